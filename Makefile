@@ -1,0 +1,53 @@
+# trellohook — the two README commands and friends. The real build is Meson;
+# this file only makes "one command on a fresh Debian machine" true.
+#
+#   make          build everything into build/
+#   make run      install missing packages, build, serve (demo without Trello variables)
+#   make test     install missing packages, build, run every test suite
+#   make sanitize unit tests under AddressSanitizer + UndefinedBehaviorSanitizer
+#   make install  install under PREFIX (default /usr/local)
+#   make deps     apt-get install only the Debian packages that are missing
+
+PREFIX ?= /usr/local
+BUILD  ?= build
+ASAN   ?= build-asan
+
+# Debian 12 packages: to build, to run, and what only the tests need.
+BUILD_PKGS = gcc make pkg-config meson ninja-build libmicrohttpd-dev libcurl4-openssl-dev \
+             libjansson-dev libssl-dev libsodium-dev libsqlite3-dev libpq-dev
+RUN_PKGS   = ca-certificates curl
+TEST_PKGS  = libcmocka-dev nodejs npm chromium postgresql valgrind
+
+.PHONY: all build deps deps-test run test sanitize install clean
+
+all: build
+
+$(BUILD)/build.ninja:
+	meson setup $(BUILD) --prefix=$(PREFIX)
+
+build: $(BUILD)/build.ninja
+	ninja -C $(BUILD)
+
+deps:
+	@scripts/deps.sh $(BUILD_PKGS) $(RUN_PKGS)
+
+deps-test:
+	@scripts/deps.sh $(BUILD_PKGS) $(RUN_PKGS) $(TEST_PKGS)
+
+run: deps build
+	@scripts/run.sh
+
+test: deps-test build
+	@scripts/test.sh $(BUILD)
+
+sanitize: deps-test
+	@[ -f $(ASAN)/build.ninja ] || meson setup $(ASAN) -Db_sanitize=address,undefined \
+		-Db_lundef=false -Dc_args=-fno-sanitize-recover=all -Dbuildtype=debug
+	ninja -C $(ASAN)
+	meson test -C $(ASAN) --suite unit --print-errorlogs
+
+install: build
+	meson install -C $(BUILD) --destdir "$(DESTDIR)"
+
+clean:
+	rm -rf $(BUILD) $(ASAN)

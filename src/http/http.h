@@ -1,0 +1,128 @@
+/*
+ * http — a small HTTP server on libmicrohttpd, shared by `trellohook serve`
+ * and `trello-mock`.
+ *
+ * Handlers receive a parsed request (method, path, decoded query arguments,
+ * headers, the whole body) and fill a response, so they can be unit-tested
+ * without sockets: build an http_request by hand and call the handler.
+ *
+ * Limits enforced here, before any handler runs: at most `max_body` bytes of
+ * body (413 beyond, without buffering the rest); conflicting Content-Length
+ * headers, or Content-Length together with Transfer-Encoding, give 400;
+ * request headers are bounded by the per-connection memory limit (MHD answers
+ * 431 itself); idle connections are closed after `timeout_s`.
+ *
+ * A handler may answer later from another thread (group commit): it calls
+ * http_defer(), returns HTTP_DEFERRED, and whoever finishes the work calls
+ * http_deferred_finish() exactly once.
+ */
+#ifndef TH_HTTP_H
+#define TH_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/util.h"
+
+#define HTTP_MAX_HEADERS 64
+#define HTTP_MAX_ARGS 64
+#define HTTP_MAX_RESPONSE_HEADERS 16
+
+typedef struct http_pair {
+	const char *name;
+	const char *value;
+} http_pair;
+
+/* A request as handlers see it. Every string is borrowed and stays valid until
+ * the response is sent (also for deferred responses). */
+typedef struct http_request {
+	const char *method;  /* "GET", "POST", ... */
+	const char *path;    /* decoded path without the query, e.g. "/callbacks/abc" */
+	const char *remote;  /* peer address as text, or "" */
+	http_pair headers[HTTP_MAX_HEADERS];
+	size_t nheaders;
+	http_pair args[HTTP_MAX_ARGS]; /* decoded query arguments, in order */
+	size_t nargs;
+	const char *body;    /* NUL-terminated for convenience; may contain NULs */
+	size_t body_len;
+	char request_id[24]; /* also echoed as X-Request-Id */
+	void *internal;      /* the server's per-request state; NULL in unit tests */
+} http_request;
+
+typedef struct http_response {
+	int status;
+	buf body;
+	char *header_names[HTTP_MAX_RESPONSE_HEADERS];
+	char *header_values[HTTP_MAX_RESPONSE_HEADERS];
+	size_t nheaders;
+} http_response;
+
+enum { HTTP_DONE = 0, HTTP_DEFERRED = 1 };
+
+/* Fill @res; return HTTP_DONE, or HTTP_DEFERRED after http_defer(). */
+typedef int (*http_handler_fn)(void *ctx, http_request *req, http_response *res);
+
+/* Case-insensitive header lookup; the first match, or NULL. */
+const char *http_header(const http_request *req, const char *name);
+/* How many headers named @name the request carries. */
+size_t http_header_count(const http_request *req, const char *name);
+/* Query argument lookup (exact name), or NULL. */
+const char *http_arg(const http_request *req, const char *name);
+
+void http_response_init(http_response *res);
+void http_response_clear(http_response *res);
+/* Add (or replace) a response header. Both strings are copied. */
+int http_response_header(http_response *res, const char *name, const char *value);
+const char *http_response_get_header(const http_response *res, const char *name);
+/* Status + text/plain body from a format. */
+int http_response_text(http_response *res, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Status + body with the given content type (@data copied). */
+int http_response_body(http_response *res, int status, const char *content_type,
+                       const void *data, size_t len);
+
+/* ---- deferred answers ------------------------------------------------------ */
+
+typedef struct http_deferred http_deferred;
+/* Take over answering @req later. Only valid inside a handler of a running
+ * server; the handler must then return HTTP_DEFERRED. */
+http_deferred *http_defer(http_request *req);
+/* Send @res (moved: the caller's struct is left empty) as the answer. Call
+ * exactly once per http_defer(), from any thread. */
+void http_deferred_finish(http_deferred *d, http_response *res);
+
+/* ---- the server -------------------------------------------------------------- */
+
+typedef struct http_server_opts {
+	const char *listen;      /* "HOST:PORT" or "[V6]:PORT"; port 0 picks a free one */
+	size_t max_body;         /* largest body accepted, bytes */
+	unsigned threads;        /* worker threads (0: one per CPU) */
+	bool thread_per_connection; /* handlers may block (trello-mock) */
+	unsigned max_connections;   /* 0: 1024 */
+	unsigned timeout_s;         /* idle connection timeout, 0: 30 */
+	size_t conn_memory;         /* per-connection memory for headers, 0: 32 KiB */
+	http_handler_fn handler;
+	void *ctx;
+	const char *name;           /* log component, e.g. "server" */
+} http_server_opts;
+
+typedef struct http_server http_server;
+
+int http_server_start(http_server **out, const http_server_opts *opts, th_error *err);
+/* The port actually bound (useful with port 0). */
+uint16_t http_server_port(const http_server *srv);
+/* "http://HOST:PORT" for the bound address (IPv6 hosts in brackets). */
+const char *http_server_url(const http_server *srv);
+/* Stop accepting new connections (in-flight requests carry on). */
+void http_server_quiesce(http_server *srv);
+/* Wait until no deferred answer is outstanding, at most @timeout_ms. */
+bool http_server_drain(http_server *srv, int64_t timeout_ms);
+/* Stop and free. NULL-safe. */
+void http_server_free(http_server *srv);
+
+/* Parse "HOST:PORT" / "[V6]:PORT" into parts. @host gets the address without
+ * brackets. Returns TH_EINVAL for anything else. */
+int http_parse_listen(const char *listen, char *host, size_t hostsz, uint16_t *port);
+
+#endif

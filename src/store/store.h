@@ -1,0 +1,150 @@
+/*
+ * store — the one interface to persistent state, with two implementations:
+ * SQLite (store/sqlite.c, the embedded default) and PostgreSQL (store/pg.c).
+ * Nothing above this layer writes SQL.
+ *
+ * A `store` is a handle with a table of operations (`store_ops`); the inline
+ * wrappers below are what callers use. Every implementation:
+ *  - is safe to call from several threads at once (it serialises or pools
+ *    connections internally);
+ *  - returns 0, TH_ENOTFOUND, TH_EEXISTS (a uniqueness rule was hit) or
+ *    TH_ESTORE (with the database's message in @err);
+ *  - fills caller-provided structs whose strings the caller then owns
+ *    (free with the model's *_clear()) and arrays the caller frees with the
+ *    matching *_list_free().
+ *
+ * Invariants enforced by the schema (not only by code):
+ *  - a webhook is unique per (id_model, token);
+ *  - an event is unique per (webhook_id, action_id);
+ *  - a delivery is unique per (event_id, handler_id, generation) where a
+ *    replay starts a new generation;
+ *  - deleting a webhook KEEPS its events (history is never lost): events keep
+ *    their webhook_id, which then refers to no row. Deleting a handler deletes
+ *    its deliveries that are not done (nothing left to run them).
+ */
+#ifndef TH_STORE_H
+#define TH_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "model/model.h"
+
+typedef struct store store;
+
+/* Filters for listing events; zero/NULL fields do not filter. */
+typedef struct event_query {
+	const char *webhook_id;
+	const char *action_type;
+	const char *text;       /* substring of the summary (case-insensitive) */
+	int64_t after_seq;      /* only events with seq > after_seq (for tail) */
+	int64_t before_seq;     /* only events with seq < before_seq (paging), 0: no bound */
+	size_t limit;           /* 0: 50; capped at 1000 */
+	bool oldest_first;      /* default newest first */
+} event_query;
+
+/* One row of an event listing: the event without payload plus its sequence. */
+typedef struct event_row {
+	event ev;               /* payload NULL in listings */
+	int64_t seq;
+} event_row;
+
+/* Outcome of storing one event in a batch. */
+enum store_put { STORE_PUT_NEW = 0, STORE_PUT_DUPLICATE, STORE_PUT_FAILED };
+
+typedef struct user_session {
+	char *id_hash;          /* SHA-256 hex of the session id (the id itself is never stored) */
+	char *user;
+	char *csrf;             /* the session's CSRF token */
+	int64_t expires_at;
+} user_session;
+
+struct store_ops {
+	const char *name; /* "sqlite", "postgresql" */
+	void (*close)(store *st);
+	int (*migrate)(store *st, int *out_version, th_error *err);
+	int (*ping)(store *st, th_error *err);
+
+	/* webhooks */
+	int (*webhook_insert)(store *st, const webhook *w, th_error *err);
+	int (*webhook_update)(store *st, const webhook *w, th_error *err); /* all mutable fields by id */
+	int (*webhook_get)(store *st, const char *id, webhook *out, th_error *err);
+	int (*webhook_find)(store *st, const char *id_model, const char *token, webhook *out,
+	                    th_error *err);
+	int (*webhook_list)(store *st, webhook **out, size_t *n, th_error *err);
+	int (*webhook_delete)(store *st, const char *id, th_error *err);
+
+	/* tokens */
+	int (*token_put)(store *st, const token *t, th_error *err); /* insert or update */
+	int (*token_get)(store *st, const char *tok, token *out, th_error *err);
+	int (*token_list)(store *st, token **out, size_t *n, th_error *err);
+	int (*token_delete)(store *st, const char *tok, th_error *err);
+
+	/* events: store a batch in ONE transaction (group commit), recording one
+	 * pending delivery per matching enabled handler for each new event.
+	 * results[i] says what happened to evs[i]; a new event gets ev->id and
+	 * ev->received_at set if they were NULL/0. Returns non-zero only when the
+	 * whole transaction failed (then nothing was stored). */
+	int (*events_put)(store *st, event **evs, size_t n, enum store_put *results, th_error *err);
+	int (*event_get)(store *st, const char *id, event *out, th_error *err); /* with payload */
+	int (*event_list)(store *st, const event_query *q, event_row **out, size_t *n, th_error *err);
+
+	/* handlers */
+	int (*handler_insert)(store *st, const handler *h, th_error *err);
+	int (*handler_get)(store *st, const char *id, handler *out, th_error *err);
+	int (*handler_list)(store *st, handler **out, size_t *n, th_error *err);
+	int (*handler_delete)(store *st, const char *id, th_error *err);
+	int (*handler_set_enabled)(store *st, const char *id, bool enabled, th_error *err);
+
+	/* deliveries */
+	int (*delivery_list)(store *st, const char *status /* NULL: all */, const char *event_id,
+	                     size_t limit, delivery **out, size_t *n, th_error *err);
+	int (*delivery_get)(store *st, const char *id, delivery *out, th_error *err);
+	/* Claim up to @max due deliveries (pending or failed with next_attempt_at <= now,
+	 * or running with an expired lease) whose handler kind is in @kinds (bitmask of
+	 * 1 << handler_kind). Respects order: a delivery is not claimed while an earlier
+	 * event of the same webhook has an unfinished delivery to the same handler.
+	 * Claimed rows become running with claimed_until = now + lease_ms. */
+	int (*delivery_claim)(store *st, unsigned kinds, size_t max, int64_t lease_ms,
+	                      delivery **out, size_t *n, th_error *err);
+	/* Record an attempt's outcome: status done, failed (with next_attempt_at) or dead. */
+	int (*delivery_finish)(store *st, const char *id, enum delivery_status status,
+	                       int64_t next_attempt_at, const char *last_error, th_error *err);
+	/* Make a failed/dead/done delivery pending again, due now. */
+	int (*delivery_retry)(store *st, const char *id, th_error *err);
+	/* New pending deliveries of an event to every matching handler; @out_n counts them. */
+	int (*event_replay)(store *st, const char *event_id, size_t *out_n, th_error *err);
+	/* Counts per status, for metrics. @counts is indexed by delivery_status. */
+	int (*delivery_stats)(store *st, int64_t counts[5], int64_t *oldest_pending_at, th_error *err);
+
+	/* admin users and sessions */
+	int (*user_put)(store *st, const char *name, const char *pwhash, th_error *err);
+	int (*user_get_hash)(store *st, const char *name, char **out_hash, th_error *err);
+	int (*session_put)(store *st, const user_session *s, th_error *err);
+	int (*session_get)(store *st, const char *id_hash, user_session *out, th_error *err);
+	int (*session_delete)(store *st, const char *id_hash, th_error *err);
+};
+
+struct store {
+	const struct store_ops *ops;
+};
+
+/* Open the store named by a DATABASE_URL ("sqlite:PATH" or "postgresql://...")
+ * and migrate it to the current schema. Free with store_close(). */
+int store_open(store **out, const char *database_url, th_error *err);
+void store_close(store *st);
+
+/* Implementations' constructors (used by store_open). */
+int store_sqlite_open(store **out, const char *path, th_error *err);
+int store_pg_open(store **out, const char *conninfo, th_error *err);
+
+/* Array helpers. */
+void webhook_list_free(webhook *a, size_t n);
+void token_list_free(token *a, size_t n);
+void event_row_list_free(event_row *a, size_t n);
+void handler_list_free(handler *a, size_t n);
+void delivery_list_free(delivery *a, size_t n);
+void user_session_clear(user_session *s);
+
+#endif

@@ -1,0 +1,153 @@
+/* log.c — see log.h. One line per call, written with a single write(2). */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "util/json_text.h"
+#include "util/log.h"
+#include "util/util.h"
+
+#define MAX_SECRETS 16
+#define MAX_LINE 8192
+
+static struct {
+	pthread_mutex_t lock; /* guards secrets[] */
+	enum log_level level;
+	enum log_format format;
+	char *secrets[MAX_SECRETS];
+	size_t nsecrets;
+} logger = {PTHREAD_MUTEX_INITIALIZER, LOG_INFO, LOG_TEXT, {0}, 0};
+
+static _Thread_local char request_id[40];
+
+static const char *level_names[] = {"debug", "info", "warn", "error"};
+
+void log_setup(enum log_level level, enum log_format format)
+{
+	logger.level = level;
+	logger.format = format;
+}
+
+bool log_enabled(enum log_level level)
+{
+	return level >= logger.level;
+}
+
+int log_level_parse(const char *s, enum log_level *out)
+{
+	for (size_t i = 0; i < TH_ARRAY_LEN(level_names); i++)
+		if (str_eq(s, level_names[i])) {
+			*out = (enum log_level)i;
+			return 0;
+		}
+	return TH_EINVAL;
+}
+
+int log_format_parse(const char *s, enum log_format *out)
+{
+	if (str_eq(s, "text"))
+		*out = LOG_TEXT;
+	else if (str_eq(s, "json"))
+		*out = LOG_JSON;
+	else
+		return TH_EINVAL;
+	return 0;
+}
+
+void log_add_secret(const char *secret)
+{
+	if (!secret || strlen(secret) < 8)
+		return;
+	pthread_mutex_lock(&logger.lock);
+	bool known = false;
+	for (size_t i = 0; i < logger.nsecrets; i++)
+		known |= strcmp(logger.secrets[i], secret) == 0;
+	if (!known && logger.nsecrets < MAX_SECRETS) {
+		char *copy = strdup(secret);
+		if (copy)
+			logger.secrets[logger.nsecrets++] = copy;
+	}
+	pthread_mutex_unlock(&logger.lock);
+}
+
+void log_clear_secrets(void)
+{
+	pthread_mutex_lock(&logger.lock);
+	for (size_t i = 0; i < logger.nsecrets; i++)
+		free(logger.secrets[i]);
+	logger.nsecrets = 0;
+	pthread_mutex_unlock(&logger.lock);
+}
+
+void log_set_request_id(const char *id)
+{
+	str_copy(request_id, sizeof request_id, id ? id : "");
+}
+
+/* Replace every registered secret in @msg (in place) with its masked form. */
+static void redact(char *msg, size_t size)
+{
+	pthread_mutex_lock(&logger.lock);
+	for (size_t i = 0; i < logger.nsecrets; i++) {
+		const char *secret = logger.secrets[i];
+		size_t slen = strlen(secret);
+		char masked[32];
+		mask_secret(secret, masked, sizeof masked);
+		size_t mlen = strlen(masked);
+		char *hit;
+		while ((hit = strstr(msg, secret)) != NULL) {
+			/* masked is never longer than the secret (>= 12 chars) or "****" */
+			size_t tail = strlen(hit + slen);
+			if (mlen > slen) {
+				memset(hit, '*', slen);
+				continue;
+			}
+			memcpy(hit, masked, mlen);
+			memmove(hit + mlen, hit + slen, tail + 1);
+		}
+	}
+	pthread_mutex_unlock(&logger.lock);
+	(void)size;
+}
+
+void log_write(enum log_level level, const char *component, const char *fmt, ...)
+{
+	if (level < logger.level)
+		return;
+	char msg[MAX_LINE];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	redact(msg, sizeof msg);
+
+	char ts[32];
+	time_format_iso(time_now_ms(), ts);
+	buf line;
+	buf_init(&line, MAX_LINE * 7);
+	int rc;
+	if (logger.format == LOG_JSON) {
+		rc = buf_printf(&line, "{\"ts\":\"%s\",\"level\":\"%s\",\"component\":", ts,
+		                level_names[level]);
+		rc = rc ? rc : json_text_quote(&line, component ? component : "");
+		if (!rc && request_id[0]) {
+			rc = buf_puts(&line, ",\"request_id\":");
+			rc = rc ? rc : json_text_quote(&line, request_id);
+		}
+		rc = rc ? rc : buf_puts(&line, ",\"msg\":");
+		rc = rc ? rc : json_text_quote(&line, msg);
+		rc = rc ? rc : buf_puts(&line, "}\n");
+	} else {
+		rc = buf_printf(&line, "%s %-5s %s%s%s%s: %s\n", ts, level_names[level],
+		                component ? component : "-", request_id[0] ? " [" : "", request_id,
+		                request_id[0] ? "]" : "", msg);
+	}
+	if (!rc) {
+		/* one write(2) per line keeps lines from different threads whole */
+		ssize_t n = write(STDERR_FILENO, line.data, line.len);
+		(void)n;
+	}
+	buf_free(&line);
+}

@@ -1,0 +1,127 @@
+/*
+ * util — the bottom layer: errors, bounded buffers, strict number parsing,
+ * random ids, base64, secret masking, HTML escaping, time. No I/O policy.
+ * Logging has its own header (log.h).
+ */
+#ifndef TH_UTIL_H
+#define TH_UTIL_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "trellohook.h"
+
+#define TH_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+/* ---- errors -------------------------------------------------------------- */
+
+/* Fill @err (NULL-safe) with @code and a formatted message; returns @code so a
+ * caller can write `return th_err(err, TH_EINVAL, "...")`. */
+int th_err(th_error *err, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Prefix an existing message: "context: old message". Keeps the code. */
+int th_err_wrap(th_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* ---- bounded buffers ----------------------------------------------------- */
+
+/* A growable byte buffer with a hard maximum (like curl's dynbuf): appending
+ * past `max` fails with TH_ETOOBIG and leaves the buffer as it was. The data
+ * is always NUL-terminated (the terminator is not counted in `len`).
+ * Owned by whoever holds the struct; free with buf_free(). Not thread-safe. */
+typedef struct buf {
+	char *data;
+	size_t len;
+	size_t cap;
+	size_t max;
+} buf;
+
+#define BUF_MAX_DEFAULT ((size_t)64 << 20)
+
+void buf_init(buf *b, size_t max);
+void buf_free(buf *b);
+void buf_reset(buf *b);
+int buf_append(buf *b, const void *data, size_t len);
+int buf_puts(buf *b, const char *s);
+int buf_putc(buf *b, char c);
+int buf_printf(buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int buf_vprintf(buf *b, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+/* Hand the data to the caller (free() it); the buffer becomes empty. Never NULL
+ * on success: an empty buffer yields "". Returns NULL only when out of memory. */
+char *buf_detach(buf *b, size_t *len);
+
+/* ---- strings ------------------------------------------------------------- */
+
+/* Copy @src into @dst of @size bytes, always terminating. Returns false when
+ * @src did not fit (the copy is then truncated). */
+bool str_copy(char *dst, size_t size, const char *src);
+/* snprintf that reports truncation as false. */
+bool str_printf(char *dst, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+bool str_eq(const char *a, const char *b);             /* NULL-safe equality */
+bool str_starts(const char *s, const char *prefix);
+bool str_ends(const char *s, const char *suffix);
+bool str_case_eq(const char *a, const char *b);        /* ASCII case-insensitive */
+char *str_dup(const char *s);                          /* NULL-safe strdup */
+char *str_ndup(const char *s, size_t n);
+/* True when @s is @len bytes of valid UTF-8 (no overlongs, no surrogates). */
+bool str_utf8_valid(const char *s, size_t len);
+bool str_is_hex(const char *s, size_t len);
+/* Trello ids are 24 lowercase or uppercase hex digits. */
+bool str_is_trello_id(const char *s);
+/* Trello user tokens: 64 hex (older) or "ATTA" + 72 more of [0-9a-fA-F]. */
+bool str_is_trello_token(const char *s);
+
+/* ---- numbers -------------------------------------------------------------- */
+
+/* Strict decimal integer in [min, max]: no sign unless min < 0 allows '-',
+ * no '+', no spaces, no trailing garbage, no overflow. */
+int num_parse_i64(const char *s, int64_t min, int64_t max, int64_t *out);
+/* A duration such as "10s", "1m", "2h", "1d", "250ms", "1.5s" into milliseconds. */
+int num_parse_duration_ms(const char *s, int64_t *out_ms);
+/* Seconds with optional decimals ("0.2", "30") into milliseconds. */
+int num_parse_seconds_ms(const char *s, int64_t *out_ms);
+
+/* ---- randomness and ids --------------------------------------------------- */
+
+/* Cryptographically random bytes (OpenSSL RAND_bytes). */
+int rand_fill(void *out, size_t len);
+/* An opaque, URL-safe id with 120 random bits: 20 characters [A-Za-z0-9_-]. */
+#define ID_LEN 20
+int rand_id(char out[ID_LEN + 1]);
+/* True when @s has the shape of an id made by rand_id() (or a longer one). */
+bool id_is_wellformed(const char *s);
+
+/* ---- base64 -------------------------------------------------------------- */
+
+/* Standard alphabet with padding. @out must hold b64_encoded_len(len) bytes
+ * (including the terminator). */
+size_t b64_encoded_len(size_t len);
+void b64_encode(const void *data, size_t len, char *out);
+/* Decode standard base64 (padding required). Returns the decoded length, or
+ * -1 when the input is malformed or does not fit @outsz. */
+long b64_decode(const char *in, size_t inlen, unsigned char *out, size_t outsz);
+
+/* ---- masking secrets in anything printed ---------------------------------- */
+
+/* "ATTAabcd…1a2B"-style: keep the first 4 and last 4 characters of a secret of
+ * 12 or more characters, otherwise "****". Writes at most @size bytes. */
+void mask_secret(const char *secret, char *out, size_t size);
+/* A URL with its password replaced: postgresql://u:****@h/db. */
+void mask_url(const char *url, char *out, size_t size);
+
+/* ---- HTML ---------------------------------------------------------------- */
+
+/* Append @s HTML-escaped (& < > " ' ) to @b. */
+int html_escape(buf *b, const char *s);
+
+/* ---- time ---------------------------------------------------------------- */
+
+int64_t time_now_ms(void);      /* wall clock, ms since the epoch */
+int64_t time_mono_ms(void);     /* monotonic clock, ms */
+/* "2026-11-20T09:15:02.117Z" (always UTC, millisecond precision). */
+void time_format_iso(int64_t ms, char out[32]);
+/* Parse an ISO 8601 UTC timestamp ("...Z", optional fraction). */
+int time_parse_iso(const char *s, int64_t *out_ms);
+
+#endif

@@ -1,0 +1,241 @@
+/* Unit tests of the util layer: buffers, strings, numbers, ids, base64,
+ * masking, HTML escaping, time, JSON quoting and log redaction. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "util/json_text.h"
+#include "util/log.h"
+#include "util/util.h"
+
+static void test_buf_limits(void **state)
+{
+	buf b;
+	buf_init(&b, 10);
+	assert_int_equal(buf_puts(&b, "hello"), 0);
+	assert_int_equal(buf_puts(&b, "world"), 0);
+	assert_int_equal(buf_putc(&b, '!'), TH_ETOOBIG); /* 11 > 10 */
+	assert_string_equal(b.data, "helloworld");
+	assert_int_equal(buf_printf(&b, "%d", 1), TH_ETOOBIG);
+	buf_reset(&b);
+	assert_int_equal(buf_printf(&b, "%s-%d", "ab", 42), 0);
+	assert_string_equal(b.data, "ab-42");
+	size_t len;
+	char *p = buf_detach(&b, &len);
+	assert_int_equal(len, 5);
+	assert_string_equal(p, "ab-42");
+	free(p);
+	p = buf_detach(&b, &len); /* empty buffer detaches as "" */
+	assert_non_null(p);
+	assert_string_equal(p, "");
+	free(p);
+	buf_free(&b);
+}
+
+static void test_str_helpers(void **state)
+{
+	char small[4];
+	assert_false(str_copy(small, sizeof small, "abcdef"));
+	assert_string_equal(small, "abc");
+	assert_true(str_copy(small, sizeof small, "ab"));
+	assert_true(str_case_eq("Content-Length", "content-length"));
+	assert_false(str_case_eq("a", "ab"));
+	assert_true(str_eq(NULL, NULL));
+	assert_false(str_eq("a", NULL));
+	assert_true(str_is_trello_id("6123456789abcdef01234567"));
+	assert_false(str_is_trello_id("6123456789abcdef0123456"));
+	assert_false(str_is_trello_id("6123456789abcdef0123456z"));
+	char tok76[77];
+	memcpy(tok76, "ATTA", 4);
+	memset(tok76 + 4, 'a', 64);
+	memcpy(tok76 + 68, "ABCDEF12", 8);
+	tok76[76] = '\0';
+	assert_true(str_is_trello_token(tok76));
+	char tok64[65];
+	memset(tok64, 'f', 64);
+	tok64[64] = '\0';
+	assert_true(str_is_trello_token(tok64));
+	tok64[3] = 'x';
+	assert_false(str_is_trello_token(tok64));
+	assert_false(str_is_trello_token("ATTA"));
+}
+
+static void test_utf8(void **state)
+{
+	assert_true(str_utf8_valid("plain", 5));
+	assert_true(str_utf8_valid("Zo\xc3\xab \xf0\x9f\x9a\x80", 9));
+	assert_false(str_utf8_valid("\xc3", 1));              /* truncated */
+	assert_false(str_utf8_valid("\xc0\xaf", 2));          /* overlong '/' */
+	assert_false(str_utf8_valid("\xed\xa0\x80", 3));      /* surrogate */
+	assert_false(str_utf8_valid("\xff", 1));
+	assert_false(str_utf8_valid("\xf4\x90\x80\x80", 4));  /* > U+10FFFF */
+}
+
+static void test_numbers(void **state)
+{
+	int64_t v;
+	assert_int_equal(num_parse_i64("42", 0, 100, &v), 0);
+	assert_int_equal(v, 42);
+	assert_int_equal(num_parse_i64("+3", 0, 100, &v), TH_EINVAL);
+	assert_int_equal(num_parse_i64(" 3", 0, 100, &v), TH_EINVAL);
+	assert_int_equal(num_parse_i64("3 ", 0, 100, &v), TH_EINVAL);
+	assert_int_equal(num_parse_i64("", 0, 100, &v), TH_EINVAL);
+	assert_int_equal(num_parse_i64("-1", 0, 100, &v), TH_EINVAL);
+	assert_int_equal(num_parse_i64("-1", -5, 100, &v), 0);
+	assert_int_equal(v, -1);
+	assert_int_equal(num_parse_i64("101", 0, 100, &v), TH_EINVAL);
+	assert_int_equal(num_parse_i64("99999999999999999999", 0, INT64_MAX, &v), TH_EINVAL);
+	assert_int_equal(num_parse_i64("0x10", 0, 100, &v), TH_EINVAL);
+
+	assert_int_equal(num_parse_duration_ms("10s", &v), 0);
+	assert_int_equal(v, 10000);
+	assert_int_equal(num_parse_duration_ms("1m", &v), 0);
+	assert_int_equal(v, 60000);
+	assert_int_equal(num_parse_duration_ms("6h", &v), 0);
+	assert_int_equal(v, 6 * 3600000);
+	assert_int_equal(num_parse_duration_ms("250ms", &v), 0);
+	assert_int_equal(v, 250);
+	assert_int_equal(num_parse_duration_ms("1.5s", &v), 0);
+	assert_int_equal(v, 1500);
+	assert_int_equal(num_parse_duration_ms("10", &v), TH_EINVAL);
+	assert_int_equal(num_parse_duration_ms("s", &v), TH_EINVAL);
+	assert_int_equal(num_parse_duration_ms("10x", &v), TH_EINVAL);
+	assert_int_equal(num_parse_duration_ms("-1s", &v), TH_EINVAL);
+	assert_int_equal(num_parse_seconds_ms("0.2", &v), 0);
+	assert_int_equal(v, 200);
+	assert_int_equal(num_parse_seconds_ms("30", &v), 0);
+	assert_int_equal(v, 30000);
+	assert_int_equal(num_parse_seconds_ms("1.", &v), TH_EINVAL);
+	assert_int_equal(num_parse_seconds_ms("0.0001", &v), TH_EINVAL);
+}
+
+static void test_ids(void **state)
+{
+	char a[ID_LEN + 1], b[ID_LEN + 1];
+	assert_int_equal(rand_id(a), 0);
+	assert_int_equal(rand_id(b), 0);
+	assert_int_equal(strlen(a), ID_LEN);
+	assert_string_not_equal(a, b);
+	assert_true(id_is_wellformed(a));
+	assert_false(id_is_wellformed("short"));
+	assert_false(id_is_wellformed("abcdefghijklmnop/q"));
+	assert_false(id_is_wellformed("abcdefghijklmnop%2e"));
+}
+
+static void test_base64(void **state)
+{
+	char out[64];
+	b64_encode("foobar", 6, out);
+	assert_string_equal(out, "Zm9vYmFy");
+	b64_encode("fooba", 5, out);
+	assert_string_equal(out, "Zm9vYmE=");
+	b64_encode("foob", 4, out);
+	assert_string_equal(out, "Zm9vYg==");
+	unsigned char dec[16];
+	assert_int_equal(b64_decode("Zm9vYg==", 8, dec, sizeof dec), 4);
+	assert_memory_equal(dec, "foob", 4);
+	assert_int_equal(b64_decode("Zm9vYg=", 7, dec, sizeof dec), -1);
+	assert_int_equal(b64_decode("Zm9v*mFy", 8, dec, sizeof dec), -1);
+	assert_int_equal(b64_decode("Zg==Zg==", 8, dec, sizeof dec), -1);
+	assert_int_equal(b64_decode("Zm9vYmFy", 8, dec, 3), -1);
+}
+
+static void test_masking(void **state)
+{
+	char out[64];
+	mask_secret("ATTA0123456789abcdef1a2B", out, sizeof out);
+	assert_string_equal(out, "ATTA\xe2\x80\xa6" "1a2B");
+	mask_secret("short", out, sizeof out);
+	assert_string_equal(out, "****");
+	mask_secret(NULL, out, sizeof out);
+	assert_string_equal(out, "****");
+	mask_url("postgresql://user:hunter2@db:5432/th", out, sizeof out);
+	assert_string_equal(out, "postgresql://user:****@db:5432/th");
+	mask_url("postgresql://db:5432/th", out, sizeof out);
+	assert_string_equal(out, "postgresql://db:5432/th");
+	mask_url("sqlite:trellohook.db", out, sizeof out);
+	assert_string_equal(out, "sqlite:trellohook.db");
+}
+
+static void test_html(void **state)
+{
+	buf b;
+	buf_init(&b, 0);
+	assert_int_equal(html_escape(&b, "<script>alert('x')</script> & \"q\""), 0);
+	assert_string_equal(b.data,
+	    "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &quot;q&quot;");
+	buf_free(&b);
+}
+
+static void test_time(void **state)
+{
+	int64_t ms;
+	assert_int_equal(time_parse_iso("2026-11-20T09:15:02.117Z", &ms), 0);
+	char out[32];
+	time_format_iso(ms, out);
+	assert_string_equal(out, "2026-11-20T09:15:02.117Z");
+	assert_int_equal(time_parse_iso("2026-11-20T09:15:02Z", &ms), 0);
+	assert_int_equal(time_parse_iso("2026-11-20 09:15:02", &ms), TH_EINVAL);
+	assert_int_equal(time_parse_iso("yesterday", &ms), TH_EINVAL);
+	assert_int_equal(time_parse_iso("2026-11-20T09:15:02.Z", &ms), TH_EINVAL);
+}
+
+static void test_json_quote(void **state)
+{
+	buf b;
+	buf_init(&b, 0);
+	assert_int_equal(json_text_quote(&b, "a\"b\\c\n\x01 Zo\xc3\xab \xff"), 0);
+	assert_string_equal(b.data, "\"a\\\"b\\\\c\\n\\u0001 Zo\xc3\xab \xef\xbf\xbd\"");
+	buf_free(&b);
+}
+
+/* The redaction list replaces a registered secret anywhere in a log line. */
+static void test_log_redaction(void **state)
+{
+	char path[] = "/tmp/th-log-XXXXXX";
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	int saved = dup(STDERR_FILENO);
+	dup2(fd, STDERR_FILENO);
+	log_setup(LOG_DEBUG, LOG_JSON);
+	log_add_secret("supersecretvalue123456");
+	log_set_request_id("req-1");
+	log_info("test", "secret is supersecretvalue123456 twice supersecretvalue123456");
+	log_debug("test", "debug line");
+	log_set_request_id(NULL);
+	log_setup(LOG_WARN, LOG_TEXT);
+	log_info("test", "not shown");
+	dup2(saved, STDERR_FILENO);
+	close(saved);
+	log_clear_secrets();
+	char text[4096] = {0};
+	lseek(fd, 0, SEEK_SET);
+	ssize_t n = read(fd, text, sizeof text - 1);
+	close(fd);
+	unlink(path);
+	assert_true(n > 0);
+	assert_null(strstr(text, "supersecretvalue123456"));
+	assert_non_null(strstr(text, "supe\xe2\x80\xa6" "3456 twice supe"));
+	assert_non_null(strstr(text, "\"request_id\":\"req-1\""));
+	assert_non_null(strstr(text, "debug line"));
+	assert_null(strstr(text, "not shown"));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_buf_limits),  cmocka_unit_test(test_str_helpers),
+	    cmocka_unit_test(test_utf8),        cmocka_unit_test(test_numbers),
+	    cmocka_unit_test(test_ids),         cmocka_unit_test(test_base64),
+	    cmocka_unit_test(test_masking),     cmocka_unit_test(test_html),
+	    cmocka_unit_test(test_time),        cmocka_unit_test(test_json_quote),
+	    cmocka_unit_test(test_log_redaction),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
