@@ -1,0 +1,3 @@
+/* event.c — placeholder until implemented. */
+#include "model/model.h"
+typedef int event_placeholder_;

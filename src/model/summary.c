@@ -1,0 +1,3 @@
+/* summary.c — placeholder until implemented. */
+#include "model/model.h"
+typedef int summary_placeholder_;

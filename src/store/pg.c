@@ -1,0 +1,3 @@
+/* pg.c — placeholder until implemented. */
+#include "store/store.h"
+typedef int pg_placeholder_;

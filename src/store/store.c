@@ -1,0 +1,3 @@
+/* store.c — placeholder until implemented. */
+#include "store/store.h"
+typedef int store_placeholder_;

@@ -1,0 +1,2 @@
+/* client.c — placeholder until implemented. */
+typedef int client_placeholder_;

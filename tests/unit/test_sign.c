@@ -1,0 +1,106 @@
+/* Signature schemes: Trello's vectors (tests/data/signature-vectors.txt, from
+ * the shared Trello facts) and Standard Webhooks' published example. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/sign.h"
+#include "util/util.h"
+
+static void test_trello_vectors(void **state)
+{
+	char path[512];
+	const char *dir = getenv("TH_TEST_DATA");
+	assert_non_null(dir);
+	snprintf(path, sizeof path, "%s/signature-vectors.txt", dir);
+	FILE *f = fopen(path, "r");
+	assert_non_null(f);
+	char line[4096];
+	int checked = 0;
+	while (fgets(line, sizeof line, f)) {
+		if (line[0] == '#' || line[0] == '\n')
+			continue;
+		line[strcspn(line, "\n")] = '\0';
+		char *fields[5];
+		char *p = line;
+		for (int i = 0; i < 5; i++) {
+			fields[i] = p;
+			p = strchr(p, '\t');
+			if (i < 4) {
+				assert_non_null(p);
+				*p++ = '\0';
+			}
+		}
+		json_error_t jerr;
+		json_t *body = json_loads(fields[3], JSON_DECODE_ANY, &jerr);
+		assert_non_null(body);
+		const char *bytes = json_string_value(body);
+		size_t len = json_string_length(body);
+		char sig[TRELLO_SIG_LEN + 1];
+		assert_int_equal(sign_trello(fields[1], bytes, len, fields[2], sig), 0);
+		const char *why = NULL;
+		if (strcmp(fields[0], "utf8") == 0) {
+			assert_string_equal(sig, fields[4]);
+			assert_int_equal(sign_trello_verify(fields[1], bytes, len, fields[2], fields[4], &why), 0);
+			checked++;
+		} else {
+			/* the pre-2016 low-byte scheme must NOT verify for non-ASCII bodies */
+			assert_int_equal(sign_trello_verify(fields[1], bytes, len, fields[2], fields[4], &why),
+			                 TH_EAUTH);
+			assert_string_equal(why, "mismatch");
+		}
+		json_decref(body);
+	}
+	fclose(f);
+	assert_true(checked >= 4);
+}
+
+static void test_trello_verify_reasons(void **state)
+{
+	const char *why;
+	const char *url = "https://example.com/webhooks";
+	assert_int_equal(sign_trello_verify("secret", "x", 1, url, NULL, &why), TH_EAUTH);
+	assert_string_equal(why, "missing");
+	assert_int_equal(sign_trello_verify("secret", "x", 1, url, "", &why), TH_EAUTH);
+	assert_string_equal(why, "missing");
+	assert_int_equal(sign_trello_verify("secret", "x", 1, url, "not base64!", &why), TH_EAUTH);
+	assert_string_equal(why, "malformed");
+	assert_int_equal(sign_trello_verify("secret", "x", 1, url, "AAAAAAAAAAAAAAAAAAAAAAAAAAA=", &why),
+	                 TH_EAUTH);
+	assert_string_equal(why, "mismatch");
+	/* right signature, other callback URL: the URL is part of what is signed */
+	char sig[TRELLO_SIG_LEN + 1];
+	assert_int_equal(sign_trello("secret", "x", 1, url, sig), 0);
+	assert_int_equal(sign_trello_verify("secret", "x", 1, "https://example.com/webhooks/", sig, &why),
+	                 TH_EAUTH);
+}
+
+/* The example from the Standard Webhooks specification. */
+static void test_standard_webhooks(void **state)
+{
+	char out[128];
+	const char *body = "{\"test\": 2432232314}";
+	assert_int_equal(sign_sw("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "msg_p5jXN8AQM9LWM0D4loKWxJek",
+	                         1614265330, body, strlen(body), out, sizeof out), 0);
+	assert_string_equal(out, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
+	char secret[64];
+	assert_int_equal(sign_sw_secret_new(secret), 0);
+	assert_true(strncmp(secret, "whsec_", 6) == 0);
+	assert_int_equal(sign_sw("whsec_!!!", "id", 1, "x", 1, out, sizeof out), TH_EINVAL);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_trello_vectors),
+	    cmocka_unit_test(test_trello_verify_reasons),
+	    cmocka_unit_test(test_standard_webhooks),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
