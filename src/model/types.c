@@ -1,3 +1,258 @@
-/* types.c — placeholder until implemented. */
+/*
+ * types.c — the plain data types of the model: clearing them, naming and
+ * parsing their enums, and deciding whether a handler wants an event.
+ * Event parsing and summaries live in event.c / summary.c.
+ */
+#include <stdlib.h>
+#include <string.h>
+
 #include "model/model.h"
-typedef int types_placeholder_;
+
+/* ---- enum names --------------------------------------------------------------- */
+
+static const char *const webhook_state_names[] = {
+	[WEBHOOK_PENDING] = "pending",   [WEBHOOK_ACTIVE] = "active",
+	[WEBHOOK_DISABLED] = "disabled", [WEBHOOK_NEEDS_TOKEN] = "needs_token",
+	[WEBHOOK_REMOVING] = "removing",
+};
+
+static const char *const token_state_names[] = {
+	[TOKEN_UNCHECKED] = "unchecked",
+	[TOKEN_VALID] = "valid",
+	[TOKEN_EXPIRED] = "expired",
+	[TOKEN_INVALID] = "invalid",
+};
+
+static const char *const handler_kind_names[] = {
+	[HANDLER_EXEC] = "exec",
+	[HANDLER_FORWARD] = "forward",
+	[HANDLER_FUNC] = "func",
+};
+
+static const char *const delivery_status_names[] = {
+	[DELIVERY_PENDING] = "pending", [DELIVERY_RUNNING] = "running", [DELIVERY_DONE] = "done",
+	[DELIVERY_FAILED] = "failed",   [DELIVERY_DEAD] = "dead",
+};
+
+/* Index of @s in @names (exact, case-sensitive), or -1. */
+static int name_index(const char *const *names, size_t n, const char *s)
+{
+	if (!s)
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		if (names[i] && strcmp(names[i], s) == 0)
+			return (int)i;
+	return -1;
+}
+
+/* The name of @v in @names, or "unknown" when out of range. Static storage. */
+static const char *name_of(const char *const *names, size_t n, int v)
+{
+	if (v < 0 || (size_t)v >= n || !names[v])
+		return "unknown";
+	return names[v];
+}
+
+/* Name of a webhook state ("pending", "active", ...). Static storage. */
+const char *webhook_state_name(enum webhook_state s)
+{
+	return name_of(webhook_state_names, TH_ARRAY_LEN(webhook_state_names), (int)s);
+}
+
+/* Parse a webhook state name into @out. Returns 0 or TH_EINVAL. */
+int webhook_state_parse(const char *s, enum webhook_state *out)
+{
+	int i = name_index(webhook_state_names, TH_ARRAY_LEN(webhook_state_names), s);
+	if (i < 0)
+		return TH_EINVAL;
+	*out = (enum webhook_state)i;
+	return 0;
+}
+
+/* Name of a token state ("unchecked", "valid", ...). Static storage. */
+const char *token_state_name(enum token_state s)
+{
+	return name_of(token_state_names, TH_ARRAY_LEN(token_state_names), (int)s);
+}
+
+/* Parse a token state name into @out. Returns 0 or TH_EINVAL. */
+int token_state_parse(const char *s, enum token_state *out)
+{
+	int i = name_index(token_state_names, TH_ARRAY_LEN(token_state_names), s);
+	if (i < 0)
+		return TH_EINVAL;
+	*out = (enum token_state)i;
+	return 0;
+}
+
+/* Name of a handler kind ("exec", "forward", "func"). Static storage. */
+const char *handler_kind_name(enum handler_kind k)
+{
+	return name_of(handler_kind_names, TH_ARRAY_LEN(handler_kind_names), (int)k);
+}
+
+/* Parse a handler kind name into @out. Returns 0 or TH_EINVAL. */
+int handler_kind_parse(const char *s, enum handler_kind *out)
+{
+	int i = name_index(handler_kind_names, TH_ARRAY_LEN(handler_kind_names), s);
+	if (i < 0)
+		return TH_EINVAL;
+	*out = (enum handler_kind)i;
+	return 0;
+}
+
+/* Name of a delivery status ("pending", "running", ...). Static storage. */
+const char *delivery_status_name(enum delivery_status s)
+{
+	return name_of(delivery_status_names, TH_ARRAY_LEN(delivery_status_names), (int)s);
+}
+
+/* Parse a delivery status name into @out. Returns 0 or TH_EINVAL. */
+int delivery_status_parse(const char *s, enum delivery_status *out)
+{
+	int i = name_index(delivery_status_names, TH_ARRAY_LEN(delivery_status_names), s);
+	if (i < 0)
+		return TH_EINVAL;
+	*out = (enum delivery_status)i;
+	return 0;
+}
+
+/* ---- clearing ------------------------------------------------------------------- */
+
+/* Free every string of @w and zero it. NULL-safe. */
+void webhook_clear(webhook *w)
+{
+	if (!w)
+		return;
+	free(w->id);
+	free(w->trello_id);
+	free(w->id_model);
+	free(w->model_type);
+	free(w->model_name);
+	free(w->description);
+	free(w->callback_url);
+	if (w->token) /* do not leave the token in freed memory */
+		memset(w->token, 0, strlen(w->token));
+	free(w->token);
+	memset(w, 0, sizeof *w);
+}
+
+/* Free every string of @t (wiping the token first) and zero it. NULL-safe. */
+void token_clear(token *t)
+{
+	if (!t)
+		return;
+	if (t->token)
+		memset(t->token, 0, strlen(t->token));
+	free(t->token);
+	free(t->member);
+	memset(t, 0, sizeof *t);
+}
+
+/* Free every string of @h (wiping the secret first) and zero it. NULL-safe. */
+void handler_clear(handler *h)
+{
+	if (!h)
+		return;
+	free(h->id);
+	free(h->target);
+	free(h->on);
+	free(h->model);
+	if (h->secret)
+		memset(h->secret, 0, strlen(h->secret));
+	free(h->secret);
+	memset(h, 0, sizeof *h);
+}
+
+/* Free every string of @d and zero it. NULL-safe. */
+void delivery_clear(delivery *d)
+{
+	if (!d)
+		return;
+	free(d->id);
+	free(d->event_id);
+	free(d->handler_id);
+	free(d->last_error);
+	memset(d, 0, sizeof *d);
+}
+
+/* ---- handler filters ------------------------------------------------------------ */
+
+/* Does the payload's action.data show that @field changed? Trello puts the
+ * previous values of changed fields in action.data.old; a list move also
+ * carries data.listAfter, so "idList" accepts either. */
+static bool payload_changed(json_t *root, const char *field, size_t field_len)
+{
+	json_t *data = json_object_get(json_object_get(root, "action"), "data");
+	if (!json_is_object(data))
+		return false;
+	json_t *old = json_object_get(data, "old");
+	if (json_is_object(old)) {
+		const char *key;
+		json_t *v;
+		json_object_foreach(old, key, v)
+		{
+			if (strlen(key) == field_len && memcmp(key, field, field_len) == 0)
+				return true;
+		}
+	}
+	if (field_len == 6 && memcmp(field, "idList", 6) == 0 &&
+	    json_is_object(json_object_get(data, "listAfter")))
+		return true;
+	return false;
+}
+
+/* Does one `on` entry (not NUL-terminated: @e, @len, already trimmed) match @ev?
+ * An entry is an action type ("commentCard") or "type:field" ("updateCard:idList"),
+ * which also needs @field among the changed fields of the payload. Without a
+ * parsed payload, "type:field" matches on the type alone. */
+static bool on_entry_matches(const char *e, size_t len, const event *ev)
+{
+	const char *colon = memchr(e, ':', len);
+	size_t tlen = colon ? (size_t)(colon - e) : len;
+	if (!ev->action_type || strlen(ev->action_type) != tlen ||
+	    memcmp(ev->action_type, e, tlen) != 0)
+		return false;
+	if (!colon)
+		return true;
+	size_t flen = len - tlen - 1;
+	if (flen == 0 || !ev->json)
+		return true;
+	return payload_changed(ev->json, colon + 1, flen);
+}
+
+/* Does @h want @ev? A disabled handler matches nothing. `on` (a comma list,
+ * spaces around entries ignored; NULL or empty: every type) must have an entry
+ * matching the action, and `model` (NULL or empty: any) must equal the event's
+ * board, list, card or model id. Pure; thread-safe. */
+bool handler_matches(const handler *h, const event *ev)
+{
+	if (!h || !ev || !h->enabled)
+		return false;
+	if (h->model && h->model[0]) {
+		if (!str_eq(h->model, ev->board_id) && !str_eq(h->model, ev->list_id) &&
+		    !str_eq(h->model, ev->card_id) && !str_eq(h->model, ev->model_id))
+			return false;
+	}
+	if (!h->on)
+		return true;
+	const char *p = h->on;
+	bool any_entry = false;
+	while (*p) {
+		const char *end = strchr(p, ',');
+		if (!end)
+			end = p + strlen(p);
+		const char *s = p, *e = end;
+		while (s < e && (*s == ' ' || *s == '\t'))
+			s++;
+		while (e > s && (e[-1] == ' ' || e[-1] == '\t'))
+			e--;
+		if (e > s) {
+			any_entry = true;
+			if (on_entry_matches(s, (size_t)(e - s), ev))
+				return true;
+		}
+		p = *end ? end + 1 : end;
+	}
+	return !any_entry; /* "" or only commas: no filter */
+}
