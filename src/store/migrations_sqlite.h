@@ -1,0 +1,109 @@
+/*
+ * migrations_sqlite.h — the SQLite schema as an ordered list of migrations.
+ * Migration i (0-based) brings the schema to version i + 1. Never edit a
+ * migration that has shipped: append a new one. Included by sqlite.c only.
+ *
+ * Deliberate absences of foreign keys:
+ *  - events.webhook_id has none: deleting a webhook keeps its history, and
+ *    the events then refer to no row;
+ *  - deliveries.handler_id has none: deleting a handler deletes its
+ *    deliveries that are not done (sqlite.c does it explicitly) and keeps the
+ *    done ones as history.
+ * Times are INTEGER milliseconds since the epoch (0: never).
+ */
+#ifndef TH_MIGRATIONS_SQLITE_H
+#define TH_MIGRATIONS_SQLITE_H
+
+static const char *const sqlite_migrations[] = {
+	/* 1: the initial schema */
+	"CREATE TABLE webhooks ("
+	"  id TEXT PRIMARY KEY,"
+	"  trello_id TEXT,"
+	"  id_model TEXT NOT NULL,"
+	"  model_type TEXT,"
+	"  model_name TEXT,"
+	"  description TEXT,"
+	"  callback_url TEXT NOT NULL,"
+	"  token TEXT NOT NULL,"
+	"  state TEXT NOT NULL,"
+	"  active INTEGER NOT NULL DEFAULT 0,"
+	"  consecutive_failures INTEGER NOT NULL DEFAULT 0,"
+	"  first_consecutive_fail_at INTEGER NOT NULL DEFAULT 0,"
+	"  created_at INTEGER NOT NULL DEFAULT 0,"
+	"  last_event_at INTEGER NOT NULL DEFAULT 0,"
+	"  UNIQUE (id_model, token)"
+	");"
+	"CREATE TABLE tokens ("
+	"  token TEXT PRIMARY KEY,"
+	"  member TEXT,"
+	"  expires_at INTEGER NOT NULL DEFAULT 0,"
+	"  state TEXT NOT NULL,"
+	"  checked_at INTEGER NOT NULL DEFAULT 0,"
+	"  created_at INTEGER NOT NULL DEFAULT 0"
+	");"
+	"CREATE TABLE events ("
+	"  seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  id TEXT UNIQUE NOT NULL,"
+	"  webhook_id TEXT NOT NULL,"
+	"  action_id TEXT NOT NULL,"
+	"  action_type TEXT,"
+	"  action_date TEXT,"
+	"  model_id TEXT,"
+	"  board_id TEXT,"
+	"  board_name TEXT,"
+	"  list_id TEXT,"
+	"  list_name TEXT,"
+	"  card_id TEXT,"
+	"  card_name TEXT,"
+	"  member TEXT,"
+	"  summary TEXT,"
+	"  payload BLOB NOT NULL,"
+	"  received_at INTEGER NOT NULL DEFAULT 0,"
+	"  UNIQUE (webhook_id, action_id)"
+	");"
+	"CREATE INDEX events_webhook_seq ON events (webhook_id, seq);"
+	"CREATE INDEX events_type_seq ON events (action_type, seq);"
+	"CREATE INDEX events_received_at ON events (received_at);"
+	"CREATE TABLE handlers ("
+	"  id TEXT PRIMARY KEY,"
+	"  kind TEXT NOT NULL,"
+	"  target TEXT NOT NULL,"
+	"  on_types TEXT,"
+	"  model TEXT,"
+	"  secret TEXT,"
+	"  enabled INTEGER NOT NULL DEFAULT 1,"
+	"  created_at INTEGER NOT NULL DEFAULT 0"
+	");"
+	"CREATE TABLE deliveries ("
+	"  id TEXT PRIMARY KEY,"
+	"  event_id TEXT NOT NULL REFERENCES events (id),"
+	"  handler_id TEXT NOT NULL,"
+	"  generation INTEGER NOT NULL DEFAULT 0,"
+	"  status TEXT NOT NULL,"
+	"  attempts INTEGER NOT NULL DEFAULT 0,"
+	"  next_attempt_at INTEGER NOT NULL DEFAULT 0,"
+	"  last_error TEXT,"
+	"  updated_at INTEGER NOT NULL DEFAULT 0,"
+	"  claimed_until INTEGER NOT NULL DEFAULT 0,"
+	"  webhook_id TEXT NOT NULL,"   /* denormalised from events: ordering per webhook */
+	"  event_seq INTEGER NOT NULL," /* denormalised from events: ordering per webhook */
+	"  UNIQUE (event_id, handler_id, generation)"
+	");"
+	"CREATE INDEX deliveries_due ON deliveries (status, next_attempt_at);"
+	"CREATE INDEX deliveries_order ON deliveries (webhook_id, handler_id, event_seq);"
+	"CREATE INDEX deliveries_handler ON deliveries (handler_id, status);"
+	"CREATE TABLE users ("
+	"  name TEXT PRIMARY KEY,"
+	"  pwhash TEXT NOT NULL,"
+	"  created_at INTEGER NOT NULL DEFAULT 0"
+	");"
+	"CREATE TABLE sessions ("
+	"  id_hash TEXT PRIMARY KEY,"
+	"  user TEXT NOT NULL REFERENCES users (name) ON DELETE CASCADE,"
+	"  csrf TEXT NOT NULL,"
+	"  expires_at INTEGER NOT NULL"
+	");"
+	"CREATE INDEX sessions_expires ON sessions (expires_at);",
+};
+
+#endif
