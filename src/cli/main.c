@@ -1,3 +1,170 @@
-#include <stdio.h>
-#include "trellohook.h"
-int main(void) { printf("trellohook %s\n", th_version()); return 0; }
+/*
+ * main.c — `trellohook`: find the command, apply configuration, run it.
+ *
+ * Configuration flags (--listen, --database-url, ...) may stand anywhere on
+ * the line and win over the environment; --json and --help likewise.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+static const cli_command commands[] = {
+    {"serve", NULL, cmd_serve, NEED_API_SECRET | NEED_CALLBACK_DOMAIN, "",
+     "Receive Trello callbacks on TRELLOHOOK_LISTEN, store them, run handlers, serve the admin."},
+    {"migrate", NULL, cmd_migrate, 0, "",
+     "Create the store or bring its schema up to date (also done by every command)."},
+    {"events", "ls", cmd_events_ls, 0, "[--webhook ID] [--type TYPE] [--limit N] [--json]",
+     "List stored events, newest first."},
+    {"events", "show", cmd_events_show, 0, "ID [--json]",
+     "Show one event: summary, metadata and the payload as received."},
+    {"events", "tail", cmd_events_tail, 0, "[--type TYPE] [--webhook ID]",
+     "Print events as they are stored, until interrupted."},
+    {"version", NULL, cmd_version, 0, "", "Print the version."},
+};
+
+static void print_usage(FILE *f)
+{
+	fputs("trellohook — manage Trello webhooks, receive and dispatch their events\n\n"
+	      "Usage: trellohook COMMAND [ARGS] [--json] [--help]\n\nCommands:\n",
+	      f);
+	for (size_t i = 0; i < TH_ARRAY_LEN(commands); i++) {
+		char words[64];
+		str_printf(words, sizeof words, "%s%s%s", commands[i].name, commands[i].sub ? " " : "",
+		           commands[i].sub ? commands[i].sub : "");
+		fprintf(f, "  %-18s %s\n", words, commands[i].help);
+	}
+	buf b;
+	buf_init(&b, 0);
+	if (!config_help(&b))
+		fprintf(f, "\n%s", b.data);
+	buf_free(&b);
+	fputs("\nExit codes: 0 success, 1 the operation failed, 2 usage or configuration error.\n", f);
+}
+
+static void print_command_help(const cli_command *cmd)
+{
+	printf("Usage: trellohook %s%s%s %s\n\n%s\n", cmd->name, cmd->sub ? " " : "",
+	       cmd->sub ? cmd->sub : "", cmd->usage, cmd->help);
+	if (cmd->needs & NEED_API_KEY)
+		puts("Needs TRELLO_API_KEY.");
+	if (cmd->needs & NEED_API_SECRET)
+		puts("Needs TRELLO_API_SECRET.");
+	if (cmd->needs & NEED_CALLBACK_DOMAIN)
+		puts("Needs CALLBACK_DOMAIN.");
+	puts("Configuration flags (see `trellohook --help`) work here too.");
+}
+
+/* The subcommands of @name, for a helpful message. */
+static void list_subcommands(const char *name, char *out, size_t outsz)
+{
+	buf b;
+	buf_init(&b, outsz - 1);
+	for (size_t i = 0; i < TH_ARRAY_LEN(commands); i++)
+		if (str_eq(commands[i].name, name) && commands[i].sub)
+			buf_printf(&b, "%s%s", b.len ? ", " : "", commands[i].sub);
+	str_copy(out, outsz, b.data ? b.data : "");
+	buf_free(&b);
+}
+
+int main(int argc, char **argv)
+{
+	cli c;
+	memset(&c, 0, sizeof c);
+	th_error err = {0, {0}};
+	if (config_load_env(&c.cfg, NULL, &err))
+		return cli_fail_err(&err);
+
+	/* Pull out configuration flags, --json and --help; keep the rest in order. */
+	char **rest = calloc((size_t)argc + 1, sizeof *rest);
+	if (!rest)
+		return cli_fail(EXIT_FAIL, "out of memory");
+	int nrest = 0;
+	bool help = false;
+	for (int i = 1; i < argc; i++) {
+		if (str_eq(argv[i], "--")) {
+			while (++i < argc)
+				rest[nrest++] = argv[i];
+			break;
+		}
+		if (str_eq(argv[i], "--json")) {
+			c.json = true;
+			continue;
+		}
+		if (str_eq(argv[i], "--help") || str_eq(argv[i], "-h")) {
+			help = true;
+			continue;
+		}
+		int used = config_apply_flag(&c.cfg, argv[i], i + 1 < argc ? argv[i + 1] : NULL, &err);
+		if (used < 0) {
+			free(rest);
+			return cli_fail_err(&err);
+		}
+		if (used) {
+			i += used - 1;
+			continue;
+		}
+		rest[nrest++] = argv[i];
+	}
+	log_setup(c.cfg.log_level, c.cfg.log_format);
+
+	int rc = EXIT_USAGE;
+	const cli_command *cmd = NULL;
+	int consumed = 0;
+	if (nrest == 0) {
+		print_usage(help ? stdout : stderr);
+		rc = help ? EXIT_OK : EXIT_USAGE;
+		goto out;
+	}
+	bool known_name = false;
+	for (size_t i = 0; i < TH_ARRAY_LEN(commands); i++) {
+		if (!str_eq(commands[i].name, rest[0]))
+			continue;
+		known_name = true;
+		if (!commands[i].sub) {
+			cmd = &commands[i];
+			consumed = 1;
+			break;
+		}
+		if (nrest > 1 && str_eq(commands[i].sub, rest[1])) {
+			cmd = &commands[i];
+			consumed = 2;
+			break;
+		}
+	}
+	if (!cmd) {
+		if (known_name) {
+			char subs[256];
+			list_subcommands(rest[0], subs, sizeof subs);
+			if (help && nrest == 1) {
+				printf("Usage: trellohook %s {%s} ... (see trellohook %s SUBCOMMAND --help)\n",
+				       rest[0], subs, rest[0]);
+				rc = EXIT_OK;
+			} else {
+				rc = cli_fail(EXIT_USAGE, "%s: unknown subcommand '%s' (expected one of: %s)",
+				              rest[0], nrest > 1 ? rest[1] : "", subs);
+			}
+		} else {
+			rc = cli_fail(EXIT_USAGE, "unknown command '%s' (see trellohook --help)", rest[0]);
+		}
+		goto out;
+	}
+	if (help) {
+		print_command_help(cmd);
+		rc = EXIT_OK;
+		goto out;
+	}
+	if (config_require(&c.cfg, cmd->needs, &err)) {
+		rc = cli_fail_err(&err);
+		goto out;
+	}
+	char prog[64];
+	str_printf(prog, sizeof prog, "%s%s%s", cmd->name, cmd->sub ? " " : "",
+	           cmd->sub ? cmd->sub : "");
+	c.prog = prog;
+	rc = cmd->fn(&c, nrest - consumed, rest + consumed);
+out:
+	th_app_free(c.a);
+	free(rest);
+	return rc;
+}

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Run every test suite against the build in $1 (default build/) and end with
+# one line "N passed, N failed". Exits non-zero when anything failed.
+#   unit:    cmocka binaries through `meson test` (one per module)
+#   e2e:     Node's test runner over tests/e2e/*.test.mjs, with real processes
+#            (trello-mock, trellohook serve) on 127.0.0.1
+#   browser: tests/browser/*.test.mjs (Chromium through playwright-core)
+set -uo pipefail
+cd "$(dirname "$0")/.."
+build=$(cd "${1:-build}" && pwd)
+export TH_BUILD="$build"
+logdir="$build/test-logs"
+mkdir -p "$logdir"
+passed=0
+failed=0
+
+echo "== unit tests (meson test)"
+meson test -C "$build" --suite unit --print-errorlogs >"$logdir/unit.log" 2>&1
+unit_rc=$?
+grep -E '^ *[0-9]+/[0-9]+ ' "$logdir/unit.log" || true
+ok=$(awk '/^Ok:/ {print $2}' "$logdir/unit.log")
+bad=$(awk '/^Fail:/ {print $2}' "$logdir/unit.log")
+to=$(awk '/^Timeout:/ {print $2}' "$logdir/unit.log")
+passed=$((passed + ${ok:-0}))
+failed=$((failed + ${bad:-0} + ${to:-0}))
+if [ "$unit_rc" -ne 0 ] && [ "${bad:-0}" -eq 0 ] && [ "${to:-0}" -eq 0 ]; then
+	echo "meson test failed to run:"; tail -30 "$logdir/unit.log"; failed=$((failed + 1))
+elif [ "$unit_rc" -ne 0 ]; then
+	sed -n '/^=* [0-9]*\/[0-9]* =*$/,/^==*$/p' "$logdir/unit.log" | tail -80
+fi
+
+run_node_suite() { # name, directory
+	local name=$1 dir=$2 files
+	files=$(ls "$dir"/*.test.mjs 2>/dev/null) || return 0
+	[ -n "$files" ] || return 0
+	echo "== $name tests (node --test)"
+	# shellcheck disable=SC2086
+	node --test --test-reporter=tap --test-concurrency=2 $files >"$logdir/$name.tap" 2>&1
+	local rc=$? p f
+	grep -E '^(not ok|ok) ' "$logdir/$name.tap" | sed 's/^/  /'
+	p=$(awk '/^# pass / {print $3}' "$logdir/$name.tap" | tail -1)
+	f=$(awk '/^# fail / {print $3}' "$logdir/$name.tap" | tail -1)
+	passed=$((passed + ${p:-0}))
+	failed=$((failed + ${f:-0}))
+	if [ "$rc" -ne 0 ]; then
+		[ "${f:-0}" -eq 0 ] && failed=$((failed + 1))
+		echo "-- $name failures (full log: $logdir/$name.tap):"
+		grep -n -B2 -A25 '^not ok\|^    not ok' "$logdir/$name.tap" | head -150
+	fi
+}
+run_node_suite e2e tests/e2e
+run_node_suite browser tests/browser
+
+echo
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

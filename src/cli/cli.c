@@ -1,0 +1,93 @@
+/* cli.c — helpers shared by the commands: errors, JSON output, arguments. */
+#include <stdarg.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+int cli_fail(int code, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "trellohook: %s\n", msg);
+	return code;
+}
+
+int cli_fail_err(const th_error *err)
+{
+	int code = (err->code == TH_ECONFIG || err->code == TH_EINVAL) ? EXIT_USAGE : EXIT_FAIL;
+	return cli_fail(code, "%s", err->msg[0] ? err->msg : "failed");
+}
+
+int cli_app(cli *c, app **out)
+{
+	if (!c->a) {
+		th_error err = {0, {0}};
+		if (app_new(&c->a, &c->cfg, &err)) {
+			/* a store that cannot be opened is an operational failure, a bad URL a config one */
+			cli_fail(err.code == TH_ECONFIG ? EXIT_USAGE : EXIT_FAIL, "%s", err.msg);
+			return err.code == TH_ECONFIG ? EXIT_USAGE : EXIT_FAIL;
+		}
+	}
+	*out = c->a;
+	return 0;
+}
+
+int cli_print_json(json_t *doc)
+{
+	if (!doc)
+		return cli_fail(EXIT_FAIL, "out of memory");
+	char *text = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	json_decref(doc);
+	if (!text)
+		return cli_fail(EXIT_FAIL, "cannot encode JSON output");
+	puts(text);
+	free(text);
+	return fflush(stdout) ? EXIT_FAIL : 0;
+}
+
+bool cli_is_flag(const char *arg, const char *flag)
+{
+	return str_eq(arg, flag);
+}
+
+int cli_take_value(int argc, char **argv, int *i, const char *flag, const char **out)
+{
+	const char *arg = argv[*i];
+	size_t n = strlen(flag);
+	if (strncmp(arg, flag, n) != 0)
+		return 0;
+	if (arg[n] == '=') {
+		*out = arg + n + 1;
+		return 1;
+	}
+	if (arg[n] != '\0')
+		return 0;
+	if (*i + 1 >= argc) {
+		cli_fail(EXIT_USAGE, "%s needs a value", flag);
+		return -1;
+	}
+	*out = argv[++*i];
+	return 1;
+}
+
+int cli_unexpected(const cli *c, const char *arg)
+{
+	return cli_fail(EXIT_USAGE, "%s: unexpected argument '%s' (see --help)", c->prog, arg);
+}
+
+json_t *cli_jstr(const char *s)
+{
+	return s ? json_string(s) : json_null();
+}
+
+json_t *cli_jtime(int64_t ms)
+{
+	if (!ms)
+		return json_null();
+	char iso[32];
+	time_format_iso(ms, iso);
+	return json_string(iso);
+}

@@ -1,0 +1,67 @@
+/*
+ * cli — the `trellohook` command line. main.c parses configuration flags
+ * (anywhere on the line), --json and --help, finds the command in its table
+ * and calls it; commands only parse their own arguments and call the service
+ * layer. Exit codes: 0 success, 1 the operation failed, 2 usage or
+ * configuration error. Errors are one line on stderr starting "trellohook: ".
+ */
+#ifndef TH_CLI_H
+#define TH_CLI_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "config/config.h"
+#include "service/app.h"
+
+enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
+
+typedef struct cli {
+	th_config cfg;
+	bool json;          /* --json: one JSON document on stdout */
+	const char *prog;   /* "trellohook webhook add", for messages */
+	app *a;             /* opened by cli_app() on first use */
+} cli;
+
+typedef int (*cli_cmd_fn)(cli *c, int argc, char **argv);
+
+typedef struct cli_command {
+	const char *name;   /* "webhook" */
+	const char *sub;    /* "add", or NULL for a command without subcommands */
+	cli_cmd_fn fn;
+	unsigned needs;     /* enum config_need bits checked before running */
+	const char *usage;  /* arguments after the command words */
+	const char *help;   /* one paragraph */
+} cli_command;
+
+/* Print "trellohook: MESSAGE" on stderr and return @code. */
+int cli_fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Map a th_error to an exit code (config/usage errors 2, everything else 1) and print it. */
+int cli_fail_err(const th_error *err);
+/* The app (store opened and migrated) for commands that need it. */
+int cli_app(cli *c, app **out);
+/* Print @doc (stolen) as the one JSON document on stdout. Returns 0 or EXIT_FAIL. */
+int cli_print_json(json_t *doc);
+
+/* Argument helpers. cli_take_value: if argv[*i] is @flag ("--x V" or "--x=V"),
+ * store the value, advance *i past it and return 1; 0 if it is another flag;
+ * -1 if the value is missing (message printed). */
+int cli_take_value(int argc, char **argv, int *i, const char *flag, const char **out);
+bool cli_is_flag(const char *arg, const char *flag);
+/* Report an unexpected argument. */
+int cli_unexpected(const cli *c, const char *arg);
+
+/* JSON helpers shared by commands: NULL becomes JSON null. */
+json_t *cli_jstr(const char *s);
+json_t *cli_jtime(int64_t ms); /* ISO 8601 string, or null for 0 */
+
+/* Commands (one file each under src/cli/). */
+int cmd_version(cli *c, int argc, char **argv);
+int cmd_migrate(cli *c, int argc, char **argv);
+int cmd_serve(cli *c, int argc, char **argv);
+int cmd_events_ls(cli *c, int argc, char **argv);
+int cmd_events_show(cli *c, int argc, char **argv);
+int cmd_events_tail(cli *c, int argc, char **argv);
+
+#endif

@@ -1,0 +1,197 @@
+/* cmd_events.c — events ls / show / tail. */
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+
+/* An event as JSON (INTERFACE.md field names); payload only when @with_payload. */
+static json_t *event_json(const event *ev, bool with_payload)
+{
+	json_t *o = json_object();
+	if (!o)
+		return NULL;
+	json_object_set_new(o, "id", cli_jstr(ev->id));
+	json_object_set_new(o, "webhook_id", cli_jstr(ev->webhook_id));
+	json_object_set_new(o, "action_id", cli_jstr(ev->action_id));
+	json_object_set_new(o, "action_type", cli_jstr(ev->action_type));
+	json_object_set_new(o, "action_date", cli_jstr(ev->action_date));
+	json_object_set_new(o, "model_id", cli_jstr(ev->model_id));
+	json_object_set_new(o, "member", cli_jstr(ev->member));
+	json_object_set_new(o, "summary", cli_jstr(ev->summary));
+	json_object_set_new(o, "received_at", cli_jtime(ev->received_at));
+	if (with_payload) {
+		json_object_set_new(o, "board_id", cli_jstr(ev->board_id));
+		json_object_set_new(o, "list_id", cli_jstr(ev->list_id));
+		json_object_set_new(o, "card_id", cli_jstr(ev->card_id));
+		/* the exact bytes; jansson refuses invalid UTF-8, which a stored Trello body is not */
+		json_t *p = ev->payload ? json_stringn(ev->payload, ev->payload_len) : json_null();
+		json_object_set_new(o, "payload", p ? p : json_null());
+	}
+	return o;
+}
+
+static void print_event_line(const event *ev)
+{
+	char when[32];
+	time_format_iso(ev->received_at, when);
+	printf("%s  %s  %-26s %s\n", ev->id, when, ev->action_type ? ev->action_type : "-",
+	       ev->summary ? ev->summary : "");
+}
+
+/* Shared flag parsing for ls and tail. */
+static int parse_filters(cli *c, int argc, char **argv, event_query *q, bool allow_limit)
+{
+	for (int i = 0; i < argc; i++) {
+		const char *v = NULL;
+		int t;
+		if ((t = cli_take_value(argc, argv, &i, "--webhook", &v))) {
+			if (t < 0)
+				return EXIT_USAGE;
+			q->webhook_id = v;
+		} else if ((t = cli_take_value(argc, argv, &i, "--type", &v))) {
+			if (t < 0)
+				return EXIT_USAGE;
+			q->action_type = v;
+		} else if (allow_limit && (t = cli_take_value(argc, argv, &i, "--limit", &v))) {
+			int64_t n;
+			if (t < 0)
+				return EXIT_USAGE;
+			if (num_parse_i64(v, 1, 1000, &n))
+				return cli_fail(EXIT_USAGE, "--limit: expected a whole number from 1 to 1000, got '%s'", v);
+			q->limit = (size_t)n;
+		} else if (allow_limit && (t = cli_take_value(argc, argv, &i, "--search", &v))) {
+			if (t < 0)
+				return EXIT_USAGE;
+			q->text = v;
+		} else {
+			return cli_unexpected(c, argv[i]);
+		}
+	}
+	return 0;
+}
+
+int cmd_events_ls(cli *c, int argc, char **argv)
+{
+	event_query q = {0};
+	int rc = parse_filters(c, argc, argv, &q, true);
+	app *a;
+	if (rc || (rc = cli_app(c, &a)))
+		return rc;
+	event_row *rows = NULL;
+	size_t n = 0;
+	th_error err = {0, {0}};
+	if (a->st->ops->event_list(a->st, &q, &rows, &n, &err))
+		return cli_fail_err(&err);
+	if (c->json) {
+		json_t *arr = json_array();
+		for (size_t i = 0; arr && i < n; i++)
+			json_array_append_new(arr, event_json(&rows[i].ev, false));
+		event_row_list_free(rows, n);
+		return cli_print_json(arr);
+	}
+	if (!n)
+		fprintf(stderr, "no events%s\n", q.webhook_id || q.action_type ? " match" : " yet");
+	for (size_t i = 0; i < n; i++)
+		print_event_line(&rows[i].ev);
+	event_row_list_free(rows, n);
+	return EXIT_OK;
+}
+
+int cmd_events_show(cli *c, int argc, char **argv)
+{
+	if (argc != 1)
+		return cli_fail(EXIT_USAGE, "events show: expected one event id (see events ls)");
+	app *a;
+	int rc = cli_app(c, &a);
+	if (rc)
+		return rc;
+	event ev = {0};
+	th_error err = {0, {0}};
+	rc = a->st->ops->event_get(a->st, argv[0], &ev, &err);
+	if (rc)
+		return cli_fail_err(&err);
+	if (c->json) {
+		rc = cli_print_json(event_json(&ev, true));
+		event_clear(&ev);
+		return rc;
+	}
+	char when[32];
+	time_format_iso(ev.received_at, when);
+	printf("%s\n\n", ev.summary ? ev.summary : "");
+	printf("event       %s\nwebhook     %s\naction      %s (%s)\naction date %s\n"
+	       "model       %s\nboard       %s %s\nlist        %s %s\ncard        %s %s\n"
+	       "member      %s\nreceived    %s\n\n",
+	       ev.id, ev.webhook_id, ev.action_id, ev.action_type ? ev.action_type : "-",
+	       ev.action_date ? ev.action_date : "-", ev.model_id ? ev.model_id : "-",
+	       ev.board_id ? ev.board_id : "-", ev.board_name ? ev.board_name : "",
+	       ev.list_id ? ev.list_id : "-", ev.list_name ? ev.list_name : "",
+	       ev.card_id ? ev.card_id : "-", ev.card_name ? ev.card_name : "",
+	       ev.member ? ev.member : "-", when);
+	/* pretty-print the payload; fall back to the raw bytes if it does not parse */
+	json_t *doc = json_loadb(ev.payload, ev.payload_len, 0, NULL);
+	char *pretty = doc ? json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
+	if (pretty)
+		printf("%s\n", pretty);
+	else
+		fwrite(ev.payload, 1, ev.payload_len, stdout);
+	free(pretty);
+	json_decref(doc);
+	event_clear(&ev);
+	return EXIT_OK;
+}
+
+/* tail stops cleanly on SIGINT/SIGTERM; the flag is this command's own. */
+static volatile sig_atomic_t tail_stop;
+static void on_tail_signal(int sig)
+{
+	tail_stop = 1;
+}
+
+int cmd_events_tail(cli *c, int argc, char **argv)
+{
+	event_query q = {0};
+	int rc = parse_filters(c, argc, argv, &q, false);
+	app *a;
+	if (rc || (rc = cli_app(c, &a)))
+		return rc;
+	signal(SIGINT, on_tail_signal);
+	signal(SIGTERM, on_tail_signal);
+	/* start after the newest event stored so far */
+	event_row *rows = NULL;
+	size_t n = 0;
+	th_error err = {0, {0}};
+	event_query first = q;
+	first.limit = 1;
+	if (a->st->ops->event_list(a->st, &first, &rows, &n, &err))
+		return cli_fail_err(&err);
+	int64_t after = n ? rows[0].seq : 0;
+	event_row_list_free(rows, n);
+	fprintf(stderr, "following new events (Ctrl-C stops)\n");
+	while (!tail_stop) {
+		q.after_seq = after;
+		q.oldest_first = true;
+		q.limit = 200;
+		if (a->st->ops->event_list(a->st, &q, &rows, &n, &err)) {
+			fprintf(stderr, "trellohook: %s (retrying)\n", err.msg);
+			n = 0;
+		}
+		for (size_t i = 0; i < n; i++) {
+			if (c->json) {
+				char *line = json_dumps(event_json(&rows[i].ev, false), JSON_COMPACT);
+				if (line)
+					puts(line);
+				free(line);
+			} else {
+				print_event_line(&rows[i].ev);
+			}
+			after = rows[i].seq;
+		}
+		fflush(stdout);
+		event_row_list_free(rows, n);
+		if (!n)
+			usleep(200 * 1000);
+	}
+	return EXIT_OK;
+}

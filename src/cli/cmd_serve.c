@@ -1,0 +1,54 @@
+/* cmd_serve.c — serve, migrate, version. */
+#include <stdio.h>
+
+#include "cli/cli.h"
+
+int cmd_version(cli *c, int argc, char **argv)
+{
+	if (argc)
+		return cli_unexpected(c, argv[0]);
+	if (c->json) {
+		return cli_print_json(json_pack("{s:s}", "version", th_version()));
+	}
+	printf("trellohook %s\n", th_version());
+	return EXIT_OK;
+}
+
+int cmd_migrate(cli *c, int argc, char **argv)
+{
+	if (argc)
+		return cli_unexpected(c, argv[0]);
+	app *a;
+	int rc = cli_app(c, &a);
+	if (rc)
+		return rc;
+	th_error err = {0, {0}};
+	int version = 0;
+	if (a->st->ops->migrate(a->st, &version, &err))
+		return cli_fail_err(&err);
+	if (c->json)
+		return cli_print_json(json_pack("{s:s,s:i}", "store", a->st->ops->name, "version", version));
+	printf("store (%s) is at schema version %d\n", a->st->ops->name, version);
+	return EXIT_OK;
+}
+
+/* The ready line tells scripts and tests where we listen (port 0 picks one). */
+static void on_ready(void *ctx, const char *url)
+{
+	printf("serving %s\n", url);
+	fflush(stdout);
+}
+
+int cmd_serve(cli *c, int argc, char **argv)
+{
+	if (argc)
+		return cli_unexpected(c, argv[0]);
+	app *a;
+	int rc = cli_app(c, &a);
+	if (rc)
+		return rc;
+	th_error err = {0, {0}};
+	if (app_serve(a, on_ready, NULL, &err))
+		return cli_fail_err(&err);
+	return EXIT_OK;
+}

@@ -1,0 +1,443 @@
+/* config.c — see config.h. One table drives env names, flags, defaults,
+ * parsing and the help text, so they cannot drift apart. */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config/config.h"
+#include "http/http.h"
+
+typedef int (*setter_fn)(th_config *cfg, const char *value, th_error *err);
+
+struct var {
+	const char *env;
+	const char *flag;
+	const char *def;     /* NULL: no default */
+	const char *example; /* shown in errors */
+	setter_fn set;
+	const char *help;
+};
+
+static int bad(th_error *err, const char *env, const char *value, const char *why,
+               const char *example)
+{
+	return th_err(err, TH_ECONFIG, "%s: %s%s%s%s, e.g. %s=%s", env, why, value ? " ('" : "",
+	              value ? value : "", value ? "')" : "", env, example);
+}
+
+static int set_api_key(th_config *cfg, const char *v, th_error *err)
+{
+	if (strlen(v) != 32 || !str_is_hex(v, 32))
+		return bad(err, "TRELLO_API_KEY", NULL,
+		           "must be the 32 hex characters of your Trello API key (https://trello.com/app-key)",
+		           "0123456789abcdef0123456789abcdef");
+	str_copy(cfg->api_key, sizeof cfg->api_key, v);
+	return 0;
+}
+
+static int set_api_secret(th_config *cfg, const char *v, th_error *err)
+{
+	size_t n = strlen(v);
+	bool printable = n >= 8 && n < sizeof cfg->api_secret;
+	for (size_t i = 0; printable && i < n; i++)
+		printable = v[i] > 0x20 && v[i] < 0x7f;
+	if (!printable) /* never echo a secret back, not even a malformed one */
+		return bad(err, "TRELLO_API_SECRET", NULL,
+		           "must be your Trello application secret (8 or more visible ASCII characters, "
+		           "no spaces; shown next to the API key)",
+		           "3f8e0c5a9b2d47e1a6c0f9d8e7b6a5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e0f9a8");
+	str_copy(cfg->api_secret, sizeof cfg->api_secret, v);
+	log_add_secret(v);
+	return 0;
+}
+
+/* host[:port] validation shared by URL-ish settings; @hostport is not NUL-terminated. */
+static bool valid_hostport(const char *hp, size_t n)
+{
+	if (!n)
+		return false;
+	size_t hostlen = n;
+	if (hp[0] == '[') {
+		const char *end = memchr(hp, ']', n);
+		if (!end || end == hp + 1)
+			return false;
+		for (const char *p = hp + 1; p < end; p++)
+			if (!isxdigit((unsigned char)*p) && *p != ':' && *p != '.')
+				return false;
+		hostlen = (size_t)(end - hp) + 1;
+	} else {
+		const char *colon = memchr(hp, ':', n);
+		if (colon)
+			hostlen = (size_t)(colon - hp);
+		if (!hostlen)
+			return false;
+		for (size_t i = 0; i < hostlen; i++)
+			if (!isalnum((unsigned char)hp[i]) && hp[i] != '.' && hp[i] != '-')
+				return false;
+		if (hp[0] == '.' || hp[0] == '-')
+			return false;
+	}
+	if (hostlen == n)
+		return true;
+	if (hp[hostlen] != ':' || hostlen + 1 == n || n - hostlen - 1 > 5)
+		return false;
+	char port[6];
+	memcpy(port, hp + hostlen + 1, n - hostlen - 1);
+	port[n - hostlen - 1] = '\0';
+	int64_t p;
+	return num_parse_i64(port, 1, 65535, &p) == 0;
+}
+
+/* Validate an absolute http(s) URL; write it without trailing slashes.
+ * @default_https: a value without scheme gets "https://". */
+static int normalize_url(const char *env, const char *in, bool default_https, bool allow_query,
+                         char *out, size_t outsz, const char *example, th_error *err)
+{
+	if (!*in)
+		return bad(err, env, in, "is empty", example);
+	for (const char *p = in; *p; p++)
+		if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f)
+			return bad(err, env, in, "must not contain spaces, control or non-ASCII characters",
+			           example);
+	char tmp[1024];
+	const char *rest;
+	if (str_starts(in, "https://") || str_starts(in, "http://")) {
+		if (!str_copy(tmp, sizeof tmp, in))
+			return bad(err, env, NULL, "is too long", example);
+		rest = strstr(tmp, "://") + 3;
+	} else if (strstr(in, "://")) {
+		return bad(err, env, in, "must be an http:// or https:// URL", example);
+	} else if (default_https) {
+		if (!str_printf(tmp, sizeof tmp, "https://%s", in))
+			return bad(err, env, NULL, "is too long", example);
+		rest = tmp + 8;
+	} else {
+		return bad(err, env, in, "must start with http:// or https://", example);
+	}
+	if (strchr(tmp, '#'))
+		return bad(err, env, in, "must not contain a fragment ('#')", example);
+	if (!allow_query && strchr(tmp, '?'))
+		return bad(err, env, in, "must not contain a query ('?')", example);
+	size_t authlen = strcspn(rest, "/?");
+	if (memchr(rest, '@', authlen))
+		return bad(err, env, in, "must not contain user info ('user@')", example);
+	if (!valid_hostport(rest, authlen))
+		return bad(err, env, in, "has no valid host[:port]", example);
+	size_t n = strlen(tmp);
+	while (n && tmp[n - 1] == '/' && tmp + n - 1 >= rest + authlen)
+		tmp[--n] = '\0';
+	if (!str_copy(out, outsz, tmp))
+		return bad(err, env, NULL, "is too long", example);
+	return 0;
+}
+
+int config_normalize_domain(const char *in, char *out, size_t outsz, th_error *err)
+{
+	return normalize_url("CALLBACK_DOMAIN", in, true, false, out, outsz, "https://hooks.example.com",
+	                     err);
+}
+
+static int set_callback_domain(th_config *cfg, const char *v, th_error *err)
+{
+	int rc = config_normalize_domain(v, cfg->callback_domain, sizeof cfg->callback_domain, err);
+	if (!rc)
+		cfg->secure_cookies = str_starts(cfg->callback_domain, "https://");
+	return rc;
+}
+
+static int set_api_url(th_config *cfg, const char *v, th_error *err)
+{
+	return normalize_url("TRELLO_API_URL", v, false, false, cfg->api_url, sizeof cfg->api_url,
+	                     "https://api.trello.com/1", err);
+}
+
+static int set_auth_url(th_config *cfg, const char *v, th_error *err)
+{
+	return normalize_url("TRELLO_AUTH_URL", v, false, false, cfg->auth_url, sizeof cfg->auth_url,
+	                     "https://trello.com/1/authorize", err);
+}
+
+static int set_database_url(th_config *cfg, const char *v, th_error *err)
+{
+	const char *example = "sqlite:trellohook.db";
+	if (str_starts(v, "sqlite:")) {
+		if (!v[7])
+			return bad(err, "DATABASE_URL", v, "names no file after 'sqlite:'", example);
+	} else if (str_starts(v, "postgresql://") || str_starts(v, "postgres://")) {
+		const char *rest = strstr(v, "://") + 3;
+		if (!*rest)
+			return bad(err, "DATABASE_URL", NULL, "names no PostgreSQL server",
+			           "postgresql://trellohook:secret@127.0.0.1:5432/trellohook");
+	} else {
+		char masked[256];
+		mask_url(v, masked, sizeof masked);
+		return bad(err, "DATABASE_URL", masked,
+		           "must be sqlite:PATH or postgresql://user:pass@host:port/db", example);
+	}
+	for (const char *p = v; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			return bad(err, "DATABASE_URL", NULL, "must not contain control characters", example);
+	if (!str_copy(cfg->database_url, sizeof cfg->database_url, v))
+		return bad(err, "DATABASE_URL", NULL, "is too long", example);
+	/* a password inside the URL is a secret too */
+	const char *scheme = strstr(v, "://");
+	if (scheme) {
+		const char *auth = scheme + 3, *at = strchr(auth, '@');
+		const char *colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
+		if (colon) {
+			char pw[256];
+			size_t n = (size_t)(at - colon - 1);
+			if (n < sizeof pw) {
+				memcpy(pw, colon + 1, n);
+				pw[n] = '\0';
+				log_add_secret(pw);
+			}
+		}
+	}
+	return 0;
+}
+
+static int set_listen(th_config *cfg, const char *v, th_error *err)
+{
+	char host[256];
+	uint16_t port;
+	if (http_parse_listen(v, host, sizeof host, &port))
+		return bad(err, "TRELLOHOOK_LISTEN", v, "must be HOST:PORT or [IPv6]:PORT",
+		           "127.0.0.1:8000");
+	str_copy(cfg->listen, sizeof cfg->listen, v);
+	return 0;
+}
+
+static int set_log_level(th_config *cfg, const char *v, th_error *err)
+{
+	if (log_level_parse(v, &cfg->log_level))
+		return bad(err, "TRELLOHOOK_LOG_LEVEL", v, "must be debug, info, warn or error", "info");
+	return 0;
+}
+
+static int set_log_format(th_config *cfg, const char *v, th_error *err)
+{
+	if (log_format_parse(v, &cfg->log_format))
+		return bad(err, "TRELLOHOOK_LOG_FORMAT", v, "must be text or json", "json");
+	return 0;
+}
+
+static int set_max_body(th_config *cfg, const char *v, th_error *err)
+{
+	int64_t n;
+	if (num_parse_i64(v, 1024, (int64_t)64 << 20, &n))
+		return bad(err, "TRELLOHOOK_MAX_BODY", v,
+		           "must be a whole number of bytes from 1024 to 67108864", "1048576");
+	cfg->max_body = (size_t)n;
+	return 0;
+}
+
+static int set_retry_schedule(th_config *cfg, const char *v, th_error *err)
+{
+	const char *example = "10s,1m,5m,30m,2h,6h,6h";
+	int64_t ms[CONFIG_MAX_RETRIES];
+	size_t n = 0;
+	const char *p = v;
+	if (!*v)
+		return bad(err, "TRELLOHOOK_RETRY_SCHEDULE", v, "is empty", example);
+	for (;;) {
+		size_t len = strcspn(p, ",");
+		char item[32];
+		if (n == CONFIG_MAX_RETRIES)
+			return bad(err, "TRELLOHOOK_RETRY_SCHEDULE", NULL, "has more than 32 delays", example);
+		if (!len || len >= sizeof item)
+			return bad(err, "TRELLOHOOK_RETRY_SCHEDULE", v, "has an empty or overlong delay",
+			           example);
+		memcpy(item, p, len);
+		item[len] = '\0';
+		if (num_parse_duration_ms(item, &ms[n]) || ms[n] > (int64_t)30 * 86400000)
+			return bad(err, "TRELLOHOOK_RETRY_SCHEDULE", v,
+			           "must be comma-separated durations such as 250ms, 10s, 1m, 2h, 1d (at most 30d)",
+			           example);
+		n++;
+		if (!p[len])
+			break;
+		p += len + 1;
+	}
+	memcpy(cfg->retry_ms, ms, n * sizeof ms[0]);
+	cfg->nretry = n;
+	return 0;
+}
+
+static int set_secret_key(th_config *cfg, const char *v, th_error *err)
+{
+	unsigned char key[48];
+	long n = b64_decode(v, strlen(v), key, sizeof key);
+	if (n != 32)
+		return bad(err, "TRELLOHOOK_SECRET_KEY", NULL,
+		           "must be 32 random bytes in base64 (create one with: openssl rand -base64 32)",
+		           "q83vEjRWeJq83vEjRWeJq83vEjRWeJq83vEjRWeJq80=");
+	memcpy(cfg->secret_key, key, 32);
+	cfg->has_secret_key = true;
+	log_add_secret(v);
+	return 0;
+}
+
+static int set_health_interval(th_config *cfg, const char *v, th_error *err)
+{
+	if (str_eq(v, "0") || str_eq(v, "off")) {
+		cfg->health_interval_ms = 0;
+		return 0;
+	}
+	if (num_parse_duration_ms(v, &cfg->health_interval_ms) || cfg->health_interval_ms < 1000)
+		return bad(err, "TRELLOHOOK_HEALTH_INTERVAL", v,
+		           "must be a duration of at least 1s, or 0/off to disable", "15m");
+	return 0;
+}
+
+static int set_handler_timeout(th_config *cfg, const char *v, th_error *err)
+{
+	if (num_parse_duration_ms(v, &cfg->exec_timeout_ms) || cfg->exec_timeout_ms < 10 ||
+	    cfg->exec_timeout_ms > 3600000)
+		return bad(err, "TRELLOHOOK_HANDLER_TIMEOUT", v, "must be a duration from 10ms to 1h",
+		           "30s");
+	return 0;
+}
+
+static int set_uint(const char *env, const char *v, unsigned lo, unsigned hi, unsigned *out,
+                    const char *example, th_error *err)
+{
+	int64_t n;
+	if (num_parse_i64(v, lo, hi, &n)) {
+		char why[96];
+		str_printf(why, sizeof why, "must be a whole number from %u to %u", lo, hi);
+		return bad(err, env, v, why, example);
+	}
+	*out = (unsigned)n;
+	return 0;
+}
+
+static int set_concurrency(th_config *cfg, const char *v, th_error *err)
+{
+	return set_uint("TRELLOHOOK_HANDLER_CONCURRENCY", v, 1, 1024, &cfg->handler_concurrency, "8",
+	                err);
+}
+
+static int set_workers(th_config *cfg, const char *v, th_error *err)
+{
+	return set_uint("TRELLOHOOK_WORKERS", v, 1, 256, &cfg->workers, "4", err);
+}
+
+static const struct var vars[] = {
+    {"TRELLO_API_KEY", "--api-key", NULL, NULL, set_api_key,
+     "Trello API key (32 hex). Needed by every command that calls Trello."},
+    {"TRELLO_API_SECRET", "--api-secret", NULL, NULL, set_api_secret,
+     "Trello application secret; verifies X-Trello-Webhook. Needed by serve."},
+    {"CALLBACK_DOMAIN", "--callback-domain", NULL, NULL, set_callback_domain,
+     "public base URL Trello can reach, e.g. https://hooks.example.com"},
+    {"TRELLO_API_URL", "--api-url", "https://api.trello.com/1", NULL, set_api_url,
+     "Trello API base; point it at trello-mock"},
+    {"TRELLO_AUTH_URL", "--auth-url", "https://trello.com/1/authorize", NULL, set_auth_url,
+     "Trello's authorize page, for user tokens"},
+    {"DATABASE_URL", "--database-url", "sqlite:trellohook.db", NULL, set_database_url,
+     "sqlite:PATH or postgresql://user:pass@host:port/db"},
+    {"TRELLOHOOK_LISTEN", "--listen", "127.0.0.1:8000", NULL, set_listen,
+     "address the server listens on (HOST:PORT, [::1]:PORT)"},
+    {"TRELLOHOOK_LOG_LEVEL", "--log-level", "info", NULL, set_log_level,
+     "debug, info, warn, error"},
+    {"TRELLOHOOK_LOG_FORMAT", "--log-format", "text", NULL, set_log_format, "text or json"},
+    {"TRELLOHOOK_MAX_BODY", "--max-body", "1048576", NULL, set_max_body,
+     "largest callback body accepted, in bytes"},
+    {"TRELLOHOOK_RETRY_SCHEDULE", "--retry-schedule", "10s,1m,5m,30m,2h,6h,6h", NULL,
+     set_retry_schedule, "delays between handler attempts; length + 1 attempts"},
+    {"TRELLOHOOK_SECRET_KEY", "--secret-key", NULL, NULL, set_secret_key,
+     "optional 32-byte base64 key that encrypts stored Trello tokens"},
+    {"TRELLOHOOK_HEALTH_INTERVAL", "--health-interval", "15m", NULL, set_health_interval,
+     "how often serve checks tokens and webhooks on Trello (0 disables)"},
+    {"TRELLOHOOK_HANDLER_TIMEOUT", "--handler-timeout", "30s", NULL, set_handler_timeout,
+     "how long an exec or forward handler may take"},
+    {"TRELLOHOOK_HANDLER_CONCURRENCY", "--handler-concurrency", "8", NULL, set_concurrency,
+     "deliveries running at once per handler"},
+    {"TRELLOHOOK_WORKERS", "--workers", "4", NULL, set_workers, "dispatch worker threads"},
+};
+
+int config_set(th_config *cfg, const char *var, const char *value, th_error *err)
+{
+	for (size_t i = 0; i < TH_ARRAY_LEN(vars); i++)
+		if (str_eq(vars[i].env, var))
+			return vars[i].set(cfg, value, err);
+	return th_err(err, TH_ECONFIG, "unknown setting %s", var);
+}
+
+static const char *process_env(const char *name)
+{
+	return getenv(name);
+}
+
+int config_load_env(th_config *cfg, config_env_fn env, th_error *err)
+{
+	memset(cfg, 0, sizeof *cfg);
+	if (!env)
+		env = process_env;
+	for (size_t i = 0; i < TH_ARRAY_LEN(vars); i++) {
+		if (vars[i].def) {
+			int rc = vars[i].set(cfg, vars[i].def, err);
+			if (rc)
+				return rc;
+		}
+	}
+	for (size_t i = 0; i < TH_ARRAY_LEN(vars); i++) {
+		const char *v = env(vars[i].env);
+		/* an empty variable counts as unset (docker/compose leave them empty) */
+		if (v && *v) {
+			int rc = vars[i].set(cfg, v, err);
+			if (rc)
+				return rc;
+		}
+	}
+	return 0;
+}
+
+int config_apply_flag(th_config *cfg, const char *flag, const char *next, th_error *err)
+{
+	for (size_t i = 0; i < TH_ARRAY_LEN(vars); i++) {
+		size_t n = strlen(vars[i].flag);
+		if (strncmp(flag, vars[i].flag, n) != 0)
+			continue;
+		if (flag[n] == '=') {
+			int rc = vars[i].set(cfg, flag + n + 1, err);
+			return rc ? rc : 1;
+		}
+		if (flag[n] == '\0') {
+			if (!next)
+				return th_err(err, TH_ECONFIG, "%s needs a value (it sets %s)", vars[i].flag,
+				              vars[i].env);
+			int rc = vars[i].set(cfg, next, err);
+			return rc ? rc : 2;
+		}
+	}
+	return 0;
+}
+
+int config_require(const th_config *cfg, unsigned needs, th_error *err)
+{
+	if ((needs & NEED_API_KEY) && !cfg->api_key[0])
+		return bad(err, "TRELLO_API_KEY", NULL,
+		           "is not set (or use --api-key); get yours at https://trello.com/app-key",
+		           "0123456789abcdef0123456789abcdef");
+	if ((needs & NEED_API_SECRET) && !cfg->api_secret[0])
+		return bad(err, "TRELLO_API_SECRET", NULL,
+		           "is not set (or use --api-secret); it is the secret shown next to your API key",
+		           "3f8e0c5a9b2d47e1a6c0f9d8e7b6a5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e0f9a8");
+	if ((needs & NEED_CALLBACK_DOMAIN) && !cfg->callback_domain[0])
+		return bad(err, "CALLBACK_DOMAIN", NULL,
+		           "is not set (or use --callback-domain); it is the public URL Trello can reach",
+		           "https://hooks.example.com");
+	return 0;
+}
+
+int config_help(buf *out)
+{
+	int rc = buf_puts(out, "Configuration (environment variable / flag; a flag wins):\n");
+	for (size_t i = 0; !rc && i < TH_ARRAY_LEN(vars); i++)
+		rc = buf_printf(out, "  %-31s %-23s %s%s%s%s\n", vars[i].env, vars[i].flag, vars[i].help,
+		                vars[i].def ? " [default: " : "", vars[i].def ? vars[i].def : "",
+		                vars[i].def ? "]" : "");
+	return rc;
+}

@@ -1,0 +1,57 @@
+/* health.c — GET /healthz (the store answers?) and GET /metrics. */
+#include "server/server.h"
+#include "util/log.h"
+
+static bool is_get_or_head(const http_request *req)
+{
+	return str_eq(req->method, "GET") || str_eq(req->method, "HEAD");
+}
+
+int server_healthz(app *a, http_request *req, http_response *res)
+{
+	if (!is_get_or_head(req)) {
+		http_response_text(res, 405, "method not allowed\n");
+		http_response_header(res, "Allow", "GET, HEAD");
+		return HTTP_DONE;
+	}
+	th_error err = {0, {0}};
+	if (a->st->ops->ping(a->st, &err)) {
+		log_warn("health", "store does not answer: %s", err.msg);
+		http_response_text(res, 503, "store unavailable\n");
+	} else {
+		http_response_text(res, 200, "ok\n");
+	}
+	http_response_header(res, "Cache-Control", "no-store");
+	return HTTP_DONE;
+}
+
+int server_metrics(app *a, http_request *req, http_response *res)
+{
+	if (!is_get_or_head(req)) {
+		http_response_text(res, 405, "method not allowed\n");
+		http_response_header(res, "Allow", "GET, HEAD");
+		return HTTP_DONE;
+	}
+	res->status = 200;
+	if (!metrics_render(&a->m, &res->body)) {
+		/* deliveries by status and the age of the oldest pending one, from the store */
+		int64_t counts[5] = {0};
+		int64_t oldest = 0;
+		th_error err = {0, {0}};
+		if (a->st->ops->delivery_stats &&
+		    !a->st->ops->delivery_stats(a->st, counts, &oldest, &err)) {
+			buf_puts(&res->body, "# HELP trellohook_deliveries Deliveries by status.\n"
+			                     "# TYPE trellohook_deliveries gauge\n");
+			for (int s = 0; s < 5; s++)
+				buf_printf(&res->body, "trellohook_deliveries{status=\"%s\"} %lld\n",
+				           delivery_status_name((enum delivery_status)s), (long long)counts[s]);
+			buf_printf(&res->body,
+			           "# HELP trellohook_delivery_oldest_pending_seconds Age of the oldest "
+			           "due delivery.\n# TYPE trellohook_delivery_oldest_pending_seconds gauge\n"
+			           "trellohook_delivery_oldest_pending_seconds %.3f\n",
+			           oldest ? (double)(time_now_ms() - oldest) / 1000.0 : 0.0);
+		}
+	}
+	http_response_header(res, "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+	return HTTP_DONE;
+}

@@ -1,0 +1,26 @@
+/* router.c — maps a request path to its route. */
+#include <string.h>
+
+#include "server/server.h"
+#include "util/log.h"
+
+int server_route(void *ctx, http_request *req, http_response *res)
+{
+	app *a = ctx;
+	const char *path = req->path;
+	if (str_starts(path, "/callbacks/"))
+		return server_callbacks(a, req, res, path + strlen("/callbacks/"));
+	if (str_eq(path, "/healthz"))
+		return server_healthz(a, req, res);
+	if (str_eq(path, "/metrics"))
+		return server_metrics(a, req, res);
+	if (str_eq(path, "/admin") || str_starts(path, "/admin/"))
+		return server_admin(a, req, res, path + strlen("/admin"));
+	if (str_eq(path, "/")) {
+		res->status = 302;
+		http_response_header(res, "Location", "/admin/");
+		return HTTP_DONE;
+	}
+	http_response_text(res, 404, "not found: %s\n", "no such route");
+	return HTTP_DONE;
+}

@@ -1,0 +1,215 @@
+/* app.c — the app's lifetime: open, serve, stop, free; the public C API. */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "server/server.h"
+#include "service/app.h"
+#include "util/log.h"
+
+/* The write end of the serving app's stop pipe, for the signal handler. This
+ * module owns it; only one app serves per process at a time. */
+static volatile sig_atomic_t signal_stop_fd = -1;
+
+static void on_signal(int sig)
+{
+	int fd = signal_stop_fd;
+	if (fd >= 0) {
+		int saved = errno;
+		ssize_t n = write(fd, "s", 1);
+		(void)n;
+		errno = saved;
+	}
+}
+
+int app_new(app **out, const th_config *cfg, th_error *err)
+{
+	*out = NULL;
+	app *a = calloc(1, sizeof *a);
+	if (!a)
+		return th_err(err, TH_ENOMEM, "out of memory");
+	a->cfg = *cfg;
+	a->stop_pipe[0] = a->stop_pipe[1] = -1;
+	metrics_init(&a->m);
+	log_setup(cfg->log_level, cfg->log_format);
+	int rc = store_open(&a->st, cfg->database_url, err);
+	if (!rc && webhook_cache_new(&a->cache, 2000))
+		rc = th_err(err, TH_ENOMEM, "out of memory");
+	if (!rc && pipe2(a->stop_pipe, O_CLOEXEC | O_NONBLOCK))
+		rc = th_err(err, TH_EIO, "pipe: %s", strerror(errno));
+	if (rc) {
+		th_app_free(a);
+		return rc;
+	}
+	*out = a;
+	return 0;
+}
+
+int th_app_new(th_app **out, int argc, char **argv, th_error *err)
+{
+	th_config cfg;
+	*out = NULL;
+	int rc = config_load_env(&cfg, NULL, err);
+	for (int i = 0; !rc && i < argc; i++) {
+		int used = config_apply_flag(&cfg, argv[i], i + 1 < argc ? argv[i + 1] : NULL, err);
+		if (used < 0)
+			rc = used;
+		else if (used == 0)
+			rc = th_err(err, TH_ECONFIG, "unknown flag '%s'", argv[i]);
+		else
+			i += used - 1;
+	}
+	return rc ? rc : app_new(out, &cfg, err);
+}
+
+void th_app_free(th_app *a)
+{
+	if (!a)
+		return;
+	store_close(a->st);
+	webhook_cache_free(a->cache);
+	if (a->stop_pipe[0] >= 0)
+		close(a->stop_pipe[0]);
+	if (a->stop_pipe[1] >= 0)
+		close(a->stop_pipe[1]);
+	free(a);
+}
+
+int th_connect(th_app *a, const char *signal_name, th_handler_fn fn, void *ctx,
+               const char *dispatch_uid)
+{
+	if (!a || !fn || !dispatch_uid || !*dispatch_uid)
+		return TH_EINVAL;
+	if (!str_eq(signal_name, "callback_received"))
+		return TH_EINVAL;
+	for (size_t i = 0; i < a->nfuncs; i++)
+		if (str_eq(a->funcs[i].uid, dispatch_uid))
+			return 0; /* connected already: connecting twice connects once */
+	if (a->nfuncs == APP_MAX_FUNCS || strlen(dispatch_uid) >= sizeof a->funcs[0].uid)
+		return TH_ETOOBIG;
+	app_func *f = &a->funcs[a->nfuncs++];
+	f->fn = fn;
+	f->ctx = ctx;
+	str_copy(f->uid, sizeof f->uid, dispatch_uid);
+	return 0;
+}
+
+void th_app_stop(th_app *a)
+{
+	if (a && a->stop_pipe[1] >= 0) {
+		ssize_t n = write(a->stop_pipe[1], "s", 1);
+		(void)n;
+	}
+}
+
+int app_callback_url(const app *a, const char *id, char *out, size_t outsz)
+{
+	if (!str_printf(out, outsz, "%s/callbacks/%s", a->cfg.callback_domain, id))
+		return TH_ETOOBIG;
+	return 0;
+}
+
+static void on_commit(void *ctx, size_t n)
+{
+	(void)ctx;
+	(void)n; /* the dispatcher hooks in here */
+}
+
+int app_serve(app *a, app_ready_fn ready, void *ctx, th_error *err)
+{
+	int rc = config_require(&a->cfg, NEED_API_SECRET | NEED_CALLBACK_DOMAIN, err);
+	if (rc)
+		return rc;
+	rc = receiver_new(&a->rcv, a->st, &a->m, err);
+	if (rc)
+		return rc;
+	receiver_on_commit(a->rcv, on_commit, a);
+	http_server_opts opts = {
+	    .listen = a->cfg.listen,
+	    .max_body = a->cfg.max_body,
+	    .handler = server_route,
+	    .ctx = a,
+	    .name = "server",
+	    .timeout_s = 30,
+	};
+	rc = http_server_start(&a->http, &opts, err);
+	if (rc) {
+		receiver_free(a->rcv);
+		a->rcv = NULL;
+		return rc;
+	}
+	a->started_at = time_now_ms();
+
+	struct sigaction sa, old_int, old_term;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	signal_stop_fd = a->stop_pipe[1];
+	sigaction(SIGINT, &sa, &old_int);
+	sigaction(SIGTERM, &sa, &old_term);
+	signal(SIGPIPE, SIG_IGN);
+
+	char domain_log[600];
+	str_copy(domain_log, sizeof domain_log, a->cfg.callback_domain);
+	log_info("serve", "trellohook %s serving on %s; callbacks at %s/callbacks/{id}; store %s",
+	         th_version(), http_server_url(a->http), domain_log, a->st->ops->name);
+	if (ready)
+		ready(ctx, http_server_url(a->http));
+
+	/* Wait for a stop request (signal or th_app_stop). */
+	for (;;) {
+		struct pollfd pfd = {.fd = a->stop_pipe[0], .events = POLLIN};
+		int n = poll(&pfd, 1, -1);
+		if (n > 0)
+			break;
+		if (n < 0 && errno != EINTR)
+			break;
+	}
+	log_info("serve", "stopping: no new connections; finishing requests in flight");
+	http_server_quiesce(a->http);
+	if (!http_server_drain(a->http, 10000))
+		log_warn("serve", "some requests were still waiting for the store after 10 s");
+	http_server_free(a->http);
+	a->http = NULL;
+	receiver_free(a->rcv);
+	a->rcv = NULL;
+	signal_stop_fd = -1;
+	sigaction(SIGINT, &old_int, NULL);
+	sigaction(SIGTERM, &old_term, NULL);
+	char drain[8];
+	while (read(a->stop_pipe[0], drain, sizeof drain) > 0) {
+	}
+	log_info("serve", "stopped cleanly");
+	return 0;
+}
+
+int th_app_serve(th_app *a, th_error *err)
+{
+	return app_serve(a, NULL, NULL, err);
+}
+
+/* ---- event accessors of the public API ------------------------------------------------ */
+
+const char *th_event_id(const th_event *e) { return e->id; }
+const char *th_event_webhook_id(const th_event *e) { return e->webhook_id; }
+const char *th_event_action_id(const th_event *e) { return e->action_id; }
+const char *th_event_action_type(const th_event *e) { return e->action_type; }
+const char *th_event_action_date(const th_event *e) { return e->action_date; }
+const char *th_event_model_id(const th_event *e) { return e->model_id; }
+const char *th_event_board_id(const th_event *e) { return e->board_id; }
+const char *th_event_list_id(const th_event *e) { return e->list_id; }
+const char *th_event_card_id(const th_event *e) { return e->card_id; }
+const char *th_event_member(const th_event *e) { return e->member; }
+const char *th_event_summary(const th_event *e) { return e->summary; }
+void *th_event_json(const th_event *e) { return e->json; }
+
+const char *th_event_payload(const th_event *e, size_t *len)
+{
+	if (len)
+		*len = e->payload_len;
+	return e->payload;
+}

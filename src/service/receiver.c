@@ -1,0 +1,149 @@
+/* receiver.c — see receiver.h. */
+#include <pthread.h>
+#include <stdlib.h>
+
+#include "service/receiver.h"
+#include "util/log.h"
+
+#define QUEUE_MAX 65536 /* events waiting for the writer */
+#define BATCH_MAX 1024  /* events per transaction */
+
+struct item {
+	event *ev;
+	receiver_done_fn done;
+	void *ctx;
+};
+
+struct receiver {
+	store *st;
+	metrics *m;
+	pthread_t writer;
+	pthread_mutex_t lock;
+	pthread_cond_t ready;
+	struct item *queue; /* ring buffer of QUEUE_MAX */
+	size_t head, len;
+	bool stopping;
+	receiver_commit_fn on_commit;
+	void *on_commit_ctx;
+};
+
+/* Store one batch and tell every submitter. Runs on the writer thread only. */
+static void commit_batch(receiver *r, struct item *items, size_t n)
+{
+	event *evs[BATCH_MAX];
+	enum store_put results[BATCH_MAX];
+	for (size_t i = 0; i < n; i++)
+		evs[i] = items[i].ev;
+	th_error err = {0, {0}};
+	int64_t t0 = time_mono_ms();
+	struct timespec a, b;
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	int rc = r->st->ops->events_put(r->st, evs, n, results, &err);
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	metrics_observe(&r->m->commit_latency,
+	                (b.tv_sec - a.tv_sec) * 1000000 + (b.tv_nsec - a.tv_nsec) / 1000);
+	size_t fresh = 0;
+	if (rc) {
+		log_error("receiver", "storing %zu event(s) failed: %s", n, err.msg);
+		for (size_t i = 0; i < n; i++)
+			results[i] = STORE_PUT_FAILED;
+	} else {
+		atomic_fetch_add_explicit(&r->m->commits, 1, memory_order_relaxed);
+		for (size_t i = 0; i < n; i++) {
+			if (results[i] == STORE_PUT_NEW) {
+				fresh++;
+				atomic_fetch_add_explicit(&r->m->events_stored, 1, memory_order_relaxed);
+			} else if (results[i] == STORE_PUT_DUPLICATE) {
+				atomic_fetch_add_explicit(&r->m->events_duplicate, 1, memory_order_relaxed);
+			}
+		}
+		log_debug("receiver", "committed %zu event(s), %zu new, in %lld ms", n, fresh,
+		          (long long)(time_mono_ms() - t0));
+	}
+	for (size_t i = 0; i < n; i++)
+		items[i].done(items[i].ctx, items[i].ev, results[i], rc ? &err : NULL);
+	if (fresh && r->on_commit)
+		r->on_commit(r->on_commit_ctx, fresh);
+}
+
+static void *writer_main(void *arg)
+{
+	receiver *r = arg;
+	struct item batch[BATCH_MAX];
+	for (;;) {
+		pthread_mutex_lock(&r->lock);
+		while (!r->len && !r->stopping)
+			pthread_cond_wait(&r->ready, &r->lock);
+		if (!r->len && r->stopping) {
+			pthread_mutex_unlock(&r->lock);
+			break;
+		}
+		size_t n = r->len < BATCH_MAX ? r->len : BATCH_MAX;
+		for (size_t i = 0; i < n; i++)
+			batch[i] = r->queue[(r->head + i) % QUEUE_MAX];
+		r->head = (r->head + n) % QUEUE_MAX;
+		r->len -= n;
+		pthread_mutex_unlock(&r->lock);
+		commit_batch(r, batch, n);
+	}
+	return NULL;
+}
+
+int receiver_new(receiver **out, store *st, metrics *m, th_error *err)
+{
+	*out = NULL;
+	receiver *r = calloc(1, sizeof *r);
+	if (!r || !(r->queue = calloc(QUEUE_MAX, sizeof *r->queue))) {
+		free(r);
+		return th_err(err, TH_ENOMEM, "out of memory");
+	}
+	r->st = st;
+	r->m = m;
+	pthread_mutex_init(&r->lock, NULL);
+	pthread_cond_init(&r->ready, NULL);
+	if (pthread_create(&r->writer, NULL, writer_main, r)) {
+		pthread_mutex_destroy(&r->lock);
+		pthread_cond_destroy(&r->ready);
+		free(r->queue);
+		free(r);
+		return th_err(err, TH_EIO, "cannot start the store writer thread");
+	}
+	*out = r;
+	return 0;
+}
+
+void receiver_on_commit(receiver *r, receiver_commit_fn fn, void *ctx)
+{
+	r->on_commit = fn;
+	r->on_commit_ctx = ctx;
+}
+
+int receiver_submit(receiver *r, event *ev, receiver_done_fn done, void *ctx, th_error *err)
+{
+	pthread_mutex_lock(&r->lock);
+	if (r->stopping || r->len == QUEUE_MAX) {
+		bool stopping = r->stopping;
+		pthread_mutex_unlock(&r->lock);
+		return th_err(err, TH_EUNAVAIL, stopping ? "shutting down" : "store queue is full");
+	}
+	r->queue[(r->head + r->len) % QUEUE_MAX] = (struct item){ev, done, ctx};
+	r->len++;
+	pthread_cond_signal(&r->ready);
+	pthread_mutex_unlock(&r->lock);
+	return 0;
+}
+
+void receiver_free(receiver *r)
+{
+	if (!r)
+		return;
+	pthread_mutex_lock(&r->lock);
+	r->stopping = true; /* the writer still commits what is queued */
+	pthread_cond_signal(&r->ready);
+	pthread_mutex_unlock(&r->lock);
+	pthread_join(r->writer, NULL);
+	pthread_mutex_destroy(&r->lock);
+	pthread_cond_destroy(&r->ready);
+	free(r->queue);
+	free(r);
+}

@@ -1,0 +1,35 @@
+/*
+ * receiver — the single writer of the receive path (group commit).
+ *
+ * Request threads submit parsed events; one writer thread takes everything
+ * waiting (up to a batch limit), stores it in ONE transaction (one fsync for
+ * the batch), then reports each event's outcome through its callback. Only
+ * after that callback may a request answer 200: "200" means "on disk".
+ *
+ * The queue is bounded: when it is full, submit fails with TH_EUNAVAIL and the
+ * request answers 503 so Trello retries later. Thread-safe.
+ */
+#ifndef TH_RECEIVER_H
+#define TH_RECEIVER_H
+
+#include "model/model.h"
+#include "service/metrics.h"
+#include "store/store.h"
+
+typedef struct receiver receiver;
+
+/* Called on the writer thread once @ev's fate is known. @err is set when
+ * result is STORE_PUT_FAILED. Ownership of @ev returns to the callee. */
+typedef void (*receiver_done_fn)(void *ctx, event *ev, enum store_put result, const th_error *err);
+/* Called on the writer thread after each successful commit with the number
+ * of new events (to wake the dispatcher). */
+typedef void (*receiver_commit_fn)(void *ctx, size_t new_events);
+
+int receiver_new(receiver **out, store *st, metrics *m, th_error *err);
+void receiver_on_commit(receiver *r, receiver_commit_fn fn, void *ctx);
+/* Queue @ev; on success the receiver owns it until @done is called. */
+int receiver_submit(receiver *r, event *ev, receiver_done_fn done, void *ctx, th_error *err);
+/* Commit what is queued, stop the writer and free. NULL-safe. */
+void receiver_free(receiver *r);
+
+#endif
