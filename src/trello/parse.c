@@ -1,0 +1,644 @@
+/*
+ * parse.c — the pure half of the Trello client: reading Trello's answers
+ * (JSON objects, error bodies, rate-limit headers) and what users type for
+ * --model. No network, no global state; everything here is unit-tested
+ * without a server.
+ */
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <jansson.h>
+
+#include "trello/trello.h"
+
+/* ---- small helpers ---------------------------------------------------------------- */
+
+#define BAD_ANSWER "Trello sent an unexpected answer: "
+
+/* Copy at most @max bytes of @s (length @len) into @out as one printable line:
+ * control bytes become spaces, invalid UTF-8 becomes '?', runs of whitespace
+ * collapse, ends are trimmed. Used for text that came from outside. */
+static void sanitize_line(const char *s, size_t len, char *out, size_t outsz)
+{
+	size_t o = 0;
+	bool utf8 = str_utf8_valid(s, len);
+	bool space = false;
+	if (!outsz)
+		return;
+	for (size_t i = 0; i < len && o + 1 < outsz; i++) {
+		unsigned char ch = (unsigned char)s[i];
+		if (ch < 0x20 || ch == 0x7f || ch == ' ') {
+			space = o > 0;
+			continue;
+		}
+		if (ch >= 0x80 && !utf8)
+			ch = '?';
+		if (space) {
+			if (o + 2 >= outsz)
+				break;
+			out[o++] = ' ';
+			space = false;
+		}
+		out[o++] = (char)ch;
+	}
+	/* never cut a UTF-8 sequence in half */
+	if (utf8 && o > 0 && (unsigned char)out[o - 1] >= 0x80) {
+		size_t k = o;
+		while (k > 0 && ((unsigned char)out[k - 1] & 0xc0) == 0x80)
+			k--;
+		if (k > 0) {
+			unsigned char lead = (unsigned char)out[k - 1];
+			size_t need = lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : lead >= 0xc0 ? 2 : 1;
+			if (o - (k - 1) < need)
+				o = k - 1;
+		}
+	}
+	out[o] = '\0';
+}
+
+/* "Trello sent an unexpected answer: "field" what" (field may be NULL). */
+static int bad_answer(th_error *err, const char *field, const char *what)
+{
+	if (field)
+		return th_err(err, TH_ETRELLO, BAD_ANSWER "\"%s\" %s", field, what);
+	return th_err(err, TH_ETRELLO, BAD_ANSWER "%s", what);
+}
+
+/* Optional string member: absent or null → NULL; a string → copied; anything
+ * else → error. */
+static int get_str(json_t *obj, const char *key, char **out, th_error *err)
+{
+	json_t *v = json_object_get(obj, key);
+	*out = NULL;
+	if (!v || json_is_null(v))
+		return 0;
+	if (!json_is_string(v))
+		return bad_answer(err, key, "is not a string");
+	*out = str_ndup(json_string_value(v), json_string_length(v));
+	if (!*out)
+		return th_err(err, TH_ENOMEM, "out of memory");
+	return 0;
+}
+
+/* Required string member. */
+static int need_str(json_t *obj, const char *key, char **out, th_error *err)
+{
+	int rc = get_str(obj, key, out, err);
+	if (rc)
+		return rc;
+	if (!*out || !**out) {
+		free(*out);
+		*out = NULL;
+		return bad_answer(err, key, "is missing");
+	}
+	return 0;
+}
+
+static int get_bool(json_t *obj, const char *key, bool dflt, bool *out, th_error *err)
+{
+	json_t *v = json_object_get(obj, key);
+	*out = dflt;
+	if (!v || json_is_null(v))
+		return 0;
+	if (!json_is_boolean(v))
+		return bad_answer(err, key, "is not true or false");
+	*out = json_is_true(v);
+	return 0;
+}
+
+static int get_count(json_t *obj, const char *key, int *out, th_error *err)
+{
+	json_t *v = json_object_get(obj, key);
+	*out = 0;
+	if (!v || json_is_null(v))
+		return 0;
+	if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > 1000000000)
+		return bad_answer(err, key, "is not a count");
+	*out = (int)json_integer_value(v);
+	return 0;
+}
+
+/* Parse @len bytes as JSON; the root must be of @type. */
+static int load(const char *body, size_t len, json_type type, json_t **out, th_error *err)
+{
+	json_error_t je;
+	*out = NULL;
+	if (!body)
+		return th_err(err, TH_ETRELLO, BAD_ANSWER "empty body");
+	json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
+	if (!root) {
+		char text[120];
+		sanitize_line(je.text, strlen(je.text), text, sizeof text);
+		return th_err(err, TH_ETRELLO, BAD_ANSWER "invalid JSON at byte %d (%s)", je.position,
+		              text);
+	}
+	if (json_typeof(root) != type) {
+		json_decref(root);
+		return th_err(err, TH_ETRELLO, BAD_ANSWER "expected a JSON %s",
+		              type == JSON_ARRAY ? "array" : "object");
+	}
+	*out = root;
+	return 0;
+}
+
+/* ---- clearing --------------------------------------------------------------------- */
+
+/* Free a webhook's strings; the struct is zeroed. NULL-safe. */
+void trello_webhook_clear(trello_webhook *w)
+{
+	if (!w)
+		return;
+	free(w->id);
+	free(w->description);
+	free(w->id_model);
+	free(w->callback_url);
+	free(w->first_consecutive_fail_date);
+	memset(w, 0, sizeof *w);
+}
+
+/* Free every webhook of the list and the array. NULL-safe. */
+void trello_webhook_list_clear(trello_webhook_list *l)
+{
+	if (!l)
+		return;
+	for (size_t i = 0; i < l->len; i++)
+		trello_webhook_clear(&l->items[i]);
+	free(l->items);
+	l->items = NULL;
+	l->len = 0;
+}
+
+/* Free a token info's strings and permissions. NULL-safe. */
+void trello_token_info_clear(trello_token_info *t)
+{
+	if (!t)
+		return;
+	free(t->id);
+	free(t->id_member);
+	free(t->date_created);
+	free(t->date_expires);
+	for (size_t i = 0; i < t->npermissions; i++) {
+		free(t->permissions[i].id_model);
+		free(t->permissions[i].model_type);
+	}
+	free(t->permissions);
+	memset(t, 0, sizeof *t);
+}
+
+/* Free a member's strings. NULL-safe. */
+void trello_member_clear(trello_member *m)
+{
+	if (!m)
+		return;
+	free(m->id);
+	free(m->username);
+	free(m->full_name);
+	memset(m, 0, sizeof *m);
+}
+
+/* Free every board of the list and the array. NULL-safe. */
+void trello_board_list_clear(trello_board_list *l)
+{
+	if (!l)
+		return;
+	for (size_t i = 0; i < l->len; i++) {
+		free(l->items[i].id);
+		free(l->items[i].name);
+		free(l->items[i].url);
+		free(l->items[i].short_link);
+	}
+	free(l->items);
+	l->items = NULL;
+	l->len = 0;
+}
+
+/* Free a resolved model's strings. NULL-safe. */
+void trello_model_clear(trello_model *m)
+{
+	if (!m)
+		return;
+	free(m->id);
+	free(m->name);
+	free(m->url);
+	memset(m, 0, sizeof *m);
+}
+
+/* Static name of a model type. */
+const char *trello_model_type_name(enum trello_model_type t)
+{
+	switch (t) {
+	case TRELLO_MODEL_BOARD: return "board";
+	case TRELLO_MODEL_CARD: return "card";
+	case TRELLO_MODEL_LIST: return "list";
+	}
+	return "unknown";
+}
+
+/* Static, stable name of an error kind (for logs, --json and metrics). */
+const char *trello_error_kind_name(enum trello_error_kind kind)
+{
+	switch (kind) {
+	case TRELLO_ERR_NONE: return "none";
+	case TRELLO_ERR_INVALID_TOKEN: return "invalid-token";
+	case TRELLO_ERR_EXPIRED_TOKEN: return "expired-token";
+	case TRELLO_ERR_INVALID_KEY: return "invalid-key";
+	case TRELLO_ERR_NOT_OWNER: return "not-owner";
+	case TRELLO_ERR_NOT_FOUND: return "not-found";
+	case TRELLO_ERR_DUPLICATE: return "duplicate";
+	case TRELLO_ERR_BAD_MODEL: return "bad-model";
+	case TRELLO_ERR_HEAD_CHECK: return "head-check";
+	case TRELLO_ERR_RATE_LIMITED: return "rate-limited";
+	case TRELLO_ERR_UNREACHABLE: return "unreachable";
+	case TRELLO_ERR_SERVER: return "server-error";
+	case TRELLO_ERR_BAD_ANSWER: return "bad-answer";
+	case TRELLO_ERR_OTHER: return "other";
+	}
+	return "other";
+}
+
+/* True when the error says the token is dead (invalid or expired). NULL-safe. */
+bool trello_error_is_token_dead(const trello_error *err)
+{
+	return err && (err->kind == TRELLO_ERR_INVALID_TOKEN || err->kind == TRELLO_ERR_EXPIRED_TOKEN);
+}
+
+/* ---- objects ------------------------------------------------------------------------ */
+
+/* Fill @out from a webhook object. @out must be zeroed; cleared on error. */
+static int webhook_from(json_t *o, trello_webhook *out, th_error *err)
+{
+	int rc;
+	if (!json_is_object(o))
+		return bad_answer(err, NULL, "a webhook is not a JSON object");
+	if ((rc = need_str(o, "id", &out->id, err)) ||
+	    (rc = get_str(o, "description", &out->description, err)) ||
+	    (rc = get_str(o, "idModel", &out->id_model, err)) ||
+	    (rc = get_str(o, "callbackURL", &out->callback_url, err)) ||
+	    (rc = get_bool(o, "active", true, &out->active, err)) ||
+	    (rc = get_count(o, "consecutiveFailures", &out->consecutive_failures, err)) ||
+	    (rc = get_str(o, "firstConsecutiveFailDate", &out->first_consecutive_fail_date, err)))
+		trello_webhook_clear(out);
+	return rc;
+}
+
+/* Parse one webhook object (the answer of create/get/update). */
+int trello_parse_webhook(const char *body, size_t len, trello_webhook *out, th_error *err)
+{
+	json_t *root = NULL;
+	memset(out, 0, sizeof *out);
+	int rc = load(body, len, JSON_OBJECT, &root, err);
+	if (!rc)
+		rc = webhook_from(root, out, err);
+	json_decref(root);
+	return rc;
+}
+
+/* Parse an array of webhooks (GET /1/tokens/{token}/webhooks). */
+int trello_parse_webhook_list(const char *body, size_t len, trello_webhook_list *out,
+                              th_error *err)
+{
+	json_t *root = NULL;
+	out->items = NULL;
+	out->len = 0;
+	int rc = load(body, len, JSON_ARRAY, &root, err);
+	if (rc)
+		goto out;
+	size_t n = json_array_size(root);
+	if (n) {
+		out->items = calloc(n, sizeof *out->items);
+		if (!out->items) {
+			rc = th_err(err, TH_ENOMEM, "out of memory");
+			goto out;
+		}
+	}
+	for (size_t i = 0; i < n; i++) {
+		rc = webhook_from(json_array_get(root, i), &out->items[out->len], err);
+		if (rc)
+			goto out;
+		out->len++;
+	}
+out:
+	if (rc)
+		trello_webhook_list_clear(out);
+	json_decref(root);
+	return rc;
+}
+
+/* Parse GET /1/tokens/{token}. */
+int trello_parse_token_info(const char *body, size_t len, trello_token_info *out, th_error *err)
+{
+	json_t *root = NULL;
+	memset(out, 0, sizeof *out);
+	int rc = load(body, len, JSON_OBJECT, &root, err);
+	if (rc)
+		goto out;
+	if ((rc = need_str(root, "id", &out->id, err)) ||
+	    (rc = get_str(root, "idMember", &out->id_member, err)) ||
+	    (rc = get_str(root, "dateCreated", &out->date_created, err)) ||
+	    (rc = get_str(root, "dateExpires", &out->date_expires, err)))
+		goto out;
+	json_t *perms = json_object_get(root, "permissions");
+	if (!perms || json_is_null(perms))
+		goto out;
+	if (!json_is_array(perms)) {
+		rc = bad_answer(err, "permissions", "is not a list");
+		goto out;
+	}
+	size_t n = json_array_size(perms);
+	if (n) {
+		out->permissions = calloc(n, sizeof *out->permissions);
+		if (!out->permissions) {
+			rc = th_err(err, TH_ENOMEM, "out of memory");
+			goto out;
+		}
+	}
+	for (size_t i = 0; i < n; i++) {
+		json_t *p = json_array_get(perms, i);
+		trello_permission *tp = &out->permissions[out->npermissions];
+		if (!json_is_object(p)) {
+			rc = bad_answer(err, NULL, "a permission is not a JSON object");
+			goto out;
+		}
+		out->npermissions++; /* counted first so clear() frees partial fields */
+		if ((rc = get_str(p, "idModel", &tp->id_model, err)) ||
+		    (rc = get_str(p, "modelType", &tp->model_type, err)) ||
+		    (rc = get_bool(p, "read", false, &tp->read, err)) ||
+		    (rc = get_bool(p, "write", false, &tp->write, err)))
+			goto out;
+	}
+out:
+	if (rc)
+		trello_token_info_clear(out);
+	json_decref(root);
+	return rc;
+}
+
+/* Parse GET /1/members/me. */
+int trello_parse_member(const char *body, size_t len, trello_member *out, th_error *err)
+{
+	json_t *root = NULL;
+	memset(out, 0, sizeof *out);
+	int rc = load(body, len, JSON_OBJECT, &root, err);
+	if (!rc && ((rc = need_str(root, "id", &out->id, err)) ||
+	            (rc = get_str(root, "username", &out->username, err)) ||
+	            (rc = get_str(root, "fullName", &out->full_name, err))))
+		trello_member_clear(out);
+	json_decref(root);
+	return rc;
+}
+
+/* Parse GET /1/members/me/boards. */
+int trello_parse_board_list(const char *body, size_t len, trello_board_list *out, th_error *err)
+{
+	json_t *root = NULL;
+	out->items = NULL;
+	out->len = 0;
+	int rc = load(body, len, JSON_ARRAY, &root, err);
+	if (rc)
+		goto out;
+	size_t n = json_array_size(root);
+	if (n) {
+		out->items = calloc(n, sizeof *out->items);
+		if (!out->items) {
+			rc = th_err(err, TH_ENOMEM, "out of memory");
+			goto out;
+		}
+	}
+	for (size_t i = 0; i < n; i++) {
+		json_t *o = json_array_get(root, i);
+		trello_board *b = &out->items[out->len];
+		if (!json_is_object(o)) {
+			rc = bad_answer(err, NULL, "a board is not a JSON object");
+			goto out;
+		}
+		out->len++;
+		if ((rc = need_str(o, "id", &b->id, err)) || (rc = get_str(o, "name", &b->name, err)) ||
+		    (rc = get_str(o, "url", &b->url, err)) ||
+		    (rc = get_str(o, "shortLink", &b->short_link, err)))
+			goto out;
+	}
+out:
+	if (rc)
+		trello_board_list_clear(out);
+	json_decref(root);
+	return rc;
+}
+
+/* Parse a board, card or list object into a model (id must be 24 hex: it becomes idModel). */
+int trello_parse_model(const char *body, size_t len, enum trello_model_type type,
+                       trello_model *out, th_error *err)
+{
+	json_t *root = NULL;
+	memset(out, 0, sizeof *out);
+	out->type = type;
+	int rc = load(body, len, JSON_OBJECT, &root, err);
+	if (!rc && ((rc = need_str(root, "id", &out->id, err)) ||
+	            (rc = get_str(root, "name", &out->name, err)) ||
+	            (rc = get_str(root, "url", &out->url, err))))
+		goto out;
+	if (!rc && !str_is_trello_id(out->id))
+		rc = bad_answer(err, NULL, "the id is not 24 hex digits");
+out:
+	if (rc) {
+		trello_model_clear(out);
+		out->type = type;
+	}
+	json_decref(root);
+	return rc;
+}
+
+/* ---- errors -------------------------------------------------------------------------- */
+
+static bool contains_ci(const char *hay, const char *needle)
+{
+	size_t n = strlen(needle);
+	for (; *hay; hay++)
+		if (strncasecmp(hay, needle, n) == 0)
+			return true;
+	return false;
+}
+
+/* Classify one error answer. The message is Trello's own text, prefixed with
+ * "Trello: " so users see who said it. */
+void trello_error_from_answer(int status, const char *body, size_t len, trello_error *out)
+{
+	char text[200] = "";
+	char code_text[64] = "";
+	json_t *root = NULL;
+
+	memset(out, 0, sizeof *out);
+	out->http_status = status;
+	if (!body)
+		len = 0;
+	/* The newer form is JSON {"message": "...", "error": "CODE"}; anything else
+	 * (plain text, an HTML page from a proxy) is shown as text. */
+	size_t skip = 0;
+	while (skip < len && isspace((unsigned char)body[skip]))
+		skip++;
+	if (skip < len && body[skip] == '{')
+		root = json_loadb(body, len, 0, NULL);
+	if (root && json_is_object(root)) {
+		json_t *m = json_object_get(root, "message");
+		json_t *e = json_object_get(root, "error");
+		if (json_is_string(e))
+			sanitize_line(json_string_value(e), json_string_length(e), code_text,
+			              sizeof code_text);
+		if (json_is_string(m))
+			sanitize_line(json_string_value(m), json_string_length(m), text, sizeof text);
+		else if (code_text[0])
+			str_copy(text, sizeof text, code_text);
+	}
+	if (!text[0] && !root)
+		sanitize_line(body ? body : "", len, text, sizeof text);
+	json_decref(root);
+	if (!text[0])
+		str_printf(text, sizeof text, "HTTP %d with no message", status);
+
+	int code;
+	enum trello_error_kind kind = TRELLO_ERR_OTHER;
+	if (status == 401) {
+		code = TH_EAUTH;
+		if (contains_ci(text, "expired token"))
+			kind = TRELLO_ERR_EXPIRED_TOKEN;
+		else if (contains_ci(text, "invalid token") || contains_ci(text, "unauthorized token"))
+			kind = TRELLO_ERR_INVALID_TOKEN;
+		else if (contains_ci(text, "invalid key"))
+			kind = TRELLO_ERR_INVALID_KEY;
+		else if (contains_ci(text, "does not belong to token"))
+			kind = TRELLO_ERR_NOT_OWNER;
+	} else if (status == 404) {
+		code = TH_ENOTFOUND;
+		kind = TRELLO_ERR_NOT_FOUND;
+	} else if (status == 429) {
+		code = TH_EUNAVAIL;
+		kind = TRELLO_ERR_RATE_LIMITED;
+	} else if (status >= 500) {
+		code = TH_EUNAVAIL;
+		kind = TRELLO_ERR_SERVER;
+	} else {
+		code = TH_ETRELLO;
+		if (contains_ci(text, "already exists"))
+			kind = TRELLO_ERR_DUPLICATE;
+		else if (contains_ci(text, "idModel"))
+			kind = TRELLO_ERR_BAD_MODEL;
+		else if (contains_ci(text, "did not return 200") || contains_ci(text, "not reachable") ||
+		         contains_ci(code_text, "VALIDATOR_URL"))
+			kind = TRELLO_ERR_HEAD_CHECK;
+	}
+	out->kind = kind;
+	if (status >= 500)
+		th_err(&out->th, code, "Trello failed (HTTP %d): %s; try again later", status, text);
+	else
+		th_err(&out->th, code, "Trello: %s", text);
+}
+
+/* ---- rate-limit headers --------------------------------------------------------------- */
+
+/* Reset every field to "not sent". */
+void trello_rate_info_init(trello_rate_info *r)
+{
+	r->token_remaining = r->token_max = r->token_interval_ms = -1;
+	r->key_remaining = r->key_max = r->key_interval_ms = -1;
+}
+
+/* See trello.h. Header names are case-insensitive on the wire (HTTP/2 sends
+ * them lowercase, Trello's HTTP/1.1 answers mixed case). */
+bool trello_rate_parse_header(trello_rate_info *r, const char *line, size_t len)
+{
+	static const struct {
+		const char *name;
+		size_t off;
+	} known[] = {
+	    {"x-rate-limit-api-token-remaining", offsetof(trello_rate_info, token_remaining)},
+	    {"x-rate-limit-api-token-max", offsetof(trello_rate_info, token_max)},
+	    {"x-rate-limit-api-token-interval-ms", offsetof(trello_rate_info, token_interval_ms)},
+	    {"x-rate-limit-api-key-remaining", offsetof(trello_rate_info, key_remaining)},
+	    {"x-rate-limit-api-key-max", offsetof(trello_rate_info, key_max)},
+	    {"x-rate-limit-api-key-interval-ms", offsetof(trello_rate_info, key_interval_ms)},
+	};
+	const char *colon = memchr(line, ':', len);
+	if (!colon)
+		return false;
+	size_t nlen = (size_t)(colon - line);
+	for (size_t i = 0; i < TH_ARRAY_LEN(known); i++) {
+		if (strlen(known[i].name) != nlen || strncasecmp(line, known[i].name, nlen) != 0)
+			continue;
+		const char *v = colon + 1;
+		const char *end = line + len;
+		while (v < end && (*v == ' ' || *v == '\t'))
+			v++;
+		while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' ' || end[-1] == '\t'))
+			end--;
+		char tmp[24];
+		int64_t n;
+		if ((size_t)(end - v) >= sizeof tmp)
+			return true;
+		memcpy(tmp, v, (size_t)(end - v));
+		tmp[end - v] = '\0';
+		if (num_parse_i64(tmp, 0, 1000000000, &n) == 0)
+			*(long *)(void *)((char *)r + known[i].off) = (long)n;
+		return true;
+	}
+	return false;
+}
+
+/* ---- --model ---------------------------------------------------------------------------- */
+
+#define MODEL_EXAMPLE                                                                  \
+	"expected a 24-character Trello id or a board or card URL such as "               \
+	"https://trello.com/b/AbCd1234/roadmap"
+
+/* See trello.h. Accepted: ID24; [http[s]://][www.]trello.com/{b,c}/SHORT[/slug][/][?q][#f]. */
+int trello_parse_model_ref(const char *s, trello_model_ref *out, th_error *err)
+{
+	char shown[64];
+	memset(out, 0, sizeof *out);
+	if (!s || !*s)
+		return th_err(err, TH_EINVAL, "--model: %s", MODEL_EXAMPLE);
+	sanitize_line(s, strnlen(s, 4096), shown, sizeof shown);
+	if (str_is_trello_id(s)) {
+		out->kind = TRELLO_REF_ID;
+		str_copy(out->value, sizeof out->value, s);
+		return 0;
+	}
+	const char *p = s;
+	if (strncasecmp(p, "https://", 8) == 0)
+		p += 8;
+	else if (strncasecmp(p, "http://", 7) == 0)
+		p += 7;
+	if (strncasecmp(p, "www.", 4) == 0)
+		p += 4;
+	if (strncasecmp(p, "trello.com/", 11) != 0)
+		return th_err(err, TH_EINVAL, "--model \"%s\": %s", shown, MODEL_EXAMPLE);
+	p += 11;
+	enum trello_ref_kind kind;
+	if (p[0] == 'b' && p[1] == '/')
+		kind = TRELLO_REF_BOARD_SHORT;
+	else if (p[0] == 'c' && p[1] == '/')
+		kind = TRELLO_REF_CARD_SHORT;
+	else
+		return th_err(err, TH_EINVAL,
+		              "--model \"%s\": only board (/b/) and card (/c/) URLs name a model; %s",
+		              shown, MODEL_EXAMPLE);
+	p += 2;
+	size_t n = 0;
+	while (isalnum((unsigned char)p[n]) && n < 32)
+		n++;
+	/* Short links are 8 characters; a 24-hex id also works in their place. */
+	bool ok = (n == 8 || (n == 24 && str_is_hex(p, 24))) &&
+	          (p[n] == '\0' || p[n] == '/' || p[n] == '?' || p[n] == '#');
+	if (!ok)
+		return th_err(err, TH_EINVAL, "--model \"%s\": no short link after /%c/; %s", shown,
+		              kind == TRELLO_REF_BOARD_SHORT ? 'b' : 'c', MODEL_EXAMPLE);
+	/* Whatever follows (slug, query, fragment) must still be a sane URL. */
+	for (const char *q = p + n; *q; q++)
+		if ((unsigned char)*q <= 0x20 || *q == 0x7f)
+			return th_err(err, TH_EINVAL, "--model \"%s\": the URL contains spaces or control "
+			                              "characters; %s", shown, MODEL_EXAMPLE);
+	out->kind = kind;
+	memcpy(out->value, p, n);
+	out->value[n] = '\0';
+	return 0;
+}
