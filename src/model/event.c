@@ -253,6 +253,14 @@ int event_parse(event *ev, const char *body, size_t len, th_error *err)
 		rc = th_err(err, TH_EINVAL, "body is empty");
 		goto out;
 	}
+	/* JSON never has a raw NUL (inside strings it must be escaped), and C
+	 * string handling downstream would silently cut at one. */
+	const char *nul = memchr(body, '\0', len);
+	if (nul) {
+		rc = th_err(err, TH_EINVAL, "body contains a NUL byte (byte offset %zu)",
+		            (size_t)(nul - body));
+		goto out;
+	}
 	size_t bad = utf8_first_invalid(body, len);
 	if (bad < len) {
 		rc = th_err(err, TH_EINVAL, "body is not valid UTF-8 (byte offset %zu)", bad);
@@ -265,7 +273,7 @@ int event_parse(event *ev, const char *body, size_t len, th_error *err)
 
 	/* Trello never sends duplicate keys: a body with them is hostile or
 	 * broken, and two readers could disagree on which one counts. NUL bytes,
-	 * raw or as \u0000, are rejected by jansson (no JSON_ALLOW_NUL). */
+	 * escaped as \u0000 are rejected by jansson (no JSON_ALLOW_NUL). */
 	json_error_t jerr;
 	root = json_loadb(body, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &jerr);
 	if (!root) {

@@ -638,21 +638,29 @@ static void s_move_card_from_board(sb *s, const ctx *c)
 static void s_update_board(sb *s, const ctx *c)
 {
 	const json_t *board = get_obj(c->data, "board");
+	const char *name = get_str(board, "name");
 	const char *old = get_str(c->old, "name");
 	if (old) {
 		sb_lit(s, "renamed board ");
 		put_name(s, old);
 		sb_lit(s, " to ");
-	} else if (changed(c, "closed")) {
-		sb_lit(s, json_is_false(get(board, "closed")) ? "reopened board " : "closed board ");
-	} else if (changed(c, "desc")) {
-		sb_lit(s, "changed the description of board ");
-	} else if (changed(c, "prefs")) {
-		sb_lit(s, "changed the settings of board ");
-	} else {
-		sb_lit(s, "updated board ");
+		put_name(s, name ? name : "(no name)");
+		return;
 	}
-	put_board(s, c);
+	if (changed(c, "closed"))
+		sb_lit(s, json_is_false(get(board, "closed")) ? "reopened " : "closed ");
+	else if (changed(c, "desc"))
+		sb_lit(s, "changed the description of ");
+	else if (changed(c, "prefs"))
+		sb_lit(s, "changed the settings of ");
+	else
+		sb_lit(s, "updated ");
+	if (name) {
+		sb_lit(s, "board ");
+		put_name(s, name);
+	} else {
+		sb_lit(s, "the board");
+	}
 }
 
 static void s_add_member_to_board(sb *s, const ctx *c)
