@@ -1,0 +1,161 @@
+/*
+ * mock — trello-mock, a local emulator of the parts of the Trello REST API
+ * that trellohook uses (see ../shared/trello/API.md for the facts it follows).
+ *
+ * Files:
+ *   main.c    command line, start-up, signals, shutdown
+ *   state.c   the in-memory model (boards, lists, cards, tokens, webhooks),
+ *             ids, public JSON views, persistence (--state)
+ *   api.c     the HTTP handler: auth, rate limits, /1/... routes, the
+ *             authorize page and the /_mock/ control API
+ *   deliver.c the HEAD check, actions turned into payloads, signed
+ *             deliveries with retries
+ *
+ * Concurrency: one `struct mock` per process, every field below `lock` is
+ * guarded by it. Functions named *_locked expect the caller to hold it.
+ * Network I/O (HEAD checks, deliveries) never runs with the lock held.
+ */
+#ifndef TH_MOCK_H
+#define TH_MOCK_H
+
+#include <jansson.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "http/http.h"
+#include "util/util.h"
+
+#define MOCK_ID_LEN 24
+#define MOCK_MAX_RETRIES 8
+#define MOCK_MAX_SEED_TOKENS 32
+#define MOCK_MAX_DELIVERY_RECORDS 20000
+
+/* The demo member every token belongs to. */
+#define MOCK_MEMBER_ID "5e3b1c9f8a7d6e5f4a3b2c1d"
+#define MOCK_MEMBER_USERNAME "zoeangstrom"
+#define MOCK_MEMBER_FULLNAME "Zo\xc3\xab \xc3\x85ngstr\xc3\xb6m"
+#define MOCK_MEMBER_INITIALS "Z\xc3\x85"
+#define MOCK_ORG_ID "6123456789abcdef00000001"
+
+/* Immutable after start-up. */
+struct mock_config {
+	char key[129];
+	char secret[257];
+	const char *seed_tokens[MOCK_MAX_SEED_TOKENS];
+	size_t nseed;
+	int64_t retry_ms[MOCK_MAX_RETRIES]; /* delays before attempts 2, 3, ... */
+	size_t nretry;
+	const char *state_path;             /* NULL: in memory only */
+	bool json_errors;                   /* {"message","error"} instead of text */
+	int64_t disable_after;              /* 0: never disable */
+	int64_t rate_key, rate_token, rate_window_ms;
+	int64_t head_timeout_ms;            /* HEAD check, Trello: ~10 s */
+	int64_t delivery_timeout_ms;        /* Trello waits 30 s */
+};
+
+/* One fixed rate-limit window for a key or a token. */
+struct mock_rate {
+	char name[96];   /* "k:" + key or "t:" + token */
+	int64_t start;   /* monotonic ms the window began */
+	int64_t count;
+};
+
+struct mock {
+	struct mock_config cfg;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;      /* job finished / stop requested / reset */
+	/* {"boards":[],"lists":[],"cards":[],"tokens":[],"webhooks":[]}: the
+	 * model with internal fields; only the view functions make it public. */
+	json_t *state;
+	json_t *deliveries;       /* array of attempt records */
+	json_t *pending_auth;     /* array of authorize requests awaiting Allow/Deny */
+	struct mock_rate *rates;
+	size_t nrates, caprates;
+	unsigned jobs_running;    /* delivery threads alive */
+	uint64_t generation;      /* bumped by reset: older jobs stop */
+	bool stopping;
+};
+
+enum mock_token_state { MOCK_TOKEN_OK = 0, MOCK_TOKEN_INVALID, MOCK_TOKEN_EXPIRED };
+
+/* ---- state.c ------------------------------------------------------------------ */
+
+/* Initialise @m with @cfg (copied) and an empty model. Returns 0 or TH_ENOMEM. */
+int mock_init(struct mock *m, const struct mock_config *cfg);
+/* Free everything @m owns. Delivery threads must have stopped. */
+void mock_fini(struct mock *m);
+/* Load --state (missing file: empty model) and add the --token seeds.
+ * Returns 0, or TH_EINVAL with @err filled when the file is malformed. */
+int mock_load(struct mock *m, th_error *err);
+/* Write the model to --state atomically (tmp + rename); no-op without it. */
+void mock_save_locked(struct mock *m);
+/* Empty the model (keeps the --token seeds) and forget deliveries. */
+void mock_reset_locked(struct mock *m);
+
+/* A 24-hex id shaped like a Mongo ObjectId (8 hex seconds + 16 random). */
+int mock_new_id(char out[MOCK_ID_LEN + 1]);
+
+/* Borrowed element of collection @coll whose string field @field equals @val. */
+json_t *mock_find_locked(struct mock *m, const char *coll, const char *field, const char *val);
+/* Board, list or card by id; or board/card by short link. Borrowed. */
+json_t *mock_board_get_locked(struct mock *m, const char *id_or_short);
+json_t *mock_card_get_locked(struct mock *m, const char *id_or_short);
+json_t *mock_list_get_locked(struct mock *m, const char *id);
+/* The kind of the model @id names: "board", "list", "card", "member" or NULL. */
+const char *mock_model_kind_locked(struct mock *m, const char *id);
+
+/* Create a board seeded with two lists ("To do", "Doing") and one card. Borrowed. */
+json_t *mock_board_create_locked(struct mock *m, const char *name);
+json_t *mock_list_create_locked(struct mock *m, json_t *board, const char *name);
+json_t *mock_card_create_locked(struct mock *m, json_t *list, const char *name);
+
+/* Public views (new references, caller decrefs). */
+json_t *mock_board_view_locked(struct mock *m, json_t *board, bool for_payload);
+json_t *mock_list_view_locked(struct mock *m, json_t *list);
+json_t *mock_card_view_locked(struct mock *m, json_t *card);
+json_t *mock_member_view_locked(struct mock *m);
+/* The model named by @id in its public form, or NULL. */
+json_t *mock_model_view_locked(struct mock *m, const char *id);
+/* Exactly {"id","description","idModel","callbackURL","active",
+ * "consecutiveFailures","firstConsecutiveFailDate"}. */
+json_t *mock_webhook_view(json_t *wh);
+
+/* Mint a token (@hex64: the older 64-hex form, else ATTA...). @expires_ms
+ * 0 = never. @scope e.g. "read,write". Borrowed. NULL when out of memory. */
+json_t *mock_token_create_locked(struct mock *m, const char *value, int64_t expires_ms,
+                                 const char *scope, const char *app_name, bool hex64);
+/* Check @token: unknown, expired (its webhooks are deleted at that moment,
+ * as Trello does) or fine. */
+enum mock_token_state mock_token_check_locked(struct mock *m, const char *token);
+/* Expire now (webhooks deleted). Returns false when unknown. */
+bool mock_token_expire_locked(struct mock *m, const char *token);
+/* Revoke: the token disappears (then `invalid token`), webhooks deleted. */
+bool mock_token_revoke_locked(struct mock *m, const char *token);
+/* Expire every token whose time has come (deleting their webhooks). */
+void mock_tokens_sweep_locked(struct mock *m);
+/* Delete a webhook by id. Returns false when unknown. */
+bool mock_webhook_delete_locked(struct mock *m, const char *id);
+
+/* ---- deliver.c ------------------------------------------------------------------- */
+
+/* HEAD @url like Trello before creating a webhook. Returns 0 and the status
+ * in @status when an answer came; TH_EUNAVAIL (and a reason in @why) when
+ * the URL could not be reached at all. Call without the lock. */
+int mock_head_check(struct mock *m, const char *url, long *status, char *why, size_t whysz);
+/* Perform the action described by @req (the POST /_mock/actions body) and
+ * deliver it. On success *@action_out (new ref) and *@ndeliveries are set;
+ * when @req has "wait": true, returns after every attempt finished. On a
+ * bad request returns TH_EINVAL with the offending field in @msg. Call
+ * without the lock. */
+int mock_action_perform(struct mock *m, json_t *req, json_t **action_out, int *ndeliveries,
+                        char *msg, size_t msgsz);
+/* Ask every delivery thread to stop and wait up to @timeout_ms for them. */
+void mock_deliveries_stop(struct mock *m, int64_t timeout_ms);
+
+/* ---- api.c ------------------------------------------------------------------------ */
+
+/* The HTTP handler (ctx = struct mock *). Thread-safe. */
+int mock_handle(void *ctx, http_request *req, http_response *res);
+
+#endif
