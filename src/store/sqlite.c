@@ -1043,6 +1043,10 @@ static int sq_events_put(store *st, event **evs, size_t n, enum store_put *resul
 	unsigned char *filled = calloc(n ? n : 1, 1);
 	for (size_t i = 0; i < n; i++)
 		results[i] = STORE_PUT_FAILED;
+	if (n == 0) {
+		free(filled);
+		return 0;
+	}
 	if (!filled)
 		return th_err(err, TH_ENOMEM, "out of memory");
 	int64_t now = time_now_ms();

@@ -580,6 +580,27 @@ static void test_events_dedupe(void **state)
 	assert_int_equal(r[1], STORE_PUT_NEW);
 	ev_free(bad);
 	ev_free(good);
+
+	/* a batch whose transaction fails stores nothing: here the second event
+	 * reuses the id of a stored one (a rule ON CONFLICT does not cover) */
+	event *fresh = ev_new("w1", "a20", "commentCard", "fresh", NULL, 0);
+	event *clash = ev_new("w1", "a21", "commentCard", "clash", NULL, 0);
+	clash->id = str_dup(evs[0]->id);
+	event *batch[2] = {fresh, clash};
+	assert_int_equal(st->ops->events_put(st, batch, 2, r, &err), TH_ESTORE);
+	assert_int_equal(r[0], STORE_PUT_FAILED);
+	assert_int_equal(r[1], STORE_PUT_FAILED);
+	assert_null(fresh->id); /* the id made up for it is taken back */
+	assert_int_equal(fresh->received_at, 0);
+	assert_string_equal(clash->id, evs[0]->id); /* the caller's own id is kept */
+	free(clash->id);
+	clash->id = NULL;
+	assert_int_equal(st->ops->events_put(st, batch, 2, r, &err), 0); /* nothing half-stored */
+	assert_int_equal(r[0], STORE_PUT_NEW);
+	assert_int_equal(r[1], STORE_PUT_NEW);
+	assert_int_equal(st->ops->events_put(st, batch, 0, r, &err), 0);
+	ev_free(fresh);
+	ev_free(clash);
 	for (size_t i = 0; i < 4; i++)
 		ev_free(evs[i]);
 }
@@ -747,6 +768,7 @@ static void test_deliveries_for_matching_handlers(void **state)
 	add_handler(st, "off", HANDLER_EXEC, NULL, NULL, false);
 	add_handler(st, "otherboard", HANDLER_EXEC, NULL, "ffffffffffffffffffffffff", true);
 	add_handler(st, "thisboard", HANDLER_FUNC, NULL, "6123456789abcdef01234567", true);
+	add_handler(st, "renames", HANDLER_FUNC, "updateCard:name", NULL, true);
 
 	event *move = ev_from_file("updateCard-moveList.json", "w1");
 	event *rename = ev_from_file("updateCard-rename.json", "w1");
@@ -769,6 +791,9 @@ static void test_deliveries_for_matching_handlers(void **state)
 	assert_int_equal(count_deliveries(st, move->id, "otherboard"), 0);
 	assert_int_equal(count_deliveries(st, move->id, "thisboard"), 1);
 	assert_int_equal(count_deliveries(st, rename->id, "moves"), 0);
+	assert_int_equal(count_deliveries(st, rename->id, "renames"), 1);
+	assert_int_equal(count_deliveries(st, move->id, "renames"), 0);
+	assert_int_equal(count_deliveries(st, rename_raw->id, "renames"), 1);
 	assert_int_equal(count_deliveries(st, rename->id, "all"), 1);
 	assert_int_equal(count_deliveries(st, comment->id, "comments"), 1);
 	assert_int_equal(count_deliveries(st, comment->id, "moves"), 0);
@@ -784,7 +809,7 @@ static void test_deliveries_for_matching_handlers(void **state)
 	assert_int_equal(st->ops->delivery_list(st, "pending", NULL, 0, &d, &n, &err), 0);
 	/* move: all, moves, thisboard; rename: all, thisboard; comment: all, comments,
 	 * thisboard; move_raw: all, moves; rename_raw: all */
-	assert_int_equal(n, 3 + 2 + 3 + 2 + 1);
+	assert_int_equal(n, 3 + 2 + 3 + 2 + 1 + 2); /* + renames: rename, rename_raw */
 	for (size_t i = 0; i < n; i++) {
 		assert_int_equal(d[i].status, DELIVERY_PENDING);
 		assert_int_equal(d[i].attempts, 0);
