@@ -205,6 +205,119 @@ static void claim_events(store *st, unsigned kinds, size_t max, int64_t lease, c
 	}
 }
 
+/* ---- model/types.c: names and handler filters ------------------------------------------- */
+
+static void test_type_names(void **state)
+{
+	const char *ws[] = {"pending", "active", "disabled", "needs_token", "removing"};
+	for (int i = 0; i < 5; i++) {
+		enum webhook_state v;
+		assert_string_equal(webhook_state_name((enum webhook_state)i), ws[i]);
+		assert_int_equal(webhook_state_parse(ws[i], &v), 0);
+		assert_int_equal(v, i);
+	}
+	const char *ts[] = {"unchecked", "valid", "expired", "invalid"};
+	for (int i = 0; i < 4; i++) {
+		enum token_state v;
+		assert_string_equal(token_state_name((enum token_state)i), ts[i]);
+		assert_int_equal(token_state_parse(ts[i], &v), 0);
+		assert_int_equal(v, i);
+	}
+	const char *hk[] = {"exec", "forward", "func"};
+	for (int i = 0; i < 3; i++) {
+		enum handler_kind v;
+		assert_string_equal(handler_kind_name((enum handler_kind)i), hk[i]);
+		assert_int_equal(handler_kind_parse(hk[i], &v), 0);
+		assert_int_equal(v, i);
+	}
+	const char *ds[] = {"pending", "running", "done", "failed", "dead"};
+	for (int i = 0; i < 5; i++) {
+		enum delivery_status v;
+		assert_string_equal(delivery_status_name((enum delivery_status)i), ds[i]);
+		assert_int_equal(delivery_status_parse(ds[i], &v), 0);
+		assert_int_equal(v, i);
+	}
+	enum webhook_state w = WEBHOOK_ACTIVE;
+	assert_int_equal(webhook_state_parse("Active", &w), TH_EINVAL);
+	assert_int_equal(webhook_state_parse("", &w), TH_EINVAL);
+	assert_int_equal(webhook_state_parse(NULL, &w), TH_EINVAL);
+	assert_int_equal(webhook_state_parse("active ", &w), TH_EINVAL);
+	assert_int_equal(w, WEBHOOK_ACTIVE); /* untouched on failure */
+	enum handler_kind k;
+	assert_int_equal(handler_kind_parse("exec\n", &k), TH_EINVAL);
+	assert_string_equal(webhook_state_name((enum webhook_state)99), "unknown");
+	assert_string_equal(delivery_status_name((enum delivery_status)-1), "unknown");
+}
+
+static void test_handler_matches(void **state)
+{
+	event ev = {0};
+	ev.action_type = (char *)"updateCard";
+	ev.board_id = (char *)"B";
+	ev.list_id = (char *)"L";
+	ev.card_id = (char *)"C";
+	ev.model_id = (char *)"M";
+	handler h = {.enabled = true};
+	assert_true(handler_matches(&h, &ev));
+	h.enabled = false;
+	assert_false(handler_matches(&h, &ev));
+	h.enabled = true;
+	const char *yes[] = {"updateCard", "commentCard,updateCard", " commentCard , updateCard ", "",
+	                     ",,", "updateCard:idList" /* no tree: type only */, "updateCard:"};
+	for (size_t i = 0; i < TH_ARRAY_LEN(yes); i++) {
+		h.on = (char *)yes[i];
+		assert_true(handler_matches(&h, &ev));
+	}
+	const char *no[] = {"updateCar", "updateCardX", "commentCard", "updatecard", ":idList",
+	                    "update Card", "commentCard,,createCard"};
+	for (size_t i = 0; i < TH_ARRAY_LEN(no); i++) {
+		h.on = (char *)no[i];
+		assert_false(handler_matches(&h, &ev));
+	}
+	h.on = NULL;
+	const char *models[] = {"B", "L", "C", "M"};
+	for (size_t i = 0; i < 4; i++) {
+		h.model = (char *)models[i];
+		assert_true(handler_matches(&h, &ev));
+	}
+	h.model = (char *)"X";
+	assert_false(handler_matches(&h, &ev));
+	h.model = (char *)"";
+	assert_true(handler_matches(&h, &ev));
+	h.model = NULL;
+
+	/* with a tree: the changed field must be in data.old (or data.listAfter for idList) */
+	ev.json = json_loads("{\"action\":{\"data\":{\"old\":{\"name\":\"a\"}}}}", 0, NULL);
+	assert_non_null(ev.json);
+	h.on = (char *)"updateCard:name";
+	assert_true(handler_matches(&h, &ev));
+	h.on = (char *)"updateCard:idList";
+	assert_false(handler_matches(&h, &ev));
+	h.on = (char *)"updateCard:nam";
+	assert_false(handler_matches(&h, &ev));
+	json_decref(ev.json);
+	ev.json = json_loads("{\"action\":{\"data\":{\"listAfter\":{\"id\":\"L2\"}}}}", 0, NULL);
+	h.on = (char *)"updateCard:idList";
+	assert_true(handler_matches(&h, &ev));
+	json_decref(ev.json);
+	ev.json = json_loads("{\"action\":{\"data\":[1,2]}}", 0, NULL); /* hostile shapes */
+	assert_false(handler_matches(&h, &ev));
+	json_decref(ev.json);
+	ev.json = json_loads("[]", 0, NULL);
+	assert_false(handler_matches(&h, &ev));
+	json_decref(ev.json);
+	ev.json = NULL;
+	ev.action_type = NULL;
+	h.on = (char *)"updateCard";
+	assert_false(handler_matches(&h, &ev));
+	assert_false(handler_matches(NULL, &ev));
+	assert_false(handler_matches(&h, NULL));
+	webhook_clear(NULL);
+	token_clear(NULL);
+	handler_clear(NULL);
+	delivery_clear(NULL);
+}
+
 /* ---- DATABASE_URL and opening ------------------------------------------------------------ */
 
 static void test_open_bad_urls(void **state)
@@ -1158,6 +1271,8 @@ static void test_batch_throughput(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_type_names),
+	    cmocka_unit_test(test_handler_matches),
 	    cmocka_unit_test(test_open_bad_urls),
 	    cmocka_unit_test(test_open_missing_directory),
 	    cmocka_unit_test(test_open_memory),
