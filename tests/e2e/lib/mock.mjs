@@ -58,9 +58,13 @@ export async function startMock(args = [], { timeoutMs = 10000 } = {}) {
     secret: secretIdx >= 0 ? args[secretIdx + 1] : DEMO_SECRET,
     stderr: () => stderr,
     exited,
+    // SIGTERM, then resolve with {code, signal}. A non-zero exit (e.g. a
+    // sanitizer report at exit) rejects, with the log, so the test fails.
     async stop() {
       if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM');
-      return exited;
+      const r = await exited;
+      if (r.code !== 0) throw new Error(`trello-mock exited with ${r.code ?? r.signal}:\n${stderr.slice(-20000)}`);
+      return r;
     },
   };
 }
