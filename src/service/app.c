@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "dispatch/dispatch.h"
 #include "server/server.h"
 #include "service/app.h"
 #include "util/log.h"
@@ -115,8 +116,8 @@ int app_callback_url(const app *a, const char *id, char *out, size_t outsz)
 
 static void on_commit(void *ctx, size_t n)
 {
-	(void)ctx;
-	(void)n; /* the dispatcher hooks in here */
+	(void)n;
+	dispatcher_wake(((app *)ctx)->disp); /* new deliveries may be due */
 }
 
 int app_serve(app *a, app_ready_fn ready, void *ctx, th_error *err)
@@ -128,6 +129,12 @@ int app_serve(app *a, app_ready_fn ready, void *ctx, th_error *err)
 	if (rc)
 		return rc;
 	receiver_on_commit(a->rcv, on_commit, a);
+	rc = dispatcher_start(&a->disp, a, err);
+	if (rc) {
+		receiver_free(a->rcv);
+		a->rcv = NULL;
+		return rc;
+	}
 	http_server_opts opts = {
 	    .listen = a->cfg.listen,
 	    .max_body = a->cfg.max_body,
@@ -138,6 +145,8 @@ int app_serve(app *a, app_ready_fn ready, void *ctx, th_error *err)
 	};
 	rc = http_server_start(&a->http, &opts, err);
 	if (rc) {
+		dispatcher_stop(a->disp);
+		a->disp = NULL;
 		receiver_free(a->rcv);
 		a->rcv = NULL;
 		return rc;
@@ -175,6 +184,9 @@ int app_serve(app *a, app_ready_fn ready, void *ctx, th_error *err)
 		log_warn("serve", "some requests were still waiting for the store after 10 s");
 	http_server_free(a->http);
 	a->http = NULL;
+	/* handlers run outside requests: stop them only once no request can commit */
+	dispatcher_stop(a->disp);
+	a->disp = NULL;
 	receiver_free(a->rcv);
 	a->rcv = NULL;
 	signal_stop_fd = -1;

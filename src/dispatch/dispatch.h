@@ -1,0 +1,92 @@
+/*
+ * dispatch — the outbox workers: hand every stored event to its handlers.
+ *
+ * events_put (store) records one pending delivery per matching enabled
+ * handler in the same transaction as the event. The dispatcher claims due
+ * deliveries from the store (with a lease), runs them on TRELLOHOOK_WORKERS
+ * threads, records the outcome and schedules retries with exponential backoff
+ * (TRELLOHOOK_RETRY_SCHEDULE, +-10% jitter); after the last attempt a delivery
+ * is dead. Per (webhook, handler) order is kept by the store's claim rule;
+ * the number of deliveries running at once per handler is capped
+ * (TRELLOHOOK_HANDLER_CONCURRENCY).
+ *
+ * Three runners (one file each):
+ *  - exec.c:    `/bin/sh -c COMMAND`, payload on stdin, variables in a clean
+ *               environment, output captured, process group killed on timeout;
+ *  - forward.c: POST of the raw payload signed per Standard Webhooks;
+ *  - dispatcher.c also calls connected C functions (app->funcs).
+ */
+#ifndef TH_DISPATCH_H
+#define TH_DISPATCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "model/model.h"
+#include "service/app.h"
+#include "util/util.h"
+
+/* How much of a handler's output (or a receiver's answer) is kept. */
+#define DISPATCH_OUTPUT_MAX 8192
+
+typedef struct dispatcher dispatcher;
+
+/* Start the claimer and worker threads for @a (which must outlive it). Also
+ * ensures a handler row for each connected C function. On success *out owns
+ * the threads; stop and free with dispatcher_stop(). */
+int dispatcher_start(dispatcher **out, app *a, th_error *err);
+
+/* Claim due deliveries now (called after each group commit). Thread-safe,
+ * cheap, NULL-safe. */
+void dispatcher_wake(dispatcher *d);
+
+/* Stop claiming, let running deliveries finish (exec/forward end by their
+ * timeout at the latest), release claimed-but-not-started ones so they stay
+ * due, join the threads and free @d. NULL-safe. */
+void dispatcher_stop(dispatcher *d);
+
+/* Append the dispatcher's Prometheus series (attempts by handler and outcome,
+ * deliveries running now) to @out. Thread-safe. */
+int dispatcher_metrics_render(dispatcher *d, buf *out);
+
+/* The delay before the next attempt after attempt number @attempt (1-based)
+ * failed: retry_ms[attempt-1] with +-10% jitter. Returns -1 when @attempt was
+ * the last one (the delivery is then dead). */
+int64_t dispatch_retry_delay(const th_config *cfg, int attempt);
+
+/* ---- runners ---------------------------------------------------------------------- */
+
+/* What one attempt produced. */
+typedef struct dispatch_result {
+	bool ok;            /* success: exit 0 / 2xx / function returned 0 */
+	bool gone;          /* forward: the receiver answered 410 (disable the handler) */
+	char *text;         /* malloc'd bounded note/output for last_error, or NULL */
+} dispatch_result;
+
+void dispatch_result_clear(dispatch_result *r);
+
+/* Run @command through /bin/sh -c with @ev's payload on stdin and its
+ * variables (TRELLO_*) plus PATH/HOME/TMPDIR/LANG/LC_ALL/TZ of this process in
+ * an otherwise empty environment. The child leads its own process group;
+ * after @timeout_ms the whole group gets SIGTERM, one second later SIGKILL.
+ * stdout and stderr (one pipe) are captured up to DISPATCH_OUTPUT_MAX bytes.
+ * Thread-safe (posix_spawn). Returns 0 when the attempt ran (see @out), or an
+ * error when it could not be started (out->text then says why). */
+int dispatch_exec(const char *command, const event *ev, int64_t timeout_ms,
+                  dispatch_result *out);
+
+/* One reusable HTTP client per worker (keeps connections alive). */
+typedef struct forwarder forwarder;
+int forwarder_new(forwarder **out);
+void forwarder_free(forwarder *f);
+
+/* POST @ev's raw payload to @h->target with Content-Type application/json and
+ * the Standard Webhooks headers (webhook-id = event id, webhook-timestamp =
+ * unix seconds now, webhook-signature = sign_sw with @h->secret). 2xx is
+ * success; 410 sets out->gone; anything else (status, timeout, connection
+ * error) is a failure described in out->text. Not thread-safe per forwarder. */
+int dispatch_forward(forwarder *f, const handler *h, const event *ev, int64_t timeout_ms,
+                     dispatch_result *out);
+
+#endif

@@ -1,0 +1,483 @@
+/*
+ * dispatcher.c — claim due deliveries, run them on worker threads, record
+ * the outcome.
+ *
+ * Threads: one claimer and cfg.workers workers, sharing one mutex.
+ *  - The claimer wakes on dispatcher_wake() (after each group commit), when a
+ *    worker finishes, and every POLL_MS (retries fall due, other processes
+ *    add work: `deliveries retry`, `events replay`). It claims at most as
+ *    many deliveries as there are idle workers, so claimed work never waits
+ *    long in memory and memory stays bounded by the worker count.
+ *  - A worker takes the oldest queued delivery whose handler is below its
+ *    concurrency cap, runs it and records done / failed (with the next
+ *    attempt time) / dead.
+ * Order per (webhook, handler) needs nothing here: the store never hands out
+ * a delivery while an earlier event of the same webhook has an unfinished
+ * delivery to the same handler.
+ *
+ * Claims carry a lease (handler timeout + LEASE_SLACK_MS). If this process
+ * dies, its running deliveries become due again when their lease ends;
+ * pending ones were never touched and run right after a restart.
+ */
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "dispatch/dispatch.h"
+#include "service/handlers.h"
+#include "util/log.h"
+
+#define POLL_MS 250
+#define LEASE_SLACK_MS 5000
+#define MAX_WORKERS 256
+
+enum outcome { OUT_DONE = 0, OUT_FAILED, OUT_DEAD, OUT__COUNT };
+static const char *const outcome_names[OUT__COUNT] = {"done", "failed", "dead"};
+
+/* Per handler: how many of its deliveries run now, and attempt outcomes. */
+typedef struct hstat {
+	char id[64];
+	char kind[12];
+	unsigned running;
+	uint64_t outcomes[OUT__COUNT];
+} hstat;
+
+/* A claimed delivery waiting for a worker. */
+typedef struct job {
+	delivery d;
+	handler h;        /* loaded at claim time */
+	bool have_handler;
+} job;
+
+struct dispatcher {
+	app *a;
+	pthread_mutex_t mu;
+	pthread_cond_t work;     /* workers wait here for jobs */
+	pthread_cond_t claim;    /* the claimer waits here */
+	bool wake;               /* a wake-up arrived while the claimer was busy */
+	bool stopping;
+	job *queue;              /* claimed, not started; FIFO in claim (= event) order */
+	size_t qlen, qcap;
+	unsigned busy;           /* workers running a job */
+	hstat *stats;
+	size_t nstats, cstats;
+	uint64_t claim_errors;
+	pthread_t claimer;
+	pthread_t workers[MAX_WORKERS];
+	unsigned nworkers;
+	bool claimer_started;
+};
+
+/* ---- retry schedule ------------------------------------------------------------------ */
+
+int64_t dispatch_retry_delay(const th_config *cfg, int attempt)
+{
+	if (attempt < 1 || (size_t)attempt > cfg->nretry)
+		return -1;
+	int64_t base = cfg->retry_ms[attempt - 1];
+	uint32_t r = 0;
+	if (rand_fill(&r, sizeof r))
+		r = (uint32_t)time_mono_ms();
+	/* +-10%: base * (0.9 + 0.2 * r / 2^32) */
+	double f = 0.9 + 0.2 * ((double)r / 4294967296.0);
+	int64_t d = (int64_t)((double)base * f);
+	return d < 1 ? 1 : d;
+}
+
+/* ---- per-handler bookkeeping (called with mu held) ---------------------------------- */
+
+static hstat *stat_for(dispatcher *d, const char *id, const char *kind)
+{
+	for (size_t i = 0; i < d->nstats; i++)
+		if (str_eq(d->stats[i].id, id))
+			return &d->stats[i];
+	if (d->nstats == d->cstats) {
+		size_t nc = d->cstats ? d->cstats * 2 : 16;
+		hstat *ns = realloc(d->stats, nc * sizeof *ns);
+		if (!ns)
+			return NULL;
+		d->stats = ns;
+		d->cstats = nc;
+	}
+	hstat *s = &d->stats[d->nstats++];
+	memset(s, 0, sizeof *s);
+	str_copy(s->id, sizeof s->id, id);
+	str_copy(s->kind, sizeof s->kind, kind ? kind : "");
+	return s;
+}
+
+static void job_clear(job *j)
+{
+	delivery_clear(&j->d);
+	handler_clear(&j->h);
+	j->have_handler = false;
+}
+
+/* ---- running one delivery ---------------------------------------------------------- */
+
+/* The connected function for @uid, or NULL. */
+static const app_func *func_for(const app *a, const char *uid)
+{
+	for (size_t i = 0; i < a->nfuncs; i++)
+		if (str_eq(a->funcs[i].uid, uid))
+			return &a->funcs[i];
+	return NULL;
+}
+
+/* Run @j once; fill @res. */
+static void run_job(dispatcher *d, forwarder *fw, job *j, dispatch_result *res)
+{
+	app *a = d->a;
+	event ev = {0};
+	th_error err = {0, {0}};
+	memset(res, 0, sizeof *res);
+	if (!j->have_handler) {
+		res->text = str_dup("handler not found");
+		return;
+	}
+	if (a->st->ops->event_get(a->st, j->d.event_id, &ev, &err)) {
+		buf b;
+		buf_init(&b, 600);
+		buf_printf(&b, "loading the event: %s", err.msg);
+		res->text = buf_detach(&b, NULL);
+		buf_free(&b);
+		return;
+	}
+	int64_t timeout = a->cfg.exec_timeout_ms;
+	switch (j->h.kind) {
+	case HANDLER_EXEC:
+		dispatch_exec(j->h.target, &ev, timeout, res);
+		break;
+	case HANDLER_FORWARD:
+		dispatch_forward(fw, &j->h, &ev, timeout, res);
+		break;
+	case HANDLER_FUNC: {
+		const app_func *f = func_for(a, j->h.target);
+		if (!f) {
+			res->text = str_dup("C function not connected in this process");
+			break;
+		}
+		ev.json = json_loadb(ev.payload, ev.payload_len, 0, NULL);
+		int rc = f->fn(&ev, f->ctx);
+		if (rc == 0) {
+			res->ok = true;
+		} else {
+			char msg[64];
+			str_printf(msg, sizeof msg, "C function returned %d", rc);
+			res->text = str_dup(msg);
+		}
+		break;
+	}
+	}
+	event_clear(&ev);
+}
+
+/* Record the outcome of @j's attempt in the store and the metrics. */
+static void finish_job(dispatcher *d, job *j, const dispatch_result *res)
+{
+	app *a = d->a;
+	th_error err = {0, {0}};
+	enum delivery_status st;
+	int64_t next = 0;
+	enum outcome oc;
+	if (res->ok) {
+		st = DELIVERY_DONE;
+		oc = OUT_DONE;
+	} else if (res->gone) {
+		/* 410: the receiver is gone for good; stop sending it anything */
+		if (a->st->ops->handler_set_enabled(a->st, j->d.handler_id, false, &err))
+			log_warn("dispatch", "disabling handler %s: %s", j->d.handler_id, err.msg);
+		else
+			log_warn("dispatch", "handler %s answered 410 Gone: disabled", j->d.handler_id);
+		st = DELIVERY_DEAD;
+		oc = OUT_DEAD;
+	} else {
+		int64_t delay = dispatch_retry_delay(&a->cfg, j->d.attempts);
+		if (delay < 0) {
+			st = DELIVERY_DEAD;
+			oc = OUT_DEAD;
+		} else {
+			st = DELIVERY_FAILED;
+			oc = OUT_FAILED;
+			next = time_now_ms() + delay;
+		}
+	}
+	if (oc != OUT_DONE)
+		log_info("dispatch", "delivery %s (event %s, handler %s) attempt %d %s: %s", j->d.id,
+		         j->d.event_id, j->d.handler_id, j->d.attempts, outcome_names[oc],
+		         res->text ? res->text : "");
+	else
+		log_debug("dispatch", "delivery %s done", j->d.id);
+	err = (th_error){0, {0}};
+	int rc = a->st->ops->delivery_finish(a->st, j->d.id, st, next, res->text, &err);
+	if (rc && rc != TH_ENOTFOUND)
+		log_error("dispatch", "recording delivery %s: %s", j->d.id, err.msg);
+	pthread_mutex_lock(&d->mu);
+	hstat *s = stat_for(d, j->d.handler_id, handler_kind_name(j->h.kind));
+	if (s)
+		s->outcomes[oc]++;
+	pthread_mutex_unlock(&d->mu);
+}
+
+/* ---- threads ----------------------------------------------------------------------- */
+
+/* Index of the first queued job whose handler is below the cap, or -1. mu held. */
+static long next_runnable(dispatcher *d)
+{
+	unsigned cap = d->a->cfg.handler_concurrency ? d->a->cfg.handler_concurrency : 1;
+	for (size_t i = 0; i < d->qlen; i++) {
+		hstat *s = stat_for(d, d->queue[i].d.handler_id,
+		                    d->queue[i].have_handler ? handler_kind_name(d->queue[i].h.kind)
+		                                             : "");
+		if (!s || s->running < cap)
+			return (long)i;
+	}
+	return -1;
+}
+
+static void *worker_main(void *arg)
+{
+	dispatcher *d = arg;
+	forwarder *fw = NULL;
+	if (forwarder_new(&fw))
+		log_error("dispatch", "no HTTP client for forwards (out of memory)");
+	pthread_mutex_lock(&d->mu);
+	for (;;) {
+		long i = -1;
+		while (!d->stopping && (i = next_runnable(d)) < 0)
+			pthread_cond_wait(&d->work, &d->mu);
+		if (d->stopping)
+			break;
+		job j = d->queue[i];
+		memmove(&d->queue[i], &d->queue[i + 1], (d->qlen - (size_t)i - 1) * sizeof *d->queue);
+		d->qlen--;
+		hstat *s = stat_for(d, j.d.handler_id, j.have_handler ? handler_kind_name(j.h.kind) : "");
+		if (s)
+			s->running++;
+		d->busy++;
+		pthread_mutex_unlock(&d->mu);
+
+		dispatch_result res = {0};
+		if (!fw && j.have_handler && j.h.kind == HANDLER_FORWARD)
+			res.text = str_dup("no HTTP client (out of memory)");
+		else
+			run_job(d, fw, &j, &res);
+		finish_job(d, &j, &res);
+		dispatch_result_clear(&res);
+
+		pthread_mutex_lock(&d->mu);
+		s = stat_for(d, j.d.handler_id, "");
+		if (s && s->running)
+			s->running--;
+		d->busy--;
+		job_clear(&j);
+		pthread_cond_signal(&d->claim);
+		pthread_cond_broadcast(&d->work); /* a capped job may be runnable now */
+	}
+	pthread_mutex_unlock(&d->mu);
+	forwarder_free(fw);
+	return NULL;
+}
+
+/* The handler kinds this process runs: exec and forward always; C functions
+ * only when some are connected here (they run where they are connected). */
+static unsigned claim_kinds(const app *a)
+{
+	unsigned k = (1u << HANDLER_EXEC) | (1u << HANDLER_FORWARD);
+	if (a->nfuncs)
+		k |= 1u << HANDLER_FUNC;
+	return k;
+}
+
+/* Claim up to @max deliveries and queue them. Returns how many. mu NOT held. */
+static size_t claim_some(dispatcher *d, size_t max)
+{
+	app *a = d->a;
+	delivery *ds = NULL;
+	size_t n = 0;
+	th_error err = {0, {0}};
+	int64_t lease = a->cfg.exec_timeout_ms + LEASE_SLACK_MS;
+	if (a->st->ops->delivery_claim(a->st, claim_kinds(a), max, lease, &ds, &n, &err)) {
+		pthread_mutex_lock(&d->mu);
+		bool first = d->claim_errors++ % 40 == 0;
+		pthread_mutex_unlock(&d->mu);
+		if (first)
+			log_warn("dispatch", "claiming deliveries: %s", err.msg);
+		return 0;
+	}
+	job *jobs = n ? calloc(n, sizeof *jobs) : NULL;
+	for (size_t i = 0; i < n && jobs; i++) {
+		jobs[i].d = ds[i];
+		memset(&ds[i], 0, sizeof ds[i]);
+		err = (th_error){0, {0}};
+		jobs[i].have_handler =
+		    a->st->ops->handler_get(a->st, jobs[i].d.handler_id, &jobs[i].h, &err) == 0;
+	}
+	pthread_mutex_lock(&d->mu);
+	if (jobs && d->qlen + n > d->qcap) {
+		size_t nc = d->qlen + n + 16;
+		job *nq = realloc(d->queue, nc * sizeof *nq);
+		if (nq) {
+			d->queue = nq;
+			d->qcap = nc;
+		}
+	}
+	size_t queued = 0;
+	if (jobs && d->qlen + n <= d->qcap) {
+		memcpy(&d->queue[d->qlen], jobs, n * sizeof *jobs);
+		d->qlen += n;
+		queued = n;
+		pthread_cond_broadcast(&d->work);
+	}
+	pthread_mutex_unlock(&d->mu);
+	if (queued != n) {
+		/* out of memory: the claims expire with their lease and run later */
+		log_error("dispatch", "out of memory queueing %zu claimed deliveries", n);
+		for (size_t i = 0; jobs && i < n; i++)
+			job_clear(&jobs[i]);
+		delivery_list_free(ds, n);
+		ds = NULL;
+	}
+	free(jobs);
+	free(ds); /* its strings moved to the jobs */
+	return n;
+}
+
+static void *claimer_main(void *arg)
+{
+	dispatcher *d = arg;
+	pthread_mutex_lock(&d->mu);
+	while (!d->stopping) {
+		size_t idle = d->nworkers > d->busy + d->qlen ? d->nworkers - d->busy - d->qlen : 0;
+		if (idle) {
+			d->wake = false;
+			pthread_mutex_unlock(&d->mu);
+			size_t got = claim_some(d, idle);
+			pthread_mutex_lock(&d->mu);
+			if (got == idle && !d->stopping)
+				continue; /* maybe more due: claim again as soon as workers free up */
+		}
+		if (d->wake) {
+			d->wake = false;
+			continue;
+		}
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += (long)POLL_MS * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&d->claim, &d->mu, &ts);
+	}
+	pthread_mutex_unlock(&d->mu);
+	return NULL;
+}
+
+/* ---- lifetime ---------------------------------------------------------------------- */
+
+int dispatcher_start(dispatcher **out, app *a, th_error *err)
+{
+	*out = NULL;
+	int rc = handlers_ensure_funcs(a, err);
+	if (rc)
+		return rc;
+	dispatcher *d = calloc(1, sizeof *d);
+	if (!d)
+		return th_err(err, TH_ENOMEM, "out of memory");
+	d->a = a;
+	pthread_mutex_init(&d->mu, NULL);
+	pthread_cond_init(&d->work, NULL);
+	pthread_cond_init(&d->claim, NULL);
+	/* a command that closes its stdin early must not kill us with SIGPIPE */
+	signal(SIGPIPE, SIG_IGN);
+	unsigned want = a->cfg.workers ? a->cfg.workers : 1;
+	if (want > MAX_WORKERS)
+		want = MAX_WORKERS;
+	for (unsigned i = 0; i < want; i++) {
+		if (pthread_create(&d->workers[i], NULL, worker_main, d) != 0)
+			break;
+		d->nworkers++;
+	}
+	if (d->nworkers == 0 || pthread_create(&d->claimer, NULL, claimer_main, d) != 0) {
+		dispatcher_stop(d);
+		return th_err(err, TH_EIO, "could not start the dispatch threads");
+	}
+	d->claimer_started = true;
+	log_info("dispatch", "%u workers; at most %u deliveries at once per handler; %zu attempts",
+	         d->nworkers, a->cfg.handler_concurrency, a->cfg.nretry + 1);
+	*out = d;
+	return 0;
+}
+
+void dispatcher_wake(dispatcher *d)
+{
+	if (!d)
+		return;
+	pthread_mutex_lock(&d->mu);
+	d->wake = true;
+	pthread_cond_signal(&d->claim);
+	pthread_mutex_unlock(&d->mu);
+}
+
+void dispatcher_stop(dispatcher *d)
+{
+	if (!d)
+		return;
+	pthread_mutex_lock(&d->mu);
+	d->stopping = true;
+	pthread_cond_broadcast(&d->work);
+	pthread_cond_broadcast(&d->claim);
+	unsigned running = d->busy;
+	pthread_mutex_unlock(&d->mu);
+	if (running)
+		log_info("dispatch", "waiting for %u running deliveries", running);
+	if (d->claimer_started)
+		pthread_join(d->claimer, NULL);
+	for (unsigned i = 0; i < d->nworkers; i++)
+		pthread_join(d->workers[i], NULL);
+	/* Claimed but never started: make them due again at once (this costs them
+	 * the attempt the claim counted, never the delivery itself). */
+	for (size_t i = 0; i < d->qlen; i++) {
+		th_error err = {0, {0}};
+		if (d->a->st->ops->delivery_finish(d->a->st, d->queue[i].d.id, DELIVERY_FAILED,
+		                                   time_now_ms(), "not started: server stopping",
+		                                   &err))
+			log_warn("dispatch", "releasing delivery %s: %s", d->queue[i].d.id, err.msg);
+		job_clear(&d->queue[i]);
+	}
+	free(d->queue);
+	free(d->stats);
+	pthread_cond_destroy(&d->work);
+	pthread_cond_destroy(&d->claim);
+	pthread_mutex_destroy(&d->mu);
+	free(d);
+}
+
+int dispatcher_metrics_render(dispatcher *d, buf *out)
+{
+	if (!d)
+		return 0;
+	int rc = 0;
+	pthread_mutex_lock(&d->mu);
+	rc |= buf_puts(out, "# HELP trellohook_delivery_attempts_total Delivery attempts by handler "
+	                    "and outcome (this process).\n"
+	                    "# TYPE trellohook_delivery_attempts_total counter\n");
+	for (size_t i = 0; i < d->nstats; i++)
+		for (int o = 0; o < OUT__COUNT; o++)
+			rc |= buf_printf(out,
+			                 "trellohook_delivery_attempts_total{handler=\"%s\",kind=\"%s\","
+			                 "outcome=\"%s\"} %llu\n",
+			                 d->stats[i].id, d->stats[i].kind, outcome_names[o],
+			                 (unsigned long long)d->stats[i].outcomes[o]);
+	rc |= buf_printf(out,
+	                 "# HELP trellohook_dispatch_running Deliveries running now (this process).\n"
+	                 "# TYPE trellohook_dispatch_running gauge\ntrellohook_dispatch_running %u\n"
+	                 "# HELP trellohook_dispatch_workers Dispatch worker threads.\n"
+	                 "# TYPE trellohook_dispatch_workers gauge\ntrellohook_dispatch_workers %u\n",
+	                 d->busy, d->nworkers);
+	pthread_mutex_unlock(&d->mu);
+	return rc ? TH_ETOOBIG : 0;
+}
