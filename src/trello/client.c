@@ -640,6 +640,9 @@ static int engine_run(trello_client *c, struct treq **reqs, size_t n)
 			treq_finish(c, r, cc, time_mono_ms());
 			if (r->state == RQ_DONE)
 				pending--;
+			/* a slot came free or a retry is scheduled: look at the waiting
+			 * requests again before sleeping */
+			wake = 0;
 		}
 		if (!pending)
 			break;
@@ -757,8 +760,11 @@ static int op_request(trello_client *c, const trello_op *op, struct treq *r, tre
 			                                    "model id");
 		if (check_param_strings(&op->params, &err->th))
 			return err->th.code;
+		/* POST /1/webhooks binds the webhook to the token of the Authorization
+		 * header, exactly like /1/tokens/{token}/webhooks, without putting the
+		 * token in the URL. */
 		r->method = "POST";
-		r->path = make_path("/tokens/", op->token, "/webhooks", NULL, NULL);
+		r->path = make_path("/webhooks", NULL, NULL, NULL, NULL);
 		r->body = params_json(&op->params);
 		if (!r->body)
 			return th_err(&err->th, TH_ENOMEM, "out of memory");
