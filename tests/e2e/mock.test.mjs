@@ -508,6 +508,25 @@ describe('options', () => {
     assert.equal(r2.deliveries, 0, 'inactive webhooks get nothing');
   });
 
+  test('a receiver that does not answer in time is a failure (--delivery-timeout)', async (t) => {
+    const m = await startMock(['--retry-delays', '0.05', '--delivery-timeout', '0.3', ...NO_LIMITS]);
+    const recv = await startReceiver((req) => (req.method === 'HEAD' ? 200 : sleep(1500).then(() => 200)));
+    t.after(async () => {
+      await recv.close();
+      await m.stop();
+    });
+    const token = await newToken(m);
+    const board = await newBoard(m);
+    const wh = (await api(m, 'POST', '/webhooks', { token, body: { idModel: board.id, callbackURL: recv.base + '/slow' } })).json;
+    const t0 = Date.now();
+    const r = await control(m, 'POST', '/_mock/actions', { type: 'commentCard', idModel: board.cards[0].id, text: 'x', wait: true });
+    assert.ok(Date.now() - t0 < 1400, 'did not wait for the slow receiver');
+    const attempts = (await control(m, 'GET', '/_mock/deliveries')).filter((x) => x.action_id === r.action.id);
+    assert.deepEqual(attempts.map((a) => [a.attempt, a.status]), [[1, 0], [2, 0]]);
+    assert.ok(attempts[0].latency_ms >= 250);
+    assert.equal((await api(m, 'GET', `/webhooks/${wh.id}/consecutiveFailures`, { token })).json._value, 2);
+  });
+
   test('--json-errors answers {"message","error"}', async (t) => {
     const m = await startMock(['--json-errors', ...NO_LIMITS]);
     t.after(() => m.stop());
@@ -524,6 +543,14 @@ describe('options', () => {
     assert.ok(r.json.message.startsWith(`URL (${dead}) not reachable`));
     r = await api(m, 'POST', '/webhooks', { token, body: { callbackURL: dead } });
     assert.equal(r.json.message, 'invalid value for idModel');
+    const recv = await startReceiver(() => 404);
+    t.after(() => recv.close());
+    r = await api(m, 'POST', '/webhooks', { token, body: { idModel: board.id, callbackURL: recv.base + '/x' } });
+    assert.equal(r.status, 400);
+    assert.equal(r.json.message, `URL (${recv.base}/x) did not return 200 status code, got 404`);
+    r = await api(m, 'GET', '/members/me', { token, query: { key: 'nope' } });
+    assert.deepEqual(Object.keys(r.json).sort(), ['error', 'message']);
+    assert.equal(r.json.message, 'invalid key');
   });
 
   test('--state keeps boards, tokens and webhooks across restarts', async (t) => {

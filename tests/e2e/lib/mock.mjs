@@ -43,6 +43,10 @@ export async function startMock(args = [], { timeoutMs = 10000 } = {}) {
       clearTimeout(timer);
       resolve(line.trim());
     });
+    proc.once('error', (e) => {
+      clearTimeout(timer);
+      reject(new Error(`cannot start ${MOCK_BIN}: ${e.message}`));
+    });
     exited.then(({ code }) => {
       clearTimeout(timer);
       reject(new Error(`trello-mock exited with ${code} before printing its URL:\n${stderr}`));
