@@ -46,6 +46,10 @@ static void send_err(struct mock *m, http_response *res, int status, const char 
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
+	/* Messages may echo request bytes (a path): keep the JSON form valid. */
+	for (size_t i = 0; msg[i]; i++)
+		if ((unsigned char)msg[i] >= 0x80 && !str_utf8_valid(msg, strlen(msg)))
+			msg[i] = '?';
 	if (m->cfg.json_errors)
 		send_json(res, status, json_pack("{s:s, s:s}", "message", msg, "error", code));
 	else

@@ -56,7 +56,7 @@ struct mock_config {
 
 /* One fixed rate-limit window for a key or a token. */
 struct mock_rate {
-	char name[96];   /* "k:" + key or "t:" + token */
+	char name[200];  /* "k:" + key or "t:" + token */
 	int64_t start;   /* monotonic ms the window began */
 	int64_t count;
 };
