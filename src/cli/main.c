@@ -20,6 +20,21 @@ static const cli_command commands[] = {
      "Show one event: summary, metadata and the payload as received."},
     {"events", "tail", cmd_events_tail, 0, "[--type TYPE] [--webhook ID]",
      "Print events as they are stored, until interrupted."},
+    {"events", "replay", cmd_events_replay, 0, "ID [--json]",
+     "Deliver an event again: new deliveries to every handler that matches it now."},
+    {"handler", "add", cmd_handler_add, 0,
+     "(--exec COMMAND | --forward URL) [--on TYPE[,TYPE...]] [--model ID] [--json]",
+     "Run a command (payload on stdin, TRELLO_* variables) or POST to a URL (signed per "
+     "Standard Webhooks; the whsec_ secret is printed once) for every matching event. "
+     "--on takes action types, also TYPE:field such as updateCard:idList (card moves); "
+     "--model a 24-hex board, list or card id."},
+    {"handler", "ls", cmd_handler_ls, 0, "[--json]", "List handlers (secrets masked)."},
+    {"handler", "rm", cmd_handler_rm, 0, "ID", "Remove a handler and its unfinished deliveries."},
+    {"deliveries", "ls", cmd_deliveries_ls, 0,
+     "[--status pending|running|done|failed|dead] [--event ID] [--limit N] [--json]",
+     "List deliveries of events to handlers, with attempts and the last error or output."},
+    {"deliveries", "retry", cmd_deliveries_retry, 0, "ID",
+     "Make a delivery (also a dead or done one) pending again, due now."},
     {"version", NULL, cmd_version, 0, "", "Print the version."},
 };
 

@@ -1,4 +1,5 @@
 /* health.c — GET /healthz (the store answers?) and GET /metrics. */
+#include "dispatch/dispatch.h"
 #include "server/server.h"
 #include "util/log.h"
 
@@ -51,6 +52,8 @@ int server_metrics(app *a, http_request *req, http_response *res)
 			           "trellohook_delivery_oldest_pending_seconds %.3f\n",
 			           oldest ? (double)(time_now_ms() - oldest) / 1000.0 : 0.0);
 		}
+		/* attempts by handler and outcome (set while serving; NULL-safe) */
+		dispatcher_metrics_render(a->disp, &res->body);
 	}
 	http_response_header(res, "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
 	return HTTP_DONE;

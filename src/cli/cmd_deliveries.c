@@ -1,0 +1,122 @@
+/* cmd_deliveries.c — deliveries ls / retry, events replay. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "service/handlers.h"
+
+/* A delivery as JSON (INTERFACE.md field names). */
+static json_t *delivery_json(const delivery *d)
+{
+	json_t *o = json_object();
+	if (!o)
+		return NULL;
+	json_object_set_new(o, "id", cli_jstr(d->id));
+	json_object_set_new(o, "event_id", cli_jstr(d->event_id));
+	json_object_set_new(o, "handler_id", cli_jstr(d->handler_id));
+	json_object_set_new(o, "status", cli_jstr(delivery_status_name(d->status)));
+	json_object_set_new(o, "attempts", json_integer(d->attempts));
+	json_object_set_new(o, "next_attempt_at", cli_jtime(d->next_attempt_at));
+	/* last_error holds captured output: keep it if jansson accepts it (valid UTF-8) */
+	json_t *le = d->last_error ? json_string(d->last_error) : json_null();
+	json_object_set_new(o, "last_error", le ? le : json_string("(output not valid UTF-8)"));
+	json_object_set_new(o, "updated_at", cli_jtime(d->updated_at));
+	return o;
+}
+
+int cmd_deliveries_ls(cli *c, int argc, char **argv)
+{
+	const char *status = NULL, *event_id = NULL;
+	int64_t limit = 100;
+	for (int i = 0; i < argc; i++) {
+		const char *v = NULL;
+		int t;
+		if ((t = cli_take_value(argc, argv, &i, "--status", &v))) {
+			enum delivery_status s;
+			if (t < 0)
+				return EXIT_USAGE;
+			if (delivery_status_parse(v, &s))
+				return cli_fail(EXIT_USAGE, "--status: expected pending, running, done, failed "
+				                            "or dead, got '%s'", v);
+			status = v;
+		} else if ((t = cli_take_value(argc, argv, &i, "--event", &v))) {
+			if (t < 0)
+				return EXIT_USAGE;
+			event_id = v;
+		} else if ((t = cli_take_value(argc, argv, &i, "--limit", &v))) {
+			if (t < 0)
+				return EXIT_USAGE;
+			if (num_parse_i64(v, 1, 1000, &limit))
+				return cli_fail(EXIT_USAGE, "--limit: expected a whole number from 1 to 1000, got '%s'", v);
+		} else {
+			return cli_unexpected(c, argv[i]);
+		}
+	}
+	app *a;
+	int rc = cli_app(c, &a);
+	if (rc)
+		return rc;
+	delivery *ds = NULL;
+	size_t n = 0;
+	th_error err = {0, {0}};
+	if (a->st->ops->delivery_list(a->st, status, event_id, (size_t)limit, &ds, &n, &err))
+		return cli_fail_err(&err);
+	if (c->json) {
+		json_t *arr = json_array();
+		for (size_t i = 0; arr && i < n; i++)
+			json_array_append_new(arr, delivery_json(&ds[i]));
+		delivery_list_free(ds, n);
+		return cli_print_json(arr);
+	}
+	if (!n)
+		fprintf(stderr, "no deliveries%s\n", status || event_id ? " match" : " yet");
+	for (size_t i = 0; i < n; i++) {
+		char when[32] = "-";
+		if (ds[i].next_attempt_at && (ds[i].status == DELIVERY_PENDING ||
+		                              ds[i].status == DELIVERY_FAILED))
+			time_format_iso(ds[i].next_attempt_at, when);
+		/* first line of the error only, bounded */
+		const char *e = ds[i].last_error ? ds[i].last_error : "";
+		int elen = (int)strcspn(e, "\n");
+		printf("%s  %-7s event=%s handler=%s attempts=%d next=%s  %.*s\n", ds[i].id,
+		       delivery_status_name(ds[i].status), ds[i].event_id, ds[i].handler_id,
+		       ds[i].attempts, when, elen > 200 ? 200 : elen, e);
+	}
+	delivery_list_free(ds, n);
+	return EXIT_OK;
+}
+
+int cmd_deliveries_retry(cli *c, int argc, char **argv)
+{
+	if (argc != 1)
+		return cli_fail(EXIT_USAGE, "deliveries retry: expected one delivery id (see deliveries ls)");
+	app *a;
+	int rc = cli_app(c, &a);
+	if (rc)
+		return rc;
+	th_error err = {0, {0}};
+	if (handlers_delivery_retry(a, argv[0], &err))
+		return cli_fail(err.code == TH_ECONFIG ? EXIT_USAGE : EXIT_FAIL, "%s", err.msg);
+	if (c->json)
+		return cli_print_json(json_pack("{s:s,s:s}", "id", argv[0], "status", "pending"));
+	printf("delivery %s is pending again\n", argv[0]);
+	return EXIT_OK;
+}
+
+int cmd_events_replay(cli *c, int argc, char **argv)
+{
+	if (argc != 1)
+		return cli_fail(EXIT_USAGE, "events replay: expected one event id (see events ls)");
+	app *a;
+	int rc = cli_app(c, &a);
+	if (rc)
+		return rc;
+	size_t n = 0;
+	th_error err = {0, {0}};
+	if (handlers_event_replay(a, argv[0], &n, &err))
+		return cli_fail(err.code == TH_ECONFIG ? EXIT_USAGE : EXIT_FAIL, "%s", err.msg);
+	if (c->json)
+		return cli_print_json(json_pack("{s:s,s:I}", "event_id", argv[0], "deliveries", (json_int_t)n));
+	printf("event %s replayed: %zu new deliver%s\n", argv[0], n, n == 1 ? "y" : "ies");
+	return EXIT_OK;
+}
