@@ -1341,6 +1341,38 @@ static void test_mock_rate_limit(void **state)
 	env_down(v);
 }
 
+/* Many calls on two tokens finish close to what the rate limits allow: with
+ * 20 per 500 ms per token, 60 calls per token need 3 windows, so about
+ * 1000 ms (the third window opens at +1000 ms), not 60 calls one by one and
+ * not a 429 storm that wastes whole windows. */
+static void test_mock_rate_efficiency(void **state)
+{
+	static const char *const extra[] = {"--rate-token", "20", "--rate-window-ms", "500", NULL};
+	struct env *v;
+	ENV_UP(v, extra);
+	enum { PER = 60 };
+	trello_op *ops = calloc(2 * PER, sizeof *ops);
+	assert_non_null(ops);
+	for (size_t i = 0; i < 2 * PER; i++) {
+		ops[i].kind = TRELLO_OP_LIST_WEBHOOKS;
+		ops[i].token = i % 2 ? TOK1 : TOK2;
+	}
+	th_error e = {0};
+	int64_t t0 = time_mono_ms();
+	assert_int_equal(trello_batch_run(v->c, ops, 2 * PER, &e), 0);
+	int64_t took = time_mono_ms() - t0;
+	for (size_t i = 0; i < 2 * PER; i++) {
+		if (ops[i].rc)
+			fail_msg("op %zu: %s", i, ops[i].err.th.msg);
+		trello_op_clear(&ops[i]);
+	}
+	free(ops);
+	print_message("120 calls over 2 tokens at 20 per 500 ms each: %lld ms\n", (long long)took);
+	assert_true(took >= 950);
+	assert_true(took < 1800);
+	env_down(v);
+}
+
 static void test_mock_many_tokens(void **state)
 {
 	struct env *v;
@@ -1471,6 +1503,7 @@ int main(void)
 	    cmocka_unit_test(test_mock_resolve),
 	    cmocka_unit_test(test_mock_json_errors),
 	    cmocka_unit_test(test_mock_rate_limit),
+	    cmocka_unit_test(test_mock_rate_efficiency),
 	    cmocka_unit_test(test_mock_many_tokens),
 	    cmocka_unit_test(test_mock_threads),
 	};
