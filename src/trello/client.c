@@ -57,7 +57,27 @@ struct trello_client {
 	struct bucket key_bucket;
 	struct bucket *buckets;
 	size_t nbuckets;
+	/* DNS answers and TLS sessions shared by every call of this client (so a
+	 * health pass does not resolve and handshake from scratch each time).
+	 * Connections themselves are not shared across threads: libcurl does not
+	 * support that; within a batch the multi handle reuses them. */
+	CURLSH *share;
+	pthread_mutex_t share_locks[CURL_LOCK_DATA_LAST];
 };
+
+static void share_lock(CURL *h, curl_lock_data data, curl_lock_access access, void *ud)
+{
+	struct trello_client *c = ud;
+	if ((unsigned)data < CURL_LOCK_DATA_LAST)
+		pthread_mutex_lock(&c->share_locks[data]);
+}
+
+static void share_unlock(CURL *h, curl_lock_data data, void *ud)
+{
+	struct trello_client *c = ud;
+	if ((unsigned)data < CURL_LOCK_DATA_LAST)
+		pthread_mutex_unlock(&c->share_locks[data]);
+}
 
 /* A secret that goes into a header must not be able to break it. */
 static bool secret_ok(const char *s)
@@ -101,6 +121,9 @@ int trello_client_new(trello_client **out, const trello_client_opts *opts, th_er
 	struct trello_client *c = calloc(1, sizeof *c);
 	if (!c)
 		return th_err(err, TH_ENOMEM, "out of memory");
+	pthread_mutex_init(&c->lock, NULL);
+	for (size_t i = 0; i < CURL_LOCK_DATA_LAST; i++)
+		pthread_mutex_init(&c->share_locks[i], NULL);
 	c->opts = *opts;
 	c->api_url = str_dup(url);
 	c->api_key = str_dup(opts->api_key);
@@ -133,7 +156,17 @@ int trello_client_new(trello_client **out, const trello_client_opts *opts, th_er
 	if (!c->opts.max_body)
 		c->opts.max_body = TRELLO_MAX_BODY;
 	str_printf(c->user_agent, sizeof c->user_agent, "trellohook/%s", TH_VERSION);
-	pthread_mutex_init(&c->lock, NULL);
+	c->share = curl_share_init();
+	/* without a share every call simply resolves and handshakes on its own */
+	if (c->share &&
+	    (curl_share_setopt(c->share, CURLSHOPT_LOCKFUNC, share_lock) != CURLSHE_OK ||
+	     curl_share_setopt(c->share, CURLSHOPT_UNLOCKFUNC, share_unlock) != CURLSHE_OK ||
+	     curl_share_setopt(c->share, CURLSHOPT_USERDATA, c) != CURLSHE_OK ||
+	     curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS) != CURLSHE_OK ||
+	     curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION) != CURLSHE_OK)) {
+		curl_share_cleanup(c->share);
+		c->share = NULL;
+	}
 	c->key_bucket.remaining = c->key_bucket.max = c->key_bucket.interval_ms = -1;
 	log_add_secret(c->api_key);
 	*out = c;
@@ -150,6 +183,10 @@ void trello_client_free(trello_client *c)
 	free(c->buckets);
 	free(c->api_url);
 	free(c->api_key);
+	if (c->share)
+		curl_share_cleanup(c->share);
+	for (size_t i = 0; i < CURL_LOCK_DATA_LAST; i++)
+		pthread_mutex_destroy(&c->share_locks[i]);
 	pthread_mutex_destroy(&c->lock);
 	free(c);
 }
@@ -383,6 +420,8 @@ static int treq_start(trello_client *c, struct treq *r, int64_t now)
 	SET(CURLOPT_HEADERDATA, r);
 	SET(CURLOPT_ERRORBUFFER, r->curl_err);
 	SET(CURLOPT_PRIVATE, r);
+	if (c->share)
+		SET(CURLOPT_SHARE, c->share);
 	if (r->body) {
 		SET(CURLOPT_POSTFIELDSIZE, (long)strlen(r->body));
 		SET(CURLOPT_COPYPOSTFIELDS, r->body);
