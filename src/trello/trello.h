@@ -203,7 +203,9 @@ typedef struct trello_webhook_params {
 
 #define TRELLO_WEBHOOK_PARAMS_INIT { NULL, NULL, NULL, -1 }
 
-/* POST /1/tokens/{token}/webhooks. Trello sends HEAD to callback_url first and
+/* POST /1/webhooks as @token (the token travels in the Authorization header,
+ * which binds the webhook to it just as POST /1/tokens/{token}/webhooks does,
+ * but keeps the token out of the URL). Trello sends HEAD to callback_url first and
  * creates the webhook only when that answers 200 (else TRELLO_ERR_HEAD_CHECK).
  * Not retried after the request may have reached Trello: on TH_EUNAVAIL with
  * kind UNREACHABLE, list the token's webhooks before trying again. */
