@@ -70,5 +70,15 @@ int cmd_handler_rm(cli *c, int argc, char **argv);
 int cmd_deliveries_ls(cli *c, int argc, char **argv);
 int cmd_deliveries_retry(cli *c, int argc, char **argv);
 int cmd_events_replay(cli *c, int argc, char **argv);
+/* webhooks, tokens, sync (cmd_webhook.c, cmd_token.c, cmd_sync.c) */
+int cmd_webhook_add(cli *c, int argc, char **argv);
+int cmd_webhook_ls(cli *c, int argc, char **argv);
+int cmd_webhook_show(cli *c, int argc, char **argv);
+int cmd_webhook_rm(cli *c, int argc, char **argv);
+int cmd_token_add(cli *c, int argc, char **argv);
+int cmd_token_ls(cli *c, int argc, char **argv);
+int cmd_token_check(cli *c, int argc, char **argv);
+int cmd_token_rm(cli *c, int argc, char **argv);
+int cmd_sync(cli *c, int argc, char **argv);
 
 #endif

@@ -10,6 +10,7 @@
 #include "dispatch/dispatch.h"
 #include "server/server.h"
 #include "service/app.h"
+#include "service/service.h"
 #include "util/log.h"
 
 /* The write end of the serving app's stop pipe, for the signal handler. This
@@ -152,6 +153,11 @@ int app_serve(app *a, app_ready_fn ready, void *ctx, th_error *err)
 		return rc;
 	}
 	a->started_at = time_now_ms();
+	/* the periodic health pass talks to Trello, never to our server: a failure
+	 * to start it is logged, not fatal */
+	th_error herr = {0, {0}};
+	if (health_start(a, &herr))
+		log_error("serve", "%s", herr.msg);
 
 	struct sigaction sa, old_int, old_term;
 	memset(&sa, 0, sizeof sa);
@@ -179,6 +185,7 @@ int app_serve(app *a, app_ready_fn ready, void *ctx, th_error *err)
 			break;
 	}
 	log_info("serve", "stopping: no new connections; finishing requests in flight");
+	health_stop(a);
 	http_server_quiesce(a->http);
 	if (!http_server_drain(a->http, 10000))
 		log_warn("serve", "some requests were still waiting for the store after 10 s");

@@ -25,6 +25,7 @@ typedef struct app_func {
 
 typedef struct webhook_cache webhook_cache;
 struct dispatcher;
+struct health_runner;
 
 struct th_app {
 	th_config cfg;
@@ -34,6 +35,7 @@ struct th_app {
 	receiver *rcv;        /* while serving */
 	http_server *http;    /* while serving */
 	struct dispatcher *disp; /* while serving (NULL until dispatch exists) */
+	struct health_runner *health; /* while serving: the periodic health pass (service/health_pass.c) */
 	app_func funcs[APP_MAX_FUNCS];
 	size_t nfuncs;
 	int stop_pipe[2];     /* th_app_stop() writes a byte; serve waits on it */

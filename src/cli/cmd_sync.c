@@ -1,0 +1,136 @@
+/* cmd_sync.c — `trellohook sync [--token T]... [--dry-run] [--prune] [--json]`:
+ * print the plan (one line per action) and what came of it. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "service/service.h"
+
+#define SYNC_MAX_TOKENS 256
+
+static json_t *report_json(const sync_report *r)
+{
+	json_t *doc = json_object();
+	json_t *toks = json_array();
+	json_t *acts = json_array();
+	if (!doc || !toks || !acts) {
+		json_decref(doc);
+		json_decref(toks);
+		json_decref(acts);
+		return NULL;
+	}
+	for (size_t i = 0; i < r->ntokens; i++) {
+		char masked[32];
+		mask_secret(r->tokens[i].token, masked, sizeof masked);
+		json_t *o = json_object();
+		json_object_set_new(o, "token", json_string(masked));
+		json_object_set_new(o, "trello_webhooks", json_integer((json_int_t)r->tokens[i].trello_webhooks));
+		json_object_set_new(o, "error", cli_jstr(r->tokens[i].error));
+		json_array_append_new(toks, o);
+	}
+	for (size_t i = 0; i < r->nactions; i++) {
+		const sync_action *x = &r->actions[i];
+		char masked[32];
+		mask_secret(r->tokens[x->token_ix].token, masked, sizeof masked);
+		json_t *o = json_object();
+		json_object_set_new(o, "action", json_string(sync_kind_name(x->kind)));
+		json_object_set_new(o, "webhook_id", cli_jstr(x->webhook_id));
+		json_object_set_new(o, "trello_id", cli_jstr(x->trello_id));
+		json_object_set_new(o, "id_model", cli_jstr(x->id_model));
+		json_object_set_new(o, "callback_url", cli_jstr(x->callback_url));
+		json_object_set_new(o, "token", json_string(masked));
+		json_object_set_new(o, "detail", cli_jstr(x->detail));
+		const char *result = x->error ? "failed" : x->done ? "done" : r->dry_run ? "planned"
+		                                                                         : "reported";
+		json_object_set_new(o, "result", json_string(result));
+		json_object_set_new(o, "error", cli_jstr(x->error));
+		json_array_append_new(acts, o);
+	}
+	json_object_set_new(doc, "dry_run", json_boolean(r->dry_run));
+	json_object_set_new(doc, "tokens", toks);
+	json_object_set_new(doc, "actions", acts);
+	json_object_set_new(doc, "in_sync", json_integer((json_int_t)r->in_sync));
+	json_object_set_new(doc, "failures", json_integer((json_int_t)r->failures));
+	return doc;
+}
+
+static void print_report(const sync_report *r)
+{
+	size_t done = 0;
+	printf("%s: %zu token(s)\n", r->dry_run ? "sync plan (dry run: nothing changed)" : "sync",
+	       r->ntokens);
+	for (size_t i = 0; i < r->ntokens; i++) {
+		char masked[32];
+		mask_secret(r->tokens[i].token, masked, sizeof masked);
+		if (r->tokens[i].error)
+			printf("  token %s: cannot list: %s\n", masked, r->tokens[i].error);
+		else
+			printf("  token %s: %zu webhook(s) on Trello\n", masked, r->tokens[i].trello_webhooks);
+	}
+	for (size_t i = 0; i < r->nactions; i++) {
+		const sync_action *x = &r->actions[i];
+		if (x->kind == SYNC_TOKEN_ERROR)
+			continue;
+		char masked[32];
+		mask_secret(r->tokens[x->token_ix].token, masked, sizeof masked);
+		const char *result = x->error ? "FAILED" : x->done ? "done" : r->dry_run ? "planned" : "";
+		printf("%-16s %-20s trello %-24s model %-24s token %s  %s%s%s%s\n", sync_kind_name(x->kind),
+		       x->webhook_id ? x->webhook_id : "-", x->trello_id ? x->trello_id : "-",
+		       x->id_model ? x->id_model : "-", masked, x->detail ? x->detail : "",
+		       *result ? " [" : "", result, *result ? "]" : "");
+		if (x->error)
+			printf("  error: %s\n", x->error);
+		done += x->done;
+	}
+	printf("%zu action(s), %zu done, %zu webhook(s) already in sync, %zu failure(s)\n",
+	       r->nactions, done, r->in_sync, r->failures);
+}
+
+int cmd_sync(cli *c, int argc, char **argv)
+{
+	const char *tokens[SYNC_MAX_TOKENS];
+	sync_opts o = {tokens, 0, false, false};
+	for (int i = 0; i < argc; i++) {
+		const char *v = NULL;
+		int t;
+		if (str_eq(argv[i], "--dry-run")) {
+			o.dry_run = true;
+		} else if (str_eq(argv[i], "--prune")) {
+			o.prune = true;
+		} else if ((t = cli_take_value(argc, argv, &i, "--token", &v))) {
+			if (t < 0)
+				return EXIT_USAGE;
+			if (o.ntokens == SYNC_MAX_TOKENS)
+				return cli_fail(EXIT_USAGE, "sync: at most %d --token", SYNC_MAX_TOKENS);
+			if (!str_is_trello_token(v))
+				return cli_fail(EXIT_USAGE, "--token: expected a Trello user token (64 hex "
+				                "characters, or ATTA followed by 72 hex characters)");
+			tokens[o.ntokens++] = v;
+		} else {
+			return cli_unexpected(c, argv[i]);
+		}
+	}
+	app *a;
+	int rc = cli_app(c, &a);
+	if (rc)
+		return rc;
+	trello_client *tc = NULL;
+	th_error err = {0, {0}};
+	if (svc_trello_client(a, &tc, &err))
+		return cli_fail_err(&err);
+	sync_report r;
+	rc = svc_sync(a, tc, &o, &r, &err);
+	trello_client_free(tc);
+	if (rc)
+		return cli_fail_err(&err);
+	if (c->json)
+		rc = cli_print_json(report_json(&r));
+	else
+		print_report(&r);
+	if (!rc && r.failures) {
+		fprintf(stderr, "trellohook: sync: %zu failure(s) (see above)\n", r.failures);
+		rc = EXIT_FAIL;
+	}
+	sync_report_clear(&r);
+	return rc;
+}

@@ -1,0 +1,257 @@
+/* cmd_webhook.c — webhook add / ls / show / rm (the service does the work). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "service/service.h"
+
+/* A webhook as JSON: INTERFACE.md's fields plus state, token (masked),
+ * event_count and Trello's failure counters as last seen. */
+static json_t *webhook_json(const webhook *w)
+{
+	json_t *o = json_object();
+	if (!o)
+		return NULL;
+	char masked[32];
+	mask_secret(w->token ? w->token : "", masked, sizeof masked);
+	json_object_set_new(o, "id", cli_jstr(w->id));
+	json_object_set_new(o, "trello_id", cli_jstr(w->trello_id));
+	json_object_set_new(o, "id_model", cli_jstr(w->id_model));
+	json_object_set_new(o, "model_type", cli_jstr(w->model_type));
+	json_object_set_new(o, "model_name", cli_jstr(w->model_name));
+	json_object_set_new(o, "description", cli_jstr(w->description));
+	json_object_set_new(o, "callback_url", cli_jstr(w->callback_url));
+	json_object_set_new(o, "active", json_boolean(w->active));
+	json_object_set_new(o, "created_at", cli_jtime(w->created_at));
+	json_object_set_new(o, "last_event_at", cli_jtime(w->last_event_at));
+	json_object_set_new(o, "state", json_string(webhook_state_name(w->state)));
+	json_object_set_new(o, "token", json_string(masked));
+	json_object_set_new(o, "event_count", json_integer(w->event_count));
+	json_object_set_new(o, "consecutive_failures", json_integer(w->consecutive_failures));
+	json_object_set_new(o, "first_consecutive_fail_at", cli_jtime(w->first_consecutive_fail_at));
+	return o;
+}
+
+static json_t *trello_view_json(const trello_webhook *tw)
+{
+	json_t *o = json_object();
+	if (!o)
+		return NULL;
+	json_object_set_new(o, "id", cli_jstr(tw->id));
+	json_object_set_new(o, "active", json_boolean(tw->active));
+	json_object_set_new(o, "consecutive_failures", json_integer(tw->consecutive_failures));
+	json_object_set_new(o, "first_consecutive_fail_date", cli_jstr(tw->first_consecutive_fail_date));
+	json_object_set_new(o, "description", cli_jstr(tw->description));
+	json_object_set_new(o, "id_model", cli_jstr(tw->id_model));
+	json_object_set_new(o, "callback_url", cli_jstr(tw->callback_url));
+	return o;
+}
+
+static void print_webhook(const webhook *w)
+{
+	char masked[32], created[32], last[32];
+	mask_secret(w->token ? w->token : "", masked, sizeof masked);
+	time_format_iso(w->created_at, created);
+	if (w->last_event_at)
+		time_format_iso(w->last_event_at, last);
+	else
+		str_copy(last, sizeof last, "never");
+	printf("webhook      %s\nstate        %s%s\nmodel        %s %s \"%s\"\ndescription  %s\n"
+	       "callback     %s\ntrello id    %s\ntoken        %s\ncreated      %s\nlast event   %s\n"
+	       "events       %lld\n",
+	       w->id, webhook_state_name(w->state), w->active ? " (active on Trello)" : "",
+	       w->model_type ? w->model_type : "?", w->id_model, w->model_name ? w->model_name : "",
+	       w->description ? w->description : "", w->callback_url,
+	       w->trello_id ? w->trello_id : "-", masked, created, last, (long long)w->event_count);
+	if (w->consecutive_failures)
+		printf("failures     %d consecutive\n", w->consecutive_failures);
+	if (w->state == WEBHOOK_NEEDS_TOKEN)
+		printf("note         its token expired or was revoked: add it again with a new token\n");
+	if (w->state == WEBHOOK_REMOVING)
+		printf("note         removal pending: callbacks answer 410; `trellohook sync` finishes it\n");
+}
+
+/* The Trello client for a command (prints the error). */
+static int client_for(app *a, trello_client **tc)
+{
+	th_error err = {0, {0}};
+	if (svc_trello_client(a, tc, &err))
+		return cli_fail_err(&err);
+	return 0;
+}
+
+int cmd_webhook_add(cli *c, int argc, char **argv)
+{
+	webhook_add_opts o = {NULL, NULL, NULL};
+	for (int i = 0; i < argc; i++) {
+		int t;
+		if ((t = cli_take_value(argc, argv, &i, "--model", &o.model)) ||
+		    (t = cli_take_value(argc, argv, &i, "--token", &o.token)) ||
+		    (t = cli_take_value(argc, argv, &i, "--description", &o.description))) {
+			if (t < 0)
+				return EXIT_USAGE;
+		} else {
+			return cli_unexpected(c, argv[i]);
+		}
+	}
+	if (!o.model)
+		return cli_fail(EXIT_USAGE, "webhook add: --model is needed (a 24-hex Trello id or a "
+		                "board/card URL such as https://trello.com/b/AbCd1234/roadmap)");
+	if (!o.token)
+		return cli_fail(EXIT_USAGE, "webhook add: --token is needed (a Trello user token; see "
+		                "TRELLO_AUTH_URL)");
+	app *a;
+	trello_client *tc = NULL;
+	int rc = cli_app(c, &a);
+	if (rc || (rc = client_for(a, &tc)))
+		return rc;
+	webhook w;
+	char note[256];
+	th_error err = {0, {0}};
+	rc = svc_webhook_add(a, tc, &o, &w, note, sizeof note, &err);
+	trello_client_free(tc);
+	if (rc)
+		return cli_fail_err(&err);
+	if (note[0])
+		fprintf(stderr, "trellohook: note: %s\n", note);
+	if (c->json) {
+		rc = cli_print_json(webhook_json(&w));
+	} else {
+		printf("added webhook %s on %s \"%s\" (%s), Trello id %s%s\n", w.id,
+		       w.model_type ? w.model_type : "model", w.model_name ? w.model_name : "", w.id_model,
+		       w.trello_id ? w.trello_id : "-", w.active ? "" : " — Trello reports it inactive");
+		printf("callback URL %s\n", w.callback_url);
+	}
+	webhook_clear(&w);
+	return rc;
+}
+
+int cmd_webhook_ls(cli *c, int argc, char **argv)
+{
+	if (argc)
+		return cli_unexpected(c, argv[0]);
+	app *a;
+	int rc = cli_app(c, &a);
+	if (rc)
+		return rc;
+	webhook *ws = NULL;
+	size_t n = 0;
+	th_error err = {0, {0}};
+	if (svc_webhook_list(a, &ws, &n, &err))
+		return cli_fail_err(&err);
+	if (c->json) {
+		json_t *arr = json_array();
+		for (size_t i = 0; arr && i < n; i++)
+			json_array_append_new(arr, webhook_json(&ws[i]));
+		webhook_list_free(ws, n);
+		return cli_print_json(arr);
+	}
+	if (!n)
+		fprintf(stderr, "no webhooks yet (webhook add --model ID|URL --token TOKEN)\n");
+	for (size_t i = 0; i < n; i++) {
+		const webhook *w = &ws[i];
+		char masked[32];
+		mask_secret(w->token ? w->token : "", masked, sizeof masked);
+		printf("%s  %-11s %-5s %s %-24s %-14s events %lld  %s\n", w->id,
+		       webhook_state_name(w->state), w->model_type ? w->model_type : "?", w->id_model,
+		       w->model_name ? w->model_name : "", masked, (long long)w->event_count,
+		       w->description ? w->description : "");
+	}
+	webhook_list_free(ws, n);
+	return EXIT_OK;
+}
+
+int cmd_webhook_show(cli *c, int argc, char **argv)
+{
+	const char *id = NULL;
+	bool trello = false;
+	for (int i = 0; i < argc; i++) {
+		if (str_eq(argv[i], "--trello"))
+			trello = true;
+		else if (!id && argv[i][0] != '-')
+			id = argv[i];
+		else
+			return cli_unexpected(c, argv[i]);
+	}
+	if (!id)
+		return cli_fail(EXIT_USAGE, "webhook show: expected one webhook id (see webhook ls)");
+	th_error err = {0, {0}};
+	if (trello && config_require(&c->cfg, NEED_API_KEY, &err))
+		return cli_fail_err(&err);
+	app *a;
+	int rc = cli_app(c, &a);
+	if (rc)
+		return rc;
+	trello_webhook tw;
+	memset(&tw, 0, sizeof tw);
+	bool have_view = false;
+	th_error verr = {0, {0}};
+	if (trello) {
+		trello_client *tc = NULL;
+		if ((rc = client_for(a, &tc)) != 0)
+			return rc;
+		/* first, so the row shown includes what Trello said */
+		int vrc = svc_webhook_trello_view(a, tc, id, &tw, &verr);
+		trello_client_free(tc);
+		if (vrc == TH_ENOTFOUND && str_starts(verr.msg, "no webhook"))
+			return cli_fail_err(&verr);
+		have_view = vrc == 0;
+	}
+	webhook w;
+	if (svc_webhook_get(a, id, &w, &err)) {
+		trello_webhook_clear(&tw);
+		return cli_fail_err(&err);
+	}
+	if (c->json) {
+		json_t *o = webhook_json(&w);
+		if (o && trello)
+			json_object_set_new(o, "trello", have_view ? trello_view_json(&tw) : json_null());
+		if (o && trello && !have_view)
+			json_object_set_new(o, "trello_error", json_string(verr.msg));
+		rc = cli_print_json(o);
+	} else {
+		print_webhook(&w);
+		if (have_view)
+			printf("\nTrello's view\n  active                    %s\n  consecutiveFailures       %d\n"
+			       "  firstConsecutiveFailDate  %s\n",
+			       tw.active ? "true" : "false", tw.consecutive_failures,
+			       tw.first_consecutive_fail_date ? tw.first_consecutive_fail_date : "null");
+		else if (trello)
+			printf("\nTrello's view: unavailable: %s\n", verr.msg);
+	}
+	webhook_clear(&w);
+	trello_webhook_clear(&tw);
+	if (!rc && trello && !have_view)
+		rc = EXIT_FAIL;
+	return rc;
+}
+
+int cmd_webhook_rm(cli *c, int argc, char **argv)
+{
+	if (argc != 1 || argv[0][0] == '-')
+		return argc ? cli_unexpected(c, argv[argc > 1 ? 1 : 0])
+		            : cli_fail(EXIT_USAGE, "webhook rm: expected one webhook id (see webhook ls)");
+	app *a;
+	trello_client *tc = NULL;
+	int rc = cli_app(c, &a);
+	if (rc || (rc = client_for(a, &tc)))
+		return rc;
+	enum webhook_rm_outcome out;
+	th_error err = {0, {0}};
+	rc = svc_webhook_rm(a, tc, argv[0], &out, &err);
+	trello_client_free(tc);
+	if (rc)
+		return cli_fail_err(&err);
+	switch (out) {
+	case WEBHOOK_RM_WAS_GONE:
+		printf("removed webhook %s (Trello no longer had it; removed here)\n", argv[0]);
+		break;
+	case WEBHOOK_RM_NEVER_REGISTERED:
+		printf("removed webhook %s (it was never registered on Trello)\n", argv[0]);
+		break;
+	default:
+		printf("removed webhook %s from Trello and here\n", argv[0]);
+		break;
+	}
+	return EXIT_OK;
+}

@@ -1,0 +1,268 @@
+/*
+ * tokens.c — the Trello user tokens trellohook knows, and what happens when
+ * Trello says one is no longer good.
+ *
+ * Rows of the tokens table are keyed by the token AS STORED: with a secret
+ * key that is a sealed form that differs every time it is made, so every
+ * lookup here lists the table and compares plain text, and updates reuse the
+ * stored form of the row found (the table holds a handful of tokens).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "service/service.h"
+#include "util/log.h"
+
+#define COMPONENT "tokens"
+
+/* on_token_dead of every client made by svc_trello_client(). */
+static void on_dead(void *ctx, const char *tok, enum trello_error_kind kind)
+{
+	svc_token_mark_dead((app *)ctx, tok, kind);
+}
+
+int svc_trello_client(app *a, trello_client **out, th_error *err)
+{
+	trello_client_opts o = TRELLO_CLIENT_OPTS_INIT;
+	o.api_url = a->cfg.api_url[0] ? a->cfg.api_url : NULL;
+	o.api_key = a->cfg.api_key;
+	o.on_token_dead = on_dead;
+	o.on_token_dead_ctx = a;
+	return trello_client_new(out, &o, err);
+}
+
+/* Open every row's token in place. On failure the list is freed. */
+static int open_all(app *a, token *list, size_t n, th_error *err)
+{
+	for (size_t i = 0; i < n; i++) {
+		char *plain = NULL;
+		int rc = tokens_open(&a->cfg, list[i].token, &plain, err);
+		if (rc)
+			return rc;
+		free(list[i].token);
+		list[i].token = plain;
+	}
+	return 0;
+}
+
+int svc_token_list(app *a, token **out, size_t *n, th_error *err)
+{
+	int rc = a->st->ops->token_list(a->st, out, n, err);
+	if (rc)
+		return rc;
+	rc = open_all(a, *out, *n, err);
+	if (rc) {
+		token_list_free(*out, *n);
+		*out = NULL;
+		*n = 0;
+	}
+	return rc;
+}
+
+int svc_token_find(app *a, const char *plain, token *out, char **stored_out, th_error *err)
+{
+	token *list = NULL;
+	size_t n = 0;
+	memset(out, 0, sizeof *out);
+	if (stored_out)
+		*stored_out = NULL;
+	int rc = a->st->ops->token_list(a->st, &list, &n, err);
+	if (rc)
+		return rc;
+	rc = TH_ENOTFOUND;
+	for (size_t i = 0; i < n && rc == TH_ENOTFOUND; i++) {
+		char *p = NULL;
+		int orc = tokens_open(&a->cfg, list[i].token, &p, err);
+		if (orc) {
+			rc = orc;
+			break;
+		}
+		if (str_eq(p, plain)) {
+			rc = 0;
+			if (stored_out) {
+				*stored_out = list[i].token;
+				list[i].token = NULL;
+			}
+			*out = list[i];
+			memset(&list[i], 0, sizeof list[i]);
+			free(out->token);
+			out->token = p;
+			p = NULL;
+		}
+		free(p);
+	}
+	token_list_free(list, n);
+	if (rc == TH_ENOTFOUND)
+		th_err(err, TH_ENOTFOUND, "this token is not stored (see token ls)");
+	return rc;
+}
+
+int svc_token_save(app *a, const token *t, th_error *err)
+{
+	token old;
+	char *stored = NULL;
+	int rc = svc_token_find(a, t->token, &old, &stored, err);
+	if (rc == TH_ENOTFOUND)
+		rc = tokens_seal(&a->cfg, t->token, &stored, err);
+	else if (rc == 0)
+		token_clear(&old);
+	if (rc)
+		goto out;
+	token row = *t;
+	row.token = stored;
+	rc = a->st->ops->token_put(a->st, &row, err);
+out:
+	free(stored);
+	return rc;
+}
+
+int svc_token_remember(app *a, const char *plain, th_error *err)
+{
+	token t;
+	int rc = svc_token_find(a, plain, &t, NULL, err);
+	if (rc == 0) {
+		token_clear(&t);
+		return 0;
+	}
+	if (rc != TH_ENOTFOUND)
+		return rc;
+	token nt = {0};
+	nt.token = (char *)plain;
+	nt.state = TOKEN_UNCHECKED;
+	nt.created_at = time_now_ms();
+	return svc_token_save(a, &nt, err);
+}
+
+int svc_token_remove(app *a, const char *plain, th_error *err)
+{
+	webhook *ws = NULL;
+	size_t n = 0, users = 0;
+	int rc = svc_webhook_list(a, &ws, &n, err);
+	if (rc)
+		return rc;
+	for (size_t i = 0; i < n; i++)
+		users += str_eq(ws[i].token, plain);
+	webhook_list_free(ws, n);
+	char masked[32];
+	mask_secret(plain, masked, sizeof masked);
+	if (users)
+		return th_err(err, TH_EEXISTS,
+		              "token %s is used by %zu webhook%s: remove %s first (webhook rm ID)", masked,
+		              users, users == 1 ? "" : "s", users == 1 ? "it" : "them");
+	token t;
+	char *stored = NULL;
+	rc = svc_token_find(a, plain, &t, &stored, err);
+	if (rc)
+		return rc;
+	token_clear(&t);
+	rc = a->st->ops->token_delete(a->st, stored, err);
+	free(stored);
+	return rc;
+}
+
+void svc_token_mark_dead(app *a, const char *plain, enum trello_error_kind kind)
+{
+	char masked[32];
+	th_error err = {0, {0}};
+	mask_secret(plain, masked, sizeof masked);
+	atomic_fetch_add_explicit(&a->m.token_problems, 1, memory_order_relaxed);
+	bool expired = kind == TRELLO_ERR_EXPIRED_TOKEN;
+	log_warn(COMPONENT, "Trello says token %s is %s: its webhooks need a new token (token add, "
+	         "then webhook add)", masked, expired ? "expired" : "invalid");
+
+	token t;
+	char *stored = NULL;
+	int rc = svc_token_find(a, plain, &t, &stored, &err);
+	if (rc == 0) {
+		t.state = expired ? TOKEN_EXPIRED : TOKEN_INVALID;
+		t.checked_at = time_now_ms();
+		free(t.token);
+		t.token = stored; /* keep the row's key */
+		stored = NULL;
+		rc = a->st->ops->token_put(a->st, &t, &err);
+		token_clear(&t);
+	}
+	free(stored);
+	if (rc && rc != TH_ENOTFOUND)
+		log_error(COMPONENT, "cannot flag token %s: %s", masked, err.msg);
+
+	webhook *ws = NULL;
+	size_t n = 0;
+	if (svc_webhook_list(a, &ws, &n, &err)) {
+		log_error(COMPONENT, "cannot flag the webhooks of token %s: %s", masked, err.msg);
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		webhook *w = &ws[i];
+		if (!str_eq(w->token, plain) || w->state == WEBHOOK_REMOVING ||
+		    w->state == WEBHOOK_NEEDS_TOKEN)
+			continue;
+		w->state = WEBHOOK_NEEDS_TOKEN;
+		w->active = false;
+		if (svc_webhook_update(a, w, &err))
+			log_error(COMPONENT, "cannot flag webhook %s: %s", w->id, err.msg);
+		else
+			log_warn(COMPONENT, "webhook %s (model %s) needs a new token", w->id, w->id_model);
+		webhook_cache_forget(a->cache, w->id);
+	}
+	webhook_list_free(ws, n);
+}
+
+int svc_token_check(app *a, trello_client *tc, const char *plain, token *out,
+                    trello_token_info *info, th_error *err)
+{
+	trello_token_info ti;
+	trello_error te;
+	memset(&ti, 0, sizeof ti);
+	memset(&te, 0, sizeof te);
+	memset(out, 0, sizeof *out);
+	if (info)
+		memset(info, 0, sizeof *info);
+	token known;
+	int krc = svc_token_find(a, plain, &known, NULL, err);
+	if (krc && krc != TH_ENOTFOUND)
+		return krc;
+	int rc = trello_get_token(tc, plain, &ti, &te);
+	if (rc && !trello_error_is_token_dead(&te)) {
+		if (!krc)
+			token_clear(&known);
+		trello_token_info_clear(&ti);
+		return th_err(err, rc, "%s", te.th.msg);
+	}
+	out->token = str_dup(plain);
+	out->checked_at = time_now_ms();
+	out->created_at = krc ? out->checked_at : known.created_at;
+	if (rc) {
+		/* svc_token_mark_dead already flagged the row and its webhooks */
+		out->state = te.kind == TRELLO_ERR_EXPIRED_TOKEN ? TOKEN_EXPIRED : TOKEN_INVALID;
+		out->member = krc ? NULL : str_dup(known.member);
+		out->expires_at = krc ? 0 : known.expires_at;
+	} else {
+		out->state = TOKEN_VALID;
+		out->member = str_dup(ti.id_member);
+		int64_t exp = 0;
+		if (ti.date_expires && time_parse_iso(ti.date_expires, &exp))
+			exp = 0;
+		out->expires_at = exp;
+	}
+	if (!krc)
+		token_clear(&known);
+	if (!out->token) {
+		token_clear(out);
+		trello_token_info_clear(&ti);
+		return th_err(err, TH_ENOMEM, "out of memory");
+	}
+	if (!krc && !rc) {
+		int src = svc_token_save(a, out, err);
+		if (src) {
+			token_clear(out);
+			trello_token_info_clear(&ti);
+			return src;
+		}
+	}
+	if (info)
+		*info = ti;
+	else
+		trello_token_info_clear(&ti);
+	return 0;
+}

@@ -1,0 +1,405 @@
+/*
+ * webhooks.c — webhooks against Trello: add, remove, Trello's view, and the
+ * store access that keeps tokens sealed at rest.
+ *
+ * The order of `add` matters (see the Trello facts in API.md):
+ *  1. everything that can be checked without Trello is checked first;
+ *  2. the model is resolved (this also proves the token works);
+ *  3. the row is inserted PENDING, so Trello's HEAD check and any POST that
+ *     follows creation at once find it;
+ *  4. POST /1/webhooks; on success Trello's id and `active` are stored;
+ *  5. on ANY failure the row is deleted again; when the POST's outcome is
+ *     unknown (timeout), the token's webhooks are listed and ours adopted.
+ * `rm` goes the other way: Trello first, then the row — or, when Trello
+ * cannot be reached, the row stays in state REMOVING (callbacks answer 410,
+ * which makes Trello delete its side) for sync or the health pass to finish.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "service/service.h"
+#include "util/log.h"
+
+#define COMPONENT "webhooks"
+#define DESCRIPTION_MAX 16384 /* Trello's limit */
+
+/* ---- store access with sealed tokens ---------------------------------------------------- */
+
+static int open_token(app *a, webhook *w, th_error *err)
+{
+	char *plain = NULL;
+	int rc = tokens_open(&a->cfg, w->token, &plain, err);
+	if (rc)
+		return rc;
+	free(w->token);
+	w->token = plain;
+	return 0;
+}
+
+int svc_webhook_get(app *a, const char *id, webhook *out, th_error *err)
+{
+	int rc = a->st->ops->webhook_get(a->st, id, out, err);
+	if (!rc && (rc = open_token(a, out, err)) != 0)
+		webhook_clear(out);
+	return rc;
+}
+
+int svc_webhook_list(app *a, webhook **out, size_t *n, th_error *err)
+{
+	int rc = a->st->ops->webhook_list(a->st, out, n, err);
+	for (size_t i = 0; !rc && i < *n; i++)
+		rc = open_token(a, &(*out)[i], err);
+	if (rc && *out) {
+		webhook_list_free(*out, *n);
+		*out = NULL;
+		*n = 0;
+	}
+	return rc;
+}
+
+/* Insert (@update false) or update @w with its token sealed. */
+static int put_sealed(app *a, const webhook *w, bool update, th_error *err)
+{
+	webhook row = *w;
+	char *sealed = NULL;
+	int rc = tokens_seal(&a->cfg, w->token, &sealed, err);
+	if (rc)
+		return rc;
+	row.token = sealed;
+	rc = update ? a->st->ops->webhook_update(a->st, &row, err)
+	            : a->st->ops->webhook_insert(a->st, &row, err);
+	free(sealed);
+	webhook_cache_forget(a->cache, w->id);
+	return rc;
+}
+
+int svc_webhook_insert(app *a, const webhook *w, th_error *err)
+{
+	return put_sealed(a, w, false, err);
+}
+
+int svc_webhook_update(app *a, const webhook *w, th_error *err)
+{
+	return put_sealed(a, w, true, err);
+}
+
+int svc_webhook_delete(app *a, const char *id, th_error *err)
+{
+	int rc = a->st->ops->webhook_delete(a->st, id, err);
+	webhook_cache_forget(a->cache, id);
+	return rc;
+}
+
+int svc_webhook_find(app *a, const char *id_model, const char *plain, webhook *out,
+                     th_error *err)
+{
+	webhook *ws = NULL;
+	size_t n = 0;
+	memset(out, 0, sizeof *out);
+	int rc = svc_webhook_list(a, &ws, &n, err);
+	if (rc)
+		return rc;
+	rc = th_err(err, TH_ENOTFOUND, "no webhook for model %s with this token", id_model);
+	for (size_t i = 0; i < n; i++)
+		if (str_case_eq(ws[i].id_model, id_model) && str_eq(ws[i].token, plain)) {
+			*out = ws[i];
+			memset(&ws[i], 0, sizeof ws[i]);
+			rc = 0;
+			if (err)
+				memset(err, 0, sizeof *err);
+			break;
+		}
+	webhook_list_free(ws, n);
+	return rc;
+}
+
+/* ---- callback URLs ------------------------------------------------------------------------ */
+
+bool svc_callback_at_domain(const app *a, const char *url)
+{
+	const char *d = a->cfg.callback_domain;
+	if (!url || !*d || !str_starts(url, d))
+		return false;
+	char next = url[strlen(d)];
+	return next == '\0' || next == '/' || next == '?' || next == '#';
+}
+
+bool svc_callback_is_ours(const app *a, const char *url, char *id_out, size_t idsz)
+{
+	char prefix[600];
+	if (!url || !str_printf(prefix, sizeof prefix, "%s/callbacks/", a->cfg.callback_domain) ||
+	    !str_starts(url, prefix))
+		return false;
+	const char *id = url + strlen(prefix);
+	if (!id_is_wellformed(id) || strlen(id) >= idsz)
+		return false;
+	str_copy(id_out, idsz, id);
+	return true;
+}
+
+/* ---- add ---------------------------------------------------------------------------------- */
+
+/* Trello's message, plus a hint where we know what usually causes it. */
+static int trello_fail(th_error *err, const trello_error *te, const char *what)
+{
+	const char *hint = "";
+	if (te->kind == TRELLO_ERR_HEAD_CHECK)
+		hint = " (Trello's HEAD check of the callback URL failed: is `trellohook serve` running "
+		       "and reachable at CALLBACK_DOMAIN?)";
+	else if (te->kind == TRELLO_ERR_INVALID_TOKEN || te->kind == TRELLO_ERR_EXPIRED_TOKEN)
+		hint = " (the token needs replacing: get a new one and use it with --token)";
+	else if (te->kind == TRELLO_ERR_INVALID_KEY)
+		hint = " (check TRELLO_API_KEY)";
+	int code = te->th.code ? te->th.code : TH_ETRELLO;
+	return th_err(err, code, "%s%s%s%s", what ? what : "", what ? ": " : "", te->th.msg, hint);
+}
+
+static int64_t iso_ms(const char *s)
+{
+	int64_t ms = 0;
+	if (!s || time_parse_iso(s, &ms))
+		return 0;
+	return ms;
+}
+
+int svc_webhook_add(app *a, trello_client *tc, const webhook_add_opts *o, webhook *out,
+                    char *note, size_t notesz, th_error *err)
+{
+	trello_model m;
+	trello_model_ref ref;
+	trello_error te;
+	trello_webhook tw;
+	webhook dup, w;
+	char id[ID_LEN + 1] = "";
+	char url[600];
+	bool inserted = false;
+	int rc;
+	memset(out, 0, sizeof *out);
+	memset(&m, 0, sizeof m);
+	memset(&te, 0, sizeof te);
+	memset(&tw, 0, sizeof tw);
+	memset(&w, 0, sizeof w);
+	if (note && notesz)
+		note[0] = '\0';
+
+	/* 1. what can be checked here */
+	if (!o->token || !str_is_trello_token(o->token))
+		return th_err(err, TH_EINVAL, "--token: expected a Trello user token (64 hex "
+		              "characters, or ATTA followed by 72 hex characters)");
+	if (!o->model)
+		return th_err(err, TH_EINVAL, "--model is needed: a 24-hex Trello id or a board/card "
+		              "URL such as https://trello.com/b/AbCd1234/roadmap");
+	rc = trello_parse_model_ref(o->model, &ref, err);
+	if (rc)
+		return rc;
+	if (o->description && (strlen(o->description) > DESCRIPTION_MAX ||
+	                       !str_utf8_valid(o->description, strlen(o->description))))
+		return th_err(err, TH_EINVAL, "--description: at most %d characters of UTF-8 text",
+		              DESCRIPTION_MAX);
+
+	/* 2. the model (and the token) */
+	rc = trello_resolve_model(tc, o->token, o->model, &m, &te);
+	if (rc) {
+		rc = trello_fail(err, &te, "cannot resolve --model");
+		goto out;
+	}
+	rc = svc_webhook_find(a, m.id, o->token, &dup, err);
+	if (rc == 0) {
+		rc = th_err(err, TH_EEXISTS, "a webhook on %s \"%s\" (%s) with this token already exists: "
+		            "%s (see webhook show %s)", trello_model_type_name(m.type),
+		            m.name ? m.name : "", m.id, dup.id, dup.id);
+		webhook_clear(&dup);
+		goto out;
+	}
+	if (rc != TH_ENOTFOUND)
+		goto out;
+
+	/* 3. the local row first, so the HEAD check and early POSTs find it */
+	if (rand_id(id)) {
+		rc = th_err(err, TH_EIO, "no randomness for a webhook id");
+		goto out;
+	}
+	if ((rc = app_callback_url(a, id, url, sizeof url)) != 0) {
+		th_err(err, rc, "CALLBACK_DOMAIN is too long for a callback URL");
+		goto out;
+	}
+	w.id = id;
+	w.id_model = m.id;
+	w.model_type = (char *)trello_model_type_name(m.type);
+	w.model_name = m.name;
+	w.description = (char *)o->description;
+	w.callback_url = url;
+	w.token = (char *)o->token;
+	w.state = WEBHOOK_PENDING;
+	w.created_at = time_now_ms();
+	rc = svc_webhook_insert(a, &w, err);
+	if (rc == TH_EEXISTS) {
+		rc = th_err(err, TH_EEXISTS, "a webhook on %s %s with this token already exists (see "
+		            "webhook ls)", trello_model_type_name(m.type), m.id);
+		goto out;
+	}
+	if (rc)
+		goto out;
+	inserted = true;
+
+	/* 4. register it on Trello */
+	trello_webhook_params p = TRELLO_WEBHOOK_PARAMS_INIT;
+	p.callback_url = url;
+	p.id_model = m.id;
+	p.description = o->description;
+	rc = trello_create_webhook(tc, o->token, &p, &tw, &te);
+	if (rc && te.kind == TRELLO_ERR_UNREACHABLE) {
+		/* The POST may or may not have reached Trello: look before giving up. */
+		trello_webhook_list l = {NULL, 0};
+		trello_error le;
+		memset(&le, 0, sizeof le);
+		if (trello_list_webhooks(tc, o->token, &l, &le) == 0) {
+			for (size_t i = 0; i < l.len; i++)
+				if (str_eq(l.items[i].callback_url, url)) {
+					tw = l.items[i];
+					memset(&l.items[i], 0, sizeof l.items[i]);
+					rc = 0;
+					if (note && notesz)
+						str_copy(note, notesz, "Trello's answer was lost, but it had created "
+						         "the webhook: kept it");
+					break;
+				}
+		} else {
+			char more[sizeof te.th.msg];
+			str_printf(more, sizeof more, "%s (if Trello created the webhook anyway, "
+			           "`trellohook sync` will adopt it)", te.th.msg);
+			str_copy(te.th.msg, sizeof te.th.msg, more);
+		}
+		trello_webhook_list_clear(&l);
+	}
+	if (rc) {
+		rc = trello_fail(err, &te, NULL);
+		goto out;
+	}
+
+	/* 5. Trello's id and state */
+	w.trello_id = tw.id;
+	w.active = tw.active;
+	w.state = tw.active ? WEBHOOK_ACTIVE : WEBHOOK_DISABLED;
+	w.consecutive_failures = tw.consecutive_failures;
+	w.first_consecutive_fail_at = iso_ms(tw.first_consecutive_fail_date);
+	rc = svc_webhook_update(a, &w, err);
+	if (rc) {
+		/* without its row the Trello webhook would be orphaned: take it back */
+		trello_error de;
+		memset(&de, 0, sizeof de);
+		if (trello_delete_webhook(tc, o->token, tw.id, &de) && de.th.code != TH_ENOTFOUND)
+			log_error(COMPONENT, "webhook %s: the store failed and Trello's webhook %s could not "
+			          "be deleted (%s); `trellohook sync` will report it", id, tw.id, de.th.msg);
+		goto out;
+	}
+	th_error terr = {0, {0}};
+	if (svc_token_remember(a, o->token, &terr))
+		log_warn(COMPONENT, "webhook %s added, but its token could not be remembered: %s", id,
+		         terr.msg);
+	char masked[32];
+	mask_secret(o->token, masked, sizeof masked);
+	log_info(COMPONENT, "webhook %s added: %s %s, Trello id %s, token %s", id,
+	         trello_model_type_name(m.type), m.id, tw.id, masked);
+	inserted = false; /* it stays */
+	rc = svc_webhook_get(a, id, out, err);
+out:
+	if (inserted) {
+		th_error derr = {0, {0}};
+		if (svc_webhook_delete(a, id, &derr))
+			log_error(COMPONENT, "could not delete the unfinished webhook %s: %s", id, derr.msg);
+	}
+	trello_model_clear(&m);
+	trello_webhook_clear(&tw);
+	return rc;
+}
+
+/* ---- remove -------------------------------------------------------------------------------- */
+
+int svc_webhook_rm(app *a, trello_client *tc, const char *id, enum webhook_rm_outcome *outcome,
+                   th_error *err)
+{
+	webhook w;
+	trello_error te;
+	memset(&te, 0, sizeof te);
+	*outcome = WEBHOOK_RM_REMOVED;
+	int rc = svc_webhook_get(a, id, &w, err);
+	if (rc)
+		return rc;
+	if (!w.trello_id) {
+		*outcome = WEBHOOK_RM_NEVER_REGISTERED;
+		rc = svc_webhook_delete(a, id, err);
+		goto out;
+	}
+	rc = trello_delete_webhook(tc, w.token, w.trello_id, &te);
+	if (rc == TH_ENOTFOUND || trello_error_is_token_dead(&te)) {
+		/* Trello lost it, or deleted it with its token */
+		*outcome = WEBHOOK_RM_WAS_GONE;
+		rc = 0;
+	}
+	if (rc == TH_EUNAVAIL) {
+		w.state = WEBHOOK_REMOVING;
+		w.active = false;
+		th_error uerr = {0, {0}};
+		int urc = svc_webhook_update(a, &w, &uerr);
+		if (urc) {
+			rc = th_err(err, urc, "%s; and marking webhook %s as removing failed too: %s",
+			            te.th.msg, id, uerr.msg);
+			goto out;
+		}
+		*outcome = WEBHOOK_RM_MARKED;
+		rc = th_err(err, TH_EUNAVAIL, "%s — webhook %s is marked removing: its callbacks now "
+		            "answer 410 (so Trello drops it at the next delivery) and `trellohook sync` "
+		            "will finish the removal", te.th.msg, id);
+		log_warn(COMPONENT, "webhook %s marked removing: %s", id, te.th.msg);
+		goto out;
+	}
+	if (rc) {
+		rc = trello_fail(err, &te, NULL);
+		goto out;
+	}
+	rc = svc_webhook_delete(a, id, err);
+	if (!rc)
+		log_info(COMPONENT, "webhook %s removed%s", id,
+		         *outcome == WEBHOOK_RM_WAS_GONE ? " (Trello no longer had it)" : "");
+out:
+	webhook_clear(&w);
+	return rc;
+}
+
+/* ---- Trello's view ------------------------------------------------------------------------- */
+
+int svc_webhook_trello_view(app *a, trello_client *tc, const char *id, trello_webhook *out,
+                            th_error *err)
+{
+	webhook w;
+	trello_error te;
+	memset(&te, 0, sizeof te);
+	memset(out, 0, sizeof *out);
+	int rc = svc_webhook_get(a, id, &w, err);
+	if (rc)
+		return rc;
+	if (!w.trello_id) {
+		rc = th_err(err, TH_ENOTFOUND, "webhook %s is not registered on Trello (state %s)", id,
+		            webhook_state_name(w.state));
+		goto out;
+	}
+	rc = trello_get_webhook(tc, w.token, w.trello_id, out, &te);
+	if (rc) {
+		rc = trello_fail(err, &te, "Trello's view");
+		goto out;
+	}
+	w.active = out->active;
+	w.consecutive_failures = out->consecutive_failures;
+	w.first_consecutive_fail_at = iso_ms(out->first_consecutive_fail_date);
+	if (!out->active && w.state == WEBHOOK_ACTIVE)
+		w.state = WEBHOOK_DISABLED;
+	else if (out->active && w.state == WEBHOOK_DISABLED)
+		w.state = WEBHOOK_ACTIVE;
+	th_error uerr = {0, {0}};
+	if (svc_webhook_update(a, &w, &uerr))
+		log_warn(COMPONENT, "webhook %s: could not save Trello's view: %s", id, uerr.msg);
+out:
+	webhook_clear(&w);
+	return rc;
+}
