@@ -152,6 +152,8 @@ typedef struct trello_client trello_client;
 
 /* Told about every 401 `invalid token` / `expired token`, from whatever
  * thread made the call, so a caller can flag the token wherever it shows up.
+ * Called once per failed request (a batch on a dead token calls it for each
+ * of its ops), with no client lock held, so it may itself use the client.
  * @token is borrowed for the duration of the call. */
 typedef void (*trello_token_dead_fn)(void *ctx, const char *token, enum trello_error_kind kind);
 
@@ -171,8 +173,14 @@ typedef struct trello_client_opts {
 	void *on_token_dead_ctx;
 } trello_client_opts;
 
-#define TRELLO_CLIENT_OPTS_INIT                                                       \
-	{ NULL, NULL, 5000, 30000, 3, 250, 5, 10000, 15000, 8, TRELLO_MAX_BODY, NULL, NULL }
+/* Start from this (not from {0}): a zero max_retries / max_rate_waits really
+ * means "never retry" / "never wait out a 429". Zero timeouts, backoff, waits,
+ * max_parallel and max_body fall back to the defaults above. */
+#define TRELLO_CLIENT_OPTS_INIT                                                          \
+	{ .api_url = NULL, .api_key = NULL, .connect_timeout_ms = 5000, .timeout_ms = 30000,  \
+	  .max_retries = 3, .backoff_ms = 250, .max_rate_waits = 5,                          \
+	  .rate_wait_ms_default = 10000, .rate_wait_ms_max = 15000, .max_parallel = 8,       \
+	  .max_body = TRELLO_MAX_BODY, .on_token_dead = NULL, .on_token_dead_ctx = NULL }
 
 /* Create a client. @opts is copied (strings too). Calls curl_global_init once
  * per process. Returns 0, TH_ECONFIG (no key, bad URL) or TH_ENOMEM.
@@ -201,7 +209,8 @@ typedef struct trello_webhook_params {
 	int active; /* 1, 0, or -1 = leave out */
 } trello_webhook_params;
 
-#define TRELLO_WEBHOOK_PARAMS_INIT { NULL, NULL, NULL, -1 }
+#define TRELLO_WEBHOOK_PARAMS_INIT \
+	{ .callback_url = NULL, .id_model = NULL, .description = NULL, .active = -1 }
 
 /* POST /1/webhooks as @token (the token travels in the Authorization header,
  * which binds the webhook to it just as POST /1/tokens/{token}/webhooks does,
