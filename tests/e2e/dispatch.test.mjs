@@ -1,0 +1,466 @@
+// Handlers end to end: real `trellohook serve` processes, real shell commands
+// and real HTTP receivers (node:http on 127.0.0.1). Events arrive as signed
+// POSTs to /callbacks/{id} of a webhook row written into the test's SQLite
+// file with the sqlite3 tool (the schema of src/store/migrations_sqlite.h).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { createHmac, randomBytes } from 'node:crypto';
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
+import { baseEnv, startServe, tempDir, th, thJson, trelloSignature, TEST_SECRET } from './lib/serve.mjs';
+
+const BOARD = '6123456789abcdef01234567';
+const OTHER_BOARD = '6123456789abcdef0000ffff';
+const LIST_A = '6123456789abcdef0000aa01';
+const LIST_B = '6123456789abcdef0000aa02';
+const CARD = '6123456789abcdef0000cc07';
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const hex24 = () => randomBytes(12).toString('hex');
+
+/** Poll @fn until it returns a truthy value (returned) or fail after @ms. */
+async function waitFor(fn, ms = 10000, what = 'condition') {
+  const until = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await sleep(50);
+  }
+}
+
+/** A Trello-like payload. */
+function payload(type, { id = hex24(), board = BOARD, card = CARD, list = LIST_A, old, text } = {}) {
+  const data = {
+    board: { id: board, name: 'Roadmap 2027', shortLink: 'Rm27xQp9' },
+    card: { id: card, name: 'Ship it — ünïcödé', idList: list, shortLink: 'Cd42kLm8' },
+    list: { id: list, name: 'To do' },
+  };
+  if (old) data.old = old;
+  if (text) data.text = text;
+  if (type === 'updateCard' && old?.idList) {
+    data.listBefore = { id: old.idList, name: 'To do' };
+    data.listAfter = { id: list, name: 'Doing' };
+    delete data.list;
+  }
+  return JSON.stringify({
+    model: { id: board, name: 'Roadmap 2027' },
+    action: {
+      id, type, date: '2026-11-20T10:41:34.244Z', idMemberCreator: '5e3b1c9f8a7d6e5f4a3b2c1d',
+      data, memberCreator: { id: '5e3b1c9f8a7d6e5f4a3b2c1d', fullName: 'Zoë Ångström', username: 'zoe' },
+    },
+  });
+}
+
+/**
+ * A store with one webhook row, and (unless serve: false) a running serve.
+ * Returns { env, dir, webhookId, callbackURL, serve, post(body), stop() }.
+ */
+async function setup(extraEnv = {}, { serve: startIt = true } = {}) {
+  const tmp = tempDir('th-dispatch-');
+  const env = baseEnv(tmp.dir, {
+    TRELLOHOOK_RETRY_SCHEDULE: '100ms,200ms',
+    TRELLOHOOK_LOG_LEVEL: 'warn',
+    ...extraEnv,
+  });
+  const m = th(env, ['migrate']);
+  assert.equal(m.code, 0, m.stderr);
+  const webhookId = randomBytes(15).toString('base64url');
+  const callbackURL = `http://127.0.0.1:1/callbacks/${webhookId}`;
+  const db = path.join(tmp.dir, 'th.db');
+  const ins = spawnSync('sqlite3', [db,
+    `INSERT INTO webhooks (id, id_model, model_type, callback_url, token, state, active, created_at)
+     VALUES ('${webhookId}', '${BOARD}', 'board', '${callbackURL}', 'tok-${webhookId}', 'active', 1, 1)`],
+  { encoding: 'utf8' });
+  assert.equal(ins.status, 0, ins.stderr);
+  const s = {
+    env, dir: tmp.dir, webhookId, callbackURL, serve: null,
+    async start(extra = {}) {
+      s.serve = await startServe({ ...env, ...extra });
+      return s.serve;
+    },
+    /** POST a signed body; resolves with the HTTP status. */
+    async post(body) {
+      const r = await fetch(`${s.serve.url}/callbacks/${webhookId}`, {
+        method: 'POST', body,
+        headers: { 'X-Trello-Webhook': trelloSignature(TEST_SECRET, body, callbackURL), 'Content-Type': 'application/json' },
+      });
+      await r.arrayBuffer();
+      return r.status;
+    },
+    deliveries: (args = []) => thJson(env, ['deliveries', 'ls', ...args]),
+    handlerAdd: (args) => thJson(env, ['handler', 'add', ...args]),
+    async stop() {
+      if (s.serve) await s.serve.stop();
+      tmp.cleanup();
+    },
+  };
+  if (startIt) await s.start();
+  return s;
+}
+
+/** Events stored so far (newest first), via the CLI. */
+const events = (s) => thJson(s.env, ['events', 'ls', '--limit', '1000']);
+
+/** Wait until no delivery is pending, running or failed. */
+const settled = (s, ms = 15000) => waitFor(() => {
+  const ds = s.deliveries();
+  return ds.length && ds.every((d) => d.status === 'done' || d.status === 'dead') ? ds : null;
+}, ms, 'deliveries to settle');
+
+/** A loopback receiver answering with @answer(req, body) → status. Records requests. */
+async function receiver(answer = () => 200) {
+  const got = [];
+  const srv = http.createServer((req, res) => {
+    const chunks = [];
+    req.on('data', (c) => chunks.push(c));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks);
+      got.push({ headers: req.headers, body, method: req.method, url: req.url });
+      res.statusCode = answer(req, body, got.length);
+      res.end(res.statusCode >= 300 ? 'receiver says no\n' : 'ok');
+    });
+  });
+  await new Promise((r) => srv.listen(0, '127.0.0.1', r));
+  return { url: `http://127.0.0.1:${srv.address().port}/hook`, got, close: () => new Promise((r) => srv.close(r)) };
+}
+
+test('an exec handler gets the exact payload bytes on stdin and the TRELLO_* variables, not our secrets', async () => {
+  const s = await setup({ TRELLO_API_KEY: 'a'.repeat(32), TRELLOHOOK_SECRET_KEY: Buffer.alloc(32, 7).toString('base64') });
+  try {
+    const h = s.handlerAdd(['--exec', `cat > "${s.dir}/in.$TRELLO_EVENT_ID"; env > "${s.dir}/env.$TRELLO_EVENT_ID"`]);
+    assert.equal(h.kind, 'exec');
+    assert.equal(h.enabled, true);
+    // odd but valid JSON formatting and non-ASCII text must survive byte for byte
+    const body = payload('updateCard', { list: LIST_B, old: { idList: LIST_A } }).replace('{"model"', '{ \n\t"model"');
+    assert.equal(await s.post(body), 200);
+    const [ev] = await waitFor(() => { const e = events(s); return e.length ? e : null; });
+    const ds = await settled(s);
+    assert.equal(ds.length, 1);
+    assert.equal(ds[0].status, 'done');
+    assert.equal(ds[0].attempts, 1);
+    assert.equal(ds[0].event_id, ev.id);
+    assert.equal(ds[0].handler_id, h.id);
+    assert.deepEqual(Object.keys(ds[0]).slice(0, 8).sort(),
+      ['attempts', 'event_id', 'handler_id', 'id', 'last_error', 'next_attempt_at', 'status', 'updated_at'].slice(0, 8).sort());
+    assert.ok(readFileSync(path.join(s.dir, `in.${ev.id}`)).equals(Buffer.from(body)));
+    const vars = Object.fromEntries(readFileSync(path.join(s.dir, `env.${ev.id}`), 'utf8')
+      .split('\n').filter(Boolean).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+    assert.equal(vars.TRELLO_EVENT_ID, ev.id);
+    assert.equal(vars.TRELLO_ACTION_ID, ev.action_id);
+    assert.equal(vars.TRELLO_ACTION_TYPE, 'updateCard');
+    assert.equal(vars.TRELLO_WEBHOOK_ID, s.webhookId);
+    assert.equal(vars.TRELLO_MODEL_ID, BOARD);
+    assert.equal(vars.TRELLO_BOARD_ID, BOARD);
+    assert.equal(vars.TRELLO_LIST_ID, LIST_B);
+    assert.equal(vars.TRELLO_CARD_ID, CARD);
+    assert.equal(vars.TRELLO_SUMMARY, ev.summary);
+    assert.match(vars.TRELLO_SUMMARY, /Zoë Ångström moved/);
+    assert.equal(vars.PATH, process.env.PATH);
+    for (const secret of ['TRELLO_API_SECRET', 'TRELLO_API_KEY', 'TRELLOHOOK_SECRET_KEY', 'DATABASE_URL', 'CALLBACK_DOMAIN']) {
+      assert.equal(vars[secret], undefined, `${secret} leaked to the handler`);
+    }
+    const text = readFileSync(path.join(s.dir, `env.${ev.id}`), 'utf8');
+    assert.ok(!text.includes(TEST_SECRET), 'the API secret appears in the handler environment');
+  } finally { await s.stop(); }
+});
+
+test('filters: --on types (with updateCard:idList for moves) and --model select what each handler gets', async () => {
+  const s = await setup();
+  try {
+    const comment = s.handlerAdd(['--exec', 'true', '--on', 'commentCard']);
+    const moves = s.handlerAdd(['--exec', 'true', '--on', 'updateCard:idList']);
+    const several = s.handlerAdd(['--exec', 'true', '--on', 'commentCard,createCard']);
+    const otherBoard = s.handlerAdd(['--exec', 'true', '--model', OTHER_BOARD]);
+    const card = s.handlerAdd(['--exec', 'true', '--model', CARD, '--on', 'updateCard']);
+    const all = s.handlerAdd(['--exec', 'true']);
+    const bodies = {
+      comment: payload('commentCard', { text: 'hi' }),
+      rename: payload('updateCard', { old: { name: 'old name' } }),
+      move: payload('updateCard', { list: LIST_B, old: { idList: LIST_A } }),
+      create: payload('createCard', { card: hex24() }),
+    };
+    for (const b of Object.values(bodies)) assert.equal(await s.post(b), 200);
+    const ds = await settled(s);
+    const evs = events(s);
+    const typeOf = {};
+    for (const e of evs) {
+      const name = Object.entries(bodies).find(([, b]) => JSON.parse(b).action.id === e.action_id)[0];
+      typeOf[e.id] = name;
+    }
+    const got = (h) => ds.filter((d) => d.handler_id === h.id).map((d) => typeOf[d.event_id]).sort();
+    assert.deepEqual(got(comment), ['comment']);
+    assert.deepEqual(got(moves), ['move']);
+    assert.deepEqual(got(several), ['comment', 'create']);
+    assert.deepEqual(got(otherBoard), []);
+    assert.deepEqual(got(card), ['move', 'rename']);
+    assert.deepEqual(got(all), ['comment', 'create', 'move', 'rename']);
+    assert.ok(ds.every((d) => d.status === 'done'));
+  } finally { await s.stop(); }
+});
+
+test('handler add validates its arguments (exit 2) and ls/rm manage handlers; the forward secret shows once', async () => {
+  const s = await setup({}, { serve: false });
+  try {
+    const bad = [
+      ['--exec', 'true', '--on', 'comment Card'],
+      ['--exec', 'true', '--on', 'commentCard,'],
+      ['--exec', 'true', '--on', 'updateCard:'],
+      ['--exec', 'true', '--on', 'update-Card'],
+      ['--exec', 'true', '--model', 'not-an-id'],
+      ['--exec', 'true', '--model', '6123456789abcdef0123456'],
+      ['--forward', 'ftp://example.com/x'],
+      ['--forward', 'http://'],
+      ['--forward', 'https://exa mple.com/'],
+      ['--forward', 'file:///etc/passwd'],
+      ['--exec', 'true', '--forward', 'http://127.0.0.1/'],
+      [],
+      ['--exec'],
+      ['--exec', 'true', 'extra'],
+    ];
+    for (const args of bad) {
+      const r = th(s.env, ['handler', 'add', ...args]);
+      assert.equal(r.code, 2, `handler add ${args.join(' ')}: ${r.stderr}`);
+      assert.match(r.stderr, /^trellohook: /);
+    }
+    assert.deepEqual(thJson(s.env, ['handler', 'ls']), []);
+    const f = s.handlerAdd(['--forward', 'https://example.com/hook', '--on', 'createCard', '--model', BOARD]);
+    assert.match(f.secret, /^whsec_[A-Za-z0-9+/=]{32}$/);
+    assert.deepEqual({ ...f, id: 'X', created_at: 'T', secret: 'S' }, {
+      id: 'X', kind: 'forward', target: 'https://example.com/hook', on: 'createCard', model: BOARD,
+      enabled: true, created_at: 'T', secret: 'S',
+    });
+    const text = th(s.env, ['handler', 'add', '--forward', 'http://127.0.0.1:9/x']);
+    assert.equal(text.code, 0);
+    assert.match(text.stdout, /whsec_/);
+    const ls = thJson(s.env, ['handler', 'ls']);
+    assert.equal(ls.length, 2);
+    const lsText = th(s.env, ['handler', 'ls']).stdout;
+    for (const h of ls) {
+      assert.ok(!h.secret.startsWith('whsec_') || h.secret.length < 20, 'secret not masked in ls');
+    }
+    assert.ok(!lsText.includes(f.secret) && !JSON.stringify(ls).includes(f.secret));
+    assert.equal(th(s.env, ['handler', 'rm', f.id]).code, 0);
+    assert.equal(th(s.env, ['handler', 'rm', f.id]).code, 1);
+    assert.equal(thJson(s.env, ['handler', 'ls']).length, 1);
+    assert.equal(th(s.env, ['deliveries', 'ls', '--status', 'bogus']).code, 2);
+    assert.equal(th(s.env, ['deliveries', 'retry', 'nope-nope-nope-nope']).code, 1);
+    assert.equal(th(s.env, ['events', 'replay', 'nope-nope-nope-nope']).code, 1);
+    assert.equal(th(s.env, ['handler', 'add', '--help']).code, 0);
+    assert.equal(th(s.env, ['deliveries', 'ls', '--help']).code, 0);
+  } finally { await s.stop(); }
+});
+
+test('a failing command and a 500-answering receiver are retried on the schedule and end dead; retry and replay deliver again', async () => {
+  const s = await setup();
+  let healthy = false;
+  const rcv = await receiver(() => (healthy ? 200 : 500));
+  try {
+    const flag = path.join(s.dir, 'ok');
+    const cmd = s.handlerAdd(['--exec', `echo boom >&2; test -e "${flag}"`]);
+    const fwd = s.handlerAdd(['--forward', rcv.url]);
+    const t0 = Date.now();
+    assert.equal(await s.post(payload('commentCard', { text: 'x' })), 200);
+    const ds = await settled(s);
+    const took = Date.now() - t0;
+    assert.equal(ds.length, 2);
+    for (const d of ds) {
+      assert.equal(d.status, 'dead', JSON.stringify(d));
+      assert.equal(d.attempts, 3); // 2 delays in the schedule + 1
+      assert.equal(d.next_attempt_at, null);
+    }
+    assert.ok(took >= 250, `retries came too fast (${took} ms)`);
+    const dc = ds.find((d) => d.handler_id === cmd.id);
+    const df = ds.find((d) => d.handler_id === fwd.id);
+    assert.match(dc.last_error, /exit status 1/);
+    assert.match(dc.last_error, /boom/);
+    assert.match(df.last_error, /500/);
+    assert.equal(rcv.got.length, 3);
+    assert.equal(thJson(s.env, ['deliveries', 'ls', '--status', 'dead']).length, 2);
+    assert.equal(thJson(s.env, ['deliveries', 'ls', '--status', 'done']).length, 0);
+
+    // fix both, retry by hand: done
+    healthy = true;
+    writeFileSync(flag, '');
+    for (const d of ds) assert.equal(th(s.env, ['deliveries', 'retry', d.id]).code, 0);
+    const after = await settled(s);
+    assert.ok(after.every((d) => d.status === 'done'), JSON.stringify(after));
+    assert.equal(rcv.got.length, 4);
+
+    // replay: new deliveries of the event to both handlers
+    const [ev] = events(s);
+    const r = thJson(s.env, ['events', 'replay', ev.id]);
+    assert.equal(r.deliveries, 2);
+    const again = await waitFor(() => {
+      const all = s.deliveries();
+      return all.length === 4 && all.every((d) => d.status === 'done') ? all : null;
+    }, 10000, 'replayed deliveries');
+    assert.equal(new Set(again.map((d) => d.id)).size, 4);
+    assert.equal(rcv.got.length, 5);
+    // a done delivery can be retried too
+    assert.equal(th(s.env, ['deliveries', 'retry', ds[0].id]).code, 0);
+    await waitFor(() => s.deliveries().every((d) => d.status === 'done'), 10000, 'retried done delivery');
+  } finally { await rcv.close(); await s.stop(); }
+});
+
+test('forwards are signed per Standard Webhooks (verified independently); 410 disables the handler', async () => {
+  const s = await setup();
+  const rcv = await receiver((req, body, n) => (req.url === '/gone' ? 410 : 204));
+  try {
+    const h = s.handlerAdd(['--forward', rcv.url]);
+    const body = payload('createCard', { card: hex24() });
+    assert.equal(await s.post(body), 200);
+    await settled(s);
+    const [ev] = events(s);
+    assert.equal(rcv.got.length, 1);
+    const { headers, body: got, method } = rcv.got[0];
+    assert.equal(method, 'POST');
+    assert.ok(got.equals(Buffer.from(body)), 'forwarded bytes differ');
+    assert.equal(headers['content-type'], 'application/json');
+    assert.equal(headers['webhook-id'], ev.id);
+    const ts = Number(headers['webhook-timestamp']);
+    assert.ok(Math.abs(ts - Date.now() / 1000) < 30, `timestamp ${ts}`);
+    // Standard Webhooks: v1,base64(HMAC-SHA256(base64decode(secret sans whsec_), id.ts.body))
+    const key = Buffer.from(h.secret.slice('whsec_'.length), 'base64');
+    const expected = createHmac('sha256', key)
+      .update(Buffer.concat([Buffer.from(`${headers['webhook-id']}.${headers['webhook-timestamp']}.`), got]))
+      .digest('base64');
+    const sigs = headers['webhook-signature'].split(' ');
+    assert.ok(sigs.includes(`v1,${expected}`), `signature ${headers['webhook-signature']} != v1,${expected}`);
+    // a wrong key does not verify (the check above can fail)
+    const wrong = createHmac('sha256', Buffer.alloc(24)).update(`${ev.id}.${ts}.`).update(got).digest('base64');
+    assert.ok(!sigs.includes(`v1,${wrong}`));
+
+    // 410 Gone: delivery dead after one attempt, handler disabled, no more deliveries
+    const gone = s.handlerAdd(['--forward', rcv.url.replace('/hook', '/gone')]);
+    assert.equal(await s.post(payload('createCard', { card: hex24() })), 200);
+    await settled(s);
+    const dg = s.deliveries().filter((d) => d.handler_id === gone.id);
+    assert.equal(dg.length, 1);
+    assert.equal(dg[0].status, 'dead');
+    assert.equal(dg[0].attempts, 1);
+    assert.match(dg[0].last_error, /410/);
+    const listed = thJson(s.env, ['handler', 'ls']).find((x) => x.id === gone.id);
+    assert.equal(listed.enabled, false);
+    assert.equal(await s.post(payload('createCard', { card: hex24() })), 200);
+    await settled(s);
+    assert.equal(s.deliveries().filter((d) => d.handler_id === gone.id).length, 1);
+    // metrics count attempts by handler and outcome
+    const metrics = await (await fetch(`${s.serve.url}/metrics`)).text();
+    assert.match(metrics, new RegExp(`trellohook_delivery_attempts_total\\{handler="${h.id}",kind="forward",outcome="done"\\} 3`));
+    assert.match(metrics, new RegExp(`trellohook_delivery_attempts_total\\{handler="${gone.id}",kind="forward",outcome="dead"\\} 1`));
+    assert.match(metrics, /trellohook_deliveries\{status="pending"\} 0/);
+  } finally { await rcv.close(); await s.stop(); }
+});
+
+test('deliveries of one webhook to one handler start in the order the events were received', async () => {
+  const s = await setup({ TRELLOHOOK_WORKERS: '8', TRELLOHOOK_HANDLER_CONCURRENCY: '8' });
+  try {
+    const out = path.join(s.dir, 'order');
+    // a random sleep would reorder them if several ran at once
+    s.handlerAdd(['--exec', `sleep 0.0$(( $(od -An -N1 -tu1 /dev/urandom) % 5 )); echo "$TRELLO_ACTION_ID" >> "${out}"`]);
+    const ids = [];
+    for (let i = 0; i < 12; i++) {
+      const id = `6123456789abcdef0000${String(i).padStart(4, '0')}`;
+      ids.push(id);
+      assert.equal(await s.post(payload('commentCard', { id, text: `#${i}` })), 200);
+    }
+    await waitFor(() => existsSync(out) && readFileSync(out, 'utf8').trim().split('\n').length === 12, 15000, 'all 12 runs');
+    assert.deepEqual(readFileSync(out, 'utf8').trim().split('\n'), ids);
+  } finally { await s.stop(); }
+});
+
+test('a server killed with pending deliveries finishes them after a restart', async () => {
+  const s = await setup({ TRELLOHOOK_HANDLER_TIMEOUT: '1s', TRELLOHOOK_WORKERS: '1' });
+  try {
+    const out = path.join(s.dir, 'done');
+    s.handlerAdd(['--exec', `sleep 0.3; echo "$TRELLO_ACTION_ID" >> "${out}"`]);
+    const ids = [];
+    for (let i = 0; i < 6; i++) {
+      const id = hex24();
+      ids.push(id);
+      assert.equal(await s.post(payload('commentCard', { id })), 200);
+    }
+    await waitFor(() => existsSync(out), 5000, 'the first run');
+    await s.serve.stop('SIGKILL');
+    const before = s.deliveries();
+    assert.ok(before.some((d) => d.status === 'pending'), JSON.stringify(before));
+    await s.start();
+    const ds = await settled(s, 20000);
+    assert.equal(ds.length, 6);
+    assert.ok(ds.every((d) => d.status === 'done'), JSON.stringify(ds));
+    await sleep(400); // a run orphaned by the kill may still be writing
+    const lines = readFileSync(out, 'utf8').trim().split('\n');
+    assert.deepEqual([...new Set(lines)].sort(), [...ids].sort());
+  } finally { await s.stop(); }
+});
+
+test('an exec timeout kills the whole process group, background children included', async () => {
+  const s = await setup({ TRELLOHOOK_HANDLER_TIMEOUT: '500ms', TRELLOHOOK_RETRY_SCHEDULE: '50ms' });
+  try {
+    const pids = path.join(s.dir, 'pids');
+    s.handlerAdd(['--exec', `sleep 30 & echo $! >> "${pids}"; echo started; sleep 30`]);
+    const t0 = Date.now();
+    assert.equal(await s.post(payload('commentCard')), 200);
+    const [d] = await settled(s, 10000);
+    assert.ok(Date.now() - t0 < 6000);
+    assert.equal(d.status, 'dead');
+    assert.equal(d.attempts, 2);
+    assert.match(d.last_error, /timed out after 500 ms/);
+    assert.match(d.last_error, /started/);
+    const bg = readFileSync(pids, 'utf8').trim().split('\n').map(Number);
+    assert.equal(bg.length, 2);
+    for (const pid of bg) {
+      await waitFor(() => {
+        try {
+          const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+          return / Z /.test(stat); // a zombie waiting for init is dead too
+        } catch { return true; }
+      }, 3000, `background sleep ${pid} to die`);
+    }
+  } finally { await s.stop(); }
+});
+
+test('a command that ignores stdin, floods output or exits before reading is handled', async () => {
+  const s = await setup();
+  try {
+    s.handlerAdd(['--exec', 'exit 0']);
+    s.handlerAdd(['--exec', 'head -c 100000 /dev/zero | tr "\\0" "x"; printf "\\377\\376 bad utf8"; exit 4']);
+    // a big payload the command never reads must not block or kill serve (EPIPE)
+    const big = payload('commentCard', { text: 'y'.repeat(200000) });
+    assert.equal(await s.post(big), 200);
+    const ds = await settled(s);
+    assert.equal(ds.length, 2);
+    const flood = ds.find((d) => d.status === 'dead');
+    assert.ok(flood, JSON.stringify(ds));
+    assert.ok(flood.last_error.length < 10000, `kept ${flood.last_error.length} bytes`);
+    assert.match(flood.last_error, /exit status 4/);
+    assert.match(flood.last_error, /more bytes dropped/);
+    assert.ok(ds.some((d) => d.status === 'done'));
+    assert.equal((await fetch(`${s.serve.url}/healthz`)).status, 200);
+  } finally { await s.stop(); }
+});
+
+test('SIGTERM lets a running delivery finish and leaves the rest pending for the next start', async () => {
+  const s = await setup({ TRELLOHOOK_WORKERS: '1' });
+  try {
+    const out = path.join(s.dir, 'done');
+    s.handlerAdd(['--exec', `sleep 0.4; echo "$TRELLO_ACTION_ID" >> "${out}"`]);
+    for (let i = 0; i < 4; i++) assert.equal(await s.post(payload('commentCard')), 200);
+    await sleep(150);
+    const r = await s.serve.stop('SIGTERM');
+    assert.equal(r.code, 0);
+    const ds = s.deliveries();
+    assert.ok(!ds.some((d) => d.status === 'running'), JSON.stringify(ds));
+    const doneCount = ds.filter((d) => d.status === 'done').length;
+    assert.ok(doneCount >= 1, 'the running delivery was not finished');
+    assert.equal(readFileSync(out, 'utf8').trim().split('\n').length, doneCount);
+    assert.ok(ds.some((d) => d.status === 'pending' || d.status === 'failed'));
+    await s.start();
+    const all = await settled(s);
+    assert.ok(all.every((d) => d.status === 'done'));
+    assert.equal(readFileSync(out, 'utf8').trim().split('\n').length, 4);
+  } finally { await s.stop(); }
+});
