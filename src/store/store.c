@@ -13,7 +13,8 @@
  *   sqlite:PATH          a file (created when missing; its directory must exist)
  *   sqlite:///ABS/PATH   the same, URL style
  *   sqlite::memory:      a private in-memory database (tests)
- *   postgresql://... or postgres://...   (not built yet: TH_ECONFIG)
+ *   postgresql://... or postgres://...   PostgreSQL (store/pg.c; optional
+ *                        query parameters pool_size=N, statement_timeout=MS)
  * On success *out is owned by the caller (store_close()). On failure *out is
  * NULL and @err names DATABASE_URL and what was wrong. The URL is never
  * printed in full (it may hold a password). */
@@ -40,9 +41,12 @@ int store_open(store **out, const char *database_url, th_error *err)
 			th_err_wrap(err, "DATABASE_URL");
 		return rc;
 	}
-	if (str_starts(u, "postgresql://") || str_starts(u, "postgres://"))
-		return th_err(err, TH_ECONFIG,
-		              "DATABASE_URL: PostgreSQL store not available yet; use sqlite:PATH");
+	if (str_starts(u, "postgresql://") || str_starts(u, "postgres://")) {
+		int rc = store_pg_open(out, u, err);
+		if (rc != 0)
+			th_err_wrap(err, "DATABASE_URL");
+		return rc;
+	}
 	char masked[128];
 	mask_url(u, masked, sizeof masked);
 	return th_err(err, TH_ECONFIG, "DATABASE_URL \"%s\" is not understood; " URL_HELP, masked);

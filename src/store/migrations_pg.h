@@ -1,0 +1,112 @@
+/*
+ * migrations_pg.h — the PostgreSQL schema as an ordered list of migrations,
+ * the twin of migrations_sqlite.h: the same tables, columns, constraints and
+ * indexes, in PostgreSQL types. Migration i (0-based) brings the schema to
+ * version i + 1. Never edit a migration that has shipped: append a new one.
+ * Included by pg.c only.
+ *
+ * Differences from SQLite, all deliberate:
+ *  - events.payload is BYTEA: the body exactly as received, any bytes;
+ *  - times are BIGINT milliseconds since the epoch (0: never), flags BOOLEAN;
+ *  - sessions."user" is quoted (a reserved word in PostgreSQL);
+ *  - deliveries.seq (identity) stands in for SQLite's rowid (listing order).
+ * As in SQLite, events.webhook_id and deliveries.handler_id have NO foreign
+ * key (history outlives webhooks and handlers).
+ */
+#ifndef TH_MIGRATIONS_PG_H
+#define TH_MIGRATIONS_PG_H
+
+static const char *const pg_migrations[] = {
+	/* 1: the initial schema */
+	"CREATE TABLE webhooks ("
+	"  id TEXT PRIMARY KEY,"
+	"  trello_id TEXT,"
+	"  id_model TEXT NOT NULL,"
+	"  model_type TEXT,"
+	"  model_name TEXT,"
+	"  description TEXT,"
+	"  callback_url TEXT NOT NULL,"
+	"  token TEXT NOT NULL,"
+	"  state TEXT NOT NULL,"
+	"  active BOOLEAN NOT NULL DEFAULT false,"
+	"  consecutive_failures INTEGER NOT NULL DEFAULT 0,"
+	"  first_consecutive_fail_at BIGINT NOT NULL DEFAULT 0,"
+	"  created_at BIGINT NOT NULL DEFAULT 0,"
+	"  last_event_at BIGINT NOT NULL DEFAULT 0,"
+	"  CONSTRAINT webhooks_model_token UNIQUE (id_model, token)"
+	");"
+	"CREATE TABLE tokens ("
+	"  token TEXT PRIMARY KEY,"
+	"  member TEXT,"
+	"  expires_at BIGINT NOT NULL DEFAULT 0,"
+	"  state TEXT NOT NULL,"
+	"  checked_at BIGINT NOT NULL DEFAULT 0,"
+	"  created_at BIGINT NOT NULL DEFAULT 0"
+	");"
+	"CREATE TABLE events ("
+	"  seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
+	"  id TEXT UNIQUE NOT NULL,"
+	"  webhook_id TEXT NOT NULL,"
+	"  action_id TEXT NOT NULL,"
+	"  action_type TEXT,"
+	"  action_date TEXT,"
+	"  model_id TEXT,"
+	"  board_id TEXT,"
+	"  board_name TEXT,"
+	"  list_id TEXT,"
+	"  list_name TEXT,"
+	"  card_id TEXT,"
+	"  card_name TEXT,"
+	"  member TEXT,"
+	"  summary TEXT,"
+	"  payload BYTEA NOT NULL,"
+	"  received_at BIGINT NOT NULL DEFAULT 0,"
+	"  CONSTRAINT events_webhook_action UNIQUE (webhook_id, action_id)"
+	");"
+	"CREATE INDEX events_webhook_seq ON events (webhook_id, seq);"
+	"CREATE INDEX events_type_seq ON events (action_type, seq);"
+	"CREATE INDEX events_received_at ON events (received_at);"
+	"CREATE TABLE handlers ("
+	"  id TEXT PRIMARY KEY,"
+	"  kind TEXT NOT NULL,"
+	"  target TEXT NOT NULL,"
+	"  on_types TEXT,"
+	"  model TEXT,"
+	"  secret TEXT,"
+	"  enabled BOOLEAN NOT NULL DEFAULT true,"
+	"  created_at BIGINT NOT NULL DEFAULT 0"
+	");"
+	"CREATE TABLE deliveries ("
+	"  id TEXT PRIMARY KEY,"
+	"  seq BIGINT GENERATED ALWAYS AS IDENTITY UNIQUE,"
+	"  event_id TEXT NOT NULL REFERENCES events (id),"
+	"  handler_id TEXT NOT NULL,"
+	"  generation INTEGER NOT NULL DEFAULT 0,"
+	"  status TEXT NOT NULL,"
+	"  attempts INTEGER NOT NULL DEFAULT 0,"
+	"  next_attempt_at BIGINT NOT NULL DEFAULT 0,"
+	"  last_error TEXT,"
+	"  updated_at BIGINT NOT NULL DEFAULT 0,"
+	"  claimed_until BIGINT NOT NULL DEFAULT 0,"
+	"  webhook_id TEXT NOT NULL,"   /* denormalised from events: ordering per webhook */
+	"  event_seq BIGINT NOT NULL,"  /* denormalised from events: ordering per webhook */
+	"  CONSTRAINT deliveries_event_handler_generation UNIQUE (event_id, handler_id, generation)"
+	");"
+	"CREATE INDEX deliveries_due ON deliveries (status, next_attempt_at);"
+	"CREATE INDEX deliveries_order ON deliveries (webhook_id, handler_id, event_seq);"
+	"CREATE INDEX deliveries_handler ON deliveries (handler_id, status);"
+	"CREATE TABLE users ("
+	"  name TEXT PRIMARY KEY,"
+	"  pwhash TEXT NOT NULL,"
+	"  created_at BIGINT NOT NULL DEFAULT 0"
+	");"
+	"CREATE TABLE sessions ("
+	"  id_hash TEXT PRIMARY KEY,"
+	"  \"user\" TEXT NOT NULL REFERENCES users (name) ON DELETE CASCADE,"
+	"  csrf TEXT NOT NULL,"
+	"  expires_at BIGINT NOT NULL"
+	");"
+	"CREATE INDEX sessions_expires ON sessions (expires_at);",
+};
+
+#endif
