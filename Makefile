@@ -16,7 +16,7 @@ ASAN   ?= build-asan
 BUILD_PKGS = gcc make pkg-config meson ninja-build libmicrohttpd-dev libcurl4-openssl-dev \
              libjansson-dev libssl-dev libsodium-dev libsqlite3-dev libpq-dev
 RUN_PKGS   = ca-certificates curl
-TEST_PKGS  = libcmocka-dev nodejs npm chromium postgresql valgrind
+TEST_PKGS  = libcmocka-dev nodejs npm chromium postgresql valgrind sqlite3 wrk
 
 .PHONY: all build deps deps-test run test sanitize install clean
 
