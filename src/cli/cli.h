@@ -80,5 +80,7 @@ int cmd_token_ls(cli *c, int argc, char **argv);
 int cmd_token_check(cli *c, int argc, char **argv);
 int cmd_token_rm(cli *c, int argc, char **argv);
 int cmd_sync(cli *c, int argc, char **argv);
+/* admin users (cmd_user.c) */
+int cmd_user_add(cli *c, int argc, char **argv);
 
 #endif

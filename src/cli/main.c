@@ -51,6 +51,9 @@ static const cli_command commands[] = {
     {"token", "check", cmd_token_check, NEED_API_KEY, "[TOKEN] [--json]",
      "Ask Trello about a token (or every stored one): owner, expiry, permissions."},
     {"token", "rm", cmd_token_rm, 0, "TOKEN", "Forget a token no webhook uses."},
+    {"user", "add", cmd_user_add, 0, "NAME",
+     "Create an admin user, or set its password: the first line of stdin (at least 8 "
+     "characters), stored as an Argon2id hash."},
     {"version", NULL, cmd_version, 0, "", "Print the version."},
 };
 

@@ -1,8 +1,424 @@
-/* admin.c — the web admin (pages arrive with the admin issue). */
+/*
+ * admin.c — the web admin's front door: routing under /admin, sign-in and
+ * sign-out, sessions, CSRF checks and login throttling.
+ *
+ * Sessions: the cookie carries 32 random bytes (base64url); the store keeps
+ * only their SHA-256, the user, a per-session CSRF token and the expiry
+ * (ADMIN_SESSION_IDLE_MS after the last use; refreshed at most every
+ * ADMIN_SESSION_REFRESH_MS). Login throttling: this module owns a small
+ * table of recent failures per user name and per remote address (process
+ * memory, guarded by a mutex); ADMIN_THROTTLE_MAX failures within
+ * ADMIN_THROTTLE_WINDOW_MS lock that name/address out until the window ends.
+ */
+#include <pthread.h>
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/admin.h"
 #include "server/server.h"
+#include "util/log.h"
+
+#define ADMIN_SESSION_IDLE_MS (12LL * 3600 * 1000)
+#define ADMIN_SESSION_REFRESH_MS (5LL * 60 * 1000)
+#define ADMIN_THROTTLE_MAX 5
+#define ADMIN_THROTTLE_WINDOW_MS (15LL * 60 * 1000)
+#define ADMIN_THROTTLE_SLOTS 1024
+#define ADMIN_COOKIE_MAX 128
+
+/* ---- throttling ----------------------------------------------------------------------- */
+
+typedef struct throttle_slot {
+	char key[ADMIN_USER_MAX + 80]; /* "u:NAME" or "a:ADDRESS"; "" when free */
+	int failures;
+	int64_t window_start;          /* time of the first failure in the window */
+} throttle_slot;
+
+static pthread_mutex_t throttle_mu = PTHREAD_MUTEX_INITIALIZER;
+static throttle_slot throttle[ADMIN_THROTTLE_SLOTS];
+
+/* The slot of @key (created when @create), or NULL. Caller holds the lock. */
+static throttle_slot *throttle_find(const char *key, int64_t now, bool create)
+{
+	throttle_slot *free_slot = NULL, *oldest = NULL;
+	for (size_t i = 0; i < ADMIN_THROTTLE_SLOTS; i++) {
+		throttle_slot *s = &throttle[i];
+		if (s->key[0] && now - s->window_start >= ADMIN_THROTTLE_WINDOW_MS)
+			s->key[0] = '\0'; /* expired */
+		if (!s->key[0]) {
+			if (!free_slot)
+				free_slot = s;
+			continue;
+		}
+		if (str_eq(s->key, key))
+			return s;
+		if (!oldest || s->window_start < oldest->window_start)
+			oldest = s;
+	}
+	if (!create)
+		return NULL;
+	throttle_slot *s = free_slot ? free_slot : oldest;
+	str_copy(s->key, sizeof s->key, key);
+	s->failures = 0;
+	s->window_start = now;
+	return s;
+}
+
+/* Milliseconds until @user / @addr may try again, 0 when they may now. */
+static int64_t throttle_wait(const char *user, const char *addr)
+{
+	char ku[sizeof throttle[0].key], ka[sizeof throttle[0].key];
+	str_printf(ku, sizeof ku, "u:%s", user);
+	str_printf(ka, sizeof ka, "a:%s", addr);
+	int64_t now = time_mono_ms(), wait = 0;
+	pthread_mutex_lock(&throttle_mu);
+	const char *keys[2] = {ku, ka};
+	for (int i = 0; i < 2; i++) {
+		throttle_slot *s = throttle_find(keys[i], now, false);
+		if (s && s->failures >= ADMIN_THROTTLE_MAX) {
+			int64_t w = s->window_start + ADMIN_THROTTLE_WINDOW_MS - now;
+			if (w > wait)
+				wait = w;
+		}
+	}
+	pthread_mutex_unlock(&throttle_mu);
+	return wait;
+}
+
+static void throttle_fail(const char *user, const char *addr)
+{
+	char ku[sizeof throttle[0].key], ka[sizeof throttle[0].key];
+	str_printf(ku, sizeof ku, "u:%s", user);
+	str_printf(ka, sizeof ka, "a:%s", addr);
+	int64_t now = time_mono_ms();
+	pthread_mutex_lock(&throttle_mu);
+	throttle_find(ku, now, true)->failures++;
+	throttle_find(ka, now, true)->failures++;
+	pthread_mutex_unlock(&throttle_mu);
+}
+
+static void throttle_success(const char *user)
+{
+	char ku[sizeof throttle[0].key];
+	str_printf(ku, sizeof ku, "u:%s", user);
+	pthread_mutex_lock(&throttle_mu);
+	throttle_slot *s = throttle_find(ku, time_mono_ms(), false);
+	if (s)
+		s->key[0] = '\0';
+	pthread_mutex_unlock(&throttle_mu);
+}
+
+/* ---- sessions ------------------------------------------------------------------------- */
+
+static pthread_once_t sodium_once = PTHREAD_ONCE_INIT;
+static int sodium_ok = -1;
+
+static void sodium_setup(void)
+{
+	sodium_ok = sodium_init() >= 0 ? 0 : -1;
+}
+
+/* 32 random bytes as base64url without padding (43 characters). */
+static int random_b64url(char out[48])
+{
+	unsigned char raw[32];
+	if (rand_fill(raw, sizeof raw))
+		return TH_EIO;
+	sodium_bin2base64(out, 48, raw, sizeof raw, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+	sodium_memzero(raw, sizeof raw);
+	return 0;
+}
+
+static bool cookie_value_ok(const char *v)
+{
+	size_t n = strlen(v);
+	if (n != 43)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = v[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '-' || c == '_'))
+			return false;
+	}
+	return true;
+}
+
+static void set_cookie(admin_req *r, const char *name, const char *value, const char *path,
+                       int64_t max_age_s)
+{
+	char c[400];
+	str_printf(c, sizeof c, "%s=%s; Path=%s; Max-Age=%lld; HttpOnly; SameSite=Strict%s", name,
+	           value, path, (long long)max_age_s, r->a->cfg.secure_cookies ? "; Secure" : "");
+	http_response_header(r->res, "Set-Cookie", c);
+}
+
+/* Look up the session of the request's cookie; fills r->user / r->csrf and
+ * slides the expiry. Returns true when signed in. */
+static bool session_load(admin_req *r)
+{
+	char sid[ADMIN_COOKIE_MAX];
+	if (!admin_cookie(r->req, ADMIN_SESSION_COOKIE, sid, sizeof sid) || !cookie_value_ok(sid))
+		return false;
+	admin_sha256_hex(sid, strlen(sid), r->id_hash);
+	sodium_memzero(sid, sizeof sid);
+	user_session s;
+	th_error err = {0, {0}};
+	bool ok = false;
+	int rc = r->a->st->ops->session_get(r->a->st, r->id_hash, &s, &err);
+	if (rc) {
+		if (rc != TH_ENOTFOUND)
+			log_warn("admin", "reading a session failed: %s", err.msg);
+		return false;
+	}
+	int64_t now = time_now_ms();
+	if (s.expires_at <= now) {
+		r->a->st->ops->session_delete(r->a->st, r->id_hash, &err);
+		goto out;
+	}
+	if (!str_copy(r->user, sizeof r->user, s.user) || !str_copy(r->csrf, sizeof r->csrf, s.csrf))
+		goto out;
+	ok = true;
+	/* Sliding idle expiry, written at most every few minutes. */
+	if (s.expires_at - now < ADMIN_SESSION_IDLE_MS - ADMIN_SESSION_REFRESH_MS) {
+		s.expires_at = now + ADMIN_SESSION_IDLE_MS;
+		if (r->a->st->ops->session_put(r->a->st, &s, &err))
+			log_warn("admin", "refreshing a session failed: %s", err.msg);
+	}
+out:
+	user_session_clear(&s);
+	if (!ok)
+		r->user[0] = '\0';
+	return ok;
+}
+
+/* Constant-time comparison of the form's csrf field with the session's. */
+static bool csrf_ok(const admin_req *r)
+{
+	const char *got = admin_field(r, "csrf");
+	size_t n = strlen(r->csrf);
+	if (!got || n == 0 || strlen(got) != n)
+		return false;
+	return sodium_memcmp(got, r->csrf, n) == 0;
+}
+
+/* ---- login / logout ----------------------------------------------------------------------- */
+
+/* Only a path inside the admin, never another host: "/admin/..." without
+ * "//", backslashes or control characters. Otherwise the dashboard. */
+static const char *safe_next(const char *next)
+{
+	if (!next || !str_starts(next, "/admin/") || strstr(next, "//") || strchr(next, '\\') ||
+	    strlen(next) > 512)
+		return "/admin/";
+	for (const unsigned char *p = (const unsigned char *)next; *p; p++)
+		if (*p < 0x21 || *p == 0x7f)
+			return "/admin/";
+	return next;
+}
+
+static int login_page(admin_req *r, int status, const char *error, const char *name)
+{
+	/* Double-submit token against login CSRF: the same random value in a
+	 * cookie (Path=/admin/login) and in the form. */
+	char lt[48];
+	if (random_b64url(lt))
+		return admin_error_page(r, 500, "Error", "no randomness available");
+	set_cookie(r, ADMIN_LOGIN_COOKIE, lt, "/admin/login", 3600);
+	buf b;
+	admin_page_begin(r, &b, "Sign in", "");
+	buf_puts(&b, "<div class=\"card login\">\n");
+	if (error)
+		admin_notice(&b, "error", error);
+	buf_puts(&b, "<form class=stack method=post action=\"/admin/login\">\n"
+	             "<input type=hidden name=login_token value=\"");
+	buf_puts(&b, lt);
+	buf_puts(&b, "\">\n<input type=hidden name=next value=\"");
+	admin_esc(&b, safe_next(http_arg(r->req, "next") ? http_arg(r->req, "next")
+	                                                 : admin_field(r, "next")));
+	buf_puts(&b, "\">\n<label for=user>User name</label>\n"
+	             "<input type=text id=user name=user autocomplete=username required autofocus "
+	             "maxlength=64 value=\"");
+	admin_esc(&b, name);
+	buf_puts(&b, "\">\n<label for=password>Password</label>\n"
+	             "<input type=password id=password name=password autocomplete=current-password "
+	             "required>\n<button type=submit>Sign in</button>\n</form>\n"
+	             "<p class=\"muted small\">Create users with <code>trellohook user add NAME</code> "
+	             "(password on stdin).</p>\n</div>\n");
+	admin_page_end(&b);
+	return admin_send(r, status, &b);
+}
+
+static int login_post(admin_req *r)
+{
+	const char *user = admin_field(r, "user");
+	const char *pw = admin_field(r, "password");
+	const char *lt = admin_field(r, "login_token");
+	char cookie[ADMIN_COOKIE_MAX];
+	if (!lt || !admin_cookie(r->req, ADMIN_LOGIN_COOKIE, cookie, sizeof cookie) ||
+	    !cookie_value_ok(cookie) || strlen(lt) != strlen(cookie) ||
+	    sodium_memcmp(lt, cookie, strlen(cookie)) != 0)
+		return admin_error_page(r, 403, "Forbidden",
+		                        "The sign-in form expired or did not come from this site. "
+		                        "Reload the sign-in page and try again.");
+	if (!user || !*user || strlen(user) > ADMIN_USER_MAX || !pw || !*pw)
+		return login_page(r, 400, "Enter a user name and a password.", user);
+	const char *addr = r->req->remote ? r->req->remote : "";
+	int64_t wait = throttle_wait(user, addr);
+	if (wait > 0) {
+		long long min = (wait + 59999) / 60000;
+		char msg[128], ra[32];
+		str_printf(msg, sizeof msg, "Too many attempts; try again in %lld minute%s.", min,
+		           min == 1 ? "" : "s");
+		str_printf(ra, sizeof ra, "%lld", (long long)((wait + 999) / 1000));
+		http_response_header(r->res, "Retry-After", ra);
+		log_warn("admin", "sign-in throttled for a user name or address (%s)", addr);
+		return login_page(r, 429, msg, user);
+	}
+	char *hash = NULL;
+	th_error err = {0, {0}};
+	int rc = r->a->st->ops->user_get_hash(r->a->st, user, &hash, &err);
+	if (rc && rc != TH_ENOTFOUND) {
+		log_error("admin", "reading a user failed: %s", err.msg);
+		return admin_error_page(r, 500, "Error", "The store could not be read.");
+	}
+	bool good = hash && crypto_pwhash_str_verify(hash, pw, strlen(pw)) == 0;
+	free(hash);
+	if (!good) {
+		throttle_fail(user, addr);
+		log_info("admin", "failed sign-in from %s", addr);
+		return login_page(r, 401, "Wrong user name or password.", user);
+	}
+	throttle_success(user);
+
+	char sid[48], csrf[48];
+	if (random_b64url(sid) || random_b64url(csrf))
+		return admin_error_page(r, 500, "Error", "no randomness available");
+	char id_hash[65];
+	admin_sha256_hex(sid, strlen(sid), id_hash);
+	user_session s = {id_hash, (char *)user, csrf, time_now_ms() + ADMIN_SESSION_IDLE_MS};
+	if (r->a->st->ops->session_put(r->a->st, &s, &err)) {
+		log_error("admin", "storing a session failed: %s", err.msg);
+		return admin_error_page(r, 500, "Error", "The session could not be stored.");
+	}
+	log_info("admin", "user signed in from %s", addr);
+	admin_redirect(r, safe_next(admin_field(r, "next")));
+	set_cookie(r, ADMIN_SESSION_COOKIE, sid, "/admin", ADMIN_SESSION_IDLE_MS / 1000);
+	sodium_memzero(sid, sizeof sid);
+	return HTTP_DONE;
+}
+
+static int logout_post(admin_req *r)
+{
+	th_error err = {0, {0}};
+	if (r->a->st->ops->session_delete(r->a->st, r->id_hash, &err) && err.code != TH_ENOTFOUND)
+		log_warn("admin", "deleting a session failed: %s", err.msg);
+	admin_redirect(r, "/admin/login");
+	set_cookie(r, ADMIN_SESSION_COOKIE, "", "/admin", 0);
+	return HTTP_DONE;
+}
+
+/* ---- routing --------------------------------------------------------------------------- */
+
+static int method_not_allowed(admin_req *r, const char *allow)
+{
+	http_response_header(r->res, "Allow", allow);
+	return admin_error_page(r, 405, "Method not allowed", "This page does not take that method.");
+}
+
+static int route_signed_in(admin_req *r)
+{
+	const char *p = r->rest;
+	if (str_eq(p, "/logout"))
+		return r->post ? logout_post(r) : method_not_allowed(r, "POST");
+	if (str_eq(p, "/"))
+		return r->get ? admin_dashboard(r) : method_not_allowed(r, "GET");
+	if (str_eq(p, "/events"))
+		return r->get ? admin_events(r) : method_not_allowed(r, "GET");
+	if (str_starts(p, "/events/"))
+		return admin_event(r, p + strlen("/events/"));
+	if (str_eq(p, "/deliveries"))
+		return r->get ? admin_deliveries(r) : method_not_allowed(r, "GET");
+	if (str_starts(p, "/deliveries/"))
+		return admin_delivery_action(r, p + strlen("/deliveries/"));
+	if (str_eq(p, "/webhooks") || str_starts(p, "/webhooks/"))
+		return admin_webhooks(r, p + strlen("/webhooks"));
+	if (str_eq(p, "/tokens") || str_starts(p, "/tokens/"))
+		return admin_tokens(r, p + strlen("/tokens"));
+	if (str_eq(p, "/sync"))
+		return admin_sync(r);
+	return admin_error_page(r, 404, "Not found", "There is no such page in the admin.");
+}
 
 int server_admin(app *a, http_request *req, http_response *res, const char *rest)
 {
-	http_response_text(res, 404, "the admin is not available in this build yet\n");
-	return HTTP_DONE;
+	pthread_once(&sodium_once, sodium_setup);
+	admin_req r;
+	memset(&r, 0, sizeof r);
+	r.a = a;
+	r.req = req;
+	r.res = res;
+	r.rest = rest;
+	r.get = str_eq(req->method, "GET") || str_eq(req->method, "HEAD");
+	r.post = str_eq(req->method, "POST");
+	int ret = HTTP_DONE;
+	if (sodium_ok) {
+		http_response_text(res, 500, "libsodium could not be initialised\n");
+		goto out;
+	}
+	if (str_eq(rest, "")) {
+		ret = admin_redirect(&r, "/admin/");
+		goto out;
+	}
+	if (str_starts(rest, "/static/")) {
+		if (!r.get)
+			ret = method_not_allowed(&r, "GET");
+		else if (!admin_static(&r, rest + strlen("/static/")))
+			http_response_text(res, 404, "not found\n");
+		goto out;
+	}
+	if (r.post && admin_form_parse(&r)) {
+		ret = admin_error_page(&r, 400, "Bad request", "The form data could not be read.");
+		goto out;
+	}
+	bool signed_in = session_load(&r);
+	if (str_eq(rest, "/login")) {
+		if (r.post)
+			ret = login_post(&r);
+		else if (r.get && signed_in)
+			ret = admin_redirect(&r, safe_next(http_arg(req, "next")));
+		else if (r.get)
+			ret = login_page(&r, 200, NULL, NULL);
+		else
+			ret = method_not_allowed(&r, "GET, POST");
+		goto out;
+	}
+	if (!signed_in) {
+		/* Every other page needs a session: back to the login page, and here
+		 * afterwards (GET only; a form post would be lost anyway). */
+		buf loc;
+		buf_init(&loc, 2048);
+		buf_puts(&loc, "/admin/login");
+		if (r.get && !str_eq(rest, "/")) {
+			buf_puts(&loc, "?next=");
+			admin_urlenc(&loc, safe_next(req->path));
+		}
+		ret = admin_redirect(&r, loc.data && loc.len < loc.max ? loc.data : "/admin/login");
+		buf_free(&loc);
+		goto out;
+	}
+	if (r.post && !csrf_ok(&r)) {
+		log_warn("admin", "form post without a valid CSRF token to %s", req->path);
+		ret = admin_error_page(&r, 403, "Forbidden",
+		                       "This form is no longer valid (missing or wrong CSRF token). "
+		                       "Reload the page and try again.");
+		goto out;
+	}
+	if (!r.get && !r.post) {
+		ret = method_not_allowed(&r, "GET, POST");
+		goto out;
+	}
+	ret = route_signed_in(&r);
+out:
+	admin_req_clear(&r);
+	return ret;
 }

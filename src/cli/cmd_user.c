@@ -1,0 +1,105 @@
+/* cmd_user.c — `trellohook user add NAME`: admin users for the web admin. */
+#include <sodium.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+#define PASSWORD_MIN 8
+#define PASSWORD_MAX 1024
+#define USER_NAME_MAX 64
+
+/* Names: 1-64 of [A-Za-z0-9._@-] (they appear in pages and logs). */
+static bool user_name_ok(const char *s)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > USER_NAME_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '.' || c == '_' || c == '@' || c == '-'))
+			return false;
+	}
+	return true;
+}
+
+/* Read the first line of stdin into @pw (without the line end). Returns the
+ * length, or -1 when the line is longer than @size - 1 or stdin fails. */
+static long read_password(char *pw, size_t size)
+{
+	size_t n = 0;
+	int ch;
+	while ((ch = getchar()) != EOF && ch != '\n') {
+		if (n + 1 >= size)
+			return -1;
+		pw[n++] = (char)ch;
+	}
+	if (ferror(stdin))
+		return -1;
+	if (n > 0 && pw[n - 1] == '\r')
+		n--;
+	pw[n] = '\0';
+	return (long)n;
+}
+
+/* `user add NAME`: the password is the first line of stdin (never an
+ * argument: it would show in ps and shell history). Stored as an Argon2id
+ * hash (libsodium crypto_pwhash_str, interactive limits). An existing user
+ * gets the new password. */
+int cmd_user_add(cli *c, int argc, char **argv)
+{
+	const char *name = NULL;
+	for (int i = 0; i < argc; i++) {
+		if (argv[i][0] == '-' || name)
+			return cli_unexpected(c, argv[i]);
+		name = argv[i];
+	}
+	if (!name)
+		return cli_fail(EXIT_USAGE, "user add: NAME is needed (the password is read from stdin)");
+	if (!user_name_ok(name))
+		return cli_fail(EXIT_USAGE, "user add: a user name is 1-64 of letters, digits, . _ @ -");
+	if (sodium_init() < 0)
+		return cli_fail(EXIT_FAIL, "libsodium could not be initialised");
+	char pw[PASSWORD_MAX + 2];
+	char hash[crypto_pwhash_STRBYTES];
+	int rc = EXIT_FAIL;
+	long n = read_password(pw, sizeof pw);
+	if (n < 0) {
+		rc = cli_fail(EXIT_USAGE, "user add: could not read a password of at most %d bytes "
+		              "from stdin", PASSWORD_MAX);
+		goto out;
+	}
+	if (n == 0) {
+		rc = cli_fail(EXIT_USAGE, "user add: the password (first line of stdin) is empty");
+		goto out;
+	}
+	if (n < PASSWORD_MIN) {
+		rc = cli_fail(EXIT_USAGE, "user add: the password must have at least %d characters",
+		              PASSWORD_MIN);
+		goto out;
+	}
+	if (crypto_pwhash_str(hash, pw, (unsigned long long)n, crypto_pwhash_OPSLIMIT_INTERACTIVE,
+	                      crypto_pwhash_MEMLIMIT_INTERACTIVE) != 0) {
+		rc = cli_fail(EXIT_FAIL, "user add: out of memory while hashing the password");
+		goto out;
+	}
+	app *a;
+	if ((rc = cli_app(c, &a)))
+		goto out;
+	th_error err = {0, {0}};
+	if (a->st->ops->user_put(a->st, name, hash, &err)) {
+		rc = cli_fail_err(&err);
+		goto out;
+	}
+	if (c->json) {
+		rc = cli_print_json(json_pack("{s:s}", "user", name));
+	} else {
+		printf("user %s can now sign in to the admin\n", name);
+		rc = EXIT_OK;
+	}
+out:
+	sodium_memzero(pw, sizeof pw);
+	sodium_memzero(hash, sizeof hash);
+	return rc;
+}

@@ -1,0 +1,650 @@
+/* admin_webhooks.c — webhooks (list, add, pick a board, delete), tokens
+ * (Trello's authorize flow, check, remove) and sync (plan, then apply).
+ * All Trello work goes through the service layer (service/service.h). */
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/admin.h"
+#include "service/service.h"
+#include "util/log.h"
+
+#define MODEL_INPUT_MAX 512
+#define DESCRIPTION_MAX 1000
+
+static bool id_segment_ok(const char *s, size_t n)
+{
+	if (n == 0 || n > 64)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '-' || c == '_'))
+			return false;
+	}
+	return true;
+}
+
+static void badge(buf *b, const char *name)
+{
+	buf_printf(b, "<span class=\"badge b-%s\">", name);
+	admin_esc(b, str_eq(name, "needs_token") ? "needs new token" : name);
+	buf_puts(b, "</span>");
+}
+
+/* The plain token a form names: a pasted "token" wins, else "token_fp", the
+ * fingerprint of a stored token. *out is malloc'd (wipe and free it).
+ * Returns 0 or TH_EINVAL / TH_ENOTFOUND with a message in @err. */
+static int form_token(admin_req *r, char **out, th_error *err)
+{
+	*out = NULL;
+	const char *pasted = admin_field(r, "token");
+	const char *fp = admin_field(r, "token_fp");
+	if (pasted && *pasted) {
+		if (!str_is_trello_token(pasted))
+			return th_err(err, TH_EINVAL,
+			              "That does not look like a Trello token (64 hex digits, or ATTA "
+			              "followed by 72 more).");
+		*out = str_dup(pasted);
+		return *out ? 0 : th_err(err, TH_ENOMEM, "out of memory");
+	}
+	if (!fp || !*fp)
+		return th_err(err, TH_EINVAL, "Choose a token or paste one.");
+	token *ts = NULL;
+	size_t n = 0;
+	int rc = svc_token_list(r->a, &ts, &n, err);
+	if (rc)
+		return rc;
+	rc = th_err(err, TH_ENOTFOUND, "That token is no longer stored.");
+	for (size_t i = 0; i < n; i++) {
+		char f[17];
+		admin_token_fp(ts[i].token, f);
+		if (str_eq(f, fp)) {
+			*out = str_dup(ts[i].token);
+			rc = *out ? 0 : th_err(err, TH_ENOMEM, "out of memory");
+			break;
+		}
+	}
+	token_list_free(ts, n);
+	return rc;
+}
+
+static void free_token(char *t)
+{
+	if (t) {
+		sodium_memzero(t, strlen(t));
+		free(t);
+	}
+}
+
+/* <select name=token_fp> of the stored tokens. */
+static void token_picker(buf *b, const token *ts, size_t n, const char *id)
+{
+	buf_printf(b, "<label for=%s>Token</label>\n<select id=%s name=token_fp>\n", id, id);
+	if (n == 0)
+		buf_puts(b, "<option value=\"\">No stored tokens: paste one below</option>\n");
+	for (size_t i = 0; i < n; i++) {
+		char fp[17], m[64];
+		admin_token_fp(ts[i].token, fp);
+		mask_secret(ts[i].token, m, sizeof m);
+		buf_printf(b, "<option value=\"%s\">", fp);
+		admin_esc(b, m);
+		if (ts[i].member) {
+			buf_puts(b, " — ");
+			admin_esc(b, ts[i].member);
+		}
+		buf_printf(b, " (%s)</option>\n", token_state_name(ts[i].state));
+	}
+	buf_puts(b, "</select>\n");
+}
+
+/* ---- webhooks ------------------------------------------------------------------------------- */
+
+static int webhooks_page(admin_req *r, int status, const char *error)
+{
+	webhook *ws = NULL;
+	token *ts = NULL;
+	size_t nw = 0, nt = 0;
+	th_error err = {0, {0}};
+	buf b;
+	admin_page_begin(r, &b, "Webhooks", "webhooks");
+	if (error)
+		admin_notice(&b, "error", error);
+	if (svc_webhook_list(r->a, &ws, &nw, &err) || svc_token_list(r->a, &ts, &nt, &err)) {
+		admin_notice(&b, "error", err.msg);
+		goto out;
+	}
+	if (nw == 0) {
+		buf_puts(&b, "<p class=muted>No webhooks yet. Add one below.</p>\n");
+	} else {
+		buf_puts(&b, "<div class=table-wrap><table>\n<thead><tr><th scope=col>Model</th>"
+		             "<th scope=col>Description</th><th scope=col class=hide-sm>Token</th>"
+		             "<th scope=col>State</th><th scope=col class=hide-sm>Last event</th>"
+		             "<th scope=col>Events</th><th scope=col><span class=muted>Action</span></th>"
+		             "</tr></thead>\n<tbody>\n");
+		for (size_t i = 0; i < nw; i++) {
+			const webhook *w = &ws[i];
+			buf_puts(&b, "<tr><td><strong>");
+			admin_esc(&b, w->model_name ? w->model_name : "(unnamed)");
+			buf_puts(&b, "</strong><br><span class=\"muted small\">");
+			admin_esc(&b, w->model_type ? w->model_type : "model");
+			buf_puts(&b, " <span class=mono>");
+			admin_esc(&b, w->id_model);
+			buf_puts(&b, "</span></span></td><td>");
+			admin_esc(&b, w->description);
+			buf_puts(&b, "</td><td class=hide-sm>");
+			admin_masked(&b, w->token);
+			buf_puts(&b, "</td><td>");
+			badge(&b, webhook_state_name(w->state));
+			if (w->state == WEBHOOK_ACTIVE && !w->active)
+				buf_puts(&b, " <span class=\"badge b-disabled\">Trello-disabled</span>");
+			buf_puts(&b, "</td><td class=\"small hide-sm\">");
+			admin_time(&b, w->last_event_at);
+			buf_puts(&b, "</td><td><a href=\"/admin/events?webhook=");
+			admin_urlenc(&b, w->id);
+			buf_printf(&b, "\">%lld</a></td><td><a href=\"/admin/webhooks/", (long long)w->event_count);
+			admin_urlenc(&b, w->id);
+			buf_puts(&b, "/delete\">Delete</a></td></tr>\n");
+		}
+		buf_puts(&b, "</tbody></table></div>\n");
+	}
+	/* The add form. */
+	const char *model = admin_field(r, "model");
+	const char *desc = admin_field(r, "description");
+	buf_puts(&b, "<section aria-labelledby=h-add class=card><h2 id=h-add>Add a webhook</h2>\n"
+	             "<form class=stack method=post action=\"/admin/webhooks/add\">\n");
+	admin_csrf_field(r, &b);
+	buf_puts(&b, "<label for=model>Trello board or card URL, or a 24-hex id</label>\n"
+	             "<input type=text id=model name=model required maxlength=512 "
+	             "placeholder=\"https://trello.com/b/AbCd1234/roadmap\" value=\"");
+	admin_esc(&b, model);
+	buf_puts(&b, "\">\n<label for=description>Description (optional)</label>\n"
+	             "<input type=text id=description name=description maxlength=1000 value=\"");
+	admin_esc(&b, desc);
+	buf_puts(&b, "\">\n");
+	token_picker(&b, ts, nt, "token_fp");
+	buf_puts(&b, "<label for=token>…or paste a token</label>\n"
+	             "<input type=password id=token name=token autocomplete=off "
+	             "placeholder=\"ATTA…\">\n"
+	             "<p class=\"small muted\">No token? <a href=\"/admin/tokens\">Get one from "
+	             "Trello</a>.</p>\n"
+	             "<div><button type=submit>Add webhook</button> "
+	             "<button type=submit class=secondary formaction=\"/admin/webhooks/boards\" "
+	             "formnovalidate>Pick from the token's boards</button></div>\n</form></section>\n");
+out:
+	webhook_list_free(ws, nw);
+	token_list_free(ts, nt);
+	admin_page_end(&b);
+	return admin_send(r, status, &b);
+}
+
+static int status_for(int code)
+{
+	switch (code) {
+	case TH_EINVAL:
+	case TH_ETRELLO:
+		return 400;
+	case TH_ENOTFOUND:
+		return 404;
+	case TH_EEXISTS:
+		return 409;
+	case TH_EAUTH:
+		return 403;
+	case TH_EUNAVAIL:
+		return 502;
+	default:
+		return 500;
+	}
+}
+
+static int webhook_add_post(admin_req *r)
+{
+	th_error err = {0, {0}};
+	const char *model = admin_field(r, "model");
+	const char *desc = admin_field(r, "description");
+	if (!model || !*model)
+		return webhooks_page(r, 400, "Enter a Trello board or card URL, or an id.");
+	if (strlen(model) > MODEL_INPUT_MAX || (desc && strlen(desc) > DESCRIPTION_MAX))
+		return webhooks_page(r, 400, "The model or the description is too long.");
+	char *tok = NULL;
+	if (form_token(r, &tok, &err))
+		return webhooks_page(r, 400, err.msg);
+	trello_client *tc = NULL;
+	webhook w;
+	memset(&w, 0, sizeof w);
+	char note[256] = "";
+	int rc = svc_trello_client(r->a, &tc, &err);
+	if (!rc) {
+		webhook_add_opts o = {model, tok, desc && *desc ? desc : NULL};
+		rc = svc_webhook_add(r->a, tc, &o, &w, note, sizeof note, &err);
+	}
+	trello_client_free(tc);
+	if (!rc && svc_token_remember(r->a, tok, &err))
+		log_warn("admin", "remembering the token failed: %s", err.msg);
+	free_token(tok);
+	if (rc)
+		return webhooks_page(r, status_for(rc), err.msg);
+	log_info("admin", "%s added webhook %s on %s", r->user, w.id, w.id_model);
+	webhook_clear(&w);
+	return admin_redirect(r, "/admin/webhooks?done=webhook-added");
+}
+
+/* The boards of a token, each with a button that adds a webhook on it. */
+static int webhook_boards_post(admin_req *r)
+{
+	th_error err = {0, {0}};
+	char *tok = NULL;
+	if (form_token(r, &tok, &err))
+		return webhooks_page(r, 400, err.msg);
+	/* Boards are picked by the token's fingerprint: remember a pasted one. */
+	if (svc_token_remember(r->a, tok, &err)) {
+		free_token(tok);
+		return webhooks_page(r, 500, err.msg);
+	}
+	trello_client *tc = NULL;
+	trello_board_list boards = {NULL, 0};
+	trello_error terr;
+	memset(&terr, 0, sizeof terr);
+	int rc = svc_trello_client(r->a, &tc, &err);
+	if (!rc && (rc = trello_list_boards(tc, tok, &boards, &terr))) {
+		err = terr.th;
+		if (rc == TH_EAUTH)
+			svc_token_mark_dead(r->a, tok, terr.kind);
+	}
+	trello_client_free(tc);
+	char fp[17];
+	admin_token_fp(tok, fp);
+	free_token(tok);
+	if (rc)
+		return webhooks_page(r, status_for(rc), err.msg);
+	const char *desc = admin_field(r, "description");
+	buf b;
+	admin_page_begin(r, &b, "Pick a board", "webhooks");
+	if (boards.len == 0)
+		buf_puts(&b, "<p class=muted>This token sees no boards.</p>\n");
+	else
+		buf_puts(&b, "<div class=table-wrap><table>\n<thead><tr><th scope=col>Board</th>"
+		             "<th scope=col><span class=muted>Action</span></th></tr></thead>\n<tbody>\n");
+	for (size_t i = 0; i < boards.len; i++) {
+		const trello_board *bd = &boards.items[i];
+		buf_puts(&b, "<tr><td>");
+		admin_esc(&b, bd->name);
+		buf_puts(&b, "<br><span class=\"muted small mono\">");
+		admin_esc(&b, bd->id);
+		buf_puts(&b, "</span></td><td><form class=inline method=post "
+		             "action=\"/admin/webhooks/add\">");
+		admin_csrf_field(r, &b);
+		buf_puts(&b, "<input type=hidden name=model value=\"");
+		admin_esc(&b, bd->id);
+		buf_printf(&b, "\"><input type=hidden name=token_fp value=\"%s\">", fp);
+		buf_puts(&b, "<input type=hidden name=description value=\"");
+		admin_esc(&b, desc);
+		buf_puts(&b, "\"><button type=submit>Watch this board</button></form></td></tr>\n");
+	}
+	if (boards.len)
+		buf_puts(&b, "</tbody></table></div>\n");
+	buf_puts(&b, "<p><a href=\"/admin/webhooks\">Back to webhooks</a></p>\n");
+	trello_board_list_clear(&boards);
+	admin_page_end(&b);
+	return admin_send(r, 200, &b);
+}
+
+static int webhook_delete(admin_req *r, const char *id)
+{
+	th_error err = {0, {0}};
+	webhook w;
+	memset(&w, 0, sizeof w);
+	int rc = svc_webhook_get(r->a, id, &w, &err);
+	if (rc)
+		return admin_error_page(r, rc == TH_ENOTFOUND ? 404 : 500, "Not found",
+		                        rc == TH_ENOTFOUND ? "There is no such webhook." : err.msg);
+	if (r->get) {
+		buf b;
+		admin_page_begin(r, &b, "Delete webhook", "webhooks");
+		buf_puts(&b, "<div class=card><p>Delete the webhook on <strong>");
+		admin_esc(&b, w.model_name ? w.model_name : w.id_model);
+		buf_puts(&b, "</strong> (");
+		admin_esc(&b, w.model_type);
+		buf_puts(&b, ")");
+		if (w.description && *w.description) {
+			buf_puts(&b, ", “");
+			admin_esc(&b, w.description);
+			buf_puts(&b, "”");
+		}
+		buf_puts(&b, "? It is removed on Trello first, then here. Its events are kept.</p>\n"
+		             "<form method=post action=\"/admin/webhooks/");
+		admin_urlenc(&b, w.id);
+		buf_puts(&b, "/delete\">");
+		admin_csrf_field(r, &b);
+		buf_puts(&b, "<button type=submit class=danger>Delete webhook</button> "
+		             "<a class=\"button secondary\" href=\"/admin/webhooks\">Cancel</a></form>"
+		             "</div>\n");
+		webhook_clear(&w);
+		admin_page_end(&b);
+		return admin_send(r, 200, &b);
+	}
+	webhook_clear(&w);
+	trello_client *tc = NULL;
+	enum webhook_rm_outcome outcome = WEBHOOK_RM_REMOVED;
+	rc = svc_trello_client(r->a, &tc, &err);
+	if (!rc)
+		rc = svc_webhook_rm(r->a, tc, id, &outcome, &err);
+	trello_client_free(tc);
+	if (rc && !(rc == TH_EUNAVAIL && outcome == WEBHOOK_RM_MARKED))
+		return webhooks_page(r, status_for(rc), err.msg);
+	log_info("admin", "%s deleted webhook %s", r->user, id);
+	return admin_redirect(r, outcome == WEBHOOK_RM_MARKED ? "/admin/webhooks?done=webhook-marked"
+	                         : outcome == WEBHOOK_RM_WAS_GONE
+	                             ? "/admin/webhooks?done=webhook-gone"
+	                             : "/admin/webhooks?done=webhook-removed");
+}
+
+int admin_webhooks(admin_req *r, const char *tail)
+{
+	if (str_eq(tail, "")) {
+		if (!r->get)
+			return admin_error_page(r, 405, "Method not allowed", "This page takes a GET.");
+		return webhooks_page(r, 200, NULL);
+	}
+	if (str_eq(tail, "/add") || str_eq(tail, "/boards")) {
+		if (!r->post) {
+			http_response_header(r->res, "Allow", "POST");
+			return admin_error_page(r, 405, "Method not allowed", "This takes a form post.");
+		}
+		return str_eq(tail, "/add") ? webhook_add_post(r) : webhook_boards_post(r);
+	}
+	/* /{id}/delete */
+	const char *id = tail + 1;
+	const char *slash = strchr(id, '/');
+	if (!slash || !str_eq(slash, "/delete") || !id_segment_ok(id, (size_t)(slash - id)))
+		return admin_error_page(r, 404, "Not found", "There is no such page in the admin.");
+	char idbuf[65];
+	memcpy(idbuf, id, (size_t)(slash - id));
+	idbuf[slash - id] = '\0';
+	return webhook_delete(r, idbuf);
+}
+
+/* ---- tokens ------------------------------------------------------------------------------------ */
+
+/* TRELLO_AUTH_URL with everything Trello's authorize page needs; the token
+ * comes back in the fragment of return_url (never sent to any server). */
+static void auth_link(admin_req *r, buf *b)
+{
+	const th_config *cfg = &r->a->cfg;
+	buf u;
+	buf_init(&u, 4096);
+	buf_puts(&u, cfg->auth_url);
+	buf_puts(&u, strchr(cfg->auth_url, '?') ? "&" : "?");
+	buf_puts(&u, "key=");
+	admin_urlenc(&u, cfg->api_key);
+	buf_puts(&u, "&name=trellohook&expiration=never&scope=read&response_type=token"
+	             "&callback_method=fragment&return_url=");
+	char ret[700];
+	str_printf(ret, sizeof ret, "%s/admin/tokens/return", cfg->callback_domain);
+	admin_urlenc(&u, ret);
+	buf_puts(b, "<a class=button id=get-token href=\"");
+	admin_esc(b, u.data ? u.data : "");
+	buf_puts(b, "\">Get a token from Trello</a>");
+	buf_free(&u);
+}
+
+static int tokens_page(admin_req *r, int status, const char *error, const char *ok)
+{
+	token *ts = NULL;
+	size_t nt = 0;
+	th_error err = {0, {0}};
+	buf b;
+	admin_page_begin(r, &b, "Tokens", "tokens");
+	if (error)
+		admin_notice(&b, "error", error);
+	if (ok)
+		admin_notice(&b, "ok", ok);
+	buf_puts(&b, "<p>");
+	if (r->a->cfg.api_key[0])
+		auth_link(r, &b);
+	else
+		buf_puts(&b, "<span class=muted>Set TRELLO_API_KEY to get tokens from Trello.</span>");
+	buf_puts(&b, "</p>\n");
+	if (svc_token_list(r->a, &ts, &nt, &err)) {
+		admin_notice(&b, "error", err.msg);
+		goto out;
+	}
+	if (nt == 0) {
+		buf_puts(&b, "<p class=muted>No tokens stored yet.</p>\n");
+	} else {
+		buf_puts(&b, "<div class=table-wrap><table>\n<thead><tr><th scope=col>Token</th>"
+		             "<th scope=col>Owner</th><th scope=col>State</th><th scope=col>Expires</th>"
+		             "<th scope=col class=hide-sm>Checked</th>"
+		             "<th scope=col><span class=muted>Actions</span></th></tr></thead>\n<tbody>\n");
+		for (size_t i = 0; i < nt; i++) {
+			char fp[17];
+			admin_token_fp(ts[i].token, fp);
+			buf_puts(&b, "<tr><td>");
+			admin_masked(&b, ts[i].token);
+			buf_puts(&b, "</td><td>");
+			admin_esc(&b, ts[i].member ? ts[i].member : "?");
+			buf_puts(&b, "</td><td>");
+			badge(&b, token_state_name(ts[i].state));
+			buf_puts(&b, "</td><td class=small>");
+			admin_time(&b, ts[i].expires_at);
+			buf_puts(&b, "</td><td class=\"small hide-sm\">");
+			admin_time(&b, ts[i].checked_at);
+			buf_puts(&b, "</td><td><form class=inline method=post action=\"/admin/tokens/check\">");
+			admin_csrf_field(r, &b);
+			buf_printf(&b, "<input type=hidden name=token_fp value=\"%s\">"
+			               "<button type=submit class=secondary>Check now</button></form> "
+			               "<form class=inline method=post action=\"/admin/tokens/remove\">",
+			           fp);
+			admin_csrf_field(r, &b);
+			buf_printf(&b, "<input type=hidden name=token_fp value=\"%s\">"
+			               "<button type=submit class=danger>Remove</button></form></td></tr>\n",
+			           fp);
+		}
+		buf_puts(&b, "</tbody></table></div>\n");
+	}
+	buf_puts(&b, "<section aria-labelledby=h-paste class=card><h2 id=h-paste>Paste a token</h2>\n"
+	             "<form class=stack method=post action=\"/admin/tokens/add\">");
+	admin_csrf_field(r, &b);
+	buf_puts(&b, "<label for=token>Trello user token</label>\n"
+	             "<input type=password id=token name=token autocomplete=off required>\n"
+	             "<div><button type=submit>Store and check</button></div></form></section>\n");
+out:
+	token_list_free(ts, nt);
+	admin_page_end(&b);
+	return admin_send(r, status, &b);
+}
+
+/* Store a token and check it with Trello right away. */
+static int token_add_post(admin_req *r)
+{
+	th_error err = {0, {0}};
+	const char *pasted = admin_field(r, "token");
+	if (!pasted || !str_is_trello_token(pasted))
+		return tokens_page(r, 400,
+		                   "That does not look like a Trello token (64 hex digits, or ATTA "
+		                   "followed by 72 more).",
+		                   NULL);
+	if (svc_token_remember(r->a, pasted, &err))
+		return tokens_page(r, 500, err.msg, NULL);
+	trello_client *tc = NULL;
+	token t;
+	memset(&t, 0, sizeof t);
+	int rc = svc_trello_client(r->a, &tc, &err);
+	if (!rc)
+		rc = svc_token_check(r->a, tc, pasted, &t, NULL, &err);
+	trello_client_free(tc);
+	token_clear(&t);
+	char m[64];
+	mask_secret(pasted, m, sizeof m);
+	log_info("admin", "%s stored token %s", r->user, m);
+	if (rc) {
+		char msg[400];
+		str_printf(msg, sizeof msg, "Token stored, but it could not be checked: %s", err.msg);
+		return tokens_page(r, 200, NULL, msg);
+	}
+	return admin_redirect(r, "/admin/tokens?done=token-added");
+}
+
+/* Where Trello's authorize page sends the browser back: the token is in the
+ * fragment, which admin.js reads and posts to /admin/tokens/add. */
+static int token_return_page(admin_req *r)
+{
+	buf b;
+	admin_page_begin(r, &b, "Token from Trello", "tokens");
+	buf_puts(&b, "<p id=token-status role=status>Reading the token Trello sent back…</p>\n"
+	             "<form id=token-return class=\"stack card\" method=post "
+	             "action=\"/admin/tokens/add\">\n");
+	admin_csrf_field(r, &b);
+	buf_puts(&b, "<label for=token>Trello user token</label>\n"
+	             "<input type=password id=token name=token autocomplete=off required>\n"
+	             "<div><button type=submit>Store and check</button></div></form>\n"
+	             "<p><a href=\"/admin/tokens\">Back to tokens</a></p>\n");
+	admin_page_end(&b);
+	return admin_send(r, 200, &b);
+}
+
+int admin_tokens(admin_req *r, const char *tail)
+{
+	if (str_eq(tail, "")) {
+		if (!r->get)
+			return admin_error_page(r, 405, "Method not allowed", "This page takes a GET.");
+		return tokens_page(r, 200, NULL, NULL);
+	}
+	if (str_eq(tail, "/return")) {
+		if (!r->get)
+			return admin_error_page(r, 405, "Method not allowed", "This page takes a GET.");
+		return token_return_page(r);
+	}
+	bool add = str_eq(tail, "/add"), check = str_eq(tail, "/check"),
+	     remove = str_eq(tail, "/remove");
+	if (!add && !check && !remove)
+		return admin_error_page(r, 404, "Not found", "There is no such page in the admin.");
+	if (!r->post) {
+		http_response_header(r->res, "Allow", "POST");
+		return admin_error_page(r, 405, "Method not allowed", "This takes a form post.");
+	}
+	if (add)
+		return token_add_post(r);
+	th_error err = {0, {0}};
+	char *tok = NULL;
+	/* Only stored tokens, by fingerprint: ignore any pasted field here. */
+	if (!admin_field(r, "token_fp") || admin_field(r, "token"))
+		return tokens_page(r, 400, "Choose a stored token.", NULL);
+	if (form_token(r, &tok, &err))
+		return tokens_page(r, status_for(err.code), err.msg, NULL);
+	int rc;
+	if (check) {
+		trello_client *tc = NULL;
+		token t;
+		memset(&t, 0, sizeof t);
+		rc = svc_trello_client(r->a, &tc, &err);
+		if (!rc)
+			rc = svc_token_check(r->a, tc, tok, &t, NULL, &err);
+		trello_client_free(tc);
+		token_clear(&t);
+	} else {
+		rc = svc_token_remove(r->a, tok, &err);
+	}
+	free_token(tok);
+	if (rc)
+		return tokens_page(r, status_for(rc), err.msg, NULL);
+	return admin_redirect(r, check ? "/admin/tokens?done=token-checked"
+	                               : "/admin/tokens?done=token-removed");
+}
+
+/* ---- sync -------------------------------------------------------------------------------------- */
+
+static void sync_report_html(buf *b, const sync_report *rep)
+{
+	for (size_t i = 0; i < rep->ntokens; i++)
+		if (rep->tokens[i].error) {
+			char m[64], msg[600];
+			mask_secret(rep->tokens[i].token, m, sizeof m);
+			str_printf(msg, sizeof msg, "Token %s: %s", m, rep->tokens[i].error);
+			admin_notice(b, "error", msg);
+		}
+	buf_printf(b, "<p>%zu webhook%s in sync; %zu action%s%s.</p>\n", rep->in_sync,
+	           rep->in_sync == 1 ? "" : "s", rep->nactions, rep->nactions == 1 ? "" : "s",
+	           rep->dry_run ? " planned" : "");
+	if (rep->nactions == 0)
+		return;
+	buf_puts(b, "<div class=table-wrap><table>\n<thead><tr><th scope=col>Action</th>"
+	            "<th scope=col>Model</th><th scope=col>Details</th><th scope=col>Result</th>"
+	            "</tr></thead>\n<tbody>\n");
+	for (size_t i = 0; i < rep->nactions; i++) {
+		const sync_action *ac = &rep->actions[i];
+		buf_puts(b, "<tr><td>");
+		admin_esc(b, sync_kind_name(ac->kind));
+		buf_puts(b, "</td><td class=mono>");
+		admin_esc(b, ac->id_model);
+		buf_puts(b, "</td><td>");
+		admin_esc(b, ac->detail);
+		buf_puts(b, "</td><td>");
+		if (ac->error) {
+			buf_puts(b, "<span class=\"badge b-failed\">failed</span> ");
+			admin_esc(b, ac->error);
+		} else if (ac->done) {
+			buf_puts(b, "<span class=\"badge b-done\">done</span>");
+		} else {
+			buf_puts(b, rep->dry_run ? "<span class=muted>planned</span>"
+			                         : "<span class=muted>nothing to do</span>");
+		}
+		buf_puts(b, "</td></tr>\n");
+	}
+	buf_puts(b, "</tbody></table></div>\n");
+}
+
+int admin_sync(admin_req *r)
+{
+	const char *step = r->post ? admin_field(r, "step") : NULL;
+	bool prune = r->post && str_eq(admin_field(r, "prune"), "1");
+	buf b;
+	if (!r->post) {
+		admin_page_begin(r, &b, "Sync with Trello", "sync");
+		buf_puts(&b, "<div class=card><p>Sync compares the webhooks stored here with what Trello "
+		             "has for every known token. You see the plan first; nothing changes until "
+		             "you apply it.</p>\n<form method=post action=\"/admin/sync\">");
+		admin_csrf_field(r, &b);
+		buf_puts(&b, "<input type=hidden name=step value=plan>"
+		             "<p><input type=checkbox id=prune name=prune value=1> "
+		             "<label for=prune>Also delete duplicate or orphaned webhooks on Trello that "
+		             "point here</label></p>"
+		             "<button type=submit>Show the plan</button></form></div>\n");
+		admin_page_end(&b);
+		return admin_send(r, 200, &b);
+	}
+	if (!str_eq(step, "plan") && !str_eq(step, "apply"))
+		return admin_error_page(r, 400, "Bad request", "Unknown sync step.");
+	bool apply = str_eq(step, "apply");
+	th_error err = {0, {0}};
+	trello_client *tc = NULL;
+	sync_report rep;
+	memset(&rep, 0, sizeof rep);
+	int rc = svc_trello_client(r->a, &tc, &err);
+	if (!rc) {
+		sync_opts o = {NULL, 0, !apply, prune};
+		rc = svc_sync(r->a, tc, &o, &rep, &err);
+	}
+	trello_client_free(tc);
+	admin_page_begin(r, &b, apply ? "Sync result" : "Sync plan", "sync");
+	if (rc) {
+		admin_notice(&b, "error", err.msg);
+	} else {
+		if (apply)
+			log_info("admin", "%s applied sync (%zu actions, %zu failures)", r->user,
+			         rep.nactions, rep.failures);
+		sync_report_html(&b, &rep);
+		if (!apply && rep.nactions > 0) {
+			buf_puts(&b, "<form method=post action=\"/admin/sync\">");
+			admin_csrf_field(r, &b);
+			buf_printf(&b, "<input type=hidden name=step value=apply>%s"
+			               "<p><button type=submit>Apply this plan</button> "
+			               "<a class=\"button secondary\" href=\"/admin/sync\">Cancel</a></p>"
+			               "</form>\n",
+			           prune ? "<input type=hidden name=prune value=1>" : "");
+		}
+	}
+	sync_report_clear(&rep);
+	admin_page_end(&b);
+	return admin_send(r, rc ? status_for(rc) : 200, &b);
+}
