@@ -30,6 +30,7 @@
 #include <sys/stat.h>
 
 #include "store/migrations_sqlite.h"
+#include "store/sqlite_ckpt.h"
 #include "store/store.h"
 
 #define LIST_LIMIT_MAX 1000
@@ -190,6 +191,7 @@ typedef struct sq {
 	sqlite3 *db;             /* the one connection; used only under `mu` */
 	pthread_mutex_t mu;      /* serialises every operation */
 	sqlite3_stmt *q[Q_COUNT]; /* lazily prepared, persistent; reset after each use */
+	sqlite_ckpt *ckpt;       /* background WAL checkpoints (file databases only) */
 } sq;
 
 static sq *sq_of(store *st)
@@ -524,6 +526,7 @@ static void sq_close(store *st)
 	for (size_t i = 0; i < Q_COUNT; i++)
 		sqlite3_finalize(s->q[i]);
 	sqlite3_close(s->db);
+	sqlite_ckpt_stop(s->ckpt); /* after the writer closed: a final checkpoint */
 	pthread_mutex_destroy(&s->mu);
 	free(s);
 }
@@ -2084,6 +2087,15 @@ int store_sqlite_open(store **out, const char *path, th_error *err)
 	}
 	if ((ret = sq_migrate_locked(s, NULL, err)) != 0)
 		goto fail;
+	/* Checkpoints move off the committing writer (see sqlite_ckpt.h). */
+	if (strcmp(path, ":memory:") != 0) {
+		if ((ret = sqlite_ckpt_start(&s->ckpt, path, err)) != 0)
+			goto fail;
+		if (sqlite3_exec(s->db, "PRAGMA wal_autocheckpoint = 0;", NULL, NULL, &emsg) != SQLITE_OK) {
+			ret = open_error(path, emsg ? emsg : sqlite3_errmsg(s->db), err);
+			goto fail;
+		}
+	}
 	*out = &s->base;
 	goto out;
 fail:
