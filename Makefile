@@ -18,7 +18,7 @@ BUILD_PKGS = gcc make pkg-config meson ninja-build libmicrohttpd-dev libcurl4-op
 RUN_PKGS   = ca-certificates curl
 TEST_PKGS  = libcmocka-dev nodejs npm chromium postgresql valgrind sqlite3 wrk
 
-.PHONY: all build deps deps-test run test sanitize install clean
+.PHONY: all build deps deps-test run test sanitize install clean browser-deps
 
 all: build
 
@@ -37,8 +37,12 @@ deps-test:
 run: deps build
 	@scripts/run.sh
 
-test: deps-test build
+test: deps-test build browser-deps
 	@scripts/test.sh $(BUILD)
+
+# playwright-core for tests/browser (drives Debian's chromium; no browser download)
+browser-deps:
+	@[ -d tests/browser/node_modules ] || (cd tests/browser && npm install --no-audit --no-fund)
 
 sanitize: deps-test
 	@[ -f $(ASAN)/build.ninja ] || meson setup $(ASAN) -Db_sanitize=address,undefined \

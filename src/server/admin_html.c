@@ -74,7 +74,7 @@ static const char admin_css[] =
     ".pager{margin:12px 0}\n"
     ".login{max-width:380px;margin:8vh auto}\n"
     "footer{max-width:1180px;margin:0 auto;padding:8px 18px 24px;color:var(--muted);font-size:12px}\n"
-    ".table-wrap{overflow-x:auto}\n"
+    ".table-wrap{overflow-x:auto;margin:0 0 16px}.card>h2:first-child{margin-top:0}\n"
     "@media (max-width:700px){main{padding:10px}th,td{padding:6px}.hide-sm{display:none}"
     "header.top form.out{margin-left:0}}\n";
 
