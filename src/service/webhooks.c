@@ -348,9 +348,8 @@ int svc_webhook_rm(app *a, trello_client *tc, const char *id, enum webhook_rm_ou
 			goto out;
 		}
 		*outcome = WEBHOOK_RM_MARKED;
-		rc = th_err(err, TH_EUNAVAIL, "%s — webhook %s is marked removing: its callbacks now "
-		            "answer 410 (so Trello drops it at the next delivery) and `trellohook sync` "
-		            "will finish the removal", te.th.msg, id);
+		rc = th_err(err, TH_EUNAVAIL, "webhook %s marked removing: its callbacks answer 410 and "
+		            "`trellohook sync` will finish the removal; %s", id, te.th.msg);
 		log_warn(COMPONENT, "webhook %s marked removing: %s", id, te.th.msg);
 		goto out;
 	}
