@@ -1,0 +1,427 @@
+/* test_admin.c — the web admin driven without sockets: requests built by
+ * hand, answered by server_admin() over a real SQLite store. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <dirent.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "server/admin.h"
+#include "server/server.h"
+#include "service/app.h"
+#include "util/util.h"
+
+#define PASSWORD "a long enough password"
+
+typedef struct fx {
+	char dir[64];
+	char dburl[128];
+	app *a;
+	char cookie[128]; /* "trellohook_session=..." after sign-in */
+	char csrf[64];
+} fx;
+
+static fx *g_fx;
+
+static const char *fake_env(const char *name)
+{
+	if (str_eq(name, "DATABASE_URL"))
+		return g_fx->dburl;
+	if (str_eq(name, "CALLBACK_DOMAIN"))
+		return "https://hooks.example.org";
+	if (str_eq(name, "TRELLO_API_SECRET"))
+		return "unit-test-secret-0123456789";
+	if (str_eq(name, "TRELLO_API_KEY"))
+		return "0123456789abcdef0123456789abcdef";
+	return NULL;
+}
+
+/* One request through the admin; @res must be released by the caller. */
+static void run(fx *f, const char *method, const char *path, const char *body, const char *cookie,
+                http_response *res)
+{
+	http_request req;
+	memset(&req, 0, sizeof req);
+	req.method = method;
+	req.path = path;
+	req.remote = "192.0.2.7";
+	if (cookie) {
+		req.headers[req.nheaders++] = (http_pair){"Cookie", cookie};
+	}
+	if (body) {
+		req.headers[req.nheaders++] =
+		    (http_pair){"Content-Type", "application/x-www-form-urlencoded"};
+		req.body = body;
+		req.body_len = strlen(body);
+	}
+	/* split ?query into args (tests use only simple a=b&c=d without escapes) */
+	static char qbuf[512];
+	static char pbuf[512];
+	const char *q = strchr(path, '?');
+	if (q) {
+		str_copy(pbuf, sizeof pbuf, path);
+		pbuf[q - path] = '\0';
+		req.path = pbuf;
+		str_copy(qbuf, sizeof qbuf, q + 1);
+		char *save = NULL, *p = qbuf;
+		(void)save;
+		while (p && *p && req.nargs < HTTP_MAX_ARGS) {
+			char *amp = strchr(p, '&');
+			if (amp)
+				*amp = '\0';
+			char *eq = strchr(p, '=');
+			if (eq)
+				*eq = '\0';
+			req.args[req.nargs++] = (http_pair){p, eq ? eq + 1 : ""};
+			p = amp ? amp + 1 : NULL;
+		}
+	}
+	http_response_init(res);
+	assert_int_equal(server_admin(f->a, &req, res, req.path + strlen("/admin")), HTTP_DONE);
+}
+
+static const char *set_cookie_value(http_response *res, const char *name, char *out, size_t n)
+{
+	const char *sc = http_response_get_header(res, "Set-Cookie");
+	if (!sc || !str_starts(sc, name))
+		return NULL;
+	const char *v = sc + strlen(name) + 1;
+	size_t l = strcspn(v, ";");
+	if (l + 1 > n)
+		return NULL;
+	memcpy(out, v, l);
+	out[l] = '\0';
+	return out;
+}
+
+static void sign_in(fx *f)
+{
+	http_response res;
+	run(f, "GET", "/admin/login", NULL, NULL, &res);
+	assert_int_equal(res.status, 200);
+	char lt[64];
+	assert_non_null(set_cookie_value(&res, ADMIN_LOGIN_COOKIE, lt, sizeof lt));
+	http_response_clear(&res);
+	char body[256], cookie[128];
+	str_printf(body, sizeof body, "login_token=%s&user=ann&password=a+long+enough+password", lt);
+	str_printf(cookie, sizeof cookie, ADMIN_LOGIN_COOKIE "=%s", lt);
+	run(f, "POST", "/admin/login", body, cookie, &res);
+	assert_int_equal(res.status, 303);
+	char sid[64];
+	assert_non_null(set_cookie_value(&res, ADMIN_SESSION_COOKIE, sid, sizeof sid));
+	/* Secure because CALLBACK_DOMAIN is https. */
+	assert_non_null(strstr(http_response_get_header(&res, "Set-Cookie"), "; Secure"));
+	http_response_clear(&res);
+	str_printf(f->cookie, sizeof f->cookie, ADMIN_SESSION_COOKIE "=%s", sid);
+	run(f, "GET", "/admin/", NULL, f->cookie, &res);
+	assert_int_equal(res.status, 200);
+	const char *c = strstr(res.body.data, "name=csrf value=\"");
+	assert_non_null(c);
+	c += strlen("name=csrf value=\"");
+	size_t l = strcspn(c, "\"");
+	assert_true(l < sizeof f->csrf);
+	memcpy(f->csrf, c, l);
+	f->csrf[l] = '\0';
+	http_response_clear(&res);
+}
+
+static int setup(void **state)
+{
+	fx *f = calloc(1, sizeof *f);
+	assert_non_null(f);
+	g_fx = f;
+	str_copy(f->dir, sizeof f->dir, "/tmp/th-admin-XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	str_printf(f->dburl, sizeof f->dburl, "sqlite:%s/th.db", f->dir);
+	th_config cfg;
+	th_error err = {0, {0}};
+	assert_int_equal(config_load_env(&cfg, fake_env, &err), 0);
+	assert_int_equal(app_new(&f->a, &cfg, &err), 0);
+	assert_true(sodium_init() >= 0);
+	char hash[crypto_pwhash_STRBYTES];
+	assert_int_equal(crypto_pwhash_str(hash, PASSWORD, strlen(PASSWORD),
+	                                   crypto_pwhash_OPSLIMIT_MIN, crypto_pwhash_MEMLIMIT_MIN),
+	                 0);
+	assert_int_equal(f->a->st->ops->user_put(f->a->st, "ann", hash, &err), 0);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	fx *f = *state;
+	th_app_free(f->a);
+	char cmd[128];
+	str_printf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "could not remove %s\n", f->dir);
+	free(f);
+	return 0;
+}
+
+static void test_needs_session(void **state)
+{
+	fx *f = *state;
+	static const char *const paths[] = {"/admin/", "/admin/events", "/admin/webhooks",
+	                                    "/admin/tokens", "/admin/deliveries", "/admin/sync",
+	                                    "/admin/events/x", "/admin/zzz"};
+	for (size_t i = 0; i < TH_ARRAY_LEN(paths); i++) {
+		http_response res;
+		run(f, "GET", paths[i], NULL, "trellohook_session=nope", &res);
+		assert_int_equal(res.status, 303);
+		assert_true(str_starts(http_response_get_header(&res, "Location"), "/admin/login"));
+		assert_string_equal(http_response_get_header(&res, "X-Frame-Options"), "DENY");
+		http_response_clear(&res);
+	}
+}
+
+static void test_sign_in_csrf_logout(void **state)
+{
+	fx *f = *state;
+	sign_in(f);
+	http_response res;
+	run(f, "POST", "/admin/logout", "csrf=wrong", f->cookie, &res);
+	assert_int_equal(res.status, 403);
+	http_response_clear(&res);
+	run(f, "GET", "/admin/logout", NULL, f->cookie, &res);
+	assert_int_equal(res.status, 405);
+	http_response_clear(&res);
+	char body[128];
+	str_printf(body, sizeof body, "csrf=%s", f->csrf);
+	run(f, "POST", "/admin/logout", body, f->cookie, &res);
+	assert_int_equal(res.status, 303);
+	assert_string_equal(http_response_get_header(&res, "Location"), "/admin/login");
+	http_response_clear(&res);
+	run(f, "GET", "/admin/", NULL, f->cookie, &res);
+	assert_int_equal(res.status, 303);
+	http_response_clear(&res);
+}
+
+/* Store one payload file as an event of webhook "wh1"; returns its id (malloc'd). */
+static char *put_event(fx *f, const char *body, size_t len)
+{
+	event ev;
+	memset(&ev, 0, sizeof ev);
+	th_error err = {0, {0}};
+	if (event_parse(&ev, body, len, &err))
+		return NULL;
+	ev.webhook_id = str_dup("wh1");
+	event *evs[1] = {&ev};
+	enum store_put res[1];
+	assert_int_equal(f->a->st->ops->events_put(f->a->st, evs, 1, res, &err), 0);
+	char *id = str_dup(ev.id);
+	event_clear(&ev);
+	return id;
+}
+
+/* No page may carry a <script> other than the admin's own file. */
+static void assert_no_foreign_markup(const char *html)
+{
+	const char *p = html;
+	int scripts = 0;
+	while ((p = strstr(p, "<script")) != NULL) {
+		assert_true(str_starts(p, "<script src=\"/admin/static/admin.js\""));
+		scripts++;
+		p++;
+	}
+	assert_true(scripts <= 1);
+	assert_null(strstr(html, "<img"));
+	assert_null(strstr(html, "<b>Board"));
+	assert_null(strstr(html, "<a href=\"http"));
+}
+
+static void test_trello_text_is_escaped(void **state)
+{
+	fx *f = *state;
+	sign_in(f);
+	const char *data = getenv("TH_TEST_DATA");
+	assert_non_null(data);
+	char dir[512];
+	str_printf(dir, sizeof dir, "%s/payloads", data);
+	DIR *d = opendir(dir);
+	assert_non_null(d);
+	struct dirent *de;
+	int stored = 0;
+	char *ids[64];
+	while ((de = readdir(d)) && stored < 63) {
+		if (!str_ends(de->d_name, ".json"))
+			continue;
+		char path[1024];
+		str_printf(path, sizeof path, "%s/%s", dir, de->d_name);
+		FILE *fp = fopen(path, "rb");
+		assert_non_null(fp);
+		static char body[1 << 20];
+		size_t n = fread(body, 1, sizeof body - 1, fp);
+		fclose(fp);
+		body[n] = '\0';
+		char *id = put_event(f, body, n);
+		if (id)
+			ids[stored++] = id;
+	}
+	closedir(d);
+	assert_true(stored > 10);
+	static const char evil[] =
+	    "{\"action\":{\"id\":\"5f0000000000000000000001\",\"type\":\"createCard\","
+	    "\"date\":\"2026-01-01T00:00:00.000Z\",\"memberCreator\":{\"fullName\":\"<img src=x "
+	    "onerror=alert(2)>\"},\"data\":{\"card\":{\"id\":\"5f0000000000000000000002\",\"name\":"
+	    "\"<script>alert(1)</script>\"},\"board\":{\"id\":\"5f0000000000000000000003\",\"name\":"
+	    "\"<b>Board</b>\"},\"list\":{\"id\":\"5f0000000000000000000004\",\"name\":\"\\\"><a "
+	    "href=\\\"http://x\\\">\"}}},\"model\":{\"id\":\"5f0000000000000000000003\"}}";
+	char *evil_id = put_event(f, evil, strlen(evil));
+	assert_non_null(evil_id);
+	ids[stored++] = evil_id;
+
+	http_response res;
+	run(f, "GET", "/admin/events", NULL, f->cookie, &res);
+	assert_int_equal(res.status, 200);
+	assert_no_foreign_markup(res.body.data);
+	assert_non_null(strstr(res.body.data, "&lt;script&gt;alert(1)&lt;/script&gt;"));
+	http_response_clear(&res);
+	run(f, "GET", "/admin/", NULL, f->cookie, &res);
+	assert_no_foreign_markup(res.body.data);
+	http_response_clear(&res);
+	for (int i = 0; i < stored; i++) {
+		char path[128];
+		str_printf(path, sizeof path, "/admin/events/%s", ids[i]);
+		run(f, "GET", path, NULL, f->cookie, &res);
+		assert_int_equal(res.status, 200);
+		assert_no_foreign_markup(res.body.data);
+		assert_string_equal(http_response_get_header(&res, "Cache-Control"), "no-store");
+		http_response_clear(&res);
+		free(ids[i]);
+	}
+	/* Paging: before= must be a positive number. */
+	run(f, "GET", "/admin/events?before=abc", NULL, f->cookie, &res);
+	assert_int_equal(res.status, 400);
+	http_response_clear(&res);
+	run(f, "GET", "/admin/events?before=2&type=createCard", NULL, f->cookie, &res);
+	assert_int_equal(res.status, 200);
+	http_response_clear(&res);
+	run(f, "GET", "/admin/events/..%2f..", NULL, f->cookie, &res);
+	assert_int_equal(res.status, 404);
+	http_response_clear(&res);
+	run(f, "GET", "/admin/deliveries?status=bogus", NULL, f->cookie, &res);
+	assert_int_equal(res.status, 400);
+	http_response_clear(&res);
+}
+
+static void test_form_parser(void **state)
+{
+	fx *f = *state;
+	static const struct {
+		const char *body;
+		int rc;
+		const char *name, *value;
+	} cases[] = {
+	    {"a=b", 0, "a", "b"},
+	    {"a=x+y%21", 0, "a", "x y!"},
+	    {"&&a=&b", 0, "a", ""},
+	    {"a", 0, "a", ""},
+	    {"a=%", TH_EINVAL, NULL, NULL},
+	    {"a=%4", TH_EINVAL, NULL, NULL},
+	    {"a=%zz", TH_EINVAL, NULL, NULL},
+	    {"a=%00", TH_EINVAL, NULL, NULL},
+	    {"a=%c3%28", TH_EINVAL, NULL, NULL},
+	    {"%ff=1", TH_EINVAL, NULL, NULL},
+	    {"a=%C3%A9", 0, "a", "\xc3\xa9"},
+	};
+	for (size_t i = 0; i < TH_ARRAY_LEN(cases); i++) {
+		http_request req;
+		memset(&req, 0, sizeof req);
+		req.headers[req.nheaders++] =
+		    (http_pair){"Content-Type", "application/x-www-form-urlencoded; charset=UTF-8"};
+		req.body = cases[i].body;
+		req.body_len = strlen(cases[i].body);
+		admin_req r;
+		memset(&r, 0, sizeof r);
+		r.a = f->a;
+		r.req = &req;
+		assert_int_equal(admin_form_parse(&r), cases[i].rc);
+		if (cases[i].name)
+			assert_string_equal(admin_field(&r, cases[i].name), cases[i].value);
+		admin_req_clear(&r);
+	}
+	/* Too many fields. */
+	buf b;
+	buf_init(&b, 0);
+	for (int i = 0; i < ADMIN_MAX_FIELDS + 1; i++)
+		buf_printf(&b, "f%d=%d&", i, i);
+	http_request req;
+	memset(&req, 0, sizeof req);
+	req.headers[req.nheaders++] = (http_pair){"Content-Type", "application/x-www-form-urlencoded"};
+	req.body = b.data;
+	req.body_len = b.len;
+	admin_req r;
+	memset(&r, 0, sizeof r);
+	r.req = &req;
+	assert_int_equal(admin_form_parse(&r), TH_EINVAL);
+	admin_req_clear(&r);
+	/* Another content type: no fields at all. */
+	req.headers[0].value = "text/plain";
+	memset(&r, 0, sizeof r);
+	r.req = &req;
+	assert_int_equal(admin_form_parse(&r), 0);
+	assert_int_equal(r.nform, 0);
+	admin_req_clear(&r);
+	buf_free(&b);
+}
+
+static void test_cookie_parser(void **state)
+{
+	(void)state;
+	http_request req;
+	memset(&req, 0, sizeof req);
+	req.headers[req.nheaders++] = (http_pair){"cookie", "a=1; trellohook_sessionx=2"};
+	req.headers[req.nheaders++] = (http_pair){"Cookie", ";;trellohook_session=abc;z=9"};
+	char out[8];
+	assert_true(admin_cookie(&req, "trellohook_session", out, sizeof out));
+	assert_string_equal(out, "abc");
+	assert_true(admin_cookie(&req, "a", out, sizeof out));
+	assert_string_equal(out, "1");
+	assert_false(admin_cookie(&req, "missing", out, sizeof out));
+	req.headers[1].value = "trellohook_session=0123456789";
+	assert_false(admin_cookie(&req, "trellohook_session", out, sizeof out)); /* too long */
+}
+
+static void test_static_and_escape_helpers(void **state)
+{
+	fx *f = *state;
+	http_response res;
+	run(f, "GET", "/admin/static/admin.css", NULL, NULL, &res);
+	assert_int_equal(res.status, 200);
+	assert_true(str_starts(http_response_get_header(&res, "Content-Type"), "text/css"));
+	http_response_clear(&res);
+	run(f, "GET", "/admin/static/../../etc/passwd", NULL, NULL, &res);
+	assert_int_equal(res.status, 404);
+	http_response_clear(&res);
+	buf b;
+	buf_init(&b, 0);
+	admin_urlenc(&b, "a b&c=d/é");
+	assert_string_equal(b.data, "a%20b%26c%3Dd%2F%C3%A9");
+	buf_reset(&b);
+	admin_esc(&b, "<\"'&>");
+	assert_null(strpbrk(b.data, "<>\"'"));
+	buf_reset(&b);
+	admin_masked(&b, "ATTAabcdef0123456789abcdef0123456789");
+	assert_null(strstr(b.data, "abcdef0123456789"));
+	buf_free(&b);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_needs_session, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_sign_in_csrf_logout, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_trello_text_is_escaped, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_form_parser, setup, teardown),
+	    cmocka_unit_test(test_cookie_parser),
+	    cmocka_unit_test_setup_teardown(test_static_and_escape_helpers, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
