@@ -1,0 +1,153 @@
+/* service: tokens sealed at rest (round trip, randomised, wrong key, no key,
+ * damaged and hostile stored values) and recognising our callback URLs. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "service/service.h"
+
+#define TOK "ATTA0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdefABCDEF12"
+
+static void key_cfg(th_config *cfg, unsigned char fill)
+{
+	memset(cfg, 0, sizeof *cfg);
+	memset(cfg->secret_key, fill, sizeof cfg->secret_key);
+	cfg->has_secret_key = true;
+}
+
+static void test_seal_round_trip(void **state)
+{
+	th_config cfg;
+	th_error err = {0, {0}};
+	char *a = NULL, *b = NULL, *p = NULL;
+	key_cfg(&cfg, 7);
+	assert_int_equal(tokens_seal(&cfg, TOK, &a, &err), 0);
+	assert_int_equal(tokens_seal(&cfg, TOK, &b, &err), 0);
+	assert_true(tokens_is_sealed(a));
+	assert_null(strstr(a, TOK));
+	assert_string_not_equal(a, b); /* a fresh nonce every time */
+	assert_int_equal(tokens_open(&cfg, a, &p, &err), 0);
+	assert_string_equal(p, TOK);
+	free(p);
+	p = NULL;
+	assert_int_equal(tokens_open(&cfg, b, &p, &err), 0);
+	assert_string_equal(p, TOK);
+	free(p);
+	free(a);
+	free(b);
+}
+
+static void test_no_key_is_plain(void **state)
+{
+	th_config cfg;
+	th_error err = {0, {0}};
+	char *s = NULL, *p = NULL;
+	memset(&cfg, 0, sizeof cfg);
+	assert_int_equal(tokens_seal(&cfg, TOK, &s, &err), 0);
+	assert_string_equal(s, TOK);
+	assert_int_equal(tokens_open(&cfg, s, &p, &err), 0);
+	assert_string_equal(p, TOK);
+	free(p);
+	p = NULL;
+	/* a plain row written before the key was set still opens with a key */
+	key_cfg(&cfg, 1);
+	assert_int_equal(tokens_open(&cfg, s, &p, &err), 0);
+	assert_string_equal(p, TOK);
+	free(p);
+	free(s);
+}
+
+static void test_wrong_or_missing_key(void **state)
+{
+	th_config cfg, other, none;
+	th_error err = {0, {0}};
+	char *s = NULL, *p = NULL;
+	key_cfg(&cfg, 7);
+	key_cfg(&other, 8);
+	memset(&none, 0, sizeof none);
+	assert_int_equal(tokens_seal(&cfg, TOK, &s, &err), 0);
+	assert_int_equal(tokens_open(&other, s, &p, &err), TH_EAUTH);
+	assert_null(p);
+	assert_non_null(strstr(err.msg, "TRELLOHOOK_SECRET_KEY"));
+	assert_int_equal(tokens_open(&none, s, &p, &err), TH_ECONFIG);
+	assert_null(p);
+	assert_non_null(strstr(err.msg, "TRELLOHOOK_SECRET_KEY"));
+	/* one flipped bit anywhere is refused */
+	size_t n = strlen(s);
+	for (size_t i = strlen(TOKEN_SEAL_PREFIX); i < n - 2; i += 5) {
+		char *t = strdup(s);
+		assert_non_null(t);
+		t[i] = t[i] == 'A' ? 'B' : 'A';
+		assert_int_not_equal(tokens_open(&cfg, t, &p, &err), 0);
+		assert_null(p);
+		free(t);
+	}
+	free(s);
+}
+
+static void test_damaged_values(void **state)
+{
+	th_config cfg;
+	th_error err = {0, {0}};
+	char *p = NULL;
+	key_cfg(&cfg, 7);
+	static const char *const bad[] = {
+	    "enc:v1:", "enc:v1:!!!!", "enc:v1:AAAA", "enc:v1:QUJD", "enc:v1:\xff\xfe\xfd\xfc",
+	    "enc:v1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		assert_int_not_equal(tokens_open(&cfg, bad[i], &p, &err), 0);
+		assert_null(p);
+	}
+	/* oversized stored value: refused, not overflowed */
+	size_t big = 1 << 16;
+	char *huge = malloc(big + 8);
+	assert_non_null(huge);
+	memcpy(huge, "enc:v1:", 7);
+	memset(huge + 7, 'A', big);
+	huge[7 + big] = '\0';
+	assert_int_not_equal(tokens_open(&cfg, huge, &p, &err), 0);
+	assert_null(p);
+	/* oversized token to seal */
+	huge[0] = 'x';
+	assert_int_equal(tokens_seal(&cfg, huge, &p, &err), TH_ETOOBIG);
+	assert_null(p);
+	free(huge);
+	assert_int_equal(tokens_open(&cfg, NULL, &p, &err), TH_EINVAL);
+}
+
+static void test_callback_urls(void **state)
+{
+	app a;
+	char id[64];
+	memset(&a, 0, sizeof a);
+	str_copy(a.cfg.callback_domain, sizeof a.cfg.callback_domain, "https://hooks.example.com");
+	assert_true(svc_callback_is_ours(&a, "https://hooks.example.com/callbacks/AbCdEfGhIjKlMnOpQrSt",
+	                                 id, sizeof id));
+	assert_string_equal(id, "AbCdEfGhIjKlMnOpQrSt");
+	assert_false(svc_callback_is_ours(&a, "https://hooks.example.com/callbacks/short", id, sizeof id));
+	assert_false(svc_callback_is_ours(&a, "https://hooks.example.com/callbacks/AbCdEfGhIjKlMnOpQrSt?x=1",
+	                                  id, sizeof id));
+	assert_false(svc_callback_is_ours(&a, "https://hooks.example.com.evil/callbacks/AbCdEfGhIjKlMnOpQrSt",
+	                                  id, sizeof id));
+	assert_false(svc_callback_is_ours(&a, NULL, id, sizeof id));
+	assert_true(svc_callback_at_domain(&a, "https://hooks.example.com/anything"));
+	assert_true(svc_callback_at_domain(&a, "https://hooks.example.com"));
+	assert_false(svc_callback_at_domain(&a, "https://hooks.example.community/x"));
+	assert_false(svc_callback_at_domain(&a, "http://hooks.example.com/x"));
+	assert_false(svc_callback_at_domain(&a, NULL));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_seal_round_trip),   cmocka_unit_test(test_no_key_is_plain),
+	    cmocka_unit_test(test_wrong_or_missing_key), cmocka_unit_test(test_damaged_values),
+	    cmocka_unit_test(test_callback_urls),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
