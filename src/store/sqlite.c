@@ -2091,7 +2091,8 @@ int store_sqlite_open(store **out, const char *path, th_error *err)
 	if (strcmp(path, ":memory:") != 0) {
 		if ((ret = sqlite_ckpt_start(&s->ckpt, path, err)) != 0)
 			goto fail;
-		if (sqlite3_exec(s->db, "PRAGMA wal_autocheckpoint = 0;", NULL, NULL, &emsg) != SQLITE_OK) {
+		if (sqlite3_exec(s->db, "PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = 67108864;",
+		                 NULL, NULL, &emsg) != SQLITE_OK) {
 			ret = open_error(path, emsg ? emsg : sqlite3_errmsg(s->db), err);
 			goto fail;
 		}

@@ -2,18 +2,31 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <pthread.h>
 #include <string.h>
 
 #include "util/sign.h"
 #include "util/util.h"
+
+/* The HMAC implementation, fetched once: EVP_MAC_fetch() searches the
+ * providers under a lock and showed up in profiles of the receive path. The
+ * fetched object is immutable and may be shared by threads; it lives as long
+ * as the process (this module owns it). */
+static EVP_MAC *hmac_impl;
+static pthread_once_t hmac_once = PTHREAD_ONCE_INIT;
+
+static void fetch_hmac(void)
+{
+	hmac_impl = EVP_MAC_fetch(NULL, "HMAC", NULL);
+}
 
 /* HMAC over two parts, the way both schemes need it (body ++ suffix). */
 static int hmac2(const EVP_MD *md, const void *key, size_t keylen, const void *a, size_t alen,
                  const void *b, size_t blen, unsigned char *out, unsigned *outlen)
 {
 	int rc = TH_EIO;
-	EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
-	EVP_MAC_CTX *ctx = mac ? EVP_MAC_CTX_new(mac) : NULL;
+	pthread_once(&hmac_once, fetch_hmac);
+	EVP_MAC_CTX *ctx = hmac_impl ? EVP_MAC_CTX_new(hmac_impl) : NULL;
 	if (!ctx)
 		goto out;
 	OSSL_PARAM params[2];
@@ -27,7 +40,6 @@ static int hmac2(const EVP_MD *md, const void *key, size_t keylen, const void *a
 	rc = 0;
 out:
 	EVP_MAC_CTX_free(ctx);
-	EVP_MAC_free(mac);
 	return rc;
 }
 
