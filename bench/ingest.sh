@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# Ingest benchmark (issue 4): wrk posts distinct, correctly signed ~3 KB Trello
+# deliveries over 32 keep-alive connections to
+#   - trellohook serve (SQLite, WAL, synchronous=FULL: every 200 is on disk),
+#   - nginx answering `return 200` (the ceiling of this machine),
+#   - webhook (adnanh/webhook), a peer that stores nothing,
+# all in the same run, and prints events/s, p50/p99 latency, RSS and ratios.
+#
+# usage: bench/ingest.sh            (DURATION=5 CONNS=32 THREADS=2 PER_THREAD=80000)
+# Not a test: nothing here asserts a speed. Results go to bench/RESULTS.md by hand.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DURATION=${DURATION:-5}
+CONNS=${CONNS:-32}
+THREADS=${THREADS:-2}
+PER_THREAD=${PER_THREAD:-80000}
+scripts/deps.sh wrk nginx-light webhook sqlite3 bc nodejs >/dev/null
+[ -x build/trellohook ] || make build >/dev/null
+
+tmp=$(mktemp -d /tmp/th-bench.XXXXXX)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$tmp"; }
+trap cleanup EXIT
+
+free_port() { node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
+rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
+hwm_kb() { awk '/^VmHWM/ {print $2}' "/proc/$1/status"; }
+wait_http() { for _ in $(seq 100); do curl -s -o /dev/null "$1" && return 0; sleep 0.05; done; echo "bench: $1 did not come up" >&2; exit 1; }
+
+# --- trello-mock and trellohook --------------------------------------------------
+token="ATTA$(printf 'ab%.0s' {1..32})ABCDEF12"
+key=0123456789abcdef0123456789abcdef
+secret=bench-secret-0123456789abcdef0123456789
+build/trello-mock --listen 127.0.0.1:0 --key "$key" --secret "$secret" --token "$token" \
+	>"$tmp/mock.out" 2>"$tmp/mock.log" &
+pids+=($!)
+for _ in $(seq 100); do [ -s "$tmp/mock.out" ] && break; sleep 0.05; done
+mock_url=$(head -1 "$tmp/mock.out")
+th_port=$(free_port)
+export TRELLO_API_URL="$mock_url" TRELLO_API_KEY="$key" TRELLO_API_SECRET="$secret" \
+       CALLBACK_DOMAIN="http://127.0.0.1:$th_port" DATABASE_URL="sqlite:$tmp/bench.db" \
+       TRELLOHOOK_LISTEN="127.0.0.1:$th_port" TRELLOHOOK_LOG_LEVEL=warn
+build/trellohook serve >"$tmp/serve.out" 2>"$tmp/serve.log" &
+th_pid=$!
+pids+=($th_pid)
+wait_http "http://127.0.0.1:$th_port/healthz"
+board=$(curl -s -X POST -H 'content-type: application/json' -d '{"name":"Bench"}' "${mock_url%/1}/_mock/boards")
+board_id=$(node -e 'console.log(JSON.parse(process.argv[1]).id)' "$board")
+callback=$(build/trellohook webhook add --model "$board_id" --token "$token" --json |
+           node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).callback_url))')
+node bench/gen-payloads.mjs "$callback" "$secret" "$PER_THREAD" "$THREADS" "$tmp"
+sleep 1
+th_idle=$(rss_kb $th_pid)
+
+# --- nginx (return 200) and webhook --------------------------------------------------
+ng_port=$(free_port)
+mkdir -p "$tmp/nginx"
+cat >"$tmp/nginx/nginx.conf" <<NGINX
+worker_processes auto;
+pid $tmp/nginx/nginx.pid;
+error_log $tmp/nginx/error.log;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  client_body_temp_path $tmp/nginx;
+  client_body_buffer_size 16k;
+  server { listen 127.0.0.1:$ng_port; location / { return 200; } }
+}
+NGINX
+nginx -c "$tmp/nginx/nginx.conf" -p "$tmp/nginx" -g 'daemon off;' &
+ng_pid=$!
+pids+=($ng_pid)
+wh_port=$(free_port)
+cat >"$tmp/hooks.json" <<HOOKS
+[{"id": "trello", "execute-command": "/bin/true", "http-methods": ["POST"]}]
+HOOKS
+webhook -hooks "$tmp/hooks.json" -ip 127.0.0.1 -port "$wh_port" >"$tmp/webhook.log" 2>&1 &
+wh_pid=$!
+pids+=($wh_pid)
+wait_http "http://127.0.0.1:$ng_port/"
+sleep 0.5
+ng_idle=$(rss_kb $ng_pid)
+wh_idle=$(rss_kb $wh_pid)
+
+run_wrk() { # url -> RESULT line
+	PAYLOAD_DIR="$tmp" wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --latency -s bench/post.lua "$1" 2>&1 | grep '^RESULT'
+}
+field() { sed -n "s/.*$1=\([0-9.]*\).*/\1/p" <<<"$2"; }
+
+echo "bench: wrk -t$THREADS -c$CONNS -d${DURATION}s, distinct signed payloads of ~3 KB" >&2
+r_th=$(run_wrk "$callback")
+r_ng=$(run_wrk "http://127.0.0.1:$ng_port/")
+r_wh=$(run_wrk "http://127.0.0.1:$wh_port/hooks/trello")
+th_peak=$(hwm_kb $th_pid)
+stored=$(sqlite3 "$tmp/bench.db" 'SELECT count(*) FROM events')
+
+printf '%-22s %10s %9s %9s %10s %10s %8s\n' server 'req/s' 'p50 ms' 'p99 ms' 'idle RSS' 'peak RSS' non-2xx
+line() { printf '%-22s %10s %9.2f %9.2f %8s K %8s K %8s\n' "$1" "$(field rps "$2")" \
+	"$(echo "$(field p50_us "$2") / 1000" | bc -l)" "$(echo "$(field p99_us "$2") / 1000" | bc -l)" "$3" "$4" "$(field non2xx "$2")"; }
+line "trellohook (SQLite)" "$r_th" "$th_idle" "$th_peak"
+line "nginx return 200" "$r_ng" "$ng_idle" "$(hwm_kb $ng_pid)"
+line "webhook (adnanh)" "$r_wh" "$wh_idle" "$(hwm_kb $wh_pid)"
+th_rps=$(field rps "$r_th"); ng_rps=$(field rps "$r_ng"); wh_rps=$(field rps "$r_wh")
+th_req=$(field requests "$r_th"); th_non=$(field non2xx "$r_th")
+echo
+printf 'trellohook / nginx   = %.3f\n' "$(echo "$th_rps / $ng_rps" | bc -l)"
+printf 'trellohook / webhook = %.3f\n' "$(echo "$th_rps / $wh_rps" | bc -l)"
+echo "events stored: $stored of $((th_req - th_non)) answered 200 (distinct payloads available: $((PER_THREAD * THREADS)))"

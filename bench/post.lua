@@ -1,0 +1,42 @@
+-- wrk script: POST distinct pre-signed Trello deliveries (see gen-payloads.mjs).
+-- Each wrk thread reads its own file PAYLOAD_DIR/payloads-<thread>.txt.
+local threads = {}
+
+function setup(thread)
+  thread:set("tid", #threads)
+  table.insert(threads, thread)
+end
+
+function init(args)
+  local dir = os.getenv("PAYLOAD_DIR")
+  sigs, bodies, i = {}, {}, 0
+  if dir then
+    local f = assert(io.open(dir .. "/payloads-" .. tid .. ".txt", "r"))
+    for line in f:lines() do
+      local tab = line:find("\t", 1, true)
+      sigs[#sigs + 1] = line:sub(1, tab - 1)
+      bodies[#bodies + 1] = line:sub(tab + 1)
+    end
+    f:close()
+  end
+  wrapped = 0
+end
+
+function request()
+  if #bodies == 0 then
+    return wrk.format("POST", nil, {["Content-Type"] = "application/json"}, "{}")
+  end
+  i = i + 1
+  if i > #bodies then i = 1; wrapped = wrapped + 1 end
+  return wrk.format("POST", nil, {
+    ["X-Trello-Webhook"] = sigs[i],
+    ["Content-Type"] = "application/json",
+  }, bodies[i])
+end
+
+function done(summary, latency, requests)
+  io.write(string.format("RESULT requests=%d duration_us=%d rps=%.0f p50_us=%d p99_us=%d non2xx=%d errors=%d\n",
+    summary.requests, summary.duration, summary.requests / (summary.duration / 1e6),
+    latency:percentile(50), latency:percentile(99),
+    summary.errors.status, summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout))
+end
