@@ -5,9 +5,9 @@
  * Threads: one claimer and cfg.workers workers, sharing one mutex.
  *  - The claimer wakes on dispatcher_wake() (after each group commit), when a
  *    worker finishes, and every POLL_MS (retries fall due, other processes
- *    add work: `deliveries retry`, `events replay`). It claims at most as
- *    many deliveries as there are idle workers, so claimed work never waits
- *    long in memory and memory stays bounded by the worker count.
+ *    add work: `deliveries retry`, `events replay`). It keeps at most one
+ *    claimed delivery waiting per worker, so claimed work never waits long in
+ *    memory and memory stays bounded by the worker count.
  *  - A worker takes the oldest queued delivery whose handler is below its
  *    concurrency cap, runs it and records done / failed (with the next
  *    attempt time) / dead.
@@ -350,7 +350,9 @@ static void *claimer_main(void *arg)
 	dispatcher *d = arg;
 	pthread_mutex_lock(&d->mu);
 	while (!d->stopping) {
-		size_t idle = d->nworkers > d->busy + d->qlen ? d->nworkers - d->busy - d->qlen : 0;
+		/* keep up to one job waiting per worker: fewer, larger claim transactions */
+		size_t slots = 2 * (size_t)d->nworkers;
+		size_t idle = slots > d->busy + d->qlen ? slots - d->busy - d->qlen : 0;
 		if (idle) {
 			d->wake = false;
 			pthread_mutex_unlock(&d->mu);

@@ -1,0 +1,176 @@
+#!/usr/bin/env bash
+# Dispatch benchmark (issue 6): deliveries per second of trellohook's outbox
+# for an exec handler and a forward handler, beside `webhook` (adnanh/webhook)
+# running the same command per request in its synchronous mode
+# ("include-command-output-in-response": true), with the RSS of each.
+#
+# trellohook: N events are stored first while their handler rows have a kind
+# this serve does not run (func), so N deliveries wait pending; then serve is
+# restarted with the rows switched to exec (resp. forward) and we time how long
+# the workers take to bring all N to `done` (counted in SQLite). Every
+# delivery is claimed, run, and recorded on disk (synchronous=FULL).
+# webhook: wrk posts the same payload over CONNS connections for DURATION s;
+# every request runs the command before its answer.
+#
+# usage: bench/dispatch.sh     (N=5000 CONNS=32 DURATION=5 WORKERS=8 CMD='cat >/dev/null')
+# Appends a section to bench/RESULTS.md. Not a test: nothing here asserts a speed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+N=${N:-5000}
+CONNS=${CONNS:-32}
+DURATION=${DURATION:-5}
+WORKERS=${WORKERS:-8}
+CMD=${CMD:-cat >/dev/null}
+[ -x scripts/deps.sh ] && scripts/deps.sh wrk webhook sqlite3 nodejs >/dev/null
+[ -x build/trellohook ] || make build >/dev/null
+
+tmp=$(mktemp -d /tmp/th-bench-dispatch.XXXXXX)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$tmp"; }
+trap cleanup EXIT
+
+free_port() { node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
+hwm_kb() { awk '/^VmHWM/ {print $2}' "/proc/$1/status"; }
+wait_http() { for _ in $(seq 200); do curl -s -o /dev/null "$1" && return 0; sleep 0.05; done; echo "bench: $1 did not come up" >&2; exit 1; }
+now_ms() { date +%s%3N; }
+db="$tmp/bench.db"
+q() { sqlite3 -cmd '.timeout 5000' "$db" "$1"; }
+
+secret=bench-secret-0123456789abcdef0123456789
+port=$(free_port)
+export TRELLO_API_SECRET="$secret" CALLBACK_DOMAIN="http://127.0.0.1:$port" \
+       DATABASE_URL="sqlite:$db" TRELLOHOOK_LISTEN="127.0.0.1:$port" TRELLOHOOK_LOG_LEVEL=warn \
+       TRELLOHOOK_WORKERS="$WORKERS" TRELLOHOOK_HANDLER_CONCURRENCY="$WORKERS"
+build/trellohook migrate >/dev/null
+# HOOKS webhooks (boards): deliveries of one webhook to one handler run one
+# after another (order), so parallelism comes from many boards, as in real use.
+HOOKS=${HOOKS:-64}
+for i in $(seq "$HOOKS"); do
+	hid=$(printf 'BenchBenchBenchB%04d' "$i")
+	q "INSERT INTO webhooks (id, id_model, model_type, callback_url, token, state, active, created_at)
+	   VALUES ('$hid', printf('6123456789abcdef0123%04x', $i), 'board',
+	           '$CALLBACK_DOMAIN/callbacks/$hid', 'tok$i', 'active', 1, 1)"
+done
+
+# a local receiver for forwards: answers 204 to everything
+cat >"$tmp/receiver.mjs" <<'JS'
+import http from 'node:http';
+const srv = http.createServer((req, res) => { req.resume(); req.on('end', () => { res.statusCode = 204; res.end(); }); });
+srv.keepAliveTimeout = 60000;
+srv.listen(Number(process.argv[2]), '127.0.0.1');
+JS
+rport=$(free_port)
+node "$tmp/receiver.mjs" "$rport" &
+pids+=($!)
+wait_http "http://127.0.0.1:$rport/"
+
+exec_id=$(build/trellohook handler add --exec "$CMD" --json | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).id))')
+fwd_id=$(build/trellohook handler add --forward "http://127.0.0.1:$rport/hook" --json | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).id))')
+q "UPDATE handlers SET kind = 'func'"   # parked: a plain serve runs no C functions
+
+# --- ingest N events (deliveries stay pending) ---------------------------------------
+# N distinct signed payloads, round-robin over the webhooks: "URL<TAB>SIG<TAB>BODY"
+node -e '
+const { createHmac } = require("crypto"); const fs = require("fs");
+const [n, hooks, domain, secret, out, tpl] = process.argv.slice(1);
+const t = JSON.parse(fs.readFileSync(tpl)); const lines = [];
+for (let i = 0; i < Number(n); i++) {
+  const h = "BenchBenchBenchB" + String(1 + (i % Number(hooks))).padStart(4, "0");
+  const url = domain + "/callbacks/" + h;
+  t.action.id = (0x7000000000 + i).toString(16).padStart(24, "0");
+  const body = JSON.stringify(t);
+  lines.push(url + "\t" + createHmac("sha1", secret).update(body + url).digest("base64") + "\t" + body);
+}
+fs.writeFileSync(out, lines.join("\n") + "\n");
+' "$N" "$HOOKS" "$CALLBACK_DOMAIN" "$secret" "$tmp/payloads.txt" tests/data/payloads/updateCard-moveList.json
+build/trellohook serve >"$tmp/serve.out" 2>"$tmp/serve.log" &
+pid=$!
+pids+=($pid)
+wait_http "http://127.0.0.1:$port/healthz"
+node -e '
+const fs = require("fs");
+const [file] = process.argv.slice(1);
+const lines = fs.readFileSync(file, "utf8").split("\n").filter(Boolean);
+let i = 0, bad = 0;
+async function worker() {
+  while (i < lines.length) {
+    const [url, sig, body] = lines[i++].split("\t");
+    const r = await fetch(url, { method: "POST", body, headers: { "X-Trello-Webhook": sig } });
+    await r.arrayBuffer(); if (r.status !== 200) bad++;
+  }
+}
+Promise.all(Array.from({ length: 32 }, worker)).then(() => { if (bad) { console.error(bad + " posts failed"); process.exit(1); } });
+' "$tmp/payloads.txt"
+kill "$pid"; wait "$pid" 2>/dev/null || true
+stored=$(q "SELECT count(*) FROM events")
+[ "$stored" -eq "$N" ] || { echo "bench: only $stored of $N events stored" >&2; exit 1; }
+
+# --- time the workers on one handler kind ----------------------------------------------
+# run_kind KIND HANDLER_ID: prints "deliveries/s peak_rss_kib lost"
+run_kind() {
+	local kind=$1 hid=$2 t0 t1 done_n=0 peak=0 r
+	q "UPDATE handlers SET kind = '$kind' WHERE id = '$hid'"
+	t0=$(now_ms)
+	build/trellohook serve >>"$tmp/serve.out" 2>>"$tmp/serve.log" &
+	pid=$!
+	pids+=($pid)
+	while :; do
+		done_n=$(q "SELECT count(*) FROM deliveries WHERE handler_id = '$hid' AND status = 'done'")
+		r=$(hwm_kb "$pid" 2>/dev/null || echo 0)
+		[ "$r" -gt "$peak" ] && peak=$r
+		[ "$done_n" -ge "$N" ] && break
+		[ $(( $(now_ms) - t0 )) -gt 600000 ] && break
+		sleep 0.05
+	done
+	t1=$(now_ms)
+	kill "$pid"; wait "$pid" 2>/dev/null || true
+	q "UPDATE handlers SET kind = 'func' WHERE id = '$hid'"
+	local bad
+	bad=$(q "SELECT count(*) FROM deliveries WHERE handler_id = '$hid' AND status <> 'done'")
+	echo "$(( N * 1000 / (t1 - t0) )) $peak $bad"
+}
+read -r exec_rate exec_rss exec_lost < <(run_kind exec "$exec_id")
+read -r fwd_rate fwd_rss fwd_lost < <(run_kind forward "$fwd_id")
+
+# --- webhook (adnanh/webhook), synchronous mode, same command per request ----------------
+wport=$(free_port)
+printf '%s\n' "$CMD" >"$tmp/cmd.sh"
+chmod +x "$tmp/cmd.sh"
+cat >"$tmp/hooks.json" <<JSON
+[{"id": "run", "execute-command": "/bin/sh", "pass-arguments-to-command": [{"source": "string", "name": "$tmp/cmd.sh"}],
+  "include-command-output-in-response": true, "response-message": ""}]
+JSON
+webhook -hooks "$tmp/hooks.json" -ip 127.0.0.1 -port "$wport" >"$tmp/webhook.log" 2>&1 &
+wpid=$!
+pids+=($wpid)
+wait_http "http://127.0.0.1:$wport/hooks/run"
+body=$(head -1 "$tmp/payloads.txt" | cut -f3-)
+printf '%s' "$body" >"$tmp/body.json"
+cat >"$tmp/post.lua" <<LUA
+local f = io.open("$tmp/body.json", "r"); local b = f:read("*a"); f:close()
+wrk.method = "POST"; wrk.body = b; wrk.headers["Content-Type"] = "application/json"
+LUA
+wrk -t2 -c"$CONNS" -d"${DURATION}s" -s "$tmp/post.lua" "http://127.0.0.1:$wport/hooks/run" >"$tmp/wrk.txt" 2>&1
+wh_rate=$(awk '/^Requests\/sec/ {printf "%d", $2}' "$tmp/wrk.txt")
+wh_non2xx=$(awk '/Non-2xx/ {print $NF}' "$tmp/wrk.txt")
+wh_rss=$(hwm_kb "$wpid")
+
+cpus=$(nproc)
+report=$(cat <<MD
+
+## Dispatch (issue 6) — $(date -u +%Y-%m-%d)
+\`N=$N HOOKS=$HOOKS CONNS=$CONNS DURATION=$DURATION WORKERS=$WORKERS CMD='$CMD' bench/dispatch.sh\` on $cpus CPUs.
+trellohook: $N stored events over $HOOKS webhooks, each delivered to one handler by $WORKERS workers (claim, run,
+record on disk); timed from serve start until all $N are \`done\`. webhook 2.8: wrk, $CONNS
+connections, ${DURATION}s, the command run per request in synchronous mode.
+
+| runner | deliveries/s | peak RSS | not delivered |
+| --- | --- | --- | --- |
+| trellohook exec \`$CMD\` | $exec_rate | $((exec_rss / 1024)) MiB | $exec_lost |
+| trellohook forward (loopback node:http, 204) | $fwd_rate | $((fwd_rss / 1024)) MiB | $fwd_lost |
+| webhook exec \`$CMD\` (sync) | $wh_rate | $((wh_rss / 1024)) MiB | ${wh_non2xx:-0} non-2xx |
+MD
+)
+echo "$report"
+[ -f bench/RESULTS.md ] || printf '# Benchmarks\n' >bench/RESULTS.md
+printf '%s\n' "$report" >>bench/RESULTS.md
