@@ -75,7 +75,7 @@ start_serves() {
 	done
 	callback=$(build/trellohook webhook add --model "$board_id" --token "$token" --json |
 	           node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).callback_url))')
-	node bench/gen-payloads.mjs "$callback" "$secret" "$PER_THREAD" "$count" "$run_dir" 2>/dev/null
+	node bench/gen-payloads.mjs "$callback" "$secret" "$PER_THREAD" 2 "$run_dir" 2>/dev/null
 }
 
 # run_wrk DIR URL THREADS CONNS -> RESULT line (uses DIR/payloads-<t>.txt)
