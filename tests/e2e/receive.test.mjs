@@ -7,7 +7,7 @@ import http from 'node:http';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { control } from './lib/mock.mjs';
-import { root, th, thJson, trelloSignature } from './lib/serve.mjs';
+import { root, th, thJson, trelloSignature, trellohookBin } from './lib/serve.mjs';
 import { startStack } from './lib/stack.mjs';
 
 let s;
@@ -160,7 +160,7 @@ test('events ls filters and events tail follows new events', async () => {
   assert.ok(types.length > 0 && types.every((e) => e.action_type === 'commentCard'));
   assert.deepEqual(thJson(s.env, ['events', 'ls', '--type', 'noSuchType']), []);
   assert.ok(thJson(s.env, ['events', 'ls', '--webhook', wh.id, '--limit', '1']).length === 1);
-  const tail = spawn(path.join(root, process.env.TH_BUILD ?? 'build', 'trellohook'), ['events', 'tail', '--json'], { env: s.env });
+  const tail = spawn(trellohookBin, ['events', 'tail', '--json'], { env: s.env });
   let out = '';
   tail.stdout.on('data', (d) => { out += d; });
   await new Promise((r) => setTimeout(r, 500));
