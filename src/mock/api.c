@@ -64,36 +64,17 @@ static void ctl_err(http_response *res, int status, const char *msg)
 
 /* ---- parameters --------------------------------------------------------------------------- */
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/* Percent-decode @in[0..n) (with '+' as space when @plus) into a new string. */
+/* Percent-decode @in[0..n) (with '+' as space when @plus) into a new string;
+ * NULL for a malformed escape (Trello refuses those too) or no memory. */
 static char *url_decode(const char *in, size_t n, bool plus, size_t *outlen)
 {
 	char *out = malloc(n + 1);
-	size_t o = 0;
-	if (!out)
+	long len = out ? str_url_decode(in, n, plus, out) : -1;
+	if (len < 0) {
+		free(out);
 		return NULL;
-	for (size_t i = 0; i < n; i++) {
-		if (in[i] == '%' && i + 2 < n && hexval(in[i + 1]) >= 0 && hexval(in[i + 2]) >= 0) {
-			out[o++] = (char)(hexval(in[i + 1]) * 16 + hexval(in[i + 2]));
-			i += 2;
-		} else if (plus && in[i] == '+') {
-			out[o++] = ' ';
-		} else {
-			out[o++] = in[i];
-		}
 	}
-	out[o] = '\0';
-	*outlen = o;
+	*outlen = (size_t)len;
 	return out;
 }
 

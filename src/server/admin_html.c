@@ -292,44 +292,6 @@ int admin_error_page(admin_req *r, int status, const char *title, const char *ms
 
 /* ---- forms ------------------------------------------------------------------------------ */
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/* Decode @n bytes of @in (form encoding: '+' is a space) into @out, which
- * has room for n + 1. Returns the decoded length or -1 on a bad escape or a
- * NUL byte. */
-static long form_decode(const char *in, size_t n, char *out)
-{
-	size_t o = 0;
-	for (size_t i = 0; i < n; i++) {
-		char c = in[i];
-		if (c == '+') {
-			c = ' ';
-		} else if (c == '%') {
-			if (i + 2 >= n)
-				return -1;
-			int h = hexval(in[i + 1]), l = hexval(in[i + 2]);
-			if (h < 0 || l < 0)
-				return -1;
-			c = (char)(h * 16 + l);
-			i += 2;
-		}
-		if (c == '\0')
-			return -1;
-		out[o++] = c;
-	}
-	out[o] = '\0';
-	return (long)o;
-}
-
 /* The body as sent by a browser form (application/x-www-form-urlencoded):
  * NAME=VALUE pairs joined by '&', percent-encoded, '+' for spaces. */
 int admin_form_parse(admin_req *r)
@@ -362,12 +324,12 @@ int admin_form_parse(admin_req *r)
 				return TH_EINVAL;
 			const char *eq = memchr(body + i, '=', end - i);
 			size_t nlen = eq ? (size_t)(eq - (body + i)) : end - i;
-			long kl = form_decode(body + i, nlen, o);
+			long kl = str_url_decode(body + i, nlen, true, o);
 			if (kl < 0 || !str_utf8_valid(o, (size_t)kl))
 				return TH_EINVAL;
 			r->form[r->nform].name = o;
 			o += kl + 1;
-			long vl = eq ? form_decode(eq + 1, (size_t)(body + end - eq - 1), o) : 0;
+			long vl = eq ? str_url_decode(eq + 1, (size_t)(body + end - eq - 1), true, o) : 0;
 			if (!eq)
 				*o = '\0';
 			if (vl < 0 || !str_utf8_valid(o, (size_t)vl))

@@ -67,6 +67,11 @@ char *str_ndup(const char *s, size_t n);
 /* True when @s is @len bytes of valid UTF-8 (no overlongs, no surrogates). */
 bool str_utf8_valid(const char *s, size_t len);
 bool str_is_hex(const char *s, size_t len);
+/* Percent-decode @n bytes of @in into @out, which has room for n + 1 and is
+ * NUL-terminated; with @plus, '+' means a space (form encoding). Strict:
+ * returns the decoded length, or -1 for a malformed escape ("%4", "%zz") or an
+ * escape that decodes to a NUL byte. */
+long str_url_decode(const char *in, size_t n, bool plus, char *out);
 /* Trello ids are 24 lowercase or uppercase hex digits. */
 bool str_is_trello_id(const char *s);
 /* Trello user tokens: 64 hex (older) or "ATTA" + 72 more of [0-9a-fA-F]. */

@@ -66,6 +66,26 @@ static void test_str_helpers(void **state)
 	assert_false(str_is_trello_token("ATTA"));
 }
 
+static void test_url_decode(void **state)
+{
+	char out[64];
+	assert_int_equal(str_url_decode("a%20b+c%2Bd", 11, true, out), 7);
+	assert_string_equal(out, "a b c+d");
+	assert_int_equal(str_url_decode("a+b", 3, false, out), 3);
+	assert_string_equal(out, "a+b");
+	assert_int_equal(str_url_decode("%C3%AB", 6, false, out), 2);
+	assert_string_equal(out, "\xc3\xab");
+	assert_int_equal(str_url_decode("", 0, true, out), 0);
+	assert_string_equal(out, "");
+	/* malformed or truncated escapes, and NUL bytes, are refused */
+	assert_int_equal(str_url_decode("%", 1, true, out), -1);
+	assert_int_equal(str_url_decode("%4", 2, true, out), -1);
+	assert_int_equal(str_url_decode("%zz", 3, true, out), -1);
+	assert_int_equal(str_url_decode("a%00b", 5, true, out), -1);
+	/* only @n bytes are read: a cut in the middle of an escape is truncated input */
+	assert_int_equal(str_url_decode("ab%41", 4, true, out), -1);
+}
+
 static void test_utf8(void **state)
 {
 	assert_true(str_utf8_valid("plain", 5));
@@ -231,7 +251,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_buf_limits),  cmocka_unit_test(test_str_helpers),
-	    cmocka_unit_test(test_utf8),        cmocka_unit_test(test_numbers),
+	    cmocka_unit_test(test_utf8),        cmocka_unit_test(test_url_decode),        cmocka_unit_test(test_numbers),
 	    cmocka_unit_test(test_ids),         cmocka_unit_test(test_base64),
 	    cmocka_unit_test(test_masking),     cmocka_unit_test(test_html),
 	    cmocka_unit_test(test_time),        cmocka_unit_test(test_json_quote),
