@@ -50,6 +50,11 @@ typedef struct admin_req {
 
 /* Append @s HTML-escaped; NULL appends nothing. Returns 0 or TH_ETOOBIG. */
 int admin_esc(buf *b, const char *s);
+/* A state shown as a coloured badge ("needs_token" reads "needs new token"). */
+void admin_badge(buf *b, const char *state);
+/* Is @s[0..n) an id as we make them (letters, digits, '-', '_'; 1..64)? Path
+ * segments that are not are refused before any lookup. */
+bool admin_path_id_ok(const char *s, size_t n);
 /* Append @s percent-encoded for a query-string value. */
 int admin_urlenc(buf *b, const char *s);
 /* Append a <time> element for @ms (or "never" for 0). */

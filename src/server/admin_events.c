@@ -12,27 +12,6 @@
 #define DELIVERIES_PAGE 200
 #define ERROR_SHOWN_MAX 2000
 
-/* An id from a URL path segment: well-formed (our ids), nothing else. */
-static bool path_id_ok(const char *s, size_t n)
-{
-	if (n == 0 || n > 64)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		char c = s[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      c == '-' || c == '_'))
-			return false;
-	}
-	return true;
-}
-
-static void state_badge(buf *b, const char *name)
-{
-	buf_printf(b, "<span class=\"badge b-%s\">", name);
-	admin_esc(b, name);
-	buf_puts(b, "</span>");
-}
-
 /* The rows of an event listing as a table. */
 static void events_table(buf *b, const event_row *rows, size_t n)
 {
@@ -231,7 +210,7 @@ static void deliveries_table(admin_req *r, buf *b, const delivery *ds, size_t n,
 		buf_puts(b, "<td class=mono>");
 		admin_esc(b, d->handler_id);
 		buf_puts(b, "</td><td>");
-		state_badge(b, delivery_status_name(d->status));
+		admin_badge(b, delivery_status_name(d->status));
 		buf_printf(b, "</td><td>%d</td><td class=\"small hide-sm\">", d->attempts);
 		admin_time(b, d->updated_at);
 		buf_puts(b, "</td><td>");
@@ -288,7 +267,7 @@ int admin_event(admin_req *r, const char *tail)
 {
 	const char *slash = strchr(tail, '/');
 	size_t idlen = slash ? (size_t)(slash - tail) : strlen(tail);
-	if (!path_id_ok(tail, idlen))
+	if (!admin_path_id_ok(tail, idlen))
 		return admin_error_page(r, 404, "Not found", "There is no such event.");
 	char id[65];
 	memcpy(id, tail, idlen);
@@ -402,7 +381,7 @@ int admin_deliveries(admin_req *r)
 int admin_delivery_action(admin_req *r, const char *tail)
 {
 	const char *slash = strchr(tail, '/');
-	if (!slash || !str_eq(slash, "/retry") || !path_id_ok(tail, (size_t)(slash - tail)))
+	if (!slash || !str_eq(slash, "/retry") || !admin_path_id_ok(tail, (size_t)(slash - tail)))
 		return admin_error_page(r, 404, "Not found", "There is no such page in the admin.");
 	if (!r->post) {
 		http_response_header(r->res, "Allow", "POST");

@@ -290,6 +290,26 @@ int admin_error_page(admin_req *r, int status, const char *title, const char *ms
 	return admin_send(r, status, &b);
 }
 
+void admin_badge(buf *b, const char *state)
+{
+	buf_printf(b, "<span class=\"badge b-%s\">", state);
+	admin_esc(b, str_eq(state, "needs_token") ? "needs new token" : state);
+	buf_puts(b, "</span>");
+}
+
+bool admin_path_id_ok(const char *s, size_t n)
+{
+	if (n == 0 || n > 64)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '-' || c == '_'))
+			return false;
+	}
+	return true;
+}
+
 /* ---- forms ------------------------------------------------------------------------------ */
 
 /* The body as sent by a browser form (application/x-www-form-urlencoded):

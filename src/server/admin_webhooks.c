@@ -12,26 +12,6 @@
 #define MODEL_INPUT_MAX 512
 #define DESCRIPTION_MAX 1000
 
-static bool id_segment_ok(const char *s, size_t n)
-{
-	if (n == 0 || n > 64)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		char c = s[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      c == '-' || c == '_'))
-			return false;
-	}
-	return true;
-}
-
-static void badge(buf *b, const char *name)
-{
-	buf_printf(b, "<span class=\"badge b-%s\">", name);
-	admin_esc(b, str_eq(name, "needs_token") ? "needs new token" : name);
-	buf_puts(b, "</span>");
-}
-
 /* The plain token a form names: a pasted "token" wins, else "token_fp", the
  * fingerprint of a stored token. *out is malloc'd (wipe and free it).
  * Returns 0 or TH_EINVAL / TH_ENOTFOUND with a message in @err. */
@@ -135,7 +115,7 @@ static int webhooks_page(admin_req *r, int status, const char *error)
 			buf_puts(&b, "</td><td class=hide-sm>");
 			admin_masked(&b, w->token);
 			buf_puts(&b, "</td><td>");
-			badge(&b, webhook_state_name(w->state));
+			admin_badge(&b, webhook_state_name(w->state));
 			if (w->state == WEBHOOK_ACTIVE && !w->active)
 				buf_puts(&b, " <span class=\"badge b-disabled\">Trello-disabled</span>");
 			buf_puts(&b, "</td><td class=\"small hide-sm\">");
@@ -356,7 +336,7 @@ int admin_webhooks(admin_req *r, const char *tail)
 	/* /{id}/delete */
 	const char *id = tail + 1;
 	const char *slash = strchr(id, '/');
-	if (!slash || !str_eq(slash, "/delete") || !id_segment_ok(id, (size_t)(slash - id)))
+	if (!slash || !str_eq(slash, "/delete") || !admin_path_id_ok(id, (size_t)(slash - id)))
 		return admin_error_page(r, 404, "Not found", "There is no such page in the admin.");
 	char idbuf[65];
 	memcpy(idbuf, id, (size_t)(slash - id));
@@ -424,7 +404,7 @@ static int tokens_page(admin_req *r, int status, const char *error, const char *
 			buf_puts(&b, "</td><td>");
 			admin_esc(&b, ts[i].member ? ts[i].member : "?");
 			buf_puts(&b, "</td><td>");
-			badge(&b, token_state_name(ts[i].state));
+			admin_badge(&b, token_state_name(ts[i].state));
 			buf_puts(&b, "</td><td class=small>");
 			admin_time(&b, ts[i].expires_at);
 			buf_puts(&b, "</td><td class=\"small hide-sm\">");
