@@ -1,0 +1,73 @@
+/*
+ * store_suite — the store tests every backend must pass, written once and
+ * compiled into each backend's test binary (test_store: SQLite, test_store_pg:
+ * PostgreSQL). A backend's file supplies the fixture: its setup opens a fresh,
+ * migrated, empty store and puts a store_fx (first member of its own fixture
+ * struct) in *state, or NULL when the backend is unavailable (the shared
+ * tests then skip); its teardown closes the store and removes the database.
+ */
+#ifndef TH_TEST_STORE_SUITE_H
+#define TH_TEST_STORE_SUITE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "model/model.h"
+#include "store/store.h"
+
+/* What the shared tests need of a backend's fixture. */
+typedef struct store_fx {
+	store *st;      /* the fresh store, owned by the fixture */
+	char url[600];  /* its DATABASE_URL, to open more handles on the same database */
+} store_fx;
+
+/* Every handler kind, for delivery_claim. */
+#define SUITE_ALL_KINDS ((1u << HANDLER_EXEC) | (1u << HANDLER_FORWARD) | (1u << HANDLER_FUNC))
+
+store_fx *suite_fx(void **state);
+
+/* Helpers, also for the backends' own tests; they fail the test on error. */
+event *suite_ev_new(const char *webhook_id, const char *action_id, const char *type,
+                    const char *summary, const char *payload, size_t len);
+void suite_ev_free(event *ev);
+enum store_put suite_put1(store *st, event *ev);
+void suite_add_webhook(store *st, const char *id, const char *model, const char *tok);
+void suite_add_handler(store *st, const char *id, enum handler_kind kind, const char *on,
+                       const char *model, bool enabled);
+
+/* The shared tests (cmocka test functions; *state is the backend's fixture). */
+void suite_webhook_crud(void **state);
+void suite_token_crud(void **state);
+void suite_handler_crud(void **state);
+void suite_users_sessions(void **state);
+void suite_events_dedupe(void **state);
+void suite_events_survive_webhook_delete(void **state);
+void suite_payload_bytes_exact(void **state);
+void suite_event_list_filters(void **state);
+void suite_deliveries_for_matching_handlers(void **state);
+void suite_claim_order(void **state);
+void suite_lease_expiry(void **state);
+void suite_finish_retry_replay(void **state);
+void suite_handler_delete_drops_pending(void **state);
+void suite_two_handles(void **state);
+void suite_batch_throughput(void **state);
+
+/* The shared tests as cmocka entries with the backend's @setup/@teardown. */
+#define STORE_SUITE_TESTS(setup, teardown)                                                     \
+	cmocka_unit_test_setup_teardown(suite_webhook_crud, setup, teardown),                      \
+	cmocka_unit_test_setup_teardown(suite_token_crud, setup, teardown),                        \
+	cmocka_unit_test_setup_teardown(suite_handler_crud, setup, teardown),                      \
+	cmocka_unit_test_setup_teardown(suite_users_sessions, setup, teardown),                    \
+	cmocka_unit_test_setup_teardown(suite_events_dedupe, setup, teardown),                     \
+	cmocka_unit_test_setup_teardown(suite_events_survive_webhook_delete, setup, teardown),     \
+	cmocka_unit_test_setup_teardown(suite_payload_bytes_exact, setup, teardown),               \
+	cmocka_unit_test_setup_teardown(suite_event_list_filters, setup, teardown),                \
+	cmocka_unit_test_setup_teardown(suite_deliveries_for_matching_handlers, setup, teardown),  \
+	cmocka_unit_test_setup_teardown(suite_claim_order, setup, teardown),                       \
+	cmocka_unit_test_setup_teardown(suite_lease_expiry, setup, teardown),                      \
+	cmocka_unit_test_setup_teardown(suite_finish_retry_replay, setup, teardown),               \
+	cmocka_unit_test_setup_teardown(suite_handler_delete_drops_pending, setup, teardown),      \
+	cmocka_unit_test_setup_teardown(suite_two_handles, setup, teardown),                       \
+	cmocka_unit_test_setup_teardown(suite_batch_throughput, setup, teardown)
+
+#endif
