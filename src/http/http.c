@@ -149,6 +149,41 @@ int http_response_body(http_response *res, int status, const char *content_type,
 
 /* ---- sending ------------------------------------------------------------------- */
 
+/* @path for the log, with every segment that looks like a secret (a Trello
+ * user token, 64 hex or ATTA..., or a 32-hex API key) masked: Trello's own
+ * routes carry tokens in the path (/1/tokens/{token}/webhooks), and the mock
+ * and test servers answer those routes. */
+static void loggable_path(const char *path, char *out, size_t outsz)
+{
+	buf b;
+	buf_init(&b, outsz - 1);
+	const char *p = path;
+	while (*p) {
+		size_t n = strcspn(p, "/");
+		char seg[96];
+		if (n > 0 && n < sizeof seg) {
+			memcpy(seg, p, n);
+			seg[n] = '\0';
+			if (str_is_trello_token(seg) || (n == 32 && str_is_hex(seg, 32))) {
+				char masked[32];
+				mask_secret(seg, masked, sizeof masked);
+				buf_puts(&b, masked);
+			} else {
+				buf_append(&b, p, n);
+			}
+		} else {
+			buf_append(&b, p, n);
+		}
+		p += n;
+		if (*p == '/') {
+			buf_putc(&b, '/');
+			p++;
+		}
+	}
+	str_copy(out, outsz, b.data ? b.data : "");
+	buf_free(&b);
+}
+
 static enum MHD_Result send_response(struct conn_req *cr)
 {
 	http_response *res = &cr->res;
@@ -172,9 +207,11 @@ static enum MHD_Result send_response(struct conn_req *cr)
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	double ms = (double)(now.tv_sec - cr->started.tv_sec) * 1e3 +
 	            (double)(now.tv_nsec - cr->started.tv_nsec) / 1e6;
+	char path[512];
+	loggable_path(cr->req.path, path, sizeof path);
 	log_set_request_id(cr->req.request_id);
-	log_info(cr->srv->name, "%s %s -> %d, %zu bytes in, %zu out, %.2f ms", cr->req.method,
-	         cr->req.path, res->status, cr->body.len, len, ms);
+	log_info(cr->srv->name, "%s %s -> %d, %zu bytes in, %zu out, %.2f ms", cr->req.method, path,
+	         res->status, cr->body.len, len, ms);
 	log_set_request_id(NULL);
 	return ok;
 }
@@ -184,7 +221,9 @@ static enum MHD_Result reject(struct conn_req *cr, int status, const char *msg)
 	http_response_init(&cr->res);
 	http_response_text(&cr->res, status, "%s\n", msg);
 	cr->phase = PHASE_READY;
-	log_info(cr->srv->name, "%s %s -> %d (%s)", cr->req.method, cr->req.path, status, msg);
+	char path[512];
+	loggable_path(cr->req.path, path, sizeof path);
+	log_info(cr->srv->name, "%s %s -> %d (%s)", cr->req.method, path, status, msg);
 	return send_response(cr);
 }
 
