@@ -82,5 +82,8 @@ int cmd_token_rm(cli *c, int argc, char **argv);
 int cmd_sync(cli *c, int argc, char **argv);
 /* admin users (cmd_user.c) */
 int cmd_user_add(cli *c, int argc, char **argv);
+/* the local development loop (cmd_trigger.c, cmd_demo.c) */
+int cmd_trigger(cli *c, int argc, char **argv);
+int cmd_demo(cli *c, int argc, char **argv);
 
 #endif

@@ -54,6 +54,12 @@ static const cli_command commands[] = {
     {"user", "add", cmd_user_add, 0, "NAME",
      "Create an admin user, or set its password: the first line of stdin (at least 8 "
      "characters), stored as an Argon2id hash."},
+    {"trigger", NULL, cmd_trigger, 0,
+     "TYPE [--webhook ID] [--set PATH=VALUE]... [--json] | --list",
+     "Send a realistic, signed Trello delivery of action TYPE to a webhook's callback URL, as "
+     "Trello would (the webhook: --webhook, or the only one). --set action.data.text=hi "
+     "overrides a field by dotted path (VALUE is JSON when it parses, else a string). "
+     "Prints the answer and the stored event. Needs TRELLO_API_SECRET."},
     {"version", NULL, cmd_version, 0, "", "Print the version."},
 };
 

@@ -1,0 +1,105 @@
+/* cmd_trigger.c — `trellohook trigger TYPE [--webhook ID] [--set PATH=VALUE]...`
+ * and `trigger --list`. Only parses flags; service/trigger.c does the work. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "service/trigger.h"
+
+#define TRIGGER_MAX_SETS 64
+
+static int list_types(const cli *c)
+{
+	if (c->json) {
+		json_t *arr = json_array();
+		for (size_t i = 0; arr && i < trigger_ntemplates; i++)
+			json_array_append_new(arr, json_pack("{s:s,s:s,s:s}", "type", trigger_templates[i].name,
+			                                     "action_type", trigger_templates[i].action_type,
+			                                     "description", trigger_templates[i].description));
+		return cli_print_json(arr);
+	}
+	for (size_t i = 0; i < trigger_ntemplates; i++)
+		printf("%-28s %s\n", trigger_templates[i].name, trigger_templates[i].description);
+	return fflush(stdout) ? EXIT_FAIL : EXIT_OK;
+}
+
+int cmd_trigger(cli *c, int argc, char **argv)
+{
+	trigger_opts o;
+	memset(&o, 0, sizeof o);
+	const char *sets[TRIGGER_MAX_SETS];
+	bool list = false;
+	for (int i = 0; i < argc; i++) {
+		int t;
+		const char *set = NULL;
+		if (str_eq(argv[i], "--list")) {
+			list = true;
+		} else if ((t = cli_take_value(argc, argv, &i, "--webhook", &o.webhook_id)) != 0) {
+			if (t < 0)
+				return EXIT_USAGE;
+		} else if ((t = cli_take_value(argc, argv, &i, "--set", &set)) != 0) {
+			if (t < 0)
+				return EXIT_USAGE;
+			if (o.nsets == TRIGGER_MAX_SETS)
+				return cli_fail(EXIT_USAGE, "trigger: at most %d --set", TRIGGER_MAX_SETS);
+			sets[o.nsets++] = set;
+		} else if (!o.name && argv[i][0] != '-') {
+			o.name = argv[i];
+		} else {
+			return cli_unexpected(c, argv[i]);
+		}
+	}
+	if (list) {
+		if (o.name || o.webhook_id || o.nsets)
+			return cli_fail(EXIT_USAGE, "trigger --list takes no other arguments");
+		return list_types(c);
+	}
+	if (!o.name)
+		return cli_fail(EXIT_USAGE, "trigger: an action type is needed, e.g. `trellohook trigger "
+		                "commentCard` (see trigger --list)");
+	o.sets = sets;
+	th_error err = {0, {0}};
+	if (trigger_check_name(o.name, &err)) {
+		/* the whole list: longer than a th_error message holds */
+		buf names;
+		buf_init(&names, 2048);
+		for (size_t i = 0; i < trigger_ntemplates; i++)
+			if (buf_printf(&names, "%s%s", i ? ", " : "", trigger_templates[i].name))
+				break;
+		int r = cli_fail(EXIT_USAGE, "%s; one of: %s", err.msg, names.data ? names.data : "");
+		buf_free(&names);
+		return r;
+	}
+	if (config_require(&c->cfg, NEED_API_SECRET, &err))
+		return cli_fail_err(&err);
+	app *a;
+	int rc = cli_app(c, &a);
+	if (rc)
+		return rc;
+	trigger_result r;
+	if (trigger_send(a, &o, &r, &err)) {
+		trigger_result_clear(&r);
+		return cli_fail_err(&err);
+	}
+	if (c->json) {
+		rc = cli_print_json(json_pack("{s:I,s:s,s:s,s:s,s:s,s:o,s:o}", "status", (json_int_t)r.status,
+		                              "answer", r.answer, "webhook_id", r.webhook_id,
+		                              "callback_url", r.callback_url, "action_id", r.action_id,
+		                              "event_id", cli_jstr(r.event_id[0] ? r.event_id : NULL),
+		                              "summary", cli_jstr(r.summary)));
+	} else {
+		printf("POST %s -> %ld %s\n", r.callback_url, r.status, r.answer);
+		if (r.event_id[0])
+			printf("stored event %s (action %s): %s\n", r.event_id, r.action_id,
+			       r.summary ? r.summary : "");
+		else if (r.status == 200)
+			printf("action %s was accepted but is not in this store (DATABASE_URL?)\n",
+			       r.action_id);
+		rc = fflush(stdout) ? EXIT_FAIL : EXIT_OK;
+	}
+	if (rc == EXIT_OK && r.status != 200)
+		rc = cli_fail(EXIT_FAIL, "trigger: %s answered %ld%s%s", r.callback_url, r.status,
+		              r.answer[0] ? ": " : "", r.answer);
+	trigger_result_clear(&r);
+	return rc;
+}
