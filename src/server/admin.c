@@ -248,6 +248,28 @@ static int login_page(admin_req *r, int status, const char *error, const char *n
 	return admin_send(r, status, &b);
 }
 
+/* A hash of a random password with the same cost as real ones, made once
+ * (this module owns it; it never changes afterwards). NULL if hashing failed. */
+static char dummy_hash_str[crypto_pwhash_STRBYTES];
+static bool dummy_hash_ok;
+static pthread_once_t dummy_hash_once = PTHREAD_ONCE_INIT;
+
+static void make_dummy_hash(void)
+{
+	char pw[32];
+	randombytes_buf(pw, sizeof pw);
+	dummy_hash_ok = crypto_pwhash_str(dummy_hash_str, pw, sizeof pw,
+	                                  crypto_pwhash_OPSLIMIT_INTERACTIVE,
+	                                  crypto_pwhash_MEMLIMIT_INTERACTIVE) == 0;
+	sodium_memzero(pw, sizeof pw);
+}
+
+static const char *dummy_hash(void)
+{
+	pthread_once(&dummy_hash_once, make_dummy_hash);
+	return dummy_hash_ok ? dummy_hash_str : NULL;
+}
+
 static int login_post(admin_req *r)
 {
 	const char *user = admin_field(r, "user");
@@ -281,7 +303,10 @@ static int login_post(admin_req *r)
 		log_error("admin", "reading a user failed: %s", err.msg);
 		return admin_error_page(r, 500, "Error", "The store could not be read.");
 	}
-	bool good = hash && crypto_pwhash_str_verify(hash, pw, strlen(pw)) == 0;
+	/* An unknown user is checked against a dummy hash, so the answer takes as
+	 * long as for a known one and its timing does not reveal user names. */
+	const char *against = hash ? hash : dummy_hash();
+	bool good = against && crypto_pwhash_str_verify(against, pw, strlen(pw)) == 0 && hash;
 	free(hash);
 	if (!good) {
 		throttle_fail(user, addr);
