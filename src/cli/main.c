@@ -60,6 +60,12 @@ static const cli_command commands[] = {
      "Trello would (the webhook: --webhook, or the only one). --set action.data.text=hi "
      "overrides a field by dotted path (VALUE is JSON when it parses, else a string). "
      "Prints the answer and the stored event. Needs TRELLO_API_SECRET."},
+    {"demo", NULL, cmd_demo, 0,
+     "[--data-dir DIR] [--listen HOST:PORT] [--mock-listen HOST:PORT] [--exit-after-setup]",
+     "Run the whole product locally without a Trello account: trello-mock with a seeded board, "
+     "trellohook serve wired to it, a webhook, an example handler, an admin login; state under "
+     "DIR (./demo-data). Serves until Ctrl-C; --exit-after-setup (or TRELLOHOOK_DEMO_EXIT=1) "
+     "stops after printing the login."},
     {"version", NULL, cmd_version, 0, "", "Print the version."},
 };
 
