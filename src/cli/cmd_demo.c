@@ -913,6 +913,9 @@ int cmd_demo(cli *c, int argc, char **argv)
 			                "127.0.0.1:8001 (port 0 picks one)", d.mock_listen);
 	}
 	d.dir_shown = dir;
+	/* keep the terminal for the demo's own lines unless a level was asked for */
+	if (!getenv("TRELLOHOOK_LOG_LEVEL") && c->cfg.log_level == LOG_INFO)
+		log_setup(LOG_WARN, c->cfg.log_format);
 	int rc = EXIT_FAIL;
 	json_t *ids = json_array();
 	char wid[64], card[32], pw[21] = "";
