@@ -914,8 +914,10 @@ int cmd_demo(cli *c, int argc, char **argv)
 	}
 	d.dir_shown = dir;
 	/* keep the terminal for the demo's own lines unless a level was asked for */
-	if (!getenv("TRELLOHOOK_LOG_LEVEL") && c->cfg.log_level == LOG_INFO)
+	if (!getenv("TRELLOHOOK_LOG_LEVEL") && c->cfg.log_level == LOG_INFO) {
+		c->cfg.log_level = LOG_WARN; /* the app (opened later) sets up logging from it */
 		log_setup(LOG_WARN, c->cfg.log_format);
+	}
 	int rc = EXIT_FAIL;
 	json_t *ids = json_array();
 	char wid[64], card[32], pw[21] = "";
