@@ -2,10 +2,11 @@
 // type POSTed to a real `trellohook serve` (webhooks registered through the
 // real `webhook add` path against trello-mock), stored and summarised.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
 
 import { startStack } from './lib/stack.mjs';
-import { baseEnv, tempDir, th, thJson } from './lib/serve.mjs';
+import { baseEnv, tempDir, th, thJson, trellohookBin } from './lib/serve.mjs';
 
 // What each listed type's summary must say (the board is "Roadmap 2027").
 const EXPECT = {
@@ -159,6 +160,26 @@ describe('trigger', () => {
     const missing = th(s.env, ['trigger', 'commentCard', '--set']);
     assert.equal(missing.code, 2);
     assert.equal(thJson(s.env, ['events', 'ls', '--limit', '1000']).length, before);
+  });
+
+  test('non-UTF-8 --set path or value: exit 2', () => {
+    for (const arg of ["$'action.data.text=\\xff\\xfe'", "$'action.\\xc3.text=1'"]) {
+      const r = spawnSync('bash', ['-c', `exec "$0" trigger commentCard --set ${arg}`, trellohookBin],
+        { env: s.env, encoding: 'utf8' });
+      assert.equal(r.status, 2, r.stderr);
+      assert.match(r.stderr, /not valid UTF-8/);
+    }
+  });
+
+  test('large bodies: 100 KB of comment is delivered; over TRELLOHOOK_MAX_BODY serve answers 413, exit 1', () => {
+    const big = thJson(s.env, ['trigger', 'commentCard', '--set', `action.data.text=${'é'.repeat(50000)}`]);
+    assert.equal(big.status, 200);
+    assert.ok(big.event_id);
+    const sets = [];
+    for (let i = 0; i < 10; i++) sets.push('--set', `action.data.pad${i}=${'x'.repeat(120000)}`);
+    const r = th(s.env, ['trigger', 'commentCard', ...sets]);
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stdout, /-> 413/);
   });
 
   test('unknown type: exit 2 listing the types; no type: exit 2', () => {
