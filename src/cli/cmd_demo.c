@@ -48,6 +48,7 @@ extern char **environ;
 #define DEMO_SECRET "7d3c1b9a8f6e4d2c0b1a9f8e7d6c5b4a3f2e1d0c9b8a7f6e5d4c3b2a19081726"
 #define DEMO_BOARD "Demo board"
 #define DEMO_USER "admin"
+#define DEMO_WEBHOOK_DESC "Demo board (trellohook demo)"
 #define DEMO_MOCK_LISTEN "127.0.0.1:8001"
 #define READY_TIMEOUT_MS 20000   /* per child, to its ready line */
 #define STOP_TIMEOUT_MS 10000    /* SIGTERM, then SIGKILL */
@@ -382,9 +383,11 @@ static size_t on_mock_body(char *ptr, size_t size, size_t nmemb, void *ud)
 
 /* @method @url (relative to the mock's base) with @body (JSON, stolen, may be
  * NULL); *out gets the parsed answer (NULL when not JSON). Fails unless 2xx. */
-static int mock_call(const demo *d, const char *method, const char *route, json_t *body,
-                     json_t **out)
+static int mock_call_q(const demo *d, const char *method, const char *route, json_t *body,
+                       json_t **out, bool quiet)
 {
+	/* messages name the route without its query (it carries the token) */
+	int rlen = (int)strcspn(route, "?");
 	int rc = EXIT_FAIL;
 	char url[1024];
 	char *text = NULL;
@@ -415,15 +418,17 @@ static int mock_call(const demo *d, const char *method, const char *route, json_
 	if (cc == CURLE_OK)
 		cc = curl_easy_perform(e);
 	if (cc != CURLE_OK) {
-		cli_fail(EXIT_FAIL, "demo: %s %s: %s", method, route, curl_easy_strerror(cc));
+		if (!quiet)
+			cli_fail(EXIT_FAIL, "demo: %s %.*s: %s", method, rlen, route, curl_easy_strerror(cc));
 		goto out;
 	}
 	curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
 	if (resp.len)
 		*out = json_loadb(resp.data, resp.len, 0, NULL);
 	if (status / 100 != 2) {
-		cli_fail(EXIT_FAIL, "demo: %s %s: the mock answered %ld %.200s", method, route, status,
-		         resp.data ? resp.data : "");
+		if (!quiet)
+			cli_fail(EXIT_FAIL, "demo: %s %.*s: the mock answered %ld %.200s", method, rlen, route,
+			         status, resp.data ? resp.data : "");
 		json_decref(*out);
 		*out = NULL;
 		goto out;
@@ -439,6 +444,12 @@ out:
 	return rc;
 }
 
+static int mock_call(const demo *d, const char *method, const char *route, json_t *body,
+                     json_t **out)
+{
+	return mock_call_q(d, method, route, body, out, false);
+}
+
 /* ---- set-up steps ---------------------------------------------------------------- */
 
 /* The board, its lists and cards: reused when the mock still has it. */
@@ -449,7 +460,7 @@ static int ensure_board(demo *d)
 	if (id) {
 		char route[512];
 		str_printf(route, sizeof route, "/1/boards/%s?key=%s&token=%s", id, DEMO_KEY, d->token);
-		if (!mock_call(d, "GET", route, NULL, &ans)) {
+		if (!mock_call_q(d, "GET", route, NULL, &ans, true)) {
 			json_decref(ans);
 			return 0;
 		}
@@ -535,16 +546,18 @@ static int ensure_webhook(demo *d, app *a, char *wid, size_t widsz)
 		goto out;
 	}
 	for (size_t i = 0; i < n; i++) {
-		if (!str_eq(ws[i].id_model, board))
+		/* ours: on the board, or made by an earlier demo on a board the mock lost */
+		if (!str_eq(ws[i].id_model, board) && !str_eq(ws[i].description, DEMO_WEBHOOK_DESC))
 			continue;
-		if (!wid[0] && ws[i].state == WEBHOOK_ACTIVE && svc_callback_is_ours(a, ws[i].callback_url, wid, widsz))
+		if (!wid[0] && str_eq(ws[i].id_model, board) && ws[i].state == WEBHOOK_ACTIVE &&
+		    svc_callback_is_ours(a, ws[i].callback_url, wid, widsz))
 			continue; /* keep the first good one */
 		enum webhook_rm_outcome oc;
 		if (svc_webhook_rm(a, tc, ws[i].id, &oc, &err))
 			fprintf(stderr, "demo: could not remove the old webhook %s: %s\n", ws[i].id, err.msg);
 	}
 	if (!wid[0]) {
-		webhook_add_opts o = {board, d->token, "Demo board (trellohook demo)"};
+		webhook_add_opts o = {board, d->token, DEMO_WEBHOOK_DESC};
 		webhook w;
 		char note[256];
 		if (svc_webhook_add(a, tc, &o, &w, note, sizeof note, &err)) {

@@ -6,7 +6,7 @@
 // orphans when the demo itself is killed.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -266,6 +266,17 @@ describe('demo, state and exits', () => {
     const mockState3 = JSON.parse(readFileSync(path.join(dir, 'mock.json'), 'utf8'));
     assert.deepEqual(mockState3.webhooks.map((w) => w.callbackURL), [hooks3[0].callback_url]);
     assert.equal(thJson(env, ['deliveries', 'ls', '--status', 'done']).length, 12);
+
+    // the mock lost its state: a new board is seeded, the webhook on the lost one goes
+    rmSync(path.join(dir, 'mock.json'));
+    const four = runDemoOnce(dir, port3);
+    assert.equal(four.code, 0, four.stderr);
+    assert.match(four.stderr, /no longer has the demo board/);
+    assert.ok(!four.stderr.includes(state1.token), 'the token is not printed');
+    const state4 = JSON.parse(readFileSync(path.join(dir, 'demo.json'), 'utf8'));
+    assert.notEqual(state4.board_id, state1.board_id);
+    const hooks4 = thJson(env, ['webhook', 'ls']);
+    assert.deepEqual(hooks4.map((h) => h.id_model), [state4.board_id]);
   });
 
   test('SIGTERM: exit 0, both children stopped', async () => {
