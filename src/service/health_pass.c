@@ -274,14 +274,23 @@ static void *runner(void *arg)
 	while (!wait_stop(h, delay)) {
 		health_stats s;
 		int64_t t0 = time_mono_ms();
-		if (svc_health_pass(a, tc, &s, &err))
+		if (svc_health_pass(a, tc, &s, &err)) {
+			atomic_fetch_add_explicit(&a->m.health_failures, 1, memory_order_relaxed);
 			log_warn(COMPONENT, "health pass failed: %s", err.msg);
-		else
+		} else {
+			atomic_fetch_add_explicit(&a->m.health_passes, 1, memory_order_relaxed);
+			atomic_fetch_add_explicit(&a->m.health_webhooks_disabled, s.webhooks_disabled,
+			                          memory_order_relaxed);
+			atomic_fetch_add_explicit(&a->m.health_webhooks_deleted, s.webhooks_deleted,
+			                          memory_order_relaxed);
+			atomic_fetch_add_explicit(&a->m.health_removals_finished, s.removals_finished,
+			                          memory_order_relaxed);
 			log_info(COMPONENT, "health pass in %lld ms: %zu token(s) checked, %zu dead; %zu "
 			         "webhook(s) seen, %zu disabled, %zu deleted on Trello, %zu removal(s) "
 			         "finished, %zu error(s)", (long long)(time_mono_ms() - t0),
 			         s.tokens_checked, s.tokens_dead, s.webhooks_seen, s.webhooks_disabled,
 			         s.webhooks_deleted, s.removals_finished, s.errors);
+		}
 		delay = a->cfg.health_interval_ms;
 	}
 	trello_client_free(tc);

@@ -80,6 +80,19 @@ int metrics_render(const metrics *m, buf *out)
 	rc = rc ? rc : counter(out, "trellohook_token_problems_total",
 	                       "Trello answers saying a token expired or is invalid.",
 	                       LOAD(m->token_problems));
+	rc = rc ? rc : counter(out, "trellohook_health_passes_total",
+	                       "Periodic health passes completed.", LOAD(m->health_passes));
+	rc = rc ? rc : counter(out, "trellohook_health_failures_total",
+	                       "Periodic health passes that failed.", LOAD(m->health_failures));
+	rc = rc ? rc : counter(out, "trellohook_health_webhooks_disabled_total",
+	                       "Webhooks the health pass found disabled by Trello.",
+	                       LOAD(m->health_webhooks_disabled));
+	rc = rc ? rc : counter(out, "trellohook_health_webhooks_deleted_total",
+	                       "Webhooks the health pass found deleted on Trello.",
+	                       LOAD(m->health_webhooks_deleted));
+	rc = rc ? rc : counter(out, "trellohook_health_removals_finished_total",
+	                       "Removals the health pass finished on Trello.",
+	                       LOAD(m->health_removals_finished));
 	rc = rc ? rc : render_histogram(out, "trellohook_callback_latency_seconds",
 	                                "Time from a callback's arrival to its answer.",
 	                                &m->callback_latency);

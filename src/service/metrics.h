@@ -43,6 +43,12 @@ typedef struct metrics {
 	histogram callback_latency;           /* POST arrival to 200, seconds */
 	histogram commit_latency;             /* one group commit, seconds */
 	atomic_uint_fast64_t token_problems;  /* tokens found expired/invalid */
+	/* the periodic health pass (service/health_pass.c) */
+	atomic_uint_fast64_t health_passes;
+	atomic_uint_fast64_t health_failures;
+	atomic_uint_fast64_t health_webhooks_disabled; /* found disabled by Trello */
+	atomic_uint_fast64_t health_webhooks_deleted;  /* found deleted on Trello */
+	atomic_uint_fast64_t health_removals_finished; /* "removing" webhooks finished */
 } metrics;
 
 void metrics_init(metrics *m);

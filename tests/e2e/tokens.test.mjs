@@ -216,6 +216,11 @@ describe('serve: periodic health pass', () => {
     const metrics = await (await fetch(`${s.env.CALLBACK_DOMAIN}/metrics`)).text();
     const m = metrics.match(/^trellohook_token_problems_total (\d+)/m);
     assert.ok(m && Number(m[1]) >= 1, 'token problems counted');
+    const counted = (name) => Number((metrics.match(new RegExp(`^trellohook_health_${name}_total (\\d+)`, 'm')) ?? [0, -1])[1]);
+    assert.ok(counted('passes') >= 1, 'health passes counted');
+    assert.ok(counted('webhooks_disabled') >= 1, 'disabled webhook counted');
+    assert.ok(counted('webhooks_deleted') >= 1, 'deleted webhook counted');
+    assert.ok(counted('removals_finished') >= 1, 'finished removal counted');
     // sync brings the disabled and deleted ones back (and fails on the expired token: exit 1)
     const r = th(s.env, ['sync', '--json']);
     assert.equal(r.code, 1);
