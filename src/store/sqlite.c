@@ -438,6 +438,152 @@ static void read_delivery(sq_row *r, delivery *d)
 	d->claimed_until = row_i64(r);
 }
 
+/* ---- one row, all rows ---------------------------------------------------------------- */
+
+/* A reader fills one element from the current row; a clearer frees what a
+ * reader filled (element types differ: webhook, token, event, ...). */
+typedef void (*sq_reader)(sq_row *r, void *elem);
+typedef void (*sq_clearer)(void *elem);
+
+static void rd_webhook(sq_row *r, void *e) { read_webhook(r, e); }
+static void rd_token(sq_row *r, void *e) { read_token(r, e); }
+static void rd_handler(sq_row *r, void *e) { read_handler(r, e); }
+static void rd_delivery(sq_row *r, void *e) { read_delivery(r, e); }
+static void rd_event_full(sq_row *r, void *e) { (void)read_event(r, e, true); }
+static void rd_event_row(sq_row *r, void *e)
+{
+	event_row *er = e;
+	er->seq = read_event(r, &er->ev, false);
+}
+static void rd_str(sq_row *r, void *e) { *(char **)e = row_str(r); }
+static void rd_session(sq_row *r, void *e)
+{
+	user_session *us = e;
+	us->id_hash = row_str(r);
+	us->user = row_str(r);
+	us->csrf = row_str(r);
+	us->expires_at = row_i64(r);
+}
+
+static void clr_webhook(void *e) { webhook_clear(e); }
+static void clr_token(void *e) { token_clear(e); }
+static void clr_handler(void *e) { handler_clear(e); }
+static void clr_delivery(void *e) { delivery_clear(e); }
+static void clr_event(void *e) { sq_event_clear(e); }
+static void clr_event_row(void *e) { sq_event_clear(&((event_row *)e)->ev); }
+static void clr_str(void *e) { free(*(char **)e); }
+static void clr_session(void *e) { user_session_clear(e); }
+
+/* Run cached statement @id with one or two text keys (@k2 NULL: one) and read
+ * its first row into @out (@elem bytes, zeroed first) with @rd. No row:
+ * TH_ENOTFOUND with the message @nf. Called with the lock held. */
+static int sq_get_one_locked(sq *s, enum sq_q id, const char *k1, const char *k2, sq_reader rd,
+                             size_t elem, void *out, sq_clearer clr, const char *nf,
+                             const char *what, th_error *err)
+{
+	memset(out, 0, elem);
+	int ret = 0;
+	sqlite3_stmt *q = sq_stmt(s, id, err);
+	if (!q)
+		return TH_ESTORE;
+	sq_bind b = {q, 0, SQLITE_OK};
+	bind_text(&b, k1);
+	if (k2)
+		bind_text(&b, k2);
+	int rc = b.rc == SQLITE_OK ? sqlite3_step(q) : b.rc;
+	if (rc == SQLITE_DONE) {
+		ret = th_err(err, TH_ENOTFOUND, "%s", nf);
+		goto out;
+	}
+	if (rc != SQLITE_ROW) {
+		ret = sq_fail(s, err, what);
+		goto out;
+	}
+	sq_row r = {q, 0, false};
+	rd(&r, out);
+	if (r.oom) {
+		clr(out);
+		ret = th_err(err, TH_ENOMEM, "out of memory");
+	}
+out:
+	sq_reset(q);
+	return ret;
+}
+
+/* sq_get_one_locked() under the lock. */
+static int sq_get_one(sq *s, enum sq_q id, const char *k1, const char *k2, sq_reader rd,
+                      size_t elem, void *out, sq_clearer clr, const char *nf, const char *what,
+                      th_error *err)
+{
+	pthread_mutex_lock(&s->mu);
+	int ret = sq_get_one_locked(s, id, k1, k2, rd, elem, out, clr, nf, what, err);
+	pthread_mutex_unlock(&s->mu);
+	return ret;
+}
+
+/* Step @q to the end, reading every row into a new array of @elem-sized
+ * items with @rd. On success the array (NULL when empty) and its count are
+ * the caller's; on failure (TH_ENOMEM, or "what: message") everything read
+ * is freed and *out is NULL. Does not reset or finalize @q. */
+static int sq_collect(sq *s, sqlite3_stmt *q, sq_reader rd, size_t elem, sq_clearer clr,
+                      void **out, size_t *n, const char *what, th_error *err)
+{
+	char *a = NULL;
+	size_t cnt = 0, cap = 0;
+	int ret = 0, rc;
+	*out = NULL;
+	*n = 0;
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		if (grow((void **)&a, &cap, cnt, elem) != 0) {
+			ret = th_err(err, TH_ENOMEM, "out of memory");
+			goto out;
+		}
+		sq_row r = {q, 0, false};
+		rd(&r, a + cnt++ * elem);
+		if (r.oom) {
+			ret = th_err(err, TH_ENOMEM, "out of memory");
+			goto out;
+		}
+	}
+	if (rc != SQLITE_DONE)
+		ret = sq_fail(s, err, what);
+out:
+	if (ret != 0) {
+		for (size_t i = 0; i < cnt; i++)
+			clr(a + i * elem);
+		free(a);
+	} else {
+		*out = a;
+		*n = cnt;
+	}
+	return ret;
+}
+
+/* Every row of cached statement @id (no parameters), read with @rd; see
+ * sq_collect(). Called with the lock held. */
+static int sq_list_locked(sq *s, enum sq_q id, sq_reader rd, size_t elem, sq_clearer clr,
+                          void **out, size_t *n, const char *what, th_error *err)
+{
+	*out = NULL;
+	*n = 0;
+	sqlite3_stmt *q = sq_stmt(s, id, err);
+	if (!q)
+		return TH_ESTORE;
+	int ret = sq_collect(s, q, rd, elem, clr, out, n, what, err);
+	sq_reset(q);
+	return ret;
+}
+
+/* sq_list_locked() under the lock. */
+static int sq_list(sq *s, enum sq_q id, sq_reader rd, size_t elem, sq_clearer clr, void **out,
+                   size_t *n, const char *what, th_error *err)
+{
+	pthread_mutex_lock(&s->mu);
+	int ret = sq_list_locked(s, id, rd, elem, clr, out, n, what, err);
+	pthread_mutex_unlock(&s->mu);
+	return ret;
+}
+
 /* ---- open, migrate, close ------------------------------------------------------------ */
 
 /* The schema version recorded in schema_migrations (0: none). */
@@ -637,101 +783,32 @@ out:
 	return ret;
 }
 
-/* Run a webhook query with up to two text parameters; fills @out with the
- * first row or returns TH_ENOTFOUND with @nf_msg. */
-static int webhook_get_one(sq *s, enum sq_q id, const char *p1, const char *p2, webhook *out,
-                           const char *nf_what, th_error *err)
-{
-	memset(out, 0, sizeof *out);
-	pthread_mutex_lock(&s->mu);
-	int ret = 0;
-	sqlite3_stmt *q = sq_stmt(s, id, err);
-	if (!q) {
-		ret = TH_ESTORE;
-		goto out;
-	}
-	sq_bind b = {q, 0, SQLITE_OK};
-	bind_text(&b, p1);
-	if (p2)
-		bind_text(&b, p2);
-	int rc = b.rc == SQLITE_OK ? sqlite3_step(q) : b.rc;
-	if (rc == SQLITE_DONE) {
-		ret = th_err(err, TH_ENOTFOUND, "no webhook %s", nf_what);
-		goto out;
-	}
-	if (rc != SQLITE_ROW) {
-		ret = sq_fail(s, err, "reading a webhook");
-		goto out;
-	}
-	sq_row r = {q, 0, false};
-	read_webhook(&r, out);
-	if (r.oom) {
-		webhook_clear(out);
-		ret = th_err(err, TH_ENOMEM, "out of memory");
-	}
-out:
-	sq_reset(q);
-	pthread_mutex_unlock(&s->mu);
-	return ret;
-}
-
 static int sq_webhook_get(store *st, const char *id, webhook *out, th_error *err)
 {
-	char what[128];
-	str_printf(what, sizeof what, "with id %s", id ? id : "(null)");
-	return webhook_get_one(sq_of(st), Q_WEBHOOK_GET, id, NULL, out, what, err);
+	char nf[160];
+	str_printf(nf, sizeof nf, "no webhook with id %s", id ? id : "(null)");
+	return sq_get_one(sq_of(st), Q_WEBHOOK_GET, id, NULL, rd_webhook, sizeof *out, out,
+	                  clr_webhook, nf, "reading a webhook", err);
 }
 
 static int sq_webhook_find(store *st, const char *id_model, const char *tok, webhook *out,
                            th_error *err)
 {
-	char what[128];
-	str_printf(what, sizeof what, "for model %s with this token", id_model ? id_model : "(null)");
+	char nf[160];
+	str_printf(nf, sizeof nf, "no webhook for model %s with this token",
+	           id_model ? id_model : "(null)");
 	if (!tok) {
 		memset(out, 0, sizeof *out);
-		return th_err(err, TH_ENOTFOUND, "no webhook %s", what);
+		return th_err(err, TH_ENOTFOUND, "%s", nf);
 	}
-	return webhook_get_one(sq_of(st), Q_WEBHOOK_FIND, id_model, tok, out, what, err);
+	return sq_get_one(sq_of(st), Q_WEBHOOK_FIND, id_model, tok, rd_webhook, sizeof *out, out,
+	                  clr_webhook, nf, "reading a webhook", err);
 }
 
 static int sq_webhook_list(store *st, webhook **out, size_t *n, th_error *err)
 {
-	sq *s = sq_of(st);
-	*out = NULL;
-	*n = 0;
-	webhook *a = NULL;
-	size_t cnt = 0, cap = 0;
-	int ret = 0, rc;
-	pthread_mutex_lock(&s->mu);
-	sqlite3_stmt *q = sq_stmt(s, Q_WEBHOOK_LIST, err);
-	if (!q) {
-		ret = TH_ESTORE;
-		goto out;
-	}
-	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-		if (grow((void **)&a, &cap, cnt, sizeof *a) != 0) {
-			ret = th_err(err, TH_ENOMEM, "out of memory");
-			goto out;
-		}
-		sq_row r = {q, 0, false};
-		read_webhook(&r, &a[cnt++]);
-		if (r.oom) {
-			ret = th_err(err, TH_ENOMEM, "out of memory");
-			goto out;
-		}
-	}
-	if (rc != SQLITE_DONE)
-		ret = sq_fail(s, err, "listing webhooks");
-out:
-	sq_reset(q);
-	pthread_mutex_unlock(&s->mu);
-	if (ret != 0) {
-		webhook_list_free(a, cnt);
-	} else {
-		*out = a;
-		*n = cnt;
-	}
-	return ret;
+	return sq_list(sq_of(st), Q_WEBHOOK_LIST, rd_webhook, sizeof **out, clr_webhook,
+	               (void **)out, n, "listing webhooks", err);
 }
 
 /* DELETE by one text key; TH_ENOTFOUND "no <what> with <keyname> <key>" when
@@ -801,76 +878,14 @@ out:
 
 static int sq_token_get(store *st, const char *tok, token *out, th_error *err)
 {
-	sq *s = sq_of(st);
-	memset(out, 0, sizeof *out);
-	pthread_mutex_lock(&s->mu);
-	int ret = 0;
-	sqlite3_stmt *q = sq_stmt(s, Q_TOKEN_GET, err);
-	if (!q) {
-		ret = TH_ESTORE;
-		goto out;
-	}
-	sq_bind b = {q, 0, SQLITE_OK};
-	bind_text(&b, tok);
-	int rc = b.rc == SQLITE_OK ? sqlite3_step(q) : b.rc;
-	if (rc == SQLITE_DONE) {
-		ret = th_err(err, TH_ENOTFOUND, "no such token stored");
-		goto out;
-	}
-	if (rc != SQLITE_ROW) {
-		ret = sq_fail(s, err, "reading a token");
-		goto out;
-	}
-	sq_row r = {q, 0, false};
-	read_token(&r, out);
-	if (r.oom) {
-		token_clear(out);
-		ret = th_err(err, TH_ENOMEM, "out of memory");
-	}
-out:
-	sq_reset(q);
-	pthread_mutex_unlock(&s->mu);
-	return ret;
+	return sq_get_one(sq_of(st), Q_TOKEN_GET, tok, NULL, rd_token, sizeof *out, out, clr_token,
+	                  "no such token stored", "reading a token", err);
 }
 
 static int sq_token_list(store *st, token **out, size_t *n, th_error *err)
 {
-	sq *s = sq_of(st);
-	*out = NULL;
-	*n = 0;
-	token *a = NULL;
-	size_t cnt = 0, cap = 0;
-	int ret = 0, rc;
-	pthread_mutex_lock(&s->mu);
-	sqlite3_stmt *q = sq_stmt(s, Q_TOKEN_LIST, err);
-	if (!q) {
-		ret = TH_ESTORE;
-		goto out;
-	}
-	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-		if (grow((void **)&a, &cap, cnt, sizeof *a) != 0) {
-			ret = th_err(err, TH_ENOMEM, "out of memory");
-			goto out;
-		}
-		sq_row r = {q, 0, false};
-		read_token(&r, &a[cnt++]);
-		if (r.oom) {
-			ret = th_err(err, TH_ENOMEM, "out of memory");
-			goto out;
-		}
-	}
-	if (rc != SQLITE_DONE)
-		ret = sq_fail(s, err, "listing tokens");
-out:
-	sq_reset(q);
-	pthread_mutex_unlock(&s->mu);
-	if (ret != 0) {
-		token_list_free(a, cnt);
-	} else {
-		*out = a;
-		*n = cnt;
-	}
-	return ret;
+	return sq_list(sq_of(st), Q_TOKEN_LIST, rd_token, sizeof **out, clr_token, (void **)out, n,
+	               "listing tokens", err);
 }
 
 static int sq_token_delete(store *st, const char *tok, th_error *err)
@@ -883,37 +898,8 @@ static int sq_token_delete(store *st, const char *tok, th_error *err)
 /* All enabled handlers, for matching new events. Called with the lock held. */
 static int load_enabled_handlers(sq *s, handler **out, size_t *n, th_error *err)
 {
-	handler *a = NULL;
-	size_t cnt = 0, cap = 0;
-	int ret = 0, rc;
-	*out = NULL;
-	*n = 0;
-	sqlite3_stmt *q = sq_stmt(s, Q_HANDLERS_ENABLED, err);
-	if (!q)
-		return TH_ESTORE;
-	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-		if (grow((void **)&a, &cap, cnt, sizeof *a) != 0) {
-			ret = th_err(err, TH_ENOMEM, "out of memory");
-			goto out;
-		}
-		sq_row r = {q, 0, false};
-		read_handler(&r, &a[cnt++]);
-		if (r.oom) {
-			ret = th_err(err, TH_ENOMEM, "out of memory");
-			goto out;
-		}
-	}
-	if (rc != SQLITE_DONE)
-		ret = sq_fail(s, err, "loading handlers");
-out:
-	sq_reset(q);
-	if (ret != 0) {
-		handler_list_free(a, cnt);
-	} else {
-		*out = a;
-		*n = cnt;
-	}
-	return ret;
+	return sq_list_locked(s, Q_HANDLERS_ENABLED, rd_handler, sizeof **out, clr_handler,
+	                      (void **)out, n, "loading handlers", err);
 }
 
 /* Does any handler filter on a changed field ("type:field")? Then matching
@@ -1116,36 +1102,10 @@ out:
 
 static int sq_event_get(store *st, const char *id, event *out, th_error *err)
 {
-	sq *s = sq_of(st);
-	memset(out, 0, sizeof *out);
-	pthread_mutex_lock(&s->mu);
-	int ret = 0;
-	sqlite3_stmt *q = sq_stmt(s, Q_EVENT_GET, err);
-	if (!q) {
-		ret = TH_ESTORE;
-		goto out;
-	}
-	sq_bind b = {q, 0, SQLITE_OK};
-	bind_text(&b, id);
-	int rc = b.rc == SQLITE_OK ? sqlite3_step(q) : b.rc;
-	if (rc == SQLITE_DONE) {
-		ret = th_err(err, TH_ENOTFOUND, "no event with id %s", id ? id : "(null)");
-		goto out;
-	}
-	if (rc != SQLITE_ROW) {
-		ret = sq_fail(s, err, "reading an event");
-		goto out;
-	}
-	sq_row r = {q, 0, false};
-	(void)read_event(&r, out, true);
-	if (r.oom) {
-		sq_event_clear(out);
-		ret = th_err(err, TH_ENOMEM, "out of memory");
-	}
-out:
-	sq_reset(q);
-	pthread_mutex_unlock(&s->mu);
-	return ret;
+	char nf[160];
+	str_printf(nf, sizeof nf, "no event with id %s", id ? id : "(null)");
+	return sq_get_one(sq_of(st), Q_EVENT_GET, id, NULL, rd_event_full, sizeof *out, out,
+	                  clr_event, nf, "reading an event", err);
 }
 
 /* Append @s to @b as a LIKE pattern that matches it literally ('\' escapes). */
@@ -1171,8 +1131,6 @@ static int sq_event_list(store *st, const event_query *qy, event_row **out, size
 	sq *s = sq_of(st);
 	*out = NULL;
 	*n = 0;
-	event_row *a = NULL;
-	size_t cnt = 0, cap = 0;
 	sqlite3_stmt *q = NULL;
 	buf sql, pat;
 	buf_init(&sql, 4096);
@@ -1227,33 +1185,14 @@ static int sq_event_list(store *st, const event_query *qy, event_row **out, size
 		ret = sq_fail(s, err, "listing events");
 		goto out;
 	}
-	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-		if (grow((void **)&a, &cap, cnt, sizeof *a) != 0) {
-			ret = th_err(err, TH_ENOMEM, "out of memory");
-			goto out;
-		}
-		sq_row r = {q, 0, false};
-		a[cnt].seq = read_event(&r, &a[cnt].ev, false);
-		cnt++;
-		if (r.oom) {
-			ret = th_err(err, TH_ENOMEM, "out of memory");
-			goto out;
-		}
-	}
-	if (rc != SQLITE_DONE)
-		ret = sq_fail(s, err, "listing events");
+	ret = sq_collect(s, q, rd_event_row, sizeof **out, clr_event_row, (void **)out, n,
+	                 "listing events", err);
 out:
 	sqlite3_finalize(q);
 	pthread_mutex_unlock(&s->mu);
 done:
 	buf_free(&sql);
 	buf_free(&pat);
-	if (ret != 0) {
-		event_row_list_free(a, cnt);
-	} else {
-		*out = a;
-		*n = cnt;
-	}
 	return ret;
 }
 
@@ -1292,76 +1231,16 @@ out:
 
 static int sq_handler_get(store *st, const char *id, handler *out, th_error *err)
 {
-	sq *s = sq_of(st);
-	memset(out, 0, sizeof *out);
-	pthread_mutex_lock(&s->mu);
-	int ret = 0;
-	sqlite3_stmt *q = sq_stmt(s, Q_HANDLER_GET, err);
-	if (!q) {
-		ret = TH_ESTORE;
-		goto out;
-	}
-	sq_bind b = {q, 0, SQLITE_OK};
-	bind_text(&b, id);
-	int rc = b.rc == SQLITE_OK ? sqlite3_step(q) : b.rc;
-	if (rc == SQLITE_DONE) {
-		ret = th_err(err, TH_ENOTFOUND, "no handler with id %s", id ? id : "(null)");
-		goto out;
-	}
-	if (rc != SQLITE_ROW) {
-		ret = sq_fail(s, err, "reading a handler");
-		goto out;
-	}
-	sq_row r = {q, 0, false};
-	read_handler(&r, out);
-	if (r.oom) {
-		handler_clear(out);
-		ret = th_err(err, TH_ENOMEM, "out of memory");
-	}
-out:
-	sq_reset(q);
-	pthread_mutex_unlock(&s->mu);
-	return ret;
+	char nf[160];
+	str_printf(nf, sizeof nf, "no handler with id %s", id ? id : "(null)");
+	return sq_get_one(sq_of(st), Q_HANDLER_GET, id, NULL, rd_handler, sizeof *out, out,
+	                  clr_handler, nf, "reading a handler", err);
 }
 
 static int sq_handler_list(store *st, handler **out, size_t *n, th_error *err)
 {
-	sq *s = sq_of(st);
-	*out = NULL;
-	*n = 0;
-	handler *a = NULL;
-	size_t cnt = 0, cap = 0;
-	int ret = 0, rc;
-	pthread_mutex_lock(&s->mu);
-	sqlite3_stmt *q = sq_stmt(s, Q_HANDLER_LIST, err);
-	if (!q) {
-		ret = TH_ESTORE;
-		goto out;
-	}
-	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-		if (grow((void **)&a, &cap, cnt, sizeof *a) != 0) {
-			ret = th_err(err, TH_ENOMEM, "out of memory");
-			goto out;
-		}
-		sq_row r = {q, 0, false};
-		read_handler(&r, &a[cnt++]);
-		if (r.oom) {
-			ret = th_err(err, TH_ENOMEM, "out of memory");
-			goto out;
-		}
-	}
-	if (rc != SQLITE_DONE)
-		ret = sq_fail(s, err, "listing handlers");
-out:
-	sq_reset(q);
-	pthread_mutex_unlock(&s->mu);
-	if (ret != 0) {
-		handler_list_free(a, cnt);
-	} else {
-		*out = a;
-		*n = cnt;
-	}
-	return ret;
+	return sq_list(sq_of(st), Q_HANDLER_LIST, rd_handler, sizeof **out, clr_handler,
+	               (void **)out, n, "listing handlers", err);
 }
 
 /* Deletes the handler and, in the same transaction, its deliveries that are
@@ -1448,8 +1327,6 @@ static int sq_delivery_list(store *st, const char *status, const char *event_id,
 	sq *s = sq_of(st);
 	*out = NULL;
 	*n = 0;
-	delivery *a = NULL;
-	size_t cnt = 0, cap = 0;
 	sqlite3_stmt *q = NULL;
 	int ret = 0, rc;
 	enum delivery_status ds;
@@ -1482,69 +1359,20 @@ static int sq_delivery_list(store *st, const char *status, const char *event_id,
 		ret = sq_fail(s, err, "listing deliveries");
 		goto out;
 	}
-	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-		if (grow((void **)&a, &cap, cnt, sizeof *a) != 0) {
-			ret = th_err(err, TH_ENOMEM, "out of memory");
-			goto out;
-		}
-		sq_row r = {q, 0, false};
-		read_delivery(&r, &a[cnt++]);
-		if (r.oom) {
-			ret = th_err(err, TH_ENOMEM, "out of memory");
-			goto out;
-		}
-	}
-	if (rc != SQLITE_DONE)
-		ret = sq_fail(s, err, "listing deliveries");
+	ret = sq_collect(s, q, rd_delivery, sizeof **out, clr_delivery, (void **)out, n,
+	                 "listing deliveries", err);
 out:
 	sqlite3_finalize(q);
 	pthread_mutex_unlock(&s->mu);
-	if (ret != 0) {
-		delivery_list_free(a, cnt);
-	} else {
-		*out = a;
-		*n = cnt;
-	}
-	return ret;
-}
-
-/* Read one delivery by id with the lock held. */
-static int delivery_get_locked(sq *s, const char *id, delivery *out, th_error *err)
-{
-	memset(out, 0, sizeof *out);
-	int ret = 0;
-	sqlite3_stmt *q = sq_stmt(s, Q_DELIVERY_GET, err);
-	if (!q)
-		return TH_ESTORE;
-	sq_bind b = {q, 0, SQLITE_OK};
-	bind_text(&b, id);
-	int rc = b.rc == SQLITE_OK ? sqlite3_step(q) : b.rc;
-	if (rc == SQLITE_DONE) {
-		ret = th_err(err, TH_ENOTFOUND, "no delivery with id %s", id ? id : "(null)");
-		goto out;
-	}
-	if (rc != SQLITE_ROW) {
-		ret = sq_fail(s, err, "reading a delivery");
-		goto out;
-	}
-	sq_row r = {q, 0, false};
-	read_delivery(&r, out);
-	if (r.oom) {
-		delivery_clear(out);
-		ret = th_err(err, TH_ENOMEM, "out of memory");
-	}
-out:
-	sq_reset(q);
 	return ret;
 }
 
 static int sq_delivery_get(store *st, const char *id, delivery *out, th_error *err)
 {
-	sq *s = sq_of(st);
-	pthread_mutex_lock(&s->mu);
-	int ret = delivery_get_locked(s, id, out, err);
-	pthread_mutex_unlock(&s->mu);
-	return ret;
+	char nf[160];
+	str_printf(nf, sizeof nf, "no delivery with id %s", id ? id : "(null)");
+	return sq_get_one(sq_of(st), Q_DELIVERY_GET, id, NULL, rd_delivery, sizeof *out, out,
+	                  clr_delivery, nf, "reading a delivery", err);
 }
 
 /* Claim due deliveries in one transaction (see store.h for the rules).
@@ -1557,7 +1385,7 @@ static int sq_delivery_claim(store *st, unsigned kinds, size_t max, int64_t leas
 	*out = NULL;
 	*n = 0;
 	delivery *a = NULL;
-	size_t cnt = 0, cap = 0;
+	size_t cnt = 0;
 	int ret = 0, rc;
 	if (max == 0)
 		return 0;
@@ -1581,25 +1409,11 @@ static int sq_delivery_claim(store *st, unsigned kinds, size_t max, int64_t leas
 		ret = sq_fail(s, err, "claiming deliveries");
 		goto fail;
 	}
-	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-		if (grow((void **)&a, &cap, cnt, sizeof *a) != 0) {
-			sq_reset(q);
-			ret = th_err(err, TH_ENOMEM, "out of memory");
-			goto fail;
-		}
-		sq_row r = {q, 0, false};
-		read_delivery(&r, &a[cnt++]);
-		if (r.oom) {
-			sq_reset(q);
-			ret = th_err(err, TH_ENOMEM, "out of memory");
-			goto fail;
-		}
-	}
+	ret = sq_collect(s, q, rd_delivery, sizeof *a, clr_delivery, (void **)&a, &cnt,
+	                 "claiming deliveries", err);
 	sq_reset(q);
-	if (rc != SQLITE_DONE) {
-		ret = sq_fail(s, err, "claiming deliveries");
+	if (ret != 0)
 		goto fail;
-	}
 	q = sq_stmt(s, Q_DELIVERY_MARK_RUNNING, err);
 	if (!q) {
 		ret = TH_ESTORE;
@@ -1874,33 +1688,12 @@ out:
 
 static int sq_user_get_hash(store *st, const char *name, char **out_hash, th_error *err)
 {
-	sq *s = sq_of(st);
-	*out_hash = NULL;
-	pthread_mutex_lock(&s->mu);
-	int ret = 0;
-	sqlite3_stmt *q = sq_stmt(s, Q_USER_GET_HASH, err);
-	if (!q) {
-		ret = TH_ESTORE;
-		goto out;
-	}
-	sq_bind b = {q, 0, SQLITE_OK};
-	bind_text(&b, name);
-	int rc = b.rc == SQLITE_OK ? sqlite3_step(q) : b.rc;
-	if (rc == SQLITE_DONE) {
-		ret = th_err(err, TH_ENOTFOUND, "no user named %s", name ? name : "(null)");
-		goto out;
-	}
-	if (rc != SQLITE_ROW) {
-		ret = sq_fail(s, err, "reading a user");
-		goto out;
-	}
-	sq_row r = {q, 0, false};
-	*out_hash = row_str(&r);
-	if (r.oom || !*out_hash)
+	char nf[160];
+	str_printf(nf, sizeof nf, "no user named %s", name ? name : "(null)");
+	int ret = sq_get_one(sq_of(st), Q_USER_GET_HASH, name, NULL, rd_str, sizeof *out_hash,
+	                     out_hash, clr_str, nf, "reading a user", err);
+	if (ret == 0 && !*out_hash)
 		ret = th_err(err, TH_ENOMEM, "out of memory");
-out:
-	sq_reset(q);
-	pthread_mutex_unlock(&s->mu);
 	return ret;
 }
 
@@ -1952,39 +1745,8 @@ out:
 /* The session as stored, even when expired: the caller checks expires_at. */
 static int sq_session_get(store *st, const char *id_hash, user_session *out, th_error *err)
 {
-	sq *s = sq_of(st);
-	memset(out, 0, sizeof *out);
-	pthread_mutex_lock(&s->mu);
-	int ret = 0;
-	sqlite3_stmt *q = sq_stmt(s, Q_SESSION_GET, err);
-	if (!q) {
-		ret = TH_ESTORE;
-		goto out;
-	}
-	sq_bind b = {q, 0, SQLITE_OK};
-	bind_text(&b, id_hash);
-	int rc = b.rc == SQLITE_OK ? sqlite3_step(q) : b.rc;
-	if (rc == SQLITE_DONE) {
-		ret = th_err(err, TH_ENOTFOUND, "no such session");
-		goto out;
-	}
-	if (rc != SQLITE_ROW) {
-		ret = sq_fail(s, err, "reading a session");
-		goto out;
-	}
-	sq_row r = {q, 0, false};
-	out->id_hash = row_str(&r);
-	out->user = row_str(&r);
-	out->csrf = row_str(&r);
-	out->expires_at = row_i64(&r);
-	if (r.oom) {
-		user_session_clear(out);
-		ret = th_err(err, TH_ENOMEM, "out of memory");
-	}
-out:
-	sq_reset(q);
-	pthread_mutex_unlock(&s->mu);
-	return ret;
+	return sq_get_one(sq_of(st), Q_SESSION_GET, id_hash, NULL, rd_session, sizeof *out, out,
+	                  clr_session, "no such session", "reading a session", err);
 }
 
 static int sq_session_delete(store *st, const char *id_hash, th_error *err)
