@@ -34,10 +34,8 @@
 
 #include "store/migrations_pg.h"
 #include "store/store.h"
+#include "store/store_int.h"
 
-#define LIST_LIMIT_MAX 1000
-#define EVENT_LIST_DEFAULT 50
-#define DELIVERY_LIST_DEFAULT 100
 #define POOL_DEFAULT 4
 #define POOL_MAX 64
 #define STMT_TIMEOUT_DEFAULT 30000
@@ -519,20 +517,6 @@ static int64_t read_event(pq_row *w, event *ev, bool with_payload)
 	return seq;
 }
 
-/* Free what read_event() filled (the store must not depend on event.c). */
-static void pg_event_clear(event *ev)
-{
-	char **fields[] = {&ev->id,        &ev->webhook_id, &ev->action_id, &ev->action_type,
-	                   &ev->action_date, &ev->model_id, &ev->board_id,  &ev->board_name,
-	                   &ev->list_id,   &ev->list_name,  &ev->card_id,   &ev->card_name,
-	                   &ev->member,    &ev->summary,    &ev->payload};
-	for (size_t i = 0; i < TH_ARRAY_LEN(fields); i++)
-		free(*fields[i]);
-	if (ev->json)
-		json_decref(ev->json);
-	memset(ev, 0, sizeof *ev);
-}
-
 static void read_handler(pq_row *w, handler *h)
 {
 	h->id = row_str(w);
@@ -577,11 +561,21 @@ static void rd_event_row(pq_row *w, void *e)
 	er->seq = read_event(w, &er->ev, false);
 }
 
-/* Read every row of @r into a new zeroed array of @elem-sized items. On
- * failure (out of memory) the partly filled array is returned in *out with
- * its count so the caller can free it with the matching *_list_free. */
-static int read_all(PGresult *r, size_t elem, row_reader rd, void **out, size_t *n,
-                    th_error *err)
+/* A clearer frees what a reader filled in one element. */
+typedef void (*row_clearer)(void *elem);
+
+static void clr_webhook(void *e) { webhook_clear(e); }
+static void clr_token(void *e) { token_clear(e); }
+static void clr_handler(void *e) { handler_clear(e); }
+static void clr_delivery(void *e) { delivery_clear(e); }
+static void clr_event(void *e) { store_event_clear(e); }
+static void clr_event_row(void *e) { store_event_clear(&((event_row *)e)->ev); }
+
+/* Read every row of @r into a new zeroed array of @elem-sized items (NULL
+ * when there are none), the caller's on success. On failure (out of memory)
+ * what was read is freed with @clr and *out is NULL. */
+static int read_all(PGresult *r, size_t elem, row_reader rd, row_clearer clr, void **out,
+                    size_t *n, th_error *err)
 {
 	int rows = PQntuples(r);
 	*out = NULL;
@@ -591,14 +585,18 @@ static int read_all(PGresult *r, size_t elem, row_reader rd, void **out, size_t 
 	char *a = calloc((size_t)rows, elem);
 	if (!a)
 		return th_err(err, TH_ENOMEM, "out of memory");
-	*out = a;
 	for (int i = 0; i < rows; i++) {
 		pq_row w = {r, i, 0, false};
 		rd(&w, a + (size_t)i * elem);
-		*n = (size_t)i + 1;
-		if (w.oom)
+		if (w.oom) {
+			for (int k = 0; k <= i; k++)
+				clr(a + (size_t)k * elem);
+			free(a);
 			return th_err(err, TH_ENOMEM, "out of memory");
+		}
 	}
+	*out = a;
+	*n = (size_t)rows;
 	return 0;
 }
 
@@ -722,6 +720,7 @@ typedef struct simple_op {
 	const char *what;
 	/* reading: when rd is set, the rows go to *out / *n */
 	row_reader rd;
+	row_clearer clr;
 	size_t elem;
 	void **out;
 	size_t *n;
@@ -737,7 +736,7 @@ static int op_simple(pgs *s, PGconn *c, void *ctx, th_error *err)
 	int ret = 0;
 	o->changes = pq_changes(r);
 	if (o->rd)
-		ret = read_all(r, o->elem, o->rd, o->out, o->n, err);
+		ret = read_all(r, o->elem, o->rd, o->clr, o->out, o->n, err);
 	PQclear(r);
 	return ret;
 }
@@ -746,10 +745,7 @@ static int op_simple(pgs *s, PGconn *c, void *ctx, th_error *err)
 
 static int webhook_unique_err(const th_error *e, const webhook *w, th_error *err)
 {
-	if (strstr(e->msg, "webhooks_model_token"))
-		return th_err(err, TH_EEXISTS, "a webhook for model %s with this token already exists",
-		              w->id_model ? w->id_model : "?");
-	return th_err(err, TH_EEXISTS, "a webhook with id %s already exists", w->id ? w->id : "?");
+	return store_webhook_exists(w, strstr(e->msg, "webhooks_model_token") != NULL, err);
 }
 
 static void webhook_params(pparams *p, const webhook *w, bool insert)
@@ -773,8 +769,8 @@ static void webhook_params(pparams *p, const webhook *w, bool insert)
 
 static int pg_webhook_insert(store *st, const webhook *w, th_error *err)
 {
-	if (!w->id || !w->id_model || !w->callback_url || !w->token)
-		return th_err(err, TH_EINVAL, "a webhook needs an id, a model, a callback URL and a token");
+	if (store_check_webhook(w, err) != 0)
+		return TH_EINVAL;
 	pparams p = {0};
 	webhook_params(&p, w, true);
 	simple_op o = {.sql = "INSERT INTO webhooks (" WEBHOOK_COLS ") VALUES"
@@ -792,8 +788,8 @@ static int pg_webhook_insert(store *st, const webhook *w, th_error *err)
 
 static int pg_webhook_update(store *st, const webhook *w, th_error *err)
 {
-	if (!w->id || !w->id_model || !w->callback_url || !w->token)
-		return th_err(err, TH_EINVAL, "a webhook needs an id, a model, a callback URL and a token");
+	if (store_check_webhook(w, err) != 0)
+		return TH_EINVAL;
 	pparams p = {0};
 	webhook_params(&p, w, false);
 	simple_op o = {.sql = "UPDATE webhooks SET trello_id = $2, id_model = $3, model_type = $4,"
@@ -812,7 +808,7 @@ static int pg_webhook_update(store *st, const webhook *w, th_error *err)
 		return ret;
 	}
 	if (o.changes == 0)
-		return th_err(err, TH_ENOTFOUND, "no webhook with id %s", w->id);
+		return store_not_found(err, "webhook", w->id);
 	return 0;
 }
 
@@ -822,35 +818,40 @@ static int pg_webhook_update(store *st, const webhook *w, th_error *err)
 
 /* Fetch at most one row of an element type; TH_ENOTFOUND with @nf when none. */
 static int get_one(pgs *s, const char *sql, pparams *p, const char *what, row_reader rd,
-                   size_t elem, void *out, void (*clear)(void *), const char *nf, th_error *err)
+                   size_t elem, void *out, row_clearer clear, const char *nf, th_error *err)
 {
 	void *arr = NULL;
 	size_t n = 0;
-	simple_op o = {.sql = sql, .p = p, .what = what, .rd = rd, .elem = elem, .out = &arr, .n = &n};
+	simple_op o = {.sql = sql, .p = p, .what = what, .rd = rd, .clr = clear, .elem = elem,
+	               .out = &arr, .n = &n};
 	int ret = with_conn(s, op_simple, &o, err);
 	if (ret == 0 && n == 0)
 		ret = th_err(err, TH_ENOTFOUND, "%s", nf);
 	if (ret == 0)
 		memcpy(out, arr, elem);
-	else
-		for (size_t i = 0; i < n; i++)
-			clear((char *)arr + i * elem);
 	for (size_t i = 1; ret == 0 && i < n; i++)
 		clear((char *)arr + i * elem);
 	free(arr);
 	return ret;
 }
 
-static void clr_webhook(void *e) { webhook_clear(e); }
-static void clr_token(void *e) { token_clear(e); }
-static void clr_handler(void *e) { handler_clear(e); }
-static void clr_delivery(void *e) { delivery_clear(e); }
+/* Every row of @sql (parameters @p, may be NULL) into *out / *n, read with
+ * @rd; on failure *out is NULL and *n 0 (nothing to free). */
+static int list_all(pgs *s, const char *sql, pparams *p, const char *what, row_reader rd,
+                    row_clearer clr, size_t elem, void **out, size_t *n, th_error *err)
+{
+	*out = NULL;
+	*n = 0;
+	simple_op o = {.sql = sql, .p = p, .what = what, .rd = rd, .clr = clr, .elem = elem,
+	               .out = out, .n = n};
+	return with_conn(s, op_simple, &o, err);
+}
 
 static int pg_webhook_get(store *st, const char *id, webhook *out, th_error *err)
 {
 	memset(out, 0, sizeof *out);
 	char nf[160];
-	str_printf(nf, sizeof nf, "no webhook with id %s", id ? id : "(null)");
+	store_not_found_msg(nf, sizeof nf, "webhook", id);
 	pparams p = {0};
 	pp_text(&p, id);
 	int ret = get_one(pgs_of(st), WEBHOOK_SELECT " WHERE id = $1", &p, "reading a webhook",
@@ -879,15 +880,9 @@ static int pg_webhook_find(store *st, const char *id_model, const char *tok, web
 
 static int pg_webhook_list(store *st, webhook **out, size_t *n, th_error *err)
 {
-	simple_op o = {.sql = WEBHOOK_SELECT " ORDER BY created_at, id", .what = "listing webhooks",
-	               .rd = rd_webhook, .elem = sizeof **out, .out = (void **)out, .n = n};
-	int ret = with_conn(pgs_of(st), op_simple, &o, err);
-	if (ret != 0) {
-		webhook_list_free(*out, *n);
-		*out = NULL;
-		*n = 0;
-	}
-	return ret;
+	return list_all(pgs_of(st), WEBHOOK_SELECT " ORDER BY created_at, id", NULL,
+	                "listing webhooks", rd_webhook, clr_webhook, sizeof **out, (void **)out, n,
+	                err);
 }
 
 /* DELETE by one text key; TH_ENOTFOUND when nothing was deleted (@show_key
@@ -900,12 +895,8 @@ static int delete_one(pgs *s, const char *sql, const char *key, const char *what
 	simple_op o = {.sql = sql, .p = &p, .what = "deleting"};
 	int ret = with_conn(s, op_simple, &o, err);
 	pp_free(&p);
-	if (ret == 0 && o.changes == 0) {
-		if (show_key)
-			ret = th_err(err, TH_ENOTFOUND, "no %s with id %s", what, key ? key : "(null)");
-		else
-			ret = th_err(err, TH_ENOTFOUND, "no such %s", what);
-	}
+	if (ret == 0 && o.changes == 0)
+		ret = store_delete_not_found(err, what, key, show_key);
 	return ret;
 }
 
@@ -919,8 +910,8 @@ static int pg_webhook_delete(store *st, const char *id, th_error *err)
 
 static int pg_token_put(store *st, const token *t, th_error *err)
 {
-	if (!t->token || !*t->token)
-		return th_err(err, TH_EINVAL, "a token is needed");
+	if (store_check_token(t, err) != 0)
+		return TH_EINVAL;
 	pparams p = {0};
 	pp_text(&p, t->token);
 	pp_text(&p, t->member);
@@ -952,16 +943,9 @@ static int pg_token_get(store *st, const char *tok, token *out, th_error *err)
 
 static int pg_token_list(store *st, token **out, size_t *n, th_error *err)
 {
-	simple_op o = {.sql = "SELECT " TOKEN_COLS " FROM tokens ORDER BY created_at, token",
-	               .what = "listing tokens", .rd = rd_token, .elem = sizeof **out,
-	               .out = (void **)out, .n = n};
-	int ret = with_conn(pgs_of(st), op_simple, &o, err);
-	if (ret != 0) {
-		token_list_free(*out, *n);
-		*out = NULL;
-		*n = 0;
-	}
-	return ret;
+	return list_all(pgs_of(st), "SELECT " TOKEN_COLS " FROM tokens ORDER BY created_at, token",
+	                NULL, "listing tokens", rd_token, clr_token, sizeof **out, (void **)out, n,
+	                err);
 }
 
 static int pg_token_delete(store *st, const char *tok, th_error *err)
@@ -980,23 +964,9 @@ static int load_enabled_handlers(pgs *s, PGconn *c, handler **out, size_t *n, th
 	                       " ORDER BY created_at, id", NULL, "loading handlers", err);
 	if (!r)
 		return err ? err->code : TH_ESTORE;
-	int ret = read_all(r, sizeof **out, rd_handler, (void **)out, n, err);
+	int ret = read_all(r, sizeof **out, rd_handler, clr_handler, (void **)out, n, err);
 	PQclear(r);
-	if (ret != 0) {
-		handler_list_free(*out, *n);
-		*out = NULL;
-		*n = 0;
-	}
 	return ret;
-}
-
-/* Does any handler filter on a changed field ("type:field")? */
-static bool handlers_need_json(const handler *hs, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if (hs[i].on && strchr(hs[i].on, ':'))
-			return true;
-	return false;
 }
 
 /* Pending deliveries being gathered for one multi-row INSERT. */
@@ -1022,66 +992,55 @@ static int dbatch_flush(pgs *s, PGconn *c, dbatch *b, th_error *err)
 	return ret;
 }
 
+typedef struct pg_dctx {
+	pgs *s;
+	PGconn *c;
+	dbatch *b;
+	const event *ev;
+	int64_t seq, generation, now;
+} pg_dctx;
+
+/* One delivery row into the batch (store_each_match callback); flushes a full batch. */
+static int queue_delivery(void *ctx, const handler *h, const char *id, th_error *err)
+{
+	pg_dctx *x = ctx;
+	dbatch *b = x->b;
+	int k = b->p.n;
+	int e = buf_puts(&b->sql, b->rows == 0
+	                              ? "INSERT INTO deliveries (id, event_id, handler_id,"
+	                                " generation, status, attempts, next_attempt_at,"
+	                                " updated_at, webhook_id, event_seq) VALUES "
+	                              : ",");
+	if (!e)
+		e = buf_printf(&b->sql, "($%d,$%d,$%d,$%d,'pending',0,$%d,$%d,$%d,$%d)", k + 1, k + 2,
+		               k + 3, k + 4, k + 5, k + 5, k + 6, k + 7);
+	if (e)
+		return th_err(err, TH_ENOMEM, "out of memory");
+	pp_text(&b->p, pp_own(&b->p, str_dup(id)));
+	pp_text(&b->p, x->ev->id);
+	pp_text(&b->p, h->id);
+	pp_i64(&b->p, x->generation);
+	pp_i64(&b->p, x->now);
+	pp_text_repair(&b->p, x->ev->webhook_id);
+	pp_i64(&b->p, x->seq);
+	b->rows++;
+	b->made++;
+	if (b->rows >= DELIVERIES_PER_INSERT)
+		return dbatch_flush(x->s, x->c, b, err);
+	return 0;
+}
+
 /* Queue one pending delivery, due at @now, of @ev (stored as @seq) for each
  * matching handler of @hs; flushes full batches. */
 static int queue_deliveries(pgs *s, PGconn *c, dbatch *b, const event *ev, int64_t seq,
                             int64_t generation, const handler *hs, size_t nh, bool need_json,
                             int64_t now, th_error *err)
 {
-	int ret = 0;
-	event tmp = *ev; /* shallow: only json may differ, and it is ours to release */
-	json_t *parsed = NULL;
-	if (nh == 0)
-		return 0;
-	if (need_json && !tmp.json && tmp.payload) {
-		parsed = json_loadb(tmp.payload, tmp.payload_len, JSON_REJECT_DUPLICATES, NULL);
-		tmp.json = parsed; /* NULL when unparsable: match on the type only */
-	}
-	for (size_t i = 0; i < nh; i++) {
-		if (!handler_matches(&hs[i], &tmp))
-			continue;
-		char id[ID_LEN + 1];
-		if (rand_id(id) != 0) {
-			ret = th_err(err, TH_EIO, "no randomness for a delivery id");
-			goto out;
-		}
-		int k = b->p.n;
-		int e = buf_puts(&b->sql, b->rows == 0
-		                              ? "INSERT INTO deliveries (id, event_id, handler_id,"
-		                                " generation, status, attempts, next_attempt_at,"
-		                                " updated_at, webhook_id, event_seq) VALUES "
-		                              : ",");
-		if (!e)
-			e = buf_printf(&b->sql, "($%d,$%d,$%d,$%d,'pending',0,$%d,$%d,$%d,$%d)", k + 1,
-			               k + 2, k + 3, k + 4, k + 5, k + 5, k + 6, k + 7);
-		if (e) {
-			ret = th_err(err, TH_ENOMEM, "out of memory");
-			goto out;
-		}
-		pp_text(&b->p, pp_own(&b->p, str_dup(id)));
-		pp_text(&b->p, ev->id);
-		pp_text(&b->p, hs[i].id);
-		pp_i64(&b->p, generation);
-		pp_i64(&b->p, now);
-		pp_text_repair(&b->p, ev->webhook_id);
-		pp_i64(&b->p, seq);
-		b->rows++;
-		b->made++;
-		if (b->rows >= DELIVERIES_PER_INSERT && (ret = dbatch_flush(s, c, b, err)) != 0)
-			goto out;
-	}
-out:
-	if (parsed)
-		json_decref(parsed);
-	return ret;
+	pg_dctx x = {s, c, b, ev, seq, generation, now};
+	return store_each_match(ev, hs, nh, need_json, queue_delivery, &x, err);
 }
 
 /* ---- events -------------------------------------------------------------------------------- */
-
-static bool ev_storable(const event *ev)
-{
-	return ev && ev->webhook_id && ev->action_id && (ev->payload || !ev->payload_len);
-}
 
 typedef struct put_ctx {
 	event **evs;
@@ -1105,7 +1064,7 @@ static int insert_events(pgs *s, PGconn *c, put_ctx *x, size_t from, size_t to, 
 	                       " card_id, card_name, member, summary, payload, received_at) VALUES ");
 	for (size_t i = from; i < to && !e; i++) {
 		event *ev = x->evs[i];
-		if (!ev_storable(ev))
+		if (!store_event_storable(ev))
 			continue;
 		e = buf_puts(&sql, rows ? ",(" : "(");
 		for (int k = 0; k < 16 && !e; k++)
@@ -1143,14 +1102,14 @@ static int insert_events(pgs *s, PGconn *c, put_ctx *x, size_t from, size_t to, 
 		goto out;
 	}
 	for (size_t i = from; i < to; i++)
-		if (ev_storable(x->evs[i]))
+		if (store_event_storable(x->evs[i]))
 			x->results[i] = STORE_PUT_DUPLICATE;
 	/* rows come back in VALUES order in practice; search on when they do not */
 	size_t cur = from;
 	for (int k = 0; k < PQntuples(r); k++) {
 		const char *id = PQgetvalue(r, k, 0);
 		size_t j = cur, tries = 0;
-		while (tries < to - from && !(ev_storable(x->evs[j]) && str_eq(x->evs[j]->id, id))) {
+		while (tries < to - from && !(store_event_storable(x->evs[j]) && str_eq(x->evs[j]->id, id))) {
 			j = j + 1 < to ? j + 1 : from;
 			tries++;
 		}
@@ -1188,7 +1147,7 @@ static int op_events_put(pgs *s, PGconn *c, void *ctx, th_error *err)
 		if ((ret = insert_events(s, c, x, i, to, err)) != 0)
 			goto fail;
 	}
-	bool need_json = handlers_need_json(hs, nh);
+	bool need_json = store_handlers_need_json(hs, nh);
 	for (size_t i = 0; i < x->n; i++) {
 		if (x->results[i] != STORE_PUT_NEW)
 			continue;
@@ -1255,39 +1214,15 @@ static int pg_events_put(store *st, event **evs, size_t n, enum store_put *resul
 		goto out;
 	}
 	int64_t now = time_now_ms();
-	for (size_t i = 0; i < n; i++) {
-		event *ev = evs[i];
-		if (!ev_storable(ev))
-			continue; /* stays STORE_PUT_FAILED; the others are still stored */
-		if (!ev->id) {
-			char id[ID_LEN + 1];
-			if (rand_id(id) != 0 || !(ev->id = str_dup(id))) {
-				ret = th_err(err, TH_ENOMEM, "cannot make an event id");
-				goto out;
-			}
-			filled[i] |= 1;
-		}
-		if (ev->received_at == 0) {
-			ev->received_at = now;
-			filled[i] |= 2;
-		}
-	}
+	if ((ret = store_events_fill(evs, n, now, filled, err)) != 0)
+		goto out;
 	put_ctx x = {evs, n, results, now, seqs};
 	ret = with_conn(s, op_events_put, &x, err);
 	if (ret != 0 && ret != TH_ENOMEM && ret != TH_EIO && ret != TH_EUNAVAIL)
 		ret = TH_ESTORE;
 out:
 	/* an event that was not stored keeps the id/time it came with */
-	for (size_t i = 0; filled && i < n; i++) {
-		if (results[i] == STORE_PUT_NEW || !evs[i])
-			continue;
-		if (filled[i] & 1) {
-			free(evs[i]->id);
-			evs[i]->id = NULL;
-		}
-		if (filled[i] & 2)
-			evs[i]->received_at = 0;
-	}
+	store_events_unfill(evs, n, results, filled);
 	free(filled);
 	free(seqs);
 	return ret;
@@ -1298,37 +1233,17 @@ static void rd_event_full(pq_row *w, void *e)
 	(void)read_event(w, e, true);
 }
 
-static void clr_event(void *e)
-{
-	pg_event_clear(e);
-}
-
 static int pg_event_get(store *st, const char *id, event *out, th_error *err)
 {
 	memset(out, 0, sizeof *out);
 	char nf[160];
-	str_printf(nf, sizeof nf, "no event with id %s", id ? id : "(null)");
+	store_not_found_msg(nf, sizeof nf, "event", id);
 	pparams p = {0};
 	pp_text(&p, id);
 	int ret = get_one(pgs_of(st), "SELECT " EVENT_COLS ", payload FROM events WHERE id = $1", &p,
 	                  "reading an event", rd_event_full, sizeof *out, out, clr_event, nf, err);
 	pp_free(&p);
 	return ret;
-}
-
-/* Append @s to @b as a LIKE pattern that matches it literally ('\' escapes). */
-static int like_escape(buf *b, const char *s)
-{
-	int rc = buf_putc(b, '%');
-	for (; rc == 0 && *s; s++) {
-		if (*s == '%' || *s == '_' || *s == '\\')
-			rc = buf_putc(b, '\\');
-		if (rc == 0)
-			rc = buf_putc(b, *s);
-	}
-	if (rc == 0)
-		rc = buf_putc(b, '%');
-	return rc;
 }
 
 /* Newest first (or oldest first), without payloads. The text filter is
@@ -1343,9 +1258,7 @@ static int pg_event_list(store *st, const event_query *qy, event_row **out, size
 	buf_init(&sql, 4096);
 	buf_init(&pat, 4096);
 	int ret = 0;
-	size_t limit = qy->limit ? qy->limit : EVENT_LIST_DEFAULT;
-	if (limit > LIST_LIMIT_MAX)
-		limit = LIST_LIMIT_MAX;
+	size_t limit = store_list_limit(qy->limit, STORE_EVENT_LIST_DEFAULT);
 	int e = buf_puts(&sql, "SELECT " EVENT_COLS " FROM events WHERE true");
 	if (!e && qy->webhook_id) {
 		pp_text_repair(&p, qy->webhook_id);
@@ -1356,7 +1269,7 @@ static int pg_event_list(store *st, const event_query *qy, event_row **out, size
 		e = buf_printf(&sql, " AND action_type = $%d", p.n);
 	}
 	if (!e && qy->text && *qy->text) {
-		e = like_escape(&pat, qy->text);
+		e = store_like_pattern(&pat, qy->text);
 		if (!e) {
 			pp_text_repair(&p, pat.data);
 			e = buf_printf(&sql, " AND summary ILIKE $%d ESCAPE '\\'", p.n);
@@ -1380,14 +1293,8 @@ static int pg_event_list(store *st, const event_query *qy, event_row **out, size
 		ret = th_err(err, TH_ETOOBIG, "event filter text is too long");
 		goto out;
 	}
-	simple_op o = {.sql = sql.data, .p = &p, .what = "listing events", .rd = rd_event_row,
-	               .elem = sizeof **out, .out = (void **)out, .n = n};
-	ret = with_conn(pgs_of(st), op_simple, &o, err);
-	if (ret != 0) {
-		event_row_list_free(*out, *n);
-		*out = NULL;
-		*n = 0;
-	}
+	ret = list_all(pgs_of(st), sql.data, &p, "listing events", rd_event_row, clr_event_row,
+	               sizeof **out, (void **)out, n, err);
 out:
 	pp_free(&p);
 	buf_free(&sql);
@@ -1399,8 +1306,8 @@ out:
 
 static int pg_handler_insert(store *st, const handler *h, th_error *err)
 {
-	if (!h->id || !h->target)
-		return th_err(err, TH_EINVAL, "a handler needs an id and a target");
+	if (store_check_handler(h, err) != 0)
+		return TH_EINVAL;
 	pparams p = {0};
 	pp_text(&p, h->id);
 	pp_text(&p, handler_kind_name(h->kind));
@@ -1423,7 +1330,7 @@ static int pg_handler_get(store *st, const char *id, handler *out, th_error *err
 {
 	memset(out, 0, sizeof *out);
 	char nf[160];
-	str_printf(nf, sizeof nf, "no handler with id %s", id ? id : "(null)");
+	store_not_found_msg(nf, sizeof nf, "handler", id);
 	pparams p = {0};
 	pp_text(&p, id);
 	int ret = get_one(pgs_of(st), "SELECT " HANDLER_COLS " FROM handlers WHERE id = $1", &p,
@@ -1434,16 +1341,9 @@ static int pg_handler_get(store *st, const char *id, handler *out, th_error *err
 
 static int pg_handler_list(store *st, handler **out, size_t *n, th_error *err)
 {
-	simple_op o = {.sql = "SELECT " HANDLER_COLS " FROM handlers ORDER BY created_at, id",
-	               .what = "listing handlers", .rd = rd_handler, .elem = sizeof **out,
-	               .out = (void **)out, .n = n};
-	int ret = with_conn(pgs_of(st), op_simple, &o, err);
-	if (ret != 0) {
-		handler_list_free(*out, *n);
-		*out = NULL;
-		*n = 0;
-	}
-	return ret;
+	return list_all(pgs_of(st), "SELECT " HANDLER_COLS " FROM handlers ORDER BY created_at, id",
+	                NULL, "listing handlers", rd_handler, clr_handler, sizeof **out, (void **)out,
+	                n, err);
 }
 
 /* Deletes the handler and, in the same transaction, its deliveries that are
@@ -1465,7 +1365,7 @@ static int op_handler_delete(pgs *s, PGconn *c, void *ctx, th_error *err)
 		goto fail;
 	}
 	if (pq_changes(r) == 0) {
-		ret = th_err(err, TH_ENOTFOUND, "no handler with id %s", id ? id : "(null)");
+		ret = store_not_found(err, "handler", id);
 		goto fail;
 	}
 	if ((ret = pq_commit(s, c, "commit", err)) != 0)
@@ -1494,7 +1394,7 @@ static int pg_handler_set_enabled(store *st, const char *id, bool enabled, th_er
 	int ret = with_conn(pgs_of(st), op_simple, &o, err);
 	pp_free(&p);
 	if (ret == 0 && o.changes == 0)
-		ret = th_err(err, TH_ENOTFOUND, "no handler with id %s", id ? id : "(null)");
+		ret = store_not_found(err, "handler", id);
 	return ret;
 }
 
@@ -1506,15 +1406,9 @@ static int pg_delivery_list(store *st, const char *status, const char *event_id,
 {
 	*out = NULL;
 	*n = 0;
-	enum delivery_status ds;
-	if (status && delivery_status_parse(status, &ds) != 0)
-		return th_err(err, TH_EINVAL,
-		              "unknown delivery status \"%.32s\" (pending, running, done, failed, dead)",
-		              status);
-	if (limit == 0)
-		limit = DELIVERY_LIST_DEFAULT;
-	if (limit > LIST_LIMIT_MAX)
-		limit = LIST_LIMIT_MAX;
+	if (store_check_status_filter(status, err) != 0)
+		return TH_EINVAL;
+	limit = store_list_limit(limit, STORE_DELIVERY_LIST_DEFAULT);
 	pparams p = {0};
 	char sql[512], a[32] = "", b[32] = "";
 	pp_i64(&p, (int64_t)limit);
@@ -1528,15 +1422,9 @@ static int pg_delivery_list(store *st, const char *status, const char *event_id,
 	}
 	str_printf(sql, sizeof sql, "SELECT " DELIVERY_COLS " FROM deliveries d WHERE true%s%s"
 	                            " ORDER BY d.seq DESC LIMIT $1", a, b);
-	simple_op o = {.sql = sql, .p = &p, .what = "listing deliveries", .rd = rd_delivery,
-	               .elem = sizeof **out, .out = (void **)out, .n = n};
-	int ret = with_conn(pgs_of(st), op_simple, &o, err);
+	int ret = list_all(pgs_of(st), sql, &p, "listing deliveries", rd_delivery, clr_delivery,
+	                   sizeof **out, (void **)out, n, err);
 	pp_free(&p);
-	if (ret != 0) {
-		delivery_list_free(*out, *n);
-		*out = NULL;
-		*n = 0;
-	}
 	return ret;
 }
 
@@ -1544,7 +1432,7 @@ static int pg_delivery_get(store *st, const char *id, delivery *out, th_error *e
 {
 	memset(out, 0, sizeof *out);
 	char nf[160];
-	str_printf(nf, sizeof nf, "no delivery with id %s", id ? id : "(null)");
+	store_not_found_msg(nf, sizeof nf, "delivery", id);
 	pparams p = {0};
 	pp_text(&p, id);
 	int ret = get_one(pgs_of(st), "SELECT " DELIVERY_COLS " FROM deliveries d WHERE d.id = $1",
@@ -1587,32 +1475,24 @@ static int pg_delivery_claim(store *st, unsigned kinds, size_t max, int64_t leas
 	*n = 0;
 	if (max == 0)
 		return 0;
-	if (max > LIST_LIMIT_MAX)
-		max = LIST_LIMIT_MAX;
+	max = store_list_limit(max, STORE_LIST_LIMIT_MAX);
 	int64_t now = time_now_ms();
 	pparams p = {0};
 	pp_i64(&p, now);
 	pp_i64(&p, (int64_t)(kinds & 0x7fffffffu));
 	pp_i64(&p, (int64_t)max);
 	pp_i64(&p, now + lease_ms);
-	simple_op o = {.sql = CLAIM_SQL, .p = &p, .what = "claiming deliveries", .rd = rd_delivery,
-	               .elem = sizeof **out, .out = (void **)out, .n = n};
-	int ret = with_conn(pgs_of(st), op_simple, &o, err);
+	int ret = list_all(pgs_of(st), CLAIM_SQL, &p, "claiming deliveries", rd_delivery,
+	                   clr_delivery, sizeof **out, (void **)out, n, err);
 	pp_free(&p);
-	if (ret != 0) {
-		delivery_list_free(*out, *n);
-		*out = NULL;
-		*n = 0;
-	}
 	return ret;
 }
 
 static int pg_delivery_finish(store *st, const char *id, enum delivery_status status,
                               int64_t next_attempt_at, const char *last_error, th_error *err)
 {
-	if (status != DELIVERY_DONE && status != DELIVERY_FAILED && status != DELIVERY_DEAD)
-		return th_err(err, TH_EINVAL, "an attempt ends as done, failed or dead, not %s",
-		              delivery_status_name(status));
+	if (store_check_finish(status, err) != 0)
+		return TH_EINVAL;
 	pparams p = {0};
 	pp_text(&p, id);
 	pp_text(&p, delivery_status_name(status));
@@ -1625,7 +1505,7 @@ static int pg_delivery_finish(store *st, const char *id, enum delivery_status st
 	int ret = with_conn(pgs_of(st), op_simple, &o, err);
 	pp_free(&p);
 	if (ret == 0 && o.changes == 0)
-		ret = th_err(err, TH_ENOTFOUND, "no delivery with id %s", id ? id : "(null)");
+		ret = store_not_found(err, "delivery", id);
 	return ret;
 }
 
@@ -1645,11 +1525,11 @@ static int op_delivery_retry(pgs *s, PGconn *c, void *ctx, th_error *err)
 		goto fail;
 	}
 	if (PQntuples(r) == 0) {
-		ret = th_err(err, TH_ENOTFOUND, "no delivery with id %s", id ? id : "(null)");
+		ret = store_not_found(err, "delivery", id);
 		goto fail;
 	}
 	if (str_eq(PQgetvalue(r, 0, 0), "running")) {
-		ret = th_err(err, TH_EINVAL, "delivery %s is running; retry it once it has finished", id);
+		ret = store_delivery_running(err, id);
 		goto fail;
 	}
 	pp_i64(&p, time_now_ms());
@@ -1703,8 +1583,7 @@ static int op_event_replay(pgs *s, PGconn *c, void *ctx, th_error *err)
 		goto fail;
 	}
 	if (PQntuples(r) == 0) {
-		ret = th_err(err, TH_ENOTFOUND, "no event with id %s",
-		             x->event_id ? x->event_id : "(null)");
+		ret = store_not_found(err, "event", x->event_id);
 		goto fail;
 	}
 	pq_row w = {r, 0, 0, false};
@@ -1739,7 +1618,7 @@ out:
 	pp_free(&p);
 	pp_free(&db.p);
 	buf_free(&db.sql);
-	pg_event_clear(&ev);
+	store_event_clear(&ev);
 	handler_list_free(hs, nh);
 	return ret;
 }
@@ -1800,8 +1679,8 @@ static int pg_delivery_stats(store *st, int64_t counts[5], int64_t *oldest_pendi
 
 static int pg_user_put(store *st, const char *name, const char *pwhash, th_error *err)
 {
-	if (!name || !*name || !pwhash)
-		return th_err(err, TH_EINVAL, "a user needs a name and a password hash");
+	if (store_check_user(name, pwhash, err) != 0)
+		return TH_EINVAL;
 	pparams p = {0};
 	pp_text(&p, name);
 	pp_text(&p, pwhash);
@@ -1879,8 +1758,8 @@ out:
 
 static int pg_session_put(store *st, const user_session *us, th_error *err)
 {
-	if (!us->id_hash || !us->user || !us->csrf)
-		return th_err(err, TH_EINVAL, "a session needs an id hash, a user and a CSRF token");
+	if (store_check_session(us, err) != 0)
+		return TH_EINVAL;
 	return with_conn(pgs_of(st), op_session_put, (void *)us, err);
 }
 

@@ -32,10 +32,8 @@
 #include "store/migrations_sqlite.h"
 #include "store/sqlite_ckpt.h"
 #include "store/store.h"
+#include "store/store_int.h"
 
-#define LIST_LIMIT_MAX 1000
-#define EVENT_LIST_DEFAULT 50
-#define DELIVERY_LIST_DEFAULT 100
 
 /* ---- cached statements ----------------------------------------------------------- */
 
@@ -393,20 +391,6 @@ static int64_t read_event(sq_row *r, event *ev, bool with_payload)
 	return seq;
 }
 
-/* Free what read_event() filled (the store must not depend on event.c). */
-static void sq_event_clear(event *ev)
-{
-	char **fields[] = {&ev->id,        &ev->webhook_id, &ev->action_id, &ev->action_type,
-	                   &ev->action_date, &ev->model_id, &ev->board_id,  &ev->board_name,
-	                   &ev->list_id,   &ev->list_name,  &ev->card_id,   &ev->card_name,
-	                   &ev->member,    &ev->summary,    &ev->payload};
-	for (size_t i = 0; i < TH_ARRAY_LEN(fields); i++)
-		free(*fields[i]);
-	if (ev->json)
-		json_decref(ev->json);
-	memset(ev, 0, sizeof *ev);
-}
-
 static void read_handler(sq_row *r, handler *h)
 {
 	h->id = row_str(r);
@@ -469,8 +453,8 @@ static void clr_webhook(void *e) { webhook_clear(e); }
 static void clr_token(void *e) { token_clear(e); }
 static void clr_handler(void *e) { handler_clear(e); }
 static void clr_delivery(void *e) { delivery_clear(e); }
-static void clr_event(void *e) { sq_event_clear(e); }
-static void clr_event_row(void *e) { sq_event_clear(&((event_row *)e)->ev); }
+static void clr_event(void *e) { store_event_clear(e); }
+static void clr_event_row(void *e) { store_event_clear(&((event_row *)e)->ev); }
 static void clr_str(void *e) { free(*(char **)e); }
 static void clr_session(void *e) { user_session_clear(e); }
 
@@ -703,17 +687,14 @@ static int sq_ping(store *st, th_error *err)
 
 static int webhook_unique_err(sq *s, const webhook *w, th_error *err)
 {
-	if (strstr(sqlite3_errmsg(s->db), "webhooks.id_model"))
-		return th_err(err, TH_EEXISTS, "a webhook for model %s with this token already exists",
-		              w->id_model ? w->id_model : "?");
-	return th_err(err, TH_EEXISTS, "a webhook with id %s already exists", w->id ? w->id : "?");
+	return store_webhook_exists(w, strstr(sqlite3_errmsg(s->db), "webhooks.id_model") != NULL, err);
 }
 
 static int sq_webhook_insert(store *st, const webhook *w, th_error *err)
 {
 	sq *s = sq_of(st);
-	if (!w->id || !w->id_model || !w->callback_url || !w->token)
-		return th_err(err, TH_EINVAL, "a webhook needs an id, a model, a callback URL and a token");
+	if (store_check_webhook(w, err) != 0)
+		return TH_EINVAL;
 	pthread_mutex_lock(&s->mu);
 	int ret = 0;
 	sqlite3_stmt *q = sq_stmt(s, Q_WEBHOOK_INSERT, err);
@@ -747,8 +728,8 @@ out:
 static int sq_webhook_update(store *st, const webhook *w, th_error *err)
 {
 	sq *s = sq_of(st);
-	if (!w->id || !w->id_model || !w->callback_url || !w->token)
-		return th_err(err, TH_EINVAL, "a webhook needs an id, a model, a callback URL and a token");
+	if (store_check_webhook(w, err) != 0)
+		return TH_EINVAL;
 	pthread_mutex_lock(&s->mu);
 	int ret = 0;
 	sqlite3_stmt *q = sq_stmt(s, Q_WEBHOOK_UPDATE, err);
@@ -776,7 +757,7 @@ static int sq_webhook_update(store *st, const webhook *w, th_error *err)
 		goto out;
 	}
 	if (sqlite3_changes(s->db) == 0)
-		ret = th_err(err, TH_ENOTFOUND, "no webhook with id %s", w->id);
+		ret = store_not_found(err, "webhook", w->id);
 out:
 	sq_reset(q);
 	pthread_mutex_unlock(&s->mu);
@@ -786,7 +767,7 @@ out:
 static int sq_webhook_get(store *st, const char *id, webhook *out, th_error *err)
 {
 	char nf[160];
-	str_printf(nf, sizeof nf, "no webhook with id %s", id ? id : "(null)");
+	store_not_found_msg(nf, sizeof nf, "webhook", id);
 	return sq_get_one(sq_of(st), Q_WEBHOOK_GET, id, NULL, rd_webhook, sizeof *out, out,
 	                  clr_webhook, nf, "reading a webhook", err);
 }
@@ -829,12 +810,8 @@ static int delete_one(sq *s, enum sq_q id, const char *key, const char *what, bo
 		ret = sq_fail(s, err, "deleting");
 		goto out;
 	}
-	if (sqlite3_changes(s->db) == 0) {
-		if (show_key)
-			ret = th_err(err, TH_ENOTFOUND, "no %s with id %s", what, key ? key : "(null)");
-		else
-			ret = th_err(err, TH_ENOTFOUND, "no such %s", what);
-	}
+	if (sqlite3_changes(s->db) == 0)
+		ret = store_delete_not_found(err, what, key, show_key);
 out:
 	sq_reset(q);
 	pthread_mutex_unlock(&s->mu);
@@ -852,8 +829,8 @@ static int sq_webhook_delete(store *st, const char *id, th_error *err)
 static int sq_token_put(store *st, const token *t, th_error *err)
 {
 	sq *s = sq_of(st);
-	if (!t->token || !*t->token)
-		return th_err(err, TH_EINVAL, "a token is needed");
+	if (store_check_token(t, err) != 0)
+		return TH_EINVAL;
 	pthread_mutex_lock(&s->mu);
 	int ret = 0;
 	sqlite3_stmt *q = sq_stmt(s, Q_TOKEN_PUT, err);
@@ -902,14 +879,32 @@ static int load_enabled_handlers(sq *s, handler **out, size_t *n, th_error *err)
 	                      (void **)out, n, "loading handlers", err);
 }
 
-/* Does any handler filter on a changed field ("type:field")? Then matching
- * needs the parsed payload. */
-static bool handlers_need_json(const handler *hs, size_t n)
+/* One delivery row (store_each_match callback); the statement is bound anew each time. */
+typedef struct sq_dctx {
+	sq *s;
+	sqlite3_stmt *q;
+	const event *ev;
+	int64_t seq, generation, now;
+	size_t made;
+} sq_dctx;
+
+static int insert_delivery(void *ctx, const handler *h, const char *id, th_error *err)
 {
-	for (size_t i = 0; i < n; i++)
-		if (hs[i].on && strchr(hs[i].on, ':'))
-			return true;
-	return false;
+	sq_dctx *x = ctx;
+	sq_bind b = {x->q, 0, SQLITE_OK};
+	bind_text(&b, id);
+	bind_text(&b, x->ev->id);
+	bind_text(&b, h->id);
+	bind_i64(&b, x->generation);
+	bind_i64(&b, x->now);
+	bind_text(&b, x->ev->webhook_id);
+	bind_i64(&b, x->seq);
+	int rc = b.rc == SQLITE_OK ? sqlite3_step(x->q) : b.rc;
+	sq_reset(x->q);
+	if (rc != SQLITE_DONE)
+		return sq_fail(x->s, err, "adding a delivery");
+	x->made++;
+	return 0;
 }
 
 /* Insert one pending delivery, due at @now, of @ev (stored with @seq) for each
@@ -920,50 +915,16 @@ static int insert_deliveries(sq *s, const event *ev, int64_t seq, int64_t genera
                              const handler *hs, size_t nh, bool need_json, int64_t now,
                              size_t *out_n, th_error *err)
 {
+	sq_dctx x = {s, NULL, ev, seq, generation, now, 0};
 	int ret = 0;
-	size_t made = 0;
-	event tmp = *ev; /* shallow: only json may differ, and it is ours to release */
-	json_t *parsed = NULL;
-	if (nh == 0)
-		goto out;
-	if (need_json && !tmp.json && tmp.payload) {
-		parsed = json_loadb(tmp.payload, tmp.payload_len, JSON_REJECT_DUPLICATES, NULL);
-		tmp.json = parsed; /* NULL when unparsable: match on the type only */
+	if (nh > 0) {
+		if (!(x.q = sq_stmt(s, Q_DELIVERY_INSERT, err)))
+			ret = TH_ESTORE;
+		else
+			ret = store_each_match(ev, hs, nh, need_json, insert_delivery, &x, err);
 	}
-	sqlite3_stmt *q = sq_stmt(s, Q_DELIVERY_INSERT, err);
-	if (!q) {
-		ret = TH_ESTORE;
-		goto out;
-	}
-	for (size_t i = 0; i < nh; i++) {
-		if (!handler_matches(&hs[i], &tmp))
-			continue;
-		char id[ID_LEN + 1];
-		if (rand_id(id) != 0) {
-			ret = th_err(err, TH_EIO, "no randomness for a delivery id");
-			goto out;
-		}
-		sq_bind b = {q, 0, SQLITE_OK};
-		bind_text(&b, id);
-		bind_text(&b, ev->id);
-		bind_text(&b, hs[i].id);
-		bind_i64(&b, generation);
-		bind_i64(&b, now);
-		bind_text(&b, ev->webhook_id);
-		bind_i64(&b, seq);
-		int rc = b.rc == SQLITE_OK ? sqlite3_step(q) : b.rc;
-		sq_reset(q);
-		if (rc != SQLITE_DONE) {
-			ret = sq_fail(s, err, "adding a delivery");
-			goto out;
-		}
-		made++;
-	}
-out:
-	if (parsed)
-		json_decref(parsed);
 	if (out_n)
-		*out_n = made;
+		*out_n = x.made;
 	return ret;
 }
 
@@ -1039,33 +1000,18 @@ static int sq_events_put(store *st, event **evs, size_t n, enum store_put *resul
 	if (!filled)
 		return th_err(err, TH_ENOMEM, "out of memory");
 	int64_t now = time_now_ms();
-	for (size_t i = 0; i < n; i++) {
-		event *ev = evs[i];
-		if (!ev || !ev->webhook_id || !ev->action_id || (!ev->payload && ev->payload_len))
-			continue; /* stays STORE_PUT_FAILED; the others are still stored */
-		if (!ev->id) {
-			char id[ID_LEN + 1];
-			if (rand_id(id) != 0 || !(ev->id = str_dup(id))) {
-				ret = th_err(err, TH_ENOMEM, "cannot make an event id");
-				goto out;
-			}
-			filled[i] |= 1;
-		}
-		if (ev->received_at == 0) {
-			ev->received_at = now;
-			filled[i] |= 2;
-		}
-	}
+	if ((ret = store_events_fill(evs, n, now, filled, err)) != 0)
+		goto out;
 
 	pthread_mutex_lock(&s->mu);
 	if ((ret = sq_run(s, Q_BEGIN, "starting a transaction", err)) != 0)
 		goto unlock;
 	if ((ret = load_enabled_handlers(s, &hs, &nh, err)) != 0)
 		goto rollback;
-	bool need_json = handlers_need_json(hs, nh);
+	bool need_json = store_handlers_need_json(hs, nh);
 	for (size_t i = 0; i < n; i++) {
 		event *ev = evs[i];
-		if (!ev || !ev->webhook_id || !ev->action_id || (!ev->payload && ev->payload_len))
+		if (!store_event_storable(ev))
 			continue;
 		bool is_new;
 		if ((ret = put_one(s, ev, hs, nh, need_json, now, &is_new, err)) != 0)
@@ -1085,16 +1031,7 @@ unlock:
 	pthread_mutex_unlock(&s->mu);
 out:
 	/* an event that was not stored keeps the id/time it came with */
-	for (size_t i = 0; i < n; i++) {
-		if (results[i] == STORE_PUT_NEW || !evs[i])
-			continue;
-		if (filled[i] & 1) {
-			free(evs[i]->id);
-			evs[i]->id = NULL;
-		}
-		if (filled[i] & 2)
-			evs[i]->received_at = 0;
-	}
+	store_events_unfill(evs, n, results, filled);
 	free(filled);
 	handler_list_free(hs, nh);
 	return ret;
@@ -1103,24 +1040,9 @@ out:
 static int sq_event_get(store *st, const char *id, event *out, th_error *err)
 {
 	char nf[160];
-	str_printf(nf, sizeof nf, "no event with id %s", id ? id : "(null)");
+	store_not_found_msg(nf, sizeof nf, "event", id);
 	return sq_get_one(sq_of(st), Q_EVENT_GET, id, NULL, rd_event_full, sizeof *out, out,
 	                  clr_event, nf, "reading an event", err);
-}
-
-/* Append @s to @b as a LIKE pattern that matches it literally ('\' escapes). */
-static int like_escape(buf *b, const char *s)
-{
-	int rc = buf_putc(b, '%');
-	for (; rc == 0 && *s; s++) {
-		if (*s == '%' || *s == '_' || *s == '\\')
-			rc = buf_putc(b, '\\');
-		if (rc == 0)
-			rc = buf_putc(b, *s);
-	}
-	if (rc == 0)
-		rc = buf_putc(b, '%');
-	return rc;
 }
 
 /* Listing: newest first (or oldest first), without payloads. The text filter
@@ -1136,9 +1058,7 @@ static int sq_event_list(store *st, const event_query *qy, event_row **out, size
 	buf_init(&sql, 4096);
 	buf_init(&pat, 4096);
 	int ret = 0, rc;
-	size_t limit = qy->limit ? qy->limit : EVENT_LIST_DEFAULT;
-	if (limit > LIST_LIMIT_MAX)
-		limit = LIST_LIMIT_MAX;
+	size_t limit = store_list_limit(qy->limit, STORE_EVENT_LIST_DEFAULT);
 	int e = buf_puts(&sql, "SELECT " EVENT_COLS " FROM events WHERE 1 = 1");
 	if (!e && qy->webhook_id)
 		e = buf_puts(&sql, " AND webhook_id = :webhook");
@@ -1147,7 +1067,7 @@ static int sq_event_list(store *st, const event_query *qy, event_row **out, size
 	if (!e && qy->text && *qy->text) {
 		e = buf_puts(&sql, " AND summary LIKE :text ESCAPE '\\'");
 		if (!e)
-			e = like_escape(&pat, qy->text);
+			e = store_like_pattern(&pat, qy->text);
 	}
 	if (!e && qy->after_seq > 0)
 		e = buf_puts(&sql, " AND seq > :after");
@@ -1201,8 +1121,8 @@ done:
 static int sq_handler_insert(store *st, const handler *h, th_error *err)
 {
 	sq *s = sq_of(st);
-	if (!h->id || !h->target)
-		return th_err(err, TH_EINVAL, "a handler needs an id and a target");
+	if (store_check_handler(h, err) != 0)
+		return TH_EINVAL;
 	pthread_mutex_lock(&s->mu);
 	int ret = 0;
 	sqlite3_stmt *q = sq_stmt(s, Q_HANDLER_INSERT, err);
@@ -1232,7 +1152,7 @@ out:
 static int sq_handler_get(store *st, const char *id, handler *out, th_error *err)
 {
 	char nf[160];
-	str_printf(nf, sizeof nf, "no handler with id %s", id ? id : "(null)");
+	store_not_found_msg(nf, sizeof nf, "handler", id);
 	return sq_get_one(sq_of(st), Q_HANDLER_GET, id, NULL, rd_handler, sizeof *out, out,
 	                  clr_handler, nf, "reading a handler", err);
 }
@@ -1280,7 +1200,7 @@ static int sq_handler_delete(store *st, const char *id, th_error *err)
 		goto fail;
 	}
 	if (sqlite3_changes(s->db) == 0) {
-		ret = th_err(err, TH_ENOTFOUND, "no handler with id %s", id ? id : "(null)");
+		ret = store_not_found(err, "handler", id);
 		goto fail;
 	}
 	if ((ret = sq_run(s, Q_COMMIT, "commit", err)) != 0)
@@ -1311,7 +1231,7 @@ static int sq_handler_set_enabled(store *st, const char *id, bool enabled, th_er
 		goto out;
 	}
 	if (sqlite3_changes(s->db) == 0)
-		ret = th_err(err, TH_ENOTFOUND, "no handler with id %s", id ? id : "(null)");
+		ret = store_not_found(err, "handler", id);
 out:
 	sq_reset(q);
 	pthread_mutex_unlock(&s->mu);
@@ -1329,15 +1249,9 @@ static int sq_delivery_list(store *st, const char *status, const char *event_id,
 	*n = 0;
 	sqlite3_stmt *q = NULL;
 	int ret = 0, rc;
-	enum delivery_status ds;
-	if (status && delivery_status_parse(status, &ds) != 0)
-		return th_err(err, TH_EINVAL,
-		              "unknown delivery status \"%.32s\" (pending, running, done, failed, dead)",
-		              status);
-	if (limit == 0)
-		limit = DELIVERY_LIST_DEFAULT;
-	if (limit > LIST_LIMIT_MAX)
-		limit = LIST_LIMIT_MAX;
+	if (store_check_status_filter(status, err) != 0)
+		return TH_EINVAL;
+	limit = store_list_limit(limit, STORE_DELIVERY_LIST_DEFAULT);
 	char sql[512];
 	str_printf(sql, sizeof sql, "SELECT " DELIVERY_COLS " FROM deliveries d WHERE 1 = 1%s%s"
 	                            " ORDER BY d.rowid DESC LIMIT :limit",
@@ -1370,7 +1284,7 @@ out:
 static int sq_delivery_get(store *st, const char *id, delivery *out, th_error *err)
 {
 	char nf[160];
-	str_printf(nf, sizeof nf, "no delivery with id %s", id ? id : "(null)");
+	store_not_found_msg(nf, sizeof nf, "delivery", id);
 	return sq_get_one(sq_of(st), Q_DELIVERY_GET, id, NULL, rd_delivery, sizeof *out, out,
 	                  clr_delivery, nf, "reading a delivery", err);
 }
@@ -1389,8 +1303,7 @@ static int sq_delivery_claim(store *st, unsigned kinds, size_t max, int64_t leas
 	int ret = 0, rc;
 	if (max == 0)
 		return 0;
-	if (max > LIST_LIMIT_MAX)
-		max = LIST_LIMIT_MAX;
+	max = store_list_limit(max, STORE_LIST_LIMIT_MAX);
 	int64_t now = time_now_ms();
 	pthread_mutex_lock(&s->mu);
 	if ((ret = sq_run(s, Q_BEGIN, "starting a transaction", err)) != 0)
@@ -1456,9 +1369,8 @@ static int sq_delivery_finish(store *st, const char *id, enum delivery_status st
                               int64_t next_attempt_at, const char *last_error, th_error *err)
 {
 	sq *s = sq_of(st);
-	if (status != DELIVERY_DONE && status != DELIVERY_FAILED && status != DELIVERY_DEAD)
-		return th_err(err, TH_EINVAL, "an attempt ends as done, failed or dead, not %s",
-		              delivery_status_name(status));
+	if (store_check_finish(status, err) != 0)
+		return TH_EINVAL;
 	pthread_mutex_lock(&s->mu);
 	int ret = 0;
 	sqlite3_stmt *q = sq_stmt(s, Q_DELIVERY_FINISH, err);
@@ -1477,7 +1389,7 @@ static int sq_delivery_finish(store *st, const char *id, enum delivery_status st
 		goto out;
 	}
 	if (sqlite3_changes(s->db) == 0)
-		ret = th_err(err, TH_ENOTFOUND, "no delivery with id %s", id ? id : "(null)");
+		ret = store_not_found(err, "delivery", id);
 out:
 	sq_reset(q);
 	pthread_mutex_unlock(&s->mu);
@@ -1506,7 +1418,7 @@ static int sq_delivery_retry(store *st, const char *id, th_error *err)
 	int rc = b.rc == SQLITE_OK ? sqlite3_step(q) : b.rc;
 	if (rc == SQLITE_DONE) {
 		sq_reset(q);
-		ret = th_err(err, TH_ENOTFOUND, "no delivery with id %s", id ? id : "(null)");
+		ret = store_not_found(err, "delivery", id);
 		goto fail;
 	}
 	if (rc != SQLITE_ROW) {
@@ -1517,7 +1429,7 @@ static int sq_delivery_retry(store *st, const char *id, th_error *err)
 	bool running = str_eq((const char *)sqlite3_column_text(q, 0), "running");
 	sq_reset(q);
 	if (running) {
-		ret = th_err(err, TH_EINVAL, "delivery %s is running; retry it once it has finished", id);
+		ret = store_delivery_running(err, id);
 		goto fail;
 	}
 	q = sq_stmt(s, Q_DELIVERY_RETRY, err);
@@ -1571,7 +1483,7 @@ static int sq_event_replay(store *st, const char *event_id, size_t *out_n, th_er
 		if (r.oom)
 			ret = th_err(err, TH_ENOMEM, "out of memory");
 	} else if (rc == SQLITE_DONE) {
-		ret = th_err(err, TH_ENOTFOUND, "no event with id %s", event_id ? event_id : "(null)");
+		ret = store_not_found(err, "event", event_id);
 	} else {
 		ret = sq_fail(s, err, "reading an event");
 	}
@@ -1606,7 +1518,7 @@ fail:
 	sq_rollback(s);
 out:
 	pthread_mutex_unlock(&s->mu);
-	sq_event_clear(&ev);
+	store_event_clear(&ev);
 	handler_list_free(hs, nh);
 	if (out_n)
 		*out_n = made;
@@ -1665,8 +1577,8 @@ out:
 static int sq_user_put(store *st, const char *name, const char *pwhash, th_error *err)
 {
 	sq *s = sq_of(st);
-	if (!name || !*name || !pwhash)
-		return th_err(err, TH_EINVAL, "a user needs a name and a password hash");
+	if (store_check_user(name, pwhash, err) != 0)
+		return TH_EINVAL;
 	pthread_mutex_lock(&s->mu);
 	int ret = 0;
 	sqlite3_stmt *q = sq_stmt(s, Q_USER_PUT, err);
@@ -1702,8 +1614,8 @@ static int sq_user_get_hash(store *st, const char *name, char **out_hash, th_err
 static int sq_session_put(store *st, const user_session *us, th_error *err)
 {
 	sq *s = sq_of(st);
-	if (!us->id_hash || !us->user || !us->csrf)
-		return th_err(err, TH_EINVAL, "a session needs an id hash, a user and a CSRF token");
+	if (store_check_session(us, err) != 0)
+		return TH_EINVAL;
 	pthread_mutex_lock(&s->mu);
 	int ret = 0, rc;
 	sqlite3_stmt *q = sq_stmt(s, Q_SESSION_PURGE, err);

@@ -1,11 +1,13 @@
 /*
- * store.c — choosing a store implementation from DATABASE_URL, and the
- * array/struct helpers shared by every implementation.
+ * store.c — choosing a store implementation from DATABASE_URL, the
+ * array/struct helpers shared by every implementation, and the logic both
+ * implementations share (store_int.h).
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "store/store.h"
+#include "store/store_int.h"
 
 #define URL_HELP "expected sqlite:PATH (e.g. sqlite:trellohook.db) or postgresql://user:pass@host:port/db"
 
@@ -80,38 +82,15 @@ void token_list_free(token *a, size_t n)
 	free(a);
 }
 
-/* Free the strings of a listed event (listings never carry a payload, but a
- * json tree or payload set by a caller is released too). */
-static void event_row_clear(event *ev)
-{
-	free(ev->id);
-	free(ev->webhook_id);
-	free(ev->action_id);
-	free(ev->action_type);
-	free(ev->action_date);
-	free(ev->model_id);
-	free(ev->board_id);
-	free(ev->board_name);
-	free(ev->list_id);
-	free(ev->list_name);
-	free(ev->card_id);
-	free(ev->card_name);
-	free(ev->member);
-	free(ev->summary);
-	free(ev->payload);
-	if (ev->json)
-		json_decref(ev->json);
-	memset(ev, 0, sizeof *ev);
-}
-
-/* Free an array of @n event rows from event_list(). NULL-safe. Does not depend
- * on event.c so the store stands on its own. */
+/* Free an array of @n event rows from event_list() (listings never carry a
+ * payload, but a json tree or payload set by a caller is released too).
+ * NULL-safe. Does not depend on event.c so the store stands on its own. */
 void event_row_list_free(event_row *a, size_t n)
 {
 	if (!a)
 		return;
 	for (size_t i = 0; i < n; i++)
-		event_row_clear(&a[i].ev);
+		store_event_clear(&a[i].ev);
 	free(a);
 }
 
@@ -146,4 +125,214 @@ void user_session_clear(user_session *s)
 		memset(s->csrf, 0, strlen(s->csrf));
 	free(s->csrf);
 	memset(s, 0, sizeof *s);
+}
+
+/* ---- shared by the implementations (store_int.h) ------------------------------------- */
+
+/* @limit, 0 meaning @dflt, capped at STORE_LIST_LIMIT_MAX. */
+size_t store_list_limit(size_t limit, size_t dflt)
+{
+	if (limit == 0)
+		limit = dflt;
+	return limit > STORE_LIST_LIMIT_MAX ? STORE_LIST_LIMIT_MAX : limit;
+}
+
+/* 0, or TH_EINVAL when @w lacks a field the schema requires. */
+int store_check_webhook(const webhook *w, th_error *err)
+{
+	if (!w->id || !w->id_model || !w->callback_url || !w->token)
+		return th_err(err, TH_EINVAL, "a webhook needs an id, a model, a callback URL and a token");
+	return 0;
+}
+
+/* 0, or TH_EINVAL when @t has no token. */
+int store_check_token(const token *t, th_error *err)
+{
+	if (!t->token || !*t->token)
+		return th_err(err, TH_EINVAL, "a token is needed");
+	return 0;
+}
+
+/* 0, or TH_EINVAL when @h lacks its id or target. */
+int store_check_handler(const handler *h, th_error *err)
+{
+	if (!h->id || !h->target)
+		return th_err(err, TH_EINVAL, "a handler needs an id and a target");
+	return 0;
+}
+
+/* 0, or TH_EINVAL when a user lacks its name or password hash. */
+int store_check_user(const char *name, const char *pwhash, th_error *err)
+{
+	if (!name || !*name || !pwhash)
+		return th_err(err, TH_EINVAL, "a user needs a name and a password hash");
+	return 0;
+}
+
+/* 0, or TH_EINVAL when @us lacks its id hash, user or CSRF token. */
+int store_check_session(const user_session *us, th_error *err)
+{
+	if (!us->id_hash || !us->user || !us->csrf)
+		return th_err(err, TH_EINVAL, "a session needs an id hash, a user and a CSRF token");
+	return 0;
+}
+
+/* 0 when @status may end an attempt (done, failed, dead), else TH_EINVAL. */
+int store_check_finish(enum delivery_status status, th_error *err)
+{
+	if (status != DELIVERY_DONE && status != DELIVERY_FAILED && status != DELIVERY_DEAD)
+		return th_err(err, TH_EINVAL, "an attempt ends as done, failed or dead, not %s",
+		              delivery_status_name(status));
+	return 0;
+}
+
+/* 0 when @status (a delivery_list filter, NULL: none) names a status. */
+int store_check_status_filter(const char *status, th_error *err)
+{
+	enum delivery_status ds;
+	if (status && delivery_status_parse(status, &ds) != 0)
+		return th_err(err, TH_EINVAL,
+		              "unknown delivery status \"%.32s\" (pending, running, done, failed, dead)",
+		              status);
+	return 0;
+}
+
+/* TH_EEXISTS naming which uniqueness rule @w hit. */
+int store_webhook_exists(const webhook *w, bool model_token, th_error *err)
+{
+	if (model_token)
+		return th_err(err, TH_EEXISTS, "a webhook for model %s with this token already exists",
+		              w->id_model ? w->id_model : "?");
+	return th_err(err, TH_EEXISTS, "a webhook with id %s already exists", w->id ? w->id : "?");
+}
+
+/* TH_ENOTFOUND "no @what with id @id". */
+int store_not_found(th_error *err, const char *what, const char *id)
+{
+	return th_err(err, TH_ENOTFOUND, "no %s with id %s", what, id ? id : "(null)");
+}
+
+/* "no @what with id @id" into @out (@size bytes, truncated); returns @out. */
+const char *store_not_found_msg(char *out, size_t size, const char *what, const char *id)
+{
+	str_printf(out, size, "no %s with id %s", what, id ? id : "(null)");
+	return out;
+}
+
+/* TH_ENOTFOUND for a DELETE that found nothing; the key only when @show_key. */
+int store_delete_not_found(th_error *err, const char *what, const char *key, bool show_key)
+{
+	if (show_key)
+		return store_not_found(err, what, key);
+	return th_err(err, TH_ENOTFOUND, "no such %s", what);
+}
+
+/* TH_EINVAL: delivery @id is running and cannot be retried yet. */
+int store_delivery_running(th_error *err, const char *id)
+{
+	return th_err(err, TH_EINVAL, "delivery %s is running; retry it once it has finished", id);
+}
+
+/* Fill missing ids and times of the storable events of @evs; @filled[i]
+ * records what was filled (bit 1 id, bit 2 received_at) for
+ * store_events_unfill(). The ids are the events' (heap) strings. */
+int store_events_fill(event **evs, size_t n, int64_t now, unsigned char *filled, th_error *err)
+{
+	for (size_t i = 0; i < n; i++) {
+		event *ev = evs[i];
+		if (!store_event_storable(ev))
+			continue; /* stays STORE_PUT_FAILED; the others are still stored */
+		if (!ev->id) {
+			char id[ID_LEN + 1];
+			if (rand_id(id) != 0 || !(ev->id = str_dup(id)))
+				return th_err(err, TH_ENOMEM, "cannot make an event id");
+			filled[i] |= 1;
+		}
+		if (ev->received_at == 0) {
+			ev->received_at = now;
+			filled[i] |= 2;
+		}
+	}
+	return 0;
+}
+
+/* An event that was not stored keeps the id/time it came with. */
+void store_events_unfill(event **evs, size_t n, const enum store_put *results,
+                         const unsigned char *filled)
+{
+	for (size_t i = 0; filled && i < n; i++) {
+		if (results[i] == STORE_PUT_NEW || !evs[i])
+			continue;
+		if (filled[i] & 1) {
+			free(evs[i]->id);
+			evs[i]->id = NULL;
+		}
+		if (filled[i] & 2)
+			evs[i]->received_at = 0;
+	}
+}
+
+/* Free what a store's event reader filled and zero @ev. NULL fields are fine. */
+void store_event_clear(event *ev)
+{
+	char **fields[] = {&ev->id,        &ev->webhook_id, &ev->action_id, &ev->action_type,
+	                   &ev->action_date, &ev->model_id, &ev->board_id,  &ev->board_name,
+	                   &ev->list_id,   &ev->list_name,  &ev->card_id,   &ev->card_name,
+	                   &ev->member,    &ev->summary,    &ev->payload};
+	for (size_t i = 0; i < TH_ARRAY_LEN(fields); i++)
+		free(*fields[i]);
+	if (ev->json)
+		json_decref(ev->json);
+	memset(ev, 0, sizeof *ev);
+}
+
+/* Append @s to @b as a LIKE pattern that matches it literally ('\' escapes). */
+int store_like_pattern(buf *b, const char *s)
+{
+	int rc = buf_putc(b, '%');
+	for (; rc == 0 && *s; s++) {
+		if (*s == '%' || *s == '_' || *s == '\\')
+			rc = buf_putc(b, '\\');
+		if (rc == 0)
+			rc = buf_putc(b, *s);
+	}
+	if (rc == 0)
+		rc = buf_putc(b, '%');
+	return rc;
+}
+
+/* Does any handler of @hs filter on a changed field ("type:field")? */
+bool store_handlers_need_json(const handler *hs, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (hs[i].on && strchr(hs[i].on, ':'))
+			return true;
+	return false;
+}
+
+/* Call @fn with a fresh delivery id for each handler of @hs matching @ev. */
+int store_each_match(const event *ev, const handler *hs, size_t nh, bool need_json,
+                     store_match_fn fn, void *ctx, th_error *err)
+{
+	int ret = 0;
+	event tmp = *ev; /* shallow: only json may differ, and it is ours to release */
+	json_t *parsed = NULL;
+	if (nh == 0)
+		return 0;
+	if (need_json && !tmp.json && tmp.payload) {
+		parsed = json_loadb(tmp.payload, tmp.payload_len, JSON_REJECT_DUPLICATES, NULL);
+		tmp.json = parsed; /* NULL when unparsable: match on the type only */
+	}
+	for (size_t i = 0; i < nh && ret == 0; i++) {
+		if (!handler_matches(&hs[i], &tmp))
+			continue;
+		char id[ID_LEN + 1];
+		if (rand_id(id) != 0)
+			ret = th_err(err, TH_EIO, "no randomness for a delivery id");
+		else
+			ret = fn(ctx, &hs[i], id, err);
+	}
+	if (parsed)
+		json_decref(parsed);
+	return ret;
 }

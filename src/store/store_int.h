@@ -1,0 +1,81 @@
+/*
+ * store_int.h — what the store implementations (sqlite.c, pg.c) share, kept
+ * once in store.c: argument checks and their messages, events_put's filling
+ * (and undoing) of generated ids and times, list limits, LIKE patterns and
+ * matching new events to handlers. Private to src/store.
+ */
+#ifndef TH_STORE_INT_H
+#define TH_STORE_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store/store.h"
+
+#define STORE_LIST_LIMIT_MAX 1000
+#define STORE_EVENT_LIST_DEFAULT 50
+#define STORE_DELIVERY_LIST_DEFAULT 100
+
+/* @limit with 0 meaning @dflt, capped at STORE_LIST_LIMIT_MAX. */
+size_t store_list_limit(size_t limit, size_t dflt);
+
+/* Argument checks shared by the backends: 0, or TH_EINVAL with the message. */
+int store_check_webhook(const webhook *w, th_error *err);
+int store_check_token(const token *t, th_error *err);
+int store_check_handler(const handler *h, th_error *err);
+int store_check_user(const char *name, const char *pwhash, th_error *err);
+int store_check_session(const user_session *us, th_error *err);
+int store_check_finish(enum delivery_status status, th_error *err);
+int store_check_status_filter(const char *status, th_error *err);
+
+/* TH_EEXISTS for a webhook insert/update that hit a uniqueness rule:
+ * @model_token says it was (id_model, token), else the id. */
+int store_webhook_exists(const webhook *w, bool model_token, th_error *err);
+
+/* TH_ENOTFOUND "no @what with id @id" (@id NULL shows "(null)"). */
+int store_not_found(th_error *err, const char *what, const char *id);
+/* The same message into @out, for a lookup that reports it later. */
+const char *store_not_found_msg(char *out, size_t size, const char *what, const char *id);
+/* TH_ENOTFOUND for a DELETE that removed nothing: "no @what with id @key",
+ * or "no such @what" when @show_key is false (the key is a secret). */
+int store_delete_not_found(th_error *err, const char *what, const char *key, bool show_key);
+/* TH_EINVAL: a running delivery belongs to its worker. */
+int store_delivery_running(th_error *err, const char *id);
+
+/* Can events_put store @ev at all? (Others stay STORE_PUT_FAILED.) */
+static inline bool store_event_storable(const event *ev)
+{
+	return ev && ev->webhook_id && ev->action_id && (ev->payload || !ev->payload_len);
+}
+
+/* events_put, before storing: give every storable event without an id a new
+ * one and without received_at @now, recording in @filled[i] (bit 1: id,
+ * bit 2: time) what was filled. TH_ENOMEM when an id cannot be made. */
+int store_events_fill(event **evs, size_t n, int64_t now, unsigned char *filled, th_error *err);
+/* events_put, after: an event that was not stored (results[i] not NEW) gets
+ * back the id/time it came with. */
+void store_events_unfill(event **evs, size_t n, const enum store_put *results,
+                         const unsigned char *filled);
+
+/* Free the strings (and json) of an event read by a store and zero it; the
+ * store does not depend on event.c. */
+void store_event_clear(event *ev);
+
+/* Append @s to @b as a LIKE pattern matching it anywhere, literally ('\'
+ * escapes %, _ and \). Non-zero when @b is full. */
+int store_like_pattern(buf *b, const char *s);
+
+/* Does any handler filter on a changed field ("type:field")? Then matching
+ * needs the parsed payload. */
+bool store_handlers_need_json(const handler *hs, size_t n);
+
+/* Called once per handler that matches: @id is a new delivery id. */
+typedef int (*store_match_fn)(void *ctx, const handler *h, const char *id, th_error *err);
+/* Call @fn for each handler of @hs that matches @ev. When matching needs the
+ * payload tree and @ev has none, it is parsed here (and released again).
+ * Stops at the first non-zero return of @fn; TH_EIO without randomness. */
+int store_each_match(const event *ev, const handler *hs, size_t nh, bool need_json,
+                     store_match_fn fn, void *ctx, th_error *err);
+
+#endif
