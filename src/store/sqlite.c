@@ -568,6 +568,46 @@ static int sq_list(sq *s, enum sq_q id, sq_reader rd, size_t elem, sq_clearer cl
 	return ret;
 }
 
+/* ---- one command ---------------------------------------------------------------------- */
+
+/* Binds a command's parameters from @arg. */
+typedef void (*sq_binder)(sq_bind *b, const void *arg);
+/* Turns a uniqueness violation of @arg into a TH_EEXISTS message. */
+typedef int (*sq_unique_fn)(sq *s, const void *arg, th_error *err);
+
+/* Run cached command @id (no rows) under the lock, its parameters bound by
+ * @bind from @arg. 0 with *@changes (optional) the rows it changed; else
+ * @on_unique's error for a uniqueness violation (when given) or TH_ESTORE
+ * "what: message". */
+static int sq_command(sq *s, enum sq_q id, sq_binder bind, const void *arg, const char *what,
+                      sq_unique_fn on_unique, int *changes, th_error *err)
+{
+	pthread_mutex_lock(&s->mu);
+	int ret = 0;
+	sqlite3_stmt *q = sq_stmt(s, id, err);
+	if (!q) {
+		ret = TH_ESTORE;
+		goto out;
+	}
+	sq_bind b = {q, 0, SQLITE_OK};
+	bind(&b, arg);
+	if (b.rc != SQLITE_OK || sqlite3_step(q) != SQLITE_DONE) {
+		ret = on_unique && sq_is_unique(s) ? on_unique(s, arg, err) : sq_fail(s, err, what);
+		goto out;
+	}
+	if (changes)
+		*changes = sqlite3_changes(s->db);
+out:
+	sq_reset(q);
+	pthread_mutex_unlock(&s->mu);
+	return ret;
+}
+
+static void bind_key(sq_bind *b, const void *arg)
+{
+	bind_text(b, arg);
+}
+
 /* ---- open, migrate, close ------------------------------------------------------------ */
 
 /* The schema version recorded in schema_migrations (0: none). */
@@ -685,82 +725,59 @@ static int sq_ping(store *st, th_error *err)
 
 /* ---- webhooks ------------------------------------------------------------------------ */
 
-static int webhook_unique_err(sq *s, const webhook *w, th_error *err)
+static int webhook_unique_err(sq *s, const void *arg, th_error *err)
 {
-	return store_webhook_exists(w, strstr(sqlite3_errmsg(s->db), "webhooks.id_model") != NULL, err);
+	return store_webhook_exists(arg, strstr(sqlite3_errmsg(s->db), "webhooks.id_model") != NULL,
+	                            err);
+}
+
+/* The columns both webhook statements bind, in order; created_at only on insert. */
+static void bind_webhook(sq_bind *b, const webhook *w, bool insert)
+{
+	bind_text(b, w->id);
+	bind_text(b, w->trello_id);
+	bind_text(b, w->id_model);
+	bind_text(b, w->model_type);
+	bind_text(b, w->model_name);
+	bind_text(b, w->description);
+	bind_text(b, w->callback_url);
+	bind_text(b, w->token);
+	bind_text(b, webhook_state_name(w->state));
+	bind_i64(b, w->active);
+	bind_i64(b, w->consecutive_failures);
+	bind_i64(b, w->first_consecutive_fail_at);
+	if (insert)
+		bind_i64(b, w->created_at ? w->created_at : time_now_ms());
+	bind_i64(b, w->last_event_at);
+}
+
+static void bind_webhook_insert(sq_bind *b, const void *arg)
+{
+	bind_webhook(b, arg, true);
+}
+
+static void bind_webhook_update(sq_bind *b, const void *arg)
+{
+	bind_webhook(b, arg, false);
 }
 
 static int sq_webhook_insert(store *st, const webhook *w, th_error *err)
 {
-	sq *s = sq_of(st);
 	if (store_check_webhook(w, err) != 0)
 		return TH_EINVAL;
-	pthread_mutex_lock(&s->mu);
-	int ret = 0;
-	sqlite3_stmt *q = sq_stmt(s, Q_WEBHOOK_INSERT, err);
-	if (!q) {
-		ret = TH_ESTORE;
-		goto out;
-	}
-	sq_bind b = {q, 0, SQLITE_OK};
-	bind_text(&b, w->id);
-	bind_text(&b, w->trello_id);
-	bind_text(&b, w->id_model);
-	bind_text(&b, w->model_type);
-	bind_text(&b, w->model_name);
-	bind_text(&b, w->description);
-	bind_text(&b, w->callback_url);
-	bind_text(&b, w->token);
-	bind_text(&b, webhook_state_name(w->state));
-	bind_i64(&b, w->active);
-	bind_i64(&b, w->consecutive_failures);
-	bind_i64(&b, w->first_consecutive_fail_at);
-	bind_i64(&b, w->created_at ? w->created_at : time_now_ms());
-	bind_i64(&b, w->last_event_at);
-	if (b.rc != SQLITE_OK || sqlite3_step(q) != SQLITE_DONE)
-		ret = sq_is_unique(s) ? webhook_unique_err(s, w, err) : sq_fail(s, err, "adding a webhook");
-out:
-	sq_reset(q);
-	pthread_mutex_unlock(&s->mu);
-	return ret;
+	return sq_command(sq_of(st), Q_WEBHOOK_INSERT, bind_webhook_insert, w, "adding a webhook",
+	                  webhook_unique_err, NULL, err);
 }
 
 static int sq_webhook_update(store *st, const webhook *w, th_error *err)
 {
-	sq *s = sq_of(st);
 	if (store_check_webhook(w, err) != 0)
 		return TH_EINVAL;
-	pthread_mutex_lock(&s->mu);
-	int ret = 0;
-	sqlite3_stmt *q = sq_stmt(s, Q_WEBHOOK_UPDATE, err);
-	if (!q) {
-		ret = TH_ESTORE;
-		goto out;
-	}
-	sq_bind b = {q, 0, SQLITE_OK};
-	bind_text(&b, w->id);
-	bind_text(&b, w->trello_id);
-	bind_text(&b, w->id_model);
-	bind_text(&b, w->model_type);
-	bind_text(&b, w->model_name);
-	bind_text(&b, w->description);
-	bind_text(&b, w->callback_url);
-	bind_text(&b, w->token);
-	bind_text(&b, webhook_state_name(w->state));
-	bind_i64(&b, w->active);
-	bind_i64(&b, w->consecutive_failures);
-	bind_i64(&b, w->first_consecutive_fail_at);
-	bind_i64(&b, w->last_event_at);
-	if (b.rc != SQLITE_OK || sqlite3_step(q) != SQLITE_DONE) {
-		ret = sq_is_unique(s) ? webhook_unique_err(s, w, err)
-		                      : sq_fail(s, err, "updating a webhook");
-		goto out;
-	}
-	if (sqlite3_changes(s->db) == 0)
+	int changes = 0;
+	int ret = sq_command(sq_of(st), Q_WEBHOOK_UPDATE, bind_webhook_update, w,
+	                     "updating a webhook", webhook_unique_err, &changes, err);
+	if (ret == 0 && changes == 0)
 		ret = store_not_found(err, "webhook", w->id);
-out:
-	sq_reset(q);
-	pthread_mutex_unlock(&s->mu);
 	return ret;
 }
 
@@ -797,24 +814,10 @@ static int sq_webhook_list(store *st, webhook **out, size_t *n, th_error *err)
 static int delete_one(sq *s, enum sq_q id, const char *key, const char *what, bool show_key,
                       th_error *err)
 {
-	pthread_mutex_lock(&s->mu);
-	int ret = 0;
-	sqlite3_stmt *q = sq_stmt(s, id, err);
-	if (!q) {
-		ret = TH_ESTORE;
-		goto out;
-	}
-	sq_bind b = {q, 0, SQLITE_OK};
-	bind_text(&b, key);
-	if (b.rc != SQLITE_OK || sqlite3_step(q) != SQLITE_DONE) {
-		ret = sq_fail(s, err, "deleting");
-		goto out;
-	}
-	if (sqlite3_changes(s->db) == 0)
+	int changes = 0;
+	int ret = sq_command(s, id, bind_key, key, "deleting", NULL, &changes, err);
+	if (ret == 0 && changes == 0)
 		ret = store_delete_not_found(err, what, key, show_key);
-out:
-	sq_reset(q);
-	pthread_mutex_unlock(&s->mu);
 	return ret;
 }
 
@@ -826,31 +829,22 @@ static int sq_webhook_delete(store *st, const char *id, th_error *err)
 
 /* ---- tokens --------------------------------------------------------------------------- */
 
+static void bind_token(sq_bind *b, const void *arg)
+{
+	const token *t = arg;
+	bind_text(b, t->token);
+	bind_text(b, t->member);
+	bind_i64(b, t->expires_at);
+	bind_text(b, token_state_name(t->state));
+	bind_i64(b, t->checked_at);
+	bind_i64(b, t->created_at ? t->created_at : time_now_ms());
+}
+
 static int sq_token_put(store *st, const token *t, th_error *err)
 {
-	sq *s = sq_of(st);
 	if (store_check_token(t, err) != 0)
 		return TH_EINVAL;
-	pthread_mutex_lock(&s->mu);
-	int ret = 0;
-	sqlite3_stmt *q = sq_stmt(s, Q_TOKEN_PUT, err);
-	if (!q) {
-		ret = TH_ESTORE;
-		goto out;
-	}
-	sq_bind b = {q, 0, SQLITE_OK};
-	bind_text(&b, t->token);
-	bind_text(&b, t->member);
-	bind_i64(&b, t->expires_at);
-	bind_text(&b, token_state_name(t->state));
-	bind_i64(&b, t->checked_at);
-	bind_i64(&b, t->created_at ? t->created_at : time_now_ms());
-	if (b.rc != SQLITE_OK || sqlite3_step(q) != SQLITE_DONE)
-		ret = sq_fail(s, err, "storing a token");
-out:
-	sq_reset(q);
-	pthread_mutex_unlock(&s->mu);
-	return ret;
+	return sq_command(sq_of(st), Q_TOKEN_PUT, bind_token, t, "storing a token", NULL, NULL, err);
 }
 
 static int sq_token_get(store *st, const char *tok, token *out, th_error *err)
@@ -1118,35 +1112,32 @@ done:
 
 /* ---- handlers --------------------------------------------------------------------------- */
 
+static void bind_handler(sq_bind *b, const void *arg)
+{
+	const handler *h = arg;
+	bind_text(b, h->id);
+	bind_text(b, handler_kind_name(h->kind));
+	bind_text(b, h->target);
+	bind_text(b, h->on);
+	bind_text(b, h->model);
+	bind_text(b, h->secret);
+	bind_i64(b, h->enabled);
+	bind_i64(b, h->created_at ? h->created_at : time_now_ms());
+}
+
+static int handler_unique_err(sq *s, const void *arg, th_error *err)
+{
+	(void)s;
+	return th_err(err, TH_EEXISTS, "a handler with id %s already exists",
+	              ((const handler *)arg)->id);
+}
+
 static int sq_handler_insert(store *st, const handler *h, th_error *err)
 {
-	sq *s = sq_of(st);
 	if (store_check_handler(h, err) != 0)
 		return TH_EINVAL;
-	pthread_mutex_lock(&s->mu);
-	int ret = 0;
-	sqlite3_stmt *q = sq_stmt(s, Q_HANDLER_INSERT, err);
-	if (!q) {
-		ret = TH_ESTORE;
-		goto out;
-	}
-	sq_bind b = {q, 0, SQLITE_OK};
-	bind_text(&b, h->id);
-	bind_text(&b, handler_kind_name(h->kind));
-	bind_text(&b, h->target);
-	bind_text(&b, h->on);
-	bind_text(&b, h->model);
-	bind_text(&b, h->secret);
-	bind_i64(&b, h->enabled);
-	bind_i64(&b, h->created_at ? h->created_at : time_now_ms());
-	if (b.rc != SQLITE_OK || sqlite3_step(q) != SQLITE_DONE)
-		ret = sq_is_unique(s)
-		          ? th_err(err, TH_EEXISTS, "a handler with id %s already exists", h->id)
-		          : sq_fail(s, err, "adding a handler");
-out:
-	sq_reset(q);
-	pthread_mutex_unlock(&s->mu);
-	return ret;
+	return sq_command(sq_of(st), Q_HANDLER_INSERT, bind_handler, h, "adding a handler",
+	                  handler_unique_err, NULL, err);
 }
 
 static int sq_handler_get(store *st, const char *id, handler *out, th_error *err)
@@ -1213,28 +1204,26 @@ out:
 	return ret;
 }
 
+typedef struct sq_enable {
+	const char *id;
+	bool enabled;
+} sq_enable;
+
+static void bind_enable(sq_bind *b, const void *arg)
+{
+	const sq_enable *x = arg;
+	bind_text(b, x->id);
+	bind_i64(b, x->enabled);
+}
+
 static int sq_handler_set_enabled(store *st, const char *id, bool enabled, th_error *err)
 {
-	sq *s = sq_of(st);
-	pthread_mutex_lock(&s->mu);
-	int ret = 0;
-	sqlite3_stmt *q = sq_stmt(s, Q_HANDLER_SET_ENABLED, err);
-	if (!q) {
-		ret = TH_ESTORE;
-		goto out;
-	}
-	sq_bind b = {q, 0, SQLITE_OK};
-	bind_text(&b, id);
-	bind_i64(&b, enabled);
-	if (b.rc != SQLITE_OK || sqlite3_step(q) != SQLITE_DONE) {
-		ret = sq_fail(s, err, "updating a handler");
-		goto out;
-	}
-	if (sqlite3_changes(s->db) == 0)
+	sq_enable x = {id, enabled};
+	int changes = 0;
+	int ret = sq_command(sq_of(st), Q_HANDLER_SET_ENABLED, bind_enable, &x, "updating a handler",
+	                     NULL, &changes, err);
+	if (ret == 0 && changes == 0)
 		ret = store_not_found(err, "handler", id);
-out:
-	sq_reset(q);
-	pthread_mutex_unlock(&s->mu);
 	return ret;
 }
 
@@ -1365,34 +1354,34 @@ out:
 	return ret;
 }
 
+typedef struct sq_finish {
+	const char *id;
+	enum delivery_status status;
+	int64_t next_attempt_at;
+	const char *last_error;
+} sq_finish;
+
+static void bind_finish(sq_bind *b, const void *arg)
+{
+	const sq_finish *x = arg;
+	bind_text(b, x->id);
+	bind_text(b, delivery_status_name(x->status));
+	bind_i64(b, x->next_attempt_at);
+	bind_text(b, x->last_error);
+	bind_i64(b, time_now_ms());
+}
+
 static int sq_delivery_finish(store *st, const char *id, enum delivery_status status,
                               int64_t next_attempt_at, const char *last_error, th_error *err)
 {
-	sq *s = sq_of(st);
 	if (store_check_finish(status, err) != 0)
 		return TH_EINVAL;
-	pthread_mutex_lock(&s->mu);
-	int ret = 0;
-	sqlite3_stmt *q = sq_stmt(s, Q_DELIVERY_FINISH, err);
-	if (!q) {
-		ret = TH_ESTORE;
-		goto out;
-	}
-	sq_bind b = {q, 0, SQLITE_OK};
-	bind_text(&b, id);
-	bind_text(&b, delivery_status_name(status));
-	bind_i64(&b, next_attempt_at);
-	bind_text(&b, last_error);
-	bind_i64(&b, time_now_ms());
-	if (b.rc != SQLITE_OK || sqlite3_step(q) != SQLITE_DONE) {
-		ret = sq_fail(s, err, "recording a delivery's outcome");
-		goto out;
-	}
-	if (sqlite3_changes(s->db) == 0)
+	sq_finish x = {id, status, next_attempt_at, last_error};
+	int changes = 0;
+	int ret = sq_command(sq_of(st), Q_DELIVERY_FINISH, bind_finish, &x,
+	                     "recording a delivery's outcome", NULL, &changes, err);
+	if (ret == 0 && changes == 0)
 		ret = store_not_found(err, "delivery", id);
-out:
-	sq_reset(q);
-	pthread_mutex_unlock(&s->mu);
 	return ret;
 }
 
@@ -1573,29 +1562,26 @@ out:
 
 /* ---- users and sessions --------------------------------------------------------------------- */
 
+typedef struct sq_user {
+	const char *name;
+	const char *pwhash;
+} sq_user;
+
+static void bind_user(sq_bind *b, const void *arg)
+{
+	const sq_user *x = arg;
+	bind_text(b, x->name);
+	bind_text(b, x->pwhash);
+	bind_i64(b, time_now_ms());
+}
+
 /* Insert a user or replace its password hash. */
 static int sq_user_put(store *st, const char *name, const char *pwhash, th_error *err)
 {
-	sq *s = sq_of(st);
 	if (store_check_user(name, pwhash, err) != 0)
 		return TH_EINVAL;
-	pthread_mutex_lock(&s->mu);
-	int ret = 0;
-	sqlite3_stmt *q = sq_stmt(s, Q_USER_PUT, err);
-	if (!q) {
-		ret = TH_ESTORE;
-		goto out;
-	}
-	sq_bind b = {q, 0, SQLITE_OK};
-	bind_text(&b, name);
-	bind_text(&b, pwhash);
-	bind_i64(&b, time_now_ms());
-	if (b.rc != SQLITE_OK || sqlite3_step(q) != SQLITE_DONE)
-		ret = sq_fail(s, err, "storing a user");
-out:
-	sq_reset(q);
-	pthread_mutex_unlock(&s->mu);
-	return ret;
+	sq_user x = {name, pwhash};
+	return sq_command(sq_of(st), Q_USER_PUT, bind_user, &x, "storing a user", NULL, NULL, err);
 }
 
 static int sq_user_get_hash(store *st, const char *name, char **out_hash, th_error *err)
