@@ -396,6 +396,33 @@ static void pq_rollback(PGconn *c)
 	PQclear(r);
 }
 
+/* One transaction: @body runs between BEGIN and COMMIT on one connection;
+ * any failure (its own or the commit's) rolls back. */
+typedef struct pg_txn {
+	pg_op body;
+	void *ctx;
+} pg_txn;
+
+static int op_txn(pgs *s, PGconn *c, void *ctx, th_error *err)
+{
+	pg_txn *t = ctx;
+	int ret = pq_begin(s, c, err);
+	if (ret == 0)
+		ret = t->body(s, c, t->ctx, err);
+	if (ret == 0)
+		ret = pq_commit(s, c, "commit", err);
+	if (ret != 0)
+		pq_rollback(c);
+	return ret;
+}
+
+/* Run @body with @ctx in one transaction on a pooled connection (see with_conn). */
+static int with_txn(pgs *s, pg_op body, void *ctx, th_error *err)
+{
+	pg_txn t = {body, ctx};
+	return with_conn(s, op_txn, &t, err);
+}
+
 /* ---- reading rows ----------------------------------------------------------------------- */
 
 typedef struct pq_row {
@@ -1355,24 +1382,13 @@ static int op_handler_delete(pgs *s, PGconn *c, void *ctx, th_error *err)
 	PGresult *r = NULL;
 	int ret = 0;
 	pp_text(&p, id);
-	if ((ret = pq_begin(s, c, err)) != 0)
-		goto fail;
 	if ((ret = pq_do(s, c, "DELETE FROM deliveries WHERE handler_id = $1 AND status <> 'done'", &p,
 	                 "deleting a handler's deliveries", err)) != 0)
-		goto fail;
-	if (!(r = pq(s, c, "DELETE FROM handlers WHERE id = $1", &p, "deleting a handler", err))) {
+		goto out;
+	if (!(r = pq(s, c, "DELETE FROM handlers WHERE id = $1", &p, "deleting a handler", err)))
 		ret = err ? err->code : TH_ESTORE;
-		goto fail;
-	}
-	if (pq_changes(r) == 0) {
+	else if (pq_changes(r) == 0)
 		ret = store_not_found(err, "handler", id);
-		goto fail;
-	}
-	if ((ret = pq_commit(s, c, "commit", err)) != 0)
-		goto fail;
-	goto out;
-fail:
-	pq_rollback(c);
 out:
 	PQclear(r);
 	pp_free(&p);
@@ -1381,7 +1397,7 @@ out:
 
 static int pg_handler_delete(store *st, const char *id, th_error *err)
 {
-	return with_conn(pgs_of(st), op_handler_delete, (void *)id, err);
+	return with_txn(pgs_of(st), op_handler_delete, (void *)id, err);
 }
 
 static int pg_handler_set_enabled(store *st, const char *id, bool enabled, th_error *err)
@@ -1517,31 +1533,23 @@ static int op_delivery_retry(pgs *s, PGconn *c, void *ctx, th_error *err)
 	PGresult *r = NULL;
 	int ret = 0;
 	pp_text(&p, id);
-	if ((ret = pq_begin(s, c, err)) != 0)
-		goto fail;
 	if (!(r = pq(s, c, "SELECT status FROM deliveries WHERE id = $1 FOR UPDATE", &p,
 	             "reading a delivery", err))) {
 		ret = err ? err->code : TH_ESTORE;
-		goto fail;
+		goto out;
 	}
 	if (PQntuples(r) == 0) {
 		ret = store_not_found(err, "delivery", id);
-		goto fail;
+		goto out;
 	}
 	if (str_eq(PQgetvalue(r, 0, 0), "running")) {
 		ret = store_delivery_running(err, id);
-		goto fail;
+		goto out;
 	}
 	pp_i64(&p, time_now_ms());
-	if ((ret = pq_do(s, c, "UPDATE deliveries SET status = 'pending', attempts = 0,"
-	                       " next_attempt_at = $2, updated_at = $2, claimed_until = 0"
-	                       " WHERE id = $1", &p, "retrying a delivery", err)) != 0)
-		goto fail;
-	if ((ret = pq_commit(s, c, "commit", err)) != 0)
-		goto fail;
-	goto out;
-fail:
-	pq_rollback(c);
+	ret = pq_do(s, c, "UPDATE deliveries SET status = 'pending', attempts = 0,"
+	                  " next_attempt_at = $2, updated_at = $2, claimed_until = 0"
+	                  " WHERE id = $1", &p, "retrying a delivery", err);
 out:
 	PQclear(r);
 	pp_free(&p);
@@ -1550,7 +1558,7 @@ out:
 
 static int pg_delivery_retry(store *st, const char *id, th_error *err)
 {
-	return with_conn(pgs_of(st), op_delivery_retry, (void *)id, err);
+	return with_txn(pgs_of(st), op_delivery_retry, (void *)id, err);
 }
 
 typedef struct replay_ctx {
@@ -1574,17 +1582,15 @@ static int op_event_replay(pgs *s, PGconn *c, void *ctx, th_error *err)
 	int ret = 0;
 	x->made = 0;
 	pp_text_repair(&p, x->event_id);
-	if ((ret = pq_begin(s, c, err)) != 0)
-		goto fail;
 	/* FOR UPDATE: two replays of one event take turns, so generations differ */
 	if (!(r = pq(s, c, "SELECT " EVENT_COLS ", payload FROM events WHERE id = $1 FOR UPDATE", &p,
 	             "reading an event", err))) {
 		ret = err ? err->code : TH_ESTORE;
-		goto fail;
+		goto out;
 	}
 	if (PQntuples(r) == 0) {
 		ret = store_not_found(err, "event", x->event_id);
-		goto fail;
+		goto out;
 	}
 	pq_row w = {r, 0, 0, false};
 	seq = read_event(&w, &ev, true);
@@ -1592,27 +1598,22 @@ static int op_event_replay(pgs *s, PGconn *c, void *ctx, th_error *err)
 	r = NULL;
 	if (w.oom) {
 		ret = th_err(err, TH_ENOMEM, "out of memory");
-		goto fail;
+		goto out;
 	}
 	if (!(r = pq(s, c, "SELECT coalesce(max(generation), -1) + 1 FROM deliveries"
 	                   " WHERE event_id = $1", &p, "reading delivery generations", err))) {
 		ret = err ? err->code : TH_ESTORE;
-		goto fail;
+		goto out;
 	}
 	(void)num_parse_i64(PQgetvalue(r, 0, 0), 0, INT32_MAX, &generation);
 	if ((ret = load_enabled_handlers(s, c, &hs, &nh, err)) != 0)
-		goto fail;
+		goto out;
 	if ((ret = queue_deliveries(s, c, &db, &ev, seq, generation, hs, nh, true, time_now_ms(),
 	                            err)) != 0)
-		goto fail;
+		goto out;
 	if ((ret = dbatch_flush(s, c, &db, err)) != 0)
-		goto fail;
-	if ((ret = pq_commit(s, c, "commit", err)) != 0)
-		goto fail;
+		goto out;
 	x->made = db.made;
-	goto out;
-fail:
-	pq_rollback(c);
 out:
 	PQclear(r);
 	pp_free(&p);
@@ -1626,7 +1627,7 @@ out:
 static int pg_event_replay(store *st, const char *event_id, size_t *out_n, th_error *err)
 {
 	replay_ctx x = {event_id, 0};
-	int ret = with_conn(pgs_of(st), op_event_replay, &x, err);
+	int ret = with_txn(pgs_of(st), op_event_replay, &x, err);
 	if (out_n)
 		*out_n = ret == 0 ? x.made : 0;
 	return ret;
@@ -1724,12 +1725,10 @@ static int op_session_put(pgs *s, PGconn *c, void *ctx, th_error *err)
 	const user_session *us = ctx;
 	pparams p = {0};
 	int ret = 0;
-	if ((ret = pq_begin(s, c, err)) != 0)
-		goto fail;
 	pp_i64(&p, time_now_ms());
 	if ((ret = pq_do(s, c, "DELETE FROM sessions WHERE expires_at < $1", &p, "purging sessions",
 	                 err)) != 0)
-		goto fail;
+		goto out;
 	pp_reset(&p);
 	pp_text(&p, us->id_hash);
 	pp_text(&p, us->user);
@@ -1740,17 +1739,8 @@ static int op_session_put(pgs *s, PGconn *c, void *ctx, th_error *err)
 	                  " \"user\" = excluded.\"user\", csrf = excluded.csrf,"
 	                  " expires_at = excluded.expires_at",
 	            &p, "storing a session", err);
-	if (ret == TH_ENOTFOUND) {
+	if (ret == TH_ENOTFOUND)
 		ret = th_err(err, TH_ENOTFOUND, "no user named %s", us->user);
-		goto fail;
-	}
-	if (ret != 0)
-		goto fail;
-	if ((ret = pq_commit(s, c, "commit", err)) != 0)
-		goto fail;
-	goto out;
-fail:
-	pq_rollback(c);
 out:
 	pp_free(&p);
 	return ret;
@@ -1760,7 +1750,7 @@ static int pg_session_put(store *st, const user_session *us, th_error *err)
 {
 	if (store_check_session(us, err) != 0)
 		return TH_EINVAL;
-	return with_conn(pgs_of(st), op_session_put, (void *)us, err);
+	return with_txn(pgs_of(st), op_session_put, (void *)us, err);
 }
 
 static void rd_session(pq_row *w, void *e)

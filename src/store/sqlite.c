@@ -608,6 +608,37 @@ static void bind_key(sq_bind *b, const void *arg)
 	bind_text(b, arg);
 }
 
+/* A transaction body: runs with the lock held between BEGIN and COMMIT. */
+typedef int (*sq_txn_body)(sq *s, void *ctx, th_error *err);
+
+/* Run @body with @ctx in one write transaction under the lock; any failure
+ * (its own or the commit's) rolls back. */
+static int sq_txn(sq *s, sq_txn_body body, void *ctx, th_error *err)
+{
+	pthread_mutex_lock(&s->mu);
+	int ret = sq_run(s, Q_BEGIN, "starting a transaction", err);
+	if (ret == 0) {
+		ret = body(s, ctx, err);
+		if (ret == 0)
+			ret = sq_run(s, Q_COMMIT, "commit", err);
+		if (ret != 0)
+			sq_rollback(s);
+	}
+	pthread_mutex_unlock(&s->mu);
+	return ret;
+}
+
+/* Bind the text @key to @q, step it once and reset it; returns the step's
+ * result code. For commands: a row's columns are gone after the reset. */
+static int sq_step_key(sqlite3_stmt *q, const char *key)
+{
+	sq_bind b = {q, 0, SQLITE_OK};
+	bind_text(&b, key);
+	int rc = b.rc == SQLITE_OK ? sqlite3_step(q) : b.rc;
+	sq_reset(q);
+	return rc;
+}
+
 /* ---- open, migrate, close ------------------------------------------------------------ */
 
 /* The schema version recorded in schema_migrations (0: none). */
@@ -1156,52 +1187,26 @@ static int sq_handler_list(store *st, handler **out, size_t *n, th_error *err)
 
 /* Deletes the handler and, in the same transaction, its deliveries that are
  * not done (nothing is left to run them); done ones stay as history. */
+static int tx_handler_delete(sq *s, void *ctx, th_error *err)
+{
+	const char *id = ctx;
+	sqlite3_stmt *q = sq_stmt(s, Q_HANDLER_DELETE_DELIVERIES, err);
+	if (!q)
+		return TH_ESTORE;
+	if (sq_step_key(q, id) != SQLITE_DONE)
+		return sq_fail(s, err, "deleting a handler's deliveries");
+	if (!(q = sq_stmt(s, Q_HANDLER_DELETE, err)))
+		return TH_ESTORE;
+	if (sq_step_key(q, id) != SQLITE_DONE)
+		return sq_fail(s, err, "deleting a handler");
+	if (sqlite3_changes(s->db) == 0)
+		return store_not_found(err, "handler", id);
+	return 0;
+}
+
 static int sq_handler_delete(store *st, const char *id, th_error *err)
 {
-	sq *s = sq_of(st);
-	pthread_mutex_lock(&s->mu);
-	int ret = 0;
-	sqlite3_stmt *q = NULL;
-	if ((ret = sq_run(s, Q_BEGIN, "starting a transaction", err)) != 0)
-		goto out;
-	q = sq_stmt(s, Q_HANDLER_DELETE_DELIVERIES, err);
-	if (!q) {
-		ret = TH_ESTORE;
-		goto fail;
-	}
-	sq_bind b = {q, 0, SQLITE_OK};
-	bind_text(&b, id);
-	int rc = b.rc == SQLITE_OK ? sqlite3_step(q) : b.rc;
-	sq_reset(q);
-	if (rc != SQLITE_DONE) {
-		ret = sq_fail(s, err, "deleting a handler's deliveries");
-		goto fail;
-	}
-	q = sq_stmt(s, Q_HANDLER_DELETE, err);
-	if (!q) {
-		ret = TH_ESTORE;
-		goto fail;
-	}
-	b = (sq_bind){q, 0, SQLITE_OK};
-	bind_text(&b, id);
-	rc = b.rc == SQLITE_OK ? sqlite3_step(q) : b.rc;
-	sq_reset(q);
-	if (rc != SQLITE_DONE) {
-		ret = sq_fail(s, err, "deleting a handler");
-		goto fail;
-	}
-	if (sqlite3_changes(s->db) == 0) {
-		ret = store_not_found(err, "handler", id);
-		goto fail;
-	}
-	if ((ret = sq_run(s, Q_COMMIT, "commit", err)) != 0)
-		goto fail;
-	goto out;
-fail:
-	sq_rollback(s);
-out:
-	pthread_mutex_unlock(&s->mu);
-	return ret;
+	return sq_txn(sq_of(st), tx_handler_delete, (void *)id, err);
 }
 
 typedef struct sq_enable {
@@ -1389,60 +1394,42 @@ static int sq_delivery_finish(store *st, const char *id, enum delivery_status st
  * schedule (and the dead-after-N-tries rule) starts over; last_error is kept
  * until the next attempt replaces it. A running delivery is refused
  * (TH_EINVAL): its worker still owns it. */
-static int sq_delivery_retry(store *st, const char *id, th_error *err)
+static int tx_delivery_retry(sq *s, void *ctx, th_error *err)
 {
-	sq *s = sq_of(st);
-	pthread_mutex_lock(&s->mu);
-	int ret = 0;
-	sqlite3_stmt *q = NULL;
-	if ((ret = sq_run(s, Q_BEGIN, "starting a transaction", err)) != 0)
-		goto out;
-	q = sq_stmt(s, Q_DELIVERY_STATUS, err);
-	if (!q) {
-		ret = TH_ESTORE;
-		goto fail;
-	}
+	const char *id = ctx;
+	sqlite3_stmt *q = sq_stmt(s, Q_DELIVERY_STATUS, err);
+	if (!q)
+		return TH_ESTORE;
 	sq_bind b = {q, 0, SQLITE_OK};
 	bind_text(&b, id);
 	int rc = b.rc == SQLITE_OK ? sqlite3_step(q) : b.rc;
 	if (rc == SQLITE_DONE) {
 		sq_reset(q);
-		ret = store_not_found(err, "delivery", id);
-		goto fail;
+		return store_not_found(err, "delivery", id);
 	}
 	if (rc != SQLITE_ROW) {
 		sq_reset(q);
-		ret = sq_fail(s, err, "reading a delivery");
-		goto fail;
+		return sq_fail(s, err, "reading a delivery");
 	}
 	bool running = str_eq((const char *)sqlite3_column_text(q, 0), "running");
 	sq_reset(q);
-	if (running) {
-		ret = store_delivery_running(err, id);
-		goto fail;
-	}
-	q = sq_stmt(s, Q_DELIVERY_RETRY, err);
-	if (!q) {
-		ret = TH_ESTORE;
-		goto fail;
-	}
+	if (running)
+		return store_delivery_running(err, id);
+	if (!(q = sq_stmt(s, Q_DELIVERY_RETRY, err)))
+		return TH_ESTORE;
 	b = (sq_bind){q, 0, SQLITE_OK};
 	bind_text(&b, id);
 	bind_i64(&b, time_now_ms());
 	rc = b.rc == SQLITE_OK ? sqlite3_step(q) : b.rc;
 	sq_reset(q);
-	if (rc != SQLITE_DONE) {
-		ret = sq_fail(s, err, "retrying a delivery");
-		goto fail;
-	}
-	if ((ret = sq_run(s, Q_COMMIT, "commit", err)) != 0)
-		goto fail;
-	goto out;
-fail:
-	sq_rollback(s);
-out:
-	pthread_mutex_unlock(&s->mu);
-	return ret;
+	if (rc != SQLITE_DONE)
+		return sq_fail(s, err, "retrying a delivery");
+	return 0;
+}
+
+static int sq_delivery_retry(store *st, const char *id, th_error *err)
+{
+	return sq_txn(sq_of(st), tx_delivery_retry, (void *)id, err);
 }
 
 /* A new generation of deliveries of a stored event, one per matching enabled
