@@ -30,6 +30,20 @@ store_fx *suite_fx(void **state)
 	return f;
 }
 
+/* Open @f->url into @f->st; see store_suite.h (@f heads the backend's heap
+ * fixture, which is freed here on failure). */
+int suite_fx_open(void **state, store_fx *f)
+{
+	th_error err = {0};
+	if (store_open(&f->st, f->url, &err) != 0) {
+		fprintf(stderr, "store_open: %s\n", err.msg);
+		free(f);
+		return -1;
+	}
+	*state = f;
+	return 0;
+}
+
 /* ---- helpers (also used by the backends' own tests) ----------------------------------- */
 
 /* A hand-built event (the store's input); free with suite_ev_free(). */

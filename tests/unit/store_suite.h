@@ -25,6 +25,10 @@ typedef struct store_fx {
 #define SUITE_ALL_KINDS ((1u << HANDLER_EXEC) | (1u << HANDLER_FORWARD) | (1u << HANDLER_FUNC))
 
 store_fx *suite_fx(void **state);
+/* A backend's setup, last step: open @f->url into @f->st and put the fixture
+ * in *state (0). @f is the first member of the backend's heap-allocated
+ * fixture; on failure it prints why, frees that fixture and returns -1. */
+int suite_fx_open(void **state, store_fx *f);
 
 /* Helpers, also for the backends' own tests; they fail the test on error. */
 event *suite_ev_new(const char *webhook_id, const char *action_id, const char *type,

@@ -175,14 +175,7 @@ static int fx_setup(void **state)
 	if (!f)
 		return -1;
 	fresh_db(f, "");
-	th_error err = {0};
-	if (store_open(&f->base.st, f->base.url, &err) != 0) {
-		fprintf(stderr, "store_open: %s\n", err.msg);
-		free(f);
-		return -1;
-	}
-	*state = f;
-	return 0;
+	return suite_fx_open(state, &f->base);
 }
 
 static int fx_teardown(void **state)
