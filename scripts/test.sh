@@ -35,7 +35,7 @@ run_node_suite() { # name, directory
 	[ -n "$files" ] || return 0
 	echo "== $name tests (node --test)"
 	# shellcheck disable=SC2086
-	node --test --test-reporter=tap --test-concurrency=2 $files >"$logdir/$name.tap" 2>&1
+	node --test --test-reporter=tap --test-concurrency=2 --test-timeout=300000 $files >"$logdir/$name.tap" 2>&1
 	local rc=$? p f
 	grep -E '^(not ok|ok) ' "$logdir/$name.tap" | sed 's/^/  /'
 	p=$(awk '/^# pass / {print $3}' "$logdir/$name.tap" | tail -1)
