@@ -5,6 +5,7 @@
 #   make run      install missing packages, build, serve (demo without Trello variables)
 #   make test     install missing packages, build, run every test suite
 #   make sanitize unit tests under AddressSanitizer + UndefinedBehaviorSanitizer
+#   make lint     formatting (.clang-format) and banned C functions
 #   make install  install under PREFIX (default /usr/local)
 #   make deps     apt-get install only the Debian packages that are missing
 
@@ -16,9 +17,9 @@ ASAN   ?= build-asan
 BUILD_PKGS = gcc make pkg-config meson ninja-build libmicrohttpd-dev libcurl4-openssl-dev \
              libjansson-dev libssl-dev libsodium-dev libsqlite3-dev libpq-dev
 RUN_PKGS   = ca-certificates curl
-TEST_PKGS  = libcmocka-dev nodejs npm chromium postgresql valgrind sqlite3 wrk
+TEST_PKGS  = clang-format libcmocka-dev nodejs npm chromium postgresql valgrind sqlite3 wrk
 
-.PHONY: all build deps deps-test run test sanitize install clean browser-deps
+.PHONY: all build deps deps-test run test sanitize lint install clean browser-deps
 
 all: build
 
@@ -49,6 +50,9 @@ sanitize: deps-test
 		-Db_lundef=false -Dc_args=-fno-sanitize-recover=all -Dbuildtype=debug
 	ninja -C $(ASAN)
 	meson test -C $(ASAN) --suite unit --print-errorlogs
+
+lint:
+	@scripts/lint.sh
 
 install: build
 	meson install -C $(BUILD) --destdir "$(DESTDIR)"

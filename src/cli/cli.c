@@ -26,7 +26,8 @@ int cli_app(cli *c, app **out)
 	if (!c->a) {
 		th_error err = {0, {0}};
 		if (app_new(&c->a, &c->cfg, &err)) {
-			/* a store that cannot be opened is an operational failure, a bad URL a config one */
+			/* a store that cannot be opened is an operational failure, a bad URL a
+			 * config one */
 			cli_fail(err.code == TH_ECONFIG ? EXIT_USAGE : EXIT_FAIL, "%s", err.msg);
 			return err.code == TH_ECONFIG ? EXIT_USAGE : EXIT_FAIL;
 		}

@@ -19,20 +19,20 @@ enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
 
 typedef struct cli {
 	th_config cfg;
-	bool json;          /* --json: one JSON document on stdout */
-	const char *prog;   /* "trellohook webhook add", for messages */
-	app *a;             /* opened by cli_app() on first use */
+	bool json;        /* --json: one JSON document on stdout */
+	const char *prog; /* "trellohook webhook add", for messages */
+	app *a;           /* opened by cli_app() on first use */
 } cli;
 
 typedef int (*cli_cmd_fn)(cli *c, int argc, char **argv);
 
 typedef struct cli_command {
-	const char *name;   /* "webhook" */
-	const char *sub;    /* "add", or NULL for a command without subcommands */
+	const char *name; /* "webhook" */
+	const char *sub;  /* "add", or NULL for a command without subcommands */
 	cli_cmd_fn fn;
-	unsigned needs;     /* enum config_need bits checked before running */
-	const char *usage;  /* arguments after the command words */
-	const char *help;   /* one paragraph */
+	unsigned needs;    /* enum config_need bits checked before running */
+	const char *usage; /* arguments after the command words */
+	const char *help;  /* one paragraph */
 } cli_command;
 
 /* Print "trellohook: MESSAGE" on stderr and return @code. */

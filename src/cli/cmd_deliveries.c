@@ -36,8 +36,10 @@ int cmd_deliveries_ls(cli *c, int argc, char **argv)
 			if (t < 0)
 				return EXIT_USAGE;
 			if (delivery_status_parse(v, &s))
-				return cli_fail(EXIT_USAGE, "--status: expected pending, running, done, failed "
-				                            "or dead, got '%s'", v);
+				return cli_fail(EXIT_USAGE,
+				                "--status: expected pending, running, done, failed "
+				                "or dead, got '%s'",
+				                v);
 			status = v;
 		} else if ((t = cli_take_value(argc, argv, &i, "--event", &v))) {
 			if (t < 0)
@@ -47,7 +49,9 @@ int cmd_deliveries_ls(cli *c, int argc, char **argv)
 			if (t < 0)
 				return EXIT_USAGE;
 			if (num_parse_i64(v, 1, 1000, &limit))
-				return cli_fail(EXIT_USAGE, "--limit: expected a whole number from 1 to 1000, got '%s'", v);
+				return cli_fail(
+				    EXIT_USAGE,
+				    "--limit: expected a whole number from 1 to 1000, got '%s'", v);
 		} else {
 			return cli_unexpected(c, argv[i]);
 		}
@@ -72,8 +76,8 @@ int cmd_deliveries_ls(cli *c, int argc, char **argv)
 		fprintf(stderr, "no deliveries%s\n", status || event_id ? " match" : " yet");
 	for (size_t i = 0; i < n; i++) {
 		char when[32] = "-";
-		if (ds[i].next_attempt_at && (ds[i].status == DELIVERY_PENDING ||
-		                              ds[i].status == DELIVERY_FAILED))
+		if (ds[i].next_attempt_at &&
+		    (ds[i].status == DELIVERY_PENDING || ds[i].status == DELIVERY_FAILED))
 			time_format_iso(ds[i].next_attempt_at, when);
 		/* first line of the error only, bounded */
 		const char *e = ds[i].last_error ? ds[i].last_error : "";
@@ -89,7 +93,8 @@ int cmd_deliveries_ls(cli *c, int argc, char **argv)
 int cmd_deliveries_retry(cli *c, int argc, char **argv)
 {
 	if (argc != 1)
-		return cli_fail(EXIT_USAGE, "deliveries retry: expected one delivery id (see deliveries ls)");
+		return cli_fail(EXIT_USAGE,
+		                "deliveries retry: expected one delivery id (see deliveries ls)");
 	app *a;
 	int rc = cli_app(c, &a);
 	if (rc)
@@ -116,7 +121,8 @@ int cmd_events_replay(cli *c, int argc, char **argv)
 	if (handlers_event_replay(a, argv[0], &n, &err))
 		return cli_fail(err.code == TH_ECONFIG ? EXIT_USAGE : EXIT_FAIL, "%s", err.msg);
 	if (c->json)
-		return cli_print_json(json_pack("{s:s,s:I}", "event_id", argv[0], "deliveries", (json_int_t)n));
+		return cli_print_json(
+		    json_pack("{s:s,s:I}", "event_id", argv[0], "deliveries", (json_int_t)n));
 	printf("event %s replayed: %zu new deliver%s\n", argv[0], n, n == 1 ? "y" : "ies");
 	return EXIT_OK;
 }

@@ -56,10 +56,10 @@ extern char **environ;
 #define MOCK_BODY_MAX ((size_t)4 << 20)
 
 typedef struct child {
-	const char *name;  /* "trello-mock", "serve" */
-	pid_t pid;         /* 0: not running */
-	int out;           /* read end of its stdout, -1 */
-	int log;           /* DIR/NAME.log, its stderr (and stdout after the ready line) */
+	const char *name; /* "trello-mock", "serve" */
+	pid_t pid;        /* 0: not running */
+	int out;          /* read end of its stdout, -1 */
+	int log;          /* DIR/NAME.log, its stderr (and stdout after the ready line) */
 } child;
 
 typedef struct demo {
@@ -71,14 +71,14 @@ typedef struct demo {
 	char listen[300];         /* serve: HOST:PORT (port chosen when 0) */
 	char domain[320];         /* http://HOST:PORT */
 	const char *mock_listen;
-	char mock_url[320];       /* http://H:P/1 */
-	char mock_base[320];      /* http://H:P */
-	char token[80];           /* the demo's Trello token on the mock */
-	json_t *state;            /* DIR/demo.json */
+	char mock_url[320];  /* http://H:P/1 */
+	char mock_base[320]; /* http://H:P */
+	char token[80];      /* the demo's Trello token on the mock */
+	json_t *state;       /* DIR/demo.json */
 	child mock, serve;
 	int sigfd;
 	sigset_t oldmask;
-	int handler_log;          /* DIR/handler.log, read side, -1 */
+	int handler_log; /* DIR/handler.log, read side, -1 */
 } demo;
 
 /* ---- small helpers ------------------------------------------------------------ */
@@ -164,7 +164,8 @@ static int free_port(uint16_t *port)
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	socklen_t len = sizeof sa;
 	int rc = -1;
-	if (!bind(s, (struct sockaddr *)&sa, sizeof sa) && !getsockname(s, (struct sockaddr *)&sa, &len)) {
+	if (!bind(s, (struct sockaddr *)&sa, sizeof sa) &&
+	    !getsockname(s, (struct sockaddr *)&sa, &len)) {
 		*port = ntohs(sa.sin_port);
 		rc = 0;
 	}
@@ -186,8 +187,10 @@ static int state_load(demo *d)
 	json_error_t jerr;
 	d->state = json_load_file(p, JSON_REJECT_DUPLICATES, &jerr);
 	if (!json_is_object(d->state))
-		return cli_fail(EXIT_FAIL, "demo: %s is damaged (%s); remove the directory %s to start "
-		                "over", p, jerr.text, d->dir_shown);
+		return cli_fail(EXIT_FAIL,
+		                "demo: %s is damaged (%s); remove the directory %s to start "
+		                "over",
+		                p, jerr.text, d->dir_shown);
 	return 0;
 }
 
@@ -257,7 +260,8 @@ static int child_start(demo *d, child *ch, const char *path, char *const argv[],
 			_exit(127);
 		setpgid(0, 0); /* a terminal's Ctrl-C reaches the demo, which stops us in order */
 		sigprocmask(SIG_SETMASK, &d->oldmask, NULL);
-		if ((devnull >= 0 && dup2(devnull, 0) < 0) || dup2(pfd[1], 1) < 0 || dup2(ch->log, 2) < 0)
+		if ((devnull >= 0 && dup2(devnull, 0) < 0) || dup2(pfd[1], 1) < 0 ||
+		    dup2(ch->log, 2) < 0)
 			_exit(127);
 		if (path)
 			execve(path, argv, envp);
@@ -357,8 +361,8 @@ static int child_stop(child *ch)
 			nanosleep(&ts, NULL);
 		}
 		if (w == 0) {
-			fprintf(stderr, "trellohook: demo: %s did not stop in %d s; killing it\n", ch->name,
-			        STOP_TIMEOUT_MS / 1000);
+			fprintf(stderr, "trellohook: demo: %s did not stop in %d s; killing it\n",
+			        ch->name, STOP_TIMEOUT_MS / 1000);
 			kill(ch->pid, SIGKILL);
 			waitpid(ch->pid, &status, 0);
 			rc = -1;
@@ -402,8 +406,11 @@ static int mock_call_q(const demo *d, const char *method, const char *route, jso
 		goto out;
 	hdrs = curl_slist_append(NULL, "Content-Type: application/json");
 	CURLcode cc = CURLE_OK;
-#define SETOPT(opt, val) \
-	do { if (cc == CURLE_OK) cc = curl_easy_setopt(e, opt, val); } while (0)
+#define SETOPT(opt, val)                                    \
+	do {                                                \
+		if (cc == CURLE_OK)                         \
+			cc = curl_easy_setopt(e, opt, val); \
+	} while (0)
 	SETOPT(CURLOPT_URL, url);
 	SETOPT(CURLOPT_CUSTOMREQUEST, method);
 	SETOPT(CURLOPT_HTTPHEADER, hdrs);
@@ -419,7 +426,8 @@ static int mock_call_q(const demo *d, const char *method, const char *route, jso
 		cc = curl_easy_perform(e);
 	if (cc != CURLE_OK) {
 		if (!quiet)
-			cli_fail(EXIT_FAIL, "demo: %s %.*s: %s", method, rlen, route, curl_easy_strerror(cc));
+			cli_fail(EXIT_FAIL, "demo: %s %.*s: %s", method, rlen, route,
+			         curl_easy_strerror(cc));
 		goto out;
 	}
 	curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
@@ -427,8 +435,8 @@ static int mock_call_q(const demo *d, const char *method, const char *route, jso
 		*out = json_loadb(resp.data, resp.len, 0, NULL);
 	if (status / 100 != 2) {
 		if (!quiet)
-			cli_fail(EXIT_FAIL, "demo: %s %.*s: the mock answered %ld %.200s", method, rlen, route,
-			         status, resp.data ? resp.data : "");
+			cli_fail(EXIT_FAIL, "demo: %s %.*s: the mock answered %ld %.200s", method,
+			         rlen, route, status, resp.data ? resp.data : "");
 		json_decref(*out);
 		*out = NULL;
 		goto out;
@@ -459,7 +467,8 @@ static int ensure_board(demo *d)
 	const char *id = state_str(d, "board_id");
 	if (id) {
 		char route[512];
-		str_printf(route, sizeof route, "/1/boards/%s?key=%s&token=%s", id, DEMO_KEY, d->token);
+		str_printf(route, sizeof route, "/1/boards/%s?key=%s&token=%s", id, DEMO_KEY,
+		           d->token);
 		if (!mock_call_q(d, "GET", route, NULL, &ans, true)) {
 			json_decref(ans);
 			return 0;
@@ -479,13 +488,13 @@ static int ensure_board(demo *d)
 		cli_fail(EXIT_FAIL, "demo: unexpected answer from POST /_mock/boards");
 		goto out;
 	}
-	if (mock_call(d, "POST", "/_mock/lists", json_pack("{s:s,s:s}", "idBoard", bid, "name", "Done"),
-	              &done))
+	if (mock_call(d, "POST", "/_mock/lists",
+	              json_pack("{s:s,s:s}", "idBoard", bid, "name", "Done"), &done))
 		goto out;
 	const char *cards[] = {"Read the README", "Try trellohook trigger", "Write a handler"};
 	for (size_t i = 0; i < TH_ARRAY_LEN(cards); i++) {
-		if (mock_call(d, "POST", "/_mock/cards", json_pack("{s:s,s:s}", "idList", todo, "name", cards[i]),
-		              &card))
+		if (mock_call(d, "POST", "/_mock/cards",
+		              json_pack("{s:s,s:s}", "idList", todo, "name", cards[i]), &card))
 			goto out;
 		json_decref(card);
 		card = NULL;
@@ -554,7 +563,8 @@ static int ensure_webhook(demo *d, app *a, char *wid, size_t widsz)
 			continue; /* keep the first good one */
 		enum webhook_rm_outcome oc;
 		if (svc_webhook_rm(a, tc, ws[i].id, &oc, &err))
-			fprintf(stderr, "demo: could not remove the old webhook %s: %s\n", ws[i].id, err.msg);
+			fprintf(stderr, "demo: could not remove the old webhook %s: %s\n", ws[i].id,
+			        err.msg);
 	}
 	if (!wid[0]) {
 		webhook_add_opts o = {board, d->token, DEMO_WEBHOOK_DESC};
@@ -586,7 +596,8 @@ static int ensure_handler(demo *d, app *a)
 	th_error err = {0, {0}};
 	int rc = EXIT_FAIL;
 	if (path_in(d, "handler.log", logp, sizeof logp) ||
-	    buf_puts(&cmd, "echo \"[handler] $TRELLO_SUMMARY\" | tee -a ") || sh_quote(&cmd, logp)) {
+	    buf_puts(&cmd, "echo \"[handler] $TRELLO_SUMMARY\" | tee -a ") ||
+	    sh_quote(&cmd, logp)) {
 		cli_fail(EXIT_FAIL, "demo: data directory path too long");
 		goto out;
 	}
@@ -642,8 +653,9 @@ static int perform_actions(demo *d, json_t *ids, char *card_id, size_t cardsz)
 	char name[64];
 	str_printf(name, sizeof name, "Demo card #%lld", (long long)run);
 	json_t *created = NULL;
-	if (act(d, json_pack("{s:s,s:s,s:s,s:s}", "type", "createCard", "idModel", todo, "idList", todo,
-	                     "name", name),
+	if (act(d,
+	        json_pack("{s:s,s:s,s:s,s:s}", "type", "createCard", "idModel", todo, "idList",
+	                  todo, "name", name),
 	        ids, &created))
 		return EXIT_FAIL;
 	const char *cid = json_string_value(
@@ -652,13 +664,17 @@ static int perform_actions(demo *d, json_t *ids, char *card_id, size_t cardsz)
 	json_decref(created);
 	if (!card_id[0])
 		return cli_fail(EXIT_FAIL, "demo: the mock did not say which card it created");
-	if (act(d, json_pack("{s:s,s:s,s:s}", "type", "commentCard", "idModel", card_id, "text",
-	                     "Looks good \xF0\x9F\x9A\x80"),
+	if (act(d,
+	        json_pack("{s:s,s:s,s:s}", "type", "commentCard", "idModel", card_id, "text",
+	                  "Looks good \xF0\x9F\x9A\x80"),
 	        ids, NULL) ||
-	    act(d, json_pack("{s:s,s:s,s:s}", "type", "updateCard", "idModel", card_id, "idList", doing),
+	    act(d,
+	        json_pack("{s:s,s:s,s:s}", "type", "updateCard", "idModel", card_id, "idList",
+	                  doing),
 	        ids, NULL) ||
-	    act(d, json_pack("{s:s,s:s,s:{s:s,s:s}}", "type", "addLabelToCard", "idModel", card_id,
-	                     "label", "name", "demo", "color", "green"),
+	    act(d,
+	        json_pack("{s:s,s:s,s:{s:s,s:s}}", "type", "addLabelToCard", "idModel", card_id,
+	                  "label", "name", "demo", "color", "green"),
 	        ids, NULL))
 		return EXIT_FAIL;
 	return 0;
@@ -687,8 +703,10 @@ static void wait_handled(app *a, const char *wid, json_t *ids)
 						continue;
 					delivery *ds = NULL;
 					size_t nd = 0;
-					bool done = !a->st->ops->delivery_list(a->st, NULL, rows[i].ev.id, 100, &ds, &nd, &err) &&
-					            nd > 0;
+					bool done =
+					    !a->st->ops->delivery_list(a->st, NULL, rows[i].ev.id,
+					                               100, &ds, &nd, &err) &&
+					    nd > 0;
 					for (size_t j = 0; done && j < nd; j++)
 						done = ds[j].status == DELIVERY_DONE;
 					delivery_list_free(ds, nd);
@@ -703,8 +721,10 @@ static void wait_handled(app *a, const char *wid, json_t *ids)
 		struct timespec ts = {0, 100 * 1000 * 1000};
 		nanosleep(&ts, NULL);
 	}
-	fprintf(stderr, "demo: after %d s only %zu of %zu actions were stored and handled; see "
-	        "`trellohook deliveries ls`\n", HANDLED_TIMEOUT_MS / 1000, ok, json_array_size(ids));
+	fprintf(stderr,
+	        "demo: after %d s only %zu of %zu actions were stored and handled; see "
+	        "`trellohook deliveries ls`\n",
+	        HANDLED_TIMEOUT_MS / 1000, ok, json_array_size(ids));
 }
 
 /* Echo new lines of DIR/handler.log. */
@@ -735,15 +755,16 @@ static void print_ready(const demo *d, const char *pw, const char *card)
 {
 	const char *done = state_str(d, "list_done");
 	printf("demo ready: admin %s/admin/ user %s password %s\n", d->domain, DEMO_USER, pw);
-	printf("\nTry next (another terminal, this directory):\n"
-	       "  DATABASE_URL=sqlite:%s/trellohook.db %s events ls\n"
-	       "  DATABASE_URL=sqlite:%s/trellohook.db TRELLO_API_SECRET=%s %s trigger commentCard\n"
-	       "  curl -s -X POST %s/_mock/actions -H 'Content-Type: application/json' \\\n"
-	       "       -d '{\"type\":\"updateCard\",\"idModel\":\"%s\",\"idList\":\"%s\"}'   # move a card\n"
-	       "  %s trigger --list                     # every action type trigger can send\n"
-	       "State: %s/ (logs: mock.log, serve.log, handler.log). Ctrl-C stops everything.\n\n",
-	       d->dir_shown, d->bin_shown, d->dir_shown, DEMO_SECRET, d->bin_shown, d->mock_base, card,
-	       done ? done : "", d->bin_shown, d->dir_shown);
+	printf(
+	    "\nTry next (another terminal, this directory):\n"
+	    "  DATABASE_URL=sqlite:%s/trellohook.db %s events ls\n"
+	    "  DATABASE_URL=sqlite:%s/trellohook.db TRELLO_API_SECRET=%s %s trigger commentCard\n"
+	    "  curl -s -X POST %s/_mock/actions -H 'Content-Type: application/json' \\\n"
+	    "       -d '{\"type\":\"updateCard\",\"idModel\":\"%s\",\"idList\":\"%s\"}'   # move a card\n"
+	    "  %s trigger --list                     # every action type trigger can send\n"
+	    "State: %s/ (logs: mock.log, serve.log, handler.log). Ctrl-C stops everything.\n\n",
+	    d->dir_shown, d->bin_shown, d->dir_shown, DEMO_SECRET, d->bin_shown, d->mock_base, card,
+	    done ? done : "", d->bin_shown, d->dir_shown);
 	fflush(stdout);
 }
 
@@ -765,8 +786,9 @@ static int resolve_paths(demo *d, const char *dir)
 	/* trello-mock next to us (build/, or PREFIX/bin), else on PATH */
 	char *slash = strrchr(d->self, '/');
 	d->mock_bin[0] = '\0';
-	if (slash && str_printf(d->mock_bin, sizeof d->mock_bin, "%.*s/trello-mock",
-	                        (int)(slash - d->self), d->self) &&
+	if (slash &&
+	    str_printf(d->mock_bin, sizeof d->mock_bin, "%.*s/trello-mock", (int)(slash - d->self),
+	               d->self) &&
 	    access(d->mock_bin, X_OK) != 0)
 		d->mock_bin[0] = '\0';
 	if (mkdirs(dir))
@@ -783,15 +805,16 @@ static int resolve_listen(demo *d, const char *listen)
 	char host[256];
 	uint16_t port;
 	if (http_parse_listen(listen, host, sizeof host, &port))
-		return cli_fail(EXIT_USAGE, "demo: --listen %s: expected HOST:PORT, e.g. 127.0.0.1:8000",
+		return cli_fail(EXIT_USAGE,
+		                "demo: --listen %s: expected HOST:PORT, e.g. 127.0.0.1:8000",
 		                listen);
 	if (port == 0 && free_port(&port))
 		return cli_fail(EXIT_FAIL, "demo: no free port for serve");
 	bool v6 = strchr(host, ':') != NULL;
 	const char *shown = (str_eq(host, "0.0.0.0") || str_eq(host, "::")) ? "127.0.0.1" : host;
 	str_printf(d->listen, sizeof d->listen, v6 ? "[%s]:%u" : "%s:%u", host, (unsigned)port);
-	str_printf(d->domain, sizeof d->domain, strchr(shown, ':') ? "http://[%s]:%u" : "http://%s:%u",
-	           shown, (unsigned)port);
+	str_printf(d->domain, sizeof d->domain,
+	           strchr(shown, ':') ? "http://[%s]:%u" : "http://%s:%u", shown, (unsigned)port);
 	return 0;
 }
 
@@ -809,15 +832,26 @@ static int start_children(demo *d)
 	char state[PATH_MAX], url[512];
 	if (path_in(d, "mock.json", state, sizeof state))
 		return cli_fail(EXIT_FAIL, "demo: data directory path too long");
-	char *margv[] = {d->mock_bin[0] ? d->mock_bin : (char *)"trello-mock", (char *)"--listen",
-	                 (char *)d->mock_listen, (char *)"--key", (char *)DEMO_KEY, (char *)"--secret",
-	                 (char *)DEMO_SECRET, (char *)"--token", d->token, (char *)"--state", state,
-	                 (char *)"--retry-delays", (char *)"1,2,4", NULL};
+	char *margv[] = {d->mock_bin[0] ? d->mock_bin : (char *)"trello-mock",
+	                 (char *)"--listen",
+	                 (char *)d->mock_listen,
+	                 (char *)"--key",
+	                 (char *)DEMO_KEY,
+	                 (char *)"--secret",
+	                 (char *)DEMO_SECRET,
+	                 (char *)"--token",
+	                 d->token,
+	                 (char *)"--state",
+	                 state,
+	                 (char *)"--retry-delays",
+	                 (char *)"1,2,4",
+	                 NULL};
 	if (child_start(d, &d->mock, d->mock_bin[0] ? d->mock_bin : NULL, margv, environ) ||
 	    child_ready(d, &d->mock, "", url, sizeof url))
 		return EXIT_FAIL;
 	if (!str_ends(url, "/1"))
-		return cli_fail(EXIT_FAIL, "demo: trello-mock printed '%.100s', not its base URL", url);
+		return cli_fail(EXIT_FAIL, "demo: trello-mock printed '%.100s', not its base URL",
+		                url);
 	str_copy(d->mock_url, sizeof d->mock_url, url);
 	str_printf(d->mock_base, sizeof d->mock_base, "%.*s", (int)(strlen(url) - 2), url);
 
@@ -866,8 +900,8 @@ static int configure(demo *d, th_config *cfg)
 static int serve_loop(demo *d)
 {
 	for (;;) {
-		struct pollfd p[3] = {{d->sigfd, POLLIN, 0}, {d->mock.out, POLLIN, 0},
-		                      {d->serve.out, POLLIN, 0}};
+		struct pollfd p[3] = {
+		    {d->sigfd, POLLIN, 0}, {d->mock.out, POLLIN, 0}, {d->serve.out, POLLIN, 0}};
 		int n = poll(p, 3, 250);
 		if (n < 0 && errno != EINTR)
 			return cli_fail(EXIT_FAIL, "demo: poll: %s", strerror(errno));
@@ -884,9 +918,11 @@ static int serve_loop(demo *d)
 		child *kids[2] = {&d->serve, &d->mock};
 		for (size_t i = 0; i < 2; i++) {
 			int status;
-			if (kids[i]->pid > 0 && waitpid(kids[i]->pid, &status, WNOHANG) == kids[i]->pid) {
+			if (kids[i]->pid > 0 &&
+			    waitpid(kids[i]->pid, &status, WNOHANG) == kids[i]->pid) {
 				kids[i]->pid = 0;
-				return cli_fail(EXIT_FAIL, "demo: %s exited unexpectedly (see %s/%s.log)",
+				return cli_fail(EXIT_FAIL,
+				                "demo: %s exited unexpectedly (see %s/%s.log)",
 				                kids[i]->name, d->dir_shown, i ? "mock" : "serve");
 			}
 		}
@@ -922,8 +958,10 @@ int cmd_demo(cli *c, int argc, char **argv)
 		char h[256];
 		uint16_t p;
 		if (http_parse_listen(d.mock_listen, h, sizeof h, &p))
-			return cli_fail(EXIT_USAGE, "demo: --mock-listen %s: expected HOST:PORT, e.g. "
-			                "127.0.0.1:8001 (port 0 picks one)", d.mock_listen);
+			return cli_fail(EXIT_USAGE,
+			                "demo: --mock-listen %s: expected HOST:PORT, e.g. "
+			                "127.0.0.1:8001 (port 0 picks one)",
+			                d.mock_listen);
 	}
 	d.dir_shown = dir;
 	/* keep the terminal for the demo's own lines unless a level was asked for */
@@ -962,10 +1000,12 @@ int cmd_demo(cli *c, int argc, char **argv)
 	d.mock.log = open_log(&d, "mock.log");
 	d.serve.log = open_log(&d, "serve.log");
 	if (d.mock.log < 0 || d.serve.log < 0) {
-		cli_fail(EXIT_FAIL, "demo: cannot open the logs in %s: %s", d.dir_shown, strerror(errno));
+		cli_fail(EXIT_FAIL, "demo: cannot open the logs in %s: %s", d.dir_shown,
+		         strerror(errno));
 		goto out;
 	}
-	fprintf(stderr, "demo: starting trello-mock and trellohook serve (state in %s/)\n", d.dir_shown);
+	fprintf(stderr, "demo: starting trello-mock and trellohook serve (state in %s/)\n",
+	        d.dir_shown);
 	if (start_children(&d) || configure(&d, &c->cfg))
 		goto out;
 	fprintf(stderr, "demo: trello-mock at %s, trellohook at %s\n", d.mock_base, d.domain);
@@ -979,7 +1019,8 @@ int cmd_demo(cli *c, int argc, char **argv)
 			cli_fail_err(&err);
 		goto out;
 	}
-	fprintf(stderr, "demo: webhook %s watches \"%s\"; performing a few actions\n", wid, DEMO_BOARD);
+	fprintf(stderr, "demo: webhook %s watches \"%s\"; performing a few actions\n", wid,
+	        DEMO_BOARD);
 	echo_handler_log(&d); /* from here on, new handler lines are shown */
 	if (perform_actions(&d, ids, card, sizeof card))
 		goto out;
@@ -990,7 +1031,8 @@ int cmd_demo(cli *c, int argc, char **argv)
 out:
 	sodium_memzero(pw, sizeof pw);
 	if (d.serve.pid > 0 && child_stop(&d.serve) && !rc)
-		rc = cli_fail(EXIT_FAIL, "demo: serve did not stop cleanly (see %s/serve.log)", d.dir_shown);
+		rc = cli_fail(EXIT_FAIL, "demo: serve did not stop cleanly (see %s/serve.log)",
+		              d.dir_shown);
 	if (d.mock.pid > 0 && child_stop(&d.mock) && !rc)
 		rc = cli_fail(EXIT_FAIL, "demo: trello-mock did not stop cleanly (see %s/mock.log)",
 		              d.dir_shown);

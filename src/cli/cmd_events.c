@@ -25,7 +25,8 @@ static json_t *event_json(const event *ev, bool with_payload)
 		json_object_set_new(o, "board_id", cli_jstr(ev->board_id));
 		json_object_set_new(o, "list_id", cli_jstr(ev->list_id));
 		json_object_set_new(o, "card_id", cli_jstr(ev->card_id));
-		/* the exact bytes; jansson refuses invalid UTF-8, which a stored Trello body is not */
+		/* the exact bytes; jansson refuses invalid UTF-8, which a stored Trello body is not
+		 */
 		json_t *p = ev->payload ? json_stringn(ev->payload, ev->payload_len) : json_null();
 		json_object_set_new(o, "payload", p ? p : json_null());
 	}
@@ -59,7 +60,9 @@ static int parse_filters(cli *c, int argc, char **argv, event_query *q, bool all
 			if (t < 0)
 				return EXIT_USAGE;
 			if (num_parse_i64(v, 1, 1000, &n))
-				return cli_fail(EXIT_USAGE, "--limit: expected a whole number from 1 to 1000, got '%s'", v);
+				return cli_fail(
+				    EXIT_USAGE,
+				    "--limit: expected a whole number from 1 to 1000, got '%s'", v);
 			q->limit = (size_t)n;
 		} else if (allow_limit && (t = cli_take_value(argc, argv, &i, "--search", &v))) {
 			if (t < 0)
@@ -179,7 +182,8 @@ int cmd_events_tail(cli *c, int argc, char **argv)
 		}
 		for (size_t i = 0; i < n; i++) {
 			if (c->json) {
-				char *line = json_dumps(event_json(&rows[i].ev, false), JSON_COMPACT);
+				char *line =
+				    json_dumps(event_json(&rows[i].ev, false), JSON_COMPACT);
 				if (line)
 					puts(line);
 				free(line);

@@ -58,12 +58,12 @@ int cmd_handler_add(cli *c, int argc, char **argv)
 	spec.target = exec_cmd ? exec_cmd : url;
 	th_error err = {0, {0}};
 	/* validate before opening the store: usage errors exit 2 without side effects */
-	if ((spec.on && handlers_check_on(spec.on, &err)) ||
-	    (url && handlers_check_url(url, &err)))
+	if ((spec.on && handlers_check_on(spec.on, &err)) || (url && handlers_check_url(url, &err)))
 		return cli_fail(EXIT_USAGE, "%s", err.msg);
 	if (spec.model && !str_is_trello_id(spec.model))
-		return cli_fail(EXIT_USAGE, "--model: expected a 24-hex Trello id of a board, list or "
-		                            "card, e.g. 5f0c1e2d3b4a596877665544");
+		return cli_fail(EXIT_USAGE,
+		                "--model: expected a 24-hex Trello id of a board, list or "
+		                "card, e.g. 5f0c1e2d3b4a596877665544");
 	app *a;
 	int rc = cli_app(c, &a);
 	if (rc)
@@ -76,8 +76,9 @@ int cmd_handler_add(cli *c, int argc, char **argv)
 	} else {
 		printf("handler %s added (%s %s)\n", h.id, handler_kind_name(h.kind), h.target);
 		if (h.secret)
-			printf("signing secret (shown once, keep it to verify webhook-signature): %s\n",
-			       h.secret);
+			printf(
+			    "signing secret (shown once, keep it to verify webhook-signature): %s\n",
+			    h.secret);
 		rc = EXIT_OK;
 	}
 	handler_clear(&h);
@@ -103,7 +104,8 @@ int cmd_handler_ls(cli *c, int argc, char **argv)
 			char masked[64];
 			if (hs[i].secret)
 				mask_secret(hs[i].secret, masked, sizeof masked);
-			json_array_append_new(arr, handler_json(&hs[i], hs[i].secret ? masked : NULL));
+			json_array_append_new(arr,
+			                      handler_json(&hs[i], hs[i].secret ? masked : NULL));
 		}
 		handler_list_free(hs, n);
 		return cli_print_json(arr);
@@ -114,10 +116,10 @@ int cmd_handler_ls(cli *c, int argc, char **argv)
 		char masked[64] = "";
 		if (hs[i].secret)
 			mask_secret(hs[i].secret, masked, sizeof masked);
-		printf("%s  %-7s %-8s on=%s model=%s%s%s  %s\n", hs[i].id, handler_kind_name(hs[i].kind),
-		       hs[i].enabled ? "enabled" : "DISABLED", hs[i].on ? hs[i].on : "*",
-		       hs[i].model ? hs[i].model : "*", masked[0] ? " secret=" : "", masked,
-		       hs[i].target);
+		printf("%s  %-7s %-8s on=%s model=%s%s%s  %s\n", hs[i].id,
+		       handler_kind_name(hs[i].kind), hs[i].enabled ? "enabled" : "DISABLED",
+		       hs[i].on ? hs[i].on : "*", hs[i].model ? hs[i].model : "*",
+		       masked[0] ? " secret=" : "", masked, hs[i].target);
 	}
 	handler_list_free(hs, n);
 	return EXIT_OK;

@@ -28,7 +28,8 @@ int cmd_migrate(cli *c, int argc, char **argv)
 	if (a->st->ops->migrate(a->st, &version, &err))
 		return cli_fail_err(&err);
 	if (c->json)
-		return cli_print_json(json_pack("{s:s,s:i}", "store", a->st->ops->name, "version", version));
+		return cli_print_json(
+		    json_pack("{s:s,s:i}", "store", a->st->ops->name, "version", version));
 	printf("store (%s) is at schema version %d\n", a->st->ops->name, version);
 	return EXIT_OK;
 }

@@ -24,7 +24,8 @@ static json_t *report_json(const sync_report *r)
 		mask_secret(r->tokens[i].token, masked, sizeof masked);
 		json_t *o = json_object();
 		json_object_set_new(o, "token", json_string(masked));
-		json_object_set_new(o, "trello_webhooks", json_integer((json_int_t)r->tokens[i].trello_webhooks));
+		json_object_set_new(o, "trello_webhooks",
+		                    json_integer((json_int_t)r->tokens[i].trello_webhooks));
 		json_object_set_new(o, "error", cli_jstr(r->tokens[i].error));
 		json_array_append_new(toks, o);
 	}
@@ -40,8 +41,10 @@ static json_t *report_json(const sync_report *r)
 		json_object_set_new(o, "callback_url", cli_jstr(x->callback_url));
 		json_object_set_new(o, "token", json_string(masked));
 		json_object_set_new(o, "detail", cli_jstr(x->detail));
-		const char *result = x->error ? "failed" : x->done ? "done" : r->dry_run ? "planned"
-		                                                                         : "reported";
+		const char *result = x->error     ? "failed"
+		                     : x->done    ? "done"
+		                     : r->dry_run ? "planned"
+		                                  : "reported";
 		json_object_set_new(o, "result", json_string(result));
 		json_object_set_new(o, "error", cli_jstr(x->error));
 		json_array_append_new(acts, o);
@@ -65,7 +68,8 @@ static void print_report(const sync_report *r)
 		if (r->tokens[i].error)
 			printf("  token %s: cannot list: %s\n", masked, r->tokens[i].error);
 		else
-			printf("  token %s: %zu webhook(s) on Trello\n", masked, r->tokens[i].trello_webhooks);
+			printf("  token %s: %zu webhook(s) on Trello\n", masked,
+			       r->tokens[i].trello_webhooks);
 	}
 	for (size_t i = 0; i < r->nactions; i++) {
 		const sync_action *x = &r->actions[i];
@@ -73,11 +77,14 @@ static void print_report(const sync_report *r)
 			continue;
 		char masked[32];
 		mask_secret(r->tokens[x->token_ix].token, masked, sizeof masked);
-		const char *result = x->error ? "FAILED" : x->done ? "done" : r->dry_run ? "planned" : "";
-		printf("%-16s %-20s trello %-24s model %-24s token %s  %s%s%s%s\n", sync_kind_name(x->kind),
-		       x->webhook_id ? x->webhook_id : "-", x->trello_id ? x->trello_id : "-",
-		       x->id_model ? x->id_model : "-", masked, x->detail ? x->detail : "",
-		       *result ? " [" : "", result, *result ? "]" : "");
+		const char *result = x->error     ? "FAILED"
+		                     : x->done    ? "done"
+		                     : r->dry_run ? "planned"
+		                                  : "";
+		printf("%-16s %-20s trello %-24s model %-24s token %s  %s%s%s%s\n",
+		       sync_kind_name(x->kind), x->webhook_id ? x->webhook_id : "-",
+		       x->trello_id ? x->trello_id : "-", x->id_model ? x->id_model : "-", masked,
+		       x->detail ? x->detail : "", *result ? " [" : "", result, *result ? "]" : "");
 		if (x->error)
 			printf("  error: %s\n", x->error);
 		done += x->done;
@@ -101,10 +108,13 @@ int cmd_sync(cli *c, int argc, char **argv)
 			if (t < 0)
 				return EXIT_USAGE;
 			if (o.ntokens == SYNC_MAX_TOKENS)
-				return cli_fail(EXIT_USAGE, "sync: at most %d --token", SYNC_MAX_TOKENS);
+				return cli_fail(EXIT_USAGE, "sync: at most %d --token",
+				                SYNC_MAX_TOKENS);
 			if (!str_is_trello_token(v))
-				return cli_fail(EXIT_USAGE, "--token: expected a Trello user token (64 hex "
-				                "characters, or ATTA followed by 72 hex characters)");
+				return cli_fail(
+				    EXIT_USAGE,
+				    "--token: expected a Trello user token (64 hex "
+				    "characters, or ATTA followed by 72 hex characters)");
 			tokens[o.ntokens++] = v;
 		} else {
 			return cli_unexpected(c, argv[i]);

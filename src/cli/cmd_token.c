@@ -39,7 +39,8 @@ static void print_token(const token *t, size_t webhooks)
 static int check_shape(const char *tok)
 {
 	if (!str_is_trello_token(tok))
-		return cli_fail(EXIT_USAGE, "expected a Trello user token (64 hex characters, or ATTA "
+		return cli_fail(EXIT_USAGE,
+		                "expected a Trello user token (64 hex characters, or ATTA "
 		                "followed by 72 hex characters)");
 	return 0;
 }
@@ -73,8 +74,8 @@ int cmd_token_add(cli *c, int argc, char **argv)
 	} else {
 		char masked[32];
 		mask_secret(argv[0], masked, sizeof masked);
-		printf("token %s stored (%s); `trellohook token check` asks Trello about it\n", masked,
-		       token_state_name(t.state));
+		printf("token %s stored (%s); `trellohook token check` asks Trello about it\n",
+		       masked, token_state_name(t.state));
 	}
 	token_clear(&t);
 	return rc;
@@ -101,7 +102,8 @@ int cmd_token_ls(cli *c, int argc, char **argv)
 	if (c->json) {
 		json_t *arr = json_array();
 		for (size_t i = 0; arr && i < n; i++)
-			json_array_append_new(arr, token_json(&ts[i], count_webhooks(ws, nw, ts[i].token)));
+			json_array_append_new(
+			    arr, token_json(&ts[i], count_webhooks(ws, nw, ts[i].token)));
 		rc = cli_print_json(arr);
 	} else {
 		if (!n)
@@ -132,7 +134,8 @@ int cmd_token_check(cli *c, int argc, char **argv)
 			return cli_fail_err(&err);
 		if (!n) {
 			token_list_free(ts, n);
-			return cli_fail(EXIT_FAIL, "no tokens stored (token add TOKEN, or give one: token "
+			return cli_fail(EXIT_FAIL,
+			                "no tokens stored (token add TOKEN, or give one: token "
 			                "check TOKEN)");
 		}
 	}
@@ -171,10 +174,14 @@ int cmd_token_check(cli *c, int argc, char **argv)
 			json_t *perms = json_array();
 			for (size_t k = 0; perms && k < info.npermissions; k++) {
 				json_t *p = json_object();
-				json_object_set_new(p, "id_model", cli_jstr(info.permissions[k].id_model));
-				json_object_set_new(p, "model_type", cli_jstr(info.permissions[k].model_type));
-				json_object_set_new(p, "read", json_boolean(info.permissions[k].read));
-				json_object_set_new(p, "write", json_boolean(info.permissions[k].write));
+				json_object_set_new(p, "id_model",
+				                    cli_jstr(info.permissions[k].id_model));
+				json_object_set_new(p, "model_type",
+				                    cli_jstr(info.permissions[k].model_type));
+				json_object_set_new(p, "read",
+				                    json_boolean(info.permissions[k].read));
+				json_object_set_new(p, "write",
+				                    json_boolean(info.permissions[k].write));
 				json_array_append_new(perms, p);
 			}
 			json_object_set_new(o, "permissions", perms ? perms : json_null());
@@ -189,13 +196,17 @@ int cmd_token_check(cli *c, int argc, char **argv)
 				printf("%s  valid  member %s  expires %s  permissions", masked,
 				       res.member ? res.member : "-", exp);
 				for (size_t k = 0; k < info.npermissions; k++)
-					printf(" %s:%s%s", info.permissions[k].model_type ? info.permissions[k].model_type
-					                                                   : "?",
-					       info.permissions[k].read ? "r" : "", info.permissions[k].write ? "w" : "");
+					printf(" %s:%s%s",
+					       info.permissions[k].model_type
+					           ? info.permissions[k].model_type
+					           : "?",
+					       info.permissions[k].read ? "r" : "",
+					       info.permissions[k].write ? "w" : "");
 				printf("\n");
 			} else {
-				printf("%s  %s  — Trello refuses it; its webhooks are flagged needs-token\n",
-				       masked, token_state_name(res.state));
+				printf(
+				    "%s  %s  — Trello refuses it; its webhooks are flagged needs-token\n",
+				    masked, token_state_name(res.state));
 			}
 		}
 		token_clear(&res);
@@ -211,7 +222,8 @@ int cmd_token_check(cli *c, int argc, char **argv)
 			return prc;
 	}
 	if (worst && !c->json && count > 1)
-		fprintf(stderr, "trellohook: some tokens are expired, invalid or could not be checked\n");
+		fprintf(stderr,
+		        "trellohook: some tokens are expired, invalid or could not be checked\n");
 	return worst;
 }
 

@@ -13,9 +13,10 @@ static int list_types(const cli *c)
 	if (c->json) {
 		json_t *arr = json_array();
 		for (size_t i = 0; arr && i < trigger_ntemplates; i++)
-			json_array_append_new(arr, json_pack("{s:s,s:s,s:s}", "type", trigger_templates[i].name,
-			                                     "action_type", trigger_templates[i].action_type,
-			                                     "description", trigger_templates[i].description));
+			json_array_append_new(
+			    arr, json_pack("{s:s,s:s,s:s}", "type", trigger_templates[i].name,
+			                   "action_type", trigger_templates[i].action_type,
+			                   "description", trigger_templates[i].description));
 		return cli_print_json(arr);
 	}
 	for (size_t i = 0; i < trigger_ntemplates; i++)
@@ -41,7 +42,8 @@ int cmd_trigger(cli *c, int argc, char **argv)
 			if (t < 0)
 				return EXIT_USAGE;
 			if (o.nsets == TRIGGER_MAX_SETS)
-				return cli_fail(EXIT_USAGE, "trigger: at most %d --set", TRIGGER_MAX_SETS);
+				return cli_fail(EXIT_USAGE, "trigger: at most %d --set",
+				                TRIGGER_MAX_SETS);
 			sets[o.nsets++] = set;
 		} else if (!o.name && argv[i][0] != '-') {
 			o.name = argv[i];
@@ -55,7 +57,8 @@ int cmd_trigger(cli *c, int argc, char **argv)
 		return list_types(c);
 	}
 	if (!o.name)
-		return cli_fail(EXIT_USAGE, "trigger: an action type is needed, e.g. `trellohook trigger "
+		return cli_fail(EXIT_USAGE,
+		                "trigger: an action type is needed, e.g. `trellohook trigger "
 		                "commentCard` (see trigger --list)");
 	o.sets = sets;
 	th_error err = {0, {0}};
@@ -66,7 +69,8 @@ int cmd_trigger(cli *c, int argc, char **argv)
 		for (size_t i = 0; i < trigger_ntemplates; i++)
 			if (buf_printf(&names, "%s%s", i ? ", " : "", trigger_templates[i].name))
 				break;
-		int r = cli_fail(EXIT_USAGE, "%s; one of: %s", err.msg, names.data ? names.data : "");
+		int r =
+		    cli_fail(EXIT_USAGE, "%s; one of: %s", err.msg, names.data ? names.data : "");
 		buf_free(&names);
 		return r;
 	}
@@ -82,11 +86,11 @@ int cmd_trigger(cli *c, int argc, char **argv)
 		return cli_fail_err(&err);
 	}
 	if (c->json) {
-		rc = cli_print_json(json_pack("{s:I,s:s,s:s,s:s,s:s,s:o,s:o}", "status", (json_int_t)r.status,
-		                              "answer", r.answer, "webhook_id", r.webhook_id,
-		                              "callback_url", r.callback_url, "action_id", r.action_id,
-		                              "event_id", cli_jstr(r.event_id[0] ? r.event_id : NULL),
-		                              "summary", cli_jstr(r.summary)));
+		rc = cli_print_json(json_pack(
+		    "{s:I,s:s,s:s,s:s,s:s,s:o,s:o}", "status", (json_int_t)r.status, "answer",
+		    r.answer, "webhook_id", r.webhook_id, "callback_url", r.callback_url,
+		    "action_id", r.action_id, "event_id",
+		    cli_jstr(r.event_id[0] ? r.event_id : NULL), "summary", cli_jstr(r.summary)));
 	} else {
 		printf("POST %s -> %ld %s\n", r.callback_url, r.status, r.answer);
 		if (r.event_id[0])

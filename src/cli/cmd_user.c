@@ -56,9 +56,11 @@ int cmd_user_add(cli *c, int argc, char **argv)
 		name = argv[i];
 	}
 	if (!name)
-		return cli_fail(EXIT_USAGE, "user add: NAME is needed (the password is read from stdin)");
+		return cli_fail(EXIT_USAGE,
+		                "user add: NAME is needed (the password is read from stdin)");
 	if (!user_name_ok(name))
-		return cli_fail(EXIT_USAGE, "user add: a user name is 1-64 of letters, digits, . _ @ -");
+		return cli_fail(EXIT_USAGE,
+		                "user add: a user name is 1-64 of letters, digits, . _ @ -");
 	if (sodium_init() < 0)
 		return cli_fail(EXIT_FAIL, "libsodium could not be initialised");
 	char pw[PASSWORD_MAX + 2];
@@ -66,8 +68,10 @@ int cmd_user_add(cli *c, int argc, char **argv)
 	int rc = EXIT_FAIL;
 	long n = read_password(pw, sizeof pw);
 	if (n < 0) {
-		rc = cli_fail(EXIT_USAGE, "user add: could not read a password of at most %d bytes "
-		              "from stdin", PASSWORD_MAX);
+		rc = cli_fail(EXIT_USAGE,
+		              "user add: could not read a password of at most %d bytes "
+		              "from stdin",
+		              PASSWORD_MAX);
 		goto out;
 	}
 	if (n == 0) {

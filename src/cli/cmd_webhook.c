@@ -28,7 +28,8 @@ static json_t *webhook_json(const webhook *w)
 	json_object_set_new(o, "token", json_string(masked));
 	json_object_set_new(o, "event_count", json_integer(w->event_count));
 	json_object_set_new(o, "consecutive_failures", json_integer(w->consecutive_failures));
-	json_object_set_new(o, "first_consecutive_fail_at", cli_jtime(w->first_consecutive_fail_at));
+	json_object_set_new(o, "first_consecutive_fail_at",
+	                    cli_jtime(w->first_consecutive_fail_at));
 	return o;
 }
 
@@ -40,7 +41,8 @@ static json_t *trello_view_json(const trello_webhook *tw)
 	json_object_set_new(o, "id", cli_jstr(tw->id));
 	json_object_set_new(o, "active", json_boolean(tw->active));
 	json_object_set_new(o, "consecutive_failures", json_integer(tw->consecutive_failures));
-	json_object_set_new(o, "first_consecutive_fail_date", cli_jstr(tw->first_consecutive_fail_date));
+	json_object_set_new(o, "first_consecutive_fail_date",
+	                    cli_jstr(tw->first_consecutive_fail_date));
 	json_object_set_new(o, "description", cli_jstr(tw->description));
 	json_object_set_new(o, "id_model", cli_jstr(tw->id_model));
 	json_object_set_new(o, "callback_url", cli_jstr(tw->callback_url));
@@ -56,19 +58,22 @@ static void print_webhook(const webhook *w)
 		time_format_iso(w->last_event_at, last);
 	else
 		str_copy(last, sizeof last, "never");
-	printf("webhook      %s\nstate        %s%s\nmodel        %s %s \"%s\"\ndescription  %s\n"
-	       "callback     %s\ntrello id    %s\ntoken        %s\ncreated      %s\nlast event   %s\n"
-	       "events       %lld\n",
-	       w->id, webhook_state_name(w->state), w->active ? " (active on Trello)" : "",
-	       w->model_type ? w->model_type : "?", w->id_model, w->model_name ? w->model_name : "",
-	       w->description ? w->description : "", w->callback_url,
-	       w->trello_id ? w->trello_id : "-", masked, created, last, (long long)w->event_count);
+	printf(
+	    "webhook      %s\nstate        %s%s\nmodel        %s %s \"%s\"\ndescription  %s\n"
+	    "callback     %s\ntrello id    %s\ntoken        %s\ncreated      %s\nlast event   %s\n"
+	    "events       %lld\n",
+	    w->id, webhook_state_name(w->state), w->active ? " (active on Trello)" : "",
+	    w->model_type ? w->model_type : "?", w->id_model, w->model_name ? w->model_name : "",
+	    w->description ? w->description : "", w->callback_url,
+	    w->trello_id ? w->trello_id : "-", masked, created, last, (long long)w->event_count);
 	if (w->consecutive_failures)
 		printf("failures     %d consecutive\n", w->consecutive_failures);
 	if (w->state == WEBHOOK_NEEDS_TOKEN)
-		printf("note         its token expired or was revoked: add it again with a new token\n");
+		printf(
+		    "note         its token expired or was revoked: add it again with a new token\n");
 	if (w->state == WEBHOOK_REMOVING)
-		printf("note         removal pending: callbacks answer 410; `trellohook sync` finishes it\n");
+		printf(
+		    "note         removal pending: callbacks answer 410; `trellohook sync` finishes it\n");
 }
 
 /* The Trello client for a command (prints the error). */
@@ -95,10 +100,12 @@ int cmd_webhook_add(cli *c, int argc, char **argv)
 		}
 	}
 	if (!o.model)
-		return cli_fail(EXIT_USAGE, "webhook add: --model is needed (a 24-hex Trello id or a "
+		return cli_fail(EXIT_USAGE,
+		                "webhook add: --model is needed (a 24-hex Trello id or a "
 		                "board/card URL such as https://trello.com/b/AbCd1234/roadmap)");
 	if (!o.token)
-		return cli_fail(EXIT_USAGE, "webhook add: --token is needed (a Trello user token; see "
+		return cli_fail(EXIT_USAGE,
+		                "webhook add: --token is needed (a Trello user token; see "
 		                "TRELLO_AUTH_URL)");
 	app *a;
 	trello_client *tc = NULL;
@@ -118,8 +125,9 @@ int cmd_webhook_add(cli *c, int argc, char **argv)
 		rc = cli_print_json(webhook_json(&w));
 	} else {
 		printf("added webhook %s on %s \"%s\" (%s), Trello id %s%s\n", w.id,
-		       w.model_type ? w.model_type : "model", w.model_name ? w.model_name : "", w.id_model,
-		       w.trello_id ? w.trello_id : "-", w.active ? "" : " — Trello reports it inactive");
+		       w.model_type ? w.model_type : "model", w.model_name ? w.model_name : "",
+		       w.id_model, w.trello_id ? w.trello_id : "-",
+		       w.active ? "" : " — Trello reports it inactive");
 		printf("callback URL %s\n", w.callback_url);
 	}
 	webhook_clear(&w);
@@ -153,9 +161,9 @@ int cmd_webhook_ls(cli *c, int argc, char **argv)
 		char masked[32];
 		mask_secret(w->token ? w->token : "", masked, sizeof masked);
 		printf("%s  %-11s %-5s %s %-24s %-14s events %lld  %s\n", w->id,
-		       webhook_state_name(w->state), w->model_type ? w->model_type : "?", w->id_model,
-		       w->model_name ? w->model_name : "", masked, (long long)w->event_count,
-		       w->description ? w->description : "");
+		       webhook_state_name(w->state), w->model_type ? w->model_type : "?",
+		       w->id_model, w->model_name ? w->model_name : "", masked,
+		       (long long)w->event_count, w->description ? w->description : "");
 	}
 	webhook_list_free(ws, n);
 	return EXIT_OK;
@@ -174,7 +182,8 @@ int cmd_webhook_show(cli *c, int argc, char **argv)
 			return cli_unexpected(c, argv[i]);
 	}
 	if (!id)
-		return cli_fail(EXIT_USAGE, "webhook show: expected one webhook id (see webhook ls)");
+		return cli_fail(EXIT_USAGE,
+		                "webhook show: expected one webhook id (see webhook ls)");
 	th_error err = {0, {0}};
 	if (trello && config_require(&c->cfg, NEED_API_KEY, &err))
 		return cli_fail_err(&err);
@@ -205,17 +214,20 @@ int cmd_webhook_show(cli *c, int argc, char **argv)
 	if (c->json) {
 		json_t *o = webhook_json(&w);
 		if (o && trello)
-			json_object_set_new(o, "trello", have_view ? trello_view_json(&tw) : json_null());
+			json_object_set_new(o, "trello",
+			                    have_view ? trello_view_json(&tw) : json_null());
 		if (o && trello && !have_view)
 			json_object_set_new(o, "trello_error", json_string(verr.msg));
 		rc = cli_print_json(o);
 	} else {
 		print_webhook(&w);
 		if (have_view)
-			printf("\nTrello's view\n  active                    %s\n  consecutiveFailures       %d\n"
-			       "  firstConsecutiveFailDate  %s\n",
-			       tw.active ? "true" : "false", tw.consecutive_failures,
-			       tw.first_consecutive_fail_date ? tw.first_consecutive_fail_date : "null");
+			printf(
+			    "\nTrello's view\n  active                    %s\n  consecutiveFailures       %d\n"
+			    "  firstConsecutiveFailDate  %s\n",
+			    tw.active ? "true" : "false", tw.consecutive_failures,
+			    tw.first_consecutive_fail_date ? tw.first_consecutive_fail_date
+			                                   : "null");
 		else if (trello)
 			printf("\nTrello's view: unavailable: %s\n", verr.msg);
 	}
@@ -230,7 +242,8 @@ int cmd_webhook_rm(cli *c, int argc, char **argv)
 {
 	if (argc != 1 || argv[0][0] == '-')
 		return argc ? cli_unexpected(c, argv[argc > 1 ? 1 : 0])
-		            : cli_fail(EXIT_USAGE, "webhook rm: expected one webhook id (see webhook ls)");
+		            : cli_fail(EXIT_USAGE,
+		                       "webhook rm: expected one webhook id (see webhook ls)");
 	app *a;
 	trello_client *tc = NULL;
 	int rc = cli_app(c, &a);
@@ -249,9 +262,7 @@ int cmd_webhook_rm(cli *c, int argc, char **argv)
 	case WEBHOOK_RM_NEVER_REGISTERED:
 		printf("removed webhook %s (it was never registered on Trello)\n", argv[0]);
 		break;
-	default:
-		printf("removed webhook %s from Trello and here\n", argv[0]);
-		break;
+	default: printf("removed webhook %s from Trello and here\n", argv[0]); break;
 	}
 	return EXIT_OK;
 }

@@ -54,8 +54,7 @@ static const cli_command commands[] = {
     {"user", "add", cmd_user_add, 0, "NAME",
      "Create an admin user, or set its password: the first line of stdin (at least 8 "
      "characters), stored as an Argon2id hash."},
-    {"trigger", NULL, cmd_trigger, 0,
-     "TYPE [--webhook ID] [--set PATH=VALUE]... [--json] | --list",
+    {"trigger", NULL, cmd_trigger, 0, "TYPE [--webhook ID] [--set PATH=VALUE]... [--json] | --list",
      "Send a realistic, signed Trello delivery of action TYPE to a webhook's callback URL, as "
      "Trello would (the webhook: --webhook, or the only one). --set action.data.text=hi "
      "overrides a field by dotted path (VALUE is JSON when it parses, else a string). "
@@ -76,8 +75,8 @@ static void print_usage(FILE *f)
 	      f);
 	for (size_t i = 0; i < TH_ARRAY_LEN(commands); i++) {
 		char words[64];
-		str_printf(words, sizeof words, "%s%s%s", commands[i].name, commands[i].sub ? " " : "",
-		           commands[i].sub ? commands[i].sub : "");
+		str_printf(words, sizeof words, "%s%s%s", commands[i].name,
+		           commands[i].sub ? " " : "", commands[i].sub ? commands[i].sub : "");
 		fprintf(f, "  %-18s %s\n", words, commands[i].help);
 	}
 	buf b;
@@ -85,7 +84,8 @@ static void print_usage(FILE *f)
 	if (!config_help(&b))
 		fprintf(f, "\n%s", b.data);
 	buf_free(&b);
-	fputs("\nExit codes: 0 success, 1 the operation failed, 2 usage or configuration error.\n", f);
+	fputs("\nExit codes: 0 success, 1 the operation failed, 2 usage or configuration error.\n",
+	      f);
 }
 
 static void print_command_help(const cli_command *cmd)
@@ -141,7 +141,8 @@ int main(int argc, char **argv)
 			help = true;
 			continue;
 		}
-		int used = config_apply_flag(&c.cfg, argv[i], i + 1 < argc ? argv[i + 1] : NULL, &err);
+		int used =
+		    config_apply_flag(&c.cfg, argv[i], i + 1 < argc ? argv[i + 1] : NULL, &err);
 		if (used < 0) {
 			free(rest);
 			return cli_fail_err(&err);
@@ -183,15 +184,18 @@ int main(int argc, char **argv)
 			char subs[256];
 			list_subcommands(rest[0], subs, sizeof subs);
 			if (help && nrest == 1) {
-				printf("Usage: trellohook %s {%s} ... (see trellohook %s SUBCOMMAND --help)\n",
-				       rest[0], subs, rest[0]);
+				printf(
+				    "Usage: trellohook %s {%s} ... (see trellohook %s SUBCOMMAND --help)\n",
+				    rest[0], subs, rest[0]);
 				rc = EXIT_OK;
 			} else {
-				rc = cli_fail(EXIT_USAGE, "%s: unknown subcommand '%s' (expected one of: %s)",
+				rc = cli_fail(EXIT_USAGE,
+				              "%s: unknown subcommand '%s' (expected one of: %s)",
 				              rest[0], nrest > 1 ? rest[1] : "", subs);
 			}
 		} else {
-			rc = cli_fail(EXIT_USAGE, "unknown command '%s' (see trellohook --help)", rest[0]);
+			rc = cli_fail(EXIT_USAGE, "unknown command '%s' (see trellohook --help)",
+			              rest[0]);
 		}
 		goto out;
 	}

@@ -29,9 +29,10 @@ static int bad(th_error *err, const char *env, const char *value, const char *wh
 static int set_api_key(th_config *cfg, const char *v, th_error *err)
 {
 	if (strlen(v) != 32 || !str_is_hex(v, 32))
-		return bad(err, "TRELLO_API_KEY", NULL,
-		           "must be the 32 hex characters of your Trello API key (https://trello.com/app-key)",
-		           "0123456789abcdef0123456789abcdef");
+		return bad(
+		    err, "TRELLO_API_KEY", NULL,
+		    "must be the 32 hex characters of your Trello API key (https://trello.com/app-key)",
+		    "0123456789abcdef0123456789abcdef");
 	str_copy(cfg->api_key, sizeof cfg->api_key, v);
 	return 0;
 }
@@ -43,10 +44,11 @@ static int set_api_secret(th_config *cfg, const char *v, th_error *err)
 	for (size_t i = 0; printable && i < n; i++)
 		printable = v[i] > 0x20 && v[i] < 0x7f;
 	if (!printable) /* never echo a secret back, not even a malformed one */
-		return bad(err, "TRELLO_API_SECRET", NULL,
-		           "must be your Trello application secret (8 or more visible ASCII characters, "
-		           "no spaces; shown next to the API key)",
-		           "3f8e0c5a9b2d47e1a6c0f9d8e7b6a5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e0f9a8");
+		return bad(
+		    err, "TRELLO_API_SECRET", NULL,
+		    "must be your Trello application secret (8 or more visible ASCII characters, "
+		    "no spaces; shown next to the API key)",
+		    "3f8e0c5a9b2d47e1a6c0f9d8e7b6a5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e0f9a8");
 	str_copy(cfg->api_secret, sizeof cfg->api_secret, v);
 	log_add_secret(v);
 	return 0;
@@ -98,7 +100,8 @@ static int normalize_url(const char *env, const char *in, bool default_https, bo
 		return bad(err, env, in, "is empty", example);
 	for (const char *p = in; *p; p++)
 		if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f)
-			return bad(err, env, in, "must not contain spaces, control or non-ASCII characters",
+			return bad(err, env, in,
+			           "must not contain spaces, control or non-ASCII characters",
 			           example);
 	char tmp[1024];
 	const char *rest;
@@ -134,8 +137,8 @@ static int normalize_url(const char *env, const char *in, bool default_https, bo
 
 int config_normalize_domain(const char *in, char *out, size_t outsz, th_error *err)
 {
-	return normalize_url("CALLBACK_DOMAIN", in, true, false, out, outsz, "https://hooks.example.com",
-	                     err);
+	return normalize_url("CALLBACK_DOMAIN", in, true, false, out, outsz,
+	                     "https://hooks.example.com", err);
 }
 
 static int set_callback_domain(th_config *cfg, const char *v, th_error *err)
@@ -154,8 +157,8 @@ static int set_api_url(th_config *cfg, const char *v, th_error *err)
 
 static int set_auth_url(th_config *cfg, const char *v, th_error *err)
 {
-	return normalize_url("TRELLO_AUTH_URL", v, false, false, cfg->auth_url, sizeof cfg->auth_url,
-	                     "https://trello.com/1/authorize", err);
+	return normalize_url("TRELLO_AUTH_URL", v, false, false, cfg->auth_url,
+	                     sizeof cfg->auth_url, "https://trello.com/1/authorize", err);
 }
 
 static int set_database_url(th_config *cfg, const char *v, th_error *err)
@@ -163,7 +166,8 @@ static int set_database_url(th_config *cfg, const char *v, th_error *err)
 	const char *example = "sqlite:trellohook.db";
 	if (str_starts(v, "sqlite:")) {
 		if (!v[7])
-			return bad(err, "DATABASE_URL", v, "names no file after 'sqlite:'", example);
+			return bad(err, "DATABASE_URL", v, "names no file after 'sqlite:'",
+			           example);
 	} else if (str_starts(v, "postgresql://") || str_starts(v, "postgres://")) {
 		const char *rest = strstr(v, "://") + 3;
 		if (!*rest)
@@ -177,7 +181,8 @@ static int set_database_url(th_config *cfg, const char *v, th_error *err)
 	}
 	for (const char *p = v; *p; p++)
 		if ((unsigned char)*p < 0x20 || *p == 0x7f)
-			return bad(err, "DATABASE_URL", NULL, "must not contain control characters", example);
+			return bad(err, "DATABASE_URL", NULL, "must not contain control characters",
+			           example);
 	if (!str_copy(cfg->database_url, sizeof cfg->database_url, v))
 		return bad(err, "DATABASE_URL", NULL, "is too long", example);
 	/* a password inside the URL is a secret too */
@@ -212,7 +217,8 @@ static int set_listen(th_config *cfg, const char *v, th_error *err)
 static int set_log_level(th_config *cfg, const char *v, th_error *err)
 {
 	if (log_level_parse(v, &cfg->log_level))
-		return bad(err, "TRELLOHOOK_LOG_LEVEL", v, "must be debug, info, warn or error", "info");
+		return bad(err, "TRELLOHOOK_LOG_LEVEL", v, "must be debug, info, warn or error",
+		           "info");
 	return 0;
 }
 
@@ -245,16 +251,18 @@ static int set_retry_schedule(th_config *cfg, const char *v, th_error *err)
 		size_t len = strcspn(p, ",");
 		char item[32];
 		if (n == CONFIG_MAX_RETRIES)
-			return bad(err, "TRELLOHOOK_RETRY_SCHEDULE", NULL, "has more than 32 delays", example);
+			return bad(err, "TRELLOHOOK_RETRY_SCHEDULE", NULL,
+			           "has more than 32 delays", example);
 		if (!len || len >= sizeof item)
-			return bad(err, "TRELLOHOOK_RETRY_SCHEDULE", v, "has an empty or overlong delay",
-			           example);
+			return bad(err, "TRELLOHOOK_RETRY_SCHEDULE", v,
+			           "has an empty or overlong delay", example);
 		memcpy(item, p, len);
 		item[len] = '\0';
 		if (num_parse_duration_ms(item, &ms[n]) || ms[n] > (int64_t)30 * 86400000)
-			return bad(err, "TRELLOHOOK_RETRY_SCHEDULE", v,
-			           "must be comma-separated durations such as 250ms, 10s, 1m, 2h, 1d (at most 30d)",
-			           example);
+			return bad(
+			    err, "TRELLOHOOK_RETRY_SCHEDULE", v,
+			    "must be comma-separated durations such as 250ms, 10s, 1m, 2h, 1d (at most 30d)",
+			    example);
 		n++;
 		if (!p[len])
 			break;
@@ -270,9 +278,10 @@ static int set_secret_key(th_config *cfg, const char *v, th_error *err)
 	unsigned char key[48];
 	long n = b64_decode(v, strlen(v), key, sizeof key);
 	if (n != 32)
-		return bad(err, "TRELLOHOOK_SECRET_KEY", NULL,
-		           "must be 32 random bytes in base64 (create one with: openssl rand -base64 32)",
-		           "q83vEjRWeJq83vEjRWeJq83vEjRWeJq83vEjRWeJq80=");
+		return bad(
+		    err, "TRELLOHOOK_SECRET_KEY", NULL,
+		    "must be 32 random bytes in base64 (create one with: openssl rand -base64 32)",
+		    "q83vEjRWeJq83vEjRWeJq83vEjRWeJq83vEjRWeJq80=");
 	memcpy(cfg->secret_key, key, 32);
 	cfg->has_secret_key = true;
 	log_add_secret(v);
@@ -295,8 +304,8 @@ static int set_handler_timeout(th_config *cfg, const char *v, th_error *err)
 {
 	if (num_parse_duration_ms(v, &cfg->exec_timeout_ms) || cfg->exec_timeout_ms < 10 ||
 	    cfg->exec_timeout_ms > 3600000)
-		return bad(err, "TRELLOHOOK_HANDLER_TIMEOUT", v, "must be a duration from 10ms to 1h",
-		           "30s");
+		return bad(err, "TRELLOHOOK_HANDLER_TIMEOUT", v,
+		           "must be a duration from 10ms to 1h", "30s");
 	return 0;
 }
 
@@ -315,8 +324,8 @@ static int set_uint(const char *env, const char *v, unsigned lo, unsigned hi, un
 
 static int set_concurrency(th_config *cfg, const char *v, th_error *err)
 {
-	return set_uint("TRELLOHOOK_HANDLER_CONCURRENCY", v, 1, 1024, &cfg->handler_concurrency, "8",
-	                err);
+	return set_uint("TRELLOHOOK_HANDLER_CONCURRENCY", v, 1, 1024, &cfg->handler_concurrency,
+	                "8", err);
 }
 
 static int set_workers(th_config *cfg, const char *v, th_error *err)
@@ -406,8 +415,8 @@ int config_apply_flag(th_config *cfg, const char *flag, const char *next, th_err
 		}
 		if (flag[n] == '\0') {
 			if (!next)
-				return th_err(err, TH_ECONFIG, "%s needs a value (it sets %s)", vars[i].flag,
-				              vars[i].env);
+				return th_err(err, TH_ECONFIG, "%s needs a value (it sets %s)",
+				              vars[i].flag, vars[i].env);
 			int rc = vars[i].set(cfg, next, err);
 			return rc ? rc : 2;
 		}
@@ -422,13 +431,15 @@ int config_require(const th_config *cfg, unsigned needs, th_error *err)
 		           "is not set (or use --api-key); get yours at https://trello.com/app-key",
 		           "0123456789abcdef0123456789abcdef");
 	if ((needs & NEED_API_SECRET) && !cfg->api_secret[0])
-		return bad(err, "TRELLO_API_SECRET", NULL,
-		           "is not set (or use --api-secret); it is the secret shown next to your API key",
-		           "3f8e0c5a9b2d47e1a6c0f9d8e7b6a5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e0f9a8");
+		return bad(
+		    err, "TRELLO_API_SECRET", NULL,
+		    "is not set (or use --api-secret); it is the secret shown next to your API key",
+		    "3f8e0c5a9b2d47e1a6c0f9d8e7b6a5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e0f9a8");
 	if ((needs & NEED_CALLBACK_DOMAIN) && !cfg->callback_domain[0])
-		return bad(err, "CALLBACK_DOMAIN", NULL,
-		           "is not set (or use --callback-domain); it is the public URL Trello can reach",
-		           "https://hooks.example.com");
+		return bad(
+		    err, "CALLBACK_DOMAIN", NULL,
+		    "is not set (or use --callback-domain); it is the public URL Trello can reach",
+		    "https://hooks.example.com");
 	return 0;
 }
 
@@ -436,8 +447,8 @@ int config_help(buf *out)
 {
 	int rc = buf_puts(out, "Configuration (environment variable / flag; a flag wins):\n");
 	for (size_t i = 0; !rc && i < TH_ARRAY_LEN(vars); i++)
-		rc = buf_printf(out, "  %-31s %-23s %s%s%s%s\n", vars[i].env, vars[i].flag, vars[i].help,
-		                vars[i].def ? " [default: " : "", vars[i].def ? vars[i].def : "",
-		                vars[i].def ? "]" : "");
+		rc = buf_printf(out, "  %-31s %-23s %s%s%s%s\n", vars[i].env, vars[i].flag,
+		                vars[i].help, vars[i].def ? " [default: " : "",
+		                vars[i].def ? vars[i].def : "", vars[i].def ? "]" : "");
 	return rc;
 }

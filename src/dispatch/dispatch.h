@@ -59,9 +59,9 @@ int64_t dispatch_retry_delay(const th_config *cfg, int attempt);
 
 /* What one attempt produced. */
 typedef struct dispatch_result {
-	bool ok;            /* success: exit 0 / 2xx / function returned 0 */
-	bool gone;          /* forward: the receiver answered 410 (disable the handler) */
-	char *text;         /* malloc'd bounded note/output for last_error, or NULL */
+	bool ok;    /* success: exit 0 / 2xx / function returned 0 */
+	bool gone;  /* forward: the receiver answered 410 (disable the handler) */
+	char *text; /* malloc'd bounded note/output for last_error, or NULL */
 } dispatch_result;
 
 void dispatch_result_clear(dispatch_result *r);
@@ -73,8 +73,7 @@ void dispatch_result_clear(dispatch_result *r);
  * stdout and stderr (one pipe) are captured up to DISPATCH_OUTPUT_MAX bytes.
  * Thread-safe (posix_spawn). Returns 0 when the attempt ran (see @out), or an
  * error when it could not be started (out->text then says why). */
-int dispatch_exec(const char *command, const event *ev, int64_t timeout_ms,
-                  dispatch_result *out);
+int dispatch_exec(const char *command, const event *ev, int64_t timeout_ms, dispatch_result *out);
 
 /* One reusable HTTP client per worker (keeps connections alive). */
 typedef struct forwarder forwarder;

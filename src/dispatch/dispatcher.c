@@ -47,20 +47,20 @@ typedef struct hstat {
 /* A claimed delivery waiting for a worker. */
 typedef struct job {
 	delivery d;
-	handler h;        /* loaded at claim time */
+	handler h; /* loaded at claim time */
 	bool have_handler;
 } job;
 
 struct dispatcher {
 	app *a;
 	pthread_mutex_t mu;
-	pthread_cond_t work;     /* workers wait here for jobs */
-	pthread_cond_t claim;    /* the claimer waits here */
-	bool wake;               /* a wake-up arrived while the claimer was busy */
+	pthread_cond_t work;  /* workers wait here for jobs */
+	pthread_cond_t claim; /* the claimer waits here */
+	bool wake;            /* a wake-up arrived while the claimer was busy */
 	bool stopping;
-	job *queue;              /* claimed, not started; FIFO in claim (= event) order */
+	job *queue; /* claimed, not started; FIFO in claim (= event) order */
 	size_t qlen, qcap;
-	unsigned busy;           /* workers running a job */
+	unsigned busy; /* workers running a job */
 	hstat *stats;
 	size_t nstats, cstats;
 	uint64_t claim_errors;
@@ -147,12 +147,8 @@ static void run_job(dispatcher *d, forwarder *fw, job *j, dispatch_result *res)
 	}
 	int64_t timeout = a->cfg.exec_timeout_ms;
 	switch (j->h.kind) {
-	case HANDLER_EXEC:
-		dispatch_exec(j->h.target, &ev, timeout, res);
-		break;
-	case HANDLER_FORWARD:
-		dispatch_forward(fw, &j->h, &ev, timeout, res);
-		break;
+	case HANDLER_EXEC: dispatch_exec(j->h.target, &ev, timeout, res); break;
+	case HANDLER_FORWARD: dispatch_forward(fw, &j->h, &ev, timeout, res); break;
 	case HANDLER_FUNC: {
 		const app_func *f = func_for(a, j->h.target);
 		if (!f) {
@@ -190,7 +186,8 @@ static void finish_job(dispatcher *d, job *j, const dispatch_result *res)
 		if (a->st->ops->handler_set_enabled(a->st, j->d.handler_id, false, &err))
 			log_warn("dispatch", "disabling handler %s: %s", j->d.handler_id, err.msg);
 		else
-			log_warn("dispatch", "handler %s answered 410 Gone: disabled", j->d.handler_id);
+			log_warn("dispatch", "handler %s answered 410 Gone: disabled",
+			         j->d.handler_id);
 		st = DELIVERY_DEAD;
 		oc = OUT_DEAD;
 	} else {
@@ -205,8 +202,8 @@ static void finish_job(dispatcher *d, job *j, const dispatch_result *res)
 		}
 	}
 	if (oc != OUT_DONE)
-		log_info("dispatch", "delivery %s (event %s, handler %s) attempt %d %s: %s", j->d.id,
-		         j->d.event_id, j->d.handler_id, j->d.attempts, outcome_names[oc],
+		log_info("dispatch", "delivery %s (event %s, handler %s) attempt %d %s: %s",
+		         j->d.id, j->d.event_id, j->d.handler_id, j->d.attempts, outcome_names[oc],
 		         res->text ? res->text : "");
 	else
 		log_debug("dispatch", "delivery %s done", j->d.id);
@@ -228,9 +225,9 @@ static long next_runnable(dispatcher *d)
 {
 	unsigned cap = d->a->cfg.handler_concurrency ? d->a->cfg.handler_concurrency : 1;
 	for (size_t i = 0; i < d->qlen; i++) {
-		hstat *s = stat_for(d, d->queue[i].d.handler_id,
-		                    d->queue[i].have_handler ? handler_kind_name(d->queue[i].h.kind)
-		                                             : "");
+		hstat *s =
+		    stat_for(d, d->queue[i].d.handler_id,
+		             d->queue[i].have_handler ? handler_kind_name(d->queue[i].h.kind) : "");
 		if (!s || s->running < cap)
 			return (long)i;
 	}
@@ -251,9 +248,11 @@ static void *worker_main(void *arg)
 		if (d->stopping)
 			break;
 		job j = d->queue[i];
-		memmove(&d->queue[i], &d->queue[i + 1], (d->qlen - (size_t)i - 1) * sizeof *d->queue);
+		memmove(&d->queue[i], &d->queue[i + 1],
+		        (d->qlen - (size_t)i - 1) * sizeof *d->queue);
 		d->qlen--;
-		hstat *s = stat_for(d, j.d.handler_id, j.have_handler ? handler_kind_name(j.h.kind) : "");
+		hstat *s =
+		    stat_for(d, j.d.handler_id, j.have_handler ? handler_kind_name(j.h.kind) : "");
 		if (s)
 			s->running++;
 		d->busy++;
@@ -359,7 +358,8 @@ static void *claimer_main(void *arg)
 			size_t got = claim_some(d, idle);
 			pthread_mutex_lock(&d->mu);
 			if (got == idle && !d->stopping)
-				continue; /* maybe more due: claim again as soon as workers free up */
+				continue; /* maybe more due: claim again as soon as workers free up
+				           */
 		}
 		if (d->wake) {
 			d->wake = false;
@@ -447,7 +447,8 @@ void dispatcher_stop(dispatcher *d)
 		if (d->a->st->ops->delivery_finish(d->a->st, d->queue[i].d.id, DELIVERY_FAILED,
 		                                   time_now_ms(), "not started: server stopping",
 		                                   &err))
-			log_warn("dispatch", "releasing delivery %s: %s", d->queue[i].d.id, err.msg);
+			log_warn("dispatch", "releasing delivery %s: %s", d->queue[i].d.id,
+			         err.msg);
 		job_clear(&d->queue[i]);
 	}
 	free(d->queue);
@@ -464,22 +465,25 @@ int dispatcher_metrics_render(dispatcher *d, buf *out)
 		return 0;
 	int rc = 0;
 	pthread_mutex_lock(&d->mu);
-	rc |= buf_puts(out, "# HELP trellohook_delivery_attempts_total Delivery attempts by handler "
-	                    "and outcome (this process).\n"
-	                    "# TYPE trellohook_delivery_attempts_total counter\n");
+	rc |=
+	    buf_puts(out, "# HELP trellohook_delivery_attempts_total Delivery attempts by handler "
+	                  "and outcome (this process).\n"
+	                  "# TYPE trellohook_delivery_attempts_total counter\n");
 	for (size_t i = 0; i < d->nstats; i++)
 		for (int o = 0; o < OUT__COUNT; o++)
-			rc |= buf_printf(out,
-			                 "trellohook_delivery_attempts_total{handler=\"%s\",kind=\"%s\","
-			                 "outcome=\"%s\"} %llu\n",
-			                 d->stats[i].id, d->stats[i].kind, outcome_names[o],
-			                 (unsigned long long)d->stats[i].outcomes[o]);
-	rc |= buf_printf(out,
-	                 "# HELP trellohook_dispatch_running Deliveries running now (this process).\n"
-	                 "# TYPE trellohook_dispatch_running gauge\ntrellohook_dispatch_running %u\n"
-	                 "# HELP trellohook_dispatch_workers Dispatch worker threads.\n"
-	                 "# TYPE trellohook_dispatch_workers gauge\ntrellohook_dispatch_workers %u\n",
-	                 d->busy, d->nworkers);
+			rc |= buf_printf(
+			    out,
+			    "trellohook_delivery_attempts_total{handler=\"%s\",kind=\"%s\","
+			    "outcome=\"%s\"} %llu\n",
+			    d->stats[i].id, d->stats[i].kind, outcome_names[o],
+			    (unsigned long long)d->stats[i].outcomes[o]);
+	rc |=
+	    buf_printf(out,
+	               "# HELP trellohook_dispatch_running Deliveries running now (this process).\n"
+	               "# TYPE trellohook_dispatch_running gauge\ntrellohook_dispatch_running %u\n"
+	               "# HELP trellohook_dispatch_workers Dispatch worker threads.\n"
+	               "# TYPE trellohook_dispatch_workers gauge\ntrellohook_dispatch_workers %u\n",
+	               d->busy, d->nworkers);
 	pthread_mutex_unlock(&d->mu);
 	return rc ? TH_ETOOBIG : 0;
 }

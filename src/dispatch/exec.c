@@ -106,7 +106,11 @@ static void sanitize_text(char *s, size_t len)
 	size_t i = 0;
 	while (i < len) {
 		unsigned char c = (unsigned char)s[i];
-		size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+		size_t n = c < 0x80         ? 1
+		           : (c >> 5) == 6  ? 2
+		           : (c >> 4) == 14 ? 3
+		           : (c >> 3) == 30 ? 4
+		                            : 0;
 		if (n && i + n <= len && str_utf8_valid(s + i, n)) {
 			i += n;
 			continue;
@@ -143,8 +147,7 @@ static int kill_group(pid_t pid, int pidfd)
 	return status;
 }
 
-int dispatch_exec(const char *command, const event *ev, int64_t timeout_ms,
-                  dispatch_result *out)
+int dispatch_exec(const char *command, const event *ev, int64_t timeout_ms, dispatch_result *out)
 {
 	memset(out, 0, sizeof *out);
 	int in_pipe[2] = {-1, -1}, out_pipe[2] = {-1, -1};
@@ -178,8 +181,7 @@ int dispatch_exec(const char *command, const event *ev, int64_t timeout_ms,
 	sigdelset(&def, SIGKILL);
 	sigdelset(&def, SIGSTOP);
 	sigemptyset(&empty);
-	if (!fa_ok || !attr_ok ||
-	    posix_spawn_file_actions_adddup2(&fa, in_pipe[0], 0) ||
+	if (!fa_ok || !attr_ok || posix_spawn_file_actions_adddup2(&fa, in_pipe[0], 0) ||
 	    posix_spawn_file_actions_adddup2(&fa, out_pipe[1], 1) ||
 	    posix_spawn_file_actions_adddup2(&fa, out_pipe[1], 2) ||
 	    posix_spawn_file_actions_addclosefrom_np(&fa, 3) ||
@@ -264,7 +266,8 @@ int dispatch_exec(const char *command, const event *ev, int64_t timeout_ms,
 				sent += (size_t)w;
 			if ((w < 0 && errno != EAGAIN && errno != EINTR) || sent == plen ||
 			    (p[ip].revents & (POLLERR | POLLHUP))) {
-				close(in_pipe[1]); /* EPIPE: the command did not read it all; fine */
+				close(
+				    in_pipe[1]); /* EPIPE: the command did not read it all; fine */
 				in_pipe[1] = -1;
 			}
 		}
@@ -309,7 +312,8 @@ int dispatch_exec(const char *command, const event *ev, int64_t timeout_ms,
 	(void)took;
 	if (output.len) {
 		sanitize_text(output.data, output.len);
-		buf_printf(&note, "%s%.*s", note.len ? "; output: " : "", (int)output.len, output.data);
+		buf_printf(&note, "%s%.*s", note.len ? "; output: " : "", (int)output.len,
+		           output.data);
 		if (dropped)
 			buf_printf(&note, " [%zu more bytes dropped]", dropped);
 	}

@@ -94,8 +94,8 @@ int dispatch_forward(forwarder *f, const handler *h, const event *ev, int64_t ti
 		goto out;
 	}
 	/* The headers that cross the wire (values are ours, no user text). */
-	const char *fixed[] = {"Content-Type: application/json", "Expect:",
-	                       "User-Agent: trellohook/" TH_VERSION};
+	const char *fixed[] = {"Content-Type: application/json",
+	                       "Expect:", "User-Agent: trellohook/" TH_VERSION};
 	for (size_t i = 0; i < TH_ARRAY_LEN(fixed); i++) {
 		struct curl_slist *n = curl_slist_append(hdrs, fixed[i]);
 		if (!n)
@@ -131,7 +131,8 @@ int dispatch_forward(forwarder *f, const handler *h, const event *ev, int64_t ti
 	curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)plen);
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
 	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
-	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)(timeout_ms < 10000 ? timeout_ms : 10000));
+	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
+	                 (long)(timeout_ms < 10000 ? timeout_ms : 10000));
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
 	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
@@ -141,7 +142,8 @@ int dispatch_forward(forwarder *f, const handler *h, const event *ev, int64_t ti
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, NULL);
 	if (cc != CURLE_OK) {
-		buf_printf(&note, "%s: %s", cc == CURLE_OPERATION_TIMEDOUT ? "timed out" : "request failed",
+		buf_printf(&note, "%s: %s",
+		           cc == CURLE_OPERATION_TIMEDOUT ? "timed out" : "request failed",
 		           errbuf[0] ? errbuf : curl_easy_strerror(cc));
 	} else if (status >= 200 && status < 300) {
 		out->ok = true;

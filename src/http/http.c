@@ -22,11 +22,11 @@ struct http_server {
 	char url[96];
 	http_server_opts opts;
 	char name[32];
-	char id_prefix[9];      /* random per server start, so ids differ across restarts */
+	char id_prefix[9]; /* random per server start, so ids differ across restarts */
 	atomic_uint_fast64_t next_id;
-	pthread_mutex_t lock;   /* guards `outstanding` and deferred state */
+	pthread_mutex_t lock; /* guards `outstanding` and deferred state */
 	pthread_cond_t idle;
-	unsigned outstanding;   /* deferred answers not yet finished */
+	unsigned outstanding; /* deferred answers not yet finished */
 };
 
 enum req_phase { PHASE_READING, PHASE_REJECTED, PHASE_DEFERRED, PHASE_READY };
@@ -37,13 +37,13 @@ struct conn_req {
 	struct MHD_Connection *conn;
 	http_request req;
 	buf body;
-	size_t discarded;      /* body bytes thrown away after the limit was hit */
-	int reject_status;     /* 400/413 decided while reading, 0 if none */
+	size_t discarded;  /* body bytes thrown away after the limit was hit */
+	int reject_status; /* 400/413 decided while reading, 0 if none */
 	const char *reject_msg;
 	enum req_phase phase;
 	bool suspended;
-	bool finished;         /* deferred answer arrived */
-	http_response res;     /* the answer once known */
+	bool finished;           /* deferred answer arrived */
+	http_response res;       /* the answer once known */
 	struct timespec started; /* when the headers were complete, for the access log */
 };
 
@@ -138,8 +138,8 @@ int http_response_text(http_response *res, int status, const char *fmt, ...)
 	return rc ? rc : http_response_header(res, "Content-Type", "text/plain; charset=utf-8");
 }
 
-int http_response_body(http_response *res, int status, const char *content_type,
-                       const void *data, size_t len)
+int http_response_body(http_response *res, int status, const char *content_type, const void *data,
+                       size_t len)
 {
 	res->status = status;
 	buf_reset(&res->body);
@@ -191,8 +191,7 @@ static enum MHD_Result send_response(struct conn_req *cr)
 	char *data = buf_detach(&res->body, &len);
 	if (!data)
 		return MHD_NO;
-	struct MHD_Response *r =
-	    MHD_create_response_from_buffer(len, data, MHD_RESPMEM_MUST_FREE);
+	struct MHD_Response *r = MHD_create_response_from_buffer(len, data, MHD_RESPMEM_MUST_FREE);
 	if (!r) {
 		free(data);
 		return MHD_NO;
@@ -302,9 +301,8 @@ static void make_request_id(struct http_server *srv, char out[24])
 /* ---- the access handler ------------------------------------------------------------ */
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size,
-                                  void **req_cls)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **req_cls)
 {
 	struct http_server *srv = cls;
 	struct conn_req *cr = *req_cls;
@@ -492,10 +490,12 @@ static int open_listener(struct http_server *srv, th_error *err)
 	char host[256];
 	uint16_t port;
 	if (http_parse_listen(srv->opts.listen, host, sizeof host, &port))
-		return th_err(err, TH_ECONFIG,
-		              "cannot listen on '%s': expected HOST:PORT, e.g. 127.0.0.1:8000 or [::1]:8000",
-		              srv->opts.listen ? srv->opts.listen : "");
-	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+		return th_err(
+		    err, TH_ECONFIG,
+		    "cannot listen on '%s': expected HOST:PORT, e.g. 127.0.0.1:8000 or [::1]:8000",
+		    srv->opts.listen ? srv->opts.listen : "");
+	struct addrinfo hints = {.ai_family = AF_UNSPEC,
+	                         .ai_socktype = SOCK_STREAM,
 	                         .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
 	struct addrinfo *ai = NULL;
 	char portstr[8];
@@ -512,7 +512,8 @@ static int open_listener(struct http_server *srv, th_error *err)
 		if (fd >= 0)
 			close(fd);
 		freeaddrinfo(ai);
-		return th_err(err, TH_EIO, "cannot listen on %s: %s", srv->opts.listen, strerror(e));
+		return th_err(err, TH_EIO, "cannot listen on %s: %s", srv->opts.listen,
+		              strerror(e));
 	}
 	int family = ai->ai_family;
 	freeaddrinfo(ai);
@@ -569,20 +570,21 @@ int http_server_start(http_server **out, const http_server_opts *opts, th_error 
 	}
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	unsigned threads = opts->threads ? opts->threads : (unsigned)(ncpu > 0 ? ncpu : 1);
-	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_ALLOW_SUSPEND_RESUME |
-	                 MHD_USE_ERROR_LOG;
+	unsigned flags =
+	    MHD_USE_INTERNAL_POLLING_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
 	if (opts->thread_per_connection)
 		flags |= MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL;
 	else
 		flags |= MHD_USE_EPOLL;
 	srv->daemon = MHD_start_daemon(
-	    flags, 0, NULL, NULL, on_request, srv,
-	    MHD_OPTION_LISTEN_SOCKET, (MHD_socket)srv->listen_fd,
-	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
-	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)(opts->max_connections ? opts->max_connections : 1024),
+	    flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_LISTEN_SOCKET,
+	    (MHD_socket)srv->listen_fd, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+	    MHD_OPTION_CONNECTION_LIMIT,
+	    (unsigned)(opts->max_connections ? opts->max_connections : 1024),
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)(opts->timeout_s ? opts->timeout_s : 30),
-	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(opts->conn_memory ? opts->conn_memory : 32768),
-	    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+	    MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+	    (size_t)(opts->conn_memory ? opts->conn_memory : 32768), MHD_OPTION_EXTERNAL_LOGGER,
+	    mhd_log, NULL,
 	    opts->thread_per_connection ? MHD_OPTION_END : MHD_OPTION_THREAD_POOL_SIZE, threads,
 	    MHD_OPTION_END);
 	if (!srv->daemon) {

@@ -37,14 +37,14 @@ typedef struct http_pair {
 /* A request as handlers see it. Every string is borrowed and stays valid until
  * the response is sent (also for deferred responses). */
 typedef struct http_request {
-	const char *method;  /* "GET", "POST", ... */
-	const char *path;    /* decoded path without the query, e.g. "/callbacks/abc" */
-	const char *remote;  /* peer address as text, or "" */
+	const char *method; /* "GET", "POST", ... */
+	const char *path;   /* decoded path without the query, e.g. "/callbacks/abc" */
+	const char *remote; /* peer address as text, or "" */
 	http_pair headers[HTTP_MAX_HEADERS];
 	size_t nheaders;
 	http_pair args[HTTP_MAX_ARGS]; /* decoded query arguments, in order */
 	size_t nargs;
-	const char *body;    /* NUL-terminated for convenience; may contain NULs */
+	const char *body; /* NUL-terminated for convenience; may contain NULs */
 	size_t body_len;
 	char request_id[24]; /* also echoed as X-Request-Id */
 	void *internal;      /* the server's per-request state; NULL in unit tests */
@@ -79,8 +79,8 @@ const char *http_response_get_header(const http_response *res, const char *name)
 int http_response_text(http_response *res, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* Status + body with the given content type (@data copied). */
-int http_response_body(http_response *res, int status, const char *content_type,
-                       const void *data, size_t len);
+int http_response_body(http_response *res, int status, const char *content_type, const void *data,
+                       size_t len);
 
 /* ---- deferred answers ------------------------------------------------------ */
 
@@ -95,16 +95,16 @@ void http_deferred_finish(http_deferred *d, http_response *res);
 /* ---- the server -------------------------------------------------------------- */
 
 typedef struct http_server_opts {
-	const char *listen;      /* "HOST:PORT" or "[V6]:PORT"; port 0 picks a free one */
-	size_t max_body;         /* largest body accepted, bytes */
-	unsigned threads;        /* worker threads (0: one per CPU) */
+	const char *listen;         /* "HOST:PORT" or "[V6]:PORT"; port 0 picks a free one */
+	size_t max_body;            /* largest body accepted, bytes */
+	unsigned threads;           /* worker threads (0: one per CPU) */
 	bool thread_per_connection; /* handlers may block (trello-mock) */
 	unsigned max_connections;   /* 0: 1024 */
 	unsigned timeout_s;         /* idle connection timeout, 0: 30 */
 	size_t conn_memory;         /* per-connection memory for headers, 0: 32 KiB */
 	http_handler_fn handler;
 	void *ctx;
-	const char *name;           /* log component, e.g. "server" */
+	const char *name; /* log component, e.g. "server" */
 } http_server_opts;
 
 typedef struct http_server http_server;

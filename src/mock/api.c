@@ -100,14 +100,16 @@ static bool parse_form(json_t *params, const char *body, size_t len, char *bad, 
 		size_t nlen = eq ? (size_t)(eq - (body + i)) : end - i;
 		size_t kl = 0, vl = 0;
 		char *k = url_decode(body + i, nlen, true, &kl);
-		char *v = eq ? url_decode(eq + 1, (size_t)(body + end - eq - 1), true, &vl) : str_dup("");
+		char *v =
+		    eq ? url_decode(eq + 1, (size_t)(body + end - eq - 1), true, &vl) : str_dup("");
 		bool ok = k && v;
 		if (ok && kl && (memchr(k, '\0', kl) || !str_utf8_valid(k, kl)))
 			ok = false;
 		if (ok && kl && !set_str_param(params, k, v, vl))
 			ok = false;
 		if (!ok)
-			str_copy(bad, badsz, k && str_utf8_valid(k, kl) && !memchr(k, '\0', kl) ? k : "body");
+			str_copy(bad, badsz,
+			         k && str_utf8_valid(k, kl) && !memchr(k, '\0', kl) ? k : "body");
 		free(k);
 		free(v);
 		if (!ok)
@@ -154,7 +156,8 @@ static json_t *parse_params(struct mock *m, http_request *req, http_response *re
 				goto fail;
 		} else {
 			json_error_t je;
-			json_t *b = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &je);
+			json_t *b =
+			    json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &je);
 			if (!json_is_object(b)) {
 				json_decref(b);
 				json_decref(p);
@@ -206,7 +209,8 @@ static int pbool(json_t *params, const char *name, bool *out)
 	return -1;
 }
 
-/* ---- auth ------------------------------------------------------------------------------------- */
+/* ---- auth -------------------------------------------------------------------------------------
+ */
 
 /* Pull oauth_consumer_key / oauth_token out of
  * `Authorization: OAuth oauth_consumer_key="KEY", oauth_token="TOKEN"`. */
@@ -290,7 +294,8 @@ static void rate_headers(struct mock *m, http_response *res, const struct auth *
 		http_response_header(res, "x-rate-limit-api-key-interval-ms", v);
 		str_printf(v, sizeof v, "%lld", (long long)m->cfg.rate_key);
 		http_response_header(res, "x-rate-limit-api-key-max", v);
-		str_printf(v, sizeof v, "%lld", (long long)(a->key_remaining > 0 ? a->key_remaining : 0));
+		str_printf(v, sizeof v, "%lld",
+		           (long long)(a->key_remaining > 0 ? a->key_remaining : 0));
 		http_response_header(res, "x-rate-limit-api-key-remaining", v);
 	}
 	if (a->token_ok) {
@@ -314,7 +319,8 @@ static bool authenticate(struct mock *m, http_request *req, http_response *res, 
 	const char *key = pstr(params, "key");
 	const char *tok = pstr(params, "token");
 	str_copy(a->key, sizeof a->key, key ? key : hkey);
-	str_copy(a->token, sizeof a->token, tok ? tok : (htok[0] ? htok : (path_token ? path_token : "")));
+	str_copy(a->token, sizeof a->token,
+	         tok ? tok : (htok[0] ? htok : (path_token ? path_token : "")));
 	if (!a->key[0] || !str_eq(a->key, m->cfg.key)) {
 		send_err(m, res, 401, "INVALID_KEY", "invalid key");
 		return false;
@@ -342,13 +348,15 @@ static bool authenticate(struct mock *m, http_request *req, http_response *res, 
 		return false;
 	}
 	if (a->key_remaining < 0) {
-		send_json(res, 429, json_pack("{s:s, s:s}", "error", "API_KEY_LIMIT_EXCEEDED", "message",
-		                              "Rate limit exceeded"));
+		send_json(res, 429,
+		          json_pack("{s:s, s:s}", "error", "API_KEY_LIMIT_EXCEEDED", "message",
+		                    "Rate limit exceeded"));
 		return false;
 	}
 	if (a->token_remaining < 0) {
-		send_json(res, 429, json_pack("{s:s, s:s}", "error", "API_TOKEN_LIMIT_EXCEEDED",
-		                              "message", "Rate limit exceeded"));
+		send_json(res, 429,
+		          json_pack("{s:s, s:s}", "error", "API_TOKEN_LIMIT_EXCEEDED", "message",
+		                    "Rate limit exceeded"));
 		return false;
 	}
 	return true;
@@ -360,7 +368,9 @@ static bool valid_url(const char *u)
 {
 	if (!u || strlen(u) > URL_MAX)
 		return false;
-	const char *rest = str_starts(u, "https://") ? u + 8 : str_starts(u, "http://") ? u + 7 : NULL;
+	const char *rest = str_starts(u, "https://")  ? u + 8
+	                   : str_starts(u, "http://") ? u + 7
+	                                              : NULL;
 	if (!rest || !*rest || *rest == '/' || *rest == '?' || *rest == '#')
 		return false;
 	for (const unsigned char *p = (const unsigned char *)u; *p; p++)
@@ -394,7 +404,8 @@ static bool duplicate_locked(struct mock *m, const char *url, const char *model,
 {
 	size_t i;
 	json_t *w;
-	json_array_foreach(json_object_get(m->state, "webhooks"), i, w) {
+	json_array_foreach(json_object_get(m->state, "webhooks"), i, w)
+	{
 		if (str_eq(sget(w, "callbackURL"), url) && str_eq(sget(w, "idModel"), model) &&
 		    str_eq(sget(w, "token"), token) && !str_eq(sget(w, "id"), except_id))
 			return true;
@@ -457,7 +468,8 @@ static void webhook_create(struct mock *m, http_response *res, json_t *params, c
 	}
 	pthread_mutex_lock(&m->lock);
 	/* Re-check: the world may have changed during the HEAD. */
-	if (mock_token_check_locked(m, token) != MOCK_TOKEN_OK || !mock_model_kind_locked(m, model)) {
+	if (mock_token_check_locked(m, token) != MOCK_TOKEN_OK ||
+	    !mock_model_kind_locked(m, model)) {
 		pthread_mutex_unlock(&m->lock);
 		send_err(m, res, 400, "INVALID_VALUE", "invalid value for idModel");
 		return;
@@ -513,15 +525,17 @@ static void webhook_get(struct mock *m, http_response *res, const char *id, cons
 	if (!w)
 		return;
 	if (field) {
-		static const char *const fields[] = {"active", "callbackURL", "description", "idModel",
-		                                     "consecutiveFailures", "firstConsecutiveFailDate",
-		                                     "id"};
+		static const char *const fields[] = {
+		    "active",  "callbackURL",         "description",
+		    "idModel", "consecutiveFailures", "firstConsecutiveFailDate",
+		    "id"};
 		bool ok = false;
 		for (size_t i = 0; i < TH_ARRAY_LEN(fields); i++)
 			ok = ok || str_eq(field, fields[i]);
 		if (!ok) {
 			json_decref(v);
-			send_err(m, res, 404, "NOT_FOUND", "Cannot GET /1/webhooks/%s/%s", id, field);
+			send_err(m, res, 404, "NOT_FOUND", "Cannot GET /1/webhooks/%s/%s", id,
+			         field);
 			return;
 		}
 		json_t *val = json_incref(json_object_get(v, field));
@@ -566,8 +580,8 @@ static void webhook_put(struct mock *m, http_response *res, json_t *params, cons
 		send_err(m, res, 400, "INVALID_VALUE", "invalid value for idModel");
 		goto unlock;
 	}
-	if (duplicate_locked(m, url ? url : sget(w, "callbackURL"), model ? model : sget(w, "idModel"),
-	                     token, id)) {
+	if (duplicate_locked(m, url ? url : sget(w, "callbackURL"),
+	                     model ? model : sget(w, "idModel"), token, id)) {
 		send_err(m, res, 400, "DUPLICATE_WEBHOOK",
 		         "A webhook with that callback, model, and token already exists");
 		goto unlock;
@@ -608,14 +622,16 @@ static json_t *webhooks_of_locked(struct mock *m, const char *token)
 	json_t *arr = json_array();
 	size_t i;
 	json_t *w;
-	json_array_foreach(json_object_get(m->state, "webhooks"), i, w) {
+	json_array_foreach(json_object_get(m->state, "webhooks"), i, w)
+	{
 		if (str_eq(sget(w, "token"), token))
 			json_array_append_new(arr, mock_webhook_view(w));
 	}
 	return arr;
 }
 
-/* ---- boards, cards, lists, members ------------------------------------------------------------ */
+/* ---- boards, cards, lists, members ------------------------------------------------------------
+ */
 
 /* Honour `fields=a,b` loosely: keep only those (and id). "all" or absent
  * keeps everything. Steals @v, returns it filtered. */
@@ -654,16 +670,16 @@ static json_t *board_full_locked(struct mock *m, json_t *b, json_t *params)
 	json_t *e;
 	if (v && lists && !str_eq(lists, "none")) {
 		json_t *arr = json_array();
-		json_array_foreach(json_object_get(m->state, "lists"), i, e)
-			if (str_eq(sget(e, "idBoard"), sget(b, "id")))
-				json_array_append_new(arr, mock_list_view_locked(m, e));
+		json_array_foreach(json_object_get(m->state, "lists"), i,
+		                   e) if (str_eq(sget(e, "idBoard"), sget(b, "id")))
+		    json_array_append_new(arr, mock_list_view_locked(m, e));
 		json_object_set_new(v, "lists", arr);
 	}
 	if (v && cards && !str_eq(cards, "none")) {
 		json_t *arr = json_array();
-		json_array_foreach(json_object_get(m->state, "cards"), i, e)
-			if (str_eq(sget(e, "idBoard"), sget(b, "id")))
-				json_array_append_new(arr, mock_card_view_locked(m, e));
+		json_array_foreach(json_object_get(m->state, "cards"), i,
+		                   e) if (str_eq(sget(e, "idBoard"), sget(b, "id")))
+		    json_array_append_new(arr, mock_card_view_locked(m, e));
 		json_object_set_new(v, "cards", arr);
 	}
 	return v;
@@ -676,7 +692,8 @@ static bool valid_ref(const char *id)
 	if (strlen(id) != 8)
 		return false;
 	for (const char *p = id; *p; p++)
-		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9')))
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		      (*p >= '0' && *p <= '9')))
 			return false;
 	return true;
 }
@@ -698,10 +715,12 @@ static void get_model(struct mock *m, http_response *res, json_t *params, const 
 			v = json_array();
 			size_t i;
 			json_t *e;
-			json_array_foreach(json_object_get(m->state, sub), i, e) {
+			json_array_foreach(json_object_get(m->state, sub), i, e)
+			{
 				if (str_eq(sget(e, "idBoard"), sget(b, "id")))
-					json_array_append_new(v, str_eq(sub, "lists") ? mock_list_view_locked(m, e)
-					                                              : mock_card_view_locked(m, e));
+					json_array_append_new(v, str_eq(sub, "lists")
+					                             ? mock_list_view_locked(m, e)
+					                             : mock_card_view_locked(m, e));
 			}
 		}
 	} else if (str_eq(kind, "cards") && !sub) {
@@ -732,12 +751,13 @@ static void token_info(struct mock *m, http_response *res, const char *token)
 		time_format_iso(exp, dexp);
 		const char *scope = sget(t, "scope");
 		bool write = strstr(scope, "write") != NULL;
-		v = json_pack("{s:s, s:s, s:s, s:s, s:o, s:[{s:s, s:s, s:b, s:b}, {s:s, s:s, s:b, s:b}]}",
-		              "id", sget(t, "id"), "identifier", sget(t, "identifier"), "idMember",
-		              MOCK_MEMBER_ID, "dateCreated", sget(t, "dateCreated"), "dateExpires",
-		              exp ? json_string(dexp) : json_null(), "permissions", "idModel", "*",
-		              "modelType", "Board", "read", 1, "write", write, "idModel", "*",
-		              "modelType", "Organization", "read", 1, "write", write);
+		v = json_pack(
+		    "{s:s, s:s, s:s, s:s, s:o, s:[{s:s, s:s, s:b, s:b}, {s:s, s:s, s:b, s:b}]}",
+		    "id", sget(t, "id"), "identifier", sget(t, "identifier"), "idMember",
+		    MOCK_MEMBER_ID, "dateCreated", sget(t, "dateCreated"), "dateExpires",
+		    exp ? json_string(dexp) : json_null(), "permissions", "idModel", "*",
+		    "modelType", "Board", "read", 1, "write", write, "idModel", "*", "modelType",
+		    "Organization", "read", 1, "write", write);
 	}
 	pthread_mutex_unlock(&m->lock);
 	if (!t) {
@@ -747,7 +767,8 @@ static void token_info(struct mock *m, http_response *res, const char *token)
 	send_json(res, 200, v);
 }
 
-/* ---- the /1/ router --------------------------------------------------------------------------- */
+/* ---- the /1/ router ---------------------------------------------------------------------------
+ */
 
 static size_t split_path(const char *path, char *store, size_t storesz, char *seg[MAX_SEGMENTS])
 {
@@ -822,7 +843,8 @@ static void trello_route(struct mock *m, http_request *req, http_response *res)
 		enum mock_token_state ts = mock_token_check_locked(m, tok);
 		pthread_mutex_unlock(&m->lock);
 		if (ts != MOCK_TOKEN_OK) {
-			send_err(m, res, 401, ts == MOCK_TOKEN_EXPIRED ? "EXPIRED_TOKEN" : "INVALID_TOKEN",
+			send_err(m, res, 401,
+			         ts == MOCK_TOKEN_EXPIRED ? "EXPIRED_TOKEN" : "INVALID_TOKEN",
 			         ts == MOCK_TOKEN_EXPIRED ? "expired token" : "invalid token");
 		} else if (n == 2 && str_eq(meth, "GET")) {
 			token_info(m, res, tok);
@@ -850,7 +872,8 @@ static void trello_route(struct mock *m, http_request *req, http_response *res)
 		} else {
 			not_found(m, res, req);
 		}
-	} else if ((str_eq(seg[0], "boards") || str_eq(seg[0], "cards") || str_eq(seg[0], "lists")) &&
+	} else if ((str_eq(seg[0], "boards") || str_eq(seg[0], "cards") ||
+	            str_eq(seg[0], "lists")) &&
 	           (n == 2 || n == 3) && str_eq(meth, "GET")) {
 		get_model(m, res, params, seg[0], seg[1], n == 3 ? seg[2] : NULL);
 	} else if (str_eq(seg[0], "members") && n >= 2 && str_eq(meth, "GET") &&
@@ -865,8 +888,9 @@ static void trello_route(struct mock *m, http_request *req, http_response *res)
 			size_t i;
 			json_t *b;
 			json_array_foreach(json_object_get(m->state, "boards"), i, b)
-				json_array_append_new(
-				    v, filter_fields(mock_board_view_locked(m, b, false), pstr(params, "fields")));
+			    json_array_append_new(v,
+			                          filter_fields(mock_board_view_locked(m, b, false),
+			                                        pstr(params, "fields")));
 		}
 		pthread_mutex_unlock(&m->lock);
 		if (v)
@@ -883,7 +907,8 @@ out:
 	json_decref(params);
 }
 
-/* ---- the authorize page ------------------------------------------------------------------------ */
+/* ---- the authorize page ------------------------------------------------------------------------
+ */
 
 static const char *expiration_ok(const char *e)
 {
@@ -927,7 +952,8 @@ static void authorize(struct mock *m, http_request *req, http_response *res)
 		json_t *pa = NULL;
 		size_t i;
 		json_t *e;
-		json_array_foreach(m->pending_auth, i, e) {
+		json_array_foreach(m->pending_auth, i, e)
+		{
 			if (rk && str_eq(sget(e, "requestKey"), rk)) {
 				pa = json_incref(e);
 				json_array_remove(m->pending_auth, i);
@@ -935,10 +961,12 @@ static void authorize(struct mock *m, http_request *req, http_response *res)
 			}
 		}
 		if (!pa || time_mono_ms() - json_integer_value(json_object_get(pa, "at")) >
-		                   PENDING_AUTH_TTL_MS) {
+		               PENDING_AUTH_TTL_MS) {
 			pthread_mutex_unlock(&m->lock);
 			json_decref(pa);
-			http_response_text(res, 400, "This authorization request has expired or was already used.");
+			http_response_text(
+			    res, 400,
+			    "This authorization request has expired or was already used.");
 			goto out;
 		}
 		const char *ret = sget(pa, "return_url");
@@ -954,8 +982,9 @@ static void authorize(struct mock *m, http_request *req, http_response *res)
 			             : str_eq(exp, "1day")   ? 86400000LL
 			             : str_eq(exp, "30days") ? 30LL * 86400000LL
 			                                     : 0;
-			json_t *t = mock_token_create_locked(m, NULL, ms ? time_now_ms() + ms : 0,
-			                                     sget(pa, "scope"), sget(pa, "name"), false);
+			json_t *t =
+			    mock_token_create_locked(m, NULL, ms ? time_now_ms() + ms : 0,
+			                             sget(pa, "scope"), sget(pa, "name"), false);
 			char tok[96] = "";
 			if (t)
 				str_copy(tok, sizeof tok, sget(t, "token"));
@@ -970,11 +999,14 @@ static void authorize(struct mock *m, http_request *req, http_response *res)
 				str_printf(target, sizeof target, "%s#token=%s", base, tok);
 			} else {
 				/* No return_url: Trello shows the token on a page. */
-				buf_puts(&page, "<!doctype html><meta charset=utf-8><title>Token</title>"
-				                "<p>You have granted access. Your token is:</p><pre id=token>");
+				buf_puts(
+				    &page,
+				    "<!doctype html><meta charset=utf-8><title>Token</title>"
+				    "<p>You have granted access. Your token is:</p><pre id=token>");
 				buf_puts(&page, tok);
 				buf_puts(&page, "</pre>");
-				http_response_body(res, 200, "text/html; charset=utf-8", page.data, page.len);
+				http_response_body(res, 200, "text/html; charset=utf-8", page.data,
+				                   page.len);
 				json_decref(pa);
 				goto out;
 			}
@@ -1002,7 +1034,8 @@ static void authorize(struct mock *m, http_request *req, http_response *res)
 	const char *exp = pstr(params, "expiration") ? pstr(params, "expiration") : "30days";
 	const char *scope = pstr(params, "scope") ? pstr(params, "scope") : "read";
 	const char *rt = pstr(params, "response_type") ? pstr(params, "response_type") : "token";
-	const char *cm = pstr(params, "callback_method") ? pstr(params, "callback_method") : "fragment";
+	const char *cm =
+	    pstr(params, "callback_method") ? pstr(params, "callback_method") : "fragment";
 	const char *ret = pstr(params, "return_url") ? pstr(params, "return_url") : "";
 	if (!str_eq(key, m->cfg.key)) {
 		http_response_text(res, 401, "invalid key");
@@ -1011,10 +1044,10 @@ static void authorize(struct mock *m, http_request *req, http_response *res)
 	if (!expiration_ok(exp) || !scope_ok(scope) || !str_eq(rt, "token") ||
 	    !(str_eq(cm, "fragment") || str_eq(cm, "postMessage")) || strlen(name) > 256 ||
 	    (*ret && !valid_url(ret))) {
-		const char *what = !expiration_ok(exp) ? "expiration"
-		                   : !scope_ok(scope)   ? "scope"
-		                   : !str_eq(rt, "token") ? "response_type"
-		                   : strlen(name) > 256 ? "name"
+		const char *what = !expiration_ok(exp)         ? "expiration"
+		                   : !scope_ok(scope)          ? "scope"
+		                   : !str_eq(rt, "token")      ? "response_type"
+		                   : strlen(name) > 256        ? "name"
 		                   : (*ret && !valid_url(ret)) ? "return_url"
 		                                               : "callback_method";
 		http_response_text(res, 400, "invalid value for %s", what);
@@ -1028,15 +1061,16 @@ static void authorize(struct mock *m, http_request *req, http_response *res)
 	pthread_mutex_lock(&m->lock);
 	/* Forget stale requests; keep the list bounded. */
 	for (size_t i = json_array_size(m->pending_auth); i-- > 0;)
-		if (time_mono_ms() - json_integer_value(json_object_get(json_array_get(m->pending_auth, i), "at")) >
+		if (time_mono_ms() - json_integer_value(json_object_get(
+		                         json_array_get(m->pending_auth, i), "at")) >
 		    PENDING_AUTH_TTL_MS)
 			json_array_remove(m->pending_auth, i);
 	while (json_array_size(m->pending_auth) >= PENDING_AUTH_MAX)
 		json_array_remove(m->pending_auth, 0);
 	json_array_append_new(m->pending_auth,
-	                      json_pack("{s:s, s:s, s:s, s:s, s:s, s:I}", "requestKey", rk, "name", name,
-	                                "expiration", exp, "scope", scope, "return_url", ret, "at",
-	                                (json_int_t)time_mono_ms()));
+	                      json_pack("{s:s, s:s, s:s, s:s, s:s, s:I}", "requestKey", rk, "name",
+	                                name, "expiration", exp, "scope", scope, "return_url", ret,
+	                                "at", (json_int_t)time_mono_ms()));
 	pthread_mutex_unlock(&m->lock);
 	/* Everything the application chose is user input: escape it. */
 	buf_puts(&page, "<!doctype html>\n<html lang=en><head><meta charset=utf-8>"
@@ -1046,7 +1080,8 @@ static void authorize(struct mock *m, http_request *req, http_response *res)
 	html_escape(&page, name);
 	buf_puts(&page, "</strong> use your account?</h1>\n<p>Signed in as ");
 	html_escape(&page, MOCK_MEMBER_FULLNAME);
-	buf_puts(&page, " (@" MOCK_MEMBER_USERNAME ").</p>\n<p>It will be able to: <span id=scope>");
+	buf_puts(&page,
+	         " (@" MOCK_MEMBER_USERNAME ").</p>\n<p>It will be able to: <span id=scope>");
 	html_escape(&page, scope);
 	buf_puts(&page, "</span>. Access expires: <span id=expiration>");
 	html_escape(&page, exp);
@@ -1064,27 +1099,30 @@ out:
 	json_decref(params);
 }
 
-/* ---- the control API ---------------------------------------------------------------------------- */
+/* ---- the control API ----------------------------------------------------------------------------
+ */
 
 static json_t *board_summary_locked(struct mock *m, json_t *b)
 {
 	char url[256];
-	str_printf(url, sizeof url, "https://trello.com/b/%s/%s", sget(b, "shortLink"), sget(b, "slug"));
+	str_printf(url, sizeof url, "https://trello.com/b/%s/%s", sget(b, "shortLink"),
+	           sget(b, "slug"));
 	json_t *lists = json_array(), *cards = json_array();
 	size_t i;
 	json_t *e;
-	json_array_foreach(json_object_get(m->state, "lists"), i, e)
-		if (str_eq(sget(e, "idBoard"), sget(b, "id")))
-			json_array_append_new(lists, json_pack("{s:s, s:s}", "id", sget(e, "id"), "name",
-			                                       sget(e, "name")));
-	json_array_foreach(json_object_get(m->state, "cards"), i, e)
-		if (str_eq(sget(e, "idBoard"), sget(b, "id")))
-			json_array_append_new(cards, json_pack("{s:s, s:s, s:s, s:s}", "id", sget(e, "id"),
-			                                       "name", sget(e, "name"), "idList",
-			                                       sget(e, "idList"), "shortLink",
-			                                       sget(e, "shortLink")));
-	return json_pack("{s:s, s:s, s:s, s:s, s:o, s:o}", "id", sget(b, "id"), "name", sget(b, "name"),
-	                 "shortLink", sget(b, "shortLink"), "url", url, "lists", lists, "cards", cards);
+	json_array_foreach(json_object_get(m->state, "lists"), i,
+	                   e) if (str_eq(sget(e, "idBoard"), sget(b, "id")))
+	    json_array_append_new(
+	        lists, json_pack("{s:s, s:s}", "id", sget(e, "id"), "name", sget(e, "name")));
+	json_array_foreach(json_object_get(m->state, "cards"), i,
+	                   e) if (str_eq(sget(e, "idBoard"), sget(b, "id")))
+	    json_array_append_new(cards,
+	                          json_pack("{s:s, s:s, s:s, s:s}", "id", sget(e, "id"), "name",
+	                                    sget(e, "name"), "idList", sget(e, "idList"),
+	                                    "shortLink", sget(e, "shortLink")));
+	return json_pack("{s:s, s:s, s:s, s:s, s:o, s:o}", "id", sget(b, "id"), "name",
+	                 sget(b, "name"), "shortLink", sget(b, "shortLink"), "url", url, "lists",
+	                 lists, "cards", cards);
 }
 
 static const char *name_param(json_t *params)
@@ -1163,7 +1201,8 @@ static void control_route(struct mock *m, http_request *req, http_response *res)
 		json_t *arr = json_array();
 		size_t i;
 		json_t *w;
-		json_array_foreach(json_object_get(m->state, "webhooks"), i, w) {
+		json_array_foreach(json_object_get(m->state, "webhooks"), i, w)
+		{
 			json_t *v = mock_webhook_view(w);
 			json_object_set_new(v, "token", json_string(sget(w, "token")));
 			json_array_append_new(arr, v);
@@ -1176,7 +1215,8 @@ static void control_route(struct mock *m, http_request *req, http_response *res)
 		if (json_is_integer(ei) && json_integer_value(ei) > 0 &&
 		    json_integer_value(ei) < 100LL * 365 * 86400) {
 			secs = json_integer_value(ei);
-		} else if (json_is_real(ei) && json_real_value(ei) > 0 && json_real_value(ei) < 3.2e9) {
+		} else if (json_is_real(ei) && json_real_value(ei) > 0 &&
+		           json_real_value(ei) < 3.2e9) {
 			secs = -1;
 		} else if (ei && !json_is_null(ei)) {
 			ctl_err(res, 400, "invalid value for expires_in");
@@ -1204,8 +1244,9 @@ static void control_route(struct mock *m, http_request *req, http_response *res)
 		if (ok)
 			send_json(res, 200, json_pack("{s:b}", "expired", 1));
 		else
-			send_json(res, 404, json_pack("{s:s, s:s}", "message", "unknown token", "error",
-			                              "NOT_FOUND"));
+			send_json(res, 404,
+			          json_pack("{s:s, s:s}", "message", "unknown token", "error",
+			                    "NOT_FOUND"));
 	} else if (n == 1 && post && str_eq(seg[0], "reset")) {
 		pthread_mutex_lock(&m->lock);
 		mock_reset_locked(m);
@@ -1216,7 +1257,8 @@ static void control_route(struct mock *m, http_request *req, http_response *res)
 		/* Not Trello's: exposes the mock's signer for test vectors. */
 		const char *body = pstr(params, "body");
 		const char *url = pstr(params, "callbackURL");
-		const char *secret = pstr(params, "secret") ? pstr(params, "secret") : m->cfg.secret;
+		const char *secret =
+		    pstr(params, "secret") ? pstr(params, "secret") : m->cfg.secret;
 		char sig[TRELLO_SIG_LEN + 1];
 		if (!body || !url) {
 			ctl_err(res, 400, "invalid value for body or callbackURL");
@@ -1228,8 +1270,9 @@ static void control_route(struct mock *m, http_request *req, http_response *res)
 		}
 		send_json(res, 200, json_pack("{s:s}", "signature", sig));
 	} else {
-		send_json(res, 404, json_pack("{s:s, s:s}", "message", "no such control route", "error",
-		                              "NOT_FOUND"));
+		send_json(res, 404,
+		          json_pack("{s:s, s:s}", "message", "no such control route", "error",
+		                    "NOT_FOUND"));
 	}
 out:
 	json_decref(params);
@@ -1246,7 +1289,9 @@ int mock_handle(void *ctx, http_request *req, http_response *res)
 	else if (str_starts(p, "/1/"))
 		trello_route(m, req, res);
 	else if (str_eq(p, "/") && (str_eq(req->method, "GET") || str_eq(req->method, "HEAD")))
-		http_response_text(res, 200, "trello-mock: the Trello API is under /1/, the control API under /_mock/\n");
+		http_response_text(
+		    res, 200,
+		    "trello-mock: the Trello API is under /1/, the control API under /_mock/\n");
 	else
 		not_found(m, res, req);
 	return HTTP_DONE;

@@ -80,9 +80,9 @@ static json_t *ref_board(json_t *b)
 
 static json_t *ref_card(json_t *c, bool with_list)
 {
-	json_t *r = json_pack("{s:s, s:s, s:O, s:s}", "id", sget(c, "id"), "name", sget(c, "name"),
-	                      "idShort", json_object_get(c, "idShort"), "shortLink",
-	                      sget(c, "shortLink"));
+	json_t *r =
+	    json_pack("{s:s, s:s, s:O, s:s}", "id", sget(c, "id"), "name", sget(c, "name"),
+	              "idShort", json_object_get(c, "idShort"), "shortLink", sget(c, "shortLink"));
 	if (r && with_list)
 		json_object_set_new(r, "idList", json_string(sget(c, "idList")));
 	return r;
@@ -116,10 +116,11 @@ static json_t *ent_member(void)
 
 static json_t *member_creator(void)
 {
-	return json_pack("{s:s, s:b, s:n, s:n, s:s, s:n, s:s, s:{}, s:b, s:s}", "id", MOCK_MEMBER_ID,
-	                 "activityBlocked", 0, "avatarHash", "avatarUrl", "fullName",
-	                 MOCK_MEMBER_FULLNAME, "idMemberReferrer", "initials", MOCK_MEMBER_INITIALS,
-	                 "nonPublic", "nonPublicAvailable", 1, "username", MOCK_MEMBER_USERNAME);
+	return json_pack("{s:s, s:b, s:n, s:n, s:s, s:n, s:s, s:{}, s:b, s:s}", "id",
+	                 MOCK_MEMBER_ID, "activityBlocked", 0, "avatarHash", "avatarUrl",
+	                 "fullName", MOCK_MEMBER_FULLNAME, "idMemberReferrer", "initials",
+	                 MOCK_MEMBER_INITIALS, "nonPublic", "nonPublicAvailable", 1, "username",
+	                 MOCK_MEMBER_USERNAME);
 }
 
 /* A string field of @req, or NULL when absent / not a non-empty string. */
@@ -129,10 +130,10 @@ static const char *req_str(json_t *req, const char *k)
 	return s && *s ? s : NULL;
 }
 
-#define BAD(field) \
-	do { \
+#define BAD(field)                                                     \
+	do {                                                           \
 		str_printf(msg, msgsz, "invalid value for %s", field); \
-		goto out; \
+		goto out;                                              \
 	} while (0)
 
 /* Perform the action under the lock: mutate the model, fill @data and
@@ -189,7 +190,8 @@ static const char *apply_locked(struct mock *m, json_t *req, const char *type, j
 			json_t *from = list;
 			json_object_set_new(card, "idList", json_string(sget(to, "id")));
 			json_object_set_new(data, "card", ref_card(card, true));
-			json_object_set_new(data, "old", json_pack("{s:s}", "idList", sget(from, "id")));
+			json_object_set_new(data, "old",
+			                    json_pack("{s:s}", "idList", sget(from, "id")));
 			json_object_set_new(data, "board", ref_board(board));
 			json_object_set_new(data, "listBefore", ref_list(from));
 			json_object_set_new(data, "listAfter", ref_list(to));
@@ -205,11 +207,13 @@ static const char *apply_locked(struct mock *m, json_t *req, const char *type, j
 			char *old = str_dup(sget(card, "name"));
 			json_object_set_new(card, "name", json_string(name));
 			json_object_set_new(data, "card", ref_card(card, false));
-			json_object_set_new(data, "old", json_pack("{s:s}", "name", old ? old : ""));
+			json_object_set_new(data, "old",
+			                    json_pack("{s:s}", "name", old ? old : ""));
 			json_object_set_new(data, "board", ref_board(board));
 			json_object_set_new(data, "list", ref_list(list));
 			json_object_set_new(entities, "card", ent_card(card, false));
-			json_object_set_new(entities, "name", json_pack("{s:s, s:s}", "type", "text", "text", name));
+			json_object_set_new(entities, "name",
+			                    json_pack("{s:s, s:s}", "type", "text", "text", name));
 			free(old);
 			key = "action_renamed_card";
 		} else {
@@ -234,12 +238,13 @@ static const char *apply_locked(struct mock *m, json_t *req, const char *type, j
 		key = "action_comment_on_card";
 	} else if (str_eq(type, "addLabelToCard")) {
 		json_t *lab = json_object_get(req, "label");
-		const char *lname = json_is_string(lab) ? json_string_value(lab) : req_str(lab, "name");
+		const char *lname =
+		    json_is_string(lab) ? json_string_value(lab) : req_str(lab, "name");
 		const char *color = json_is_object(lab) ? req_str(lab, "color") : NULL;
 		if (!lname || strlen(lname) > 16384)
 			BAD("label");
-		static const char *const colors[] = {"green", "yellow", "orange", "red", "purple",
-		                                     "blue", "sky", "lime", "pink", "black"};
+		static const char *const colors[] = {"green", "yellow", "orange", "red",  "purple",
+		                                     "blue",  "sky",    "lime",   "pink", "black"};
 		if (color) {
 			bool ok = false;
 			for (size_t i = 0; i < TH_ARRAY_LEN(colors); i++)
@@ -250,8 +255,10 @@ static const char *apply_locked(struct mock *m, json_t *req, const char *type, j
 		json_t *labels = json_object_get(board, "labels");
 		json_t *label = NULL, *l;
 		size_t i;
-		json_array_foreach(labels, i, l) {
-			if (str_eq(sget(l, "name"), lname) && (!color || str_eq(sget(l, "color"), color))) {
+		json_array_foreach(labels, i, l)
+		{
+			if (str_eq(sget(l, "name"), lname) &&
+			    (!color || str_eq(sget(l, "color"), color))) {
 				label = l;
 				break;
 			}
@@ -267,8 +274,8 @@ static const char *apply_locked(struct mock *m, json_t *req, const char *type, j
 		}
 		json_t *idl = json_object_get(card, "idLabels");
 		bool has = false;
-		json_array_foreach(idl, i, l)
-			has = has || str_eq(json_string_value(l), sget(label, "id"));
+		json_array_foreach(idl, i, l) has =
+		    has || str_eq(json_string_value(l), sget(label, "id"));
 		if (!has)
 			json_array_append_new(idl, json_string(sget(label, "id")));
 		json_object_set_new(data, "board", ref_board(board));
@@ -279,12 +286,13 @@ static const char *apply_locked(struct mock *m, json_t *req, const char *type, j
 		json_object_set_new(entities, "card", ent_card(card, false));
 		json_object_set_new(entities, "label",
 		                    json_pack("{s:s, s:s, s:s, s:s}", "type", "label", "id",
-		                              sget(label, "id"), "color", sget(label, "color"), "text",
-		                              sget(label, "name")));
+		                              sget(label, "id"), "color", sget(label, "color"),
+		                              "text", sget(label, "name")));
 		key = "action_add_label_to_card";
 	} else if (str_eq(type, "updateCheckItemStateOnCard")) {
 		json_t *ci = json_object_get(req, "checkItem");
-		const char *iname = json_is_string(ci) ? json_string_value(ci) : req_str(ci, "name");
+		const char *iname =
+		    json_is_string(ci) ? json_string_value(ci) : req_str(ci, "name");
 		const char *state = json_is_object(ci) ? req_str(ci, "state") : NULL;
 		if (!state)
 			state = "complete";
@@ -295,10 +303,12 @@ static const char *apply_locked(struct mock *m, json_t *req, const char *type, j
 		json_t *lists = json_object_get(card, "checklists");
 		json_t *cl = NULL, *item = NULL, *e;
 		size_t i;
-		json_array_foreach(lists, i, e) {
+		json_array_foreach(lists, i, e)
+		{
 			size_t j;
 			json_t *it;
-			json_array_foreach(json_object_get(e, "checkItems"), j, it) {
+			json_array_foreach(json_object_get(e, "checkItems"), j, it)
+			{
 				if (!item && str_eq(sget(it, "name"), iname)) {
 					item = it;
 					cl = e;
@@ -311,27 +321,32 @@ static const char *apply_locked(struct mock *m, json_t *req, const char *type, j
 			if (!cl) {
 				if (mock_new_id(id))
 					BAD("checkItem");
-				cl = json_pack("{s:s, s:s, s:[]}", "id", id, "name", "Checklist", "checkItems");
+				cl = json_pack("{s:s, s:s, s:[]}", "id", id, "name", "Checklist",
+				               "checkItems");
 				if (!cl || json_array_append_new(lists, cl))
 					BAD("checkItem");
 			}
 			if (mock_new_id(id))
 				BAD("checkItem");
-			item = json_pack("{s:s, s:s, s:s}", "id", id, "name", iname, "state", "incomplete");
+			item = json_pack("{s:s, s:s, s:s}", "id", id, "name", iname, "state",
+			                 "incomplete");
 			if (!item || json_array_append_new(json_object_get(cl, "checkItems"), item))
 				BAD("checkItem");
 		}
 		json_object_set_new(item, "state", json_string(state));
 		json_object_set_new(data, "card", ref_card(card, false));
 		json_object_set_new(data, "board", ref_board(board));
-		json_object_set_new(data, "checklist",
-		                    json_pack("{s:s, s:s}", "id", sget(cl, "id"), "name", sget(cl, "name")));
+		json_object_set_new(
+		    data, "checklist",
+		    json_pack("{s:s, s:s}", "id", sget(cl, "id"), "name", sget(cl, "name")));
 		json_object_set_new(data, "checkItem",
-		                    json_pack("{s:s, s:s, s:s, s:{s:{}}}", "id", sget(item, "id"), "name",
-		                              sget(item, "name"), "state", state, "textData", "emoji"));
+		                    json_pack("{s:s, s:s, s:s, s:{s:{}}}", "id", sget(item, "id"),
+		                              "name", sget(item, "name"), "state", state,
+		                              "textData", "emoji"));
 		json_object_set_new(entities, "checkitem",
 		                    json_pack("{s:s, s:s, s:s, s:s}", "type", "check_item", "id",
-		                              sget(item, "id"), "state", state, "text", sget(item, "name")));
+		                              sget(item, "id"), "state", state, "text",
+		                              sget(item, "name")));
 		json_object_set_new(entities, "card", ent_card(card, false));
 		key = str_eq(state, "complete") ? "action_completed_checkitem"
 		                                : "action_marked_checkitem_incomplete";
@@ -363,8 +378,8 @@ struct job {
 	uint64_t generation;
 	char webhook_id[MOCK_ID_LEN + 1];
 	char action_id[MOCK_ID_LEN + 1];
-	char *url;   /* the callbackURL as registered: part of the signature */
-	char *body;  /* the exact bytes sent and signed */
+	char *url;  /* the callbackURL as registered: part of the signature */
+	char *body; /* the exact bytes sent and signed */
 	size_t len;
 	char sig[TRELLO_SIG_LEN + 1];
 };
@@ -391,7 +406,8 @@ static long post_once(struct job *j)
 	str_printf(sighdr, sizeof sighdr, "X-Trello-Webhook: %s", j->sig);
 	/* On the wire: Content-Type application/json, the signature header, the
 	 * exact bytes signed. No Expect: 100-continue. */
-	struct curl_slist *t = curl_slist_append(h, "Content-Type: application/json; charset=utf-8");
+	struct curl_slist *t =
+	    curl_slist_append(h, "Content-Type: application/json; charset=utf-8");
 	if (t)
 		h = t;
 	t = curl_slist_append(h, sighdr);
@@ -425,10 +441,10 @@ static void record_locked(struct mock *m, struct job *j, int attempt, long statu
 {
 	char at[32];
 	time_format_iso(time_now_ms(), at);
-	json_t *r = json_pack("{s:s, s:s, s:i, s:I, s:I, s:s, s:s}", "webhook_id", j->webhook_id,
-	                      "action_id", j->action_id, "attempt", attempt, "status",
-	                      (json_int_t)status, "latency_ms", (json_int_t)latency, "at", at,
-	                      "callbackURL", j->url);
+	json_t *r =
+	    json_pack("{s:s, s:s, s:i, s:I, s:I, s:s, s:s}", "webhook_id", j->webhook_id,
+	              "action_id", j->action_id, "attempt", attempt, "status", (json_int_t)status,
+	              "latency_ms", (json_int_t)latency, "at", at, "callbackURL", j->url);
 	if (!r)
 		return;
 	if (json_array_size(m->deliveries) >= MOCK_MAX_DELIVERY_RECORDS)
@@ -449,7 +465,8 @@ static void *job_run(void *arg)
 	for (size_t attempt = 1; attempt <= max_attempts; attempt++) {
 		pthread_mutex_lock(&m->lock);
 		json_t *wh = mock_find_locked(m, "webhooks", "id", j->webhook_id);
-		bool go = !job_cancelled_locked(j) && wh && json_is_true(json_object_get(wh, "active"));
+		bool go =
+		    !job_cancelled_locked(j) && wh && json_is_true(json_object_get(wh, "active"));
 		pthread_mutex_unlock(&m->lock);
 		if (!go)
 			break;
@@ -479,15 +496,18 @@ static void *job_run(void *arg)
 			mock_webhook_delete_locked(m, j->webhook_id);
 			wh = NULL;
 		} else {
-			json_int_t cf = json_integer_value(json_object_get(wh, "consecutiveFailures")) + 1;
+			json_int_t cf =
+			    json_integer_value(json_object_get(wh, "consecutiveFailures")) + 1;
 			json_object_set_new(wh, "consecutiveFailures", json_integer(cf));
 			if (json_is_null(json_object_get(wh, "firstConsecutiveFailDate"))) {
 				char at[32];
 				time_format_iso(time_now_ms(), at);
-				json_object_set_new(wh, "firstConsecutiveFailDate", json_string(at));
+				json_object_set_new(wh, "firstConsecutiveFailDate",
+				                    json_string(at));
 			}
 			if (m->cfg.disable_after > 0 && cf >= m->cfg.disable_after) {
-				log_info("mock", "webhook %s disabled after %lld consecutive failures",
+				log_info("mock",
+				         "webhook %s disabled after %lld consecutive failures",
 				         j->webhook_id, (long long)cf);
 				json_object_set_new(wh, "active", json_false());
 			} else {
@@ -613,19 +633,21 @@ int mock_action_perform(struct mock *m, json_t *req, json_t **action_out, int *n
 	g->refs = 1;
 	size_t i;
 	json_t *wh;
-	json_array_foreach(whs, i, wh) {
+	json_array_foreach(whs, i, wh)
+	{
 		if (m->stopping || !json_is_true(json_object_get(wh, "active")))
 			continue;
 		bool hit = false;
 		size_t k;
 		json_t *t;
-		json_array_foreach(touched, k, t)
-			hit = hit || str_eq(json_string_value(t), sget(wh, "idModel"));
+		json_array_foreach(touched, k, t) hit =
+		    hit || str_eq(json_string_value(t), sget(wh, "idModel"));
 		if (!hit)
 			continue;
 		json_t *model = mock_model_view_locked(m, sget(wh, "idModel"));
-		json_t *payload = json_pack("{s:o, s:O, s:o}", "model", model ? model : json_object(),
-		                            "action", action, "webhook", mock_webhook_view(wh));
+		json_t *payload =
+		    json_pack("{s:o, s:O, s:o}", "model", model ? model : json_object(), "action",
+		              action, "webhook", mock_webhook_view(wh));
 		struct job *j = calloc(1, sizeof *j);
 		if (!payload || !j) {
 			json_decref(payload);

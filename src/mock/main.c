@@ -103,9 +103,11 @@ static int parse_args(int argc, char **argv, struct mock_config *cfg, const char
 			continue;
 		}
 		static const char *const with_value[] = {
-		    "--listen", "--key", "--secret", "--token", "--retry-delays", "--state",
-		    "--disable-after", "--rate-key", "--rate-token", "--rate-window-ms",
-		    "--head-timeout", "--delivery-timeout", "--max-body", "--log-level"};
+		    "--listen",         "--key",          "--secret",
+		    "--token",          "--retry-delays", "--state",
+		    "--disable-after",  "--rate-key",     "--rate-token",
+		    "--rate-window-ms", "--head-timeout", "--delivery-timeout",
+		    "--max-body",       "--log-level"};
 		bool known = false;
 		for (size_t k = 0; k < TH_ARRAY_LEN(with_value); k++)
 			known = known || str_eq(name, with_value[k]);
@@ -121,57 +123,74 @@ static int parse_args(int argc, char **argv, struct mock_config *cfg, const char
 			char host[256];
 			uint16_t port;
 			if (http_parse_listen(val, host, sizeof host, &port))
-				return usage_error("--listen: expected HOST:PORT such as 127.0.0.1:0, got '%s'", val);
+				return usage_error(
+				    "--listen: expected HOST:PORT such as 127.0.0.1:0, got '%s'",
+				    val);
 			*listen = val;
 		} else if (str_eq(name, "--key")) {
 			if (!*val || !str_copy(cfg->key, sizeof cfg->key, val))
 				return usage_error("--key: expected a key such as %s", DEMO_KEY);
 		} else if (str_eq(name, "--secret")) {
 			if (!*val || !str_copy(cfg->secret, sizeof cfg->secret, val))
-				return usage_error("--secret: expected a secret such as %s", DEMO_SECRET);
+				return usage_error("--secret: expected a secret such as %s",
+				                   DEMO_SECRET);
 		} else if (str_eq(name, "--token")) {
 			if (!str_is_trello_token(val))
-				return usage_error("--token: expected 64 hex characters or ATTA + 72 hex, got '%s'",
-				                   "(hidden)");
+				return usage_error(
+				    "--token: expected 64 hex characters or ATTA + 72 hex, got '%s'",
+				    "(hidden)");
 			if (cfg->nseed == MOCK_MAX_SEED_TOKENS)
 				return usage_error("--token: at most %s tokens", "32");
 			cfg->seed_tokens[cfg->nseed++] = val;
 		} else if (str_eq(name, "--retry-delays")) {
 			if (parse_retry(val, cfg))
-				return usage_error("--retry-delays: expected seconds such as 30,60,120 or 0.2,0.4,0.8, got '%s'", val);
+				return usage_error(
+				    "--retry-delays: expected seconds such as 30,60,120 or 0.2,0.4,0.8, got '%s'",
+				    val);
 		} else if (str_eq(name, "--state")) {
 			if (!*val)
-				return usage_error("--state: expected a file name such as %s", "mock-state.json");
+				return usage_error("--state: expected a file name such as %s",
+				                   "mock-state.json");
 			cfg->state_path = val;
 		} else if (str_eq(name, "--disable-after")) {
 			if (num_parse_i64(val, 0, 1000000, &n))
-				return usage_error("--disable-after: expected a number such as 1000, got '%s'", val);
+				return usage_error(
+				    "--disable-after: expected a number such as 1000, got '%s'",
+				    val);
 			cfg->disable_after = n;
 		} else if (str_eq(name, "--rate-key") || str_eq(name, "--rate-token")) {
 			if (num_parse_i64(val, 1, 100000000, &n))
-				return usage_error("rate limit: expected a positive number such as 300, got '%s'", val);
+				return usage_error(
+				    "rate limit: expected a positive number such as 300, got '%s'",
+				    val);
 			if (str_eq(name, "--rate-key"))
 				cfg->rate_key = n;
 			else
 				cfg->rate_token = n;
 		} else if (str_eq(name, "--rate-window-ms")) {
 			if (num_parse_i64(val, 1, 86400000, &n))
-				return usage_error("--rate-window-ms: expected milliseconds such as 10000, got '%s'", val);
+				return usage_error(
+				    "--rate-window-ms: expected milliseconds such as 10000, got '%s'",
+				    val);
 			cfg->rate_window_ms = n;
 		} else if (str_eq(name, "--head-timeout") || str_eq(name, "--delivery-timeout")) {
 			if (num_parse_seconds_ms(val, &n) || n < 1 || n > 3600000)
-				return usage_error("timeout: expected seconds such as 10 or 0.5, got '%s'", val);
+				return usage_error(
+				    "timeout: expected seconds such as 10 or 0.5, got '%s'", val);
 			if (str_eq(name, "--head-timeout"))
 				cfg->head_timeout_ms = n;
 			else
 				cfg->delivery_timeout_ms = n;
 		} else if (str_eq(name, "--max-body")) {
 			if (num_parse_i64(val, 1024, 1LL << 30, &n))
-				return usage_error("--max-body: expected bytes such as 1048576, got '%s'", val);
+				return usage_error(
+				    "--max-body: expected bytes such as 1048576, got '%s'", val);
 			*max_body = (size_t)n;
 		} else if (str_eq(name, "--log-level")) {
 			if (log_level_parse(val, level))
-				return usage_error("--log-level: expected debug, info, warn or error, got '%s'", val);
+				return usage_error(
+				    "--log-level: expected debug, info, warn or error, got '%s'",
+				    val);
 		}
 	}
 	return -1;
@@ -239,14 +258,15 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	{
-		bool demo_key = str_eq(cfg.key, DEMO_KEY), demo_secret = str_eq(cfg.secret, DEMO_SECRET);
+		bool demo_key = str_eq(cfg.key, DEMO_KEY),
+		     demo_secret = str_eq(cfg.secret, DEMO_SECRET);
 		char mk[64], ms[64];
 		mask_secret(cfg.key, mk, sizeof mk);
 		mask_secret(cfg.secret, ms, sizeof ms);
 		/* The demo credentials are public; configured ones are masked. */
 		log_info("mock", "key %s secret %s, %zu seeded tokens, retries %zu, state %s",
-		         demo_key ? cfg.key : mk, demo_secret ? cfg.secret : ms, cfg.nseed, cfg.nretry,
-		         cfg.state_path ? cfg.state_path : "(memory)");
+		         demo_key ? cfg.key : mk, demo_secret ? cfg.secret : ms, cfg.nseed,
+		         cfg.nretry, cfg.state_path ? cfg.state_path : "(memory)");
 	}
 	printf("%s/1\n", http_server_url(srv));
 	fflush(stdout);

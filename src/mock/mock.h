@@ -46,34 +46,34 @@ struct mock_config {
 	size_t nseed;
 	int64_t retry_ms[MOCK_MAX_RETRIES]; /* delays before attempts 2, 3, ... */
 	size_t nretry;
-	const char *state_path;             /* NULL: in memory only */
-	bool json_errors;                   /* {"message","error"} instead of text */
-	int64_t disable_after;              /* 0: never disable */
+	const char *state_path; /* NULL: in memory only */
+	bool json_errors;       /* {"message","error"} instead of text */
+	int64_t disable_after;  /* 0: never disable */
 	int64_t rate_key, rate_token, rate_window_ms;
-	int64_t head_timeout_ms;            /* HEAD check, Trello: ~10 s */
-	int64_t delivery_timeout_ms;        /* Trello waits 30 s */
+	int64_t head_timeout_ms;     /* HEAD check, Trello: ~10 s */
+	int64_t delivery_timeout_ms; /* Trello waits 30 s */
 };
 
 /* One fixed rate-limit window for a key or a token. */
 struct mock_rate {
-	char name[200];  /* "k:" + key or "t:" + token */
-	int64_t start;   /* monotonic ms the window began */
+	char name[200]; /* "k:" + key or "t:" + token */
+	int64_t start;  /* monotonic ms the window began */
 	int64_t count;
 };
 
 struct mock {
 	struct mock_config cfg;
 	pthread_mutex_t lock;
-	pthread_cond_t cond;      /* job finished / stop requested / reset */
+	pthread_cond_t cond; /* job finished / stop requested / reset */
 	/* {"boards":[],"lists":[],"cards":[],"tokens":[],"webhooks":[]}: the
 	 * model with internal fields; only the view functions make it public. */
 	json_t *state;
-	json_t *deliveries;       /* array of attempt records */
-	json_t *pending_auth;     /* array of authorize requests awaiting Allow/Deny */
+	json_t *deliveries;   /* array of attempt records */
+	json_t *pending_auth; /* array of authorize requests awaiting Allow/Deny */
 	struct mock_rate *rates;
 	size_t nrates, caprates;
-	unsigned jobs_running;    /* delivery threads alive */
-	uint64_t generation;      /* bumped by reset: older jobs stop */
+	unsigned jobs_running; /* delivery threads alive */
+	uint64_t generation;   /* bumped by reset: older jobs stop */
 	bool stopping;
 };
 

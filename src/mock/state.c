@@ -119,7 +119,8 @@ json_t *mock_find_locked(struct mock *m, const char *cname, const char *field, c
 	json_t *e;
 	if (!val)
 		return NULL;
-	json_array_foreach(coll(m, cname), i, e) {
+	json_array_foreach(coll(m, cname), i, e)
+	{
 		if (str_eq(json_string_value(json_object_get(e, field)), val))
 			return e;
 	}
@@ -230,28 +231,32 @@ json_t *mock_card_create_locked(struct mock *m, json_t *list, const char *name)
 json_t *mock_board_view_locked(struct mock *m, json_t *b, bool for_payload)
 {
 	char url[256], surl[64];
-	str_printf(url, sizeof url, "https://trello.com/b/%s/%s", sget(b, "shortLink"), sget(b, "slug"));
+	str_printf(url, sizeof url, "https://trello.com/b/%s/%s", sget(b, "shortLink"),
+	           sget(b, "slug"));
 	str_printf(surl, sizeof surl, "https://trello.com/b/%s", sget(b, "shortLink"));
 	json_t *names = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "green", "", "yellow", "",
 	                          "orange", "", "red", "", "purple", "", "blue", "");
 	size_t i;
 	json_t *l;
-	json_array_foreach(json_object_get(b, "labels"), i, l) {
+	json_array_foreach(json_object_get(b, "labels"), i, l)
+	{
 		const char *color = sget(l, "color");
-		if (json_object_get(names, color) && !*json_string_value(json_object_get(names, color)))
+		if (json_object_get(names, color) &&
+		    !*json_string_value(json_object_get(names, color)))
 			json_object_set_new(names, color, json_string(sget(l, "name")));
 	}
-	json_t *v = json_pack("{s:s, s:s, s:s, s:n, s:b, s:s, s:n, s:b, s:s, s:s, s:{s:s, s:s, s:s, s:s}, s:o}",
-	                      "id", sget(b, "id"), "name", sget(b, "name"), "desc", "", "descData",
-	                      "closed", 0, "idOrganization", MOCK_ORG_ID, "idEnterprise", "pinned", 0,
-	                      "url", url, "shortUrl", surl, "prefs", "permissionLevel", "org", "voting",
-	                      "disabled", "comments", "members", "background", "blue", "labelNames",
-	                      names);
+	json_t *v = json_pack(
+	    "{s:s, s:s, s:s, s:n, s:b, s:s, s:n, s:b, s:s, s:s, s:{s:s, s:s, s:s, s:s}, s:o}", "id",
+	    sget(b, "id"), "name", sget(b, "name"), "desc", "", "descData", "closed", 0,
+	    "idOrganization", MOCK_ORG_ID, "idEnterprise", "pinned", 0, "url", url, "shortUrl",
+	    surl, "prefs", "permissionLevel", "org", "voting", "disabled", "comments", "members",
+	    "background", "blue", "labelNames", names);
 	if (v && !for_payload) {
 		json_object_set_new(v, "shortLink", json_string(sget(b, "shortLink")));
 		json_object_set_new(v, "idMemberCreator", json_string(MOCK_MEMBER_ID));
 		json_t *labels = json_array();
-		json_array_foreach(json_object_get(b, "labels"), i, l) {
+		json_array_foreach(json_object_get(b, "labels"), i, l)
+		{
 			json_t *c = json_deep_copy(l);
 			json_object_set_new(c, "idBoard", json_string(sget(b, "id")));
 			json_array_append_new(labels, c);
@@ -282,23 +287,28 @@ json_t *mock_card_view_locked(struct mock *m, json_t *c)
 	json_t *labels = json_array();
 	size_t i;
 	json_t *idl;
-	json_array_foreach(json_object_get(c, "idLabels"), i, idl) {
+	json_array_foreach(json_object_get(c, "idLabels"), i, idl)
+	{
 		size_t j;
 		json_t *l;
-		json_array_foreach(json_object_get(board, "labels"), j, l) {
+		json_array_foreach(json_object_get(board, "labels"), j, l)
+		{
 			if (str_eq(sget(l, "id"), json_string_value(idl))) {
 				json_t *copy = json_deep_copy(l);
-				json_object_set_new(copy, "idBoard", json_string(sget(board, "id")));
+				json_object_set_new(copy, "idBoard",
+				                    json_string(sget(board, "id")));
 				json_array_append_new(labels, copy);
 			}
 		}
 	}
 	json_int_t nitems = 0, ndone = 0;
 	json_t *cl;
-	json_array_foreach(json_object_get(c, "checklists"), i, cl) {
+	json_array_foreach(json_object_get(c, "checklists"), i, cl)
+	{
 		size_t j;
 		json_t *it;
-		json_array_foreach(json_object_get(cl, "checkItems"), j, it) {
+		json_array_foreach(json_object_get(cl, "checkItems"), j, it)
+		{
 			nitems++;
 			if (str_eq(sget(it, "state"), "complete"))
 				ndone++;
@@ -310,10 +320,10 @@ json_t *mock_card_view_locked(struct mock *m, json_t *c)
 	                 json_is_true(json_object_get(c, "closed")), "idBoard", sget(c, "idBoard"),
 	                 "idList", sget(c, "idList"), "shortLink", sget(c, "shortLink"), "idShort",
 	                 json_object_get(c, "idShort"), "idLabels", json_object_get(c, "idLabels"),
-	                 "labels", labels, "idMembers", "pos", json_object_get(c, "pos"), "url", url,
-	                 "shortUrl", surl, "dateLastActivity", sget(c, "dateLastActivity"),
-	                 "idChecklists", "badges", "checkItems", nitems,
-	                 "checkItemsChecked", ndone);
+	                 "labels", labels, "idMembers", "pos", json_object_get(c, "pos"), "url",
+	                 url, "shortUrl", surl, "dateLastActivity", sget(c, "dateLastActivity"),
+	                 "idChecklists", "badges", "checkItems", nitems, "checkItemsChecked",
+	                 ndone);
 }
 
 json_t *mock_member_view_locked(struct mock *m)
@@ -322,11 +332,12 @@ json_t *mock_member_view_locked(struct mock *m)
 	size_t i;
 	json_t *b;
 	json_array_foreach(coll(m, "boards"), i, b)
-		json_array_append_new(ids, json_string(sget(b, "id")));
+	    json_array_append_new(ids, json_string(sget(b, "id")));
 	return json_pack("{s:s, s:s, s:s, s:s, s:n, s:n, s:s, s:o, s:b}", "id", MOCK_MEMBER_ID,
 	                 "username", MOCK_MEMBER_USERNAME, "fullName", MOCK_MEMBER_FULLNAME,
 	                 "initials", MOCK_MEMBER_INITIALS, "avatarHash", "avatarUrl", "url",
-	                 "https://trello.com/" MOCK_MEMBER_USERNAME, "idBoards", ids, "confirmed", 1);
+	                 "https://trello.com/" MOCK_MEMBER_USERNAME, "idBoards", ids, "confirmed",
+	                 1);
 }
 
 json_t *mock_model_view_locked(struct mock *m, const char *id)
@@ -347,9 +358,10 @@ json_t *mock_webhook_view(json_t *wh)
 {
 	return json_pack("{s:s, s:s, s:s, s:s, s:b, s:O, s:O}", "id", sget(wh, "id"), "description",
 	                 sget(wh, "description"), "idModel", sget(wh, "idModel"), "callbackURL",
-	                 sget(wh, "callbackURL"), "active", json_is_true(json_object_get(wh, "active")),
-	                 "consecutiveFailures", json_object_get(wh, "consecutiveFailures"),
-	                 "firstConsecutiveFailDate", json_object_get(wh, "firstConsecutiveFailDate"));
+	                 sget(wh, "callbackURL"), "active",
+	                 json_is_true(json_object_get(wh, "active")), "consecutiveFailures",
+	                 json_object_get(wh, "consecutiveFailures"), "firstConsecutiveFailDate",
+	                 json_object_get(wh, "firstConsecutiveFailDate"));
 }
 
 /* ---- tokens and webhooks ------------------------------------------------------------- */
@@ -416,7 +428,8 @@ void mock_tokens_sweep_locked(struct mock *m)
 	json_t *t;
 	int64_t now = time_now_ms();
 	bool changed = false;
-	json_array_foreach(coll(m, "tokens"), i, t) {
+	json_array_foreach(coll(m, "tokens"), i, t)
+	{
 		json_int_t exp = json_integer_value(json_object_get(t, "expiresMs"));
 		if (!json_is_true(json_object_get(t, "expired")) && exp && exp <= now) {
 			expire_token(m, t);
@@ -485,7 +498,8 @@ void mock_save_locked(struct mock *m)
 		return;
 	}
 	if (json_dump_file(m->state, tmp, JSON_INDENT(1)) || rename(tmp, m->cfg.state_path)) {
-		log_error("mock", "cannot write state file %s: %s", m->cfg.state_path, strerror(errno));
+		log_error("mock", "cannot write state file %s: %s", m->cfg.state_path,
+		          strerror(errno));
 		unlink(tmp);
 	}
 }
@@ -532,7 +546,8 @@ int mock_load(struct mock *m, th_error *err)
 			json_t *a = json_object_get(root, collections[i]);
 			if (!json_is_array(a)) {
 				json_decref(root);
-				rc = th_err(err, TH_EINVAL, "state file %s: \"%s\" is missing or not an array",
+				rc = th_err(err, TH_EINVAL,
+				            "state file %s: \"%s\" is missing or not an array",
 				            m->cfg.state_path, collections[i]);
 				goto out;
 			}

@@ -184,8 +184,9 @@ static const char *member_of(const json_t *action)
 	if (!s || !*s)
 		s = get_str(mc, "username");
 	if (!s || !*s)
-		s = get_str(get_obj(get_obj(get_obj(action, "display"), "entities"), "memberCreator"),
-		            "text");
+		s = get_str(
+		    get_obj(get_obj(get_obj(action, "display"), "entities"), "memberCreator"),
+		    "text");
 	if (!s || !*s)
 		s = get_str(action, "idMemberCreator");
 	return s && *s ? s : NULL;

@@ -19,24 +19,24 @@
 
 /* Lifecycle of a webhook row, see service/webhooks.c. */
 enum webhook_state {
-	WEBHOOK_PENDING = 0,  /* stored, not yet confirmed by Trello (add in progress) */
-	WEBHOOK_ACTIVE,       /* registered and active on Trello */
-	WEBHOOK_DISABLED,     /* Trello reports active:false */
-	WEBHOOK_NEEDS_TOKEN,  /* its token expired or was revoked */
-	WEBHOOK_REMOVING      /* rm asked for while Trello was unreachable; callbacks get 410 */
+	WEBHOOK_PENDING = 0, /* stored, not yet confirmed by Trello (add in progress) */
+	WEBHOOK_ACTIVE,      /* registered and active on Trello */
+	WEBHOOK_DISABLED,    /* Trello reports active:false */
+	WEBHOOK_NEEDS_TOKEN, /* its token expired or was revoked */
+	WEBHOOK_REMOVING     /* rm asked for while Trello was unreachable; callbacks get 410 */
 };
 
 typedef struct webhook {
-	char *id;            /* our opaque id, part of the callback URL */
-	char *trello_id;     /* Trello's webhook id, NULL until registered */
-	char *id_model;      /* the watched Trello model (24 hex) */
-	char *model_type;    /* "board", "card", "list", "member", "organization" */
+	char *id;         /* our opaque id, part of the callback URL */
+	char *trello_id;  /* Trello's webhook id, NULL until registered */
+	char *id_model;   /* the watched Trello model (24 hex) */
+	char *model_type; /* "board", "card", "list", "member", "organization" */
 	char *model_name;
 	char *description;
-	char *callback_url;  /* the exact URL registered with Trello (signed over) */
-	char *token;         /* the Trello user token (plain text in memory) */
+	char *callback_url; /* the exact URL registered with Trello (signed over) */
+	char *token;        /* the Trello user token (plain text in memory) */
 	enum webhook_state state;
-	bool active;         /* Trello's "active" flag as last seen */
+	bool active; /* Trello's "active" flag as last seen */
 	int consecutive_failures;
 	int64_t first_consecutive_fail_at;
 	int64_t created_at;
@@ -53,9 +53,9 @@ int webhook_state_parse(const char *s, enum webhook_state *out);
 enum token_state { TOKEN_UNCHECKED = 0, TOKEN_VALID, TOKEN_EXPIRED, TOKEN_INVALID };
 
 typedef struct token {
-	char *token;         /* plain text in memory; see store for encryption at rest */
-	char *member;        /* owner's member id or username, as Trello reported */
-	int64_t expires_at;  /* 0: never or unknown */
+	char *token;        /* plain text in memory; see store for encryption at rest */
+	char *member;       /* owner's member id or username, as Trello reported */
+	int64_t expires_at; /* 0: never or unknown */
 	enum token_state state;
 	int64_t checked_at;
 	int64_t created_at;
@@ -69,21 +69,21 @@ int token_state_parse(const char *s, enum token_state *out);
 
 /* A received Trello action. `struct th_event` is the public opaque type. */
 struct th_event {
-	char *id;            /* our event id */
-	char *webhook_id;    /* our webhook id */
-	char *action_id;     /* Trello's action.id (dedupe key per webhook) */
-	char *action_type;   /* action.type, e.g. "updateCard" */
-	char *action_date;   /* action.date as sent (ISO 8601) */
-	char *model_id;      /* the watched model (model.id, else webhook.idModel) */
+	char *id;          /* our event id */
+	char *webhook_id;  /* our webhook id */
+	char *action_id;   /* Trello's action.id (dedupe key per webhook) */
+	char *action_type; /* action.type, e.g. "updateCard" */
+	char *action_date; /* action.date as sent (ISO 8601) */
+	char *model_id;    /* the watched model (model.id, else webhook.idModel) */
 	char *board_id, *board_name;
 	char *list_id, *list_name;
 	char *card_id, *card_name;
-	char *member;        /* memberCreator.fullName (or username) */
-	char *summary;       /* one line for people, see model/summary.c */
-	char *payload;       /* the body exactly as received (NUL-terminated copy) */
+	char *member;  /* memberCreator.fullName (or username) */
+	char *summary; /* one line for people, see model/summary.c */
+	char *payload; /* the body exactly as received (NUL-terminated copy) */
 	size_t payload_len;
 	int64_t received_at;
-	json_t *json;        /* parsed payload when available (owned reference), else NULL */
+	json_t *json; /* parsed payload when available (owned reference), else NULL */
 };
 typedef struct th_event event;
 
@@ -108,10 +108,10 @@ enum handler_kind { HANDLER_EXEC = 0, HANDLER_FORWARD, HANDLER_FUNC };
 typedef struct handler {
 	char *id;
 	enum handler_kind kind;
-	char *target;        /* command line, URL, or the dispatch_uid of a C function */
-	char *on;            /* comma list of action types ("updateCard:idList" allowed); NULL: all */
-	char *model;         /* board, list or card id the action must touch; NULL: any */
-	char *secret;        /* forward: the whsec_ signing secret */
+	char *target; /* command line, URL, or the dispatch_uid of a C function */
+	char *on;     /* comma list of action types ("updateCard:idList" allowed); NULL: all */
+	char *model;  /* board, list or card id the action must touch; NULL: any */
+	char *secret; /* forward: the whsec_ signing secret */
 	bool enabled;
 	int64_t created_at;
 } handler;
@@ -125,7 +125,11 @@ bool handler_matches(const handler *h, const event *ev);
 /* ---- delivery --------------------------------------------------------------------- */
 
 enum delivery_status {
-	DELIVERY_PENDING = 0, DELIVERY_RUNNING, DELIVERY_DONE, DELIVERY_FAILED, DELIVERY_DEAD
+	DELIVERY_PENDING = 0,
+	DELIVERY_RUNNING,
+	DELIVERY_DONE,
+	DELIVERY_FAILED,
+	DELIVERY_DEAD
 };
 
 typedef struct delivery {
@@ -135,7 +139,7 @@ typedef struct delivery {
 	enum delivery_status status;
 	int attempts;
 	int64_t next_attempt_at;
-	char *last_error;    /* bounded error text or captured output */
+	char *last_error; /* bounded error text or captured output */
 	int64_t updated_at;
 	int64_t claimed_until; /* lease end while running */
 } delivery;

@@ -19,9 +19,9 @@
 
 #include "model/model.h"
 
-#define SUMMARY_MAX 300      /* bytes, including a final "…" when cut */
-#define NAME_MAX_CHARS 100   /* code points of one inserted name */
-#define COMMENT_MAX_CHARS 140 /* code points of the quoted comment line */
+#define SUMMARY_MAX 300                    /* bytes, including a final "…" when cut */
+#define NAME_MAX_CHARS 100                 /* code points of one inserted name */
+#define COMMENT_MAX_CHARS 140              /* code points of the quoted comment line */
 #define SUMMARY_BUF_MAX ((size_t)16 << 10) /* working buffer bound */
 
 static const char ELLIPSIS[] = "\xE2\x80\xA6"; /* U+2026 */
@@ -77,8 +77,8 @@ static size_t utf8_next(const unsigned char *p, size_t n, unsigned *cp)
 
 static bool is_line_break(unsigned cp)
 {
-	return cp == '\n' || cp == '\r' || cp == 0x0B || cp == 0x0C || cp == 0x85 ||
-	       cp == 0x2028 || cp == 0x2029;
+	return cp == '\n' || cp == '\r' || cp == 0x0B || cp == 0x0C || cp == 0x85 || cp == 0x2028 ||
+	       cp == 0x2029;
 }
 
 /* Characters dropped outright: C0 and C1 controls (other than the ones that
@@ -777,36 +777,36 @@ static const struct {
 	const char *type;
 	void (*fn)(sb *, const ctx *);
 } summarizers[] = {
-	{"createCard", s_create_card},
-	{"copyCard", s_create_card},
-	{"updateCard", s_update_card},
-	{"deleteCard", s_delete_card},
-	{"commentCard", s_comment_card},
-	{"updateComment", s_update_comment},
-	{"deleteComment", s_delete_comment},
-	{"addMemberToCard", s_add_member_to_card},
-	{"removeMemberFromCard", s_remove_member_from_card},
-	{"addLabelToCard", s_add_label},
-	{"removeLabelFromCard", s_remove_label},
-	{"addAttachmentToCard", s_add_attachment},
-	{"deleteAttachmentFromCard", s_delete_attachment},
-	{"addChecklistToCard", s_add_checklist},
-	{"removeChecklistFromCard", s_remove_checklist},
-	{"createCheckItem", s_create_check_item},
-	{"updateCheckItem", s_update_check_item},
-	{"updateCheckItemStateOnCard", s_check_item_state},
-	{"deleteCheckItem", s_delete_check_item},
-	{"createList", s_create_list},
-	{"updateList", s_update_list},
-	{"moveCardToBoard", s_move_card_to_board},
-	{"moveCardFromBoard", s_move_card_from_board},
-	{"updateBoard", s_update_board},
-	{"addMemberToBoard", s_add_member_to_board},
-	{"createLabel", s_create_label},
-	{"updateLabel", s_update_label},
-	{"deleteLabel", s_delete_label},
-	{"updateCustomFieldItem", s_update_custom_field},
-	{"voteOnCard", s_vote_on_card},
+    {"createCard", s_create_card},
+    {"copyCard", s_create_card},
+    {"updateCard", s_update_card},
+    {"deleteCard", s_delete_card},
+    {"commentCard", s_comment_card},
+    {"updateComment", s_update_comment},
+    {"deleteComment", s_delete_comment},
+    {"addMemberToCard", s_add_member_to_card},
+    {"removeMemberFromCard", s_remove_member_from_card},
+    {"addLabelToCard", s_add_label},
+    {"removeLabelFromCard", s_remove_label},
+    {"addAttachmentToCard", s_add_attachment},
+    {"deleteAttachmentFromCard", s_delete_attachment},
+    {"addChecklistToCard", s_add_checklist},
+    {"removeChecklistFromCard", s_remove_checklist},
+    {"createCheckItem", s_create_check_item},
+    {"updateCheckItem", s_update_check_item},
+    {"updateCheckItemStateOnCard", s_check_item_state},
+    {"deleteCheckItem", s_delete_check_item},
+    {"createList", s_create_list},
+    {"updateList", s_update_list},
+    {"moveCardToBoard", s_move_card_to_board},
+    {"moveCardFromBoard", s_move_card_from_board},
+    {"updateBoard", s_update_board},
+    {"addMemberToBoard", s_add_member_to_board},
+    {"createLabel", s_create_label},
+    {"updateLabel", s_update_label},
+    {"deleteLabel", s_delete_label},
+    {"updateCustomFieldItem", s_update_custom_field},
+    {"voteOnCard", s_vote_on_card},
 };
 
 /* The actor: memberCreator.fullName, .username, the display entity, the id. */
@@ -817,8 +817,9 @@ static const char *actor_of(const json_t *action)
 	if (!s)
 		s = get_str(mc, "username");
 	if (!s)
-		s = get_str(get_obj(get_obj(get_obj(action, "display"), "entities"), "memberCreator"),
-		            "text");
+		s = get_str(
+		    get_obj(get_obj(get_obj(action, "display"), "entities"), "memberCreator"),
+		    "text");
 	if (!s)
 		s = get_str(action, "idMemberCreator");
 	return s;

@@ -11,27 +11,27 @@
 /* ---- enum names --------------------------------------------------------------- */
 
 static const char *const webhook_state_names[] = {
-	[WEBHOOK_PENDING] = "pending",   [WEBHOOK_ACTIVE] = "active",
-	[WEBHOOK_DISABLED] = "disabled", [WEBHOOK_NEEDS_TOKEN] = "needs_token",
-	[WEBHOOK_REMOVING] = "removing",
+    [WEBHOOK_PENDING] = "pending",   [WEBHOOK_ACTIVE] = "active",
+    [WEBHOOK_DISABLED] = "disabled", [WEBHOOK_NEEDS_TOKEN] = "needs_token",
+    [WEBHOOK_REMOVING] = "removing",
 };
 
 static const char *const token_state_names[] = {
-	[TOKEN_UNCHECKED] = "unchecked",
-	[TOKEN_VALID] = "valid",
-	[TOKEN_EXPIRED] = "expired",
-	[TOKEN_INVALID] = "invalid",
+    [TOKEN_UNCHECKED] = "unchecked",
+    [TOKEN_VALID] = "valid",
+    [TOKEN_EXPIRED] = "expired",
+    [TOKEN_INVALID] = "invalid",
 };
 
 static const char *const handler_kind_names[] = {
-	[HANDLER_EXEC] = "exec",
-	[HANDLER_FORWARD] = "forward",
-	[HANDLER_FUNC] = "func",
+    [HANDLER_EXEC] = "exec",
+    [HANDLER_FORWARD] = "forward",
+    [HANDLER_FUNC] = "func",
 };
 
 static const char *const delivery_status_names[] = {
-	[DELIVERY_PENDING] = "pending", [DELIVERY_RUNNING] = "running", [DELIVERY_DONE] = "done",
-	[DELIVERY_FAILED] = "failed",   [DELIVERY_DEAD] = "dead",
+    [DELIVERY_PENDING] = "pending", [DELIVERY_RUNNING] = "running", [DELIVERY_DONE] = "done",
+    [DELIVERY_FAILED] = "failed",   [DELIVERY_DEAD] = "dead",
 };
 
 /* Index of @s in @names (exact, case-sensitive), or -1. */

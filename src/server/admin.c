@@ -31,7 +31,7 @@
 typedef struct throttle_slot {
 	char key[ADMIN_USER_MAX + 80]; /* "u:NAME" or "a:ADDRESS"; "" when free */
 	int failures;
-	int64_t window_start;          /* time of the first failure in the window */
+	int64_t window_start; /* time of the first failure in the window */
 } throttle_slot;
 
 static pthread_mutex_t throttle_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -175,7 +175,8 @@ static bool session_load(admin_req *r)
 		r->a->st->ops->session_delete(r->a->st, r->id_hash, &err);
 		goto out;
 	}
-	if (!str_copy(r->user, sizeof r->user, s.user) || !str_copy(r->csrf, sizeof r->csrf, s.csrf))
+	if (!str_copy(r->user, sizeof r->user, s.user) ||
+	    !str_copy(r->csrf, sizeof r->csrf, s.csrf))
 		goto out;
 	ok = true;
 	/* Sliding idle expiry, written at most every few minutes. */
@@ -239,11 +240,12 @@ static int login_page(admin_req *r, int status, const char *error, const char *n
 	             "<input type=text id=user name=user autocomplete=username required autofocus "
 	             "maxlength=64 value=\"");
 	admin_esc(&b, name);
-	buf_puts(&b, "\">\n<label for=password>Password</label>\n"
-	             "<input type=password id=password name=password autocomplete=current-password "
-	             "required>\n<button type=submit>Sign in</button>\n</form>\n"
-	             "<p class=\"muted small\">Create users with <code>trellohook user add NAME</code> "
-	             "(password on stdin).</p>\n</div>\n");
+	buf_puts(&b,
+	         "\">\n<label for=password>Password</label>\n"
+	         "<input type=password id=password name=password autocomplete=current-password "
+	         "required>\n<button type=submit>Sign in</button>\n</form>\n"
+	         "<p class=\"muted small\">Create users with <code>trellohook user add NAME</code> "
+	         "(password on stdin).</p>\n</div>\n");
 	admin_page_end(&b);
 	return admin_send(r, status, &b);
 }
@@ -258,9 +260,9 @@ static void make_dummy_hash(void)
 {
 	char pw[32];
 	randombytes_buf(pw, sizeof pw);
-	dummy_hash_ok = crypto_pwhash_str(dummy_hash_str, pw, sizeof pw,
-	                                  crypto_pwhash_OPSLIMIT_INTERACTIVE,
-	                                  crypto_pwhash_MEMLIMIT_INTERACTIVE) == 0;
+	dummy_hash_ok =
+	    crypto_pwhash_str(dummy_hash_str, pw, sizeof pw, crypto_pwhash_OPSLIMIT_INTERACTIVE,
+	                      crypto_pwhash_MEMLIMIT_INTERACTIVE) == 0;
 	sodium_memzero(pw, sizeof pw);
 }
 
@@ -347,7 +349,8 @@ static int logout_post(admin_req *r)
 static int method_not_allowed(admin_req *r, const char *allow)
 {
 	http_response_header(r->res, "Allow", allow);
-	return admin_error_page(r, 405, "Method not allowed", "This page does not take that method.");
+	return admin_error_page(r, 405, "Method not allowed",
+	                        "This page does not take that method.");
 }
 
 static int route_signed_in(admin_req *r)
@@ -433,9 +436,10 @@ int server_admin(app *a, http_request *req, http_response *res, const char *rest
 	}
 	if (r.post && !csrf_ok(&r)) {
 		log_warn("admin", "form post without a valid CSRF token to %s", req->path);
-		ret = admin_error_page(&r, 403, "Forbidden",
-		                       "This form is no longer valid (missing or wrong CSRF token). "
-		                       "Reload the page and try again.");
+		ret =
+		    admin_error_page(&r, 403, "Forbidden",
+		                     "This form is no longer valid (missing or wrong CSRF token). "
+		                     "Reload the page and try again.");
 		goto out;
 	}
 	if (!r.get && !r.post) {

@@ -23,7 +23,7 @@
 #include "service/app.h"
 
 #define ADMIN_MAX_FIELDS 64
-#define ADMIN_PAGE_MAX ((size_t)8 << 20)  /* largest page we render */
+#define ADMIN_PAGE_MAX ((size_t)8 << 20) /* largest page we render */
 #define ADMIN_SESSION_COOKIE "trellohook_session"
 #define ADMIN_LOGIN_COOKIE "trellohook_login"
 #define ADMIN_USER_MAX 64
@@ -33,17 +33,17 @@ typedef struct admin_req {
 	app *a;
 	http_request *req;
 	http_response *res;
-	const char *rest;          /* path after "/admin" */
-	bool get;                  /* GET or HEAD */
+	const char *rest; /* path after "/admin" */
+	bool get;         /* GET or HEAD */
 	bool post;
 	/* the signed-in user (empty when none) */
 	char user[ADMIN_USER_MAX + 1];
-	char csrf[64];             /* the session's CSRF token */
-	char id_hash[65];          /* SHA-256 hex of the session id */
+	char csrf[64];    /* the session's CSRF token */
+	char id_hash[65]; /* SHA-256 hex of the session id */
 	/* decoded application/x-www-form-urlencoded body (POST only) */
 	http_pair form[ADMIN_MAX_FIELDS];
 	size_t nform;
-	char *form_mem;            /* owns the strings of form[] */
+	char *form_mem; /* owns the strings of form[] */
 } admin_req;
 
 /* ---- admin_html.c -------------------------------------------------------------- */

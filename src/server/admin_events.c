@@ -65,18 +65,19 @@ int admin_dashboard(admin_req *r)
 		else if (ws[i].state != WEBHOOK_PENDING)
 			attention++;
 	}
-	buf_printf(&b, "<section aria-labelledby=h-stats><h2 id=h-stats>At a glance</h2>\n"
-	               "<div class=stats>\n"
-	               "<div class=stat><b>%zu</b><a href=\"/admin/webhooks\">webhooks</a> "
-	               "(%zu active)</div>\n"
-	               "<div class=stat><b>%zu</b>need attention</div>\n"
-	               "<div class=stat><b>%zu</b><a href=\"/admin/tokens\">tokens</a></div>\n"
-	               "<div class=stat><b>%lld</b><a href=\"/admin/deliveries?status=pending\">"
-	               "pending deliveries</a></div>\n"
-	               "<div class=stat><b>%lld</b><a href=\"/admin/deliveries?status=failed\">"
-	               "failed deliveries</a></div>\n"
-	               "<div class=stat><b>%lld</b><a href=\"/admin/deliveries?status=dead\">"
-	               "dead deliveries</a></div>\n</div></section>\n",
+	buf_printf(&b,
+	           "<section aria-labelledby=h-stats><h2 id=h-stats>At a glance</h2>\n"
+	           "<div class=stats>\n"
+	           "<div class=stat><b>%zu</b><a href=\"/admin/webhooks\">webhooks</a> "
+	           "(%zu active)</div>\n"
+	           "<div class=stat><b>%zu</b>need attention</div>\n"
+	           "<div class=stat><b>%zu</b><a href=\"/admin/tokens\">tokens</a></div>\n"
+	           "<div class=stat><b>%lld</b><a href=\"/admin/deliveries?status=pending\">"
+	           "pending deliveries</a></div>\n"
+	           "<div class=stat><b>%lld</b><a href=\"/admin/deliveries?status=failed\">"
+	           "failed deliveries</a></div>\n"
+	           "<div class=stat><b>%lld</b><a href=\"/admin/deliveries?status=dead\">"
+	           "dead deliveries</a></div>\n</div></section>\n",
 	           nw, active, attention, nt, (long long)counts[DELIVERY_PENDING],
 	           (long long)counts[DELIVERY_FAILED], (long long)counts[DELIVERY_DEAD]);
 	event_query q = {0};
@@ -111,7 +112,8 @@ int admin_events(admin_req *r)
 	const char *before = http_arg(r->req, "before");
 	int64_t before_seq = 0;
 	if (before && *before && num_parse_i64(before, 1, INT64_MAX, &before_seq))
-		return admin_error_page(r, 400, "Bad request", "?before must be a positive number.");
+		return admin_error_page(r, 400, "Bad request",
+		                        "?before must be a positive number.");
 	if ((wh && strlen(wh) > 64) || (type && strlen(type) > 64) || (text && strlen(text) > 200))
 		return admin_error_page(r, 400, "Bad request", "A filter is too long.");
 	buf b;
@@ -135,8 +137,9 @@ int admin_events(admin_req *r)
 		}
 		buf_puts(&b, "</option>\n");
 	}
-	buf_puts(&b, "</select></div>\n<div><label for=f-type>Type</label>"
-	             "<input type=text id=f-type name=type placeholder=\"e.g. updateCard\" value=\"");
+	buf_puts(&b,
+	         "</select></div>\n<div><label for=f-type>Type</label>"
+	         "<input type=text id=f-type name=type placeholder=\"e.g. updateCard\" value=\"");
 	admin_esc(&b, type);
 	buf_puts(&b, "\"></div>\n<div><label for=f-q>Summary contains</label>"
 	             "<input type=search id=f-q name=q value=\"");
@@ -192,10 +195,11 @@ static void deliveries_table(admin_req *r, buf *b, const delivery *ds, size_t n,
 		buf_puts(b, "<p class=muted>No deliveries.</p>\n");
 		return;
 	}
-	buf_printf(b, "<div class=table-wrap><table>\n<thead><tr>%s<th scope=col>Handler</th>"
-	              "<th scope=col>Status</th><th scope=col>Attempts</th>"
-	              "<th scope=col class=hide-sm>Updated</th><th scope=col>Last error or output</th>"
-	              "<th scope=col><span class=muted>Action</span></th></tr></thead>\n<tbody>\n",
+	buf_printf(b,
+	           "<div class=table-wrap><table>\n<thead><tr>%s<th scope=col>Handler</th>"
+	           "<th scope=col>Status</th><th scope=col>Attempts</th>"
+	           "<th scope=col class=hide-sm>Updated</th><th scope=col>Last error or output</th>"
+	           "<th scope=col><span class=muted>Action</span></th></tr></thead>\n<tbody>\n",
 	           event_col ? "<th scope=col>Event</th>" : "");
 	for (size_t i = 0; i < n; i++) {
 		const delivery *d = &ds[i];
@@ -216,7 +220,8 @@ static void deliveries_table(admin_req *r, buf *b, const delivery *ds, size_t n,
 		buf_puts(b, "</td><td>");
 		if (d->last_error && *d->last_error) {
 			buf_puts(b, "<pre class=err>");
-			char *cut = str_ndup(d->last_error, strnlen(d->last_error, ERROR_SHOWN_MAX));
+			char *cut =
+			    str_ndup(d->last_error, strnlen(d->last_error, ERROR_SHOWN_MAX));
 			admin_esc(b, cut ? cut : "");
 			free(cut);
 			buf_puts(b, "</pre>");
@@ -275,15 +280,17 @@ int admin_event(admin_req *r, const char *tail)
 	th_error err = {0, {0}};
 	if (slash) {
 		if (!str_eq(slash, "/replay"))
-			return admin_error_page(r, 404, "Not found", "There is no such page in the admin.");
+			return admin_error_page(r, 404, "Not found",
+			                        "There is no such page in the admin.");
 		if (!r->post) {
 			http_response_header(r->res, "Allow", "POST");
-			return admin_error_page(r, 405, "Method not allowed", "Replay takes a POST.");
+			return admin_error_page(r, 405, "Method not allowed",
+			                        "Replay takes a POST.");
 		}
 		size_t n = 0;
 		if (handlers_event_replay(r->a, id, &n, &err))
-			return admin_error_page(r, err.code == TH_ENOTFOUND ? 404 : 500, "Replay failed",
-			                        err.msg);
+			return admin_error_page(r, err.code == TH_ENOTFOUND ? 404 : 500,
+			                        "Replay failed", err.msg);
 		log_info("admin", "%s replayed event %s (%zu deliveries)", r->user, id, n);
 		char loc[160];
 		str_printf(loc, sizeof loc, "/admin/events/%s?done=event-replayed", id);
@@ -328,7 +335,8 @@ int admin_event(admin_req *r, const char *tail)
 		buf_puts(&b, "</a></dd>\n");
 	}
 	meta_row(&b, "Event id", ev.id, NULL);
-	buf_puts(&b, "</dl></section>\n<section aria-labelledby=h-del><h2 id=h-del>Deliveries</h2>\n");
+	buf_puts(&b,
+	         "</dl></section>\n<section aria-labelledby=h-del><h2 id=h-del>Deliveries</h2>\n");
 	if (st->ops->delivery_list(st, NULL, ev.id, 100, &ds, &nd, &err))
 		admin_notice(&b, "error", err.msg);
 	else
@@ -337,8 +345,9 @@ int admin_event(admin_req *r, const char *tail)
 	admin_urlenc(&b, ev.id);
 	buf_puts(&b, "/replay\">");
 	admin_csrf_field(r, &b);
-	buf_puts(&b, "<p><button type=submit>Replay to every matching handler</button></p></form>"
-	             "</section>\n<section aria-labelledby=h-payload><h2 id=h-payload>Payload</h2>\n");
+	buf_puts(&b,
+	         "<p><button type=submit>Replay to every matching handler</button></p></form>"
+	         "</section>\n<section aria-labelledby=h-payload><h2 id=h-payload>Payload</h2>\n");
 	payload_block(&b, &ev);
 	buf_puts(&b, "</section>\n");
 	delivery_list_free(ds, nd);
@@ -366,8 +375,8 @@ int admin_deliveries(admin_req *r)
 	admin_page_begin(r, &b, "Deliveries", "deliveries");
 	buf_puts(&b, "<nav aria-label=\"Delivery status\"><ul class=tabs>\n");
 	for (size_t i = 0; i < TH_ARRAY_LEN(tabs); i++)
-		buf_printf(&b, "<li><a href=\"/admin/deliveries?status=%s\"%s>%s</a></li>\n", tabs[i],
-		           str_eq(status, tabs[i]) ? " aria-current=page" : "", tabs[i]);
+		buf_printf(&b, "<li><a href=\"/admin/deliveries?status=%s\"%s>%s</a></li>\n",
+		           tabs[i], str_eq(status, tabs[i]) ? " aria-current=page" : "", tabs[i]);
 	buf_puts(&b, "</ul></nav>\n");
 	if (r->a->st->ops->delivery_list(r->a->st, status, NULL, DELIVERIES_PAGE, &ds, &nd, &err))
 		admin_notice(&b, "error", err.msg);
@@ -398,7 +407,8 @@ int admin_delivery_action(admin_req *r, const char *tail)
 		return admin_error_page(r, rc == TH_ENOTFOUND ? 404 : 500, "Retry failed", err.msg);
 	if (handlers_delivery_retry(r->a, id, &err)) {
 		delivery_clear(&d);
-		return admin_error_page(r, err.code == TH_ENOTFOUND ? 404 : 409, "Retry failed", err.msg);
+		return admin_error_page(r, err.code == TH_ENOTFOUND ? 404 : 409, "Retry failed",
+		                        err.msg);
 	}
 	log_info("admin", "%s retried delivery %s", r->user, id);
 	char loc[200];

@@ -135,8 +135,8 @@ int admin_urlenc(buf *b, const char *s)
 	static const char hex[] = "0123456789ABCDEF";
 	for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
 		int rc;
-		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-		    *p == '-' || *p == '_' || *p == '.' || *p == '~') {
+		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		    (*p >= '0' && *p <= '9') || *p == '-' || *p == '_' || *p == '.' || *p == '~') {
 			rc = buf_putc(b, (char)*p);
 		} else {
 			char e[3] = {'%', hex[*p >> 4], hex[*p & 15]};
@@ -200,23 +200,29 @@ void admin_page_begin(admin_req *r, buf *b, const char *title, const char *nav)
 	static const struct {
 		const char *key, *href, *label;
 	} items[] = {
-	    {"dashboard", "/admin/", "Dashboard"},   {"webhooks", "/admin/webhooks", "Webhooks"},
-	    {"tokens", "/admin/tokens", "Tokens"},   {"events", "/admin/events", "Events"},
-	    {"deliveries", "/admin/deliveries", "Deliveries"}, {"sync", "/admin/sync", "Sync"},
+	    {"dashboard", "/admin/", "Dashboard"},
+	    {"webhooks", "/admin/webhooks", "Webhooks"},
+	    {"tokens", "/admin/tokens", "Tokens"},
+	    {"events", "/admin/events", "Events"},
+	    {"deliveries", "/admin/deliveries", "Deliveries"},
+	    {"sync", "/admin/sync", "Sync"},
 	};
 	buf_init(b, ADMIN_PAGE_MAX);
-	buf_puts(b, "<!doctype html>\n<html lang=en>\n<head>\n<meta charset=utf-8>\n"
-	            "<meta name=viewport content=\"width=device-width, initial-scale=1\">\n<title>");
+	buf_puts(b,
+	         "<!doctype html>\n<html lang=en>\n<head>\n<meta charset=utf-8>\n"
+	         "<meta name=viewport content=\"width=device-width, initial-scale=1\">\n<title>");
 	admin_esc(b, title);
-	buf_puts(b, " · trellohook</title>\n<link rel=stylesheet href=\"/admin/static/admin.css\">\n"
-	            "<script src=\"/admin/static/admin.js\" defer></script>\n</head>\n<body>\n"
-	            "<a class=skip href=\"#main\">Skip to content</a>\n<header class=top>\n"
-	            "<a class=brand href=\"/admin/\">trellohook</a>\n");
+	buf_puts(b,
+	         " · trellohook</title>\n<link rel=stylesheet href=\"/admin/static/admin.css\">\n"
+	         "<script src=\"/admin/static/admin.js\" defer></script>\n</head>\n<body>\n"
+	         "<a class=skip href=\"#main\">Skip to content</a>\n<header class=top>\n"
+	         "<a class=brand href=\"/admin/\">trellohook</a>\n");
 	if (r->user[0]) {
 		buf_puts(b, "<nav aria-label=\"Main\"><ul>\n");
 		for (size_t i = 0; i < TH_ARRAY_LEN(items); i++)
 			buf_printf(b, "<li><a href=\"%s\"%s>%s</a></li>\n", items[i].href,
-			           str_eq(nav, items[i].key) ? " aria-current=page" : "", items[i].label);
+			           str_eq(nav, items[i].key) ? " aria-current=page" : "",
+			           items[i].label);
 		buf_puts(b, "</ul></nav>\n<form class=out method=post action=\"/admin/logout\">"
 		            "<span class=small>");
 		admin_esc(b, r->user);
@@ -248,9 +254,10 @@ void admin_csrf_field(admin_req *r, buf *b)
 void admin_security_headers(http_response *res)
 {
 	/* Every page: no inline script, no framing, nothing cached or leaked. */
-	http_response_header(res, "Content-Security-Policy",
-	                     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' "
-	                     "data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'");
+	http_response_header(
+	    res, "Content-Security-Policy",
+	    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' "
+	    "data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'");
 	http_response_header(res, "X-Frame-Options", "DENY");
 	http_response_header(res, "X-Content-Type-Options", "nosniff");
 	http_response_header(res, "Referrer-Policy", "no-referrer");
@@ -349,7 +356,8 @@ int admin_form_parse(admin_req *r)
 				return TH_EINVAL;
 			r->form[r->nform].name = o;
 			o += kl + 1;
-			long vl = eq ? str_url_decode(eq + 1, (size_t)(body + end - eq - 1), true, o) : 0;
+			long vl =
+			    eq ? str_url_decode(eq + 1, (size_t)(body + end - eq - 1), true, o) : 0;
 			if (!eq)
 				*o = '\0';
 			if (vl < 0 || !str_utf8_valid(o, (size_t)vl))

@@ -22,9 +22,10 @@ static int form_token(admin_req *r, char **out, th_error *err)
 	const char *fp = admin_field(r, "token_fp");
 	if (pasted && *pasted) {
 		if (!str_is_trello_token(pasted))
-			return th_err(err, TH_EINVAL,
-			              "That does not look like a Trello token (64 hex digits, or ATTA "
-			              "followed by 72 more).");
+			return th_err(
+			    err, TH_EINVAL,
+			    "That does not look like a Trello token (64 hex digits, or ATTA "
+			    "followed by 72 more).");
 		*out = str_dup(pasted);
 		return *out ? 0 : th_err(err, TH_ENOMEM, "out of memory");
 	}
@@ -97,11 +98,13 @@ static int webhooks_page(admin_req *r, int status, const char *error)
 	if (nw == 0) {
 		buf_puts(&b, "<p class=muted>No webhooks yet. Add one below.</p>\n");
 	} else {
-		buf_puts(&b, "<div class=table-wrap><table>\n<thead><tr><th scope=col>Model</th>"
-		             "<th scope=col>Description</th><th scope=col class=hide-sm>Token</th>"
-		             "<th scope=col>State</th><th scope=col class=hide-sm>Last event</th>"
-		             "<th scope=col>Events</th><th scope=col><span class=muted>Action</span></th>"
-		             "</tr></thead>\n<tbody>\n");
+		buf_puts(
+		    &b,
+		    "<div class=table-wrap><table>\n<thead><tr><th scope=col>Model</th>"
+		    "<th scope=col>Description</th><th scope=col class=hide-sm>Token</th>"
+		    "<th scope=col>State</th><th scope=col class=hide-sm>Last event</th>"
+		    "<th scope=col>Events</th><th scope=col><span class=muted>Action</span></th>"
+		    "</tr></thead>\n<tbody>\n");
 		for (size_t i = 0; i < nw; i++) {
 			const webhook *w = &ws[i];
 			buf_puts(&b, "<tr><td><strong>");
@@ -117,12 +120,14 @@ static int webhooks_page(admin_req *r, int status, const char *error)
 			buf_puts(&b, "</td><td>");
 			admin_badge(&b, webhook_state_name(w->state));
 			if (w->state == WEBHOOK_ACTIVE && !w->active)
-				buf_puts(&b, " <span class=\"badge b-disabled\">Trello-disabled</span>");
+				buf_puts(
+				    &b, " <span class=\"badge b-disabled\">Trello-disabled</span>");
 			buf_puts(&b, "</td><td class=\"small hide-sm\">");
 			admin_time(&b, w->last_event_at);
 			buf_puts(&b, "</td><td><a href=\"/admin/events?webhook=");
 			admin_urlenc(&b, w->id);
-			buf_printf(&b, "\">%lld</a></td><td><a href=\"/admin/webhooks/", (long long)w->event_count);
+			buf_printf(&b, "\">%lld</a></td><td><a href=\"/admin/webhooks/",
+			           (long long)w->event_count);
 			admin_urlenc(&b, w->id);
 			buf_puts(&b, "/delete\">Delete</a></td></tr>\n");
 		}
@@ -143,14 +148,15 @@ static int webhooks_page(admin_req *r, int status, const char *error)
 	admin_esc(&b, desc);
 	buf_puts(&b, "\">\n");
 	token_picker(&b, ts, nt, "token_fp");
-	buf_puts(&b, "<label for=token>…or paste a token</label>\n"
-	             "<input type=password id=token name=token autocomplete=off "
-	             "placeholder=\"ATTA…\">\n"
-	             "<p class=\"small muted\">No token? <a href=\"/admin/tokens\">Get one from "
-	             "Trello</a>.</p>\n"
-	             "<div><button type=submit>Add webhook</button> "
-	             "<button type=submit class=secondary formaction=\"/admin/webhooks/boards\" "
-	             "formnovalidate>Pick from the token's boards</button></div>\n</form></section>\n");
+	buf_puts(&b,
+	         "<label for=token>…or paste a token</label>\n"
+	         "<input type=password id=token name=token autocomplete=off "
+	         "placeholder=\"ATTA…\">\n"
+	         "<p class=\"small muted\">No token? <a href=\"/admin/tokens\">Get one from "
+	         "Trello</a>.</p>\n"
+	         "<div><button type=submit>Add webhook</button> "
+	         "<button type=submit class=secondary formaction=\"/admin/webhooks/boards\" "
+	         "formnovalidate>Pick from the token's boards</button></div>\n</form></section>\n");
 out:
 	webhook_list_free(ws, nw);
 	token_list_free(ts, nt);
@@ -162,18 +168,12 @@ static int status_for(int code)
 {
 	switch (code) {
 	case TH_EINVAL:
-	case TH_ETRELLO:
-		return 400;
-	case TH_ENOTFOUND:
-		return 404;
-	case TH_EEXISTS:
-		return 409;
-	case TH_EAUTH:
-		return 403;
-	case TH_EUNAVAIL:
-		return 502;
-	default:
-		return 500;
+	case TH_ETRELLO: return 400;
+	case TH_ENOTFOUND: return 404;
+	case TH_EEXISTS: return 409;
+	case TH_EAUTH: return 403;
+	case TH_EUNAVAIL: return 502;
+	default: return 500;
 	}
 }
 
@@ -243,8 +243,10 @@ static int webhook_boards_post(admin_req *r)
 	if (boards.len == 0)
 		buf_puts(&b, "<p class=muted>This token sees no boards.</p>\n");
 	else
-		buf_puts(&b, "<div class=table-wrap><table>\n<thead><tr><th scope=col>Board</th>"
-		             "<th scope=col><span class=muted>Action</span></th></tr></thead>\n<tbody>\n");
+		buf_puts(
+		    &b,
+		    "<div class=table-wrap><table>\n<thead><tr><th scope=col>Board</th>"
+		    "<th scope=col><span class=muted>Action</span></th></tr></thead>\n<tbody>\n");
 	for (size_t i = 0; i < boards.len; i++) {
 		const trello_board *bd = &boards.items[i];
 		buf_puts(&b, "<tr><td>");
@@ -291,14 +293,16 @@ static int webhook_delete(admin_req *r, const char *id)
 			admin_esc(&b, w.description);
 			buf_puts(&b, "”");
 		}
-		buf_puts(&b, "? It is removed on Trello first, then here. Its events are kept.</p>\n"
-		             "<form method=post action=\"/admin/webhooks/");
+		buf_puts(&b,
+		         "? It is removed on Trello first, then here. Its events are kept.</p>\n"
+		         "<form method=post action=\"/admin/webhooks/");
 		admin_urlenc(&b, w.id);
 		buf_puts(&b, "/delete\">");
 		admin_csrf_field(r, &b);
-		buf_puts(&b, "<button type=submit class=danger>Delete webhook</button> "
-		             "<a class=\"button secondary\" href=\"/admin/webhooks\">Cancel</a></form>"
-		             "</div>\n");
+		buf_puts(&b,
+		         "<button type=submit class=danger>Delete webhook</button> "
+		         "<a class=\"button secondary\" href=\"/admin/webhooks\">Cancel</a></form>"
+		         "</div>\n");
 		webhook_clear(&w);
 		admin_page_end(&b);
 		return admin_send(r, 200, &b);
@@ -313,23 +317,25 @@ static int webhook_delete(admin_req *r, const char *id)
 	if (rc && !(rc == TH_EUNAVAIL && outcome == WEBHOOK_RM_MARKED))
 		return webhooks_page(r, status_for(rc), err.msg);
 	log_info("admin", "%s deleted webhook %s", r->user, id);
-	return admin_redirect(r, outcome == WEBHOOK_RM_MARKED ? "/admin/webhooks?done=webhook-marked"
-	                         : outcome == WEBHOOK_RM_WAS_GONE
-	                             ? "/admin/webhooks?done=webhook-gone"
-	                             : "/admin/webhooks?done=webhook-removed");
+	return admin_redirect(
+	    r, outcome == WEBHOOK_RM_MARKED     ? "/admin/webhooks?done=webhook-marked"
+	       : outcome == WEBHOOK_RM_WAS_GONE ? "/admin/webhooks?done=webhook-gone"
+	                                        : "/admin/webhooks?done=webhook-removed");
 }
 
 int admin_webhooks(admin_req *r, const char *tail)
 {
 	if (str_eq(tail, "")) {
 		if (!r->get)
-			return admin_error_page(r, 405, "Method not allowed", "This page takes a GET.");
+			return admin_error_page(r, 405, "Method not allowed",
+			                        "This page takes a GET.");
 		return webhooks_page(r, 200, NULL);
 	}
 	if (str_eq(tail, "/add") || str_eq(tail, "/boards")) {
 		if (!r->post) {
 			http_response_header(r->res, "Allow", "POST");
-			return admin_error_page(r, 405, "Method not allowed", "This takes a form post.");
+			return admin_error_page(r, 405, "Method not allowed",
+			                        "This takes a form post.");
 		}
 		return str_eq(tail, "/add") ? webhook_add_post(r) : webhook_boards_post(r);
 	}
@@ -344,7 +350,8 @@ int admin_webhooks(admin_req *r, const char *tail)
 	return webhook_delete(r, idbuf);
 }
 
-/* ---- tokens ------------------------------------------------------------------------------------ */
+/* ---- tokens ------------------------------------------------------------------------------------
+ */
 
 /* TRELLO_AUTH_URL with everything Trello's authorize page needs; the token
  * comes back in the fragment of return_url (never sent to any server). */
@@ -383,7 +390,8 @@ static int tokens_page(admin_req *r, int status, const char *error, const char *
 	if (r->a->cfg.api_key[0])
 		auth_link(r, &b);
 	else
-		buf_puts(&b, "<span class=muted>Set TRELLO_API_KEY to get tokens from Trello.</span>");
+		buf_puts(&b,
+		         "<span class=muted>Set TRELLO_API_KEY to get tokens from Trello.</span>");
 	buf_puts(&b, "</p>\n");
 	if (svc_token_list(r->a, &ts, &nt, &err)) {
 		admin_notice(&b, "error", err.msg);
@@ -392,10 +400,12 @@ static int tokens_page(admin_req *r, int status, const char *error, const char *
 	if (nt == 0) {
 		buf_puts(&b, "<p class=muted>No tokens stored yet.</p>\n");
 	} else {
-		buf_puts(&b, "<div class=table-wrap><table>\n<thead><tr><th scope=col>Token</th>"
-		             "<th scope=col>Owner</th><th scope=col>State</th><th scope=col>Expires</th>"
-		             "<th scope=col class=hide-sm>Checked</th>"
-		             "<th scope=col><span class=muted>Actions</span></th></tr></thead>\n<tbody>\n");
+		buf_puts(
+		    &b,
+		    "<div class=table-wrap><table>\n<thead><tr><th scope=col>Token</th>"
+		    "<th scope=col>Owner</th><th scope=col>State</th><th scope=col>Expires</th>"
+		    "<th scope=col class=hide-sm>Checked</th>"
+		    "<th scope=col><span class=muted>Actions</span></th></tr></thead>\n<tbody>\n");
 		for (size_t i = 0; i < nt; i++) {
 			char fp[17];
 			admin_token_fp(ts[i].token, fp);
@@ -409,21 +419,28 @@ static int tokens_page(admin_req *r, int status, const char *error, const char *
 			admin_time(&b, ts[i].expires_at);
 			buf_puts(&b, "</td><td class=\"small hide-sm\">");
 			admin_time(&b, ts[i].checked_at);
-			buf_puts(&b, "</td><td><form class=inline method=post action=\"/admin/tokens/check\">");
+			buf_puts(
+			    &b,
+			    "</td><td><form class=inline method=post action=\"/admin/tokens/check\">");
 			admin_csrf_field(r, &b);
-			buf_printf(&b, "<input type=hidden name=token_fp value=\"%s\">"
-			               "<button type=submit class=secondary>Check now</button></form> "
-			               "<form class=inline method=post action=\"/admin/tokens/remove\">",
-			           fp);
+			buf_printf(
+			    &b,
+			    "<input type=hidden name=token_fp value=\"%s\">"
+			    "<button type=submit class=secondary>Check now</button></form> "
+			    "<form class=inline method=post action=\"/admin/tokens/remove\">",
+			    fp);
 			admin_csrf_field(r, &b);
-			buf_printf(&b, "<input type=hidden name=token_fp value=\"%s\">"
-			               "<button type=submit class=danger>Remove</button></form></td></tr>\n",
-			           fp);
+			buf_printf(
+			    &b,
+			    "<input type=hidden name=token_fp value=\"%s\">"
+			    "<button type=submit class=danger>Remove</button></form></td></tr>\n",
+			    fp);
 		}
 		buf_puts(&b, "</tbody></table></div>\n");
 	}
-	buf_puts(&b, "<section aria-labelledby=h-paste class=card><h2 id=h-paste>Paste a token</h2>\n"
-	             "<form class=stack method=post action=\"/admin/tokens/add\">");
+	buf_puts(&b,
+	         "<section aria-labelledby=h-paste class=card><h2 id=h-paste>Paste a token</h2>\n"
+	         "<form class=stack method=post action=\"/admin/tokens/add\">");
 	admin_csrf_field(r, &b);
 	buf_puts(&b, "<label for=token>Trello user token</label>\n"
 	             "<input type=password id=token name=token autocomplete=off required>\n"
@@ -459,7 +476,8 @@ static int token_add_post(admin_req *r)
 	log_info("admin", "%s stored token %s", r->user, m);
 	if (rc) {
 		char msg[400];
-		str_printf(msg, sizeof msg, "Token stored, but it could not be checked: %s", err.msg);
+		str_printf(msg, sizeof msg, "Token stored, but it could not be checked: %s",
+		           err.msg);
 		return tokens_page(r, 200, NULL, msg);
 	}
 	return admin_redirect(r, "/admin/tokens?done=token-added");
@@ -487,12 +505,14 @@ int admin_tokens(admin_req *r, const char *tail)
 {
 	if (str_eq(tail, "")) {
 		if (!r->get)
-			return admin_error_page(r, 405, "Method not allowed", "This page takes a GET.");
+			return admin_error_page(r, 405, "Method not allowed",
+			                        "This page takes a GET.");
 		return tokens_page(r, 200, NULL, NULL);
 	}
 	if (str_eq(tail, "/return")) {
 		if (!r->get)
-			return admin_error_page(r, 405, "Method not allowed", "This page takes a GET.");
+			return admin_error_page(r, 405, "Method not allowed",
+			                        "This page takes a GET.");
 		return token_return_page(r);
 	}
 	bool add = str_eq(tail, "/add"), check = str_eq(tail, "/check"),
@@ -532,7 +552,8 @@ int admin_tokens(admin_req *r, const char *tail)
 	                               : "/admin/tokens?done=token-removed");
 }
 
-/* ---- sync -------------------------------------------------------------------------------------- */
+/* ---- sync --------------------------------------------------------------------------------------
+ */
 
 static void sync_report_html(buf *b, const sync_report *rep)
 {
@@ -581,15 +602,19 @@ int admin_sync(admin_req *r)
 	buf b;
 	if (!r->post) {
 		admin_page_begin(r, &b, "Sync with Trello", "sync");
-		buf_puts(&b, "<div class=card><p>Sync compares the webhooks stored here with what Trello "
-		             "has for every known token. You see the plan first; nothing changes until "
-		             "you apply it.</p>\n<form method=post action=\"/admin/sync\">");
+		buf_puts(
+		    &b,
+		    "<div class=card><p>Sync compares the webhooks stored here with what Trello "
+		    "has for every known token. You see the plan first; nothing changes until "
+		    "you apply it.</p>\n<form method=post action=\"/admin/sync\">");
 		admin_csrf_field(r, &b);
-		buf_puts(&b, "<input type=hidden name=step value=plan>"
-		             "<p><input type=checkbox id=prune name=prune value=1> "
-		             "<label for=prune>Also delete duplicate or orphaned webhooks on Trello that "
-		             "point here</label></p>"
-		             "<button type=submit>Show the plan</button></form></div>\n");
+		buf_puts(
+		    &b,
+		    "<input type=hidden name=step value=plan>"
+		    "<p><input type=checkbox id=prune name=prune value=1> "
+		    "<label for=prune>Also delete duplicate or orphaned webhooks on Trello that "
+		    "point here</label></p>"
+		    "<button type=submit>Show the plan</button></form></div>\n");
 		admin_page_end(&b);
 		return admin_send(r, 200, &b);
 	}
@@ -617,11 +642,13 @@ int admin_sync(admin_req *r)
 		if (!apply && rep.nactions > 0) {
 			buf_puts(&b, "<form method=post action=\"/admin/sync\">");
 			admin_csrf_field(r, &b);
-			buf_printf(&b, "<input type=hidden name=step value=apply>%s"
-			               "<p><button type=submit>Apply this plan</button> "
-			               "<a class=\"button secondary\" href=\"/admin/sync\">Cancel</a></p>"
-			               "</form>\n",
-			           prune ? "<input type=hidden name=prune value=1>" : "");
+			buf_printf(
+			    &b,
+			    "<input type=hidden name=step value=apply>%s"
+			    "<p><button type=submit>Apply this plan</button> "
+			    "<a class=\"button secondary\" href=\"/admin/sync\">Cancel</a></p>"
+			    "</form>\n",
+			    prune ? "<input type=hidden name=prune value=1>" : "");
 		}
 	}
 	sync_report_clear(&rep);

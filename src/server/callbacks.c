@@ -41,8 +41,7 @@ static int64_t elapsed_us(const struct timespec *since)
 }
 
 /* Answer @status with @msg (one line) and count the refusal under @why. */
-static int refuse(app *a, http_response *res, enum reject_reason why, int status,
-                  const char *msg)
+static int refuse(app *a, http_response *res, enum reject_reason why, int status, const char *msg)
 {
 	atomic_fetch_add_explicit(&a->m.rejected[why], 1, memory_order_relaxed);
 	http_response_text(res, status, "%s\n", msg);
@@ -101,8 +100,8 @@ static int receive(app *a, http_request *req, http_response *res, const char *id
 		return refuse(a, res, REJECT_UNKNOWN_WEBHOOK, 404, "unknown webhook");
 	}
 	if (wb.state == WEBHOOK_REMOVING) {
-		log_info("callback", "POST for webhook %s, which is being removed: 410 so Trello drops it",
-		         id);
+		log_info("callback",
+		         "POST for webhook %s, which is being removed: 410 so Trello drops it", id);
 		return refuse(a, res, REJECT_WEBHOOK_REMOVED, 410, "webhook removed");
 	}
 
@@ -130,7 +129,8 @@ static int receive(app *a, http_request *req, http_response *res, const char *id
 		return refuse(a, res, REJECT_STORE_UNAVAILABLE, 503, "out of memory");
 	if (event_parse(ev, req->body, req->body_len, &err)) {
 		free(ev);
-		log_warn("callback", "webhook %s: signed body is not a Trello payload: %s", id, err.msg);
+		log_warn("callback", "webhook %s: signed body is not a Trello payload: %s", id,
+		         err.msg);
 		char msg[sizeof err.msg + 32];
 		str_printf(msg, sizeof msg, "not a Trello payload: %s", err.msg);
 		return refuse(a, res, REJECT_BAD_PAYLOAD, 400, msg);

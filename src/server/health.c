@@ -44,13 +44,16 @@ int server_metrics(app *a, http_request *req, http_response *res)
 			buf_puts(&res->body, "# HELP trellohook_deliveries Deliveries by status.\n"
 			                     "# TYPE trellohook_deliveries gauge\n");
 			for (int s = 0; s < 5; s++)
-				buf_printf(&res->body, "trellohook_deliveries{status=\"%s\"} %lld\n",
-				           delivery_status_name((enum delivery_status)s), (long long)counts[s]);
-			buf_printf(&res->body,
-			           "# HELP trellohook_delivery_oldest_pending_seconds Age of the oldest "
-			           "due delivery.\n# TYPE trellohook_delivery_oldest_pending_seconds gauge\n"
-			           "trellohook_delivery_oldest_pending_seconds %.3f\n",
-			           oldest ? (double)(time_now_ms() - oldest) / 1000.0 : 0.0);
+				buf_printf(&res->body,
+				           "trellohook_deliveries{status=\"%s\"} %lld\n",
+				           delivery_status_name((enum delivery_status)s),
+				           (long long)counts[s]);
+			buf_printf(
+			    &res->body,
+			    "# HELP trellohook_delivery_oldest_pending_seconds Age of the oldest "
+			    "due delivery.\n# TYPE trellohook_delivery_oldest_pending_seconds gauge\n"
+			    "trellohook_delivery_oldest_pending_seconds %.3f\n",
+			    oldest ? (double)(time_now_ms() - oldest) / 1000.0 : 0.0);
 		}
 		/* attempts by handler and outcome (set while serving; NULL-safe) */
 		dispatcher_metrics_render(a->disp, &res->body);

@@ -213,18 +213,54 @@ int th_app_serve(th_app *a, th_error *err)
 
 /* ---- event accessors of the public API ------------------------------------------------ */
 
-const char *th_event_id(const th_event *e) { return e->id; }
-const char *th_event_webhook_id(const th_event *e) { return e->webhook_id; }
-const char *th_event_action_id(const th_event *e) { return e->action_id; }
-const char *th_event_action_type(const th_event *e) { return e->action_type; }
-const char *th_event_action_date(const th_event *e) { return e->action_date; }
-const char *th_event_model_id(const th_event *e) { return e->model_id; }
-const char *th_event_board_id(const th_event *e) { return e->board_id; }
-const char *th_event_list_id(const th_event *e) { return e->list_id; }
-const char *th_event_card_id(const th_event *e) { return e->card_id; }
-const char *th_event_member(const th_event *e) { return e->member; }
-const char *th_event_summary(const th_event *e) { return e->summary; }
-void *th_event_json(const th_event *e) { return e->json; }
+const char *th_event_id(const th_event *e)
+{
+	return e->id;
+}
+const char *th_event_webhook_id(const th_event *e)
+{
+	return e->webhook_id;
+}
+const char *th_event_action_id(const th_event *e)
+{
+	return e->action_id;
+}
+const char *th_event_action_type(const th_event *e)
+{
+	return e->action_type;
+}
+const char *th_event_action_date(const th_event *e)
+{
+	return e->action_date;
+}
+const char *th_event_model_id(const th_event *e)
+{
+	return e->model_id;
+}
+const char *th_event_board_id(const th_event *e)
+{
+	return e->board_id;
+}
+const char *th_event_list_id(const th_event *e)
+{
+	return e->list_id;
+}
+const char *th_event_card_id(const th_event *e)
+{
+	return e->card_id;
+}
+const char *th_event_member(const th_event *e)
+{
+	return e->member;
+}
+const char *th_event_summary(const th_event *e)
+{
+	return e->summary;
+}
+void *th_event_json(const th_event *e)
+{
+	return e->json;
+}
 
 const char *th_event_payload(const th_event *e, size_t *len)
 {

@@ -32,13 +32,14 @@ struct th_app {
 	store *st;
 	metrics m;
 	webhook_cache *cache;
-	receiver *rcv;        /* while serving */
-	http_server *http;    /* while serving */
+	receiver *rcv;           /* while serving */
+	http_server *http;       /* while serving */
 	struct dispatcher *disp; /* while serving (NULL until dispatch exists) */
-	struct health_runner *health; /* while serving: the periodic health pass (service/health_pass.c) */
+	struct health_runner
+	    *health; /* while serving: the periodic health pass (service/health_pass.c) */
 	app_func funcs[APP_MAX_FUNCS];
 	size_t nfuncs;
-	int stop_pipe[2];     /* th_app_stop() writes a byte; serve waits on it */
+	int stop_pipe[2]; /* th_app_stop() writes a byte; serve waits on it */
 	int64_t started_at;
 };
 typedef struct th_app app;

@@ -70,9 +70,10 @@ int tokens_open(const th_config *cfg, const char *stored, char **out, th_error *
 		return *out ? 0 : th_err(err, TH_ENOMEM, "out of memory");
 	}
 	if (!cfg->has_secret_key)
-		return th_err(err, TH_ECONFIG,
-		              "stored Trello tokens are encrypted: set TRELLOHOOK_SECRET_KEY to the key "
-		              "they were encrypted with");
+		return th_err(
+		    err, TH_ECONFIG,
+		    "stored Trello tokens are encrypted: set TRELLOHOOK_SECRET_KEY to the key "
+		    "they were encrypted with");
 	int rc = sodium_ready(err);
 	if (rc)
 		return rc;
@@ -89,9 +90,10 @@ int tokens_open(const th_config *cfg, const char *stored, char **out, th_error *
 	if (crypto_secretbox_open_easy((unsigned char *)p, box + crypto_secretbox_NONCEBYTES, clen,
 	                               box, cfg->secret_key) != 0) {
 		free(p);
-		return th_err(err, TH_EAUTH,
-		              "cannot decrypt a stored Trello token: TRELLOHOOK_SECRET_KEY is not the key "
-		              "it was encrypted with");
+		return th_err(
+		    err, TH_EAUTH,
+		    "cannot decrypt a stored Trello token: TRELLOHOOK_SECRET_KEY is not the key "
+		    "it was encrypted with");
 	}
 	p[plen] = '\0';
 	if (memchr(p, '\0', plen)) {

@@ -24,8 +24,9 @@ static bool is_alpha_run(const char *s, size_t len)
 int handlers_check_on(const char *on, th_error *err)
 {
 	if (!on || !*on)
-		return th_err(err, TH_EINVAL, "--on: expected action types such as "
-		                              "commentCard,updateCard:idList");
+		return th_err(err, TH_EINVAL,
+		              "--on: expected action types such as "
+		              "commentCard,updateCard:idList");
 	if (strlen(on) > ON_MAX)
 		return th_err(err, TH_EINVAL, "--on: at most %d characters", ON_MAX);
 	const char *p = on;
@@ -36,10 +37,11 @@ int handlers_check_on(const char *on, th_error *err)
 		                      is_alpha_run(colon + 1, len - (size_t)(colon - p) - 1)
 		                : is_alpha_run(p, len);
 		if (!ok)
-			return th_err(err, TH_EINVAL,
-			              "--on: '%.*s' is not an action type (letters only, optionally "
-			              "TYPE:field, e.g. commentCard or updateCard:idList)",
-			              (int)(len > 60 ? 60 : len), p);
+			return th_err(
+			    err, TH_EINVAL,
+			    "--on: '%.*s' is not an action type (letters only, optionally "
+			    "TYPE:field, e.g. commentCard or updateCard:idList)",
+			    (int)(len > 60 ? 60 : len), p);
 		if (!p[len])
 			break;
 		p += len + 1;
@@ -50,7 +52,8 @@ int handlers_check_on(const char *on, th_error *err)
 int handlers_check_url(const char *url, th_error *err)
 {
 	if (!url || !*url)
-		return th_err(err, TH_EINVAL, "--forward: expected a URL such as https://example.com/hook");
+		return th_err(err, TH_EINVAL,
+		              "--forward: expected a URL such as https://example.com/hook");
 	size_t len = strlen(url);
 	if (len > URL_MAX)
 		return th_err(err, TH_EINVAL, "--forward: URL longer than %d bytes", URL_MAX);
@@ -58,16 +61,18 @@ int handlers_check_url(const char *url, th_error *err)
 	                   : str_starts(url, "https://") ? url + 8
 	                                                 : NULL;
 	if (!host)
-		return th_err(err, TH_EINVAL,
-		              "--forward: only http:// and https:// URLs, e.g. https://example.com/hook");
+		return th_err(
+		    err, TH_EINVAL,
+		    "--forward: only http:// and https:// URLs, e.g. https://example.com/hook");
 	if (!*host || *host == '/' || *host == ':' || *host == '?' || *host == '#')
 		return th_err(err, TH_EINVAL, "--forward: the URL has no host");
 	for (size_t i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)url[i];
 		if (c <= 0x20 || c >= 0x7f)
-			return th_err(err, TH_EINVAL,
-			              "--forward: the URL contains a space, control or non-ASCII byte "
-			              "(percent-encode it)");
+			return th_err(
+			    err, TH_EINVAL,
+			    "--forward: the URL contains a space, control or non-ASCII byte "
+			    "(percent-encode it)");
 	}
 	return 0;
 }
@@ -78,14 +83,18 @@ int handlers_add(app *a, const handler_spec *spec, handler *out, th_error *err)
 	int rc = 0;
 	if (spec->kind == HANDLER_EXEC) {
 		if (!spec->target || !*spec->target)
-			return th_err(err, TH_EINVAL, "--exec: expected a command, e.g. --exec 'cat >> events.log'");
+			return th_err(
+			    err, TH_EINVAL,
+			    "--exec: expected a command, e.g. --exec 'cat >> events.log'");
 		if (strlen(spec->target) > COMMAND_MAX)
-			return th_err(err, TH_EINVAL, "--exec: command longer than %d bytes", COMMAND_MAX);
+			return th_err(err, TH_EINVAL, "--exec: command longer than %d bytes",
+			              COMMAND_MAX);
 	} else if (spec->kind == HANDLER_FORWARD) {
 		if ((rc = handlers_check_url(spec->target, err)))
 			return rc;
 	} else {
-		return th_err(err, TH_EINVAL, "handlers of C functions are connected with th_connect()");
+		return th_err(err, TH_EINVAL,
+		              "handlers of C functions are connected with th_connect()");
 	}
 	if (!str_utf8_valid(spec->target, strlen(spec->target)))
 		return th_err(err, TH_EINVAL, "the handler target is not valid UTF-8");
@@ -160,11 +169,15 @@ int handlers_ensure_funcs(app *a, th_error *err)
 			rc = th_err(err, TH_EIO, "no randomness for a handler id");
 			break;
 		}
-		handler h = {.id = id, .kind = HANDLER_FUNC, .target = a->funcs[f].uid, .enabled = true,
+		handler h = {.id = id,
+		             .kind = HANDLER_FUNC,
+		             .target = a->funcs[f].uid,
+		             .enabled = true,
 		             .created_at = time_now_ms()};
 		rc = a->st->ops->handler_insert(a->st, &h, err);
 		if (!rc)
-			log_info("dispatch", "C function '%s' registered as handler %s", a->funcs[f].uid, id);
+			log_info("dispatch", "C function '%s' registered as handler %s",
+			         a->funcs[f].uid, id);
 	}
 	handler_list_free(hs, n);
 	return rc;

@@ -16,10 +16,10 @@
 
 /* What `handler add` asks for. Strings are borrowed. */
 typedef struct handler_spec {
-	enum handler_kind kind;  /* HANDLER_EXEC or HANDLER_FORWARD */
-	const char *target;      /* the command line, or the http(s) URL */
-	const char *on;          /* "TYPE[,TYPE...]" with optional ":field", or NULL */
-	const char *model;       /* 24-hex Trello id, or NULL */
+	enum handler_kind kind; /* HANDLER_EXEC or HANDLER_FORWARD */
+	const char *target;     /* the command line, or the http(s) URL */
+	const char *on;         /* "TYPE[,TYPE...]" with optional ":field", or NULL */
+	const char *model;      /* 24-hex Trello id, or NULL */
 } handler_spec;
 
 /* Check an --on list: comma-separated action types [A-Za-z]+, each optionally

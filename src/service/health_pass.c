@@ -62,8 +62,10 @@ static bool apply_view(webhook *w, const trello_webhook *tw, health_stats *s)
 	if (!tw->active && w->state != WEBHOOK_DISABLED) {
 		w->state = WEBHOOK_DISABLED;
 		s->webhooks_disabled++;
-		log_warn(COMPONENT, "Trello disabled webhook %s (model %s) after %d consecutive failures; "
-		         "`trellohook sync` re-enables it", w->id, w->id_model, tw->consecutive_failures);
+		log_warn(COMPONENT,
+		         "Trello disabled webhook %s (model %s) after %d consecutive failures; "
+		         "`trellohook sync` re-enables it",
+		         w->id, w->id_model, tw->consecutive_failures);
 	} else if (tw->active && (w->state == WEBHOOK_DISABLED || w->state == WEBHOOK_NEEDS_TOKEN ||
 	                          w->state == WEBHOOK_PENDING)) {
 		w->state = WEBHOOK_ACTIVE;
@@ -145,8 +147,8 @@ int svc_health_pass(app *a, trello_client *tc, health_stats *s, th_error *err)
 		if (svc_token_save(a, &t, &terr))
 			log_warn(COMPONENT, "cannot save token %s: %s", masked, terr.msg);
 		if (t.expires_at && t.expires_at - time_now_ms() < 3LL * 24 * 3600 * 1000)
-			log_warn(COMPONENT, "token %s expires soon (%s); its webhooks stop then", masked,
-			         op->token_info.date_expires);
+			log_warn(COMPONENT, "token %s expires soon (%s); its webhooks stop then",
+			         masked, op->token_info.date_expires);
 	}
 
 	/* webhooks (read again: flagging a dead token changed rows) */
@@ -176,11 +178,14 @@ int svc_health_pass(app *a, trello_client *tc, health_stats *s, th_error *err)
 				dels[ndels].kind = TRELLO_OP_DELETE_WEBHOOK;
 				dels[ndels].token = w->token;
 				dels[ndels].webhook_id = w->trello_id;
-				dels[ndels].params = (trello_webhook_params)TRELLO_WEBHOOK_PARAMS_INIT;
+				dels[ndels].params =
+				    (trello_webhook_params)TRELLO_WEBHOOK_PARAMS_INIT;
 				del_ix[ndels++] = (long)i;
 			} else if (!svc_webhook_delete(a, w->id, &uerr)) {
 				s->removals_finished++;
-				log_info(COMPONENT, "webhook %s: removal finished (Trello no longer had it)", w->id);
+				log_info(COMPONENT,
+				         "webhook %s: removal finished (Trello no longer had it)",
+				         w->id);
 			}
 			continue;
 		}
@@ -192,9 +197,10 @@ int svc_health_pass(app *a, trello_client *tc, health_stats *s, th_error *err)
 			changed = apply_view(w, tw, s);
 		} else {
 			s->webhooks_deleted++;
-			log_warn(COMPONENT, "Trello no longer has webhook %s (model %s, Trello id %s): it was "
-			         "deleted on Trello; `trellohook sync` registers it again", w->id, w->id_model,
-			         w->trello_id);
+			log_warn(COMPONENT,
+			         "Trello no longer has webhook %s (model %s, Trello id %s): it was "
+			         "deleted on Trello; `trellohook sync` registers it again",
+			         w->id, w->id_model, w->trello_id);
 			free(w->trello_id);
 			w->trello_id = NULL;
 			w->active = false;
@@ -203,7 +209,8 @@ int svc_health_pass(app *a, trello_client *tc, health_stats *s, th_error *err)
 			changed = true;
 		}
 		if (changed && svc_webhook_update(a, w, &uerr))
-			log_warn(COMPONENT, "webhook %s: cannot save Trello's view: %s", w->id, uerr.msg);
+			log_warn(COMPONENT, "webhook %s: cannot save Trello's view: %s", w->id,
+			         uerr.msg);
 	}
 	if (ndels && (rc = trello_batch_run(tc, dels, ndels, err)) != 0)
 		goto out;
@@ -212,7 +219,8 @@ int svc_health_pass(app *a, trello_client *tc, health_stats *s, th_error *err)
 		th_error uerr = {0, {0}};
 		if (dels[i].rc && dels[i].rc != TH_ENOTFOUND) {
 			s->errors++;
-			log_warn(COMPONENT, "webhook %s: removal still pending: %s", w->id, dels[i].err.th.msg);
+			log_warn(COMPONENT, "webhook %s: removal still pending: %s", w->id,
+			         dels[i].err.th.msg);
 		} else if (svc_webhook_delete(a, w->id, &uerr)) {
 			s->errors++;
 			log_warn(COMPONENT, "webhook %s: %s", w->id, uerr.msg);
@@ -279,17 +287,20 @@ static void *runner(void *arg)
 			log_warn(COMPONENT, "health pass failed: %s", err.msg);
 		} else {
 			atomic_fetch_add_explicit(&a->m.health_passes, 1, memory_order_relaxed);
-			atomic_fetch_add_explicit(&a->m.health_webhooks_disabled, s.webhooks_disabled,
-			                          memory_order_relaxed);
+			atomic_fetch_add_explicit(&a->m.health_webhooks_disabled,
+			                          s.webhooks_disabled, memory_order_relaxed);
 			atomic_fetch_add_explicit(&a->m.health_webhooks_deleted, s.webhooks_deleted,
 			                          memory_order_relaxed);
-			atomic_fetch_add_explicit(&a->m.health_removals_finished, s.removals_finished,
-			                          memory_order_relaxed);
-			log_info(COMPONENT, "health pass in %lld ms: %zu token(s) checked, %zu dead; %zu "
-			         "webhook(s) seen, %zu disabled, %zu deleted on Trello, %zu removal(s) "
-			         "finished, %zu error(s)", (long long)(time_mono_ms() - t0),
-			         s.tokens_checked, s.tokens_dead, s.webhooks_seen, s.webhooks_disabled,
-			         s.webhooks_deleted, s.removals_finished, s.errors);
+			atomic_fetch_add_explicit(&a->m.health_removals_finished,
+			                          s.removals_finished, memory_order_relaxed);
+			log_info(
+			    COMPONENT,
+			    "health pass in %lld ms: %zu token(s) checked, %zu dead; %zu "
+			    "webhook(s) seen, %zu disabled, %zu deleted on Trello, %zu removal(s) "
+			    "finished, %zu error(s)",
+			    (long long)(time_mono_ms() - t0), s.tokens_checked, s.tokens_dead,
+			    s.webhooks_seen, s.webhooks_disabled, s.webhooks_deleted,
+			    s.removals_finished, s.errors);
 		}
 		delay = a->cfg.health_interval_ms;
 	}

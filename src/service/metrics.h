@@ -39,10 +39,10 @@ typedef struct metrics {
 	atomic_uint_fast64_t events_duplicate;
 	atomic_uint_fast64_t rejected[REJECT__COUNT];
 	atomic_uint_fast64_t head_checks;
-	atomic_uint_fast64_t commits;         /* group-commit transactions */
-	histogram callback_latency;           /* POST arrival to 200, seconds */
-	histogram commit_latency;             /* one group commit, seconds */
-	atomic_uint_fast64_t token_problems;  /* tokens found expired/invalid */
+	atomic_uint_fast64_t commits;        /* group-commit transactions */
+	histogram callback_latency;          /* POST arrival to 200, seconds */
+	histogram commit_latency;            /* one group commit, seconds */
+	atomic_uint_fast64_t token_problems; /* tokens found expired/invalid */
 	/* the periodic health pass (service/health_pass.c) */
 	atomic_uint_fast64_t health_passes;
 	atomic_uint_fast64_t health_failures;

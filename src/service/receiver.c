@@ -52,9 +52,11 @@ static void commit_batch(receiver *r, struct item *items, size_t n)
 		for (size_t i = 0; i < n; i++) {
 			if (results[i] == STORE_PUT_NEW) {
 				fresh++;
-				atomic_fetch_add_explicit(&r->m->events_stored, 1, memory_order_relaxed);
+				atomic_fetch_add_explicit(&r->m->events_stored, 1,
+				                          memory_order_relaxed);
 			} else if (results[i] == STORE_PUT_DUPLICATE) {
-				atomic_fetch_add_explicit(&r->m->events_duplicate, 1, memory_order_relaxed);
+				atomic_fetch_add_explicit(&r->m->events_duplicate, 1,
+				                          memory_order_relaxed);
 			}
 		}
 		log_debug("receiver", "committed %zu event(s), %zu new, in %lld ms", n, fresh,

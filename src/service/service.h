@@ -88,8 +88,7 @@ int svc_webhook_update(app *a, const webhook *w, th_error *err);
 int svc_webhook_delete(app *a, const char *id, th_error *err);
 /* The local webhook on @id_model with token @plain (TH_ENOTFOUND if none);
  * works with sealed tokens (compares the plain text). */
-int svc_webhook_find(app *a, const char *id_model, const char *plain, webhook *out,
-                     th_error *err);
+int svc_webhook_find(app *a, const char *id_model, const char *plain, webhook *out, th_error *err);
 
 typedef struct webhook_add_opts {
 	const char *model;       /* 24-hex id or a trello.com /b/ or /c/ URL */
@@ -102,14 +101,14 @@ typedef struct webhook_add_opts {
  * id and `active`. On any failure nothing is left behind (see webhooks.c).
  * @out receives the stored webhook; @note (optional, @notesz bytes) a remark
  * for the user (e.g. "adopted after a timeout"). */
-int svc_webhook_add(app *a, trello_client *tc, const webhook_add_opts *o, webhook *out,
-                    char *note, size_t notesz, th_error *err);
+int svc_webhook_add(app *a, trello_client *tc, const webhook_add_opts *o, webhook *out, char *note,
+                    size_t notesz, th_error *err);
 
 enum webhook_rm_outcome {
-	WEBHOOK_RM_REMOVED = 0,  /* deleted on Trello, then locally */
-	WEBHOOK_RM_WAS_GONE,     /* Trello no longer had it; removed locally */
+	WEBHOOK_RM_REMOVED = 0,      /* deleted on Trello, then locally */
+	WEBHOOK_RM_WAS_GONE,         /* Trello no longer had it; removed locally */
 	WEBHOOK_RM_NEVER_REGISTERED, /* no Trello id (add never finished); removed locally */
-	WEBHOOK_RM_MARKED        /* Trello unreachable: state REMOVING, callbacks get 410 */
+	WEBHOOK_RM_MARKED            /* Trello unreachable: state REMOVING, callbacks get 410 */
 };
 
 /* `webhook rm`: delete on Trello first, then locally. When Trello cannot be
@@ -144,24 +143,24 @@ enum sync_kind {
 
 typedef struct sync_action {
 	enum sync_kind kind;
-	int token_ix;          /* index into sync_report.tokens */
-	char *webhook_id;      /* ours, when known */
-	char *trello_id;       /* Trello's, when known */
+	int token_ix;     /* index into sync_report.tokens */
+	char *webhook_id; /* ours, when known */
+	char *trello_id;  /* Trello's, when known */
 	char *id_model;
 	char *callback_url;
-	char *detail;          /* what and why, one line */
+	char *detail; /* what and why, one line */
 	/* result */
-	bool done;             /* carried out (false in a dry run or on failure) */
-	char *error;           /* why it failed, NULL when it did not */
+	bool done;   /* carried out (false in a dry run or on failure) */
+	char *error; /* why it failed, NULL when it did not */
 	/* internal bookkeeping of sync.c */
-	long local_ix;         /* index of the local webhook, -1 none */
+	long local_ix;            /* index of the local webhook, -1 none */
 	const trello_webhook *tw; /* Trello's webhook (borrowed from the listing), or NULL */
 } sync_action;
 
 typedef struct sync_token {
-	char *token;           /* plain (print masked only) */
-	size_t trello_webhooks;/* how many Trello listed */
-	char *error;           /* listing failed: why */
+	char *token;            /* plain (print masked only) */
+	size_t trello_webhooks; /* how many Trello listed */
+	char *error;            /* listing failed: why */
 } sync_token;
 
 typedef struct sync_report {
@@ -170,8 +169,8 @@ typedef struct sync_report {
 	size_t ntokens;
 	sync_action *actions;
 	size_t nactions, capactions;
-	size_t in_sync;        /* webhooks that needed nothing */
-	size_t failures;       /* failed actions + tokens that could not be listed */
+	size_t in_sync;  /* webhooks that needed nothing */
+	size_t failures; /* failed actions + tokens that could not be listed */
 } sync_report;
 
 typedef struct sync_opts {

@@ -32,10 +32,14 @@
 #define MAX_RESOLVE 20                   /* adopted webhooks whose model name is looked up */
 
 static const char *const kind_names[] = {
-    [SYNC_REGISTER] = "register",     [SYNC_ADOPT] = "adopt",
-    [SYNC_UPDATE] = "update",         [SYNC_PRUNE] = "prune",
-    [SYNC_DUPLICATE] = "report-duplicate", [SYNC_FOREIGN] = "foreign",
-    [SYNC_FINISH_REMOVAL] = "finish-removal", [SYNC_TOKEN_ERROR] = "token-error",
+    [SYNC_REGISTER] = "register",
+    [SYNC_ADOPT] = "adopt",
+    [SYNC_UPDATE] = "update",
+    [SYNC_PRUNE] = "prune",
+    [SYNC_DUPLICATE] = "report-duplicate",
+    [SYNC_FOREIGN] = "foreign",
+    [SYNC_FINISH_REMOVAL] = "finish-removal",
+    [SYNC_TOKEN_ERROR] = "token-error",
 };
 
 const char *sync_kind_name(enum sync_kind k)
@@ -144,37 +148,49 @@ static int plan_token(app *a, const sync_opts *o, sync_report *r, int ti,
 			           tw->callback_url ? tw->callback_url : "no URL");
 			x = add_action(r, SYNC_FOREIGN, ti, -1, tw, NULL, NULL, NULL, detail);
 		} else if (!svc_callback_is_ours(a, tw->callback_url, lid, sizeof lid)) {
-			x = add_action(r, dupk, ti, -1, tw, NULL, NULL, NULL,
-			               "orphan: points at CALLBACK_DOMAIN but at no callback of ours");
+			x = add_action(
+			    r, dupk, ti, -1, tw, NULL, NULL, NULL,
+			    "orphan: points at CALLBACK_DOMAIN but at no callback of ours");
 		} else {
 			long li = find_local(ws, nws, lid);
 			if (li >= 0 && !str_eq(ws[li].token, tok)) {
-				str_printf(detail, sizeof detail,
-				           "duplicate: points at webhook %s, which belongs to another token", lid);
+				str_printf(
+				    detail, sizeof detail,
+				    "duplicate: points at webhook %s, which belongs to another token",
+				    lid);
 				x = add_action(r, dupk, ti, -1, tw, lid, NULL, NULL, detail);
 			} else if (li >= 0 && ws[li].state == WEBHOOK_REMOVING) {
-				x = add_action(r, SYNC_FINISH_REMOVAL, ti, li, tw, lid, NULL, NULL,
-				               "removal asked while Trello was unreachable: delete on Trello, "
-				               "then here");
+				x = add_action(
+				    r, SYNC_FINISH_REMOVAL, ti, li, tw, lid, NULL, NULL,
+				    "removal asked while Trello was unreachable: delete on Trello, "
+				    "then here");
 			} else if (li >= 0) {
 				bool other_primary = false;
 				if (ws[li].trello_id && !str_eq(ws[li].trello_id, tw->id))
 					for (size_t k = 0; k < l->len; k++)
-						other_primary = other_primary || str_eq(l->items[k].id, ws[li].trello_id);
+						other_primary =
+						    other_primary ||
+						    str_eq(l->items[k].id, ws[li].trello_id);
 				if (claimed[li] || other_primary) {
-					str_printf(detail, sizeof detail,
-					           "duplicate: a second Trello webhook for webhook %s", lid);
-					x = add_action(r, dupk, ti, -1, tw, lid, NULL, NULL, detail);
+					str_printf(
+					    detail, sizeof detail,
+					    "duplicate: a second Trello webhook for webhook %s",
+					    lid);
+					x = add_action(r, dupk, ti, -1, tw, lid, NULL, NULL,
+					               detail);
 				} else {
 					claimed[li] = tw;
-					const char *want = ws[li].description ? ws[li].description : "";
+					const char *want =
+					    ws[li].description ? ws[li].description : "";
 					const char *have = tw->description ? tw->description : "";
 					bool ddrift = !str_eq(want, have);
 					bool adrift = !tw->active;
 					if (ddrift || adrift) {
-						str_printf(detail, sizeof detail, "drift:%s%s", ddrift ? " description" : "",
+						str_printf(detail, sizeof detail, "drift:%s%s",
+						           ddrift ? " description" : "",
 						           adrift ? " active=false on Trello" : "");
-						x = add_action(r, SYNC_UPDATE, ti, li, tw, lid, NULL, NULL, detail);
+						x = add_action(r, SYNC_UPDATE, ti, li, tw, lid,
+						               NULL, NULL, detail);
 					} else {
 						r->in_sync++;
 						continue;
@@ -184,19 +200,24 @@ static int plan_token(app *a, const sync_opts *o, sync_report *r, int ti,
 				/* not stored: adopt, unless this model+token is watched already */
 				long same = -1;
 				for (size_t k = 0; k < nws && same < 0; k++)
-					if (str_eq(ws[k].token, tok) && str_case_eq(ws[k].id_model, tw->id_model) &&
+					if (str_eq(ws[k].token, tok) &&
+					    str_case_eq(ws[k].id_model, tw->id_model) &&
 					    ws[k].state != WEBHOOK_REMOVING)
 						same = (long)k;
 				for (size_t k = 0; k < r->nactions && same < 0; k++) {
 					const sync_action *y = &r->actions[k];
 					if (y->kind == SYNC_ADOPT && y->token_ix == ti &&
-					    (str_case_eq(y->id_model, tw->id_model) || str_eq(y->webhook_id, lid)))
+					    (str_case_eq(y->id_model, tw->id_model) ||
+					     str_eq(y->webhook_id, lid)))
 						same = 0;
 				}
 				if (same >= 0) {
-					str_printf(detail, sizeof detail, "duplicate: model %s is already watched "
-					           "with this token", tw->id_model ? tw->id_model : "?");
-					x = add_action(r, dupk, ti, -1, tw, lid, NULL, NULL, detail);
+					str_printf(detail, sizeof detail,
+					           "duplicate: model %s is already watched "
+					           "with this token",
+					           tw->id_model ? tw->id_model : "?");
+					x = add_action(r, dupk, ti, -1, tw, lid, NULL, NULL,
+					               detail);
 				} else {
 					x = add_action(r, SYNC_ADOPT, ti, -1, tw, lid, NULL, NULL,
 					               "points at us but is not stored: store it");
@@ -219,8 +240,9 @@ static int plan_token(app *a, const sync_opts *o, sync_report *r, int ti,
 			continue;
 		sync_action *x;
 		if (w->state == WEBHOOK_REMOVING) {
-			x = add_action(r, SYNC_FINISH_REMOVAL, ti, (long)i, NULL, w->id, w->id_model,
-			               w->callback_url, "Trello no longer has it: remove it here");
+			x = add_action(r, SYNC_FINISH_REMOVAL, ti, (long)i, NULL, w->id,
+			               w->id_model, w->callback_url,
+			               "Trello no longer has it: remove it here");
 		} else if (w->state == WEBHOOK_PENDING && !w->trello_id &&
 		           now - w->created_at < PENDING_GRACE_MS) {
 			continue; /* an add in progress elsewhere */
@@ -291,8 +313,8 @@ static int apply(app *a, trello_client *tc, sync_report *r, webhook *ws, size_t 
 		case SYNC_UPDATE:
 			op->kind = TRELLO_OP_UPDATE_WEBHOOK;
 			op->webhook_id = x->trello_id;
-			op->params.description = ws[x->local_ix].description ? ws[x->local_ix].description
-			                                                     : "";
+			op->params.description =
+			    ws[x->local_ix].description ? ws[x->local_ix].description : "";
 			op->params.active = 1;
 			break;
 		case SYNC_PRUNE:
@@ -305,8 +327,7 @@ static int apply(app *a, trello_client *tc, sync_report *r, webhook *ws, size_t 
 			op->kind = TRELLO_OP_DELETE_WEBHOOK;
 			op->webhook_id = x->trello_id;
 			break;
-		default:
-			continue;
+		default: continue;
 		}
 		opix[i] = (long)nops++;
 	}
@@ -319,10 +340,12 @@ static int apply(app *a, trello_client *tc, sync_report *r, webhook *ws, size_t 
 		trello_op *op = opix[i] >= 0 ? &ops[opix[i]] : NULL;
 		th_error serr = {0, {0}};
 		const char *tok = r->tokens[x->token_ix].token;
-		if (op && op->rc && !(op->rc == TH_ENOTFOUND && op->kind == TRELLO_OP_DELETE_WEBHOOK)) {
+		if (op && op->rc &&
+		    !(op->rc == TH_ENOTFOUND && op->kind == TRELLO_OP_DELETE_WEBHOOK)) {
 			char msg[400];
 			str_printf(msg, sizeof msg, "%s%s", op->err.th.msg,
-			           x->kind == SYNC_REGISTER && op->err.kind == TRELLO_ERR_UNREACHABLE
+			           x->kind == SYNC_REGISTER &&
+			                   op->err.kind == TRELLO_ERR_UNREACHABLE
 			               ? " (if Trello created it anyway, the next sync adopts it)"
 			               : "");
 			fail_action(r, x, msg);
@@ -367,7 +390,8 @@ static int apply(app *a, trello_client *tc, sync_report *r, webhook *ws, size_t 
 			memset(&w, 0, sizeof w);
 			memset(&m, 0, sizeof m);
 			memset(&te, 0, sizeof te);
-			if (tw->id_model && resolved < MAX_RESOLVE && str_is_trello_id(tw->id_model)) {
+			if (tw->id_model && resolved < MAX_RESOLVE &&
+			    str_is_trello_id(tw->id_model)) {
 				resolved++;
 				if (trello_resolve_model(tc, tok, tw->id_model, &m, &te) == 0) {
 					w.model_type = (char *)trello_model_type_name(m.type);
@@ -377,8 +401,10 @@ static int apply(app *a, trello_client *tc, sync_report *r, webhook *ws, size_t 
 			w.id = x->webhook_id;
 			w.trello_id = tw->id;
 			w.id_model = tw->id_model;
-			w.description = tw->description && *tw->description ? tw->description : NULL;
-			w.callback_url = tw->callback_url; /* exactly as registered: it is signed over */
+			w.description =
+			    tw->description && *tw->description ? tw->description : NULL;
+			w.callback_url =
+			    tw->callback_url; /* exactly as registered: it is signed over */
 			w.token = (char *)tok;
 			w.active = tw->active;
 			w.state = tw->active ? WEBHOOK_ACTIVE : WEBHOOK_DISABLED;
@@ -401,20 +427,20 @@ static int apply(app *a, trello_client *tc, sync_report *r, webhook *ws, size_t 
 				                  r->actions[k].local_ix == x->local_ix);
 			bool failed_before = false;
 			for (size_t k = 0; k < i; k++)
-				failed_before = failed_before || (r->actions[k].kind == SYNC_FINISH_REMOVAL &&
-				                                  r->actions[k].local_ix == x->local_ix &&
-				                                  r->actions[k].error);
-			if (!later && !failed_before && svc_webhook_delete(a, ws[x->local_ix].id, &serr) &&
+				failed_before =
+				    failed_before ||
+				    (r->actions[k].kind == SYNC_FINISH_REMOVAL &&
+				     r->actions[k].local_ix == x->local_ix && r->actions[k].error);
+			if (!later && !failed_before &&
+			    svc_webhook_delete(a, ws[x->local_ix].id, &serr) &&
 			    serr.code != TH_ENOTFOUND) {
 				fail_action(r, x, serr.msg);
 				continue;
 			}
 			break;
 		}
-		case SYNC_PRUNE:
-			break;
-		default:
-			continue; /* reports only */
+		case SYNC_PRUNE: break;
+		default: continue; /* reports only */
 		}
 		x->done = true;
 	}
@@ -433,7 +459,8 @@ static int apply(app *a, trello_client *tc, sync_report *r, webhook *ws, size_t 
 			continue;
 		th_error serr = {0, {0}};
 		if (svc_webhook_update(a, w, &serr))
-			log_warn(COMPONENT, "webhook %s: could not save Trello's view: %s", w->id, serr.msg);
+			log_warn(COMPONENT, "webhook %s: could not save Trello's view: %s", w->id,
+			         serr.msg);
 	}
 out:
 	for (size_t i = 0; ops && i < nops; i++)
@@ -454,7 +481,8 @@ int svc_sync(app *a, trello_client *tc, const sync_opts *o, sync_report *r, th_e
 	r->dry_run = o->dry_run;
 	for (size_t i = 0; i < o->ntokens; i++)
 		if (!str_is_trello_token(o->tokens[i]))
-			return th_err(err, TH_EINVAL, "--token: expected a Trello user token (64 hex "
+			return th_err(err, TH_EINVAL,
+			              "--token: expected a Trello user token (64 hex "
 			              "characters, or ATTA followed by 72 hex characters)");
 	int rc = svc_token_list(a, &toks, &ntoks, err);
 	if (!rc)
@@ -514,9 +542,11 @@ int svc_sync(app *a, trello_client *tc, const sync_opts *o, sync_report *r, th_e
 			r->failures++;
 			char masked[32], detail[400];
 			mask_secret(r->tokens[i].token, masked, sizeof masked);
-			str_printf(detail, sizeof detail, "cannot list the webhooks of token %s: %s", masked,
+			str_printf(detail, sizeof detail,
+			           "cannot list the webhooks of token %s: %s", masked,
 			           lists[i].err.th.msg);
-			if (!add_action(r, SYNC_TOKEN_ERROR, (int)i, -1, NULL, NULL, NULL, NULL, detail)) {
+			if (!add_action(r, SYNC_TOKEN_ERROR, (int)i, -1, NULL, NULL, NULL, NULL,
+			                detail)) {
 				rc = th_err(err, TH_ENOMEM, "out of memory");
 				goto out;
 			}
@@ -532,9 +562,11 @@ int svc_sync(app *a, trello_client *tc, const sync_opts *o, sync_report *r, th_e
 	size_t changes = 0;
 	for (size_t i = 0; i < r->nactions; i++)
 		changes += r->actions[i].done;
-	log_info(COMPONENT, "%s: %zu token(s), %zu action(s) planned, %zu done, %zu in sync, %zu "
-	         "failure(s)", o->dry_run ? "dry run" : "sync", r->ntokens, r->nactions, changes,
-	         r->in_sync, r->failures);
+	log_info(COMPONENT,
+	         "%s: %zu token(s), %zu action(s) planned, %zu done, %zu in sync, %zu "
+	         "failure(s)",
+	         o->dry_run ? "dry run" : "sync", r->ntokens, r->nactions, changes, r->in_sync,
+	         r->failures);
 out:
 	/* the plan's borrowed Trello webhooks die with the listing */
 	for (size_t i = 0; i < r->nactions; i++)

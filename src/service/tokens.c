@@ -147,8 +147,8 @@ int svc_token_remove(app *a, const char *plain, th_error *err)
 	mask_secret(plain, masked, sizeof masked);
 	if (users)
 		return th_err(err, TH_EEXISTS,
-		              "token %s is used by %zu webhook%s: remove %s first (webhook rm ID)", masked,
-		              users, users == 1 ? "" : "s", users == 1 ? "it" : "them");
+		              "token %s is used by %zu webhook%s: remove %s first (webhook rm ID)",
+		              masked, users, users == 1 ? "" : "s", users == 1 ? "it" : "them");
 	token t;
 	char *stored = NULL;
 	rc = svc_token_find(a, plain, &t, &stored, err);
@@ -167,8 +167,10 @@ void svc_token_mark_dead(app *a, const char *plain, enum trello_error_kind kind)
 	mask_secret(plain, masked, sizeof masked);
 	atomic_fetch_add_explicit(&a->m.token_problems, 1, memory_order_relaxed);
 	bool expired = kind == TRELLO_ERR_EXPIRED_TOKEN;
-	log_warn(COMPONENT, "Trello says token %s is %s: its webhooks need a new token (token add, "
-	         "then webhook add)", masked, expired ? "expired" : "invalid");
+	log_warn(COMPONENT,
+	         "Trello says token %s is %s: its webhooks need a new token (token add, "
+	         "then webhook add)",
+	         masked, expired ? "expired" : "invalid");
 
 	token t;
 	char *stored = NULL;
@@ -202,7 +204,8 @@ void svc_token_mark_dead(app *a, const char *plain, enum trello_error_kind kind)
 		if (svc_webhook_update(a, w, &err))
 			log_error(COMPONENT, "cannot flag webhook %s: %s", w->id, err.msg);
 		else
-			log_warn(COMPONENT, "webhook %s (model %s) needs a new token", w->id, w->id_model);
+			log_warn(COMPONENT, "webhook %s (model %s) needs a new token", w->id,
+			         w->id_model);
 		webhook_cache_forget(a->cache, w->id);
 	}
 	webhook_list_free(ws, n);

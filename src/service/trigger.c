@@ -15,11 +15,11 @@
 #include "store/store.h"
 #include "util/sign.h"
 
-#define SET_PATH_MAX 512     /* bytes of a --set path */
-#define SET_SEGMENTS_MAX 32  /* segments of a --set path */
-#define ANSWER_KEEP 255      /* bytes of the answer body kept for printing */
-#define POST_TIMEOUT_S 30L   /* Trello gives a receiver about this long */
-#define LOOKUP_LIMIT 1000    /* newest events of the webhook searched for our action */
+#define SET_PATH_MAX 512    /* bytes of a --set path */
+#define SET_SEGMENTS_MAX 32 /* segments of a --set path */
+#define ANSWER_KEEP 255     /* bytes of the answer body kept for printing */
+#define POST_TIMEOUT_S 30L  /* Trello gives a receiver about this long */
+#define LOOKUP_LIMIT 1000   /* newest events of the webhook searched for our action */
 
 const trigger_template *trigger_find(const char *name)
 {
@@ -37,9 +37,12 @@ int trigger_check_name(const char *name, th_error *err)
 	char shown[64];
 	size_t k = 0;
 	for (size_t i = 0; name && name[i] && k + 1 < sizeof shown; i++)
-		shown[k++] = ((unsigned char)name[i] < 0x20 || (unsigned char)name[i] >= 0x7f) ? '?' : name[i];
+		shown[k++] = ((unsigned char)name[i] < 0x20 || (unsigned char)name[i] >= 0x7f)
+		                 ? '?'
+		                 : name[i];
 	shown[k] = '\0';
-	return th_err(err, TH_EINVAL, "unknown action type '%s' (see trellohook trigger --list)", shown);
+	return th_err(err, TH_EINVAL, "unknown action type '%s' (see trellohook trigger --list)",
+	              shown);
 }
 
 int trigger_action_id(char out[25], th_error *err)
@@ -49,8 +52,8 @@ int trigger_action_id(char out[25], th_error *err)
 		return th_err(err, TH_EIO, "no randomness for an action id");
 	/* Trello ids are Mongo ObjectIds: 4 bytes of seconds, then 8 more bytes. */
 	uint32_t secs = (uint32_t)(time_now_ms() / 1000);
-	str_printf(out, 25, "%08x%02x%02x%02x%02x%02x%02x%02x%02x", (unsigned)secs, r[0], r[1], r[2],
-	           r[3], r[4], r[5], r[6], r[7]);
+	str_printf(out, 25, "%08x%02x%02x%02x%02x%02x%02x%02x%02x", (unsigned)secs, r[0], r[1],
+	           r[2], r[3], r[4], r[5], r[6], r[7]);
 	return 0;
 }
 
@@ -101,14 +104,18 @@ int trigger_set_path(json_t *root, const char *assignment, th_error *err)
 {
 	const char *eq = strchr(assignment, '=');
 	if (!eq)
-		return th_err(err, TH_EINVAL, "--set '%.80s': expected PATH=VALUE, e.g. "
-		              "--set action.data.text=hi", assignment);
+		return th_err(err, TH_EINVAL,
+		              "--set '%.80s': expected PATH=VALUE, e.g. "
+		              "--set action.data.text=hi",
+		              assignment);
 	size_t plen = (size_t)(eq - assignment);
 	if (plen == 0)
-		return th_err(err, TH_EINVAL, "--set: the PATH before '=' is empty (e.g. "
+		return th_err(err, TH_EINVAL,
+		              "--set: the PATH before '=' is empty (e.g. "
 		              "action.data.text=hi)");
 	if (plen >= SET_PATH_MAX)
-		return th_err(err, TH_EINVAL, "--set: the path is longer than %d bytes", SET_PATH_MAX - 1);
+		return th_err(err, TH_EINVAL, "--set: the path is longer than %d bytes",
+		              SET_PATH_MAX - 1);
 	char path[SET_PATH_MAX];
 	memcpy(path, assignment, plen);
 	path[plen] = '\0';
@@ -124,10 +131,13 @@ int trigger_set_path(json_t *root, const char *assignment, th_error *err)
 		if (dot)
 			*dot = '\0';
 		if (!*p)
-			return th_err(err, TH_EINVAL, "--set '%.80s': empty segment in the path (write "
-			              "a.b.c)", assignment);
+			return th_err(err, TH_EINVAL,
+			              "--set '%.80s': empty segment in the path (write "
+			              "a.b.c)",
+			              assignment);
 		if (nseg == SET_SEGMENTS_MAX)
-			return th_err(err, TH_EINVAL, "--set: more than %d path segments", SET_SEGMENTS_MAX);
+			return th_err(err, TH_EINVAL, "--set: more than %d path segments",
+			              SET_SEGMENTS_MAX);
 		segs[nseg++] = p;
 		if (!dot)
 			break;
@@ -160,8 +170,10 @@ int trigger_set_path(json_t *root, const char *assignment, th_error *err)
 			if (!seg_index(segs[i], &ix) || ix > json_array_size(cur) ||
 			    (!last && ix == json_array_size(cur))) {
 				json_decref(v);
-				return th_err(err, TH_EINVAL, "--set '%.80s': '%s' is not an index of that array "
-				              "(0..%zu)", assignment, segs[i], json_array_size(cur));
+				return th_err(err, TH_EINVAL,
+				              "--set '%.80s': '%s' is not an index of that array "
+				              "(0..%zu)",
+				              assignment, segs[i], json_array_size(cur));
 			}
 			if (last) {
 				int r = ix == json_array_size(cur) ? json_array_append_new(cur, v)
@@ -171,7 +183,8 @@ int trigger_set_path(json_t *root, const char *assignment, th_error *err)
 			cur = json_array_get(cur, ix);
 		} else {
 			json_decref(v);
-			return th_err(err, TH_EINVAL, "--set '%.80s': cannot go into '%s', its parent is %s",
+			return th_err(err, TH_EINVAL,
+			              "--set '%.80s': cannot go into '%s', its parent is %s",
 			              assignment, segs[i], json_kind(cur));
 		}
 	}
@@ -315,7 +328,8 @@ int trigger_build(const char *name, const webhook *w, const char *const *sets, s
 	for (size_t i = 0; i < nsets; i++)
 		if ((rc = trigger_set_path(root, sets[i], err)))
 			goto out;
-	const char *final_id = json_string_value(json_object_get(json_object_get(root, "action"), "id"));
+	const char *final_id =
+	    json_string_value(json_object_get(json_object_get(root, "action"), "id"));
 	str_copy(action_id, 64, final_id ? final_id : "");
 	/* compact, UTF-8 as is: Trello's form; these are the bytes signed and sent */
 	*out_body = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER);
@@ -351,7 +365,8 @@ static int pick_webhook(app *a, const char *id, webhook *out, th_error *err)
 		*out = ws[0];
 		memset(&ws[0], 0, sizeof ws[0]);
 	} else if (n == 0) {
-		rc = th_err(err, TH_EINVAL, "no webhooks yet: add one with `trellohook webhook add` "
+		rc = th_err(err, TH_EINVAL,
+		            "no webhooks yet: add one with `trellohook webhook add` "
 		            "(or run `trellohook demo`)");
 	} else {
 		buf ids;
@@ -378,8 +393,8 @@ static size_t on_body(char *ptr, size_t size, size_t nmemb, void *ud)
 }
 
 /* POST @body to @url with the signature; @status gets the answer's code. */
-static int post_signed(const char *url, const char *body, size_t len, const char *sig,
-                       long *status, buf *answer, th_error *err)
+static int post_signed(const char *url, const char *body, size_t len, const char *sig, long *status,
+                       buf *answer, th_error *err)
 {
 	int rc = 0;
 	struct curl_slist *hdrs = NULL, *h;
@@ -398,8 +413,11 @@ static int post_signed(const char *url, const char *body, size_t len, const char
 	}
 	char curlerr[CURL_ERROR_SIZE] = "";
 	CURLcode cc = CURLE_OK;
-#define SETOPT(opt, val) \
-	do { if (cc == CURLE_OK) cc = curl_easy_setopt(e, opt, val); } while (0)
+#define SETOPT(opt, val)                                    \
+	do {                                                \
+		if (cc == CURLE_OK)                         \
+			cc = curl_easy_setopt(e, opt, val); \
+	} while (0)
 	SETOPT(CURLOPT_URL, url);
 	SETOPT(CURLOPT_PROTOCOLS_STR, "http,https");
 	SETOPT(CURLOPT_HTTPHEADER, hdrs);
@@ -464,7 +482,8 @@ int trigger_send(app *a, const trigger_opts *o, trigger_result *out, th_error *e
 	webhook w;
 	memset(&w, 0, sizeof w);
 	memset(out, 0, sizeof *out);
-	if ((rc = trigger_check_name(o->name, err))) /* the type first: its message lists the names */
+	if ((rc = trigger_check_name(o->name,
+	                             err))) /* the type first: its message lists the names */
 		return rc;
 	if ((rc = pick_webhook(a, o->webhook_id, &w, err)))
 		goto out;

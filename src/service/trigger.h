@@ -59,9 +59,9 @@ int trigger_build(const char *name, const webhook *w, const char *const *sets, s
                   char **out_body, size_t *out_len, char action_id[64], th_error *err);
 
 typedef struct trigger_opts {
-	const char *name;              /* template name (see trigger --list) */
-	const char *webhook_id;        /* ours; NULL: the only webhook there is */
-	const char *const *sets;       /* PATH=VALUE assignments */
+	const char *name;        /* template name (see trigger --list) */
+	const char *webhook_id;  /* ours; NULL: the only webhook there is */
+	const char *const *sets; /* PATH=VALUE assignments */
 	size_t nsets;
 } trigger_opts;
 
@@ -69,10 +69,10 @@ typedef struct trigger_result {
 	char webhook_id[64];
 	char callback_url[600];
 	char action_id[64];
-	long status;                   /* the HTTP answer; 0 when none came */
-	char answer[256];              /* the start of the answer body (one line) */
-	char event_id[64];             /* the stored event ("" when not found) */
-	char *summary;                 /* its summary (malloc'd; trigger_result_clear) */
+	long status;       /* the HTTP answer; 0 when none came */
+	char answer[256];  /* the start of the answer body (one line) */
+	char event_id[64]; /* the stored event ("" when not found) */
+	char *summary;     /* its summary (malloc'd; trigger_result_clear) */
 } trigger_result;
 
 void trigger_result_clear(trigger_result *r);

@@ -77,7 +77,8 @@ int webhook_cache_get(webhook_cache *c, store *st, const char *id, webhook_brief
 	} else {
 		b.found = true;
 		b.state = w.state;
-		str_copy(b.callback_url, sizeof b.callback_url, w.callback_url ? w.callback_url : "");
+		str_copy(b.callback_url, sizeof b.callback_url,
+		         w.callback_url ? w.callback_url : "");
 		str_copy(b.id_model, sizeof b.id_model, w.id_model ? w.id_model : "");
 		webhook_clear(&w);
 	}

@@ -90,8 +90,7 @@ int svc_webhook_delete(app *a, const char *id, th_error *err)
 	return rc;
 }
 
-int svc_webhook_find(app *a, const char *id_model, const char *plain, webhook *out,
-                     th_error *err)
+int svc_webhook_find(app *a, const char *id_model, const char *plain, webhook *out, th_error *err)
 {
 	webhook *ws = NULL;
 	size_t n = 0;
@@ -144,8 +143,9 @@ static int trello_fail(th_error *err, const trello_error *te, const char *what)
 {
 	const char *hint = "";
 	if (te->kind == TRELLO_ERR_HEAD_CHECK)
-		hint = " (Trello's HEAD check of the callback URL failed: is `trellohook serve` running "
-		       "and reachable at CALLBACK_DOMAIN?)";
+		hint =
+		    " (Trello's HEAD check of the callback URL failed: is `trellohook serve` running "
+		    "and reachable at CALLBACK_DOMAIN?)";
 	else if (te->kind == TRELLO_ERR_INVALID_TOKEN || te->kind == TRELLO_ERR_EXPIRED_TOKEN)
 		hint = " (the token needs replacing: get a new one and use it with --token)";
 	else if (te->kind == TRELLO_ERR_INVALID_KEY)
@@ -162,8 +162,8 @@ static int64_t iso_ms(const char *s)
 	return ms;
 }
 
-int svc_webhook_add(app *a, trello_client *tc, const webhook_add_opts *o, webhook *out,
-                    char *note, size_t notesz, th_error *err)
+int svc_webhook_add(app *a, trello_client *tc, const webhook_add_opts *o, webhook *out, char *note,
+                    size_t notesz, th_error *err)
 {
 	trello_model m;
 	trello_model_ref ref;
@@ -184,10 +184,12 @@ int svc_webhook_add(app *a, trello_client *tc, const webhook_add_opts *o, webhoo
 
 	/* 1. what can be checked here */
 	if (!o->token || !str_is_trello_token(o->token))
-		return th_err(err, TH_EINVAL, "--token: expected a Trello user token (64 hex "
+		return th_err(err, TH_EINVAL,
+		              "--token: expected a Trello user token (64 hex "
 		              "characters, or ATTA followed by 72 hex characters)");
 	if (!o->model)
-		return th_err(err, TH_EINVAL, "--model is needed: a 24-hex Trello id or a board/card "
+		return th_err(err, TH_EINVAL,
+		              "--model is needed: a 24-hex Trello id or a board/card "
 		              "URL such as https://trello.com/b/AbCd1234/roadmap");
 	rc = trello_parse_model_ref(o->model, &ref, err);
 	if (rc)
@@ -205,9 +207,11 @@ int svc_webhook_add(app *a, trello_client *tc, const webhook_add_opts *o, webhoo
 	}
 	rc = svc_webhook_find(a, m.id, o->token, &dup, err);
 	if (rc == 0) {
-		rc = th_err(err, TH_EEXISTS, "a webhook on %s \"%s\" (%s) with this token already exists: "
-		            "%s (see webhook show %s)", trello_model_type_name(m.type),
-		            m.name ? m.name : "", m.id, dup.id, dup.id);
+		rc = th_err(err, TH_EEXISTS,
+		            "a webhook on %s \"%s\" (%s) with this token already exists: "
+		            "%s (see webhook show %s)",
+		            trello_model_type_name(m.type), m.name ? m.name : "", m.id, dup.id,
+		            dup.id);
 		webhook_clear(&dup);
 		goto out;
 	}
@@ -234,8 +238,10 @@ int svc_webhook_add(app *a, trello_client *tc, const webhook_add_opts *o, webhoo
 	w.created_at = time_now_ms();
 	rc = svc_webhook_insert(a, &w, err);
 	if (rc == TH_EEXISTS) {
-		rc = th_err(err, TH_EEXISTS, "a webhook on %s %s with this token already exists (see "
-		            "webhook ls)", trello_model_type_name(m.type), m.id);
+		rc = th_err(err, TH_EEXISTS,
+		            "a webhook on %s %s with this token already exists (see "
+		            "webhook ls)",
+		            trello_model_type_name(m.type), m.id);
 		goto out;
 	}
 	if (rc)
@@ -260,14 +266,18 @@ int svc_webhook_add(app *a, trello_client *tc, const webhook_add_opts *o, webhoo
 					memset(&l.items[i], 0, sizeof l.items[i]);
 					rc = 0;
 					if (note && notesz)
-						str_copy(note, notesz, "Trello's answer was lost, but it had created "
-						         "the webhook: kept it");
+						str_copy(
+						    note, notesz,
+						    "Trello's answer was lost, but it had created "
+						    "the webhook: kept it");
 					break;
 				}
 		} else {
 			char more[sizeof te.th.msg];
-			str_printf(more, sizeof more, "%s (if Trello created the webhook anyway, "
-			           "`trellohook sync` will adopt it)", te.th.msg);
+			str_printf(more, sizeof more,
+			           "%s (if Trello created the webhook anyway, "
+			           "`trellohook sync` will adopt it)",
+			           te.th.msg);
 			str_copy(te.th.msg, sizeof te.th.msg, more);
 		}
 		trello_webhook_list_clear(&l);
@@ -289,14 +299,16 @@ int svc_webhook_add(app *a, trello_client *tc, const webhook_add_opts *o, webhoo
 		trello_error de;
 		memset(&de, 0, sizeof de);
 		if (trello_delete_webhook(tc, o->token, tw.id, &de) && de.th.code != TH_ENOTFOUND)
-			log_error(COMPONENT, "webhook %s: the store failed and Trello's webhook %s could not "
-			          "be deleted (%s); `trellohook sync` will report it", id, tw.id, de.th.msg);
+			log_error(COMPONENT,
+			          "webhook %s: the store failed and Trello's webhook %s could not "
+			          "be deleted (%s); `trellohook sync` will report it",
+			          id, tw.id, de.th.msg);
 		goto out;
 	}
 	th_error terr = {0, {0}};
 	if (svc_token_remember(a, o->token, &terr))
-		log_warn(COMPONENT, "webhook %s added, but its token could not be remembered: %s", id,
-		         terr.msg);
+		log_warn(COMPONENT, "webhook %s added, but its token could not be remembered: %s",
+		         id, terr.msg);
 	char masked[32];
 	mask_secret(o->token, masked, sizeof masked);
 	log_info(COMPONENT, "webhook %s added: %s %s, Trello id %s, token %s", id,
@@ -307,7 +319,8 @@ out:
 	if (inserted) {
 		th_error derr = {0, {0}};
 		if (svc_webhook_delete(a, id, &derr))
-			log_error(COMPONENT, "could not delete the unfinished webhook %s: %s", id, derr.msg);
+			log_error(COMPONENT, "could not delete the unfinished webhook %s: %s", id,
+			          derr.msg);
 	}
 	trello_model_clear(&m);
 	trello_webhook_clear(&tw);
@@ -343,13 +356,16 @@ int svc_webhook_rm(app *a, trello_client *tc, const char *id, enum webhook_rm_ou
 		th_error uerr = {0, {0}};
 		int urc = svc_webhook_update(a, &w, &uerr);
 		if (urc) {
-			rc = th_err(err, urc, "%s; and marking webhook %s as removing failed too: %s",
+			rc = th_err(err, urc,
+			            "%s; and marking webhook %s as removing failed too: %s",
 			            te.th.msg, id, uerr.msg);
 			goto out;
 		}
 		*outcome = WEBHOOK_RM_MARKED;
-		rc = th_err(err, TH_EUNAVAIL, "webhook %s marked removing: its callbacks answer 410 and "
-		            "`trellohook sync` will finish the removal; %s", id, te.th.msg);
+		rc = th_err(err, TH_EUNAVAIL,
+		            "webhook %s marked removing: its callbacks answer 410 and "
+		            "`trellohook sync` will finish the removal; %s",
+		            id, te.th.msg);
 		log_warn(COMPONENT, "webhook %s marked removing: %s", id, te.th.msg);
 		goto out;
 	}
@@ -379,8 +395,8 @@ int svc_webhook_trello_view(app *a, trello_client *tc, const char *id, trello_we
 	if (rc)
 		return rc;
 	if (!w.trello_id) {
-		rc = th_err(err, TH_ENOTFOUND, "webhook %s is not registered on Trello (state %s)", id,
-		            webhook_state_name(w.state));
+		rc = th_err(err, TH_ENOTFOUND, "webhook %s is not registered on Trello (state %s)",
+		            id, webhook_state_name(w.state));
 		goto out;
 	}
 	rc = trello_get_webhook(tc, w.token, w.trello_id, out, &te);

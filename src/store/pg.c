@@ -39,22 +39,22 @@
 #define POOL_DEFAULT 4
 #define POOL_MAX 64
 #define STMT_TIMEOUT_DEFAULT 30000
-#define EVENTS_PER_INSERT 1000   /* 16 parameters each: well under 65535 */
-#define DELIVERIES_PER_INSERT 5000 /* 7 parameters each */
+#define EVENTS_PER_INSERT 1000                /* 16 parameters each: well under 65535 */
+#define DELIVERIES_PER_INSERT 5000            /* 7 parameters each */
 #define MIGRATION_LOCK_KEY "7466323030303831" /* any constant; ours */
 
 /* ---- the handle and its pool ------------------------------------------------------------ */
 
 typedef struct pgs {
-	store base;           /* first: store* <-> pgs* casts */
-	char *conninfo;       /* the URL for libpq, our parameters removed (holds the password) */
-	char masked[256];     /* the URL for messages: password masked, query dropped */
-	char options[64];     /* "-c statement_timeout=N" */
+	store base;       /* first: store* <-> pgs* casts */
+	char *conninfo;   /* the URL for libpq, our parameters removed (holds the password) */
+	char masked[256]; /* the URL for messages: password masked, query dropped */
+	char options[64]; /* "-c statement_timeout=N" */
 	size_t pool_size;
-	PGconn **conns;       /* pool_size slots; NULL until first used */
-	bool *busy;           /* slot in use by a thread */
-	pthread_mutex_t mu;   /* guards busy[] (not the connections themselves) */
-	pthread_cond_t cv;    /* signalled when a slot is released */
+	PGconn **conns;     /* pool_size slots; NULL until first used */
+	bool *busy;         /* slot in use by a thread */
+	pthread_mutex_t mu; /* guards busy[] (not the connections themselves) */
+	pthread_cond_t cv;  /* signalled when a slot is released */
 } pgs;
 
 static pgs *pgs_of(store *st)
@@ -157,8 +157,10 @@ static int with_conn(pgs *s, pg_op op, void *ctx, th_error *err)
 		if (PQstatus(s->conns[slot]) == CONNECTION_OK)
 			ret = op(s, s->conns[slot], ctx, err);
 		else
-			ret = th_err(err, TH_EUNAVAIL, "lost the connection to PostgreSQL at %s and could "
-			             "not reconnect", s->masked);
+			ret = th_err(err, TH_EUNAVAIL,
+			             "lost the connection to PostgreSQL at %s and could "
+			             "not reconnect",
+			             s->masked);
 	}
 	pool_put(s, slot);
 	return ret;
@@ -331,15 +333,14 @@ static int pg_fail(pgs *s, PGconn *c, const PGresult *r, const char *what, th_er
 	if (str_eq(state, "23503"))
 		return th_err(err, TH_ENOTFOUND, "%s: %s", what, msg);
 	if (PQstatus(c) == CONNECTION_BAD)
-		return th_err(err, TH_EUNAVAIL, "%s: lost the connection to PostgreSQL at %s: %s", what,
-		              s->masked, msg);
+		return th_err(err, TH_EUNAVAIL, "%s: lost the connection to PostgreSQL at %s: %s",
+		              what, s->masked, msg);
 	return th_err(err, TH_ESTORE, "%s: %s", what, msg);
 }
 
 /* Run @sql with @p (may be NULL). Returns the result when its status is
  * PGRES_COMMAND_OK or PGRES_TUPLES_OK (PQclear it), else NULL with @err. */
-static PGresult *pq(pgs *s, PGconn *c, const char *sql, pparams *p, const char *what,
-                    th_error *err)
+static PGresult *pq(pgs *s, PGconn *c, const char *sql, pparams *p, const char *what, th_error *err)
 {
 	if (p && p->oom) {
 		th_err(err, TH_ENOMEM, "%s: out of memory", what);
@@ -457,16 +458,16 @@ static bool row_bool(pq_row *w)
 	return !PQgetisnull(w->r, w->row, c) && PQgetvalue(w->r, w->row, c)[0] == 't';
 }
 
-#define WEBHOOK_COLS                                                                           \
-	"id, trello_id, id_model, model_type, model_name, description, callback_url, token, "   \
-	"state, active, consecutive_failures, first_consecutive_fail_at, created_at, "          \
+#define WEBHOOK_COLS                                                                          \
+	"id, trello_id, id_model, model_type, model_name, description, callback_url, token, " \
+	"state, active, consecutive_failures, first_consecutive_fail_at, created_at, "        \
 	"last_event_at"
-#define EVENT_COLS                                                                             \
-	"seq, id, webhook_id, action_id, action_type, action_date, model_id, board_id, "        \
+#define EVENT_COLS                                                                       \
+	"seq, id, webhook_id, action_id, action_type, action_date, model_id, board_id, " \
 	"board_name, list_id, list_name, card_id, card_name, member, summary, received_at"
 #define HANDLER_COLS "id, kind, target, on_types, model, secret, enabled, created_at"
-#define DELIVERY_COLS                                                                          \
-	"d.id, d.event_id, d.handler_id, d.status, d.attempts, d.next_attempt_at, "             \
+#define DELIVERY_COLS                                                               \
+	"d.id, d.event_id, d.handler_id, d.status, d.attempts, d.next_attempt_at, " \
 	"d.last_error, d.updated_at, d.claimed_until"
 #define TOKEN_COLS "token, member, expires_at, state, checked_at, created_at"
 
@@ -578,10 +579,22 @@ static void read_delivery(pq_row *w, delivery *d)
 /* A reader fills one element from the current row. */
 typedef void (*row_reader)(pq_row *w, void *elem);
 
-static void rd_webhook(pq_row *w, void *e) { read_webhook(w, e); }
-static void rd_token(pq_row *w, void *e) { read_token(w, e); }
-static void rd_handler(pq_row *w, void *e) { read_handler(w, e); }
-static void rd_delivery(pq_row *w, void *e) { read_delivery(w, e); }
+static void rd_webhook(pq_row *w, void *e)
+{
+	read_webhook(w, e);
+}
+static void rd_token(pq_row *w, void *e)
+{
+	read_token(w, e);
+}
+static void rd_handler(pq_row *w, void *e)
+{
+	read_handler(w, e);
+}
+static void rd_delivery(pq_row *w, void *e)
+{
+	read_delivery(w, e);
+}
 static void rd_event_row(pq_row *w, void *e)
 {
 	event_row *er = e;
@@ -591,18 +604,36 @@ static void rd_event_row(pq_row *w, void *e)
 /* A clearer frees what a reader filled in one element. */
 typedef void (*row_clearer)(void *elem);
 
-static void clr_webhook(void *e) { webhook_clear(e); }
-static void clr_token(void *e) { token_clear(e); }
-static void clr_handler(void *e) { handler_clear(e); }
-static void clr_delivery(void *e) { delivery_clear(e); }
-static void clr_event(void *e) { store_event_clear(e); }
-static void clr_event_row(void *e) { store_event_clear(&((event_row *)e)->ev); }
+static void clr_webhook(void *e)
+{
+	webhook_clear(e);
+}
+static void clr_token(void *e)
+{
+	token_clear(e);
+}
+static void clr_handler(void *e)
+{
+	handler_clear(e);
+}
+static void clr_delivery(void *e)
+{
+	delivery_clear(e);
+}
+static void clr_event(void *e)
+{
+	store_event_clear(e);
+}
+static void clr_event_row(void *e)
+{
+	store_event_clear(&((event_row *)e)->ev);
+}
 
 /* Read every row of @r into a new zeroed array of @elem-sized items (NULL
  * when there are none), the caller's on success. On failure (out of memory)
  * what was read is freed with @clr and *out is NULL. */
-static int read_all(PGresult *r, size_t elem, row_reader rd, row_clearer clr, void **out,
-                    size_t *n, th_error *err)
+static int read_all(PGresult *r, size_t elem, row_reader rd, row_clearer clr, void **out, size_t *n,
+                    th_error *err)
 {
 	int rows = PQntuples(r);
 	*out = NULL;
@@ -662,10 +693,11 @@ static int op_migrate(pgs *s, PGconn *c, void *ctx, th_error *err)
 		r = NULL;
 		version = (int)v;
 		if (version > latest) {
-			ret = th_err(err, TH_ESTORE,
-			             "the database schema is version %d, newer than this trellohook "
-			             "knows (%d); upgrade trellohook",
-			             version, latest);
+			ret =
+			    th_err(err, TH_ESTORE,
+			           "the database schema is version %d, newer than this trellohook "
+			           "knows (%d); upgrade trellohook",
+			           version, latest);
 			goto fail;
 		}
 		if (version == latest) {
@@ -686,7 +718,8 @@ static int op_migrate(pgs *s, PGconn *c, void *ctx, th_error *err)
 		pparams p = {0};
 		pp_i64(&p, version + 1);
 		pp_i64(&p, time_now_ms());
-		ret = pq_do(s, c, "INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)",
+		ret = pq_do(s, c,
+		            "INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)",
 		            &p, "recording a migration", err);
 		pp_free(&p);
 		if (ret != 0)
@@ -802,7 +835,8 @@ static int pg_webhook_insert(store *st, const webhook *w, th_error *err)
 	webhook_params(&p, w, true);
 	simple_op o = {.sql = "INSERT INTO webhooks (" WEBHOOK_COLS ") VALUES"
 	                      " ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14)",
-	               .p = &p, .what = "adding a webhook"};
+	               .p = &p,
+	               .what = "adding a webhook"};
 	th_error e = {0};
 	int ret = with_conn(pgs_of(st), op_simple, &o, &e);
 	pp_free(&p);
@@ -823,7 +857,8 @@ static int pg_webhook_update(store *st, const webhook *w, th_error *err)
 	                      " model_name = $5, description = $6, callback_url = $7, token = $8,"
 	                      " state = $9, active = $10, consecutive_failures = $11,"
 	                      " first_consecutive_fail_at = $12, last_event_at = $13 WHERE id = $1",
-	               .p = &p, .what = "updating a webhook"};
+	               .p = &p,
+	               .what = "updating a webhook"};
 	th_error e = {0};
 	int ret = with_conn(pgs_of(st), op_simple, &o, &e);
 	pp_free(&p);
@@ -839,8 +874,8 @@ static int pg_webhook_update(store *st, const webhook *w, th_error *err)
 	return 0;
 }
 
-#define WEBHOOK_SELECT                                                                         \
-	"SELECT " WEBHOOK_COLS ", (SELECT count(*) FROM events e WHERE e.webhook_id = w.id)"     \
+#define WEBHOOK_SELECT                                                                       \
+	"SELECT " WEBHOOK_COLS ", (SELECT count(*) FROM events e WHERE e.webhook_id = w.id)" \
 	" FROM webhooks w"
 
 /* Fetch at most one row of an element type; TH_ENOTFOUND with @nf when none. */
@@ -849,8 +884,14 @@ static int get_one(pgs *s, const char *sql, pparams *p, const char *what, row_re
 {
 	void *arr = NULL;
 	size_t n = 0;
-	simple_op o = {.sql = sql, .p = p, .what = what, .rd = rd, .clr = clear, .elem = elem,
-	               .out = &arr, .n = &n};
+	simple_op o = {.sql = sql,
+	               .p = p,
+	               .what = what,
+	               .rd = rd,
+	               .clr = clear,
+	               .elem = elem,
+	               .out = &arr,
+	               .n = &n};
 	int ret = with_conn(s, op_simple, &o, err);
 	if (ret == 0 && n == 0)
 		ret = th_err(err, TH_ENOTFOUND, "%s", nf);
@@ -869,8 +910,14 @@ static int list_all(pgs *s, const char *sql, pparams *p, const char *what, row_r
 {
 	*out = NULL;
 	*n = 0;
-	simple_op o = {.sql = sql, .p = p, .what = what, .rd = rd, .clr = clr, .elem = elem,
-	               .out = out, .n = n};
+	simple_op o = {.sql = sql,
+	               .p = p,
+	               .what = what,
+	               .rd = rd,
+	               .clr = clr,
+	               .elem = elem,
+	               .out = out,
+	               .n = n};
 	return with_conn(s, op_simple, &o, err);
 }
 
@@ -930,7 +977,8 @@ static int delete_one(pgs *s, const char *sql, const char *key, const char *what
 /* Deleting a webhook keeps its events (no foreign key). */
 static int pg_webhook_delete(store *st, const char *id, th_error *err)
 {
-	return delete_one(pgs_of(st), "DELETE FROM webhooks WHERE id = $1", id, "webhook", true, err);
+	return delete_one(pgs_of(st), "DELETE FROM webhooks WHERE id = $1", id, "webhook", true,
+	                  err);
 }
 
 /* ---- tokens ------------------------------------------------------------------------------- */
@@ -950,7 +998,8 @@ static int pg_token_put(store *st, const token *t, th_error *err)
 	                      " ON CONFLICT (token) DO UPDATE SET member = excluded.member,"
 	                      " expires_at = excluded.expires_at, state = excluded.state,"
 	                      " checked_at = excluded.checked_at",
-	               .p = &p, .what = "storing a token"};
+	               .p = &p,
+	               .what = "storing a token"};
 	int ret = with_conn(pgs_of(st), op_simple, &o, err);
 	pp_free(&p);
 	return ret;
@@ -977,7 +1026,8 @@ static int pg_token_list(store *st, token **out, size_t *n, th_error *err)
 
 static int pg_token_delete(store *st, const char *tok, th_error *err)
 {
-	return delete_one(pgs_of(st), "DELETE FROM tokens WHERE token = $1", tok, "token", false, err);
+	return delete_one(pgs_of(st), "DELETE FROM tokens WHERE token = $1", tok, "token", false,
+	                  err);
 }
 
 /* ---- deliveries for new events ------------------------------------------------------------ */
@@ -987,8 +1037,10 @@ static int load_enabled_handlers(pgs *s, PGconn *c, handler **out, size_t *n, th
 {
 	*out = NULL;
 	*n = 0;
-	PGresult *r = pq(s, c, "SELECT " HANDLER_COLS " FROM handlers WHERE enabled"
-	                       " ORDER BY created_at, id", NULL, "loading handlers", err);
+	PGresult *r = pq(s, c,
+	                 "SELECT " HANDLER_COLS " FROM handlers WHERE enabled"
+	                 " ORDER BY created_at, id",
+	                 NULL, "loading handlers", err);
 	if (!r)
 		return err ? err->code : TH_ESTORE;
 	int ret = read_all(r, sizeof **out, rd_handler, clr_handler, (void **)out, n, err);
@@ -1033,14 +1085,13 @@ static int queue_delivery(void *ctx, const handler *h, const char *id, th_error 
 	pg_dctx *x = ctx;
 	dbatch *b = x->b;
 	int k = b->p.n;
-	int e = buf_puts(&b->sql, b->rows == 0
-	                              ? "INSERT INTO deliveries (id, event_id, handler_id,"
-	                                " generation, status, attempts, next_attempt_at,"
-	                                " updated_at, webhook_id, event_seq) VALUES "
-	                              : ",");
+	int e = buf_puts(&b->sql, b->rows == 0 ? "INSERT INTO deliveries (id, event_id, handler_id,"
+	                                         " generation, status, attempts, next_attempt_at,"
+	                                         " updated_at, webhook_id, event_seq) VALUES "
+	                                       : ",");
 	if (!e)
-		e = buf_printf(&b->sql, "($%d,$%d,$%d,$%d,'pending',0,$%d,$%d,$%d,$%d)", k + 1, k + 2,
-		               k + 3, k + 4, k + 5, k + 5, k + 6, k + 7);
+		e = buf_printf(&b->sql, "($%d,$%d,$%d,$%d,'pending',0,$%d,$%d,$%d,$%d)", k + 1,
+		               k + 2, k + 3, k + 4, k + 5, k + 5, k + 6, k + 7);
 	if (e)
 		return th_err(err, TH_ENOMEM, "out of memory");
 	pp_text(&b->p, pp_own(&b->p, str_dup(id)));
@@ -1086,9 +1137,10 @@ static int insert_events(pgs *s, PGconn *c, put_ctx *x, size_t from, size_t to, 
 	buf_init(&sql, BUF_MAX_DEFAULT);
 	PGresult *r = NULL;
 	int ret = 0, rows = 0;
-	int e = buf_puts(&sql, "INSERT INTO events (id, webhook_id, action_id, action_type,"
-	                       " action_date, model_id, board_id, board_name, list_id, list_name,"
-	                       " card_id, card_name, member, summary, payload, received_at) VALUES ");
+	int e =
+	    buf_puts(&sql, "INSERT INTO events (id, webhook_id, action_id, action_type,"
+	                   " action_date, model_id, board_id, board_name, list_id, list_name,"
+	                   " card_id, card_name, member, summary, payload, received_at) VALUES ");
 	for (size_t i = from; i < to && !e; i++) {
 		event *ev = x->evs[i];
 		if (!store_event_storable(ev))
@@ -1119,7 +1171,8 @@ static int insert_events(pgs *s, PGconn *c, put_ctx *x, size_t from, size_t to, 
 	if (rows == 0)
 		goto out;
 	if (!e)
-		e = buf_puts(&sql, " ON CONFLICT (webhook_id, action_id) DO NOTHING RETURNING id, seq");
+		e = buf_puts(&sql,
+		             " ON CONFLICT (webhook_id, action_id) DO NOTHING RETURNING id, seq");
 	if (e) {
 		ret = th_err(err, TH_ENOMEM, "out of memory");
 		goto out;
@@ -1136,7 +1189,8 @@ static int insert_events(pgs *s, PGconn *c, put_ctx *x, size_t from, size_t to, 
 	for (int k = 0; k < PQntuples(r); k++) {
 		const char *id = PQgetvalue(r, k, 0);
 		size_t j = cur, tries = 0;
-		while (tries < to - from && !(store_event_storable(x->evs[j]) && str_eq(x->evs[j]->id, id))) {
+		while (tries < to - from &&
+		       !(store_event_storable(x->evs[j]) && str_eq(x->evs[j]->id, id))) {
 			j = j + 1 < to ? j + 1 : from;
 			tries++;
 		}
@@ -1205,8 +1259,9 @@ static int op_events_put(pgs *s, PGconn *c, void *ctx, th_error *err)
 		pparams p = {0};
 		pp_text_repair(&p, ev->webhook_id);
 		pp_i64(&p, latest);
-		ret = pq_do(s, c, "UPDATE webhooks SET last_event_at = $2"
-		                  " WHERE id = $1 AND last_event_at < $2",
+		ret = pq_do(s, c,
+		            "UPDATE webhooks SET last_event_at = $2"
+		            " WHERE id = $1 AND last_event_at < $2",
 		            &p, "updating the webhook's last event time", err);
 		pp_free(&p);
 		if (ret != 0)
@@ -1226,8 +1281,7 @@ out:
 	return ret;
 }
 
-static int pg_events_put(store *st, event **evs, size_t n, enum store_put *results,
-                         th_error *err)
+static int pg_events_put(store *st, event **evs, size_t n, enum store_put *results, th_error *err)
 {
 	pgs *s = pgs_of(st);
 	int ret = 0;
@@ -1267,8 +1321,9 @@ static int pg_event_get(store *st, const char *id, event *out, th_error *err)
 	store_not_found_msg(nf, sizeof nf, "event", id);
 	pparams p = {0};
 	pp_text(&p, id);
-	int ret = get_one(pgs_of(st), "SELECT " EVENT_COLS ", payload FROM events WHERE id = $1", &p,
-	                  "reading an event", rd_event_full, sizeof *out, out, clr_event, nf, err);
+	int ret =
+	    get_one(pgs_of(st), "SELECT " EVENT_COLS ", payload FROM events WHERE id = $1", &p,
+	            "reading an event", rd_event_full, sizeof *out, out, clr_event, nf, err);
 	pp_free(&p);
 	return ret;
 }
@@ -1344,8 +1399,10 @@ static int pg_handler_insert(store *st, const handler *h, th_error *err)
 	pp_text(&p, h->secret);
 	pp_bool(&p, h->enabled);
 	pp_i64(&p, h->created_at ? h->created_at : time_now_ms());
-	simple_op o = {.sql = "INSERT INTO handlers (" HANDLER_COLS ") VALUES ($1,$2,$3,$4,$5,$6,$7,$8)",
-	               .p = &p, .what = "adding a handler"};
+	simple_op o = {.sql = "INSERT INTO handlers (" HANDLER_COLS
+	                      ") VALUES ($1,$2,$3,$4,$5,$6,$7,$8)",
+	               .p = &p,
+	               .what = "adding a handler"};
 	int ret = with_conn(pgs_of(st), op_simple, &o, err);
 	pp_free(&p);
 	if (ret == TH_EEXISTS)
@@ -1369,8 +1426,8 @@ static int pg_handler_get(store *st, const char *id, handler *out, th_error *err
 static int pg_handler_list(store *st, handler **out, size_t *n, th_error *err)
 {
 	return list_all(pgs_of(st), "SELECT " HANDLER_COLS " FROM handlers ORDER BY created_at, id",
-	                NULL, "listing handlers", rd_handler, clr_handler, sizeof **out, (void **)out,
-	                n, err);
+	                NULL, "listing handlers", rd_handler, clr_handler, sizeof **out,
+	                (void **)out, n, err);
 }
 
 /* Deletes the handler and, in the same transaction, its deliveries that are
@@ -1382,8 +1439,8 @@ static int op_handler_delete(pgs *s, PGconn *c, void *ctx, th_error *err)
 	PGresult *r = NULL;
 	int ret = 0;
 	pp_text(&p, id);
-	if ((ret = pq_do(s, c, "DELETE FROM deliveries WHERE handler_id = $1 AND status <> 'done'", &p,
-	                 "deleting a handler's deliveries", err)) != 0)
+	if ((ret = pq_do(s, c, "DELETE FROM deliveries WHERE handler_id = $1 AND status <> 'done'",
+	                 &p, "deleting a handler's deliveries", err)) != 0)
 		goto out;
 	if (!(r = pq(s, c, "DELETE FROM handlers WHERE id = $1", &p, "deleting a handler", err)))
 		ret = err ? err->code : TH_ESTORE;
@@ -1405,7 +1462,8 @@ static int pg_handler_set_enabled(store *st, const char *id, bool enabled, th_er
 	pparams p = {0};
 	pp_text(&p, id);
 	pp_bool(&p, enabled);
-	simple_op o = {.sql = "UPDATE handlers SET enabled = $2 WHERE id = $1", .p = &p,
+	simple_op o = {.sql = "UPDATE handlers SET enabled = $2 WHERE id = $1",
+	               .p = &p,
 	               .what = "updating a handler"};
 	int ret = with_conn(pgs_of(st), op_simple, &o, err);
 	pp_free(&p);
@@ -1436,8 +1494,10 @@ static int pg_delivery_list(store *st, const char *status, const char *event_id,
 		pp_text_repair(&p, event_id);
 		str_printf(b, sizeof b, " AND d.event_id = $%d", p.n);
 	}
-	str_printf(sql, sizeof sql, "SELECT " DELIVERY_COLS " FROM deliveries d WHERE true%s%s"
-	                            " ORDER BY d.seq DESC LIMIT $1", a, b);
+	str_printf(sql, sizeof sql,
+	           "SELECT " DELIVERY_COLS " FROM deliveries d WHERE true%s%s"
+	           " ORDER BY d.seq DESC LIMIT $1",
+	           a, b);
 	int ret = list_all(pgs_of(st), sql, &p, "listing deliveries", rd_delivery, clr_delivery,
 	                   sizeof **out, (void **)out, n, err);
 	pp_free(&p);
@@ -1451,9 +1511,9 @@ static int pg_delivery_get(store *st, const char *id, delivery *out, th_error *e
 	store_not_found_msg(nf, sizeof nf, "delivery", id);
 	pparams p = {0};
 	pp_text(&p, id);
-	int ret = get_one(pgs_of(st), "SELECT " DELIVERY_COLS " FROM deliveries d WHERE d.id = $1",
-	                  &p, "reading a delivery", rd_delivery, sizeof *out, out, clr_delivery, nf,
-	                  err);
+	int ret =
+	    get_one(pgs_of(st), "SELECT " DELIVERY_COLS " FROM deliveries d WHERE d.id = $1", &p,
+	            "reading a delivery", rd_delivery, sizeof *out, out, clr_delivery, nf, err);
 	pp_free(&p);
 	return ret;
 }
@@ -1517,7 +1577,8 @@ static int pg_delivery_finish(store *st, const char *id, enum delivery_status st
 	pp_i64(&p, time_now_ms());
 	simple_op o = {.sql = "UPDATE deliveries SET status = $2, next_attempt_at = $3,"
 	                      " last_error = $4, updated_at = $5, claimed_until = 0 WHERE id = $1",
-	               .p = &p, .what = "recording a delivery's outcome"};
+	               .p = &p,
+	               .what = "recording a delivery's outcome"};
 	int ret = with_conn(pgs_of(st), op_simple, &o, err);
 	pp_free(&p);
 	if (ret == 0 && o.changes == 0)
@@ -1547,9 +1608,11 @@ static int op_delivery_retry(pgs *s, PGconn *c, void *ctx, th_error *err)
 		goto out;
 	}
 	pp_i64(&p, time_now_ms());
-	ret = pq_do(s, c, "UPDATE deliveries SET status = 'pending', attempts = 0,"
-	                  " next_attempt_at = $2, updated_at = $2, claimed_until = 0"
-	                  " WHERE id = $1", &p, "retrying a delivery", err);
+	ret = pq_do(s, c,
+	            "UPDATE deliveries SET status = 'pending', attempts = 0,"
+	            " next_attempt_at = $2, updated_at = $2, claimed_until = 0"
+	            " WHERE id = $1",
+	            &p, "retrying a delivery", err);
 out:
 	PQclear(r);
 	pp_free(&p);
@@ -1583,8 +1646,8 @@ static int op_event_replay(pgs *s, PGconn *c, void *ctx, th_error *err)
 	x->made = 0;
 	pp_text_repair(&p, x->event_id);
 	/* FOR UPDATE: two replays of one event take turns, so generations differ */
-	if (!(r = pq(s, c, "SELECT " EVENT_COLS ", payload FROM events WHERE id = $1 FOR UPDATE", &p,
-	             "reading an event", err))) {
+	if (!(r = pq(s, c, "SELECT " EVENT_COLS ", payload FROM events WHERE id = $1 FOR UPDATE",
+	             &p, "reading an event", err))) {
 		ret = err ? err->code : TH_ESTORE;
 		goto out;
 	}
@@ -1600,8 +1663,10 @@ static int op_event_replay(pgs *s, PGconn *c, void *ctx, th_error *err)
 		ret = th_err(err, TH_ENOMEM, "out of memory");
 		goto out;
 	}
-	if (!(r = pq(s, c, "SELECT coalesce(max(generation), -1) + 1 FROM deliveries"
-	                   " WHERE event_id = $1", &p, "reading delivery generations", err))) {
+	if (!(r = pq(s, c,
+	             "SELECT coalesce(max(generation), -1) + 1 FROM deliveries"
+	             " WHERE event_id = $1",
+	             &p, "reading delivery generations", err))) {
 		ret = err ? err->code : TH_ESTORE;
 		goto out;
 	}
@@ -1643,9 +1708,10 @@ static int op_delivery_stats(pgs *s, PGconn *c, void *ctx, th_error *err)
 	stats_ctx *x = ctx;
 	for (int i = 0; i < 5; i++)
 		x->counts[i] = 0;
-	PGresult *r = pq(s, c, "SELECT status, count(*) FROM deliveries GROUP BY status"
-	                       " UNION ALL SELECT '', coalesce(min(next_attempt_at), 0)"
-	                       " FROM deliveries WHERE status = 'pending'",
+	PGresult *r = pq(s, c,
+	                 "SELECT status, count(*) FROM deliveries GROUP BY status"
+	                 " UNION ALL SELECT '', coalesce(min(next_attempt_at), 0)"
+	                 " FROM deliveries WHERE status = 'pending'",
 	                 NULL, "counting deliveries", err);
 	if (!r)
 		return err ? err->code : TH_ESTORE;
@@ -1688,7 +1754,8 @@ static int pg_user_put(store *st, const char *name, const char *pwhash, th_error
 	pp_i64(&p, time_now_ms());
 	simple_op o = {.sql = "INSERT INTO users (name, pwhash, created_at) VALUES ($1, $2, $3)"
 	                      " ON CONFLICT (name) DO UPDATE SET pwhash = excluded.pwhash",
-	               .p = &p, .what = "storing a user"};
+	               .p = &p,
+	               .what = "storing a user"};
 	int ret = with_conn(pgs_of(st), op_simple, &o, err);
 	pp_free(&p);
 	return ret;
@@ -1734,10 +1801,11 @@ static int op_session_put(pgs *s, PGconn *c, void *ctx, th_error *err)
 	pp_text(&p, us->user);
 	pp_text(&p, us->csrf);
 	pp_i64(&p, us->expires_at);
-	ret = pq_do(s, c, "INSERT INTO sessions (id_hash, \"user\", csrf, expires_at)"
-	                  " VALUES ($1, $2, $3, $4) ON CONFLICT (id_hash) DO UPDATE SET"
-	                  " \"user\" = excluded.\"user\", csrf = excluded.csrf,"
-	                  " expires_at = excluded.expires_at",
+	ret = pq_do(s, c,
+	            "INSERT INTO sessions (id_hash, \"user\", csrf, expires_at)"
+	            " VALUES ($1, $2, $3, $4) ON CONFLICT (id_hash) DO UPDATE SET"
+	            " \"user\" = excluded.\"user\", csrf = excluded.csrf,"
+	            " expires_at = excluded.expires_at",
 	            &p, "storing a session", err);
 	if (ret == TH_ENOTFOUND)
 		ret = th_err(err, TH_ENOTFOUND, "no user named %s", us->user);
@@ -1773,9 +1841,11 @@ static int pg_session_get(store *st, const char *id_hash, user_session *out, th_
 	memset(out, 0, sizeof *out);
 	pparams p = {0};
 	pp_text(&p, id_hash);
-	int ret = get_one(pgs_of(st), "SELECT id_hash, \"user\", csrf, expires_at FROM sessions"
-	                              " WHERE id_hash = $1", &p, "reading a session", rd_session,
-	                  sizeof *out, out, clr_session, "no such session", err);
+	int ret = get_one(pgs_of(st),
+	                  "SELECT id_hash, \"user\", csrf, expires_at FROM sessions"
+	                  " WHERE id_hash = $1",
+	                  &p, "reading a session", rd_session, sizeof *out, out, clr_session,
+	                  "no such session", err);
 	pp_free(&p);
 	return ret;
 }
@@ -1787,40 +1857,40 @@ static int pg_session_delete(store *st, const char *id_hash, th_error *err)
 }
 
 static const struct store_ops pg_ops = {
-	.name = "postgresql",
-	.close = pg_close,
-	.migrate = pg_migrate,
-	.ping = pg_ping,
-	.webhook_insert = pg_webhook_insert,
-	.webhook_update = pg_webhook_update,
-	.webhook_get = pg_webhook_get,
-	.webhook_find = pg_webhook_find,
-	.webhook_list = pg_webhook_list,
-	.webhook_delete = pg_webhook_delete,
-	.token_put = pg_token_put,
-	.token_get = pg_token_get,
-	.token_list = pg_token_list,
-	.token_delete = pg_token_delete,
-	.events_put = pg_events_put,
-	.event_get = pg_event_get,
-	.event_list = pg_event_list,
-	.handler_insert = pg_handler_insert,
-	.handler_get = pg_handler_get,
-	.handler_list = pg_handler_list,
-	.handler_delete = pg_handler_delete,
-	.handler_set_enabled = pg_handler_set_enabled,
-	.delivery_list = pg_delivery_list,
-	.delivery_get = pg_delivery_get,
-	.delivery_claim = pg_delivery_claim,
-	.delivery_finish = pg_delivery_finish,
-	.delivery_retry = pg_delivery_retry,
-	.event_replay = pg_event_replay,
-	.delivery_stats = pg_delivery_stats,
-	.user_put = pg_user_put,
-	.user_get_hash = pg_user_get_hash,
-	.session_put = pg_session_put,
-	.session_get = pg_session_get,
-	.session_delete = pg_session_delete,
+    .name = "postgresql",
+    .close = pg_close,
+    .migrate = pg_migrate,
+    .ping = pg_ping,
+    .webhook_insert = pg_webhook_insert,
+    .webhook_update = pg_webhook_update,
+    .webhook_get = pg_webhook_get,
+    .webhook_find = pg_webhook_find,
+    .webhook_list = pg_webhook_list,
+    .webhook_delete = pg_webhook_delete,
+    .token_put = pg_token_put,
+    .token_get = pg_token_get,
+    .token_list = pg_token_list,
+    .token_delete = pg_token_delete,
+    .events_put = pg_events_put,
+    .event_get = pg_event_get,
+    .event_list = pg_event_list,
+    .handler_insert = pg_handler_insert,
+    .handler_get = pg_handler_get,
+    .handler_list = pg_handler_list,
+    .handler_delete = pg_handler_delete,
+    .handler_set_enabled = pg_handler_set_enabled,
+    .delivery_list = pg_delivery_list,
+    .delivery_get = pg_delivery_get,
+    .delivery_claim = pg_delivery_claim,
+    .delivery_finish = pg_delivery_finish,
+    .delivery_retry = pg_delivery_retry,
+    .event_replay = pg_event_replay,
+    .delivery_stats = pg_delivery_stats,
+    .user_put = pg_user_put,
+    .user_get_hash = pg_user_get_hash,
+    .session_put = pg_session_put,
+    .session_get = pg_session_get,
+    .session_delete = pg_session_delete,
 };
 
 /* ---- opening -------------------------------------------------------------------------------- */
@@ -1836,8 +1906,10 @@ static int parse_url(pgs *s, const char *url, th_error *err)
 	const char *env = getenv("TRELLOHOOK_DB_POOL");
 	char *copy = NULL;
 	if (env && *env && num_parse_i64(env, 1, POOL_MAX, &pool) != 0)
-		return th_err(err, TH_ECONFIG, "TRELLOHOOK_DB_POOL must be a number from 1 to %d, "
-		              "not \"%.32s\"", POOL_MAX, env);
+		return th_err(err, TH_ECONFIG,
+		              "TRELLOHOOK_DB_POOL must be a number from 1 to %d, "
+		              "not \"%.32s\"",
+		              POOL_MAX, env);
 	const char *q = strchr(url, '?');
 	size_t base = q ? (size_t)(q - url) : strlen(url);
 	{
@@ -1868,18 +1940,23 @@ static int parse_url(pgs *s, const char *url, th_error *err)
 			size_t klen = eq ? (size_t)(eq - p) : strlen(p);
 			if (klen == 9 && !strncmp(p, "pool_size", 9)) {
 				if (num_parse_i64(val, 1, POOL_MAX, &pool) != 0) {
-					ret = th_err(err, TH_ECONFIG, "DATABASE_URL: pool_size must be a number "
-					             "from 1 to %d, not \"%.32s\"", POOL_MAX, val);
+					ret = th_err(err, TH_ECONFIG,
+					             "DATABASE_URL: pool_size must be a number "
+					             "from 1 to %d, not \"%.32s\"",
+					             POOL_MAX, val);
 					goto out;
 				}
 			} else if (klen == 17 && !strncmp(p, "statement_timeout", 17)) {
 				if (num_parse_i64(val, 0, 86400000, &timeout) != 0) {
-					ret = th_err(err, TH_ECONFIG, "DATABASE_URL: statement_timeout is in "
-					             "milliseconds (0 to 86400000), not \"%.32s\"", val);
+					ret = th_err(err, TH_ECONFIG,
+					             "DATABASE_URL: statement_timeout is in "
+					             "milliseconds (0 to 86400000), not \"%.32s\"",
+					             val);
 					goto out;
 				}
 			} else if (*p) {
-				if (buf_putc(&out, first ? '?' : '&') != 0 || buf_puts(&out, p) != 0) {
+				if (buf_putc(&out, first ? '?' : '&') != 0 ||
+				    buf_puts(&out, p) != 0) {
 					ret = th_err(err, TH_ETOOBIG, "DATABASE_URL is too long");
 					goto out;
 				}

@@ -34,7 +34,6 @@
 #include "store/store.h"
 #include "store/store_int.h"
 
-
 /* ---- cached statements ----------------------------------------------------------- */
 
 enum sq_q {
@@ -81,115 +80,115 @@ enum sq_q {
 	Q_COUNT
 };
 
-#define WEBHOOK_COLS                                                                           \
-	"id, trello_id, id_model, model_type, model_name, description, callback_url, token, "   \
-	"state, active, consecutive_failures, first_consecutive_fail_at, created_at, "          \
+#define WEBHOOK_COLS                                                                          \
+	"id, trello_id, id_model, model_type, model_name, description, callback_url, token, " \
+	"state, active, consecutive_failures, first_consecutive_fail_at, created_at, "        \
 	"last_event_at"
-#define EVENT_COLS                                                                             \
-	"seq, id, webhook_id, action_id, action_type, action_date, model_id, board_id, "        \
+#define EVENT_COLS                                                                       \
+	"seq, id, webhook_id, action_id, action_type, action_date, model_id, board_id, " \
 	"board_name, list_id, list_name, card_id, card_name, member, summary, received_at"
 #define HANDLER_COLS "id, kind, target, on_types, model, secret, enabled, created_at"
-#define DELIVERY_COLS                                                                          \
-	"d.id, d.event_id, d.handler_id, d.status, d.attempts, d.next_attempt_at, "             \
+#define DELIVERY_COLS                                                               \
+	"d.id, d.event_id, d.handler_id, d.status, d.attempts, d.next_attempt_at, " \
 	"d.last_error, d.updated_at, d.claimed_until"
 #define TOKEN_COLS "token, member, expires_at, state, checked_at, created_at"
 
 static const char *const sq_sql[Q_COUNT] = {
-	[Q_BEGIN] = "BEGIN IMMEDIATE",
-	[Q_COMMIT] = "COMMIT",
-	[Q_ROLLBACK] = "ROLLBACK",
-	[Q_EVENT_INSERT] =
-	    "INSERT INTO events (id, webhook_id, action_id, action_type, action_date, model_id,"
-	    " board_id, board_name, list_id, list_name, card_id, card_name, member, summary,"
-	    " payload, received_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
-	    " ON CONFLICT (webhook_id, action_id) DO NOTHING",
-	[Q_WEBHOOK_TOUCH] = "UPDATE webhooks SET last_event_at = ?2"
-	                    " WHERE id = ?1 AND last_event_at < ?2",
-	[Q_DELIVERY_INSERT] =
-	    "INSERT INTO deliveries (id, event_id, handler_id, generation, status, attempts,"
-	    " next_attempt_at, updated_at, webhook_id, event_seq)"
-	    " VALUES (?1, ?2, ?3, ?4, 'pending', 0, ?5, ?5, ?6, ?7)",
-	[Q_HANDLERS_ENABLED] = "SELECT " HANDLER_COLS " FROM handlers WHERE enabled = 1"
-	                       " ORDER BY created_at, id",
-	[Q_WEBHOOK_INSERT] = "INSERT INTO webhooks (" WEBHOOK_COLS ")"
-	                     " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-	[Q_WEBHOOK_UPDATE] =
-	    "UPDATE webhooks SET trello_id = ?2, id_model = ?3, model_type = ?4, model_name = ?5,"
-	    " description = ?6, callback_url = ?7, token = ?8, state = ?9, active = ?10,"
-	    " consecutive_failures = ?11, first_consecutive_fail_at = ?12, last_event_at = ?13"
-	    " WHERE id = ?1",
-	[Q_WEBHOOK_GET] = "SELECT " WEBHOOK_COLS ", (SELECT count(*) FROM events e"
-	                  " WHERE e.webhook_id = w.id) FROM webhooks w WHERE id = ?",
-	[Q_WEBHOOK_FIND] = "SELECT " WEBHOOK_COLS ", (SELECT count(*) FROM events e"
-	                   " WHERE e.webhook_id = w.id) FROM webhooks w"
-	                   " WHERE id_model = ? AND token = ?",
-	[Q_WEBHOOK_LIST] = "SELECT " WEBHOOK_COLS ", (SELECT count(*) FROM events e"
-	                   " WHERE e.webhook_id = w.id) FROM webhooks w ORDER BY created_at, id",
-	[Q_WEBHOOK_DELETE] = "DELETE FROM webhooks WHERE id = ?",
-	[Q_TOKEN_PUT] = "INSERT INTO tokens (" TOKEN_COLS ") VALUES (?,?,?,?,?,?)"
-	                " ON CONFLICT (token) DO UPDATE SET member = excluded.member,"
-	                " expires_at = excluded.expires_at, state = excluded.state,"
-	                " checked_at = excluded.checked_at",
-	[Q_TOKEN_GET] = "SELECT " TOKEN_COLS " FROM tokens WHERE token = ?",
-	[Q_TOKEN_LIST] = "SELECT " TOKEN_COLS " FROM tokens ORDER BY created_at, token",
-	[Q_TOKEN_DELETE] = "DELETE FROM tokens WHERE token = ?",
-	[Q_EVENT_GET] = "SELECT " EVENT_COLS ", payload FROM events WHERE id = ?",
-	[Q_EVENT_FOR_REPLAY] = "SELECT " EVENT_COLS ", payload FROM events WHERE id = ?",
-	[Q_NEXT_GENERATION] = "SELECT coalesce(max(generation), -1) + 1 FROM deliveries"
-	                      " WHERE event_id = ?",
-	[Q_HANDLER_INSERT] = "INSERT INTO handlers (" HANDLER_COLS ") VALUES (?,?,?,?,?,?,?,?)",
-	[Q_HANDLER_GET] = "SELECT " HANDLER_COLS " FROM handlers WHERE id = ?",
-	[Q_HANDLER_LIST] = "SELECT " HANDLER_COLS " FROM handlers ORDER BY created_at, id",
-	[Q_HANDLER_DELETE_DELIVERIES] = "DELETE FROM deliveries WHERE handler_id = ?"
-	                                " AND status <> 'done'",
-	[Q_HANDLER_DELETE] = "DELETE FROM handlers WHERE id = ?",
-	[Q_HANDLER_SET_ENABLED] = "UPDATE handlers SET enabled = ?2 WHERE id = ?1",
-	[Q_DELIVERY_GET] = "SELECT " DELIVERY_COLS " FROM deliveries d WHERE d.id = ?",
-	/* Due: pending/failed and due, or running with an expired lease; of a
-	 * handler whose kind is in the mask (?2) and that is enabled; and not
-	 * behind an unfinished delivery of an earlier event of the same webhook
-	 * to the same handler. */
-	[Q_DELIVERY_DUE] =
-	    "SELECT " DELIVERY_COLS " FROM deliveries d JOIN handlers h ON h.id = d.handler_id"
-	    " WHERE ((d.status IN ('pending', 'failed') AND d.next_attempt_at <= ?1)"
-	    "        OR (d.status = 'running' AND d.claimed_until < ?1))"
-	    "   AND h.enabled = 1"
-	    "   AND ((?2 >> (CASE h.kind WHEN 'exec' THEN 0 WHEN 'forward' THEN 1"
-	    "                 WHEN 'func' THEN 2 ELSE 31 END)) & 1) = 1"
-	    "   AND NOT EXISTS (SELECT 1 FROM deliveries p"
-	    "        WHERE p.webhook_id = d.webhook_id AND p.handler_id = d.handler_id"
-	    "          AND p.event_seq < d.event_seq"
-	    "          AND p.status IN ('pending', 'running', 'failed'))"
-	    " ORDER BY d.event_seq, d.generation LIMIT ?3",
-	[Q_DELIVERY_MARK_RUNNING] = "UPDATE deliveries SET status = 'running', claimed_until = ?2,"
-	                            " attempts = attempts + 1, updated_at = ?3 WHERE id = ?1",
-	[Q_DELIVERY_FINISH] = "UPDATE deliveries SET status = ?2, next_attempt_at = ?3,"
-	                      " last_error = ?4, updated_at = ?5, claimed_until = 0 WHERE id = ?1",
-	[Q_DELIVERY_STATUS] = "SELECT status FROM deliveries WHERE id = ?",
-	[Q_DELIVERY_RETRY] = "UPDATE deliveries SET status = 'pending', attempts = 0,"
-	                     " next_attempt_at = ?2, updated_at = ?2, claimed_until = 0"
-	                     " WHERE id = ?1",
-	[Q_DELIVERY_STATS] = "SELECT status, count(*) FROM deliveries GROUP BY status",
-	[Q_DELIVERY_OLDEST_PENDING] = "SELECT min(next_attempt_at) FROM deliveries"
-	                              " WHERE status = 'pending'",
-	[Q_USER_PUT] = "INSERT INTO users (name, pwhash, created_at) VALUES (?1, ?2, ?3)"
-	               " ON CONFLICT (name) DO UPDATE SET pwhash = excluded.pwhash",
-	[Q_USER_GET_HASH] = "SELECT pwhash FROM users WHERE name = ?",
-	[Q_SESSION_PURGE] = "DELETE FROM sessions WHERE expires_at < ?",
-	[Q_SESSION_PUT] = "INSERT INTO sessions (id_hash, user, csrf, expires_at) VALUES (?,?,?,?)"
-	                  " ON CONFLICT (id_hash) DO UPDATE SET user = excluded.user,"
-	                  " csrf = excluded.csrf, expires_at = excluded.expires_at",
-	[Q_SESSION_GET] = "SELECT id_hash, user, csrf, expires_at FROM sessions WHERE id_hash = ?",
-	[Q_SESSION_DELETE] = "DELETE FROM sessions WHERE id_hash = ?",
+    [Q_BEGIN] = "BEGIN IMMEDIATE",
+    [Q_COMMIT] = "COMMIT",
+    [Q_ROLLBACK] = "ROLLBACK",
+    [Q_EVENT_INSERT] =
+        "INSERT INTO events (id, webhook_id, action_id, action_type, action_date, model_id,"
+        " board_id, board_name, list_id, list_name, card_id, card_name, member, summary,"
+        " payload, received_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+        " ON CONFLICT (webhook_id, action_id) DO NOTHING",
+    [Q_WEBHOOK_TOUCH] = "UPDATE webhooks SET last_event_at = ?2"
+                        " WHERE id = ?1 AND last_event_at < ?2",
+    [Q_DELIVERY_INSERT] =
+        "INSERT INTO deliveries (id, event_id, handler_id, generation, status, attempts,"
+        " next_attempt_at, updated_at, webhook_id, event_seq)"
+        " VALUES (?1, ?2, ?3, ?4, 'pending', 0, ?5, ?5, ?6, ?7)",
+    [Q_HANDLERS_ENABLED] = "SELECT " HANDLER_COLS " FROM handlers WHERE enabled = 1"
+                           " ORDER BY created_at, id",
+    [Q_WEBHOOK_INSERT] = "INSERT INTO webhooks (" WEBHOOK_COLS ")"
+                         " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+    [Q_WEBHOOK_UPDATE] =
+        "UPDATE webhooks SET trello_id = ?2, id_model = ?3, model_type = ?4, model_name = ?5,"
+        " description = ?6, callback_url = ?7, token = ?8, state = ?9, active = ?10,"
+        " consecutive_failures = ?11, first_consecutive_fail_at = ?12, last_event_at = ?13"
+        " WHERE id = ?1",
+    [Q_WEBHOOK_GET] = "SELECT " WEBHOOK_COLS ", (SELECT count(*) FROM events e"
+                      " WHERE e.webhook_id = w.id) FROM webhooks w WHERE id = ?",
+    [Q_WEBHOOK_FIND] = "SELECT " WEBHOOK_COLS ", (SELECT count(*) FROM events e"
+                       " WHERE e.webhook_id = w.id) FROM webhooks w"
+                       " WHERE id_model = ? AND token = ?",
+    [Q_WEBHOOK_LIST] = "SELECT " WEBHOOK_COLS ", (SELECT count(*) FROM events e"
+                       " WHERE e.webhook_id = w.id) FROM webhooks w ORDER BY created_at, id",
+    [Q_WEBHOOK_DELETE] = "DELETE FROM webhooks WHERE id = ?",
+    [Q_TOKEN_PUT] = "INSERT INTO tokens (" TOKEN_COLS ") VALUES (?,?,?,?,?,?)"
+                    " ON CONFLICT (token) DO UPDATE SET member = excluded.member,"
+                    " expires_at = excluded.expires_at, state = excluded.state,"
+                    " checked_at = excluded.checked_at",
+    [Q_TOKEN_GET] = "SELECT " TOKEN_COLS " FROM tokens WHERE token = ?",
+    [Q_TOKEN_LIST] = "SELECT " TOKEN_COLS " FROM tokens ORDER BY created_at, token",
+    [Q_TOKEN_DELETE] = "DELETE FROM tokens WHERE token = ?",
+    [Q_EVENT_GET] = "SELECT " EVENT_COLS ", payload FROM events WHERE id = ?",
+    [Q_EVENT_FOR_REPLAY] = "SELECT " EVENT_COLS ", payload FROM events WHERE id = ?",
+    [Q_NEXT_GENERATION] = "SELECT coalesce(max(generation), -1) + 1 FROM deliveries"
+                          " WHERE event_id = ?",
+    [Q_HANDLER_INSERT] = "INSERT INTO handlers (" HANDLER_COLS ") VALUES (?,?,?,?,?,?,?,?)",
+    [Q_HANDLER_GET] = "SELECT " HANDLER_COLS " FROM handlers WHERE id = ?",
+    [Q_HANDLER_LIST] = "SELECT " HANDLER_COLS " FROM handlers ORDER BY created_at, id",
+    [Q_HANDLER_DELETE_DELIVERIES] = "DELETE FROM deliveries WHERE handler_id = ?"
+                                    " AND status <> 'done'",
+    [Q_HANDLER_DELETE] = "DELETE FROM handlers WHERE id = ?",
+    [Q_HANDLER_SET_ENABLED] = "UPDATE handlers SET enabled = ?2 WHERE id = ?1",
+    [Q_DELIVERY_GET] = "SELECT " DELIVERY_COLS " FROM deliveries d WHERE d.id = ?",
+    /* Due: pending/failed and due, or running with an expired lease; of a
+     * handler whose kind is in the mask (?2) and that is enabled; and not
+     * behind an unfinished delivery of an earlier event of the same webhook
+     * to the same handler. */
+    [Q_DELIVERY_DUE] =
+        "SELECT " DELIVERY_COLS " FROM deliveries d JOIN handlers h ON h.id = d.handler_id"
+        " WHERE ((d.status IN ('pending', 'failed') AND d.next_attempt_at <= ?1)"
+        "        OR (d.status = 'running' AND d.claimed_until < ?1))"
+        "   AND h.enabled = 1"
+        "   AND ((?2 >> (CASE h.kind WHEN 'exec' THEN 0 WHEN 'forward' THEN 1"
+        "                 WHEN 'func' THEN 2 ELSE 31 END)) & 1) = 1"
+        "   AND NOT EXISTS (SELECT 1 FROM deliveries p"
+        "        WHERE p.webhook_id = d.webhook_id AND p.handler_id = d.handler_id"
+        "          AND p.event_seq < d.event_seq"
+        "          AND p.status IN ('pending', 'running', 'failed'))"
+        " ORDER BY d.event_seq, d.generation LIMIT ?3",
+    [Q_DELIVERY_MARK_RUNNING] = "UPDATE deliveries SET status = 'running', claimed_until = ?2,"
+                                " attempts = attempts + 1, updated_at = ?3 WHERE id = ?1",
+    [Q_DELIVERY_FINISH] = "UPDATE deliveries SET status = ?2, next_attempt_at = ?3,"
+                          " last_error = ?4, updated_at = ?5, claimed_until = 0 WHERE id = ?1",
+    [Q_DELIVERY_STATUS] = "SELECT status FROM deliveries WHERE id = ?",
+    [Q_DELIVERY_RETRY] = "UPDATE deliveries SET status = 'pending', attempts = 0,"
+                         " next_attempt_at = ?2, updated_at = ?2, claimed_until = 0"
+                         " WHERE id = ?1",
+    [Q_DELIVERY_STATS] = "SELECT status, count(*) FROM deliveries GROUP BY status",
+    [Q_DELIVERY_OLDEST_PENDING] = "SELECT min(next_attempt_at) FROM deliveries"
+                                  " WHERE status = 'pending'",
+    [Q_USER_PUT] = "INSERT INTO users (name, pwhash, created_at) VALUES (?1, ?2, ?3)"
+                   " ON CONFLICT (name) DO UPDATE SET pwhash = excluded.pwhash",
+    [Q_USER_GET_HASH] = "SELECT pwhash FROM users WHERE name = ?",
+    [Q_SESSION_PURGE] = "DELETE FROM sessions WHERE expires_at < ?",
+    [Q_SESSION_PUT] = "INSERT INTO sessions (id_hash, user, csrf, expires_at) VALUES (?,?,?,?)"
+                      " ON CONFLICT (id_hash) DO UPDATE SET user = excluded.user,"
+                      " csrf = excluded.csrf, expires_at = excluded.expires_at",
+    [Q_SESSION_GET] = "SELECT id_hash, user, csrf, expires_at FROM sessions WHERE id_hash = ?",
+    [Q_SESSION_DELETE] = "DELETE FROM sessions WHERE id_hash = ?",
 };
 
 /* The store handle. `base` must stay first (store* <-> sq* casts). */
 typedef struct sq {
 	store base;
-	sqlite3 *db;             /* the one connection; used only under `mu` */
-	pthread_mutex_t mu;      /* serialises every operation */
+	sqlite3 *db;              /* the one connection; used only under `mu` */
+	pthread_mutex_t mu;       /* serialises every operation */
 	sqlite3_stmt *q[Q_COUNT]; /* lazily prepared, persistent; reset after each use */
-	sqlite_ckpt *ckpt;       /* background WAL checkpoints (file databases only) */
+	sqlite_ckpt *ckpt;        /* background WAL checkpoints (file databases only) */
 } sq;
 
 static sq *sq_of(store *st)
@@ -429,17 +428,35 @@ static void read_delivery(sq_row *r, delivery *d)
 typedef void (*sq_reader)(sq_row *r, void *elem);
 typedef void (*sq_clearer)(void *elem);
 
-static void rd_webhook(sq_row *r, void *e) { read_webhook(r, e); }
-static void rd_token(sq_row *r, void *e) { read_token(r, e); }
-static void rd_handler(sq_row *r, void *e) { read_handler(r, e); }
-static void rd_delivery(sq_row *r, void *e) { read_delivery(r, e); }
-static void rd_event_full(sq_row *r, void *e) { (void)read_event(r, e, true); }
+static void rd_webhook(sq_row *r, void *e)
+{
+	read_webhook(r, e);
+}
+static void rd_token(sq_row *r, void *e)
+{
+	read_token(r, e);
+}
+static void rd_handler(sq_row *r, void *e)
+{
+	read_handler(r, e);
+}
+static void rd_delivery(sq_row *r, void *e)
+{
+	read_delivery(r, e);
+}
+static void rd_event_full(sq_row *r, void *e)
+{
+	(void)read_event(r, e, true);
+}
 static void rd_event_row(sq_row *r, void *e)
 {
 	event_row *er = e;
 	er->seq = read_event(r, &er->ev, false);
 }
-static void rd_str(sq_row *r, void *e) { *(char **)e = row_str(r); }
+static void rd_str(sq_row *r, void *e)
+{
+	*(char **)e = row_str(r);
+}
 static void rd_session(sq_row *r, void *e)
 {
 	user_session *us = e;
@@ -449,14 +466,38 @@ static void rd_session(sq_row *r, void *e)
 	us->expires_at = row_i64(r);
 }
 
-static void clr_webhook(void *e) { webhook_clear(e); }
-static void clr_token(void *e) { token_clear(e); }
-static void clr_handler(void *e) { handler_clear(e); }
-static void clr_delivery(void *e) { delivery_clear(e); }
-static void clr_event(void *e) { store_event_clear(e); }
-static void clr_event_row(void *e) { store_event_clear(&((event_row *)e)->ev); }
-static void clr_str(void *e) { free(*(char **)e); }
-static void clr_session(void *e) { user_session_clear(e); }
+static void clr_webhook(void *e)
+{
+	webhook_clear(e);
+}
+static void clr_token(void *e)
+{
+	token_clear(e);
+}
+static void clr_handler(void *e)
+{
+	handler_clear(e);
+}
+static void clr_delivery(void *e)
+{
+	delivery_clear(e);
+}
+static void clr_event(void *e)
+{
+	store_event_clear(e);
+}
+static void clr_event_row(void *e)
+{
+	store_event_clear(&((event_row *)e)->ev);
+}
+static void clr_str(void *e)
+{
+	free(*(char **)e);
+}
+static void clr_session(void *e)
+{
+	user_session_clear(e);
+}
 
 /* Run cached statement @id with one or two text keys (@k2 NULL: one) and read
  * its first row into @out (@elem bytes, zeroed first) with @rd. No row:
@@ -509,8 +550,8 @@ static int sq_get_one(sq *s, enum sq_q id, const char *k1, const char *k2, sq_re
  * items with @rd. On success the array (NULL when empty) and its count are
  * the caller's; on failure (TH_ENOMEM, or "what: message") everything read
  * is freed and *out is NULL. Does not reset or finalize @q. */
-static int sq_collect(sq *s, sqlite3_stmt *q, sq_reader rd, size_t elem, sq_clearer clr,
-                      void **out, size_t *n, const char *what, th_error *err)
+static int sq_collect(sq *s, sqlite3_stmt *q, sq_reader rd, size_t elem, sq_clearer clr, void **out,
+                      size_t *n, const char *what, th_error *err)
 {
 	char *a = NULL;
 	size_t cnt = 0, cap = 0;
@@ -682,10 +723,11 @@ static int sq_migrate_locked(sq *s, int *out_version, th_error *err)
 		if ((ret = sq_version(s, &version, err)) != 0)
 			goto fail;
 		if (version > latest) {
-			ret = th_err(err, TH_ESTORE,
-			             "the database schema is version %d, newer than this trellohook "
-			             "knows (%d); upgrade trellohook",
-			             version, latest);
+			ret =
+			    th_err(err, TH_ESTORE,
+			           "the database schema is version %d, newer than this trellohook "
+			           "knows (%d); upgrade trellohook",
+			           version, latest);
 			goto fail;
 		}
 		if (version == latest) {
@@ -693,8 +735,10 @@ static int sq_migrate_locked(sq *s, int *out_version, th_error *err)
 				goto fail;
 			break;
 		}
-		if (sqlite3_exec(s->db, sqlite_migrations[version], NULL, NULL, &emsg) != SQLITE_OK) {
-			ret = th_err(err, TH_ESTORE, "migration %d: %s", version + 1, emsg ? emsg : "?");
+		if (sqlite3_exec(s->db, sqlite_migrations[version], NULL, NULL, &emsg) !=
+		    SQLITE_OK) {
+			ret = th_err(err, TH_ESTORE, "migration %d: %s", version + 1,
+			             emsg ? emsg : "?");
 			goto fail;
 		}
 		char sql[128];
@@ -875,7 +919,8 @@ static int sq_token_put(store *st, const token *t, th_error *err)
 {
 	if (store_check_token(t, err) != 0)
 		return TH_EINVAL;
-	return sq_command(sq_of(st), Q_TOKEN_PUT, bind_token, t, "storing a token", NULL, NULL, err);
+	return sq_command(sq_of(st), Q_TOKEN_PUT, bind_token, t, "storing a token", NULL, NULL,
+	                  err);
 }
 
 static int sq_token_get(store *st, const char *tok, token *out, th_error *err)
@@ -1007,8 +1052,7 @@ static int put_one(sq *s, const event *ev, const handler *hs, size_t nh, bool ne
 	return insert_deliveries(s, ev, seq, 0, hs, nh, need_json, now, NULL, err);
 }
 
-static int sq_events_put(store *st, event **evs, size_t n, enum store_put *results,
-                         th_error *err)
+static int sq_events_put(store *st, event **evs, size_t n, enum store_put *results, th_error *err)
 {
 	sq *s = sq_of(st);
 	int ret = 0;
@@ -1113,18 +1157,20 @@ static int sq_event_list(store *st, const event_query *qy, event_row **out, size
 	}
 	rc = SQLITE_OK;
 	if (qy->webhook_id)
-		rc |= sqlite3_bind_text(q, sqlite3_bind_parameter_index(q, ":webhook"), qy->webhook_id,
-		                        -1, SQLITE_STATIC);
+		rc |= sqlite3_bind_text(q, sqlite3_bind_parameter_index(q, ":webhook"),
+		                        qy->webhook_id, -1, SQLITE_STATIC);
 	if (qy->action_type)
-		rc |= sqlite3_bind_text(q, sqlite3_bind_parameter_index(q, ":type"), qy->action_type,
-		                        -1, SQLITE_STATIC);
+		rc |= sqlite3_bind_text(q, sqlite3_bind_parameter_index(q, ":type"),
+		                        qy->action_type, -1, SQLITE_STATIC);
 	if (qy->text && *qy->text)
 		rc |= sqlite3_bind_text(q, sqlite3_bind_parameter_index(q, ":text"), pat.data,
 		                        (int)pat.len, SQLITE_STATIC);
 	if (qy->after_seq > 0)
-		rc |= sqlite3_bind_int64(q, sqlite3_bind_parameter_index(q, ":after"), qy->after_seq);
+		rc |=
+		    sqlite3_bind_int64(q, sqlite3_bind_parameter_index(q, ":after"), qy->after_seq);
 	if (qy->before_seq > 0)
-		rc |= sqlite3_bind_int64(q, sqlite3_bind_parameter_index(q, ":before"), qy->before_seq);
+		rc |= sqlite3_bind_int64(q, sqlite3_bind_parameter_index(q, ":before"),
+		                         qy->before_seq);
 	rc |= sqlite3_bind_int64(q, sqlite3_bind_parameter_index(q, ":limit"), (int64_t)limit);
 	if (rc != SQLITE_OK) {
 		ret = sq_fail(s, err, "listing events");
@@ -1225,8 +1271,8 @@ static int sq_handler_set_enabled(store *st, const char *id, bool enabled, th_er
 {
 	sq_enable x = {id, enabled};
 	int changes = 0;
-	int ret = sq_command(sq_of(st), Q_HANDLER_SET_ENABLED, bind_enable, &x, "updating a handler",
-	                     NULL, &changes, err);
+	int ret = sq_command(sq_of(st), Q_HANDLER_SET_ENABLED, bind_enable, &x,
+	                     "updating a handler", NULL, &changes, err);
 	if (ret == 0 && changes == 0)
 		ret = store_not_found(err, "handler", id);
 	return ret;
@@ -1247,8 +1293,9 @@ static int sq_delivery_list(store *st, const char *status, const char *event_id,
 		return TH_EINVAL;
 	limit = store_list_limit(limit, STORE_DELIVERY_LIST_DEFAULT);
 	char sql[512];
-	str_printf(sql, sizeof sql, "SELECT " DELIVERY_COLS " FROM deliveries d WHERE 1 = 1%s%s"
-	                            " ORDER BY d.rowid DESC LIMIT :limit",
+	str_printf(sql, sizeof sql,
+	           "SELECT " DELIVERY_COLS " FROM deliveries d WHERE 1 = 1%s%s"
+	           " ORDER BY d.rowid DESC LIMIT :limit",
 	           status ? " AND d.status = :status" : "",
 	           event_id ? " AND d.event_id = :event" : "");
 	pthread_mutex_lock(&s->mu);
@@ -1640,40 +1687,40 @@ static int sq_session_delete(store *st, const char *id_hash, th_error *err)
 }
 
 static const struct store_ops sq_ops = {
-	.name = "sqlite",
-	.close = sq_close,
-	.migrate = sq_migrate,
-	.ping = sq_ping,
-	.webhook_insert = sq_webhook_insert,
-	.webhook_update = sq_webhook_update,
-	.webhook_get = sq_webhook_get,
-	.webhook_find = sq_webhook_find,
-	.webhook_list = sq_webhook_list,
-	.webhook_delete = sq_webhook_delete,
-	.token_put = sq_token_put,
-	.token_get = sq_token_get,
-	.token_list = sq_token_list,
-	.token_delete = sq_token_delete,
-	.events_put = sq_events_put,
-	.event_get = sq_event_get,
-	.event_list = sq_event_list,
-	.handler_insert = sq_handler_insert,
-	.handler_get = sq_handler_get,
-	.handler_list = sq_handler_list,
-	.handler_delete = sq_handler_delete,
-	.handler_set_enabled = sq_handler_set_enabled,
-	.delivery_list = sq_delivery_list,
-	.delivery_get = sq_delivery_get,
-	.delivery_claim = sq_delivery_claim,
-	.delivery_finish = sq_delivery_finish,
-	.delivery_retry = sq_delivery_retry,
-	.event_replay = sq_event_replay,
-	.delivery_stats = sq_delivery_stats,
-	.user_put = sq_user_put,
-	.user_get_hash = sq_user_get_hash,
-	.session_put = sq_session_put,
-	.session_get = sq_session_get,
-	.session_delete = sq_session_delete,
+    .name = "sqlite",
+    .close = sq_close,
+    .migrate = sq_migrate,
+    .ping = sq_ping,
+    .webhook_insert = sq_webhook_insert,
+    .webhook_update = sq_webhook_update,
+    .webhook_get = sq_webhook_get,
+    .webhook_find = sq_webhook_find,
+    .webhook_list = sq_webhook_list,
+    .webhook_delete = sq_webhook_delete,
+    .token_put = sq_token_put,
+    .token_get = sq_token_get,
+    .token_list = sq_token_list,
+    .token_delete = sq_token_delete,
+    .events_put = sq_events_put,
+    .event_get = sq_event_get,
+    .event_list = sq_event_list,
+    .handler_insert = sq_handler_insert,
+    .handler_get = sq_handler_get,
+    .handler_list = sq_handler_list,
+    .handler_delete = sq_handler_delete,
+    .handler_set_enabled = sq_handler_set_enabled,
+    .delivery_list = sq_delivery_list,
+    .delivery_get = sq_delivery_get,
+    .delivery_claim = sq_delivery_claim,
+    .delivery_finish = sq_delivery_finish,
+    .delivery_retry = sq_delivery_retry,
+    .event_replay = sq_event_replay,
+    .delivery_stats = sq_delivery_stats,
+    .user_put = sq_user_put,
+    .user_get_hash = sq_user_get_hash,
+    .session_put = sq_session_put,
+    .session_get = sq_session_get,
+    .session_delete = sq_session_delete,
 };
 
 /* Explain why @path could not be opened, naming the likely cause. */
@@ -1687,12 +1734,14 @@ static int open_error(const char *path, const char *why, th_error *err)
 		dir[n] = '\0';
 		struct stat sb;
 		if (stat(dir, &sb) != 0)
-			return th_err(err, TH_ESTORE,
-			              "cannot open SQLite database %s: directory %s does not exist (%s)",
-			              path, dir, strerror(errno));
+			return th_err(
+			    err, TH_ESTORE,
+			    "cannot open SQLite database %s: directory %s does not exist (%s)",
+			    path, dir, strerror(errno));
 		if (!S_ISDIR(sb.st_mode))
-			return th_err(err, TH_ESTORE, "cannot open SQLite database %s: %s is not a directory",
-			              path, dir);
+			return th_err(err, TH_ESTORE,
+			              "cannot open SQLite database %s: %s is not a directory", path,
+			              dir);
 	}
 	return th_err(err, TH_ESTORE, "cannot open SQLite database %s: %s", path, why);
 }
@@ -1720,9 +1769,8 @@ int store_sqlite_open(store **out, const char *path, th_error *err)
 		free(s);
 		return th_err(err, TH_ENOMEM, "cannot create a mutex");
 	}
-	int rc = sqlite3_open_v2(path, &s->db,
-	                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-	                         NULL);
+	int rc = sqlite3_open_v2(
+	    path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc != SQLITE_OK) {
 		ret = open_error(path, s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc), err);
 		goto fail;
@@ -1738,8 +1786,10 @@ int store_sqlite_open(store **out, const char *path, th_error *err)
 	if (strcmp(path, ":memory:") != 0) {
 		if ((ret = sqlite_ckpt_start(&s->ckpt, path, err)) != 0)
 			goto fail;
-		if (sqlite3_exec(s->db, "PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = 67108864;",
-		                 NULL, NULL, &emsg) != SQLITE_OK) {
+		if (sqlite3_exec(
+		        s->db,
+		        "PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = 67108864;",
+		        NULL, NULL, &emsg) != SQLITE_OK) {
 			ret = open_error(path, emsg ? emsg : sqlite3_errmsg(s->db), err);
 			goto fail;
 		}

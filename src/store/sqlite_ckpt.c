@@ -8,7 +8,7 @@
 #include "store/sqlite_ckpt.h"
 #include "util/log.h"
 
-#define CKPT_PERIOD_MS 200      /* how often new WAL frames are copied into the database */
+#define CKPT_PERIOD_MS 200       /* how often new WAL frames are copied into the database */
 #define CKPT_RESTART_FRAMES 8192 /* WAL size (pages, ~32 MiB) that asks for a restart */
 
 struct sqlite_ckpt {
@@ -29,7 +29,8 @@ static int checkpoint(sqlite_ckpt *c, int mode)
 		log_warn("store", "WAL checkpoint failed: %s", sqlite3_errmsg(c->db));
 	else
 		log_debug("store", "WAL checkpoint%s: %d of %d frames",
-		          mode == SQLITE_CHECKPOINT_RESTART ? " (restart)" : "", done_frames, log_frames);
+		          mode == SQLITE_CHECKPOINT_RESTART ? " (restart)" : "", done_frames,
+		          log_frames);
 	return log_frames > 0 ? log_frames : 0;
 }
 

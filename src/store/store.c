@@ -9,7 +9,8 @@
 #include "store/store.h"
 #include "store/store_int.h"
 
-#define URL_HELP "expected sqlite:PATH (e.g. sqlite:trellohook.db) or postgresql://user:pass@host:port/db"
+#define URL_HELP \
+	"expected sqlite:PATH (e.g. sqlite:trellohook.db) or postgresql://user:pass@host:port/db"
 
 /* Open the store named by @database_url and migrate it. Accepted forms:
  *   sqlite:PATH          a file (created when missing; its directory must exist)
@@ -32,12 +33,14 @@ int store_open(store **out, const char *database_url, th_error *err)
 			/* URL style: sqlite:///abs/path (no host allowed) */
 			path += 2;
 			if (path[0] != '/')
-				return th_err(err, TH_ECONFIG,
-				              "DATABASE_URL: sqlite:// must be followed by an absolute path "
-				              "(sqlite:///var/lib/trellohook.db); " URL_HELP);
+				return th_err(
+				    err, TH_ECONFIG,
+				    "DATABASE_URL: sqlite:// must be followed by an absolute path "
+				    "(sqlite:///var/lib/trellohook.db); " URL_HELP);
 		}
 		if (!*path)
-			return th_err(err, TH_ECONFIG, "DATABASE_URL: sqlite: needs a file path; " URL_HELP);
+			return th_err(err, TH_ECONFIG,
+			              "DATABASE_URL: sqlite: needs a file path; " URL_HELP);
 		int rc = store_sqlite_open(out, path, err);
 		if (rc != 0)
 			th_err_wrap(err, "DATABASE_URL");
@@ -141,7 +144,8 @@ size_t store_list_limit(size_t limit, size_t dflt)
 int store_check_webhook(const webhook *w, th_error *err)
 {
 	if (!w->id || !w->id_model || !w->callback_url || !w->token)
-		return th_err(err, TH_EINVAL, "a webhook needs an id, a model, a callback URL and a token");
+		return th_err(err, TH_EINVAL,
+		              "a webhook needs an id, a model, a callback URL and a token");
 	return 0;
 }
 
@@ -173,7 +177,8 @@ int store_check_user(const char *name, const char *pwhash, th_error *err)
 int store_check_session(const user_session *us, th_error *err)
 {
 	if (!us->id_hash || !us->user || !us->csrf)
-		return th_err(err, TH_EINVAL, "a session needs an id hash, a user and a CSRF token");
+		return th_err(err, TH_EINVAL,
+		              "a session needs an id hash, a user and a CSRF token");
 	return 0;
 }
 
@@ -191,9 +196,10 @@ int store_check_status_filter(const char *status, th_error *err)
 {
 	enum delivery_status ds;
 	if (status && delivery_status_parse(status, &ds) != 0)
-		return th_err(err, TH_EINVAL,
-		              "unknown delivery status \"%.32s\" (pending, running, done, failed, dead)",
-		              status);
+		return th_err(
+		    err, TH_EINVAL,
+		    "unknown delivery status \"%.32s\" (pending, running, done, failed, dead)",
+		    status);
 	return 0;
 }
 
@@ -201,7 +207,8 @@ int store_check_status_filter(const char *status, th_error *err)
 int store_webhook_exists(const webhook *w, bool model_token, th_error *err)
 {
 	if (model_token)
-		return th_err(err, TH_EEXISTS, "a webhook for model %s with this token already exists",
+		return th_err(err, TH_EEXISTS,
+		              "a webhook for model %s with this token already exists",
 		              w->id_model ? w->id_model : "?");
 	return th_err(err, TH_EEXISTS, "a webhook with id %s already exists", w->id ? w->id : "?");
 }
@@ -275,10 +282,10 @@ void store_events_unfill(event **evs, size_t n, const enum store_put *results,
 /* Free what a store's event reader filled and zero @ev. NULL fields are fine. */
 void store_event_clear(event *ev)
 {
-	char **fields[] = {&ev->id,        &ev->webhook_id, &ev->action_id, &ev->action_type,
-	                   &ev->action_date, &ev->model_id, &ev->board_id,  &ev->board_name,
-	                   &ev->list_id,   &ev->list_name,  &ev->card_id,   &ev->card_name,
-	                   &ev->member,    &ev->summary,    &ev->payload};
+	char **fields[] = {&ev->id,          &ev->webhook_id, &ev->action_id, &ev->action_type,
+	                   &ev->action_date, &ev->model_id,   &ev->board_id,  &ev->board_name,
+	                   &ev->list_id,     &ev->list_name,  &ev->card_id,   &ev->card_name,
+	                   &ev->member,      &ev->summary,    &ev->payload};
 	for (size_t i = 0; i < TH_ARRAY_LEN(fields); i++)
 		free(*fields[i]);
 	if (ev->json)

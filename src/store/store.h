@@ -37,16 +37,16 @@ typedef struct store store;
 typedef struct event_query {
 	const char *webhook_id;
 	const char *action_type;
-	const char *text;       /* substring of the summary (case-insensitive) */
-	int64_t after_seq;      /* only events with seq > after_seq (for tail) */
-	int64_t before_seq;     /* only events with seq < before_seq (paging), 0: no bound */
-	size_t limit;           /* 0: 50; capped at 1000 */
-	bool oldest_first;      /* default newest first */
+	const char *text;   /* substring of the summary (case-insensitive) */
+	int64_t after_seq;  /* only events with seq > after_seq (for tail) */
+	int64_t before_seq; /* only events with seq < before_seq (paging), 0: no bound */
+	size_t limit;       /* 0: 50; capped at 1000 */
+	bool oldest_first;  /* default newest first */
 } event_query;
 
 /* One row of an event listing: the event without payload plus its sequence. */
 typedef struct event_row {
-	event ev;               /* payload NULL in listings */
+	event ev; /* payload NULL in listings */
 	int64_t seq;
 } event_row;
 
@@ -54,9 +54,9 @@ typedef struct event_row {
 enum store_put { STORE_PUT_NEW = 0, STORE_PUT_DUPLICATE, STORE_PUT_FAILED };
 
 typedef struct user_session {
-	char *id_hash;          /* SHA-256 hex of the session id (the id itself is never stored) */
+	char *id_hash; /* SHA-256 hex of the session id (the id itself is never stored) */
 	char *user;
-	char *csrf;             /* the session's CSRF token */
+	char *csrf; /* the session's CSRF token */
 	int64_t expires_at;
 } user_session;
 
@@ -68,7 +68,8 @@ struct store_ops {
 
 	/* webhooks */
 	int (*webhook_insert)(store *st, const webhook *w, th_error *err);
-	int (*webhook_update)(store *st, const webhook *w, th_error *err); /* all mutable fields by id */
+	int (*webhook_update)(store *st, const webhook *w,
+	                      th_error *err); /* all mutable fields by id */
 	int (*webhook_get)(store *st, const char *id, webhook *out, th_error *err);
 	int (*webhook_find)(store *st, const char *id_model, const char *token, webhook *out,
 	                    th_error *err);
@@ -88,7 +89,8 @@ struct store_ops {
 	 * whole transaction failed (then nothing was stored). */
 	int (*events_put)(store *st, event **evs, size_t n, enum store_put *results, th_error *err);
 	int (*event_get)(store *st, const char *id, event *out, th_error *err); /* with payload */
-	int (*event_list)(store *st, const event_query *q, event_row **out, size_t *n, th_error *err);
+	int (*event_list)(store *st, const event_query *q, event_row **out, size_t *n,
+	                  th_error *err);
 
 	/* handlers */
 	int (*handler_insert)(store *st, const handler *h, th_error *err);
@@ -116,7 +118,8 @@ struct store_ops {
 	/* New pending deliveries of an event to every matching handler; @out_n counts them. */
 	int (*event_replay)(store *st, const char *event_id, size_t *out_n, th_error *err);
 	/* Counts per status, for metrics. @counts is indexed by delivery_status. */
-	int (*delivery_stats)(store *st, int64_t counts[5], int64_t *oldest_pending_at, th_error *err);
+	int (*delivery_stats)(store *st, int64_t counts[5], int64_t *oldest_pending_at,
+	                      th_error *err);
 
 	/* admin users and sessions */
 	int (*user_put)(store *st, const char *name, const char *pwhash, th_error *err);

@@ -19,9 +19,9 @@
 #include "util/log.h"
 
 #define COMPONENT "trello"
-#define MAX_BUCKETS 1024       /* per-token rate state kept; least recently used evicted */
-#define MAX_SECRET_LEN 512     /* tokens and keys longer than this are refused */
-#define POLL_SLICE_MS 1000     /* longest single wait inside the loop */
+#define MAX_BUCKETS 1024   /* per-token rate state kept; least recently used evicted */
+#define MAX_SECRET_LEN 512 /* tokens and keys longer than this are refused */
+#define POLL_SLICE_MS 1000 /* longest single wait inside the loop */
 #define BACKOFF_CAP_MS 10000
 
 /* ---- process-wide libcurl initialisation (owned by this module) ------------------ */
@@ -38,14 +38,14 @@ static void curl_init_once(void)
 
 /* What we know of one rate-limit bucket (a token, or the API key). */
 struct bucket {
-	char *token;            /* NULL for the key bucket */
-	long remaining;         /* last x-rate-limit-*-remaining, -1 unknown */
-	long max;               /* last -max, -1 unknown */
-	long interval_ms;       /* last -interval-ms, -1 unknown */
-	int64_t window_start;   /* our (never early) estimate of the window start, 0 unknown */
-	int64_t resume_at;      /* no request before this (monotonic ms) */
-	int inflight;           /* requests of this bucket now on the wire */
-	int64_t last_used;      /* for eviction */
+	char *token;          /* NULL for the key bucket */
+	long remaining;       /* last x-rate-limit-*-remaining, -1 unknown */
+	long max;             /* last -max, -1 unknown */
+	long interval_ms;     /* last -interval-ms, -1 unknown */
+	int64_t window_start; /* our (never early) estimate of the window start, 0 unknown */
+	int64_t resume_at;    /* no request before this (monotonic ms) */
+	int inflight;         /* requests of this bucket now on the wire */
+	int64_t last_used;    /* for eviction */
 };
 
 struct trello_client {
@@ -53,7 +53,7 @@ struct trello_client {
 	char *api_url;
 	char *api_key;
 	char user_agent[64];
-	pthread_mutex_t lock;    /* guards key_bucket and buckets */
+	pthread_mutex_t lock; /* guards key_bucket and buckets */
 	struct bucket key_bucket;
 	struct bucket *buckets;
 	size_t nbuckets;
@@ -87,7 +87,8 @@ static bool secret_ok(const char *s)
 	size_t n = 0;
 	for (; s[n]; n++) {
 		unsigned char ch = (unsigned char)s[n];
-		if (ch <= 0x20 || ch >= 0x7f || ch == '"' || ch == '\\' || ch == ',' || n >= MAX_SECRET_LEN)
+		if (ch <= 0x20 || ch >= 0x7f || ch == '"' || ch == '\\' || ch == ',' ||
+		    n >= MAX_SECRET_LEN)
 			return false;
 	}
 	return true;
@@ -102,21 +103,26 @@ int trello_client_new(trello_client **out, const trello_client_opts *opts, th_er
 		return th_err(err, TH_EIO, "cannot initialise libcurl: %s",
 		              curl_easy_strerror(curl_init_rc));
 	if (!opts || !opts->api_key || !*opts->api_key)
-		return th_err(err, TH_ECONFIG, "TRELLO_API_KEY is not set: the Trello client needs the "
-		                               "application's API key");
+		return th_err(err, TH_ECONFIG,
+		              "TRELLO_API_KEY is not set: the Trello client needs the "
+		              "application's API key");
 	if (!secret_ok(opts->api_key))
-		return th_err(err, TH_ECONFIG, "TRELLO_API_KEY contains characters an API key never has");
+		return th_err(err, TH_ECONFIG,
+		              "TRELLO_API_KEY contains characters an API key never has");
 	const char *url = opts->api_url;
 	if (!url || !*url)
 		url = getenv("TRELLO_API_URL");
 	if (!url || !*url)
 		url = TRELLO_DEFAULT_API_URL;
 	if (!str_starts(url, "http://") && !str_starts(url, "https://"))
-		return th_err(err, TH_ECONFIG, "TRELLO_API_URL must start with https:// or http://, got "
-		                               "\"%.80s\"", url);
+		return th_err(err, TH_ECONFIG,
+		              "TRELLO_API_URL must start with https:// or http://, got "
+		              "\"%.80s\"",
+		              url);
 	for (const char *p = url; *p; p++)
 		if ((unsigned char)*p <= 0x20 || *p == 0x7f)
-			return th_err(err, TH_ECONFIG, "TRELLO_API_URL contains spaces or control characters");
+			return th_err(err, TH_ECONFIG,
+			              "TRELLO_API_URL contains spaces or control characters");
 
 	struct trello_client *c = calloc(1, sizeof *c);
 	if (!c)
@@ -163,7 +169,8 @@ int trello_client_new(trello_client **out, const trello_client_opts *opts, th_er
 	     curl_share_setopt(c->share, CURLSHOPT_UNLOCKFUNC, share_unlock) != CURLSHE_OK ||
 	     curl_share_setopt(c->share, CURLSHOPT_USERDATA, c) != CURLSHE_OK ||
 	     curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS) != CURLSHE_OK ||
-	     curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION) != CURLSHE_OK)) {
+	     curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION) !=
+	         CURLSHE_OK)) {
 		curl_share_cleanup(c->share);
 		c->share = NULL;
 	}
@@ -222,7 +229,8 @@ static struct bucket *bucket_for(trello_client *c, const char *token, int64_t no
 		size_t victim = MAX_BUCKETS;
 		for (size_t k = 0; k < c->nbuckets; k++)
 			if (!c->buckets[k].inflight &&
-			    (victim == MAX_BUCKETS || c->buckets[k].last_used < c->buckets[victim].last_used))
+			    (victim == MAX_BUCKETS ||
+			     c->buckets[k].last_used < c->buckets[victim].last_used))
 				victim = k;
 		if (victim == MAX_BUCKETS) {
 			free(copy);
@@ -280,21 +288,21 @@ enum req_state { RQ_WAITING = 0, RQ_RUNNING, RQ_DONE };
 
 struct treq {
 	/* what to send */
-	const char *method;    /* static string */
-	char *path;            /* below api_url, with query; escaped; owned */
-	char *body;            /* JSON or NULL; owned */
-	const char *token;     /* borrowed; never logged */
-	bool idempotent;       /* safe to send twice */
+	const char *method; /* static string */
+	char *path;         /* below api_url, with query; escaped; owned */
+	char *body;         /* JSON or NULL; owned */
+	const char *token;  /* borrowed; never logged */
+	bool idempotent;    /* safe to send twice */
 	/* progress */
 	enum req_state state;
-	int64_t not_before;    /* monotonic ms */
-	int tries;             /* attempts made */
+	int64_t not_before; /* monotonic ms */
+	int tries;          /* attempts made */
 	int rate_waits;
 	CURL *easy;
 	struct curl_slist *headers;
 	int64_t started;
 	trello_rate_info rate;
-	buf resp;              /* the answer body, at most max_body */
+	buf resp; /* the answer body, at most max_body */
 	bool too_big;
 	char curl_err[CURL_ERROR_SIZE];
 	/* result */
@@ -403,8 +411,11 @@ static int treq_start(trello_client *c, struct treq *r, int64_t now)
 	CURL *e = r->easy;
 	CURLcode cc = CURLE_OK;
 	/* every setopt below can only fail for lack of memory */
-#define SET(opt, val) \
-	do { if (cc == CURLE_OK) cc = curl_easy_setopt(e, opt, val); } while (0)
+#define SET(opt, val)                                       \
+	do {                                                \
+		if (cc == CURLE_OK)                         \
+			cc = curl_easy_setopt(e, opt, val); \
+	} while (0)
 	SET(CURLOPT_URL, url.data);
 	SET(CURLOPT_HTTPHEADER, r->headers);
 	SET(CURLOPT_USERAGENT, c->user_agent);
@@ -497,10 +508,8 @@ static bool curl_transient(CURLcode cc)
 	case CURLE_PARTIAL_FILE:
 	case CURLE_SSL_CONNECT_ERROR:
 	case CURLE_HTTP2:
-	case CURLE_HTTP2_STREAM:
-		return true;
-	default:
-		return false;
+	case CURLE_HTTP2_STREAM: return true;
+	default: return false;
 	}
 }
 
@@ -554,9 +563,9 @@ static void treq_finish(trello_client *c, struct treq *r, CURLcode cc, int64_t n
 	int64_t resume = 0;
 	if (status == 429) {
 		/* Which bucket ran out: the headers say, else Trello's error code. */
-		bool key = r->rate.key_remaining == 0 ||
-		           (r->rate.token_remaining != 0 && r->resp.data &&
-		            strstr(r->resp.data, "API_KEY_LIMIT") != NULL);
+		bool key =
+		    r->rate.key_remaining == 0 || (r->rate.token_remaining != 0 && r->resp.data &&
+		                                   strstr(r->resp.data, "API_KEY_LIMIT") != NULL);
 		struct bucket *x = key || !b ? &c->key_bucket : b;
 		long iv = key ? r->rate.key_interval_ms : r->rate.token_interval_ms;
 		if (x->resume_at <= now)
@@ -572,15 +581,17 @@ static void treq_finish(trello_client *c, struct treq *r, CURLcode cc, int64_t n
 		r->tries--; /* waiting out a 429 is not a failed try */
 		r->not_before = resume;
 		r->state = RQ_WAITING;
-		log_info(COMPONENT, "Trello rate limit reached (%s %s); waiting %lld ms", r->method, lp,
-		         (long long)(resume - now));
+		log_info(COMPONENT, "Trello rate limit reached (%s %s); waiting %lld ms", r->method,
+		         lp, (long long)(resume - now));
 		return;
 	}
 	bool may_retry = r->tries <= c->opts.max_retries;
 	if (cc != CURLE_OK) {
 		if (r->too_big || cc == CURLE_FILESIZE_EXCEEDED) {
-			r->rc = th_err(&r->err.th, TH_ETOOBIG, "Trello sent an unexpected answer: larger "
-			               "than %zu bytes", c->opts.max_body);
+			r->rc = th_err(&r->err.th, TH_ETOOBIG,
+			               "Trello sent an unexpected answer: larger "
+			               "than %zu bytes",
+			               c->opts.max_body);
 			r->err.kind = TRELLO_ERR_BAD_ANSWER;
 			r->state = RQ_DONE;
 			return;
@@ -590,8 +601,8 @@ static void treq_finish(trello_client *c, struct treq *r, CURLcode cc, int64_t n
 			r->state = RQ_WAITING;
 			return;
 		}
-		r->rc = th_err(&r->err.th, TH_EUNAVAIL, "cannot reach Trello at %s: %s%s", c->api_url,
-		               r->curl_err[0] ? r->curl_err : curl_easy_strerror(cc),
+		r->rc = th_err(&r->err.th, TH_EUNAVAIL, "cannot reach Trello at %s: %s%s",
+		               c->api_url, r->curl_err[0] ? r->curl_err : curl_easy_strerror(cc),
 		               r->tries > 1 ? " (after several tries)" : "");
 		r->err.kind = TRELLO_ERR_UNREACHABLE;
 		r->state = RQ_DONE;
@@ -611,8 +622,10 @@ static void treq_finish(trello_client *c, struct treq *r, CURLcode cc, int64_t n
 	if (status == 429) {
 		char said[sizeof r->err.th.msg];
 		str_copy(said, sizeof said, r->err.th.msg);
-		th_err(&r->err.th, TH_EUNAVAIL, "Trello's rate limit is still exceeded after %d waits; "
-		       "try again later (%s)", r->rate_waits, said);
+		th_err(&r->err.th, TH_EUNAVAIL,
+		       "Trello's rate limit is still exceeded after %d waits; "
+		       "try again later (%s)",
+		       r->rate_waits, said);
 	}
 	r->rc = r->err.th.code;
 	if (trello_error_is_token_dead(&r->err) && c->opts.on_token_dead)
@@ -644,7 +657,8 @@ static int engine_run(trello_client *c, struct treq **reqs, size_t n)
 				wake = at < wake ? at : wake;
 				continue;
 			}
-			if (treq_start(c, r, now) != 0 || curl_multi_add_handle(multi, r->easy) != CURLM_OK) {
+			if (treq_start(c, r, now) != 0 ||
+			    curl_multi_add_handle(multi, r->easy) != CURLM_OK) {
 				/* give back the slot gate() reserved */
 				pthread_mutex_lock(&c->lock);
 				struct bucket *b = bucket_for(c, r->token, now);
@@ -688,7 +702,8 @@ static int engine_run(trello_client *c, struct treq **reqs, size_t n)
 		now = time_mono_ms();
 		int timeout = (int)(wake > now ? wake - now : 0);
 		if (running && timeout > 100)
-			timeout = 100; /* curl's own timers; it wakes us on socket activity anyway */
+			timeout =
+			    100; /* curl's own timers; it wakes us on socket activity anyway */
 		if (timeout > 0 || running)
 			curl_multi_poll(multi, NULL, 0, timeout, NULL);
 	}
@@ -716,8 +731,8 @@ static int put_seg(buf *b, const char *s)
 	for (; *s; s++) {
 		unsigned char ch = (unsigned char)*s;
 		int rc;
-		if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-		    ch == '-' || ch == '.' || ch == '_' || ch == '~')
+		if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		    (ch >= '0' && ch <= '9') || ch == '-' || ch == '.' || ch == '_' || ch == '~')
 			rc = buf_putc(b, (char)ch);
 		else
 			rc = buf_printf(b, "%%%c%c", hex[ch >> 4], hex[ch & 15]);
@@ -750,9 +765,11 @@ static char *params_json(const trello_webhook_params *p)
 	if (!o)
 		return NULL;
 	/* Trello's field names on the wire: callbackURL, idModel, description, active. */
-	if ((p->callback_url && json_object_set_new(o, "callbackURL", json_string(p->callback_url))) ||
+	if ((p->callback_url &&
+	     json_object_set_new(o, "callbackURL", json_string(p->callback_url))) ||
 	    (p->id_model && json_object_set_new(o, "idModel", json_string(p->id_model))) ||
-	    (p->description && json_object_set_new(o, "description", json_string(p->description))) ||
+	    (p->description &&
+	     json_object_set_new(o, "description", json_string(p->description))) ||
 	    (p->active >= 0 && json_object_set_new(o, "active", json_boolean(p->active))))
 		goto out;
 	s = json_dumps(o, JSON_COMPACT);
@@ -768,7 +785,8 @@ static int check_param_strings(const trello_webhook_params *p, th_error *err)
 		if (v[i] && !str_utf8_valid(v[i], strlen(v[i])))
 			return th_err(err, TH_EINVAL, "webhook fields must be UTF-8 text");
 	if (p->description && strlen(p->description) > 16384)
-		return th_err(err, TH_EINVAL, "the description is longer than Trello's 16384 characters");
+		return th_err(err, TH_EINVAL,
+		              "the description is longer than Trello's 16384 characters");
 	return 0;
 }
 
@@ -778,8 +796,9 @@ static int op_request(trello_client *c, const trello_op *op, struct treq *r, tre
 	treq_init(r, c->opts.max_body);
 	r->token = op->token;
 	if (!secret_ok(op->token))
-		return th_err(&err->th, TH_EINVAL, "the Trello token is empty or contains characters "
-		                                    "a token never has");
+		return th_err(&err->th, TH_EINVAL,
+		              "the Trello token is empty or contains characters "
+		              "a token never has");
 	bool need_id = op->kind == TRELLO_OP_GET_WEBHOOK || op->kind == TRELLO_OP_UPDATE_WEBHOOK ||
 	               op->kind == TRELLO_OP_DELETE_WEBHOOK;
 	if (need_id && (!op->webhook_id || !*op->webhook_id || strlen(op->webhook_id) > 64))
@@ -795,8 +814,9 @@ static int op_request(trello_client *c, const trello_op *op, struct treq *r, tre
 		break;
 	case TRELLO_OP_CREATE_WEBHOOK:
 		if (!op->params.callback_url || !op->params.id_model)
-			return th_err(&err->th, TH_EINVAL, "creating a webhook needs a callback URL and a "
-			                                    "model id");
+			return th_err(&err->th, TH_EINVAL,
+			              "creating a webhook needs a callback URL and a "
+			              "model id");
 		if (check_param_strings(&op->params, &err->th))
 			return err->th.code;
 		/* POST /1/webhooks binds the webhook to the token of the Authorization
@@ -825,8 +845,7 @@ static int op_request(trello_client *c, const trello_op *op, struct treq *r, tre
 		r->method = "DELETE";
 		r->path = make_path("/webhooks/", op->webhook_id, NULL, NULL, NULL);
 		break;
-	default:
-		return th_err(&err->th, TH_EINVAL, "unknown Trello operation %d", (int)op->kind);
+	default: return th_err(&err->th, TH_EINVAL, "unknown Trello operation %d", (int)op->kind);
 	}
 	if (!r->path)
 		return th_err(&err->th, TH_ENOMEM, "out of memory");
@@ -856,8 +875,7 @@ static void op_result(trello_op *op, struct treq *r)
 	case TRELLO_OP_UPDATE_WEBHOOK:
 		op->rc = trello_parse_webhook(body, r->resp.len, &op->webhook, &op->err.th);
 		break;
-	case TRELLO_OP_DELETE_WEBHOOK:
-		break; /* the body ({"_value":null}) carries nothing */
+	case TRELLO_OP_DELETE_WEBHOOK: break; /* the body ({"_value":null}) carries nothing */
 	}
 	if (op->rc) {
 		op->err.kind = TRELLO_ERR_BAD_ANSWER;
@@ -1050,8 +1068,7 @@ int trello_list_webhooks(trello_client *c, const char *token, trello_webhook_lis
 }
 
 /* GET /1/tokens/{token}; see trello.h. */
-int trello_get_token(trello_client *c, const char *token, trello_token_info *out,
-                     trello_error *err)
+int trello_get_token(trello_client *c, const char *token, trello_token_info *out, trello_error *err)
 {
 	trello_op op = {.kind = TRELLO_OP_GET_TOKEN, .token = token};
 	memset(out, 0, sizeof *out);
@@ -1087,8 +1104,9 @@ static int get_raw(trello_client *c, const char *token, char *path, buf *resp, t
 	if (!secret_ok(token)) {
 		rc = TH_EINVAL;
 		if (err)
-			th_err(&err->th, rc, "the Trello token is empty or contains characters a token "
-			                     "never has");
+			th_err(&err->th, rc,
+			       "the Trello token is empty or contains characters a token "
+			       "never has");
 		goto out;
 	}
 	rc = engine_run(c, &rp, 1);
@@ -1123,7 +1141,8 @@ int trello_get_me(trello_client *c, const char *token, trello_member *out, trell
 	int rc = get_raw(c, token, str_dup("/members/me?fields=username,fullName"), &resp, err);
 	if (!rc)
 		rc = bad_answer_err(trello_parse_member(resp.data ? resp.data : "", resp.len, out,
-		                                        err ? &err->th : NULL), err);
+		                                        err ? &err->th : NULL),
+		                    err);
 	buf_free(&resp);
 	return rc;
 }
@@ -1136,11 +1155,12 @@ int trello_list_boards(trello_client *c, const char *token, trello_board_list *o
 	buf_init(&resp, 0);
 	out->items = NULL;
 	out->len = 0;
-	int rc = get_raw(c, token, str_dup("/members/me/boards?fields=name,url,shortLink"), &resp,
-	                 err);
+	int rc =
+	    get_raw(c, token, str_dup("/members/me/boards?fields=name,url,shortLink"), &resp, err);
 	if (!rc)
-		rc = bad_answer_err(trello_parse_board_list(resp.data ? resp.data : "", resp.len, out,
-		                                            err ? &err->th : NULL), err);
+		rc = bad_answer_err(trello_parse_board_list(resp.data ? resp.data : "", resp.len,
+		                                            out, err ? &err->th : NULL),
+		                    err);
 	buf_free(&resp);
 	return rc;
 }
@@ -1152,12 +1172,14 @@ static int get_model(trello_client *c, const char *token, enum trello_model_type
 	static const char *const pre[] = {"/boards/", "/cards/", "/lists/"};
 	buf resp;
 	buf_init(&resp, 0);
-	char *path = make_path(pre[type], id, type == TRELLO_MODEL_LIST ? "?fields=name" :
-	                                      "?fields=name,url", NULL, NULL);
+	char *path =
+	    make_path(pre[type], id,
+	              type == TRELLO_MODEL_LIST ? "?fields=name" : "?fields=name,url", NULL, NULL);
 	int rc = get_raw(c, token, path, &resp, err);
 	if (!rc)
-		rc = bad_answer_err(trello_parse_model(resp.data ? resp.data : "", resp.len, type, out,
-		                                       err ? &err->th : NULL), err);
+		rc = bad_answer_err(trello_parse_model(resp.data ? resp.data : "", resp.len, type,
+		                                       out, err ? &err->th : NULL),
+		                    err);
 	buf_free(&resp);
 	return rc;
 }
@@ -1206,8 +1228,10 @@ int trello_resolve_model(trello_client *c, const char *token, const char *id_or_
 		int status = e.http_status;
 		char said[sizeof e.th.msg];
 		str_copy(said, sizeof said, e.th.msg);
-		rc = th_err(&e.th, TH_ENOTFOUND, "no board, card or list with id %s is visible to this "
-		            "token (%s)", ref.value, said);
+		rc = th_err(&e.th, TH_ENOTFOUND,
+		            "no board, card or list with id %s is visible to this "
+		            "token (%s)",
+		            ref.value, said);
 		e.kind = TRELLO_ERR_NOT_FOUND;
 		e.http_status = status;
 	}

@@ -131,8 +131,8 @@ static int load(const char *body, size_t len, json_type type, json_t **out, th_e
 	if (!root) {
 		char text[120];
 		sanitize_line(je.text, strlen(je.text), text, sizeof text);
-		return th_err(err, TH_ETRELLO, BAD_ANSWER "invalid JSON at byte %d (%s)", je.position,
-		              text);
+		return th_err(err, TH_ETRELLO, BAD_ANSWER "invalid JSON at byte %d (%s)",
+		              je.position, text);
 	}
 	if (json_typeof(root) != type) {
 		json_decref(root);
@@ -261,7 +261,8 @@ const char *trello_error_kind_name(enum trello_error_kind kind)
 /* True when the error says the token is dead (invalid or expired). NULL-safe. */
 bool trello_error_is_token_dead(const trello_error *err)
 {
-	return err && (err->kind == TRELLO_ERR_INVALID_TOKEN || err->kind == TRELLO_ERR_EXPIRED_TOKEN);
+	return err &&
+	       (err->kind == TRELLO_ERR_INVALID_TOKEN || err->kind == TRELLO_ERR_EXPIRED_TOKEN);
 }
 
 /* ---- objects ------------------------------------------------------------------------ */
@@ -296,8 +297,7 @@ int trello_parse_webhook(const char *body, size_t len, trello_webhook *out, th_e
 }
 
 /* Parse an array of webhooks (GET /1/tokens/{token}/webhooks). */
-int trello_parse_webhook_list(const char *body, size_t len, trello_webhook_list *out,
-                              th_error *err)
+int trello_parse_webhook_list(const char *body, size_t len, trello_webhook_list *out, th_error *err)
 {
 	json_t *root = NULL;
 	out->items = NULL;
@@ -414,7 +414,8 @@ int trello_parse_board_list(const char *body, size_t len, trello_board_list *out
 			goto out;
 		}
 		out->len++;
-		if ((rc = need_str(o, "id", &b->id, err)) || (rc = get_str(o, "name", &b->name, err)) ||
+		if ((rc = need_str(o, "id", &b->id, err)) ||
+		    (rc = get_str(o, "name", &b->name, err)) ||
 		    (rc = get_str(o, "url", &b->url, err)) ||
 		    (rc = get_str(o, "shortLink", &b->short_link, err)))
 			goto out;
@@ -427,8 +428,8 @@ out:
 }
 
 /* Parse a board, card or list object into a model (id must be 24 hex: it becomes idModel). */
-int trello_parse_model(const char *body, size_t len, enum trello_model_type type,
-                       trello_model *out, th_error *err)
+int trello_parse_model(const char *body, size_t len, enum trello_model_type type, trello_model *out,
+                       th_error *err)
 {
 	json_t *root = NULL;
 	memset(out, 0, sizeof *out);
@@ -486,7 +487,8 @@ void trello_error_from_answer(int status, const char *body, size_t len, trello_e
 			sanitize_line(json_string_value(e), json_string_length(e), code_text,
 			              sizeof code_text);
 		if (json_is_string(m))
-			sanitize_line(json_string_value(m), json_string_length(m), text, sizeof text);
+			sanitize_line(json_string_value(m), json_string_length(m), text,
+			              sizeof text);
 		else if (code_text[0])
 			str_copy(text, sizeof text, code_text);
 	}
@@ -502,7 +504,8 @@ void trello_error_from_answer(int status, const char *body, size_t len, trello_e
 		code = TH_EAUTH;
 		if (contains_ci(text, "expired token"))
 			kind = TRELLO_ERR_EXPIRED_TOKEN;
-		else if (contains_ci(text, "invalid token") || contains_ci(text, "unauthorized token"))
+		else if (contains_ci(text, "invalid token") ||
+		         contains_ci(text, "unauthorized token"))
 			kind = TRELLO_ERR_INVALID_TOKEN;
 		else if (contains_ci(text, "invalid key"))
 			kind = TRELLO_ERR_INVALID_KEY;
@@ -523,13 +526,15 @@ void trello_error_from_answer(int status, const char *body, size_t len, trello_e
 			kind = TRELLO_ERR_DUPLICATE;
 		else if (contains_ci(text, "idModel"))
 			kind = TRELLO_ERR_BAD_MODEL;
-		else if (contains_ci(text, "did not return 200") || contains_ci(text, "not reachable") ||
+		else if (contains_ci(text, "did not return 200") ||
+		         contains_ci(text, "not reachable") ||
 		         contains_ci(code_text, "VALIDATOR_URL"))
 			kind = TRELLO_ERR_HEAD_CHECK;
 	}
 	out->kind = kind;
 	if (status >= 500)
-		th_err(&out->th, code, "Trello failed (HTTP %d): %s; try again later", status, text);
+		th_err(&out->th, code, "Trello failed (HTTP %d): %s; try again later", status,
+		       text);
 	else
 		th_err(&out->th, code, "Trello: %s", text);
 }
@@ -569,7 +574,8 @@ bool trello_rate_parse_header(trello_rate_info *r, const char *line, size_t len)
 		const char *end = line + len;
 		while (v < end && (*v == ' ' || *v == '\t'))
 			v++;
-		while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' ' || end[-1] == '\t'))
+		while (end > v &&
+		       (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' ' || end[-1] == '\t'))
 			end--;
 		char tmp[24];
 		int64_t n;
@@ -586,8 +592,8 @@ bool trello_rate_parse_header(trello_rate_info *r, const char *line, size_t len)
 
 /* ---- --model ---------------------------------------------------------------------------- */
 
-#define MODEL_EXAMPLE                                                                  \
-	"expected a 24-character Trello id or a board or card URL such as "               \
+#define MODEL_EXAMPLE                                                       \
+	"expected a 24-character Trello id or a board or card URL such as " \
 	"https://trello.com/b/AbCd1234/roadmap"
 
 /* See trello.h. Accepted: ID24; [http[s]://][www.]trello.com/{b,c}/SHORT[/slug][/][?q][#f]. */
@@ -619,9 +625,10 @@ int trello_parse_model_ref(const char *s, trello_model_ref *out, th_error *err)
 	else if (p[0] == 'c' && p[1] == '/')
 		kind = TRELLO_REF_CARD_SHORT;
 	else
-		return th_err(err, TH_EINVAL,
-		              "--model \"%s\": only board (/b/) and card (/c/) URLs name a model; %s",
-		              shown, MODEL_EXAMPLE);
+		return th_err(
+		    err, TH_EINVAL,
+		    "--model \"%s\": only board (/b/) and card (/c/) URLs name a model; %s", shown,
+		    MODEL_EXAMPLE);
 	p += 2;
 	size_t n = 0;
 	while (isalnum((unsigned char)p[n]) && n < 32)
@@ -635,8 +642,10 @@ int trello_parse_model_ref(const char *s, trello_model_ref *out, th_error *err)
 	/* Whatever follows (slug, query, fragment) must still be a sane URL. */
 	for (const char *q = p + n; *q; q++)
 		if ((unsigned char)*q <= 0x20 || *q == 0x7f)
-			return th_err(err, TH_EINVAL, "--model \"%s\": the URL contains spaces or control "
-			                              "characters; %s", shown, MODEL_EXAMPLE);
+			return th_err(err, TH_EINVAL,
+			              "--model \"%s\": the URL contains spaces or control "
+			              "characters; %s",
+			              shown, MODEL_EXAMPLE);
 	out->kind = kind;
 	memcpy(out->value, p, n);
 	out->value[n] = '\0';

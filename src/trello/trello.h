@@ -44,19 +44,19 @@
 /* What kind of failure a call met, beyond the TH_E* code. */
 enum trello_error_kind {
 	TRELLO_ERR_NONE = 0,
-	TRELLO_ERR_INVALID_TOKEN,  /* 401 "invalid token": revoked or never valid */
-	TRELLO_ERR_EXPIRED_TOKEN,  /* 401 "expired token" */
-	TRELLO_ERR_INVALID_KEY,    /* 401 "invalid key": our API key is wrong */
-	TRELLO_ERR_NOT_OWNER,      /* 401 "webhook does not belong to token" */
-	TRELLO_ERR_NOT_FOUND,      /* 404 */
-	TRELLO_ERR_DUPLICATE,      /* 400 same callback + model + token exists */
-	TRELLO_ERR_BAD_MODEL,      /* 400 invalid value for idModel */
-	TRELLO_ERR_HEAD_CHECK,     /* 400 the callback URL did not answer 200 / unreachable */
-	TRELLO_ERR_RATE_LIMITED,   /* 429 still after every wait */
-	TRELLO_ERR_UNREACHABLE,    /* no answer: DNS, refused, timeout, TLS */
-	TRELLO_ERR_SERVER,         /* 5xx */
-	TRELLO_ERR_BAD_ANSWER,     /* an answer we cannot use (wrong JSON, too big) */
-	TRELLO_ERR_OTHER           /* any other Trello error */
+	TRELLO_ERR_INVALID_TOKEN, /* 401 "invalid token": revoked or never valid */
+	TRELLO_ERR_EXPIRED_TOKEN, /* 401 "expired token" */
+	TRELLO_ERR_INVALID_KEY,   /* 401 "invalid key": our API key is wrong */
+	TRELLO_ERR_NOT_OWNER,     /* 401 "webhook does not belong to token" */
+	TRELLO_ERR_NOT_FOUND,     /* 404 */
+	TRELLO_ERR_DUPLICATE,     /* 400 same callback + model + token exists */
+	TRELLO_ERR_BAD_MODEL,     /* 400 invalid value for idModel */
+	TRELLO_ERR_HEAD_CHECK,    /* 400 the callback URL did not answer 200 / unreachable */
+	TRELLO_ERR_RATE_LIMITED,  /* 429 still after every wait */
+	TRELLO_ERR_UNREACHABLE,   /* no answer: DNS, refused, timeout, TLS */
+	TRELLO_ERR_SERVER,        /* 5xx */
+	TRELLO_ERR_BAD_ANSWER,    /* an answer we cannot use (wrong JSON, too big) */
+	TRELLO_ERR_OTHER          /* any other Trello error */
 };
 
 /* A call's failure report. `th` is the usual code + message (Trello's own
@@ -65,7 +65,7 @@ enum trello_error_kind {
 typedef struct trello_error {
 	th_error th;
 	enum trello_error_kind kind;
-	int http_status;             /* Trello's status, 0 when there was no answer */
+	int http_status; /* Trello's status, 0 when there was no answer */
 } trello_error;
 
 /* "invalid-token", "expired-token", ... (static storage). */
@@ -102,8 +102,8 @@ typedef struct trello_permission {
 typedef struct trello_token_info {
 	char *id;
 	char *id_member;
-	char *date_created;  /* ISO 8601 or NULL */
-	char *date_expires;  /* ISO 8601, NULL = never expires */
+	char *date_created; /* ISO 8601 or NULL */
+	char *date_expires; /* ISO 8601, NULL = never expires */
 	trello_permission *permissions;
 	size_t npermissions;
 } trello_token_info;
@@ -131,10 +131,10 @@ enum trello_model_type { TRELLO_MODEL_BOARD = 0, TRELLO_MODEL_CARD, TRELLO_MODEL
 
 /* What trello_resolve_model() found. */
 typedef struct trello_model {
-	char *id;                    /* 24-hex id, usable as idModel */
+	char *id; /* 24-hex id, usable as idModel */
 	enum trello_model_type type;
 	char *name;
-	char *url;                   /* NULL for lists */
+	char *url; /* NULL for lists */
 } trello_model;
 
 void trello_webhook_clear(trello_webhook *w);
@@ -158,17 +158,17 @@ typedef struct trello_client trello_client;
 typedef void (*trello_token_dead_fn)(void *ctx, const char *token, enum trello_error_kind kind);
 
 typedef struct trello_client_opts {
-	const char *api_url;        /* NULL: $TRELLO_API_URL, else TRELLO_DEFAULT_API_URL */
-	const char *api_key;        /* required: the application's API key */
-	long connect_timeout_ms;    /* default 5000 */
-	long timeout_ms;            /* whole call, default 30000 */
-	int max_retries;            /* network / 5xx retries of idempotent calls, default 3 */
-	long backoff_ms;            /* first retry delay (doubles, with jitter), default 250 */
-	int max_rate_waits;         /* 429 answers waited out per call, default 5 */
-	long rate_wait_ms_default;  /* wait after 429 without interval header, default 10000 */
-	long rate_wait_ms_max;      /* cap on any single rate wait, default 15000 */
-	unsigned max_parallel;      /* concurrent requests in a batch, default 8 */
-	size_t max_body;            /* largest answer, default TRELLO_MAX_BODY */
+	const char *api_url;       /* NULL: $TRELLO_API_URL, else TRELLO_DEFAULT_API_URL */
+	const char *api_key;       /* required: the application's API key */
+	long connect_timeout_ms;   /* default 5000 */
+	long timeout_ms;           /* whole call, default 30000 */
+	int max_retries;           /* network / 5xx retries of idempotent calls, default 3 */
+	long backoff_ms;           /* first retry delay (doubles, with jitter), default 250 */
+	int max_rate_waits;        /* 429 answers waited out per call, default 5 */
+	long rate_wait_ms_default; /* wait after 429 without interval header, default 10000 */
+	long rate_wait_ms_max;     /* cap on any single rate wait, default 15000 */
+	unsigned max_parallel;     /* concurrent requests in a batch, default 8 */
+	size_t max_body;           /* largest answer, default TRELLO_MAX_BODY */
 	trello_token_dead_fn on_token_dead; /* optional */
 	void *on_token_dead_ctx;
 } trello_client_opts;
@@ -176,11 +176,13 @@ typedef struct trello_client_opts {
 /* Start from this (not from {0}): a zero max_retries / max_rate_waits really
  * means "never retry" / "never wait out a 429". Zero timeouts, backoff, waits,
  * max_parallel and max_body fall back to the defaults above. */
-#define TRELLO_CLIENT_OPTS_INIT                                                          \
-	{ .api_url = NULL, .api_key = NULL, .connect_timeout_ms = 5000, .timeout_ms = 30000,  \
-	  .max_retries = 3, .backoff_ms = 250, .max_rate_waits = 5,                          \
-	  .rate_wait_ms_default = 10000, .rate_wait_ms_max = 15000, .max_parallel = 8,       \
-	  .max_body = TRELLO_MAX_BODY, .on_token_dead = NULL, .on_token_dead_ctx = NULL }
+#define TRELLO_CLIENT_OPTS_INIT                                                                    \
+	{                                                                                          \
+		.api_url = NULL, .api_key = NULL, .connect_timeout_ms = 5000, .timeout_ms = 30000, \
+		.max_retries = 3, .backoff_ms = 250, .max_rate_waits = 5,                          \
+		.rate_wait_ms_default = 10000, .rate_wait_ms_max = 15000, .max_parallel = 8,       \
+		.max_body = TRELLO_MAX_BODY, .on_token_dead = NULL, .on_token_dead_ctx = NULL      \
+	}
 
 /* Create a client. @opts is copied (strings too). Calls curl_global_init once
  * per process. Returns 0, TH_ECONFIG (no key, bad URL) or TH_ENOMEM.
@@ -209,8 +211,10 @@ typedef struct trello_webhook_params {
 	int active; /* 1, 0, or -1 = leave out */
 } trello_webhook_params;
 
-#define TRELLO_WEBHOOK_PARAMS_INIT \
-	{ .callback_url = NULL, .id_model = NULL, .description = NULL, .active = -1 }
+#define TRELLO_WEBHOOK_PARAMS_INIT                                                        \
+	{                                                                                 \
+		.callback_url = NULL, .id_model = NULL, .description = NULL, .active = -1 \
+	}
 
 /* POST /1/webhooks as @token (the token travels in the Authorization header,
  * which binds the webhook to it just as POST /1/tokens/{token}/webhooks does,
@@ -268,11 +272,11 @@ typedef struct trello_op {
 	const char *webhook_id;
 	trello_webhook_params params;
 	/* out */
-	int rc;                      /* 0 or TH_E*, as the single call would return */
+	int rc; /* 0 or TH_E*, as the single call would return */
 	trello_error err;
-	trello_webhook webhook;      /* create, get, update */
-	trello_webhook_list webhooks;/* list */
-	trello_token_info token_info;/* get token */
+	trello_webhook webhook;       /* create, get, update */
+	trello_webhook_list webhooks; /* list */
+	trello_token_info token_info; /* get token */
 } trello_op;
 
 /* Run @n ops concurrently (at most opts.max_parallel in flight), each with
@@ -329,13 +333,11 @@ bool trello_rate_parse_header(trello_rate_info *r, const char *line, size_t len)
 int trello_parse_webhook(const char *body, size_t len, trello_webhook *out, th_error *err);
 int trello_parse_webhook_list(const char *body, size_t len, trello_webhook_list *out,
                               th_error *err);
-int trello_parse_token_info(const char *body, size_t len, trello_token_info *out,
-                            th_error *err);
+int trello_parse_token_info(const char *body, size_t len, trello_token_info *out, th_error *err);
 int trello_parse_member(const char *body, size_t len, trello_member *out, th_error *err);
-int trello_parse_board_list(const char *body, size_t len, trello_board_list *out,
-                            th_error *err);
+int trello_parse_board_list(const char *body, size_t len, trello_board_list *out, th_error *err);
 /* A board, card or list object; its id must be 24 hex (it becomes idModel). */
-int trello_parse_model(const char *body, size_t len, enum trello_model_type type,
-                       trello_model *out, th_error *err);
+int trello_parse_model(const char *body, size_t len, enum trello_model_type type, trello_model *out,
+                       th_error *err);
 
 #endif

@@ -3,8 +3,7 @@
 
 #include "util/util.h"
 
-static const char alphabet[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 size_t b64_encoded_len(size_t len)
 {
@@ -57,7 +56,8 @@ long b64_decode(const char *in, size_t inlen, unsigned char *out, size_t outsz)
 				return -1;
 			}
 		}
-		unsigned w = (unsigned)v[0] << 18 | (unsigned)v[1] << 12 | (unsigned)v[2] << 6 | (unsigned)v[3];
+		unsigned w = (unsigned)v[0] << 18 | (unsigned)v[1] << 12 | (unsigned)v[2] << 6 |
+		             (unsigned)v[3];
 		size_t n = 3 - (size_t)pad;
 		if (o + n > outsz)
 			return -1;

@@ -6,8 +6,11 @@
 /* Length of the valid UTF-8 sequence at @s (0 if invalid). */
 static size_t utf8_seq_len(const unsigned char *s, size_t avail)
 {
-	size_t n = s[0] < 0x80 ? 1 : (s[0] & 0xE0) == 0xC0 ? 2 : (s[0] & 0xF0) == 0xE0 ? 3
-	           : (s[0] & 0xF8) == 0xF0 ? 4 : 0;
+	size_t n = s[0] < 0x80             ? 1
+	           : (s[0] & 0xE0) == 0xC0 ? 2
+	           : (s[0] & 0xF0) == 0xE0 ? 3
+	           : (s[0] & 0xF8) == 0xF0 ? 4
+	                                   : 0;
 	if (!n || n > avail)
 		return 0;
 	return str_utf8_valid((const char *)s, n) ? n : 0;

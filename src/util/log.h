@@ -31,8 +31,11 @@ void log_set_request_id(const char *id);
 void log_write(enum log_level level, const char *component, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-#define log_debug(comp, ...) \
-	do { if (log_enabled(LOG_DEBUG)) log_write(LOG_DEBUG, comp, __VA_ARGS__); } while (0)
+#define log_debug(comp, ...)                                     \
+	do {                                                     \
+		if (log_enabled(LOG_DEBUG))                      \
+			log_write(LOG_DEBUG, comp, __VA_ARGS__); \
+	} while (0)
 #define log_info(comp, ...) log_write(LOG_INFO, comp, __VA_ARGS__)
 #define log_warn(comp, ...) log_write(LOG_WARN, comp, __VA_ARGS__)
 #define log_error(comp, ...) log_write(LOG_ERROR, comp, __VA_ARGS__)

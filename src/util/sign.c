@@ -56,8 +56,8 @@ int sign_trello(const char *secret, const void *body, size_t len, const char *ca
 	return 0;
 }
 
-int sign_trello_verify(const char *secret, const void *body, size_t len,
-                       const char *callback_url, const char *header, const char **why)
+int sign_trello_verify(const char *secret, const void *body, size_t len, const char *callback_url,
+                       const char *header, const char **why)
 {
 	const char *dummy;
 	if (!why)
@@ -74,8 +74,9 @@ int sign_trello_verify(const char *secret, const void *body, size_t len,
 	}
 	unsigned char want[EVP_MAX_MD_SIZE];
 	unsigned n = 0;
-	if (hmac2(EVP_sha1(), secret, strlen(secret), body, len, callback_url,
-	          strlen(callback_url), want, &n) || n != 20) {
+	if (hmac2(EVP_sha1(), secret, strlen(secret), body, len, callback_url, strlen(callback_url),
+	          want, &n) ||
+	    n != 20) {
 		*why = "internal error";
 		return TH_EIO;
 	}
@@ -97,8 +98,8 @@ int sign_sw_secret_new(char out[64])
 	return 0;
 }
 
-int sign_sw(const char *whsec, const char *id, int64_t ts, const void *body, size_t len,
-            char *out, size_t outsz)
+int sign_sw(const char *whsec, const char *id, int64_t ts, const void *body, size_t len, char *out,
+            size_t outsz)
 {
 	const char *b64 = str_starts(whsec, "whsec_") ? whsec + 6 : whsec;
 	unsigned char key[128];

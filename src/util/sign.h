@@ -22,13 +22,13 @@ int sign_trello(const char *secret, const void *body, size_t len, const char *ca
 /* Constant-time check of a received X-Trello-Webhook value. Returns 0 when it
  * matches, TH_EAUTH otherwise; @why (may be NULL) gets "missing", "malformed"
  * or "mismatch". */
-int sign_trello_verify(const char *secret, const void *body, size_t len,
-                       const char *callback_url, const char *header, const char **why);
+int sign_trello_verify(const char *secret, const void *body, size_t len, const char *callback_url,
+                       const char *header, const char **why);
 
 /* A new Standard Webhooks secret "whsec_" + base64(24 random bytes). */
 int sign_sw_secret_new(char out[64]);
 /* "v1,<base64 sig>" for msg id @id at unix time @ts. @out must hold 64+ bytes. */
-int sign_sw(const char *whsec, const char *id, int64_t ts, const void *body, size_t len,
-            char *out, size_t outsz);
+int sign_sw(const char *whsec, const char *id, int64_t ts, const void *body, size_t len, char *out,
+            size_t outsz);
 
 #endif

@@ -58,11 +58,11 @@ char *buf_detach(buf *b, size_t *len);
 bool str_copy(char *dst, size_t size, const char *src);
 /* snprintf that reports truncation as false. */
 bool str_printf(char *dst, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-bool str_eq(const char *a, const char *b);             /* NULL-safe equality */
+bool str_eq(const char *a, const char *b); /* NULL-safe equality */
 bool str_starts(const char *s, const char *prefix);
 bool str_ends(const char *s, const char *suffix);
-bool str_case_eq(const char *a, const char *b);        /* ASCII case-insensitive */
-char *str_dup(const char *s);                          /* NULL-safe strdup */
+bool str_case_eq(const char *a, const char *b); /* ASCII case-insensitive */
+char *str_dup(const char *s);                   /* NULL-safe strdup */
 char *str_ndup(const char *s, size_t n);
 /* True when @s is @len bytes of valid UTF-8 (no overlongs, no surrogates). */
 bool str_utf8_valid(const char *s, size_t len);
@@ -122,8 +122,8 @@ int html_escape(buf *b, const char *s);
 
 /* ---- time ---------------------------------------------------------------- */
 
-int64_t time_now_ms(void);      /* wall clock, ms since the epoch */
-int64_t time_mono_ms(void);     /* monotonic clock, ms */
+int64_t time_now_ms(void);  /* wall clock, ms since the epoch */
+int64_t time_mono_ms(void); /* monotonic clock, ms */
 /* "2026-11-20T09:15:02.117Z" (always UTC, millisecond precision). */
 void time_format_iso(int64_t ms, char out[32]);
 /* Parse an ISO 8601 UTC timestamp ("...Z", optional fraction). */

@@ -175,7 +175,8 @@ static void claim_events(store *st, unsigned kinds, size_t max, int64_t lease, c
 	for (size_t i = 0; i < n; i++) {
 		assert_int_equal(d[i].status, DELIVERY_RUNNING);
 		assert_true(d[i].attempts >= 1);
-		assert_int_equal(buf_printf(&b, "%s%s/%s", i ? "," : "", d[i].event_id, d[i].handler_id), 0);
+		assert_int_equal(
+		    buf_printf(&b, "%s%s/%s", i ? "," : "", d[i].event_id, d[i].handler_id), 0);
 	}
 	if (b.data)
 		str_copy(out, outsz, b.data);
@@ -187,7 +188,6 @@ static void claim_events(store *st, unsigned kinds, size_t max, int64_t lease, c
 		delivery_list_free(d, n);
 	}
 }
-
 
 /* ---- webhooks, tokens, handlers, users ---------------------------------------------------- */
 
@@ -231,8 +231,10 @@ void suite_webhook_crud(void **state)
 	webhook_clear(&w);
 
 	/* uniqueness: same (model, token) under another id; same id */
-	webhook d = {.id = (char *)"wh2", .id_model = (char *)"6123456789abcdef01234567",
-	             .callback_url = (char *)"https://x/callbacks/wh2", .token = (char *)tok};
+	webhook d = {.id = (char *)"wh2",
+	             .id_model = (char *)"6123456789abcdef01234567",
+	             .callback_url = (char *)"https://x/callbacks/wh2",
+	             .token = (char *)tok};
 	assert_int_equal(st->ops->webhook_insert(st, &d, &err), TH_EEXISTS);
 	assert_non_null(strstr(err.msg, "6123456789abcdef01234567"));
 	assert_non_null(strstr(err.msg, "already exists"));
@@ -266,7 +268,9 @@ void suite_webhook_crud(void **state)
 	assert_string_equal(err.msg, "no webhook with id nope");
 	assert_int_equal(st->ops->webhook_find(st, "6123456789abcdef01234567", "ATTAx", &w, &err),
 	                 TH_ENOTFOUND);
-	webhook ghost = {.id = (char *)"ghost", .id_model = (char *)"m", .callback_url = (char *)"u",
+	webhook ghost = {.id = (char *)"ghost",
+	                 .id_model = (char *)"m",
+	                 .callback_url = (char *)"u",
 	                 .token = (char *)"t"};
 	assert_int_equal(st->ops->webhook_update(st, &ghost, &err), TH_ENOTFOUND);
 	assert_int_equal(st->ops->webhook_delete(st, "wh2", &err), 0);
@@ -287,8 +291,11 @@ void suite_token_crud(void **state)
 	store_fx *f = suite_fx(state);
 	store *st = f->st;
 	th_error err = {0};
-	token t = {.token = (char *)"ATTAabc", .member = (char *)"zoe", .expires_at = 99,
-	           .state = TOKEN_VALID, .checked_at = 5};
+	token t = {.token = (char *)"ATTAabc",
+	           .member = (char *)"zoe",
+	           .expires_at = 99,
+	           .state = TOKEN_VALID,
+	           .checked_at = 5};
 	assert_int_equal(st->ops->token_put(st, &t, &err), 0);
 	token g = {0};
 	assert_int_equal(st->ops->token_get(st, "ATTAabc", &g, &err), 0);
@@ -330,8 +337,11 @@ void suite_handler_crud(void **state)
 	store_fx *f = suite_fx(state);
 	store *st = f->st;
 	th_error err = {0};
-	handler h = {.id = (char *)"h1", .kind = HANDLER_FORWARD, .target = (char *)"http://127.0.0.1:1/x",
-	             .on = (char *)"commentCard,updateCard:idList", .secret = (char *)"whsec_abc",
+	handler h = {.id = (char *)"h1",
+	             .kind = HANDLER_FORWARD,
+	             .target = (char *)"http://127.0.0.1:1/x",
+	             .on = (char *)"commentCard,updateCard:idList",
+	             .secret = (char *)"whsec_abc",
 	             .enabled = true};
 	assert_int_equal(st->ops->handler_insert(st, &h, &err), 0);
 	assert_int_equal(st->ops->handler_insert(st, &h, &err), TH_EEXISTS);
@@ -381,7 +391,9 @@ void suite_users_sessions(void **state)
 	free(hash);
 
 	int64_t later = time_now_ms() + 3600000;
-	user_session s = {.id_hash = (char *)"aa11", .user = (char *)"admin", .csrf = (char *)"c1",
+	user_session s = {.id_hash = (char *)"aa11",
+	                  .user = (char *)"admin",
+	                  .csrf = (char *)"c1",
 	                  .expires_at = later};
 	assert_int_equal(st->ops->session_put(st, &s, &err), 0);
 	user_session g = {0};
@@ -391,11 +403,15 @@ void suite_users_sessions(void **state)
 	assert_int_equal(g.expires_at, later);
 	user_session_clear(&g);
 	/* a session for nobody is refused */
-	user_session bad = {.id_hash = (char *)"bb", .user = (char *)"ghost", .csrf = (char *)"c",
+	user_session bad = {.id_hash = (char *)"bb",
+	                    .user = (char *)"ghost",
+	                    .csrf = (char *)"c",
 	                    .expires_at = later};
 	assert_int_equal(st->ops->session_put(st, &bad, &err), TH_ENOTFOUND);
 	/* expired sessions are purged when a new one is stored */
-	user_session old = {.id_hash = (char *)"old", .user = (char *)"admin", .csrf = (char *)"c",
+	user_session old = {.id_hash = (char *)"old",
+	                    .user = (char *)"admin",
+	                    .csrf = (char *)"c",
 	                    .expires_at = 1};
 	assert_int_equal(st->ops->session_put(st, &old, &err), 0);
 	assert_int_equal(st->ops->session_get(st, "old", &g, &err), 0);
@@ -420,8 +436,10 @@ void suite_events_dedupe(void **state)
 	event *evs[4] = {
 	    suite_ev_new("w1", "a1", "commentCard", "one", NULL, 0),
 	    suite_ev_new("w1", "a2", "commentCard", "two", NULL, 0),
-	    suite_ev_new("w1", "a1", "commentCard", "one again", NULL, 0), /* dup in the same batch */
-	    suite_ev_new("w2", "a1", "commentCard", "other webhook", NULL, 0), /* same action, other webhook */
+	    suite_ev_new("w1", "a1", "commentCard", "one again", NULL,
+	                 0), /* dup in the same batch */
+	    suite_ev_new("w2", "a1", "commentCard", "other webhook", NULL,
+	                 0), /* same action, other webhook */
 	};
 	enum store_put r[4];
 	assert_int_equal(st->ops->events_put(st, evs, 4, r, &err), 0);
@@ -522,11 +540,13 @@ void suite_payload_bytes_exact(void **state)
 	th_error err = {0};
 	static const char nul[] = "{\"a\":\"x\0y\"}\0tail";
 	static const char bad_utf8[] = "{\"n\":\"\xff\xfe\xc0\xaf\xed\xa0\x80\"}";
-	static const char html[] = "{\"t\":\"<script>alert('x')</script>&amp;\\u0000 \xe2\x80\xae\"}";
+	static const char html[] =
+	    "{\"t\":\"<script>alert('x')</script>&amp;\\u0000 \xe2\x80\xae\"}";
 	struct {
 		const char *p;
 		size_t len;
-	} cases[] = {{nul, sizeof nul - 1}, {bad_utf8, sizeof bad_utf8 - 1}, {html, sizeof html - 1}};
+	} cases[] = {
+	    {nul, sizeof nul - 1}, {bad_utf8, sizeof bad_utf8 - 1}, {html, sizeof html - 1}};
 	unsigned char all[256];
 	for (int i = 0; i < 256; i++)
 		all[i] = (unsigned char)i;
@@ -558,15 +578,17 @@ void suite_event_list_filters(void **state)
 	store_fx *f = suite_fx(state);
 	store *st = f->st;
 	th_error err = {0};
-	const char *summaries[] = {"Zoë moved card", "100% done", "a_b here", "axb there",
-	                           "A%B literal", "plain \\ backslash", "MIXED case Word"};
+	const char *summaries[] = {"Zoë moved card", "100% done",   "a_b here",
+	                           "axb there",      "A%B literal", "plain \\ backslash",
+	                           "MIXED case Word"};
 	enum { N = 40 };
 	event *evs[N];
 	for (int i = 0; i < N; i++) {
 		char aid[16];
 		str_printf(aid, sizeof aid, "act%02d", i);
-		evs[i] = suite_ev_new(i % 2 ? "wB" : "wA", aid, i % 3 ? "updateCard" : "commentCard",
-		                summaries[i % TH_ARRAY_LEN(summaries)], NULL, 0);
+		evs[i] =
+		    suite_ev_new(i % 2 ? "wB" : "wA", aid, i % 3 ? "updateCard" : "commentCard",
+		                 summaries[i % TH_ARRAY_LEN(summaries)], NULL, 0);
 	}
 	enum store_put r[N];
 	assert_int_equal(st->ops->events_put(st, evs, N, r, &err), 0);
@@ -597,8 +619,12 @@ void suite_event_list_filters(void **state)
 	struct {
 		const char *text;
 		const char *only;
-	} texts[] = {{"%", NULL}, {"_", "a_b here"}, {"a_b", "a_b here"}, {"a%b", "A%B literal"},
-	             {"mixed CASE", "MIXED case Word"}, {"\\", "plain \\ backslash"}};
+	} texts[] = {{"%", NULL},
+	             {"_", "a_b here"},
+	             {"a_b", "a_b here"},
+	             {"a%b", "A%B literal"},
+	             {"mixed CASE", "MIXED case Word"},
+	             {"\\", "plain \\ backslash"}};
 	for (size_t t = 0; t < TH_ARRAY_LEN(texts); t++) {
 		q = (event_query){.text = texts[t].text, .limit = 1000};
 		assert_int_equal(st->ops->event_list(st, &q, &rows, &n, &err), 0);
@@ -656,7 +682,8 @@ void suite_deliveries_for_matching_handlers(void **state)
 	store *st = f->st;
 	suite_add_handler(st, "all", HANDLER_EXEC, NULL, NULL, true);
 	suite_add_handler(st, "comments", HANDLER_EXEC, "commentCard", NULL, true);
-	suite_add_handler(st, "moves", HANDLER_FORWARD, " addLabelToCard , updateCard:idList ", NULL, true);
+	suite_add_handler(st, "moves", HANDLER_FORWARD, " addLabelToCard , updateCard:idList ",
+	                  NULL, true);
 	suite_add_handler(st, "off", HANDLER_EXEC, NULL, NULL, false);
 	suite_add_handler(st, "otherboard", HANDLER_EXEC, NULL, "ffffffffffffffffffffffff", true);
 	suite_add_handler(st, "thisboard", HANDLER_FUNC, NULL, "6123456789abcdef01234567", true);
@@ -666,9 +693,10 @@ void suite_deliveries_for_matching_handlers(void **state)
 	event *rename = ev_from_file("updateCard-rename.json", "w1");
 	event *comment = ev_from_file("commentCard.json", "w1");
 	/* the same move without a parsed tree: the store parses the payload */
-	event *move_raw = suite_ev_new("w1", "raw-move", "updateCard", "s", move->payload, move->payload_len);
+	event *move_raw =
+	    suite_ev_new("w1", "raw-move", "updateCard", "s", move->payload, move->payload_len);
 	event *rename_raw = suite_ev_new("w1", "raw-rename", "updateCard", "s", rename->payload,
-	                           rename->payload_len);
+	                                 rename->payload_len);
 	event *evs[] = {move, rename, comment, move_raw, rename_raw};
 	enum store_put r[5];
 	th_error err = {0};
@@ -720,8 +748,9 @@ void suite_claim_order(void **state)
 	store *st = f->st;
 	suite_add_handler(st, "h1", HANDLER_EXEC, NULL, NULL, true);
 	suite_add_handler(st, "h2", HANDLER_FORWARD, NULL, NULL, true);
-	event *e[4] = {suite_ev_new("wA", "1", "t", "s", NULL, 0), suite_ev_new("wA", "2", "t", "s", NULL, 0),
-	               suite_ev_new("wB", "3", "t", "s", NULL, 0), suite_ev_new("wA", "4", "t", "s", NULL, 0)};
+	event *e[4] = {
+	    suite_ev_new("wA", "1", "t", "s", NULL, 0), suite_ev_new("wA", "2", "t", "s", NULL, 0),
+	    suite_ev_new("wB", "3", "t", "s", NULL, 0), suite_ev_new("wA", "4", "t", "s", NULL, 0)};
 	enum store_put r[4];
 	th_error err = {0};
 	assert_int_equal(st->ops->events_put(st, e, 4, r, &err), 0);
@@ -747,14 +776,16 @@ void suite_claim_order(void **state)
 	assert_int_equal(n, 2);
 	for (size_t i = 0; i < n; i++)
 		if (str_eq(d[i].handler_id, "h1"))
-			assert_int_equal(st->ops->delivery_finish(st, d[i].id, DELIVERY_DONE, 0, NULL, &err), 0);
+			assert_int_equal(
+			    st->ops->delivery_finish(st, d[i].id, DELIVERY_DONE, 0, NULL, &err), 0);
 	delivery_list_free(d, n);
 	claim_events(st, SUITE_ALL_KINDS, 10, 60000, got, sizeof got, NULL, NULL);
 	str_printf(want, sizeof want, "%s/h1", e[1]->id);
 	assert_string_equal(got, want);
 
 	/* max is honoured */
-	event *more[3] = {suite_ev_new("wC", "5", "t", "s", NULL, 0), suite_ev_new("wD", "6", "t", "s", NULL, 0),
+	event *more[3] = {suite_ev_new("wC", "5", "t", "s", NULL, 0),
+	                  suite_ev_new("wD", "6", "t", "s", NULL, 0),
 	                  suite_ev_new("wE", "7", "t", "s", NULL, 0)};
 	assert_int_equal(st->ops->events_put(st, more, 3, r, &err), 0);
 	claim_events(st, SUITE_ALL_KINDS, 2, 60000, got, sizeof got, &d, &n);
@@ -773,7 +804,8 @@ void suite_lease_expiry(void **state)
 	store *st = f->st;
 	th_error err = {0};
 	suite_add_handler(st, "h1", HANDLER_EXEC, NULL, NULL, true);
-	event *e[2] = {suite_ev_new("wA", "1", "t", "s", NULL, 0), suite_ev_new("wA", "2", "t", "s", NULL, 0)};
+	event *e[2] = {suite_ev_new("wA", "1", "t", "s", NULL, 0),
+	               suite_ev_new("wA", "2", "t", "s", NULL, 0)};
 	enum store_put r[2];
 	assert_int_equal(st->ops->events_put(st, e, 2, r, &err), 0);
 	delivery *d = NULL;
@@ -827,7 +859,8 @@ void suite_finish_retry_replay(void **state)
 
 	/* failed with a later retry time: not due, and event 2 still waits */
 	assert_int_equal(st->ops->delivery_finish(st, id1, DELIVERY_FAILED, time_now_ms() + 60000,
-	                                          "exit status 3", &err), 0);
+	                                          "exit status 3", &err),
+	                 0);
 	assert_int_equal(st->ops->delivery_claim(st, SUITE_ALL_KINDS, 10, 60000, &d, &n, &err), 0);
 	assert_int_equal(n, 0);
 	delivery g = {0};
@@ -837,8 +870,9 @@ void suite_finish_retry_replay(void **state)
 	assert_int_equal(g.claimed_until, 0);
 	delivery_clear(&g);
 	/* due again: claimed again with attempts 2 */
-	assert_int_equal(st->ops->delivery_finish(st, id1, DELIVERY_FAILED, time_now_ms() - 1,
-	                                          "again", &err), 0);
+	assert_int_equal(
+	    st->ops->delivery_finish(st, id1, DELIVERY_FAILED, time_now_ms() - 1, "again", &err),
+	    0);
 	assert_int_equal(st->ops->delivery_claim(st, SUITE_ALL_KINDS, 10, 60000, &d, &n, &err), 0);
 	assert_int_equal(n, 1);
 	assert_string_equal(d[0].id, id1);
@@ -848,7 +882,8 @@ void suite_finish_retry_replay(void **state)
 	assert_int_equal(st->ops->delivery_retry(st, id1, &err), TH_EINVAL);
 	/* dead unblocks the next event */
 	assert_int_equal(st->ops->delivery_finish(st, id1, DELIVERY_DEAD, 0, "gave up", &err), 0);
-	assert_int_equal(st->ops->delivery_finish(st, id1, DELIVERY_RUNNING, 0, NULL, &err), TH_EINVAL);
+	assert_int_equal(st->ops->delivery_finish(st, id1, DELIVERY_RUNNING, 0, NULL, &err),
+	                 TH_EINVAL);
 	assert_int_equal(st->ops->delivery_finish(st, "nope", DELIVERY_DONE, 0, NULL, &err),
 	                 TH_ENOTFOUND);
 	assert_int_equal(st->ops->delivery_claim(st, SUITE_ALL_KINDS, 10, 60000, &d, &n, &err), 0);
@@ -902,7 +937,8 @@ void suite_handler_delete_drops_pending(void **state)
 	th_error err = {0};
 	suite_add_handler(st, "h1", HANDLER_EXEC, NULL, NULL, true);
 	suite_add_handler(st, "h2", HANDLER_EXEC, NULL, NULL, true);
-	event *e[2] = {suite_ev_new("wA", "1", "t", "s", NULL, 0), suite_ev_new("wB", "2", "t", "s", NULL, 0)};
+	event *e[2] = {suite_ev_new("wA", "1", "t", "s", NULL, 0),
+	               suite_ev_new("wB", "2", "t", "s", NULL, 0)};
 	enum store_put r[2];
 	assert_int_equal(st->ops->events_put(st, e, 2, r, &err), 0);
 	delivery *d = NULL;
@@ -910,7 +946,8 @@ void suite_handler_delete_drops_pending(void **state)
 	assert_int_equal(st->ops->delivery_list(st, NULL, e[0]->id, 0, &d, &n, &err), 0);
 	for (size_t i = 0; i < n; i++)
 		if (str_eq(d[i].handler_id, "h1"))
-			assert_int_equal(st->ops->delivery_finish(st, d[i].id, DELIVERY_DONE, 0, NULL, &err), 0);
+			assert_int_equal(
+			    st->ops->delivery_finish(st, d[i].id, DELIVERY_DONE, 0, NULL, &err), 0);
 	delivery_list_free(d, n);
 	assert_int_equal(st->ops->handler_delete(st, "h1", &err), 0);
 	assert_int_equal(count_deliveries(st, e[0]->id, "h1"), 1); /* done: kept */
@@ -985,8 +1022,8 @@ void suite_two_handles(void **state)
 
 	/* concurrent writers on separate handles (busy_timeout makes them wait) and
 	 * concurrent threads on the same handle (its mutex) */
-	struct writer ws[3] = {{f->url, "wX", 40, 25, 0}, {f->url, "wY", 40, 25, 0},
-	                       {f->url, "wZ", 40, 25, 0}};
+	struct writer ws[3] = {
+	    {f->url, "wX", 40, 25, 0}, {f->url, "wY", 40, 25, 0}, {f->url, "wZ", 40, 25, 0}};
 	pthread_t th[3];
 	for (int i = 0; i < 3; i++)
 		assert_int_equal(pthread_create(&th[i], NULL, writer_main, &ws[i]), 0);
@@ -994,10 +1031,12 @@ void suite_two_handles(void **state)
 	for (int k = 0; k < 50; k++) { /* claim meanwhile through the first handle */
 		delivery *d = NULL;
 		size_t n = 0;
-		assert_int_equal(f->st->ops->delivery_claim(f->st, SUITE_ALL_KINDS, 20, 60000, &d, &n, &err), 0);
+		assert_int_equal(
+		    f->st->ops->delivery_claim(f->st, SUITE_ALL_KINDS, 20, 60000, &d, &n, &err), 0);
 		for (size_t i = 0; i < n; i++)
-			assert_int_equal(f->st->ops->delivery_finish(f->st, d[i].id, DELIVERY_DONE, 0, NULL,
-			                                             &err), 0);
+			assert_int_equal(f->st->ops->delivery_finish(f->st, d[i].id, DELIVERY_DONE,
+			                                             0, NULL, &err),
+			                 0);
 		claimed += (int64_t)n;
 		delivery_list_free(d, n);
 	}
@@ -1033,7 +1072,8 @@ void suite_batch_throughput(void **state)
 			ev->action_id = str_dup(aid);
 			ev->action_type = str_dup(i % 2 ? "commentCard" : "updateCard");
 			ev->summary = str_dup("someone did something on a board");
-			ev->payload = str_dup("{\"action\":{\"id\":\"x\",\"type\":\"commentCard\"}}");
+			ev->payload =
+			    str_dup("{\"action\":{\"id\":\"x\",\"type\":\"commentCard\"}}");
 			ev->payload_len = strlen(ev->payload);
 			evs[i] = ev;
 		}

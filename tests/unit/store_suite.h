@@ -17,8 +17,8 @@
 
 /* What the shared tests need of a backend's fixture. */
 typedef struct store_fx {
-	store *st;      /* the fresh store, owned by the fixture */
-	char url[600];  /* its DATABASE_URL, to open more handles on the same database */
+	store *st;     /* the fresh store, owned by the fixture */
+	char url[600]; /* its DATABASE_URL, to open more handles on the same database */
 } store_fx;
 
 /* Every handler kind, for delivery_claim. */
@@ -57,21 +57,22 @@ void suite_two_handles(void **state);
 void suite_batch_throughput(void **state);
 
 /* The shared tests as cmocka entries with the backend's @setup/@teardown. */
-#define STORE_SUITE_TESTS(setup, teardown)                                                     \
+#define STORE_SUITE_TESTS(setup, teardown)                                                         \
 	cmocka_unit_test_setup_teardown(suite_webhook_crud, setup, teardown),                      \
-	cmocka_unit_test_setup_teardown(suite_token_crud, setup, teardown),                        \
-	cmocka_unit_test_setup_teardown(suite_handler_crud, setup, teardown),                      \
-	cmocka_unit_test_setup_teardown(suite_users_sessions, setup, teardown),                    \
-	cmocka_unit_test_setup_teardown(suite_events_dedupe, setup, teardown),                     \
-	cmocka_unit_test_setup_teardown(suite_events_survive_webhook_delete, setup, teardown),     \
-	cmocka_unit_test_setup_teardown(suite_payload_bytes_exact, setup, teardown),               \
-	cmocka_unit_test_setup_teardown(suite_event_list_filters, setup, teardown),                \
-	cmocka_unit_test_setup_teardown(suite_deliveries_for_matching_handlers, setup, teardown),  \
-	cmocka_unit_test_setup_teardown(suite_claim_order, setup, teardown),                       \
-	cmocka_unit_test_setup_teardown(suite_lease_expiry, setup, teardown),                      \
-	cmocka_unit_test_setup_teardown(suite_finish_retry_replay, setup, teardown),               \
-	cmocka_unit_test_setup_teardown(suite_handler_delete_drops_pending, setup, teardown),      \
-	cmocka_unit_test_setup_teardown(suite_two_handles, setup, teardown),                       \
-	cmocka_unit_test_setup_teardown(suite_batch_throughput, setup, teardown)
+	    cmocka_unit_test_setup_teardown(suite_token_crud, setup, teardown),                    \
+	    cmocka_unit_test_setup_teardown(suite_handler_crud, setup, teardown),                  \
+	    cmocka_unit_test_setup_teardown(suite_users_sessions, setup, teardown),                \
+	    cmocka_unit_test_setup_teardown(suite_events_dedupe, setup, teardown),                 \
+	    cmocka_unit_test_setup_teardown(suite_events_survive_webhook_delete, setup, teardown), \
+	    cmocka_unit_test_setup_teardown(suite_payload_bytes_exact, setup, teardown),           \
+	    cmocka_unit_test_setup_teardown(suite_event_list_filters, setup, teardown),            \
+	    cmocka_unit_test_setup_teardown(suite_deliveries_for_matching_handlers, setup,         \
+	                                    teardown),                                             \
+	    cmocka_unit_test_setup_teardown(suite_claim_order, setup, teardown),                   \
+	    cmocka_unit_test_setup_teardown(suite_lease_expiry, setup, teardown),                  \
+	    cmocka_unit_test_setup_teardown(suite_finish_retry_replay, setup, teardown),           \
+	    cmocka_unit_test_setup_teardown(suite_handler_delete_drops_pending, setup, teardown),  \
+	    cmocka_unit_test_setup_teardown(suite_two_handles, setup, teardown),                   \
+	    cmocka_unit_test_setup_teardown(suite_batch_throughput, setup, teardown)
 
 #endif

@@ -109,7 +109,8 @@ static void sign_in(fx *f)
 	assert_non_null(set_cookie_value(&res, ADMIN_LOGIN_COOKIE, lt, sizeof lt));
 	http_response_clear(&res);
 	char body[256], cookie[128];
-	str_printf(body, sizeof body, "login_token=%s&user=ann&password=a+long+enough+password", lt);
+	str_printf(body, sizeof body, "login_token=%s&user=ann&password=a+long+enough+password",
+	           lt);
 	str_printf(cookie, sizeof cookie, ADMIN_LOGIN_COOKIE "=%s", lt);
 	run(f, "POST", "/admin/login", body, cookie, &res);
 	assert_int_equal(res.status, 303);
@@ -168,9 +169,9 @@ static int teardown(void **state)
 static void test_needs_session(void **state)
 {
 	fx *f = *state;
-	static const char *const paths[] = {"/admin/", "/admin/events", "/admin/webhooks",
-	                                    "/admin/tokens", "/admin/deliveries", "/admin/sync",
-	                                    "/admin/events/x", "/admin/zzz"};
+	static const char *const paths[] = {
+	    "/admin/",           "/admin/events", "/admin/webhooks", "/admin/tokens",
+	    "/admin/deliveries", "/admin/sync",   "/admin/events/x", "/admin/zzz"};
 	for (size_t i = 0; i < TH_ARRAY_LEN(paths); i++) {
 		http_response res;
 		run(f, "GET", paths[i], NULL, "trellohook_session=nope", &res);
@@ -354,7 +355,8 @@ static void test_form_parser(void **state)
 		buf_printf(&b, "f%d=%d&", i, i);
 	http_request req;
 	memset(&req, 0, sizeof req);
-	req.headers[req.nheaders++] = (http_pair){"Content-Type", "application/x-www-form-urlencoded"};
+	req.headers[req.nheaders++] =
+	    (http_pair){"Content-Type", "application/x-www-form-urlencoded"};
 	req.body = b.data;
 	req.body_len = b.len;
 	admin_req r;

@@ -214,11 +214,14 @@ static void test_errors_hide_secrets(void **state)
 {
 	th_config cfg;
 	th_error err = {0, {0}};
-	assert_int_equal(load_one("TRELLO_API_SECRET", "has a space supersecret", &cfg, &err), TH_ECONFIG);
+	assert_int_equal(load_one("TRELLO_API_SECRET", "has a space supersecret", &cfg, &err),
+	                 TH_ECONFIG);
 	assert_null(strstr(err.msg, "supersecret"));
-	assert_int_equal(load_one("DATABASE_URL", "mysql://u:hunter2@h/db", &cfg, &err), TH_ECONFIG);
+	assert_int_equal(load_one("DATABASE_URL", "mysql://u:hunter2@h/db", &cfg, &err),
+	                 TH_ECONFIG);
 	assert_null(strstr(err.msg, "hunter2"));
-	assert_int_equal(load_one("TRELLOHOOK_SECRET_KEY", "c2VjcmV0LXRvby1zaG9ydA==", &cfg, &err), TH_ECONFIG);
+	assert_int_equal(load_one("TRELLOHOOK_SECRET_KEY", "c2VjcmV0LXRvby1zaG9ydA==", &cfg, &err),
+	                 TH_ECONFIG);
 	assert_null(strstr(err.msg, "c2VjcmV0"));
 }
 
@@ -250,10 +253,19 @@ static void test_help_lists_everything(void **state)
 	buf b;
 	buf_init(&b, 0);
 	assert_int_equal(config_help(&b), 0);
-	const char *names[] = {"TRELLO_API_KEY", "TRELLO_API_SECRET", "CALLBACK_DOMAIN", "TRELLO_API_URL",
-	                       "TRELLO_AUTH_URL", "DATABASE_URL", "TRELLOHOOK_LISTEN",
-	                       "TRELLOHOOK_LOG_LEVEL", "TRELLOHOOK_LOG_FORMAT", "TRELLOHOOK_MAX_BODY",
-	                       "TRELLOHOOK_RETRY_SCHEDULE", "TRELLOHOOK_SECRET_KEY", "--listen"};
+	const char *names[] = {"TRELLO_API_KEY",
+	                       "TRELLO_API_SECRET",
+	                       "CALLBACK_DOMAIN",
+	                       "TRELLO_API_URL",
+	                       "TRELLO_AUTH_URL",
+	                       "DATABASE_URL",
+	                       "TRELLOHOOK_LISTEN",
+	                       "TRELLOHOOK_LOG_LEVEL",
+	                       "TRELLOHOOK_LOG_FORMAT",
+	                       "TRELLOHOOK_MAX_BODY",
+	                       "TRELLOHOOK_RETRY_SCHEDULE",
+	                       "TRELLOHOOK_SECRET_KEY",
+	                       "--listen"};
 	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
 		assert_non_null(strstr(b.data, names[i]));
 	buf_free(&b);
@@ -262,9 +274,9 @@ static void test_help_lists_everything(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_defaults),         cmocka_unit_test(test_callback_domain),
-	    cmocka_unit_test(test_every_variable),   cmocka_unit_test(test_errors_hide_secrets),
-	    cmocka_unit_test(test_flags_win),        cmocka_unit_test(test_help_lists_everything),
+	    cmocka_unit_test(test_defaults),       cmocka_unit_test(test_callback_domain),
+	    cmocka_unit_test(test_every_variable), cmocka_unit_test(test_errors_hide_secrets),
+	    cmocka_unit_test(test_flags_win),      cmocka_unit_test(test_help_lists_everything),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 	log_clear_secrets();

@@ -69,9 +69,10 @@ static void test_exec_stdin_env_and_exit(void **state)
 	assert_true(r.ok);
 	assert_non_null(r.text);
 	char want[512];
-	snprintf(want, sizeof want,
-	         "%s\nEvEvEvEvEvEvEvEvEvEv|updateCard|6123456789abcdef0000cc07|unset|%s|none|none\n",
-	         body, ev.summary);
+	snprintf(
+	    want, sizeof want,
+	    "%s\nEvEvEvEvEvEvEvEvEvEv|updateCard|6123456789abcdef0000cc07|unset|%s|none|none\n",
+	    body, ev.summary);
 	assert_string_equal(r.text, want);
 	dispatch_result_clear(&r);
 
@@ -198,16 +199,25 @@ static void test_forward_connection_refused(void **state)
 
 static void test_handler_checks(void **state)
 {
-	const char *good_on[] = {"commentCard", "updateCard:idList", "a,b:c,D", "createCard,updateCard:closed"};
-	const char *bad_on[] = {"", ",", "a,", ",a", "a b", "a:", ":b", "a:b:c", "a-b", "ü", "a;rm -rf",
-	                        "type:fi eld"};
+	const char *good_on[] = {"commentCard", "updateCard:idList", "a,b:c,D",
+	                         "createCard,updateCard:closed"};
+	const char *bad_on[] = {
+	    "", ",", "a,", ",a", "a b", "a:", ":b", "a:b:c", "a-b", "ü", "a;rm -rf", "type:fi eld"};
 	for (size_t i = 0; i < TH_ARRAY_LEN(good_on); i++)
 		assert_int_equal(handlers_check_on(good_on[i], NULL), 0);
 	for (size_t i = 0; i < TH_ARRAY_LEN(bad_on); i++)
 		assert_int_equal(handlers_check_on(bad_on[i], NULL), TH_EINVAL);
-	const char *good_url[] = {"http://127.0.0.1:8080/x", "https://example.com", "https://a.b/c?d=e#f"};
-	const char *bad_url[] = {"", "ftp://a/", "http://", "https:///x", "http://a b/", "http://a/\x01",
-	                         "http://\xc3\xa9.com/", "HTTP//x", "javascript:alert(1)"};
+	const char *good_url[] = {"http://127.0.0.1:8080/x", "https://example.com",
+	                          "https://a.b/c?d=e#f"};
+	const char *bad_url[] = {"",
+	                         "ftp://a/",
+	                         "http://",
+	                         "https:///x",
+	                         "http://a b/",
+	                         "http://a/\x01",
+	                         "http://\xc3\xa9.com/",
+	                         "HTTP//x",
+	                         "javascript:alert(1)"};
 	for (size_t i = 0; i < TH_ARRAY_LEN(good_url); i++)
 		assert_int_equal(handlers_check_url(good_url[i], NULL), 0);
 	for (size_t i = 0; i < TH_ARRAY_LEN(bad_url); i++)

@@ -101,7 +101,8 @@ static void assert_one_line(const char *s)
 		unsigned char c = (unsigned char)s[i];
 		assert_true(c >= 0x20 && c != 0x7F);
 		if (c == 0xC2 && i + 1 < n) /* no C1 control (U+0080..U+009F) */
-			assert_false((unsigned char)s[i + 1] >= 0x80 && (unsigned char)s[i + 1] <= 0x9F);
+			assert_false((unsigned char)s[i + 1] >= 0x80 &&
+			             (unsigned char)s[i + 1] <= 0x9F);
 	}
 }
 
@@ -121,69 +122,66 @@ static const struct sample {
 	const char *card_id, *card_name;
 	const char *summary;
 } samples[] = {
-	{"createCard.json", "createCard", "6123456789abcdef00010001", "2026-11-20T09:15:02.117Z",
-	 TODO_ID, "To do", CARD_ID, CARD, ZOE " created \"" CARD "\" in To do on Roadmap 2027"},
-	{"updateCard-moveList.json", "updateCard", "6123456789abcdef00010002",
-	 "2026-11-20T10:41:34.244Z", DOING_ID, "Doing", CARD_ID, CARD,
-	 ZOE " moved \"" CARD "\" from To do to Doing on Roadmap 2027"},
-	{"commentCard.json", "commentCard", "6123456789abcdef00010003", "2026-11-20T11:02:10.500Z",
-	 DOING_ID, "Doing", CARD_ID, CARD,
-	 ZOE " commented on \"" CARD "\": Looks good \xF0\x9F\x9A\x80 \xE2\x80\x94 na\xC3\xAFve "
-	     "caf\xC3\xA9 test; <script>alert(1)</script>"},
-	{"addLabelToCard.json", "addLabelToCard", "6123456789abcdef00010004",
-	 "2026-11-20T11:30:00.000Z", NULL, NULL, CARD_ID, CARD,
-	 ZOE " added label blocked to \"" CARD "\""},
-	{"updateCheckItemStateOnCard.json", "updateCheckItemStateOnCard",
-	 "6123456789abcdef00010005", "2026-11-20T12:00:00.000Z", NULL, NULL, CARD_ID, CARD,
-	 ZOE " completed \"Write the changelog\" on \"" CARD "\""},
-	{"deleteCard.json", "deleteCard", "6123456789abcdef00010010", "2026-11-21T10:52:00.000Z",
-	 DOING_ID, "Doing", CARD_ID, NULL, ZOE " deleted card #42 from Doing"},
-	{"updateCard-rename.json", "updateCard", "6123456789abcdef00010011",
-	 "2026-11-21T10:59:00.000Z", DOING_ID, "Doing", CARD_ID, CARD " & CLI",
-	 ZOE " renamed \"" CARD "\" to \"" CARD " & CLI\""},
-	{"updateCard-desc.json", "updateCard", "6123456789abcdef00010012",
-	 "2026-11-21T11:06:00.000Z", DOING_ID, "Doing", CARD_ID, CARD,
-	 ZOE " changed the description of \"" CARD "\""},
-	{"updateCard-closed.json", "updateCard", "6123456789abcdef00010013",
-	 "2026-11-21T11:13:00.000Z", DOING_ID, "Doing", CARD_ID, CARD, ZOE " archived \"" CARD "\""},
-	{"updateCard-due.json", "updateCard", "6123456789abcdef00010014",
-	 "2026-11-21T11:20:00.000Z", DOING_ID, "Doing", CARD_ID, CARD,
-	 ZOE " set the due date of \"" CARD "\" to 2026-12-01 17:00 UTC"},
-	{"addMemberToCard.json", "addMemberToCard", "6123456789abcdef00010015",
-	 "2026-11-21T11:27:00.000Z", NULL, NULL, CARD_ID, CARD,
-	 ZOE " added Bj\xC3\xB6rn O'Brien to \"" CARD "\""},
-	{"createList.json", "createList", "6123456789abcdef00010016", "2026-11-21T11:34:00.000Z",
-	 "6123456789abcdef0000aa03", "Done \xE2\x9C\x85", NULL, NULL,
-	 ZOE " created list Done \xE2\x9C\x85 on Roadmap 2027"},
-	{"updateList.json", "updateList", "6123456789abcdef00010017", "2026-11-21T11:41:00.000Z",
-	 DOING_ID, "Doing (WIP \xE2\x89\xA4 3)", NULL, NULL,
-	 ZOE " renamed list Doing to Doing (WIP \xE2\x89\xA4 3) on Roadmap 2027"},
-	{"moveCardToBoard.json", "moveCardToBoard", "6123456789abcdef00010018",
-	 "2026-11-21T12:48:00.000Z", TODO_ID, "To do", CARD_ID, CARD,
-	 ZOE " moved \"" CARD "\" from Backlog \xE2\x80\x94 Ideen to Roadmap 2027"},
-	{"addAttachmentToCard.json", "addAttachmentToCard", "6123456789abcdef00010019",
-	 "2026-11-21T12:55:00.000Z", DOING_ID, "Doing", CARD_ID, CARD,
-	 ZOE " attached Spec v2 (final).pdf to \"" CARD "\""},
-	{"addChecklistToCard.json", "addChecklistToCard", "6123456789abcdef0001001a",
-	 "2026-11-21T12:02:00.000Z", NULL, NULL, CARD_ID, CARD,
-	 ZOE " added checklist Release to \"" CARD "\""},
-	{"createCheckItem.json", "createCheckItem", "6123456789abcdef0001001b",
-	 "2026-11-21T12:09:00.000Z", NULL, NULL, CARD_ID, CARD,
-	 ZOE " added \"Tag v1.0 & publish <release>\" to checklist Release on \"" CARD "\""},
-	{"voteOnCard.json", "voteOnCard", "6123456789abcdef0001001c", "2026-11-21T12:16:00.000Z",
-	 NULL, NULL, CARD_ID, CARD, ZOE " voted for \"" CARD "\""},
-	{"updateBoard.json", "updateBoard", "6123456789abcdef0001001d", "2026-11-21T12:23:00.000Z",
-	 NULL, NULL, NULL, NULL,
-	 ZOE " renamed board Roadmap 2027 to Roadmap 2027 \xF0\x9F\x9A\x80"},
-	{"createLabel.json", "createLabel", "6123456789abcdef0001001e", "2026-11-21T13:30:00.000Z",
-	 NULL, NULL, NULL, NULL, ZOE " created label needs review on Roadmap 2027"},
-	{"updateCustomFieldItem.json", "updateCustomFieldItem", "6123456789abcdef0001001f",
-	 "2026-11-21T13:37:00.000Z", NULL, NULL, CARD_ID, CARD,
-	 ZOE " set Estimate (days) to 3 on \"" CARD "\""},
-	{"updateComment.json", "updateComment", "6123456789abcdef00010020",
-	 "2026-11-21T13:44:00.000Z", NULL, NULL, CARD_ID, CARD,
-	 ZOE " edited a comment on \"" CARD "\": Looks good \xF0\x9F\x9A\x80 \xE2\x80\x94 "
-	     "na\xC3\xAFve caf\xC3\xA9 test" ELL},
+    {"createCard.json", "createCard", "6123456789abcdef00010001", "2026-11-20T09:15:02.117Z",
+     TODO_ID, "To do", CARD_ID, CARD, ZOE " created \"" CARD "\" in To do on Roadmap 2027"},
+    {"updateCard-moveList.json", "updateCard", "6123456789abcdef00010002",
+     "2026-11-20T10:41:34.244Z", DOING_ID, "Doing", CARD_ID, CARD,
+     ZOE " moved \"" CARD "\" from To do to Doing on Roadmap 2027"},
+    {"commentCard.json", "commentCard", "6123456789abcdef00010003", "2026-11-20T11:02:10.500Z",
+     DOING_ID, "Doing", CARD_ID, CARD,
+     ZOE " commented on \"" CARD "\": Looks good \xF0\x9F\x9A\x80 \xE2\x80\x94 na\xC3\xAFve "
+         "caf\xC3\xA9 test; <script>alert(1)</script>"},
+    {"addLabelToCard.json", "addLabelToCard", "6123456789abcdef00010004",
+     "2026-11-20T11:30:00.000Z", NULL, NULL, CARD_ID, CARD,
+     ZOE " added label blocked to \"" CARD "\""},
+    {"updateCheckItemStateOnCard.json", "updateCheckItemStateOnCard", "6123456789abcdef00010005",
+     "2026-11-20T12:00:00.000Z", NULL, NULL, CARD_ID, CARD,
+     ZOE " completed \"Write the changelog\" on \"" CARD "\""},
+    {"deleteCard.json", "deleteCard", "6123456789abcdef00010010", "2026-11-21T10:52:00.000Z",
+     DOING_ID, "Doing", CARD_ID, NULL, ZOE " deleted card #42 from Doing"},
+    {"updateCard-rename.json", "updateCard", "6123456789abcdef00010011", "2026-11-21T10:59:00.000Z",
+     DOING_ID, "Doing", CARD_ID, CARD " & CLI", ZOE " renamed \"" CARD "\" to \"" CARD " & CLI\""},
+    {"updateCard-desc.json", "updateCard", "6123456789abcdef00010012", "2026-11-21T11:06:00.000Z",
+     DOING_ID, "Doing", CARD_ID, CARD, ZOE " changed the description of \"" CARD "\""},
+    {"updateCard-closed.json", "updateCard", "6123456789abcdef00010013", "2026-11-21T11:13:00.000Z",
+     DOING_ID, "Doing", CARD_ID, CARD, ZOE " archived \"" CARD "\""},
+    {"updateCard-due.json", "updateCard", "6123456789abcdef00010014", "2026-11-21T11:20:00.000Z",
+     DOING_ID, "Doing", CARD_ID, CARD,
+     ZOE " set the due date of \"" CARD "\" to 2026-12-01 17:00 UTC"},
+    {"addMemberToCard.json", "addMemberToCard", "6123456789abcdef00010015",
+     "2026-11-21T11:27:00.000Z", NULL, NULL, CARD_ID, CARD,
+     ZOE " added Bj\xC3\xB6rn O'Brien to \"" CARD "\""},
+    {"createList.json", "createList", "6123456789abcdef00010016", "2026-11-21T11:34:00.000Z",
+     "6123456789abcdef0000aa03", "Done \xE2\x9C\x85", NULL, NULL,
+     ZOE " created list Done \xE2\x9C\x85 on Roadmap 2027"},
+    {"updateList.json", "updateList", "6123456789abcdef00010017", "2026-11-21T11:41:00.000Z",
+     DOING_ID, "Doing (WIP \xE2\x89\xA4 3)", NULL, NULL,
+     ZOE " renamed list Doing to Doing (WIP \xE2\x89\xA4 3) on Roadmap 2027"},
+    {"moveCardToBoard.json", "moveCardToBoard", "6123456789abcdef00010018",
+     "2026-11-21T12:48:00.000Z", TODO_ID, "To do", CARD_ID, CARD,
+     ZOE " moved \"" CARD "\" from Backlog \xE2\x80\x94 Ideen to Roadmap 2027"},
+    {"addAttachmentToCard.json", "addAttachmentToCard", "6123456789abcdef00010019",
+     "2026-11-21T12:55:00.000Z", DOING_ID, "Doing", CARD_ID, CARD,
+     ZOE " attached Spec v2 (final).pdf to \"" CARD "\""},
+    {"addChecklistToCard.json", "addChecklistToCard", "6123456789abcdef0001001a",
+     "2026-11-21T12:02:00.000Z", NULL, NULL, CARD_ID, CARD,
+     ZOE " added checklist Release to \"" CARD "\""},
+    {"createCheckItem.json", "createCheckItem", "6123456789abcdef0001001b",
+     "2026-11-21T12:09:00.000Z", NULL, NULL, CARD_ID, CARD,
+     ZOE " added \"Tag v1.0 & publish <release>\" to checklist Release on \"" CARD "\""},
+    {"voteOnCard.json", "voteOnCard", "6123456789abcdef0001001c", "2026-11-21T12:16:00.000Z", NULL,
+     NULL, CARD_ID, CARD, ZOE " voted for \"" CARD "\""},
+    {"updateBoard.json", "updateBoard", "6123456789abcdef0001001d", "2026-11-21T12:23:00.000Z",
+     NULL, NULL, NULL, NULL, ZOE " renamed board Roadmap 2027 to Roadmap 2027 \xF0\x9F\x9A\x80"},
+    {"createLabel.json", "createLabel", "6123456789abcdef0001001e", "2026-11-21T13:30:00.000Z",
+     NULL, NULL, NULL, NULL, ZOE " created label needs review on Roadmap 2027"},
+    {"updateCustomFieldItem.json", "updateCustomFieldItem", "6123456789abcdef0001001f",
+     "2026-11-21T13:37:00.000Z", NULL, NULL, CARD_ID, CARD,
+     ZOE " set Estimate (days) to 3 on \"" CARD "\""},
+    {"updateComment.json", "updateComment", "6123456789abcdef00010020", "2026-11-21T13:44:00.000Z",
+     NULL, NULL, CARD_ID, CARD,
+     ZOE " edited a comment on \"" CARD "\": Looks good \xF0\x9F\x9A\x80 \xE2\x80\x94 "
+         "na\xC3\xAFve caf\xC3\xA9 test" ELL},
 };
 
 static void assert_str_or_null(const char *got, const char *want, const char *what)
@@ -216,7 +214,8 @@ static void test_samples(void **state)
 		assert_str_or_null(ev.card_name, s->card_name, s->file);
 		assert_string_equal(ev.member, ZOE);
 		if (strcmp(ev.summary, s->summary) != 0)
-			fail_msg("%s summary\n  got:  %s\n  want: %s", s->file, ev.summary, s->summary);
+			fail_msg("%s summary\n  got:  %s\n  want: %s", s->file, ev.summary,
+			         s->summary);
 		assert_one_line(ev.summary);
 		/* the body is kept byte for byte, with a terminator after it */
 		assert_int_equal(ev.payload_len, len);
@@ -287,8 +286,15 @@ static void test_mutated_samples(void **state)
 				char c = interesting[(seed >> 8) % (sizeof interesting - 1)];
 				switch ((seed >> 20) % 3) {
 				case 0: m[at] = c; break;
-				case 1: memmove(m + at, m + at + 1, mlen - at - 1); mlen--; break;
-				default: memmove(m + at + 1, m + at, mlen - at); m[at] = c; mlen++; break;
+				case 1:
+					memmove(m + at, m + at + 1, mlen - at - 1);
+					mlen--;
+					break;
+				default:
+					memmove(m + at + 1, m + at, mlen - at);
+					m[at] = c;
+					mlen++;
+					break;
 				}
 				if (mlen == 0 || mlen + 1 > len + 8)
 					break;
@@ -342,25 +348,30 @@ static void test_summary_cards(void **state)
 	expect_summary("updateCard",
 	               "{\"card\":{\"name\":\"X\",\"closed\":false},\"old\":{\"closed\":true}}",
 	               Z "reopened \"X\"");
-	expect_summary("updateCard", "{\"card\":{\"name\":\"X\",\"desc\":\"d\"},\"old\":{\"desc\":\"\"}}",
+	expect_summary("updateCard",
+	               "{\"card\":{\"name\":\"X\",\"desc\":\"d\"},\"old\":{\"desc\":\"\"}}",
 	               Z "changed the description of \"X\"");
 	expect_summary("updateCard",
 	               "{\"card\":{\"name\":\"X\",\"due\":\"2027-01-31T09:30:00.000Z\"},"
 	               "\"old\":{\"due\":null}}",
 	               Z "set the due date of \"X\" to 2027-01-31 09:30 UTC");
-	expect_summary("updateCard",
-	               "{\"card\":{\"name\":\"X\",\"due\":\"next tuesday\"},\"old\":{\"due\":null}}",
-	               Z "set the due date of \"X\" to next tuesday");
-	expect_summary("updateCard",
-	               "{\"card\":{\"name\":\"X\",\"due\":null},\"old\":{\"due\":\"2027-01-31T09:30:00.000Z\"}}",
-	               Z "removed the due date of \"X\"");
-	expect_summary("updateCard",
-	               "{\"card\":{\"name\":\"X\",\"dueComplete\":true},\"old\":{\"dueComplete\":false}}",
-	               Z "marked the due date of \"X\" complete");
+	expect_summary(
+	    "updateCard",
+	    "{\"card\":{\"name\":\"X\",\"due\":\"next tuesday\"},\"old\":{\"due\":null}}",
+	    Z "set the due date of \"X\" to next tuesday");
+	expect_summary(
+	    "updateCard",
+	    "{\"card\":{\"name\":\"X\",\"due\":null},\"old\":{\"due\":\"2027-01-31T09:30:00.000Z\"}}",
+	    Z "removed the due date of \"X\"");
+	expect_summary(
+	    "updateCard",
+	    "{\"card\":{\"name\":\"X\",\"dueComplete\":true},\"old\":{\"dueComplete\":false}}",
+	    Z "marked the due date of \"X\" complete");
 	expect_summary("updateCard",
 	               "{\"card\":{\"name\":\"X\",\"pos\":3},\"old\":{\"pos\":1}," D_TODO "}",
 	               Z "moved \"X\" within To do");
-	expect_summary("updateCard", "{\"card\":{\"name\":\"X\"},\"old\":{\"idAttachmentCover\":null}}",
+	expect_summary("updateCard",
+	               "{\"card\":{\"name\":\"X\"},\"old\":{\"idAttachmentCover\":null}}",
 	               Z "updated \"X\"");
 	expect_summary("updateCard", "{\"card\":{\"name\":\"X\"}}", Z "updated \"X\"");
 	expect_summary("deleteCard", "{\"card\":{\"id\":\"" CARD_ID "\",\"idShort\":7}," D_TODO "}",
@@ -380,10 +391,12 @@ static void test_summary_cards(void **state)
 	expect_summary("voteOnCard", "{" D_CARD ",\"voted\":false}",
 	               Z "removed their vote from \"Ship it\"");
 	expect_summary("moveCardToBoard",
-	               "{" D_CARD "," D_BOARD ",\"boardSource\":{\"id\":\"x\",\"name\":\"Old board\"}}",
+	               "{" D_CARD "," D_BOARD
+	               ",\"boardSource\":{\"id\":\"x\",\"name\":\"Old board\"}}",
 	               Z "moved \"Ship it\" from Old board to Roadmap 2027");
 	expect_summary("moveCardFromBoard",
-	               "{" D_CARD "," D_BOARD ",\"boardTarget\":{\"id\":\"x\",\"name\":\"Archive\"}}",
+	               "{" D_CARD "," D_BOARD
+	               ",\"boardTarget\":{\"id\":\"x\",\"name\":\"Archive\"}}",
 	               Z "moved \"Ship it\" from Roadmap 2027 to Archive");
 	expect_summary("moveCardFromBoard", "{" D_CARD "}",
 	               Z "moved \"Ship it\" from the board to another board");
@@ -401,49 +414,59 @@ static void test_summary_card_parts(void **state)
 	               Z "removed label green from \"Ship it\"");
 	expect_summary("removeLabelFromCard", "{" D_CARD ",\"label\":{\"color\":null}}",
 	               Z "removed a label from \"Ship it\"");
-	expect_summary("addMemberToCard",
-	               "{" D_CARD ",\"idMember\":\"5e3b1c9f8a7d6e5f4a3b2c2e\","
-	               "\"member\":{\"id\":\"5e3b1c9f8a7d6e5f4a3b2c2e\",\"name\":\"Bj\xC3\xB6rn\"}}",
-	               Z "added Bj\xC3\xB6rn to \"Ship it\"");
+	expect_summary(
+	    "addMemberToCard",
+	    "{" D_CARD ",\"idMember\":\"5e3b1c9f8a7d6e5f4a3b2c2e\","
+	    "\"member\":{\"id\":\"5e3b1c9f8a7d6e5f4a3b2c2e\",\"name\":\"Bj\xC3\xB6rn\"}}",
+	    Z "added Bj\xC3\xB6rn to \"Ship it\"");
 	expect_summary("addMemberToCard",
 	               "{" D_CARD ",\"idMember\":\"5e3b1c9f8a7d6e5f4a3b2c1d\","
 	               "\"member\":{\"id\":\"5e3b1c9f8a7d6e5f4a3b2c1d\",\"name\":\"" ZOE "\"}}",
 	               Z "joined \"Ship it\"");
+	expect_summary(
+	    "removeMemberFromCard",
+	    "{" D_CARD ",\"idMember\":\"5e3b1c9f8a7d6e5f4a3b2c2e\","
+	    "\"member\":{\"id\":\"5e3b1c9f8a7d6e5f4a3b2c2e\",\"name\":\"Bj\xC3\xB6rn\"}}",
+	    Z "removed Bj\xC3\xB6rn from \"Ship it\"");
 	expect_summary("removeMemberFromCard",
-	               "{" D_CARD ",\"idMember\":\"5e3b1c9f8a7d6e5f4a3b2c2e\","
-	               "\"member\":{\"id\":\"5e3b1c9f8a7d6e5f4a3b2c2e\",\"name\":\"Bj\xC3\xB6rn\"}}",
-	               Z "removed Bj\xC3\xB6rn from \"Ship it\"");
-	expect_summary("removeMemberFromCard", "{" D_CARD ",\"idMember\":\"5e3b1c9f8a7d6e5f4a3b2c1d\"}",
+	               "{" D_CARD ",\"idMember\":\"5e3b1c9f8a7d6e5f4a3b2c1d\"}",
 	               Z "left \"Ship it\"");
-	expect_summary("removeMemberFromCard", "{" D_CARD ",\"idMember\":\"5e3b1c9f8a7d6e5f4a3b2c2e\"}",
+	expect_summary("removeMemberFromCard",
+	               "{" D_CARD ",\"idMember\":\"5e3b1c9f8a7d6e5f4a3b2c2e\"}",
 	               Z "removed 5e3b1c9f8a7d6e5f4a3b2c2e from \"Ship it\"");
 	expect_summary("addAttachmentToCard",
 	               "{" D_CARD ",\"attachment\":{\"name\":\"a.png\",\"url\":\"https://x\"}}",
 	               Z "attached a.png to \"Ship it\"");
 	expect_summary("addAttachmentToCard", "{" D_CARD "}", Z "attached a file to \"Ship it\"");
-	expect_summary("deleteAttachmentFromCard", "{" D_CARD ",\"attachment\":{\"name\":\"a.png\"}}",
+	expect_summary("deleteAttachmentFromCard",
+	               "{" D_CARD ",\"attachment\":{\"name\":\"a.png\"}}",
 	               Z "removed attachment a.png from \"Ship it\"");
 	expect_summary("deleteAttachmentFromCard", "{" D_CARD ",\"attachment\":{\"id\":\"x\"}}",
 	               Z "removed an attachment from \"Ship it\"");
 	expect_summary("addChecklistToCard", "{" D_CARD ",\"checklist\":{\"name\":\"Release\"}}",
 	               Z "added checklist Release to \"Ship it\"");
-	expect_summary("removeChecklistFromCard", "{" D_CARD ",\"checklist\":{\"name\":\"Release\"}}",
+	expect_summary("removeChecklistFromCard",
+	               "{" D_CARD ",\"checklist\":{\"name\":\"Release\"}}",
 	               Z "removed checklist Release from \"Ship it\"");
 	expect_summary("createCheckItem",
-	               "{" D_CARD ",\"checklist\":{\"name\":\"Release\"},\"checkItem\":{\"name\":\"Docs\"}}",
+	               "{" D_CARD
+	               ",\"checklist\":{\"name\":\"Release\"},\"checkItem\":{\"name\":\"Docs\"}}",
 	               Z "added \"Docs\" to checklist Release on \"Ship it\"");
 	expect_summary("createCheckItem", "{" D_CARD "}",
 	               Z "added an item to a checklist on \"Ship it\"");
 	expect_summary("updateCheckItem",
 	               "{" D_CARD ",\"checkItem\":{\"name\":\"New\"},\"old\":{\"name\":\"Old\"}}",
 	               Z "renamed checklist item \"Old\" to \"New\" on \"Ship it\"");
-	expect_summary("updateCheckItem", "{" D_CARD ",\"checkItem\":{\"name\":\"New\"},\"old\":{\"pos\":1}}",
+	expect_summary("updateCheckItem",
+	               "{" D_CARD ",\"checkItem\":{\"name\":\"New\"},\"old\":{\"pos\":1}}",
 	               Z "updated checklist item \"New\" on \"Ship it\"");
 	expect_summary("updateCheckItemStateOnCard",
-	               "{" D_CARD ",\"checkItem\":{\"name\":\"Write docs\",\"state\":\"complete\"}}",
+	               "{" D_CARD
+	               ",\"checkItem\":{\"name\":\"Write docs\",\"state\":\"complete\"}}",
 	               Z "completed \"Write docs\" on \"Ship it\"");
 	expect_summary("updateCheckItemStateOnCard",
-	               "{" D_CARD ",\"checkItem\":{\"name\":\"Write docs\",\"state\":\"incomplete\"}}",
+	               "{" D_CARD
+	               ",\"checkItem\":{\"name\":\"Write docs\",\"state\":\"incomplete\"}}",
 	               Z "marked \"Write docs\" incomplete on \"Ship it\"");
 	expect_summary("deleteCheckItem", "{" D_CARD ",\"checkItem\":{\"name\":\"Docs\"}}",
 	               Z "deleted checklist item \"Docs\" from \"Ship it\"");
@@ -459,10 +482,11 @@ static void test_summary_card_parts(void **state)
 	               "{" D_CARD ",\"customField\":{\"name\":\"Done\"},"
 	               "\"customFieldItem\":{\"value\":{\"checked\":\"true\"}}}",
 	               Z "checked Done on \"Ship it\"");
-	expect_summary("updateCustomFieldItem",
-	               "{" D_CARD ",\"customField\":{\"name\":\"Prio\"},"
-	               "\"customFieldItem\":{\"idValue\":\"6123456789abcdef0000cf09\",\"value\":null}}",
-	               Z "changed Prio on \"Ship it\"");
+	expect_summary(
+	    "updateCustomFieldItem",
+	    "{" D_CARD ",\"customField\":{\"name\":\"Prio\"},"
+	    "\"customFieldItem\":{\"idValue\":\"6123456789abcdef0000cf09\",\"value\":null}}",
+	    Z "changed Prio on \"Ship it\"");
 	expect_summary("updateCustomFieldItem",
 	               "{" D_CARD ",\"customField\":{\"name\":\"Prio\"},"
 	               "\"customFieldItem\":{\"value\":null},\"old\":{\"value\":{\"text\":\"x\"}}}",
@@ -471,13 +495,16 @@ static void test_summary_card_parts(void **state)
 
 static void test_summary_board(void **state)
 {
-	expect_summary("createList", "{" D_TODO "," D_BOARD "}", Z "created list To do on Roadmap 2027");
+	expect_summary("createList", "{" D_TODO "," D_BOARD "}",
+	               Z "created list To do on Roadmap 2027");
 	expect_summary("updateList", "{" D_TODO "," D_BOARD ",\"old\":{\"name\":\"Todo\"}}",
 	               Z "renamed list Todo to To do on Roadmap 2027");
 	expect_summary("updateList",
-	               "{\"list\":{\"name\":\"Old\",\"closed\":true}," D_BOARD ",\"old\":{\"closed\":false}}",
+	               "{\"list\":{\"name\":\"Old\",\"closed\":true}," D_BOARD
+	               ",\"old\":{\"closed\":false}}",
 	               Z "archived list Old on Roadmap 2027");
-	expect_summary("updateList", "{\"list\":{\"name\":\"Old\",\"closed\":false},\"old\":{\"closed\":true}}",
+	expect_summary("updateList",
+	               "{\"list\":{\"name\":\"Old\",\"closed\":false},\"old\":{\"closed\":true}}",
 	               Z "reopened list Old");
 	expect_summary("updateList", "{" D_TODO ",\"old\":{\"pos\":1}}", Z "moved list To do");
 	expect_summary("updateList", "{" D_TODO "}", Z "updated list To do");
@@ -491,28 +518,36 @@ static void test_summary_board(void **state)
 	expect_summary("updateBoard", "{" D_BOARD ",\"old\":{\"desc\":\"\"}}",
 	               Z "changed the description of board Roadmap 2027");
 	expect_summary("updateBoard", "{}", Z "updated the board");
+	expect_summary(
+	    "addMemberToBoard",
+	    "{" D_BOARD ",\"idMemberAdded\":\"5e3b1c9f8a7d6e5f4a3b2c2e\","
+	    "\"member\":{\"id\":\"5e3b1c9f8a7d6e5f4a3b2c2e\",\"name\":\"Bj\xC3\xB6rn\"}}",
+	    Z "added Bj\xC3\xB6rn to Roadmap 2027");
 	expect_summary("addMemberToBoard",
-	               "{" D_BOARD ",\"idMemberAdded\":\"5e3b1c9f8a7d6e5f4a3b2c2e\","
-	               "\"member\":{\"id\":\"5e3b1c9f8a7d6e5f4a3b2c2e\",\"name\":\"Bj\xC3\xB6rn\"}}",
-	               Z "added Bj\xC3\xB6rn to Roadmap 2027");
-	expect_summary("addMemberToBoard", "{" D_BOARD ",\"idMemberAdded\":\"5e3b1c9f8a7d6e5f4a3b2c1d\"}",
+	               "{" D_BOARD ",\"idMemberAdded\":\"5e3b1c9f8a7d6e5f4a3b2c1d\"}",
 	               Z "joined Roadmap 2027");
-	expect_summary("createLabel", "{" D_BOARD ",\"label\":{\"name\":\"urgent\",\"color\":\"red\"}}",
+	expect_summary("createLabel",
+	               "{" D_BOARD ",\"label\":{\"name\":\"urgent\",\"color\":\"red\"}}",
 	               Z "created label urgent on Roadmap 2027");
-	expect_summary("updateLabel",
-	               "{" D_BOARD ",\"label\":{\"name\":\"urgent!\",\"color\":\"red\"},\"old\":{\"name\":\"urgent\"}}",
-	               Z "renamed label urgent to urgent! on Roadmap 2027");
-	expect_summary("updateLabel",
-	               "{\"label\":{\"name\":\"urgent\",\"color\":\"orange\"},\"old\":{\"color\":\"red\"}}",
-	               Z "changed the colour of label urgent to orange");
-	expect_summary("updateLabel", "{\"label\":{\"name\":\"urgent\"}}", Z "updated label urgent");
+	expect_summary(
+	    "updateLabel",
+	    "{" D_BOARD
+	    ",\"label\":{\"name\":\"urgent!\",\"color\":\"red\"},\"old\":{\"name\":\"urgent\"}}",
+	    Z "renamed label urgent to urgent! on Roadmap 2027");
+	expect_summary(
+	    "updateLabel",
+	    "{\"label\":{\"name\":\"urgent\",\"color\":\"orange\"},\"old\":{\"color\":\"red\"}}",
+	    Z "changed the colour of label urgent to orange");
+	expect_summary("updateLabel", "{\"label\":{\"name\":\"urgent\"}}",
+	               Z "updated label urgent");
 	expect_summary("deleteLabel", "{" D_BOARD ",\"label\":{\"id\":\"x\"}}",
 	               Z "deleted a label on Roadmap 2027");
 }
 
 static void test_summary_generic(void **state)
 {
-	expect_summary("someNewType", "{" D_CARD "," D_BOARD "}", Z "did someNewType on \"Ship it\"");
+	expect_summary("someNewType", "{" D_CARD "," D_BOARD "}",
+	               Z "did someNewType on \"Ship it\"");
 	expect_summary("someNewType", "{" D_TODO "," D_BOARD "}",
 	               Z "did someNewType on list To do on Roadmap 2027");
 	expect_summary("someNewType", "{" D_BOARD "}", Z "did someNewType on Roadmap 2027");
@@ -520,26 +555,30 @@ static void test_summary_generic(void **state)
 	expect_summary("someNewType", "[1,2]", Z "did someNewType");
 
 	/* who: fullName, username, the display entity, the id, "Someone" */
-	char *s = summary_of("{\"action\":{\"type\":\"voteOnCard\",\"memberCreator\":{\"fullName\":\"\","
-	                     "\"username\":\"zoe\"},\"data\":{\"card\":{\"name\":\"C\"}}}}");
+	char *s =
+	    summary_of("{\"action\":{\"type\":\"voteOnCard\",\"memberCreator\":{\"fullName\":\"\","
+	               "\"username\":\"zoe\"},\"data\":{\"card\":{\"name\":\"C\"}}}}");
 	assert_string_equal(s, "zoe voted for \"C\"");
 	free(s);
-	s = summary_of("{\"action\":{\"type\":\"voteOnCard\",\"display\":{\"entities\":{\"memberCreator\":"
-	               "{\"text\":\"Z\xC3\xB6\"}}},\"data\":{\"card\":{\"name\":\"C\"}}}}");
+	s = summary_of(
+	    "{\"action\":{\"type\":\"voteOnCard\",\"display\":{\"entities\":{\"memberCreator\":"
+	    "{\"text\":\"Z\xC3\xB6\"}}},\"data\":{\"card\":{\"name\":\"C\"}}}}");
 	assert_string_equal(s, "Z\xC3\xB6 voted for \"C\"");
 	free(s);
-	s = summary_of("{\"action\":{\"type\":\"voteOnCard\",\"idMemberCreator\":\"5e3b1c9f8a7d6e5f4a3b2c1d\","
-	               "\"data\":{\"card\":{\"name\":\"C\"}}}}");
+	s = summary_of(
+	    "{\"action\":{\"type\":\"voteOnCard\",\"idMemberCreator\":\"5e3b1c9f8a7d6e5f4a3b2c1d\","
+	    "\"data\":{\"card\":{\"name\":\"C\"}}}}");
 	assert_string_equal(s, "5e3b1c9f8a7d6e5f4a3b2c1d voted for \"C\"");
 	free(s);
-	s = summary_of("{\"action\":{\"type\":\"voteOnCard\",\"memberCreator\":{\"fullName\":\"\\n\\t\"},"
-	               "\"data\":{\"card\":{\"name\":\"C\"}}}}");
+	s = summary_of(
+	    "{\"action\":{\"type\":\"voteOnCard\",\"memberCreator\":{\"fullName\":\"\\n\\t\"},"
+	    "\"data\":{\"card\":{\"name\":\"C\"}}}}");
 	assert_string_equal(s, "Someone voted for \"C\"");
 	free(s);
 
 	/* no action at all, or not even an object */
-	const char *odd[] = {"{}", "null", "[]", "42", "\"x\"", "{\"action\":[]}",
-	                     "{\"action\":{\"type\":7}}"};
+	const char *odd[] = {
+	    "{}", "null", "[]", "42", "\"x\"", "{\"action\":[]}", "{\"action\":{\"type\":7}}"};
 	for (size_t i = 0; i < TH_ARRAY_LEN(odd); i++) {
 		json_t *j = json_loads(odd[i], JSON_DECODE_ANY, NULL);
 		assert_non_null(j);
@@ -556,7 +595,8 @@ static void test_summary_generic(void **state)
 /* Comments: first line, collapsed whitespace, 140 characters, "…" for the rest. */
 static void test_summary_comment_text(void **state)
 {
-	expect_summary("commentCard", "{\"card\":{\"name\":\"C\"},\"text\":\"  \\n\\nhello \\t  world\\n\\nbye\"}",
+	expect_summary("commentCard",
+	               "{\"card\":{\"name\":\"C\"},\"text\":\"  \\n\\nhello \\t  world\\n\\nbye\"}",
 	               Z "commented on \"C\": hello world" ELL);
 	expect_summary("commentCard", "{\"card\":{\"name\":\"C\"},\"text\":\"one line\\n   \\n\"}",
 	               Z "commented on \"C\": one line");
@@ -569,10 +609,12 @@ static void test_summary_comment_text(void **state)
 	char data[2048], want[2048], text[1024];
 	memset(text, 'a', 140);
 	text[140] = '\0';
-	assert_true(str_printf(data, sizeof data, "{\"card\":{\"name\":\"C\"},\"text\":\"%s\"}", text));
+	assert_true(
+	    str_printf(data, sizeof data, "{\"card\":{\"name\":\"C\"},\"text\":\"%s\"}", text));
 	assert_true(str_printf(want, sizeof want, Z "commented on \"C\": %s", text));
 	expect_summary("commentCard", data, want);
-	assert_true(str_printf(data, sizeof data, "{\"card\":{\"name\":\"C\"},\"text\":\"%sb\"}", text));
+	assert_true(
+	    str_printf(data, sizeof data, "{\"card\":{\"name\":\"C\"},\"text\":\"%sb\"}", text));
 	assert_true(str_printf(want, sizeof want, Z "commented on \"C\": %s" ELL, text));
 	expect_summary("commentCard", data, want);
 
@@ -584,7 +626,8 @@ static void test_summary_comment_text(void **state)
 		assert_int_equal(buf_putc(&t, 'a'), 0);
 	for (int i = 0; i < 20; i++)
 		assert_int_equal(buf_puts(&t, "\xC3\xA9"), 0);
-	assert_true(str_printf(data, sizeof data, "{\"card\":{\"name\":\"C\"},\"text\":\"%s\"}", t.data));
+	assert_true(
+	    str_printf(data, sizeof data, "{\"card\":{\"name\":\"C\"},\"text\":\"%s\"}", t.data));
 	t.len = 150;
 	t.data[150] = '\0';
 	assert_true(str_printf(want, sizeof want, Z "commented on \"C\": %s" ELL, t.data));
@@ -595,10 +638,11 @@ static void test_summary_comment_text(void **state)
 	buf_reset(&t);
 	for (int i = 0; i < 150; i++)
 		assert_int_equal(buf_puts(&t, "\xC3\xA9"), 0);
-	assert_true(str_printf(data, sizeof data,
-	                       "{\"action\":{\"type\":\"commentCard\",\"memberCreator\":{\"fullName\":"
-	                       "\"" ZOE "\"},\"data\":{\"card\":{\"name\":\"C\"},\"text\":\"%s\"}}}",
-	                       t.data));
+	assert_true(
+	    str_printf(data, sizeof data,
+	               "{\"action\":{\"type\":\"commentCard\",\"memberCreator\":{\"fullName\":"
+	               "\"" ZOE "\"},\"data\":{\"card\":{\"name\":\"C\"},\"text\":\"%s\"}}}",
+	               t.data));
 	char *s = summary_of(data);
 	assert_one_line(s);
 	assert_true(str_starts(s, Z "commented on \"C\": \xC3\xA9\xC3\xA9"));
@@ -611,22 +655,28 @@ static void test_summary_comment_text(void **state)
 /* Control characters never reach a summary; it stays one line. */
 static void test_summary_sanitised(void **state)
 {
-	expect_summary("voteOnCard",
-	               "{\"card\":{\"name\":\"a\\nb\\tc\\r\\u0001d\\u0007e\\u007ff\\u0085g\\u009bh\"}}",
-	               Z "voted for \"a b c def gh\"");
+	expect_summary(
+	    "voteOnCard",
+	    "{\"card\":{\"name\":\"a\\nb\\tc\\r\\u0001d\\u0007e\\u007ff\\u0085g\\u009bh\"}}",
+	    Z "voted for \"a b c def gh\"");
 	/* bidi overrides are dropped: what is shown is what is there */
 	expect_summary("voteOnCard", "{\"card\":{\"name\":\"x\\u202eyz\\u2066w\\u2069\"}}",
 	               Z "voted for \"xyzw\"");
 	/* HTML is not escaped here: that is the renderer's job */
-	expect_summary("voteOnCard", "{\"card\":{\"name\":\"<img src=x onerror=alert(1)> & \\\"q\\\"\"}}",
+	expect_summary("voteOnCard",
+	               "{\"card\":{\"name\":\"<img src=x onerror=alert(1)> & \\\"q\\\"\"}}",
 	               Z "voted for \"<img src=x onerror=alert(1)> & \"q\"\"");
 
 	/* invalid UTF-8 in a tree built by code (not by the parser) becomes U+FFFD */
 	json_t *j = json_pack("{s:{s:s, s:{s:o}}}", "action", "type", "voteOnCard", "data", "card",
-	                      json_pack("{s:o}", "name", json_stringn_nocheck("a\xff" "b\xC0", 4)));
+	                      json_pack("{s:o}", "name",
+	                                json_stringn_nocheck("a\xff"
+	                                                     "b\xC0",
+	                                                     4)));
 	assert_non_null(j);
 	char *s = event_summarize(j);
-	assert_string_equal(s, "Someone voted for \"a\xEF\xBF\xBD" "b\xEF\xBF\xBD\"");
+	assert_string_equal(s, "Someone voted for \"a\xEF\xBF\xBD"
+	                       "b\xEF\xBF\xBD\"");
 	assert_one_line(s);
 	free(s);
 	json_decref(j);
@@ -639,9 +689,10 @@ static void test_summary_bounded(void **state)
 	buf_init(&name, 1 << 20);
 	for (int i = 0; i < 300; i++)
 		assert_int_equal(buf_puts(&name, "\xF0\x9F\x9A\x80"), 0); /* 🚀, 4 bytes */
-	json_t *j = json_pack("{s:{s:s, s:{s:s}, s:{s:{s:s}, s:{s:s}, s:{s:s}}}}", "action", "type",
-	                      "createCard", "memberCreator", "fullName", name.data, "data", "card",
-	                      "name", name.data, "list", "name", name.data, "board", "name", name.data);
+	json_t *j =
+	    json_pack("{s:{s:s, s:{s:s}, s:{s:{s:s}, s:{s:s}, s:{s:s}}}}", "action", "type",
+	              "createCard", "memberCreator", "fullName", name.data, "data", "card", "name",
+	              name.data, "list", "name", name.data, "board", "name", name.data);
 	assert_non_null(j);
 	char *s = event_summarize(j);
 	assert_one_line(s);
@@ -689,35 +740,42 @@ static void test_parse_minimal_and_fallbacks(void **state)
 	parse_ok(&ev, "{\"action\":{" ACTION_OK ",\"memberCreator\":{\"username\":\"zoe\"}}}");
 	assert_string_equal(ev.member, "zoe");
 	event_clear(&ev);
-	parse_ok(&ev, "{\"action\":{" ACTION_OK ",\"display\":{\"entities\":{\"memberCreator\":"
-	              "{\"text\":\"Zo\xC3\xAB\"}}},\"idMemberCreator\":\"5e3b1c9f8a7d6e5f4a3b2c1d\"}}");
+	parse_ok(&ev,
+	         "{\"action\":{" ACTION_OK ",\"display\":{\"entities\":{\"memberCreator\":"
+	         "{\"text\":\"Zo\xC3\xAB\"}}},\"idMemberCreator\":\"5e3b1c9f8a7d6e5f4a3b2c1d\"}}");
 	assert_string_equal(ev.member, "Zo\xC3\xAB");
 	event_clear(&ev);
-	parse_ok(&ev, "{\"action\":{" ACTION_OK ",\"idMemberCreator\":\"5e3b1c9f8a7d6e5f4a3b2c1d\"}}");
+	parse_ok(&ev,
+	         "{\"action\":{" ACTION_OK ",\"idMemberCreator\":\"5e3b1c9f8a7d6e5f4a3b2c1d\"}}");
 	assert_string_equal(ev.member, "5e3b1c9f8a7d6e5f4a3b2c1d");
 	event_clear(&ev);
 
 	/* list: listAfter wins over list for moves */
 	parse_ok(&ev, "{\"action\":{" ACTION_OK ",\"data\":{\"list\":{\"id\":\"" TODO_ID
-	              "\",\"name\":\"To do\"},\"listAfter\":{\"id\":\"" DOING_ID "\",\"name\":\"Doing\"}}}}");
+	              "\",\"name\":\"To do\"},\"listAfter\":{\"id\":\"" DOING_ID
+	              "\",\"name\":\"Doing\"}}}}");
 	assert_string_equal(ev.list_id, DOING_ID);
 	assert_string_equal(ev.list_name, "Doing");
 	event_clear(&ev);
 
 	/* action types: colon and underscore allowed, 64 characters allowed */
-	parse_ok(&ev, "{\"action\":{\"id\":\"6123456789ABCDEF00010001\",\"type\":\"updateCard:idList\"}}");
+	parse_ok(
+	    &ev,
+	    "{\"action\":{\"id\":\"6123456789ABCDEF00010001\",\"type\":\"updateCard:idList\"}}");
 	event_clear(&ev);
 	char body[512], type[80];
 	memset(type, 'a', 64);
 	type[64] = '\0';
 	assert_true(str_printf(body, sizeof body,
-	                       "{\"action\":{\"id\":\"6123456789abcdef00010001\",\"type\":\"%s\"}}", type));
+	                       "{\"action\":{\"id\":\"6123456789abcdef00010001\",\"type\":\"%s\"}}",
+	                       type));
 	parse_ok(&ev, body);
 	event_clear(&ev);
 	type[64] = 'a';
 	type[65] = '\0';
 	assert_true(str_printf(body, sizeof body,
-	                       "{\"action\":{\"id\":\"6123456789abcdef00010001\",\"type\":\"%s\"}}", type));
+	                       "{\"action\":{\"id\":\"6123456789abcdef00010001\",\"type\":\"%s\"}}",
+	                       type));
 	expect_reject(body, strlen(body), "action.type");
 
 	/* brackets inside strings do not count as nesting */
@@ -739,24 +797,27 @@ static void test_parse_minimal_and_fallbacks(void **state)
 static void test_parse_wrong_types(void **state)
 {
 	static const char *bodies[] = {
-		"{\"model\":[],\"webhook\":7,\"action\":{" ACTION_OK ",\"data\":[],\"memberCreator\":\"x\","
-		"\"display\":null,\"date\":5,\"idMemberCreator\":{}}}",
-		"{\"model\":{\"id\":5},\"action\":{" ACTION_OK ",\"data\":{\"board\":\"b\",\"list\":[1],"
-		"\"card\":{\"id\":12,\"name\":false,\"idShort\":\"7\"},\"listAfter\":null},"
-		"\"memberCreator\":{\"fullName\":null,\"username\":[]},\"display\":{\"entities\":[]}}}",
-		"{\"model\":{\"id\":\"../../etc\"},\"action\":{" ACTION_OK ",\"data\":{\"board\":{\"id\":"
-		"\"not-an-id\",\"name\":\"\"},\"card\":{\"id\":\"6123456789abcdef0000cc0\",\"name\":\"\"},"
-		"\"old\":[],\"listBefore\":7,\"label\":\"x\",\"checkItem\":null,\"text\":{}}}}",
-		"{\"action\":{\"type\":\"updateCard\",\"id\":\"6123456789abcdef00010001\",\"data\":"
-		"{\"card\":{\"name\":{}},\"old\":{\"name\":7},\"listBefore\":{\"name\":1},\"listAfter\":[]}}}",
-		"{\"action\":{\"type\":\"updateCustomFieldItem\",\"id\":\"6123456789abcdef00010001\",\"data\":"
-		"{\"customFieldItem\":{\"value\":[1]},\"customField\":\"x\"}}}",
-		"{\"action\":{\"type\":\"addMemberToCard\",\"id\":\"6123456789abcdef00010001\",\"data\":"
-		"{\"member\":7,\"idMember\":null}}}",
-		"{\"action\":{\"type\":\"commentCard\",\"id\":\"6123456789abcdef00010001\",\"data\":"
-		"{\"text\":\"\",\"card\":{\"idShort\":-1}}}}",
-		"{\"action\":{\"type\":\"updateCard\",\"id\":\"6123456789abcdef00010001\",\"data\":"
-		"{\"card\":{\"due\":\"2026-99-99T99:99:99Z\"},\"old\":{\"due\":null}}}}",
+	    "{\"model\":[],\"webhook\":7,\"action\":{" ACTION_OK
+	    ",\"data\":[],\"memberCreator\":\"x\","
+	    "\"display\":null,\"date\":5,\"idMemberCreator\":{}}}",
+	    "{\"model\":{\"id\":5},\"action\":{" ACTION_OK
+	    ",\"data\":{\"board\":\"b\",\"list\":[1],"
+	    "\"card\":{\"id\":12,\"name\":false,\"idShort\":\"7\"},\"listAfter\":null},"
+	    "\"memberCreator\":{\"fullName\":null,\"username\":[]},\"display\":{\"entities\":[]}}}",
+	    "{\"model\":{\"id\":\"../../etc\"},\"action\":{" ACTION_OK
+	    ",\"data\":{\"board\":{\"id\":"
+	    "\"not-an-id\",\"name\":\"\"},\"card\":{\"id\":\"6123456789abcdef0000cc0\",\"name\":\"\"},"
+	    "\"old\":[],\"listBefore\":7,\"label\":\"x\",\"checkItem\":null,\"text\":{}}}}",
+	    "{\"action\":{\"type\":\"updateCard\",\"id\":\"6123456789abcdef00010001\",\"data\":"
+	    "{\"card\":{\"name\":{}},\"old\":{\"name\":7},\"listBefore\":{\"name\":1},\"listAfter\":[]}}}",
+	    "{\"action\":{\"type\":\"updateCustomFieldItem\",\"id\":\"6123456789abcdef00010001\",\"data\":"
+	    "{\"customFieldItem\":{\"value\":[1]},\"customField\":\"x\"}}}",
+	    "{\"action\":{\"type\":\"addMemberToCard\",\"id\":\"6123456789abcdef00010001\",\"data\":"
+	    "{\"member\":7,\"idMember\":null}}}",
+	    "{\"action\":{\"type\":\"commentCard\",\"id\":\"6123456789abcdef00010001\",\"data\":"
+	    "{\"text\":\"\",\"card\":{\"idShort\":-1}}}}",
+	    "{\"action\":{\"type\":\"updateCard\",\"id\":\"6123456789abcdef00010001\",\"data\":"
+	    "{\"card\":{\"due\":\"2026-99-99T99:99:99Z\"},\"old\":{\"due\":null}}}}",
 	};
 	for (size_t i = 0; i < TH_ARRAY_LEN(bodies); i++) {
 		event ev = {0};
@@ -783,45 +844,54 @@ static void test_parse_rejects_shape(void **state)
 		const char *body;
 		const char *want;
 	} cases[] = {
-		{"", "body is empty"},
-		{"null", "not a JSON object"},
-		{"[]", "not a JSON object"},
-		{"\"action\"", "not a JSON object"},
-		{"{}", "action is missing"},
-		{"{\"action\":null}", "action is not an object"},
-		{"{\"action\":[]}", "action is not an object"},
-		{"{\"action\":\"createCard\"}", "action is not an object"},
-		{"{\"action\":{\"type\":\"createCard\"}}", "action.id is missing"},
-		{"{\"action\":{\"id\":6123456789,\"type\":\"createCard\"}}", "action.id is not a string"},
-		{"{\"action\":{\"id\":null,\"type\":\"createCard\"}}", "action.id is not a string"},
-		{"{\"action\":{\"id\":\"6123456789abcdef0001000\",\"type\":\"createCard\"}}", "action.id"},
-		{"{\"action\":{\"id\":\"6123456789abcdef000100011\",\"type\":\"createCard\"}}", "action.id"},
-		{"{\"action\":{\"id\":\"6123456789abcdef0001000g\",\"type\":\"createCard\"}}", "action.id"},
-		{"{\"action\":{\"id\":\"\",\"type\":\"createCard\"}}", "action.id"},
-		{"{\"action\":{\"id\":\"6123456789abcdef00010001\"}}", "action.type is missing"},
-		{"{\"action\":{\"id\":\"6123456789abcdef00010001\",\"type\":1}}", "action.type is not a string"},
-		{"{\"action\":{\"id\":\"6123456789abcdef00010001\",\"type\":\"\"}}", "action.type"},
-		{"{\"action\":{\"id\":\"6123456789abcdef00010001\",\"type\":\"update Card\"}}", "action.type"},
-		{"{\"action\":{\"id\":\"6123456789abcdef00010001\",\"type\":\"create\\nCard\"}}", "action.type"},
-		{"{\"action\":{\"id\":\"6123456789abcdef00010001\",\"type\":\"cr\xC3\xA9\x65\"}}", "action.type"},
-		{"{\"action\":{\"id\":\"6123456789abcdef00010001\",\"type\":\"a1\"}}", "action.type"},
-		/* not JSON */
-		{"{", "body is not JSON"},
-		{"{\"action\":}", "body is not JSON"},
-		{"{\"action\":{" ACTION_OK "}} trailing", "body is not JSON"},
-		{"{\"action\":{" ACTION_OK "}}{}", "body is not JSON"},
-		{"{'action':1}", "body is not JSON"},
-		{"{\"action\":{" ACTION_OK ",\"x\":NaN}}", "body is not JSON"},
-		/* duplicate keys, at the top and deep down */
-		{"{\"action\":{" ACTION_OK "},\"action\":{" ACTION_OK "}}", "duplicate"},
-		{"{\"action\":{\"id\":\"6123456789abcdef00010001\",\"id\":\"6123456789abcdef00010002\","
-		 "\"type\":\"createCard\"}}",
-		 "duplicate"},
-		{"{\"action\":{" ACTION_OK ",\"data\":{\"card\":{\"name\":\"a\",\"name\":\"b\"}}}}", "duplicate"},
-		/* an escaped NUL in a string */
-		{"{\"action\":{" ACTION_OK ",\"data\":{\"text\":\"a\\u0000b\"}}}", "body is not JSON"},
-		/* a lone surrogate escape */
-		{"{\"action\":{" ACTION_OK ",\"data\":{\"text\":\"\\ud800\"}}}", "body is not JSON"},
+	    {"", "body is empty"},
+	    {"null", "not a JSON object"},
+	    {"[]", "not a JSON object"},
+	    {"\"action\"", "not a JSON object"},
+	    {"{}", "action is missing"},
+	    {"{\"action\":null}", "action is not an object"},
+	    {"{\"action\":[]}", "action is not an object"},
+	    {"{\"action\":\"createCard\"}", "action is not an object"},
+	    {"{\"action\":{\"type\":\"createCard\"}}", "action.id is missing"},
+	    {"{\"action\":{\"id\":6123456789,\"type\":\"createCard\"}}",
+	     "action.id is not a string"},
+	    {"{\"action\":{\"id\":null,\"type\":\"createCard\"}}", "action.id is not a string"},
+	    {"{\"action\":{\"id\":\"6123456789abcdef0001000\",\"type\":\"createCard\"}}",
+	     "action.id"},
+	    {"{\"action\":{\"id\":\"6123456789abcdef000100011\",\"type\":\"createCard\"}}",
+	     "action.id"},
+	    {"{\"action\":{\"id\":\"6123456789abcdef0001000g\",\"type\":\"createCard\"}}",
+	     "action.id"},
+	    {"{\"action\":{\"id\":\"\",\"type\":\"createCard\"}}", "action.id"},
+	    {"{\"action\":{\"id\":\"6123456789abcdef00010001\"}}", "action.type is missing"},
+	    {"{\"action\":{\"id\":\"6123456789abcdef00010001\",\"type\":1}}",
+	     "action.type is not a string"},
+	    {"{\"action\":{\"id\":\"6123456789abcdef00010001\",\"type\":\"\"}}", "action.type"},
+	    {"{\"action\":{\"id\":\"6123456789abcdef00010001\",\"type\":\"update Card\"}}",
+	     "action.type"},
+	    {"{\"action\":{\"id\":\"6123456789abcdef00010001\",\"type\":\"create\\nCard\"}}",
+	     "action.type"},
+	    {"{\"action\":{\"id\":\"6123456789abcdef00010001\",\"type\":\"cr\xC3\xA9\x65\"}}",
+	     "action.type"},
+	    {"{\"action\":{\"id\":\"6123456789abcdef00010001\",\"type\":\"a1\"}}", "action.type"},
+	    /* not JSON */
+	    {"{", "body is not JSON"},
+	    {"{\"action\":}", "body is not JSON"},
+	    {"{\"action\":{" ACTION_OK "}} trailing", "body is not JSON"},
+	    {"{\"action\":{" ACTION_OK "}}{}", "body is not JSON"},
+	    {"{'action':1}", "body is not JSON"},
+	    {"{\"action\":{" ACTION_OK ",\"x\":NaN}}", "body is not JSON"},
+	    /* duplicate keys, at the top and deep down */
+	    {"{\"action\":{" ACTION_OK "},\"action\":{" ACTION_OK "}}", "duplicate"},
+	    {"{\"action\":{\"id\":\"6123456789abcdef00010001\",\"id\":\"6123456789abcdef00010002\","
+	     "\"type\":\"createCard\"}}",
+	     "duplicate"},
+	    {"{\"action\":{" ACTION_OK ",\"data\":{\"card\":{\"name\":\"a\",\"name\":\"b\"}}}}",
+	     "duplicate"},
+	    /* an escaped NUL in a string */
+	    {"{\"action\":{" ACTION_OK ",\"data\":{\"text\":\"a\\u0000b\"}}}", "body is not JSON"},
+	    /* a lone surrogate escape */
+	    {"{\"action\":{" ACTION_OK ",\"data\":{\"text\":\"\\ud800\"}}}", "body is not JSON"},
 	};
 	for (size_t i = 0; i < TH_ARRAY_LEN(cases); i++)
 		expect_reject(cases[i].body, strlen(cases[i].body), cases[i].want);
@@ -847,16 +917,16 @@ static void test_parse_rejects_bytes(void **state)
 		size_t len;
 		const char *want;
 	} cases[] = {
-		{"\xff", 0, "body is not valid UTF-8 (byte offset 0)"},
-		{"{\"a\":\"\xff\"}", 0, "(byte offset 6)"},
-		{"{\"a\":\"\xC0\xAF\"}", 0, "(byte offset 6)"},          /* overlong '/' */
-		{"{\"a\":\"\xE0\x80\xAF\"}", 0, "(byte offset 6)"},      /* overlong, 3 bytes */
-		{"{\"a\":\"\xED\xA0\x80\"}", 0, "(byte offset 6)"},      /* surrogate U+D800 */
-		{"{\"a\":\"\xF4\x90\x80\x80\"}", 0, "(byte offset 6)"},  /* past U+10FFFF */
-		{"{\"a\":\"\xC3\"}", 0, "(byte offset 6)"},               /* cut sequence */
-		{"{\"a\":\"\xC3\xA9\xE2\x82", 10, "(byte offset 8)"},     /* cut at the end */
-		{"{\"a\":\"\x80\"}", 0, "(byte offset 6)"},               /* lone continuation */
-		{"{\"a\":\"\xFE\"}", 0, "(byte offset 6)"},
+	    {"\xff", 0, "body is not valid UTF-8 (byte offset 0)"},
+	    {"{\"a\":\"\xff\"}", 0, "(byte offset 6)"},
+	    {"{\"a\":\"\xC0\xAF\"}", 0, "(byte offset 6)"},         /* overlong '/' */
+	    {"{\"a\":\"\xE0\x80\xAF\"}", 0, "(byte offset 6)"},     /* overlong, 3 bytes */
+	    {"{\"a\":\"\xED\xA0\x80\"}", 0, "(byte offset 6)"},     /* surrogate U+D800 */
+	    {"{\"a\":\"\xF4\x90\x80\x80\"}", 0, "(byte offset 6)"}, /* past U+10FFFF */
+	    {"{\"a\":\"\xC3\"}", 0, "(byte offset 6)"},             /* cut sequence */
+	    {"{\"a\":\"\xC3\xA9\xE2\x82", 10, "(byte offset 8)"},   /* cut at the end */
+	    {"{\"a\":\"\x80\"}", 0, "(byte offset 6)"},             /* lone continuation */
+	    {"{\"a\":\"\xFE\"}", 0, "(byte offset 6)"},
 	};
 	for (size_t i = 0; i < TH_ARRAY_LEN(cases); i++)
 		expect_reject(cases[i].body, cases[i].len ? cases[i].len : strlen(cases[i].body),
@@ -941,9 +1011,10 @@ static void test_parse_huge_strings(void **state)
  * and all (signatures and forwards are over these bytes). */
 static void test_parse_keeps_bytes(void **state)
 {
-	static const char body[] = "\r\n { \"webhook\" :{} ,\n\t\"action\": {\"type\":\"createCard\", "
-	                           "\"data\":{\"card\":{\"name\":\"\\u00e9\\/\xC3\xA9\"}},"
-	                           "\"id\":\"6123456789abcdef00010001\"}  }\n\n";
+	static const char body[] =
+	    "\r\n { \"webhook\" :{} ,\n\t\"action\": {\"type\":\"createCard\", "
+	    "\"data\":{\"card\":{\"name\":\"\\u00e9\\/\xC3\xA9\"}},"
+	    "\"id\":\"6123456789abcdef00010001\"}  }\n\n";
 	event ev = {0};
 	assert_int_equal(event_parse(&ev, body, sizeof body - 1, NULL), 0);
 	assert_int_equal(ev.payload_len, sizeof body - 1);

@@ -96,7 +96,11 @@ static void test_damaged_values(void **state)
 	char *p = NULL;
 	key_cfg(&cfg, 7);
 	static const char *const bad[] = {
-	    "enc:v1:", "enc:v1:!!!!", "enc:v1:AAAA", "enc:v1:QUJD", "enc:v1:\xff\xfe\xfd\xfc",
+	    "enc:v1:",
+	    "enc:v1:!!!!",
+	    "enc:v1:AAAA",
+	    "enc:v1:QUJD",
+	    "enc:v1:\xff\xfe\xfd\xfc",
 	    "enc:v1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -126,14 +130,15 @@ static void test_callback_urls(void **state)
 	char id[64];
 	memset(&a, 0, sizeof a);
 	str_copy(a.cfg.callback_domain, sizeof a.cfg.callback_domain, "https://hooks.example.com");
-	assert_true(svc_callback_is_ours(&a, "https://hooks.example.com/callbacks/AbCdEfGhIjKlMnOpQrSt",
-	                                 id, sizeof id));
+	assert_true(svc_callback_is_ours(
+	    &a, "https://hooks.example.com/callbacks/AbCdEfGhIjKlMnOpQrSt", id, sizeof id));
 	assert_string_equal(id, "AbCdEfGhIjKlMnOpQrSt");
-	assert_false(svc_callback_is_ours(&a, "https://hooks.example.com/callbacks/short", id, sizeof id));
-	assert_false(svc_callback_is_ours(&a, "https://hooks.example.com/callbacks/AbCdEfGhIjKlMnOpQrSt?x=1",
-	                                  id, sizeof id));
-	assert_false(svc_callback_is_ours(&a, "https://hooks.example.com.evil/callbacks/AbCdEfGhIjKlMnOpQrSt",
-	                                  id, sizeof id));
+	assert_false(
+	    svc_callback_is_ours(&a, "https://hooks.example.com/callbacks/short", id, sizeof id));
+	assert_false(svc_callback_is_ours(
+	    &a, "https://hooks.example.com/callbacks/AbCdEfGhIjKlMnOpQrSt?x=1", id, sizeof id));
+	assert_false(svc_callback_is_ours(
+	    &a, "https://hooks.example.com.evil/callbacks/AbCdEfGhIjKlMnOpQrSt", id, sizeof id));
 	assert_false(svc_callback_is_ours(&a, NULL, id, sizeof id));
 	assert_true(svc_callback_at_domain(&a, "https://hooks.example.com/anything"));
 	assert_true(svc_callback_at_domain(&a, "https://hooks.example.com"));
@@ -145,7 +150,7 @@ static void test_callback_urls(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_seal_round_trip),   cmocka_unit_test(test_no_key_is_plain),
+	    cmocka_unit_test(test_seal_round_trip),      cmocka_unit_test(test_no_key_is_plain),
 	    cmocka_unit_test(test_wrong_or_missing_key), cmocka_unit_test(test_damaged_values),
 	    cmocka_unit_test(test_callback_urls),
 	};

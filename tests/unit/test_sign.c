@@ -47,12 +47,15 @@ static void test_trello_vectors(void **state)
 		const char *why = NULL;
 		if (strcmp(fields[0], "utf8") == 0) {
 			assert_string_equal(sig, fields[4]);
-			assert_int_equal(sign_trello_verify(fields[1], bytes, len, fields[2], fields[4], &why), 0);
+			assert_int_equal(
+			    sign_trello_verify(fields[1], bytes, len, fields[2], fields[4], &why),
+			    0);
 			checked++;
 		} else {
 			/* the pre-2016 low-byte scheme must NOT verify for non-ASCII bodies */
-			assert_int_equal(sign_trello_verify(fields[1], bytes, len, fields[2], fields[4], &why),
-			                 TH_EAUTH);
+			assert_int_equal(
+			    sign_trello_verify(fields[1], bytes, len, fields[2], fields[4], &why),
+			    TH_EAUTH);
 			assert_string_equal(why, "mismatch");
 		}
 		json_decref(body);
@@ -71,14 +74,16 @@ static void test_trello_verify_reasons(void **state)
 	assert_string_equal(why, "missing");
 	assert_int_equal(sign_trello_verify("secret", "x", 1, url, "not base64!", &why), TH_EAUTH);
 	assert_string_equal(why, "malformed");
-	assert_int_equal(sign_trello_verify("secret", "x", 1, url, "AAAAAAAAAAAAAAAAAAAAAAAAAAA=", &why),
-	                 TH_EAUTH);
+	assert_int_equal(
+	    sign_trello_verify("secret", "x", 1, url, "AAAAAAAAAAAAAAAAAAAAAAAAAAA=", &why),
+	    TH_EAUTH);
 	assert_string_equal(why, "mismatch");
 	/* right signature, other callback URL: the URL is part of what is signed */
 	char sig[TRELLO_SIG_LEN + 1];
 	assert_int_equal(sign_trello("secret", "x", 1, url, sig), 0);
-	assert_int_equal(sign_trello_verify("secret", "x", 1, "https://example.com/webhooks/", sig, &why),
-	                 TH_EAUTH);
+	assert_int_equal(
+	    sign_trello_verify("secret", "x", 1, "https://example.com/webhooks/", sig, &why),
+	    TH_EAUTH);
 }
 
 /* The example from the Standard Webhooks specification. */
@@ -86,8 +91,10 @@ static void test_standard_webhooks(void **state)
 {
 	char out[128];
 	const char *body = "{\"test\": 2432232314}";
-	assert_int_equal(sign_sw("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "msg_p5jXN8AQM9LWM0D4loKWxJek",
-	                         1614265330, body, strlen(body), out, sizeof out), 0);
+	assert_int_equal(sign_sw("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+	                         "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body, strlen(body),
+	                         out, sizeof out),
+	                 0);
 	assert_string_equal(out, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
 	char secret[64];
 	assert_int_equal(sign_sw_secret_new(secret), 0);

@@ -102,7 +102,7 @@ static void test_type_names(void **state)
 	enum handler_kind k;
 	assert_int_equal(handler_kind_parse("exec\n", &k), TH_EINVAL);
 	assert_string_equal(webhook_state_name((enum webhook_state)99), "unknown");
-	assert_string_equal(delivery_status_name((enum delivery_status)-1), "unknown");
+	assert_string_equal(delivery_status_name((enum delivery_status) - 1), "unknown");
 }
 
 static void test_handler_matches(void **state)
@@ -118,14 +118,24 @@ static void test_handler_matches(void **state)
 	h.enabled = false;
 	assert_false(handler_matches(&h, &ev));
 	h.enabled = true;
-	const char *yes[] = {"updateCard", "commentCard,updateCard", " commentCard , updateCard ", "",
-	                     ",,", "updateCard:idList" /* no tree: type only */, "updateCard:"};
+	const char *yes[] = {"updateCard",
+	                     "commentCard,updateCard",
+	                     " commentCard , updateCard ",
+	                     "",
+	                     ",,",
+	                     "updateCard:idList" /* no tree: type only */,
+	                     "updateCard:"};
 	for (size_t i = 0; i < TH_ARRAY_LEN(yes); i++) {
 		h.on = (char *)yes[i];
 		assert_true(handler_matches(&h, &ev));
 	}
-	const char *no[] = {"updateCar", "updateCardX", "commentCard", "updatecard", ":idList",
-	                    "update Card", "commentCard,,createCard"};
+	const char *no[] = {"updateCar",
+	                    "updateCardX",
+	                    "commentCard",
+	                    "updatecard",
+	                    ":idList",
+	                    "update Card",
+	                    "commentCard,,createCard"};
 	for (size_t i = 0; i < TH_ARRAY_LEN(no); i++) {
 		h.on = (char *)no[i];
 		assert_false(handler_matches(&h, &ev));
@@ -178,7 +188,8 @@ static void test_handler_matches(void **state)
 
 static void test_open_bad_urls(void **state)
 {
-	const char *bad[] = {"", "mysql://x", "sqlite:", "postgres//x", "sqlite://relative", "SQLITE:x"};
+	const char *bad[] = {"",        "mysql://x", "sqlite:", "postgres//x", "sqlite://relative",
+	                     "SQLITE:x"};
 	for (size_t i = 0; i < TH_ARRAY_LEN(bad); i++) {
 		store *st = (store *)0x1;
 		th_error err = {0};
@@ -193,7 +204,8 @@ static void test_open_bad_urls(void **state)
 	assert_int_equal(store_open(&st, NULL, &err), TH_ECONFIG);
 	assert_non_null(strstr(err.msg, "DATABASE_URL"));
 	/* an unreachable PostgreSQL fails to open; the password never shows */
-	assert_int_not_equal(store_open(&st, "postgresql://u:hunter2secret@127.0.0.1:9/th", &err), 0);
+	assert_int_not_equal(store_open(&st, "postgresql://u:hunter2secret@127.0.0.1:9/th", &err),
+	                     0);
 	assert_null(st);
 	assert_null(strstr(err.msg, "hunter2secret"));
 	assert_int_equal(store_open(&st, "mysql://u:hunter2secret@db/th", &err), TH_ECONFIG);
@@ -232,7 +244,8 @@ static void test_migrations_idempotent(void **state)
 	assert_true(v1 >= 1);
 	store_close(f->base.st);
 	f->base.st = NULL;
-	assert_int_equal(store_open(&f->base.st, f->base.url, &err), 0); /* migrates again at open */
+	assert_int_equal(store_open(&f->base.st, f->base.url, &err),
+	                 0); /* migrates again at open */
 	assert_int_equal(f->base.st->ops->migrate(f->base.st, &v2, &err), 0);
 	assert_int_equal(v1, v2);
 
@@ -240,8 +253,11 @@ static void test_migrations_idempotent(void **state)
 	sqlite3 *db = NULL;
 	assert_int_equal(sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
 	sqlite3_stmt *q = NULL;
-	assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*), count(DISTINCT version), max(version)"
-	                                        " FROM schema_migrations", -1, &q, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db,
+	                                    "SELECT count(*), count(DISTINCT version), max(version)"
+	                                    " FROM schema_migrations",
+	                                    -1, &q, NULL),
+	                 SQLITE_OK);
 	assert_int_equal(sqlite3_step(q), SQLITE_ROW);
 	assert_int_equal(sqlite3_column_int(q, 0), v1);
 	assert_int_equal(sqlite3_column_int(q, 1), v1);
@@ -261,16 +277,18 @@ static void test_newer_schema_refused(void **state)
 	f->base.st = NULL;
 	sqlite3 *db = NULL;
 	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
-	assert_int_equal(sqlite3_exec(db, "INSERT INTO schema_migrations VALUES (999, 0)", NULL, NULL,
-	                              NULL), SQLITE_OK);
+	assert_int_equal(
+	    sqlite3_exec(db, "INSERT INTO schema_migrations VALUES (999, 0)", NULL, NULL, NULL),
+	    SQLITE_OK);
 	sqlite3_close(db);
 	th_error err = {0};
 	assert_int_equal(store_open(&f->base.st, f->base.url, &err), TH_ESTORE);
 	assert_non_null(strstr(err.msg, "newer"));
 	assert_null(f->base.st);
 	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
-	assert_int_equal(sqlite3_exec(db, "DELETE FROM schema_migrations WHERE version = 999", NULL,
-	                              NULL, NULL), SQLITE_OK);
+	assert_int_equal(
+	    sqlite3_exec(db, "DELETE FROM schema_migrations WHERE version = 999", NULL, NULL, NULL),
+	    SQLITE_OK);
 	sqlite3_close(db);
 	assert_int_equal(store_open(&f->base.st, f->base.url, &err), 0);
 }

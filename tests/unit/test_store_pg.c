@@ -33,11 +33,11 @@
 
 /* Set up once in group_setup, read-only afterwards. */
 static struct {
-	bool skip;             /* no server: every test skips */
-	bool own;              /* we started the cluster (so we may restart it) */
-	char dir[64];          /* the cluster's directory when own */
-	char script[512];      /* scripts/pg.sh */
-	char base[512];        /* URL of the maintenance database */
+	bool skip;        /* no server: every test skips */
+	bool own;         /* we started the cluster (so we may restart it) */
+	char dir[64];     /* the cluster's directory when own */
+	char script[512]; /* scripts/pg.sh */
+	char base[512];   /* URL of the maintenance database */
 	int counter;
 } pgt;
 
@@ -48,7 +48,8 @@ static void url_with_db(char *out, size_t size, const char *base, const char *db
 	hostpart = hostpart ? hostpart + 3 : base;
 	const char *slash = strchr(hostpart, '/');
 	const char *query = strchr(base, '?');
-	size_t keep = slash ? (size_t)(slash - base) : (query ? (size_t)(query - base) : strlen(base));
+	size_t keep =
+	    slash ? (size_t)(slash - base) : (query ? (size_t)(query - base) : strlen(base));
 	char extra[256] = "";
 	if (query && *q)
 		str_printf(extra, sizeof extra, "%s&%s", query, q);
@@ -104,14 +105,16 @@ static int group_setup(void **state)
 		str_copy(pgt.script, sizeof pgt.script, script);
 	} else {
 		const char *data = getenv("TH_TEST_DATA");
-		str_printf(pgt.script, sizeof pgt.script, "%s/../../scripts/pg.sh", data ? data : "tests/data");
+		str_printf(pgt.script, sizeof pgt.script, "%s/../../scripts/pg.sh",
+		           data ? data : "tests/data");
 	}
 	char cmd[700];
 	str_printf(cmd, sizeof cmd, "'%s' available", pgt.script);
 	if (system(cmd) != 0) {
-		fprintf(stderr,
-		        "\n*** SKIPPING THE POSTGRESQL STORE TESTS: no PostgreSQL server binaries and no\n"
-		        "*** TH_TEST_PG_URL. Install the 'postgresql' package (make deps-test) to run them.\n\n");
+		fprintf(
+		    stderr,
+		    "\n*** SKIPPING THE POSTGRESQL STORE TESTS: no PostgreSQL server binaries and no\n"
+		    "*** TH_TEST_PG_URL. Install the 'postgresql' package (make deps-test) to run them.\n\n");
 		pgt.skip = true;
 		return 0;
 	}
@@ -191,14 +194,14 @@ static int fx_teardown(void **state)
 	return 0;
 }
 
-#define NEED_PG()                                                                              \
-	do {                                                                                       \
-		if (pgt.skip)                                                                          \
-			skip();                                                                            \
+#define NEED_PG()               \
+	do {                    \
+		if (pgt.skip)   \
+			skip(); \
 	} while (0)
 
-
-/* ---- PostgreSQL only: opening, URL parameters, errors ----------------------------------------- */
+/* ---- PostgreSQL only: opening, URL parameters, errors -----------------------------------------
+ */
 
 static void test_pg_open_errors(void **state)
 {
@@ -207,7 +210,8 @@ static void test_pg_open_errors(void **state)
 	store *st = (store *)0x1;
 	th_error err = {0};
 	/* nothing listens there: unavailable, the URL named with its password masked */
-	int rc = store_open(&st, "postgresql://th:hunter2secret@127.0.0.1:1/th?connect_timeout=2", &err);
+	int rc =
+	    store_open(&st, "postgresql://th:hunter2secret@127.0.0.1:1/th?connect_timeout=2", &err);
 	assert_int_equal(rc, TH_EUNAVAIL);
 	assert_null(st);
 	assert_non_null(strstr(err.msg, "DATABASE_URL"));
@@ -256,21 +260,25 @@ static void test_pg_migrations(void **state)
 	assert_true(v1 >= 1);
 	store_close(f->base.st);
 	f->base.st = NULL;
-	assert_int_equal(store_open(&f->base.st, f->base.url, &err), 0); /* migrates again at open */
+	assert_int_equal(store_open(&f->base.st, f->base.url, &err),
+	                 0); /* migrates again at open */
 	assert_int_equal(f->base.st->ops->migrate(f->base.st, &v2, &err), 0);
 	assert_int_equal(v1, v2);
 	assert_int_equal(db_value(f->db, "SELECT count(*) FROM schema_migrations"), v1);
 	assert_int_equal(db_value(f->db, "SELECT max(version) FROM schema_migrations"), v1);
 	/* the constraints and indexes exist as in SQLite */
-	assert_int_equal(db_value(f->db, "SELECT count(*) FROM pg_indexes WHERE schemaname = 'public'"
-	                                 " AND indexname IN ('events_webhook_seq', 'events_type_seq',"
-	                                 " 'events_received_at', 'deliveries_due', 'deliveries_order',"
-	                                 " 'deliveries_handler', 'sessions_expires',"
-	                                 " 'webhooks_model_token', 'events_webhook_action',"
-	                                 " 'deliveries_event_handler_generation')"), 10);
+	assert_int_equal(db_value(f->db,
+	                          "SELECT count(*) FROM pg_indexes WHERE schemaname = 'public'"
+	                          " AND indexname IN ('events_webhook_seq', 'events_type_seq',"
+	                          " 'events_received_at', 'deliveries_due', 'deliveries_order',"
+	                          " 'deliveries_handler', 'sessions_expires',"
+	                          " 'webhooks_model_token', 'events_webhook_action',"
+	                          " 'deliveries_event_handler_generation')"),
+	                 10);
 	assert_int_equal(db_value(f->db, "SELECT count(*) FROM information_schema.columns"
 	                                 " WHERE table_name = 'events' AND column_name = 'payload'"
-	                                 " AND data_type = 'bytea'"), 1);
+	                                 " AND data_type = 'bytea'"),
+	                 1);
 
 	/* a newer schema is refused, untouched */
 	store_close(f->base.st);
@@ -322,7 +330,8 @@ static void test_pg_concurrent_migrations(void **state)
 	}
 	assert_int_equal(db_value(f.db, "SELECT count(*) FROM schema_migrations"),
 	                 db_value(f.db, "SELECT max(version) FROM schema_migrations"));
-	assert_int_equal(db_value(f.db, "SELECT count(*) FROM pg_tables WHERE tablename = 'events'"), 1);
+	assert_int_equal(
+	    db_value(f.db, "SELECT count(*) FROM pg_tables WHERE tablename = 'events'"), 1);
 	fx *fp = calloc(1, sizeof *fp);
 	*fp = f;
 	void *s = fp;
@@ -337,7 +346,10 @@ static void test_pg_non_utf8_fields(void **state)
 	fx *f = *state;
 	store *st = f->base.st;
 	th_error err = {0};
-	event *ev = suite_ev_new("w1", "a\xff" "1", "t", "bad \xc3 summary \xe2\x82", "{\"x\":\"\xff\"}", 0);
+	event *ev = suite_ev_new("w1",
+	                         "a\xff"
+	                         "1",
+	                         "t", "bad \xc3 summary \xe2\x82", "{\"x\":\"\xff\"}", 0);
 	event *ok = suite_ev_new("w1", "a2", "t", "Zo\xc3\xab fine", NULL, 0);
 	event *evs[2] = {ev, ok};
 	enum store_put r[2];
@@ -400,8 +412,10 @@ static void test_pg_pool(void **state)
 		assert_int_equal(hs[i].failures, 0);
 	}
 	char sql[300];
-	str_printf(sql, sizeof sql, "SELECT count(*) FROM pg_stat_activity WHERE datname = '%s'"
-	                            " AND application_name = 'trellohook'", f.db);
+	str_printf(sql, sizeof sql,
+	           "SELECT count(*) FROM pg_stat_activity WHERE datname = '%s'"
+	           " AND application_name = 'trellohook'",
+	           f.db);
 	int64_t conns = db_value(f.db, sql);
 	assert_true(conns >= 1 && conns <= 2);
 	fx *fp = calloc(1, sizeof *fp);
@@ -452,8 +466,10 @@ static void test_pg_reconnect(void **state)
 	th_error err = {0};
 	suite_add_webhook(st, "w1", "m", "t");
 	char sql[300];
-	str_printf(sql, sizeof sql, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
-	                            " WHERE datname = '%s' AND application_name = 'trellohook'", f->db);
+	str_printf(sql, sizeof sql,
+	           "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+	           " WHERE datname = '%s' AND application_name = 'trellohook'",
+	           f->db);
 	assert_true(db_value(f->db, sql) >= 1);
 	usleep(100 * 1000);
 	webhook w = {0};
@@ -498,13 +514,15 @@ static void *claimer_main(void *arg)
 		delivery *d = NULL;
 		size_t n = 0;
 		th_error err = {0};
-		if (c->st->ops->delivery_claim(c->st, SUITE_ALL_KINDS, 7, 60000, &d, &n, &err) != 0) {
+		if (c->st->ops->delivery_claim(c->st, SUITE_ALL_KINDS, 7, 60000, &d, &n, &err) !=
+		    0) {
 			c->failures++;
 			break;
 		}
 		empty = n == 0 ? empty + 1 : 0;
 		for (size_t i = 0; i < n; i++)
-			if (c->st->ops->delivery_finish(c->st, d[i].id, DELIVERY_DONE, 0, NULL, &err) != 0)
+			if (c->st->ops->delivery_finish(c->st, d[i].id, DELIVERY_DONE, 0, NULL,
+			                                &err) != 0)
 				c->failures++;
 		c->claimed += (int64_t)n;
 		delivery_list_free(d, n);
@@ -547,7 +565,8 @@ static void test_pg_concurrent_claims(void **state)
 	assert_int_equal(total, 2 * N);
 	/* each delivery ran exactly once: one attempt, done */
 	assert_int_equal(db_value(f->db, "SELECT count(*) FROM deliveries WHERE status = 'done'"
-	                                 " AND attempts = 1"), 2 * N);
+	                                 " AND attempts = 1"),
+	                 2 * N);
 	assert_int_equal(db_value(f->db, "SELECT count(*) FROM deliveries"), 2 * N);
 	/* both handles claimed something */
 	assert_true(cs[0].claimed + cs[2].claimed + cs[4].claimed > 0);
@@ -565,7 +584,8 @@ static void test_pg_crashed_instance_lease(void **state)
 	fx *f = *state;
 	th_error err = {0};
 	suite_add_handler(f->base.st, "h1", HANDLER_EXEC, NULL, NULL, true);
-	event *e[3] = {suite_ev_new("wA", "1", "t", "s", NULL, 0), suite_ev_new("wB", "2", "t", "s", NULL, 0),
+	event *e[3] = {suite_ev_new("wA", "1", "t", "s", NULL, 0),
+	               suite_ev_new("wB", "2", "t", "s", NULL, 0),
 	               suite_ev_new("wC", "3", "t", "s", NULL, 0)};
 	enum store_put r[3];
 	assert_int_equal(f->base.st->ops->events_put(f->base.st, e, 3, r, &err), 0);
@@ -573,16 +593,21 @@ static void test_pg_crashed_instance_lease(void **state)
 	assert_int_equal(store_open(&crashing, f->base.url, &err), 0);
 	delivery *d = NULL;
 	size_t n = 0;
-	assert_int_equal(crashing->ops->delivery_claim(crashing, SUITE_ALL_KINDS, 2, 200, &d, &n, &err), 0);
+	assert_int_equal(
+	    crashing->ops->delivery_claim(crashing, SUITE_ALL_KINDS, 2, 200, &d, &n, &err), 0);
 	assert_int_equal(n, 2);
 	delivery_list_free(d, n);
 	store_close(crashing); /* gone without finishing */
-	assert_int_equal(f->base.st->ops->delivery_claim(f->base.st, SUITE_ALL_KINDS, 10, 60000, &d, &n, &err), 0);
+	assert_int_equal(
+	    f->base.st->ops->delivery_claim(f->base.st, SUITE_ALL_KINDS, 10, 60000, &d, &n, &err),
+	    0);
 	assert_int_equal(n, 1); /* only the unclaimed one */
 	assert_string_equal(d[0].event_id, e[2]->id);
 	delivery_list_free(d, n);
 	usleep(300 * 1000);
-	assert_int_equal(f->base.st->ops->delivery_claim(f->base.st, SUITE_ALL_KINDS, 10, 60000, &d, &n, &err), 0);
+	assert_int_equal(
+	    f->base.st->ops->delivery_claim(f->base.st, SUITE_ALL_KINDS, 10, 60000, &d, &n, &err),
+	    0);
 	assert_int_equal(n, 2);
 	for (size_t i = 0; i < n; i++)
 		assert_int_equal(d[i].attempts, 2);

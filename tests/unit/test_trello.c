@@ -82,18 +82,18 @@ static void test_model_ref_bad(void **state)
 {
 	static const char *const bad[] = {
 	    "",
-	    "5f1e2d3c4b5a69788796a5b",    /* 23 hex */
-	    "5f1e2d3c4b5a69788796a5b4 ",  /* trailing space */
-	    "5f1e2d3c4b5a69788796a5bg",   /* not hex */
+	    "5f1e2d3c4b5a69788796a5b",   /* 23 hex */
+	    "5f1e2d3c4b5a69788796a5b4 ", /* trailing space */
+	    "5f1e2d3c4b5a69788796a5bg",  /* not hex */
 	    "https://example.com/b/AbCd1234/x",
 	    "https://trello.com.evil.example/b/AbCd1234",
 	    "https://trello.com/u/someone",
 	    "https://trello.com/w/workspace",
 	    "https://trello.com/b/",
-	    "https://trello.com/b/AbC/x",           /* short link too short */
-	    "https://trello.com/b/AbCd12345/x",     /* too long */
+	    "https://trello.com/b/AbC/x",       /* short link too short */
+	    "https://trello.com/b/AbCd12345/x", /* too long */
 	    "https://trello.com/b/AbCd-234/x",
-	    "https://trello.com/b/AbCd1234/x y",    /* space */
+	    "https://trello.com/b/AbCd1234/x y", /* space */
 	    "https://trello.com/b/AbCd1234/\x01",
 	    "ftp://trello.com/b/AbCd1234",
 	    "trello.com",
@@ -132,15 +132,19 @@ static void check_answer(int status, const char *body, int code, enum trello_err
 	trello_error_from_answer(status, body, body ? strlen(body) : 0, &te);
 	if (te.th.code != code || te.kind != kind || (msg && strcmp(te.th.msg, msg) != 0))
 		fail_msg("status %d body \"%s\": got code %d kind %s msg \"%s\"", status,
-		         body ? body : "(null)", te.th.code, trello_error_kind_name(te.kind), te.th.msg);
+		         body ? body : "(null)", te.th.code, trello_error_kind_name(te.kind),
+		         te.th.msg);
 	assert_int_equal(te.http_status, status);
 }
 
 static void test_error_bodies(void **state)
 {
-	check_answer(401, "invalid token", TH_EAUTH, TRELLO_ERR_INVALID_TOKEN, "Trello: invalid token");
-	check_answer(401, "invalid token\n", TH_EAUTH, TRELLO_ERR_INVALID_TOKEN, "Trello: invalid token");
-	check_answer(401, "expired token", TH_EAUTH, TRELLO_ERR_EXPIRED_TOKEN, "Trello: expired token");
+	check_answer(401, "invalid token", TH_EAUTH, TRELLO_ERR_INVALID_TOKEN,
+	             "Trello: invalid token");
+	check_answer(401, "invalid token\n", TH_EAUTH, TRELLO_ERR_INVALID_TOKEN,
+	             "Trello: invalid token");
+	check_answer(401, "expired token", TH_EAUTH, TRELLO_ERR_EXPIRED_TOKEN,
+	             "Trello: expired token");
 	check_answer(401, "invalid key", TH_EAUTH, TRELLO_ERR_INVALID_KEY, "Trello: invalid key");
 	check_answer(401, "webhook does not belong to token", TH_EAUTH, TRELLO_ERR_NOT_OWNER,
 	             "Trello: webhook does not belong to token");
@@ -148,11 +152,12 @@ static void test_error_bodies(void **state)
 	             TRELLO_ERR_EXPIRED_TOKEN, "Trello: expired token");
 	check_answer(401, "  {\"error\":\"invalid token\"}", TH_EAUTH, TRELLO_ERR_INVALID_TOKEN,
 	             "Trello: invalid token");
-	check_answer(400, "A webhook with that callback, model, and token already exists", TH_ETRELLO,
-	             TRELLO_ERR_DUPLICATE,
+	check_answer(400, "A webhook with that callback, model, and token already exists",
+	             TH_ETRELLO, TRELLO_ERR_DUPLICATE,
 	             "Trello: A webhook with that callback, model, and token already exists");
-	check_answer(400, "{\"message\":\"A webhook with that callback, model, and token already "
-	                  "exists\",\"error\":\"ERROR\"}",
+	check_answer(400,
+	             "{\"message\":\"A webhook with that callback, model, and token already "
+	             "exists\",\"error\":\"ERROR\"}",
 	             TH_ETRELLO, TRELLO_ERR_DUPLICATE,
 	             "Trello: A webhook with that callback, model, and token already exists");
 	check_answer(400, "invalid value for idModel", TH_ETRELLO, TRELLO_ERR_BAD_MODEL,
@@ -160,13 +165,16 @@ static void test_error_bodies(void **state)
 	check_answer(400, "URL (https://x.example/cb) did not return 200 status code, got 404",
 	             TH_ETRELLO, TRELLO_ERR_HEAD_CHECK,
 	             "Trello: URL (https://x.example/cb) did not return 200 status code, got 404");
-	check_answer(400, "{\"message\":\"URL (https://x.example/cb) not reachable. Error: ECONNREFUSED\","
-	                  "\"error\":\"VALIDATOR_URL_NOT_REACHABLE\"}",
-	             TH_ETRELLO, TRELLO_ERR_HEAD_CHECK, NULL);
+	check_answer(
+	    400,
+	    "{\"message\":\"URL (https://x.example/cb) not reachable. Error: ECONNREFUSED\","
+	    "\"error\":\"VALIDATOR_URL_NOT_REACHABLE\"}",
+	    TH_ETRELLO, TRELLO_ERR_HEAD_CHECK, NULL);
 	check_answer(400, "invalid id", TH_ETRELLO, TRELLO_ERR_OTHER, "Trello: invalid id");
 	check_answer(404, "The requested resource was not found.", TH_ENOTFOUND,
 	             TRELLO_ERR_NOT_FOUND, "Trello: The requested resource was not found.");
-	check_answer(429, "{\"error\":\"API_TOKEN_LIMIT_EXCEEDED\",\"message\":\"Rate limit exceeded\"}",
+	check_answer(429,
+	             "{\"error\":\"API_TOKEN_LIMIT_EXCEEDED\",\"message\":\"Rate limit exceeded\"}",
 	             TH_EUNAVAIL, TRELLO_ERR_RATE_LIMITED, "Trello: Rate limit exceeded");
 	check_answer(503, "<html><body>Service Unavailable</body></html>", TH_EUNAVAIL,
 	             TRELLO_ERR_SERVER, NULL);
@@ -247,7 +255,8 @@ static void test_rate_headers(void **state)
 	}
 	/* other headers and header-like junk are not ours */
 	assert_false(trello_rate_parse_header(&r, "content-type: text/plain\r\n", 26));
-	assert_false(trello_rate_parse_header(&r, "x-rate-limit-api-token-remaining-extra: 1\r\n", 43));
+	assert_false(
+	    trello_rate_parse_header(&r, "x-rate-limit-api-token-remaining-extra: 1\r\n", 43));
 	assert_false(trello_rate_parse_header(&r, "no colon here", 13));
 	assert_false(trello_rate_parse_header(&r, "", 0));
 	/* not NUL-terminated: only @len bytes are read */
@@ -260,10 +269,11 @@ static void test_parse_webhook(void **state)
 {
 	trello_webhook w;
 	th_error e = {0};
-	const char *full = "{\"id\":\"5f1e2d3c4b5a69788796a5b4\",\"description\":\"Roadmap \\u00e9\","
-	                   "\"idModel\":\"5f1e2d3c4b5a69788796aaaa\",\"callbackURL\":\"https://h.example/"
-	                   "callbacks/abc\",\"active\":false,\"consecutiveFailures\":3,"
-	                   "\"firstConsecutiveFailDate\":\"2026-11-20T09:15:02.117Z\",\"extra\":[1,2]}";
+	const char *full =
+	    "{\"id\":\"5f1e2d3c4b5a69788796a5b4\",\"description\":\"Roadmap \\u00e9\","
+	    "\"idModel\":\"5f1e2d3c4b5a69788796aaaa\",\"callbackURL\":\"https://h.example/"
+	    "callbacks/abc\",\"active\":false,\"consecutiveFailures\":3,"
+	    "\"firstConsecutiveFailDate\":\"2026-11-20T09:15:02.117Z\",\"extra\":[1,2]}";
 	assert_int_equal(trello_parse_webhook(full, strlen(full), &w, &e), 0);
 	assert_string_equal(w.id, "5f1e2d3c4b5a69788796a5b4");
 	assert_string_equal(w.description, "Roadmap \xc3\xa9");
@@ -276,7 +286,8 @@ static void test_parse_webhook(void **state)
 	assert_null(w.id);
 	trello_webhook_clear(NULL);
 
-	const char *minimal = "{\"id\":\"abc\",\"firstConsecutiveFailDate\":null,\"description\":null}";
+	const char *minimal =
+	    "{\"id\":\"abc\",\"firstConsecutiveFailDate\":null,\"description\":null}";
 	assert_int_equal(trello_parse_webhook(minimal, strlen(minimal), &w, &e), 0);
 	assert_true(w.active); /* Trello's default */
 	assert_null(w.description);
@@ -287,7 +298,7 @@ static void test_parse_webhook(void **state)
 	    "",
 	    "null",
 	    "[]",
-	    "{}",                                   /* no id */
+	    "{}", /* no id */
 	    "{\"id\":\"\"}",
 	    "{\"id\":5}",
 	    "{\"id\":\"a\",\"active\":\"yes\"}",
@@ -297,10 +308,10 @@ static void test_parse_webhook(void **state)
 	    "{\"id\":\"a\",\"consecutiveFailures\":\"3\"}",
 	    "{\"id\":\"a\",\"callbackURL\":{}}",
 	    "{\"id\":\"a\",\"description\":[\"x\"]}",
-	    "{\"id\":\"a\"",                        /* truncated */
+	    "{\"id\":\"a\"", /* truncated */
 	    "{\"id\":\"a\"} trailing",
-	    "{\"id\":\"\xff\xfe\"}",                /* not UTF-8 */
-	    "{\"id\":\"a\",\"id\":\"b\"}",          /* duplicate keys */
+	    "{\"id\":\"\xff\xfe\"}",       /* not UTF-8 */
+	    "{\"id\":\"a\",\"id\":\"b\"}", /* duplicate keys */
 	};
 	for (size_t i = 0; i < TH_ARRAY_LEN(bad); i++) {
 		memset(&e, 0, sizeof e);
@@ -340,20 +351,25 @@ static void test_parse_lists(void **state)
 	assert_int_equal(trello_parse_webhook_list("[]", 2, &l, &e), 0);
 	assert_int_equal(l.len, 0);
 	trello_webhook_list_clear(&l);
-	static const char *const bad[] = {"{}", "[1]", "[{\"id\":\"a\"},null]",
-	                                  "[{\"id\":\"a\"},{\"id\":\"b\",\"active\":\"no\"}]", "[",
+	static const char *const bad[] = {"{}",
+	                                  "[1]",
+	                                  "[{\"id\":\"a\"},null]",
+	                                  "[{\"id\":\"a\"},{\"id\":\"b\",\"active\":\"no\"}]",
+	                                  "[",
 	                                  "\"invalid token\""};
 	for (size_t i = 0; i < TH_ARRAY_LEN(bad); i++) {
-		assert_int_equal(trello_parse_webhook_list(bad[i], strlen(bad[i]), &l, &e), TH_ETRELLO);
+		assert_int_equal(trello_parse_webhook_list(bad[i], strlen(bad[i]), &l, &e),
+		                 TH_ETRELLO);
 		assert_null(l.items);
 		assert_int_equal(l.len, 0);
 	}
 
 	trello_token_info ti;
-	const char *tok = "{\"id\":\"t1\",\"idMember\":\"m1\",\"dateCreated\":\"2026-01-01T00:00:00.000Z\","
-	                  "\"dateExpires\":null,\"permissions\":[{\"idModel\":\"*\",\"modelType\":"
-	                  "\"Board\",\"read\":true,\"write\":false},{\"idModel\":\"m1\",\"modelType\":"
-	                  "\"Member\",\"read\":true,\"write\":true}],\"identifier\":\"trellohook\"}";
+	const char *tok =
+	    "{\"id\":\"t1\",\"idMember\":\"m1\",\"dateCreated\":\"2026-01-01T00:00:00.000Z\","
+	    "\"dateExpires\":null,\"permissions\":[{\"idModel\":\"*\",\"modelType\":"
+	    "\"Board\",\"read\":true,\"write\":false},{\"idModel\":\"m1\",\"modelType\":"
+	    "\"Member\",\"read\":true,\"write\":true}],\"identifier\":\"trellohook\"}";
 	assert_int_equal(trello_parse_token_info(tok, strlen(tok), &ti, &e), 0);
 	assert_string_equal(ti.id_member, "m1");
 	assert_null(ti.date_expires);
@@ -369,10 +385,12 @@ static void test_parse_lists(void **state)
 	assert_int_equal(ti.npermissions, 0);
 	trello_token_info_clear(&ti);
 	static const char *const badtok[] = {
-	    "{\"id\":\"t\",\"permissions\":{}}", "{\"id\":\"t\",\"permissions\":[1]}",
+	    "{\"id\":\"t\",\"permissions\":{}}",
+	    "{\"id\":\"t\",\"permissions\":[1]}",
 	    "{\"id\":\"t\",\"permissions\":[{\"read\":\"yes\"}]}",
 	    "{\"id\":\"t\",\"permissions\":[{\"idModel\":\"*\"},{\"modelType\":7}]}",
-	    "{\"id\":\"t\",\"dateExpires\":0}", "{\"idMember\":\"m\"}"};
+	    "{\"id\":\"t\",\"dateExpires\":0}",
+	    "{\"idMember\":\"m\"}"};
 	for (size_t i = 0; i < TH_ARRAY_LEN(badtok); i++) {
 		assert_int_equal(trello_parse_token_info(badtok[i], strlen(badtok[i]), &ti, &e),
 		                 TH_ETRELLO);
@@ -380,15 +398,18 @@ static void test_parse_lists(void **state)
 	}
 
 	trello_member m;
-	const char *me = "{\"id\":\"m1\",\"username\":\"zoe\",\"fullName\":\"Zo\\u00eb \\u00c5ngstr\\u00f6m\"}";
+	const char *me =
+	    "{\"id\":\"m1\",\"username\":\"zoe\",\"fullName\":\"Zo\\u00eb \\u00c5ngstr\\u00f6m\"}";
 	assert_int_equal(trello_parse_member(me, strlen(me), &m, &e), 0);
 	assert_string_equal(m.full_name, "Zo\xc3\xab \xc3\x85ngstr\xc3\xb6m");
 	trello_member_clear(&m);
-	assert_int_equal(trello_parse_member("{\"id\":\"m\",\"username\":1}", 24, &m, &e), TH_ETRELLO);
+	assert_int_equal(trello_parse_member("{\"id\":\"m\",\"username\":1}", 24, &m, &e),
+	                 TH_ETRELLO);
 
 	trello_board_list bl;
-	const char *boards = "[{\"id\":\"b1\",\"name\":\"<b>Road</b>\",\"url\":\"https://trello.com/b/"
-	                     "AbCd1234/road\",\"shortLink\":\"AbCd1234\"}]";
+	const char *boards =
+	    "[{\"id\":\"b1\",\"name\":\"<b>Road</b>\",\"url\":\"https://trello.com/b/"
+	    "AbCd1234/road\",\"shortLink\":\"AbCd1234\"}]";
 	assert_int_equal(trello_parse_board_list(boards, strlen(boards), &bl, &e), 0);
 	assert_int_equal(bl.len, 1);
 	assert_string_equal(bl.items[0].name, "<b>Road</b>");
@@ -396,7 +417,8 @@ static void test_parse_lists(void **state)
 	assert_int_equal(trello_parse_board_list("[{\"name\":\"x\"}]", 14, &bl, &e), TH_ETRELLO);
 
 	trello_model mo;
-	const char *board = "{\"id\":\"5f1e2d3c4b5a69788796a5b4\",\"name\":\"Roadmap\",\"url\":\"u\"}";
+	const char *board =
+	    "{\"id\":\"5f1e2d3c4b5a69788796a5b4\",\"name\":\"Roadmap\",\"url\":\"u\"}";
 	assert_int_equal(trello_parse_model(board, strlen(board), TRELLO_MODEL_CARD, &mo, &e), 0);
 	assert_int_equal(mo.type, TRELLO_MODEL_CARD);
 	assert_string_equal(trello_model_type_name(mo.type), "card");
@@ -456,23 +478,23 @@ static void test_client_opts(void **state)
 /* One scripted answer. */
 struct step {
 	int status;
-	const char *body;      /* NULL: a 9 MiB body */
-	long remaining;        /* x-rate-limit-api-token-remaining, -1 none */
-	long interval_ms;      /* x-rate-limit-api-token-interval-ms, -1 none */
-	int delay_ms;          /* sleep before answering */
+	const char *body; /* NULL: a 9 MiB body */
+	long remaining;   /* x-rate-limit-api-token-remaining, -1 none */
+	long interval_ms; /* x-rate-limit-api-token-interval-ms, -1 none */
+	int delay_ms;     /* sleep before answering */
 };
 
 struct script {
 	pthread_mutex_t lock;
 	const struct step *steps;
 	size_t nsteps;
-	size_t hits;           /* requests seen (the last step repeats) */
-	char auth[600];        /* the last Authorization header */
-	char path[600];        /* the last path + query names */
+	size_t hits;    /* requests seen (the last step repeats) */
+	char auth[600]; /* the last Authorization header */
+	char path[600]; /* the last path + query names */
 	char method[16];
 	char body[2048];
 	char content_type[128];
-	int64_t times[16];     /* arrival of the first requests, monotonic ms */
+	int64_t times[16]; /* arrival of the first requests, monotonic ms */
 	http_server *srv;
 	char base[128];
 };
@@ -536,8 +558,12 @@ static void script_start(struct script *s, const struct step *steps, size_t n)
 	pthread_mutex_init(&s->lock, NULL);
 	s->steps = steps;
 	s->nsteps = n;
-	http_server_opts o = {.listen = "127.0.0.1:0", .max_body = 1 << 20, .threads = 4,
-	                      .thread_per_connection = true, .handler = script_handler, .ctx = s,
+	http_server_opts o = {.listen = "127.0.0.1:0",
+	                      .max_body = 1 << 20,
+	                      .threads = 4,
+	                      .thread_per_connection = true,
+	                      .handler = script_handler,
+	                      .ctx = s,
 	                      .name = "fake-trello"};
 	th_error e = {0};
 	if (http_server_start(&s->srv, &o, &e))
@@ -569,7 +595,8 @@ static trello_client *client_for(const char *base, long timeout_ms, int retries)
 	return c;
 }
 
-#define WH_JSON "{\"id\":\"5f1e2d3c4b5a69788796a5b4\",\"idModel\":\"5f1e2d3c4b5a69788796aaaa\"," \
+#define WH_JSON                                                                          \
+	"{\"id\":\"5f1e2d3c4b5a69788796a5b4\",\"idModel\":\"5f1e2d3c4b5a69788796aaaa\"," \
 	"\"callbackURL\":\"http://r.example/cb\",\"description\":\"d\",\"active\":true," \
 	"\"consecutiveFailures\":0,\"firstConsecutiveFailDate\":null}"
 
@@ -624,8 +651,10 @@ static void test_fake_wire_format(void **state)
 	json_error_t je;
 	json_t *j = json_loads(body, 0, &je);
 	assert_non_null(j);
-	assert_string_equal(json_string_value(json_object_get(j, "callbackURL")), "http://r.example/cb");
-	assert_string_equal(json_string_value(json_object_get(j, "idModel")), "5f1e2d3c4b5a69788796aaaa");
+	assert_string_equal(json_string_value(json_object_get(j, "callbackURL")),
+	                    "http://r.example/cb");
+	assert_string_equal(json_string_value(json_object_get(j, "idModel")),
+	                    "5f1e2d3c4b5a69788796aaaa");
 	assert_string_equal(json_string_value(json_object_get(j, "description")), p.description);
 	assert_true(json_is_true(json_object_get(j, "active")));
 	json_decref(j);
@@ -649,8 +678,9 @@ static void test_fake_wire_format(void **state)
 static void test_fake_retries(void **state)
 {
 	/* GET: two 503s, then the answer */
-	static const struct step flaky[] = {{503, "busy", -1, -1, 0}, {502, "<html>bad gateway</html>",
-	                                    -1, -1, 0}, {200, "[" WH_JSON "]", -1, -1, 0}};
+	static const struct step flaky[] = {{503, "busy", -1, -1, 0},
+	                                    {502, "<html>bad gateway</html>", -1, -1, 0},
+	                                    {200, "[" WH_JSON "]", -1, -1, 0}};
 	struct script s;
 	script_start(&s, flaky, TH_ARRAY_LEN(flaky));
 	trello_client *c = client_for(s.base, 0, 3);
@@ -680,7 +710,8 @@ static void test_fake_retries(void **state)
 	assert_int_equal(s.hits, 1);
 	/* DELETE and PUT are retried */
 	s.hits = 0;
-	assert_int_equal(trello_delete_webhook(c, TOK1, "5f1e2d3c4b5a69788796a5b4", &te), TH_EUNAVAIL);
+	assert_int_equal(trello_delete_webhook(c, TOK1, "5f1e2d3c4b5a69788796a5b4", &te),
+	                 TH_EUNAVAIL);
 	assert_int_equal(s.hits, 3);
 	trello_client_free(c);
 	script_stop(&s);
@@ -690,7 +721,8 @@ static void test_fake_rate_limit(void **state)
 {
 	/* 429 with a short interval header: waited out, then the call succeeds */
 	static const struct step limited[] = {
-	    {429, "{\"error\":\"API_TOKEN_LIMIT_EXCEEDED\",\"message\":\"Rate limit exceeded\"}", 0, 200, 0},
+	    {429, "{\"error\":\"API_TOKEN_LIMIT_EXCEEDED\",\"message\":\"Rate limit exceeded\"}", 0,
+	     200, 0},
 	    {200, WH_JSON, 4, 200, 0}};
 	struct script s;
 	script_start(&s, limited, 2);
@@ -710,7 +742,8 @@ static void test_fake_rate_limit(void **state)
 
 	/* always 429: bounded number of waits, then a clear error */
 	static const struct step always[] = {
-	    {429, "{\"error\":\"API_TOKEN_LIMIT_EXCEEDED\",\"message\":\"Rate limit exceeded\"}", 0, 30, 0}};
+	    {429, "{\"error\":\"API_TOKEN_LIMIT_EXCEEDED\",\"message\":\"Rate limit exceeded\"}", 0,
+	     30, 0}};
 	script_start(&s, always, 1);
 	c = client_for(s.base, 0, 3);
 	trello_webhook_list l;
@@ -752,7 +785,8 @@ static void test_fake_bad_answers(void **state)
 	trello_client_free(c);
 	script_stop(&s);
 
-	static const struct step garbage[] = {{200, "[{\"id\":\"a\",\"active\":\"sure\"}]", -1, -1, 0}};
+	static const struct step garbage[] = {
+	    {200, "[{\"id\":\"a\",\"active\":\"sure\"}]", -1, -1, 0}};
 	script_start(&s, garbage, 1);
 	c = client_for(s.base, 0, 3);
 	assert_int_equal(trello_list_webhooks(c, TOK1, &l, &te), TH_ETRELLO);
@@ -907,13 +941,14 @@ static void mock_stop(struct mock *m)
 	m->pid = 0;
 }
 
-#define NEED_MOCK(m, extra)                                                                \
-	do {                                                                                   \
-		if (!mock_start((m), (extra))) {                                                   \
-			print_message("SKIPPED: trello-mock in TH_BUILD does not start or print its URL " \
-			              "yet (src/mock is being built)\n");                                \
-			skip();                                                                        \
-		}                                                                                  \
+#define NEED_MOCK(m, extra)                                                                     \
+	do {                                                                                    \
+		if (!mock_start((m), (extra))) {                                                \
+			print_message(                                                          \
+			    "SKIPPED: trello-mock in TH_BUILD does not start or print its URL " \
+			    "yet (src/mock is being built)\n");                                 \
+			skip();                                                                 \
+		}                                                                               \
 	} while (0)
 
 static size_t collect(char *d, size_t sz, size_t nm, void *ud)
@@ -967,10 +1002,10 @@ struct env {
 	struct mock m;
 	http_server *receiver;
 	trello_client *c;
-	json_t *board;      /* the mock's board with lists and cards */
+	json_t *board; /* the mock's board with lists and cards */
 	const char *board_id;
-	char cb[256];       /* a callback URL that answers 200 */
-	int dead_calls;     /* on_token_dead notifications */
+	char cb[256];   /* a callback URL that answers 200 */
+	int dead_calls; /* on_token_dead notifications */
 	enum trello_error_kind dead_kind;
 	pthread_mutex_t lock;
 };
@@ -1009,8 +1044,8 @@ static struct env *env_up(const char *const *extra)
 		free(v);
 		return NULL;
 	}
-	http_server_opts o = {.listen = "127.0.0.1:0", .threads = 2, .handler = receiver_handler,
-	                      .name = "receiver"};
+	http_server_opts o = {
+	    .listen = "127.0.0.1:0", .threads = 2, .handler = receiver_handler, .name = "receiver"};
 	th_error e = {0};
 	if (http_server_start(&v->receiver, &o, &e))
 		fail_msg("%s", e.msg);
@@ -1034,14 +1069,15 @@ static void env_down(struct env *v)
 	free(v);
 }
 
-#define ENV_UP(v, extra)                                                                    \
+#define ENV_UP(v, extra)                                                                        \
 	do {                                                                                    \
-		(v) = env_up(extra);                                                                \
-		if (!(v)) {                                                                         \
-			print_message("SKIPPED: trello-mock in TH_BUILD does not start or print its URL " \
-			              "yet (src/mock is being built)\n");                                 \
-			skip();                                                                         \
-		}                                                                                   \
+		(v) = env_up(extra);                                                            \
+		if (!(v)) {                                                                     \
+			print_message(                                                          \
+			    "SKIPPED: trello-mock in TH_BUILD does not start or print its URL " \
+			    "yet (src/mock is being built)\n");                                 \
+			skip();                                                                 \
+		}                                                                               \
 	} while (0)
 
 static void test_mock_webhook_crud(void **state)
@@ -1111,8 +1147,8 @@ static void test_mock_create_errors(void **state)
 	assert_int_equal(trello_create_webhook(v->c, TOK1, &p, &w, &te), TH_ETRELLO);
 	assert_int_equal(te.kind, TRELLO_ERR_DUPLICATE);
 	assert_int_equal(te.http_status, 400);
-	assert_string_equal(te.th.msg,
-	                    "Trello: A webhook with that callback, model, and token already exists");
+	assert_string_equal(
+	    te.th.msg, "Trello: A webhook with that callback, model, and token already exists");
 	assert_null(w.id);
 	/* same callback and model under another token is fine */
 	assert_int_equal(trello_create_webhook(v->c, TOK2, &p, &w, &te), 0);
@@ -1268,8 +1304,9 @@ static void test_mock_resolve(void **state)
 	assert_int_equal(trello_resolve_model(v->c, TOK1, "ffffffffffffffffffffffff", &m, &te),
 	                 TH_ENOTFOUND);
 	assert_non_null(strstr(te.th.msg, "ffffffffffffffffffffffff"));
-	assert_int_equal(trello_resolve_model(v->c, TOK1, "https://trello.com/b/Zz9Zz9Zz/x", &m, &te),
-	                 TH_ENOTFOUND);
+	assert_int_equal(
+	    trello_resolve_model(v->c, TOK1, "https://trello.com/b/Zz9Zz9Zz/x", &m, &te),
+	    TH_ENOTFOUND);
 	assert_int_equal(trello_resolve_model(v->c, TOK1, "https://example.com/b/x", &m, &te),
 	                 TH_EINVAL);
 	assert_non_null(strstr(te.th.msg, "--model"));
@@ -1294,8 +1331,8 @@ static void test_mock_json_errors(void **state)
 	trello_webhook_clear(&w);
 	assert_int_equal(trello_create_webhook(v->c, TOK1, &p, &w, &te), TH_ETRELLO);
 	assert_int_equal(te.kind, TRELLO_ERR_DUPLICATE);
-	assert_string_equal(te.th.msg,
-	                    "Trello: A webhook with that callback, model, and token already exists");
+	assert_string_equal(
+	    te.th.msg, "Trello: A webhook with that callback, model, and token already exists");
 	trello_webhook_params bad = {v->cb, "ffffffffffffffffffffffff", NULL, -1};
 	assert_int_equal(trello_create_webhook(v->c, TOK1, &bad, &w, &te), TH_ETRELLO);
 	assert_int_equal(te.kind, TRELLO_ERR_BAD_MODEL);
@@ -1387,8 +1424,8 @@ static void test_mock_many_tokens(void **state)
 		if (t == 2)
 			continue;
 		for (int k = 0; k < 3; k++, n++) {
-			snprintf(cbs[n], sizeof cbs[n], "%s/callbacks/%zu-%d", http_server_url(v->receiver),
-			         t, k);
+			snprintf(cbs[n], sizeof cbs[n], "%s/callbacks/%zu-%d",
+			         http_server_url(v->receiver), t, k);
 			ops[n].kind = TRELLO_OP_CREATE_WEBHOOK;
 			ops[n].token = toks[t];
 			ops[n].params = (trello_webhook_params){cbs[n], v->board_id, "many", -1};
@@ -1416,7 +1453,8 @@ static void test_mock_many_tokens(void **state)
 		assert_int_equal(out[t].len, 3);
 		for (size_t i = 0; i < 3; i++) {
 			char prefix[300];
-			snprintf(prefix, sizeof prefix, "%s/callbacks/%zu-", http_server_url(v->receiver), t);
+			snprintf(prefix, sizeof prefix, "%s/callbacks/%zu-",
+			         http_server_url(v->receiver), t);
 			assert_true(str_starts(out[t].items[i].callback_url, prefix));
 		}
 		trello_webhook_list_clear(&out[t]);
@@ -1485,26 +1523,16 @@ int main(void)
 	signal(SIGPIPE, SIG_IGN);
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_model_ref_ok),
-	    cmocka_unit_test(test_model_ref_bad),
-	    cmocka_unit_test(test_error_bodies),
-	    cmocka_unit_test(test_rate_headers),
-	    cmocka_unit_test(test_parse_webhook),
-	    cmocka_unit_test(test_parse_lists),
-	    cmocka_unit_test(test_client_opts),
-	    cmocka_unit_test(test_fake_wire_format),
-	    cmocka_unit_test(test_fake_retries),
-	    cmocka_unit_test(test_fake_rate_limit),
-	    cmocka_unit_test(test_fake_bad_answers),
-	    cmocka_unit_test(test_unreachable),
-	    cmocka_unit_test(test_mock_webhook_crud),
-	    cmocka_unit_test(test_mock_create_errors),
-	    cmocka_unit_test(test_mock_tokens),
-	    cmocka_unit_test(test_mock_resolve),
-	    cmocka_unit_test(test_mock_json_errors),
-	    cmocka_unit_test(test_mock_rate_limit),
-	    cmocka_unit_test(test_mock_rate_efficiency),
-	    cmocka_unit_test(test_mock_many_tokens),
+	    cmocka_unit_test(test_model_ref_ok),         cmocka_unit_test(test_model_ref_bad),
+	    cmocka_unit_test(test_error_bodies),         cmocka_unit_test(test_rate_headers),
+	    cmocka_unit_test(test_parse_webhook),        cmocka_unit_test(test_parse_lists),
+	    cmocka_unit_test(test_client_opts),          cmocka_unit_test(test_fake_wire_format),
+	    cmocka_unit_test(test_fake_retries),         cmocka_unit_test(test_fake_rate_limit),
+	    cmocka_unit_test(test_fake_bad_answers),     cmocka_unit_test(test_unreachable),
+	    cmocka_unit_test(test_mock_webhook_crud),    cmocka_unit_test(test_mock_create_errors),
+	    cmocka_unit_test(test_mock_tokens),          cmocka_unit_test(test_mock_resolve),
+	    cmocka_unit_test(test_mock_json_errors),     cmocka_unit_test(test_mock_rate_limit),
+	    cmocka_unit_test(test_mock_rate_efficiency), cmocka_unit_test(test_mock_many_tokens),
 	    cmocka_unit_test(test_mock_threads),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);

@@ -56,10 +56,13 @@ static void test_templates(void **state)
 		assert_true(strlen(ev.summary) > 10);
 		json_t *hook = json_object_get(ev.json, "webhook");
 		assert_string_equal(json_string_value(json_object_get(hook, "id")), w.trello_id);
-		assert_string_equal(json_string_value(json_object_get(hook, "callbackURL")), w.callback_url);
-		json_t *board = json_object_get(json_object_get(json_object_get(ev.json, "action"), "data"), "board");
+		assert_string_equal(json_string_value(json_object_get(hook, "callbackURL")),
+		                    w.callback_url);
+		json_t *board = json_object_get(
+		    json_object_get(json_object_get(ev.json, "action"), "data"), "board");
 		if (board)
-			assert_string_equal(json_string_value(json_object_get(board, "name")), w.model_name);
+			assert_string_equal(json_string_value(json_object_get(board, "name")),
+			                    w.model_name);
 		event_clear(&ev);
 		free(body);
 	}
@@ -81,9 +84,11 @@ static void test_card_model(void **state)
 	json_t *model = json_object_get(root, "model");
 	assert_string_equal(json_string_value(json_object_get(model, "id")), w.id_model);
 	assert_string_equal(json_string_value(json_object_get(model, "name")), "My card");
-	json_t *card = json_object_get(json_object_get(json_object_get(root, "action"), "data"), "card");
+	json_t *card =
+	    json_object_get(json_object_get(json_object_get(root, "action"), "data"), "card");
 	assert_string_equal(json_string_value(json_object_get(card, "id")), w.id_model);
-	const char *hid = json_string_value(json_object_get(json_object_get(root, "webhook"), "id"));
+	const char *hid =
+	    json_string_value(json_object_get(json_object_get(root, "webhook"), "id"));
 	assert_non_null(hid);
 	assert_true(str_is_trello_id(hid));
 	json_decref(root);

@@ -90,11 +90,11 @@ static void test_utf8(void **state)
 {
 	assert_true(str_utf8_valid("plain", 5));
 	assert_true(str_utf8_valid("Zo\xc3\xab \xf0\x9f\x9a\x80", 9));
-	assert_false(str_utf8_valid("\xc3", 1));              /* truncated */
-	assert_false(str_utf8_valid("\xc0\xaf", 2));          /* overlong '/' */
-	assert_false(str_utf8_valid("\xed\xa0\x80", 3));      /* surrogate */
+	assert_false(str_utf8_valid("\xc3", 1));         /* truncated */
+	assert_false(str_utf8_valid("\xc0\xaf", 2));     /* overlong '/' */
+	assert_false(str_utf8_valid("\xed\xa0\x80", 3)); /* surrogate */
 	assert_false(str_utf8_valid("\xff", 1));
-	assert_false(str_utf8_valid("\xf4\x90\x80\x80", 4));  /* > U+10FFFF */
+	assert_false(str_utf8_valid("\xf4\x90\x80\x80", 4)); /* > U+10FFFF */
 }
 
 static void test_numbers(void **state)
@@ -170,7 +170,8 @@ static void test_masking(void **state)
 {
 	char out[64];
 	mask_secret("ATTA0123456789abcdef1a2B", out, sizeof out);
-	assert_string_equal(out, "ATTA\xe2\x80\xa6" "1a2B");
+	assert_string_equal(out, "ATTA\xe2\x80\xa6"
+	                         "1a2B");
 	mask_secret("short", out, sizeof out);
 	assert_string_equal(out, "****");
 	mask_secret(NULL, out, sizeof out);
@@ -189,7 +190,7 @@ static void test_html(void **state)
 	buf_init(&b, 0);
 	assert_int_equal(html_escape(&b, "<script>alert('x')</script> & \"q\""), 0);
 	assert_string_equal(b.data,
-	    "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &quot;q&quot;");
+	                    "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &quot;q&quot;");
 	buf_free(&b);
 }
 
@@ -241,7 +242,8 @@ static void test_log_redaction(void **state)
 	unlink(path);
 	assert_true(n > 0);
 	assert_null(strstr(text, "supersecretvalue123456"));
-	assert_non_null(strstr(text, "supe\xe2\x80\xa6" "3456 twice supe"));
+	assert_non_null(strstr(text, "supe\xe2\x80\xa6"
+	                             "3456 twice supe"));
 	assert_non_null(strstr(text, "\"request_id\":\"req-1\""));
 	assert_non_null(strstr(text, "debug line"));
 	assert_null(strstr(text, "not shown"));
@@ -250,12 +252,12 @@ static void test_log_redaction(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_buf_limits),  cmocka_unit_test(test_str_helpers),
-	    cmocka_unit_test(test_utf8),        cmocka_unit_test(test_url_decode),        cmocka_unit_test(test_numbers),
-	    cmocka_unit_test(test_ids),         cmocka_unit_test(test_base64),
-	    cmocka_unit_test(test_masking),     cmocka_unit_test(test_html),
-	    cmocka_unit_test(test_time),        cmocka_unit_test(test_json_quote),
-	    cmocka_unit_test(test_log_redaction),
+	    cmocka_unit_test(test_buf_limits), cmocka_unit_test(test_str_helpers),
+	    cmocka_unit_test(test_utf8),       cmocka_unit_test(test_url_decode),
+	    cmocka_unit_test(test_numbers),    cmocka_unit_test(test_ids),
+	    cmocka_unit_test(test_base64),     cmocka_unit_test(test_masking),
+	    cmocka_unit_test(test_html),       cmocka_unit_test(test_time),
+	    cmocka_unit_test(test_json_quote), cmocka_unit_test(test_log_redaction),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
