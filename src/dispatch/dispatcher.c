@@ -9,8 +9,14 @@
  *    claimed delivery waiting per worker, so claimed work never waits long in
  *    memory and memory stays bounded by the worker count.
  *  - A worker takes the oldest queued delivery whose handler is below its
- *    concurrency cap, runs it and records done / failed (with the next
- *    attempt time) / dead.
+ *    concurrency cap, runs it and queues its outcome: done / failed (with the
+ *    next attempt time) / dead.
+ *  - The claimer records every queued outcome in ONE transaction before it
+ *    claims again (delivery_finish_many): with synchronous=FULL each write
+ *    transaction costs an fsync, and one per delivery capped throughput at
+ *    the disk's fsync rate. An outcome not yet recorded when the process dies
+ *    is lost with it; the delivery's lease then expires and it runs again —
+ *    at least once, as promised.
  * Order per (webhook, handler) needs nothing here: the store never hands out
  * a delivery while an earlier event of the same webhook has an unfinished
  * delivery to the same handler.
@@ -32,6 +38,7 @@
 #define POLL_MS 250
 #define LEASE_SLACK_MS 5000
 #define MAX_WORKERS 256
+#define MAX_OUTCOMES 1024 /* queued outcomes before workers wait for the claimer */
 
 enum outcome { OUT_DONE = 0, OUT_FAILED, OUT_DEAD, OUT__COUNT };
 static const char *const outcome_names[OUT__COUNT] = {"done", "failed", "dead"};
@@ -43,6 +50,14 @@ typedef struct hstat {
 	unsigned running;
 	uint64_t outcomes[OUT__COUNT];
 } hstat;
+
+/* An attempt's outcome waiting to be recorded. */
+typedef struct outcome_rec {
+	char *id;
+	enum delivery_status status;
+	int64_t next_attempt_at;
+	char *text;
+} outcome_rec;
 
 /* A claimed delivery waiting for a worker. */
 typedef struct job {
@@ -63,7 +78,10 @@ struct dispatcher {
 	unsigned busy; /* workers running a job */
 	hstat *stats;
 	size_t nstats, cstats;
+	outcome_rec *outcomes;   /* finished attempts not yet in the store */
+	size_t nout, cout;
 	uint64_t claim_errors;
+	uint64_t record_errors;
 	pthread_t claimer;
 	pthread_t workers[MAX_WORKERS];
 	unsigned nworkers;
@@ -170,7 +188,82 @@ static void run_job(dispatcher *d, forwarder *fw, job *j, dispatch_result *res)
 	event_clear(&ev);
 }
 
-/* Record the outcome of @j's attempt in the store and the metrics. */
+/* Queue @rec for the claimer to record; waits while the queue is full (the
+ * store is down). Takes ownership of rec's strings. mu held. */
+static void queue_outcome(dispatcher *d, outcome_rec *rec)
+{
+	while (d->nout >= MAX_OUTCOMES && !d->stopping)
+		pthread_cond_wait(&d->work, &d->mu);
+	if (d->nout == d->cout) {
+		size_t nc = d->cout ? d->cout * 2 : 32;
+		outcome_rec *no = realloc(d->outcomes, nc * sizeof *no);
+		if (no) {
+			d->outcomes = no;
+			d->cout = nc;
+		}
+	}
+	if (d->nout < d->cout) {
+		d->outcomes[d->nout++] = *rec;
+	} else {
+		/* out of memory: the lease expires and the delivery runs again */
+		log_error("dispatch", "out of memory recording delivery %s", rec->id);
+		free(rec->id);
+		free(rec->text);
+	}
+	pthread_cond_signal(&d->claim);
+}
+
+/* Record every queued outcome in one transaction. Called by the claimer
+ * (and at stop) with mu NOT held. On failure they stay queued for the next
+ * try. */
+static void record_outcomes(dispatcher *d)
+{
+	pthread_mutex_lock(&d->mu);
+	size_t n = d->nout;
+	outcome_rec *recs = d->outcomes;
+	d->outcomes = NULL;
+	d->nout = d->cout = 0;
+	pthread_mutex_unlock(&d->mu);
+	if (!n) {
+		free(recs);
+		return;
+	}
+	delivery_outcome *outs = calloc(n, sizeof *outs);
+	th_error err = {0, {0}};
+	int rc = outs ? 0 : th_err(&err, TH_ENOMEM, "out of memory");
+	for (size_t i = 0; outs && i < n; i++)
+		outs[i] = (delivery_outcome){recs[i].id, recs[i].status, recs[i].next_attempt_at,
+		                             recs[i].text};
+	if (!rc)
+		rc = d->a->st->ops->delivery_finish_many(d->a->st, outs, n, NULL, &err);
+	free(outs);
+	pthread_mutex_lock(&d->mu);
+	if (rc) {
+		/* put them back in front of anything queued meanwhile, try again later */
+		if (d->record_errors++ % 40 == 0)
+			log_error("dispatch", "recording %zu delivery outcome(s): %s", n, err.msg);
+		outcome_rec *merged = realloc(recs, (n + d->nout) * sizeof *merged);
+		if (merged) {
+			if (d->nout)
+				memcpy(&merged[n], d->outcomes, d->nout * sizeof *merged);
+			free(d->outcomes);
+			d->outcomes = merged;
+			d->nout += n;
+			d->cout = d->nout;
+			recs = NULL;
+			n = 0;
+		}
+	}
+	pthread_cond_broadcast(&d->work); /* room in the outcome queue */
+	pthread_mutex_unlock(&d->mu);
+	for (size_t i = 0; i < n; i++) {
+		free(recs[i].id);
+		free(recs[i].text);
+	}
+	free(recs);
+}
+
+/* Decide the outcome of @j's attempt, count it and queue it for recording. */
 static void finish_job(dispatcher *d, job *j, const dispatch_result *res)
 {
 	app *a = d->a;
@@ -207,14 +300,15 @@ static void finish_job(dispatcher *d, job *j, const dispatch_result *res)
 		         res->text ? res->text : "");
 	else
 		log_debug("dispatch", "delivery %s done", j->d.id);
-	err = (th_error){0, {0}};
-	int rc = a->st->ops->delivery_finish(a->st, j->d.id, st, next, res->text, &err);
-	if (rc && rc != TH_ENOTFOUND)
-		log_error("dispatch", "recording delivery %s: %s", j->d.id, err.msg);
+	outcome_rec rec = {str_dup(j->d.id), st, next, str_dup(res->text)};
 	pthread_mutex_lock(&d->mu);
 	hstat *s = stat_for(d, j->d.handler_id, handler_kind_name(j->h.kind));
 	if (s)
 		s->outcomes[oc]++;
+	if (rec.id)
+		queue_outcome(d, &rec);
+	else
+		free(rec.text); /* out of memory: the lease expires and it runs again */
 	pthread_mutex_unlock(&d->mu);
 }
 
@@ -349,6 +443,12 @@ static void *claimer_main(void *arg)
 	dispatcher *d = arg;
 	pthread_mutex_lock(&d->mu);
 	while (!d->stopping) {
+		if (d->nout) {
+			/* outcomes first: they unblock later events of the same webhook */
+			pthread_mutex_unlock(&d->mu);
+			record_outcomes(d);
+			pthread_mutex_lock(&d->mu);
+		}
 		/* keep up to one job waiting per worker: fewer, larger claim transactions */
 		size_t slots = 2 * (size_t)d->nworkers;
 		size_t idle = slots > d->busy + d->qlen ? slots - d->busy - d->qlen : 0;
@@ -361,7 +461,7 @@ static void *claimer_main(void *arg)
 				continue; /* maybe more due: claim again as soon as workers free up
 				           */
 		}
-		if (d->wake) {
+		if (d->wake || d->nout) {
 			d->wake = false;
 			continue;
 		}
@@ -440,6 +540,14 @@ void dispatcher_stop(dispatcher *d)
 		pthread_join(d->claimer, NULL);
 	for (unsigned i = 0; i < d->nworkers; i++)
 		pthread_join(d->workers[i], NULL);
+	record_outcomes(d); /* what the workers finished last */
+	for (size_t i = 0; i < d->nout; i++) {
+		log_warn("dispatch", "delivery %s finished but not recorded: it will run again",
+		         d->outcomes[i].id);
+		free(d->outcomes[i].id);
+		free(d->outcomes[i].text);
+	}
+	free(d->outcomes);
 	/* Claimed but never started: make them due again at once (this costs them
 	 * the attempt the claim counted, never the delivery itself). */
 	for (size_t i = 0; i < d->qlen; i++) {

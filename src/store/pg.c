@@ -1564,25 +1564,53 @@ static int pg_delivery_claim(store *st, unsigned kinds, size_t max, int64_t leas
 	return ret;
 }
 
-static int pg_delivery_finish(store *st, const char *id, enum delivery_status status,
-                              int64_t next_attempt_at, const char *last_error, th_error *err)
+typedef struct pg_finish_many {
+	const delivery_outcome *outs;
+	size_t n;
+	size_t changed;
+} pg_finish_many;
+
+/* Every outcome of the batch inside the caller's transaction. */
+static int op_finish_many(pgs *s, PGconn *c, void *ctx, th_error *err)
 {
-	if (store_check_finish(status, err) != 0)
-		return TH_EINVAL;
-	pparams p = {0};
-	pp_text(&p, id);
-	pp_text(&p, delivery_status_name(status));
-	pp_i64(&p, next_attempt_at);
-	pp_text_repair(&p, last_error);
-	pp_i64(&p, time_now_ms());
-	simple_op o = {.sql = "UPDATE deliveries SET status = $2, next_attempt_at = $3,"
-	                      " last_error = $4, updated_at = $5, claimed_until = 0 WHERE id = $1",
-	               .p = &p,
-	               .what = "recording a delivery's outcome"};
-	int ret = with_conn(pgs_of(st), op_simple, &o, err);
-	pp_free(&p);
-	if (ret == 0 && o.changes == 0)
-		ret = store_not_found(err, "delivery", id);
+	pg_finish_many *m = ctx;
+	int64_t now = time_now_ms();
+	m->changed = 0;
+	for (size_t i = 0; i < m->n; i++) {
+		const delivery_outcome *o = &m->outs[i];
+		pparams p = {0};
+		pp_text(&p, o->id);
+		pp_text(&p, delivery_status_name(o->status));
+		pp_i64(&p, o->next_attempt_at);
+		pp_text_repair(&p, o->last_error);
+		pp_i64(&p, now);
+		PGresult *r = pq(s, c,
+		                 "UPDATE deliveries SET status = $2, next_attempt_at = $3,"
+		                 " last_error = $4, updated_at = $5, claimed_until = 0 WHERE id = $1",
+		                 &p, "recording a delivery's outcome", err);
+		pp_free(&p);
+		if (!r)
+			return err ? err->code : TH_ESTORE;
+		m->changed += (size_t)pq_changes(r);
+		PQclear(r);
+	}
+	return 0;
+}
+
+static int pg_delivery_finish_many(store *st, const delivery_outcome *outs, size_t n,
+                                   size_t *changed, th_error *err)
+{
+	if (changed)
+		*changed = 0;
+	for (size_t i = 0; i < n; i++)
+		if (store_check_finish(outs[i].status, err) != 0)
+			return TH_EINVAL;
+	if (n == 0)
+		return 0;
+	pg_finish_many m = {outs, n, 0};
+	int ret = with_txn(pgs_of(st), op_finish_many, &m, err);
+	if (ret == 0 && changed)
+		*changed = m.changed;
 	return ret;
 }
 
@@ -1882,7 +1910,8 @@ static const struct store_ops pg_ops = {
     .delivery_list = pg_delivery_list,
     .delivery_get = pg_delivery_get,
     .delivery_claim = pg_delivery_claim,
-    .delivery_finish = pg_delivery_finish,
+    .delivery_finish = store_delivery_finish_one,
+    .delivery_finish_many = pg_delivery_finish_many,
     .delivery_retry = pg_delivery_retry,
     .event_replay = pg_event_replay,
     .delivery_stats = pg_delivery_stats,

@@ -1406,34 +1406,55 @@ out:
 	return ret;
 }
 
-typedef struct sq_finish {
-	const char *id;
-	enum delivery_status status;
-	int64_t next_attempt_at;
-	const char *last_error;
-} sq_finish;
-
-static void bind_finish(sq_bind *b, const void *arg)
+static void bind_finish(sq_bind *b, const delivery_outcome *x, int64_t now)
 {
-	const sq_finish *x = arg;
 	bind_text(b, x->id);
 	bind_text(b, delivery_status_name(x->status));
 	bind_i64(b, x->next_attempt_at);
 	bind_text(b, x->last_error);
-	bind_i64(b, time_now_ms());
+	bind_i64(b, now);
 }
 
-static int sq_delivery_finish(store *st, const char *id, enum delivery_status status,
-                              int64_t next_attempt_at, const char *last_error, th_error *err)
+typedef struct sq_finish_many {
+	const delivery_outcome *outs;
+	size_t n;
+	size_t changed;
+} sq_finish_many;
+
+static int tx_finish_many(sq *s, void *ctx, th_error *err)
 {
-	if (store_check_finish(status, err) != 0)
-		return TH_EINVAL;
-	sq_finish x = {id, status, next_attempt_at, last_error};
-	int changes = 0;
-	int ret = sq_command(sq_of(st), Q_DELIVERY_FINISH, bind_finish, &x,
-	                     "recording a delivery's outcome", NULL, &changes, err);
-	if (ret == 0 && changes == 0)
-		ret = store_not_found(err, "delivery", id);
+	sq_finish_many *m = ctx;
+	sqlite3_stmt *q = sq_stmt(s, Q_DELIVERY_FINISH, err);
+	if (!q)
+		return TH_ESTORE;
+	int64_t now = time_now_ms();
+	for (size_t i = 0; i < m->n; i++) {
+		sq_bind b = {q, 0, SQLITE_OK};
+		bind_finish(&b, &m->outs[i], now);
+		int rc = b.rc == SQLITE_OK ? sqlite3_step(q) : b.rc;
+		if (rc == SQLITE_DONE)
+			m->changed += (size_t)sqlite3_changes(s->db);
+		sq_reset(q);
+		if (rc != SQLITE_DONE)
+			return sq_fail(s, err, "recording a delivery's outcome");
+	}
+	return 0;
+}
+
+static int sq_delivery_finish_many(store *st, const delivery_outcome *outs, size_t n,
+                                   size_t *changed, th_error *err)
+{
+	if (changed)
+		*changed = 0;
+	for (size_t i = 0; i < n; i++)
+		if (store_check_finish(outs[i].status, err) != 0)
+			return TH_EINVAL;
+	if (n == 0)
+		return 0;
+	sq_finish_many m = {outs, n, 0};
+	int ret = sq_txn(sq_of(st), tx_finish_many, &m, err);
+	if (ret == 0 && changed)
+		*changed = m.changed;
 	return ret;
 }
 
@@ -1712,7 +1733,8 @@ static const struct store_ops sq_ops = {
     .delivery_list = sq_delivery_list,
     .delivery_get = sq_delivery_get,
     .delivery_claim = sq_delivery_claim,
-    .delivery_finish = sq_delivery_finish,
+    .delivery_finish = store_delivery_finish_one,
+    .delivery_finish_many = sq_delivery_finish_many,
     .delivery_retry = sq_delivery_retry,
     .event_replay = sq_event_replay,
     .delivery_stats = sq_delivery_stats,

@@ -191,6 +191,17 @@ int store_check_finish(enum delivery_status status, th_error *err)
 	return 0;
 }
 
+int store_delivery_finish_one(store *st, const char *id, enum delivery_status status,
+                              int64_t next_attempt_at, const char *last_error, th_error *err)
+{
+	delivery_outcome o = {id, status, next_attempt_at, last_error};
+	size_t changed = 0;
+	int ret = st->ops->delivery_finish_many(st, &o, 1, &changed, err);
+	if (ret == 0 && changed == 0)
+		ret = store_not_found(err, "delivery", id);
+	return ret;
+}
+
 /* 0 when @status (a delivery_list filter, NULL: none) names a status. */
 int store_check_status_filter(const char *status, th_error *err)
 {

@@ -50,6 +50,14 @@ typedef struct event_row {
 	int64_t seq;
 } event_row;
 
+/* The outcome of one delivery attempt, for delivery_finish_many(). */
+typedef struct delivery_outcome {
+	const char *id;
+	enum delivery_status status; /* done, failed or dead */
+	int64_t next_attempt_at;     /* failed: when to try again */
+	const char *last_error;      /* bounded error text or output; NULL: none */
+} delivery_outcome;
+
 /* Outcome of storing one event in a batch. */
 enum store_put { STORE_PUT_NEW = 0, STORE_PUT_DUPLICATE, STORE_PUT_FAILED };
 
@@ -110,9 +118,16 @@ struct store_ops {
 	 * Claimed rows become running with claimed_until = now + lease_ms. */
 	int (*delivery_claim)(store *st, unsigned kinds, size_t max, int64_t lease_ms,
 	                      delivery **out, size_t *n, th_error *err);
-	/* Record an attempt's outcome: status done, failed (with next_attempt_at) or dead. */
+	/* Record an attempt's outcome: status done, failed (with next_attempt_at) or dead.
+	 * TH_ENOTFOUND for an unknown id. */
 	int (*delivery_finish)(store *st, const char *id, enum delivery_status status,
 	                       int64_t next_attempt_at, const char *last_error, th_error *err);
+	/* Record several outcomes in ONE transaction (one fsync for all: the
+	 * dispatcher's workers finish many deliveries between two commits). Ids
+	 * that no longer exist are skipped; @changed (may be NULL) counts the rows
+	 * updated. All or nothing: on failure none is recorded. */
+	int (*delivery_finish_many)(store *st, const delivery_outcome *outs, size_t n,
+	                            size_t *changed, th_error *err);
 	/* Make a failed/dead/done delivery pending again, due now. */
 	int (*delivery_retry)(store *st, const char *id, th_error *err);
 	/* New pending deliveries of an event to every matching handler; @out_n counts them. */

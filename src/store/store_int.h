@@ -27,6 +27,10 @@ int store_check_handler(const handler *h, th_error *err);
 int store_check_user(const char *name, const char *pwhash, th_error *err);
 int store_check_session(const user_session *us, th_error *err);
 int store_check_finish(enum delivery_status status, th_error *err);
+/* delivery_finish for both backends: one outcome through delivery_finish_many,
+ * TH_ENOTFOUND when no row had that id. */
+int store_delivery_finish_one(store *st, const char *id, enum delivery_status status,
+                              int64_t next_attempt_at, const char *last_error, th_error *err);
 int store_check_status_filter(const char *status, th_error *err);
 
 /* TH_EEXISTS for a webhook insert/update that hit a uniqueness rule:

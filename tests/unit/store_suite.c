@@ -838,6 +838,58 @@ void suite_lease_expiry(void **state)
 	suite_ev_free(e[1]);
 }
 
+/* delivery_finish_many: several outcomes in one transaction; unknown ids are
+ * skipped and counted out; a bad status refuses the whole batch. */
+void suite_finish_many(void **state)
+{
+	store_fx *f = suite_fx(state);
+	store *st = f->st;
+	th_error err = {0};
+	suite_add_handler(st, "h1", HANDLER_EXEC, NULL, NULL, true);
+	event *e[3] = {suite_ev_new("wA", "1", "commentCard", "s", NULL, 0),
+	               suite_ev_new("wB", "2", "commentCard", "s", NULL, 0),
+	               suite_ev_new("wC", "3", "commentCard", "s", NULL, 0)};
+	enum store_put r[3];
+	assert_int_equal(st->ops->events_put(st, e, 3, r, &err), 0);
+	delivery *d = NULL;
+	size_t n = 0;
+	assert_int_equal(st->ops->delivery_claim(st, SUITE_ALL_KINDS, 10, 60000, &d, &n, &err), 0);
+	assert_int_equal(n, 3);
+	int64_t later = time_now_ms() + 60000;
+	delivery_outcome outs[4] = {{d[0].id, DELIVERY_DONE, 0, NULL},
+	                            {d[1].id, DELIVERY_FAILED, later, "exit status 1"},
+	                            {"no-such-delivery", DELIVERY_DONE, 0, NULL},
+	                            {d[2].id, DELIVERY_DEAD, 0, "gave up"}};
+	/* a status an attempt cannot end in refuses the whole batch, nothing recorded */
+	delivery_outcome bad[2] = {outs[0], {d[2].id, DELIVERY_PENDING, 0, NULL}};
+	size_t changed = 99;
+	assert_int_equal(st->ops->delivery_finish_many(st, bad, 2, &changed, &err), TH_EINVAL);
+	assert_int_equal(changed, 0);
+	delivery g = {0};
+	assert_int_equal(st->ops->delivery_get(st, d[0].id, &g, &err), 0);
+	assert_int_equal(g.status, DELIVERY_RUNNING);
+	delivery_clear(&g);
+
+	assert_int_equal(st->ops->delivery_finish_many(st, outs, 4, &changed, &err), 0);
+	assert_int_equal(changed, 3);
+	const enum delivery_status want[3] = {DELIVERY_DONE, DELIVERY_FAILED, DELIVERY_DEAD};
+	for (size_t i = 0; i < 3; i++) {
+		assert_int_equal(st->ops->delivery_get(st, d[i].id, &g, &err), 0);
+		assert_int_equal(g.status, want[i]);
+		assert_int_equal(g.claimed_until, 0);
+		delivery_clear(&g);
+	}
+	assert_int_equal(st->ops->delivery_get(st, d[1].id, &g, &err), 0);
+	assert_string_equal(g.last_error, "exit status 1");
+	assert_int_equal(g.next_attempt_at, later);
+	delivery_clear(&g);
+	assert_int_equal(st->ops->delivery_finish_many(st, outs, 0, &changed, &err), 0);
+	assert_int_equal(changed, 0);
+	delivery_list_free(d, n);
+	for (size_t i = 0; i < 3; i++)
+		suite_ev_free(e[i]);
+}
+
 /* delivery_finish, delivery_retry and event_replay. */
 void suite_finish_retry_replay(void **state)
 {
