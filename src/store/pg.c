@@ -1526,7 +1526,8 @@ static int pg_delivery_get(store *st, const char *id, delivery *out, th_error *e
 static const char CLAIM_SQL[] =
     "WITH due AS ("
     "  SELECT d.id FROM deliveries d JOIN handlers h ON h.id = d.handler_id"
-    "  WHERE ((d.status IN ('pending', 'failed') AND d.next_attempt_at <= $1)"
+    "  WHERE d.status IN ('pending', 'running', 'failed')" /* = the partial indexes */
+    "    AND ((d.status IN ('pending', 'failed') AND d.next_attempt_at <= $1)"
     "         OR (d.status = 'running' AND d.claimed_until < $1))"
     "    AND h.enabled"
     "    AND (($2::bigint >> (CASE h.kind WHEN 'exec' THEN 0 WHEN 'forward' THEN 1"
