@@ -270,11 +270,16 @@ static void test_pg_migrations(void **state)
 	assert_int_equal(db_value(f->db,
 	                          "SELECT count(*) FROM pg_indexes WHERE schemaname = 'public'"
 	                          " AND indexname IN ('events_webhook_seq', 'events_type_seq',"
-	                          " 'events_received_at', 'deliveries_due', 'deliveries_order',"
+	                          " 'deliveries_unfinished', 'deliveries_queue',"
+	                          " 'deliveries_due', 'deliveries_order',"
 	                          " 'deliveries_handler', 'sessions_expires',"
 	                          " 'webhooks_model_token', 'events_webhook_action',"
 	                          " 'deliveries_event_handler_generation')"),
-	                 10);
+	                 11);
+	/* migration 3 dropped the unused events_received_at */
+	assert_int_equal(db_value(f->db, "SELECT count(*) FROM pg_indexes"
+	                                 " WHERE indexname = 'events_received_at'"),
+	                 0);
 	assert_int_equal(db_value(f->db, "SELECT count(*) FROM information_schema.columns"
 	                                 " WHERE table_name = 'events' AND column_name = 'payload'"
 	                                 " AND data_type = 'bytea'"),
