@@ -78,7 +78,7 @@ struct dispatcher {
 	unsigned busy; /* workers running a job */
 	hstat *stats;
 	size_t nstats, cstats;
-	outcome_rec *outcomes;   /* finished attempts not yet in the store */
+	outcome_rec *outcomes; /* finished attempts not yet in the store */
 	size_t nout, cout;
 	uint64_t claim_errors;
 	uint64_t record_errors;

@@ -1585,10 +1585,11 @@ static int op_finish_many(pgs *s, PGconn *c, void *ctx, th_error *err)
 		pp_i64(&p, o->next_attempt_at);
 		pp_text_repair(&p, o->last_error);
 		pp_i64(&p, now);
-		PGresult *r = pq(s, c,
-		                 "UPDATE deliveries SET status = $2, next_attempt_at = $3,"
-		                 " last_error = $4, updated_at = $5, claimed_until = 0 WHERE id = $1",
-		                 &p, "recording a delivery's outcome", err);
+		PGresult *r =
+		    pq(s, c,
+		       "UPDATE deliveries SET status = $2, next_attempt_at = $3,"
+		       " last_error = $4, updated_at = $5, claimed_until = 0 WHERE id = $1",
+		       &p, "recording a delivery's outcome", err);
 		pp_free(&p);
 		if (!r)
 			return err ? err->code : TH_ESTORE;
