@@ -36,6 +36,13 @@ int cli_app(cli *c, app **out)
 	return 0;
 }
 
+int cli_app_noargs(cli *c, int argc, char **argv, app **out)
+{
+	if (argc)
+		return cli_unexpected(c, argv[0]);
+	return cli_app(c, out);
+}
+
 int cli_print_json(json_t *doc)
 {
 	if (!doc)

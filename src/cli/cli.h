@@ -41,6 +41,8 @@ int cli_fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)
 int cli_fail_err(const th_error *err);
 /* The app (store opened and migrated) for commands that need it. */
 int cli_app(cli *c, app **out);
+/* For commands that take no arguments: refuse any (usage error), then cli_app(). */
+int cli_app_noargs(cli *c, int argc, char **argv, app **out);
 /* Print @doc (stolen) as the one JSON document on stdout. Returns 0 or EXIT_FAIL. */
 int cli_print_json(json_t *doc);
 

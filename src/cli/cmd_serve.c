@@ -17,10 +17,8 @@ int cmd_version(cli *c, int argc, char **argv)
 
 int cmd_migrate(cli *c, int argc, char **argv)
 {
-	if (argc)
-		return cli_unexpected(c, argv[0]);
 	app *a;
-	int rc = cli_app(c, &a);
+	int rc = cli_app_noargs(c, argc, argv, &a);
 	if (rc)
 		return rc;
 	th_error err = {0, {0}};

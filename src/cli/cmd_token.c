@@ -83,10 +83,8 @@ int cmd_token_add(cli *c, int argc, char **argv)
 
 int cmd_token_ls(cli *c, int argc, char **argv)
 {
-	if (argc)
-		return cli_unexpected(c, argv[0]);
 	app *a;
-	int rc = cli_app(c, &a);
+	int rc = cli_app_noargs(c, argc, argv, &a);
 	if (rc)
 		return rc;
 	token *ts = NULL;
