@@ -13,8 +13,8 @@ typedef int (*setter_fn)(th_config *cfg, const char *value, th_error *err);
 struct var {
 	const char *env;
 	const char *flag;
-	const char *def;     /* NULL: no default */
-	const char *example; /* shown in errors */
+	const char *def;   /* NULL: no default */
+	const char *alias; /* the flag spelled from the whole variable name, when it differs */
 	setter_fn set;
 	const char *help;
 };
@@ -334,16 +334,16 @@ static int set_workers(th_config *cfg, const char *v, th_error *err)
 }
 
 static const struct var vars[] = {
-    {"TRELLO_API_KEY", "--api-key", NULL, NULL, set_api_key,
+    {"TRELLO_API_KEY", "--api-key", NULL, "--trello-api-key", set_api_key,
      "Trello API key (32 hex). Needed by every command that calls Trello."},
-    {"TRELLO_API_SECRET", "--api-secret", NULL, NULL, set_api_secret,
+    {"TRELLO_API_SECRET", "--api-secret", NULL, "--trello-api-secret", set_api_secret,
      "Trello application secret; verifies X-Trello-Webhook. Needed by serve."},
     {"CALLBACK_DOMAIN", "--callback-domain", NULL, NULL, set_callback_domain,
      "public base URL Trello can reach, e.g. https://hooks.example.com"},
-    {"TRELLO_API_URL", "--api-url", "https://api.trello.com/1", NULL, set_api_url,
+    {"TRELLO_API_URL", "--api-url", "https://api.trello.com/1", "--trello-api-url", set_api_url,
      "Trello API base; point it at trello-mock"},
-    {"TRELLO_AUTH_URL", "--auth-url", "https://trello.com/1/authorize", NULL, set_auth_url,
-     "Trello's authorize page, for user tokens"},
+    {"TRELLO_AUTH_URL", "--auth-url", "https://trello.com/1/authorize", "--trello-auth-url",
+     set_auth_url, "Trello's authorize page, for user tokens"},
     {"DATABASE_URL", "--database-url", "sqlite:trellohook.db", NULL, set_database_url,
      "sqlite:PATH or postgresql://user:pass@host:port/db"},
     {"TRELLOHOOK_LISTEN", "--listen", "127.0.0.1:8000", NULL, set_listen,
@@ -403,23 +403,35 @@ int config_load_env(th_config *cfg, config_env_fn env, th_error *err)
 	return 0;
 }
 
+/* If @flag is @name or @name=VALUE, the value's start (or "" for the bare
+ * form, whose value is the next argument); NULL when it is another flag. */
+static const char *flag_value(const char *flag, const char *name)
+{
+	size_t n = name ? strlen(name) : 0;
+	if (!n || strncmp(flag, name, n) != 0)
+		return NULL;
+	if (flag[n] == '=')
+		return flag + n + 1;
+	return flag[n] == '\0' ? flag + n : NULL;
+}
+
 int config_apply_flag(th_config *cfg, const char *flag, const char *next, th_error *err)
 {
 	for (size_t i = 0; i < TH_ARRAY_LEN(vars); i++) {
-		size_t n = strlen(vars[i].flag);
-		if (strncmp(flag, vars[i].flag, n) != 0)
+		const char *v = flag_value(flag, vars[i].flag);
+		if (!v)
+			v = flag_value(flag, vars[i].alias);
+		if (!v)
 			continue;
-		if (flag[n] == '=') {
-			int rc = vars[i].set(cfg, flag + n + 1, err);
+		if (*v || strchr(flag, '=')) {
+			int rc = vars[i].set(cfg, v, err);
 			return rc ? rc : 1;
 		}
-		if (flag[n] == '\0') {
-			if (!next)
-				return th_err(err, TH_ECONFIG, "%s needs a value (it sets %s)",
-				              vars[i].flag, vars[i].env);
-			int rc = vars[i].set(cfg, next, err);
-			return rc ? rc : 2;
-		}
+		if (!next)
+			return th_err(err, TH_ECONFIG, "%s needs a value (it sets %s)", flag,
+			              vars[i].env);
+		int rc = vars[i].set(cfg, next, err);
+		return rc ? rc : 2;
 	}
 	return 0;
 }
@@ -447,8 +459,9 @@ int config_help(buf *out)
 {
 	int rc = buf_puts(out, "Configuration (environment variable / flag; a flag wins):\n");
 	for (size_t i = 0; !rc && i < TH_ARRAY_LEN(vars); i++)
-		rc = buf_printf(out, "  %-31s %-23s %s%s%s%s\n", vars[i].env, vars[i].flag,
+		rc = buf_printf(out, "  %-31s %-23s %s%s%s%s%s%s\n", vars[i].env, vars[i].flag,
 		                vars[i].help, vars[i].def ? " [default: " : "",
-		                vars[i].def ? vars[i].def : "", vars[i].def ? "]" : "");
+		                vars[i].def ? vars[i].def : "", vars[i].def ? "]" : "",
+		                vars[i].alias ? " Also " : "", vars[i].alias ? vars[i].alias : "");
 	return rc;
 }

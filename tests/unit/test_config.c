@@ -243,6 +243,21 @@ static void test_flags_win(void **state)
 	assert_int_equal(config_apply_flag(&cfg, "--listener", "x", &err), 0);
 	assert_int_equal(config_apply_flag(&cfg, "--callback-domain", "abc.ngrok.app/", &err), 2);
 	assert_string_equal(cfg.callback_domain, "https://abc.ngrok.app");
+	/* TRELLO_* variables also take the flag spelled from their whole name */
+	assert_int_equal(
+	    config_apply_flag(&cfg, "--trello-api-key", "0123456789abcdef0123456789abcdef", &err),
+	    2);
+	assert_string_equal(cfg.api_key, "0123456789abcdef0123456789abcdef");
+	assert_int_equal(
+	    config_apply_flag(&cfg, "--api-key=ffffffffffffffffffffffffffffffff", NULL, &err), 1);
+	assert_string_equal(cfg.api_key, "ffffffffffffffffffffffffffffffff");
+	assert_int_equal(
+	    config_apply_flag(&cfg, "--trello-api-url=http://127.0.0.1:9/1", NULL, &err), 1);
+	assert_string_equal(cfg.api_url, "http://127.0.0.1:9/1");
+	assert_int_equal(config_apply_flag(&cfg, "--trello-api-secret", NULL, &err), TH_ECONFIG);
+	assert_non_null(
+	    strstr(err.msg, "--trello-api-secret needs a value (it sets TRELLO_API_SECRET)"));
+	assert_int_equal(config_apply_flag(&cfg, "--listen=", NULL, &err), TH_ECONFIG);
 	assert_int_equal(config_apply_flag(&cfg, "--retry-schedule=1s,2s,3s", NULL, &err), 1);
 	assert_int_equal(cfg.nretry, 3);
 	assert_int_equal(cfg.retry_ms[2], 3000);
