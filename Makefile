@@ -6,6 +6,7 @@
 #   make test     install missing packages, build, run every test suite
 #   make sanitize unit tests under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make lint     formatting (.clang-format) and banned C functions
+#   make valgrind unit tests under valgrind: no memory errors, no leaks
 #   make install  install under PREFIX (default /usr/local)
 #   make deps     apt-get install only the Debian packages that are missing
 
@@ -19,7 +20,7 @@ BUILD_PKGS = gcc make pkg-config meson ninja-build libmicrohttpd-dev libcurl4-op
 RUN_PKGS   = ca-certificates curl
 TEST_PKGS  = clang-format libcmocka-dev nodejs npm chromium postgresql valgrind sqlite3 wrk
 
-.PHONY: all build deps deps-test run test sanitize lint install clean browser-deps
+.PHONY: all build deps deps-test run test sanitize lint valgrind install clean browser-deps
 
 all: build
 
@@ -53,6 +54,10 @@ sanitize: deps-test
 
 lint:
 	@scripts/lint.sh
+
+valgrind: deps-test build
+	meson test -C $(BUILD) --suite unit --print-errorlogs --timeout-multiplier 4 \
+		--wrapper 'valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect --error-exitcode=9'
 
 install: build
 	meson install -C $(BUILD) --destdir "$(DESTDIR)"
