@@ -296,33 +296,43 @@ int trello_parse_webhook(const char *body, size_t len, trello_webhook *out, th_e
 	return rc;
 }
 
+/* Fill one array element from a JSON value; on failure the element may hold
+ * what was filled so far (the caller's list clear frees it). */
+typedef int (*item_fn)(json_t *v, void *item, th_error *err);
+
+/* Parse a JSON array answer into a calloc'ed array of @elem-sized items,
+ * counting in *@n every element that was started (so the caller's clear frees
+ * partial ones). On failure the caller clears the list. */
+static int load_array(const char *body, size_t len, size_t elem, item_fn fill, void **items,
+                      size_t *n, th_error *err)
+{
+	json_t *root = NULL;
+	*items = NULL;
+	*n = 0;
+	int rc = load(body, len, JSON_ARRAY, &root, err);
+	size_t count = rc ? 0 : json_array_size(root);
+	if (count && !(*items = calloc(count, elem)))
+		rc = th_err(err, TH_ENOMEM, "out of memory");
+	for (size_t i = 0; !rc && i < count; i++) {
+		(*n)++;
+		rc = fill(json_array_get(root, i), (char *)*items + i * elem, err);
+	}
+	json_decref(root);
+	return rc;
+}
+
+static int webhook_item(json_t *v, void *item, th_error *err)
+{
+	return webhook_from(v, item, err);
+}
+
 /* Parse an array of webhooks (GET /1/tokens/{token}/webhooks). */
 int trello_parse_webhook_list(const char *body, size_t len, trello_webhook_list *out, th_error *err)
 {
-	json_t *root = NULL;
-	out->items = NULL;
-	out->len = 0;
-	int rc = load(body, len, JSON_ARRAY, &root, err);
-	if (rc)
-		goto out;
-	size_t n = json_array_size(root);
-	if (n) {
-		out->items = calloc(n, sizeof *out->items);
-		if (!out->items) {
-			rc = th_err(err, TH_ENOMEM, "out of memory");
-			goto out;
-		}
-	}
-	for (size_t i = 0; i < n; i++) {
-		rc = webhook_from(json_array_get(root, i), &out->items[out->len], err);
-		if (rc)
-			goto out;
-		out->len++;
-	}
-out:
+	int rc = load_array(body, len, sizeof *out->items, webhook_item, (void **)&out->items,
+	                    &out->len, err);
 	if (rc)
 		trello_webhook_list_clear(out);
-	json_decref(root);
 	return rc;
 }
 
@@ -389,41 +399,26 @@ int trello_parse_member(const char *body, size_t len, trello_member *out, th_err
 	return rc;
 }
 
+static int board_item(json_t *o, void *item, th_error *err)
+{
+	trello_board *b = item;
+	if (!json_is_object(o))
+		return bad_answer(err, NULL, "a board is not a JSON object");
+	int rc;
+	if ((rc = need_str(o, "id", &b->id, err)) || (rc = get_str(o, "name", &b->name, err)) ||
+	    (rc = get_str(o, "url", &b->url, err)) ||
+	    (rc = get_str(o, "shortLink", &b->short_link, err)))
+		return rc;
+	return 0;
+}
+
 /* Parse GET /1/members/me/boards. */
 int trello_parse_board_list(const char *body, size_t len, trello_board_list *out, th_error *err)
 {
-	json_t *root = NULL;
-	out->items = NULL;
-	out->len = 0;
-	int rc = load(body, len, JSON_ARRAY, &root, err);
-	if (rc)
-		goto out;
-	size_t n = json_array_size(root);
-	if (n) {
-		out->items = calloc(n, sizeof *out->items);
-		if (!out->items) {
-			rc = th_err(err, TH_ENOMEM, "out of memory");
-			goto out;
-		}
-	}
-	for (size_t i = 0; i < n; i++) {
-		json_t *o = json_array_get(root, i);
-		trello_board *b = &out->items[out->len];
-		if (!json_is_object(o)) {
-			rc = bad_answer(err, NULL, "a board is not a JSON object");
-			goto out;
-		}
-		out->len++;
-		if ((rc = need_str(o, "id", &b->id, err)) ||
-		    (rc = get_str(o, "name", &b->name, err)) ||
-		    (rc = get_str(o, "url", &b->url, err)) ||
-		    (rc = get_str(o, "shortLink", &b->short_link, err)))
-			goto out;
-	}
-out:
+	int rc = load_array(body, len, sizeof *out->items, board_item, (void **)&out->items,
+	                    &out->len, err);
 	if (rc)
 		trello_board_list_clear(out);
-	json_decref(root);
 	return rc;
 }
 
