@@ -449,10 +449,13 @@ static void *claimer_main(void *arg)
 			record_outcomes(d);
 			pthread_mutex_lock(&d->mu);
 		}
-		/* keep up to one job waiting per worker: fewer, larger claim transactions */
+		/* Keep up to one job waiting per worker. Each claim is a durable write
+		 * transaction (an fsync), so while jobs are still queued, claim only
+		 * once half the slots are free: fewer, larger claims; no worker idles,
+		 * since the queued half keeps them busy meanwhile. */
 		size_t slots = 2 * (size_t)d->nworkers;
 		size_t idle = slots > d->busy + d->qlen ? slots - d->busy - d->qlen : 0;
-		if (idle) {
+		if (idle && (d->qlen == 0 || idle >= slots / 2)) {
 			d->wake = false;
 			pthread_mutex_unlock(&d->mu);
 			size_t got = claim_some(d, idle);
