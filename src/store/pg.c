@@ -1240,24 +1240,11 @@ static int op_events_put(pgs *s, PGconn *c, void *ctx, th_error *err)
 		goto fail;
 	/* last_event_at: one UPDATE per webhook with its latest new event */
 	for (size_t i = 0; i < x->n; i++) {
-		if (x->results[i] != STORE_PUT_NEW)
-			continue;
-		const event *ev = x->evs[i];
-		bool seen = false;
-		int64_t latest = ev->received_at;
-		for (size_t j = 0; j < x->n && !seen; j++) {
-			if (j == i || x->results[j] != STORE_PUT_NEW ||
-			    !str_eq(x->evs[j]->webhook_id, ev->webhook_id))
-				continue;
-			if (j < i)
-				seen = true; /* done already with the first of its webhook */
-			else if (x->evs[j]->received_at > latest)
-				latest = x->evs[j]->received_at;
-		}
-		if (seen)
+		int64_t latest;
+		if (!store_batch_webhook_latest(x->evs, x->results, x->n, i, &latest))
 			continue;
 		pparams p = {0};
-		pp_text_repair(&p, ev->webhook_id);
+		pp_text_repair(&p, x->evs[i]->webhook_id);
 		pp_i64(&p, latest);
 		ret = pq_do(s, c,
 		            "UPDATE webhooks SET last_event_at = $2"

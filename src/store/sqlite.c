@@ -1042,17 +1042,6 @@ static int put_one(sq *s, const event *ev, const handler *hs, size_t nh, bool ne
 		return 0;
 	*is_new = true;
 	int64_t seq = sqlite3_last_insert_rowid(s->db);
-
-	q = sq_stmt(s, Q_WEBHOOK_TOUCH, err);
-	if (!q)
-		return TH_ESTORE;
-	b = (sq_bind){q, 0, SQLITE_OK};
-	bind_text(&b, ev->webhook_id);
-	bind_i64(&b, ev->received_at);
-	rc = b.rc == SQLITE_OK ? sqlite3_step(q) : b.rc;
-	sq_reset(q);
-	if (rc != SQLITE_DONE)
-		return sq_fail(s, err, "updating the webhook's last event time");
 	return insert_deliveries(s, ev, seq, 0, hs, nh, need_json, now, NULL, err);
 }
 
@@ -1090,6 +1079,26 @@ static int sq_events_put(store *st, event **evs, size_t n, enum store_put *resul
 		if ((ret = put_one(s, ev, hs, nh, need_json, now, &is_new, err)) != 0)
 			goto rollback;
 		results[i] = is_new ? STORE_PUT_NEW : STORE_PUT_DUPLICATE;
+	}
+	/* last_event_at: one UPDATE per webhook with its latest new event */
+	for (size_t i = 0; i < n; i++) {
+		int64_t latest;
+		if (!store_batch_webhook_latest(evs, results, n, i, &latest))
+			continue;
+		sqlite3_stmt *q = sq_stmt(s, Q_WEBHOOK_TOUCH, err);
+		if (!q) {
+			ret = TH_ESTORE;
+			goto rollback;
+		}
+		sq_bind b = {q, 0, SQLITE_OK};
+		bind_text(&b, evs[i]->webhook_id);
+		bind_i64(&b, latest);
+		int rc = b.rc == SQLITE_OK ? sqlite3_step(q) : b.rc;
+		sq_reset(q);
+		if (rc != SQLITE_DONE) {
+			ret = sq_fail(s, err, "updating the webhook's last event time");
+			goto rollback;
+		}
 	}
 	if ((ret = sq_run(s, Q_COMMIT, "committing events", err)) != 0)
 		goto rollback;

@@ -191,6 +191,24 @@ int store_check_finish(enum delivery_status status, th_error *err)
 	return 0;
 }
 
+bool store_batch_webhook_latest(event *const *evs, const enum store_put *results, size_t n,
+                                size_t i, int64_t *latest)
+{
+	if (results[i] != STORE_PUT_NEW)
+		return false;
+	const char *wh = evs[i]->webhook_id;
+	*latest = evs[i]->received_at;
+	for (size_t j = 0; j < n; j++) {
+		if (j == i || results[j] != STORE_PUT_NEW || !str_eq(evs[j]->webhook_id, wh))
+			continue;
+		if (j < i)
+			return false; /* an earlier event of this webhook speaks for it */
+		if (evs[j]->received_at > *latest)
+			*latest = evs[j]->received_at;
+	}
+	return true;
+}
+
 int store_delivery_finish_one(store *st, const char *id, enum delivery_status status,
                               int64_t next_attempt_at, const char *last_error, th_error *err)
 {

@@ -27,6 +27,12 @@ int store_check_handler(const handler *h, th_error *err);
 int store_check_user(const char *name, const char *pwhash, th_error *err);
 int store_check_session(const user_session *us, th_error *err);
 int store_check_finish(enum delivery_status status, th_error *err);
+/* For a batch just stored: true when evs[i] is the first NEW event of its
+ * webhook in the batch; *latest then gets the latest received_at of that
+ * webhook's new events. So each backend updates webhooks.last_event_at once
+ * per webhook per batch, not once per event. */
+bool store_batch_webhook_latest(event *const *evs, const enum store_put *results, size_t n,
+                                size_t i, int64_t *latest);
 /* delivery_finish for both backends: one outcome through delivery_finish_many,
  * TH_ENOTFOUND when no row had that id. */
 int store_delivery_finish_one(store *st, const char *id, enum delivery_status status,

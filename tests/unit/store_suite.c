@@ -838,6 +838,49 @@ void suite_lease_expiry(void **state)
 	suite_ev_free(e[1]);
 }
 
+/* webhooks.last_event_at after a batch: the latest new event of each webhook;
+ * duplicates do not count, and an older batch never moves it back. */
+void suite_last_event_at(void **state)
+{
+	store_fx *f = suite_fx(state);
+	store *st = f->st;
+	th_error err = {0};
+	suite_add_webhook(st, "wl1", "6123456789abcdef0000aa01", "tokA");
+	suite_add_webhook(st, "wl2", "6123456789abcdef0000aa02", "tokA");
+	event *first = suite_ev_new("wl1", "x1", "commentCard", "s", NULL, 0);
+	first->received_at = 5000;
+	assert_int_equal(suite_put1(st, first), STORE_PUT_NEW);
+	event *e[5] = {suite_ev_new("wl1", "b1", "commentCard", "s", NULL, 0),
+	               suite_ev_new("wl2", "b2", "commentCard", "s", NULL, 0),
+	               suite_ev_new("wl1", "b3", "commentCard", "s", NULL, 0),
+	               suite_ev_new("wl2", "b4", "commentCard", "s", NULL, 0),
+	               suite_ev_new("wl1", "x1", "commentCard", "dup", NULL, 0)};
+	const int64_t at[5] = {7000, 9000, 8000, 6000, 99000};
+	for (size_t i = 0; i < 5; i++)
+		e[i]->received_at = at[i];
+	enum store_put r[5];
+	assert_int_equal(st->ops->events_put(st, e, 5, r, &err), 0);
+	assert_int_equal(r[4], STORE_PUT_DUPLICATE);
+	webhook w = {0};
+	assert_int_equal(st->ops->webhook_get(st, "wl1", &w, &err), 0);
+	assert_int_equal(w.last_event_at, 8000); /* not the duplicate's 99000 */
+	webhook_clear(&w);
+	assert_int_equal(st->ops->webhook_get(st, "wl2", &w, &err), 0);
+	assert_int_equal(w.last_event_at, 9000);
+	webhook_clear(&w);
+	/* an older event later never moves it back */
+	event *old = suite_ev_new("wl2", "b5", "commentCard", "s", NULL, 0);
+	old->received_at = 1000;
+	assert_int_equal(suite_put1(st, old), STORE_PUT_NEW);
+	assert_int_equal(st->ops->webhook_get(st, "wl2", &w, &err), 0);
+	assert_int_equal(w.last_event_at, 9000);
+	webhook_clear(&w);
+	suite_ev_free(first);
+	suite_ev_free(old);
+	for (size_t i = 0; i < 5; i++)
+		suite_ev_free(e[i]);
+}
+
 /* delivery_finish_many: several outcomes in one transaction; unknown ids are
  * skipped and counted out; a bad status refuses the whole batch. */
 void suite_finish_many(void **state)

@@ -53,6 +53,7 @@ void suite_claim_order(void **state);
 void suite_lease_expiry(void **state);
 void suite_finish_retry_replay(void **state);
 void suite_finish_many(void **state);
+void suite_last_event_at(void **state);
 void suite_handler_delete_drops_pending(void **state);
 void suite_two_handles(void **state);
 void suite_batch_throughput(void **state);
@@ -73,6 +74,7 @@ void suite_batch_throughput(void **state);
 	    cmocka_unit_test_setup_teardown(suite_lease_expiry, setup, teardown),                  \
 	    cmocka_unit_test_setup_teardown(suite_finish_retry_replay, setup, teardown),           \
 	    cmocka_unit_test_setup_teardown(suite_finish_many, setup, teardown),                   \
+	    cmocka_unit_test_setup_teardown(suite_last_event_at, setup, teardown),                 \
 	    cmocka_unit_test_setup_teardown(suite_handler_delete_drops_pending, setup, teardown),  \
 	    cmocka_unit_test_setup_teardown(suite_two_handles, setup, teardown),                   \
 	    cmocka_unit_test_setup_teardown(suite_batch_throughput, setup, teardown)
