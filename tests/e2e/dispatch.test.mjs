@@ -1,15 +1,58 @@
 // Handlers end to end: real `trellohook serve` processes, real shell commands
 // and real HTTP receivers (node:http on 127.0.0.1). Events arrive as signed
-// POSTs to /callbacks/{id} of a webhook row written into the test's SQLite
-// file with the sqlite3 tool (the schema of src/store/migrations_sqlite.h).
-import { test } from 'node:test';
+// POSTs to /callbacks/{id} of a webhook row written into the test's store
+// (sqlite3 or psql, by the schema of src/store/migrations_*.h).
+//
+// The same tests run on PostgreSQL: dispatch_pg.test.mjs sets
+// TH_DISPATCH_BACKEND=postgresql and imports this file; every test then gets
+// a fresh database on a throwaway cluster (scripts/pg.sh).
+import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createHmac, randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
-import { baseEnv, startServe, tempDir, th, thJson, trelloSignature, TEST_SECRET } from './lib/serve.mjs';
+import { baseEnv, root, startServe, tempDir, th, thJson, trelloSignature, TEST_SECRET } from './lib/serve.mjs';
+
+const ON_PG = process.env.TH_DISPATCH_BACKEND === 'postgresql';
+const PG = path.join(root, 'scripts', 'pg.sh');
+let pgCluster = null;
+let pgUrl = null;
+let pgDbs = 0;
+if (ON_PG) {
+  before(() => {
+    // directly under /tmp: pg.sh runs the server as the postgres user
+    pgCluster = mkdtempSync('/tmp/th-dispatch-pg-');
+    const r = spawnSync(PG, ['start', pgCluster], { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`scripts/pg.sh start failed: ${r.stderr}`);
+    pgUrl = r.stdout.trim();
+  });
+  after(() => {
+    if (!pgCluster) return;
+    spawnSync(PG, ['stop', pgCluster]);
+    rmSync(pgCluster, { recursive: true, force: true });
+  });
+}
+
+/** Run @sql on the test's store (the SQLite file or the PostgreSQL database). */
+function storeSql(env, sql) {
+  const r = ON_PG
+    ? spawnSync('psql', [env.DATABASE_URL, '-qAt', '-v', 'ON_ERROR_STOP=1', '-c', sql], { encoding: 'utf8' })
+    : spawnSync('sqlite3', [env.DATABASE_URL.slice('sqlite:'.length), sql], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  return r.stdout;
+}
+
+/** A DATABASE_URL for one test: a fresh PostgreSQL database, or none (SQLite in the temp dir). */
+function freshDatabase() {
+  if (!ON_PG) return {};
+  pgDbs += 1;
+  const name = `th_dispatch_${process.pid}_${pgDbs}`;
+  const r = spawnSync('psql', [pgUrl, '-qAt', '-c', `CREATE DATABASE ${name}`], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  return { DATABASE_URL: pgUrl.replace(/\/[^/?]+(\?|$)/, `/${name}$1`) };
+}
 
 const BOARD = '6123456789abcdef01234567';
 const OTHER_BOARD = '6123456789abcdef0000ffff';
@@ -63,18 +106,15 @@ async function setup(extraEnv = {}, { serve: startIt = true } = {}) {
   const env = baseEnv(tmp.dir, {
     TRELLOHOOK_RETRY_SCHEDULE: '100ms,200ms',
     TRELLOHOOK_LOG_LEVEL: 'warn',
+    ...freshDatabase(),
     ...extraEnv,
   });
   const m = th(env, ['migrate']);
   assert.equal(m.code, 0, m.stderr);
   const webhookId = randomBytes(15).toString('base64url');
   const callbackURL = `http://127.0.0.1:1/callbacks/${webhookId}`;
-  const db = path.join(tmp.dir, 'th.db');
-  const ins = spawnSync('sqlite3', [db,
-    `INSERT INTO webhooks (id, id_model, model_type, callback_url, token, state, active, created_at)
-     VALUES ('${webhookId}', '${BOARD}', 'board', '${callbackURL}', 'tok-${webhookId}', 'active', 1, 1)`],
-  { encoding: 'utf8' });
-  assert.equal(ins.status, 0, ins.stderr);
+  storeSql(env, `INSERT INTO webhooks (id, id_model, model_type, callback_url, token, state, active, created_at)
+     VALUES ('${webhookId}', '${BOARD}', 'board', '${callbackURL}', 'tok-${webhookId}', 'active', ${ON_PG ? 'true' : 1}, 1)`);
   const s = {
     env, dir: tmp.dir, webhookId, callbackURL, serve: null,
     async start(extra = {}) {
