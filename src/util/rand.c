@@ -19,8 +19,12 @@ int rand_id(char out[ID_LEN + 1])
 	unsigned char raw[ID_LEN];
 	if (rand_fill(raw, sizeof raw))
 		return TH_EIO;
-	/* 64 symbols: each byte's low 6 bits is one character (6 bits * 20 = 120). */
-	for (size_t i = 0; i < ID_LEN; i++)
+	/* 64 symbols: each byte's low 6 bits is one character. The first one is
+	 * a letter or digit (62 symbols): an id starting with '-' would read as a
+	 * flag on the command line (`webhook rm -3gV...`). 5.95 + 19 * 6 = 119.95
+	 * random bits; the slight bias of `% 62` costs less than 0.03 bits. */
+	out[0] = url_alphabet[raw[0] % 62];
+	for (size_t i = 1; i < ID_LEN; i++)
 		out[i] = url_alphabet[raw[i] & 63];
 	out[ID_LEN] = '\0';
 	return 0;

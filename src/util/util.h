@@ -91,7 +91,8 @@ int num_parse_seconds_ms(const char *s, int64_t *out_ms);
 
 /* Cryptographically random bytes (OpenSSL RAND_bytes). */
 int rand_fill(void *out, size_t len);
-/* An opaque, URL-safe id with 120 random bits: 20 characters [A-Za-z0-9_-]. */
+/* An opaque, URL-safe id with ~120 random bits: 20 characters [A-Za-z0-9_-],
+ * the first a letter or digit (so it never reads as a command-line flag). */
 #define ID_LEN 20
 int rand_id(char out[ID_LEN + 1]);
 /* True when @s has the shape of an id made by rand_id() (or a longer one). */

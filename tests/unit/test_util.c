@@ -143,6 +143,11 @@ static void test_ids(void **state)
 	assert_int_equal(strlen(a), ID_LEN);
 	assert_string_not_equal(a, b);
 	assert_true(id_is_wellformed(a));
+	/* never a leading '-' or '_' (a leading '-' reads as a flag on the command line) */
+	for (int i = 0; i < 20000; i++) {
+		assert_int_equal(rand_id(a), 0);
+		assert_true(a[0] != '-' && a[0] != '_');
+	}
 	assert_false(id_is_wellformed("short"));
 	assert_false(id_is_wellformed("abcdefghijklmnop/q"));
 	assert_false(id_is_wellformed("abcdefghijklmnop%2e"));
