@@ -42,9 +42,9 @@ struct conn_req {
 	const char *reject_msg;
 	enum req_phase phase;
 	bool suspended;
-	bool finished;           /* deferred answer arrived */
-	http_response res;       /* the answer once known */
-	struct timespec started; /* when the headers were complete, for the access log */
+	bool finished;      /* deferred answer arrived */
+	http_response res;  /* the answer once known */
+	int64_t started_us; /* when the headers were complete, for the access log */
 };
 
 struct http_deferred {
@@ -202,10 +202,7 @@ static enum MHD_Result send_response(struct conn_req *cr)
 	enum MHD_Result ok = MHD_queue_response(cr->conn, (unsigned)res->status, r);
 	MHD_destroy_response(r);
 	/* the access log: one line per answered request, with its request id */
-	struct timespec now;
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	double ms = (double)(now.tv_sec - cr->started.tv_sec) * 1e3 +
-	            (double)(now.tv_nsec - cr->started.tv_nsec) / 1e6;
+	double ms = (double)(time_mono_us() - cr->started_us) / 1e3;
 	char path[512];
 	loggable_path(cr->req.path, path, sizeof path);
 	log_set_request_id(cr->req.request_id);
@@ -280,14 +277,10 @@ static int check_framing(struct conn_req *cr, const char **msg)
 			*msg = "body larger than the configured maximum";
 			return 413;
 		}
-		/* one allocation for the whole body instead of doubling from 64 bytes */
-		if (n > 0 && buf_append(&cr->body, "", 0) == 0) {
-			char *p = realloc(cr->body.data, (size_t)n + 1);
-			if (p) {
-				cr->body.data = p;
-				cr->body.cap = (size_t)n + 1;
-			}
-		}
+		/* one allocation for the whole body instead of doubling from 64 bytes;
+		 * if it fails, the buffer grows as the data comes */
+		if (n > 0)
+			(void)buf_reserve(&cr->body, (size_t)n);
 	}
 	return 0;
 }
@@ -318,7 +311,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		cr->req.path = url;
 		cr->req.internal = cr;
 		cr->req.remote = "";
-		clock_gettime(CLOCK_MONOTONIC, &cr->started);
+		cr->started_us = time_mono_us();
 		buf_init(&cr->body, srv->opts.max_body + 1);
 		make_request_id(srv, cr->req.request_id);
 		MHD_get_connection_values(conn, MHD_HEADER_KIND, collect_header, &cr->req);

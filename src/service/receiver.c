@@ -35,13 +35,10 @@ static void commit_batch(receiver *r, struct item *items, size_t n)
 	for (size_t i = 0; i < n; i++)
 		evs[i] = items[i].ev;
 	th_error err = {0, {0}};
-	int64_t t0 = time_mono_ms();
-	struct timespec a, b;
-	clock_gettime(CLOCK_MONOTONIC, &a);
+	int64_t t0 = time_mono_us();
 	int rc = r->st->ops->events_put(r->st, evs, n, results, &err);
-	clock_gettime(CLOCK_MONOTONIC, &b);
-	metrics_observe(&r->m->commit_latency,
-	                (b.tv_sec - a.tv_sec) * 1000000 + (b.tv_nsec - a.tv_nsec) / 1000);
+	int64_t took_us = time_mono_us() - t0;
+	metrics_observe(&r->m->commit_latency, took_us);
 	size_t fresh = 0;
 	if (rc) {
 		log_error("receiver", "storing %zu event(s) failed: %s", n, err.msg);
@@ -59,8 +56,8 @@ static void commit_batch(receiver *r, struct item *items, size_t n)
 				                          memory_order_relaxed);
 			}
 		}
-		log_debug("receiver", "committed %zu event(s), %zu new, in %lld ms", n, fresh,
-		          (long long)(time_mono_ms() - t0));
+		log_debug("receiver", "committed %zu event(s), %zu new, in %lld us", n, fresh,
+		          (long long)took_us);
 	}
 	for (size_t i = 0; i < n; i++)
 		items[i].done(items[i].ctx, items[i].ev, results[i], rc ? &err : NULL);

@@ -29,8 +29,7 @@ void buf_reset(buf *b)
 		b->data[0] = '\0';
 }
 
-/* Make room for @extra more bytes plus the terminator. */
-static int buf_reserve(buf *b, size_t extra)
+int buf_reserve(buf *b, size_t extra)
 {
 	if (extra > b->max || b->len > b->max - extra)
 		return TH_ETOOBIG;

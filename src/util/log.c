@@ -87,7 +87,7 @@ void log_set_request_id(const char *id)
 }
 
 /* Replace every registered secret in @msg (in place) with its masked form. */
-static void redact(char *msg, size_t size)
+static void redact(char *msg)
 {
 	pthread_mutex_lock(&logger.lock);
 	for (size_t i = 0; i < logger.nsecrets; i++) {
@@ -109,7 +109,6 @@ static void redact(char *msg, size_t size)
 		}
 	}
 	pthread_mutex_unlock(&logger.lock);
-	(void)size;
 }
 
 void log_write(enum log_level level, const char *component, const char *fmt, ...)
@@ -121,7 +120,7 @@ void log_write(enum log_level level, const char *component, const char *fmt, ...
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
-	redact(msg, sizeof msg);
+	redact(msg);
 
 	char ts[32];
 	time_format_iso(time_now_ms(), ts);

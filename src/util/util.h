@@ -42,6 +42,9 @@ typedef struct buf {
 void buf_init(buf *b, size_t max);
 void buf_free(buf *b);
 void buf_reset(buf *b);
+/* Make room for @extra more bytes (plus the terminator) in one allocation,
+ * e.g. when the final size is known; TH_ETOOBIG past the maximum. */
+int buf_reserve(buf *b, size_t extra);
 int buf_append(buf *b, const void *data, size_t len);
 int buf_puts(buf *b, const char *s);
 int buf_putc(buf *b, char c);
@@ -125,6 +128,7 @@ int html_escape(buf *b, const char *s);
 
 int64_t time_now_ms(void);  /* wall clock, ms since the epoch */
 int64_t time_mono_ms(void); /* monotonic clock, ms */
+int64_t time_mono_us(void); /* monotonic clock, µs (for durations) */
 /* "2026-11-20T09:15:02.117Z" (always UTC, millisecond precision). */
 void time_format_iso(int64_t ms, char out[32]);
 /* Parse an ISO 8601 UTC timestamp ("...Z", optional fraction). */

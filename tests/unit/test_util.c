@@ -38,6 +38,24 @@ static void test_buf_limits(void **state)
 	buf_free(&b);
 }
 
+/* buf_reserve: one allocation up front, then appends up to it do not move the data. */
+static void test_buf_reserve(void **state)
+{
+	buf b;
+	buf_init(&b, 100);
+	assert_int_equal(buf_reserve(&b, 101), TH_ETOOBIG); /* over the maximum */
+	assert_null(b.data);
+	assert_int_equal(buf_reserve(&b, 100), 0);
+	char *before = b.data;
+	assert_non_null(before);
+	for (int i = 0; i < 100; i++)
+		assert_int_equal(buf_putc(&b, 'x'), 0);
+	assert_ptr_equal(b.data, before);
+	assert_int_equal(b.len, 100);
+	assert_int_equal(buf_putc(&b, 'y'), TH_ETOOBIG);
+	buf_free(&b);
+}
+
 static void test_str_helpers(void **state)
 {
 	char small[4];
@@ -257,12 +275,13 @@ static void test_log_redaction(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_buf_limits), cmocka_unit_test(test_str_helpers),
-	    cmocka_unit_test(test_utf8),       cmocka_unit_test(test_url_decode),
-	    cmocka_unit_test(test_numbers),    cmocka_unit_test(test_ids),
-	    cmocka_unit_test(test_base64),     cmocka_unit_test(test_masking),
-	    cmocka_unit_test(test_html),       cmocka_unit_test(test_time),
-	    cmocka_unit_test(test_json_quote), cmocka_unit_test(test_log_redaction),
+	    cmocka_unit_test(test_buf_limits),    cmocka_unit_test(test_buf_reserve),
+	    cmocka_unit_test(test_str_helpers),   cmocka_unit_test(test_utf8),
+	    cmocka_unit_test(test_url_decode),    cmocka_unit_test(test_numbers),
+	    cmocka_unit_test(test_ids),           cmocka_unit_test(test_base64),
+	    cmocka_unit_test(test_masking),       cmocka_unit_test(test_html),
+	    cmocka_unit_test(test_time),          cmocka_unit_test(test_json_quote),
+	    cmocka_unit_test(test_log_redaction),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
