@@ -280,7 +280,7 @@ int store_events_fill(event **evs, size_t n, int64_t now, unsigned char *filled,
 			continue; /* stays STORE_PUT_FAILED; the others are still stored */
 		if (!ev->id) {
 			char id[ID_LEN + 1];
-			if (rand_id(id) != 0 || !(ev->id = str_dup(id)))
+			if (rand_id_timed(id, now) != 0 || !(ev->id = str_dup(id)))
 				return th_err(err, TH_ENOMEM, "cannot make an event id");
 			filled[i] |= 1;
 		}
@@ -363,7 +363,7 @@ int store_each_match(const event *ev, const handler *hs, size_t nh, bool need_js
 		if (!handler_matches(&hs[i], &tmp))
 			continue;
 		char id[ID_LEN + 1];
-		if (rand_id(id) != 0)
+		if (rand_id_timed(id, time_now_ms()) != 0)
 			ret = th_err(err, TH_EIO, "no randomness for a delivery id");
 		else
 			ret = fn(ctx, &hs[i], id, err);

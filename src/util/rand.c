@@ -30,6 +30,30 @@ int rand_id(char out[ID_LEN + 1])
 	return 0;
 }
 
+/* Digits, then capitals, then small letters: ASCII order, so fixed-width
+ * base-62 numbers compare like the numbers they encode. */
+static const char sortable_alphabet[] =
+    "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+#define TIMED_PREFIX 8 /* 62^8 ms is ~6,900 years */
+
+int rand_id_timed(char out[ID_LEN + 1], int64_t now_ms)
+{
+	unsigned char raw[ID_LEN - TIMED_PREFIX];
+	if (rand_fill(raw, sizeof raw))
+		return TH_EIO;
+	uint64_t t = now_ms > 0 ? (uint64_t)now_ms : 0;
+	for (int i = TIMED_PREFIX - 1; i >= 0; i--) {
+		out[i] = sortable_alphabet[t % 62];
+		t /= 62;
+	}
+	/* 12 characters of 6 random bits each */
+	for (size_t i = TIMED_PREFIX; i < ID_LEN; i++)
+		out[i] = url_alphabet[raw[i - TIMED_PREFIX] & 63];
+	out[ID_LEN] = '\0';
+	return 0;
+}
+
 bool id_is_wellformed(const char *s)
 {
 	if (!s)

@@ -98,6 +98,12 @@ int rand_fill(void *out, size_t len);
  * the first a letter or digit (so it never reads as a command-line flag). */
 #define ID_LEN 20
 int rand_id(char out[ID_LEN + 1]);
+/* The same shape, but the first 8 characters are @now_ms in base 62 (0-9A-Za-z,
+ * which sorts like the numbers), followed by ~72 random bits. Ids made later
+ * sort later, so a B-tree index on them grows at its right edge: one index
+ * page per commit instead of one random page per row. For rows whose ids are
+ * shown but never secret (events, deliveries), not for webhook ids. */
+int rand_id_timed(char out[ID_LEN + 1], int64_t now_ms);
 /* True when @s has the shape of an id made by rand_id() (or a longer one). */
 bool id_is_wellformed(const char *s);
 

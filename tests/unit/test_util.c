@@ -168,6 +168,32 @@ static void test_ids(void **state)
 	}
 	assert_false(id_is_wellformed("short"));
 	assert_false(id_is_wellformed("abcdefghijklmnop/q"));
+	/* timed ids: well-formed, distinct, and ordered like their times (as
+	 * strcmp, i.e. as SQLite's BINARY collation, orders them) */
+	char prev[ID_LEN + 1] = "";
+	int64_t times[] = {0,
+	                   1,
+	                   61,
+	                   62,
+	                   1000,
+	                   1795000000000,
+	                   1795000000001,
+	                   1795000003600,
+	                   218340105584895 /* 62^8 - 1 */};
+	for (size_t i = 0; i < sizeof times / sizeof times[0]; i++) {
+		assert_int_equal(rand_id_timed(a, times[i]), 0);
+		assert_int_equal(strlen(a), ID_LEN);
+		assert_true(id_is_wellformed(a));
+		assert_true(a[0] != '-' && a[0] != '_');
+		assert_true(strcmp(prev, a) < 0);
+		memcpy(prev, a, sizeof prev);
+	}
+	assert_int_equal(rand_id_timed(a, 1795000000000), 0);
+	assert_int_equal(rand_id_timed(b, 1795000000000), 0);
+	assert_memory_equal(a, b, 8);              /* same millisecond: same prefix */
+	assert_string_not_equal(a, b);             /* different random tails */
+	assert_int_equal(rand_id_timed(a, -5), 0); /* a clock before 1970 still makes an id */
+	assert_true(id_is_wellformed(a));
 	assert_false(id_is_wellformed("abcdefghijklmnop%2e"));
 }
 
