@@ -55,9 +55,9 @@ static size_t utf8_first_invalid(const char *s, size_t len)
 
 /* How deep @body nests arrays and objects, stopping early once it is past
  * @limit. Strings are skipped (with their escapes), so brackets inside them
- * do not count. Done on the bytes before parsing so that a hostile body never
- * makes jansson (which recurses per level, up to 2048) or us go deep. For
- * well-formed JSON this equals the depth of the tree: top-level object = 1. */
+ * do not count. For well-formed JSON this equals the depth of the tree:
+ * top-level object = 1. Used to word a refusal (jdoc itself stops at the
+ * limit without recursing). */
 static int json_depth_scan(const char *body, size_t len, int limit)
 {
 	int depth = 0, max = 0;
@@ -86,25 +86,24 @@ static int json_depth_scan(const char *body, size_t len, int limit)
 }
 
 /* The string at @key of object @obj, or NULL when @obj is not an object or
- * the member is missing or not a string. Borrowed from the tree. */
-static const char *get_str(const json_t *obj, const char *key)
+ * the member is missing or not a string. Decoded into, and owned by, @d. */
+static const char *get_str(jdoc *d, const jnode *obj, const char *key)
 {
-	json_t *v = json_is_object(obj) ? json_object_get(obj, key) : NULL;
-	return json_is_string(v) ? json_string_value(v) : NULL;
+	return jdoc_str(d, jdoc_get(d, obj, key));
 }
 
-/* The object at @key of @obj, or NULL. Borrowed. */
-static json_t *get_obj(const json_t *obj, const char *key)
+/* The object at @key of @obj, or NULL. */
+static const jnode *get_obj(const jdoc *d, const jnode *obj, const char *key)
 {
-	json_t *v = json_is_object(obj) ? json_object_get(obj, key) : NULL;
-	return json_is_object(v) ? v : NULL;
+	const jnode *v = jdoc_get(d, obj, key);
+	return jdoc_is_object(v) ? v : NULL;
 }
 
 /* A copy of the string at @key when it is a well-formed Trello id (24 hex),
  * else NULL. Sets *oom when the copy failed. */
-static char *dup_id(const json_t *obj, const char *key, bool *oom)
+static char *dup_id(jdoc *d, const jnode *obj, const char *key, bool *oom)
 {
-	const char *s = get_str(obj, key);
+	const char *s = get_str(d, obj, key);
 	if (!str_is_trello_id(s))
 		return NULL;
 	char *p = str_dup(s);
@@ -116,9 +115,9 @@ static char *dup_id(const json_t *obj, const char *key, bool *oom)
 /* A copy of the string at @key when it is a non-empty string, else NULL.
  * Sets *oom when the copy failed. The copy is the exact text as sent
  * (whoever shows it escapes it). */
-static char *dup_str(const json_t *obj, const char *key, bool *oom)
+static char *dup_str(jdoc *d, const jnode *obj, const char *key, bool *oom)
 {
-	const char *s = get_str(obj, key);
+	const char *s = get_str(d, obj, key);
 	if (!s || !*s)
 		return NULL;
 	char *p = str_dup(s);
@@ -144,30 +143,36 @@ static bool type_ok(const char *t)
 
 /* Check the top level and `action` of @root; fills @err and returns
  * TH_EINVAL naming the offending field. */
-static int check_shape(json_t *root, th_error *err)
+static int check_shape(jdoc *d, const jnode *root, th_error *err)
 {
-	if (!json_is_object(root))
+	if (!jdoc_is_object(root))
 		return th_err(err, TH_EINVAL, "body is not a JSON object");
-	json_t *action = json_object_get(root, "action");
+	const jnode *action = jdoc_get(d, root, "action");
 	if (!action)
 		return th_err(err, TH_EINVAL, "action is missing");
-	if (!json_is_object(action))
+	if (!jdoc_is_object(action))
 		return th_err(err, TH_EINVAL, "action is not an object");
 
-	json_t *id = json_object_get(action, "id");
+	const jnode *id = jdoc_get(d, action, "id");
 	if (!id)
 		return th_err(err, TH_EINVAL, "action.id is missing");
-	if (!json_is_string(id))
+	if (!jdoc_is_string(id))
 		return th_err(err, TH_EINVAL, "action.id is not a string");
-	if (!str_is_trello_id(json_string_value(id)))
+	const char *ids = jdoc_str(d, id);
+	if (!ids)
+		return th_err(err, TH_ENOMEM, "out of memory parsing the payload");
+	if (!str_is_trello_id(ids))
 		return th_err(err, TH_EINVAL, "action.id is not a Trello id (24 hex digits)");
 
-	json_t *type = json_object_get(action, "type");
+	const jnode *type = jdoc_get(d, action, "type");
 	if (!type)
 		return th_err(err, TH_EINVAL, "action.type is missing");
-	if (!json_is_string(type))
+	if (!jdoc_is_string(type))
 		return th_err(err, TH_EINVAL, "action.type is not a string");
-	if (!type_ok(json_string_value(type)))
+	const char *ts = jdoc_str(d, type);
+	if (!ts)
+		return th_err(err, TH_ENOMEM, "out of memory parsing the payload");
+	if (!type_ok(ts))
 		return th_err(err, TH_EINVAL,
 		              "action.type is not an action type (1 to %d of A-Z a-z : _)",
 		              EVENT_MAX_TYPE);
@@ -176,113 +181,124 @@ static int check_shape(json_t *root, th_error *err)
 
 /* The name of whoever did the action: memberCreator.fullName, else its
  * username, else display.entities.memberCreator.text, else idMemberCreator.
- * Borrowed; NULL when none of them is a non-empty string. */
-static const char *member_of(const json_t *action)
+ * Owned by @d; NULL when none of them is a non-empty string. */
+static const char *member_of(jdoc *d, const jnode *action)
 {
-	const json_t *mc = get_obj(action, "memberCreator");
-	const char *s = get_str(mc, "fullName");
+	const jnode *mc = get_obj(d, action, "memberCreator");
+	const char *s = get_str(d, mc, "fullName");
 	if (!s || !*s)
-		s = get_str(mc, "username");
+		s = get_str(d, mc, "username");
 	if (!s || !*s)
-		s = get_str(
-		    get_obj(get_obj(get_obj(action, "display"), "entities"), "memberCreator"),
-		    "text");
+		s = get_str(d,
+		            get_obj(d, get_obj(d, get_obj(d, action, "display"), "entities"),
+		                    "memberCreator"),
+		            "text");
 	if (!s || !*s)
-		s = get_str(action, "idMemberCreator");
+		s = get_str(d, action, "idMemberCreator");
 	return s && *s ? s : NULL;
 }
 
-/* Fill the extracted fields of @ev from the checked tree @root. Returns 0 or
- * TH_ENOMEM. */
-static int extract(event *ev, json_t *root, th_error *err)
+/* Fill the extracted fields of @ev from the checked document @d. Returns 0
+ * or TH_ENOMEM. */
+static int extract(event *ev, jdoc *d, th_error *err)
 {
 	bool oom = false;
-	json_t *action = json_object_get(root, "action");
-	json_t *data = get_obj(action, "data");
+	const jnode *root = jdoc_root(d);
+	const jnode *action = jdoc_get(d, root, "action");
+	const jnode *data = get_obj(d, action, "data");
 
-	ev->action_id = str_dup(get_str(action, "id"));
-	ev->action_type = str_dup(get_str(action, "type"));
+	ev->action_id = str_dup(get_str(d, action, "id"));
+	ev->action_type = str_dup(get_str(d, action, "type"));
 	if (!ev->action_id || !ev->action_type)
 		oom = true;
 
-	const char *date = get_str(action, "date");
+	const char *date = get_str(d, action, "date");
 	if (date && strlen(date) <= EVENT_MAX_DATE)
-		ev->action_date = dup_str(action, "date", &oom);
+		ev->action_date = dup_str(d, action, "date", &oom);
 
-	ev->model_id = dup_id(get_obj(root, "model"), "id", &oom);
+	ev->model_id = dup_id(d, get_obj(d, root, "model"), "id", &oom);
 	if (!ev->model_id)
-		ev->model_id = dup_id(get_obj(root, "webhook"), "idModel", &oom);
+		ev->model_id = dup_id(d, get_obj(d, root, "webhook"), "idModel", &oom);
 
-	json_t *board = get_obj(data, "board");
-	ev->board_id = dup_id(board, "id", &oom);
-	ev->board_name = dup_str(board, "name", &oom);
+	const jnode *board = get_obj(d, data, "board");
+	ev->board_id = dup_id(d, board, "id", &oom);
+	ev->board_name = dup_str(d, board, "name", &oom);
 
 	/* A move between lists carries listBefore/listAfter instead of list:
 	 * the card is now in listAfter. */
-	json_t *list = get_obj(data, "listAfter");
-	if (!list || !get_str(list, "id"))
-		list = get_obj(data, "list");
-	ev->list_id = dup_id(list, "id", &oom);
-	ev->list_name = dup_str(list, "name", &oom);
+	const jnode *list = get_obj(d, data, "listAfter");
+	if (!list || !jdoc_is_string(jdoc_get(d, list, "id")))
+		list = get_obj(d, data, "list");
+	ev->list_id = dup_id(d, list, "id", &oom);
+	ev->list_name = dup_str(d, list, "name", &oom);
 
-	json_t *card = get_obj(data, "card");
-	ev->card_id = dup_id(card, "id", &oom);
-	ev->card_name = dup_str(card, "name", &oom);
+	const jnode *card = get_obj(d, data, "card");
+	ev->card_id = dup_id(d, card, "id", &oom);
+	ev->card_name = dup_str(d, card, "name", &oom);
 
-	const char *member = member_of(action);
+	const char *member = member_of(d, action);
 	if (member) {
 		ev->member = str_dup(member);
 		if (!ev->member)
 			oom = true;
 	}
 
-	ev->summary = event_summarize(root);
+	ev->summary = event_summarize_doc(d, root);
 	if (!ev->summary)
 		oom = true;
 	return oom ? th_err(err, TH_ENOMEM, "out of memory parsing the payload") : 0;
 }
 
-/* See model.h. @ev must be zeroed; on success it owns copies of everything
- * (free with event_clear()); on failure it is left cleared. id, webhook_id
- * are the caller's to set; received_at is set to now. Thread-safe. */
-int event_parse(event *ev, const char *body, size_t len, th_error *err)
+/* Why @body (which jdoc refused with @jerr) is refused, in the words and the
+ * order of precedence the receive path has always used: a NUL byte, then
+ * invalid UTF-8, then nesting, then any other JSON error. Only runs on the
+ * failure path, so accepted bodies are scanned once. Returns TH_EINVAL. */
+static int explain_refusal(const char *body, size_t len, const th_error *jerr, th_error *err)
 {
-	int rc = 0;
-	json_t *root = NULL;
-
-	if (!body || len == 0) {
-		rc = th_err(err, TH_EINVAL, "body is empty");
-		goto out;
-	}
 	/* JSON never has a raw NUL (inside strings it must be escaped), and C
 	 * string handling downstream would silently cut at one. */
 	const char *nul = memchr(body, '\0', len);
-	if (nul) {
-		rc = th_err(err, TH_EINVAL, "body contains a NUL byte (byte offset %zu)",
-		            (size_t)(nul - body));
-		goto out;
-	}
+	if (nul)
+		return th_err(err, TH_EINVAL, "body contains a NUL byte (byte offset %zu)",
+		              (size_t)(nul - body));
 	size_t bad = utf8_first_invalid(body, len);
-	if (bad < len) {
-		rc = th_err(err, TH_EINVAL, "body is not valid UTF-8 (byte offset %zu)", bad);
-		goto out;
-	}
-	if (json_depth_scan(body, len, EVENT_MAX_DEPTH) > EVENT_MAX_DEPTH) {
-		rc = th_err(err, TH_EINVAL, "body nests deeper than %d levels", EVENT_MAX_DEPTH);
-		goto out;
+	if (bad < len)
+		return th_err(err, TH_EINVAL, "body is not valid UTF-8 (byte offset %zu)", bad);
+	if (json_depth_scan(body, len, EVENT_MAX_DEPTH) > EVENT_MAX_DEPTH ||
+	    str_starts(jerr->msg, "nesting deeper than"))
+		return th_err(err, TH_EINVAL, "body nests deeper than %d levels", EVENT_MAX_DEPTH);
+	return th_err(err, TH_EINVAL, "body is not JSON: %s", jerr->msg);
+}
+
+/* See model.h. @ev must be zeroed; on success it owns copies of everything
+ * (free with event_clear()); on failure it is left cleared. id, webhook_id
+ * are the caller's to set; received_at is set to now; json stays NULL.
+ * Thread-safe. */
+int event_parse(event *ev, const char *body, size_t len, th_error *err)
+{
+	int rc = 0;
+	jdoc d;
+	th_error jerr = {0};
+
+	if (!body || len == 0) {
+		return th_err(err, TH_EINVAL, "body is empty");
 	}
 
-	/* Trello never sends duplicate keys: a body with them is hostile or
-	 * broken, and two readers could disagree on which one counts. NUL bytes,
-	 * escaped as \u0000 are rejected by jansson (no JSON_ALLOW_NUL). */
-	json_error_t jerr;
-	root = json_loadb(body, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &jerr);
-	if (!root) {
-		rc = th_err(err, TH_EINVAL, "body is not JSON: %s at line %d column %d", jerr.text,
-		            jerr.line, jerr.column);
+	/* One strict pass (jdoc.h): the same JSON that jansson's
+	 * json_loadb(JSON_DECODE_ANY | JSON_REJECT_DUPLICATES) accepts, minus raw
+	 * NUL bytes and nesting past EVENT_MAX_DEPTH. Trello never sends
+	 * duplicate keys: a body with them is hostile or broken, and two readers
+	 * could disagree on which one counts. */
+	rc = jdoc_parse(&d, body, len, EVENT_MAX_DEPTH, &jerr);
+	if (rc == TH_EINVAL) {
+		rc = explain_refusal(body, len, &jerr, err);
 		goto out;
 	}
-	rc = check_shape(root, err);
+	if (rc) {
+		rc = th_err(err, rc, "body is not JSON: %s", jerr.msg);
+		goto out;
+	}
+	rc = check_shape(&d, jdoc_root(&d), err);
 	if (rc)
 		goto out;
 
@@ -297,21 +313,20 @@ int event_parse(event *ev, const char *body, size_t len, th_error *err)
 	ev->payload[len] = '\0';
 	ev->payload_len = len;
 
-	rc = extract(ev, root, err);
+	rc = extract(ev, &d, err);
 	if (rc)
 		goto out;
-	ev->json = root;
-	root = NULL;
 	ev->received_at = time_now_ms();
 
 out:
-	json_decref(root);
+	jdoc_free(&d);
 	if (rc)
 		event_clear(ev);
 	return rc;
 }
 
-/* See model.h. Frees every string and the tree; leaves @ev zeroed. NULL-safe. */
+/* See model.h. Frees every string and the tree (when a caller attached one);
+ * leaves @ev zeroed. NULL-safe. */
 void event_clear(event *ev)
 {
 	if (!ev)

@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "util/jdoc.h"
 #include "util/util.h"
 
 /* ---- webhook ----------------------------------------------------------------- */
@@ -83,23 +84,30 @@ struct th_event {
 	char *payload; /* the body exactly as received (NUL-terminated copy) */
 	size_t payload_len;
 	int64_t received_at;
-	json_t *json; /* parsed payload when available (owned reference), else NULL */
+	json_t *json; /* parsed payload when a caller attached one (owned reference); event_parse()
+	                 leaves it NULL */
 };
 typedef struct th_event event;
 
 /* Parse a Trello delivery body into @ev (which must be zeroed): validates that
  * it is a JSON object with an `action` object that has string `id` and `type`;
  * extracts the fields above, builds the summary, keeps a byte-exact copy of
- * the body and the parsed tree. Bodies must be valid UTF-8 (Trello sends
- * UTF-8); depth is limited. Returns 0, or TH_EINVAL with a message naming what
+ * the body (no parsed tree: `json` stays NULL). Bodies must be strict JSON
+ * (util/jdoc.h: what jansson accepts with JSON_REJECT_DUPLICATES) and valid
+ * UTF-8 (Trello sends UTF-8); depth is limited. Returns 0, or TH_EINVAL with a message naming what
  * is wrong (for the 400 answer). On failure @ev is left cleared. */
 int event_parse(event *ev, const char *body, size_t len, th_error *err);
 void event_clear(event *ev);
 
-/* The one-line summary of a parsed payload, e.g.
+/* The one-line summary of a payload, e.g.
  * `Zoë Ångström moved "Ship it" from To do to Doing on Roadmap 2027`.
- * Never NULL unless out of memory; free() it. */
-char *event_summarize(json_t *payload);
+ * event_summarize_text() parses @len bytes of JSON text (borrowed; text that
+ * does not parse gets the generic "Someone did something");
+ * event_summarize_doc() reads value @root (NULL allowed) of the parsed
+ * document @d, decoding strings into @d's arena. Never NULL unless out of
+ * memory; free() it. Thread-safe for different documents. */
+char *event_summarize_text(const char *json, size_t len);
+char *event_summarize_doc(jdoc *d, const jnode *root);
 
 /* ---- handler --------------------------------------------------------------------- */
 

@@ -9,7 +9,7 @@
  * turned into spaces, runs of spaces collapse, each inserted name is capped,
  * and the whole line is capped at SUMMARY_MAX bytes on a UTF-8 boundary.
  *
- * The tree may come from anywhere (event_parse() checks only `action.id`
+ * The document may come from anywhere (event_parse() checks only `action.id`
  * and `action.type`), so every field is looked up with its type checked and
  * anything missing degrades to ids, "a card", "Someone" and the like.
  */
@@ -23,6 +23,7 @@
 #define NAME_MAX_CHARS 100                 /* code points of one inserted name */
 #define COMMENT_MAX_CHARS 140              /* code points of the quoted comment line */
 #define SUMMARY_BUF_MAX ((size_t)16 << 10) /* working buffer bound */
+#define SUMMARY_MAX_DEPTH 64               /* nesting accepted by event_summarize_text() */
 
 static const char ELLIPSIS[] = "\xE2\x80\xA6"; /* U+2026 */
 
@@ -154,32 +155,42 @@ static void sb_text(sb *s, const char *text, size_t max_chars, bool first_line)
 
 /* ---- reading the tree ------------------------------------------------------- */
 
-static json_t *get(const json_t *obj, const char *key)
+/* A value in the parsed document: the handle and the document it belongs to
+ * (jdoc_str() decodes into the document). n == NULL: absent. */
+typedef struct jv {
+	jdoc *d;
+	const jnode *n;
+} jv;
+
+/* Member @key of object @obj; absent when @obj is not an object. */
+static jv get(jv obj, const char *key)
 {
-	return json_is_object(obj) ? json_object_get(obj, key) : NULL;
+	jv v = {obj.d, jdoc_get(obj.d, obj.n, key)};
+	return v;
 }
 
-/* Non-empty string at @key, else NULL. Borrowed. */
-static const char *get_str(const json_t *obj, const char *key)
+/* Non-empty string at @key, else NULL. Owned by the document. */
+static const char *get_str(jv obj, const char *key)
 {
-	json_t *v = get(obj, key);
-	const char *s = json_is_string(v) ? json_string_value(v) : NULL;
+	const char *s = jdoc_str(obj.d, get(obj, key).n);
 	return s && *s ? s : NULL;
 }
 
-static json_t *get_obj(const json_t *obj, const char *key)
+static jv get_obj(jv obj, const char *key)
 {
-	json_t *v = get(obj, key);
-	return json_is_object(v) ? v : NULL;
+	jv v = get(obj, key);
+	if (!jdoc_is_object(v.n))
+		v.n = NULL;
+	return v;
 }
 
-/* What a summarizer needs at hand. Everything is borrowed from the tree. */
+/* What a summarizer needs at hand. Everything is borrowed from the document. */
 typedef struct ctx {
-	const json_t *action;
-	const json_t *data;     /* action.data (NULL when absent) */
-	const json_t *old;      /* action.data.old: the previous values */
-	const json_t *entities; /* action.display.entities */
-	const char *type;       /* action.type, never NULL */
+	jv action;
+	jv data;          /* action.data (absent: n == NULL) */
+	jv old;           /* action.data.old: the previous values */
+	jv entities;      /* action.display.entities */
+	const char *type; /* action.type, never NULL */
 } ctx;
 
 /* The name of an entity: data.<key>.name, else the display entity's text. */
@@ -206,15 +217,16 @@ static void put_quoted(sb *s, const char *name)
 /* `"Card name"`, else `card #42`, else `card <id>`, else `a card`. */
 static void put_card(sb *s, const ctx *c)
 {
-	const json_t *card = get_obj(c->data, "card");
+	jv card = get_obj(c->data, "card");
 	const char *name = name_of(c, "card");
-	json_t *idshort = get(card, "idShort");
+	jv idshort = get(card, "idShort");
+	long long idn = -1;
 	const char *id = get_str(card, "id");
 	char num[32];
 	if (name) {
 		put_quoted(s, name);
-	} else if (json_is_integer(idshort) && json_integer_value(idshort) >= 0) {
-		str_printf(num, sizeof num, "card #%lld", (long long)json_integer_value(idshort));
+	} else if (jdoc_int(idshort.d, idshort.n, &idn) && idn >= 0) {
+		str_printf(num, sizeof num, "card #%lld", idn);
 		sb_lit(s, num);
 	} else if (id) {
 		sb_lit(s, "card ");
@@ -251,13 +263,13 @@ static void put_board(sb *s, const ctx *c)
 /* Does data.old carry @key (the field that changed)? */
 static bool changed(const ctx *c, const char *key)
 {
-	return get(c->old, key) != NULL;
+	return get(c->old, key).n != NULL;
 }
 
 /* `label <name>`, else `label <colour>`, else `a label`. */
 static void put_label(sb *s, const ctx *c)
 {
-	const json_t *label = get_obj(c->data, "label");
+	jv label = get_obj(c->data, "label");
 	const char *name = get_str(label, "name");
 	if (!name)
 		name = get_str(get_obj(c->entities, "label"), "text");
@@ -331,8 +343,8 @@ static void s_create_card(sb *s, const ctx *c)
 
 static void s_update_card(sb *s, const ctx *c)
 {
-	const json_t *card = get_obj(c->data, "card");
-	if (get_obj(c->data, "listBefore") || get_obj(c->data, "listAfter")) {
+	jv card = get_obj(c->data, "card");
+	if (get_obj(c->data, "listBefore").n || get_obj(c->data, "listAfter").n) {
 		sb_lit(s, "moved ");
 		put_card(s, c);
 		sb_lit(s, " from ");
@@ -350,7 +362,7 @@ static void s_update_card(sb *s, const ctx *c)
 		sb_lit(s, " to ");
 		put_card(s, c);
 	} else if (changed(c, "closed")) {
-		sb_lit(s, json_is_false(get(card, "closed")) ? "reopened " : "archived ");
+		sb_lit(s, jdoc_is_false(get(card, "closed").n) ? "reopened " : "archived ");
 		put_card(s, c);
 	} else if (changed(c, "desc")) {
 		sb_lit(s, "changed the description of ");
@@ -366,7 +378,7 @@ static void s_update_card(sb *s, const ctx *c)
 	} else if (changed(c, "dueComplete")) {
 		sb_lit(s, "marked the due date of ");
 		put_card(s, c);
-		sb_lit(s, json_is_true(get(card, "dueComplete")) ? " complete" : " incomplete");
+		sb_lit(s, jdoc_is_true(get(card, "dueComplete").n) ? " complete" : " incomplete");
 	} else if (changed(c, "pos")) {
 		sb_lit(s, "moved ");
 		put_card(s, c);
@@ -587,7 +599,7 @@ static void s_create_list(sb *s, const ctx *c)
 
 static void s_update_list(sb *s, const ctx *c)
 {
-	const json_t *list = get_obj(c->data, "list");
+	jv list = get_obj(c->data, "list");
 	const char *old = get_str(c->old, "name");
 	if (old) {
 		sb_lit(s, "renamed list ");
@@ -595,7 +607,8 @@ static void s_update_list(sb *s, const ctx *c)
 		sb_lit(s, " to ");
 		put_list(s, c, "list");
 	} else if (changed(c, "closed")) {
-		sb_lit(s, json_is_false(get(list, "closed")) ? "reopened list " : "archived list ");
+		sb_lit(s,
+		       jdoc_is_false(get(list, "closed").n) ? "reopened list " : "archived list ");
 		put_list(s, c, "list");
 	} else if (changed(c, "pos")) {
 		sb_lit(s, "moved list ");
@@ -637,7 +650,7 @@ static void s_move_card_from_board(sb *s, const ctx *c)
 
 static void s_update_board(sb *s, const ctx *c)
 {
-	const json_t *board = get_obj(c->data, "board");
+	jv board = get_obj(c->data, "board");
 	const char *name = get_str(board, "name");
 	const char *old = get_str(c->old, "name");
 	if (old) {
@@ -648,7 +661,7 @@ static void s_update_board(sb *s, const ctx *c)
 		return;
 	}
 	if (changed(c, "closed"))
-		sb_lit(s, json_is_false(get(board, "closed")) ? "reopened " : "closed ");
+		sb_lit(s, jdoc_is_false(get(board, "closed").n) ? "reopened " : "closed ");
 	else if (changed(c, "desc"))
 		sb_lit(s, "changed the description of ");
 	else if (changed(c, "prefs"))
@@ -717,15 +730,15 @@ static void s_delete_label(sb *s, const ctx *c)
  * dropdown option, whose text the payload does not carry). */
 static void s_update_custom_field(sb *s, const ctx *c)
 {
-	const json_t *item = get_obj(c->data, "customFieldItem");
-	const json_t *value = get_obj(item, "value");
+	jv item = get_obj(c->data, "customFieldItem");
+	jv value = get_obj(item, "value");
 	const char *field = name_of(c, "customField");
 	const char *text = get_str(value, "text");
 	const char *number = get_str(value, "number");
 	const char *date = get_str(value, "date");
 	const char *checked = get_str(value, "checked");
 
-	if (!value && !get_str(item, "idValue")) {
+	if (!value.n && !get_str(item, "idValue")) {
 		sb_lit(s, "cleared ");
 		put_name(s, field ? field : "a custom field");
 	} else if (checked) {
@@ -751,7 +764,8 @@ static void s_update_custom_field(sb *s, const ctx *c)
 
 static void s_vote_on_card(sb *s, const ctx *c)
 {
-	sb_lit(s, json_is_false(get(c->data, "voted")) ? "removed their vote from " : "voted for ");
+	sb_lit(s,
+	       jdoc_is_false(get(c->data, "voted").n) ? "removed their vote from " : "voted for ");
 	put_card(s, c);
 }
 
@@ -761,7 +775,7 @@ static void s_generic(sb *s, const ctx *c)
 {
 	sb_lit(s, "did ");
 	sb_text(s, c->type, 64, false);
-	if (get_obj(c->data, "card") || get_obj(c->entities, "card")) {
+	if (get_obj(c->data, "card").n || get_obj(c->entities, "card").n) {
 		sb_lit(s, " on ");
 		put_card(s, c);
 	} else if (name_of(c, "list")) {
@@ -810,9 +824,9 @@ static const struct {
 };
 
 /* The actor: memberCreator.fullName, .username, the display entity, the id. */
-static const char *actor_of(const json_t *action)
+static const char *actor_of(jv action)
 {
-	const json_t *mc = get_obj(action, "memberCreator");
+	jv mc = get_obj(action, "memberCreator");
 	const char *s = get_str(mc, "fullName");
 	if (!s)
 		s = get_str(mc, "username");
@@ -839,16 +853,18 @@ static void cap_line(buf *b)
 	b->len = cut + sizeof ELLIPSIS - 1;
 }
 
-/* See model.h. @payload is borrowed (any JSON value: anything not shaped
- * like a delivery still yields "Someone did something"). Returns a
- * malloc'ed NUL-terminated line of at most SUMMARY_MAX bytes; NULL only when
- * out of memory. Thread-safe. */
-char *event_summarize(json_t *payload)
+/* See model.h. @root (of document @d) is borrowed: any value, or NULL;
+ * anything not shaped like a delivery still yields "Someone did something".
+ * Decodes the strings it reads into @d's arena. Returns a malloc'ed
+ * NUL-terminated line of at most SUMMARY_MAX bytes; NULL only when out of
+ * memory. Thread-safe for different documents. */
+char *event_summarize_doc(jdoc *d, const jnode *root)
 {
 	sb s = {.failed = false};
 	buf_init(&s.b, SUMMARY_BUF_MAX);
 
-	const json_t *action = get_obj(payload, "action");
+	jv payload = {d, root};
+	jv action = get_obj(payload, "action");
 	ctx c = {.action = action,
 	         .data = get_obj(action, "data"),
 	         .entities = get_obj(get_obj(action, "display"), "entities"),
@@ -883,5 +899,21 @@ char *event_summarize(json_t *payload)
 		out = buf_detach(&s.b, NULL);
 	}
 	buf_free(&s.b);
+	return out;
+}
+
+/* See model.h. @json (@len bytes) is borrowed; text that does not parse
+ * gets the generic "Someone did something". Returns a malloc'ed line; NULL
+ * only when out of memory. Thread-safe. */
+char *event_summarize_text(const char *json, size_t len)
+{
+	jdoc d;
+	char *out = NULL;
+	int rc = jdoc_parse(&d, json, len, SUMMARY_MAX_DEPTH, NULL);
+	if (rc == TH_ENOMEM)
+		goto out;
+	out = event_summarize_doc(&d, rc == 0 ? jdoc_root(&d) : NULL);
+out:
+	jdoc_free(&d);
 	return out;
 }
