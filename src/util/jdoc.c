@@ -19,6 +19,8 @@
 
 #include "util/jdoc.h"
 
+/* 0x0101010101010101: a byte value times ONES is that byte in all eight. */
+#define ONES ((uint64_t)0x0101010101010101ULL)
 /* Objects with at most this many keys are checked for duplicates pairwise. */
 #define DUP_PAIRWISE_MAX 16
 /* Open containers and pending keys kept on the C stack while parsing. */
@@ -160,12 +162,11 @@ static bool fail_oom(parser *ps, size_t at)
 	return fail(ps, "out of memory", at);
 }
 
-/* Append a token; its index in *@idx. Doubles the tape (moving it to the heap
- * the first time) when full. */
-static bool push_node(parser *ps, uint8_t type, size_t pos, uint32_t *idx)
+/* Double the tape (moving it to the heap the first time). */
+static bool __attribute__((noinline)) grow_tape(parser *ps, size_t pos)
 {
 	jdoc *d = ps->d;
-	if (d->count == d->cap) {
+	{
 		if (d->cap > UINT32_MAX / 2 / sizeof(jnode))
 			return fail_oom(ps, pos);
 		uint32_t cap = d->cap * 2;
@@ -182,6 +183,15 @@ static bool push_node(parser *ps, uint8_t type, size_t pos, uint32_t *idx)
 		d->nodes = nodes;
 		d->cap = cap;
 	}
+	return true;
+}
+
+/* Append a token; its index in *@idx. */
+static inline bool push_node(parser *ps, uint8_t type, size_t pos, uint32_t *idx)
+{
+	jdoc *d = ps->d;
+	if (d->count == d->cap && !grow_tape(ps, pos))
+		return false;
 	jnode *t = &d->nodes[d->count];
 	t->str = NULL;
 	t->pos = (uint32_t)pos;
@@ -326,7 +336,9 @@ static int str_cmp(const jdoc *d, const jnode *a, const jnode *b)
 static bool str_equal(const jdoc *d, const jnode *a, const jnode *b)
 {
 	if (!((a->flags | b->flags) & JDOC_F_ESCAPED))
-		return a->len == b->len && memcmp(d->text + a->pos, d->text + b->pos, a->len) == 0;
+		return a->len == b->len &&
+		       (a->len == 0 || (d->text[a->pos] == d->text[b->pos] &&
+		                        memcmp(d->text + a->pos, d->text + b->pos, a->len) == 0));
 	return str_cmp(d, a, b) == 0;
 }
 
@@ -394,6 +406,19 @@ static bool scan_string(parser *ps, size_t *pp, jnode *t)
 	size_t n = ps->n, p = *pp + 1, start = p;
 	uint8_t flags = 0;
 	for (;;) {
+		/* eight bytes at a time while none is a quote, a backslash, a
+		 * control character or non-ASCII (SWAR: "has a byte less than"
+		 * and "has a zero byte" bit tricks) */
+		while (n - p >= 8) {
+			uint64_t x;
+			memcpy(&x, s + p, 8);
+			uint64_t q = x ^ (ONES * '"'), b = x ^ (ONES * '\\');
+			uint64_t hit =
+			    ((x - ONES * 0x20) & ~x) | ((q - ONES) & ~q) | ((b - ONES) & ~b) | x;
+			if (hit & (ONES * 0x80))
+				break;
+			p += 8;
+		}
 		while (p < n && str_class[s[p]] == C_PLAIN)
 			p++;
 		if (p >= n)
@@ -784,7 +809,8 @@ bool jdoc_str_eq(const jdoc *d, const jnode *n, const char *k, size_t klen)
 	if (!d || !n || n->type != JDOC_STRING || !k)
 		return false;
 	if (!(n->flags & JDOC_F_ESCAPED))
-		return n->len == klen && memcmp(d->text + n->pos, k, klen) == 0;
+		return n->len == klen && (klen == 0 || (d->text[n->pos] == k[0] &&
+		                                        memcmp(d->text + n->pos, k, klen) == 0));
 	if (klen > n->len) /* decoding never makes a string longer */
 		return false;
 	cursor c;
