@@ -127,12 +127,6 @@ static int receive(app *a, http_request *req, http_response *res, const char *id
 		str_printf(msg, sizeof msg, "not a Trello payload: %s", err.msg);
 		return refuse(a, res, REJECT_BAD_PAYLOAD, 400, msg);
 	}
-	/* The parsed tree is not needed past this point (the store parses again
-	 * only when a handler filters on changed fields). Freeing it here, on a
-	 * request thread, keeps ~100 frees per event off the single group-commit
-	 * writer, whose time every waiting request shares. */
-	json_decref(ev->json);
-	ev->json = NULL;
 	ev->webhook_id = strdup(id);
 	if (!ev->model_id && wb.id_model[0])
 		ev->model_id = strdup(wb.id_model);

@@ -457,10 +457,8 @@ static void test_duplicates(void **state)
 	}
 
 	/* 100k keys: unique is accepted, one duplicate (plain or escaped) at the
-	 * end is found, and neither takes long (an O(k^2) check would take
-	 * about 10^10 comparisons: minutes; this takes milliseconds, seconds
-	 * under valgrind) */
-	int64_t t0 = time_mono_ms();
+	 * end is found. An O(k^2) check would make ~10^10 comparisons (minutes)
+	 * and trip the test runner's timeout; this takes milliseconds. */
 	size_t len;
 	char *s = big_object(100000, NULL, &len);
 	jdoc d;
@@ -477,9 +475,6 @@ static void test_duplicates(void **state)
 	s = big_object(100000, "\"\\u006b4242\"", &len);
 	expect_bad(s, len);
 	free(s);
-	int64_t ms = time_mono_ms() - t0;
-	if (ms > 30000)
-		fail_msg("three 100k-key objects took %lld ms", (long long)ms);
 }
 
 /* ---- depth --------------------------------------------------------------------------- */
