@@ -1819,15 +1819,16 @@ int store_sqlite_open(store **out, const char *path, th_error *err)
 		goto fail;
 	/* Checkpoints move off the committing writer (see sqlite_ckpt.h). */
 	if (strcmp(path, ":memory:") != 0) {
-		if ((ret = sqlite_ckpt_start(&s->ckpt, path, err)) != 0)
+		if ((ret = sqlite_ckpt_start(&s->ckpt, path, SQLITE_CKPT_PERIOD_MS,
+		                             SQLITE_CKPT_CATCH_UP_FRAMES, err)) != 0)
 			goto fail;
-		if (sqlite3_exec(
-		        s->db,
-		        "PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = 67108864;",
-		        NULL, NULL, &emsg) != SQLITE_OK) {
+		if (sqlite3_exec(s->db, "PRAGMA journal_size_limit = 67108864;", NULL, NULL,
+		                 &emsg) != SQLITE_OK) {
 			ret = open_error(path, emsg ? emsg : sqlite3_errmsg(s->db), err);
 			goto fail;
 		}
+		/* replaces SQLite's automatic checkpoint, which is a WAL hook too */
+		sqlite_ckpt_attach_writer(s->ckpt, s->db);
 	}
 	*out = &s->base;
 	goto out;
