@@ -5,8 +5,9 @@
 #include "service/receiver.h"
 #include "util/log.h"
 
-#define QUEUE_MAX 65536 /* events waiting for the writer */
-#define BATCH_MAX 1024  /* events per transaction */
+#define QUEUE_MAX 65536       /* events waiting for the writer */
+#define BATCH_MAX 1024        /* events per transaction */
+#define SLOW_COMMIT_US 100000 /* a commit this slow is logged */
 
 struct item {
 	event *ev;
@@ -39,6 +40,10 @@ static void commit_batch(receiver *r, struct item *items, size_t n)
 	int rc = r->st->ops->events_put(r->st, evs, n, results, &err);
 	int64_t took_us = time_mono_us() - t0;
 	metrics_observe(&r->m->commit_latency, took_us);
+	/* every waiting request waited this long: worth a line at warn */
+	if (took_us >= SLOW_COMMIT_US)
+		log_warn("receiver", "a commit of %zu event(s) took %lld ms (disk or lock stall)",
+		         n, (long long)(took_us / 1000));
 	size_t fresh = 0;
 	if (rc) {
 		log_error("receiver", "storing %zu event(s) failed: %s", n, err.msg);
