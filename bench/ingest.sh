@@ -6,7 +6,11 @@
 #   - webhook (adnanh/webhook), a peer that stores nothing,
 # all in the same run, and prints events/s, p50/p99 latency, RSS and ratios.
 #
-# usage: bench/ingest.sh            (DURATION=5 CONNS=32 THREADS=2 PER_THREAD=80000)
+# Then, below saturation, trellohook and nginx again with each connection
+# pausing PACE_MS after every answer, and the RSS of trellohook's libraries
+# alone (bench/rss_floor.c) as the floor under its idle RSS.
+#
+# usage: bench/ingest.sh  (DURATION=5 CONNS=32 THREADS=2 PER_THREAD=80000 PACE_MS=5)
 # Not a test: nothing here asserts a speed. Results go to bench/RESULTS.md by hand.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -90,6 +94,17 @@ field() { sed -n "s/.*$1=\([0-9.]*\).*/\1/p" <<<"$2"; }
 echo "bench: wrk -t$THREADS -c$CONNS -d${DURATION}s, distinct signed payloads of ~3 KB" >&2
 r_th=$(run_wrk "$callback")
 r_ng=$(run_wrk "http://127.0.0.1:$ng_port/")
+
+# --- latency below saturation -------------------------------------------------------------
+# Above, every server is driven as fast as it goes, so latency there is mostly
+# queueing behind 32 busy connections on a machine whose two CPUs also run wrk.
+# Here each connection waits PACE_MS after every answer (at most 32/PACE_MS
+# requests per ms offered), with deliveries the first run did not send.
+PACE_MS=${PACE_MS:-5}
+paced() { PACE_MS=$PACE_MS PAYLOAD_START=$((PER_THREAD * 6 / 10)) run_wrk "$1"; }
+p_th=$(paced "$callback")
+p_ng=$(paced "http://127.0.0.1:$ng_port/")
+# webhook last: it goes on running queued commands after wrk stops
 r_wh=$(run_wrk "http://127.0.0.1:$wh_port/hooks/trello")
 th_peak=$(hwm_kb $th_pid)
 stored=$(sqlite3 "$tmp/bench.db" 'SELECT count(*) FROM events')
@@ -101,8 +116,26 @@ line "trellohook (SQLite)" "$r_th" "$th_idle" "$th_peak"
 line "nginx return 200" "$r_ng" "$ng_idle" "$(hwm_kb $ng_pid)"
 line "webhook (adnanh)" "$r_wh" "$wh_idle" "$(hwm_kb $wh_pid)"
 th_rps=$(field rps "$r_th"); ng_rps=$(field rps "$r_ng"); wh_rps=$(field rps "$r_wh")
-th_req=$(field requests "$r_th"); th_non=$(field non2xx "$r_th")
+th_ok=$(($(field requests "$r_th") - $(field non2xx "$r_th") + $(field requests "$p_th") - $(field non2xx "$p_th")))
 echo
 printf 'trellohook / nginx   = %.3f\n' "$(echo "$th_rps / $ng_rps" | bc -l)"
 printf 'trellohook / webhook = %.3f\n' "$(echo "$th_rps / $wh_rps" | bc -l)"
-echo "events stored: $stored of $((th_req - th_non)) answered 200 (distinct payloads available: $((PER_THREAD * THREADS)))"
+echo "events stored: $stored; answered 200 (both trellohook runs): $th_ok (distinct payloads available: $((PER_THREAD * THREADS)))"
+
+echo
+echo "paced: each of $CONNS connections waits ${PACE_MS} ms after every answer"
+printf '%-22s %10s %9s %9s %8s\n' server 'req/s' 'p50 ms' 'p99 ms' non-2xx
+pline() { printf '%-22s %10s %9.2f %9.2f %8s\n' "$1" "$(field rps "$2")" \
+	"$(echo "$(field p50_us "$2") / 1000" | bc -l)" "$(echo "$(field p99_us "$2") / 1000" | bc -l)" "$(field non2xx "$2")"; }
+pline "trellohook (SQLite)" "$p_th"
+pline "nginx return 200" "$p_ng"
+
+# --- the floor under serve's idle RSS: its libraries, initialised as serve does, no trellohook code
+if gcc -std=c17 -O2 -D_GNU_SOURCE bench/rss_floor.c -o "$tmp/rss_floor" \
+	$(pkg-config --cflags --libs libmicrohttpd libcurl jansson libcrypto libsodium sqlite3 libpq) \
+	-lpthread 2>"$tmp/rss_floor.log"; then
+	floor=$("$tmp/rss_floor" "$tmp" | awk 'END {print $(NF-1)}')
+	printf 'idle RSS: trellohook %s K, its libraries alone (bench/rss_floor.c) %s K\n' "$th_idle" "$floor"
+else
+	echo "bench: could not build bench/rss_floor.c: $(head -3 "$tmp/rss_floor.log")" >&2
+fi

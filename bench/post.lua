@@ -19,7 +19,18 @@ function init(args)
     end
     f:close()
   end
+  -- PAYLOAD_START: skip this many lines, so that a second run in the same
+  -- benchmark sends deliveries the first one did not (no duplicates)
+  i = math.min(tonumber(os.getenv("PAYLOAD_START") or "0") or 0, #bodies)
   wrapped = 0
+end
+
+-- PACE_MS: each connection waits this long after an answer before its next
+-- request, a load below saturation (latency without queueing behind the
+-- load generator itself); unset or 0: as fast as possible.
+local pace = tonumber(os.getenv("PACE_MS") or "0") or 0
+if pace > 0 then
+  function delay() return pace end
 end
 
 function request()

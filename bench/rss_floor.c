@@ -1,0 +1,129 @@
+/*
+ * rss_floor.c — the resident memory of the libraries trellohook serve links,
+ * doing what serve does before it goes idle, with none of trellohook's code:
+ * the floor under serve's idle RSS. bench/ingest.sh builds and runs it next to
+ * the servers and prints it beside their idle RSS.
+ *
+ * What it does, as serve does at start: initialise libsodium and libcurl,
+ * compute one OpenSSL HMAC-SHA1 (the signature check), open a SQLite file in
+ * WAL mode and run one write and one read, parse one JSON text with jansson,
+ * start libmicrohttpd (epoll, a thread pool of 2) on a loopback port, and start
+ * three more threads that sleep (serve's writer, checkpointer and dispatcher).
+ * It links the same libraries as trellohook (libpq included) and prints
+ * VmRSS in KiB after each step. Not a test; nothing is asserted.
+ *
+ * usage: rss_floor DIR    (DIR: a scratch directory for the SQLite file)
+ */
+#include <curl/curl.h>
+#include <jansson.h>
+#include <libpq-fe.h>
+#include <microhttpd.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <pthread.h>
+#include <sodium.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* VmRSS of this process in KiB, or -1. */
+static long rss_kib(void)
+{
+	char line[256];
+	long kib = -1;
+	FILE *f = fopen("/proc/self/status", "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof line, f))
+		if (strncmp(line, "VmRSS:", 6) == 0)
+			kib = strtol(line + 6, NULL, 10);
+	fclose(f);
+	return kib;
+}
+
+static void step(const char *what)
+{
+	printf("%-32s %6ld KiB\n", what, rss_kib());
+}
+
+static enum MHD_Result answer(void *cls, struct MHD_Connection *c, const char *url,
+                              const char *method, const char *version, const char *data,
+                              size_t *size, void **state)
+{
+	(void)cls, (void)url, (void)method, (void)version, (void)data, (void)size, (void)state;
+	struct MHD_Response *r = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+	enum MHD_Result ret = MHD_queue_response(c, 200, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+static void *sleeper(void *arg)
+{
+	for (;;)
+		pause();
+	return arg;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc != 2) {
+		fprintf(stderr, "usage: rss_floor DIR\n");
+		return 2;
+	}
+	step("libraries loaded");
+	if (sodium_init() < 0 || curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		fprintf(stderr, "rss_floor: library initialisation failed\n");
+		return 1;
+	}
+	step("libsodium, libcurl initialised");
+
+	unsigned char mac[EVP_MAX_MD_SIZE];
+	unsigned int mac_len = 0;
+	static const char body[] = "{\"action\":{}}https://example.com/callbacks/x";
+	if (!HMAC(EVP_sha1(), "secret", 6, (const unsigned char *)body, sizeof body - 1, mac,
+	          &mac_len)) {
+		fprintf(stderr, "rss_floor: HMAC-SHA1 failed\n");
+		return 1;
+	}
+	step("one HMAC-SHA1");
+
+	char path[4096];
+	snprintf(path, sizeof path, "%s/rss_floor.db", argv[1]);
+	sqlite3 *db = NULL;
+	if (sqlite3_open(path, &db) != SQLITE_OK ||
+	    sqlite3_exec(db,
+	                 "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"
+	                 "CREATE TABLE IF NOT EXISTS t (x BLOB); INSERT INTO t VALUES (x'00');"
+	                 "SELECT count(*) FROM t;",
+	                 NULL, NULL, NULL) != SQLITE_OK) {
+		fprintf(stderr, "rss_floor: SQLite: %s\n", db ? sqlite3_errmsg(db) : "open failed");
+		return 1;
+	}
+	step("SQLite file in WAL mode");
+
+	json_t *j = json_loads("{\"a\":[1,2,{\"b\":\"c\"}]}", 0, NULL);
+	json_decref(j);
+	step("one jansson parse");
+
+	struct MHD_Daemon *d = MHD_start_daemon(
+	    MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC, 0, NULL, NULL, answer,
+	    NULL, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)2, MHD_OPTION_END);
+	if (!d) {
+		fprintf(stderr, "rss_floor: libmicrohttpd did not start\n");
+		return 1;
+	}
+	pthread_t t[3];
+	for (int i = 0; i < 3; i++)
+		if (pthread_create(&t[i], NULL, sleeper, NULL)) {
+			fprintf(stderr, "rss_floor: no threads\n");
+			return 1;
+		}
+	usleep(200 * 1000);
+	(void)PQlibVersion(); /* linked as trellohook links it; not connected */
+	step("HTTP server and threads up");
+	MHD_stop_daemon(d);
+	sqlite3_close(db);
+	return 0;
+}
