@@ -19,8 +19,6 @@
 
 #include "model/model.h"
 
-/* Deepest nesting we accept. Trello payloads are about 6 levels deep. */
-#define EVENT_MAX_DEPTH 64
 /* Longest action type we accept ("updateCheckItemStateOnCard" is 26). */
 #define EVENT_MAX_TYPE 64
 /* Longest action.date we keep (ISO 8601 is 24 bytes). */

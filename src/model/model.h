@@ -68,6 +68,9 @@ int token_state_parse(const char *s, enum token_state *out);
 
 /* ---- event ---------------------------------------------------------------------- */
 
+/* Deepest nesting we accept in a payload. Trello payloads are about 6 levels deep. */
+#define EVENT_MAX_DEPTH 64
+
 /* A received Trello action. `struct th_event` is the public opaque type. */
 struct th_event {
 	char *id;          /* our event id */

@@ -180,32 +180,41 @@ void delivery_clear(delivery *d)
 
 /* Does the payload's action.data show that @field changed? Trello puts the
  * previous values of changed fields in action.data.old; a list move also
- * carries data.listAfter, so "idList" accepts either. */
-static bool payload_changed(json_t *root, const char *field, size_t field_len)
+ * carries data.listAfter, so "idList" accepts either. @d is the parsed
+ * payload. */
+static bool payload_changed(const jdoc *d, const char *field, size_t field_len)
 {
-	json_t *data = json_object_get(json_object_get(root, "action"), "data");
-	if (!json_is_object(data))
-		return false;
-	json_t *old = json_object_get(data, "old");
-	if (json_is_object(old)) {
-		const char *key;
-		json_t *v;
-		json_object_foreach(old, key, v)
-		{
-			if (strlen(key) == field_len && memcmp(key, field, field_len) == 0)
+	const jnode *data = jdoc_get(d, jdoc_get(d, jdoc_root(d), "action"), "data");
+	const jnode *old = jdoc_get(d, data, "old");
+	if (jdoc_is_object(old)) {
+		jdoc_iter it;
+		const jnode *key, *val;
+		jdoc_iter_init(&it, d, old);
+		while (jdoc_iter_next(&it, &key, &val))
+			if (jdoc_str_eq(d, key, field, field_len))
 				return true;
-		}
 	}
-	if (field_len == 6 && memcmp(field, "idList", 6) == 0 &&
-	    json_is_object(json_object_get(data, "listAfter")))
+	return field_len == 6 && memcmp(field, "idList", 6) == 0 &&
+	       jdoc_is_object(jdoc_get(d, data, "listAfter"));
+}
+
+/* payload_changed() over the kept payload of @ev. An event without one (or
+ * with one that does not parse) matches on its type alone. */
+static bool event_changed(const event *ev, const char *field, size_t field_len)
+{
+	if (!ev->payload)
 		return true;
-	return false;
+	jdoc d;
+	bool changed = jdoc_parse(&d, ev->payload, ev->payload_len, EVENT_MAX_DEPTH, NULL) != 0 ||
+	               payload_changed(&d, field, field_len);
+	jdoc_free(&d);
+	return changed;
 }
 
 /* Does one `on` entry (not NUL-terminated: @e, @len, already trimmed) match @ev?
  * An entry is an action type ("commentCard") or "type:field" ("updateCard:idList"),
  * which also needs @field among the changed fields of the payload. Without a
- * parsed payload, "type:field" matches on the type alone. */
+ * payload, "type:field" matches on the type alone. */
 static bool on_entry_matches(const char *e, size_t len, const event *ev)
 {
 	const char *colon = memchr(e, ':', len);
@@ -216,9 +225,7 @@ static bool on_entry_matches(const char *e, size_t len, const event *ev)
 	if (!colon)
 		return true;
 	size_t flen = len - tlen - 1;
-	if (flen == 0 || !ev->json)
-		return true;
-	return payload_changed(ev->json, colon + 1, flen);
+	return flen == 0 || event_changed(ev, colon + 1, flen);
 }
 
 /* Does @h want @ev? A disabled handler matches nothing. `on` (a comma list,

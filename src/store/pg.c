@@ -1111,11 +1111,11 @@ static int queue_delivery(void *ctx, const handler *h, const char *id, th_error 
 /* Queue one pending delivery, due at @now, of @ev (stored as @seq) for each
  * matching handler of @hs; flushes full batches. */
 static int queue_deliveries(pgs *s, PGconn *c, dbatch *b, const event *ev, int64_t seq,
-                            int64_t generation, const handler *hs, size_t nh, bool need_json,
-                            int64_t now, th_error *err)
+                            int64_t generation, const handler *hs, size_t nh, int64_t now,
+                            th_error *err)
 {
 	pg_dctx x = {s, c, b, ev, seq, generation, now};
-	return store_each_match(ev, hs, nh, need_json, queue_delivery, &x, err);
+	return store_each_match(ev, hs, nh, queue_delivery, &x, err);
 }
 
 /* ---- events -------------------------------------------------------------------------------- */
@@ -1228,12 +1228,11 @@ static int op_events_put(pgs *s, PGconn *c, void *ctx, th_error *err)
 		if ((ret = insert_events(s, c, x, i, to, err)) != 0)
 			goto fail;
 	}
-	bool need_json = store_handlers_need_json(hs, nh);
 	for (size_t i = 0; i < x->n; i++) {
 		if (x->results[i] != STORE_PUT_NEW)
 			continue;
-		if ((ret = queue_deliveries(s, c, &db, x->evs[i], x->seqs[i], 0, hs, nh, need_json,
-		                            x->now, err)) != 0)
+		if ((ret = queue_deliveries(s, c, &db, x->evs[i], x->seqs[i], 0, hs, nh, x->now,
+		                            err)) != 0)
 			goto fail;
 	}
 	if ((ret = dbatch_flush(s, c, &db, err)) != 0)
@@ -1690,8 +1689,8 @@ static int op_event_replay(pgs *s, PGconn *c, void *ctx, th_error *err)
 	(void)num_parse_i64(PQgetvalue(r, 0, 0), 0, INT32_MAX, &generation);
 	if ((ret = load_enabled_handlers(s, c, &hs, &nh, err)) != 0)
 		goto out;
-	if ((ret = queue_deliveries(s, c, &db, &ev, seq, generation, hs, nh, true, time_now_ms(),
-	                            err)) != 0)
+	if ((ret = queue_deliveries(s, c, &db, &ev, seq, generation, hs, nh, time_now_ms(), err)) !=
+	    0)
 		goto out;
 	if ((ret = dbatch_flush(s, c, &db, err)) != 0)
 		goto out;

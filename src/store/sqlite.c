@@ -983,11 +983,10 @@ static int insert_delivery(void *ctx, const handler *h, const char *id, th_error
 
 /* Insert one pending delivery, due at @now, of @ev (stored with @seq) for each
  * handler of @hs that matches it. Called inside a transaction with the lock
- * held. When matching needs the payload tree and @ev has none, it is parsed
- * here (and released again). @out_n (optional) counts the deliveries. */
+ * held. @out_n (optional) counts the deliveries. */
 static int insert_deliveries(sq *s, const event *ev, int64_t seq, int64_t generation,
-                             const handler *hs, size_t nh, bool need_json, int64_t now,
-                             size_t *out_n, th_error *err)
+                             const handler *hs, size_t nh, int64_t now, size_t *out_n,
+                             th_error *err)
 {
 	sq_dctx x = {s, NULL, ev, seq, generation, now, 0};
 	int ret = 0;
@@ -995,7 +994,7 @@ static int insert_deliveries(sq *s, const event *ev, int64_t seq, int64_t genera
 		if (!(x.q = sq_stmt(s, Q_DELIVERY_INSERT, err)))
 			ret = TH_ESTORE;
 		else
-			ret = store_each_match(ev, hs, nh, need_json, insert_delivery, &x, err);
+			ret = store_each_match(ev, hs, nh, insert_delivery, &x, err);
 	}
 	if (out_n)
 		*out_n = x.made;
@@ -1006,8 +1005,8 @@ static int insert_deliveries(sq *s, const event *ev, int64_t seq, int64_t genera
 
 /* Store one event inside the batch transaction. *@is_new tells whether it was
  * inserted (false: a duplicate of (webhook_id, action_id)). */
-static int put_one(sq *s, const event *ev, const handler *hs, size_t nh, bool need_json,
-                   int64_t now, bool *is_new, th_error *err)
+static int put_one(sq *s, const event *ev, const handler *hs, size_t nh, int64_t now, bool *is_new,
+                   th_error *err)
 {
 	*is_new = false;
 	sqlite3_stmt *q = sq_stmt(s, Q_EVENT_INSERT, err);
@@ -1042,7 +1041,7 @@ static int put_one(sq *s, const event *ev, const handler *hs, size_t nh, bool ne
 		return 0;
 	*is_new = true;
 	int64_t seq = sqlite3_last_insert_rowid(s->db);
-	return insert_deliveries(s, ev, seq, 0, hs, nh, need_json, now, NULL, err);
+	return insert_deliveries(s, ev, seq, 0, hs, nh, now, NULL, err);
 }
 
 static int sq_events_put(store *st, event **evs, size_t n, enum store_put *results, th_error *err)
@@ -1070,13 +1069,12 @@ static int sq_events_put(store *st, event **evs, size_t n, enum store_put *resul
 		goto unlock;
 	if ((ret = load_enabled_handlers(s, &hs, &nh, err)) != 0)
 		goto rollback;
-	bool need_json = store_handlers_need_json(hs, nh);
 	for (size_t i = 0; i < n; i++) {
 		event *ev = evs[i];
 		if (!store_event_storable(ev))
 			continue;
 		bool is_new;
-		if ((ret = put_one(s, ev, hs, nh, need_json, now, &is_new, err)) != 0)
+		if ((ret = put_one(s, ev, hs, nh, now, &is_new, err)) != 0)
 			goto rollback;
 		results[i] = is_new ? STORE_PUT_NEW : STORE_PUT_DUPLICATE;
 	}
@@ -1564,8 +1562,8 @@ static int sq_event_replay(store *st, const char *event_id, size_t *out_n, th_er
 		goto fail;
 	if ((ret = load_enabled_handlers(s, &hs, &nh, err)) != 0)
 		goto fail;
-	if ((ret = insert_deliveries(s, &ev, seq, generation, hs, nh, true, time_now_ms(), &made,
-	                             err)) != 0)
+	if ((ret = insert_deliveries(s, &ev, seq, generation, hs, nh, time_now_ms(), &made, err)) !=
+	    0)
 		goto fail;
 	if ((ret = sq_run(s, Q_COMMIT, "commit", err)) != 0)
 		goto fail;

@@ -337,30 +337,13 @@ int store_like_pattern(buf *b, const char *s)
 	return rc;
 }
 
-/* Does any handler of @hs filter on a changed field ("type:field")? */
-bool store_handlers_need_json(const handler *hs, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if (hs[i].on && strchr(hs[i].on, ':'))
-			return true;
-	return false;
-}
-
 /* Call @fn with a fresh delivery id for each handler of @hs matching @ev. */
-int store_each_match(const event *ev, const handler *hs, size_t nh, bool need_json,
-                     store_match_fn fn, void *ctx, th_error *err)
+int store_each_match(const event *ev, const handler *hs, size_t nh, store_match_fn fn, void *ctx,
+                     th_error *err)
 {
 	int ret = 0;
-	event tmp = *ev; /* shallow: only json may differ, and it is ours to release */
-	json_t *parsed = NULL;
-	if (nh == 0)
-		return 0;
-	if (need_json && !tmp.json && tmp.payload) {
-		parsed = json_loadb(tmp.payload, tmp.payload_len, JSON_REJECT_DUPLICATES, NULL);
-		tmp.json = parsed; /* NULL when unparsable: match on the type only */
-	}
 	for (size_t i = 0; i < nh && ret == 0; i++) {
-		if (!handler_matches(&hs[i], &tmp))
+		if (!handler_matches(&hs[i], ev))
 			continue;
 		char id[ID_LEN + 1];
 		if (rand_id_timed(id, time_now_ms()) != 0)
@@ -368,7 +351,5 @@ int store_each_match(const event *ev, const handler *hs, size_t nh, bool need_js
 		else
 			ret = fn(ctx, &hs[i], id, err);
 	}
-	if (parsed)
-		json_decref(parsed);
 	return ret;
 }

@@ -76,16 +76,11 @@ void store_event_clear(event *ev);
  * escapes %, _ and \). Non-zero when @b is full. */
 int store_like_pattern(buf *b, const char *s);
 
-/* Does any handler filter on a changed field ("type:field")? Then matching
- * needs the parsed payload. */
-bool store_handlers_need_json(const handler *hs, size_t n);
-
 /* Called once per handler that matches: @id is a new delivery id. */
 typedef int (*store_match_fn)(void *ctx, const handler *h, const char *id, th_error *err);
-/* Call @fn for each handler of @hs that matches @ev. When matching needs the
- * payload tree and @ev has none, it is parsed here (and released again).
+/* Call @fn for each handler of @hs that matches @ev (handler_matches()).
  * Stops at the first non-zero return of @fn; TH_EIO without randomness. */
-int store_each_match(const event *ev, const handler *hs, size_t nh, bool need_json,
-                     store_match_fn fn, void *ctx, th_error *err);
+int store_each_match(const event *ev, const handler *hs, size_t nh, store_match_fn fn, void *ctx,
+                     th_error *err);
 
 #endif

@@ -125,7 +125,7 @@ static void test_handler_matches(void **state)
 	                     " commentCard , updateCard ",
 	                     "",
 	                     ",,",
-	                     "updateCard:idList" /* no tree: type only */,
+	                     "updateCard:idList" /* no payload: type only */,
 	                     "updateCard:"};
 	for (size_t i = 0; i < TH_ARRAY_LEN(yes); i++) {
 		h.on = (char *)yes[i];
@@ -154,27 +154,33 @@ static void test_handler_matches(void **state)
 	assert_true(handler_matches(&h, &ev));
 	h.model = NULL;
 
-	/* with a tree: the changed field must be in data.old (or data.listAfter for idList) */
-	ev.json = json_loads("{\"action\":{\"data\":{\"old\":{\"name\":\"a\"}}}}", 0, NULL);
-	assert_non_null(ev.json);
-	h.on = (char *)"updateCard:name";
-	assert_true(handler_matches(&h, &ev));
-	h.on = (char *)"updateCard:idList";
-	assert_false(handler_matches(&h, &ev));
-	h.on = (char *)"updateCard:nam";
-	assert_false(handler_matches(&h, &ev));
-	json_decref(ev.json);
-	ev.json = json_loads("{\"action\":{\"data\":{\"listAfter\":{\"id\":\"L2\"}}}}", 0, NULL);
-	h.on = (char *)"updateCard:idList";
-	assert_true(handler_matches(&h, &ev));
-	json_decref(ev.json);
-	ev.json = json_loads("{\"action\":{\"data\":[1,2]}}", 0, NULL); /* hostile shapes */
-	assert_false(handler_matches(&h, &ev));
-	json_decref(ev.json);
-	ev.json = json_loads("[]", 0, NULL);
-	assert_false(handler_matches(&h, &ev));
-	json_decref(ev.json);
-	ev.json = NULL;
+	/* with a payload: the changed field must be in data.old (or data.listAfter
+	 * for idList); a payload that does not parse matches on the type alone */
+	struct {
+		const char *payload, *on;
+		bool match;
+	} cases[] = {
+	    {"{\"action\":{\"data\":{\"old\":{\"name\":\"a\"}}}}", "updateCard:name", true},
+	    {"{\"action\":{\"data\":{\"old\":{\"name\":\"a\"}}}}", "updateCard:idList", false},
+	    {"{\"action\":{\"data\":{\"old\":{\"name\":\"a\"}}}}", "updateCard:nam", false},
+	    {"{\"action\":{\"data\":{\"old\":{\"n\\u0061me\":1}}}}", "updateCard:name", true},
+	    {"{\"action\":{\"data\":{\"listAfter\":{\"id\":\"L2\"}}}}", "updateCard:idList", true},
+	    {"{\"action\":{\"data\":{\"listAfter\":\"L2\"}}}", "updateCard:idList", false},
+	    {"{\"action\":{\"data\":[1,2]}}", "updateCard:idList", false}, /* hostile shapes */
+	    {"{\"action\":{\"data\":{\"old\":[\"name\"]}}}", "updateCard:name", false},
+	    {"[]", "updateCard:idList", false},
+	    {"{\"action\":", "updateCard:idList", true}, /* unparsable: type only */
+	    {"{\"action\":{\"data\":{\"old\":{\"name\":1,\"name\":2}}}}", "updateCard:name", true},
+	};
+	for (size_t i = 0; i < TH_ARRAY_LEN(cases); i++) {
+		ev.payload = (char *)cases[i].payload;
+		ev.payload_len = strlen(cases[i].payload);
+		h.on = (char *)cases[i].on;
+		if (handler_matches(&h, &ev) != cases[i].match)
+			fail_msg("case %zu: %s on %s", i, cases[i].on, cases[i].payload);
+	}
+	ev.payload = NULL;
+	ev.payload_len = 0;
 	ev.action_type = NULL;
 	h.on = (char *)"updateCard";
 	assert_false(handler_matches(&h, &ev));
