@@ -53,6 +53,10 @@ board_id=$(node -e 'console.log(JSON.parse(process.argv[1]).id)' "$board")
 callback=$(build/trellohook webhook add --model "$board_id" --token "$token" --json |
            node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).callback_url))')
 node bench/gen-payloads.mjs "$callback" "$secret" "$PER_THREAD" "$THREADS" "$tmp"
+# The payload files are ~500 MB of dirty page cache; without this the kernel
+# writes them back ~30 s later, in the middle of a run, and every fdatasync
+# waits behind it (seen as 130-190 ms commits).
+sync
 sleep 1
 th_idle=$(rss_kb $th_pid)
 

@@ -76,6 +76,7 @@ start_serves() {
 	callback=$(build/trellohook webhook add --model "$board_id" --token "$token" --json |
 	           node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).callback_url))')
 	node bench/gen-payloads.mjs "$callback" "$secret" "$PER_THREAD" 2 "$run_dir" 2>/dev/null
+	sync # flush the payload files now, not in the middle of a run (see ingest.sh)
 }
 
 # run_wrk DIR URL THREADS CONNS -> RESULT line (uses DIR/payloads-<t>.txt)
