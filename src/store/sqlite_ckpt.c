@@ -11,6 +11,7 @@
 
 #define CKPT_CONVERGE_PASSES 4  /* extra passes before the writer is asked to finish */
 #define CKPT_SHORT_PASS_US 3000 /* a pass this short leaves little for the writer */
+#define CKPT_WRITER_PERIODS 4   /* periods to wait for the writer before doing it here */
 
 struct sqlite_ckpt {
 	atomic_bool catch_up; /* the WAL is large: the writer should finish copying it */
@@ -87,6 +88,7 @@ static void *ckpt_main(void *arg)
 {
 	sqlite_ckpt *c = arg;
 	struct pass last = {0, 0, false};
+	int waited = 0; /* periods the writer has been asked to catch up */
 	pthread_mutex_lock(&c->lock);
 	while (!c->stopping) {
 		struct timespec ts;
@@ -100,9 +102,15 @@ static void *ckpt_main(void *arg)
 		if (c->stopping)
 			break;
 		/* While the writer is asked to catch up, leave the checkpoint lock
-		 * to it. */
-		if (atomic_load_explicit(&c->catch_up, memory_order_acquire))
-			continue;
+		 * to it; it does so after its next commit. Still asked after a few
+		 * periods, it has stopped committing: then nothing is appended any
+		 * more, and a pass from here finishes the job just as well. */
+		if (atomic_load_explicit(&c->catch_up, memory_order_acquire)) {
+			if (++waited < CKPT_WRITER_PERIODS)
+				continue;
+			atomic_store_explicit(&c->catch_up, false, memory_order_release);
+		}
+		waited = 0;
 		pthread_mutex_unlock(&c->lock);
 		/* Cheap when everything is already copied. Under continuous load the
 		 * WAL is never fully copied at the moment the writer starts a
