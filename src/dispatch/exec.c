@@ -105,13 +105,8 @@ static void sanitize_text(char *s, size_t len)
 	/* cut to the longest valid UTF-8 prefix, then replace stray bytes */
 	size_t i = 0;
 	while (i < len) {
-		unsigned char c = (unsigned char)s[i];
-		size_t n = c < 0x80         ? 1
-		           : (c >> 5) == 6  ? 2
-		           : (c >> 4) == 14 ? 3
-		           : (c >> 3) == 30 ? 4
-		                            : 0;
-		if (n && i + n <= len && str_utf8_valid(s + i, n)) {
+		size_t n = str_utf8_seq(s + i, len - i);
+		if (n) {
 			i += n;
 			continue;
 		}

@@ -25,30 +25,13 @@
 #define EVENT_MAX_DATE 64
 
 /* The byte offset of the first byte that does not start a valid UTF-8
- * sequence, or @len when all of @s is valid. Each sequence is checked with
- * str_utf8_valid() so the rules (no overlongs, no surrogates, ≤ U+10FFFF)
- * live in one place. */
+ * sequence, or @len when all of @s is valid. */
 static size_t utf8_first_invalid(const char *s, size_t len)
 {
-	size_t i = 0;
-	while (i < len) {
-		unsigned char c = (unsigned char)s[i];
-		size_t n;
-		if (c < 0x80)
-			n = 1;
-		else if ((c & 0xE0) == 0xC0)
-			n = 2;
-		else if ((c & 0xF0) == 0xE0)
-			n = 3;
-		else if ((c & 0xF8) == 0xF0)
-			n = 4;
-		else
-			return i;
-		if (n > len - i || !str_utf8_valid(s + i, n))
-			return i;
+	size_t i = 0, n;
+	while (i < len && (n = str_utf8_seq(s + i, len - i)) != 0)
 		i += n;
-	}
-	return len;
+	return i;
 }
 
 /* How deep @body nests arrays and objects, stopping early once it is past

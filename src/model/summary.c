@@ -23,7 +23,6 @@
 #define NAME_MAX_CHARS 100                 /* code points of one inserted name */
 #define COMMENT_MAX_CHARS 140              /* code points of the quoted comment line */
 #define SUMMARY_BUF_MAX ((size_t)16 << 10) /* working buffer bound */
-#define SUMMARY_MAX_DEPTH 64               /* nesting accepted by event_summarize_text() */
 
 static const char ELLIPSIS[] = "\xE2\x80\xA6"; /* U+2026 */
 
@@ -51,21 +50,13 @@ static void sb_bytes(sb *s, const char *p, size_t n)
  * not start a valid sequence. */
 static size_t utf8_next(const unsigned char *p, size_t n, unsigned *cp)
 {
-	size_t len;
+	size_t len = str_utf8_seq((const char *)p, n);
 	unsigned c = p[0];
-	if (c < 0x80) {
+	if (len == 1) {
 		*cp = c;
 		return 1;
 	}
-	if ((c & 0xE0) == 0xC0)
-		len = 2;
-	else if ((c & 0xF0) == 0xE0)
-		len = 3;
-	else if ((c & 0xF8) == 0xF0)
-		len = 4;
-	else
-		len = 0;
-	if (len == 0 || len > n || !str_utf8_valid((const char *)p, len)) {
+	if (len == 0) {
 		*cp = 0xFFFD;
 		return 1;
 	}
@@ -909,7 +900,7 @@ char *event_summarize_text(const char *json, size_t len)
 {
 	jdoc d;
 	char *out = NULL;
-	int rc = jdoc_parse(&d, json, len, SUMMARY_MAX_DEPTH, NULL);
+	int rc = jdoc_parse(&d, json, len, EVENT_MAX_DEPTH, NULL);
 	if (rc == TH_ENOMEM)
 		goto out;
 	out = event_summarize_doc(&d, rc == 0 ? jdoc_root(&d) : NULL);

@@ -275,11 +275,8 @@ static void pp_text_repair(pparams *p, const char *v)
 	if (c) {
 		size_t i = 0;
 		while (i < n) {
-			/* the longest valid prefix of 1..4 bytes, else one '?' */
-			size_t k = 0;
-			for (size_t t = 1; t <= 4 && i + t <= n; t++)
-				if (str_utf8_valid(v + i, t))
-					k = t;
+			/* a valid sequence, else one '?' */
+			size_t k = str_utf8_seq(v + i, n - i);
 			if (k == 0) {
 				c[i] = '?';
 				i++;

@@ -113,40 +113,6 @@ static long hex4(const unsigned char *s, size_t avail)
 	return v;
 }
 
-/* Length of the valid UTF-8 sequence of 2..4 bytes at @s (@avail readable),
- * or 0 when it is not one: no overlongs, no surrogates, at most U+10FFFF
- * (the rules of str_utf8_valid(), in the well-formed byte table of Unicode
- * 3.9 table 3-7 so it needs no decoding). */
-static size_t utf8_seq(const unsigned char *s, size_t avail)
-{
-	unsigned c = s[0];
-	unsigned lo = 0x80, hi = 0xBF; /* range of the second byte */
-	size_t len;
-	if (c >= 0xC2 && c <= 0xDF) {
-		len = 2;
-	} else if (c >= 0xE0 && c <= 0xEF) {
-		len = 3;
-		if (c == 0xE0)
-			lo = 0xA0;
-		else if (c == 0xED)
-			hi = 0x9F;
-	} else if (c >= 0xF0 && c <= 0xF4) {
-		len = 4;
-		if (c == 0xF0)
-			lo = 0x90;
-		else if (c == 0xF4)
-			hi = 0x8F;
-	} else {
-		return 0;
-	}
-	if (avail < len || s[1] < lo || s[1] > hi)
-		return 0;
-	for (size_t k = 2; k < len; k++)
-		if ((s[k] & 0xC0) != 0x80)
-			return 0;
-	return len;
-}
-
 /* ---- the tape ----------------------------------------------------------------- */
 
 static bool fail(parser *ps, const char *what, size_t at)
@@ -429,7 +395,7 @@ static bool scan_string(parser *ps, size_t *pp, jnode *t)
 			return fail(ps, s[p] ? "control character in string" : "NUL byte in string",
 			            p);
 		case C_HIGH: {
-			size_t k = utf8_seq(s + p, n - p);
+			size_t k = str_utf8_seq((const char *)s + p, n - p);
 			if (!k)
 				return fail(ps, "invalid UTF-8 in string", p);
 			p += k;

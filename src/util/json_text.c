@@ -3,19 +3,6 @@
 
 #include "util/json_text.h"
 
-/* Length of the valid UTF-8 sequence at @s (0 if invalid). */
-static size_t utf8_seq_len(const unsigned char *s, size_t avail)
-{
-	size_t n = s[0] < 0x80             ? 1
-	           : (s[0] & 0xE0) == 0xC0 ? 2
-	           : (s[0] & 0xF0) == 0xE0 ? 3
-	           : (s[0] & 0xF8) == 0xF0 ? 4
-	                                   : 0;
-	if (!n || n > avail)
-		return 0;
-	return str_utf8_valid((const char *)s, n) ? n : 0;
-}
-
 int json_text_quote(buf *b, const char *s)
 {
 	int rc = buf_putc(b, '"');
@@ -39,7 +26,7 @@ int json_text_quote(buf *b, const char *s)
 			rc = buf_putc(b, (char)c);
 			i++;
 		} else {
-			size_t n = utf8_seq_len(p + i, len - i);
+			size_t n = str_utf8_seq((const char *)p + i, len - i);
 			if (n) {
 				rc = buf_append(b, p + i, n);
 				i += n;

@@ -73,40 +73,53 @@ char *str_ndup(const char *s, size_t n)
 	return p;
 }
 
-bool str_utf8_valid(const char *str, size_t len)
+size_t str_utf8_seq(const char *str, size_t avail)
 {
+	/* The well-formed byte sequences of Unicode table 3-7: the first byte
+	 * fixes the length and the range of the second, so no decoding is needed
+	 * to refuse overlongs (C0, C1, E0 80-9F, F0 80-8F), surrogates (ED A0-BF)
+	 * and code points above U+10FFFF (F4 90-BF, F5-FF). */
 	const unsigned char *s = (const unsigned char *)str;
+	if (avail == 0)
+		return 0;
+	unsigned c = s[0];
+	unsigned lo = 0x80, hi = 0xBF; /* range of the second byte */
+	size_t len;
+	if (c < 0x80) {
+		return 1;
+	} else if (c >= 0xC2 && c <= 0xDF) {
+		len = 2;
+	} else if (c >= 0xE0 && c <= 0xEF) {
+		len = 3;
+		if (c == 0xE0)
+			lo = 0xA0;
+		else if (c == 0xED)
+			hi = 0x9F;
+	} else if (c >= 0xF0 && c <= 0xF4) {
+		len = 4;
+		if (c == 0xF0)
+			lo = 0x90;
+		else if (c == 0xF4)
+			hi = 0x8F;
+	} else {
+		return 0;
+	}
+	if (avail < len || s[1] < lo || s[1] > hi)
+		return 0;
+	for (size_t k = 2; k < len; k++)
+		if ((s[k] & 0xC0) != 0x80)
+			return 0;
+	return len;
+}
+
+bool str_utf8_valid(const char *s, size_t len)
+{
 	size_t i = 0;
 	while (i < len) {
-		unsigned c = s[i];
-		size_t n;
-		unsigned cp;
-		if (c < 0x80) {
-			i++;
-			continue;
-		} else if ((c & 0xE0) == 0xC0) {
-			n = 1;
-			cp = c & 0x1F;
-		} else if ((c & 0xF0) == 0xE0) {
-			n = 2;
-			cp = c & 0x0F;
-		} else if ((c & 0xF8) == 0xF0) {
-			n = 3;
-			cp = c & 0x07;
-		} else {
+		size_t n = str_utf8_seq(s + i, len - i);
+		if (!n)
 			return false;
-		}
-		if (len - i <= n)
-			return false;
-		for (size_t k = 1; k <= n; k++) {
-			if ((s[i + k] & 0xC0) != 0x80)
-				return false;
-			cp = (cp << 6) | (s[i + k] & 0x3F);
-		}
-		if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
-		    cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-			return false;
-		i += n + 1;
+		i += n;
 	}
 	return true;
 }

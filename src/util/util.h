@@ -67,7 +67,11 @@ bool str_ends(const char *s, const char *suffix);
 bool str_case_eq(const char *a, const char *b); /* ASCII case-insensitive */
 char *str_dup(const char *s);                   /* NULL-safe strdup */
 char *str_ndup(const char *s, size_t n);
-/* True when @s is @len bytes of valid UTF-8 (no overlongs, no surrogates). */
+/* Length (1 to 4) of the valid UTF-8 sequence that starts @s, which has
+ * @avail readable bytes; 0 when none starts there (a stray byte, an overlong
+ * form, a surrogate, above U+10FFFF, or cut short). ASCII, NUL included, is 1. */
+size_t str_utf8_seq(const char *s, size_t avail);
+/* True when @s is @len bytes of valid UTF-8 (str_utf8_seq() all the way). */
 bool str_utf8_valid(const char *s, size_t len);
 bool str_is_hex(const char *s, size_t len);
 /* Percent-decode @n bytes of @in into @out, which has room for n + 1 and is

@@ -113,6 +113,43 @@ static void test_utf8(void **state)
 	assert_false(str_utf8_valid("\xed\xa0\x80", 3)); /* surrogate */
 	assert_false(str_utf8_valid("\xff", 1));
 	assert_false(str_utf8_valid("\xf4\x90\x80\x80", 4)); /* > U+10FFFF */
+	/* str_utf8_seq against a decoder written from the definition: every lead
+	 * byte with every second byte, and the edges of the continuation range
+	 * for the third and fourth */
+	static const unsigned char tails[] = {0x00, 0x7F, 0x80, 0x9F, 0xA0, 0xBF, 0xC0, 0xFF};
+	for (unsigned a = 0; a < 256; a++)
+		for (unsigned b = 0; b < 256; b++)
+			for (size_t ci = 0; ci < sizeof tails; ci++)
+				for (size_t di = 0; di < sizeof tails; di++) {
+					unsigned char q[4] = {(unsigned char)a, (unsigned char)b,
+					                      tails[ci], tails[di]};
+					size_t want = 0, n = a < 0x80             ? 1
+					                     : (a & 0xE0) == 0xC0 ? 2
+					                     : (a & 0xF0) == 0xE0 ? 3
+					                     : (a & 0xF8) == 0xF0 ? 4
+					                                          : 0;
+					unsigned cp = n == 1 ? a : a & (0x7Fu >> n);
+					bool ok = n > 0;
+					for (size_t k = 1; ok && k < n; k++) {
+						ok = (q[k] & 0xC0) == 0x80;
+						cp = (cp << 6) | (q[k] & 0x3Fu);
+					}
+					static const unsigned min_cp[] = {0, 0, 0x80, 0x800,
+					                                  0x10000};
+					if (ok && cp >= min_cp[n] && cp <= 0x10FFFF &&
+					    !(cp >= 0xD800 && cp <= 0xDFFF))
+						want = n;
+					if (str_utf8_seq((const char *)q, 4) != want)
+						fail_msg("%02x %02x %02x %02x: %zu, want %zu", a, b,
+						         q[2], q[3],
+						         str_utf8_seq((const char *)q, 4), want);
+					/* cut short, it is never a sequence of its full length */
+					if (want > 1)
+						assert_int_equal(
+						    str_utf8_seq((const char *)q, want - 1), 0);
+				}
+	assert_int_equal(str_utf8_seq("", 0), 0);
+	assert_int_equal(str_utf8_seq("\0", 1), 1);
 }
 
 static void test_numbers(void **state)
