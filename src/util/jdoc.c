@@ -87,17 +87,6 @@ static bool is_digit(unsigned char c)
 	return c >= '0' && c <= '9';
 }
 
-static int hex_val(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* The 4 hex digits at @s (@avail bytes readable) as a code unit, or -1. */
 static long hex4(const unsigned char *s, size_t avail)
 {
@@ -105,7 +94,7 @@ static long hex4(const unsigned char *s, size_t avail)
 		return -1;
 	long v = 0;
 	for (int i = 0; i < 4; i++) {
-		int h = hex_val(s[i]);
+		int h = str_hex_digit((char)s[i]);
 		if (h < 0)
 			return -1;
 		v = (v << 4) | h;

@@ -132,7 +132,7 @@ bool str_is_hex(const char *s, size_t len)
 	return true;
 }
 
-static int hex_digit(char c)
+int str_hex_digit(char c)
 {
 	if (c >= '0' && c <= '9')
 		return c - '0';
@@ -151,8 +151,8 @@ long str_url_decode(const char *in, size_t n, bool plus, char *out)
 		if (plus && c == '+') {
 			c = ' ';
 		} else if (c == '%') {
-			int hi = i + 2 < n ? hex_digit(in[i + 1]) : -1;
-			int lo = i + 2 < n ? hex_digit(in[i + 2]) : -1;
+			int hi = i + 2 < n ? str_hex_digit(in[i + 1]) : -1;
+			int lo = i + 2 < n ? str_hex_digit(in[i + 2]) : -1;
 			if (hi < 0 || lo < 0)
 				return -1;
 			c = (char)(hi * 16 + lo);
