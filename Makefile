@@ -2,8 +2,10 @@
 # this file only makes "one command on a fresh Debian machine" true.
 #
 #   make          build everything into build/
-#   make run      install missing packages, build, serve (demo without Trello variables)
-#   make test     install missing packages, build, run every test suite
+#   make run      install missing packages, build the two programs, serve (demo without
+#                 Trello variables); never needs a test package
+#   make test     install missing packages, build with the tests enabled, run every test suite
+#   make screenshots  refresh the README's pictures in docs/screenshots/ (browser tests)
 #   make sanitize unit tests under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make lint     formatting (.clang-format) and banned C functions
 #   make valgrind unit tests under valgrind: no memory errors, no leaks
@@ -20,7 +22,8 @@ BUILD_PKGS = gcc make pkg-config meson ninja-build libmicrohttpd-dev libcurl4-op
 RUN_PKGS   = ca-certificates curl
 TEST_PKGS  = clang-format libcmocka-dev nodejs npm chromium postgresql valgrind sqlite3 wrk
 
-.PHONY: all build deps deps-test run test sanitize lint valgrind install clean browser-deps
+.PHONY: all build programs test-build deps deps-test run test screenshots sanitize lint valgrind \
+        install clean browser-deps
 
 all: build
 
@@ -30,24 +33,43 @@ $(BUILD)/build.ninja:
 build: $(BUILD)/build.ninja
 	ninja -C $(BUILD)
 
+# What `make run` needs and nothing more: the tests stay unbuilt, whatever the
+# build directory was configured with.
+programs: $(BUILD)/build.ninja
+	ninja -C $(BUILD) trellohook trello-mock
+
+# The tests on, whatever `make run` configured before: an existing build
+# directory is reconfigured, so a cmocka installed since is found.
+test-build:
+	@if [ -f $(BUILD)/build.ninja ]; then \
+		meson setup --reconfigure $(BUILD) -Dtests=enabled >/dev/null; \
+	else meson setup $(BUILD) --prefix=$(PREFIX) -Dtests=enabled; fi
+	ninja -C $(BUILD)
+
 deps:
 	@scripts/deps.sh $(BUILD_PKGS) $(RUN_PKGS)
 
 deps-test:
 	@scripts/deps.sh $(BUILD_PKGS) $(RUN_PKGS) $(TEST_PKGS)
 
-run: deps build
+run: deps programs
 	@scripts/run.sh
 
-test: deps-test build browser-deps
+test: deps-test test-build browser-deps
 	@scripts/test.sh $(BUILD)
+
+# The browser tests save their screenshots under the build directory; this
+# points them at the tracked pictures instead (commit the result by hand).
+screenshots: deps-test test-build browser-deps
+	TH_BUILD=$(CURDIR)/$(BUILD) TH_SCREENSHOTS=$(CURDIR)/docs/screenshots \
+		node --test tests/browser/*.test.mjs
 
 # playwright-core for tests/browser (drives Debian's chromium; no browser download)
 browser-deps:
 	@[ -d tests/browser/node_modules ] || (cd tests/browser && npm install --no-audit --no-fund)
 
 sanitize: deps-test
-	@[ -f $(ASAN)/build.ninja ] || meson setup $(ASAN) -Db_sanitize=address,undefined \
+	@[ -f $(ASAN)/build.ninja ] || meson setup $(ASAN) -Dtests=enabled -Db_sanitize=address,undefined \
 		-Db_lundef=false -Dc_args=-fno-sanitize-recover=all -Dbuildtype=debug
 	ninja -C $(ASAN)
 	meson test -C $(ASAN) --suite unit --print-errorlogs
@@ -55,7 +77,7 @@ sanitize: deps-test
 lint:
 	@scripts/lint.sh
 
-valgrind: deps-test build
+valgrind: deps-test test-build
 	meson test -C $(BUILD) --suite unit --print-errorlogs --timeout-multiplier 4 \
 		--wrapper 'valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect --error-exitcode=9'
 
