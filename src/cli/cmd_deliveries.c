@@ -63,7 +63,7 @@ int cmd_deliveries_ls(cli *c, int argc, char **argv)
 	delivery *ds = NULL;
 	size_t n = 0;
 	th_error err = {0, {0}};
-	if (a->st->ops->delivery_list(a->st, status, event_id, (size_t)limit, &ds, &n, &err))
+	if (store_delivery_list(a->st, status, event_id, (size_t)limit, &ds, &n, &err))
 		return cli_fail_err(&err);
 	if (c->json) {
 		json_t *arr = json_array();

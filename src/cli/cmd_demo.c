@@ -529,7 +529,7 @@ static int reset_admin(app *a, char pw[21])
 		cli_fail(EXIT_FAIL, "demo: out of memory while hashing the password");
 		goto out;
 	}
-	if (a->st->ops->user_put(a->st, DEMO_USER, hash, &err)) {
+	if (store_user_put(a->st, DEMO_USER, hash, &err)) {
 		cli_fail_err(&err);
 		goto out;
 	}
@@ -550,7 +550,7 @@ static int ensure_webhook(demo *d, app *a, char *wid, size_t widsz)
 	trello_client *tc = NULL;
 	int rc = EXIT_FAIL;
 	wid[0] = '\0';
-	if (svc_trello_client(a, &tc, &err) || a->st->ops->webhook_list(a->st, &ws, &n, &err)) {
+	if (svc_trello_client(a, &tc, &err) || store_webhook_list(a->st, &ws, &n, &err)) {
 		cli_fail_err(&err);
 		goto out;
 	}
@@ -601,7 +601,7 @@ static int ensure_handler(demo *d, app *a)
 		cli_fail(EXIT_FAIL, "demo: data directory path too long");
 		goto out;
 	}
-	if (a->st->ops->handler_list(a->st, &hs, &n, &err)) {
+	if (store_handler_list(a->st, &hs, &n, &err)) {
 		cli_fail_err(&err);
 		goto out;
 	}
@@ -695,7 +695,7 @@ static void wait_handled(app *a, const char *wid, json_t *ids)
 		size_t n = 0;
 		th_error err = {0, {0}};
 		ok = 0;
-		if (!a->st->ops->event_list(a->st, &q, &rows, &n, &err)) {
+		if (!store_event_list(a->st, &q, &rows, &n, &err)) {
 			for (size_t k = 0; k < json_array_size(ids); k++) {
 				const char *aid = json_string_value(json_array_get(ids, k));
 				for (size_t i = 0; i < n; i++) {
@@ -703,10 +703,9 @@ static void wait_handled(app *a, const char *wid, json_t *ids)
 						continue;
 					delivery *ds = NULL;
 					size_t nd = 0;
-					bool done =
-					    !a->st->ops->delivery_list(a->st, NULL, rows[i].ev.id,
-					                               100, &ds, &nd, &err) &&
-					    nd > 0;
+					bool done = !store_delivery_list(a->st, NULL, rows[i].ev.id,
+					                                 100, &ds, &nd, &err) &&
+					            nd > 0;
 					for (size_t j = 0; done && j < nd; j++)
 						done = ds[j].status == DELIVERY_DONE;
 					delivery_list_free(ds, nd);

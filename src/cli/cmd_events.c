@@ -85,7 +85,7 @@ int cmd_events_ls(cli *c, int argc, char **argv)
 	event_row *rows = NULL;
 	size_t n = 0;
 	th_error err = {0, {0}};
-	if (a->st->ops->event_list(a->st, &q, &rows, &n, &err))
+	if (store_event_list(a->st, &q, &rows, &n, &err))
 		return cli_fail_err(&err);
 	if (c->json) {
 		json_t *arr = json_array();
@@ -112,7 +112,7 @@ int cmd_events_show(cli *c, int argc, char **argv)
 		return rc;
 	event ev = {0};
 	th_error err = {0, {0}};
-	rc = a->st->ops->event_get(a->st, argv[0], &ev, &err);
+	rc = store_event_get(a->st, argv[0], &ev, &err);
 	if (rc)
 		return cli_fail_err(&err);
 	if (c->json) {
@@ -167,7 +167,7 @@ int cmd_events_tail(cli *c, int argc, char **argv)
 	th_error err = {0, {0}};
 	event_query first = q;
 	first.limit = 1;
-	if (a->st->ops->event_list(a->st, &first, &rows, &n, &err))
+	if (store_event_list(a->st, &first, &rows, &n, &err))
 		return cli_fail_err(&err);
 	int64_t after = n ? rows[0].seq : 0;
 	event_row_list_free(rows, n);
@@ -176,7 +176,7 @@ int cmd_events_tail(cli *c, int argc, char **argv)
 		q.after_seq = after;
 		q.oldest_first = true;
 		q.limit = 200;
-		if (a->st->ops->event_list(a->st, &q, &rows, &n, &err)) {
+		if (store_event_list(a->st, &q, &rows, &n, &err)) {
 			fprintf(stderr, "trellohook: %s (retrying)\n", err.msg);
 			n = 0;
 		}

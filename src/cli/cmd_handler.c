@@ -94,7 +94,7 @@ int cmd_handler_ls(cli *c, int argc, char **argv)
 	handler *hs = NULL;
 	size_t n = 0;
 	th_error err = {0, {0}};
-	if (a->st->ops->handler_list(a->st, &hs, &n, &err))
+	if (store_handler_list(a->st, &hs, &n, &err))
 		return cli_fail_err(&err);
 	if (c->json) {
 		json_t *arr = json_array();

@@ -23,12 +23,12 @@ int cmd_migrate(cli *c, int argc, char **argv)
 		return rc;
 	th_error err = {0, {0}};
 	int version = 0;
-	if (a->st->ops->migrate(a->st, &version, &err))
+	if (store_migrate(a->st, &version, &err))
 		return cli_fail_err(&err);
 	if (c->json)
 		return cli_print_json(
-		    json_pack("{s:s,s:i}", "store", a->st->ops->name, "version", version));
-	printf("store (%s) is at schema version %d\n", a->st->ops->name, version);
+		    json_pack("{s:s,s:i}", "store", store_name(a->st), "version", version));
+	printf("store (%s) is at schema version %d\n", store_name(a->st), version);
 	return EXIT_OK;
 }
 

@@ -92,7 +92,7 @@ int cmd_user_add(cli *c, int argc, char **argv)
 	if ((rc = cli_app(c, &a)))
 		goto out;
 	th_error err = {0, {0}};
-	if (a->st->ops->user_put(a->st, name, hash, &err)) {
+	if (store_user_put(a->st, name, hash, &err)) {
 		rc = cli_fail_err(&err);
 		goto out;
 	}

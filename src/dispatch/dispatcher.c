@@ -155,7 +155,7 @@ static void run_job(dispatcher *d, forwarder *fw, job *j, dispatch_result *res)
 		res->text = str_dup("handler not found");
 		return;
 	}
-	if (a->st->ops->event_get(a->st, j->d.event_id, &ev, &err)) {
+	if (store_event_get(a->st, j->d.event_id, &ev, &err)) {
 		buf b;
 		buf_init(&b, 600);
 		buf_printf(&b, "loading the event: %s", err.msg);
@@ -235,7 +235,7 @@ static void record_outcomes(dispatcher *d)
 		outs[i] = (delivery_outcome){recs[i].id, recs[i].status, recs[i].next_attempt_at,
 		                             recs[i].text};
 	if (!rc)
-		rc = d->a->st->ops->delivery_finish_many(d->a->st, outs, n, NULL, &err);
+		rc = store_delivery_finish_many(d->a->st, outs, n, NULL, &err);
 	free(outs);
 	pthread_mutex_lock(&d->mu);
 	if (rc) {
@@ -276,7 +276,7 @@ static void finish_job(dispatcher *d, job *j, const dispatch_result *res)
 		oc = OUT_DONE;
 	} else if (res->gone) {
 		/* 410: the receiver is gone for good; stop sending it anything */
-		if (a->st->ops->handler_set_enabled(a->st, j->d.handler_id, false, &err))
+		if (store_handler_set_enabled(a->st, j->d.handler_id, false, &err))
 			log_warn("dispatch", "disabling handler %s: %s", j->d.handler_id, err.msg);
 		else
 			log_warn("dispatch", "handler %s answered 410 Gone: disabled",
@@ -392,7 +392,7 @@ static size_t claim_some(dispatcher *d, size_t max)
 	size_t n = 0;
 	th_error err = {0, {0}};
 	int64_t lease = a->cfg.exec_timeout_ms + LEASE_SLACK_MS;
-	if (a->st->ops->delivery_claim(a->st, claim_kinds(a), max, lease, &ds, &n, &err)) {
+	if (store_delivery_claim(a->st, claim_kinds(a), max, lease, &ds, &n, &err)) {
 		pthread_mutex_lock(&d->mu);
 		bool first = d->claim_errors++ % 40 == 0;
 		pthread_mutex_unlock(&d->mu);
@@ -406,7 +406,7 @@ static size_t claim_some(dispatcher *d, size_t max)
 		memset(&ds[i], 0, sizeof ds[i]);
 		err = (th_error){0, {0}};
 		jobs[i].have_handler =
-		    a->st->ops->handler_get(a->st, jobs[i].d.handler_id, &jobs[i].h, &err) == 0;
+		    store_handler_get(a->st, jobs[i].d.handler_id, &jobs[i].h, &err) == 0;
 	}
 	pthread_mutex_lock(&d->mu);
 	if (jobs && d->qlen + n > d->qcap) {
@@ -555,9 +555,8 @@ void dispatcher_stop(dispatcher *d)
 	 * the attempt the claim counted, never the delivery itself). */
 	for (size_t i = 0; i < d->qlen; i++) {
 		th_error err = {0, {0}};
-		if (d->a->st->ops->delivery_finish(d->a->st, d->queue[i].d.id, DELIVERY_FAILED,
-		                                   time_now_ms(), "not started: server stopping",
-		                                   &err))
+		if (store_delivery_finish(d->a->st, d->queue[i].d.id, DELIVERY_FAILED,
+		                          time_now_ms(), "not started: server stopping", &err))
 			log_warn("dispatch", "releasing delivery %s: %s", d->queue[i].d.id,
 			         err.msg);
 		job_clear(&d->queue[i]);

@@ -164,7 +164,7 @@ static bool session_load(admin_req *r)
 	user_session s;
 	th_error err = {0, {0}};
 	bool ok = false;
-	int rc = r->a->st->ops->session_get(r->a->st, r->id_hash, &s, &err);
+	int rc = store_session_get(r->a->st, r->id_hash, &s, &err);
 	if (rc) {
 		if (rc != TH_ENOTFOUND)
 			log_warn("admin", "reading a session failed: %s", err.msg);
@@ -172,7 +172,7 @@ static bool session_load(admin_req *r)
 	}
 	int64_t now = time_now_ms();
 	if (s.expires_at <= now) {
-		r->a->st->ops->session_delete(r->a->st, r->id_hash, &err);
+		store_session_delete(r->a->st, r->id_hash, &err);
 		goto out;
 	}
 	if (!str_copy(r->user, sizeof r->user, s.user) ||
@@ -182,7 +182,7 @@ static bool session_load(admin_req *r)
 	/* Sliding idle expiry, written at most every few minutes. */
 	if (s.expires_at - now < ADMIN_SESSION_IDLE_MS - ADMIN_SESSION_REFRESH_MS) {
 		s.expires_at = now + ADMIN_SESSION_IDLE_MS;
-		if (r->a->st->ops->session_put(r->a->st, &s, &err))
+		if (store_session_put(r->a->st, &s, &err))
 			log_warn("admin", "refreshing a session failed: %s", err.msg);
 	}
 out:
@@ -300,7 +300,7 @@ static int login_post(admin_req *r)
 	}
 	char *hash = NULL;
 	th_error err = {0, {0}};
-	int rc = r->a->st->ops->user_get_hash(r->a->st, user, &hash, &err);
+	int rc = store_user_get_hash(r->a->st, user, &hash, &err);
 	if (rc && rc != TH_ENOTFOUND) {
 		log_error("admin", "reading a user failed: %s", err.msg);
 		return admin_error_page(r, 500, "Error", "The store could not be read.");
@@ -323,7 +323,7 @@ static int login_post(admin_req *r)
 	char id_hash[65];
 	admin_sha256_hex(sid, strlen(sid), id_hash);
 	user_session s = {id_hash, (char *)user, csrf, time_now_ms() + ADMIN_SESSION_IDLE_MS};
-	if (r->a->st->ops->session_put(r->a->st, &s, &err)) {
+	if (store_session_put(r->a->st, &s, &err)) {
 		log_error("admin", "storing a session failed: %s", err.msg);
 		return admin_error_page(r, 500, "Error", "The session could not be stored.");
 	}
@@ -337,7 +337,7 @@ static int login_post(admin_req *r)
 static int logout_post(admin_req *r)
 {
 	th_error err = {0, {0}};
-	if (r->a->st->ops->session_delete(r->a->st, r->id_hash, &err) && err.code != TH_ENOTFOUND)
+	if (store_session_delete(r->a->st, r->id_hash, &err) && err.code != TH_ENOTFOUND)
 		log_warn("admin", "deleting a session failed: %s", err.msg);
 	admin_redirect(r, "/admin/login");
 	set_cookie(r, ADMIN_SESSION_COOKIE, "", "/admin", 0);

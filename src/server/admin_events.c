@@ -53,8 +53,8 @@ int admin_dashboard(admin_req *r)
 	int64_t oldest = 0;
 	buf b;
 	admin_page_begin(r, &b, "Dashboard", "dashboard");
-	if (st->ops->webhook_list(st, &ws, &nw, &err) || st->ops->token_list(st, &ts, &nt, &err) ||
-	    st->ops->delivery_stats(st, counts, &oldest, &err)) {
+	if (store_webhook_list(st, &ws, &nw, &err) || store_token_list(st, &ts, &nt, &err) ||
+	    store_delivery_stats(st, counts, &oldest, &err)) {
 		admin_notice(&b, "error", err.msg);
 		goto out;
 	}
@@ -82,7 +82,7 @@ int admin_dashboard(admin_req *r)
 	           (long long)counts[DELIVERY_FAILED], (long long)counts[DELIVERY_DEAD]);
 	event_query q = {0};
 	q.limit = 10;
-	if (st->ops->event_list(st, &q, &rows, &nr, &err)) {
+	if (store_event_list(st, &q, &rows, &nr, &err)) {
 		admin_notice(&b, "error", err.msg);
 		goto out;
 	}
@@ -118,7 +118,7 @@ int admin_events(admin_req *r)
 		return admin_error_page(r, 400, "Bad request", "A filter is too long.");
 	buf b;
 	admin_page_begin(r, &b, "Events", "events");
-	if (st->ops->webhook_list(st, &ws, &nw, &err)) {
+	if (store_webhook_list(st, &ws, &nw, &err)) {
 		admin_notice(&b, "error", err.msg);
 		goto out;
 	}
@@ -152,7 +152,7 @@ int admin_events(admin_req *r)
 	q.text = text && *text ? text : NULL;
 	q.before_seq = before_seq;
 	q.limit = EVENTS_PAGE;
-	if (st->ops->event_list(st, &q, &rows, &nr, &err)) {
+	if (store_event_list(st, &q, &rows, &nr, &err)) {
 		admin_notice(&b, "error", err.msg);
 		goto out;
 	}
@@ -303,7 +303,7 @@ int admin_event(admin_req *r, const char *tail)
 	store *st = r->a->st;
 	event ev;
 	memset(&ev, 0, sizeof ev);
-	int rc = st->ops->event_get(st, id, &ev, &err);
+	int rc = store_event_get(st, id, &ev, &err);
 	if (rc)
 		return admin_error_page(r, rc == TH_ENOTFOUND ? 404 : 500,
 		                        rc == TH_ENOTFOUND ? "Not found" : "Error",
@@ -337,7 +337,7 @@ int admin_event(admin_req *r, const char *tail)
 	meta_row(&b, "Event id", ev.id, NULL);
 	buf_puts(&b,
 	         "</dl></section>\n<section aria-labelledby=h-del><h2 id=h-del>Deliveries</h2>\n");
-	if (st->ops->delivery_list(st, NULL, ev.id, 100, &ds, &nd, &err))
+	if (store_delivery_list(st, NULL, ev.id, 100, &ds, &nd, &err))
 		admin_notice(&b, "error", err.msg);
 	else
 		deliveries_table(r, &b, ds, nd, false, "event");
@@ -378,7 +378,7 @@ int admin_deliveries(admin_req *r)
 		buf_printf(&b, "<li><a href=\"/admin/deliveries?status=%s\"%s>%s</a></li>\n",
 		           tabs[i], str_eq(status, tabs[i]) ? " aria-current=page" : "", tabs[i]);
 	buf_puts(&b, "</ul></nav>\n");
-	if (r->a->st->ops->delivery_list(r->a->st, status, NULL, DELIVERIES_PAGE, &ds, &nd, &err))
+	if (store_delivery_list(r->a->st, status, NULL, DELIVERIES_PAGE, &ds, &nd, &err))
 		admin_notice(&b, "error", err.msg);
 	else
 		deliveries_table(r, &b, ds, nd, true, status);
@@ -402,7 +402,7 @@ int admin_delivery_action(admin_req *r, const char *tail)
 	th_error err = {0, {0}};
 	delivery d;
 	memset(&d, 0, sizeof d);
-	int rc = r->a->st->ops->delivery_get(r->a->st, id, &d, &err);
+	int rc = store_delivery_get(r->a->st, id, &d, &err);
 	if (rc)
 		return admin_error_page(r, rc == TH_ENOTFOUND ? 404 : 500, "Retry failed", err.msg);
 	if (handlers_delivery_retry(r->a, id, &err)) {

@@ -16,7 +16,7 @@ int server_healthz(app *a, http_request *req, http_response *res)
 		return HTTP_DONE;
 	}
 	th_error err = {0, {0}};
-	if (a->st->ops->ping(a->st, &err)) {
+	if (store_ping(a->st, &err)) {
 		log_warn("health", "store does not answer: %s", err.msg);
 		http_response_text(res, 503, "store unavailable\n");
 	} else {
@@ -39,8 +39,7 @@ int server_metrics(app *a, http_request *req, http_response *res)
 		int64_t counts[5] = {0};
 		int64_t oldest = 0;
 		th_error err = {0, {0}};
-		if (a->st->ops->delivery_stats &&
-		    !a->st->ops->delivery_stats(a->st, counts, &oldest, &err)) {
+		if (!store_delivery_stats(a->st, counts, &oldest, &err)) {
 			buf_puts(&res->body, "# HELP trellohook_deliveries Deliveries by status.\n"
 			                     "# TYPE trellohook_deliveries gauge\n");
 			for (int s = 0; s < 5; s++)

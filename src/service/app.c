@@ -171,7 +171,7 @@ int app_serve(app *a, app_ready_fn ready, void *ctx, th_error *err)
 	char domain_log[600];
 	str_copy(domain_log, sizeof domain_log, a->cfg.callback_domain);
 	log_info("serve", "trellohook %s serving on %s; callbacks at %s/callbacks/{id}; store %s",
-	         th_version(), http_server_url(a->http), domain_log, a->st->ops->name);
+	         th_version(), http_server_url(a->http), domain_log, store_name(a->st));
 	if (ready)
 		ready(ctx, http_server_url(a->http));
 

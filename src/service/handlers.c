@@ -126,7 +126,7 @@ int handlers_add(app *a, const handler_spec *spec, handler *out, th_error *err)
 		rc = th_err(err, TH_ENOMEM, "out of memory");
 		goto out;
 	}
-	rc = a->st->ops->handler_insert(a->st, out, err);
+	rc = store_handler_insert(a->st, out, err);
 out:
 	if (rc)
 		handler_clear(out);
@@ -135,18 +135,18 @@ out:
 
 int handlers_remove(app *a, const char *id, th_error *err)
 {
-	return a->st->ops->handler_delete(a->st, id, err);
+	return store_handler_delete(a->st, id, err);
 }
 
 int handlers_delivery_retry(app *a, const char *id, th_error *err)
 {
-	return a->st->ops->delivery_retry(a->st, id, err);
+	return store_delivery_retry(a->st, id, err);
 }
 
 int handlers_event_replay(app *a, const char *id, size_t *out_n, th_error *err)
 {
 	*out_n = 0;
-	return a->st->ops->event_replay(a->st, id, out_n, err);
+	return store_event_replay(a->st, id, out_n, err);
 }
 
 int handlers_ensure_funcs(app *a, th_error *err)
@@ -155,7 +155,7 @@ int handlers_ensure_funcs(app *a, th_error *err)
 		return 0;
 	handler *hs = NULL;
 	size_t n = 0;
-	int rc = a->st->ops->handler_list(a->st, &hs, &n, err);
+	int rc = store_handler_list(a->st, &hs, &n, err);
 	if (rc)
 		return rc;
 	for (size_t f = 0; !rc && f < a->nfuncs; f++) {
@@ -174,7 +174,7 @@ int handlers_ensure_funcs(app *a, th_error *err)
 		             .target = a->funcs[f].uid,
 		             .enabled = true,
 		             .created_at = time_now_ms()};
-		rc = a->st->ops->handler_insert(a->st, &h, err);
+		rc = store_handler_insert(a->st, &h, err);
 		if (!rc)
 			log_info("dispatch", "C function '%s' registered as handler %s",
 			         a->funcs[f].uid, id);

@@ -37,7 +37,7 @@ static void commit_batch(receiver *r, struct item *items, size_t n)
 		evs[i] = items[i].ev;
 	th_error err = {0, {0}};
 	int64_t t0 = time_mono_us();
-	int rc = r->st->ops->events_put(r->st, evs, n, results, &err);
+	int rc = store_events_put(r->st, evs, n, results, &err);
 	int64_t took_us = time_mono_us() - t0;
 	metrics_observe(&r->m->commit_latency, took_us);
 	/* every waiting request waited this long: worth a line at warn */

@@ -47,7 +47,7 @@ static int open_all(app *a, token *list, size_t n, th_error *err)
 
 int svc_token_list(app *a, token **out, size_t *n, th_error *err)
 {
-	int rc = a->st->ops->token_list(a->st, out, n, err);
+	int rc = store_token_list(a->st, out, n, err);
 	if (rc)
 		return rc;
 	rc = open_all(a, *out, *n, err);
@@ -66,7 +66,7 @@ int svc_token_find(app *a, const char *plain, token *out, char **stored_out, th_
 	memset(out, 0, sizeof *out);
 	if (stored_out)
 		*stored_out = NULL;
-	int rc = a->st->ops->token_list(a->st, &list, &n, err);
+	int rc = store_token_list(a->st, &list, &n, err);
 	if (rc)
 		return rc;
 	rc = TH_ENOTFOUND;
@@ -110,7 +110,7 @@ int svc_token_save(app *a, const token *t, th_error *err)
 		goto out;
 	token row = *t;
 	row.token = stored;
-	rc = a->st->ops->token_put(a->st, &row, err);
+	rc = store_token_put(a->st, &row, err);
 out:
 	free(stored);
 	return rc;
@@ -155,7 +155,7 @@ int svc_token_remove(app *a, const char *plain, th_error *err)
 	if (rc)
 		return rc;
 	token_clear(&t);
-	rc = a->st->ops->token_delete(a->st, stored, err);
+	rc = store_token_delete(a->st, stored, err);
 	free(stored);
 	return rc;
 }
@@ -181,7 +181,7 @@ void svc_token_mark_dead(app *a, const char *plain, enum trello_error_kind kind)
 		free(t.token);
 		t.token = stored; /* keep the row's key */
 		stored = NULL;
-		rc = a->st->ops->token_put(a->st, &t, &err);
+		rc = store_token_put(a->st, &t, &err);
 		token_clear(&t);
 	}
 	free(stored);

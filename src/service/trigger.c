@@ -355,10 +355,10 @@ void trigger_result_clear(trigger_result *r)
 static int pick_webhook(app *a, const char *id, webhook *out, th_error *err)
 {
 	if (id)
-		return a->st->ops->webhook_get(a->st, id, out, err);
+		return store_webhook_get(a->st, id, out, err);
 	webhook *ws = NULL;
 	size_t n = 0;
-	int rc = a->st->ops->webhook_list(a->st, &ws, &n, err);
+	int rc = store_webhook_list(a->st, &ws, &n, err);
 	if (rc)
 		return rc;
 	if (n == 1) {
@@ -458,7 +458,7 @@ static int lookup_event(app *a, const char *wid, const char *action_id, trigger_
 	q.limit = LOOKUP_LIMIT;
 	event_row *rows = NULL;
 	size_t n = 0;
-	int rc = a->st->ops->event_list(a->st, &q, &rows, &n, err);
+	int rc = store_event_list(a->st, &q, &rows, &n, err);
 	if (rc)
 		return rc;
 	for (size_t i = 0; i < n; i++) {

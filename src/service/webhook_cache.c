@@ -69,7 +69,7 @@ int webhook_cache_get(webhook_cache *c, store *st, const char *id, webhook_brief
 	webhook w = {0};
 	webhook_brief b;
 	memset(&b, 0, sizeof b);
-	int rc = st->ops->webhook_get(st, id, &w, err);
+	int rc = store_webhook_get(st, id, &w, err);
 	if (rc == TH_ENOTFOUND) {
 		b.found = false;
 	} else if (rc) {

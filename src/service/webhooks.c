@@ -38,7 +38,7 @@ static int open_token(app *a, webhook *w, th_error *err)
 
 int svc_webhook_get(app *a, const char *id, webhook *out, th_error *err)
 {
-	int rc = a->st->ops->webhook_get(a->st, id, out, err);
+	int rc = store_webhook_get(a->st, id, out, err);
 	if (!rc && (rc = open_token(a, out, err)) != 0)
 		webhook_clear(out);
 	return rc;
@@ -46,7 +46,7 @@ int svc_webhook_get(app *a, const char *id, webhook *out, th_error *err)
 
 int svc_webhook_list(app *a, webhook **out, size_t *n, th_error *err)
 {
-	int rc = a->st->ops->webhook_list(a->st, out, n, err);
+	int rc = store_webhook_list(a->st, out, n, err);
 	for (size_t i = 0; !rc && i < *n; i++)
 		rc = open_token(a, &(*out)[i], err);
 	if (rc && *out) {
@@ -66,8 +66,8 @@ static int put_sealed(app *a, const webhook *w, bool update, th_error *err)
 	if (rc)
 		return rc;
 	row.token = sealed;
-	rc = update ? a->st->ops->webhook_update(a->st, &row, err)
-	            : a->st->ops->webhook_insert(a->st, &row, err);
+	rc = update ? store_webhook_update(a->st, &row, err)
+	            : store_webhook_insert(a->st, &row, err);
 	free(sealed);
 	webhook_cache_forget(a->cache, w->id);
 	return rc;
@@ -85,7 +85,7 @@ int svc_webhook_update(app *a, const webhook *w, th_error *err)
 
 int svc_webhook_delete(app *a, const char *id, th_error *err)
 {
-	int rc = a->st->ops->webhook_delete(a->st, id, err);
+	int rc = store_webhook_delete(a->st, id, err);
 	webhook_cache_forget(a->cache, id);
 	return rc;
 }

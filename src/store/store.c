@@ -62,7 +62,7 @@ int store_open(store **out, const char *database_url, th_error *err)
 void store_close(store *st)
 {
 	if (st && st->ops && st->ops->close)
-		st->ops->close(st);
+		store_close(st);
 }
 
 /* Free an array of @n webhooks returned by a listing (each cleared). NULL-safe. */
@@ -214,7 +214,7 @@ int store_delivery_finish_one(store *st, const char *id, enum delivery_status st
 {
 	delivery_outcome o = {id, status, next_attempt_at, last_error};
 	size_t changed = 0;
-	int ret = st->ops->delivery_finish_many(st, &o, 1, &changed, err);
+	int ret = store_delivery_finish_many(st, &o, 1, &changed, err);
 	if (ret == 0 && changed == 0)
 		ret = store_not_found(err, "delivery", id);
 	return ret;

@@ -148,6 +148,189 @@ struct store {
 	const struct store_ops *ops;
 };
 
+/* ---- the inline wrappers every caller uses (never st->ops-> directly) ---------- */
+
+/* "sqlite" or "postgresql". */
+static inline const char *store_name(const store *st)
+{
+	return st->ops->name;
+}
+
+static inline int store_migrate(store *st, int *out_version, th_error *err)
+{
+	return st->ops->migrate(st, out_version, err);
+}
+
+static inline int store_ping(store *st, th_error *err)
+{
+	return st->ops->ping(st, err);
+}
+
+static inline int store_webhook_insert(store *st, const webhook *w, th_error *err)
+{
+	return st->ops->webhook_insert(st, w, err);
+}
+
+static inline int store_webhook_update(store *st, const webhook *w, th_error *err)
+{
+	return st->ops->webhook_update(st, w, err);
+}
+
+static inline int store_webhook_get(store *st, const char *id, webhook *out, th_error *err)
+{
+	return st->ops->webhook_get(st, id, out, err);
+}
+
+static inline int store_webhook_find(store *st, const char *id_model, const char *tok,
+                                     webhook *out, th_error *err)
+{
+	return st->ops->webhook_find(st, id_model, tok, out, err);
+}
+
+static inline int store_webhook_list(store *st, webhook **out, size_t *n, th_error *err)
+{
+	return st->ops->webhook_list(st, out, n, err);
+}
+
+static inline int store_webhook_delete(store *st, const char *id, th_error *err)
+{
+	return st->ops->webhook_delete(st, id, err);
+}
+
+static inline int store_token_put(store *st, const token *t, th_error *err)
+{
+	return st->ops->token_put(st, t, err);
+}
+
+static inline int store_token_get(store *st, const char *tok, token *out, th_error *err)
+{
+	return st->ops->token_get(st, tok, out, err);
+}
+
+static inline int store_token_list(store *st, token **out, size_t *n, th_error *err)
+{
+	return st->ops->token_list(st, out, n, err);
+}
+
+static inline int store_token_delete(store *st, const char *tok, th_error *err)
+{
+	return st->ops->token_delete(st, tok, err);
+}
+
+static inline int store_events_put(store *st, event **evs, size_t n, enum store_put *results,
+                                   th_error *err)
+{
+	return st->ops->events_put(st, evs, n, results, err);
+}
+
+static inline int store_event_get(store *st, const char *id, event *out, th_error *err)
+{
+	return st->ops->event_get(st, id, out, err);
+}
+
+static inline int store_event_list(store *st, const event_query *q, event_row **out, size_t *n,
+                                   th_error *err)
+{
+	return st->ops->event_list(st, q, out, n, err);
+}
+
+static inline int store_handler_insert(store *st, const handler *h, th_error *err)
+{
+	return st->ops->handler_insert(st, h, err);
+}
+
+static inline int store_handler_get(store *st, const char *id, handler *out, th_error *err)
+{
+	return st->ops->handler_get(st, id, out, err);
+}
+
+static inline int store_handler_list(store *st, handler **out, size_t *n, th_error *err)
+{
+	return st->ops->handler_list(st, out, n, err);
+}
+
+static inline int store_handler_delete(store *st, const char *id, th_error *err)
+{
+	return st->ops->handler_delete(st, id, err);
+}
+
+static inline int store_handler_set_enabled(store *st, const char *id, bool enabled, th_error *err)
+{
+	return st->ops->handler_set_enabled(st, id, enabled, err);
+}
+
+static inline int store_delivery_list(store *st, const char *status, const char *event_id,
+                                      size_t limit, delivery **out, size_t *n, th_error *err)
+{
+	return st->ops->delivery_list(st, status, event_id, limit, out, n, err);
+}
+
+static inline int store_delivery_get(store *st, const char *id, delivery *out, th_error *err)
+{
+	return st->ops->delivery_get(st, id, out, err);
+}
+
+static inline int store_delivery_claim(store *st, unsigned kinds, size_t max, int64_t lease_ms,
+                                       delivery **out, size_t *n, th_error *err)
+{
+	return st->ops->delivery_claim(st, kinds, max, lease_ms, out, n, err);
+}
+
+static inline int store_delivery_finish(store *st, const char *id, enum delivery_status status,
+                                        int64_t next_attempt_at, const char *last_error,
+                                        th_error *err)
+{
+	return st->ops->delivery_finish(st, id, status, next_attempt_at, last_error, err);
+}
+
+static inline int store_delivery_finish_many(store *st, const delivery_outcome *outs, size_t n,
+                                             size_t *changed, th_error *err)
+{
+	return st->ops->delivery_finish_many(st, outs, n, changed, err);
+}
+
+static inline int store_delivery_retry(store *st, const char *id, th_error *err)
+{
+	return st->ops->delivery_retry(st, id, err);
+}
+
+static inline int store_event_replay(store *st, const char *event_id, size_t *out_n, th_error *err)
+{
+	return st->ops->event_replay(st, event_id, out_n, err);
+}
+
+static inline int store_delivery_stats(store *st, int64_t counts[5], int64_t *oldest_pending_at,
+                                       th_error *err)
+{
+	return st->ops->delivery_stats(st, counts, oldest_pending_at, err);
+}
+
+static inline int store_user_put(store *st, const char *name, const char *pwhash, th_error *err)
+{
+	return st->ops->user_put(st, name, pwhash, err);
+}
+
+static inline int store_user_get_hash(store *st, const char *name, char **out_hash, th_error *err)
+{
+	return st->ops->user_get_hash(st, name, out_hash, err);
+}
+
+static inline int store_session_put(store *st, const user_session *s, th_error *err)
+{
+	return st->ops->session_put(st, s, err);
+}
+
+static inline int store_session_get(store *st, const char *id_hash, user_session *out,
+                                    th_error *err)
+{
+	return st->ops->session_get(st, id_hash, out, err);
+}
+
+static inline int store_session_delete(store *st, const char *id_hash, th_error *err)
+{
+	return st->ops->session_delete(st, id_hash, err);
+}
+
 /* Open the store named by a DATABASE_URL ("sqlite:PATH" or "postgresql://...")
  * and migrate it to the current schema. Free with store_close(). */
 int store_open(store **out, const char *database_url, th_error *err);

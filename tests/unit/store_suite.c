@@ -105,7 +105,7 @@ enum store_put suite_put1(store *st, event *ev)
 {
 	enum store_put r;
 	th_error err = {0};
-	int rc = st->ops->events_put(st, &ev, 1, &r, &err);
+	int rc = store_events_put(st, &ev, 1, &r, &err);
 	if (rc != 0)
 		fail_msg("events_put: %s", err.msg);
 	return r;
@@ -121,7 +121,7 @@ void suite_add_webhook(store *st, const char *id, const char *model, const char 
 	w.token = (char *)tok;
 	w.state = WEBHOOK_ACTIVE;
 	th_error err = {0};
-	int rc = st->ops->webhook_insert(st, &w, &err);
+	int rc = store_webhook_insert(st, &w, &err);
 	if (rc != 0)
 		fail_msg("webhook_insert: %s", err.msg);
 }
@@ -139,7 +139,7 @@ void suite_add_handler(store *st, const char *id, enum handler_kind kind, const 
 	h.model = (char *)model;
 	h.enabled = enabled;
 	th_error err = {0};
-	int rc = st->ops->handler_insert(st, &h, &err);
+	int rc = store_handler_insert(st, &h, &err);
 	if (rc != 0)
 		fail_msg("handler_insert: %s", err.msg);
 }
@@ -150,7 +150,7 @@ static int count_deliveries(store *st, const char *event_id, const char *handler
 	delivery *d = NULL;
 	size_t n = 0;
 	th_error err = {0};
-	assert_int_equal(st->ops->delivery_list(st, NULL, event_id, 1000, &d, &n, &err), 0);
+	assert_int_equal(store_delivery_list(st, NULL, event_id, 1000, &d, &n, &err), 0);
 	int c = 0;
 	for (size_t i = 0; i < n; i++)
 		if (!handler_id || str_eq(d[i].handler_id, handler_id))
@@ -166,7 +166,7 @@ static void claim_events(store *st, unsigned kinds, size_t max, int64_t lease, c
 	delivery *d = NULL;
 	size_t n = 0;
 	th_error err = {0};
-	int rc = st->ops->delivery_claim(st, kinds, max, lease, &d, &n, &err);
+	int rc = store_delivery_claim(st, kinds, max, lease, &d, &n, &err);
 	if (rc != 0)
 		fail_msg("delivery_claim: %s", err.msg);
 	out[0] = '\0';
@@ -201,7 +201,7 @@ void suite_webhook_crud(void **state)
 	suite_add_webhook(st, "wh1", "6123456789abcdef01234567", tok);
 
 	webhook w = {0};
-	assert_int_equal(st->ops->webhook_get(st, "wh1", &w, &err), 0);
+	assert_int_equal(store_webhook_get(st, "wh1", &w, &err), 0);
 	assert_string_equal(w.id, "wh1");
 	assert_string_equal(w.id_model, "6123456789abcdef01234567");
 	assert_string_equal(w.token, tok);
@@ -219,9 +219,9 @@ void suite_webhook_crud(void **state)
 	w.active = true;
 	w.consecutive_failures = 3;
 	w.first_consecutive_fail_at = 1234;
-	assert_int_equal(st->ops->webhook_update(st, &w, &err), 0);
+	assert_int_equal(store_webhook_update(st, &w, &err), 0);
 	webhook_clear(&w);
-	assert_int_equal(st->ops->webhook_find(st, "6123456789abcdef01234567", tok, &w, &err), 0);
+	assert_int_equal(store_webhook_find(st, "6123456789abcdef01234567", tok, &w, &err), 0);
 	assert_string_equal(w.trello_id, "7000000000000000000000aa");
 	assert_string_equal(w.description, "Roadmap \"quoted\" <b>");
 	assert_int_equal(w.state, WEBHOOK_NEEDS_TOKEN);
@@ -235,53 +235,53 @@ void suite_webhook_crud(void **state)
 	             .id_model = (char *)"6123456789abcdef01234567",
 	             .callback_url = (char *)"https://x/callbacks/wh2",
 	             .token = (char *)tok};
-	assert_int_equal(st->ops->webhook_insert(st, &d, &err), TH_EEXISTS);
+	assert_int_equal(store_webhook_insert(st, &d, &err), TH_EEXISTS);
 	assert_non_null(strstr(err.msg, "6123456789abcdef01234567"));
 	assert_non_null(strstr(err.msg, "already exists"));
 	assert_null(strstr(err.msg, tok)); /* never the token */
 	d.id = (char *)"wh1";
 	d.id_model = (char *)"6123456789abcdef0123ffff";
-	assert_int_equal(st->ops->webhook_insert(st, &d, &err), TH_EEXISTS);
+	assert_int_equal(store_webhook_insert(st, &d, &err), TH_EEXISTS);
 	assert_non_null(strstr(err.msg, "wh1"));
 	/* same model, another token: fine */
 	suite_add_webhook(st, "wh2", "6123456789abcdef01234567", "ATTAother");
 	/* updating wh2 onto wh1's (model, token) hits the rule too */
-	assert_int_equal(st->ops->webhook_get(st, "wh2", &w, &err), 0);
+	assert_int_equal(store_webhook_get(st, "wh2", &w, &err), 0);
 	free(w.token);
 	w.token = str_dup(tok);
-	assert_int_equal(st->ops->webhook_update(st, &w, &err), TH_EEXISTS);
+	assert_int_equal(store_webhook_update(st, &w, &err), TH_EEXISTS);
 	webhook_clear(&w);
 	/* required fields */
 	webhook bad = {.id = (char *)"wh3", .id_model = (char *)"m"};
-	assert_int_equal(st->ops->webhook_insert(st, &bad, &err), TH_EINVAL);
+	assert_int_equal(store_webhook_insert(st, &bad, &err), TH_EINVAL);
 
 	webhook *list = NULL;
 	size_t n = 0;
-	assert_int_equal(st->ops->webhook_list(st, &list, &n, &err), 0);
+	assert_int_equal(store_webhook_list(st, &list, &n, &err), 0);
 	assert_int_equal(n, 2);
 	assert_string_equal(list[0].id, "wh1");
 	assert_string_equal(list[1].id, "wh2");
 	webhook_list_free(list, n);
 
 	/* not found */
-	assert_int_equal(st->ops->webhook_get(st, "nope", &w, &err), TH_ENOTFOUND);
+	assert_int_equal(store_webhook_get(st, "nope", &w, &err), TH_ENOTFOUND);
 	assert_string_equal(err.msg, "no webhook with id nope");
-	assert_int_equal(st->ops->webhook_find(st, "6123456789abcdef01234567", "ATTAx", &w, &err),
+	assert_int_equal(store_webhook_find(st, "6123456789abcdef01234567", "ATTAx", &w, &err),
 	                 TH_ENOTFOUND);
 	webhook ghost = {.id = (char *)"ghost",
 	                 .id_model = (char *)"m",
 	                 .callback_url = (char *)"u",
 	                 .token = (char *)"t"};
-	assert_int_equal(st->ops->webhook_update(st, &ghost, &err), TH_ENOTFOUND);
-	assert_int_equal(st->ops->webhook_delete(st, "wh2", &err), 0);
-	assert_int_equal(st->ops->webhook_delete(st, "wh2", &err), TH_ENOTFOUND);
+	assert_int_equal(store_webhook_update(st, &ghost, &err), TH_ENOTFOUND);
+	assert_int_equal(store_webhook_delete(st, "wh2", &err), 0);
+	assert_int_equal(store_webhook_delete(st, "wh2", &err), TH_ENOTFOUND);
 	assert_string_equal(err.msg, "no webhook with id wh2");
 
 	/* hostile ids are data, not SQL */
 	suite_add_webhook(st, "x'); DROP TABLE webhooks; --", "m2", "t2");
-	assert_int_equal(st->ops->webhook_get(st, "x'); DROP TABLE webhooks; --", &w, &err), 0);
+	assert_int_equal(store_webhook_get(st, "x'); DROP TABLE webhooks; --", &w, &err), 0);
 	webhook_clear(&w);
-	assert_int_equal(st->ops->webhook_get(st, "wh1", &w, &err), 0);
+	assert_int_equal(store_webhook_get(st, "wh1", &w, &err), 0);
 	webhook_clear(&w);
 }
 
@@ -296,9 +296,9 @@ void suite_token_crud(void **state)
 	           .expires_at = 99,
 	           .state = TOKEN_VALID,
 	           .checked_at = 5};
-	assert_int_equal(st->ops->token_put(st, &t, &err), 0);
+	assert_int_equal(store_token_put(st, &t, &err), 0);
 	token g = {0};
-	assert_int_equal(st->ops->token_get(st, "ATTAabc", &g, &err), 0);
+	assert_int_equal(store_token_get(st, "ATTAabc", &g, &err), 0);
 	assert_string_equal(g.member, "zoe");
 	assert_int_equal(g.expires_at, 99);
 	assert_int_equal(g.state, TOKEN_VALID);
@@ -310,25 +310,25 @@ void suite_token_crud(void **state)
 	t.state = TOKEN_EXPIRED;
 	t.member = NULL;
 	t.created_at = 1;
-	assert_int_equal(st->ops->token_put(st, &t, &err), 0);
-	assert_int_equal(st->ops->token_get(st, "ATTAabc", &g, &err), 0);
+	assert_int_equal(store_token_put(st, &t, &err), 0);
+	assert_int_equal(store_token_get(st, "ATTAabc", &g, &err), 0);
 	assert_int_equal(g.state, TOKEN_EXPIRED);
 	assert_null(g.member);
 	assert_int_equal(g.created_at, created);
 	token_clear(&g);
 	token t2 = {.token = (char *)"ATTAdef"};
-	assert_int_equal(st->ops->token_put(st, &t2, &err), 0);
+	assert_int_equal(store_token_put(st, &t2, &err), 0);
 	token *list = NULL;
 	size_t n = 0;
-	assert_int_equal(st->ops->token_list(st, &list, &n, &err), 0);
+	assert_int_equal(store_token_list(st, &list, &n, &err), 0);
 	assert_int_equal(n, 2);
 	token_list_free(list, n);
-	assert_int_equal(st->ops->token_delete(st, "ATTAabc", &err), 0);
-	assert_int_equal(st->ops->token_delete(st, "ATTAabc", &err), TH_ENOTFOUND);
+	assert_int_equal(store_token_delete(st, "ATTAabc", &err), 0);
+	assert_int_equal(store_token_delete(st, "ATTAabc", &err), TH_ENOTFOUND);
 	assert_null(strstr(err.msg, "ATTAabc")); /* tokens are not echoed */
-	assert_int_equal(st->ops->token_get(st, "ATTAabc", &g, &err), TH_ENOTFOUND);
+	assert_int_equal(store_token_get(st, "ATTAabc", &g, &err), TH_ENOTFOUND);
 	token empty = {0};
-	assert_int_equal(st->ops->token_put(st, &empty, &err), TH_EINVAL);
+	assert_int_equal(store_token_put(st, &empty, &err), TH_EINVAL);
 }
 
 /* Handlers: insert, get, list, enable/disable, delete. */
@@ -343,11 +343,11 @@ void suite_handler_crud(void **state)
 	             .on = (char *)"commentCard,updateCard:idList",
 	             .secret = (char *)"whsec_abc",
 	             .enabled = true};
-	assert_int_equal(st->ops->handler_insert(st, &h, &err), 0);
-	assert_int_equal(st->ops->handler_insert(st, &h, &err), TH_EEXISTS);
+	assert_int_equal(store_handler_insert(st, &h, &err), 0);
+	assert_int_equal(store_handler_insert(st, &h, &err), TH_EEXISTS);
 	assert_non_null(strstr(err.msg, "h1"));
 	handler g = {0};
-	assert_int_equal(st->ops->handler_get(st, "h1", &g, &err), 0);
+	assert_int_equal(store_handler_get(st, "h1", &g, &err), 0);
 	assert_int_equal(g.kind, HANDLER_FORWARD);
 	assert_string_equal(g.target, "http://127.0.0.1:1/x");
 	assert_string_equal(g.on, "commentCard,updateCard:idList");
@@ -355,21 +355,21 @@ void suite_handler_crud(void **state)
 	assert_string_equal(g.secret, "whsec_abc");
 	assert_true(g.enabled);
 	handler_clear(&g);
-	assert_int_equal(st->ops->handler_set_enabled(st, "h1", false, &err), 0);
-	assert_int_equal(st->ops->handler_get(st, "h1", &g, &err), 0);
+	assert_int_equal(store_handler_set_enabled(st, "h1", false, &err), 0);
+	assert_int_equal(store_handler_get(st, "h1", &g, &err), 0);
 	assert_false(g.enabled);
 	handler_clear(&g);
-	assert_int_equal(st->ops->handler_set_enabled(st, "zz", true, &err), TH_ENOTFOUND);
+	assert_int_equal(store_handler_set_enabled(st, "zz", true, &err), TH_ENOTFOUND);
 	suite_add_handler(st, "h2", HANDLER_FUNC, NULL, "b0000000000000000000000b", true);
 	handler *list = NULL;
 	size_t n = 0;
-	assert_int_equal(st->ops->handler_list(st, &list, &n, &err), 0);
+	assert_int_equal(store_handler_list(st, &list, &n, &err), 0);
 	assert_int_equal(n, 2);
 	handler_list_free(list, n);
-	assert_int_equal(st->ops->handler_delete(st, "h1", &err), 0);
-	assert_int_equal(st->ops->handler_delete(st, "h1", &err), TH_ENOTFOUND);
+	assert_int_equal(store_handler_delete(st, "h1", &err), 0);
+	assert_int_equal(store_handler_delete(st, "h1", &err), TH_ENOTFOUND);
 	assert_string_equal(err.msg, "no handler with id h1");
-	assert_int_equal(st->ops->handler_get(st, "h1", &g, &err), TH_ENOTFOUND);
+	assert_int_equal(store_handler_get(st, "h1", &g, &err), TH_ENOTFOUND);
 }
 
 /* Admin users and sessions: password hashes, sessions, purge and delete. */
@@ -379,14 +379,14 @@ void suite_users_sessions(void **state)
 	store *st = f->st;
 	th_error err = {0};
 	char *hash = NULL;
-	assert_int_equal(st->ops->user_get_hash(st, "admin", &hash, &err), TH_ENOTFOUND);
+	assert_int_equal(store_user_get_hash(st, "admin", &hash, &err), TH_ENOTFOUND);
 	assert_null(hash);
-	assert_int_equal(st->ops->user_put(st, "admin", "$argon2id$v=19$one", &err), 0);
-	assert_int_equal(st->ops->user_get_hash(st, "admin", &hash, &err), 0);
+	assert_int_equal(store_user_put(st, "admin", "$argon2id$v=19$one", &err), 0);
+	assert_int_equal(store_user_get_hash(st, "admin", &hash, &err), 0);
 	assert_string_equal(hash, "$argon2id$v=19$one");
 	free(hash);
-	assert_int_equal(st->ops->user_put(st, "admin", "$argon2id$v=19$two", &err), 0);
-	assert_int_equal(st->ops->user_get_hash(st, "admin", &hash, &err), 0);
+	assert_int_equal(store_user_put(st, "admin", "$argon2id$v=19$two", &err), 0);
+	assert_int_equal(store_user_get_hash(st, "admin", &hash, &err), 0);
 	assert_string_equal(hash, "$argon2id$v=19$two");
 	free(hash);
 
@@ -395,9 +395,9 @@ void suite_users_sessions(void **state)
 	                  .user = (char *)"admin",
 	                  .csrf = (char *)"c1",
 	                  .expires_at = later};
-	assert_int_equal(st->ops->session_put(st, &s, &err), 0);
+	assert_int_equal(store_session_put(st, &s, &err), 0);
 	user_session g = {0};
-	assert_int_equal(st->ops->session_get(st, "aa11", &g, &err), 0);
+	assert_int_equal(store_session_get(st, "aa11", &g, &err), 0);
 	assert_string_equal(g.user, "admin");
 	assert_string_equal(g.csrf, "c1");
 	assert_int_equal(g.expires_at, later);
@@ -407,21 +407,21 @@ void suite_users_sessions(void **state)
 	                    .user = (char *)"ghost",
 	                    .csrf = (char *)"c",
 	                    .expires_at = later};
-	assert_int_equal(st->ops->session_put(st, &bad, &err), TH_ENOTFOUND);
+	assert_int_equal(store_session_put(st, &bad, &err), TH_ENOTFOUND);
 	/* expired sessions are purged when a new one is stored */
 	user_session old = {.id_hash = (char *)"old",
 	                    .user = (char *)"admin",
 	                    .csrf = (char *)"c",
 	                    .expires_at = 1};
-	assert_int_equal(st->ops->session_put(st, &old, &err), 0);
-	assert_int_equal(st->ops->session_get(st, "old", &g, &err), 0);
+	assert_int_equal(store_session_put(st, &old, &err), 0);
+	assert_int_equal(store_session_get(st, "old", &g, &err), 0);
 	user_session_clear(&g);
 	s.id_hash = (char *)"cc22";
-	assert_int_equal(st->ops->session_put(st, &s, &err), 0);
-	assert_int_equal(st->ops->session_get(st, "old", &g, &err), TH_ENOTFOUND);
-	assert_int_equal(st->ops->session_delete(st, "aa11", &err), 0);
-	assert_int_equal(st->ops->session_delete(st, "aa11", &err), TH_ENOTFOUND);
-	assert_int_equal(st->ops->session_get(st, "aa11", &g, &err), TH_ENOTFOUND);
+	assert_int_equal(store_session_put(st, &s, &err), 0);
+	assert_int_equal(store_session_get(st, "old", &g, &err), TH_ENOTFOUND);
+	assert_int_equal(store_session_delete(st, "aa11", &err), 0);
+	assert_int_equal(store_session_delete(st, "aa11", &err), TH_ENOTFOUND);
+	assert_int_equal(store_session_get(st, "aa11", &g, &err), TH_ENOTFOUND);
 }
 
 /* ---- events ---------------------------------------------------------------------------- */
@@ -442,7 +442,7 @@ void suite_events_dedupe(void **state)
 	                 0), /* same action, other webhook */
 	};
 	enum store_put r[4];
-	assert_int_equal(st->ops->events_put(st, evs, 4, r, &err), 0);
+	assert_int_equal(store_events_put(st, evs, 4, r, &err), 0);
 	assert_int_equal(r[0], STORE_PUT_NEW);
 	assert_int_equal(r[1], STORE_PUT_NEW);
 	assert_int_equal(r[2], STORE_PUT_DUPLICATE);
@@ -461,7 +461,7 @@ void suite_events_dedupe(void **state)
 	event_query q = {.webhook_id = "w1"};
 	event_row *rows = NULL;
 	size_t n = 0;
-	assert_int_equal(st->ops->event_list(st, &q, &rows, &n, &err), 0);
+	assert_int_equal(store_event_list(st, &q, &rows, &n, &err), 0);
 	assert_int_equal(n, 2);
 	assert_string_equal(rows[0].ev.summary, "two"); /* newest first */
 	assert_string_equal(rows[1].ev.summary, "one");
@@ -470,7 +470,7 @@ void suite_events_dedupe(void **state)
 	event_row_list_free(rows, n);
 
 	webhook w = {0};
-	assert_int_equal(st->ops->webhook_get(st, "w1", &w, &err), 0);
+	assert_int_equal(store_webhook_get(st, "w1", &w, &err), 0);
 	assert_int_equal(w.event_count, 2);
 	assert_int_equal(w.last_event_at, evs[1]->received_at);
 	webhook_clear(&w);
@@ -481,7 +481,7 @@ void suite_events_dedupe(void **state)
 	bad->action_id = NULL;
 	event *good = suite_ev_new("w1", "a10", "commentCard", "good", NULL, 0);
 	event *mix[2] = {bad, good};
-	assert_int_equal(st->ops->events_put(st, mix, 2, r, &err), 0);
+	assert_int_equal(store_events_put(st, mix, 2, r, &err), 0);
 	assert_int_equal(r[0], STORE_PUT_FAILED);
 	assert_int_equal(r[1], STORE_PUT_NEW);
 	suite_ev_free(bad);
@@ -493,7 +493,7 @@ void suite_events_dedupe(void **state)
 	event *clash = suite_ev_new("w1", "a21", "commentCard", "clash", NULL, 0);
 	clash->id = str_dup(evs[0]->id);
 	event *batch[2] = {fresh, clash};
-	assert_int_equal(st->ops->events_put(st, batch, 2, r, &err), TH_ESTORE);
+	assert_int_equal(store_events_put(st, batch, 2, r, &err), TH_ESTORE);
 	assert_int_equal(r[0], STORE_PUT_FAILED);
 	assert_int_equal(r[1], STORE_PUT_FAILED);
 	assert_null(fresh->id); /* the id made up for it is taken back */
@@ -501,10 +501,10 @@ void suite_events_dedupe(void **state)
 	assert_string_equal(clash->id, evs[0]->id); /* the caller's own id is kept */
 	free(clash->id);
 	clash->id = NULL;
-	assert_int_equal(st->ops->events_put(st, batch, 2, r, &err), 0); /* nothing half-stored */
+	assert_int_equal(store_events_put(st, batch, 2, r, &err), 0); /* nothing half-stored */
 	assert_int_equal(r[0], STORE_PUT_NEW);
 	assert_int_equal(r[1], STORE_PUT_NEW);
-	assert_int_equal(st->ops->events_put(st, batch, 0, r, &err), 0);
+	assert_int_equal(store_events_put(st, batch, 0, r, &err), 0);
 	suite_ev_free(fresh);
 	suite_ev_free(clash);
 	for (size_t i = 0; i < 4; i++)
@@ -520,9 +520,9 @@ void suite_events_survive_webhook_delete(void **state)
 	suite_add_webhook(st, "w1", "b0000000000000000000000b", "t");
 	event *ev = suite_ev_new("w1", "a1", "createCard", "made", NULL, 0);
 	assert_int_equal(suite_put1(st, ev), STORE_PUT_NEW);
-	assert_int_equal(st->ops->webhook_delete(st, "w1", &err), 0);
+	assert_int_equal(store_webhook_delete(st, "w1", &err), 0);
 	event got = {0};
-	assert_int_equal(st->ops->event_get(st, ev->id, &got, &err), 0);
+	assert_int_equal(store_event_get(st, ev->id, &got, &err), 0);
 	assert_string_equal(got.webhook_id, "w1");
 	event_clear(&got);
 	/* and events for a webhook that has no row can still be stored */
@@ -558,7 +558,7 @@ void suite_payload_bytes_exact(void **state)
 		event *ev = suite_ev_new("w1", aid, "x", "s", p, len);
 		assert_int_equal(suite_put1(st, ev), STORE_PUT_NEW);
 		event got = {0};
-		assert_int_equal(st->ops->event_get(st, ev->id, &got, &err), 0);
+		assert_int_equal(store_event_get(st, ev->id, &got, &err), 0);
 		assert_int_equal(got.payload_len, len);
 		assert_memory_equal(got.payload, p, len);
 		assert_int_equal(got.payload[len], '\0');
@@ -568,7 +568,7 @@ void suite_payload_bytes_exact(void **state)
 		suite_ev_free(ev);
 	}
 	event got = {0};
-	assert_int_equal(st->ops->event_get(st, "missing", &got, &err), TH_ENOTFOUND);
+	assert_int_equal(store_event_get(st, "missing", &got, &err), TH_ENOTFOUND);
 	assert_string_equal(err.msg, "no event with id missing");
 }
 
@@ -591,19 +591,19 @@ void suite_event_list_filters(void **state)
 		                 summaries[i % TH_ARRAY_LEN(summaries)], NULL, 0);
 	}
 	enum store_put r[N];
-	assert_int_equal(st->ops->events_put(st, evs, N, r, &err), 0);
+	assert_int_equal(store_events_put(st, evs, N, r, &err), 0);
 
 	event_row *rows = NULL;
 	size_t n = 0;
 	event_query q = {0};
-	assert_int_equal(st->ops->event_list(st, &q, &rows, &n, &err), 0);
+	assert_int_equal(store_event_list(st, &q, &rows, &n, &err), 0);
 	assert_int_equal(n, N);
 	for (size_t i = 1; i < n; i++)
 		assert_true(rows[i - 1].seq > rows[i].seq);
 	event_row_list_free(rows, n);
 
 	q = (event_query){.webhook_id = "wA", .action_type = "commentCard"};
-	assert_int_equal(st->ops->event_list(st, &q, &rows, &n, &err), 0);
+	assert_int_equal(store_event_list(st, &q, &rows, &n, &err), 0);
 	size_t expect = 0;
 	for (int i = 0; i < N; i++)
 		if (i % 2 == 0 && i % 3 == 0)
@@ -627,7 +627,7 @@ void suite_event_list_filters(void **state)
 	             {"\\", "plain \\ backslash"}};
 	for (size_t t = 0; t < TH_ARRAY_LEN(texts); t++) {
 		q = (event_query){.text = texts[t].text, .limit = 1000};
-		assert_int_equal(st->ops->event_list(st, &q, &rows, &n, &err), 0);
+		assert_int_equal(store_event_list(st, &q, &rows, &n, &err), 0);
 		assert_true(n > 0);
 		for (size_t i = 0; i < n; i++) {
 			if (texts[t].only)
@@ -638,7 +638,7 @@ void suite_event_list_filters(void **state)
 		event_row_list_free(rows, n);
 	}
 	q = (event_query){.text = "no such words"};
-	assert_int_equal(st->ops->event_list(st, &q, &rows, &n, &err), 0);
+	assert_int_equal(store_event_list(st, &q, &rows, &n, &err), 0);
 	assert_int_equal(n, 0);
 	assert_null(rows);
 
@@ -646,7 +646,7 @@ void suite_event_list_filters(void **state)
 	int64_t seen = 0, before = 0;
 	for (;;) {
 		q = (event_query){.limit = 7, .before_seq = before};
-		assert_int_equal(st->ops->event_list(st, &q, &rows, &n, &err), 0);
+		assert_int_equal(store_event_list(st, &q, &rows, &n, &err), 0);
 		if (n == 0)
 			break;
 		assert_true(n <= 7);
@@ -659,14 +659,14 @@ void suite_event_list_filters(void **state)
 	assert_int_equal(seen, N);
 	/* tail: after_seq, oldest first */
 	q = (event_query){.after_seq = before + 34, .oldest_first = true};
-	assert_int_equal(st->ops->event_list(st, &q, &rows, &n, &err), 0);
+	assert_int_equal(store_event_list(st, &q, &rows, &n, &err), 0);
 	assert_int_equal(n, 5);
 	assert_int_equal(rows[0].seq, before + 35);
 	assert_true(rows[0].seq < rows[1].seq);
 	event_row_list_free(rows, n);
 	/* the limit is capped */
 	q = (event_query){.limit = 5000000};
-	assert_int_equal(st->ops->event_list(st, &q, &rows, &n, &err), 0);
+	assert_int_equal(store_event_list(st, &q, &rows, &n, &err), 0);
 	assert_int_equal(n, N);
 	event_row_list_free(rows, n);
 	for (int i = 0; i < N; i++)
@@ -700,7 +700,7 @@ void suite_deliveries_for_matching_handlers(void **state)
 	event *evs[] = {move, rename, comment, move_raw, rename_raw};
 	enum store_put r[5];
 	th_error err = {0};
-	assert_int_equal(st->ops->events_put(st, evs, 5, r, &err), 0);
+	assert_int_equal(store_events_put(st, evs, 5, r, &err), 0);
 	for (int i = 0; i < 5; i++)
 		assert_int_equal(r[i], STORE_PUT_NEW);
 
@@ -726,7 +726,7 @@ void suite_deliveries_for_matching_handlers(void **state)
 
 	delivery *d = NULL;
 	size_t n = 0;
-	assert_int_equal(st->ops->delivery_list(st, "pending", NULL, 0, &d, &n, &err), 0);
+	assert_int_equal(store_delivery_list(st, "pending", NULL, 0, &d, &n, &err), 0);
 	/* move: all, moves, thisboard; rename: all, thisboard; comment: all, comments,
 	 * thisboard; move_raw: all, moves; rename_raw: all */
 	assert_int_equal(n, 3 + 2 + 3 + 2 + 1 + 2); /* + renames: rename, rename_raw */
@@ -736,7 +736,7 @@ void suite_deliveries_for_matching_handlers(void **state)
 		assert_true(d[i].next_attempt_at > 0);
 	}
 	delivery_list_free(d, n);
-	assert_int_equal(st->ops->delivery_list(st, "bogus", NULL, 0, &d, &n, &err), TH_EINVAL);
+	assert_int_equal(store_delivery_list(st, "bogus", NULL, 0, &d, &n, &err), TH_EINVAL);
 	for (size_t i = 0; i < TH_ARRAY_LEN(evs); i++)
 		suite_ev_free(evs[i]);
 }
@@ -753,7 +753,7 @@ void suite_claim_order(void **state)
 	    suite_ev_new("wB", "3", "t", "s", NULL, 0), suite_ev_new("wA", "4", "t", "s", NULL, 0)};
 	enum store_put r[4];
 	th_error err = {0};
-	assert_int_equal(st->ops->events_put(st, e, 4, r, &err), 0);
+	assert_int_equal(store_events_put(st, e, 4, r, &err), 0);
 	char got[1024], want[1024];
 
 	/* kinds filter: only exec */
@@ -772,12 +772,12 @@ void suite_claim_order(void **state)
 	/* finishing event 1 for h1 releases event 2 for h1 only */
 	delivery *d = NULL;
 	size_t n = 0;
-	assert_int_equal(st->ops->delivery_list(st, "running", e[0]->id, 0, &d, &n, &err), 0);
+	assert_int_equal(store_delivery_list(st, "running", e[0]->id, 0, &d, &n, &err), 0);
 	assert_int_equal(n, 2);
 	for (size_t i = 0; i < n; i++)
 		if (str_eq(d[i].handler_id, "h1"))
 			assert_int_equal(
-			    st->ops->delivery_finish(st, d[i].id, DELIVERY_DONE, 0, NULL, &err), 0);
+			    store_delivery_finish(st, d[i].id, DELIVERY_DONE, 0, NULL, &err), 0);
 	delivery_list_free(d, n);
 	claim_events(st, SUITE_ALL_KINDS, 10, 60000, got, sizeof got, NULL, NULL);
 	str_printf(want, sizeof want, "%s/h1", e[1]->id);
@@ -787,7 +787,7 @@ void suite_claim_order(void **state)
 	event *more[3] = {suite_ev_new("wC", "5", "t", "s", NULL, 0),
 	                  suite_ev_new("wD", "6", "t", "s", NULL, 0),
 	                  suite_ev_new("wE", "7", "t", "s", NULL, 0)};
-	assert_int_equal(st->ops->events_put(st, more, 3, r, &err), 0);
+	assert_int_equal(store_events_put(st, more, 3, r, &err), 0);
 	claim_events(st, SUITE_ALL_KINDS, 2, 60000, got, sizeof got, &d, &n);
 	assert_int_equal(n, 2);
 	delivery_list_free(d, n);
@@ -807,32 +807,32 @@ void suite_lease_expiry(void **state)
 	event *e[2] = {suite_ev_new("wA", "1", "t", "s", NULL, 0),
 	               suite_ev_new("wA", "2", "t", "s", NULL, 0)};
 	enum store_put r[2];
-	assert_int_equal(st->ops->events_put(st, e, 2, r, &err), 0);
+	assert_int_equal(store_events_put(st, e, 2, r, &err), 0);
 	delivery *d = NULL;
 	size_t n = 0;
-	assert_int_equal(st->ops->delivery_claim(st, SUITE_ALL_KINDS, 10, 30, &d, &n, &err), 0);
+	assert_int_equal(store_delivery_claim(st, SUITE_ALL_KINDS, 10, 30, &d, &n, &err), 0);
 	assert_int_equal(n, 1);
 	assert_string_equal(d[0].event_id, e[0]->id);
 	assert_int_equal(d[0].attempts, 1);
 	char *first = str_dup(d[0].id);
 	delivery_list_free(d, n);
 	/* lease still valid: nothing (event 2 waits behind the running one) */
-	assert_int_equal(st->ops->delivery_claim(st, SUITE_ALL_KINDS, 10, 30, &d, &n, &err), 0);
+	assert_int_equal(store_delivery_claim(st, SUITE_ALL_KINDS, 10, 30, &d, &n, &err), 0);
 	assert_int_equal(n, 0);
 	usleep(80 * 1000);
 	/* the lease ran out: the same delivery is claimed again, not event 2 */
-	assert_int_equal(st->ops->delivery_claim(st, SUITE_ALL_KINDS, 10, 60000, &d, &n, &err), 0);
+	assert_int_equal(store_delivery_claim(st, SUITE_ALL_KINDS, 10, 60000, &d, &n, &err), 0);
 	assert_int_equal(n, 1);
 	assert_string_equal(d[0].id, first);
 	assert_int_equal(d[0].attempts, 2);
 	assert_true(d[0].claimed_until > time_now_ms() + 50000);
 	delivery_list_free(d, n);
 	delivery g = {0};
-	assert_int_equal(st->ops->delivery_get(st, first, &g, &err), 0);
+	assert_int_equal(store_delivery_get(st, first, &g, &err), 0);
 	assert_int_equal(g.status, DELIVERY_RUNNING);
 	assert_int_equal(g.attempts, 2);
 	delivery_clear(&g);
-	assert_int_equal(st->ops->delivery_get(st, "nope", &g, &err), TH_ENOTFOUND);
+	assert_int_equal(store_delivery_get(st, "nope", &g, &err), TH_ENOTFOUND);
 	free(first);
 	suite_ev_free(e[0]);
 	suite_ev_free(e[1]);
@@ -859,20 +859,20 @@ void suite_last_event_at(void **state)
 	for (size_t i = 0; i < 5; i++)
 		e[i]->received_at = at[i];
 	enum store_put r[5];
-	assert_int_equal(st->ops->events_put(st, e, 5, r, &err), 0);
+	assert_int_equal(store_events_put(st, e, 5, r, &err), 0);
 	assert_int_equal(r[4], STORE_PUT_DUPLICATE);
 	webhook w = {0};
-	assert_int_equal(st->ops->webhook_get(st, "wl1", &w, &err), 0);
+	assert_int_equal(store_webhook_get(st, "wl1", &w, &err), 0);
 	assert_int_equal(w.last_event_at, 8000); /* not the duplicate's 99000 */
 	webhook_clear(&w);
-	assert_int_equal(st->ops->webhook_get(st, "wl2", &w, &err), 0);
+	assert_int_equal(store_webhook_get(st, "wl2", &w, &err), 0);
 	assert_int_equal(w.last_event_at, 9000);
 	webhook_clear(&w);
 	/* an older event later never moves it back */
 	event *old = suite_ev_new("wl2", "b5", "commentCard", "s", NULL, 0);
 	old->received_at = 1000;
 	assert_int_equal(suite_put1(st, old), STORE_PUT_NEW);
-	assert_int_equal(st->ops->webhook_get(st, "wl2", &w, &err), 0);
+	assert_int_equal(store_webhook_get(st, "wl2", &w, &err), 0);
 	assert_int_equal(w.last_event_at, 9000);
 	webhook_clear(&w);
 	suite_ev_free(first);
@@ -893,10 +893,10 @@ void suite_finish_many(void **state)
 	               suite_ev_new("wB", "2", "commentCard", "s", NULL, 0),
 	               suite_ev_new("wC", "3", "commentCard", "s", NULL, 0)};
 	enum store_put r[3];
-	assert_int_equal(st->ops->events_put(st, e, 3, r, &err), 0);
+	assert_int_equal(store_events_put(st, e, 3, r, &err), 0);
 	delivery *d = NULL;
 	size_t n = 0;
-	assert_int_equal(st->ops->delivery_claim(st, SUITE_ALL_KINDS, 10, 60000, &d, &n, &err), 0);
+	assert_int_equal(store_delivery_claim(st, SUITE_ALL_KINDS, 10, 60000, &d, &n, &err), 0);
 	assert_int_equal(n, 3);
 	int64_t later = time_now_ms() + 60000;
 	delivery_outcome outs[4] = {{d[0].id, DELIVERY_DONE, 0, NULL},
@@ -906,27 +906,27 @@ void suite_finish_many(void **state)
 	/* a status an attempt cannot end in refuses the whole batch, nothing recorded */
 	delivery_outcome bad[2] = {outs[0], {d[2].id, DELIVERY_PENDING, 0, NULL}};
 	size_t changed = 99;
-	assert_int_equal(st->ops->delivery_finish_many(st, bad, 2, &changed, &err), TH_EINVAL);
+	assert_int_equal(store_delivery_finish_many(st, bad, 2, &changed, &err), TH_EINVAL);
 	assert_int_equal(changed, 0);
 	delivery g = {0};
-	assert_int_equal(st->ops->delivery_get(st, d[0].id, &g, &err), 0);
+	assert_int_equal(store_delivery_get(st, d[0].id, &g, &err), 0);
 	assert_int_equal(g.status, DELIVERY_RUNNING);
 	delivery_clear(&g);
 
-	assert_int_equal(st->ops->delivery_finish_many(st, outs, 4, &changed, &err), 0);
+	assert_int_equal(store_delivery_finish_many(st, outs, 4, &changed, &err), 0);
 	assert_int_equal(changed, 3);
 	const enum delivery_status want[3] = {DELIVERY_DONE, DELIVERY_FAILED, DELIVERY_DEAD};
 	for (size_t i = 0; i < 3; i++) {
-		assert_int_equal(st->ops->delivery_get(st, d[i].id, &g, &err), 0);
+		assert_int_equal(store_delivery_get(st, d[i].id, &g, &err), 0);
 		assert_int_equal(g.status, want[i]);
 		assert_int_equal(g.claimed_until, 0);
 		delivery_clear(&g);
 	}
-	assert_int_equal(st->ops->delivery_get(st, d[1].id, &g, &err), 0);
+	assert_int_equal(store_delivery_get(st, d[1].id, &g, &err), 0);
 	assert_string_equal(g.last_error, "exit status 1");
 	assert_int_equal(g.next_attempt_at, later);
 	delivery_clear(&g);
-	assert_int_equal(st->ops->delivery_finish_many(st, outs, 0, &changed, &err), 0);
+	assert_int_equal(store_delivery_finish_many(st, outs, 0, &changed, &err), 0);
 	assert_int_equal(changed, 0);
 	delivery_list_free(d, n);
 	for (size_t i = 0; i < 3; i++)
@@ -944,80 +944,79 @@ void suite_finish_retry_replay(void **state)
 	event *e[2] = {suite_ev_new("wA", "1", "commentCard", "s", NULL, 0),
 	               suite_ev_new("wA", "2", "commentCard", "s", NULL, 0)};
 	enum store_put r[2];
-	assert_int_equal(st->ops->events_put(st, e, 2, r, &err), 0);
+	assert_int_equal(store_events_put(st, e, 2, r, &err), 0);
 	delivery *d = NULL;
 	size_t n = 0;
-	assert_int_equal(st->ops->delivery_claim(st, SUITE_ALL_KINDS, 10, 60000, &d, &n, &err), 0);
+	assert_int_equal(store_delivery_claim(st, SUITE_ALL_KINDS, 10, 60000, &d, &n, &err), 0);
 	assert_int_equal(n, 1);
 	char *id1 = str_dup(d[0].id);
 	delivery_list_free(d, n);
 
 	/* failed with a later retry time: not due, and event 2 still waits */
-	assert_int_equal(st->ops->delivery_finish(st, id1, DELIVERY_FAILED, time_now_ms() + 60000,
-	                                          "exit status 3", &err),
+	assert_int_equal(store_delivery_finish(st, id1, DELIVERY_FAILED, time_now_ms() + 60000,
+	                                       "exit status 3", &err),
 	                 0);
-	assert_int_equal(st->ops->delivery_claim(st, SUITE_ALL_KINDS, 10, 60000, &d, &n, &err), 0);
+	assert_int_equal(store_delivery_claim(st, SUITE_ALL_KINDS, 10, 60000, &d, &n, &err), 0);
 	assert_int_equal(n, 0);
 	delivery g = {0};
-	assert_int_equal(st->ops->delivery_get(st, id1, &g, &err), 0);
+	assert_int_equal(store_delivery_get(st, id1, &g, &err), 0);
 	assert_int_equal(g.status, DELIVERY_FAILED);
 	assert_string_equal(g.last_error, "exit status 3");
 	assert_int_equal(g.claimed_until, 0);
 	delivery_clear(&g);
 	/* due again: claimed again with attempts 2 */
 	assert_int_equal(
-	    st->ops->delivery_finish(st, id1, DELIVERY_FAILED, time_now_ms() - 1, "again", &err),
-	    0);
-	assert_int_equal(st->ops->delivery_claim(st, SUITE_ALL_KINDS, 10, 60000, &d, &n, &err), 0);
+	    store_delivery_finish(st, id1, DELIVERY_FAILED, time_now_ms() - 1, "again", &err), 0);
+	assert_int_equal(store_delivery_claim(st, SUITE_ALL_KINDS, 10, 60000, &d, &n, &err), 0);
 	assert_int_equal(n, 1);
 	assert_string_equal(d[0].id, id1);
 	assert_int_equal(d[0].attempts, 2);
 	delivery_list_free(d, n);
 	/* running cannot be retried by hand */
-	assert_int_equal(st->ops->delivery_retry(st, id1, &err), TH_EINVAL);
+	assert_int_equal(store_delivery_retry(st, id1, &err), TH_EINVAL);
 	/* dead unblocks the next event */
-	assert_int_equal(st->ops->delivery_finish(st, id1, DELIVERY_DEAD, 0, "gave up", &err), 0);
-	assert_int_equal(st->ops->delivery_finish(st, id1, DELIVERY_RUNNING, 0, NULL, &err),
+	assert_int_equal(store_delivery_finish(st, id1, DELIVERY_DEAD, 0, "gave up", &err), 0);
+	assert_int_equal(store_delivery_finish(st, id1, DELIVERY_RUNNING, 0, NULL, &err),
 	                 TH_EINVAL);
-	assert_int_equal(st->ops->delivery_finish(st, "nope", DELIVERY_DONE, 0, NULL, &err),
+	assert_int_equal(store_delivery_finish(st, "nope", DELIVERY_DONE, 0, NULL, &err),
 	                 TH_ENOTFOUND);
-	assert_int_equal(st->ops->delivery_claim(st, SUITE_ALL_KINDS, 10, 60000, &d, &n, &err), 0);
+	assert_int_equal(store_delivery_claim(st, SUITE_ALL_KINDS, 10, 60000, &d, &n, &err), 0);
 	assert_int_equal(n, 1);
 	assert_string_equal(d[0].event_id, e[1]->id);
-	assert_int_equal(st->ops->delivery_finish(st, d[0].id, DELIVERY_DONE, 0, NULL, &err), 0);
+	assert_int_equal(store_delivery_finish(st, d[0].id, DELIVERY_DONE, 0, NULL, &err), 0);
 	delivery_list_free(d, n);
 
 	int64_t counts[5], oldest = -1;
-	assert_int_equal(st->ops->delivery_stats(st, counts, &oldest, &err), 0);
+	assert_int_equal(store_delivery_stats(st, counts, &oldest, &err), 0);
 	assert_int_equal(counts[DELIVERY_DEAD], 1);
 	assert_int_equal(counts[DELIVERY_DONE], 1);
 	assert_int_equal(counts[DELIVERY_PENDING], 0);
 	assert_int_equal(oldest, 0);
 
 	/* retry the dead one: pending, due now, attempts start over */
-	assert_int_equal(st->ops->delivery_retry(st, id1, &err), 0);
-	assert_int_equal(st->ops->delivery_get(st, id1, &g, &err), 0);
+	assert_int_equal(store_delivery_retry(st, id1, &err), 0);
+	assert_int_equal(store_delivery_get(st, id1, &g, &err), 0);
 	assert_int_equal(g.status, DELIVERY_PENDING);
 	assert_int_equal(g.attempts, 0);
 	assert_true(g.next_attempt_at <= time_now_ms());
 	delivery_clear(&g);
-	assert_int_equal(st->ops->delivery_retry(st, "nope", &err), TH_ENOTFOUND);
-	assert_int_equal(st->ops->delivery_stats(st, counts, &oldest, &err), 0);
+	assert_int_equal(store_delivery_retry(st, "nope", &err), TH_ENOTFOUND);
+	assert_int_equal(store_delivery_stats(st, counts, &oldest, &err), 0);
 	assert_int_equal(counts[DELIVERY_PENDING], 1);
 	assert_true(oldest > 0);
 
 	/* replay: a new generation per matching enabled handler (h1 only) */
 	size_t made = 99;
-	assert_int_equal(st->ops->event_replay(st, e[1]->id, &made, &err), 0);
+	assert_int_equal(store_event_replay(st, e[1]->id, &made, &err), 0);
 	assert_int_equal(made, 1);
-	assert_int_equal(st->ops->event_replay(st, e[1]->id, &made, &err), 0);
+	assert_int_equal(store_event_replay(st, e[1]->id, &made, &err), 0);
 	assert_int_equal(made, 1);
 	assert_int_equal(count_deliveries(st, e[1]->id, "h1"), 3);
 	assert_int_equal(count_deliveries(st, e[1]->id, "h2"), 0);
-	assert_int_equal(st->ops->event_replay(st, "missing", &made, &err), TH_ENOTFOUND);
+	assert_int_equal(store_event_replay(st, "missing", &made, &err), TH_ENOTFOUND);
 	assert_int_equal(made, 0);
-	assert_int_equal(st->ops->handler_set_enabled(st, "h1", false, &err), 0);
-	assert_int_equal(st->ops->event_replay(st, e[1]->id, &made, &err), 0);
+	assert_int_equal(store_handler_set_enabled(st, "h1", false, &err), 0);
+	assert_int_equal(store_event_replay(st, e[1]->id, &made, &err), 0);
 	assert_int_equal(made, 0);
 	free(id1);
 	suite_ev_free(e[0]);
@@ -1035,16 +1034,16 @@ void suite_handler_delete_drops_pending(void **state)
 	event *e[2] = {suite_ev_new("wA", "1", "t", "s", NULL, 0),
 	               suite_ev_new("wB", "2", "t", "s", NULL, 0)};
 	enum store_put r[2];
-	assert_int_equal(st->ops->events_put(st, e, 2, r, &err), 0);
+	assert_int_equal(store_events_put(st, e, 2, r, &err), 0);
 	delivery *d = NULL;
 	size_t n = 0;
-	assert_int_equal(st->ops->delivery_list(st, NULL, e[0]->id, 0, &d, &n, &err), 0);
+	assert_int_equal(store_delivery_list(st, NULL, e[0]->id, 0, &d, &n, &err), 0);
 	for (size_t i = 0; i < n; i++)
 		if (str_eq(d[i].handler_id, "h1"))
 			assert_int_equal(
-			    st->ops->delivery_finish(st, d[i].id, DELIVERY_DONE, 0, NULL, &err), 0);
+			    store_delivery_finish(st, d[i].id, DELIVERY_DONE, 0, NULL, &err), 0);
 	delivery_list_free(d, n);
-	assert_int_equal(st->ops->handler_delete(st, "h1", &err), 0);
+	assert_int_equal(store_handler_delete(st, "h1", &err), 0);
 	assert_int_equal(count_deliveries(st, e[0]->id, "h1"), 1); /* done: kept */
 	assert_int_equal(count_deliveries(st, e[1]->id, "h1"), 0); /* pending: gone */
 	assert_int_equal(count_deliveries(st, e[0]->id, "h2"), 1);
@@ -1084,7 +1083,7 @@ static void *writer_main(void *arg)
 			evs[i]->payload = str_dup("{}");
 			evs[i]->payload_len = 2;
 		}
-		if (st->ops->events_put(st, evs, (size_t)w->per_batch, r, &err) != 0)
+		if (store_events_put(st, evs, (size_t)w->per_batch, r, &err) != 0)
 			w->failures++;
 		for (int i = 0; i < w->per_batch; i++) {
 			if (r[i] != STORE_PUT_NEW)
@@ -1106,7 +1105,7 @@ void suite_two_handles(void **state)
 	assert_int_equal(store_open(&other, f->url, &err), 0);
 	suite_add_webhook(f->st, "w1", "m", "t");
 	webhook w = {0};
-	assert_int_equal(other->ops->webhook_get(other, "w1", &w, &err), 0);
+	assert_int_equal(store_webhook_get(other, "w1", &w, &err), 0);
 	webhook_clear(&w);
 	suite_add_handler(other, "h1", HANDLER_EXEC, NULL, NULL, true);
 	event *ev = suite_ev_new("w1", "a1", "t", "s", NULL, 0);
@@ -1127,11 +1126,10 @@ void suite_two_handles(void **state)
 		delivery *d = NULL;
 		size_t n = 0;
 		assert_int_equal(
-		    f->st->ops->delivery_claim(f->st, SUITE_ALL_KINDS, 20, 60000, &d, &n, &err), 0);
+		    store_delivery_claim(f->st, SUITE_ALL_KINDS, 20, 60000, &d, &n, &err), 0);
 		for (size_t i = 0; i < n; i++)
-			assert_int_equal(f->st->ops->delivery_finish(f->st, d[i].id, DELIVERY_DONE,
-			                                             0, NULL, &err),
-			                 0);
+			assert_int_equal(
+			    store_delivery_finish(f->st, d[i].id, DELIVERY_DONE, 0, NULL, &err), 0);
 		claimed += (int64_t)n;
 		delivery_list_free(d, n);
 	}
@@ -1140,7 +1138,7 @@ void suite_two_handles(void **state)
 		assert_int_equal(ws[i].failures, 0);
 	}
 	int64_t counts[5];
-	assert_int_equal(f->st->ops->delivery_stats(f->st, counts, NULL, &err), 0);
+	assert_int_equal(store_delivery_stats(f->st, counts, NULL, &err), 0);
 	assert_int_equal(counts[DELIVERY_DONE] + counts[DELIVERY_PENDING], 1 + 3 * 40 * 25);
 	assert_int_equal(counts[DELIVERY_DONE], claimed);
 }
@@ -1172,7 +1170,7 @@ void suite_batch_throughput(void **state)
 			ev->payload_len = strlen(ev->payload);
 			evs[i] = ev;
 		}
-		assert_int_equal(st->ops->events_put(st, evs, BATCH, r, &err), 0);
+		assert_int_equal(store_events_put(st, evs, BATCH, r, &err), 0);
 		for (int i = 0; i < BATCH; i++) {
 			assert_int_equal(r[i], STORE_PUT_NEW);
 			event_clear(evs[i]);
@@ -1183,6 +1181,6 @@ void suite_batch_throughput(void **state)
 	              (long long)ms, ms ? BATCH * BATCHES * 1000.0 / (double)ms : 0.0);
 	assert_true(ms < 60000);
 	int64_t counts[5];
-	assert_int_equal(st->ops->delivery_stats(st, counts, NULL, &err), 0);
+	assert_int_equal(store_delivery_stats(st, counts, NULL, &err), 0);
 	assert_int_equal(counts[DELIVERY_PENDING], BATCH * BATCHES / 2);
 }

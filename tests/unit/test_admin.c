@@ -149,7 +149,7 @@ static int setup(void **state)
 	assert_int_equal(crypto_pwhash_str(hash, PASSWORD, strlen(PASSWORD),
 	                                   crypto_pwhash_OPSLIMIT_MIN, crypto_pwhash_MEMLIMIT_MIN),
 	                 0);
-	assert_int_equal(f->a->st->ops->user_put(f->a->st, "ann", hash, &err), 0);
+	assert_int_equal(store_user_put(f->a->st, "ann", hash, &err), 0);
 	*state = f;
 	return 0;
 }
@@ -215,7 +215,7 @@ static char *put_event(fx *f, const char *body, size_t len)
 	ev.webhook_id = str_dup("wh1");
 	event *evs[1] = {&ev};
 	enum store_put res[1];
-	assert_int_equal(f->a->st->ops->events_put(f->a->st, evs, 1, res, &err), 0);
+	assert_int_equal(store_events_put(f->a->st, evs, 1, res, &err), 0);
 	char *id = str_dup(ev.id);
 	event_clear(&ev);
 	return id;

@@ -237,8 +237,8 @@ static void test_open_memory(void **state)
 	store *st = NULL;
 	th_error err = {0};
 	assert_int_equal(store_open(&st, "sqlite::memory:", &err), 0);
-	assert_string_equal(st->ops->name, "sqlite");
-	assert_int_equal(st->ops->ping(st, &err), 0);
+	assert_string_equal(store_name(st), "sqlite");
+	assert_int_equal(store_ping(st, &err), 0);
 	store_close(st);
 	store_close(NULL);
 }
@@ -248,13 +248,13 @@ static void test_migrations_idempotent(void **state)
 	fx *f = *state;
 	th_error err = {0};
 	int v1 = -1, v2 = -1;
-	assert_int_equal(f->base.st->ops->migrate(f->base.st, &v1, &err), 0);
+	assert_int_equal(store_migrate(f->base.st, &v1, &err), 0);
 	assert_true(v1 >= 1);
 	store_close(f->base.st);
 	f->base.st = NULL;
 	assert_int_equal(store_open(&f->base.st, f->base.url, &err),
 	                 0); /* migrates again at open */
-	assert_int_equal(f->base.st->ops->migrate(f->base.st, &v2, &err), 0);
+	assert_int_equal(store_migrate(f->base.st, &v2, &err), 0);
 	assert_int_equal(v1, v2);
 
 	/* look at the file with plain SQLite: one row per version, WAL mode */

@@ -254,15 +254,15 @@ static void test_pg_migrations(void **state)
 	fx *f = *state;
 	th_error err = {0};
 	int v1 = -1, v2 = -1;
-	assert_string_equal(f->base.st->ops->name, "postgresql");
-	assert_int_equal(f->base.st->ops->ping(f->base.st, &err), 0);
-	assert_int_equal(f->base.st->ops->migrate(f->base.st, &v1, &err), 0);
+	assert_string_equal(store_name(f->base.st), "postgresql");
+	assert_int_equal(store_ping(f->base.st, &err), 0);
+	assert_int_equal(store_migrate(f->base.st, &v1, &err), 0);
 	assert_true(v1 >= 1);
 	store_close(f->base.st);
 	f->base.st = NULL;
 	assert_int_equal(store_open(&f->base.st, f->base.url, &err),
 	                 0); /* migrates again at open */
-	assert_int_equal(f->base.st->ops->migrate(f->base.st, &v2, &err), 0);
+	assert_int_equal(store_migrate(f->base.st, &v2, &err), 0);
 	assert_int_equal(v1, v2);
 	assert_int_equal(db_value(f->db, "SELECT count(*) FROM schema_migrations"), v1);
 	assert_int_equal(db_value(f->db, "SELECT max(version) FROM schema_migrations"), v1);
@@ -358,17 +358,17 @@ static void test_pg_non_utf8_fields(void **state)
 	event *ok = suite_ev_new("w1", "a2", "t", "Zo\xc3\xab fine", NULL, 0);
 	event *evs[2] = {ev, ok};
 	enum store_put r[2];
-	assert_int_equal(st->ops->events_put(st, evs, 2, r, &err), 0);
+	assert_int_equal(store_events_put(st, evs, 2, r, &err), 0);
 	assert_int_equal(r[0], STORE_PUT_NEW);
 	assert_int_equal(r[1], STORE_PUT_NEW);
 	event got = {0};
-	assert_int_equal(st->ops->event_get(st, ev->id, &got, &err), 0);
+	assert_int_equal(store_event_get(st, ev->id, &got, &err), 0);
 	assert_string_equal(got.summary, "bad ? summary ??");
 	assert_string_equal(got.action_id, "a?1");
 	assert_int_equal(got.payload_len, ev->payload_len);
 	assert_memory_equal(got.payload, ev->payload, ev->payload_len);
 	event_clear(&got);
-	assert_int_equal(st->ops->event_get(st, ok->id, &got, &err), 0);
+	assert_int_equal(store_event_get(st, ok->id, &got, &err), 0);
 	assert_string_equal(got.summary, "Zo\xc3\xab fine");
 	event_clear(&got);
 	suite_ev_free(ev);
@@ -389,9 +389,9 @@ static void *hammer_main(void *arg)
 	for (int i = 0; i < h->rounds; i++) {
 		th_error err = {0};
 		int64_t counts[5];
-		if (h->st->ops->delivery_stats(h->st, counts, NULL, &err) != 0)
+		if (store_delivery_stats(h->st, counts, NULL, &err) != 0)
 			h->failures++;
-		if (h->st->ops->ping(h->st, &err) != 0)
+		if (store_ping(h->st, &err) != 0)
 			h->failures++;
 	}
 	return NULL;
@@ -447,13 +447,13 @@ static void test_pg_statement_timeout(void **state)
 	handler *hs = NULL;
 	size_t n = 0;
 	int64_t t0 = time_mono_ms();
-	assert_int_equal(f.base.st->ops->handler_list(f.base.st, &hs, &n, &err), TH_ESTORE);
+	assert_int_equal(store_handler_list(f.base.st, &hs, &n, &err), TH_ESTORE);
 	assert_true(time_mono_ms() - t0 < 5000);
 	assert_non_null(strstr(err.msg, "statement timeout"));
 	PQclear(PQexec(c, "ROLLBACK"));
 	PQfinish(c);
 	/* and the store works again at once */
-	assert_int_equal(f.base.st->ops->handler_list(f.base.st, &hs, &n, &err), 0);
+	assert_int_equal(store_handler_list(f.base.st, &hs, &n, &err), 0);
 	handler_list_free(hs, n);
 	fx *fp = calloc(1, sizeof *fp);
 	*fp = f;
@@ -478,7 +478,7 @@ static void test_pg_reconnect(void **state)
 	assert_true(db_value(f->db, sql) >= 1);
 	usleep(100 * 1000);
 	webhook w = {0};
-	assert_int_equal(st->ops->webhook_get(st, "w1", &w, &err), 0);
+	assert_int_equal(store_webhook_get(st, "w1", &w, &err), 0);
 	webhook_clear(&w);
 	event *ev = suite_ev_new("w1", "a1", "t", "s", NULL, 0);
 	assert_int_equal(suite_put1(st, ev), STORE_PUT_NEW);
@@ -496,9 +496,9 @@ static void test_pg_reconnect(void **state)
 		ev = suite_ev_new("w1", aid, "t", "s", NULL, 0);
 		assert_int_equal(suite_put1(st, ev), STORE_PUT_NEW);
 		suite_ev_free(ev);
-		assert_int_equal(st->ops->ping(st, &err), 0);
+		assert_int_equal(store_ping(st, &err), 0);
 	}
-	assert_int_equal(st->ops->webhook_get(st, "w1", &w, &err), 0);
+	assert_int_equal(store_webhook_get(st, "w1", &w, &err), 0);
 	assert_int_equal(w.event_count, 7);
 	webhook_clear(&w);
 }
@@ -519,15 +519,14 @@ static void *claimer_main(void *arg)
 		delivery *d = NULL;
 		size_t n = 0;
 		th_error err = {0};
-		if (c->st->ops->delivery_claim(c->st, SUITE_ALL_KINDS, 7, 60000, &d, &n, &err) !=
-		    0) {
+		if (store_delivery_claim(c->st, SUITE_ALL_KINDS, 7, 60000, &d, &n, &err) != 0) {
 			c->failures++;
 			break;
 		}
 		empty = n == 0 ? empty + 1 : 0;
 		for (size_t i = 0; i < n; i++)
-			if (c->st->ops->delivery_finish(c->st, d[i].id, DELIVERY_DONE, 0, NULL,
-			                                &err) != 0)
+			if (store_delivery_finish(c->st, d[i].id, DELIVERY_DONE, 0, NULL, &err) !=
+			    0)
 				c->failures++;
 		c->claimed += (int64_t)n;
 		delivery_list_free(d, n);
@@ -553,7 +552,7 @@ static void test_pg_concurrent_claims(void **state)
 		str_printf(aid, sizeof aid, "a%d", i);
 		evs[i] = suite_ev_new(wid, aid, "t", "s", NULL, 0);
 	}
-	assert_int_equal(f->base.st->ops->events_put(f->base.st, evs, N, r, &err), 0);
+	assert_int_equal(store_events_put(f->base.st, evs, N, r, &err), 0);
 	enum { T = 6 };
 	struct claimer cs[T];
 	pthread_t th[T];
@@ -593,26 +592,23 @@ static void test_pg_crashed_instance_lease(void **state)
 	               suite_ev_new("wB", "2", "t", "s", NULL, 0),
 	               suite_ev_new("wC", "3", "t", "s", NULL, 0)};
 	enum store_put r[3];
-	assert_int_equal(f->base.st->ops->events_put(f->base.st, e, 3, r, &err), 0);
+	assert_int_equal(store_events_put(f->base.st, e, 3, r, &err), 0);
 	store *crashing = NULL;
 	assert_int_equal(store_open(&crashing, f->base.url, &err), 0);
 	delivery *d = NULL;
 	size_t n = 0;
-	assert_int_equal(
-	    crashing->ops->delivery_claim(crashing, SUITE_ALL_KINDS, 2, 200, &d, &n, &err), 0);
+	assert_int_equal(store_delivery_claim(crashing, SUITE_ALL_KINDS, 2, 200, &d, &n, &err), 0);
 	assert_int_equal(n, 2);
 	delivery_list_free(d, n);
 	store_close(crashing); /* gone without finishing */
-	assert_int_equal(
-	    f->base.st->ops->delivery_claim(f->base.st, SUITE_ALL_KINDS, 10, 60000, &d, &n, &err),
-	    0);
+	assert_int_equal(store_delivery_claim(f->base.st, SUITE_ALL_KINDS, 10, 60000, &d, &n, &err),
+	                 0);
 	assert_int_equal(n, 1); /* only the unclaimed one */
 	assert_string_equal(d[0].event_id, e[2]->id);
 	delivery_list_free(d, n);
 	usleep(300 * 1000);
-	assert_int_equal(
-	    f->base.st->ops->delivery_claim(f->base.st, SUITE_ALL_KINDS, 10, 60000, &d, &n, &err),
-	    0);
+	assert_int_equal(store_delivery_claim(f->base.st, SUITE_ALL_KINDS, 10, 60000, &d, &n, &err),
+	                 0);
 	assert_int_equal(n, 2);
 	for (size_t i = 0; i < n; i++)
 		assert_int_equal(d[i].attempts, 2);
