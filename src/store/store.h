@@ -181,8 +181,8 @@ static inline int store_webhook_get(store *st, const char *id, webhook *out, th_
 	return st->ops->webhook_get(st, id, out, err);
 }
 
-static inline int store_webhook_find(store *st, const char *id_model, const char *tok,
-                                     webhook *out, th_error *err)
+static inline int store_webhook_find(store *st, const char *id_model, const char *tok, webhook *out,
+                                     th_error *err)
 {
 	return st->ops->webhook_find(st, id_model, tok, out, err);
 }
