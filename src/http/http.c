@@ -187,6 +187,18 @@ static void loggable_path(const char *path, char *out, size_t outsz)
 static enum MHD_Result send_response(struct conn_req *cr)
 {
 	http_response *res = &cr->res;
+	if (buf_status(&res->body)) {
+		/* a handler's page lost a piece (too big, out of memory): never send a
+		 * partial page as if it were whole */
+		log_error(cr->srv->name,
+		          "%s: a response could not be built (error %d); answering 500",
+		          cr->req.method, buf_status(&res->body));
+		http_response_clear(res);
+		buf_init(&res->body, 0);
+		if (http_response_text(res, 500,
+		                       "internal error: the response could not be built\n"))
+			return MHD_NO;
+	}
 	size_t len = 0;
 	char *data = buf_detach(&res->body, &len);
 	if (!data)
@@ -277,10 +289,11 @@ static int check_framing(struct conn_req *cr, const char **msg)
 			*msg = "body larger than the configured maximum";
 			return 413;
 		}
-		/* one allocation for the whole body instead of doubling from 64 bytes;
-		 * if it fails, the buffer grows as the data comes */
-		if (n > 0)
-			(void)buf_reserve(&cr->body, (size_t)n);
+		/* one allocation for the whole body instead of doubling from 64 bytes */
+		if (n > 0 && buf_reserve(&cr->body, (size_t)n)) {
+			*msg = "out of memory for the body; try again later";
+			return 503;
+		}
 	}
 	return 0;
 }

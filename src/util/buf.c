@@ -1,4 +1,4 @@
-/* buf.c — growable byte buffers with a hard maximum. */
+/* buf.c — growable byte buffers with a hard maximum and sticky failures. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +11,7 @@ void buf_init(buf *b, size_t max)
 	b->len = 0;
 	b->cap = 0;
 	b->max = max ? max : BUF_MAX_DEFAULT;
+	b->err = 0;
 }
 
 void buf_free(buf *b)
@@ -20,19 +21,36 @@ void buf_free(buf *b)
 	free(b->data);
 	b->data = NULL;
 	b->len = b->cap = 0;
+	b->err = 0;
 }
 
 void buf_reset(buf *b)
 {
 	b->len = 0;
+	b->err = 0;
 	if (b->data)
 		b->data[0] = '\0';
 }
 
+/* Record the first failure; every later append sees it (see util.h). */
+static int poison(buf *b, int code)
+{
+	if (!b->err)
+		b->err = code;
+	return b->err;
+}
+
+int buf_status(const buf *b)
+{
+	return b->err;
+}
+
 int buf_reserve(buf *b, size_t extra)
 {
+	if (b->err)
+		return b->err;
 	if (extra > b->max || b->len > b->max - extra)
-		return TH_ETOOBIG;
+		return poison(b, TH_ETOOBIG);
 	size_t need = b->len + extra + 1;
 	if (need <= b->cap)
 		return 0;
@@ -43,7 +61,7 @@ int buf_reserve(buf *b, size_t extra)
 		cap = b->max + 1;
 	char *p = realloc(b->data, cap);
 	if (!p)
-		return TH_ENOMEM;
+		return poison(b, TH_ENOMEM);
 	b->data = p;
 	b->cap = cap;
 	return 0;
@@ -77,8 +95,10 @@ int buf_vprintf(buf *b, const char *fmt, va_list ap)
 	va_copy(cp, ap);
 	int n = vsnprintf(NULL, 0, fmt, cp);
 	va_end(cp);
+	if (b->err)
+		return b->err;
 	if (n < 0)
-		return TH_EINVAL;
+		return poison(b, TH_EINVAL);
 	int rc = buf_reserve(b, (size_t)n);
 	if (rc)
 		return rc;
@@ -98,6 +118,8 @@ int buf_printf(buf *b, const char *fmt, ...)
 
 char *buf_detach(buf *b, size_t *len)
 {
+	if (b->err)
+		return NULL;
 	if (!b->data) {
 		if (buf_reserve(b, 0))
 			return NULL;

@@ -27,32 +27,46 @@ int th_err_wrap(th_error *err, const char *fmt, ...) __attribute__((format(print
 /* ---- bounded buffers ----------------------------------------------------- */
 
 /* A growable byte buffer with a hard maximum (like curl's dynbuf): appending
- * past `max` fails with TH_ETOOBIG and leaves the buffer as it was. The data
- * is always NUL-terminated (the terminator is not counted in `len`).
+ * past `max` fails with TH_ETOOBIG. Failures are sticky: the first one
+ * (too big, out of memory, a bad format) poisons the buffer, every later
+ * append returns that same code and adds nothing, buf_status() reports it
+ * and buf_detach() refuses to hand the text on. So a builder may append many
+ * pieces unchecked and look once at the end: a page or message with a piece
+ * missing is never emitted as if it were whole. buf_reset() starts over
+ * (empty and healthy). The data is always NUL-terminated (the terminator is
+ * not counted in `len`); after a failure it holds what was appended before.
  * Owned by whoever holds the struct; free with buf_free(). Not thread-safe. */
 typedef struct buf {
 	char *data;
 	size_t len;
 	size_t cap;
 	size_t max;
+	int err; /* 0, or the first failure's TH_E* code (sticky until buf_reset) */
 } buf;
+
+#define TH_MUST_CHECK __attribute__((warn_unused_result))
 
 #define BUF_MAX_DEFAULT ((size_t)64 << 20)
 
 void buf_init(buf *b, size_t max);
 void buf_free(buf *b);
+/* Empty the buffer and clear a failure (keeps the allocation). */
 void buf_reset(buf *b);
 /* Make room for @extra more bytes (plus the terminator) in one allocation,
- * e.g. when the final size is known; TH_ETOOBIG past the maximum. */
-int buf_reserve(buf *b, size_t extra);
+ * e.g. when the final size is known; TH_ETOOBIG past the maximum (which
+ * poisons the buffer, like a failed append). */
+TH_MUST_CHECK int buf_reserve(buf *b, size_t extra);
+/* 0 when every append so far succeeded, else the first failure's code. */
+TH_MUST_CHECK int buf_status(const buf *b);
 int buf_append(buf *b, const void *data, size_t len);
 int buf_puts(buf *b, const char *s);
 int buf_putc(buf *b, char c);
 int buf_printf(buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int buf_vprintf(buf *b, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 /* Hand the data to the caller (free() it); the buffer becomes empty. Never NULL
- * on success: an empty buffer yields "". Returns NULL only when out of memory. */
-char *buf_detach(buf *b, size_t *len);
+ * on success: an empty buffer yields "". Returns NULL when an append failed
+ * (the buffer keeps its data: buf_free() it) or when out of memory. */
+TH_MUST_CHECK char *buf_detach(buf *b, size_t *len);
 
 /* ---- strings ------------------------------------------------------------- */
 

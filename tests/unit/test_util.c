@@ -45,6 +45,7 @@ static void test_buf_reserve(void **state)
 	buf_init(&b, 100);
 	assert_int_equal(buf_reserve(&b, 101), TH_ETOOBIG); /* over the maximum */
 	assert_null(b.data);
+	buf_reset(&b); /* the failure is sticky (test_buf_sticky) */
 	assert_int_equal(buf_reserve(&b, 100), 0);
 	char *before = b.data;
 	assert_non_null(before);
@@ -53,6 +54,42 @@ static void test_buf_reserve(void **state)
 	assert_ptr_equal(b.data, before);
 	assert_int_equal(b.len, 100);
 	assert_int_equal(buf_putc(&b, 'y'), TH_ETOOBIG);
+	buf_free(&b);
+}
+
+/* Failures are sticky: after the first one nothing more is added, the
+ * status says why, and the text is not handed on as if it were whole. */
+static void test_buf_sticky(void **state)
+{
+	buf b;
+	buf_init(&b, 8);
+	assert_int_equal(buf_status(&b), 0);
+	assert_int_equal(buf_puts(&b, "<p>"), 0);
+	assert_int_equal(buf_puts(&b, "too long"), TH_ETOOBIG); /* 3 + 8 > 8 */
+	assert_int_equal(buf_puts(&b, "!"), TH_ETOOBIG);        /* would fit, but poisoned */
+	assert_int_equal(buf_putc(&b, 'x'), TH_ETOOBIG);
+	assert_int_equal(buf_printf(&b, "%d", 1), TH_ETOOBIG);
+	assert_int_equal(buf_append(&b, "y", 1), TH_ETOOBIG);
+	assert_int_equal(buf_reserve(&b, 1), TH_ETOOBIG);
+	assert_string_equal(b.data, "<p>"); /* nothing after the failure */
+	assert_int_equal(buf_status(&b), TH_ETOOBIG);
+	size_t len = 99;
+	assert_null(buf_detach(&b, &len)); /* a partial text is never handed on */
+	assert_int_equal(len, 99);
+	assert_string_equal(b.data, "<p>"); /* still owned by the buffer */
+	buf_reset(&b);                      /* starts over, healthy */
+	assert_int_equal(buf_status(&b), 0);
+	assert_int_equal(buf_puts(&b, "ok"), 0);
+	char *p = buf_detach(&b, &len);
+	assert_non_null(p);
+	assert_string_equal(p, "ok");
+	free(p);
+	/* a reserve past the maximum poisons too */
+	assert_int_equal(buf_reserve(&b, 9), TH_ETOOBIG);
+	assert_int_equal(buf_puts(&b, "a"), TH_ETOOBIG);
+	buf_free(&b); /* and buf_free forgets the failure with the data */
+	buf_init(&b, 8);
+	assert_int_equal(buf_puts(&b, "a"), 0);
 	buf_free(&b);
 }
 
@@ -338,13 +375,13 @@ static void test_log_redaction(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_buf_limits),    cmocka_unit_test(test_buf_reserve),
-	    cmocka_unit_test(test_str_helpers),   cmocka_unit_test(test_utf8),
-	    cmocka_unit_test(test_url_decode),    cmocka_unit_test(test_numbers),
-	    cmocka_unit_test(test_ids),           cmocka_unit_test(test_base64),
-	    cmocka_unit_test(test_masking),       cmocka_unit_test(test_html),
-	    cmocka_unit_test(test_time),          cmocka_unit_test(test_json_quote),
-	    cmocka_unit_test(test_log_redaction),
+	    cmocka_unit_test(test_buf_limits), cmocka_unit_test(test_buf_reserve),
+	    cmocka_unit_test(test_buf_sticky), cmocka_unit_test(test_str_helpers),
+	    cmocka_unit_test(test_utf8),       cmocka_unit_test(test_url_decode),
+	    cmocka_unit_test(test_numbers),    cmocka_unit_test(test_ids),
+	    cmocka_unit_test(test_base64),     cmocka_unit_test(test_masking),
+	    cmocka_unit_test(test_html),       cmocka_unit_test(test_time),
+	    cmocka_unit_test(test_json_quote), cmocka_unit_test(test_log_redaction),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
