@@ -62,7 +62,7 @@ int store_open(store **out, const char *database_url, th_error *err)
 void store_close(store *st)
 {
 	if (st && st->ops && st->ops->close)
-		store_close(st);
+		st->ops->close(st);
 }
 
 /* Free an array of @n webhooks returned by a listing (each cleared). NULL-safe. */
