@@ -9,7 +9,8 @@
 #   make sanitize unit tests under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make lint     formatting (.clang-format) and banned C functions
 #   make valgrind unit tests under valgrind: no memory errors, no leaks
-#   make install  install under PREFIX (default /usr/local)
+#   make install  install under PREFIX (default /usr/local) into DESTDIR: the programs, the
+#                 library, its header and .pc, man pages, trellohook.service and its env file
 #   make deps     apt-get install only the Debian packages that are missing
 
 PREFIX ?= /usr/local
@@ -81,7 +82,11 @@ valgrind: deps-test test-build
 	meson test -C $(BUILD) --suite unit --print-errorlogs --timeout-multiplier 4 \
 		--wrapper 'valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect --error-exitcode=9'
 
-install: build
+# PREFIX is applied to an existing build directory too (it is fixed at setup).
+install: $(BUILD)/build.ninja
+	@[ "$$(meson configure $(BUILD) | awk '$$1 == "prefix" {print $$2}')" = "$(PREFIX)" ] || \
+		meson configure $(BUILD) -Dprefix=$(PREFIX)
+	ninja -C $(BUILD)
 	meson install -C $(BUILD) --destdir "$(DESTDIR)"
 
 clean:
