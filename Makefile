@@ -9,7 +9,9 @@
 #   make sanitize unit tests under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make lint     formatting (.clang-format) and banned C functions
 #   make valgrind unit tests under valgrind: no memory errors, no leaks
-#   make install  install under PREFIX (default /usr/local)
+#   make install  install under PREFIX (default /usr/local) into DESTDIR: the programs, the
+#                 library, its header and .pc, man pages, trellohook.service and its env file
+#   make deb      Debian packages (dpkg-buildpackage -us -uc -b): written to .., the tree stays clean
 #   make deps     apt-get install only the Debian packages that are missing
 
 PREFIX ?= /usr/local
@@ -23,7 +25,7 @@ RUN_PKGS   = ca-certificates curl
 TEST_PKGS  = clang-format libcmocka-dev nodejs npm chromium postgresql valgrind sqlite3 wrk
 
 .PHONY: all build programs test-build deps deps-test run test screenshots sanitize lint valgrind \
-        install clean browser-deps
+        install deb clean browser-deps
 
 all: build
 
@@ -81,8 +83,18 @@ valgrind: deps-test test-build
 	meson test -C $(BUILD) --suite unit --print-errorlogs --timeout-multiplier 4 \
 		--wrapper 'valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect --error-exitcode=9'
 
-install: build
+# PREFIX is applied to an existing build directory too (it is fixed at setup).
+install: $(BUILD)/build.ninja
+	@[ "$$(meson configure $(BUILD) | awk '$$1 == "prefix" {print $$2}')" = "$(PREFIX)" ] || \
+		meson configure $(BUILD) -Dprefix=$(PREFIX)
+	ninja -C $(BUILD)
 	meson install -C $(BUILD) --destdir "$(DESTDIR)"
+
+# trellohook_*.deb, libtrellohook0_*.deb and libtrellohook-dev_*.deb land in ..
+deb:
+	@scripts/deps.sh $(BUILD_PKGS) debhelper dpkg-dev
+	dpkg-buildpackage -us -uc -b
+	debian/rules clean
 
 clean:
 	rm -rf $(BUILD) $(ASAN)

@@ -1,8 +1,9 @@
-/* cmd_serve.c — serve, migrate, version. */
+/* cmd_serve.c — serve, migrate [--check], version. */
 #include <malloc.h>
 #include <stdio.h>
 
 #include "cli/cli.h"
+#include "store/schema_check.h"
 
 int cmd_version(cli *c, int argc, char **argv)
 {
@@ -15,8 +16,45 @@ int cmd_version(cli *c, int argc, char **argv)
 	return EXIT_OK;
 }
 
+/* `migrate --check`: report the pending versions without opening the store
+ * through store_open() (which migrates). Exit 0 current, 1 behind, newer or
+ * unreadable, 2 a bad DATABASE_URL. */
+static int migrate_check(cli *c)
+{
+	th_error err = {0, {0}};
+	int current, latest;
+	const char *kind;
+	if (store_schema_check(c->cfg.database_url, &current, &latest, &kind, &err))
+		return cli_fail_err(&err);
+	if (current > latest)
+		return cli_fail(EXIT_FAIL,
+		                "the %s store's schema is version %d, newer than this trellohook "
+		                "knows (%d); upgrade trellohook",
+		                kind, current, latest);
+	if (c->json) {
+		json_t *pending = json_array();
+		for (int v = current + 1; pending && v <= latest; v++)
+			json_array_append_new(pending, json_integer(v));
+		int rc = cli_print_json(json_pack("{s:s,s:i,s:i,s:o}", "store", kind, "version",
+		                                  current, "latest", latest, "pending", pending));
+		return rc ? rc : current == latest ? EXIT_OK : EXIT_FAIL;
+	}
+	if (current == latest) {
+		printf("store (%s) is at schema version %d: current\n", kind, current);
+		return EXIT_OK;
+	}
+	printf("store (%s) is at schema version %d of %d; pending versions:", kind, current,
+	       latest);
+	for (int v = current + 1; v <= latest; v++)
+		printf("%s %d", v > current + 1 ? "," : "", v);
+	printf(" (run trellohook migrate)\n");
+	return EXIT_FAIL;
+}
+
 int cmd_migrate(cli *c, int argc, char **argv)
 {
+	if (argc == 1 && str_eq(argv[0], "--check"))
+		return migrate_check(c);
 	app *a;
 	int rc = cli_app_noargs(c, argc, argv, &a);
 	if (rc)

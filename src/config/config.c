@@ -379,6 +379,23 @@ static const char *process_env(const char *name)
 	return getenv(name);
 }
 
+/* Set secret variable @v from NAME, NAME_FILE or a systemd credential
+ * (secrets.c); a value from a file that does not parse names the file too. */
+static int load_secret(th_config *cfg, const struct var *v, config_env_fn env, th_error *err)
+{
+	char fbuf[4097], origin[512];
+	const char *value;
+	int rc =
+	    config_secret_get(v->env, env, fbuf, sizeof fbuf, &value, origin, sizeof origin, err);
+	if (rc == 1) {
+		rc = v->set(cfg, value, err);
+		if (rc && origin[0])
+			th_err_wrap(err, "%s", origin);
+	}
+	explicit_bzero(fbuf, sizeof fbuf);
+	return rc;
+}
+
 int config_load_env(th_config *cfg, config_env_fn env, th_error *err)
 {
 	memset(cfg, 0, sizeof *cfg);
@@ -392,6 +409,12 @@ int config_load_env(th_config *cfg, config_env_fn env, th_error *err)
 		}
 	}
 	for (size_t i = 0; i < TH_ARRAY_LEN(vars); i++) {
+		if (config_secret_credential(vars[i].env)) {
+			int rc = load_secret(cfg, &vars[i], env, err);
+			if (rc)
+				return rc;
+			continue;
+		}
 		const char *v = env(vars[i].env);
 		/* an empty variable counts as unset (docker/compose leave them empty) */
 		if (v && *v) {
@@ -440,12 +463,14 @@ int config_require(const th_config *cfg, unsigned needs, th_error *err)
 {
 	if ((needs & NEED_API_KEY) && !cfg->api_key[0])
 		return bad(err, "TRELLO_API_KEY", NULL,
-		           "is not set (or use --api-key); get yours at https://trello.com/app-key",
+		           "is not set (nor TRELLO_API_KEY_FILE; or use --api-key); get yours at "
+		           "https://trello.com/app-key",
 		           "0123456789abcdef0123456789abcdef");
 	if ((needs & NEED_API_SECRET) && !cfg->api_secret[0])
 		return bad(
 		    err, "TRELLO_API_SECRET", NULL,
-		    "is not set (or use --api-secret); it is the secret shown next to your API key",
+		    "is not set (nor TRELLO_API_SECRET_FILE; or use --api-secret); it is the secret "
+		    "shown next to your API key",
 		    "3f8e0c5a9b2d47e1a6c0f9d8e7b6a5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e0f9a8");
 	if ((needs & NEED_CALLBACK_DOMAIN) && !cfg->callback_domain[0])
 		return bad(
@@ -463,5 +488,5 @@ int config_help(buf *out)
 		                vars[i].help, vars[i].def ? " [default: " : "",
 		                vars[i].def ? vars[i].def : "", vars[i].def ? "]" : "",
 		                vars[i].alias ? " Also " : "", vars[i].alias ? vars[i].alias : "");
-	return rc;
+	return rc ? rc : config_secret_help(out);
 }

@@ -75,4 +75,32 @@ int config_normalize_domain(const char *in, char *out, size_t outsz, th_error *e
 /* Append the help text listing every variable, its flag and default. */
 int config_help(buf *out);
 
+/* ---- secrets from files (secrets.c) ---------------------------------------
+ * A secret setting (TRELLO_API_KEY, TRELLO_API_SECRET, TRELLOHOOK_SECRET_KEY,
+ * DATABASE_URL) comes from, in this order:
+ *   NAME           the variable itself;
+ *   NAME_FILE      a file holding the value (one trailing newline dropped),
+ *                  which group and others may neither read nor write;
+ *   $CREDENTIALS_DIRECTORY/<credential>  under systemd (LoadCredential=), when
+ *                  neither of the above is set; see config_secret_credential().
+ * NAME and NAME_FILE both set is an error. */
+
+/* The systemd credential name of secret variable @env ("trellohook.<...>"),
+ * or NULL when @env is not a secret setting. Static string; thread-safe. */
+const char *config_secret_credential(const char *env);
+
+/* Append the help text on NAME_FILE and the credential names to @out. */
+int config_secret_help(buf *out);
+
+/* Look up secret variable @env_name through @env (see above). Returns 1 with
+ * *@value set when a value was found: either @env's own string or @fbuf
+ * (@fbufsz bytes, filled from a file; the caller wipes it with explicit_bzero
+ * once used), and @origin (may be NULL) naming the file or credential it
+ * came from ("" for the variable itself). Returns 0 when the setting is not
+ * given anywhere, TH_ECONFIG with a message naming the variable or file and
+ * saying what to do otherwise (the file's content is never in it).
+ * Thread-safe if @env is. */
+int config_secret_get(const char *env_name, config_env_fn env, char *fbuf, size_t fbufsz,
+                      const char **value, char *origin, size_t originsz, th_error *err);
+
 #endif
