@@ -36,11 +36,19 @@ int cli_app(cli *c, app **out)
 	return 0;
 }
 
-int cli_app_noargs(cli *c, int argc, char **argv, app **out)
+int cli_svc(cli *c, svc_ctx **out)
+{
+	app *a;
+	int rc = cli_app(c, &a);
+	*out = rc ? NULL : app_svc(a);
+	return rc;
+}
+
+int cli_svc_noargs(cli *c, int argc, char **argv, svc_ctx **out)
 {
 	if (argc)
 		return cli_unexpected(c, argv[0]);
-	return cli_app(c, out);
+	return cli_svc(c, out);
 }
 
 int cli_print_json(json_t *doc)

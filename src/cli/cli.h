@@ -13,7 +13,7 @@
 #include <stdio.h>
 
 #include "config/config.h"
-#include "service/app.h"
+#include "app/app.h"
 
 enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
 
@@ -41,8 +41,10 @@ int cli_fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)
 int cli_fail_err(const th_error *err);
 /* The app (store opened and migrated) for commands that need it. */
 int cli_app(cli *c, app **out);
-/* For commands that take no arguments: refuse any (usage error), then cli_app(). */
-int cli_app_noargs(cli *c, int argc, char **argv, app **out);
+/* The service context of that app (commands talk to the core only through it). */
+int cli_svc(cli *c, svc_ctx **out);
+/* For commands that take no arguments: refuse any (usage error), then cli_svc(). */
+int cli_svc_noargs(cli *c, int argc, char **argv, svc_ctx **out);
 /* Print @doc (stolen) as the one JSON document on stdout. Returns 0 or EXIT_FAIL. */
 int cli_print_json(json_t *doc);
 

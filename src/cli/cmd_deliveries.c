@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "service/service.h"
 #include "service/handlers.h"
 
 /* A delivery as JSON (INTERFACE.md field names). */
@@ -56,14 +57,14 @@ int cmd_deliveries_ls(cli *c, int argc, char **argv)
 			return cli_unexpected(c, argv[i]);
 		}
 	}
-	app *a;
-	int rc = cli_app(c, &a);
+	svc_ctx *sc;
+	int rc = cli_svc(c, &sc);
 	if (rc)
 		return rc;
 	delivery *ds = NULL;
 	size_t n = 0;
 	th_error err = {0, {0}};
-	if (store_delivery_list(a->st, status, event_id, (size_t)limit, &ds, &n, &err))
+	if (svc_delivery_list(sc, status, event_id, (size_t)limit, &ds, &n, &err))
 		return cli_fail_err(&err);
 	if (c->json) {
 		json_t *arr = json_array();
@@ -95,12 +96,12 @@ int cmd_deliveries_retry(cli *c, int argc, char **argv)
 	if (argc != 1)
 		return cli_fail(EXIT_USAGE,
 		                "deliveries retry: expected one delivery id (see deliveries ls)");
-	app *a;
-	int rc = cli_app(c, &a);
+	svc_ctx *sc;
+	int rc = cli_svc(c, &sc);
 	if (rc)
 		return rc;
 	th_error err = {0, {0}};
-	if (handlers_delivery_retry(a, argv[0], &err))
+	if (handlers_delivery_retry(sc, argv[0], &err))
 		return cli_fail(err.code == TH_ECONFIG ? EXIT_USAGE : EXIT_FAIL, "%s", err.msg);
 	if (c->json)
 		return cli_print_json(json_pack("{s:s,s:s}", "id", argv[0], "status", "pending"));
@@ -112,13 +113,13 @@ int cmd_events_replay(cli *c, int argc, char **argv)
 {
 	if (argc != 1)
 		return cli_fail(EXIT_USAGE, "events replay: expected one event id (see events ls)");
-	app *a;
-	int rc = cli_app(c, &a);
+	svc_ctx *sc;
+	int rc = cli_svc(c, &sc);
 	if (rc)
 		return rc;
 	size_t n = 0;
 	th_error err = {0, {0}};
-	if (handlers_event_replay(a, argv[0], &n, &err))
+	if (handlers_event_replay(sc, argv[0], &n, &err))
 		return cli_fail(err.code == TH_ECONFIG ? EXIT_USAGE : EXIT_FAIL, "%s", err.msg);
 	if (c->json)
 		return cli_print_json(

@@ -515,33 +515,19 @@ out:
 }
 
 /* The admin user with a new random password (printed by the caller). */
-static int reset_admin(app *a, char pw[21])
+static int reset_admin(svc_ctx *sc, char pw[21])
 {
-	char hash[crypto_pwhash_STRBYTES];
-	int rc = EXIT_FAIL;
 	th_error err = {0, {0}};
-	if (sodium_init() < 0 || random_password(pw)) {
-		cli_fail(EXIT_FAIL, "demo: no randomness for the admin password");
-		goto out;
-	}
-	if (crypto_pwhash_str(hash, pw, strlen(pw), crypto_pwhash_OPSLIMIT_INTERACTIVE,
-	                      crypto_pwhash_MEMLIMIT_INTERACTIVE)) {
-		cli_fail(EXIT_FAIL, "demo: out of memory while hashing the password");
-		goto out;
-	}
-	if (store_user_put(a->st, DEMO_USER, hash, &err)) {
-		cli_fail_err(&err);
-		goto out;
-	}
-	rc = 0;
-out:
-	sodium_memzero(hash, sizeof hash);
-	return rc;
+	if (random_password(pw))
+		return cli_fail(EXIT_FAIL, "demo: no randomness for the admin password");
+	if (svc_user_set(sc, DEMO_USER, pw, strlen(pw), &err))
+		return cli_fail(EXIT_FAIL, "demo: admin user: %s", err.msg);
+	return 0;
 }
 
 /* A webhook on the board pointing at this serve, through the normal add path
  * (the mock HEAD-checks the callback URL). Stale ones (another address) go. */
-static int ensure_webhook(demo *d, app *a, char *wid, size_t widsz)
+static int ensure_webhook(demo *d, svc_ctx *sc, char *wid, size_t widsz)
 {
 	const char *board = state_str(d, "board_id");
 	webhook *ws = NULL;
@@ -550,7 +536,7 @@ static int ensure_webhook(demo *d, app *a, char *wid, size_t widsz)
 	trello_client *tc = NULL;
 	int rc = EXIT_FAIL;
 	wid[0] = '\0';
-	if (svc_trello_client(a, &tc, &err) || store_webhook_list(a->st, &ws, &n, &err)) {
+	if (svc_trello_client(sc, &tc, &err) || svc_webhook_rows(sc, &ws, &n, &err)) {
 		cli_fail_err(&err);
 		goto out;
 	}
@@ -559,10 +545,10 @@ static int ensure_webhook(demo *d, app *a, char *wid, size_t widsz)
 		if (!str_eq(ws[i].id_model, board) && !str_eq(ws[i].description, DEMO_WEBHOOK_DESC))
 			continue;
 		if (!wid[0] && str_eq(ws[i].id_model, board) && ws[i].state == WEBHOOK_ACTIVE &&
-		    svc_callback_is_ours(a, ws[i].callback_url, wid, widsz))
+		    svc_callback_is_ours(sc, ws[i].callback_url, wid, widsz))
 			continue; /* keep the first good one */
 		enum webhook_rm_outcome oc;
-		if (svc_webhook_rm(a, tc, ws[i].id, &oc, &err))
+		if (svc_webhook_rm(sc, tc, ws[i].id, &oc, &err))
 			fprintf(stderr, "demo: could not remove the old webhook %s: %s\n", ws[i].id,
 			        err.msg);
 	}
@@ -570,7 +556,7 @@ static int ensure_webhook(demo *d, app *a, char *wid, size_t widsz)
 		webhook_add_opts o = {board, d->token, DEMO_WEBHOOK_DESC};
 		webhook w;
 		char note[256];
-		if (svc_webhook_add(a, tc, &o, &w, note, sizeof note, &err)) {
+		if (svc_webhook_add(sc, tc, &o, &w, note, sizeof note, &err)) {
 			cli_fail(EXIT_FAIL, "demo: webhook add: %s", err.msg);
 			goto out;
 		}
@@ -586,7 +572,7 @@ out:
 
 /* The example handler: prints each event's summary (and appends it to
  * DIR/handler.log, which the demo echoes). Added once. */
-static int ensure_handler(demo *d, app *a)
+static int ensure_handler(demo *d, svc_ctx *sc)
 {
 	buf cmd;
 	buf_init(&cmd, 2 * PATH_MAX);
@@ -601,7 +587,7 @@ static int ensure_handler(demo *d, app *a)
 		cli_fail(EXIT_FAIL, "demo: data directory path too long");
 		goto out;
 	}
-	if (store_handler_list(a->st, &hs, &n, &err)) {
+	if (svc_handler_list(sc, &hs, &n, &err)) {
 		cli_fail_err(&err);
 		goto out;
 	}
@@ -613,7 +599,7 @@ static int ensure_handler(demo *d, app *a)
 	handler_spec spec = {HANDLER_EXEC, cmd.data, NULL, NULL};
 	handler h;
 	memset(&h, 0, sizeof h);
-	if (handlers_add(a, &spec, &h, &err)) {
+	if (handlers_add(sc, &spec, &h, &err)) {
 		cli_fail_err(&err);
 		goto out;
 	}
@@ -682,7 +668,7 @@ static int perform_actions(demo *d, json_t *ids, char *card_id, size_t cardsz)
 
 /* Wait until every action of @ids is stored on webhook @wid and its
  * deliveries are done. Prints a warning (not a failure) on timeout. */
-static void wait_handled(app *a, const char *wid, json_t *ids)
+static void wait_handled(svc_ctx *sc, const char *wid, json_t *ids)
 {
 	int64_t deadline = time_mono_ms() + HANDLED_TIMEOUT_MS;
 	size_t ok = 0;
@@ -695,7 +681,7 @@ static void wait_handled(app *a, const char *wid, json_t *ids)
 		size_t n = 0;
 		th_error err = {0, {0}};
 		ok = 0;
-		if (!store_event_list(a->st, &q, &rows, &n, &err)) {
+		if (!svc_event_list(sc, &q, &rows, &n, &err)) {
 			for (size_t k = 0; k < json_array_size(ids); k++) {
 				const char *aid = json_string_value(json_array_get(ids, k));
 				for (size_t i = 0; i < n; i++) {
@@ -703,8 +689,8 @@ static void wait_handled(app *a, const char *wid, json_t *ids)
 						continue;
 					delivery *ds = NULL;
 					size_t nd = 0;
-					bool done = !store_delivery_list(a->st, NULL, rows[i].ev.id,
-					                                 100, &ds, &nd, &err) &&
+					bool done = !svc_delivery_list(sc, NULL, rows[i].ev.id, 100,
+					                               &ds, &nd, &err) &&
 					            nd > 0;
 					for (size_t j = 0; done && j < nd; j++)
 						done = ds[j].status == DELIVERY_DONE;
@@ -803,7 +789,7 @@ static int resolve_listen(demo *d, const char *listen)
 {
 	char host[256];
 	uint16_t port;
-	if (http_parse_listen(listen, host, sizeof host, &port))
+	if (net_parse_listen(listen, host, sizeof host, &port))
 		return cli_fail(EXIT_USAGE,
 		                "demo: --listen %s: expected HOST:PORT, e.g. 127.0.0.1:8000",
 		                listen);
@@ -956,7 +942,7 @@ int cmd_demo(cli *c, int argc, char **argv)
 	{
 		char h[256];
 		uint16_t p;
-		if (http_parse_listen(d.mock_listen, h, sizeof h, &p))
+		if (net_parse_listen(d.mock_listen, h, sizeof h, &p))
 			return cli_fail(EXIT_USAGE,
 			                "demo: --mock-listen %s: expected HOST:PORT, e.g. "
 			                "127.0.0.1:8001 (port 0 picks one)",
@@ -1008,12 +994,13 @@ int cmd_demo(cli *c, int argc, char **argv)
 	if (start_children(&d) || configure(&d, &c->cfg))
 		goto out;
 	fprintf(stderr, "demo: trello-mock at %s, trellohook at %s\n", d.mock_base, d.domain);
-	app *a;
-	if (cli_app(c, &a))
+	svc_ctx *sc;
+	if (cli_svc(c, &sc))
 		goto out;
 	th_error err = {0, {0}};
-	if (ensure_board(&d) || svc_token_remember(a, d.token, &err) ||
-	    ensure_webhook(&d, a, wid, sizeof wid) || ensure_handler(&d, a) || reset_admin(a, pw)) {
+	if (ensure_board(&d) || svc_token_remember(sc, d.token, &err) ||
+	    ensure_webhook(&d, sc, wid, sizeof wid) || ensure_handler(&d, sc) ||
+	    reset_admin(sc, pw)) {
 		if (err.msg[0])
 			cli_fail_err(&err);
 		goto out;
@@ -1023,7 +1010,7 @@ int cmd_demo(cli *c, int argc, char **argv)
 	echo_handler_log(&d); /* from here on, new handler lines are shown */
 	if (perform_actions(&d, ids, card, sizeof card))
 		goto out;
-	wait_handled(a, wid, ids);
+	wait_handled(sc, wid, ids);
 	echo_handler_log(&d);
 	print_ready(&d, pw, card);
 	rc = exit_after ? 0 : serve_loop(&d);

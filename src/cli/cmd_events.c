@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "service/service.h"
 
 /* An event as JSON (INTERFACE.md field names); payload only when @with_payload. */
 static json_t *event_json(const event *ev, bool with_payload)
@@ -79,13 +80,13 @@ int cmd_events_ls(cli *c, int argc, char **argv)
 {
 	event_query q = {0};
 	int rc = parse_filters(c, argc, argv, &q, true);
-	app *a;
-	if (rc || (rc = cli_app(c, &a)))
+	svc_ctx *sc;
+	if (rc || (rc = cli_svc(c, &sc)))
 		return rc;
 	event_row *rows = NULL;
 	size_t n = 0;
 	th_error err = {0, {0}};
-	if (store_event_list(a->st, &q, &rows, &n, &err))
+	if (svc_event_list(sc, &q, &rows, &n, &err))
 		return cli_fail_err(&err);
 	if (c->json) {
 		json_t *arr = json_array();
@@ -106,13 +107,13 @@ int cmd_events_show(cli *c, int argc, char **argv)
 {
 	if (argc != 1)
 		return cli_fail(EXIT_USAGE, "events show: expected one event id (see events ls)");
-	app *a;
-	int rc = cli_app(c, &a);
+	svc_ctx *sc;
+	int rc = cli_svc(c, &sc);
 	if (rc)
 		return rc;
 	event ev = {0};
 	th_error err = {0, {0}};
-	rc = store_event_get(a->st, argv[0], &ev, &err);
+	rc = svc_event_get(sc, argv[0], &ev, &err);
 	if (rc)
 		return cli_fail_err(&err);
 	if (c->json) {
@@ -156,8 +157,8 @@ int cmd_events_tail(cli *c, int argc, char **argv)
 {
 	event_query q = {0};
 	int rc = parse_filters(c, argc, argv, &q, false);
-	app *a;
-	if (rc || (rc = cli_app(c, &a)))
+	svc_ctx *sc;
+	if (rc || (rc = cli_svc(c, &sc)))
 		return rc;
 	signal(SIGINT, on_tail_signal);
 	signal(SIGTERM, on_tail_signal);
@@ -167,7 +168,7 @@ int cmd_events_tail(cli *c, int argc, char **argv)
 	th_error err = {0, {0}};
 	event_query first = q;
 	first.limit = 1;
-	if (store_event_list(a->st, &first, &rows, &n, &err))
+	if (svc_event_list(sc, &first, &rows, &n, &err))
 		return cli_fail_err(&err);
 	int64_t after = n ? rows[0].seq : 0;
 	event_row_list_free(rows, n);
@@ -176,7 +177,7 @@ int cmd_events_tail(cli *c, int argc, char **argv)
 		q.after_seq = after;
 		q.oldest_first = true;
 		q.limit = 200;
-		if (store_event_list(a->st, &q, &rows, &n, &err)) {
+		if (svc_event_list(sc, &q, &rows, &n, &err)) {
 			fprintf(stderr, "trellohook: %s (retrying)\n", err.msg);
 			n = 0;
 		}

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "service/service.h"
 #include "service/handlers.h"
 
 /* A handler as JSON (INTERFACE.md field names). The forward secret only when
@@ -64,12 +65,12 @@ int cmd_handler_add(cli *c, int argc, char **argv)
 		return cli_fail(EXIT_USAGE,
 		                "--model: expected a 24-hex Trello id of a board, list or "
 		                "card, e.g. 5f0c1e2d3b4a596877665544");
-	app *a;
-	int rc = cli_app(c, &a);
+	svc_ctx *sc;
+	int rc = cli_svc(c, &sc);
 	if (rc)
 		return rc;
 	handler h;
-	if (handlers_add(a, &spec, &h, &err))
+	if (handlers_add(sc, &spec, &h, &err))
 		return cli_fail_err(&err);
 	if (c->json) {
 		rc = cli_print_json(handler_json(&h, h.secret));
@@ -87,14 +88,14 @@ int cmd_handler_add(cli *c, int argc, char **argv)
 
 int cmd_handler_ls(cli *c, int argc, char **argv)
 {
-	app *a;
-	int rc = cli_app_noargs(c, argc, argv, &a);
+	svc_ctx *sc;
+	int rc = cli_svc_noargs(c, argc, argv, &sc);
 	if (rc)
 		return rc;
 	handler *hs = NULL;
 	size_t n = 0;
 	th_error err = {0, {0}};
-	if (store_handler_list(a->st, &hs, &n, &err))
+	if (svc_handler_list(sc, &hs, &n, &err))
 		return cli_fail_err(&err);
 	if (c->json) {
 		json_t *arr = json_array();
@@ -127,12 +128,12 @@ int cmd_handler_rm(cli *c, int argc, char **argv)
 {
 	if (argc != 1)
 		return cli_fail(EXIT_USAGE, "handler rm: expected one handler id (see handler ls)");
-	app *a;
-	int rc = cli_app(c, &a);
+	svc_ctx *sc;
+	int rc = cli_svc(c, &sc);
 	if (rc)
 		return rc;
 	th_error err = {0, {0}};
-	if (handlers_remove(a, argv[0], &err))
+	if (handlers_remove(sc, argv[0], &err))
 		return cli_fail_err(&err);
 	if (c->json)
 		return cli_print_json(json_pack("{s:s,s:b}", "id", argv[0], "removed", 1));

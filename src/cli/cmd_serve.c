@@ -3,6 +3,7 @@
 #include <stdio.h>
 
 #include "cli/cli.h"
+#include "service/service.h"
 #include "store/schema_check.h"
 
 int cmd_version(cli *c, int argc, char **argv)
@@ -55,18 +56,18 @@ int cmd_migrate(cli *c, int argc, char **argv)
 {
 	if (argc == 1 && str_eq(argv[0], "--check"))
 		return migrate_check(c);
-	app *a;
-	int rc = cli_app_noargs(c, argc, argv, &a);
+	svc_ctx *sc;
+	int rc = cli_svc_noargs(c, argc, argv, &sc);
 	if (rc)
 		return rc;
 	th_error err = {0, {0}};
 	int version = 0;
-	if (store_migrate(a->st, &version, &err))
+	if (svc_migrate(sc, &version, &err))
 		return cli_fail_err(&err);
 	if (c->json)
 		return cli_print_json(
-		    json_pack("{s:s,s:i}", "store", store_name(a->st), "version", version));
-	printf("store (%s) is at schema version %d\n", store_name(a->st), version);
+		    json_pack("{s:s,s:i}", "store", svc_store_name(sc), "version", version));
+	printf("store (%s) is at schema version %d\n", svc_store_name(sc), version);
 	return EXIT_OK;
 }
 

@@ -120,16 +120,16 @@ int cmd_sync(cli *c, int argc, char **argv)
 			return cli_unexpected(c, argv[i]);
 		}
 	}
-	app *a;
-	int rc = cli_app(c, &a);
+	svc_ctx *sc;
+	int rc = cli_svc(c, &sc);
 	if (rc)
 		return rc;
 	trello_client *tc = NULL;
 	th_error err = {0, {0}};
-	if (svc_trello_client(a, &tc, &err))
+	if (svc_trello_client(sc, &tc, &err))
 		return cli_fail_err(&err);
 	sync_report r;
-	rc = svc_sync(a, tc, &o, &r, &err);
+	rc = svc_sync(sc, tc, &o, &r, &err);
 	trello_client_free(tc);
 	if (rc)
 		return cli_fail_err(&err);

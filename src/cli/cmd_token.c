@@ -60,14 +60,14 @@ int cmd_token_add(cli *c, int argc, char **argv)
 		return argc ? cli_unexpected(c, argv[1 % argc])
 		            : cli_fail(EXIT_USAGE, "token add: expected one token");
 	int rc = check_shape(argv[0]);
-	app *a;
-	if (rc || (rc = cli_app(c, &a)))
+	svc_ctx *sc;
+	if (rc || (rc = cli_svc(c, &sc)))
 		return rc;
 	th_error err = {0, {0}};
-	if (svc_token_remember(a, argv[0], &err))
+	if (svc_token_remember(sc, argv[0], &err))
 		return cli_fail_err(&err);
 	token t;
-	if (svc_token_find(a, argv[0], &t, NULL, &err))
+	if (svc_token_find(sc, argv[0], &t, NULL, &err))
 		return cli_fail_err(&err);
 	if (c->json) {
 		rc = cli_print_json(token_json(&t, 0));
@@ -83,17 +83,17 @@ int cmd_token_add(cli *c, int argc, char **argv)
 
 int cmd_token_ls(cli *c, int argc, char **argv)
 {
-	app *a;
-	int rc = cli_app_noargs(c, argc, argv, &a);
+	svc_ctx *sc;
+	int rc = cli_svc_noargs(c, argc, argv, &sc);
 	if (rc)
 		return rc;
 	token *ts = NULL;
 	webhook *ws = NULL;
 	size_t n = 0, nw = 0;
 	th_error err = {0, {0}};
-	if (svc_token_list(a, &ts, &n, &err))
+	if (svc_token_list(sc, &ts, &n, &err))
 		return cli_fail_err(&err);
-	if (svc_webhook_list(a, &ws, &nw, &err)) {
+	if (svc_webhook_list(sc, &ws, &nw, &err)) {
 		token_list_free(ts, n);
 		return cli_fail_err(&err);
 	}
@@ -120,15 +120,15 @@ int cmd_token_check(cli *c, int argc, char **argv)
 		return cli_unexpected(c, argv[1]);
 	if (argc == 1 && check_shape(argv[0]))
 		return EXIT_USAGE;
-	app *a;
-	int rc = cli_app(c, &a);
+	svc_ctx *sc;
+	int rc = cli_svc(c, &sc);
 	if (rc)
 		return rc;
 	th_error err = {0, {0}};
 	token *ts = NULL;
 	size_t n = 0;
 	if (argc == 0) {
-		if (svc_token_list(a, &ts, &n, &err))
+		if (svc_token_list(sc, &ts, &n, &err))
 			return cli_fail_err(&err);
 		if (!n) {
 			token_list_free(ts, n);
@@ -138,7 +138,7 @@ int cmd_token_check(cli *c, int argc, char **argv)
 		}
 	}
 	trello_client *tc = NULL;
-	if (svc_trello_client(a, &tc, &err)) {
+	if (svc_trello_client(sc, &tc, &err)) {
 		token_list_free(ts, n);
 		return cli_fail_err(&err);
 	}
@@ -152,7 +152,7 @@ int cmd_token_check(cli *c, int argc, char **argv)
 		th_error cerr = {0, {0}};
 		char masked[32];
 		mask_secret(tok, masked, sizeof masked);
-		if (svc_token_check(a, tc, tok, &res, &info, &cerr)) {
+		if (svc_token_check(sc, tc, tok, &res, &info, &cerr)) {
 			fprintf(stderr, "trellohook: token %s: %s\n", masked, cerr.msg);
 			worst = EXIT_FAIL;
 			if (arr) {
@@ -231,11 +231,11 @@ int cmd_token_rm(cli *c, int argc, char **argv)
 		return argc ? cli_unexpected(c, argv[1 % argc])
 		            : cli_fail(EXIT_USAGE, "token rm: expected one token");
 	int rc = check_shape(argv[0]);
-	app *a;
-	if (rc || (rc = cli_app(c, &a)))
+	svc_ctx *sc;
+	if (rc || (rc = cli_svc(c, &sc)))
 		return rc;
 	th_error err = {0, {0}};
-	if (svc_token_remove(a, argv[0], &err))
+	if (svc_token_remove(sc, argv[0], &err))
 		return cli_fail_err(&err);
 	char masked[32];
 	mask_secret(argv[0], masked, sizeof masked);

@@ -76,12 +76,12 @@ int cmd_trigger(cli *c, int argc, char **argv)
 	}
 	if (config_require(&c->cfg, NEED_API_SECRET, &err))
 		return cli_fail_err(&err);
-	app *a;
-	int rc = cli_app(c, &a);
+	svc_ctx *sc;
+	int rc = cli_svc(c, &sc);
 	if (rc)
 		return rc;
 	trigger_result r;
-	if (trigger_send(a, &o, &r, &err)) {
+	if (trigger_send(sc, &o, &r, &err)) {
 		trigger_result_clear(&r);
 		return cli_fail_err(&err);
 	}

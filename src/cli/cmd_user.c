@@ -4,25 +4,10 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "service/service.h"
 
 #define PASSWORD_MIN 8
 #define PASSWORD_MAX 1024
-#define USER_NAME_MAX 64
-
-/* Names: 1-64 of [A-Za-z0-9._@-] (they appear in pages and logs). */
-static bool user_name_ok(const char *s)
-{
-	size_t n = strlen(s);
-	if (n == 0 || n > USER_NAME_MAX)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		char c = s[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      c == '.' || c == '_' || c == '@' || c == '-'))
-			return false;
-	}
-	return true;
-}
 
 /* Read the first line of stdin into @pw (without the line end). Returns the
  * length, or -1 when the line is longer than @size - 1 or stdin fails. */
@@ -44,8 +29,8 @@ static long read_password(char *pw, size_t size)
 }
 
 /* `user add NAME`: the password is the first line of stdin (never an
- * argument: it would show in ps and shell history). Stored as an Argon2id
- * hash (libsodium crypto_pwhash_str, interactive limits). An existing user
+ * argument: it would show in ps and shell history). Stored as the service
+ * layer's one password hash (svc_password_hash: Argon2id). An existing user
  * gets the new password. */
 int cmd_user_add(cli *c, int argc, char **argv)
 {
@@ -58,13 +43,12 @@ int cmd_user_add(cli *c, int argc, char **argv)
 	if (!name)
 		return cli_fail(EXIT_USAGE,
 		                "user add: NAME is needed (the password is read from stdin)");
-	if (!user_name_ok(name))
+	if (!svc_user_name_ok(name))
 		return cli_fail(EXIT_USAGE,
 		                "user add: a user name is 1-64 of letters, digits, . _ @ -");
 	if (sodium_init() < 0)
 		return cli_fail(EXIT_FAIL, "libsodium could not be initialised");
 	char pw[PASSWORD_MAX + 2];
-	char hash[crypto_pwhash_STRBYTES];
 	int rc = EXIT_FAIL;
 	long n = read_password(pw, sizeof pw);
 	if (n < 0) {
@@ -83,17 +67,12 @@ int cmd_user_add(cli *c, int argc, char **argv)
 		              PASSWORD_MIN);
 		goto out;
 	}
-	if (crypto_pwhash_str(hash, pw, (unsigned long long)n, crypto_pwhash_OPSLIMIT_INTERACTIVE,
-	                      crypto_pwhash_MEMLIMIT_INTERACTIVE) != 0) {
-		rc = cli_fail(EXIT_FAIL, "user add: out of memory while hashing the password");
-		goto out;
-	}
-	app *a;
-	if ((rc = cli_app(c, &a)))
+	svc_ctx *sc;
+	if ((rc = cli_svc(c, &sc)))
 		goto out;
 	th_error err = {0, {0}};
-	if (store_user_put(a->st, name, hash, &err)) {
-		rc = cli_fail_err(&err);
+	if (svc_user_set(sc, name, pw, (size_t)n, &err)) {
+		rc = cli_fail(EXIT_FAIL, "user add: %s", err.msg);
 		goto out;
 	}
 	if (c->json) {
@@ -104,6 +83,5 @@ int cmd_user_add(cli *c, int argc, char **argv)
 	}
 out:
 	sodium_memzero(pw, sizeof pw);
-	sodium_memzero(hash, sizeof hash);
 	return rc;
 }

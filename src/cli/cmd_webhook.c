@@ -77,10 +77,10 @@ static void print_webhook(const webhook *w)
 }
 
 /* The Trello client for a command (prints the error). */
-static int client_for(app *a, trello_client **tc)
+static int client_for(svc_ctx *sc, trello_client **tc)
 {
 	th_error err = {0, {0}};
-	if (svc_trello_client(a, tc, &err))
+	if (svc_trello_client(sc, tc, &err))
 		return cli_fail_err(&err);
 	return 0;
 }
@@ -107,15 +107,15 @@ int cmd_webhook_add(cli *c, int argc, char **argv)
 		return cli_fail(EXIT_USAGE,
 		                "webhook add: --token is needed (a Trello user token; see "
 		                "TRELLO_AUTH_URL)");
-	app *a;
+	svc_ctx *sc;
 	trello_client *tc = NULL;
-	int rc = cli_app(c, &a);
-	if (rc || (rc = client_for(a, &tc)))
+	int rc = cli_svc(c, &sc);
+	if (rc || (rc = client_for(sc, &tc)))
 		return rc;
 	webhook w;
 	char note[256];
 	th_error err = {0, {0}};
-	rc = svc_webhook_add(a, tc, &o, &w, note, sizeof note, &err);
+	rc = svc_webhook_add(sc, tc, &o, &w, note, sizeof note, &err);
 	trello_client_free(tc);
 	if (rc)
 		return cli_fail_err(&err);
@@ -136,14 +136,14 @@ int cmd_webhook_add(cli *c, int argc, char **argv)
 
 int cmd_webhook_ls(cli *c, int argc, char **argv)
 {
-	app *a;
-	int rc = cli_app_noargs(c, argc, argv, &a);
+	svc_ctx *sc;
+	int rc = cli_svc_noargs(c, argc, argv, &sc);
 	if (rc)
 		return rc;
 	webhook *ws = NULL;
 	size_t n = 0;
 	th_error err = {0, {0}};
-	if (svc_webhook_list(a, &ws, &n, &err))
+	if (svc_webhook_list(sc, &ws, &n, &err))
 		return cli_fail_err(&err);
 	if (c->json) {
 		json_t *arr = json_array();
@@ -185,8 +185,8 @@ int cmd_webhook_show(cli *c, int argc, char **argv)
 	th_error err = {0, {0}};
 	if (trello && config_require(&c->cfg, NEED_API_KEY, &err))
 		return cli_fail_err(&err);
-	app *a;
-	int rc = cli_app(c, &a);
+	svc_ctx *sc;
+	int rc = cli_svc(c, &sc);
 	if (rc)
 		return rc;
 	trello_webhook tw;
@@ -195,17 +195,17 @@ int cmd_webhook_show(cli *c, int argc, char **argv)
 	th_error verr = {0, {0}};
 	if (trello) {
 		trello_client *tc = NULL;
-		if ((rc = client_for(a, &tc)) != 0)
+		if ((rc = client_for(sc, &tc)) != 0)
 			return rc;
 		/* first, so the row shown includes what Trello said */
-		int vrc = svc_webhook_trello_view(a, tc, id, &tw, &verr);
+		int vrc = svc_webhook_trello_view(sc, tc, id, &tw, &verr);
 		trello_client_free(tc);
 		if (vrc == TH_ENOTFOUND && str_starts(verr.msg, "no webhook"))
 			return cli_fail_err(&verr);
 		have_view = vrc == 0;
 	}
 	webhook w;
-	if (svc_webhook_get(a, id, &w, &err)) {
+	if (svc_webhook_get(sc, id, &w, &err)) {
 		trello_webhook_clear(&tw);
 		return cli_fail_err(&err);
 	}
@@ -242,14 +242,14 @@ int cmd_webhook_rm(cli *c, int argc, char **argv)
 		return argc ? cli_unexpected(c, argv[argc > 1 ? 1 : 0])
 		            : cli_fail(EXIT_USAGE,
 		                       "webhook rm: expected one webhook id (see webhook ls)");
-	app *a;
+	svc_ctx *sc;
 	trello_client *tc = NULL;
-	int rc = cli_app(c, &a);
-	if (rc || (rc = client_for(a, &tc)))
+	int rc = cli_svc(c, &sc);
+	if (rc || (rc = client_for(sc, &tc)))
 		return rc;
 	enum webhook_rm_outcome out;
 	th_error err = {0, {0}};
-	rc = svc_webhook_rm(a, tc, argv[0], &out, &err);
+	rc = svc_webhook_rm(sc, tc, argv[0], &out, &err);
 	trello_client_free(tc);
 	if (rc)
 		return cli_fail_err(&err);

@@ -6,7 +6,6 @@
 #include <string.h>
 
 #include "config/config.h"
-#include "http/http.h"
 
 typedef int (*setter_fn)(th_config *cfg, const char *value, th_error *err);
 
@@ -207,7 +206,7 @@ static int set_listen(th_config *cfg, const char *v, th_error *err)
 {
 	char host[256];
 	uint16_t port;
-	if (http_parse_listen(v, host, sizeof host, &port))
+	if (net_parse_listen(v, host, sizeof host, &port))
 		return bad(err, "TRELLOHOOK_LISTEN", v, "must be HOST:PORT or [IPv6]:PORT",
 		           "127.0.0.1:8000");
 	str_copy(cfg->listen, sizeof cfg->listen, v);

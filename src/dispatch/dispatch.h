@@ -14,7 +14,7 @@
  *  - exec.c:    `/bin/sh -c COMMAND`, payload on stdin, variables in a clean
  *               environment, output captured, process group killed on timeout;
  *  - forward.c: POST of the raw payload signed per Standard Webhooks;
- *  - dispatcher.c also calls connected C functions (app->funcs).
+ *  - dispatcher.c also calls connected C functions (svc_ctx funcs).
  */
 #ifndef TH_DISPATCH_H
 #define TH_DISPATCH_H
@@ -24,7 +24,7 @@
 #include <stdint.h>
 
 #include "model/model.h"
-#include "service/app.h"
+#include "service/ctx.h"
 #include "util/util.h"
 
 /* How much of a handler's output (or a receiver's answer) is kept. */
@@ -32,10 +32,10 @@
 
 typedef struct dispatcher dispatcher;
 
-/* Start the claimer and worker threads for @a (which must outlive it). Also
+/* Start the claimer and worker threads over @sc (which must outlive them). Also
  * ensures a handler row for each connected C function. On success *out owns
  * the threads; stop and free with dispatcher_stop(). */
-int dispatcher_start(dispatcher **out, app *a, th_error *err);
+int dispatcher_start(dispatcher **out, svc_ctx *sc, th_error *err);
 
 /* Claim due deliveries now (called after each group commit). Thread-safe,
  * cheap, NULL-safe. */

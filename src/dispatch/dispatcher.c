@@ -67,7 +67,7 @@ typedef struct job {
 } job;
 
 struct dispatcher {
-	app *a;
+	svc_ctx *sc;
 	pthread_mutex_t mu;
 	pthread_cond_t work;  /* workers wait here for jobs */
 	pthread_cond_t claim; /* the claimer waits here */
@@ -136,18 +136,18 @@ static void job_clear(job *j)
 /* ---- running one delivery ---------------------------------------------------------- */
 
 /* The connected function for @uid, or NULL. */
-static const app_func *func_for(const app *a, const char *uid)
+static const svc_func *func_for(svc_ctx *sc, const char *uid)
 {
-	for (size_t i = 0; i < a->nfuncs; i++)
-		if (str_eq(a->funcs[i].uid, uid))
-			return &a->funcs[i];
+	for (size_t i = 0; i < sc->funcs->n; i++)
+		if (str_eq(sc->funcs->v[i].uid, uid))
+			return &sc->funcs->v[i];
 	return NULL;
 }
 
 /* Run @j once; fill @res. */
 static void run_job(dispatcher *d, forwarder *fw, job *j, dispatch_result *res)
 {
-	app *a = d->a;
+	svc_ctx *sc = d->sc;
 	event ev = {0};
 	th_error err = {0, {0}};
 	memset(res, 0, sizeof *res);
@@ -155,7 +155,7 @@ static void run_job(dispatcher *d, forwarder *fw, job *j, dispatch_result *res)
 		res->text = str_dup("handler not found");
 		return;
 	}
-	if (store_event_get(a->st, j->d.event_id, &ev, &err)) {
+	if (store_event_get(sc->st, j->d.event_id, &ev, &err)) {
 		buf b;
 		buf_init(&b, 600);
 		buf_printf(&b, "loading the event: %s", err.msg);
@@ -163,12 +163,12 @@ static void run_job(dispatcher *d, forwarder *fw, job *j, dispatch_result *res)
 		buf_free(&b);
 		return;
 	}
-	int64_t timeout = a->cfg.exec_timeout_ms;
+	int64_t timeout = sc->cfg->exec_timeout_ms;
 	switch (j->h.kind) {
 	case HANDLER_EXEC: dispatch_exec(j->h.target, &ev, timeout, res); break;
 	case HANDLER_FORWARD: dispatch_forward(fw, &j->h, &ev, timeout, res); break;
 	case HANDLER_FUNC: {
-		const app_func *f = func_for(a, j->h.target);
+		const svc_func *f = func_for(sc, j->h.target);
 		if (!f) {
 			res->text = str_dup("C function not connected in this process");
 			break;
@@ -235,7 +235,7 @@ static void record_outcomes(dispatcher *d)
 		outs[i] = (delivery_outcome){recs[i].id, recs[i].status, recs[i].next_attempt_at,
 		                             recs[i].text};
 	if (!rc)
-		rc = store_delivery_finish_many(d->a->st, outs, n, NULL, &err);
+		rc = store_delivery_finish_many(d->sc->st, outs, n, NULL, &err);
 	free(outs);
 	pthread_mutex_lock(&d->mu);
 	if (rc) {
@@ -266,7 +266,7 @@ static void record_outcomes(dispatcher *d)
 /* Decide the outcome of @j's attempt, count it and queue it for recording. */
 static void finish_job(dispatcher *d, job *j, const dispatch_result *res)
 {
-	app *a = d->a;
+	svc_ctx *sc = d->sc;
 	th_error err = {0, {0}};
 	enum delivery_status st;
 	int64_t next = 0;
@@ -276,7 +276,7 @@ static void finish_job(dispatcher *d, job *j, const dispatch_result *res)
 		oc = OUT_DONE;
 	} else if (res->gone) {
 		/* 410: the receiver is gone for good; stop sending it anything */
-		if (store_handler_set_enabled(a->st, j->d.handler_id, false, &err))
+		if (store_handler_set_enabled(sc->st, j->d.handler_id, false, &err))
 			log_warn("dispatch", "disabling handler %s: %s", j->d.handler_id, err.msg);
 		else
 			log_warn("dispatch", "handler %s answered 410 Gone: disabled",
@@ -284,7 +284,7 @@ static void finish_job(dispatcher *d, job *j, const dispatch_result *res)
 		st = DELIVERY_DEAD;
 		oc = OUT_DEAD;
 	} else {
-		int64_t delay = dispatch_retry_delay(&a->cfg, j->d.attempts);
+		int64_t delay = dispatch_retry_delay(sc->cfg, j->d.attempts);
 		if (delay < 0) {
 			st = DELIVERY_DEAD;
 			oc = OUT_DEAD;
@@ -317,7 +317,7 @@ static void finish_job(dispatcher *d, job *j, const dispatch_result *res)
 /* Index of the first queued job whose handler is below the cap, or -1. mu held. */
 static long next_runnable(dispatcher *d)
 {
-	unsigned cap = d->a->cfg.handler_concurrency ? d->a->cfg.handler_concurrency : 1;
+	unsigned cap = d->sc->cfg->handler_concurrency ? d->sc->cfg->handler_concurrency : 1;
 	for (size_t i = 0; i < d->qlen; i++) {
 		hstat *s =
 		    stat_for(d, d->queue[i].d.handler_id,
@@ -376,10 +376,10 @@ static void *worker_main(void *arg)
 
 /* The handler kinds this process runs: exec and forward always; C functions
  * only when some are connected here (they run where they are connected). */
-static unsigned claim_kinds(const app *a)
+static unsigned claim_kinds(svc_ctx *sc)
 {
 	unsigned k = (1u << HANDLER_EXEC) | (1u << HANDLER_FORWARD);
-	if (a->nfuncs)
+	if (sc->funcs->n)
 		k |= 1u << HANDLER_FUNC;
 	return k;
 }
@@ -387,12 +387,12 @@ static unsigned claim_kinds(const app *a)
 /* Claim up to @max deliveries and queue them. Returns how many. mu NOT held. */
 static size_t claim_some(dispatcher *d, size_t max)
 {
-	app *a = d->a;
+	svc_ctx *sc = d->sc;
 	delivery *ds = NULL;
 	size_t n = 0;
 	th_error err = {0, {0}};
-	int64_t lease = a->cfg.exec_timeout_ms + LEASE_SLACK_MS;
-	if (store_delivery_claim(a->st, claim_kinds(a), max, lease, &ds, &n, &err)) {
+	int64_t lease = sc->cfg->exec_timeout_ms + LEASE_SLACK_MS;
+	if (store_delivery_claim(sc->st, claim_kinds(sc), max, lease, &ds, &n, &err)) {
 		pthread_mutex_lock(&d->mu);
 		bool first = d->claim_errors++ % 40 == 0;
 		pthread_mutex_unlock(&d->mu);
@@ -406,7 +406,7 @@ static size_t claim_some(dispatcher *d, size_t max)
 		memset(&ds[i], 0, sizeof ds[i]);
 		err = (th_error){0, {0}};
 		jobs[i].have_handler =
-		    store_handler_get(a->st, jobs[i].d.handler_id, &jobs[i].h, &err) == 0;
+		    store_handler_get(sc->st, jobs[i].d.handler_id, &jobs[i].h, &err) == 0;
 	}
 	pthread_mutex_lock(&d->mu);
 	if (jobs && d->qlen + n > d->qcap) {
@@ -483,22 +483,22 @@ static void *claimer_main(void *arg)
 
 /* ---- lifetime ---------------------------------------------------------------------- */
 
-int dispatcher_start(dispatcher **out, app *a, th_error *err)
+int dispatcher_start(dispatcher **out, svc_ctx *sc, th_error *err)
 {
 	*out = NULL;
-	int rc = handlers_ensure_funcs(a, err);
+	int rc = handlers_ensure_funcs(sc, err);
 	if (rc)
 		return rc;
 	dispatcher *d = calloc(1, sizeof *d);
 	if (!d)
 		return th_err(err, TH_ENOMEM, "out of memory");
-	d->a = a;
+	d->sc = sc;
 	pthread_mutex_init(&d->mu, NULL);
 	pthread_cond_init(&d->work, NULL);
 	pthread_cond_init(&d->claim, NULL);
 	/* a command that closes its stdin early must not kill us with SIGPIPE */
 	signal(SIGPIPE, SIG_IGN);
-	unsigned want = a->cfg.workers ? a->cfg.workers : 1;
+	unsigned want = sc->cfg->workers ? sc->cfg->workers : 1;
 	if (want > MAX_WORKERS)
 		want = MAX_WORKERS;
 	for (unsigned i = 0; i < want; i++) {
@@ -512,7 +512,7 @@ int dispatcher_start(dispatcher **out, app *a, th_error *err)
 	}
 	d->claimer_started = true;
 	log_info("dispatch", "%u workers; at most %u deliveries at once per handler; %zu attempts",
-	         d->nworkers, a->cfg.handler_concurrency, a->cfg.nretry + 1);
+	         d->nworkers, sc->cfg->handler_concurrency, sc->cfg->nretry + 1);
 	*out = d;
 	return 0;
 }
@@ -555,7 +555,7 @@ void dispatcher_stop(dispatcher *d)
 	 * the attempt the claim counted, never the delivery itself). */
 	for (size_t i = 0; i < d->qlen; i++) {
 		th_error err = {0, {0}};
-		if (store_delivery_finish(d->a->st, d->queue[i].d.id, DELIVERY_FAILED,
+		if (store_delivery_finish(d->sc->st, d->queue[i].d.id, DELIVERY_FAILED,
 		                          time_now_ms(), "not started: server stopping", &err))
 			log_warn("dispatch", "releasing delivery %s: %s", d->queue[i].d.id,
 			         err.msg);

@@ -121,8 +121,4 @@ bool http_server_drain(http_server *srv, int64_t timeout_ms);
 /* Stop and free. NULL-safe. */
 void http_server_free(http_server *srv);
 
-/* Parse "HOST:PORT" / "[V6]:PORT" into parts. @host gets the address without
- * brackets. Returns TH_EINVAL for anything else. */
-int http_parse_listen(const char *listen, char *host, size_t hostsz, uint16_t *port);
-
 #endif

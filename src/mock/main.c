@@ -122,7 +122,7 @@ static int parse_args(int argc, char **argv, struct mock_config *cfg, const char
 		if (str_eq(name, "--listen")) {
 			char host[256];
 			uint16_t port;
-			if (http_parse_listen(val, host, sizeof host, &port))
+			if (net_parse_listen(val, host, sizeof host, &port))
 				return usage_error(
 				    "--listen: expected HOST:PORT such as 127.0.0.1:0, got '%s'",
 				    val);

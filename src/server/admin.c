@@ -4,11 +4,10 @@
  *
  * Sessions: the cookie carries 32 random bytes (base64url); the store keeps
  * only their SHA-256, the user, a per-session CSRF token and the expiry
- * (ADMIN_SESSION_IDLE_MS after the last use; refreshed at most every
- * ADMIN_SESSION_REFRESH_MS). Login throttling: this module owns a small
- * table of recent failures per user name and per remote address (process
- * memory, guarded by a mutex); ADMIN_THROTTLE_MAX failures within
- * ADMIN_THROTTLE_WINDOW_MS lock that name/address out until the window ends.
+ * (12 hours after the last use;
+ * idle expiry, slid by the service layer). The password check and the
+ * login throttle (per (name, address) and per address) are the service
+ * layer's (service/users.c); this file only speaks HTTP about them.
  */
 #include <pthread.h>
 #include <sodium.h>
@@ -17,96 +16,10 @@
 
 #include "server/admin.h"
 #include "server/server.h"
+#include "service/service.h"
 #include "util/log.h"
 
-#define ADMIN_SESSION_IDLE_MS (12LL * 3600 * 1000)
-#define ADMIN_SESSION_REFRESH_MS (5LL * 60 * 1000)
-#define ADMIN_THROTTLE_MAX 5
-#define ADMIN_THROTTLE_WINDOW_MS (15LL * 60 * 1000)
-#define ADMIN_THROTTLE_SLOTS 1024
 #define ADMIN_COOKIE_MAX 128
-
-/* ---- throttling ----------------------------------------------------------------------- */
-
-typedef struct throttle_slot {
-	char key[ADMIN_USER_MAX + 80]; /* "u:NAME" or "a:ADDRESS"; "" when free */
-	int failures;
-	int64_t window_start; /* time of the first failure in the window */
-} throttle_slot;
-
-static pthread_mutex_t throttle_mu = PTHREAD_MUTEX_INITIALIZER;
-static throttle_slot throttle[ADMIN_THROTTLE_SLOTS];
-
-/* The slot of @key (created when @create), or NULL. Caller holds the lock. */
-static throttle_slot *throttle_find(const char *key, int64_t now, bool create)
-{
-	throttle_slot *free_slot = NULL, *oldest = NULL;
-	for (size_t i = 0; i < ADMIN_THROTTLE_SLOTS; i++) {
-		throttle_slot *s = &throttle[i];
-		if (s->key[0] && now - s->window_start >= ADMIN_THROTTLE_WINDOW_MS)
-			s->key[0] = '\0'; /* expired */
-		if (!s->key[0]) {
-			if (!free_slot)
-				free_slot = s;
-			continue;
-		}
-		if (str_eq(s->key, key))
-			return s;
-		if (!oldest || s->window_start < oldest->window_start)
-			oldest = s;
-	}
-	if (!create)
-		return NULL;
-	throttle_slot *s = free_slot ? free_slot : oldest;
-	str_copy(s->key, sizeof s->key, key);
-	s->failures = 0;
-	s->window_start = now;
-	return s;
-}
-
-/* Milliseconds until @user / @addr may try again, 0 when they may now. */
-static int64_t throttle_wait(const char *user, const char *addr)
-{
-	char ku[sizeof throttle[0].key], ka[sizeof throttle[0].key];
-	str_printf(ku, sizeof ku, "u:%s", user);
-	str_printf(ka, sizeof ka, "a:%s", addr);
-	int64_t now = time_mono_ms(), wait = 0;
-	pthread_mutex_lock(&throttle_mu);
-	const char *keys[2] = {ku, ka};
-	for (int i = 0; i < 2; i++) {
-		throttle_slot *s = throttle_find(keys[i], now, false);
-		if (s && s->failures >= ADMIN_THROTTLE_MAX) {
-			int64_t w = s->window_start + ADMIN_THROTTLE_WINDOW_MS - now;
-			if (w > wait)
-				wait = w;
-		}
-	}
-	pthread_mutex_unlock(&throttle_mu);
-	return wait;
-}
-
-static void throttle_fail(const char *user, const char *addr)
-{
-	char ku[sizeof throttle[0].key], ka[sizeof throttle[0].key];
-	str_printf(ku, sizeof ku, "u:%s", user);
-	str_printf(ka, sizeof ka, "a:%s", addr);
-	int64_t now = time_mono_ms();
-	pthread_mutex_lock(&throttle_mu);
-	throttle_find(ku, now, true)->failures++;
-	throttle_find(ka, now, true)->failures++;
-	pthread_mutex_unlock(&throttle_mu);
-}
-
-static void throttle_success(const char *user)
-{
-	char ku[sizeof throttle[0].key];
-	str_printf(ku, sizeof ku, "u:%s", user);
-	pthread_mutex_lock(&throttle_mu);
-	throttle_slot *s = throttle_find(ku, time_mono_ms(), false);
-	if (s)
-		s->key[0] = '\0';
-	pthread_mutex_unlock(&throttle_mu);
-}
 
 /* ---- sessions ------------------------------------------------------------------------- */
 
@@ -148,7 +61,7 @@ static void set_cookie(admin_req *r, const char *name, const char *value, const 
 {
 	char c[400];
 	str_printf(c, sizeof c, "%s=%s; Path=%s; Max-Age=%lld; HttpOnly; SameSite=Strict%s", name,
-	           value, path, (long long)max_age_s, r->a->cfg.secure_cookies ? "; Secure" : "");
+	           value, path, (long long)max_age_s, r->sc->cfg->secure_cookies ? "; Secure" : "");
 	http_response_header(r->res, "Set-Cookie", c);
 }
 
@@ -163,29 +76,14 @@ static bool session_load(admin_req *r)
 	sodium_memzero(sid, sizeof sid);
 	user_session s;
 	th_error err = {0, {0}};
-	bool ok = false;
-	int rc = store_session_get(r->a->st, r->id_hash, &s, &err);
+	int rc = svc_session_load(r->sc, r->id_hash, &s, &err);
 	if (rc) {
 		if (rc != TH_ENOTFOUND)
 			log_warn("admin", "reading a session failed: %s", err.msg);
 		return false;
 	}
-	int64_t now = time_now_ms();
-	if (s.expires_at <= now) {
-		store_session_delete(r->a->st, r->id_hash, &err);
-		goto out;
-	}
-	if (!str_copy(r->user, sizeof r->user, s.user) ||
-	    !str_copy(r->csrf, sizeof r->csrf, s.csrf))
-		goto out;
-	ok = true;
-	/* Sliding idle expiry, written at most every few minutes. */
-	if (s.expires_at - now < ADMIN_SESSION_IDLE_MS - ADMIN_SESSION_REFRESH_MS) {
-		s.expires_at = now + ADMIN_SESSION_IDLE_MS;
-		if (store_session_put(r->a->st, &s, &err))
-			log_warn("admin", "refreshing a session failed: %s", err.msg);
-	}
-out:
+	bool ok =
+	    str_copy(r->user, sizeof r->user, s.user) && str_copy(r->csrf, sizeof r->csrf, s.csrf);
 	user_session_clear(&s);
 	if (!ok)
 		r->user[0] = '\0';
@@ -250,28 +148,6 @@ static int login_page(admin_req *r, int status, const char *error, const char *n
 	return admin_send(r, status, &b);
 }
 
-/* A hash of a random password with the same cost as real ones, made once
- * (this module owns it; it never changes afterwards). NULL if hashing failed. */
-static char dummy_hash_str[crypto_pwhash_STRBYTES];
-static bool dummy_hash_ok;
-static pthread_once_t dummy_hash_once = PTHREAD_ONCE_INIT;
-
-static void make_dummy_hash(void)
-{
-	char pw[32];
-	randombytes_buf(pw, sizeof pw);
-	dummy_hash_ok =
-	    crypto_pwhash_str(dummy_hash_str, pw, sizeof pw, crypto_pwhash_OPSLIMIT_INTERACTIVE,
-	                      crypto_pwhash_MEMLIMIT_INTERACTIVE) == 0;
-	sodium_memzero(pw, sizeof pw);
-}
-
-static const char *dummy_hash(void)
-{
-	pthread_once(&dummy_hash_once, make_dummy_hash);
-	return dummy_hash_ok ? dummy_hash_str : NULL;
-}
-
 static int login_post(admin_req *r)
 {
 	const char *user = admin_field(r, "user");
@@ -287,49 +163,38 @@ static int login_post(admin_req *r)
 	if (!user || !*user || strlen(user) > ADMIN_USER_MAX || !pw || !*pw)
 		return login_page(r, 400, "Enter a user name and a password.", user);
 	const char *addr = r->req->remote ? r->req->remote : "";
-	int64_t wait = throttle_wait(user, addr);
-	if (wait > 0) {
+	int64_t wait = 0;
+	th_error err = {0, {0}};
+	int rc = svc_login_check(r->sc, user, pw, addr, &wait, &err);
+	if (rc == TH_EUNAVAIL && wait > 0) {
 		long long min = (wait + 59999) / 60000;
 		char msg[128], ra[32];
 		str_printf(msg, sizeof msg, "Too many attempts; try again in %lld minute%s.", min,
 		           min == 1 ? "" : "s");
 		str_printf(ra, sizeof ra, "%lld", (long long)((wait + 999) / 1000));
 		http_response_header(r->res, "Retry-After", ra);
-		log_warn("admin", "sign-in throttled for a user name or address (%s)", addr);
 		return login_page(r, 429, msg, user);
 	}
-	char *hash = NULL;
-	th_error err = {0, {0}};
-	int rc = store_user_get_hash(r->a->st, user, &hash, &err);
-	if (rc && rc != TH_ENOTFOUND) {
+	if (rc == TH_EAUTH)
+		return login_page(r, 401, "Wrong user name or password.", user);
+	if (rc) {
 		log_error("admin", "reading a user failed: %s", err.msg);
 		return admin_error_page(r, 500, "Error", "The store could not be read.");
 	}
-	/* An unknown user is checked against a dummy hash, so the answer takes as
-	 * long as for a known one and its timing does not reveal user names. */
-	const char *against = hash ? hash : dummy_hash();
-	bool good = against && crypto_pwhash_str_verify(against, pw, strlen(pw)) == 0 && hash;
-	free(hash);
-	if (!good) {
-		throttle_fail(user, addr);
-		log_info("admin", "failed sign-in from %s", addr);
-		return login_page(r, 401, "Wrong user name or password.", user);
-	}
-	throttle_success(user);
 
 	char sid[48], csrf[48];
 	if (random_b64url(sid) || random_b64url(csrf))
 		return admin_error_page(r, 500, "Error", "no randomness available");
 	char id_hash[65];
 	admin_sha256_hex(sid, strlen(sid), id_hash);
-	user_session s = {id_hash, (char *)user, csrf, time_now_ms() + ADMIN_SESSION_IDLE_MS};
-	if (store_session_put(r->a->st, &s, &err)) {
+	int64_t max_age_ms = 0;
+	if (svc_session_start(r->sc, id_hash, user, csrf, &max_age_ms, &err)) {
 		log_error("admin", "storing a session failed: %s", err.msg);
 		return admin_error_page(r, 500, "Error", "The session could not be stored.");
 	}
 	log_info("admin", "user signed in from %s", addr);
 	admin_redirect(r, safe_next(admin_field(r, "next")));
-	set_cookie(r, ADMIN_SESSION_COOKIE, sid, "/admin", ADMIN_SESSION_IDLE_MS / 1000);
+	set_cookie(r, ADMIN_SESSION_COOKIE, sid, "/admin", max_age_ms / 1000);
 	sodium_memzero(sid, sizeof sid);
 	return HTTP_DONE;
 }
@@ -337,7 +202,7 @@ static int login_post(admin_req *r)
 static int logout_post(admin_req *r)
 {
 	th_error err = {0, {0}};
-	if (store_session_delete(r->a->st, r->id_hash, &err) && err.code != TH_ENOTFOUND)
+	if (svc_session_end(r->sc, r->id_hash, &err) && err.code != TH_ENOTFOUND)
 		log_warn("admin", "deleting a session failed: %s", err.msg);
 	admin_redirect(r, "/admin/login");
 	set_cookie(r, ADMIN_SESSION_COOKIE, "", "/admin", 0);
@@ -377,12 +242,12 @@ static int route_signed_in(admin_req *r)
 	return admin_error_page(r, 404, "Not found", "There is no such page in the admin.");
 }
 
-int server_admin(app *a, http_request *req, http_response *res, const char *rest)
+int server_admin(svc_ctx *sc, http_request *req, http_response *res, const char *rest)
 {
 	pthread_once(&sodium_once, sodium_setup);
 	admin_req r;
 	memset(&r, 0, sizeof r);
-	r.a = a;
+	r.sc = sc;
 	r.req = req;
 	r.res = res;
 	r.rest = rest;

@@ -20,7 +20,7 @@
 #include <stdint.h>
 
 #include "http/http.h"
-#include "service/app.h"
+#include "service/ctx.h"
 
 #define ADMIN_MAX_FIELDS 64
 #define ADMIN_PAGE_MAX ((size_t)8 << 20) /* largest page we render */
@@ -30,7 +30,7 @@
 
 /* One admin request as the page functions see it. */
 typedef struct admin_req {
-	app *a;
+	svc_ctx *sc;
 	http_request *req;
 	http_response *res;
 	const char *rest; /* path after "/admin" */

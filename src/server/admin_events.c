@@ -43,7 +43,7 @@ static void events_table(buf *b, const event_row *rows, size_t n)
 
 int admin_dashboard(admin_req *r)
 {
-	store *st = r->a->st;
+	svc_ctx *sc = r->sc;
 	th_error err = {0, {0}};
 	webhook *ws = NULL;
 	token *ts = NULL;
@@ -53,8 +53,8 @@ int admin_dashboard(admin_req *r)
 	int64_t oldest = 0;
 	buf b;
 	admin_page_begin(r, &b, "Dashboard", "dashboard");
-	if (store_webhook_list(st, &ws, &nw, &err) || store_token_list(st, &ts, &nt, &err) ||
-	    store_delivery_stats(st, counts, &oldest, &err)) {
+	if (svc_webhook_rows(sc, &ws, &nw, &err) || svc_token_rows(sc, &ts, &nt, &err) ||
+	    svc_delivery_stats(sc, counts, &oldest, &err)) {
 		admin_notice(&b, "error", err.msg);
 		goto out;
 	}
@@ -82,7 +82,7 @@ int admin_dashboard(admin_req *r)
 	           (long long)counts[DELIVERY_FAILED], (long long)counts[DELIVERY_DEAD]);
 	event_query q = {0};
 	q.limit = 10;
-	if (store_event_list(st, &q, &rows, &nr, &err)) {
+	if (svc_event_list(sc, &q, &rows, &nr, &err)) {
 		admin_notice(&b, "error", err.msg);
 		goto out;
 	}
@@ -101,7 +101,7 @@ out:
 
 int admin_events(admin_req *r)
 {
-	store *st = r->a->st;
+	svc_ctx *sc = r->sc;
 	th_error err = {0, {0}};
 	webhook *ws = NULL;
 	event_row *rows = NULL;
@@ -118,7 +118,7 @@ int admin_events(admin_req *r)
 		return admin_error_page(r, 400, "Bad request", "A filter is too long.");
 	buf b;
 	admin_page_begin(r, &b, "Events", "events");
-	if (store_webhook_list(st, &ws, &nw, &err)) {
+	if (svc_webhook_rows(sc, &ws, &nw, &err)) {
 		admin_notice(&b, "error", err.msg);
 		goto out;
 	}
@@ -152,7 +152,7 @@ int admin_events(admin_req *r)
 	q.text = text && *text ? text : NULL;
 	q.before_seq = before_seq;
 	q.limit = EVENTS_PAGE;
-	if (store_event_list(st, &q, &rows, &nr, &err)) {
+	if (svc_event_list(sc, &q, &rows, &nr, &err)) {
 		admin_notice(&b, "error", err.msg);
 		goto out;
 	}
@@ -288,7 +288,7 @@ int admin_event(admin_req *r, const char *tail)
 			                        "Replay takes a POST.");
 		}
 		size_t n = 0;
-		if (handlers_event_replay(r->a, id, &n, &err))
+		if (handlers_event_replay(r->sc, id, &n, &err))
 			return admin_error_page(r, err.code == TH_ENOTFOUND ? 404 : 500,
 			                        "Replay failed", err.msg);
 		log_info("admin", "%s replayed event %s (%zu deliveries)", r->user, id, n);
@@ -300,10 +300,10 @@ int admin_event(admin_req *r, const char *tail)
 		http_response_header(r->res, "Allow", "GET");
 		return admin_error_page(r, 405, "Method not allowed", "This page takes a GET.");
 	}
-	store *st = r->a->st;
+	svc_ctx *sc = r->sc;
 	event ev;
 	memset(&ev, 0, sizeof ev);
-	int rc = store_event_get(st, id, &ev, &err);
+	int rc = svc_event_get(sc, id, &ev, &err);
 	if (rc)
 		return admin_error_page(r, rc == TH_ENOTFOUND ? 404 : 500,
 		                        rc == TH_ENOTFOUND ? "Not found" : "Error",
@@ -337,7 +337,7 @@ int admin_event(admin_req *r, const char *tail)
 	meta_row(&b, "Event id", ev.id, NULL);
 	buf_puts(&b,
 	         "</dl></section>\n<section aria-labelledby=h-del><h2 id=h-del>Deliveries</h2>\n");
-	if (store_delivery_list(st, NULL, ev.id, 100, &ds, &nd, &err))
+	if (svc_delivery_list(sc, NULL, ev.id, 100, &ds, &nd, &err))
 		admin_notice(&b, "error", err.msg);
 	else
 		deliveries_table(r, &b, ds, nd, false, "event");
@@ -378,7 +378,7 @@ int admin_deliveries(admin_req *r)
 		buf_printf(&b, "<li><a href=\"/admin/deliveries?status=%s\"%s>%s</a></li>\n",
 		           tabs[i], str_eq(status, tabs[i]) ? " aria-current=page" : "", tabs[i]);
 	buf_puts(&b, "</ul></nav>\n");
-	if (store_delivery_list(r->a->st, status, NULL, DELIVERIES_PAGE, &ds, &nd, &err))
+	if (svc_delivery_list(r->sc, status, NULL, DELIVERIES_PAGE, &ds, &nd, &err))
 		admin_notice(&b, "error", err.msg);
 	else
 		deliveries_table(r, &b, ds, nd, true, status);
@@ -402,10 +402,10 @@ int admin_delivery_action(admin_req *r, const char *tail)
 	th_error err = {0, {0}};
 	delivery d;
 	memset(&d, 0, sizeof d);
-	int rc = store_delivery_get(r->a->st, id, &d, &err);
+	int rc = svc_delivery_get(r->sc, id, &d, &err);
 	if (rc)
 		return admin_error_page(r, rc == TH_ENOTFOUND ? 404 : 500, "Retry failed", err.msg);
-	if (handlers_delivery_retry(r->a, id, &err)) {
+	if (handlers_delivery_retry(r->sc, id, &err)) {
 		delivery_clear(&d);
 		return admin_error_page(r, err.code == TH_ENOTFOUND ? 404 : 409, "Retry failed",
 		                        err.msg);

@@ -33,7 +33,7 @@ static int form_token(admin_req *r, char **out, th_error *err)
 		return th_err(err, TH_EINVAL, "Choose a token or paste one.");
 	token *ts = NULL;
 	size_t n = 0;
-	int rc = svc_token_list(r->a, &ts, &n, err);
+	int rc = svc_token_list(r->sc, &ts, &n, err);
 	if (rc)
 		return rc;
 	rc = th_err(err, TH_ENOTFOUND, "That token is no longer stored.");
@@ -91,7 +91,7 @@ static int webhooks_page(admin_req *r, int status, const char *error)
 	admin_page_begin(r, &b, "Webhooks", "webhooks");
 	if (error)
 		admin_notice(&b, "error", error);
-	if (svc_webhook_list(r->a, &ws, &nw, &err) || svc_token_list(r->a, &ts, &nt, &err)) {
+	if (svc_webhook_list(r->sc, &ws, &nw, &err) || svc_token_list(r->sc, &ts, &nt, &err)) {
 		admin_notice(&b, "error", err.msg);
 		goto out;
 	}
@@ -193,13 +193,13 @@ static int webhook_add_post(admin_req *r)
 	webhook w;
 	memset(&w, 0, sizeof w);
 	char note[256] = "";
-	int rc = svc_trello_client(r->a, &tc, &err);
+	int rc = svc_trello_client(r->sc, &tc, &err);
 	if (!rc) {
 		webhook_add_opts o = {model, tok, desc && *desc ? desc : NULL};
-		rc = svc_webhook_add(r->a, tc, &o, &w, note, sizeof note, &err);
+		rc = svc_webhook_add(r->sc, tc, &o, &w, note, sizeof note, &err);
 	}
 	trello_client_free(tc);
-	if (!rc && svc_token_remember(r->a, tok, &err))
+	if (!rc && svc_token_remember(r->sc, tok, &err))
 		log_warn("admin", "remembering the token failed: %s", err.msg);
 	free_token(tok);
 	if (rc)
@@ -217,21 +217,12 @@ static int webhook_boards_post(admin_req *r)
 	if (form_token(r, &tok, &err))
 		return webhooks_page(r, 400, err.msg);
 	/* Boards are picked by the token's fingerprint: remember a pasted one. */
-	if (svc_token_remember(r->a, tok, &err)) {
+	if (svc_token_remember(r->sc, tok, &err)) {
 		free_token(tok);
 		return webhooks_page(r, 500, err.msg);
 	}
-	trello_client *tc = NULL;
 	trello_board_list boards = {NULL, 0};
-	trello_error terr;
-	memset(&terr, 0, sizeof terr);
-	int rc = svc_trello_client(r->a, &tc, &err);
-	if (!rc && (rc = trello_list_boards(tc, tok, &boards, &terr))) {
-		err = terr.th;
-		if (rc == TH_EAUTH)
-			svc_token_mark_dead(r->a, tok, terr.kind);
-	}
-	trello_client_free(tc);
+	int rc = svc_trello_boards(r->sc, tok, &boards, &err);
 	char fp[17];
 	admin_token_fp(tok, fp);
 	free_token(tok);
@@ -276,7 +267,7 @@ static int webhook_delete(admin_req *r, const char *id)
 	th_error err = {0, {0}};
 	webhook w;
 	memset(&w, 0, sizeof w);
-	int rc = svc_webhook_get(r->a, id, &w, &err);
+	int rc = svc_webhook_get(r->sc, id, &w, &err);
 	if (rc)
 		return admin_error_page(r, rc == TH_ENOTFOUND ? 404 : 500, "Not found",
 		                        rc == TH_ENOTFOUND ? "There is no such webhook." : err.msg);
@@ -310,9 +301,9 @@ static int webhook_delete(admin_req *r, const char *id)
 	webhook_clear(&w);
 	trello_client *tc = NULL;
 	enum webhook_rm_outcome outcome = WEBHOOK_RM_REMOVED;
-	rc = svc_trello_client(r->a, &tc, &err);
+	rc = svc_trello_client(r->sc, &tc, &err);
 	if (!rc)
-		rc = svc_webhook_rm(r->a, tc, id, &outcome, &err);
+		rc = svc_webhook_rm(r->sc, tc, id, &outcome, &err);
 	trello_client_free(tc);
 	if (rc && !(rc == TH_EUNAVAIL && outcome == WEBHOOK_RM_MARKED))
 		return webhooks_page(r, status_for(rc), err.msg);
@@ -357,7 +348,7 @@ int admin_webhooks(admin_req *r, const char *tail)
  * comes back in the fragment of return_url (never sent to any server). */
 static void auth_link(admin_req *r, buf *b)
 {
-	const th_config *cfg = &r->a->cfg;
+	const th_config *cfg = r->sc->cfg;
 	buf u;
 	buf_init(&u, 4096);
 	buf_puts(&u, cfg->auth_url);
@@ -387,13 +378,13 @@ static int tokens_page(admin_req *r, int status, const char *error, const char *
 	if (ok)
 		admin_notice(&b, "ok", ok);
 	buf_puts(&b, "<p>");
-	if (r->a->cfg.api_key[0])
+	if (r->sc->cfg->api_key[0])
 		auth_link(r, &b);
 	else
 		buf_puts(&b,
 		         "<span class=muted>Set TRELLO_API_KEY to get tokens from Trello.</span>");
 	buf_puts(&b, "</p>\n");
-	if (svc_token_list(r->a, &ts, &nt, &err)) {
+	if (svc_token_list(r->sc, &ts, &nt, &err)) {
 		admin_notice(&b, "error", err.msg);
 		goto out;
 	}
@@ -461,14 +452,14 @@ static int token_add_post(admin_req *r)
 		                   "That does not look like a Trello token (64 hex digits, or ATTA "
 		                   "followed by 72 more).",
 		                   NULL);
-	if (svc_token_remember(r->a, pasted, &err))
+	if (svc_token_remember(r->sc, pasted, &err))
 		return tokens_page(r, 500, err.msg, NULL);
 	trello_client *tc = NULL;
 	token t;
 	memset(&t, 0, sizeof t);
-	int rc = svc_trello_client(r->a, &tc, &err);
+	int rc = svc_trello_client(r->sc, &tc, &err);
 	if (!rc)
-		rc = svc_token_check(r->a, tc, pasted, &t, NULL, &err);
+		rc = svc_token_check(r->sc, tc, pasted, &t, NULL, &err);
 	trello_client_free(tc);
 	token_clear(&t);
 	char m[64];
@@ -537,13 +528,13 @@ int admin_tokens(admin_req *r, const char *tail)
 		trello_client *tc = NULL;
 		token t;
 		memset(&t, 0, sizeof t);
-		rc = svc_trello_client(r->a, &tc, &err);
+		rc = svc_trello_client(r->sc, &tc, &err);
 		if (!rc)
-			rc = svc_token_check(r->a, tc, tok, &t, NULL, &err);
+			rc = svc_token_check(r->sc, tc, tok, &t, NULL, &err);
 		trello_client_free(tc);
 		token_clear(&t);
 	} else {
-		rc = svc_token_remove(r->a, tok, &err);
+		rc = svc_token_remove(r->sc, tok, &err);
 	}
 	free_token(tok);
 	if (rc)
@@ -625,10 +616,10 @@ int admin_sync(admin_req *r)
 	trello_client *tc = NULL;
 	sync_report rep;
 	memset(&rep, 0, sizeof rep);
-	int rc = svc_trello_client(r->a, &tc, &err);
+	int rc = svc_trello_client(r->sc, &tc, &err);
 	if (!rc) {
 		sync_opts o = {NULL, 0, !apply, prune};
-		rc = svc_sync(r->a, tc, &o, &rep, &err);
+		rc = svc_sync(r->sc, tc, &o, &rep, &err);
 	}
 	trello_client_free(tc);
 	admin_page_begin(r, &b, apply ? "Sync result" : "Sync plan", "sync");

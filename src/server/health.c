@@ -1,6 +1,6 @@
 /* health.c — GET /healthz (the store answers?) and GET /metrics. */
-#include "dispatch/dispatch.h"
 #include "server/server.h"
+#include "service/service.h"
 #include "util/log.h"
 
 static bool is_get_or_head(const http_request *req)
@@ -8,7 +8,7 @@ static bool is_get_or_head(const http_request *req)
 	return str_eq(req->method, "GET") || str_eq(req->method, "HEAD");
 }
 
-int server_healthz(app *a, http_request *req, http_response *res)
+int server_healthz(svc_ctx *sc, http_request *req, http_response *res)
 {
 	if (!is_get_or_head(req)) {
 		http_response_text(res, 405, "method not allowed\n");
@@ -16,7 +16,7 @@ int server_healthz(app *a, http_request *req, http_response *res)
 		return HTTP_DONE;
 	}
 	th_error err = {0, {0}};
-	if (store_ping(a->st, &err)) {
+	if (svc_ping(sc, &err)) {
 		log_warn("health", "store does not answer: %s", err.msg);
 		http_response_text(res, 503, "store unavailable\n");
 	} else {
@@ -26,7 +26,7 @@ int server_healthz(app *a, http_request *req, http_response *res)
 	return HTTP_DONE;
 }
 
-int server_metrics(app *a, http_request *req, http_response *res)
+int server_metrics(const server_ctx *srv, http_request *req, http_response *res)
 {
 	if (!is_get_or_head(req)) {
 		http_response_text(res, 405, "method not allowed\n");
@@ -34,12 +34,12 @@ int server_metrics(app *a, http_request *req, http_response *res)
 		return HTTP_DONE;
 	}
 	res->status = 200;
-	if (!metrics_render(&a->m, &res->body)) {
+	if (!metrics_render(srv->svc->m, &res->body)) {
 		/* deliveries by status and the age of the oldest pending one, from the store */
 		int64_t counts[5] = {0};
 		int64_t oldest = 0;
 		th_error err = {0, {0}};
-		if (!store_delivery_stats(a->st, counts, &oldest, &err)) {
+		if (!svc_delivery_stats(srv->svc, counts, &oldest, &err)) {
 			buf_puts(&res->body, "# HELP trellohook_deliveries Deliveries by status.\n"
 			                     "# TYPE trellohook_deliveries gauge\n");
 			for (int s = 0; s < 5; s++)
@@ -54,8 +54,9 @@ int server_metrics(app *a, http_request *req, http_response *res)
 			    "trellohook_delivery_oldest_pending_seconds %.3f\n",
 			    oldest ? (double)(time_now_ms() - oldest) / 1000.0 : 0.0);
 		}
-		/* attempts by handler and outcome (set while serving; NULL-safe) */
-		dispatcher_metrics_render(a->disp, &res->body);
+		/* the dispatcher's attempts by handler and outcome (while serving) */
+		if (srv->render_extra)
+			srv->render_extra(srv->render_ctx, &res->body);
 	}
 	http_response_header(res, "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
 	return HTTP_DONE;

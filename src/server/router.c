@@ -6,16 +6,16 @@
 
 int server_route(void *ctx, http_request *req, http_response *res)
 {
-	app *a = ctx;
+	server_ctx *s = ctx;
 	const char *path = req->path;
 	if (str_starts(path, "/callbacks/"))
-		return server_callbacks(a, req, res, path + strlen("/callbacks/"));
+		return server_callbacks(s->svc, req, res, path + strlen("/callbacks/"));
 	if (str_eq(path, "/healthz"))
-		return server_healthz(a, req, res);
+		return server_healthz(s->svc, req, res);
 	if (str_eq(path, "/metrics"))
-		return server_metrics(a, req, res);
+		return server_metrics(s, req, res);
 	if (str_eq(path, "/admin") || str_starts(path, "/admin/"))
-		return server_admin(a, req, res, path + strlen("/admin"));
+		return server_admin(s->svc, req, res, path + strlen("/admin"));
 	if (str_eq(path, "/")) {
 		res->status = 302;
 		http_response_header(res, "Location", "/admin/");

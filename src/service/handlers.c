@@ -77,7 +77,7 @@ int handlers_check_url(const char *url, th_error *err)
 	return 0;
 }
 
-int handlers_add(app *a, const handler_spec *spec, handler *out, th_error *err)
+int handlers_add(svc_ctx *sc, const handler_spec *spec, handler *out, th_error *err)
 {
 	memset(out, 0, sizeof *out);
 	int rc = 0;
@@ -126,42 +126,43 @@ int handlers_add(app *a, const handler_spec *spec, handler *out, th_error *err)
 		rc = th_err(err, TH_ENOMEM, "out of memory");
 		goto out;
 	}
-	rc = store_handler_insert(a->st, out, err);
+	rc = store_handler_insert(sc->st, out, err);
 out:
 	if (rc)
 		handler_clear(out);
 	return rc;
 }
 
-int handlers_remove(app *a, const char *id, th_error *err)
+int handlers_remove(svc_ctx *sc, const char *id, th_error *err)
 {
-	return store_handler_delete(a->st, id, err);
+	return store_handler_delete(sc->st, id, err);
 }
 
-int handlers_delivery_retry(app *a, const char *id, th_error *err)
+int handlers_delivery_retry(svc_ctx *sc, const char *id, th_error *err)
 {
-	return store_delivery_retry(a->st, id, err);
+	return store_delivery_retry(sc->st, id, err);
 }
 
-int handlers_event_replay(app *a, const char *id, size_t *out_n, th_error *err)
+int handlers_event_replay(svc_ctx *sc, const char *id, size_t *out_n, th_error *err)
 {
 	*out_n = 0;
-	return store_event_replay(a->st, id, out_n, err);
+	return store_event_replay(sc->st, id, out_n, err);
 }
 
-int handlers_ensure_funcs(app *a, th_error *err)
+int handlers_ensure_funcs(svc_ctx *sc, th_error *err)
 {
-	if (!a->nfuncs)
+	if (!sc->funcs->n)
 		return 0;
 	handler *hs = NULL;
 	size_t n = 0;
-	int rc = store_handler_list(a->st, &hs, &n, err);
+	int rc = store_handler_list(sc->st, &hs, &n, err);
 	if (rc)
 		return rc;
-	for (size_t f = 0; !rc && f < a->nfuncs; f++) {
+	for (size_t f = 0; !rc && f < sc->funcs->n; f++) {
 		bool found = false;
 		for (size_t i = 0; i < n && !found; i++)
-			found = hs[i].kind == HANDLER_FUNC && str_eq(hs[i].target, a->funcs[f].uid);
+			found =
+			    hs[i].kind == HANDLER_FUNC && str_eq(hs[i].target, sc->funcs->v[f].uid);
 		if (found)
 			continue;
 		char id[ID_LEN + 1];
@@ -171,13 +172,13 @@ int handlers_ensure_funcs(app *a, th_error *err)
 		}
 		handler h = {.id = id,
 		             .kind = HANDLER_FUNC,
-		             .target = a->funcs[f].uid,
+		             .target = sc->funcs->v[f].uid,
 		             .enabled = true,
 		             .created_at = time_now_ms()};
-		rc = store_handler_insert(a->st, &h, err);
+		rc = store_handler_insert(sc->st, &h, err);
 		if (!rc)
 			log_info("dispatch", "C function '%s' registered as handler %s",
-			         a->funcs[f].uid, id);
+			         sc->funcs->v[f].uid, id);
 	}
 	handler_list_free(hs, n);
 	return rc;

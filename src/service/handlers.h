@@ -12,7 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "service/app.h"
+#include "service/ctx.h"
 
 /* What `handler add` asks for. Strings are borrowed. */
 typedef struct handler_spec {
@@ -33,21 +33,21 @@ int handlers_check_url(const char *url, th_error *err);
 /* Validate @spec and store a new enabled handler; @out receives it (caller
  * clears it with handler_clear), including the forward's whsec_ secret, which
  * is shown to the user exactly once. */
-int handlers_add(app *a, const handler_spec *spec, handler *out, th_error *err);
+int handlers_add(svc_ctx *sc, const handler_spec *spec, handler *out, th_error *err);
 
 /* Remove a handler (its unfinished deliveries go with it). */
-int handlers_remove(app *a, const char *id, th_error *err);
+int handlers_remove(svc_ctx *sc, const char *id, th_error *err);
 
 /* Make a delivery pending again, due now (any status but running). */
-int handlers_delivery_retry(app *a, const char *id, th_error *err);
+int handlers_delivery_retry(svc_ctx *sc, const char *id, th_error *err);
 
 /* New deliveries of event @id to every matching enabled handler; @out_n
  * receives their number. */
-int handlers_event_replay(app *a, const char *id, size_t *out_n, th_error *err);
+int handlers_event_replay(svc_ctx *sc, const char *id, size_t *out_n, th_error *err);
 
 /* For each C function connected to @a (app->funcs), make sure a handler row
  * of kind func with target = dispatch_uid exists, so events get deliveries
  * for it. Called when serving starts. */
-int handlers_ensure_funcs(app *a, th_error *err);
+int handlers_ensure_funcs(svc_ctx *sc, th_error *err);
 
 #endif

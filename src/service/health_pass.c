@@ -11,28 +11,16 @@
  *  - a webhook Trello no longer has is logged, marked DISABLED and loses its
  *    Trello id (so `sync` registers it again);
  *  - REMOVING webhooks are deleted on Trello (if still there) and then here.
- * The runner thread is owned by the app (app->health) between health_start
- * and health_stop.
+ * The thread that runs it every interval is the serve runtime's
+ * (app/health_runner.c).
  */
-#include <errno.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "service/service.h"
 #include "util/log.h"
 
 #define COMPONENT "health"
-#define FIRST_PASS_DELAY_MS 2000
-
-struct health_runner {
-	app *a;
-	pthread_t thread;
-	pthread_mutex_t mu;
-	pthread_cond_t cv; /* signalled by health_stop */
-	bool stop;         /* guarded by mu */
-};
 
 static int64_t iso_ms(const char *s)
 {
@@ -76,7 +64,7 @@ static bool apply_view(webhook *w, const trello_webhook *tw, health_stats *s)
 	return st != w->state || act != w->active || cf != w->consecutive_failures;
 }
 
-int svc_health_pass(app *a, trello_client *tc, health_stats *s, th_error *err)
+int svc_health_pass(svc_ctx *sc, trello_client *tc, health_stats *s, th_error *err)
 {
 	token *toks = NULL;
 	webhook *ws = NULL;
@@ -86,9 +74,9 @@ int svc_health_pass(app *a, trello_client *tc, health_stats *s, th_error *err)
 	size_t ndels = 0;
 	long *del_ix = NULL;
 	memset(s, 0, sizeof *s);
-	int rc = svc_token_list(a, &toks, &ntoks, err);
+	int rc = svc_token_list(sc, &toks, &ntoks, err);
 	if (!rc)
-		rc = svc_webhook_list(a, &ws, &nws, err);
+		rc = svc_webhook_list(sc, &ws, &nws, err);
 	if (rc)
 		goto out;
 	tokens = calloc(ntoks + nws + 1, sizeof *tokens);
@@ -144,7 +132,7 @@ int svc_health_pass(app *a, trello_client *tc, health_stats *s, th_error *err)
 		t.state = TOKEN_VALID;
 		t.checked_at = time_now_ms();
 		th_error terr = {0, {0}};
-		if (svc_token_save(a, &t, &terr))
+		if (svc_token_save(sc, &t, &terr))
 			log_warn(COMPONENT, "cannot save token %s: %s", masked, terr.msg);
 		if (t.expires_at && t.expires_at - time_now_ms() < 3LL * 24 * 3600 * 1000)
 			log_warn(COMPONENT, "token %s expires soon (%s); its webhooks stop then",
@@ -155,7 +143,7 @@ int svc_health_pass(app *a, trello_client *tc, health_stats *s, th_error *err)
 	webhook_list_free(ws, nws);
 	ws = NULL;
 	nws = 0;
-	if ((rc = svc_webhook_list(a, &ws, &nws, err)) != 0)
+	if ((rc = svc_webhook_list(sc, &ws, &nws, err)) != 0)
 		goto out;
 	dels = calloc(nws ? nws : 1, sizeof *dels);
 	del_ix = calloc(nws ? nws : 1, sizeof *del_ix);
@@ -181,7 +169,7 @@ int svc_health_pass(app *a, trello_client *tc, health_stats *s, th_error *err)
 				dels[ndels].params =
 				    (trello_webhook_params)TRELLO_WEBHOOK_PARAMS_INIT;
 				del_ix[ndels++] = (long)i;
-			} else if (!svc_webhook_delete(a, w->id, &uerr)) {
+			} else if (!svc_webhook_delete(sc, w->id, &uerr)) {
 				s->removals_finished++;
 				log_info(COMPONENT,
 				         "webhook %s: removal finished (Trello no longer had it)",
@@ -208,7 +196,7 @@ int svc_health_pass(app *a, trello_client *tc, health_stats *s, th_error *err)
 				w->state = WEBHOOK_DISABLED;
 			changed = true;
 		}
-		if (changed && svc_webhook_update(a, w, &uerr))
+		if (changed && svc_webhook_update(sc, w, &uerr))
 			log_warn(COMPONENT, "webhook %s: cannot save Trello's view: %s", w->id,
 			         uerr.msg);
 	}
@@ -221,7 +209,7 @@ int svc_health_pass(app *a, trello_client *tc, health_stats *s, th_error *err)
 			s->errors++;
 			log_warn(COMPONENT, "webhook %s: removal still pending: %s", w->id,
 			         dels[i].err.th.msg);
-		} else if (svc_webhook_delete(a, w->id, &uerr)) {
+		} else if (svc_webhook_delete(sc, w->id, &uerr)) {
 			s->errors++;
 			log_warn(COMPONENT, "webhook %s: %s", w->id, uerr.msg);
 		} else {
@@ -241,113 +229,4 @@ out:
 	token_list_free(toks, ntoks);
 	webhook_list_free(ws, nws);
 	return rc;
-}
-
-/* ---- the runner thread ------------------------------------------------------------------- */
-
-/* Wait up to @ms or until stopped; returns true when asked to stop. */
-static bool wait_stop(struct health_runner *h, int64_t ms)
-{
-	struct timespec until;
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += (time_t)(ms / 1000);
-	until.tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
-	pthread_mutex_lock(&h->mu);
-	while (!h->stop) {
-		int rc = pthread_cond_timedwait(&h->cv, &h->mu, &until);
-		if (rc == ETIMEDOUT)
-			break;
-	}
-	bool stop = h->stop;
-	pthread_mutex_unlock(&h->mu);
-	return stop;
-}
-
-static void *runner(void *arg)
-{
-	struct health_runner *h = arg;
-	app *a = h->a;
-	trello_client *tc = NULL;
-	th_error err = {0, {0}};
-	int64_t delay = FIRST_PASS_DELAY_MS < a->cfg.health_interval_ms ? FIRST_PASS_DELAY_MS
-	                                                                : a->cfg.health_interval_ms;
-	if (svc_trello_client(a, &tc, &err)) {
-		log_error(COMPONENT, "health pass disabled: %s", err.msg);
-		return NULL;
-	}
-	while (!wait_stop(h, delay)) {
-		health_stats s;
-		int64_t t0 = time_mono_ms();
-		if (svc_health_pass(a, tc, &s, &err)) {
-			atomic_fetch_add_explicit(&a->m.health_failures, 1, memory_order_relaxed);
-			log_warn(COMPONENT, "health pass failed: %s", err.msg);
-		} else {
-			atomic_fetch_add_explicit(&a->m.health_passes, 1, memory_order_relaxed);
-			atomic_fetch_add_explicit(&a->m.health_webhooks_disabled,
-			                          s.webhooks_disabled, memory_order_relaxed);
-			atomic_fetch_add_explicit(&a->m.health_webhooks_deleted, s.webhooks_deleted,
-			                          memory_order_relaxed);
-			atomic_fetch_add_explicit(&a->m.health_removals_finished,
-			                          s.removals_finished, memory_order_relaxed);
-			log_info(
-			    COMPONENT,
-			    "health pass in %lld ms: %zu token(s) checked, %zu dead; %zu "
-			    "webhook(s) seen, %zu disabled, %zu deleted on Trello, %zu removal(s) "
-			    "finished, %zu error(s)",
-			    (long long)(time_mono_ms() - t0), s.tokens_checked, s.tokens_dead,
-			    s.webhooks_seen, s.webhooks_disabled, s.webhooks_deleted,
-			    s.removals_finished, s.errors);
-		}
-		delay = a->cfg.health_interval_ms;
-	}
-	trello_client_free(tc);
-	return NULL;
-}
-
-int health_start(app *a, th_error *err)
-{
-	a->health = NULL;
-	if (a->cfg.health_interval_ms <= 0) {
-		log_info(COMPONENT, "periodic health pass off (TRELLOHOOK_HEALTH_INTERVAL=0)");
-		return 0;
-	}
-	if (!a->cfg.api_key[0]) {
-		log_info(COMPONENT, "periodic health pass off: TRELLO_API_KEY is not set");
-		return 0;
-	}
-	struct health_runner *h = calloc(1, sizeof *h);
-	if (!h)
-		return th_err(err, TH_ENOMEM, "out of memory");
-	h->a = a;
-	pthread_mutex_init(&h->mu, NULL);
-	pthread_cond_init(&h->cv, NULL);
-	int prc = pthread_create(&h->thread, NULL, runner, h);
-	if (prc) {
-		pthread_cond_destroy(&h->cv);
-		pthread_mutex_destroy(&h->mu);
-		free(h);
-		return th_err(err, TH_EIO, "cannot start the health pass: %s", strerror(prc));
-	}
-	a->health = h;
-	return 0;
-}
-
-void health_stop(app *a)
-{
-	struct health_runner *h = a ? a->health : NULL;
-	if (!h)
-		return;
-	pthread_mutex_lock(&h->mu);
-	h->stop = true;
-	pthread_cond_signal(&h->cv);
-	pthread_mutex_unlock(&h->mu);
-	pthread_join(h->thread, NULL);
-	pthread_cond_destroy(&h->cv);
-	pthread_mutex_destroy(&h->mu);
-	free(h);
-	a->health = NULL;
 }

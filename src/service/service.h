@@ -1,6 +1,7 @@
 /*
- * service — the webhook and token operations users perform against Trello
- * (layer 5), shared by the CLI, the admin and the periodic health pass:
+ * service — the one door into the core (rank 3): every operation the CLI,
+ * the admin, the callbacks route and the periodic health pass perform on the
+ * store or against Trello:
  *
  *   crypto_tokens.c  tokens at rest: libsodium secretbox when
  *                    TRELLOHOOK_SECRET_KEY is set ("enc:v1:" + base64)
@@ -9,7 +10,13 @@
  *                    (and its webhooks) Trello called invalid or expired
  *   webhooks.c       webhook rows (decrypting tokens), add, remove, Trello's view
  *   sync.c           reconcile the store with Trello, token by token, at once
- *   health_pass.c    the periodic pass of `serve`
+ *   health_pass.c    the periodic pass of `serve` (its thread is app/'s)
+ *   receive.c        the decision on one callback POST (svc_receive)
+ *   users.c          admin users, the one password hash, sign-in with its
+ *                    throttle, sessions
+ *   records.c        events, deliveries, handler listings, store facts
+ *
+ * Every function takes the narrow svc_ctx (service/ctx.h), never the app.
  *
  * Every function returns 0 or a negative TH_E* code with a message a user can
  * act on in @err (Trello's own text where Trello refused). Tokens are plain
@@ -25,7 +32,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "service/app.h"
+#include "service/ctx.h"
 #include "trello/trello.h"
 
 /* ---- tokens at rest (crypto_tokens.c) -------------------------------------------- */
@@ -48,47 +55,48 @@ bool tokens_is_sealed(const char *stored);
 /* A Trello client for @a (TRELLO_API_URL, TRELLO_API_KEY) whose invalid/
  * expired-token answers go to svc_token_mark_dead(). Free with
  * trello_client_free(). */
-int svc_trello_client(app *a, trello_client **out, th_error *err);
+int svc_trello_client(svc_ctx *sc, trello_client **out, th_error *err);
 
 /* THE helper for an `invalid token` / `expired token` answer, from any call:
  * marks the stored token expired/invalid and every webhook using it
  * WEBHOOK_NEEDS_TOKEN (not ones being removed), counts it in
  * app->m.token_problems and logs a warning with the token masked. A token we
  * never stored is only counted and logged. Never fails (logs store errors). */
-void svc_token_mark_dead(app *a, const char *plain, enum trello_error_kind kind);
+void svc_token_mark_dead(svc_ctx *sc, const char *plain, enum trello_error_kind kind);
 
 /* All stored tokens with their plain text in ->token. Free with token_list_free. */
-int svc_token_list(app *a, token **out, size_t *n, th_error *err);
+int svc_token_list(svc_ctx *sc, token **out, size_t *n, th_error *err);
 /* The stored token equal to @plain (TH_ENOTFOUND if none); @out gets the plain
  * token; @stored_out (optional, malloc'd) the value as stored, which is the
  * key of its row. */
-int svc_token_find(app *a, const char *plain, token *out, char **stored_out, th_error *err);
+int svc_token_find(svc_ctx *sc, const char *plain, token *out, char **stored_out, th_error *err);
 /* Insert or update @t (->token plain), keeping its row when it exists. */
-int svc_token_save(app *a, const token *t, th_error *err);
+int svc_token_save(svc_ctx *sc, const token *t, th_error *err);
 /* Remember @plain as unchecked unless it is stored already. */
-int svc_token_remember(app *a, const char *plain, th_error *err);
+int svc_token_remember(svc_ctx *sc, const char *plain, th_error *err);
 /* Forget a token. TH_EEXISTS when webhooks still use it (naming how many). */
-int svc_token_remove(app *a, const char *plain, th_error *err);
+int svc_token_remove(svc_ctx *sc, const char *plain, th_error *err);
 /* GET /1/tokens/{t}: fills @out (plain token, member, expiry, state) and
  * saves the result when the token is stored. An expired/invalid answer is not
  * a failure of the call: it returns 0 with out->state EXPIRED / INVALID (and
  * the token and its webhooks flagged). Other failures (unreachable, ...) are
  * returned with Trello's message. Clear @info with trello_token_info_clear. */
-int svc_token_check(app *a, trello_client *tc, const char *plain, token *out,
+int svc_token_check(svc_ctx *sc, trello_client *tc, const char *plain, token *out,
                     trello_token_info *info /* optional: Trello's answer, incl. permissions */,
                     th_error *err);
 
 /* ---- webhooks (webhooks.c) ------------------------------------------------------------- */
 
 /* Store access with tokens sealed at rest and opened on read. */
-int svc_webhook_get(app *a, const char *id, webhook *out, th_error *err);
-int svc_webhook_list(app *a, webhook **out, size_t *n, th_error *err);
-int svc_webhook_insert(app *a, const webhook *w, th_error *err);
-int svc_webhook_update(app *a, const webhook *w, th_error *err);
-int svc_webhook_delete(app *a, const char *id, th_error *err);
+int svc_webhook_get(svc_ctx *sc, const char *id, webhook *out, th_error *err);
+int svc_webhook_list(svc_ctx *sc, webhook **out, size_t *n, th_error *err);
+int svc_webhook_insert(svc_ctx *sc, const webhook *w, th_error *err);
+int svc_webhook_update(svc_ctx *sc, const webhook *w, th_error *err);
+int svc_webhook_delete(svc_ctx *sc, const char *id, th_error *err);
 /* The local webhook on @id_model with token @plain (TH_ENOTFOUND if none);
  * works with sealed tokens (compares the plain text). */
-int svc_webhook_find(app *a, const char *id_model, const char *plain, webhook *out, th_error *err);
+int svc_webhook_find(svc_ctx *sc, const char *id_model, const char *plain, webhook *out,
+                     th_error *err);
 
 typedef struct webhook_add_opts {
 	const char *model;       /* 24-hex id or a trello.com /b/ or /c/ URL */
@@ -101,8 +109,8 @@ typedef struct webhook_add_opts {
  * id and `active`. On any failure nothing is left behind (see webhooks.c).
  * @out receives the stored webhook; @note (optional, @notesz bytes) a remark
  * for the user (e.g. "adopted after a timeout"). */
-int svc_webhook_add(app *a, trello_client *tc, const webhook_add_opts *o, webhook *out, char *note,
-                    size_t notesz, th_error *err);
+int svc_webhook_add(svc_ctx *sc, trello_client *tc, const webhook_add_opts *o, webhook *out,
+                    char *note, size_t notesz, th_error *err);
 
 enum webhook_rm_outcome {
 	WEBHOOK_RM_REMOVED = 0,      /* deleted on Trello, then locally */
@@ -114,19 +122,27 @@ enum webhook_rm_outcome {
 /* `webhook rm`: delete on Trello first, then locally. When Trello cannot be
  * reached the row is kept in state REMOVING (callbacks answer 410) and
  * TH_EUNAVAIL is returned with *outcome WEBHOOK_RM_MARKED. */
-int svc_webhook_rm(app *a, trello_client *tc, const char *id, enum webhook_rm_outcome *outcome,
+int svc_webhook_rm(svc_ctx *sc, trello_client *tc, const char *id, enum webhook_rm_outcome *outcome,
                    th_error *err);
 
 /* Trello's view of a stored webhook (GET /1/webhooks/{trello_id} as its
  * token); also saves active / failures into the row. */
-int svc_webhook_trello_view(app *a, trello_client *tc, const char *id, trello_webhook *out,
+int svc_webhook_trello_view(svc_ctx *sc, trello_client *tc, const char *id, trello_webhook *out,
                             th_error *err);
 
+/* The callback URL of webhook @id: CALLBACK_DOMAIN + "/callbacks/" + @id
+ * into @out (@outsz bytes). TH_ETOOBIG when it does not fit. */
+int svc_callback_url(const svc_ctx *sc, const char *id, char *out, size_t outsz);
 /* Is @url one of ours (CALLBACK_DOMAIN + "/callbacks/" + a well-formed id)?
  * Copies the id into @id_out (at least 64 bytes) when it is. */
-bool svc_callback_is_ours(const app *a, const char *url, char *id_out, size_t idsz);
+bool svc_callback_is_ours(const svc_ctx *sc, const char *url, char *id_out, size_t idsz);
 /* Does @url point at our CALLBACK_DOMAIN at all (any path)? */
-bool svc_callback_at_domain(const app *a, const char *url);
+bool svc_callback_at_domain(const svc_ctx *sc, const char *url);
+
+/* Trello's boards visible to @plain (GET /1/members/me/boards), with this
+ * context's own Trello client; an expired/invalid answer flags the token
+ * (svc_token_mark_dead). Clear @out with trello_board_list_clear. */
+int svc_trello_boards(svc_ctx *sc, const char *plain, trello_board_list *out, th_error *err);
 
 /* ---- sync (sync.c) ------------------------------------------------------------------- */
 
@@ -186,7 +202,7 @@ const char *sync_kind_name(enum sync_kind k); /* "register", "adopt", ... */
  * concurrent batch within the rate limits and save the outcome. Returns 0
  * when the plan could be made (look at report->failures), else an error.
  * Free the report with sync_report_clear(). */
-int svc_sync(app *a, trello_client *tc, const sync_opts *o, sync_report *out, th_error *err);
+int svc_sync(svc_ctx *sc, trello_client *tc, const sync_opts *o, sync_report *out, th_error *err);
 void sync_report_clear(sync_report *r);
 
 /* ---- the periodic health pass (health_pass.c) ----------------------------------------- */
@@ -200,13 +216,114 @@ typedef struct health_stats {
 /* One pass: check every token, fetch Trello's view of every webhook (one
  * listing per token), update states (disabled, deleted on Trello, token
  * needed), finish REMOVING webhooks. Logs what it finds. */
-int svc_health_pass(app *a, trello_client *tc, health_stats *out, th_error *err);
+int svc_health_pass(svc_ctx *sc, trello_client *tc, health_stats *out, th_error *err);
 
-/* Start the periodic pass in a thread of @a (first pass shortly after start,
- * then every cfg.health_interval_ms; nothing when that is 0 or there is no
- * API key). health_stop() wakes it, waits for it and frees it; NULL-safe on
- * an app without one. */
-int health_start(app *a, th_error *err);
-void health_stop(app *a);
+/* ---- receiving a callback POST (receive.c) ------------------------------------------ */
+
+/* What became of one POST to /callbacks/{id}; server/callbacks.c maps each to
+ * its status code (in brackets). */
+enum svc_recv {
+	SVC_RECV_QUEUED = 0,    /* accepted and queued: @done reports the rest */
+	SVC_RECV_STORED,        /* (via done) committed                      [200] */
+	SVC_RECV_DUPLICATE,     /* (via done) that action was stored before  [200] */
+	SVC_RECV_UNKNOWN,       /* no such webhook                           [404] */
+	SVC_RECV_GONE,          /* the webhook is being removed              [410] */
+	SVC_RECV_SIG_MISSING,   /* no X-Trello-Webhook                       [401] */
+	SVC_RECV_SIG_MALFORMED, /* not base64 of a SHA-1 HMAC, or repeated   [401] */
+	SVC_RECV_SIG_MISMATCH,  /* well-formed but wrong                     [401] */
+	SVC_RECV_MALFORMED,     /* signed, but not a Trello payload          [400] */
+	SVC_RECV_LOOKUP_FAILED, /* the store could not say who the webhook is [503] */
+	SVC_RECV_NOMEM,         /* out of memory                              [503] */
+	SVC_RECV_BUSY,          /* (via done) the queue is full / not running [503] */
+	SVC_RECV_STORE_FAILED,  /* (via done) the commit failed               [503] */
+};
+
+/* The short name of an outcome ("stored", "bad signature"...), for logs and tests. */
+const char *svc_recv_name(enum svc_recv r);
+
+typedef struct svc_recv_opts {
+	const char *remote;      /* the client's address, for logs ("" or NULL: unknown) */
+	bool signature_repeated; /* X-Trello-Webhook came more than once (is malformed) */
+	/* Called once the event is accepted, just before it is queued (on the
+	 * calling thread): returns the context @done gets, or NULL when out of
+	 * memory (nothing is queued; svc_receive returns SVC_RECV_NOMEM). */
+	void *(*accept)(void *ctx);
+	void *ctx;
+	/* Called exactly once for every accepted event, with STORED, DUPLICATE,
+	 * BUSY or STORE_FAILED (@err says why for the last two) — possibly before
+	 * svc_receive returns, usually on the queue's writer thread. */
+	void (*done)(void *done_ctx, enum svc_recv outcome, const th_error *err);
+} svc_recv_opts;
+
+/* Decide one POST to /callbacks/@id: the webhook is known here (from the
+ * cache), not being removed, @signature (X-Trello-Webhook, NULL when absent)
+ * verifies over the raw @body bytes ++ the callback URL stored with the
+ * webhook, the body is a Trello payload — then the event is queued for the
+ * group commit. Cheapest refusal first; unsigned bytes never reach the JSON
+ * parser. Counts every refusal in sc->m. Returns SVC_RECV_QUEUED (then
+ * o->done follows) or the refusal; @err (optional) gets the detail of
+ * MALFORMED and LOOKUP_FAILED, and for SIG_* the one word why ("missing",
+ * "malformed", "mismatch"). Thread-safe; @body is only read during the call. */
+enum svc_recv svc_receive(svc_ctx *sc, const char *id, const char *signature, const char *body,
+                          size_t len, const svc_recv_opts *o, th_error *err);
+
+/* ---- admin users and sessions (users.c) ---------------------------------------------- */
+
+#define SVC_USER_MAX 64
+#define SVC_PWHASH_MAX 128 /* >= crypto_pwhash_STRBYTES */
+
+/* THE password hash: Argon2id (libsodium crypto_pwhash_str, interactive
+ * limits) of @pw[0..len) into @out, NUL-terminated. Thread-safe. */
+int svc_password_hash(const char *pw, size_t len, char out[SVC_PWHASH_MAX], th_error *err);
+/* Is @name a user name (1-64 of [A-Za-z0-9._@-]; they appear in pages and logs)? */
+bool svc_user_name_ok(const char *name);
+/* Create user @name, or give an existing one the password @pw[0..len). */
+int svc_user_set(svc_ctx *sc, const char *name, const char *pw, size_t len, th_error *err);
+
+/* The login throttle (per app; see users.c). Free with svc_throttle_free (NULL-safe). */
+int svc_throttle_new(svc_throttle **out, th_error *err);
+void svc_throttle_free(svc_throttle *t);
+
+/* Check a sign-in of @user with @pw from @addr: 0 when right; TH_EAUTH when
+ * wrong (counted against (@user, @addr) and @addr); TH_EUNAVAIL when either is
+ * throttled (*retry_ms: how long to wait; the password is not even checked);
+ * TH_EINVAL for an empty or over-long name or password. Unknown users take as
+ * long as known ones. Thread-safe. */
+int svc_login_check(svc_ctx *sc, const char *user, const char *pw, const char *addr,
+                    int64_t *retry_ms, th_error *err);
+/* Store a new session (@id_hash: SHA-256 hex of its id) for @user with its
+ * CSRF token; *max_age_ms gets its idle lifetime (for the cookie). */
+int svc_session_start(svc_ctx *sc, const char *id_hash, const char *user, const char *csrf,
+                      int64_t *max_age_ms, th_error *err);
+/* The live session of @id_hash (TH_ENOTFOUND when none or expired; an
+ * expired one is deleted); slides its expiry. Clear @out with user_session_clear. */
+int svc_session_load(svc_ctx *sc, const char *id_hash, user_session *out, th_error *err);
+/* Sign out: delete the session of @id_hash. */
+int svc_session_end(svc_ctx *sc, const char *id_hash, th_error *err);
+
+/* ---- events, deliveries, handlers, the store (records.c) ----------------------------- */
+
+/* Each reads or changes the store as its store_* namesake does (store/store.h
+ * says what is returned and who frees it). */
+int svc_event_list(svc_ctx *sc, const event_query *q, event_row **out, size_t *n, th_error *err);
+int svc_event_get(svc_ctx *sc, const char *id, event *out, th_error *err);
+int svc_delivery_list(svc_ctx *sc, const char *status, const char *event_id, size_t limit,
+                      delivery **out, size_t *n, th_error *err);
+int svc_delivery_get(svc_ctx *sc, const char *id, delivery *out, th_error *err);
+int svc_delivery_stats(svc_ctx *sc, int64_t counts[5], int64_t *oldest_pending_at, th_error *err);
+int svc_handler_list(svc_ctx *sc, handler **out, size_t *n, th_error *err);
+/* Webhook and token rows as stored (tokens sealed when a key is set): for
+ * listings and counts that never show or use a token. */
+int svc_webhook_rows(svc_ctx *sc, webhook **out, size_t *n, th_error *err);
+int svc_token_rows(svc_ctx *sc, token **out, size_t *n, th_error *err);
+/* Store @n received events in ONE transaction (the group commit of the
+ * receive queue); results[i] says what became of evs[i]. */
+int svc_events_store(svc_ctx *sc, event **evs, size_t n, enum store_put *results, th_error *err);
+/* Migrate the store to the current schema; *out_version gets it. */
+int svc_migrate(svc_ctx *sc, int *out_version, th_error *err);
+/* Does the store answer? */
+int svc_ping(svc_ctx *sc, th_error *err);
+/* "sqlite" or "postgresql". */
+const char *svc_store_name(const svc_ctx *sc);
 
 #endif

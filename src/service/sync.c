@@ -133,7 +133,7 @@ static long find_local(const webhook *ws, size_t n, const char *id)
 
 /* The plan for one listed token. @claimed[li] is the Trello webhook matched
  * to local row li (NULL: none yet). */
-static int plan_token(app *a, const sync_opts *o, sync_report *r, int ti,
+static int plan_token(svc_ctx *sc, const sync_opts *o, sync_report *r, int ti,
                       const trello_webhook_list *l, webhook *ws, size_t nws,
                       const trello_webhook **claimed, th_error *err)
 {
@@ -143,11 +143,11 @@ static int plan_token(app *a, const sync_opts *o, sync_report *r, int ti,
 	for (size_t j = 0; j < l->len; j++) {
 		const trello_webhook *tw = &l->items[j];
 		sync_action *x = NULL;
-		if (!svc_callback_at_domain(a, tw->callback_url)) {
+		if (!svc_callback_at_domain(sc, tw->callback_url)) {
 			str_printf(detail, sizeof detail, "points elsewhere (%s): left alone",
 			           tw->callback_url ? tw->callback_url : "no URL");
 			x = add_action(r, SYNC_FOREIGN, ti, -1, tw, NULL, NULL, NULL, detail);
-		} else if (!svc_callback_is_ours(a, tw->callback_url, lid, sizeof lid)) {
+		} else if (!svc_callback_is_ours(sc, tw->callback_url, lid, sizeof lid)) {
 			x = add_action(
 			    r, dupk, ti, -1, tw, NULL, NULL, NULL,
 			    "orphan: points at CALLBACK_DOMAIN but at no callback of ours");
@@ -248,7 +248,7 @@ static int plan_token(app *a, const sync_opts *o, sync_report *r, int ti,
 			continue; /* an add in progress elsewhere */
 		} else {
 			char url[600];
-			if (app_callback_url(a, w->id, url, sizeof url))
+			if (svc_callback_url(sc, w->id, url, sizeof url))
 				return th_err(err, TH_ETOOBIG, "CALLBACK_DOMAIN is too long");
 			x = add_action(r, SYNC_REGISTER, ti, (long)i, NULL, w->id, w->id_model, url,
 			               w->trello_id ? "Trello no longer has it: register it again"
@@ -285,7 +285,7 @@ static void fail_action(sync_report *r, sync_action *x, const char *msg)
 }
 
 /* Carry out the plan. */
-static int apply(app *a, trello_client *tc, sync_report *r, webhook *ws, size_t nws,
+static int apply(svc_ctx *sc, trello_client *tc, sync_report *r, webhook *ws, size_t nws,
                  const trello_webhook **claimed, th_error *err)
 {
 	size_t nops = 0;
@@ -360,7 +360,7 @@ static int apply(app *a, trello_client *tc, sync_report *r, webhook *ws, size_t 
 				w->callback_url = url;
 			}
 			absorb(w, &op->webhook);
-			if (svc_webhook_update(a, w, &serr)) {
+			if (svc_webhook_update(sc, w, &serr)) {
 				fail_action(r, x, serr.msg);
 				continue;
 			}
@@ -376,7 +376,7 @@ static int apply(app *a, trello_client *tc, sync_report *r, webhook *ws, size_t 
 				w->state = WEBHOOK_ACTIVE;
 			}
 			claimed[x->local_ix] = NULL; /* saved here */
-			if (svc_webhook_update(a, w, &serr)) {
+			if (svc_webhook_update(sc, w, &serr)) {
 				fail_action(r, x, serr.msg);
 				continue;
 			}
@@ -411,7 +411,7 @@ static int apply(app *a, trello_client *tc, sync_report *r, webhook *ws, size_t 
 			w.consecutive_failures = tw->consecutive_failures;
 			w.first_consecutive_fail_at = iso_ms(tw->first_consecutive_fail_date);
 			w.created_at = time_now_ms();
-			int irc = svc_webhook_insert(a, &w, &serr);
+			int irc = svc_webhook_insert(sc, &w, &serr);
 			trello_model_clear(&m);
 			if (irc) {
 				fail_action(r, x, serr.msg);
@@ -432,7 +432,7 @@ static int apply(app *a, trello_client *tc, sync_report *r, webhook *ws, size_t 
 				    (r->actions[k].kind == SYNC_FINISH_REMOVAL &&
 				     r->actions[k].local_ix == x->local_ix && r->actions[k].error);
 			if (!later && !failed_before &&
-			    svc_webhook_delete(a, ws[x->local_ix].id, &serr) &&
+			    svc_webhook_delete(sc, ws[x->local_ix].id, &serr) &&
 			    serr.code != TH_ENOTFOUND) {
 				fail_action(r, x, serr.msg);
 				continue;
@@ -458,7 +458,7 @@ static int apply(app *a, trello_client *tc, sync_report *r, webhook *ws, size_t 
 		if (same_id && st == w->state && act == w->active && cf == w->consecutive_failures)
 			continue;
 		th_error serr = {0, {0}};
-		if (svc_webhook_update(a, w, &serr))
+		if (svc_webhook_update(sc, w, &serr))
 			log_warn(COMPONENT, "webhook %s: could not save Trello's view: %s", w->id,
 			         serr.msg);
 	}
@@ -470,7 +470,7 @@ out:
 	return rc;
 }
 
-int svc_sync(app *a, trello_client *tc, const sync_opts *o, sync_report *r, th_error *err)
+int svc_sync(svc_ctx *sc, trello_client *tc, const sync_opts *o, sync_report *r, th_error *err)
 {
 	token *toks = NULL;
 	webhook *ws = NULL;
@@ -484,9 +484,9 @@ int svc_sync(app *a, trello_client *tc, const sync_opts *o, sync_report *r, th_e
 			return th_err(err, TH_EINVAL,
 			              "--token: expected a Trello user token (64 hex "
 			              "characters, or ATTA followed by 72 hex characters)");
-	int rc = svc_token_list(a, &toks, &ntoks, err);
+	int rc = svc_token_list(sc, &toks, &ntoks, err);
 	if (!rc)
-		rc = svc_webhook_list(a, &ws, &nws, err);
+		rc = svc_webhook_list(sc, &ws, &nws, err);
 	if (rc)
 		goto out;
 	for (size_t i = 0; i < ntoks && !rc; i++)
@@ -503,7 +503,7 @@ int svc_sync(app *a, trello_client *tc, const sync_opts *o, sync_report *r, th_e
 	if (!o->dry_run)
 		for (size_t i = 0; i < o->ntokens; i++) {
 			th_error terr = {0, {0}};
-			if (svc_token_remember(a, o->tokens[i], &terr))
+			if (svc_token_remember(sc, o->tokens[i], &terr))
 				log_warn(COMPONENT, "could not remember a token: %s", terr.msg);
 		}
 	if (!r->ntokens)
@@ -528,7 +528,7 @@ int svc_sync(app *a, trello_client *tc, const sync_opts *o, sync_report *r, th_e
 	webhook_list_free(ws, nws);
 	ws = NULL;
 	nws = 0;
-	if ((rc = svc_webhook_list(a, &ws, &nws, err)) != 0)
+	if ((rc = svc_webhook_list(sc, &ws, &nws, err)) != 0)
 		goto out;
 	free(claimed);
 	claimed = calloc(nws ? nws : 1, sizeof *claimed);
@@ -553,12 +553,12 @@ int svc_sync(app *a, trello_client *tc, const sync_opts *o, sync_report *r, th_e
 			continue;
 		}
 		r->tokens[i].trello_webhooks = lists[i].webhooks.len;
-		rc = plan_token(a, o, r, (int)i, &lists[i].webhooks, ws, nws, claimed, err);
+		rc = plan_token(sc, o, r, (int)i, &lists[i].webhooks, ws, nws, claimed, err);
 		if (rc)
 			goto out;
 	}
 	if (!o->dry_run)
-		rc = apply(a, tc, r, ws, nws, claimed, err);
+		rc = apply(sc, tc, r, ws, nws, claimed, err);
 	size_t changes = 0;
 	for (size_t i = 0; i < r->nactions; i++)
 		changes += r->actions[i].done;

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "service/service.h"
+#include "service/webhook_cache.h"
 #include "util/log.h"
 
 #define COMPONENT "tokens"
@@ -18,25 +19,25 @@
 /* on_token_dead of every client made by svc_trello_client(). */
 static void on_dead(void *ctx, const char *tok, enum trello_error_kind kind)
 {
-	svc_token_mark_dead((app *)ctx, tok, kind);
+	svc_token_mark_dead((svc_ctx *)ctx, tok, kind);
 }
 
-int svc_trello_client(app *a, trello_client **out, th_error *err)
+int svc_trello_client(svc_ctx *sc, trello_client **out, th_error *err)
 {
 	trello_client_opts o = TRELLO_CLIENT_OPTS_INIT;
-	o.api_url = a->cfg.api_url[0] ? a->cfg.api_url : NULL;
-	o.api_key = a->cfg.api_key;
+	o.api_url = sc->cfg->api_url[0] ? sc->cfg->api_url : NULL;
+	o.api_key = sc->cfg->api_key;
 	o.on_token_dead = on_dead;
-	o.on_token_dead_ctx = a;
+	o.on_token_dead_ctx = sc;
 	return trello_client_new(out, &o, err);
 }
 
 /* Open every row's token in place. On failure the list is freed. */
-static int open_all(app *a, token *list, size_t n, th_error *err)
+static int open_all(svc_ctx *sc, token *list, size_t n, th_error *err)
 {
 	for (size_t i = 0; i < n; i++) {
 		char *plain = NULL;
-		int rc = tokens_open(&a->cfg, list[i].token, &plain, err);
+		int rc = tokens_open(sc->cfg, list[i].token, &plain, err);
 		if (rc)
 			return rc;
 		free(list[i].token);
@@ -45,12 +46,12 @@ static int open_all(app *a, token *list, size_t n, th_error *err)
 	return 0;
 }
 
-int svc_token_list(app *a, token **out, size_t *n, th_error *err)
+int svc_token_list(svc_ctx *sc, token **out, size_t *n, th_error *err)
 {
-	int rc = store_token_list(a->st, out, n, err);
+	int rc = store_token_list(sc->st, out, n, err);
 	if (rc)
 		return rc;
-	rc = open_all(a, *out, *n, err);
+	rc = open_all(sc, *out, *n, err);
 	if (rc) {
 		token_list_free(*out, *n);
 		*out = NULL;
@@ -59,20 +60,20 @@ int svc_token_list(app *a, token **out, size_t *n, th_error *err)
 	return rc;
 }
 
-int svc_token_find(app *a, const char *plain, token *out, char **stored_out, th_error *err)
+int svc_token_find(svc_ctx *sc, const char *plain, token *out, char **stored_out, th_error *err)
 {
 	token *list = NULL;
 	size_t n = 0;
 	memset(out, 0, sizeof *out);
 	if (stored_out)
 		*stored_out = NULL;
-	int rc = store_token_list(a->st, &list, &n, err);
+	int rc = store_token_list(sc->st, &list, &n, err);
 	if (rc)
 		return rc;
 	rc = TH_ENOTFOUND;
 	for (size_t i = 0; i < n && rc == TH_ENOTFOUND; i++) {
 		char *p = NULL;
-		int orc = tokens_open(&a->cfg, list[i].token, &p, err);
+		int orc = tokens_open(sc->cfg, list[i].token, &p, err);
 		if (orc) {
 			rc = orc;
 			break;
@@ -97,29 +98,29 @@ int svc_token_find(app *a, const char *plain, token *out, char **stored_out, th_
 	return rc;
 }
 
-int svc_token_save(app *a, const token *t, th_error *err)
+int svc_token_save(svc_ctx *sc, const token *t, th_error *err)
 {
 	token old;
 	char *stored = NULL;
-	int rc = svc_token_find(a, t->token, &old, &stored, err);
+	int rc = svc_token_find(sc, t->token, &old, &stored, err);
 	if (rc == TH_ENOTFOUND)
-		rc = tokens_seal(&a->cfg, t->token, &stored, err);
+		rc = tokens_seal(sc->cfg, t->token, &stored, err);
 	else if (rc == 0)
 		token_clear(&old);
 	if (rc)
 		goto out;
 	token row = *t;
 	row.token = stored;
-	rc = store_token_put(a->st, &row, err);
+	rc = store_token_put(sc->st, &row, err);
 out:
 	free(stored);
 	return rc;
 }
 
-int svc_token_remember(app *a, const char *plain, th_error *err)
+int svc_token_remember(svc_ctx *sc, const char *plain, th_error *err)
 {
 	token t;
-	int rc = svc_token_find(a, plain, &t, NULL, err);
+	int rc = svc_token_find(sc, plain, &t, NULL, err);
 	if (rc == 0) {
 		token_clear(&t);
 		return 0;
@@ -130,14 +131,14 @@ int svc_token_remember(app *a, const char *plain, th_error *err)
 	nt.token = (char *)plain;
 	nt.state = TOKEN_UNCHECKED;
 	nt.created_at = time_now_ms();
-	return svc_token_save(a, &nt, err);
+	return svc_token_save(sc, &nt, err);
 }
 
-int svc_token_remove(app *a, const char *plain, th_error *err)
+int svc_token_remove(svc_ctx *sc, const char *plain, th_error *err)
 {
 	webhook *ws = NULL;
 	size_t n = 0, users = 0;
-	int rc = svc_webhook_list(a, &ws, &n, err);
+	int rc = svc_webhook_list(sc, &ws, &n, err);
 	if (rc)
 		return rc;
 	for (size_t i = 0; i < n; i++)
@@ -151,21 +152,21 @@ int svc_token_remove(app *a, const char *plain, th_error *err)
 		              masked, users, users == 1 ? "" : "s", users == 1 ? "it" : "them");
 	token t;
 	char *stored = NULL;
-	rc = svc_token_find(a, plain, &t, &stored, err);
+	rc = svc_token_find(sc, plain, &t, &stored, err);
 	if (rc)
 		return rc;
 	token_clear(&t);
-	rc = store_token_delete(a->st, stored, err);
+	rc = store_token_delete(sc->st, stored, err);
 	free(stored);
 	return rc;
 }
 
-void svc_token_mark_dead(app *a, const char *plain, enum trello_error_kind kind)
+void svc_token_mark_dead(svc_ctx *sc, const char *plain, enum trello_error_kind kind)
 {
 	char masked[32];
 	th_error err = {0, {0}};
 	mask_secret(plain, masked, sizeof masked);
-	atomic_fetch_add_explicit(&a->m.token_problems, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&sc->m->token_problems, 1, memory_order_relaxed);
 	bool expired = kind == TRELLO_ERR_EXPIRED_TOKEN;
 	log_warn(COMPONENT,
 	         "Trello says token %s is %s: its webhooks need a new token (token add, "
@@ -174,14 +175,14 @@ void svc_token_mark_dead(app *a, const char *plain, enum trello_error_kind kind)
 
 	token t;
 	char *stored = NULL;
-	int rc = svc_token_find(a, plain, &t, &stored, &err);
+	int rc = svc_token_find(sc, plain, &t, &stored, &err);
 	if (rc == 0) {
 		t.state = expired ? TOKEN_EXPIRED : TOKEN_INVALID;
 		t.checked_at = time_now_ms();
 		free(t.token);
 		t.token = stored; /* keep the row's key */
 		stored = NULL;
-		rc = store_token_put(a->st, &t, &err);
+		rc = store_token_put(sc->st, &t, &err);
 		token_clear(&t);
 	}
 	free(stored);
@@ -190,7 +191,7 @@ void svc_token_mark_dead(app *a, const char *plain, enum trello_error_kind kind)
 
 	webhook *ws = NULL;
 	size_t n = 0;
-	if (svc_webhook_list(a, &ws, &n, &err)) {
+	if (svc_webhook_list(sc, &ws, &n, &err)) {
 		log_error(COMPONENT, "cannot flag the webhooks of token %s: %s", masked, err.msg);
 		return;
 	}
@@ -201,17 +202,17 @@ void svc_token_mark_dead(app *a, const char *plain, enum trello_error_kind kind)
 			continue;
 		w->state = WEBHOOK_NEEDS_TOKEN;
 		w->active = false;
-		if (svc_webhook_update(a, w, &err))
+		if (svc_webhook_update(sc, w, &err))
 			log_error(COMPONENT, "cannot flag webhook %s: %s", w->id, err.msg);
 		else
 			log_warn(COMPONENT, "webhook %s (model %s) needs a new token", w->id,
 			         w->id_model);
-		webhook_cache_forget(a->cache, w->id);
+		webhook_cache_forget(sc->cache, w->id);
 	}
 	webhook_list_free(ws, n);
 }
 
-int svc_token_check(app *a, trello_client *tc, const char *plain, token *out,
+int svc_token_check(svc_ctx *sc, trello_client *tc, const char *plain, token *out,
                     trello_token_info *info, th_error *err)
 {
 	trello_token_info ti;
@@ -222,7 +223,7 @@ int svc_token_check(app *a, trello_client *tc, const char *plain, token *out,
 	if (info)
 		memset(info, 0, sizeof *info);
 	token known;
-	int krc = svc_token_find(a, plain, &known, NULL, err);
+	int krc = svc_token_find(sc, plain, &known, NULL, err);
 	if (krc && krc != TH_ENOTFOUND)
 		return krc;
 	int rc = trello_get_token(tc, plain, &ti, &te);
@@ -256,7 +257,7 @@ int svc_token_check(app *a, trello_client *tc, const char *plain, token *out,
 		return th_err(err, TH_ENOMEM, "out of memory");
 	}
 	if (!krc && !rc) {
-		int src = svc_token_save(a, out, err);
+		int src = svc_token_save(sc, out, err);
 		if (src) {
 			token_clear(out);
 			trello_token_info_clear(&ti);
@@ -268,4 +269,20 @@ int svc_token_check(app *a, trello_client *tc, const char *plain, token *out,
 	else
 		trello_token_info_clear(&ti);
 	return 0;
+}
+
+int svc_trello_boards(svc_ctx *sc, const char *plain, trello_board_list *out, th_error *err)
+{
+	trello_client *tc = NULL;
+	trello_error terr;
+	memset(&terr, 0, sizeof terr);
+	int rc = svc_trello_client(sc, &tc, err);
+	if (!rc && (rc = trello_list_boards(tc, plain, out, &terr))) {
+		if (err)
+			*err = terr.th;
+		if (rc == TH_EAUTH)
+			svc_token_mark_dead(sc, plain, terr.kind);
+	}
+	trello_client_free(tc);
+	return rc;
 }

@@ -352,13 +352,13 @@ void trigger_result_clear(trigger_result *r)
 }
 
 /* The webhook to send to: @id, or the only one there is. */
-static int pick_webhook(app *a, const char *id, webhook *out, th_error *err)
+static int pick_webhook(svc_ctx *sc, const char *id, webhook *out, th_error *err)
 {
 	if (id)
-		return store_webhook_get(a->st, id, out, err);
+		return store_webhook_get(sc->st, id, out, err);
 	webhook *ws = NULL;
 	size_t n = 0;
-	int rc = store_webhook_list(a->st, &ws, &n, err);
+	int rc = store_webhook_list(sc->st, &ws, &n, err);
 	if (rc)
 		return rc;
 	if (n == 1) {
@@ -449,7 +449,7 @@ out:
 }
 
 /* The stored event of @action_id on webhook @wid (newest first). */
-static int lookup_event(app *a, const char *wid, const char *action_id, trigger_result *out,
+static int lookup_event(svc_ctx *sc, const char *wid, const char *action_id, trigger_result *out,
                         th_error *err)
 {
 	event_query q;
@@ -458,7 +458,7 @@ static int lookup_event(app *a, const char *wid, const char *action_id, trigger_
 	q.limit = LOOKUP_LIMIT;
 	event_row *rows = NULL;
 	size_t n = 0;
-	int rc = store_event_list(a->st, &q, &rows, &n, err);
+	int rc = store_event_list(sc->st, &q, &rows, &n, err);
 	if (rc)
 		return rc;
 	for (size_t i = 0; i < n; i++) {
@@ -472,7 +472,7 @@ static int lookup_event(app *a, const char *wid, const char *action_id, trigger_
 	return 0;
 }
 
-int trigger_send(app *a, const trigger_opts *o, trigger_result *out, th_error *err)
+int trigger_send(svc_ctx *sc, const trigger_opts *o, trigger_result *out, th_error *err)
 {
 	int rc;
 	char *body = NULL;
@@ -485,7 +485,7 @@ int trigger_send(app *a, const trigger_opts *o, trigger_result *out, th_error *e
 	if ((rc = trigger_check_name(o->name,
 	                             err))) /* the type first: its message lists the names */
 		return rc;
-	if ((rc = pick_webhook(a, o->webhook_id, &w, err)))
+	if ((rc = pick_webhook(sc, o->webhook_id, &w, err)))
 		goto out;
 	str_copy(out->webhook_id, sizeof out->webhook_id, w.id);
 	str_copy(out->callback_url, sizeof out->callback_url, w.callback_url ? w.callback_url : "");
@@ -493,7 +493,7 @@ int trigger_send(app *a, const trigger_opts *o, trigger_result *out, th_error *e
 		goto out;
 	char sig[TRELLO_SIG_LEN + 1];
 	/* signed over the URL exactly as registered with Trello (stored with the webhook) */
-	if (sign_trello(a->cfg.api_secret, body, len, w.callback_url, sig)) {
+	if (sign_trello(sc->cfg->api_secret, body, len, w.callback_url, sig)) {
 		rc = th_err(err, TH_EIO, "cannot sign the payload");
 		goto out;
 	}
@@ -506,7 +506,7 @@ int trigger_send(app *a, const trigger_opts *o, trigger_result *out, th_error *e
 		out->answer[i + 1] = '\0';
 	}
 	if (out->status == 200 && out->action_id[0])
-		rc = lookup_event(a, w.id, out->action_id, out, err);
+		rc = lookup_event(sc, w.id, out->action_id, out, err);
 out:
 	free(body);
 	buf_free(&answer);

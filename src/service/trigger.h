@@ -17,7 +17,7 @@
 #include <stddef.h>
 
 #include "model/model.h"
-#include "service/app.h"
+#include "service/ctx.h"
 
 /* One template: the name `trigger` takes, the action.type it produces, one
  * line for `--list`, and the {"model","action"} JSON text (static). */
@@ -81,6 +81,6 @@ void trigger_result_clear(trigger_result *r);
  * webhook's registered callback URL) and POST the delivery, then look the
  * stored event up by its action id after a 200. Returns 0 when the POST got
  * an answer (look at out->status), TH_EUNAVAIL when it got none. */
-int trigger_send(app *a, const trigger_opts *o, trigger_result *out, th_error *err);
+int trigger_send(svc_ctx *sc, const trigger_opts *o, trigger_result *out, th_error *err);
 
 #endif

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "service/app.h"
+#include "service/webhook_cache.h"
 
 #define CACHE_SLOTS 4096 /* power of two */
 

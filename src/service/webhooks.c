@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "service/service.h"
+#include "service/webhook_cache.h"
 #include "util/log.h"
 
 #define COMPONENT "webhooks"
@@ -25,10 +26,10 @@
 
 /* ---- store access with sealed tokens ---------------------------------------------------- */
 
-static int open_token(app *a, webhook *w, th_error *err)
+static int open_token(svc_ctx *sc, webhook *w, th_error *err)
 {
 	char *plain = NULL;
-	int rc = tokens_open(&a->cfg, w->token, &plain, err);
+	int rc = tokens_open(sc->cfg, w->token, &plain, err);
 	if (rc)
 		return rc;
 	free(w->token);
@@ -36,19 +37,19 @@ static int open_token(app *a, webhook *w, th_error *err)
 	return 0;
 }
 
-int svc_webhook_get(app *a, const char *id, webhook *out, th_error *err)
+int svc_webhook_get(svc_ctx *sc, const char *id, webhook *out, th_error *err)
 {
-	int rc = store_webhook_get(a->st, id, out, err);
-	if (!rc && (rc = open_token(a, out, err)) != 0)
+	int rc = store_webhook_get(sc->st, id, out, err);
+	if (!rc && (rc = open_token(sc, out, err)) != 0)
 		webhook_clear(out);
 	return rc;
 }
 
-int svc_webhook_list(app *a, webhook **out, size_t *n, th_error *err)
+int svc_webhook_list(svc_ctx *sc, webhook **out, size_t *n, th_error *err)
 {
-	int rc = store_webhook_list(a->st, out, n, err);
+	int rc = store_webhook_list(sc->st, out, n, err);
 	for (size_t i = 0; !rc && i < *n; i++)
-		rc = open_token(a, &(*out)[i], err);
+		rc = open_token(sc, &(*out)[i], err);
 	if (rc && *out) {
 		webhook_list_free(*out, *n);
 		*out = NULL;
@@ -58,44 +59,45 @@ int svc_webhook_list(app *a, webhook **out, size_t *n, th_error *err)
 }
 
 /* Insert (@update false) or update @w with its token sealed. */
-static int put_sealed(app *a, const webhook *w, bool update, th_error *err)
+static int put_sealed(svc_ctx *sc, const webhook *w, bool update, th_error *err)
 {
 	webhook row = *w;
 	char *sealed = NULL;
-	int rc = tokens_seal(&a->cfg, w->token, &sealed, err);
+	int rc = tokens_seal(sc->cfg, w->token, &sealed, err);
 	if (rc)
 		return rc;
 	row.token = sealed;
-	rc = update ? store_webhook_update(a->st, &row, err)
-	            : store_webhook_insert(a->st, &row, err);
+	rc = update ? store_webhook_update(sc->st, &row, err)
+	            : store_webhook_insert(sc->st, &row, err);
 	free(sealed);
-	webhook_cache_forget(a->cache, w->id);
+	webhook_cache_forget(sc->cache, w->id);
 	return rc;
 }
 
-int svc_webhook_insert(app *a, const webhook *w, th_error *err)
+int svc_webhook_insert(svc_ctx *sc, const webhook *w, th_error *err)
 {
-	return put_sealed(a, w, false, err);
+	return put_sealed(sc, w, false, err);
 }
 
-int svc_webhook_update(app *a, const webhook *w, th_error *err)
+int svc_webhook_update(svc_ctx *sc, const webhook *w, th_error *err)
 {
-	return put_sealed(a, w, true, err);
+	return put_sealed(sc, w, true, err);
 }
 
-int svc_webhook_delete(app *a, const char *id, th_error *err)
+int svc_webhook_delete(svc_ctx *sc, const char *id, th_error *err)
 {
-	int rc = store_webhook_delete(a->st, id, err);
-	webhook_cache_forget(a->cache, id);
+	int rc = store_webhook_delete(sc->st, id, err);
+	webhook_cache_forget(sc->cache, id);
 	return rc;
 }
 
-int svc_webhook_find(app *a, const char *id_model, const char *plain, webhook *out, th_error *err)
+int svc_webhook_find(svc_ctx *sc, const char *id_model, const char *plain, webhook *out,
+                     th_error *err)
 {
 	webhook *ws = NULL;
 	size_t n = 0;
 	memset(out, 0, sizeof *out);
-	int rc = svc_webhook_list(a, &ws, &n, err);
+	int rc = svc_webhook_list(sc, &ws, &n, err);
 	if (rc)
 		return rc;
 	rc = th_err(err, TH_ENOTFOUND, "no webhook for model %s with this token", id_model);
@@ -114,19 +116,26 @@ int svc_webhook_find(app *a, const char *id_model, const char *plain, webhook *o
 
 /* ---- callback URLs ------------------------------------------------------------------------ */
 
-bool svc_callback_at_domain(const app *a, const char *url)
+bool svc_callback_at_domain(const svc_ctx *sc, const char *url)
 {
-	const char *d = a->cfg.callback_domain;
+	const char *d = sc->cfg->callback_domain;
 	if (!url || !*d || !str_starts(url, d))
 		return false;
 	char next = url[strlen(d)];
 	return next == '\0' || next == '/' || next == '?' || next == '#';
 }
 
-bool svc_callback_is_ours(const app *a, const char *url, char *id_out, size_t idsz)
+int svc_callback_url(const svc_ctx *sc, const char *id, char *out, size_t outsz)
+{
+	if (!str_printf(out, outsz, "%s/callbacks/%s", sc->cfg->callback_domain, id))
+		return TH_ETOOBIG;
+	return 0;
+}
+
+bool svc_callback_is_ours(const svc_ctx *sc, const char *url, char *id_out, size_t idsz)
 {
 	char prefix[600];
-	if (!url || !str_printf(prefix, sizeof prefix, "%s/callbacks/", a->cfg.callback_domain) ||
+	if (!url || !str_printf(prefix, sizeof prefix, "%s/callbacks/", sc->cfg->callback_domain) ||
 	    !str_starts(url, prefix))
 		return false;
 	const char *id = url + strlen(prefix);
@@ -162,8 +171,8 @@ static int64_t iso_ms(const char *s)
 	return ms;
 }
 
-int svc_webhook_add(app *a, trello_client *tc, const webhook_add_opts *o, webhook *out, char *note,
-                    size_t notesz, th_error *err)
+int svc_webhook_add(svc_ctx *sc, trello_client *tc, const webhook_add_opts *o, webhook *out,
+                    char *note, size_t notesz, th_error *err)
 {
 	trello_model m;
 	trello_model_ref ref;
@@ -205,7 +214,7 @@ int svc_webhook_add(app *a, trello_client *tc, const webhook_add_opts *o, webhoo
 		rc = trello_fail(err, &te, "cannot resolve --model");
 		goto out;
 	}
-	rc = svc_webhook_find(a, m.id, o->token, &dup, err);
+	rc = svc_webhook_find(sc, m.id, o->token, &dup, err);
 	if (rc == 0) {
 		rc = th_err(err, TH_EEXISTS,
 		            "a webhook on %s \"%s\" (%s) with this token already exists: "
@@ -223,7 +232,7 @@ int svc_webhook_add(app *a, trello_client *tc, const webhook_add_opts *o, webhoo
 		rc = th_err(err, TH_EIO, "no randomness for a webhook id");
 		goto out;
 	}
-	if ((rc = app_callback_url(a, id, url, sizeof url)) != 0) {
+	if ((rc = svc_callback_url(sc, id, url, sizeof url)) != 0) {
 		th_err(err, rc, "CALLBACK_DOMAIN is too long for a callback URL");
 		goto out;
 	}
@@ -236,7 +245,7 @@ int svc_webhook_add(app *a, trello_client *tc, const webhook_add_opts *o, webhoo
 	w.token = (char *)o->token;
 	w.state = WEBHOOK_PENDING;
 	w.created_at = time_now_ms();
-	rc = svc_webhook_insert(a, &w, err);
+	rc = svc_webhook_insert(sc, &w, err);
 	if (rc == TH_EEXISTS) {
 		rc = th_err(err, TH_EEXISTS,
 		            "a webhook on %s %s with this token already exists (see "
@@ -293,7 +302,7 @@ int svc_webhook_add(app *a, trello_client *tc, const webhook_add_opts *o, webhoo
 	w.state = tw.active ? WEBHOOK_ACTIVE : WEBHOOK_DISABLED;
 	w.consecutive_failures = tw.consecutive_failures;
 	w.first_consecutive_fail_at = iso_ms(tw.first_consecutive_fail_date);
-	rc = svc_webhook_update(a, &w, err);
+	rc = svc_webhook_update(sc, &w, err);
 	if (rc) {
 		/* without its row the Trello webhook would be orphaned: take it back */
 		trello_error de;
@@ -306,7 +315,7 @@ int svc_webhook_add(app *a, trello_client *tc, const webhook_add_opts *o, webhoo
 		goto out;
 	}
 	th_error terr = {0, {0}};
-	if (svc_token_remember(a, o->token, &terr))
+	if (svc_token_remember(sc, o->token, &terr))
 		log_warn(COMPONENT, "webhook %s added, but its token could not be remembered: %s",
 		         id, terr.msg);
 	char masked[32];
@@ -314,11 +323,11 @@ int svc_webhook_add(app *a, trello_client *tc, const webhook_add_opts *o, webhoo
 	log_info(COMPONENT, "webhook %s added: %s %s, Trello id %s, token %s", id,
 	         trello_model_type_name(m.type), m.id, tw.id, masked);
 	inserted = false; /* it stays */
-	rc = svc_webhook_get(a, id, out, err);
+	rc = svc_webhook_get(sc, id, out, err);
 out:
 	if (inserted) {
 		th_error derr = {0, {0}};
-		if (svc_webhook_delete(a, id, &derr))
+		if (svc_webhook_delete(sc, id, &derr))
 			log_error(COMPONENT, "could not delete the unfinished webhook %s: %s", id,
 			          derr.msg);
 	}
@@ -329,19 +338,19 @@ out:
 
 /* ---- remove -------------------------------------------------------------------------------- */
 
-int svc_webhook_rm(app *a, trello_client *tc, const char *id, enum webhook_rm_outcome *outcome,
+int svc_webhook_rm(svc_ctx *sc, trello_client *tc, const char *id, enum webhook_rm_outcome *outcome,
                    th_error *err)
 {
 	webhook w;
 	trello_error te;
 	memset(&te, 0, sizeof te);
 	*outcome = WEBHOOK_RM_REMOVED;
-	int rc = svc_webhook_get(a, id, &w, err);
+	int rc = svc_webhook_get(sc, id, &w, err);
 	if (rc)
 		return rc;
 	if (!w.trello_id) {
 		*outcome = WEBHOOK_RM_NEVER_REGISTERED;
-		rc = svc_webhook_delete(a, id, err);
+		rc = svc_webhook_delete(sc, id, err);
 		goto out;
 	}
 	rc = trello_delete_webhook(tc, w.token, w.trello_id, &te);
@@ -354,7 +363,7 @@ int svc_webhook_rm(app *a, trello_client *tc, const char *id, enum webhook_rm_ou
 		w.state = WEBHOOK_REMOVING;
 		w.active = false;
 		th_error uerr = {0, {0}};
-		int urc = svc_webhook_update(a, &w, &uerr);
+		int urc = svc_webhook_update(sc, &w, &uerr);
 		if (urc) {
 			rc = th_err(err, urc,
 			            "%s; and marking webhook %s as removing failed too: %s",
@@ -373,7 +382,7 @@ int svc_webhook_rm(app *a, trello_client *tc, const char *id, enum webhook_rm_ou
 		rc = trello_fail(err, &te, NULL);
 		goto out;
 	}
-	rc = svc_webhook_delete(a, id, err);
+	rc = svc_webhook_delete(sc, id, err);
 	if (!rc)
 		log_info(COMPONENT, "webhook %s removed%s", id,
 		         *outcome == WEBHOOK_RM_WAS_GONE ? " (Trello no longer had it)" : "");
@@ -384,14 +393,14 @@ out:
 
 /* ---- Trello's view ------------------------------------------------------------------------- */
 
-int svc_webhook_trello_view(app *a, trello_client *tc, const char *id, trello_webhook *out,
+int svc_webhook_trello_view(svc_ctx *sc, trello_client *tc, const char *id, trello_webhook *out,
                             th_error *err)
 {
 	webhook w;
 	trello_error te;
 	memset(&te, 0, sizeof te);
 	memset(out, 0, sizeof *out);
-	int rc = svc_webhook_get(a, id, &w, err);
+	int rc = svc_webhook_get(sc, id, &w, err);
 	if (rc)
 		return rc;
 	if (!w.trello_id) {
@@ -412,7 +421,7 @@ int svc_webhook_trello_view(app *a, trello_client *tc, const char *id, trello_we
 	else if (out->active && w.state == WEBHOOK_DISABLED)
 		w.state = WEBHOOK_ACTIVE;
 	th_error uerr = {0, {0}};
-	if (svc_webhook_update(a, &w, &uerr))
+	if (svc_webhook_update(sc, &w, &uerr))
 		log_warn(COMPONENT, "webhook %s: could not save Trello's view: %s", id, uerr.msg);
 out:
 	webhook_clear(&w);

@@ -110,6 +110,14 @@ int num_parse_duration_ms(const char *s, int64_t *out_ms);
 /* Seconds with optional decimals ("0.2", "30") into milliseconds. */
 int num_parse_seconds_ms(const char *s, int64_t *out_ms);
 
+/* ---- listen addresses (net.c) --------------------------------------------- */
+
+/* Parse "HOST:PORT" / "[V6]:PORT" into parts: @host (@hostsz bytes) gets the
+ * address without brackets (a hostname of [A-Za-z0-9.-] or an IPv6 literal),
+ * @port the strict decimal port (0 allowed: pick a free one). Returns
+ * TH_EINVAL for anything else. Pure; thread-safe. */
+int net_parse_listen(const char *listen, char *host, size_t hostsz, uint16_t *port);
+
 /* ---- randomness and ids --------------------------------------------------- */
 
 /* Cryptographically random bytes (OpenSSL RAND_bytes). */

@@ -14,7 +14,7 @@
 
 #include "server/admin.h"
 #include "server/server.h"
-#include "service/app.h"
+#include "app/app.h"
 #include "util/util.h"
 
 #define PASSWORD "a long enough password"
@@ -83,7 +83,8 @@ static void run(fx *f, const char *method, const char *path, const char *body, c
 		}
 	}
 	http_response_init(res);
-	assert_int_equal(server_admin(f->a, &req, res, req.path + strlen("/admin")), HTTP_DONE);
+	assert_int_equal(server_admin(app_svc(f->a), &req, res, req.path + strlen("/admin")),
+	                 HTTP_DONE);
 }
 
 static const char *set_cookie_value(http_response *res, const char *name, char *out, size_t n)
@@ -341,7 +342,7 @@ static void test_form_parser(void **state)
 		req.body_len = strlen(cases[i].body);
 		admin_req r;
 		memset(&r, 0, sizeof r);
-		r.a = f->a;
+		r.sc = app_svc(f->a);
 		r.req = &req;
 		assert_int_equal(admin_form_parse(&r), cases[i].rc);
 		if (cases[i].name)

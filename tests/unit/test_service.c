@@ -126,10 +126,13 @@ static void test_damaged_values(void **state)
 
 static void test_callback_urls(void **state)
 {
-	app a;
+	th_config cfg;
+	svc_ctx a;
 	char id[64];
+	memset(&cfg, 0, sizeof cfg);
 	memset(&a, 0, sizeof a);
-	str_copy(a.cfg.callback_domain, sizeof a.cfg.callback_domain, "https://hooks.example.com");
+	a.cfg = &cfg;
+	str_copy(cfg.callback_domain, sizeof cfg.callback_domain, "https://hooks.example.com");
 	assert_true(svc_callback_is_ours(
 	    &a, "https://hooks.example.com/callbacks/AbCdEfGhIjKlMnOpQrSt", id, sizeof id));
 	assert_string_equal(id, "AbCdEfGhIjKlMnOpQrSt");

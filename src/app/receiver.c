@@ -2,7 +2,8 @@
 #include <pthread.h>
 #include <stdlib.h>
 
-#include "service/receiver.h"
+#include "app/receiver.h"
+#include "service/service.h"
 #include "util/log.h"
 
 #define QUEUE_MAX 65536       /* events waiting for the writer */
@@ -16,7 +17,7 @@ struct item {
 };
 
 struct receiver {
-	store *st;
+	svc_ctx *sc; /* where events are stored (svc_events_store) */
 	metrics *m;
 	pthread_t writer;
 	pthread_mutex_t lock;
@@ -37,7 +38,7 @@ static void commit_batch(receiver *r, struct item *items, size_t n)
 		evs[i] = items[i].ev;
 	th_error err = {0, {0}};
 	int64_t t0 = time_mono_us();
-	int rc = store_events_put(r->st, evs, n, results, &err);
+	int rc = svc_events_store(r->sc, evs, n, results, &err);
 	int64_t took_us = time_mono_us() - t0;
 	metrics_observe(&r->m->commit_latency, took_us);
 	/* every waiting request waited this long: worth a line at warn */
@@ -93,7 +94,7 @@ static void *writer_main(void *arg)
 	return NULL;
 }
 
-int receiver_new(receiver **out, store *st, metrics *m, th_error *err)
+int receiver_new(receiver **out, svc_ctx *sc, th_error *err)
 {
 	*out = NULL;
 	receiver *r = calloc(1, sizeof *r);
@@ -101,8 +102,8 @@ int receiver_new(receiver **out, store *st, metrics *m, th_error *err)
 		free(r);
 		return th_err(err, TH_ENOMEM, "out of memory");
 	}
-	r->st = st;
-	r->m = m;
+	r->sc = sc;
+	r->m = sc->m;
 	pthread_mutex_init(&r->lock, NULL);
 	pthread_cond_init(&r->ready, NULL);
 	if (pthread_create(&r->writer, NULL, writer_main, r)) {

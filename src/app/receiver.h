@@ -13,19 +13,20 @@
 #define TH_RECEIVER_H
 
 #include "model/model.h"
-#include "service/metrics.h"
-#include "store/store.h"
+#include "service/ctx.h"
 
 typedef struct receiver receiver;
 
 /* Called on the writer thread once @ev's fate is known. @err is set when
  * result is STORE_PUT_FAILED. Ownership of @ev returns to the callee. */
-typedef void (*receiver_done_fn)(void *ctx, event *ev, enum store_put result, const th_error *err);
+typedef svc_stored_fn receiver_done_fn;
 /* Called on the writer thread after each successful commit with the number
  * of new events (to wake the dispatcher). */
 typedef void (*receiver_commit_fn)(void *ctx, size_t new_events);
 
-int receiver_new(receiver **out, store *st, metrics *m, th_error *err);
+/* Start the writer thread over @sc (which must outlive the receiver): it
+ * stores through svc_events_store and counts into sc->m. */
+int receiver_new(receiver **out, svc_ctx *sc, th_error *err);
 void receiver_on_commit(receiver *r, receiver_commit_fn fn, void *ctx);
 /* Queue @ev; on success the receiver owns it until @done is called. */
 int receiver_submit(receiver *r, event *ev, receiver_done_fn done, void *ctx, th_error *err);

@@ -1,4 +1,6 @@
-/* app.c — the app's lifetime: open, serve, stop, free; the public C API. */
+/* app.c — the app's lifetime: open, serve, stop, free; signals; the public C
+ * API of include/trellohook.h. The composition root: the only file that
+ * knows every layer and wires them together. */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -7,10 +9,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "app/app.h"
 #include "dispatch/dispatch.h"
 #include "server/server.h"
-#include "service/app.h"
 #include "service/service.h"
+#include "service/webhook_cache.h"
 #include "util/log.h"
 
 /* The write end of the serving app's stop pipe, for the signal handler. This
@@ -41,14 +44,29 @@ int app_new(app **out, const th_config *cfg, th_error *err)
 	int rc = store_open(&a->st, cfg->database_url, err);
 	if (!rc && webhook_cache_new(&a->cache, 2000))
 		rc = th_err(err, TH_ENOMEM, "out of memory");
+	if (!rc)
+		rc = svc_throttle_new(&a->throttle, err);
 	if (!rc && pipe2(a->stop_pipe, O_CLOEXEC | O_NONBLOCK))
 		rc = th_err(err, TH_EIO, "pipe: %s", strerror(errno));
 	if (rc) {
 		th_app_free(a);
 		return rc;
 	}
+	a->svc = (svc_ctx){
+	    .cfg = &a->cfg,
+	    .st = a->st,
+	    .cache = a->cache,
+	    .m = &a->m,
+	    .funcs = &a->funcs,
+	    .throttle = a->throttle,
+	};
 	*out = a;
 	return 0;
+}
+
+svc_ctx *app_svc(app *a)
+{
+	return &a->svc;
 }
 
 int th_app_new(th_app **out, int argc, char **argv, th_error *err)
@@ -74,6 +92,7 @@ void th_app_free(th_app *a)
 		return;
 	store_close(a->st);
 	webhook_cache_free(a->cache);
+	svc_throttle_free(a->throttle);
 	if (a->stop_pipe[0] >= 0)
 		close(a->stop_pipe[0]);
 	if (a->stop_pipe[1] >= 0)
@@ -88,12 +107,13 @@ int th_connect(th_app *a, const char *signal_name, th_handler_fn fn, void *ctx,
 		return TH_EINVAL;
 	if (!str_eq(signal_name, "callback_received"))
 		return TH_EINVAL;
-	for (size_t i = 0; i < a->nfuncs; i++)
-		if (str_eq(a->funcs[i].uid, dispatch_uid))
+	svc_funcs *fs = &a->funcs;
+	for (size_t i = 0; i < fs->n; i++)
+		if (str_eq(fs->v[i].uid, dispatch_uid))
 			return 0; /* connected already: connecting twice connects once */
-	if (a->nfuncs == APP_MAX_FUNCS || strlen(dispatch_uid) >= sizeof a->funcs[0].uid)
+	if (fs->n == SVC_MAX_FUNCS || strlen(dispatch_uid) >= sizeof fs->v[0].uid)
 		return TH_ETOOBIG;
-	app_func *f = &a->funcs[a->nfuncs++];
+	svc_func *f = &fs->v[fs->n++];
 	f->fn = fn;
 	f->ctx = ctx;
 	str_copy(f->uid, sizeof f->uid, dispatch_uid);
@@ -108,17 +128,31 @@ void th_app_stop(th_app *a)
 	}
 }
 
-int app_callback_url(const app *a, const char *id, char *out, size_t outsz)
-{
-	if (!str_printf(out, outsz, "%s/callbacks/%s", a->cfg.callback_domain, id))
-		return TH_ETOOBIG;
-	return 0;
-}
-
 static void on_commit(void *ctx, size_t n)
 {
 	(void)n;
 	dispatcher_wake(((app *)ctx)->disp); /* new deliveries may be due */
+}
+
+/* svc_queue_fn over the receiver (the service layer does not know it). */
+static int queue_submit(void *queue, event *ev, svc_stored_fn done, void *ctx, th_error *err)
+{
+	return receiver_submit(queue, ev, done, ctx, err);
+}
+
+/* server_ctx's extra /metrics series: the dispatcher's (NULL-safe). */
+static int render_dispatch(void *ctx, buf *out)
+{
+	return dispatcher_metrics_render(((app *)ctx)->disp, out);
+}
+
+/* Forget the runtime's parts (after a failed start or a stop). */
+static void unwire(app *a)
+{
+	a->svc.queue_submit = NULL;
+	a->svc.queue = NULL;
+	receiver_free(a->rcv);
+	a->rcv = NULL;
 }
 
 int app_serve(app *a, app_ready_fn ready, void *ctx, th_error *err)
@@ -126,21 +160,23 @@ int app_serve(app *a, app_ready_fn ready, void *ctx, th_error *err)
 	int rc = config_require(&a->cfg, NEED_API_SECRET | NEED_CALLBACK_DOMAIN, err);
 	if (rc)
 		return rc;
-	rc = receiver_new(&a->rcv, a->st, &a->m, err);
+	rc = receiver_new(&a->rcv, &a->svc, err);
 	if (rc)
 		return rc;
 	receiver_on_commit(a->rcv, on_commit, a);
-	rc = dispatcher_start(&a->disp, a, err);
+	a->svc.queue_submit = queue_submit;
+	a->svc.queue = a->rcv;
+	rc = dispatcher_start(&a->disp, &a->svc, err);
 	if (rc) {
-		receiver_free(a->rcv);
-		a->rcv = NULL;
+		unwire(a);
 		return rc;
 	}
+	a->srv = (server_ctx){.svc = &a->svc, .render_extra = render_dispatch, .render_ctx = a};
 	http_server_opts opts = {
 	    .listen = a->cfg.listen,
 	    .max_body = a->cfg.max_body,
 	    .handler = server_route,
-	    .ctx = a,
+	    .ctx = &a->srv,
 	    .name = "server",
 	    .timeout_s = 30,
 	};
@@ -148,8 +184,7 @@ int app_serve(app *a, app_ready_fn ready, void *ctx, th_error *err)
 	if (rc) {
 		dispatcher_stop(a->disp);
 		a->disp = NULL;
-		receiver_free(a->rcv);
-		a->rcv = NULL;
+		unwire(a);
 		return rc;
 	}
 	a->started_at = time_now_ms();
@@ -171,7 +206,7 @@ int app_serve(app *a, app_ready_fn ready, void *ctx, th_error *err)
 	char domain_log[600];
 	str_copy(domain_log, sizeof domain_log, a->cfg.callback_domain);
 	log_info("serve", "trellohook %s serving on %s; callbacks at %s/callbacks/{id}; store %s",
-	         th_version(), http_server_url(a->http), domain_log, store_name(a->st));
+	         th_version(), http_server_url(a->http), domain_log, svc_store_name(&a->svc));
 	if (ready)
 		ready(ctx, http_server_url(a->http));
 
@@ -194,8 +229,7 @@ int app_serve(app *a, app_ready_fn ready, void *ctx, th_error *err)
 	/* handlers run outside requests: stop them only once no request can commit */
 	dispatcher_stop(a->disp);
 	a->disp = NULL;
-	receiver_free(a->rcv);
-	a->rcv = NULL;
+	unwire(a);
 	signal_stop_fd = -1;
 	sigaction(SIGINT, &old_int, NULL);
 	sigaction(SIGTERM, &old_term, NULL);

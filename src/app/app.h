@@ -1,0 +1,65 @@
+/*
+ * app — the composition root: what one trellohook process is. It owns the
+ * configuration, the store, the metrics, the webhook cache, the connected C
+ * functions and the login throttle, and hands the service layer one narrow
+ * svc_ctx over them; while serving it also owns the receive queue
+ * (receiver.c), the HTTP server, the dispatcher and the health runner
+ * (health_runner.c), wires them together and stops them in order.
+ * `struct th_app` is the public opaque handle of include/trellohook.h; only
+ * app/ and cli/ (the layers above everything it composes) see its fields.
+ */
+#ifndef TH_APP_H
+#define TH_APP_H
+
+#include <pthread.h>
+
+#include "app/receiver.h"
+#include "config/config.h"
+#include "http/http.h"
+#include "server/server.h"
+#include "service/ctx.h"
+#include "service/metrics.h"
+#include "store/store.h"
+
+struct dispatcher;
+struct health_runner;
+
+struct th_app {
+	th_config cfg;
+	store *st;
+	metrics m;
+	webhook_cache *cache;
+	svc_funcs funcs;              /* th_connect() adds; read by the dispatcher and handlers_* */
+	svc_throttle *throttle;       /* the admin's login throttle */
+	svc_ctx svc;                  /* points at the parts above (and at rcv while serving) */
+	server_ctx srv;               /* what the routes get while serving */
+	receiver *rcv;                /* while serving */
+	http_server *http;            /* while serving */
+	struct dispatcher *disp;      /* while serving */
+	struct health_runner *health; /* while serving: the periodic health pass */
+	int stop_pipe[2];             /* th_app_stop() writes a byte; serve waits on it */
+	int64_t started_at;
+};
+typedef struct th_app app;
+
+/* Create an app from a loaded configuration: opens (and migrates) the store.
+ * Free with th_app_free(). */
+int app_new(app **out, const th_config *cfg, th_error *err);
+
+/* The service context of @a (owned by @a; valid until th_app_free). */
+svc_ctx *app_svc(app *a);
+
+/* Called once the server accepts connections, with its base URL. */
+typedef void (*app_ready_fn)(void *ctx, const char *url);
+
+/* Serve until stopped (signal or th_app_stop). */
+int app_serve(app *a, app_ready_fn ready, void *ctx, th_error *err);
+
+/* Start the periodic health pass in a thread of @a (first pass shortly after
+ * start, then every cfg.health_interval_ms; nothing when that is 0 or there
+ * is no API key). health_stop() wakes it, waits for it and frees it;
+ * NULL-safe on an app without one. (health_runner.c) */
+int health_start(app *a, th_error *err);
+void health_stop(app *a);
+
+#endif
