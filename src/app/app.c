@@ -146,8 +146,18 @@ static int render_dispatch(void *ctx, buf *out)
 	return dispatcher_metrics_render(((app *)ctx)->disp, out);
 }
 
-/* Forget the runtime's parts (after a failed start or a stop). */
-static void unwire(app *a)
+int app_receiver_start(app *a, th_error *err)
+{
+	int rc = receiver_new(&a->rcv, &a->svc, err);
+	if (rc)
+		return rc;
+	receiver_on_commit(a->rcv, on_commit, a);
+	a->svc.queue_submit = queue_submit;
+	a->svc.queue = a->rcv;
+	return 0;
+}
+
+void app_receiver_stop(app *a)
 {
 	a->svc.queue_submit = NULL;
 	a->svc.queue = NULL;
@@ -160,15 +170,12 @@ int app_serve(app *a, app_ready_fn ready, void *ctx, th_error *err)
 	int rc = config_require(&a->cfg, NEED_API_SECRET | NEED_CALLBACK_DOMAIN, err);
 	if (rc)
 		return rc;
-	rc = receiver_new(&a->rcv, &a->svc, err);
+	rc = app_receiver_start(a, err);
 	if (rc)
 		return rc;
-	receiver_on_commit(a->rcv, on_commit, a);
-	a->svc.queue_submit = queue_submit;
-	a->svc.queue = a->rcv;
 	rc = dispatcher_start(&a->disp, &a->svc, err);
 	if (rc) {
-		unwire(a);
+		app_receiver_stop(a);
 		return rc;
 	}
 	a->srv = (server_ctx){.svc = &a->svc, .render_extra = render_dispatch, .render_ctx = a};
@@ -184,7 +191,7 @@ int app_serve(app *a, app_ready_fn ready, void *ctx, th_error *err)
 	if (rc) {
 		dispatcher_stop(a->disp);
 		a->disp = NULL;
-		unwire(a);
+		app_receiver_stop(a);
 		return rc;
 	}
 	a->started_at = time_now_ms();
@@ -229,7 +236,7 @@ int app_serve(app *a, app_ready_fn ready, void *ctx, th_error *err)
 	/* handlers run outside requests: stop them only once no request can commit */
 	dispatcher_stop(a->disp);
 	a->disp = NULL;
-	unwire(a);
+	app_receiver_stop(a);
 	signal_stop_fd = -1;
 	sigaction(SIGINT, &old_int, NULL);
 	sigaction(SIGTERM, &old_term, NULL);

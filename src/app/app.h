@@ -49,6 +49,14 @@ int app_new(app **out, const th_config *cfg, th_error *err);
 /* The service context of @a (owned by @a; valid until th_app_free). */
 svc_ctx *app_svc(app *a);
 
+/* Start the receive queue (the group-commit writer) and hand it to the
+ * service context, as serving does; app_receiver_stop() commits what is
+ * queued, unhooks and frees it (NULL-safe on a stopped one). Used by
+ * app_serve and by tests that receive without a server. Not thread-safe:
+ * call before/after the threads that receive. */
+int app_receiver_start(app *a, th_error *err);
+void app_receiver_stop(app *a);
+
 /* Called once the server accepts connections, with its base URL. */
 typedef void (*app_ready_fn)(void *ctx, const char *url);
 
