@@ -37,6 +37,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "cli/demo.h"
 #include "service/handlers.h"
 #include "service/service.h"
 
@@ -50,37 +51,6 @@ extern char **environ;
 #define DEMO_USER "admin"
 #define DEMO_WEBHOOK_DESC "Demo board (trellohook demo)"
 #define DEMO_MOCK_LISTEN "127.0.0.1:8001"
-#define READY_TIMEOUT_MS 20000   /* per child, to its ready line */
-#define STOP_TIMEOUT_MS 10000    /* SIGTERM, then SIGKILL */
-#define HANDLED_TIMEOUT_MS 20000 /* the handler's runs for the demo's actions */
-#define MOCK_BODY_MAX ((size_t)4 << 20)
-
-typedef struct child {
-	const char *name; /* "trello-mock", "serve" */
-	pid_t pid;        /* 0: not running */
-	int out;          /* read end of its stdout, -1 */
-	int log;          /* DIR/NAME.log, its stderr (and stdout after the ready line) */
-} child;
-
-typedef struct demo {
-	char dir[PATH_MAX];       /* absolute */
-	const char *dir_shown;    /* as the user gave it, for the printed commands */
-	char self[PATH_MAX];      /* our own binary */
-	char bin_shown[PATH_MAX]; /* relative to the cwd when below it */
-	char mock_bin[PATH_MAX];  /* "" : search PATH */
-	char listen[300];         /* serve: HOST:PORT (port chosen when 0) */
-	char domain[320];         /* http://HOST:PORT */
-	const char *mock_listen;
-	char mock_url[320];  /* http://H:P/1 */
-	char mock_base[320]; /* http://H:P */
-	char token[80];      /* the demo's Trello token on the mock */
-	json_t *state;       /* DIR/demo.json */
-	child mock, serve;
-	int sigfd;
-	sigset_t oldmask;
-	int handler_log; /* DIR/handler.log, read side, -1 */
-} demo;
-
 /* ---- small helpers ------------------------------------------------------------ */
 
 static int path_in(const demo *d, const char *name, char *out, size_t outsz)
@@ -207,175 +177,6 @@ static int state_save(const demo *d)
 static const char *state_str(const demo *d, const char *key)
 {
 	return json_string_value(json_object_get(d->state, key));
-}
-
-/* ---- children ------------------------------------------------------------------ */
-
-/* The environment of serve: ours without the variables we set, then those. */
-static char **serve_env(const char *const *vars, size_t nvars)
-{
-	size_t n = 0;
-	while (environ[n])
-		n++;
-	char **env = calloc(n + nvars + 1, sizeof *env);
-	if (!env)
-		return NULL;
-	size_t k = 0;
-	for (size_t i = 0; i < n; i++) {
-		bool ours = false;
-		for (size_t j = 0; j < nvars && !ours; j++) {
-			size_t len = (size_t)(strchr(vars[j], '=') - vars[j]) + 1;
-			ours = strncmp(environ[i], vars[j], len) == 0;
-		}
-		if (!ours)
-			env[k++] = environ[i];
-	}
-	for (size_t j = 0; j < nvars; j++)
-		env[k++] = (char *)vars[j];
-	return env;
-}
-
-/* Fork and exec @argv (PATH searched when @path is NULL) with @envp; stdout
- * to a pipe (ch->out), stderr to ch->log. Only async-signal-safe calls happen
- * in the child before exec. */
-static int child_start(demo *d, child *ch, const char *path, char *const argv[], char *const envp[])
-{
-	int pfd[2];
-	if (pipe2(pfd, O_CLOEXEC))
-		return cli_fail(EXIT_FAIL, "demo: pipe: %s", strerror(errno));
-	int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	pid_t parent = getpid();
-	fflush(NULL);
-	pid_t pid = fork();
-	if (pid < 0) {
-		close(pfd[0]);
-		close(pfd[1]);
-		if (devnull >= 0)
-			close(devnull);
-		return cli_fail(EXIT_FAIL, "demo: fork: %s", strerror(errno));
-	}
-	if (pid == 0) {
-		/* die with the demo, even when it is SIGKILLed */
-		if (prctl(PR_SET_PDEATHSIG, SIGTERM) || getppid() != parent)
-			_exit(127);
-		setpgid(0, 0); /* a terminal's Ctrl-C reaches the demo, which stops us in order */
-		sigprocmask(SIG_SETMASK, &d->oldmask, NULL);
-		if ((devnull >= 0 && dup2(devnull, 0) < 0) || dup2(pfd[1], 1) < 0 ||
-		    dup2(ch->log, 2) < 0)
-			_exit(127);
-		if (path)
-			execve(path, argv, envp);
-		else
-			execvpe(argv[0], argv, envp);
-		static const char msg[] = "demo: cannot execute the program\n";
-		ssize_t w = write(2, msg, sizeof msg - 1);
-		(void)w;
-		_exit(127);
-	}
-	close(pfd[1]);
-	if (devnull >= 0)
-		close(devnull);
-	ch->pid = pid;
-	ch->out = pfd[0];
-	return 0;
-}
-
-/* Copy whatever @ch wrote on stdout into its log (non-blocking). */
-static void child_drain(child *ch)
-{
-	if (ch->out < 0)
-		return;
-	char tmp[4096];
-	for (;;) {
-		struct pollfd p = {ch->out, POLLIN, 0};
-		if (poll(&p, 1, 0) <= 0 || !(p.revents & (POLLIN | POLLHUP)))
-			return;
-		ssize_t n = read(ch->out, tmp, sizeof tmp);
-		if (n <= 0) {
-			close(ch->out);
-			ch->out = -1;
-			return;
-		}
-		ssize_t w = write(ch->log, tmp, (size_t)n);
-		(void)w;
-	}
-}
-
-/* Wait for @ch's first stdout line starting with @prefix; its rest (up to the
- * line end) goes to @out. Fails when the child exits or the time runs out. */
-static int child_ready(demo *d, child *ch, const char *prefix, char *out, size_t outsz)
-{
-	buf line;
-	buf_init(&line, 4096);
-	int64_t deadline = time_mono_ms() + READY_TIMEOUT_MS;
-	int rc = -1;
-	while (time_mono_ms() < deadline) {
-		struct pollfd p[2] = {{ch->out, POLLIN, 0}, {d->sigfd, POLLIN, 0}};
-		int n = poll(p, 2, 200);
-		if (n < 0 && errno != EINTR)
-			break;
-		if (p[1].revents & POLLIN) {
-			cli_fail(EXIT_FAIL, "demo: interrupted while %s was starting", ch->name);
-			goto out;
-		}
-		if (!(p[0].revents & (POLLIN | POLLHUP)))
-			continue;
-		char c;
-		ssize_t r = read(ch->out, &c, 1);
-		if (r <= 0)
-			break; /* it exited */
-		if (c != '\n') {
-			if (buf_putc(&line, c))
-				break;
-			continue;
-		}
-		if (str_starts(line.data, prefix)) {
-			str_copy(out, outsz, line.data + strlen(prefix));
-			rc = 0;
-			goto out;
-		}
-		ssize_t w = write(ch->log, line.data ? line.data : "", line.len);
-		w = write(ch->log, "\n", 1);
-		(void)w;
-		buf_reset(&line);
-	}
-	cli_fail(EXIT_FAIL, "demo: %s did not start (see %s/%s.log)", ch->name, d->dir_shown,
-	         str_eq(ch->name, "serve") ? "serve" : "mock");
-out:
-	buf_free(&line);
-	return rc;
-}
-
-/* SIGTERM, wait up to STOP_TIMEOUT_MS, then SIGKILL. Returns its exit status
- * (0 for a clean exit). */
-static int child_stop(child *ch)
-{
-	int status = 0, rc = 0;
-	if (ch->pid > 0) {
-		kill(ch->pid, SIGTERM);
-		int64_t deadline = time_mono_ms() + STOP_TIMEOUT_MS;
-		pid_t w;
-		while ((w = waitpid(ch->pid, &status, WNOHANG)) == 0 && time_mono_ms() < deadline) {
-			child_drain(ch);
-			struct timespec ts = {0, 50 * 1000 * 1000};
-			nanosleep(&ts, NULL);
-		}
-		if (w == 0) {
-			fprintf(stderr, "trellohook: demo: %s did not stop in %d s; killing it\n",
-			        ch->name, STOP_TIMEOUT_MS / 1000);
-			kill(ch->pid, SIGKILL);
-			waitpid(ch->pid, &status, 0);
-			rc = -1;
-		} else if (w < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-			rc = -1;
-		}
-		ch->pid = 0;
-	}
-	child_drain(ch);
-	if (ch->out >= 0)
-		close(ch->out);
-	ch->out = -1;
-	return rc;
 }
 
 /* ---- the mock's control API and Trello routes ------------------------------------ */
@@ -831,8 +632,8 @@ static int start_children(demo *d)
 	                 (char *)"--retry-delays",
 	                 (char *)"1,2,4",
 	                 NULL};
-	if (child_start(d, &d->mock, d->mock_bin[0] ? d->mock_bin : NULL, margv, environ) ||
-	    child_ready(d, &d->mock, "", url, sizeof url))
+	if (demo_child_start(d, &d->mock, d->mock_bin[0] ? d->mock_bin : NULL, margv, environ) ||
+	    demo_child_ready(d, &d->mock, "", url, sizeof url))
 		return EXIT_FAIL;
 	if (!str_ends(url, "/1"))
 		return cli_fail(EXIT_FAIL, "demo: trello-mock printed '%.100s', not its base URL",
@@ -850,14 +651,14 @@ static int start_children(demo *d)
 	str_printf(v[5], sizeof v[5], "CALLBACK_DOMAIN=%s", d->domain);
 	str_printf(v[6], sizeof v[6], "TRELLOHOOK_LISTEN=%s", d->listen);
 	const char *vars[7] = {v[0], v[1], v[2], v[3], v[4], v[5], v[6]};
-	char **env = serve_env(vars, 7);
+	char **env = demo_serve_env(vars, 7);
 	if (!env)
 		return cli_fail(EXIT_FAIL, "out of memory");
 	char *sargv[] = {d->self, (char *)"serve", NULL};
-	int rc = child_start(d, &d->serve, d->self, sargv, env);
+	int rc = demo_child_start(d, &d->serve, d->self, sargv, env);
 	free(env);
 	char served[512];
-	if (rc || child_ready(d, &d->serve, "serving ", served, sizeof served))
+	if (rc || demo_child_ready(d, &d->serve, "serving ", served, sizeof served))
 		return EXIT_FAIL;
 	return 0;
 }
@@ -897,8 +698,8 @@ static int serve_loop(demo *d)
 			fprintf(stderr, "\ndemo: stopping (serve, then trello-mock)\n");
 			return 0;
 		}
-		child_drain(&d->mock);
-		child_drain(&d->serve);
+		demo_child_drain(&d->mock);
+		demo_child_drain(&d->serve);
 		echo_handler_log(d);
 		child *kids[2] = {&d->serve, &d->mock};
 		for (size_t i = 0; i < 2; i++) {
@@ -1016,10 +817,10 @@ int cmd_demo(cli *c, int argc, char **argv)
 	rc = exit_after ? 0 : serve_loop(&d);
 out:
 	sodium_memzero(pw, sizeof pw);
-	if (d.serve.pid > 0 && child_stop(&d.serve) && !rc)
+	if (d.serve.pid > 0 && demo_child_stop(&d.serve) && !rc)
 		rc = cli_fail(EXIT_FAIL, "demo: serve did not stop cleanly (see %s/serve.log)",
 		              d.dir_shown);
-	if (d.mock.pid > 0 && child_stop(&d.mock) && !rc)
+	if (d.mock.pid > 0 && demo_child_stop(&d.mock) && !rc)
 		rc = cli_fail(EXIT_FAIL, "demo: trello-mock did not stop cleanly (see %s/mock.log)",
 		              d.dir_shown);
 	if (d.mock.log >= 0)
