@@ -64,6 +64,107 @@ static bool apply_view(webhook *w, const trello_webhook *tw, health_stats *s)
 	return st != w->state || act != w->active || cf != w->consecutive_failures;
 }
 
+/* Save what Trello said about each token (a dead one was flagged by the
+ * client's on_token_dead already); warn about tokens that expire soon. */
+static void record_tokens(svc_ctx *sc, const char *const *tokens, size_t n, const trello_op *ops,
+                          health_stats *s)
+{
+	for (size_t i = 0; i < n; i++) {
+		const trello_op *op = &ops[2 * i];
+		char masked[32];
+		mask_secret(tokens[i], masked, sizeof masked);
+		s->tokens_checked++;
+		if (trello_error_is_token_dead(&op->err)) {
+			s->tokens_dead++; /* flagged by the client's on_token_dead */
+			continue;
+		}
+		if (op->rc) {
+			s->errors++;
+			log_warn(COMPONENT, "cannot check token %s: %s", masked, op->err.th.msg);
+			continue;
+		}
+		token t = {0};
+		t.token = (char *)tokens[i];
+		t.member = op->token_info.id_member;
+		t.expires_at = iso_ms(op->token_info.date_expires);
+		t.state = TOKEN_VALID;
+		t.checked_at = time_now_ms();
+		th_error terr = {0, {0}};
+		if (svc_token_save(sc, &t, &terr))
+			log_warn(COMPONENT, "cannot save token %s: %s", masked, terr.msg);
+		if (t.expires_at && t.expires_at - time_now_ms() < 3LL * 24 * 3600 * 1000)
+			log_warn(COMPONENT, "token %s expires soon (%s); its webhooks stop then",
+			         masked, op->token_info.date_expires);
+	}
+}
+
+/* One stored webhook against its token's listing @l: a REMOVING one is
+ * queued for deletion on Trello (dels/del_ix) or finished at once when Trello
+ * no longer has it; others take Trello's view (disabled, deleted on Trello). */
+static void check_webhook(svc_ctx *sc, webhook *w, size_t i, const trello_op *l, health_stats *s,
+                          trello_op *dels, long *del_ix, size_t *ndels)
+{
+	const trello_webhook *tw = w->trello_id ? find_tw(&l->webhooks, w) : NULL;
+	th_error uerr = {0, {0}};
+	if (w->state == WEBHOOK_REMOVING) {
+		if (tw) {
+			dels[*ndels].kind = TRELLO_OP_DELETE_WEBHOOK;
+			dels[*ndels].token = w->token;
+			dels[*ndels].webhook_id = w->trello_id;
+			dels[*ndels].params = (trello_webhook_params)TRELLO_WEBHOOK_PARAMS_INIT;
+			del_ix[(*ndels)++] = (long)i;
+		} else if (!svc_webhook_delete(sc, w->id, &uerr)) {
+			s->removals_finished++;
+			log_info(COMPONENT,
+			         "webhook %s: removal finished (Trello no longer had it)", w->id);
+		}
+		return;
+	}
+	if (!w->trello_id)
+		return; /* not registered (pending, or lost earlier): sync's job */
+	s->webhooks_seen++;
+	bool changed;
+	if (tw) {
+		changed = apply_view(w, tw, s);
+	} else {
+		s->webhooks_deleted++;
+		log_warn(COMPONENT,
+		         "Trello no longer has webhook %s (model %s, Trello id %s): it was "
+		         "deleted on Trello; `trellohook sync` registers it again",
+		         w->id, w->id_model, w->trello_id);
+		free(w->trello_id);
+		w->trello_id = NULL;
+		w->active = false;
+		if (w->state != WEBHOOK_NEEDS_TOKEN)
+			w->state = WEBHOOK_DISABLED;
+		changed = true;
+	}
+	if (changed && svc_webhook_update(sc, w, &uerr))
+		log_warn(COMPONENT, "webhook %s: cannot save Trello's view: %s", w->id, uerr.msg);
+}
+
+/* After the deletion batch: drop each REMOVING webhook Trello deleted (or
+ * no longer had) here too. */
+static void finish_removals(svc_ctx *sc, webhook *ws, const trello_op *dels, const long *del_ix,
+                            size_t ndels, health_stats *s)
+{
+	for (size_t i = 0; i < ndels; i++) {
+		webhook *w = &ws[del_ix[i]];
+		th_error uerr = {0, {0}};
+		if (dels[i].rc && dels[i].rc != TH_ENOTFOUND) {
+			s->errors++;
+			log_warn(COMPONENT, "webhook %s: removal still pending: %s", w->id,
+			         dels[i].err.th.msg);
+		} else if (svc_webhook_delete(sc, w->id, &uerr)) {
+			s->errors++;
+			log_warn(COMPONENT, "webhook %s: %s", w->id, uerr.msg);
+		} else {
+			s->removals_finished++;
+			log_info(COMPONENT, "webhook %s: removal finished", w->id);
+		}
+	}
+}
+
 int svc_health_pass(svc_ctx *sc, trello_client *tc, health_stats *s, th_error *err)
 {
 	token *toks = NULL;
@@ -110,34 +211,7 @@ int svc_health_pass(svc_ctx *sc, trello_client *tc, health_stats *s, th_error *e
 	if ((rc = trello_batch_run(tc, ops, 2 * n, err)) != 0)
 		goto out;
 
-	/* tokens */
-	for (size_t i = 0; i < n; i++) {
-		trello_op *op = &ops[2 * i];
-		char masked[32];
-		mask_secret(tokens[i], masked, sizeof masked);
-		s->tokens_checked++;
-		if (trello_error_is_token_dead(&op->err)) {
-			s->tokens_dead++; /* flagged by the client's on_token_dead */
-			continue;
-		}
-		if (op->rc) {
-			s->errors++;
-			log_warn(COMPONENT, "cannot check token %s: %s", masked, op->err.th.msg);
-			continue;
-		}
-		token t = {0};
-		t.token = (char *)tokens[i];
-		t.member = op->token_info.id_member;
-		t.expires_at = iso_ms(op->token_info.date_expires);
-		t.state = TOKEN_VALID;
-		t.checked_at = time_now_ms();
-		th_error terr = {0, {0}};
-		if (svc_token_save(sc, &t, &terr))
-			log_warn(COMPONENT, "cannot save token %s: %s", masked, terr.msg);
-		if (t.expires_at && t.expires_at - time_now_ms() < 3LL * 24 * 3600 * 1000)
-			log_warn(COMPONENT, "token %s expires soon (%s); its webhooks stop then",
-			         masked, op->token_info.date_expires);
-	}
+	record_tokens(sc, tokens, n, ops, s);
 
 	/* webhooks (read again: flagging a dead token changed rows) */
 	webhook_list_free(ws, nws);
@@ -159,64 +233,11 @@ int svc_health_pass(svc_ctx *sc, trello_client *tc, health_stats *s, th_error *e
 				l = &ops[2 * k + 1];
 		if (!l || l->rc)
 			continue; /* its token could not be listed (flagged or logged above) */
-		const trello_webhook *tw = w->trello_id ? find_tw(&l->webhooks, w) : NULL;
-		th_error uerr = {0, {0}};
-		if (w->state == WEBHOOK_REMOVING) {
-			if (tw) {
-				dels[ndels].kind = TRELLO_OP_DELETE_WEBHOOK;
-				dels[ndels].token = w->token;
-				dels[ndels].webhook_id = w->trello_id;
-				dels[ndels].params =
-				    (trello_webhook_params)TRELLO_WEBHOOK_PARAMS_INIT;
-				del_ix[ndels++] = (long)i;
-			} else if (!svc_webhook_delete(sc, w->id, &uerr)) {
-				s->removals_finished++;
-				log_info(COMPONENT,
-				         "webhook %s: removal finished (Trello no longer had it)",
-				         w->id);
-			}
-			continue;
-		}
-		if (!w->trello_id)
-			continue; /* not registered (pending, or lost earlier): sync's job */
-		s->webhooks_seen++;
-		bool changed;
-		if (tw) {
-			changed = apply_view(w, tw, s);
-		} else {
-			s->webhooks_deleted++;
-			log_warn(COMPONENT,
-			         "Trello no longer has webhook %s (model %s, Trello id %s): it was "
-			         "deleted on Trello; `trellohook sync` registers it again",
-			         w->id, w->id_model, w->trello_id);
-			free(w->trello_id);
-			w->trello_id = NULL;
-			w->active = false;
-			if (w->state != WEBHOOK_NEEDS_TOKEN)
-				w->state = WEBHOOK_DISABLED;
-			changed = true;
-		}
-		if (changed && svc_webhook_update(sc, w, &uerr))
-			log_warn(COMPONENT, "webhook %s: cannot save Trello's view: %s", w->id,
-			         uerr.msg);
+		check_webhook(sc, w, i, l, s, dels, del_ix, &ndels);
 	}
 	if (ndels && (rc = trello_batch_run(tc, dels, ndels, err)) != 0)
 		goto out;
-	for (size_t i = 0; i < ndels; i++) {
-		webhook *w = &ws[del_ix[i]];
-		th_error uerr = {0, {0}};
-		if (dels[i].rc && dels[i].rc != TH_ENOTFOUND) {
-			s->errors++;
-			log_warn(COMPONENT, "webhook %s: removal still pending: %s", w->id,
-			         dels[i].err.th.msg);
-		} else if (svc_webhook_delete(sc, w->id, &uerr)) {
-			s->errors++;
-			log_warn(COMPONENT, "webhook %s: %s", w->id, uerr.msg);
-		} else {
-			s->removals_finished++;
-			log_info(COMPONENT, "webhook %s: removal finished", w->id);
-		}
-	}
+	finish_removals(sc, ws, dels, del_ix, ndels, s);
 out:
 	for (size_t i = 0; ops && i < 2 * n; i++)
 		trello_op_clear(&ops[i]);

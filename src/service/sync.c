@@ -131,6 +131,45 @@ static long find_local(const webhook *ws, size_t n, const char *id)
 	return -1;
 }
 
+/* The rest of the plan for token @ti: its local rows that no Trello webhook
+ * of its listing matched (register them again, or finish their removal). */
+static int plan_missing(svc_ctx *sc, sync_report *r, int ti, webhook *ws, size_t nws,
+                        const trello_webhook **claimed, th_error *err)
+{
+	const char *tok = r->tokens[ti].token;
+	int64_t now = time_now_ms();
+	for (size_t i = 0; i < nws; i++) {
+		webhook *w = &ws[i];
+		if (!str_eq(w->token, tok) || claimed[i])
+			continue;
+		bool finishing = false;
+		for (size_t k = 0; k < r->nactions; k++)
+			finishing = finishing || (r->actions[k].kind == SYNC_FINISH_REMOVAL &&
+			                          r->actions[k].local_ix == (long)i);
+		if (finishing)
+			continue;
+		sync_action *x;
+		if (w->state == WEBHOOK_REMOVING) {
+			x = add_action(r, SYNC_FINISH_REMOVAL, ti, (long)i, NULL, w->id,
+			               w->id_model, w->callback_url,
+			               "Trello no longer has it: remove it here");
+		} else if (w->state == WEBHOOK_PENDING && !w->trello_id &&
+		           now - w->created_at < PENDING_GRACE_MS) {
+			continue; /* an add in progress elsewhere */
+		} else {
+			char url[600];
+			if (svc_callback_url(sc, w->id, url, sizeof url))
+				return th_err(err, TH_ETOOBIG, "CALLBACK_DOMAIN is too long");
+			x = add_action(r, SYNC_REGISTER, ti, (long)i, NULL, w->id, w->id_model, url,
+			               w->trello_id ? "Trello no longer has it: register it again"
+			                            : "not registered on Trello: register it");
+		}
+		if (!x)
+			return th_err(err, TH_ENOMEM, "out of memory");
+	}
+	return 0;
+}
+
 /* The plan for one listed token. @claimed[li] is the Trello webhook matched
  * to local row li (NULL: none yet). */
 static int plan_token(svc_ctx *sc, const sync_opts *o, sync_report *r, int ti,
@@ -227,37 +266,7 @@ static int plan_token(svc_ctx *sc, const sync_opts *o, sync_report *r, int ti,
 		if (!x)
 			return th_err(err, TH_ENOMEM, "out of memory");
 	}
-	int64_t now = time_now_ms();
-	for (size_t i = 0; i < nws; i++) {
-		webhook *w = &ws[i];
-		if (!str_eq(w->token, tok) || claimed[i])
-			continue;
-		bool finishing = false;
-		for (size_t k = 0; k < r->nactions; k++)
-			finishing = finishing || (r->actions[k].kind == SYNC_FINISH_REMOVAL &&
-			                          r->actions[k].local_ix == (long)i);
-		if (finishing)
-			continue;
-		sync_action *x;
-		if (w->state == WEBHOOK_REMOVING) {
-			x = add_action(r, SYNC_FINISH_REMOVAL, ti, (long)i, NULL, w->id,
-			               w->id_model, w->callback_url,
-			               "Trello no longer has it: remove it here");
-		} else if (w->state == WEBHOOK_PENDING && !w->trello_id &&
-		           now - w->created_at < PENDING_GRACE_MS) {
-			continue; /* an add in progress elsewhere */
-		} else {
-			char url[600];
-			if (svc_callback_url(sc, w->id, url, sizeof url))
-				return th_err(err, TH_ETOOBIG, "CALLBACK_DOMAIN is too long");
-			x = add_action(r, SYNC_REGISTER, ti, (long)i, NULL, w->id, w->id_model, url,
-			               w->trello_id ? "Trello no longer has it: register it again"
-			                            : "not registered on Trello: register it");
-		}
-		if (!x)
-			return th_err(err, TH_ENOMEM, "out of memory");
-	}
-	return 0;
+	return plan_missing(sc, r, ti, ws, nws, claimed, err);
 }
 
 /* Save Trello's view @tw into local row @w (and its Trello id). */
@@ -284,6 +293,96 @@ static void fail_action(sync_report *r, sync_action *x, const char *msg)
 	r->failures++;
 }
 
+/* The Trello call action @x needs, into @op; false when it needs none. */
+static bool build_op(const sync_action *x, const char *tok, const webhook *ws, trello_op *op)
+{
+	op->params = (trello_webhook_params)TRELLO_WEBHOOK_PARAMS_INIT;
+	op->token = tok;
+	switch (x->kind) {
+	case SYNC_REGISTER:
+		op->kind = TRELLO_OP_CREATE_WEBHOOK;
+		op->params.callback_url = x->callback_url;
+		op->params.id_model = ws[x->local_ix].id_model;
+		op->params.description = ws[x->local_ix].description;
+		break;
+	case SYNC_UPDATE:
+		op->kind = TRELLO_OP_UPDATE_WEBHOOK;
+		op->webhook_id = x->trello_id;
+		op->params.description =
+		    ws[x->local_ix].description ? ws[x->local_ix].description : "";
+		op->params.active = 1;
+		break;
+	case SYNC_PRUNE:
+		op->kind = TRELLO_OP_DELETE_WEBHOOK;
+		op->webhook_id = x->trello_id;
+		break;
+	case SYNC_FINISH_REMOVAL:
+		if (!x->trello_id)
+			return false;
+		op->kind = TRELLO_OP_DELETE_WEBHOOK;
+		op->webhook_id = x->trello_id;
+		break;
+	default: return false;
+	}
+	return true;
+}
+
+/* SYNC_ADOPT: store Trello's webhook @x->tw as ours (its model resolved for
+ * a name while under MAX_RESOLVE lookups, counted in *resolved). */
+static int adopt(svc_ctx *sc, trello_client *tc, const sync_action *x, const char *tok,
+                 size_t *resolved, th_error *err)
+{
+	const trello_webhook *tw = x->tw;
+	webhook w;
+	trello_model m;
+	trello_error te;
+	memset(&w, 0, sizeof w);
+	memset(&m, 0, sizeof m);
+	memset(&te, 0, sizeof te);
+	if (tw->id_model && *resolved < MAX_RESOLVE && str_is_trello_id(tw->id_model)) {
+		(*resolved)++;
+		if (trello_resolve_model(tc, tok, tw->id_model, &m, &te) == 0) {
+			w.model_type = (char *)trello_model_type_name(m.type);
+			w.model_name = m.name;
+		}
+	}
+	w.id = x->webhook_id;
+	w.trello_id = tw->id;
+	w.id_model = tw->id_model;
+	w.description = tw->description && *tw->description ? tw->description : NULL;
+	w.callback_url = tw->callback_url; /* exactly as registered: it is signed over */
+	w.token = (char *)tok;
+	w.active = tw->active;
+	w.state = tw->active ? WEBHOOK_ACTIVE : WEBHOOK_DISABLED;
+	w.consecutive_failures = tw->consecutive_failures;
+	w.first_consecutive_fail_at = iso_ms(tw->first_consecutive_fail_date);
+	w.created_at = time_now_ms();
+	int rc = svc_webhook_insert(sc, &w, err);
+	trello_model_clear(&m);
+	return rc;
+}
+
+/* SYNC_FINISH_REMOVAL (action @i): the row goes once no Trello webhook of
+ * it is left, and only when no earlier deletion of one failed. */
+static int finish_removal(svc_ctx *sc, sync_report *r, size_t i, webhook *ws, th_error *err)
+{
+	const sync_action *x = &r->actions[i];
+	/* the row goes once no Trello webhook of it is left */
+	bool later = false;
+	for (size_t k = i + 1; k < r->nactions; k++)
+		later = later || (r->actions[k].kind == SYNC_FINISH_REMOVAL &&
+		                  r->actions[k].local_ix == x->local_ix);
+	bool failed_before = false;
+	for (size_t k = 0; k < i; k++)
+		failed_before =
+		    failed_before || (r->actions[k].kind == SYNC_FINISH_REMOVAL &&
+		                      r->actions[k].local_ix == x->local_ix && r->actions[k].error);
+	if (!later && !failed_before && svc_webhook_delete(sc, ws[x->local_ix].id, err) &&
+	    err->code != TH_ENOTFOUND)
+		return err->code;
+	return 0;
+}
+
 /* Carry out the plan. */
 static int apply(svc_ctx *sc, trello_client *tc, sync_report *r, webhook *ws, size_t nws,
                  const trello_webhook **claimed, th_error *err)
@@ -298,38 +397,9 @@ static int apply(svc_ctx *sc, trello_client *tc, sync_report *r, webhook *ws, si
 	}
 	for (size_t i = 0; i < r->nactions; i++) {
 		sync_action *x = &r->actions[i];
-		const char *tok = r->tokens[x->token_ix].token;
-		trello_op *op = &ops[nops];
 		opix[i] = -1;
-		op->params = (trello_webhook_params)TRELLO_WEBHOOK_PARAMS_INIT;
-		op->token = tok;
-		switch (x->kind) {
-		case SYNC_REGISTER:
-			op->kind = TRELLO_OP_CREATE_WEBHOOK;
-			op->params.callback_url = x->callback_url;
-			op->params.id_model = ws[x->local_ix].id_model;
-			op->params.description = ws[x->local_ix].description;
-			break;
-		case SYNC_UPDATE:
-			op->kind = TRELLO_OP_UPDATE_WEBHOOK;
-			op->webhook_id = x->trello_id;
-			op->params.description =
-			    ws[x->local_ix].description ? ws[x->local_ix].description : "";
-			op->params.active = 1;
-			break;
-		case SYNC_PRUNE:
-			op->kind = TRELLO_OP_DELETE_WEBHOOK;
-			op->webhook_id = x->trello_id;
-			break;
-		case SYNC_FINISH_REMOVAL:
-			if (!x->trello_id)
-				continue;
-			op->kind = TRELLO_OP_DELETE_WEBHOOK;
-			op->webhook_id = x->trello_id;
-			break;
-		default: continue;
-		}
-		opix[i] = (long)nops++;
+		if (build_op(x, r->tokens[x->token_ix].token, ws, &ops[nops]))
+			opix[i] = (long)nops++;
 	}
 	if (nops && (rc = trello_batch_run(tc, ops, nops, err)) != 0)
 		goto out;
@@ -382,63 +452,18 @@ static int apply(svc_ctx *sc, trello_client *tc, sync_report *r, webhook *ws, si
 			}
 			break;
 		}
-		case SYNC_ADOPT: {
-			const trello_webhook *tw = x->tw;
-			webhook w;
-			trello_model m;
-			trello_error te;
-			memset(&w, 0, sizeof w);
-			memset(&m, 0, sizeof m);
-			memset(&te, 0, sizeof te);
-			if (tw->id_model && resolved < MAX_RESOLVE &&
-			    str_is_trello_id(tw->id_model)) {
-				resolved++;
-				if (trello_resolve_model(tc, tok, tw->id_model, &m, &te) == 0) {
-					w.model_type = (char *)trello_model_type_name(m.type);
-					w.model_name = m.name;
-				}
-			}
-			w.id = x->webhook_id;
-			w.trello_id = tw->id;
-			w.id_model = tw->id_model;
-			w.description =
-			    tw->description && *tw->description ? tw->description : NULL;
-			w.callback_url =
-			    tw->callback_url; /* exactly as registered: it is signed over */
-			w.token = (char *)tok;
-			w.active = tw->active;
-			w.state = tw->active ? WEBHOOK_ACTIVE : WEBHOOK_DISABLED;
-			w.consecutive_failures = tw->consecutive_failures;
-			w.first_consecutive_fail_at = iso_ms(tw->first_consecutive_fail_date);
-			w.created_at = time_now_ms();
-			int irc = svc_webhook_insert(sc, &w, &serr);
-			trello_model_clear(&m);
-			if (irc) {
+		case SYNC_ADOPT:
+			if (adopt(sc, tc, x, tok, &resolved, &serr)) {
 				fail_action(r, x, serr.msg);
 				continue;
 			}
 			break;
-		}
-		case SYNC_FINISH_REMOVAL: {
-			/* the row goes once no Trello webhook of it is left */
-			bool later = false;
-			for (size_t k = i + 1; k < r->nactions; k++)
-				later = later || (r->actions[k].kind == SYNC_FINISH_REMOVAL &&
-				                  r->actions[k].local_ix == x->local_ix);
-			bool failed_before = false;
-			for (size_t k = 0; k < i; k++)
-				failed_before =
-				    failed_before ||
-				    (r->actions[k].kind == SYNC_FINISH_REMOVAL &&
-				     r->actions[k].local_ix == x->local_ix && r->actions[k].error);
-			if (!later && !failed_before &&
-			    svc_webhook_delete(sc, ws[x->local_ix].id, &serr) &&
-			    serr.code != TH_ENOTFOUND) {
+		case SYNC_FINISH_REMOVAL:
+			if (finish_removal(sc, r, i, ws, &serr)) {
 				fail_action(r, x, serr.msg);
 				continue;
 			}
 			break;
-		}
 		case SYNC_PRUNE: break;
 		default: continue; /* reports only */
 		}

@@ -171,11 +171,75 @@ static int64_t iso_ms(const char *s)
 	return ms;
 }
 
+/* Step 1 of add: what can be checked without Trello. */
+static int check_add_opts(const webhook_add_opts *o, th_error *err)
+{
+	if (!o->token || !str_is_trello_token(o->token))
+		return th_err(err, TH_EINVAL,
+		              "--token: expected a Trello user token (64 hex "
+		              "characters, or ATTA followed by 72 hex characters)");
+	if (!o->model)
+		return th_err(err, TH_EINVAL,
+		              "--model is needed: a 24-hex Trello id or a board/card "
+		              "URL such as https://trello.com/b/AbCd1234/roadmap");
+	trello_model_ref ref;
+	int rc = trello_parse_model_ref(o->model, &ref, err);
+	if (rc)
+		return rc;
+	if (o->description && (strlen(o->description) > DESCRIPTION_MAX ||
+	                       !str_utf8_valid(o->description, strlen(o->description))))
+		return th_err(err, TH_EINVAL, "--description: at most %d characters of UTF-8 text",
+		              DESCRIPTION_MAX);
+	return 0;
+}
+
+/* Step 4 of add: POST the webhook to Trello as @o->token. When the answer
+ * is lost (unreachable), Trello's listing tells whether it was created
+ * anyway (then kept, with a @note). Fills @tw, or @te on failure. */
+static int register_webhook(trello_client *tc, const webhook_add_opts *o, const char *url,
+                            const char *id_model, trello_webhook *tw, trello_error *te, char *note,
+                            size_t notesz)
+{
+	trello_webhook_params p = TRELLO_WEBHOOK_PARAMS_INIT;
+	p.callback_url = url;
+	p.id_model = id_model;
+	p.description = o->description;
+	int rc = trello_create_webhook(tc, o->token, &p, tw, te);
+	if (rc && te->kind == TRELLO_ERR_UNREACHABLE) {
+		/* The POST may or may not have reached Trello: look before giving up. */
+		trello_webhook_list l = {NULL, 0};
+		trello_error le;
+		memset(&le, 0, sizeof le);
+		if (trello_list_webhooks(tc, o->token, &l, &le) == 0) {
+			for (size_t i = 0; i < l.len; i++)
+				if (str_eq(l.items[i].callback_url, url)) {
+					*tw = l.items[i];
+					memset(&l.items[i], 0, sizeof l.items[i]);
+					rc = 0;
+					if (note && notesz)
+						str_copy(
+						    note, notesz,
+						    "Trello's answer was lost, but it had created "
+						    "the webhook: kept it");
+					break;
+				}
+		} else {
+			char more[sizeof te->th.msg];
+			str_printf(more, sizeof more,
+			           "%s (if Trello created the webhook anyway, "
+			           "`trellohook sync` will adopt it)",
+			           te->th.msg);
+			str_copy(te->th.msg, sizeof te->th.msg, more);
+		}
+		trello_webhook_list_clear(&l);
+	}
+	return rc;
+}
+
 int svc_webhook_add(svc_ctx *sc, trello_client *tc, const webhook_add_opts *o, webhook *out,
                     char *note, size_t notesz, th_error *err)
 {
 	trello_model m;
-	trello_model_ref ref;
 	trello_error te;
 	trello_webhook tw;
 	webhook dup, w;
@@ -192,21 +256,8 @@ int svc_webhook_add(svc_ctx *sc, trello_client *tc, const webhook_add_opts *o, w
 		note[0] = '\0';
 
 	/* 1. what can be checked here */
-	if (!o->token || !str_is_trello_token(o->token))
-		return th_err(err, TH_EINVAL,
-		              "--token: expected a Trello user token (64 hex "
-		              "characters, or ATTA followed by 72 hex characters)");
-	if (!o->model)
-		return th_err(err, TH_EINVAL,
-		              "--model is needed: a 24-hex Trello id or a board/card "
-		              "URL such as https://trello.com/b/AbCd1234/roadmap");
-	rc = trello_parse_model_ref(o->model, &ref, err);
-	if (rc)
+	if ((rc = check_add_opts(o, err)) != 0)
 		return rc;
-	if (o->description && (strlen(o->description) > DESCRIPTION_MAX ||
-	                       !str_utf8_valid(o->description, strlen(o->description))))
-		return th_err(err, TH_EINVAL, "--description: at most %d characters of UTF-8 text",
-		              DESCRIPTION_MAX);
 
 	/* 2. the model (and the token) */
 	rc = trello_resolve_model(tc, o->token, o->model, &m, &te);
@@ -258,39 +309,7 @@ int svc_webhook_add(svc_ctx *sc, trello_client *tc, const webhook_add_opts *o, w
 	inserted = true;
 
 	/* 4. register it on Trello */
-	trello_webhook_params p = TRELLO_WEBHOOK_PARAMS_INIT;
-	p.callback_url = url;
-	p.id_model = m.id;
-	p.description = o->description;
-	rc = trello_create_webhook(tc, o->token, &p, &tw, &te);
-	if (rc && te.kind == TRELLO_ERR_UNREACHABLE) {
-		/* The POST may or may not have reached Trello: look before giving up. */
-		trello_webhook_list l = {NULL, 0};
-		trello_error le;
-		memset(&le, 0, sizeof le);
-		if (trello_list_webhooks(tc, o->token, &l, &le) == 0) {
-			for (size_t i = 0; i < l.len; i++)
-				if (str_eq(l.items[i].callback_url, url)) {
-					tw = l.items[i];
-					memset(&l.items[i], 0, sizeof l.items[i]);
-					rc = 0;
-					if (note && notesz)
-						str_copy(
-						    note, notesz,
-						    "Trello's answer was lost, but it had created "
-						    "the webhook: kept it");
-					break;
-				}
-		} else {
-			char more[sizeof te.th.msg];
-			str_printf(more, sizeof more,
-			           "%s (if Trello created the webhook anyway, "
-			           "`trellohook sync` will adopt it)",
-			           te.th.msg);
-			str_copy(te.th.msg, sizeof te.th.msg, more);
-		}
-		trello_webhook_list_clear(&l);
-	}
+	rc = register_webhook(tc, o, url, m.id, &tw, &te, note, notesz);
 	if (rc) {
 		rc = trello_fail(err, &te, NULL);
 		goto out;
