@@ -14,6 +14,7 @@
 
 #include "server/admin.h"
 #include "server/server.h"
+#include "service/service.h"
 #include "app/app.h"
 #include "util/util.h"
 
@@ -416,6 +417,67 @@ static void test_static_and_escape_helpers(void **state)
 	buf_free(&b);
 }
 
+/* The login throttle (service/users.c) is keyed by (name, address) and by
+ * address: a stranger guessing ann's password from one address locks out
+ * that address, never ann signing in from another. */
+static void test_login_throttle_keys(void **state)
+{
+	fx *f = *state;
+	svc_ctx *sc = app_svc(f->a);
+	th_error err = {0, {0}};
+	int64_t wait = 0;
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(
+		    svc_login_check(sc, "ann", "wrong password", "192.0.2.66", &wait, &err),
+		    TH_EAUTH);
+	/* the stranger's address is locked, for ann and for any other name */
+	assert_int_equal(svc_login_check(sc, "ann", PASSWORD, "192.0.2.66", &wait, &err),
+	                 TH_EUNAVAIL);
+	assert_true(wait > 0 && wait <= 15LL * 60 * 1000);
+	assert_int_equal(svc_login_check(sc, "bob", "whatever", "192.0.2.66", &wait, &err),
+	                 TH_EUNAVAIL);
+	/* ann from elsewhere signs in */
+	assert_int_equal(svc_login_check(sc, "ann", PASSWORD, "198.51.100.9", &wait, &err), 0);
+	assert_int_equal(wait, 0);
+	/* IPv6 addresses and hostile names are keys like any other */
+	assert_int_equal(svc_login_check(sc, "ann", PASSWORD, "2001:db8::1", &wait, &err), 0);
+	assert_int_equal(svc_login_check(sc, "a\xff\x01<b>", "x", "2001:db8::1", &wait, &err),
+	                 TH_EAUTH);
+	/* empty and over-long input is refused before any lookup */
+	assert_int_equal(svc_login_check(sc, "", PASSWORD, "198.51.100.9", &wait, &err), TH_EINVAL);
+	char longname[SVC_USER_MAX + 2];
+	memset(longname, 'x', sizeof longname - 1);
+	longname[sizeof longname - 1] = '\0';
+	assert_int_equal(svc_login_check(sc, longname, PASSWORD, "198.51.100.9", &wait, &err),
+	                 TH_EINVAL);
+	/* the throttle is the app's: a second app in this process starts clean */
+	app *other = NULL;
+	assert_int_equal(app_new(&other, &f->a->cfg, &err), 0);
+	assert_int_equal(
+	    svc_login_check(app_svc(other), "ann", PASSWORD, "192.0.2.66", &wait, &err), 0);
+	th_app_free(other);
+}
+
+/* The one password hash: what svc_user_set stores, svc_login_check accepts. */
+static void test_user_set(void **state)
+{
+	fx *f = *state;
+	svc_ctx *sc = app_svc(f->a);
+	th_error err = {0, {0}};
+	int64_t wait = 0;
+	assert_int_equal(svc_user_set(sc, "bad name", PASSWORD, strlen(PASSWORD), &err), TH_EINVAL);
+	assert_int_equal(svc_user_set(sc, "carol", "carols password", 15, &err), 0);
+	assert_int_equal(svc_login_check(sc, "carol", "carols password", "::1", &wait, &err), 0);
+	assert_int_equal(svc_login_check(sc, "carol", "carols passwore", "::1", &wait, &err),
+	                 TH_EAUTH);
+	char hash[SVC_PWHASH_MAX];
+	assert_int_equal(svc_password_hash("x", 1, hash, &err), 0);
+	assert_true(str_starts(hash, "$argon2id$"));
+	assert_true(svc_user_name_ok("a.b_c@d-e"));
+	assert_false(svc_user_name_ok("a b"));
+	assert_false(svc_user_name_ok(""));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -425,6 +487,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_form_parser, setup, teardown),
 	    cmocka_unit_test(test_cookie_parser),
 	    cmocka_unit_test_setup_teardown(test_static_and_escape_helpers, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_login_throttle_keys, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_user_set, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
