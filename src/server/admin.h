@@ -1,7 +1,9 @@
 /*
  * admin.h — private header of the web admin (src/server/admin*.c).
  *
- *   admin.c           routing, sign-in, sessions, CSRF, login throttling
+ *   admin.c           routing, sign-in, sessions, CSRF (the password check,
+ *                     the login throttle and the session rows are the
+ *                     service layer's: service/users.c)
  *   admin_html.c      page layout, escaping helpers, form parsing, headers,
  *                     the stylesheet and script served under /admin/static/
  *   admin_events.c    dashboard, events, event detail, deliveries

@@ -22,8 +22,8 @@
  * act on in @err (Trello's own text where Trello refused). Tokens are plain
  * text in memory and never printed or logged in full (mask_secret).
  * Thread-safety: functions may run on several threads at once as long as
- * each uses its own output structs; the app, store and Trello client are
- * thread-safe.
+ * each uses its own output structs; the svc_ctx parts, the store and the
+ * Trello client are thread-safe.
  */
 #ifndef TH_SERVICE_H
 #define TH_SERVICE_H
