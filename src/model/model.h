@@ -111,6 +111,9 @@ void event_clear(event *ev);
  * memory; free() it. Thread-safe for different documents. */
 char *event_summarize_text(const char *json, size_t len);
 char *event_summarize_doc(jdoc *d, const jnode *root);
+/* The @i-th action type that has a sentence of its own (the order of
+ * docs/actions.md), or NULL past the last. Static storage; thread-safe. */
+const char *event_summary_type(size_t i);
 
 /* ---- handler --------------------------------------------------------------------- */
 
