@@ -214,6 +214,12 @@ static void test_samples(void **state)
 		assert_str_or_null(ev.card_id, s->card_id, s->file);
 		assert_str_or_null(ev.card_name, s->card_name, s->file);
 		assert_string_equal(ev.member, ZOE);
+		assert_string_equal(ev.member_id, "5e3b1c9f8a7d6e5f4a3b2c1d");
+		/* what the store does not keep comes back from the payload */
+		free(ev.member_id);
+		ev.member_id = NULL;
+		assert_int_equal(event_fill_from_payload(&ev), 0);
+		assert_string_equal(ev.member_id, "5e3b1c9f8a7d6e5f4a3b2c1d");
 		if (strcmp(ev.summary, s->summary) != 0)
 			fail_msg("%s summary\n  got:  %s\n  want: %s", s->file, ev.summary,
 			         s->summary);
