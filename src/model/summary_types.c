@@ -42,28 +42,32 @@ static void s_email_card(sb *s, const ctx *c)
 	sb_lit(s, " by e-mail");
 }
 
-/* copyCard: data.card is the copy, data.cardSource the original. A copy
- * usually keeps the name, so the source is then told by its number. */
+/* The card data.cardSource names: by name, or by its number when the copy
+ * at data.card has the same name (a copy usually keeps it). */
+static void put_source_card(sb *s, const ctx *c)
+{
+	jv src = get_obj(c->data, "cardSource");
+	jv idshort = get(src, "idShort");
+	long long n;
+	char num[32];
+	if (!src.n) {
+		sb_lit(s, "another card");
+	} else if (str_eq(name_of(c, "cardSource"), name_of(c, "card")) &&
+	           jdoc_int(idshort.d, idshort.n, &n) && n >= 0 &&
+	           str_printf(num, sizeof num, "card #%lld", n)) {
+		sb_lit(s, num);
+	} else {
+		put_card_at(s, c, "cardSource");
+	}
+}
+
+/* copyCard: data.card is the copy, data.cardSource the original. */
 static void s_copy_card(sb *s, const ctx *c)
 {
 	sb_lit(s, "copied ");
 	put_card(s, c);
 	sb_lit(s, " from ");
-	const char *now = name_of(c, "card"), *src = name_of(c, "cardSource");
-	if (src && str_eq(src, now) && get(get_obj(c->data, "cardSource"), "idShort").n) {
-		jv idshort = get(get_obj(c->data, "cardSource"), "idShort");
-		long long n;
-		char num[32];
-		if (jdoc_int(idshort.d, idshort.n, &n) &&
-		    str_printf(num, sizeof num, "card #%lld", n))
-			sb_lit(s, num);
-		else
-			put_quoted(s, src);
-	} else if (get_obj(c->data, "cardSource").n) {
-		put_card_at(s, c, "cardSource");
-	} else {
-		sb_lit(s, "another card");
-	}
+	put_source_card(s, c);
 	put_in_list(s, c);
 	put_on_board(s, c);
 }
@@ -129,7 +133,7 @@ static void s_copy_comment(sb *s, const ctx *c)
 	sb_lit(s, "copied a comment");
 	if (get_obj(c->data, "cardSource").n) {
 		sb_lit(s, " from ");
-		put_card_at(s, c, "cardSource");
+		put_source_card(s, c);
 	}
 	sb_lit(s, " to ");
 	put_card(s, c);
