@@ -139,6 +139,7 @@ static const char *req_str(json_t *req, const char *k)
 /* The models an action touches: its card, list and board (each NULL until found). */
 struct targets {
 	json_t *card, *list, *board;
+	json_t *member; /* action.member of member actions (owned), else NULL */
 };
 
 /* createCard: a new card in data.idList (or idModel when that is a list). */
@@ -380,12 +381,55 @@ out:
 	return key;
 }
 
+/* addMemberToCard / removeMemberFromCard: as in real deliveries the member
+ * acted on travels as action.member and data carries only idMember.
+ * req.member is {"id", "fullName", "username"} (default: the mock's own
+ * member, which makes it a join or a leave). Membership is not tracked. */
+static const char *act_card_member(json_t *req, struct targets *t, bool add, json_t *data,
+                                   json_t *entities, char *msg, size_t msgsz)
+{
+	const char *key = NULL;
+	json_t *mem = json_object_get(req, "member");
+	bool given = json_is_object(mem);
+	const char *id = given ? req_str(mem, "id") : MOCK_MEMBER_ID;
+	const char *full = given ? req_str(mem, "fullName") : NULL;
+	const char *user = given ? req_str(mem, "username") : NULL;
+	if (!str_is_trello_id(id) || (mem && !given))
+		BAD("member");
+	bool self = str_eq(id, MOCK_MEMBER_ID);
+	if (self && !full)
+		full = MOCK_MEMBER_FULLNAME;
+	if (self && !user)
+		user = MOCK_MEMBER_USERNAME;
+	if (!full || strlen(full) > 16384 || (user && strlen(user) > 100))
+		BAD("member");
+	t->member = json_pack("{s:s, s:s, s:s, s:s}", "id", id, "fullName", full, "username",
+	                      user ? user : "", "initials", "");
+	if (!t->member)
+		BAD("member");
+	json_object_set_new(data, "board", ref_board(t->board));
+	json_object_set_new(data, "card", ref_card(t->card, false));
+	json_object_set_new(data, "idMember", json_string(id));
+	json_object_set_new(data, "list", ref_list(t->list));
+	json_object_set_new(entities, "card", ent_card(t->card, false));
+	json_object_set_new(entities, "member",
+	                    json_pack("{s:s, s:s, s:s, s:s}", "type", "member", "id", id,
+	                              "username", user ? user : "", "text", full));
+	if (add)
+		key = self ? "action_member_joined_card" : "action_add_member_to_card";
+	else
+		key = self ? "action_member_left_card" : "action_remove_member_from_card";
+out:
+	return key;
+}
+
 /* Perform the action under the lock: mutate the model, fill @data and
  * @entities, and the ids of the models it touches into @touched (array of
  * strings). The shapes are those of real deliveries (the Trello API notes).
  * Returns the translation key, or NULL with @msg set. */
 static const char *apply_locked(struct mock *m, json_t *req, const char *type, json_t *data,
-                                json_t *entities, json_t *touched, char *msg, size_t msgsz)
+                                json_t *entities, json_t *touched, json_t **member, char *msg,
+                                size_t msgsz)
 {
 	struct targets t = {0};
 	const char *key = NULL;
@@ -410,6 +454,9 @@ static const char *apply_locked(struct mock *m, json_t *req, const char *type, j
 			key = act_add_label(m, req, &t, data, entities, touched, msg, msgsz);
 		else if (str_eq(type, "updateCheckItemStateOnCard"))
 			key = act_check_item(m, req, &t, data, entities, touched, msg, msgsz);
+		else if (str_eq(type, "addMemberToCard") || str_eq(type, "removeMemberFromCard"))
+			key = act_card_member(req, &t, str_eq(type, "addMemberToCard"), data,
+			                      entities, msg, msgsz);
 		else
 			BAD("type");
 	}
@@ -420,7 +467,14 @@ static const char *apply_locked(struct mock *m, json_t *req, const char *type, j
 	json_array_append_new(touched, json_string(sget(t.board, "id")));
 	json_array_append_new(touched, json_string(MOCK_MEMBER_ID));
 	json_object_set_new(entities, "memberCreator", ent_member());
+	if (t.member)
+		json_array_append_new(touched, json_string(sget(t.member, "id")));
 out:
+	if (key) {
+		*member = t.member;
+		t.member = NULL;
+	}
+	json_decref(t.member);
 	return key;
 }
 
@@ -717,7 +771,7 @@ int mock_action_perform(struct mock *m, json_t *req, json_t **action_out, int *n
 {
 	int rc = TH_EINVAL;
 	json_t *data = json_object(), *entities = json_object(), *touched = json_array();
-	json_t *action = NULL;
+	json_t *action = NULL, *member = NULL; /* member: action.member of member actions */
 	struct job **jobs = NULL;
 	size_t njobs = 0;
 	struct group *g = NULL;
@@ -741,7 +795,7 @@ int mock_action_perform(struct mock *m, json_t *req, json_t **action_out, int *n
 
 	pthread_mutex_lock(&m->lock);
 	mock_tokens_sweep_locked(m);
-	const char *key = apply_locked(m, req, type, data, entities, touched, msg, msgsz);
+	const char *key = apply_locked(m, req, type, data, entities, touched, &member, msg, msgsz);
 	if (!key) {
 		pthread_mutex_unlock(&m->lock);
 		goto out;
@@ -757,6 +811,10 @@ int mock_action_perform(struct mock *m, json_t *req, json_t **action_out, int *n
 	                   "idMemberCreator", MOCK_MEMBER_ID, "data", data, "appCreator", "type",
 	                   type, "date", date, "limits", "display", "translationKey", key,
 	                   "entities", entities, "memberCreator", member_creator());
+	if (action && member) {
+		json_object_set_new(action, "member", member); /* stolen, also on failure */
+		member = NULL;
+	}
 	if (!action) {
 		pthread_mutex_unlock(&m->lock);
 		str_copy(msg, msgsz, "out of memory");
@@ -795,6 +853,7 @@ out:
 			job_free(jobs[k]);
 	free(jobs);
 	free(g);
+	json_decref(member);
 	json_decref(action);
 	json_decref(data);
 	json_decref(entities);

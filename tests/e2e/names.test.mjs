@@ -9,6 +9,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
 import { startStack } from './lib/stack.mjs';
+import { control } from './lib/mock.mjs';
 import { thJson } from './lib/serve.mjs';
 
 async function waitFor(fn, ms = 15000) {
@@ -68,5 +69,27 @@ describe('names travel with events', () => {
     assert.equal(vars.TRELLO_LIST_ID, moved.to.id);
     assert.equal(vars.TRELLO_CARD_NAME, moved.card.name);
     assert.equal(vars.TRELLO_MEMBER_NAME, moved.action.memberCreator.fullName);
+  });
+
+  test("trello-mock's member actions have the real shape and read with the member's name", async () => {
+    const card = s.board.cards[0];
+    const bjorn = { id: '5e3b1c9f8a7d6e5f4a3b2c2e', fullName: "Björn O'Brien", username: 'bjornobrien' };
+    const add = await s.act({ type: 'addMemberToCard', idModel: card.id, member: bjorn });
+    assert.equal(add.deliveries, 1);
+    assert.deepEqual(add.action.member.id, bjorn.id);
+    assert.equal(add.action.member.fullName, bjorn.fullName);
+    assert.equal(add.action.data.idMember, bjorn.id);
+    assert.equal(add.action.data.member, undefined, 'Trello never sends data.member');
+    const self = await s.act({ type: 'removeMemberFromCard', idModel: card.id });
+    assert.equal(self.action.member.id, self.action.idMemberCreator);
+    const bad = await control(s.mock, 'POST', '/_mock/actions', { type: 'addMemberToCard', idModel: card.id, member: 'x' }, { ok: false });
+    assert.equal(bad.status, 400);
+    const evs = await waitFor(() => {
+      const e = thJson(s.env, ['events', 'ls']);
+      return e.filter((x) => x.action_type.endsWith('MemberToCard') || x.action_type.endsWith('MemberFromCard')).length === 2 ? e : null;
+    });
+    const byAction = Object.fromEntries(evs.map((e) => [e.action_id, e]));
+    assert.equal(byAction[add.action.id].summary, `${add.action.memberCreator.fullName} added ${bjorn.fullName} to "${card.name}"`);
+    assert.equal(byAction[self.action.id].summary, `${self.action.memberCreator.fullName} left "${card.name}"`);
   });
 });
