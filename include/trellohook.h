@@ -107,8 +107,15 @@ TH_EXTERN const char *th_event_model_id(const th_event *event);    /**< the watc
 TH_EXTERN const char *th_event_board_id(const th_event *event);
 TH_EXTERN const char *th_event_list_id(const th_event *event);
 TH_EXTERN const char *th_event_card_id(const th_event *event);
-TH_EXTERN const char *th_event_member(const th_event *event);  /**< who acted (full name) */
-TH_EXTERN const char *th_event_summary(const th_event *event); /**< one line for people */
+TH_EXTERN const char *th_event_member(const th_event *event); /**< who acted (full name) */
+/* The names as the payload had them (NULL when it had none). For a card
+ * moved between lists, the list is the one it moved to. */
+TH_EXTERN const char *th_event_board_name(const th_event *event);
+TH_EXTERN const char *th_event_list_name(const th_event *event);
+TH_EXTERN const char *th_event_card_name(const th_event *event);
+TH_EXTERN const char *th_event_member_name(const th_event *event); /**< = th_event_member() */
+TH_EXTERN const char *th_event_member_id(const th_event *event);   /**< who acted (24 hex) */
+TH_EXTERN const char *th_event_summary(const th_event *event);     /**< one line for people */
 /** The body exactly as Trello sent it; @p len receives its size (may be NULL). */
 TH_EXTERN const char *th_event_payload(const th_event *event, size_t *len);
 /** The payload parsed with jansson: a `json_t *` borrowed from the event (cast it). */

@@ -294,6 +294,26 @@ const char *th_event_member(const th_event *e)
 {
 	return e->member;
 }
+const char *th_event_board_name(const th_event *e)
+{
+	return e->board_name;
+}
+const char *th_event_list_name(const th_event *e)
+{
+	return e->list_name;
+}
+const char *th_event_card_name(const th_event *e)
+{
+	return e->card_name;
+}
+const char *th_event_member_name(const th_event *e)
+{
+	return e->member;
+}
+const char *th_event_member_id(const th_event *e)
+{
+	return e->member_id;
+}
 const char *th_event_summary(const th_event *e)
 {
 	return e->summary;

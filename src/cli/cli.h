@@ -79,6 +79,7 @@ int cmd_webhook_add(cli *c, int argc, char **argv);
 int cmd_webhook_ls(cli *c, int argc, char **argv);
 int cmd_webhook_show(cli *c, int argc, char **argv);
 int cmd_webhook_rm(cli *c, int argc, char **argv);
+int cmd_webhook_update(cli *c, int argc, char **argv);
 int cmd_token_add(cli *c, int argc, char **argv);
 int cmd_token_ls(cli *c, int argc, char **argv);
 int cmd_token_check(cli *c, int argc, char **argv);

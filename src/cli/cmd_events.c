@@ -20,12 +20,18 @@ static json_t *event_json(const event *ev, bool with_payload)
 	json_object_set_new(o, "action_date", cli_jstr(ev->action_date));
 	json_object_set_new(o, "model_id", cli_jstr(ev->model_id));
 	json_object_set_new(o, "member", cli_jstr(ev->member));
+	/* the names as the payload had them (a card move: the list it went to) */
+	json_object_set_new(o, "member_id", cli_jstr(ev->member_id));
+	json_object_set_new(o, "member_name", cli_jstr(ev->member));
+	json_object_set_new(o, "board_id", cli_jstr(ev->board_id));
+	json_object_set_new(o, "board_name", cli_jstr(ev->board_name));
+	json_object_set_new(o, "list_id", cli_jstr(ev->list_id));
+	json_object_set_new(o, "list_name", cli_jstr(ev->list_name));
+	json_object_set_new(o, "card_id", cli_jstr(ev->card_id));
+	json_object_set_new(o, "card_name", cli_jstr(ev->card_name));
 	json_object_set_new(o, "summary", cli_jstr(ev->summary));
 	json_object_set_new(o, "received_at", cli_jtime(ev->received_at));
 	if (with_payload) {
-		json_object_set_new(o, "board_id", cli_jstr(ev->board_id));
-		json_object_set_new(o, "list_id", cli_jstr(ev->list_id));
-		json_object_set_new(o, "card_id", cli_jstr(ev->card_id));
 		/* the exact bytes; jansson refuses invalid UTF-8, which a stored Trello body is not
 		 */
 		json_t *p = ev->payload ? json_stringn(ev->payload, ev->payload_len) : json_null();
@@ -116,6 +122,10 @@ int cmd_events_show(cli *c, int argc, char **argv)
 	rc = svc_event_get(sc, argv[0], &ev, &err);
 	if (rc)
 		return cli_fail_err(&err);
+	if (event_fill_from_payload(&ev)) {
+		event_clear(&ev);
+		return cli_fail(EXIT_FAIL, "out of memory reading event %s", argv[0]);
+	}
 	if (c->json) {
 		rc = cli_print_json(event_json(&ev, true));
 		event_clear(&ev);

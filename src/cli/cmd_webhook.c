@@ -1,4 +1,4 @@
-/* cmd_webhook.c — webhook add / ls / show / rm (the service does the work). */
+/* cmd_webhook.c — webhook add / ls / show / update / rm (the service does the work). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -263,4 +263,58 @@ int cmd_webhook_rm(cli *c, int argc, char **argv)
 	default: printf("removed webhook %s from Trello and here\n", argv[0]); break;
 	}
 	return EXIT_OK;
+}
+
+/* `webhook update ID [--description TEXT] [--active true|false]`: on Trello
+ * first, then here; Trello's refusal changes nothing and is shown. */
+int cmd_webhook_update(cli *c, int argc, char **argv)
+{
+	const char *id = NULL, *desc = NULL, *act = NULL;
+	for (int i = 0; i < argc; i++) {
+		const char *v = NULL;
+		int t;
+		if ((t = cli_take_value(argc, argv, &i, "--description", &v))) {
+			if (t < 0)
+				return EXIT_USAGE;
+			desc = v;
+		} else if ((t = cli_take_value(argc, argv, &i, "--active", &v))) {
+			if (t < 0)
+				return EXIT_USAGE;
+			act = v;
+		} else if (!id && argv[i][0] != '-') {
+			id = argv[i];
+		} else {
+			return cli_unexpected(c, argv[i]);
+		}
+	}
+	if (!id)
+		return cli_fail(EXIT_USAGE,
+		                "webhook update: expected one webhook id (see webhook ls)");
+	if (!desc && !act)
+		return cli_fail(EXIT_USAGE, "webhook update: nothing to change: give --description "
+		                            "TEXT and/or --active true|false");
+	int active = -1;
+	if (act && !str_eq(act, "true") && !str_eq(act, "false"))
+		return cli_fail(EXIT_USAGE, "--active: expected true or false, got '%s'", act);
+	if (act)
+		active = str_eq(act, "true");
+	svc_ctx *sc;
+	trello_client *tc = NULL;
+	int rc = cli_svc(c, &sc);
+	if (rc || (rc = client_for(sc, &tc)))
+		return rc;
+	webhook w;
+	th_error err = {0, {0}};
+	rc = svc_webhook_change(sc, tc, id, desc, active, &w, &err);
+	trello_client_free(tc);
+	if (rc)
+		return cli_fail_err(&err);
+	if (c->json) {
+		rc = cli_print_json(webhook_json(&w));
+	} else {
+		printf("updated webhook %s on Trello and here: %s, description \"%s\"\n", id,
+		       w.active ? "active" : "paused", w.description ? w.description : "");
+	}
+	webhook_clear(&w);
+	return rc;
 }

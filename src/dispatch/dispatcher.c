@@ -155,7 +155,8 @@ static void run_job(dispatcher *d, forwarder *fw, job *j, dispatch_result *res)
 		res->text = str_dup("handler not found");
 		return;
 	}
-	if (store_event_get(sc->st, j->d.event_id, &ev, &err)) {
+	if (store_event_get(sc->st, j->d.event_id, &ev, &err) ||
+	    event_fill_from_payload(&ev) /* what the store does not keep */) {
 		buf b;
 		buf_init(&b, 600);
 		buf_printf(&b, "loading the event: %s", err.msg);

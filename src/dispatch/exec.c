@@ -65,6 +65,20 @@ static void env_free(char **envp)
 		free(envp[i]);
 }
 
+/* The names that travel with an event (INTERFACE.md): board, list (for a
+ * card move the list it went to), card and who acted, as the payload had
+ * them. Values are the exact text; a name with a NUL cannot occur (the
+ * payload parser refuses \u0000). */
+static int env_add_names(const event *ev, char **envp, size_t *n, size_t cap)
+{
+	int rc = 0;
+	rc |= env_add(envp, n, cap, "TRELLO_BOARD_NAME", ev->board_name);
+	rc |= env_add(envp, n, cap, "TRELLO_LIST_NAME", ev->list_name);
+	rc |= env_add(envp, n, cap, "TRELLO_CARD_NAME", ev->card_name);
+	rc |= env_add(envp, n, cap, "TRELLO_MEMBER_NAME", ev->member);
+	return rc;
+}
+
 /* The handler's environment: the event's variables (INTERFACE.md) and PATH etc. */
 static int build_env(const event *ev, char **envp, size_t cap)
 {
@@ -79,6 +93,7 @@ static int build_env(const event *ev, char **envp, size_t cap)
 	rc |= env_add(envp, &n, cap, "TRELLO_LIST_ID", ev->list_id);
 	rc |= env_add(envp, &n, cap, "TRELLO_CARD_ID", ev->card_id);
 	rc |= env_add(envp, &n, cap, "TRELLO_SUMMARY", ev->summary);
+	rc |= env_add_names(ev, envp, &n, cap);
 	for (size_t i = 0; i < TH_ARRAY_LEN(passed_env); i++)
 		rc |= env_add(envp, &n, cap, passed_env[i], getenv(passed_env[i]));
 	envp[n] = NULL;

@@ -136,230 +136,345 @@ static const char *req_str(json_t *req, const char *k)
 		goto out;                                              \
 	} while (0)
 
-/* Perform the action under the lock: mutate the model, fill @data and
- * @entities, and the ids of the models it touches into @touched (array of
- * strings). Returns the translation key, or NULL with @msg set. */
-static const char *apply_locked(struct mock *m, json_t *req, const char *type, json_t *data,
-                                json_t *entities, json_t *touched, char *msg, size_t msgsz)
+/* The models an action touches: its card, list and board (each NULL until found). */
+struct targets {
+	json_t *card, *list, *board;
+	json_t *member; /* action.member of member actions (owned), else NULL */
+};
+
+/* createCard: a new card in data.idList (or idModel when that is a list). */
+static const char *act_create_card(struct mock *m, json_t *req, struct targets *t, json_t *data,
+                                   json_t *entities, char *msg, size_t msgsz)
 {
 	const char *key = NULL;
 	const char *id_model = req_str(req, "idModel");
 	json_t *card = NULL, *list = NULL, *board = NULL;
+	const char *name = req_str(req, "name");
+	const char *id_list = req_str(req, "idList");
+	if (!id_list && id_model && mock_list_get_locked(m, id_model))
+		id_list = id_model;
+	list = mock_list_get_locked(m, id_list);
+	if (!list)
+		BAD("idList");
+	if (!name || strlen(name) > 16384)
+		BAD("name");
+	card = mock_card_create_locked(m, list, name);
+	board = mock_board_get_locked(m, sget(list, "idBoard"));
+	if (!card || !board)
+		BAD("idList");
+	json_object_set_new(data, "card", ref_card(card, true));
+	json_object_set_new(data, "list", ref_list(list));
+	json_object_set_new(data, "board", ref_board(board));
+	json_object_set_new(entities, "card", ent_card(card, false));
+	json_object_set_new(entities, "list", ent_list(list));
+	key = "action_create_card";
+	t->card = card;
+	t->list = list;
+	t->board = board;
+out:
+	return key;
+}
 
-	if (str_eq(type, "createCard")) {
-		const char *name = req_str(req, "name");
-		const char *id_list = req_str(req, "idList");
-		if (!id_list && id_model && mock_list_get_locked(m, id_model))
-			id_list = id_model;
-		list = mock_list_get_locked(m, id_list);
-		if (!list)
+/* updateCard: a move to another list (idList) or a rename (name). */
+static const char *act_update_card(struct mock *m, json_t *req, struct targets *t, json_t *data,
+                                   json_t *entities, json_t *touched, char *msg, size_t msgsz)
+{
+	json_t *card = t->card, *list = t->list, *board = t->board;
+	const char *key = NULL;
+	(void)m, (void)touched, (void)list, (void)board;
+	const char *id_list = req_str(req, "idList");
+	const char *name = req_str(req, "name");
+	if (id_list) {
+		json_t *to = mock_list_get_locked(m, id_list);
+		if (!to || !str_eq(sget(to, "idBoard"), sget(board, "id")))
 			BAD("idList");
-		if (!name || strlen(name) > 16384)
-			BAD("name");
-		card = mock_card_create_locked(m, list, name);
-		board = mock_board_get_locked(m, sget(list, "idBoard"));
-		if (!card || !board)
-			BAD("idList");
+		json_t *from = list;
+		json_object_set_new(card, "idList", json_string(sget(to, "id")));
 		json_object_set_new(data, "card", ref_card(card, true));
-		json_object_set_new(data, "list", ref_list(list));
+		json_object_set_new(data, "old", json_pack("{s:s}", "idList", sget(from, "id")));
 		json_object_set_new(data, "board", ref_board(board));
-		json_object_set_new(entities, "card", ent_card(card, false));
-		json_object_set_new(entities, "list", ent_list(list));
-		key = "action_create_card";
-		goto touched;
-	}
-
-	card = mock_card_get_locked(m, id_model);
-	if (!card)
-		BAD("idModel");
-	list = mock_list_get_locked(m, sget(card, "idList"));
-	board = mock_board_get_locked(m, sget(card, "idBoard"));
-	if (!list || !board)
-		BAD("idModel");
-	char now[32];
-	time_format_iso(time_now_ms(), now);
-	json_object_set_new(card, "dateLastActivity", json_string(now));
-
-	if (str_eq(type, "updateCard")) {
-		const char *id_list = req_str(req, "idList");
-		const char *name = req_str(req, "name");
-		if (id_list) {
-			json_t *to = mock_list_get_locked(m, id_list);
-			if (!to || !str_eq(sget(to, "idBoard"), sget(board, "id")))
-				BAD("idList");
-			json_t *from = list;
-			json_object_set_new(card, "idList", json_string(sget(to, "id")));
-			json_object_set_new(data, "card", ref_card(card, true));
-			json_object_set_new(data, "old",
-			                    json_pack("{s:s}", "idList", sget(from, "id")));
-			json_object_set_new(data, "board", ref_board(board));
-			json_object_set_new(data, "listBefore", ref_list(from));
-			json_object_set_new(data, "listAfter", ref_list(to));
-			json_object_set_new(entities, "card", ent_card(card, true));
-			json_object_set_new(entities, "listBefore", ent_list(from));
-			json_object_set_new(entities, "listAfter", ent_list(to));
-			json_array_append_new(touched, json_string(sget(from, "id")));
-			list = to;
-			key = "action_move_card_from_list_to_list";
-		} else if (name) {
-			if (strlen(name) > 16384)
-				BAD("name");
-			char *old = str_dup(sget(card, "name"));
-			json_object_set_new(card, "name", json_string(name));
-			json_object_set_new(data, "card", ref_card(card, false));
-			json_object_set_new(data, "old",
-			                    json_pack("{s:s}", "name", old ? old : ""));
-			json_object_set_new(data, "board", ref_board(board));
-			json_object_set_new(data, "list", ref_list(list));
-			json_object_set_new(entities, "card", ent_card(card, false));
-			json_object_set_new(entities, "name",
-			                    json_pack("{s:s, s:s}", "type", "text", "text", name));
-			free(old);
-			key = "action_renamed_card";
-		} else {
-			BAD("idList");
-		}
-	} else if (str_eq(type, "commentCard")) {
-		const char *text = req_str(req, "text");
-		if (!text || strlen(text) > 16384)
-			BAD("text");
-		json_object_set_new(data, "text", json_string(text));
-		json_object_set_new(data, "textData", json_pack("{s:{}}", "emoji"));
+		json_object_set_new(data, "listBefore", ref_list(from));
+		json_object_set_new(data, "listAfter", ref_list(to));
+		json_object_set_new(entities, "card", ent_card(card, true));
+		json_object_set_new(entities, "listBefore", ent_list(from));
+		json_object_set_new(entities, "listAfter", ent_list(to));
+		json_array_append_new(touched, json_string(sget(from, "id")));
+		list = to;
+		key = "action_move_card_from_list_to_list";
+	} else if (name) {
+		if (strlen(name) > 16384)
+			BAD("name");
+		char *old = str_dup(sget(card, "name"));
+		json_object_set_new(card, "name", json_string(name));
 		json_object_set_new(data, "card", ref_card(card, false));
+		json_object_set_new(data, "old", json_pack("{s:s}", "name", old ? old : ""));
 		json_object_set_new(data, "board", ref_board(board));
 		json_object_set_new(data, "list", ref_list(list));
-		json_object_set_new(entities, "contextOn",
-		                    json_pack("{s:s, s:s, s:b, s:s}", "type", "translatable",
-		                              "translationKey", "action_on", "hideIfContext", 1,
-		                              "idContext", sget(card, "id")));
 		json_object_set_new(entities, "card", ent_card(card, false));
-		json_object_set_new(entities, "comment",
-		                    json_pack("{s:s, s:s}", "type", "comment", "text", text));
-		key = "action_comment_on_card";
-	} else if (str_eq(type, "addLabelToCard")) {
-		json_t *lab = json_object_get(req, "label");
-		const char *lname =
-		    json_is_string(lab) ? json_string_value(lab) : req_str(lab, "name");
-		const char *color = json_is_object(lab) ? req_str(lab, "color") : NULL;
-		if (!lname || strlen(lname) > 16384)
-			BAD("label");
-		static const char *const colors[] = {"green", "yellow", "orange", "red",  "purple",
-		                                     "blue",  "sky",    "lime",   "pink", "black"};
-		if (color) {
-			bool ok = false;
-			for (size_t i = 0; i < TH_ARRAY_LEN(colors); i++)
-				ok = ok || str_eq(color, colors[i]);
-			if (!ok)
-				BAD("label");
-		}
-		json_t *labels = json_object_get(board, "labels");
-		json_t *label = NULL, *l;
-		size_t i;
-		json_array_foreach(labels, i, l)
-		{
-			if (str_eq(sget(l, "name"), lname) &&
-			    (!color || str_eq(sget(l, "color"), color))) {
-				label = l;
-				break;
-			}
-		}
-		if (!label) {
-			char id[MOCK_ID_LEN + 1];
-			if (mock_new_id(id))
-				BAD("label");
-			label = json_pack("{s:s, s:s, s:s}", "id", id, "name", lname, "color",
-			                  color ? color : "green");
-			if (!label || json_array_append_new(labels, label))
-				BAD("label");
-		}
-		json_t *idl = json_object_get(card, "idLabels");
-		bool has = false;
-		json_array_foreach(idl, i, l) has =
-		    has || str_eq(json_string_value(l), sget(label, "id"));
-		if (!has)
-			json_array_append_new(idl, json_string(sget(label, "id")));
-		json_object_set_new(data, "board", ref_board(board));
-		json_object_set_new(data, "card", ref_card(card, false));
-		json_object_set_new(data, "label", json_deep_copy(label));
-		json_object_set_new(data, "text", json_string(sget(label, "name")));
-		json_object_set_new(data, "value", json_string(sget(label, "color")));
-		json_object_set_new(entities, "card", ent_card(card, false));
-		json_object_set_new(entities, "label",
-		                    json_pack("{s:s, s:s, s:s, s:s}", "type", "label", "id",
-		                              sget(label, "id"), "color", sget(label, "color"),
-		                              "text", sget(label, "name")));
-		key = "action_add_label_to_card";
-	} else if (str_eq(type, "updateCheckItemStateOnCard")) {
-		json_t *ci = json_object_get(req, "checkItem");
-		const char *iname =
-		    json_is_string(ci) ? json_string_value(ci) : req_str(ci, "name");
-		const char *state = json_is_object(ci) ? req_str(ci, "state") : NULL;
-		if (!state)
-			state = "complete";
-		if (!iname || !*iname || strlen(iname) > 16384)
-			BAD("checkItem");
-		if (!str_eq(state, "complete") && !str_eq(state, "incomplete"))
-			BAD("checkItem");
-		json_t *lists = json_object_get(card, "checklists");
-		json_t *cl = NULL, *item = NULL, *e;
-		size_t i;
-		json_array_foreach(lists, i, e)
-		{
-			size_t j;
-			json_t *it;
-			json_array_foreach(json_object_get(e, "checkItems"), j, it)
-			{
-				if (!item && str_eq(sget(it, "name"), iname)) {
-					item = it;
-					cl = e;
-				}
-			}
-		}
-		char id[MOCK_ID_LEN + 1];
-		if (!item) {
-			cl = json_array_get(lists, 0);
-			if (!cl) {
-				if (mock_new_id(id))
-					BAD("checkItem");
-				cl = json_pack("{s:s, s:s, s:[]}", "id", id, "name", "Checklist",
-				               "checkItems");
-				if (!cl || json_array_append_new(lists, cl))
-					BAD("checkItem");
-			}
-			if (mock_new_id(id))
-				BAD("checkItem");
-			item = json_pack("{s:s, s:s, s:s}", "id", id, "name", iname, "state",
-			                 "incomplete");
-			if (!item || json_array_append_new(json_object_get(cl, "checkItems"), item))
-				BAD("checkItem");
-		}
-		json_object_set_new(item, "state", json_string(state));
-		json_object_set_new(data, "card", ref_card(card, false));
-		json_object_set_new(data, "board", ref_board(board));
-		json_object_set_new(
-		    data, "checklist",
-		    json_pack("{s:s, s:s}", "id", sget(cl, "id"), "name", sget(cl, "name")));
-		json_object_set_new(data, "checkItem",
-		                    json_pack("{s:s, s:s, s:s, s:{s:{}}}", "id", sget(item, "id"),
-		                              "name", sget(item, "name"), "state", state,
-		                              "textData", "emoji"));
-		json_object_set_new(entities, "checkitem",
-		                    json_pack("{s:s, s:s, s:s, s:s}", "type", "check_item", "id",
-		                              sget(item, "id"), "state", state, "text",
-		                              sget(item, "name")));
-		json_object_set_new(entities, "card", ent_card(card, false));
-		key = str_eq(state, "complete") ? "action_completed_checkitem"
-		                                : "action_marked_checkitem_incomplete";
+		json_object_set_new(entities, "name",
+		                    json_pack("{s:s, s:s}", "type", "text", "text", name));
+		free(old);
+		key = "action_renamed_card";
 	} else {
-		BAD("type");
+		BAD("idList");
 	}
-touched:
-	json_array_append_new(touched, json_string(sget(card, "id")));
-	json_array_append_new(touched, json_string(sget(list, "id")));
-	json_array_append_new(touched, json_string(sget(board, "id")));
+	t->list = list;
+out:
+	return key;
+}
+
+/* commentCard: data.text, the card, its list and board. */
+static const char *act_comment_card(struct mock *m, json_t *req, struct targets *t, json_t *data,
+                                    json_t *entities, json_t *touched, char *msg, size_t msgsz)
+{
+	json_t *card = t->card, *list = t->list, *board = t->board;
+	const char *key = NULL;
+	(void)m, (void)touched, (void)list, (void)board;
+	const char *text = req_str(req, "text");
+	if (!text || strlen(text) > 16384)
+		BAD("text");
+	json_object_set_new(data, "text", json_string(text));
+	json_object_set_new(data, "textData", json_pack("{s:{}}", "emoji"));
+	json_object_set_new(data, "card", ref_card(card, false));
+	json_object_set_new(data, "board", ref_board(board));
+	json_object_set_new(data, "list", ref_list(list));
+	json_object_set_new(entities, "contextOn",
+	                    json_pack("{s:s, s:s, s:b, s:s}", "type", "translatable",
+	                              "translationKey", "action_on", "hideIfContext", 1,
+	                              "idContext", sget(card, "id")));
+	json_object_set_new(entities, "card", ent_card(card, false));
+	json_object_set_new(entities, "comment",
+	                    json_pack("{s:s, s:s}", "type", "comment", "text", text));
+	key = "action_comment_on_card";
+	t->list = list;
+out:
+	return key;
+}
+
+/* addLabelToCard: an existing label of the board by name (and colour), else a new one. */
+static const char *act_add_label(struct mock *m, json_t *req, struct targets *t, json_t *data,
+                                 json_t *entities, json_t *touched, char *msg, size_t msgsz)
+{
+	json_t *card = t->card, *list = t->list, *board = t->board;
+	const char *key = NULL;
+	(void)m, (void)touched, (void)list, (void)board;
+	json_t *lab = json_object_get(req, "label");
+	const char *lname = json_is_string(lab) ? json_string_value(lab) : req_str(lab, "name");
+	const char *color = json_is_object(lab) ? req_str(lab, "color") : NULL;
+	if (!lname || strlen(lname) > 16384)
+		BAD("label");
+	static const char *const colors[] = {"green", "yellow", "orange", "red",  "purple",
+	                                     "blue",  "sky",    "lime",   "pink", "black"};
+	if (color) {
+		bool ok = false;
+		for (size_t i = 0; i < TH_ARRAY_LEN(colors); i++)
+			ok = ok || str_eq(color, colors[i]);
+		if (!ok)
+			BAD("label");
+	}
+	json_t *labels = json_object_get(board, "labels");
+	json_t *label = NULL, *l;
+	size_t i;
+	json_array_foreach(labels, i, l)
+	{
+		if (str_eq(sget(l, "name"), lname) && (!color || str_eq(sget(l, "color"), color))) {
+			label = l;
+			break;
+		}
+	}
+	if (!label) {
+		char id[MOCK_ID_LEN + 1];
+		if (mock_new_id(id))
+			BAD("label");
+		label = json_pack("{s:s, s:s, s:s}", "id", id, "name", lname, "color",
+		                  color ? color : "green");
+		if (!label || json_array_append_new(labels, label))
+			BAD("label");
+	}
+	json_t *idl = json_object_get(card, "idLabels");
+	bool has = false;
+	json_array_foreach(idl, i, l) has = has || str_eq(json_string_value(l), sget(label, "id"));
+	if (!has)
+		json_array_append_new(idl, json_string(sget(label, "id")));
+	json_object_set_new(data, "board", ref_board(board));
+	json_object_set_new(data, "card", ref_card(card, false));
+	json_object_set_new(data, "label", json_deep_copy(label));
+	json_object_set_new(data, "text", json_string(sget(label, "name")));
+	json_object_set_new(data, "value", json_string(sget(label, "color")));
+	json_object_set_new(entities, "card", ent_card(card, false));
+	json_object_set_new(entities, "label",
+	                    json_pack("{s:s, s:s, s:s, s:s}", "type", "label", "id",
+	                              sget(label, "id"), "color", sget(label, "color"), "text",
+	                              sget(label, "name")));
+	key = "action_add_label_to_card";
+	t->list = list;
+out:
+	return key;
+}
+
+/* updateCheckItemStateOnCard: the named item of the card's checklists (made when missing). */
+static const char *act_check_item(struct mock *m, json_t *req, struct targets *t, json_t *data,
+                                  json_t *entities, json_t *touched, char *msg, size_t msgsz)
+{
+	json_t *card = t->card, *list = t->list, *board = t->board;
+	const char *key = NULL;
+	(void)m, (void)touched, (void)list, (void)board;
+	json_t *ci = json_object_get(req, "checkItem");
+	const char *iname = json_is_string(ci) ? json_string_value(ci) : req_str(ci, "name");
+	const char *state = json_is_object(ci) ? req_str(ci, "state") : NULL;
+	if (!state)
+		state = "complete";
+	if (!iname || !*iname || strlen(iname) > 16384)
+		BAD("checkItem");
+	if (!str_eq(state, "complete") && !str_eq(state, "incomplete"))
+		BAD("checkItem");
+	json_t *lists = json_object_get(card, "checklists");
+	json_t *cl = NULL, *item = NULL, *e;
+	size_t i;
+	json_array_foreach(lists, i, e)
+	{
+		size_t j;
+		json_t *it;
+		json_array_foreach(json_object_get(e, "checkItems"), j, it)
+		{
+			if (!item && str_eq(sget(it, "name"), iname)) {
+				item = it;
+				cl = e;
+			}
+		}
+	}
+	char id[MOCK_ID_LEN + 1];
+	if (!item) {
+		cl = json_array_get(lists, 0);
+		if (!cl) {
+			if (mock_new_id(id))
+				BAD("checkItem");
+			cl = json_pack("{s:s, s:s, s:[]}", "id", id, "name", "Checklist",
+			               "checkItems");
+			if (!cl || json_array_append_new(lists, cl))
+				BAD("checkItem");
+		}
+		if (mock_new_id(id))
+			BAD("checkItem");
+		item = json_pack("{s:s, s:s, s:s}", "id", id, "name", iname, "state", "incomplete");
+		if (!item || json_array_append_new(json_object_get(cl, "checkItems"), item))
+			BAD("checkItem");
+	}
+	json_object_set_new(item, "state", json_string(state));
+	json_object_set_new(data, "card", ref_card(card, false));
+	json_object_set_new(data, "board", ref_board(board));
+	json_object_set_new(
+	    data, "checklist",
+	    json_pack("{s:s, s:s}", "id", sget(cl, "id"), "name", sget(cl, "name")));
+	json_object_set_new(data, "checkItem",
+	                    json_pack("{s:s, s:s, s:s, s:{s:{}}}", "id", sget(item, "id"), "name",
+	                              sget(item, "name"), "state", state, "textData", "emoji"));
+	json_object_set_new(entities, "checkitem",
+	                    json_pack("{s:s, s:s, s:s, s:s}", "type", "check_item", "id",
+	                              sget(item, "id"), "state", state, "text",
+	                              sget(item, "name")));
+	json_object_set_new(entities, "card", ent_card(card, false));
+	key = str_eq(state, "complete") ? "action_completed_checkitem"
+	                                : "action_marked_checkitem_incomplete";
+	t->list = list;
+out:
+	return key;
+}
+
+/* addMemberToCard / removeMemberFromCard: as in real deliveries the member
+ * acted on travels as action.member and data carries only idMember.
+ * req.member is {"id", "fullName", "username"} (default: the mock's own
+ * member, which makes it a join or a leave). Membership is not tracked. */
+static const char *act_card_member(json_t *req, struct targets *t, bool add, json_t *data,
+                                   json_t *entities, char *msg, size_t msgsz)
+{
+	const char *key = NULL;
+	json_t *mem = json_object_get(req, "member");
+	bool given = json_is_object(mem);
+	const char *id = given ? req_str(mem, "id") : MOCK_MEMBER_ID;
+	const char *full = given ? req_str(mem, "fullName") : NULL;
+	const char *user = given ? req_str(mem, "username") : NULL;
+	if (!str_is_trello_id(id) || (mem && !given))
+		BAD("member");
+	bool self = str_eq(id, MOCK_MEMBER_ID);
+	if (self && !full)
+		full = MOCK_MEMBER_FULLNAME;
+	if (self && !user)
+		user = MOCK_MEMBER_USERNAME;
+	if (!full || strlen(full) > 16384 || (user && strlen(user) > 100))
+		BAD("member");
+	t->member = json_pack("{s:s, s:s, s:s, s:s}", "id", id, "fullName", full, "username",
+	                      user ? user : "", "initials", "");
+	if (!t->member)
+		BAD("member");
+	json_object_set_new(data, "board", ref_board(t->board));
+	json_object_set_new(data, "card", ref_card(t->card, false));
+	json_object_set_new(data, "idMember", json_string(id));
+	json_object_set_new(data, "list", ref_list(t->list));
+	json_object_set_new(entities, "card", ent_card(t->card, false));
+	json_object_set_new(entities, "member",
+	                    json_pack("{s:s, s:s, s:s, s:s}", "type", "member", "id", id,
+	                              "username", user ? user : "", "text", full));
+	if (add)
+		key = self ? "action_member_joined_card" : "action_add_member_to_card";
+	else
+		key = self ? "action_member_left_card" : "action_remove_member_from_card";
+out:
+	return key;
+}
+
+/* Perform the action under the lock: mutate the model, fill @data and
+ * @entities, and the ids of the models it touches into @touched (array of
+ * strings). The shapes are those of real deliveries (the Trello API notes).
+ * Returns the translation key, or NULL with @msg set. */
+static const char *apply_locked(struct mock *m, json_t *req, const char *type, json_t *data,
+                                json_t *entities, json_t *touched, json_t **member, char *msg,
+                                size_t msgsz)
+{
+	struct targets t = {0};
+	const char *key = NULL;
+	if (str_eq(type, "createCard")) {
+		key = act_create_card(m, req, &t, data, entities, msg, msgsz);
+	} else {
+		t.card = mock_card_get_locked(m, req_str(req, "idModel"));
+		if (!t.card)
+			BAD("idModel");
+		t.list = mock_list_get_locked(m, sget(t.card, "idList"));
+		t.board = mock_board_get_locked(m, sget(t.card, "idBoard"));
+		if (!t.list || !t.board)
+			BAD("idModel");
+		char now[32];
+		time_format_iso(time_now_ms(), now);
+		json_object_set_new(t.card, "dateLastActivity", json_string(now));
+		if (str_eq(type, "updateCard"))
+			key = act_update_card(m, req, &t, data, entities, touched, msg, msgsz);
+		else if (str_eq(type, "commentCard"))
+			key = act_comment_card(m, req, &t, data, entities, touched, msg, msgsz);
+		else if (str_eq(type, "addLabelToCard"))
+			key = act_add_label(m, req, &t, data, entities, touched, msg, msgsz);
+		else if (str_eq(type, "updateCheckItemStateOnCard"))
+			key = act_check_item(m, req, &t, data, entities, touched, msg, msgsz);
+		else if (str_eq(type, "addMemberToCard") || str_eq(type, "removeMemberFromCard"))
+			key = act_card_member(req, &t, str_eq(type, "addMemberToCard"), data,
+			                      entities, msg, msgsz);
+		else
+			BAD("type");
+	}
+	if (!key)
+		goto out;
+	json_array_append_new(touched, json_string(sget(t.card, "id")));
+	json_array_append_new(touched, json_string(sget(t.list, "id")));
+	json_array_append_new(touched, json_string(sget(t.board, "id")));
 	json_array_append_new(touched, json_string(MOCK_MEMBER_ID));
 	json_object_set_new(entities, "memberCreator", ent_member());
+	if (t.member)
+		json_array_append_new(touched, json_string(sget(t.member, "id")));
 out:
+	if (key) {
+		*member = t.member;
+		t.member = NULL;
+	}
+	json_decref(t.member);
 	return key;
 }
 
@@ -568,69 +683,14 @@ void mock_deliveries_stop(struct mock *m, int64_t timeout_ms)
 	pthread_mutex_unlock(&m->lock);
 }
 
-/* ---- performing an action ---------------------------------------------------------------- */
-
-int mock_action_perform(struct mock *m, json_t *req, json_t **action_out, int *ndeliveries,
-                        char *msg, size_t msgsz)
+/* One job for every active webhook whose model @action touched (ids in
+ * @touched): the payload Trello would send it, signed. Into @jobs (room for
+ * every webhook); returns how many. Under the lock. */
+static size_t make_jobs_locked(struct mock *m, struct group *g, json_t *action, const char *id,
+                               json_t *touched, struct job **jobs)
 {
-	int rc = TH_EINVAL;
-	json_t *data = json_object(), *entities = json_object(), *touched = json_array();
-	json_t *action = NULL;
-	struct job **jobs = NULL;
-	size_t njobs = 0;
-	struct group *g = NULL;
-	bool wait = json_is_true(json_object_get(req, "wait"));
-	*action_out = NULL;
-	*ndeliveries = 0;
-	msg[0] = '\0';
-	if (!data || !entities || !touched) {
-		str_copy(msg, msgsz, "out of memory");
-		goto out;
-	}
-	const char *type = req_str(req, "type");
-	if (!type) {
-		str_copy(msg, msgsz, "invalid value for type");
-		goto out;
-	}
-	if (!str_eq(type, "createCard") && !req_str(req, "idModel")) {
-		str_copy(msg, msgsz, "invalid value for idModel");
-		goto out;
-	}
-
-	pthread_mutex_lock(&m->lock);
-	mock_tokens_sweep_locked(m);
-	const char *key = apply_locked(m, req, type, data, entities, touched, msg, msgsz);
-	if (!key) {
-		pthread_mutex_unlock(&m->lock);
-		goto out;
-	}
-	char id[MOCK_ID_LEN + 1], date[32];
-	if (mock_new_id(id)) {
-		pthread_mutex_unlock(&m->lock);
-		str_copy(msg, msgsz, "no randomness");
-		goto out;
-	}
-	time_format_iso(time_now_ms(), date);
-	action = json_pack("{s:s, s:s, s:O, s:n, s:s, s:s, s:n, s:{s:s, s:O}, s:o}", "id", id,
-	                   "idMemberCreator", MOCK_MEMBER_ID, "data", data, "appCreator", "type",
-	                   type, "date", date, "limits", "display", "translationKey", key,
-	                   "entities", entities, "memberCreator", member_creator());
-	if (!action) {
-		pthread_mutex_unlock(&m->lock);
-		str_copy(msg, msgsz, "out of memory");
-		goto out;
-	}
-
-	/* Every active webhook whose model the action touched gets one job. */
 	json_t *whs = json_object_get(m->state, "webhooks");
-	jobs = calloc(json_array_size(whs) + 1, sizeof *jobs);
-	g = calloc(1, sizeof *g);
-	if (!jobs || !g) {
-		pthread_mutex_unlock(&m->lock);
-		str_copy(msg, msgsz, "out of memory");
-		goto out;
-	}
-	g->refs = 1;
+	size_t njobs = 0;
 	size_t i;
 	json_t *wh;
 	json_array_foreach(whs, i, wh)
@@ -674,9 +734,15 @@ int mock_action_perform(struct mock *m, json_t *req, json_t **action_out, int *n
 		}
 		jobs[njobs++] = j;
 	}
-	mock_save_locked(m);
-	/* Start the jobs (their threads block on the lock until we release it). */
-	for (i = 0; i < njobs; i++) {
+	return njobs;
+}
+
+/* Start a detached thread per job (each owned by its thread from then on;
+ * @jobs entries are cleared). Returns how many started. Under the lock. */
+static int start_jobs_locked(struct mock *m, struct group *g, struct job **jobs, size_t njobs)
+{
+	int started = 0;
+	for (size_t i = 0; i < njobs; i++) {
 		pthread_t th;
 		pthread_attr_t attr;
 		pthread_attr_init(&attr);
@@ -690,11 +756,85 @@ int mock_action_perform(struct mock *m, json_t *req, json_t **action_out, int *n
 			m->jobs_running--;
 			job_free(jobs[i]);
 		} else {
-			(*ndeliveries)++;
+			started++;
 		}
 		jobs[i] = NULL;
 		pthread_attr_destroy(&attr);
 	}
+	return started;
+}
+
+/* ---- performing an action ---------------------------------------------------------------- */
+
+int mock_action_perform(struct mock *m, json_t *req, json_t **action_out, int *ndeliveries,
+                        char *msg, size_t msgsz)
+{
+	int rc = TH_EINVAL;
+	json_t *data = json_object(), *entities = json_object(), *touched = json_array();
+	json_t *action = NULL, *member = NULL; /* member: action.member of member actions */
+	struct job **jobs = NULL;
+	size_t njobs = 0;
+	struct group *g = NULL;
+	bool wait = json_is_true(json_object_get(req, "wait"));
+	*action_out = NULL;
+	*ndeliveries = 0;
+	msg[0] = '\0';
+	if (!data || !entities || !touched) {
+		str_copy(msg, msgsz, "out of memory");
+		goto out;
+	}
+	const char *type = req_str(req, "type");
+	if (!type) {
+		str_copy(msg, msgsz, "invalid value for type");
+		goto out;
+	}
+	if (!str_eq(type, "createCard") && !req_str(req, "idModel")) {
+		str_copy(msg, msgsz, "invalid value for idModel");
+		goto out;
+	}
+
+	pthread_mutex_lock(&m->lock);
+	mock_tokens_sweep_locked(m);
+	const char *key = apply_locked(m, req, type, data, entities, touched, &member, msg, msgsz);
+	if (!key) {
+		pthread_mutex_unlock(&m->lock);
+		goto out;
+	}
+	char id[MOCK_ID_LEN + 1], date[32];
+	if (mock_new_id(id)) {
+		pthread_mutex_unlock(&m->lock);
+		str_copy(msg, msgsz, "no randomness");
+		goto out;
+	}
+	time_format_iso(time_now_ms(), date);
+	action = json_pack("{s:s, s:s, s:O, s:n, s:s, s:s, s:n, s:{s:s, s:O}, s:o}", "id", id,
+	                   "idMemberCreator", MOCK_MEMBER_ID, "data", data, "appCreator", "type",
+	                   type, "date", date, "limits", "display", "translationKey", key,
+	                   "entities", entities, "memberCreator", member_creator());
+	if (action && member) {
+		json_object_set_new(action, "member", member); /* stolen, also on failure */
+		member = NULL;
+	}
+	if (!action) {
+		pthread_mutex_unlock(&m->lock);
+		str_copy(msg, msgsz, "out of memory");
+		goto out;
+	}
+
+	/* Every active webhook whose model the action touched gets one job. */
+	json_t *whs = json_object_get(m->state, "webhooks");
+	jobs = calloc(json_array_size(whs) + 1, sizeof *jobs);
+	g = calloc(1, sizeof *g);
+	if (!jobs || !g) {
+		pthread_mutex_unlock(&m->lock);
+		str_copy(msg, msgsz, "out of memory");
+		goto out;
+	}
+	g->refs = 1;
+	njobs = make_jobs_locked(m, g, action, id, touched, jobs);
+	mock_save_locked(m);
+	/* Start the jobs (their threads block on the lock until we release it). */
+	*ndeliveries = start_jobs_locked(m, g, jobs, njobs);
 	if (wait) {
 		while (g->remaining > 0 && !m->stopping)
 			pthread_cond_wait(&m->cond, &m->lock);
@@ -713,6 +853,7 @@ out:
 			job_free(jobs[k]);
 	free(jobs);
 	free(g);
+	json_decref(member);
 	json_decref(action);
 	json_decref(data);
 	json_decref(entities);

@@ -217,6 +217,10 @@ static int extract(event *ev, jdoc *d, th_error *err)
 	ev->card_id = dup_id(d, card, "id", &oom);
 	ev->card_name = dup_str(d, card, "name", &oom);
 
+	ev->member_id = dup_id(d, action, "idMemberCreator", &oom);
+	if (!ev->member_id)
+		ev->member_id = dup_id(d, get_obj(d, action, "memberCreator"), "id", &oom);
+
 	const char *member = member_of(d, action);
 	if (member) {
 		ev->member = str_dup(member);
@@ -325,8 +329,28 @@ void event_clear(event *ev)
 	free(ev->card_id);
 	free(ev->card_name);
 	free(ev->member);
+	free(ev->member_id);
 	free(ev->summary);
 	free(ev->payload);
 	json_decref(ev->json);
 	memset(ev, 0, sizeof *ev);
+}
+
+/* See model.h. Parses ev->payload again (borrowed) only when a field is
+ * missing; the names stored with the event are left as they are. */
+int event_fill_from_payload(event *ev)
+{
+	if (!ev || !ev->payload || ev->member_id)
+		return 0;
+	jdoc d;
+	bool oom = false;
+	if (jdoc_parse(&d, ev->payload, ev->payload_len, EVENT_MAX_DEPTH, NULL) == 0) {
+		const jnode *action = get_obj(&d, jdoc_root(&d), "action");
+		ev->member_id = dup_id(&d, action, "idMemberCreator", &oom);
+		if (!ev->member_id && !oom)
+			ev->member_id =
+			    dup_id(&d, get_obj(&d, action, "memberCreator"), "id", &oom);
+	}
+	jdoc_free(&d);
+	return oom ? TH_ENOMEM : 0;
 }

@@ -82,9 +82,11 @@ struct th_event {
 	char *board_id, *board_name;
 	char *list_id, *list_name;
 	char *card_id, *card_name;
-	char *member;  /* memberCreator.fullName (or username) */
-	char *summary; /* one line for people, see model/summary.c */
-	char *payload; /* the body exactly as received (NUL-terminated copy) */
+	char *member;    /* who acted: memberCreator.fullName (or username); also member_name */
+	char *member_id; /* who acted: action.idMemberCreator (24 hex); not kept by the store,
+	                    event_fill_from_payload() recovers it */
+	char *summary;   /* one line for people, see model/summary.c */
+	char *payload;   /* the body exactly as received (NUL-terminated copy) */
 	size_t payload_len;
 	int64_t received_at;
 	json_t *json; /* parsed payload when a caller attached one (owned reference); event_parse()
@@ -102,6 +104,11 @@ typedef struct th_event event;
 int event_parse(event *ev, const char *body, size_t len, th_error *err);
 void event_clear(event *ev);
 
+/* Fill what the store does not keep (member_id) from @ev's kept payload, when
+ * it has one and the field is still NULL. A payload that does not parse
+ * changes nothing. Returns 0 or TH_ENOMEM. Not thread-safe for one event. */
+int event_fill_from_payload(event *ev);
+
 /* The one-line summary of a payload, e.g.
  * `Zoë Ångström moved "Ship it" from To do to Doing on Roadmap 2027`.
  * event_summarize_text() parses @len bytes of JSON text (borrowed; text that
@@ -111,6 +118,9 @@ void event_clear(event *ev);
  * memory; free() it. Thread-safe for different documents. */
 char *event_summarize_text(const char *json, size_t len);
 char *event_summarize_doc(jdoc *d, const jnode *root);
+/* The @i-th action type that has a sentence of its own (the order of
+ * docs/actions.md), or NULL past the last. Static storage; thread-safe. */
+const char *event_summary_type(size_t i);
 
 /* ---- handler --------------------------------------------------------------------- */
 

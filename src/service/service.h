@@ -125,6 +125,16 @@ enum webhook_rm_outcome {
 int svc_webhook_rm(svc_ctx *sc, trello_client *tc, const char *id, enum webhook_rm_outcome *outcome,
                    th_error *err);
 
+/* `webhook update`: change the description (@description, NULL: keep) and/or
+ * the active flag (@active 1 or 0, -1: keep; 0 pauses deliveries on Trello's
+ * side) on Trello first (PUT /1/webhooks/{trello_id} as the webhook's token),
+ * then the local row with what Trello answered. When Trello refuses or
+ * cannot be reached nothing changes here and @err has Trello's message.
+ * TH_EINVAL when the webhook is not registered on Trello or is being
+ * removed. @out (optional) receives the updated row; webhook_clear() it. */
+int svc_webhook_change(svc_ctx *sc, trello_client *tc, const char *id, const char *description,
+                       int active, webhook *out, th_error *err);
+
 /* Trello's view of a stored webhook (GET /1/webhooks/{trello_id} as its
  * token); also saves active / failures into the row. */
 int svc_webhook_trello_view(svc_ctx *sc, trello_client *tc, const char *id, trello_webhook *out,

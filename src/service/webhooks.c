@@ -410,6 +410,75 @@ out:
 	return rc;
 }
 
+/* ---- change (description, active) ------------------------------------------------------- */
+
+/* See service.h. The local row follows Trello's answer (what it now has), so
+ * a field Trello did not echo keeps the value that was asked for. */
+int svc_webhook_change(svc_ctx *sc, trello_client *tc, const char *id, const char *description,
+                       int active, webhook *out, th_error *err)
+{
+	webhook w;
+	trello_webhook tw;
+	trello_error te;
+	memset(&te, 0, sizeof te);
+	memset(&tw, 0, sizeof tw);
+	if (out)
+		memset(out, 0, sizeof *out);
+	int rc = svc_webhook_get(sc, id, &w, err);
+	if (rc)
+		return rc;
+	if (!w.trello_id || w.state == WEBHOOK_PENDING || w.state == WEBHOOK_REMOVING) {
+		rc = th_err(err, TH_EINVAL,
+		            "webhook %s cannot be changed while it is %s (see webhook show)", id,
+		            webhook_state_name(w.state));
+		goto out;
+	}
+	trello_webhook_params p = TRELLO_WEBHOOK_PARAMS_INIT;
+	p.description = description;
+	p.active = active;
+	rc = trello_update_webhook(tc, w.token, w.trello_id, &p, &tw, &te);
+	if (rc) {
+		rc = trello_fail(err, &te, "Trello refused the change (nothing changed here)");
+		if (rc == TH_EINVAL) /* Trello's 400: an operation that failed, not our usage */
+			rc = err ? (err->code = TH_ETRELLO) : TH_ETRELLO;
+		goto out;
+	}
+	const char *desc = tw.description ? tw.description : description;
+	if (desc && !str_eq(desc, w.description)) {
+		char *copy = str_dup(desc);
+		if (!copy) {
+			rc = th_err(err, TH_ENOMEM,
+			            "out of memory saving webhook %s (Trello has the change; "
+			            "`trellohook sync` brings it here)",
+			            id);
+			goto out;
+		}
+		free(w.description);
+		w.description = copy;
+	}
+	w.active = tw.id ? tw.active : (active >= 0 ? active == 1 : w.active);
+	if (tw.id)
+		w.consecutive_failures = tw.consecutive_failures;
+	if (!w.active && w.state == WEBHOOK_ACTIVE)
+		w.state = WEBHOOK_DISABLED;
+	else if (w.active && w.state == WEBHOOK_DISABLED)
+		w.state = WEBHOOK_ACTIVE;
+	rc = svc_webhook_update(sc, &w, err);
+	if (rc)
+		goto out;
+	log_info(COMPONENT, "webhook %s changed on Trello and here%s%s", id,
+	         description ? " (description)" : "",
+	         active < 0 ? "" : (active ? " (resumed)" : " (paused)"));
+	if (out) {
+		*out = w;
+		memset(&w, 0, sizeof w);
+	}
+out:
+	webhook_clear(&w);
+	trello_webhook_clear(&tw);
+	return rc;
+}
+
 /* ---- Trello's view ------------------------------------------------------------------------- */
 
 int svc_webhook_trello_view(svc_ctx *sc, trello_client *tc, const char *id, trello_webhook *out,

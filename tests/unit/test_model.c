@@ -143,14 +143,14 @@ static const struct sample {
     {"updateCard-rename.json", "updateCard", "6123456789abcdef00010011", "2026-11-21T10:59:00.000Z",
      DOING_ID, "Doing", CARD_ID, CARD " & CLI", ZOE " renamed \"" CARD "\" to \"" CARD " & CLI\""},
     {"updateCard-desc.json", "updateCard", "6123456789abcdef00010012", "2026-11-21T11:06:00.000Z",
-     DOING_ID, "Doing", CARD_ID, CARD, ZOE " changed the description of \"" CARD "\""},
+     DOING_ID, "Doing", CARD_ID, CARD, ZOE " added a description to \"" CARD "\""},
     {"updateCard-closed.json", "updateCard", "6123456789abcdef00010013", "2026-11-21T11:13:00.000Z",
      DOING_ID, "Doing", CARD_ID, CARD, ZOE " archived \"" CARD "\""},
     {"updateCard-due.json", "updateCard", "6123456789abcdef00010014", "2026-11-21T11:20:00.000Z",
      DOING_ID, "Doing", CARD_ID, CARD,
-     ZOE " set the due date of \"" CARD "\" to 2026-12-01 17:00 UTC"},
+     ZOE " set the due date of \"" CARD "\" to 1 Dec 2026 17:00 UTC"},
     {"addMemberToCard.json", "addMemberToCard", "6123456789abcdef00010015",
-     "2026-11-21T11:27:00.000Z", NULL, NULL, CARD_ID, CARD,
+     "2026-11-21T11:27:00.000Z", DOING_ID, "Doing", CARD_ID, CARD,
      ZOE " added Bj\xC3\xB6rn O'Brien to \"" CARD "\""},
     {"createList.json", "createList", "6123456789abcdef00010016", "2026-11-21T11:34:00.000Z",
      "6123456789abcdef0000aa03", "Done \xE2\x9C\x85", NULL, NULL,
@@ -214,6 +214,12 @@ static void test_samples(void **state)
 		assert_str_or_null(ev.card_id, s->card_id, s->file);
 		assert_str_or_null(ev.card_name, s->card_name, s->file);
 		assert_string_equal(ev.member, ZOE);
+		assert_string_equal(ev.member_id, "5e3b1c9f8a7d6e5f4a3b2c1d");
+		/* what the store does not keep comes back from the payload */
+		free(ev.member_id);
+		ev.member_id = NULL;
+		assert_int_equal(event_fill_from_payload(&ev), 0);
+		assert_string_equal(ev.member_id, "5e3b1c9f8a7d6e5f4a3b2c1d");
 		if (strcmp(ev.summary, s->summary) != 0)
 			fail_msg("%s summary\n  got:  %s\n  want: %s", s->file, ev.summary,
 			         s->summary);
@@ -264,18 +270,156 @@ static void test_truncated_samples(void **state)
 	}
 }
 
-/* Samples with bytes overwritten, deleted or duplicated (a fixed LCG, so
- * runs repeat): each must parse or fail cleanly, and what parses has a
- * one-line summary. */
+/* ---- the table of every action type (docs/actions.md) --------------------------------- */
+
+/* Does @s contain 24 hex digits in a row (a raw Trello id)? */
+static bool has_raw_id(const char *s)
+{
+	size_t run = 0;
+	for (; *s; s++) {
+		run = str_hex_digit(*s) >= 0 ? run + 1 : 0;
+		if (run >= 24)
+			return true;
+	}
+	return false;
+}
+
+/* One row of docs/actions.md: `| `type` | file | `sentence` |` (or
+ * `| (other: `type`) | ...` for a type the code has no sentence for). */
+typedef struct doc_row {
+	char type[64], file[128], sentence[512];
+	bool other;
+} doc_row;
+
+/* The text between the first pair of backticks of @cell into @out. */
+static bool backticked(const char *cell, size_t n, char *out, size_t outsz)
+{
+	const char *a = memchr(cell, '`', n);
+	const char *b = a ? memchr(a + 1, '`', n - (size_t)(a + 1 - cell)) : NULL;
+	if (!a || !b || (size_t)(b - a - 1) >= outsz)
+		return false;
+	memcpy(out, a + 1, (size_t)(b - a - 1));
+	out[b - a - 1] = '\0';
+	return true;
+}
+
+static bool parse_doc_row(const char *line, doc_row *r)
+{
+	const char *cells[4];
+	size_t lens[3];
+	const char *p = line + 1;
+	for (int i = 0; i < 3; i++) {
+		const char *bar = strchr(p, '|');
+		if (!bar)
+			return false;
+		cells[i] = p;
+		lens[i] = (size_t)(bar - p);
+		p = bar + 1;
+	}
+	memset(r, 0, sizeof *r);
+	r->other = memmem(cells[0], lens[0], "(other", 6) != NULL;
+	const char *f = cells[1];
+	size_t fl = lens[1];
+	while (fl && *f == ' ')
+		f++, fl--;
+	while (fl && f[fl - 1] == ' ')
+		fl--;
+	if (fl == 0 || fl >= sizeof r->file)
+		return false;
+	memcpy(r->file, f, fl);
+	return backticked(cells[0], lens[0], r->type, sizeof r->type) &&
+	       backticked(cells[2], lens[2], r->sentence, sizeof r->sentence);
+}
+
+/* Every row's sample gives exactly its sentence (one line, no raw id, the
+ * row's type); every type the code has a sentence for has a row; the
+ * "other" rows really are types without one. */
+static doc_row doc_rows[256];
+
+/* Read the rows of docs/actions.md into doc_rows; returns how many. */
+static size_t load_doc_rows(void)
+{
+	char path[1024];
+	const char *dir = getenv("TH_TEST_DATA");
+	assert_non_null(dir);
+	assert_true(str_printf(path, sizeof path, "%s/../../docs/actions.md", dir));
+	FILE *f = fopen(path, "r");
+	if (!f)
+		fail_msg("cannot open %s", path);
+	size_t n = 0;
+	char line[2048];
+	while (fgets(line, sizeof line, f)) {
+		if (strncmp(line, "| `", 3) != 0 && strncmp(line, "| (other", 8) != 0)
+			continue;
+		assert_true(n < TH_ARRAY_LEN(doc_rows));
+		if (!parse_doc_row(line, &doc_rows[n]))
+			fail_msg("docs/actions.md: cannot read the row %s", line);
+		n++;
+	}
+	fclose(f);
+	return n;
+}
+
+static void test_actions_table(void **state)
+{
+	doc_row *rows = doc_rows;
+	size_t n = load_doc_rows(), others = 0;
+	for (size_t i = 0; i < n; i++) {
+		doc_row *r = &rows[i];
+		others += r->other;
+		size_t len;
+		char *body = read_payload(r->file, &len);
+		event ev = {0};
+		th_error err = {0};
+		if (event_parse(&ev, body, len, &err))
+			fail_msg("%s: %s", r->file, err.msg);
+		if (strcmp(ev.action_type, r->type) != 0)
+			fail_msg("%s is a %s, its row says %s", r->file, ev.action_type, r->type);
+		if (strcmp(ev.summary, r->sentence) != 0)
+			fail_msg(
+			    "docs/actions.md and the code differ for %s\n  code: %s\n  docs: %s",
+			    r->file, ev.summary, r->sentence);
+		assert_one_line(ev.summary);
+		if (has_raw_id(ev.summary))
+			fail_msg("%s: raw id in \"%s\"", r->file, ev.summary);
+		if (strstr(ev.summary, " did "))
+			fail_msg("%s: \"did\" in \"%s\"", r->file, ev.summary);
+		event_clear(&ev);
+		free(body);
+	}
+	assert_true(others >= 2);
+	size_t ntypes = 0;
+	for (const char *t; (t = event_summary_type(ntypes)); ntypes++) {
+		bool found = false;
+		for (size_t i = 0; i < n && !found; i++)
+			found = !rows[i].other && strcmp(rows[i].type, t) == 0;
+		if (!found)
+			fail_msg("docs/actions.md has no row for %s", t);
+	}
+	assert_true(ntypes >= 70); /* every type Trello documents */
+	for (size_t i = 0; i < n; i++) {
+		bool in_code = false;
+		for (size_t k = 0; k < ntypes; k++)
+			in_code = in_code || strcmp(event_summary_type(k), rows[i].type) == 0;
+		if (in_code == rows[i].other)
+			fail_msg("docs/actions.md: %s is %s a type with a sentence of its own",
+			         rows[i].type, rows[i].other ? "" : "not");
+	}
+}
+
+/* Samples (every one of docs/actions.md) with bytes overwritten, deleted or
+ * duplicated (a fixed LCG, so runs repeat): each must parse or fail
+ * cleanly, and what parses has a one-line summary. */
 static void test_mutated_samples(void **state)
 {
 	static const char interesting[] = "{}[]\":,\\0 -eE.tfn\x80\xC3\xFF\x01\n";
 	uint32_t seed = 12345;
 	int parsed = 0, rejected = 0;
-	for (size_t i = 0; i < TH_ARRAY_LEN(samples); i++) {
+	size_t nrows = load_doc_rows();
+	for (size_t i = 0; i < nrows; i++) {
 		size_t len;
-		char *body = read_payload(samples[i].file, &len);
-		for (int round = 0; round < 300; round++) {
+		char *body = read_payload(doc_rows[i].file, &len);
+		for (int round = 0; round < 100; round++) {
 			char *m = malloc(len + 8);
 			assert_non_null(m);
 			memcpy(m, body, len);
@@ -323,6 +467,99 @@ static void test_mutated_samples(void **state)
 	assert_true(rejected > 100);
 }
 
+/* Make every string or number value of the members "@key" of @b null (a
+ * crude, test-only edit of the sample text; the JSON stays valid). */
+static void null_member(buf *b, const char *key)
+{
+	char pat[64];
+	assert_true(str_printf(pat, sizeof pat, "\"%s\": ", key));
+	buf out;
+	buf_init(&out, 1 << 20);
+	const char *p = b->data, *q;
+	while ((q = strstr(p, pat))) {
+		const char *v = q + strlen(pat), *e = v;
+		if (*e == '"') {
+			for (e++; *e && *e != '"'; e++)
+				if (*e == '\\' && e[1])
+					e++;
+			if (*e)
+				e++;
+		} else if (*e == '-' || (*e >= '0' && *e <= '9')) {
+			while (*e && *e != ',' && *e != '\n' && *e != '}')
+				e++;
+		}
+		assert_int_equal(buf_append(&out, p, (size_t)(v - p)), 0);
+		assert_int_equal(buf_puts(&out, e == v ? "" : "null"), 0);
+		p = e;
+	}
+	assert_int_equal(buf_puts(&out, p), 0);
+	buf_free(b);
+	*b = out;
+}
+
+/* Every sample with its names taken away piece by piece, with every value
+ * of one kind made the wrong type, and with huge names: still one bounded
+ * line, never "did TYPE", and a raw id only when the payload names nothing. */
+static void test_table_samples_degraded(void **state)
+{
+	static const char *const drops[] = {"name", "fullName", "text", "username", "displayName"};
+	static const char *const retypes[][2] = {
+	    {"\"name\": \"", "\"name\": 7, \"x\": \""},
+	    {"\"old\": {", "\"old\": [], \"x\": {"},
+	    {"\"data\": {", "\"data\": null, \"x\": {"},
+	    {"\"member\": {", "\"member\": \"m\", \"x\": {"},
+	    {"\"fullName\": \"", "\"fullName\": {}, \"x\": \""}};
+	size_t nrows = load_doc_rows();
+	assert_true(nrows > 70);
+	for (size_t t = 0; t < nrows; t++) {
+		const char *file = doc_rows[t].file;
+		size_t len;
+		char *body = read_payload(file, &len);
+		for (size_t k = 0; k <= TH_ARRAY_LEN(drops) + TH_ARRAY_LEN(retypes); k++) {
+			buf b;
+			buf_init(&b, 1 << 20);
+			if (k < TH_ARRAY_LEN(drops)) {
+				assert_int_equal(buf_append(&b, body, len), 0);
+				for (size_t j = 0; j <= k; j++)
+					null_member(&b, drops[j]);
+			} else if (k < TH_ARRAY_LEN(drops) + TH_ARRAY_LEN(retypes)) {
+				const char *const *r = retypes[k - TH_ARRAY_LEN(drops)];
+				const char *at = strstr(body, r[0]);
+				if (!at) {
+					buf_free(&b);
+					continue;
+				}
+				assert_int_equal(buf_append(&b, body, (size_t)(at - body)), 0);
+				assert_int_equal(buf_puts(&b, r[1]), 0);
+				assert_int_equal(buf_puts(&b, at + strlen(r[0])), 0);
+			} else { /* every name 20000 characters, with controls in it */
+				const char *p = body, *q;
+				while ((q = strstr(p, "\"name\": \""))) {
+					assert_int_equal(buf_append(&b, p, (size_t)(q - p) + 9), 0);
+					for (int i = 0; i < 2000; i++)
+						assert_int_equal(
+						    buf_puts(&b, "ab\\u0007\\n\\u202e\\t  x"), 0);
+					p = q + 9;
+				}
+				assert_int_equal(buf_puts(&b, p), 0);
+			}
+			event ev = {0};
+			th_error err = {0};
+			if (event_parse(&ev, b.data, b.len, &err))
+				fail_msg("%s (edit %zu): %s", file, k, err.msg);
+			assert_one_line(ev.summary);
+			if (strstr(ev.summary, " did "))
+				fail_msg("%s (edit %zu): \"%s\"", file, k, ev.summary);
+			/* names only dropped: the ids still there must not show */
+			if (k < TH_ARRAY_LEN(drops) && has_raw_id(ev.summary))
+				fail_msg("%s (edit %zu): raw id in \"%s\"", file, k, ev.summary);
+			event_clear(&ev);
+			buf_free(&b);
+		}
+		free(body);
+	}
+}
+
 /* ---- summaries of every action type ------------------------------------------------- */
 
 #define D_BOARD "\"board\":{\"id\":\"" BOARD_ID "\",\"name\":\"Roadmap 2027\"}"
@@ -340,7 +577,7 @@ static void test_summary_cards(void **state)
 	               "\"listAfter\":{\"name\":\"Doing\"},\"old\":{\"idList\":\"x\"}}",
 	               Z "moved \"Ship it\" from To do to Doing on Roadmap 2027");
 	expect_summary("updateCard", "{" D_CARD ",\"listAfter\":{\"name\":\"Doing\"}}",
-	               Z "moved \"Ship it\" from a list to Doing");
+	               Z "moved \"Ship it\" to Doing");
 	expect_summary("updateCard", "{" D_CARD ",\"old\":{\"name\":\"Old\"}}",
 	               Z "renamed \"Old\" to \"Ship it\"");
 	expect_summary("updateCard",
@@ -348,14 +585,14 @@ static void test_summary_cards(void **state)
 	               Z "archived \"X\"");
 	expect_summary("updateCard",
 	               "{\"card\":{\"name\":\"X\",\"closed\":false},\"old\":{\"closed\":true}}",
-	               Z "reopened \"X\"");
+	               Z "restored \"X\"");
 	expect_summary("updateCard",
 	               "{\"card\":{\"name\":\"X\",\"desc\":\"d\"},\"old\":{\"desc\":\"\"}}",
-	               Z "changed the description of \"X\"");
+	               Z "added a description to \"X\"");
 	expect_summary("updateCard",
 	               "{\"card\":{\"name\":\"X\",\"due\":\"2027-01-31T09:30:00.000Z\"},"
 	               "\"old\":{\"due\":null}}",
-	               Z "set the due date of \"X\" to 2027-01-31 09:30 UTC");
+	               Z "set the due date of \"X\" to 31 Jan 2027 09:30 UTC");
 	expect_summary(
 	    "updateCard",
 	    "{\"card\":{\"name\":\"X\",\"due\":\"next tuesday\"},\"old\":{\"due\":null}}",
@@ -373,12 +610,11 @@ static void test_summary_cards(void **state)
 	               Z "moved \"X\" within To do");
 	expect_summary("updateCard",
 	               "{\"card\":{\"name\":\"X\"},\"old\":{\"idAttachmentCover\":null}}",
-	               Z "updated \"X\"");
+	               Z "changed the cover of \"X\"");
 	expect_summary("updateCard", "{\"card\":{\"name\":\"X\"}}", Z "updated \"X\"");
 	expect_summary("deleteCard", "{\"card\":{\"id\":\"" CARD_ID "\",\"idShort\":7}," D_TODO "}",
 	               Z "deleted card #7 from To do");
-	expect_summary("deleteCard", "{\"card\":{\"id\":\"" CARD_ID "\"}}",
-	               Z "deleted card " CARD_ID);
+	expect_summary("deleteCard", "{\"card\":{\"id\":\"" CARD_ID "\"}}", Z "deleted a card");
 	expect_summary("deleteCard", "{}", Z "deleted a card");
 	expect_summary("commentCard", "{" D_CARD ",\"text\":\"Looks good \xF0\x9F\x9A\x80\"}",
 	               Z "commented on \"Ship it\": Looks good \xF0\x9F\x9A\x80");
@@ -400,8 +636,9 @@ static void test_summary_cards(void **state)
 	               ",\"boardTarget\":{\"id\":\"x\",\"name\":\"Archive\"}}",
 	               Z "moved \"Ship it\" from Roadmap 2027 to Archive");
 	expect_summary("moveCardFromBoard", "{" D_CARD "}",
-	               Z "moved \"Ship it\" from the board to another board");
-	expect_summary("copyCard", "{" D_CARD "," D_TODO "}", Z "created \"Ship it\" in To do");
+	               Z "moved \"Ship it\" from this board to another board");
+	expect_summary("copyCard", "{" D_CARD "," D_TODO "}",
+	               Z "copied \"Ship it\" from another card in To do");
 }
 
 static void test_summary_card_parts(void **state)
@@ -410,9 +647,9 @@ static void test_summary_card_parts(void **state)
 	               "{" D_CARD ",\"label\":{\"name\":\"blocked\",\"color\":\"red\"}}",
 	               Z "added label blocked to \"Ship it\"");
 	expect_summary("addLabelToCard", "{" D_CARD ",\"label\":{\"name\":\"\",\"color\":\"red\"}}",
-	               Z "added label red to \"Ship it\"");
+	               Z "added the red label to \"Ship it\"");
 	expect_summary("removeLabelFromCard", "{" D_CARD ",\"label\":{\"color\":\"green\"}}",
-	               Z "removed label green from \"Ship it\"");
+	               Z "removed the green label from \"Ship it\"");
 	expect_summary("removeLabelFromCard", "{" D_CARD ",\"label\":{\"color\":null}}",
 	               Z "removed a label from \"Ship it\"");
 	expect_summary(
@@ -434,7 +671,7 @@ static void test_summary_card_parts(void **state)
 	               Z "left \"Ship it\"");
 	expect_summary("removeMemberFromCard",
 	               "{" D_CARD ",\"idMember\":\"5e3b1c9f8a7d6e5f4a3b2c2e\"}",
-	               Z "removed 5e3b1c9f8a7d6e5f4a3b2c2e from \"Ship it\"");
+	               Z "removed a member from \"Ship it\"");
 	expect_summary("addAttachmentToCard",
 	               "{" D_CARD ",\"attachment\":{\"name\":\"a.png\",\"url\":\"https://x\"}}",
 	               Z "attached a.png to \"Ship it\"");
@@ -460,7 +697,7 @@ static void test_summary_card_parts(void **state)
 	               Z "renamed checklist item \"Old\" to \"New\" on \"Ship it\"");
 	expect_summary("updateCheckItem",
 	               "{" D_CARD ",\"checkItem\":{\"name\":\"New\"},\"old\":{\"pos\":1}}",
-	               Z "updated checklist item \"New\" on \"Ship it\"");
+	               Z "moved checklist item \"New\" on \"Ship it\"");
 	expect_summary("updateCheckItemStateOnCard",
 	               "{" D_CARD
 	               ",\"checkItem\":{\"name\":\"Write docs\",\"state\":\"complete\"}}",
@@ -478,7 +715,7 @@ static void test_summary_card_parts(void **state)
 	expect_summary("updateCustomFieldItem",
 	               "{" D_CARD ",\"customField\":{\"name\":\"Deadline\"},"
 	               "\"customFieldItem\":{\"value\":{\"date\":\"2027-02-01T12:00:00.000Z\"}}}",
-	               Z "set Deadline to 2027-02-01 12:00 UTC on \"Ship it\"");
+	               Z "set Deadline to 1 Feb 2027 12:00 UTC on \"Ship it\"");
 	expect_summary("updateCustomFieldItem",
 	               "{" D_CARD ",\"customField\":{\"name\":\"Done\"},"
 	               "\"customFieldItem\":{\"value\":{\"checked\":\"true\"}}}",
@@ -506,7 +743,7 @@ static void test_summary_board(void **state)
 	               Z "archived list Old on Roadmap 2027");
 	expect_summary("updateList",
 	               "{\"list\":{\"name\":\"Old\",\"closed\":false},\"old\":{\"closed\":true}}",
-	               Z "reopened list Old");
+	               Z "restored list Old");
 	expect_summary("updateList", "{" D_TODO ",\"old\":{\"pos\":1}}", Z "moved list To do");
 	expect_summary("updateList", "{" D_TODO "}", Z "updated list To do");
 	expect_summary("updateBoard", "{" D_BOARD ",\"old\":{\"name\":\"Roadmap\"}}",
@@ -515,18 +752,18 @@ static void test_summary_board(void **state)
 	               "{\"board\":{\"name\":\"B\",\"closed\":true},\"old\":{\"closed\":false}}",
 	               Z "closed board B");
 	expect_summary("updateBoard", "{" D_BOARD ",\"old\":{\"prefs\":{\"background\":\"red\"}}}",
-	               Z "changed the settings of board Roadmap 2027");
+	               Z "changed the background of board Roadmap 2027");
 	expect_summary("updateBoard", "{" D_BOARD ",\"old\":{\"desc\":\"\"}}",
-	               Z "changed the description of board Roadmap 2027");
+	               Z "added a description to board Roadmap 2027");
 	expect_summary("updateBoard", "{}", Z "updated the board");
 	expect_summary(
 	    "addMemberToBoard",
 	    "{" D_BOARD ",\"idMemberAdded\":\"5e3b1c9f8a7d6e5f4a3b2c2e\","
 	    "\"member\":{\"id\":\"5e3b1c9f8a7d6e5f4a3b2c2e\",\"name\":\"Bj\xC3\xB6rn\"}}",
-	    Z "added Bj\xC3\xB6rn to Roadmap 2027");
+	    Z "added Bj\xC3\xB6rn to board Roadmap 2027");
 	expect_summary("addMemberToBoard",
 	               "{" D_BOARD ",\"idMemberAdded\":\"5e3b1c9f8a7d6e5f4a3b2c1d\"}",
-	               Z "joined Roadmap 2027");
+	               Z "joined board Roadmap 2027");
 	expect_summary("createLabel",
 	               "{" D_BOARD ",\"label\":{\"name\":\"urgent\",\"color\":\"red\"}}",
 	               Z "created label urgent on Roadmap 2027");
@@ -538,7 +775,7 @@ static void test_summary_board(void **state)
 	expect_summary(
 	    "updateLabel",
 	    "{\"label\":{\"name\":\"urgent\",\"color\":\"orange\"},\"old\":{\"color\":\"red\"}}",
-	    Z "changed the colour of label urgent to orange");
+	    Z "changed the colour of label urgent from red to orange");
 	expect_summary("updateLabel", "{\"label\":{\"name\":\"urgent\"}}",
 	               Z "updated label urgent");
 	expect_summary("deleteLabel", "{" D_BOARD ",\"label\":{\"id\":\"x\"}}",
@@ -548,14 +785,16 @@ static void test_summary_board(void **state)
 static void test_summary_generic(void **state)
 {
 	expect_summary("someNewType", "{" D_CARD "," D_BOARD "}",
-	               Z "did someNewType on \"Ship it\"");
+	               Z "made a change (someNewType) on \"Ship it\"");
 	expect_summary("someNewType", "{" D_TODO "," D_BOARD "}",
-	               Z "did someNewType on list To do on Roadmap 2027");
-	expect_summary("someNewType", "{" D_BOARD "}", Z "did someNewType on Roadmap 2027");
-	expect_summary("someNewType", "{}", Z "did someNewType");
-	expect_summary("someNewType", "[1,2]", Z "did someNewType");
+	               Z "made a change (someNewType) on list To do on Roadmap 2027");
+	expect_summary("someNewType", "{" D_BOARD "}",
+	               Z "made a change (someNewType) on Roadmap 2027");
+	expect_summary("someNewType", "{}", Z "made a change (someNewType)");
+	expect_summary("someNewType", "[1,2]", Z "made a change (someNewType)");
 
-	/* who: fullName, username, the display entity, the id, "Someone" */
+	/* who: fullName, username, the display entity, a name found for the id
+	 * elsewhere in the payload, "Someone" (never the raw id) */
 	char *s =
 	    summary_of("{\"action\":{\"type\":\"voteOnCard\",\"memberCreator\":{\"fullName\":\"\","
 	               "\"username\":\"zoe\"},\"data\":{\"card\":{\"name\":\"C\"}}}}");
@@ -569,7 +808,13 @@ static void test_summary_generic(void **state)
 	s = summary_of(
 	    "{\"action\":{\"type\":\"voteOnCard\",\"idMemberCreator\":\"5e3b1c9f8a7d6e5f4a3b2c1d\","
 	    "\"data\":{\"card\":{\"name\":\"C\"}}}}");
-	assert_string_equal(s, "5e3b1c9f8a7d6e5f4a3b2c1d voted for \"C\"");
+	assert_string_equal(s, "Someone voted for \"C\"");
+	free(s);
+	s = summary_of(
+	    "{\"action\":{\"type\":\"voteOnCard\",\"idMemberCreator\":\"5e3b1c9f8a7d6e5f4a3b2c1d\","
+	    "\"data\":{\"card\":{\"name\":\"C\"}}},\"model\":{\"members\":[{\"id\":"
+	    "\"5e3b1c9f8a7d6e5f4a3b2c1d\",\"fullName\":\"Zo\"}]}}");
+	assert_string_equal(s, "Zo voted for \"C\"");
 	free(s);
 	s = summary_of(
 	    "{\"action\":{\"type\":\"voteOnCard\",\"memberCreator\":{\"fullName\":\"\\n\\t\"},"
@@ -1044,6 +1289,8 @@ int main(void)
 	    cmocka_unit_test(test_samples),
 	    cmocka_unit_test(test_truncated_samples),
 	    cmocka_unit_test(test_mutated_samples),
+	    cmocka_unit_test(test_actions_table),
+	    cmocka_unit_test(test_table_samples_degraded),
 	    cmocka_unit_test(test_summary_cards),
 	    cmocka_unit_test(test_summary_card_parts),
 	    cmocka_unit_test(test_summary_board),

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "service/service.h"
+#include "trellohook.h"
 
 #define TOK "ATTA0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdefABCDEF12"
 
@@ -150,12 +151,47 @@ static void test_callback_urls(void **state)
 	assert_false(svc_callback_at_domain(&a, NULL));
 }
 
+/* The public accessors hand C handlers the names the payload had (a card
+ * move: the list it went to) and the actor's id. */
+static void test_event_name_accessors(void **state)
+{
+	static const char body[] =
+	    "{\"action\":{\"id\":\"6123456789abcdef00010002\",\"type\":\"updateCard\","
+	    "\"idMemberCreator\":\"5e3b1c9f8a7d6e5f4a3b2c1d\",\"memberCreator\":{\"fullName\":"
+	    "\"Zo\"},\"data\":{\"board\":{\"id\":\"6123456789abcdef01234567\",\"name\":\"B\"},"
+	    "\"card\":{\"id\":\"6123456789abcdef0000cc07\",\"name\":\"C\"},"
+	    "\"listBefore\":{\"id\":\"6123456789abcdef0000aa01\",\"name\":\"To do\"},"
+	    "\"listAfter\":{\"id\":\"6123456789abcdef0000aa02\",\"name\":\"Doing\"}}}}";
+	event ev = {0};
+	assert_int_equal(event_parse(&ev, body, sizeof body - 1, NULL), 0);
+	assert_string_equal(th_event_board_name(&ev), "B");
+	assert_string_equal(th_event_card_name(&ev), "C");
+	assert_string_equal(th_event_list_name(&ev), "Doing");
+	assert_string_equal(th_event_list_id(&ev), "6123456789abcdef0000aa02");
+	assert_string_equal(th_event_member_name(&ev), "Zo");
+	assert_string_equal(th_event_member(&ev), "Zo");
+	assert_string_equal(th_event_member_id(&ev), "5e3b1c9f8a7d6e5f4a3b2c1d");
+	event_clear(&ev);
+	static const char bare[] =
+	    "{\"action\":{\"id\":\"6123456789abcdef00010002\",\"type\":\"x\"}}";
+	assert_int_equal(event_parse(&ev, bare, sizeof bare - 1, NULL), 0);
+	assert_null(th_event_board_name(&ev));
+	assert_null(th_event_list_name(&ev));
+	assert_null(th_event_card_name(&ev));
+	assert_null(th_event_member_name(&ev));
+	assert_null(th_event_member_id(&ev));
+	event_clear(&ev);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_seal_round_trip),      cmocka_unit_test(test_no_key_is_plain),
-	    cmocka_unit_test(test_wrong_or_missing_key), cmocka_unit_test(test_damaged_values),
+	    cmocka_unit_test(test_seal_round_trip),
+	    cmocka_unit_test(test_no_key_is_plain),
+	    cmocka_unit_test(test_wrong_or_missing_key),
+	    cmocka_unit_test(test_damaged_values),
 	    cmocka_unit_test(test_callback_urls),
+	    cmocka_unit_test(test_event_name_accessors),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

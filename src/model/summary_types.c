@@ -1,0 +1,945 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * summary_types.c — one sentence per Trello action type (the actor's name
+ * and a space come first, from summary.c). The shapes read here are those
+ * of real deliveries (the shared API notes, "Payload shapes that real
+ * deliveries have"): the member acted on is action.member, copies carry
+ * data.cardSource / checklistSource / boardSource, update* actions carry the
+ * previous values in data.old. docs/actions.md lists every type with the
+ * sentence its sample payload gets; test_model.c checks the two agree.
+ */
+#include <string.h>
+
+#include "model/summary_int.h"
+
+/* ---- cards ---------------------------------------------------------------------- */
+
+/* ` in <list>` when the action names a list. */
+static void put_in_list(sb *s, const ctx *c)
+{
+	const char *list = name_of(c, "list");
+	if (list) {
+		sb_lit(s, " in ");
+		put_name(s, list);
+	}
+}
+
+static void s_create_card(sb *s, const ctx *c)
+{
+	sb_lit(s, "created ");
+	put_card(s, c);
+	put_in_list(s, c);
+	put_on_board(s, c);
+}
+
+/* emailCard: a card created by e-mail to the board's address. */
+static void s_email_card(sb *s, const ctx *c)
+{
+	sb_lit(s, "created ");
+	put_card(s, c);
+	put_in_list(s, c);
+	put_on_board(s, c);
+	sb_lit(s, " by e-mail");
+}
+
+/* The card data.cardSource names: by name, or by its number when the copy
+ * at data.card has the same name (a copy usually keeps it). */
+static void put_source_card(sb *s, const ctx *c)
+{
+	jv src = get_obj(c->data, "cardSource");
+	jv idshort = get(src, "idShort");
+	long long n;
+	char num[32];
+	if (!src.n) {
+		sb_lit(s, "another card");
+	} else if (str_eq(name_of(c, "cardSource"), name_of(c, "card")) &&
+	           jdoc_int(idshort.d, idshort.n, &n) && n >= 0 &&
+	           str_printf(num, sizeof num, "card #%lld", n)) {
+		sb_lit(s, num);
+	} else {
+		put_card_at(s, c, "cardSource");
+	}
+}
+
+/* copyCard: data.card is the copy, data.cardSource the original. */
+static void s_copy_card(sb *s, const ctx *c)
+{
+	sb_lit(s, "copied ");
+	put_card(s, c);
+	sb_lit(s, " from ");
+	put_source_card(s, c);
+	put_in_list(s, c);
+	put_on_board(s, c);
+}
+
+/* convertToCardFromCheckItem: data.card is the new card, cardSource the
+ * card whose checklist item it was. */
+static void s_convert_check_item(sb *s, const ctx *c)
+{
+	sb_lit(s, "converted checklist item ");
+	put_card(s, c);
+	const char *cl = name_of(c, "checklist");
+	if (get_obj(c->data, "cardSource").n || cl) {
+		sb_lit(s, " of ");
+		if (get_obj(c->data, "cardSource").n)
+			put_card_at(s, c, "cardSource");
+		else
+			put_kind(s, c, "checklist", "checklist", "a checklist");
+	}
+	sb_lit(s, " into a card");
+	put_in_list(s, c);
+}
+
+static void s_update_card(sb *s, const ctx *c)
+{
+	subject subj = {
+	    .card_key = "card", .now = get_obj(c->data, "card"), .where = name_of(c, "list")};
+	if (put_changes(s, c, &subj, c->old) == 0) {
+		sb_lit(s, "updated ");
+		put_card(s, c);
+	}
+}
+
+static void s_delete_card(sb *s, const ctx *c)
+{
+	sb_lit(s, "deleted ");
+	put_card(s, c);
+	const char *list = name_of(c, "list");
+	if (list) {
+		sb_lit(s, " from ");
+		put_name(s, list);
+	}
+}
+
+/* `: <first line of @text>` when there is one. */
+static void put_text(sb *s, const char *text)
+{
+	if (text) {
+		sb_lit(s, ": ");
+		sb_text(s, text, COMMENT_MAX_CHARS, true);
+	}
+}
+
+static void s_comment_card(sb *s, const ctx *c)
+{
+	sb_lit(s, "commented on ");
+	put_card(s, c);
+	put_text(s, get_str(c->data, "text"));
+}
+
+/* copyCommentCard: a comment carried over when a card was copied. */
+static void s_copy_comment(sb *s, const ctx *c)
+{
+	sb_lit(s, "copied a comment");
+	if (get_obj(c->data, "cardSource").n) {
+		sb_lit(s, " from ");
+		put_source_card(s, c);
+	}
+	sb_lit(s, " to ");
+	put_card(s, c);
+	put_text(s, get_str(c->data, "text"));
+}
+
+static void s_update_comment(sb *s, const ctx *c)
+{
+	sb_lit(s, "edited a comment on ");
+	put_card(s, c);
+	put_text(s, get_str(get_obj(c->data, "action"), "text"));
+}
+
+static void s_delete_comment(sb *s, const ctx *c)
+{
+	sb_lit(s, "deleted a comment on ");
+	put_card(s, c);
+}
+
+static void s_vote_on_card(sb *s, const ctx *c)
+{
+	sb_lit(s,
+	       jdoc_is_false(get(c->data, "voted").n) ? "removed their vote from " : "voted for ");
+	put_card(s, c);
+}
+
+/* moveCardToBoard: data.board is where the card went, boardSource where
+ * it came from. */
+static void s_move_card_to_board(sb *s, const ctx *c)
+{
+	sb_lit(s, "moved ");
+	put_card(s, c);
+	const char *from = name_of(c, "boardSource");
+	if (from) {
+		sb_lit(s, " from ");
+		put_name(s, from);
+	}
+	sb_lit(s, " to ");
+	put_named(s, c, "board", "this board");
+}
+
+/* moveCardFromBoard: data.board is where the card was, boardTarget where
+ * it went. */
+static void s_move_card_from_board(sb *s, const ctx *c)
+{
+	sb_lit(s, "moved ");
+	put_card(s, c);
+	sb_lit(s, " from ");
+	put_named(s, c, "board", "this board");
+	sb_lit(s, " to ");
+	put_named(s, c, "boardTarget", "another board");
+}
+
+/* ---- members -------------------------------------------------------------------- */
+
+/* `added M to <where>`, or `joined <where>` when the actor added themselves. */
+static void member_in(sb *s, const ctx *c, const char *verb, const char *self, const char *prep,
+                      void (*where)(sb *, const ctx *))
+{
+	if (is_self(c)) {
+		sb_lit(s, self);
+		sb_lit(s, " ");
+	} else {
+		sb_lit(s, verb);
+		sb_lit(s, " ");
+		put_member(s, c);
+		sb_lit(s, prep);
+	}
+	where(s, c);
+}
+
+static void put_org(sb *s, const ctx *c)
+{
+	put_kind(s, c, "workspace", "organization", "the workspace");
+}
+
+static void put_enterprise(sb *s, const ctx *c)
+{
+	put_kind(s, c, "enterprise", "enterprise", "the enterprise");
+}
+
+static void s_add_member_to_card(sb *s, const ctx *c)
+{
+	member_in(s, c, "added", "joined", " to ", put_card);
+}
+
+static void s_remove_member_from_card(sb *s, const ctx *c)
+{
+	member_in(s, c, "removed", "left", " from ", put_card);
+}
+
+static void s_add_member_to_board(sb *s, const ctx *c)
+{
+	member_in(s, c, "added", "joined", " to ", put_board);
+}
+
+/* removeMemberFromBoard also says whether the member was deactivated. */
+static void s_remove_member_from_board(sb *s, const ctx *c)
+{
+	if (!is_self(c) && jdoc_is_true(get(c->data, "deactivated").n)) {
+		sb_lit(s, "deactivated ");
+		put_member(s, c);
+		sb_lit(s, " on ");
+		put_board(s, c);
+		return;
+	}
+	member_in(s, c, "removed", "left", " from ", put_board);
+}
+
+static void s_add_member_to_org(sb *s, const ctx *c)
+{
+	member_in(s, c, "added", "joined", " to ", put_org);
+}
+
+static void s_remove_member_from_org(sb *s, const ctx *c)
+{
+	member_in(s, c, "removed", "left", " from ", put_org);
+}
+
+/* makeAdminOf*, makeNormalMemberOf*, makeObserverOf*: `made M <role> of <where>`. */
+static void make_role(sb *s, const ctx *c, const char *role, void (*where)(sb *, const ctx *))
+{
+	sb_lit(s, "made ");
+	if (is_self(c))
+		sb_lit(s, "themselves");
+	else
+		put_member(s, c);
+	sb_lit(s, role);
+	where(s, c);
+}
+
+static void s_make_admin_board(sb *s, const ctx *c)
+{
+	make_role(s, c, " an admin of ", put_board);
+}
+
+static void s_make_normal_board(sb *s, const ctx *c)
+{
+	make_role(s, c, " a normal member of ", put_board);
+}
+
+static void s_make_observer_board(sb *s, const ctx *c)
+{
+	make_role(s, c, " an observer of ", put_board);
+}
+
+static void s_make_admin_org(sb *s, const ctx *c)
+{
+	make_role(s, c, " an admin of ", put_org);
+}
+
+static void s_make_normal_org(sb *s, const ctx *c)
+{
+	make_role(s, c, " a normal member of ", put_org);
+}
+
+/* Invitations: the invitee is action.member (or data.memberInvited / an
+ * e-mail address that Trello does not always send). */
+static void invite(sb *s, const ctx *c, const char *verb, const char *tail,
+                   void (*where)(sb *, const ctx *))
+{
+	sb_lit(s, verb);
+	sb_lit(s, " ");
+	if (get_obj(c->action, "member").n || get_obj(c->data, "member").n ||
+	    get_obj(c->entities, "member").n || get_str(c->data, "idMember"))
+		put_member(s, c);
+	else
+		sb_lit(s, "someone");
+	sb_lit(s, " to ");
+	where(s, c);
+	sb_lit(s, tail);
+}
+
+static void s_create_board_invitation(sb *s, const ctx *c)
+{
+	invite(s, c, "invited", "", put_board);
+}
+
+static void s_delete_board_invitation(sb *s, const ctx *c)
+{
+	invite(s, c, "withdrew the invitation of", "", put_board);
+}
+
+static void s_unconfirmed_board_invitation(sb *s, const ctx *c)
+{
+	invite(s, c, "invited", " (not yet confirmed)", put_board);
+}
+
+static void s_create_org_invitation(sb *s, const ctx *c)
+{
+	invite(s, c, "invited", "", put_org);
+}
+
+static void s_delete_org_invitation(sb *s, const ctx *c)
+{
+	invite(s, c, "withdrew the invitation of", "", put_org);
+}
+
+static void s_unconfirmed_org_invitation(sb *s, const ctx *c)
+{
+	invite(s, c, "invited", " (not yet confirmed)", put_org);
+}
+
+static void s_member_joined_trello(sb *s, const ctx *c)
+{
+	(void)c;
+	sb_lit(s, "joined Trello");
+}
+
+/* updateMember: the actor changed their own profile (data.old). */
+static void s_update_member(sb *s, const ctx *c)
+{
+	jv member = get_obj(c->data, "member");
+	subject subj = {.kind = "their profile", .fallback = "their profile", .now = member};
+	const char *old = get_str(c->old, "fullName");
+	const char *now = get_str(member, "fullName");
+	if (old && now) {
+		sb_lit(s, "changed their name from ");
+		put_name(s, old);
+		sb_lit(s, " to ");
+		put_name(s, now);
+		return;
+	}
+	if (put_changes(s, c, &subj, c->old) == 0)
+		sb_lit(s, "updated their profile");
+}
+
+/* ---- attachments, labels, checklists ---------------------------------------------- */
+
+static void s_add_attachment(sb *s, const ctx *c)
+{
+	sb_lit(s, "attached ");
+	put_named(s, c, "attachment", "a file");
+	sb_lit(s, " to ");
+	put_card(s, c);
+}
+
+static void s_delete_attachment(sb *s, const ctx *c)
+{
+	sb_lit(s, "removed ");
+	put_kind(s, c, "attachment", "attachment", "an attachment");
+	sb_lit(s, " from ");
+	put_card(s, c);
+}
+
+static void s_add_label(sb *s, const ctx *c)
+{
+	sb_lit(s, "added ");
+	put_label(s, c);
+	sb_lit(s, " to ");
+	put_card(s, c);
+}
+
+static void s_remove_label(sb *s, const ctx *c)
+{
+	sb_lit(s, "removed ");
+	put_label(s, c);
+	sb_lit(s, " from ");
+	put_card(s, c);
+}
+
+static void s_create_label(sb *s, const ctx *c)
+{
+	sb_lit(s, "created ");
+	put_label(s, c);
+	put_on_board(s, c);
+}
+
+/* updateLabel: the label as it is now, the changed fields in data.old. */
+static void s_update_label(sb *s, const ctx *c)
+{
+	jv label = get_obj(c->data, "label");
+	const char *color = get_str(label, "color");
+	char fallback[64];
+	if (!color || !str_printf(fallback, sizeof fallback, "the %.20s label", color))
+		str_copy(fallback, sizeof fallback, "a label");
+	subject subj = {
+	    .kind = "label", .name = get_str(label, "name"), .fallback = fallback, .now = label};
+	if (put_changes(s, c, &subj, c->old) == 0) {
+		sb_lit(s, "updated ");
+		put_label(s, c);
+	}
+	put_on_board(s, c);
+}
+
+/* deleteLabel: Trello sends only the label's id. */
+static void s_delete_label(sb *s, const ctx *c)
+{
+	sb_lit(s, "deleted ");
+	put_label(s, c);
+	put_on_board(s, c);
+}
+
+static void put_checklist(sb *s, const ctx *c)
+{
+	put_kind(s, c, "checklist", "checklist", "a checklist");
+}
+
+static void s_add_checklist(sb *s, const ctx *c)
+{
+	sb_lit(s, "added ");
+	put_checklist(s, c);
+	sb_lit(s, " to ");
+	put_card(s, c);
+}
+
+static void s_create_checklist(sb *s, const ctx *c)
+{
+	sb_lit(s, "created ");
+	put_checklist(s, c);
+	if (get_obj(c->data, "card").n) {
+		sb_lit(s, " on ");
+		put_card(s, c);
+	} else {
+		put_on_board(s, c);
+	}
+}
+
+static void s_remove_checklist(sb *s, const ctx *c)
+{
+	sb_lit(s, "removed ");
+	put_checklist(s, c);
+	sb_lit(s, " from ");
+	put_card(s, c);
+}
+
+/* copyChecklist: data.checklist is the copy, checklistSource the original. */
+static void s_copy_checklist(sb *s, const ctx *c)
+{
+	sb_lit(s, "copied ");
+	put_checklist(s, c);
+	const char *src = name_of(c, "checklistSource");
+	sb_lit(s, " from ");
+	if (src && !str_eq(src, name_of(c, "checklist")))
+		put_kind(s, c, "checklist", "checklistSource", "another checklist");
+	else
+		sb_lit(s, "another checklist");
+	if (get_obj(c->data, "card").n) {
+		sb_lit(s, " to ");
+		put_card(s, c);
+	} else {
+		put_on_board(s, c);
+	}
+}
+
+/* updateChecklist: data.checklist as it is now, data.old the changes. */
+static void s_update_checklist(sb *s, const ctx *c)
+{
+	jv cl = get_obj(c->data, "checklist");
+	subject subj = {.kind = "checklist",
+	                .name = name_of(c, "checklist"),
+	                .fallback = "a checklist",
+	                .now = cl};
+	if (put_changes(s, c, &subj, c->old) == 0) {
+		sb_lit(s, "updated ");
+		put_checklist(s, c);
+	}
+	if (get_obj(c->data, "card").n) {
+		sb_lit(s, " on ");
+		put_card(s, c);
+	}
+}
+
+/* A checklist item: data.checkItem.name, else the display entity "checkitem". */
+static const char *check_item_name(const ctx *c)
+{
+	const char *s = get_str(get_obj(c->data, "checkItem"), "name");
+	return s ? s : get_str(get_obj(c->entities, "checkitem"), "text");
+}
+
+static void put_check_item(sb *s, const ctx *c)
+{
+	const char *name = check_item_name(c);
+	if (name)
+		put_quoted(s, name);
+	else
+		sb_lit(s, "an item");
+}
+
+static void s_create_check_item(sb *s, const ctx *c)
+{
+	sb_lit(s, "added ");
+	put_check_item(s, c);
+	sb_lit(s, " to ");
+	put_checklist(s, c);
+	sb_lit(s, " on ");
+	put_card(s, c);
+}
+
+/* updateCheckItem: renamed, given a due date, assigned... (data.old). */
+static void s_update_check_item(sb *s, const ctx *c)
+{
+	subject subj = {.kind = "checklist item",
+	                .name = check_item_name(c),
+	                .fallback = "a checklist item",
+	                .quoted = true,
+	                .now = get_obj(c->data, "checkItem")};
+	if (put_changes(s, c, &subj, c->old) == 0) {
+		sb_lit(s, "updated checklist item ");
+		put_check_item(s, c);
+	}
+	sb_lit(s, " on ");
+	put_card(s, c);
+}
+
+static void s_check_item_state(sb *s, const ctx *c)
+{
+	const char *state = get_str(get_obj(c->data, "checkItem"), "state");
+	if (!state)
+		state = get_str(get_obj(c->entities, "checkitem"), "state");
+	if (str_eq(state, "complete")) {
+		sb_lit(s, "completed ");
+		put_check_item(s, c);
+	} else {
+		sb_lit(s, "marked ");
+		put_check_item(s, c);
+		sb_lit(s, " incomplete");
+	}
+	sb_lit(s, " on ");
+	put_card(s, c);
+}
+
+static void s_delete_check_item(sb *s, const ctx *c)
+{
+	sb_lit(s, "deleted checklist item ");
+	put_check_item(s, c);
+	sb_lit(s, " from ");
+	put_card(s, c);
+}
+
+/* ---- custom fields ---------------------------------------------------------------- */
+
+/* updateCustomFieldItem: data.customField {name, type},
+ * data.customFieldItem.value {text|number|date|checked} or .idValue (a
+ * dropdown option, whose text the payload does not carry). */
+static void s_update_custom_field_item(sb *s, const ctx *c)
+{
+	jv item = get_obj(c->data, "customFieldItem");
+	jv value = get_obj(item, "value");
+	const char *field = name_of(c, "customField");
+	const char *text = get_str(value, "text");
+	const char *number = get_str(value, "number");
+	const char *date = get_str(value, "date");
+	const char *checked = get_str(value, "checked");
+	if (!field)
+		field = "a custom field";
+
+	if (!value.n && !get_str(item, "idValue")) {
+		sb_lit(s, "cleared ");
+		put_name(s, field);
+	} else if (checked) {
+		sb_lit(s, str_eq(checked, "true") ? "checked " : "unchecked ");
+		put_name(s, field);
+	} else {
+		sb_lit(s, text || number || date ? "set " : "changed ");
+		put_name(s, field);
+		if (text) {
+			sb_lit(s, " to ");
+			put_quoted(s, text);
+		} else if (number) {
+			sb_lit(s, " to ");
+			put_name(s, number);
+		} else if (date) {
+			sb_lit(s, " to ");
+			put_date(s, date);
+		}
+	}
+	sb_lit(s, " on ");
+	put_card(s, c);
+}
+
+static void s_create_custom_field(sb *s, const ctx *c)
+{
+	sb_lit(s, "created ");
+	put_kind(s, c, "custom field", "customField", "a custom field");
+	put_on_board(s, c);
+}
+
+static void s_update_custom_field(sb *s, const ctx *c)
+{
+	subject subj = {.kind = "custom field",
+	                .name = name_of(c, "customField"),
+	                .fallback = "a custom field",
+	                .now = get_obj(c->data, "customField")};
+	if (put_changes(s, c, &subj, c->old) == 0) {
+		sb_lit(s, "updated ");
+		put_kind(s, c, "custom field", "customField", "a custom field");
+	}
+	put_on_board(s, c);
+}
+
+static void s_delete_custom_field(sb *s, const ctx *c)
+{
+	sb_lit(s, "deleted ");
+	put_kind(s, c, "custom field", "customField", "a custom field");
+	put_on_board(s, c);
+}
+
+/* ---- lists ---------------------------------------------------------------------- */
+
+static void s_create_list(sb *s, const ctx *c)
+{
+	sb_lit(s, "created ");
+	put_kind(s, c, "list", "list", "a list");
+	put_on_board(s, c);
+}
+
+static void s_update_list(sb *s, const ctx *c)
+{
+	subject subj = {.kind = "list",
+	                .name = name_of(c, "list"),
+	                .fallback = "a list",
+	                .now = get_obj(c->data, "list")};
+	if (put_changes(s, c, &subj, c->old) == 0) {
+		sb_lit(s, "updated ");
+		put_kind(s, c, "list", "list", "a list");
+	}
+	put_on_board(s, c);
+}
+
+/* moveListFromBoard: data.board is where the list was, boardTarget where
+ * it went; moveListToBoard: data.board is where it went, boardSource where
+ * it came from. */
+static void s_move_list_from_board(sb *s, const ctx *c)
+{
+	sb_lit(s, "moved ");
+	put_kind(s, c, "list", "list", "a list");
+	sb_lit(s, " from ");
+	put_named(s, c, "board", "this board");
+	sb_lit(s, " to ");
+	put_named(s, c, "boardTarget", "another board");
+}
+
+static void s_move_list_to_board(sb *s, const ctx *c)
+{
+	sb_lit(s, "moved ");
+	put_kind(s, c, "list", "list", "a list");
+	sb_lit(s, " from ");
+	put_named(s, c, "boardSource", "another board");
+	sb_lit(s, " to ");
+	put_named(s, c, "board", "this board");
+}
+
+/* ---- boards ---------------------------------------------------------------------- */
+
+static void s_create_board(sb *s, const ctx *c)
+{
+	sb_lit(s, "created ");
+	put_board(s, c);
+	if (name_of(c, "organization")) {
+		sb_lit(s, " in ");
+		put_org(s, c);
+	}
+}
+
+static void s_copy_board(sb *s, const ctx *c)
+{
+	sb_lit(s, "copied ");
+	put_board(s, c);
+	sb_lit(s, " from ");
+	put_kind(s, c, "board", "boardSource", "another board");
+}
+
+static void s_update_board(sb *s, const ctx *c)
+{
+	jv board = get_obj(c->data, "board");
+	subject subj = {
+	    .kind = "board", .name = name_of(c, "board"), .fallback = "the board", .now = board};
+	if (has(c->old, "idOrganization") && !has(c->old, "name") && name_of(c, "organization")) {
+		sb_lit(s, "moved ");
+		put_board(s, c);
+		sb_lit(s, " to ");
+		put_org(s, c);
+		return;
+	}
+	if (put_changes(s, c, &subj, c->old) == 0) {
+		sb_lit(s, "updated ");
+		put_board(s, c);
+	}
+}
+
+static void s_add_to_org_board(sb *s, const ctx *c)
+{
+	sb_lit(s, "added ");
+	put_board(s, c);
+	sb_lit(s, " to ");
+	put_org(s, c);
+}
+
+static void s_remove_from_org_board(sb *s, const ctx *c)
+{
+	sb_lit(s, "removed ");
+	put_board(s, c);
+	sb_lit(s, " from ");
+	put_org(s, c);
+}
+
+/* createBoardPreference: a per-board preference such as the sidebar. */
+static void s_create_board_preference(sb *s, const ctx *c)
+{
+	char tmp[64] = "a preference";
+	const char *pref = get_str(c->data, "pref");
+	if (!pref)
+		pref = get_str(get_obj(c->data, "pref"), "name");
+	sb_lit(s, "set ");
+	if (pref)
+		put_name(s, pref);
+	else
+		sb_lit(s, tmp);
+	sb_lit(s, " on ");
+	put_board(s, c);
+}
+
+/* Power-Ups (plugins): data.plugin.name, else data.value (the old ids). */
+static void power_up(sb *s, const ctx *c, const char *verb, bool enterprise_list)
+{
+	sb_lit(s, verb);
+	sb_lit(s, " Power-Up ");
+	const char *name = name_of(c, "plugin");
+	if (!name)
+		name = get_str(c->data, "value");
+	put_name(s, name ? name : "(unnamed)");
+	if (enterprise_list) {
+		sb_lit(s, " in the allow list of ");
+		put_enterprise(s, c);
+	} else {
+		sb_lit(s, " on ");
+		put_board(s, c);
+	}
+}
+
+static void s_enable_plugin(sb *s, const ctx *c)
+{
+	power_up(s, c, "enabled", false);
+}
+
+static void s_disable_plugin(sb *s, const ctx *c)
+{
+	power_up(s, c, "disabled", false);
+}
+
+static void s_add_enterprise_plugin(sb *s, const ctx *c)
+{
+	power_up(s, c, "allowed", true);
+}
+
+static void s_remove_enterprise_plugin(sb *s, const ctx *c)
+{
+	power_up(s, c, "disallowed", true);
+}
+
+static void s_enable_enterprise_whitelist(sb *s, const ctx *c)
+{
+	sb_lit(s, "turned on the Power-Up allow list of ");
+	put_enterprise(s, c);
+}
+
+static void s_disable_enterprise_whitelist(sb *s, const ctx *c)
+{
+	sb_lit(s, "turned off the Power-Up allow list of ");
+	put_enterprise(s, c);
+}
+
+/* ---- workspaces (organizations) and enterprises --------------------------------------- */
+
+static void s_create_org(sb *s, const ctx *c)
+{
+	sb_lit(s, "created ");
+	put_org(s, c);
+}
+
+static void s_update_org(sb *s, const ctx *c)
+{
+	jv org = get_obj(c->data, "organization");
+	subject subj = {.kind = "workspace",
+	                .name = name_of(c, "organization"),
+	                .fallback = "the workspace",
+	                .now = org};
+	const char *old = get_str(c->old, "displayName");
+	const char *now = get_str(org, "displayName");
+	if (!now)
+		now = get_str(org, "name");
+	if (old && now) {
+		sb_lit(s, "renamed workspace ");
+		put_name(s, old);
+		sb_lit(s, " to ");
+		put_name(s, now);
+		return;
+	}
+	if (put_changes(s, c, &subj, c->old) == 0) {
+		sb_lit(s, "updated ");
+		put_org(s, c);
+	}
+}
+
+static void s_add_org_to_enterprise(sb *s, const ctx *c)
+{
+	sb_lit(s, "added ");
+	put_org(s, c);
+	sb_lit(s, " to ");
+	put_enterprise(s, c);
+}
+
+static void s_remove_org_from_enterprise(sb *s, const ctx *c)
+{
+	sb_lit(s, "removed ");
+	put_org(s, c);
+	sb_lit(s, " from ");
+	put_enterprise(s, c);
+}
+
+static void s_accept_enterprise_join(sb *s, const ctx *c)
+{
+	sb_lit(s, "accepted ");
+	put_org(s, c);
+	sb_lit(s, " into ");
+	put_enterprise(s, c);
+}
+
+/* ---- the table --------------------------------------------------------------------- */
+
+/* Every action type Trello documents, in the order of docs/actions.md. */
+const summarizer summarizers[] = {
+    /* cards */
+    {"createCard", s_create_card},
+    {"copyCard", s_copy_card},
+    {"emailCard", s_email_card},
+    {"convertToCardFromCheckItem", s_convert_check_item},
+    {"updateCard", s_update_card},
+    {"deleteCard", s_delete_card},
+    {"moveCardToBoard", s_move_card_to_board},
+    {"moveCardFromBoard", s_move_card_from_board},
+    {"commentCard", s_comment_card},
+    {"copyCommentCard", s_copy_comment},
+    {"updateComment", s_update_comment},
+    {"deleteComment", s_delete_comment},
+    {"voteOnCard", s_vote_on_card},
+    {"addMemberToCard", s_add_member_to_card},
+    {"removeMemberFromCard", s_remove_member_from_card},
+    {"addLabelToCard", s_add_label},
+    {"removeLabelFromCard", s_remove_label},
+    {"addAttachmentToCard", s_add_attachment},
+    {"deleteAttachmentFromCard", s_delete_attachment},
+    /* checklists */
+    {"addChecklistToCard", s_add_checklist},
+    {"createChecklist", s_create_checklist},
+    {"removeChecklistFromCard", s_remove_checklist},
+    {"copyChecklist", s_copy_checklist},
+    {"updateChecklist", s_update_checklist},
+    {"createCheckItem", s_create_check_item},
+    {"updateCheckItem", s_update_check_item},
+    {"updateCheckItemStateOnCard", s_check_item_state},
+    {"deleteCheckItem", s_delete_check_item},
+    /* custom fields */
+    {"createCustomField", s_create_custom_field},
+    {"updateCustomField", s_update_custom_field},
+    {"deleteCustomField", s_delete_custom_field},
+    {"updateCustomFieldItem", s_update_custom_field_item},
+    /* lists */
+    {"createList", s_create_list},
+    {"updateList", s_update_list},
+    {"moveListFromBoard", s_move_list_from_board},
+    {"moveListToBoard", s_move_list_to_board},
+    /* labels */
+    {"createLabel", s_create_label},
+    {"updateLabel", s_update_label},
+    {"deleteLabel", s_delete_label},
+    /* boards */
+    {"createBoard", s_create_board},
+    {"copyBoard", s_copy_board},
+    {"updateBoard", s_update_board},
+    {"addMemberToBoard", s_add_member_to_board},
+    {"removeMemberFromBoard", s_remove_member_from_board},
+    {"makeAdminOfBoard", s_make_admin_board},
+    {"makeNormalMemberOfBoard", s_make_normal_board},
+    {"makeObserverOfBoard", s_make_observer_board},
+    {"createBoardInvitation", s_create_board_invitation},
+    {"deleteBoardInvitation", s_delete_board_invitation},
+    {"unconfirmedBoardInvitation", s_unconfirmed_board_invitation},
+    {"createBoardPreference", s_create_board_preference},
+    {"addToOrganizationBoard", s_add_to_org_board},
+    {"removeFromOrganizationBoard", s_remove_from_org_board},
+    {"enablePlugin", s_enable_plugin},
+    {"disablePlugin", s_disable_plugin},
+    {"enablePowerUp", s_enable_plugin},
+    {"disablePowerUp", s_disable_plugin},
+    /* members */
+    {"memberJoinedTrello", s_member_joined_trello},
+    {"updateMember", s_update_member},
+    /* workspaces and enterprises */
+    {"createOrganization", s_create_org},
+    {"updateOrganization", s_update_org},
+    {"addMemberToOrganization", s_add_member_to_org},
+    {"removeMemberFromOrganization", s_remove_member_from_org},
+    {"makeAdminOfOrganization", s_make_admin_org},
+    {"makeNormalMemberOfOrganization", s_make_normal_org},
+    {"createOrganizationInvitation", s_create_org_invitation},
+    {"deleteOrganizationInvitation", s_delete_org_invitation},
+    {"unconfirmedOrganizationInvitation", s_unconfirmed_org_invitation},
+    {"addOrganizationToEnterprise", s_add_org_to_enterprise},
+    {"removeOrganizationFromEnterprise", s_remove_org_from_enterprise},
+    {"acceptEnterpriseJoinRequest", s_accept_enterprise_join},
+    {"addToEnterprisePluginWhitelist", s_add_enterprise_plugin},
+    {"removeFromEnterprisePluginWhitelist", s_remove_enterprise_plugin},
+    {"enableEnterprisePluginWhitelist", s_enable_enterprise_whitelist},
+    {"disableEnterprisePluginWhitelist", s_disable_enterprise_whitelist},
+};
+
+const size_t summarizers_len = TH_ARRAY_LEN(summarizers);
