@@ -1,5 +1,5 @@
 /*
- * client.c — the Trello REST client: one request engine on libcurl multi that
+ * client.c — the Trello REST client: one request engine on an HTTP group that
  * every call goes through (a single call is a batch of one), with the retry
  * and rate-limit rules of trello.h, and the typed calls on top of it.
  *
@@ -12,9 +12,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <curl/curl.h>
+#include <poll.h>
+#include <stdatomic.h>
+
 #include <jansson.h>
 
+#include "http/client.h"
 #include "trello/trello.h"
 #include "util/log.h"
 
@@ -23,16 +26,6 @@
 #define MAX_SECRET_LEN 512 /* tokens and keys longer than this are refused */
 #define POLL_SLICE_MS 1000 /* longest single wait inside the loop */
 #define BACKOFF_CAP_MS 10000
-
-/* ---- process-wide libcurl initialisation (owned by this module) ------------------ */
-
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static CURLcode curl_init_rc = CURLE_FAILED_INIT;
-
-static void curl_init_once(void)
-{
-	curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
-}
 
 /* ---- the client and its rate-limit table ------------------------------------------ */
 
@@ -59,25 +52,17 @@ struct trello_client {
 	size_t nbuckets;
 	/* DNS answers and TLS sessions shared by every call of this client (so a
 	 * health pass does not resolve and handshake from scratch each time).
-	 * Connections themselves are not shared across threads: libcurl does not
-	 * support that; within a batch the multi handle reuses them. */
-	CURLSH *share;
-	pthread_mutex_t share_locks[CURL_LOCK_DATA_LAST];
+	 * Connections themselves are not shared across threads; within a batch
+	 * the group reuses them. */
+	httpc_share *share;
+	/* set before any call (trello_client_set_deadline / _set_notice) */
+	int64_t deadline;     /* monotonic ms; 0: none */
+	long notice_after_ms; /* 0: no notice */
+	trello_notice_fn notice;
+	void *notice_ctx;
+	atomic_bool noticed; /* the notice is given once per client */
+	int64_t budget_ms;   /* what the deadline was set from, for messages */
 };
-
-static void share_lock(CURL *h, curl_lock_data data, curl_lock_access access, void *ud)
-{
-	struct trello_client *c = ud;
-	if ((unsigned)data < CURL_LOCK_DATA_LAST)
-		pthread_mutex_lock(&c->share_locks[data]);
-}
-
-static void share_unlock(CURL *h, curl_lock_data data, void *ud)
-{
-	struct trello_client *c = ud;
-	if ((unsigned)data < CURL_LOCK_DATA_LAST)
-		pthread_mutex_unlock(&c->share_locks[data]);
-}
 
 /* A secret that goes into a header must not be able to break it. */
 static bool secret_ok(const char *s)
@@ -98,10 +83,6 @@ static bool secret_ok(const char *s)
 int trello_client_new(trello_client **out, const trello_client_opts *opts, th_error *err)
 {
 	*out = NULL;
-	pthread_once(&curl_once, curl_init_once);
-	if (curl_init_rc != CURLE_OK)
-		return th_err(err, TH_EIO, "cannot initialise libcurl: %s",
-		              curl_easy_strerror(curl_init_rc));
 	if (!opts || !opts->api_key || !*opts->api_key)
 		return th_err(err, TH_ECONFIG,
 		              "TRELLO_API_KEY is not set: the Trello client needs the "
@@ -128,8 +109,7 @@ int trello_client_new(trello_client **out, const trello_client_opts *opts, th_er
 	if (!c)
 		return th_err(err, TH_ENOMEM, "out of memory");
 	pthread_mutex_init(&c->lock, NULL);
-	for (size_t i = 0; i < CURL_LOCK_DATA_LAST; i++)
-		pthread_mutex_init(&c->share_locks[i], NULL);
+	atomic_init(&c->noticed, false);
 	c->opts = *opts;
 	c->api_url = str_dup(url);
 	c->api_key = str_dup(opts->api_key);
@@ -162,18 +142,7 @@ int trello_client_new(trello_client **out, const trello_client_opts *opts, th_er
 	if (!c->opts.max_body)
 		c->opts.max_body = TRELLO_MAX_BODY;
 	str_printf(c->user_agent, sizeof c->user_agent, "trellohook/%s", TH_VERSION);
-	c->share = curl_share_init();
-	/* without a share every call simply resolves and handshakes on its own */
-	if (c->share &&
-	    (curl_share_setopt(c->share, CURLSHOPT_LOCKFUNC, share_lock) != CURLSHE_OK ||
-	     curl_share_setopt(c->share, CURLSHOPT_UNLOCKFUNC, share_unlock) != CURLSHE_OK ||
-	     curl_share_setopt(c->share, CURLSHOPT_USERDATA, c) != CURLSHE_OK ||
-	     curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS) != CURLSHE_OK ||
-	     curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION) !=
-	         CURLSHE_OK)) {
-		curl_share_cleanup(c->share);
-		c->share = NULL;
-	}
+	c->share = httpc_share_new(); /* NULL: every call resolves and handshakes alone */
 	c->key_bucket.remaining = c->key_bucket.max = c->key_bucket.interval_ms = -1;
 	log_add_secret(c->api_key);
 	*out = c;
@@ -190,10 +159,7 @@ void trello_client_free(trello_client *c)
 	free(c->buckets);
 	free(c->api_url);
 	free(c->api_key);
-	if (c->share)
-		curl_share_cleanup(c->share);
-	for (size_t i = 0; i < CURL_LOCK_DATA_LAST; i++)
-		pthread_mutex_destroy(&c->share_locks[i]);
+	httpc_share_free(c->share);
 	pthread_mutex_destroy(&c->lock);
 	free(c);
 }
@@ -202,6 +168,22 @@ void trello_client_free(trello_client *c)
 const char *trello_client_api_url(const trello_client *c)
 {
 	return c->api_url;
+}
+
+/* Bound every call of the client in time; see trello.h. */
+void trello_client_set_deadline(trello_client *c, int64_t budget_ms)
+{
+	c->budget_ms = budget_ms > 0 ? budget_ms : 0;
+	c->deadline = budget_ms > 0 ? time_mono_ms() + budget_ms : 0;
+}
+
+/* Say once what a slow call waits for; see trello.h. */
+void trello_client_set_notice(trello_client *c, long after_ms, trello_notice_fn fn, void *ctx)
+{
+	c->notice_after_ms = after_ms > 0 ? after_ms : 0;
+	c->notice = fn;
+	c->notice_ctx = ctx;
+	atomic_store(&c->noticed, false);
 }
 
 /* The bucket of @token, created on first use. Caller holds c->lock. Returns
@@ -298,167 +280,112 @@ struct treq {
 	int64_t not_before; /* monotonic ms */
 	int tries;          /* attempts made */
 	int rate_waits;
-	CURL *easy;
-	struct curl_slist *headers;
+	httpc *hc;     /* kept across attempts (its connection too), owned */
+	httpc_req hq;  /* the attempt on the wire */
+	httpc_resp hr; /* its answer: the body, at most max_body */
 	int64_t started;
 	trello_rate_info rate;
-	buf resp; /* the answer body, at most max_body */
-	bool too_big;
-	char curl_err[CURL_ERROR_SIZE];
 	/* result */
 	long status;
 	int rc;
 	trello_error err;
 };
 
-static void treq_init(struct treq *r, size_t max_body)
+static void treq_init(struct treq *r)
 {
 	memset(r, 0, sizeof *r);
-	buf_init(&r->resp, max_body);
+	httpc_resp_init(&r->hr);
 	trello_rate_info_init(&r->rate);
-}
-
-static void treq_release_easy(struct treq *r)
-{
-	if (r->easy)
-		curl_easy_cleanup(r->easy);
-	r->easy = NULL;
-	curl_slist_free_all(r->headers);
-	r->headers = NULL;
 }
 
 static void treq_clear(struct treq *r)
 {
-	treq_release_easy(r);
+	httpc_free(r->hc);
 	free(r->path);
 	free(r->body);
-	buf_free(&r->resp);
+	httpc_resp_clear(&r->hr);
 	memset(r, 0, sizeof *r);
 }
 
 /* The path with the token masked, for logs. */
 static void log_path(const struct treq *r, char *out, size_t outsz)
 {
-	const char *hit = r->token ? strstr(r->path, r->token) : NULL;
-	if (!hit) {
-		str_copy(out, outsz, r->path);
-		return;
-	}
-	char masked[32];
-	mask_secret(r->token, masked, sizeof masked);
-	str_printf(out, outsz, "%.*s%s%s", (int)(hit - r->path), r->path, masked,
-	           hit + strlen(r->token));
+	httpc_mask_url(r->path, r->token, out, outsz);
 }
 
-static size_t on_body(char *data, size_t size, size_t nmemb, void *ud)
+static void on_header(void *ud, const char *data, size_t n)
 {
 	struct treq *r = ud;
-	size_t n = size * nmemb;
-	if (buf_append(&r->resp, data, n) != 0) {
-		r->too_big = true;
-		return 0; /* makes curl stop with CURLE_WRITE_ERROR */
-	}
-	return n;
-}
-
-static size_t on_header(char *data, size_t size, size_t nmemb, void *ud)
-{
-	struct treq *r = ud;
-	size_t n = size * nmemb;
 	if (n >= 5 && strncmp(data, "HTTP/", 5) == 0)
 		trello_rate_info_init(&r->rate); /* a new header block (after 100 or a redirect) */
 	else
 		trello_rate_parse_header(&r->rate, data, n);
-	return n;
 }
 
-/* Build the easy handle for one attempt. */
-static int treq_start(trello_client *c, struct treq *r, int64_t now)
+/* The time left before the client's deadline (ms, at least 1), or 0 when
+ * there is no deadline. */
+static long time_left(const trello_client *c, int64_t now)
+{
+	if (!c->deadline)
+		return 0;
+	return c->deadline > now ? (long)(c->deadline - now) : 1;
+}
+
+/* Start one attempt of @r inside @g. */
+static int treq_start(trello_client *c, httpc_group *g, struct treq *r, int64_t now)
 {
 	buf url, auth;
 	int rc = TH_ENOMEM;
 	buf_init(&url, 16384);
 	buf_init(&auth, 2048);
-	treq_release_easy(r);
-	buf_reset(&r->resp);
-	r->too_big = false;
-	r->curl_err[0] = '\0';
 	trello_rate_info_init(&r->rate);
 	r->status = 0;
+	if (!r->hc) {
+		httpc_opts o = HTTPC_OPTS_INIT;
+		o.timeout_ms = c->opts.timeout_ms;
+		o.connect_timeout_ms = c->opts.connect_timeout_ms;
+		o.max_body = c->opts.max_body;
+		o.user_agent = c->user_agent;
+		o.component = COMPONENT;
+		o.share = c->share;
+		th_error e = {0, {0}};
+		if (httpc_new(&r->hc, &o, &e))
+			goto out;
+	}
 	if (buf_printf(&url, "%s%s", c->api_url, r->path) ||
 	    /* Key and token go in the Authorization header (Trello's documented
 	     * OAuth form), so they never appear in a URL. */
 	    buf_printf(&auth, "Authorization: OAuth oauth_consumer_key=\"%s\", oauth_token=\"%s\"",
 	               c->api_key, r->token))
 		goto out;
-	r->easy = curl_easy_init();
-	if (!r->easy)
-		goto out;
-	struct curl_slist *h = NULL;
-	const char *hdrs[] = {auth.data, "Accept: application/json", "Expect:",
-	                      r->body ? "Content-Type: application/json; charset=utf-8" : NULL};
-	for (size_t i = 0; i < TH_ARRAY_LEN(hdrs); i++) {
-		if (!hdrs[i])
-			continue;
-		struct curl_slist *nh = curl_slist_append(h, hdrs[i]);
-		if (!nh) {
-			curl_slist_free_all(h);
-			goto out;
-		}
-		h = nh;
-	}
-	r->headers = h;
-	CURL *e = r->easy;
-	CURLcode cc = CURLE_OK;
-	/* every setopt below can only fail for lack of memory */
-#define SET(opt, val)                                       \
-	do {                                                \
-		if (cc == CURLE_OK)                         \
-			cc = curl_easy_setopt(e, opt, val); \
-	} while (0)
-	SET(CURLOPT_URL, url.data);
-	SET(CURLOPT_HTTPHEADER, r->headers);
-	SET(CURLOPT_USERAGENT, c->user_agent);
-	SET(CURLOPT_NOSIGNAL, 1L);
-	SET(CURLOPT_CONNECTTIMEOUT_MS, c->opts.connect_timeout_ms);
-	SET(CURLOPT_TIMEOUT_MS, c->opts.timeout_ms);
-	SET(CURLOPT_FOLLOWLOCATION, 0L);
-	SET(CURLOPT_PROTOCOLS_STR, "http,https");
-	SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)c->opts.max_body);
-	SET(CURLOPT_WRITEFUNCTION, on_body);
-	SET(CURLOPT_WRITEDATA, r);
-	SET(CURLOPT_HEADERFUNCTION, on_header);
-	SET(CURLOPT_HEADERDATA, r);
-	SET(CURLOPT_ERRORBUFFER, r->curl_err);
-	SET(CURLOPT_PRIVATE, r);
-	if (c->share)
-		SET(CURLOPT_SHARE, c->share);
-	if (r->body) {
-		SET(CURLOPT_POSTFIELDSIZE, (long)strlen(r->body));
-		SET(CURLOPT_COPYPOSTFIELDS, r->body);
-	}
-	if (strcmp(r->method, "GET") != 0 && strcmp(r->method, "POST") != 0)
-		SET(CURLOPT_CUSTOMREQUEST, r->method);
-	else if (strcmp(r->method, "POST") == 0 && !r->body)
-		SET(CURLOPT_POSTFIELDS, "");
-#undef SET
-	if (cc != CURLE_OK)
+	const char *hdrs[3] = {auth.data, "Accept: application/json",
+	                       "Content-Type: application/json; charset=utf-8"};
+	r->hq = (httpc_req){.method = r->method,
+	                    .url = url.data,
+	                    .headers = hdrs,
+	                    .nheaders = r->body ? 3 : 2,
+	                    .body = r->body,
+	                    .body_len = r->body ? strlen(r->body) : 0,
+	                    .timeout_ms = time_left(c, now),
+	                    .on_header = on_header,
+	                    .header_ctx = r,
+	                    .secret = r->token};
+	/* url and headers are copied when the transfer starts */
+	rc = httpc_group_add(g, r->hc, &r->hq, &r->hr, r);
+	r->hq.url = NULL;
+	r->hq.headers = NULL;
+	r->hq.nheaders = 0;
+	if (rc)
 		goto out;
 	r->started = now;
 	r->tries++;
 	r->state = RQ_RUNNING;
-	rc = 0;
 out:
 	/* the header value held the key and the token: wipe our copy */
 	if (auth.data)
 		memset(auth.data, 0, auth.len);
 	buf_free(&auth);
 	buf_free(&url);
-	if (rc) {
-		treq_release_easy(r);
-		r->rc = th_err(&r->err.th, TH_ENOMEM, "out of memory");
-		r->state = RQ_DONE;
-	}
 	return rc;
 }
 
@@ -496,31 +423,6 @@ static int64_t gate(trello_client *c, struct treq *r, int64_t now)
 	return at;
 }
 
-static bool curl_transient(CURLcode cc)
-{
-	switch (cc) {
-	case CURLE_COULDNT_RESOLVE_HOST:
-	case CURLE_COULDNT_CONNECT:
-	case CURLE_OPERATION_TIMEDOUT:
-	case CURLE_SEND_ERROR:
-	case CURLE_RECV_ERROR:
-	case CURLE_GOT_NOTHING:
-	case CURLE_PARTIAL_FILE:
-	case CURLE_SSL_CONNECT_ERROR:
-	case CURLE_HTTP2:
-	case CURLE_HTTP2_STREAM: return true;
-	default: return false;
-	}
-}
-
-/* Failures after which the request certainly never reached Trello, so even a
- * POST may be sent again. */
-static bool curl_never_sent(CURLcode cc)
-{
-	return cc == CURLE_COULDNT_RESOLVE_HOST || cc == CURLE_COULDNT_CONNECT ||
-	       cc == CURLE_COULDNT_RESOLVE_PROXY;
-}
-
 static long backoff(const trello_client *c, int tries)
 {
 	long d = c->opts.backoff_ms;
@@ -536,17 +438,15 @@ static long backoff(const trello_client *c, int tries)
 
 /* Decide what a finished attempt means. Sets r->state to RQ_DONE or back to
  * RQ_WAITING (with not_before) for another attempt. */
-static void treq_finish(trello_client *c, struct treq *r, CURLcode cc, int64_t now)
+static void treq_finish(trello_client *c, struct treq *r, int64_t now)
 {
 	char lp[320];
-	long status = 0;
-	if (cc == CURLE_OK)
-		curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
+	enum httpc_fail fail = r->hr.fail;
+	long status = fail == HTTPC_OK ? r->hr.status : 0;
 	r->status = status;
 	log_path(r, lp, sizeof lp);
 	log_debug(COMPONENT, "%s %s -> %ld in %lld ms%s%s", r->method, lp, status,
-	          (long long)(now - r->started), cc == CURLE_OK ? "" : ": ",
-	          cc == CURLE_OK ? "" : curl_easy_strerror(cc));
+	          (long long)(now - r->started), fail == HTTPC_OK ? "" : ": ", r->hr.error);
 
 	/* rate-limit bookkeeping (also for 429) */
 	pthread_mutex_lock(&c->lock);
@@ -563,9 +463,9 @@ static void treq_finish(trello_client *c, struct treq *r, CURLcode cc, int64_t n
 	int64_t resume = 0;
 	if (status == 429) {
 		/* Which bucket ran out: the headers say, else Trello's error code. */
-		bool key =
-		    r->rate.key_remaining == 0 || (r->rate.token_remaining != 0 && r->resp.data &&
-		                                   strstr(r->resp.data, "API_KEY_LIMIT") != NULL);
+		bool key = r->rate.key_remaining == 0 ||
+		           (r->rate.token_remaining != 0 && r->hr.body.data &&
+		            strstr(r->hr.body.data, "API_KEY_LIMIT") != NULL);
 		struct bucket *x = key || !b ? &c->key_bucket : b;
 		long iv = key ? r->rate.key_interval_ms : r->rate.token_interval_ms;
 		if (x->resume_at <= now)
@@ -574,9 +474,9 @@ static void treq_finish(trello_client *c, struct treq *r, CURLcode cc, int64_t n
 		resume = x->resume_at;
 	}
 	pthread_mutex_unlock(&c->lock);
-	treq_release_easy(r);
 
-	if (status == 429 && r->rate_waits < c->opts.max_rate_waits) {
+	if (status == 429 && r->rate_waits < c->opts.max_rate_waits &&
+	    (!c->deadline || resume < c->deadline)) {
 		r->rate_waits++;
 		r->tries--; /* waiting out a 429 is not a failed try */
 		r->not_before = resume;
@@ -586,8 +486,8 @@ static void treq_finish(trello_client *c, struct treq *r, CURLcode cc, int64_t n
 		return;
 	}
 	bool may_retry = r->tries <= c->opts.max_retries;
-	if (cc != CURLE_OK) {
-		if (r->too_big || cc == CURLE_FILESIZE_EXCEEDED) {
+	if (fail != HTTPC_OK) {
+		if (fail == HTTPC_FAIL_TOOBIG) {
 			r->rc = th_err(&r->err.th, TH_ETOOBIG,
 			               "Trello sent an unexpected answer: larger "
 			               "than %zu bytes",
@@ -596,19 +496,28 @@ static void treq_finish(trello_client *c, struct treq *r, CURLcode cc, int64_t n
 			r->state = RQ_DONE;
 			return;
 		}
-		if (may_retry && curl_transient(cc) && (r->idempotent || curl_never_sent(cc))) {
+		if (may_retry && httpc_fail_transient(fail) &&
+		    (r->idempotent || httpc_fail_never_sent(fail)) &&
+		    (!c->deadline || now + backoff(c, r->tries) < c->deadline)) {
 			r->not_before = now + backoff(c, r->tries);
 			r->state = RQ_WAITING;
 			return;
 		}
-		r->rc = th_err(&r->err.th, TH_EUNAVAIL, "cannot reach Trello at %s: %s%s",
-		               c->api_url, r->curl_err[0] ? r->curl_err : curl_easy_strerror(cc),
-		               r->tries > 1 ? " (after several tries)" : "");
+		if (c->deadline && now >= c->deadline - 5 && fail == HTTPC_FAIL_TIMEOUT)
+			r->rc = th_err(&r->err.th, TH_EUNAVAIL,
+			               "Trello at %s did not answer %s %s within %lld s; "
+			               "is TRELLO_API_URL right and Trello up?",
+			               c->api_url, r->method, lp, (long long)c->budget_ms / 1000);
+		else
+			r->rc = th_err(&r->err.th, TH_EUNAVAIL, "cannot reach Trello at %s: %s%s",
+			               c->api_url, r->hr.error,
+			               r->tries > 1 ? " (after several tries)" : "");
 		r->err.kind = TRELLO_ERR_UNREACHABLE;
 		r->state = RQ_DONE;
 		return;
 	}
-	if (status >= 500 && may_retry && r->idempotent) {
+	if (status >= 500 && may_retry && r->idempotent &&
+	    (!c->deadline || now + backoff(c, r->tries) < c->deadline)) {
 		r->not_before = now + backoff(c, r->tries);
 		r->state = RQ_WAITING;
 		return;
@@ -618,7 +527,7 @@ static void treq_finish(trello_client *c, struct treq *r, CURLcode cc, int64_t n
 		r->rc = 0;
 		return;
 	}
-	trello_error_from_answer((int)status, r->resp.data, r->resp.len, &r->err);
+	trello_error_from_answer((int)status, r->hr.body.data, r->hr.body.len, &r->err);
 	if (status == 429) {
 		char said[sizeof r->err.th.msg];
 		str_copy(said, sizeof said, r->err.th.msg);
@@ -632,19 +541,65 @@ static void treq_finish(trello_client *c, struct treq *r, CURLcode cc, int64_t n
 		c->opts.on_token_dead(c->opts.on_token_dead_ctx, r->token, r->err.kind);
 }
 
-/* Run every request to completion. Returns 0, or TH_ENOMEM when curl could
- * not even start (then every request not done carries that error). */
+/* Give back the rate slot gate() reserved for @r. */
+static void ungate(trello_client *c, struct treq *r, int64_t now)
+{
+	pthread_mutex_lock(&c->lock);
+	struct bucket *b = bucket_for(c, r->token, now);
+	if (c->key_bucket.inflight > 0)
+		c->key_bucket.inflight--;
+	if (b && b->inflight > 0)
+		b->inflight--;
+	pthread_mutex_unlock(&c->lock);
+}
+
+/* Past the client's deadline, a request still waiting gives up. */
+static void treq_expire(trello_client *c, struct treq *r)
+{
+	char lp[320];
+	log_path(r, lp, sizeof lp);
+	r->rc = th_err(&r->err.th, TH_EUNAVAIL,
+	               "Trello at %s did not answer %s %s within %lld s; is TRELLO_API_URL "
+	               "right and Trello up?",
+	               c->api_url, r->method, lp, (long long)c->budget_ms / 1000);
+	r->err.kind = TRELLO_ERR_UNREACHABLE;
+	r->state = RQ_DONE;
+}
+
+/* Say once, after notice_after_ms, what the client is waiting for. */
+static void maybe_notice(trello_client *c, struct treq **reqs, size_t n, int64_t t0, int64_t now)
+{
+	if (!c->notice || now - t0 < c->notice_after_ms || atomic_load(&c->noticed))
+		return;
+	if (atomic_exchange(&c->noticed, true))
+		return;
+	const struct treq *r = NULL;
+	for (size_t i = 0; i < n && !r; i++)
+		if (reqs[i]->state != RQ_DONE)
+			r = reqs[i];
+	char lp[320], what[512];
+	if (r)
+		log_path(r, lp, sizeof lp);
+	str_printf(what, sizeof what, "waiting for Trello at %s (%s %s)%s", c->api_url,
+	           r ? r->method : "", r ? lp : "",
+	           c->deadline ? ", giving up at the time limit" : "");
+	c->notice(c->notice_ctx, what);
+}
+
+/* Run every request to completion. Returns 0, or TH_ENOMEM when the HTTP
+ * group could not even start (then every request not done carries that
+ * error). */
 static int engine_run(trello_client *c, struct treq **reqs, size_t n)
 {
-	CURLM *multi = curl_multi_init();
+	httpc_group *g = NULL;
 	size_t pending = n;
 	unsigned running = 0;
-	int rc = 0;
-	if (!multi) {
+	int64_t t0 = time_mono_ms();
+	int rc = httpc_group_new(&g, c->opts.max_parallel);
+	if (rc) {
 		rc = TH_ENOMEM;
 		goto out;
 	}
-	curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, (long)c->opts.max_parallel);
 	while (pending > 0) {
 		int64_t now = time_mono_ms();
 		int64_t wake = now + POLL_SLICE_MS;
@@ -652,73 +607,61 @@ static int engine_run(trello_client *c, struct treq **reqs, size_t n)
 			struct treq *r = reqs[i];
 			if (r->state != RQ_WAITING)
 				continue;
+			if (c->deadline && (now >= c->deadline || r->not_before >= c->deadline)) {
+				treq_expire(c, r);
+				pending--;
+				continue;
+			}
 			int64_t at = gate(c, r, now);
 			if (at) {
 				wake = at < wake ? at : wake;
 				continue;
 			}
-			if (treq_start(c, r, now) != 0 ||
-			    curl_multi_add_handle(multi, r->easy) != CURLM_OK) {
-				/* give back the slot gate() reserved */
-				pthread_mutex_lock(&c->lock);
-				struct bucket *b = bucket_for(c, r->token, now);
-				if (c->key_bucket.inflight > 0)
-					c->key_bucket.inflight--;
-				if (b && b->inflight > 0)
-					b->inflight--;
-				pthread_mutex_unlock(&c->lock);
-				treq_release_easy(r);
-				r->rc = th_err(&r->err.th, TH_ENOMEM, "out of memory");
+			if (treq_start(c, g, r, now) != 0) {
+				ungate(c, r, now);
+				r->rc = th_err(&r->err.th, TH_ENOMEM, "cannot start a request: %s",
+				               r->hr.error[0] ? r->hr.error : "out of memory");
 				r->state = RQ_DONE;
 				pending--;
 				continue;
 			}
 			running++;
 		}
-		int still = 0;
-		if (running)
-			curl_multi_perform(multi, &still);
-		CURLMsg *msg;
-		int left;
-		while ((msg = curl_multi_info_read(multi, &left)) != NULL) {
-			if (msg->msg != CURLMSG_DONE)
-				continue;
-			char *priv = NULL;
-			CURL *e = msg->easy_handle;
-			CURLcode cc = msg->data.result;
-			curl_easy_getinfo(e, CURLINFO_PRIVATE, &priv);
-			struct treq *r = (struct treq *)(void *)priv;
-			curl_multi_remove_handle(multi, e);
-			running--;
-			treq_finish(c, r, cc, time_mono_ms());
-			if (r->state == RQ_DONE)
-				pending--;
-			/* a slot came free or a retry is scheduled: look at the waiting
-			 * requests again before sleeping */
-			wake = 0;
+		if (c->notice && !atomic_load(&c->noticed)) {
+			int64_t at = t0 + c->notice_after_ms;
+			wake = at < wake ? at : wake;
 		}
-		if (!pending)
-			break;
+		if (c->deadline && c->deadline < wake)
+			wake = c->deadline;
 		now = time_mono_ms();
 		int timeout = (int)(wake > now ? wake - now : 0);
-		if (running && timeout > 100)
-			timeout =
-			    100; /* curl's own timers; it wakes us on socket activity anyway */
-		if (timeout > 0 || running)
-			curl_multi_poll(multi, NULL, 0, timeout, NULL);
+		if (running) {
+			if (timeout > 100)
+				timeout = 100; /* it wakes up on socket activity anyway */
+			httpc_group_run(g, timeout);
+		} else if (timeout > 0 && pending) {
+			(void)poll(NULL, 0, timeout);
+		}
+		struct treq *r;
+		while ((r = httpc_group_done(g)) != NULL) {
+			running--;
+			treq_finish(c, r, time_mono_ms());
+			if (r->state == RQ_DONE)
+				pending--;
+		}
+		maybe_notice(c, reqs, n, t0, time_mono_ms());
 	}
 out:
 	for (size_t i = 0; i < n; i++) {
 		if (reqs[i]->state != RQ_DONE) {
-			if (reqs[i]->easy && multi)
-				curl_multi_remove_handle(multi, reqs[i]->easy);
-			treq_release_easy(reqs[i]);
+			/* still attached: detach before the group goes */
+			httpc_free(reqs[i]->hc);
+			reqs[i]->hc = NULL;
 			reqs[i]->rc = th_err(&reqs[i]->err.th, TH_ENOMEM, "out of memory");
 			reqs[i]->state = RQ_DONE;
 		}
 	}
-	if (multi)
-		curl_multi_cleanup(multi);
+	httpc_group_free(g);
 	return rc;
 }
 
@@ -793,7 +736,7 @@ static int check_param_strings(const trello_webhook_params *p, th_error *err)
 /* Fill @r for one op. Returns 0 or an error in @err. */
 static int op_request(trello_client *c, const trello_op *op, struct treq *r, trello_error *err)
 {
-	treq_init(r, c->opts.max_body);
+	treq_init(r);
 	r->token = op->token;
 	if (!secret_ok(op->token))
 		return th_err(&err->th, TH_EINVAL,
@@ -862,18 +805,20 @@ static void op_result(trello_op *op, struct treq *r)
 	op->err = r->err;
 	if (op->rc)
 		return;
-	const char *body = r->resp.data ? r->resp.data : "";
+	const char *body = r->hr.body.data ? r->hr.body.data : "";
 	switch (op->kind) {
 	case TRELLO_OP_LIST_WEBHOOKS:
-		op->rc = trello_parse_webhook_list(body, r->resp.len, &op->webhooks, &op->err.th);
+		op->rc =
+		    trello_parse_webhook_list(body, r->hr.body.len, &op->webhooks, &op->err.th);
 		break;
 	case TRELLO_OP_GET_TOKEN:
-		op->rc = trello_parse_token_info(body, r->resp.len, &op->token_info, &op->err.th);
+		op->rc =
+		    trello_parse_token_info(body, r->hr.body.len, &op->token_info, &op->err.th);
 		break;
 	case TRELLO_OP_CREATE_WEBHOOK:
 	case TRELLO_OP_GET_WEBHOOK:
 	case TRELLO_OP_UPDATE_WEBHOOK:
-		op->rc = trello_parse_webhook(body, r->resp.len, &op->webhook, &op->err.th);
+		op->rc = trello_parse_webhook(body, r->hr.body.len, &op->webhook, &op->err.th);
 		break;
 	case TRELLO_OP_DELETE_WEBHOOK: break; /* the body ({"_value":null}) carries nothing */
 	}
@@ -1089,7 +1034,7 @@ static int get_raw(trello_client *c, const char *token, char *path, buf *resp, t
 	struct treq r;
 	struct treq *rp = &r;
 	err_clear(err);
-	treq_init(&r, c->opts.max_body);
+	treq_init(&r);
 	r.path = path;
 	r.method = "GET";
 	r.token = token;
@@ -1115,8 +1060,8 @@ static int get_raw(trello_client *c, const char *token, char *path, buf *resp, t
 	if (rc && err)
 		*err = r.err;
 	if (!rc) {
-		*resp = r.resp;
-		buf_init(&r.resp, c->opts.max_body);
+		*resp = r.hr.body;
+		buf_init(&r.hr.body, c->opts.max_body);
 	}
 out:
 	treq_clear(&r);
