@@ -181,9 +181,12 @@ void httpc_mask_url(const char *url, const char *secret, char *out, size_t outsz
 {
 	if (!outsz)
 		return;
-	buf b;
-	buf_init(&b, outsz > 1 ? outsz - 1 : 1);
 	const char *p = url ? url : "";
+	/* room for the whole masked text (a mask is at most 11 bytes, never more
+	 * than twice what it replaces plus a little); @out cuts it */
+	size_t room = 2 * strlen(p) + 64;
+	buf b;
+	buf_init(&b, room);
 	/* scheme://[user[:pass]@]host */
 	const char *auth = strstr(p, "://");
 	if (auth) {
@@ -238,7 +241,7 @@ void httpc_mask_url(const char *url, const char *secret, char *out, size_t outsz
 		char m[32];
 		mask_secret(secret, m, sizeof m);
 		buf b2;
-		buf_init(&b2, outsz > 1 ? outsz - 1 : 1);
+		buf_init(&b2, room);
 		while (hit) {
 			add(&b2, s, (size_t)(hit - s));
 			adds(&b2, m);
