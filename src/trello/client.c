@@ -580,9 +580,8 @@ static void maybe_notice(trello_client *c, struct treq **reqs, size_t n, int64_t
 	char lp[320], what[512];
 	if (r)
 		log_path(r, lp, sizeof lp);
-	str_printf(what, sizeof what, "waiting for Trello at %s (%s %s)%s", c->api_url,
-	           r ? r->method : "", r ? lp : "",
-	           c->deadline ? ", giving up at the time limit" : "");
+	str_printf(what, sizeof what, "waiting for Trello at %s (%s %s)", c->api_url,
+	           r ? r->method : "", r ? lp : "");
 	c->notice(c->notice_ctx, what);
 }
 
