@@ -83,8 +83,10 @@ typedef struct httpc_opts {
 		.abort_ctx = NULL, .share = NULL                                             \
 	}
 
-/* One request. Every pointer is borrowed until the call (or the group
- * transfer) is done. */
+/* One request. url and the header lines are copied when the call starts;
+ * the struct itself and everything else it points to (method, body,
+ * header_ctx, secret) are borrowed until the call (or the group transfer) is
+ * done. */
 typedef struct httpc_req {
 	const char *method;         /* NULL: "GET"; "HEAD" sends no body and reads none */
 	const char *url;            /* http:// or https:// only */
