@@ -8,6 +8,7 @@
 #   make screenshots  refresh the README's pictures in docs/screenshots/ (browser tests)
 #   make sanitize unit tests under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make lint     formatting (.clang-format) and banned C functions
+#   make check-exports  the installed library exports th_* names only
 #   make valgrind unit tests under valgrind: no memory errors, no leaks
 #   make install  install under PREFIX (default /usr/local) into DESTDIR: the programs, the
 #                 library, its header and .pc, man pages, trellohook.service and its env file
@@ -25,7 +26,7 @@ RUN_PKGS   = ca-certificates curl
 TEST_PKGS  = clang-format libcmocka-dev nodejs npm chromium postgresql valgrind sqlite3 wrk
 
 .PHONY: all build programs test-build deps deps-test run test screenshots sanitize lint valgrind \
-        install deb clean browser-deps
+        check-exports install deb clean browser-deps
 
 all: build
 
@@ -78,6 +79,9 @@ sanitize: deps-test
 
 lint:
 	@scripts/lint.sh
+
+check-exports: build
+	@scripts/check-exports.sh $(BUILD)
 
 valgrind: deps-test test-build
 	meson test -C $(BUILD) --suite unit --print-errorlogs --timeout-multiplier 4 \

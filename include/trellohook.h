@@ -26,6 +26,14 @@ extern "C" {
 #define TH_EXTERN
 #endif
 
+/* Marks a function kept for old callers only; compilers that know the
+ * attribute warn where it is used. */
+#if defined(__GNUC__) && !defined(TH_BUILDING)
+#define TH_DEPRECATED __attribute__((deprecated))
+#else
+#define TH_DEPRECATED
+#endif
+
 /** Error codes: 0 is success, each failure a negative number. */
 enum th_error_code {
 	TH_OK = 0,
@@ -116,10 +124,22 @@ TH_EXTERN const char *th_event_card_name(const th_event *event);
 TH_EXTERN const char *th_event_member_name(const th_event *event); /**< = th_event_member() */
 TH_EXTERN const char *th_event_member_id(const th_event *event);   /**< who acted (24 hex) */
 TH_EXTERN const char *th_event_summary(const th_event *event);     /**< one line for people */
-/** The body exactly as Trello sent it; @p len receives its size (may be NULL). */
+/**
+ * The event as JSON text: the body exactly as Trello sent it (the bytes whose
+ * signature was verified), one JSON object in UTF-8, NUL-terminated;
+ * @p len receives its size in bytes (may be NULL). Owned by the event: valid
+ * while the handler runs; copy it to keep it. Parse it with the JSON library
+ * of your choice (Trello's fields: `action`, `model`, `webhook`); the
+ * accessors above already give the common ones.
+ */
 TH_EXTERN const char *th_event_payload(const th_event *event, size_t *len);
-/** The payload parsed with jansson: a `json_t *` borrowed from the event (cast it). */
-TH_EXTERN void *th_event_json(const th_event *event);
+/**
+ * Deprecated: use th_event_payload() and your own JSON parser. Returns the
+ * payload parsed with jansson, a `json_t *` borrowed from the event (cast
+ * it), which ties a handler to trellohook's copy of jansson. Kept working for
+ * now; it will be removed.
+ */
+TH_EXTERN void *th_event_json(const th_event *event) TH_DEPRECATED;
 
 #ifdef __cplusplus
 }

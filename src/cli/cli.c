@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "service/service.h"
 
 int cli_fail(int code, const char *fmt, ...)
 {
@@ -19,6 +20,26 @@ int cli_fail_err(const th_error *err)
 {
 	int code = (err->code == TH_ECONFIG || err->code == TH_EINVAL) ? EXIT_USAGE : EXIT_FAIL;
 	return cli_fail(code, "%s", err->msg[0] ? err->msg : "failed");
+}
+
+/* trello_notice_fn of command clients: one line, once, while still waiting. */
+static void trello_notice(void *ctx, const char *what)
+{
+	(void)ctx;
+	fprintf(stderr, "trellohook: %s; giving up after %d s\n", what,
+	        CLI_TRELLO_BUDGET_MS / 1000);
+	fflush(stderr);
+}
+
+/* A command's bounded Trello client; see cli.h. */
+int cli_trello_client(svc_ctx *sc, trello_client **out)
+{
+	th_error err = {0, {0}};
+	if (svc_trello_client(sc, out, &err))
+		return cli_fail_err(&err);
+	trello_client_set_deadline(*out, CLI_TRELLO_BUDGET_MS);
+	trello_client_set_notice(*out, CLI_TRELLO_NOTICE_MS, trello_notice, NULL);
+	return 0;
 }
 
 int cli_app(cli *c, app **out)

@@ -14,6 +14,7 @@
 
 #include "config/config.h"
 #include "app/app.h"
+#include "trello/trello.h"
 
 enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
 
@@ -45,6 +46,15 @@ int cli_app(cli *c, app **out);
 int cli_svc(cli *c, svc_ctx **out);
 /* For commands that take no arguments: refuse any (usage error), then cli_svc(). */
 int cli_svc_noargs(cli *c, int argc, char **argv, svc_ctx **out);
+/* How long a command may wait for Trello in all (retries included), and when
+ * it says on stderr what it is waiting for (once). */
+#define CLI_TRELLO_BUDGET_MS 20000
+#define CLI_TRELLO_NOTICE_MS 3000
+/* The Trello client of a command: the service's, bounded by
+ * CLI_TRELLO_BUDGET_MS from now, with the waiting notice on stderr. Prints
+ * the error and returns its exit code on failure. Free with
+ * trello_client_free(). */
+int cli_trello_client(svc_ctx *sc, trello_client **out);
 /* Print @doc (stolen) as the one JSON document on stdout. Returns 0 or EXIT_FAIL. */
 int cli_print_json(json_t *doc);
 

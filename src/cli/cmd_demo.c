@@ -18,7 +18,6 @@
  * terminal reaches only the demo, which stops them in order. Their output
  * goes to DIR/mock.log and DIR/serve.log; the handler's lines are echoed.
  */
-#include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -38,6 +37,7 @@
 
 #include "cli/cli.h"
 #include "cli/demo.h"
+#include "http/client.h"
 #include "service/handlers.h"
 #include "service/service.h"
 
@@ -181,11 +181,6 @@ static const char *state_str(const demo *d, const char *key)
 
 /* ---- the mock's control API and Trello routes ------------------------------------ */
 
-static size_t on_mock_body(char *ptr, size_t size, size_t nmemb, void *ud)
-{
-	return buf_append(ud, ptr, size * nmemb) ? 0 : size * nmemb;
-}
-
 /* @method @url (relative to the mock's base) with @body (JSON, stolen, may be
  * NULL); *out gets the parsed answer (NULL when not JSON). Fails unless 2xx. */
 static int mock_call_q(const demo *d, const char *method, const char *route, json_t *body,
@@ -196,48 +191,43 @@ static int mock_call_q(const demo *d, const char *method, const char *route, jso
 	int rc = EXIT_FAIL;
 	char url[1024];
 	char *text = NULL;
-	struct curl_slist *hdrs = NULL;
-	buf resp;
-	buf_init(&resp, MOCK_BODY_MAX);
+	httpc *hc = NULL;
+	httpc_resp resp;
+	httpc_resp_init(&resp);
 	*out = NULL;
-	CURL *e = curl_easy_init();
-	if (!e || !str_printf(url, sizeof url, "%s%s", d->mock_base, route))
+	httpc_opts o = HTTPC_OPTS_INIT;
+	o.timeout_ms = 60000; /* "wait": true lasts until the deliveries are done */
+	o.connect_timeout_ms = 5000;
+	o.max_body = MOCK_BODY_MAX;
+	o.component = "demo";
+	th_error err = {0, {0}};
+	if (httpc_new(&hc, &o, &err)) {
+		if (!quiet)
+			cli_fail(EXIT_FAIL, "demo: %s", err.msg);
+		goto out;
+	}
+	if (!str_printf(url, sizeof url, "%s%s", d->mock_base, route))
 		goto out;
 	if (body && !(text = json_dumps(body, JSON_COMPACT)))
 		goto out;
-	hdrs = curl_slist_append(NULL, "Content-Type: application/json");
-	CURLcode cc = CURLE_OK;
-#define SETOPT(opt, val)                                    \
-	do {                                                \
-		if (cc == CURLE_OK)                         \
-			cc = curl_easy_setopt(e, opt, val); \
-	} while (0)
-	SETOPT(CURLOPT_URL, url);
-	SETOPT(CURLOPT_CUSTOMREQUEST, method);
-	SETOPT(CURLOPT_HTTPHEADER, hdrs);
-	if (text)
-		SETOPT(CURLOPT_POSTFIELDS, text);
-	SETOPT(CURLOPT_TIMEOUT, 60L); /* "wait": true lasts until the deliveries are done */
-	SETOPT(CURLOPT_NOSIGNAL, 1L);
-	SETOPT(CURLOPT_WRITEFUNCTION, on_mock_body);
-	SETOPT(CURLOPT_WRITEDATA, &resp);
-#undef SETOPT
-	long status = 0;
-	if (cc == CURLE_OK)
-		cc = curl_easy_perform(e);
-	if (cc != CURLE_OK) {
+	const char *hdrs[] = {"Content-Type: application/json"};
+	httpc_req req = {.method = method,
+	                 .url = url,
+	                 .headers = hdrs,
+	                 .nheaders = 1,
+	                 .body = text,
+	                 .body_len = text ? strlen(text) : 0};
+	if (httpc_perform(hc, &req, &resp)) {
 		if (!quiet)
-			cli_fail(EXIT_FAIL, "demo: %s %.*s: %s", method, rlen, route,
-			         curl_easy_strerror(cc));
+			cli_fail(EXIT_FAIL, "demo: %s %.*s: %s", method, rlen, route, resp.error);
 		goto out;
 	}
-	curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
-	if (resp.len)
-		*out = json_loadb(resp.data, resp.len, 0, NULL);
-	if (status / 100 != 2) {
+	if (resp.body.len)
+		*out = json_loadb(resp.body.data, resp.body.len, 0, NULL);
+	if (resp.status / 100 != 2) {
 		if (!quiet)
 			cli_fail(EXIT_FAIL, "demo: %s %.*s: the mock answered %ld %.200s", method,
-			         rlen, route, status, resp.data ? resp.data : "");
+			         rlen, route, resp.status, resp.body.data ? resp.body.data : "");
 		json_decref(*out);
 		*out = NULL;
 		goto out;
@@ -246,10 +236,8 @@ static int mock_call_q(const demo *d, const char *method, const char *route, jso
 out:
 	json_decref(body);
 	free(text);
-	buf_free(&resp);
-	curl_slist_free_all(hdrs);
-	if (e)
-		curl_easy_cleanup(e);
+	httpc_resp_clear(&resp);
+	httpc_free(hc);
 	return rc;
 }
 

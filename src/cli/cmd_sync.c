@@ -126,8 +126,8 @@ int cmd_sync(cli *c, int argc, char **argv)
 		return rc;
 	trello_client *tc = NULL;
 	th_error err = {0, {0}};
-	if (svc_trello_client(sc, &tc, &err))
-		return cli_fail_err(&err);
+	if ((rc = cli_trello_client(sc, &tc)) != 0)
+		return rc;
 	sync_report r;
 	rc = svc_sync(sc, tc, &o, &r, &err);
 	trello_client_free(tc);

@@ -138,9 +138,10 @@ int cmd_token_check(cli *c, int argc, char **argv)
 		}
 	}
 	trello_client *tc = NULL;
-	if (svc_trello_client(sc, &tc, &err)) {
+	int crc = cli_trello_client(sc, &tc);
+	if (crc) {
 		token_list_free(ts, n);
-		return cli_fail_err(&err);
+		return crc;
 	}
 	size_t count = argc ? 1 : n;
 	json_t *arr = c->json ? json_array() : NULL;

@@ -79,10 +79,7 @@ static void print_webhook(const webhook *w)
 /* The Trello client for a command (prints the error). */
 static int client_for(svc_ctx *sc, trello_client **tc)
 {
-	th_error err = {0, {0}};
-	if (svc_trello_client(sc, tc, &err))
-		return cli_fail_err(&err);
-	return 0;
+	return cli_trello_client(sc, tc);
 }
 
 int cmd_webhook_add(cli *c, int argc, char **argv)

@@ -75,7 +75,9 @@ void dispatch_result_clear(dispatch_result *r);
  * error when it could not be started (out->text then says why). */
 int dispatch_exec(const char *command, const event *ev, int64_t timeout_ms, dispatch_result *out);
 
-/* One reusable HTTP client per worker (keeps connections alive). */
+/* One per worker: a kept HTTP client handle per target (at most 8, least
+ * recently used closed first), so connections stay alive between deliveries.
+ * Not thread-safe; free closes the connections. */
 typedef struct forwarder forwarder;
 int forwarder_new(forwarder **out);
 void forwarder_free(forwarder *f);

@@ -1,19 +1,15 @@
 /* api.c — trello-mock's HTTP side: parameters from the query, a JSON or form
  * body and the OAuth header; key/token checks; rate limits; the /1/ routes
- * that behave like Trello's; the authorize page; the /_mock/ control API. */
+ * that behave like Trello's. The authorize page is authorize.c, the /_mock/
+ * control API control.c. */
 #include <string.h>
 
 #include "mock/mock.h"
 #include "util/log.h"
-#include "util/sign.h"
 
-#define MAX_SEGMENTS 8
 #define DESCRIPTION_MAX 16384
-#define URL_MAX 2048
-#define PENDING_AUTH_MAX 1000
-#define PENDING_AUTH_TTL_MS (10 * 60 * 1000)
 
-static const char *sget(json_t *o, const char *k)
+const char *mock_str(json_t *o, const char *k)
 {
 	const char *s = json_string_value(json_object_get(o, k));
 	return s ? s : "";
@@ -22,7 +18,7 @@ static const char *sget(json_t *o, const char *k)
 /* ---- answers ---------------------------------------------------------------------------- */
 
 /* Send @v (stolen) as JSON. NULL means we ran out of memory. */
-static void send_json(http_response *res, int status, json_t *v)
+void mock_send_json(http_response *res, int status, json_t *v)
 {
 	char *s = v ? json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
 	json_decref(v);
@@ -41,7 +37,7 @@ static void send_err(struct mock *m, http_response *res, int status, const char 
 static void send_err(struct mock *m, http_response *res, int status, const char *code,
                      const char *fmt, ...)
 {
-	char msg[URL_MAX + 256];
+	char msg[MOCK_URL_MAX + 256];
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
@@ -51,15 +47,16 @@ static void send_err(struct mock *m, http_response *res, int status, const char 
 		if ((unsigned char)msg[i] >= 0x80 && !str_utf8_valid(msg, strlen(msg)))
 			msg[i] = '?';
 	if (m->cfg.json_errors)
-		send_json(res, status, json_pack("{s:s, s:s}", "message", msg, "error", code));
+		mock_send_json(res, status, json_pack("{s:s, s:s}", "message", msg, "error", code));
 	else
 		http_response_body(res, status, "text/plain; charset=utf-8", msg, strlen(msg));
 }
 
 /* The control API always answers errors as JSON. */
-static void ctl_err(http_response *res, int status, const char *msg)
+void mock_ctl_err(http_response *res, int status, const char *msg)
 {
-	send_json(res, status, json_pack("{s:s, s:s}", "message", msg, "error", "BAD_REQUEST"));
+	mock_send_json(res, status,
+	               json_pack("{s:s, s:s}", "message", msg, "error", "BAD_REQUEST"));
 }
 
 /* ---- parameters --------------------------------------------------------------------------- */
@@ -122,7 +119,7 @@ static bool parse_form(json_t *params, const char *body, size_t len, char *bad, 
 /* All parameters of a request in one object: query arguments, then the body
  * (JSON object or form), the body winning. On failure answers 400 itself and
  * returns NULL. */
-static json_t *parse_params(struct mock *m, http_request *req, http_response *res, bool control)
+json_t *mock_params(struct mock *m, http_request *req, http_response *res, bool control)
 {
 	json_t *p = json_object();
 	char bad[128] = "";
@@ -162,7 +159,7 @@ static json_t *parse_params(struct mock *m, http_request *req, http_response *re
 				json_decref(b);
 				json_decref(p);
 				if (control)
-					ctl_err(res, 400, "the body must be a JSON object");
+					mock_ctl_err(res, 400, "the body must be a JSON object");
 				else
 					send_err(m, res, 400, "INVALID_JSON", "invalid JSON");
 				return NULL;
@@ -175,14 +172,14 @@ static json_t *parse_params(struct mock *m, http_request *req, http_response *re
 fail:
 	json_decref(p);
 	if (control)
-		ctl_err(res, 400, "malformed parameters");
+		mock_ctl_err(res, 400, "malformed parameters");
 	else
 		send_err(m, res, 400, "INVALID_VALUE", "invalid value for %s", bad);
 	return NULL;
 }
 
 /* A parameter as a string (JSON strings only). */
-static const char *pstr(json_t *params, const char *name)
+const char *mock_param(json_t *params, const char *name)
 {
 	return json_string_value(json_object_get(params, name));
 }
@@ -316,8 +313,8 @@ static bool authenticate(struct mock *m, http_request *req, http_response *res, 
 {
 	char hkey[160] = "", htok[160] = "";
 	parse_oauth(http_header(req, "Authorization"), hkey, sizeof hkey, htok, sizeof htok);
-	const char *key = pstr(params, "key");
-	const char *tok = pstr(params, "token");
+	const char *key = mock_param(params, "key");
+	const char *tok = mock_param(params, "token");
 	str_copy(a->key, sizeof a->key, key ? key : hkey);
 	str_copy(a->token, sizeof a->token,
 	         tok ? tok : (htok[0] ? htok : (path_token ? path_token : "")));
@@ -348,15 +345,15 @@ static bool authenticate(struct mock *m, http_request *req, http_response *res, 
 		return false;
 	}
 	if (a->key_remaining < 0) {
-		send_json(res, 429,
-		          json_pack("{s:s, s:s}", "error", "API_KEY_LIMIT_EXCEEDED", "message",
-		                    "Rate limit exceeded"));
+		mock_send_json(res, 429,
+		               json_pack("{s:s, s:s}", "error", "API_KEY_LIMIT_EXCEEDED", "message",
+		                         "Rate limit exceeded"));
 		return false;
 	}
 	if (a->token_remaining < 0) {
-		send_json(res, 429,
-		          json_pack("{s:s, s:s}", "error", "API_TOKEN_LIMIT_EXCEEDED", "message",
-		                    "Rate limit exceeded"));
+		mock_send_json(res, 429,
+		               json_pack("{s:s, s:s}", "error", "API_TOKEN_LIMIT_EXCEEDED",
+		                         "message", "Rate limit exceeded"));
 		return false;
 	}
 	return true;
@@ -364,9 +361,9 @@ static bool authenticate(struct mock *m, http_request *req, http_response *res, 
 
 /* ---- webhooks ------------------------------------------------------------------------------ */
 
-static bool valid_url(const char *u)
+bool mock_valid_url(const char *u)
 {
-	if (!u || strlen(u) > URL_MAX)
+	if (!u || strlen(u) > MOCK_URL_MAX)
 		return false;
 	const char *rest = str_starts(u, "https://")  ? u + 8
 	                   : str_starts(u, "http://") ? u + 7
@@ -406,8 +403,9 @@ static bool duplicate_locked(struct mock *m, const char *url, const char *model,
 	json_t *w;
 	json_array_foreach(json_object_get(m->state, "webhooks"), i, w)
 	{
-		if (str_eq(sget(w, "callbackURL"), url) && str_eq(sget(w, "idModel"), model) &&
-		    str_eq(sget(w, "token"), token) && !str_eq(sget(w, "id"), except_id))
+		if (str_eq(mock_str(w, "callbackURL"), url) &&
+		    str_eq(mock_str(w, "idModel"), model) && str_eq(mock_str(w, "token"), token) &&
+		    !str_eq(mock_str(w, "id"), except_id))
 			return true;
 	}
 	return false;
@@ -432,11 +430,11 @@ static bool check_common(struct mock *m, http_response *res, json_t *params, boo
 
 static void webhook_create(struct mock *m, http_response *res, json_t *params, const char *token)
 {
-	const char *url = pstr(params, "callbackURL");
-	const char *model = pstr(params, "idModel");
+	const char *url = mock_param(params, "callbackURL");
+	const char *model = mock_param(params, "idModel");
 	bool active = true;
 	int has_active = 0;
-	if (!url || !valid_url(url)) {
+	if (!url || !mock_valid_url(url)) {
 		send_err(m, res, 400, "INVALID_VALUE", "invalid value for callbackURL");
 		return;
 	}
@@ -480,10 +478,11 @@ static void webhook_create(struct mock *m, http_response *res, json_t *params, c
 		         "A webhook with that callback, model, and token already exists");
 		return;
 	}
-	json_t *w = json_pack("{s:s, s:s, s:s, s:s, s:b, s:i, s:n, s:s}", "id", id, "description",
-	                      pstr(params, "description") ? pstr(params, "description") : "",
-	                      "idModel", model, "callbackURL", url, "active", active,
-	                      "consecutiveFailures", 0, "firstConsecutiveFailDate", "token", token);
+	json_t *w =
+	    json_pack("{s:s, s:s, s:s, s:s, s:b, s:i, s:n, s:s}", "id", id, "description",
+	              mock_param(params, "description") ? mock_param(params, "description") : "",
+	              "idModel", model, "callbackURL", url, "active", active, "consecutiveFailures",
+	              0, "firstConsecutiveFailDate", "token", token);
 	json_t *view = NULL;
 	if (w && !json_array_append(json_object_get(m->state, "webhooks"), w)) {
 		view = mock_webhook_view(w);
@@ -492,7 +491,7 @@ static void webhook_create(struct mock *m, http_response *res, json_t *params, c
 	json_decref(w);
 	pthread_mutex_unlock(&m->lock);
 	log_info("mock", "webhook %s created on %s -> %s", id, model, url);
-	send_json(res, 200, view);
+	mock_send_json(res, 200, view);
 }
 
 /* Look up webhook @id for @token; answers 400/404/401 itself. Lock held. */
@@ -508,7 +507,7 @@ static json_t *webhook_for_locked(struct mock *m, http_response *res, const char
 		send_err(m, res, 404, "NOT_FOUND", "The requested resource was not found.");
 		return NULL;
 	}
-	if (!str_eq(sget(w, "token"), token)) {
+	if (!str_eq(mock_str(w, "token"), token)) {
 		send_err(m, res, 401, "UNAUTHORIZED", "webhook does not belong to token");
 		return NULL;
 	}
@@ -540,10 +539,10 @@ static void webhook_get(struct mock *m, http_response *res, const char *id, cons
 		}
 		json_t *val = json_incref(json_object_get(v, field));
 		json_decref(v);
-		send_json(res, 200, json_pack("{s:o}", "_value", val));
+		mock_send_json(res, 200, json_pack("{s:o}", "_value", val));
 		return;
 	}
-	send_json(res, 200, v);
+	mock_send_json(res, 200, v);
 }
 
 static void webhook_put(struct mock *m, http_response *res, json_t *params, const char *id,
@@ -553,9 +552,9 @@ static void webhook_put(struct mock *m, http_response *res, json_t *params, cons
 	int has_active = 0;
 	if (!check_common(m, res, params, &active, &has_active))
 		return;
-	const char *url = pstr(params, "callbackURL");
-	const char *model = pstr(params, "idModel");
-	if (json_object_get(params, "callbackURL") && !valid_url(url)) {
+	const char *url = mock_param(params, "callbackURL");
+	const char *model = mock_param(params, "idModel");
+	if (json_object_get(params, "callbackURL") && !mock_valid_url(url)) {
 		send_err(m, res, 400, "INVALID_VALUE", "invalid value for callbackURL");
 		return;
 	}
@@ -565,7 +564,7 @@ static void webhook_put(struct mock *m, http_response *res, json_t *params, cons
 	}
 	pthread_mutex_lock(&m->lock);
 	json_t *w = webhook_for_locked(m, res, id, token);
-	bool url_changed = w && url && !str_eq(url, sget(w, "callbackURL"));
+	bool url_changed = w && url && !str_eq(url, mock_str(w, "callbackURL"));
 	pthread_mutex_unlock(&m->lock);
 	if (!w)
 		return;
@@ -580,8 +579,8 @@ static void webhook_put(struct mock *m, http_response *res, json_t *params, cons
 		send_err(m, res, 400, "INVALID_VALUE", "invalid value for idModel");
 		goto unlock;
 	}
-	if (duplicate_locked(m, url ? url : sget(w, "callbackURL"),
-	                     model ? model : sget(w, "idModel"), token, id)) {
+	if (duplicate_locked(m, url ? url : mock_str(w, "callbackURL"),
+	                     model ? model : mock_str(w, "idModel"), token, id)) {
 		send_err(m, res, 400, "DUPLICATE_WEBHOOK",
 		         "A webhook with that callback, model, and token already exists");
 		goto unlock;
@@ -590,8 +589,9 @@ static void webhook_put(struct mock *m, http_response *res, json_t *params, cons
 		json_object_set_new(w, "callbackURL", json_string(url));
 	if (model)
 		json_object_set_new(w, "idModel", json_string(model));
-	if (pstr(params, "description"))
-		json_object_set_new(w, "description", json_string(pstr(params, "description")));
+	if (mock_param(params, "description"))
+		json_object_set_new(w, "description",
+		                    json_string(mock_param(params, "description")));
 	if (has_active > 0) {
 		json_object_set_new(w, "active", json_boolean(active));
 		if (active) {
@@ -600,7 +600,7 @@ static void webhook_put(struct mock *m, http_response *res, json_t *params, cons
 		}
 	}
 	mock_save_locked(m);
-	send_json(res, 200, mock_webhook_view(w));
+	mock_send_json(res, 200, mock_webhook_view(w));
 unlock:
 	pthread_mutex_unlock(&m->lock);
 }
@@ -612,7 +612,7 @@ static void webhook_delete(struct mock *m, http_response *res, const char *id, c
 	if (w) {
 		mock_webhook_delete_locked(m, id);
 		log_info("mock", "webhook %s deleted", id);
-		send_json(res, 200, json_pack("{s:n}", "_value"));
+		mock_send_json(res, 200, json_pack("{s:n}", "_value"));
 	}
 	pthread_mutex_unlock(&m->lock);
 }
@@ -624,7 +624,7 @@ static json_t *webhooks_of_locked(struct mock *m, const char *token)
 	json_t *w;
 	json_array_foreach(json_object_get(m->state, "webhooks"), i, w)
 	{
-		if (str_eq(sget(w, "token"), token))
+		if (str_eq(mock_str(w, "token"), token))
 			json_array_append_new(arr, mock_webhook_view(w));
 	}
 	return arr;
@@ -663,22 +663,23 @@ static json_t *filter_fields(json_t *v, const char *fields)
 
 static json_t *board_full_locked(struct mock *m, json_t *b, json_t *params)
 {
-	json_t *v = filter_fields(mock_board_view_locked(m, b, false), pstr(params, "fields"));
-	const char *lists = pstr(params, "lists");
-	const char *cards = pstr(params, "cards");
+	json_t *v =
+	    filter_fields(mock_board_view_locked(m, b, false), mock_param(params, "fields"));
+	const char *lists = mock_param(params, "lists");
+	const char *cards = mock_param(params, "cards");
 	size_t i;
 	json_t *e;
 	if (v && lists && !str_eq(lists, "none")) {
 		json_t *arr = json_array();
 		json_array_foreach(json_object_get(m->state, "lists"), i,
-		                   e) if (str_eq(sget(e, "idBoard"), sget(b, "id")))
+		                   e) if (str_eq(mock_str(e, "idBoard"), mock_str(b, "id")))
 		    json_array_append_new(arr, mock_list_view_locked(m, e));
 		json_object_set_new(v, "lists", arr);
 	}
 	if (v && cards && !str_eq(cards, "none")) {
 		json_t *arr = json_array();
 		json_array_foreach(json_object_get(m->state, "cards"), i,
-		                   e) if (str_eq(sget(e, "idBoard"), sget(b, "id")))
+		                   e) if (str_eq(mock_str(e, "idBoard"), mock_str(b, "id")))
 		    json_array_append_new(arr, mock_card_view_locked(m, e));
 		json_object_set_new(v, "cards", arr);
 	}
@@ -717,7 +718,7 @@ static void get_model(struct mock *m, http_response *res, json_t *params, const 
 			json_t *e;
 			json_array_foreach(json_object_get(m->state, sub), i, e)
 			{
-				if (str_eq(sget(e, "idBoard"), sget(b, "id")))
+				if (str_eq(mock_str(e, "idBoard"), mock_str(b, "id")))
 					json_array_append_new(v, str_eq(sub, "lists")
 					                             ? mock_list_view_locked(m, e)
 					                             : mock_card_view_locked(m, e));
@@ -726,18 +727,20 @@ static void get_model(struct mock *m, http_response *res, json_t *params, const 
 	} else if (str_eq(kind, "cards") && !sub) {
 		json_t *c = mock_card_get_locked(m, id);
 		if (c)
-			v = filter_fields(mock_card_view_locked(m, c), pstr(params, "fields"));
+			v = filter_fields(mock_card_view_locked(m, c),
+			                  mock_param(params, "fields"));
 	} else if (str_eq(kind, "lists") && !sub) {
 		json_t *l = mock_list_get_locked(m, id);
 		if (l)
-			v = filter_fields(mock_list_view_locked(m, l), pstr(params, "fields"));
+			v = filter_fields(mock_list_view_locked(m, l),
+			                  mock_param(params, "fields"));
 	}
 	pthread_mutex_unlock(&m->lock);
 	if (!v) {
 		send_err(m, res, 404, "NOT_FOUND", "The requested resource was not found.");
 		return;
 	}
-	send_json(res, 200, v);
+	mock_send_json(res, 200, v);
 }
 
 static void token_info(struct mock *m, http_response *res, const char *token)
@@ -749,12 +752,12 @@ static void token_info(struct mock *m, http_response *res, const char *token)
 		json_int_t exp = json_integer_value(json_object_get(t, "expiresMs"));
 		char dexp[32];
 		time_format_iso(exp, dexp);
-		const char *scope = sget(t, "scope");
+		const char *scope = mock_str(t, "scope");
 		bool write = strstr(scope, "write") != NULL;
 		v = json_pack(
 		    "{s:s, s:s, s:s, s:s, s:o, s:[{s:s, s:s, s:b, s:b}, {s:s, s:s, s:b, s:b}]}",
-		    "id", sget(t, "id"), "identifier", sget(t, "identifier"), "idMember",
-		    MOCK_MEMBER_ID, "dateCreated", sget(t, "dateCreated"), "dateExpires",
+		    "id", mock_str(t, "id"), "identifier", mock_str(t, "identifier"), "idMember",
+		    MOCK_MEMBER_ID, "dateCreated", mock_str(t, "dateCreated"), "dateExpires",
 		    exp ? json_string(dexp) : json_null(), "permissions", "idModel", "*",
 		    "modelType", "Board", "read", 1, "write", write, "idModel", "*", "modelType",
 		    "Organization", "read", 1, "write", write);
@@ -764,16 +767,16 @@ static void token_info(struct mock *m, http_response *res, const char *token)
 		send_err(m, res, 401, "INVALID_TOKEN", "invalid token");
 		return;
 	}
-	send_json(res, 200, v);
+	mock_send_json(res, 200, v);
 }
 
 /* ---- the /1/ router ---------------------------------------------------------------------------
  */
 
-static size_t split_path(const char *path, char *store, size_t storesz, char *seg[MAX_SEGMENTS])
+size_t mock_split_path(const char *path, char *store, size_t storesz, char *seg[MOCK_MAX_SEGMENTS])
 {
 	if (!str_copy(store, storesz, path))
-		return MAX_SEGMENTS + 1;
+		return MOCK_MAX_SEGMENTS + 1;
 	size_t n = 0;
 	char *p = store;
 	while (*p) {
@@ -781,8 +784,8 @@ static size_t split_path(const char *path, char *store, size_t storesz, char *se
 			p++;
 		if (!*p)
 			break;
-		if (n == MAX_SEGMENTS)
-			return MAX_SEGMENTS + 1;
+		if (n == MOCK_MAX_SEGMENTS)
+			return MOCK_MAX_SEGMENTS + 1;
 		seg[n++] = p;
 		char *e = strchr(p, '/');
 		if (!e)
@@ -793,7 +796,7 @@ static size_t split_path(const char *path, char *store, size_t storesz, char *se
 	return n;
 }
 
-static void not_found(struct mock *m, http_response *res, http_request *req)
+void mock_not_found(struct mock *m, http_response *res, http_request *req)
 {
 	send_err(m, res, 404, "NOT_FOUND", "Cannot %s %s", req->method, req->path);
 }
@@ -801,24 +804,24 @@ static void not_found(struct mock *m, http_response *res, http_request *req)
 static void trello_route(struct mock *m, http_request *req, http_response *res)
 {
 	char store[1024];
-	char *seg[MAX_SEGMENTS] = {0};
-	size_t n = split_path(req->path + 3, store, sizeof store, seg);
+	char *seg[MOCK_MAX_SEGMENTS] = {0};
+	size_t n = mock_split_path(req->path + 3, store, sizeof store, seg);
 	const char *meth = req->method;
 	json_t *params = NULL;
 	struct auth a = {0};
-	if (n == 0 || n > MAX_SEGMENTS) {
-		not_found(m, res, req);
+	if (n == 0 || n > MOCK_MAX_SEGMENTS) {
+		mock_not_found(m, res, req);
 		return;
 	}
 	bool is_tokens = str_eq(seg[0], "tokens") && n >= 2;
 	if (is_tokens && !str_is_trello_token(seg[1])) {
 		/* Well-formed key check first, then the token. */
-		params = parse_params(m, req, res, false);
+		params = mock_params(m, req, res, false);
 		if (params && authenticate(m, req, res, params, NULL, &a))
 			send_err(m, res, 401, "INVALID_TOKEN", "invalid token");
 		goto out;
 	}
-	params = parse_params(m, req, res, false);
+	params = mock_params(m, req, res, false);
 	if (!params)
 		goto out;
 	if (!authenticate(m, req, res, params, is_tokens ? seg[1] : NULL, &a))
@@ -836,7 +839,7 @@ static void trello_route(struct mock *m, http_request *req, http_response *res)
 		else if (n == 3 && str_eq(meth, "GET"))
 			webhook_get(m, res, seg[1], a.token, seg[2]);
 		else
-			not_found(m, res, req);
+			mock_not_found(m, res, req);
 	} else if (is_tokens) {
 		const char *tok = seg[1];
 		pthread_mutex_lock(&m->lock);
@@ -852,12 +855,12 @@ static void trello_route(struct mock *m, http_request *req, http_response *res)
 			pthread_mutex_lock(&m->lock);
 			mock_token_revoke_locked(m, tok);
 			pthread_mutex_unlock(&m->lock);
-			send_json(res, 200, json_pack("{s:n}", "_value"));
+			mock_send_json(res, 200, json_pack("{s:n}", "_value"));
 		} else if (n == 3 && str_eq(seg[2], "webhooks") && str_eq(meth, "GET")) {
 			pthread_mutex_lock(&m->lock);
 			json_t *arr = webhooks_of_locked(m, tok);
 			pthread_mutex_unlock(&m->lock);
-			send_json(res, 200, arr);
+			mock_send_json(res, 200, arr);
 		} else if (n == 3 && str_eq(seg[2], "webhooks") && str_eq(meth, "POST")) {
 			webhook_create(m, res, params, tok);
 		} else if (n >= 4 && n <= 5 && str_eq(seg[2], "webhooks")) {
@@ -868,9 +871,9 @@ static void trello_route(struct mock *m, http_request *req, http_response *res)
 			else if (n == 4 && str_eq(meth, "DELETE"))
 				webhook_delete(m, res, seg[3], tok);
 			else
-				not_found(m, res, req);
+				mock_not_found(m, res, req);
 		} else {
-			not_found(m, res, req);
+			mock_not_found(m, res, req);
 		}
 	} else if ((str_eq(seg[0], "boards") || str_eq(seg[0], "cards") ||
 	            str_eq(seg[0], "lists")) &&
@@ -882,7 +885,7 @@ static void trello_route(struct mock *m, http_request *req, http_response *res)
 		pthread_mutex_lock(&m->lock);
 		json_t *v = NULL;
 		if (n == 2) {
-			v = filter_fields(mock_member_view_locked(m), pstr(params, "fields"));
+			v = filter_fields(mock_member_view_locked(m), mock_param(params, "fields"));
 		} else if (n == 3 && str_eq(seg[2], "boards")) {
 			v = json_array();
 			size_t i;
@@ -890,391 +893,20 @@ static void trello_route(struct mock *m, http_request *req, http_response *res)
 			json_array_foreach(json_object_get(m->state, "boards"), i, b)
 			    json_array_append_new(v,
 			                          filter_fields(mock_board_view_locked(m, b, false),
-			                                        pstr(params, "fields")));
+			                                        mock_param(params, "fields")));
 		}
 		pthread_mutex_unlock(&m->lock);
 		if (v)
-			send_json(res, 200, v);
+			mock_send_json(res, 200, v);
 		else
-			not_found(m, res, req);
+			mock_not_found(m, res, req);
 	} else if (str_eq(seg[0], "members") && n >= 2 && str_eq(meth, "GET")) {
 		send_err(m, res, 404, "NOT_FOUND", "model not found");
 	} else {
-		not_found(m, res, req);
+		mock_not_found(m, res, req);
 	}
 out:
 	rate_headers(m, res, &a);
-	json_decref(params);
-}
-
-/* ---- the authorize page ------------------------------------------------------------------------
- */
-
-static const char *expiration_ok(const char *e)
-{
-	static const char *const ok[] = {"1hour", "1day", "30days", "never"};
-	for (size_t i = 0; i < TH_ARRAY_LEN(ok); i++)
-		if (str_eq(e, ok[i]))
-			return ok[i];
-	return NULL;
-}
-
-static bool scope_ok(const char *s)
-{
-	if (!s || !*s || strlen(s) > 64)
-		return false;
-	const char *p = s;
-	while (*p) {
-		const char *end = strchr(p, ',');
-		size_t n = end ? (size_t)(end - p) : strlen(p);
-		if (!((n == 4 && !strncmp(p, "read", 4)) || (n == 5 && !strncmp(p, "write", 5)) ||
-		      (n == 7 && !strncmp(p, "account", 7))))
-			return false;
-		p += n;
-		if (*p == ',')
-			p++;
-	}
-	return true;
-}
-
-/* GET shows the page; POST (from its form) mints a token or refuses. */
-static void authorize(struct mock *m, http_request *req, http_response *res)
-{
-	json_t *params = parse_params(m, req, res, false);
-	buf page;
-	buf_init(&page, 1 << 20);
-	if (!params)
-		goto out;
-	if (str_eq(req->method, "POST")) {
-		const char *rk = pstr(params, "requestKey");
-		bool allow = pstr(params, "approve") != NULL;
-		pthread_mutex_lock(&m->lock);
-		json_t *pa = NULL;
-		size_t i;
-		json_t *e;
-		json_array_foreach(m->pending_auth, i, e)
-		{
-			if (rk && str_eq(sget(e, "requestKey"), rk)) {
-				pa = json_incref(e);
-				json_array_remove(m->pending_auth, i);
-				break;
-			}
-		}
-		if (!pa || time_mono_ms() - json_integer_value(json_object_get(pa, "at")) >
-		               PENDING_AUTH_TTL_MS) {
-			pthread_mutex_unlock(&m->lock);
-			json_decref(pa);
-			http_response_text(
-			    res, 400,
-			    "This authorization request has expired or was already used.");
-			goto out;
-		}
-		const char *ret = sget(pa, "return_url");
-		char target[URL_MAX + 200];
-		char base[URL_MAX + 1];
-		str_copy(base, sizeof base, ret);
-		char *hash = strchr(base, '#');
-		if (hash)
-			*hash = '\0';
-		if (allow) {
-			const char *exp = sget(pa, "expiration");
-			int64_t ms = str_eq(exp, "1hour")    ? 3600000LL
-			             : str_eq(exp, "1day")   ? 86400000LL
-			             : str_eq(exp, "30days") ? 30LL * 86400000LL
-			                                     : 0;
-			json_t *t =
-			    mock_token_create_locked(m, NULL, ms ? time_now_ms() + ms : 0,
-			                             sget(pa, "scope"), sget(pa, "name"), false);
-			char tok[96] = "";
-			if (t)
-				str_copy(tok, sizeof tok, sget(t, "token"));
-			mock_save_locked(m);
-			pthread_mutex_unlock(&m->lock);
-			if (!t) {
-				json_decref(pa);
-				http_response_text(res, 500, "out of memory");
-				goto out;
-			}
-			if (*ret) {
-				str_printf(target, sizeof target, "%s#token=%s", base, tok);
-			} else {
-				/* No return_url: Trello shows the token on a page. */
-				buf_puts(
-				    &page,
-				    "<!doctype html><meta charset=utf-8><title>Token</title>"
-				    "<p>You have granted access. Your token is:</p><pre id=token>");
-				buf_puts(&page, tok);
-				buf_puts(&page, "</pre>");
-				http_response_body(res, 200, "text/html; charset=utf-8", page.data,
-				                   page.len);
-				json_decref(pa);
-				goto out;
-			}
-		} else {
-			pthread_mutex_unlock(&m->lock);
-			if (*ret) {
-				str_printf(target, sizeof target, "%s#error=access_denied", base);
-			} else {
-				json_decref(pa);
-				http_response_text(res, 200, "Access denied.");
-				goto out;
-			}
-		}
-		json_decref(pa);
-		http_response_header(res, "Location", target);
-		http_response_text(res, 302, "Found. Redirecting to %s", target);
-		goto out;
-	}
-	if (!str_eq(req->method, "GET")) {
-		not_found(m, res, req);
-		goto out;
-	}
-	const char *key = pstr(params, "key");
-	const char *name = pstr(params, "name") ? pstr(params, "name") : "An application";
-	const char *exp = pstr(params, "expiration") ? pstr(params, "expiration") : "30days";
-	const char *scope = pstr(params, "scope") ? pstr(params, "scope") : "read";
-	const char *rt = pstr(params, "response_type") ? pstr(params, "response_type") : "token";
-	const char *cm =
-	    pstr(params, "callback_method") ? pstr(params, "callback_method") : "fragment";
-	const char *ret = pstr(params, "return_url") ? pstr(params, "return_url") : "";
-	if (!str_eq(key, m->cfg.key)) {
-		http_response_text(res, 401, "invalid key");
-		goto out;
-	}
-	if (!expiration_ok(exp) || !scope_ok(scope) || !str_eq(rt, "token") ||
-	    !(str_eq(cm, "fragment") || str_eq(cm, "postMessage")) || strlen(name) > 256 ||
-	    (*ret && !valid_url(ret))) {
-		const char *what = !expiration_ok(exp)         ? "expiration"
-		                   : !scope_ok(scope)          ? "scope"
-		                   : !str_eq(rt, "token")      ? "response_type"
-		                   : strlen(name) > 256        ? "name"
-		                   : (*ret && !valid_url(ret)) ? "return_url"
-		                                               : "callback_method";
-		http_response_text(res, 400, "invalid value for %s", what);
-		goto out;
-	}
-	char rk[ID_LEN + 1];
-	if (rand_id(rk)) {
-		http_response_text(res, 500, "no randomness");
-		goto out;
-	}
-	pthread_mutex_lock(&m->lock);
-	/* Forget stale requests; keep the list bounded. */
-	for (size_t i = json_array_size(m->pending_auth); i-- > 0;)
-		if (time_mono_ms() - json_integer_value(json_object_get(
-		                         json_array_get(m->pending_auth, i), "at")) >
-		    PENDING_AUTH_TTL_MS)
-			json_array_remove(m->pending_auth, i);
-	while (json_array_size(m->pending_auth) >= PENDING_AUTH_MAX)
-		json_array_remove(m->pending_auth, 0);
-	json_array_append_new(m->pending_auth,
-	                      json_pack("{s:s, s:s, s:s, s:s, s:s, s:I}", "requestKey", rk, "name",
-	                                name, "expiration", exp, "scope", scope, "return_url", ret,
-	                                "at", (json_int_t)time_mono_ms()));
-	pthread_mutex_unlock(&m->lock);
-	/* Everything the application chose is user input: escape it. */
-	buf_puts(&page, "<!doctype html>\n<html lang=en><head><meta charset=utf-8>"
-	                "<title>Authorize ");
-	html_escape(&page, name);
-	buf_puts(&page, " | trello-mock</title></head><body>\n<h1>Let <strong id=app>");
-	html_escape(&page, name);
-	buf_puts(&page, "</strong> use your account?</h1>\n<p>Signed in as ");
-	html_escape(&page, MOCK_MEMBER_FULLNAME);
-	buf_puts(&page,
-	         " (@" MOCK_MEMBER_USERNAME ").</p>\n<p>It will be able to: <span id=scope>");
-	html_escape(&page, scope);
-	buf_puts(&page, "</span>. Access expires: <span id=expiration>");
-	html_escape(&page, exp);
-	buf_puts(&page, "</span>.</p>\n<form method=post action=\"/1/authorize\">"
-	                "<input type=hidden name=requestKey value=\"");
-	html_escape(&page, rk);
-	buf_puts(&page, "\"><button type=submit name=approve value=Allow id=approve>Allow</button> "
-	                "<button type=submit name=deny value=Deny id=deny>Deny</button></form>\n"
-	                "</body></html>\n");
-	http_response_header(res, "X-Frame-Options", "DENY");
-	http_response_header(res, "Cache-Control", "no-store");
-	http_response_body(res, 200, "text/html; charset=utf-8", page.data, page.len);
-out:
-	buf_free(&page);
-	json_decref(params);
-}
-
-/* ---- the control API ----------------------------------------------------------------------------
- */
-
-static json_t *board_summary_locked(struct mock *m, json_t *b)
-{
-	char url[256];
-	str_printf(url, sizeof url, "https://trello.com/b/%s/%s", sget(b, "shortLink"),
-	           sget(b, "slug"));
-	json_t *lists = json_array(), *cards = json_array();
-	size_t i;
-	json_t *e;
-	json_array_foreach(json_object_get(m->state, "lists"), i,
-	                   e) if (str_eq(sget(e, "idBoard"), sget(b, "id")))
-	    json_array_append_new(
-	        lists, json_pack("{s:s, s:s}", "id", sget(e, "id"), "name", sget(e, "name")));
-	json_array_foreach(json_object_get(m->state, "cards"), i,
-	                   e) if (str_eq(sget(e, "idBoard"), sget(b, "id")))
-	    json_array_append_new(cards,
-	                          json_pack("{s:s, s:s, s:s, s:s}", "id", sget(e, "id"), "name",
-	                                    sget(e, "name"), "idList", sget(e, "idList"),
-	                                    "shortLink", sget(e, "shortLink")));
-	return json_pack("{s:s, s:s, s:s, s:s, s:o, s:o}", "id", sget(b, "id"), "name",
-	                 sget(b, "name"), "shortLink", sget(b, "shortLink"), "url", url, "lists",
-	                 lists, "cards", cards);
-}
-
-static const char *name_param(json_t *params)
-{
-	const char *n = pstr(params, "name");
-	return n && *n && strlen(n) <= 16384 ? n : NULL;
-}
-
-static void control_route(struct mock *m, http_request *req, http_response *res)
-{
-	char store[1024];
-	char *seg[MAX_SEGMENTS] = {0};
-	size_t n = split_path(req->path + 7, store, sizeof store, seg);
-	const char *meth = req->method;
-	json_t *params = parse_params(m, req, res, true);
-	if (!params)
-		return;
-	bool post = str_eq(meth, "POST");
-	if (n == 1 && post && str_eq(seg[0], "boards")) {
-		const char *name = name_param(params);
-		if (!name) {
-			ctl_err(res, 400, "invalid value for name");
-			goto out;
-		}
-		pthread_mutex_lock(&m->lock);
-		json_t *b = mock_board_create_locked(m, name);
-		json_t *v = b ? board_summary_locked(m, b) : NULL;
-		mock_save_locked(m);
-		pthread_mutex_unlock(&m->lock);
-		send_json(res, 200, v);
-	} else if (n == 1 && post && str_eq(seg[0], "lists")) {
-		const char *name = name_param(params);
-		pthread_mutex_lock(&m->lock);
-		json_t *b = mock_find_locked(m, "boards", "id", pstr(params, "idBoard"));
-		json_t *l = b && name ? mock_list_create_locked(m, b, name) : NULL;
-		json_t *v = l ? mock_list_view_locked(m, l) : NULL;
-		mock_save_locked(m);
-		pthread_mutex_unlock(&m->lock);
-		if (!b)
-			ctl_err(res, 400, "invalid value for idBoard");
-		else if (!name)
-			ctl_err(res, 400, "invalid value for name");
-		else
-			send_json(res, 200, v);
-	} else if (n == 1 && post && str_eq(seg[0], "cards")) {
-		const char *name = name_param(params);
-		pthread_mutex_lock(&m->lock);
-		json_t *l = mock_list_get_locked(m, pstr(params, "idList"));
-		json_t *c = l && name ? mock_card_create_locked(m, l, name) : NULL;
-		json_t *v = c ? mock_card_view_locked(m, c) : NULL;
-		mock_save_locked(m);
-		pthread_mutex_unlock(&m->lock);
-		if (!l)
-			ctl_err(res, 400, "invalid value for idList");
-		else if (!name)
-			ctl_err(res, 400, "invalid value for name");
-		else
-			send_json(res, 200, v);
-	} else if (n == 1 && post && str_eq(seg[0], "actions")) {
-		json_t *action = NULL;
-		int nd = 0;
-		char msg[256];
-		if (mock_action_perform(m, params, &action, &nd, msg, sizeof msg)) {
-			ctl_err(res, 400, msg);
-			goto out;
-		}
-		send_json(res, 200, json_pack("{s:o, s:i}", "action", action, "deliveries", nd));
-	} else if (n == 1 && str_eq(meth, "GET") && str_eq(seg[0], "deliveries")) {
-		pthread_mutex_lock(&m->lock);
-		json_t *v = json_deep_copy(m->deliveries);
-		pthread_mutex_unlock(&m->lock);
-		send_json(res, 200, v);
-	} else if (n == 1 && str_eq(meth, "GET") && str_eq(seg[0], "webhooks")) {
-		pthread_mutex_lock(&m->lock);
-		mock_tokens_sweep_locked(m);
-		json_t *arr = json_array();
-		size_t i;
-		json_t *w;
-		json_array_foreach(json_object_get(m->state, "webhooks"), i, w)
-		{
-			json_t *v = mock_webhook_view(w);
-			json_object_set_new(v, "token", json_string(sget(w, "token")));
-			json_array_append_new(arr, v);
-		}
-		pthread_mutex_unlock(&m->lock);
-		send_json(res, 200, arr);
-	} else if (n == 1 && post && str_eq(seg[0], "tokens")) {
-		json_t *ei = json_object_get(params, "expires_in");
-		int64_t secs = 0;
-		if (json_is_integer(ei) && json_integer_value(ei) > 0 &&
-		    json_integer_value(ei) < 100LL * 365 * 86400) {
-			secs = json_integer_value(ei);
-		} else if (json_is_real(ei) && json_real_value(ei) > 0 &&
-		           json_real_value(ei) < 3.2e9) {
-			secs = -1;
-		} else if (ei && !json_is_null(ei)) {
-			ctl_err(res, 400, "invalid value for expires_in");
-			goto out;
-		}
-		int64_t exp = secs > 0   ? time_now_ms() + secs * 1000
-		              : secs < 0 ? time_now_ms() + (int64_t)(json_real_value(ei) * 1000.0)
-		                         : 0;
-		const char *fmt = pstr(params, "format");
-		if (fmt && !str_eq(fmt, "atta") && !str_eq(fmt, "hex64")) {
-			ctl_err(res, 400, "invalid value for format");
-			goto out;
-		}
-		pthread_mutex_lock(&m->lock);
-		json_t *t = mock_token_create_locked(m, NULL, exp, pstr(params, "scope"),
-		                                     pstr(params, "name"), str_eq(fmt, "hex64"));
-		json_t *v = t ? json_pack("{s:s}", "token", sget(t, "token")) : NULL;
-		mock_save_locked(m);
-		pthread_mutex_unlock(&m->lock);
-		send_json(res, 200, v);
-	} else if (n == 3 && post && str_eq(seg[0], "tokens") && str_eq(seg[2], "expire")) {
-		pthread_mutex_lock(&m->lock);
-		bool ok = mock_token_expire_locked(m, seg[1]);
-		pthread_mutex_unlock(&m->lock);
-		if (ok)
-			send_json(res, 200, json_pack("{s:b}", "expired", 1));
-		else
-			send_json(res, 404,
-			          json_pack("{s:s, s:s}", "message", "unknown token", "error",
-			                    "NOT_FOUND"));
-	} else if (n == 1 && post && str_eq(seg[0], "reset")) {
-		pthread_mutex_lock(&m->lock);
-		mock_reset_locked(m);
-		pthread_mutex_unlock(&m->lock);
-		log_info("mock", "state reset");
-		send_json(res, 200, json_pack("{s:b}", "reset", 1));
-	} else if (n == 1 && post && str_eq(seg[0], "sign")) {
-		/* Not Trello's: exposes the mock's signer for test vectors. */
-		const char *body = pstr(params, "body");
-		const char *url = pstr(params, "callbackURL");
-		const char *secret =
-		    pstr(params, "secret") ? pstr(params, "secret") : m->cfg.secret;
-		char sig[TRELLO_SIG_LEN + 1];
-		if (!body || !url) {
-			ctl_err(res, 400, "invalid value for body or callbackURL");
-			goto out;
-		}
-		if (sign_trello(secret, body, strlen(body), url, sig)) {
-			ctl_err(res, 500, "signing failed");
-			goto out;
-		}
-		send_json(res, 200, json_pack("{s:s}", "signature", sig));
-	} else {
-		send_json(res, 404,
-		          json_pack("{s:s, s:s}", "message", "no such control route", "error",
-		                    "NOT_FOUND"));
-	}
-out:
 	json_decref(params);
 }
 
@@ -1283,9 +915,9 @@ int mock_handle(void *ctx, http_request *req, http_response *res)
 	struct mock *m = ctx;
 	const char *p = req->path ? req->path : "";
 	if (str_starts(p, "/_mock/"))
-		control_route(m, req, res);
+		mock_control_route(m, req, res);
 	else if (str_eq(p, "/1/authorize") || str_eq(p, "/1/authorize/"))
-		authorize(m, req, res);
+		mock_authorize(m, req, res);
 	else if (str_starts(p, "/1/"))
 		trello_route(m, req, res);
 	else if (str_eq(p, "/") && (str_eq(req->method, "GET") || str_eq(req->method, "HEAD")))
@@ -1293,6 +925,6 @@ int mock_handle(void *ctx, http_request *req, http_response *res)
 		    res, 200,
 		    "trello-mock: the Trello API is under /1/, the control API under /_mock/\n");
 	else
-		not_found(m, res, req);
+		mock_not_found(m, res, req);
 	return HTTP_DONE;
 }

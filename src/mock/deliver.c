@@ -1,66 +1,66 @@
 /* deliver.c — what trello-mock sends out: the HEAD check before a webhook is
  * created, and the signed POST of every action to the webhooks watching the
  * model it touched, with Trello's retries and failure counters. */
-#include <curl/curl.h>
 #include <string.h>
 
+#include "http/client.h"
 #include "mock/mock.h"
 #include "util/log.h"
 #include "util/sign.h"
 
-/* Largest answer body we read from a receiver (the rest is dropped). */
+/* Largest answer body we keep from a receiver (the rest is read and dropped). */
 #define ANSWER_MAX 4096
 
-static size_t discard_cb(char *ptr, size_t size, size_t nmemb, void *ud)
-{
-	(void)ptr;
-	(void)ud;
-	return size * nmemb;
-}
-
-/* Abort a transfer in flight when the mock shuts down. */
-static int progress_cb(void *ud, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
+/* Stop a transfer in flight when the mock shuts down. */
+static bool stopping(void *ud)
 {
 	struct mock *m = ud;
-	(void)dt, (void)dn, (void)ut, (void)un;
 	pthread_mutex_lock(&m->lock);
 	bool stop = m->stopping;
 	pthread_mutex_unlock(&m->lock);
-	return stop ? 1 : 0;
+	return stop;
+}
+
+/* A one-call HTTP client with the mock's policy: http/https, no redirects
+ * (Trello does not follow them), answers read up to ANSWER_MAX and dropped. */
+static httpc *mock_httpc(struct mock *m, long timeout_ms)
+{
+	httpc *hc = NULL;
+	httpc_opts o = HTTPC_OPTS_INIT;
+	o.timeout_ms = timeout_ms > 0 ? timeout_ms : 1;
+	o.connect_timeout_ms = o.timeout_ms;
+	o.max_body = ANSWER_MAX;
+	o.keep_head = true;
+	o.user_agent = "trello-mock";
+	o.component = "mock";
+	o.abort = stopping;
+	o.abort_ctx = m;
+	th_error e = {0, {0}};
+	return httpc_new(&hc, &o, &e) ? NULL : hc;
 }
 
 int mock_head_check(struct mock *m, const char *url, long *status, char *why, size_t whysz)
 {
 	int rc = TH_EUNAVAIL;
-	CURL *c = curl_easy_init();
 	*status = 0;
-	if (!c) {
+	httpc *hc = mock_httpc(m, (long)m->cfg.head_timeout_ms);
+	if (!hc) {
 		str_copy(why, whysz, "out of memory");
 		return rc;
 	}
-	char errbuf[CURL_ERROR_SIZE] = "";
 	/* Trello: HEAD, no body, no signature; only an exact 200 passes, a
 	 * redirect does not (we do not follow it); TLS must verify. */
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
-	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
-	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)m->cfg.head_timeout_ms);
-	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)m->cfg.head_timeout_ms);
-	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
-	curl_easy_setopt(c, CURLOPT_USERAGENT, "trello-mock");
-	curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
-	curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, progress_cb);
-	curl_easy_setopt(c, CURLOPT_XFERINFODATA, m);
-	CURLcode cr = curl_easy_perform(c);
-	if (cr == CURLE_OK) {
-		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
+	httpc_resp resp;
+	httpc_resp_init(&resp);
+	httpc_req req = {.method = "HEAD", .url = url};
+	if (httpc_perform(hc, &req, &resp) == 0) {
+		*status = resp.status;
 		rc = 0;
 	} else {
-		str_copy(why, whysz, errbuf[0] ? errbuf : curl_easy_strerror(cr));
+		str_copy(why, whysz, resp.error);
 	}
-	curl_easy_cleanup(c);
+	httpc_resp_clear(&resp);
+	httpc_free(hc);
 	return rc;
 }
 
@@ -513,42 +513,26 @@ static long post_once(struct job *j)
 {
 	struct mock *m = j->m;
 	long status = 0;
-	CURL *c = curl_easy_init();
-	struct curl_slist *h = NULL;
+	httpc *hc = mock_httpc(m, (long)m->cfg.delivery_timeout_ms);
 	char sighdr[64];
-	if (!c)
+	if (!hc)
 		return 0;
 	str_printf(sighdr, sizeof sighdr, "X-Trello-Webhook: %s", j->sig);
 	/* On the wire: Content-Type application/json, the signature header, the
-	 * exact bytes signed. No Expect: 100-continue. */
-	struct curl_slist *t =
-	    curl_slist_append(h, "Content-Type: application/json; charset=utf-8");
-	if (t)
-		h = t;
-	t = curl_slist_append(h, sighdr);
-	if (t)
-		h = t;
-	t = curl_slist_append(h, "Expect:");
-	if (t)
-		h = t;
-	curl_easy_setopt(c, CURLOPT_URL, j->url);
-	curl_easy_setopt(c, CURLOPT_POST, 1L);
-	curl_easy_setopt(c, CURLOPT_POSTFIELDS, j->body);
-	curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)j->len);
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
-	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)m->cfg.delivery_timeout_ms);
-	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c, CURLOPT_USERAGENT, "trello-mock");
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard_cb);
-	curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
-	curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, progress_cb);
-	curl_easy_setopt(c, CURLOPT_XFERINFODATA, m);
-	if (curl_easy_perform(c) == CURLE_OK)
-		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-	curl_slist_free_all(h);
-	curl_easy_cleanup(c);
+	 * exact bytes signed. No Expect: 100-continue (http/client never sends it). */
+	const char *h[] = {"Content-Type: application/json; charset=utf-8", sighdr};
+	httpc_req req = {.method = "POST",
+	                 .url = j->url,
+	                 .headers = h,
+	                 .nheaders = TH_ARRAY_LEN(h),
+	                 .body = j->body,
+	                 .body_len = j->len};
+	httpc_resp resp;
+	httpc_resp_init(&resp);
+	if (httpc_perform(hc, &req, &resp) == 0)
+		status = resp.status;
+	httpc_resp_clear(&resp);
+	httpc_free(hc);
 	return status;
 }
 

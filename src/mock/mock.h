@@ -6,8 +6,9 @@
  *   main.c    command line, start-up, signals, shutdown
  *   state.c   the in-memory model (boards, lists, cards, tokens, webhooks),
  *             ids, public JSON views, persistence (--state)
- *   api.c     the HTTP handler: auth, rate limits, /1/... routes, the
- *             authorize page and the /_mock/ control API
+ *   api.c     the HTTP handler: parameters, auth, rate limits, /1/... routes
+ *   authorize.c  the /1/authorize consent page
+ *   control.c the /_mock/ control API
  *   deliver.c the HEAD check, actions turned into payloads, signed
  *             deliveries with retries
  *
@@ -157,5 +158,38 @@ void mock_deliveries_stop(struct mock *m, int64_t timeout_ms);
 
 /* The HTTP handler (ctx = struct mock *). Thread-safe. */
 int mock_handle(void *ctx, http_request *req, http_response *res);
+
+/* Shared with authorize.c and control.c (all thread-safe; none takes the
+ * lock unless it says so). */
+#define MOCK_MAX_SEGMENTS 8
+#define MOCK_URL_MAX 2048
+/* String field @k of @o, or "" (borrowed). */
+const char *mock_str(json_t *o, const char *k);
+/* Send @v (stolen) as JSON; NULL means out of memory (500). */
+void mock_send_json(http_response *res, int status, json_t *v);
+/* A control API error, always JSON {"message", "error": "BAD_REQUEST"}. */
+void mock_ctl_err(http_response *res, int status, const char *msg);
+/* Trello's 404 for an unknown route. */
+void mock_not_found(struct mock *m, http_response *res, http_request *req);
+/* The request's parameters (query, JSON or form body) as one object (new
+ * ref), or NULL when the request was malformed (the answer is then sent). */
+json_t *mock_params(struct mock *m, http_request *req, http_response *res, bool control);
+/* String parameter @name, or NULL (borrowed). */
+const char *mock_param(json_t *params, const char *name);
+/* Split @path at '/' into @seg (copies in @store). Returns the count, or
+ * MOCK_MAX_SEGMENTS + 1 when there are too many. */
+size_t mock_split_path(const char *path, char *store, size_t storesz, char *seg[MOCK_MAX_SEGMENTS]);
+/* An http(s) URL Trello would accept as a callback or return URL. */
+bool mock_valid_url(const char *u);
+
+/* ---- authorize.c ------------------------------------------------------------------ */
+
+/* /1/authorize: GET shows the consent page, POST (its form) mints a token. */
+void mock_authorize(struct mock *m, http_request *req, http_response *res);
+
+/* ---- control.c -------------------------------------------------------------------- */
+
+/* The /_mock/ control API (see docs/trello-mock.md). */
+void mock_control_route(struct mock *m, http_request *req, http_response *res);
 
 #endif

@@ -7,19 +7,20 @@
  * "webhook"} and X-Trello-Webhook = base64(HMAC-SHA1(TRELLO_API_SECRET,
  * body ++ callbackURL as registered)). The bytes signed are the bytes sent.
  */
-#include <curl/curl.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "http/client.h"
 #include "service/trigger.h"
 #include "store/store.h"
 #include "util/sign.h"
 
-#define SET_PATH_MAX 512    /* bytes of a --set path */
-#define SET_SEGMENTS_MAX 32 /* segments of a --set path */
-#define ANSWER_KEEP 255     /* bytes of the answer body kept for printing */
-#define POST_TIMEOUT_S 30L  /* Trello gives a receiver about this long */
-#define LOOKUP_LIMIT 1000   /* newest events of the webhook searched for our action */
+#define SET_PATH_MAX 512       /* bytes of a --set path */
+#define SET_SEGMENTS_MAX 32    /* segments of a --set path */
+#define ANSWER_KEEP 255        /* bytes of the answer body kept for printing */
+#define POST_TIMEOUT_MS 30000L /* Trello gives a receiver about this long */
+#define CONNECT_TIMEOUT_MS 10000L
+#define LOOKUP_LIMIT 1000 /* newest events of the webhook searched for our action */
 
 const trigger_template *trigger_find(const char *name)
 {
@@ -382,69 +383,45 @@ static int pick_webhook(svc_ctx *sc, const char *id, webhook *out, th_error *err
 	return rc;
 }
 
-/* Keep the first ANSWER_KEEP bytes of the answer; swallow the rest. */
-static size_t on_body(char *ptr, size_t size, size_t nmemb, void *ud)
-{
-	buf *b = ud;
-	size_t n = size * nmemb;
-	if (b->len < ANSWER_KEEP)
-		(void)buf_append(b, ptr, n < ANSWER_KEEP - b->len ? n : ANSWER_KEEP - b->len);
-	return n;
-}
-
-/* POST @body to @url with the signature; @status gets the answer's code. */
+/* POST @body to @url with the signature; @status gets the answer's code and
+ * @answer the first ANSWER_KEEP bytes of its body (the rest is dropped). */
 static int post_signed(const char *url, const char *body, size_t len, const char *sig, long *status,
                        buf *answer, th_error *err)
 {
-	int rc = 0;
-	struct curl_slist *hdrs = NULL, *h;
+	httpc *hc = NULL;
+	httpc_resp resp;
+	httpc_resp_init(&resp);
+	httpc_opts o = HTTPC_OPTS_INIT;
+	o.timeout_ms = POST_TIMEOUT_MS;
+	o.connect_timeout_ms = CONNECT_TIMEOUT_MS;
+	o.max_body = ANSWER_KEEP;
+	o.keep_head = true;
+	o.user_agent = "trellohook-trigger/" TH_VERSION;
+	o.component = "trigger";
+	int rc = httpc_new(&hc, &o, err);
+	if (rc)
+		return rc;
 	char sighdr[64];
-	CURL *e = curl_easy_init();
-	if (!e)
-		return th_err(err, TH_ENOMEM, "cannot initialise libcurl");
 	str_printf(sighdr, sizeof sighdr, "X-Trello-Webhook: %s", sig);
-	const char *lines[] = {"Content-Type: application/json; charset=utf-8", sighdr, "Expect:"};
-	for (size_t i = 0; i < TH_ARRAY_LEN(lines); i++) {
-		if (!(h = curl_slist_append(hdrs, lines[i]))) {
-			rc = th_err(err, TH_ENOMEM, "out of memory");
-			goto out;
-		}
-		hdrs = h;
-	}
-	char curlerr[CURL_ERROR_SIZE] = "";
-	CURLcode cc = CURLE_OK;
-#define SETOPT(opt, val)                                    \
-	do {                                                \
-		if (cc == CURLE_OK)                         \
-			cc = curl_easy_setopt(e, opt, val); \
-	} while (0)
-	SETOPT(CURLOPT_URL, url);
-	SETOPT(CURLOPT_PROTOCOLS_STR, "http,https");
-	SETOPT(CURLOPT_HTTPHEADER, hdrs);
-	SETOPT(CURLOPT_POSTFIELDS, body);
-	SETOPT(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
-	SETOPT(CURLOPT_USERAGENT, "trellohook-trigger/" TH_VERSION);
-	SETOPT(CURLOPT_TIMEOUT, POST_TIMEOUT_S);
-	SETOPT(CURLOPT_CONNECTTIMEOUT, 10L);
-	SETOPT(CURLOPT_NOSIGNAL, 1L);
-	SETOPT(CURLOPT_WRITEFUNCTION, on_body);
-	SETOPT(CURLOPT_WRITEDATA, answer);
-	SETOPT(CURLOPT_ERRORBUFFER, curlerr);
-#undef SETOPT
-	if (cc != CURLE_OK) {
-		rc = th_err(err, TH_EIO, "libcurl: %s", curl_easy_strerror(cc));
-		goto out;
-	}
-	cc = curl_easy_perform(e);
-	if (cc != CURLE_OK) {
-		rc = th_err(err, TH_EUNAVAIL, "POST %s: no answer: %s", url,
-		            curlerr[0] ? curlerr : curl_easy_strerror(cc));
-		goto out;
-	}
-	curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, status);
-out:
-	curl_slist_free_all(hdrs);
-	curl_easy_cleanup(e);
+	/* what crosses the wire: Trello's content type and signature header */
+	const char *lines[] = {"Content-Type: application/json; charset=utf-8", sighdr};
+	httpc_req req = {.method = "POST",
+	                 .url = url,
+	                 .headers = lines,
+	                 .nheaders = TH_ARRAY_LEN(lines),
+	                 .body = body,
+	                 .body_len = len};
+	rc = httpc_perform(hc, &req, &resp);
+	if (rc == TH_EINVAL)
+		rc = th_err(err, rc, "POST %s: %s", url, resp.error);
+	else if (rc)
+		rc = th_err(err, rc == TH_ENOMEM ? rc : TH_EUNAVAIL, "POST %s: no answer: %s", url,
+		            resp.error);
+	else if (resp.body.len && buf_append(answer, resp.body.data, resp.body.len))
+		rc = th_err(err, TH_ENOMEM, "out of memory");
+	*status = resp.status;
+	httpc_resp_clear(&resp);
+	httpc_free(hc);
 	return rc;
 }
 

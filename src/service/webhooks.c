@@ -498,7 +498,7 @@ int svc_webhook_trello_view(svc_ctx *sc, trello_client *tc, const char *id, trel
 	}
 	rc = trello_get_webhook(tc, w.token, w.trello_id, out, &te);
 	if (rc) {
-		rc = trello_fail(err, &te, "Trello's view");
+		rc = trello_fail(err, &te, NULL); /* callers say "Trello's view" */
 		goto out;
 	}
 	w.active = out->active;

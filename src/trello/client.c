@@ -1,726 +1,14 @@
 /*
- * client.c — the Trello REST client: one request engine on libcurl multi that
- * every call goes through (a single call is a batch of one), with the retry
- * and rate-limit rules of trello.h, and the typed calls on top of it.
- *
- * The engine, in one loop: start waiting requests whose rate bucket allows it
- * (at most max_parallel at once), let curl move bytes, and for each finished
- * request decide: done, wait out a 429 and try again, back off and retry a
- * transient failure (only when retrying is safe), or give up with an error.
+ * client.c — the typed Trello calls: building each request (path, JSON
+ * body, whether it may be repeated), reading each answer, batches, and the
+ * single calls of trello.h. Every request runs through engine.c.
  */
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <curl/curl.h>
 #include <jansson.h>
 
-#include "trello/trello.h"
-#include "util/log.h"
-
-#define COMPONENT "trello"
-#define MAX_BUCKETS 1024   /* per-token rate state kept; least recently used evicted */
-#define MAX_SECRET_LEN 512 /* tokens and keys longer than this are refused */
-#define POLL_SLICE_MS 1000 /* longest single wait inside the loop */
-#define BACKOFF_CAP_MS 10000
-
-/* ---- process-wide libcurl initialisation (owned by this module) ------------------ */
-
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static CURLcode curl_init_rc = CURLE_FAILED_INIT;
-
-static void curl_init_once(void)
-{
-	curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
-}
-
-/* ---- the client and its rate-limit table ------------------------------------------ */
-
-/* What we know of one rate-limit bucket (a token, or the API key). */
-struct bucket {
-	char *token;          /* NULL for the key bucket */
-	long remaining;       /* last x-rate-limit-*-remaining, -1 unknown */
-	long max;             /* last -max, -1 unknown */
-	long interval_ms;     /* last -interval-ms, -1 unknown */
-	int64_t window_start; /* our (never early) estimate of the window start, 0 unknown */
-	int64_t resume_at;    /* no request before this (monotonic ms) */
-	int inflight;         /* requests of this bucket now on the wire */
-	int64_t last_used;    /* for eviction */
-};
-
-struct trello_client {
-	trello_client_opts opts; /* strings below are our own copies */
-	char *api_url;
-	char *api_key;
-	char user_agent[64];
-	pthread_mutex_t lock; /* guards key_bucket and buckets */
-	struct bucket key_bucket;
-	struct bucket *buckets;
-	size_t nbuckets;
-	/* DNS answers and TLS sessions shared by every call of this client (so a
-	 * health pass does not resolve and handshake from scratch each time).
-	 * Connections themselves are not shared across threads: libcurl does not
-	 * support that; within a batch the multi handle reuses them. */
-	CURLSH *share;
-	pthread_mutex_t share_locks[CURL_LOCK_DATA_LAST];
-};
-
-static void share_lock(CURL *h, curl_lock_data data, curl_lock_access access, void *ud)
-{
-	struct trello_client *c = ud;
-	if ((unsigned)data < CURL_LOCK_DATA_LAST)
-		pthread_mutex_lock(&c->share_locks[data]);
-}
-
-static void share_unlock(CURL *h, curl_lock_data data, void *ud)
-{
-	struct trello_client *c = ud;
-	if ((unsigned)data < CURL_LOCK_DATA_LAST)
-		pthread_mutex_unlock(&c->share_locks[data]);
-}
-
-/* A secret that goes into a header must not be able to break it. */
-static bool secret_ok(const char *s)
-{
-	if (!s || !*s)
-		return false;
-	size_t n = 0;
-	for (; s[n]; n++) {
-		unsigned char ch = (unsigned char)s[n];
-		if (ch <= 0x20 || ch >= 0x7f || ch == '"' || ch == '\\' || ch == ',' ||
-		    n >= MAX_SECRET_LEN)
-			return false;
-	}
-	return true;
-}
-
-/* Create a client; see trello.h. */
-int trello_client_new(trello_client **out, const trello_client_opts *opts, th_error *err)
-{
-	*out = NULL;
-	pthread_once(&curl_once, curl_init_once);
-	if (curl_init_rc != CURLE_OK)
-		return th_err(err, TH_EIO, "cannot initialise libcurl: %s",
-		              curl_easy_strerror(curl_init_rc));
-	if (!opts || !opts->api_key || !*opts->api_key)
-		return th_err(err, TH_ECONFIG,
-		              "TRELLO_API_KEY is not set: the Trello client needs the "
-		              "application's API key");
-	if (!secret_ok(opts->api_key))
-		return th_err(err, TH_ECONFIG,
-		              "TRELLO_API_KEY contains characters an API key never has");
-	const char *url = opts->api_url;
-	if (!url || !*url)
-		url = getenv("TRELLO_API_URL");
-	if (!url || !*url)
-		url = TRELLO_DEFAULT_API_URL;
-	if (!str_starts(url, "http://") && !str_starts(url, "https://"))
-		return th_err(err, TH_ECONFIG,
-		              "TRELLO_API_URL must start with https:// or http://, got "
-		              "\"%.80s\"",
-		              url);
-	for (const char *p = url; *p; p++)
-		if ((unsigned char)*p <= 0x20 || *p == 0x7f)
-			return th_err(err, TH_ECONFIG,
-			              "TRELLO_API_URL contains spaces or control characters");
-
-	struct trello_client *c = calloc(1, sizeof *c);
-	if (!c)
-		return th_err(err, TH_ENOMEM, "out of memory");
-	pthread_mutex_init(&c->lock, NULL);
-	for (size_t i = 0; i < CURL_LOCK_DATA_LAST; i++)
-		pthread_mutex_init(&c->share_locks[i], NULL);
-	c->opts = *opts;
-	c->api_url = str_dup(url);
-	c->api_key = str_dup(opts->api_key);
-	if (!c->api_url || !c->api_key) {
-		trello_client_free(c);
-		return th_err(err, TH_ENOMEM, "out of memory");
-	}
-	size_t ul = strlen(c->api_url);
-	while (ul > 0 && c->api_url[ul - 1] == '/')
-		c->api_url[--ul] = '\0';
-	c->opts.api_url = c->api_url;
-	c->opts.api_key = c->api_key;
-	/* Zero / negative values fall back to the documented defaults. */
-	if (c->opts.connect_timeout_ms <= 0)
-		c->opts.connect_timeout_ms = 5000;
-	if (c->opts.timeout_ms <= 0)
-		c->opts.timeout_ms = 30000;
-	if (c->opts.max_retries < 0)
-		c->opts.max_retries = 3;
-	if (c->opts.backoff_ms <= 0)
-		c->opts.backoff_ms = 250;
-	if (c->opts.max_rate_waits < 0)
-		c->opts.max_rate_waits = 5;
-	if (c->opts.rate_wait_ms_default <= 0)
-		c->opts.rate_wait_ms_default = 10000;
-	if (c->opts.rate_wait_ms_max <= 0)
-		c->opts.rate_wait_ms_max = 15000;
-	if (!c->opts.max_parallel)
-		c->opts.max_parallel = 8;
-	if (!c->opts.max_body)
-		c->opts.max_body = TRELLO_MAX_BODY;
-	str_printf(c->user_agent, sizeof c->user_agent, "trellohook/%s", TH_VERSION);
-	c->share = curl_share_init();
-	/* without a share every call simply resolves and handshakes on its own */
-	if (c->share &&
-	    (curl_share_setopt(c->share, CURLSHOPT_LOCKFUNC, share_lock) != CURLSHE_OK ||
-	     curl_share_setopt(c->share, CURLSHOPT_UNLOCKFUNC, share_unlock) != CURLSHE_OK ||
-	     curl_share_setopt(c->share, CURLSHOPT_USERDATA, c) != CURLSHE_OK ||
-	     curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS) != CURLSHE_OK ||
-	     curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION) !=
-	         CURLSHE_OK)) {
-		curl_share_cleanup(c->share);
-		c->share = NULL;
-	}
-	c->key_bucket.remaining = c->key_bucket.max = c->key_bucket.interval_ms = -1;
-	log_add_secret(c->api_key);
-	*out = c;
-	return 0;
-}
-
-/* Free the client and its rate table. NULL-safe. */
-void trello_client_free(trello_client *c)
-{
-	if (!c)
-		return;
-	for (size_t i = 0; i < c->nbuckets; i++)
-		free(c->buckets[i].token);
-	free(c->buckets);
-	free(c->api_url);
-	free(c->api_key);
-	if (c->share)
-		curl_share_cleanup(c->share);
-	for (size_t i = 0; i < CURL_LOCK_DATA_LAST; i++)
-		pthread_mutex_destroy(&c->share_locks[i]);
-	pthread_mutex_destroy(&c->lock);
-	free(c);
-}
-
-/* The base URL in use (owned by the client). */
-const char *trello_client_api_url(const trello_client *c)
-{
-	return c->api_url;
-}
-
-/* The bucket of @token, created on first use. Caller holds c->lock. Returns
- * NULL only when out of memory (the caller then skips per-token pacing). */
-static struct bucket *bucket_for(trello_client *c, const char *token, int64_t now)
-{
-	size_t i;
-	for (i = 0; i < c->nbuckets; i++)
-		if (strcmp(c->buckets[i].token, token) == 0) {
-			c->buckets[i].last_used = now;
-			return &c->buckets[i];
-		}
-	if (!c->buckets) {
-		c->buckets = calloc(MAX_BUCKETS, sizeof *c->buckets);
-		if (!c->buckets)
-			return NULL;
-	}
-	char *copy = str_dup(token);
-	if (!copy)
-		return NULL;
-	if (c->nbuckets < MAX_BUCKETS) {
-		i = c->nbuckets++;
-	} else {
-		/* evict the least recently used bucket with nothing in flight */
-		size_t victim = MAX_BUCKETS;
-		for (size_t k = 0; k < c->nbuckets; k++)
-			if (!c->buckets[k].inflight &&
-			    (victim == MAX_BUCKETS ||
-			     c->buckets[k].last_used < c->buckets[victim].last_used))
-				victim = k;
-		if (victim == MAX_BUCKETS) {
-			free(copy);
-			return NULL;
-		}
-		i = victim;
-		free(c->buckets[i].token);
-	}
-	memset(&c->buckets[i], 0, sizeof c->buckets[i]);
-	c->buckets[i].token = copy;
-	c->buckets[i].remaining = c->buckets[i].max = c->buckets[i].interval_ms = -1;
-	c->buckets[i].last_used = now;
-	return &c->buckets[i];
-}
-
-/* When a bucket that is exhausted may be used again. Never early: our window
- * start is the start time of a request Trello counted in that window. */
-static int64_t bucket_resume(const trello_client *c, const struct bucket *b, long interval_ms,
-                             int64_t now)
-{
-	long interval = interval_ms > 0 ? interval_ms : b->interval_ms;
-	if (interval <= 0)
-		interval = c->opts.rate_wait_ms_default;
-	int64_t at = now + interval;
-	if (b->window_start > 0 && b->window_start + interval > now)
-		at = b->window_start + interval + 25;
-	if (at > now + c->opts.rate_wait_ms_max)
-		at = now + c->opts.rate_wait_ms_max;
-	return at;
-}
-
-/* Fold one answer's headers into a bucket. Caller holds c->lock. */
-static void bucket_update(trello_client *c, struct bucket *b, long remaining, long max,
-                          long interval, int64_t started, int64_t now)
-{
-	if (remaining < 0)
-		return;
-	if (interval > 0)
-		b->interval_ms = interval;
-	if (max > 0)
-		b->max = max;
-	long iv = b->interval_ms > 0 ? b->interval_ms : c->opts.rate_wait_ms_default;
-	/* The first request of a window, or the first we see after the last
-	 * window must have ended, starts our estimate of the window. */
-	if ((max > 0 && remaining == max - 1) || b->window_start == 0 || now - b->window_start > iv)
-		b->window_start = started;
-	b->remaining = remaining;
-	if (remaining == 0 && b->resume_at < now)
-		b->resume_at = bucket_resume(c, b, interval, now);
-}
-
-/* ---- one request ---------------------------------------------------------------------- */
-
-enum req_state { RQ_WAITING = 0, RQ_RUNNING, RQ_DONE };
-
-struct treq {
-	/* what to send */
-	const char *method; /* static string */
-	char *path;         /* below api_url, with query; escaped; owned */
-	char *body;         /* JSON or NULL; owned */
-	const char *token;  /* borrowed; never logged */
-	bool idempotent;    /* safe to send twice */
-	/* progress */
-	enum req_state state;
-	int64_t not_before; /* monotonic ms */
-	int tries;          /* attempts made */
-	int rate_waits;
-	CURL *easy;
-	struct curl_slist *headers;
-	int64_t started;
-	trello_rate_info rate;
-	buf resp; /* the answer body, at most max_body */
-	bool too_big;
-	char curl_err[CURL_ERROR_SIZE];
-	/* result */
-	long status;
-	int rc;
-	trello_error err;
-};
-
-static void treq_init(struct treq *r, size_t max_body)
-{
-	memset(r, 0, sizeof *r);
-	buf_init(&r->resp, max_body);
-	trello_rate_info_init(&r->rate);
-}
-
-static void treq_release_easy(struct treq *r)
-{
-	if (r->easy)
-		curl_easy_cleanup(r->easy);
-	r->easy = NULL;
-	curl_slist_free_all(r->headers);
-	r->headers = NULL;
-}
-
-static void treq_clear(struct treq *r)
-{
-	treq_release_easy(r);
-	free(r->path);
-	free(r->body);
-	buf_free(&r->resp);
-	memset(r, 0, sizeof *r);
-}
-
-/* The path with the token masked, for logs. */
-static void log_path(const struct treq *r, char *out, size_t outsz)
-{
-	const char *hit = r->token ? strstr(r->path, r->token) : NULL;
-	if (!hit) {
-		str_copy(out, outsz, r->path);
-		return;
-	}
-	char masked[32];
-	mask_secret(r->token, masked, sizeof masked);
-	str_printf(out, outsz, "%.*s%s%s", (int)(hit - r->path), r->path, masked,
-	           hit + strlen(r->token));
-}
-
-static size_t on_body(char *data, size_t size, size_t nmemb, void *ud)
-{
-	struct treq *r = ud;
-	size_t n = size * nmemb;
-	if (buf_append(&r->resp, data, n) != 0) {
-		r->too_big = true;
-		return 0; /* makes curl stop with CURLE_WRITE_ERROR */
-	}
-	return n;
-}
-
-static size_t on_header(char *data, size_t size, size_t nmemb, void *ud)
-{
-	struct treq *r = ud;
-	size_t n = size * nmemb;
-	if (n >= 5 && strncmp(data, "HTTP/", 5) == 0)
-		trello_rate_info_init(&r->rate); /* a new header block (after 100 or a redirect) */
-	else
-		trello_rate_parse_header(&r->rate, data, n);
-	return n;
-}
-
-/* Build the easy handle for one attempt. */
-static int treq_start(trello_client *c, struct treq *r, int64_t now)
-{
-	buf url, auth;
-	int rc = TH_ENOMEM;
-	buf_init(&url, 16384);
-	buf_init(&auth, 2048);
-	treq_release_easy(r);
-	buf_reset(&r->resp);
-	r->too_big = false;
-	r->curl_err[0] = '\0';
-	trello_rate_info_init(&r->rate);
-	r->status = 0;
-	if (buf_printf(&url, "%s%s", c->api_url, r->path) ||
-	    /* Key and token go in the Authorization header (Trello's documented
-	     * OAuth form), so they never appear in a URL. */
-	    buf_printf(&auth, "Authorization: OAuth oauth_consumer_key=\"%s\", oauth_token=\"%s\"",
-	               c->api_key, r->token))
-		goto out;
-	r->easy = curl_easy_init();
-	if (!r->easy)
-		goto out;
-	struct curl_slist *h = NULL;
-	const char *hdrs[] = {auth.data, "Accept: application/json", "Expect:",
-	                      r->body ? "Content-Type: application/json; charset=utf-8" : NULL};
-	for (size_t i = 0; i < TH_ARRAY_LEN(hdrs); i++) {
-		if (!hdrs[i])
-			continue;
-		struct curl_slist *nh = curl_slist_append(h, hdrs[i]);
-		if (!nh) {
-			curl_slist_free_all(h);
-			goto out;
-		}
-		h = nh;
-	}
-	r->headers = h;
-	CURL *e = r->easy;
-	CURLcode cc = CURLE_OK;
-	/* every setopt below can only fail for lack of memory */
-#define SET(opt, val)                                       \
-	do {                                                \
-		if (cc == CURLE_OK)                         \
-			cc = curl_easy_setopt(e, opt, val); \
-	} while (0)
-	SET(CURLOPT_URL, url.data);
-	SET(CURLOPT_HTTPHEADER, r->headers);
-	SET(CURLOPT_USERAGENT, c->user_agent);
-	SET(CURLOPT_NOSIGNAL, 1L);
-	SET(CURLOPT_CONNECTTIMEOUT_MS, c->opts.connect_timeout_ms);
-	SET(CURLOPT_TIMEOUT_MS, c->opts.timeout_ms);
-	SET(CURLOPT_FOLLOWLOCATION, 0L);
-	SET(CURLOPT_PROTOCOLS_STR, "http,https");
-	SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)c->opts.max_body);
-	SET(CURLOPT_WRITEFUNCTION, on_body);
-	SET(CURLOPT_WRITEDATA, r);
-	SET(CURLOPT_HEADERFUNCTION, on_header);
-	SET(CURLOPT_HEADERDATA, r);
-	SET(CURLOPT_ERRORBUFFER, r->curl_err);
-	SET(CURLOPT_PRIVATE, r);
-	if (c->share)
-		SET(CURLOPT_SHARE, c->share);
-	if (r->body) {
-		SET(CURLOPT_POSTFIELDSIZE, (long)strlen(r->body));
-		SET(CURLOPT_COPYPOSTFIELDS, r->body);
-	}
-	if (strcmp(r->method, "GET") != 0 && strcmp(r->method, "POST") != 0)
-		SET(CURLOPT_CUSTOMREQUEST, r->method);
-	else if (strcmp(r->method, "POST") == 0 && !r->body)
-		SET(CURLOPT_POSTFIELDS, "");
-#undef SET
-	if (cc != CURLE_OK)
-		goto out;
-	r->started = now;
-	r->tries++;
-	r->state = RQ_RUNNING;
-	rc = 0;
-out:
-	/* the header value held the key and the token: wipe our copy */
-	if (auth.data)
-		memset(auth.data, 0, auth.len);
-	buf_free(&auth);
-	buf_free(&url);
-	if (rc) {
-		treq_release_easy(r);
-		r->rc = th_err(&r->err.th, TH_ENOMEM, "out of memory");
-		r->state = RQ_DONE;
-	}
-	return rc;
-}
-
-/* May @r go now? Returns 0 and reserves a slot, or the earliest time to ask
- * again (monotonic ms). */
-static int64_t gate(trello_client *c, struct treq *r, int64_t now)
-{
-	if (r->not_before > now)
-		return r->not_before;
-	int64_t at = 0;
-	pthread_mutex_lock(&c->lock);
-	struct bucket *b = bucket_for(c, r->token, now);
-	struct bucket *kb = &c->key_bucket;
-	struct bucket *both[2] = {kb, b};
-	for (size_t i = 0; i < 2; i++) {
-		struct bucket *x = both[i];
-		if (!x)
-			continue;
-		if (x->resume_at > now) {
-			at = at > x->resume_at ? at : x->resume_at;
-			continue;
-		}
-		if (x->remaining == 0 && x->resume_at <= now)
-			x->remaining = -1; /* the pause is over: a new window */
-		/* do not send more than Trello said it will still accept */
-		if (x->remaining > 0 && x->inflight >= x->remaining && !at)
-			at = now + 20;
-	}
-	if (!at) {
-		kb->inflight++;
-		if (b)
-			b->inflight++;
-	}
-	pthread_mutex_unlock(&c->lock);
-	return at;
-}
-
-static bool curl_transient(CURLcode cc)
-{
-	switch (cc) {
-	case CURLE_COULDNT_RESOLVE_HOST:
-	case CURLE_COULDNT_CONNECT:
-	case CURLE_OPERATION_TIMEDOUT:
-	case CURLE_SEND_ERROR:
-	case CURLE_RECV_ERROR:
-	case CURLE_GOT_NOTHING:
-	case CURLE_PARTIAL_FILE:
-	case CURLE_SSL_CONNECT_ERROR:
-	case CURLE_HTTP2:
-	case CURLE_HTTP2_STREAM: return true;
-	default: return false;
-	}
-}
-
-/* Failures after which the request certainly never reached Trello, so even a
- * POST may be sent again. */
-static bool curl_never_sent(CURLcode cc)
-{
-	return cc == CURLE_COULDNT_RESOLVE_HOST || cc == CURLE_COULDNT_CONNECT ||
-	       cc == CURLE_COULDNT_RESOLVE_PROXY;
-}
-
-static long backoff(const trello_client *c, int tries)
-{
-	long d = c->opts.backoff_ms;
-	for (int i = 1; i < tries && d < BACKOFF_CAP_MS; i++)
-		d *= 2;
-	if (d > BACKOFF_CAP_MS)
-		d = BACKOFF_CAP_MS;
-	unsigned char rnd = 0;
-	if (rand_fill(&rnd, 1) == 0)
-		d = d / 2 + (d * rnd) / 510; /* 50 % .. 100 % */
-	return d;
-}
-
-/* Decide what a finished attempt means. Sets r->state to RQ_DONE or back to
- * RQ_WAITING (with not_before) for another attempt. */
-static void treq_finish(trello_client *c, struct treq *r, CURLcode cc, int64_t now)
-{
-	char lp[320];
-	long status = 0;
-	if (cc == CURLE_OK)
-		curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
-	r->status = status;
-	log_path(r, lp, sizeof lp);
-	log_debug(COMPONENT, "%s %s -> %ld in %lld ms%s%s", r->method, lp, status,
-	          (long long)(now - r->started), cc == CURLE_OK ? "" : ": ",
-	          cc == CURLE_OK ? "" : curl_easy_strerror(cc));
-
-	/* rate-limit bookkeeping (also for 429) */
-	pthread_mutex_lock(&c->lock);
-	struct bucket *b = bucket_for(c, r->token, now);
-	if (c->key_bucket.inflight > 0)
-		c->key_bucket.inflight--;
-	if (b && b->inflight > 0)
-		b->inflight--;
-	bucket_update(c, &c->key_bucket, r->rate.key_remaining, r->rate.key_max,
-	              r->rate.key_interval_ms, r->started, now);
-	if (b)
-		bucket_update(c, b, r->rate.token_remaining, r->rate.token_max,
-		              r->rate.token_interval_ms, r->started, now);
-	int64_t resume = 0;
-	if (status == 429) {
-		/* Which bucket ran out: the headers say, else Trello's error code. */
-		bool key =
-		    r->rate.key_remaining == 0 || (r->rate.token_remaining != 0 && r->resp.data &&
-		                                   strstr(r->resp.data, "API_KEY_LIMIT") != NULL);
-		struct bucket *x = key || !b ? &c->key_bucket : b;
-		long iv = key ? r->rate.key_interval_ms : r->rate.token_interval_ms;
-		if (x->resume_at <= now)
-			x->resume_at = bucket_resume(c, x, iv, now);
-		x->remaining = 0;
-		resume = x->resume_at;
-	}
-	pthread_mutex_unlock(&c->lock);
-	treq_release_easy(r);
-
-	if (status == 429 && r->rate_waits < c->opts.max_rate_waits) {
-		r->rate_waits++;
-		r->tries--; /* waiting out a 429 is not a failed try */
-		r->not_before = resume;
-		r->state = RQ_WAITING;
-		log_info(COMPONENT, "Trello rate limit reached (%s %s); waiting %lld ms", r->method,
-		         lp, (long long)(resume - now));
-		return;
-	}
-	bool may_retry = r->tries <= c->opts.max_retries;
-	if (cc != CURLE_OK) {
-		if (r->too_big || cc == CURLE_FILESIZE_EXCEEDED) {
-			r->rc = th_err(&r->err.th, TH_ETOOBIG,
-			               "Trello sent an unexpected answer: larger "
-			               "than %zu bytes",
-			               c->opts.max_body);
-			r->err.kind = TRELLO_ERR_BAD_ANSWER;
-			r->state = RQ_DONE;
-			return;
-		}
-		if (may_retry && curl_transient(cc) && (r->idempotent || curl_never_sent(cc))) {
-			r->not_before = now + backoff(c, r->tries);
-			r->state = RQ_WAITING;
-			return;
-		}
-		r->rc = th_err(&r->err.th, TH_EUNAVAIL, "cannot reach Trello at %s: %s%s",
-		               c->api_url, r->curl_err[0] ? r->curl_err : curl_easy_strerror(cc),
-		               r->tries > 1 ? " (after several tries)" : "");
-		r->err.kind = TRELLO_ERR_UNREACHABLE;
-		r->state = RQ_DONE;
-		return;
-	}
-	if (status >= 500 && may_retry && r->idempotent) {
-		r->not_before = now + backoff(c, r->tries);
-		r->state = RQ_WAITING;
-		return;
-	}
-	r->state = RQ_DONE;
-	if (status >= 200 && status < 300) {
-		r->rc = 0;
-		return;
-	}
-	trello_error_from_answer((int)status, r->resp.data, r->resp.len, &r->err);
-	if (status == 429) {
-		char said[sizeof r->err.th.msg];
-		str_copy(said, sizeof said, r->err.th.msg);
-		th_err(&r->err.th, TH_EUNAVAIL,
-		       "Trello's rate limit is still exceeded after %d waits; "
-		       "try again later (%s)",
-		       r->rate_waits, said);
-	}
-	r->rc = r->err.th.code;
-	if (trello_error_is_token_dead(&r->err) && c->opts.on_token_dead)
-		c->opts.on_token_dead(c->opts.on_token_dead_ctx, r->token, r->err.kind);
-}
-
-/* Run every request to completion. Returns 0, or TH_ENOMEM when curl could
- * not even start (then every request not done carries that error). */
-static int engine_run(trello_client *c, struct treq **reqs, size_t n)
-{
-	CURLM *multi = curl_multi_init();
-	size_t pending = n;
-	unsigned running = 0;
-	int rc = 0;
-	if (!multi) {
-		rc = TH_ENOMEM;
-		goto out;
-	}
-	curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, (long)c->opts.max_parallel);
-	while (pending > 0) {
-		int64_t now = time_mono_ms();
-		int64_t wake = now + POLL_SLICE_MS;
-		for (size_t i = 0; i < n && running < c->opts.max_parallel; i++) {
-			struct treq *r = reqs[i];
-			if (r->state != RQ_WAITING)
-				continue;
-			int64_t at = gate(c, r, now);
-			if (at) {
-				wake = at < wake ? at : wake;
-				continue;
-			}
-			if (treq_start(c, r, now) != 0 ||
-			    curl_multi_add_handle(multi, r->easy) != CURLM_OK) {
-				/* give back the slot gate() reserved */
-				pthread_mutex_lock(&c->lock);
-				struct bucket *b = bucket_for(c, r->token, now);
-				if (c->key_bucket.inflight > 0)
-					c->key_bucket.inflight--;
-				if (b && b->inflight > 0)
-					b->inflight--;
-				pthread_mutex_unlock(&c->lock);
-				treq_release_easy(r);
-				r->rc = th_err(&r->err.th, TH_ENOMEM, "out of memory");
-				r->state = RQ_DONE;
-				pending--;
-				continue;
-			}
-			running++;
-		}
-		int still = 0;
-		if (running)
-			curl_multi_perform(multi, &still);
-		CURLMsg *msg;
-		int left;
-		while ((msg = curl_multi_info_read(multi, &left)) != NULL) {
-			if (msg->msg != CURLMSG_DONE)
-				continue;
-			char *priv = NULL;
-			CURL *e = msg->easy_handle;
-			CURLcode cc = msg->data.result;
-			curl_easy_getinfo(e, CURLINFO_PRIVATE, &priv);
-			struct treq *r = (struct treq *)(void *)priv;
-			curl_multi_remove_handle(multi, e);
-			running--;
-			treq_finish(c, r, cc, time_mono_ms());
-			if (r->state == RQ_DONE)
-				pending--;
-			/* a slot came free or a retry is scheduled: look at the waiting
-			 * requests again before sleeping */
-			wake = 0;
-		}
-		if (!pending)
-			break;
-		now = time_mono_ms();
-		int timeout = (int)(wake > now ? wake - now : 0);
-		if (running && timeout > 100)
-			timeout =
-			    100; /* curl's own timers; it wakes us on socket activity anyway */
-		if (timeout > 0 || running)
-			curl_multi_poll(multi, NULL, 0, timeout, NULL);
-	}
-out:
-	for (size_t i = 0; i < n; i++) {
-		if (reqs[i]->state != RQ_DONE) {
-			if (reqs[i]->easy && multi)
-				curl_multi_remove_handle(multi, reqs[i]->easy);
-			treq_release_easy(reqs[i]);
-			reqs[i]->rc = th_err(&reqs[i]->err.th, TH_ENOMEM, "out of memory");
-			reqs[i]->state = RQ_DONE;
-		}
-	}
-	if (multi)
-		curl_multi_cleanup(multi);
-	return rc;
-}
+#include "trello/engine.h"
 
 /* ---- building requests ------------------------------------------------------------- */
 
@@ -793,9 +81,9 @@ static int check_param_strings(const trello_webhook_params *p, th_error *err)
 /* Fill @r for one op. Returns 0 or an error in @err. */
 static int op_request(trello_client *c, const trello_op *op, struct treq *r, trello_error *err)
 {
-	treq_init(r, c->opts.max_body);
+	trello_treq_init(r);
 	r->token = op->token;
-	if (!secret_ok(op->token))
+	if (!trello_secret_ok(op->token))
 		return th_err(&err->th, TH_EINVAL,
 		              "the Trello token is empty or contains characters "
 		              "a token never has");
@@ -862,18 +150,20 @@ static void op_result(trello_op *op, struct treq *r)
 	op->err = r->err;
 	if (op->rc)
 		return;
-	const char *body = r->resp.data ? r->resp.data : "";
+	const char *body = r->hr.body.data ? r->hr.body.data : "";
 	switch (op->kind) {
 	case TRELLO_OP_LIST_WEBHOOKS:
-		op->rc = trello_parse_webhook_list(body, r->resp.len, &op->webhooks, &op->err.th);
+		op->rc =
+		    trello_parse_webhook_list(body, r->hr.body.len, &op->webhooks, &op->err.th);
 		break;
 	case TRELLO_OP_GET_TOKEN:
-		op->rc = trello_parse_token_info(body, r->resp.len, &op->token_info, &op->err.th);
+		op->rc =
+		    trello_parse_token_info(body, r->hr.body.len, &op->token_info, &op->err.th);
 		break;
 	case TRELLO_OP_CREATE_WEBHOOK:
 	case TRELLO_OP_GET_WEBHOOK:
 	case TRELLO_OP_UPDATE_WEBHOOK:
-		op->rc = trello_parse_webhook(body, r->resp.len, &op->webhook, &op->err.th);
+		op->rc = trello_parse_webhook(body, r->hr.body.len, &op->webhook, &op->err.th);
 		break;
 	case TRELLO_OP_DELETE_WEBHOOK: break; /* the body ({"_value":null}) carries nothing */
 	}
@@ -923,7 +213,7 @@ int trello_batch_run(trello_client *c, trello_op *ops, size_t n, th_error *err)
 		}
 		todo[ntodo++] = &reqs[i];
 	}
-	rc = engine_run(c, todo, ntodo);
+	rc = trello_engine_run(c, todo, ntodo);
 	if (rc)
 		th_err(err, rc, "out of memory");
 	for (size_t i = 0; i < n; i++)
@@ -932,7 +222,7 @@ int trello_batch_run(trello_client *c, trello_op *ops, size_t n, th_error *err)
 out:
 	if (reqs)
 		for (size_t i = 0; i < n; i++)
-			treq_clear(&reqs[i]);
+			trello_treq_clear(&reqs[i]);
 	free(reqs);
 	free(todo);
 	return rc;
@@ -1089,7 +379,7 @@ static int get_raw(trello_client *c, const char *token, char *path, buf *resp, t
 	struct treq r;
 	struct treq *rp = &r;
 	err_clear(err);
-	treq_init(&r, c->opts.max_body);
+	trello_treq_init(&r);
 	r.path = path;
 	r.method = "GET";
 	r.token = token;
@@ -1101,7 +391,7 @@ static int get_raw(trello_client *c, const char *token, char *path, buf *resp, t
 			th_err(&err->th, rc, "out of memory");
 		goto out;
 	}
-	if (!secret_ok(token)) {
+	if (!trello_secret_ok(token)) {
 		rc = TH_EINVAL;
 		if (err)
 			th_err(&err->th, rc,
@@ -1109,17 +399,17 @@ static int get_raw(trello_client *c, const char *token, char *path, buf *resp, t
 			       "never has");
 		goto out;
 	}
-	rc = engine_run(c, &rp, 1);
+	rc = trello_engine_run(c, &rp, 1);
 	if (!rc)
 		rc = r.rc;
 	if (rc && err)
 		*err = r.err;
 	if (!rc) {
-		*resp = r.resp;
-		buf_init(&r.resp, c->opts.max_body);
+		*resp = r.hr.body;
+		buf_init(&r.hr.body, 0); /* the body is the caller's now */
 	}
 out:
-	treq_clear(&r);
+	trello_treq_clear(&r);
 	return rc;
 }
 

@@ -1,7 +1,7 @@
 /*
  * trello — the Trello REST client (layer 4): webhooks CRUD, token info, the
  * token owner and boards, resolving board/card URLs, and a batch runner that
- * issues many calls at once over libcurl multi.
+ * issues many calls at once (all of it over http/client.h).
  *
  * Wire facts (see ../shared/trello/API.md):
  *  - key and token travel in the `Authorization: OAuth oauth_consumer_key=..,
@@ -192,6 +192,21 @@ int trello_client_new(trello_client **out, const trello_client_opts *opts, th_er
 void trello_client_free(trello_client *c);
 /* The base URL in use, without trailing slash (owned by the client). */
 const char *trello_client_api_url(const trello_client *c);
+
+/* Told once per client, from the thread making a call, when a call has been
+ * waiting for notice_after_ms: @what says what for ("waiting for Trello at
+ * URL (GET /webhooks/ID)"; tokens masked). */
+typedef void (*trello_notice_fn)(void *ctx, const char *what);
+
+/* Give up every call of this client after @budget_ms from now (all retries
+ * and rate waits included): a call still waiting then fails with TH_EUNAVAIL
+ * kind UNREACHABLE saying what it waited for. 0 clears it. For interactive
+ * commands (a Trello that accepts and never answers must not hang them).
+ * Call before any call runs on the client; not thread-safe. */
+void trello_client_set_deadline(trello_client *c, int64_t budget_ms);
+/* Call @fn once when a call has waited @after_ms (see trello_notice_fn).
+ * Call before any call runs; not thread-safe. */
+void trello_client_set_notice(trello_client *c, long after_ms, trello_notice_fn fn, void *ctx);
 
 /* ---- calls ------------------------------------------------------------------------
  * Each returns 0 or a negative TH_E* code and fills @err (may be NULL):

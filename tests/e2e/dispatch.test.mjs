@@ -164,7 +164,8 @@ async function receiver(answer = () => 200) {
     });
   });
   await new Promise((r) => srv.listen(0, '127.0.0.1', r));
-  return { url: `http://127.0.0.1:${srv.address().port}/hook`, got, close: () => new Promise((r) => srv.close(r)) };
+  return { url: `http://127.0.0.1:${srv.address().port}/hook`, got, server: srv,
+    close: () => new Promise((r) => { srv.close(r); srv.closeAllConnections?.(); }) };
 }
 
 test('an exec handler gets the exact payload bytes on stdin and the TRELLO_* variables, not our secrets', async () => {
@@ -503,4 +504,47 @@ test('SIGTERM lets a running delivery finish and leaves the rest pending for the
     assert.ok(all.every((d) => d.status === 'done'));
     assert.equal(readFileSync(out, 'utf8').trim().split('\n').length, 4);
   } finally { await s.stop(); }
+});
+
+test('a burst of 100 forwards to one target reuses kept connections (keep-alive per worker and target)', async () => {
+  const s = await setup({ TRELLOHOOK_WORKERS: '4', TRELLOHOOK_HANDLER_CONCURRENCY: '8' });
+  const rcv = await receiver(() => 204);
+  let connections = 0;
+  try {
+    // count the TCP connections the receiver accepts
+    rcv.server.on('connection', () => { connections += 1; });
+    const h = s.handlerAdd(['--forward', rcv.url]);
+    assert.equal(h.kind, 'forward');
+    for (let i = 0; i < 100; i++) assert.equal(await s.post(payload('createCard', { card: hex24() })), 200);
+    const ds = await settled(s, 30000);
+    assert.equal(ds.filter((d) => d.status === 'done').length, 100);
+    assert.equal(rcv.got.length, 100);
+    console.log(`# 100 forwards opened ${connections} connection(s)`);
+    // one kept connection per worker at most (4 workers), not one per forward
+    assert.ok(connections <= 4, `100 forwards opened ${connections} connections`);
+  } finally { await rcv.close(); await s.stop(); }
+});
+
+test('forwards to 8 targets keep a connection per worker and target (100 events, 800 forwards)', async () => {
+  const s = await setup({ TRELLOHOOK_WORKERS: '4', TRELLOHOOK_HANDLER_CONCURRENCY: '8' });
+  const rcvs = [];
+  let connections = 0;
+  try {
+    for (let i = 0; i < 8; i++) {
+      const r = await receiver(() => 204);
+      r.server.on('connection', () => { connections += 1; });
+      rcvs.push(r);
+      s.handlerAdd(['--forward', r.url]);
+    }
+    for (let i = 0; i < 100; i++) assert.equal(await s.post(payload('createCard', { card: hex24() })), 200);
+    const total = () => rcvs.reduce((n, r) => n + r.got.length, 0);
+    await waitFor(() => total() >= 800, 60000, '800 forwards');
+    assert.equal(total(), 800);
+    console.log(`# 800 forwards to 8 targets opened ${connections} connection(s)`);
+    // at most one kept connection per worker and target
+    assert.ok(connections <= 4 * 8, `800 forwards opened ${connections} connections`);
+  } finally {
+    for (const r of rcvs) await r.close();
+    await s.stop();
+  }
 });

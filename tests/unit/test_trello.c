@@ -814,6 +814,56 @@ static void test_fake_bad_answers(void **state)
 }
 
 /* A port nothing listens on (bound then closed). */
+static void count_notice(void *ctx, const char *what)
+{
+	int *n = ctx;
+	(*n)++;
+	assert_non_null(strstr(what, "waiting for Trello at http://127.0.0.1:"));
+	assert_non_null(strstr(what, "GET /tokens/ATTA"));
+	assert_null(strstr(what, TOK2));
+}
+
+/* A client with a deadline gives up on a Trello that answers too late, all
+ * retries included, and says once what it waits for. */
+static void test_fake_deadline(void **state)
+{
+	static const struct step steps[] = {{200, "[]", -1, -1, 3000}};
+	struct script s;
+	script_start(&s, steps, 1);
+	trello_client *c = client_for(s.base, 0, 3);
+	int notices = 0;
+	trello_client_set_deadline(c, 700);
+	trello_client_set_notice(c, 200, count_notice, &notices);
+	trello_webhook_list l;
+	trello_error te;
+	int64_t t0 = time_mono_ms();
+	int rc = trello_list_webhooks(c, TOK2, &l, &te);
+	int64_t took = time_mono_ms() - t0;
+	assert_int_equal(rc, TH_EUNAVAIL);
+	assert_int_equal(te.kind, TRELLO_ERR_UNREACHABLE);
+	assert_non_null(strstr(te.th.msg, "did not answer GET /tokens/ATTA"));
+	assert_null(strstr(te.th.msg, TOK2));
+	assert_true(took >= 600 && took < 2000);
+	assert_int_equal(notices, 1);
+	/* past the deadline, further calls give up at once; no second notice */
+	t0 = time_mono_ms();
+	const char *toks[] = {TOK1, TOK3};
+	trello_webhook_list out[2];
+	trello_error errs[2];
+	assert_int_equal(trello_list_webhooks_many(c, toks, 2, out, errs), TH_EUNAVAIL);
+	assert_true(time_mono_ms() - t0 < 500);
+	assert_int_equal(errs[1].kind, TRELLO_ERR_UNREACHABLE);
+	assert_int_equal(notices, 1);
+	for (int i = 0; i < 2; i++)
+		trello_webhook_list_clear(&out[i]);
+	/* clearing the deadline: calls wait for the answer again */
+	trello_client_set_deadline(c, 0);
+	assert_int_equal(trello_list_webhooks(c, TOK2, &l, &te), 0);
+	trello_webhook_list_clear(&l);
+	trello_client_free(c);
+	script_stop(&s);
+}
+
 static int closed_port(void)
 {
 	http_server *srv = NULL;
@@ -1523,17 +1573,17 @@ int main(void)
 	signal(SIGPIPE, SIG_IGN);
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_model_ref_ok),         cmocka_unit_test(test_model_ref_bad),
-	    cmocka_unit_test(test_error_bodies),         cmocka_unit_test(test_rate_headers),
-	    cmocka_unit_test(test_parse_webhook),        cmocka_unit_test(test_parse_lists),
-	    cmocka_unit_test(test_client_opts),          cmocka_unit_test(test_fake_wire_format),
-	    cmocka_unit_test(test_fake_retries),         cmocka_unit_test(test_fake_rate_limit),
-	    cmocka_unit_test(test_fake_bad_answers),     cmocka_unit_test(test_unreachable),
-	    cmocka_unit_test(test_mock_webhook_crud),    cmocka_unit_test(test_mock_create_errors),
-	    cmocka_unit_test(test_mock_tokens),          cmocka_unit_test(test_mock_resolve),
-	    cmocka_unit_test(test_mock_json_errors),     cmocka_unit_test(test_mock_rate_limit),
-	    cmocka_unit_test(test_mock_rate_efficiency), cmocka_unit_test(test_mock_many_tokens),
-	    cmocka_unit_test(test_mock_threads),
+	    cmocka_unit_test(test_model_ref_ok),       cmocka_unit_test(test_model_ref_bad),
+	    cmocka_unit_test(test_error_bodies),       cmocka_unit_test(test_rate_headers),
+	    cmocka_unit_test(test_parse_webhook),      cmocka_unit_test(test_parse_lists),
+	    cmocka_unit_test(test_client_opts),        cmocka_unit_test(test_fake_wire_format),
+	    cmocka_unit_test(test_fake_retries),       cmocka_unit_test(test_fake_rate_limit),
+	    cmocka_unit_test(test_fake_bad_answers),   cmocka_unit_test(test_unreachable),
+	    cmocka_unit_test(test_fake_deadline),      cmocka_unit_test(test_mock_webhook_crud),
+	    cmocka_unit_test(test_mock_create_errors), cmocka_unit_test(test_mock_tokens),
+	    cmocka_unit_test(test_mock_resolve),       cmocka_unit_test(test_mock_json_errors),
+	    cmocka_unit_test(test_mock_rate_limit),    cmocka_unit_test(test_mock_rate_efficiency),
+	    cmocka_unit_test(test_mock_many_tokens),   cmocka_unit_test(test_mock_threads),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 	curl_global_cleanup();
