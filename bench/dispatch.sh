@@ -18,12 +18,19 @@
 # runs without a shell; see docs/handlers.md). webhook runs each through
 # /bin/sh, as its hooks.json below says.
 #
+# webhook runs with CONNS connections and, when different, with WORKERS (the
+# same concurrency as trellohook's): under outside load a tool with more
+# processes in flight gets a larger share of the CPUs.
+#
 # A/B in one run: BASE_TH=path/to/another/trellohook (a build of an earlier
 # commit, same schema) also runs both exec commands, interleaved with this
 # build's runs on the same store, so both see the same machine load.
 #
 # usage: bench/dispatch.sh     (N=5000 CONNS=32 DURATION=5 WORKERS=8 CMD='cat >/dev/null'
-#                               DIRECT_CMD='dd of=/dev/null status=none' TH=build/trellohook BASE_TH=)
+#                               DIRECT_CMD='dd of=/dev/null status=none' TH=build/trellohook BASE_TH=
+#                               ROUNDS=1)
+# ROUNDS repeats every exec run and webhook's, round after round: on a shared
+# machine compare rows within a round.
 # Appends a section to bench/RESULTS.md. Not a test: nothing here asserts a speed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -35,6 +42,7 @@ CMD=${CMD:-cat >/dev/null}
 DIRECT_CMD=${DIRECT_CMD:-dd of=/dev/null status=none}
 TH=${TH:-build/trellohook}
 BASE_TH=${BASE_TH:-}
+ROUNDS=${ROUNDS:-1}
 [ -x scripts/deps.sh ] && scripts/deps.sh wrk webhook sqlite3 nodejs >/dev/null
 [ "$TH" != build/trellohook ] || [ -x build/trellohook ] || make build >/dev/null
 [ -x "$TH" ] || { echo "bench: no trellohook at $TH" >&2; exit 2; }
@@ -81,14 +89,20 @@ node "$tmp/receiver.mjs" "$rport" &
 pids+=($!)
 wait_http "http://127.0.0.1:$rport/"
 
-# one handler per (build, command): each gets its own N deliveries at ingest
+# one handler per (round, build, command): each gets its own N deliveries at ingest
 add_handler() { "$TH" handler add "$@" --json | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).id))'; }
-exec_id=$(add_handler --exec "$CMD")
-direct_id=$(add_handler --exec "$DIRECT_CMD")
+# the exec runners, in the order they run within a round (builds interleaved)
 if [ -n "$BASE_TH" ]; then
-	base_exec_id=$(add_handler --exec "$CMD")
-	base_direct_id=$(add_handler --exec "$DIRECT_CMD")
+	r_bin=("$BASE_TH" "$TH" "$BASE_TH" "$TH")
+	r_cmd=("$CMD" "$CMD" "$DIRECT_CMD" "$DIRECT_CMD")
+else
+	r_bin=("$TH" "$TH")
+	r_cmd=("$CMD" "$DIRECT_CMD")
 fi
+declare -A hid rate rss lost
+for ((r = 1; r <= ROUNDS; r++)); do
+	for i in "${!r_cmd[@]}"; do hid[$r,$i]=$(add_handler --exec "${r_cmd[$i]}"); done
+done
 fwd_id=$(add_handler --forward "http://127.0.0.1:$rport/hook")
 q "UPDATE handlers SET kind = 'func'"   # parked: a plain serve runs no C functions
 
@@ -155,17 +169,6 @@ run_kind() {
 	bad=$(q "SELECT count(*) FROM deliveries WHERE handler_id = '$hid' AND status <> 'done'")
 	echo "$(( N * 1000 / (t1 - t0) )) $peak $bad"
 }
-# interleaved, so that a change in the machine's load hits both builds alike
-if [ -n "$BASE_TH" ]; then
-	read -r base_exec_rate base_exec_rss base_exec_lost < <(run_kind exec "$base_exec_id" "$BASE_TH")
-fi
-read -r exec_rate exec_rss exec_lost < <(run_kind exec "$exec_id")
-if [ -n "$BASE_TH" ]; then
-	read -r base_direct_rate base_direct_rss base_direct_lost < <(run_kind exec "$base_direct_id" "$BASE_TH")
-fi
-read -r direct_rate direct_rss direct_lost < <(run_kind exec "$direct_id")
-read -r fwd_rate fwd_rss fwd_lost < <(run_kind forward "$fwd_id")
-
 # --- webhook (adnanh/webhook), synchronous mode, same command per request ----------------
 body=$(head -1 "$tmp/payloads.txt" | cut -f3-)
 printf '%s' "$body" >"$tmp/body.json"
@@ -173,7 +176,7 @@ cat >"$tmp/post.lua" <<LUA
 local f = io.open("$tmp/body.json", "r"); local b = f:read("*a"); f:close()
 wrk.method = "POST"; wrk.body = b; wrk.headers["Content-Type"] = "application/json"
 LUA
-# run_webhook COMMAND: prints "requests/s non2xx peak_rss_kib"
+# run_webhook COMMAND CONNECTIONS: prints "requests/s non2xx peak_rss_kib"
 run_webhook() {
 	local wport wpid rate non2xx rss
 	wport=$(free_port)
@@ -187,15 +190,31 @@ JSON
 	wpid=$!
 	pids+=($wpid)
 	wait_http "http://127.0.0.1:$wport/hooks/run" >&2
-	wrk -t2 -c"$CONNS" -d"${DURATION}s" -s "$tmp/post.lua" "http://127.0.0.1:$wport/hooks/run" >"$tmp/wrk.txt" 2>&1
+	wrk -t2 -c"$2" -d"${DURATION}s" -s "$tmp/post.lua" "http://127.0.0.1:$wport/hooks/run" >"$tmp/wrk.txt" 2>&1
 	rate=$(awk '/^Requests\/sec/ {printf "%d", $2}' "$tmp/wrk.txt")
 	non2xx=$(awk '/Non-2xx/ {print $NF}' "$tmp/wrk.txt")
 	rss=$(hwm_kb "$wpid")
 	kill "$wpid"; wait "$wpid" 2>/dev/null || true
 	echo "$rate ${non2xx:-0} $rss"
 }
-read -r wh_rate wh_non2xx wh_rss < <(run_webhook "$CMD")
-read -r whd_rate whd_non2xx whd_rss < <(run_webhook "$DIRECT_CMD")
+# webhook with CONNS connections (as before) and with WORKERS (trellohook's concurrency)
+wh_conns=("$CONNS")
+[ "$WORKERS" = "$CONNS" ] || wh_conns+=("$WORKERS")
+wh_cmd=("$CMD" "$DIRECT_CMD")
+declare -A wh_rate wh_non2xx wh_rss
+# Each round runs every exec runner, then webhook, so that a change of the
+# machine's load (it is shared) hits all of them alike within a round.
+for ((r = 1; r <= ROUNDS; r++)); do
+	for i in "${!r_cmd[@]}"; do
+		read -r "rate[$r,$i]" "rss[$r,$i]" "lost[$r,$i]" < <(run_kind exec "${hid[$r,$i]}" "${r_bin[$i]}")
+	done
+	for c in "${wh_conns[@]}"; do
+		for j in "${!wh_cmd[@]}"; do
+			read -r "wh_rate[$r,$c,$j]" "wh_non2xx[$r,$c,$j]" "wh_rss[$r,$c,$j]" < <(run_webhook "${wh_cmd[$j]}" "$c")
+		done
+	done
+done
+read -r fwd_rate fwd_rss fwd_lost < <(run_kind forward "$fwd_id")
 load_after=$(uptime)
 
 cpus=$(nproc)
@@ -203,31 +222,50 @@ cpus=$(nproc)
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
 # how trellohook starts a command (the main part of docs/handlers.md's rule)
 via() { case "$1" in *[\$\`\|\&\;\<\>\(\)\{\}\*\?\[\]~#]*) echo '/bin/sh -c' ;; *) echo 'direct' ;; esac; }
-base_rows=""
-nl=$'\n'
-if [ -n "$BASE_TH" ]; then
-	base_rows=$(cat <<MD
-| trellohook ($BASE_TH) exec \`$CMD\` | /bin/sh -c | $base_exec_rate | $(ratio "$base_exec_rate" "$wh_rate") | $((base_exec_rss / 1024)) MiB | $base_exec_lost |
-| trellohook ($BASE_TH) exec \`$DIRECT_CMD\` | /bin/sh -c | $base_direct_rate | $(ratio "$base_direct_rate" "$wh_rate") | $((base_direct_rss / 1024)) MiB | $base_direct_lost |
-MD
-)
-fi
+head_cols="| runner | started by |"
+head_rule="| --- | --- |"
+for ((r = 1; r <= ROUNDS; r++)); do
+	head_cols+=" round $r: /s (× webhook) |"
+	head_rule+=" ---: |"
+done
+table="$head_cols peak RSS | not delivered / non-2xx |"$'\n'"$head_rule ---: | ---: |"
+for i in "${!r_cmd[@]}"; do
+	how='/bin/sh -c'
+	[ "${r_bin[$i]}" = "$TH" ] && how=$(via "${r_cmd[$i]}")
+	line="| trellohook (${r_bin[$i]}) exec \`${r_cmd[$i]}\` | $how |"
+	peak=0 bad=0
+	for ((r = 1; r <= ROUNDS; r++)); do
+		line+=" ${rate[$r,$i]} ($(ratio "${rate[$r,$i]}" "${wh_rate[$r,$CONNS,0]}")) |"
+		[ "${rss[$r,$i]}" -gt "$peak" ] && peak=${rss[$r,$i]}
+		bad=$((bad + lost[$r,$i]))
+	done
+	table+=$'\n'"$line $((peak / 1024)) MiB | $bad |"
+done
+for c in "${wh_conns[@]}"; do
+	for j in "${!wh_cmd[@]}"; do
+		line="| webhook exec \`${wh_cmd[$j]}\` (sync, $c connections) | /bin/sh |"
+		peak=0 bad=0
+		for ((r = 1; r <= ROUNDS; r++)); do
+			line+=" ${wh_rate[$r,$c,$j]} ($(ratio "${wh_rate[$r,$c,$j]}" "${wh_rate[$r,$CONNS,0]}")) |"
+			[ "${wh_rss[$r,$c,$j]}" -gt "$peak" ] && peak=${wh_rss[$r,$c,$j]}
+			bad=$((bad + wh_non2xx[$r,$c,$j]))
+		done
+		table+=$'\n'"$line $((peak / 1024)) MiB | $bad |"
+	done
+done
 report=$(cat <<MD
 
 ## Dispatch — $(date -u +%Y-%m-%d)
-\`N=$N HOOKS=$HOOKS CONNS=$CONNS DURATION=$DURATION WORKERS=$WORKERS CMD='$CMD' DIRECT_CMD='$DIRECT_CMD' TH=$TH BASE_TH=$BASE_TH bench/dispatch.sh\` on $cpus CPUs.
+\`N=$N HOOKS=$HOOKS CONNS=$CONNS DURATION=$DURATION WORKERS=$WORKERS ROUNDS=$ROUNDS CMD='$CMD' DIRECT_CMD='$DIRECT_CMD' TH=$TH BASE_TH=$BASE_TH bench/dispatch.sh\` on $cpus CPUs.
 trellohook: $N stored events over $HOOKS webhooks, each delivered to one handler by $WORKERS workers (claim, run,
-record on disk); timed from serve start until all $N are \`done\`; runs of the builds interleaved. webhook 2.8: wrk, $CONNS
-connections, ${DURATION}s, the command run per request (through /bin/sh) in synchronous mode.
+record on disk); timed from serve start until all $N are \`done\`. webhook 2.8: wrk, ${DURATION}s, the command run per
+request (through /bin/sh) in synchronous mode. Each round runs every row once, in the order of the table's
+trellohook rows, then webhook; "× webhook" is against webhook's \`$CMD\` with $CONNS connections in the same round.
 Load before: \`$load_before\`; after: \`$load_after\`.
 
-| runner | started by | deliveries/s | × webhook \`$CMD\` | peak RSS | not delivered |
-| --- | --- | ---: | ---: | ---: | ---: |
-${base_rows:+$base_rows$nl}| trellohook ($TH) exec \`$CMD\` | $(via "$CMD") | $exec_rate | $(ratio "$exec_rate" "$wh_rate") | $((exec_rss / 1024)) MiB | $exec_lost |
-| trellohook ($TH) exec \`$DIRECT_CMD\` | $(via "$DIRECT_CMD") | $direct_rate | $(ratio "$direct_rate" "$wh_rate") | $((direct_rss / 1024)) MiB | $direct_lost |
-| trellohook ($TH) forward (loopback node:http, 204) | - | $fwd_rate | - | $((fwd_rss / 1024)) MiB | $fwd_lost |
-| webhook exec \`$CMD\` (sync) | /bin/sh | $wh_rate | 1.00 | $((wh_rss / 1024)) MiB | ${wh_non2xx} non-2xx |
-| webhook exec \`$DIRECT_CMD\` (sync) | /bin/sh | $whd_rate | $(ratio "$whd_rate" "$wh_rate") | $((whd_rss / 1024)) MiB | ${whd_non2xx} non-2xx |
+$table
+
+Forward (loopback node:http answering 204), once after the rounds: $fwd_rate deliveries/s, peak RSS $((fwd_rss / 1024)) MiB, $fwd_lost not delivered.
 MD
 )
 echo "$report"
