@@ -31,7 +31,7 @@
 #include "dispatch/dispatch.h"
 
 #define KILL_GRACE_MS 1000
-/* After the shell exits, how long to keep reading output that background
+/* After the child (shell or program) exits, how long to keep reading output that background
  * processes it left behind may still write to the pipe. */
 #define AFTER_EXIT_READ_MS 100
 
@@ -148,7 +148,7 @@ static int kill_group(pid_t pid, int pidfd)
 		else
 			poll(NULL, 0, 10);
 	}
-	/* the shell is gone; make sure the rest of its group is too */
+	/* the child is gone; make sure the rest of its group is too */
 	kill(-pid, SIGKILL);
 	return status;
 }
