@@ -12,7 +12,25 @@
 # webhook: wrk posts the same payload over CONNS connections for DURATION s;
 # every request runs the command before its answer.
 #
-# usage: bench/dispatch.sh     (N=5000 CONNS=32 DURATION=5 WORKERS=8 CMD='cat >/dev/null')
+# Two exec commands: CMD (default `cat >/dev/null`, which has shell syntax, so
+# trellohook runs it with /bin/sh -c) and DIRECT_CMD (default
+# `dd of=/dev/null status=none`: the same work in plain words, which trellohook
+# runs without a shell; see docs/handlers.md). webhook runs each through
+# /bin/sh, as its hooks.json below says.
+#
+# webhook runs with CONNS connections and, when different, with WORKERS (the
+# same concurrency as trellohook's): under outside load a tool with more
+# processes in flight gets a larger share of the CPUs.
+#
+# A/B in one run: BASE_TH=path/to/another/trellohook (a build of an earlier
+# commit, same schema) also runs both exec commands, interleaved with this
+# build's runs on the same store, so both see the same machine load.
+#
+# usage: bench/dispatch.sh     (N=5000 CONNS=32 DURATION=5 WORKERS=8 CMD='cat >/dev/null'
+#                               DIRECT_CMD='dd of=/dev/null status=none' TH=build/trellohook BASE_TH=
+#                               ROUNDS=1)
+# ROUNDS repeats every exec run and webhook's, round after round: on a shared
+# machine compare rows within a round.
 # Appends a section to bench/RESULTS.md. Not a test: nothing here asserts a speed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,8 +39,15 @@ CONNS=${CONNS:-32}
 DURATION=${DURATION:-5}
 WORKERS=${WORKERS:-8}
 CMD=${CMD:-cat >/dev/null}
+DIRECT_CMD=${DIRECT_CMD:-dd of=/dev/null status=none}
+TH=${TH:-build/trellohook}
+BASE_TH=${BASE_TH:-}
+ROUNDS=${ROUNDS:-1}
 [ -x scripts/deps.sh ] && scripts/deps.sh wrk webhook sqlite3 nodejs >/dev/null
-[ -x build/trellohook ] || make build >/dev/null
+[ "$TH" != build/trellohook ] || [ -x build/trellohook ] || make build >/dev/null
+[ -x "$TH" ] || { echo "bench: no trellohook at $TH" >&2; exit 2; }
+[ -z "$BASE_TH" ] || [ -x "$BASE_TH" ] || { echo "bench: no trellohook at BASE_TH=$BASE_TH" >&2; exit 2; }
+load_before=$(uptime)
 
 tmp=$(mktemp -d /tmp/th-bench-dispatch.XXXXXX)
 pids=()
@@ -41,7 +66,7 @@ port=$(free_port)
 export TRELLO_API_SECRET="$secret" CALLBACK_DOMAIN="http://127.0.0.1:$port" \
        DATABASE_URL="sqlite:$db" TRELLOHOOK_LISTEN="127.0.0.1:$port" TRELLOHOOK_LOG_LEVEL=warn \
        TRELLOHOOK_WORKERS="$WORKERS" TRELLOHOOK_HANDLER_CONCURRENCY="$WORKERS"
-build/trellohook migrate >/dev/null
+"$TH" migrate >/dev/null
 # HOOKS webhooks (boards): deliveries of one webhook to one handler run one
 # after another (order), so parallelism comes from many boards, as in real use.
 HOOKS=${HOOKS:-64}
@@ -64,8 +89,21 @@ node "$tmp/receiver.mjs" "$rport" &
 pids+=($!)
 wait_http "http://127.0.0.1:$rport/"
 
-exec_id=$(build/trellohook handler add --exec "$CMD" --json | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).id))')
-fwd_id=$(build/trellohook handler add --forward "http://127.0.0.1:$rport/hook" --json | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).id))')
+# one handler per (round, build, command): each gets its own N deliveries at ingest
+add_handler() { "$TH" handler add "$@" --json | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).id))'; }
+# the exec runners, in the order they run within a round (builds interleaved)
+if [ -n "$BASE_TH" ]; then
+	r_bin=("$BASE_TH" "$TH" "$BASE_TH" "$TH")
+	r_cmd=("$CMD" "$CMD" "$DIRECT_CMD" "$DIRECT_CMD")
+else
+	r_bin=("$TH" "$TH")
+	r_cmd=("$CMD" "$DIRECT_CMD")
+fi
+declare -A hid rate rss lost
+for ((r = 1; r <= ROUNDS; r++)); do
+	for i in "${!r_cmd[@]}"; do hid[$r,$i]=$(add_handler --exec "${r_cmd[$i]}"); done
+done
+fwd_id=$(add_handler --forward "http://127.0.0.1:$rport/hook")
 q "UPDATE handlers SET kind = 'func'"   # parked: a plain serve runs no C functions
 
 # --- ingest N events (deliveries stay pending) ---------------------------------------
@@ -83,7 +121,7 @@ for (let i = 0; i < Number(n); i++) {
 }
 fs.writeFileSync(out, lines.join("\n") + "\n");
 ' "$N" "$HOOKS" "$CALLBACK_DOMAIN" "$secret" "$tmp/payloads.txt" tests/data/payloads/updateCard-moveList.json
-build/trellohook serve >"$tmp/serve.out" 2>"$tmp/serve.log" &
+"$TH" serve >"$tmp/serve.out" 2>"$tmp/serve.log" &
 pid=$!
 pids+=($pid)
 wait_http "http://127.0.0.1:$port/healthz"
@@ -106,12 +144,12 @@ stored=$(q "SELECT count(*) FROM events")
 [ "$stored" -eq "$N" ] || { echo "bench: only $stored of $N events stored" >&2; exit 1; }
 
 # --- time the workers on one handler kind ----------------------------------------------
-# run_kind KIND HANDLER_ID: prints "deliveries/s peak_rss_kib lost"
+# run_kind KIND HANDLER_ID [TRELLOHOOK]: prints "deliveries/s peak_rss_kib lost"
 run_kind() {
-	local kind=$1 hid=$2 t0 t1 done_n=0 peak=0 r
+	local kind=$1 hid=$2 bin=${3:-$TH} t0 t1 done_n=0 peak=0 r
 	q "UPDATE handlers SET kind = '$kind' WHERE id = '$hid'"
 	t0=$(now_ms)
-	build/trellohook serve >>"$tmp/serve.out" 2>>"$tmp/serve.log" &
+	"$bin" serve >>"$tmp/serve.out" 2>>"$tmp/serve.log" &
 	pid=$!
 	pids+=($pid)
 	while :; do
@@ -131,46 +169,103 @@ run_kind() {
 	bad=$(q "SELECT count(*) FROM deliveries WHERE handler_id = '$hid' AND status <> 'done'")
 	echo "$(( N * 1000 / (t1 - t0) )) $peak $bad"
 }
-read -r exec_rate exec_rss exec_lost < <(run_kind exec "$exec_id")
-read -r fwd_rate fwd_rss fwd_lost < <(run_kind forward "$fwd_id")
-
 # --- webhook (adnanh/webhook), synchronous mode, same command per request ----------------
-wport=$(free_port)
-printf '%s\n' "$CMD" >"$tmp/cmd.sh"
-chmod +x "$tmp/cmd.sh"
-cat >"$tmp/hooks.json" <<JSON
-[{"id": "run", "execute-command": "/bin/sh", "pass-arguments-to-command": [{"source": "string", "name": "$tmp/cmd.sh"}],
-  "include-command-output-in-response": true, "response-message": ""}]
-JSON
-webhook -hooks "$tmp/hooks.json" -ip 127.0.0.1 -port "$wport" >"$tmp/webhook.log" 2>&1 &
-wpid=$!
-pids+=($wpid)
-wait_http "http://127.0.0.1:$wport/hooks/run"
 body=$(head -1 "$tmp/payloads.txt" | cut -f3-)
 printf '%s' "$body" >"$tmp/body.json"
 cat >"$tmp/post.lua" <<LUA
 local f = io.open("$tmp/body.json", "r"); local b = f:read("*a"); f:close()
 wrk.method = "POST"; wrk.body = b; wrk.headers["Content-Type"] = "application/json"
 LUA
-wrk -t2 -c"$CONNS" -d"${DURATION}s" -s "$tmp/post.lua" "http://127.0.0.1:$wport/hooks/run" >"$tmp/wrk.txt" 2>&1
-wh_rate=$(awk '/^Requests\/sec/ {printf "%d", $2}' "$tmp/wrk.txt")
-wh_non2xx=$(awk '/Non-2xx/ {print $NF}' "$tmp/wrk.txt")
-wh_rss=$(hwm_kb "$wpid")
+# run_webhook COMMAND CONNECTIONS: prints "requests/s non2xx peak_rss_kib"
+run_webhook() {
+	local wport wpid rate non2xx rss
+	wport=$(free_port)
+	printf '%s\n' "$1" >"$tmp/cmd.sh"
+	chmod +x "$tmp/cmd.sh"
+	cat >"$tmp/hooks.json" <<JSON
+[{"id": "run", "execute-command": "/bin/sh", "pass-arguments-to-command": [{"source": "string", "name": "$tmp/cmd.sh"}],
+  "include-command-output-in-response": true, "response-message": ""}]
+JSON
+	webhook -hooks "$tmp/hooks.json" -ip 127.0.0.1 -port "$wport" >>"$tmp/webhook.log" 2>&1 &
+	wpid=$!
+	pids+=($wpid)
+	wait_http "http://127.0.0.1:$wport/hooks/run" >&2
+	wrk -t2 -c"$2" -d"${DURATION}s" -s "$tmp/post.lua" "http://127.0.0.1:$wport/hooks/run" >"$tmp/wrk.txt" 2>&1
+	rate=$(awk '/^Requests\/sec/ {printf "%d", $2}' "$tmp/wrk.txt")
+	non2xx=$(awk '/Non-2xx/ {print $NF}' "$tmp/wrk.txt")
+	rss=$(hwm_kb "$wpid")
+	kill "$wpid"; wait "$wpid" 2>/dev/null || true
+	echo "$rate ${non2xx:-0} $rss"
+}
+# webhook with CONNS connections (as before) and with WORKERS (trellohook's concurrency)
+wh_conns=("$CONNS")
+[ "$WORKERS" = "$CONNS" ] || wh_conns+=("$WORKERS")
+wh_cmd=("$CMD" "$DIRECT_CMD")
+declare -A wh_rate wh_non2xx wh_rss
+# Each round runs every exec runner, then webhook, so that a change of the
+# machine's load (it is shared) hits all of them alike within a round.
+for ((r = 1; r <= ROUNDS; r++)); do
+	for i in "${!r_cmd[@]}"; do
+		read -r "rate[$r,$i]" "rss[$r,$i]" "lost[$r,$i]" < <(run_kind exec "${hid[$r,$i]}" "${r_bin[$i]}")
+	done
+	for c in "${wh_conns[@]}"; do
+		for j in "${!wh_cmd[@]}"; do
+			read -r "wh_rate[$r,$c,$j]" "wh_non2xx[$r,$c,$j]" "wh_rss[$r,$c,$j]" < <(run_webhook "${wh_cmd[$j]}" "$c")
+		done
+	done
+done
+read -r fwd_rate fwd_rss fwd_lost < <(run_kind forward "$fwd_id")
+load_after=$(uptime)
 
 cpus=$(nproc)
+# x.yz: $1 / $2
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
+# how trellohook starts a command (the main part of docs/handlers.md's rule)
+via() { case "$1" in *[\$\`\|\&\;\<\>\(\)\{\}\*\?\[\]~#]*) echo '/bin/sh -c' ;; *) echo 'direct' ;; esac; }
+head_cols="| runner | started by |"
+head_rule="| --- | --- |"
+for ((r = 1; r <= ROUNDS; r++)); do
+	head_cols+=" round $r: /s (× webhook) |"
+	head_rule+=" ---: |"
+done
+table="$head_cols peak RSS | not delivered / non-2xx |"$'\n'"$head_rule ---: | ---: |"
+for i in "${!r_cmd[@]}"; do
+	how='/bin/sh -c'
+	[ "${r_bin[$i]}" = "$TH" ] && how=$(via "${r_cmd[$i]}")
+	line="| trellohook (${r_bin[$i]}) exec \`${r_cmd[$i]}\` | $how |"
+	peak=0 bad=0
+	for ((r = 1; r <= ROUNDS; r++)); do
+		line+=" ${rate[$r,$i]} ($(ratio "${rate[$r,$i]}" "${wh_rate[$r,$CONNS,0]}")) |"
+		[ "${rss[$r,$i]}" -gt "$peak" ] && peak=${rss[$r,$i]}
+		bad=$((bad + lost[$r,$i]))
+	done
+	table+=$'\n'"$line $((peak / 1024)) MiB | $bad |"
+done
+for c in "${wh_conns[@]}"; do
+	for j in "${!wh_cmd[@]}"; do
+		line="| webhook exec \`${wh_cmd[$j]}\` (sync, $c connections) | /bin/sh |"
+		peak=0 bad=0
+		for ((r = 1; r <= ROUNDS; r++)); do
+			line+=" ${wh_rate[$r,$c,$j]} ($(ratio "${wh_rate[$r,$c,$j]}" "${wh_rate[$r,$CONNS,0]}")) |"
+			[ "${wh_rss[$r,$c,$j]}" -gt "$peak" ] && peak=${wh_rss[$r,$c,$j]}
+			bad=$((bad + wh_non2xx[$r,$c,$j]))
+		done
+		table+=$'\n'"$line $((peak / 1024)) MiB | $bad |"
+	done
+done
 report=$(cat <<MD
 
-## Dispatch (issue 6) — $(date -u +%Y-%m-%d)
-\`N=$N HOOKS=$HOOKS CONNS=$CONNS DURATION=$DURATION WORKERS=$WORKERS CMD='$CMD' bench/dispatch.sh\` on $cpus CPUs.
+## Dispatch — $(date -u +%Y-%m-%d)
+\`N=$N HOOKS=$HOOKS CONNS=$CONNS DURATION=$DURATION WORKERS=$WORKERS ROUNDS=$ROUNDS CMD='$CMD' DIRECT_CMD='$DIRECT_CMD' TH=$TH BASE_TH=$BASE_TH bench/dispatch.sh\` on $cpus CPUs.
 trellohook: $N stored events over $HOOKS webhooks, each delivered to one handler by $WORKERS workers (claim, run,
-record on disk); timed from serve start until all $N are \`done\`. webhook 2.8: wrk, $CONNS
-connections, ${DURATION}s, the command run per request in synchronous mode.
+record on disk); timed from serve start until all $N are \`done\`. webhook 2.8: wrk, ${DURATION}s, the command run per
+request (through /bin/sh) in synchronous mode. Each round runs every row once, in the order of the table's
+trellohook rows, then webhook; "× webhook" is against webhook's \`$CMD\` with $CONNS connections in the same round.
+Load before: \`$load_before\`; after: \`$load_after\`.
 
-| runner | deliveries/s | peak RSS | not delivered |
-| --- | --- | --- | --- |
-| trellohook exec \`$CMD\` | $exec_rate | $((exec_rss / 1024)) MiB | $exec_lost |
-| trellohook forward (loopback node:http, 204) | $fwd_rate | $((fwd_rss / 1024)) MiB | $fwd_lost |
-| webhook exec \`$CMD\` (sync) | $wh_rate | $((wh_rss / 1024)) MiB | ${wh_non2xx:-0} non-2xx |
+$table
+
+Forward (loopback node:http answering 204), once after the rounds: $fwd_rate deliveries/s, peak RSS $((fwd_rss / 1024)) MiB, $fwd_lost not delivered.
 MD
 )
 echo "$report"

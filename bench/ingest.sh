@@ -6,11 +6,18 @@
 #   - webhook (adnanh/webhook), a peer that stores nothing,
 # all in the same run, and prints events/s, p50/p99 latency, RSS and ratios.
 #
+# Beside them, the ceiling of this disk on this day: bench/bare_writer.c (built
+# here, not by the product) inserts batches of 32 of the same ~3 KB events into
+# a database of trellohook's schema, WAL + synchronous=FULL, for the same
+# duration, with nothing else in the way; trellohook's rate is printed as a
+# fraction of it beside the nginx ratio, so a slow-disk day is told apart from
+# a slow trellohook.
+#
 # Then, below saturation, trellohook and nginx again with each connection
 # pausing PACE_MS after every answer, and the RSS of trellohook's libraries
 # alone (bench/rss_floor.c) as the floor under its idle RSS.
 #
-# usage: bench/ingest.sh  (DURATION=5 CONNS=32 THREADS=2 PER_THREAD=80000 PACE_MS=5)
+# usage: bench/ingest.sh  (DURATION=5 CONNS=32 THREADS=2 PER_THREAD=80000 PACE_MS=5 BARE_BATCH=32)
 # Not a test: nothing here asserts a speed. Results go to bench/RESULTS.md by hand.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,6 +32,10 @@ tmp=$(mktemp -d /tmp/th-bench.XXXXXX)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$tmp"; }
 trap cleanup EXIT
+BARE_BATCH=${BARE_BATCH:-32}
+cc -std=c17 -O2 -Wall -Wextra -D_GNU_SOURCE bench/bare_writer.c -o "$tmp/bare_writer" \
+	$(pkg-config --cflags --libs sqlite3 libpq) ||
+	{ echo "bench: could not build bench/bare_writer.c (needs libsqlite3-dev, libpq-dev)" >&2; exit 1; }
 
 free_port() { node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
@@ -98,6 +109,11 @@ field() { sed -n "s/.*$1=\([0-9.]*\).*/\1/p" <<<"$2"; }
 echo "bench: wrk -t$THREADS -c$CONNS -d${DURATION}s, distinct signed payloads of ~3 KB" >&2
 r_th=$(run_wrk "$callback")
 r_ng=$(run_wrk "http://127.0.0.1:$ng_port/")
+# the bare writer, same duration, same payload size, its own database of our schema
+head -1 "$tmp/payloads-0.txt" | cut -f2- | tr -d '\n' >"$tmp/one.json"
+DATABASE_URL="sqlite:$tmp/bare.db" build/trellohook migrate >/dev/null
+r_bare=$("$tmp/bare_writer" "sqlite:$tmp/bare.db" "$tmp/one.json" "$DURATION" "$BARE_BATCH")
+rm -f "$tmp"/bare.db*
 
 # --- latency below saturation -------------------------------------------------------------
 # Above, every server is driven as fast as it goes, so latency there is mostly
@@ -122,7 +138,11 @@ line "webhook (adnanh)" "$r_wh" "$wh_idle" "$(hwm_kb $wh_pid)"
 th_rps=$(field rps "$r_th"); ng_rps=$(field rps "$r_ng"); wh_rps=$(field rps "$r_wh")
 th_ok=$(($(field requests "$r_th") - $(field non2xx "$r_th") + $(field requests "$p_th") - $(field non2xx "$p_th")))
 echo
-printf 'trellohook / nginx   = %.3f\n' "$(echo "$th_rps / $ng_rps" | bc -l)"
+bare_rps=$(field rate "$r_bare")
+printf 'trellohook / nginx   = %.3f    trellohook / bare SQLite writer = %.3f\n' \
+	"$(echo "$th_rps / $ng_rps" | bc -l)" "$(echo "$th_rps / $bare_rps" | bc -l)"
+printf 'bare SQLite writer (bench/bare_writer.c, WAL, synchronous=FULL, batches of %s): %s events/s, batch p50 %s ms, p99 %s ms\n' \
+	"$BARE_BATCH" "$bare_rps" "$(field batch_p50_ms "$r_bare")" "$(field batch_p99_ms "$r_bare")"
 printf 'trellohook / webhook = %.3f\n' "$(echo "$th_rps / $wh_rps" | bc -l)"
 echo "events stored: $stored; answered 200 (both trellohook runs): $th_ok (distinct payloads available: $((PER_THREAD * THREADS)))"
 

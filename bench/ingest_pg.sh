@@ -8,9 +8,16 @@
 #      own wrk with half the connections (what a load balancer would do),
 # and prints events/s, p50/p99 and how many events were stored. Every run gets
 # a fresh database and webhook, so no payload is a duplicate.
+# Beside runs 1 and 2, the ceiling of the same store on this day:
+# bench/bare_writer.c (built here, not by the product) inserts batches of 32
+# of the same ~3 KB events into a fresh database of trellohook's schema with
+# the same durability (SQLite WAL + synchronous=FULL; PostgreSQL with fsync
+# and synchronous_commit on) for the same duration; trellohook's rate is
+# printed as a fraction of it.
 #
 # usage: bench/ingest_pg.sh          (DURATION=5 CONNS=32 PER_THREAD=60000)
 #        bench/ingest_pg.sh --append (also append the table to bench/RESULTS.md)
+#        BARE_BATCH=32 (events per batch of the bare writer)
 # Not a test: nothing here asserts a speed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,6 +39,10 @@ cleanup() {
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
+BARE_BATCH=${BARE_BATCH:-32}
+cc -std=c17 -O2 -Wall -Wextra -D_GNU_SOURCE bench/bare_writer.c -o "$tmp/bare_writer" \
+	$(pkg-config --cflags --libs sqlite3 libpq) ||
+	{ echo "bench: could not build bench/bare_writer.c (needs libsqlite3-dev, libpq-dev)" >&2; exit 1; }
 
 free_port() { node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
 wait_http() { for _ in $(seq 200); do curl -s -o /dev/null "$1" && return 0; sleep 0.05; done; echo "bench: $1 did not come up" >&2; exit 1; }
@@ -99,18 +110,38 @@ row() { # label result-lines... (summed) stored
 		"$(echo "$p50 / 1000" | bc -l)" "$(echo "$p99 / 1000" | bc -l)" "$non" "$stored")")
 }
 
+# bare_row LABEL DATABASE_URL: run the bare writer on a fresh database of our
+# schema; adds a row and sets bare_rate
+bare_row() {
+	local r
+	head -1 "$run_dir/payloads-0.txt" | cut -f2- | tr -d '\n' >"$tmp/one.json"
+	DATABASE_URL="$2" build/trellohook migrate >/dev/null
+	r=$("$tmp/bare_writer" "$2" "$tmp/one.json" "$DURATION" "$BARE_BATCH")
+	rows+=("$(printf '| %-34s | %8s | %7s | %7s | %6s | %8s |' "$1" "$(field rate "$r")" \
+		"$(field batch_p50_ms "$r")" "$(field batch_p99_ms "$r")" - "$(field events "$r")")")
+	bare_rate=$(field rate "$r")
+}
+ratio() { echo "$1 $2" | awk '{ if ($2 > 0) printf "%.3f", $1 / $2; else print "-" }'; }
+
 echo "bench: wrk, $CONNS connections in all, ${DURATION}s per run, distinct signed ~3 KB payloads" >&2
 
 # 1. SQLite, one instance
 start_serves sqlite "sqlite:$tmp/bench.db" 1
 r=$(run_wrk "$run_dir" "$callback" 2 "$CONNS")
 row "trellohook, SQLite, 1 instance" "$(sqlite3 "$tmp/bench.db" 'SELECT count(*) FROM events')" "$r"
+th_sqlite=$(field rps "$r")
+bare_row "bare writer, SQLite (ceiling)" "sqlite:$tmp/bare.db"
+bare_sqlite=$bare_rate
+rm -f "$tmp"/bare.db*
 
 # 2. PostgreSQL, one instance
 url=$(pg_db bench_one)
 start_serves pg1 "$url" 1
 r=$(run_wrk "$run_dir" "$callback" 2 "$CONNS")
 row "trellohook, PostgreSQL, 1 instance" "$(psql "$url" -qAt -c 'SELECT count(*) FROM events')" "$r"
+th_pg=$(field rps "$r")
+bare_row "bare writer, PostgreSQL (ceiling)" "$(pg_db bench_bare)"
+bare_pg=$bare_rate
 
 # 3. PostgreSQL, two instances on one database, half the connections each
 url=$(pg_db bench_two)
@@ -132,7 +163,9 @@ table=$(
 	echo "|------------------------------------|---------:|--------:|--------:|-------:|---------:|"
 	printf '%s\n' "${rows[@]}"
 )
+ratios="trellohook / bare writer: SQLite $(ratio "$th_sqlite" "$bare_sqlite"), PostgreSQL $(ratio "$th_pg" "$bare_pg"); trellohook PostgreSQL / SQLite $(ratio "$th_pg" "$th_sqlite") (bare writer rows: p50/p99 are per batch of $BARE_BATCH)"
 echo "$table"
+echo "$ratios"
 if [ "$APPEND" = 1 ]; then
 	{
 		echo
@@ -145,6 +178,8 @@ if [ "$APPEND" = 1 ]; then
 		echo "the connections. Every 200 is on disk; \"stored\" counts the rows afterwards."
 		echo
 		echo "$table"
+		echo
+		echo "$ratios"
 	} >>bench/RESULTS.md
 	echo "appended to bench/RESULTS.md" >&2
 fi

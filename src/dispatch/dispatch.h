@@ -11,7 +11,9 @@
  * (TRELLOHOOK_HANDLER_CONCURRENCY).
  *
  * Three runners (one file each):
- *  - exec.c:    `/bin/sh -c COMMAND`, payload on stdin, variables in a clean
+ *  - exec.c:    the command run directly (posix_spawnp, words split by
+ *               exec_split.c) when it has no shell syntax, else through
+ *               `/bin/sh -c`; payload on stdin, variables in a clean
  *               environment, output captured, process group killed on timeout;
  *  - forward.c: POST of the raw payload signed per Standard Webhooks;
  *  - dispatcher.c also calls connected C functions (svc_ctx funcs).
@@ -61,19 +63,43 @@ int64_t dispatch_retry_delay(const th_config *cfg, int attempt);
 typedef struct dispatch_result {
 	bool ok;    /* success: exit 0 / 2xx / function returned 0 */
 	bool gone;  /* forward: the receiver answered 410 (disable the handler) */
+	bool shell; /* exec: the command ran through /bin/sh -c (else directly) */
 	char *text; /* malloc'd bounded note/output for last_error, or NULL */
 } dispatch_result;
 
 void dispatch_result_clear(dispatch_result *r);
 
-/* Run @command through /bin/sh -c with @ev's payload on stdin and its
- * variables (TRELLO_*) plus PATH/HOME/TMPDIR/LANG/LC_ALL/TZ of this process in
- * an otherwise empty environment. The child leads its own process group;
- * after @timeout_ms the whole group gets SIGTERM, one second later SIGKILL.
+/* Run @command with @ev's payload on stdin and its variables (TRELLO_*) plus
+ * PATH/HOME/TMPDIR/LANG/LC_ALL/TZ of this process and PWD (its working
+ * directory) in an otherwise empty environment. A command without shell
+ * syntax (dispatch_split) is started directly with posix_spawnp; any other,
+ * or one whose program cannot be started that way, through /bin/sh -c
+ * (out->shell says which). The child leads its own process group; after
+ * @timeout_ms the whole group gets SIGTERM, one second later SIGKILL.
  * stdout and stderr (one pipe) are captured up to DISPATCH_OUTPUT_MAX bytes.
  * Thread-safe (posix_spawn). Returns 0 when the attempt ran (see @out), or an
  * error when it could not be started (out->text then says why). */
 int dispatch_exec(const char *command, const event *ev, int64_t timeout_ms, dispatch_result *out);
+
+/* A command split into words: argv[0..argc-1], argv[argc] == NULL. The
+ * strings live in the same allocation as the array. */
+typedef struct dispatch_argv {
+	char **argv;
+	size_t argc;
+} dispatch_argv;
+
+/* Decide whether @command (NUL-terminated, any bytes) can run without a
+ * shell. Returns 1 and fills *out with its words, split and unquoted as
+ * /bin/sh would, when it holds nothing but words, blanks, quotes and
+ * backslashes (no $ ` | & ; < > ( ) { } * ? [ ] ~ # or newline anywhere, no
+ * leading NAME=value, no reserved word or builtin as the program, quotes
+ * balanced); returns 0 when it needs /bin/sh -c (*out zeroed), TH_ENOMEM when
+ * out of memory. @why (optional) gets a static phrase saying which. The
+ * caller frees *out with dispatch_argv_free. Thread-safe, no I/O. */
+int dispatch_split(const char *command, dispatch_argv *out, const char **why);
+
+/* Free what dispatch_split put in @a and zero it. NULL-safe. */
+void dispatch_argv_free(dispatch_argv *a);
 
 /* One per worker: a kept HTTP client handle per target (at most 8, least
  * recently used closed first), so connections stay alive between deliveries.

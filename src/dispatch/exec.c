@@ -1,7 +1,9 @@
 /*
- * exec.c — the exec runner: `/bin/sh -c COMMAND` with the payload on stdin.
+ * exec.c — the exec runner: COMMAND with the payload on stdin, run directly
+ * when it has no shell syntax (exec_split.c decides and splits the words),
+ * else as `/bin/sh -c COMMAND`.
  *
- * The child is started with posix_spawn (safe in a threaded process: nothing
+ * The child is started with posix_spawn(p) (safe in a threaded process: nothing
  * runs between fork and exec but the spawn actions), in its own process
  * group, with default signal dispositions (serve ignores SIGPIPE; an ignored
  * disposition would survive exec) and an empty signal mask, and with every
@@ -29,9 +31,12 @@
 #include "dispatch/dispatch.h"
 
 #define KILL_GRACE_MS 1000
-/* After the shell exits, how long to keep reading output that background
+/* After the child (shell or program) exits, how long to keep reading output that background
  * processes it left behind may still write to the pipe. */
 #define AFTER_EXIT_READ_MS 100
+
+/* Room for the handler's environment (entries, with the closing NULL). */
+#define ENV_MAX 48
 
 /* Variables of ours a handler may see (none of them secret). */
 static const char *const passed_env[] = {"PATH", "HOME", "TMPDIR", "LANG", "LC_ALL", "TZ"};
@@ -79,7 +84,11 @@ static int env_add_names(const event *ev, char **envp, size_t *n, size_t cap)
 	return rc;
 }
 
-/* The handler's environment: the event's variables (INTERFACE.md) and PATH etc. */
+/* The handler's environment: the event's variables (INTERFACE.md), PATH etc.,
+ * and PWD. Every variable a handler sees is added here, and only here: the
+ * same array serves both ways of starting it. PWD is what /bin/sh would add
+ * on its own (dash exports it), so a command sees the same variables whether
+ * it runs directly or through the shell. */
 static int build_env(const event *ev, char **envp, size_t cap)
 {
 	size_t n = 0;
@@ -96,6 +105,8 @@ static int build_env(const event *ev, char **envp, size_t cap)
 	rc |= env_add_names(ev, envp, &n, cap);
 	for (size_t i = 0; i < TH_ARRAY_LEN(passed_env); i++)
 		rc |= env_add(envp, &n, cap, passed_env[i], getenv(passed_env[i]));
+	char cwd[4096];
+	rc |= env_add(envp, &n, cap, "PWD", getcwd(cwd, sizeof cwd));
 	envp[n] = NULL;
 	return rc ? TH_ENOMEM : 0;
 }
@@ -152,196 +163,282 @@ static int kill_group(pid_t pid, int pidfd)
 		else
 			poll(NULL, 0, 10);
 	}
-	/* the shell is gone; make sure the rest of its group is too */
+	/* the child is gone; make sure the rest of its group is too */
 	kill(-pid, SIGKILL);
 	return status;
 }
 
-int dispatch_exec(const char *command, const event *ev, int64_t timeout_ms, dispatch_result *out)
-{
-	memset(out, 0, sizeof *out);
-	int in_pipe[2] = {-1, -1}, out_pipe[2] = {-1, -1};
-	int pidfd = -1;
-	pid_t pid = -1;
-	char *envp[32] = {0};
-	buf output, note;
-	buf_init(&output, DISPATCH_OUTPUT_MAX + 1);
-	buf_init(&note, DISPATCH_OUTPUT_MAX + 512);
-	int ret = 0;
-	posix_spawn_file_actions_t fa;
-	posix_spawnattr_t attr;
-	bool fa_ok = false, attr_ok = false;
+/* One running handler process and our ends of its pipes. */
+typedef struct child {
+	pid_t pid;  /* leads its own process group; -1 when not started / reaped */
+	int pidfd;  /* watches it; -1 when the kernel has no pidfd_open */
+	int in_fd;  /* write end of its stdin (non-blocking); -1 once closed */
+	int out_fd; /* read end of its stdout+stderr (non-blocking); -1 once closed */
+} child;
 
-	if (build_env(ev, envp, TH_ARRAY_LEN(envp))) {
-		ret = TH_ENOMEM;
-		buf_puts(&note, "out of memory");
-		goto out;
-	}
-	if (pipe2(in_pipe, O_CLOEXEC) || pipe2(out_pipe, O_CLOEXEC)) {
-		ret = TH_EIO;
-		buf_printf(&note, "pipe: %s", strerror(errno));
-		goto out;
-	}
-	if (posix_spawn_file_actions_init(&fa) == 0)
-		fa_ok = true;
-	if (posix_spawnattr_init(&attr) == 0)
-		attr_ok = true;
+/* What feeding and watching the child found. */
+typedef struct run_state {
+	const char *payload; /* the bytes for its stdin (not owned) */
+	size_t plen, sent;
+	bool exited, timed_out;
+	int status;        /* waitpid status once exited */
+	int64_t exited_at; /* monotonic ms */
+	size_t dropped;    /* output bytes beyond DISPATCH_OUTPUT_MAX */
+} run_state;
+
+static void close_fd(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+}
+
+/* The spawn recipe shared by both ways of starting: stdin from @in_rd,
+ * stdout and stderr to @out_wr, nothing else open, a process group of its
+ * own, default signal dispositions and an empty mask. 0 or -1. */
+static int spawn_recipe(posix_spawn_file_actions_t *fa, posix_spawnattr_t *attr, int in_rd,
+                        int out_wr)
+{
 	sigset_t def, empty;
 	sigfillset(&def);
 	sigdelset(&def, SIGKILL);
 	sigdelset(&def, SIGSTOP);
 	sigemptyset(&empty);
-	if (!fa_ok || !attr_ok || posix_spawn_file_actions_adddup2(&fa, in_pipe[0], 0) ||
-	    posix_spawn_file_actions_adddup2(&fa, out_pipe[1], 1) ||
-	    posix_spawn_file_actions_adddup2(&fa, out_pipe[1], 2) ||
-	    posix_spawn_file_actions_addclosefrom_np(&fa, 3) ||
-	    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF |
-	                                        POSIX_SPAWN_SETSIGMASK) ||
-	    posix_spawnattr_setpgroup(&attr, 0) || posix_spawnattr_setsigdefault(&attr, &def) ||
-	    posix_spawnattr_setsigmask(&attr, &empty)) {
-		ret = TH_ENOMEM;
-		buf_puts(&note, "could not prepare the process");
-		goto out;
-	}
-	char *argv[] = {"sh", "-c", (char *)command, NULL};
-	int err = posix_spawn(&pid, "/bin/sh", &fa, &attr, argv, envp);
-	if (err) {
-		pid = -1;
-		ret = TH_EIO;
-		buf_printf(&note, "could not start /bin/sh: %s", strerror(err));
-		goto out;
-	}
-	close(in_pipe[0]);
-	close(out_pipe[1]);
-	in_pipe[0] = out_pipe[1] = -1;
-	pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-	if (fcntl(in_pipe[1], F_SETFL, O_NONBLOCK) || fcntl(out_pipe[0], F_SETFL, O_NONBLOCK)) {
-		/* cannot happen on a fresh pipe; fall back to a clean kill */
-		kill_group(pid, pidfd);
-		pid = -1;
-		ret = TH_EIO;
-		buf_puts(&note, "fcntl failed");
-		goto out;
-	}
+	if (posix_spawn_file_actions_adddup2(fa, in_rd, 0) ||
+	    posix_spawn_file_actions_adddup2(fa, out_wr, 1) ||
+	    posix_spawn_file_actions_adddup2(fa, out_wr, 2) ||
+	    posix_spawn_file_actions_addclosefrom_np(fa, 3) ||
+	    posix_spawnattr_setflags(attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF |
+	                                       POSIX_SPAWN_SETSIGMASK) ||
+	    posix_spawnattr_setpgroup(attr, 0) || posix_spawnattr_setsigdefault(attr, &def) ||
+	    posix_spawnattr_setsigmask(attr, &empty))
+		return -1;
+	return 0;
+}
 
-	/* The payload crosses to the child here: the exact bytes Trello sent. */
-	const char *payload = ev->payload ? ev->payload : "";
-	size_t plen = ev->payload ? ev->payload_len : 0, sent = 0;
-	if (plen == 0) {
-		close(in_pipe[1]);
-		in_pipe[1] = -1;
+/* Start @command: directly when dispatch_split finds plain words (and PATH
+ * is set, so the program is looked up where the shell would look), else —
+ * or when the program cannot be started that way (not found, not
+ * executable, a script without #!) — through /bin/sh -c, which then runs it
+ * or fails exactly as it always did ("not found", exit 127). Returns the
+ * posix_spawn error (0 on success); TH_ENOMEM as -1. */
+static int spawn_command(const char *command, char **envp, posix_spawn_file_actions_t *fa,
+                         posix_spawnattr_t *attr, pid_t *pid, bool *shell)
+{
+	dispatch_argv words;
+	int split = dispatch_split(command, &words, NULL);
+	if (split < 0)
+		return -1;
+	int err = ENOENT;
+	*shell = true;
+	if (split == 1 && getenv("PATH")) {
+		err = posix_spawnp(pid, words.argv[0], fa, attr, words.argv, envp);
+		*shell = err != 0;
 	}
-	int64_t start = time_mono_ms();
-	int64_t deadline = start + timeout_ms, exited_at = 0;
-	bool exited = false, timed_out = false;
-	int status = 0;
-	size_t dropped = 0;
+	dispatch_argv_free(&words);
+	if (*shell) {
+		char *argv[] = {"sh", "-c", (char *)command, NULL};
+		err = posix_spawn(pid, "/bin/sh", fa, attr, argv, envp);
+	}
+	return err;
+}
+
+/* Make the pipes, start the child on them and keep our ends in @c (the
+ * child's ends are closed here). On failure @note says why and nothing is
+ * left running or open. */
+static int start_child(const char *command, char **envp, child *c, bool *shell, buf *note)
+{
+	int in_pipe[2] = {-1, -1}, out_pipe[2] = {-1, -1};
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t attr;
+	bool fa_ok = false, attr_ok = false;
+	int ret = 0;
+	if (pipe2(in_pipe, O_CLOEXEC) || pipe2(out_pipe, O_CLOEXEC)) {
+		ret = TH_EIO;
+		buf_printf(note, "pipe: %s", strerror(errno));
+		goto out;
+	}
+	fa_ok = posix_spawn_file_actions_init(&fa) == 0;
+	attr_ok = posix_spawnattr_init(&attr) == 0;
+	if (!fa_ok || !attr_ok || spawn_recipe(&fa, &attr, in_pipe[0], out_pipe[1])) {
+		ret = TH_ENOMEM;
+		buf_puts(note, "could not prepare the process");
+		goto out;
+	}
+	int err = spawn_command(command, envp, &fa, &attr, &c->pid, shell);
+	if (err) {
+		c->pid = -1;
+		ret = err < 0 ? TH_ENOMEM : TH_EIO;
+		buf_printf(note, "could not start /bin/sh: %s",
+		           err < 0 ? "out of memory" : strerror(err));
+		goto out;
+	}
+	c->pidfd = (int)syscall(SYS_pidfd_open, c->pid, 0);
+	c->in_fd = in_pipe[1];
+	c->out_fd = out_pipe[0];
+	in_pipe[1] = out_pipe[0] = -1;
+	if (fcntl(c->in_fd, F_SETFL, O_NONBLOCK) || fcntl(c->out_fd, F_SETFL, O_NONBLOCK)) {
+		/* cannot happen on a fresh pipe; fall back to a clean kill */
+		kill_group(c->pid, c->pidfd);
+		c->pid = -1;
+		ret = TH_EIO;
+		buf_puts(note, "fcntl failed");
+	}
+out:
+	for (int i = 0; i < 2; i++) {
+		close_fd(&in_pipe[i]);
+		close_fd(&out_pipe[i]);
+	}
+	if (fa_ok)
+		posix_spawn_file_actions_destroy(&fa);
+	if (attr_ok)
+		posix_spawnattr_destroy(&attr);
+	return ret;
+}
+
+/* Write what the child's stdin takes now. The payload crosses to the child
+ * here: the exact bytes Trello sent. Closes stdin once all is written, or
+ * when the child will not read more (EPIPE: a command need not read it). */
+static void feed_stdin(child *c, run_state *rs, short revents)
+{
+	ssize_t w = write(c->in_fd, rs->payload + rs->sent, rs->plen - rs->sent);
+	if (w > 0)
+		rs->sent += (size_t)w;
+	if ((w < 0 && errno != EAGAIN && errno != EINTR) || rs->sent == rs->plen ||
+	    (revents & (POLLERR | POLLHUP)))
+		close_fd(&c->in_fd);
+}
+
+/* Read what the child wrote; keep what fits in @output. Closes at EOF. */
+static void drain_output(child *c, run_state *rs, buf *output)
+{
 	char chunk[4096];
-	while (out_pipe[0] >= 0 || !exited) {
+	ssize_t r = read(c->out_fd, chunk, sizeof chunk);
+	if (r > 0)
+		keep_output(output, chunk, (size_t)r, &rs->dropped);
+	else if (r == 0 || (errno != EAGAIN && errno != EINTR))
+		close_fd(&c->out_fd);
+}
+
+/* Has the child exited? Reaps it and stops feeding it if so. */
+static void check_exit(child *c, run_state *rs)
+{
+	if (waitpid(c->pid, &rs->status, WNOHANG) != c->pid)
+		return;
+	rs->exited = true;
+	rs->exited_at = time_mono_ms();
+	close_fd(&c->in_fd);
+}
+
+/* One poll() loop until the child has exited and its output is read (or
+ * left to background processes after AFTER_EXIT_READ_MS), or until
+ * @timeout_ms, when its group is killed. The child is always reaped. */
+static int run_child(child *c, run_state *rs, int64_t timeout_ms, buf *output)
+{
+	int ret = 0;
+	if (rs->plen == 0)
+		close_fd(&c->in_fd);
+	int64_t deadline = time_mono_ms() + timeout_ms;
+	while (c->out_fd >= 0 || !rs->exited) {
 		int64_t now = time_mono_ms();
-		if (!exited && now >= deadline) {
-			timed_out = true;
-			status = kill_group(pid, pidfd);
-			exited = true;
+		if (!rs->exited && now >= deadline) {
+			rs->timed_out = true;
 			break;
 		}
-		if (exited && now - exited_at >= AFTER_EXIT_READ_MS)
+		if (rs->exited && now - rs->exited_at >= AFTER_EXIT_READ_MS)
 			break; /* background processes hold the pipe; stop reading */
 		struct pollfd p[3];
 		nfds_t np = 0;
 		int ip = -1, op = -1, cp = -1;
-		if (in_pipe[1] >= 0) {
-			p[np] = (struct pollfd){.fd = in_pipe[1], .events = POLLOUT};
+		if (c->in_fd >= 0) {
+			p[np] = (struct pollfd){.fd = c->in_fd, .events = POLLOUT};
 			ip = (int)np++;
 		}
-		if (out_pipe[0] >= 0) {
-			p[np] = (struct pollfd){.fd = out_pipe[0], .events = POLLIN};
+		if (c->out_fd >= 0) {
+			p[np] = (struct pollfd){.fd = c->out_fd, .events = POLLIN};
 			op = (int)np++;
 		}
-		if (!exited && pidfd >= 0) {
-			p[np] = (struct pollfd){.fd = pidfd, .events = POLLIN};
+		if (!rs->exited && c->pidfd >= 0) {
+			p[np] = (struct pollfd){.fd = c->pidfd, .events = POLLIN};
 			cp = (int)np++;
 		}
-		int64_t wait = exited ? AFTER_EXIT_READ_MS - (now - exited_at) : deadline - now;
-		if (!exited && pidfd < 0 && wait > 20)
+		int64_t wait =
+		    rs->exited ? AFTER_EXIT_READ_MS - (now - rs->exited_at) : deadline - now;
+		if (!rs->exited && c->pidfd < 0 && wait > 20)
 			wait = 20; /* no pidfd: poll waitpid */
 		int pr = poll(p, np, (int)(wait > 0 ? wait : 0));
 		if (pr < 0 && errno != EINTR) {
 			ret = TH_EIO;
 			break;
 		}
-		if (ip >= 0 && pr > 0 && p[ip].revents) {
-			ssize_t w = write(in_pipe[1], payload + sent, plen - sent);
-			if (w > 0)
-				sent += (size_t)w;
-			if ((w < 0 && errno != EAGAIN && errno != EINTR) || sent == plen ||
-			    (p[ip].revents & (POLLERR | POLLHUP))) {
-				close(
-				    in_pipe[1]); /* EPIPE: the command did not read it all; fine */
-				in_pipe[1] = -1;
-			}
-		}
-		if (op >= 0 && pr > 0 && p[op].revents) {
-			ssize_t r = read(out_pipe[0], chunk, sizeof chunk);
-			if (r > 0) {
-				keep_output(&output, chunk, (size_t)r, &dropped);
-			} else if (r == 0 || (errno != EAGAIN && errno != EINTR)) {
-				close(out_pipe[0]);
-				out_pipe[0] = -1;
-			}
-		}
-		if (!exited && (cp < 0 || (pr > 0 && p[cp].revents))) {
-			pid_t w = waitpid(pid, &status, WNOHANG);
-			if (w == pid) {
-				exited = true;
-				exited_at = time_mono_ms();
-				if (in_pipe[1] >= 0) {
-					close(in_pipe[1]);
-					in_pipe[1] = -1;
-				}
-			}
-		}
+		if (ip >= 0 && pr > 0 && p[ip].revents)
+			feed_stdin(c, rs, p[ip].revents);
+		if (op >= 0 && pr > 0 && p[op].revents)
+			drain_output(c, rs, output);
+		if (!rs->exited && (cp < 0 || (pr > 0 && p[cp].revents)))
+			check_exit(c, rs);
 	}
-	if (!exited) {
-		/* a poll failure: do not leave the process behind */
-		status = kill_group(pid, pidfd);
+	if (!rs->exited) {
+		/* timed out, or a poll failure: do not leave the process behind */
+		rs->status = kill_group(c->pid, c->pidfd);
+		rs->exited = true;
 	}
-	pid = -1;
-	int64_t took = time_mono_ms() - start;
-	if (timed_out) {
-		buf_printf(&note, "timed out after %lld ms; process group killed",
+	c->pid = -1;
+	return ret;
+}
+
+/* The note for last_error: how the attempt ended, then its output. */
+static void describe(const run_state *rs, int64_t timeout_ms, buf *output, buf *note,
+                     dispatch_result *out)
+{
+	int st = rs->status;
+	if (rs->timed_out) {
+		buf_printf(note, "timed out after %lld ms; process group killed",
 		           (long long)timeout_ms);
-	} else if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+	} else if (WIFEXITED(st) && WEXITSTATUS(st) == 0) {
 		out->ok = true;
-	} else if (WIFEXITED(status)) {
-		buf_printf(&note, "exit status %d", WEXITSTATUS(status));
-	} else if (WIFSIGNALED(status)) {
-		buf_printf(&note, "killed by signal %d (%s)", WTERMSIG(status),
-		           strsignal(WTERMSIG(status)));
+	} else if (WIFEXITED(st)) {
+		buf_printf(note, "exit status %d", WEXITSTATUS(st));
+	} else if (WIFSIGNALED(st)) {
+		buf_printf(note, "killed by signal %d (%s)", WTERMSIG(st), strsignal(WTERMSIG(st)));
 	}
-	(void)took;
-	if (output.len) {
-		sanitize_text(output.data, output.len);
-		buf_printf(&note, "%s%.*s", note.len ? "; output: " : "", (int)output.len,
-		           output.data);
-		if (dropped)
-			buf_printf(&note, " [%zu more bytes dropped]", dropped);
+	if (output->len) {
+		sanitize_text(output->data, output->len);
+		buf_printf(note, "%s%.*s", note->len ? "; output: " : "", (int)output->len,
+		           output->data);
+		if (rs->dropped)
+			buf_printf(note, " [%zu more bytes dropped]", rs->dropped);
 	}
+}
+
+int dispatch_exec(const char *command, const event *ev, int64_t timeout_ms, dispatch_result *out)
+{
+	memset(out, 0, sizeof *out);
+	child c = {.pid = -1, .pidfd = -1, .in_fd = -1, .out_fd = -1};
+	char *envp[ENV_MAX] = {0};
+	buf output, note;
+	buf_init(&output, DISPATCH_OUTPUT_MAX + 1);
+	buf_init(&note, DISPATCH_OUTPUT_MAX + 512);
+	int ret = 0;
+
+	if (build_env(ev, envp, TH_ARRAY_LEN(envp))) {
+		ret = TH_ENOMEM;
+		buf_puts(&note, "out of memory");
+		goto out;
+	}
+	ret = start_child(command, envp, &c, &out->shell, &note);
+	if (ret)
+		goto out;
+	run_state rs = {.payload = ev->payload ? ev->payload : "",
+	                .plen = ev->payload ? ev->payload_len : 0};
+	ret = run_child(&c, &rs, timeout_ms, &output);
+	describe(&rs, timeout_ms, &output, &note, out);
 out:
-	if (pid > 0)
-		kill_group(pid, pidfd);
-	if (pidfd >= 0)
-		close(pidfd);
-	for (int i = 0; i < 2; i++) {
-		if (in_pipe[i] >= 0)
-			close(in_pipe[i]);
-		if (out_pipe[i] >= 0)
-			close(out_pipe[i]);
-	}
-	if (fa_ok)
-		posix_spawn_file_actions_destroy(&fa);
-	if (attr_ok)
-		posix_spawnattr_destroy(&attr);
+	if (c.pid > 0)
+		kill_group(c.pid, c.pidfd);
+	close_fd(&c.pidfd);
+	close_fd(&c.in_fd);
+	close_fd(&c.out_fd);
 	env_free(envp);
 	buf_free(&output);
 	out->text = note.len ? buf_detach(&note, NULL) : NULL;

@@ -208,6 +208,41 @@ test('an exec handler gets the exact payload bytes on stdin and the TRELLO_* var
   } finally { await s.stop(); }
 });
 
+test('a command of plain words runs without a shell and gets the same environment and stdin as one that needs the shell', async () => {
+  const s = await setup({ TRELLO_API_KEY: 'a'.repeat(32), TRELLOHOOK_SECRET_KEY: Buffer.alloc(32, 7).toString('base64') });
+  try {
+    const d = s.dir;
+    // run directly: only words and quotes (docs/handlers.md)
+    s.handlerAdd(['--exec', `cp /proc/self/environ '${d}/env.direct'`]);
+    s.handlerAdd(['--exec', `tee '${d}/in.direct'`]);
+    const quoted = s.handlerAdd(['--exec', `/usr/bin/printf %s/ 'Roadmap 2027' "it's \\"done\\"" a\\ b '' Zoë`]);
+    // through /bin/sh -c: a list and redirections
+    s.handlerAdd(['--exec', `cp /proc/self/environ "${d}/env.shell"; cat > "${d}/in.shell"`]);
+    const body = payload('commentCard', { text: 'ünïcödé \u0001 "quotes" $HOME `x`' });
+    assert.equal(await s.post(body), 200);
+    const ds = await settled(s);
+    assert.equal(ds.length, 4);
+    assert.ok(ds.every((x) => x.status === 'done'), JSON.stringify(ds));
+    const [ev] = events(s);
+    const vars = (f) => readFileSync(path.join(d, f), 'latin1').split('\0').filter(Boolean).sort();
+    const direct = vars('env.direct');
+    assert.deepEqual(direct, vars('env.shell'));
+    const names = direct.map((l) => l.slice(0, l.indexOf('=')));
+    for (const want of ['TRELLO_EVENT_ID', 'TRELLO_ACTION_ID', 'TRELLO_ACTION_TYPE', 'TRELLO_WEBHOOK_ID',
+      'TRELLO_MODEL_ID', 'TRELLO_BOARD_ID', 'TRELLO_SUMMARY', 'PATH', 'PWD']) {
+      assert.ok(names.includes(want), `${want} missing: ${names}`);
+    }
+    assert.ok(direct.includes(`TRELLO_EVENT_ID=${ev.id}`));
+    for (const secret of ['TRELLO_API_SECRET', 'TRELLO_API_KEY', 'TRELLOHOOK_SECRET_KEY', 'DATABASE_URL', 'CALLBACK_DOMAIN']) {
+      assert.ok(!names.includes(secret), `${secret} leaked to the handler`);
+    }
+    assert.ok(readFileSync(path.join(d, 'in.direct')).equals(Buffer.from(body)));
+    assert.ok(readFileSync(path.join(d, 'in.shell')).equals(Buffer.from(body)));
+    const q = ds.find((x) => x.handler_id === quoted.id);
+    assert.equal(q.last_error, `Roadmap 2027/it's "done"/a b//Zoë/`);
+  } finally { await s.stop(); }
+});
+
 test('filters: --on types (with updateCard:idList for moves) and --model select what each handler gets', async () => {
   const s = await setup();
   try {

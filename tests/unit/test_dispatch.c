@@ -1,6 +1,8 @@
 /* dispatch: the retry schedule with jitter, the exec runner (real /bin/sh
  * processes: stdin bytes, environment, exit codes, output bounds, timeouts
- * killing the process group, commands that never read), the handler
+ * killing the process group, commands that never read), the command
+ * splitter (hostile input, and a differential test against /bin/sh), exec
+ * without a shell (same environment, fallbacks), the handler
  * argument checks, and forward against a receiver that is not there. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,6 +13,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "dispatch/dispatch.h"
@@ -175,6 +180,352 @@ static void test_exec_background_child_does_not_hold_us(void **state)
 	dispatch_result_clear(&r);
 }
 
+/* ---- the splitter: which commands run without a shell, and their words ---- */
+
+/* Split @cmd; assert it runs directly with exactly the @n words of @want. */
+static void expect_words(const char *cmd, size_t n, const char *const *want)
+{
+	dispatch_argv a;
+	const char *why = NULL;
+	assert_int_equal(dispatch_split(cmd, &a, &why), 1);
+	assert_string_equal(why, "plain words");
+	assert_int_equal(a.argc, n);
+	for (size_t i = 0; i < n; i++)
+		assert_string_equal(a.argv[i], want[i]);
+	assert_null(a.argv[n]);
+	dispatch_argv_free(&a);
+	assert_null(a.argv);
+}
+
+/* Split @cmd; assert it goes to the shell, for @reason. */
+static void expect_shell(const char *cmd, const char *reason)
+{
+	dispatch_argv a;
+	const char *why = NULL;
+	assert_int_equal(dispatch_split(cmd, &a, &why), 0);
+	assert_null(a.argv);
+	assert_int_equal(a.argc, 0);
+	if (strcmp(why, reason) != 0)
+		fail_msg("%s: expected \"%s\", got \"%s\"", cmd, reason, why);
+	dispatch_argv_free(&a); /* harmless on a zeroed one */
+}
+
+static void test_split_words_and_quotes(void **state)
+{
+	expect_words("cat", 1, (const char *[]){"cat"});
+	expect_words(" \t jq  -r\t.action.data.card.name  ", 3,
+	             (const char *[]){"jq", "-r", ".action.data.card.name"});
+	expect_words("notify 'a b' \"c \\\"d\\\" \\\\e \\x\" f\\ g '' \"\"", 6,
+	             (const char *[]){"notify", "a b", "c \"d\" \\e \\x", "f g", "", ""});
+	expect_words("a'b'\"c\"d\\e", 1, (const char *[]){"abcde"});
+	expect_words("prog 'it''s' \"'\" '\"' \\'", 5,
+	             (const char *[]){"prog", "its", "'", "\"", "'"});
+	expect_words("prog '\\' '\\\\n'", 3, (const char *[]){"prog", "\\", "\\\\n"});
+	/* = after the first word, a slash in the program, a builtin's name as an argument */
+	expect_words("/bin/echo a=b exit", 3, (const char *[]){"/bin/echo", "a=b", "exit"});
+	expect_words("./exit 3", 2, (const char *[]){"./exit", "3"});
+	expect_words("prog ! - -- %", 5, (const char *[]){"prog", "!", "-", "--", "%"});
+	/* control characters other than space, tab and newline are word bytes, as in sh */
+	expect_words("prog \x01\x7f\r\v\f x\x1b", 3,
+	             (const char *[]){"prog", "\x01\x7f\r\v\f", "x\x1b"});
+	/* non-UTF-8 and non-ASCII bytes pass through untouched */
+	expect_words("prog \xff\xfe '\xc3' Z\xc3\xb6\xe2\x82", 4,
+	             (const char *[]){"prog", "\xff\xfe", "\xc3", "Z\xc3\xb6\xe2\x82"});
+}
+
+static void test_split_sends_shell_syntax_to_the_shell(void **state)
+{
+	/* every shell byte, bare, quoted or escaped */
+	const char *bytes = "$`|&;<>(){}*?[]~#\n";
+	for (const char *b = bytes; *b; b++) {
+		char cmd[64];
+		snprintf(cmd, sizeof cmd, "prog a%cb", *b);
+		expect_shell(cmd, "shell syntax");
+		snprintf(cmd, sizeof cmd, "prog '%c'", *b);
+		expect_shell(cmd, "shell syntax");
+		snprintf(cmd, sizeof cmd, "prog \"x%c\"", *b);
+		expect_shell(cmd, "shell syntax");
+		snprintf(cmd, sizeof cmd, "prog \\%c", *b);
+		expect_shell(cmd, "shell syntax");
+	}
+	expect_shell("cat >/dev/null", "shell syntax");
+	expect_shell("jq -r .action.data.card.name >> moved.txt", "shell syntax");
+	expect_shell("echo $TRELLO_EVENT_ID", "shell syntax");
+	expect_shell("FOO=1 prog", "leading assignment");
+	expect_shell("LC_ALL=C sort", "leading assignment");
+	expect_shell("'FOO=1' prog", "leading assignment"); /* erring towards the shell */
+	const char *words[] = {"exit 3",   "! prog",      "echo hi",   "true",
+	                       "if",       "cd /",        "exec prog", "'exit' 3",
+	                       "kill 1",   "printf %s x", ". ./env",   ": nothing",
+	                       "[ -f x ]", "test -f x",   "time prog", "wait"};
+	for (size_t i = 0; i < TH_ARRAY_LEN(words); i++)
+		expect_shell(words[i],
+		             words[i][0] == '[' ? "shell syntax" : "reserved word or builtin");
+	expect_shell("prog 'abc", "unbalanced quote");
+	expect_shell("prog \"abc", "unbalanced quote");
+	expect_shell("prog \"a\\\"", "unbalanced quote");
+	expect_shell("prog 'a'\"", "unbalanced quote");
+	expect_shell("'", "unbalanced quote");
+	expect_shell("prog \\", "trailing backslash");
+	expect_shell("", "no words");
+	expect_shell(" \t  ", "no words");
+}
+
+static void test_split_limits(void **state)
+{
+	/* one 60,000-byte word: fine */
+	size_t n = 60000;
+	char *big = malloc(70001);
+	assert_non_null(big);
+	memset(big, 'a', n);
+	big[n] = '\0';
+	dispatch_argv a;
+	assert_int_equal(dispatch_split(big, &a, NULL), 1);
+	assert_int_equal(a.argc, 1);
+	assert_int_equal(strlen(a.argv[0]), n);
+	dispatch_argv_free(&a);
+	/* over 64 KiB: the shell's business */
+	memset(big, 'a', 70000);
+	big[70000] = '\0';
+	expect_shell(big, "too long to split");
+	/* 4096 words fit, 4097 do not */
+	for (size_t i = 0; i < 4097; i++) {
+		big[2 * i] = 'w';
+		big[2 * i + 1] = ' ';
+	}
+	big[2 * 4096 - 1] = '\0';
+	assert_int_equal(dispatch_split(big, &a, NULL), 1);
+	assert_int_equal(a.argc, 4096);
+	dispatch_argv_free(&a);
+	big[2 * 4096 - 1] = ' ';
+	big[2 * 4097 - 1] = '\0';
+	expect_shell(big, "too many words");
+	/* the densest word count: empty quoted words */
+	for (size_t i = 0; i < 3000; i++)
+		memcpy(big + 3 * i, "'' ", 3);
+	big[3 * 3000 - 1] = '\0';
+	assert_int_equal(dispatch_split(big, &a, NULL), 1);
+	assert_int_equal(a.argc, 3000);
+	assert_string_equal(a.argv[2999], "");
+	dispatch_argv_free(&a);
+	free(big);
+}
+
+/* Run @script with /bin/sh -c; return its exit status, output in @out. */
+static int run_sh(const char *script, buf *out)
+{
+	int p[2];
+	assert_int_equal(pipe(p), 0);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		dup2(p[1], 1);
+		int null = open("/dev/null", O_WRONLY);
+		if (null >= 0)
+			dup2(null, 2); /* its syntax errors are expected */
+		close(p[0]);
+		close(p[1]);
+		execl("/bin/sh", "sh", "-c", script, (char *)NULL);
+		_exit(127);
+	}
+	close(p[1]);
+	char chunk[4096];
+	ssize_t r;
+	while ((r = read(p[0], chunk, sizeof chunk)) > 0)
+		assert_int_equal(buf_append(out, chunk, (size_t)r), 0);
+	close(p[0]);
+	int st = 0;
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}
+
+/* Differential: random commands of words, blanks, quotes, backslashes, control
+ * characters and non-UTF-8 bytes, split by us and by the real /bin/sh (its
+ * printf builtin prints each word it got, NUL-terminated). Unbalanced quotes
+ * must be what the shell also refuses. */
+static void test_split_agrees_with_sh(void **state)
+{
+	static const char alphabet[] = {'a',    'b',    ' ',    ' ',    '\t',   '\'', '\'',
+	                                '"',    '"',    '\\',   '\\',   '\x01', '\r', '\x7f',
+	                                '\x81', '\x88', '\xc3', '\xff', '=',    '-',  '/',
+	                                '!',    '%',    ',',    '.',    '@',    '^',  '+'};
+	unsigned seed = 20261201;
+	int direct = 0, refused = 0;
+	for (int iter = 0; iter < 400; iter++) {
+		char tail[40];
+		size_t len = 1 + (size_t)(rand_r(&seed) % 24);
+		for (size_t i = 0; i < len; i++)
+			tail[i] = alphabet[rand_r(&seed) % sizeof alphabet];
+		tail[len] = '\0';
+		char cmd[64], script[80];
+		snprintf(cmd, sizeof cmd, "prog %s", tail);
+		snprintf(script, sizeof script, "printf '%%s\\0' prog %s", tail);
+		dispatch_argv a;
+		const char *why = NULL;
+		int rc = dispatch_split(cmd, &a, &why);
+		assert_true(rc == 0 || rc == 1);
+		buf got;
+		buf_init(&got, 1 << 16);
+		int st = run_sh(script, &got);
+		if (rc == 1) {
+			direct++;
+			buf want;
+			buf_init(&want, 1 << 16);
+			for (size_t i = 0; i < a.argc; i++)
+				assert_int_equal(
+				    buf_append(&want, a.argv[i], strlen(a.argv[i]) + 1), 0);
+			if (st != 0 || got.len != want.len || memcmp(got.data, want.data, got.len))
+				fail_msg("split and sh disagree on <%s> (sh status %d)", tail, st);
+			buf_free(&want);
+			dispatch_argv_free(&a);
+		} else if (strcmp(why, "unbalanced quote") == 0) {
+			refused++;
+			if (st == 0)
+				fail_msg("sh accepted <%s>, which we called unbalanced", tail);
+		}
+		buf_free(&got);
+	}
+	/* the sample exercised both sides */
+	assert_true(direct > 50);
+	assert_true(refused > 50);
+}
+
+/* ---- exec without a shell ---- */
+
+static void test_exec_direct_runs_words(void **state)
+{
+	event ev = sample_event("{\"x\": \"\xc3\xbc\"}");
+	dispatch_result r;
+	assert_int_equal(dispatch_exec("/usr/bin/printf %s/ 'a b' \"c\\\"d\" e\\ f", &ev, 5000, &r),
+	                 0);
+	assert_false(r.shell);
+	assert_true(r.ok);
+	assert_string_equal(r.text, "a b/c\"d/e f/");
+	dispatch_result_clear(&r);
+	/* stdin: the exact payload bytes */
+	assert_int_equal(dispatch_exec("cat", &ev, 5000, &r), 0);
+	assert_false(r.shell);
+	assert_true(r.ok);
+	assert_string_equal(r.text, ev.payload);
+	dispatch_result_clear(&r);
+	/* exit status of a program run directly */
+	assert_int_equal(dispatch_exec("/bin/false", &ev, 5000, &r), 0);
+	assert_false(r.shell);
+	assert_false(r.ok);
+	assert_string_equal(r.text, "exit status 1");
+	dispatch_result_clear(&r);
+	/* the shell's commands still go to the shell */
+	assert_int_equal(dispatch_exec("cat >/dev/null", &ev, 5000, &r), 0);
+	assert_true(r.shell);
+	assert_true(r.ok);
+	assert_null(r.text);
+	dispatch_result_clear(&r);
+}
+
+static void test_exec_direct_falls_back_to_sh(void **state)
+{
+	event ev = sample_event("{}");
+	dispatch_result r;
+	/* not found: the shell says so, exactly as before */
+	assert_int_equal(dispatch_exec("no-such-program-th-4711 x", &ev, 5000, &r), 0);
+	assert_true(r.shell);
+	assert_false(r.ok);
+	assert_non_null(strstr(r.text, "exit status 127"));
+	assert_non_null(strstr(r.text, "no-such-program-th-4711: not found"));
+	dispatch_result_clear(&r);
+	/* a script without #! is run by the shell (ENOEXEC) */
+	char path[] = "/tmp/th-dispatch-scriptXXXXXX";
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	const char *text = "echo \"from script: $1\"\n";
+	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	assert_int_equal(fchmod(fd, 0700), 0);
+	close(fd);
+	char cmd[128];
+	snprintf(cmd, sizeof cmd, "%s 'one arg'", path);
+	assert_int_equal(dispatch_exec(cmd, &ev, 5000, &r), 0);
+	assert_true(r.shell);
+	assert_true(r.ok);
+	assert_string_equal(r.text, "from script: one arg\n");
+	dispatch_result_clear(&r);
+	unlink(path);
+	/* without PATH the shell's own default search applies: leave it to the shell */
+	char *saved = str_dup(getenv("PATH"));
+	assert_non_null(saved);
+	unsetenv("PATH");
+	assert_int_equal(dispatch_exec("cat", &ev, 5000, &r), 0);
+	setenv("PATH", saved, 1);
+	free(saved);
+	assert_true(r.shell);
+	assert_true(r.ok);
+	dispatch_result_clear(&r);
+}
+
+/* The variables of a command run directly and through the shell, one per line, sorted. */
+static void env_lines(const char *cmd, bool want_shell, char ***lines, size_t *n)
+{
+	event ev = sample_event("{}");
+	dispatch_result r;
+	assert_int_equal(dispatch_exec(cmd, &ev, 5000, &r), 0);
+	assert_true(r.ok);
+	assert_true(r.shell == want_shell);
+	assert_non_null(r.text);
+	*n = 0;
+	*lines = calloc(64, sizeof **lines);
+	assert_non_null(*lines);
+	char *save = NULL;
+	for (char *l = strtok_r(r.text, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+		assert_true(*n < 64);
+		(*lines)[(*n)++] = str_dup(l);
+	}
+	for (size_t i = 0; i + 1 < *n; i++) { /* a small insertion sort */
+		for (size_t j = i + 1; j < *n; j++) {
+			if (strcmp((*lines)[j], (*lines)[i]) < 0) {
+				char *t = (*lines)[i];
+				(*lines)[i] = (*lines)[j];
+				(*lines)[j] = t;
+			}
+		}
+	}
+	dispatch_result_clear(&r);
+}
+
+static void test_exec_same_environment_both_ways(void **state)
+{
+	setenv("TRELLO_API_SECRET", "must-not-leak-0123", 1);
+	char **direct, **shell;
+	size_t nd, ns;
+	env_lines("/usr/bin/env", false, &direct, &nd);
+	env_lines("/usr/bin/env; :", true, &shell, &ns);
+	unsetenv("TRELLO_API_SECRET");
+	assert_int_equal(nd, ns);
+	bool pwd = false, id = false;
+	for (size_t i = 0; i < nd; i++) {
+		assert_string_equal(direct[i], shell[i]);
+		assert_null(strstr(direct[i], "must-not-leak"));
+		pwd |= strncmp(direct[i], "PWD=/", 5) == 0;
+		id |= strcmp(direct[i], "TRELLO_EVENT_ID=EvEvEvEvEvEvEvEvEvEv") == 0;
+		free(direct[i]);
+		free(shell[i]);
+	}
+	assert_true(pwd && id);
+	free(direct);
+	free(shell);
+}
+
+static void test_exec_direct_timeout_kills_group(void **state)
+{
+	event ev = sample_event("{}");
+	dispatch_result r;
+	int64_t t0 = time_mono_ms();
+	assert_int_equal(dispatch_exec("sleep 30", &ev, 200, &r), 0);
+	assert_false(r.shell);
+	assert_false(r.ok);
+	assert_non_null(strstr(r.text, "timed out after 200 ms"));
+	assert_true(time_mono_ms() - t0 < 3000);
+	dispatch_result_clear(&r);
+}
+
 static void test_forward_connection_refused(void **state)
 {
 	forwarder *f = NULL;
@@ -238,6 +589,14 @@ int main(void)
 	    cmocka_unit_test(test_exec_big_unread_input_and_flood),
 	    cmocka_unit_test(test_exec_timeout_kills_group),
 	    cmocka_unit_test(test_exec_background_child_does_not_hold_us),
+	    cmocka_unit_test(test_split_words_and_quotes),
+	    cmocka_unit_test(test_split_sends_shell_syntax_to_the_shell),
+	    cmocka_unit_test(test_split_limits),
+	    cmocka_unit_test(test_split_agrees_with_sh),
+	    cmocka_unit_test(test_exec_direct_runs_words),
+	    cmocka_unit_test(test_exec_direct_falls_back_to_sh),
+	    cmocka_unit_test(test_exec_same_environment_both_ways),
+	    cmocka_unit_test(test_exec_direct_timeout_kills_group),
 	    cmocka_unit_test(test_forward_connection_refused),
 	    cmocka_unit_test(test_handler_checks),
 	};
