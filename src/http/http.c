@@ -9,11 +9,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "http/guard.h"
 #include "http/http.h"
 #include "util/log.h"
+
+#define DEFAULT_BODY_MEMORY ((size_t)32 << 20)
+#define MIN_BODY_RATE 16384 /* bytes/s a body keeps up once its grace time is over */
 
 struct http_server {
 	struct MHD_Daemon *daemon;
@@ -27,6 +32,11 @@ struct http_server {
 	pthread_mutex_t lock; /* guards `outstanding` and deferred state */
 	pthread_cond_t idle;
 	unsigned outstanding; /* deferred answers not yet finished */
+	http_guard *guard;    /* connection deadlines, limits, reserve */
+	net_cidr proxies[NET_MAX_PROXIES];
+	size_t nproxies;
+	size_t body_memory;     /* cap on `inflight` */
+	atomic_size_t inflight; /* body bytes reserved by requests being read or handled */
 };
 
 enum req_phase { PHASE_READING, PHASE_REJECTED, PHASE_DEFERRED, PHASE_READY };
@@ -45,6 +55,12 @@ struct conn_req {
 	bool finished;      /* deferred answer arrived */
 	http_response res;  /* the answer once known */
 	int64_t started_us; /* when the headers were complete, for the access log */
+	bool started;       /* the access handler has seen this request */
+	guard_slot *slot;   /* the connection's entry in the guard (NULL: untracked) */
+	size_t reserved;    /* bytes of srv->inflight this request holds */
+	int early_status;   /* decided from the request line (on_uri), 0 if none */
+	const char *early_msg;
+	char remote[NET_ADDR_LEN];
 };
 
 struct http_deferred {
@@ -218,8 +234,9 @@ static enum MHD_Result send_response(struct conn_req *cr)
 	char path[512];
 	loggable_path(cr->req.path, path, sizeof path);
 	log_set_request_id(cr->req.request_id);
-	log_info(cr->srv->name, "%s %s -> %d, %zu bytes in, %zu out, %.2f ms", cr->req.method, path,
-	         res->status, cr->body.len, len, ms);
+	log_info(cr->srv->name, "%s %s -> %d, %zu bytes in, %zu out, %.2f ms, from %s",
+	         cr->req.method, path, res->status, cr->body.len, len, ms,
+	         cr->remote[0] ? cr->remote : "?");
 	log_set_request_id(NULL);
 	return ok;
 }
@@ -228,22 +245,94 @@ static enum MHD_Result reject(struct conn_req *cr, int status, const char *msg)
 {
 	http_response_init(&cr->res);
 	http_response_text(&cr->res, status, "%s\n", msg);
+	if (status == 503) /* a budget refusal: Trello retries later */
+		http_response_header(&cr->res, "Retry-After", "5");
 	cr->phase = PHASE_READY;
+	guard_phase(cr->srv->guard, cr->slot, GUARD_BUSY);
 	char path[512];
 	loggable_path(cr->req.path, path, sizeof path);
 	log_info(cr->srv->name, "%s %s -> %d (%s)", cr->req.method, path, status, msg);
 	return send_response(cr);
 }
 
-/* ---- collecting headers and arguments --------------------------------------------- */
+/* ---- checking the request head ---------------------------------------------------- */
 
-static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const char *key,
-                                      const char *value)
+/* What one pass over every request header found (MHD hands us all of them;
+ * handlers see the first HTTP_MAX_HEADERS). */
+struct head_scan {
+	http_request *req;
+	size_t count;
+	const char *cl; /* the first Content-Length */
+	bool cl_conflict;
+	const char *te; /* the first Transfer-Encoding */
+	size_t te_count;
+	bool bad_byte;
+	const char *prev_end; /* just past the previous header's value */
+	buf xff;              /* every X-Forwarded-For, joined with "," */
+};
+
+/* MHD ends each header string at the first NUL and says nothing, so
+ * "X-Trello-Webhook: <valid>\0junk" reads as "<valid>". The strings live in
+ * MHD's line buffer, where it replaced the line's CR LF (or bare LF) with one
+ * or two NULs: anything else between one value's end and the next line's
+ * name is bytes the header hid. For the last line only what follows the
+ * first NUL can be checked (the head's end is not known). */
+static bool hidden_bytes(const char *end, const char *next_line)
 {
-	http_request *req = cls;
+	if (!next_line)
+		return end[1] != '\0';
+	size_t gap = (size_t)(next_line - end);
+	if (next_line < end || gap > 2)
+		return true;
+	for (size_t i = 0; i < gap; i++)
+		if (end[i] != '\0')
+			return true;
+	return false;
+}
+
+/* Control bytes other than tab, or a NUL hidden inside (@len counts past it). */
+static bool has_control(const char *s, size_t len, bool allow_tab)
+{
+	if (!s)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if ((c < 0x20 && !(allow_tab && c == '\t')) || c == 0x7f)
+			return true;
+	}
+	return false;
+}
+
+static enum MHD_Result scan_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                   size_t key_size, const char *value, size_t value_size)
+{
+	struct head_scan *hs = cls;
+	http_request *req = hs->req;
+	if (!value)
+		value = "";
+	hs->count++;
+	if (has_control(key, key_size, false) || has_control(value, value_size, true) ||
+	    strlen(key) != key_size || strlen(value) != value_size ||
+	    (hs->prev_end && hidden_bytes(hs->prev_end, key)))
+		hs->bad_byte = true;
+	hs->prev_end = value_size ? value + value_size : NULL;
+	if (str_case_eq(key, "Content-Length")) {
+		if (hs->cl && !str_eq(hs->cl, value))
+			hs->cl_conflict = true;
+		if (!hs->cl)
+			hs->cl = value;
+	} else if (str_case_eq(key, "Transfer-Encoding")) {
+		hs->te_count++;
+		if (!hs->te)
+			hs->te = value;
+	} else if (str_case_eq(key, "X-Forwarded-For")) {
+		if (hs->xff.len)
+			buf_putc(&hs->xff, ',');
+		buf_puts(&hs->xff, value);
+	}
 	if (req->nheaders < HTTP_MAX_HEADERS) {
 		req->headers[req->nheaders].name = key;
-		req->headers[req->nheaders].value = value ? value : "";
+		req->headers[req->nheaders].value = value;
 		req->nheaders++;
 	}
 	return MHD_YES;
@@ -261,33 +350,93 @@ static enum MHD_Result collect_arg(void *cls, enum MHD_ValueKind kind, const cha
 	return MHD_YES;
 }
 
-/* Decide on framing problems before reading the body. Returns a status or 0. */
-static int check_framing(struct conn_req *cr, const char **msg)
+/* Whether every comma-separated coding in @v is "chunked" (any case). */
+static bool only_chunked(const char *v)
 {
-	http_request *req = &cr->req;
-	const char *cl = NULL;
-	for (size_t i = 0; i < req->nheaders; i++) {
-		if (!str_case_eq(req->headers[i].name, "Content-Length"))
-			continue;
-		if (cl && !str_eq(cl, req->headers[i].value)) {
-			*msg = "conflicting Content-Length headers";
-			return 400;
-		}
-		cl = req->headers[i].value;
+	while (*v) {
+		size_t n = strcspn(v, ","), b = 0, e = n;
+		while (b < e && (v[b] == ' ' || v[b] == '\t'))
+			b++;
+		while (e > b && (v[e - 1] == ' ' || v[e - 1] == '\t'))
+			e--;
+		if (e - b != 7 || strncasecmp(v + b, "chunked", 7) != 0)
+			return false;
+		v += n + (v[n] == ',');
 	}
-	if (cl && http_header(req, "Transfer-Encoding")) {
+	return true;
+}
+
+/* Transfer-Encoding: only "chunked" alone (any case, RFC 9112 7) is read;
+ * MHD would otherwise read a body of unknown length until the peer closes,
+ * and the client would wait for an answer that never comes. */
+static int check_coding(const struct head_scan *hs, const char **msg)
+{
+	if (!hs->te)
+		return 0;
+	bool stacked = hs->te_count > 1 || strchr(hs->te, ',');
+	if (!only_chunked(hs->te) || !*hs->te) {
+		*msg = "unsupported Transfer-Encoding: only chunked is accepted";
+		return 501;
+	}
+	if (stacked) {
+		*msg = "chunked given more than once: send Transfer-Encoding: chunked once";
+		return 400;
+	}
+	return 0;
+}
+
+/* Take @n bytes of the body budget; false when that would cross it. */
+static bool budget_take(struct conn_req *cr, size_t n)
+{
+	struct http_server *srv = cr->srv;
+	size_t cur = atomic_load(&srv->inflight);
+	do {
+		if (cur + n > srv->body_memory || cur + n < cur)
+			return false;
+	} while (!atomic_compare_exchange_weak(&srv->inflight, &cur, cur + n));
+	cr->reserved += n;
+	return true;
+}
+
+/* Decide on the request head before reading the body. Returns a status or 0. */
+static int check_head(struct conn_req *cr, struct head_scan *hs, const char **msg)
+{
+	if (cr->early_status) {
+		*msg = cr->early_msg;
+		return cr->early_status;
+	}
+	if (hs->bad_byte) {
+		*msg = "control character (or NUL) in a header name or value";
+		return 400;
+	}
+	if (hs->cl_conflict) {
+		*msg = "conflicting Content-Length headers";
+		return 400;
+	}
+	if (hs->cl && hs->te) {
 		*msg = "both Content-Length and Transfer-Encoding given";
 		return 400;
 	}
-	if (cl) {
+	int st = check_coding(hs, msg);
+	if (st)
+		return st;
+	if (hs->count > HTTP_MAX_HEADERS) {
+		*msg = "too many header fields (at most 64)";
+		return 431;
+	}
+	if (hs->cl) {
 		int64_t n;
-		if (num_parse_i64(cl, 0, INT64_MAX, &n)) {
+		if (num_parse_i64(hs->cl, 0, INT64_MAX, &n)) {
 			*msg = "malformed Content-Length";
 			return 400;
 		}
 		if ((uint64_t)n > cr->srv->opts.max_body) {
 			*msg = "body larger than the configured maximum";
 			return 413;
+		}
+		if (n > 0 && !budget_take(cr, (size_t)n)) {
+			*msg = "too many request bodies in flight; retry later";
+			return 503;
 		}
 		/* one allocation for the whole body instead of doubling from 64 bytes */
 		if (n > 0 && buf_reserve(&cr->body, (size_t)n)) {
@@ -298,10 +447,113 @@ static int check_framing(struct conn_req *cr, const char **msg)
 	return 0;
 }
 
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* The request line's target, raw as it came (before MHD decodes it): control
+ * bytes in the path, also percent-encoded, a NUL in the query, and too many
+ * arguments are refused. MHD stores every argument in the connection's small
+ * memory pool before we see the request and gives no answer when that runs
+ * out, so an over-long argument list is cut here, in MHD's own buffer, before
+ * MHD parses it (the request gets 414 anyway). */
+static void check_target(struct conn_req *cr, char *uri)
+{
+	char *q = strchr(uri, '?');
+	size_t plen = q ? (size_t)(q - uri) : strlen(uri);
+	for (size_t i = 0; i < plen; i++) {
+		int c = (unsigned char)uri[i];
+		if (c == '%' && i + 2 < plen && hexval(uri[i + 1]) >= 0 && hexval(uri[i + 2]) >= 0)
+			c = hexval(uri[i + 1]) * 16 + hexval(uri[i + 2]);
+		if (c < 0x20 || c == 0x7f) {
+			cr->early_status = 400;
+			cr->early_msg = "control character (or NUL) in the path";
+			return;
+		}
+	}
+	if (!q)
+		return;
+	size_t args = 1;
+	for (char *p = q + 1; *p; p++) {
+		args += *p == '&';
+		if ((unsigned char)*p < 0x20 || *p == 0x7f ||
+		    (p[0] == '%' && p[1] == '0' && p[2] == '0')) {
+			cr->early_status = 400;
+			cr->early_msg = "control character (or NUL) in the query";
+		}
+	}
+	if (args > HTTP_MAX_ARGS) {
+		cr->early_status = 414;
+		cr->early_msg = "too many query arguments (at most 64)";
+	}
+	if (cr->early_status)
+		q[1] = '\0'; /* MHD parses nothing of a refused query */
+}
+
 static void make_request_id(struct http_server *srv, char out[24])
 {
 	uint_fast64_t n = atomic_fetch_add(&srv->next_id, 1);
 	str_printf(out, 24, "%s-%llx", srv->id_prefix, (unsigned long long)n);
+}
+
+/* MHD's URI log callback: the request line is complete, the headers are not.
+ * The request's state starts here, so the target is seen raw. */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+	struct http_server *srv = cls;
+	struct conn_req *cr = calloc(1, sizeof *cr);
+	if (!cr)
+		return NULL; /* on_request tries again */
+	cr->srv = srv;
+	cr->conn = conn;
+	cr->slot = guard_slot_of(conn);
+	guard_phase(srv->guard, cr->slot, GUARD_HEADERS);
+	if (uri)
+		check_target(cr, (char *)uri); /* MHD's writable line buffer, see above */
+	return cr;
+}
+
+/* First access-handler call: the head is complete. Fill the request; return
+ * a status to refuse it with (and @msg), or 0. */
+static int begin_request(struct conn_req *cr, const char *url, const char *method, const char **msg)
+{
+	struct http_server *srv = cr->srv;
+	cr->started = true;
+	cr->req.method = method;
+	cr->req.path = url;
+	cr->req.internal = cr;
+	cr->req.remote = cr->remote;
+	cr->started_us = time_mono_us();
+	buf_init(&cr->body, srv->opts.max_body + 1);
+	make_request_id(srv, cr->req.request_id);
+	struct head_scan hs = {.req = &cr->req};
+	buf_init(&hs.xff, 8192);
+	MHD_get_connection_values_n(cr->conn, MHD_HEADER_KIND, scan_header, &hs);
+	if (hs.prev_end && hidden_bytes(hs.prev_end, NULL))
+		hs.bad_byte = true;
+	MHD_get_connection_values(cr->conn, MHD_GET_ARGUMENT_KIND, collect_arg, &cr->req);
+	char peer[NET_ADDR_LEN];
+	if (cr->slot) {
+		str_copy(peer, sizeof peer, guard_peer(cr->slot));
+	} else {
+		const union MHD_ConnectionInfo *ci =
+		    MHD_get_connection_info(cr->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+		net_format_addr(ci ? ci->client_addr : NULL, peer, sizeof peer);
+	}
+	/* an X-Forwarded-For too long to keep whole is not believed: its hops
+	 * nearest to us would be the part missing */
+	net_client_addr(srv->proxies, srv->nproxies, peer, buf_status(&hs.xff) ? NULL : hs.xff.data,
+	                cr->remote, sizeof cr->remote);
+	buf_free(&hs.xff);
+	guard_phase(srv->guard, cr->slot, GUARD_BODY);
+	return check_head(cr, &hs, msg);
 }
 
 /* ---- the access handler ------------------------------------------------------------ */
@@ -313,25 +565,19 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	struct http_server *srv = cls;
 	struct conn_req *cr = *req_cls;
 
-	if (!cr) {
-		/* First call: headers are complete, no body yet. */
+	if (!cr) { /* on_uri could not allocate */
 		cr = calloc(1, sizeof *cr);
 		if (!cr)
 			return MHD_NO;
 		cr->srv = srv;
 		cr->conn = conn;
-		cr->req.method = method;
-		cr->req.path = url;
-		cr->req.internal = cr;
-		cr->req.remote = "";
-		cr->started_us = time_mono_us();
-		buf_init(&cr->body, srv->opts.max_body + 1);
-		make_request_id(srv, cr->req.request_id);
-		MHD_get_connection_values(conn, MHD_HEADER_KIND, collect_header, &cr->req);
-		MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, collect_arg, &cr->req);
+		cr->slot = guard_slot_of(conn);
 		*req_cls = cr;
+	}
+	if (!cr->started) {
+		/* First call: headers are complete, no body yet. */
 		const char *msg = NULL;
-		int status = check_framing(cr, &msg);
+		int status = begin_request(cr, url, method, &msg);
 		if (status) {
 			cr->phase = PHASE_REJECTED;
 			log_set_request_id(cr->req.request_id);
@@ -348,11 +594,20 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	}
 
 	if (*upload_data_size) {
-		/* A body chunk. Past the limit keep nothing; past 4x close the connection. */
-		if (cr->reject_status || cr->body.len + *upload_data_size > srv->opts.max_body) {
+		/* A body chunk. Past a limit keep nothing; past 4x close the connection. */
+		size_t n = *upload_data_size;
+		guard_body_bytes(srv->guard, cr->slot, n);
+		if (!cr->reject_status && cr->body.len + n > srv->opts.max_body) {
 			cr->reject_status = 413;
 			cr->reject_msg = "body larger than the configured maximum";
-			cr->discarded += *upload_data_size;
+		} else if (!cr->reject_status && cr->body.len + n > cr->reserved &&
+		           !budget_take(cr, cr->body.len + n - cr->reserved)) {
+			cr->reject_status = 503; /* chunked: its size was not known up front */
+			cr->reject_msg = "too many request bodies in flight; retry later";
+			buf_free(&cr->body);
+		}
+		if (cr->reject_status) {
+			cr->discarded += n;
 			if (cr->discarded > 4 * srv->opts.max_body + 65536)
 				return MHD_NO;
 		} else if (buf_append(&cr->body, upload_data, *upload_data_size)) {
@@ -371,6 +626,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		return MHD_YES;
 
 	/* The whole request is here. */
+	guard_phase(srv->guard, cr->slot, GUARD_BUSY);
 	log_set_request_id(cr->req.request_id);
 	if (cr->reject_status) {
 		enum MHD_Result r = reject(cr, cr->reject_status, cr->reject_msg);
@@ -411,6 +667,11 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 	struct conn_req *cr = *req_cls;
 	if (!cr)
 		return;
+	struct http_server *srv = cls;
+	if (cr->reserved)
+		atomic_fetch_sub(&srv->inflight, cr->reserved);
+	/* the connection may carry a next request (kept alive) */
+	guard_phase(srv->guard, cr->slot, GUARD_IDLE);
 	http_response_clear(&cr->res);
 	buf_free(&cr->body);
 	free(cr);
@@ -524,6 +785,11 @@ int http_server_start(http_server **out, const http_server_opts *opts, th_error 
 	srv->opts.name = srv->name;
 	if (!srv->opts.max_body)
 		srv->opts.max_body = 1 << 20;
+	srv->body_memory = opts->body_memory ? opts->body_memory : DEFAULT_BODY_MEMORY;
+	if (srv->body_memory < srv->opts.max_body)
+		srv->body_memory = srv->opts.max_body; /* else the largest body never fits */
+	atomic_init(&srv->inflight, 0);
+	srv->opts.trusted_proxies = NULL; /* parsed below; the caller's string is not kept */
 	pthread_mutex_init(&srv->lock, NULL);
 	pthread_cond_init(&srv->idle, NULL);
 	char rid[ID_LEN + 1];
@@ -532,7 +798,27 @@ int http_server_start(http_server **out, const http_server_opts *opts, th_error 
 		return th_err(err, TH_EIO, "no randomness available");
 	}
 	str_copy(srv->id_prefix, sizeof srv->id_prefix, rid);
-	int rc = open_listener(srv, err);
+	char why[128];
+	if (net_cidrs_parse(opts->trusted_proxies, srv->proxies, NET_MAX_PROXIES, &srv->nproxies,
+	                    why, sizeof why)) {
+		http_server_free(srv);
+		return th_err(err, TH_ECONFIG, "trusted proxies: %s", why);
+	}
+	unsigned max_conn = opts->max_connections ? opts->max_connections : 1024;
+	guard_opts go = {
+	    .max_connections = max_conn,
+	    .per_address = opts->per_address ? opts->per_address : 128,
+	    .header_timeout_s = opts->header_timeout_s ? opts->header_timeout_s : 10,
+	    .body_timeout_s = opts->body_timeout_s ? opts->body_timeout_s : 10,
+	    .body_max_s = 120,
+	    .idle_timeout_s = opts->timeout_s ? opts->timeout_s : 30,
+	    .min_rate = MIN_BODY_RATE,
+	    .proxies = srv->proxies,
+	    .nproxies = srv->nproxies,
+	    .name = srv->name,
+	};
+	int rc = guard_start(&srv->guard, &go, err);
+	rc = rc ? rc : open_listener(srv, err);
 	if (rc) {
 		http_server_free(srv);
 		return rc;
@@ -546,12 +832,11 @@ int http_server_start(http_server **out, const http_server_opts *opts, th_error 
 	else
 		flags |= MHD_USE_EPOLL;
 	srv->daemon = MHD_start_daemon(
-	    flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_LISTEN_SOCKET,
+	    flags, 0, guard_accept, srv->guard, on_request, srv, MHD_OPTION_LISTEN_SOCKET,
 	    (MHD_socket)srv->listen_fd, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
-	    MHD_OPTION_CONNECTION_LIMIT,
-	    (unsigned)(opts->max_connections ? opts->max_connections : 1024),
-	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)(opts->timeout_s ? opts->timeout_s : 30),
-	    MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+	    MHD_OPTION_NOTIFY_CONNECTION, guard_notify, srv->guard, MHD_OPTION_URI_LOG_CALLBACK,
+	    on_uri, srv, MHD_OPTION_CONNECTION_LIMIT, max_conn, MHD_OPTION_CONNECTION_TIMEOUT,
+	    (unsigned)(opts->timeout_s ? opts->timeout_s : 30), MHD_OPTION_CONNECTION_MEMORY_LIMIT,
 	    (size_t)(opts->conn_memory ? opts->conn_memory : 32768), MHD_OPTION_EXTERNAL_LOGGER,
 	    mhd_log, NULL,
 	    opts->thread_per_connection ? MHD_OPTION_END : MHD_OPTION_THREAD_POOL_SIZE, threads,
@@ -611,6 +896,7 @@ void http_server_free(http_server *srv)
 		return;
 	if (srv->daemon)
 		MHD_stop_daemon(srv->daemon);
+	guard_free(srv->guard);
 	if (srv->listen_fd >= 0)
 		close(srv->listen_fd);
 	pthread_mutex_destroy(&srv->lock);

@@ -6,11 +6,31 @@
  * headers, the whole body) and fill a response, so they can be unit-tested
  * without sockets: build an http_request by hand and call the handler.
  *
- * Limits enforced here, before any handler runs: at most `max_body` bytes of
- * body (413 beyond, without buffering the rest); conflicting Content-Length
- * headers, or Content-Length together with Transfer-Encoding, give 400;
- * request headers are bounded by the per-connection memory limit (MHD answers
- * 431 itself); idle connections are closed after `timeout_s`.
+ * Limits enforced here, before any handler runs, each answered at once:
+ *   - framing, checked over every header however many there are: conflicting
+ *     Content-Length headers, Content-Length together with Transfer-Encoding,
+ *     or stacked codings ("chunked, chunked") give 400; a coding other than
+ *     chunked (any case) gives 501;
+ *   - a control byte (0x00-0x1f, 0x7f) in the path, also percent-encoded
+ *     (/callbacks/ID%00junk), a NUL in the query, or a control byte other
+ *     than tab in a header name or value give 400;
+ *   - more than HTTP_MAX_ARGS query arguments give 414, more than
+ *     HTTP_MAX_HEADERS headers 431; headers beyond the per-connection memory
+ *     limit get 431 from MHD itself;
+ *   - at most `max_body` bytes of body (413 beyond, without buffering the
+ *     rest), and at most `body_memory` bytes of bodies held at once across all
+ *     connections: a body that would go beyond gets 503 with Retry-After
+ *     before it is read (a chunked one, whose size is unknown up front, as
+ *     soon as it crosses the line);
+ *   - connection deadlines, limits and a reserve against idle floods: see
+ *     guard.h (headers within `header_timeout_s`, bodies within
+ *     `body_timeout_s` plus their size at a minimum rate, `per_address`
+ *     connections per client address, the oldest idle ones closed near
+ *     `max_connections`); kept-alive connections idle for `timeout_s` close.
+ *
+ * The client address (http_request.remote) is the peer's, or, when the peer
+ * is one of `trusted_proxies`, the nearest address in X-Forwarded-For that is
+ * not a trusted proxy (net_client_addr()).
  *
  * A handler may answer later from another thread (group commit): it calls
  * http_defer(), returns HTTP_DEFERRED, and whoever finishes the work calls
@@ -23,6 +43,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "util/addr.h"
 #include "util/util.h"
 
 #define HTTP_MAX_HEADERS 64
@@ -39,7 +60,7 @@ typedef struct http_pair {
 typedef struct http_request {
 	const char *method; /* "GET", "POST", ... */
 	const char *path;   /* decoded path without the query, e.g. "/callbacks/abc" */
-	const char *remote; /* peer address as text, or "" */
+	const char *remote; /* client address as text (see net_client_addr()), or "" */
 	http_pair headers[HTTP_MAX_HEADERS];
 	size_t nheaders;
 	http_pair args[HTTP_MAX_ARGS]; /* decoded query arguments, in order */
@@ -95,13 +116,18 @@ void http_deferred_finish(http_deferred *d, http_response *res);
 /* ---- the server -------------------------------------------------------------- */
 
 typedef struct http_server_opts {
-	const char *listen;         /* "HOST:PORT" or "[V6]:PORT"; port 0 picks a free one */
-	size_t max_body;            /* largest body accepted, bytes */
-	unsigned threads;           /* worker threads (0: one per CPU) */
-	bool thread_per_connection; /* handlers may block (trello-mock) */
-	unsigned max_connections;   /* 0: 1024 */
-	unsigned timeout_s;         /* idle connection timeout, 0: 30 */
-	size_t conn_memory;         /* per-connection memory for headers, 0: 32 KiB */
+	const char *listen;          /* "HOST:PORT" or "[V6]:PORT"; port 0 picks a free one */
+	size_t max_body;             /* largest body accepted, bytes */
+	unsigned threads;            /* worker threads (0: one per CPU) */
+	bool thread_per_connection;  /* handlers may block (trello-mock) */
+	unsigned max_connections;    /* 0: 1024 */
+	unsigned timeout_s;          /* idle connection timeout, 0: 30 */
+	size_t conn_memory;          /* per-connection memory for headers, 0: 32 KiB */
+	size_t body_memory;          /* bodies held at once, all connections; 0: 32 MiB */
+	unsigned per_address;        /* connections per client address, 0: 128 */
+	unsigned header_timeout_s;   /* request head complete within, 0: 10 */
+	unsigned body_timeout_s;     /* body within this plus its size at 16 KiB/s, 0: 10 */
+	const char *trusted_proxies; /* comma-separated addresses/CIDRs, NULL or "": none */
 	http_handler_fn handler;
 	void *ctx;
 	const char *name; /* log component, e.g. "server" */

@@ -111,6 +111,34 @@ static void redact(char *msg)
 	pthread_mutex_unlock(&logger.lock);
 }
 
+/* Append @s to @b for a text line: control bytes (C0, DEL, and the C1 range
+ * U+0080-U+009F) and bytes that are not UTF-8 become visible escapes (\n,
+ * \r, \t, \xNN, \u0085), so nothing logged (a path with %0d%0a, a header
+ * with ESC) can start a forged line or drive the terminal reading the log. */
+static int text_escape(buf *b, const char *s)
+{
+	int rc = 0;
+	size_t len = strlen(s);
+	for (size_t i = 0; !rc && i < len;) {
+		unsigned char c = (unsigned char)s[i];
+		size_t n = c < 0x80 ? 1 : str_utf8_seq(s + i, len - i);
+		if (c == '\n' || c == '\r' || c == '\t') {
+			rc = buf_puts(b, c == '\n' ? "\\n" : c == '\r' ? "\\r" : "\\t");
+			i++;
+		} else if (c < 0x20 || c == 0x7f || !n) {
+			rc = buf_printf(b, "\\x%02x", c);
+			i++;
+		} else if (n == 2 && c == 0xc2 && (unsigned char)s[i + 1] < 0xa0) {
+			rc = buf_printf(b, "\\u%04x", (unsigned char)s[i + 1]);
+			i += 2;
+		} else {
+			rc = buf_append(b, s + i, n);
+			i += n;
+		}
+	}
+	return rc;
+}
+
 void log_write(enum log_level level, const char *component, const char *fmt, ...)
 {
 	if (level < logger.level)
@@ -139,9 +167,16 @@ void log_write(enum log_level level, const char *component, const char *fmt, ...
 		rc = rc ? rc : json_text_quote(&line, msg);
 		rc = rc ? rc : buf_puts(&line, "}\n");
 	} else {
-		rc = buf_printf(&line, "%s %-5s %s%s%s%s: %s\n", ts, level_names[level],
-		                component ? component : "-", request_id[0] ? " [" : "", request_id,
-		                request_id[0] ? "]" : "", msg);
+		rc = buf_printf(&line, "%s %-5s ", ts, level_names[level]);
+		rc = rc ? rc : text_escape(&line, component ? component : "-");
+		if (!rc && request_id[0]) {
+			rc = buf_puts(&line, " [");
+			rc = rc ? rc : text_escape(&line, request_id);
+			rc = rc ? rc : buf_putc(&line, ']');
+		}
+		rc = rc ? rc : buf_puts(&line, ": ");
+		rc = rc ? rc : text_escape(&line, msg);
+		rc = rc ? rc : buf_putc(&line, '\n');
 	}
 	if (!rc) {
 		/* one write(2) per line keeps lines from different threads whole */

@@ -1,0 +1,301 @@
+/* SPDX-License-Identifier: MIT */
+/* guard.c — see guard.h. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "http/guard.h"
+#include "util/log.h"
+
+struct guard_slot {
+	struct guard_slot *prev, *next; /* the table, oldest connection first */
+	int fd;
+	enum guard_phase phase;
+	bool closing;        /* shut down by the guard; MHD has not reported it closed yet */
+	bool served;         /* answered a request already (kept alive) */
+	int64_t since_us;    /* when the current phase began */
+	int64_t deadline_us; /* headers (IDLE/HEADERS) must be complete by then */
+	size_t body_bytes;   /* received so far in GUARD_BODY */
+	char addr[NET_ADDR_LEN];
+};
+
+struct http_guard {
+	pthread_mutex_t lock; /* guards everything below */
+	pthread_cond_t wake;
+	pthread_t reaper;
+	bool reaper_started, stop;
+	guard_slot *head, *tail;
+	unsigned open, closing;
+	guard_opts o;
+	unsigned reserve; /* eviction starts above max_connections - reserve */
+	/* counts since the last summary line */
+	unsigned n_slow, n_evicted, n_refused;
+	int64_t last_report_us;
+};
+
+static int64_t body_deadline(const http_guard *g, const guard_slot *s)
+{
+	int64_t grace = (int64_t)g->o.body_timeout_s * 1000000;
+	int64_t earned = g->o.min_rate ? (int64_t)(s->body_bytes * 1000000.0 / g->o.min_rate) : 0;
+	int64_t max = (int64_t)g->o.body_max_s * 1000000;
+	int64_t d = grace + earned;
+	return s->since_us + (d < max ? d : max);
+}
+
+/* Close @s (lock held). */
+static void kill_slot(http_guard *g, guard_slot *s)
+{
+	if (s->closing)
+		return;
+	s->closing = true;
+	g->closing++;
+	if (shutdown(s->fd, SHUT_RDWR) && errno != ENOTCONN)
+		log_debug(g->o.name, "shutdown of a connection failed: %s", strerror(errno));
+}
+
+/* Close the oldest connections that have no complete request head, until the
+ * open ones are under the reserve line again (lock held). @keep is the
+ * connection that just arrived. */
+static void make_room(http_guard *g, const guard_slot *keep)
+{
+	unsigned line = g->o.max_connections - g->reserve;
+	int64_t now = time_mono_us();
+	while (g->open - g->closing > line) {
+		guard_slot *victim = NULL;
+		for (guard_slot *s = g->head; s; s = s->next) {
+			if (s == keep || s->closing)
+				continue;
+			if (s->phase == GUARD_IDLE || s->phase == GUARD_HEADERS) {
+				if (!victim || s->since_us < victim->since_us)
+					victim = s;
+			}
+		}
+		if (!victim) /* second choice: bodies slower than the minimum rate */
+			for (guard_slot *s = g->head; s && !victim; s = s->next)
+				if (!s->closing && s->phase == GUARD_BODY &&
+				    now - s->since_us > 1000000 &&
+				    s->body_bytes * 1000000.0 / (double)(now - s->since_us) <
+				        (double)g->o.min_rate)
+					victim = s;
+		if (!victim)
+			return;
+		kill_slot(g, victim);
+		g->n_evicted++;
+	}
+}
+
+static void report(http_guard *g, int64_t now)
+{
+	if (!(g->n_slow | g->n_evicted | g->n_refused) || now - g->last_report_us < 5000000)
+		return;
+	log_warn(g->o.name,
+	         "connection defence: closed %u too slow (request head within %u s, bodies at "
+	         "%zu bytes/s after %u s), %u idle to make room near the limit of %u; refused %u "
+	         "over %u per address",
+	         g->n_slow, g->o.header_timeout_s, g->o.min_rate, g->o.body_timeout_s, g->n_evicted,
+	         g->o.max_connections, g->n_refused, g->o.per_address);
+	g->n_slow = g->n_evicted = g->n_refused = 0;
+	g->last_report_us = now;
+}
+
+static void *reaper_main(void *arg)
+{
+	http_guard *g = arg;
+	pthread_mutex_lock(&g->lock);
+	while (!g->stop) {
+		struct timespec ts;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_nsec += 250 * 1000000;
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
+		pthread_cond_timedwait(&g->wake, &g->lock, &ts);
+		int64_t now = time_mono_us();
+		for (guard_slot *s = g->head; s; s = s->next) {
+			if (s->closing)
+				continue;
+			bool late = false;
+			if (s->phase == GUARD_IDLE || s->phase == GUARD_HEADERS)
+				late = now > s->deadline_us;
+			else if (s->phase == GUARD_BODY)
+				late = now > body_deadline(g, s);
+			if (late) {
+				kill_slot(g, s);
+				g->n_slow++;
+			}
+		}
+		report(g, now);
+	}
+	pthread_mutex_unlock(&g->lock);
+	return NULL;
+}
+
+int guard_start(http_guard **out, const guard_opts *o, th_error *err)
+{
+	*out = NULL;
+	http_guard *g = calloc(1, sizeof *g);
+	if (!g)
+		return th_err(err, TH_ENOMEM, "out of memory");
+	g->o = *o;
+	g->reserve = g->o.max_connections / 16;
+	if (g->reserve < 4)
+		g->reserve = g->o.max_connections > 8 ? 4 : 0;
+	pthread_mutex_init(&g->lock, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&g->wake, &ca);
+	pthread_condattr_destroy(&ca);
+	int rc = pthread_create(&g->reaper, NULL, reaper_main, g);
+	if (rc) {
+		guard_free(g);
+		return th_err(err, TH_EIO, "cannot start the connection reaper thread: %s",
+		              strerror(rc));
+	}
+	g->reaper_started = true;
+	*out = g;
+	return 0;
+}
+
+void guard_free(http_guard *g)
+{
+	if (!g)
+		return;
+	if (g->reaper_started) {
+		pthread_mutex_lock(&g->lock);
+		g->stop = true;
+		pthread_cond_broadcast(&g->wake);
+		pthread_mutex_unlock(&g->lock);
+		pthread_join(g->reaper, NULL);
+	}
+	while (g->head) { /* MHD stopped: whatever is left was never reported closed */
+		guard_slot *s = g->head;
+		g->head = s->next;
+		free(s);
+	}
+	pthread_mutex_destroy(&g->lock);
+	pthread_cond_destroy(&g->wake);
+	free(g);
+}
+
+enum MHD_Result guard_accept(void *cls, const struct sockaddr *addr, socklen_t len)
+{
+	http_guard *g = cls;
+	if (!g->o.per_address)
+		return MHD_YES;
+	char text[NET_ADDR_LEN];
+	net_format_addr(addr, text, sizeof text);
+	if (!text[0] || net_cidrs_match(g->o.proxies, g->o.nproxies, text))
+		return MHD_YES;
+	pthread_mutex_lock(&g->lock);
+	unsigned same = 0;
+	for (guard_slot *s = g->head; s; s = s->next)
+		same += !s->closing && str_eq(s->addr, text);
+	bool ok = same < g->o.per_address;
+	if (!ok)
+		g->n_refused++;
+	pthread_mutex_unlock(&g->lock);
+	return ok ? MHD_YES : MHD_NO;
+}
+
+void guard_notify(void *cls, struct MHD_Connection *c, void **socket_context,
+                  enum MHD_ConnectionNotificationCode code)
+{
+	http_guard *g = cls;
+	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+		guard_slot *s = calloc(1, sizeof *s);
+		const union MHD_ConnectionInfo *fd =
+		    MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+		const union MHD_ConnectionInfo *ad =
+		    MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+		if (!s || !fd) {
+			free(s); /* untracked: MHD's own timeout and limit still apply */
+			return;
+		}
+		s->fd = fd->connect_fd;
+		net_format_addr(ad ? ad->client_addr : NULL, s->addr, sizeof s->addr);
+		s->phase = GUARD_IDLE;
+		s->since_us = time_mono_us();
+		s->deadline_us = s->since_us + (int64_t)g->o.header_timeout_s * 1000000;
+		pthread_mutex_lock(&g->lock);
+		s->prev = g->tail;
+		if (g->tail)
+			g->tail->next = s;
+		else
+			g->head = s;
+		g->tail = s;
+		g->open++;
+		make_room(g, s);
+		pthread_mutex_unlock(&g->lock);
+		*socket_context = s;
+	} else if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+		guard_slot *s = *socket_context;
+		if (!s)
+			return;
+		pthread_mutex_lock(&g->lock);
+		if (s->prev)
+			s->prev->next = s->next;
+		else
+			g->head = s->next;
+		if (s->next)
+			s->next->prev = s->prev;
+		else
+			g->tail = s->prev;
+		g->open--;
+		if (s->closing)
+			g->closing--;
+		pthread_mutex_unlock(&g->lock);
+		free(s);
+		*socket_context = NULL;
+	}
+}
+
+guard_slot *guard_slot_of(struct MHD_Connection *c)
+{
+	const union MHD_ConnectionInfo *i =
+	    MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	return i ? i->socket_context : NULL;
+}
+
+const char *guard_peer(const guard_slot *s)
+{
+	return s ? s->addr : "";
+}
+
+void guard_phase(http_guard *g, guard_slot *s, enum guard_phase phase)
+{
+	if (!s)
+		return;
+	pthread_mutex_lock(&g->lock);
+	int64_t now = time_mono_us();
+	if (phase == GUARD_IDLE) {
+		/* the previous request was answered: the next one gets the idle time
+		 * plus the header time to arrive complete */
+		s->served = true;
+		s->deadline_us =
+		    now + (int64_t)(g->o.idle_timeout_s + g->o.header_timeout_s) * 1000000;
+	} else if (phase == GUARD_HEADERS && s->served) {
+		/* a fresh connection keeps its deadline from the moment it opened */
+		int64_t d = now + (int64_t)g->o.header_timeout_s * 1000000;
+		if (d < s->deadline_us)
+			s->deadline_us = d;
+	} else if (phase == GUARD_BODY) {
+		s->body_bytes = 0;
+	}
+	s->phase = phase;
+	s->since_us = now;
+	pthread_mutex_unlock(&g->lock);
+}
+
+void guard_body_bytes(http_guard *g, guard_slot *s, size_t n)
+{
+	if (!s)
+		return;
+	pthread_mutex_lock(&g->lock);
+	s->body_bytes += n;
+	pthread_mutex_unlock(&g->lock);
+}
