@@ -248,6 +248,7 @@ int main(int argc, char **argv)
 	    .max_body = max_body,
 	    .thread_per_connection = true, /* handlers block: HEAD checks, "wait": true */
 	    .max_connections = 1024,
+	    .per_address = 1024, /* a test tool: every client is one local address */
 	    .timeout_s = 60,
 	    .handler = mock_handle,
 	    .ctx = &m,
