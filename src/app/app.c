@@ -186,6 +186,8 @@ int app_serve(app *a, app_ready_fn ready, void *ctx, th_error *err)
 	    .ctx = &a->srv,
 	    .name = "server",
 	    .timeout_s = 30,
+	    .trusted_proxies = a->cfg.trusted_proxies,
+	    .body_memory = a->cfg.body_memory,
 	};
 	rc = http_server_start(&a->http, &opts, err);
 	if (rc) {

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "config/config.h"
+#include "util/addr.h"
 
 typedef int (*setter_fn)(th_config *cfg, const char *value, th_error *err);
 
@@ -332,6 +333,33 @@ static int set_workers(th_config *cfg, const char *v, th_error *err)
 	return set_uint("TRELLOHOOK_WORKERS", v, 1, 256, &cfg->workers, "4", err);
 }
 
+/* The HTTP layer's connection settings (issue 15): its own small setters. */
+static int set_trusted_proxies(th_config *cfg, const char *v, th_error *err)
+{
+	net_cidr c[NET_MAX_PROXIES];
+	size_t n;
+	char why[128] = "";
+	if (net_cidrs_parse(v, c, NET_MAX_PROXIES, &n, why, sizeof why) ||
+	    !str_copy(cfg->trusted_proxies, sizeof cfg->trusted_proxies, v)) {
+		char msg[192];
+		str_printf(msg, sizeof msg, "must be addresses or CIDRs separated by commas (%s)",
+		           why[0] ? why : "longer than 1023 characters");
+		return bad(err, "TRELLOHOOK_TRUSTED_PROXIES", v, msg, "127.0.0.1,10.0.0.0/8,::1");
+	}
+	return 0;
+}
+
+static int set_body_memory(th_config *cfg, const char *v, th_error *err)
+{
+	int64_t n;
+	if (num_parse_i64(v, (int64_t)1 << 20, (int64_t)4 << 30, &n))
+		return bad(err, "TRELLOHOOK_BODY_MEMORY", v,
+		           "must be a whole number of bytes from 1048576 (1 MiB) to 4294967296",
+		           "33554432");
+	cfg->body_memory = (size_t)n;
+	return 0;
+}
+
 static const struct var vars[] = {
     {"TRELLO_API_KEY", "--api-key", NULL, "--trello-api-key", set_api_key,
      "Trello API key (32 hex). Needed by every command that calls Trello."},
@@ -363,6 +391,11 @@ static const struct var vars[] = {
     {"TRELLOHOOK_HANDLER_CONCURRENCY", "--handler-concurrency", "8", NULL, set_concurrency,
      "deliveries running at once per handler"},
     {"TRELLOHOOK_WORKERS", "--workers", "4", NULL, set_workers, "dispatch worker threads"},
+    {"TRELLOHOOK_TRUSTED_PROXIES", "--trusted-proxies", NULL, NULL, set_trusted_proxies,
+     "reverse proxies (addresses/CIDRs, comma-separated) whose X-Forwarded-For names the "
+     "client; none by default"},
+    {"TRELLOHOOK_BODY_MEMORY", "--body-memory", "33554432", NULL, set_body_memory,
+     "bytes of request bodies held at once; beyond, new bodies get 503 + Retry-After"},
 };
 
 int config_set(th_config *cfg, const char *var, const char *value, th_error *err)

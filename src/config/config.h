@@ -42,6 +42,8 @@ typedef struct th_config {
 	unsigned handler_concurrency; /* TRELLOHOOK_HANDLER_CONCURRENCY (per handler) */
 	unsigned workers;             /* TRELLOHOOK_WORKERS: dispatch worker threads */
 	bool secure_cookies;          /* derived: callback_domain is https */
+	char trusted_proxies[1024];   /* TRELLOHOOK_TRUSTED_PROXIES, as given (validated) */
+	size_t body_memory;           /* TRELLOHOOK_BODY_MEMORY */
 } th_config;
 
 /* Which values a command cannot work without. */
