@@ -4,6 +4,7 @@
 #   unit:    cmocka binaries through `meson test` (one per module)
 #   e2e:     Node's test runner over tests/e2e/*.test.mjs, with real processes
 #            (trello-mock, trellohook serve) on 127.0.0.1
+#   abuse:   tests/abuse/*.test.mjs, hostile clients against a real serve
 #   browser: tests/browser/*.test.mjs (Chromium through playwright-core)
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -56,6 +57,8 @@ run_node_suite() { # name, directory
 	fi
 }
 run_node_suite e2e tests/e2e
+# hostile clients against a real serve (slow heads/bodies, floods, framing, NULs, logs)
+run_node_suite abuse tests/abuse
 run_node_suite browser tests/browser
 
 echo
