@@ -372,16 +372,56 @@ static void test_log_redaction(void **state)
 	assert_null(strstr(text, "not shown"));
 }
 
+/* Text lines escape control bytes (a forged line, terminal escapes), C1 and
+ * invalid UTF-8; JSON lines stay valid JSON for the same input. */
+static void test_log_escaping(void **state)
+{
+	char path[] = "/tmp/th-log-XXXXXX";
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	int saved = dup(STDERR_FILENO);
+	dup2(fd, STDERR_FILENO);
+	log_setup(LOG_INFO, LOG_TEXT);
+	log_set_request_id("r\n1");
+	log_info("co\x1bmp", "GET /a\r\n2026-01-01T00:00:00.000Z error FORGED\x1b[31m\x7f\x01 "
+	                     "nel\xc2\x85 bad\xff\xfe ok \xc3\xa9\xe2\x80\xa6\ttab");
+	log_set_request_id(NULL);
+	log_setup(LOG_INFO, LOG_JSON);
+	log_info("test", "json \x1b\r\n\xff\x01 \"q\"");
+	log_setup(LOG_INFO, LOG_TEXT);
+	dup2(saved, STDERR_FILENO);
+	close(saved);
+	char text[4096] = {0};
+	lseek(fd, 0, SEEK_SET);
+	ssize_t n = read(fd, text, sizeof text - 1);
+	close(fd);
+	unlink(path);
+	assert_true(n > 0);
+	char *nl = strchr(text, '\n');
+	assert_non_null(nl);
+	*nl = '\0'; /* the text line, alone: everything the message held stays on it */
+	assert_non_null(strstr(text,
+	                       " info  co\\x1bmp [r\\n1]: GET /a\\r\\n2026-01-01T00:00:00.000Z "
+	                       "error FORGED\\x1b[31m\\x7f\\x01 nel\\u0085 bad\\xff\\xfe ok "
+	                       "\xc3\xa9\xe2\x80\xa6\\ttab"));
+	for (const char *p = text; *p; p++)
+		assert_false((unsigned char)*p < 0x20 || *p == 0x7f);
+	char *json = nl + 1;
+	assert_non_null(
+	    strstr(json, "\"msg\":\"json \\u001b\\r\\n\xef\xbf\xbd\\u0001 \\\"q\\\"\"}\n"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_buf_limits), cmocka_unit_test(test_buf_reserve),
-	    cmocka_unit_test(test_buf_sticky), cmocka_unit_test(test_str_helpers),
-	    cmocka_unit_test(test_utf8),       cmocka_unit_test(test_url_decode),
-	    cmocka_unit_test(test_numbers),    cmocka_unit_test(test_ids),
-	    cmocka_unit_test(test_base64),     cmocka_unit_test(test_masking),
-	    cmocka_unit_test(test_html),       cmocka_unit_test(test_time),
-	    cmocka_unit_test(test_json_quote), cmocka_unit_test(test_log_redaction),
+	    cmocka_unit_test(test_buf_limits),   cmocka_unit_test(test_buf_reserve),
+	    cmocka_unit_test(test_buf_sticky),   cmocka_unit_test(test_str_helpers),
+	    cmocka_unit_test(test_utf8),         cmocka_unit_test(test_url_decode),
+	    cmocka_unit_test(test_numbers),      cmocka_unit_test(test_ids),
+	    cmocka_unit_test(test_base64),       cmocka_unit_test(test_masking),
+	    cmocka_unit_test(test_html),         cmocka_unit_test(test_time),
+	    cmocka_unit_test(test_json_quote),   cmocka_unit_test(test_log_redaction),
+	    cmocka_unit_test(test_log_escaping),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
