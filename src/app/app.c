@@ -60,6 +60,8 @@ int app_new(app **out, const th_config *cfg, th_error *err)
 	    .funcs = &a->funcs,
 	    .throttle = a->throttle,
 	};
+	/* rows from before token fingerprints (see service/crypto_tokens.c) */
+	(void)svc_tokens_fill_fingerprints(&a->svc);
 	*out = a;
 	return 0;
 }

@@ -121,6 +121,8 @@ int pg_token_put(store *st, const token *t, th_error *err);
 int pg_token_get(store *st, const char *tok, token *out, th_error *err);
 int pg_token_list(store *st, token **out, size_t *n, th_error *err);
 int pg_token_delete(store *st, const char *tok, th_error *err);
+int pg_webhook_fill_fp(store *st, const char *id, const char *fp, th_error *err);
+int pg_token_fill_fp(store *st, const char *tok, const char *fp, th_error *err);
 
 int pg_events_put(store *st, event **evs, size_t n, enum store_put *results, th_error *err);
 int pg_event_get(store *st, const char *id, event *out, th_error *err);

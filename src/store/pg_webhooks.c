@@ -31,6 +31,7 @@ static void webhook_params(pparams *p, const webhook *w, bool insert)
 	if (insert)
 		pp_i64(p, w->created_at ? w->created_at : time_now_ms());
 	pp_i64(p, w->last_event_at);
+	pp_text(p, w->token_fp);
 }
 
 int pg_webhook_insert(store *st, const webhook *w, th_error *err)
@@ -40,7 +41,7 @@ int pg_webhook_insert(store *st, const webhook *w, th_error *err)
 	pparams p = {0};
 	webhook_params(&p, w, true);
 	simple_op o = {.sql = "INSERT INTO webhooks (" WEBHOOK_COLS ") VALUES"
-	                      " ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14)",
+	                      " ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15)",
 	               .p = &p,
 	               .what = "adding a webhook"};
 	th_error e = {0};
@@ -62,7 +63,8 @@ int pg_webhook_update(store *st, const webhook *w, th_error *err)
 	simple_op o = {.sql = "UPDATE webhooks SET trello_id = $2, id_model = $3, model_type = $4,"
 	                      " model_name = $5, description = $6, callback_url = $7, token = $8,"
 	                      " state = $9, active = $10, consecutive_failures = $11,"
-	                      " first_consecutive_fail_at = $12, last_event_at = $13 WHERE id = $1",
+	                      " first_consecutive_fail_at = $12, last_event_at = $13,"
+	                      " token_fp = coalesce($14, token_fp) WHERE id = $1",
 	               .p = &p,
 	               .what = "updating a webhook"};
 	th_error e = {0};
@@ -140,10 +142,12 @@ int pg_token_put(store *st, const token *t, th_error *err)
 	pp_text(&p, token_state_name(t->state));
 	pp_i64(&p, t->checked_at);
 	pp_i64(&p, t->created_at ? t->created_at : time_now_ms());
-	simple_op o = {.sql = "INSERT INTO tokens (" TOKEN_COLS ") VALUES ($1,$2,$3,$4,$5,$6)"
+	pp_text(&p, t->token_fp);
+	simple_op o = {.sql = "INSERT INTO tokens (" TOKEN_COLS ") VALUES ($1,$2,$3,$4,$5,$6,$7)"
 	                      " ON CONFLICT (token) DO UPDATE SET member = excluded.member,"
 	                      " expires_at = excluded.expires_at, state = excluded.state,"
-	                      " checked_at = excluded.checked_at",
+	                      " checked_at = excluded.checked_at,"
+	                      " token_fp = coalesce(excluded.token_fp, tokens.token_fp)",
 	               .p = &p,
 	               .what = "storing a token"};
 	int ret = with_conn(pgs_of(st), pg_simple, &o, err);
@@ -173,4 +177,33 @@ int pg_token_delete(store *st, const char *tok, th_error *err)
 {
 	return pg_delete_one(pgs_of(st), "DELETE FROM tokens WHERE token = $1", tok, "token", false,
 	                     err);
+}
+
+/* ---- fingerprints of rows from before they existed ------------------------------------ */
+
+static int fill_fp(pgs *s, const char *sql, const char *key, const char *fp, const char *what,
+                   th_error *err)
+{
+	pparams p = {0};
+	pp_text(&p, key);
+	pp_text(&p, fp);
+	int ret = pg_command(s, sql, &p, what, NULL, err);
+	pp_free(&p);
+	if (ret == TH_EEXISTS)
+		ret = th_err(err, TH_EEXISTS, "another row already has this token");
+	return ret;
+}
+
+int pg_webhook_fill_fp(store *st, const char *id, const char *fp, th_error *err)
+{
+	return fill_fp(pgs_of(st),
+	               "UPDATE webhooks SET token_fp = $2 WHERE id = $1 AND " FP_REPLACEABLE("$2"),
+	               id, fp, "filling a webhook's token fingerprint", err);
+}
+
+int pg_token_fill_fp(store *st, const char *tok, const char *fp, th_error *err)
+{
+	return fill_fp(pgs_of(st),
+	               "UPDATE tokens SET token_fp = $2 WHERE token = $1 AND " FP_REPLACEABLE("$2"),
+	               tok, fp, "filling a token's fingerprint", err);
 }

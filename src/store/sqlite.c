@@ -52,12 +52,12 @@ static const char *const sq_sql[Q_COUNT] = {
     [Q_HANDLERS_ENABLED] = "SELECT " HANDLER_COLS " FROM handlers WHERE enabled = 1"
                            " ORDER BY created_at, id",
     [Q_WEBHOOK_INSERT] = "INSERT INTO webhooks (" WEBHOOK_COLS ")"
-                         " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                         " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
     [Q_WEBHOOK_UPDATE] =
         "UPDATE webhooks SET trello_id = ?2, id_model = ?3, model_type = ?4, model_name = ?5,"
         " description = ?6, callback_url = ?7, token = ?8, state = ?9, active = ?10,"
-        " consecutive_failures = ?11, first_consecutive_fail_at = ?12, last_event_at = ?13"
-        " WHERE id = ?1",
+        " consecutive_failures = ?11, first_consecutive_fail_at = ?12, last_event_at = ?13,"
+        " token_fp = coalesce(?14, token_fp) WHERE id = ?1",
     [Q_WEBHOOK_GET] = "SELECT " WEBHOOK_COLS ", (SELECT count(*) FROM events e"
                       " WHERE e.webhook_id = w.id) FROM webhooks w WHERE id = ?",
     [Q_WEBHOOK_FIND] = "SELECT " WEBHOOK_COLS ", (SELECT count(*) FROM events e"
@@ -66,10 +66,15 @@ static const char *const sq_sql[Q_COUNT] = {
     [Q_WEBHOOK_LIST] = "SELECT " WEBHOOK_COLS ", (SELECT count(*) FROM events e"
                        " WHERE e.webhook_id = w.id) FROM webhooks w ORDER BY created_at, id",
     [Q_WEBHOOK_DELETE] = "DELETE FROM webhooks WHERE id = ?",
-    [Q_TOKEN_PUT] = "INSERT INTO tokens (" TOKEN_COLS ") VALUES (?,?,?,?,?,?)"
+    [Q_TOKEN_PUT] = "INSERT INTO tokens (" TOKEN_COLS ") VALUES (?,?,?,?,?,?,?)"
                     " ON CONFLICT (token) DO UPDATE SET member = excluded.member,"
                     " expires_at = excluded.expires_at, state = excluded.state,"
-                    " checked_at = excluded.checked_at",
+                    " checked_at = excluded.checked_at,"
+                    " token_fp = coalesce(excluded.token_fp, token_fp)",
+    [Q_WEBHOOK_FILL_FP] =
+        "UPDATE webhooks SET token_fp = ?2 WHERE id = ?1 AND " FP_REPLACEABLE("?2"),
+    [Q_TOKEN_FILL_FP] =
+        "UPDATE tokens SET token_fp = ?2 WHERE token = ?1 AND " FP_REPLACEABLE("?2"),
     [Q_TOKEN_GET] = "SELECT " TOKEN_COLS " FROM tokens WHERE token = ?",
     [Q_TOKEN_LIST] = "SELECT " TOKEN_COLS " FROM tokens ORDER BY created_at, token",
     [Q_TOKEN_DELETE] = "DELETE FROM tokens WHERE token = ?",
@@ -537,6 +542,8 @@ static const struct store_ops sq_ops = {
     .token_get = sq_token_get,
     .token_list = sq_token_list,
     .token_delete = sq_token_delete,
+    .webhook_fill_fp = sq_webhook_fill_fp,
+    .token_fill_fp = sq_token_fill_fp,
     .events_put = sq_events_put,
     .event_get = sq_event_get,
     .event_list = sq_event_list,

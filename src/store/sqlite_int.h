@@ -36,6 +36,8 @@ enum sq_q {
 	Q_TOKEN_GET,
 	Q_TOKEN_LIST,
 	Q_TOKEN_DELETE,
+	Q_WEBHOOK_FILL_FP,
+	Q_TOKEN_FILL_FP,
 	Q_EVENT_GET,
 	Q_EVENT_FOR_REPLAY,
 	Q_NEXT_GENERATION,
@@ -153,6 +155,8 @@ int sq_token_put(store *st, const token *t, th_error *err);
 int sq_token_get(store *st, const char *tok, token *out, th_error *err);
 int sq_token_list(store *st, token **out, size_t *n, th_error *err);
 int sq_token_delete(store *st, const char *tok, th_error *err);
+int sq_webhook_fill_fp(store *st, const char *id, const char *fp, th_error *err);
+int sq_token_fill_fp(store *st, const char *tok, const char *fp, th_error *err);
 
 int sq_events_put(store *st, event **evs, size_t n, enum store_put *results, th_error *err);
 int sq_event_get(store *st, const char *id, event *out, th_error *err);

@@ -33,6 +33,7 @@ static void bind_webhook(sq_bind *b, const webhook *w, bool insert)
 	if (insert)
 		sq_bind_i64(b, w->created_at ? w->created_at : time_now_ms());
 	sq_bind_i64(b, w->last_event_at);
+	sq_bind_text(b, w->token_fp);
 }
 
 static void bind_webhook_insert(sq_bind *b, const void *arg)
@@ -109,6 +110,7 @@ static void bind_token(sq_bind *b, const void *arg)
 	sq_bind_text(b, token_state_name(t->state));
 	sq_bind_i64(b, t->checked_at);
 	sq_bind_i64(b, t->created_at ? t->created_at : time_now_ms());
+	sq_bind_text(b, t->token_fp);
 }
 
 int sq_token_put(store *st, const token *t, th_error *err)
@@ -134,4 +136,39 @@ int sq_token_list(store *st, token **out, size_t *n, th_error *err)
 int sq_token_delete(store *st, const char *tok, th_error *err)
 {
 	return sq_delete_one(sq_of(st), Q_TOKEN_DELETE, tok, "token", false, err);
+}
+
+/* ---- fingerprints of rows from before they existed ------------------------------------ */
+
+typedef struct sq_fill {
+	const char *key;
+	const char *fp;
+} sq_fill;
+
+static void bind_fill(sq_bind *b, const void *arg)
+{
+	const sq_fill *x = arg;
+	sq_bind_text(b, x->key);
+	sq_bind_text(b, x->fp);
+}
+
+static int fill_unique_err(sq *s, const void *arg, th_error *err)
+{
+	(void)s;
+	(void)arg;
+	return th_err(err, TH_EEXISTS, "another row already has this token");
+}
+
+int sq_webhook_fill_fp(store *st, const char *id, const char *fp, th_error *err)
+{
+	sq_fill x = {id, fp};
+	return sq_command(sq_of(st), Q_WEBHOOK_FILL_FP, bind_fill, &x,
+	                  "filling a webhook's token fingerprint", fill_unique_err, NULL, err);
+}
+
+int sq_token_fill_fp(store *st, const char *tok, const char *fp, th_error *err)
+{
+	sq_fill x = {tok, fp};
+	return sq_command(sq_of(st), Q_TOKEN_FILL_FP, bind_fill, &x,
+	                  "filling a token's fingerprint", fill_unique_err, NULL, err);
 }

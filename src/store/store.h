@@ -14,7 +14,9 @@
  *    matching *_list_free().
  *
  * Invariants enforced by the schema (not only by code):
- *  - a webhook is unique per (id_model, token);
+ *  - a webhook is unique per (id_model, token) and per (id_model, token_fp),
+ *    a token per token_fp (token_fp: the token's keyed fingerprint, see
+ *    webhook/token in model.h; NULL for rows not yet filled);
  *  - an event is unique per (webhook_id, action_id);
  *  - a delivery is unique per (event_id, handler_id, generation) where a
  *    replay starts a new generation;
@@ -89,6 +91,15 @@ struct store_ops {
 	int (*token_get)(store *st, const char *tok, token *out, th_error *err);
 	int (*token_list)(store *st, token **out, size_t *n, th_error *err);
 	int (*token_delete)(store *st, const char *tok, th_error *err);
+	/* Give a row stored before tokens had fingerprints its token_fp: the
+	 * webhook with id @id, or the token stored as @tok. Only a missing one is
+	 * set, or one made without the secret key ("d:...") replaced by a keyed
+	 * one ("k:..."); 0 also when nothing was to be set; TH_EEXISTS when
+	 * another row has that identity already (a duplicate from before: the row
+	 * stays as it is). The service computes @fp (the store cannot open sealed
+	 * tokens). */
+	int (*webhook_fill_fp)(store *st, const char *id, const char *fp, th_error *err);
+	int (*token_fill_fp)(store *st, const char *tok, const char *fp, th_error *err);
 
 	/* events: store a batch in ONE transaction (group commit), recording one
 	 * pending delivery per matching enabled handler for each new event.
@@ -215,6 +226,16 @@ static inline int store_token_list(store *st, token **out, size_t *n, th_error *
 static inline int store_token_delete(store *st, const char *tok, th_error *err)
 {
 	return st->ops->token_delete(st, tok, err);
+}
+
+static inline int store_webhook_fill_fp(store *st, const char *id, const char *fp, th_error *err)
+{
+	return st->ops->webhook_fill_fp(st, id, fp, err);
+}
+
+static inline int store_token_fill_fp(store *st, const char *tok, const char *fp, th_error *err)
+{
+	return st->ops->token_fill_fp(st, tok, fp, err);
 }
 
 static inline int store_events_put(store *st, event **evs, size_t n, enum store_put *results,

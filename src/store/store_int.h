@@ -88,7 +88,7 @@ int store_each_match(const event *ev, const handler *hs, size_t nh, store_match_
 #define WEBHOOK_COLS                                                                          \
 	"id, trello_id, id_model, model_type, model_name, description, callback_url, token, " \
 	"state, active, consecutive_failures, first_consecutive_fail_at, created_at, "        \
-	"last_event_at"
+	"last_event_at, token_fp"
 #define EVENT_COLS                                                                       \
 	"seq, id, webhook_id, action_id, action_type, action_date, model_id, board_id, " \
 	"board_name, list_id, list_name, card_id, card_name, member, summary, received_at"
@@ -96,7 +96,12 @@ int store_each_match(const event *ev, const handler *hs, size_t nh, store_match_
 #define DELIVERY_COLS                                                               \
 	"d.id, d.event_id, d.handler_id, d.status, d.attempts, d.next_attempt_at, " \
 	"d.last_error, d.updated_at, d.claimed_until"
-#define TOKEN_COLS "token, member, expires_at, state, checked_at, created_at"
+#define TOKEN_COLS "token, member, expires_at, state, checked_at, created_at, token_fp"
+
+/* A stored token_fp that webhook_fill_fp/token_fill_fp may set: none yet, or
+ * one made without the secret key ("d:") when the new one (@param) is keyed
+ * ("k:"; see tokens_fingerprint() in the service). */
+#define FP_REPLACEABLE(param) "(token_fp IS NULL OR (token_fp LIKE 'd:%' AND " param " LIKE 'k:%'))"
 
 /* ---- reading rows (store_rows.c) ------------------------------------------------------
  *

@@ -73,6 +73,7 @@ static void read_webhook(store_row *r, void *e)
 	w->first_consecutive_fail_at = row_int(r);
 	w->created_at = row_int(r);
 	w->last_event_at = row_int(r);
+	w->token_fp = row_text(r);
 	w->event_count = row_int(r);
 }
 
@@ -85,6 +86,7 @@ static void read_token(store_row *r, void *e)
 	READ_ENUM(r, token_state_parse, &t->state, TOKEN_UNCHECKED);
 	t->checked_at = row_int(r);
 	t->created_at = row_int(r);
+	t->token_fp = row_text(r);
 }
 
 int64_t store_read_event(store_row *r, event *ev, bool with_payload)

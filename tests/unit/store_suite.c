@@ -1184,3 +1184,82 @@ void suite_batch_throughput(void **state)
 	assert_int_equal(store_delivery_stats(st, counts, NULL, &err), 0);
 	assert_int_equal(counts[DELIVERY_PENDING], BATCH * BATCHES / 2);
 }
+
+/* Tokens sealed with a random nonce never compare equal: the token's keyed
+ * fingerprint (token_fp) is what the schema keeps unique, per model for
+ * webhooks and alone for tokens. Rows from before fingerprints (NULL) never
+ * collide, and filling them in refuses a second row with the same identity. */
+void suite_token_identity(void **state)
+{
+	store_fx *f = suite_fx(state);
+	store *st = f->st;
+	th_error err = {0};
+	const char *model = "6123456789abcdef01234567";
+	const char *fp = "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0";
+	webhook a = {.id = (char *)"fpa",
+	             .id_model = (char *)model,
+	             .callback_url = (char *)"https://x/callbacks/fpa",
+	             .token = (char *)"enc:v1:first-sealing",
+	             .token_fp = (char *)fp};
+	assert_int_equal(store_webhook_insert(st, &a, &err), 0);
+	/* the same token sealed again (another nonce): refused by the database */
+	webhook b = a;
+	b.id = (char *)"fpb";
+	b.callback_url = (char *)"https://x/callbacks/fpb";
+	b.token = (char *)"enc:v1:second-sealing";
+	assert_int_equal(store_webhook_insert(st, &b, &err), TH_EEXISTS);
+	assert_non_null(strstr(err.msg, model));
+	/* another model with that token is fine */
+	b.id_model = (char *)"6123456789abcdef01234568";
+	assert_int_equal(store_webhook_insert(st, &b, &err), 0);
+	/* an update without a fingerprint keeps the stored one */
+	webhook g = {0};
+	assert_int_equal(store_webhook_get(st, "fpa", &g, &err), 0);
+	assert_string_equal(g.token_fp, fp);
+	free(g.token_fp);
+	g.token_fp = NULL;
+	assert_int_equal(store_webhook_update(st, &g, &err), 0);
+	webhook_clear(&g);
+	assert_int_equal(store_webhook_get(st, "fpa", &g, &err), 0);
+	assert_string_equal(g.token_fp, fp);
+	webhook_clear(&g);
+
+	/* rows from before fingerprints: NULL, no collision, filled once */
+	webhook old1 = {.id = (char *)"old1",
+	                .id_model = (char *)model,
+	                .callback_url = (char *)"https://x/callbacks/old1",
+	                .token = (char *)"enc:v1:old-one"};
+	webhook old2 = old1;
+	old2.id = (char *)"old2";
+	old2.callback_url = (char *)"https://x/callbacks/old2";
+	old2.token = (char *)"enc:v1:old-two";
+	assert_int_equal(store_webhook_insert(st, &old1, &err), 0);
+	assert_int_equal(store_webhook_insert(st, &old2, &err), 0);
+	const char *fp2 = "1111111111111111111111111111111111111111111111111111111111111111";
+	assert_int_equal(store_webhook_fill_fp(st, "old1", fp2, &err), 0);
+	assert_int_equal(store_webhook_fill_fp(st, "old2", fp2, &err), TH_EEXISTS);
+	assert_int_equal(store_webhook_fill_fp(st, "old1", fp, &err), 0); /* already has one */
+	assert_int_equal(store_webhook_get(st, "old1", &g, &err), 0);
+	assert_string_equal(g.token_fp, fp2);
+	webhook_clear(&g);
+	assert_int_equal(store_webhook_get(st, "old2", &g, &err), 0);
+	assert_null(g.token_fp);
+	webhook_clear(&g);
+
+	/* tokens: one row per fingerprint */
+	token t1 = {.token = (char *)"enc:v1:tok-one", .token_fp = (char *)fp};
+	token t2 = {.token = (char *)"enc:v1:tok-two", .token_fp = (char *)fp};
+	assert_int_equal(store_token_put(st, &t1, &err), 0);
+	assert_int_not_equal(store_token_put(st, &t2, &err), 0);
+	token tl = {.token = (char *)"enc:v1:legacy"};
+	assert_int_equal(store_token_put(st, &tl, &err), 0);
+	assert_int_equal(store_token_fill_fp(st, "enc:v1:legacy", fp, &err), TH_EEXISTS);
+	assert_int_equal(store_token_fill_fp(st, "enc:v1:legacy", fp2, &err), 0);
+	token tg = {0};
+	assert_int_equal(store_token_get(st, "enc:v1:legacy", &tg, &err), 0);
+	assert_string_equal(tg.token_fp, fp2);
+	token_clear(&tg);
+	assert_int_equal(store_token_get(st, "enc:v1:tok-one", &tg, &err), 0);
+	assert_string_equal(tg.token_fp, fp);
+	token_clear(&tg);
+}
