@@ -31,7 +31,7 @@ function run(env, args) {
     let stderr = '';
     p.stdout.on('data', (d) => { stdout += d; });
     p.stderr.on('data', (d) => { stderr += d; });
-    p.on('exit', (code) => resolve({ code, stdout, stderr }));
+    p.on('close', (code) => resolve({ code, stdout, stderr })); // after stdout/stderr ended
   });
 }
 
@@ -109,7 +109,7 @@ async function race(s) {
   assert.equal(won.length, 1, `exactly one add succeeds: ${results.map((r) => `${r.code} ${r.stderr}`).join(' | ')}`);
   for (const r of lost) {
     assert.equal(r.code, 1, `a loser exits 1 (the operation failed): ${r.stderr}`);
-    assert.match(r.stderr, /^trellohook: .*already exists/m);
+    assert.match(r.stderr, /^trellohook: .*already exists/m, `stdout: ${r.stdout}`);
     assert.ok(!r.stderr.includes(s.token) && !r.stdout.includes(s.token), 'the token stays masked');
   }
   const local = thJson(s.env, ['webhook', 'ls']);
