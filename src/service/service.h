@@ -338,6 +338,9 @@ int svc_delivery_list(svc_ctx *sc, const char *status, const char *event_id, siz
                       delivery **out, size_t *n, th_error *err);
 int svc_delivery_get(svc_ctx *sc, const char *id, delivery *out, th_error *err);
 int svc_delivery_stats(svc_ctx *sc, int64_t counts[5], int64_t *oldest_pending_at, th_error *err);
+/* Start-up: deliveries left running by a process of this host that died are
+ * due again now (store_delivery_recover); @recovered counts them. */
+int svc_delivery_recover(svc_ctx *sc, size_t *recovered, th_error *err);
 int svc_handler_list(svc_ctx *sc, handler **out, size_t *n, th_error *err);
 /* Webhook and token rows as stored (tokens sealed when a key is set): for
  * listings and counts that never show or use a token. */

@@ -127,6 +127,9 @@ static const char *const pg_migrations[] = {
     "ALTER TABLE webhooks ADD CONSTRAINT webhooks_model_token_fp UNIQUE (id_model, token_fp);"
     "ALTER TABLE tokens ADD COLUMN token_fp TEXT;"
     "ALTER TABLE tokens ADD CONSTRAINT tokens_token_fp UNIQUE (token_fp);",
+    /* 5: which process claimed a running delivery ("HOST:PID:START"), so
+     * one that died is recovered at start-up rather than after its lease. */
+    "ALTER TABLE deliveries ADD COLUMN claimed_by TEXT;",
 };
 
 #endif

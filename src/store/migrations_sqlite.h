@@ -128,6 +128,9 @@ static const char *const sqlite_migrations[] = {
     "CREATE UNIQUE INDEX webhooks_model_token_fp ON webhooks (id_model, token_fp);"
     "ALTER TABLE tokens ADD COLUMN token_fp TEXT;"
     "CREATE UNIQUE INDEX tokens_token_fp ON tokens (token_fp);",
+    /* 5: which process claimed a running delivery ("HOST:PID:START"), so
+     * one that died is recovered at start-up rather than after its lease. */
+    "ALTER TABLE deliveries ADD COLUMN claimed_by TEXT;",
 };
 
 #endif

@@ -653,6 +653,7 @@ static const struct store_ops pg_ops = {
     .delivery_claim = pg_delivery_claim,
     .delivery_finish = store_delivery_finish_one,
     .delivery_finish_many = pg_delivery_finish_many,
+    .delivery_recover = pg_delivery_recover,
     .delivery_retry = pg_delivery_retry,
     .event_replay = pg_event_replay,
     .delivery_stats = pg_delivery_stats,
@@ -767,6 +768,7 @@ int store_pg_open(store **out, const char *url, th_error *err)
 	if (!s)
 		return th_err(err, TH_ENOMEM, "out of memory");
 	s->base.ops = &pg_ops;
+	store_instance_init(&s->base);
 	if (pthread_mutex_init(&s->mu, NULL) != 0) {
 		free(s);
 		return th_err(err, TH_ENOMEM, "cannot create a mutex");

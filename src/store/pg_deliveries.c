@@ -164,7 +164,7 @@ static const char CLAIM_SQL[] =
     "  FOR UPDATE OF d SKIP LOCKED"
     "), claimed AS ("
     "  UPDATE deliveries d SET status = 'running', claimed_until = $4,"
-    "         attempts = d.attempts + 1, updated_at = $1"
+    "         attempts = d.attempts + 1, updated_at = $1, claimed_by = $5"
     "  FROM due WHERE d.id = due.id"
     "  RETURNING " DELIVERY_COLS ", d.event_seq, d.generation"
     ") SELECT * FROM claimed ORDER BY event_seq, generation";
@@ -183,6 +183,7 @@ int pg_delivery_claim(store *st, unsigned kinds, size_t max, int64_t lease_ms, d
 	pp_i64(&p, (int64_t)(kinds & 0x7fffffffu));
 	pp_i64(&p, (int64_t)max);
 	pp_i64(&p, now + lease_ms);
+	pp_text(&p, st->instance);
 	int ret = pg_list_all(pgs_of(st), CLAIM_SQL, &p, "claiming deliveries", &store_rt_delivery,
 	                      (void **)out, n, err);
 	pp_free(&p);
@@ -319,4 +320,58 @@ int pg_delivery_stats(store *st, int64_t counts[5], int64_t *oldest_pending_at, 
 		*oldest_pending_at = 0;
 	stats_ctx x = {counts, oldest_pending_at};
 	return with_conn(pgs_of(st), op_delivery_stats, &x, err);
+}
+
+typedef struct recover_ctx {
+	size_t made;
+} recover_ctx;
+
+/* The claimers of running deliveries that are dead processes of this host:
+ * their deliveries become failed and due now, in one transaction. Another
+ * instance recovering at the same time takes turns on the rows (FOR UPDATE
+ * in the UPDATE), and a row already recovered no longer matches. */
+static int op_recover(pgs *s, PGconn *c, void *ctx, th_error *err)
+{
+	recover_ctx *x = ctx;
+	x->made = 0;
+	PGresult *r = pq(s, c,
+	                 "SELECT DISTINCT claimed_by FROM deliveries"
+	                 " WHERE status = 'running' AND claimed_by IS NOT NULL",
+	                 NULL, "reading who runs deliveries", err);
+	if (!r)
+		return err ? err->code : TH_ESTORE;
+	int ret = 0;
+	int64_t now = time_now_ms();
+	for (int i = 0; ret == 0 && i < PQntuples(r); i++) {
+		const char *who = PQgetvalue(r, i, 0);
+		if (!store_instance_dead(&s->base, who))
+			continue;
+		pparams p = {0};
+		pp_text(&p, who);
+		pp_i64(&p, now);
+		pp_text(&p, STORE_RECOVERED_ERROR);
+		PGresult *u = pq(s, c,
+		                 "UPDATE deliveries SET status = 'failed', next_attempt_at = $2,"
+		                 " updated_at = $2, claimed_until = 0, last_error = $3"
+		                 " WHERE status = 'running' AND claimed_by = $1",
+		                 &p, "recovering deliveries", err);
+		pp_free(&p);
+		if (!u) {
+			ret = err ? err->code : TH_ESTORE;
+		} else {
+			x->made += (size_t)pq_changes(u);
+			PQclear(u);
+		}
+	}
+	PQclear(r);
+	return ret;
+}
+
+int pg_delivery_recover(store *st, size_t *recovered, th_error *err)
+{
+	recover_ctx x = {0};
+	int ret = with_txn(pgs_of(st), op_recover, &x, err);
+	if (recovered)
+		*recovered = ret == 0 ? x.made : 0;
+	return ret;
 }

@@ -141,6 +141,7 @@ int pg_delivery_claim(store *st, unsigned kinds, size_t max, int64_t lease_ms, d
                       size_t *n, th_error *err);
 int pg_delivery_finish_many(store *st, const delivery_outcome *outs, size_t n, size_t *changed,
                             th_error *err);
+int pg_delivery_recover(store *st, size_t *recovered, th_error *err);
 int pg_delivery_retry(store *st, const char *id, th_error *err);
 int pg_delivery_stats(store *st, int64_t counts[5], int64_t *oldest_pending_at, th_error *err);
 

@@ -111,7 +111,13 @@ static const char *const sq_sql[Q_COUNT] = {
         "          AND p.status IN ('pending', 'running', 'failed'))"
         " ORDER BY d.event_seq, d.generation LIMIT ?3",
     [Q_DELIVERY_MARK_RUNNING] = "UPDATE deliveries SET status = 'running', claimed_until = ?2,"
-                                " attempts = attempts + 1, updated_at = ?3 WHERE id = ?1",
+                                " attempts = attempts + 1, updated_at = ?3, claimed_by = ?4"
+                                " WHERE id = ?1",
+    [Q_DELIVERY_CLAIMERS] = "SELECT DISTINCT claimed_by FROM deliveries"
+                            " WHERE status = 'running' AND claimed_by IS NOT NULL",
+    [Q_DELIVERY_RECOVER] = "UPDATE deliveries SET status = 'failed', next_attempt_at = ?2,"
+                           " updated_at = ?2, claimed_until = 0, last_error = ?3"
+                           " WHERE status = 'running' AND claimed_by = ?1",
     [Q_DELIVERY_FINISH] = "UPDATE deliveries SET status = ?2, next_attempt_at = ?3,"
                           " last_error = ?4, updated_at = ?5, claimed_until = 0 WHERE id = ?1",
     [Q_DELIVERY_STATUS] = "SELECT status FROM deliveries WHERE id = ?",
@@ -557,6 +563,7 @@ static const struct store_ops sq_ops = {
     .delivery_claim = sq_delivery_claim,
     .delivery_finish = store_delivery_finish_one,
     .delivery_finish_many = sq_delivery_finish_many,
+    .delivery_recover = sq_delivery_recover,
     .delivery_retry = sq_delivery_retry,
     .event_replay = sq_event_replay,
     .delivery_stats = sq_delivery_stats,
@@ -609,6 +616,7 @@ int store_sqlite_open(store **out, const char *path, th_error *err)
 	if (!s)
 		return th_err(err, TH_ENOMEM, "out of memory");
 	s->base.ops = &sq_ops;
+	store_instance_init(&s->base);
 	if (pthread_mutex_init(&s->mu, NULL) != 0) {
 		free(s);
 		return th_err(err, TH_ENOMEM, "cannot create a mutex");

@@ -202,6 +202,7 @@ int sq_delivery_claim(store *st, unsigned kinds, size_t max, int64_t lease_ms, d
 		sq_bind_text(&b, d->id);
 		sq_bind_i64(&b, d->claimed_until);
 		sq_bind_i64(&b, now);
+		sq_bind_text(&b, s->base.instance);
 		rc = b.rc == SQLITE_OK ? sqlite3_step(q) : b.rc;
 		sq_reset(q);
 		if (rc != SQLITE_DONE) {
@@ -361,5 +362,47 @@ int sq_delivery_stats(store *st, int64_t counts[5], int64_t *oldest_pending_at, 
 	}
 out:
 	pthread_mutex_unlock(&s->mu);
+	return ret;
+}
+
+/* The claimers of running deliveries that are dead processes of this host:
+ * their deliveries become failed and due now, in one transaction. */
+static int tx_recover(sq *s, void *ctx, th_error *err)
+{
+	size_t *recovered = ctx;
+	char **who = NULL;
+	size_t n = 0;
+	int ret = sq_list_locked(s, Q_DELIVERY_CLAIMERS, &store_rt_text, (void **)&who, &n,
+	                         "reading who runs deliveries", err);
+	sqlite3_stmt *q = ret == 0 ? sq_stmt(s, Q_DELIVERY_RECOVER, err) : NULL;
+	if (ret == 0 && !q)
+		ret = TH_ESTORE;
+	int64_t now = time_now_ms();
+	for (size_t i = 0; ret == 0 && i < n; i++) {
+		if (!store_instance_dead(&s->base, who[i]))
+			continue;
+		sq_bind b = {q, 0, SQLITE_OK};
+		sq_bind_text(&b, who[i]);
+		sq_bind_i64(&b, now);
+		sq_bind_text(&b, STORE_RECOVERED_ERROR);
+		int rc = b.rc == SQLITE_OK ? sqlite3_step(q) : b.rc;
+		if (rc == SQLITE_DONE)
+			*recovered += (size_t)sqlite3_changes(s->db);
+		else
+			ret = sq_fail(s, err, "recovering deliveries");
+		sq_reset(q);
+	}
+	for (size_t i = 0; i < n; i++)
+		free(who[i]);
+	free(who);
+	return ret;
+}
+
+int sq_delivery_recover(store *st, size_t *recovered, th_error *err)
+{
+	size_t made = 0;
+	int ret = sq_txn(sq_of(st), tx_recover, &made, err);
+	if (recovered)
+		*recovered = ret == 0 ? made : 0;
 	return ret;
 }

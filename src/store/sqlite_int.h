@@ -50,6 +50,8 @@ enum sq_q {
 	Q_DELIVERY_GET,
 	Q_DELIVERY_DUE,
 	Q_DELIVERY_MARK_RUNNING,
+	Q_DELIVERY_CLAIMERS,
+	Q_DELIVERY_RECOVER,
 	Q_DELIVERY_FINISH,
 	Q_DELIVERY_STATUS,
 	Q_DELIVERY_RETRY,
@@ -175,6 +177,7 @@ int sq_delivery_claim(store *st, unsigned kinds, size_t max, int64_t lease_ms, d
                       size_t *n, th_error *err);
 int sq_delivery_finish_many(store *st, const delivery_outcome *outs, size_t n, size_t *changed,
                             th_error *err);
+int sq_delivery_recover(store *st, size_t *recovered, th_error *err);
 int sq_delivery_retry(store *st, const char *id, th_error *err);
 int sq_delivery_stats(store *st, int64_t counts[5], int64_t *oldest_pending_at, th_error *err);
 

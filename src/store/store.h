@@ -139,6 +139,13 @@ struct store_ops {
 	 * updated. All or nothing: on failure none is recorded. */
 	int (*delivery_finish_many)(store *st, const delivery_outcome *outs, size_t n,
 	                            size_t *changed, th_error *err);
+	/* Start-up recovery: deliveries left running by a process of this host
+	 * that has died (kill -9, a crash) become failed and due now (the attempt
+	 * counts), instead of holding their lease until it runs out and stalling
+	 * their webhook's queue. A claim records the claiming process (see
+	 * struct store's `instance`); a live process's claims, and those of other
+	 * hosts, are never touched. @recovered (may be NULL) counts them. */
+	int (*delivery_recover)(store *st, size_t *recovered, th_error *err);
 	/* Make a failed/dead/done delivery pending again, due now. */
 	int (*delivery_retry)(store *st, const char *id, th_error *err);
 	/* New pending deliveries of an event to every matching handler; @out_n counts them. */
@@ -155,8 +162,14 @@ struct store_ops {
 	int (*session_delete)(store *st, const char *id_hash, th_error *err);
 };
 
+#define STORE_INSTANCE_MAX 160
+
 struct store {
 	const struct store_ops *ops;
+	/* Who claims through this handle: "HOST:PID:START" (START: the process's
+	 * start time, so a reused pid is not taken for the same process). Set
+	 * at open, read-only after. Recorded in deliveries.claimed_by. */
+	char instance[STORE_INSTANCE_MAX];
 };
 
 /* ---- the inline wrappers every caller uses (never st->ops-> directly) ---------- */
@@ -308,6 +321,11 @@ static inline int store_delivery_finish_many(store *st, const delivery_outcome *
                                              size_t *changed, th_error *err)
 {
 	return st->ops->delivery_finish_many(st, outs, n, changed, err);
+}
+
+static inline int store_delivery_recover(store *st, size_t *recovered, th_error *err)
+{
+	return st->ops->delivery_recover(st, recovered, err);
 }
 
 static inline int store_delivery_retry(store *st, const char *id, th_error *err)

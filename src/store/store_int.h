@@ -98,6 +98,13 @@ int store_each_match(const event *ev, const handler *hs, size_t nh, store_match_
 	"d.last_error, d.updated_at, d.claimed_until"
 #define TOKEN_COLS "token, member, expires_at, state, checked_at, created_at, token_fp"
 
+/* Fill @st->instance for this process (store_open's backends, at open). */
+void store_instance_init(store *st);
+/* Is @claimed_by (a stored instance) a process of this host that is gone?
+ * False for another host's, a live one's, or anything unreadable. */
+bool store_instance_dead(const store *st, const char *claimed_by);
+#define STORE_RECOVERED_ERROR "the process running it stopped (recovered at start-up)"
+
 /* A stored token_fp that webhook_fill_fp/token_fill_fp may set: none yet, or
  * one made without the secret key ("d:") when the new one (@param) is keyed
  * ("k:"; see tokens_fingerprint() in the service). */

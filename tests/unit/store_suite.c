@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "model/model.h"
@@ -1262,4 +1263,72 @@ void suite_token_identity(void **state)
 	assert_int_equal(store_token_get(st, "enc:v1:tok-one", &tg, &err), 0);
 	assert_string_equal(tg.token_fp, fp);
 	token_clear(&tg);
+}
+
+/* A process that claimed deliveries and died (a child that _exits without
+ * finishing or closing: kill -9 as far as the store can tell) leaves them
+ * running under a lease; delivery_recover at start-up makes them failed and
+ * due at once, while the claims of a live process (this one) stay. */
+void suite_recover_dead_claims(void **state)
+{
+	store_fx *f = suite_fx(state);
+	store *st = f->st;
+	th_error err = {0};
+	suite_add_handler(st, "h1", HANDLER_EXEC, NULL, NULL, true);
+	event *e[2] = {suite_ev_new("wLive", "1", "t", "s", NULL, 0),
+	               suite_ev_new("wDead", "1", "t", "s", NULL, 0)};
+	enum store_put r[2];
+	assert_int_equal(store_events_put(st, e, 1, r, &err), 0);
+	delivery *d = NULL;
+	size_t n = 0;
+	/* ours, alive: claimed with a long lease */
+	assert_int_equal(store_delivery_claim(st, SUITE_ALL_KINDS, 10, 60000, &d, &n, &err), 0);
+	assert_int_equal(n, 1);
+	char *live = str_dup(d[0].id);
+	delivery_list_free(d, n);
+	assert_int_equal(store_events_put(st, e + 1, 1, r + 1, &err), 0);
+
+	fflush(NULL);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		store *other = NULL;
+		th_error cerr = {0};
+		if (store_open(&other, f->url, &cerr) != 0)
+			_exit(2);
+		delivery *cd = NULL;
+		size_t cn = 0;
+		if (store_delivery_claim(other, SUITE_ALL_KINDS, 10, 60000, &cd, &cn, &cerr) != 0)
+			_exit(3);
+		_exit(cn == 1 && str_eq(cd[0].event_id, e[1]->id) ? 0
+		                                                  : 4); /* no finish, no close */
+	}
+	int status = 0;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+
+	/* both leases hold: nothing to claim */
+	assert_int_equal(store_delivery_claim(st, SUITE_ALL_KINDS, 10, 60000, &d, &n, &err), 0);
+	assert_int_equal(n, 0);
+	size_t rec = 99;
+	assert_int_equal(store_delivery_recover(st, &rec, &err), 0);
+	assert_int_equal(rec, 1);
+	assert_int_equal(store_delivery_recover(st, &rec, &err), 0);
+	assert_int_equal(rec, 0); /* once only */
+	/* the dead one's delivery is due now; ours is still running */
+	assert_int_equal(store_delivery_claim(st, SUITE_ALL_KINDS, 10, 60000, &d, &n, &err), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(d[0].event_id, e[1]->id);
+	assert_int_equal(d[0].attempts, 2); /* the attempt that died counts */
+	assert_non_null(strstr(d[0].last_error, "recovered"));
+	delivery_list_free(d, n);
+	delivery g = {0};
+	assert_int_equal(store_delivery_get(st, live, &g, &err), 0);
+	assert_int_equal(g.status, DELIVERY_RUNNING);
+	assert_int_equal(g.attempts, 1);
+	delivery_clear(&g);
+	free(live);
+	suite_ev_free(e[0]);
+	suite_ev_free(e[1]);
 }

@@ -58,6 +58,7 @@ void suite_handler_delete_drops_pending(void **state);
 void suite_two_handles(void **state);
 void suite_batch_throughput(void **state);
 void suite_token_identity(void **state);
+void suite_recover_dead_claims(void **state);
 
 /* The shared tests as cmocka entries with the backend's @setup/@teardown. */
 #define STORE_SUITE_TESTS(setup, teardown)                                                         \
@@ -79,6 +80,7 @@ void suite_token_identity(void **state);
 	    cmocka_unit_test_setup_teardown(suite_handler_delete_drops_pending, setup, teardown),  \
 	    cmocka_unit_test_setup_teardown(suite_two_handles, setup, teardown),                   \
 	    cmocka_unit_test_setup_teardown(suite_batch_throughput, setup, teardown),              \
-	    cmocka_unit_test_setup_teardown(suite_token_identity, setup, teardown)
+	    cmocka_unit_test_setup_teardown(suite_token_identity, setup, teardown),                \
+	    cmocka_unit_test_setup_teardown(suite_recover_dead_claims, setup, teardown)
 
 #endif
