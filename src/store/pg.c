@@ -34,6 +34,7 @@
 
 #include "store/migrations_pg.h"
 #include "store/pg_int.h"
+#include "store/store_fault.h"
 
 #define POOL_DEFAULT 4
 #define POOL_MAX 64
@@ -305,6 +306,10 @@ PGresult *pq(pgs *s, PGconn *c, const char *sql, pparams *p, const char *what, t
 {
 	if (p && p->oom) {
 		th_err(err, TH_ENOMEM, "%s: out of memory", what);
+		return NULL;
+	}
+	if (store_fault_hit(STORE_FAULT_QUERY)) { /* tests only (store_fault.h) */
+		th_err(err, TH_ESTORE, "%s: injected fault", what);
 		return NULL;
 	}
 	PGresult *r = PQexecParams(c, sql, p ? p->n : 0, NULL, p ? p->v : NULL, p ? p->len : NULL,

@@ -141,6 +141,8 @@ static const char *const sq_sql[Q_COUNT] = {
 /* An error from the database: TH_ESTORE with "what: sqlite message". */
 int sq_fail(sq *s, th_error *err, const char *what)
 {
+	if (store_fault_take())
+		return th_err(err, TH_ESTORE, "%s: disk I/O error (injected fault)", what);
 	return th_err(err, TH_ESTORE, "%s: %s", what, sqlite3_errmsg(s->db));
 }
 
@@ -156,6 +158,10 @@ bool sq_is_unique(sq *s)
 sqlite3_stmt *sq_stmt(sq *s, enum sq_q id, th_error *err)
 {
 	if (!s->q[id]) {
+		if (id != Q_ROLLBACK && store_fault_hit(STORE_FAULT_PREPARE)) {
+			sq_fail(s, err, "preparing a statement");
+			return NULL;
+		}
 		if (sqlite3_prepare_v3(s->db, sq_sql[id], -1, SQLITE_PREPARE_PERSISTENT, &s->q[id],
 		                       NULL) != SQLITE_OK) {
 			sq_fail(s, err, "preparing a statement");
@@ -181,7 +187,10 @@ int sq_run(sq *s, enum sq_q id, const char *what, th_error *err)
 	sqlite3_stmt *st = sq_stmt(s, id, err);
 	if (!st)
 		return TH_ESTORE;
-	int rc = sqlite3_step(st);
+	/* faults are injected into COMMIT, never into ROLLBACK (the way back) */
+	int rc = id == Q_ROLLBACK                                        ? sqlite3_step(st)
+	         : id == Q_COMMIT && store_fault_hit(STORE_FAULT_COMMIT) ? SQLITE_IOERR
+	                                                                 : sq_step(st);
 	int ret = (rc == SQLITE_DONE || rc == SQLITE_ROW) ? 0 : sq_fail(s, err, what);
 	sq_reset(st);
 	return ret;
@@ -226,7 +235,7 @@ static sqlite3_stmt *src_q(const store_row *r)
 static int sq_row_next(store_row *r, th_error *err)
 {
 	sq_src *x = r->src;
-	int rc = sqlite3_step(x->q);
+	int rc = sq_step(x->q);
 	if (rc == SQLITE_ROW)
 		return 1;
 	if (rc == SQLITE_DONE)
@@ -358,7 +367,7 @@ int sq_command(sq *s, enum sq_q id, sq_binder bind, const void *arg, const char 
 	}
 	sq_bind b = {q, 0, SQLITE_OK};
 	bind(&b, arg);
-	if (b.rc != SQLITE_OK || sqlite3_step(q) != SQLITE_DONE) {
+	if (b.rc != SQLITE_OK || sq_step(q) != SQLITE_DONE) {
 		ret = on_unique && sq_is_unique(s) ? on_unique(s, arg, err) : sq_fail(s, err, what);
 		goto out;
 	}
@@ -398,7 +407,7 @@ int sq_step_key(sqlite3_stmt *q, const char *key)
 {
 	sq_bind b = {q, 0, SQLITE_OK};
 	sq_bind_text(&b, key);
-	int rc = b.rc == SQLITE_OK ? sqlite3_step(q) : b.rc;
+	int rc = b.rc == SQLITE_OK ? sq_step(q) : b.rc;
 	sq_reset(q);
 	return rc;
 }
@@ -427,7 +436,7 @@ static int sq_version(sq *s, int *out, th_error *err)
 		ret = sq_fail(s, err, "reading the schema version");
 		goto out;
 	}
-	if (sqlite3_step(st) != SQLITE_ROW) {
+	if (sq_step(st) != SQLITE_ROW) {
 		ret = sq_fail(s, err, "reading the schema version");
 		goto out;
 	}

@@ -203,7 +203,7 @@ int sq_delivery_claim(store *st, unsigned kinds, size_t max, int64_t lease_ms, d
 		sq_bind_i64(&b, d->claimed_until);
 		sq_bind_i64(&b, now);
 		sq_bind_text(&b, s->base.instance);
-		rc = b.rc == SQLITE_OK ? sqlite3_step(q) : b.rc;
+		rc = b.rc == SQLITE_OK ? sq_step(q) : b.rc;
 		sq_reset(q);
 		if (rc != SQLITE_DONE) {
 			ret = sq_fail(s, err, "claiming a delivery");
@@ -251,7 +251,7 @@ static int tx_finish_many(sq *s, void *ctx, th_error *err)
 	for (size_t i = 0; i < m->n; i++) {
 		sq_bind b = {q, 0, SQLITE_OK};
 		bind_finish(&b, &m->outs[i], now);
-		int rc = b.rc == SQLITE_OK ? sqlite3_step(q) : b.rc;
+		int rc = b.rc == SQLITE_OK ? sq_step(q) : b.rc;
 		if (rc == SQLITE_DONE)
 			m->changed += (size_t)sqlite3_changes(s->db);
 		sq_reset(q);
@@ -290,7 +290,7 @@ static int tx_delivery_retry(sq *s, void *ctx, th_error *err)
 		return TH_ESTORE;
 	sq_bind b = {q, 0, SQLITE_OK};
 	sq_bind_text(&b, id);
-	int rc = b.rc == SQLITE_OK ? sqlite3_step(q) : b.rc;
+	int rc = b.rc == SQLITE_OK ? sq_step(q) : b.rc;
 	if (rc == SQLITE_DONE) {
 		sq_reset(q);
 		return store_not_found(err, "delivery", id);
@@ -308,7 +308,7 @@ static int tx_delivery_retry(sq *s, void *ctx, th_error *err)
 	b = (sq_bind){q, 0, SQLITE_OK};
 	sq_bind_text(&b, id);
 	sq_bind_i64(&b, time_now_ms());
-	rc = b.rc == SQLITE_OK ? sqlite3_step(q) : b.rc;
+	rc = b.rc == SQLITE_OK ? sq_step(q) : b.rc;
 	sq_reset(q);
 	if (rc != SQLITE_DONE)
 		return sq_fail(s, err, "retrying a delivery");
@@ -336,7 +336,7 @@ int sq_delivery_stats(store *st, int64_t counts[5], int64_t *oldest_pending_at, 
 		ret = TH_ESTORE;
 		goto out;
 	}
-	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+	while ((rc = sq_step(q)) == SQLITE_ROW) {
 		enum delivery_status ds;
 		if (delivery_status_parse((const char *)sqlite3_column_text(q, 0), &ds) == 0 &&
 		    (int)ds >= 0 && (int)ds < 5)
@@ -353,7 +353,7 @@ int sq_delivery_stats(store *st, int64_t counts[5], int64_t *oldest_pending_at, 
 			ret = TH_ESTORE;
 			goto out;
 		}
-		rc = sqlite3_step(q);
+		rc = sq_step(q);
 		if (rc == SQLITE_ROW)
 			*oldest_pending_at = sqlite3_column_int64(q, 0); /* NULL reads as 0 */
 		else
@@ -385,7 +385,7 @@ static int tx_recover(sq *s, void *ctx, th_error *err)
 		sq_bind_text(&b, who[i]);
 		sq_bind_i64(&b, now);
 		sq_bind_text(&b, STORE_RECOVERED_ERROR);
-		int rc = b.rc == SQLITE_OK ? sqlite3_step(q) : b.rc;
+		int rc = b.rc == SQLITE_OK ? sq_step(q) : b.rc;
 		if (rc == SQLITE_DONE)
 			*recovered += (size_t)sqlite3_changes(s->db);
 		else

@@ -37,7 +37,7 @@ static int insert_delivery(void *ctx, const handler *h, const char *id, th_error
 	sq_bind_i64(&b, x->now);
 	sq_bind_text(&b, x->ev->webhook_id);
 	sq_bind_i64(&b, x->seq);
-	int rc = b.rc == SQLITE_OK ? sqlite3_step(x->q) : b.rc;
+	int rc = b.rc == SQLITE_OK ? sq_step(x->q) : b.rc;
 	sq_reset(x->q);
 	if (rc != SQLITE_DONE)
 		return sq_fail(x->s, err, "adding a delivery");
@@ -97,7 +97,7 @@ static int put_one(sq *s, const event *ev, const handler *hs, size_t nh, int64_t
 		b.rc = sqlite3_bind_blob64(q, i, ev->payload_len ? (const void *)ev->payload : "",
 		                           ev->payload_len, SQLITE_STATIC);
 	sq_bind_i64(&b, ev->received_at);
-	int rc = b.rc == SQLITE_OK ? sqlite3_step(q) : b.rc;
+	int rc = b.rc == SQLITE_OK ? sq_step(q) : b.rc;
 	sq_reset(q);
 	if (rc != SQLITE_DONE)
 		return sq_fail(s, err, "storing an event");
@@ -155,7 +155,7 @@ int sq_events_put(store *st, event **evs, size_t n, enum store_put *results, th_
 		sq_bind b = {q, 0, SQLITE_OK};
 		sq_bind_text(&b, evs[i]->webhook_id);
 		sq_bind_i64(&b, latest);
-		int rc = b.rc == SQLITE_OK ? sqlite3_step(q) : b.rc;
+		int rc = b.rc == SQLITE_OK ? sq_step(q) : b.rc;
 		sq_reset(q);
 		if (rc != SQLITE_DONE) {
 			ret = sq_fail(s, err, "updating the webhook's last event time");
@@ -297,7 +297,7 @@ int sq_event_replay(store *st, const char *event_id, size_t *out_n, th_error *er
 	}
 	b = (sq_bind){q, 0, SQLITE_OK};
 	sq_bind_text(&b, event_id);
-	rc = b.rc == SQLITE_OK ? sqlite3_step(q) : b.rc;
+	rc = b.rc == SQLITE_OK ? sq_step(q) : b.rc;
 	if (rc == SQLITE_ROW)
 		generation = sqlite3_column_int64(q, 0);
 	else

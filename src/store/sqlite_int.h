@@ -15,6 +15,7 @@
 #include <sqlite3.h>
 
 #include "store/sqlite_ckpt.h"
+#include "store/store_fault.h"
 #include "store/store_int.h"
 
 /* The cached statements (their SQL is sq_sql[] in sqlite.c). */
@@ -78,6 +79,12 @@ typedef struct sq {
 static inline sq *sq_of(store *st)
 {
 	return (sq *)st;
+}
+
+/* sqlite3_step, or SQLITE_IOERR when a test injects a fault (store_fault.h). */
+static inline int sq_step(sqlite3_stmt *q)
+{
+	return store_fault_hit(STORE_FAULT_STEP) ? SQLITE_IOERR : sqlite3_step(q);
 }
 
 /* An error from the database: TH_ESTORE with "what: sqlite message". */

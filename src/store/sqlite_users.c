@@ -58,7 +58,7 @@ int sq_session_put(store *st, const user_session *us, th_error *err)
 	}
 	sq_bind b = {q, 0, SQLITE_OK};
 	sq_bind_i64(&b, time_now_ms());
-	rc = b.rc == SQLITE_OK ? sqlite3_step(q) : b.rc;
+	rc = b.rc == SQLITE_OK ? sq_step(q) : b.rc;
 	sq_reset(q);
 	if (rc != SQLITE_DONE) {
 		ret = sq_fail(s, err, "purging sessions");
@@ -74,7 +74,7 @@ int sq_session_put(store *st, const user_session *us, th_error *err)
 	sq_bind_text(&b, us->user);
 	sq_bind_text(&b, us->csrf);
 	sq_bind_i64(&b, us->expires_at);
-	rc = b.rc == SQLITE_OK ? sqlite3_step(q) : b.rc;
+	rc = b.rc == SQLITE_OK ? sq_step(q) : b.rc;
 	if (rc != SQLITE_DONE) {
 		if (sqlite3_extended_errcode(s->db) == SQLITE_CONSTRAINT_FOREIGNKEY)
 			ret = th_err(err, TH_ENOTFOUND, "no user named %s", us->user);

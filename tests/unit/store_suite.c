@@ -17,6 +17,7 @@
 
 #include "model/model.h"
 #include "store/store.h"
+#include "store/store_fault.h"
 #include "util/util.h"
 
 #include "store_suite.h"
@@ -1332,3 +1333,164 @@ void suite_recover_dead_claims(void **state)
 	suite_ev_free(e[0]);
 	suite_ev_free(e[1]);
 }
+
+#ifdef TH_FAULT_INJECTION
+/* ---- fault injection (meson -Dfault_injection=true: make fault) ----------------------- */
+
+/* The kinds of operation this backend counts (store_fault.h). */
+static size_t fault_kinds(store *st, enum store_fault *out)
+{
+	if (str_eq(store_name(st), "sqlite")) {
+		out[0] = STORE_FAULT_PREPARE;
+		out[1] = STORE_FAULT_STEP;
+		out[2] = STORE_FAULT_COMMIT;
+		return 3;
+	}
+	out[0] = STORE_FAULT_QUERY;
+	return 1;
+}
+
+static size_t count_events(store *st)
+{
+	event_row *rows = NULL;
+	size_t n = 0;
+	th_error err = {0};
+	event_query q = {.limit = 1000};
+	assert_int_equal(store_event_list(st, &q, &rows, &n, &err), 0);
+	event_row_list_free(rows, n);
+	return n;
+}
+
+static size_t count_by_status(store *st, const char *status)
+{
+	delivery *d = NULL;
+	size_t n = 0;
+	th_error err = {0};
+	assert_int_equal(store_delivery_list(st, status, NULL, 1000, &d, &n, &err), 0);
+	delivery_list_free(d, n);
+	return n;
+}
+
+/* Ingest under a fault at every point in turn: events_put answers failure,
+ * stores nothing (no event, no delivery, no half batch) and gives the
+ * events back as they came; once the fault clears the same batch is stored. */
+void suite_fault_events_put(void **state)
+{
+	store_fx *f = suite_fx(state);
+	store *st = f->st;
+	th_error err = {0};
+	suite_add_webhook(st, "wF1", "6123456789abcdef0000f001", "tokF1");
+	suite_add_handler(st, "hF", HANDLER_EXEC, NULL, NULL, true);
+	enum store_fault kinds[3];
+	size_t nk = fault_kinds(st, kinds), faults = 0;
+	int round = 0;
+	for (size_t k = 0; k < nk; k++) {
+		for (long nth = 1;; nth++) {
+			char a1[32], a2[32], a3[32];
+			round++;
+			str_printf(a1, sizeof a1, "f%d-1", round);
+			str_printf(a2, sizeof a2, "f%d-2", round);
+			str_printf(a3, sizeof a3, "f%d-3", round);
+			event *e[3] = {suite_ev_new("wF1", a1, "t", "s", NULL, 0),
+			               suite_ev_new("wF1", a2, "t", "s", NULL, 0),
+			               suite_ev_new("wF2", a3, "t", "s", NULL, 0)};
+			enum store_put r[3];
+			size_t events0 = count_events(st), deliveries0 = count_by_status(st, NULL);
+			store_fault_arm(kinds[k], nth, -1);
+			int rc = store_events_put(st, e, 3, r, &err);
+			bool hit = store_fault_seen(kinds[k]) >= nth;
+			store_fault_clear();
+			if (hit) {
+				faults++;
+				assert_int_not_equal(rc, 0);
+				for (int i = 0; i < 3; i++) {
+					assert_int_equal(r[i], STORE_PUT_FAILED);
+					assert_null(e[i]->id); /* given back as it came */
+				}
+				assert_int_equal(count_events(st), events0);
+				assert_int_equal(count_by_status(st, NULL), deliveries0);
+				/* the fault cleared: the same batch goes in whole */
+				rc = store_events_put(st, e, 3, r, &err);
+			}
+			assert_int_equal(rc, 0);
+			for (int i = 0; i < 3; i++)
+				assert_int_equal(r[i], STORE_PUT_NEW);
+			assert_int_equal(count_events(st), events0 + 3);
+			assert_int_equal(count_by_status(st, NULL), deliveries0 + 3);
+			for (int i = 0; i < 3; i++)
+				suite_ev_free(e[i]);
+			if (!hit)
+				break; /* past the last operation of a batch */
+		}
+	}
+	assert_true(faults >= nk); /* every kind failed somewhere */
+}
+
+/* Dispatch under a fault at every point in turn: a failed claim leaves
+ * nothing running, and a failed finish marks nothing done (all or nothing);
+ * once the fault clears the same claim and finish go through. */
+void suite_fault_dispatch(void **state)
+{
+	store_fx *f = suite_fx(state);
+	store *st = f->st;
+	th_error err = {0};
+	suite_add_handler(st, "hD", HANDLER_EXEC, NULL, NULL, true);
+	event *e[3] = {suite_ev_new("wD1", "1", "t", "s", NULL, 0),
+	               suite_ev_new("wD2", "1", "t", "s", NULL, 0),
+	               suite_ev_new("wD3", "1", "t", "s", NULL, 0)};
+	enum store_put r[3];
+	assert_int_equal(store_events_put(st, e, 3, r, &err), 0);
+	enum store_fault kinds[3];
+	size_t nk = fault_kinds(st, kinds), faults = 0;
+	for (size_t k = 0; k < nk; k++) {
+		for (long nth = 1;; nth++) {
+			delivery *d = NULL;
+			size_t n = 0;
+			/* claim */
+			store_fault_arm(kinds[k], nth, -1);
+			int rc = store_delivery_claim(st, SUITE_ALL_KINDS, 10, 60000, &d, &n, &err);
+			bool hit = store_fault_seen(kinds[k]) >= nth;
+			store_fault_clear();
+			if (hit) {
+				faults++;
+				assert_int_not_equal(rc, 0);
+				assert_null(d);
+				assert_int_equal(count_by_status(st, "running"), 0);
+				rc = store_delivery_claim(st, SUITE_ALL_KINDS, 10, 60000, &d, &n,
+				                          &err);
+			}
+			assert_int_equal(rc, 0);
+			assert_int_equal(n, 3);
+			/* finish all three as done */
+			delivery_outcome o[3];
+			for (int i = 0; i < 3; i++)
+				o[i] = (delivery_outcome){d[i].id, DELIVERY_DONE, 0, NULL};
+			store_fault_arm(kinds[k], nth, -1);
+			size_t changed = 0;
+			rc = store_delivery_finish_many(st, o, 3, &changed, &err);
+			bool fhit = store_fault_seen(kinds[k]) >= nth;
+			store_fault_clear();
+			if (fhit) {
+				faults++;
+				assert_int_not_equal(rc, 0);
+				assert_int_equal(count_by_status(st, "done"),
+				                 0); /* nothing ran: not done */
+				assert_int_equal(count_by_status(st, "running"), 3);
+				rc = store_delivery_finish_many(st, o, 3, &changed, &err);
+			}
+			assert_int_equal(rc, 0);
+			assert_int_equal(changed, 3);
+			assert_int_equal(count_by_status(st, "done"), 3);
+			/* again from the start: the same three pending */
+			for (int i = 0; i < 3; i++)
+				assert_int_equal(store_delivery_retry(st, d[i].id, &err), 0);
+			delivery_list_free(d, n);
+			if (!hit && !fhit)
+				break;
+		}
+	}
+	assert_true(faults >= nk);
+	for (int i = 0; i < 3; i++)
+		suite_ev_free(e[i]);
+}
+#endif

@@ -59,6 +59,15 @@ void suite_two_handles(void **state);
 void suite_batch_throughput(void **state);
 void suite_token_identity(void **state);
 void suite_recover_dead_claims(void **state);
+#ifdef TH_FAULT_INJECTION
+void suite_fault_events_put(void **state);
+void suite_fault_dispatch(void **state);
+#define STORE_SUITE_FAULT_TESTS(setup, teardown)                                    \
+	, cmocka_unit_test_setup_teardown(suite_fault_events_put, setup, teardown), \
+	    cmocka_unit_test_setup_teardown(suite_fault_dispatch, setup, teardown)
+#else
+#define STORE_SUITE_FAULT_TESTS(setup, teardown)
+#endif
 
 /* The shared tests as cmocka entries with the backend's @setup/@teardown. */
 #define STORE_SUITE_TESTS(setup, teardown)                                                         \
@@ -81,6 +90,7 @@ void suite_recover_dead_claims(void **state);
 	    cmocka_unit_test_setup_teardown(suite_two_handles, setup, teardown),                   \
 	    cmocka_unit_test_setup_teardown(suite_batch_throughput, setup, teardown),              \
 	    cmocka_unit_test_setup_teardown(suite_token_identity, setup, teardown),                \
-	    cmocka_unit_test_setup_teardown(suite_recover_dead_claims, setup, teardown)
+	    cmocka_unit_test_setup_teardown(suite_recover_dead_claims, setup, teardown)            \
+	        STORE_SUITE_FAULT_TESTS(setup, teardown)
 
 #endif
