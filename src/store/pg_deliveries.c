@@ -227,15 +227,11 @@ static int op_finish_many(pgs *s, PGconn *c, void *ctx, th_error *err)
 int pg_delivery_finish_many(store *st, const delivery_outcome *outs, size_t n, size_t *changed,
                             th_error *err)
 {
-	if (changed)
-		*changed = 0;
-	for (size_t i = 0; i < n; i++)
-		if (store_check_finish(outs[i].status, err) != 0)
-			return TH_EINVAL;
-	if (n == 0)
-		return 0;
+	int ret = store_check_outcomes(outs, n, changed, err);
+	if (ret != 0 || n == 0)
+		return ret;
 	pg_finish_many m = {outs, n, 0};
-	int ret = with_txn(pgs_of(st), op_finish_many, &m, err);
+	ret = with_txn(pgs_of(st), op_finish_many, &m, err);
 	if (ret == 0 && changed)
 		*changed = m.changed;
 	return ret;

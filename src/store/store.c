@@ -195,6 +195,17 @@ int store_check_finish(enum delivery_status status, th_error *err)
 	return 0;
 }
 
+/* 0 when every outcome of @outs may be recorded; *@changed starts at 0. */
+int store_check_outcomes(const delivery_outcome *outs, size_t n, size_t *changed, th_error *err)
+{
+	if (changed)
+		*changed = 0;
+	for (size_t i = 0; i < n; i++)
+		if (store_check_finish(outs[i].status, err) != 0)
+			return TH_EINVAL;
+	return 0;
+}
+
 bool store_batch_webhook_latest(event *const *evs, const enum store_put *results, size_t n,
                                 size_t i, int64_t *latest)
 {
