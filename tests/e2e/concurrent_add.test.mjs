@@ -5,7 +5,8 @@
 // one webhook exists afterwards, locally and on trello-mock; the others exit
 // 1 with "already exists" and leave nothing on Trello. On SQLite (one file
 // shared by the processes) and on PostgreSQL (a throwaway cluster, two
-// `serve` instances on the database while the adds race).
+// `serve` instances on the database while the adds race). Also: rows from
+// before fingerprints get theirs when a command opens the store.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -130,6 +131,43 @@ describe('concurrent webhook add on SQLite', () => {
   before(async () => { s = await stack(null, 1); });
   after(async () => { if (s) await s.stop(); });
   test(`${RACERS} adds of one (model, token) make one webhook`, async () => { await race(s); });
+});
+
+/** Run @sql on the SQLite store of @env. */
+function sqlite(env, sql) {
+  const r = spawnSync('sqlite3', [env.DATABASE_URL.slice('sqlite:'.length), sql], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  return r.stdout.trim();
+}
+
+// Rows stored before fingerprints existed (token_fp NULL): the next command
+// fills them in, keyed; a row that duplicates another keeps none and is named.
+describe('fingerprints of rows from before', () => {
+  let s;
+  before(async () => { s = await stack(null, 1); });
+  after(async () => { if (s) await s.stop(); });
+  test('filled when the store is opened; a duplicate from before is reported', async () => {
+    // async: the barrier proxy runs on this process's event loop
+    const add = await run(s.env, ['webhook', 'add', '--model', s.board.id, '--token', s.token, '--json']);
+    assert.equal(add.code, 0, add.stderr);
+    const w = JSON.parse(add.stdout);
+    const fp = sqlite(s.env, `SELECT token_fp FROM webhooks WHERE id = '${w.id}'`);
+    assert.match(fp, /^k:[0-9a-f]{64}$/);
+    // as an older trellohook left it: no fingerprints, and a duplicate row (the
+    // same token sealed another time: the tokens table's copy has its own nonce)
+    assert.notEqual(sqlite(s.env, 'SELECT token FROM tokens'), sqlite(s.env, 'SELECT token FROM webhooks'));
+    sqlite(s.env, 'UPDATE webhooks SET token_fp = NULL; UPDATE tokens SET token_fp = NULL;');
+    sqlite(s.env, `INSERT INTO webhooks (id, id_model, model_type, callback_url, token, state, active, created_at)
+      SELECT 'olddup', id_model, model_type, callback_url || 'x', (SELECT token FROM tokens), state, active, created_at + 1
+      FROM webhooks WHERE id = '${w.id}'`);
+    const r = await run(s.env, ['webhook', 'ls', '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(sqlite(s.env, `SELECT token_fp FROM webhooks WHERE id = '${w.id}'`), fp);
+    assert.equal(sqlite(s.env, "SELECT count(*) FROM webhooks WHERE id = 'olddup' AND token_fp IS NULL"), '1');
+    assert.match(r.stderr, /webhook olddup duplicates another webhook/);
+    assert.match(sqlite(s.env, 'SELECT token_fp FROM tokens'), /^k:[0-9a-f]{64}$/);
+    assert.ok(!r.stderr.includes(s.token));
+  });
 });
 
 const PG = path.join(root, 'scripts', 'pg.sh');
