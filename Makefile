@@ -7,6 +7,7 @@
 #   make test     install missing packages, build with the tests enabled, run every test suite
 #   make screenshots  refresh the README's pictures in docs/screenshots/ (browser tests)
 #   make sanitize unit tests under AddressSanitizer + UndefinedBehaviorSanitizer
+#   make fault    the store suites (SQLite and PostgreSQL) in a fault-injection build
 #   make lint     formatting (.clang-format) and banned C functions
 #   make check-exports  the installed library exports th_* names only
 #   make valgrind unit tests under valgrind: no memory errors, no leaks
@@ -18,6 +19,7 @@
 PREFIX ?= /usr/local
 BUILD  ?= build
 ASAN   ?= build-asan
+FAULT  ?= build-fault
 
 # Debian 12 packages: to build, to run, and what only the tests need.
 BUILD_PKGS = gcc make pkg-config meson ninja-build libmicrohttpd-dev libcurl4-openssl-dev \
@@ -25,8 +27,8 @@ BUILD_PKGS = gcc make pkg-config meson ninja-build libmicrohttpd-dev libcurl4-op
 RUN_PKGS   = ca-certificates curl
 TEST_PKGS  = clang-format libcmocka-dev nodejs npm chromium postgresql valgrind sqlite3 wrk
 
-.PHONY: all build programs test-build deps deps-test run test screenshots sanitize lint valgrind \
-        check-exports install deb clean browser-deps
+.PHONY: all build programs test-build deps deps-test run test screenshots sanitize fault lint \
+        valgrind check-exports install deb clean browser-deps
 
 all: build
 
@@ -77,6 +79,14 @@ sanitize: deps-test
 	ninja -C $(ASAN)
 	meson test -C $(ASAN) --suite unit --print-errorlogs
 
+# The store with fault injection built in (meson option fault_injection, off
+# by default; src/store/store_fault.h): the Nth prepare/step/commit (SQLite)
+# or query (PostgreSQL) fails, at every N in turn.
+fault: deps-test
+	@[ -f $(FAULT)/build.ninja ] || meson setup $(FAULT) -Dtests=enabled -Dfault_injection=true
+	ninja -C $(FAULT)
+	meson test -C $(FAULT) store store_pg --print-errorlogs
+
 lint:
 	@scripts/lint.sh
 
@@ -101,4 +111,4 @@ deb:
 	debian/rules clean
 
 clean:
-	rm -rf $(BUILD) $(ASAN)
+	rm -rf $(BUILD) $(ASAN) $(FAULT)

@@ -60,6 +60,8 @@ int app_new(app **out, const th_config *cfg, th_error *err)
 	    .funcs = &a->funcs,
 	    .throttle = a->throttle,
 	};
+	/* rows from before token fingerprints (see service/crypto_tokens.c) */
+	(void)svc_tokens_fill_fingerprints(&a->svc);
 	*out = a;
 	return 0;
 }
@@ -165,6 +167,19 @@ void app_receiver_stop(app *a)
 	a->rcv = NULL;
 }
 
+/* Deliveries a previous life of this process left running (kill -9) are due
+ * again at once instead of after their lease; other instances' stay theirs. */
+static void recover_leases(app *a)
+{
+	size_t n = 0;
+	th_error e = {0, {0}};
+	if (svc_delivery_recover(&a->svc, &n, &e) != 0)
+		log_warn("serve", "cannot recover deliveries of a stopped process: %s", e.msg);
+	else if (n)
+		log_info("serve", "%zu deliver%s left running by a stopped process: due again", n,
+		         n == 1 ? "y" : "ies");
+}
+
 int app_serve(app *a, app_ready_fn ready, void *ctx, th_error *err)
 {
 	int rc = config_require(&a->cfg, NEED_API_SECRET | NEED_CALLBACK_DOMAIN, err);
@@ -173,6 +188,7 @@ int app_serve(app *a, app_ready_fn ready, void *ctx, th_error *err)
 	rc = app_receiver_start(a, err);
 	if (rc)
 		return rc;
+	recover_leases(a);
 	rc = dispatcher_start(&a->disp, &a->svc, err);
 	if (rc) {
 		app_receiver_stop(a);

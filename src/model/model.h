@@ -43,6 +43,7 @@ typedef struct webhook {
 	int64_t created_at;
 	int64_t last_event_at;
 	int64_t event_count; /* filled by listings */
+	char *token_fp;      /* the token's identity: its keyed fingerprint (hex; see service) */
 } webhook;
 
 void webhook_clear(webhook *w);
@@ -60,6 +61,7 @@ typedef struct token {
 	enum token_state state;
 	int64_t checked_at;
 	int64_t created_at;
+	char *token_fp; /* the token's identity: its keyed fingerprint (hex; see service) */
 } token;
 
 void token_clear(token *t);

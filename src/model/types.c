@@ -134,6 +134,7 @@ void webhook_clear(webhook *w)
 	if (w->token) /* do not leave the token in freed memory */
 		memset(w->token, 0, strlen(w->token));
 	free(w->token);
+	free(w->token_fp);
 	memset(w, 0, sizeof *w);
 }
 
@@ -146,6 +147,7 @@ void token_clear(token *t)
 		memset(t->token, 0, strlen(t->token));
 	free(t->token);
 	free(t->member);
+	free(t->token_fp);
 	memset(t, 0, sizeof *t);
 }
 

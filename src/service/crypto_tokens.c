@@ -7,6 +7,14 @@
  * the database; the service layer compares plain text to find duplicates).
  * Without a key tokens are stored as they are. Reading accepts both forms,
  * so rows written before a key was configured keep working.
+ *
+ * Because sealed values differ every time, a token's identity in the store
+ * is its fingerprint (tokens_fingerprint): BLAKE2b-256 (crypto_generichash)
+ * keyed with a subkey derived from the secret key (crypto_kdf, context
+ * "thtokfp1"), so the database alone does not let anyone test a guessed
+ * token; without a secret key the tokens are stored in plain text anyway and
+ * a fixed domain key is used. The prefix ("k:" / "d:") says which, so rows
+ * fingerprinted before a key was configured are fingerprinted again.
  */
 #include <sodium.h>
 #include <stdlib.h>
@@ -102,5 +110,39 @@ int tokens_open(const th_config *cfg, const char *stored, char **out, th_error *
 		return th_err(err, TH_ESTORE, "a stored token is damaged (NUL byte)");
 	}
 	*out = p;
+	return 0;
+}
+
+#define FP_CONTEXT "thtokfp1" /* crypto_kdf context: 8 bytes, ours */
+#define FP_DOMAIN "trellohook token fingerprint v1"
+
+int tokens_fingerprint(const th_config *cfg, const char *plain, char out[TOKEN_FP_SIZE],
+                       th_error *err)
+{
+	out[0] = '\0';
+	if (!plain)
+		return th_err(err, TH_EINVAL, "no token");
+	size_t len = strlen(plain);
+	if (len > TOKEN_MAX)
+		return th_err(err, TH_ETOOBIG, "token longer than %d characters", TOKEN_MAX);
+	int rc = sodium_ready(err);
+	if (rc)
+		return rc;
+	unsigned char key[crypto_generichash_KEYBYTES];
+	unsigned char h[32];
+	if (cfg->has_secret_key)
+		rc = crypto_kdf_derive_from_key(key, sizeof key, 1, FP_CONTEXT, cfg->secret_key);
+	else
+		rc = crypto_generichash(key, sizeof key, (const unsigned char *)FP_DOMAIN,
+		                        strlen(FP_DOMAIN), NULL, 0);
+	if (rc == 0)
+		rc = crypto_generichash(h, sizeof h, (const unsigned char *)plain, len, key,
+		                        sizeof key);
+	sodium_memzero(key, sizeof key);
+	if (rc != 0)
+		return th_err(err, TH_EIO, "cannot fingerprint the token");
+	out[0] = cfg->has_secret_key ? 'k' : 'd';
+	out[1] = ':';
+	sodium_bin2hex(out + 2, TOKEN_FP_SIZE - 2, h, sizeof h);
 	return 0;
 }

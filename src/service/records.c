@@ -35,6 +35,11 @@ int svc_delivery_stats(svc_ctx *sc, int64_t counts[5], int64_t *oldest_pending_a
 	return store_delivery_stats(sc->st, counts, oldest_pending_at, err);
 }
 
+int svc_delivery_recover(svc_ctx *sc, size_t *recovered, th_error *err)
+{
+	return store_delivery_recover(sc->st, recovered, err);
+}
+
 int svc_handler_list(svc_ctx *sc, handler **out, size_t *n, th_error *err)
 {
 	return store_handler_list(sc->st, out, n, err);

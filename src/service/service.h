@@ -50,6 +50,23 @@ int tokens_seal(const th_config *cfg, const char *plain, char **out, th_error *e
 int tokens_open(const th_config *cfg, const char *stored, char **out, th_error *err);
 bool tokens_is_sealed(const char *stored);
 
+/* "k:" or "d:" and 64 hex digits, and the NUL. */
+#define TOKEN_FP_SIZE (2 + 64 + 1)
+/* The token's identity in the store: a BLAKE2b fingerprint of @plain keyed
+ * with a key derived from TRELLOHOOK_SECRET_KEY ("k:" + hex), or, without a
+ * secret key, with a fixed domain key ("d:" + hex). Equal tokens give equal
+ * fingerprints (sealing does not: it uses a random nonce), so the schema can
+ * keep (model, token) unique. Thread-safe; TH_EIO when libsodium fails. */
+int tokens_fingerprint(const th_config *cfg, const char *plain, char out[TOKEN_FP_SIZE],
+                       th_error *err);
+/* Give the webhooks and tokens stored before fingerprints existed (or
+ * fingerprinted before a secret key was set) their fingerprint, opening each
+ * sealed token. Run when the app opens its store; rows whose token cannot be
+ * opened (no or another key) are left for a later run, and a row that turns
+ * out to duplicate another's identity keeps none and is logged (remove one of
+ * the two). Returns how many rows still lack a current fingerprint. */
+size_t svc_tokens_fill_fingerprints(svc_ctx *sc);
+
 /* ---- the Trello client and tokens (tokens.c) -------------------------------------- */
 
 /* A Trello client for @a (TRELLO_API_URL, TRELLO_API_KEY) whose invalid/
@@ -321,6 +338,9 @@ int svc_delivery_list(svc_ctx *sc, const char *status, const char *event_id, siz
                       delivery **out, size_t *n, th_error *err);
 int svc_delivery_get(svc_ctx *sc, const char *id, delivery *out, th_error *err);
 int svc_delivery_stats(svc_ctx *sc, int64_t counts[5], int64_t *oldest_pending_at, th_error *err);
+/* Start-up: deliveries left running by a process of this host that died are
+ * due again now (store_delivery_recover); @recovered counts them. */
+int svc_delivery_recover(svc_ctx *sc, size_t *recovered, th_error *err);
 int svc_handler_list(svc_ctx *sc, handler **out, size_t *n, th_error *err);
 /* Webhook and token rows as stored (tokens sealed when a key is set): for
  * listings and counts that never show or use a token. */

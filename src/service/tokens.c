@@ -109,8 +109,12 @@ int svc_token_save(svc_ctx *sc, const token *t, th_error *err)
 		token_clear(&old);
 	if (rc)
 		goto out;
+	char fp[TOKEN_FP_SIZE];
+	if ((rc = tokens_fingerprint(sc->cfg, t->token, fp, err)) != 0)
+		goto out;
 	token row = *t;
 	row.token = stored;
+	row.token_fp = fp;
 	rc = store_token_put(sc->st, &row, err);
 out:
 	free(stored);
@@ -285,4 +289,88 @@ int svc_trello_boards(svc_ctx *sc, const char *plain, trello_board_list *out, th
 	}
 	trello_client_free(tc);
 	return rc;
+}
+
+/* ---- fingerprints for rows from before they existed ----------------------------------- */
+
+/* Does @fp need (re)computing under @cfg? None yet, or made without the key
+ * while there is one now. */
+static bool fp_stale(const th_config *cfg, const char *fp)
+{
+	return !fp || (cfg->has_secret_key && str_starts(fp, "d:"));
+}
+
+/* The fingerprint of the token stored as @stored, into @fp. */
+static int stored_fp(svc_ctx *sc, const char *stored, char fp[TOKEN_FP_SIZE], th_error *err)
+{
+	char *plain = NULL;
+	int rc = tokens_open(sc->cfg, stored, &plain, err);
+	if (!rc)
+		rc = tokens_fingerprint(sc->cfg, plain, fp, err);
+	if (plain) {
+		memset(plain, 0, strlen(plain));
+		free(plain);
+	}
+	return rc;
+}
+
+static size_t fill_webhooks(svc_ctx *sc)
+{
+	webhook *ws = NULL;
+	size_t n = 0, left = 0;
+	th_error err = {0, {0}};
+	if (store_webhook_list(sc->st, &ws, &n, &err) != 0) {
+		log_warn(COMPONENT, "cannot list webhooks to fingerprint their tokens: %s",
+		         err.msg);
+		return 1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		char fp[TOKEN_FP_SIZE];
+		if (!fp_stale(sc->cfg, ws[i].token_fp))
+			continue;
+		int rc = stored_fp(sc, ws[i].token, fp, &err);
+		if (!rc)
+			rc = store_webhook_fill_fp(sc->st, ws[i].id, fp, &err);
+		if (rc == TH_EEXISTS)
+			log_warn(COMPONENT,
+			         "webhook %s duplicates another webhook of model %s with the same "
+			         "token: remove one of them (webhook ls, webhook rm ID)",
+			         ws[i].id, ws[i].id_model);
+		else if (rc)
+			log_debug(COMPONENT, "webhook %s keeps no token fingerprint for now: %s",
+			          ws[i].id, err.msg);
+		left += rc != 0;
+	}
+	webhook_list_free(ws, n);
+	return left;
+}
+
+static size_t fill_tokens(svc_ctx *sc)
+{
+	token *ts = NULL;
+	size_t n = 0, left = 0;
+	th_error err = {0, {0}};
+	if (store_token_list(sc->st, &ts, &n, &err) != 0) {
+		log_warn(COMPONENT, "cannot list tokens to fingerprint them: %s", err.msg);
+		return 1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		char fp[TOKEN_FP_SIZE];
+		if (!fp_stale(sc->cfg, ts[i].token_fp))
+			continue;
+		int rc = stored_fp(sc, ts[i].token, fp, &err);
+		if (!rc)
+			rc = store_token_fill_fp(sc->st, ts[i].token, fp, &err);
+		if (rc)
+			log_debug(COMPONENT, "a stored token keeps no fingerprint for now: %s",
+			          err.msg);
+		left += rc != 0;
+	}
+	token_list_free(ts, n);
+	return left;
+}
+
+size_t svc_tokens_fill_fingerprints(svc_ctx *sc)
+{
+	return fill_webhooks(sc) + fill_tokens(sc);
 }

@@ -63,10 +63,14 @@ static int put_sealed(svc_ctx *sc, const webhook *w, bool update, th_error *err)
 {
 	webhook row = *w;
 	char *sealed = NULL;
-	int rc = tokens_seal(sc->cfg, w->token, &sealed, err);
+	char fp[TOKEN_FP_SIZE];
+	int rc = tokens_fingerprint(sc->cfg, w->token, fp, err);
+	if (!rc)
+		rc = tokens_seal(sc->cfg, w->token, &sealed, err);
 	if (rc)
 		return rc;
 	row.token = sealed;
+	row.token_fp = fp; /* the identity the database keeps unique per model */
 	rc = update ? store_webhook_update(sc->st, &row, err)
 	            : store_webhook_insert(sc->st, &row, err);
 	free(sealed);

@@ -121,6 +121,15 @@ static const char *const pg_migrations[] = {
      * which grows in the same order); its index only cost every stored event
      * one more B-tree insert inside the group commit. */
     "DROP INDEX IF EXISTS events_received_at;",
+    /* 4: a token's identity (see migrations_sqlite.h, 4): the keyed
+     * fingerprint the service computes; NULL for rows it has not filled. */
+    "ALTER TABLE webhooks ADD COLUMN token_fp TEXT;"
+    "ALTER TABLE webhooks ADD CONSTRAINT webhooks_model_token_fp UNIQUE (id_model, token_fp);"
+    "ALTER TABLE tokens ADD COLUMN token_fp TEXT;"
+    "ALTER TABLE tokens ADD CONSTRAINT tokens_token_fp UNIQUE (token_fp);",
+    /* 5: which process claimed a running delivery ("HOST:PID:START"), so
+     * one that died is recovered at start-up rather than after its lease. */
+    "ALTER TABLE deliveries ADD COLUMN claimed_by TEXT;",
 };
 
 #endif

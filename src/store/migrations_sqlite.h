@@ -118,6 +118,19 @@ static const char *const sqlite_migrations[] = {
      * which grows in the same order); its index only cost every stored event
      * one more B-tree insert inside the group commit. */
     "DROP INDEX IF EXISTS events_received_at;",
+    /* 4: a token's identity. Sealed tokens carry a random nonce, so equal
+     * tokens never compare equal and UNIQUE (id_model, token) could not
+     * stop a second webhook for the same (model, token). token_fp is a keyed
+     * fingerprint of the plain token, computed by the service (the store
+     * cannot open sealed tokens); rows from before stay NULL (NULLs never
+     * collide) until the service fills them (svc_tokens_fill_fingerprints). */
+    "ALTER TABLE webhooks ADD COLUMN token_fp TEXT;"
+    "CREATE UNIQUE INDEX webhooks_model_token_fp ON webhooks (id_model, token_fp);"
+    "ALTER TABLE tokens ADD COLUMN token_fp TEXT;"
+    "CREATE UNIQUE INDEX tokens_token_fp ON tokens (token_fp);",
+    /* 5: which process claimed a running delivery ("HOST:PID:START"), so
+     * one that died is recovered at start-up rather than after its lease. */
+    "ALTER TABLE deliveries ADD COLUMN claimed_by TEXT;",
 };
 
 #endif

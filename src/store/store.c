@@ -3,8 +3,12 @@
  * array/struct helpers shared by every implementation, and the logic both
  * implementations share (store_int.h).
  */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "store/store.h"
 #include "store/store_int.h"
@@ -191,6 +195,17 @@ int store_check_finish(enum delivery_status status, th_error *err)
 	return 0;
 }
 
+/* 0 when every outcome of @outs may be recorded; *@changed starts at 0. */
+int store_check_outcomes(const delivery_outcome *outs, size_t n, size_t *changed, th_error *err)
+{
+	if (changed)
+		*changed = 0;
+	for (size_t i = 0; i < n; i++)
+		if (store_check_finish(outs[i].status, err) != 0)
+			return TH_EINVAL;
+	return 0;
+}
+
 bool store_batch_webhook_latest(event *const *evs, const enum store_put *results, size_t n,
                                 size_t i, int64_t *latest)
 {
@@ -352,4 +367,67 @@ int store_each_match(const event *ev, const handler *hs, size_t nh, store_match_
 			ret = fn(ctx, &hs[i], id, err);
 	}
 	return ret;
+}
+
+/* ---- which process claims (delivery_recover) --------------------------------------- */
+
+/* The start time of process @pid in clock ticks since boot (field 22 of
+ * /proc/PID/stat), or 0 when unknown (no /proc: only the pid is compared). */
+static unsigned long long proc_start(long pid)
+{
+	char path[64], line[1024];
+	str_printf(path, sizeof path, "/proc/%ld/stat", pid);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return 0;
+	size_t n = fread(line, 1, sizeof line - 1, f);
+	fclose(f);
+	line[n] = '\0';
+	const char *p = strrchr(line, ')'); /* the command name may hold spaces */
+	if (!p)
+		return 0;
+	/* after ")": state is field 3; starttime is field 22 */
+	for (int field = 2; field < 22 && p; field++)
+		p = strchr(p + 1, ' ');
+	if (!p)
+		return 0;
+	return strtoull(p + 1, NULL, 10);
+}
+
+/* This host's name (gethostname), or "localhost". */
+static void host_name(char *out, size_t size)
+{
+	if (gethostname(out, size) != 0 || !*out)
+		str_copy(out, size, "localhost");
+	out[size - 1] = '\0';
+	out[strcspn(out, ":")] = '\0'; /* ':' separates the fields */
+}
+
+void store_instance_init(store *st)
+{
+	char host[96];
+	host_name(host, sizeof host);
+	long pid = (long)getpid();
+	str_printf(st->instance, sizeof st->instance, "%s:%ld:%llu", host, pid, proc_start(pid));
+}
+
+bool store_instance_dead(const store *st, const char *claimed_by)
+{
+	char host[96];
+	host_name(host, sizeof host);
+	size_t hl = strlen(host);
+	if (!claimed_by || strncmp(claimed_by, host, hl) != 0 || claimed_by[hl] != ':')
+		return false; /* another host's (or none): its own start-up recovers it */
+	char *end = NULL;
+	errno = 0;
+	long pid = strtol(claimed_by + hl + 1, &end, 10);
+	if (errno || pid <= 0 || !end || *end != ':')
+		return false;
+	unsigned long long start = strtoull(end + 1, NULL, 10);
+	if (kill((pid_t)pid, 0) != 0 && errno == ESRCH)
+		return true; /* no such process */
+	/* alive: the same process only when its start time matches (a pid reused
+	 * after a restart, e.g. pid 1 in a container, is another process) */
+	unsigned long long now = proc_start(pid);
+	return start && now && start != now;
 }

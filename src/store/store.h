@@ -14,7 +14,9 @@
  *    matching *_list_free().
  *
  * Invariants enforced by the schema (not only by code):
- *  - a webhook is unique per (id_model, token);
+ *  - a webhook is unique per (id_model, token) and per (id_model, token_fp),
+ *    a token per token_fp (token_fp: the token's keyed fingerprint, see
+ *    webhook/token in model.h; NULL for rows not yet filled);
  *  - an event is unique per (webhook_id, action_id);
  *  - a delivery is unique per (event_id, handler_id, generation) where a
  *    replay starts a new generation;
@@ -89,6 +91,15 @@ struct store_ops {
 	int (*token_get)(store *st, const char *tok, token *out, th_error *err);
 	int (*token_list)(store *st, token **out, size_t *n, th_error *err);
 	int (*token_delete)(store *st, const char *tok, th_error *err);
+	/* Give a row stored before tokens had fingerprints its token_fp: the
+	 * webhook with id @id, or the token stored as @tok. Only a missing one is
+	 * set, or one made without the secret key ("d:...") replaced by a keyed
+	 * one ("k:..."); 0 also when nothing was to be set; TH_EEXISTS when
+	 * another row has that identity already (a duplicate from before: the row
+	 * stays as it is). The service computes @fp (the store cannot open sealed
+	 * tokens). */
+	int (*webhook_fill_fp)(store *st, const char *id, const char *fp, th_error *err);
+	int (*token_fill_fp)(store *st, const char *tok, const char *fp, th_error *err);
 
 	/* events: store a batch in ONE transaction (group commit), recording one
 	 * pending delivery per matching enabled handler for each new event.
@@ -128,6 +139,13 @@ struct store_ops {
 	 * updated. All or nothing: on failure none is recorded. */
 	int (*delivery_finish_many)(store *st, const delivery_outcome *outs, size_t n,
 	                            size_t *changed, th_error *err);
+	/* Start-up recovery: deliveries left running by a process of this host
+	 * that has died (kill -9, a crash) become failed and due now (the attempt
+	 * counts), instead of holding their lease until it runs out and stalling
+	 * their webhook's queue. A claim records the claiming process (see
+	 * struct store's `instance`); a live process's claims, and those of other
+	 * hosts, are never touched. @recovered (may be NULL) counts them. */
+	int (*delivery_recover)(store *st, size_t *recovered, th_error *err);
 	/* Make a failed/dead/done delivery pending again, due now. */
 	int (*delivery_retry)(store *st, const char *id, th_error *err);
 	/* New pending deliveries of an event to every matching handler; @out_n counts them. */
@@ -144,8 +162,14 @@ struct store_ops {
 	int (*session_delete)(store *st, const char *id_hash, th_error *err);
 };
 
+#define STORE_INSTANCE_MAX 160
+
 struct store {
 	const struct store_ops *ops;
+	/* Who claims through this handle: "HOST:PID:START" (START: the process's
+	 * start time, so a reused pid is not taken for the same process). Set
+	 * at open, read-only after. Recorded in deliveries.claimed_by. */
+	char instance[STORE_INSTANCE_MAX];
 };
 
 /* ---- the inline wrappers every caller uses (never st->ops-> directly) ---------- */
@@ -215,6 +239,16 @@ static inline int store_token_list(store *st, token **out, size_t *n, th_error *
 static inline int store_token_delete(store *st, const char *tok, th_error *err)
 {
 	return st->ops->token_delete(st, tok, err);
+}
+
+static inline int store_webhook_fill_fp(store *st, const char *id, const char *fp, th_error *err)
+{
+	return st->ops->webhook_fill_fp(st, id, fp, err);
+}
+
+static inline int store_token_fill_fp(store *st, const char *tok, const char *fp, th_error *err)
+{
+	return st->ops->token_fill_fp(st, tok, fp, err);
 }
 
 static inline int store_events_put(store *st, event **evs, size_t n, enum store_put *results,
@@ -287,6 +321,11 @@ static inline int store_delivery_finish_many(store *st, const delivery_outcome *
                                              size_t *changed, th_error *err)
 {
 	return st->ops->delivery_finish_many(st, outs, n, changed, err);
+}
+
+static inline int store_delivery_recover(store *st, size_t *recovered, th_error *err)
+{
+	return st->ops->delivery_recover(st, recovered, err);
 }
 
 static inline int store_delivery_retry(store *st, const char *id, th_error *err)

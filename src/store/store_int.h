@@ -27,6 +27,9 @@ int store_check_handler(const handler *h, th_error *err);
 int store_check_user(const char *name, const char *pwhash, th_error *err);
 int store_check_session(const user_session *us, th_error *err);
 int store_check_finish(enum delivery_status status, th_error *err);
+/* delivery_finish_many's checks: *@changed (may be NULL) zeroed, every
+ * outcome's status one that ends an attempt (else TH_EINVAL). */
+int store_check_outcomes(const delivery_outcome *outs, size_t n, size_t *changed, th_error *err);
 /* For a batch just stored: true when evs[i] is the first NEW event of its
  * webhook in the batch; *latest then gets the latest received_at of that
  * webhook's new events. So each backend updates webhooks.last_event_at once
@@ -81,6 +84,107 @@ typedef int (*store_match_fn)(void *ctx, const handler *h, const char *id, th_er
 /* Call @fn for each handler of @hs that matches @ev (handler_matches()).
  * Stops at the first non-zero return of @fn; TH_EIO without randomness. */
 int store_each_match(const event *ev, const handler *hs, size_t nh, store_match_fn fn, void *ctx,
+                     th_error *err);
+
+/* ---- the columns every backend selects, in the order the readers read them ---- */
+
+#define WEBHOOK_COLS                                                                          \
+	"id, trello_id, id_model, model_type, model_name, description, callback_url, token, " \
+	"state, active, consecutive_failures, first_consecutive_fail_at, created_at, "        \
+	"last_event_at, token_fp"
+#define EVENT_COLS                                                                       \
+	"seq, id, webhook_id, action_id, action_type, action_date, model_id, board_id, " \
+	"board_name, list_id, list_name, card_id, card_name, member, summary, received_at"
+#define HANDLER_COLS "id, kind, target, on_types, model, secret, enabled, created_at"
+#define DELIVERY_COLS                                                               \
+	"d.id, d.event_id, d.handler_id, d.status, d.attempts, d.next_attempt_at, " \
+	"d.last_error, d.updated_at, d.claimed_until"
+#define TOKEN_COLS "token, member, expires_at, state, checked_at, created_at, token_fp"
+
+/* Fill @st->instance for this process (store_open's backends, at open). */
+void store_instance_init(store *st);
+/* Is @claimed_by (a stored instance) a process of this host that is gone?
+ * False for another host's, a live one's, or anything unreadable. */
+bool store_instance_dead(const store *st, const char *claimed_by);
+#define STORE_RECOVERED_ERROR "the process running it stopped (recovered at start-up)"
+
+/* A stored token_fp that webhook_fill_fp/token_fill_fp may set: none yet, or
+ * one made without the secret key ("d:") when the new one (@param) is keyed
+ * ("k:"; see tokens_fingerprint() in the service). */
+#define FP_REPLACEABLE(param) "(token_fp IS NULL OR (token_fp LIKE 'd:%' AND " param " LIKE 'k:%'))"
+
+/* ---- reading rows (store_rows.c) ------------------------------------------------------
+ *
+ * A backend exposes a query's result as a store_row: a cursor with a table
+ * of column getters. Each row type (webhook, token, event, event row,
+ * handler, delivery, session, one text column) is then read once, in
+ * store_rows.c, the same way for every backend. Columns are read in order:
+ * each row_*() call takes the next one. */
+
+typedef struct store_row store_row;
+
+struct store_row_ops {
+	/* Move to the next row: 1 when there is one, 0 at the end, else an error
+	 * code with @err filled (the backend's message, prefixed with r->what). */
+	int (*next)(store_row *r, th_error *err);
+	bool (*is_null)(const store_row *r, int col);
+	/* The column's text, borrowed until the next move; *len its length. */
+	const char *(*text)(const store_row *r, int col, size_t *len);
+	int64_t (*integer)(const store_row *r, int col); /* NULL reads as 0 */
+	bool (*boolean)(const store_row *r, int col);    /* NULL reads as false */
+	/* A binary column as a heap copy with a NUL after its @*len bytes (the
+	 * caller frees it); NULL when out of memory. */
+	char *(*blob)(const store_row *r, int col, size_t *len);
+};
+
+/* A cursor over one result. The backend fills ops, src (its statement or
+ * result), row (its position, if it keeps one) and what (for messages);
+ * col and oom belong to the readers. Used by one thread at a time. */
+struct store_row {
+	const struct store_row_ops *ops;
+	void *src;
+	int row;
+	int col;
+	bool oom; /* a copy failed: the element read is incomplete */
+	const char *what;
+};
+
+/* The next column as a heap string (NULL for SQL NULL), as an integer, as a
+ * boolean, or as a binary payload (see store_row_ops.blob). */
+char *row_text(store_row *r);
+int64_t row_int(store_row *r);
+bool row_bool(store_row *r);
+char *row_blob(store_row *r, size_t *len);
+
+/* One row type: its element size, its reader (fills a zeroed element from the
+ * current row) and its clearer (frees what the reader filled). */
+typedef struct store_rowtype {
+	size_t size;
+	void (*read)(store_row *r, void *elem);
+	void (*clear)(void *elem);
+} store_rowtype;
+
+extern const store_rowtype store_rt_webhook;        /* WEBHOOK_COLS + event count */
+extern const store_rowtype store_rt_token;          /* TOKEN_COLS */
+extern const store_rowtype store_rt_event;          /* EVENT_COLS + payload (an event) */
+extern const store_rowtype store_rt_event_row;      /* EVENT_COLS (an event_row) */
+extern const store_rowtype store_rt_event_row_full; /* EVENT_COLS + payload (an event_row) */
+extern const store_rowtype store_rt_handler;        /* HANDLER_COLS */
+extern const store_rowtype store_rt_delivery;       /* DELIVERY_COLS */
+extern const store_rowtype store_rt_session;        /* id_hash, user, csrf, expires_at */
+extern const store_rowtype store_rt_text;           /* one text column (a char *) */
+
+/* Reads EVENT_COLS of the current row into @ev (and the payload after them
+ * when @with_payload); returns the event's seq. */
+int64_t store_read_event(store_row *r, event *ev, bool with_payload);
+
+/* Every remaining row of @r as a new array of @t elements (NULL when none),
+ * the caller's on success; on failure everything read is freed, *out is NULL
+ * and *n 0. */
+int store_rows_collect(store_row *r, const store_rowtype *t, void **out, size_t *n, th_error *err);
+/* The next row of @r into @out (zeroed first): TH_ENOTFOUND "@nf" when there
+ * is none, TH_ENOMEM (out cleared) when a copy failed. */
+int store_rows_first(store_row *r, const store_rowtype *t, void *out, const char *nf,
                      th_error *err);
 
 #endif

@@ -473,6 +473,31 @@ test('a server killed with pending deliveries finishes them after a restart', as
   } finally { await s.stop(); }
 });
 
+test('after kill -9 the running delivery is recovered at start-up, not after its lease', async () => {
+  // handler timeout 30 s: the lease of a running delivery is about 35 s
+  const s = await setup({ TRELLOHOOK_HANDLER_TIMEOUT: '30s', TRELLOHOOK_WORKERS: '1' });
+  try {
+    const started = path.join(s.dir, 'started');
+    const out = path.join(s.dir, 'done');
+    // the first run hangs (it is the one the kill interrupts), later ones finish
+    s.handlerAdd(['--exec', `if [ ! -e "${started}" ]; then touch "${started}"; sleep 20; exit 1; fi; echo "$TRELLO_ACTION_ID" >> "${out}"`]);
+    const ids = [hex24(), hex24()];
+    for (const id of ids) assert.equal(await s.post(payload('commentCard', { id })), 200);
+    await waitFor(() => existsSync(started), 5000, 'the first run');
+    await s.serve.stop('SIGKILL');
+    const before = s.deliveries();
+    assert.ok(before.some((d) => d.status === 'running'), JSON.stringify(before));
+    const t0 = Date.now();
+    await s.start();
+    const ds = await settled(s, 15000);
+    assert.ok(Date.now() - t0 < 15000, 'well within the 35 s lease');
+    assert.equal(ds.length, 2);
+    assert.ok(ds.every((d) => d.status === 'done'), JSON.stringify(ds));
+    const lines = readFileSync(out, 'utf8').trim().split('\n');
+    assert.deepEqual([...new Set(lines)].sort(), [...ids].sort());
+  } finally { await s.stop(); } // the killed run's orphaned sleep ends by itself
+});
+
 test('an exec timeout kills the whole process group, background children included', async () => {
   const s = await setup({ TRELLOHOOK_HANDLER_TIMEOUT: '500ms', TRELLOHOOK_RETRY_SCHEDULE: '50ms' });
   try {

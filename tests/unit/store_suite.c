@@ -12,10 +12,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "model/model.h"
 #include "store/store.h"
+#include "store/store_fault.h"
 #include "util/util.h"
 
 #include "store_suite.h"
@@ -1184,3 +1186,311 @@ void suite_batch_throughput(void **state)
 	assert_int_equal(store_delivery_stats(st, counts, NULL, &err), 0);
 	assert_int_equal(counts[DELIVERY_PENDING], BATCH * BATCHES / 2);
 }
+
+/* Tokens sealed with a random nonce never compare equal: the token's keyed
+ * fingerprint (token_fp) is what the schema keeps unique, per model for
+ * webhooks and alone for tokens. Rows from before fingerprints (NULL) never
+ * collide, and filling them in refuses a second row with the same identity. */
+void suite_token_identity(void **state)
+{
+	store_fx *f = suite_fx(state);
+	store *st = f->st;
+	th_error err = {0};
+	const char *model = "6123456789abcdef01234567";
+	const char *fp = "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0";
+	webhook a = {.id = (char *)"fpa",
+	             .id_model = (char *)model,
+	             .callback_url = (char *)"https://x/callbacks/fpa",
+	             .token = (char *)"enc:v1:first-sealing",
+	             .token_fp = (char *)fp};
+	assert_int_equal(store_webhook_insert(st, &a, &err), 0);
+	/* the same token sealed again (another nonce): refused by the database */
+	webhook b = a;
+	b.id = (char *)"fpb";
+	b.callback_url = (char *)"https://x/callbacks/fpb";
+	b.token = (char *)"enc:v1:second-sealing";
+	assert_int_equal(store_webhook_insert(st, &b, &err), TH_EEXISTS);
+	assert_non_null(strstr(err.msg, model));
+	/* another model with that token is fine */
+	b.id_model = (char *)"6123456789abcdef01234568";
+	assert_int_equal(store_webhook_insert(st, &b, &err), 0);
+	/* an update without a fingerprint keeps the stored one */
+	webhook g = {0};
+	assert_int_equal(store_webhook_get(st, "fpa", &g, &err), 0);
+	assert_string_equal(g.token_fp, fp);
+	free(g.token_fp);
+	g.token_fp = NULL;
+	assert_int_equal(store_webhook_update(st, &g, &err), 0);
+	webhook_clear(&g);
+	assert_int_equal(store_webhook_get(st, "fpa", &g, &err), 0);
+	assert_string_equal(g.token_fp, fp);
+	webhook_clear(&g);
+
+	/* rows from before fingerprints: NULL, no collision, filled once */
+	webhook old1 = {.id = (char *)"old1",
+	                .id_model = (char *)model,
+	                .callback_url = (char *)"https://x/callbacks/old1",
+	                .token = (char *)"enc:v1:old-one"};
+	webhook old2 = old1;
+	old2.id = (char *)"old2";
+	old2.callback_url = (char *)"https://x/callbacks/old2";
+	old2.token = (char *)"enc:v1:old-two";
+	assert_int_equal(store_webhook_insert(st, &old1, &err), 0);
+	assert_int_equal(store_webhook_insert(st, &old2, &err), 0);
+	const char *fp2 = "1111111111111111111111111111111111111111111111111111111111111111";
+	assert_int_equal(store_webhook_fill_fp(st, "old1", fp2, &err), 0);
+	assert_int_equal(store_webhook_fill_fp(st, "old2", fp2, &err), TH_EEXISTS);
+	assert_int_equal(store_webhook_fill_fp(st, "old1", fp, &err), 0); /* already has one */
+	assert_int_equal(store_webhook_get(st, "old1", &g, &err), 0);
+	assert_string_equal(g.token_fp, fp2);
+	webhook_clear(&g);
+	assert_int_equal(store_webhook_get(st, "old2", &g, &err), 0);
+	assert_null(g.token_fp);
+	webhook_clear(&g);
+
+	/* tokens: one row per fingerprint */
+	token t1 = {.token = (char *)"enc:v1:tok-one", .token_fp = (char *)fp};
+	token t2 = {.token = (char *)"enc:v1:tok-two", .token_fp = (char *)fp};
+	assert_int_equal(store_token_put(st, &t1, &err), 0);
+	assert_int_not_equal(store_token_put(st, &t2, &err), 0);
+	token tl = {.token = (char *)"enc:v1:legacy"};
+	assert_int_equal(store_token_put(st, &tl, &err), 0);
+	assert_int_equal(store_token_fill_fp(st, "enc:v1:legacy", fp, &err), TH_EEXISTS);
+	assert_int_equal(store_token_fill_fp(st, "enc:v1:legacy", fp2, &err), 0);
+	token tg = {0};
+	assert_int_equal(store_token_get(st, "enc:v1:legacy", &tg, &err), 0);
+	assert_string_equal(tg.token_fp, fp2);
+	token_clear(&tg);
+	assert_int_equal(store_token_get(st, "enc:v1:tok-one", &tg, &err), 0);
+	assert_string_equal(tg.token_fp, fp);
+	token_clear(&tg);
+}
+
+/* A process that claimed deliveries and died (a child that _exits without
+ * finishing or closing: kill -9 as far as the store can tell) leaves them
+ * running under a lease; delivery_recover at start-up makes them failed and
+ * due at once, while the claims of a live process (this one) stay. */
+void suite_recover_dead_claims(void **state)
+{
+	store_fx *f = suite_fx(state);
+	store *st = f->st;
+	th_error err = {0};
+	suite_add_handler(st, "h1", HANDLER_EXEC, NULL, NULL, true);
+	event *e[2] = {suite_ev_new("wLive", "1", "t", "s", NULL, 0),
+	               suite_ev_new("wDead", "1", "t", "s", NULL, 0)};
+	enum store_put r[2];
+	assert_int_equal(store_events_put(st, e, 1, r, &err), 0);
+	delivery *d = NULL;
+	size_t n = 0;
+	/* ours, alive: claimed with a long lease */
+	assert_int_equal(store_delivery_claim(st, SUITE_ALL_KINDS, 10, 60000, &d, &n, &err), 0);
+	assert_int_equal(n, 1);
+	char *live = str_dup(d[0].id);
+	delivery_list_free(d, n);
+	assert_int_equal(store_events_put(st, e + 1, 1, r + 1, &err), 0);
+
+	fflush(NULL);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		store *other = NULL;
+		th_error cerr = {0};
+		if (store_open(&other, f->url, &cerr) != 0)
+			_exit(2);
+		delivery *cd = NULL;
+		size_t cn = 0;
+		if (store_delivery_claim(other, SUITE_ALL_KINDS, 10, 60000, &cd, &cn, &cerr) != 0)
+			_exit(3);
+		_exit(cn == 1 && str_eq(cd[0].event_id, e[1]->id) ? 0
+		                                                  : 4); /* no finish, no close */
+	}
+	int status = 0;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+
+	/* both leases hold: nothing to claim */
+	assert_int_equal(store_delivery_claim(st, SUITE_ALL_KINDS, 10, 60000, &d, &n, &err), 0);
+	assert_int_equal(n, 0);
+	size_t rec = 99;
+	assert_int_equal(store_delivery_recover(st, &rec, &err), 0);
+	assert_int_equal(rec, 1);
+	assert_int_equal(store_delivery_recover(st, &rec, &err), 0);
+	assert_int_equal(rec, 0); /* once only */
+	/* the dead one's delivery is due now; ours is still running */
+	assert_int_equal(store_delivery_claim(st, SUITE_ALL_KINDS, 10, 60000, &d, &n, &err), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(d[0].event_id, e[1]->id);
+	assert_int_equal(d[0].attempts, 2); /* the attempt that died counts */
+	assert_non_null(strstr(d[0].last_error, "recovered"));
+	delivery_list_free(d, n);
+	delivery g = {0};
+	assert_int_equal(store_delivery_get(st, live, &g, &err), 0);
+	assert_int_equal(g.status, DELIVERY_RUNNING);
+	assert_int_equal(g.attempts, 1);
+	delivery_clear(&g);
+	free(live);
+	suite_ev_free(e[0]);
+	suite_ev_free(e[1]);
+}
+
+#ifdef TH_FAULT_INJECTION
+/* ---- fault injection (meson -Dfault_injection=true: make fault) ----------------------- */
+
+/* The kinds of operation this backend counts (store_fault.h). */
+static size_t fault_kinds(store *st, enum store_fault *out)
+{
+	if (str_eq(store_name(st), "sqlite")) {
+		out[0] = STORE_FAULT_PREPARE;
+		out[1] = STORE_FAULT_STEP;
+		out[2] = STORE_FAULT_COMMIT;
+		return 3;
+	}
+	out[0] = STORE_FAULT_QUERY;
+	return 1;
+}
+
+static size_t count_events(store *st)
+{
+	event_row *rows = NULL;
+	size_t n = 0;
+	th_error err = {0};
+	event_query q = {.limit = 1000};
+	assert_int_equal(store_event_list(st, &q, &rows, &n, &err), 0);
+	event_row_list_free(rows, n);
+	return n;
+}
+
+static size_t count_by_status(store *st, const char *status)
+{
+	delivery *d = NULL;
+	size_t n = 0;
+	th_error err = {0};
+	assert_int_equal(store_delivery_list(st, status, NULL, 1000, &d, &n, &err), 0);
+	delivery_list_free(d, n);
+	return n;
+}
+
+/* Ingest under a fault at every point in turn: events_put answers failure,
+ * stores nothing (no event, no delivery, no half batch) and gives the
+ * events back as they came; once the fault clears the same batch is stored. */
+void suite_fault_events_put(void **state)
+{
+	store_fx *f = suite_fx(state);
+	store *st = f->st;
+	th_error err = {0};
+	suite_add_webhook(st, "wF1", "6123456789abcdef0000f001", "tokF1");
+	suite_add_handler(st, "hF", HANDLER_EXEC, NULL, NULL, true);
+	enum store_fault kinds[3];
+	size_t nk = fault_kinds(st, kinds), faults = 0;
+	int round = 0;
+	for (size_t k = 0; k < nk; k++) {
+		for (long nth = 1;; nth++) {
+			char a1[32], a2[32], a3[32];
+			round++;
+			str_printf(a1, sizeof a1, "f%d-1", round);
+			str_printf(a2, sizeof a2, "f%d-2", round);
+			str_printf(a3, sizeof a3, "f%d-3", round);
+			event *e[3] = {suite_ev_new("wF1", a1, "t", "s", NULL, 0),
+			               suite_ev_new("wF1", a2, "t", "s", NULL, 0),
+			               suite_ev_new("wF2", a3, "t", "s", NULL, 0)};
+			enum store_put r[3];
+			size_t events0 = count_events(st), deliveries0 = count_by_status(st, NULL);
+			store_fault_arm(kinds[k], nth, -1);
+			int rc = store_events_put(st, e, 3, r, &err);
+			bool hit = store_fault_seen(kinds[k]) >= nth;
+			store_fault_clear();
+			if (hit) {
+				faults++;
+				assert_int_not_equal(rc, 0);
+				for (int i = 0; i < 3; i++) {
+					assert_int_equal(r[i], STORE_PUT_FAILED);
+					assert_null(e[i]->id); /* given back as it came */
+				}
+				assert_int_equal(count_events(st), events0);
+				assert_int_equal(count_by_status(st, NULL), deliveries0);
+				/* the fault cleared: the same batch goes in whole */
+				rc = store_events_put(st, e, 3, r, &err);
+			}
+			assert_int_equal(rc, 0);
+			for (int i = 0; i < 3; i++)
+				assert_int_equal(r[i], STORE_PUT_NEW);
+			assert_int_equal(count_events(st), events0 + 3);
+			assert_int_equal(count_by_status(st, NULL), deliveries0 + 3);
+			for (int i = 0; i < 3; i++)
+				suite_ev_free(e[i]);
+			if (!hit)
+				break; /* past the last operation of a batch */
+		}
+	}
+	assert_true(faults >= nk); /* every kind failed somewhere */
+}
+
+/* Dispatch under a fault at every point in turn: a failed claim leaves
+ * nothing running, and a failed finish marks nothing done (all or nothing);
+ * once the fault clears the same claim and finish go through. */
+void suite_fault_dispatch(void **state)
+{
+	store_fx *f = suite_fx(state);
+	store *st = f->st;
+	th_error err = {0};
+	suite_add_handler(st, "hD", HANDLER_EXEC, NULL, NULL, true);
+	event *e[3] = {suite_ev_new("wD1", "1", "t", "s", NULL, 0),
+	               suite_ev_new("wD2", "1", "t", "s", NULL, 0),
+	               suite_ev_new("wD3", "1", "t", "s", NULL, 0)};
+	enum store_put r[3];
+	assert_int_equal(store_events_put(st, e, 3, r, &err), 0);
+	enum store_fault kinds[3];
+	size_t nk = fault_kinds(st, kinds), faults = 0;
+	for (size_t k = 0; k < nk; k++) {
+		for (long nth = 1;; nth++) {
+			delivery *d = NULL;
+			size_t n = 0;
+			/* claim */
+			store_fault_arm(kinds[k], nth, -1);
+			int rc = store_delivery_claim(st, SUITE_ALL_KINDS, 10, 60000, &d, &n, &err);
+			bool hit = store_fault_seen(kinds[k]) >= nth;
+			store_fault_clear();
+			if (hit) {
+				faults++;
+				assert_int_not_equal(rc, 0);
+				assert_null(d);
+				assert_int_equal(count_by_status(st, "running"), 0);
+				rc = store_delivery_claim(st, SUITE_ALL_KINDS, 10, 60000, &d, &n,
+				                          &err);
+			}
+			assert_int_equal(rc, 0);
+			assert_int_equal(n, 3);
+			/* finish all three as done */
+			delivery_outcome o[3];
+			for (int i = 0; i < 3; i++)
+				o[i] = (delivery_outcome){d[i].id, DELIVERY_DONE, 0, NULL};
+			store_fault_arm(kinds[k], nth, -1);
+			size_t changed = 0;
+			rc = store_delivery_finish_many(st, o, 3, &changed, &err);
+			bool fhit = store_fault_seen(kinds[k]) >= nth;
+			store_fault_clear();
+			if (fhit) {
+				faults++;
+				assert_int_not_equal(rc, 0);
+				assert_int_equal(count_by_status(st, "done"),
+				                 0); /* nothing ran: not done */
+				assert_int_equal(count_by_status(st, "running"), 3);
+				rc = store_delivery_finish_many(st, o, 3, &changed, &err);
+			}
+			assert_int_equal(rc, 0);
+			assert_int_equal(changed, 3);
+			assert_int_equal(count_by_status(st, "done"), 3);
+			/* again from the start: the same three pending */
+			for (int i = 0; i < 3; i++)
+				assert_int_equal(store_delivery_retry(st, d[i].id, &err), 0);
+			delivery_list_free(d, n);
+			if (!hit && !fhit)
+				break;
+		}
+	}
+	assert_true(faults >= nk);
+	for (int i = 0; i < 3; i++)
+		suite_ev_free(e[i]);
+}
+#endif

@@ -57,6 +57,17 @@ void suite_last_event_at(void **state);
 void suite_handler_delete_drops_pending(void **state);
 void suite_two_handles(void **state);
 void suite_batch_throughput(void **state);
+void suite_token_identity(void **state);
+void suite_recover_dead_claims(void **state);
+#ifdef TH_FAULT_INJECTION
+void suite_fault_events_put(void **state);
+void suite_fault_dispatch(void **state);
+#define STORE_SUITE_FAULT_TESTS(setup, teardown)                                    \
+	, cmocka_unit_test_setup_teardown(suite_fault_events_put, setup, teardown), \
+	    cmocka_unit_test_setup_teardown(suite_fault_dispatch, setup, teardown)
+#else
+#define STORE_SUITE_FAULT_TESTS(setup, teardown)
+#endif
 
 /* The shared tests as cmocka entries with the backend's @setup/@teardown. */
 #define STORE_SUITE_TESTS(setup, teardown)                                                         \
@@ -77,6 +88,9 @@ void suite_batch_throughput(void **state);
 	    cmocka_unit_test_setup_teardown(suite_last_event_at, setup, teardown),                 \
 	    cmocka_unit_test_setup_teardown(suite_handler_delete_drops_pending, setup, teardown),  \
 	    cmocka_unit_test_setup_teardown(suite_two_handles, setup, teardown),                   \
-	    cmocka_unit_test_setup_teardown(suite_batch_throughput, setup, teardown)
+	    cmocka_unit_test_setup_teardown(suite_batch_throughput, setup, teardown),              \
+	    cmocka_unit_test_setup_teardown(suite_token_identity, setup, teardown),                \
+	    cmocka_unit_test_setup_teardown(suite_recover_dead_claims, setup, teardown)            \
+	        STORE_SUITE_FAULT_TESTS(setup, teardown)
 
 #endif

@@ -125,6 +125,47 @@ static void test_damaged_values(void **state)
 	assert_int_equal(tokens_open(&cfg, NULL, &p, &err), TH_EINVAL);
 }
 
+/* The token's identity: equal tokens give equal fingerprints however often
+ * they are sealed; another key, no key, or another token give other ones. */
+static void test_fingerprint(void **state)
+{
+	(void)state;
+	th_config cfg, other, none;
+	key_cfg(&cfg, 7);
+	key_cfg(&other, 8);
+	memset(&none, 0, sizeof none);
+	th_error err = {0};
+	char a[TOKEN_FP_SIZE], b[TOKEN_FP_SIZE], c[TOKEN_FP_SIZE], d[TOKEN_FP_SIZE],
+	    e[TOKEN_FP_SIZE];
+	char *s1 = NULL, *s2 = NULL;
+	assert_int_equal(tokens_seal(&cfg, TOK, &s1, &err), 0);
+	assert_int_equal(tokens_seal(&cfg, TOK, &s2, &err), 0);
+	assert_string_not_equal(s1, s2); /* sealing alone cannot tell equal tokens */
+	free(s1);
+	free(s2);
+	assert_int_equal(tokens_fingerprint(&cfg, TOK, a, &err), 0);
+	assert_int_equal(tokens_fingerprint(&cfg, TOK, b, &err), 0);
+	assert_string_equal(a, b);
+	assert_int_equal(strlen(a), TOKEN_FP_SIZE - 1);
+	assert_true(str_starts(a, "k:"));
+	assert_null(strstr(a, TOK));
+	assert_int_equal(tokens_fingerprint(&other, TOK, c, &err), 0);
+	assert_string_not_equal(a, c);
+	assert_int_equal(tokens_fingerprint(&none, TOK, d, &err), 0);
+	assert_true(str_starts(d, "d:"));
+	assert_string_not_equal(a + 2, d + 2);
+	char tok2[] = TOK;
+	tok2[10] = tok2[10] == 'a' ? 'b' : 'a';
+	assert_int_equal(tokens_fingerprint(&cfg, tok2, e, &err), 0);
+	assert_string_not_equal(a, e);
+	/* hostile input: none, oversized */
+	assert_int_equal(tokens_fingerprint(&cfg, NULL, e, &err), TH_EINVAL);
+	char huge[600];
+	memset(huge, 'a', sizeof huge - 1);
+	huge[sizeof huge - 1] = '\0';
+	assert_int_equal(tokens_fingerprint(&cfg, huge, e, &err), TH_ETOOBIG);
+}
+
 static void test_callback_urls(void **state)
 {
 	th_config cfg;
@@ -192,6 +233,7 @@ int main(void)
 	    cmocka_unit_test(test_damaged_values),
 	    cmocka_unit_test(test_callback_urls),
 	    cmocka_unit_test(test_event_name_accessors),
+	    cmocka_unit_test(test_fingerprint),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

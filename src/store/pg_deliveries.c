@@ -1,0 +1,373 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * pg_deliveries.c — handlers and deliveries in the PostgreSQL store: the claim,
+ * outcomes, retries and counts.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/pg_int.h"
+
+/* ---- handlers ------------------------------------------------------------------------------ */
+
+int pg_handler_insert(store *st, const handler *h, th_error *err)
+{
+	if (store_check_handler(h, err) != 0)
+		return TH_EINVAL;
+	pparams p = {0};
+	pp_text(&p, h->id);
+	pp_text(&p, handler_kind_name(h->kind));
+	pp_text(&p, h->target);
+	pp_text(&p, h->on);
+	pp_text(&p, h->model);
+	pp_text(&p, h->secret);
+	pp_bool(&p, h->enabled);
+	pp_i64(&p, h->created_at ? h->created_at : time_now_ms());
+	simple_op o = {.sql = "INSERT INTO handlers (" HANDLER_COLS
+	                      ") VALUES ($1,$2,$3,$4,$5,$6,$7,$8)",
+	               .p = &p,
+	               .what = "adding a handler"};
+	int ret = with_conn(pgs_of(st), pg_simple, &o, err);
+	pp_free(&p);
+	if (ret == TH_EEXISTS)
+		return th_err(err, TH_EEXISTS, "a handler with id %s already exists", h->id);
+	return ret;
+}
+
+int pg_handler_get(store *st, const char *id, handler *out, th_error *err)
+{
+	memset(out, 0, sizeof *out);
+	char nf[160];
+	store_not_found_msg(nf, sizeof nf, "handler", id);
+	pparams p = {0};
+	pp_text(&p, id);
+	int ret = pg_get_one(pgs_of(st), "SELECT " HANDLER_COLS " FROM handlers WHERE id = $1", &p,
+	                     "reading a handler", &store_rt_handler, out, nf, err);
+	pp_free(&p);
+	return ret;
+}
+
+int pg_handler_list(store *st, handler **out, size_t *n, th_error *err)
+{
+	return pg_list_all(pgs_of(st),
+	                   "SELECT " HANDLER_COLS " FROM handlers ORDER BY created_at, id", NULL,
+	                   "listing handlers", &store_rt_handler, (void **)out, n, err);
+}
+
+/* Deletes the handler and, in the same transaction, its deliveries that are
+ * not done; done ones stay as history. */
+static int op_handler_delete(pgs *s, PGconn *c, void *ctx, th_error *err)
+{
+	const char *id = ctx;
+	pparams p = {0};
+	PGresult *r = NULL;
+	int ret = 0;
+	pp_text(&p, id);
+	if ((ret = pq_do(s, c, "DELETE FROM deliveries WHERE handler_id = $1 AND status <> 'done'",
+	                 &p, "deleting a handler's deliveries", err)) != 0)
+		goto out;
+	if (!(r = pq(s, c, "DELETE FROM handlers WHERE id = $1", &p, "deleting a handler", err)))
+		ret = err ? err->code : TH_ESTORE;
+	else if (pq_changes(r) == 0)
+		ret = store_not_found(err, "handler", id);
+out:
+	PQclear(r);
+	pp_free(&p);
+	return ret;
+}
+
+int pg_handler_delete(store *st, const char *id, th_error *err)
+{
+	return with_txn(pgs_of(st), op_handler_delete, (void *)id, err);
+}
+
+int pg_handler_set_enabled(store *st, const char *id, bool enabled, th_error *err)
+{
+	pparams p = {0};
+	pp_text(&p, id);
+	pp_bool(&p, enabled);
+	simple_op o = {.sql = "UPDATE handlers SET enabled = $2 WHERE id = $1",
+	               .p = &p,
+	               .what = "updating a handler"};
+	int ret = with_conn(pgs_of(st), pg_simple, &o, err);
+	pp_free(&p);
+	if (ret == 0 && o.changes == 0)
+		ret = store_not_found(err, "handler", id);
+	return ret;
+}
+
+/* ---- deliveries ---------------------------------------------------------------------------- */
+
+/* Newest first (by insertion); optional status and event filters. */
+int pg_delivery_list(store *st, const char *status, const char *event_id, size_t limit,
+                     delivery **out, size_t *n, th_error *err)
+{
+	*out = NULL;
+	*n = 0;
+	if (store_check_status_filter(status, err) != 0)
+		return TH_EINVAL;
+	limit = store_list_limit(limit, STORE_DELIVERY_LIST_DEFAULT);
+	pparams p = {0};
+	char sql[512], a[32] = "", b[32] = "";
+	pp_i64(&p, (int64_t)limit);
+	if (status) {
+		pp_text(&p, status);
+		str_printf(a, sizeof a, " AND d.status = $%d", p.n);
+	}
+	if (event_id) {
+		pp_text_repair(&p, event_id);
+		str_printf(b, sizeof b, " AND d.event_id = $%d", p.n);
+	}
+	str_printf(sql, sizeof sql,
+	           "SELECT " DELIVERY_COLS " FROM deliveries d WHERE true%s%s"
+	           " ORDER BY d.seq DESC LIMIT $1",
+	           a, b);
+	int ret = pg_list_all(pgs_of(st), sql, &p, "listing deliveries", &store_rt_delivery,
+	                      (void **)out, n, err);
+	pp_free(&p);
+	return ret;
+}
+
+int pg_delivery_get(store *st, const char *id, delivery *out, th_error *err)
+{
+	memset(out, 0, sizeof *out);
+	char nf[160];
+	store_not_found_msg(nf, sizeof nf, "delivery", id);
+	pparams p = {0};
+	pp_text(&p, id);
+	int ret =
+	    pg_get_one(pgs_of(st), "SELECT " DELIVERY_COLS " FROM deliveries d WHERE d.id = $1", &p,
+	               "reading a delivery", &store_rt_delivery, out, nf, err);
+	pp_free(&p);
+	return ret;
+}
+
+/* Claim due deliveries in one statement (see store.h for the rules). Rows
+ * another transaction is claiming right now are skipped (SKIP LOCKED), so
+ * several instances never claim the same delivery; the order rule is checked
+ * against committed state, and a row claimed meanwhile by another instance is
+ * re-checked after its lock (status running, lease valid: not claimed). */
+static const char CLAIM_SQL[] =
+    "WITH due AS ("
+    "  SELECT d.id FROM deliveries d JOIN handlers h ON h.id = d.handler_id"
+    "  WHERE d.status IN ('pending', 'running', 'failed')" /* = the partial indexes */
+    "    AND ((d.status IN ('pending', 'failed') AND d.next_attempt_at <= $1)"
+    "         OR (d.status = 'running' AND d.claimed_until < $1))"
+    "    AND h.enabled"
+    "    AND (($2::bigint >> (CASE h.kind WHEN 'exec' THEN 0 WHEN 'forward' THEN 1"
+    "                          WHEN 'func' THEN 2 ELSE 62 END)) & 1) = 1"
+    "    AND NOT EXISTS (SELECT 1 FROM deliveries p"
+    "         WHERE p.webhook_id = d.webhook_id AND p.handler_id = d.handler_id"
+    "           AND p.event_seq < d.event_seq"
+    "           AND p.status IN ('pending', 'running', 'failed'))"
+    "  ORDER BY d.event_seq, d.generation LIMIT $3"
+    "  FOR UPDATE OF d SKIP LOCKED"
+    "), claimed AS ("
+    "  UPDATE deliveries d SET status = 'running', claimed_until = $4,"
+    "         attempts = d.attempts + 1, updated_at = $1, claimed_by = $5"
+    "  FROM due WHERE d.id = due.id"
+    "  RETURNING " DELIVERY_COLS ", d.event_seq, d.generation"
+    ") SELECT * FROM claimed ORDER BY event_seq, generation";
+
+int pg_delivery_claim(store *st, unsigned kinds, size_t max, int64_t lease_ms, delivery **out,
+                      size_t *n, th_error *err)
+{
+	*out = NULL;
+	*n = 0;
+	if (max == 0)
+		return 0;
+	max = store_list_limit(max, STORE_LIST_LIMIT_MAX);
+	int64_t now = time_now_ms();
+	pparams p = {0};
+	pp_i64(&p, now);
+	pp_i64(&p, (int64_t)(kinds & 0x7fffffffu));
+	pp_i64(&p, (int64_t)max);
+	pp_i64(&p, now + lease_ms);
+	pp_text(&p, st->instance);
+	int ret = pg_list_all(pgs_of(st), CLAIM_SQL, &p, "claiming deliveries", &store_rt_delivery,
+	                      (void **)out, n, err);
+	pp_free(&p);
+	return ret;
+}
+
+typedef struct pg_finish_many {
+	const delivery_outcome *outs;
+	size_t n;
+	size_t changed;
+} pg_finish_many;
+
+/* Every outcome of the batch inside the caller's transaction. */
+static int op_finish_many(pgs *s, PGconn *c, void *ctx, th_error *err)
+{
+	pg_finish_many *m = ctx;
+	int64_t now = time_now_ms();
+	m->changed = 0;
+	for (size_t i = 0; i < m->n; i++) {
+		const delivery_outcome *o = &m->outs[i];
+		pparams p = {0};
+		pp_text(&p, o->id);
+		pp_text(&p, delivery_status_name(o->status));
+		pp_i64(&p, o->next_attempt_at);
+		pp_text_repair(&p, o->last_error);
+		pp_i64(&p, now);
+		PGresult *r =
+		    pq(s, c,
+		       "UPDATE deliveries SET status = $2, next_attempt_at = $3,"
+		       " last_error = $4, updated_at = $5, claimed_until = 0 WHERE id = $1",
+		       &p, "recording a delivery's outcome", err);
+		pp_free(&p);
+		if (!r)
+			return err ? err->code : TH_ESTORE;
+		m->changed += (size_t)pq_changes(r);
+		PQclear(r);
+	}
+	return 0;
+}
+
+int pg_delivery_finish_many(store *st, const delivery_outcome *outs, size_t n, size_t *changed,
+                            th_error *err)
+{
+	int ret = store_check_outcomes(outs, n, changed, err);
+	if (ret != 0 || n == 0)
+		return ret;
+	pg_finish_many m = {outs, n, 0};
+	ret = with_txn(pgs_of(st), op_finish_many, &m, err);
+	if (ret == 0 && changed)
+		*changed = m.changed;
+	return ret;
+}
+
+/* Pending and due now, attempts from 0; a running delivery is refused. */
+static int op_delivery_retry(pgs *s, PGconn *c, void *ctx, th_error *err)
+{
+	const char *id = ctx;
+	pparams p = {0};
+	PGresult *r = NULL;
+	int ret = 0;
+	pp_text(&p, id);
+	if (!(r = pq(s, c, "SELECT status FROM deliveries WHERE id = $1 FOR UPDATE", &p,
+	             "reading a delivery", err))) {
+		ret = err ? err->code : TH_ESTORE;
+		goto out;
+	}
+	if (PQntuples(r) == 0) {
+		ret = store_not_found(err, "delivery", id);
+		goto out;
+	}
+	if (str_eq(PQgetvalue(r, 0, 0), "running")) {
+		ret = store_delivery_running(err, id);
+		goto out;
+	}
+	pp_i64(&p, time_now_ms());
+	ret = pq_do(s, c,
+	            "UPDATE deliveries SET status = 'pending', attempts = 0,"
+	            " next_attempt_at = $2, updated_at = $2, claimed_until = 0"
+	            " WHERE id = $1",
+	            &p, "retrying a delivery", err);
+out:
+	PQclear(r);
+	pp_free(&p);
+	return ret;
+}
+
+int pg_delivery_retry(store *st, const char *id, th_error *err)
+{
+	return with_txn(pgs_of(st), op_delivery_retry, (void *)id, err);
+}
+
+typedef struct stats_ctx {
+	int64_t *counts;
+	int64_t *oldest;
+} stats_ctx;
+
+static int op_delivery_stats(pgs *s, PGconn *c, void *ctx, th_error *err)
+{
+	stats_ctx *x = ctx;
+	for (int i = 0; i < 5; i++)
+		x->counts[i] = 0;
+	PGresult *r = pq(s, c,
+	                 "SELECT status, count(*) FROM deliveries GROUP BY status"
+	                 " UNION ALL SELECT '', coalesce(min(next_attempt_at), 0)"
+	                 " FROM deliveries WHERE status = 'pending'",
+	                 NULL, "counting deliveries", err);
+	if (!r)
+		return err ? err->code : TH_ESTORE;
+	for (int i = 0; i < PQntuples(r); i++) {
+		int64_t v = 0;
+		(void)num_parse_i64(PQgetvalue(r, i, 1), INT64_MIN, INT64_MAX, &v);
+		const char *status = PQgetvalue(r, i, 0);
+		enum delivery_status ds;
+		if (!*status) {
+			if (x->oldest)
+				*x->oldest = v;
+		} else if (delivery_status_parse(status, &ds) == 0 && (int)ds >= 0 && (int)ds < 5) {
+			x->counts[ds] = v;
+		}
+	}
+	PQclear(r);
+	return 0;
+}
+
+/* Counts per status; @oldest_pending_at is the smallest next_attempt_at of a
+ * pending delivery (0: none pending). */
+int pg_delivery_stats(store *st, int64_t counts[5], int64_t *oldest_pending_at, th_error *err)
+{
+	if (oldest_pending_at)
+		*oldest_pending_at = 0;
+	stats_ctx x = {counts, oldest_pending_at};
+	return with_conn(pgs_of(st), op_delivery_stats, &x, err);
+}
+
+typedef struct recover_ctx {
+	size_t made;
+} recover_ctx;
+
+/* The claimers of running deliveries that are dead processes of this host:
+ * their deliveries become failed and due now, in one transaction. Another
+ * instance recovering at the same time takes turns on the rows (FOR UPDATE
+ * in the UPDATE), and a row already recovered no longer matches. */
+static int op_recover(pgs *s, PGconn *c, void *ctx, th_error *err)
+{
+	recover_ctx *x = ctx;
+	x->made = 0;
+	PGresult *r = pq(s, c,
+	                 "SELECT DISTINCT claimed_by FROM deliveries"
+	                 " WHERE status = 'running' AND claimed_by IS NOT NULL",
+	                 NULL, "reading who runs deliveries", err);
+	if (!r)
+		return err ? err->code : TH_ESTORE;
+	int ret = 0;
+	int64_t now = time_now_ms();
+	for (int i = 0; ret == 0 && i < PQntuples(r); i++) {
+		const char *who = PQgetvalue(r, i, 0);
+		if (!store_instance_dead(&s->base, who))
+			continue;
+		pparams p = {0};
+		pp_text(&p, who);
+		pp_i64(&p, now);
+		pp_text(&p, STORE_RECOVERED_ERROR);
+		PGresult *u = pq(s, c,
+		                 "UPDATE deliveries SET status = 'failed', next_attempt_at = $2,"
+		                 " updated_at = $2, claimed_until = 0, last_error = $3"
+		                 " WHERE status = 'running' AND claimed_by = $1",
+		                 &p, "recovering deliveries", err);
+		pp_free(&p);
+		if (!u) {
+			ret = err ? err->code : TH_ESTORE;
+		} else {
+			x->made += (size_t)pq_changes(u);
+			PQclear(u);
+		}
+	}
+	PQclear(r);
+	return ret;
+}
+
+int pg_delivery_recover(store *st, size_t *recovered, th_error *err)
+{
+	recover_ctx x = {0};
+	int ret = with_txn(pgs_of(st), op_recover, &x, err);
+	if (recovered)
+		*recovered = ret == 0 ? x.made : 0;
+	return ret;
+}

@@ -1,0 +1,154 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * pg_int.h — what the files of the PostgreSQL store share (private to
+ * src/store): the handle and its pool, query parameters, and the helpers of
+ * pg.c that every entity file (pg_webhooks.c, pg_events.c,
+ * pg_deliveries.c, pg_users.c) runs its SQL with.
+ *
+ * Threads: the handle is shared; a connection is used by the one thread that
+ * took it from the pool (with_conn), so the pg_op callbacks need no lock.
+ */
+#ifndef TH_PG_INT_H
+#define TH_PG_INT_H
+
+#include <libpq-fe.h>
+#include <pthread.h>
+
+#include "store/store_int.h"
+
+typedef struct pgs {
+	store base;       /* first: store* <-> pgs* casts */
+	char *conninfo;   /* the URL for libpq, our parameters removed (holds the password) */
+	char masked[256]; /* the URL for messages: password masked, query dropped */
+	char options[64]; /* "-c statement_timeout=N" */
+	size_t pool_size;
+	PGconn **conns;     /* pool_size slots; NULL until first used */
+	bool *busy;         /* slot in use by a thread */
+	pthread_mutex_t mu; /* guards busy[] (not the connections themselves) */
+	pthread_cond_t cv;  /* signalled when a slot is released */
+} pgs;
+
+static inline pgs *pgs_of(store *st)
+{
+	return (pgs *)st;
+}
+
+/* An operation on one connection; it runs one transaction (or one statement). */
+typedef int (*pg_op)(pgs *s, PGconn *c, void *ctx, th_error *err);
+/* Run @op on a pooled connection; once more after a reconnect when the
+ * connection broke. */
+int with_conn(pgs *s, pg_op op, void *ctx, th_error *err);
+/* Run @body in one transaction on a pooled connection; a failure rolls back. */
+int with_txn(pgs *s, pg_op body, void *ctx, th_error *err);
+
+/* Query parameters: values, lengths and formats for PQexecParams; strings it
+ * made (numbers, repaired text) are owned here and freed by pp_free(). The
+ * first failure sticks in `oom`. */
+typedef struct pparams {
+	int n, cap;
+	const char **v;
+	int *len;
+	int *fmt;
+	char **owned;
+	int nowned, capowned;
+	bool oom;
+} pparams;
+
+void pp_free(pparams *p);
+void pp_reset(pparams *p);                      /* empty, for reuse */
+const char *pp_own(pparams *p, char *str);      /* keep a heap string until pp_free */
+void pp_text(pparams *p, const char *v);        /* NULL: SQL NULL; not copied */
+void pp_text_repair(pparams *p, const char *v); /* outside text: bad UTF-8 -> '?' */
+void pp_i64(pparams *p, int64_t v);
+void pp_bool(pparams *p, bool v);
+void pp_bytes(pparams *p, const void *data, size_t len); /* BYTEA, byte-exact */
+
+/* A failed statement as a th_error: TH_EEXISTS (unique), TH_ENOTFOUND
+ * (foreign key), TH_EUNAVAIL (connection gone), else TH_ESTORE. */
+int pg_fail(pgs *s, PGconn *c, const PGresult *r, const char *what, th_error *err);
+/* Run @sql with @p (may be NULL): the result (PQclear it) or NULL with @err. */
+PGresult *pq(pgs *s, PGconn *c, const char *sql, pparams *p, const char *what, th_error *err);
+/* Run a statement whose result is not needed; 0 or the error code. */
+int pq_do(pgs *s, PGconn *c, const char *sql, pparams *p, const char *what, th_error *err);
+long pq_changes(PGresult *r); /* rows affected by a command */
+int pq_begin(pgs *s, PGconn *c, th_error *err);
+int pq_commit(pgs *s, PGconn *c, const char *what, th_error *err);
+void pq_rollback(PGconn *c); /* whatever is open; errors ignored */
+
+/* Every row of @r as @rt elements (store_rows_collect()), or its first row
+ * into @out (store_rows_first(), TH_ENOTFOUND "@nf" when none). */
+int pg_read_rows(PGresult *r, const store_rowtype *rt, void **out, size_t *n, th_error *err);
+int pg_read_first(PGresult *r, const store_rowtype *rt, void *out, const char *nf, th_error *err);
+
+/* A statement with parameters for pg_simple(); when @rt is set its rows are
+ * read: the first into @first (TH_ENOTFOUND "@nf" when none) or, when
+ * @first is NULL, all of them into *out / *n. */
+typedef struct simple_op {
+	const char *sql;
+	pparams *p;
+	const char *what;
+	const store_rowtype *rt;
+	void **out;
+	size_t *n;
+	void *first;
+	const char *nf;
+	long changes; /* rows affected (commands) */
+} simple_op;
+/* A pg_op running one simple_op (@ctx). */
+int pg_simple(pgs *s, PGconn *c, void *ctx, th_error *err);
+
+/* One statement with parameters @p on a pooled connection, its rows read as
+ * @rt: the first into @out (TH_ENOTFOUND "@nf" when none), or all of them. */
+int pg_get_one(pgs *s, const char *sql, pparams *p, const char *what, const store_rowtype *rt,
+               void *out, const char *nf, th_error *err);
+int pg_list_all(pgs *s, const char *sql, pparams *p, const char *what, const store_rowtype *rt,
+                void **out, size_t *n, th_error *err);
+/* A command with parameters @p; *@changes (optional) the rows it changed. */
+int pg_command(pgs *s, const char *sql, pparams *p, const char *what, long *changes, th_error *err);
+/* DELETE by one text key; TH_ENOTFOUND when nothing was deleted (@show_key
+ * false keeps the key out of the message). */
+int pg_delete_one(pgs *s, const char *sql, const char *key, const char *what, bool show_key,
+                  th_error *err);
+
+/* The store_ops entries, by entity file. */
+int pg_webhook_insert(store *st, const webhook *w, th_error *err);
+int pg_webhook_update(store *st, const webhook *w, th_error *err);
+int pg_webhook_get(store *st, const char *id, webhook *out, th_error *err);
+int pg_webhook_find(store *st, const char *id_model, const char *tok, webhook *out, th_error *err);
+int pg_webhook_list(store *st, webhook **out, size_t *n, th_error *err);
+int pg_webhook_delete(store *st, const char *id, th_error *err);
+int pg_token_put(store *st, const token *t, th_error *err);
+int pg_token_get(store *st, const char *tok, token *out, th_error *err);
+int pg_token_list(store *st, token **out, size_t *n, th_error *err);
+int pg_token_delete(store *st, const char *tok, th_error *err);
+int pg_webhook_fill_fp(store *st, const char *id, const char *fp, th_error *err);
+int pg_token_fill_fp(store *st, const char *tok, const char *fp, th_error *err);
+
+int pg_events_put(store *st, event **evs, size_t n, enum store_put *results, th_error *err);
+int pg_event_get(store *st, const char *id, event *out, th_error *err);
+int pg_event_list(store *st, const event_query *qy, event_row **out, size_t *n, th_error *err);
+int pg_event_replay(store *st, const char *event_id, size_t *out_n, th_error *err);
+
+int pg_handler_insert(store *st, const handler *h, th_error *err);
+int pg_handler_get(store *st, const char *id, handler *out, th_error *err);
+int pg_handler_list(store *st, handler **out, size_t *n, th_error *err);
+int pg_handler_delete(store *st, const char *id, th_error *err);
+int pg_handler_set_enabled(store *st, const char *id, bool enabled, th_error *err);
+int pg_delivery_list(store *st, const char *status, const char *event_id, size_t limit,
+                     delivery **out, size_t *n, th_error *err);
+int pg_delivery_get(store *st, const char *id, delivery *out, th_error *err);
+int pg_delivery_claim(store *st, unsigned kinds, size_t max, int64_t lease_ms, delivery **out,
+                      size_t *n, th_error *err);
+int pg_delivery_finish_many(store *st, const delivery_outcome *outs, size_t n, size_t *changed,
+                            th_error *err);
+int pg_delivery_recover(store *st, size_t *recovered, th_error *err);
+int pg_delivery_retry(store *st, const char *id, th_error *err);
+int pg_delivery_stats(store *st, int64_t counts[5], int64_t *oldest_pending_at, th_error *err);
+
+int pg_user_put(store *st, const char *name, const char *pwhash, th_error *err);
+int pg_user_get_hash(store *st, const char *name, char **out_hash, th_error *err);
+int pg_session_put(store *st, const user_session *us, th_error *err);
+int pg_session_get(store *st, const char *id_hash, user_session *out, th_error *err);
+int pg_session_delete(store *st, const char *id_hash, th_error *err);
+
+#endif

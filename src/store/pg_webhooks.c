@@ -1,0 +1,209 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * pg_webhooks.c — webhooks and tokens in the PostgreSQL store.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/pg_int.h"
+
+/* ---- webhooks ----------------------------------------------------------------------------- */
+
+static int webhook_unique_err(const th_error *e, const webhook *w, th_error *err)
+{
+	return store_webhook_exists(w, strstr(e->msg, "webhooks_model_token") != NULL, err);
+}
+
+static void webhook_params(pparams *p, const webhook *w, bool insert)
+{
+	pp_text(p, w->id);
+	pp_text(p, w->trello_id);
+	pp_text(p, w->id_model);
+	pp_text(p, w->model_type);
+	pp_text(p, w->model_name);
+	pp_text(p, w->description);
+	pp_text(p, w->callback_url);
+	pp_text(p, w->token);
+	pp_text(p, webhook_state_name(w->state));
+	pp_bool(p, w->active);
+	pp_i64(p, w->consecutive_failures);
+	pp_i64(p, w->first_consecutive_fail_at);
+	if (insert)
+		pp_i64(p, w->created_at ? w->created_at : time_now_ms());
+	pp_i64(p, w->last_event_at);
+	pp_text(p, w->token_fp);
+}
+
+int pg_webhook_insert(store *st, const webhook *w, th_error *err)
+{
+	if (store_check_webhook(w, err) != 0)
+		return TH_EINVAL;
+	pparams p = {0};
+	webhook_params(&p, w, true);
+	simple_op o = {.sql = "INSERT INTO webhooks (" WEBHOOK_COLS ") VALUES"
+	                      " ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15)",
+	               .p = &p,
+	               .what = "adding a webhook"};
+	th_error e = {0};
+	int ret = with_conn(pgs_of(st), pg_simple, &o, &e);
+	pp_free(&p);
+	if (ret == TH_EEXISTS)
+		return webhook_unique_err(&e, w, err);
+	if (ret != 0 && err)
+		*err = e;
+	return ret;
+}
+
+int pg_webhook_update(store *st, const webhook *w, th_error *err)
+{
+	if (store_check_webhook(w, err) != 0)
+		return TH_EINVAL;
+	pparams p = {0};
+	webhook_params(&p, w, false);
+	simple_op o = {.sql = "UPDATE webhooks SET trello_id = $2, id_model = $3, model_type = $4,"
+	                      " model_name = $5, description = $6, callback_url = $7, token = $8,"
+	                      " state = $9, active = $10, consecutive_failures = $11,"
+	                      " first_consecutive_fail_at = $12, last_event_at = $13,"
+	                      " token_fp = coalesce($14, token_fp) WHERE id = $1",
+	               .p = &p,
+	               .what = "updating a webhook"};
+	th_error e = {0};
+	int ret = with_conn(pgs_of(st), pg_simple, &o, &e);
+	pp_free(&p);
+	if (ret == TH_EEXISTS)
+		return webhook_unique_err(&e, w, err);
+	if (ret != 0) {
+		if (err)
+			*err = e;
+		return ret;
+	}
+	if (o.changes == 0)
+		return store_not_found(err, "webhook", w->id);
+	return 0;
+}
+
+#define WEBHOOK_SELECT                                                                       \
+	"SELECT " WEBHOOK_COLS ", (SELECT count(*) FROM events e WHERE e.webhook_id = w.id)" \
+	" FROM webhooks w"
+
+int pg_webhook_get(store *st, const char *id, webhook *out, th_error *err)
+{
+	memset(out, 0, sizeof *out);
+	char nf[160];
+	store_not_found_msg(nf, sizeof nf, "webhook", id);
+	pparams p = {0};
+	pp_text(&p, id);
+	int ret = pg_get_one(pgs_of(st), WEBHOOK_SELECT " WHERE id = $1", &p, "reading a webhook",
+	                     &store_rt_webhook, out, nf, err);
+	pp_free(&p);
+	return ret;
+}
+
+int pg_webhook_find(store *st, const char *id_model, const char *tok, webhook *out, th_error *err)
+{
+	memset(out, 0, sizeof *out);
+	char nf[160];
+	str_printf(nf, sizeof nf, "no webhook for model %s with this token",
+	           id_model ? id_model : "(null)");
+	if (!tok || !id_model)
+		return th_err(err, TH_ENOTFOUND, "%s", nf);
+	pparams p = {0};
+	pp_text(&p, id_model);
+	pp_text(&p, tok);
+	int ret = pg_get_one(pgs_of(st), WEBHOOK_SELECT " WHERE id_model = $1 AND token = $2", &p,
+	                     "reading a webhook", &store_rt_webhook, out, nf, err);
+	pp_free(&p);
+	return ret;
+}
+
+int pg_webhook_list(store *st, webhook **out, size_t *n, th_error *err)
+{
+	return pg_list_all(pgs_of(st), WEBHOOK_SELECT " ORDER BY created_at, id", NULL,
+	                   "listing webhooks", &store_rt_webhook, (void **)out, n, err);
+}
+
+/* Deleting a webhook keeps its events (no foreign key). */
+int pg_webhook_delete(store *st, const char *id, th_error *err)
+{
+	return pg_delete_one(pgs_of(st), "DELETE FROM webhooks WHERE id = $1", id, "webhook", true,
+	                     err);
+}
+
+/* ---- tokens ------------------------------------------------------------------------------- */
+
+int pg_token_put(store *st, const token *t, th_error *err)
+{
+	if (store_check_token(t, err) != 0)
+		return TH_EINVAL;
+	pparams p = {0};
+	pp_text(&p, t->token);
+	pp_text(&p, t->member);
+	pp_i64(&p, t->expires_at);
+	pp_text(&p, token_state_name(t->state));
+	pp_i64(&p, t->checked_at);
+	pp_i64(&p, t->created_at ? t->created_at : time_now_ms());
+	pp_text(&p, t->token_fp);
+	simple_op o = {.sql = "INSERT INTO tokens (" TOKEN_COLS ") VALUES ($1,$2,$3,$4,$5,$6,$7)"
+	                      " ON CONFLICT (token) DO UPDATE SET member = excluded.member,"
+	                      " expires_at = excluded.expires_at, state = excluded.state,"
+	                      " checked_at = excluded.checked_at,"
+	                      " token_fp = coalesce(excluded.token_fp, tokens.token_fp)",
+	               .p = &p,
+	               .what = "storing a token"};
+	int ret = with_conn(pgs_of(st), pg_simple, &o, err);
+	pp_free(&p);
+	return ret;
+}
+
+int pg_token_get(store *st, const char *tok, token *out, th_error *err)
+{
+	memset(out, 0, sizeof *out);
+	pparams p = {0};
+	pp_text(&p, tok);
+	int ret = pg_get_one(pgs_of(st), "SELECT " TOKEN_COLS " FROM tokens WHERE token = $1", &p,
+	                     "reading a token", &store_rt_token, out, "no such token stored", err);
+	pp_free(&p);
+	return ret;
+}
+
+int pg_token_list(store *st, token **out, size_t *n, th_error *err)
+{
+	return pg_list_all(pgs_of(st),
+	                   "SELECT " TOKEN_COLS " FROM tokens ORDER BY created_at, token", NULL,
+	                   "listing tokens", &store_rt_token, (void **)out, n, err);
+}
+
+int pg_token_delete(store *st, const char *tok, th_error *err)
+{
+	return pg_delete_one(pgs_of(st), "DELETE FROM tokens WHERE token = $1", tok, "token", false,
+	                     err);
+}
+
+/* ---- fingerprints of rows from before they existed ------------------------------------ */
+
+static int fill_fp(pgs *s, const char *sql, const char *key, const char *fp, const char *what,
+                   th_error *err)
+{
+	pparams p = {0};
+	pp_text(&p, key);
+	pp_text(&p, fp);
+	int ret = pg_command(s, sql, &p, what, NULL, err);
+	pp_free(&p);
+	if (ret == TH_EEXISTS)
+		ret = th_err(err, TH_EEXISTS, "another row already has this token");
+	return ret;
+}
+
+int pg_webhook_fill_fp(store *st, const char *id, const char *fp, th_error *err)
+{
+	return fill_fp(pgs_of(st),
+	               "UPDATE webhooks SET token_fp = $2 WHERE id = $1 AND " FP_REPLACEABLE("$2"),
+	               id, fp, "filling a webhook's token fingerprint", err);
+}
+
+int pg_token_fill_fp(store *st, const char *tok, const char *fp, th_error *err)
+{
+	return fill_fp(pgs_of(st),
+	               "UPDATE tokens SET token_fp = $2 WHERE token = $1 AND " FP_REPLACEABLE("$2"),
+	               tok, fp, "filling a token's fingerprint", err);
+}

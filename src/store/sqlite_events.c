@@ -1,0 +1,326 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * sqlite_events.c — events in the SQLite store: storing batches (with their
+ * deliveries), reading, listing and replaying them.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/sqlite_int.h"
+
+/* ---- handlers (loading the enabled ones for matching) ------------------------------- */
+
+/* All enabled handlers, for matching new events. Called with the lock held. */
+int sq_load_enabled_handlers(sq *s, handler **out, size_t *n, th_error *err)
+{
+	return sq_list_locked(s, Q_HANDLERS_ENABLED, &store_rt_handler, (void **)out, n,
+	                      "loading handlers", err);
+}
+
+/* One delivery row (store_each_match callback); the statement is bound anew each time. */
+typedef struct sq_dctx {
+	sq *s;
+	sqlite3_stmt *q;
+	const event *ev;
+	int64_t seq, generation, now;
+	size_t made;
+} sq_dctx;
+
+static int insert_delivery(void *ctx, const handler *h, const char *id, th_error *err)
+{
+	sq_dctx *x = ctx;
+	sq_bind b = {x->q, 0, SQLITE_OK};
+	sq_bind_text(&b, id);
+	sq_bind_text(&b, x->ev->id);
+	sq_bind_text(&b, h->id);
+	sq_bind_i64(&b, x->generation);
+	sq_bind_i64(&b, x->now);
+	sq_bind_text(&b, x->ev->webhook_id);
+	sq_bind_i64(&b, x->seq);
+	int rc = b.rc == SQLITE_OK ? sq_step(x->q) : b.rc;
+	sq_reset(x->q);
+	if (rc != SQLITE_DONE)
+		return sq_fail(x->s, err, "adding a delivery");
+	x->made++;
+	return 0;
+}
+
+/* Insert one pending delivery, due at @now, of @ev (stored with @seq) for each
+ * handler of @hs that matches it. Called inside a transaction with the lock
+ * held. @out_n (optional) counts the deliveries. */
+static int insert_deliveries(sq *s, const event *ev, int64_t seq, int64_t generation,
+                             const handler *hs, size_t nh, int64_t now, size_t *out_n,
+                             th_error *err)
+{
+	sq_dctx x = {s, NULL, ev, seq, generation, now, 0};
+	int ret = 0;
+	if (nh > 0) {
+		if (!(x.q = sq_stmt(s, Q_DELIVERY_INSERT, err)))
+			ret = TH_ESTORE;
+		else
+			ret = store_each_match(ev, hs, nh, insert_delivery, &x, err);
+	}
+	if (out_n)
+		*out_n = x.made;
+	return ret;
+}
+
+/* ---- events ------------------------------------------------------------------------------ */
+
+/* Store one event inside the batch transaction. *@is_new tells whether it was
+ * inserted (false: a duplicate of (webhook_id, action_id)). */
+static int put_one(sq *s, const event *ev, const handler *hs, size_t nh, int64_t now, bool *is_new,
+                   th_error *err)
+{
+	*is_new = false;
+	sqlite3_stmt *q = sq_stmt(s, Q_EVENT_INSERT, err);
+	if (!q)
+		return TH_ESTORE;
+	sq_bind b = {q, 0, SQLITE_OK};
+	sq_bind_text(&b, ev->id);
+	sq_bind_text(&b, ev->webhook_id);
+	sq_bind_text(&b, ev->action_id);
+	sq_bind_text(&b, ev->action_type);
+	sq_bind_text(&b, ev->action_date);
+	sq_bind_text(&b, ev->model_id);
+	sq_bind_text(&b, ev->board_id);
+	sq_bind_text(&b, ev->board_name);
+	sq_bind_text(&b, ev->list_id);
+	sq_bind_text(&b, ev->list_name);
+	sq_bind_text(&b, ev->card_id);
+	sq_bind_text(&b, ev->card_name);
+	sq_bind_text(&b, ev->member);
+	sq_bind_text(&b, ev->summary);
+	/* the body exactly as received: a BLOB, never re-encoded */
+	int i = ++b.i;
+	if (b.rc == SQLITE_OK)
+		b.rc = sqlite3_bind_blob64(q, i, ev->payload_len ? (const void *)ev->payload : "",
+		                           ev->payload_len, SQLITE_STATIC);
+	sq_bind_i64(&b, ev->received_at);
+	int rc = b.rc == SQLITE_OK ? sq_step(q) : b.rc;
+	sq_reset(q);
+	if (rc != SQLITE_DONE)
+		return sq_fail(s, err, "storing an event");
+	if (sqlite3_changes(s->db) == 0)
+		return 0;
+	*is_new = true;
+	int64_t seq = sqlite3_last_insert_rowid(s->db);
+	return insert_deliveries(s, ev, seq, 0, hs, nh, now, NULL, err);
+}
+
+int sq_events_put(store *st, event **evs, size_t n, enum store_put *results, th_error *err)
+{
+	sq *s = sq_of(st);
+	int ret = 0;
+	handler *hs = NULL;
+	size_t nh = 0;
+	/* which ids/received_at we filled in, to undo for events not stored */
+	unsigned char *filled = calloc(n ? n : 1, 1);
+	for (size_t i = 0; i < n; i++)
+		results[i] = STORE_PUT_FAILED;
+	if (n == 0) {
+		free(filled);
+		return 0;
+	}
+	if (!filled)
+		return th_err(err, TH_ENOMEM, "out of memory");
+	int64_t now = time_now_ms();
+	if ((ret = store_events_fill(evs, n, now, filled, err)) != 0)
+		goto out;
+
+	pthread_mutex_lock(&s->mu);
+	if ((ret = sq_run(s, Q_BEGIN, "starting a transaction", err)) != 0)
+		goto unlock;
+	if ((ret = sq_load_enabled_handlers(s, &hs, &nh, err)) != 0)
+		goto rollback;
+	for (size_t i = 0; i < n; i++) {
+		event *ev = evs[i];
+		if (!store_event_storable(ev))
+			continue;
+		bool is_new;
+		if ((ret = put_one(s, ev, hs, nh, now, &is_new, err)) != 0)
+			goto rollback;
+		results[i] = is_new ? STORE_PUT_NEW : STORE_PUT_DUPLICATE;
+	}
+	/* last_event_at: one UPDATE per webhook with its latest new event */
+	for (size_t i = 0; i < n; i++) {
+		int64_t latest;
+		if (!store_batch_webhook_latest(evs, results, n, i, &latest))
+			continue;
+		sqlite3_stmt *q = sq_stmt(s, Q_WEBHOOK_TOUCH, err);
+		if (!q) {
+			ret = TH_ESTORE;
+			goto rollback;
+		}
+		sq_bind b = {q, 0, SQLITE_OK};
+		sq_bind_text(&b, evs[i]->webhook_id);
+		sq_bind_i64(&b, latest);
+		int rc = b.rc == SQLITE_OK ? sq_step(q) : b.rc;
+		sq_reset(q);
+		if (rc != SQLITE_DONE) {
+			ret = sq_fail(s, err, "updating the webhook's last event time");
+			goto rollback;
+		}
+	}
+	if ((ret = sq_run(s, Q_COMMIT, "committing events", err)) != 0)
+		goto rollback;
+	goto unlock;
+rollback:
+	sq_rollback(s);
+	for (size_t i = 0; i < n; i++)
+		results[i] = STORE_PUT_FAILED;
+	if (ret != TH_ENOMEM && ret != TH_EIO)
+		ret = TH_ESTORE;
+unlock:
+	pthread_mutex_unlock(&s->mu);
+out:
+	/* an event that was not stored keeps the id/time it came with */
+	store_events_unfill(evs, n, results, filled);
+	free(filled);
+	handler_list_free(hs, nh);
+	return ret;
+}
+
+int sq_event_get(store *st, const char *id, event *out, th_error *err)
+{
+	char nf[160];
+	store_not_found_msg(nf, sizeof nf, "event", id);
+	return sq_get_one(sq_of(st), Q_EVENT_GET, id, NULL, &store_rt_event, out, nf,
+	                  "reading an event", err);
+}
+
+/* Listing: newest first (or oldest first), without payloads. The text filter
+ * is LIKE, which folds case for ASCII letters only. */
+int sq_event_list(store *st, const event_query *qy, event_row **out, size_t *n, th_error *err)
+{
+	sq *s = sq_of(st);
+	*out = NULL;
+	*n = 0;
+	sqlite3_stmt *q = NULL;
+	buf sql, pat;
+	buf_init(&sql, 4096);
+	buf_init(&pat, 4096);
+	int ret = 0, rc;
+	size_t limit = store_list_limit(qy->limit, STORE_EVENT_LIST_DEFAULT);
+	int e = buf_puts(&sql, "SELECT " EVENT_COLS " FROM events WHERE 1 = 1");
+	if (!e && qy->webhook_id)
+		e = buf_puts(&sql, " AND webhook_id = :webhook");
+	if (!e && qy->action_type)
+		e = buf_puts(&sql, " AND action_type = :type");
+	if (!e && qy->text && *qy->text) {
+		e = buf_puts(&sql, " AND summary LIKE :text ESCAPE '\\'");
+		if (!e)
+			e = store_like_pattern(&pat, qy->text);
+	}
+	if (!e && qy->after_seq > 0)
+		e = buf_puts(&sql, " AND seq > :after");
+	if (!e && qy->before_seq > 0)
+		e = buf_puts(&sql, " AND seq < :before");
+	if (!e)
+		e = buf_puts(&sql, qy->oldest_first ? " ORDER BY seq ASC" : " ORDER BY seq DESC");
+	if (!e)
+		e = buf_puts(&sql, " LIMIT :limit");
+	if (e) {
+		ret = th_err(err, TH_ETOOBIG, "event filter text is too long");
+		goto done;
+	}
+	pthread_mutex_lock(&s->mu);
+	if (sqlite3_prepare_v2(s->db, sql.data, -1, &q, NULL) != SQLITE_OK) {
+		ret = sq_fail(s, err, "listing events");
+		goto out;
+	}
+	rc = SQLITE_OK;
+	if (qy->webhook_id)
+		rc |= sqlite3_bind_text(q, sqlite3_bind_parameter_index(q, ":webhook"),
+		                        qy->webhook_id, -1, SQLITE_STATIC);
+	if (qy->action_type)
+		rc |= sqlite3_bind_text(q, sqlite3_bind_parameter_index(q, ":type"),
+		                        qy->action_type, -1, SQLITE_STATIC);
+	if (qy->text && *qy->text)
+		rc |= sqlite3_bind_text(q, sqlite3_bind_parameter_index(q, ":text"), pat.data,
+		                        (int)pat.len, SQLITE_STATIC);
+	if (qy->after_seq > 0)
+		rc |=
+		    sqlite3_bind_int64(q, sqlite3_bind_parameter_index(q, ":after"), qy->after_seq);
+	if (qy->before_seq > 0)
+		rc |= sqlite3_bind_int64(q, sqlite3_bind_parameter_index(q, ":before"),
+		                         qy->before_seq);
+	rc |= sqlite3_bind_int64(q, sqlite3_bind_parameter_index(q, ":limit"), (int64_t)limit);
+	if (rc != SQLITE_OK) {
+		ret = sq_fail(s, err, "listing events");
+		goto out;
+	}
+	ret = sq_collect(s, q, &store_rt_event_row, (void **)out, n, "listing events", err);
+out:
+	sqlite3_finalize(q);
+	pthread_mutex_unlock(&s->mu);
+done:
+	buf_free(&sql);
+	buf_free(&pat);
+	return ret;
+}
+
+/* A new generation of deliveries of a stored event, one per matching enabled
+ * handler, due now; in one transaction. */
+int sq_event_replay(store *st, const char *event_id, size_t *out_n, th_error *err)
+{
+	sq *s = sq_of(st);
+	event_row er = {0};
+	handler *hs = NULL;
+	size_t nh = 0, made = 0;
+	int64_t generation = 0;
+	int ret = 0, rc;
+	pthread_mutex_lock(&s->mu);
+	if ((ret = sq_run(s, Q_BEGIN, "starting a transaction", err)) != 0)
+		goto out;
+	sqlite3_stmt *q = sq_stmt(s, Q_EVENT_FOR_REPLAY, err);
+	if (!q) {
+		ret = TH_ESTORE;
+		goto fail;
+	}
+	sq_bind b = {q, 0, SQLITE_OK};
+	sq_bind_text(&b, event_id);
+	if (b.rc != SQLITE_OK) {
+		ret = sq_fail(s, err, "reading an event");
+	} else {
+		char nf[160];
+		store_not_found_msg(nf, sizeof nf, "event", event_id);
+		ret = sq_read_one(s, q, &store_rt_event_row_full, &er, nf, "reading an event", err);
+	}
+	sq_reset(q);
+	if (ret != 0)
+		goto fail;
+	q = sq_stmt(s, Q_NEXT_GENERATION, err);
+	if (!q) {
+		ret = TH_ESTORE;
+		goto fail;
+	}
+	b = (sq_bind){q, 0, SQLITE_OK};
+	sq_bind_text(&b, event_id);
+	rc = b.rc == SQLITE_OK ? sq_step(q) : b.rc;
+	if (rc == SQLITE_ROW)
+		generation = sqlite3_column_int64(q, 0);
+	else
+		ret = sq_fail(s, err, "reading delivery generations");
+	sq_reset(q);
+	if (ret != 0)
+		goto fail;
+	if ((ret = sq_load_enabled_handlers(s, &hs, &nh, err)) != 0)
+		goto fail;
+	if ((ret = insert_deliveries(s, &er.ev, er.seq, generation, hs, nh, time_now_ms(), &made,
+	                             err)) != 0)
+		goto fail;
+	if ((ret = sq_run(s, Q_COMMIT, "commit", err)) != 0)
+		goto fail;
+	goto out;
+fail:
+	made = 0;
+	sq_rollback(s);
+out:
+	pthread_mutex_unlock(&s->mu);
+	store_event_clear(&er.ev);
+	handler_list_free(hs, nh);
+	if (out_n)
+		*out_n = made;
+	return ret;
+}

@@ -1,0 +1,197 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * sqlite_int.h — what the files of the SQLite store share (private to
+ * src/store): the handle, the cached statements, and the helpers of sqlite.c
+ * that every entity file (sqlite_webhooks.c, sqlite_events.c,
+ * sqlite_deliveries.c, sqlite_users.c) runs its SQL with.
+ *
+ * Locking: every helper named *_locked runs with `mu` held by its caller;
+ * the others take it themselves. One connection, so one operation at a time.
+ */
+#ifndef TH_SQLITE_INT_H
+#define TH_SQLITE_INT_H
+
+#include <pthread.h>
+#include <sqlite3.h>
+
+#include "store/sqlite_ckpt.h"
+#include "store/store_fault.h"
+#include "store/store_int.h"
+
+/* The cached statements (their SQL is sq_sql[] in sqlite.c). */
+enum sq_q {
+	Q_BEGIN,
+	Q_COMMIT,
+	Q_ROLLBACK,
+	Q_EVENT_INSERT,
+	Q_WEBHOOK_TOUCH,
+	Q_DELIVERY_INSERT,
+	Q_HANDLERS_ENABLED,
+	Q_WEBHOOK_INSERT,
+	Q_WEBHOOK_UPDATE,
+	Q_WEBHOOK_GET,
+	Q_WEBHOOK_FIND,
+	Q_WEBHOOK_LIST,
+	Q_WEBHOOK_DELETE,
+	Q_TOKEN_PUT,
+	Q_TOKEN_GET,
+	Q_TOKEN_LIST,
+	Q_TOKEN_DELETE,
+	Q_WEBHOOK_FILL_FP,
+	Q_TOKEN_FILL_FP,
+	Q_EVENT_GET,
+	Q_EVENT_FOR_REPLAY,
+	Q_NEXT_GENERATION,
+	Q_HANDLER_INSERT,
+	Q_HANDLER_GET,
+	Q_HANDLER_LIST,
+	Q_HANDLER_DELETE_DELIVERIES,
+	Q_HANDLER_DELETE,
+	Q_HANDLER_SET_ENABLED,
+	Q_DELIVERY_GET,
+	Q_DELIVERY_DUE,
+	Q_DELIVERY_MARK_RUNNING,
+	Q_DELIVERY_CLAIMERS,
+	Q_DELIVERY_RECOVER,
+	Q_DELIVERY_FINISH,
+	Q_DELIVERY_STATUS,
+	Q_DELIVERY_RETRY,
+	Q_DELIVERY_STATS,
+	Q_DELIVERY_OLDEST_PENDING,
+	Q_USER_PUT,
+	Q_USER_GET_HASH,
+	Q_SESSION_PURGE,
+	Q_SESSION_PUT,
+	Q_SESSION_GET,
+	Q_SESSION_DELETE,
+	Q_COUNT
+};
+
+/* The store handle. `base` must stay first (store* <-> sq* casts). */
+typedef struct sq {
+	store base;
+	sqlite3 *db;              /* the one connection; used only under `mu` */
+	pthread_mutex_t mu;       /* serialises every operation */
+	sqlite3_stmt *q[Q_COUNT]; /* lazily prepared, persistent; reset after each use */
+	sqlite_ckpt *ckpt;        /* background WAL checkpoints (file databases only) */
+} sq;
+
+static inline sq *sq_of(store *st)
+{
+	return (sq *)st;
+}
+
+/* sqlite3_step, or SQLITE_IOERR when a test injects a fault (store_fault.h). */
+static inline int sq_step(sqlite3_stmt *q)
+{
+	return store_fault_hit(STORE_FAULT_STEP) ? SQLITE_IOERR : sqlite3_step(q);
+}
+
+/* An error from the database: TH_ESTORE with "what: sqlite message". */
+int sq_fail(sq *s, th_error *err, const char *what);
+/* Was the last error a uniqueness (or primary key) violation? */
+bool sq_is_unique(sq *s);
+/* The cached statement @id, prepared on first use; NULL with @err when
+ * preparing fails. The caller sq_reset()s it after use. */
+sqlite3_stmt *sq_stmt(sq *s, enum sq_q id, th_error *err);
+/* Reset a statement so it holds no lock and no bound pointers. NULL-safe. */
+void sq_reset(sqlite3_stmt *st);
+/* Run a cached statement that returns no rows (BEGIN, COMMIT, ...). */
+int sq_run(sq *s, enum sq_q id, const char *what, th_error *err);
+/* Roll back the open transaction, if any. */
+void sq_rollback(sq *s);
+
+/* Sequential parameter binding: the first error sticks in `rc`. */
+typedef struct sq_bind {
+	sqlite3_stmt *st;
+	int i;
+	int rc;
+} sq_bind;
+
+void sq_bind_text(sq_bind *b, const char *v); /* NULL binds SQL NULL; not copied */
+void sq_bind_i64(sq_bind *b, int64_t v);
+
+/* Step @q to the end, every row read as @rt into a new array (see
+ * store_rows_collect()). Does not reset @q. */
+int sq_collect(sq *s, sqlite3_stmt *q, const store_rowtype *rt, void **out, size_t *n,
+               const char *what, th_error *err);
+/* Step @q (bound) once and read its row as @rt into @out; no row:
+ * TH_ENOTFOUND "@nf". Does not reset @q. */
+int sq_read_one(sq *s, sqlite3_stmt *q, const store_rowtype *rt, void *out, const char *nf,
+                const char *what, th_error *err);
+/* Cached query @id with one or two text keys (@k2 NULL: one): its first row
+ * as @rt into @out; TH_ENOTFOUND "@nf" when none. Takes the lock. */
+int sq_get_one(sq *s, enum sq_q id, const char *k1, const char *k2, const store_rowtype *rt,
+               void *out, const char *nf, const char *what, th_error *err);
+/* Every row of cached query @id (no parameters) as @rt; _locked: lock held. */
+int sq_list_locked(sq *s, enum sq_q id, const store_rowtype *rt, void **out, size_t *n,
+                   const char *what, th_error *err);
+int sq_list(sq *s, enum sq_q id, const store_rowtype *rt, void **out, size_t *n, const char *what,
+            th_error *err);
+
+/* Binds a command's parameters from @arg. */
+typedef void (*sq_binder)(sq_bind *b, const void *arg);
+/* Turns a uniqueness violation of @arg into a TH_EEXISTS message. */
+typedef int (*sq_unique_fn)(sq *s, const void *arg, th_error *err);
+/* Run cached command @id (no rows) under the lock, bound by @bind from @arg:
+ * 0 with *@changes (optional) the rows changed; else @on_unique's error for a
+ * uniqueness violation (when given) or TH_ESTORE "what: message". */
+int sq_command(sq *s, enum sq_q id, sq_binder bind, const void *arg, const char *what,
+               sq_unique_fn on_unique, int *changes, th_error *err);
+/* DELETE by one text key; TH_ENOTFOUND when nothing was deleted (@show_key
+ * false keeps the key out of the message). */
+int sq_delete_one(sq *s, enum sq_q id, const char *key, const char *what, bool show_key,
+                  th_error *err);
+
+/* A transaction body: runs with the lock held between BEGIN and COMMIT. */
+typedef int (*sq_txn_body)(sq *s, void *ctx, th_error *err);
+/* Run @body in one write transaction under the lock; a failure rolls back. */
+int sq_txn(sq *s, sq_txn_body body, void *ctx, th_error *err);
+/* Bind the text @key to @q, step it once and reset it; the step's result code. */
+int sq_step_key(sqlite3_stmt *q, const char *key);
+
+/* All enabled handlers, for matching (lock held). */
+int sq_load_enabled_handlers(sq *s, handler **out, size_t *n, th_error *err);
+
+/* The store_ops entries, by entity file. */
+int sq_webhook_insert(store *st, const webhook *w, th_error *err);
+int sq_webhook_update(store *st, const webhook *w, th_error *err);
+int sq_webhook_get(store *st, const char *id, webhook *out, th_error *err);
+int sq_webhook_find(store *st, const char *id_model, const char *tok, webhook *out, th_error *err);
+int sq_webhook_list(store *st, webhook **out, size_t *n, th_error *err);
+int sq_webhook_delete(store *st, const char *id, th_error *err);
+int sq_token_put(store *st, const token *t, th_error *err);
+int sq_token_get(store *st, const char *tok, token *out, th_error *err);
+int sq_token_list(store *st, token **out, size_t *n, th_error *err);
+int sq_token_delete(store *st, const char *tok, th_error *err);
+int sq_webhook_fill_fp(store *st, const char *id, const char *fp, th_error *err);
+int sq_token_fill_fp(store *st, const char *tok, const char *fp, th_error *err);
+
+int sq_events_put(store *st, event **evs, size_t n, enum store_put *results, th_error *err);
+int sq_event_get(store *st, const char *id, event *out, th_error *err);
+int sq_event_list(store *st, const event_query *qy, event_row **out, size_t *n, th_error *err);
+int sq_event_replay(store *st, const char *event_id, size_t *out_n, th_error *err);
+
+int sq_handler_insert(store *st, const handler *h, th_error *err);
+int sq_handler_get(store *st, const char *id, handler *out, th_error *err);
+int sq_handler_list(store *st, handler **out, size_t *n, th_error *err);
+int sq_handler_delete(store *st, const char *id, th_error *err);
+int sq_handler_set_enabled(store *st, const char *id, bool enabled, th_error *err);
+int sq_delivery_list(store *st, const char *status, const char *event_id, size_t limit,
+                     delivery **out, size_t *n, th_error *err);
+int sq_delivery_get(store *st, const char *id, delivery *out, th_error *err);
+int sq_delivery_claim(store *st, unsigned kinds, size_t max, int64_t lease_ms, delivery **out,
+                      size_t *n, th_error *err);
+int sq_delivery_finish_many(store *st, const delivery_outcome *outs, size_t n, size_t *changed,
+                            th_error *err);
+int sq_delivery_recover(store *st, size_t *recovered, th_error *err);
+int sq_delivery_retry(store *st, const char *id, th_error *err);
+int sq_delivery_stats(store *st, int64_t counts[5], int64_t *oldest_pending_at, th_error *err);
+
+int sq_user_put(store *st, const char *name, const char *pwhash, th_error *err);
+int sq_user_get_hash(store *st, const char *name, char **out_hash, th_error *err);
+int sq_session_put(store *st, const user_session *us, th_error *err);
+int sq_session_get(store *st, const char *id_hash, user_session *out, th_error *err);
+int sq_session_delete(store *st, const char *id_hash, th_error *err);
+
+#endif

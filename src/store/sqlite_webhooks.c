@@ -1,0 +1,174 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * sqlite_webhooks.c — webhooks and tokens in the SQLite store.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/sqlite_int.h"
+
+/* ---- webhooks ------------------------------------------------------------------------ */
+
+static int webhook_unique_err(sq *s, const void *arg, th_error *err)
+{
+	return store_webhook_exists(arg, strstr(sqlite3_errmsg(s->db), "webhooks.id_model") != NULL,
+	                            err);
+}
+
+/* The columns both webhook statements bind, in order; created_at only on insert. */
+static void bind_webhook(sq_bind *b, const webhook *w, bool insert)
+{
+	sq_bind_text(b, w->id);
+	sq_bind_text(b, w->trello_id);
+	sq_bind_text(b, w->id_model);
+	sq_bind_text(b, w->model_type);
+	sq_bind_text(b, w->model_name);
+	sq_bind_text(b, w->description);
+	sq_bind_text(b, w->callback_url);
+	sq_bind_text(b, w->token);
+	sq_bind_text(b, webhook_state_name(w->state));
+	sq_bind_i64(b, w->active);
+	sq_bind_i64(b, w->consecutive_failures);
+	sq_bind_i64(b, w->first_consecutive_fail_at);
+	if (insert)
+		sq_bind_i64(b, w->created_at ? w->created_at : time_now_ms());
+	sq_bind_i64(b, w->last_event_at);
+	sq_bind_text(b, w->token_fp);
+}
+
+static void bind_webhook_insert(sq_bind *b, const void *arg)
+{
+	bind_webhook(b, arg, true);
+}
+
+static void bind_webhook_update(sq_bind *b, const void *arg)
+{
+	bind_webhook(b, arg, false);
+}
+
+int sq_webhook_insert(store *st, const webhook *w, th_error *err)
+{
+	if (store_check_webhook(w, err) != 0)
+		return TH_EINVAL;
+	return sq_command(sq_of(st), Q_WEBHOOK_INSERT, bind_webhook_insert, w, "adding a webhook",
+	                  webhook_unique_err, NULL, err);
+}
+
+int sq_webhook_update(store *st, const webhook *w, th_error *err)
+{
+	if (store_check_webhook(w, err) != 0)
+		return TH_EINVAL;
+	int changes = 0;
+	int ret = sq_command(sq_of(st), Q_WEBHOOK_UPDATE, bind_webhook_update, w,
+	                     "updating a webhook", webhook_unique_err, &changes, err);
+	if (ret == 0 && changes == 0)
+		ret = store_not_found(err, "webhook", w->id);
+	return ret;
+}
+
+int sq_webhook_get(store *st, const char *id, webhook *out, th_error *err)
+{
+	char nf[160];
+	store_not_found_msg(nf, sizeof nf, "webhook", id);
+	return sq_get_one(sq_of(st), Q_WEBHOOK_GET, id, NULL, &store_rt_webhook, out, nf,
+	                  "reading a webhook", err);
+}
+
+int sq_webhook_find(store *st, const char *id_model, const char *tok, webhook *out, th_error *err)
+{
+	char nf[160];
+	str_printf(nf, sizeof nf, "no webhook for model %s with this token",
+	           id_model ? id_model : "(null)");
+	if (!tok) {
+		memset(out, 0, sizeof *out);
+		return th_err(err, TH_ENOTFOUND, "%s", nf);
+	}
+	return sq_get_one(sq_of(st), Q_WEBHOOK_FIND, id_model, tok, &store_rt_webhook, out, nf,
+	                  "reading a webhook", err);
+}
+
+int sq_webhook_list(store *st, webhook **out, size_t *n, th_error *err)
+{
+	return sq_list(sq_of(st), Q_WEBHOOK_LIST, &store_rt_webhook, (void **)out, n,
+	               "listing webhooks", err);
+}
+
+/* Deleting a webhook keeps its events (no foreign key; see the top comment). */
+int sq_webhook_delete(store *st, const char *id, th_error *err)
+{
+	return sq_delete_one(sq_of(st), Q_WEBHOOK_DELETE, id, "webhook", true, err);
+}
+
+/* ---- tokens --------------------------------------------------------------------------- */
+
+static void bind_token(sq_bind *b, const void *arg)
+{
+	const token *t = arg;
+	sq_bind_text(b, t->token);
+	sq_bind_text(b, t->member);
+	sq_bind_i64(b, t->expires_at);
+	sq_bind_text(b, token_state_name(t->state));
+	sq_bind_i64(b, t->checked_at);
+	sq_bind_i64(b, t->created_at ? t->created_at : time_now_ms());
+	sq_bind_text(b, t->token_fp);
+}
+
+int sq_token_put(store *st, const token *t, th_error *err)
+{
+	if (store_check_token(t, err) != 0)
+		return TH_EINVAL;
+	return sq_command(sq_of(st), Q_TOKEN_PUT, bind_token, t, "storing a token", NULL, NULL,
+	                  err);
+}
+
+int sq_token_get(store *st, const char *tok, token *out, th_error *err)
+{
+	return sq_get_one(sq_of(st), Q_TOKEN_GET, tok, NULL, &store_rt_token, out,
+	                  "no such token stored", "reading a token", err);
+}
+
+int sq_token_list(store *st, token **out, size_t *n, th_error *err)
+{
+	return sq_list(sq_of(st), Q_TOKEN_LIST, &store_rt_token, (void **)out, n, "listing tokens",
+	               err);
+}
+
+int sq_token_delete(store *st, const char *tok, th_error *err)
+{
+	return sq_delete_one(sq_of(st), Q_TOKEN_DELETE, tok, "token", false, err);
+}
+
+/* ---- fingerprints of rows from before they existed ------------------------------------ */
+
+typedef struct sq_fill {
+	const char *key;
+	const char *fp;
+} sq_fill;
+
+static void bind_fill(sq_bind *b, const void *arg)
+{
+	const sq_fill *x = arg;
+	sq_bind_text(b, x->key);
+	sq_bind_text(b, x->fp);
+}
+
+static int fill_unique_err(sq *s, const void *arg, th_error *err)
+{
+	(void)s;
+	(void)arg;
+	return th_err(err, TH_EEXISTS, "another row already has this token");
+}
+
+int sq_webhook_fill_fp(store *st, const char *id, const char *fp, th_error *err)
+{
+	sq_fill x = {id, fp};
+	return sq_command(sq_of(st), Q_WEBHOOK_FILL_FP, bind_fill, &x,
+	                  "filling a webhook's token fingerprint", fill_unique_err, NULL, err);
+}
+
+int sq_token_fill_fp(store *st, const char *tok, const char *fp, th_error *err)
+{
+	sq_fill x = {tok, fp};
+	return sq_command(sq_of(st), Q_TOKEN_FILL_FP, bind_fill, &x,
+	                  "filling a token's fingerprint", fill_unique_err, NULL, err);
+}
