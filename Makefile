@@ -27,7 +27,7 @@ BUILD_PKGS = gcc make pkg-config meson ninja-build libmicrohttpd-dev libcurl4-op
 RUN_PKGS   = ca-certificates curl
 TEST_PKGS  = clang-format libcmocka-dev nodejs npm chromium postgresql valgrind sqlite3 wrk
 
-.PHONY: all build programs test-build deps deps-test run test screenshots sanitize fault lint \
+.PHONY: check-layers all build programs test-build deps deps-test run test screenshots sanitize fault lint \
         valgrind check-exports install deb clean browser-deps
 
 all: build
@@ -86,6 +86,10 @@ fault: deps-test
 	@[ -f $(FAULT)/build.ninja ] || meson setup $(FAULT) -Dtests=enabled -Dfault_injection=true
 	ninja -C $(FAULT)
 	meson test -C $(FAULT) store store_pg --print-errorlogs
+
+# The architecture's rules: include ranks, who calls the store, lengths.
+check-layers:
+	@scripts/check-layers.sh
 
 lint:
 	@scripts/lint.sh
