@@ -24,6 +24,7 @@
 #include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -216,6 +217,54 @@ static int spawn_recipe(posix_spawn_file_actions_t *fa, posix_spawnattr_t *attr,
 	return 0;
 }
 
+/* Can @path be started directly by execve? A regular, executable file that
+ * begins as a binary (ELF) or a script with "#!"; anything else (a text file
+ * without "#!", which sh would run itself) goes to the shell. */
+static bool directly_executable(const char *path)
+{
+	struct stat st;
+	if (stat(path, &st) || !S_ISREG(st.st_mode) || access(path, X_OK))
+		return false;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	unsigned char magic[4] = {0};
+	ssize_t n = read(fd, magic, sizeof magic);
+	close(fd);
+	return (n >= 2 && magic[0] == '#' && magic[1] == '!') ||
+	       (n == 4 && magic[0] == 0x7f && magic[1] == 'E' && magic[2] == 'L' &&
+	        magic[3] == 'F');
+}
+
+/* Find @name as the shell would (a name with a '/' as it is, else the first
+ * entry of PATH that holds it; an empty entry is the working directory) and
+ * copy the path into @out when it can be started directly. Deciding here,
+ * before spawning, keeps the fallback to the shell independent of whether
+ * posix_spawnp reports a failed exec (it does not under some emulators,
+ * valgrind among them). */
+static bool find_program(const char *name, char *out, size_t outsz)
+{
+	if (strchr(name, '/'))
+		return str_copy(out, outsz, name) && directly_executable(out);
+	const char *path = getenv("PATH");
+	if (!path)
+		return false;
+	for (const char *p = path;; p++) {
+		size_t n = strcspn(p, ":");
+		char dir[4096];
+		if (n < sizeof dir) {
+			memcpy(dir, p, n);
+			dir[n] = '\0';
+			if (str_printf(out, outsz, "%s%s%s", n ? dir : ".", "/", name) &&
+			    directly_executable(out))
+				return true;
+		}
+		p += n;
+		if (!*p)
+			return false;
+	}
+}
+
 /* Start @command: directly when dispatch_split finds plain words (and PATH
  * is set, so the program is looked up where the shell would look), else —
  * or when the program cannot be started that way (not found, not
@@ -231,8 +280,9 @@ static int spawn_command(const char *command, char **envp, posix_spawn_file_acti
 		return -1;
 	int err = ENOENT;
 	*shell = true;
-	if (split == 1 && getenv("PATH")) {
-		err = posix_spawnp(pid, words.argv[0], fa, attr, words.argv, envp);
+	char program[4096];
+	if (split == 1 && find_program(words.argv[0], program, sizeof program)) {
+		err = posix_spawn(pid, program, fa, attr, words.argv, envp);
 		*shell = err != 0;
 	}
 	dispatch_argv_free(&words);
