@@ -100,5 +100,7 @@ int cmd_user_add(cli *c, int argc, char **argv);
 /* the local development loop (cmd_trigger.c, cmd_demo.c) */
 int cmd_trigger(cli *c, int argc, char **argv);
 int cmd_demo(cli *c, int argc, char **argv);
+/* operations (cmd_backup.c, cmd_doctor.c) */
+int cmd_backup(cli *c, int argc, char **argv);
 
 #endif

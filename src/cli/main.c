@@ -70,6 +70,10 @@ static const cli_command commands[] = {
      "trellohook serve wired to it, a webhook, an example handler, an admin login; state under "
      "DIR (./demo-data). Serves until Ctrl-C; --exit-after-setup (or TRELLOHOOK_DEMO_EXIT=1) "
      "stops after printing the login."},
+    {"backup", NULL, cmd_backup, 0, "PATH [--force] [--json]",
+     "Copy the SQLite store to PATH while serve keeps running (SQLite's online backup: one "
+     "consistent snapshot, written beside PATH, synced, then renamed). An existing PATH needs "
+     "--force. For PostgreSQL it prints the pg_dump command to use."},
     {"version", NULL, cmd_version, 0, "", "Print the version."},
 };
 
