@@ -74,6 +74,12 @@ static const cli_command commands[] = {
      "Copy the SQLite store to PATH while serve keeps running (SQLite's online backup: one "
      "consistent snapshot, written beside PATH, synced, then renamed). An existing PATH needs "
      "--force. For PostgreSQL it prints the pg_dump command to use."},
+    {"doctor", NULL, cmd_doctor, 0, "[--json]",
+     "Check a deployment when Trello says the callback did not return 200: configuration, "
+     "the store (opens, writable, disk room), the API key and every token (and its expiry), "
+     "CALLBACK_DOMAIN (resolves, answers Trello's HEAD, and reaches this very instance: a "
+     "signed one-time probe answered with proof of this store), and each webhook as Trello "
+     "sees it. One line per check, each failure with what to do; exit 1 when any fails."},
     {"version", NULL, cmd_version, 0, "", "Print the version."},
 };
 

@@ -8,6 +8,8 @@ int server_route(void *ctx, http_request *req, http_response *res)
 {
 	server_ctx *s = ctx;
 	const char *path = req->path;
+	if (str_eq(path, "/callbacks/.probe"))
+		return server_probe(s->svc, req, res); /* trellohook doctor (probe.c) */
 	if (str_starts(path, "/callbacks/"))
 		return server_callbacks(s->svc, req, res, path + strlen("/callbacks/"));
 	if (str_eq(path, "/healthz"))

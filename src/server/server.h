@@ -30,6 +30,8 @@ int server_route(void *ctx, http_request *req, http_response *res);
 int server_callbacks(svc_ctx *sc, http_request *req, http_response *res, const char *id);
 int server_healthz(svc_ctx *sc, http_request *req, http_response *res);
 int server_metrics(const server_ctx *s, http_request *req, http_response *res);
+/* POST /callbacks/.probe: proof for `trellohook doctor` (probe.c, service/doctor.h). */
+int server_probe(svc_ctx *sc, http_request *req, http_response *res);
 /* The admin pages; @rest is the path after "/admin" ("" or "/..."). */
 int server_admin(svc_ctx *sc, http_request *req, http_response *res, const char *rest);
 
