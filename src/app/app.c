@@ -20,15 +20,57 @@
  * module owns it; only one app serves per process at a time. */
 static volatile sig_atomic_t signal_stop_fd = -1;
 
+/* SIGINT/SIGTERM write "s" (stop), SIGHUP "h" (reopen the log, reload). */
 static void on_signal(int sig)
 {
 	int fd = signal_stop_fd;
 	if (fd >= 0) {
 		int saved = errno;
-		ssize_t n = write(fd, "s", 1);
+		ssize_t n = write(fd, sig == SIGHUP ? "h" : "s", 1);
 		(void)n;
 		errno = saved;
 	}
+}
+
+/* SIGHUP: reopen the log file (rotation), forget cached webhooks, and read
+ * the handler set again (the dispatcher reads it from the store for every
+ * event, so this only reports what is now in force). */
+static void app_reload(app *a)
+{
+	th_error err = {0, {0}};
+	bool reopened = false;
+	if (log_reopen(&reopened, &err))
+		log_error("serve", "SIGHUP: %s; logging continues to the old file", err.msg);
+	webhook_cache_forget(a->cache, NULL);
+	handler *hs = NULL;
+	size_t n = 0, on = 0;
+	if (svc_handler_list(&a->svc, &hs, &n, &err)) {
+		log_error("serve", "SIGHUP: reading the handlers: %s", err.msg);
+		return;
+	}
+	for (size_t i = 0; i < n; i++)
+		on += hs[i].enabled;
+	handler_list_free(hs, n);
+	log_info("serve", "SIGHUP: %s; handler set reloaded: %zu handlers, %zu enabled",
+	         reopened ? "log file reopened" : "logging to stderr", n, on);
+}
+
+/* The stop pipe is readable: true when serving should stop, after handling
+ * any SIGHUP bytes ("h") read with it. */
+static bool app_wakeup(app *a)
+{
+	char bytes[16];
+	ssize_t got = read(a->stop_pipe[0], bytes, sizeof bytes);
+	if (got < 0)
+		return errno != EAGAIN && errno != EINTR;
+	bool stop = got == 0, hup = false;
+	for (ssize_t i = 0; i < got; i++) {
+		hup = hup || bytes[i] == 'h';
+		stop = stop || bytes[i] != 'h';
+	}
+	if (hup && !stop)
+		app_reload(a);
+	return stop;
 }
 
 int app_new(app **out, const th_config *cfg, th_error *err)
@@ -219,13 +261,14 @@ int app_serve(app *a, app_ready_fn ready, void *ctx, th_error *err)
 	if (health_start(a, &herr))
 		log_error("serve", "%s", herr.msg);
 
-	struct sigaction sa, old_int, old_term;
+	struct sigaction sa, old_int, old_term, old_hup;
 	memset(&sa, 0, sizeof sa);
 	sa.sa_handler = on_signal;
 	sigemptyset(&sa.sa_mask);
 	signal_stop_fd = a->stop_pipe[1];
 	sigaction(SIGINT, &sa, &old_int);
 	sigaction(SIGTERM, &sa, &old_term);
+	sigaction(SIGHUP, &sa, &old_hup);
 	signal(SIGPIPE, SIG_IGN);
 
 	char domain_log[600];
@@ -239,7 +282,7 @@ int app_serve(app *a, app_ready_fn ready, void *ctx, th_error *err)
 	for (;;) {
 		struct pollfd pfd = {.fd = a->stop_pipe[0], .events = POLLIN};
 		int n = poll(&pfd, 1, -1);
-		if (n > 0)
+		if (n > 0 && app_wakeup(a))
 			break;
 		if (n < 0 && errno != EINTR)
 			break;
@@ -258,6 +301,7 @@ int app_serve(app *a, app_ready_fn ready, void *ctx, th_error *err)
 	signal_stop_fd = -1;
 	sigaction(SIGINT, &old_int, NULL);
 	sigaction(SIGTERM, &old_term, NULL);
+	sigaction(SIGHUP, &old_hup, NULL);
 	char drain[8];
 	while (read(a->stop_pipe[0], drain, sizeof drain) > 0) {
 	}

@@ -89,11 +89,15 @@ int cmd_serve(cli *c, int argc, char **argv)
 	 * ours, so the program (not the library) sets them. */
 	if (!mallopt(M_ARENA_MAX, 2) || !mallopt(M_TRIM_THRESHOLD, 64 << 20))
 		log_warn("serve", "could not tune the allocator; continuing with its defaults");
+	th_error err = {0, {0}};
+	/* the log file first: everything serve says goes there (SIGHUP reopens it) */
+	if (c->cfg.log_file[0] && log_open_file(c->cfg.log_file, &err))
+		return cli_fail(EXIT_USAGE, "%s (check the directory exists and is writable)",
+		                err.msg);
 	app *a;
 	int rc = cli_app(c, &a);
 	if (rc)
 		return rc;
-	th_error err = {0, {0}};
 	if (app_serve(a, on_ready, NULL, &err))
 		return cli_fail_err(&err);
 	return EXIT_OK;

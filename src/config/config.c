@@ -222,6 +222,13 @@ static int set_log_level(th_config *cfg, const char *v, th_error *err)
 	return 0;
 }
 
+static int set_log_file(th_config *cfg, const char *v, th_error *err)
+{
+	if (!str_copy(cfg->log_file, sizeof cfg->log_file, v))
+		return bad(err, "TRELLOHOOK_LOG_FILE", v, "is too long", "/var/log/trellohook.log");
+	return 0;
+}
+
 static int set_log_format(th_config *cfg, const char *v, th_error *err)
 {
 	if (log_format_parse(v, &cfg->log_format))
@@ -378,6 +385,8 @@ static const struct var vars[] = {
     {"TRELLOHOOK_LOG_LEVEL", "--log-level", "info", NULL, set_log_level,
      "debug, info, warn, error"},
     {"TRELLOHOOK_LOG_FORMAT", "--log-format", "text", NULL, set_log_format, "text or json"},
+    {"TRELLOHOOK_LOG_FILE", "--log-file", NULL, NULL, set_log_file,
+     "serve appends its log here instead of stderr; SIGHUP reopens it (log rotation)"},
     {"TRELLOHOOK_MAX_BODY", "--max-body", "1048576", NULL, set_max_body,
      "largest callback body accepted, in bytes"},
     {"TRELLOHOOK_RETRY_SCHEDULE", "--retry-schedule", "10s,1m,5m,30m,2h,6h,6h", NULL,

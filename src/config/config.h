@@ -32,6 +32,7 @@ typedef struct th_config {
 	char listen[300];           /* TRELLOHOOK_LISTEN */
 	enum log_level log_level;   /* TRELLOHOOK_LOG_LEVEL */
 	enum log_format log_format; /* TRELLOHOOK_LOG_FORMAT */
+	char log_file[4096];        /* TRELLOHOOK_LOG_FILE: serve logs there ("" stderr) */
 	size_t max_body;            /* TRELLOHOOK_MAX_BODY */
 	int64_t retry_ms[CONFIG_MAX_RETRIES]; /* TRELLOHOOK_RETRY_SCHEDULE */
 	size_t nretry;

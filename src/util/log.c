@@ -1,5 +1,8 @@
 /* log.c — see log.h. One line per call, written with a single write(2). */
+#include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,12 +16,17 @@
 #define MAX_LINE 8192
 
 static struct {
-	pthread_mutex_t lock; /* guards secrets[] */
+	pthread_mutex_t lock; /* guards secrets[], file[] and opening the file */
 	enum log_level level;
 	enum log_format format;
 	char *secrets[MAX_SECRETS];
 	size_t nsecrets;
-} logger = {PTHREAD_MUTEX_INITIALIZER, LOG_INFO, LOG_TEXT, {0}, 0};
+	/* where lines go: stderr, or the descriptor of log_open_file(), whose
+	 * number never changes once chosen (log_reopen() dup2()s the new file
+	 * onto it), so a thread writing meanwhile never uses a closed number */
+	atomic_int fd;
+	char file[4096]; /* the path of log_open_file(), "" for stderr */
+} logger = {PTHREAD_MUTEX_INITIALIZER, LOG_INFO, LOG_TEXT, {0}, 0, STDERR_FILENO, ""};
 
 static _Thread_local char request_id[40];
 
@@ -28,6 +36,47 @@ void log_setup(enum log_level level, enum log_format format)
 {
 	logger.level = level;
 	logger.format = format;
+}
+
+/* Open @path for appending (created 0640) and put it behind logger.fd. Called
+ * with logger.lock held. */
+static int open_locked(const char *path, th_error *err)
+{
+	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+	if (fd < 0)
+		return th_err(err, TH_EIO, "TRELLOHOOK_LOG_FILE: cannot open %s: %s", path,
+		              strerror(errno));
+	int cur = atomic_load(&logger.fd);
+	if (cur == STDERR_FILENO) {
+		atomic_store(&logger.fd, fd); /* from now on this number is ours */
+		return 0;
+	}
+	int rc = dup2(fd, cur) < 0 ? th_err(err, TH_EIO, "TRELLOHOOK_LOG_FILE: reopening %s: %s",
+	                                    path, strerror(errno))
+	                           : 0;
+	close(fd);
+	return rc;
+}
+
+int log_open_file(const char *path, th_error *err)
+{
+	pthread_mutex_lock(&logger.lock);
+	int rc = str_copy(logger.file, sizeof logger.file, path)
+	             ? open_locked(path, err)
+	             : th_err(err, TH_ECONFIG, "TRELLOHOOK_LOG_FILE: the path is too long");
+	if (rc)
+		logger.file[0] = '\0';
+	pthread_mutex_unlock(&logger.lock);
+	return rc;
+}
+
+int log_reopen(bool *reopened, th_error *err)
+{
+	pthread_mutex_lock(&logger.lock);
+	*reopened = logger.file[0] != '\0';
+	int rc = *reopened ? open_locked(logger.file, err) : 0;
+	pthread_mutex_unlock(&logger.lock);
+	return rc;
 }
 
 bool log_enabled(enum log_level level)
@@ -180,7 +229,7 @@ void log_write(enum log_level level, const char *component, const char *fmt, ...
 	}
 	if (!rc) {
 		/* one write(2) per line keeps lines from different threads whole */
-		ssize_t n = write(STDERR_FILENO, line.data, line.len);
+		ssize_t n = write(atomic_load(&logger.fd), line.data, line.len);
 		(void)n;
 	}
 	buf_free(&line);

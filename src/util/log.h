@@ -13,6 +13,8 @@
 
 #include <stdbool.h>
 
+#include "util/util.h"
+
 enum log_level { LOG_DEBUG = 0, LOG_INFO, LOG_WARN, LOG_ERROR };
 enum log_format { LOG_TEXT = 0, LOG_JSON };
 
@@ -25,6 +27,15 @@ int log_format_parse(const char *s, enum log_format *out);
 void log_add_secret(const char *secret);
 /* Forget every registered secret (for tests and app teardown). */
 void log_clear_secrets(void);
+/* Write lines to the file @path (appended, created 0640) instead of stderr.
+ * TH_EIO naming the file when it cannot be opened. Thread-safe. */
+int log_open_file(const char *path, th_error *err);
+/* Log rotation: open the file of log_open_file() again (a rotated file was
+ * renamed away; lines then go to a new file at the same path). *@reopened
+ * says whether there was a file (false: logging to stderr, nothing to do).
+ * Writers on other threads are never interrupted: the new file replaces the
+ * old one behind the same descriptor. Thread-safe; not async-signal-safe. */
+int log_reopen(bool *reopened, th_error *err);
 /* The request id for lines written by this thread (NULL clears it). */
 void log_set_request_id(const char *id);
 
