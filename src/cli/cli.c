@@ -85,6 +85,39 @@ int cli_print_json(json_t *doc)
 	return fflush(stdout) ? EXIT_FAIL : 0;
 }
 
+int cli_print_list(const cli *c, const void *items, size_t n, size_t size, const cli_list *l)
+{
+	const char *base = items;
+	if (c->json) {
+		json_t *arr = json_array();
+		for (size_t i = 0; arr && i < n; i++) {
+			json_t *o = l->json(base + i * size, l->ctx);
+			if (!o || json_array_append_new(arr, o)) {
+				json_decref(arr);
+				arr = NULL;
+			}
+		}
+		return cli_print_json(arr);
+	}
+	cli_table *t = NULL;
+	if (cli_table_new(&t, l->cols, l->ncols))
+		return cli_fail(EXIT_FAIL, "out of memory");
+	for (size_t i = 0; i < n; i++) {
+		const char *cells[CLI_TABLE_MAX_COLS] = {0};
+		cli_cell_buf scratch[CLI_TABLE_MAX_COLS];
+		l->row(base + i * size, l->ctx, cells, scratch);
+		if (cli_table_add(t, cells)) {
+			cli_table_free(t);
+			return cli_fail(EXIT_FAIL, "out of memory");
+		}
+	}
+	int rc = cli_table_print(t, stdout, !c->no_header);
+	cli_table_free(t);
+	if (!n && l->empty)
+		fprintf(stderr, "%s\n", l->empty);
+	return rc ? cli_fail(EXIT_FAIL, "cannot write the list to stdout") : EXIT_OK;
+}
+
 bool cli_is_flag(const char *arg, const char *flag)
 {
 	return str_eq(arg, flag);

@@ -14,6 +14,7 @@
 
 #include "config/config.h"
 #include "app/app.h"
+#include "cli/table.h"
 #include "trello/trello.h"
 
 enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
@@ -21,6 +22,7 @@ enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
 typedef struct cli {
 	th_config cfg;
 	bool json;        /* --json: one JSON document on stdout */
+	bool no_header;   /* --no-header: list commands print rows only */
 	const char *prog; /* "trellohook webhook add", for messages */
 	app *a;           /* opened by cli_app() on first use */
 } cli;
@@ -57,6 +59,23 @@ int cli_svc_noargs(cli *c, int argc, char **argv, svc_ctx **out);
 int cli_trello_client(svc_ctx *sc, trello_client **out);
 /* Print @doc (stolen) as the one JSON document on stdout. Returns 0 or EXIT_FAIL. */
 int cli_print_json(json_t *doc);
+
+/* How a list command shows one kind of item: its columns, and a function
+ * for each form. row() points cells[0..ncols-1] at strings (the item's own,
+ * or text it writes into scratch[i], one 64-byte slot per column). */
+typedef char cli_cell_buf[64];
+typedef struct cli_list {
+	const cli_col *cols;
+	size_t ncols;
+	json_t *(*json)(const void *item, void *ctx);
+	void (*row)(const void *item, void *ctx, const char **cells, cli_cell_buf *scratch);
+	const char *empty; /* said on stderr when there is nothing (text form only) */
+	void *ctx;         /* handed to json() and row() */
+} cli_list;
+/* Print @n items (an array of @size-byte elements) as @l says: a JSON array
+ * with --json, else a table with a header row unless --no-header. The items
+ * stay the caller's. Returns EXIT_OK or EXIT_FAIL (message printed). */
+int cli_print_list(const cli *c, const void *items, size_t n, size_t size, const cli_list *l);
 
 /* Argument helpers. cli_take_value: if argv[*i] is @flag ("--x V" or "--x=V"),
  * store the value, advance *i past it and return 1; 0 if it is another flag;

@@ -25,6 +25,34 @@ static json_t *delivery_json(const delivery *d)
 	return o;
 }
 
+static json_t *delivery_item_json(const void *item, void *ctx)
+{
+	(void)ctx;
+	return delivery_json(item);
+}
+
+static void delivery_row(const void *item, void *ctx, const char **cells, cli_cell_buf *scratch)
+{
+	const delivery *d = item;
+	(void)ctx;
+	str_copy(scratch[5], sizeof scratch[5], "-");
+	if (d->next_attempt_at && (d->status == DELIVERY_PENDING || d->status == DELIVERY_FAILED))
+		time_format_iso(d->next_attempt_at, scratch[5]);
+	str_printf(scratch[4], sizeof scratch[4], "%d", d->attempts);
+	/* the first line of the error or output; the column cuts it */
+	const char *e = d->last_error ? d->last_error : "";
+	str_printf(scratch[6], sizeof scratch[6], "%.*s", (int)strcspn(e, "\n"), e);
+	const char *row[] = {d->id,       delivery_status_name(d->status),
+	                     d->event_id, d->handler_id,
+	                     scratch[4],  scratch[5],
+	                     scratch[6]};
+	memcpy(cells, row, sizeof row);
+}
+
+static const cli_col delivery_cols[] = {
+    {"ID", 0, false},      {"STATUS", 0, false}, {"EVENT", 0, false}, {"HANDLER", 0, false},
+    {"ATTEMPTS", 0, true}, {"NEXT", 0, false},   {"ERROR", 60, false}};
+
 int cmd_deliveries_ls(cli *c, int argc, char **argv)
 {
 	const char *status = NULL, *event_id = NULL;
@@ -66,29 +94,15 @@ int cmd_deliveries_ls(cli *c, int argc, char **argv)
 	th_error err = {0, {0}};
 	if (svc_delivery_list(sc, status, event_id, (size_t)limit, &ds, &n, &err))
 		return cli_fail_err(&err);
-	if (c->json) {
-		json_t *arr = json_array();
-		for (size_t i = 0; arr && i < n; i++)
-			json_array_append_new(arr, delivery_json(&ds[i]));
-		delivery_list_free(ds, n);
-		return cli_print_json(arr);
-	}
-	if (!n)
-		fprintf(stderr, "no deliveries%s\n", status || event_id ? " match" : " yet");
-	for (size_t i = 0; i < n; i++) {
-		char when[32] = "-";
-		if (ds[i].next_attempt_at &&
-		    (ds[i].status == DELIVERY_PENDING || ds[i].status == DELIVERY_FAILED))
-			time_format_iso(ds[i].next_attempt_at, when);
-		/* first line of the error only, bounded */
-		const char *e = ds[i].last_error ? ds[i].last_error : "";
-		int elen = (int)strcspn(e, "\n");
-		printf("%s  %-7s event=%s handler=%s attempts=%d next=%s  %.*s\n", ds[i].id,
-		       delivery_status_name(ds[i].status), ds[i].event_id, ds[i].handler_id,
-		       ds[i].attempts, when, elen > 200 ? 200 : elen, e);
-	}
+	const cli_list l = {delivery_cols,
+	                    TH_ARRAY_LEN(delivery_cols),
+	                    delivery_item_json,
+	                    delivery_row,
+	                    status || event_id ? "no deliveries match" : "no deliveries yet",
+	                    NULL};
+	rc = cli_print_list(c, ds, n, sizeof *ds, &l);
 	delivery_list_free(ds, n);
-	return EXIT_OK;
+	return rc;
 }
 
 int cmd_deliveries_retry(cli *c, int argc, char **argv)

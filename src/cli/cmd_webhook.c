@@ -131,6 +131,29 @@ int cmd_webhook_add(cli *c, int argc, char **argv)
 	return rc;
 }
 
+static json_t *webhook_item_json(const void *item, void *ctx)
+{
+	(void)ctx;
+	return webhook_json(item);
+}
+
+static void webhook_row(const void *item, void *ctx, const char **cells, cli_cell_buf *scratch)
+{
+	const webhook *w = item;
+	(void)ctx;
+	mask_secret(w->token ? w->token : "", scratch[5], sizeof scratch[5]);
+	str_printf(scratch[6], sizeof scratch[6], "%lld", (long long)w->event_count);
+	const char *row[] = {w->id,         webhook_state_name(w->state),
+	                     w->model_type, w->id_model,
+	                     w->model_name, scratch[5],
+	                     scratch[6],    w->description ? w->description : ""};
+	memcpy(cells, row, sizeof row);
+}
+
+static const cli_col webhook_cols[] = {
+    {"ID", 0, false},    {"STATE", 0, false}, {"TYPE", 0, false},  {"MODEL", 0, false},
+    {"NAME", 30, false}, {"TOKEN", 0, false}, {"EVENTS", 0, true}, {"DESCRIPTION", 40, false}};
+
 int cmd_webhook_ls(cli *c, int argc, char **argv)
 {
 	svc_ctx *sc;
@@ -142,26 +165,15 @@ int cmd_webhook_ls(cli *c, int argc, char **argv)
 	th_error err = {0, {0}};
 	if (svc_webhook_list(sc, &ws, &n, &err))
 		return cli_fail_err(&err);
-	if (c->json) {
-		json_t *arr = json_array();
-		for (size_t i = 0; arr && i < n; i++)
-			json_array_append_new(arr, webhook_json(&ws[i]));
-		webhook_list_free(ws, n);
-		return cli_print_json(arr);
-	}
-	if (!n)
-		fprintf(stderr, "no webhooks yet (webhook add --model ID|URL --token TOKEN)\n");
-	for (size_t i = 0; i < n; i++) {
-		const webhook *w = &ws[i];
-		char masked[32];
-		mask_secret(w->token ? w->token : "", masked, sizeof masked);
-		printf("%s  %-11s %-5s %s %-24s %-14s events %lld  %s\n", w->id,
-		       webhook_state_name(w->state), w->model_type ? w->model_type : "?",
-		       w->id_model, w->model_name ? w->model_name : "", masked,
-		       (long long)w->event_count, w->description ? w->description : "");
-	}
+	const cli_list l = {webhook_cols,
+	                    TH_ARRAY_LEN(webhook_cols),
+	                    webhook_item_json,
+	                    webhook_row,
+	                    "no webhooks yet (webhook add --model ID|URL --token TOKEN)",
+	                    NULL};
+	rc = cli_print_list(c, ws, n, sizeof *ws, &l);
 	webhook_list_free(ws, n);
-	return EXIT_OK;
+	return rc;
 }
 
 int cmd_webhook_show(cli *c, int argc, char **argv)
