@@ -65,6 +65,13 @@ int cli_svc(cli *c, svc_ctx **out)
 	return rc;
 }
 
+int cli_svc_one(cli *c, int argc, const char *what, svc_ctx **out)
+{
+	if (argc != 1)
+		return cli_fail(EXIT_USAGE, "%s: expected one %s", c->prog, what);
+	return cli_svc(c, out);
+}
+
 int cli_svc_noargs(cli *c, int argc, char **argv, svc_ctx **out)
 {
 	if (argc)
@@ -83,6 +90,18 @@ int cli_print_json(json_t *doc)
 	puts(text);
 	free(text);
 	return fflush(stdout) ? EXIT_FAIL : 0;
+}
+
+int cli_done(const cli *c, json_t *doc, const char *fmt, ...)
+{
+	if (c->json)
+		return cli_print_json(doc);
+	json_decref(doc);
+	va_list ap;
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	return fflush(stdout) ? EXIT_FAIL : EXIT_OK;
 }
 
 int cli_print_list(const cli *c, const void *items, size_t n, size_t size, const cli_list *l)

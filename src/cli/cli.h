@@ -46,6 +46,9 @@ int cli_fail_err(const th_error *err);
 int cli_app(cli *c, app **out);
 /* The service context of that app (commands talk to the core only through it). */
 int cli_svc(cli *c, svc_ctx **out);
+/* For commands that take exactly one argument, an id: refuse anything else
+ * ("PROG: expected one @what", a usage error), then cli_svc(). */
+int cli_svc_one(cli *c, int argc, const char *what, svc_ctx **out);
 /* For commands that take no arguments: refuse any (usage error), then cli_svc(). */
 int cli_svc_noargs(cli *c, int argc, char **argv, svc_ctx **out);
 /* How long a command may wait for Trello in all (retries included), and when
@@ -57,6 +60,9 @@ int cli_svc_noargs(cli *c, int argc, char **argv, svc_ctx **out);
  * the error and returns its exit code on failure. Free with
  * trello_client_free(). */
 int cli_trello_client(svc_ctx *sc, trello_client **out);
+/* The result of a command that did one thing: @doc (stolen) as the JSON
+ * document with --json, else the line @fmt... on stdout. Returns 0 or EXIT_FAIL. */
+int cli_done(const cli *c, json_t *doc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Print @doc (stolen) as the one JSON document on stdout. Returns 0 or EXIT_FAIL. */
 int cli_print_json(json_t *doc);
 

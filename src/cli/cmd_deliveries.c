@@ -7,8 +7,10 @@
 #include "service/handlers.h"
 
 /* A delivery as JSON (INTERFACE.md field names). */
-static json_t *delivery_json(const delivery *d)
+static json_t *delivery_json(const void *item, void *ctx)
 {
+	const delivery *d = item;
+	(void)ctx;
 	json_t *o = json_object();
 	if (!o)
 		return NULL;
@@ -23,12 +25,6 @@ static json_t *delivery_json(const delivery *d)
 	json_object_set_new(o, "last_error", le ? le : json_string("(output not valid UTF-8)"));
 	json_object_set_new(o, "updated_at", cli_jtime(d->updated_at));
 	return o;
-}
-
-static json_t *delivery_item_json(const void *item, void *ctx)
-{
-	(void)ctx;
-	return delivery_json(item);
 }
 
 static void delivery_row(const void *item, void *ctx, const char **cells, cli_cell_buf *scratch)
@@ -96,7 +92,7 @@ int cmd_deliveries_ls(cli *c, int argc, char **argv)
 		return cli_fail_err(&err);
 	const cli_list l = {delivery_cols,
 	                    TH_ARRAY_LEN(delivery_cols),
-	                    delivery_item_json,
+	                    delivery_json,
 	                    delivery_row,
 	                    status || event_id ? "no deliveries match" : "no deliveries yet",
 	                    NULL};
@@ -107,37 +103,27 @@ int cmd_deliveries_ls(cli *c, int argc, char **argv)
 
 int cmd_deliveries_retry(cli *c, int argc, char **argv)
 {
-	if (argc != 1)
-		return cli_fail(EXIT_USAGE,
-		                "deliveries retry: expected one delivery id (see deliveries ls)");
 	svc_ctx *sc;
-	int rc = cli_svc(c, &sc);
+	int rc = cli_svc_one(c, argc, "delivery id (see deliveries ls)", &sc);
 	if (rc)
 		return rc;
 	th_error err = {0, {0}};
 	if (handlers_delivery_retry(sc, argv[0], &err))
 		return cli_fail(err.code == TH_ECONFIG ? EXIT_USAGE : EXIT_FAIL, "%s", err.msg);
-	if (c->json)
-		return cli_print_json(json_pack("{s:s,s:s}", "id", argv[0], "status", "pending"));
-	printf("delivery %s is pending again\n", argv[0]);
-	return EXIT_OK;
+	return cli_done(c, json_pack("{s:s,s:s}", "id", argv[0], "status", "pending"),
+	                "delivery %s is pending again\n", argv[0]);
 }
 
 int cmd_events_replay(cli *c, int argc, char **argv)
 {
-	if (argc != 1)
-		return cli_fail(EXIT_USAGE, "events replay: expected one event id (see events ls)");
 	svc_ctx *sc;
-	int rc = cli_svc(c, &sc);
+	int rc = cli_svc_one(c, argc, "event id (see events ls)", &sc);
 	if (rc)
 		return rc;
 	size_t n = 0;
 	th_error err = {0, {0}};
 	if (handlers_event_replay(sc, argv[0], &n, &err))
 		return cli_fail(err.code == TH_ECONFIG ? EXIT_USAGE : EXIT_FAIL, "%s", err.msg);
-	if (c->json)
-		return cli_print_json(
-		    json_pack("{s:s,s:I}", "event_id", argv[0], "deliveries", (json_int_t)n));
-	printf("event %s replayed: %zu new deliver%s\n", argv[0], n, n == 1 ? "y" : "ies");
-	return EXIT_OK;
+	return cli_done(c, json_pack("{s:s,s:I}", "event_id", argv[0], "deliveries", (json_int_t)n),
+	                "event %s replayed: %zu new deliver%s\n", argv[0], n, n == 1 ? "y" : "ies");
 }

@@ -157,10 +157,8 @@ int cmd_events_ls(cli *c, int argc, char **argv)
 
 int cmd_events_show(cli *c, int argc, char **argv)
 {
-	if (argc != 1)
-		return cli_fail(EXIT_USAGE, "events show: expected one event id (see events ls)");
 	svc_ctx *sc;
-	int rc = cli_svc(c, &sc);
+	int rc = cli_svc_one(c, argc, "event id (see events ls)", &sc);
 	if (rc)
 		return rc;
 	event ev = {0};

@@ -117,42 +117,36 @@ static void handler_row(const void *item, void *ctx, const char **cells, cli_cel
 static const cli_col handler_cols[] = {
     {"ID", 0, false},    {"KIND", 0, false},   {"STATE", 0, false},  {"ON", 30, false},
     {"MODEL", 0, false}, {"SECRET", 0, false}, {"TARGET", 60, false}};
+static const cli_list handler_list = {handler_cols,
+                                      TH_ARRAY_LEN(handler_cols),
+                                      handler_item_json,
+                                      handler_row,
+                                      "no handlers yet (see trellohook handler add --help)",
+                                      NULL};
 
 int cmd_handler_ls(cli *c, int argc, char **argv)
 {
 	svc_ctx *sc;
-	int rc = cli_svc_noargs(c, argc, argv, &sc);
-	if (rc)
-		return rc;
 	handler *hs = NULL;
 	size_t n = 0;
 	th_error err = {0, {0}};
-	if (svc_handler_list(sc, &hs, &n, &err))
-		return cli_fail_err(&err);
-	const cli_list l = {handler_cols,
-	                    TH_ARRAY_LEN(handler_cols),
-	                    handler_item_json,
-	                    handler_row,
-	                    "no handlers yet (see trellohook handler add --help)",
-	                    NULL};
-	rc = cli_print_list(c, hs, n, sizeof *hs, &l);
+	int rc = cli_svc_noargs(c, argc, argv, &sc);
+	if (rc || (rc = svc_handler_list(sc, &hs, &n, &err) ? cli_fail_err(&err) : 0))
+		return rc;
+	rc = cli_print_list(c, hs, n, sizeof *hs, &handler_list);
 	handler_list_free(hs, n);
 	return rc;
 }
 
 int cmd_handler_rm(cli *c, int argc, char **argv)
 {
-	if (argc != 1)
-		return cli_fail(EXIT_USAGE, "handler rm: expected one handler id (see handler ls)");
 	svc_ctx *sc;
-	int rc = cli_svc(c, &sc);
+	int rc = cli_svc_one(c, argc, "handler id (see handler ls)", &sc);
 	if (rc)
 		return rc;
 	th_error err = {0, {0}};
 	if (handlers_remove(sc, argv[0], &err))
 		return cli_fail_err(&err);
-	if (c->json)
-		return cli_print_json(json_pack("{s:s,s:b}", "id", argv[0], "removed", 1));
-	printf("handler %s removed\n", argv[0]);
-	return EXIT_OK;
+	return cli_done(c, json_pack("{s:s,s:b}", "id", argv[0], "removed", 1),
+	                "handler %s removed\n", argv[0]);
 }
