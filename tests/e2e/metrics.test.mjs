@@ -3,11 +3,13 @@
 // delivery (one webhook's deliveries to one handler run in order, so while a
 // slow one runs the next waits, pending).
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { test } from 'node:test';
 
 import { sleep } from './lib/mock.mjs';
 import { startStack } from './lib/stack.mjs';
-import { thJson } from './lib/serve.mjs';
+import { root, thJson } from './lib/serve.mjs';
 
 /** Parse the Prometheus text into { 'name{labels}': value }. */
 function parse(text) {
@@ -92,5 +94,25 @@ test('handler run time, outcomes, pending and the oldest pending age', async () 
     assert.equal(m4[`trellohook_handler_run_by_handler_seconds_bucket{${key},le="5"}`], 2);
     assert.ok(m4[`trellohook_handler_run_by_handler_seconds_sum{${key}}`] >= 3);
     await until(async () => (await scrape(s))['trellohook_delivery_oldest_pending_seconds'] === 0, 10000, 'queue drained');
+
+    // the docs name exactly the families /metrics has; the dashboard and the
+    // alert rules use no other
+    const text = await (await fetch(`${s.serve.url}/metrics`)).text();
+    const families = new Set([...text.matchAll(/^# TYPE (\S+) /gm)].map((m) => m[1]));
+    const doc = readFileSync(path.join(root, 'docs', 'metrics.md'), 'utf8');
+    const documented = new Set([...doc.matchAll(/^\| `(trellohook_[a-z_]+)` \|/gm)].map((m) => m[1]));
+    assert.deepEqual([...documented].sort(), [...families].sort(), 'docs/metrics.md vs /metrics');
+    const base = (n) => n.replace(/_(bucket|sum|count)$/, '');
+    const dash = JSON.parse(readFileSync(path.join(root, 'docs', 'grafana-dashboard.json'), 'utf8'));
+    const exprs = dash.panels.flatMap((p) => p.targets.map((t) => t.expr));
+    exprs.push(readFileSync(path.join(root, 'docs', 'alerts.yml'), 'utf8'));
+    for (const e of exprs) {
+      for (const [n] of e.matchAll(/trellohook_[a-z_]+/g)) assert.ok(families.has(base(n)), `${n} is not a series of /metrics`);
+    }
+    for (const want of ['trellohook_events_stored_total', 'trellohook_commit_latency_seconds_bucket',
+      'trellohook_handler_run_seconds_bucket', 'trellohook_delivery_outcomes_total',
+      'trellohook_deliveries', 'trellohook_delivery_oldest_pending_seconds']) {
+      assert.ok(exprs.slice(0, -1).some((e) => e.includes(want)), `no dashboard panel uses ${want}`);
+    }
   } finally { await s.stop(); }
 });
