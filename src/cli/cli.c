@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/progress.h"
 #include "service/service.h"
 
 int cli_fail(int code, const char *fmt, ...)
@@ -22,10 +23,12 @@ int cli_fail_err(const th_error *err)
 	return cli_fail(code, "%s", err->msg[0] ? err->msg : "failed");
 }
 
-/* trello_notice_fn of command clients: one line, once, while still waiting. */
-static void trello_notice(void *ctx, const char *what)
+/* trello_notice_fn of command clients: one line, once, while still waiting.
+ * @ctx: NULL, or the command's cli_progress, whose line is erased first. */
+void cli_trello_notice(void *ctx, const char *what)
 {
-	(void)ctx;
+	if (ctx)
+		cli_progress_end(ctx);
 	fprintf(stderr, "trellohook: %s; giving up after %d s\n", what,
 	        CLI_TRELLO_BUDGET_MS / 1000);
 	fflush(stderr);
@@ -38,7 +41,7 @@ int cli_trello_client(svc_ctx *sc, trello_client **out)
 	if (svc_trello_client(sc, out, &err))
 		return cli_fail_err(&err);
 	trello_client_set_deadline(*out, CLI_TRELLO_BUDGET_MS);
-	trello_client_set_notice(*out, CLI_TRELLO_NOTICE_MS, trello_notice, NULL);
+	trello_client_set_notice(*out, CLI_TRELLO_NOTICE_MS, cli_trello_notice, NULL);
 	return 0;
 }
 

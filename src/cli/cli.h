@@ -60,6 +60,10 @@ int cli_svc_noargs(cli *c, int argc, char **argv, svc_ctx **out);
  * the error and returns its exit code on failure. Free with
  * trello_client_free(). */
 int cli_trello_client(svc_ctx *sc, trello_client **out);
+/* The waiting notice of those clients (a trello_notice_fn). @ctx is NULL or a
+ * cli_progress whose line is erased first, so the notice stands on its own
+ * line; a command with a progress line sets it again with that ctx. */
+void cli_trello_notice(void *ctx, const char *what);
 /* The result of a command that did one thing: @doc (stolen) as the JSON
  * document with --json, else the line @fmt... on stdout. Returns 0 or EXIT_FAIL. */
 int cli_done(const cli *c, json_t *doc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

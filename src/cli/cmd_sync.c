@@ -110,10 +110,15 @@ static void print_report(const sync_report *r, bool header)
 	       r->nactions, done, r->in_sync, r->failures);
 }
 
-/* trello_progress_fn: the batch's count onto the status line. */
+/* trello_progress_fn: the batch's count onto the status line, erased once
+ * the batch is over (what follows, the service's log lines and the report,
+ * then starts on a clean line). */
 static void sync_progress(void *ctx, size_t done, size_t total)
 {
-	cli_progress_set(ctx, done, total);
+	if (done < total)
+		cli_progress_set(ctx, done, total);
+	else
+		cli_progress_end(ctx);
 }
 
 int cmd_sync(cli *c, int argc, char **argv)
@@ -156,6 +161,7 @@ int cmd_sync(cli *c, int argc, char **argv)
 	cli_progress_init(&p, stderr,
 	                  o.dry_run ? "sync (dry run): Trello calls" : "sync: Trello calls");
 	trello_client_set_progress(tc, sync_progress, &p);
+	trello_client_set_notice(tc, CLI_TRELLO_NOTICE_MS, cli_trello_notice, &p);
 	sync_report r;
 	rc = svc_sync(sc, tc, &o, &r, &err);
 	cli_progress_end(&p);

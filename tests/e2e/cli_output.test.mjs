@@ -5,6 +5,7 @@
 // real pseudo-terminal made by script(1).
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
 
 import { newToken, sleep } from './lib/mock.mjs';
@@ -117,14 +118,33 @@ describe('cli output', () => {
     for (let i = 0; i < 3; i++) assert.equal(th(s.env, ['token', 'add', await newToken(s.mock)]).code, 0);
     const t = await onTerminal(s.env, ['sync', '--dry-run']);
     assert.equal(t.code, 0, t.out);
-    assert.match(t.out, /\rsync \(dry run\): Trello calls \d+\/4 +\d+%/);
-    assert.match(t.out, /\rsync \(dry run\): Trello calls 4\/4  100%/);
-    assert.ok(t.out.includes(`\r${ESC}[K`), 'the line is erased at the end');
+    assert.match(t.out, /\rsync \(dry run\): Trello calls [0-3]\/4 +\d+%/);
+    // erased when the batch is over, before the report
+    assert.match(t.out, /Trello calls [0-3]\/4 +\d+%[^\r\n]*\x1b\[K\r\x1b\[K[^\r]/);
+    assert.match(t.out, /^sync plan \(dry run/m);
     const p = th(s.env, ['sync', '--dry-run']);
     assert.equal(p.code, 0, p.stderr);
     assert.ok(!p.stderr.includes('Trello calls') && !p.stderr.includes('\r'), `progress on a pipe: ${p.stderr}`);
     assert.ok(!p.stdout.includes('Trello calls'));
     assert.match(p.stdout, /^0 action\(s\)/m);
+  });
+
+  test('sync on a terminal against a Trello that never answers: the waiting notice gets its own line', async () => {
+    const sockets = new Set();
+    const hang = net.createServer((sock) => { sockets.add(sock); sock.on('data', () => {}); sock.on('error', () => {}); });
+    await new Promise((r) => hang.listen(0, '127.0.0.1', r));
+    try {
+      const env = { ...s.env, TRELLO_API_URL: `http://127.0.0.1:${hang.address().port}/1` };
+      const t = await onTerminal(env, ['sync', '--dry-run'], { timeoutMs: 40000 });
+      assert.equal(t.code, 1, t.out);
+      // the progress line is erased before the notice, then drawn again below it
+      assert.match(t.out, /Trello calls 0\/\d+ +0%\x1b\[K\r\x1b\[Ktrellohook: waiting for Trello at /);
+      // nothing else was drawn over the notice's line
+      assert.match(t.out, /waiting for Trello at [^\r]*; giving up after 20 s\r?\n/);
+    } finally {
+      for (const sock of sockets) sock.destroy();
+      await new Promise((r) => hang.close(r));
+    }
   });
 
   test('events tail: colours on a terminal; NO_COLOR, a pipe and --json have none', async () => {
