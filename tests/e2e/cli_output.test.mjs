@@ -17,12 +17,12 @@ const quote = (s) => `'${String(s).replaceAll("'", "'\\''")}'`;
 
 /** Run trellohook ARGS on a pseudo-terminal (stdin, stdout and stderr all on
  * it) until it exits or @untilFn(output) is true; then SIGTERM. Resolves with
- * everything the terminal showed. */
+ * everything the terminal showed; .seen() is the output so far. */
 function onTerminal(env, args, { untilFn = null, timeoutMs = 20000 } = {}) {
   const cmd = [trellohookBin, ...args].map(quote).join(' ');
-  return new Promise((resolve, reject) => {
+  let out = '';
+  const done = new Promise((resolve, reject) => {
     const p = spawn('script', ['-qfec', cmd, '/dev/null'], { env, stdio: ['pipe', 'pipe', 'pipe'] });
-    let out = '';
     const timer = setTimeout(() => { p.kill('SIGKILL'); reject(new Error(`timed out; saw:\n${out}`)); }, timeoutMs);
     p.stdout.on('data', (d) => {
       out += d;
@@ -30,6 +30,8 @@ function onTerminal(env, args, { untilFn = null, timeoutMs = 20000 } = {}) {
     });
     p.on('exit', (code) => { clearTimeout(timer); resolve({ code, out }); });
   });
+  done.seen = () => out;
+  return done;
 }
 
 /** Run trellohook ARGS with stdout and stderr on pipes, in the background. */
@@ -152,7 +154,7 @@ describe('cli output', () => {
     // a terminal: the type in its colour (commentCard: cyan), the summary bold
     let n = 0;
     const seen = onTerminal(s.env, ['events', 'tail'], { untilFn: (o) => o.includes('colour one') });
-    await sleep(700);
+    await waitFor(() => seen.seen().includes('following new events'), 10000, 'tail to start');
     await comment(`colour one ${ESC}[2J`);
     const t = await seen;
     assert.match(t.out, new RegExp(`${ESC}\\[36mcommentCard${ESC}\\[0m +${ESC}\\[1m[^\\n]*colour one `));
@@ -162,7 +164,7 @@ describe('cli output', () => {
     for (const v of ['1', '']) {
       const text = `plain ${v}-${++n}`;
       const nc = onTerminal({ ...s.env, NO_COLOR: v }, ['events', 'tail'], { untilFn: (o) => o.includes(text) });
-      await sleep(700);
+      await waitFor(() => nc.seen().includes('following new events'), 10000, 'tail to start');
       await comment(text);
       const r = await nc;
       assert.ok(r.out.includes(text), r.out);
@@ -170,7 +172,7 @@ describe('cli output', () => {
     }
     // --json on a terminal: plain JSON lines
     const js = onTerminal(s.env, ['events', 'tail', '--json'], { untilFn: (o) => o.includes('as json') });
-    await sleep(700);
+    await waitFor(() => js.seen().includes('following new events'), 10000, 'tail to start');
     await comment('as json');
     const jr = await js;
     assert.ok(!jr.out.includes(ESC), JSON.stringify(jr.out));
@@ -178,7 +180,7 @@ describe('cli output', () => {
     assert.equal(JSON.parse(line).action_type, 'commentCard');
     // a pipe: no colour
     const bg = inBackground(s.env, ['events', 'tail']);
-    await sleep(700);
+    await waitFor(() => bg.got.err.includes('following new events'), 10000, 'tail to start');
     await comment('through a pipe');
     await waitFor(() => bg.got.out.includes('through a pipe'), 10000, 'tail on a pipe');
     await bg.stop();
