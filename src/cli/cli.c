@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/progress.h"
 #include "service/service.h"
 
 int cli_fail(int code, const char *fmt, ...)
@@ -22,10 +23,12 @@ int cli_fail_err(const th_error *err)
 	return cli_fail(code, "%s", err->msg[0] ? err->msg : "failed");
 }
 
-/* trello_notice_fn of command clients: one line, once, while still waiting. */
-static void trello_notice(void *ctx, const char *what)
+/* trello_notice_fn of command clients: one line, once, while still waiting.
+ * @ctx: NULL, or the command's cli_progress, whose line is erased first. */
+void cli_trello_notice(void *ctx, const char *what)
 {
-	(void)ctx;
+	if (ctx)
+		cli_progress_end(ctx);
 	fprintf(stderr, "trellohook: %s; giving up after %d s\n", what,
 	        CLI_TRELLO_BUDGET_MS / 1000);
 	fflush(stderr);
@@ -38,7 +41,7 @@ int cli_trello_client(svc_ctx *sc, trello_client **out)
 	if (svc_trello_client(sc, out, &err))
 		return cli_fail_err(&err);
 	trello_client_set_deadline(*out, CLI_TRELLO_BUDGET_MS);
-	trello_client_set_notice(*out, CLI_TRELLO_NOTICE_MS, trello_notice, NULL);
+	trello_client_set_notice(*out, CLI_TRELLO_NOTICE_MS, cli_trello_notice, NULL);
 	return 0;
 }
 
@@ -65,6 +68,13 @@ int cli_svc(cli *c, svc_ctx **out)
 	return rc;
 }
 
+int cli_svc_one(cli *c, int argc, const char *what, svc_ctx **out)
+{
+	if (argc != 1)
+		return cli_fail(EXIT_USAGE, "%s: expected one %s", c->prog, what);
+	return cli_svc(c, out);
+}
+
 int cli_svc_noargs(cli *c, int argc, char **argv, svc_ctx **out)
 {
 	if (argc)
@@ -83,6 +93,51 @@ int cli_print_json(json_t *doc)
 	puts(text);
 	free(text);
 	return fflush(stdout) ? EXIT_FAIL : 0;
+}
+
+int cli_done(const cli *c, json_t *doc, const char *fmt, ...)
+{
+	if (c->json)
+		return cli_print_json(doc);
+	json_decref(doc);
+	va_list ap;
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	return fflush(stdout) ? EXIT_FAIL : EXIT_OK;
+}
+
+int cli_print_list(const cli *c, const void *items, size_t n, size_t size, const cli_list *l)
+{
+	const char *base = items;
+	if (c->json) {
+		json_t *arr = json_array();
+		for (size_t i = 0; arr && i < n; i++) {
+			json_t *o = l->json(base + i * size, l->ctx);
+			if (!o || json_array_append_new(arr, o)) {
+				json_decref(arr);
+				arr = NULL;
+			}
+		}
+		return cli_print_json(arr);
+	}
+	cli_table *t = NULL;
+	if (cli_table_new(&t, l->cols, l->ncols))
+		return cli_fail(EXIT_FAIL, "out of memory");
+	for (size_t i = 0; i < n; i++) {
+		const char *cells[CLI_TABLE_MAX_COLS] = {0};
+		cli_cell_buf scratch[CLI_TABLE_MAX_COLS];
+		l->row(base + i * size, l->ctx, cells, scratch);
+		if (cli_table_add(t, cells)) {
+			cli_table_free(t);
+			return cli_fail(EXIT_FAIL, "out of memory");
+		}
+	}
+	int rc = cli_table_print(t, stdout, !c->no_header);
+	cli_table_free(t);
+	if (!n && l->empty)
+		fprintf(stderr, "%s\n", l->empty);
+	return rc ? cli_fail(EXIT_FAIL, "cannot write the list to stdout") : EXIT_OK;
 }
 
 bool cli_is_flag(const char *arg, const char *flag)

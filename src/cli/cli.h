@@ -14,6 +14,7 @@
 
 #include "config/config.h"
 #include "app/app.h"
+#include "cli/table.h"
 #include "trello/trello.h"
 
 enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
@@ -21,6 +22,7 @@ enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
 typedef struct cli {
 	th_config cfg;
 	bool json;        /* --json: one JSON document on stdout */
+	bool no_header;   /* --no-header: list commands print rows only */
 	const char *prog; /* "trellohook webhook add", for messages */
 	app *a;           /* opened by cli_app() on first use */
 } cli;
@@ -44,6 +46,9 @@ int cli_fail_err(const th_error *err);
 int cli_app(cli *c, app **out);
 /* The service context of that app (commands talk to the core only through it). */
 int cli_svc(cli *c, svc_ctx **out);
+/* For commands that take exactly one argument, an id: refuse anything else
+ * ("PROG: expected one @what", a usage error), then cli_svc(). */
+int cli_svc_one(cli *c, int argc, const char *what, svc_ctx **out);
 /* For commands that take no arguments: refuse any (usage error), then cli_svc(). */
 int cli_svc_noargs(cli *c, int argc, char **argv, svc_ctx **out);
 /* How long a command may wait for Trello in all (retries included), and when
@@ -55,8 +60,32 @@ int cli_svc_noargs(cli *c, int argc, char **argv, svc_ctx **out);
  * the error and returns its exit code on failure. Free with
  * trello_client_free(). */
 int cli_trello_client(svc_ctx *sc, trello_client **out);
+/* The waiting notice of those clients (a trello_notice_fn). @ctx is NULL or a
+ * cli_progress whose line is erased first, so the notice stands on its own
+ * line; a command with a progress line sets it again with that ctx. */
+void cli_trello_notice(void *ctx, const char *what);
+/* The result of a command that did one thing: @doc (stolen) as the JSON
+ * document with --json, else the line @fmt... on stdout. Returns 0 or EXIT_FAIL. */
+int cli_done(const cli *c, json_t *doc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Print @doc (stolen) as the one JSON document on stdout. Returns 0 or EXIT_FAIL. */
 int cli_print_json(json_t *doc);
+
+/* How a list command shows one kind of item: its columns, and a function
+ * for each form. row() points cells[0..ncols-1] at strings (the item's own,
+ * or text it writes into scratch[i], one 64-byte slot per column). */
+typedef char cli_cell_buf[64];
+typedef struct cli_list {
+	const cli_col *cols;
+	size_t ncols;
+	json_t *(*json)(const void *item, void *ctx);
+	void (*row)(const void *item, void *ctx, const char **cells, cli_cell_buf *scratch);
+	const char *empty; /* said on stderr when there is nothing (text form only) */
+	void *ctx;         /* handed to json() and row() */
+} cli_list;
+/* Print @n items (an array of @size-byte elements) as @l says: a JSON array
+ * with --json, else a table with a header row unless --no-header. The items
+ * stay the caller's. Returns EXIT_OK or EXIT_FAIL (message printed). */
+int cli_print_list(const cli *c, const void *items, size_t n, size_t size, const cli_list *l);
 
 /* Argument helpers. cli_take_value: if argv[*i] is @flag ("--x V" or "--x=V"),
  * store the value, advance *i past it and return 1; 0 if it is another flag;

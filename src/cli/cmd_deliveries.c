@@ -7,8 +7,10 @@
 #include "service/handlers.h"
 
 /* A delivery as JSON (INTERFACE.md field names). */
-static json_t *delivery_json(const delivery *d)
+static json_t *delivery_json(const void *item, void *ctx)
 {
+	const delivery *d = item;
+	(void)ctx;
 	json_t *o = json_object();
 	if (!o)
 		return NULL;
@@ -24,6 +26,28 @@ static json_t *delivery_json(const delivery *d)
 	json_object_set_new(o, "updated_at", cli_jtime(d->updated_at));
 	return o;
 }
+
+static void delivery_row(const void *item, void *ctx, const char **cells, cli_cell_buf *scratch)
+{
+	const delivery *d = item;
+	(void)ctx;
+	str_copy(scratch[5], sizeof scratch[5], "-");
+	if (d->next_attempt_at && (d->status == DELIVERY_PENDING || d->status == DELIVERY_FAILED))
+		time_format_iso(d->next_attempt_at, scratch[5]);
+	str_printf(scratch[4], sizeof scratch[4], "%d", d->attempts);
+	/* the first line of the error or output; the column cuts it */
+	const char *e = d->last_error ? d->last_error : "";
+	str_printf(scratch[6], sizeof scratch[6], "%.*s", (int)strcspn(e, "\n"), e);
+	const char *row[] = {d->id,       delivery_status_name(d->status),
+	                     d->event_id, d->handler_id,
+	                     scratch[4],  scratch[5],
+	                     scratch[6]};
+	memcpy(cells, row, sizeof row);
+}
+
+static const cli_col delivery_cols[] = {
+    {"ID", 0, false},      {"STATUS", 0, false}, {"EVENT", 0, false}, {"HANDLER", 0, false},
+    {"ATTEMPTS", 0, true}, {"NEXT", 0, false},   {"ERROR", 60, false}};
 
 int cmd_deliveries_ls(cli *c, int argc, char **argv)
 {
@@ -66,64 +90,40 @@ int cmd_deliveries_ls(cli *c, int argc, char **argv)
 	th_error err = {0, {0}};
 	if (svc_delivery_list(sc, status, event_id, (size_t)limit, &ds, &n, &err))
 		return cli_fail_err(&err);
-	if (c->json) {
-		json_t *arr = json_array();
-		for (size_t i = 0; arr && i < n; i++)
-			json_array_append_new(arr, delivery_json(&ds[i]));
-		delivery_list_free(ds, n);
-		return cli_print_json(arr);
-	}
-	if (!n)
-		fprintf(stderr, "no deliveries%s\n", status || event_id ? " match" : " yet");
-	for (size_t i = 0; i < n; i++) {
-		char when[32] = "-";
-		if (ds[i].next_attempt_at &&
-		    (ds[i].status == DELIVERY_PENDING || ds[i].status == DELIVERY_FAILED))
-			time_format_iso(ds[i].next_attempt_at, when);
-		/* first line of the error only, bounded */
-		const char *e = ds[i].last_error ? ds[i].last_error : "";
-		int elen = (int)strcspn(e, "\n");
-		printf("%s  %-7s event=%s handler=%s attempts=%d next=%s  %.*s\n", ds[i].id,
-		       delivery_status_name(ds[i].status), ds[i].event_id, ds[i].handler_id,
-		       ds[i].attempts, when, elen > 200 ? 200 : elen, e);
-	}
+	const cli_list l = {delivery_cols,
+	                    TH_ARRAY_LEN(delivery_cols),
+	                    delivery_json,
+	                    delivery_row,
+	                    status || event_id ? "no deliveries match" : "no deliveries yet",
+	                    NULL};
+	rc = cli_print_list(c, ds, n, sizeof *ds, &l);
 	delivery_list_free(ds, n);
-	return EXIT_OK;
+	return rc;
 }
 
 int cmd_deliveries_retry(cli *c, int argc, char **argv)
 {
-	if (argc != 1)
-		return cli_fail(EXIT_USAGE,
-		                "deliveries retry: expected one delivery id (see deliveries ls)");
 	svc_ctx *sc;
-	int rc = cli_svc(c, &sc);
+	int rc = cli_svc_one(c, argc, "delivery id (see deliveries ls)", &sc);
 	if (rc)
 		return rc;
 	th_error err = {0, {0}};
 	if (handlers_delivery_retry(sc, argv[0], &err))
 		return cli_fail(err.code == TH_ECONFIG ? EXIT_USAGE : EXIT_FAIL, "%s", err.msg);
-	if (c->json)
-		return cli_print_json(json_pack("{s:s,s:s}", "id", argv[0], "status", "pending"));
-	printf("delivery %s is pending again\n", argv[0]);
-	return EXIT_OK;
+	return cli_done(c, json_pack("{s:s,s:s}", "id", argv[0], "status", "pending"),
+	                "delivery %s is pending again\n", argv[0]);
 }
 
 int cmd_events_replay(cli *c, int argc, char **argv)
 {
-	if (argc != 1)
-		return cli_fail(EXIT_USAGE, "events replay: expected one event id (see events ls)");
 	svc_ctx *sc;
-	int rc = cli_svc(c, &sc);
+	int rc = cli_svc_one(c, argc, "event id (see events ls)", &sc);
 	if (rc)
 		return rc;
 	size_t n = 0;
 	th_error err = {0, {0}};
 	if (handlers_event_replay(sc, argv[0], &n, &err))
 		return cli_fail(err.code == TH_ECONFIG ? EXIT_USAGE : EXIT_FAIL, "%s", err.msg);
-	if (c->json)
-		return cli_print_json(
-		    json_pack("{s:s,s:I}", "event_id", argv[0], "deliveries", (json_int_t)n));
-	printf("event %s replayed: %zu new deliver%s\n", argv[0], n, n == 1 ? "y" : "ies");
-	return EXIT_OK;
+	return cli_done(c, json_pack("{s:s,s:I}", "event_id", argv[0], "deliveries", (json_int_t)n),
+	                "event %s replayed: %zu new deliver%s\n", argv[0], n, n == 1 ? "y" : "ies");
 }

@@ -40,12 +40,44 @@ static json_t *event_json(const event *ev, bool with_payload)
 	return o;
 }
 
-static void print_event_line(const event *ev)
+/* The colour of an action type on a terminal, by what it does. */
+static const char *type_colour(const char *type)
 {
-	char when[32];
+	if (!type)
+		return "\033[2m"; /* dim */
+	if (str_starts(type, "create") || str_starts(type, "add") || str_starts(type, "copy"))
+		return "\033[32m"; /* green */
+	if (str_starts(type, "delete") || str_starts(type, "remove"))
+		return "\033[31m"; /* red */
+	if (str_starts(type, "comment"))
+		return "\033[36m"; /* cyan */
+	if (str_starts(type, "update") || str_starts(type, "move") || str_starts(type, "convert"))
+		return "\033[33m"; /* yellow */
+	return "\033[35m";         /* magenta: anything else */
+}
+
+/* One line of `events tail`: id, time, type, summary. Values are escaped (a
+ * summary quotes card names, anyone's text); with @colour the type has its
+ * colour and the summary is bold. */
+static void print_event_line(const event *ev, bool colour)
+{
+	char when[32], type[200], summary[1300];
 	time_format_iso(ev->received_at, when);
-	printf("%s  %s  %-26s %s\n", ev->id, when, ev->action_type ? ev->action_type : "-",
-	       ev->summary ? ev->summary : "");
+	size_t tw = cli_cell_format(ev->action_type ? ev->action_type : "-", 30, type, sizeof type);
+	cli_cell_format(ev->summary ? ev->summary : "", 200, summary, sizeof summary);
+	int pad = tw < 26 ? (int)(26 - tw) : 0;
+	if (colour)
+		printf("%s  %s  %s%s\033[0m%*s \033[1m%s\033[0m\n", ev->id, when,
+		       type_colour(ev->action_type), type, pad, "", summary);
+	else
+		printf("%s  %s  %s%*s %s\n", ev->id, when, type, pad, "", summary);
+}
+
+/* Colours for `events tail`: only on a terminal, never when NO_COLOR is set
+ * (to anything, empty too) and never with --json. */
+static bool want_colour(const cli *c)
+{
+	return !c->json && !getenv("NO_COLOR") && isatty(STDOUT_FILENO);
 }
 
 /* Shared flag parsing for ls and tail. */
@@ -82,6 +114,24 @@ static int parse_filters(cli *c, int argc, char **argv, event_query *q, bool all
 	return 0;
 }
 
+static json_t *event_item_json(const void *item, void *ctx)
+{
+	(void)ctx;
+	return event_json(&((const event_row *)item)->ev, false);
+}
+
+static void event_row_cells(const void *item, void *ctx, const char **cells, cli_cell_buf *scratch)
+{
+	const event *ev = &((const event_row *)item)->ev;
+	(void)ctx;
+	time_format_iso(ev->received_at, scratch[1]);
+	const char *row[] = {ev->id, scratch[1], ev->action_type, ev->summary ? ev->summary : ""};
+	memcpy(cells, row, sizeof row);
+}
+
+static const cli_col event_cols[] = {
+    {"ID", 0, false}, {"RECEIVED", 0, false}, {"TYPE", 30, false}, {"SUMMARY", 80, false}};
+
 int cmd_events_ls(cli *c, int argc, char **argv)
 {
 	event_query q = {0};
@@ -94,27 +144,21 @@ int cmd_events_ls(cli *c, int argc, char **argv)
 	th_error err = {0, {0}};
 	if (svc_event_list(sc, &q, &rows, &n, &err))
 		return cli_fail_err(&err);
-	if (c->json) {
-		json_t *arr = json_array();
-		for (size_t i = 0; arr && i < n; i++)
-			json_array_append_new(arr, event_json(&rows[i].ev, false));
-		event_row_list_free(rows, n);
-		return cli_print_json(arr);
-	}
-	if (!n)
-		fprintf(stderr, "no events%s\n", q.webhook_id || q.action_type ? " match" : " yet");
-	for (size_t i = 0; i < n; i++)
-		print_event_line(&rows[i].ev);
+	const cli_list l = {event_cols,
+	                    TH_ARRAY_LEN(event_cols),
+	                    event_item_json,
+	                    event_row_cells,
+	                    q.webhook_id || q.action_type ? "no events match" : "no events yet",
+	                    NULL};
+	rc = cli_print_list(c, rows, n, sizeof *rows, &l);
 	event_row_list_free(rows, n);
-	return EXIT_OK;
+	return rc;
 }
 
 int cmd_events_show(cli *c, int argc, char **argv)
 {
-	if (argc != 1)
-		return cli_fail(EXIT_USAGE, "events show: expected one event id (see events ls)");
 	svc_ctx *sc;
-	int rc = cli_svc(c, &sc);
+	int rc = cli_svc_one(c, argc, "event id (see events ls)", &sc);
 	if (rc)
 		return rc;
 	event ev = {0};
@@ -182,6 +226,7 @@ int cmd_events_tail(cli *c, int argc, char **argv)
 		return cli_fail_err(&err);
 	int64_t after = n ? rows[0].seq : 0;
 	event_row_list_free(rows, n);
+	bool colour = want_colour(c);
 	fprintf(stderr, "following new events (Ctrl-C stops)\n");
 	while (!tail_stop) {
 		q.after_seq = after;
@@ -199,7 +244,7 @@ int cmd_events_tail(cli *c, int argc, char **argv)
 					puts(line);
 				free(line);
 			} else {
-				print_event_line(&rows[i].ev);
+				print_event_line(&rows[i].ev, colour);
 			}
 			after = rows[i].seq;
 		}

@@ -86,57 +86,67 @@ int cmd_handler_add(cli *c, int argc, char **argv)
 	return rc;
 }
 
+/* Listings show a forward secret masked, never whole. */
+static json_t *handler_item_json(const void *item, void *ctx)
+{
+	const handler *h = item;
+	char masked[64];
+	(void)ctx;
+	if (h->secret)
+		mask_secret(h->secret, masked, sizeof masked);
+	return handler_json(h, h->secret ? masked : NULL);
+}
+
+static void handler_row(const void *item, void *ctx, const char **cells, cli_cell_buf *scratch)
+{
+	const handler *h = item;
+	(void)ctx;
+	scratch[5][0] = '\0';
+	if (h->secret)
+		mask_secret(h->secret, scratch[5], sizeof scratch[5]);
+	const char *row[] = {h->id,
+	                     handler_kind_name(h->kind),
+	                     h->enabled ? "enabled" : "DISABLED",
+	                     h->on ? h->on : "*",
+	                     h->model ? h->model : "*",
+	                     h->secret ? scratch[5] : "-",
+	                     h->target};
+	memcpy(cells, row, sizeof row);
+}
+
+static const cli_col handler_cols[] = {
+    {"ID", 0, false},    {"KIND", 0, false},   {"STATE", 0, false},  {"ON", 30, false},
+    {"MODEL", 0, false}, {"SECRET", 0, false}, {"TARGET", 60, false}};
+static const cli_list handler_list = {handler_cols,
+                                      TH_ARRAY_LEN(handler_cols),
+                                      handler_item_json,
+                                      handler_row,
+                                      "no handlers yet (see trellohook handler add --help)",
+                                      NULL};
+
 int cmd_handler_ls(cli *c, int argc, char **argv)
 {
 	svc_ctx *sc;
-	int rc = cli_svc_noargs(c, argc, argv, &sc);
-	if (rc)
-		return rc;
 	handler *hs = NULL;
 	size_t n = 0;
 	th_error err = {0, {0}};
-	if (svc_handler_list(sc, &hs, &n, &err))
-		return cli_fail_err(&err);
-	if (c->json) {
-		json_t *arr = json_array();
-		for (size_t i = 0; arr && i < n; i++) {
-			char masked[64];
-			if (hs[i].secret)
-				mask_secret(hs[i].secret, masked, sizeof masked);
-			json_array_append_new(arr,
-			                      handler_json(&hs[i], hs[i].secret ? masked : NULL));
-		}
-		handler_list_free(hs, n);
-		return cli_print_json(arr);
-	}
-	if (!n)
-		fprintf(stderr, "no handlers yet (see trellohook handler add --help)\n");
-	for (size_t i = 0; i < n; i++) {
-		char masked[64] = "";
-		if (hs[i].secret)
-			mask_secret(hs[i].secret, masked, sizeof masked);
-		printf("%s  %-7s %-8s on=%s model=%s%s%s  %s\n", hs[i].id,
-		       handler_kind_name(hs[i].kind), hs[i].enabled ? "enabled" : "DISABLED",
-		       hs[i].on ? hs[i].on : "*", hs[i].model ? hs[i].model : "*",
-		       masked[0] ? " secret=" : "", masked, hs[i].target);
-	}
+	int rc = cli_svc_noargs(c, argc, argv, &sc);
+	if (rc || (rc = svc_handler_list(sc, &hs, &n, &err) ? cli_fail_err(&err) : 0))
+		return rc;
+	rc = cli_print_list(c, hs, n, sizeof *hs, &handler_list);
 	handler_list_free(hs, n);
-	return EXIT_OK;
+	return rc;
 }
 
 int cmd_handler_rm(cli *c, int argc, char **argv)
 {
-	if (argc != 1)
-		return cli_fail(EXIT_USAGE, "handler rm: expected one handler id (see handler ls)");
 	svc_ctx *sc;
-	int rc = cli_svc(c, &sc);
+	int rc = cli_svc_one(c, argc, "handler id (see handler ls)", &sc);
 	if (rc)
 		return rc;
 	th_error err = {0, {0}};
 	if (handlers_remove(sc, argv[0], &err))
 		return cli_fail_err(&err);
-	if (c->json)
-		return cli_print_json(json_pack("{s:s,s:b}", "id", argv[0], "removed", 1));
-	printf("handler %s removed\n", argv[0]);
-	return EXIT_OK;
+	return cli_done(c, json_pack("{s:s,s:b}", "id", argv[0], "removed", 1),
+	                "handler %s removed\n", argv[0]);
 }

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/progress.h"
 #include "service/service.h"
 
 #define SYNC_MAX_TOKENS 256
@@ -57,9 +58,14 @@ static json_t *report_json(const sync_report *r)
 	return doc;
 }
 
-static void print_report(const sync_report *r)
+static const cli_col action_cols[] = {
+    {"ACTION", 0, false}, {"WEBHOOK", 0, false}, {"TRELLO", 0, false}, {"MODEL", 0, false},
+    {"TOKEN", 0, false},  {"DETAIL", 60, false}, {"RESULT", 0, false}};
+
+/* The plan and its outcome: tokens, one table row per action, the counts. */
+static void print_report(const sync_report *r, bool header)
 {
-	size_t done = 0;
+	size_t done = 0, shown = 0;
 	printf("%s: %zu token(s)\n", r->dry_run ? "sync plan (dry run: nothing changed)" : "sync",
 	       r->ntokens);
 	for (size_t i = 0; i < r->ntokens; i++) {
@@ -71,26 +77,48 @@ static void print_report(const sync_report *r)
 			printf("  token %s: %zu webhook(s) on Trello\n", masked,
 			       r->tokens[i].trello_webhooks);
 	}
+	cli_table *t = NULL;
+	if (cli_table_new(&t, action_cols, TH_ARRAY_LEN(action_cols)))
+		t = NULL; /* out of memory: the counts below still print */
 	for (size_t i = 0; i < r->nactions; i++) {
 		const sync_action *x = &r->actions[i];
 		if (x->kind == SYNC_TOKEN_ERROR)
 			continue;
-		char masked[32];
+		char masked[32], result[512];
 		mask_secret(r->tokens[x->token_ix].token, masked, sizeof masked);
-		const char *result = x->error     ? "FAILED"
-		                     : x->done    ? "done"
-		                     : r->dry_run ? "planned"
-		                                  : "";
-		printf("%-16s %-20s trello %-24s model %-24s token %s  %s%s%s%s\n",
-		       sync_kind_name(x->kind), x->webhook_id ? x->webhook_id : "-",
-		       x->trello_id ? x->trello_id : "-", x->id_model ? x->id_model : "-", masked,
-		       x->detail ? x->detail : "", *result ? " [" : "", result, *result ? "]" : "");
 		if (x->error)
-			printf("  error: %s\n", x->error);
+			str_printf(result, sizeof result, "FAILED: %s", x->error);
+		else
+			str_copy(result, sizeof result,
+			         x->done      ? "done"
+			         : r->dry_run ? "planned"
+			                      : "");
+		const char *cells[] = {
+		    sync_kind_name(x->kind),    x->webhook_id, x->trello_id, x->id_model, masked,
+		    x->detail ? x->detail : "", result};
+		if (t && cli_table_add(t, cells)) {
+			cli_table_free(t);
+			t = NULL;
+		}
 		done += x->done;
+		shown++;
 	}
+	if (shown && t && cli_table_print(t, stdout, header))
+		fprintf(stderr, "trellohook: sync: cannot write the plan to stdout\n");
+	cli_table_free(t);
 	printf("%zu action(s), %zu done, %zu webhook(s) already in sync, %zu failure(s)\n",
 	       r->nactions, done, r->in_sync, r->failures);
+}
+
+/* trello_progress_fn: the batch's count onto the status line, erased once
+ * the batch is over (what follows, the service's log lines and the report,
+ * then starts on a clean line). */
+static void sync_progress(void *ctx, size_t done, size_t total)
+{
+	if (done < total)
+		cli_progress_set(ctx, done, total);
+	else
+		cli_progress_end(ctx);
 }
 
 int cmd_sync(cli *c, int argc, char **argv)
@@ -128,15 +156,22 @@ int cmd_sync(cli *c, int argc, char **argv)
 	th_error err = {0, {0}};
 	if ((rc = cli_trello_client(sc, &tc)) != 0)
 		return rc;
+	/* done/total of each batch of Trello calls, on a terminal's stderr */
+	cli_progress p;
+	cli_progress_init(&p, stderr,
+	                  o.dry_run ? "sync (dry run): Trello calls" : "sync: Trello calls");
+	trello_client_set_progress(tc, sync_progress, &p);
+	trello_client_set_notice(tc, CLI_TRELLO_NOTICE_MS, cli_trello_notice, &p);
 	sync_report r;
 	rc = svc_sync(sc, tc, &o, &r, &err);
+	cli_progress_end(&p);
 	trello_client_free(tc);
 	if (rc)
 		return cli_fail_err(&err);
 	if (c->json)
 		rc = cli_print_json(report_json(&r));
 	else
-		print_report(&r);
+		print_report(&r, !c->no_header);
 	if (!rc && r.failures) {
 		fprintf(stderr, "trellohook: sync: %zu failure(s) (see above)\n", r.failures);
 		rc = EXIT_FAIL;

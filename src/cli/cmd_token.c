@@ -21,21 +21,6 @@ static json_t *token_json(const token *t, size_t webhooks)
 	return o;
 }
 
-static void print_token(const token *t, size_t webhooks)
-{
-	char masked[32], exp[32];
-	mask_secret(t->token ? t->token : "", masked, sizeof masked);
-	if (t->expires_at)
-		time_format_iso(t->expires_at, exp);
-	else
-		str_copy(exp, sizeof exp, t->state == TOKEN_VALID ? "never" : "-");
-	printf("%-14s %-9s member %-26s expires %-24s webhooks %zu%s\n", masked,
-	       token_state_name(t->state), t->member ? t->member : "-", exp, webhooks,
-	       t->state == TOKEN_EXPIRED || t->state == TOKEN_INVALID
-	           ? "  <- needs a new token; its webhooks are flagged"
-	           : "");
-}
-
 static int check_shape(const char *tok)
 {
 	if (!str_is_trello_token(tok))
@@ -81,6 +66,40 @@ int cmd_token_add(cli *c, int argc, char **argv)
 	return rc;
 }
 
+/* token ls: the webhook list rides along to count each token's webhooks. */
+typedef struct token_ls_ctx {
+	const webhook *ws;
+	size_t nw;
+} token_ls_ctx;
+
+static json_t *token_item_json(const void *item, void *ctx)
+{
+	const token_ls_ctx *x = ctx;
+	const token *t = item;
+	return token_json(t, count_webhooks(x->ws, x->nw, t->token));
+}
+
+static void token_row(const void *item, void *ctx, const char **cells, cli_cell_buf *scratch)
+{
+	const token_ls_ctx *x = ctx;
+	const token *t = item;
+	mask_secret(t->token ? t->token : "", scratch[0], sizeof scratch[0]);
+	if (t->expires_at)
+		time_format_iso(t->expires_at, scratch[3]);
+	else
+		str_copy(scratch[3], sizeof scratch[3], t->state == TOKEN_VALID ? "never" : "-");
+	str_printf(scratch[4], sizeof scratch[4], "%zu", count_webhooks(x->ws, x->nw, t->token));
+	bool dead = t->state == TOKEN_EXPIRED || t->state == TOKEN_INVALID;
+	const char *row[] = {scratch[0], token_state_name(t->state),
+	                     t->member,  scratch[3],
+	                     scratch[4], dead ? "needs a new token; its webhooks are flagged" : ""};
+	memcpy(cells, row, sizeof row);
+}
+
+static const cli_col token_cols[] = {{"TOKEN", 0, false},   {"STATE", 0, false},
+                                     {"MEMBER", 26, false}, {"EXPIRES", 0, false},
+                                     {"WEBHOOKS", 0, true}, {"NOTE", 0, false}};
+
 int cmd_token_ls(cli *c, int argc, char **argv)
 {
 	svc_ctx *sc;
@@ -97,18 +116,14 @@ int cmd_token_ls(cli *c, int argc, char **argv)
 		token_list_free(ts, n);
 		return cli_fail_err(&err);
 	}
-	if (c->json) {
-		json_t *arr = json_array();
-		for (size_t i = 0; arr && i < n; i++)
-			json_array_append_new(
-			    arr, token_json(&ts[i], count_webhooks(ws, nw, ts[i].token)));
-		rc = cli_print_json(arr);
-	} else {
-		if (!n)
-			fprintf(stderr, "no tokens yet (token add TOKEN, or webhook add)\n");
-		for (size_t i = 0; i < n; i++)
-			print_token(&ts[i], count_webhooks(ws, nw, ts[i].token));
-	}
+	token_ls_ctx x = {ws, nw};
+	const cli_list l = {token_cols,
+	                    TH_ARRAY_LEN(token_cols),
+	                    token_item_json,
+	                    token_row,
+	                    "no tokens yet (token add TOKEN, or webhook add)",
+	                    &x};
+	rc = cli_print_list(c, ts, n, sizeof *ts, &l);
 	token_list_free(ts, n);
 	webhook_list_free(ws, nw);
 	return rc;

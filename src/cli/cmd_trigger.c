@@ -8,20 +8,32 @@
 
 #define TRIGGER_MAX_SETS 64
 
+static json_t *template_json(const void *item, void *ctx)
+{
+	const trigger_template *t = item;
+	(void)ctx;
+	return json_pack("{s:s,s:s,s:s}", "type", t->name, "action_type", t->action_type,
+	                 "description", t->description);
+}
+
+static void template_row(const void *item, void *ctx, const char **cells, cli_cell_buf *scratch)
+{
+	const trigger_template *t = item;
+	(void)ctx;
+	(void)scratch;
+	cells[0] = t->name;
+	cells[1] = t->description;
+}
+
+static const cli_col template_cols[] = {{"TYPE", 0, false}, {"DESCRIPTION", 0, false}};
+static const cli_list template_list = {
+    template_cols, TH_ARRAY_LEN(template_cols), template_json, template_row, NULL, NULL};
+
+/* `trigger --list`: the types it can send, as a table or a JSON array. */
 static int list_types(const cli *c)
 {
-	if (c->json) {
-		json_t *arr = json_array();
-		for (size_t i = 0; arr && i < trigger_ntemplates; i++)
-			json_array_append_new(
-			    arr, json_pack("{s:s,s:s,s:s}", "type", trigger_templates[i].name,
-			                   "action_type", trigger_templates[i].action_type,
-			                   "description", trigger_templates[i].description));
-		return cli_print_json(arr);
-	}
-	for (size_t i = 0; i < trigger_ntemplates; i++)
-		printf("%-28s %s\n", trigger_templates[i].name, trigger_templates[i].description);
-	return fflush(stdout) ? EXIT_FAIL : EXIT_OK;
+	return cli_print_list(c, trigger_templates, trigger_ntemplates, sizeof *trigger_templates,
+	                      &template_list);
 }
 
 int cmd_trigger(cli *c, int argc, char **argv)

@@ -7,8 +7,10 @@
 
 /* A webhook as JSON: INTERFACE.md's fields plus state, token (masked),
  * event_count and Trello's failure counters as last seen. */
-static json_t *webhook_json(const webhook *w)
+static json_t *webhook_json(const void *item, void *ctx)
 {
+	const webhook *w = item;
+	(void)ctx;
 	json_t *o = json_object();
 	if (!o)
 		return NULL;
@@ -119,7 +121,7 @@ int cmd_webhook_add(cli *c, int argc, char **argv)
 	if (note[0])
 		fprintf(stderr, "trellohook: note: %s\n", note);
 	if (c->json) {
-		rc = cli_print_json(webhook_json(&w));
+		rc = cli_print_json(webhook_json(&w, NULL));
 	} else {
 		printf("added webhook %s on %s \"%s\" (%s), Trello id %s%s\n", w.id,
 		       w.model_type ? w.model_type : "model", w.model_name ? w.model_name : "",
@@ -131,37 +133,41 @@ int cmd_webhook_add(cli *c, int argc, char **argv)
 	return rc;
 }
 
+static void webhook_row(const void *item, void *ctx, const char **cells, cli_cell_buf *scratch)
+{
+	const webhook *w = item;
+	(void)ctx;
+	mask_secret(w->token ? w->token : "", scratch[5], sizeof scratch[5]);
+	str_printf(scratch[6], sizeof scratch[6], "%lld", (long long)w->event_count);
+	const char *row[] = {w->id,         webhook_state_name(w->state),
+	                     w->model_type, w->id_model,
+	                     w->model_name, scratch[5],
+	                     scratch[6],    w->description ? w->description : ""};
+	memcpy(cells, row, sizeof row);
+}
+
+static const cli_col webhook_cols[] = {
+    {"ID", 0, false},    {"STATE", 0, false}, {"TYPE", 0, false},  {"MODEL", 0, false},
+    {"NAME", 30, false}, {"TOKEN", 0, false}, {"EVENTS", 0, true}, {"DESCRIPTION", 40, false}};
+static const cli_list webhook_list = {webhook_cols,
+                                      TH_ARRAY_LEN(webhook_cols),
+                                      webhook_json,
+                                      webhook_row,
+                                      "no webhooks yet (webhook add --model ID|URL --token TOKEN)",
+                                      NULL};
+
 int cmd_webhook_ls(cli *c, int argc, char **argv)
 {
 	svc_ctx *sc;
-	int rc = cli_svc_noargs(c, argc, argv, &sc);
-	if (rc)
-		return rc;
 	webhook *ws = NULL;
 	size_t n = 0;
 	th_error err = {0, {0}};
-	if (svc_webhook_list(sc, &ws, &n, &err))
-		return cli_fail_err(&err);
-	if (c->json) {
-		json_t *arr = json_array();
-		for (size_t i = 0; arr && i < n; i++)
-			json_array_append_new(arr, webhook_json(&ws[i]));
-		webhook_list_free(ws, n);
-		return cli_print_json(arr);
-	}
-	if (!n)
-		fprintf(stderr, "no webhooks yet (webhook add --model ID|URL --token TOKEN)\n");
-	for (size_t i = 0; i < n; i++) {
-		const webhook *w = &ws[i];
-		char masked[32];
-		mask_secret(w->token ? w->token : "", masked, sizeof masked);
-		printf("%s  %-11s %-5s %s %-24s %-14s events %lld  %s\n", w->id,
-		       webhook_state_name(w->state), w->model_type ? w->model_type : "?",
-		       w->id_model, w->model_name ? w->model_name : "", masked,
-		       (long long)w->event_count, w->description ? w->description : "");
-	}
+	int rc = cli_svc_noargs(c, argc, argv, &sc);
+	if (rc || (rc = svc_webhook_list(sc, &ws, &n, &err) ? cli_fail_err(&err) : 0))
+		return rc;
+	rc = cli_print_list(c, ws, n, sizeof *ws, &webhook_list);
 	webhook_list_free(ws, n);
-	return EXIT_OK;
+	return rc;
 }
 
 int cmd_webhook_show(cli *c, int argc, char **argv)
@@ -207,7 +213,7 @@ int cmd_webhook_show(cli *c, int argc, char **argv)
 		return cli_fail_err(&err);
 	}
 	if (c->json) {
-		json_t *o = webhook_json(&w);
+		json_t *o = webhook_json(&w, NULL);
 		if (o && trello)
 			json_object_set_new(o, "trello",
 			                    have_view ? trello_view_json(&tw) : json_null());
@@ -307,7 +313,7 @@ int cmd_webhook_update(cli *c, int argc, char **argv)
 	if (rc)
 		return cli_fail_err(&err);
 	if (c->json) {
-		rc = cli_print_json(webhook_json(&w));
+		rc = cli_print_json(webhook_json(&w, NULL));
 	} else {
 		printf("updated webhook %s on Trello and here: %s, description \"%s\"\n", id,
 		       w.active ? "active" : "paused", w.description ? w.description : "");

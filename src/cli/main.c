@@ -86,7 +86,9 @@ static const cli_command commands[] = {
 static void print_usage(FILE *f)
 {
 	fputs("trellohook — manage Trello webhooks, receive and dispatch their events\n\n"
-	      "Usage: trellohook COMMAND [ARGS] [--json] [--help]\n\nCommands:\n",
+	      "Usage: trellohook COMMAND [ARGS] [--json] [--no-header] [--help]\n\n"
+	      "List commands print a header row and aligned columns (--no-header: rows "
+	      "only).\n\nCommands:\n",
 	      f);
 	for (size_t i = 0; i < TH_ARRAY_LEN(commands); i++) {
 		char words[64];
@@ -150,6 +152,10 @@ int main(int argc, char **argv)
 		}
 		if (str_eq(argv[i], "--json")) {
 			c.json = true;
+			continue;
+		}
+		if (str_eq(argv[i], "--no-header")) {
+			c.no_header = true;
 			continue;
 		}
 		if (str_eq(argv[i], "--help") || str_eq(argv[i], "-h")) {

@@ -48,8 +48,9 @@ void dispatcher_wake(dispatcher *d);
  * due, join the threads and free @d. NULL-safe. */
 void dispatcher_stop(dispatcher *d);
 
-/* Append the dispatcher's Prometheus series (attempts by handler and outcome,
- * deliveries running now) to @out. Thread-safe. */
+/* Append the dispatcher's Prometheus gauges (deliveries running now, worker
+ * threads) to @out; attempts are counted in the metrics (metrics_handler_run).
+ * Thread-safe. */
 int dispatcher_metrics_render(dispatcher *d, buf *out);
 
 /* The delay before the next attempt after attempt number @attempt (1-based)

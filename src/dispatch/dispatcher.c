@@ -40,15 +40,15 @@
 #define MAX_WORKERS 256
 #define MAX_OUTCOMES 1024 /* queued outcomes before workers wait for the claimer */
 
-enum outcome { OUT_DONE = 0, OUT_FAILED, OUT_DEAD, OUT__COUNT };
-static const char *const outcome_names[OUT__COUNT] = {"done", "failed", "dead"};
+/* An attempt's outcome: the metrics' names (done, failed, dead). */
+enum outcome { OUT_DONE = METRICS_DONE, OUT_FAILED = METRICS_FAILED, OUT_DEAD = METRICS_DEAD };
 
-/* Per handler: how many of its deliveries run now, and attempt outcomes. */
+/* Per handler: how many of its deliveries run now (for the concurrency cap;
+ * what the attempts came to is counted in the metrics, lock-free). */
 typedef struct hstat {
 	char id[64];
 	char kind[12];
 	unsigned running;
-	uint64_t outcomes[OUT__COUNT];
 } hstat;
 
 /* An attempt's outcome waiting to be recorded. */
@@ -264,8 +264,9 @@ static void record_outcomes(dispatcher *d)
 	free(recs);
 }
 
-/* Decide the outcome of @j's attempt, count it and queue it for recording. */
-static void finish_job(dispatcher *d, job *j, const dispatch_result *res)
+/* Decide the outcome of @j's attempt (which ran for @run_us), count it and
+ * queue it for recording. */
+static void finish_job(dispatcher *d, job *j, const dispatch_result *res, int64_t run_us)
 {
 	svc_ctx *sc = d->sc;
 	th_error err = {0, {0}};
@@ -297,15 +298,14 @@ static void finish_job(dispatcher *d, job *j, const dispatch_result *res)
 	}
 	if (oc != OUT_DONE)
 		log_info("dispatch", "delivery %s (event %s, handler %s) attempt %d %s: %s",
-		         j->d.id, j->d.event_id, j->d.handler_id, j->d.attempts, outcome_names[oc],
+		         j->d.id, j->d.event_id, j->d.handler_id, j->d.attempts,
+		         metrics_outcome_name((enum metrics_outcome)oc),
 		         res->text ? res->text : "");
 	else
 		log_debug("dispatch", "delivery %s done", j->d.id);
+	metrics_handler_run(sc->m, j->d.handler_id, j->h.kind, run_us, (enum metrics_outcome)oc);
 	outcome_rec rec = {str_dup(j->d.id), st, next, str_dup(res->text)};
 	pthread_mutex_lock(&d->mu);
-	hstat *s = stat_for(d, j->d.handler_id, handler_kind_name(j->h.kind));
-	if (s)
-		s->outcomes[oc]++;
 	if (rec.id)
 		queue_outcome(d, &rec);
 	else
@@ -354,11 +354,12 @@ static void *worker_main(void *arg)
 		pthread_mutex_unlock(&d->mu);
 
 		dispatch_result res = {0};
+		int64_t t0 = time_mono_us();
 		if (!fw && j.have_handler && j.h.kind == HANDLER_FORWARD)
 			res.text = str_dup("no HTTP client (out of memory)");
 		else
 			run_job(d, fw, &j, &res);
-		finish_job(d, &j, &res);
+		finish_job(d, &j, &res, time_mono_us() - t0);
 		dispatch_result_clear(&res);
 
 		pthread_mutex_lock(&d->mu);
@@ -576,18 +577,6 @@ int dispatcher_metrics_render(dispatcher *d, buf *out)
 		return 0;
 	int rc = 0;
 	pthread_mutex_lock(&d->mu);
-	rc |=
-	    buf_puts(out, "# HELP trellohook_delivery_attempts_total Delivery attempts by handler "
-	                  "and outcome (this process).\n"
-	                  "# TYPE trellohook_delivery_attempts_total counter\n");
-	for (size_t i = 0; i < d->nstats; i++)
-		for (int o = 0; o < OUT__COUNT; o++)
-			rc |= buf_printf(
-			    out,
-			    "trellohook_delivery_attempts_total{handler=\"%s\",kind=\"%s\","
-			    "outcome=\"%s\"} %llu\n",
-			    d->stats[i].id, d->stats[i].kind, outcome_names[o],
-			    (unsigned long long)d->stats[i].outcomes[o]);
 	rc |=
 	    buf_printf(out,
 	               "# HELP trellohook_dispatch_running Deliveries running now (this process).\n"

@@ -39,22 +39,11 @@ int server_metrics(const server_ctx *srv, http_request *req, http_response *res)
 		int64_t counts[5] = {0};
 		int64_t oldest = 0;
 		th_error err = {0, {0}};
-		if (!svc_delivery_stats(srv->svc, counts, &oldest, &err)) {
-			buf_puts(&res->body, "# HELP trellohook_deliveries Deliveries by status.\n"
-			                     "# TYPE trellohook_deliveries gauge\n");
-			for (int s = 0; s < 5; s++)
-				buf_printf(&res->body,
-				           "trellohook_deliveries{status=\"%s\"} %lld\n",
-				           delivery_status_name((enum delivery_status)s),
-				           (long long)counts[s]);
-			buf_printf(
-			    &res->body,
-			    "# HELP trellohook_delivery_oldest_pending_seconds Age of the oldest "
-			    "due delivery.\n# TYPE trellohook_delivery_oldest_pending_seconds gauge\n"
-			    "trellohook_delivery_oldest_pending_seconds %.3f\n",
-			    oldest ? (double)(time_now_ms() - oldest) / 1000.0 : 0.0);
-		}
-		/* the dispatcher's attempts by handler and outcome (while serving) */
+		if (!svc_delivery_stats(srv->svc, counts, &oldest, &err))
+			(void)metrics_render_deliveries(counts, oldest, time_now_ms(), &res->body);
+		else
+			log_warn("metrics", "delivery counts unavailable: %s", err.msg);
+		/* the dispatcher's gauges: running deliveries, workers (while serving) */
 		if (srv->render_extra)
 			srv->render_extra(srv->render_ctx, &res->body);
 	}

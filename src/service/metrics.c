@@ -6,6 +6,12 @@
 /* Upper bounds of the latency buckets, in microseconds (le= in seconds). */
 static const int64_t bucket_us[METRICS_BUCKETS] = {100,   250,   500,   1000,   2500,   5000,
                                                    10000, 25000, 50000, 100000, 500000, 2500000};
+/* Handler run time: a forward on loopback takes a millisecond, an exec a few,
+ * a slow one up to TRELLOHOOK_HANDLER_TIMEOUT (30 s by default). */
+static const int64_t run_bucket_us[METRICS_BUCKETS] = {
+    1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 1000000, 5000000, 15000000, 30000000};
+
+static const char *outcome_names[METRICS_OUTCOMES] = {"done", "failed", "dead"};
 
 static const char *reject_names[REJECT__COUNT] = {
     "signature_missing", "signature_malformed", "signature_mismatch", "bad_payload", "too_large",
@@ -14,6 +20,7 @@ static const char *reject_names[REJECT__COUNT] = {
 void metrics_init(metrics *m)
 {
 	memset(m, 0, sizeof *m);
+	atomic_flag_clear(&m->handlers_adding);
 }
 
 const char *metrics_reject_name(enum reject_reason r)
@@ -21,10 +28,15 @@ const char *metrics_reject_name(enum reject_reason r)
 	return r < REJECT__COUNT ? reject_names[r] : "unknown";
 }
 
-void metrics_observe(histogram *h, int64_t micros)
+const char *metrics_outcome_name(enum metrics_outcome oc)
+{
+	return (unsigned)oc < METRICS_OUTCOMES ? outcome_names[oc] : "unknown";
+}
+
+static void observe(histogram *h, const int64_t *bounds, int64_t micros)
 {
 	for (size_t i = 0; i < METRICS_BUCKETS; i++)
-		if (micros <= bucket_us[i]) {
+		if (micros <= bounds[i]) {
 			atomic_fetch_add_explicit(&h->buckets[i], 1, memory_order_relaxed);
 			break;
 		}
@@ -33,23 +45,101 @@ void metrics_observe(histogram *h, int64_t micros)
 	                          memory_order_relaxed);
 }
 
-static int render_histogram(buf *out, const char *name, const char *help, const histogram *h)
+void metrics_observe(histogram *h, int64_t micros)
 {
-	int rc = buf_printf(out, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
+	observe(h, bucket_us, micros);
+}
+
+/* Can @id stand in a label value as it is (no quoting needed) and fit a slot?
+ * Our ids are 20 URL-safe characters; anything else is counted as "other". */
+static bool label_safe(const char *id)
+{
+	size_t n = strspn(id, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-.:");
+	return n > 0 && id[n] == '\0' && n < sizeof((metrics_handler *)0)->id;
+}
+
+/* The published slot of @id, or NULL. Lock-free: slots below nhandlers are
+ * complete and never change (the acquire pairs with the release in add). */
+static metrics_handler *find_handler(metrics *m, const char *id, size_t *n_out)
+{
+	size_t n = atomic_load_explicit(&m->nhandlers, memory_order_acquire);
+	*n_out = n;
+	for (size_t i = 0; i < n; i++)
+		if (str_eq(m->handlers[i].id, id))
+			return &m->handlers[i];
+	return NULL;
+}
+
+/* The slot of @id: found, or added while there is room, else NULL. */
+static metrics_handler *handler_slot(metrics *m, const char *id, enum handler_kind kind)
+{
+	size_t n;
+	metrics_handler *h = find_handler(m, id, &n);
+	if (h || n >= METRICS_HANDLERS || !label_safe(id))
+		return h;
+	/* rare (once per new id): one adder at a time, so an id gets one slot */
+	while (atomic_flag_test_and_set_explicit(&m->handlers_adding, memory_order_acquire))
+		;
+	h = find_handler(m, id, &n);
+	if (!h && n < METRICS_HANDLERS) {
+		h = &m->handlers[n];
+		str_copy(h->id, sizeof h->id, id);
+		h->kind = kind;
+		atomic_store_explicit(&m->nhandlers, n + 1, memory_order_release);
+	}
+	atomic_flag_clear_explicit(&m->handlers_adding, memory_order_release);
+	return h;
+}
+
+void metrics_handler_run(metrics *m, const char *handler_id, enum handler_kind kind, int64_t micros,
+                         enum metrics_outcome oc)
+{
+	if ((unsigned)kind >= METRICS_KINDS || (unsigned)oc >= METRICS_OUTCOMES)
+		return;
+	observe(&m->run_by_kind[kind], run_bucket_us, micros);
+	atomic_fetch_add_explicit(&m->outcomes_by_kind[kind][oc], 1, memory_order_relaxed);
+	metrics_handler *h = handler_id ? handler_slot(m, handler_id, kind) : NULL;
+	if (!h)
+		h = &m->other[kind];
+	observe(&h->run, run_bucket_us, micros);
+	atomic_fetch_add_explicit(&h->outcomes[oc], 1, memory_order_relaxed);
+}
+
+/* The samples of one histogram with @labels ("kind=\"exec\"," or ""). The
+ * +Inf bucket and _count are the bucket sum read here, so a scrape racing an
+ * observation never shows a count below a bucket. */
+static int render_series(buf *out, const char *name, const char *labels, const int64_t *bounds,
+                         const histogram *h)
+{
+	int rc = 0;
 	uint64_t cum = 0;
 	for (size_t i = 0; !rc && i < METRICS_BUCKETS; i++) {
 		cum += atomic_load_explicit(&h->buckets[i], memory_order_relaxed);
-		rc = buf_printf(out, "%s_bucket{le=\"%g\"} %llu\n", name,
-		                (double)bucket_us[i] / 1e6, (unsigned long long)cum);
+		rc = buf_printf(out, "%s_bucket{%sle=\"%g\"} %llu\n", name, labels,
+		                (double)bounds[i] / 1e6, (unsigned long long)cum);
 	}
 	uint64_t count = atomic_load_explicit(&h->count, memory_order_relaxed);
+	if (count < cum)
+		count = cum;
+	/* the label set without its trailing comma, for _sum and _count */
+	int ll = (int)strlen(labels);
+	ll = ll ? ll - 1 : 0;
 	if (!rc)
-		rc =
-		    buf_printf(out, "%s_bucket{le=\"+Inf\"} %llu\n%s_sum %.6f\n%s_count %llu\n",
-		               name, (unsigned long long)count, name,
-		               (double)atomic_load_explicit(&h->sum_us, memory_order_relaxed) / 1e6,
-		               name, (unsigned long long)count);
+		rc = buf_printf(out, "%s_bucket{%sle=\"+Inf\"} %llu\n", name, labels,
+		                (unsigned long long)count);
+	if (!rc)
+		rc = buf_printf(
+		    out, "%s_sum%s%.*s%s %.6f\n%s_count%s%.*s%s %llu\n", name, ll ? "{" : "", ll,
+		    labels, ll ? "}" : "",
+		    (double)atomic_load_explicit(&h->sum_us, memory_order_relaxed) / 1e6, name,
+		    ll ? "{" : "", ll, labels, ll ? "}" : "", (unsigned long long)count);
 	return rc;
+}
+
+static int render_histogram(buf *out, const char *name, const char *help, const histogram *h)
+{
+	int rc = buf_printf(out, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
+	return rc ? rc : render_series(out, name, "", bucket_us, h);
 }
 
 static int counter(buf *out, const char *name, const char *help, uint64_t v)
@@ -59,6 +149,105 @@ static int counter(buf *out, const char *name, const char *help, uint64_t v)
 }
 
 #define LOAD(x) ((uint64_t)atomic_load_explicit(&(x), memory_order_relaxed))
+
+/* One handler's attempts by outcome (all three, so rate() sees zeros). */
+static int render_attempts(buf *out, const char *id, enum handler_kind kind,
+                           const metrics_handler *h)
+{
+	int rc = 0;
+	for (int o = 0; !rc && o < METRICS_OUTCOMES; o++)
+		rc = buf_printf(out,
+		                "trellohook_delivery_attempts_total{handler=\"%s\",kind=\"%s\","
+		                "outcome=\"%s\"} %llu\n",
+		                id, handler_kind_name(kind), outcome_names[o],
+		                (unsigned long long)LOAD(h->outcomes[o]));
+	return rc;
+}
+
+/* Delivery attempts: run time and outcomes, by kind and by handler. */
+static int render_handlers(const metrics *m, buf *out)
+{
+	char labels[128];
+	int rc = buf_puts(out, "# HELP trellohook_handler_run_seconds Run time of one delivery "
+	                       "attempt, by handler kind.\n"
+	                       "# TYPE trellohook_handler_run_seconds histogram\n");
+	for (int k = 0; !rc && k < METRICS_KINDS; k++) {
+		str_printf(labels, sizeof labels, "kind=\"%s\",", handler_kind_name(k));
+		rc = render_series(out, "trellohook_handler_run_seconds", labels, run_bucket_us,
+		                   &m->run_by_kind[k]);
+	}
+	size_t n = atomic_load_explicit(&m->nhandlers, memory_order_acquire);
+	if (!rc)
+		rc = buf_printf(out,
+		                "# HELP trellohook_handler_run_by_handler_seconds Run time of one "
+		                "delivery attempt, by handler (the first %d handlers; the rest as "
+		                "handler=\"other\").\n"
+		                "# TYPE trellohook_handler_run_by_handler_seconds histogram\n",
+		                METRICS_HANDLERS);
+	for (size_t i = 0; !rc && i < n; i++) {
+		const metrics_handler *h = &m->handlers[i];
+		str_printf(labels, sizeof labels, "handler=\"%s\",kind=\"%s\",", h->id,
+		           handler_kind_name(h->kind));
+		rc = render_series(out, "trellohook_handler_run_by_handler_seconds", labels,
+		                   run_bucket_us, &h->run);
+	}
+	for (int k = 0; !rc && k < METRICS_KINDS; k++) {
+		if (!LOAD(m->other[k].run.count))
+			continue;
+		str_printf(labels, sizeof labels, "handler=\"other\",kind=\"%s\",",
+		           handler_kind_name(k));
+		rc = render_series(out, "trellohook_handler_run_by_handler_seconds", labels,
+		                   run_bucket_us, &m->other[k].run);
+	}
+	if (!rc)
+		rc = buf_puts(out, "# HELP trellohook_delivery_outcomes_total Delivery attempts by "
+		                   "handler kind and outcome (failed: a retry follows).\n"
+		                   "# TYPE trellohook_delivery_outcomes_total counter\n");
+	for (int k = 0; !rc && k < METRICS_KINDS; k++)
+		for (int o = 0; !rc && o < METRICS_OUTCOMES; o++)
+			rc = buf_printf(
+			    out,
+			    "trellohook_delivery_outcomes_total{kind=\"%s\",outcome=\"%s\"} "
+			    "%llu\n",
+			    handler_kind_name(k), outcome_names[o],
+			    (unsigned long long)LOAD(m->outcomes_by_kind[k][o]));
+	if (!rc)
+		rc = buf_printf(out,
+		                "# HELP trellohook_delivery_attempts_total Delivery attempts by "
+		                "handler and outcome (the first %d handlers; the rest as "
+		                "handler=\"other\").\n"
+		                "# TYPE trellohook_delivery_attempts_total counter\n",
+		                METRICS_HANDLERS);
+	for (size_t i = 0; !rc && i < n; i++)
+		rc = render_attempts(out, m->handlers[i].id, m->handlers[i].kind, &m->handlers[i]);
+	for (int k = 0; !rc && k < METRICS_KINDS; k++)
+		if (LOAD(m->other[k].run.count))
+			rc = render_attempts(out, "other", k, &m->other[k]);
+	return rc;
+}
+
+int metrics_render_deliveries(const int64_t counts[5], int64_t oldest_pending_at, int64_t now_ms,
+                              buf *out)
+{
+	int rc = buf_puts(out, "# HELP trellohook_deliveries Deliveries in the store by status "
+	                       "(pending: waiting to run; failed: waiting for a retry).\n"
+	                       "# TYPE trellohook_deliveries gauge\n");
+	for (int s = 0; !rc && s < 5; s++)
+		rc =
+		    buf_printf(out, "trellohook_deliveries{status=\"%s\"} %lld\n",
+		               delivery_status_name((enum delivery_status)s), (long long)counts[s]);
+	int64_t age =
+	    oldest_pending_at && now_ms > oldest_pending_at ? now_ms - oldest_pending_at : 0;
+	if (!rc)
+		rc = buf_printf(
+		    out,
+		    "# HELP trellohook_delivery_oldest_pending_seconds How long the oldest "
+		    "pending delivery has been due (0: none pending).\n"
+		    "# TYPE trellohook_delivery_oldest_pending_seconds gauge\n"
+		    "trellohook_delivery_oldest_pending_seconds %.3f\n",
+		    (double)age / 1000.0);
+	return rc;
+}
 
 int metrics_render(const metrics *m, buf *out)
 {
@@ -112,5 +301,5 @@ int metrics_render(const metrics *m, buf *out)
 	rc = rc ? rc
 	        : render_histogram(out, "trellohook_commit_latency_seconds",
 	                           "Duration of one group commit.", &m->commit_latency);
-	return rc;
+	return rc ? rc : render_handlers(m, out);
 }

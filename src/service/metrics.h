@@ -1,7 +1,8 @@
 /*
  * metrics — counters and latency histograms, rendered in the Prometheus text
  * format for GET /metrics. Owned by the app; lock-free atomics, so the hot
- * path pays a few relaxed increments per request.
+ * path pays a few relaxed increments per request (and the dispatch path a few
+ * per delivery attempt). docs/metrics.md lists every series.
  */
 #ifndef TH_METRICS_H
 #define TH_METRICS_H
@@ -9,6 +10,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+#include "model/model.h"
 #include "util/util.h"
 
 /* Why a callback was refused; each has its own counter. */
@@ -33,6 +35,21 @@ typedef struct histogram {
 	atomic_uint_fast64_t sum_us;
 } histogram;
 
+/* What one delivery attempt came to (the dispatcher's decision). */
+enum metrics_outcome { METRICS_DONE = 0, METRICS_FAILED, METRICS_DEAD, METRICS_OUTCOMES };
+
+#define METRICS_KINDS 3     /* enum handler_kind: exec, forward, func */
+#define METRICS_HANDLERS 50 /* handler ids with series of their own; the rest are "other" */
+
+/* One handler's series: its run time and its attempts by outcome. The id and
+ * kind are written once, before the slot is published (metrics.nhandlers). */
+typedef struct metrics_handler {
+	char id[64];
+	enum handler_kind kind;
+	histogram run; /* seconds, the run-time buckets */
+	atomic_uint_fast64_t outcomes[METRICS_OUTCOMES];
+} metrics_handler;
+
 typedef struct metrics {
 	atomic_uint_fast64_t events_received; /* verified POSTs handed to the store */
 	atomic_uint_fast64_t events_stored;
@@ -49,12 +66,36 @@ typedef struct metrics {
 	atomic_uint_fast64_t health_webhooks_disabled; /* found disabled by Trello */
 	atomic_uint_fast64_t health_webhooks_deleted;  /* found deleted on Trello */
 	atomic_uint_fast64_t health_removals_finished; /* "removing" webhooks finished */
+	/* delivery attempts (dispatch/dispatcher.c), by handler kind and by handler */
+	histogram run_by_kind[METRICS_KINDS];
+	atomic_uint_fast64_t outcomes_by_kind[METRICS_KINDS][METRICS_OUTCOMES];
+	metrics_handler handlers[METRICS_HANDLERS];
+	atomic_size_t nhandlers;              /* slots [0, nhandlers) are published, read-only */
+	atomic_flag handlers_adding;          /* held only while a new slot is filled in */
+	metrics_handler other[METRICS_KINDS]; /* ids past METRICS_HANDLERS, by kind */
 } metrics;
 
 void metrics_init(metrics *m);
 void metrics_observe(histogram *h, int64_t micros);
 const char *metrics_reject_name(enum reject_reason r);
+/* Count one delivery attempt of handler @handler_id (of @kind) that ran for
+ * @micros and came to @oc: the run-time histograms (by kind, and by handler
+ * for the first METRICS_HANDLERS ids seen, the rest under handler="other")
+ * and the outcome counters. Thread-safe and lock-free on every call but the
+ * first of each new id (a spin while its slot is filled in). */
+void metrics_handler_run(metrics *m, const char *handler_id, enum handler_kind kind, int64_t micros,
+                         enum metrics_outcome oc);
+const char *metrics_outcome_name(enum metrics_outcome oc); /* "done", "failed", "dead" */
+
 /* Append this module's series in Prometheus text format. */
 int metrics_render(const metrics *m, buf *out);
+
+/* What the store says about deliveries, for /metrics: @counts by
+ * delivery_status and when the oldest pending one fell due (ms, 0: none).
+ * Appends trellohook_deliveries{status} (pending is the queue waiting to
+ * run; failed ones wait for a retry) and
+ * trellohook_delivery_oldest_pending_seconds (age at @now_ms, never below 0). */
+int metrics_render_deliveries(const int64_t counts[5], int64_t oldest_pending_at, int64_t now_ms,
+                              buf *out);
 
 #endif

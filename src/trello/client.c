@@ -213,7 +213,7 @@ int trello_batch_run(trello_client *c, trello_op *ops, size_t n, th_error *err)
 		}
 		todo[ntodo++] = &reqs[i];
 	}
-	rc = trello_engine_run(c, todo, ntodo);
+	rc = trello_engine_run(c, todo, ntodo, true);
 	if (rc)
 		th_err(err, rc, "out of memory");
 	for (size_t i = 0; i < n; i++)
@@ -399,7 +399,7 @@ static int get_raw(trello_client *c, const char *token, char *path, buf *resp, t
 			       "never has");
 		goto out;
 	}
-	rc = trello_engine_run(c, &rp, 1);
+	rc = trello_engine_run(c, &rp, 1, false);
 	if (!rc)
 		rc = r.rc;
 	if (rc && err)

@@ -58,8 +58,10 @@ struct trello_client {
 	long notice_after_ms; /* 0: no notice */
 	trello_notice_fn notice;
 	void *notice_ctx;
-	atomic_bool noticed; /* the notice is given once per client */
-	int64_t budget_ms;   /* what the deadline was set from, for messages */
+	atomic_bool noticed;         /* the notice is given once per client */
+	int64_t budget_ms;           /* what the deadline was set from, for messages */
+	trello_progress_fn progress; /* batches only; NULL: none */
+	void *progress_ctx;
 };
 
 /* A secret that goes into a header must not be able to break it. */
@@ -182,6 +184,13 @@ void trello_client_set_notice(trello_client *c, long after_ms, trello_notice_fn 
 	c->notice = fn;
 	c->notice_ctx = ctx;
 	atomic_store(&c->noticed, false);
+}
+
+/* Report how far each batch got; see trello.h. */
+void trello_client_set_progress(trello_client *c, trello_progress_fn fn, void *ctx)
+{
+	c->progress = fn;
+	c->progress_ctx = ctx;
 }
 
 /* The bucket of @token, created on first use. Caller holds c->lock. Returns
@@ -561,7 +570,7 @@ static void maybe_notice(trello_client *c, struct treq **reqs, size_t n, int64_t
 /* Run every request to completion. Returns 0, or TH_ENOMEM when the HTTP
  * group could not even start (then every request not done carries that
  * error). */
-int trello_engine_run(trello_client *c, struct treq **reqs, size_t n)
+int trello_engine_run(trello_client *c, struct treq **reqs, size_t n, bool report)
 {
 	httpc_group *g = NULL;
 	size_t pending = n;
@@ -572,7 +581,11 @@ int trello_engine_run(trello_client *c, struct treq **reqs, size_t n)
 		rc = TH_ENOMEM;
 		goto out;
 	}
+	report = report && c->progress;
+	if (report)
+		c->progress(c->progress_ctx, 0, n);
 	while (pending > 0) {
+		size_t was_pending = pending;
 		int64_t now = time_mono_ms();
 		int64_t wake = now + POLL_SLICE_MS;
 		for (size_t i = 0; i < n && running < c->opts.max_parallel; i++) {
@@ -622,6 +635,8 @@ int trello_engine_run(trello_client *c, struct treq **reqs, size_t n)
 				pending--;
 		}
 		maybe_notice(c, reqs, n, t0, time_mono_ms());
+		if (report && pending != was_pending)
+			c->progress(c->progress_ctx, n - pending, n);
 	}
 out:
 	for (size_t i = 0; i < n; i++) {

@@ -42,8 +42,9 @@ void trello_treq_clear(struct treq *r);
  * once, each with the retry, rate-limit and deadline rules); each ends
  * RQ_DONE with rc/err/status/answer set. Returns 0, or TH_ENOMEM when the
  * engine could not start (every request then carries that error).
+ * With @report, the client's progress function (if set) hears done/total.
  * Thread-safe per client (each call has its own HTTP group). */
-int trello_engine_run(trello_client *c, struct treq **reqs, size_t n);
+int trello_engine_run(trello_client *c, struct treq **reqs, size_t n, bool report);
 /* Could @s go into the Authorization header (a key or token)? */
 bool trello_secret_ok(const char *s);
 

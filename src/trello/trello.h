@@ -207,6 +207,12 @@ void trello_client_set_deadline(trello_client *c, int64_t budget_ms);
 /* Call @fn once when a call has waited @after_ms (see trello_notice_fn).
  * Call before any call runs; not thread-safe. */
 void trello_client_set_notice(trello_client *c, long after_ms, trello_notice_fn fn, void *ctx);
+/* Told, on the thread running a batch (trello_batch_run), how many of its
+ * @total calls have finished: 0 at the start, then after each that ends. */
+typedef void (*trello_progress_fn)(void *ctx, size_t done, size_t total);
+/* Report the progress of every batch of this client to @fn (NULL: stop).
+ * Call before any call runs; not thread-safe. */
+void trello_client_set_progress(trello_client *c, trello_progress_fn fn, void *ctx);
 
 /* ---- calls ------------------------------------------------------------------------
  * Each returns 0 or a negative TH_E* code and fills @err (may be NULL):

@@ -69,10 +69,14 @@ describe('trigger', () => {
       assert.match(t.action_type, /^[a-zA-Z]+$/);
       assert.ok(t.description.length > 5);
     }
-    const text = th(env, ['trigger', '--list']);
+    const text = th(env, ['trigger', '--list', '--no-header']);
     assert.equal(text.code, 0, text.stderr);
     assert.equal(text.stdout.trim().split('\n').length, types.length);
     assert.match(text.stdout, /^commentCard +a comment/m);
+    // with its header row
+    const headed = th(env, ['trigger', '--list']).stdout.trim().split('\n');
+    assert.match(headed[0], /^TYPE +DESCRIPTION$/);
+    assert.equal(headed.length, types.length + 1);
   });
 
   test('every listed type is accepted (200), stored once and summarised', () => {
