@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * fuzz_config — configuration and duration parsing (config/config.c,
- * util/num.c, http_parse_listen): what an operator, a compose file or a
+ * util/num.c, net_parse_listen): what an operator, a compose file or a
  * shell script puts in the environment and on the command line.
  *
  * Input: lines "NAME=VALUE" (NAME may be any text; the known variables are
@@ -103,7 +103,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		char host[64];
 		uint16_t port;
-		(void)http_parse_listen(v, host, sizeof host, &port);
+		(void)net_parse_listen(v, host, sizeof host, &port);
 		char dom[80];
 		err = (th_error){0, {0}};
 		rc = config_normalize_domain(v, dom, sizeof dom, &err);

@@ -22,16 +22,17 @@
  * Deferred answers: the request carries no server state, so http_defer()
  * declines and the callback answers 503 after parsing the delivery.
  */
-#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "fuzz.h"
+#include "app/app.h"
 #include "server/admin.h"
 #include "server/server.h"
-#include "service/app.h"
+#include "service/service.h"
+#include "store/store.h"
 #include "util/log.h"
 #include "util/sign.h"
 #include "util/util.h"
@@ -46,6 +47,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static app *g_app;
+static server_ctx g_srv;
 static char g_dir[256], g_dburl[300], g_callback_url[600];
 
 static const char *fuzz_env(const char *name)
@@ -105,13 +107,12 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	if (app_new(&g_app, &cfg, &err))
 		die("app_new", &err);
 	atexit(cleanup);
-	if (sodium_init() < 0)
-		die("sodium_init", NULL);
 
 	/* one webhook Trello may deliver to */
 	webhook w;
 	memset(&w, 0, sizeof w);
-	if (app_callback_url(g_app, FUZZ_WEBHOOK, g_callback_url, sizeof g_callback_url))
+	g_srv = (server_ctx){app_svc(g_app), NULL, NULL};
+	if (svc_callback_url(app_svc(g_app), FUZZ_WEBHOOK, g_callback_url, sizeof g_callback_url))
 		die("callback url", NULL);
 	w.id = FUZZ_WEBHOOK;
 	w.trello_id = "5f0000000000000000000001";
@@ -128,17 +129,13 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 		die("webhook insert", &err);
 
 	/* an admin user (password "fuzz password 1234") and a live session */
-	char hash[crypto_pwhash_STRBYTES];
 	const char *pw = "fuzz password 1234";
-	if (crypto_pwhash_str(hash, pw, strlen(pw), crypto_pwhash_OPSLIMIT_MIN,
-	                      crypto_pwhash_MEMLIMIT_MIN))
-		die("pwhash", NULL);
-	if (store_user_put(g_app->st, "fuzz", hash, &err))
+	if (svc_user_set(app_svc(g_app), "fuzz", pw, strlen(pw), &err))
 		die("user", &err);
 	char id_hash[65];
 	admin_sha256_hex(FUZZ_SID, strlen(FUZZ_SID), id_hash);
-	user_session s = {id_hash, "fuzz", FUZZ_CSRF, time_now_ms() + 365LL * 86400 * 1000};
-	if (store_session_put(g_app->st, &s, &err))
+	int64_t max_age;
+	if (svc_session_start(app_svc(g_app), id_hash, "fuzz", FUZZ_CSRF, &max_age, &err))
 		die("session", &err);
 	return 0;
 }
@@ -169,7 +166,7 @@ static void one(const uint8_t *data, size_t size)
 
 	http_response res;
 	http_response_init(&res);
-	int hr = server_route(g_app, &r.req, &res);
+	int hr = server_route(&g_srv, &r.req, &res);
 	if (hr != HTTP_DONE)
 		abort(); /* without server state nothing may be deferred */
 	if (res.status < 100 || res.status > 599)
