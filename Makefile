@@ -11,6 +11,8 @@
 #   make lint     formatting (.clang-format) and banned C functions
 #   make check-exports  the installed library exports th_* names only
 #   make valgrind unit tests under valgrind: no memory errors, no leaks
+#   make fuzz     libFuzzer targets (fuzz/) under ASan + UBSan, FUZZ_SECONDS each (default 60)
+#   make tsan     unit tests and the receive/dispatch e2e tests under ThreadSanitizer
 #   make install  install under PREFIX (default /usr/local) into DESTDIR: the programs, the
 #                 library, its header and .pc, man pages, trellohook.service and its env file
 #   make deb      Debian packages (dpkg-buildpackage -us -uc -b): written to .., the tree stays clean
@@ -20,15 +22,20 @@ PREFIX ?= /usr/local
 BUILD  ?= build
 ASAN   ?= build-asan
 FAULT  ?= build-fault
+FUZZ   ?= build-fuzz
+TSAN   ?= build-tsan
+FUZZ_SECONDS ?= 60
 
 # Debian 12 packages: to build, to run, and what only the tests need.
 BUILD_PKGS = gcc make pkg-config meson ninja-build libmicrohttpd-dev libcurl4-openssl-dev \
              libjansson-dev libssl-dev libsodium-dev libsqlite3-dev libpq-dev
 RUN_PKGS   = ca-certificates curl
 TEST_PKGS  = clang-format libcmocka-dev nodejs npm chromium postgresql valgrind sqlite3 wrk
+FUZZ_PKGS  = clang libfuzzer-14-dev
 
 .PHONY: check-layers all build programs test-build deps deps-test run test screenshots sanitize fault lint \
-        valgrind check-exports install deb clean browser-deps
+        valgrind check-exports install deb clean browser-deps \
+        fuzz tsan
 
 all: build
 
@@ -91,6 +98,25 @@ fault: deps-test
 check-layers:
 	@scripts/check-layers.sh
 
+# The fuzzers need clang; the library is built with libFuzzer's coverage
+# hooks, ASan and UBSan. -Dwerror=false: clang warns where gcc does not, and
+# the gcc builds are the ones that hold the code to -Werror.
+fuzz: deps-test
+	@scripts/deps.sh $(FUZZ_PKGS)
+	@[ -f $(FUZZ)/build.ninja ] || CC=clang meson setup $(FUZZ) -Dfuzz=enabled -Dtests=disabled \
+		-Dwerror=false -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debugoptimized \
+		"-Dc_args=-fsanitize=fuzzer-no-link -fno-sanitize-recover=all -Wno-unknown-warning-option"
+	ninja -C $(FUZZ)
+	FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz.sh $(FUZZ)
+
+# ThreadSanitizer (gcc): fails on any report, also from the servers the e2e
+# tests start (scripts/tsan.sh collects every process's report file).
+tsan: deps-test browser-deps
+	@[ -f $(TSAN)/build.ninja ] || meson setup $(TSAN) -Dtests=enabled -Db_sanitize=thread \
+		-Db_lundef=false -Dbuildtype=debugoptimized
+	ninja -C $(TSAN)
+	@scripts/tsan.sh $(TSAN)
+
 lint:
 	@scripts/lint.sh
 
@@ -115,4 +141,4 @@ deb:
 	debian/rules clean
 
 clean:
-	rm -rf $(BUILD) $(ASAN) $(FAULT)
+	rm -rf $(BUILD) $(ASAN) $(FAULT) $(FUZZ) $(TSAN)

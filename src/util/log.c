@@ -17,8 +17,10 @@
 
 static struct {
 	pthread_mutex_t lock; /* guards secrets[], file[] and opening the file */
-	enum log_level level;
-	enum log_format format;
+	/* level and format: atomics, as log_setup() may run (a second app) while
+	 * other threads log; ThreadSanitizer saw that race */
+	atomic_int level;  /* enum log_level */
+	atomic_int format; /* enum log_format */
 	char *secrets[MAX_SECRETS];
 	size_t nsecrets;
 	/* where lines go: stderr, or the descriptor of log_open_file(), whose
@@ -34,8 +36,8 @@ static const char *level_names[] = {"debug", "info", "warn", "error"};
 
 void log_setup(enum log_level level, enum log_format format)
 {
-	logger.level = level;
-	logger.format = format;
+	atomic_store_explicit(&logger.level, (int)level, memory_order_relaxed);
+	atomic_store_explicit(&logger.format, (int)format, memory_order_relaxed);
 }
 
 /* Open @path for appending (created 0640) and put it behind logger.fd. Called
@@ -81,7 +83,7 @@ int log_reopen(bool *reopened, th_error *err)
 
 bool log_enabled(enum log_level level)
 {
-	return level >= logger.level;
+	return (int)level >= atomic_load_explicit(&logger.level, memory_order_relaxed);
 }
 
 int log_level_parse(const char *s, enum log_level *out)
@@ -190,7 +192,7 @@ static int text_escape(buf *b, const char *s)
 
 void log_write(enum log_level level, const char *component, const char *fmt, ...)
 {
-	if (level < logger.level)
+	if ((int)level < atomic_load_explicit(&logger.level, memory_order_relaxed))
 		return;
 	char msg[MAX_LINE];
 	va_list ap;
@@ -204,7 +206,7 @@ void log_write(enum log_level level, const char *component, const char *fmt, ...
 	buf line;
 	buf_init(&line, MAX_LINE * 7);
 	int rc;
-	if (logger.format == LOG_JSON) {
+	if (atomic_load_explicit(&logger.format, memory_order_relaxed) == LOG_JSON) {
 		rc = buf_printf(&line, "{\"ts\":\"%s\",\"level\":\"%s\",\"component\":", ts,
 		                level_names[level]);
 		rc = rc ? rc : json_text_quote(&line, component ? component : "");

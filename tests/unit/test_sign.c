@@ -86,6 +86,32 @@ static void test_trello_verify_reasons(void **state)
 	    TH_EAUTH);
 }
 
+/* The last base64 character of a 20-byte MAC carries 2 unused bits: a header
+ * that differs from the real signature only there decodes to the same MAC,
+ * and must still be refused (found by fuzz/fuzz_sign). */
+static void test_trello_verify_noncanonical(void **state)
+{
+	const char *why;
+	const char *url = "https://example.com/webhooks";
+	static const char alphabet[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	char sig[TRELLO_SIG_LEN + 1];
+	assert_int_equal(sign_trello("secret", "x", 1, url, sig), 0);
+	assert_int_equal(sign_trello_verify("secret", "x", 1, url, sig, &why), 0);
+	const char *at = strchr(alphabet, sig[26]);
+	assert_non_null(at);
+	int refused = 0;
+	for (int low = 1; low < 4; low++) {
+		char bad[TRELLO_SIG_LEN + 1];
+		memcpy(bad, sig, sizeof bad);
+		bad[26] = alphabet[((at - alphabet) & ~3) | low];
+		assert_int_equal(sign_trello_verify("secret", "x", 1, url, bad, &why), TH_EAUTH);
+		assert_string_equal(why, "malformed");
+		refused++;
+	}
+	assert_int_equal(refused, 3);
+}
+
 /* The example from the Standard Webhooks specification. */
 static void test_standard_webhooks(void **state)
 {
@@ -107,6 +133,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_trello_vectors),
 	    cmocka_unit_test(test_trello_verify_reasons),
+	    cmocka_unit_test(test_trello_verify_noncanonical),
 	    cmocka_unit_test(test_standard_webhooks),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -33,6 +33,8 @@ export function baseEnv(dir, extra = {}) {
     TRELLO_API_SECRET: TEST_SECRET,
     CALLBACK_DOMAIN: 'http://127.0.0.1:1',
     TRELLOHOOK_LOG_LEVEL: 'info',
+    // a sanitizer build's settings (make tsan) must reach the processes too
+    ...(process.env.TSAN_OPTIONS ? { TSAN_OPTIONS: process.env.TSAN_OPTIONS } : {}),
     ...extra,
   };
 }
