@@ -30,7 +30,8 @@ FUZZ_SECONDS ?= 60
 BUILD_PKGS = gcc make pkg-config meson ninja-build libmicrohttpd-dev libcurl4-openssl-dev \
              libjansson-dev libssl-dev libsodium-dev libsqlite3-dev libpq-dev
 RUN_PKGS   = ca-certificates curl
-TEST_PKGS  = clang-format libcmocka-dev nodejs npm chromium postgresql valgrind sqlite3 wrk
+TEST_PKGS  = clang-format libcmocka-dev nodejs npm chromium postgresql valgrind sqlite3 wrk \
+             mandoc man-db systemd bsdutils binutils
 FUZZ_PKGS  = clang libfuzzer-14-dev
 
 .PHONY: check-layers all build programs test-build deps deps-test run test screenshots sanitize fault lint \
