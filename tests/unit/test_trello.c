@@ -899,6 +899,29 @@ static void test_fake_bad_answers(void **state)
 	trello_client_free(c);
 	script_stop(&s);
 
+	/* Hostile actions listings over the wire: one clear error, nothing kept. */
+	static const struct step hostile[] = {
+	    {200, "{\"actions\":[]}", -1, -1, 0},
+	    {200, "[{\"id\":\"5f0000000000000000000002\",\"type\":\"x\"}]", -1, -1, 0},
+	    {200, "[{\"id\":\"5f00", -1, -1, 0},
+	    {200, "[\"\xff\xfe\"]", -1, -1, 0}};
+	script_start(&s, hostile, TH_ARRAY_LEN(hostile));
+	c = client_for(s.base, 0, 3);
+	trello_actions_query aq = {.limit = 50};
+	trello_action_list al;
+	for (size_t i = 0; i < TH_ARRAY_LEN(hostile); i++) {
+		assert_int_equal(trello_list_actions(c, TOK1, TRELLO_MODEL_BOARD,
+		                                     "5f0000000000000000000001", &aq, &al, &te),
+		                 TH_ETRELLO);
+		assert_int_equal(te.kind, TRELLO_ERR_BAD_ANSWER);
+		assert_non_null(strstr(te.th.msg, "unexpected answer"));
+		assert_null(al.items);
+		assert_int_equal(al.len, 0);
+	}
+	assert_int_equal(s.hits, TH_ARRAY_LEN(hostile)); /* a bad answer is not retried */
+	trello_client_free(c);
+	script_stop(&s);
+
 	/* too slow: timeout, retried, then unreachable */
 	static const struct step slow[] = {{200, "[]", -1, -1, 1500}};
 	script_start(&s, slow, 1);
