@@ -52,6 +52,12 @@ static void send_err(struct mock *m, http_response *res, int status, const char 
 		http_response_body(res, status, "text/plain; charset=utf-8", msg, strlen(msg));
 }
 
+void mock_trello_err(struct mock *m, http_response *res, int status, const char *code,
+                     const char *msg)
+{
+	send_err(m, res, status, code, "%s", msg);
+}
+
 /* The control API always answers errors as JSON. */
 void mock_ctl_err(http_response *res, int status, const char *msg)
 {
@@ -875,6 +881,13 @@ static void trello_route(struct mock *m, http_request *req, http_response *res)
 		} else {
 			mock_not_found(m, res, req);
 		}
+	} else if ((str_eq(seg[0], "boards") || str_eq(seg[0], "cards") ||
+	            str_eq(seg[0], "lists")) &&
+	           n == 3 && str_eq(seg[2], "actions") && str_eq(meth, "GET")) {
+		if (!valid_ref(seg[1]) || (str_eq(seg[0], "lists") && !str_is_trello_id(seg[1])))
+			send_err(m, res, 400, "INVALID_ID", "invalid id");
+		else
+			mock_actions_list(m, res, params, seg[0], seg[1]);
 	} else if ((str_eq(seg[0], "boards") || str_eq(seg[0], "cards") ||
 	            str_eq(seg[0], "lists")) &&
 	           (n == 2 || n == 3) && str_eq(meth, "GET")) {

@@ -815,6 +815,9 @@ int mock_action_perform(struct mock *m, json_t *req, json_t **action_out, int *n
 		goto out;
 	}
 	g->refs = 1;
+	/* Kept whatever happens to its deliveries: a receiver that was down
+	 * lists it later from /1/.../actions. */
+	mock_action_record_locked(m, action, touched);
 	njobs = make_jobs_locked(m, g, action, id, touched, jobs);
 	mock_save_locked(m);
 	/* Start the jobs (their threads block on the lock until we release it). */

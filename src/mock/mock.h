@@ -9,6 +9,7 @@
  *   api.c     the HTTP handler: parameters, auth, rate limits, /1/... routes
  *   authorize.c  the /1/authorize consent page
  *   control.c the /_mock/ control API
+ *   actions.c the action log and the /1/.../actions listings
  *   deliver.c the HEAD check, actions turned into payloads, signed
  *             deliveries with retries
  *
@@ -181,6 +182,19 @@ const char *mock_param(json_t *params, const char *name);
 size_t mock_split_path(const char *path, char *store, size_t storesz, char *seg[MOCK_MAX_SEGMENTS]);
 /* An http(s) URL Trello would accept as a callback or return URL. */
 bool mock_valid_url(const char *u);
+
+/* A Trello error (plain text, or JSON with --json-errors). */
+void mock_trello_err(struct mock *m, http_response *res, int status, const char *code,
+                     const char *msg);
+
+/* ---- actions.c -------------------------------------------------------------------- */
+
+/* Keep @action (copied) with the ids of the models it @touched. Under the lock. */
+void mock_action_record_locked(struct mock *m, json_t *action, json_t *touched);
+/* GET /1/{boards,cards,lists}/{ref}/actions (filter, limit 0-1000, since,
+ * before, page; newest first). Takes the lock. */
+void mock_actions_list(struct mock *m, http_response *res, json_t *params, const char *kind,
+                       const char *ref);
 
 /* ---- authorize.c ------------------------------------------------------------------ */
 

@@ -26,6 +26,8 @@ int mock_init(struct mock *m, const struct mock_config *cfg)
 	for (size_t i = 0; i < TH_ARRAY_LEN(collections); i++)
 		if (json_object_set_new(m->state, collections[i], json_array()))
 			return TH_ENOMEM;
+	if (json_object_set_new(m->state, "actions", json_array()))
+		return TH_ENOMEM;
 	return 0;
 }
 
@@ -519,6 +521,7 @@ void mock_reset_locked(struct mock *m)
 {
 	for (size_t i = 0; i < TH_ARRAY_LEN(collections); i++)
 		json_array_clear(coll(m, collections[i]));
+	json_array_clear(coll(m, "actions"));
 	json_array_clear(m->deliveries);
 	json_array_clear(m->pending_auth);
 	m->nrates = 0;
@@ -551,6 +554,19 @@ int mock_load(struct mock *m, th_error *err)
 				            m->cfg.state_path, collections[i]);
 				goto out;
 			}
+		}
+		/* The action log came later: older files have none. */
+		json_t *acts = json_object_get(root, "actions");
+		if (acts && !json_is_array(acts)) {
+			json_decref(root);
+			rc = th_err(err, TH_EINVAL, "state file %s: \"actions\" is not an array",
+			            m->cfg.state_path);
+			goto out;
+		}
+		if (!acts && json_object_set_new(root, "actions", json_array())) {
+			json_decref(root);
+			rc = th_err(err, TH_ENOMEM, "out of memory");
+			goto out;
 		}
 		json_decref(m->state);
 		m->state = root;

@@ -130,6 +130,18 @@ static const char *const pg_migrations[] = {
     /* 5: which process claimed a running delivery ("HOST:PID:START"), so
      * one that died is recovered at start-up rather than after its lease. */
     "ALTER TABLE deliveries ADD COLUMN claimed_by TEXT;",
+    /* 6: where backfill stands per webhook (see migrations_sqlite.h, 6). */
+    "CREATE TABLE backfill_marks ("
+    "  webhook_id TEXT PRIMARY KEY,"
+    "  last_action_id TEXT,"
+    "  last_action_at BIGINT NOT NULL DEFAULT 0,"
+    "  model_kind TEXT,"
+    "  error TEXT,"
+    "  recovered BIGINT NOT NULL DEFAULT 0,"
+    "  gap_from BIGINT NOT NULL DEFAULT 0,"
+    "  gap_to BIGINT NOT NULL DEFAULT 0,"
+    "  updated_at BIGINT NOT NULL DEFAULT 0"
+    ");",
 };
 
 #endif

@@ -131,6 +131,21 @@ static const char *const sqlite_migrations[] = {
     /* 5: which process claimed a running delivery ("HOST:PID:START"), so
      * one that died is recovered at start-up rather than after its lease. */
     "ALTER TABLE deliveries ADD COLUMN claimed_by TEXT;",
+    /* 6: per webhook, where backfill (listing Trello's past actions after
+     * downtime) stands: the newest action stored (id, date in ms), the
+     * model's kind once learnt, and the last pass's outcome. A row of its
+     * own so the hot webhook and event rows stay as they are. */
+    "CREATE TABLE backfill_marks ("
+    "  webhook_id TEXT PRIMARY KEY,"
+    "  last_action_id TEXT,"
+    "  last_action_at INTEGER NOT NULL DEFAULT 0,"
+    "  model_kind TEXT,"
+    "  error TEXT,"
+    "  recovered INTEGER NOT NULL DEFAULT 0,"
+    "  gap_from INTEGER NOT NULL DEFAULT 0,"
+    "  gap_to INTEGER NOT NULL DEFAULT 0,"
+    "  updated_at INTEGER NOT NULL DEFAULT 0"
+    ");",
 };
 
 #endif

@@ -666,6 +666,8 @@ static const struct store_ops pg_ops = {
     .user_get_hash = pg_user_get_hash,
     .session_put = pg_session_put,
     .session_get = pg_session_get,
+    .backfill_mark_get = pg_backfill_mark_get,
+    .backfill_mark_put = pg_backfill_mark_put,
     .session_delete = pg_session_delete,
 };
 

@@ -148,6 +148,8 @@ int pg_delivery_stats(store *st, int64_t counts[5], int64_t *oldest_pending_at, 
 int pg_user_put(store *st, const char *name, const char *pwhash, th_error *err);
 int pg_user_get_hash(store *st, const char *name, char **out_hash, th_error *err);
 int pg_session_put(store *st, const user_session *us, th_error *err);
+int pg_backfill_mark_get(store *st, const char *webhook_id, backfill_mark *out, th_error *err);
+int pg_backfill_mark_put(store *st, const backfill_mark *m, th_error *err);
 int pg_session_get(store *st, const char *id_hash, user_session *out, th_error *err);
 int pg_session_delete(store *st, const char *id_hash, th_error *err);
 

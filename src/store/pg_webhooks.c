@@ -207,3 +207,49 @@ int pg_token_fill_fp(store *st, const char *tok, const char *fp, th_error *err)
 	               "UPDATE tokens SET token_fp = $2 WHERE token = $1 AND " FP_REPLACEABLE("$2"),
 	               tok, fp, "filling a token's fingerprint", err);
 }
+
+/* ---- backfill marks ----------------------------------------------------------------------- */
+
+int pg_backfill_mark_get(store *st, const char *webhook_id, backfill_mark *out, th_error *err)
+{
+	memset(out, 0, sizeof *out);
+	pparams p = {0};
+	pp_text(&p, webhook_id);
+	int ret = pg_get_one(
+	    pgs_of(st), "SELECT " BACKFILL_MARK_COLS " FROM backfill_marks WHERE webhook_id = $1",
+	    &p, "reading a backfill mark", &store_rt_backfill_mark, out,
+	    "no backfill mark for this webhook", err);
+	pp_free(&p);
+	return ret;
+}
+
+int pg_backfill_mark_put(store *st, const backfill_mark *m, th_error *err)
+{
+	pparams p = {0};
+	pp_text(&p, m->webhook_id);
+	pp_text(&p, m->last_action_id);
+	pp_i64(&p, m->last_action_at);
+	pp_text(&p, m->model_kind);
+	pp_text_repair(&p, m->error);
+	pp_i64(&p, m->recovered);
+	pp_i64(&p, m->gap_from);
+	pp_i64(&p, m->gap_to);
+	pp_i64(&p, m->updated_at);
+	int ret = pg_command(
+	    pgs_of(st),
+	    "INSERT INTO backfill_marks (" BACKFILL_MARK_COLS
+	    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+	    " ON CONFLICT (webhook_id) DO UPDATE SET"
+	    " last_action_id = CASE WHEN excluded.last_action_id IS NOT NULL AND"
+	    "  (backfill_marks.last_action_id IS NULL OR excluded.last_action_at > backfill_marks.last_action_at)"
+	    "  THEN excluded.last_action_id ELSE backfill_marks.last_action_id END,"
+	    " last_action_at = CASE WHEN excluded.last_action_id IS NOT NULL AND"
+	    "  (backfill_marks.last_action_id IS NULL OR excluded.last_action_at > backfill_marks.last_action_at)"
+	    "  THEN excluded.last_action_at ELSE backfill_marks.last_action_at END,"
+	    " model_kind = COALESCE(excluded.model_kind, backfill_marks.model_kind),"
+	    " error = excluded.error, recovered = excluded.recovered, gap_from = excluded.gap_from,"
+	    " gap_to = excluded.gap_to, updated_at = excluded.updated_at",
+	    &p, "storing a backfill mark", NULL, err);
+	pp_free(&p);
+	return ret;
+}

@@ -63,6 +63,8 @@ enum sq_q {
 	Q_SESSION_PURGE,
 	Q_SESSION_PUT,
 	Q_SESSION_GET,
+	Q_BACKFILL_MARK_GET,
+	Q_BACKFILL_MARK_PUT,
 	Q_SESSION_DELETE,
 	Q_COUNT
 };
@@ -164,6 +166,8 @@ int sq_token_put(store *st, const token *t, th_error *err);
 int sq_token_get(store *st, const char *tok, token *out, th_error *err);
 int sq_token_list(store *st, token **out, size_t *n, th_error *err);
 int sq_token_delete(store *st, const char *tok, th_error *err);
+int sq_backfill_mark_get(store *st, const char *webhook_id, backfill_mark *out, th_error *err);
+int sq_backfill_mark_put(store *st, const backfill_mark *m, th_error *err);
 int sq_webhook_fill_fp(store *st, const char *id, const char *fp, th_error *err);
 int sq_token_fill_fp(store *st, const char *tok, const char *fp, th_error *err);
 

@@ -172,3 +172,31 @@ int sq_token_fill_fp(store *st, const char *tok, const char *fp, th_error *err)
 	return sq_command(sq_of(st), Q_TOKEN_FILL_FP, bind_fill, &x,
 	                  "filling a token's fingerprint", fill_unique_err, NULL, err);
 }
+
+/* ---- backfill marks ----------------------------------------------------------------------- */
+
+int sq_backfill_mark_get(store *st, const char *webhook_id, backfill_mark *out, th_error *err)
+{
+	return sq_get_one(sq_of(st), Q_BACKFILL_MARK_GET, webhook_id, NULL, &store_rt_backfill_mark,
+	                  out, "no backfill mark for this webhook", "reading a backfill mark", err);
+}
+
+static void bind_mark(sq_bind *b, const void *arg)
+{
+	const backfill_mark *m = arg;
+	sq_bind_text(b, m->webhook_id);
+	sq_bind_text(b, m->last_action_id);
+	sq_bind_i64(b, m->last_action_at);
+	sq_bind_text(b, m->model_kind);
+	sq_bind_text(b, m->error);
+	sq_bind_i64(b, m->recovered);
+	sq_bind_i64(b, m->gap_from);
+	sq_bind_i64(b, m->gap_to);
+	sq_bind_i64(b, m->updated_at);
+}
+
+int sq_backfill_mark_put(store *st, const backfill_mark *m, th_error *err)
+{
+	return sq_command(sq_of(st), Q_BACKFILL_MARK_PUT, bind_mark, m, "storing a backfill mark",
+	                  NULL, NULL, err);
+}

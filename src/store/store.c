@@ -122,6 +122,17 @@ void delivery_list_free(delivery *a, size_t n)
 }
 
 /* Free the strings of @s (the CSRF token wiped first) and zero it. NULL-safe. */
+void backfill_mark_clear(backfill_mark *m)
+{
+	if (!m)
+		return;
+	free(m->webhook_id);
+	free(m->last_action_id);
+	free(m->model_kind);
+	free(m->error);
+	memset(m, 0, sizeof *m);
+}
+
 void user_session_clear(user_session *s)
 {
 	if (!s)

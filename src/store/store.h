@@ -70,6 +70,19 @@ typedef struct user_session {
 	int64_t expires_at;
 } user_session;
 
+/* Where backfill stands for one webhook (table backfill_marks). Strings are
+ * owned (backfill_mark_clear); NULL when unknown. Times in ms since the epoch. */
+typedef struct backfill_mark {
+	char *webhook_id;
+	char *last_action_id; /* the newest action stored, NULL: none yet */
+	int64_t last_action_at;
+	char *model_kind;         /* "board", "card", "list", NULL: not learnt yet */
+	char *error;              /* the last pass's error, NULL: it ended well */
+	int64_t recovered;        /* actions the last pass stored */
+	int64_t gap_from, gap_to; /* dates of the oldest and newest of them */
+	int64_t updated_at;
+} backfill_mark;
+
 struct store_ops {
 	const char *name; /* "sqlite", "postgresql" */
 	void (*close)(store *st);
@@ -160,6 +173,11 @@ struct store_ops {
 	int (*session_put)(store *st, const user_session *s, th_error *err);
 	int (*session_get)(store *st, const char *id_hash, user_session *out, th_error *err);
 	int (*session_delete)(store *st, const char *id_hash, th_error *err);
+
+	/* backfill marks */
+	int (*backfill_mark_get)(store *st, const char *webhook_id, backfill_mark *out,
+	                         th_error *err);
+	int (*backfill_mark_put)(store *st, const backfill_mark *m, th_error *err);
 };
 
 #define STORE_INSTANCE_MAX 160
@@ -370,6 +388,21 @@ static inline int store_session_delete(store *st, const char *id_hash, th_error 
 	return st->ops->session_delete(st, id_hash, err);
 }
 
+/* The backfill mark of @webhook_id; TH_ENOTFOUND when it has none yet. */
+static inline int store_backfill_mark_get(store *st, const char *webhook_id, backfill_mark *out,
+                                          th_error *err)
+{
+	return st->ops->backfill_mark_get(st, webhook_id, out, err);
+}
+
+/* Insert or update @m. The newest-action mark (last_action_id/_at) only moves
+ * forward: an older or equal date, or a NULL id, keeps the stored one; the
+ * other fields are replaced. Thread-safe like every store call. */
+static inline int store_backfill_mark_put(store *st, const backfill_mark *m, th_error *err)
+{
+	return st->ops->backfill_mark_put(st, m, err);
+}
+
 /* Open the store named by a DATABASE_URL ("sqlite:PATH" or "postgresql://...")
  * and migrate it to the current schema. Free with store_close(). */
 int store_open(store **out, const char *database_url, th_error *err);
@@ -386,5 +419,6 @@ void event_row_list_free(event_row *a, size_t n);
 void handler_list_free(handler *a, size_t n);
 void delivery_list_free(delivery *a, size_t n);
 void user_session_clear(user_session *s);
+void backfill_mark_clear(backfill_mark *m);
 
 #endif

@@ -171,8 +171,12 @@ extern const store_rowtype store_rt_event_row;      /* EVENT_COLS (an event_row)
 extern const store_rowtype store_rt_event_row_full; /* EVENT_COLS + payload (an event_row) */
 extern const store_rowtype store_rt_handler;        /* HANDLER_COLS */
 extern const store_rowtype store_rt_delivery;       /* DELIVERY_COLS */
-extern const store_rowtype store_rt_session;        /* id_hash, user, csrf, expires_at */
-extern const store_rowtype store_rt_text;           /* one text column (a char *) */
+extern const store_rowtype store_rt_backfill_mark;  /* BACKFILL_MARK_COLS */
+#define BACKFILL_MARK_COLS                                                                    \
+	"webhook_id, last_action_id, last_action_at, model_kind, error, recovered, gap_from," \
+	" gap_to, updated_at"
+extern const store_rowtype store_rt_session; /* id_hash, user, csrf, expires_at */
+extern const store_rowtype store_rt_text;    /* one text column (a char *) */
 
 /* Reads EVENT_COLS of the current row into @ev (and the payload after them
  * when @with_payload); returns the event's seq. */

@@ -157,6 +157,20 @@ static void read_session(store_row *r, void *e)
 	us->expires_at = row_int(r);
 }
 
+static void read_backfill_mark(store_row *r, void *e)
+{
+	backfill_mark *m = e;
+	m->webhook_id = row_text(r);
+	m->last_action_id = row_text(r);
+	m->last_action_at = row_int(r);
+	m->model_kind = row_text(r);
+	m->error = row_text(r);
+	m->recovered = row_int(r);
+	m->gap_from = row_int(r);
+	m->gap_to = row_int(r);
+	m->updated_at = row_int(r);
+}
+
 static void read_text(store_row *r, void *e)
 {
 	*(char **)e = row_text(r);
@@ -190,6 +204,10 @@ static void clear_session(void *e)
 {
 	user_session_clear(e);
 }
+static void clear_backfill_mark(void *e)
+{
+	backfill_mark_clear(e);
+}
 static void clear_text(void *e)
 {
 	free(*(char **)e);
@@ -205,6 +223,8 @@ const store_rowtype store_rt_event_row_full = {sizeof(event_row), read_event_row
 const store_rowtype store_rt_handler = {sizeof(handler), read_handler, clear_handler};
 const store_rowtype store_rt_delivery = {sizeof(delivery), read_delivery, clear_delivery};
 const store_rowtype store_rt_session = {sizeof(user_session), read_session, clear_session};
+const store_rowtype store_rt_backfill_mark = {sizeof(backfill_mark), read_backfill_mark,
+                                              clear_backfill_mark};
 const store_rowtype store_rt_text = {sizeof(char *), read_text, clear_text};
 
 /* Grow @*arr (of @elem-sized items) so it can hold @n + 1; zeroes new room. */

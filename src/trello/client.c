@@ -474,6 +474,104 @@ static int get_model(trello_client *c, const char *token, enum trello_model_type
 	return rc;
 }
 
+/* Path pieces of each model type's resource. */
+static const char *model_prefix(enum trello_model_type type)
+{
+	static const char *const pre[] = {"/boards/", "/cards/", "/lists/"};
+	return (unsigned)type < TH_ARRAY_LEN(pre) ? pre[type] : NULL;
+}
+
+/* GET one page of a model's actions; see trello.h. */
+int trello_list_actions(trello_client *c, const char *token, enum trello_model_type type,
+                        const char *id_model, const trello_actions_query *q,
+                        trello_action_list *out, trello_error *err)
+{
+	out->items = NULL;
+	out->len = 0;
+	err_clear(err);
+	const char *pre = model_prefix(type);
+	const char *bad = !pre                                                  ? "model type"
+	                  : !str_is_trello_id(id_model)                         ? "model id"
+	                  : q->limit < 1 || q->limit > TRELLO_ACTIONS_LIMIT_MAX ? "limit"
+	                  : q->page < 0                                         ? "page"
+	                  : q->since && !trello_action_bound_ok(q->since)       ? "since"
+	                  : q->before && !trello_action_bound_ok(q->before)     ? "before"
+	                                                                        : NULL;
+	if (!bad && q->filter) {
+		for (const char *p = q->filter; *p && !bad; p++)
+			if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+			      (*p >= '0' && *p <= '9') || *p == ',' || *p == '_'))
+				bad = "filter";
+	}
+	if (bad) {
+		if (err)
+			th_err(&err->th, TH_EINVAL, "listing actions: invalid %s", bad);
+		return TH_EINVAL;
+	}
+	/* Query: ids and dates are of [0-9a-fA-FTZ:.-] (checked above); ':' is
+	 * legal in a query, so no escaping is needed. */
+	buf p;
+	buf_init(&p, 4096);
+	(void)buf_puts(&p, pre);
+	(void)put_seg(&p, id_model);
+	(void)buf_printf(&p, "/actions?limit=%d", q->limit);
+	if (q->page > 0)
+		(void)buf_printf(&p, "&page=%d", q->page);
+	if (q->filter && *q->filter)
+		(void)buf_printf(&p, "&filter=%s", q->filter);
+	if (q->since)
+		(void)buf_printf(&p, "&since=%s", q->since);
+	if (q->before)
+		(void)buf_printf(&p, "&before=%s", q->before);
+	char *path = buf_detach(&p, NULL);
+	buf_free(&p);
+	buf resp;
+	buf_init(&resp, 0);
+	int rc = get_raw(c, token, path, &resp, err);
+	if (!rc)
+		rc = bad_answer_err(trello_parse_action_list(resp.data ? resp.data : "", resp.len,
+		                                             (size_t)q->limit, out,
+		                                             err ? &err->th : NULL),
+		                    err);
+	buf_free(&resp);
+	return rc;
+}
+
+/* GET a model as Trello returns it; see trello.h. */
+int trello_get_model_json(trello_client *c, const char *token, enum trello_model_type type,
+                          const char *id_model, char **json, trello_error *err)
+{
+	*json = NULL;
+	err_clear(err);
+	const char *pre = model_prefix(type);
+	if (!pre || !str_is_trello_id(id_model)) {
+		if (err)
+			th_err(&err->th, TH_EINVAL, "fetching a model: invalid model id");
+		return TH_EINVAL;
+	}
+	buf resp;
+	buf_init(&resp, 0);
+	int rc = get_raw(c, token, make_path(pre, id_model, NULL, NULL, NULL), &resp, err);
+	json_t *root = NULL;
+	if (!rc) {
+		json_error_t je;
+		root =
+		    json_loadb(resp.data ? resp.data : "", resp.len, JSON_REJECT_DUPLICATES, &je);
+		const char *id = json_string_value(json_object_get(root, "id"));
+		if (!json_is_object(root) || !str_eq(id, id_model))
+			rc = th_err(err ? &err->th : NULL, TH_ETRELLO,
+			            "Trello sent an unexpected answer: not the %s %s",
+			            trello_model_type_name(type), id_model);
+		else if (!(*json = json_dumps(root, JSON_COMPACT)))
+			rc = th_err(err ? &err->th : NULL, TH_ENOMEM, "out of memory");
+		if (rc && err && rc == TH_ETRELLO)
+			err->kind = TRELLO_ERR_BAD_ANSWER;
+	}
+	json_decref(root);
+	buf_free(&resp);
+	return rc;
+}
+
 /* Trello answers an id of the wrong kind with 404, or 400 "invalid id". */
 static bool wrong_kind(int rc, const trello_error *e)
 {

@@ -445,6 +445,99 @@ out:
 	return rc;
 }
 
+/* ---- actions ------------------------------------------------------------------------ */
+
+/* Free an actions listing; zeroed. NULL-safe. */
+void trello_action_list_clear(trello_action_list *l)
+{
+	if (!l)
+		return;
+	for (size_t i = 0; i < l->len; i++) {
+		free(l->items[i].id);
+		free(l->items[i].type);
+		free(l->items[i].date);
+		free(l->items[i].json);
+	}
+	free(l->items);
+	l->items = NULL;
+	l->len = 0;
+}
+
+/* An action type as Trello names them: 1-100 of [A-Za-z0-9_:-]. */
+static bool action_type_ok(const char *s)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > 100)
+		return false;
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+		      (*s >= '0' && *s <= '9') || *s == '_' || *s == '-' || *s == ':'))
+			return false;
+	return true;
+}
+
+/* One element of the listing (checked, then re-serialised as it came). */
+static int action_item(json_t *v, void *item, th_error *err)
+{
+	trello_action *a = item;
+	int rc;
+	if (!json_is_object(v))
+		return bad_answer(err, NULL, "an action is not a JSON object");
+	if ((rc = need_str(v, "id", &a->id, err)) || (rc = need_str(v, "type", &a->type, err)) ||
+	    (rc = need_str(v, "date", &a->date, err)))
+		return rc;
+	if (!str_is_trello_id(a->id))
+		return bad_answer(err, "id", "of an action is not 24 hex digits");
+	if (!action_type_ok(a->type))
+		return bad_answer(err, "type", "of an action is not an action type");
+	if (time_parse_iso(a->date, &a->date_ms) || a->date_ms <= 0)
+		return bad_answer(err, "date", "of an action is not an ISO 8601 date");
+	a->json = json_dumps(v, JSON_COMPACT);
+	if (!a->json)
+		return th_err(err, TH_ENOMEM, "out of memory");
+	return 0;
+}
+
+/* Parse an actions listing; see trello.h. */
+int trello_parse_action_list(const char *body, size_t len, size_t max, trello_action_list *out,
+                             th_error *err)
+{
+	json_t *root = NULL;
+	out->items = NULL;
+	out->len = 0;
+	int rc = load(body, len, JSON_ARRAY, &root, err);
+	size_t count = rc ? 0 : json_array_size(root);
+	if (!rc && count > max)
+		rc = bad_answer(err, NULL, "more actions than asked for");
+	if (!rc && count && !(out->items = calloc(count, sizeof *out->items)))
+		rc = th_err(err, TH_ENOMEM, "out of memory");
+	for (size_t i = 0; !rc && i < count; i++) {
+		out->len++;
+		rc = action_item(json_array_get(root, i), &out->items[i], err);
+	}
+	json_decref(root);
+	if (rc)
+		trello_action_list_clear(out);
+	return rc;
+}
+
+/* A since/before value: an action id, or a date as Trello writes them. */
+bool trello_action_bound_ok(const char *s)
+{
+	int64_t ms;
+	if (!s)
+		return false;
+	if (str_is_trello_id(s))
+		return true;
+	if (strlen(s) < 20 || strlen(s) > 30)
+		return false;
+	for (const char *p = s; *p; p++)
+		if (!((*p >= '0' && *p <= '9') || *p == '-' || *p == ':' || *p == 'T' ||
+		      *p == '.' || *p == 'Z'))
+			return false;
+	return time_parse_iso(s, &ms) == 0;
+}
+
 /* ---- errors -------------------------------------------------------------------------- */
 
 static bool contains_ci(const char *hay, const char *needle)

@@ -137,6 +137,23 @@ typedef struct trello_model {
 	char *url; /* NULL for lists */
 } trello_model;
 
+/* One action from a model's actions listing (GET /1/boards/{id}/actions...):
+ * the object as Trello sent it (re-serialised compactly, UTF-8 as is), with
+ * the fields a caller needs checked and copied out. */
+typedef struct trello_action {
+	char *id;   /* 24 hex; its first 8 are the creation time in seconds */
+	char *type; /* e.g. "updateCard" */
+	char *date; /* ISO 8601 as Trello sent it */
+	int64_t date_ms;
+	char *json; /* the whole action object, compact JSON */
+} trello_action;
+
+typedef struct trello_action_list {
+	trello_action *items; /* newest first, as Trello lists them */
+	size_t len;
+} trello_action_list;
+
+void trello_action_list_clear(trello_action_list *l);
 void trello_webhook_clear(trello_webhook *w);
 void trello_webhook_list_clear(trello_webhook_list *l);
 void trello_token_info_clear(trello_token_info *t);
@@ -272,6 +289,32 @@ int trello_list_boards(trello_client *c, const char *token, trello_board_list *o
 int trello_resolve_model(trello_client *c, const char *token, const char *id_or_url,
                          trello_model *out, trello_error *err);
 
+/* What to ask of a model's actions listing. NULL strings are left out. */
+typedef struct trello_actions_query {
+	const char *since;  /* newer than: a date YYYY-MM-DDThh:mm:ss[.fff]Z or an action id */
+	const char *before; /* older than: the same forms */
+	const char *filter; /* comma-separated action types; NULL = all */
+	int limit;          /* 1..1000 (Trello's default is 50) */
+	int page;           /* 0.. */
+} trello_actions_query;
+
+#define TRELLO_ACTIONS_LIMIT_MAX 1000
+
+/* GET /1/{boards,cards,lists}/{id}/actions: one page of the model's actions,
+ * newest first. A since/before that is neither a date nor an action id, or a
+ * limit outside 1..1000, is TH_EINVAL before any call. An answer that is not
+ * an array of actions (each with a 24-hex id, a type and a date), or has
+ * more than the limit, is TH_ETRELLO kind BAD_ANSWER. Counts against the
+ * client's rate limits like every call. */
+int trello_list_actions(trello_client *c, const char *token, enum trello_model_type type,
+                        const char *id_model, const trello_actions_query *q,
+                        trello_action_list *out, trello_error *err);
+/* GET /1/{boards,cards,lists}/{id}: the model as Trello returns it, as
+ * compact JSON in *@json (caller frees); it must be an object whose "id" is
+ * @id_model. */
+int trello_get_model_json(trello_client *c, const char *token, enum trello_model_type type,
+                          const char *id_model, char **json, trello_error *err);
+
 /* ---- many calls at once ----------------------------------------------------------- */
 
 enum trello_op_kind {
@@ -357,6 +400,12 @@ int trello_parse_webhook_list(const char *body, size_t len, trello_webhook_list 
 int trello_parse_token_info(const char *body, size_t len, trello_token_info *out, th_error *err);
 int trello_parse_member(const char *body, size_t len, trello_member *out, th_error *err);
 int trello_parse_board_list(const char *body, size_t len, trello_board_list *out, th_error *err);
+/* An actions listing: an array of at most @max objects, each with "id" (24
+ * hex), "type" (1-100 printable ASCII) and "date" (ISO 8601). */
+int trello_parse_action_list(const char *body, size_t len, size_t max, trello_action_list *out,
+                             th_error *err);
+/* A since/before value Trello accepts: an action id or an ISO 8601 date. */
+bool trello_action_bound_ok(const char *s);
 /* A board, card or list object; its id must be 24 hex (it becomes idModel). */
 int trello_parse_model(const char *body, size_t len, enum trello_model_type type, trello_model *out,
                        th_error *err);

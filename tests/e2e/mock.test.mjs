@@ -786,3 +786,75 @@ describe('authorize page', () => {
     }
   });
 });
+
+describe('actions listings', () => {
+  let m, board, recv, token, dir;
+  before(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mock-actions-'));
+    m = await startMock(['--retry-delays', '0.05', '--rate-token', '20', '--rate-window-ms', '60000', '--state', path.join(dir, 'state.json')]);
+    token = await newToken(m);
+    board = await newBoard(m, 'Actions board');
+    recv = await startReceiver((req) => (req.method === 'HEAD' ? 200 : 500));
+  });
+  after(async () => {
+    await recv?.close();
+    await m?.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('actions not delivered are kept and listed newest first; filter, limit, since, before, page; counted against rate limits', async () => {
+    const card = board.cards[0];
+    const [todo, doing] = board.lists;
+    const wh = await api(m, 'POST', '/webhooks', { token, body: { idModel: board.id, callbackURL: recv.base + '/down' } });
+    assert.equal(wh.status, 200, wh.text);
+    for (let i = 0; i < 3; i++) await control(m, 'POST', '/_mock/actions', { type: 'commentCard', idModel: card.id, text: `c${i}`, wait: true });
+    await control(m, 'POST', '/_mock/actions', { type: 'updateCard', idModel: card.id, idList: doing.id, wait: true });
+    const deliveries = await control(m, 'GET', '/_mock/deliveries');
+    assert.ok(deliveries.length >= 4 && deliveries.every((d) => d.status === 500));
+
+    const all = await api(m, 'GET', `/boards/${board.id}/actions`, { token });
+    assert.equal(all.status, 200, all.text);
+    assert.deepEqual(all.json.map((a) => a.type), ['updateCard', 'commentCard', 'commentCard', 'commentCard']);
+    assert.deepEqual(all.json.slice(1).map((a) => a.data.text), ['c2', 'c1', 'c0']);
+    assert.ok(all.json.every((a) => !('model' in a) && !('webhook' in a) && ID_RE.test(a.id)));
+    assert.ok(Number(all.headers.get('x-rate-limit-api-token-remaining')) < 20);
+
+    const comments = await api(m, 'GET', `/boards/${board.id}/actions`, { token, query: { filter: 'commentCard', limit: '2' } });
+    assert.deepEqual(comments.json.map((a) => a.data.text), ['c2', 'c1']);
+    const older = await api(m, 'GET', `/boards/${board.id}/actions`, { token, query: { filter: 'commentCard', limit: '2', before: comments.json[1].id } });
+    assert.deepEqual(older.json.map((a) => a.data.text), ['c0']);
+    const page1 = await api(m, 'GET', `/cards/${card.id}/actions`, { token, query: { limit: '2', page: '1' } });
+    assert.deepEqual(page1.json.map((a) => a.data.text), ['c1', 'c0']);
+    const since = await api(m, 'GET', `/lists/${doing.id}/actions`, { token, query: { since: all.json[1].id } });
+    assert.deepEqual(since.json.map((a) => a.type), ['updateCard']);
+    const todoList = await api(m, 'GET', `/lists/${todo.id}/actions`, { token, query: { since: '2000-01-01T00:00:00.000Z', before: '2999-01-01T00:00:00Z' } });
+    assert.equal(todoList.json.length, 4);
+    const none = await api(m, 'GET', `/boards/${board.id}/actions`, { token, query: { limit: '0' } });
+    assert.deepEqual(none.json, []);
+
+    for (const [query, text] of [
+      [{ limit: '1001' }, 'invalid value for limit'],
+      [{ limit: '-1' }, 'invalid value for limit'],
+      [{ limit: 'ten' }, 'invalid value for limit'],
+      [{ since: 'yesterday' }, 'invalid value for since'],
+      [{ before: '2026-13-45T99:00:00Z' }, 'invalid value for before'],
+      [{ page: 'x' }, 'invalid value for page'],
+    ]) {
+      const r = await api(m, 'GET', `/boards/${board.id}/actions`, { token, query });
+      assert.equal(r.status, 400, JSON.stringify(query));
+      assert.equal(r.text, text);
+    }
+    assert.equal((await api(m, 'GET', `/boards/${'f'.repeat(24)}/actions`, { token })).status, 404);
+    assert.equal((await api(m, 'GET', `/boards/${encodeURIComponent('<x>')}/actions`, { token })).status, 400);
+    assert.equal((await api(m, 'GET', `/boards/${board.id}/actions`, { token: 'f'.repeat(64) })).status, 401);
+
+    // The token's budget (20 per window) runs out: 429, as for every call.
+    let limited = 0;
+    for (let i = 0; i < 10; i++) if ((await api(m, 'GET', `/boards/${board.id}/actions`, { token })).status === 429) limited++;
+    assert.ok(limited > 0);
+
+    // Kept across a restart with --state.
+    const saved = JSON.parse(fs.readFileSync(path.join(dir, 'state.json'), 'utf8'));
+    assert.equal(saved.actions.length, 4);
+  });
+});

@@ -375,6 +375,75 @@ void suite_handler_crud(void **state)
 }
 
 /* Admin users and sessions: password hashes, sessions, purge and delete. */
+/* Backfill marks: none at first; stored and read back whole; the newest
+ * action only moves forward (an older or a NULL one keeps it) while the
+ * pass's outcome is replaced; the model kind, once learnt, stays. */
+void suite_backfill_marks(void **state)
+{
+	store_fx *f = suite_fx(state);
+	store *st = f->st;
+	th_error err = {0};
+	backfill_mark m = {0};
+	assert_int_equal(store_backfill_mark_get(st, "wh1", &m, &err), TH_ENOTFOUND);
+	assert_null(m.webhook_id);
+	backfill_mark in = {.webhook_id = (char *)"wh1",
+	                    .last_action_id = (char *)"5f0000000000000000000002",
+	                    .last_action_at = 2000,
+	                    .model_kind = (char *)"board",
+	                    .recovered = 3,
+	                    .gap_from = 1000,
+	                    .gap_to = 2000,
+	                    .updated_at = 5000};
+	assert_int_equal(store_backfill_mark_put(st, &in, &err), 0);
+	assert_int_equal(store_backfill_mark_get(st, "wh1", &m, &err), 0);
+	assert_string_equal(m.webhook_id, "wh1");
+	assert_string_equal(m.last_action_id, "5f0000000000000000000002");
+	assert_int_equal(m.last_action_at, 2000);
+	assert_string_equal(m.model_kind, "board");
+	assert_null(m.error);
+	assert_int_equal(m.recovered, 3);
+	assert_int_equal(m.gap_from, 1000);
+	assert_int_equal(m.gap_to, 2000);
+	assert_int_equal(m.updated_at, 5000);
+	backfill_mark_clear(&m);
+	assert_null(m.webhook_id);
+
+	/* An older action and an error: the mark stays. */
+	backfill_mark older = {.webhook_id = (char *)"wh1",
+	                       .last_action_id = (char *)"5f0000000000000000000001",
+	                       .last_action_at = 1000,
+	                       .error = (char *)"Trello: expired token",
+	                       .updated_at = 6000};
+	assert_int_equal(store_backfill_mark_put(st, &older, &err), 0);
+	assert_int_equal(store_backfill_mark_get(st, "wh1", &m, &err), 0);
+	assert_string_equal(m.last_action_id, "5f0000000000000000000002");
+	assert_int_equal(m.last_action_at, 2000);
+	assert_string_equal(m.model_kind, "board");
+	assert_string_equal(m.error, "Trello: expired token");
+	assert_int_equal(m.recovered, 0);
+	assert_int_equal(m.updated_at, 6000);
+	backfill_mark_clear(&m);
+
+	/* No action at all (a pass that found nothing): the mark stays too. */
+	backfill_mark none = {.webhook_id = (char *)"wh1", .updated_at = 7000};
+	assert_int_equal(store_backfill_mark_put(st, &none, &err), 0);
+	assert_int_equal(store_backfill_mark_get(st, "wh1", &m, &err), 0);
+	assert_string_equal(m.last_action_id, "5f0000000000000000000002");
+	assert_null(m.error);
+	backfill_mark_clear(&m);
+
+	/* A newer one moves it. Other webhooks are their own. */
+	backfill_mark newer = {.webhook_id = (char *)"wh1",
+	                       .last_action_id = (char *)"5f0000000000000000000003",
+	                       .last_action_at = 3000};
+	assert_int_equal(store_backfill_mark_put(st, &newer, &err), 0);
+	assert_int_equal(store_backfill_mark_get(st, "wh1", &m, &err), 0);
+	assert_string_equal(m.last_action_id, "5f0000000000000000000003");
+	assert_int_equal(m.last_action_at, 3000);
+	backfill_mark_clear(&m);
+	assert_int_equal(store_backfill_mark_get(st, "wh2", &m, &err), TH_ENOTFOUND);
+}
+
 void suite_users_sessions(void **state)
 {
 	store_fx *f = suite_fx(state);

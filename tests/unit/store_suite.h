@@ -44,6 +44,7 @@ void suite_webhook_crud(void **state);
 void suite_token_crud(void **state);
 void suite_handler_crud(void **state);
 void suite_users_sessions(void **state);
+void suite_backfill_marks(void **state);
 void suite_events_dedupe(void **state);
 void suite_events_survive_webhook_delete(void **state);
 void suite_payload_bytes_exact(void **state);
@@ -75,6 +76,7 @@ void suite_fault_dispatch(void **state);
 	    cmocka_unit_test_setup_teardown(suite_token_crud, setup, teardown),                    \
 	    cmocka_unit_test_setup_teardown(suite_handler_crud, setup, teardown),                  \
 	    cmocka_unit_test_setup_teardown(suite_users_sessions, setup, teardown),                \
+	    cmocka_unit_test_setup_teardown(suite_backfill_marks, setup, teardown),                \
 	    cmocka_unit_test_setup_teardown(suite_events_dedupe, setup, teardown),                 \
 	    cmocka_unit_test_setup_teardown(suite_events_survive_webhook_delete, setup, teardown), \
 	    cmocka_unit_test_setup_teardown(suite_payload_bytes_exact, setup, teardown),           \

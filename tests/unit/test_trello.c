@@ -337,6 +337,91 @@ static void test_parse_webhook(void **state)
 	free(deep);
 }
 
+/* The actions listing: well-formed arrays parse; every hostile shape is a
+ * clear "unexpected answer", never a crash or a partial list. */
+static void test_parse_actions(void **state)
+{
+	(void)state;
+	trello_action_list l;
+	th_error e = {0};
+	const char *two =
+	    "[{\"id\":\"5f0000000000000000000002\",\"type\":\"commentCard\","
+	    "\"date\":\"2026-11-20T09:15:02.117Z\",\"data\":{\"text\":\"Z\xc3\xab\"}},"
+	    "{\"id\":\"5f0000000000000000000001\",\"type\":\"createCard\","
+	    "\"date\":\"2026-11-20T09:15:01.000Z\"}]";
+	assert_int_equal(trello_parse_action_list(two, strlen(two), 10, &l, &e), 0);
+	assert_int_equal(l.len, 2);
+	assert_string_equal(l.items[0].id, "5f0000000000000000000002");
+	assert_string_equal(l.items[0].type, "commentCard");
+	assert_string_equal(l.items[0].date, "2026-11-20T09:15:02.117Z");
+	assert_true(l.items[0].date_ms > l.items[1].date_ms);
+	assert_non_null(strstr(l.items[0].json, "\"text\":\"Z\xc3\xab\""));
+	trello_action_list_clear(&l);
+	assert_null(l.items);
+	assert_int_equal(trello_parse_action_list("[]", 2, 10, &l, &e), 0);
+	assert_int_equal(l.len, 0);
+	/* More than asked for. */
+	assert_int_equal(trello_parse_action_list(two, strlen(two), 1, &l, &e), TH_ETRELLO);
+	assert_non_null(strstr(e.msg, "more actions"));
+	assert_null(l.items);
+	static const char *const bad[] = {
+	    "",
+	    "{}",
+	    "null",
+	    "[1]",
+	    "[[]]",
+	    "[{\"type\":\"x\",\"date\":\"2026-11-20T09:15:02Z\"}]",
+	    "[{\"id\":\"5f0000000000000000000002\",\"date\":\"2026-11-20T09:15:02Z\"}]",
+	    "[{\"id\":\"5f0000000000000000000002\",\"type\":\"x\"}]",
+	    "[{\"id\":\"nothex00000000000000000z\",\"type\":\"x\",\"date\":\"2026-11-20T09:15:02Z\"}]",
+	    "[{\"id\":\"5f0000000000000000000002\",\"type\":\"a b\",\"date\":\"2026-11-20T09:15:02Z\"}]",
+	    "[{\"id\":\"5f0000000000000000000002\",\"type\":\"x\",\"date\":\"yesterday\"}]",
+	    "[{\"id\":\"5f0000000000000000000002\",\"type\":7,\"date\":\"2026-11-20T09:15:02Z\"}]",
+	    "[{\"id\":\"5f0000000000000000000002\",\"type\":\"x\",\"date\":\"2026-11-20T09:15:02Z\"}",
+	    "[{\"id\":\"5f0000000000000000000002\",\"id\":\"5f0000000000000000000003\","
+	    "\"type\":\"x\",\"date\":\"2026-11-20T09:15:02Z\"}]",
+	    "[{\"id\":\"5f0000000000000000000002\",\"type\":\"x\",\"date\":\"2026-11-20T09:15:02Z\","
+	    "\"data\":\"\xff\xfe\"}]",
+	    "[{\"id\":\"5f0000000000000000000002\",\"type\":\"x\",\"date\":\"2026-11-20T09:15:02Z\","
+	    "\"data\":\"a\\u0000b\"}]",
+	};
+	for (size_t i = 0; i < TH_ARRAY_LEN(bad); i++) {
+		if (trello_parse_action_list(bad[i], strlen(bad[i]), 10, &l, &e) != TH_ETRELLO)
+			fail_msg("accepted hostile listing %zu: %s", i, bad[i]);
+		assert_non_null(strstr(e.msg, "unexpected answer"));
+		assert_null(l.items);
+		assert_int_equal(l.len, 0);
+	}
+	/* Valid first element, hostile second: nothing half-filled is left. */
+	const char *half = "[{\"id\":\"5f0000000000000000000002\",\"type\":\"x\","
+	                   "\"date\":\"2026-11-20T09:15:02Z\"},{\"id\":1}]";
+	assert_int_equal(trello_parse_action_list(half, strlen(half), 10, &l, &e), TH_ETRELLO);
+	assert_null(l.items);
+	/* Deep nesting and a huge array do not crash. */
+	size_t depth = 100000, n = 0;
+	char *deep = malloc(depth * 2 + 200);
+	assert_non_null(deep);
+	n += (size_t)snprintf(deep, 200,
+	                      "[{\"id\":\"5f0000000000000000000002\",\"type\":\"x\","
+	                      "\"date\":\"2026-11-20T09:15:02Z\",\"data\":");
+	for (size_t i = 0; i < depth; i++)
+		deep[n++] = '[';
+	for (size_t i = 0; i < depth; i++)
+		deep[n++] = ']';
+	deep[n++] = '}';
+	deep[n++] = ']';
+	assert_int_equal(trello_parse_action_list(deep, n, 10, &l, &e), TH_ETRELLO);
+	free(deep);
+	/* Bounds for since/before. */
+	assert_true(trello_action_bound_ok("5f0000000000000000000002"));
+	assert_true(trello_action_bound_ok("2026-11-20T09:15:02Z"));
+	assert_true(trello_action_bound_ok("2026-11-20T09:15:02.117Z"));
+	assert_false(trello_action_bound_ok("2026-11-20T09:15:02Z&token=x"));
+	assert_false(trello_action_bound_ok("yesterday"));
+	assert_false(trello_action_bound_ok(""));
+	assert_false(trello_action_bound_ok(NULL));
+}
+
 static void test_parse_lists(void **state)
 {
 	trello_webhook_list l;
@@ -811,6 +896,29 @@ static void test_fake_bad_answers(void **state)
 	assert_non_null(strstr(te.th.msg, "\"active\""));
 	trello_token_info ti;
 	assert_int_equal(trello_get_token(c, TOK1, &ti, &te), TH_ETRELLO);
+	trello_client_free(c);
+	script_stop(&s);
+
+	/* Hostile actions listings over the wire: one clear error, nothing kept. */
+	static const struct step hostile[] = {
+	    {200, "{\"actions\":[]}", -1, -1, 0},
+	    {200, "[{\"id\":\"5f0000000000000000000002\",\"type\":\"x\"}]", -1, -1, 0},
+	    {200, "[{\"id\":\"5f00", -1, -1, 0},
+	    {200, "[\"\xff\xfe\"]", -1, -1, 0}};
+	script_start(&s, hostile, TH_ARRAY_LEN(hostile));
+	c = client_for(s.base, 0, 3);
+	trello_actions_query aq = {.limit = 50};
+	trello_action_list al;
+	for (size_t i = 0; i < TH_ARRAY_LEN(hostile); i++) {
+		assert_int_equal(trello_list_actions(c, TOK1, TRELLO_MODEL_BOARD,
+		                                     "5f0000000000000000000001", &aq, &al, &te),
+		                 TH_ETRELLO);
+		assert_int_equal(te.kind, TRELLO_ERR_BAD_ANSWER);
+		assert_non_null(strstr(te.th.msg, "unexpected answer"));
+		assert_null(al.items);
+		assert_int_equal(al.len, 0);
+	}
+	assert_int_equal(s.hits, TH_ARRAY_LEN(hostile)); /* a bad answer is not retried */
 	trello_client_free(c);
 	script_stop(&s);
 
@@ -1382,6 +1490,120 @@ static void test_mock_resolve(void **state)
 	env_down(v);
 }
 
+/* Make @n comments on the board's first card through the control API. */
+static void make_comments(struct env *v, const char *card, int n)
+{
+	for (int i = 0; i < n; i++) {
+		char body[256];
+		snprintf(body, sizeof body,
+		         "{\"type\":\"commentCard\",\"idModel\":\"%s\",\"text\":\"c%d\"}", card, i);
+		json_decref(mock_call(&v->m, "POST", "/_mock/actions", body));
+	}
+}
+
+/* trello_list_actions against trello-mock: newest first, limit, paging
+ * with before, since (id and date), filter, card and list resources, and
+ * the errors for a model that is gone and for bad arguments. */
+static void test_mock_actions(void **state)
+{
+	struct env *v;
+	ENV_UP(v, NULL);
+	trello_error te;
+	trello_action_list l;
+	json_t *card = json_array_get(json_object_get(v->board, "cards"), 0);
+	json_t *list = json_array_get(json_object_get(v->board, "lists"), 0);
+	const char *card_id = json_string_value(json_object_get(card, "id"));
+	const char *list_id = json_string_value(json_object_get(list, "id"));
+	make_comments(v, card_id, 7);
+
+	trello_actions_query q = {.limit = 1000};
+	if (trello_list_actions(v->c, TOK1, TRELLO_MODEL_BOARD, v->board_id, &q, &l, &te))
+		fail_msg("%s", te.th.msg);
+	assert_int_equal(l.len, 7);
+	assert_non_null(strstr(l.items[0].json, "\"text\":\"c6\""));
+	assert_non_null(strstr(l.items[6].json, "\"text\":\"c0\""));
+	char oldest[25], newest[25], middle[25], middle_date[40];
+	snprintf(oldest, sizeof oldest, "%s", l.items[6].id);
+	snprintf(newest, sizeof newest, "%s", l.items[0].id);
+	snprintf(middle, sizeof middle, "%s", l.items[3].id);
+	snprintf(middle_date, sizeof middle_date, "%s", l.items[3].date);
+	trello_action_list_clear(&l);
+
+	/* Paging backwards with before = the oldest seen, 3 at a time. */
+	q.limit = 3;
+	char before_id[25] = "";
+	size_t seen = 0, pages = 0;
+	for (;;) {
+		q.before = before_id[0] ? before_id : NULL;
+		if (trello_list_actions(v->c, TOK1, TRELLO_MODEL_BOARD, v->board_id, &q, &l, &te))
+			fail_msg("%s", te.th.msg);
+		pages++;
+		seen += l.len;
+		size_t got = l.len;
+		if (got)
+			snprintf(before_id, sizeof before_id, "%s", l.items[got - 1].id);
+		trello_action_list_clear(&l);
+		if (got < 3)
+			break;
+	}
+	assert_int_equal(seen, 7);
+	assert_int_equal(pages, 3);
+	assert_string_equal(before_id, oldest);
+
+	/* since an id: only the newer ones; page skips. */
+	q = (trello_actions_query){.limit = 100, .since = middle};
+	assert_int_equal(trello_list_actions(v->c, TOK1, TRELLO_MODEL_CARD, card_id, &q, &l, &te),
+	                 0);
+	assert_int_equal(l.len, 3);
+	assert_string_equal(l.items[0].id, newest);
+	trello_action_list_clear(&l);
+	q = (trello_actions_query){.limit = 2, .page = 1};
+	assert_int_equal(trello_list_actions(v->c, TOK1, TRELLO_MODEL_LIST, list_id, &q, &l, &te),
+	                 0);
+	assert_int_equal(l.len, 2);
+	assert_non_null(strstr(l.items[0].json, "\"text\":\"c4\""));
+	trello_action_list_clear(&l);
+	/* since a date a day later: nothing. */
+	q = (trello_actions_query){.limit = 100, .since = "2999-01-01T00:00:00.000Z"};
+	assert_int_equal(
+	    trello_list_actions(v->c, TOK1, TRELLO_MODEL_BOARD, v->board_id, &q, &l, &te), 0);
+	assert_int_equal(l.len, 0);
+	trello_action_list_clear(&l);
+	(void)middle_date;
+	/* filter by type. */
+	q = (trello_actions_query){.limit = 100, .filter = "createCard,updateCard"};
+	assert_int_equal(
+	    trello_list_actions(v->c, TOK1, TRELLO_MODEL_BOARD, v->board_id, &q, &l, &te), 0);
+	assert_int_equal(l.len, 0);
+	trello_action_list_clear(&l);
+	/* A model that does not exist: 404. Bad arguments: refused before any call. */
+	q = (trello_actions_query){.limit = 10};
+	assert_int_equal(trello_list_actions(v->c, TOK1, TRELLO_MODEL_BOARD,
+	                                     "ffffffffffffffffffffffff", &q, &l, &te),
+	                 TH_ENOTFOUND);
+	assert_int_equal(te.kind, TRELLO_ERR_NOT_FOUND);
+	q.limit = 1001;
+	assert_int_equal(
+	    trello_list_actions(v->c, TOK1, TRELLO_MODEL_BOARD, v->board_id, &q, &l, &te),
+	    TH_EINVAL);
+	q = (trello_actions_query){.limit = 10, .since = "now&token=x"};
+	assert_int_equal(
+	    trello_list_actions(v->c, TOK1, TRELLO_MODEL_BOARD, v->board_id, &q, &l, &te),
+	    TH_EINVAL);
+	assert_non_null(strstr(te.th.msg, "since"));
+	/* The model as Trello returns it. */
+	char *json = NULL;
+	assert_int_equal(
+	    trello_get_model_json(v->c, TOK1, TRELLO_MODEL_BOARD, v->board_id, &json, &te), 0);
+	assert_non_null(strstr(json, v->board_id));
+	free(json);
+	assert_int_equal(trello_get_model_json(v->c, TOK1, TRELLO_MODEL_CARD,
+	                                       "ffffffffffffffffffffffff", &json, &te),
+	                 TH_ENOTFOUND);
+	assert_null(json);
+	env_down(v);
+}
+
 static void test_mock_json_errors(void **state)
 {
 	static const char *const extra[] = {"--json-errors", NULL};
@@ -1593,6 +1815,7 @@ int main(void)
 	    cmocka_unit_test(test_model_ref_ok),       cmocka_unit_test(test_model_ref_bad),
 	    cmocka_unit_test(test_error_bodies),       cmocka_unit_test(test_rate_headers),
 	    cmocka_unit_test(test_parse_webhook),      cmocka_unit_test(test_parse_lists),
+	    cmocka_unit_test(test_parse_actions),      cmocka_unit_test(test_mock_actions),
 	    cmocka_unit_test(test_client_opts),        cmocka_unit_test(test_fake_wire_format),
 	    cmocka_unit_test(test_fake_retries),       cmocka_unit_test(test_fake_rate_limit),
 	    cmocka_unit_test(test_fake_bad_answers),   cmocka_unit_test(test_unreachable),
