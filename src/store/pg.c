@@ -648,6 +648,7 @@ static const struct store_ops pg_ops = {
     .events_put = pg_events_put,
     .event_get = pg_event_get,
     .event_list = pg_event_list,
+    .event_rollup = pg_event_rollup,
     .handler_insert = pg_handler_insert,
     .handler_get = pg_handler_get,
     .handler_list = pg_handler_list,

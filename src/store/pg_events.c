@@ -188,8 +188,34 @@ out:
 	return ret;
 }
 
+/* The hourly rollup: one upsert per distinct (hour, webhook, type) of the
+ * batch's new events, inside the batch transaction. */
+static int add_rollups(pgs *s, PGconn *c, put_ctx *x, th_error *err)
+{
+	for (size_t i = 0; i < x->n; i++) {
+		int64_t hour, count;
+		if (!store_batch_rollup_first(x->evs, x->results, x->n, i, &hour, &count))
+			continue;
+		pparams p = {0};
+		pp_i64(&p, hour);
+		pp_text_repair(&p, x->evs[i]->webhook_id);
+		pp_text_repair(&p, x->evs[i]->action_type ? x->evs[i]->action_type : "");
+		pp_i64(&p, count);
+		int ret =
+		    pq_do(s, c,
+		          "INSERT INTO event_rollup_hour (hour, webhook_id, action_type, n)"
+		          " VALUES ($1, $2, $3, $4) ON CONFLICT (hour, webhook_id, action_type)"
+		          " DO UPDATE SET n = event_rollup_hour.n + excluded.n",
+		          &p, "updating the hourly event rollup", err);
+		pp_free(&p);
+		if (ret != 0)
+			return ret;
+	}
+	return 0;
+}
+
 /* The whole batch in one transaction: events, their deliveries, the webhooks'
- * last event times. */
+ * last event times, the hourly rollup. */
 static int op_events_put(pgs *s, PGconn *c, void *ctx, th_error *err)
 {
 	put_ctx *x = ctx;
@@ -234,6 +260,8 @@ static int op_events_put(pgs *s, PGconn *c, void *ctx, th_error *err)
 		if (ret != 0)
 			goto fail;
 	}
+	if ((ret = add_rollups(s, c, x, err)) != 0)
+		goto fail;
 	if ((ret = pq_commit(s, c, "committing events", err)) != 0)
 		goto fail;
 	goto out;
@@ -410,5 +438,21 @@ int pg_event_replay(store *st, const char *event_id, size_t *out_n, th_error *er
 	int ret = with_txn(pgs_of(st), op_event_replay, &x, err);
 	if (out_n)
 		*out_n = ret == 0 ? x.made : 0;
+	return ret;
+}
+
+/* The rollup cells of [from_hour, to_hour), oldest first. */
+int pg_event_rollup(store *st, int64_t from_hour, int64_t to_hour, event_rollup_row **out,
+                    size_t *n, th_error *err)
+{
+	pparams p = {0};
+	pp_i64(&p, from_hour);
+	pp_i64(&p, to_hour);
+	int ret =
+	    pg_list_all(pgs_of(st),
+	                "SELECT webhook_id, action_type, hour, n FROM event_rollup_hour"
+	                " WHERE hour >= $1 AND hour < $2 ORDER BY hour LIMIT 100000",
+	                &p, "reading the event rollup", &store_rt_rollup, (void **)out, n, err);
+	pp_free(&p);
 	return ret;
 }

@@ -45,6 +45,11 @@ static const char *const sq_sql[Q_COUNT] = {
         " ON CONFLICT (webhook_id, action_id) DO NOTHING",
     [Q_WEBHOOK_TOUCH] = "UPDATE webhooks SET last_event_at = ?2"
                         " WHERE id = ?1 AND last_event_at < ?2",
+    [Q_ROLLUP_ADD] = "INSERT INTO event_rollup_hour (hour, webhook_id, action_type, n)"
+                     " VALUES (?1, ?2, ?3, ?4) ON CONFLICT (hour, webhook_id, action_type)"
+                     " DO UPDATE SET n = n + excluded.n",
+    [Q_ROLLUP_RANGE] = "SELECT webhook_id, action_type, hour, n FROM event_rollup_hour"
+                       " WHERE hour >= ?1 AND hour < ?2 ORDER BY hour LIMIT 100000",
     [Q_DELIVERY_INSERT] =
         "INSERT INTO deliveries (id, event_id, handler_id, generation, status, attempts,"
         " next_attempt_at, updated_at, webhook_id, event_seq)"
@@ -577,6 +582,7 @@ static const struct store_ops sq_ops = {
     .events_put = sq_events_put,
     .event_get = sq_event_get,
     .event_list = sq_event_list,
+    .event_rollup = sq_event_rollup,
     .handler_insert = sq_handler_insert,
     .handler_get = sq_handler_get,
     .handler_list = sq_handler_list,

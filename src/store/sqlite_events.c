@@ -108,6 +108,31 @@ static int put_one(sq *s, const event *ev, const handler *hs, size_t nh, int64_t
 	return insert_deliveries(s, ev, seq, 0, hs, nh, now, NULL, err);
 }
 
+/* The hourly rollup: one upsert per distinct (hour, webhook, type) of the
+ * batch's new events. Called inside the batch transaction, lock held. */
+static int add_rollups(sq *s, event *const *evs, const enum store_put *results, size_t n,
+                       th_error *err)
+{
+	for (size_t i = 0; i < n; i++) {
+		int64_t hour, count;
+		if (!store_batch_rollup_first(evs, results, n, i, &hour, &count))
+			continue;
+		sqlite3_stmt *q = sq_stmt(s, Q_ROLLUP_ADD, err);
+		if (!q)
+			return TH_ESTORE;
+		sq_bind b = {q, 0, SQLITE_OK};
+		sq_bind_i64(&b, hour);
+		sq_bind_text(&b, evs[i]->webhook_id);
+		sq_bind_text(&b, evs[i]->action_type ? evs[i]->action_type : "");
+		sq_bind_i64(&b, count);
+		int rc = b.rc == SQLITE_OK ? sq_step(q) : b.rc;
+		sq_reset(q);
+		if (rc != SQLITE_DONE)
+			return sq_fail(s, err, "updating the hourly event rollup");
+	}
+	return 0;
+}
+
 int sq_events_put(store *st, event **evs, size_t n, enum store_put *results, th_error *err)
 {
 	sq *s = sq_of(st);
@@ -162,6 +187,8 @@ int sq_events_put(store *st, event **evs, size_t n, enum store_put *results, th_
 			goto rollback;
 		}
 	}
+	if ((ret = add_rollups(s, evs, results, n, err)) != 0)
+		goto rollback;
 	if ((ret = sq_run(s, Q_COMMIT, "committing events", err)) != 0)
 		goto rollback;
 	goto unlock;
@@ -322,5 +349,34 @@ out:
 	handler_list_free(hs, nh);
 	if (out_n)
 		*out_n = made;
+	return ret;
+}
+
+/* The rollup cells of [from_hour, to_hour), oldest first. */
+int sq_event_rollup(store *st, int64_t from_hour, int64_t to_hour, event_rollup_row **out,
+                    size_t *n, th_error *err)
+{
+	sq *s = sq_of(st);
+	*out = NULL;
+	*n = 0;
+	pthread_mutex_lock(&s->mu);
+	int ret = 0;
+	sqlite3_stmt *q = sq_stmt(s, Q_ROLLUP_RANGE, err);
+	if (!q) {
+		ret = TH_ESTORE;
+	} else {
+		sq_bind b = {q, 0, SQLITE_OK};
+		sq_bind_i64(&b, from_hour);
+		sq_bind_i64(&b, to_hour);
+		if (b.rc != SQLITE_OK) {
+			sq_reset(q);
+			ret = sq_fail(s, err, "reading the event rollup");
+		} else {
+			ret = sq_collect(s, q, &store_rt_rollup, (void **)out, n,
+			                 "reading the event rollup", err);
+			sq_reset(q);
+		}
+	}
+	pthread_mutex_unlock(&s->mu);
 	return ret;
 }

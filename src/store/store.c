@@ -111,6 +111,18 @@ void handler_list_free(handler *a, size_t n)
 	free(a);
 }
 
+/* Free an array of @n rollup cells. NULL-safe. */
+void event_rollup_list_free(event_rollup_row *a, size_t n)
+{
+	if (!a)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		free(a[i].webhook_id);
+		free(a[i].action_type);
+	}
+	free(a);
+}
+
 /* Free an array of @n deliveries. NULL-safe. */
 void delivery_list_free(delivery *a, size_t n)
 {
@@ -231,6 +243,35 @@ bool store_batch_webhook_latest(event *const *evs, const enum store_put *results
 			return false; /* an earlier event of this webhook speaks for it */
 		if (evs[j]->received_at > *latest)
 			*latest = evs[j]->received_at;
+	}
+	return true;
+}
+
+/* The rollup hour of an event: hours since the epoch (UTC). */
+static int64_t rollup_hour(const event *ev)
+{
+	return ev->received_at / 3600000;
+}
+
+static bool same_rollup_key(const event *a, const event *b)
+{
+	return rollup_hour(a) == rollup_hour(b) && str_eq(a->webhook_id, b->webhook_id) &&
+	       str_eq(a->action_type ? a->action_type : "", b->action_type ? b->action_type : "");
+}
+
+bool store_batch_rollup_first(event *const *evs, const enum store_put *results, size_t n, size_t i,
+                              int64_t *hour, int64_t *count)
+{
+	if (results[i] != STORE_PUT_NEW)
+		return false;
+	*hour = rollup_hour(evs[i]);
+	*count = 1;
+	for (size_t j = 0; j < n; j++) {
+		if (j == i || results[j] != STORE_PUT_NEW || !same_rollup_key(evs[i], evs[j]))
+			continue;
+		if (j < i)
+			return false; /* an earlier event of this key speaks for it */
+		(*count)++;
 	}
 	return true;
 }

@@ -60,6 +60,19 @@ typedef struct delivery_outcome {
 	const char *last_error;      /* bounded error text or output; NULL: none */
 } delivery_outcome;
 
+/* One cell of the hourly event rollup (migration 7): how many events of
+ * @action_type webhook @webhook_id received in hour @hour (hours since the
+ * epoch, UTC: received_at / 3600000). Maintained inside events_put's
+ * transaction, one upsert per distinct (webhook, type, hour) of a batch. */
+typedef struct event_rollup_row {
+	char *webhook_id;
+	char *action_type;
+	int64_t hour;
+	int64_t n;
+} event_rollup_row;
+
+#define STORE_ROLLUP_MAX_ROWS 100000 /* event_rollup returns at most this many */
+
 /* Outcome of storing one event in a batch. */
 enum store_put { STORE_PUT_NEW = 0, STORE_PUT_DUPLICATE, STORE_PUT_FAILED };
 
@@ -123,6 +136,11 @@ struct store_ops {
 	int (*event_get)(store *st, const char *id, event *out, th_error *err); /* with payload */
 	int (*event_list)(store *st, const event_query *q, event_row **out, size_t *n,
 	                  th_error *err);
+	/* The rollup cells with @from_hour <= hour < @to_hour, oldest hour first
+	 * (at most STORE_ROLLUP_MAX_ROWS). Reads the small rollup table only,
+	 * never events: bounded by hours x webhooks x action types. */
+	int (*event_rollup)(store *st, int64_t from_hour, int64_t to_hour, event_rollup_row **out,
+	                    size_t *n, th_error *err);
 
 	/* handlers */
 	int (*handler_insert)(store *st, const handler *h, th_error *err);
@@ -286,6 +304,12 @@ static inline int store_event_list(store *st, const event_query *q, event_row **
 	return st->ops->event_list(st, q, out, n, err);
 }
 
+static inline int store_event_rollup(store *st, int64_t from_hour, int64_t to_hour,
+                                     event_rollup_row **out, size_t *n, th_error *err)
+{
+	return st->ops->event_rollup(st, from_hour, to_hour, out, n, err);
+}
+
 static inline int store_handler_insert(store *st, const handler *h, th_error *err)
 {
 	return st->ops->handler_insert(st, h, err);
@@ -417,6 +441,7 @@ void webhook_list_free(webhook *a, size_t n);
 void token_list_free(token *a, size_t n);
 void event_row_list_free(event_row *a, size_t n);
 void handler_list_free(handler *a, size_t n);
+void event_rollup_list_free(event_rollup_row *a, size_t n);
 void delivery_list_free(delivery *a, size_t n);
 void user_session_clear(user_session *s);
 void backfill_mark_clear(backfill_mark *m);

@@ -34,6 +34,12 @@ int store_check_outcomes(const delivery_outcome *outs, size_t n, size_t *changed
  * webhook in the batch; *latest then gets the latest received_at of that
  * webhook's new events. So each backend updates webhooks.last_event_at once
  * per webhook per batch, not once per event. */
+/* For a batch just stored: true when evs[i] is the first NEW event of its
+ * rollup key (webhook, action type, hour of received_at) in the batch; *hour
+ * and *count (how many new events share the key) are then set. So each
+ * backend makes one rollup upsert per distinct key per batch. */
+bool store_batch_rollup_first(event *const *evs, const enum store_put *results, size_t n, size_t i,
+                              int64_t *hour, int64_t *count);
 bool store_batch_webhook_latest(event *const *evs, const enum store_put *results, size_t n,
                                 size_t i, int64_t *latest);
 /* delivery_finish for both backends: one outcome through delivery_finish_many,
@@ -177,6 +183,7 @@ extern const store_rowtype store_rt_backfill_mark;  /* BACKFILL_MARK_COLS */
 	" gap_to, updated_at"
 extern const store_rowtype store_rt_session; /* id_hash, user, csrf, expires_at */
 extern const store_rowtype store_rt_text;    /* one text column (a char *) */
+extern const store_rowtype store_rt_rollup;  /* webhook_id, action_type, hour, n */
 
 /* Reads EVENT_COLS of the current row into @ev (and the payload after them
  * when @with_payload); returns the event's seq. */

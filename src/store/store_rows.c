@@ -171,6 +171,15 @@ static void read_backfill_mark(store_row *r, void *e)
 	m->updated_at = row_int(r);
 }
 
+static void read_rollup(store_row *r, void *e)
+{
+	event_rollup_row *x = e;
+	x->webhook_id = row_text(r);
+	x->action_type = row_text(r);
+	x->hour = row_int(r);
+	x->n = row_int(r);
+}
+
 static void read_text(store_row *r, void *e)
 {
 	*(char **)e = row_text(r);
@@ -208,6 +217,14 @@ static void clear_backfill_mark(void *e)
 {
 	backfill_mark_clear(e);
 }
+
+static void clear_rollup(void *e)
+{
+	event_rollup_row *x = e;
+	free(x->webhook_id);
+	free(x->action_type);
+	x->webhook_id = x->action_type = NULL;
+}
 static void clear_text(void *e)
 {
 	free(*(char **)e);
@@ -225,6 +242,7 @@ const store_rowtype store_rt_delivery = {sizeof(delivery), read_delivery, clear_
 const store_rowtype store_rt_session = {sizeof(user_session), read_session, clear_session};
 const store_rowtype store_rt_backfill_mark = {sizeof(backfill_mark), read_backfill_mark,
                                               clear_backfill_mark};
+const store_rowtype store_rt_rollup = {sizeof(event_rollup_row), read_rollup, clear_rollup};
 const store_rowtype store_rt_text = {sizeof(char *), read_text, clear_text};
 
 /* Grow @*arr (of @elem-sized items) so it can hold @n + 1; zeroes new room. */

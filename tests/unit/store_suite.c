@@ -956,6 +956,83 @@ void suite_last_event_at(void **state)
 		suite_ev_free(e[i]);
 }
 
+/* The count of rollup cell (@wh, @type, @hour) in @a, -1 when absent. */
+static int64_t rollup_cell(const event_rollup_row *a, size_t n, const char *wh, const char *type,
+                           int64_t hour)
+{
+	for (size_t i = 0; i < n; i++)
+		if (a[i].hour == hour && str_eq(a[i].webhook_id, wh) &&
+		    str_eq(a[i].action_type, type))
+			return a[i].n;
+	return -1;
+}
+
+/* The hourly rollup follows events_put: one cell per (hour, webhook, type),
+ * counting new events only (duplicates and a failed batch add nothing),
+ * summed across batches; the range is half-open and oldest first. */
+void suite_event_rollup(void **state)
+{
+	store_fx *f = suite_fx(state);
+	store *st = f->st;
+	th_error err = {0};
+	const int64_t h = 490000; /* an hour number (hours since the epoch) */
+	const int64_t H = 3600000;
+	event *e[6] = {suite_ev_new("wr1", "r1", "createCard", "s", NULL, 0),
+	               suite_ev_new("wr1", "r2", "createCard", "s", NULL, 0),
+	               suite_ev_new("wr1", "r3", "commentCard", "s", NULL, 0),
+	               suite_ev_new("wr2", "r4", "createCard", "s", NULL, 0),
+	               suite_ev_new("wr1", "r5", "createCard", "s", NULL, 0),
+	               suite_ev_new("wr1", "r1", "createCard", "dup", NULL, 0)};
+	const int64_t at[6] = {h * H, h * H + H - 1, h * H + 5, h * H + 7, (h + 1) * H, h * H};
+	for (size_t i = 0; i < 6; i++)
+		e[i]->received_at = at[i];
+	enum store_put r[6];
+	assert_int_equal(store_events_put(st, e, 6, r, &err), 0);
+	assert_int_equal(r[5], STORE_PUT_DUPLICATE);
+	/* a later batch adds to an existing cell; a long, non-ASCII type is kept as given */
+	event *more = suite_ev_new("wr1", "r6", "createCard", "s", NULL, 0);
+	more->received_at = h * H + 42;
+	assert_int_equal(suite_put1(st, more), STORE_PUT_NEW);
+	char longtype[300];
+	memset(longtype, 'x', sizeof longtype - 1);
+	memcpy(longtype, "Zo\xc3\xab<b>", 8);
+	longtype[sizeof longtype - 1] = '\0';
+	event *odd = suite_ev_new("wr2", "r7", longtype, "s", NULL, 0);
+	odd->received_at = (h + 2) * H;
+	assert_int_equal(suite_put1(st, odd), STORE_PUT_NEW);
+	/* a duplicate alone adds nothing */
+	event *dup = suite_ev_new("wr1", "r2", "createCard", "again", NULL, 0);
+	dup->received_at = h * H;
+	assert_int_equal(suite_put1(st, dup), STORE_PUT_DUPLICATE);
+
+	event_rollup_row *a = NULL;
+	size_t n = 0;
+	assert_int_equal(store_event_rollup(st, h, h + 3, &a, &n, &err), 0);
+	assert_int_equal(n, 5);
+	assert_int_equal(rollup_cell(a, n, "wr1", "createCard", h), 3);
+	assert_int_equal(rollup_cell(a, n, "wr1", "commentCard", h), 1);
+	assert_int_equal(rollup_cell(a, n, "wr2", "createCard", h), 1);
+	assert_int_equal(rollup_cell(a, n, "wr1", "createCard", h + 1), 1);
+	assert_int_equal(rollup_cell(a, n, "wr2", longtype, h + 2), 1);
+	for (size_t i = 1; i < n; i++)
+		assert_true(a[i - 1].hour <= a[i].hour);
+	event_rollup_list_free(a, n);
+	/* half-open: [h + 1, h + 2) holds only hour h + 1 */
+	assert_int_equal(store_event_rollup(st, h + 1, h + 2, &a, &n, &err), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(a[0].hour, h + 1);
+	event_rollup_list_free(a, n);
+	/* an empty range */
+	assert_int_equal(store_event_rollup(st, h + 10, h + 20, &a, &n, &err), 0);
+	assert_int_equal(n, 0);
+	assert_null(a);
+	suite_ev_free(more);
+	suite_ev_free(odd);
+	suite_ev_free(dup);
+	for (size_t i = 0; i < 6; i++)
+		suite_ev_free(e[i]);
+}
+
 /* delivery_finish_many: several outcomes in one transaction; unknown ids are
  * skipped and counted out; a bad status refuses the whole batch. */
 void suite_finish_many(void **state)

@@ -55,6 +55,7 @@ void suite_lease_expiry(void **state);
 void suite_finish_retry_replay(void **state);
 void suite_finish_many(void **state);
 void suite_last_event_at(void **state);
+void suite_event_rollup(void **state);
 void suite_handler_delete_drops_pending(void **state);
 void suite_two_handles(void **state);
 void suite_batch_throughput(void **state);
@@ -88,6 +89,7 @@ void suite_fault_dispatch(void **state);
 	    cmocka_unit_test_setup_teardown(suite_finish_retry_replay, setup, teardown),           \
 	    cmocka_unit_test_setup_teardown(suite_finish_many, setup, teardown),                   \
 	    cmocka_unit_test_setup_teardown(suite_last_event_at, setup, teardown),                 \
+	    cmocka_unit_test_setup_teardown(suite_event_rollup, setup, teardown),                  \
 	    cmocka_unit_test_setup_teardown(suite_handler_delete_drops_pending, setup, teardown),  \
 	    cmocka_unit_test_setup_teardown(suite_two_handles, setup, teardown),                   \
 	    cmocka_unit_test_setup_teardown(suite_batch_throughput, setup, teardown),              \
