@@ -48,6 +48,22 @@ typedef struct admin_req {
 	char *form_mem; /* owns the strings of form[] */
 } admin_req;
 
+/* ---- admin_charts.c ------------------------------------------------------------ */
+
+/* The dashboard's activity charts (events per hour for 24 h, per day for 30
+ * days, stacked by action type), from the hourly rollup; an error is shown
+ * as a notice in the section. */
+void admin_activity_section(admin_req *r, buf *b);
+/* The webhooks page's activity: 7 days of hourly counts per webhook, into
+ * @a (the caller clears it with svc_activity_clear()). */
+struct svc_activity;
+int admin_webhook_activity_read(admin_req *r, struct svc_activity *a, th_error *err);
+/* One webhook's activity cell: a 24-hour sparkline (row number @row makes
+ * its id), "last event N minutes ago", and the warning of the silence rule
+ * (service/activity.h, svc_activity_silent). @a NULL: no sparkline. */
+void admin_webhook_activity_cell(buf *b, const struct svc_activity *a, const webhook *w,
+                                 size_t row);
+
 /* ---- admin_html.c -------------------------------------------------------------- */
 
 /* Append @s HTML-escaped; NULL appends nothing. Returns 0 or TH_ETOOBIG. */

@@ -75,6 +75,15 @@ static const char admin_css[] =
     ".login{max-width:380px;margin:8vh auto}\n"
     "footer{max-width:1180px;margin:0 auto;padding:8px 18px 24px;color:var(--muted);font-size:12px}\n"
     ".table-wrap{overflow-x:auto;margin:0 0 16px}.card>h2:first-child{margin-top:0}\n"
+    /* charts (chart.h): the SVG scales to the column; its table stays for
+     * screen readers but is hidden visually */
+    "figure.chart{margin:0 0 16px;max-width:100%}figure.chart svg{max-width:100%;height:auto}\n"
+    "figure.chart figcaption{font-weight:600;margin:0 0 4px}\n"
+    "figure.spark{display:inline-block;margin:0;vertical-align:middle}\n"
+    "figure.spark figcaption{position:absolute;left:-9999px}\n"
+    ".chart-table{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);"
+    "white-space:nowrap}\n"
+    ".silent{color:var(--err);font-weight:600}\n"
     "@media (max-width:700px){main{padding:10px}th,td{padding:6px}.hide-sm{display:none}"
     "header.top form.out{margin-left:0}}\n";
 

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "server/admin.h"
+#include "service/activity.h"
 #include "service/service.h"
 #include "util/log.h"
 
@@ -87,6 +88,8 @@ static int webhooks_page(admin_req *r, int status, const char *error)
 	token *ts = NULL;
 	size_t nw = 0, nt = 0;
 	th_error err = {0, {0}};
+	svc_activity act = {0};
+	bool have_act = false;
 	buf b;
 	admin_page_begin(r, &b, "Webhooks", "webhooks");
 	if (error)
@@ -94,6 +97,11 @@ static int webhooks_page(admin_req *r, int status, const char *error)
 	if (svc_webhook_list(r->sc, &ws, &nw, &err) || svc_token_list(r->sc, &ts, &nt, &err)) {
 		admin_notice(&b, "error", err.msg);
 		goto out;
+	}
+	if (nw > 0) {
+		have_act = admin_webhook_activity_read(r, &act, &err) == 0;
+		if (!have_act)
+			admin_notice(&b, "error", err.msg);
 	}
 	if (nw == 0) {
 		buf_puts(&b, "<p class=muted>No webhooks yet. Add one below.</p>\n");
@@ -124,6 +132,8 @@ static int webhooks_page(admin_req *r, int status, const char *error)
 				    &b, " <span class=\"badge b-disabled\">Trello-disabled</span>");
 			buf_puts(&b, "</td><td class=\"small hide-sm\">");
 			admin_time(&b, w->last_event_at);
+			buf_puts(&b, "<br>");
+			admin_webhook_activity_cell(&b, have_act ? &act : NULL, w, i);
 			buf_puts(&b, "</td><td><a href=\"/admin/events?webhook=");
 			admin_urlenc(&b, w->id);
 			buf_printf(&b, "\">%lld</a></td><td><a href=\"/admin/webhooks/",
@@ -158,6 +168,7 @@ static int webhooks_page(admin_req *r, int status, const char *error)
 	         "<button type=submit class=secondary formaction=\"/admin/webhooks/boards\" "
 	         "formnovalidate>Pick from the token's boards</button></div>\n</form></section>\n");
 out:
+	svc_activity_clear(&act);
 	webhook_list_free(ws, nw);
 	token_list_free(ts, nt);
 	admin_page_end(&b);
