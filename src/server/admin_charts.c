@@ -123,8 +123,14 @@ void admin_webhook_activity_cell(buf *b, const svc_activity *a, const webhook *w
 	buf_puts(b, silent ? "<span class=silent>" : "<span>");
 	buf_puts(b, "last event ");
 	put_age(b, now - w->last_event_at);
-	if (silent)
-		buf_printf(b, " — silent for longer than usual (over %lld min)",
-		           (long long)(limit / 60000));
+	if (silent) {
+		int64_t min = limit / 60000;
+		if (min < 120)
+			buf_printf(b, " — silent for longer than usual (over %lld min)",
+			           (long long)min);
+		else
+			buf_printf(b, " — silent for longer than usual (over %lld h)",
+			           (long long)(min / 60));
+	}
 	buf_puts(b, "</span>");
 }
