@@ -60,7 +60,8 @@ int svc_activity_read(svc_ctx *sc, int64_t now_ms, int64_t bucket_hours, size_t 
 	out->first_hour = last - (int64_t)(nbuckets - 1) * bucket_hours;
 	event_rollup_row *rows = NULL;
 	size_t nr = 0;
-	int ret = store_event_rollup(sc->st, out->first_hour, last + bucket_hours, &rows, &nr, err);
+	int ret = store_event_rollup(sc->st, out->first_hour, last + bucket_hours, bucket_hours,
+	                             &rows, &nr, err);
 	if (ret != 0)
 		return ret;
 	for (size_t i = 0; i < nr; i++) {

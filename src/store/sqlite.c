@@ -48,8 +48,9 @@ static const char *const sq_sql[Q_COUNT] = {
     [Q_ROLLUP_ADD] = "INSERT INTO event_rollup_hour (hour, webhook_id, action_type, n)"
                      " VALUES (?1, ?2, ?3, ?4) ON CONFLICT (hour, webhook_id, action_type)"
                      " DO UPDATE SET n = n + excluded.n",
-    [Q_ROLLUP_RANGE] = "SELECT webhook_id, action_type, hour, n FROM event_rollup_hour"
-                       " WHERE hour >= ?1 AND hour < ?2 ORDER BY hour LIMIT 100000",
+    [Q_ROLLUP_RANGE] = "SELECT webhook_id, action_type, hour - hour % ?3 AS b, sum(n)"
+                       " FROM event_rollup_hour WHERE hour >= ?1 AND hour < ?2"
+                       " GROUP BY b, webhook_id, action_type ORDER BY b LIMIT 100000",
     [Q_DELIVERY_INSERT] =
         "INSERT INTO deliveries (id, event_id, handler_id, generation, status, attempts,"
         " next_attempt_at, updated_at, webhook_id, event_seq)"

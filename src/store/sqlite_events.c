@@ -353,9 +353,11 @@ out:
 }
 
 /* The rollup cells of [from_hour, to_hour), oldest first. */
-int sq_event_rollup(store *st, int64_t from_hour, int64_t to_hour, event_rollup_row **out,
-                    size_t *n, th_error *err)
+int sq_event_rollup(store *st, int64_t from_hour, int64_t to_hour, int64_t bucket_hours,
+                    event_rollup_row **out, size_t *n, th_error *err)
 {
+	if (bucket_hours < 1)
+		return th_err(err, TH_EINVAL, "event rollup: buckets of at least 1 hour");
 	sq *s = sq_of(st);
 	*out = NULL;
 	*n = 0;
@@ -368,6 +370,7 @@ int sq_event_rollup(store *st, int64_t from_hour, int64_t to_hour, event_rollup_
 		sq_bind b = {q, 0, SQLITE_OK};
 		sq_bind_i64(&b, from_hour);
 		sq_bind_i64(&b, to_hour);
+		sq_bind_i64(&b, bucket_hours);
 		if (b.rc != SQLITE_OK) {
 			sq_reset(q);
 			ret = sq_fail(s, err, "reading the event rollup");

@@ -136,11 +136,13 @@ struct store_ops {
 	int (*event_get)(store *st, const char *id, event *out, th_error *err); /* with payload */
 	int (*event_list)(store *st, const event_query *q, event_row **out, size_t *n,
 	                  th_error *err);
-	/* The rollup cells with @from_hour <= hour < @to_hour, oldest hour first
-	 * (at most STORE_ROLLUP_MAX_ROWS). Reads the small rollup table only,
-	 * never events: bounded by hours x webhooks x action types. */
-	int (*event_rollup)(store *st, int64_t from_hour, int64_t to_hour, event_rollup_row **out,
-	                    size_t *n, th_error *err);
+	/* The rollup cells with @from_hour <= hour < @to_hour, summed into
+	 * buckets of @bucket_hours hours (>= 1; a row's hour is its bucket's
+	 * first, hour - hour % bucket_hours), oldest first (at most
+	 * STORE_ROLLUP_MAX_ROWS). Reads the small rollup table only, never
+	 * events: bounded by hours x webhooks x action types. */
+	int (*event_rollup)(store *st, int64_t from_hour, int64_t to_hour, int64_t bucket_hours,
+	                    event_rollup_row **out, size_t *n, th_error *err);
 
 	/* handlers */
 	int (*handler_insert)(store *st, const handler *h, th_error *err);
@@ -305,9 +307,10 @@ static inline int store_event_list(store *st, const event_query *q, event_row **
 }
 
 static inline int store_event_rollup(store *st, int64_t from_hour, int64_t to_hour,
-                                     event_rollup_row **out, size_t *n, th_error *err)
+                                     int64_t bucket_hours, event_rollup_row **out, size_t *n,
+                                     th_error *err)
 {
-	return st->ops->event_rollup(st, from_hour, to_hour, out, n, err);
+	return st->ops->event_rollup(st, from_hour, to_hour, bucket_hours, out, n, err);
 }
 
 static inline int store_handler_insert(store *st, const handler *h, th_error *err)

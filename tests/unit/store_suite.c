@@ -1007,7 +1007,7 @@ void suite_event_rollup(void **state)
 
 	event_rollup_row *a = NULL;
 	size_t n = 0;
-	assert_int_equal(store_event_rollup(st, h, h + 3, &a, &n, &err), 0);
+	assert_int_equal(store_event_rollup(st, h, h + 3, 1, &a, &n, &err), 0);
 	assert_int_equal(n, 5);
 	assert_int_equal(rollup_cell(a, n, "wr1", "createCard", h), 3);
 	assert_int_equal(rollup_cell(a, n, "wr1", "commentCard", h), 1);
@@ -1018,14 +1018,22 @@ void suite_event_rollup(void **state)
 		assert_true(a[i - 1].hour <= a[i].hour);
 	event_rollup_list_free(a, n);
 	/* half-open: [h + 1, h + 2) holds only hour h + 1 */
-	assert_int_equal(store_event_rollup(st, h + 1, h + 2, &a, &n, &err), 0);
+	assert_int_equal(store_event_rollup(st, h + 1, h + 2, 1, &a, &n, &err), 0);
 	assert_int_equal(n, 1);
 	assert_int_equal(a[0].hour, h + 1);
 	event_rollup_list_free(a, n);
 	/* an empty range */
-	assert_int_equal(store_event_rollup(st, h + 10, h + 20, &a, &n, &err), 0);
+	assert_int_equal(store_event_rollup(st, h + 10, h + 20, 1, &a, &n, &err), 0);
 	assert_int_equal(n, 0);
 	assert_null(a);
+	/* buckets of 2 hours starting at an even hour: h and h + 1 summed */
+	assert_int_equal(h % 2, 0);
+	assert_int_equal(store_event_rollup(st, h, h + 3, 2, &a, &n, &err), 0);
+	assert_int_equal(rollup_cell(a, n, "wr1", "createCard", h), 4);
+	assert_int_equal(rollup_cell(a, n, "wr1", "createCard", h + 1), -1);
+	assert_int_equal(rollup_cell(a, n, "wr2", longtype, h + 2), 1);
+	event_rollup_list_free(a, n);
+	assert_int_equal(store_event_rollup(st, h, h + 3, 0, &a, &n, &err), TH_EINVAL);
 	suite_ev_free(more);
 	suite_ev_free(odd);
 	suite_ev_free(dup);

@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# Dashboard benchmark (issue 19): how long the admin's chart pages take with
+# a million stored events. Seeds a SQLite store of our schema quickly with
+# SQL (EVENTS events over 30 days, spread over WEBHOOKS webhooks and 12
+# action types, plus the hourly rollup the store keeps at ingest), starts
+# `trellohook serve` on it, signs in, and times GET /admin/ (the dashboard:
+# 24 hourly and 30 daily buckets) and GET /admin/webhooks (7 days of hours
+# per webhook) REPS times each, printing p50/p95/max in ms.
+#
+# usage: bench/dashboard.sh   (EVENTS=1000000 WEBHOOKS=20 REPS=50)
+# Not a test: nothing here asserts a speed. Results go to bench/RESULTS.md by hand.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+EVENTS=${EVENTS:-1000000}
+WEBHOOKS=${WEBHOOKS:-20}
+REPS=${REPS:-50}
+[ -x build/trellohook ] || make build >/dev/null
+tmp=$(mktemp -d /tmp/th-bench-dash.XXXXXX)
+pid=
+cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$tmp"; }
+trap cleanup EXIT
+export HOME=$tmp DATABASE_URL="sqlite:$tmp/th.db" TRELLO_API_SECRET=bench-secret \
+	TRELLOHOOK_LOG_LEVEL=warn CALLBACK_DOMAIN=http://127.0.0.1:1
+printf 'bench password 1\n' | build/trellohook user add admin >/dev/null
+t0=$(date +%s.%N)
+now_ms=$(($(date +%s) * 1000))
+sqlite3 "$tmp/th.db" <<SQL
+PRAGMA journal_mode = WAL;
+BEGIN;
+INSERT INTO webhooks (id, id_model, model_type, model_name, callback_url, token, state, active,
+                      created_at, last_event_at)
+  WITH RECURSIVE w(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM w WHERE i < $WEBHOOKS)
+  SELECT printf('benchwebhook%08d', i), printf('%024x', i), 'board', printf('Board %d', i),
+         'http://127.0.0.1/callbacks/x', printf('plain-token-%d', i), 'active', 1, $now_ms, 0
+  FROM w;
+INSERT INTO events (id, webhook_id, action_id, action_type, summary, payload, received_at)
+  WITH RECURSIVE e(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM e WHERE i < $EVENTS)
+  SELECT printf('ev%018d', i), printf('benchwebhook%08d', 1 + i % $WEBHOOKS),
+         printf('act%d', i),
+         CASE i % 12 WHEN 0 THEN 'createCard' WHEN 1 THEN 'updateCard' WHEN 2 THEN 'commentCard'
+           WHEN 3 THEN 'addMemberToCard' WHEN 4 THEN 'deleteCard' WHEN 5 THEN 'moveCardToBoard'
+           WHEN 6 THEN 'createList' WHEN 7 THEN 'updateList' WHEN 8 THEN 'addLabelToCard'
+           WHEN 9 THEN 'removeLabelFromCard' WHEN 10 THEN 'createCheckItem'
+           ELSE 'updateCheckItemStateOnCard' END,
+         printf('Bench card %d', i), x'7b7d',
+         $now_ms - (i * 2592000000 / $EVENTS)
+  FROM e;
+INSERT INTO event_rollup_hour (hour, webhook_id, action_type, n)
+  SELECT received_at / 3600000, webhook_id, coalesce(action_type, ''), count(*) FROM events
+  GROUP BY 1, 2, 3 ON CONFLICT (hour, webhook_id, action_type) DO UPDATE SET n = excluded.n;
+UPDATE webhooks SET last_event_at = (SELECT max(received_at) FROM events
+  WHERE events.webhook_id = webhooks.id);
+COMMIT;
+SQL
+t1=$(date +%s.%N)
+rows=$(sqlite3 "$tmp/th.db" 'SELECT count(*) FROM events; SELECT count(*) FROM event_rollup_hour;' | paste -sd' ')
+echo "seeded: events, rollup rows = $rows in $(echo "$t1 - $t0" | bc) s"
+# The queries behind the pages, alone (sqlite3's timer): the three rollup
+# reads (24 h, 30 days, 7 days of hours), then the webhook listing's
+# per-webhook event count, which the pages also run (it predates the charts).
+h=$((now_ms / 3600000))
+sqlite3 "$tmp/th.db" <<SQL | awk -v names='rollup 24 h|rollup 30 days|rollup 7 days of hours|webhook list with event counts' \
+	'BEGIN {split(names, name, "|")} /Run Time/ {printf "  %s: %.1f ms\n", name[++i], $4 * 1000}'
+.timer on
+.output /dev/null
+SELECT webhook_id, action_type, hour - hour % 1 AS b, sum(n) FROM event_rollup_hour WHERE hour >= $h - 23 AND hour < $h + 1 GROUP BY b, webhook_id, action_type ORDER BY b;
+SELECT webhook_id, action_type, hour - hour % 24 AS b, sum(n) FROM event_rollup_hour WHERE hour >= $h - 720 AND hour < $h + 24 GROUP BY b, webhook_id, action_type ORDER BY b;
+SELECT webhook_id, action_type, hour - hour % 1 AS b, sum(n) FROM event_rollup_hour WHERE hour >= $h - 167 AND hour < $h + 1 GROUP BY b, webhook_id, action_type ORDER BY b;
+SELECT w.id, (SELECT count(*) FROM events e WHERE e.webhook_id = w.id) FROM webhooks w ORDER BY created_at, id;
+SQL
+port=$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
+build/trellohook serve --listen "127.0.0.1:$port" >"$tmp/serve.out" 2>"$tmp/serve.err" &
+pid=$!
+for _ in $(seq 100); do grep -q serving "$tmp/serve.out" 2>/dev/null && break; sleep 0.1; done
+grep -q serving "$tmp/serve.out" || { echo "bench: serve did not start:" >&2; cat "$tmp/serve.err" >&2; exit 1; }
+BASE="http://127.0.0.1:$port" REPS=$REPS node --input-type=module <<'JS'
+const base = process.env.BASE, reps = Number(process.env.REPS);
+const cookieOf = (res, name) => {
+  for (const c of res.headers.getSetCookie()) {
+    const m = c.match(new RegExp(`^${name}=([^;]*)`));
+    if (m) return m[1];
+  }
+  return null;
+};
+const page = await fetch(`${base}/admin/login`);
+const lt = cookieOf(page, 'trellohook_login');
+const res = await fetch(`${base}/admin/login`, {
+  method: 'POST', redirect: 'manual',
+  headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: `trellohook_login=${lt}` },
+  body: new URLSearchParams({ login_token: lt, user: 'admin', password: 'bench password 1' }),
+});
+const sess = cookieOf(res, 'trellohook_session');
+if (!sess) throw new Error(`sign-in failed: ${res.status}`);
+for (const p of ['/admin/', '/admin/webhooks']) {
+  const ms = [];
+  let bytes = 0;
+  for (let i = 0; i < reps; i++) {
+    const t = performance.now();
+    const r = await fetch(base + p, { headers: { cookie: `trellohook_session=${sess}` } });
+    const body = await r.text();
+    ms.push(performance.now() - t);
+    if (r.status !== 200 || !body.includes('<svg')) throw new Error(`${p}: ${r.status}`);
+    bytes = body.length;
+  }
+  ms.sort((a, b) => a - b);
+  const q = (f) => ms[Math.min(ms.length - 1, Math.floor(f * ms.length))].toFixed(1);
+  console.log(`GET ${p}: p50 ${q(0.5)} ms, p95 ${q(0.95)} ms, max ${q(1)} ms (${bytes} bytes, ${reps} requests)`);
+}
+JS
