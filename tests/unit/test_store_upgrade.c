@@ -324,6 +324,18 @@ static void check_through_store(store *st)
 	assert_int_equal(tk.state, TOKEN_VALID);
 	token_clear(&tk);
 
+	/* migration 7 filled the hourly rollup from the events already stored */
+	event_rollup_row *ru = NULL;
+	size_t nru = 0;
+	assert_int_equal(store_event_rollup(st, 1700000000500 / 3600000,
+	                                    1700000000500 / 3600000 + 1, 1, &ru, &nru, &err),
+	                 0);
+	assert_int_equal(nru, 1);
+	assert_string_equal(ru[0].webhook_id, WH_ID);
+	assert_string_equal(ru[0].action_type, "commentCard");
+	assert_int_equal(ru[0].n, 1);
+	event_rollup_list_free(ru, nru);
+
 	event ev = {0};
 	assert_int_equal(store_event_get(st, EV_ID, &ev, &err), 0);
 	assert_int_equal(ev.payload_len, sizeof PAYLOAD - 1);
