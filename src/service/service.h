@@ -169,6 +169,7 @@ bool svc_callback_at_domain(const svc_ctx *sc, const char *url);
 /* Trello's boards visible to @plain (GET /1/members/me/boards), with this
  * context's own Trello client; an expired/invalid answer flags the token
  * (svc_token_mark_dead). Clear @out with trello_board_list_clear. */
+#define SVC_BOARDS_BUDGET_MS 10000 /* the most svc_trello_boards waits for Trello */
 int svc_trello_boards(svc_ctx *sc, const char *plain, trello_board_list *out, th_error *err);
 
 /* ---- sync (sync.c) ------------------------------------------------------------------- */
