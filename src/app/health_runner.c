@@ -17,6 +17,18 @@
 
 #define COMPONENT "health"
 #define FIRST_PASS_DELAY_MS 2000
+/* Each pass may wait for Trello this long in all: half the interval, within
+ * these bounds (a Trello that never answers ends the pass, not the thread). */
+#define PASS_BUDGET_MIN_MS 10000
+#define PASS_BUDGET_MAX_MS 300000
+
+static int64_t pass_budget_ms(int64_t interval_ms)
+{
+	int64_t b = interval_ms / 2;
+	return b < PASS_BUDGET_MIN_MS   ? PASS_BUDGET_MIN_MS
+	       : b > PASS_BUDGET_MAX_MS ? PASS_BUDGET_MAX_MS
+	                                : b;
+}
 
 struct health_runner {
 	app *a;
@@ -66,6 +78,8 @@ static void *runner(void *arg)
 	while (!wait_stop(h, delay)) {
 		health_stats s;
 		int64_t t0 = time_mono_ms();
+		/* no call runs on tc between passes: setting its deadline is safe */
+		trello_client_set_deadline(tc, pass_budget_ms(sc->cfg->health_interval_ms));
 		if (svc_health_pass(sc, tc, &s, &err)) {
 			atomic_fetch_add_explicit(&sc->m->health_failures, 1, memory_order_relaxed);
 			log_warn(COMPONENT, "health pass failed: %s", err.msg);

@@ -40,6 +40,7 @@ static void commit_batch(receiver *r, struct item *items, size_t n)
 	int64_t t0 = time_mono_us();
 	int rc = svc_events_store(r->sc, evs, n, results, &err);
 	int64_t took_us = time_mono_us() - t0;
+	svc_note_commit(r->sc, rc, &err); /* for /healthz */
 	metrics_observe(&r->m->commit_latency, took_us);
 	/* every waiting request waited this long: worth a line at warn */
 	if (took_us >= SLOW_COMMIT_US)

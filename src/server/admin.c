@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "server/admin.h"
+#include "server/login_token.h"
 #include "server/server.h"
 #include "service/service.h"
 #include "util/log.h"
@@ -115,14 +116,40 @@ static const char *safe_next(const char *next)
 	return next;
 }
 
+/* The key of the sign-in form's tokens (login_token.h): made once per
+ * process, from TRELLOHOOK_SECRET_KEY when set. Owned by this file. */
+static pthread_mutex_t login_key_mu = PTHREAD_MUTEX_INITIALIZER;
+static unsigned char login_key[LOGIN_TOKEN_KEY_LEN];
+static bool login_key_set;
+
+static int login_key_get(const admin_req *r, unsigned char out[LOGIN_TOKEN_KEY_LEN])
+{
+	int rc = 0;
+	pthread_mutex_lock(&login_key_mu);
+	if (!login_key_set) {
+		const th_config *cfg = r->sc->cfg;
+		rc = login_token_key(login_key, cfg->has_secret_key ? cfg->secret_key : NULL);
+		login_key_set = rc == 0;
+	}
+	if (!rc)
+		memcpy(out, login_key, LOGIN_TOKEN_KEY_LEN);
+	pthread_mutex_unlock(&login_key_mu);
+	return rc;
+}
+
 static int login_page(admin_req *r, int status, const char *error, const char *name)
 {
-	/* Double-submit token against login CSRF: the same random value in a
-	 * cookie (Path=/admin/login) and in the form. */
-	char lt[48];
-	if (random_b64url(lt))
+	/* Double-submit token against login CSRF: the same value in a cookie
+	 * (Path=/admin/login) and in the form, made and signed by us. */
+	char lt[LOGIN_TOKEN_MAX];
+	unsigned char key[LOGIN_TOKEN_KEY_LEN];
+	int rc = login_key_get(r, key);
+	if (!rc)
+		rc = login_token_make(key, time_now_ms() / 1000, lt);
+	sodium_memzero(key, sizeof key);
+	if (rc)
 		return admin_error_page(r, 500, "Error", "no randomness available");
-	set_cookie(r, ADMIN_LOGIN_COOKIE, lt, "/admin/login", 3600);
+	set_cookie(r, ADMIN_LOGIN_COOKIE, lt, "/admin/login", LOGIN_TOKEN_TTL_S);
 	buf b;
 	admin_page_begin(r, &b, "Sign in", "");
 	buf_puts(&b, "<div class=\"card login\">\n");
@@ -154,9 +181,23 @@ static int login_post(admin_req *r)
 	const char *pw = admin_field(r, "password");
 	const char *lt = admin_field(r, "login_token");
 	char cookie[ADMIN_COOKIE_MAX];
-	if (!lt || !admin_cookie(r->req, ADMIN_LOGIN_COOKIE, cookie, sizeof cookie) ||
-	    !cookie_value_ok(cookie) || strlen(lt) != strlen(cookie) ||
-	    sodium_memcmp(lt, cookie, strlen(cookie)) != 0)
+	unsigned char key[LOGIN_TOKEN_KEY_LEN];
+	/* the form's token must be the cookie's AND one we made, not expired */
+	bool ok = lt && admin_cookie(r->req, ADMIN_LOGIN_COOKIE, cookie, sizeof cookie) &&
+	          strlen(lt) == strlen(cookie) && sodium_memcmp(lt, cookie, strlen(cookie)) == 0;
+	if (ok) {
+		if (login_key_get(r, key))
+			return admin_error_page(r, 500, "Error", "no randomness available");
+		enum login_token_check c = login_token_check(key, cookie, time_now_ms() / 1000);
+		sodium_memzero(key, sizeof key);
+		if (c != LOGIN_TOKEN_OK)
+			log_info("admin", "sign-in refused: the form's token is %s",
+			         c == LOGIN_TOKEN_EXPIRED  ? "expired"
+			         : c == LOGIN_TOKEN_FORGED ? "not one of ours (forged)"
+			                                   : "malformed");
+		ok = c == LOGIN_TOKEN_OK;
+	}
+	if (!ok)
 		return admin_error_page(r, 403, "Forbidden",
 		                        "The sign-in form expired or did not come from this site. "
 		                        "Reload the sign-in page and try again.");

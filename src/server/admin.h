@@ -29,6 +29,8 @@
 #define ADMIN_SESSION_COOKIE "trellohook_session"
 #define ADMIN_LOGIN_COOKIE "trellohook_login"
 #define ADMIN_USER_MAX 64
+/* the most an admin request waits for Trello, all its calls together */
+#define ADMIN_TRELLO_BUDGET_MS 10000
 
 /* One admin request as the page functions see it. */
 typedef struct admin_req {

@@ -175,6 +175,17 @@ out:
 	return admin_send(r, status, &b);
 }
 
+/* A Trello client for one admin request: every call it makes ends within
+ * ADMIN_TRELLO_BUDGET_MS in all (a Trello that accepts and never answers
+ * gives an error page saying what it waited for, not a 2-minute hang). */
+static int admin_trello_client(admin_req *r, trello_client **tc, th_error *err)
+{
+	int rc = svc_trello_client(r->sc, tc, err);
+	if (!rc)
+		trello_client_set_deadline(*tc, ADMIN_TRELLO_BUDGET_MS);
+	return rc;
+}
+
 static int status_for(int code)
 {
 	switch (code) {
@@ -204,7 +215,7 @@ static int webhook_add_post(admin_req *r)
 	webhook w;
 	memset(&w, 0, sizeof w);
 	char note[256] = "";
-	int rc = svc_trello_client(r->sc, &tc, &err);
+	int rc = admin_trello_client(r, &tc, &err);
 	if (!rc) {
 		webhook_add_opts o = {model, tok, desc && *desc ? desc : NULL};
 		rc = svc_webhook_add(r->sc, tc, &o, &w, note, sizeof note, &err);
@@ -312,7 +323,7 @@ static int webhook_delete(admin_req *r, const char *id)
 	webhook_clear(&w);
 	trello_client *tc = NULL;
 	enum webhook_rm_outcome outcome = WEBHOOK_RM_REMOVED;
-	rc = svc_trello_client(r->sc, &tc, &err);
+	rc = admin_trello_client(r, &tc, &err);
 	if (!rc)
 		rc = svc_webhook_rm(r->sc, tc, id, &outcome, &err);
 	trello_client_free(tc);
@@ -468,7 +479,7 @@ static int token_add_post(admin_req *r)
 	trello_client *tc = NULL;
 	token t;
 	memset(&t, 0, sizeof t);
-	int rc = svc_trello_client(r->sc, &tc, &err);
+	int rc = admin_trello_client(r, &tc, &err);
 	if (!rc)
 		rc = svc_token_check(r->sc, tc, pasted, &t, NULL, &err);
 	trello_client_free(tc);
@@ -539,7 +550,7 @@ int admin_tokens(admin_req *r, const char *tail)
 		trello_client *tc = NULL;
 		token t;
 		memset(&t, 0, sizeof t);
-		rc = svc_trello_client(r->sc, &tc, &err);
+		rc = admin_trello_client(r, &tc, &err);
 		if (!rc)
 			rc = svc_token_check(r->sc, tc, tok, &t, NULL, &err);
 		trello_client_free(tc);
@@ -627,7 +638,7 @@ int admin_sync(admin_req *r)
 	trello_client *tc = NULL;
 	sync_report rep;
 	memset(&rep, 0, sizeof rep);
-	int rc = svc_trello_client(r->sc, &tc, &err);
+	int rc = admin_trello_client(r, &tc, &err);
 	if (!rc) {
 		sync_opts o = {NULL, 0, !apply, prune};
 		rc = svc_sync(r->sc, tc, &o, &rep, &err);

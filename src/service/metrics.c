@@ -21,6 +21,7 @@ void metrics_init(metrics *m)
 {
 	memset(m, 0, sizeof *m);
 	atomic_flag_clear(&m->handlers_adding);
+	pthread_mutex_init(&m->commit_lock, NULL);
 }
 
 const char *metrics_reject_name(enum reject_reason r)

@@ -7,7 +7,9 @@
 #ifndef TH_METRICS_H
 #define TH_METRICS_H
 
+#include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "model/model.h"
@@ -73,8 +75,15 @@ typedef struct metrics {
 	atomic_size_t nhandlers;              /* slots [0, nhandlers) are published, read-only */
 	atomic_flag handlers_adding;          /* held only while a new slot is filled in */
 	metrics_handler other[METRICS_KINDS]; /* ids past METRICS_HANDLERS, by kind */
+	/* can the store commit? (service/store_health.c) */
+	atomic_bool commit_failing;         /* the last commit (batch or probe) failed */
+	atomic_int_fast64_t commit_last_ms; /* monotonic ms of that outcome; 0: none yet */
+	atomic_int_fast64_t probe_last_ms;  /* monotonic ms of the last write probe */
+	pthread_mutex_t commit_lock;        /* guards commit_error */
+	char commit_error[192];             /* why the last failed commit failed */
 } metrics;
 
+/* Zero every counter and set up the lock (once, before any thread uses @m). */
 void metrics_init(metrics *m);
 void metrics_observe(histogram *h, int64_t micros);
 const char *metrics_reject_name(enum reject_reason r);

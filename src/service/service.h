@@ -169,6 +169,7 @@ bool svc_callback_at_domain(const svc_ctx *sc, const char *url);
 /* Trello's boards visible to @plain (GET /1/members/me/boards), with this
  * context's own Trello client; an expired/invalid answer flags the token
  * (svc_token_mark_dead). Clear @out with trello_board_list_clear. */
+#define SVC_BOARDS_BUDGET_MS 10000 /* the most svc_trello_boards waits for Trello */
 int svc_trello_boards(svc_ctx *sc, const char *plain, trello_board_list *out, th_error *err);
 
 /* ---- sync (sync.c) ------------------------------------------------------------------- */
@@ -353,6 +354,21 @@ int svc_events_store(svc_ctx *sc, event **evs, size_t n, enum store_put *results
 int svc_migrate(svc_ctx *sc, int *out_version, th_error *err);
 /* Does the store answer? */
 int svc_ping(svc_ctx *sc, th_error *err);
+/* Record the outcome of one commit of the receive path (@rc 0: committed;
+ * else @err says why), so that /healthz can tell when the store cannot
+ * commit. Cheap (an atomic store; a lock only on failure); any thread. */
+void svc_note_commit(svc_ctx *sc, int rc, const th_error *err);
+/* The same at @now_ms (monotonic ms; tests give their own clock). */
+void svc_note_commit_at(svc_ctx *sc, int rc, const th_error *err, int64_t now_ms);
+/* Can the store take writes now? 0: yes. Else TH_EUNAVAIL with @err saying
+ * why: the store does not answer, or the last commit failed (a failed group
+ * commit, e.g. a full disk, until a later one succeeds). When no commit was
+ * seen for SVC_PROBE_IDLE_MS before @now_ms (monotonic ms), one caller runs a
+ * small write probe (store_probe_write) and its outcome counts as a commit:
+ * at most one probe per SVC_PROBE_IDLE_MS, however often this is called.
+ * Thread-safe. */
+#define SVC_PROBE_IDLE_MS 5000
+int svc_store_health(svc_ctx *sc, int64_t now_ms, th_error *err);
 /* "sqlite" or "postgresql". */
 const char *svc_store_name(const svc_ctx *sc);
 

@@ -281,6 +281,8 @@ int svc_trello_boards(svc_ctx *sc, const char *plain, trello_board_list *out, th
 	trello_error terr;
 	memset(&terr, 0, sizeof terr);
 	int rc = svc_trello_client(sc, &tc, err);
+	if (!rc) /* for the admin's form: a hanging Trello must not hang the page */
+		trello_client_set_deadline(tc, SVC_BOARDS_BUDGET_MS);
 	if (!rc && (rc = trello_list_boards(tc, plain, out, &terr))) {
 		if (err)
 			*err = terr.th;

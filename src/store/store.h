@@ -101,6 +101,10 @@ struct store_ops {
 	void (*close)(store *st);
 	int (*migrate)(store *st, int *out_version, th_error *err);
 	int (*ping)(store *st, th_error *err);
+	/* Can the store commit a write? One small transaction that writes a row
+	 * and takes it back (nothing stays); fails as a real write would (disk
+	 * full, read-only, fsync error). */
+	int (*probe_write)(store *st, th_error *err);
 
 	/* webhooks */
 	int (*webhook_insert)(store *st, const webhook *w, th_error *err);
@@ -226,6 +230,11 @@ static inline int store_migrate(store *st, int *out_version, th_error *err)
 static inline int store_ping(store *st, th_error *err)
 {
 	return st->ops->ping(st, err);
+}
+
+static inline int store_probe_write(store *st, th_error *err)
+{
+	return st->ops->probe_write(st, err);
 }
 
 static inline int store_webhook_insert(store *st, const webhook *w, th_error *err)

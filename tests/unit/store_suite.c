@@ -17,6 +17,7 @@
 
 #include "model/model.h"
 #include "store/store.h"
+#include "service/service.h"
 #include "store/store_fault.h"
 #include "util/util.h"
 
@@ -1492,6 +1493,53 @@ void suite_recover_dead_claims(void **state)
 	suite_ev_free(e[1]);
 }
 
+/* A service context over the fixture's store with fresh metrics (the health
+ * state lives there). */
+static svc_ctx health_ctx(store *st, metrics *m)
+{
+	metrics_init(m);
+	return (svc_ctx){.st = st, .m = m};
+}
+
+/* /healthz's answer: the write probe leaves nothing behind; a failed commit
+ * makes the store unhealthy with its reason until a later commit succeeds;
+ * when idle, the probe (at most one per SVC_PROBE_IDLE_MS) decides. */
+void suite_store_health(void **state)
+{
+	store_fx *f = suite_fx(state);
+	th_error err = {0};
+	metrics m;
+	svc_ctx sc = health_ctx(f->st, &m);
+	int v0 = 0, v1 = 0;
+	assert_int_equal(store_migrate(f->st, &v0, &err), 0);
+	assert_int_equal(store_probe_write(f->st, &err), 0);
+	assert_int_equal(store_probe_write(f->st, &err), 0); /* nothing left to collide with */
+	assert_int_equal(store_migrate(f->st, &v1, &err), 0);
+	assert_int_equal(v0, v1);
+	int64_t t = 1000000;
+	/* nothing seen yet: the probe runs and succeeds */
+	assert_int_equal(svc_store_health(&sc, t, &err), 0);
+	assert_int_equal(atomic_load(&m.probe_last_ms), t);
+	/* a group commit fails (as with SQLITE_FULL) */
+	th_error full = {0};
+	th_err(&full, TH_ESTORE, "storing events: database or disk is full");
+	svc_note_commit_at(&sc, TH_ESTORE, &full, t + 10);
+	assert_int_equal(svc_store_health(&sc, t + 20, &err), TH_EUNAVAIL);
+	assert_non_null(strstr(err.msg, "store cannot commit"));
+	assert_non_null(strstr(err.msg, "database or disk is full"));
+	/* not idle yet: no probe, the failure stands */
+	assert_int_equal(svc_store_health(&sc, t + SVC_PROBE_IDLE_MS, &err), TH_EUNAVAIL);
+	assert_int_equal(atomic_load(&m.probe_last_ms), t);
+	/* a later commit succeeds: healthy at once */
+	svc_note_commit_at(&sc, 0, NULL, t + 30);
+	assert_int_equal(svc_store_health(&sc, t + 40, &err), 0);
+	/* failed again, then idle: the probe (a real write) clears it */
+	svc_note_commit_at(&sc, TH_ESTORE, &full, t + 50);
+	assert_int_equal(svc_store_health(&sc, t + 60, &err), TH_EUNAVAIL);
+	assert_int_equal(svc_store_health(&sc, t + 50 + SVC_PROBE_IDLE_MS, &err), 0);
+	assert_int_equal(atomic_load(&m.probe_last_ms), t + 50 + SVC_PROBE_IDLE_MS);
+}
+
 #ifdef TH_FAULT_INJECTION
 /* ---- fault injection (meson -Dfault_injection=true: make fault) ----------------------- */
 
@@ -1582,6 +1630,44 @@ void suite_fault_events_put(void **state)
 		}
 	}
 	assert_true(faults >= nk); /* every kind failed somewhere */
+}
+
+/* /healthz under a failing commit (the store's own COMMIT for SQLite, every
+ * query for PostgreSQL): the idle probe fails, the reason is told, and the
+ * next probe once the fault clears makes the store healthy again. */
+void suite_fault_health(void **state)
+{
+	store_fx *f = suite_fx(state);
+	th_error err = {0};
+	metrics m;
+	svc_ctx sc = health_ctx(f->st, &m);
+	bool sqlite = str_eq(store_name(f->st), "sqlite");
+	int64_t t = 1000000;
+	/* PostgreSQL: the ping is a query too; fail from the probe's BEGIN on */
+	store_fault_arm(sqlite ? STORE_FAULT_COMMIT : STORE_FAULT_QUERY, sqlite ? 1 : 2, -1);
+	int rc = svc_store_health(&sc, t, &err);
+	store_fault_clear();
+	assert_int_equal(rc, TH_EUNAVAIL);
+	assert_non_null(strstr(err.msg, "store cannot commit: write probe"));
+	/* within the probe interval the failure stands, with no new probe */
+	assert_int_equal(svc_store_health(&sc, t + 1, &err), TH_EUNAVAIL);
+	/* the fault cleared; the next idle probe succeeds */
+	assert_int_equal(svc_store_health(&sc, t + SVC_PROBE_IDLE_MS, &err), 0);
+	/* a failed group commit (a real one, under the fault) flips it again */
+	suite_add_webhook(f->st, "wH1", "6123456789abcdef0000f0a1", "tokH1");
+	event *e[1] = {suite_ev_new("wH1", "h1", "t", "s", NULL, 0)};
+	enum store_put r[1];
+	store_fault_arm(sqlite ? STORE_FAULT_COMMIT : STORE_FAULT_QUERY, 1, -1);
+	rc = svc_events_store(&sc, e, 1, r, &err);
+	store_fault_clear();
+	assert_int_not_equal(rc, 0);
+	svc_note_commit_at(&sc, rc, &err, t + SVC_PROBE_IDLE_MS + 10);
+	assert_int_equal(svc_store_health(&sc, t + SVC_PROBE_IDLE_MS + 20, &err), TH_EUNAVAIL);
+	rc = svc_events_store(&sc, e, 1, r, &err);
+	assert_int_equal(rc, 0);
+	svc_note_commit_at(&sc, rc, &err, t + SVC_PROBE_IDLE_MS + 30);
+	assert_int_equal(svc_store_health(&sc, t + SVC_PROBE_IDLE_MS + 40, &err), 0);
+	suite_ev_free(e[0]);
 }
 
 /* Dispatch under a fault at every point in turn: a failed claim leaves

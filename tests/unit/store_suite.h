@@ -61,12 +61,15 @@ void suite_two_handles(void **state);
 void suite_batch_throughput(void **state);
 void suite_token_identity(void **state);
 void suite_recover_dead_claims(void **state);
+void suite_store_health(void **state);
 #ifdef TH_FAULT_INJECTION
 void suite_fault_events_put(void **state);
 void suite_fault_dispatch(void **state);
+void suite_fault_health(void **state);
 #define STORE_SUITE_FAULT_TESTS(setup, teardown)                                    \
 	, cmocka_unit_test_setup_teardown(suite_fault_events_put, setup, teardown), \
-	    cmocka_unit_test_setup_teardown(suite_fault_dispatch, setup, teardown)
+	    cmocka_unit_test_setup_teardown(suite_fault_dispatch, setup, teardown), \
+	    cmocka_unit_test_setup_teardown(suite_fault_health, setup, teardown)
 #else
 #define STORE_SUITE_FAULT_TESTS(setup, teardown)
 #endif
@@ -94,7 +97,8 @@ void suite_fault_dispatch(void **state);
 	    cmocka_unit_test_setup_teardown(suite_two_handles, setup, teardown),                   \
 	    cmocka_unit_test_setup_teardown(suite_batch_throughput, setup, teardown),              \
 	    cmocka_unit_test_setup_teardown(suite_token_identity, setup, teardown),                \
-	    cmocka_unit_test_setup_teardown(suite_recover_dead_claims, setup, teardown)            \
+	    cmocka_unit_test_setup_teardown(suite_recover_dead_claims, setup, teardown),           \
+	    cmocka_unit_test_setup_teardown(suite_store_health, setup, teardown)                   \
 	        STORE_SUITE_FAULT_TESTS(setup, teardown)
 
 #endif

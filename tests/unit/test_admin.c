@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "server/admin.h"
+#include "server/login_token.h"
 #include "server/server.h"
 #include "service/service.h"
 #include "app/app.h"
@@ -107,7 +108,7 @@ static void sign_in(fx *f)
 	http_response res;
 	run(f, "GET", "/admin/login", NULL, NULL, &res);
 	assert_int_equal(res.status, 200);
-	char lt[64];
+	char lt[LOGIN_TOKEN_MAX];
 	assert_non_null(set_cookie_value(&res, ADMIN_LOGIN_COOKIE, lt, sizeof lt));
 	http_response_clear(&res);
 	char body[256], cookie[128];
@@ -182,6 +183,125 @@ static void test_needs_session(void **state)
 		assert_string_equal(http_response_get_header(&res, "X-Frame-Options"), "DENY");
 		http_response_clear(&res);
 	}
+}
+
+/* The sign-in form's token without sockets: well-formed, forged, expired,
+ * from another key, swapped fields, hostile bytes. */
+static void test_login_token(void **state)
+{
+	(void)state;
+	unsigned char k1[LOGIN_TOKEN_KEY_LEN], k2[LOGIN_TOKEN_KEY_LEN], k3[LOGIN_TOKEN_KEY_LEN];
+	unsigned char secret[32];
+	memset(secret, 9, sizeof secret);
+	assert_int_equal(login_token_key(k1, NULL), 0);
+	assert_int_equal(login_token_key(k2, NULL), 0);
+	assert_memory_not_equal(k1, k2, sizeof k1); /* random per process */
+	assert_int_equal(login_token_key(k3, secret), 0);
+	unsigned char k3b[LOGIN_TOKEN_KEY_LEN];
+	assert_int_equal(login_token_key(k3b, secret), 0);
+	assert_memory_equal(k3, k3b, sizeof k3);        /* stable from the secret key */
+	assert_memory_not_equal(k3, secret, sizeof k3); /* not the sealing key itself */
+	int64_t now = 1800000000;
+	char t[LOGIN_TOKEN_MAX], u[LOGIN_TOKEN_MAX];
+	assert_int_equal(login_token_make(k1, now, t), 0);
+	assert_int_equal(login_token_make(k1, now, u), 0);
+	assert_string_not_equal(t, u); /* a fresh nonce each time */
+	/* well-formed, in time (and a little clock skew either way) */
+	assert_int_equal(login_token_check(k1, t, now), LOGIN_TOKEN_OK);
+	assert_int_equal(login_token_check(k1, t, now + LOGIN_TOKEN_TTL_S), LOGIN_TOKEN_OK);
+	assert_int_equal(login_token_check(k1, t, now - LOGIN_TOKEN_SKEW_S), LOGIN_TOKEN_OK);
+	/* expired, or from the future */
+	assert_int_equal(login_token_check(k1, t, now + LOGIN_TOKEN_TTL_S + 1),
+	                 LOGIN_TOKEN_EXPIRED);
+	assert_int_equal(login_token_check(k1, t, now - LOGIN_TOKEN_SKEW_S - 1),
+	                 LOGIN_TOKEN_EXPIRED);
+	/* another key's token */
+	assert_int_equal(login_token_check(k2, t, now), LOGIN_TOKEN_FORGED);
+	assert_int_equal(login_token_check(k3, t, now), LOGIN_TOKEN_FORGED);
+	/* a later time pasted onto a valid mac (extending its life) */
+	char f[LOGIN_TOKEN_MAX];
+	str_printf(f, sizeof f, "%lld%s", (long long)now + 7200, strchr(t, '.'));
+	assert_int_equal(login_token_check(k1, f, now + 7200), LOGIN_TOKEN_FORGED);
+	/* swapped: the nonce of one with the mac of the other */
+	const char *tn = strchr(t, '.') + 1, *um = strrchr(u, '.') + 1;
+	str_printf(f, sizeof f, "%lld.%.22s.%s", (long long)now, tn, um);
+	assert_int_equal(login_token_check(k1, f, now), LOGIN_TOKEN_FORGED);
+	/* one bit of the mac flipped (still base64url) */
+	str_copy(f, sizeof f, t);
+	char *last = f + strlen(f) - 2;
+	*last = *last == 'A' ? 'B' : 'A';
+	assert_int_equal(login_token_check(k1, f, now), LOGIN_TOKEN_FORGED);
+	/* an attacker-chosen value of the old form (43 base64url characters) */
+	assert_int_equal(login_token_check(k1, "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", now),
+	                 LOGIN_TOKEN_MALFORMED);
+	/* malformed, truncated, oversized, hostile, non-UTF-8 */
+	static const char *const bad[] = {
+	    "",
+	    ".",
+	    "..",
+	    "1..",
+	    "abc.def.ghi",
+	    "-1.AAAAAAAAAAAAAAAAAAAAAA.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+	    "01800000000.AAAAAAAAAAAAAAAAAAAAAA.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+	    "1800000000.AAAAAAAAAAAAAAAAAAAAAA.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+	    "1800000000.AAAAAAAAAAAAAAAAAAAAA.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+	    "1800000000.AAAAAAAAAAAAAAAAAAAAAA.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+	    "1800000000.AAAAAAAAAAAAAAAAAAAAA+.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+	    "1800000000.AAAAAAAAAAAAAAAAAAAAAA.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\xff\xfe",
+	    "1800000000.AAAAAAAAAAAAAAAAAAAAAA.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\r\n",
+	    "9999999999999.AAAAAAAAAAAAAAAAAAAAAA.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+	};
+	for (size_t i = 0; i < TH_ARRAY_LEN(bad); i++)
+		assert_int_equal(login_token_check(k1, bad[i], now), LOGIN_TOKEN_MALFORMED);
+	assert_int_equal(login_token_check(k1, NULL, now), LOGIN_TOKEN_MALFORMED);
+	char big[4096];
+	memset(big, '1', sizeof big - 1);
+	big[sizeof big - 1] = '\0';
+	assert_int_equal(login_token_check(k1, big, now), LOGIN_TOKEN_MALFORMED);
+	/* a truncated good token */
+	str_copy(f, sizeof f, t);
+	f[strlen(f) - 1] = '\0';
+	assert_int_equal(login_token_check(k1, f, now), LOGIN_TOKEN_MALFORMED);
+}
+
+/* Through the handler: a cookie and form agreeing on a value we did not make
+ * is refused; the page's own token signs in (sign_in). */
+static void test_login_forged_token(void **state)
+{
+	fx *f = *state;
+	static const char *const forged[] = {
+	    "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+	    "1800000000.AAAAAAAAAAAAAAAAAAAAAA.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+	};
+	for (size_t i = 0; i < TH_ARRAY_LEN(forged); i++) {
+		char body[256], cookie[160];
+		str_printf(body, sizeof body,
+		           "login_token=%s&user=ann&password=a+long+enough+password", forged[i]);
+		str_printf(cookie, sizeof cookie, ADMIN_LOGIN_COOKIE "=%s", forged[i]);
+		http_response res;
+		run(f, "POST", "/admin/login", body, cookie, &res);
+		assert_int_equal(res.status, 403);
+		assert_null(http_response_get_header(&res, "Set-Cookie"));
+		http_response_clear(&res);
+	}
+	/* a token of ours in the form but another in the cookie (swapped) */
+	http_response res;
+	run(f, "GET", "/admin/login", NULL, NULL, &res);
+	char lt[LOGIN_TOKEN_MAX];
+	assert_non_null(set_cookie_value(&res, ADMIN_LOGIN_COOKIE, lt, sizeof lt));
+	http_response_clear(&res);
+	run(f, "GET", "/admin/login", NULL, NULL, &res);
+	char lt2[LOGIN_TOKEN_MAX];
+	assert_non_null(set_cookie_value(&res, ADMIN_LOGIN_COOKIE, lt2, sizeof lt2));
+	http_response_clear(&res);
+	char body[256], cookie[160];
+	str_printf(body, sizeof body, "login_token=%s&user=ann&password=a+long+enough+password",
+	           lt);
+	str_printf(cookie, sizeof cookie, ADMIN_LOGIN_COOKIE "=%s", lt2);
+	run(f, "POST", "/admin/login", body, cookie, &res);
+	assert_int_equal(res.status, 403);
+	http_response_clear(&res);
+	sign_in(f); /* and a well-formed one works */
 }
 
 static void test_sign_in_csrf_logout(void **state)
@@ -483,6 +603,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_needs_session, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_sign_in_csrf_logout, setup, teardown),
+	    cmocka_unit_test(test_login_token),
+	    cmocka_unit_test_setup_teardown(test_login_forged_token, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_trello_text_is_escaped, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_form_parser, setup, teardown),
 	    cmocka_unit_test(test_cookie_parser),
