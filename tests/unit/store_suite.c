@@ -9,6 +9,7 @@
 #include <cmocka.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -1448,25 +1449,40 @@ void suite_recover_dead_claims(void **state)
 	delivery_list_free(d, n);
 	assert_int_equal(store_events_put(st, e + 1, 1, r + 1, &err), 0);
 
+	/* a process that claims and then dies as kill -9 kills it: no finish, no
+	 * close, no exit handlers (nor a leak report under valgrind); it says how
+	 * its claim went through a pipe first */
+	int pfd[2];
+	assert_int_equal(pipe(pfd), 0);
 	fflush(NULL);
 	pid_t pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
+		close(pfd[0]);
 		store *other = NULL;
 		th_error cerr = {0};
-		if (store_open(&other, f->url, &cerr) != 0)
-			_exit(2);
+		char verdict = '2';
 		delivery *cd = NULL;
 		size_t cn = 0;
-		if (store_delivery_claim(other, SUITE_ALL_KINDS, 10, 60000, &cd, &cn, &cerr) != 0)
-			_exit(3);
-		_exit(cn == 1 && str_eq(cd[0].event_id, e[1]->id) ? 0
-		                                                  : 4); /* no finish, no close */
+		if (store_open(&other, f->url, &cerr) == 0)
+			verdict = store_delivery_claim(other, SUITE_ALL_KINDS, 10, 60000, &cd, &cn,
+			                               &cerr) != 0
+			              ? '3'
+			          : cn == 1 && str_eq(cd[0].event_id, e[1]->id) ? '0'
+			                                                        : '4';
+		if (write(pfd[1], &verdict, 1) != 1)
+			_exit(5);
+		raise(SIGKILL);
+		_exit(6);
 	}
+	close(pfd[1]);
+	char verdict = 0;
+	assert_int_equal(read(pfd[0], &verdict, 1), 1);
+	close(pfd[0]);
 	int status = 0;
 	assert_int_equal(waitpid(pid, &status, 0), pid);
-	assert_true(WIFEXITED(status));
-	assert_int_equal(WEXITSTATUS(status), 0);
+	assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+	assert_int_equal(verdict, '0');
 
 	/* both leases hold: nothing to claim */
 	assert_int_equal(store_delivery_claim(st, SUITE_ALL_KINDS, 10, 60000, &d, &n, &err), 0);
