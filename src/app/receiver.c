@@ -9,6 +9,12 @@
 #define QUEUE_MAX 65536       /* events waiting for the writer */
 #define BATCH_MAX 1024        /* events per transaction */
 #define SLOW_COMMIT_US 100000 /* a commit this slow is logged */
+/* Writer threads. Two make a pipeline: while one batch's sync runs (outside
+ * the store's lock, see sqlite_events.c; inside COMMIT on PostgreSQL, where
+ * each writer has its own connection), the other writer inserts the next
+ * batch, made of the requests that arrived meanwhile. More would only queue
+ * on the store's lock (SQLite) or split batches smaller (PostgreSQL). */
+#define WRITERS 2
 
 struct item {
 	event *ev;
@@ -19,7 +25,8 @@ struct item {
 struct receiver {
 	svc_ctx *sc; /* where events are stored (svc_events_store) */
 	metrics *m;
-	pthread_t writer;
+	pthread_t writers[WRITERS];
+	size_t nwriters; /* started */
 	pthread_mutex_t lock;
 	pthread_cond_t ready;
 	struct item *queue; /* ring buffer of QUEUE_MAX */
@@ -29,7 +36,8 @@ struct receiver {
 	void *on_commit_ctx;
 };
 
-/* Store one batch and tell every submitter. Runs on the writer thread only. */
+/* Store one batch and tell every submitter. Runs on a writer thread; two
+ * batches may be in here at once (each writer's own). */
 static void commit_batch(receiver *r, struct item *items, size_t n)
 {
 	event *evs[BATCH_MAX];
@@ -107,13 +115,11 @@ int receiver_new(receiver **out, svc_ctx *sc, th_error *err)
 	r->m = sc->m;
 	pthread_mutex_init(&r->lock, NULL);
 	pthread_cond_init(&r->ready, NULL);
-	if (pthread_create(&r->writer, NULL, writer_main, r)) {
-		pthread_mutex_destroy(&r->lock);
-		pthread_cond_destroy(&r->ready);
-		free(r->queue);
-		free(r);
-		return th_err(err, TH_EIO, "cannot start the store writer thread");
-	}
+	for (; r->nwriters < WRITERS; r->nwriters++)
+		if (pthread_create(&r->writers[r->nwriters], NULL, writer_main, r)) {
+			receiver_free(r); /* stops the ones started */
+			return th_err(err, TH_EIO, "cannot start the store writer threads");
+		}
 	*out = r;
 	return 0;
 }
@@ -144,10 +150,11 @@ void receiver_free(receiver *r)
 	if (!r)
 		return;
 	pthread_mutex_lock(&r->lock);
-	r->stopping = true; /* the writer still commits what is queued */
-	pthread_cond_signal(&r->ready);
+	r->stopping = true; /* the writers still commit what is queued */
+	pthread_cond_broadcast(&r->ready);
 	pthread_mutex_unlock(&r->lock);
-	pthread_join(r->writer, NULL);
+	for (size_t i = 0; i < r->nwriters; i++)
+		pthread_join(r->writers[i], NULL);
 	pthread_mutex_destroy(&r->lock);
 	pthread_cond_destroy(&r->ready);
 	free(r->queue);

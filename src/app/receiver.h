@@ -1,10 +1,12 @@
 /*
- * receiver — the single writer of the receive path (group commit).
+ * receiver — the writers of the receive path (group commit, pipelined).
  *
- * Request threads submit parsed events; one writer thread takes everything
+ * Request threads submit parsed events; a writer thread takes everything
  * waiting (up to a batch limit), stores it in ONE transaction (one fsync for
  * the batch), then reports each event's outcome through its callback. Only
- * after that callback may a request answer 200: "200" means "on disk".
+ * after that callback may a request answer 200: "200" means "on disk". Two
+ * writers alternate, so one batch is inserted while the previous one syncs;
+ * callbacks of different batches may run at the same time.
  *
  * The queue is bounded: when it is full, submit fails with TH_EUNAVAIL and the
  * request answers 503 so Trello retries later. Thread-safe.
@@ -17,14 +19,14 @@
 
 typedef struct receiver receiver;
 
-/* Called on the writer thread once @ev's fate is known. @err is set when
+/* Called on a writer thread once @ev's fate is known. @err is set when
  * result is STORE_PUT_FAILED. Ownership of @ev returns to the callee. */
 typedef svc_stored_fn receiver_done_fn;
-/* Called on the writer thread after each successful commit with the number
+/* Called on a writer thread after each successful commit with the number
  * of new events (to wake the dispatcher). */
 typedef void (*receiver_commit_fn)(void *ctx, size_t new_events);
 
-/* Start the writer thread over @sc (which must outlive the receiver): it
+/* Start the writer threads over @sc (which must outlive the receiver): it
  * stores through svc_events_store and counts into sc->m. */
 int receiver_new(receiver **out, svc_ctx *sc, th_error *err);
 void receiver_on_commit(receiver *r, receiver_commit_fn fn, void *ctx);
