@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "store/backup.h"
+#include "store/identity.h"
 
 #define BACKUP_STEP_PAGES 256 /* 1 MiB of 4 KiB pages per step */
 #define BACKUP_BUSY_MS 5000   /* busy_timeout on both connections */
@@ -326,21 +327,7 @@ int store_backup_pg_hint(const char *database_url, const char *dest, buf *out)
 	/* the URL without trellohook's own parameters, which libpq refuses */
 	buf url;
 	buf_init(&url, 8192);
-	const char *q = strchr(u, '?');
-	int rc = buf_append(&url, u, q ? (size_t)(q - u) : strlen(u));
-	bool first = true;
-	for (const char *p = q ? q + 1 : NULL; !rc && p && *p;) {
-		size_t len = strcspn(p, "&");
-		bool ours = (len >= 10 && !strncmp(p, "pool_size=", 10)) ||
-		            (len >= 18 && !strncmp(p, "statement_timeout=", 18));
-		if (!ours && len) {
-			rc = buf_putc(&url, first ? '?' : '&');
-			if (!rc)
-				rc = buf_append(&url, p, len);
-			first = false;
-		}
-		p += len + (p[len] == '&');
-	}
+	int rc = store_libpq_url(&url, u);
 	char *masked = rc ? NULL : malloc(url.len + 8);
 	if (masked)
 		mask_url(url.data, masked, url.len + 8);

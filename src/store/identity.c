@@ -22,27 +22,40 @@ static bool is_pg(const char *url)
 	return url && (str_starts(url, "postgresql://") || str_starts(url, "postgres://"));
 }
 
-/* A libpq connection to @url without trellohook's own URL parameters
- * (pool_size, statement_timeout), which libpq refuses. NULL with @err set. */
-static PGconn *pg_connect(const char *url, th_error *err)
+/*
+ * Append @url to @out without trellohook's own query parameters (pool_size,
+ * statement_timeout), which libpq refuses; every other parameter keeps its
+ * order. 0, or the buffer's failure code (TH_ETOOBIG, TH_ENOMEM). The caller
+ * owns @out and should wipe it after use (the URL may hold a password).
+ * Thread-safe (touches only @out).
+ */
+int store_libpq_url(buf *out, const char *url)
 {
-	buf u;
-	buf_init(&u, 8192);
 	const char *q = strchr(url, '?');
-	int rc = buf_append(&u, url, q ? (size_t)(q - url) : strlen(url));
+	int rc = buf_append(out, url, q ? (size_t)(q - url) : strlen(url));
 	bool first = true;
 	for (const char *p = q ? q + 1 : NULL; !rc && p && *p;) {
 		size_t len = strcspn(p, "&");
 		bool ours = (len >= 10 && !strncmp(p, "pool_size=", 10)) ||
 		            (len >= 18 && !strncmp(p, "statement_timeout=", 18));
 		if (!ours && len) {
-			rc = buf_putc(&u, first ? '?' : '&');
+			rc = buf_putc(out, first ? '?' : '&');
 			if (!rc)
-				rc = buf_append(&u, p, len);
+				rc = buf_append(out, p, len);
 			first = false;
 		}
 		p += len + (p[len] == '&');
 	}
+	return rc;
+}
+
+/* A libpq connection to @url without trellohook's own URL parameters
+ * (pool_size, statement_timeout), which libpq refuses. NULL with @err set. */
+static PGconn *pg_connect(const char *url, th_error *err)
+{
+	buf u;
+	buf_init(&u, 8192);
+	int rc = store_libpq_url(&u, url);
 	PGconn *c = NULL;
 	if (!rc) {
 		const char *keys[] = {"connect_timeout", "dbname", "application_name", NULL};

@@ -27,4 +27,9 @@ int store_identity(const char *database_url, char *out, size_t outsz, th_error *
  * 0, or TH_EIO / TH_EUNAVAIL / TH_ESTORE with what is wrong. Thread-safe. */
 int store_check_writable(const char *database_url, th_error *err);
 
+/* Append @url to @out without trellohook's own query parameters (pool_size,
+ * statement_timeout), which libpq refuses. 0, or @out's failure code. The
+ * caller wipes @out after use (the URL may hold a password). Thread-safe. */
+int store_libpq_url(buf *out, const char *url);
+
 #endif

@@ -11,6 +11,7 @@
 
 #include "store/migrations_pg.h"
 #include "store/migrations_sqlite.h"
+#include "store/identity.h"
 #include "store/schema_check.h"
 
 /* "file:PATH?mode=ro" with PATH percent-encoded (SQLite's URI filenames);
@@ -100,24 +101,7 @@ static char *libpq_url(const char *url)
 {
 	buf out;
 	buf_init(&out, 8192);
-	const char *q = strchr(url, '?');
-	size_t base = q ? (size_t)(q - url) : strlen(url);
-	bool first = true;
-	int rc = buf_append(&out, url, base);
-	for (const char *p = q ? q + 1 : NULL; !rc && p && *p;) {
-		size_t len = strcspn(p, "&");
-		bool ours = (len >= 10 && !strncmp(p, "pool_size=", 10)) ||
-		            (len >= 18 && !strncmp(p, "statement_timeout=", 18));
-		if (!ours && len) {
-			rc = buf_putc(&out, first ? '?' : '&');
-			if (!rc)
-				rc = buf_append(&out, p, len);
-			first = false;
-		}
-		p += len;
-		if (*p == '&')
-			p++;
-	}
+	int rc = store_libpq_url(&out, url);
 	char *s = rc ? NULL : buf_detach(&out, NULL);
 	if (out.data)
 		explicit_bzero(out.data, out.len);
