@@ -14,6 +14,7 @@
 #include "app/app.h"
 #include "service/service.h"
 #include "util/log.h"
+#include "util/wait.h"
 
 #define COMPONENT "health"
 #define FIRST_PASS_DELAY_MS 2000
@@ -44,13 +45,7 @@ struct health_runner {
 static bool wait_stop(struct health_runner *h, int64_t ms)
 {
 	struct timespec until;
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += (time_t)(ms / 1000);
-	until.tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
+	wait_deadline(&until, ms);
 	pthread_mutex_lock(&h->mu);
 	while (!h->stop) {
 		int rc = pthread_cond_timedwait(&h->cv, &h->mu, &until);
@@ -139,10 +134,7 @@ void health_stop(app *a)
 	struct health_runner *h = a ? a->health : NULL;
 	if (!h)
 		return;
-	pthread_mutex_lock(&h->mu);
-	h->stop = true;
-	pthread_cond_signal(&h->cv);
-	pthread_mutex_unlock(&h->mu);
+	wait_raise(&h->mu, &h->cv, &h->stop);
 	pthread_join(h->thread, NULL);
 	pthread_cond_destroy(&h->cv);
 	pthread_mutex_destroy(&h->mu);

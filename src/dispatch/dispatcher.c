@@ -34,6 +34,7 @@
 #include "dispatch/dispatch.h"
 #include "service/handlers.h"
 #include "util/log.h"
+#include "util/wait.h"
 
 #define POLL_MS 250
 #define LEASE_SLACK_MS 5000
@@ -471,12 +472,7 @@ static void *claimer_main(void *arg)
 			continue;
 		}
 		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += (long)POLL_MS * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
+		wait_deadline(&ts, POLL_MS);
 		pthread_cond_timedwait(&d->claim, &d->mu, &ts);
 	}
 	pthread_mutex_unlock(&d->mu);
@@ -523,10 +519,7 @@ void dispatcher_wake(dispatcher *d)
 {
 	if (!d)
 		return;
-	pthread_mutex_lock(&d->mu);
-	d->wake = true;
-	pthread_cond_signal(&d->claim);
-	pthread_mutex_unlock(&d->mu);
+	wait_raise(&d->mu, &d->claim, &d->wake);
 }
 
 void dispatcher_stop(dispatcher *d)

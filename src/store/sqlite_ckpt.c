@@ -8,6 +8,7 @@
 
 #include "store/sqlite_ckpt.h"
 #include "util/log.h"
+#include "util/wait.h"
 
 #define CKPT_CONVERGE_PASSES 4  /* extra passes before the writer is asked to finish */
 #define CKPT_SHORT_PASS_US 3000 /* a pass this short leaves little for the writer */
@@ -92,12 +93,7 @@ static void *ckpt_main(void *arg)
 	pthread_mutex_lock(&c->lock);
 	while (!c->stopping) {
 		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += c->period_ms * 1000000L;
-		while (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
+		wait_deadline(&ts, c->period_ms);
 		pthread_cond_timedwait(&c->wake, &c->lock, &ts);
 		if (c->stopping)
 			break;
@@ -184,10 +180,7 @@ void sqlite_ckpt_stop(sqlite_ckpt *c)
 {
 	if (!c)
 		return;
-	pthread_mutex_lock(&c->lock);
-	c->stopping = true;
-	pthread_cond_signal(&c->wake);
-	pthread_mutex_unlock(&c->lock);
+	wait_raise(&c->lock, &c->wake, &c->stopping);
 	pthread_join(c->thread, NULL);
 	checkpoint(c->db, "final");
 	sqlite3_close(c->db);

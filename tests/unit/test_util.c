@@ -13,6 +13,7 @@
 #include "util/json_text.h"
 #include "util/log.h"
 #include "util/util.h"
+#include "util/wait.h"
 
 static void test_buf_limits(void **state)
 {
@@ -411,6 +412,54 @@ static void test_log_escaping(void **state)
 	    strstr(json, "\"msg\":\"json \\u001b\\r\\n\xef\xbf\xbd\\u0001 \\\"q\\\"\"}\n"));
 }
 
+struct raiser {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool flag;
+};
+
+static void *raise_later(void *arg)
+{
+	struct raiser *r = arg;
+	usleep(50000);
+	wait_raise(&r->mu, &r->cv, &r->flag);
+	return NULL;
+}
+
+/* The deadline is normalised for every offset, including whole seconds and
+ * a sub-second part that carries; a raised flag is seen by a waiter that
+ * would otherwise sleep for a minute. */
+static void test_wait(void **state)
+{
+	(void)state;
+	const int64_t offsets[] = {0, 1, 250, 999, 1000, 1999, 61500};
+	for (size_t i = 0; i < sizeof offsets / sizeof offsets[0]; i++) {
+		struct timespec now, until;
+		clock_gettime(CLOCK_REALTIME, &now);
+		wait_deadline(&until, offsets[i]);
+		assert_true(until.tv_nsec >= 0 && until.tv_nsec < 1000000000L);
+		int64_t d = ((int64_t)until.tv_sec - now.tv_sec) * 1000 +
+		            (until.tv_nsec - now.tv_nsec) / 1000000;
+		assert_true(d >= offsets[i] && d <= offsets[i] + 1000);
+	}
+	struct raiser r = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false};
+	struct timespec until;
+	wait_deadline(&until, 60000);
+	int64_t t0 = time_mono_ms();
+	pthread_t t;
+	pthread_mutex_lock(&r.mu);
+	assert_int_equal(pthread_create(&t, NULL, raise_later, &r), 0);
+	int rc = 0;
+	while (!r.flag && rc == 0)
+		rc = pthread_cond_timedwait(&r.cv, &r.mu, &until);
+	bool seen = r.flag;
+	pthread_mutex_unlock(&r.mu);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	assert_true(seen);
+	assert_int_equal(rc, 0);
+	assert_true(time_mono_ms() - t0 < 30000);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -421,7 +470,7 @@ int main(void)
 	    cmocka_unit_test(test_base64),       cmocka_unit_test(test_masking),
 	    cmocka_unit_test(test_html),         cmocka_unit_test(test_time),
 	    cmocka_unit_test(test_json_quote),   cmocka_unit_test(test_log_redaction),
-	    cmocka_unit_test(test_log_escaping),
+	    cmocka_unit_test(test_log_escaping), cmocka_unit_test(test_wait),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
