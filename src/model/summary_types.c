@@ -12,6 +12,36 @@
 
 #include "model/summary_int.h"
 
+/* ---- shared sentence shapes --------------------------------------------------------- */
+
+typedef void put_fn(sb *s, const ctx *c);
+
+/* `<verb><what><prep><where>`: one thing done to, or in, another (@prep may
+ * be NULL when @where brings its own, as put_on_board() does). */
+static void say(sb *s, const ctx *c, const char *verb, put_fn *what, const char *prep,
+                put_fn *where)
+{
+	sb_lit(s, verb);
+	what(s, c);
+	sb_lit(s, prep);
+	where(s, c);
+}
+
+/* update<Thing> of a thing named at data.<key>: what changed (data.old
+ * against data.<key>), else `updated <kind> <name>` (or @fallback). */
+static void updated_kind(sb *s, const ctx *c, const char *kind, const char *key,
+                         const char *fallback)
+{
+	subject subj = {.kind = kind,
+	                .name = name_of(c, key),
+	                .fallback = fallback,
+	                .now = get_obj(c->data, key)};
+	if (put_changes(s, c, &subj, c->old) == 0) {
+		sb_lit(s, "updated ");
+		put_kind(s, c, kind, key, fallback);
+	}
+}
+
 /* ---- cards ---------------------------------------------------------------------- */
 
 /* ` in <list>` when the action names a list. */
@@ -381,25 +411,17 @@ static void s_delete_attachment(sb *s, const ctx *c)
 
 static void s_add_label(sb *s, const ctx *c)
 {
-	sb_lit(s, "added ");
-	put_label(s, c);
-	sb_lit(s, " to ");
-	put_card(s, c);
+	say(s, c, "added ", put_label, " to ", put_card);
 }
 
 static void s_remove_label(sb *s, const ctx *c)
 {
-	sb_lit(s, "removed ");
-	put_label(s, c);
-	sb_lit(s, " from ");
-	put_card(s, c);
+	say(s, c, "removed ", put_label, " from ", put_card);
 }
 
 static void s_create_label(sb *s, const ctx *c)
 {
-	sb_lit(s, "created ");
-	put_label(s, c);
-	put_on_board(s, c);
+	say(s, c, "created ", put_label, NULL, put_on_board);
 }
 
 /* updateLabel: the label as it is now, the changed fields in data.old. */
@@ -422,9 +444,7 @@ static void s_update_label(sb *s, const ctx *c)
 /* deleteLabel: Trello sends only the label's id. */
 static void s_delete_label(sb *s, const ctx *c)
 {
-	sb_lit(s, "deleted ");
-	put_label(s, c);
-	put_on_board(s, c);
+	say(s, c, "deleted ", put_label, NULL, put_on_board);
 }
 
 static void put_checklist(sb *s, const ctx *c)
@@ -434,10 +454,7 @@ static void put_checklist(sb *s, const ctx *c)
 
 static void s_add_checklist(sb *s, const ctx *c)
 {
-	sb_lit(s, "added ");
-	put_checklist(s, c);
-	sb_lit(s, " to ");
-	put_card(s, c);
+	say(s, c, "added ", put_checklist, " to ", put_card);
 }
 
 static void s_create_checklist(sb *s, const ctx *c)
@@ -454,10 +471,7 @@ static void s_create_checklist(sb *s, const ctx *c)
 
 static void s_remove_checklist(sb *s, const ctx *c)
 {
-	sb_lit(s, "removed ");
-	put_checklist(s, c);
-	sb_lit(s, " from ");
-	put_card(s, c);
+	say(s, c, "removed ", put_checklist, " from ", put_card);
 }
 
 /* copyChecklist: data.checklist is the copy, checklistSource the original. */
@@ -482,15 +496,7 @@ static void s_copy_checklist(sb *s, const ctx *c)
 /* updateChecklist: data.checklist as it is now, data.old the changes. */
 static void s_update_checklist(sb *s, const ctx *c)
 {
-	jv cl = get_obj(c->data, "checklist");
-	subject subj = {.kind = "checklist",
-	                .name = name_of(c, "checklist"),
-	                .fallback = "a checklist",
-	                .now = cl};
-	if (put_changes(s, c, &subj, c->old) == 0) {
-		sb_lit(s, "updated ");
-		put_checklist(s, c);
-	}
+	updated_kind(s, c, "checklist", "checklist", "a checklist");
 	if (get_obj(c->data, "card").n) {
 		sb_lit(s, " on ");
 		put_card(s, c);
@@ -605,52 +611,42 @@ static void s_update_custom_field_item(sb *s, const ctx *c)
 	put_card(s, c);
 }
 
+static void put_custom_field(sb *s, const ctx *c)
+{
+	put_kind(s, c, "custom field", "customField", "a custom field");
+}
+
 static void s_create_custom_field(sb *s, const ctx *c)
 {
-	sb_lit(s, "created ");
-	put_kind(s, c, "custom field", "customField", "a custom field");
-	put_on_board(s, c);
+	say(s, c, "created ", put_custom_field, NULL, put_on_board);
 }
 
 static void s_update_custom_field(sb *s, const ctx *c)
 {
-	subject subj = {.kind = "custom field",
-	                .name = name_of(c, "customField"),
-	                .fallback = "a custom field",
-	                .now = get_obj(c->data, "customField")};
-	if (put_changes(s, c, &subj, c->old) == 0) {
-		sb_lit(s, "updated ");
-		put_kind(s, c, "custom field", "customField", "a custom field");
-	}
+	updated_kind(s, c, "custom field", "customField", "a custom field");
 	put_on_board(s, c);
 }
 
 static void s_delete_custom_field(sb *s, const ctx *c)
 {
-	sb_lit(s, "deleted ");
-	put_kind(s, c, "custom field", "customField", "a custom field");
-	put_on_board(s, c);
+	say(s, c, "deleted ", put_custom_field, NULL, put_on_board);
 }
 
 /* ---- lists ---------------------------------------------------------------------- */
 
+static void put_list(sb *s, const ctx *c)
+{
+	put_kind(s, c, "list", "list", "a list");
+}
+
 static void s_create_list(sb *s, const ctx *c)
 {
-	sb_lit(s, "created ");
-	put_kind(s, c, "list", "list", "a list");
-	put_on_board(s, c);
+	say(s, c, "created ", put_list, NULL, put_on_board);
 }
 
 static void s_update_list(sb *s, const ctx *c)
 {
-	subject subj = {.kind = "list",
-	                .name = name_of(c, "list"),
-	                .fallback = "a list",
-	                .now = get_obj(c->data, "list")};
-	if (put_changes(s, c, &subj, c->old) == 0) {
-		sb_lit(s, "updated ");
-		put_kind(s, c, "list", "list", "a list");
-	}
+	updated_kind(s, c, "list", "list", "a list");
 	put_on_board(s, c);
 }
 
@@ -660,7 +656,7 @@ static void s_update_list(sb *s, const ctx *c)
 static void s_move_list_from_board(sb *s, const ctx *c)
 {
 	sb_lit(s, "moved ");
-	put_kind(s, c, "list", "list", "a list");
+	put_list(s, c);
 	sb_lit(s, " from ");
 	put_named(s, c, "board", "this board");
 	sb_lit(s, " to ");
@@ -670,7 +666,7 @@ static void s_move_list_from_board(sb *s, const ctx *c)
 static void s_move_list_to_board(sb *s, const ctx *c)
 {
 	sb_lit(s, "moved ");
-	put_kind(s, c, "list", "list", "a list");
+	put_list(s, c);
 	sb_lit(s, " from ");
 	put_named(s, c, "boardSource", "another board");
 	sb_lit(s, " to ");
@@ -699,36 +695,21 @@ static void s_copy_board(sb *s, const ctx *c)
 
 static void s_update_board(sb *s, const ctx *c)
 {
-	jv board = get_obj(c->data, "board");
-	subject subj = {
-	    .kind = "board", .name = name_of(c, "board"), .fallback = "the board", .now = board};
 	if (has(c->old, "idOrganization") && !has(c->old, "name") && name_of(c, "organization")) {
-		sb_lit(s, "moved ");
-		put_board(s, c);
-		sb_lit(s, " to ");
-		put_org(s, c);
+		say(s, c, "moved ", put_board, " to ", put_org);
 		return;
 	}
-	if (put_changes(s, c, &subj, c->old) == 0) {
-		sb_lit(s, "updated ");
-		put_board(s, c);
-	}
+	updated_kind(s, c, "board", "board", "the board");
 }
 
 static void s_add_to_org_board(sb *s, const ctx *c)
 {
-	sb_lit(s, "added ");
-	put_board(s, c);
-	sb_lit(s, " to ");
-	put_org(s, c);
+	say(s, c, "added ", put_board, " to ", put_org);
 }
 
 static void s_remove_from_org_board(sb *s, const ctx *c)
 {
-	sb_lit(s, "removed ");
-	put_board(s, c);
-	sb_lit(s, " from ");
-	put_org(s, c);
+	say(s, c, "removed ", put_board, " from ", put_org);
 }
 
 /* createBoardPreference: a per-board preference such as the sidebar. */
@@ -808,10 +789,6 @@ static void s_create_org(sb *s, const ctx *c)
 static void s_update_org(sb *s, const ctx *c)
 {
 	jv org = get_obj(c->data, "organization");
-	subject subj = {.kind = "workspace",
-	                .name = name_of(c, "organization"),
-	                .fallback = "the workspace",
-	                .now = org};
 	const char *old = get_str(c->old, "displayName");
 	const char *now = get_str(org, "displayName");
 	if (!now)
@@ -823,34 +800,22 @@ static void s_update_org(sb *s, const ctx *c)
 		put_name(s, now);
 		return;
 	}
-	if (put_changes(s, c, &subj, c->old) == 0) {
-		sb_lit(s, "updated ");
-		put_org(s, c);
-	}
+	updated_kind(s, c, "workspace", "organization", "the workspace");
 }
 
 static void s_add_org_to_enterprise(sb *s, const ctx *c)
 {
-	sb_lit(s, "added ");
-	put_org(s, c);
-	sb_lit(s, " to ");
-	put_enterprise(s, c);
+	say(s, c, "added ", put_org, " to ", put_enterprise);
 }
 
 static void s_remove_org_from_enterprise(sb *s, const ctx *c)
 {
-	sb_lit(s, "removed ");
-	put_org(s, c);
-	sb_lit(s, " from ");
-	put_enterprise(s, c);
+	say(s, c, "removed ", put_org, " from ", put_enterprise);
 }
 
 static void s_accept_enterprise_join(sb *s, const ctx *c)
 {
-	sb_lit(s, "accepted ");
-	put_org(s, c);
-	sb_lit(s, " into ");
-	put_enterprise(s, c);
+	say(s, c, "accepted ", put_org, " into ", put_enterprise);
 }
 
 /* ---- the table --------------------------------------------------------------------- */
