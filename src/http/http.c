@@ -447,17 +447,6 @@ static int check_head(struct conn_req *cr, struct head_scan *hs, const char **ms
 	return 0;
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* The request line's target, raw as it came (before MHD decodes it): control
  * bytes in the path, also percent-encoded, a NUL in the query, and too many
  * arguments are refused. MHD stores every argument in the connection's small
@@ -470,8 +459,9 @@ static void check_target(struct conn_req *cr, char *uri)
 	size_t plen = q ? (size_t)(q - uri) : strlen(uri);
 	for (size_t i = 0; i < plen; i++) {
 		int c = (unsigned char)uri[i];
-		if (c == '%' && i + 2 < plen && hexval(uri[i + 1]) >= 0 && hexval(uri[i + 2]) >= 0)
-			c = hexval(uri[i + 1]) * 16 + hexval(uri[i + 2]);
+		if (c == '%' && i + 2 < plen && str_hex_digit(uri[i + 1]) >= 0 &&
+		    str_hex_digit(uri[i + 2]) >= 0)
+			c = str_hex_digit(uri[i + 1]) * 16 + str_hex_digit(uri[i + 2]);
 		if (c < 0x20 || c == 0x7f) {
 			cr->early_status = 400;
 			cr->early_msg = "control character (or NUL) in the path";
