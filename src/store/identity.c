@@ -109,6 +109,27 @@ static int sqlite_open(const char *path, sqlite3 **db, th_error *err)
 	return 0;
 }
 
+/* The first value of @sql on a connection of its own to the PostgreSQL store
+ * @url (closed before returning), or NULL with *@rc and @err set (TH_ECONFIG
+ * for a URL that is not PostgreSQL's). free() the value. */
+static char *pg_value_at(const char *url, const char *sql, int *rc, th_error *err)
+{
+	if (!is_pg(url)) {
+		*rc = th_err(err, TH_ECONFIG, "DATABASE_URL is not understood");
+		return NULL;
+	}
+	PGconn *c = pg_connect(url, err);
+	if (!c) {
+		*rc = err ? err->code : TH_EUNAVAIL;
+		return NULL;
+	}
+	char *v = pg_value(c, sql, err);
+	PQfinish(c);
+	if (!v)
+		*rc = err ? err->code : TH_ESTORE;
+	return v;
+}
+
 int store_identity(const char *database_url, char *out, size_t outsz, th_error *err)
 {
 	const char *path = sqlite_file(database_url);
@@ -131,15 +152,10 @@ int store_identity(const char *database_url, char *out, size_t outsz, th_error *
 		sqlite3_close(db);
 		return ret;
 	}
-	if (!is_pg(database_url))
-		return th_err(err, TH_ECONFIG, "DATABASE_URL is not understood");
-	PGconn *c = pg_connect(database_url, err);
-	if (!c)
-		return err ? err->code : TH_EUNAVAIL;
-	char *v = pg_value(c, FIRST_VERSION_SQL, err);
-	PQfinish(c);
+	int ret = 0;
+	char *v = pg_value_at(database_url, FIRST_VERSION_SQL, &ret, err);
 	if (!v)
-		return err ? err->code : TH_ESTORE;
+		return ret;
 	bool ok = str_printf(out, outsz, "postgresql:%s", v);
 	free(v);
 	return ok ? 0 : th_err(err, TH_EINVAL, "store identity: buffer too small");
@@ -164,21 +180,17 @@ int store_check_writable(const char *database_url, th_error *err)
 		sqlite3_close(db);
 		return ret;
 	}
-	if (!is_pg(database_url))
-		return th_err(err, TH_ECONFIG, "DATABASE_URL is not understood");
-	PGconn *c = pg_connect(database_url, err);
-	if (!c)
-		return err ? err->code : TH_EUNAVAIL;
-	char *v = pg_value(
-	    c, "SELECT NOT pg_is_in_recovery() AND has_table_privilege('events', 'INSERT')", err);
-	PQfinish(c);
+	int ret = 0;
+	char *v = pg_value_at(
+	    database_url,
+	    "SELECT NOT pg_is_in_recovery() AND has_table_privilege('events', 'INSERT')", &ret,
+	    err);
 	if (!v)
-		return err ? err->code : TH_ESTORE;
-	int ret = str_eq(v, "t")
-	              ? 0
-	              : th_err(err, TH_EIO,
-	                       "the PostgreSQL server is a read-only standby or the role "
-	                       "may not insert into events");
+		return ret;
+	ret = str_eq(v, "t") ? 0
+	                     : th_err(err, TH_EIO,
+	                              "the PostgreSQL server is a read-only standby or the role "
+	                              "may not insert into events");
 	free(v);
 	return ret;
 }
