@@ -45,7 +45,7 @@ struct health_runner {
 static bool wait_stop(struct health_runner *h, int64_t ms)
 {
 	struct timespec until;
-	wait_deadline(&until, ms);
+	wait_deadline(&until, CLOCK_REALTIME, ms);
 	pthread_mutex_lock(&h->mu);
 	while (!h->stop) {
 		int rc = pthread_cond_timedwait(&h->cv, &h->mu, &until);

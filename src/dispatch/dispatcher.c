@@ -472,7 +472,7 @@ static void *claimer_main(void *arg)
 			continue;
 		}
 		struct timespec ts;
-		wait_deadline(&ts, POLL_MS);
+		wait_deadline(&ts, CLOCK_REALTIME, POLL_MS);
 		pthread_cond_timedwait(&d->claim, &d->mu, &ts);
 	}
 	pthread_mutex_unlock(&d->mu);

@@ -9,6 +9,7 @@
 
 #include "http/guard.h"
 #include "util/log.h"
+#include "util/wait.h"
 
 struct guard_slot {
 	struct guard_slot *prev, *next; /* the table, oldest connection first */
@@ -107,12 +108,7 @@ static void *reaper_main(void *arg)
 	pthread_mutex_lock(&g->lock);
 	while (!g->stop) {
 		struct timespec ts;
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		ts.tv_nsec += 250 * 1000000;
-		if (ts.tv_nsec >= 1000000000) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000;
-		}
+		wait_deadline(&ts, CLOCK_MONOTONIC, 250);
 		pthread_cond_timedwait(&g->wake, &g->lock, &ts);
 		int64_t now = time_mono_us();
 		for (guard_slot *s = g->head; s; s = s->next) {

@@ -16,6 +16,7 @@
 #include "http/guard.h"
 #include "http/http.h"
 #include "util/log.h"
+#include "util/wait.h"
 
 #define DEFAULT_BODY_MEMORY ((size_t)32 << 20)
 #define MIN_BODY_RATE 16384 /* bytes/s a body keeps up once its grace time is over */
@@ -867,12 +868,7 @@ bool http_server_drain(http_server *srv, int64_t timeout_ms)
 	pthread_mutex_lock(&srv->lock);
 	while (srv->outstanding && time_mono_ms() < deadline) {
 		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += 50 * 1000000;
-		if (ts.tv_nsec >= 1000000000) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000;
-		}
+		wait_deadline(&ts, CLOCK_REALTIME, 50);
 		pthread_cond_timedwait(&srv->idle, &srv->lock, &ts);
 	}
 	bool done = srv->outstanding == 0;

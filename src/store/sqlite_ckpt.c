@@ -93,7 +93,7 @@ static void *ckpt_main(void *arg)
 	pthread_mutex_lock(&c->lock);
 	while (!c->stopping) {
 		struct timespec ts;
-		wait_deadline(&ts, c->period_ms);
+		wait_deadline(&ts, CLOCK_REALTIME, c->period_ms);
 		pthread_cond_timedwait(&c->wake, &c->lock, &ts);
 		if (c->stopping)
 			break;

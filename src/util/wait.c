@@ -2,9 +2,9 @@
 /* wait.c — see wait.h. */
 #include "util/wait.h"
 
-void wait_deadline(struct timespec *until, int64_t ms)
+void wait_deadline(struct timespec *until, clockid_t clock, int64_t ms)
 {
-	clock_gettime(CLOCK_REALTIME, until);
+	clock_gettime(clock, until);
 	until->tv_sec += (time_t)(ms / 1000);
 	until->tv_nsec += (long)(ms % 1000) * 1000000L;
 	if (until->tv_nsec >= 1000000000L) {

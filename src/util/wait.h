@@ -13,10 +13,11 @@
 #include <stdint.h>
 #include <time.h>
 
-/* The CLOCK_REALTIME instant @ms milliseconds from now (@ms >= 0), normalised
- * (0 <= tv_nsec < 1e9), for pthread_cond_timedwait() on a default condition
- * variable. Thread-safe. */
-void wait_deadline(struct timespec *until, int64_t ms);
+/* The instant @ms milliseconds from now (@ms >= 0) on @clock, normalised
+ * (0 <= tv_nsec < 1e9), for pthread_cond_timedwait(): CLOCK_REALTIME for a
+ * default condition variable, else the clock it was made with
+ * (pthread_condattr_setclock). Thread-safe. */
+void wait_deadline(struct timespec *until, clockid_t clock, int64_t ms);
 
 /* Set *@flag to true with @mu held and signal @cv, so a thread waiting on @cv
  * under @mu sees it when it wakes. The caller owns all three; @mu must not be

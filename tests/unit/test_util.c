@@ -436,15 +436,21 @@ static void test_wait(void **state)
 	for (size_t i = 0; i < sizeof offsets / sizeof offsets[0]; i++) {
 		struct timespec now, until;
 		clock_gettime(CLOCK_REALTIME, &now);
-		wait_deadline(&until, offsets[i]);
+		wait_deadline(&until, CLOCK_REALTIME, offsets[i]);
 		assert_true(until.tv_nsec >= 0 && until.tv_nsec < 1000000000L);
 		int64_t d = ((int64_t)until.tv_sec - now.tv_sec) * 1000 +
 		            (until.tv_nsec - now.tv_nsec) / 1000000;
 		assert_true(d >= offsets[i] && d <= offsets[i] + 1000);
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		wait_deadline(&until, CLOCK_MONOTONIC, offsets[i]);
+		assert_true(until.tv_nsec >= 0 && until.tv_nsec < 1000000000L);
+		d = ((int64_t)until.tv_sec - now.tv_sec) * 1000 +
+		    (until.tv_nsec - now.tv_nsec) / 1000000;
+		assert_true(d >= offsets[i] && d <= offsets[i] + 1000);
 	}
 	struct raiser r = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false};
 	struct timespec until;
-	wait_deadline(&until, 60000);
+	wait_deadline(&until, CLOCK_REALTIME, 60000);
 	int64_t t0 = time_mono_ms();
 	pthread_t t;
 	pthread_mutex_lock(&r.mu);
