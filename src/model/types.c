@@ -131,9 +131,7 @@ void webhook_clear(webhook *w)
 	free(w->model_name);
 	free(w->description);
 	free(w->callback_url);
-	if (w->token) /* do not leave the token in freed memory */
-		memset(w->token, 0, strlen(w->token));
-	free(w->token);
+	str_free_secret(w->token); /* do not leave the token in freed memory */
 	free(w->token_fp);
 	memset(w, 0, sizeof *w);
 }
@@ -143,9 +141,7 @@ void token_clear(token *t)
 {
 	if (!t)
 		return;
-	if (t->token)
-		memset(t->token, 0, strlen(t->token));
-	free(t->token);
+	str_free_secret(t->token);
 	free(t->member);
 	free(t->token_fp);
 	memset(t, 0, sizeof *t);
@@ -160,9 +156,7 @@ void handler_clear(handler *h)
 	free(h->target);
 	free(h->on);
 	free(h->model);
-	if (h->secret)
-		memset(h->secret, 0, strlen(h->secret));
-	free(h->secret);
+	str_free_secret(h->secret);
 	memset(h, 0, sizeof *h);
 }
 

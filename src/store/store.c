@@ -151,9 +151,7 @@ void user_session_clear(user_session *s)
 		return;
 	free(s->id_hash);
 	free(s->user);
-	if (s->csrf)
-		memset(s->csrf, 0, strlen(s->csrf));
-	free(s->csrf);
+	str_free_secret(s->csrf);
 	memset(s, 0, sizeof *s);
 }
 

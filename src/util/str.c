@@ -6,6 +6,13 @@
 
 #include "util/util.h"
 
+void str_free_secret(char *s)
+{
+	if (s)
+		explicit_bzero(s, strlen(s));
+	free(s);
+}
+
 bool str_copy(char *dst, size_t size, const char *src)
 {
 	if (!size)

@@ -73,6 +73,9 @@ TH_MUST_CHECK char *buf_detach(buf *b, size_t *len);
 /* Copy @src into @dst of @size bytes, always terminating. Returns false when
  * @src did not fit (the copy is then truncated). */
 bool str_copy(char *dst, size_t size, const char *src);
+/* Overwrite the string @s with zeros, then free it: for tokens, secrets and
+ * passwords, so they do not stay in freed memory. NULL-safe. */
+void str_free_secret(char *s);
 /* snprintf that reports truncation as false. */
 bool str_printf(char *dst, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 bool str_eq(const char *a, const char *b); /* NULL-safe equality */
