@@ -122,6 +122,25 @@ static bool type_ok(const char *t)
 	return true;
 }
 
+/* The string action.<@key> (borrowed from @d), or NULL with *@rc and @err
+ * naming what is wrong: missing, not a string, or out of memory. */
+static const char *action_str(jdoc *d, const jnode *action, const char *key, int *rc, th_error *err)
+{
+	const jnode *n = jdoc_get(d, action, key);
+	if (!n) {
+		*rc = th_err(err, TH_EINVAL, "action.%s is missing", key);
+		return NULL;
+	}
+	if (!jdoc_is_string(n)) {
+		*rc = th_err(err, TH_EINVAL, "action.%s is not a string", key);
+		return NULL;
+	}
+	const char *v = jdoc_str(d, n);
+	if (!v)
+		*rc = th_err(err, TH_ENOMEM, "out of memory parsing the payload");
+	return v;
+}
+
 /* Check the top level and `action` of @root; fills @err and returns
  * TH_EINVAL naming the offending field. */
 static int check_shape(jdoc *d, const jnode *root, th_error *err)
@@ -134,25 +153,16 @@ static int check_shape(jdoc *d, const jnode *root, th_error *err)
 	if (!jdoc_is_object(action))
 		return th_err(err, TH_EINVAL, "action is not an object");
 
-	const jnode *id = jdoc_get(d, action, "id");
-	if (!id)
-		return th_err(err, TH_EINVAL, "action.id is missing");
-	if (!jdoc_is_string(id))
-		return th_err(err, TH_EINVAL, "action.id is not a string");
-	const char *ids = jdoc_str(d, id);
+	int rc = 0;
+	const char *ids = action_str(d, action, "id", &rc, err);
 	if (!ids)
-		return th_err(err, TH_ENOMEM, "out of memory parsing the payload");
+		return rc;
 	if (!str_is_trello_id(ids))
 		return th_err(err, TH_EINVAL, "action.id is not a Trello id (24 hex digits)");
 
-	const jnode *type = jdoc_get(d, action, "type");
-	if (!type)
-		return th_err(err, TH_EINVAL, "action.type is missing");
-	if (!jdoc_is_string(type))
-		return th_err(err, TH_EINVAL, "action.type is not a string");
-	const char *ts = jdoc_str(d, type);
+	const char *ts = action_str(d, action, "type", &rc, err);
 	if (!ts)
-		return th_err(err, TH_ENOMEM, "out of memory parsing the payload");
+		return rc;
 	if (!type_ok(ts))
 		return th_err(err, TH_EINVAL,
 		              "action.type is not an action type (1 to %d of A-Z a-z : _)",
