@@ -41,6 +41,27 @@ static void put_subj(sb *s, const ctx *c, const subject *subj, bool first)
 	}
 }
 
+/* ` from OLD` when both values are known, then ` to NOW` when @now is; each
+ * value written by @put. */
+static void put_from_to(sb *s, const char *old, const char *now,
+                        void (*put)(sb *s, const char *value))
+{
+	if (now && old) {
+		sb_lit(s, " from ");
+		put(s, old);
+	}
+	if (now) {
+		sb_lit(s, " to ");
+		put(s, now);
+	}
+}
+
+/* A colour name as Trello sends it, at most 20 characters. */
+static void put_colour(sb *s, const char *colour)
+{
+	sb_text(s, colour, 20, false);
+}
+
 /* `the ATTR of SUBJECT`, or `its ATTR` after the first clause. */
 static void put_attr(sb *s, const ctx *c, const subject *subj, bool first, const char *attr)
 {
@@ -175,14 +196,7 @@ static void clause_date(sb *s, const ctx *c, const subject *subj, bool first, co
 		old = NULL;
 	sb_lit(s, now ? (old ? "changed " : "set ") : (old ? "removed " : "changed "));
 	put_attr(s, c, subj, first, attr);
-	if (now && old) {
-		sb_lit(s, " from ");
-		put_date(s, old);
-	}
-	if (now) {
-		sb_lit(s, " to ");
-		put_date(s, now);
-	}
+	put_from_to(s, old, now, put_date);
 }
 
 /* dueReminder: minutes before the due date; -1 or null is none. */
@@ -267,14 +281,7 @@ static void clause_color(sb *s, const ctx *c, const subject *subj, bool first, j
 	const char *now = get_str(subj->now, "color");
 	sb_lit(s, now ? "changed " : "removed ");
 	put_attr(s, c, subj, first, "colour");
-	if (now && old && *old) {
-		sb_lit(s, " from ");
-		sb_text(s, old, 20, false);
-	}
-	if (now) {
-		sb_lit(s, " to ");
-		sb_text(s, now, 20, false);
-	}
+	put_from_to(s, old && *old ? old : NULL, now, put_colour);
 }
 
 /* One of a board's prefs: background, visibility, or any other setting. */
@@ -324,14 +331,7 @@ static void clause_other(sb *s, const ctx *c, const subject *subj, bool first, c
 	const char *now = value_text(c, get(subj->now, key), t2, sizeof t2);
 	sb_lit(s, "changed ");
 	put_attr(s, c, subj, first, words);
-	if (now && old) {
-		sb_lit(s, " from ");
-		put_name(s, old);
-	}
-	if (now) {
-		sb_lit(s, " to ");
-		put_name(s, now);
-	}
+	put_from_to(s, old, now, put_name);
 }
 
 static void put_clause(sb *s, const ctx *c, const subject *subj, bool first, const change *ch)
