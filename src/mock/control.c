@@ -39,6 +39,20 @@ static const char *name_param(json_t *params)
 }
 
 /* POST /_mock/tokens {"expires_in", "format", "scope", "name"}: a new token. */
+/* The answer to creating a list or card under @parent (found by the id
+ * parameter @bad_parent names): 400 when the parent or the name is missing,
+ * else the view @v of what was made. */
+static void send_created(http_response *res, const json_t *parent, const char *bad_parent,
+                         const char *name, json_t *v)
+{
+	if (!parent)
+		mock_ctl_err(res, 400, bad_parent);
+	else if (!name)
+		mock_ctl_err(res, 400, "invalid value for name");
+	else
+		mock_send_json(res, 200, v);
+}
+
 static void ctl_new_token(struct mock *m, json_t *params, http_response *res)
 {
 	json_t *ei = json_object_get(params, "expires_in");
@@ -120,12 +134,7 @@ void mock_control_route(struct mock *m, http_request *req, http_response *res)
 		json_t *v = l ? mock_list_view_locked(m, l) : NULL;
 		mock_save_locked(m);
 		pthread_mutex_unlock(&m->lock);
-		if (!b)
-			mock_ctl_err(res, 400, "invalid value for idBoard");
-		else if (!name)
-			mock_ctl_err(res, 400, "invalid value for name");
-		else
-			mock_send_json(res, 200, v);
+		send_created(res, b, "invalid value for idBoard", name, v);
 	} else if (n == 1 && post && str_eq(seg[0], "cards")) {
 		const char *name = name_param(params);
 		pthread_mutex_lock(&m->lock);
@@ -134,12 +143,7 @@ void mock_control_route(struct mock *m, http_request *req, http_response *res)
 		json_t *v = c ? mock_card_view_locked(m, c) : NULL;
 		mock_save_locked(m);
 		pthread_mutex_unlock(&m->lock);
-		if (!l)
-			mock_ctl_err(res, 400, "invalid value for idList");
-		else if (!name)
-			mock_ctl_err(res, 400, "invalid value for name");
-		else
-			mock_send_json(res, 200, v);
+		send_created(res, l, "invalid value for idList", name, v);
 	} else if (n == 1 && post && str_eq(seg[0], "actions")) {
 		json_t *action = NULL;
 		int nd = 0;
