@@ -76,6 +76,41 @@ static int parse_retry(const char *s, struct mock_config *cfg)
 	}
 }
 
+/* The options that set one integer of the config: @label and @expected make
+ * the usage error; @seconds reads "10" or "0.5" seconds as milliseconds. */
+struct number_option {
+	const char *name, *label, *expected;
+	bool seconds;
+	int64_t min, max;
+	int64_t *field;
+};
+
+/* The number option called @name, with its field in @cfg, into @out; false
+ * when @name is not one. */
+static bool number_option(const char *name, struct mock_config *cfg, struct number_option *out)
+{
+	const struct number_option opts[] = {
+	    {"--disable-after", "--disable-after", "a number such as 1000", false, 0, 1000000,
+	     &cfg->disable_after},
+	    {"--rate-key", "rate limit", "a positive number such as 300", false, 1, 100000000,
+	     &cfg->rate_key},
+	    {"--rate-token", "rate limit", "a positive number such as 300", false, 1, 100000000,
+	     &cfg->rate_token},
+	    {"--rate-window-ms", "--rate-window-ms", "milliseconds such as 10000", false, 1,
+	     86400000, &cfg->rate_window_ms},
+	    {"--head-timeout", "timeout", "seconds such as 10 or 0.5", true, 1, 3600000,
+	     &cfg->head_timeout_ms},
+	    {"--delivery-timeout", "timeout", "seconds such as 10 or 0.5", true, 1, 3600000,
+	     &cfg->delivery_timeout_ms},
+	};
+	for (size_t i = 0; i < TH_ARRAY_LEN(opts); i++)
+		if (str_eq(name, opts[i].name)) {
+			*out = opts[i];
+			return true;
+		}
+	return false;
+}
+
 /* Parse the command line into @cfg/@listen. Returns -1 to go on, else an exit code. */
 static int parse_args(int argc, char **argv, struct mock_config *cfg, const char **listen,
                       size_t *max_body, enum log_level *level)
@@ -119,6 +154,7 @@ static int parse_args(int argc, char **argv, struct mock_config *cfg, const char
 			val = argv[++i];
 		}
 		int64_t n = 0;
+		struct number_option num;
 		if (str_eq(name, "--listen")) {
 			char host[256];
 			uint16_t port;
@@ -152,35 +188,14 @@ static int parse_args(int argc, char **argv, struct mock_config *cfg, const char
 				return usage_error("--state: expected a file name such as %s",
 				                   "mock-state.json");
 			cfg->state_path = val;
-		} else if (str_eq(name, "--disable-after")) {
-			if (num_parse_i64(val, 0, 1000000, &n))
-				return usage_error(
-				    "--disable-after: expected a number such as 1000, got '%s'",
-				    val);
-			cfg->disable_after = n;
-		} else if (str_eq(name, "--rate-key") || str_eq(name, "--rate-token")) {
-			if (num_parse_i64(val, 1, 100000000, &n))
-				return usage_error(
-				    "rate limit: expected a positive number such as 300, got '%s'",
-				    val);
-			if (str_eq(name, "--rate-key"))
-				cfg->rate_key = n;
-			else
-				cfg->rate_token = n;
-		} else if (str_eq(name, "--rate-window-ms")) {
-			if (num_parse_i64(val, 1, 86400000, &n))
-				return usage_error(
-				    "--rate-window-ms: expected milliseconds such as 10000, got '%s'",
-				    val);
-			cfg->rate_window_ms = n;
-		} else if (str_eq(name, "--head-timeout") || str_eq(name, "--delivery-timeout")) {
-			if (num_parse_seconds_ms(val, &n) || n < 1 || n > 3600000)
-				return usage_error(
-				    "timeout: expected seconds such as 10 or 0.5, got '%s'", val);
-			if (str_eq(name, "--head-timeout"))
-				cfg->head_timeout_ms = n;
-			else
-				cfg->delivery_timeout_ms = n;
+		} else if (number_option(name, cfg, &num)) {
+			bool bad = num.seconds
+			               ? num_parse_seconds_ms(val, &n) || n < num.min || n > num.max
+			               : num_parse_i64(val, num.min, num.max, &n) != 0;
+			if (bad)
+				return usage_error("%s: expected %s, got '%s'", num.label,
+				                   num.expected, val);
+			*num.field = n;
 		} else if (str_eq(name, "--max-body")) {
 			if (num_parse_i64(val, 1024, 1LL << 30, &n))
 				return usage_error(
