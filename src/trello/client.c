@@ -91,6 +91,16 @@ static int op_request(trello_client *c, const trello_op *op, struct treq *r, tre
 	               op->kind == TRELLO_OP_DELETE_WEBHOOK;
 	if (need_id && (!op->webhook_id || !*op->webhook_id || strlen(op->webhook_id) > 64))
 		return th_err(&err->th, TH_EINVAL, "a Trello webhook id is needed");
+	if (op->kind == TRELLO_OP_CREATE_WEBHOOK &&
+	    (!op->params.callback_url || !op->params.id_model))
+		return th_err(&err->th, TH_EINVAL,
+		              "creating a webhook needs a callback URL and a "
+		              "model id");
+	/* create and update send the webhook's fields as a JSON body */
+	bool with_body =
+	    op->kind == TRELLO_OP_CREATE_WEBHOOK || op->kind == TRELLO_OP_UPDATE_WEBHOOK;
+	if (with_body && check_param_strings(&op->params, &err->th))
+		return err->th.code;
 	switch (op->kind) {
 	case TRELLO_OP_LIST_WEBHOOKS:
 		r->method = "GET";
@@ -101,33 +111,19 @@ static int op_request(trello_client *c, const trello_op *op, struct treq *r, tre
 		r->path = make_path("/tokens/", op->token, NULL, NULL, NULL);
 		break;
 	case TRELLO_OP_CREATE_WEBHOOK:
-		if (!op->params.callback_url || !op->params.id_model)
-			return th_err(&err->th, TH_EINVAL,
-			              "creating a webhook needs a callback URL and a "
-			              "model id");
-		if (check_param_strings(&op->params, &err->th))
-			return err->th.code;
 		/* POST /1/webhooks binds the webhook to the token of the Authorization
 		 * header, exactly like /1/tokens/{token}/webhooks, without putting the
 		 * token in the URL. */
 		r->method = "POST";
 		r->path = make_path("/webhooks", NULL, NULL, NULL, NULL);
-		r->body = params_json(&op->params);
-		if (!r->body)
-			return th_err(&err->th, TH_ENOMEM, "out of memory");
 		break;
 	case TRELLO_OP_GET_WEBHOOK:
 		r->method = "GET";
 		r->path = make_path("/webhooks/", op->webhook_id, NULL, NULL, NULL);
 		break;
 	case TRELLO_OP_UPDATE_WEBHOOK:
-		if (check_param_strings(&op->params, &err->th))
-			return err->th.code;
 		r->method = "PUT";
 		r->path = make_path("/webhooks/", op->webhook_id, NULL, NULL, NULL);
-		r->body = params_json(&op->params);
-		if (!r->body)
-			return th_err(&err->th, TH_ENOMEM, "out of memory");
 		break;
 	case TRELLO_OP_DELETE_WEBHOOK:
 		r->method = "DELETE";
@@ -135,7 +131,7 @@ static int op_request(trello_client *c, const trello_op *op, struct treq *r, tre
 		break;
 	default: return th_err(&err->th, TH_EINVAL, "unknown Trello operation %d", (int)op->kind);
 	}
-	if (!r->path)
+	if (!r->path || (with_body && !(r->body = params_json(&op->params))))
 		return th_err(&err->th, TH_ENOMEM, "out of memory");
 	/* A POST create is not idempotent: sending it twice may make two webhooks
 	 * (or one plus a "duplicate" error). Everything else may be repeated. */

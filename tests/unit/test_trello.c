@@ -550,9 +550,19 @@ static void test_client_opts(void **state)
 	trello_webhook w;
 	trello_webhook_params p = TRELLO_WEBHOOK_PARAMS_INIT;
 	assert_int_equal(trello_create_webhook(c, TOK1, &p, &w, &te), TH_EINVAL);
+	assert_non_null(strstr(te.th.msg, "needs a callback URL and a model id"));
 	p.callback_url = "http://x/\xff";
 	p.id_model = "5f1e2d3c4b5a69788796a5b4";
 	assert_int_equal(trello_create_webhook(c, TOK1, &p, &w, &te), TH_EINVAL);
+	assert_non_null(strstr(te.th.msg, "must be UTF-8 text"));
+	/* an update checks the fields it sends the same way, before any I/O */
+	trello_webhook_params up = TRELLO_WEBHOOK_PARAMS_INIT;
+	up.description = "bad \xc3";
+	assert_int_equal(trello_update_webhook(c, TOK1, "5f1e2d3c4b5a69788796a5b4", &up, NULL, &te),
+	                 TH_EINVAL);
+	assert_non_null(strstr(te.th.msg, "must be UTF-8 text"));
+	assert_int_equal(trello_update_webhook(c, TOK1, "", &up, NULL, &te), TH_EINVAL);
+	assert_non_null(strstr(te.th.msg, "webhook id is needed"));
 	assert_int_equal(trello_delete_webhook(c, TOK1, "", &te), TH_EINVAL);
 	trello_client_free(c);
 	trello_client_free(NULL);
