@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # trellohook — the two README commands and friends. The real build is Meson;
 # this file only makes "one command on a fresh Debian machine" true.
 #

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Dispatch benchmark (issue 6): deliveries per second of trellohook's outbox
 # for an exec handler and a forward handler, beside `webhook` (adnanh/webhook)
 # running the same command per request in its synchronous mode

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Write distinct, correctly signed ~3 KB Trello deliveries for wrk, one file
 // per wrk thread: each line is "SIGNATURE<TAB>BODY".
 // usage: node gen-payloads.mjs CALLBACK_URL SECRET PER_THREAD THREADS OUT_DIR

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Ingest benchmark (issue 4): wrk posts distinct, correctly signed ~3 KB Trello
 # deliveries over 32 keep-alive connections to
 #   - trellohook serve (SQLite, WAL, synchronous=FULL: every 200 is on disk),

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Ingest benchmark on PostgreSQL beside SQLite (issue 8): wrk posts distinct,
 # correctly signed ~3 KB Trello deliveries (bench/gen-payloads.mjs +
 # bench/post.lua) to

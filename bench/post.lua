@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- wrk script: POST distinct pre-signed Trello deliveries (see gen-payloads.mjs).
 -- Each wrk thread reads its own file PAYLOAD_DIR/payloads-<thread>.txt.
 local threads = {}

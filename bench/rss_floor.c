@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * rss_floor.c — the resident memory of the libraries trellohook serve links,
  * doing what serve does before it goes idle, with none of trellohook's code:

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # bench/sync.sh — how close does `trellohook sync` come to what Trello's rate
 # limits allow?
 #

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * print_summaries.c — embed trellohook in a C program: print one line per
  * Trello event, the C counterpart of connecting a receiver to Django's

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /**
  * @file trellohook.h
  * @brief The public API of libtrellohook: embed trellohook in a C program,

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # The architecture's rules, checked on the tree (make check-layers; CI runs it):
 #  1. a folder of src/ includes only folders of a lower rank, and itself:
 #       util 0 · model, http, config 1 · store, trello 2 · service 3 ·

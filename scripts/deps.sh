@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Install the named Debian packages that are not installed yet.
 # Works as root, through sudo otherwise, and says what to do when neither works.
 set -euo pipefail

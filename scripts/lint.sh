@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Static checks of the tree, run by `make lint` (and CI):
 #  - every C file is formatted by the committed .clang-format;
 #  - no banned C functions (see the shared STYLE.md): strcpy, strcat, sprintf,

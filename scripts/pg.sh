@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # A throwaway PostgreSQL cluster for tests and benchmarks.
 #
 #   scripts/pg.sh start DIR      initdb + pg_ctl start in DIR (created; must not hold a

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # `make run`: serve against the real Trello when its three variables are set,
 # otherwise start the local demo (trello-mock + trellohook, no account needed).
 set -euo pipefail

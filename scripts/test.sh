@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Run every test suite against the build in $1 (default build/) and end with
 # one line "N passed, N failed". Exits non-zero when anything failed.
 #   unit:    cmocka binaries through `meson test` (one per module)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* app.c — the app's lifetime: open, serve, stop, free; signals; the public C
  * API of include/trellohook.h. The composition root: the only file that
  * knows every layer and wires them together. */

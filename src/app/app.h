@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * app — the composition root: what one trellohook process is. It owns the
  * configuration, the store, the metrics, the webhook cache, the connected C

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * receiver — the writers of the receive path (group commit, pipelined).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* cli.c — helpers shared by the commands: errors, JSON output, arguments. */
 #include <stdarg.h>
 #include <string.h>

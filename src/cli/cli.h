@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cli — the `trellohook` command line. main.c parses configuration flags
  * (anywhere on the line), --json and --help, finds the command in its table

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* cmd_deliveries.c — deliveries ls / retry, events replay. */
 #include <stdlib.h>
 #include <string.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cmd_demo.c — `trellohook demo`: the whole product on one machine, without a
  * Trello account (what `make run` starts when no Trello variables are set).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* cmd_events.c — events ls / show / tail. */
 #include <signal.h>
 #include <stdlib.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* cmd_handler.c — handler add / ls / rm. */
 #include <stdlib.h>
 #include <string.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* cmd_serve.c — serve, migrate [--check], version. */
 #include <malloc.h>
 #include <stdio.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* cmd_sync.c — `trellohook sync [--token T]... [--dry-run] [--prune] [--json]`:
  * print the plan (one line per action) and what came of it. */
 #include <stdlib.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* cmd_token.c — token add / ls / check / rm. Tokens are only ever printed masked. */
 #include <stdlib.h>
 #include <string.h>

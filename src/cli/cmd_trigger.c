@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* cmd_trigger.c — `trellohook trigger TYPE [--webhook ID] [--set PATH=VALUE]...`
  * and `trigger --list`. Only parses flags; service/trigger.c does the work. */
 #include <stdlib.h>

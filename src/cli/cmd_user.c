@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* cmd_user.c — `trellohook user add NAME`: admin users for the web admin. */
 #include <sodium.h>
 #include <stdio.h>

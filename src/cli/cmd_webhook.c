@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* cmd_webhook.c — webhook add / ls / show / update / rm (the service does the work). */
 #include <stdlib.h>
 #include <string.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * main.c — `trellohook`: find the command, apply configuration, run it.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* config.c — see config.h. One table drives env names, flags, defaults,
  * parsing and the help text, so they cannot drift apart. */
 #include <ctype.h>

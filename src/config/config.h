@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * config — trellohook's configuration, 12-factor style.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * dispatch — the outbox workers: hand every stored event to its handlers.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * dispatcher.c — claim due deliveries, run them on worker threads, record
  * the outcome.

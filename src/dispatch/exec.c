@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * exec.c — the exec runner: COMMAND with the payload on stdin, run directly
  * when it has no shell syntax (exec_split.c decides and splits the words),

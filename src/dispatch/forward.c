@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * forward.c — the forward runner: POST the raw payload to a URL, signed per
  * the Standard Webhooks convention (https://www.standardwebhooks.com/):

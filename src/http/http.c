@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* http.c — see http.h. The libmicrohttpd glue: one conn_req per request. */
 #include <arpa/inet.h>
 #include <errno.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * http — a small HTTP server on libmicrohttpd, shared by `trellohook serve`
  * and `trello-mock`.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* api.c — trello-mock's HTTP side: parameters from the query, a JSON or form
  * body and the OAuth header; key/token checks; rate limits; the /1/ routes
  * that behave like Trello's. The authorize page is authorize.c, the /_mock/

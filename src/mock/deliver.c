@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* deliver.c — what trello-mock sends out: the HEAD check before a webhook is
  * created, and the signed POST of every action to the webhooks watching the
  * model it touched, with Trello's retries and failure counters. */

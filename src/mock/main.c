@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* main.c — trello-mock's command line: parse flags, load state, serve until
  * SIGINT/SIGTERM, then stop deliveries, save state and exit 0.
  *

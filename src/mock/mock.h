@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * mock — trello-mock, a local emulator of the parts of the Trello REST API
  * that trellohook uses (see ../shared/trello/API.md for the facts it follows).

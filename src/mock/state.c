@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* state.c — trello-mock's model: boards, lists, cards, tokens and webhooks
  * kept as jansson objects (with internal fields), their public views, and
  * persistence to --state. See mock.h for the locking rules. */

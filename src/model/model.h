@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * model — the plain data types of trellohook and the Trello payload parser.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * types.c — the plain data types of the model: clearing them, naming and
  * parsing their enums, and deciding whether a handler wants an event.

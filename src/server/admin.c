@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * admin.c — the web admin's front door: routing under /admin, sign-in and
  * sign-out, sessions, CSRF checks and login throttling.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * admin.h — private header of the web admin (src/server/admin*.c).
  *

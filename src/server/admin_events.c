@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* admin_events.c — the dashboard, the event history and the deliveries pages. */
 #include <jansson.h>
 #include <stdlib.h>

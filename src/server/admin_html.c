@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* admin_html.c — layout, escaping, forms, cookies and static files of the admin. */
 #include <sodium.h>
 #include <stdlib.h>

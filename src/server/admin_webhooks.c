@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* admin_webhooks.c — webhooks (list, add, pick a board, delete), tokens
  * (Trello's authorize flow, check, remove) and sync (plan, then apply).
  * All Trello work goes through the service layer (service/service.h). */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * callbacks.c — /callbacks/{id}, where Trello talks to us.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* health.c — GET /healthz (can the store take writes?) and GET /metrics. */
 #include "server/server.h"
 #include "service/service.h"

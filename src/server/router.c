@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* router.c — maps a request path to its route. */
 #include <string.h>
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * server — the HTTP routes of `trellohook serve`:
  *   /callbacks/{id}  Trello's HEAD check and signed POSTs (callbacks.c)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * crypto_tokens.c — Trello tokens at rest.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* handlers.c — handler add/rm, delivery retry, event replay, C function rows. */
 #include <ctype.h>
 #include <stdlib.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * handlers — the handler and delivery operations users perform (layer 5),
  * shared by the CLI, the admin and the C API: add / list / remove handlers,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * health_pass.c — the periodic health pass of `trellohook serve`.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * metrics — counters and latency histograms, rendered in the Prometheus text
  * format for GET /metrics. Owned by the app; lock-free atomics, so the hot

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * service — the one door into the core (rank 3): every operation the CLI,
  * the admin, the callbacks route and the periodic health pass perform on the

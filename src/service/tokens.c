@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tokens.c — the Trello user tokens trellohook knows, and what happens when
  * Trello says one is no longer good.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * trigger.c — build, sign and send one realistic Trello delivery to one of
  * our webhooks (`trellohook trigger`), the way `stripe trigger` does.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * trigger — `trellohook trigger`: build a realistic, signed Trello delivery
  * of a chosen action type for one of our webhooks and POST it to the

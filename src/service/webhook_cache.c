@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* webhook_cache.c — a small fixed-size map from webhook id to what the receive
  * path needs (callback URL, state), with a time-to-live so that changes made
  * by other processes (the CLI, another instance) are seen within ttl_ms.

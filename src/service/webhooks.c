@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * webhooks.c — webhooks against Trello: add, remove, Trello's view, and the
  * store access that keeps tokens sealed at rest.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * migrations_pg.h — the PostgreSQL schema as an ordered list of migrations,
  * the twin of migrations_sqlite.h: the same tables, columns, constraints and

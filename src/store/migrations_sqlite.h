@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * migrations_sqlite.h — the SQLite schema as an ordered list of migrations.
  * Migration i (0-based) brings the schema to version i + 1. Never edit a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * pg.c — the PostgreSQL implementation of the store (libpq), for several
  * `trellohook serve` instances on one database.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* sqlite_ckpt.c — see sqlite_ckpt.h. */
 #include <pthread.h>
 #include <stdatomic.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sqlite_ckpt — WAL checkpoints on a background thread.
  *

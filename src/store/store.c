@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * store.c — choosing a store implementation from DATABASE_URL, the
  * array/struct helpers shared by every implementation, and the logic both

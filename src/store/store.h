@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * store — the one interface to persistent state, with two implementations:
  * SQLite (store/sqlite.c, the embedded default) and PostgreSQL (store/pg.c).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * store_int.h — what the store implementations (sqlite.c, pg.c) share, kept
  * once in store.c: argument checks and their messages, events_put's filling

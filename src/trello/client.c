@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * client.c — the typed Trello calls: building each request (path, JSON
  * body, whether it may be repeated), reading each answer, batches, and the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * parse.c — the pure half of the Trello client: reading Trello's answers
  * (JSON objects, error bodies, rate-limit headers) and what users type for

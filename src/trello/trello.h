@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * trello — the Trello REST client (layer 4): webhooks CRUD, token info, the
  * token owner and boards, resolving board/card URLs, and a batch runner that

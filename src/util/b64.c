@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* b64.c — standard base64 (RFC 4648 section 4) with padding. */
 #include <string.h>
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* buf.c — growable byte buffers with a hard maximum and sticky failures. */
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* clock.c — wall and monotonic time, ISO 8601 in UTC. */
 #include <stdio.h>
 #include <string.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* error.c — filling caller-owned th_error reports. */
 #include <stdio.h>
 #include <string.h>

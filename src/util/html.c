@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* html.c — escaping text for HTML element content and attribute values. */
 #include "util/util.h"
 

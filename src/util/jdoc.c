@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * jdoc.c — the strict one-pass JSON reader (see jdoc.h for the rules).
  *

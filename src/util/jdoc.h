@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * jdoc — a strict, allocation-light JSON reader for the receive path.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* json_text.c — see json_text.h. */
 #include <string.h>
 

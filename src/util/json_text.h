@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* json_text — writing JSON string literals by hand (for logs and streamed
  * output) without building a jansson tree. */
 #ifndef TH_JSON_TEXT_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* log.c — see log.h. One line per call, written with a single write(2). */
 #include <errno.h>
 #include <fcntl.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * log — leveled logging to stderr as text or JSON lines.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* mask.c — the one place that decides how a secret looks when printed. */
 #include <string.h>
 

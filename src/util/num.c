@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* num.c — strict number and duration parsing (no atoi, no silent garbage). */
 #include <errno.h>
 #include <stdlib.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* rand.c — cryptographic randomness and opaque ids. */
 #include <openssl/rand.h>
 #include <string.h>

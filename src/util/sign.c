@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* sign.c — see sign.h. HMAC via OpenSSL 3; comparisons in constant time. */
 #include <openssl/crypto.h>
 #include <openssl/evp.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sign — the two webhook signature schemes trellohook deals with.
  *

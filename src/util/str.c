@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* str.c — small, bounded string helpers and validators. */
 #include <ctype.h>
 #include <stdio.h>

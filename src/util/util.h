@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * util — the bottom layer: errors, bounded buffers, strict number parsing,
  * random ids, base64, secret masking, HTML escaping, time. No I/O policy.

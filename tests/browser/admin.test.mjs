@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The admin in a real browser: playwright-core drives Debian's chromium
 // (never a downloaded one) against `trellohook serve` wired to trello-mock.
 // Goes through the issue's "done when": sign in, get a token through the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The admin over real sockets: every route needs a session, form posts need
 // the CSRF token, wrong passwords are throttled, ?next= never leaves the
 // admin, `user add` refuses bad passwords, pages carry the security headers.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // What the CLI prints for people: list commands with a header row and
 // aligned, escaped columns (--no-header, --json unchanged); sync's progress
 // line on a terminal's stderr and nothing on a pipe; events tail in colour on

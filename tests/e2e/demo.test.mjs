@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // `trellohook demo` (what `make run` starts without Trello variables), run
 // for real: trello-mock and serve as its children, the printed admin login,
 // the webhook on the mock, the demo's actions stored and handled, `trigger`

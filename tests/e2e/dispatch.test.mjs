@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Handlers end to end: real `trellohook serve` processes, real shell commands
 // and real HTTP receivers (node:http on 127.0.0.1). Events arrive as signed
 // POSTs to /callbacks/{id} of a webhook row written into the test's store

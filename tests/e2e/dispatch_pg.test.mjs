@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The handler end-to-end tests of dispatch.test.mjs, on PostgreSQL: every test
 // gets a fresh database on a throwaway cluster started by scripts/pg.sh.
 import { spawnSync } from 'node:child_process';

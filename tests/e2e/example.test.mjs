@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // examples/print_summaries: a C program that embeds libtrellohook through the
 // public header, connects a function to callback_received (twice, with one
 // dispatch_uid) and serves. Real process, real signed POSTs, real SQLite.

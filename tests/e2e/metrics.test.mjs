@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // /metrics after real deliveries: handler run time by kind and by handler,
 // attempts by outcome, the pending gauge and the age of the oldest pending
 // delivery (one webhook's deliveries to one handler run in order, so while a

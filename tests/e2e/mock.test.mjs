@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // trello-mock against the facts of ../shared/trello/API.md: error texts and
 // statuses, the HEAD rule, signed deliveries, retries, 410, token expiry,
 // rate limits, both auth forms, both token forms, hostile input, authorize.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // PostgreSQL end to end: a throwaway cluster (scripts/pg.sh), real
 // `trellohook serve` processes with DATABASE_URL=postgresql://..., trello-mock
 // delivering through a small round-robin load balancer to two instances.

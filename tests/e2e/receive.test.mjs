@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The receive path end to end: trello-mock delivers, serve verifies, stores,
 // dedupes and answers with exactly the status codes of INTERFACE.md.
 import { test, before, after } from 'node:test';

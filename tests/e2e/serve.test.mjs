@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // `trellohook serve` over real sockets: routes that need no webhook, HTTP
 // framing and size limits, configuration errors, clean shutdown.
 import { test, before, after } from 'node:test';

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // `trellohook sync` against trello-mock and a real serve, across two tokens:
 // local-only, Trello-only, duplicate, orphan, foreign-domain and drifted
 // webhooks; --dry-run changes nothing; --prune deletes what points at us

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // token add / ls / check / rm, expiry flagged everywhere, tokens encrypted at
 // rest with TRELLOHOOK_SECRET_KEY, and serve's periodic health pass.
 import assert from 'node:assert/strict';

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // `trellohook trigger`: realistic, signed deliveries of every listed action
 // type POSTed to a real `trellohook serve` (webhooks registered through the
 // real `webhook add` path against trello-mock), stored and summarised.

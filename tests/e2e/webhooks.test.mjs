@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // webhook add / ls / show / rm against a real trello-mock and a real
 // `trellohook serve` (Trello's HEAD check and deliveries reach it).
 import assert from 'node:assert/strict';

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Compiles include/trellohook.h alone, as a user's program would. */
 #include <trellohook.h>
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The store test suite shared by both backends: every case here runs
  * unchanged against SQLite (test_store.c) and PostgreSQL (test_store_pg.c).
  * Each test gets a fresh, migrated, empty store from the backend's fixture

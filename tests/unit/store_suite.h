@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * store_suite — the store tests every backend must pass, written once and
  * compiled into each backend's test binary (test_store: SQLite, test_store_pg:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_admin.c — the web admin driven without sockets: requests built by
  * hand, answered by server_admin() over a real SQLite store. */
 #include <setjmp.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Configuration: defaults, every variable's valid and invalid values, flags
  * winning over the environment, CALLBACK_DOMAIN normalisation, requirements,
  * secrets from NAME_FILE and systemd credentials (real files in a temporary

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* dispatch: the retry schedule with jitter, the exec runner (real /bin/sh
  * processes: stdin bytes, environment, exit codes, output bounds, timeouts
  * killing the process group, commands that never read), the command

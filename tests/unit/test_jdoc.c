@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Unit tests of util/jdoc: the grammar, every string rule, surrogates,
  * duplicate keys (also in a 100k-key object), depth, numbers pinned against
  * jansson 2.14, truncation of the sample payloads at every byte, the reading

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Unit tests of the model's payload parser and summaries: every sample
  * delivery in tests/data/payloads/, a summary for every action type, and
  * hostile bodies (truncated, non-UTF-8, deep, huge, duplicate keys, NULs,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* service: tokens sealed at rest (round trip, randomised, wrong key, no key,
  * damaged and hostile stored values) and recognising our callback URLs. */
 #include <setjmp.h>

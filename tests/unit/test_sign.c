@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Signature schemes: Trello's vectors (tests/data/signature-vectors.txt, from
  * the shared Trello facts) and Standard Webhooks' published example. */
 #include <setjmp.h>

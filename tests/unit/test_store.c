@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Unit tests of the store on real SQLite files: the shared store suite
  * (store_suite.c: CRUD and constraints of every table, byte-exact payloads,
  * event listings, the delivery outbox — matching, claim order, leases,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Unit tests of the PostgreSQL store on a real server: the shared store
  * suite (store_suite.c, the same cases test_store.c runs on SQLite), plus
  * what only PostgreSQL has: migrations under an advisory lock by several processes at once, the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Unit tests of the Trello client.
  *
  *  1. Pure parts, no server: --model parsing, error bodies (text and JSON,

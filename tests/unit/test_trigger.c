@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* trigger without sockets: every template parses and summarises as its type,
  * trigger_build fills the webhook's model per model type, action ids are
  * fresh, and trigger_set_path handles good, malformed, hostile, deep and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Unit tests of the util layer: buffers, strings, numbers, ids, base64,
  * masking, HTML escaping, time, JSON quoting and log redaction. */
 #include <setjmp.h>

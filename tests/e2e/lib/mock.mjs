@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Helpers for end-to-end tests that need trello-mock: start it as a real
 // process, talk to its Trello and control APIs, and run real HTTP receivers
 // on 127.0.0.1 (port 0) that record exactly what arrives.

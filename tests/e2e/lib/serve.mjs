@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Helpers to run real trellohook processes in end-to-end tests.
 import { spawn, spawnSync } from 'node:child_process';
 import { createHmac } from 'node:crypto';

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The whole loop for end-to-end tests: trello-mock, `trellohook serve` on a
 // port chosen up front (CALLBACK_DOMAIN must name it), a seeded board and a
 // token, and helpers to register webhooks through the real `webhook add` path.
