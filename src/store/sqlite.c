@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include "store/migrations_sqlite.h"
+#include "util/log.h"
 #include "store/sqlite_int.h"
 
 /* ---- cached statements ----------------------------------------------------------- */
@@ -326,11 +327,28 @@ int sq_read_one(sq *s, sqlite3_stmt *q, const store_rowtype *rt, void *out, cons
 
 /* ---- one row, all rows ---------------------------------------------------------------- */
 
+/* A statement left stepping (not reset on some path) keeps its connection's
+ * read transaction open, so every later read on that connection sees the
+ * database as it was then: a webhook another process added or marked removed
+ * would stay invisible. Reads start by resetting any such statement, and log
+ * it, so the path that forgot can be found. Called with s->mu held. */
+static void sq_end_stale_reads(sq *s)
+{
+	for (sqlite3_stmt *st = sqlite3_next_stmt(s->db, NULL); st;
+	     st = sqlite3_next_stmt(s->db, st))
+		if (sqlite3_stmt_busy(st)) {
+			log_warn("store", "a statement was left open (%.60s); reset before a read",
+			         sqlite3_sql(st) ? sqlite3_sql(st) : "?");
+			sqlite3_reset(st);
+		}
+}
+
 int sq_get_one(sq *s, enum sq_q id, const char *k1, const char *k2, const store_rowtype *rt,
                void *out, const char *nf, const char *what, th_error *err)
 {
 	memset(out, 0, rt->size);
 	pthread_mutex_lock(&s->mu);
+	sq_end_stale_reads(s);
 	int ret = 0;
 	sqlite3_stmt *q = sq_stmt(s, id, err);
 	if (!q) {
@@ -368,6 +386,7 @@ int sq_list(sq *s, enum sq_q id, const store_rowtype *rt, void **out, size_t *n,
             th_error *err)
 {
 	pthread_mutex_lock(&s->mu);
+	sq_end_stale_reads(s);
 	int ret = sq_list_locked(s, id, rt, out, n, what, err);
 	pthread_mutex_unlock(&s->mu);
 	return ret;
