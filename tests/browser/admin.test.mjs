@@ -5,7 +5,7 @@
 // mock's authorize page, add a webhook by pasting a board URL, see actions
 // arrive as events, see a <script> card name shown as text, retry a failed
 // delivery, sign out. Saves screenshots of the main pages to $TH_SCREENSHOTS, by default
-// the build directory's screenshots/ (`make screenshots` points it at docs/screenshots/).
+// the build directory's screenshots/ (`make screenshots` points it at the README's tracked pictures).
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
