@@ -125,6 +125,9 @@ TH_EXTERN const char *th_event_card_name(const th_event *event);
 TH_EXTERN const char *th_event_member_name(const th_event *event); /**< = th_event_member() */
 TH_EXTERN const char *th_event_member_id(const th_event *event);   /**< who acted (24 hex) */
 TH_EXTERN const char *th_event_summary(const th_event *event);     /**< one line for people */
+/** How the event reached us: "delivery" (POSTed and signed by Trello) or
+ *  "backfill" (listed from Trello's actions after downtime; no signature). */
+TH_EXTERN const char *th_event_source(const th_event *event);
 /**
  * The event as JSON text: the body exactly as Trello sent it (the bytes whose
  * signature was verified), one JSON object in UTF-8, NUL-terminated;

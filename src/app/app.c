@@ -381,6 +381,10 @@ const char *th_event_summary(const th_event *e)
 {
 	return e->summary;
 }
+const char *th_event_source(const th_event *e)
+{
+	return event_source_name(e->source);
+}
 void *th_event_json(const th_event *e)
 {
 	return e->json;

@@ -31,6 +31,7 @@ static json_t *event_json(const event *ev, bool with_payload)
 	json_object_set_new(o, "card_id", cli_jstr(ev->card_id));
 	json_object_set_new(o, "card_name", cli_jstr(ev->card_name));
 	json_object_set_new(o, "summary", cli_jstr(ev->summary));
+	json_object_set_new(o, "source", json_string(event_source_name(ev->source)));
 	json_object_set_new(o, "received_at", cli_jtime(ev->received_at));
 	if (with_payload) {
 		/* the exact bytes; jansson refuses invalid UTF-8, which a stored Trello body is not

@@ -83,6 +83,8 @@ static int env_add_names(const event *ev, char **envp, size_t *n, size_t cap)
 	rc |= env_add(envp, n, cap, "TRELLO_LIST_NAME", ev->list_name);
 	rc |= env_add(envp, n, cap, "TRELLO_CARD_NAME", ev->card_name);
 	rc |= env_add(envp, n, cap, "TRELLO_MEMBER_NAME", ev->member);
+	/* "delivery" (POSTed and signed by Trello) or "backfill" (listed after downtime) */
+	rc |= env_add(envp, n, cap, "TRELLO_EVENT_SOURCE", event_source_name(ev->source));
 	return rc;
 }
 

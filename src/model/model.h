@@ -74,6 +74,14 @@ int token_state_parse(const char *s, enum token_state *out);
 /* Deepest nesting we accept in a payload. Trello payloads are about 6 levels deep. */
 #define EVENT_MAX_DEPTH 64
 
+/* How an event reached us: POSTed by Trello (a delivery, signed), or listed
+ * from Trello's actions after downtime (a backfill, which carries no
+ * signature). Stored as its name ("delivery", "backfill"). */
+enum event_source { EVENT_FROM_DELIVERY = 0, EVENT_FROM_BACKFILL };
+
+const char *event_source_name(enum event_source s);
+int event_source_parse(const char *s, enum event_source *out);
+
 /* A received Trello action. `struct th_event` is the public opaque type. */
 struct th_event {
 	char *id;          /* our event id */
@@ -86,12 +94,13 @@ struct th_event {
 	char *list_id, *list_name;
 	char *card_id, *card_name;
 	char *member;    /* who acted: memberCreator.fullName (or username); also member_name */
-	char *member_id; /* who acted: action.idMemberCreator (24 hex); not kept by the store,
-	                    event_fill_from_payload() recovers it */
+	char *member_id; /* who acted: action.idMemberCreator (24 hex); events stored before
+	                    schema 8 may lack it, event_fill_from_payload() recovers it */
 	char *summary;   /* one line for people, see model/summary.c */
 	char *payload;   /* the body exactly as received (NUL-terminated copy) */
 	size_t payload_len;
 	int64_t received_at;
+	enum event_source source; /* zeroed: a delivery */
 	json_t *json; /* parsed payload when a caller attached one (owned reference); event_parse()
 	                 leaves it NULL */
 };

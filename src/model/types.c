@@ -35,6 +35,11 @@ static const char *const delivery_status_names[] = {
     [DELIVERY_FAILED] = "failed",   [DELIVERY_DEAD] = "dead",
 };
 
+static const char *const event_source_names[] = {
+    [EVENT_FROM_DELIVERY] = "delivery",
+    [EVENT_FROM_BACKFILL] = "backfill",
+};
+
 /* Index of @s in @names (exact, case-sensitive), or -1. */
 static int name_index(const char *const *names, size_t n, const char *s)
 {
@@ -259,4 +264,20 @@ bool handler_matches(const handler *h, const event *ev)
 		p = *end ? end + 1 : end;
 	}
 	return !any_entry; /* "" or only commas: no filter */
+}
+
+/* Name of an event's source ("delivery", "backfill"). Static storage. */
+const char *event_source_name(enum event_source s)
+{
+	return name_of(event_source_names, TH_ARRAY_LEN(event_source_names), (int)s);
+}
+
+/* Parse an event source name into @out. Returns 0 or TH_EINVAL. */
+int event_source_parse(const char *s, enum event_source *out)
+{
+	int i = name_index(event_source_names, TH_ARRAY_LEN(event_source_names), s);
+	if (i < 0)
+		return TH_EINVAL;
+	*out = (enum event_source)i;
+	return 0;
 }

@@ -157,6 +157,15 @@ static const char *const pg_migrations[] = {
     "INSERT INTO event_rollup_hour (hour, webhook_id, action_type, n)"
     " SELECT received_at / 3600000, webhook_id, coalesce(action_type, ''), count(*)"
     " FROM events GROUP BY 1, 2, 3;",
+    /* 8: an event's source and who acted as an id (see migrations_sqlite.h,
+     * 8). Rows stored before take the id from their payload: a pattern over
+     * the bytes, which cannot fail on a body that is not UTF-8 or not JSON
+     * the way a cast to jsonb would (the first idMemberCreator of a Trello
+     * body is the action's; its model has none). */
+    "ALTER TABLE events ADD COLUMN source TEXT NOT NULL DEFAULT 'delivery';"
+    "ALTER TABLE events ADD COLUMN member_id TEXT;"
+    "UPDATE events SET member_id = substring(encode(payload, 'escape')"
+    " FROM '\"idMemberCreator\"\\s*:\\s*\"([0-9a-fA-F]{24})\"');",
 };
 
 #endif

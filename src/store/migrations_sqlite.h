@@ -161,6 +161,15 @@ static const char *const sqlite_migrations[] = {
     "INSERT INTO event_rollup_hour (hour, webhook_id, action_type, n)"
     " SELECT received_at / 3600000, webhook_id, coalesce(action_type, ''), count(*)"
     " FROM events GROUP BY 1, 2, 3;",
+    /* 8: where an event came from ("delivery": POSTed by Trello; "backfill":
+     * listed from Trello's actions after downtime), and who acted as an id,
+     * so listings (which do not read the payload) can show it. Rows stored
+     * before take it from their payload, where it parses (Trello's bodies
+     * are JSON; json_valid guards the rare one that is not). */
+    "ALTER TABLE events ADD COLUMN source TEXT NOT NULL DEFAULT 'delivery';"
+    "ALTER TABLE events ADD COLUMN member_id TEXT;"
+    "UPDATE events SET member_id = json_extract(CAST(payload AS TEXT), '$.action.idMemberCreator')"
+    " WHERE json_valid(CAST(payload AS TEXT));",
 };
 
 #endif

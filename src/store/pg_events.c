@@ -8,7 +8,7 @@
 
 #include "store/pg_int.h"
 
-#define EVENTS_PER_INSERT 1000     /* 16 parameters each: well under 65535 */
+#define EVENTS_PER_INSERT 1000     /* 18 parameters each: well under 65535 */
 #define DELIVERIES_PER_INSERT 5000 /* 7 parameters each */
 
 /* ---- deliveries for new events ------------------------------------------------------------ */
@@ -118,16 +118,16 @@ static int insert_events(pgs *s, PGconn *c, put_ctx *x, size_t from, size_t to, 
 	buf_init(&sql, BUF_MAX_DEFAULT);
 	PGresult *r = NULL;
 	int ret = 0, rows = 0;
-	int e =
-	    buf_puts(&sql, "INSERT INTO events (id, webhook_id, action_id, action_type,"
-	                   " action_date, model_id, board_id, board_name, list_id, list_name,"
-	                   " card_id, card_name, member, summary, payload, received_at) VALUES ");
+	int e = buf_puts(&sql, "INSERT INTO events (id, webhook_id, action_id, action_type,"
+	                       " action_date, model_id, board_id, board_name, list_id, list_name,"
+	                       " card_id, card_name, member, summary, source, member_id, payload,"
+	                       " received_at) VALUES ");
 	for (size_t i = from; i < to && !e; i++) {
 		event *ev = x->evs[i];
 		if (!store_event_storable(ev))
 			continue;
 		e = buf_puts(&sql, rows ? ",(" : "(");
-		for (int k = 0; k < 16 && !e; k++)
+		for (int k = 0; k < 18 && !e; k++)
 			e = buf_printf(&sql, k ? ",$%d" : "$%d", p.n + k + 1);
 		if (!e)
 			e = buf_putc(&sql, ')');
@@ -145,6 +145,8 @@ static int insert_events(pgs *s, PGconn *c, put_ctx *x, size_t from, size_t to, 
 		pp_text_repair(&p, ev->card_name);
 		pp_text_repair(&p, ev->member);
 		pp_text_repair(&p, ev->summary);
+		pp_text(&p, event_source_name(ev->source));
+		pp_text_repair(&p, ev->member_id);
 		pp_bytes(&p, ev->payload, ev->payload_len); /* the body exactly as received */
 		pp_i64(&p, ev->received_at);
 		rows++;

@@ -45,7 +45,8 @@ static const char *const sq_sql[Q_COUNT] = {
     [Q_EVENT_INSERT] =
         "INSERT INTO events (id, webhook_id, action_id, action_type, action_date, model_id,"
         " board_id, board_name, list_id, list_name, card_id, card_name, member, summary,"
-        " payload, received_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+        " source, member_id, payload, received_at)"
+        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
         " ON CONFLICT (webhook_id, action_id) DO NOTHING",
     [Q_WEBHOOK_TOUCH] = "UPDATE webhooks SET last_event_at = ?2"
                         " WHERE id = ?1 AND last_event_at < ?2",

@@ -172,6 +172,8 @@ static int put_one(sq *s, const event *ev, const handler *hs, size_t nh, int64_t
 	sq_bind_text(&b, ev->card_name);
 	sq_bind_text(&b, ev->member);
 	sq_bind_text(&b, ev->summary);
+	sq_bind_text(&b, event_source_name(ev->source));
+	sq_bind_text(&b, ev->member_id);
 	/* the body exactly as received: a BLOB, never re-encoded */
 	int i = ++b.i;
 	if (b.rc == SQLITE_OK)

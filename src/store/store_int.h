@@ -101,7 +101,8 @@ int store_each_match(const event *ev, const handler *hs, size_t nh, store_match_
 	"last_event_at, token_fp"
 #define EVENT_COLS                                                                       \
 	"seq, id, webhook_id, action_id, action_type, action_date, model_id, board_id, " \
-	"board_name, list_id, list_name, card_id, card_name, member, summary, received_at"
+	"board_name, list_id, list_name, card_id, card_name, member, summary, source, "  \
+	"member_id, received_at"
 #define HANDLER_COLS "id, kind, target, on_types, model, secret, enabled, created_at"
 #define DELIVERY_COLS                                                               \
 	"d.id, d.event_id, d.handler_id, d.status, d.attempts, d.next_attempt_at, " \

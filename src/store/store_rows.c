@@ -98,6 +98,8 @@ int64_t store_read_event(store_row *r, event *ev, bool with_payload)
 	                 &ev->member,      &ev->summary};
 	for (size_t i = 0; i < TH_ARRAY_LEN(text); i++)
 		*text[i] = row_text(r);
+	READ_ENUM(r, event_source_parse, &ev->source, EVENT_FROM_DELIVERY);
+	ev->member_id = row_text(r);
 	ev->received_at = row_int(r);
 	if (with_payload)
 		ev->payload = row_blob(r, &ev->payload_len); /* any bytes, kept exactly */

@@ -53,8 +53,10 @@ describe('names travel with events', () => {
       assert.equal(e.card_name, moved.card.name);
       assert.equal(e.member_name, moved.action.memberCreator.fullName);
       assert.equal(e.member, e.member_name);
+      // a listing reads no payload: who acted, as an id, is a column of its own
+      assert.equal(e.member_id, moved.action.idMemberCreator);
+      assert.equal(e.source, 'delivery');
     }
-    assert.equal(ev.member_id, moved.action.idMemberCreator);
     assert.match(ev.summary, new RegExp(`moved "${moved.card.name}" from .+ to ${moved.to.name}`));
   });
 
@@ -69,6 +71,7 @@ describe('names travel with events', () => {
     assert.equal(vars.TRELLO_LIST_ID, moved.to.id);
     assert.equal(vars.TRELLO_CARD_NAME, moved.card.name);
     assert.equal(vars.TRELLO_MEMBER_NAME, moved.action.memberCreator.fullName);
+    assert.equal(vars.TRELLO_EVENT_SOURCE, 'delivery');
   });
 
   test("trello-mock's member actions have the real shape and read with the member's name", async () => {

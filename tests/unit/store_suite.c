@@ -646,6 +646,52 @@ void suite_payload_bytes_exact(void **state)
 	assert_string_equal(err.msg, "no event with id missing");
 }
 
+/* An event's source and who acted (schema 8) read back from both the full
+ * read and a listing, which reads no payload; a payload that says otherwise
+ * does not change the columns. */
+void suite_event_source_member(void **state)
+{
+	store_fx *f = suite_fx(state);
+	store *st = f->st;
+	th_error err = {0};
+	event *live = suite_ev_new("w1", "s1", "commentCard", "live", NULL, 0);
+	event *past =
+	    suite_ev_new("w1", "s2", "commentCard", "past",
+	                 "{\"action\":{\"idMemberCreator\":\"0000000000000000000000ff\"}}", 0);
+	past->source = EVENT_FROM_BACKFILL;
+	past->member_id = str_dup("5f00000000000000000000cc");
+	assert_int_equal(suite_put1(st, live), STORE_PUT_NEW);
+	assert_int_equal(suite_put1(st, past), STORE_PUT_NEW);
+
+	event got = {0};
+	assert_int_equal(store_event_get(st, past->id, &got, &err), 0);
+	assert_int_equal(got.source, EVENT_FROM_BACKFILL);
+	assert_string_equal(got.member_id, "5f00000000000000000000cc");
+	event_clear(&got);
+	assert_int_equal(store_event_get(st, live->id, &got, &err), 0);
+	assert_int_equal(got.source, EVENT_FROM_DELIVERY);
+	assert_null(got.member_id);
+	event_clear(&got);
+
+	event_query q = {0};
+	event_row *rows = NULL;
+	size_t n = 0;
+	assert_int_equal(store_event_list(st, &q, &rows, &n, &err), 0);
+	assert_int_equal(n, 2);
+	for (size_t i = 0; i < n; i++) {
+		bool is_past = strcmp(rows[i].ev.id, past->id) == 0;
+		assert_int_equal(rows[i].ev.source,
+		                 is_past ? EVENT_FROM_BACKFILL : EVENT_FROM_DELIVERY);
+		if (is_past)
+			assert_string_equal(rows[i].ev.member_id, "5f00000000000000000000cc");
+		else
+			assert_null(rows[i].ev.member_id);
+	}
+	event_row_list_free(rows, n);
+	suite_ev_free(live);
+	suite_ev_free(past);
+}
+
 /* event_list: every filter, paging, order and the limit. */
 void suite_event_list_filters(void **state)
 {

@@ -49,6 +49,7 @@ void suite_backfill_marks(void **state);
 void suite_events_dedupe(void **state);
 void suite_events_survive_webhook_delete(void **state);
 void suite_payload_bytes_exact(void **state);
+void suite_event_source_member(void **state);
 void suite_event_list_filters(void **state);
 void suite_deliveries_for_matching_handlers(void **state);
 void suite_claim_order(void **state);
@@ -87,6 +88,7 @@ void suite_fault_events_sync(void **state);
 	    cmocka_unit_test_setup_teardown(suite_events_dedupe, setup, teardown),                 \
 	    cmocka_unit_test_setup_teardown(suite_events_survive_webhook_delete, setup, teardown), \
 	    cmocka_unit_test_setup_teardown(suite_payload_bytes_exact, setup, teardown),           \
+	    cmocka_unit_test_setup_teardown(suite_event_source_member, setup, teardown),           \
 	    cmocka_unit_test_setup_teardown(suite_event_list_filters, setup, teardown),            \
 	    cmocka_unit_test_setup_teardown(suite_deliveries_for_matching_handlers, setup,         \
 	                                    teardown),                                             \

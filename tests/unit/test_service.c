@@ -213,6 +213,9 @@ static void test_event_name_accessors(void **state)
 	assert_string_equal(th_event_member_name(&ev), "Zo");
 	assert_string_equal(th_event_member(&ev), "Zo");
 	assert_string_equal(th_event_member_id(&ev), "5e3b1c9f8a7d6e5f4a3b2c1d");
+	assert_string_equal(th_event_source(&ev), "delivery"); /* parsed from a POST */
+	ev.source = EVENT_FROM_BACKFILL;
+	assert_string_equal(th_event_source(&ev), "backfill");
 	event_clear(&ev);
 	static const char bare[] =
 	    "{\"action\":{\"id\":\"6123456789abcdef00010002\",\"type\":\"x\"}}";
