@@ -47,15 +47,7 @@ static int random_b64url(char out[48])
 static bool cookie_value_ok(const char *v)
 {
 	size_t n = strlen(v);
-	if (n != 43)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		char c = v[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      c == '-' || c == '_'))
-			return false;
-	}
-	return true;
+	return n == 43 && str_is_b64url(v, n);
 }
 
 static void set_cookie(admin_req *r, const char *name, const char *value, const char *path,

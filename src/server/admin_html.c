@@ -316,15 +316,7 @@ void admin_badge(buf *b, const char *state)
 
 bool admin_path_id_ok(const char *s, size_t n)
 {
-	if (n == 0 || n > 64)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		char c = s[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      c == '-' || c == '_'))
-			return false;
-	}
-	return true;
+	return n > 0 && n <= 64 && str_is_b64url(s, n);
 }
 
 /* ---- forms ------------------------------------------------------------------------------ */

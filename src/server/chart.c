@@ -80,15 +80,7 @@ static void put_text(buf *b, const char *s, size_t max)
 static bool id_ok(const char *id)
 {
 	size_t n = id ? strlen(id) : 0;
-	if (n == 0 || n > 64)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		char c = id[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      c == '_' || c == '-'))
-			return false;
-	}
-	return true;
+	return n > 0 && n <= 64 && str_is_b64url(id, n);
 }
 
 /* The smallest 1, 2 or 5 × 10^k at or above @v (at least 1). */

@@ -53,17 +53,6 @@ int login_token_make(const unsigned char key[LOGIN_TOKEN_KEY_LEN], int64_t now_s
 	return 0;
 }
 
-static bool b64url_run(const char *s, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		char c = s[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      c == '-' || c == '_'))
-			return false;
-	}
-	return true;
-}
-
 enum login_token_check login_token_check(const unsigned char key[LOGIN_TOKEN_KEY_LEN],
                                          const char *tok, int64_t now_s)
 {
@@ -85,7 +74,7 @@ enum login_token_check login_token_check(const unsigned char key[LOGIN_TOKEN_KEY
 	}
 	const char *nonce = dot1 + 1;
 	if (len != ilen + 1 + NONCE_B64 + 1 + MAC_B64 || nonce[NONCE_B64] != '.' ||
-	    !b64url_run(nonce, NONCE_B64) || !b64url_run(nonce + NONCE_B64 + 1, MAC_B64))
+	    !str_is_b64url(nonce, NONCE_B64) || !str_is_b64url(nonce + NONCE_B64 + 1, MAC_B64))
 		return LOGIN_TOKEN_MALFORMED;
 	char want[MAC_B64 + 1];
 	mac_of(key, tok, ilen, nonce, want);

@@ -140,6 +140,17 @@ bool str_is_hex(const char *s, size_t len)
 	return true;
 }
 
+bool str_is_b64url(const char *s, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		char c = s[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '-' || c == '_'))
+			return false;
+	}
+	return true;
+}
+
 int str_hex_digit(char c)
 {
 	if (c >= '0' && c <= '9')

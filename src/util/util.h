@@ -92,6 +92,9 @@ size_t str_utf8_seq(const char *s, size_t avail);
 /* True when @s is @len bytes of valid UTF-8 (str_utf8_seq() all the way). */
 bool str_utf8_valid(const char *s, size_t len);
 bool str_is_hex(const char *s, size_t len);
+/* True when all @len bytes of @s are of base64url's alphabet [A-Za-z0-9_-]
+ * (ids, cookies and tokens that go into URLs and HTML attributes). */
+bool str_is_b64url(const char *s, size_t len);
 /* The value of hex digit @c (0-9, a-f, A-F), or -1. */
 int str_hex_digit(char c);
 /* Percent-decode @n bytes of @in into @out, which has room for n + 1 and is

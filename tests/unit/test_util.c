@@ -121,6 +121,14 @@ static void test_str_helpers(void **state)
 	tok64[3] = 'x';
 	assert_false(str_is_trello_token(tok64));
 	assert_false(str_is_trello_token("ATTA"));
+	assert_true(str_is_b64url("aZ09-_", 6));
+	assert_true(str_is_b64url("", 0));
+	assert_false(str_is_b64url("ab+c", 4)); /* base64's '+' and '/' are not base64url */
+	assert_false(str_is_b64url("ab/c", 4));
+	assert_false(str_is_b64url("ab=", 3));
+	assert_false(str_is_b64url("a\0b", 3));
+	assert_false(str_is_b64url("\xc3\xa9", 2)); /* non-ASCII */
+	assert_true(str_is_b64url("ab c", 2));      /* only @len bytes are read */
 }
 
 static void test_url_decode(void **state)
