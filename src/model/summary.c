@@ -464,14 +464,14 @@ char *event_summarize_doc(jdoc *d, const jnode *root)
 		sb_lit(&s, "did something");
 		put_on_board(&s, &c);
 	} else {
-		summarizer_fn fn = s_generic;
-		for (size_t i = 0; i < summarizers_len; i++) {
-			if (strcmp(summarizers[i].type, c.type) == 0) {
-				fn = summarizers[i].fn;
-				break;
-			}
-		}
-		fn(&s, &c);
+		const summarizer *e = NULL;
+		for (size_t i = 0; i < summarizers_len && !e; i++)
+			if (strcmp(summarizers[i].type, c.type) == 0)
+				e = &summarizers[i];
+		if (e)
+			summarizer_run(&s, &c, e);
+		else
+			s_generic(&s, &c);
 	}
 
 	char *out = NULL;

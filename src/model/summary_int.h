@@ -106,13 +106,31 @@ void s_generic(sb *s, const ctx *c);
 /* ---- the per-type table (summary_types.c) ---------------------------------------- */
 
 typedef void (*summarizer_fn)(sb *s, const ctx *c);
+typedef void put_fn(sb *s, const ctx *c);
+
+/* The sentence shapes that several types share; the table entry brings the
+ * words (summary_types.c, where each shape says how it places them). */
+typedef enum summary_shape {
+	SHAPE_OWN,       /* the entry's @fn writes the sentence */
+	SHAPE_SAY,       /* `<verb><what><prep><where>` */
+	SHAPE_MEMBER_IN, /* `<verb> M<prep><where>`, or `<self> <where>` */
+	SHAPE_ROLE,      /* `made M<prep><where>` */
+	SHAPE_INVITE,    /* `<verb> M to <where><tail>` */
+	SHAPE_POWER_UP,  /* `<verb> Power-Up P<prep><where>` */
+} summary_shape;
 
 typedef struct summarizer {
 	const char *type;
-	summarizer_fn fn;
+	summarizer_fn fn; /* SHAPE_OWN only */
+	summary_shape shape;
+	const char *verb, *self, *prep, *tail; /* NULL: nothing */
+	put_fn *what, *where;                  /* NULL: nothing */
 } summarizer;
 
 extern const summarizer summarizers[];
 extern const size_t summarizers_len;
+
+/* Write the sentence of table entry @e. */
+void summarizer_run(sb *s, const ctx *c, const summarizer *e);
 
 #endif

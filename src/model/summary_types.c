@@ -14,17 +14,18 @@
 
 /* ---- shared sentence shapes --------------------------------------------------------- */
 
-typedef void put_fn(sb *s, const ctx *c);
-
 /* `<verb><what><prep><where>`: one thing done to, or in, another (@prep may
- * be NULL when @where brings its own, as put_on_board() does). */
+ * be NULL when @where brings its own, as put_on_board() does; @what and
+ * @where may be NULL when the verb says it all). */
 static void say(sb *s, const ctx *c, const char *verb, put_fn *what, const char *prep,
                 put_fn *where)
 {
 	sb_lit(s, verb);
-	what(s, c);
+	if (what)
+		what(s, c);
 	sb_lit(s, prep);
-	where(s, c);
+	if (where)
+		where(s, c);
 }
 
 /* update<Thing> of a thing named at data.<key>: what changed (data.old
@@ -177,12 +178,6 @@ static void s_update_comment(sb *s, const ctx *c)
 	put_text(s, get_str(get_obj(c->data, "action"), "text"));
 }
 
-static void s_delete_comment(sb *s, const ctx *c)
-{
-	sb_lit(s, "deleted a comment on ");
-	put_card(s, c);
-}
-
 static void s_vote_on_card(sb *s, const ctx *c)
 {
 	sb_lit(s,
@@ -221,7 +216,7 @@ static void s_move_card_from_board(sb *s, const ctx *c)
 
 /* `added M to <where>`, or `joined <where>` when the actor added themselves. */
 static void member_in(sb *s, const ctx *c, const char *verb, const char *self, const char *prep,
-                      void (*where)(sb *, const ctx *))
+                      put_fn *where)
 {
 	if (is_self(c)) {
 		sb_lit(s, self);
@@ -245,21 +240,6 @@ static void put_enterprise(sb *s, const ctx *c)
 	put_kind(s, c, "enterprise", "enterprise", "the enterprise");
 }
 
-static void s_add_member_to_card(sb *s, const ctx *c)
-{
-	member_in(s, c, "added", "joined", " to ", put_card);
-}
-
-static void s_remove_member_from_card(sb *s, const ctx *c)
-{
-	member_in(s, c, "removed", "left", " from ", put_card);
-}
-
-static void s_add_member_to_board(sb *s, const ctx *c)
-{
-	member_in(s, c, "added", "joined", " to ", put_board);
-}
-
 /* removeMemberFromBoard also says whether the member was deactivated. */
 static void s_remove_member_from_board(sb *s, const ctx *c)
 {
@@ -273,18 +253,8 @@ static void s_remove_member_from_board(sb *s, const ctx *c)
 	member_in(s, c, "removed", "left", " from ", put_board);
 }
 
-static void s_add_member_to_org(sb *s, const ctx *c)
-{
-	member_in(s, c, "added", "joined", " to ", put_org);
-}
-
-static void s_remove_member_from_org(sb *s, const ctx *c)
-{
-	member_in(s, c, "removed", "left", " from ", put_org);
-}
-
 /* makeAdminOf*, makeNormalMemberOf*, makeObserverOf*: `made M <role> of <where>`. */
-static void make_role(sb *s, const ctx *c, const char *role, void (*where)(sb *, const ctx *))
+static void make_role(sb *s, const ctx *c, const char *role, put_fn *where)
 {
 	sb_lit(s, "made ");
 	if (is_self(c))
@@ -295,35 +265,9 @@ static void make_role(sb *s, const ctx *c, const char *role, void (*where)(sb *,
 	where(s, c);
 }
 
-static void s_make_admin_board(sb *s, const ctx *c)
-{
-	make_role(s, c, " an admin of ", put_board);
-}
-
-static void s_make_normal_board(sb *s, const ctx *c)
-{
-	make_role(s, c, " a normal member of ", put_board);
-}
-
-static void s_make_observer_board(sb *s, const ctx *c)
-{
-	make_role(s, c, " an observer of ", put_board);
-}
-
-static void s_make_admin_org(sb *s, const ctx *c)
-{
-	make_role(s, c, " an admin of ", put_org);
-}
-
-static void s_make_normal_org(sb *s, const ctx *c)
-{
-	make_role(s, c, " a normal member of ", put_org);
-}
-
 /* Invitations: the invitee is action.member (or data.memberInvited / an
  * e-mail address that Trello does not always send). */
-static void invite(sb *s, const ctx *c, const char *verb, const char *tail,
-                   void (*where)(sb *, const ctx *))
+static void invite(sb *s, const ctx *c, const char *verb, const char *tail, put_fn *where)
 {
 	sb_lit(s, verb);
 	sb_lit(s, " ");
@@ -335,42 +279,6 @@ static void invite(sb *s, const ctx *c, const char *verb, const char *tail,
 	sb_lit(s, " to ");
 	where(s, c);
 	sb_lit(s, tail);
-}
-
-static void s_create_board_invitation(sb *s, const ctx *c)
-{
-	invite(s, c, "invited", "", put_board);
-}
-
-static void s_delete_board_invitation(sb *s, const ctx *c)
-{
-	invite(s, c, "withdrew the invitation of", "", put_board);
-}
-
-static void s_unconfirmed_board_invitation(sb *s, const ctx *c)
-{
-	invite(s, c, "invited", " (not yet confirmed)", put_board);
-}
-
-static void s_create_org_invitation(sb *s, const ctx *c)
-{
-	invite(s, c, "invited", "", put_org);
-}
-
-static void s_delete_org_invitation(sb *s, const ctx *c)
-{
-	invite(s, c, "withdrew the invitation of", "", put_org);
-}
-
-static void s_unconfirmed_org_invitation(sb *s, const ctx *c)
-{
-	invite(s, c, "invited", " (not yet confirmed)", put_org);
-}
-
-static void s_member_joined_trello(sb *s, const ctx *c)
-{
-	(void)c;
-	sb_lit(s, "joined Trello");
 }
 
 /* updateMember: the actor changed their own profile (data.old). */
@@ -409,21 +317,6 @@ static void s_delete_attachment(sb *s, const ctx *c)
 	put_card(s, c);
 }
 
-static void s_add_label(sb *s, const ctx *c)
-{
-	say(s, c, "added ", put_label, " to ", put_card);
-}
-
-static void s_remove_label(sb *s, const ctx *c)
-{
-	say(s, c, "removed ", put_label, " from ", put_card);
-}
-
-static void s_create_label(sb *s, const ctx *c)
-{
-	say(s, c, "created ", put_label, NULL, put_on_board);
-}
-
 /* updateLabel: the label as it is now, the changed fields in data.old. */
 static void s_update_label(sb *s, const ctx *c)
 {
@@ -441,20 +334,9 @@ static void s_update_label(sb *s, const ctx *c)
 	put_on_board(s, c);
 }
 
-/* deleteLabel: Trello sends only the label's id. */
-static void s_delete_label(sb *s, const ctx *c)
-{
-	say(s, c, "deleted ", put_label, NULL, put_on_board);
-}
-
 static void put_checklist(sb *s, const ctx *c)
 {
 	put_kind(s, c, "checklist", "checklist", "a checklist");
-}
-
-static void s_add_checklist(sb *s, const ctx *c)
-{
-	say(s, c, "added ", put_checklist, " to ", put_card);
 }
 
 static void s_create_checklist(sb *s, const ctx *c)
@@ -467,11 +349,6 @@ static void s_create_checklist(sb *s, const ctx *c)
 	} else {
 		put_on_board(s, c);
 	}
-}
-
-static void s_remove_checklist(sb *s, const ctx *c)
-{
-	say(s, c, "removed ", put_checklist, " from ", put_card);
 }
 
 /* copyChecklist: data.checklist is the copy, checklistSource the original. */
@@ -562,14 +439,6 @@ static void s_check_item_state(sb *s, const ctx *c)
 	put_card(s, c);
 }
 
-static void s_delete_check_item(sb *s, const ctx *c)
-{
-	sb_lit(s, "deleted checklist item ");
-	put_check_item(s, c);
-	sb_lit(s, " from ");
-	put_card(s, c);
-}
-
 /* ---- custom fields ---------------------------------------------------------------- */
 
 /* updateCustomFieldItem: data.customField {name, type},
@@ -616,20 +485,10 @@ static void put_custom_field(sb *s, const ctx *c)
 	put_kind(s, c, "custom field", "customField", "a custom field");
 }
 
-static void s_create_custom_field(sb *s, const ctx *c)
-{
-	say(s, c, "created ", put_custom_field, NULL, put_on_board);
-}
-
 static void s_update_custom_field(sb *s, const ctx *c)
 {
 	updated_kind(s, c, "custom field", "customField", "a custom field");
 	put_on_board(s, c);
-}
-
-static void s_delete_custom_field(sb *s, const ctx *c)
-{
-	say(s, c, "deleted ", put_custom_field, NULL, put_on_board);
 }
 
 /* ---- lists ---------------------------------------------------------------------- */
@@ -637,11 +496,6 @@ static void s_delete_custom_field(sb *s, const ctx *c)
 static void put_list(sb *s, const ctx *c)
 {
 	put_kind(s, c, "list", "list", "a list");
-}
-
-static void s_create_list(sb *s, const ctx *c)
-{
-	say(s, c, "created ", put_list, NULL, put_on_board);
 }
 
 static void s_update_list(sb *s, const ctx *c)
@@ -702,16 +556,6 @@ static void s_update_board(sb *s, const ctx *c)
 	updated_kind(s, c, "board", "board", "the board");
 }
 
-static void s_add_to_org_board(sb *s, const ctx *c)
-{
-	say(s, c, "added ", put_board, " to ", put_org);
-}
-
-static void s_remove_from_org_board(sb *s, const ctx *c)
-{
-	say(s, c, "removed ", put_board, " from ", put_org);
-}
-
 /* createBoardPreference: a per-board preference such as the sidebar. */
 static void s_create_board_preference(sb *s, const ctx *c)
 {
@@ -729,7 +573,7 @@ static void s_create_board_preference(sb *s, const ctx *c)
 }
 
 /* Power-Ups (plugins): data.plugin.name, else data.value (the old ids). */
-static void power_up(sb *s, const ctx *c, const char *verb, bool enterprise_list)
+static void power_up(sb *s, const ctx *c, const char *verb, const char *prep, put_fn *where)
 {
 	sb_lit(s, verb);
 	sb_lit(s, " Power-Up ");
@@ -737,54 +581,11 @@ static void power_up(sb *s, const ctx *c, const char *verb, bool enterprise_list
 	if (!name)
 		name = get_str(c->data, "value");
 	put_name(s, name ? name : "(unnamed)");
-	if (enterprise_list) {
-		sb_lit(s, " in the allow list of ");
-		put_enterprise(s, c);
-	} else {
-		sb_lit(s, " on ");
-		put_board(s, c);
-	}
-}
-
-static void s_enable_plugin(sb *s, const ctx *c)
-{
-	power_up(s, c, "enabled", false);
-}
-
-static void s_disable_plugin(sb *s, const ctx *c)
-{
-	power_up(s, c, "disabled", false);
-}
-
-static void s_add_enterprise_plugin(sb *s, const ctx *c)
-{
-	power_up(s, c, "allowed", true);
-}
-
-static void s_remove_enterprise_plugin(sb *s, const ctx *c)
-{
-	power_up(s, c, "disallowed", true);
-}
-
-static void s_enable_enterprise_whitelist(sb *s, const ctx *c)
-{
-	sb_lit(s, "turned on the Power-Up allow list of ");
-	put_enterprise(s, c);
-}
-
-static void s_disable_enterprise_whitelist(sb *s, const ctx *c)
-{
-	sb_lit(s, "turned off the Power-Up allow list of ");
-	put_enterprise(s, c);
+	sb_lit(s, prep);
+	where(s, c);
 }
 
 /* ---- workspaces (organizations) and enterprises --------------------------------------- */
-
-static void s_create_org(sb *s, const ctx *c)
-{
-	sb_lit(s, "created ");
-	put_org(s, c);
-}
 
 static void s_update_org(sb *s, const ctx *c)
 {
@@ -803,108 +604,139 @@ static void s_update_org(sb *s, const ctx *c)
 	updated_kind(s, c, "workspace", "organization", "the workspace");
 }
 
-static void s_add_org_to_enterprise(sb *s, const ctx *c)
-{
-	say(s, c, "added ", put_org, " to ", put_enterprise);
-}
-
-static void s_remove_org_from_enterprise(sb *s, const ctx *c)
-{
-	say(s, c, "removed ", put_org, " from ", put_enterprise);
-}
-
-static void s_accept_enterprise_join(sb *s, const ctx *c)
-{
-	say(s, c, "accepted ", put_org, " into ", put_enterprise);
-}
-
 /* ---- the table --------------------------------------------------------------------- */
+
+/* See summary_int.h. */
+void summarizer_run(sb *s, const ctx *c, const summarizer *e)
+{
+	switch (e->shape) {
+	case SHAPE_OWN: e->fn(s, c); break;
+	case SHAPE_SAY: say(s, c, e->verb, e->what, e->prep, e->where); break;
+	case SHAPE_MEMBER_IN: member_in(s, c, e->verb, e->self, e->prep, e->where); break;
+	case SHAPE_ROLE: make_role(s, c, e->prep, e->where); break;
+	case SHAPE_INVITE: invite(s, c, e->verb, e->tail, e->where); break;
+	case SHAPE_POWER_UP: power_up(s, c, e->verb, e->prep, e->where); break;
+	}
+}
+
+/* A table entry of each shape, with its words in the order they are said. */
+#define OWN(type_, fn_)                      \
+	{                                    \
+		.type = (type_), .fn = (fn_) \
+	}
+#define SAY(type_, verb_, what_, prep_, where_)                                        \
+	{                                                                              \
+		.type = (type_), .shape = SHAPE_SAY, .verb = (verb_), .what = (what_), \
+		.prep = (prep_), .where = (where_)                                     \
+	}
+#define MEMBER_IN(type_, verb_, self_, prep_, where_)                                        \
+	{                                                                                    \
+		.type = (type_), .shape = SHAPE_MEMBER_IN, .verb = (verb_), .self = (self_), \
+		.prep = (prep_), .where = (where_)                                           \
+	}
+#define ROLE(type_, role, where_)                                                       \
+	{                                                                               \
+		.type = (type_), .shape = SHAPE_ROLE, .prep = (role), .where = (where_) \
+	}
+#define INVITE(type_, verb_, tail_, where_)                                               \
+	{                                                                                 \
+		.type = (type_), .shape = SHAPE_INVITE, .verb = (verb_), .tail = (tail_), \
+		.where = (where_)                                                         \
+	}
+#define POWER_UP(type_, verb_, prep_, where_)                                               \
+	{                                                                                   \
+		.type = (type_), .shape = SHAPE_POWER_UP, .verb = (verb_), .prep = (prep_), \
+		.where = (where_)                                                           \
+	}
 
 /* Every action type Trello documents, in the order of docs/actions.md. */
 const summarizer summarizers[] = {
     /* cards */
-    {"createCard", s_create_card},
-    {"copyCard", s_copy_card},
-    {"emailCard", s_email_card},
-    {"convertToCardFromCheckItem", s_convert_check_item},
-    {"updateCard", s_update_card},
-    {"deleteCard", s_delete_card},
-    {"moveCardToBoard", s_move_card_to_board},
-    {"moveCardFromBoard", s_move_card_from_board},
-    {"commentCard", s_comment_card},
-    {"copyCommentCard", s_copy_comment},
-    {"updateComment", s_update_comment},
-    {"deleteComment", s_delete_comment},
-    {"voteOnCard", s_vote_on_card},
-    {"addMemberToCard", s_add_member_to_card},
-    {"removeMemberFromCard", s_remove_member_from_card},
-    {"addLabelToCard", s_add_label},
-    {"removeLabelFromCard", s_remove_label},
-    {"addAttachmentToCard", s_add_attachment},
-    {"deleteAttachmentFromCard", s_delete_attachment},
+    OWN("createCard", s_create_card),
+    OWN("copyCard", s_copy_card),
+    OWN("emailCard", s_email_card),
+    OWN("convertToCardFromCheckItem", s_convert_check_item),
+    OWN("updateCard", s_update_card),
+    OWN("deleteCard", s_delete_card),
+    OWN("moveCardToBoard", s_move_card_to_board),
+    OWN("moveCardFromBoard", s_move_card_from_board),
+    OWN("commentCard", s_comment_card),
+    OWN("copyCommentCard", s_copy_comment),
+    OWN("updateComment", s_update_comment),
+    SAY("deleteComment", "deleted a comment on ", put_card, NULL, NULL),
+    OWN("voteOnCard", s_vote_on_card),
+    MEMBER_IN("addMemberToCard", "added", "joined", " to ", put_card),
+    MEMBER_IN("removeMemberFromCard", "removed", "left", " from ", put_card),
+    SAY("addLabelToCard", "added ", put_label, " to ", put_card),
+    SAY("removeLabelFromCard", "removed ", put_label, " from ", put_card),
+    OWN("addAttachmentToCard", s_add_attachment),
+    OWN("deleteAttachmentFromCard", s_delete_attachment),
     /* checklists */
-    {"addChecklistToCard", s_add_checklist},
-    {"createChecklist", s_create_checklist},
-    {"removeChecklistFromCard", s_remove_checklist},
-    {"copyChecklist", s_copy_checklist},
-    {"updateChecklist", s_update_checklist},
-    {"createCheckItem", s_create_check_item},
-    {"updateCheckItem", s_update_check_item},
-    {"updateCheckItemStateOnCard", s_check_item_state},
-    {"deleteCheckItem", s_delete_check_item},
+    SAY("addChecklistToCard", "added ", put_checklist, " to ", put_card),
+    OWN("createChecklist", s_create_checklist),
+    SAY("removeChecklistFromCard", "removed ", put_checklist, " from ", put_card),
+    OWN("copyChecklist", s_copy_checklist),
+    OWN("updateChecklist", s_update_checklist),
+    OWN("createCheckItem", s_create_check_item),
+    OWN("updateCheckItem", s_update_check_item),
+    OWN("updateCheckItemStateOnCard", s_check_item_state),
+    SAY("deleteCheckItem", "deleted checklist item ", put_check_item, " from ", put_card),
     /* custom fields */
-    {"createCustomField", s_create_custom_field},
-    {"updateCustomField", s_update_custom_field},
-    {"deleteCustomField", s_delete_custom_field},
-    {"updateCustomFieldItem", s_update_custom_field_item},
+    SAY("createCustomField", "created ", put_custom_field, NULL, put_on_board),
+    OWN("updateCustomField", s_update_custom_field),
+    SAY("deleteCustomField", "deleted ", put_custom_field, NULL, put_on_board),
+    OWN("updateCustomFieldItem", s_update_custom_field_item),
     /* lists */
-    {"createList", s_create_list},
-    {"updateList", s_update_list},
-    {"moveListFromBoard", s_move_list_from_board},
-    {"moveListToBoard", s_move_list_to_board},
+    SAY("createList", "created ", put_list, NULL, put_on_board),
+    OWN("updateList", s_update_list),
+    OWN("moveListFromBoard", s_move_list_from_board),
+    OWN("moveListToBoard", s_move_list_to_board),
     /* labels */
-    {"createLabel", s_create_label},
-    {"updateLabel", s_update_label},
-    {"deleteLabel", s_delete_label},
+    SAY("createLabel", "created ", put_label, NULL, put_on_board),
+    OWN("updateLabel", s_update_label),
+    SAY("deleteLabel", "deleted ", put_label, NULL, put_on_board),
     /* boards */
-    {"createBoard", s_create_board},
-    {"copyBoard", s_copy_board},
-    {"updateBoard", s_update_board},
-    {"addMemberToBoard", s_add_member_to_board},
-    {"removeMemberFromBoard", s_remove_member_from_board},
-    {"makeAdminOfBoard", s_make_admin_board},
-    {"makeNormalMemberOfBoard", s_make_normal_board},
-    {"makeObserverOfBoard", s_make_observer_board},
-    {"createBoardInvitation", s_create_board_invitation},
-    {"deleteBoardInvitation", s_delete_board_invitation},
-    {"unconfirmedBoardInvitation", s_unconfirmed_board_invitation},
-    {"createBoardPreference", s_create_board_preference},
-    {"addToOrganizationBoard", s_add_to_org_board},
-    {"removeFromOrganizationBoard", s_remove_from_org_board},
-    {"enablePlugin", s_enable_plugin},
-    {"disablePlugin", s_disable_plugin},
-    {"enablePowerUp", s_enable_plugin},
-    {"disablePowerUp", s_disable_plugin},
+    OWN("createBoard", s_create_board),
+    OWN("copyBoard", s_copy_board),
+    OWN("updateBoard", s_update_board),
+    MEMBER_IN("addMemberToBoard", "added", "joined", " to ", put_board),
+    OWN("removeMemberFromBoard", s_remove_member_from_board),
+    ROLE("makeAdminOfBoard", " an admin of ", put_board),
+    ROLE("makeNormalMemberOfBoard", " a normal member of ", put_board),
+    ROLE("makeObserverOfBoard", " an observer of ", put_board),
+    INVITE("createBoardInvitation", "invited", "", put_board),
+    INVITE("deleteBoardInvitation", "withdrew the invitation of", "", put_board),
+    INVITE("unconfirmedBoardInvitation", "invited", " (not yet confirmed)", put_board),
+    OWN("createBoardPreference", s_create_board_preference),
+    SAY("addToOrganizationBoard", "added ", put_board, " to ", put_org),
+    SAY("removeFromOrganizationBoard", "removed ", put_board, " from ", put_org),
+    POWER_UP("enablePlugin", "enabled", " on ", put_board),
+    POWER_UP("disablePlugin", "disabled", " on ", put_board),
+    POWER_UP("enablePowerUp", "enabled", " on ", put_board),
+    POWER_UP("disablePowerUp", "disabled", " on ", put_board),
     /* members */
-    {"memberJoinedTrello", s_member_joined_trello},
-    {"updateMember", s_update_member},
+    SAY("memberJoinedTrello", "joined Trello", NULL, NULL, NULL),
+    OWN("updateMember", s_update_member),
     /* workspaces and enterprises */
-    {"createOrganization", s_create_org},
-    {"updateOrganization", s_update_org},
-    {"addMemberToOrganization", s_add_member_to_org},
-    {"removeMemberFromOrganization", s_remove_member_from_org},
-    {"makeAdminOfOrganization", s_make_admin_org},
-    {"makeNormalMemberOfOrganization", s_make_normal_org},
-    {"createOrganizationInvitation", s_create_org_invitation},
-    {"deleteOrganizationInvitation", s_delete_org_invitation},
-    {"unconfirmedOrganizationInvitation", s_unconfirmed_org_invitation},
-    {"addOrganizationToEnterprise", s_add_org_to_enterprise},
-    {"removeOrganizationFromEnterprise", s_remove_org_from_enterprise},
-    {"acceptEnterpriseJoinRequest", s_accept_enterprise_join},
-    {"addToEnterprisePluginWhitelist", s_add_enterprise_plugin},
-    {"removeFromEnterprisePluginWhitelist", s_remove_enterprise_plugin},
-    {"enableEnterprisePluginWhitelist", s_enable_enterprise_whitelist},
-    {"disableEnterprisePluginWhitelist", s_disable_enterprise_whitelist},
+    SAY("createOrganization", "created ", put_org, NULL, NULL),
+    OWN("updateOrganization", s_update_org),
+    MEMBER_IN("addMemberToOrganization", "added", "joined", " to ", put_org),
+    MEMBER_IN("removeMemberFromOrganization", "removed", "left", " from ", put_org),
+    ROLE("makeAdminOfOrganization", " an admin of ", put_org),
+    ROLE("makeNormalMemberOfOrganization", " a normal member of ", put_org),
+    INVITE("createOrganizationInvitation", "invited", "", put_org),
+    INVITE("deleteOrganizationInvitation", "withdrew the invitation of", "", put_org),
+    INVITE("unconfirmedOrganizationInvitation", "invited", " (not yet confirmed)", put_org),
+    SAY("addOrganizationToEnterprise", "added ", put_org, " to ", put_enterprise),
+    SAY("removeOrganizationFromEnterprise", "removed ", put_org, " from ", put_enterprise),
+    SAY("acceptEnterpriseJoinRequest", "accepted ", put_org, " into ", put_enterprise),
+    POWER_UP("addToEnterprisePluginWhitelist", "allowed", " in the allow list of ", put_enterprise),
+    POWER_UP("removeFromEnterprisePluginWhitelist", "disallowed", " in the allow list of ",
+             put_enterprise),
+    SAY("enableEnterprisePluginWhitelist", "turned on the Power-Up allow list of ", put_enterprise,
+        NULL, NULL),
+    SAY("disableEnterprisePluginWhitelist", "turned off the Power-Up allow list of ",
+        put_enterprise, NULL, NULL),
 };
 
 const size_t summarizers_len = TH_ARRAY_LEN(summarizers);
