@@ -273,27 +273,12 @@ static const char *act_add_label(struct mock *m, json_t *req, struct targets *t,
 		if (!ok)
 			BAD("label");
 	}
-	json_t *labels = json_object_get(board, "labels");
-	json_t *label = NULL, *l;
-	size_t i;
-	json_array_foreach(labels, i, l)
-	{
-		if (str_eq(sget(l, "name"), lname) && (!color || str_eq(sget(l, "color"), color))) {
-			label = l;
-			break;
-		}
-	}
-	if (!label) {
-		char id[MOCK_ID_LEN + 1];
-		if (mock_new_id(id))
-			BAD("label");
-		label = json_pack("{s:s, s:s, s:s}", "id", id, "name", lname, "color",
-		                  color ? color : "green");
-		if (!label || json_array_append_new(labels, label))
-			BAD("label");
-	}
+	json_t *label = mock_label_get_or_add_locked(board, lname, color), *l;
+	if (!label)
+		BAD("label");
 	json_t *idl = json_object_get(card, "idLabels");
 	bool has = false;
+	size_t i;
 	json_array_foreach(idl, i, l) has = has || str_eq(json_string_value(l), sget(label, "id"));
 	if (!has)
 		json_array_append_new(idl, json_string(sget(label, "id")));
@@ -329,38 +314,9 @@ static const char *act_check_item(struct mock *m, json_t *req, struct targets *t
 		BAD("checkItem");
 	if (!str_eq(state, "complete") && !str_eq(state, "incomplete"))
 		BAD("checkItem");
-	json_t *lists = json_object_get(card, "checklists");
-	json_t *cl = NULL, *item = NULL, *e;
-	size_t i;
-	json_array_foreach(lists, i, e)
-	{
-		size_t j;
-		json_t *it;
-		json_array_foreach(json_object_get(e, "checkItems"), j, it)
-		{
-			if (!item && str_eq(sget(it, "name"), iname)) {
-				item = it;
-				cl = e;
-			}
-		}
-	}
-	char id[MOCK_ID_LEN + 1];
-	if (!item) {
-		cl = json_array_get(lists, 0);
-		if (!cl) {
-			if (mock_new_id(id))
-				BAD("checkItem");
-			cl = json_pack("{s:s, s:s, s:[]}", "id", id, "name", "Checklist",
-			               "checkItems");
-			if (!cl || json_array_append_new(lists, cl))
-				BAD("checkItem");
-		}
-		if (mock_new_id(id))
-			BAD("checkItem");
-		item = json_pack("{s:s, s:s, s:s}", "id", id, "name", iname, "state", "incomplete");
-		if (!item || json_array_append_new(json_object_get(cl, "checkItems"), item))
-			BAD("checkItem");
-	}
+	json_t *cl = NULL, *item = mock_check_item_get_or_add_locked(card, iname, &cl);
+	if (!item)
+		BAD("checkItem");
 	json_object_set_new(item, "state", json_string(state));
 	json_object_set_new(data, "card", ref_card(card, false));
 	json_object_set_new(data, "board", ref_board(board));

@@ -112,6 +112,15 @@ const char *mock_model_kind_locked(struct mock *m, const char *id);
 json_t *mock_board_create_locked(struct mock *m, const char *name);
 json_t *mock_list_create_locked(struct mock *m, json_t *board, const char *name);
 json_t *mock_card_create_locked(struct mock *m, json_t *list, const char *name);
+/* The label of @board named @name (and coloured @color, when given), added
+ * in @color (default green) when the board has none. Borrowed; NULL when out
+ * of memory or randomness. */
+json_t *mock_label_get_or_add_locked(json_t *board, const char *name, const char *color);
+/* The first checklist item of @card named @name, and its checklist in *@cl;
+ * when there is none, a new incomplete item in the card's first checklist
+ * (a new "Checklist" when it has none). Borrowed; NULL (and *@cl NULL) when
+ * out of memory or randomness. */
+json_t *mock_check_item_get_or_add_locked(json_t *card, const char *name, json_t **cl);
 
 /* Public views (new references, caller decrefs). */
 json_t *mock_board_view_locked(struct mock *m, json_t *board, bool for_payload);

@@ -229,6 +229,53 @@ json_t *mock_card_create_locked(struct mock *m, json_t *list, const char *name)
 	return c;
 }
 
+json_t *mock_label_get_or_add_locked(json_t *board, const char *name, const char *color)
+{
+	json_t *labels = json_object_get(board, "labels"), *l;
+	size_t i;
+	json_array_foreach(labels, i, l)
+	{
+		if (str_eq(sget(l, "name"), name) && (!color || str_eq(sget(l, "color"), color)))
+			return l;
+	}
+	l = label_new(name, color ? color : "green");
+	return l && json_array_append_new(labels, l) == 0 ? l : NULL;
+}
+
+json_t *mock_check_item_get_or_add_locked(json_t *card, const char *name, json_t **cl)
+{
+	json_t *lists = json_object_get(card, "checklists"), *e, *it;
+	size_t i, j;
+	json_array_foreach(lists, i, e)
+	{
+		json_array_foreach(json_object_get(e, "checkItems"), j, it)
+		{
+			if (str_eq(sget(it, "name"), name)) {
+				*cl = e;
+				return it;
+			}
+		}
+	}
+	char id[MOCK_ID_LEN + 1];
+	*cl = json_array_get(lists, 0);
+	if (!*cl) {
+		*cl = mock_new_id(id) ? NULL
+		                      : json_pack("{s:s, s:s, s:[]}", "id", id, "name", "Checklist",
+		                                  "checkItems");
+		if (!*cl || json_array_append_new(lists, *cl))
+			goto fail;
+	}
+	if (mock_new_id(id))
+		goto fail;
+	it = json_pack("{s:s, s:s, s:s}", "id", id, "name", name, "state", "incomplete");
+	if (!it || json_array_append_new(json_object_get(*cl, "checkItems"), it))
+		goto fail;
+	return it;
+fail:
+	*cl = NULL;
+	return NULL;
+}
+
 /* ---- views ---------------------------------------------------------------------- */
 
 json_t *mock_board_view_locked(struct mock *m, json_t *b, bool for_payload)

@@ -356,6 +356,12 @@ describe('deliveries', () => {
       [{ type: 'commentCard', idModel: card.id, text: 'Looks good 🚀 — naïve café; <script>x</script>' }, 'action_comment_on_card'],
       [{ type: 'addLabelToCard', idModel: card.id, label: { name: 'blocked', color: 'red' } }, 'action_add_label_to_card'],
       [{ type: 'updateCheckItemStateOnCard', idModel: card.id, checkItem: 'Write the changelog' }, 'action_completed_checkitem'],
+      [{ type: 'addLabelToCard', idModel: card.id, label: 'fresh' }, 'action_add_label_to_card'],
+      [{ type: 'addLabelToCard', idModel: card.id, label: 'fresh' }, 'action_add_label_to_card'],
+      [
+        { type: 'updateCheckItemStateOnCard', idModel: card.id, checkItem: { name: 'Write the changelog', state: 'incomplete' } },
+        'action_marked_checkitem_incomplete',
+      ],
     ];
     for (const [body, key] of actions) {
       const r = await control(m, 'POST', '/_mock/actions', { ...body, wait: true });
@@ -369,6 +375,23 @@ describe('deliveries', () => {
       assert.equal(r.deliveries, want.length);
     }
     assert.ok(!recv.posts().some((q) => q.path === '/other-card'), 'a card webhook sees only its card');
+    // Labels and checklist items are found by name, or made once when missing.
+    const cardData = (type) =>
+      recv.posts().filter((q) => q.path === '/card' && JSON.parse(q.body).action.type === type).map((q) => JSON.parse(q.body).action.data);
+    const [blocked, fresh1, fresh2] = cardData('addLabelToCard').map((x) => x.label);
+    assert.equal(blocked.color, 'red');
+    assert.equal(fresh1.color, 'green', 'a new label is green unless told');
+    assert.equal(fresh2.id, fresh1.id, 'the label made by the first call is found by the second');
+    const full = await api(m, 'GET', `/boards/${board.id}`, { token });
+    assert.equal(full.status, 200, full.text);
+    const named = (name) => full.json.labels.filter((l) => l.name === name).map((l) => l.id);
+    assert.deepEqual(named('blocked'), [blocked.id], 'the seeded label is reused');
+    assert.deepEqual(named('fresh'), [fresh1.id], 'made once');
+    const [done, undone] = cardData('updateCheckItemStateOnCard');
+    assert.equal(done.checklist.name, 'Checklist');
+    assert.equal(undone.checkItem.id, done.checkItem.id, 'the item made by the first call is found by the second');
+    assert.equal(undone.checklist.id, done.checklist.id);
+    assert.equal(undone.checkItem.state, 'incomplete');
     assert.ok(whOther.id);
 
     for (const q of recv.posts()) {
