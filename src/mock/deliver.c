@@ -137,6 +137,13 @@ static const char *req_str(json_t *req, const char *k)
 		goto out;                                              \
 	} while (0)
 
+/* Say that @field of the request is invalid. Returns NULL, for `return bad(...)`. */
+static const char *bad(char *msg, size_t msgsz, const char *field)
+{
+	str_printf(msg, msgsz, "invalid value for %s", field);
+	return NULL;
+}
+
 /* The models an action touches: its card, list and board (each NULL until found). */
 struct targets {
 	json_t *card, *list, *board;
@@ -147,7 +154,6 @@ struct targets {
 static const char *act_create_card(struct mock *m, json_t *req, struct targets *t, json_t *data,
                                    json_t *entities, char *msg, size_t msgsz)
 {
-	const char *key = NULL;
 	const char *id_model = req_str(req, "idModel");
 	json_t *card = NULL, *list = NULL, *board = NULL;
 	const char *name = req_str(req, "name");
@@ -156,24 +162,22 @@ static const char *act_create_card(struct mock *m, json_t *req, struct targets *
 		id_list = id_model;
 	list = mock_list_get_locked(m, id_list);
 	if (!list)
-		BAD("idList");
+		return bad(msg, msgsz, "idList");
 	if (!name || strlen(name) > 16384)
-		BAD("name");
+		return bad(msg, msgsz, "name");
 	card = mock_card_create_locked(m, list, name);
 	board = mock_board_get_locked(m, sget(list, "idBoard"));
 	if (!card || !board)
-		BAD("idList");
+		return bad(msg, msgsz, "idList");
 	json_object_set_new(data, "card", ref_card(card, true));
 	json_object_set_new(data, "list", ref_list(list));
 	json_object_set_new(data, "board", ref_board(board));
 	json_object_set_new(entities, "card", ent_card(card, false));
 	json_object_set_new(entities, "list", ent_list(list));
-	key = "action_create_card";
 	t->card = card;
 	t->list = list;
 	t->board = board;
-out:
-	return key;
+	return "action_create_card";
 }
 
 /* updateCard: a move to another list (idList) or a rename (name). */
@@ -181,14 +185,12 @@ static const char *act_update_card(struct mock *m, json_t *req, struct targets *
                                    json_t *entities, json_t *touched, char *msg, size_t msgsz)
 {
 	json_t *card = t->card, *list = t->list, *board = t->board;
-	const char *key = NULL;
-	(void)m, (void)touched, (void)list, (void)board;
 	const char *id_list = req_str(req, "idList");
 	const char *name = req_str(req, "name");
 	if (id_list) {
 		json_t *to = mock_list_get_locked(m, id_list);
 		if (!to || !str_eq(sget(to, "idBoard"), sget(board, "id")))
-			BAD("idList");
+			return bad(msg, msgsz, "idList");
 		json_t *from = list;
 		json_object_set_new(card, "idList", json_string(sget(to, "id")));
 		json_object_set_new(data, "card", ref_card(card, true));
@@ -200,11 +202,12 @@ static const char *act_update_card(struct mock *m, json_t *req, struct targets *
 		json_object_set_new(entities, "listBefore", ent_list(from));
 		json_object_set_new(entities, "listAfter", ent_list(to));
 		json_array_append_new(touched, json_string(sget(from, "id")));
-		list = to;
-		key = "action_move_card_from_list_to_list";
-	} else if (name) {
+		t->list = to;
+		return "action_move_card_from_list_to_list";
+	}
+	if (name) {
 		if (strlen(name) > 16384)
-			BAD("name");
+			return bad(msg, msgsz, "name");
 		char *old = str_dup(sget(card, "name"));
 		json_object_set_new(card, "name", json_string(name));
 		json_object_set_new(data, "card", ref_card(card, false));
@@ -215,13 +218,9 @@ static const char *act_update_card(struct mock *m, json_t *req, struct targets *
 		json_object_set_new(entities, "name",
 		                    json_pack("{s:s, s:s}", "type", "text", "text", name));
 		free(old);
-		key = "action_renamed_card";
-	} else {
-		BAD("idList");
+		return "action_renamed_card";
 	}
-	t->list = list;
-out:
-	return key;
+	return bad(msg, msgsz, "idList");
 }
 
 /* commentCard: data.text, the card, its list and board. */
@@ -229,11 +228,9 @@ static const char *act_comment_card(struct mock *m, json_t *req, struct targets 
                                     json_t *entities, json_t *touched, char *msg, size_t msgsz)
 {
 	json_t *card = t->card, *list = t->list, *board = t->board;
-	const char *key = NULL;
-	(void)m, (void)touched, (void)list, (void)board;
 	const char *text = req_str(req, "text");
 	if (!text || strlen(text) > 16384)
-		BAD("text");
+		return bad(msg, msgsz, "text");
 	json_object_set_new(data, "text", json_string(text));
 	json_object_set_new(data, "textData", json_pack("{s:{}}", "emoji"));
 	json_object_set_new(data, "card", ref_card(card, false));
@@ -246,24 +243,19 @@ static const char *act_comment_card(struct mock *m, json_t *req, struct targets 
 	json_object_set_new(entities, "card", ent_card(card, false));
 	json_object_set_new(entities, "comment",
 	                    json_pack("{s:s, s:s}", "type", "comment", "text", text));
-	key = "action_comment_on_card";
-	t->list = list;
-out:
-	return key;
+	return "action_comment_on_card";
 }
 
 /* addLabelToCard: an existing label of the board by name (and colour), else a new one. */
 static const char *act_add_label(struct mock *m, json_t *req, struct targets *t, json_t *data,
                                  json_t *entities, json_t *touched, char *msg, size_t msgsz)
 {
-	json_t *card = t->card, *list = t->list, *board = t->board;
-	const char *key = NULL;
-	(void)m, (void)touched, (void)list, (void)board;
+	json_t *card = t->card, *board = t->board;
 	json_t *lab = json_object_get(req, "label");
 	const char *lname = json_is_string(lab) ? json_string_value(lab) : req_str(lab, "name");
 	const char *color = json_is_object(lab) ? req_str(lab, "color") : NULL;
 	if (!lname || strlen(lname) > 16384)
-		BAD("label");
+		return bad(msg, msgsz, "label");
 	static const char *const colors[] = {"green", "yellow", "orange", "red",  "purple",
 	                                     "blue",  "sky",    "lime",   "pink", "black"};
 	if (color) {
@@ -271,11 +263,11 @@ static const char *act_add_label(struct mock *m, json_t *req, struct targets *t,
 		for (size_t i = 0; i < TH_ARRAY_LEN(colors); i++)
 			ok = ok || str_eq(color, colors[i]);
 		if (!ok)
-			BAD("label");
+			return bad(msg, msgsz, "label");
 	}
 	json_t *label = mock_label_get_or_add_locked(board, lname, color), *l;
 	if (!label)
-		BAD("label");
+		return bad(msg, msgsz, "label");
 	json_t *idl = json_object_get(card, "idLabels");
 	bool has = false;
 	size_t i;
@@ -292,31 +284,26 @@ static const char *act_add_label(struct mock *m, json_t *req, struct targets *t,
 	                    json_pack("{s:s, s:s, s:s, s:s}", "type", "label", "id",
 	                              sget(label, "id"), "color", sget(label, "color"), "text",
 	                              sget(label, "name")));
-	key = "action_add_label_to_card";
-	t->list = list;
-out:
-	return key;
+	return "action_add_label_to_card";
 }
 
 /* updateCheckItemStateOnCard: the named item of the card's checklists (made when missing). */
 static const char *act_check_item(struct mock *m, json_t *req, struct targets *t, json_t *data,
                                   json_t *entities, json_t *touched, char *msg, size_t msgsz)
 {
-	json_t *card = t->card, *list = t->list, *board = t->board;
-	const char *key = NULL;
-	(void)m, (void)touched, (void)list, (void)board;
+	json_t *card = t->card, *board = t->board;
 	json_t *ci = json_object_get(req, "checkItem");
 	const char *iname = json_is_string(ci) ? json_string_value(ci) : req_str(ci, "name");
 	const char *state = json_is_object(ci) ? req_str(ci, "state") : NULL;
 	if (!state)
 		state = "complete";
 	if (!iname || !*iname || strlen(iname) > 16384)
-		BAD("checkItem");
+		return bad(msg, msgsz, "checkItem");
 	if (!str_eq(state, "complete") && !str_eq(state, "incomplete"))
-		BAD("checkItem");
+		return bad(msg, msgsz, "checkItem");
 	json_t *cl = NULL, *item = mock_check_item_get_or_add_locked(card, iname, &cl);
 	if (!item)
-		BAD("checkItem");
+		return bad(msg, msgsz, "checkItem");
 	json_object_set_new(item, "state", json_string(state));
 	json_object_set_new(data, "card", ref_card(card, false));
 	json_object_set_new(data, "board", ref_board(board));
@@ -331,11 +318,8 @@ static const char *act_check_item(struct mock *m, json_t *req, struct targets *t
 	                              sget(item, "id"), "state", state, "text",
 	                              sget(item, "name")));
 	json_object_set_new(entities, "card", ent_card(card, false));
-	key = str_eq(state, "complete") ? "action_completed_checkitem"
-	                                : "action_marked_checkitem_incomplete";
-	t->list = list;
-out:
-	return key;
+	return str_eq(state, "complete") ? "action_completed_checkitem"
+	                                 : "action_marked_checkitem_incomplete";
 }
 
 /* addMemberToCard / removeMemberFromCard: as in real deliveries the member
@@ -345,25 +329,24 @@ out:
 static const char *act_card_member(json_t *req, struct targets *t, bool add, json_t *data,
                                    json_t *entities, char *msg, size_t msgsz)
 {
-	const char *key = NULL;
 	json_t *mem = json_object_get(req, "member");
 	bool given = json_is_object(mem);
 	const char *id = given ? req_str(mem, "id") : MOCK_MEMBER_ID;
 	const char *full = given ? req_str(mem, "fullName") : NULL;
 	const char *user = given ? req_str(mem, "username") : NULL;
 	if (!str_is_trello_id(id) || (mem && !given))
-		BAD("member");
+		return bad(msg, msgsz, "member");
 	bool self = str_eq(id, MOCK_MEMBER_ID);
 	if (self && !full)
 		full = MOCK_MEMBER_FULLNAME;
 	if (self && !user)
 		user = MOCK_MEMBER_USERNAME;
 	if (!full || strlen(full) > 16384 || (user && strlen(user) > 100))
-		BAD("member");
+		return bad(msg, msgsz, "member");
 	t->member = json_pack("{s:s, s:s, s:s, s:s}", "id", id, "fullName", full, "username",
 	                      user ? user : "", "initials", "");
 	if (!t->member)
-		BAD("member");
+		return bad(msg, msgsz, "member");
 	json_object_set_new(data, "board", ref_board(t->board));
 	json_object_set_new(data, "card", ref_card(t->card, false));
 	json_object_set_new(data, "idMember", json_string(id));
@@ -373,11 +356,8 @@ static const char *act_card_member(json_t *req, struct targets *t, bool add, jso
 	                    json_pack("{s:s, s:s, s:s, s:s}", "type", "member", "id", id,
 	                              "username", user ? user : "", "text", full));
 	if (add)
-		key = self ? "action_member_joined_card" : "action_add_member_to_card";
-	else
-		key = self ? "action_member_left_card" : "action_remove_member_from_card";
-out:
-	return key;
+		return self ? "action_member_joined_card" : "action_add_member_to_card";
+	return self ? "action_member_left_card" : "action_remove_member_from_card";
 }
 
 /* Perform the action under the lock: mutate the model, fill @data and
