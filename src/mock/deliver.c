@@ -131,6 +131,15 @@ static const char *req_str(json_t *req, const char *k)
 	return s && *s ? s : NULL;
 }
 
+/* req.<k>, given as "name" or as {"name": ..., "<extra>": ...}: the name (NULL
+ * when absent), and in *@extra_out the <extra> field (NULL when absent). */
+static const char *req_named(json_t *req, const char *k, const char *extra, const char **extra_out)
+{
+	json_t *v = json_object_get(req, k);
+	*extra_out = json_is_object(v) ? req_str(v, extra) : NULL;
+	return json_is_string(v) ? json_string_value(v) : req_str(v, "name");
+}
+
 #define BAD(field)                                                     \
 	do {                                                           \
 		str_printf(msg, msgsz, "invalid value for %s", field); \
@@ -251,9 +260,8 @@ static const char *act_add_label(struct mock *m, json_t *req, struct targets *t,
                                  json_t *entities, json_t *touched, char *msg, size_t msgsz)
 {
 	json_t *card = t->card, *board = t->board;
-	json_t *lab = json_object_get(req, "label");
-	const char *lname = json_is_string(lab) ? json_string_value(lab) : req_str(lab, "name");
-	const char *color = json_is_object(lab) ? req_str(lab, "color") : NULL;
+	const char *color;
+	const char *lname = req_named(req, "label", "color", &color);
 	if (!lname || strlen(lname) > 16384)
 		return bad(msg, msgsz, "label");
 	static const char *const colors[] = {"green", "yellow", "orange", "red",  "purple",
@@ -292,9 +300,8 @@ static const char *act_check_item(struct mock *m, json_t *req, struct targets *t
                                   json_t *entities, json_t *touched, char *msg, size_t msgsz)
 {
 	json_t *card = t->card, *board = t->board;
-	json_t *ci = json_object_get(req, "checkItem");
-	const char *iname = json_is_string(ci) ? json_string_value(ci) : req_str(ci, "name");
-	const char *state = json_is_object(ci) ? req_str(ci, "state") : NULL;
+	const char *state;
+	const char *iname = req_named(req, "checkItem", "state", &state);
 	if (!state)
 		state = "complete";
 	if (!iname || !*iname || strlen(iname) > 16384)
