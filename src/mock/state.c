@@ -509,12 +509,13 @@ bool mock_token_expire_locked(struct mock *m, const char *token)
 	return true;
 }
 
-bool mock_token_revoke_locked(struct mock *m, const char *token)
+/* Remove the first element of collection @cname whose @field is @val, and
+ * save. Returns whether there was one. */
+static bool remove_first(struct mock *m, const char *cname, const char *field, const char *val)
 {
-	json_t *arr = coll(m, "tokens");
+	json_t *arr = coll(m, cname);
 	for (size_t i = 0; i < json_array_size(arr); i++) {
-		if (str_eq(sget(json_array_get(arr, i), "token"), token)) {
-			delete_token_webhooks(m, token);
+		if (str_eq(sget(json_array_get(arr, i), field), val)) {
 			json_array_remove(arr, i);
 			mock_save_locked(m);
 			return true;
@@ -523,17 +524,18 @@ bool mock_token_revoke_locked(struct mock *m, const char *token)
 	return false;
 }
 
+/* A revoked token takes its webhooks with it, as on Trello. */
+bool mock_token_revoke_locked(struct mock *m, const char *token)
+{
+	if (!mock_find_locked(m, "tokens", "token", token))
+		return false;
+	delete_token_webhooks(m, token);
+	return remove_first(m, "tokens", "token", token);
+}
+
 bool mock_webhook_delete_locked(struct mock *m, const char *id)
 {
-	json_t *arr = coll(m, "webhooks");
-	for (size_t i = 0; i < json_array_size(arr); i++) {
-		if (str_eq(sget(json_array_get(arr, i), "id"), id)) {
-			json_array_remove(arr, i);
-			mock_save_locked(m);
-			return true;
-		}
-	}
-	return false;
+	return remove_first(m, "webhooks", "id", id);
 }
 
 /* ---- persistence and reset ------------------------------------------------------------ */
