@@ -290,27 +290,28 @@ static int64_t rate_hit_locked(struct mock *m, const char *name, int64_t max)
 	return max - r->count;
 }
 
+/* x-rate-limit-api-<who>-{interval-ms,max,remaining}, as Trello sends them. */
+static void rate_header_set(http_response *res, const char *who, long long window_ms, long long max,
+                            long long remaining)
+{
+	const char *const what[] = {"interval-ms", "max", "remaining"};
+	const long long val[] = {window_ms, max, remaining > 0 ? remaining : 0};
+	char name[64], v[32];
+	for (size_t i = 0; i < TH_ARRAY_LEN(what); i++) {
+		str_printf(name, sizeof name, "x-rate-limit-api-%s-%s", who, what[i]);
+		str_printf(v, sizeof v, "%lld", val[i]);
+		http_response_header(res, name, v);
+	}
+}
+
 static void rate_headers(struct mock *m, http_response *res, const struct auth *a)
 {
-	char v[32];
-	if (a->key_ok) {
-		str_printf(v, sizeof v, "%lld", (long long)m->cfg.rate_window_ms);
-		http_response_header(res, "x-rate-limit-api-key-interval-ms", v);
-		str_printf(v, sizeof v, "%lld", (long long)m->cfg.rate_key);
-		http_response_header(res, "x-rate-limit-api-key-max", v);
-		str_printf(v, sizeof v, "%lld",
-		           (long long)(a->key_remaining > 0 ? a->key_remaining : 0));
-		http_response_header(res, "x-rate-limit-api-key-remaining", v);
-	}
-	if (a->token_ok) {
-		str_printf(v, sizeof v, "%lld", (long long)m->cfg.rate_window_ms);
-		http_response_header(res, "x-rate-limit-api-token-interval-ms", v);
-		str_printf(v, sizeof v, "%lld", (long long)m->cfg.rate_token);
-		http_response_header(res, "x-rate-limit-api-token-max", v);
-		str_printf(v, sizeof v, "%lld",
-		           (long long)(a->token_remaining > 0 ? a->token_remaining : 0));
-		http_response_header(res, "x-rate-limit-api-token-remaining", v);
-	}
+	if (a->key_ok)
+		rate_header_set(res, "key", (long long)m->cfg.rate_window_ms,
+		                (long long)m->cfg.rate_key, (long long)a->key_remaining);
+	if (a->token_ok)
+		rate_header_set(res, "token", (long long)m->cfg.rate_window_ms,
+		                (long long)m->cfg.rate_token, (long long)a->token_remaining);
 }
 
 /* Check key and token (@path_token, when the route names one, stands in for
