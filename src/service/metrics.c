@@ -251,16 +251,47 @@ int metrics_render_deliveries(const int64_t counts[5], int64_t oldest_pending_at
 	return rc;
 }
 
+/* A counter without labels, read when the page is rendered. */
+typedef struct plain_counter {
+	const char *name, *help;
+	uint64_t v;
+} plain_counter;
+
+static int counters(buf *out, const plain_counter *c, size_t n)
+{
+	int rc = 0;
+	for (size_t i = 0; !rc && i < n; i++)
+		rc = counter(out, c[i].name, c[i].help, c[i].v);
+	return rc;
+}
+
 int metrics_render(const metrics *m, buf *out)
 {
-	int rc = counter(out, "trellohook_events_received_total",
-	                 "Verified callbacks handed to the store.", LOAD(m->events_received));
-	rc = rc ? rc
-	        : counter(out, "trellohook_events_stored_total", "Events durably stored.",
-	                  LOAD(m->events_stored));
-	rc = rc ? rc
-	        : counter(out, "trellohook_events_duplicate_total",
-	                  "Callbacks whose action was already stored.", LOAD(m->events_duplicate));
+	const plain_counter events[] = {
+	    {"trellohook_events_received_total", "Verified callbacks handed to the store.",
+	     LOAD(m->events_received)},
+	    {"trellohook_events_stored_total", "Events durably stored.", LOAD(m->events_stored)},
+	    {"trellohook_events_duplicate_total", "Callbacks whose action was already stored.",
+	     LOAD(m->events_duplicate)},
+	};
+	const plain_counter others[] = {
+	    {"trellohook_head_checks_total", "HEAD requests answered.", LOAD(m->head_checks)},
+	    {"trellohook_store_commits_total", "Group-commit transactions.", LOAD(m->commits)},
+	    {"trellohook_token_problems_total",
+	     "Trello answers saying a token expired or is invalid.", LOAD(m->token_problems)},
+	    {"trellohook_health_passes_total", "Periodic health passes completed.",
+	     LOAD(m->health_passes)},
+	    {"trellohook_health_failures_total", "Periodic health passes that failed.",
+	     LOAD(m->health_failures)},
+	    {"trellohook_health_webhooks_disabled_total",
+	     "Webhooks the health pass found disabled by Trello.",
+	     LOAD(m->health_webhooks_disabled)},
+	    {"trellohook_health_webhooks_deleted_total",
+	     "Webhooks the health pass found deleted on Trello.", LOAD(m->health_webhooks_deleted)},
+	    {"trellohook_health_removals_finished_total",
+	     "Removals the health pass finished on Trello.", LOAD(m->health_removals_finished)},
+	};
+	int rc = counters(out, events, TH_ARRAY_LEN(events));
 	rc = rc ? rc
 	        : buf_puts(out,
 	                   "# HELP trellohook_events_rejected_total Callbacks refused, by reason.\n"
@@ -268,34 +299,7 @@ int metrics_render(const metrics *m, buf *out)
 	for (size_t i = 0; !rc && i < REJECT__COUNT; i++)
 		rc = buf_printf(out, "trellohook_events_rejected_total{reason=\"%s\"} %llu\n",
 		                reject_names[i], (unsigned long long)LOAD(m->rejected[i]));
-	rc = rc ? rc
-	        : counter(out, "trellohook_head_checks_total", "HEAD requests answered.",
-	                  LOAD(m->head_checks));
-	rc = rc ? rc
-	        : counter(out, "trellohook_store_commits_total", "Group-commit transactions.",
-	                  LOAD(m->commits));
-	rc = rc ? rc
-	        : counter(out, "trellohook_token_problems_total",
-	                  "Trello answers saying a token expired or is invalid.",
-	                  LOAD(m->token_problems));
-	rc = rc ? rc
-	        : counter(out, "trellohook_health_passes_total",
-	                  "Periodic health passes completed.", LOAD(m->health_passes));
-	rc = rc ? rc
-	        : counter(out, "trellohook_health_failures_total",
-	                  "Periodic health passes that failed.", LOAD(m->health_failures));
-	rc = rc ? rc
-	        : counter(out, "trellohook_health_webhooks_disabled_total",
-	                  "Webhooks the health pass found disabled by Trello.",
-	                  LOAD(m->health_webhooks_disabled));
-	rc = rc ? rc
-	        : counter(out, "trellohook_health_webhooks_deleted_total",
-	                  "Webhooks the health pass found deleted on Trello.",
-	                  LOAD(m->health_webhooks_deleted));
-	rc = rc ? rc
-	        : counter(out, "trellohook_health_removals_finished_total",
-	                  "Removals the health pass finished on Trello.",
-	                  LOAD(m->health_removals_finished));
+	rc = rc ? rc : counters(out, others, TH_ARRAY_LEN(others));
 	rc = rc ? rc
 	        : render_histogram(out, "trellohook_callback_latency_seconds",
 	                           "Time from a callback's arrival to its answer.",
