@@ -113,14 +113,10 @@ static hstat *stat_for(dispatcher *d, const char *id, const char *kind)
 	for (size_t i = 0; i < d->nstats; i++)
 		if (str_eq(d->stats[i].id, id))
 			return &d->stats[i];
-	if (d->nstats == d->cstats) {
-		size_t nc = d->cstats ? d->cstats * 2 : 16;
-		hstat *ns = realloc(d->stats, nc * sizeof *ns);
-		if (!ns)
-			return NULL;
-		d->stats = ns;
-		d->cstats = nc;
-	}
+	hstat *ns = mem_grow(d->stats, &d->cstats, d->nstats, sizeof *ns, 16);
+	if (!ns)
+		return NULL;
+	d->stats = ns;
 	hstat *s = &d->stats[d->nstats++];
 	memset(s, 0, sizeof *s);
 	str_copy(s->id, sizeof s->id, id);
@@ -197,15 +193,9 @@ static void queue_outcome(dispatcher *d, outcome_rec *rec)
 {
 	while (d->nout >= MAX_OUTCOMES && !d->stopping)
 		pthread_cond_wait(&d->work, &d->mu);
-	if (d->nout == d->cout) {
-		size_t nc = d->cout ? d->cout * 2 : 32;
-		outcome_rec *no = realloc(d->outcomes, nc * sizeof *no);
-		if (no) {
-			d->outcomes = no;
-			d->cout = nc;
-		}
-	}
-	if (d->nout < d->cout) {
+	outcome_rec *no = mem_grow(d->outcomes, &d->cout, d->nout, sizeof *no, 32);
+	if (no) {
+		d->outcomes = no;
 		d->outcomes[d->nout++] = *rec;
 	} else {
 		/* out of memory: the lease expires and the delivery runs again */

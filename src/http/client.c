@@ -623,17 +623,13 @@ void httpc_group_free(httpc_group *g)
 
 int httpc_group_add(httpc_group *g, httpc *c, const httpc_req *req, httpc_resp *resp, void *tag)
 {
-	if (g->nattached == g->capattached) {
-		size_t cap = g->capattached ? g->capattached * 2 : 8;
-		httpc **a = realloc(g->attached, cap * sizeof *a);
-		if (!a) {
-			buf_free(&resp->body);
-			httpc_resp_init(resp);
-			return fail_now(resp, HTTPC_FAIL_NOMEM, "out of memory");
-		}
-		g->attached = a;
-		g->capattached = cap;
+	httpc **a = mem_grow(g->attached, &g->capattached, g->nattached, sizeof *a, 8);
+	if (!a) {
+		buf_free(&resp->body);
+		httpc_resp_init(resp);
+		return fail_now(resp, HTTPC_FAIL_NOMEM, "out of memory");
 	}
+	g->attached = a;
 	int rc = prepare(c, req, resp);
 	if (rc)
 		return rc;

@@ -269,14 +269,10 @@ static int64_t rate_hit_locked(struct mock *m, const char *name, int64_t max)
 		if (str_eq(m->rates[i].name, name))
 			r = &m->rates[i];
 	if (!r) {
-		if (m->nrates == m->caprates) {
-			size_t nc = m->caprates ? m->caprates * 2 : 16;
-			struct mock_rate *n = realloc(m->rates, nc * sizeof *n);
-			if (!n)
-				return max;
-			m->rates = n;
-			m->caprates = nc;
-		}
+		struct mock_rate *n = mem_grow(m->rates, &m->caprates, m->nrates, sizeof *n, 16);
+		if (!n)
+			return max;
+		m->rates = n;
 		r = &m->rates[m->nrates++];
 		str_copy(r->name, sizeof r->name, name);
 		r->start = now;

@@ -22,14 +22,10 @@
 /* Append a result; the fix is formatted (NULL: none). */
 static doctor_check *add(doctor_report *r, const char *name, bool ok, const char *detail)
 {
-	if (r->n == r->cap) {
-		size_t cap = r->cap ? 2 * r->cap : 16;
-		doctor_check *p = realloc(r->items, cap * sizeof *p);
-		if (!p)
-			return NULL;
-		r->items = p;
-		r->cap = cap;
-	}
+	doctor_check *p = mem_grow(r->items, &r->cap, r->n, sizeof *p, 16);
+	if (!p)
+		return NULL;
+	r->items = p;
 	doctor_check *c = &r->items[r->n++];
 	memset(c, 0, sizeof *c);
 	str_copy(c->name, sizeof c->name, name);

@@ -75,14 +75,10 @@ static sync_action *add_action(sync_report *r, enum sync_kind kind, int token_ix
                                const trello_webhook *tw, const char *webhook_id,
                                const char *id_model, const char *callback_url, const char *detail)
 {
-	if (r->nactions == r->capactions) {
-		size_t cap = r->capactions ? r->capactions * 2 : 16;
-		sync_action *p = realloc(r->actions, cap * sizeof *p);
-		if (!p)
-			return NULL;
-		r->actions = p;
-		r->capactions = cap;
-	}
+	sync_action *p = mem_grow(r->actions, &r->capactions, r->nactions, sizeof *p, 16);
+	if (!p)
+		return NULL;
+	r->actions = p;
 	sync_action *x = &r->actions[r->nactions];
 	memset(x, 0, sizeof *x);
 	x->kind = kind;
@@ -103,14 +99,10 @@ static bool add_token(sync_report *r, size_t *cap, const char *tok)
 	for (size_t i = 0; i < r->ntokens; i++)
 		if (str_eq(r->tokens[i].token, tok))
 			return true;
-	if (r->ntokens == *cap) {
-		size_t nc = *cap ? *cap * 2 : 8;
-		sync_token *p = realloc(r->tokens, nc * sizeof *p);
-		if (!p)
-			return false;
-		r->tokens = p;
-		*cap = nc;
-	}
+	sync_token *p = mem_grow(r->tokens, cap, r->ntokens, sizeof *p, 8);
+	if (!p)
+		return false;
+	r->tokens = p;
 	memset(&r->tokens[r->ntokens], 0, sizeof r->tokens[0]);
 	r->tokens[r->ntokens].token = str_dup(tok);
 	return r->tokens[r->ntokens++].token != NULL;

@@ -1,10 +1,25 @@
 /* SPDX-License-Identifier: MIT */
 /* buf.c — growable byte buffers with a hard maximum and sticky failures. */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "util/util.h"
+
+/* See util.h. */
+void *mem_grow(void *arr, size_t *cap, size_t n, size_t elem, size_t first)
+{
+	if (n < *cap)
+		return arr;
+	size_t ncap = *cap ? *cap * 2 : first;
+	if (ncap <= *cap || elem == 0 || ncap > SIZE_MAX / elem)
+		return NULL;
+	void *p = realloc(arr, ncap * elem);
+	if (p)
+		*cap = ncap;
+	return p;
+}
 
 void buf_init(buf *b, size_t max)
 {

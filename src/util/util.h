@@ -69,6 +69,15 @@ int buf_vprintf(buf *b, const char *fmt, va_list ap) __attribute__((format(print
  * (the buffer keeps its data: buf_free() it) or when out of memory. */
 TH_MUST_CHECK char *buf_detach(buf *b, size_t *len);
 
+/* ---- growing arrays (buf.c) ----------------------------------------------- */
+
+/* Room for item @n of an array @arr of @elem-byte items that has room for
+ * *@cap: @arr itself while n < *cap, else @arr reallocated to twice the room
+ * (@first items the first time) with *@cap updated. The new room is not
+ * zeroed. Returns NULL, leaving @arr and *@cap as they were, when out of
+ * memory or when the size would overflow. The caller stores the result. */
+TH_MUST_CHECK void *mem_grow(void *arr, size_t *cap, size_t n, size_t elem, size_t first);
+
 /* ---- strings ------------------------------------------------------------- */
 
 /* Copy @src into @dst of @size bytes, always terminating. Returns false when

@@ -95,6 +95,33 @@ static void test_buf_sticky(void **state)
 	buf_free(&b);
 }
 
+static void test_mem_grow(void **state)
+{
+	(void)state;
+	int *a = NULL;
+	size_t cap = 0;
+	for (size_t n = 0; n < 100; n++) {
+		int *p = mem_grow(a, &cap, n, sizeof *a, 4);
+		assert_non_null(p);
+		a = p;
+		assert_true(n < cap);
+		a[n] = (int)n;
+	}
+	assert_int_equal(cap, 128); /* 4, 8, ..., 128 */
+	for (size_t n = 0; n < 100; n++)
+		assert_int_equal(a[n], (int)n);
+	assert_ptr_equal(mem_grow(a, &cap, 99, sizeof *a, 4), a); /* room left: no move */
+	/* A size that would overflow is refused and leaves the array alone. */
+	size_t huge = SIZE_MAX / 2 + 1;
+	assert_null(mem_grow(a, &huge, huge, sizeof *a, 4));
+	assert_int_equal(huge, SIZE_MAX / 2 + 1);
+	size_t big = SIZE_MAX / sizeof *a / 2 + 1;
+	assert_null(mem_grow(a, &big, big, sizeof *a, 4));
+	assert_int_equal(big, SIZE_MAX / sizeof *a / 2 + 1);
+	assert_int_equal(a[99], 99);
+	free(a);
+}
+
 static void test_str_helpers(void **state)
 {
 	char small[4];
@@ -486,6 +513,7 @@ int main(void)
 	    cmocka_unit_test(test_html),         cmocka_unit_test(test_time),
 	    cmocka_unit_test(test_json_quote),   cmocka_unit_test(test_log_redaction),
 	    cmocka_unit_test(test_log_escaping), cmocka_unit_test(test_wait),
+	    cmocka_unit_test(test_mem_grow),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
