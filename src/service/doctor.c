@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: MIT */
 /* doctor.c — see doctor.h. */
-#include <curl/curl.h>
 #include <libgen.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -10,6 +9,7 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 
+#include "http/client.h"
 #include "service/doctor.h"
 #include "service/service.h"
 #include "store/identity.h"
@@ -122,56 +122,36 @@ static void check_disk(const char *url, doctor_report *r)
 
 /* ---- HTTP to our own public URL ------------------------------------------------------------ */
 
-static size_t on_body(char *data, size_t size, size_t n, void *ctx)
+/* One request to @url through the outbound client (http/https only, no
+ * redirect followed, an answer over MAX_PROBE_ANSWER refused): HEAD, or POST
+ * of @body with the @sighdr header line. @resp (initialised by the caller)
+ * has status 0, the failure and its words when there was no answer. */
+static void request(const char *url, const char *body, const char *sighdr, httpc_resp *resp)
 {
-	buf *b = ctx;
-	return buf_append(b, data, size * n) ? 0 : size * n;
-}
-
-/* One request to @url: HEAD, or POST of @body with the @sighdr header line.
- * *status 0 and @errbuf set when there was no answer; *cc the curl code. */
-static void request(const char *url, const char *body, const char *sighdr, long *status,
-                    CURLcode *cc, buf *answer, char errbuf[CURL_ERROR_SIZE])
-{
-	*status = 0;
-	*cc = CURLE_FAILED_INIT;
-	errbuf[0] = '\0';
-	CURL *e = curl_easy_init();
-	struct curl_slist *hdrs = NULL;
-	if (!e)
+	httpc *hc = NULL;
+	httpc_opts o = HTTPC_OPTS_INIT;
+	o.timeout_ms = NET_TIMEOUT_MS;
+	o.connect_timeout_ms = CONNECT_TIMEOUT_MS;
+	o.max_body = MAX_PROBE_ANSWER;
+	o.user_agent = "trellohook-doctor/" TH_VERSION;
+	o.component = "doctor";
+	th_error err = {0, {0}};
+	if (httpc_new(&hc, &o, &err)) {
+		httpc_resp_clear(resp);
+		resp->status = 0;
+		resp->fail = HTTPC_FAIL_NOMEM;
+		str_copy(resp->error, sizeof resp->error, err.msg);
 		return;
-	if (sighdr && !(hdrs = curl_slist_append(NULL, sighdr)))
-		goto out;
-	CURLcode c = CURLE_OK;
-#define SETOPT(opt, val)                                   \
-	do {                                               \
-		if (c == CURLE_OK)                         \
-			c = curl_easy_setopt(e, opt, val); \
-	} while (0)
-	SETOPT(CURLOPT_URL, url);
-	SETOPT(CURLOPT_PROTOCOLS_STR, "http,https");
-	SETOPT(CURLOPT_TIMEOUT_MS, NET_TIMEOUT_MS);
-	SETOPT(CURLOPT_CONNECTTIMEOUT_MS, CONNECT_TIMEOUT_MS);
-	SETOPT(CURLOPT_NOSIGNAL, 1L);
-	SETOPT(CURLOPT_USERAGENT, "trellohook-doctor/" TH_VERSION);
-	SETOPT(CURLOPT_ERRORBUFFER, errbuf);
-	SETOPT(CURLOPT_WRITEFUNCTION, on_body);
-	SETOPT(CURLOPT_WRITEDATA, answer);
-	if (body) {
-		SETOPT(CURLOPT_HTTPHEADER, hdrs);
-		SETOPT(CURLOPT_POSTFIELDS, body);
-	} else {
-		SETOPT(CURLOPT_NOBODY, 1L);
 	}
-#undef SETOPT
-	*cc = c == CURLE_OK ? curl_easy_perform(e) : c;
-	if (*cc == CURLE_OK)
-		curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, status);
-	else if (!errbuf[0])
-		str_copy(errbuf, CURL_ERROR_SIZE, curl_easy_strerror(*cc));
-out:
-	curl_slist_free_all(hdrs);
-	curl_easy_cleanup(e);
+	const char *h[] = {sighdr};
+	httpc_req req = {.method = body ? "POST" : "HEAD",
+	                 .url = url,
+	                 .headers = sighdr ? h : NULL,
+	                 .nheaders = sighdr ? 1 : 0,
+	                 .body = body,
+	                 .body_len = body ? strlen(body) : 0};
+	(void)httpc_perform(hc, &req, resp); /* resp says how it went */
+	httpc_free(hc);
 }
 
 /* Does CALLBACK_DOMAIN resolve, answer Trello's HEAD check, and is it us? */
@@ -180,30 +160,29 @@ static void check_callback(const th_config *cfg, doctor_report *r)
 	const char *dom = cfg->callback_domain;
 	if (!*dom)
 		return;
-	char id[ID_LEN + 1], url[700], errbuf[CURL_ERROR_SIZE];
-	long status;
-	CURLcode cc;
-	buf answer;
-	buf_init(&answer, MAX_PROBE_ANSWER);
+	char id[ID_LEN + 1], url[700];
+	httpc_resp resp;
+	httpc_resp_init(&resp);
 	if (rand_id(id) || !str_printf(url, sizeof url, "%s/callbacks/%s", dom, id))
 		goto out;
-	request(url, NULL, NULL, &status, &cc, &answer, errbuf);
+	request(url, NULL, NULL, &resp);
 	char detail[600];
-	if (cc == CURLE_COULDNT_RESOLVE_HOST) {
+	if (resp.fail == HTTPC_FAIL_RESOLVE) {
 		str_printf(detail, sizeof detail, "the host of %s does not resolve: %s", dom,
-		           errbuf);
+		           resp.error);
 		fix(add(r, "CALLBACK_DOMAIN resolves", false, detail),
 		    "fix CALLBACK_DOMAIN or its DNS record (a tunnel's name changes when it restarts)");
 		goto out;
 	}
 	str_printf(detail, sizeof detail, "%s resolves", dom);
 	add(r, "CALLBACK_DOMAIN resolves", true, detail);
-	if (status != 200) {
-		if (status)
+	if (resp.status != 200) {
+		if (resp.status)
 			str_printf(detail, sizeof detail, "HEAD %s answered %ld, Trello needs 200",
-			           url, status);
+			           url, resp.status);
 		else
-			str_printf(detail, sizeof detail, "HEAD %s: no answer: %s", url, errbuf);
+			str_printf(detail, sizeof detail, "HEAD %s: no answer: %s", url,
+			           resp.error);
 		fix(add(r, "callback HEAD", false, detail),
 		    "start trellohook serve, and point the proxy or tunnel at CALLBACK_DOMAIN to "
 		    "TRELLOHOOK_LISTEN");
@@ -238,9 +217,9 @@ static void check_callback(const th_config *cfg, doctor_report *r)
 	    doctor_probe_proof(cfg->api_secret, nonce, identity, expect))
 		goto out;
 	str_printf(sighdr, sizeof sighdr, DOCTOR_PROBE_HEADER ": %s", sig);
-	buf_reset(&answer);
-	request(url, nonce, sighdr, &status, &cc, &answer, errbuf);
-	const char *body = answer.data ? answer.data : "";
+	request(url, nonce, sighdr, &resp);
+	long status = resp.status;
+	const char *body = resp.body.data ? resp.body.data : "";
 	char want[TRELLO_SIG_LEN + 32];
 	str_printf(want, sizeof want, DOCTOR_PROBE_PREFIX "%s\n", expect);
 	if (status == 200 && str_eq(body, want)) {
@@ -249,7 +228,7 @@ static void check_callback(const th_config *cfg, doctor_report *r)
 		goto out;
 	}
 	if (!status)
-		str_printf(detail, sizeof detail, "POST %s: no answer: %s", url, errbuf);
+		str_printf(detail, sizeof detail, "POST %s: no answer: %s", url, resp.error);
 	else if (status == 200 && str_starts(body, DOCTOR_PROBE_PREFIX))
 		str_printf(detail, sizeof detail,
 		           "CALLBACK_DOMAIN reaches a trellohook that uses another store");
@@ -270,7 +249,7 @@ static void check_callback(const th_config *cfg, doctor_report *r)
 	    "point CALLBACK_DOMAIN (its DNS, proxy or tunnel) at this trellohook serve, with "
 	    "the same DATABASE_URL and TRELLO_API_SECRET");
 out:
-	buf_free(&answer);
+	httpc_resp_clear(&resp);
 }
 
 /* ---- Trello: the key, the tokens, the webhooks --------------------------------------------- */

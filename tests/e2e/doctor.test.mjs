@@ -176,3 +176,19 @@ test('missing configuration is reported per variable; a stopped serve fails the 
     tmp.cleanup();
   }
 });
+
+test('a CALLBACK_DOMAIN that does not resolve is named as such, and nothing more is tried', async () => {
+  const tmp = tempDir('th-doctor-dns-');
+  try {
+    // .invalid never resolves (RFC 2606), with or without a resolver at hand.
+    const r = await doctor(baseEnv(tmp.dir, { CALLBACK_DOMAIN: 'http://doctor-check.invalid' }), true);
+    assert.equal(r.code, 1);
+    const dns = r.doc.checks.find((c) => c.check === 'CALLBACK_DOMAIN resolves');
+    assert.equal(dns.ok, false);
+    assert.match(dns.detail, /^the host of http:\/\/doctor-check\.invalid does not resolve: \S/);
+    assert.match(dns.fix, /DNS record/);
+    assert.ok(!r.doc.checks.some((c) => c.check === 'callback HEAD'), 'no HEAD check without a host');
+  } finally {
+    tmp.cleanup();
+  }
+});
