@@ -418,6 +418,18 @@ static long backoff(const trello_client *c, int tries)
 	return d;
 }
 
+/* Give back the rate slots (the key's and the token's) gate() reserved for
+ * @r; returns the token's bucket (NULL when none). c->lock held. */
+static struct bucket *ungate_locked(trello_client *c, struct treq *r, int64_t now)
+{
+	struct bucket *b = bucket_for(c, r->token, now);
+	if (c->key_bucket.inflight > 0)
+		c->key_bucket.inflight--;
+	if (b && b->inflight > 0)
+		b->inflight--;
+	return b;
+}
+
 /* Decide what a finished attempt means. Sets r->state to RQ_DONE or back to
  * RQ_WAITING (with not_before) for another attempt. */
 static void treq_finish(trello_client *c, struct treq *r, int64_t now)
@@ -432,11 +444,7 @@ static void treq_finish(trello_client *c, struct treq *r, int64_t now)
 
 	/* rate-limit bookkeeping (also for 429) */
 	pthread_mutex_lock(&c->lock);
-	struct bucket *b = bucket_for(c, r->token, now);
-	if (c->key_bucket.inflight > 0)
-		c->key_bucket.inflight--;
-	if (b && b->inflight > 0)
-		b->inflight--;
+	struct bucket *b = ungate_locked(c, r, now);
 	bucket_update(c, &c->key_bucket, r->rate.key_remaining, r->rate.key_max,
 	              r->rate.key_interval_ms, r->started, now);
 	if (b)
@@ -527,11 +535,7 @@ static void treq_finish(trello_client *c, struct treq *r, int64_t now)
 static void ungate(trello_client *c, struct treq *r, int64_t now)
 {
 	pthread_mutex_lock(&c->lock);
-	struct bucket *b = bucket_for(c, r->token, now);
-	if (c->key_bucket.inflight > 0)
-		c->key_bucket.inflight--;
-	if (b && b->inflight > 0)
-		b->inflight--;
+	ungate_locked(c, r, now);
 	pthread_mutex_unlock(&c->lock);
 }
 
