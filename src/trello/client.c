@@ -79,6 +79,23 @@ static int check_param_strings(const trello_webhook_params *p, th_error *err)
 	return 0;
 }
 
+/* Each op's method and path: prefix, the op's token or webhook id (escaped)
+ * or nothing, suffix. */
+static const struct op_route {
+	const char *method, *prefix, *suffix;
+	enum { SEG_NONE, SEG_TOKEN, SEG_WEBHOOK } seg;
+} op_routes[] = {
+    [TRELLO_OP_LIST_WEBHOOKS] = {"GET", "/tokens/", "/webhooks", SEG_TOKEN},
+    [TRELLO_OP_GET_TOKEN] = {"GET", "/tokens/", NULL, SEG_TOKEN},
+    /* POST /1/webhooks binds the webhook to the token of the Authorization
+     * header, exactly like /1/tokens/{token}/webhooks, without putting the
+     * token in the URL. */
+    [TRELLO_OP_CREATE_WEBHOOK] = {"POST", "/webhooks", NULL, SEG_NONE},
+    [TRELLO_OP_GET_WEBHOOK] = {"GET", "/webhooks/", NULL, SEG_WEBHOOK},
+    [TRELLO_OP_UPDATE_WEBHOOK] = {"PUT", "/webhooks/", NULL, SEG_WEBHOOK},
+    [TRELLO_OP_DELETE_WEBHOOK] = {"DELETE", "/webhooks/", NULL, SEG_WEBHOOK},
+};
+
 /* Fill @r for one op. Returns 0 or an error in @err. */
 static int op_request(trello_client *c, const trello_op *op, struct treq *r, trello_error *err)
 {
@@ -102,36 +119,15 @@ static int op_request(trello_client *c, const trello_op *op, struct treq *r, tre
 	    op->kind == TRELLO_OP_CREATE_WEBHOOK || op->kind == TRELLO_OP_UPDATE_WEBHOOK;
 	if (with_body && check_param_strings(&op->params, &err->th))
 		return err->th.code;
-	switch (op->kind) {
-	case TRELLO_OP_LIST_WEBHOOKS:
-		r->method = "GET";
-		r->path = make_path("/tokens/", op->token, "/webhooks", NULL, NULL);
-		break;
-	case TRELLO_OP_GET_TOKEN:
-		r->method = "GET";
-		r->path = make_path("/tokens/", op->token, NULL, NULL, NULL);
-		break;
-	case TRELLO_OP_CREATE_WEBHOOK:
-		/* POST /1/webhooks binds the webhook to the token of the Authorization
-		 * header, exactly like /1/tokens/{token}/webhooks, without putting the
-		 * token in the URL. */
-		r->method = "POST";
-		r->path = make_path("/webhooks", NULL, NULL, NULL, NULL);
-		break;
-	case TRELLO_OP_GET_WEBHOOK:
-		r->method = "GET";
-		r->path = make_path("/webhooks/", op->webhook_id, NULL, NULL, NULL);
-		break;
-	case TRELLO_OP_UPDATE_WEBHOOK:
-		r->method = "PUT";
-		r->path = make_path("/webhooks/", op->webhook_id, NULL, NULL, NULL);
-		break;
-	case TRELLO_OP_DELETE_WEBHOOK:
-		r->method = "DELETE";
-		r->path = make_path("/webhooks/", op->webhook_id, NULL, NULL, NULL);
-		break;
-	default: return th_err(&err->th, TH_EINVAL, "unknown Trello operation %d", (int)op->kind);
-	}
+	if ((unsigned)op->kind >= TH_ARRAY_LEN(op_routes))
+		return th_err(&err->th, TH_EINVAL, "unknown Trello operation %d", (int)op->kind);
+	const struct op_route *rt = &op_routes[op->kind];
+	r->method = rt->method;
+	r->path = make_path(rt->prefix,
+	                    rt->seg == SEG_TOKEN     ? op->token
+	                    : rt->seg == SEG_WEBHOOK ? op->webhook_id
+	                                             : NULL,
+	                    rt->suffix, NULL, NULL);
 	if (!r->path || (with_body && !(r->body = params_json(&op->params))))
 		return th_err(&err->th, TH_ENOMEM, "out of memory");
 	/* A POST create is not idempotent: sending it twice may make two webhooks
