@@ -273,21 +273,29 @@ static int run_one(trello_client *c, trello_op *op, trello_error *err)
 	return op->rc;
 }
 
+/* Run @op and move the webhook it read into @out (zeroed first; NULL: the
+ * webhook is dropped); clears @op. */
+static int run_webhook_op(trello_client *c, trello_op *op, trello_webhook *out, trello_error *err)
+{
+	if (out)
+		memset(out, 0, sizeof *out);
+	int rc = run_one(c, op, err);
+	if (!rc && out) {
+		*out = op->webhook;
+		memset(&op->webhook, 0, sizeof op->webhook);
+	}
+	trello_op_clear(op);
+	return rc;
+}
+
 /* POST /1/tokens/{token}/webhooks; see trello.h. */
 int trello_create_webhook(trello_client *c, const char *token, const trello_webhook_params *p,
                           trello_webhook *out, trello_error *err)
 {
 	trello_op op = {.kind = TRELLO_OP_CREATE_WEBHOOK, .token = token};
-	memset(out, 0, sizeof *out);
 	if (p)
 		op.params = *p;
-	int rc = run_one(c, &op, err);
-	if (!rc) {
-		*out = op.webhook;
-		memset(&op.webhook, 0, sizeof op.webhook);
-	}
-	trello_op_clear(&op);
-	return rc;
+	return run_webhook_op(c, &op, out, err);
 }
 
 /* GET /1/webhooks/{id}; see trello.h. */
@@ -295,14 +303,7 @@ int trello_get_webhook(trello_client *c, const char *token, const char *id, trel
                        trello_error *err)
 {
 	trello_op op = {.kind = TRELLO_OP_GET_WEBHOOK, .token = token, .webhook_id = id};
-	memset(out, 0, sizeof *out);
-	int rc = run_one(c, &op, err);
-	if (!rc) {
-		*out = op.webhook;
-		memset(&op.webhook, 0, sizeof op.webhook);
-	}
-	trello_op_clear(&op);
-	return rc;
+	return run_webhook_op(c, &op, out, err);
 }
 
 /* PUT /1/webhooks/{id}; see trello.h. */
@@ -310,18 +311,10 @@ int trello_update_webhook(trello_client *c, const char *token, const char *id,
                           const trello_webhook_params *p, trello_webhook *out, trello_error *err)
 {
 	trello_op op = {.kind = TRELLO_OP_UPDATE_WEBHOOK, .token = token, .webhook_id = id};
-	if (out)
-		memset(out, 0, sizeof *out);
 	op.params = (trello_webhook_params)TRELLO_WEBHOOK_PARAMS_INIT;
 	if (p)
 		op.params = *p;
-	int rc = run_one(c, &op, err);
-	if (!rc && out) {
-		*out = op.webhook;
-		memset(&op.webhook, 0, sizeof op.webhook);
-	}
-	trello_op_clear(&op);
-	return rc;
+	return run_webhook_op(c, &op, out, err);
 }
 
 /* DELETE /1/webhooks/{id}; see trello.h. */
