@@ -28,38 +28,14 @@
 #include "store/store.h"
 #include "util/util.h"
 
+#include "pg_cluster.h"
 #include "store_suite.h"
 
 /* ---- the server (one per test binary) ----------------------------------------------------- */
 
 /* Set up once in group_setup, read-only afterwards. */
-static struct {
-	bool skip;        /* no server: every test skips */
-	bool own;         /* we started the cluster (so we may restart it) */
-	char dir[64];     /* the cluster's directory when own */
-	char script[512]; /* scripts/pg.sh */
-	char base[512];   /* URL of the maintenance database */
-	int counter;
-} pgt;
-
-/* @base with its database name replaced by @db (and extra query @q, may be ""). */
-static void url_with_db(char *out, size_t size, const char *base, const char *db, const char *q)
-{
-	const char *hostpart = strstr(base, "://");
-	hostpart = hostpart ? hostpart + 3 : base;
-	const char *slash = strchr(hostpart, '/');
-	const char *query = strchr(base, '?');
-	size_t keep =
-	    slash ? (size_t)(slash - base) : (query ? (size_t)(query - base) : strlen(base));
-	char extra[256] = "";
-	if (query && *q)
-		str_printf(extra, sizeof extra, "%s&%s", query, q);
-	else if (query)
-		str_copy(extra, sizeof extra, query);
-	else if (*q)
-		str_printf(extra, sizeof extra, "?%s", q);
-	str_printf(out, size, "%.*s/%s%s", (int)keep, base, db, extra);
-}
+static pg_cluster pgt;
+static int db_counter; /* the databases made so far */
 
 /* Run @sql on the maintenance database; fails the test on error. */
 static void admin_exec(const char *sql)
@@ -79,7 +55,7 @@ static void admin_exec(const char *sql)
 static int64_t db_value(const char *db, const char *sql)
 {
 	char url[600];
-	url_with_db(url, sizeof url, pgt.base, db, "");
+	pg_url_with_db(url, sizeof url, pgt.base, db, "");
 	PGconn *c = PQconnectdb(url);
 	if (PQstatus(c) != CONNECTION_OK)
 		fail_msg("connect %s: %s", db, PQerrorMessage(c));
@@ -96,58 +72,13 @@ static int64_t db_value(const char *db, const char *sql)
 static int group_setup(void **state)
 {
 	(void)state;
-	const char *url = getenv("TH_TEST_PG_URL");
-	if (url && *url) {
-		str_copy(pgt.base, sizeof pgt.base, url);
-		return 0;
-	}
-	const char *script = getenv("TH_PG_SCRIPT");
-	if (script && *script) {
-		str_copy(pgt.script, sizeof pgt.script, script);
-	} else {
-		const char *data = getenv("TH_TEST_DATA");
-		str_printf(pgt.script, sizeof pgt.script, "%s/../../scripts/pg.sh",
-		           data ? data : "tests/data");
-	}
-	char cmd[700];
-	str_printf(cmd, sizeof cmd, "'%s' available", pgt.script);
-	if (system(cmd) != 0) {
-		fprintf(
-		    stderr,
-		    "\n*** SKIPPING THE POSTGRESQL STORE TESTS: no PostgreSQL server binaries and no\n"
-		    "*** TH_TEST_PG_URL. Install the 'postgresql' package (make deps-test) to run them.\n\n");
-		pgt.skip = true;
-		return 0;
-	}
-	str_copy(pgt.dir, sizeof pgt.dir, "/tmp/th-pgtest-XXXXXX");
-	if (!mkdtemp(pgt.dir))
-		return -1;
-	str_printf(cmd, sizeof cmd, "'%s' start '%s'", pgt.script, pgt.dir);
-	FILE *p = popen(cmd, "r");
-	if (!p)
-		return -1;
-	char line[512] = "";
-	char *got = fgets(line, sizeof line, p);
-	int rc = pclose(p);
-	if (!got || rc != 0) {
-		fprintf(stderr, "pg.sh start failed (%d)\n", rc);
-		return -1;
-	}
-	line[strcspn(line, "\r\n")] = '\0';
-	str_copy(pgt.base, sizeof pgt.base, line);
-	pgt.own = true;
-	return 0;
+	return pg_cluster_start(&pgt, "th-pgtest", "STORE");
 }
 
 static int group_teardown(void **state)
 {
 	(void)state;
-	if (pgt.own) {
-		char cmd[700];
-		str_printf(cmd, sizeof cmd, "'%s' stop '%s'", pgt.script, pgt.dir);
-		if (system(cmd) != 0)
-			fprintf(stderr, "pg.sh stop failed\n");
-	}
+	pg_cluster_stop(&pgt);
 	return 0;
 }
 
@@ -163,10 +94,10 @@ typedef struct fx {
 static void fresh_db(fx *f, const char *query)
 {
 	char sql[160];
-	str_printf(f->db, sizeof f->db, "th_test_%d_%d", (int)getpid(), ++pgt.counter);
+	str_printf(f->db, sizeof f->db, "th_test_%d_%d", (int)getpid(), ++db_counter);
 	str_printf(sql, sizeof sql, "CREATE DATABASE %s", f->db);
 	admin_exec(sql);
-	url_with_db(f->base.url, sizeof f->base.url, pgt.base, f->db, query);
+	pg_url_with_db(f->base.url, sizeof f->base.url, pgt.base, f->db, query);
 }
 
 static int fx_setup(void **state)
@@ -244,7 +175,7 @@ static void test_pg_open_errors(void **state)
 	assert_null(strstr(err.msg, "hunter2secret"));
 	/* a wrong database name: the server answers, the connection is refused */
 	char url[600];
-	url_with_db(url, sizeof url, pgt.base, "th_no_such_db", "");
+	pg_url_with_db(url, sizeof url, pgt.base, "th_no_such_db", "");
 	assert_int_equal(store_open(&st, url, &err), TH_EUNAVAIL);
 	assert_non_null(strstr(err.msg, "th_no_such_db"));
 }
@@ -290,7 +221,7 @@ static void test_pg_migrations(void **state)
 	store_close(f->base.st);
 	f->base.st = NULL;
 	char url[600];
-	url_with_db(url, sizeof url, pgt.base, f->db, "");
+	pg_url_with_db(url, sizeof url, pgt.base, f->db, "");
 	PGconn *c = PQconnectdb(url);
 	assert_int_equal(PQstatus(c), CONNECTION_OK);
 	PQclear(PQexec(c, "INSERT INTO schema_migrations VALUES (999, 0)"));
@@ -440,7 +371,7 @@ static void test_pg_statement_timeout(void **state)
 	th_error err = {0};
 	assert_int_equal(store_open(&f.base.st, f.base.url, &err), 0);
 	char url[600];
-	url_with_db(url, sizeof url, pgt.base, f.db, "");
+	pg_url_with_db(url, sizeof url, pgt.base, f.db, "");
 	PGconn *c = PQconnectdb(url);
 	assert_int_equal(PQstatus(c), CONNECTION_OK);
 	PQclear(PQexec(c, "BEGIN"));

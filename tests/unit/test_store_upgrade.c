@@ -34,6 +34,8 @@
 #include "store/store.h"
 #include "util/util.h"
 
+#include "pg_cluster.h"
+
 /* ---- one raw connection to either kind of database ------------------------------------ */
 
 typedef struct conn {
@@ -570,22 +572,7 @@ static void test_sqlite_check_catches_a_change(void **state)
 
 /* ---- PostgreSQL ------------------------------------------------------------------------- */
 
-static struct {
-	bool skip, own;
-	char dir[64], script[512], base[512];
-} pgt;
-
-static void url_with_db(char *out, size_t size, const char *base, const char *db)
-{
-	const char *host = strstr(base, "://");
-	host = host ? host + 3 : base;
-	const char *slash = strchr(host, '/');
-	const char *query = strchr(base, '?');
-	size_t keep = slash   ? (size_t)(slash - base)
-	              : query ? (size_t)(query - base)
-	                      : strlen(base);
-	str_printf(out, size, "%.*s/%s%s", (int)keep, base, db, query ? query : "");
-}
+static pg_cluster pgt;
 
 static void pg_admin(const char *sql)
 {
@@ -615,46 +602,13 @@ static void pg_close(conn *k)
 static int group_setup(void **state)
 {
 	(void)state;
-	const char *url = getenv("TH_TEST_PG_URL");
-	if (url && *url)
-		return str_copy(pgt.base, sizeof pgt.base, url) ? 0 : -1;
-	const char *script = getenv("TH_PG_SCRIPT");
-	str_copy(pgt.script, sizeof pgt.script, script && *script ? script : "scripts/pg.sh");
-	char cmd[700];
-	str_printf(cmd, sizeof cmd, "'%s' available", pgt.script);
-	if (system(cmd) != 0) {
-		fprintf(stderr,
-		        "\n*** SKIPPING THE POSTGRESQL UPGRADE TESTS: no PostgreSQL server "
-		        "binaries and no\n*** TH_TEST_PG_URL. Install the 'postgresql' package "
-		        "(make deps-test) to run them.\n\n");
-		pgt.skip = true;
-		return 0;
-	}
-	str_copy(pgt.dir, sizeof pgt.dir, "/tmp/th-pgupg-XXXXXX");
-	if (!mkdtemp(pgt.dir))
-		return -1;
-	str_printf(cmd, sizeof cmd, "'%s' start '%s'", pgt.script, pgt.dir);
-	FILE *p = popen(cmd, "r");
-	if (!p)
-		return -1;
-	char line[512] = "";
-	char *got = fgets(line, sizeof line, p);
-	if (pclose(p) != 0 || !got)
-		return -1;
-	line[strcspn(line, "\r\n")] = '\0';
-	pgt.own = true;
-	return str_copy(pgt.base, sizeof pgt.base, line) ? 0 : -1;
+	return pg_cluster_start(&pgt, "th-pgupg", "UPGRADE");
 }
 
 static int group_teardown(void **state)
 {
 	(void)state;
-	if (pgt.own) {
-		char cmd[700];
-		str_printf(cmd, sizeof cmd, "'%s' stop '%s'", pgt.script, pgt.dir);
-		if (system(cmd) != 0)
-			fprintf(stderr, "pg.sh stop failed\n");
-	}
+	pg_cluster_stop(&pgt);
 	return 0;
 }
 
@@ -669,7 +623,7 @@ static void test_pg_upgrades(void **state)
 		str_printf(db, sizeof db, "th_upgrade_%d_v%d", (int)getpid(), from);
 		str_printf(sql, sizeof sql, "CREATE DATABASE %s", db);
 		pg_admin(sql);
-		url_with_db(url, sizeof url, pgt.base, db);
+		pg_url_with_db(url, sizeof url, pgt.base, db, "");
 		conn k = {0};
 		pg_reopen(&k, url);
 		upgrade_from(&k, url, from, pg_reopen, pg_close);
