@@ -665,28 +665,32 @@ static json_t *filter_fields(json_t *v, const char *fields)
 	return out;
 }
 
+/* The views of the lists or cards (@cname) of board @b, as a new array. */
+static json_t *on_board_locked(struct mock *m, json_t *b, const char *cname)
+{
+	json_t *arr = json_array();
+	size_t i;
+	json_t *e;
+	json_array_foreach(json_object_get(m->state, cname), i, e)
+	{
+		if (str_eq(mock_str(e, "idBoard"), mock_str(b, "id")))
+			json_array_append_new(arr, str_eq(cname, "lists")
+			                               ? mock_list_view_locked(m, e)
+			                               : mock_card_view_locked(m, e));
+	}
+	return arr;
+}
+
 static json_t *board_full_locked(struct mock *m, json_t *b, json_t *params)
 {
 	json_t *v =
 	    filter_fields(mock_board_view_locked(m, b, false), mock_param(params, "fields"));
 	const char *lists = mock_param(params, "lists");
 	const char *cards = mock_param(params, "cards");
-	size_t i;
-	json_t *e;
-	if (v && lists && !str_eq(lists, "none")) {
-		json_t *arr = json_array();
-		json_array_foreach(json_object_get(m->state, "lists"), i,
-		                   e) if (str_eq(mock_str(e, "idBoard"), mock_str(b, "id")))
-		    json_array_append_new(arr, mock_list_view_locked(m, e));
-		json_object_set_new(v, "lists", arr);
-	}
-	if (v && cards && !str_eq(cards, "none")) {
-		json_t *arr = json_array();
-		json_array_foreach(json_object_get(m->state, "cards"), i,
-		                   e) if (str_eq(mock_str(e, "idBoard"), mock_str(b, "id")))
-		    json_array_append_new(arr, mock_card_view_locked(m, e));
-		json_object_set_new(v, "cards", arr);
-	}
+	if (v && lists && !str_eq(lists, "none"))
+		json_object_set_new(v, "lists", on_board_locked(m, b, "lists"));
+	if (v && cards && !str_eq(cards, "none"))
+		json_object_set_new(v, "cards", on_board_locked(m, b, "cards"));
 	return v;
 }
 
@@ -717,16 +721,7 @@ static void get_model(struct mock *m, http_response *res, json_t *params, const 
 		if (b && !sub) {
 			v = board_full_locked(m, b, params);
 		} else if (b && (str_eq(sub, "lists") || str_eq(sub, "cards"))) {
-			v = json_array();
-			size_t i;
-			json_t *e;
-			json_array_foreach(json_object_get(m->state, sub), i, e)
-			{
-				if (str_eq(mock_str(e, "idBoard"), mock_str(b, "id")))
-					json_array_append_new(v, str_eq(sub, "lists")
-					                             ? mock_list_view_locked(m, e)
-					                             : mock_card_view_locked(m, e));
-			}
+			v = on_board_locked(m, b, sub);
 		}
 	} else if (str_eq(kind, "cards") && !sub) {
 		json_t *c = mock_card_get_locked(m, id);

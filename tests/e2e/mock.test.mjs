@@ -175,6 +175,14 @@ describe('Trello API', () => {
     }
     let r = await api(m, 'GET', `/lists/${board.lists[1].id}`, { token: SEED_TOKEN });
     assert.equal(r.json.name, 'Doing');
+    // A board's lists and cards: as sub-resources, and inline with ?lists=&cards=.
+    r = await api(m, 'GET', `/boards/${board.id}/lists`, { token: SEED_TOKEN });
+    assert.deepEqual(r.json.map((l) => l.name), ['To do', 'Doing']);
+    r = await api(m, 'GET', `/boards/${board.id}/cards`, { token: SEED_TOKEN });
+    assert.deepEqual(r.json.map((c) => c.id), [card.id]);
+    r = await api(m, 'GET', `/boards/${board.id}`, { token: SEED_TOKEN, query: { lists: 'open', cards: 'none' } });
+    assert.deepEqual(r.json.lists.map((l) => l.id), board.lists.map((l) => l.id));
+    assert.equal(r.json.cards, undefined);
     r = await api(m, 'GET', '/members/me/boards', { token: SEED_TOKEN, query: { fields: 'name,url' } });
     const b = r.json.find((x) => x.id === board.id);
     assert.deepEqual(Object.keys(b).sort(), ['id', 'name', 'url']);
