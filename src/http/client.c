@@ -29,6 +29,13 @@ static void curl_init_once(void)
 	curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
+/* libcurl's global initialisation, done on first use: CURLE_OK or why not. */
+static CURLcode curl_ready(void)
+{
+	pthread_once(&curl_once, curl_init_once);
+	return curl_init_rc;
+}
+
 /* ---- the handle ------------------------------------------------------------------ */
 
 struct httpc {
@@ -82,8 +89,7 @@ void httpc_resp_clear(httpc_resp *r)
 int httpc_new(httpc **out, const httpc_opts *opts, th_error *err)
 {
 	*out = NULL;
-	pthread_once(&curl_once, curl_init_once);
-	if (curl_init_rc != CURLE_OK)
+	if (curl_ready() != CURLE_OK)
 		return th_err(err, TH_EIO, "cannot initialise libcurl: %s",
 		              curl_easy_strerror(curl_init_rc));
 	if (!opts || opts->timeout_ms <= 0)
@@ -573,8 +579,7 @@ int httpc_fail_code(enum httpc_fail f)
 int httpc_group_new(httpc_group **out, unsigned max_connections)
 {
 	*out = NULL;
-	pthread_once(&curl_once, curl_init_once);
-	if (curl_init_rc != CURLE_OK)
+	if (curl_ready() != CURLE_OK)
 		return TH_EIO;
 	httpc_group *g = calloc(1, sizeof *g);
 	if (!g)
@@ -723,8 +728,7 @@ static void share_unlock(CURL *h, curl_lock_data data, void *ud)
 
 httpc_share *httpc_share_new(void)
 {
-	pthread_once(&curl_once, curl_init_once);
-	if (curl_init_rc != CURLE_OK)
+	if (curl_ready() != CURLE_OK)
 		return NULL;
 	httpc_share *s = calloc(1, sizeof *s);
 	if (!s)
