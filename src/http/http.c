@@ -87,12 +87,17 @@ size_t http_header_count(const http_request *req, const char *name)
 	return n;
 }
 
+const char *http_pair_get(const http_pair *pairs, size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (str_eq(pairs[i].name, name))
+			return pairs[i].value;
+	return NULL;
+}
+
 const char *http_arg(const http_request *req, const char *name)
 {
-	for (size_t i = 0; i < req->nargs; i++)
-		if (str_eq(req->args[i].name, name))
-			return req->args[i].value;
-	return NULL;
+	return http_pair_get(req->args, req->nargs, name);
 }
 
 void http_response_init(http_response *res)

@@ -91,6 +91,8 @@ const char *http_header(const http_request *req, const char *name);
 size_t http_header_count(const http_request *req, const char *name);
 /* Query argument lookup (exact name), or NULL. */
 const char *http_arg(const http_request *req, const char *name);
+/* The value of the first of the @n pairs named @name, or NULL. */
+const char *http_pair_get(const http_pair *pairs, size_t n, const char *name);
 
 void http_response_init(http_response *res);
 void http_response_clear(http_response *res);

@@ -375,10 +375,7 @@ int admin_form_parse(admin_req *r)
 
 const char *admin_field(const admin_req *r, const char *name)
 {
-	for (size_t i = 0; i < r->nform; i++)
-		if (str_eq(r->form[i].name, name))
-			return r->form[i].value;
-	return NULL;
+	return http_pair_get(r->form, r->nform, name);
 }
 
 void admin_req_clear(admin_req *r)
