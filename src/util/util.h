@@ -126,7 +126,7 @@ int num_parse_duration_ms(const char *s, int64_t *out_ms);
 /* Seconds with optional decimals ("0.2", "30") into milliseconds. */
 int num_parse_seconds_ms(const char *s, int64_t *out_ms);
 
-/* ---- listen addresses (net.c) --------------------------------------------- */
+/* ---- listen addresses (addr.c) -------------------------------------------- */
 
 /* Parse "HOST:PORT" / "[V6]:PORT" into parts: @host (@hostsz bytes) gets the
  * address without brackets (a hostname of [A-Za-z0-9.-] or an IPv6 literal),
