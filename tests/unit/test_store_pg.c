@@ -9,7 +9,8 @@
  * The server: TH_TEST_PG_URL when set (a role allowed to CREATE DATABASE),
  * else a throwaway cluster started here with scripts/pg.sh (TH_PG_SCRIPT).
  * Every test gets a fresh database. When the PostgreSQL server binaries are
- * missing and no URL is given, every test is skipped with a loud message. */
+ * missing and no URL is given, the binary fails, or with TH_SKIP_PG=1 is
+ * skipped (exit 77), with a loud message (pg_optional.h). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -28,13 +29,13 @@
 #include "store/store.h"
 #include "util/util.h"
 
+#include "pg_optional.h"
 #include "store_suite.h"
 
 /* ---- the server (one per test binary) ----------------------------------------------------- */
 
 /* Set up once in group_setup, read-only afterwards. */
 static struct {
-	bool skip;        /* no server: every test skips */
 	bool own;         /* we started the cluster (so we may restart it) */
 	char dir[64];     /* the cluster's directory when own */
 	char script[512]; /* scripts/pg.sh */
@@ -112,12 +113,11 @@ static int group_setup(void **state)
 	char cmd[700];
 	str_printf(cmd, sizeof cmd, "'%s' available", pgt.script);
 	if (system(cmd) != 0) {
-		fprintf(
-		    stderr,
-		    "\n*** SKIPPING THE POSTGRESQL STORE TESTS: no PostgreSQL server binaries and no\n"
-		    "*** TH_TEST_PG_URL. Install the 'postgresql' package (make deps-test) to run them.\n\n");
-		pgt.skip = true;
-		return 0;
+		/* every test here needs the server: the whole binary is skipped
+		 * (exit 77, meson's SKIP) or fails (pg_optional.h) */
+		if (pg_no_server("STORE"))
+			exit(PG_SKIP_EXIT);
+		return -1;
 	}
 	str_copy(pgt.dir, sizeof pgt.dir, "/tmp/th-pgtest-XXXXXX");
 	if (!mkdtemp(pgt.dir))
@@ -171,10 +171,6 @@ static void fresh_db(fx *f, const char *query)
 
 static int fx_setup(void **state)
 {
-	if (pgt.skip) {
-		*state = NULL;
-		return 0;
-	}
 	fx *f = calloc(1, sizeof *f);
 	if (!f)
 		return -1;
@@ -195,19 +191,12 @@ static int fx_teardown(void **state)
 	return 0;
 }
 
-#define NEED_PG()               \
-	do {                    \
-		if (pgt.skip)   \
-			skip(); \
-	} while (0)
-
 /* ---- PostgreSQL only: opening, URL parameters, errors -----------------------------------------
  */
 
 static void test_pg_open_errors(void **state)
 {
 	(void)state;
-	NEED_PG();
 	store *st = (store *)0x1;
 	th_error err = {0};
 	/* nothing listens there: unavailable, the URL named with its password masked */
@@ -251,7 +240,6 @@ static void test_pg_open_errors(void **state)
 
 static void test_pg_migrations(void **state)
 {
-	NEED_PG();
 	fx *f = *state;
 	th_error err = {0};
 	int v1 = -1, v2 = -1;
@@ -307,7 +295,6 @@ static void test_pg_migrations(void **state)
 static void test_pg_concurrent_migrations(void **state)
 {
 	(void)state;
-	NEED_PG();
 	fx f = {0};
 	fresh_db(&f, "");
 	enum { PROCS = 4 };
@@ -348,7 +335,6 @@ static void test_pg_concurrent_migrations(void **state)
  * refuse it and fail the whole batch); the payload keeps the exact bytes. */
 static void test_pg_non_utf8_fields(void **state)
 {
-	NEED_PG();
 	fx *f = *state;
 	store *st = f->base.st;
 	th_error err = {0};
@@ -401,7 +387,6 @@ static void *hammer_main(void *arg)
 static void test_pg_pool(void **state)
 {
 	(void)state;
-	NEED_PG();
 	fx f = {0};
 	fresh_db(&f, "pool_size=2&statement_timeout=20000");
 	th_error err = {0};
@@ -434,7 +419,6 @@ static void test_pg_pool(void **state)
 static void test_pg_statement_timeout(void **state)
 {
 	(void)state;
-	NEED_PG();
 	fx f = {0};
 	fresh_db(&f, "statement_timeout=300");
 	th_error err = {0};
@@ -466,7 +450,6 @@ static void test_pg_statement_timeout(void **state)
  * restarts: the next operations reconnect on their own. */
 static void test_pg_reconnect(void **state)
 {
-	NEED_PG();
 	fx *f = *state;
 	store *st = f->base.st;
 	th_error err = {0};
@@ -537,7 +520,6 @@ static void *claimer_main(void *arg)
 
 static void test_pg_concurrent_claims(void **state)
 {
-	NEED_PG();
 	fx *f = *state;
 	th_error err = {0};
 	store *other = NULL;
@@ -585,7 +567,6 @@ static void test_pg_concurrent_claims(void **state)
  * the other instance claims them again. */
 static void test_pg_crashed_instance_lease(void **state)
 {
-	NEED_PG();
 	fx *f = *state;
 	th_error err = {0};
 	suite_add_handler(f->base.st, "h1", HANDLER_EXEC, NULL, NULL, true);
