@@ -17,7 +17,9 @@
  *    transaction costs an fsync, and one per delivery capped throughput at
  *    the disk's fsync rate. An outcome not yet recorded when the process dies
  *    is lost with it; the delivery's lease then expires and it runs again —
- *    at least once, as promised.
+ *    at least once, as promised. While the process lives, outcomes the store
+ *    refuses stay queued and are retried every POLL_MS; a delivery claimed
+ *    again meanwhile (its lease ended) is not run again (drop_known).
  * Order per (webhook, handler) needs nothing here: the store never hands out
  * a delivery while an earlier event of the same webhook has an unfinished
  * delivery to the same handler.
@@ -229,8 +231,8 @@ static void queue_outcome(dispatcher *d, outcome_rec *rec)
 
 /* Record every queued outcome in one transaction. Called by the claimer
  * (and at stop) with mu NOT held. On failure they stay queued for the next
- * try. */
-static void record_outcomes(dispatcher *d)
+ * try and false is returned. */
+static bool record_outcomes(dispatcher *d)
 {
 	pthread_mutex_lock(&d->mu);
 	size_t n = d->nout;
@@ -240,7 +242,7 @@ static void record_outcomes(dispatcher *d)
 	pthread_mutex_unlock(&d->mu);
 	if (!n) {
 		free(recs);
-		return;
+		return true;
 	}
 	delivery_outcome *outs = calloc(n, sizeof *outs);
 	th_error err = {0, {0}};
@@ -275,6 +277,7 @@ static void record_outcomes(dispatcher *d)
 		free(recs[i].text);
 	}
 	free(recs);
+	return rc == 0;
 }
 
 /* Decide the outcome of @j's attempt (which ran for @run_us), count it and
@@ -399,6 +402,45 @@ static unsigned claim_kinds(svc_ctx *sc)
 	return k;
 }
 
+/* Is delivery @id already ours: queued, or run with its outcome not yet
+ * recorded? mu held. */
+static bool known_here(dispatcher *d, const char *id)
+{
+	for (size_t i = 0; i < d->nout; i++)
+		if (str_eq(d->outcomes[i].id, id))
+			return true;
+	for (size_t i = 0; i < d->qlen; i++)
+		if (str_eq(d->queue[i].d.id, id))
+			return true;
+	return false;
+}
+
+/* Drop from @jobs the deliveries this process already has (known_here): a
+ * claim's lease ends while the store cannot take the outcome (it stays
+ * queued, see record_outcomes), and the next claim hands the same delivery
+ * out again. Running it twice would break "done once it ran": the queued
+ * outcome settles it when the store is back. Returns the jobs kept (packed
+ * at the front). mu held. */
+static size_t drop_known(dispatcher *d, job *jobs, size_t n)
+{
+	size_t kept = 0;
+	for (size_t i = 0; jobs && i < n; i++) {
+		if (known_here(d, jobs[i].d.id)) {
+			log_warn(
+			    "dispatch",
+			    "delivery %s: claimed again while its outcome waits to be recorded; "
+			    "not running it again",
+			    jobs[i].d.id);
+			job_clear(&jobs[i]);
+			continue;
+		}
+		if (kept != i)
+			jobs[kept] = jobs[i];
+		kept++;
+	}
+	return jobs ? kept : n;
+}
+
 /* Claim up to @max deliveries and queue them. Returns how many. mu NOT held. */
 static size_t claim_some(dispatcher *d, size_t max)
 {
@@ -424,6 +466,7 @@ static size_t claim_some(dispatcher *d, size_t max)
 		    store_handler_get(sc->st, jobs[i].d.handler_id, &jobs[i].h, &err) == 0;
 	}
 	pthread_mutex_lock(&d->mu);
+	n = drop_known(d, jobs, n);
 	if (jobs && d->qlen + n > d->qcap) {
 		size_t nc = d->qlen + n + 16;
 		job *nq = realloc(d->queue, nc * sizeof *nq);
@@ -458,10 +501,11 @@ static void *claimer_main(void *arg)
 	dispatcher *d = arg;
 	pthread_mutex_lock(&d->mu);
 	while (!d->stopping) {
+		bool record_failed = false;
 		if (d->nout) {
 			/* outcomes first: they unblock later events of the same webhook */
 			pthread_mutex_unlock(&d->mu);
-			record_outcomes(d);
+			record_failed = !record_outcomes(d);
 			pthread_mutex_lock(&d->mu);
 		}
 		/* Keep up to one job waiting per worker. Each claim is a durable write
@@ -479,7 +523,9 @@ static void *claimer_main(void *arg)
 				continue; /* maybe more due: claim again as soon as workers free up
 				           */
 		}
-		if (d->wake || d->nout) {
+		/* the store refused the outcomes: try again after POLL_MS, not in a
+		 * busy loop against a store that is down */
+		if ((d->wake || d->nout) && !record_failed) {
 			d->wake = false;
 			continue;
 		}
@@ -550,7 +596,7 @@ void dispatcher_stop(dispatcher *d)
 		pthread_join(d->claimer, NULL);
 	for (unsigned i = 0; i < d->nworkers; i++)
 		pthread_join(d->workers[i], NULL);
-	record_outcomes(d); /* what the workers finished last */
+	(void)record_outcomes(d); /* what the workers finished last */
 	for (size_t i = 0; i < d->nout; i++) {
 		log_warn("dispatch", "delivery %s finished but not recorded: it will run again",
 		         d->outcomes[i].id);
