@@ -23,6 +23,7 @@
 #include "store/store_fault.h"
 #include "util/util.h"
 
+#include "child.h"
 #include "store_suite.h"
 
 /* The fixture of the running test; skips the test when the backend has none
@@ -1522,9 +1523,11 @@ void suite_recover_dead_claims(void **state)
 	int pfd[2];
 	assert_int_equal(pipe(pfd), 0);
 	fflush(NULL);
+	pid_t parent = getpid();
 	pid_t pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
+		child_dies_with_parent(parent);
 		close(pfd[0]);
 		store *other = NULL;
 		th_error cerr = {0};

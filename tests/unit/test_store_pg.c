@@ -29,6 +29,7 @@
 #include "store/store.h"
 #include "util/util.h"
 
+#include "child.h"
 #include "pg_optional.h"
 #include "store_suite.h"
 
@@ -300,10 +301,12 @@ static void test_pg_concurrent_migrations(void **state)
 	enum { PROCS = 4 };
 	pid_t pids[PROCS];
 	int64_t start = time_now_ms() + 300; /* all children go at once */
+	pid_t parent = getpid();
 	for (int i = 0; i < PROCS; i++) {
 		pids[i] = fork();
 		assert_true(pids[i] >= 0);
 		if (pids[i] == 0) {
+			child_dies_with_parent(parent);
 			while (time_now_ms() < start)
 				usleep(1000);
 			store *st = NULL;
