@@ -20,6 +20,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { baseEnv, root, startServe, tempDir, th, thJson, trelloSignature, TEST_SECRET } from '../e2e/lib/serve.mjs';
+import { needPg, pgSkip } from '../e2e/lib/pg_optional.mjs';
 
 const PG = path.join(root, 'scripts', 'pg.sh');
 const BOARD = '6123456789abcdef01234567';
@@ -149,11 +150,8 @@ async function scenario(pg) {
 
 test('SQLite: an outcome the store cannot write is recorded once it can, and the delivery runs once', () => scenario(false));
 
-const pgAvailable = spawnSync(PG, ['available'], { encoding: 'utf8' }).status === 0;
-const skipPg = process.env.TH_SKIP_PG === '1';
 test('PostgreSQL: an outcome the store cannot write is recorded once it can, and the delivery runs once',
-  { skip: skipPg && !pgAvailable ? 'TH_SKIP_PG=1 and no PostgreSQL server binaries' : false },
-  () => {
-    if (!pgAvailable) throw new Error('no PostgreSQL server binaries (install postgresql: make deps-test), or set TH_SKIP_PG=1 to skip');
+  { skip: pgSkip }, () => {
+    needPg();
     return scenario(true);
   });
