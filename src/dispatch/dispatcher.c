@@ -428,8 +428,8 @@ static size_t drop_known(dispatcher *d, job *jobs, size_t n)
 		if (known_here(d, jobs[i].d.id)) {
 			log_warn(
 			    "dispatch",
-			    "delivery %s: claimed again while its outcome waits to be recorded; "
-			    "not running it again",
+			    "delivery %s: claimed again while this process still holds it "
+			    "(queued, or its outcome waits to be recorded); not running it again",
 			    jobs[i].d.id);
 			job_clear(&jobs[i]);
 			continue;

@@ -119,7 +119,7 @@ async function scenario(pg) {
     assert.equal(await post(payload(2)), 200);
     // the claim's lease (6 s) ends while the outcome cannot be written: the
     // delivery is claimed again, and must not run again
-    await waitFor(() => ran().length > 1 || /claimed again while its outcome waits to be recorded/.test(serve.stderr()),
+    await waitFor(() => ran().length > 1 || /claimed again while this process still holds it/.test(serve.stderr()),
       15000, 'the delivery to be claimed again after its lease');
     await sleep(500);
     assert.equal(ran().length, 1, `ran twice during the fault: ${ran()}`);
