@@ -8,7 +8,7 @@
 #   make test     install missing packages, build with the tests enabled, run every test suite
 #   make screenshots  refresh the README's pictures in docs/screenshots/ (browser tests)
 #   make sanitize unit tests under AddressSanitizer + UndefinedBehaviorSanitizer
-#   make fault    the store suites (SQLite and PostgreSQL) in a fault-injection build
+#   make fault    the store suites (SQLite and PostgreSQL) and tests/fault/ in a fault-injection build
 #   make lint     formatting (.clang-format) and banned C functions
 #   make check-exports  the installed library exports th_* names only
 #   make valgrind unit tests under valgrind: no memory errors, no leaks
@@ -90,11 +90,13 @@ sanitize: deps-test
 
 # The store with fault injection built in (meson option fault_injection, off
 # by default; src/store/store_fault.h): the Nth prepare/step/commit (SQLite)
-# or query (PostgreSQL) fails, at every N in turn.
+# or query (PostgreSQL) fails, at every N in turn; then tests/fault/ drives a
+# real serve of that build through a failing store (TH_STORE_FAULT).
 fault: deps-test
 	@[ -f $(FAULT)/build.ninja ] || meson setup $(FAULT) -Dtests=enabled -Dfault_injection=true
 	ninja -C $(FAULT)
 	meson test -C $(FAULT) store store_pg --print-errorlogs
+	TH_BUILD=$(CURDIR)/$(FAULT) node --test tests/fault/*.test.mjs
 
 # The architecture's rules: include ranks, who calls the store, lengths.
 check-layers:

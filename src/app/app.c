@@ -13,6 +13,7 @@
 #include "app/app.h"
 #include "dispatch/dispatch.h"
 #include "server/server.h"
+#include "service/handlers.h"
 #include "service/service.h"
 #include "service/webhook_cache.h"
 #include "util/log.h"
@@ -105,6 +106,8 @@ int app_new(app **out, const th_config *cfg, th_error *err)
 	};
 	/* rows from before token fingerprints (see service/crypto_tokens.c) */
 	(void)svc_tokens_fill_fingerprints(&a->svc);
+	/* forward secrets stored before TRELLOHOOK_SECRET_KEY was set */
+	(void)handlers_seal_secrets(&a->svc);
 	*out = a;
 	return 0;
 }

@@ -17,7 +17,9 @@
  *    transaction costs an fsync, and one per delivery capped throughput at
  *    the disk's fsync rate. An outcome not yet recorded when the process dies
  *    is lost with it; the delivery's lease then expires and it runs again —
- *    at least once, as promised.
+ *    at least once, as promised. While the process lives, outcomes the store
+ *    refuses stay queued and are retried every POLL_MS; a delivery claimed
+ *    again meanwhile (its lease ended) is not run again (drop_known).
  * Order per (webhook, handler) needs nothing here: the store never hands out
  * a delivery while an earlier event of the same webhook has an unfinished
  * delivery to the same handler.
@@ -165,7 +167,18 @@ static void run_job(dispatcher *d, forwarder *fw, job *j, dispatch_result *res)
 	int64_t timeout = sc->cfg->exec_timeout_ms;
 	switch (j->h.kind) {
 	case HANDLER_EXEC: dispatch_exec(j->h.target, &ev, timeout, res); break;
-	case HANDLER_FORWARD: dispatch_forward(fw, &j->h, &ev, timeout, res); break;
+	case HANDLER_FORWARD:
+		/* the row keeps the whsec_ secret sealed; open it just to sign */
+		if (handlers_open_secret(sc, &j->h, &err)) {
+			buf b;
+			buf_init(&b, 600);
+			buf_printf(&b, "opening the handler's signing secret: %s", err.msg);
+			res->text = buf_detach(&b, NULL);
+			buf_free(&b);
+			break;
+		}
+		dispatch_forward(fw, &j->h, &ev, timeout, res);
+		break;
 	case HANDLER_FUNC: {
 		const svc_func *f = func_for(sc, j->h.target);
 		if (!f) {
@@ -208,8 +221,8 @@ static void queue_outcome(dispatcher *d, outcome_rec *rec)
 
 /* Record every queued outcome in one transaction. Called by the claimer
  * (and at stop) with mu NOT held. On failure they stay queued for the next
- * try. */
-static void record_outcomes(dispatcher *d)
+ * try and false is returned. */
+static bool record_outcomes(dispatcher *d)
 {
 	pthread_mutex_lock(&d->mu);
 	size_t n = d->nout;
@@ -219,7 +232,7 @@ static void record_outcomes(dispatcher *d)
 	pthread_mutex_unlock(&d->mu);
 	if (!n) {
 		free(recs);
-		return;
+		return true;
 	}
 	delivery_outcome *outs = calloc(n, sizeof *outs);
 	th_error err = {0, {0}};
@@ -254,6 +267,7 @@ static void record_outcomes(dispatcher *d)
 		free(recs[i].text);
 	}
 	free(recs);
+	return rc == 0;
 }
 
 /* Decide the outcome of @j's attempt (which ran for @run_us), count it and
@@ -378,6 +392,45 @@ static unsigned claim_kinds(svc_ctx *sc)
 	return k;
 }
 
+/* Is delivery @id already ours: queued, or run with its outcome not yet
+ * recorded? mu held. */
+static bool known_here(dispatcher *d, const char *id)
+{
+	for (size_t i = 0; i < d->nout; i++)
+		if (str_eq(d->outcomes[i].id, id))
+			return true;
+	for (size_t i = 0; i < d->qlen; i++)
+		if (str_eq(d->queue[i].d.id, id))
+			return true;
+	return false;
+}
+
+/* Drop from @jobs the deliveries this process already has (known_here): a
+ * claim's lease ends while the store cannot take the outcome (it stays
+ * queued, see record_outcomes), and the next claim hands the same delivery
+ * out again. Running it twice would break "done once it ran": the queued
+ * outcome settles it when the store is back. Returns the jobs kept (packed
+ * at the front). mu held. */
+static size_t drop_known(dispatcher *d, job *jobs, size_t n)
+{
+	size_t kept = 0;
+	for (size_t i = 0; jobs && i < n; i++) {
+		if (known_here(d, jobs[i].d.id)) {
+			log_warn(
+			    "dispatch",
+			    "delivery %s: claimed again while this process still holds it "
+			    "(queued, or its outcome waits to be recorded); not running it again",
+			    jobs[i].d.id);
+			job_clear(&jobs[i]);
+			continue;
+		}
+		if (kept != i)
+			jobs[kept] = jobs[i];
+		kept++;
+	}
+	return jobs ? kept : n;
+}
+
 /* Claim up to @max deliveries and queue them. Returns how many. mu NOT held. */
 static size_t claim_some(dispatcher *d, size_t max)
 {
@@ -403,6 +456,7 @@ static size_t claim_some(dispatcher *d, size_t max)
 		    store_handler_get(sc->st, jobs[i].d.handler_id, &jobs[i].h, &err) == 0;
 	}
 	pthread_mutex_lock(&d->mu);
+	n = drop_known(d, jobs, n);
 	if (jobs && d->qlen + n > d->qcap) {
 		size_t nc = d->qlen + n + 16;
 		job *nq = realloc(d->queue, nc * sizeof *nq);
@@ -437,10 +491,11 @@ static void *claimer_main(void *arg)
 	dispatcher *d = arg;
 	pthread_mutex_lock(&d->mu);
 	while (!d->stopping) {
+		bool record_failed = false;
 		if (d->nout) {
 			/* outcomes first: they unblock later events of the same webhook */
 			pthread_mutex_unlock(&d->mu);
-			record_outcomes(d);
+			record_failed = !record_outcomes(d);
 			pthread_mutex_lock(&d->mu);
 		}
 		/* Keep up to one job waiting per worker. Each claim is a durable write
@@ -458,7 +513,9 @@ static void *claimer_main(void *arg)
 				continue; /* maybe more due: claim again as soon as workers free up
 				           */
 		}
-		if (d->wake || d->nout) {
+		/* the store refused the outcomes: try again after POLL_MS, not in a
+		 * busy loop against a store that is down */
+		if ((d->wake || d->nout) && !record_failed) {
 			d->wake = false;
 			continue;
 		}
@@ -529,7 +586,7 @@ void dispatcher_stop(dispatcher *d)
 		pthread_join(d->claimer, NULL);
 	for (unsigned i = 0; i < d->nworkers; i++)
 		pthread_join(d->workers[i], NULL);
-	record_outcomes(d); /* what the workers finished last */
+	(void)record_outcomes(d); /* what the workers finished last */
 	for (size_t i = 0; i < d->nout; i++) {
 		log_warn("dispatch", "delivery %s finished but not recorded: it will run again",
 		         d->outcomes[i].id);

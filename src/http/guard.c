@@ -178,20 +178,33 @@ void guard_free(http_guard *g)
 	free(g);
 }
 
+/* Is @addr under the per-address cap (no cap: always)? Its connections in the
+ * table that the guard is not closing already are counted (lock held). */
+static bool addr_has_room(const http_guard *g, const char *addr)
+{
+	if (!g->o.per_address || !addr[0] || net_cidrs_match(g->o.proxies, g->o.nproxies, addr))
+		return true;
+	unsigned same = 0;
+	for (const guard_slot *s = g->head; s; s = s->next)
+		same += !s->closing && str_eq(s->addr, addr);
+	return same < g->o.per_address;
+}
+
+/* The early check, before MHD sets the connection up. Only a filter: MHD's
+ * pool threads accept concurrently, and a connection accepted here joins the
+ * table only at MHD_CONNECTION_NOTIFY_STARTED, so two accepts at once could
+ * both see room for one; guard_notify() checks again, atomically with the
+ * insertion, and closes what went over. */
 enum MHD_Result guard_accept(void *cls, const struct sockaddr *addr, socklen_t len)
 {
 	http_guard *g = cls;
+	(void)len;
 	if (!g->o.per_address)
 		return MHD_YES;
 	char text[NET_ADDR_LEN];
 	net_format_addr(addr, text, sizeof text);
-	if (!text[0] || net_cidrs_match(g->o.proxies, g->o.nproxies, text))
-		return MHD_YES;
 	pthread_mutex_lock(&g->lock);
-	unsigned same = 0;
-	for (guard_slot *s = g->head; s; s = s->next)
-		same += !s->closing && str_eq(s->addr, text);
-	bool ok = same < g->o.per_address;
+	bool ok = addr_has_room(g, text);
 	if (!ok)
 		g->n_refused++;
 	pthread_mutex_unlock(&g->lock);
@@ -218,6 +231,8 @@ void guard_notify(void *cls, struct MHD_Connection *c, void **socket_context,
 		s->since_us = time_mono_us();
 		s->deadline_us = s->since_us + (int64_t)g->o.header_timeout_s * 1000000;
 		pthread_mutex_lock(&g->lock);
+		/* the authoritative per-address check (see guard_accept) */
+		bool over = !addr_has_room(g, s->addr);
 		s->prev = g->tail;
 		if (g->tail)
 			g->tail->next = s;
@@ -225,7 +240,12 @@ void guard_notify(void *cls, struct MHD_Connection *c, void **socket_context,
 			g->head = s;
 		g->tail = s;
 		g->open++;
-		make_room(g, s);
+		if (over) {
+			kill_slot(g, s); /* MHD reports it closed like any other */
+			g->n_refused++;
+		} else {
+			make_room(g, s);
+		}
 		pthread_mutex_unlock(&g->lock);
 		*socket_context = s;
 	} else if (code == MHD_CONNECTION_NOTIFY_CLOSED) {

@@ -9,6 +9,9 @@
  * Without a key tokens are stored as they are. Reading accepts both forms,
  * so rows written before a key was configured keep working.
  *
+ * The same sealing (svc_seal/svc_open) keeps the forward handlers' whsec_
+ * signing secrets (service/handlers_secret.c).
+ *
  * Because sealed values differ every time, a token's identity in the store
  * is its fingerprint (tokens_fingerprint): BLAKE2b-256 (crypto_generichash)
  * keyed with a subkey derived from the secret key (crypto_kdf, context
@@ -37,14 +40,14 @@ static int sodium_ready(th_error *err)
 	return 0;
 }
 
-int tokens_seal(const th_config *cfg, const char *plain, char **out, th_error *err)
+int svc_seal(const th_config *cfg, const char *what, const char *plain, char **out, th_error *err)
 {
 	*out = NULL;
 	if (!plain)
-		return th_err(err, TH_EINVAL, "no token");
+		return th_err(err, TH_EINVAL, "no %s", what);
 	size_t len = strlen(plain);
 	if (len > TOKEN_MAX)
-		return th_err(err, TH_ETOOBIG, "token longer than %d characters", TOKEN_MAX);
+		return th_err(err, TH_ETOOBIG, "%s longer than %d characters", what, TOKEN_MAX);
 	if (!cfg->has_secret_key) {
 		*out = str_dup(plain);
 		return *out ? 0 : th_err(err, TH_ENOMEM, "out of memory");
@@ -57,7 +60,7 @@ int tokens_seal(const th_config *cfg, const char *plain, char **out, th_error *e
 	randombytes_buf(box, crypto_secretbox_NONCEBYTES);
 	if (crypto_secretbox_easy(box + crypto_secretbox_NONCEBYTES, (const unsigned char *)plain,
 	                          len, box, cfg->secret_key) != 0)
-		return th_err(err, TH_EIO, "cannot encrypt the token");
+		return th_err(err, TH_EIO, "cannot encrypt the %s", what);
 	size_t plen = strlen(TOKEN_SEAL_PREFIX);
 	char *s = malloc(plen + b64_encoded_len(boxlen));
 	if (!s)
@@ -69,20 +72,20 @@ int tokens_seal(const th_config *cfg, const char *plain, char **out, th_error *e
 	return 0;
 }
 
-int tokens_open(const th_config *cfg, const char *stored, char **out, th_error *err)
+int svc_open(const th_config *cfg, const char *what, const char *stored, char **out, th_error *err)
 {
 	*out = NULL;
 	if (!stored)
-		return th_err(err, TH_EINVAL, "no token stored");
+		return th_err(err, TH_EINVAL, "no %s stored", what);
 	if (!tokens_is_sealed(stored)) {
 		*out = str_dup(stored);
 		return *out ? 0 : th_err(err, TH_ENOMEM, "out of memory");
 	}
 	if (!cfg->has_secret_key)
-		return th_err(
-		    err, TH_ECONFIG,
-		    "stored Trello tokens are encrypted: set TRELLOHOOK_SECRET_KEY to the key "
-		    "they were encrypted with");
+		return th_err(err, TH_ECONFIG,
+		              "a stored %s is encrypted: set TRELLOHOOK_SECRET_KEY to the key "
+		              "it was encrypted with",
+		              what);
 	int rc = sodium_ready(err);
 	if (rc)
 		return rc;
@@ -90,7 +93,8 @@ int tokens_open(const th_config *cfg, const char *stored, char **out, th_error *
 	unsigned char box[crypto_secretbox_NONCEBYTES + crypto_secretbox_MACBYTES + TOKEN_MAX];
 	long n = b64_decode(b64, strlen(b64), box, sizeof box);
 	if (n < (long)(crypto_secretbox_NONCEBYTES + crypto_secretbox_MACBYTES))
-		return th_err(err, TH_ESTORE, "a stored token is damaged (not valid enc:v1 data)");
+		return th_err(err, TH_ESTORE, "a stored %s is damaged (not valid enc:v1 data)",
+		              what);
 	size_t clen = (size_t)n - crypto_secretbox_NONCEBYTES;
 	size_t plen = clen - crypto_secretbox_MACBYTES;
 	char *p = malloc(plen + 1);
@@ -99,19 +103,29 @@ int tokens_open(const th_config *cfg, const char *stored, char **out, th_error *
 	if (crypto_secretbox_open_easy((unsigned char *)p, box + crypto_secretbox_NONCEBYTES, clen,
 	                               box, cfg->secret_key) != 0) {
 		free(p);
-		return th_err(
-		    err, TH_EAUTH,
-		    "cannot decrypt a stored Trello token: TRELLOHOOK_SECRET_KEY is not the key "
-		    "it was encrypted with");
+		return th_err(err, TH_EAUTH,
+		              "cannot decrypt a stored %s: TRELLOHOOK_SECRET_KEY is not the key it "
+		              "was encrypted with",
+		              what);
 	}
 	p[plen] = '\0';
 	if (memchr(p, '\0', plen)) {
 		sodium_memzero(p, plen);
 		free(p);
-		return th_err(err, TH_ESTORE, "a stored token is damaged (NUL byte)");
+		return th_err(err, TH_ESTORE, "a stored %s is damaged (NUL byte)", what);
 	}
 	*out = p;
 	return 0;
+}
+
+int tokens_seal(const th_config *cfg, const char *plain, char **out, th_error *err)
+{
+	return svc_seal(cfg, "Trello token", plain, out, err);
+}
+
+int tokens_open(const th_config *cfg, const char *stored, char **out, th_error *err)
+{
+	return svc_open(cfg, "Trello token", stored, out, err);
 }
 
 #define FP_CONTEXT "thtokfp1" /* crypto_kdf context: 8 bytes, ours */

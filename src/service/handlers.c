@@ -127,8 +127,16 @@ int handlers_add(svc_ctx *sc, const handler_spec *spec, handler *out, th_error *
 		rc = th_err(err, TH_ENOMEM, "out of memory");
 		goto out;
 	}
-	rc = store_handler_insert(sc->st, out, err);
+	/* the caller gets the plain secret (shown once); the row keeps it sealed */
+	char *stored = NULL;
+	if (out->secret && (rc = handlers_seal_for_store(sc, out->secret, &stored, err)))
+		goto out;
+	handler row = *out;
+	row.secret = stored;
+	rc = store_handler_insert(sc->st, &row, err);
+	str_free_secret(stored);
 out:
+	explicit_bzero(secret, sizeof secret);
 	if (rc)
 		handler_clear(out);
 	return rc;

@@ -36,6 +36,18 @@ int handlers_check_url(const char *url, th_error *err);
  * is shown to the user exactly once. */
 int handlers_add(svc_ctx *sc, const handler_spec *spec, handler *out, th_error *err);
 
+/* Forward secrets at rest (handlers_secret.c). With TRELLOHOOK_SECRET_KEY a
+ * forward's whsec_ secret is stored sealed like a token (svc_seal).
+ * handlers_open_secret replaces a sealed h->secret by the plain one in place
+ * (a plain one is left as is); errors as svc_open's: TH_ECONFIG without the
+ * key, TH_EAUTH with another key. */
+int handlers_open_secret(svc_ctx *sc, handler *h, th_error *err);
+/* The stored form of a new forward secret (sealed with a key, else a copy). */
+int handlers_seal_for_store(svc_ctx *sc, const char *plain, char **out, th_error *err);
+/* With a key: seal every forward secret still stored in plain text (rows from
+ * before the key was set). Returns how many are left unsealed (logged). */
+size_t handlers_seal_secrets(svc_ctx *sc);
+
 /* Remove a handler (its unfinished deliveries go with it). */
 int handlers_remove(svc_ctx *sc, const char *id, th_error *err);
 

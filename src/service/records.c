@@ -40,11 +40,6 @@ int svc_delivery_recover(svc_ctx *sc, size_t *recovered, th_error *err)
 	return store_delivery_recover(sc->st, recovered, err);
 }
 
-int svc_handler_list(svc_ctx *sc, handler **out, size_t *n, th_error *err)
-{
-	return store_handler_list(sc->st, out, n, err);
-}
-
 int svc_webhook_rows(svc_ctx *sc, webhook **out, size_t *n, th_error *err)
 {
 	return store_webhook_list(sc->st, out, n, err);

@@ -50,6 +50,10 @@ int tokens_seal(const th_config *cfg, const char *plain, char **out, th_error *e
  * with). *out is malloc'd; free() it. */
 int tokens_open(const th_config *cfg, const char *stored, char **out, th_error *err);
 bool tokens_is_sealed(const char *stored);
+/* The same for any short secret (at most 512 bytes) at rest, e.g. a forward
+ * handler's whsec_ secret; @what names it in messages ("Trello token"). */
+int svc_seal(const th_config *cfg, const char *what, const char *plain, char **out, th_error *err);
+int svc_open(const th_config *cfg, const char *what, const char *stored, char **out, th_error *err);
 
 /* "k:" or "d:" and 64 hex digits, and the NUL. */
 #define TOKEN_FP_SIZE (2 + 64 + 1)
@@ -343,6 +347,9 @@ int svc_delivery_stats(svc_ctx *sc, int64_t counts[5], int64_t *oldest_pending_a
 /* Start-up: deliveries left running by a process of this host that died are
  * due again now (store_delivery_recover); @recovered counts them. */
 int svc_delivery_recover(svc_ctx *sc, size_t *recovered, th_error *err);
+/* Every handler, forward secrets opened where this process has the key
+ * (handlers_secret.c); one that cannot be opened keeps its sealed "enc:v1:"
+ * form, which listings mask like any secret. */
 int svc_handler_list(svc_ctx *sc, handler **out, size_t *n, th_error *err);
 /* Webhook and token rows as stored (tokens sealed when a key is set): for
  * listings and counts that never show or use a token. */

@@ -681,6 +681,7 @@ static const struct store_ops pg_ops = {
     .handler_list = pg_handler_list,
     .handler_delete = pg_handler_delete,
     .handler_set_enabled = pg_handler_set_enabled,
+    .handler_set_secret = pg_handler_set_secret,
     .delivery_list = pg_delivery_list,
     .delivery_get = pg_delivery_get,
     .delivery_claim = pg_delivery_claim,

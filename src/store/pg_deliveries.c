@@ -96,6 +96,25 @@ int pg_handler_set_enabled(store *st, const char *id, bool enabled, th_error *er
 	return ret;
 }
 
+int pg_handler_set_secret(store *st, const char *id, const char *old, const char *secret,
+                          bool *changed, th_error *err)
+{
+	*changed = false;
+	if (!id || !old || !secret)
+		return th_err(err, TH_EINVAL, "handler_set_secret: id, old and new secret needed");
+	pparams p = {0};
+	pp_text(&p, id);
+	pp_text(&p, old);
+	pp_text(&p, secret);
+	simple_op o = {.sql = "UPDATE handlers SET secret = $3 WHERE id = $1 AND secret = $2",
+	               .p = &p,
+	               .what = "updating a handler's secret"};
+	int ret = with_conn(pgs_of(st), pg_simple, &o, err);
+	pp_free(&p);
+	*changed = ret == 0 && o.changes > 0;
+	return ret;
+}
+
 /* ---- deliveries ---------------------------------------------------------------------------- */
 
 /* Newest first (by insertion); optional status and event filters. */

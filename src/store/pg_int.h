@@ -136,6 +136,8 @@ int pg_handler_get(store *st, const char *id, handler *out, th_error *err);
 int pg_handler_list(store *st, handler **out, size_t *n, th_error *err);
 int pg_handler_delete(store *st, const char *id, th_error *err);
 int pg_handler_set_enabled(store *st, const char *id, bool enabled, th_error *err);
+int pg_handler_set_secret(store *st, const char *id, const char *old, const char *secret,
+                          bool *changed, th_error *err);
 int pg_delivery_list(store *st, const char *status, const char *event_id, size_t limit,
                      delivery **out, size_t *n, th_error *err);
 int pg_delivery_get(store *st, const char *id, delivery *out, th_error *err);

@@ -100,6 +100,7 @@ static const char *const sq_sql[Q_COUNT] = {
                                     " AND status <> 'done'",
     [Q_HANDLER_DELETE] = "DELETE FROM handlers WHERE id = ?",
     [Q_HANDLER_SET_ENABLED] = "UPDATE handlers SET enabled = ?2 WHERE id = ?1",
+    [Q_HANDLER_SET_SECRET] = "UPDATE handlers SET secret = ?3 WHERE id = ?1 AND secret = ?2",
     [Q_DELIVERY_GET] = "SELECT " DELIVERY_COLS " FROM deliveries d WHERE d.id = ?",
     /* Due: pending/failed and due, or running with an expired lease; of a
      * handler whose kind is in the mask (?2) and that is enabled; and not
@@ -640,6 +641,7 @@ static const struct store_ops sq_ops = {
     .handler_list = sq_handler_list,
     .handler_delete = sq_handler_delete,
     .handler_set_enabled = sq_handler_set_enabled,
+    .handler_set_secret = sq_handler_set_secret,
     .delivery_list = sq_delivery_list,
     .delivery_get = sq_delivery_get,
     .delivery_claim = sq_delivery_claim,

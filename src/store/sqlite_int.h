@@ -52,6 +52,7 @@ enum sq_q {
 	Q_HANDLER_DELETE_DELIVERIES,
 	Q_HANDLER_DELETE,
 	Q_HANDLER_SET_ENABLED,
+	Q_HANDLER_SET_SECRET,
 	Q_DELIVERY_GET,
 	Q_DELIVERY_DUE,
 	Q_DELIVERY_MARK_RUNNING,
@@ -194,6 +195,8 @@ int sq_handler_get(store *st, const char *id, handler *out, th_error *err);
 int sq_handler_list(store *st, handler **out, size_t *n, th_error *err);
 int sq_handler_delete(store *st, const char *id, th_error *err);
 int sq_handler_set_enabled(store *st, const char *id, bool enabled, th_error *err);
+int sq_handler_set_secret(store *st, const char *id, const char *old, const char *secret,
+                          bool *changed, th_error *err);
 int sq_delivery_list(store *st, const char *status, const char *event_id, size_t limit,
                      delivery **out, size_t *n, th_error *err);
 int sq_delivery_get(store *st, const char *id, delivery *out, th_error *err);

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "store/store.h"
+#include "store/store_fault.h"
 #include "store/store_int.h"
 
 #define URL_HELP \
@@ -32,6 +33,9 @@ int store_open(store **out, const char *database_url, th_error *err)
 	const char *u = database_url;
 	if (!u || !*u)
 		return th_err(err, TH_ECONFIG, "DATABASE_URL is empty; " URL_HELP);
+	int frc = store_fault_from_env(err); /* test builds only */
+	if (frc)
+		return frc;
 	if (str_starts(u, "sqlite:")) {
 		const char *path = u + strlen("sqlite:");
 		if (str_starts(path, "//")) {
@@ -222,6 +226,12 @@ int store_check_outcomes(const delivery_outcome *outs, size_t n, size_t *changed
 {
 	if (changed)
 		*changed = 0;
+	/* test builds only (store_fault.h): the outcome write fails as a whole */
+	if (n && store_fault_hit(STORE_FAULT_FINISH)) {
+		(void)store_fault_take(); /* reported here, not by a later sq_fail */
+		return th_err(err, TH_ESTORE,
+		              "recording delivery outcomes: disk I/O error (injected fault)");
+	}
 	for (size_t i = 0; i < n; i++)
 		if (store_check_finish(outs[i].status, err) != 0)
 			return TH_EINVAL;

@@ -155,6 +155,11 @@ struct store_ops {
 	int (*handler_list)(store *st, handler **out, size_t *n, th_error *err);
 	int (*handler_delete)(store *st, const char *id, th_error *err);
 	int (*handler_set_enabled)(store *st, const char *id, bool enabled, th_error *err);
+	/* Replace the handler's stored secret by @secret only if it is still @old
+	 * (compare-and-set: two processes sealing the same row do not both win).
+	 * *changed says whether the row was updated. */
+	int (*handler_set_secret)(store *st, const char *id, const char *old, const char *secret,
+	                          bool *changed, th_error *err);
 
 	/* deliveries */
 	int (*delivery_list)(store *st, const char *status /* NULL: all */, const char *event_id,
@@ -346,6 +351,12 @@ static inline int store_handler_delete(store *st, const char *id, th_error *err)
 static inline int store_handler_set_enabled(store *st, const char *id, bool enabled, th_error *err)
 {
 	return st->ops->handler_set_enabled(st, id, enabled, err);
+}
+
+static inline int store_handler_set_secret(store *st, const char *id, const char *old,
+                                           const char *secret, bool *changed, th_error *err)
+{
+	return st->ops->handler_set_secret(st, id, old, secret, changed, err);
 }
 
 static inline int store_delivery_list(store *st, const char *status, const char *event_id,

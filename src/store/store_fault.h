@@ -10,11 +10,20 @@
  * SQLite store counts statement preparations, steps and commits; the
  * PostgreSQL store counts queries. Thread-safe (atomic counters); the armed
  * state is this module's own and process-wide.
+ *
+ * Whole processes (the e2e tests of tests/fault/, `trellohook serve`) are
+ * armed from the environment when their store opens:
+ *   TH_STORE_FAULT=KIND          prepare, step, commit, query, sync or finish
+ *   TH_STORE_FAULT_WHILE=FILE    (optional) fail only while FILE exists
+ * so a test switches the fault on and off by creating and removing a file.
+ * Every operation of KIND fails while armed; a warning says so at start.
  */
 #ifndef TH_STORE_FAULT_H
 #define TH_STORE_FAULT_H
 
 #include <stdbool.h>
+
+#include "util/util.h" /* th_error */
 
 enum store_fault {
 	STORE_FAULT_PREPARE, /* SQLite: preparing a statement */
@@ -22,6 +31,7 @@ enum store_fault {
 	STORE_FAULT_COMMIT,  /* SQLite: COMMIT (as when the fsync of the commit fails) */
 	STORE_FAULT_QUERY,   /* PostgreSQL: sending a query (BEGIN and COMMIT included) */
 	STORE_FAULT_SYNC,    /* SQLite: the WAL sync of a batch of events, after its COMMIT */
+	STORE_FAULT_FINISH,  /* both: recording delivery outcomes (delivery_finish_many) */
 	STORE_FAULT_KINDS
 };
 
@@ -38,6 +48,10 @@ long store_fault_seen(enum store_fault kind);
 bool store_fault_hit(enum store_fault kind);
 /* Was this thread's last failure an injected one? (Clears the mark.) */
 bool store_fault_take(void);
+/* Arm from TH_STORE_FAULT / TH_STORE_FAULT_WHILE (once per process; later
+ * calls only repeat the first answer). TH_ECONFIG for an unknown kind or an
+ * oversized path. */
+int store_fault_from_env(th_error *err);
 #else
 static inline bool store_fault_hit(enum store_fault kind)
 {
@@ -47,6 +61,11 @@ static inline bool store_fault_hit(enum store_fault kind)
 static inline bool store_fault_take(void)
 {
 	return false;
+}
+static inline int store_fault_from_env(th_error *err)
+{
+	(void)err;
+	return 0;
 }
 #endif
 

@@ -17,6 +17,7 @@ import { after, before, describe, test } from 'node:test';
 
 import { closedPort, control, newBoard, startMock } from './lib/mock.mjs';
 import { baseEnv, root, startServe, tempDir, thJson, trellohookBin } from './lib/serve.mjs';
+import { needPg, pgSkip } from './lib/pg_optional.mjs';
 
 const KEY = '0123456789abcdef0123456789abcdef';
 const SECRET = 'e2e-concurrent-secret-0123456789';
@@ -171,9 +172,8 @@ describe('fingerprints of rows from before', () => {
 });
 
 const PG = path.join(root, 'scripts', 'pg.sh');
-const pgAvailable = spawnSync(PG, ['available'], { encoding: 'utf8' }).status === 0;
-
-describe('concurrent webhook add on PostgreSQL', { skip: !pgAvailable && 'no PostgreSQL server binaries' }, () => {
+describe('concurrent webhook add on PostgreSQL', { skip: pgSkip }, () => {
+  if (!pgSkip) needPg(); // no server: fail, unless TH_SKIP_PG=1 skipped this
   let clusterDir;
   let s;
   before(async () => {

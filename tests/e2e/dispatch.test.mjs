@@ -432,6 +432,86 @@ test('forwards are signed per Standard Webhooks (verified independently); 410 di
   } finally { await rcv.close(); await s.stop(); }
 });
 
+/** The handler row's stored secret, straight from the database. */
+const storedSecret = (s, id) => storeSql(s.env, `SELECT secret FROM handlers WHERE id = '${id}'`).trim();
+
+/** Does the forwarded request @got verify with @secret (Standard Webhooks v1)? */
+function verifies(got, secret) {
+  const key = Buffer.from(secret.slice('whsec_'.length), 'base64');
+  const { headers, body } = got;
+  const mac = createHmac('sha256', key)
+    .update(`${headers['webhook-id']}.${headers['webhook-timestamp']}.`).update(body).digest('base64');
+  return headers['webhook-signature'].split(' ').includes(`v1,${mac}`);
+}
+
+test('with TRELLOHOOK_SECRET_KEY a forward secret is stored sealed, opened to sign, never listed whole', async () => {
+  const key = Buffer.alloc(32, 9).toString('base64');
+  const s = await setup({ TRELLOHOOK_SECRET_KEY: key });
+  const rcv = await receiver(() => 204);
+  try {
+    const h = s.handlerAdd(['--forward', rcv.url]);
+    assert.match(h.secret, /^whsec_[A-Za-z0-9+/=]{32}$/);
+    const row = storedSecret(s, h.id);
+    assert.match(row, /^enc:v1:[A-Za-z0-9+/=]+$/);
+    assert.ok(!row.includes(h.secret) && !row.includes(h.secret.slice(6)), `row holds the secret: ${row}`);
+    // two handlers with the same plain secret would still look different: a fresh nonce
+    assert.notEqual(storedSecret(s, s.handlerAdd(['--forward', rcv.url + '2']).id), row);
+    const ls = th(s.env, ['handler', 'ls', '--json']);
+    assert.equal(ls.code, 0, ls.stderr);
+    assert.ok(!ls.stdout.includes(h.secret.slice(6)), 'ls shows the secret');
+    const mine = JSON.parse(ls.stdout).find((x) => x.id === h.id);
+    assert.match(mine.secret, /^whse…/, 'ls masks the opened secret');
+
+    assert.equal(await s.post(payload('createCard', { card: hex24() })), 200);
+    await settled(s);
+    const got = rcv.got.filter((g) => g.url === '/hook');
+    assert.equal(got.length, 1);
+    assert.ok(verifies(got[0], h.secret), 'the forward does not verify with the secret shown at add');
+    assert.ok(!verifies(got[0], 'whsec_' + Buffer.alloc(24).toString('base64')));
+    assert.equal(storedSecret(s, h.id), row, 'dispatch rewrote the row');
+  } finally { await rcv.close(); await s.stop(); }
+});
+
+test('forward secrets stored before the key was set are sealed at start; without the key they fail to open', async () => {
+  const key = Buffer.alloc(32, 11).toString('base64');
+  const s = await setup({}, { serve: false });
+  const rcv = await receiver(() => 204);
+  try {
+    const h = s.handlerAdd(['--forward', rcv.url]);
+    assert.equal(storedSecret(s, h.id), h.secret, 'without a key the secret is stored as it is');
+    await s.start({ TRELLOHOOK_SECRET_KEY: key, TRELLOHOOK_LOG_LEVEL: 'info' });
+    const row = await waitFor(() => {
+      const r = storedSecret(s, h.id);
+      return r.startsWith('enc:v1:') ? r : null;
+    }, 10000, 'the plain row to be sealed');
+    assert.ok(!row.includes(h.secret.slice(6)));
+    const keyed = { ...s.env, TRELLOHOOK_SECRET_KEY: key };
+    const post = async () => {
+      const before = rcv.got.length;
+      assert.equal(await s.post(payload('createCard', { card: hex24() })), 200);
+      return waitFor(() => {
+        const ds = thJson(keyed, ['deliveries', 'ls']);
+        return rcv.got.length > before || ds.some((d) => d.status === 'failed' || d.status === 'dead') ? ds : null;
+      }, 15000, 'the forward');
+    };
+    await post();
+    assert.equal(rcv.got.length, 1);
+    assert.ok(verifies(rcv.got[0], h.secret), 'the sealed-at-start secret does not sign as before');
+    await s.serve.stop();
+    s.serve = null;
+
+    // serving without the key: the delivery fails and says why; nothing is sent unsigned
+    await s.start();
+    const ds = await post();
+    assert.equal(rcv.got.length, 1, 'a forward went out without its secret');
+    const bad = ds.find((d) => d.status !== 'done');
+    assert.ok(bad, JSON.stringify(ds));
+    assert.match(bad.last_error, /signing secret.*encrypted.*TRELLOHOOK_SECRET_KEY/);
+    // listings without the key show the sealed form, masked
+    assert.match(th(s.env, ['handler', 'ls']).stdout, /enc:…/);
+  } finally { await rcv.close(); await s.stop(); }
+});
+
 test('deliveries of one webhook to one handler start in the order the events were received', async () => {
   const s = await setup({ TRELLOHOOK_WORKERS: '8', TRELLOHOOK_HANDLER_CONCURRENCY: '8' });
   try {

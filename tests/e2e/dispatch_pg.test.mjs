@@ -1,16 +1,14 @@
 // SPDX-License-Identifier: MIT
 // The handler end-to-end tests of dispatch.test.mjs, on PostgreSQL: every test
 // gets a fresh database on a throwaway cluster started by scripts/pg.sh.
-import { spawnSync } from 'node:child_process';
-import path from 'node:path';
-import { root } from './lib/serve.mjs';
+// Without PostgreSQL server binaries this fails, or with TH_SKIP_PG=1 reports
+// one skipped test (lib/pg_optional.mjs), never a pass.
+import { test } from 'node:test';
+import { needPg, pgAvailable, pgSkip } from './lib/pg_optional.mjs';
 
-const available =
-  spawnSync(path.join(root, 'scripts', 'pg.sh'), ['available'], { encoding: 'utf8' }).status === 0;
-if (available) {
+if (pgAvailable) {
   process.env.TH_DISPATCH_BACKEND = 'postgresql';
   await import('./dispatch.test.mjs');
 } else {
-  console.error('\n*** SKIPPING the handler tests on PostgreSQL: no PostgreSQL server binaries ' +
-    '(install the postgresql package: make deps-test)\n');
+  test('the handler tests on PostgreSQL', { skip: pgSkip }, needPg);
 }

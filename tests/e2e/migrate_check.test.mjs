@@ -9,9 +9,9 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { baseEnv, root, startServe, tempDir, th } from './lib/serve.mjs';
+import { needPg, pgAvailable, pgSkip } from './lib/pg_optional.mjs';
 
 const PG = path.join(root, 'scripts', 'pg.sh');
-const pgAvailable = spawnSync(PG, ['available'], { encoding: 'utf8' }).status === 0;
 let tmp;
 let clusterDir;
 let clusterUrl;
@@ -122,7 +122,8 @@ function psql(url, query) {
 }
 
 test('PostgreSQL: all pending on an empty database, current after migrate, behind when versions are dropped; nothing changed', (t) => {
-  if (!pgAvailable) return t.skip('no PostgreSQL server binaries (install postgresql: make deps-test)');
+  if (pgSkip) return t.skip(pgSkip);
+  needPg();
   const name = `th_check_${process.pid}`;
   psql(clusterUrl, `CREATE DATABASE ${name}`);
   const url = clusterUrl.replace(/\/[^/?]+(\?|$)/, `/${name}$1`);
@@ -154,7 +155,8 @@ test('PostgreSQL: all pending on an empty database, current after migrate, behin
 });
 
 test('PostgreSQL: an unreachable server is an operational failure (exit 1), password masked', (t) => {
-  if (!pgAvailable) return t.skip('no PostgreSQL server binaries');
+  if (pgSkip) return t.skip(pgSkip);
+  needPg();
   const r = th(baseEnv(tmp.dir, { DATABASE_URL: 'postgresql://th:hunter2@127.0.0.1:1/none' }), ['migrate', '--check']);
   assert.equal(r.code, 1);
   assert.match(r.stderr, /cannot connect to PostgreSQL/);

@@ -15,13 +15,10 @@ import path from 'node:path';
 import { closedPort, control, newBoard, startMock, startReceiver, sleep } from './lib/mock.mjs';
 import { baseEnv, root, startServe, tempDir, th, thJson, trellohookBin, trelloSignature } from './lib/serve.mjs';
 import { TOKEN } from './lib/stack.mjs';
+import { needPg, pgAvailable, pgSkip } from './lib/pg_optional.mjs';
 
 const PG = path.join(root, 'scripts', 'pg.sh');
-const available = spawnSync(PG, ['available'], { encoding: 'utf8' }).status === 0;
-if (!available) {
-  console.error('\n*** SKIPPING the PostgreSQL end-to-end tests: no PostgreSQL server binaries ' +
-    '(install the postgresql package: make deps-test)\n');
-}
+const available = pgAvailable; // else each test fails, or is skipped with TH_SKIP_PG=1
 
 let clusterDir;
 let dbUrl;
@@ -156,7 +153,8 @@ async function addWebhook(c) {
   return { id, callback_url: cb, registered_with_trello: false };
 }
 
-test('receive path on PostgreSQL: signed deliveries stored exactly once, byte for byte', { skip: !available }, async () => {
+test('receive path on PostgreSQL: signed deliveries stored exactly once, byte for byte', { skip: pgSkip }, async () => {
+  needPg();
   const c = await startCluster(1);
   try {
     const wh = await addWebhook(c);
@@ -192,7 +190,8 @@ test('receive path on PostgreSQL: signed deliveries stored exactly once, byte fo
   }
 });
 
-test('two instances on one PostgreSQL: spread, stored once, SIGKILL loses nothing', { skip: !available }, async () => {
+test('two instances on one PostgreSQL: spread, stored once, SIGKILL loses nothing', { skip: pgSkip }, async () => {
+  needPg();
   const recv = await startReceiver(() => 200);
   const c = await startCluster(2, { TRELLOHOOK_HANDLER_TIMEOUT: '2s' });
   try {

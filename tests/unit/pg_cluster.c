@@ -7,6 +7,7 @@
 #include "util/util.h"
 
 #include "pg_cluster.h"
+#include "pg_optional.h"
 
 int pg_cluster_start(pg_cluster *pc, const char *prefix, const char *what)
 {
@@ -25,11 +26,9 @@ int pg_cluster_start(pg_cluster *pc, const char *prefix, const char *what)
 	char cmd[700];
 	str_printf(cmd, sizeof cmd, "'%s' available", pc->script);
 	if (system(cmd) != 0) {
-		fprintf(stderr,
-		        "\n*** SKIPPING THE POSTGRESQL %s TESTS: no PostgreSQL server binaries and "
-		        "no\n*** TH_TEST_PG_URL. Install the 'postgresql' package (make deps-test) "
-		        "to run them.\n\n",
-		        what);
+		/* no server: fail, unless TH_SKIP_PG=1 asked to skip (pg_optional.h) */
+		if (!pg_no_server(what))
+			return -1;
 		pc->skip = true;
 		return 0;
 	}

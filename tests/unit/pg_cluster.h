@@ -11,7 +11,7 @@
 
 /* Filled once by pg_cluster_start(), read-only afterwards. */
 typedef struct pg_cluster {
-	bool skip;        /* no server: every PostgreSQL test skips */
+	bool skip;        /* no server and TH_SKIP_PG=1: the PostgreSQL tests skip */
 	bool own;         /* we started the cluster (so we may restart it) */
 	char dir[64];     /* the cluster's directory when own */
 	char script[512]; /* scripts/pg.sh */
@@ -19,9 +19,10 @@ typedef struct pg_cluster {
 } pg_cluster;
 
 /* Find the server, or start one in a new /tmp/@prefix-XXXXXX directory. When
- * neither is possible (no server binaries, no URL) sets ->skip and says so
- * loudly on stderr, naming @what ("STORE", "UPGRADE"). Returns 0, or -1 when
- * starting the cluster failed. */
+ * neither is possible (no server binaries, no URL) says so loudly on stderr,
+ * naming @what ("STORE", "UPGRADE"), and fails (-1) unless TH_SKIP_PG=1 asked
+ * for a skip: then sets ->skip and returns 0 (pg_optional.h). Returns 0, or
+ * -1 when there is no server or starting it failed. */
 int pg_cluster_start(pg_cluster *pc, const char *prefix, const char *what);
 /* Stop the cluster when we started it. */
 void pg_cluster_stop(const pg_cluster *pc);

@@ -23,6 +23,7 @@
 #include "store/store_fault.h"
 #include "util/util.h"
 
+#include "child.h"
 #include "store_suite.h"
 
 /* The fixture of the running test; skips the test when the backend has none
@@ -365,6 +366,26 @@ void suite_handler_crud(void **state)
 	assert_false(g.enabled);
 	handler_clear(&g);
 	assert_int_equal(store_handler_set_enabled(st, "zz", true, &err), TH_ENOTFOUND);
+	/* the secret is replaced only while it is still the one the caller read
+	 * (sealing old rows at start-up, two processes at once) */
+	bool changed = true;
+	assert_int_equal(
+	    store_handler_set_secret(st, "h1", "whsec_other", "enc:v1:x", &changed, &err), 0);
+	assert_false(changed);
+	assert_int_equal(
+	    store_handler_set_secret(st, "h1", "whsec_abc", "enc:v1:AAAA", &changed, &err), 0);
+	assert_true(changed);
+	assert_int_equal(
+	    store_handler_set_secret(st, "h1", "whsec_abc", "enc:v1:BBBB", &changed, &err), 0);
+	assert_false(changed);
+	assert_int_equal(
+	    store_handler_set_secret(st, "zz", "whsec_abc", "enc:v1:x", &changed, &err), 0);
+	assert_false(changed);
+	assert_int_equal(store_handler_set_secret(st, "h1", NULL, "enc:v1:x", &changed, &err),
+	                 TH_EINVAL);
+	assert_int_equal(store_handler_get(st, "h1", &g, &err), 0);
+	assert_string_equal(g.secret, "enc:v1:AAAA");
+	handler_clear(&g);
 	suite_add_handler(st, "h2", HANDLER_FUNC, NULL, "b0000000000000000000000b", true);
 	handler *list = NULL;
 	size_t n = 0;
@@ -1502,9 +1523,11 @@ void suite_recover_dead_claims(void **state)
 	int pfd[2];
 	assert_int_equal(pipe(pfd), 0);
 	fflush(NULL);
+	pid_t parent = getpid();
 	pid_t pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
+		child_dies_with_parent(parent);
 		close(pfd[0]);
 		store *other = NULL;
 		th_error cerr = {0};

@@ -17,6 +17,8 @@
 
 #include "config/config.h"
 
+#include "child.h"
+
 /* A fake environment: pairs of name/value, so tests never touch the process env. */
 static const char *env_pairs[32];
 static const char *fake_env(const char *name)
@@ -418,9 +420,11 @@ static void test_secret_file_unreadable(void **state)
 	write_file(path, "locked", "locked-secret-value\n", 20, 0000);
 	int fds[2];
 	assert_int_equal(pipe(fds), 0);
+	pid_t parent = getpid();
 	pid_t pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
+		child_dies_with_parent(parent);
 		close(fds[0]);
 		if (geteuid() == 0 && (setgid(65534) != 0 || setuid(65534) != 0))
 			_exit(3);

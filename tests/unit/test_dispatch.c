@@ -22,6 +22,8 @@
 #include "dispatch/dispatch.h"
 #include "service/handlers.h"
 
+#include "child.h"
+
 static event sample_event(const char *payload)
 {
 	event ev = {0};
@@ -317,9 +319,11 @@ static int run_sh(const char *script, buf *out)
 {
 	int p[2];
 	assert_int_equal(pipe(p), 0);
+	pid_t parent = getpid();
 	pid_t pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
+		child_dies_with_parent(parent);
 		dup2(p[1], 1);
 		int null = open("/dev/null", O_WRONLY);
 		if (null >= 0)

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* service: tokens sealed at rest (round trip, randomised, wrong key, no key,
- * damaged and hostile stored values) and recognising our callback URLs. */
+/* service: tokens and forward secrets sealed at rest (round trip, randomised,
+ * wrong key, no key, damaged and hostile stored values, old plain rows sealed
+ * at start) and recognising our callback URLs. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,7 +10,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <unistd.h>
+
+#include "service/handlers.h"
 #include "service/service.h"
+#include "store/store.h"
 #include "trellohook.h"
 
 #define TOK "ATTA0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdefABCDEF12"
@@ -167,6 +172,156 @@ static void test_fingerprint(void **state)
 	assert_int_equal(tokens_fingerprint(&cfg, huge, e, &err), TH_ETOOBIG);
 }
 
+/* ---- forward secrets at rest (service/handlers_secret.c), on a real SQLite store ---- */
+
+typedef struct secret_fx {
+	char dir[64];
+	th_config cfg;
+	store *st;
+	svc_ctx sc;
+} secret_fx;
+
+static void secret_open_store(secret_fx *f, bool with_key)
+{
+	memset(f, 0, sizeof *f);
+	str_copy(f->dir, sizeof f->dir, "/tmp/th-service-XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	char url[128];
+	str_printf(url, sizeof url, "sqlite:%s/th.db", f->dir);
+	if (with_key)
+		key_cfg(&f->cfg, 5);
+	th_error err = {0, {0}};
+	assert_int_equal(store_open(&f->st, url, &err), 0);
+	f->sc = (svc_ctx){.cfg = &f->cfg, .st = f->st};
+}
+
+static void secret_close_store(secret_fx *f)
+{
+	store_close(f->st);
+	char path[96];
+	str_printf(path, sizeof path, "%s/th.db", f->dir);
+	(void)unlink(path);
+	str_printf(path, sizeof path, "%s/th.db-wal", f->dir);
+	(void)unlink(path);
+	str_printf(path, sizeof path, "%s/th.db-shm", f->dir);
+	(void)unlink(path);
+	assert_int_equal(rmdir(f->dir), 0);
+}
+
+static char *stored_secret(secret_fx *f, const char *id)
+{
+	handler h = {0};
+	th_error err = {0, {0}};
+	assert_int_equal(store_handler_get(f->st, id, &h, &err), 0);
+	char *s = h.secret ? str_dup(h.secret) : NULL;
+	handler_clear(&h);
+	return s;
+}
+
+static void test_forward_secret_sealed(void **state)
+{
+	(void)state;
+	secret_fx f;
+	secret_open_store(&f, true);
+	th_error err = {0, {0}};
+	handler_spec spec = {.kind = HANDLER_FORWARD, .target = "http://127.0.0.1:9/hook"};
+	handler h;
+	assert_int_equal(handlers_add(&f.sc, &spec, &h, &err), 0);
+	assert_true(str_starts(h.secret, "whsec_")); /* the caller sees it once, plain */
+	char *row = stored_secret(&f, h.id);
+	assert_true(tokens_is_sealed(row));
+	assert_null(strstr(row, h.secret + 6));
+	/* the dispatcher's view: opened in place to the same secret */
+	handler g = {0};
+	assert_int_equal(store_handler_get(f.st, h.id, &g, &err), 0);
+	assert_int_equal(handlers_open_secret(&f.sc, &g, &err), 0);
+	assert_string_equal(g.secret, h.secret);
+	assert_int_equal(handlers_open_secret(&f.sc, &g, &err), 0); /* plain: left as is */
+	assert_string_equal(g.secret, h.secret);
+	handler_clear(&g);
+	/* listings get it opened (they mask it themselves) */
+	handler *hs = NULL;
+	size_t n = 0;
+	assert_int_equal(svc_handler_list(&f.sc, &hs, &n, &err), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(hs[0].secret, h.secret);
+	handler_list_free(hs, n);
+	/* without the key: it does not open, says what to set; listings keep the sealed form */
+	f.cfg.has_secret_key = false;
+	assert_int_equal(store_handler_get(f.st, h.id, &g, &err), 0);
+	assert_int_equal(handlers_open_secret(&f.sc, &g, &err), TH_ECONFIG);
+	assert_non_null(strstr(err.msg, "forward signing secret"));
+	assert_non_null(strstr(err.msg, "TRELLOHOOK_SECRET_KEY"));
+	handler_clear(&g);
+	assert_int_equal(svc_handler_list(&f.sc, &hs, &n, &err), 0);
+	assert_string_equal(hs[0].secret, row);
+	handler_list_free(hs, n);
+	/* another key: TH_EAUTH */
+	key_cfg(&f.cfg, 6);
+	assert_int_equal(store_handler_get(f.st, h.id, &g, &err), 0);
+	assert_int_equal(handlers_open_secret(&f.sc, &g, &err), TH_EAUTH);
+	assert_non_null(strstr(err.msg, "cannot decrypt a stored forward signing secret"));
+	handler_clear(&g);
+	/* a damaged row */
+	key_cfg(&f.cfg, 5);
+	bool changed = false;
+	assert_int_equal(
+	    store_handler_set_secret(f.st, h.id, row, "enc:v1:!!not base64", &changed, &err), 0);
+	assert_true(changed);
+	assert_int_equal(store_handler_get(f.st, h.id, &g, &err), 0);
+	assert_int_equal(handlers_open_secret(&f.sc, &g, &err), TH_ESTORE);
+	handler_clear(&g);
+	free(row);
+	handler_clear(&h);
+	secret_close_store(&f);
+}
+
+static void test_forward_secret_seal_old_rows(void **state)
+{
+	(void)state;
+	secret_fx f;
+	secret_open_store(&f, false);
+	th_error err = {0, {0}};
+	handler_spec fwd = {.kind = HANDLER_FORWARD, .target = "https://example.com/a"};
+	handler_spec ex = {.kind = HANDLER_EXEC, .target = "true"};
+	handler a, b, e;
+	assert_int_equal(handlers_add(&f.sc, &fwd, &a, &err), 0);
+	assert_int_equal(handlers_add(&f.sc, &fwd, &b, &err), 0);
+	assert_int_equal(handlers_add(&f.sc, &ex, &e, &err), 0);
+	char *row = stored_secret(&f, a.id);
+	assert_string_equal(row, a.secret); /* no key: stored as it is */
+	free(row);
+	assert_int_equal(handlers_seal_secrets(&f.sc), 0); /* no key: nothing to do */
+	row = stored_secret(&f, a.id);
+	assert_string_equal(row, a.secret);
+	free(row);
+	/* the key is set: start-up seals both forwards, leaves the exec row alone */
+	key_cfg(&f.cfg, 5);
+	assert_int_equal(handlers_seal_secrets(&f.sc), 0);
+	char *ra = stored_secret(&f, a.id), *rb = stored_secret(&f, b.id),
+	     *re = stored_secret(&f, e.id);
+	assert_true(tokens_is_sealed(ra));
+	assert_true(tokens_is_sealed(rb));
+	assert_null(strstr(ra, a.secret + 6));
+	assert_null(re);
+	/* a second start changes nothing */
+	assert_int_equal(handlers_seal_secrets(&f.sc), 0);
+	char *ra2 = stored_secret(&f, a.id);
+	assert_string_equal(ra, ra2);
+	handler g = {0};
+	assert_int_equal(store_handler_get(f.st, b.id, &g, &err), 0);
+	assert_int_equal(handlers_open_secret(&f.sc, &g, &err), 0);
+	assert_string_equal(g.secret, b.secret);
+	handler_clear(&g);
+	free(ra);
+	free(ra2);
+	free(rb);
+	handler_clear(&a);
+	handler_clear(&b);
+	handler_clear(&e);
+	secret_close_store(&f);
+}
+
 static void test_callback_urls(void **state)
 {
 	th_config cfg;
@@ -238,6 +393,8 @@ int main(void)
 	    cmocka_unit_test(test_callback_urls),
 	    cmocka_unit_test(test_event_name_accessors),
 	    cmocka_unit_test(test_fingerprint),
+	    cmocka_unit_test(test_forward_secret_sealed),
+	    cmocka_unit_test(test_forward_secret_seal_old_rows),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

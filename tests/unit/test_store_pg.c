@@ -9,7 +9,8 @@
  * The server: TH_TEST_PG_URL when set (a role allowed to CREATE DATABASE),
  * else a throwaway cluster started here with scripts/pg.sh (TH_PG_SCRIPT).
  * Every test gets a fresh database. When the PostgreSQL server binaries are
- * missing and no URL is given, every test is skipped with a loud message. */
+ * missing and no URL is given, the binary fails, or with TH_SKIP_PG=1 is
+ * skipped (exit 77), with a loud message (pg_optional.h). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -28,7 +29,9 @@
 #include "store/store.h"
 #include "util/util.h"
 
+#include "child.h"
 #include "pg_cluster.h"
+#include "pg_optional.h"
 #include "store_suite.h"
 
 /* ---- the server (one per test binary) ----------------------------------------------------- */
@@ -72,7 +75,13 @@ static int64_t db_value(const char *db, const char *sql)
 static int group_setup(void **state)
 {
 	(void)state;
-	return pg_cluster_start(&pgt, "th-pgtest", "STORE");
+	if (pg_cluster_start(&pgt, "th-pgtest", "STORE") != 0)
+		return -1;
+	/* every test here needs the server: the whole binary is skipped
+	 * (exit 77, meson's SKIP), only when asked (pg_optional.h) */
+	if (pgt.skip)
+		exit(PG_SKIP_EXIT);
+	return 0;
 }
 
 static int group_teardown(void **state)
@@ -102,10 +111,6 @@ static void fresh_db(fx *f, const char *query)
 
 static int fx_setup(void **state)
 {
-	if (pgt.skip) {
-		*state = NULL;
-		return 0;
-	}
 	fx *f = calloc(1, sizeof *f);
 	if (!f)
 		return -1;
@@ -126,19 +131,12 @@ static int fx_teardown(void **state)
 	return 0;
 }
 
-#define NEED_PG()               \
-	do {                    \
-		if (pgt.skip)   \
-			skip(); \
-	} while (0)
-
 /* ---- PostgreSQL only: opening, URL parameters, errors -----------------------------------------
  */
 
 static void test_pg_open_errors(void **state)
 {
 	(void)state;
-	NEED_PG();
 	store *st = (store *)0x1;
 	th_error err = {0};
 	/* nothing listens there: unavailable, the URL named with its password masked */
@@ -182,7 +180,6 @@ static void test_pg_open_errors(void **state)
 
 static void test_pg_migrations(void **state)
 {
-	NEED_PG();
 	fx *f = *state;
 	th_error err = {0};
 	int v1 = -1, v2 = -1;
@@ -238,16 +235,17 @@ static void test_pg_migrations(void **state)
 static void test_pg_concurrent_migrations(void **state)
 {
 	(void)state;
-	NEED_PG();
 	fx f = {0};
 	fresh_db(&f, "");
 	enum { PROCS = 4 };
 	pid_t pids[PROCS];
 	int64_t start = time_now_ms() + 300; /* all children go at once */
+	pid_t parent = getpid();
 	for (int i = 0; i < PROCS; i++) {
 		pids[i] = fork();
 		assert_true(pids[i] >= 0);
 		if (pids[i] == 0) {
+			child_dies_with_parent(parent);
 			while (time_now_ms() < start)
 				usleep(1000);
 			store *st = NULL;
@@ -279,7 +277,6 @@ static void test_pg_concurrent_migrations(void **state)
  * refuse it and fail the whole batch); the payload keeps the exact bytes. */
 static void test_pg_non_utf8_fields(void **state)
 {
-	NEED_PG();
 	fx *f = *state;
 	store *st = f->base.st;
 	th_error err = {0};
@@ -332,7 +329,6 @@ static void *hammer_main(void *arg)
 static void test_pg_pool(void **state)
 {
 	(void)state;
-	NEED_PG();
 	fx f = {0};
 	fresh_db(&f, "pool_size=2&statement_timeout=20000");
 	th_error err = {0};
@@ -365,7 +361,6 @@ static void test_pg_pool(void **state)
 static void test_pg_statement_timeout(void **state)
 {
 	(void)state;
-	NEED_PG();
 	fx f = {0};
 	fresh_db(&f, "statement_timeout=300");
 	th_error err = {0};
@@ -397,7 +392,6 @@ static void test_pg_statement_timeout(void **state)
  * restarts: the next operations reconnect on their own. */
 static void test_pg_reconnect(void **state)
 {
-	NEED_PG();
 	fx *f = *state;
 	store *st = f->base.st;
 	th_error err = {0};
@@ -468,7 +462,6 @@ static void *claimer_main(void *arg)
 
 static void test_pg_concurrent_claims(void **state)
 {
-	NEED_PG();
 	fx *f = *state;
 	th_error err = {0};
 	store *other = NULL;
@@ -516,7 +509,6 @@ static void test_pg_concurrent_claims(void **state)
  * the other instance claims them again. */
 static void test_pg_crashed_instance_lease(void **state)
 {
-	NEED_PG();
 	fx *f = *state;
 	th_error err = {0};
 	suite_add_handler(f->base.st, "h1", HANDLER_EXEC, NULL, NULL, true);
