@@ -1016,6 +1016,63 @@ static int64_t rollup_cell(const event_rollup_row *a, size_t n, const char *wh, 
 	return -1;
 }
 
+/* A batch larger than one statement's share (PostgreSQL stores 1,000 events
+ * per statement, all in one pipelined transaction): a duplicate of an event
+ * of the first part in the second part, deliveries for every new event and
+ * none for the duplicate, a handler id that needs quoting in an array
+ * literal, the rollup and last_event_at summed over both parts. */
+void suite_events_big_batch(void **state)
+{
+	store_fx *f = suite_fx(state);
+	store *st = f->st;
+	th_error err = {0};
+	const char *odd = "we\"ird\\id,{x}";
+	suite_add_webhook(st, "wb1", "6123456789abcdef0000bb01", "tokB");
+	suite_add_handler(st, odd, HANDLER_EXEC, NULL, NULL, true);
+	suite_add_handler(st, "comments", HANDLER_EXEC, "commentCard", NULL, true);
+	enum { N = 1100, DUP = 1050 };
+	const int64_t H = 3600000, h = 490001;
+	event **evs = calloc(N, sizeof *evs);
+	enum store_put *r = calloc(N, sizeof *r);
+	assert_non_null(evs);
+	assert_non_null(r);
+	for (int i = 0; i < N; i++) {
+		char aid[16];
+		str_printf(aid, sizeof aid, "big%04d", i == DUP ? 3 : i);
+		evs[i] =
+		    suite_ev_new("wb1", aid, i % 2 ? "commentCard" : "updateCard", "s", NULL, 0);
+		evs[i]->received_at = h * H + i;
+	}
+	assert_int_equal(store_events_put(st, evs, N, r, &err), 0);
+	for (int i = 0; i < N; i++)
+		assert_int_equal(r[i], i == DUP ? STORE_PUT_DUPLICATE : STORE_PUT_NEW);
+	assert_null(evs[DUP]->id);
+	for (int i = 0; i < N; i += (i < 990 ? 97 : 1)) {
+		if (i == DUP)
+			continue;
+		assert_int_equal(count_deliveries(st, evs[i]->id, odd), 1);
+		assert_int_equal(count_deliveries(st, evs[i]->id, "comments"), i % 2);
+	}
+	int64_t counts[5] = {0}, oldest = 0;
+	assert_int_equal(store_delivery_stats(st, counts, &oldest, &err), 0);
+	assert_int_equal(counts[DELIVERY_PENDING], (N - 1) + N / 2); /* all new, + comments */
+	event_rollup_row *a = NULL;
+	size_t n = 0;
+	assert_int_equal(store_event_rollup(st, h, h + 1, 1, &a, &n, &err), 0);
+	assert_int_equal(rollup_cell(a, n, "wb1", "updateCard", h) +
+	                     rollup_cell(a, n, "wb1", "commentCard", h),
+	                 N - 1);
+	event_rollup_list_free(a, n);
+	webhook w = {0};
+	assert_int_equal(store_webhook_get(st, "wb1", &w, &err), 0);
+	assert_int_equal(w.last_event_at, h * H + N - 1);
+	webhook_clear(&w);
+	for (int i = 0; i < N; i++)
+		suite_ev_free(evs[i]);
+	free(evs);
+	free(r);
+}
+
 /* The hourly rollup follows events_put: one cell per (hour, webhook, type),
  * counting new events only (duplicates and a failed batch add nothing),
  * summed across batches; the range is half-open and oldest first. */

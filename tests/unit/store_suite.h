@@ -58,6 +58,7 @@ void suite_finish_retry_replay(void **state);
 void suite_finish_many(void **state);
 void suite_last_event_at(void **state);
 void suite_event_rollup(void **state);
+void suite_events_big_batch(void **state);
 void suite_handler_delete_drops_pending(void **state);
 void suite_two_handles(void **state);
 void suite_batch_throughput(void **state);
@@ -98,6 +99,7 @@ void suite_fault_events_sync(void **state);
 	    cmocka_unit_test_setup_teardown(suite_finish_many, setup, teardown),                   \
 	    cmocka_unit_test_setup_teardown(suite_last_event_at, setup, teardown),                 \
 	    cmocka_unit_test_setup_teardown(suite_event_rollup, setup, teardown),                  \
+	    cmocka_unit_test_setup_teardown(suite_events_big_batch, setup, teardown),              \
 	    cmocka_unit_test_setup_teardown(suite_handler_delete_drops_pending, setup, teardown),  \
 	    cmocka_unit_test_setup_teardown(suite_two_handles, setup, teardown),                   \
 	    cmocka_unit_test_setup_teardown(suite_batch_throughput, setup, teardown),              \
