@@ -21,7 +21,6 @@ enum store_fault {
 	STORE_FAULT_STEP,    /* SQLite: stepping a statement (any statement) */
 	STORE_FAULT_COMMIT,  /* SQLite: COMMIT (as when the fsync of the commit fails) */
 	STORE_FAULT_QUERY,   /* PostgreSQL: sending a query (BEGIN and COMMIT included) */
-	STORE_FAULT_SYNC,    /* SQLite: the WAL sync of a batch of events, after its COMMIT */
 	STORE_FAULT_KINDS
 };
 

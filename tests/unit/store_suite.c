@@ -1790,51 +1790,6 @@ void suite_fault_health(void **state)
 	suite_ev_free(e[0]);
 }
 
-/* The WAL sync that SQLite runs after a batch's COMMIT, outside the
- * connection lock (sqlite_events.c), fails: the batch is reported failed
- * (so no request answers 200), even though its rows are committed; Trello's
- * redelivery of those actions is then a duplicate, and later batches store
- * normally. PostgreSQL syncs inside COMMIT: it never counts this kind. */
-void suite_fault_events_sync(void **state)
-{
-	store_fx *f = suite_fx(state);
-	store *st = f->st;
-	th_error err = {0};
-	bool sqlite = str_eq(store_name(st), "sqlite");
-	suite_add_webhook(st, "wS1", "6123456789abcdef0000f0a1", "tokS1");
-	event *e[2] = {suite_ev_new("wS1", "s-1", "t", "s", NULL, 0),
-	               suite_ev_new("wS1", "s-2", "t", "s", NULL, 0)};
-	enum store_put r[2];
-	store_fault_arm(STORE_FAULT_SYNC, 1, 1);
-	int rc = store_events_put(st, e, 2, r, &err);
-	long seen = store_fault_seen(STORE_FAULT_SYNC);
-	store_fault_clear();
-	if (!sqlite) {
-		assert_int_equal(seen, 0);
-		assert_int_equal(rc, 0);
-	} else {
-		assert_int_equal(seen, 1);
-		assert_int_not_equal(rc, 0);
-		assert_non_null(strstr(err.msg, "syncing"));
-		for (int i = 0; i < 2; i++) {
-			assert_int_equal(r[i], STORE_PUT_FAILED);
-			assert_null(e[i]->id); /* given back as it came */
-		}
-	}
-	/* the redelivery is a duplicate: on SQLite the rows were committed
-	 * before the failed sync, on PostgreSQL the first put succeeded */
-	assert_int_equal(store_events_put(st, e, 2, r, &err), 0);
-	for (int i = 0; i < 2; i++)
-		assert_int_equal(r[i], STORE_PUT_DUPLICATE);
-	event *g[1] = {suite_ev_new("wS1", "s-3", "t", "s", NULL, 0)};
-	assert_int_equal(store_events_put(st, g, 1, r, &err), 0);
-	assert_int_equal(r[0], STORE_PUT_NEW);
-	assert_int_equal(count_events(st), 3);
-	suite_ev_free(e[0]);
-	suite_ev_free(e[1]);
-	suite_ev_free(g[0]);
-}
-
 /* Dispatch under a fault at every point in turn: a failed claim leaves
  * nothing running, and a failed finish marks nothing done (all or nothing);
  * once the fault clears the same claim and finish go through. */

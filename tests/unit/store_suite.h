@@ -69,12 +69,10 @@ void suite_store_health(void **state);
 void suite_fault_events_put(void **state);
 void suite_fault_dispatch(void **state);
 void suite_fault_health(void **state);
-void suite_fault_events_sync(void **state);
 #define STORE_SUITE_FAULT_TESTS(setup, teardown)                                    \
 	, cmocka_unit_test_setup_teardown(suite_fault_events_put, setup, teardown), \
 	    cmocka_unit_test_setup_teardown(suite_fault_dispatch, setup, teardown), \
-	    cmocka_unit_test_setup_teardown(suite_fault_health, setup, teardown),   \
-	    cmocka_unit_test_setup_teardown(suite_fault_events_sync, setup, teardown)
+	    cmocka_unit_test_setup_teardown(suite_fault_health, setup, teardown)
 #else
 #define STORE_SUITE_FAULT_TESTS(setup, teardown)
 #endif
