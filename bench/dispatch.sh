@@ -17,7 +17,9 @@
 # trellohook runs it with /bin/sh -c) and DIRECT_CMD (default
 # `dd of=/dev/null status=none`: the same work in plain words, which trellohook
 # runs without a shell; see docs/handlers.md). webhook runs each through
-# /bin/sh, as its hooks.json below says.
+# /bin/sh, and DIRECT_CMD once more started directly (its program as
+# execute-command, the other words as arguments), so that the same work is
+# compared both ways. The issue's target is against webhook's CMD.
 #
 # webhook runs with CONNS connections and, when different, with WORKERS (the
 # same concurrency as trellohook's): under outside load a tool with more
@@ -177,14 +179,25 @@ cat >"$tmp/post.lua" <<LUA
 local f = io.open("$tmp/body.json", "r"); local b = f:read("*a"); f:close()
 wrk.method = "POST"; wrk.body = b; wrk.headers["Content-Type"] = "application/json"
 LUA
-# run_webhook COMMAND CONNECTIONS: prints "requests/s non2xx peak_rss_kib"
+# how trellohook starts a command (the main part of docs/handlers.md's rule)
+via() { case "$1" in *[\$\`\|\&\;\<\>\(\)\{\}\*\?\[\]~#]*) echo '/bin/sh -c' ;; *) echo 'direct' ;; esac; }
+# run_webhook COMMAND CONNECTIONS [direct]: prints "requests/s non2xx peak_rss_kib".
+# With "direct", webhook starts a command of plain words itself, as trellohook
+# does (execute-command = its program, the other words as arguments), else
+# through /bin/sh.
 run_webhook() {
-	local wport wpid rate non2xx rss
+	local wport wpid rate non2xx rss exe args w
 	wport=$(free_port)
 	printf '%s\n' "$1" >"$tmp/cmd.sh"
 	chmod +x "$tmp/cmd.sh"
+	exe=/bin/sh args="{\"source\": \"string\", \"name\": \"$tmp/cmd.sh\"}"
+	if [ "${3:-}" = direct ]; then
+		read -r -a w <<<"$1"
+		exe=$(command -v "${w[0]}") args=
+		for a in "${w[@]:1}"; do args+="${args:+, }{\"source\": \"string\", \"name\": \"$a\"}"; done
+	fi
 	cat >"$tmp/hooks.json" <<JSON
-[{"id": "run", "execute-command": "/bin/sh", "pass-arguments-to-command": [{"source": "string", "name": "$tmp/cmd.sh"}],
+[{"id": "run", "execute-command": "$exe", "pass-arguments-to-command": [$args],
   "include-command-output-in-response": true, "response-message": ""}]
 JSON
 	webhook -hooks "$tmp/hooks.json" -ip 127.0.0.1 -port "$wport" >>"$tmp/webhook.log" 2>&1 &
@@ -202,6 +215,9 @@ JSON
 wh_conns=("$CONNS")
 [ "$WORKERS" = "$CONNS" ] || wh_conns+=("$WORKERS")
 wh_cmd=("$CMD" "$DIRECT_CMD")
+wh_how=(sh sh)
+# and the plain-words command started directly by webhook too, for the same work on both sides
+[ "$(via "$DIRECT_CMD")" = direct ] && wh_cmd+=("$DIRECT_CMD") && wh_how+=(direct)
 declare -A wh_rate wh_non2xx wh_rss
 # Each round runs every exec runner, then webhook, so that a change of the
 # machine's load (it is shared) hits all of them alike within a round.
@@ -211,7 +227,7 @@ for ((r = 1; r <= ROUNDS; r++)); do
 	done
 	for c in "${wh_conns[@]}"; do
 		for j in "${!wh_cmd[@]}"; do
-			read -r "wh_rate[$r,$c,$j]" "wh_non2xx[$r,$c,$j]" "wh_rss[$r,$c,$j]" < <(run_webhook "${wh_cmd[$j]}" "$c")
+			read -r "wh_rate[$r,$c,$j]" "wh_non2xx[$r,$c,$j]" "wh_rss[$r,$c,$j]" < <(run_webhook "${wh_cmd[$j]}" "$c" "${wh_how[$j]}")
 		done
 	done
 done
@@ -221,8 +237,6 @@ load_after=$(uptime)
 cpus=$(nproc)
 # x.yz: $1 / $2
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
-# how trellohook starts a command (the main part of docs/handlers.md's rule)
-via() { case "$1" in *[\$\`\|\&\;\<\>\(\)\{\}\*\?\[\]~#]*) echo '/bin/sh -c' ;; *) echo 'direct' ;; esac; }
 head_cols="| runner | started by |"
 head_rule="| --- | --- |"
 for ((r = 1; r <= ROUNDS; r++)); do
@@ -244,7 +258,9 @@ for i in "${!r_cmd[@]}"; do
 done
 for c in "${wh_conns[@]}"; do
 	for j in "${!wh_cmd[@]}"; do
-		line="| webhook exec \`${wh_cmd[$j]}\` (sync, $c connections) | /bin/sh |"
+		how=/bin/sh
+		[ "${wh_how[$j]}" = direct ] && how=direct
+		line="| webhook exec \`${wh_cmd[$j]}\` (sync, $c connections) | $how |"
 		peak=0 bad=0
 		for ((r = 1; r <= ROUNDS; r++)); do
 			line+=" ${wh_rate[$r,$c,$j]} ($(ratio "${wh_rate[$r,$c,$j]}" "${wh_rate[$r,$CONNS,0]}")) |"
@@ -260,7 +276,7 @@ report=$(cat <<MD
 \`N=$N HOOKS=$HOOKS CONNS=$CONNS DURATION=$DURATION WORKERS=$WORKERS ROUNDS=$ROUNDS CMD='$CMD' DIRECT_CMD='$DIRECT_CMD' TH=$TH BASE_TH=$BASE_TH bench/dispatch.sh\` on $cpus CPUs.
 trellohook: $N stored events over $HOOKS webhooks, each delivered to one handler by $WORKERS workers (claim, run,
 record on disk); timed from serve start until all $N are \`done\`. webhook 2.8: wrk, ${DURATION}s, the command run per
-request (through /bin/sh) in synchronous mode. Each round runs every row once, in the order of the table's
+request in synchronous mode (through /bin/sh, and the plain-words command also started directly). Each round runs every row once, in the order of the table's
 trellohook rows, then webhook; "× webhook" is against webhook's \`$CMD\` with $CONNS connections in the same round.
 Load before: \`$load_before\`; after: \`$load_after\`.
 

@@ -10,11 +10,7 @@
 #define QUEUE_MAX 65536       /* events waiting for the writer */
 #define BATCH_MAX 1024        /* events per transaction */
 #define SLOW_COMMIT_US 100000 /* a commit this slow is logged */
-/* Writer threads. Two make a pipeline: while one batch's sync runs (outside
- * the store's lock, see sqlite_events.c; inside COMMIT on PostgreSQL, where
- * each writer has its own connection), the other writer inserts the next
- * batch, made of the requests that arrived meanwhile. More would only queue
- * on the store's lock (SQLite) or split batches smaller (PostgreSQL). */
+/* At most this many writer threads (receiver_new's @writers). */
 #define WRITERS 2
 
 struct item {
@@ -37,8 +33,8 @@ struct receiver {
 	void *on_commit_ctx;
 };
 
-/* Store one batch and tell every submitter. Runs on a writer thread; two
- * batches may be in here at once (each writer's own). */
+/* Store one batch and tell every submitter. Runs on a writer thread; with
+ * two writers two batches may be in here at once (each writer's own). */
 static void commit_batch(receiver *r, struct item *items, size_t n)
 {
 	event *evs[BATCH_MAX];
@@ -104,9 +100,12 @@ static void *writer_main(void *arg)
 	return NULL;
 }
 
-int receiver_new(receiver **out, svc_ctx *sc, th_error *err)
+int receiver_new(receiver **out, svc_ctx *sc, size_t writers, th_error *err)
 {
 	*out = NULL;
+	if (writers < 1 || writers > WRITERS)
+		return th_err(err, TH_EINVAL, "the receiver runs 1 to %d writers, not %zu", WRITERS,
+		              writers);
 	receiver *r = calloc(1, sizeof *r);
 	if (!r || !(r->queue = calloc(QUEUE_MAX, sizeof *r->queue))) {
 		free(r);
@@ -116,7 +115,7 @@ int receiver_new(receiver **out, svc_ctx *sc, th_error *err)
 	r->m = sc->m;
 	pthread_mutex_init(&r->lock, NULL);
 	pthread_cond_init(&r->ready, NULL);
-	for (; r->nwriters < WRITERS; r->nwriters++)
+	for (; r->nwriters < writers; r->nwriters++)
 		if (pthread_create(&r->writers[r->nwriters], NULL, writer_main, r)) {
 			receiver_free(r); /* stops the ones started */
 			return th_err(err, TH_EIO, "cannot start the store writer threads");

@@ -8,20 +8,20 @@
 
 #include "store/pg_int.h"
 
-#define EVENTS_PER_INSERT 1000     /* 18 parameters each: well under 65535 */
-#define DELIVERIES_PER_INSERT 5000 /* 7 parameters each */
+#define EVENTS_PER_INSERT 1000     /* 18 parameters each, +4: well under 65535 */
+#define DELIVERIES_PER_INSERT 5000 /* 7 parameters each (replay) */
 
-/* ---- deliveries for new events ------------------------------------------------------------ */
+/* All enabled handlers, for matching events. */
+#define HANDLERS_SQL "SELECT " HANDLER_COLS " FROM handlers WHERE enabled ORDER BY created_at, id"
 
-/* All enabled handlers, for matching new events (inside the caller's transaction). */
+/* ---- deliveries of a replayed event ------------------------------------------------------ */
+
+/* All enabled handlers (inside the caller's transaction). */
 static int load_enabled_handlers(pgs *s, PGconn *c, handler **out, size_t *n, th_error *err)
 {
 	*out = NULL;
 	*n = 0;
-	PGresult *r = pq(s, c,
-	                 "SELECT " HANDLER_COLS " FROM handlers WHERE enabled"
-	                 " ORDER BY created_at, id",
-	                 NULL, "loading handlers", err);
+	PGresult *r = pq(s, c, HANDLERS_SQL, NULL, "loading handlers", err);
 	if (!r)
 		return err ? err->code : TH_ESTORE;
 	int ret = pg_read_rows(r, &store_rt_handler, (void **)out, n, err);
@@ -99,7 +99,49 @@ static int queue_deliveries(pgs *s, PGconn *c, dbatch *b, const event *ev, int64
 	return store_each_match(ev, hs, nh, queue_delivery, &x, err);
 }
 
-/* ---- events -------------------------------------------------------------------------------- */
+/* ---- storing a batch: one statement per 1,000 events, pipelined -------------------------- */
+
+/*
+ * A batch is two round trips to the server, whatever its size (libpq's
+ * pipeline mode, pg.c):
+ *   1. BEGIN; SELECT the enabled handlers                          -> sync
+ *   2. per chunk of events, one statement (below); COMMIT          -> sync
+ * The chunk's events part is built while round 1 is in flight. Its
+ * statement inserts the events with ON CONFLICT DO NOTHING RETURNING and,
+ * in data-modifying CTEs fed by what that RETURNING gave (so only for the
+ * events that are new, with their seq), their deliveries, the webhooks'
+ * last event times and the hourly rollup. The deliveries are matched here
+ * (handler_matches, C) for every storable event of the chunk and sent as
+ * three arrays; the join with the inserted rows drops those of duplicates.
+ * Foreign keys (deliveries -> events) are checked at the end of the
+ * statement, when the CTE's rows are there.
+ */
+
+#define INSERT_COLS                                                                             \
+	"id, webhook_id, action_id, action_type, action_date, model_id, board_id, board_name,"  \
+	" list_id, list_name, card_id, card_name, member, summary, source, member_id, payload," \
+	" received_at"
+
+/* The statement's tail after the VALUES; %d: the first of its 4 parameters
+ * (now, delivery ids[], event ids[], handler ids[]), repeated. */
+#define CHUNK_TAIL                                                                             \
+	" ON CONFLICT (webhook_id, action_id) DO NOTHING"                                      \
+	" RETURNING id, seq, webhook_id, action_type, received_at),"                           \
+	" d AS (INSERT INTO deliveries (id, event_id, handler_id, generation, status,"         \
+	" attempts, next_attempt_at, updated_at, webhook_id, event_seq)"                       \
+	" SELECT v.id, v.event_id, v.handler_id, 0, 'pending', 0, $%d::bigint, $%d::bigint,"   \
+	" ins.webhook_id, ins.seq"                                                             \
+	" FROM unnest($%d::text[], $%d::text[], $%d::text[]) AS v(id, event_id, handler_id)"   \
+	" JOIN ins ON ins.id = v.event_id),"                                                   \
+	" w AS (UPDATE webhooks SET last_event_at = l.latest"                                  \
+	" FROM (SELECT webhook_id, max(received_at) AS latest FROM ins GROUP BY webhook_id) l" \
+	" WHERE webhooks.id = l.webhook_id AND webhooks.last_event_at < l.latest),"            \
+	" r AS (INSERT INTO event_rollup_hour (hour, webhook_id, action_type, n)"              \
+	" SELECT received_at / 3600000, webhook_id, coalesce(action_type, ''), count(*)"       \
+	" FROM ins GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"                                          \
+	" ON CONFLICT (hour, webhook_id, action_type)"                                         \
+	" DO UPDATE SET n = event_rollup_hour.n + excluded.n)"                                 \
+	" SELECT id, seq FROM ins"
 
 typedef struct put_ctx {
 	event **evs;
@@ -109,171 +151,239 @@ typedef struct put_ctx {
 	int64_t *seqs; /* per event: its seq when new */
 } put_ctx;
 
-/* Insert events [from, to) that are storable in one multi-row INSERT; marks
- * results NEW (with seqs) for the rows that came back, DUPLICATE for the rest. */
-static int insert_events(pgs *s, PGconn *c, put_ctx *x, size_t from, size_t to, th_error *err)
+/* One chunk of the batch: events [from, to) and the statement storing them. */
+typedef struct chunk {
+	size_t from, to;
+	int rows;               /* storable events in it */
+	pparams p;              /* the events' 18 parameters each, then the tail's 4 */
+	buf sql;                /* the statement */
+	buf dids, deids, dhids; /* array literals: delivery, event and handler ids */
+	const char **ids;       /* per event of the chunk: its id as sent (NULL: skipped) */
+} chunk;
+
+static void chunk_free(chunk *k)
 {
-	pparams p = {0};
-	buf sql;
-	buf_init(&sql, BUF_MAX_DEFAULT);
-	PGresult *r = NULL;
-	int ret = 0, rows = 0;
-	int e = buf_puts(&sql, "INSERT INTO events (id, webhook_id, action_id, action_type,"
-	                       " action_date, model_id, board_id, board_name, list_id, list_name,"
-	                       " card_id, card_name, member, summary, source, member_id, payload,"
-	                       " received_at) VALUES ");
-	for (size_t i = from; i < to && !e; i++) {
+	pp_free(&k->p);
+	buf_free(&k->sql);
+	buf_free(&k->dids);
+	buf_free(&k->deids);
+	buf_free(&k->dhids);
+	free(k->ids);
+}
+
+/* The chunk's INSERT ... VALUES for its storable events (before the handlers are known). */
+static int chunk_events(chunk *k, put_ctx *x)
+{
+	buf_init(&k->sql, BUF_MAX_DEFAULT);
+	buf_init(&k->dids, BUF_MAX_DEFAULT);
+	buf_init(&k->deids, BUF_MAX_DEFAULT);
+	buf_init(&k->dhids, BUF_MAX_DEFAULT);
+	if (!(k->ids = calloc(k->to - k->from, sizeof *k->ids)))
+		return TH_ENOMEM;
+	(void)buf_puts(&k->sql, "WITH ins AS (INSERT INTO events (" INSERT_COLS ") VALUES ");
+	for (size_t i = k->from; i < k->to; i++) {
 		event *ev = x->evs[i];
 		if (!store_event_storable(ev))
 			continue;
-		e = buf_puts(&sql, rows ? ",(" : "(");
-		for (int k = 0; k < 18 && !e; k++)
-			e = buf_printf(&sql, k ? ",$%d" : "$%d", p.n + k + 1);
-		if (!e)
-			e = buf_putc(&sql, ')');
-		pp_text_repair(&p, ev->id);
-		pp_text_repair(&p, ev->webhook_id);
-		pp_text_repair(&p, ev->action_id);
-		pp_text_repair(&p, ev->action_type);
-		pp_text_repair(&p, ev->action_date);
-		pp_text_repair(&p, ev->model_id);
-		pp_text_repair(&p, ev->board_id);
-		pp_text_repair(&p, ev->board_name);
-		pp_text_repair(&p, ev->list_id);
-		pp_text_repair(&p, ev->list_name);
-		pp_text_repair(&p, ev->card_id);
-		pp_text_repair(&p, ev->card_name);
-		pp_text_repair(&p, ev->member);
-		pp_text_repair(&p, ev->summary);
-		pp_text(&p, event_source_name(ev->source));
-		pp_text_repair(&p, ev->member_id);
-		pp_bytes(&p, ev->payload, ev->payload_len); /* the body exactly as received */
-		pp_i64(&p, ev->received_at);
-		rows++;
+		(void)buf_puts(&k->sql, k->rows ? ",(" : "(");
+		for (int c = 0; c < 18; c++)
+			(void)buf_printf(&k->sql, c ? ",$%d" : "$%d", k->p.n + c + 1);
+		(void)buf_putc(&k->sql, ')');
+		int first = k->p.n;
+		pp_text_repair(&k->p, ev->id);
+		pp_text_repair(&k->p, ev->webhook_id);
+		pp_text_repair(&k->p, ev->action_id);
+		pp_text_repair(&k->p, ev->action_type);
+		pp_text_repair(&k->p, ev->action_date);
+		pp_text_repair(&k->p, ev->model_id);
+		pp_text_repair(&k->p, ev->board_id);
+		pp_text_repair(&k->p, ev->board_name);
+		pp_text_repair(&k->p, ev->list_id);
+		pp_text_repair(&k->p, ev->list_name);
+		pp_text_repair(&k->p, ev->card_id);
+		pp_text_repair(&k->p, ev->card_name);
+		pp_text_repair(&k->p, ev->member);
+		pp_text_repair(&k->p, ev->summary);
+		pp_text(&k->p, event_source_name(ev->source));
+		pp_text_repair(&k->p, ev->member_id);
+		pp_bytes(&k->p, ev->payload, ev->payload_len); /* the body exactly as received */
+		pp_i64(&k->p, ev->received_at);
+		if (!k->p.oom)
+			k->ids[i - k->from] = k->p.v[first]; /* the id as stored (repaired) */
+		k->rows++;
 	}
-	if (rows == 0)
-		goto out;
-	if (!e)
-		e = buf_puts(&sql,
-		             " ON CONFLICT (webhook_id, action_id) DO NOTHING RETURNING id, seq");
-	if (e) {
-		ret = th_err(err, TH_ENOMEM, "out of memory");
-		goto out;
+	return k->p.oom || buf_status(&k->sql) ? TH_ENOMEM : 0;
+}
+
+/* @s as one element of a PostgreSQL array literal: quoted, \ and " escaped. */
+static void array_add(buf *b, const char *s)
+{
+	(void)buf_puts(b, b->len ? ",\"" : "{\"");
+	for (; *s; s++) {
+		if (*s == '"' || *s == '\\')
+			(void)buf_putc(b, '\\');
+		(void)buf_putc(b, *s);
 	}
-	if (!(r = pq(s, c, sql.data, &p, "storing events", err))) {
-		ret = err ? err->code : TH_ESTORE;
-		goto out;
+	(void)buf_putc(b, '"');
+}
+
+typedef struct match_ctx {
+	chunk *k;
+	const char *event_id;
+} match_ctx;
+
+/* One delivery of the chunk (store_each_match callback). */
+static int add_delivery(void *ctx, const handler *h, const char *id, th_error *err)
+{
+	(void)err;
+	match_ctx *m = ctx;
+	array_add(&m->k->dids, id);
+	array_add(&m->k->deids, m->event_id);
+	array_add(&m->k->dhids, h->id);
+	return 0;
+}
+
+/* The chunk's deliveries (for each storable event and each handler of @hs
+ * it matches) and the statement's tail; 0 or the error code. */
+static int chunk_finish(chunk *k, put_ctx *x, const handler *hs, size_t nh, th_error *err)
+{
+	for (size_t i = k->from; i < k->to; i++) {
+		if (!k->ids[i - k->from])
+			continue;
+		match_ctx m = {k, k->ids[i - k->from]};
+		int ret = store_each_match(x->evs[i], hs, nh, add_delivery, &m, err);
+		if (ret != 0)
+			return ret;
 	}
+	buf *arrays[3] = {&k->dids, &k->deids, &k->dhids};
+	for (int a = 0; a < 3; a++) {
+		(void)buf_puts(arrays[a], arrays[a]->len ? "}" : "{}");
+		if (buf_status(arrays[a]))
+			return th_err(err, TH_ENOMEM, "out of memory");
+	}
+	int t = k->p.n + 1;
+	pp_i64(&k->p, x->now);
+	pp_text(&k->p, k->dids.data);
+	pp_text(&k->p, k->deids.data);
+	pp_text(&k->p, k->dhids.data);
+	(void)buf_printf(&k->sql, CHUNK_TAIL, t, t, t + 1, t + 2, t + 3);
+	if (k->p.oom || buf_status(&k->sql))
+		return th_err(err, TH_ENOMEM, "out of memory");
+	return 0;
+}
+
+/* The chunk statement's answer: NEW (with seqs) for the rows that came back,
+ * DUPLICATE for the other storable events of the chunk. */
+static void chunk_results(chunk *k, put_ctx *x, PGresult *r)
+{
+	size_t from = k->from, to = k->to;
 	for (size_t i = from; i < to; i++)
-		if (store_event_storable(x->evs[i]))
+		if (k->ids[i - from])
 			x->results[i] = STORE_PUT_DUPLICATE;
 	/* rows come back in VALUES order in practice; search on when they do not */
 	size_t cur = from;
-	for (int k = 0; k < PQntuples(r); k++) {
-		const char *id = PQgetvalue(r, k, 0);
+	for (int row = 0; row < PQntuples(r); row++) {
+		const char *id = PQgetvalue(r, row, 0);
 		size_t j = cur, tries = 0;
-		while (tries < to - from &&
-		       !(store_event_storable(x->evs[j]) && str_eq(x->evs[j]->id, id))) {
+		while (tries < to - from && !(k->ids[j - from] && str_eq(k->ids[j - from], id))) {
 			j = j + 1 < to ? j + 1 : from;
 			tries++;
 		}
 		if (tries == to - from)
-			continue; /* cannot happen: ids are ours */
+			continue; /* cannot happen: the ids are the ones sent */
 		x->results[j] = STORE_PUT_NEW;
-		(void)num_parse_i64(PQgetvalue(r, k, 1), 0, INT64_MAX, &x->seqs[j]);
+		(void)num_parse_i64(PQgetvalue(r, row, 1), 0, INT64_MAX, &x->seqs[j]);
 		cur = j + 1 < to ? j + 1 : from;
 	}
-out:
+}
+
+/* Round 1's answers: BEGIN's, then the handlers (into *@hs, *@nh). */
+static int read_handlers(pgs *s, pq_pipe *pl, handler **hs, size_t *nh, th_error *err)
+{
+	int ret = pq_pipe_done(s, pl, "starting a transaction", err);
+	if (ret != 0)
+		return ret;
+	PGresult *r = pq_pipe_result(s, pl, "loading handlers", err);
+	if (!r)
+		return err ? err->code : TH_ESTORE;
+	ret = pg_read_rows(r, &store_rt_handler, (void **)hs, nh, err);
 	PQclear(r);
-	pp_free(&p);
-	buf_free(&sql);
+	return ret != 0 ? ret : pq_pipe_synced(s, pl, err);
+}
+
+/* Round 2: send every chunk's statement and COMMIT, then read their answers. */
+static int store_chunks(pgs *s, pq_pipe *pl, chunk *ks, size_t nk, put_ctx *x, th_error *err)
+{
+	int ret = 0;
+	for (size_t i = 0; i < nk && ret == 0; i++)
+		if (ks[i].rows)
+			ret = pq_pipe_send(s, pl, ks[i].sql.data, &ks[i].p, "storing events", err);
+	if (ret == 0)
+		ret = pq_pipe_send(s, pl, "COMMIT", NULL, "committing events", err);
+	if (ret == 0)
+		ret = pq_pipe_sync(s, pl, err);
+	for (size_t i = 0; i < nk && ret == 0; i++) {
+		if (!ks[i].rows)
+			continue;
+		PGresult *r = pq_pipe_result(s, pl, "storing events", err);
+		if (!r)
+			return err ? err->code : TH_ESTORE;
+		chunk_results(&ks[i], x, r);
+		PQclear(r);
+	}
+	if (ret == 0)
+		ret = pq_pipe_done(s, pl, "committing events", err);
+	if (ret == 0)
+		ret = pq_pipe_synced(s, pl, err);
 	return ret;
 }
 
-/* The hourly rollup: one upsert per distinct (hour, webhook, type) of the
- * batch's new events, inside the batch transaction. */
-static int add_rollups(pgs *s, PGconn *c, put_ctx *x, th_error *err)
-{
-	for (size_t i = 0; i < x->n; i++) {
-		int64_t hour, count;
-		if (!store_batch_rollup_first(x->evs, x->results, x->n, i, &hour, &count))
-			continue;
-		pparams p = {0};
-		pp_i64(&p, hour);
-		pp_text_repair(&p, x->evs[i]->webhook_id);
-		pp_text_repair(&p, x->evs[i]->action_type ? x->evs[i]->action_type : "");
-		pp_i64(&p, count);
-		int ret =
-		    pq_do(s, c,
-		          "INSERT INTO event_rollup_hour (hour, webhook_id, action_type, n)"
-		          " VALUES ($1, $2, $3, $4) ON CONFLICT (hour, webhook_id, action_type)"
-		          " DO UPDATE SET n = event_rollup_hour.n + excluded.n",
-		          &p, "updating the hourly event rollup", err);
-		pp_free(&p);
-		if (ret != 0)
-			return ret;
-	}
-	return 0;
-}
-
-/* The whole batch in one transaction: events, their deliveries, the webhooks'
- * last event times, the hourly rollup. */
+/* The whole batch in one transaction, in two round trips (see above). */
 static int op_events_put(pgs *s, PGconn *c, void *ctx, th_error *err)
 {
 	put_ctx *x = ctx;
 	handler *hs = NULL;
 	size_t nh = 0;
-	dbatch db = {0};
-	buf_init(&db.sql, BUF_MAX_DEFAULT);
+	size_t nk = (x->n + EVENTS_PER_INSERT - 1) / EVENTS_PER_INSERT;
+	chunk *ks = calloc(nk ? nk : 1, sizeof *ks);
+	pq_pipe pl = {0};
 	int ret = 0;
 	for (size_t i = 0; i < x->n; i++)
 		x->results[i] = STORE_PUT_FAILED;
-	if ((ret = pq_begin(s, c, err)) != 0)
+	if (!ks)
+		return th_err(err, TH_ENOMEM, "out of memory");
+	if ((ret = pq_pipe_begin(s, &pl, c, err)) != 0 ||
+	    (ret = pq_pipe_send(s, &pl, "BEGIN", NULL, "starting a transaction", err)) != 0 ||
+	    (ret = pq_pipe_send(s, &pl, HANDLERS_SQL, NULL, "loading handlers", err)) != 0 ||
+	    (ret = pq_pipe_sync(s, &pl, err)) != 0)
 		goto fail;
-	if ((ret = load_enabled_handlers(s, c, &hs, &nh, err)) != 0)
-		goto fail;
-	for (size_t i = 0; i < x->n; i += EVENTS_PER_INSERT) {
-		size_t to = i + EVENTS_PER_INSERT < x->n ? i + EVENTS_PER_INSERT : x->n;
-		if ((ret = insert_events(s, c, x, i, to, err)) != 0)
+	for (size_t i = 0; i < nk; i++) { /* while the server answers round 1 */
+		ks[i].from = i * EVENTS_PER_INSERT;
+		ks[i].to =
+		    ks[i].from + EVENTS_PER_INSERT < x->n ? ks[i].from + EVENTS_PER_INSERT : x->n;
+		if (chunk_events(&ks[i], x) != 0) {
+			ret = th_err(err, TH_ENOMEM, "out of memory");
 			goto fail;
+		}
 	}
-	for (size_t i = 0; i < x->n; i++) {
-		if (x->results[i] != STORE_PUT_NEW)
-			continue;
-		if ((ret = queue_deliveries(s, c, &db, x->evs[i], x->seqs[i], 0, hs, nh, x->now,
-		                            err)) != 0)
+	if ((ret = read_handlers(s, &pl, &hs, &nh, err)) != 0)
+		goto fail;
+	for (size_t i = 0; i < nk; i++)
+		if (ks[i].rows && (ret = chunk_finish(&ks[i], x, hs, nh, err)) != 0)
 			goto fail;
-	}
-	if ((ret = dbatch_flush(s, c, &db, err)) != 0)
+	if ((ret = store_chunks(s, &pl, ks, nk, x, err)) != 0)
 		goto fail;
-	/* last_event_at: one UPDATE per webhook with its latest new event */
-	for (size_t i = 0; i < x->n; i++) {
-		int64_t latest;
-		if (!store_batch_webhook_latest(x->evs, x->results, x->n, i, &latest))
-			continue;
-		pparams p = {0};
-		pp_text_repair(&p, x->evs[i]->webhook_id);
-		pp_i64(&p, latest);
-		ret = pq_do(s, c,
-		            "UPDATE webhooks SET last_event_at = $2"
-		            " WHERE id = $1 AND last_event_at < $2",
-		            &p, "updating the webhook's last event time", err);
-		pp_free(&p);
-		if (ret != 0)
-			goto fail;
-	}
-	if ((ret = add_rollups(s, c, x, err)) != 0)
-		goto fail;
-	if ((ret = pq_commit(s, c, "committing events", err)) != 0)
-		goto fail;
+	pq_pipe_end(&pl);
 	goto out;
 fail:
+	pq_pipe_end(&pl);
 	pq_rollback(c);
 	for (size_t i = 0; i < x->n; i++)
 		x->results[i] = STORE_PUT_FAILED;
 out:
-	pp_free(&db.p);
-	buf_free(&db.sql);
+	for (size_t i = 0; i < nk; i++)
+		chunk_free(&ks[i]);
+	free(ks);
 	handler_list_free(hs, nh);
 	return ret;
 }

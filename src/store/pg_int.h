@@ -75,6 +75,24 @@ int pq_begin(pgs *s, PGconn *c, th_error *err);
 int pq_commit(pgs *s, PGconn *c, const char *what, th_error *err);
 void pq_rollback(PGconn *c); /* whatever is open; errors ignored */
 
+/* Statements in libpq's pipeline mode (pg.c): queued with pq_pipe_send,
+ * sent at pq_pipe_sync, answered in order by pq_pipe_result / pq_pipe_done
+ * and pq_pipe_synced. pq_pipe_end always ends it (after an error it reads
+ * and drops what is still coming); roll back afterwards if needed. */
+typedef struct pq_pipe {
+	PGconn *c;
+	int queued; /* statements queued since the last sync */
+	int syncs;  /* sync points whose answer was not read yet */
+	bool active;
+} pq_pipe;
+int pq_pipe_begin(pgs *s, pq_pipe *pl, PGconn *c, th_error *err);
+int pq_pipe_send(pgs *s, pq_pipe *pl, const char *sql, pparams *p, const char *what, th_error *err);
+int pq_pipe_sync(pgs *s, pq_pipe *pl, th_error *err);
+PGresult *pq_pipe_result(pgs *s, pq_pipe *pl, const char *what, th_error *err);
+int pq_pipe_done(pgs *s, pq_pipe *pl, const char *what, th_error *err);
+int pq_pipe_synced(pgs *s, pq_pipe *pl, th_error *err);
+void pq_pipe_end(pq_pipe *pl);
+
 /* Every row of @r as @rt elements (store_rows_collect()), or its first row
  * into @out (store_rows_first(), TH_ENOTFOUND "@nf" when none). */
 int pg_read_rows(PGresult *r, const store_rowtype *rt, void **out, size_t *n, th_error *err);

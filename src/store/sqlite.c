@@ -9,8 +9,7 @@
  *
  * Durability: journal_mode=WAL with synchronous=FULL, so a committed
  * transaction is on disk. events_put stores a whole batch in one transaction
- * (group commit: one fsync for many events), and syncs the WAL itself after
- * releasing the connection, before it returns (see sqlite_events.c).
+ * (group commit: one fsync for many events).
  *
  * Every write transaction starts with BEGIN IMMEDIATE: it takes the write
  * lock up front, so the busy handler applies and a reader can never fail to
@@ -30,7 +29,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include "store/migrations_sqlite.h"
 #include "util/log.h"
@@ -561,9 +559,6 @@ static void sq_close(store *st)
 		sqlite3_finalize(s->q[i]);
 	sqlite3_close(s->db);
 	sqlite_ckpt_stop(s->ckpt); /* after the writer closed: a final checkpoint */
-	if (s->wal_fd >= 0)
-		close(s->wal_fd);
-	pthread_mutex_destroy(&s->sync_mu);
 	pthread_mutex_destroy(&s->mu);
 	free(s);
 }
@@ -703,14 +698,7 @@ int store_sqlite_open(store **out, const char *path, th_error *err)
 		return th_err(err, TH_ENOMEM, "out of memory");
 	s->base.ops = &sq_ops;
 	store_instance_init(&s->base);
-	s->wal_fd = -1;
-	atomic_init(&s->unsynced, 0);
 	if (pthread_mutex_init(&s->mu, NULL) != 0) {
-		free(s);
-		return th_err(err, TH_ENOMEM, "cannot create a mutex");
-	}
-	if (pthread_mutex_init(&s->sync_mu, NULL) != 0) {
-		pthread_mutex_destroy(&s->mu);
 		free(s);
 		return th_err(err, TH_ENOMEM, "cannot create a mutex");
 	}

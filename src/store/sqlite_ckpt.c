@@ -151,12 +151,20 @@ int sqlite_ckpt_start(sqlite_ckpt **out, const char *path, int period_ms, int ca
 	c->period_ms = period_ms > 0 ? period_ms : SQLITE_CKPT_PERIOD_MS;
 	c->catch_up_frames = catch_up_frames > 0 ? catch_up_frames : SQLITE_CKPT_CATCH_UP_FRAMES;
 	int rc = sqlite3_open_v2(path, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+	/* This connection runs checkpoints only: no statements worth a lookaside
+	 * pool (SQLite's default is ~120 KiB per connection, all of it resident
+	 * at idle). */
+	if (rc == SQLITE_OK)
+		rc = sqlite3_db_config(c->db, SQLITE_DBCONFIG_LOOKASIDE, NULL, 0, 0);
 	if (rc == SQLITE_OK)
 		rc = sqlite3_busy_timeout(c->db, 1000);
 	/* A connection that never read the database does not know it is in WAL
-	 * mode, and its checkpoints silently do nothing (frames reported as -1). */
+	 * mode, and its checkpoints silently do nothing (frames reported as -1).
+	 * Reading the header's schema cookie is enough (the writer's connection
+	 * made the file WAL before this one opens), and, unlike `PRAGMA
+	 * journal_mode`, does not load and keep a copy of the whole schema. */
 	if (rc == SQLITE_OK)
-		rc = sqlite3_exec(c->db, "PRAGMA journal_mode = WAL;", NULL, NULL, NULL);
+		rc = sqlite3_exec(c->db, "PRAGMA schema_version;", NULL, NULL, NULL);
 	if (rc != SQLITE_OK) {
 		int code = th_err(err, TH_ESTORE, "cannot open %s for checkpoints: %s", path,
 		                  c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc));

@@ -3,14 +3,10 @@
  * sqlite_events.c — events in the SQLite store: storing batches (with their
  * deliveries), reading, listing and replaying them.
  */
-#include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "store/sqlite_int.h"
-#include "util/log.h"
 
 /* ---- handlers (loading the enabled ones for matching) ------------------------------- */
 
@@ -66,83 +62,6 @@ static int insert_deliveries(sq *s, const event *ev, int64_t seq, int64_t genera
 	}
 	if (out_n)
 		*out_n = x.made;
-	return ret;
-}
-
-/* ---- the batch's sync, outside the connection lock ------------------------------------- */
-
-/*
- * Group commit, pipelined (issue 18). A batch of events is inserted and
- * COMMITted under `mu` with synchronous=NORMAL, which in WAL mode writes the
- * transaction's frames (commit frame included) to the -wal file without
- * fsyncing it; `mu` is then released and the batch's caller fdatasyncs the
- * -wal file itself before it reports the batch stored. So while one batch's
- * frames reach the disk, the next batch's inserts run; and one sync covers
- * every batch committed before it started. Nothing is reported stored before
- * a sync that began after its COMMIT returned: that is exactly what
- * synchronous=FULL gives (SQLite's FULL is the same fsync, inside COMMIT).
- * The durability argument, power loss included, is in docs/DESIGN.md.
- *
- * Only file databases whose -wal file we could open take this path; others
- * (":memory:", a journal mode other than WAL) commit with synchronous=FULL
- * as every other write on this connection does.
- */
-
-/* Open the -wal file for syncing if not yet done. true: batches may commit
- * without their sync. Called with `mu` held. */
-static bool wal_sync_ready_locked(sq *s)
-{
-	if (s->wal_fd >= 0)
-		return true;
-	if (!s->ckpt) /* not a file database in WAL mode */
-		return false;
-	const char *db = sqlite3_db_filename(s->db, "main");
-	const char *wal = db && *db ? sqlite3_filename_wal(db) : NULL;
-	if (!wal || !*wal)
-		return false;
-	/* read-only is enough: fdatasync() flushes the file, whatever fd names it;
-	 * SQLite keeps the same file (inode) while its connection is open */
-	s->wal_fd = open(wal, O_RDONLY | O_CLOEXEC);
-	return s->wal_fd >= 0; /* ENOENT: not in WAL mode after all */
-}
-
-/* Set this connection's synchronous mode (a PRAGMA does no I/O). Called with
- * `mu` held. */
-static int set_synchronous_locked(sq *s, bool full, th_error *err)
-{
-	char *emsg = NULL;
-	int rc =
-	    sqlite3_exec(s->db, full ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL",
-	                 NULL, NULL, &emsg);
-	int ret = 0;
-	if (rc != SQLITE_OK)
-		ret = th_err(err, TH_ESTORE, "setting synchronous=%s: %s", full ? "FULL" : "NORMAL",
-		             emsg ? emsg : sqlite3_errstr(rc));
-	sqlite3_free(emsg);
-	return ret;
-}
-
-/* Make batch number @ticket (and every batch committed before it) durable:
- * fdatasync the -wal file, unless a sync that began after that batch's
- * COMMIT already succeeded. Called WITHOUT `mu`, from any thread. */
-static int wal_sync(sq *s, uint_fast64_t ticket, th_error *err)
-{
-	int ret = 0;
-	pthread_mutex_lock(&s->sync_mu);
-	if (s->synced < ticket) {
-		/* every batch up to here has written its frames: this sync covers them */
-		uint_fast64_t upto = atomic_load_explicit(&s->unsynced, memory_order_acquire);
-		if (store_fault_hit(STORE_FAULT_SYNC))
-			ret = th_err(err, TH_EIO,
-			             "syncing the events' WAL: disk I/O error (injected fault)");
-		else if (fdatasync(s->wal_fd) != 0)
-			ret =
-			    th_err(err, TH_EIO, "syncing the events' WAL (%s): %s; check the disk",
-			           sqlite3_db_filename(s->db, "main"), strerror(errno));
-		else
-			s->synced = upto;
-	}
-	pthread_mutex_unlock(&s->sync_mu);
 	return ret;
 }
 
@@ -222,8 +141,6 @@ int sq_events_put(store *st, event **evs, size_t n, enum store_put *results, th_
 	int ret = 0;
 	handler *hs = NULL;
 	size_t nh = 0;
-	uint_fast64_t ticket = 0; /* this batch's place in the unsynced commits (0: none) */
-	th_error serr = {0, {0}};
 	/* which ids/received_at we filled in, to undo for events not stored */
 	unsigned char *filled = calloc(n ? n : 1, 1);
 	for (size_t i = 0; i < n; i++)
@@ -239,10 +156,6 @@ int sq_events_put(store *st, event **evs, size_t n, enum store_put *results, th_
 		goto out;
 
 	pthread_mutex_lock(&s->mu);
-	/* the batch commits without its sync, which runs after `mu` (above) */
-	bool split = wal_sync_ready_locked(s);
-	if (split && (ret = set_synchronous_locked(s, false, err)) != 0)
-		goto unlock;
 	if ((ret = sq_run(s, Q_BEGIN, "starting a transaction", err)) != 0)
 		goto unlock;
 	if ((ret = sq_load_enabled_handlers(s, &hs, &nh, err)) != 0)
@@ -280,10 +193,6 @@ int sq_events_put(store *st, event **evs, size_t n, enum store_put *results, th_
 		goto rollback;
 	if ((ret = sq_run(s, Q_COMMIT, "committing events", err)) != 0)
 		goto rollback;
-	/* committed, frames written, not yet synced: the order of tickets is the
-	 * order of COMMITs (both under `mu`) */
-	if (split)
-		ticket = atomic_fetch_add_explicit(&s->unsynced, 1, memory_order_release) + 1;
 	goto unlock;
 rollback:
 	sq_rollback(s);
@@ -292,15 +201,7 @@ rollback:
 	if (ret != TH_ENOMEM && ret != TH_EIO)
 		ret = TH_ESTORE;
 unlock:
-	/* every other write on this connection keeps synchronous=FULL; should
-	 * this fail, the connection cannot be trusted for them: say so loudly */
-	if (split && set_synchronous_locked(s, true, &serr) != 0)
-		log_error("store", "%s; later writes may not be durable until restart", serr.msg);
 	pthread_mutex_unlock(&s->mu);
-	/* the sync of this batch, overlapping the next batch's inserts */
-	if (ticket && (ret = wal_sync(s, ticket, err)) != 0)
-		for (size_t i = 0; i < n; i++)
-			results[i] = STORE_PUT_FAILED;
 out:
 	/* an event that was not stored keeps the id/time it came with */
 	store_events_unfill(evs, n, results, filled);

@@ -13,8 +13,6 @@
 
 #include <pthread.h>
 #include <sqlite3.h>
-#include <stdatomic.h>
-#include <stdint.h>
 
 #include "store/sqlite_ckpt.h"
 #include "store/store_fault.h"
@@ -81,13 +79,6 @@ typedef struct sq {
 	pthread_mutex_t mu;       /* serialises every operation */
 	sqlite3_stmt *q[Q_COUNT]; /* lazily prepared, persistent; reset after each use */
 	sqlite_ckpt *ckpt;        /* background WAL checkpoints (file databases only) */
-	/* Batches of events commit under `mu` without their fsync, which runs
-	 * after `mu` is released (sq_events_put, see sqlite_events.c): the next
-	 * batch's inserts overlap this one's sync. */
-	int wal_fd;                    /* the -wal file, read-only, for fdatasync (-1: none) */
-	atomic_uint_fast64_t unsynced; /* batches committed so far without their own sync */
-	pthread_mutex_t sync_mu;       /* one WAL sync at a time; guards `synced` */
-	uint_fast64_t synced;          /* batches 1..synced are known to be on disk */
 } sq;
 
 static inline sq *sq_of(store *st)

@@ -27,10 +27,11 @@ static pthread_once_t env_once = PTHREAD_ONCE_INIT;
 static int env_rc;
 static char env_msg[200];
 
-static const char *const kind_names[STORE_FAULT_KINDS] = {
-    [STORE_FAULT_PREPARE] = "prepare", [STORE_FAULT_STEP] = "step",
-    [STORE_FAULT_COMMIT] = "commit",   [STORE_FAULT_QUERY] = "query",
-    [STORE_FAULT_SYNC] = "sync",       [STORE_FAULT_FINISH] = "finish"};
+static const char *const kind_names[STORE_FAULT_KINDS] = {[STORE_FAULT_PREPARE] = "prepare",
+                                                          [STORE_FAULT_STEP] = "step",
+                                                          [STORE_FAULT_COMMIT] = "commit",
+                                                          [STORE_FAULT_QUERY] = "query",
+                                                          [STORE_FAULT_FINISH] = "finish"};
 
 static void env_arm(void)
 {

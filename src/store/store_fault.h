@@ -13,7 +13,7 @@
  *
  * Whole processes (the e2e tests of tests/fault/, `trellohook serve`) are
  * armed from the environment when their store opens:
- *   TH_STORE_FAULT=KIND          prepare, step, commit, query, sync or finish
+ *   TH_STORE_FAULT=KIND          prepare, step, commit, query or finish
  *   TH_STORE_FAULT_WHILE=FILE    (optional) fail only while FILE exists
  * so a test switches the fault on and off by creating and removing a file.
  * Every operation of KIND fails while armed; a warning says so at start.
@@ -30,7 +30,6 @@ enum store_fault {
 	STORE_FAULT_STEP,    /* SQLite: stepping a statement (any statement) */
 	STORE_FAULT_COMMIT,  /* SQLite: COMMIT (as when the fsync of the commit fails) */
 	STORE_FAULT_QUERY,   /* PostgreSQL: sending a query (BEGIN and COMMIT included) */
-	STORE_FAULT_SYNC,    /* SQLite: the WAL sync of a batch of events, after its COMMIT */
 	STORE_FAULT_FINISH,  /* both: recording delivery outcomes (delivery_finish_many) */
 	STORE_FAULT_KINDS
 };

@@ -228,11 +228,10 @@ test('crash: kill -9 during a burst loses no event that got 200', async () => {
   assert.deepEqual(lost, [], `${lost.length} acknowledged events lost of ${acked.length}`);
 });
 
-// Harder, for the pipelined commit (a batch's WAL sync runs after its COMMIT,
-// outside the store lock, while the next batch inserts): three kill -9s in a
-// row under 64 connections, each landing while batches are both being
-// inserted and synced; after each restart every event that got 200 is there
-// and the database is intact.
+// Harder: three kill -9s in a row under 64 connections, each landing while
+// batches are being inserted and synced (written for the pipelined commit,
+// since reverted; kept for the group commit as it is); after each restart
+// every event that got 200 is there and the database is intact.
 test('crash: three kill -9s under 64 connections lose nothing acknowledged and leave the database intact', async () => {
   const db = s.env.DATABASE_URL.slice('sqlite:'.length);
   const acked = [];

@@ -1037,6 +1037,63 @@ static int64_t rollup_cell(const event_rollup_row *a, size_t n, const char *wh, 
 	return -1;
 }
 
+/* A batch larger than one statement's share (PostgreSQL stores 1,000 events
+ * per statement, all in one pipelined transaction): a duplicate of an event
+ * of the first part in the second part, deliveries for every new event and
+ * none for the duplicate, a handler id that needs quoting in an array
+ * literal, the rollup and last_event_at summed over both parts. */
+void suite_events_big_batch(void **state)
+{
+	store_fx *f = suite_fx(state);
+	store *st = f->st;
+	th_error err = {0};
+	const char *odd = "we\"ird\\id,{x}";
+	suite_add_webhook(st, "wb1", "6123456789abcdef0000bb01", "tokB");
+	suite_add_handler(st, odd, HANDLER_EXEC, NULL, NULL, true);
+	suite_add_handler(st, "comments", HANDLER_EXEC, "commentCard", NULL, true);
+	enum { N = 1100, DUP = 1050 };
+	const int64_t H = 3600000, h = 490001;
+	event **evs = calloc(N, sizeof *evs);
+	enum store_put *r = calloc(N, sizeof *r);
+	assert_non_null(evs);
+	assert_non_null(r);
+	for (int i = 0; i < N; i++) {
+		char aid[16];
+		str_printf(aid, sizeof aid, "big%04d", i == DUP ? 3 : i);
+		evs[i] =
+		    suite_ev_new("wb1", aid, i % 2 ? "commentCard" : "updateCard", "s", NULL, 0);
+		evs[i]->received_at = h * H + i;
+	}
+	assert_int_equal(store_events_put(st, evs, N, r, &err), 0);
+	for (int i = 0; i < N; i++)
+		assert_int_equal(r[i], i == DUP ? STORE_PUT_DUPLICATE : STORE_PUT_NEW);
+	assert_null(evs[DUP]->id);
+	for (int i = 0; i < N; i += (i < 990 ? 97 : 1)) {
+		if (i == DUP)
+			continue;
+		assert_int_equal(count_deliveries(st, evs[i]->id, odd), 1);
+		assert_int_equal(count_deliveries(st, evs[i]->id, "comments"), i % 2);
+	}
+	int64_t counts[5] = {0}, oldest = 0;
+	assert_int_equal(store_delivery_stats(st, counts, &oldest, &err), 0);
+	assert_int_equal(counts[DELIVERY_PENDING], (N - 1) + N / 2); /* all new, + comments */
+	event_rollup_row *a = NULL;
+	size_t n = 0;
+	assert_int_equal(store_event_rollup(st, h, h + 1, 1, &a, &n, &err), 0);
+	assert_int_equal(rollup_cell(a, n, "wb1", "updateCard", h) +
+	                     rollup_cell(a, n, "wb1", "commentCard", h),
+	                 N - 1);
+	event_rollup_list_free(a, n);
+	webhook w = {0};
+	assert_int_equal(store_webhook_get(st, "wb1", &w, &err), 0);
+	assert_int_equal(w.last_event_at, h * H + N - 1);
+	webhook_clear(&w);
+	for (int i = 0; i < N; i++)
+		suite_ev_free(evs[i]);
+	free(evs);
+	free(r);
+}
+
 /* The hourly rollup follows events_put: one cell per (hour, webhook, type),
  * counting new events only (duplicates and a failed batch add nothing),
  * summed across batches; the range is half-open and oldest first. */
@@ -1754,51 +1811,6 @@ void suite_fault_health(void **state)
 	svc_note_commit_at(&sc, rc, &err, t + SVC_PROBE_IDLE_MS + 30);
 	assert_int_equal(svc_store_health(&sc, t + SVC_PROBE_IDLE_MS + 40, &err), 0);
 	suite_ev_free(e[0]);
-}
-
-/* The WAL sync that SQLite runs after a batch's COMMIT, outside the
- * connection lock (sqlite_events.c), fails: the batch is reported failed
- * (so no request answers 200), even though its rows are committed; Trello's
- * redelivery of those actions is then a duplicate, and later batches store
- * normally. PostgreSQL syncs inside COMMIT: it never counts this kind. */
-void suite_fault_events_sync(void **state)
-{
-	store_fx *f = suite_fx(state);
-	store *st = f->st;
-	th_error err = {0};
-	bool sqlite = str_eq(store_name(st), "sqlite");
-	suite_add_webhook(st, "wS1", "6123456789abcdef0000f0a1", "tokS1");
-	event *e[2] = {suite_ev_new("wS1", "s-1", "t", "s", NULL, 0),
-	               suite_ev_new("wS1", "s-2", "t", "s", NULL, 0)};
-	enum store_put r[2];
-	store_fault_arm(STORE_FAULT_SYNC, 1, 1);
-	int rc = store_events_put(st, e, 2, r, &err);
-	long seen = store_fault_seen(STORE_FAULT_SYNC);
-	store_fault_clear();
-	if (!sqlite) {
-		assert_int_equal(seen, 0);
-		assert_int_equal(rc, 0);
-	} else {
-		assert_int_equal(seen, 1);
-		assert_int_not_equal(rc, 0);
-		assert_non_null(strstr(err.msg, "syncing"));
-		for (int i = 0; i < 2; i++) {
-			assert_int_equal(r[i], STORE_PUT_FAILED);
-			assert_null(e[i]->id); /* given back as it came */
-		}
-	}
-	/* the redelivery is a duplicate: on SQLite the rows were committed
-	 * before the failed sync, on PostgreSQL the first put succeeded */
-	assert_int_equal(store_events_put(st, e, 2, r, &err), 0);
-	for (int i = 0; i < 2; i++)
-		assert_int_equal(r[i], STORE_PUT_DUPLICATE);
-	event *g[1] = {suite_ev_new("wS1", "s-3", "t", "s", NULL, 0)};
-	assert_int_equal(store_events_put(st, g, 1, r, &err), 0);
-	assert_int_equal(r[0], STORE_PUT_NEW);
-	assert_int_equal(count_events(st), 3);
-	suite_ev_free(e[0]);
-	suite_ev_free(e[1]);
-	suite_ev_free(g[0]);
 }
 
 /* Dispatch under a fault at every point in turn: a failed claim leaves

@@ -58,6 +58,7 @@ void suite_finish_retry_replay(void **state);
 void suite_finish_many(void **state);
 void suite_last_event_at(void **state);
 void suite_event_rollup(void **state);
+void suite_events_big_batch(void **state);
 void suite_handler_delete_drops_pending(void **state);
 void suite_two_handles(void **state);
 void suite_batch_throughput(void **state);
@@ -68,12 +69,10 @@ void suite_store_health(void **state);
 void suite_fault_events_put(void **state);
 void suite_fault_dispatch(void **state);
 void suite_fault_health(void **state);
-void suite_fault_events_sync(void **state);
 #define STORE_SUITE_FAULT_TESTS(setup, teardown)                                    \
 	, cmocka_unit_test_setup_teardown(suite_fault_events_put, setup, teardown), \
 	    cmocka_unit_test_setup_teardown(suite_fault_dispatch, setup, teardown), \
-	    cmocka_unit_test_setup_teardown(suite_fault_health, setup, teardown),   \
-	    cmocka_unit_test_setup_teardown(suite_fault_events_sync, setup, teardown)
+	    cmocka_unit_test_setup_teardown(suite_fault_health, setup, teardown)
 #else
 #define STORE_SUITE_FAULT_TESTS(setup, teardown)
 #endif
@@ -98,6 +97,7 @@ void suite_fault_events_sync(void **state);
 	    cmocka_unit_test_setup_teardown(suite_finish_many, setup, teardown),                   \
 	    cmocka_unit_test_setup_teardown(suite_last_event_at, setup, teardown),                 \
 	    cmocka_unit_test_setup_teardown(suite_event_rollup, setup, teardown),                  \
+	    cmocka_unit_test_setup_teardown(suite_events_big_batch, setup, teardown),              \
 	    cmocka_unit_test_setup_teardown(suite_handler_delete_drops_pending, setup, teardown),  \
 	    cmocka_unit_test_setup_teardown(suite_two_handles, setup, teardown),                   \
 	    cmocka_unit_test_setup_teardown(suite_batch_throughput, setup, teardown),              \

@@ -1,0 +1,214 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# Interleaved A/B of trellohook builds on ingest (issue 18), for a machine whose
+# load and disk change from minute to minute: every round runs, in this order,
+#   - nginx `return 200` (the machine's ceiling right now),
+#   - bench/bare_writer.c on each store the runs use (the disk's ceiling right now),
+#   - every entry of RUNS, each on a fresh copy of the same store,
+# so each trellohook figure has the ceilings of the same minute beside it.
+# Every run gets the same distinct signed ~3 KB deliveries (one webhook, made
+# once in a template store and copied, so the payloads are generated once), a
+# saturated wrk run (CONNS connections), then a paced one (each connection
+# pausing PACE_MS after every answer) with deliveries the first did not send.
+#
+# usage: RUNS='base=/tmp/base/build/trellohook@sqlite new=build/trellohook@sqlite' bench/ab.sh
+#        (ROUNDS=3 DURATION=5 CONNS=32 THREADS=2 PER_THREAD=60000 PACE_MS=5 BARE_BATCH=32)
+#        an entry is LABEL=BINARY@STORE, STORE sqlite or pg (a cluster from scripts/pg.sh).
+# Prints one markdown row per run: the 1-minute load average when it started, events/s,
+# p50/p99, nginx and bare writer of the round and the ratios, the paced figures, stored
+# vs answered 200, peak and idle RSS. Not a test: nothing here asserts a speed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROUNDS=${ROUNDS:-3}
+DURATION=${DURATION:-5}
+CONNS=${CONNS:-32}
+THREADS=${THREADS:-2}
+PER_THREAD=${PER_THREAD:-60000}
+PACE_MS=${PACE_MS:-5}
+BARE_BATCH=${BARE_BATCH:-32}
+RUNS=${RUNS:?set RUNS, e.g. RUNS='a=/path/trellohook@sqlite b=build/trellohook@sqlite'}
+scripts/deps.sh wrk nginx-light sqlite3 bc nodejs >/dev/null
+[ -x build/trellohook ] || make build >/dev/null
+want_pg=0
+for e in $RUNS; do
+	bin=${e#*=}; bin=${bin%@*}
+	[ -x "$bin" ] || { echo "bench: $bin (in RUNS) is not an executable" >&2; exit 2; }
+	case ${e##*@} in sqlite) ;; pg) want_pg=1 ;; *) echo "bench: store of '$e' is not sqlite or pg" >&2; exit 2 ;; esac
+done
+
+tmp=$(mktemp -d /tmp/th-ab.XXXXXX)
+pgdir=$(mktemp -d /tmp/th-ab-pg.XXXXXX)
+pids=()
+cleanup() {
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+	[ "$want_pg" = 1 ] && scripts/pg.sh stop "$pgdir" >/dev/null 2>&1
+	rm -rf "$tmp" "$pgdir"
+}
+trap cleanup EXIT
+cc -std=c17 -O2 -Wall -Wextra -D_GNU_SOURCE bench/bare_writer.c -o "$tmp/bare_writer" \
+	$(pkg-config --cflags --libs sqlite3 libpq) ||
+	{ echo "bench: could not build bench/bare_writer.c (needs libsqlite3-dev, libpq-dev)" >&2; exit 1; }
+
+free_port() { node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
+rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
+hwm_kb() { awk '/^VmHWM/ {print $2}' "/proc/$1/status"; }
+wait_http() { for _ in $(seq 200); do curl -s -o /dev/null "$1" && return 0; sleep 0.05; done; echo "bench: $1 did not come up" >&2; exit 1; }
+field() { sed -n "s/.*$1=\([0-9.]*\).*/\1/p" <<<"$2"; }
+ms() { echo "$1" | awk '{ printf "%.2f", $1 / 1000 }'; }
+ratio() { echo "$1 $2" | awk '{ if ($2 > 0) printf "%.3f", $1 / $2; else print "-" }'; }
+per_event() { echo "$1 $2 $hz" | awk '{ if ($2 > 0) printf "%.0f", $1 * 1e6 / $3 / $2; else print "-" }'; }
+load1() { cut -d' ' -f1 /proc/loadavg; }
+
+token="ATTA$(printf 'ab%.0s' {1..32})ABCDEF12"
+key=0123456789abcdef0123456789abcdef
+secret=bench-secret-0123456789abcdef0123456789
+build/trello-mock --listen 127.0.0.1:0 --key "$key" --secret "$secret" --token "$token" \
+	>"$tmp/mock.out" 2>"$tmp/mock.log" &
+pids+=($!)
+for _ in $(seq 100); do [ -s "$tmp/mock.out" ] && break; sleep 0.05; done
+mock_url=$(head -1 "$tmp/mock.out")
+board=$(curl -s -X POST -H 'content-type: application/json' -d '{"name":"Bench"}' "${mock_url%/1}/_mock/boards")
+board_id=$(node -e 'console.log(JSON.parse(process.argv[1]).id)' "$board")
+th_port=$(free_port) # every serve listens here: the callback URL (signed over) stays the same
+export TRELLO_API_URL="$mock_url" TRELLO_API_KEY="$key" TRELLO_API_SECRET="$secret" \
+       TRELLOHOOK_LOG_LEVEL=warn CALLBACK_DOMAIN="http://127.0.0.1:$th_port" \
+       TRELLOHOOK_LISTEN="127.0.0.1:$th_port"
+
+serve_pid=
+start_serve() { # binary DATABASE_URL log
+	DATABASE_URL="$2" "$1" serve >/dev/null 2>"$3" &
+	serve_pid=$!
+	pids+=($serve_pid)
+	wait_http "http://127.0.0.1:$th_port/healthz"
+}
+stop_serve() { kill "$serve_pid"; wait "$serve_pid" 2>/dev/null || true; }
+
+# --- the template stores: one webhook (Trello's HEAD check needs a serve up) ---------------
+pg_url=
+[ "$want_pg" = 1 ] && pg_url=$(scripts/pg.sh start "$pgdir")
+psqlq() { PGOPTIONS='-c client_min_messages=warning' psql "$pg_url" -qAt -c "$1" >/dev/null; }
+# CPU ticks (user + system) of a process, or (tree) of the PostgreSQL cluster:
+# the postmaster, its live children and the backends it has reaped
+ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+pg_ticks() {
+	[ "$want_pg" = 1 ] || { echo 0; return; }
+	local pm t c
+	pm=$(head -1 "$pgdir/data/postmaster.pid")
+	t=$(awk '{ print $14 + $15 + $16 + $17 }' "/proc/$pm/stat")
+	for c in $(ps --ppid "$pm" -o pid=); do t=$((t + $(ticks "$c" 2>/dev/null || echo 0))); done
+	echo "$t"
+}
+hz=$(getconf CLK_TCK)
+add_webhook() { # DATABASE_URL -> callback URL
+	start_serve build/trellohook "$1" "$tmp/template.log"
+	DATABASE_URL="$1" build/trellohook webhook add --model "$board_id" --token "$token" --json |
+		node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).callback_url))'
+	stop_serve
+}
+callback=$(add_webhook "sqlite:$tmp/template.db")
+sqlite3 "$tmp/template.db" 'PRAGMA wal_checkpoint(TRUNCATE)' >/dev/null
+if [ "$want_pg" = 1 ]; then
+	psqlq "CREATE DATABASE ab_template"
+	pg_cb=$(add_webhook "${pg_url%/*}/ab_template")
+	# the same webhook id (and callback URL) as the SQLite template's, so one payload set serves both
+	psql "${pg_url%/*}/ab_template" -qAt -v ON_ERROR_STOP=1 \
+		-c "UPDATE webhooks SET id = '${callback##*/}', callback_url = '$callback' WHERE callback_url = '$pg_cb'" \
+		>/dev/null
+fi
+node bench/gen-payloads.mjs "$callback" "$secret" "$PER_THREAD" "$THREADS" "$tmp" 2>/dev/null
+sync # the payload files' dirty pages now, not in the middle of a run (see ingest.sh)
+head -1 "$tmp/payloads-0.txt" | cut -f2- | tr -d '\n' >"$tmp/one.json"
+
+# --- nginx ------------------------------------------------------------------------------
+ng_port=$(free_port)
+mkdir -p "$tmp/nginx"
+cat >"$tmp/nginx/nginx.conf" <<NGINX
+worker_processes auto;
+pid $tmp/nginx/nginx.pid;
+error_log $tmp/nginx/error.log;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  client_body_temp_path $tmp/nginx;
+  client_body_buffer_size 16k;
+  server { listen 127.0.0.1:$ng_port; location / { return 200; } }
+}
+NGINX
+nginx -c "$tmp/nginx/nginx.conf" -p "$tmp/nginx" -g 'daemon off;' &
+pids+=($!)
+wait_http "http://127.0.0.1:$ng_port/"
+
+run_wrk() { # url [extra env] -> RESULT line
+	env PAYLOAD_DIR="$tmp" "${@:2}" wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --latency \
+		-s bench/post.lua "$1" 2>&1 | grep '^RESULT'
+}
+paced_env=(PACE_MS="$PACE_MS" PAYLOAD_START=$((PER_THREAD * 6 / 10)))
+
+bare() { # store -> rate
+	local url r
+	if [ "$1" = sqlite ]; then
+		rm -f "$tmp"/bare.db*
+		url="sqlite:$tmp/bare.db"
+	else
+		psqlq "DROP DATABASE IF EXISTS ab_bare"
+		psqlq "CREATE DATABASE ab_bare"
+		url="${pg_url%/*}/ab_bare"
+	fi
+	DATABASE_URL="$url" build/trellohook migrate >/dev/null
+	r=$("$tmp/bare_writer" "$url" "$tmp/one.json" "$DURATION" "$BARE_BATCH")
+	field rate "$r"
+}
+
+echo "bench: rounds=$ROUNDS wrk -t$THREADS -c$CONNS -d${DURATION}s, paced ${PACE_MS} ms; load at start: $(cat /proc/loadavg)" >&2
+echo "| round | run | store | load | events/s | p50 ms | p99 ms | nginx | /nginx | bare | /bare | paced/s | paced p50 | paced p99 | nginx paced p99 | stored / 200s | peak RSS MiB | idle RSS MiB | serve CPU µs/event | PG CPU µs/event |"
+echo "| ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: |"
+for round in $(seq "$ROUNDS"); do
+	r_ng=$(run_wrk "http://127.0.0.1:$ng_port/")
+	p_ng=$(run_wrk "http://127.0.0.1:$ng_port/" "${paced_env[@]}")
+	ng=$(field rps "$r_ng")
+	declare -A bare_rate=()
+	for s in sqlite pg; do
+		[ "$s" = pg ] && [ "$want_pg" = 0 ] && continue
+		grep -q "@$s" <<<"$RUNS" && bare_rate[$s]=$(bare "$s")
+	done
+	for e in $RUNS; do
+		label=${e%%=*}; bin=${e#*=}; bin=${bin%@*}; store=${e##*@}
+		if [ "$store" = sqlite ]; then
+			rm -f "$tmp"/run.db*
+			sqlite3 "$tmp/template.db" ".backup '$tmp/run.db'"
+			url="sqlite:$tmp/run.db"
+		else
+			psqlq "DROP DATABASE IF EXISTS ab_run"
+			psqlq "CREATE DATABASE ab_run TEMPLATE ab_template"
+			url="${pg_url%/*}/ab_run"
+		fi
+		ld=$(load1)
+		pg0=$(pg_ticks)
+		start_serve "$bin" "$url" "$tmp/serve-$label.log"
+		sleep 1
+		idle=$(rss_kb "$serve_pid")
+		r=$(run_wrk "$callback")
+		p=$(run_wrk "$callback" "${paced_env[@]}")
+		peak=$(hwm_kb "$serve_pid")
+		cpu=$(ticks "$serve_pid")
+		stop_serve
+		sleep 0.3 # the backends exit and are reaped
+		pgcpu=$(($(pg_ticks) - pg0))
+		if [ "$store" = sqlite ]; then
+			stored=$(sqlite3 "$tmp/run.db" 'SELECT count(*) FROM events')
+		else
+			stored=$(psql "$url" -qAt -c 'SELECT count(*) FROM events')
+		fi
+		ok=$(($(field requests "$r") - $(field non2xx "$r") + $(field requests "$p") - $(field non2xx "$p")))
+		rps=$(field rps "$r")
+		printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s / %s | %.1f | %.2f | %s | %s |\n' \
+			"$round" "$label" "$store" "$ld" "$rps" "$(ms "$(field p50_us "$r")")" "$(ms "$(field p99_us "$r")")" \
+			"$ng" "$(ratio "$rps" "$ng")" "${bare_rate[$store]}" "$(ratio "$rps" "${bare_rate[$store]}")" \
+			"$(field rps "$p")" "$(ms "$(field p50_us "$p")")" "$(ms "$(field p99_us "$p")")" \
+			"$(ms "$(field p99_us "$p_ng")")" "$stored" "$ok" \
+			"$(echo "$peak / 1024" | bc -l)" "$(echo "$idle / 1024" | bc -l)" \
+			"$(per_event "$cpu" "$stored")" "$([ "$store" = pg ] && per_event "$pgcpu" "$stored" || echo -)"
+	done
+done
+echo "bench: load at the end: $(cat /proc/loadavg)" >&2
