@@ -293,6 +293,11 @@ int metrics_render(const metrics *m, buf *out)
 	};
 	int rc = counters(out, events, TH_ARRAY_LEN(events));
 	rc = rc ? rc
+	        : counter(out, "trellohook_backfilled_events_total",
+	                  "Events recovered from Trello's actions listing after downtime (also "
+	                  "in events_stored).",
+	                  LOAD(m->events_backfilled));
+	rc = rc ? rc
 	        : buf_puts(out,
 	                   "# HELP trellohook_events_rejected_total Callbacks refused, by reason.\n"
 	                   "# TYPE trellohook_events_rejected_total counter\n");
