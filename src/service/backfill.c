@@ -345,6 +345,8 @@ static int store_round(pass *p, held *h, th_error *err)
 		if (rc)
 			return rc;
 		done += n;
+		log_debug(COMPONENT, "webhook %s: %zu of %zu listed action(s) committed, mark at %s",
+		          p->w.id, done, total, chunk[n - 1]->id);
 		if (p->o->progress)
 			p->o->progress(p->o->progress_ctx, done, total);
 	}
@@ -383,6 +385,9 @@ static int run_pass(pass *p, th_error *err)
 	int rc = choose_since(p, err);
 	if (rc)
 		return rc;
+	log_info(COMPONENT, "webhook %s: backfill pass: listing the %s's actions since %s%s",
+	         p->w.id, kind_name(p->type), p->since,
+	         p->r->clamped ? " (TRELLOHOOK_BACKFILL_MAX_AGE)" : "");
 	trello_error te;
 	memset(&te, 0, sizeof te);
 	if (trello_get_model_json(p->tc, p->w.token, p->type, p->w.id_model, &p->model, &te))
