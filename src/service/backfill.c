@@ -128,6 +128,18 @@ static int trello_failed(pass *p, const char *what, const trello_error *te, th_e
 	              kind_name(p->type), te->th.msg, hint);
 }
 
+/* Is @s a real date as Trello writes them (YYYY-MM-DDThh:mm:ss[.fff]Z)?
+ * The parser normalises a 30 February into March; a date that does not
+ * read back the same is refused. */
+static bool date_ok(const char *s, int64_t *ms)
+{
+	char back[32];
+	if (strlen(s) < 20 || time_parse_iso(s, ms))
+		return false;
+	time_format_iso(*ms, back);
+	return memcmp(back, s, 19) == 0;
+}
+
 /* The lower bound of the listing: the mark, --since, or the creation of the
  * webhook, never older than now - TRELLOHOOK_BACKFILL_MAX_AGE. */
 static int choose_since(pass *p, th_error *err)
@@ -145,7 +157,7 @@ static int choose_since(pass *p, th_error *err)
 			ms =
 			    (int64_t)strtoull(hex, NULL, 16) * 1000; /* 8 hex digits: no overflow */
 			id = given;
-		} else if (time_parse_iso(given, &ms)) {
+		} else if (!date_ok(given, &ms)) {
 			return th_err(
 			    err, TH_EINVAL,
 			    "--since must be a date such as 2026-11-20T09:00:00Z or a Trello "
