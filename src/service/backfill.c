@@ -357,8 +357,9 @@ static int store_round(pass *p, held *h, th_error *err)
 		if (rc)
 			return rc;
 		done += n;
-		log_debug(COMPONENT, "webhook %s: %zu of %zu listed action(s) committed, mark at %s",
-		          p->w.id, done, total, chunk[n - 1]->id);
+		log_debug(COMPONENT,
+		          "webhook %s: %zu of %zu listed action(s) committed, mark at %s", p->w.id,
+		          done, total, chunk[n - 1]->id);
 		if (p->o->progress)
 			p->o->progress(p->o->progress_ctx, done, total);
 	}

@@ -290,3 +290,62 @@ test('kill -9 mid-backfill and restart: nothing lost, nothing twice', async (t) 
   assertOnce(lines.map((l) => l.split(' ')[0]), missed, 'handled');
   assert.equal(lines.length, N, 'handled once each');
 });
+
+test('the admin: a Backfill button (POST with CSRF) on the webhooks page, the gap and errors shown, the event page says a backfilled event has no signature', async (t) => {
+  const s = await stack(t);
+  assert.equal(th(s.env, ['user', 'add', 'alice'], 'hunter2hunter2\n').code, 0);
+  const w = s.addWebhook();
+  const url = s.serve.url;
+  const get = (p, cookie) => fetch(url + p, { redirect: 'manual', headers: cookie ? { cookie } : {} });
+  const post = (p, form, cookie) => fetch(url + p, {
+    method: 'POST', redirect: 'manual',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', ...(cookie ? { cookie } : {}) },
+    body: new URLSearchParams(form).toString(),
+  });
+  const cookieOf = (res, name) => {
+    for (const c of res.headers.getSetCookie()) {
+      const m = c.match(new RegExp(`^${name}=([^;]*)`));
+      if (m) return m[1];
+    }
+    return null;
+  };
+  const page = await get('/admin/login');
+  const lt = cookieOf(page, 'trellohook_login');
+  const login = await fetch(url + '/admin/login', {
+    method: 'POST', redirect: 'manual',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: `trellohook_login=${lt}` },
+    body: new URLSearchParams({ login_token: lt, user: 'alice', password: 'hunter2hunter2' }).toString(),
+  });
+  const cookie = `trellohook_session=${cookieOf(login, 'trellohook_session')}`;
+  let html = await (await get('/admin/webhooks', cookie)).text();
+  const csrf = html.match(/name=csrf value="([^"]+)"/)[1];
+  assert.match(html, new RegExp(`action="/admin/webhooks/${w.id}/backfill"`));
+  // actions Trello could not deliver (the callback answers 503 meanwhile: serve is stopped)
+  await s.serve.stop();
+  const missed = await comment(s, s.board.cards[0].id, 3);
+  await s.restart();
+  await until('the start-up backfill', () => events(s, w.id).length === 3);
+  // without the CSRF field: refused; GET: 405; an unknown webhook: 404
+  assert.equal((await post(`/admin/webhooks/${w.id}/backfill`, {}, cookie)).status, 403);
+  assert.equal((await get(`/admin/webhooks/${w.id}/backfill`, cookie)).status, 405);
+  assert.equal((await post('/admin/webhooks/nosuchwebhook/backfill', { csrf }, cookie)).status, 404);
+  // the button: serve runs the pass on its Trello thread, the row shows the outcome
+  await control(s.mock, 'POST', '/_mock/faults/actions', { mode: 'truncated', times: 1 });
+  const r = await post(`/admin/webhooks/${w.id}/backfill`, { csrf }, cookie);
+  assert.equal(r.status, 303);
+  assert.equal(r.headers.get('location'), '/admin/webhooks?done=backfill-asked');
+  html = await until('the failed pass', async () => {
+    const h = await (await get('/admin/webhooks', cookie)).text();
+    return /last backfill failed: .*unexpected answer/.test(h) && h;
+  });
+  assert.match(html, /recovered 3 missed actions from/);
+  assert.equal((await post(`/admin/webhooks/${w.id}/backfill`, { csrf }, cookie)).status, 303);
+  await until('the good pass', async () =>
+    !/last backfill failed/.test(await (await get('/admin/webhooks', cookie)).text()));
+  assert.equal(events(s, w.id).length, 3, 'nothing stored twice');
+  const ev = events(s, w.id)[0];
+  assert.equal(ev.action_id, missed[0]);
+  const evPage = await (await get(`/admin/events/${ev.id}`, cookie)).text();
+  assert.match(evPage, /backfill<\/span> recovered from Trello's actions listing/);
+  assert.match(evPage, /no Trello\s+signature/);
+});
