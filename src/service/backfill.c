@@ -490,6 +490,19 @@ int svc_backfill_request(svc_ctx *sc, const char *id, th_error *err)
 	return rc;
 }
 
+size_t svc_backfill_after_enable(svc_ctx *sc, trello_client *tc, const char *id)
+{
+	th_error err = {0, {0}};
+	if (sc->backfill_request) {
+		if (sc->backfill_request(sc->backfill_ctx, id, &err))
+			log_warn(COMPONENT, "webhook %s: cannot queue a backfill: %s", id, err.msg);
+		return 0;
+	}
+	backfill_result r;
+	(void)svc_backfill_webhook(sc, tc, id, NULL, &r, &err);
+	return r.recovered;
+}
+
 size_t svc_backfill_all(svc_ctx *sc, trello_client *tc, const atomic_bool *cancel)
 {
 	webhook *ws = NULL;

@@ -104,6 +104,12 @@ size_t svc_backfill_all(svc_ctx *sc, trello_client *tc, const atomic_bool *cance
  * serving (or no API key), TH_ENOTFOUND for an unknown webhook. */
 int svc_backfill_request(svc_ctx *sc, const char *id, th_error *err);
 
+/* After webhook @id was registered or enabled again (sync, webhook update
+ * --active true): queue a pass on serve's Trello thread when serving, else
+ * run one now with @tc. Returns the events it recovered (0 when queued or
+ * failed; a failure is logged and kept in the mark). */
+size_t svc_backfill_after_enable(svc_ctx *sc, trello_client *tc, const char *id);
+
 /* The mark of webhook @id (TH_ENOTFOUND: no pass has run yet). Clear with
  * backfill_mark_clear. */
 int svc_backfill_mark(svc_ctx *sc, const char *id, backfill_mark *out, th_error *err);

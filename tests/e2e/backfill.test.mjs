@@ -349,3 +349,23 @@ test('the admin: a Backfill button (POST with CSRF) on the webhooks page, the ga
   assert.match(evPage, /backfill<\/span> recovered from Trello's actions listing/);
   assert.match(evPage, /no Trello\s+signature/);
 });
+
+test('a webhook Trello disabled after failures is enabled again by sync, then backfilled', async (t) => {
+  const s = await stack(t, { mockArgs: ['--disable-after', '2', '--retry-delays', '0.1,0.1'] });
+  const w = s.addWebhook();
+  await s.serve.stop();
+  const missed = await comment(s, s.board.cards[0].id, 3);
+  await until('Trello disables it', async () =>
+    (await control(s.mock, 'GET', '/_mock/webhooks')).some((x) => x.id === w.trello_id && x.active === false));
+  const rep = thJson(s.env, ['sync']);
+  assert.ok(rep.actions.some((a) => a.action === 'update' && a.result === 'done'), JSON.stringify(rep.actions));
+  assert.equal(rep.backfilled, 3);
+  assert.ok((await control(s.mock, 'GET', '/_mock/webhooks')).find((x) => x.id === w.trello_id).active);
+  assert.deepEqual(events(s, w.id).map((e) => e.action_id), missed);
+  assert.equal(thJson(s.env, ['webhook', 'show', w.id]).backfill.recovered, 3);
+  // webhook update --active true after a pause does the same
+  thJson(s.env, ['webhook', 'update', w.id, '--active', 'false']);
+  const paused = await comment(s, s.board.cards[0].id, 2, 'paused');
+  thJson(s.env, ['webhook', 'update', w.id, '--active', 'true']);
+  assert.deepEqual(events(s, w.id).map((e) => e.action_id), [...missed, ...paused]);
+});
