@@ -290,12 +290,13 @@ static int store_chunk(pass *p, trello_action *const *v, size_t n, th_error *err
 		rc = backfill_payload(v[made]->json, p->model, &payload, &len, err);
 		if (!rc) {
 			/* the parser every delivery goes through: same checks, same summary */
-			rc = event_parse(ev, payload, len, err);
+			th_error perr = {0, {0}};
+			rc = event_parse(ev, payload, len, &perr);
 			if (rc)
 				th_err(err, TH_ETRELLO,
 				       "Trello sent an unexpected answer: listed action %s is not "
 				       "a Trello action: %s",
-				       v[made]->id, err->msg);
+				       v[made]->id, perr.msg);
 		}
 		free(payload);
 		if (!rc) {
@@ -309,6 +310,9 @@ static int store_chunk(pass *p, trello_action *const *v, size_t n, th_error *err
 	}
 	if (!rc)
 		rc = svc_events_store(p->sc, evs, n, res, err);
+	for (size_t i = 0; !rc && i < n; i++)
+		if (res[i] == STORE_PUT_FAILED) /* the mark stays before this chunk */
+			rc = th_err(err, TH_ESTORE, "the store could not take action %s", v[i]->id);
 	if (!rc) {
 		size_t fresh = 0;
 		for (size_t i = 0; i < n; i++) {
