@@ -104,8 +104,8 @@ int cmd_webhook_backfill(cli *c, int argc, char **argv)
 	rc = svc_backfill_webhook(sc, tc, id, &o, &r, &err);
 	cli_progress_end(&p);
 	trello_client_free(tc);
-	if (rc && (rc == TH_EINVAL || rc == TH_ENOTFOUND) && !r.since[0])
-		return cli_fail_err(&err); /* nothing was asked of Trello */
+	if (rc && !r.since[0])
+		return cli_fail_err(&err); /* refused before anything was asked of Trello */
 	if (r.clamped)
 		fprintf(stderr,
 		        "trellohook: note: listed from %s only (TRELLOHOOK_BACKFILL_MAX_AGE bounds "

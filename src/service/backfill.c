@@ -399,9 +399,7 @@ static int check_webhook(pass *p, th_error *err)
 /* The pass proper, once the webhook is loaded and checked. */
 static int run_pass(pass *p, th_error *err)
 {
-	int rc = choose_since(p, err);
-	if (rc)
-		return rc;
+	int rc;
 	log_info(COMPONENT, "webhook %s: backfill pass: listing the %s's actions since %s%s",
 	         p->w.id, kind_name(p->type), p->since,
 	         p->r->clamped ? " (TRELLOHOOK_BACKFILL_MAX_AGE)" : "");
@@ -447,6 +445,8 @@ int svc_backfill_webhook(svc_ctx *sc, trello_client *tc, const char *id, const b
 		if (mrc && mrc != TH_ENOTFOUND)
 			rc = th_err(err, mrc, "%s", e.msg);
 	}
+	if (!rc)
+		rc = choose_since(&p, err); /* a bad --since is the caller's, not the mark's */
 	bool ran = false;
 	if (!rc) {
 		ran = true;

@@ -247,9 +247,10 @@ test('webhook backfill --since: a date or an action id; malformed values are usa
   assert.equal(events(s, w.id).length, 4);
   for (const bad of ['yesterday', '2026-13-01T00:00:00Z', 'é', '']) {
     const r = th(s.env, ['webhook', 'backfill', w.id, '--since', bad]);
-    assert.notEqual(r.code, 0, bad);
+    assert.equal(r.code, 2, bad);
     assert.match(r.stderr, /--since/, bad);
   }
+  assert.equal(thJson(s.env, ['webhook', 'show', w.id]).backfill.error, null, 'a usage error is not the pass\'s');
   const r3 = th(s.env, ['webhook', 'backfill', 'nosuchwebhook']);
   assert.equal(r3.code, 1);
   const r4 = th({ ...s.env, TRELLOHOOK_BACKFILL_MAX_AGE: 'ever' }, ['webhook', 'backfill', w.id]);

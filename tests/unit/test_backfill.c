@@ -406,6 +406,11 @@ static void test_horizon(void **state)
 		                 TH_EINVAL);
 		assert_non_null(strstr(err.msg, "--since"));
 	}
+	/* ...and is the caller's mistake, not the last pass's error */
+	backfill_mark m = {0};
+	assert_int_equal(svc_backfill_mark(&v->sc, WEBHOOK_ID, &m, &err), 0);
+	assert_null(m.error);
+	backfill_mark_clear(&m);
 }
 
 /* Hostile listings end the pass with a clear error; nothing is stored, the
