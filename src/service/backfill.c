@@ -400,9 +400,10 @@ static int check_webhook(pass *p, th_error *err)
 static int run_pass(pass *p, th_error *err)
 {
 	int rc;
-	log_info(COMPONENT, "webhook %s: backfill pass: listing the %s's actions since %s%s",
-	         p->w.id, kind_name(p->type), p->since,
-	         p->r->clamped ? " (TRELLOHOOK_BACKFILL_MAX_AGE)" : "");
+	/* debug: every health pass runs one per webhook; what it finds is info */
+	log_debug(COMPONENT, "webhook %s: backfill pass: listing the %s's actions since %s%s",
+	          p->w.id, kind_name(p->type), p->since,
+	          p->r->clamped ? " (TRELLOHOOK_BACKFILL_MAX_AGE)" : "");
 	trello_error te;
 	memset(&te, 0, sizeof te);
 	if (trello_get_model_json(p->tc, p->w.token, p->type, p->w.id_model, &p->model, &te))
