@@ -380,7 +380,7 @@ void store_event_clear(event *ev)
 	char **fields[] = {&ev->id,          &ev->webhook_id, &ev->action_id, &ev->action_type,
 	                   &ev->action_date, &ev->model_id,   &ev->board_id,  &ev->board_name,
 	                   &ev->list_id,     &ev->list_name,  &ev->card_id,   &ev->card_name,
-	                   &ev->member,      &ev->summary,    &ev->payload};
+	                   &ev->member,      &ev->summary,    &ev->payload,   &ev->member_id};
 	for (size_t i = 0; i < TH_ARRAY_LEN(fields); i++)
 		free(*fields[i]);
 	if (ev->json)
