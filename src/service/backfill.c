@@ -32,6 +32,8 @@ static void held_clear(held *h)
  * over @max, drop the newest. */
 static int held_take(held *h, trello_action_list *page, size_t max, th_error *err)
 {
+	if (!page->len)
+		return 0; /* an empty page may have no array at all */
 	if (h->len + page->len > h->cap) {
 		size_t cap = h->cap ? h->cap : 256;
 		while (cap < h->len + page->len)
