@@ -182,6 +182,12 @@ static void on_commit(void *ctx, size_t n)
 	dispatcher_wake(((app *)ctx)->disp); /* new deliveries may be due */
 }
 
+/* svc_ctx.on_events: a backfill committed events (outside the receiver). */
+static void on_events(void *ctx, size_t n)
+{
+	on_commit(ctx, n);
+}
+
 /* svc_queue_fn over the receiver (the service layer does not know it). */
 static int queue_submit(void *queue, event *ev, svc_stored_fn done, void *ctx, th_error *err)
 {
@@ -205,6 +211,8 @@ int app_receiver_start(app *a, th_error *err)
 	if (rc)
 		return rc;
 	receiver_on_commit(a->rcv, on_commit, a);
+	a->svc.on_events = on_events;
+	a->svc.on_events_ctx = a;
 	a->svc.queue_submit = queue_submit;
 	a->svc.queue = a->rcv;
 	return 0;
@@ -214,6 +222,8 @@ void app_receiver_stop(app *a)
 {
 	a->svc.queue_submit = NULL;
 	a->svc.queue = NULL;
+	a->svc.on_events = NULL;
+	a->svc.on_events_ctx = NULL;
 	receiver_free(a->rcv);
 	a->rcv = NULL;
 }
@@ -297,12 +307,13 @@ int app_serve(app *a, app_ready_fn ready, void *ctx, th_error *err)
 			break;
 	}
 	log_info("serve", "stopping: no new connections; finishing requests in flight");
-	health_stop(a);
 	http_server_quiesce(a->http);
 	if (!http_server_drain(a->http, 10000))
 		log_warn("serve", "some requests were still waiting for the store after 10 s");
 	http_server_free(a->http);
 	a->http = NULL;
+	/* after the server: an admin request may still ask it for a backfill */
+	health_stop(a);
 	/* handlers run outside requests: stop them only once no request can commit */
 	dispatcher_stop(a->disp);
 	a->disp = NULL;

@@ -120,6 +120,10 @@ int cmd_webhook_ls(cli *c, int argc, char **argv);
 int cmd_webhook_show(cli *c, int argc, char **argv);
 int cmd_webhook_rm(cli *c, int argc, char **argv);
 int cmd_webhook_update(cli *c, int argc, char **argv);
+/* cmd_backfill.c: the command, and a webhook's backfill mark in `webhook show` */
+int cmd_webhook_backfill(cli *c, int argc, char **argv);
+json_t *cli_backfill_json(const backfill_mark *m); /* new reference, NULL: out of memory */
+void cli_print_backfill(const backfill_mark *m);   /* the lines of `webhook show` */
 int cmd_token_add(cli *c, int argc, char **argv);
 int cmd_token_ls(cli *c, int argc, char **argv);
 int cmd_token_check(cli *c, int argc, char **argv);

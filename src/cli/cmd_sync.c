@@ -56,6 +56,7 @@ static json_t *report_json(const sync_report *r)
 	json_object_set_new(doc, "actions", acts);
 	json_object_set_new(doc, "in_sync", json_integer((json_int_t)r->in_sync));
 	json_object_set_new(doc, "failures", json_integer((json_int_t)r->failures));
+	json_object_set_new(doc, "backfilled", json_integer((json_int_t)r->backfilled));
 	return doc;
 }
 
@@ -109,6 +110,10 @@ static void print_report(const sync_report *r, bool header)
 	cli_table_free(t);
 	printf("%zu action(s), %zu done, %zu webhook(s) already in sync, %zu failure(s)\n",
 	       r->nactions, done, r->in_sync, r->failures);
+	if (r->backfilled)
+		printf("%zu missed action(s) recovered for webhooks registered or enabled again "
+		       "(backfill)\n",
+		       r->backfilled);
 }
 
 /* trello_progress_fn: the batch's count onto the status line, erased once

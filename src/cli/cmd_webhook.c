@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "service/backfill.h"
 #include "service/service.h"
 
 /* A webhook as JSON: INTERFACE.md's fields plus state, token (masked),
@@ -213,8 +214,20 @@ int cmd_webhook_show(cli *c, int argc, char **argv)
 		trello_webhook_clear(&tw);
 		return cli_fail_err(&err);
 	}
+	backfill_mark bm;
+	th_error berr = {0, {0}};
+	int brc = svc_backfill_mark(sc, id, &bm, &berr);
+	if (brc && brc != TH_ENOTFOUND) {
+		webhook_clear(&w);
+		trello_webhook_clear(&tw);
+		return cli_fail_err(&berr);
+	}
 	if (c->json) {
 		json_t *o = webhook_json(&w, NULL);
+		/* null until a backfill pass ran */
+		if (o)
+			json_object_set_new(o, "backfill",
+			                    brc ? json_null() : cli_backfill_json(&bm));
 		if (o && trello)
 			json_object_set_new(o, "trello",
 			                    have_view ? trello_view_json(&tw) : json_null());
@@ -223,6 +236,8 @@ int cmd_webhook_show(cli *c, int argc, char **argv)
 		rc = cli_print_json(o);
 	} else {
 		print_webhook(&w);
+		if (!brc)
+			cli_print_backfill(&bm);
 		if (have_view)
 			printf(
 			    "\nTrello's view\n  active                    %s\n  consecutiveFailures       %d\n"
@@ -235,6 +250,8 @@ int cmd_webhook_show(cli *c, int argc, char **argv)
 	}
 	webhook_clear(&w);
 	trello_webhook_clear(&tw);
+	if (!brc)
+		backfill_mark_clear(&bm);
 	if (!rc && trello && !have_view)
 		rc = EXIT_FAIL;
 	return rc;

@@ -47,6 +47,10 @@ static const cli_command commands[] = {
     {"webhook", "update", cmd_webhook_update, NEED_API_KEY,
      "ID [--description TEXT] [--active true|false] [--json]",
      "Change a webhook's description or pause/resume it, on Trello first, then here."},
+    {"webhook", "backfill", cmd_webhook_backfill, NEED_API_KEY,
+     "ID [--since DATE|ACTION_ID] [--json]",
+     "Store what Trello did while trellohook was not listening (its actions listing since the "
+     "last pass, or --since), as events marked backfill, each once."},
     {"webhook", "rm", cmd_webhook_rm, NEED_API_KEY, "ID",
      "Delete a webhook on Trello, then here (marked removing while Trello is unreachable)."},
     {"sync", NULL, cmd_sync, NEED_API_KEY | NEED_CALLBACK_DOMAIN,

@@ -308,6 +308,17 @@ static int set_health_interval(th_config *cfg, const char *v, th_error *err)
 	return 0;
 }
 
+/* Trello keeps every action, but a pass reaching years back after a long
+ * outage would list (and hand to handlers) far more than anyone wants. */
+static int set_backfill_max_age(th_config *cfg, const char *v, th_error *err)
+{
+	if (num_parse_duration_ms(v, &cfg->backfill_max_age_ms) ||
+	    cfg->backfill_max_age_ms < 60000 || cfg->backfill_max_age_ms > (int64_t)3650 * 86400000)
+		return bad(err, "TRELLOHOOK_BACKFILL_MAX_AGE", v,
+		           "must be a duration from 1m to 3650d", "30d");
+	return 0;
+}
+
 static int set_handler_timeout(th_config *cfg, const char *v, th_error *err)
 {
 	if (num_parse_duration_ms(v, &cfg->exec_timeout_ms) || cfg->exec_timeout_ms < 10 ||
@@ -406,6 +417,8 @@ static const struct var vars[] = {
      "client; none by default"},
     {"TRELLOHOOK_BODY_MEMORY", "--body-memory", "33554432", NULL, set_body_memory,
      "bytes of request bodies held at once; beyond, new bodies get 503 + Retry-After"},
+    {"TRELLOHOOK_BACKFILL_MAX_AGE", "--backfill-max-age", "30d", NULL, set_backfill_max_age,
+     "how far back a backfill pass may reach (after downtime, Trello's past actions)"},
 };
 
 int config_set(th_config *cfg, const char *var, const char *value, th_error *err)

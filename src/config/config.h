@@ -46,6 +46,8 @@ typedef struct th_config {
 	bool secure_cookies;          /* derived: callback_domain is https */
 	char trusted_proxies[1024];   /* TRELLOHOOK_TRUSTED_PROXIES, as given (validated) */
 	size_t body_memory;           /* TRELLOHOOK_BODY_MEMORY */
+	int64_t
+	    backfill_max_age_ms; /* TRELLOHOOK_BACKFILL_MAX_AGE: how far back a backfill reaches */
 } th_config;
 
 /* Which values a command cannot work without. */

@@ -7,6 +7,7 @@
  * the "actions" collection of the model, oldest first, so a receiver that
  * was down can list what it missed, as it can from Trello. */
 #include <string.h>
+#include <time.h>
 
 #include "mock/mock.h"
 #include "util/log.h"
@@ -128,6 +129,81 @@ static const char *model_id_locked(struct mock *m, const char *kind, const char 
 	return o ? mock_str(o, "id") : NULL;
 }
 
+void mock_actions_fault_set(struct mock *m, json_t *params, http_response *res)
+{
+	const char *mode = mock_str(params, "mode");
+	json_t *st = json_object_get(params, "status");
+	json_t *delay = json_object_get(params, "delay_ms");
+	json_t *times = json_object_get(params, "times");
+	static const char *const modes[] = {"none", "truncated", "wrong-types", "huge", "status"};
+	bool known = false;
+	for (size_t i = 0; mode && i < TH_ARRAY_LEN(modes); i++)
+		known = known || str_eq(mode, modes[i]);
+	if (!known ||
+	    (st && (!json_is_integer(st) || json_integer_value(st) < 100 ||
+	            json_integer_value(st) > 599)) ||
+	    (delay && (!json_is_integer(delay) || json_integer_value(delay) < 0 ||
+	               json_integer_value(delay) > 60000)) ||
+	    (times && (!json_is_integer(times) || json_integer_value(times) < -1))) {
+		mock_ctl_err(
+		    res, 400,
+		    "expected {\"mode\": none|truncated|wrong-types|huge|status, "
+		    "\"status\": 100..599, \"delay_ms\": 0..60000, \"times\": -1 or more}");
+		return;
+	}
+	pthread_mutex_lock(&m->lock);
+	struct mock_fault *f = &m->actions_fault;
+	str_copy(f->mode, sizeof f->mode, str_eq(mode, "none") ? "" : mode);
+	f->status = st ? (int)json_integer_value(st) : 429;
+	f->delay_ms = delay ? json_integer_value(delay) : 0;
+	f->times = times ? json_integer_value(times) : -1;
+	pthread_mutex_unlock(&m->lock);
+	log_info("mock", "actions listings: fault %s, delay %lld ms", mode, (long long)f->delay_ms);
+	mock_send_json(res, 200, json_pack("{s:s}", "mode", mode));
+}
+
+/* Answer with the listings' fault, if one is set: true when answered. */
+static bool fault_answer(struct mock *m, http_response *res, int64_t limit)
+{
+	pthread_mutex_lock(&m->lock);
+	struct mock_fault f = m->actions_fault;
+	if (m->actions_fault.times > 0 && --m->actions_fault.times == 0)
+		memset(&m->actions_fault, 0, sizeof m->actions_fault);
+	pthread_mutex_unlock(&m->lock);
+	if (!f.times)
+		return false;
+	if (f.delay_ms > 0) {
+		struct timespec ts = {f.delay_ms / 1000, (long)(f.delay_ms % 1000) * 1000000L};
+		while (nanosleep(&ts, &ts) != 0)
+			;
+	}
+	if (str_eq(f.mode, "truncated")) {
+		static const char cut[] = "[{\"id\":\"5f00000000000000000000aa\",\"type\":\"comm";
+		http_response_body(res, 200, "application/json", cut, sizeof cut - 1);
+	} else if (str_eq(f.mode, "wrong-types")) {
+		static const char bad[] = "[{\"id\":12,\"type\":true,\"date\":null,\"data\":[]}]";
+		http_response_body(res, 200, "application/json", bad, sizeof bad - 1);
+	} else if (str_eq(f.mode, "huge")) {
+		/* more actions than the limit asked for, each well-formed */
+		json_t *arr = json_array();
+		for (int64_t i = 0; arr && i < limit + 10; i++) {
+			char id[32];
+			str_printf(id, sizeof id, "5f000000%016llx", (unsigned long long)i);
+			json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:{}}", "id", id,
+			                                     "type", "commentCard", "date",
+			                                     "2020-01-01T00:00:00.000Z", "data"));
+		}
+		mock_send_json(res, 200, arr);
+	} else if (str_eq(f.mode, "status")) {
+		mock_trello_err(m, res, f.status,
+		                f.status == 429 ? "API_TOKEN_LIMIT_EXCEEDED" : "SERVER_ERROR",
+		                f.status == 429 ? "Rate limit exceeded" : "Internal server error");
+	} else {
+		return false; /* only slow */
+	}
+	return true;
+}
+
 /* One page of the model's actions, newest first. Params are checked before
  * the model is looked up, as Trello answers 400 for them first. */
 void mock_actions_list(struct mock *m, http_response *res, json_t *params, const char *kind,
@@ -149,6 +225,8 @@ void mock_actions_list(struct mock *m, http_response *res, json_t *params, const
 		mock_trello_err(m, res, 400, "INVALID_VALUE", "invalid value for filter");
 		return;
 	}
+	if (fault_answer(m, res, limit))
+		return;
 	pthread_mutex_lock(&m->lock);
 	json_t *log = json_object_get(m->state, "actions");
 	struct bound since, bef;

@@ -191,6 +191,8 @@ void mock_control_route(struct mock *m, http_request *req, http_response *res)
 		pthread_mutex_unlock(&m->lock);
 		log_info("mock", "state reset");
 		mock_send_json(res, 200, json_pack("{s:b}", "reset", 1));
+	} else if (n == 2 && post && str_eq(seg[0], "faults") && str_eq(seg[1], "actions")) {
+		mock_actions_fault_set(m, params, res);
 	} else if (n == 1 && post && str_eq(seg[0], "sign")) {
 		ctl_sign(m, params, res);
 	} else {

@@ -78,6 +78,14 @@ struct mock {
 	unsigned jobs_running; /* delivery threads alive */
 	uint64_t generation;   /* bumped by reset: older jobs stop */
 	bool stopping;
+	/* A fault of the actions listings, set by POST /_mock/faults/actions
+	 * (tests of what a client does with a hostile or slow Trello). */
+	struct mock_fault {
+		char mode[16];    /* "", "truncated", "wrong-types", "huge", "status" */
+		int status;       /* for "status": the status answered (429, 500, ...) */
+		int64_t delay_ms; /* every listing waits this long first */
+		int64_t times;    /* listings still affected; -1: all */
+	} actions_fault;
 };
 
 enum mock_token_state { MOCK_TOKEN_OK = 0, MOCK_TOKEN_INVALID, MOCK_TOKEN_EXPIRED };
@@ -213,6 +221,8 @@ void mock_authorize(struct mock *m, http_request *req, http_response *res);
 
 /* ---- control.c -------------------------------------------------------------------- */
 
+/* POST /_mock/faults/actions (actions.c): set the listings' fault. */
+void mock_actions_fault_set(struct mock *m, json_t *params, http_response *res);
 /* The /_mock/ control API (see docs/trello-mock.md). */
 void mock_control_route(struct mock *m, http_request *req, http_response *res);
 

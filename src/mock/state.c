@@ -575,6 +575,7 @@ void mock_reset_locked(struct mock *m)
 	json_array_clear(m->deliveries);
 	json_array_clear(m->pending_auth);
 	m->nrates = 0;
+	memset(&m->actions_fault, 0, sizeof m->actions_fault);
 	m->generation++;
 	if (add_seed_tokens(m))
 		log_error("mock", "out of memory re-seeding tokens");

@@ -337,6 +337,16 @@ int admin_event(admin_req *r, const char *tail)
 		buf_puts(&b, "</a></dd>\n");
 	}
 	meta_row(&b, "Event id", ev.id, NULL);
+	/* a backfilled event was listed from Trello's actions, not POSTed by it */
+	buf_puts(&b, "<dt>Source</dt><dd>");
+	if (ev.source == EVENT_FROM_BACKFILL)
+		buf_puts(&b, "<span class=\"badge b-backfill\">backfill</span> recovered from "
+		             "Trello's actions listing after downtime: it carries no Trello "
+		             "signature (no X-Trello-Webhook), and its model is as Trello listed "
+		             "it then");
+	else
+		buf_puts(&b, "delivery (POSTed by Trello, signature verified)");
+	buf_puts(&b, "</dd>\n");
 	buf_puts(&b,
 	         "</dl></section>\n<section aria-labelledby=h-del><h2 id=h-del>Deliveries</h2>\n");
 	if (svc_delivery_list(sc, NULL, ev.id, 100, &ds, &nd, &err))

@@ -42,7 +42,9 @@ static const char admin_css[] =
     ".b-active,.b-valid,.b-done{background:var(--okbg);color:var(--ok)}\n"
     ".b-disabled,.b-needs_token,.b-expired,.b-invalid,.b-dead,.b-failed{background:var(--errbg);"
     "color:var(--err)}\n"
-    ".b-pending,.b-removing,.b-unchecked,.b-running{background:var(--warnbg);color:var(--warn)}\n"
+    ".b-pending,.b-removing,.b-unchecked,.b-running,.b-backfill{background:var(--warnbg);"
+    "color:var(--warn)}\n"
+    ".backfill-error{color:var(--err)}\n"
     ".notice{padding:10px 14px;border-radius:8px;margin:0 0 16px;border:1px solid}\n"
     ".notice.ok{background:var(--okbg);color:var(--ok);border-color:#9fd5b3}\n"
     ".notice.error{background:var(--errbg);color:var(--err);border-color:#f1a9a9}\n"
@@ -190,6 +192,8 @@ static const struct {
     {"webhook-gone", "Trello no longer had this webhook; removed here."},
     {"webhook-marked", "Trello could not be reached: the webhook is marked for removal and will be "
                        "removed when Trello answers (callbacks now get 410)."},
+    {"backfill-asked", "Backfill asked for: serve lists what Trello did since the last pass and "
+                       "stores what is missing; the webhook's row shows the outcome."},
     {"token-added", "Token stored."},
     {"token-checked", "Token checked with Trello."},
     {"token-removed", "Token removed."},

@@ -8,6 +8,7 @@
 
 #include "server/admin.h"
 #include "service/activity.h"
+#include "service/backfill.h"
 #include "service/service.h"
 #include "util/log.h"
 
@@ -83,6 +84,33 @@ static void token_picker(buf *b, const token *ts, size_t n, const char *id)
 
 /* ---- webhooks ------------------------------------------------------------------------------- */
 
+/* Where backfill stands for webhook @id: how many actions the last gap held
+ * and when it was, and the last pass's error. Nothing before a first pass. */
+static void backfill_cell(admin_req *r, buf *b, const char *id)
+{
+	backfill_mark m;
+	th_error err = {0, {0}};
+	if (svc_backfill_mark(r->sc, id, &m, &err))
+		return;
+	buf_puts(b, "<br><span class=\"small muted backfill\">");
+	if (m.recovered) {
+		buf_printf(b, "recovered %lld missed action%s from ", (long long)m.recovered,
+		           m.recovered == 1 ? "" : "s");
+		admin_time(b, m.gap_from);
+		buf_puts(b, " to ");
+		admin_time(b, m.gap_to);
+	} else {
+		buf_puts(b, "nothing missed");
+	}
+	buf_puts(b, "</span>");
+	if (m.error) {
+		buf_puts(b, "<br><span class=\"small backfill-error\">last backfill failed: ");
+		admin_esc(b, m.error);
+		buf_puts(b, "</span>");
+	}
+	backfill_mark_clear(&m);
+}
+
 static int webhooks_page(admin_req *r, int status, const char *error)
 {
 	webhook *ws = NULL;
@@ -131,6 +159,7 @@ static int webhooks_page(admin_req *r, int status, const char *error)
 			if (w->state == WEBHOOK_ACTIVE && !w->active)
 				buf_puts(
 				    &b, " <span class=\"badge b-disabled\">Trello-disabled</span>");
+			backfill_cell(r, &b, w->id);
 			buf_puts(&b, "</td><td class=\"small hide-sm\">");
 			admin_time(&b, w->last_event_at);
 			buf_puts(&b, "<br>");
@@ -140,7 +169,16 @@ static int webhooks_page(admin_req *r, int status, const char *error)
 			buf_printf(&b, "\">%lld</a></td><td><a href=\"/admin/webhooks/",
 			           (long long)w->event_count);
 			admin_urlenc(&b, w->id);
-			buf_puts(&b, "/delete\">Delete</a></td></tr>\n");
+			buf_puts(&b, "/delete\">Delete</a>");
+			/* POST (with the CSRF field): it makes serve call Trello */
+			buf_puts(&b, "<form class=inline method=post action=\"/admin/webhooks/");
+			admin_urlenc(&b, w->id);
+			buf_puts(&b, "/backfill\">");
+			admin_csrf_field(r, &b);
+			buf_puts(&b,
+			         "<button type=submit class=\"secondary small\" title=\"List what "
+			         "Trello did since the last pass and store what is missing\">"
+			         "Backfill</button></form></td></tr>\n");
 		}
 		buf_puts(&b, "</tbody></table></div>\n");
 	}
@@ -337,6 +375,18 @@ static int webhook_delete(admin_req *r, const char *id)
 	                                        : "/admin/webhooks?done=webhook-removed");
 }
 
+/* POST /admin/webhooks/{id}/backfill: serve's Trello thread runs the pass
+ * (nothing here calls Trello); the row shows the outcome afterwards. */
+static int webhook_backfill_post(admin_req *r, const char *id)
+{
+	th_error err = {0, {0}};
+	int rc = svc_backfill_request(r->sc, id, &err);
+	if (rc)
+		return webhooks_page(r, status_for(rc), err.msg);
+	log_info("admin", "%s asked for a backfill of webhook %s", r->user, id);
+	return admin_redirect(r, "/admin/webhooks?done=backfill-asked");
+}
+
 int admin_webhooks(admin_req *r, const char *tail)
 {
 	if (str_eq(tail, "")) {
@@ -353,15 +403,21 @@ int admin_webhooks(admin_req *r, const char *tail)
 		}
 		return str_eq(tail, "/add") ? webhook_add_post(r) : webhook_boards_post(r);
 	}
-	/* /{id}/delete */
+	/* /{id}/delete, /{id}/backfill */
 	const char *id = tail + 1;
 	const char *slash = strchr(id, '/');
-	if (!slash || !str_eq(slash, "/delete") || !admin_path_id_ok(id, (size_t)(slash - id)))
+	bool backfill = slash && str_eq(slash, "/backfill");
+	if (!slash || !(backfill || str_eq(slash, "/delete")) ||
+	    !admin_path_id_ok(id, (size_t)(slash - id)))
 		return admin_error_page(r, 404, "Not found", "There is no such page in the admin.");
 	char idbuf[65];
 	memcpy(idbuf, id, (size_t)(slash - id));
 	idbuf[slash - id] = '\0';
-	return webhook_delete(r, idbuf);
+	if (backfill && !r->post) {
+		http_response_header(r->res, "Allow", "POST");
+		return admin_error_page(r, 405, "Method not allowed", "This takes a form post.");
+	}
+	return backfill ? webhook_backfill_post(r, idbuf) : webhook_delete(r, idbuf);
 }
 
 /* ---- tokens ------------------------------------------------------------------------------------

@@ -57,6 +57,15 @@ typedef struct svc_ctx {
 	svc_throttle *throttle;    /* the admin's login throttle */
 	svc_queue_fn queue_submit; /* the receive queue, while serving (else NULL) */
 	void *queue;
+	/* Told after events were committed outside the receive queue (a
+	 * backfill), with how many are new: wakes the dispatcher while serving.
+	 * NULL otherwise. */
+	void (*on_events)(void *ctx, size_t fresh);
+	void *on_events_ctx;
+	/* Queue a backfill pass of a webhook on serve's Trello thread (the admin's
+	 * button); NULL when not serving. */
+	int (*backfill_request)(void *ctx, const char *webhook_id, th_error *err);
+	void *backfill_ctx;
 } svc_ctx;
 
 #endif

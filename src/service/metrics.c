@@ -273,6 +273,10 @@ int metrics_render(const metrics *m, buf *out)
 	    {"trellohook_events_stored_total", "Events durably stored.", LOAD(m->events_stored)},
 	    {"trellohook_events_duplicate_total", "Callbacks whose action was already stored.",
 	     LOAD(m->events_duplicate)},
+	    {"trellohook_backfilled_events_total",
+	     "Events recovered from Trello's actions listing after downtime (also in "
+	     "events_stored).",
+	     LOAD(m->events_backfilled)},
 	};
 	const plain_counter others[] = {
 	    {"trellohook_head_checks_total", "HEAD requests answered.", LOAD(m->head_checks)},

@@ -57,6 +57,7 @@ typedef struct metrics {
 	atomic_uint_fast64_t events_received; /* verified POSTs handed to the store */
 	atomic_uint_fast64_t events_stored;
 	atomic_uint_fast64_t events_duplicate;
+	atomic_uint_fast64_t events_backfilled; /* stored from Trello's actions listing */
 	atomic_uint_fast64_t rejected[REJECT__COUNT];
 	atomic_uint_fast64_t head_checks;
 	atomic_uint_fast64_t commits;        /* group-commit transactions */

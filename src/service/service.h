@@ -218,8 +218,9 @@ typedef struct sync_report {
 	size_t ntokens;
 	sync_action *actions;
 	size_t nactions, capactions;
-	size_t in_sync;  /* webhooks that needed nothing */
-	size_t failures; /* failed actions + tokens that could not be listed */
+	size_t in_sync;    /* webhooks that needed nothing */
+	size_t failures;   /* failed actions + tokens that could not be listed */
+	size_t backfilled; /* events recovered for webhooks registered or enabled again */
 } sync_report;
 
 typedef struct sync_opts {

@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "service/backfill.h"
 #include "service/service.h"
 #include "util/log.h"
 
@@ -577,6 +578,14 @@ int svc_sync(svc_ctx *sc, trello_client *tc, const sync_opts *o, sync_report *r,
 	}
 	if (!o->dry_run)
 		rc = apply(sc, tc, r, ws, nws, claimed, err);
+	/* a webhook registered again or enabled again missed what Trello did
+	 * meanwhile: backfill it (in serve's Trello thread when serving) */
+	for (size_t i = 0; !rc && i < r->nactions; i++) {
+		const sync_action *x = &r->actions[i];
+		if (x->done && x->webhook_id &&
+		    (x->kind == SYNC_REGISTER || x->kind == SYNC_UPDATE))
+			r->backfilled += svc_backfill_after_enable(sc, tc, x->webhook_id);
+	}
 	size_t changes = 0;
 	for (size_t i = 0; i < r->nactions; i++)
 		changes += r->actions[i].done;

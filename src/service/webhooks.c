@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "service/backfill.h"
 #include "service/service.h"
 #include "service/webhook_cache.h"
 #include "util/log.h"
@@ -474,6 +475,9 @@ int svc_webhook_change(svc_ctx *sc, trello_client *tc, const char *id, const cha
 	log_info(COMPONENT, "webhook %s changed on Trello and here%s%s", id,
 	         description ? " (description)" : "",
 	         active < 0 ? "" : (active ? " (resumed)" : " (paused)"));
+	/* resumed: what Trello did while it was paused or disabled is recovered */
+	if (active == 1 && w.active)
+		(void)svc_backfill_after_enable(sc, tc, id);
 	if (out) {
 		*out = w;
 		memset(&w, 0, sizeof w);

@@ -60,7 +60,8 @@ const ROUTES = ['/admin/', '/admin/events', '/admin/events/abc', '/admin/deliver
   '/admin/webhooks', '/admin/webhooks/x/delete', '/admin/tokens', '/admin/tokens/return',
   '/admin/sync', '/admin/no-such-page'];
 const POSTS = ['/admin/logout', '/admin/webhooks/add', '/admin/webhooks/boards',
-  '/admin/webhooks/x/delete', '/admin/tokens/add', '/admin/tokens/check', '/admin/tokens/remove',
+  '/admin/webhooks/x/delete', '/admin/webhooks/x/backfill', '/admin/tokens/add', '/admin/tokens/check',
+  '/admin/tokens/remove',
   '/admin/events/abc/replay', '/admin/deliveries/abc/retry', '/admin/sync'];
 
 test('every admin route without a session redirects to the sign-in page', async () => {

@@ -202,6 +202,12 @@ static void test_every_variable(void **state)
 	    {"TRELLOHOOK_HANDLER_CONCURRENCY", "0", false},
 	    {"TRELLOHOOK_WORKERS", "2", true},
 	    {"TRELLOHOOK_WORKERS", "many", false},
+	    {"TRELLOHOOK_BACKFILL_MAX_AGE", "30d", true},
+	    {"TRELLOHOOK_BACKFILL_MAX_AGE", "2h", true},
+	    {"TRELLOHOOK_BACKFILL_MAX_AGE", "10s", false},
+	    {"TRELLOHOOK_BACKFILL_MAX_AGE", "forever", false},
+	    {"TRELLOHOOK_BACKFILL_MAX_AGE", "-1d", false},
+	    {"TRELLOHOOK_BACKFILL_MAX_AGE", "99999d", false},
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		th_config cfg;
