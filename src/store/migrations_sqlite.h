@@ -170,6 +170,19 @@ static const char *const sqlite_migrations[] = {
     "ALTER TABLE events ADD COLUMN member_id TEXT;"
     "UPDATE events SET member_id = json_extract(CAST(payload AS TEXT), '$.action.idMemberCreator')"
     " WHERE json_valid(CAST(payload AS TEXT));",
+    /* 9: how many events each webhook has, kept in the same transaction as
+     * the events (one upsert per webhook per batch), so the webhook listing
+     * reads one row per webhook instead of counting its events (a count(*)
+     * per webhook made the dashboard take ~190 ms with a million events).
+     * Keyed by webhook id and not a column of webhooks, like events.webhook_id:
+     * a removed webhook's history keeps its count. Filled from the events
+     * already stored. Whatever deletes events must subtract here. */
+    "CREATE TABLE webhook_event_count ("
+    "  webhook_id TEXT PRIMARY KEY,"
+    "  n INTEGER NOT NULL"
+    ");"
+    "INSERT INTO webhook_event_count (webhook_id, n)"
+    " SELECT webhook_id, count(*) FROM events GROUP BY webhook_id;",
 };
 
 #endif

@@ -246,18 +246,23 @@ static int op_events_put(pgs *s, PGconn *c, void *ctx, th_error *err)
 	}
 	if ((ret = dbatch_flush(s, c, &db, err)) != 0)
 		goto fail;
-	/* last_event_at: one UPDATE per webhook with its latest new event */
+	/* last_event_at and the event count: one statement per webhook */
 	for (size_t i = 0; i < x->n; i++) {
-		int64_t latest;
-		if (!store_batch_webhook_latest(x->evs, x->results, x->n, i, &latest))
+		int64_t latest, count;
+		if (!store_batch_webhook_latest(x->evs, x->results, x->n, i, &latest, &count))
 			continue;
 		pparams p = {0};
 		pp_text_repair(&p, x->evs[i]->webhook_id);
 		pp_i64(&p, latest);
+		pp_i64(&p, count);
+		/* last_event_at and the event counter (migration 9) in one round trip */
 		ret = pq_do(s, c,
-		            "UPDATE webhooks SET last_event_at = $2"
-		            " WHERE id = $1 AND last_event_at < $2",
-		            &p, "updating the webhook's last event time", err);
+		            "WITH t AS (UPDATE webhooks SET last_event_at = $2"
+		            " WHERE id = $1 AND last_event_at < $2)"
+		            " INSERT INTO webhook_event_count (webhook_id, n) VALUES ($1, $3)"
+		            " ON CONFLICT (webhook_id) DO UPDATE"
+		            " SET n = webhook_event_count.n + excluded.n",
+		            &p, "updating the webhook's last event time and event count", err);
 		pp_free(&p);
 		if (ret != 0)
 			goto fail;

@@ -50,6 +50,8 @@ static const char *const sq_sql[Q_COUNT] = {
         " ON CONFLICT (webhook_id, action_id) DO NOTHING",
     [Q_WEBHOOK_TOUCH] = "UPDATE webhooks SET last_event_at = ?2"
                         " WHERE id = ?1 AND last_event_at < ?2",
+    [Q_WEBHOOK_COUNT_ADD] = "INSERT INTO webhook_event_count (webhook_id, n) VALUES (?1, ?2)"
+                            " ON CONFLICT (webhook_id) DO UPDATE SET n = n + excluded.n",
     [Q_ROLLUP_ADD] = "INSERT INTO event_rollup_hour (hour, webhook_id, action_type, n)"
                      " VALUES (?1, ?2, ?3, ?4) ON CONFLICT (hour, webhook_id, action_type)"
                      " DO UPDATE SET n = n + excluded.n",
@@ -69,13 +71,12 @@ static const char *const sq_sql[Q_COUNT] = {
         " description = ?6, callback_url = ?7, token = ?8, state = ?9, active = ?10,"
         " consecutive_failures = ?11, first_consecutive_fail_at = ?12, last_event_at = ?13,"
         " token_fp = coalesce(?14, token_fp) WHERE id = ?1",
-    [Q_WEBHOOK_GET] = "SELECT " WEBHOOK_COLS ", (SELECT count(*) FROM events e"
-                      " WHERE e.webhook_id = w.id) FROM webhooks w WHERE id = ?",
-    [Q_WEBHOOK_FIND] = "SELECT " WEBHOOK_COLS ", (SELECT count(*) FROM events e"
-                       " WHERE e.webhook_id = w.id) FROM webhooks w"
-                       " WHERE id_model = ? AND token = ?",
-    [Q_WEBHOOK_LIST] = "SELECT " WEBHOOK_COLS ", (SELECT count(*) FROM events e"
-                       " WHERE e.webhook_id = w.id) FROM webhooks w ORDER BY created_at, id",
+    [Q_WEBHOOK_GET] =
+        "SELECT " WEBHOOK_COLS ", " WEBHOOK_EVENT_COUNT " FROM webhooks w WHERE id = ?",
+    [Q_WEBHOOK_FIND] = "SELECT " WEBHOOK_COLS ", " WEBHOOK_EVENT_COUNT
+                       " FROM webhooks w WHERE id_model = ? AND token = ?",
+    [Q_WEBHOOK_LIST] =
+        "SELECT " WEBHOOK_COLS ", " WEBHOOK_EVENT_COUNT " FROM webhooks w ORDER BY created_at, id",
     [Q_WEBHOOK_DELETE] = "DELETE FROM webhooks WHERE id = ?",
     [Q_TOKEN_PUT] = "INSERT INTO tokens (" TOKEN_COLS ") VALUES (?,?,?,?,?,?,?)"
                     " ON CONFLICT (token) DO UPDATE SET member = excluded.member,"

@@ -239,17 +239,19 @@ int store_check_outcomes(const delivery_outcome *outs, size_t n, size_t *changed
 }
 
 bool store_batch_webhook_latest(event *const *evs, const enum store_put *results, size_t n,
-                                size_t i, int64_t *latest)
+                                size_t i, int64_t *latest, int64_t *count)
 {
 	if (results[i] != STORE_PUT_NEW)
 		return false;
 	const char *wh = evs[i]->webhook_id;
 	*latest = evs[i]->received_at;
+	*count = 1;
 	for (size_t j = 0; j < n; j++) {
 		if (j == i || results[j] != STORE_PUT_NEW || !str_eq(evs[j]->webhook_id, wh))
 			continue;
 		if (j < i)
 			return false; /* an earlier event of this webhook speaks for it */
+		++*count;
 		if (evs[j]->received_at > *latest)
 			*latest = evs[j]->received_at;
 	}

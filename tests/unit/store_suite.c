@@ -1020,6 +1020,24 @@ void suite_last_event_at(void **state)
 	assert_int_equal(store_webhook_get(st, "wl2", &w, &err), 0);
 	assert_int_equal(w.last_event_at, 9000);
 	webhook_clear(&w);
+	/* the event counter (migration 9) follows the same batches: new events
+	 * only, per webhook, across batches; a listing reads the same numbers */
+	assert_int_equal(store_webhook_get(st, "wl1", &w, &err), 0);
+	assert_int_equal(w.event_count, 3);
+	webhook_clear(&w);
+	webhook *ws = NULL;
+	size_t nw = 0;
+	assert_int_equal(store_webhook_list(st, &ws, &nw, &err), 0);
+	for (size_t i = 0; i < nw; i++)
+		assert_int_equal(ws[i].event_count, 3); /* wl1: x1 b1 b3; wl2: b2 b4 b5 */
+	assert_int_equal(nw, 2);
+	webhook_list_free(ws, nw);
+	/* a removed webhook's history keeps its count when it comes back */
+	assert_int_equal(store_webhook_delete(st, "wl2", &err), 0);
+	suite_add_webhook(st, "wl2", "6123456789abcdef0000aa02", "tokA");
+	assert_int_equal(store_webhook_get(st, "wl2", &w, &err), 0);
+	assert_int_equal(w.event_count, 3);
+	webhook_clear(&w);
 	suite_ev_free(first);
 	suite_ev_free(old);
 	for (size_t i = 0; i < 5; i++)
@@ -1676,6 +1694,7 @@ void suite_fault_events_put(void **state)
 	enum store_fault kinds[3];
 	size_t nk = fault_kinds(st, kinds), faults = 0;
 	int round = 0;
+	int64_t stored_f1 = 0; /* events of wF1 stored so far */
 	for (size_t k = 0; k < nk; k++) {
 		for (long nth = 1;; nth++) {
 			char a1[32], a2[32], a3[32];
@@ -1709,6 +1728,12 @@ void suite_fault_events_put(void **state)
 				assert_int_equal(r[i], STORE_PUT_NEW);
 			assert_int_equal(count_events(st), events0 + 3);
 			assert_int_equal(count_by_status(st, NULL), deliveries0 + 3);
+			stored_f1 += 2;
+			/* a failed batch added nothing to the event counter either */
+			webhook w = {0};
+			assert_int_equal(store_webhook_get(st, "wF1", &w, &err), 0);
+			assert_int_equal(w.event_count, stored_f1);
+			webhook_clear(&w);
 			for (int i = 0; i < 3; i++)
 				suite_ev_free(e[i]);
 			if (!hit)
