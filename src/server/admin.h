@@ -58,6 +58,9 @@ typedef struct admin_req {
  * days, stacked by action type), from the hourly rollup; an error is shown
  * as a notice in the section. */
 void admin_activity_section(admin_req *r, buf *b);
+/* The dashboard's deliveries: attempts per hour by outcome (24 h) and each
+ * handler's success rate and p50/p95 run time, from the delivery rollup. */
+void admin_deliveries_section(admin_req *r, buf *b);
 /* The webhooks page's activity: 7 days of hourly counts per webhook, into
  * @a (the caller clears it with svc_activity_clear()). */
 struct svc_activity;

@@ -96,6 +96,7 @@ int admin_dashboard(admin_req *r)
 	           nw, active, attention, nt, (long long)counts[DELIVERY_PENDING],
 	           (long long)counts[DELIVERY_FAILED], (long long)counts[DELIVERY_DEAD]);
 	admin_activity_section(r, &b);
+	admin_deliveries_section(r, &b);
 	event_query q = {0};
 	q.limit = 10;
 	if (svc_event_list(sc, &q, &rows, &nr, &err)) {

@@ -178,7 +178,23 @@ static const char *const pg_migrations[] = {
     "  n BIGINT NOT NULL"
     ");"
     "INSERT INTO webhook_event_count (webhook_id, n)"
-    " SELECT webhook_id, count(*) FROM events GROUP BY webhook_id;",
+    " SELECT webhook_id, count(*) FROM events GROUP BY webhook_id;"
+    /* and the hourly delivery rollup: attempts per (hour, handler, outcome,
+     * run-time bucket, see store.h), written with each outcome in its
+     * transaction, for the dashboard's deliveries chart and the handlers'
+     * success rate and p50/p95. Outcomes before it carried no run time:
+     * each finished delivery counts once, in its last state, at bucket -1. */
+    "CREATE TABLE delivery_rollup_hour ("
+    "  hour BIGINT NOT NULL,"
+    "  handler_id TEXT NOT NULL,"
+    "  status TEXT NOT NULL,"
+    "  bucket INTEGER NOT NULL,"
+    "  n BIGINT NOT NULL,"
+    "  PRIMARY KEY (hour, handler_id, status, bucket)"
+    ");"
+    "INSERT INTO delivery_rollup_hour (hour, handler_id, status, bucket, n)"
+    " SELECT updated_at / 3600000, handler_id, status, -1, count(*) FROM deliveries"
+    " WHERE status IN ('done', 'failed', 'dead') GROUP BY 1, 2, 3;",
 };
 
 #endif

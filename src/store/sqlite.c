@@ -133,6 +133,11 @@ static const char *const sq_sql[Q_COUNT] = {
                            " WHERE status = 'running' AND claimed_by = ?1",
     [Q_DELIVERY_FINISH] = "UPDATE deliveries SET status = ?2, next_attempt_at = ?3,"
                           " last_error = ?4, updated_at = ?5, claimed_until = 0 WHERE id = ?1",
+    [Q_DELIVERY_ROLLUP_ADD] =
+        "INSERT INTO delivery_rollup_hour (hour, handler_id, status, bucket, n)"
+        " SELECT ?2, handler_id, ?3, ?4, 1 FROM deliveries WHERE id = ?1"
+        " ON CONFLICT (hour, handler_id, status, bucket) DO UPDATE SET n = n + 1",
+    [Q_DELIVERY_ROLLUP_RANGE] = DELIVERY_ROLLUP_RANGE_SQL("?1", "?2"),
     [Q_DELIVERY_STATUS] = "SELECT status FROM deliveries WHERE id = ?",
     [Q_DELIVERY_RETRY] = "UPDATE deliveries SET status = 'pending', attempts = 0,"
                          " next_attempt_at = ?2, updated_at = ?2, claimed_until = 0"
@@ -637,6 +642,7 @@ static const struct store_ops sq_ops = {
     .event_get = sq_event_get,
     .event_list = sq_event_list,
     .event_rollup = sq_event_rollup,
+    .delivery_rollup = sq_delivery_rollup,
     .handler_insert = sq_handler_insert,
     .handler_get = sq_handler_get,
     .handler_list = sq_handler_list,

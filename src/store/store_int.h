@@ -192,6 +192,12 @@ extern const store_rowtype store_rt_backfill_mark;  /* BACKFILL_MARK_COLS */
 extern const store_rowtype store_rt_session; /* id_hash, user, csrf, expires_at */
 extern const store_rowtype store_rt_text;    /* one text column (a char *) */
 extern const store_rowtype store_rt_rollup;  /* webhook_id, action_type, hour, n */
+/* hour, handler_id, status, bucket, n */
+extern const store_rowtype store_rt_delivery_rollup;
+/* The delivery rollup's range read, for both backends ($1/?1 from, $2/?2 to). */
+#define DELIVERY_ROLLUP_RANGE_SQL(P1, P2)                                                        \
+	"SELECT hour, handler_id, status, bucket, n FROM delivery_rollup_hour WHERE hour >= " P1 \
+	" AND hour < " P2 " ORDER BY hour, handler_id, status, bucket LIMIT 100000"
 
 /* Reads EVENT_COLS of the current row into @ev (and the payload after them
  * when @with_payload); returns the event's seq. */

@@ -1147,12 +1147,12 @@ void suite_finish_many(void **state)
 	assert_int_equal(store_delivery_claim(st, SUITE_ALL_KINDS, 10, 60000, &d, &n, &err), 0);
 	assert_int_equal(n, 3);
 	int64_t later = time_now_ms() + 60000;
-	delivery_outcome outs[4] = {{d[0].id, DELIVERY_DONE, 0, NULL},
-	                            {d[1].id, DELIVERY_FAILED, later, "exit status 1"},
-	                            {"no-such-delivery", DELIVERY_DONE, 0, NULL},
-	                            {d[2].id, DELIVERY_DEAD, 0, "gave up"}};
+	delivery_outcome outs[4] = {{d[0].id, DELIVERY_DONE, 0, NULL, 3000},
+	                            {d[1].id, DELIVERY_FAILED, later, "exit status 1", 700000},
+	                            {"no-such-delivery", DELIVERY_DONE, 0, NULL, 3000},
+	                            {d[2].id, DELIVERY_DEAD, 0, "gave up", -1}};
 	/* a status an attempt cannot end in refuses the whole batch, nothing recorded */
-	delivery_outcome bad[2] = {outs[0], {d[2].id, DELIVERY_PENDING, 0, NULL}};
+	delivery_outcome bad[2] = {outs[0], {d[2].id, DELIVERY_PENDING, 0, NULL, 1}};
 	size_t changed = 99;
 	assert_int_equal(store_delivery_finish_many(st, bad, 2, &changed, &err), TH_EINVAL);
 	assert_int_equal(changed, 0);
@@ -1176,6 +1176,39 @@ void suite_finish_many(void **state)
 	delivery_clear(&g);
 	assert_int_equal(store_delivery_finish_many(st, outs, 0, &changed, &err), 0);
 	assert_int_equal(changed, 0);
+
+	/* the hourly delivery rollup (migration 9) counted the three outcomes
+	 * that found their delivery, by handler, outcome and run-time bucket;
+	 * the refused batch and the unknown id added nothing */
+	int64_t hour = time_now_ms() / 3600000;
+	delivery_rollup_row *ru = NULL;
+	size_t nru = 0;
+	assert_int_equal(store_delivery_rollup(st, hour - 1, hour + 2, &ru, &nru, &err), 0);
+	assert_int_equal(nru, 3);
+	int64_t total = 0;
+	for (size_t i = 0; i < nru; i++) {
+		assert_true(ru[i].hour == hour || ru[i].hour == hour + 1); /* an hour may turn */
+		assert_int_equal(ru[i].n, 1);
+		total += ru[i].n;
+		const char *want_id = ru[i].status == DELIVERY_DONE     ? d[0].handler_id
+		                      : ru[i].status == DELIVERY_FAILED ? d[1].handler_id
+		                                                        : d[2].handler_id;
+		assert_string_equal(ru[i].handler_id, want_id);
+		assert_int_equal(ru[i].bucket, ru[i].status == DELIVERY_DONE     ? 2 /* <= 5 ms */
+		                               : ru[i].status == DELIVERY_FAILED ? 9 /* <= 1 s */
+		                                                                 : -1);
+	}
+	assert_int_equal(total, 3);
+	delivery_rollup_list_free(ru, nru);
+	/* a range without outcomes is empty */
+	assert_int_equal(store_delivery_rollup(st, hour - 10, hour - 5, &ru, &nru, &err), 0);
+	assert_int_equal(nru, 0);
+	delivery_rollup_list_free(ru, nru);
+	assert_int_equal(store_run_bucket(-5), -1);
+	assert_int_equal(store_run_bucket(0), 0);
+	assert_int_equal(store_run_bucket(1000), 0);
+	assert_int_equal(store_run_bucket(1001), 1);
+	assert_int_equal(store_run_bucket(INT64_MAX), STORE_RUN_BUCKETS - 1);
 	delivery_list_free(d, n);
 	for (size_t i = 0; i < 3; i++)
 		suite_ev_free(e[i]);
@@ -1864,7 +1897,7 @@ void suite_fault_dispatch(void **state)
 			/* finish all three as done */
 			delivery_outcome o[3];
 			for (int i = 0; i < 3; i++)
-				o[i] = (delivery_outcome){d[i].id, DELIVERY_DONE, 0, NULL};
+				o[i] = (delivery_outcome){d[i].id, DELIVERY_DONE, 0, NULL, 1000};
 			store_fault_arm(kinds[k], nth, -1);
 			size_t changed = 0;
 			rc = store_delivery_finish_many(st, o, 3, &changed, &err);
