@@ -188,6 +188,12 @@ static void on_events(void *ctx, size_t n)
 	on_commit(ctx, n);
 }
 
+/* The receiver's new-event hook: the live view's streams (admin_live.c). */
+static void on_event(void *ctx, const event *ev)
+{
+	admin_live_publish(((app *)ctx)->live, ev);
+}
+
 /* svc_queue_fn over the receiver (the service layer does not know it). */
 static int queue_submit(void *queue, event *ev, svc_stored_fn done, void *ctx, th_error *err)
 {
@@ -255,7 +261,16 @@ int app_serve(app *a, app_ready_fn ready, void *ctx, th_error *err)
 		app_receiver_stop(a);
 		return rc;
 	}
-	a->srv = (server_ctx){.svc = &a->svc, .render_extra = render_dispatch, .render_ctx = a};
+	admin_live_opts lo = {0};
+	if ((rc = admin_live_new(&a->live, &lo, err)) != 0) {
+		dispatcher_stop(a->disp);
+		a->disp = NULL;
+		app_receiver_stop(a);
+		return rc;
+	}
+	receiver_on_event(a->rcv, on_event, a);
+	a->srv = (server_ctx){
+	    .svc = &a->svc, .render_extra = render_dispatch, .render_ctx = a, .live = a->live};
 	http_server_opts opts = {
 	    .listen = a->cfg.listen,
 	    .max_body = a->cfg.max_body,
@@ -271,6 +286,8 @@ int app_serve(app *a, app_ready_fn ready, void *ctx, th_error *err)
 		dispatcher_stop(a->disp);
 		a->disp = NULL;
 		app_receiver_stop(a);
+		admin_live_free(a->live);
+		a->live = NULL;
 		return rc;
 	}
 	a->started_at = time_now_ms();
@@ -318,6 +335,9 @@ int app_serve(app *a, app_ready_fn ready, void *ctx, th_error *err)
 	dispatcher_stop(a->disp);
 	a->disp = NULL;
 	app_receiver_stop(a);
+	/* no stream and no commit left to publish to */
+	admin_live_free(a->live);
+	a->live = NULL;
 	signal_stop_fd = -1;
 	sigaction(SIGINT, &old_int, NULL);
 	sigaction(SIGTERM, &old_term, NULL);

@@ -36,6 +36,7 @@ struct th_app {
 	server_ctx srv;               /* what the routes get while serving */
 	receiver *rcv;                /* while serving */
 	http_server *http;            /* while serving */
+	admin_live *live;             /* while serving: the live view's streams */
 	struct dispatcher *disp;      /* while serving */
 	struct health_runner *health; /* while serving: the periodic health pass */
 	int stop_pipe[2];             /* th_app_stop() writes a byte; serve waits on it */

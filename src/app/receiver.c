@@ -31,6 +31,8 @@ struct receiver {
 	bool stopping;
 	receiver_commit_fn on_commit;
 	void *on_commit_ctx;
+	receiver_event_fn on_event;
+	void *on_event_ctx;
 };
 
 /* Store one batch and tell every submitter. Runs on a writer thread; with
@@ -71,6 +73,12 @@ static void commit_batch(receiver *r, struct item *items, size_t n)
 		log_debug("receiver", "committed %zu event(s), %zu new, in %lld us", n, fresh,
 		          (long long)took_us);
 	}
+	/* committed: who watches new events (the live view) sees them first,
+	 * while the events are still ours */
+	if (fresh && r->on_event)
+		for (size_t i = 0; i < n; i++)
+			if (results[i] == STORE_PUT_NEW)
+				r->on_event(r->on_event_ctx, items[i].ev);
 	for (size_t i = 0; i < n; i++)
 		items[i].done(items[i].ctx, items[i].ev, results[i], rc ? &err : NULL);
 	if (fresh && r->on_commit)
@@ -128,6 +136,12 @@ void receiver_on_commit(receiver *r, receiver_commit_fn fn, void *ctx)
 {
 	r->on_commit = fn;
 	r->on_commit_ctx = ctx;
+}
+
+void receiver_on_event(receiver *r, receiver_event_fn fn, void *ctx)
+{
+	r->on_event = fn;
+	r->on_event_ctx = ctx;
 }
 
 int receiver_submit(receiver *r, event *ev, receiver_done_fn done, void *ctx, th_error *err)

@@ -27,11 +27,17 @@ typedef svc_stored_fn receiver_done_fn;
 /* Called on a writer thread after each successful commit with the number
  * of new events (to wake the dispatcher). */
 typedef void (*receiver_commit_fn)(void *ctx, size_t new_events);
+/* Called on a writer thread for each new event of a committed batch, before
+ * its submitter hears back (so @ev is still whole; it is borrowed for the
+ * call only). Keep it short: the event's 200 waits for it. */
+typedef void (*receiver_event_fn)(void *ctx, const event *ev);
 
 /* Start @writers (1 or 2) writer threads over @sc (which must outlive the
  * receiver): they store through svc_events_store and count into sc->m. */
 int receiver_new(receiver **out, svc_ctx *sc, size_t writers, th_error *err);
 void receiver_on_commit(receiver *r, receiver_commit_fn fn, void *ctx);
+/* Set before events are submitted (not thread-safe against commits). */
+void receiver_on_event(receiver *r, receiver_event_fn fn, void *ctx);
 /* Queue @ev; on success the receiver owns it until @done is called. */
 int receiver_submit(receiver *r, event *ev, receiver_done_fn done, void *ctx, th_error *err);
 /* Commit what is queued, stop the writers and free. NULL-safe. */

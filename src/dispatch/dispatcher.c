@@ -61,6 +61,7 @@ typedef struct outcome_rec {
 	enum delivery_status status;
 	int64_t next_attempt_at;
 	char *text;
+	int64_t run_us; /* how long the attempt ran (the store's delivery rollup) */
 } outcome_rec;
 
 /* A claimed delivery waiting for a worker. */
@@ -239,7 +240,7 @@ static bool record_outcomes(dispatcher *d)
 	int rc = outs ? 0 : th_err(&err, TH_ENOMEM, "out of memory");
 	for (size_t i = 0; outs && i < n; i++)
 		outs[i] = (delivery_outcome){recs[i].id, recs[i].status, recs[i].next_attempt_at,
-		                             recs[i].text};
+		                             recs[i].text, recs[i].run_us};
 	if (!rc)
 		rc = store_delivery_finish_many(d->sc->st, outs, n, NULL, &err);
 	free(outs);
@@ -310,7 +311,7 @@ static void finish_job(dispatcher *d, job *j, const dispatch_result *res, int64_
 	else
 		log_debug("dispatch", "delivery %s done", j->d.id);
 	metrics_handler_run(sc->m, j->d.handler_id, j->h.kind, run_us, (enum metrics_outcome)oc);
-	outcome_rec rec = {str_dup(j->d.id), st, next, str_dup(res->text)};
+	outcome_rec rec = {str_dup(j->d.id), st, next, str_dup(res->text), run_us};
 	pthread_mutex_lock(&d->mu);
 	if (rec.id)
 		queue_outcome(d, &rec);

@@ -16,6 +16,7 @@
 
 #include "http/guard.h"
 #include "http/http.h"
+#include "http/stream_int.h"
 #include "util/log.h"
 #include "util/wait.h"
 
@@ -39,9 +40,12 @@ struct http_server {
 	size_t nproxies;
 	size_t body_memory;     /* cap on `inflight` */
 	atomic_size_t inflight; /* body bytes reserved by requests being read or handled */
+	stream_set *streams;    /* streamed answers (stream.c) */
 };
 
 enum req_phase { PHASE_READING, PHASE_REJECTED, PHASE_DEFERRED, PHASE_READY };
+
+#define STREAM_END_WAIT_MS 500 /* at stop, for ended streams to send their end */
 
 /* Per-request state, MHD's "request closure". */
 struct conn_req {
@@ -63,6 +67,7 @@ struct conn_req {
 	int early_status;   /* decided from the request line (on_uri), 0 if none */
 	const char *early_msg;
 	char remote[NET_ADDR_LEN];
+	http_stream *stream; /* the handler answers with a stream (until its response is made) */
 };
 
 struct http_deferred {
@@ -226,11 +231,20 @@ static enum MHD_Result send_response(struct conn_req *cr)
 	char *data = buf_detach(&res->body, &len);
 	if (!data)
 		return MHD_NO;
-	struct MHD_Response *r = MHD_create_response_from_buffer(len, data, MHD_RESPMEM_MUST_FREE);
-	if (!r) {
+	struct MHD_Response *r;
+	if (cr->stream) {
+		/* the body so far starts the stream (stream.c); the connection's
+		 * reference goes to the response */
+		r = stream_response(cr->stream, cr->conn, data, len);
+		cr->stream = NULL;
 		free(data);
-		return MHD_NO;
+	} else {
+		r = MHD_create_response_from_buffer(len, data, MHD_RESPMEM_MUST_FREE);
+		if (!r)
+			free(data);
 	}
+	if (!r)
+		return MHD_NO;
 	for (size_t i = 0; i < res->nheaders; i++)
 		MHD_add_response_header(r, res->header_names[i], res->header_values[i]);
 	MHD_add_response_header(r, "X-Request-Id", cr->req.request_id);
@@ -669,10 +683,21 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 		atomic_fetch_sub(&srv->inflight, cr->reserved);
 	/* the connection may carry a next request (kept alive) */
 	guard_phase(srv->guard, cr->slot, GUARD_IDLE);
+	if (cr->stream)
+		stream_drop(cr->stream); /* ended before its response was made */
 	http_response_clear(&cr->res);
 	buf_free(&cr->body);
 	free(cr);
 	*req_cls = NULL;
+}
+
+http_stream *http_stream_start(http_request *req)
+{
+	struct conn_req *cr = req->internal;
+	if (!cr || cr->stream)
+		return NULL;
+	cr->stream = stream_new(cr->srv->streams);
+	return cr->stream;
 }
 
 http_deferred *http_defer(http_request *req)
@@ -789,6 +814,10 @@ int http_server_start(http_server **out, const http_server_opts *opts, th_error 
 	srv->opts.trusted_proxies = NULL; /* parsed below; the caller's string is not kept */
 	pthread_mutex_init(&srv->lock, NULL);
 	pthread_cond_init(&srv->idle, NULL);
+	if (!(srv->streams = stream_set_new())) {
+		http_server_free(srv);
+		return th_err(err, TH_ENOMEM, "out of memory");
+	}
 	char rid[ID_LEN + 1];
 	if (rand_id(rid)) {
 		http_server_free(srv);
@@ -861,6 +890,8 @@ const char *http_server_url(const http_server *srv)
 
 void http_server_quiesce(http_server *srv)
 {
+	if (srv)
+		stream_set_end_all(srv->streams); /* streams never hold a stop */
 	if (srv && srv->daemon) {
 		MHD_socket fd = MHD_quiesce_daemon(srv->daemon);
 		if (fd != MHD_INVALID_SOCKET)
@@ -879,6 +910,12 @@ bool http_server_drain(http_server *srv, int64_t timeout_ms)
 	}
 	bool done = srv->outstanding == 0;
 	pthread_mutex_unlock(&srv->lock);
+	/* streams ended at quiesce: a moment for them to send their end, so
+	 * clients see a clean close; never long enough to hold a stop */
+	int64_t left = deadline - time_mono_ms();
+	if (!stream_set_wait_empty(srv->streams,
+	                           left < STREAM_END_WAIT_MS ? left : STREAM_END_WAIT_MS))
+		log_info(srv->name, "streams still open at stop: closed without their end");
 	return done;
 }
 
@@ -886,8 +923,11 @@ void http_server_free(http_server *srv)
 {
 	if (!srv)
 		return;
+	/* MHD must not meet a suspended connection when it stops */
+	stream_set_end_all(srv->streams);
 	if (srv->daemon)
 		MHD_stop_daemon(srv->daemon);
+	stream_set_free(srv->streams);
 	guard_free(srv->guard);
 	if (srv->listen_fd >= 0)
 		close(srv->listen_fd);

@@ -116,6 +116,32 @@ http_deferred *http_defer(http_request *req);
  * exactly once per http_defer(), from any thread. */
 void http_deferred_finish(http_deferred *d, http_response *res);
 
+/* ---- streams ----------------------------------------------------------------
+
+ * A handler may answer with a body of unknown length written over time
+ * (Server-Sent Events): it calls http_stream_start(), fills @res with the
+ * status, headers and the first bytes of the body as usual, and returns
+ * HTTP_DONE. The body then goes on with what http_stream_write() adds, from
+ * any thread, until http_stream_end(), the client leaving, or the server
+ * stopping (http_server_quiesce ends every stream, so none holds shutdown).
+ * No thread waits on a stream: the connection is parked while there is
+ * nothing to send. A client gone while parked is noticed at the next write,
+ * so owners write a heartbeat now and then. */
+typedef struct http_stream http_stream;
+/* The stream @req will answer with (one reference, the caller's; release it
+ * with http_stream_release()), or NULL: not in a running server, the server
+ * is stopping, or out of memory (answer normally then). */
+http_stream *http_stream_start(http_request *req);
+/* Queue @data; 0, or TH_EUNAVAIL when the stream has ended (also when the
+ * client fell 256 KiB behind: it is dropped). Thread-safe. */
+int http_stream_write(http_stream *s, const void *data, size_t len);
+/* False once the stream ended or its client left. */
+bool http_stream_alive(http_stream *s);
+/* End the body after what is queued. */
+void http_stream_end(http_stream *s);
+/* Drop the caller's reference. NULL-safe. */
+void http_stream_release(http_stream *s);
+
 /* ---- the server -------------------------------------------------------------- */
 
 typedef struct http_server_opts {
@@ -145,7 +171,8 @@ uint16_t http_server_port(const http_server *srv);
 const char *http_server_url(const http_server *srv);
 /* Stop accepting new connections (in-flight requests carry on). */
 void http_server_quiesce(http_server *srv);
-/* Wait until no deferred answer is outstanding, at most @timeout_ms. */
+/* Wait until no deferred answer is outstanding, at most @timeout_ms (then
+ * up to 0.5 s more, within @timeout_ms, for ended streams to send their end). */
 bool http_server_drain(http_server *srv, int64_t timeout_ms);
 /* Stop and free. NULL-safe. */
 void http_server_free(http_server *srv);

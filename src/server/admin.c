@@ -84,6 +84,22 @@ static bool session_load(admin_req *r)
 	return ok;
 }
 
+bool admin_session_check(svc_ctx *sc, http_request *req, char id_hash[65])
+{
+	pthread_once(&sodium_once, sodium_setup);
+	id_hash[0] = '\0';
+	if (sodium_ok)
+		return false;
+	admin_req r;
+	memset(&r, 0, sizeof r);
+	r.sc = sc;
+	r.req = req;
+	bool ok = session_load(&r);
+	memcpy(id_hash, r.id_hash, 65);
+	sodium_memzero(r.csrf, sizeof r.csrf);
+	return ok;
+}
+
 /* Constant-time comparison of the form's csrf field with the session's. */
 static bool csrf_ok(const admin_req *r)
 {

@@ -9,6 +9,7 @@
  *                     the stylesheet and script served under /admin/static/
  *   admin_events.c    dashboard, events, event detail, deliveries
  *   admin_webhooks.c  webhooks, tokens (authorize flow), sync
+ *   admin_live.c      the live view: /admin/events/stream (Server-Sent Events)
  *
  * Every page is rendered server-side into a bounded buffer; every piece of
  * text that came from Trello or a user goes through admin_esc(). Handlers
@@ -57,6 +58,9 @@ typedef struct admin_req {
  * days, stacked by action type), from the hourly rollup; an error is shown
  * as a notice in the section. */
 void admin_activity_section(admin_req *r, buf *b);
+/* The dashboard's deliveries: attempts per hour by outcome (24 h) and each
+ * handler's success rate and p50/p95 run time, from the delivery rollup. */
+void admin_deliveries_section(admin_req *r, buf *b);
 /* The webhooks page's activity: 7 days of hourly counts per webhook, into
  * @a (the caller clears it with svc_activity_clear()). */
 struct svc_activity;
@@ -113,6 +117,9 @@ void admin_req_clear(admin_req *r);
 /* The value of cookie @name from the request's Cookie headers into @out;
  * false when absent or longer than @outsz - 1. */
 bool admin_cookie(const http_request *req, const char *name, char *out, size_t outsz);
+/* The session of @req's cookie (admin.c): true and @id_hash set when it is
+ * signed in (this slides the session's expiry, as every page does). */
+bool admin_session_check(svc_ctx *sc, http_request *req, char id_hash[65]);
 /* Hex SHA-256 of @s (65 bytes with the terminator). */
 void admin_sha256_hex(const char *s, size_t len, char out[65]);
 /* A short fingerprint of a token for forms (never the token itself):
@@ -122,6 +129,8 @@ void admin_token_fp(const char *tok, char out[17]);
 /* ---- admin_events.c ------------------------------------------------------------- */
 
 int admin_dashboard(admin_req *r);
+/* One event as a row of the event tables (also what the live view pushes). */
+void admin_event_row(buf *b, const event *ev);
 int admin_events(admin_req *r);
 /* /admin/events/{id} and /admin/events/{id}/replay; @tail is after "/events/". */
 int admin_event(admin_req *r, const char *tail);

@@ -13,6 +13,8 @@
 #include "server/admin.h"
 #include "server/chart.h"
 #include "service/activity.h"
+#include "service/service.h"
+#include "store/store.h"
 #include "util/log.h"
 
 #define LABEL_MAX 16
@@ -133,4 +135,106 @@ void admin_webhook_activity_cell(buf *b, const svc_activity *a, const webhook *w
 			           (long long)(min / 60));
 	}
 	buf_puts(b, "</span>");
+}
+
+/* A run time for people: "850 µs", "12 ms", "3.4 s"; "—" when unknown. */
+static void put_run(buf *b, int64_t us, bool open_ended)
+{
+	if (us < 0)
+		buf_puts(b, "—");
+	else if (us < 1000)
+		buf_printf(b, "%lld µs", (long long)us);
+	else if (us < 10000000)
+		buf_printf(b, "%s%lld ms", open_ended ? "over " : "", (long long)(us / 1000));
+	else
+		buf_printf(b, "%s%lld s", open_ended ? "over " : "", (long long)(us / 1000000));
+}
+
+/* The handlers' table: attempts, success rate, p50/p95 over the window. */
+static void handlers_table(admin_req *r, buf *b, const svc_delivery_activity *a)
+{
+	if (a->nhandlers == 0) {
+		buf_puts(b, "<p class=muted>No delivery attempts in the last 24 hours.</p>\n");
+		return;
+	}
+	handler *hs = NULL;
+	size_t nh = 0;
+	th_error err = {0, {0}};
+	if (svc_handler_list(r->sc, &hs, &nh, &err))
+		nh = 0; /* the kinds are a nicety; the numbers stand alone */
+	buf_puts(b, "<div class=table-wrap><table id=handler-stats>\n<caption>Handlers, last 24 "
+	            "hours</caption>\n<thead><tr><th scope=col>Handler</th><th scope=col>Kind</th>"
+	            "<th scope=col>Attempts</th><th scope=col>Success</th><th scope=col>Failed</th>"
+	            "<th scope=col>Dead</th><th scope=col>p50 run time</th>"
+	            "<th scope=col>p95 run time</th></tr></thead>\n<tbody>\n");
+	for (size_t i = 0; i < a->nhandlers; i++) {
+		const svc_handler_stats *h = &a->handlers[i];
+		const char *kind = "(removed)";
+		for (size_t j = 0; j < nh; j++)
+			if (str_eq(hs[j].id, h->handler_id))
+				kind = handler_kind_name(hs[j].kind);
+		uint64_t all = h->done + h->failed + h->dead;
+		buf_puts(b, "<tr><td class=mono>");
+		admin_esc(b, h->handler_id);
+		buf_puts(b, "</td><td>");
+		admin_esc(b, kind);
+		/* one decimal without floating-point formatting (no locale) */
+		uint64_t permille = all ? (h->done * 1000 + all / 2) / all : 0;
+		buf_printf(b,
+		           "</td><td>%llu</td><td>%llu.%llu %%</td><td>%llu</td><td>%llu</td><td>",
+		           (unsigned long long)all, (unsigned long long)(permille / 10),
+		           (unsigned long long)(permille % 10), (unsigned long long)h->failed,
+		           (unsigned long long)h->dead);
+		bool top = h->runs[SVC_RUN_BUCKETS - 1] > 0;
+		put_run(b, h->p50_us,
+		        top && h->p50_us == store_run_bucket_max_us[SVC_RUN_BUCKETS - 2]);
+		buf_puts(b, "</td><td>");
+		put_run(b, h->p95_us,
+		        top && h->p95_us == store_run_bucket_max_us[SVC_RUN_BUCKETS - 2]);
+		buf_puts(b, "</td></tr>\n");
+	}
+	buf_puts(b, "</tbody></table></div>\n<p class=\"muted small\">Run times are estimated "
+	            "from buckets (1, 2, 5, 10, 25 ms … 1 min); attempts recorded before "
+	            "schema 9 count without one.</p>\n");
+	handler_list_free(hs, nh);
+}
+
+/* The dashboard's deliveries section: attempts per hour by outcome (24 h)
+ * and the handlers' table, from the hourly delivery rollup. */
+void admin_deliveries_section(admin_req *r, buf *b)
+{
+	th_error err = {0, {0}};
+	svc_delivery_activity a = {0};
+	buf_puts(b, "<section aria-labelledby=h-deliveries><h2 id=h-deliveries>Deliveries</h2>\n");
+	if (svc_delivery_activity_read(r->sc, time_now_ms(), 24, &a, &err) != 0) {
+		admin_notice(b, "error", err.msg);
+		goto out;
+	}
+	char(*labels)[LABEL_MAX] = calloc(a.nbuckets, sizeof *labels);
+	const char **lp = calloc(a.nbuckets, sizeof *lp);
+	int ret = TH_ENOMEM;
+	if (labels && lp) {
+		svc_activity hours = {.first_hour = a.first_hour, .bucket_hours = 1};
+		for (size_t i = 0; i < a.nbuckets; i++) {
+			bucket_label(&hours, i, labels[i], LABEL_MAX);
+			lp[i] = labels[i];
+		}
+		chart_series ss[3] = {{"done", a.done}, {"failed", a.failed}, {"dead", a.dead}};
+		chart_bars c = {
+		    "dl-24h",     "Delivery attempts per hour by outcome, last 24 hours",
+		    "hour (UTC)", "attempts",
+		    lp,           a.nbuckets,
+		    ss,           3};
+		ret = chart_bars_render(b, &c);
+	}
+	free(labels);
+	free(lp);
+	if (ret != 0) {
+		log_warn("admin", "rendering the deliveries chart failed");
+		admin_notice(b, "error", "The deliveries chart could not be drawn.");
+	}
+	handlers_table(r, b, &a);
+out:
+	buf_puts(b, "</section>\n");
+	svc_delivery_activity_clear(&a);
 }

@@ -13,31 +13,45 @@
 #define DELIVERIES_PAGE 200
 #define ERROR_SHOWN_MAX 2000
 
-/* The rows of an event listing as a table. */
-static void events_table(buf *b, const event_row *rows, size_t n)
+/* The rows of an event listing as a table. @live_max > 0: the newest rows,
+ * which the live view (admin.js over /admin/events/stream) extends, keeping
+ * at most @live_max; without JavaScript a refresh shows new ones. */
+static void events_table(buf *b, const event_row *rows, size_t n, unsigned live_max)
 {
+	if (live_max)
+		buf_puts(b, "<p id=live-status class=\"muted small\" aria-live=polite>New events "
+		            "show after a <a href=\"\">refresh</a>.</p>\n");
 	if (n == 0) {
-		buf_puts(b, "<p class=muted>No events yet.</p>\n");
-		return;
+		buf_puts(b, "<p class=muted id=no-events>No events yet.</p>\n");
+		if (!live_max)
+			return;
 	}
-	buf_puts(b, "<div class=table-wrap><table>\n<thead><tr><th scope=col>Received</th>"
+	buf_printf(b, "<div class=table-wrap%s><table>\n", n ? "" : " hidden");
+	buf_puts(b, "<thead><tr><th scope=col>Received</th>"
 	            "<th scope=col>Type</th><th scope=col>Summary</th>"
-	            "<th scope=col class=hide-sm>Board</th></tr></thead>\n<tbody>\n");
-	for (size_t i = 0; i < n; i++) {
-		const event *ev = &rows[i].ev;
-		buf_puts(b, "<tr><td class=small>");
-		admin_time(b, ev->received_at);
-		buf_puts(b, "</td><td class=mono>");
-		admin_esc(b, ev->action_type);
-		buf_puts(b, "</td><td><a class=summary href=\"/admin/events/");
-		admin_urlenc(b, ev->id);
-		buf_puts(b, "\">");
-		admin_esc(b, ev->summary && *ev->summary ? ev->summary : "(no summary)");
-		buf_puts(b, "</a></td><td class=hide-sm>");
-		admin_esc(b, ev->board_name);
-		buf_puts(b, "</td></tr>\n");
-	}
+	            "<th scope=col class=hide-sm>Board</th></tr></thead>\n");
+	if (live_max)
+		buf_printf(b, "<tbody data-live-max=%u>\n", live_max);
+	else
+		buf_puts(b, "<tbody>\n");
+	for (size_t i = 0; i < n; i++)
+		admin_event_row(b, &rows[i].ev);
 	buf_puts(b, "</tbody></table></div>\n");
+}
+
+void admin_event_row(buf *b, const event *ev)
+{
+	buf_puts(b, "<tr><td class=small>");
+	admin_time(b, ev->received_at);
+	buf_puts(b, "</td><td class=mono>");
+	admin_esc(b, ev->action_type);
+	buf_puts(b, "</td><td><a class=summary href=\"/admin/events/");
+	admin_urlenc(b, ev->id);
+	buf_puts(b, "\">");
+	admin_esc(b, ev->summary && *ev->summary ? ev->summary : "(no summary)");
+	buf_puts(b, "</a></td><td class=hide-sm>");
+	admin_esc(b, ev->board_name);
+	buf_puts(b, "</td></tr>\n");
 }
 
 /* ---- dashboard --------------------------------------------------------------------------- */
@@ -82,6 +96,7 @@ int admin_dashboard(admin_req *r)
 	           nw, active, attention, nt, (long long)counts[DELIVERY_PENDING],
 	           (long long)counts[DELIVERY_FAILED], (long long)counts[DELIVERY_DEAD]);
 	admin_activity_section(r, &b);
+	admin_deliveries_section(r, &b);
 	event_query q = {0};
 	q.limit = 10;
 	if (svc_event_list(sc, &q, &rows, &nr, &err)) {
@@ -89,7 +104,7 @@ int admin_dashboard(admin_req *r)
 		goto out;
 	}
 	buf_puts(&b, "<section aria-labelledby=h-recent><h2 id=h-recent>Recent events</h2>\n");
-	events_table(&b, rows, nr);
+	events_table(&b, rows, nr, 10);
 	buf_puts(&b, "<p><a href=\"/admin/events\">All events</a></p></section>\n");
 out:
 	webhook_list_free(ws, nw);
@@ -158,7 +173,9 @@ int admin_events(admin_req *r)
 		admin_notice(&b, "error", err.msg);
 		goto out;
 	}
-	events_table(&b, rows, nr);
+	/* live only where every new event belongs: the newest page, unfiltered */
+	bool live = !q.webhook_id && !q.action_type && !q.text && !before_seq;
+	events_table(&b, rows, nr, live ? EVENTS_PAGE : 0);
 	buf_puts(&b, "<nav class=pager aria-label=Pages>");
 	if (before_seq)
 		buf_puts(&b, "<a class=\"button secondary\" href=\"/admin/events\">Newest</a> ");

@@ -87,13 +87,50 @@ static const char admin_css[] =
     ".chart-table{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);"
     "white-space:nowrap}\n"
     ".silent{color:var(--err);font-weight:600}\n"
+    "tr.live-new{animation:live-new 3s ease-out}\n"
+    "@keyframes live-new{from{background:#fff3bf}to{background:transparent}}\n"
+    "@media (prefers-reduced-motion:reduce){tr.live-new{animation:none}}\n"
     "@media (max-width:700px){main{padding:10px}th,td{padding:6px}.hide-sm{display:none}"
     "header.top form.out{margin-left:0}}\n";
 
-/* The only script: the token return page reads the fragment Trello sent
- * back (#token=...), removes it from the address bar and history, and posts
- * the token with the page's CSRF token. Nothing else runs JavaScript. */
+/* The only script, two parts; every page works without it.
+ * 1. The token return page reads the fragment Trello sent back
+ *    (#token=...), removes it from the address bar and history, and posts
+ *    the token with the page's CSRF token.
+ * 2. The live view: on a page with an event table marked data-live-max
+ *    (dashboard, newest events), new events' rows arrive over
+ *    /admin/events/stream (EventSource) and are put on top; the rows are
+ *    rendered and escaped by the server (admin_event_row), parsed in a
+ *    <template> so nothing in them runs. The CSP (script-src 'self',
+ *    connect-src from default-src 'self') allows exactly this. */
 static const char admin_js[] =
+    "(function(){\n"
+    "  var body = document.querySelector('tbody[data-live-max]');\n"
+    "  if (!body || !window.EventSource) return;\n"
+    "  var max = parseInt(body.getAttribute('data-live-max'), 10) || 50;\n"
+    "  var status = document.getElementById('live-status');\n"
+    "  var say = function (t) { if (status) status.textContent = t; };\n"
+    "  var es = new EventSource('/admin/events/stream');\n"
+    "  es.addEventListener('row', function (e) {\n"
+    "    var t = document.createElement('template');\n"
+    "    t.innerHTML = e.data;\n"
+    "    var row = t.content.querySelector('tr');\n"
+    "    if (!row) return;\n"
+    "    row.className = 'live-new';\n"
+    "    body.insertBefore(row, body.firstChild);\n"
+    "    while (body.rows.length > max) body.deleteRow(body.rows.length - 1);\n"
+    "    var none = document.getElementById('no-events');\n"
+    "    if (none) none.remove();\n"
+    "    var wrap = body.closest('.table-wrap');\n"
+    "    if (wrap) wrap.hidden = false;\n"
+    "  });\n"
+    "  es.onopen = function () { say('Live: new events appear here as they arrive.'); };\n"
+    "  es.onerror = function () {\n"
+    "    say(es.readyState === EventSource.CLOSED\n"
+    "      ? 'The live view stopped; reload the page to see new events.'\n"
+    "      : 'Reconnecting to the live view\\u2026');\n"
+    "  };\n"
+    "})();\n"
     "(function(){\n"
     "  var form = document.getElementById('token-return');\n"
     "  if (!form) return;\n"

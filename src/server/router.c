@@ -17,6 +17,8 @@ int server_route(void *ctx, http_request *req, http_response *res)
 		return server_healthz(s->svc, req, res);
 	if (str_eq(path, "/metrics"))
 		return server_metrics(s, req, res);
+	if (str_eq(path, "/admin/events/stream"))
+		return server_events_stream(s, req, res); /* the live view (admin_live.c) */
 	if (str_eq(path, "/admin") || str_starts(path, "/admin/"))
 		return server_admin(s->svc, req, res, path + strlen("/admin"));
 	if (str_eq(path, "/")) {

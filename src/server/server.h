@@ -16,6 +16,8 @@
 #include "http/http.h"
 #include "service/ctx.h"
 
+typedef struct admin_live admin_live;
+
 /* What the routes of one server get; owned by its creator (the app), which
  * keeps it alive and unchanged while the server runs. */
 typedef struct server_ctx {
@@ -23,6 +25,7 @@ typedef struct server_ctx {
 	/* more /metrics series (the dispatcher's), appended after ours; NULL: none */
 	int (*render_extra)(void *ctx, buf *out);
 	void *render_ctx;
+	admin_live *live; /* the live view's streams; NULL: GET /admin/events/stream answers 503 */
 } server_ctx;
 
 /* The http_handler_fn given to the HTTP server; @ctx is a server_ctx. */
@@ -35,5 +38,30 @@ int server_metrics(const server_ctx *s, http_request *req, http_response *res);
 int server_probe(svc_ctx *sc, http_request *req, http_response *res);
 /* The admin pages; @rest is the path after "/admin" ("" or "/..."). */
 int server_admin(svc_ctx *sc, http_request *req, http_response *res, const char *rest);
+
+/* ---- the live view (admin_live.c) ----------------------------------------------
+
+ * GET /admin/events/stream: Server-Sent Events, one "row" message per new
+ * event (its events-table row), ": heartbeat" comments every heartbeat_ms.
+ * Needs an admin session (401 without); at most per_session streams per
+ * session (429 beyond) and total in all (503 beyond), with Retry-After. */
+#define ADMIN_LIVE_PER_SESSION 4
+#define ADMIN_LIVE_TOTAL 32
+#define ADMIN_LIVE_HEARTBEAT_MS 15000
+typedef struct admin_live_opts {
+	unsigned per_session; /* 0: ADMIN_LIVE_PER_SESSION */
+	unsigned total;       /* 0: ADMIN_LIVE_TOTAL */
+	int64_t heartbeat_ms; /* 0: ADMIN_LIVE_HEARTBEAT_MS */
+} admin_live_opts;
+int admin_live_new(admin_live **out, const admin_live_opts *o, th_error *err);
+/* Ends every stream and frees; call after the HTTP server and the receiver
+ * stopped. NULL-safe. */
+void admin_live_free(admin_live *l);
+/* After @ev was committed: push its row to every open stream (cheap when
+ * none is open). Any thread. NULL-safe. */
+void admin_live_publish(admin_live *l, const event *ev);
+/* How many streams are open. */
+size_t admin_live_open(admin_live *l);
+int server_events_stream(const server_ctx *s, http_request *req, http_response *res);
 
 #endif

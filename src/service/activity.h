@@ -64,4 +64,38 @@ bool svc_activity_silent(uint64_t events_7d, int64_t last_event_at, int64_t now_
 /* Free what svc_activity_read() filled. NULL-safe; @a is zeroed. */
 void svc_activity_clear(svc_activity *a);
 
+/* ---- deliveries (delivery_activity.c), from the hourly delivery rollup ---- */
+
+#define SVC_RUN_BUCKETS 16 /* == STORE_RUN_BUCKETS (store.h) */
+
+/* One handler's attempts over the window. */
+typedef struct svc_handler_stats {
+	char *handler_id;
+	uint64_t done, failed, dead;    /* attempts by outcome */
+	uint64_t runs[SVC_RUN_BUCKETS]; /* attempts with a known run time, by bucket */
+	uint64_t timed;                 /* their sum */
+	int64_t p50_us, p95_us;         /* -1: no attempt with a known run time */
+} svc_handler_stats;
+
+/* Attempts per hour by outcome, and per handler. */
+typedef struct svc_delivery_activity {
+	int64_t first_hour; /* hours since the epoch (UTC) of bucket 0 */
+	size_t nbuckets;
+	uint64_t *done, *failed, *dead; /* nbuckets each, oldest first */
+	svc_handler_stats *handlers;    /* by attempts, most first */
+	size_t nhandlers;
+} svc_delivery_activity;
+
+/* Fill @out with the @hours hours that end with the one holding @now_ms
+ * (1..SVC_ACTIVITY_MAX_BUCKETS, else TH_EINVAL). Reads the rollup only.
+ * Free with svc_delivery_activity_clear() (also after a failure). */
+int svc_delivery_activity_read(svc_ctx *sc, int64_t now_ms, size_t hours,
+                               svc_delivery_activity *out, th_error *err);
+void svc_delivery_activity_clear(svc_delivery_activity *a);
+/* The run time at quantile @q (0..1) of @counts (attempts per run-time
+ * bucket, store.h's bounds), interpolated linearly inside its bucket like
+ * Prometheus' histogram_quantile; the last, unbounded bucket answers its
+ * lower bound. -1 when @counts are all 0. Pure. */
+int64_t svc_run_quantile(const uint64_t counts[SVC_RUN_BUCKETS], double q);
+
 #endif

@@ -166,6 +166,35 @@ static const char *const pg_migrations[] = {
     "ALTER TABLE events ADD COLUMN member_id TEXT;"
     "UPDATE events SET member_id = substring(encode(payload, 'escape')"
     " FROM '\"idMemberCreator\"\\s*:\\s*\"([0-9a-fA-F]{24})\"');",
+    /* 9: how many events each webhook has, kept in the same transaction as
+     * the events (one upsert per webhook per batch), so the webhook listing
+     * reads one row per webhook instead of counting its events (a count(*)
+     * per webhook made the dashboard take ~190 ms with a million events).
+     * Keyed by webhook id and not a column of webhooks, like events.webhook_id:
+     * a removed webhook's history keeps its count. Filled from the events
+     * already stored. Whatever deletes events must subtract here. */
+    "CREATE TABLE webhook_event_count ("
+    "  webhook_id TEXT PRIMARY KEY,"
+    "  n BIGINT NOT NULL"
+    ");"
+    "INSERT INTO webhook_event_count (webhook_id, n)"
+    " SELECT webhook_id, count(*) FROM events GROUP BY webhook_id;"
+    /* and the hourly delivery rollup: attempts per (hour, handler, outcome,
+     * run-time bucket, see store.h), written with each outcome in its
+     * transaction, for the dashboard's deliveries chart and the handlers'
+     * success rate and p50/p95. Outcomes before it carried no run time:
+     * each finished delivery counts once, in its last state, at bucket -1. */
+    "CREATE TABLE delivery_rollup_hour ("
+    "  hour BIGINT NOT NULL,"
+    "  handler_id TEXT NOT NULL,"
+    "  status TEXT NOT NULL,"
+    "  bucket INTEGER NOT NULL,"
+    "  n BIGINT NOT NULL,"
+    "  PRIMARY KEY (hour, handler_id, status, bucket)"
+    ");"
+    "INSERT INTO delivery_rollup_hour (hour, handler_id, status, bucket, n)"
+    " SELECT updated_at / 3600000, handler_id, status, -1, count(*) FROM deliveries"
+    " WHERE status IN ('done', 'failed', 'dead') GROUP BY 1, 2, 3;",
 };
 
 #endif

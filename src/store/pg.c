@@ -795,6 +795,7 @@ static const struct store_ops pg_ops = {
     .event_get = pg_event_get,
     .event_list = pg_event_list,
     .event_rollup = pg_event_rollup,
+    .delivery_rollup = pg_delivery_rollup,
     .handler_insert = pg_handler_insert,
     .handler_get = pg_handler_get,
     .handler_list = pg_handler_list,

@@ -229,10 +229,19 @@ static int op_finish_many(pgs *s, PGconn *c, void *ctx, th_error *err)
 		pp_i64(&p, o->next_attempt_at);
 		pp_text_repair(&p, o->last_error);
 		pp_i64(&p, now);
+		pp_i64(&p, now / 3600000);
+		pp_i64(&p, store_run_bucket(o->run_us));
+		/* and the hourly delivery rollup (migration 9) in the same round trip:
+		 * a row counts when the update found the delivery */
 		PGresult *r =
 		    pq(s, c,
-		       "UPDATE deliveries SET status = $2, next_attempt_at = $3,"
-		       " last_error = $4, updated_at = $5, claimed_until = 0 WHERE id = $1",
+		       "WITH u AS (UPDATE deliveries SET status = $2, next_attempt_at = $3,"
+		       " last_error = $4, updated_at = $5, claimed_until = 0 WHERE id = $1"
+		       " RETURNING handler_id)"
+		       " INSERT INTO delivery_rollup_hour (hour, handler_id, status, bucket, n)"
+		       " SELECT $6, handler_id, $2, $7, 1 FROM u"
+		       " ON CONFLICT (hour, handler_id, status, bucket)"
+		       " DO UPDATE SET n = delivery_rollup_hour.n + 1",
 		       &p, "recording a delivery's outcome", err);
 		pp_free(&p);
 		if (!r)
@@ -388,5 +397,21 @@ int pg_delivery_recover(store *st, size_t *recovered, th_error *err)
 	int ret = with_txn(pgs_of(st), op_recover, &x, err);
 	if (recovered)
 		*recovered = ret == 0 ? x.made : 0;
+	return ret;
+}
+
+/* The delivery rollup cells of [from_hour, to_hour), oldest first. */
+int pg_delivery_rollup(store *st, int64_t from_hour, int64_t to_hour, delivery_rollup_row **out,
+                       size_t *n, th_error *err)
+{
+	*out = NULL;
+	*n = 0;
+	pparams p = {0};
+	pp_i64(&p, from_hour);
+	pp_i64(&p, to_hour);
+	int ret = pg_list_all(pgs_of(st), DELIVERY_ROLLUP_RANGE_SQL("$1", "$2"), &p,
+	                      "reading the delivery rollup", &store_rt_delivery_rollup,
+	                      (void **)out, n, err);
+	pp_free(&p);
 	return ret;
 }

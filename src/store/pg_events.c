@@ -110,7 +110,8 @@ static int queue_deliveries(pgs *s, PGconn *c, dbatch *b, const event *ev, int64
  * statement inserts the events with ON CONFLICT DO NOTHING RETURNING and,
  * in data-modifying CTEs fed by what that RETURNING gave (so only for the
  * events that are new, with their seq), their deliveries, the webhooks'
- * last event times and the hourly rollup. The deliveries are matched here
+ * last event times, the hourly rollup and the webhooks' event counters
+ * (migration 9). The deliveries are matched here
  * (handler_matches, C) for every storable event of the chunk and sent as
  * three arrays; the join with the inserted rows drops those of duplicates.
  * Foreign keys (deliveries -> events) are checked at the end of the
@@ -140,7 +141,10 @@ static int queue_deliveries(pgs *s, PGconn *c, dbatch *b, const event *ev, int64
 	" SELECT received_at / 3600000, webhook_id, coalesce(action_type, ''), count(*)"       \
 	" FROM ins GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"                                          \
 	" ON CONFLICT (hour, webhook_id, action_type)"                                         \
-	" DO UPDATE SET n = event_rollup_hour.n + excluded.n)"                                 \
+	" DO UPDATE SET n = event_rollup_hour.n + excluded.n),"                                \
+	" c AS (INSERT INTO webhook_event_count (webhook_id, n)"                               \
+	" SELECT webhook_id, count(*) FROM ins GROUP BY 1 ORDER BY 1"                          \
+	" ON CONFLICT (webhook_id) DO UPDATE SET n = webhook_event_count.n + excluded.n)"      \
 	" SELECT id, seq FROM ins"
 
 typedef struct put_ctx {

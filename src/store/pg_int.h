@@ -145,6 +145,8 @@ int pg_token_fill_fp(store *st, const char *tok, const char *fp, th_error *err);
 int pg_events_put(store *st, event **evs, size_t n, enum store_put *results, th_error *err);
 int pg_event_get(store *st, const char *id, event *out, th_error *err);
 int pg_event_list(store *st, const event_query *qy, event_row **out, size_t *n, th_error *err);
+int pg_delivery_rollup(store *st, int64_t from_hour, int64_t to_hour, delivery_rollup_row **out,
+                       size_t *n, th_error *err);
 int pg_event_rollup(store *st, int64_t from_hour, int64_t to_hour, int64_t bucket_hours,
                     event_rollup_row **out, size_t *n, th_error *err);
 int pg_event_replay(store *st, const char *event_id, size_t *out_n, th_error *err);

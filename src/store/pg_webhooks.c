@@ -82,9 +82,7 @@ int pg_webhook_update(store *st, const webhook *w, th_error *err)
 	return 0;
 }
 
-#define WEBHOOK_SELECT                                                                       \
-	"SELECT " WEBHOOK_COLS ", (SELECT count(*) FROM events e WHERE e.webhook_id = w.id)" \
-	" FROM webhooks w"
+#define WEBHOOK_SELECT "SELECT " WEBHOOK_COLS ", " WEBHOOK_EVENT_COUNT " FROM webhooks w"
 
 int pg_webhook_get(store *st, const char *id, webhook *out, th_error *err)
 {

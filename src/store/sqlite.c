@@ -48,6 +48,8 @@ static const char *const sq_sql[Q_COUNT] = {
         " ON CONFLICT (webhook_id, action_id) DO NOTHING",
     [Q_WEBHOOK_TOUCH] = "UPDATE webhooks SET last_event_at = ?2"
                         " WHERE id = ?1 AND last_event_at < ?2",
+    [Q_WEBHOOK_COUNT_ADD] = "INSERT INTO webhook_event_count (webhook_id, n) VALUES (?1, ?2)"
+                            " ON CONFLICT (webhook_id) DO UPDATE SET n = n + excluded.n",
     [Q_ROLLUP_ADD] = "INSERT INTO event_rollup_hour (hour, webhook_id, action_type, n)"
                      " VALUES (?1, ?2, ?3, ?4) ON CONFLICT (hour, webhook_id, action_type)"
                      " DO UPDATE SET n = n + excluded.n",
@@ -67,13 +69,12 @@ static const char *const sq_sql[Q_COUNT] = {
         " description = ?6, callback_url = ?7, token = ?8, state = ?9, active = ?10,"
         " consecutive_failures = ?11, first_consecutive_fail_at = ?12, last_event_at = ?13,"
         " token_fp = coalesce(?14, token_fp) WHERE id = ?1",
-    [Q_WEBHOOK_GET] = "SELECT " WEBHOOK_COLS ", (SELECT count(*) FROM events e"
-                      " WHERE e.webhook_id = w.id) FROM webhooks w WHERE id = ?",
-    [Q_WEBHOOK_FIND] = "SELECT " WEBHOOK_COLS ", (SELECT count(*) FROM events e"
-                       " WHERE e.webhook_id = w.id) FROM webhooks w"
-                       " WHERE id_model = ? AND token = ?",
-    [Q_WEBHOOK_LIST] = "SELECT " WEBHOOK_COLS ", (SELECT count(*) FROM events e"
-                       " WHERE e.webhook_id = w.id) FROM webhooks w ORDER BY created_at, id",
+    [Q_WEBHOOK_GET] =
+        "SELECT " WEBHOOK_COLS ", " WEBHOOK_EVENT_COUNT " FROM webhooks w WHERE id = ?",
+    [Q_WEBHOOK_FIND] = "SELECT " WEBHOOK_COLS ", " WEBHOOK_EVENT_COUNT
+                       " FROM webhooks w WHERE id_model = ? AND token = ?",
+    [Q_WEBHOOK_LIST] =
+        "SELECT " WEBHOOK_COLS ", " WEBHOOK_EVENT_COUNT " FROM webhooks w ORDER BY created_at, id",
     [Q_WEBHOOK_DELETE] = "DELETE FROM webhooks WHERE id = ?",
     [Q_TOKEN_PUT] = "INSERT INTO tokens (" TOKEN_COLS ") VALUES (?,?,?,?,?,?,?)"
                     " ON CONFLICT (token) DO UPDATE SET member = excluded.member,"
@@ -130,6 +131,11 @@ static const char *const sq_sql[Q_COUNT] = {
                            " WHERE status = 'running' AND claimed_by = ?1",
     [Q_DELIVERY_FINISH] = "UPDATE deliveries SET status = ?2, next_attempt_at = ?3,"
                           " last_error = ?4, updated_at = ?5, claimed_until = 0 WHERE id = ?1",
+    [Q_DELIVERY_ROLLUP_ADD] =
+        "INSERT INTO delivery_rollup_hour (hour, handler_id, status, bucket, n)"
+        " SELECT ?2, handler_id, ?3, ?4, 1 FROM deliveries WHERE id = ?1"
+        " ON CONFLICT (hour, handler_id, status, bucket) DO UPDATE SET n = n + 1",
+    [Q_DELIVERY_ROLLUP_RANGE] = DELIVERY_ROLLUP_RANGE_SQL("?1", "?2"),
     [Q_DELIVERY_STATUS] = "SELECT status FROM deliveries WHERE id = ?",
     [Q_DELIVERY_RETRY] = "UPDATE deliveries SET status = 'pending', attempts = 0,"
                          " next_attempt_at = ?2, updated_at = ?2, claimed_until = 0"
@@ -631,6 +637,7 @@ static const struct store_ops sq_ops = {
     .event_get = sq_event_get,
     .event_list = sq_event_list,
     .event_rollup = sq_event_rollup,
+    .delivery_rollup = sq_delivery_rollup,
     .handler_insert = sq_handler_insert,
     .handler_get = sq_handler_get,
     .handler_list = sq_handler_list,

@@ -267,6 +267,23 @@ typedef struct sq_finish_many {
 	size_t changed;
 } sq_finish_many;
 
+/* The hourly delivery rollup (migration 9): one more attempt of the
+ * delivery's handler in this hour, outcome and run-time bucket. */
+static int rollup_outcome(sq *s, const delivery_outcome *o, int64_t now, th_error *err)
+{
+	sqlite3_stmt *q = sq_stmt(s, Q_DELIVERY_ROLLUP_ADD, err);
+	if (!q)
+		return TH_ESTORE;
+	sq_bind b = {q, 0, SQLITE_OK};
+	sq_bind_text(&b, o->id);
+	sq_bind_i64(&b, now / 3600000);
+	sq_bind_text(&b, delivery_status_name(o->status));
+	sq_bind_i64(&b, store_run_bucket(o->run_us));
+	int rc = b.rc == SQLITE_OK ? sq_step(q) : b.rc;
+	sq_reset(q);
+	return rc == SQLITE_DONE ? 0 : sq_fail(s, err, "updating the hourly delivery rollup");
+}
+
 static int tx_finish_many(sq *s, void *ctx, th_error *err)
 {
 	sq_finish_many *m = ctx;
@@ -278,11 +295,13 @@ static int tx_finish_many(sq *s, void *ctx, th_error *err)
 		sq_bind b = {q, 0, SQLITE_OK};
 		bind_finish(&b, &m->outs[i], now);
 		int rc = b.rc == SQLITE_OK ? sq_step(q) : b.rc;
-		if (rc == SQLITE_DONE)
-			m->changed += (size_t)sqlite3_changes(s->db);
+		int changes = rc == SQLITE_DONE ? sqlite3_changes(s->db) : 0;
+		m->changed += (size_t)changes;
 		sq_reset(q);
 		if (rc != SQLITE_DONE)
 			return sq_fail(s, err, "recording a delivery's outcome");
+		if (changes && (rc = rollup_outcome(s, &m->outs[i], now, err)) != 0)
+			return rc;
 	}
 	return 0;
 }
@@ -426,5 +445,34 @@ int sq_delivery_recover(store *st, size_t *recovered, th_error *err)
 	int ret = sq_txn(sq_of(st), tx_recover, &made, err);
 	if (recovered)
 		*recovered = ret == 0 ? made : 0;
+	return ret;
+}
+
+/* The delivery rollup cells of [from_hour, to_hour), oldest first. */
+int sq_delivery_rollup(store *st, int64_t from_hour, int64_t to_hour, delivery_rollup_row **out,
+                       size_t *n, th_error *err)
+{
+	sq *s = sq_of(st);
+	*out = NULL;
+	*n = 0;
+	pthread_mutex_lock(&s->mu);
+	int ret = 0;
+	sqlite3_stmt *q = sq_stmt(s, Q_DELIVERY_ROLLUP_RANGE, err);
+	if (!q) {
+		ret = TH_ESTORE;
+	} else {
+		sq_bind b = {q, 0, SQLITE_OK};
+		sq_bind_i64(&b, from_hour);
+		sq_bind_i64(&b, to_hour);
+		if (b.rc != SQLITE_OK) {
+			sq_reset(q);
+			ret = sq_fail(s, err, "reading the delivery rollup");
+		} else {
+			ret = sq_collect(s, q, &store_rt_delivery_rollup, (void **)out, n,
+			                 "reading the delivery rollup", err);
+			sq_reset(q);
+		}
+	}
+	pthread_mutex_unlock(&s->mu);
 	return ret;
 }

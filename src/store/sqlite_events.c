@@ -135,6 +135,36 @@ static int add_rollups(sq *s, event *const *evs, const enum store_put *results, 
 	return 0;
 }
 
+/* Per webhook with new events in the batch: last_event_at and the event
+ * counter (migration 9). Called inside the batch transaction, lock held. */
+static int touch_webhooks(sq *s, event *const *evs, const enum store_put *results, size_t n,
+                          th_error *err)
+{
+	for (size_t i = 0; i < n; i++) {
+		int64_t latest, count;
+		if (!store_batch_webhook_latest(evs, results, n, i, &latest, &count))
+			continue;
+		static const struct {
+			int id;
+			const char *what;
+		} step[] = {{Q_WEBHOOK_TOUCH, "updating the webhook's last event time"},
+		            {Q_WEBHOOK_COUNT_ADD, "updating the webhook's event count"}};
+		for (size_t k = 0; k < TH_ARRAY_LEN(step); k++) {
+			sqlite3_stmt *q = sq_stmt(s, step[k].id, err);
+			if (!q)
+				return TH_ESTORE;
+			sq_bind b = {q, 0, SQLITE_OK};
+			sq_bind_text(&b, evs[i]->webhook_id);
+			sq_bind_i64(&b, step[k].id == Q_WEBHOOK_TOUCH ? latest : count);
+			int rc = b.rc == SQLITE_OK ? sq_step(q) : b.rc;
+			sq_reset(q);
+			if (rc != SQLITE_DONE)
+				return sq_fail(s, err, step[k].what);
+		}
+	}
+	return 0;
+}
+
 int sq_events_put(store *st, event **evs, size_t n, enum store_put *results, th_error *err)
 {
 	sq *s = sq_of(st);
@@ -169,26 +199,8 @@ int sq_events_put(store *st, event **evs, size_t n, enum store_put *results, th_
 			goto rollback;
 		results[i] = is_new ? STORE_PUT_NEW : STORE_PUT_DUPLICATE;
 	}
-	/* last_event_at: one UPDATE per webhook with its latest new event */
-	for (size_t i = 0; i < n; i++) {
-		int64_t latest;
-		if (!store_batch_webhook_latest(evs, results, n, i, &latest))
-			continue;
-		sqlite3_stmt *q = sq_stmt(s, Q_WEBHOOK_TOUCH, err);
-		if (!q) {
-			ret = TH_ESTORE;
-			goto rollback;
-		}
-		sq_bind b = {q, 0, SQLITE_OK};
-		sq_bind_text(&b, evs[i]->webhook_id);
-		sq_bind_i64(&b, latest);
-		int rc = b.rc == SQLITE_OK ? sq_step(q) : b.rc;
-		sq_reset(q);
-		if (rc != SQLITE_DONE) {
-			ret = sq_fail(s, err, "updating the webhook's last event time");
-			goto rollback;
-		}
-	}
+	if ((ret = touch_webhooks(s, evs, results, n, err)) != 0)
+		goto rollback;
 	if ((ret = add_rollups(s, evs, results, n, err)) != 0)
 		goto rollback;
 	if ((ret = sq_run(s, Q_COMMIT, "committing events", err)) != 0)

@@ -25,6 +25,7 @@ enum sq_q {
 	Q_ROLLBACK,
 	Q_EVENT_INSERT,
 	Q_WEBHOOK_TOUCH,
+	Q_WEBHOOK_COUNT_ADD,
 	Q_ROLLUP_ADD,
 	Q_ROLLUP_RANGE,
 	Q_DELIVERY_INSERT,
@@ -57,6 +58,8 @@ enum sq_q {
 	Q_DELIVERY_CLAIMERS,
 	Q_DELIVERY_RECOVER,
 	Q_DELIVERY_FINISH,
+	Q_DELIVERY_ROLLUP_ADD,
+	Q_DELIVERY_ROLLUP_RANGE,
 	Q_DELIVERY_STATUS,
 	Q_DELIVERY_RETRY,
 	Q_DELIVERY_STATS,
@@ -177,6 +180,8 @@ int sq_token_fill_fp(store *st, const char *tok, const char *fp, th_error *err);
 int sq_events_put(store *st, event **evs, size_t n, enum store_put *results, th_error *err);
 int sq_event_get(store *st, const char *id, event *out, th_error *err);
 int sq_event_list(store *st, const event_query *qy, event_row **out, size_t *n, th_error *err);
+int sq_delivery_rollup(store *st, int64_t from_hour, int64_t to_hour, delivery_rollup_row **out,
+                       size_t *n, th_error *err);
 int sq_event_rollup(store *st, int64_t from_hour, int64_t to_hour, int64_t bucket_hours,
                     event_rollup_row **out, size_t *n, th_error *err);
 int sq_event_replay(store *st, const char *event_id, size_t *out_n, th_error *err);

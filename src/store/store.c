@@ -117,6 +117,32 @@ void handler_list_free(handler *a, size_t n)
 }
 
 /* Free an array of @n rollup cells. NULL-safe. */
+void delivery_rollup_list_free(delivery_rollup_row *a, size_t n)
+{
+	if (!a)
+		return;
+	for (size_t i = 0; i < n; i++)
+		free(a[i].handler_id);
+	free(a);
+}
+
+/* Roughly 1-2-5 steps from 1 ms to 1 min, like the run-time histograms of
+ * /metrics (service/metrics.c), so a p95 of a few ms and one of 20 s both
+ * land in a bucket narrow enough to read. */
+const int64_t store_run_bucket_max_us[STORE_RUN_BUCKETS] = {
+    1000,   2000,    5000,    10000,   25000,    50000,    100000,   250000,
+    500000, 1000000, 2500000, 5000000, 10000000, 30000000, 60000000, INT64_MAX};
+
+int store_run_bucket(int64_t run_us)
+{
+	if (run_us < 0)
+		return -1;
+	int b = 0;
+	while (b < STORE_RUN_BUCKETS - 1 && run_us > store_run_bucket_max_us[b])
+		b++;
+	return b;
+}
+
 void event_rollup_list_free(event_rollup_row *a, size_t n)
 {
 	if (!a)
@@ -239,17 +265,19 @@ int store_check_outcomes(const delivery_outcome *outs, size_t n, size_t *changed
 }
 
 bool store_batch_webhook_latest(event *const *evs, const enum store_put *results, size_t n,
-                                size_t i, int64_t *latest)
+                                size_t i, int64_t *latest, int64_t *count)
 {
 	if (results[i] != STORE_PUT_NEW)
 		return false;
 	const char *wh = evs[i]->webhook_id;
 	*latest = evs[i]->received_at;
+	*count = 1;
 	for (size_t j = 0; j < n; j++) {
 		if (j == i || results[j] != STORE_PUT_NEW || !str_eq(evs[j]->webhook_id, wh))
 			continue;
 		if (j < i)
 			return false; /* an earlier event of this webhook speaks for it */
+		++*count;
 		if (evs[j]->received_at > *latest)
 			*latest = evs[j]->received_at;
 	}
@@ -288,7 +316,7 @@ bool store_batch_rollup_first(event *const *evs, const enum store_put *results, 
 int store_delivery_finish_one(store *st, const char *id, enum delivery_status status,
                               int64_t next_attempt_at, const char *last_error, th_error *err)
 {
-	delivery_outcome o = {id, status, next_attempt_at, last_error};
+	delivery_outcome o = {id, status, next_attempt_at, last_error, -1};
 	size_t changed = 0;
 	int ret = store_delivery_finish_many(st, &o, 1, &changed, err);
 	if (ret == 0 && changed == 0)

@@ -59,7 +59,27 @@ typedef struct delivery_outcome {
 	enum delivery_status status; /* done, failed or dead */
 	int64_t next_attempt_at;     /* failed: when to try again */
 	const char *last_error;      /* bounded error text or output; NULL: none */
+	int64_t run_us;              /* how long the attempt ran; < 0: unknown */
 } delivery_outcome;
+
+/* Run-time buckets of the hourly delivery rollup (migration 9): bucket i
+ * holds attempts that ran at most store_run_bucket_max_us[i] (and more than
+ * the one before); the last is unbounded. */
+#define STORE_RUN_BUCKETS 16
+extern const int64_t store_run_bucket_max_us[STORE_RUN_BUCKETS];
+/* The bucket of a run time; -1 when unknown (@run_us < 0). */
+int store_run_bucket(int64_t run_us);
+
+/* One cell of the hourly delivery rollup: how many attempts of @handler_id
+ * ended in @status (done, failed or dead) during @hour, in run-time bucket
+ * @bucket (-1: run time unknown, e.g. outcomes recorded before schema 9). */
+typedef struct delivery_rollup_row {
+	int64_t hour;
+	char *handler_id;
+	enum delivery_status status;
+	int bucket;
+	int64_t n;
+} delivery_rollup_row;
 
 /* One cell of the hourly event rollup (migration 7): how many events of
  * @action_type webhook @webhook_id received in hour @hour (hours since the
@@ -196,6 +216,11 @@ struct store_ops {
 	/* Counts per status, for metrics. @counts is indexed by delivery_status. */
 	int (*delivery_stats)(store *st, int64_t counts[5], int64_t *oldest_pending_at,
 	                      th_error *err);
+	/* The delivery rollup cells with @from_hour <= hour < @to_hour, oldest
+	 * first (at most STORE_ROLLUP_MAX_ROWS); the rollup table only:
+	 * bounded by hours x handlers x 3 outcomes x STORE_RUN_BUCKETS. */
+	int (*delivery_rollup)(store *st, int64_t from_hour, int64_t to_hour,
+	                       delivery_rollup_row **out, size_t *n, th_error *err);
 
 	/* admin users and sessions */
 	int (*user_put)(store *st, const char *name, const char *pwhash, th_error *err);
@@ -410,6 +435,12 @@ static inline int store_delivery_stats(store *st, int64_t counts[5], int64_t *ol
 	return st->ops->delivery_stats(st, counts, oldest_pending_at, err);
 }
 
+static inline int store_delivery_rollup(store *st, int64_t from_hour, int64_t to_hour,
+                                        delivery_rollup_row **out, size_t *n, th_error *err)
+{
+	return st->ops->delivery_rollup(st, from_hour, to_hour, out, n, err);
+}
+
 static inline int store_user_put(store *st, const char *name, const char *pwhash, th_error *err)
 {
 	return st->ops->user_put(st, name, pwhash, err);
@@ -466,6 +497,7 @@ void token_list_free(token *a, size_t n);
 void event_row_list_free(event_row *a, size_t n);
 void handler_list_free(handler *a, size_t n);
 void event_rollup_list_free(event_rollup_row *a, size_t n);
+void delivery_rollup_list_free(delivery_rollup_row *a, size_t n);
 void delivery_list_free(delivery *a, size_t n);
 void user_session_clear(user_session *s);
 void backfill_mark_clear(backfill_mark *m);

@@ -33,17 +33,18 @@ int store_check_finish(enum delivery_status status, th_error *err);
  * builds also the injected failure of the whole write (STORE_FAULT_FINISH). */
 int store_check_outcomes(const delivery_outcome *outs, size_t n, size_t *changed, th_error *err);
 /* For a batch just stored: true when evs[i] is the first NEW event of its
- * webhook in the batch; *latest then gets the latest received_at of that
- * webhook's new events. So each backend updates webhooks.last_event_at once
- * per webhook per batch, not once per event. */
-/* For a batch just stored: true when evs[i] is the first NEW event of its
  * rollup key (webhook, action type, hour of received_at) in the batch; *hour
  * and *count (how many new events share the key) are then set. So each
  * backend makes one rollup upsert per distinct key per batch. */
 bool store_batch_rollup_first(event *const *evs, const enum store_put *results, size_t n, size_t i,
                               int64_t *hour, int64_t *count);
+/* For a batch just stored: true when evs[i] is the first NEW event of its
+ * webhook in the batch; *latest then gets the latest received_at of that
+ * webhook's new events and *count how many there are. So each backend
+ * updates webhooks.last_event_at and the webhook's event counter (migration
+ * 9) once per webhook per batch, not once per event. */
 bool store_batch_webhook_latest(event *const *evs, const enum store_put *results, size_t n,
-                                size_t i, int64_t *latest);
+                                size_t i, int64_t *latest, int64_t *count);
 /* delivery_finish for both backends: one outcome through delivery_finish_many,
  * TH_ENOTFOUND when no row had that id. */
 int store_delivery_finish_one(store *st, const char *id, enum delivery_status status,
@@ -100,6 +101,10 @@ int store_each_match(const event *ev, const handler *hs, size_t nh, store_match_
 	"id, trello_id, id_model, model_type, model_name, description, callback_url, token, " \
 	"state, active, consecutive_failures, first_consecutive_fail_at, created_at, "        \
 	"last_event_at, token_fp"
+/* The webhook listing's event count (webhooks aliased w): the counter kept at
+ * ingest (migration 9), one primary-key lookup, never a count over events. */
+#define WEBHOOK_EVENT_COUNT \
+	"coalesce((SELECT n FROM webhook_event_count c WHERE c.webhook_id = w.id), 0)"
 #define EVENT_COLS                                                                       \
 	"seq, id, webhook_id, action_id, action_type, action_date, model_id, board_id, " \
 	"board_name, list_id, list_name, card_id, card_name, member, summary, source, "  \
@@ -187,6 +192,12 @@ extern const store_rowtype store_rt_backfill_mark;  /* BACKFILL_MARK_COLS */
 extern const store_rowtype store_rt_session; /* id_hash, user, csrf, expires_at */
 extern const store_rowtype store_rt_text;    /* one text column (a char *) */
 extern const store_rowtype store_rt_rollup;  /* webhook_id, action_type, hour, n */
+/* hour, handler_id, status, bucket, n */
+extern const store_rowtype store_rt_delivery_rollup;
+/* The delivery rollup's range read, for both backends ($1/?1 from, $2/?2 to). */
+#define DELIVERY_ROLLUP_RANGE_SQL(P1, P2)                                                        \
+	"SELECT hour, handler_id, status, bucket, n FROM delivery_rollup_hour WHERE hour >= " P1 \
+	" AND hour < " P2 " ORDER BY hour, handler_id, status, bucket LIMIT 100000"
 
 /* Reads EVENT_COLS of the current row into @ev (and the payload after them
  * when @with_payload); returns the event's seq. */

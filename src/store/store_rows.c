@@ -182,6 +182,19 @@ static void read_rollup(store_row *r, void *e)
 	x->n = row_int(r);
 }
 
+static void read_delivery_rollup(store_row *r, void *e)
+{
+	delivery_rollup_row *x = e;
+	x->hour = row_int(r);
+	x->handler_id = row_text(r);
+	char *st = row_text(r);
+	if (!st || delivery_status_parse(st, &x->status) != 0)
+		x->status = DELIVERY_FAILED; /* only done/failed/dead are written */
+	free(st);
+	x->bucket = (int)row_int(r);
+	x->n = row_int(r);
+}
+
 static void read_text(store_row *r, void *e)
 {
 	*(char **)e = row_text(r);
@@ -227,6 +240,12 @@ static void clear_rollup(void *e)
 	free(x->action_type);
 	x->webhook_id = x->action_type = NULL;
 }
+static void clear_delivery_rollup(void *e)
+{
+	delivery_rollup_row *x = e;
+	free(x->handler_id);
+	x->handler_id = NULL;
+}
 static void clear_text(void *e)
 {
 	free(*(char **)e);
@@ -245,6 +264,8 @@ const store_rowtype store_rt_session = {sizeof(user_session), read_session, clea
 const store_rowtype store_rt_backfill_mark = {sizeof(backfill_mark), read_backfill_mark,
                                               clear_backfill_mark};
 const store_rowtype store_rt_rollup = {sizeof(event_rollup_row), read_rollup, clear_rollup};
+const store_rowtype store_rt_delivery_rollup = {sizeof(delivery_rollup_row), read_delivery_rollup,
+                                                clear_delivery_rollup};
 const store_rowtype store_rt_text = {sizeof(char *), read_text, clear_text};
 
 /* Grow @*arr (of @elem-sized items) so it can hold @n + 1; zeroes new room. */

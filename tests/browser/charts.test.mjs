@@ -27,8 +27,8 @@ let mock, serve, env, tmp, base, busy, quiet;
 const browsers = [];
 
 // History written straight into the database (as the store would have):
-// events, then the hourly rollup the store keeps at ingest, then each
-// webhook's last event time.
+// events, then the hourly rollup and the per-webhook event count the store
+// keeps at ingest, then each webhook's last event time.
 function seed(dbPath, now) {
   const rows = [];
   const types = ['createCard', 'updateCard', 'commentCard', 'addMemberToCard',
@@ -54,6 +54,8 @@ function seed(dbPath, now) {
   sql.push('INSERT INTO event_rollup_hour (hour, webhook_id, action_type, n)' +
     " SELECT received_at / 3600000, webhook_id, coalesce(action_type, ''), count(*) FROM events" +
     ' GROUP BY 1, 2, 3 ON CONFLICT (hour, webhook_id, action_type) DO UPDATE SET n = excluded.n;');
+  sql.push('INSERT INTO webhook_event_count (webhook_id, n) SELECT webhook_id, count(*) FROM events' +
+    ' GROUP BY 1 ON CONFLICT (webhook_id) DO UPDATE SET n = excluded.n;');
   sql.push('UPDATE webhooks SET last_event_at = (SELECT max(received_at) FROM events' +
     ' WHERE events.webhook_id = webhooks.id);');
   sql.push('COMMIT;');

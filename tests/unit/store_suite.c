@@ -1020,6 +1020,24 @@ void suite_last_event_at(void **state)
 	assert_int_equal(store_webhook_get(st, "wl2", &w, &err), 0);
 	assert_int_equal(w.last_event_at, 9000);
 	webhook_clear(&w);
+	/* the event counter (migration 9) follows the same batches: new events
+	 * only, per webhook, across batches; a listing reads the same numbers */
+	assert_int_equal(store_webhook_get(st, "wl1", &w, &err), 0);
+	assert_int_equal(w.event_count, 3);
+	webhook_clear(&w);
+	webhook *ws = NULL;
+	size_t nw = 0;
+	assert_int_equal(store_webhook_list(st, &ws, &nw, &err), 0);
+	for (size_t i = 0; i < nw; i++)
+		assert_int_equal(ws[i].event_count, 3); /* wl1: x1 b1 b3; wl2: b2 b4 b5 */
+	assert_int_equal(nw, 2);
+	webhook_list_free(ws, nw);
+	/* a removed webhook's history keeps its count when it comes back */
+	assert_int_equal(store_webhook_delete(st, "wl2", &err), 0);
+	suite_add_webhook(st, "wl2", "6123456789abcdef0000aa02", "tokA");
+	assert_int_equal(store_webhook_get(st, "wl2", &w, &err), 0);
+	assert_int_equal(w.event_count, 3);
+	webhook_clear(&w);
 	suite_ev_free(first);
 	suite_ev_free(old);
 	for (size_t i = 0; i < 5; i++)
@@ -1186,12 +1204,12 @@ void suite_finish_many(void **state)
 	assert_int_equal(store_delivery_claim(st, SUITE_ALL_KINDS, 10, 60000, &d, &n, &err), 0);
 	assert_int_equal(n, 3);
 	int64_t later = time_now_ms() + 60000;
-	delivery_outcome outs[4] = {{d[0].id, DELIVERY_DONE, 0, NULL},
-	                            {d[1].id, DELIVERY_FAILED, later, "exit status 1"},
-	                            {"no-such-delivery", DELIVERY_DONE, 0, NULL},
-	                            {d[2].id, DELIVERY_DEAD, 0, "gave up"}};
+	delivery_outcome outs[4] = {{d[0].id, DELIVERY_DONE, 0, NULL, 3000},
+	                            {d[1].id, DELIVERY_FAILED, later, "exit status 1", 700000},
+	                            {"no-such-delivery", DELIVERY_DONE, 0, NULL, 3000},
+	                            {d[2].id, DELIVERY_DEAD, 0, "gave up", -1}};
 	/* a status an attempt cannot end in refuses the whole batch, nothing recorded */
-	delivery_outcome bad[2] = {outs[0], {d[2].id, DELIVERY_PENDING, 0, NULL}};
+	delivery_outcome bad[2] = {outs[0], {d[2].id, DELIVERY_PENDING, 0, NULL, 1}};
 	size_t changed = 99;
 	assert_int_equal(store_delivery_finish_many(st, bad, 2, &changed, &err), TH_EINVAL);
 	assert_int_equal(changed, 0);
@@ -1215,6 +1233,39 @@ void suite_finish_many(void **state)
 	delivery_clear(&g);
 	assert_int_equal(store_delivery_finish_many(st, outs, 0, &changed, &err), 0);
 	assert_int_equal(changed, 0);
+
+	/* the hourly delivery rollup (migration 9) counted the three outcomes
+	 * that found their delivery, by handler, outcome and run-time bucket;
+	 * the refused batch and the unknown id added nothing */
+	int64_t hour = time_now_ms() / 3600000;
+	delivery_rollup_row *ru = NULL;
+	size_t nru = 0;
+	assert_int_equal(store_delivery_rollup(st, hour - 1, hour + 2, &ru, &nru, &err), 0);
+	assert_int_equal(nru, 3);
+	int64_t total = 0;
+	for (size_t i = 0; i < nru; i++) {
+		assert_true(ru[i].hour == hour || ru[i].hour == hour + 1); /* an hour may turn */
+		assert_int_equal(ru[i].n, 1);
+		total += ru[i].n;
+		const char *want_id = ru[i].status == DELIVERY_DONE     ? d[0].handler_id
+		                      : ru[i].status == DELIVERY_FAILED ? d[1].handler_id
+		                                                        : d[2].handler_id;
+		assert_string_equal(ru[i].handler_id, want_id);
+		assert_int_equal(ru[i].bucket, ru[i].status == DELIVERY_DONE     ? 2 /* <= 5 ms */
+		                               : ru[i].status == DELIVERY_FAILED ? 9 /* <= 1 s */
+		                                                                 : -1);
+	}
+	assert_int_equal(total, 3);
+	delivery_rollup_list_free(ru, nru);
+	/* a range without outcomes is empty */
+	assert_int_equal(store_delivery_rollup(st, hour - 10, hour - 5, &ru, &nru, &err), 0);
+	assert_int_equal(nru, 0);
+	delivery_rollup_list_free(ru, nru);
+	assert_int_equal(store_run_bucket(-5), -1);
+	assert_int_equal(store_run_bucket(0), 0);
+	assert_int_equal(store_run_bucket(1000), 0);
+	assert_int_equal(store_run_bucket(1001), 1);
+	assert_int_equal(store_run_bucket(INT64_MAX), STORE_RUN_BUCKETS - 1);
 	delivery_list_free(d, n);
 	for (size_t i = 0; i < 3; i++)
 		suite_ev_free(e[i]);
@@ -1733,6 +1784,7 @@ void suite_fault_events_put(void **state)
 	enum store_fault kinds[3];
 	size_t nk = fault_kinds(st, kinds), faults = 0;
 	int round = 0;
+	int64_t stored_f1 = 0; /* events of wF1 stored so far */
 	for (size_t k = 0; k < nk; k++) {
 		for (long nth = 1;; nth++) {
 			char a1[32], a2[32], a3[32];
@@ -1766,6 +1818,12 @@ void suite_fault_events_put(void **state)
 				assert_int_equal(r[i], STORE_PUT_NEW);
 			assert_int_equal(count_events(st), events0 + 3);
 			assert_int_equal(count_by_status(st, NULL), deliveries0 + 3);
+			stored_f1 += 2;
+			/* a failed batch added nothing to the event counter either */
+			webhook w = {0};
+			assert_int_equal(store_webhook_get(st, "wF1", &w, &err), 0);
+			assert_int_equal(w.event_count, stored_f1);
+			webhook_clear(&w);
 			for (int i = 0; i < 3; i++)
 				suite_ev_free(e[i]);
 			if (!hit)
@@ -1851,7 +1909,7 @@ void suite_fault_dispatch(void **state)
 			/* finish all three as done */
 			delivery_outcome o[3];
 			for (int i = 0; i < 3; i++)
-				o[i] = (delivery_outcome){d[i].id, DELIVERY_DONE, 0, NULL};
+				o[i] = (delivery_outcome){d[i].id, DELIVERY_DONE, 0, NULL, 1000};
 			store_fault_arm(kinds[k], nth, -1);
 			size_t changed = 0;
 			rc = store_delivery_finish_many(st, o, 3, &changed, &err);

@@ -162,6 +162,115 @@ static void test_silence_rule(void **state)
 	assert_true(svc_activity_silent(24, NOW - 28 * H - 1, NOW, NULL));
 }
 
+/* Quantiles from run-time buckets: empty, one bucket, interpolation, the
+ * unbounded last bucket. */
+static void test_run_quantile(void **state)
+{
+	(void)state;
+	uint64_t c[SVC_RUN_BUCKETS] = {0};
+	assert_int_equal(svc_run_quantile(c, 0.5), -1);
+	c[2] = 10; /* 10 attempts in (2 ms, 5 ms] */
+	assert_int_equal(svc_run_quantile(c, 0.5), 3500);
+	assert_int_equal(svc_run_quantile(c, 1.0), 5000);
+	c[9] = 10; /* and 10 in (500 ms, 1 s] */
+	assert_int_equal(svc_run_quantile(c, 0.5), 5000);
+	assert_int_equal(svc_run_quantile(c, 0.95), 500000 + 450000);
+	uint64_t top[SVC_RUN_BUCKETS] = {0};
+	top[SVC_RUN_BUCKETS - 1] = 3; /* over a minute: its lower bound */
+	assert_int_equal(svc_run_quantile(top, 0.95), 60000000);
+}
+
+/* Deliveries per hour by outcome and per handler, from outcomes recorded
+ * through the store (the rollup is keyed by the hour they were recorded). */
+static void test_delivery_activity(void **state)
+{
+	store *st = *state;
+	svc_ctx sc = {.st = st};
+	th_error err = {0, {0}};
+	const char *ids[2] = {"hFast", "hSlow"};
+	for (int i = 0; i < 2; i++) {
+		handler h = {0};
+		h.id = (char *)ids[i];
+		h.kind = HANDLER_EXEC;
+		h.target = (char *)"/bin/true";
+		h.enabled = true;
+		assert_int_equal(store_handler_insert(st, &h, &err), 0);
+	}
+	event *evs[4];
+	enum store_put r[4];
+	for (int i = 0; i < 4; i++) {
+		char id[16];
+		str_printf(id, sizeof id, "d%d", i);
+		evs[i] = mk("w1", id, "createCard", time_now_ms());
+	}
+	assert_int_equal(store_events_put(st, evs, 4, r, &err), 0);
+	for (int i = 0; i < 4; i++) {
+		event_clear(evs[i]);
+		free(evs[i]);
+	}
+	/* claims come one event at a time per handler (order per webhook):
+	 * hFast is done in 3 ms but fails its first; hSlow takes 700 ms and its
+	 * last is dead */
+	size_t seen_fast = 0, seen_slow = 0;
+	for (int round = 0; round < 4; round++) {
+		delivery *d = NULL;
+		size_t n = 0;
+		assert_int_equal(
+		    store_delivery_claim(st, 1u << HANDLER_EXEC, 100, 60000, &d, &n, &err), 0);
+		assert_int_equal(n, 2);
+		delivery_outcome o[2];
+		for (size_t i = 0; i < n; i++) {
+			bool fast = str_eq(d[i].handler_id, "hFast");
+			size_t k = fast ? seen_fast++ : seen_slow++;
+			enum delivery_status s = fast && k == 0    ? DELIVERY_FAILED
+			                         : !fast && k == 3 ? DELIVERY_DEAD
+			                                           : DELIVERY_DONE;
+			o[i] = (delivery_outcome){d[i].id, s, 0, NULL, fast ? 3000 : 700000};
+		}
+		assert_int_equal(store_delivery_finish_many(st, o, n, NULL, &err), 0);
+		delivery_list_free(d, n);
+	}
+
+	svc_delivery_activity a;
+	assert_int_equal(svc_delivery_activity_read(&sc, time_now_ms(), 24, &a, &err), 0);
+	assert_int_equal(a.nbuckets, 24);
+	uint64_t done = 0, failed = 0, dead = 0;
+	for (size_t i = 0; i < a.nbuckets; i++) {
+		done += a.done[i];
+		failed += a.failed[i];
+		dead += a.dead[i];
+	}
+	assert_int_equal(done, 6);
+	assert_int_equal(failed, 1);
+	assert_int_equal(dead, 1);
+	assert_int_equal(a.nhandlers, 2);
+	for (size_t i = 0; i < 2; i++) {
+		const svc_handler_stats *h = &a.handlers[i];
+		assert_int_equal(h->done + h->failed + h->dead, 4);
+		assert_int_equal(h->timed, 4);
+		if (str_eq(h->handler_id, "hFast")) {
+			assert_int_equal(h->failed, 1);
+			assert_true(h->p50_us > 2000 && h->p50_us <= 5000);
+			assert_true(h->p95_us > 2000 && h->p95_us <= 5000);
+		} else {
+			assert_string_equal(h->handler_id, "hSlow");
+			assert_int_equal(h->dead, 1);
+			assert_true(h->p50_us > 500000 && h->p50_us <= 1000000);
+		}
+	}
+	svc_delivery_activity_clear(&a);
+	/* a window without attempts, and refused windows */
+	assert_int_equal(svc_delivery_activity_read(&sc, time_now_ms() - 48 * H, 24, &a, &err), 0);
+	assert_int_equal(a.nhandlers, 0);
+	svc_delivery_activity_clear(&a);
+	assert_int_equal(svc_delivery_activity_read(&sc, time_now_ms(), 0, &a, &err), TH_EINVAL);
+	svc_delivery_activity_clear(&a);
+	assert_int_equal(svc_delivery_activity_read(&sc, time_now_ms(), 10000, &a, &err),
+	                 TH_EINVAL);
+	assert_non_null(strstr(err.msg, "hours"));
+	svc_delivery_activity_clear(&a);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -169,6 +278,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_daily, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_empty_and_refused, setup, teardown),
 	    cmocka_unit_test(test_silence_rule),
+	    cmocka_unit_test(test_run_quantile),
+	    cmocka_unit_test_setup_teardown(test_delivery_activity, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

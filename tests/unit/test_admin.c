@@ -599,10 +599,65 @@ static void test_user_set(void **state)
 	assert_false(svc_user_name_ok(""));
 }
 
+/* The dashboard's deliveries section: the chart by outcome and the
+ * handlers' table with attempts, success rate and run times, from outcomes
+ * recorded through the store; a handler id that is hostile text is escaped. */
+static void test_dashboard_deliveries(void **state)
+{
+	fx *f = *state;
+	store *st = f->a->st;
+	th_error err = {0, {0}};
+	sign_in(f);
+	http_response res;
+	run(f, "GET", "/admin/", NULL, f->cookie, &res);
+	assert_int_equal(res.status, 200);
+	assert_non_null(strstr(res.body.data, "id=h-deliveries"));
+	assert_non_null(strstr(res.body.data, "No delivery attempts in the last 24 hours."));
+	http_response_clear(&res);
+
+	handler h = {0};
+	h.id = (char *)"h<b>x";
+	h.kind = HANDLER_EXEC;
+	h.target = (char *)"/bin/true";
+	h.enabled = true;
+	assert_int_equal(store_handler_insert(st, &h, &err), 0);
+	event ev = {0};
+	ev.webhook_id = (char *)"w1";
+	ev.action_id = (char *)"a1";
+	ev.action_type = (char *)"createCard";
+	ev.payload = (char *)"{}";
+	ev.payload_len = 2;
+	event *evs[1] = {&ev};
+	enum store_put r[1];
+	assert_int_equal(store_events_put(st, evs, 1, r, &err), 0);
+	delivery *d = NULL;
+	size_t n = 0;
+	assert_int_equal(store_delivery_claim(st, 1u << HANDLER_EXEC, 10, 60000, &d, &n, &err), 0);
+	assert_int_equal(n, 1);
+	delivery_outcome o = {d[0].id, DELIVERY_DONE, 0, NULL, 42000};
+	assert_int_equal(store_delivery_finish_many(st, &o, 1, NULL, &err), 0);
+	delivery_list_free(d, n);
+	free(ev.id);
+
+	run(f, "GET", "/admin/", NULL, f->cookie, &res);
+	assert_int_equal(res.status, 200);
+	const char *body = res.body.data;
+	assert_non_null(strstr(body, "<figure class=\"chart"));
+	assert_non_null(strstr(body, "Delivery attempts per hour by outcome, last 24 hours"));
+	const char *t = strstr(body, "<table id=handler-stats>");
+	assert_non_null(t);
+	assert_non_null(strstr(t, "<td class=mono>h&lt;b&gt;x</td><td>exec</td><td>1</td>"
+	                          "<td>100.0 %</td><td>0</td><td>0</td>"));
+	assert_non_null(strstr(t, " ms</td>")); /* p50 inside (25 ms, 50 ms] */
+	assert_null(strstr(body, "h<b>x"));
+	http_response_clear(&res);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_needs_session, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_dashboard_deliveries, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_sign_in_csrf_logout, setup, teardown),
 	    cmocka_unit_test(test_login_token),
 	    cmocka_unit_test_setup_teardown(test_login_forged_token, setup, teardown),

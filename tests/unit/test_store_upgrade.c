@@ -317,6 +317,7 @@ static void check_through_store(store *st, int from)
 	assert_int_equal(w.first_consecutive_fail_at, 1700000000123);
 	assert_int_equal(w.created_at, 1690000000000);
 	assert_int_equal(w.last_event_at, 1700000000999);
+	assert_int_equal(w.event_count, 1); /* migration 9 counted the stored event */
 	webhook_clear(&w);
 	assert_int_equal(store_webhook_get(st, "upgWebhook000000000002", &w, &err), 0);
 	assert_int_equal(w.state, WEBHOOK_REMOVING);
@@ -360,10 +361,13 @@ static void check_through_store(store *st, int from)
 	assert_int_equal(store_event_list(st, &q, &rows, &n, &err), 0);
 	assert_int_equal(n, 2);
 	/* migration 8: old events came by delivery, and who acted came from the
-	 * payload (a listing reads no payload, so this is the column) */
+	 * payload (a listing reads no payload, so this is the column); rows
+	 * written under 8 and later went in without it, as the fixture's SQL
+	 * does not fill it */
 	for (size_t i = 0; i < n; i++) {
 		assert_int_equal(rows[i].ev.source, EVENT_FROM_DELIVERY);
-		assert_string_equal(rows[i].ev.member_id, "5f00000000000000000000cc");
+		if (from < 8)
+			assert_string_equal(rows[i].ev.member_id, "5f00000000000000000000cc");
 	}
 	event_row_list_free(rows, n);
 

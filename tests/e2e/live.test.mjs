@@ -1,0 +1,244 @@
+// SPDX-License-Identifier: MIT
+// The live view over real sockets: GET /admin/events/stream (Server-Sent
+// Events) pushes a new event's row after a signed POST is stored, needs a
+// session, keeps to its per-session and total limits, takes GET only, and a
+// serve stop ends open streams without waiting for them.
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+
+import { root, th, trelloSignature } from './lib/serve.mjs';
+import { startStack } from './lib/stack.mjs';
+
+const PASSWORD = 'live view password 1';
+let s, wh, base;
+
+before(async () => {
+  s = await startStack({ env: { TRELLOHOOK_LOG_LEVEL: 'warn' } });
+  for (const name of ['alice', 'bob']) {
+    const r = th(s.env, ['user', 'add', name], `${PASSWORD}\n`);
+    assert.equal(r.code, 0, r.stderr);
+  }
+  wh = s.addWebhook();
+  base = s.serve.url;
+});
+
+after(async () => {
+  await s?.stop();
+});
+
+function cookieOf(res, name) {
+  for (const c of res.headers.getSetCookie()) {
+    const m = c.match(new RegExp(`^${name}=([^;]*)`));
+    if (m) return m[1];
+  }
+  return null;
+}
+
+async function signIn(user) {
+  const page = await fetch(`${base}/admin/login`);
+  const lt = cookieOf(page, 'trellohook_login');
+  const res = await fetch(`${base}/admin/login`, {
+    method: 'POST', redirect: 'manual',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: `trellohook_login=${lt}` },
+    body: new URLSearchParams({ login_token: lt, user, password: PASSWORD }),
+  });
+  const sid = cookieOf(res, 'trellohook_session');
+  assert.ok(sid, `sign-in as ${user}: ${res.status}`);
+  return `trellohook_session=${sid}`;
+}
+
+/**
+ * A raw reader of the stream (no EventSource in node): resolves with
+ * { status, headers, text(), waitFor(re, ms), close() } once the head is in.
+ */
+function openStream(cookie, { method = 'GET' } = {}) {
+  return new Promise((resolve, reject) => {
+    const u = new URL(`${base}/admin/events/stream`);
+    const req = http.request({ host: u.hostname, port: u.port, path: u.pathname, method,
+      headers: cookie ? { cookie, accept: 'text/event-stream' } : {} }, (res) => {
+      let text = '';
+      const waiters = [];
+      res.setEncoding('utf8');
+      res.on('data', (d) => {
+        text += d;
+        for (const w of waiters.splice(0)) w();
+      });
+      let ended = false;
+      res.on('end', () => { ended = true; for (const w of waiters.splice(0)) w(); });
+      res.on('error', () => {});
+      resolve({
+        status: res.statusCode, headers: res.headers,
+        text: () => text,
+        ended: () => ended,
+        async waitFor(re, ms = 5000) {
+          const deadline = Date.now() + ms;
+          while (!re.test(text)) {
+            if (ended) throw new Error(`stream ended before ${re}:\n${text}`);
+            const left = deadline - Date.now();
+            if (left <= 0) throw new Error(`no ${re} within ${ms} ms:\n${text}`);
+            await new Promise((r) => { waiters.push(r); setTimeout(r, left); });
+          }
+          return text;
+        },
+        async waitEnd(ms = 5000) {
+          const deadline = Date.now() + ms;
+          while (!ended && Date.now() < deadline)
+            await new Promise((r) => { waiters.push(r); setTimeout(r, 100); });
+          return ended;
+        },
+        close: () => { req.destroy(); },
+      });
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+let counter = 0;
+function payload(text) {
+  counter += 1;
+  const doc = JSON.parse(readFileSync(path.join(root, 'tests/data/payloads/commentCard.json')));
+  doc.action.id = (0x7100000000 + counter).toString(16).padStart(24, '0');
+  doc.action.data.text = text;
+  return JSON.stringify(doc);
+}
+
+async function deliver(body) {
+  const r = await fetch(wh.callback_url, {
+    method: 'POST', body,
+    headers: { 'content-type': 'application/json',
+      'x-trello-webhook': trelloSignature(s.env.TRELLO_API_SECRET, body, wh.callback_url) },
+  });
+  assert.equal(r.status, 200, await r.text());
+}
+
+test('without a session the stream answers 401 and says how to sign in', async () => {
+  const st = await openStream(null);
+  assert.equal(st.status, 401);
+  await st.waitEnd();
+  assert.match(st.text(), /not signed in.*\/admin\/login/);
+  const forged = await openStream('trellohook_session=' + 'A'.repeat(43));
+  assert.equal(forged.status, 401);
+  forged.close();
+});
+
+test('a signed POST reaches an open stream as its escaped table row', async () => {
+  const cookie = await signIn('alice');
+  const st = await openStream(cookie);
+  try {
+    assert.equal(st.status, 200);
+    assert.match(st.headers['content-type'], /^text\/event-stream/);
+    assert.equal(st.headers['cache-control'], 'no-store');
+    await st.waitFor(/^retry: \d+\n/m);
+    const t0 = Date.now();
+    await deliver(payload('live <script>alert(1)</script> Zoë 🚀\nsecond line'));
+    const text = await st.waitFor(/event: row\ndata: .*\n\n/, 2000);
+    assert.ok(Date.now() - t0 < 2000);
+    const m = text.match(/event: row\ndata: (.*)\n\n/);
+    const row = m[1];
+    assert.match(row, /^<tr>.*<\/tr>\s*$/);
+    assert.match(row, /commentCard/);
+    assert.match(row, /&lt;script&gt;alert\(1\)&lt;\/script&gt; Zoë 🚀/);
+    assert.doesNotMatch(row, /<script>/);
+    assert.match(row, /href="\/admin\/events\/[A-Za-z0-9_-]+"/);
+    // a duplicate delivery is not a new event: nothing more is pushed
+    const before = st.text().split('event: row').length;
+    const again = payload('second');
+    await deliver(again);
+    await st.waitFor(/second/, 2000);
+    await deliver(again);
+    await new Promise((r) => setTimeout(r, 500));
+    assert.equal(st.text().split('event: row').length, before + 1);
+  } finally {
+    st.close();
+  }
+});
+
+/** Streams whose client left are noticed at the next write: make one. */
+async function flushGone() {
+  await deliver(payload('flush'));
+  await new Promise((r) => setTimeout(r, 300));
+}
+
+test('limits: 4 streams per session (429), 32 in all (503), freed when clients leave', async () => {
+  await flushGone(); // the earlier tests' streams
+  const cookie = await signIn('bob');
+  const mine = [];
+  for (let i = 0; i < 4; i++) {
+    const st = await openStream(cookie);
+    assert.equal(st.status, 200, `stream ${i + 1}`);
+    mine.push(st);
+  }
+  const fifth = await openStream(cookie);
+  assert.equal(fifth.status, 429);
+  assert.ok(Number(fifth.headers['retry-after']) > 0);
+  await fifth.waitEnd();
+  assert.match(fifth.text(), /too many live views open in this session \(at most 4\)/);
+  // another session still gets its own
+  const others = [];
+  for (let i = 0; i < 8; i++) others.push(await signIn('alice'));
+  const open = [...mine];
+  let refused = null;
+  for (const c of others) {
+    for (let i = 0; i < 4 && !refused; i++) {
+      const st = await openStream(c);
+      if (st.status === 200) open.push(st);
+      else refused = st;
+    }
+  }
+  assert.ok(refused, 'the total limit answered');
+  assert.equal(refused.status, 503);
+  await refused.waitEnd();
+  assert.match(refused.text(), /too many live views open on this server \(at most 32\)/);
+  assert.equal(open.length, 32);
+  // the clients leave; a write (here a new event) notices, and the slots free up
+  for (const st of open) st.close();
+  await new Promise((r) => setTimeout(r, 200));
+  await deliver(payload('after they left'));
+  let st = null;
+  for (let i = 0; i < 50; i++) {
+    st = await openStream(cookie);
+    if (st.status === 200) break;
+    st.close();
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.equal(st.status, 200);
+  st.close();
+});
+
+test('an idle stream gets a heartbeat comment within 15 s and stays open', async () => {
+  const cookie = await signIn('alice');
+  const st = await openStream(cookie);
+  try {
+    assert.equal(st.status, 200);
+    await st.waitFor(/: heartbeat\n\n/, 17000);
+    assert.equal(st.ended(), false);
+  } finally {
+    st.close();
+  }
+});
+
+test('the stream takes GET only and changes nothing', async () => {
+  const cookie = await signIn('alice');
+  const st = await openStream(cookie, { method: 'POST' });
+  assert.equal(st.status, 405);
+  assert.equal(st.headers.allow, 'GET');
+  st.close();
+});
+
+test('a serve stop ends open streams and does not wait for them', async () => {
+  await flushGone();
+  const cookie = await signIn('alice');
+  const st = await openStream(cookie);
+  assert.equal(st.status, 200);
+  await st.waitFor(/retry:/);
+  const t0 = Date.now();
+  const r = await s.serve.stop();
+  assert.equal(r.code, 0);
+  assert.ok(Date.now() - t0 < 5000, `stop took ${Date.now() - t0} ms`);
+  assert.ok(await st.waitEnd(2000), 'the stream ended');
+  await s.restart();
+});
