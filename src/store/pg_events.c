@@ -109,6 +109,78 @@ typedef struct put_ctx {
 	int64_t *seqs; /* per event: its seq when new */
 } put_ctx;
 
+/* One SELECT ... FOR KEY SHARE over the distinct webhook ids @ids[0..@k):
+ * marks @ok[i] for each event whose webhook takes events (exists, not being
+ * removed). The lock makes a concurrent DELETE of such a webhook wait for
+ * this batch's commit, so no event is stored under a webhook that is gone by
+ * then; marking one removing (an UPDATE of other columns) does not wait. */
+static int lock_chunk(pgs *s, PGconn *c, put_ctx *x, const char **ids, size_t k, unsigned char *ok,
+                      th_error *err)
+{
+	pparams p = {0};
+	buf sql;
+	buf_init(&sql, BUF_MAX_DEFAULT);
+	int e = buf_puts(&sql, "SELECT id FROM webhooks WHERE state <> 'removing' AND id IN (");
+	for (size_t j = 0; j < k && !e; j++) {
+		e = buf_printf(&sql, j ? ",$%zu" : "$%zu", j + 1);
+		pp_text_repair(&p, ids[j]);
+	}
+	if (!e)
+		e = buf_puts(&sql, ") ORDER BY id FOR KEY SHARE");
+	PGresult *r = NULL;
+	int ret = 0;
+	if (e)
+		ret = th_err(err, TH_ENOMEM, "out of memory");
+	else if (!(r = pq(s, c, sql.data, &p, "checking the events' webhooks", err)))
+		ret = err ? err->code : TH_ESTORE;
+	for (int row = 0; r && row < PQntuples(r); row++)
+		for (size_t i = 0; i < x->n; i++)
+			if (store_event_storable(x->evs[i]) &&
+			    str_eq(x->evs[i]->webhook_id, PQgetvalue(r, row, 0)))
+				ok[i] = 1;
+	PQclear(r);
+	pp_free(&p);
+	buf_free(&sql);
+	return ret;
+}
+
+/* Before inserting: every storable event whose webhook has no row or is
+ * being removed becomes STORE_PUT_GONE (and is skipped by insert_events). */
+static int refuse_gone(pgs *s, PGconn *c, put_ctx *x, th_error *err)
+{
+	const char **ids = calloc(x->n ? x->n : 1, sizeof *ids);
+	unsigned char *ok = calloc(x->n ? x->n : 1, 1);
+	size_t k = 0;
+	int ret = ids && ok ? 0 : th_err(err, TH_ENOMEM, "out of memory");
+	for (size_t i = 0; i < x->n && !ret; i++) {
+		if (!store_event_storable(x->evs[i]))
+			continue;
+		bool seen = false;
+		for (size_t j = 0; j < k && !seen; j++)
+			seen = str_eq(ids[j], x->evs[i]->webhook_id);
+		if (!seen)
+			ids[k++] = x->evs[i]->webhook_id;
+		if (k == EVENTS_PER_INSERT) { /* bounded parameters per statement */
+			ret = lock_chunk(s, c, x, ids, k, ok, err);
+			k = 0;
+		}
+	}
+	if (!ret && k)
+		ret = lock_chunk(s, c, x, ids, k, ok, err);
+	for (size_t i = 0; i < x->n && !ret; i++)
+		if (store_event_storable(x->evs[i]) && !ok[i])
+			x->results[i] = STORE_PUT_GONE;
+	free(ids);
+	free(ok);
+	return ret;
+}
+
+/* May insert_events store evs[@i]? (Storable, and its webhook takes events.) */
+static bool insertable(const put_ctx *x, size_t i)
+{
+	return store_event_storable(x->evs[i]) && x->results[i] != STORE_PUT_GONE;
+}
+
 /* Insert events [from, to) that are storable in one multi-row INSERT; marks
  * results NEW (with seqs) for the rows that came back, DUPLICATE for the rest. */
 static int insert_events(pgs *s, PGconn *c, put_ctx *x, size_t from, size_t to, th_error *err)
@@ -124,7 +196,7 @@ static int insert_events(pgs *s, PGconn *c, put_ctx *x, size_t from, size_t to, 
 	                       " received_at) VALUES ");
 	for (size_t i = from; i < to && !e; i++) {
 		event *ev = x->evs[i];
-		if (!store_event_storable(ev))
+		if (!insertable(x, i))
 			continue;
 		e = buf_puts(&sql, rows ? ",(" : "(");
 		for (int k = 0; k < 18 && !e; k++)
@@ -165,15 +237,14 @@ static int insert_events(pgs *s, PGconn *c, put_ctx *x, size_t from, size_t to, 
 		goto out;
 	}
 	for (size_t i = from; i < to; i++)
-		if (store_event_storable(x->evs[i]))
+		if (insertable(x, i))
 			x->results[i] = STORE_PUT_DUPLICATE;
 	/* rows come back in VALUES order in practice; search on when they do not */
 	size_t cur = from;
 	for (int k = 0; k < PQntuples(r); k++) {
 		const char *id = PQgetvalue(r, k, 0);
 		size_t j = cur, tries = 0;
-		while (tries < to - from &&
-		       !(store_event_storable(x->evs[j]) && str_eq(x->evs[j]->id, id))) {
+		while (tries < to - from && !(insertable(x, j) && str_eq(x->evs[j]->id, id))) {
 			j = j + 1 < to ? j + 1 : from;
 			tries++;
 		}
@@ -231,6 +302,8 @@ static int op_events_put(pgs *s, PGconn *c, void *ctx, th_error *err)
 	if ((ret = pq_begin(s, c, err)) != 0)
 		goto fail;
 	if ((ret = load_enabled_handlers(s, c, &hs, &nh, err)) != 0)
+		goto fail;
+	if ((ret = refuse_gone(s, c, x, err)) != 0)
 		goto fail;
 	for (size_t i = 0; i < x->n; i += EVENTS_PER_INSERT) {
 		size_t to = i + EVENTS_PER_INSERT < x->n ? i + EVENTS_PER_INSERT : x->n;

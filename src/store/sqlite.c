@@ -71,6 +71,8 @@ static const char *const sq_sql[Q_COUNT] = {
         " token_fp = coalesce(?14, token_fp) WHERE id = ?1",
     [Q_WEBHOOK_GET] = "SELECT " WEBHOOK_COLS ", (SELECT count(*) FROM events e"
                       " WHERE e.webhook_id = w.id) FROM webhooks w WHERE id = ?",
+    /* a row when events may be stored under the webhook (events_put) */
+    [Q_WEBHOOK_TAKES_EVENTS] = "SELECT 1 FROM webhooks WHERE id = ? AND state <> 'removing'",
     [Q_WEBHOOK_FIND] = "SELECT " WEBHOOK_COLS ", (SELECT count(*) FROM events e"
                        " WHERE e.webhook_id = w.id) FROM webhooks w"
                        " WHERE id_model = ? AND token = ?",
