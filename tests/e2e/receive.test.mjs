@@ -159,7 +159,7 @@ test('a removed webhook answers 410 so Trello deletes its side, from the first P
   const shown = thJson(s.env, ['webhook', 'show', other.id]);
   assert.equal(shown.state, 'removing');
   assert.equal(shown.active, false);
-  // at once, although the cache still said active: the store refuses (410)
+  // at once, although the cache may still say active: the store refuses (410)
   const first = await postTo(other, 'after rm');
   assert.equal(first.status, 410);
   assert.equal(eventByAction(first.id), undefined, 'nothing stored after rm');
@@ -168,7 +168,8 @@ test('a removed webhook answers 410 so Trello deletes its side, from the first P
   assert.equal(eventByAction(again.id), undefined);
   // nothing finished the removal behind the test's back (then 404 is right)
   assert.equal(thJson(s.env, ['webhook', 'show', other.id]).state, 'removing');
-  assert.match(s.serve.stderr(), /not stored: the webhook is removed or being removed/);
+  // (which of the two refused it, the store or a cache entry that expired
+  // meanwhile, depends on how long rm took; test_receive covers the store's)
 });
 
 test('webhook rm with Trello reachable: the first POST after it is refused and not stored', async () => {
