@@ -320,7 +320,9 @@ int server_admin(svc_ctx *sc, http_request *req, http_response *res, const char 
 		goto out;
 	}
 	if (r.post && admin_form_parse(&r)) {
-		ret = admin_error_page(&r, 400, "Bad request", "The form data could not be read.");
+		ret = admin_error_page(&r, 400, "Bad request",
+		                       "The form data could not be read: it must be URL-encoded "
+		                       "UTF-8 text (at most 64 fields).");
 		goto out;
 	}
 	bool signed_in = session_load(&r);

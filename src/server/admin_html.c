@@ -227,6 +227,9 @@ static const struct {
     {"webhook-added", "Webhook added and registered with Trello."},
     {"webhook-removed", "Webhook removed (on Trello and here)."},
     {"webhook-gone", "Trello no longer had this webhook; removed here."},
+    {"webhook-updated", "Webhook changed on Trello and here."},
+    {"webhook-paused", "Webhook paused: Trello sends no deliveries until it is resumed."},
+    {"webhook-resumed", "Webhook resumed: Trello sends its deliveries again."},
     {"webhook-marked", "Trello could not be reached: the webhook is marked for removal and will be "
                        "removed when Trello answers (callbacks now get 410)."},
     {"backfill-asked", "Backfill asked for: serve lists what Trello did since the last pass and "

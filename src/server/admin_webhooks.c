@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* admin_webhooks.c — webhooks (list, add, pick a board, delete), tokens
- * (Trello's authorize flow, check, remove) and sync (plan, then apply).
+/* admin_webhooks.c — webhooks (list, add, pick a board, edit, pause or
+ * resume, delete), tokens (Trello's authorize flow, check, remove) and sync
+ * (plan, then apply).
  * All Trello work goes through the service layer (service/service.h). */
 #include <sodium.h>
 #include <stdlib.h>
@@ -168,6 +169,8 @@ static int webhooks_page(admin_req *r, int status, const char *error)
 			admin_urlenc(&b, w->id);
 			buf_printf(&b, "\">%lld</a></td><td><a href=\"/admin/webhooks/",
 			           (long long)w->event_count);
+			admin_urlenc(&b, w->id);
+			buf_puts(&b, "/edit\">Edit</a> · <a href=\"/admin/webhooks/");
 			admin_urlenc(&b, w->id);
 			buf_puts(&b, "/delete\">Delete</a>");
 			/* POST (with the CSRF field): it makes serve call Trello */
@@ -387,6 +390,134 @@ static int webhook_backfill_post(admin_req *r, const char *id)
 	return admin_redirect(r, "/admin/webhooks?done=backfill-asked");
 }
 
+/* ---- edit (description, pause / resume) ----------------------------------------------------- */
+
+/* Can svc_webhook_change change @w? (Registered, not pending, not being removed.) */
+static bool changeable(const webhook *w)
+{
+	return w->trello_id && w->state != WEBHOOK_PENDING && w->state != WEBHOOK_REMOVING;
+}
+
+/* The edit page of @w; @error (optional) above the forms, whose description
+ * field then shows what was posted (when it could be read) instead of the
+ * stored one. */
+static int edit_page(admin_req *r, const webhook *w, int status, const char *error)
+{
+	buf b;
+	admin_page_begin(r, &b, "Edit webhook", "webhooks");
+	if (error)
+		admin_notice(&b, "error", error);
+	buf_puts(&b, "<div class=card><p>Webhook on <strong>");
+	admin_esc(&b, w->model_name ? w->model_name : w->id_model);
+	buf_puts(&b, "</strong> (");
+	admin_esc(&b, w->model_type ? w->model_type : "model");
+	buf_puts(&b, ") <span class=\"muted small mono\">");
+	admin_esc(&b, w->id);
+	buf_puts(&b, "</span> ");
+	admin_badge(&b, webhook_state_name(w->state));
+	buf_puts(&b, "</p>\n");
+	if (!changeable(w)) {
+		buf_printf(&b,
+		           "<p class=muted>This webhook cannot be changed while it is %s.</p>\n",
+		           webhook_state_name(w->state));
+		goto out;
+	}
+	const char *posted = error ? admin_field(r, "description") : NULL;
+	const char *desc = posted && strlen(posted) <= DESCRIPTION_MAX ? posted : w->description;
+	buf_puts(&b, "<form class=stack method=post action=\"/admin/webhooks/");
+	admin_urlenc(&b, w->id);
+	buf_puts(&b, "/edit\">");
+	admin_csrf_field(r, &b);
+	buf_puts(&b, "<label for=description>Description</label>\n"
+	             "<input type=text id=description name=description maxlength=1000 value=\"");
+	admin_esc(&b, desc);
+	buf_puts(&b, "\">\n<div><button type=submit>Save description</button></div></form>\n"
+	             "<form method=post action=\"/admin/webhooks/");
+	admin_urlenc(&b, w->id);
+	buf_puts(&b, "/edit\">");
+	admin_csrf_field(r, &b);
+	/* paused = inactive on Trello: Trello sends nothing until it is resumed */
+	buf_printf(&b,
+	           "<input type=hidden name=active value=%s><p>%s</p>"
+	           "<button type=submit class=secondary>%s</button></form>\n",
+	           w->active ? "false" : "true",
+	           w->active ? "Trello sends this webhook's deliveries."
+	                     : "Paused: Trello sends no deliveries until it is resumed.",
+	           w->active ? "Pause deliveries" : "Resume deliveries");
+out:
+	buf_puts(&b, "</div>\n<p><a href=\"/admin/webhooks\">Back to webhooks</a></p>\n");
+	admin_page_end(&b);
+	return admin_send(r, status, &b);
+}
+
+/* What an edit form asks for, checked: *@desc (NULL: keep) and *@active
+ * (-1: keep). NULL, or the message for a 400. */
+static const char *edit_fields(admin_req *r, const char **desc, int *active)
+{
+	*desc = admin_field(r, "description");
+	const char *act = admin_field(r, "active");
+	*active = -1;
+	if (!*desc && !act)
+		return "Nothing to change: the form had neither a description nor a pause or "
+		       "resume.";
+	if (act && !str_eq(act, "true") && !str_eq(act, "false"))
+		return "Pause or resume: the form's active field must be true or false.";
+	if (act)
+		*active = str_eq(act, "true");
+	if (*desc && strlen(*desc) > DESCRIPTION_MAX)
+		return "The description is too long: at most 1000 bytes of UTF-8 text.";
+	for (const unsigned char *p = (const unsigned char *)(*desc ? *desc : ""); *p; p++)
+		if (*p < 0x20 || *p == 0x7f)
+			return "The description may not contain control characters (tabs, line "
+			       "breaks and the like): use one line of text.";
+	return NULL;
+}
+
+/* GET: the edit page. POST: change the description and/or pause or resume,
+ * on Trello first, then here (svc_webhook_change, as `webhook update`). */
+static int webhook_edit(admin_req *r, const char *id)
+{
+	th_error err = {0, {0}};
+	webhook w, changed;
+	memset(&w, 0, sizeof w);
+	memset(&changed, 0, sizeof changed);
+	int rc = svc_webhook_get(r->sc, id, &w, &err);
+	if (rc)
+		return admin_error_page(r, rc == TH_ENOTFOUND ? 404 : 500, "Not found",
+		                        rc == TH_ENOTFOUND ? "There is no such webhook." : err.msg);
+	int ret;
+	if (r->get) {
+		ret = edit_page(r, &w, 200, NULL);
+		goto out;
+	}
+	const char *desc;
+	int active;
+	const char *bad = edit_fields(r, &desc, &active);
+	if (bad) {
+		ret = edit_page(r, &w, 400, bad);
+		goto out;
+	}
+	trello_client *tc = NULL;
+	rc = admin_trello_client(r, &tc, &err);
+	if (!rc)
+		rc = svc_webhook_change(r->sc, tc, id, desc, active, &changed, &err);
+	trello_client_free(tc);
+	if (rc) {
+		/* the page exists: Trello not having the webhook is a conflict, not a 404 */
+		ret = edit_page(r, &w, rc == TH_ENOTFOUND ? 409 : status_for(rc), err.msg);
+		goto out;
+	}
+	log_info("admin", "%s changed webhook %s%s%s", r->user, id, desc ? " (description)" : "",
+	         active < 0 ? "" : (active ? " (resumed)" : " (paused)"));
+	ret = admin_redirect(r, active == 0   ? "/admin/webhooks?done=webhook-paused"
+	                        : active == 1 ? "/admin/webhooks?done=webhook-resumed"
+	                                      : "/admin/webhooks?done=webhook-updated");
+out:
+	webhook_clear(&changed);
+	webhook_clear(&w);
+	return ret;
+}
+
 int admin_webhooks(admin_req *r, const char *tail)
 {
 	if (str_eq(tail, "")) {
@@ -403,11 +534,12 @@ int admin_webhooks(admin_req *r, const char *tail)
 		}
 		return str_eq(tail, "/add") ? webhook_add_post(r) : webhook_boards_post(r);
 	}
-	/* /{id}/delete, /{id}/backfill */
+	/* /{id}/delete, /{id}/edit, /{id}/backfill */
 	const char *id = tail + 1;
 	const char *slash = strchr(id, '/');
 	bool backfill = slash && str_eq(slash, "/backfill");
-	if (!slash || !(backfill || str_eq(slash, "/delete")) ||
+	bool edit = slash && str_eq(slash, "/edit");
+	if (!slash || !(backfill || edit || str_eq(slash, "/delete")) ||
 	    !admin_path_id_ok(id, (size_t)(slash - id)))
 		return admin_error_page(r, 404, "Not found", "There is no such page in the admin.");
 	char idbuf[65];
@@ -417,6 +549,8 @@ int admin_webhooks(admin_req *r, const char *tail)
 		http_response_header(r->res, "Allow", "POST");
 		return admin_error_page(r, 405, "Method not allowed", "This takes a form post.");
 	}
+	if (edit)
+		return webhook_edit(r, idbuf);
 	return backfill ? webhook_backfill_post(r, idbuf) : webhook_delete(r, idbuf);
 }
 

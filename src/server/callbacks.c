@@ -16,8 +16,10 @@
  *      rewrite that)                       else 401
  *   4. the body is a Trello payload        else 400
  *   5. the event is handed to the group-commit writer and the request waits;
- *      200 once committed (a duplicate action also gets 200), 503 when the
- *      store fails (Trello retries later).
+ *      200 once committed (a duplicate action also gets 200), 410 when the
+ *      store found the webhook removed meanwhile (another process's rm: the
+ *      cache had not seen it yet), 503 when the store fails (Trello retries
+ *      later).
  * Body size (413) and framing (400) were already checked by the HTTP layer.
  */
 #include <stdlib.h>
@@ -72,6 +74,7 @@ static void on_done(void *ctx, enum svc_recv outcome, const th_error *err)
 	switch (outcome) {
 	case SVC_RECV_STORED: http_response_text(&res, 200, "ok\n"); break;
 	case SVC_RECV_DUPLICATE: http_response_text(&res, 200, "ok (duplicate)\n"); break;
+	case SVC_RECV_GONE: http_response_text(&res, 410, "webhook removed\n"); break;
 	case SVC_RECV_BUSY:
 		http_response_text(&res, 503, "busy, retry later: %s\n", err ? err->msg : "");
 		http_response_header(&res, "Retry-After", "5");

@@ -9,7 +9,10 @@
  *   3. the body is a Trello payload                   else MALFORMED
  *   4. the event goes to the receive queue (group commit); its fate
  *      (STORED, DUPLICATE, STORE_FAILED, or BUSY when it could not be queued)
- *      is reported through the caller's done callback.
+ *      is reported through the caller's done callback. GONE there too: the
+ *      store checks the webhook again inside the batch's transaction, so an
+ *      entry the cache still holds (up to its TTL, when another process
+ *      removed the webhook) never lets an event be stored after the rm.
  * server/callbacks.c maps outcomes to status codes; tests drive this
  * directly with a real store and the real receive queue.
  */
@@ -67,6 +70,18 @@ static void on_stored(void *ctx, event *ev, enum store_put result, const th_erro
 		log_debug("callback", "stored event %s: action %s %s on webhook %s", ev->id,
 		          ev->action_id, ev->action_type, ev->webhook_id);
 		outcome = SVC_RECV_STORED;
+		break;
+	case STORE_PUT_GONE:
+		/* the cache still had it, the store says removed (by the CLI or another
+		 * instance): not stored, 410; forget it so the next POST stops at step 1 */
+		log_info("callback",
+		         "action %s on webhook %s not stored: the webhook is removed or being "
+		         "removed; 410 so Trello drops it",
+		         ev->action_id, ev->webhook_id);
+		webhook_cache_forget(p->sc->cache, ev->webhook_id);
+		atomic_fetch_add_explicit(&p->sc->m->rejected[REJECT_WEBHOOK_REMOVED], 1,
+		                          memory_order_relaxed);
+		outcome = SVC_RECV_GONE;
 		break;
 	case STORE_PUT_DUPLICATE:
 		log_info("callback", "action %s on webhook %s was already stored; not stored again",

@@ -261,7 +261,8 @@ enum svc_recv {
 	SVC_RECV_STORED,        /* (via done) committed                      [200] */
 	SVC_RECV_DUPLICATE,     /* (via done) that action was stored before  [200] */
 	SVC_RECV_UNKNOWN,       /* no such webhook                           [404] */
-	SVC_RECV_GONE,          /* the webhook is being removed              [410] */
+	SVC_RECV_GONE,          /* the webhook is being removed; or (via done)
+	                         * the store found it removed or removing     [410] */
 	SVC_RECV_SIG_MISSING,   /* no X-Trello-Webhook                       [401] */
 	SVC_RECV_SIG_MALFORMED, /* not base64 of a SHA-1 HMAC, or repeated   [401] */
 	SVC_RECV_SIG_MISMATCH,  /* well-formed but wrong                     [401] */
@@ -284,7 +285,7 @@ typedef struct svc_recv_opts {
 	void *(*accept)(void *ctx);
 	void *ctx;
 	/* Called exactly once for every accepted event, with STORED, DUPLICATE,
-	 * BUSY or STORE_FAILED (@err says why for the last two) — possibly before
+	 * GONE, BUSY or STORE_FAILED (@err says why for the last two) — possibly before
 	 * svc_receive returns, usually on the queue's writer thread. */
 	void (*done)(void *done_ctx, enum svc_recv outcome, const th_error *err);
 } svc_recv_opts;

@@ -3,7 +3,12 @@
  * path needs (callback URL, state), with a time-to-live so that changes made
  * by other processes (the CLI, another instance) are seen within ttl_ms.
  * Unknown ids are cached too (briefly), so a flood of POSTs to a bogus id does
- * not turn into a flood of store reads. */
+ * not turn into a flood of store reads.
+ *
+ * A stale entry never lets an event in after a removal: the store checks the
+ * webhook again inside the batch's transaction (STORE_PUT_GONE, answered
+ * 410), and receive.c then forgets the entry. Changes made by this process
+ * (svc_webhook_*) forget their entry at once. docs/internals.md, "Removal". */
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +26,10 @@ struct slot {
 struct webhook_cache {
 	pthread_mutex_t lock;
 	int64_t ttl_ms;
+	/* bumped by every forget: a miss whose store read began before a forget
+	 * does not store its (possibly older) answer, so a change made by this
+	 * process is never hidden behind a stale entry for ttl_ms */
+	uint64_t forgets;
 	struct slot slots[CACHE_SLOTS];
 };
 
@@ -65,6 +74,7 @@ int webhook_cache_get(webhook_cache *c, store *st, const char *id, webhook_brief
 		pthread_mutex_unlock(&c->lock);
 		return 0;
 	}
+	uint64_t forgets = c->forgets;
 	pthread_mutex_unlock(&c->lock);
 
 	webhook w = {0};
@@ -84,9 +94,11 @@ int webhook_cache_get(webhook_cache *c, store *st, const char *id, webhook_brief
 		webhook_clear(&w);
 	}
 	pthread_mutex_lock(&c->lock);
-	str_copy(s->id, sizeof s->id, id);
-	s->brief = b;
-	s->fetched_at = now ? now : 1;
+	if (c->forgets == forgets) {
+		str_copy(s->id, sizeof s->id, id);
+		s->brief = b;
+		s->fetched_at = now ? now : 1;
+	}
 	pthread_mutex_unlock(&c->lock);
 	*out = b;
 	return 0;
@@ -95,6 +107,7 @@ int webhook_cache_get(webhook_cache *c, store *st, const char *id, webhook_brief
 void webhook_cache_forget(webhook_cache *c, const char *id)
 {
 	pthread_mutex_lock(&c->lock);
+	c->forgets++;
 	if (!id) {
 		for (size_t i = 0; i < CACHE_SLOTS; i++)
 			c->slots[i].fetched_at = 0;

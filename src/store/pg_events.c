@@ -104,7 +104,8 @@ static int queue_deliveries(pgs *s, PGconn *c, dbatch *b, const event *ev, int64
 /*
  * A batch is two round trips to the server, whatever its size (libpq's
  * pipeline mode, pg.c):
- *   1. BEGIN; SELECT the enabled handlers                          -> sync
+ *   1. BEGIN; SELECT the enabled handlers; lock the batch's
+ *      webhooks that take events (FOR KEY SHARE)                   -> sync
  *   2. per chunk of events, one statement (below); COMMIT          -> sync
  * The chunk's events part is built while round 1 is in flight. Its
  * statement inserts the events with ON CONFLICT DO NOTHING RETURNING and,
@@ -175,7 +176,13 @@ static void chunk_free(chunk *k)
 	free(k->ids);
 }
 
-/* The chunk's INSERT ... VALUES for its storable events (before the handlers are known). */
+/* May the chunk statement store evs[@i]? (Storable, and its webhook takes events.) */
+static bool insertable(const put_ctx *x, size_t i)
+{
+	return store_event_storable(x->evs[i]) && x->results[i] != STORE_PUT_GONE;
+}
+
+/* The chunk's INSERT ... VALUES for its insertable events (before the handlers are known). */
 static int chunk_events(chunk *k, put_ctx *x)
 {
 	buf_init(&k->sql, BUF_MAX_DEFAULT);
@@ -187,7 +194,7 @@ static int chunk_events(chunk *k, put_ctx *x)
 	(void)buf_puts(&k->sql, "WITH ins AS (INSERT INTO events (" INSERT_COLS ") VALUES ");
 	for (size_t i = k->from; i < k->to; i++) {
 		event *ev = x->evs[i];
-		if (!store_event_storable(ev))
+		if (!insertable(x, i))
 			continue;
 		(void)buf_puts(&k->sql, k->rows ? ",(" : "(");
 		for (int c = 0; c < 18; c++)
@@ -301,7 +308,7 @@ static void chunk_results(chunk *k, put_ctx *x, PGresult *r)
 	}
 }
 
-/* Round 1's answers: BEGIN's, then the handlers (into *@hs, *@nh). */
+/* Round 1's first answers: BEGIN's, then the handlers (into *@hs, *@nh). */
 static int read_handlers(pgs *s, pq_pipe *pl, handler **hs, size_t *nh, th_error *err)
 {
 	int ret = pq_pipe_done(s, pl, "starting a transaction", err);
@@ -312,7 +319,98 @@ static int read_handlers(pgs *s, pq_pipe *pl, handler **hs, size_t *nh, th_error
 		return err ? err->code : TH_ESTORE;
 	ret = pg_read_rows(r, &store_rt_handler, (void **)hs, nh, err);
 	PQclear(r);
-	return ret != 0 ? ret : pq_pipe_synced(s, pl, err);
+	return ret;
+}
+
+/* The distinct webhook ids of the batch's storable events, into @ids
+ * (x->n slots); returns how many. */
+static size_t batch_webhooks(const put_ctx *x, const char **ids)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < x->n; i++) {
+		if (!store_event_storable(x->evs[i]))
+			continue;
+		bool seen = false;
+		for (size_t j = 0; j < k && !seen; j++)
+			seen = str_eq(ids[j], x->evs[i]->webhook_id);
+		if (!seen)
+			ids[k++] = x->evs[i]->webhook_id;
+	}
+	return k;
+}
+
+/* Round 1 also checks the batch's @k webhooks @ids: one SELECT ... FOR KEY
+ * SHARE per EVENTS_PER_INSERT of them (bounded parameters), returning those
+ * that take events (a row, not being removed). The lock makes a concurrent
+ * DELETE of such a webhook wait for this batch's commit, so no event is
+ * stored under a webhook that is gone by then; marking one removing (an
+ * UPDATE of other columns) does not wait, and the next batch sees it. */
+static int send_webhook_checks(pgs *s, pq_pipe *pl, const char **ids, size_t k, th_error *err)
+{
+	for (size_t from = 0; from < k; from += EVENTS_PER_INSERT) {
+		size_t to = from + EVENTS_PER_INSERT < k ? from + EVENTS_PER_INSERT : k;
+		pparams p = {0};
+		buf sql;
+		buf_init(&sql, BUF_MAX_DEFAULT);
+		(void)buf_puts(&sql,
+		               "SELECT id FROM webhooks WHERE state <> 'removing' AND id IN (");
+		for (size_t j = from; j < to; j++) {
+			(void)buf_printf(&sql, j > from ? ",$%zu" : "$%zu", j - from + 1);
+			pp_text_repair(&p, ids[j]);
+		}
+		(void)buf_puts(&sql, ") ORDER BY id FOR KEY SHARE");
+		int ret =
+		    p.oom || buf_status(&sql)
+		        ? th_err(err, TH_ENOMEM, "out of memory")
+		        : pq_pipe_send(s, pl, sql.data, &p, "checking the events' webhooks", err);
+		pp_free(&p); /* libpq has copied the statement and its parameters */
+		buf_free(&sql);
+		if (ret != 0)
+			return ret;
+	}
+	return 0;
+}
+
+/* The checks' answers (@k webhooks asked about): every storable event whose
+ * webhook did not come back becomes STORE_PUT_GONE (*@gone: any did). */
+static int read_webhook_checks(pgs *s, pq_pipe *pl, put_ctx *x, size_t k, bool *gone, th_error *err)
+{
+	unsigned char *ok = calloc(x->n ? x->n : 1, 1);
+	if (!ok)
+		return th_err(err, TH_ENOMEM, "out of memory");
+	int ret = 0;
+	for (size_t from = 0; from < k && ret == 0; from += EVENTS_PER_INSERT) {
+		PGresult *r = pq_pipe_result(s, pl, "checking the events' webhooks", err);
+		if (!r) {
+			ret = err ? err->code : TH_ESTORE;
+			break;
+		}
+		for (int row = 0; row < PQntuples(r); row++)
+			for (size_t i = 0; i < x->n; i++)
+				if (store_event_storable(x->evs[i]) &&
+				    str_eq(x->evs[i]->webhook_id, PQgetvalue(r, row, 0)))
+					ok[i] = 1;
+		PQclear(r);
+	}
+	*gone = false;
+	for (size_t i = 0; i < x->n && ret == 0; i++)
+		if (store_event_storable(x->evs[i]) && !ok[i]) {
+			x->results[i] = STORE_PUT_GONE; /* removed or being removed: not stored */
+			*gone = true;
+		}
+	free(ok);
+	return ret;
+}
+
+/* Build chunk @k again, without the events refused since it was built. */
+static int chunk_rebuild(chunk *k, put_ctx *x)
+{
+	size_t from = k->from, to = k->to;
+	chunk_free(k);
+	memset(k, 0, sizeof *k);
+	k->from = from;
+	k->to = to;
+	return chunk_events(k, x);
 }
 
 /* Round 2: send every chunk's statement and COMMIT, then read their answers. */
@@ -350,15 +448,21 @@ static int op_events_put(pgs *s, PGconn *c, void *ctx, th_error *err)
 	size_t nh = 0;
 	size_t nk = (x->n + EVENTS_PER_INSERT - 1) / EVENTS_PER_INSERT;
 	chunk *ks = calloc(nk ? nk : 1, sizeof *ks);
+	const char **ids = calloc(x->n ? x->n : 1, sizeof *ids); /* the batch's webhooks */
 	pq_pipe pl = {0};
 	int ret = 0;
 	for (size_t i = 0; i < x->n; i++)
 		x->results[i] = STORE_PUT_FAILED;
-	if (!ks)
+	if (!ks || !ids) {
+		free(ks);
+		free(ids);
 		return th_err(err, TH_ENOMEM, "out of memory");
+	}
+	size_t nw = batch_webhooks(x, ids);
 	if ((ret = pq_pipe_begin(s, &pl, c, err)) != 0 ||
 	    (ret = pq_pipe_send(s, &pl, "BEGIN", NULL, "starting a transaction", err)) != 0 ||
 	    (ret = pq_pipe_send(s, &pl, HANDLERS_SQL, NULL, "loading handlers", err)) != 0 ||
+	    (ret = send_webhook_checks(s, &pl, ids, nw, err)) != 0 ||
 	    (ret = pq_pipe_sync(s, &pl, err)) != 0)
 		goto fail;
 	for (size_t i = 0; i < nk; i++) { /* while the server answers round 1 */
@@ -370,8 +474,17 @@ static int op_events_put(pgs *s, PGconn *c, void *ctx, th_error *err)
 			goto fail;
 		}
 	}
-	if ((ret = read_handlers(s, &pl, &hs, &nh, err)) != 0)
+	bool gone = false;
+	if ((ret = read_handlers(s, &pl, &hs, &nh, err)) != 0 ||
+	    (ret = read_webhook_checks(s, &pl, x, nw, &gone, err)) != 0 ||
+	    (ret = pq_pipe_synced(s, &pl, err)) != 0)
 		goto fail;
+	/* rare: an event of a removed webhook; its chunk is built again without it */
+	for (size_t i = 0; i < nk && gone; i++)
+		if (chunk_rebuild(&ks[i], x) != 0) {
+			ret = th_err(err, TH_ENOMEM, "out of memory");
+			goto fail;
+		}
 	for (size_t i = 0; i < nk; i++)
 		if (ks[i].rows && (ret = chunk_finish(&ks[i], x, hs, nh, err)) != 0)
 			goto fail;
@@ -388,6 +501,7 @@ out:
 	for (size_t i = 0; i < nk; i++)
 		chunk_free(&ks[i]);
 	free(ks);
+	free(ids);
 	handler_list_free(hs, nh);
 	return ret;
 }

@@ -75,6 +75,8 @@ static const char *const sq_sql[Q_COUNT] = {
                        " FROM webhooks w WHERE id_model = ? AND token = ?",
     [Q_WEBHOOK_LIST] =
         "SELECT " WEBHOOK_COLS ", " WEBHOOK_EVENT_COUNT " FROM webhooks w ORDER BY created_at, id",
+    /* a row when events may be stored under the webhook (events_put) */
+    [Q_WEBHOOK_TAKES_EVENTS] = "SELECT 1 FROM webhooks WHERE id = ? AND state <> 'removing'",
     [Q_WEBHOOK_DELETE] = "DELETE FROM webhooks WHERE id = ?",
     [Q_TOKEN_PUT] = "INSERT INTO tokens (" TOKEN_COLS ") VALUES (?,?,?,?,?,?,?)"
                     " ON CONFLICT (token) DO UPDATE SET member = excluded.member,"

@@ -67,12 +67,27 @@ static int insert_deliveries(sq *s, const event *ev, int64_t seq, int64_t genera
 
 /* ---- events ------------------------------------------------------------------------------ */
 
-/* Store one event inside the batch transaction. *@is_new tells whether it was
- * inserted (false: a duplicate of (webhook_id, action_id)). */
-static int put_one(sq *s, const event *ev, const handler *hs, size_t nh, int64_t now, bool *is_new,
-                   th_error *err)
+/* May events be stored under webhook @id: *@ok false when it has no row or
+ * is being removed. Inside the batch transaction, so no rm commits between
+ * this answer and the insert (BEGIN IMMEDIATE: one writer at a time). */
+static int webhook_takes_events(sq *s, const char *id, bool *ok, th_error *err)
 {
-	*is_new = false;
+	sqlite3_stmt *q = sq_stmt(s, Q_WEBHOOK_TAKES_EVENTS, err);
+	if (!q)
+		return TH_ESTORE;
+	int rc = sq_step_key(q, id);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return sq_fail(s, err, "checking the event's webhook");
+	*ok = rc == SQLITE_ROW;
+	return 0;
+}
+
+/* Store one event inside the batch transaction. *@result: NEW when inserted,
+ * DUPLICATE for a second (webhook_id, action_id). */
+static int put_one(sq *s, const event *ev, const handler *hs, size_t nh, int64_t now,
+                   enum store_put *result, th_error *err)
+{
+	*result = STORE_PUT_DUPLICATE;
 	sqlite3_stmt *q = sq_stmt(s, Q_EVENT_INSERT, err);
 	if (!q)
 		return TH_ESTORE;
@@ -105,7 +120,7 @@ static int put_one(sq *s, const event *ev, const handler *hs, size_t nh, int64_t
 		return sq_fail(s, err, "storing an event");
 	if (sqlite3_changes(s->db) == 0)
 		return 0;
-	*is_new = true;
+	*result = STORE_PUT_NEW;
 	int64_t seq = sqlite3_last_insert_rowid(s->db);
 	return insert_deliveries(s, ev, seq, 0, hs, nh, now, NULL, err);
 }
@@ -190,14 +205,23 @@ int sq_events_put(store *st, event **evs, size_t n, enum store_put *results, th_
 		goto unlock;
 	if ((ret = sq_load_enabled_handlers(s, &hs, &nh, err)) != 0)
 		goto rollback;
+	const char *checked = NULL; /* the webhook id last checked, and its answer */
+	bool takes = false;
 	for (size_t i = 0; i < n; i++) {
 		event *ev = evs[i];
 		if (!store_event_storable(ev))
 			continue;
-		bool is_new;
-		if ((ret = put_one(s, ev, hs, nh, now, &is_new, err)) != 0)
+		if (!checked || !str_eq(checked, ev->webhook_id)) { /* batches run by webhook */
+			if ((ret = webhook_takes_events(s, ev->webhook_id, &takes, err)) != 0)
+				goto rollback;
+			checked = ev->webhook_id;
+		}
+		if (!takes) {
+			results[i] = STORE_PUT_GONE; /* removed or being removed: not stored */
+			continue;
+		}
+		if ((ret = put_one(s, ev, hs, nh, now, &results[i], err)) != 0)
 			goto rollback;
-		results[i] = is_new ? STORE_PUT_NEW : STORE_PUT_DUPLICATE;
 	}
 	if ((ret = touch_webhooks(s, evs, results, n, err)) != 0)
 		goto rollback;

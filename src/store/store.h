@@ -94,8 +94,10 @@ typedef struct event_rollup_row {
 
 #define STORE_ROLLUP_MAX_ROWS 100000 /* event_rollup returns at most this many */
 
-/* Outcome of storing one event in a batch. */
-enum store_put { STORE_PUT_NEW = 0, STORE_PUT_DUPLICATE, STORE_PUT_FAILED };
+/* Outcome of storing one event in a batch. GONE: its webhook does not exist
+ * (removed) or is being removed, checked inside the batch's transaction, so
+ * no event is ever stored under a webhook `webhook rm` has dealt with. */
+enum store_put { STORE_PUT_NEW = 0, STORE_PUT_DUPLICATE, STORE_PUT_FAILED, STORE_PUT_GONE };
 
 typedef struct user_session {
 	char *id_hash; /* SHA-256 hex of the session id (the id itself is never stored) */
@@ -155,8 +157,12 @@ struct store_ops {
 	/* events: store a batch in ONE transaction (group commit), recording one
 	 * pending delivery per matching enabled handler for each new event.
 	 * results[i] says what happened to evs[i]; a new event gets ev->id and
-	 * ev->received_at set if they were NULL/0. Returns non-zero only when the
-	 * whole transaction failed (then nothing was stored). */
+	 * ev->received_at set if they were NULL/0. An event whose webhook has no
+	 * row, or a row in state removing, is not stored (STORE_PUT_GONE); the
+	 * check holds until the commit (SQLite: one writer; PostgreSQL: the
+	 * webhook rows are locked FOR KEY SHARE, so a DELETE waits). Returns
+	 * non-zero only when the whole transaction failed (then nothing was
+	 * stored). */
 	int (*events_put)(store *st, event **evs, size_t n, enum store_put *results, th_error *err);
 	int (*event_get)(store *st, const char *id, event *out, th_error *err); /* with payload */
 	int (*event_list)(store *st, const event_query *q, event_row **out, size_t *n,

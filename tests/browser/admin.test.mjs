@@ -133,6 +133,51 @@ test('a webhook is added by pasting a board URL', async () => {
   assert.equal(hooks[0].idModel, board.id);
 });
 
+test('a webhook is edited, paused and resumed from its edit page', async () => {
+  await page.goto(`${base}/admin/webhooks`);
+  await page.locator('tbody tr').first().getByRole('link', { name: 'Edit' }).click();
+  await page.waitForURL(/\/admin\/webhooks\/[A-Za-z0-9_-]+\/edit$/);
+  const field = page.getByLabel('Description');
+  assert.equal(await field.inputValue(), 'Roadmap <b>watch</b>');
+  // the browser keeps to maxlength; the server says so for anything longer
+  await field.fill('Roadmap, edited ✓');
+  await page.getByRole('button', { name: 'Save description' }).click();
+  await page.waitForURL(`${base}/admin/webhooks?done=webhook-updated`);
+  await page.getByText('Webhook changed on Trello and here.').waitFor();
+  assert.match(await page.locator('tbody tr').first().textContent(), /Roadmap, edited ✓/);
+  let hooks = await control(mock, 'GET', '/_mock/webhooks');
+  assert.equal(hooks[0].description, 'Roadmap, edited ✓');
+
+  await page.locator('tbody tr').first().getByRole('link', { name: 'Edit' }).click();
+  await page.getByRole('button', { name: 'Pause deliveries' }).click();
+  await page.waitForURL(`${base}/admin/webhooks?done=webhook-paused`);
+  await page.getByText('Webhook paused').waitFor();
+  assert.match(await page.locator('tbody tr').first().textContent(), /disabled/);
+  hooks = await control(mock, 'GET', '/_mock/webhooks');
+  assert.equal(hooks[0].active, false);
+  // paused on Trello's side: an action is not delivered
+  const paused = await control(mock, 'POST', '/_mock/actions',
+    { wait: true, type: 'commentCard', idModel: board.cards[0].id, text: 'while paused' });
+  assert.equal(paused.deliveries, 0);
+
+  await page.locator('tbody tr').first().getByRole('link', { name: 'Edit' }).click();
+  await page.getByRole('button', { name: 'Resume deliveries' }).click();
+  await page.waitForURL(`${base}/admin/webhooks?done=webhook-resumed`);
+  assert.match(await page.locator('tbody tr').first().textContent(), /active/);
+  hooks = await control(mock, 'GET', '/_mock/webhooks');
+  assert.equal(hooks[0].active, true);
+
+  // a tampered form (an over-long description past the browser's limit) gets a clear error
+  await page.locator('tbody tr').first().getByRole('link', { name: 'Edit' }).click();
+  await page.getByLabel('Description').evaluate((el) => { el.removeAttribute('maxlength'); });
+  await page.getByLabel('Description').fill('y'.repeat(1001));
+  await page.getByRole('button', { name: 'Save description' }).click();
+  await page.getByText('The description is too long: at most 1000 bytes of UTF-8 text.').waitFor();
+  hooks = await control(mock, 'GET', '/_mock/webhooks');
+  assert.equal(hooks[0].description, 'Roadmap, edited ✓');
+  assert.deepEqual(dialogs, []);
+});
+
 test('actions in Trello appear as events with their summaries', async () => {
   const card = board.cards[0];
   await control(mock, 'POST', '/_mock/actions',

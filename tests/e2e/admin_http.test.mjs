@@ -5,7 +5,9 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 
-import { baseEnv, startServe, tempDir, th } from './lib/serve.mjs';
+import { api, control } from './lib/mock.mjs';
+import { baseEnv, startServe, tempDir, th, thJson } from './lib/serve.mjs';
+import { startStack } from './lib/stack.mjs';
 
 const PASSWORD = 'hunter2hunter2';
 let serve, env, tmp, url;
@@ -26,13 +28,18 @@ after(async () => {
   tmp?.cleanup();
 });
 
-const get = (path, headers = {}) => fetch(url + path, { redirect: 'manual', headers });
-const post = (path, form, headers = {}) =>
-  fetch(url + path, {
-    method: 'POST', redirect: 'manual',
-    headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
-    body: typeof form === 'string' ? form : new URLSearchParams(form).toString(),
-  });
+/** GET and form POST against the admin at @base (no redirects followed). */
+const client = (base) => ({
+  get: (path, headers = {}) => fetch(base + path, { redirect: 'manual', headers }),
+  post: (path, form, headers = {}) =>
+    fetch(base + path, {
+      method: 'POST', redirect: 'manual',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
+      body: typeof form === 'string' ? form : new URLSearchParams(form).toString(),
+    }),
+});
+const get = (...a) => client(url).get(...a);
+const post = (...a) => client(url).post(...a);
 
 function cookieOf(res, name) {
   for (const c of res.headers.getSetCookie()) {
@@ -42,8 +49,8 @@ function cookieOf(res, name) {
   return null;
 }
 
-/** Sign in as @user from @addr; returns { cookie, csrf, res }. */
-async function signIn(user, password = PASSWORD, extra = {}) {
+/** Sign in as @user; returns { cookie, csrf, res }. */
+async function signIn(user, password = PASSWORD, extra = {}, { get, post } = client(url)) {
   const page = await get('/admin/login');
   const lt = cookieOf(page, 'trellohook_login').value;
   const res = await post('/admin/login', { login_token: lt, user, password, ...extra },
@@ -57,11 +64,11 @@ async function signIn(user, password = PASSWORD, extra = {}) {
 }
 
 const ROUTES = ['/admin/', '/admin/events', '/admin/events/abc', '/admin/deliveries',
-  '/admin/webhooks', '/admin/webhooks/x/delete', '/admin/tokens', '/admin/tokens/return',
+  '/admin/webhooks', '/admin/webhooks/x/delete', '/admin/webhooks/x/edit', '/admin/tokens', '/admin/tokens/return',
   '/admin/sync', '/admin/no-such-page'];
 const POSTS = ['/admin/logout', '/admin/webhooks/add', '/admin/webhooks/boards',
-  '/admin/webhooks/x/delete', '/admin/webhooks/x/backfill', '/admin/tokens/add', '/admin/tokens/check',
-  '/admin/tokens/remove',
+  '/admin/webhooks/x/delete', '/admin/webhooks/x/backfill', '/admin/webhooks/x/edit', '/admin/tokens/add',
+  '/admin/tokens/check', '/admin/tokens/remove',
   '/admin/events/abc/replay', '/admin/deliveries/abc/retry', '/admin/sync'];
 
 test('every admin route without a session redirects to the sign-in page', async () => {
@@ -176,4 +183,83 @@ test('user add refuses empty and short passwords and bad names', () => {
   assert.equal(ok.code, 0, ok.stderr);
   assert.deepEqual(JSON.parse(ok.stdout), { user: 'erin' });
   assert.doesNotMatch(ok.stdout + ok.stderr, new RegExp(PASSWORD));
+});
+
+test('a webhook is edited, paused and resumed from the admin (Trello first); bad input is refused', async () => {
+  const st = await startStack({ env: { TRELLOHOOK_HEALTH_INTERVAL: '0', TRELLOHOOK_LOG_LEVEL: 'warn' } });
+  try {
+    assert.equal(th(st.env, ['user', 'add', 'dave'], `${PASSWORD}\n`).code, 0);
+    const wh = st.addWebhook(st.board.id, ['--description', 'before']);
+    const c = client(st.serve.url);
+    const s = await signIn('dave', PASSWORD, {}, c);
+    const cookie = s.cookie;
+    const editPath = `/admin/webhooks/${wh.id}/edit`;
+    const onTrello = async () => (await control(st.mock, 'GET', '/_mock/webhooks')).find((x) => x.id === wh.trello_id);
+    const local = () => thJson(st.env, ['webhook', 'show', wh.id]);
+
+    assert.match(await (await c.get('/admin/webhooks', { cookie })).text(), new RegExp(`href="${editPath}"`));
+    const page = await (await c.get(editPath, { cookie })).text();
+    assert.match(page, /name=description maxlength=1000 value="before"/);
+    assert.match(page, /<button type=submit class=secondary>Pause deliveries<\/button>/);
+
+    // the description, with markup and non-ASCII: on Trello and here, shown as text
+    const desc = 'Roadmap <b>watch</b> “ü” 🚀';
+    let r = await c.post(editPath, { csrf: s.csrf, description: desc }, { cookie });
+    assert.equal(r.status, 303);
+    assert.equal(r.headers.get('location'), '/admin/webhooks?done=webhook-updated');
+    assert.equal((await onTrello()).description, desc);
+    assert.equal(local().description, desc);
+    assert.match(await (await c.get('/admin/webhooks?done=webhook-updated', { cookie })).text(),
+      /Roadmap &lt;b&gt;watch&lt;\/b&gt;/);
+
+    // pause, then resume
+    r = await c.post(editPath, { csrf: s.csrf, active: 'false' }, { cookie });
+    assert.equal(r.headers.get('location'), '/admin/webhooks?done=webhook-paused');
+    assert.equal((await onTrello()).active, false);
+    assert.equal(local().active, false);
+    assert.equal(local().state, 'disabled');
+    assert.match(await (await c.get(editPath, { cookie })).text(), />Resume deliveries</);
+    r = await c.post(editPath, { csrf: s.csrf, active: 'true' }, { cookie });
+    assert.equal(r.headers.get('location'), '/admin/webhooks?done=webhook-resumed');
+    assert.equal((await onTrello()).active, true);
+    assert.equal(local().state, 'active');
+
+    // hostile input: a clear 400, nothing changed on Trello or here
+    const before = local();
+    const trelloBefore = await onTrello();
+    const bad = [
+      [{ csrf: s.csrf, description: 'x'.repeat(1001) }, /too long: at most 1000 bytes/],
+      [{ csrf: s.csrf, description: 'two\nlines' }, /control characters/],
+      [{ csrf: s.csrf, active: 'maybe' }, /must be true or false/],
+      [{ csrf: s.csrf }, /Nothing to change/],
+      [`csrf=${encodeURIComponent(s.csrf)}&description=%ff%fe`, /URL-encoded UTF-8/],
+      [`csrf=${encodeURIComponent(s.csrf)}&description=${'%41'.repeat(200000)}`, /too long/],
+    ];
+    for (const [form, why] of bad) {
+      const res = await c.post(editPath, form, { cookie });
+      assert.equal(res.status, 400, String(why));
+      assert.match(await res.text(), why);
+    }
+    assert.deepEqual(local(), before);
+    assert.deepEqual(await onTrello(), trelloBefore);
+
+    // Trello's refusal (it no longer has the webhook): its message, nothing changed here
+    const del = await api(st.mock, 'DELETE', `/webhooks/${wh.trello_id}`, { token: st.token });
+    assert.equal(del.status, 200);
+    r = await c.post(editPath, { csrf: s.csrf, description: 'refused' }, { cookie });
+    assert.equal(r.status, 409);
+    assert.match(await r.text(), /Trello refused the change \(nothing changed here\)/);
+    assert.deepEqual(local(), before);
+
+    // no such webhook; and a removing one cannot be changed
+    assert.equal((await c.get('/admin/webhooks/NoSuchWebhook0000000/edit', { cookie })).status, 404);
+    const rm = th({ ...st.env, TRELLO_API_URL: 'http://127.0.0.1:9/1' }, ['webhook', 'rm', wh.id]);
+    assert.equal(rm.code, 1);
+    assert.match(await (await c.get(editPath, { cookie })).text(), /cannot be changed while it is removing/);
+    r = await c.post(editPath, { csrf: s.csrf, active: 'false' }, { cookie });
+    assert.equal(r.status, 400);
+    assert.match(await r.text(), /cannot be changed while it is removing/);
+  } finally {
+    await st.stop();
+  }
 });

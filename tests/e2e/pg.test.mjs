@@ -190,6 +190,48 @@ test('receive path on PostgreSQL: signed deliveries stored exactly once, byte fo
   }
 });
 
+test('two instances on one PostgreSQL: after webhook rm neither stores a POST (410/404 at once)', { skip: pgSkip }, async () => {
+  needPg();
+  // no health pass: it would finish the pending removal itself (then 404)
+  const c = await startCluster(2, { TRELLOHOOK_HEALTH_INTERVAL: '0' });
+  try {
+    const wh = await addWebhook(c);
+    let n = 0;
+    /** A fresh signed delivery straight to instance @i (not through the balancer). */
+    const postTo = async (i) => {
+      n += 1;
+      const actionId = (0x6b0000000000 + n).toString(16).padStart(24, '0');
+      const body = JSON.stringify({ model: { id: c.board.id }, action: { id: actionId, type: 'commentCard', data: { text: `n${n}` } } });
+      const url = wh.callback_url.replace(c.env.CALLBACK_DOMAIN, `http://127.0.0.1:${c.ports[i]}`);
+      const r = await fetch(url, { method: 'POST', body, headers: { 'x-trello-webhook': trelloSignature(c.env.TRELLO_API_SECRET, body, wh.callback_url) } });
+      return { status: r.status, stored: () => sql(c.url, `SELECT count(*) FROM events WHERE action_id = '${actionId}'`) };
+    };
+    // both instances have it cached as active
+    for (const i of [0, 1]) assert.equal((await postTo(i)).status, 200);
+    // rm from a third process while Trello is unreachable: marked removing
+    const down = await thAsync({ ...c.env, TRELLO_API_URL: 'http://127.0.0.1:9/1' }, ['webhook', 'rm', wh.id]);
+    assert.equal(down.code, 1, down.stderr);
+    assert.equal(sql(c.url, `SELECT state FROM webhooks WHERE id = '${wh.id}'`), 'removing');
+    for (const i of [0, 1]) {
+      const r = await postTo(i);
+      assert.equal(r.status, 410, `instance ${i}`);
+      assert.equal(r.stored(), '0', `instance ${i} stored an event after rm`);
+    }
+    // Trello reachable again: rm finishes, the row is gone
+    const rm = await thAsync(c.env, ['webhook', 'rm', wh.id]);
+    assert.equal(rm.code, 0, rm.stderr);
+    assert.equal(sql(c.url, `SELECT count(*) FROM webhooks WHERE id = '${wh.id}'`), '0');
+    for (const i of [0, 1]) {
+      const r = await postTo(i);
+      assert.ok([404, 410].includes(r.status), `instance ${i}: ${r.status}`);
+      assert.equal(r.stored(), '0', `instance ${i} stored an event after rm`);
+    }
+    assert.equal(sql(c.url, `SELECT count(*) FROM events WHERE webhook_id = '${wh.id}'`), '2');
+  } finally {
+    await c.stop();
+  }
+});
+
 test('two instances on one PostgreSQL: spread, stored once, SIGKILL loses nothing', { skip: pgSkip }, async () => {
   needPg();
   const recv = await startReceiver(() => 200);

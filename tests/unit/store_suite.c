@@ -106,12 +106,48 @@ static event *ev_from_file(const char *name, const char *webhook_id)
 	return ev;
 }
 
-/* Store one event; returns what happened. */
+/* Give every webhook id of @evs that has no row one (model and token made
+ * from the id, so they stay unique), as `webhook add` would have. */
+void suite_ensure_webhooks(store *st, event **evs, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (!evs[i] || !evs[i]->webhook_id)
+			continue;
+		bool seen = false; /* once per distinct id: a get counts the events too */
+		for (size_t j = 0; j < i && !seen; j++)
+			seen = evs[j] && evs[j]->webhook_id &&
+			       str_eq(evs[j]->webhook_id, evs[i]->webhook_id);
+		if (seen)
+			continue;
+		webhook w = {0};
+		th_error err = {0};
+		int rc = store_webhook_get(st, evs[i]->webhook_id, &w, &err);
+		webhook_clear(&w);
+		if (rc == TH_ENOTFOUND) {
+			char model[96], tok[96];
+			str_printf(model, sizeof model, "model-%s", evs[i]->webhook_id);
+			str_printf(tok, sizeof tok, "tok-%s", evs[i]->webhook_id);
+			suite_add_webhook(st, evs[i]->webhook_id, model, tok);
+		} else if (rc != 0) {
+			fail_msg("webhook_get %s: %s", evs[i]->webhook_id, err.msg);
+		}
+	}
+}
+
+/* store_events_put under webhooks that exist (suite_ensure_webhooks first):
+ * the receive path only ever stores events of registered webhooks. */
+int suite_events_put(store *st, event **evs, size_t n, enum store_put *results, th_error *err)
+{
+	suite_ensure_webhooks(st, evs, n);
+	return store_events_put(st, evs, n, results, err);
+}
+
+/* Store one event (its webhook made when missing); returns what happened. */
 enum store_put suite_put1(store *st, event *ev)
 {
 	enum store_put r;
 	th_error err = {0};
-	int rc = store_events_put(st, &ev, 1, &r, &err);
+	int rc = suite_events_put(st, &ev, 1, &r, &err);
 	if (rc != 0)
 		fail_msg("events_put: %s", err.msg);
 	return r;
@@ -537,7 +573,7 @@ void suite_events_dedupe(void **state)
 	                 0), /* same action, other webhook */
 	};
 	enum store_put r[4];
-	assert_int_equal(store_events_put(st, evs, 4, r, &err), 0);
+	assert_int_equal(suite_events_put(st, evs, 4, r, &err), 0);
 	assert_int_equal(r[0], STORE_PUT_NEW);
 	assert_int_equal(r[1], STORE_PUT_NEW);
 	assert_int_equal(r[2], STORE_PUT_DUPLICATE);
@@ -576,7 +612,7 @@ void suite_events_dedupe(void **state)
 	bad->action_id = NULL;
 	event *good = suite_ev_new("w1", "a10", "commentCard", "good", NULL, 0);
 	event *mix[2] = {bad, good};
-	assert_int_equal(store_events_put(st, mix, 2, r, &err), 0);
+	assert_int_equal(suite_events_put(st, mix, 2, r, &err), 0);
 	assert_int_equal(r[0], STORE_PUT_FAILED);
 	assert_int_equal(r[1], STORE_PUT_NEW);
 	suite_ev_free(bad);
@@ -588,7 +624,7 @@ void suite_events_dedupe(void **state)
 	event *clash = suite_ev_new("w1", "a21", "commentCard", "clash", NULL, 0);
 	clash->id = str_dup(evs[0]->id);
 	event *batch[2] = {fresh, clash};
-	assert_int_equal(store_events_put(st, batch, 2, r, &err), TH_ESTORE);
+	assert_int_equal(suite_events_put(st, batch, 2, r, &err), TH_ESTORE);
 	assert_int_equal(r[0], STORE_PUT_FAILED);
 	assert_int_equal(r[1], STORE_PUT_FAILED);
 	assert_null(fresh->id); /* the id made up for it is taken back */
@@ -596,10 +632,10 @@ void suite_events_dedupe(void **state)
 	assert_string_equal(clash->id, evs[0]->id); /* the caller's own id is kept */
 	free(clash->id);
 	clash->id = NULL;
-	assert_int_equal(store_events_put(st, batch, 2, r, &err), 0); /* nothing half-stored */
+	assert_int_equal(suite_events_put(st, batch, 2, r, &err), 0); /* nothing half-stored */
 	assert_int_equal(r[0], STORE_PUT_NEW);
 	assert_int_equal(r[1], STORE_PUT_NEW);
-	assert_int_equal(store_events_put(st, batch, 0, r, &err), 0);
+	assert_int_equal(suite_events_put(st, batch, 0, r, &err), 0);
 	suite_ev_free(fresh);
 	suite_ev_free(clash);
 	for (size_t i = 0; i < 4; i++)
@@ -620,9 +656,12 @@ void suite_events_survive_webhook_delete(void **state)
 	assert_int_equal(store_event_get(st, ev->id, &got, &err), 0);
 	assert_string_equal(got.webhook_id, "w1");
 	event_clear(&got);
-	/* and events for a webhook that has no row can still be stored */
+	/* but no new event is stored under the webhook once it is gone */
 	event *ev2 = suite_ev_new("w1", "a2", "createCard", "late", NULL, 0);
-	assert_int_equal(suite_put1(st, ev2), STORE_PUT_NEW);
+	enum store_put r;
+	assert_int_equal(store_events_put(st, &ev2, 1, &r, &err), 0);
+	assert_int_equal(r, STORE_PUT_GONE);
+	assert_null(ev2->id); /* not stored: given back as it came */
 	suite_ev_free(ev);
 	suite_ev_free(ev2);
 }
@@ -732,7 +771,7 @@ void suite_event_list_filters(void **state)
 		                 summaries[i % TH_ARRAY_LEN(summaries)], NULL, 0);
 	}
 	enum store_put r[N];
-	assert_int_equal(store_events_put(st, evs, N, r, &err), 0);
+	assert_int_equal(suite_events_put(st, evs, N, r, &err), 0);
 
 	event_row *rows = NULL;
 	size_t n = 0;
@@ -841,7 +880,7 @@ void suite_deliveries_for_matching_handlers(void **state)
 	event *evs[] = {move, rename, comment, move_raw, rename_raw};
 	enum store_put r[5];
 	th_error err = {0};
-	assert_int_equal(store_events_put(st, evs, 5, r, &err), 0);
+	assert_int_equal(suite_events_put(st, evs, 5, r, &err), 0);
 	for (int i = 0; i < 5; i++)
 		assert_int_equal(r[i], STORE_PUT_NEW);
 
@@ -894,7 +933,7 @@ void suite_claim_order(void **state)
 	    suite_ev_new("wB", "3", "t", "s", NULL, 0), suite_ev_new("wA", "4", "t", "s", NULL, 0)};
 	enum store_put r[4];
 	th_error err = {0};
-	assert_int_equal(store_events_put(st, e, 4, r, &err), 0);
+	assert_int_equal(suite_events_put(st, e, 4, r, &err), 0);
 	char got[1024], want[1024];
 
 	/* kinds filter: only exec */
@@ -928,7 +967,7 @@ void suite_claim_order(void **state)
 	event *more[3] = {suite_ev_new("wC", "5", "t", "s", NULL, 0),
 	                  suite_ev_new("wD", "6", "t", "s", NULL, 0),
 	                  suite_ev_new("wE", "7", "t", "s", NULL, 0)};
-	assert_int_equal(store_events_put(st, more, 3, r, &err), 0);
+	assert_int_equal(suite_events_put(st, more, 3, r, &err), 0);
 	claim_events(st, SUITE_ALL_KINDS, 2, 60000, got, sizeof got, &d, &n);
 	assert_int_equal(n, 2);
 	delivery_list_free(d, n);
@@ -948,7 +987,7 @@ void suite_lease_expiry(void **state)
 	event *e[2] = {suite_ev_new("wA", "1", "t", "s", NULL, 0),
 	               suite_ev_new("wA", "2", "t", "s", NULL, 0)};
 	enum store_put r[2];
-	assert_int_equal(store_events_put(st, e, 2, r, &err), 0);
+	assert_int_equal(suite_events_put(st, e, 2, r, &err), 0);
 	delivery *d = NULL;
 	size_t n = 0;
 	/* a lease long enough that a slow run (valgrind, a loaded machine) is
@@ -1004,7 +1043,7 @@ void suite_last_event_at(void **state)
 	for (size_t i = 0; i < 5; i++)
 		e[i]->received_at = at[i];
 	enum store_put r[5];
-	assert_int_equal(store_events_put(st, e, 5, r, &err), 0);
+	assert_int_equal(suite_events_put(st, e, 5, r, &err), 0);
 	assert_int_equal(r[4], STORE_PUT_DUPLICATE);
 	webhook w = {0};
 	assert_int_equal(store_webhook_get(st, "wl1", &w, &err), 0);
@@ -1132,7 +1171,7 @@ void suite_event_rollup(void **state)
 	for (size_t i = 0; i < 6; i++)
 		e[i]->received_at = at[i];
 	enum store_put r[6];
-	assert_int_equal(store_events_put(st, e, 6, r, &err), 0);
+	assert_int_equal(suite_events_put(st, e, 6, r, &err), 0);
 	assert_int_equal(r[5], STORE_PUT_DUPLICATE);
 	/* a later batch adds to an existing cell; a long, non-ASCII type is kept as given */
 	event *more = suite_ev_new("wr1", "r6", "createCard", "s", NULL, 0);
@@ -1198,7 +1237,7 @@ void suite_finish_many(void **state)
 	               suite_ev_new("wB", "2", "commentCard", "s", NULL, 0),
 	               suite_ev_new("wC", "3", "commentCard", "s", NULL, 0)};
 	enum store_put r[3];
-	assert_int_equal(store_events_put(st, e, 3, r, &err), 0);
+	assert_int_equal(suite_events_put(st, e, 3, r, &err), 0);
 	delivery *d = NULL;
 	size_t n = 0;
 	assert_int_equal(store_delivery_claim(st, SUITE_ALL_KINDS, 10, 60000, &d, &n, &err), 0);
@@ -1282,7 +1321,7 @@ void suite_finish_retry_replay(void **state)
 	event *e[2] = {suite_ev_new("wA", "1", "commentCard", "s", NULL, 0),
 	               suite_ev_new("wA", "2", "commentCard", "s", NULL, 0)};
 	enum store_put r[2];
-	assert_int_equal(store_events_put(st, e, 2, r, &err), 0);
+	assert_int_equal(suite_events_put(st, e, 2, r, &err), 0);
 	delivery *d = NULL;
 	size_t n = 0;
 	assert_int_equal(store_delivery_claim(st, SUITE_ALL_KINDS, 10, 60000, &d, &n, &err), 0);
@@ -1372,7 +1411,7 @@ void suite_handler_delete_drops_pending(void **state)
 	event *e[2] = {suite_ev_new("wA", "1", "t", "s", NULL, 0),
 	               suite_ev_new("wB", "2", "t", "s", NULL, 0)};
 	enum store_put r[2];
-	assert_int_equal(store_events_put(st, e, 2, r, &err), 0);
+	assert_int_equal(suite_events_put(st, e, 2, r, &err), 0);
 	delivery *d = NULL;
 	size_t n = 0;
 	assert_int_equal(store_delivery_list(st, NULL, e[0]->id, 0, &d, &n, &err), 0);
@@ -1421,7 +1460,7 @@ static void *writer_main(void *arg)
 			evs[i]->payload = str_dup("{}");
 			evs[i]->payload_len = 2;
 		}
-		if (store_events_put(st, evs, (size_t)w->per_batch, r, &err) != 0)
+		if (suite_events_put(st, evs, (size_t)w->per_batch, r, &err) != 0)
 			w->failures++;
 		for (int i = 0; i < w->per_batch; i++) {
 			if (r[i] != STORE_PUT_NEW)
@@ -1508,7 +1547,7 @@ void suite_batch_throughput(void **state)
 			ev->payload_len = strlen(ev->payload);
 			evs[i] = ev;
 		}
-		assert_int_equal(store_events_put(st, evs, BATCH, r, &err), 0);
+		assert_int_equal(suite_events_put(st, evs, BATCH, r, &err), 0);
 		for (int i = 0; i < BATCH; i++) {
 			assert_int_equal(r[i], STORE_PUT_NEW);
 			event_clear(evs[i]);
@@ -1615,7 +1654,7 @@ void suite_recover_dead_claims(void **state)
 	event *e[2] = {suite_ev_new("wLive", "1", "t", "s", NULL, 0),
 	               suite_ev_new("wDead", "1", "t", "s", NULL, 0)};
 	enum store_put r[2];
-	assert_int_equal(store_events_put(st, e, 1, r, &err), 0);
+	assert_int_equal(suite_events_put(st, e, 1, r, &err), 0);
 	delivery *d = NULL;
 	size_t n = 0;
 	/* ours, alive: claimed with a long lease */
@@ -1623,7 +1662,7 @@ void suite_recover_dead_claims(void **state)
 	assert_int_equal(n, 1);
 	char *live = str_dup(d[0].id);
 	delivery_list_free(d, n);
-	assert_int_equal(store_events_put(st, e + 1, 1, r + 1, &err), 0);
+	assert_int_equal(suite_events_put(st, e + 1, 1, r + 1, &err), 0);
 
 	/* a process that claims and then dies as kill -9 kills it: no finish, no
 	 * close, no exit handlers (nor a leak report under valgrind); it says how
@@ -1734,22 +1773,6 @@ void suite_store_health(void **state)
 	assert_int_equal(atomic_load(&m.probe_last_ms), t + 50 + SVC_PROBE_IDLE_MS);
 }
 
-#ifdef TH_FAULT_INJECTION
-/* ---- fault injection (meson -Dfault_injection=true: make fault) ----------------------- */
-
-/* The kinds of operation this backend counts (store_fault.h). */
-static size_t fault_kinds(store *st, enum store_fault *out)
-{
-	if (str_eq(store_name(st), "sqlite")) {
-		out[0] = STORE_FAULT_PREPARE;
-		out[1] = STORE_FAULT_STEP;
-		out[2] = STORE_FAULT_COMMIT;
-		return 3;
-	}
-	out[0] = STORE_FAULT_QUERY;
-	return 1;
-}
-
 static size_t count_events(store *st)
 {
 	event_row *rows = NULL;
@@ -1771,6 +1794,96 @@ static size_t count_by_status(store *st, const char *status)
 	return n;
 }
 
+/* Events of a webhook that has no row, or whose row is being removed, are
+ * not stored (GONE) — also when another handle (another process) made it so
+ * after this one last looked — while the rest of the batch is; no delivery,
+ * rollup or last_event_at comes of the refused ones. */
+void suite_events_refused_for_gone_webhooks(void **state)
+{
+	store_fx *f = suite_fx(state);
+	store *st = f->st;
+	th_error err = {0};
+	store *other = NULL;
+	assert_int_equal(store_open(&other, f->url, &err), 0);
+	suite_add_webhook(st, "wG-live", "6123456789abcdef0000e001", "tokG");
+	suite_add_webhook(st, "wG-rm", "6123456789abcdef0000e002", "tokG");
+	suite_add_webhook(st, "wG-del", "6123456789abcdef0000e003", "tokG");
+	suite_add_handler(st, "hG", HANDLER_EXEC, NULL, NULL, true);
+	/* the first batch goes in whole: all three webhooks take events */
+	event *e0[3] = {suite_ev_new("wG-live", "g0", "t", "s", NULL, 0),
+	                suite_ev_new("wG-rm", "g0", "t", "s", NULL, 0),
+	                suite_ev_new("wG-del", "g0", "t", "s", NULL, 0)};
+	enum store_put r[5];
+	assert_int_equal(store_events_put(st, e0, 3, r, &err), 0);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(r[i], STORE_PUT_NEW);
+	/* through the other handle: one marked removing, one deleted */
+	webhook w = {0};
+	assert_int_equal(store_webhook_get(other, "wG-rm", &w, &err), 0);
+	w.state = WEBHOOK_REMOVING;
+	w.active = false;
+	assert_int_equal(store_webhook_update(other, &w, &err), 0);
+	webhook_clear(&w);
+	assert_int_equal(store_webhook_delete(other, "wG-del", &err), 0);
+	assert_int_equal(store_webhook_get(st, "wG-live", &w, &err), 0);
+	int64_t live_last = w.last_event_at;
+	webhook_clear(&w);
+	size_t events0 = count_events(st), deliveries0 = count_by_status(st, NULL);
+
+	event *e[5] = {suite_ev_new("wG-rm", "g1", "t", "s", NULL, 0),
+	               suite_ev_new("wG-live", "g1", "t", "s", NULL, 0),
+	               suite_ev_new("wG-del", "g1", "t", "s", NULL, 0),
+	               suite_ev_new("wG-never", "g1", "t", "s", NULL, 0),
+	               suite_ev_new("wG-live", "g0", "t", "s", NULL, 0)};
+	e[1]->received_at = live_last + 1000;
+	assert_int_equal(store_events_put(st, e, 5, r, &err), 0);
+	assert_int_equal(r[0], STORE_PUT_GONE);
+	assert_int_equal(r[1], STORE_PUT_NEW);
+	assert_int_equal(r[2], STORE_PUT_GONE);
+	assert_int_equal(r[3], STORE_PUT_GONE);
+	assert_int_equal(r[4], STORE_PUT_DUPLICATE);
+	assert_null(e[0]->id);
+	assert_non_null(e[1]->id);
+	assert_int_equal(count_events(st), events0 + 1);
+	assert_int_equal(count_by_status(st, NULL), deliveries0 + 1);
+	assert_int_equal(count_deliveries(st, e[1]->id, "hG"), 1);
+	assert_int_equal(store_webhook_get(st, "wG-live", &w, &err), 0);
+	assert_int_equal(w.last_event_at, live_last + 1000);
+	webhook_clear(&w);
+	/* the refused webhooks got no rollup count for "t" beyond the first batch */
+	event_rollup_row *rows = NULL;
+	size_t nrows = 0;
+	int64_t hour = e[1]->received_at / 3600000;
+	assert_int_equal(store_event_rollup(st, 0, hour + 24 * 400, 1, &rows, &nrows, &err), 0);
+	int64_t gone_n = 0;
+	for (size_t i = 0; i < nrows; i++)
+		if (!str_eq(rows[i].webhook_id, "wG-live"))
+			gone_n += rows[i].n;
+	assert_int_equal(gone_n, 2); /* the g0 events of wG-rm and wG-del only */
+	event_rollup_list_free(rows, nrows);
+	for (int i = 0; i < 5; i++)
+		suite_ev_free(e[i]);
+	for (int i = 0; i < 3; i++)
+		suite_ev_free(e0[i]);
+	store_close(other);
+}
+
+#ifdef TH_FAULT_INJECTION
+/* ---- fault injection (meson -Dfault_injection=true: make fault) ----------------------- */
+
+/* The kinds of operation this backend counts (store_fault.h). */
+static size_t fault_kinds(store *st, enum store_fault *out)
+{
+	if (str_eq(store_name(st), "sqlite")) {
+		out[0] = STORE_FAULT_PREPARE;
+		out[1] = STORE_FAULT_STEP;
+		out[2] = STORE_FAULT_COMMIT;
+		return 3;
+	}
+	out[0] = STORE_FAULT_QUERY;
+	return 1;
+}
+
 /* Ingest under a fault at every point in turn: events_put answers failure,
  * stores nothing (no event, no delivery, no half batch) and gives the
  * events back as they came; once the fault clears the same batch is stored. */
@@ -1780,6 +1893,7 @@ void suite_fault_events_put(void **state)
 	store *st = f->st;
 	th_error err = {0};
 	suite_add_webhook(st, "wF1", "6123456789abcdef0000f001", "tokF1");
+	suite_add_webhook(st, "wF2", "6123456789abcdef0000f002", "tokF1");
 	suite_add_handler(st, "hF", HANDLER_EXEC, NULL, NULL, true);
 	enum store_fault kinds[3];
 	size_t nk = fault_kinds(st, kinds), faults = 0;
@@ -1884,7 +1998,7 @@ void suite_fault_dispatch(void **state)
 	               suite_ev_new("wD2", "1", "t", "s", NULL, 0),
 	               suite_ev_new("wD3", "1", "t", "s", NULL, 0)};
 	enum store_put r[3];
-	assert_int_equal(store_events_put(st, e, 3, r, &err), 0);
+	assert_int_equal(suite_events_put(st, e, 3, r, &err), 0);
 	enum store_fault kinds[3];
 	size_t nk = fault_kinds(st, kinds), faults = 0;
 	for (size_t k = 0; k < nk; k++) {

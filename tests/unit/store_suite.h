@@ -36,6 +36,8 @@ event *suite_ev_new(const char *webhook_id, const char *action_id, const char *t
                     const char *summary, const char *payload, size_t len);
 void suite_ev_free(event *ev);
 enum store_put suite_put1(store *st, event *ev);
+void suite_ensure_webhooks(store *st, event **evs, size_t n);
+int suite_events_put(store *st, event **evs, size_t n, enum store_put *results, th_error *err);
 void suite_add_webhook(store *st, const char *id, const char *model, const char *tok);
 void suite_add_handler(store *st, const char *id, enum handler_kind kind, const char *on,
                        const char *model, bool enabled);
@@ -48,6 +50,7 @@ void suite_users_sessions(void **state);
 void suite_backfill_marks(void **state);
 void suite_events_dedupe(void **state);
 void suite_events_survive_webhook_delete(void **state);
+void suite_events_refused_for_gone_webhooks(void **state);
 void suite_payload_bytes_exact(void **state);
 void suite_event_source_member(void **state);
 void suite_event_list_filters(void **state);
@@ -86,6 +89,8 @@ void suite_fault_health(void **state);
 	    cmocka_unit_test_setup_teardown(suite_backfill_marks, setup, teardown),                \
 	    cmocka_unit_test_setup_teardown(suite_events_dedupe, setup, teardown),                 \
 	    cmocka_unit_test_setup_teardown(suite_events_survive_webhook_delete, setup, teardown), \
+	    cmocka_unit_test_setup_teardown(suite_events_refused_for_gone_webhooks, setup,         \
+	                                    teardown),                                             \
 	    cmocka_unit_test_setup_teardown(suite_payload_bytes_exact, setup, teardown),           \
 	    cmocka_unit_test_setup_teardown(suite_event_source_member, setup, teardown),           \
 	    cmocka_unit_test_setup_teardown(suite_event_list_filters, setup, teardown),            \

@@ -65,6 +65,17 @@ static int setup(void **state)
 		str_printf(id, sizeof id, "a%zu", i);
 		evs[i] = mk(seed[i].wh, id, seed[i].type, seed[i].at);
 	}
+	/* events are stored only under webhooks that exist */
+	const char *hooks[] = {"w1", "w2"};
+	for (size_t i = 0; i < 2; i++) {
+		webhook w = {.id = (char *)hooks[i],
+		             .id_model = (char *)hooks[i],
+		             .callback_url = (char *)"https://example.test/callbacks/x",
+		             .token = (char *)hooks[i],
+		             .state = WEBHOOK_ACTIVE};
+		if (store_webhook_insert(st, &w, &err) != 0)
+			return -1;
+	}
 	int rc = store_events_put(st, evs, N, r, &err);
 	for (size_t i = 0; i < N; i++) {
 		event_clear(evs[i]);

@@ -327,12 +327,25 @@ static void test_sign_in_csrf_logout(void **state)
 	http_response_clear(&res);
 }
 
-/* Store one payload file as an event of webhook "wh1"; returns its id (malloc'd). */
+/* Store one payload file as an event of webhook "wh1" (its row made on first
+ * use: events are stored only under webhooks that exist); returns its id
+ * (malloc'd). */
 static char *put_event(fx *f, const char *body, size_t len)
 {
 	event ev;
 	memset(&ev, 0, sizeof ev);
 	th_error err = {0, {0}};
+	webhook w = {0};
+	if (store_webhook_get(f->a->st, "wh1", &w, &err) == TH_ENOTFOUND) {
+		w = (webhook){.id = (char *)"wh1",
+		              .id_model = (char *)"5f0000000000000000000003",
+		              .callback_url = (char *)"https://example.test/callbacks/wh1",
+		              .token = (char *)"t",
+		              .state = WEBHOOK_ACTIVE};
+		assert_int_equal(store_webhook_insert(f->a->st, &w, &err), 0);
+	} else {
+		webhook_clear(&w);
+	}
 	if (event_parse(&ev, body, len, &err))
 		return NULL;
 	ev.webhook_id = str_dup("wh1");
@@ -621,6 +634,13 @@ static void test_dashboard_deliveries(void **state)
 	h.target = (char *)"/bin/true";
 	h.enabled = true;
 	assert_int_equal(store_handler_insert(st, &h, &err), 0);
+	/* events are stored only under a webhook that exists */
+	webhook w = {.id = (char *)"w1",
+	             .id_model = (char *)"5f0000000000000000000004",
+	             .callback_url = (char *)"https://example.test/callbacks/w1",
+	             .token = (char *)"t",
+	             .state = WEBHOOK_ACTIVE};
+	assert_int_equal(store_webhook_insert(st, &w, &err), 0);
 	event ev = {0};
 	ev.webhook_id = (char *)"w1";
 	ev.action_id = (char *)"a1";

@@ -93,13 +93,12 @@ static enum svc_recv wait_done(fx *f, int n)
 	return last;
 }
 
-static void add_webhook(fx *f, const char *id, enum webhook_state state)
+static void add_webhook(fx *f, const char *id, const char *model, enum webhook_state state)
 {
 	char url[256];
 	str_printf(url, sizeof url, DOMAIN "/callbacks/%s", id);
 	webhook w = {.id = (char *)id,
-	             .id_model = (char *)(state == WEBHOOK_REMOVING ? "6123456789abcdef00000002"
-	                                                            : "6123456789abcdef01234567"),
+	             .id_model = (char *)model,
 	             .callback_url = url,
 	             .token = (char *)TOKEN,
 	             .state = state,
@@ -123,8 +122,8 @@ static int setup(void **state)
 	th_error err = {0, {0}};
 	assert_int_equal(config_load_env(&cfg, fake_env, &err), 0);
 	assert_int_equal(app_new(&f->a, &cfg, &err), 0);
-	add_webhook(f, WH_ACTIVE, WEBHOOK_ACTIVE);
-	add_webhook(f, WH_REMOVING, WEBHOOK_REMOVING);
+	add_webhook(f, WH_ACTIVE, "6123456789abcdef01234567", WEBHOOK_ACTIVE);
+	add_webhook(f, WH_REMOVING, "6123456789abcdef00000002", WEBHOOK_REMOVING);
 	*state = f;
 	return 0;
 }
@@ -244,6 +243,74 @@ static void test_unknown_and_gone(void **state)
 	assert_int_equal(f->accepts, 0);
 	assert_int_equal(f->dones, 0);
 	assert_int_equal(stored_events(f, WH_REMOVING), 0);
+}
+
+/* Another process (here: a second SQLite connection, as the CLI) marks the
+ * webhook removing, then deletes it, while this process's cache still holds
+ * it as active: the POST is not stored and ends GONE (410) through the store's
+ * check; the entry is then forgotten, so the next POST stops at the cache. */
+static void test_removed_by_another_process(void **state)
+{
+	fx *f = *state;
+	th_error err = {0, {0}};
+	assert_int_equal(app_receiver_start(f->a, &err), 0);
+	char body[1024];
+	payload(body, sizeof body, "5f0000000000000000000011");
+	assert_int_equal(post(f, WH_ACTIVE, body, strlen(body), NULL, false, &err),
+	                 SVC_RECV_QUEUED);
+	assert_int_equal(wait_done(f, 1), SVC_RECV_STORED); /* cached as active now */
+	exec_sql(f,
+	         "UPDATE webhooks SET state = 'removing', active = 0 WHERE id = '" WH_ACTIVE "'");
+	payload(body, sizeof body, "5f0000000000000000000012");
+	assert_int_equal(post(f, WH_ACTIVE, body, strlen(body), NULL, false, &err),
+	                 SVC_RECV_QUEUED); /* the cache did not know yet */
+	assert_int_equal(wait_done(f, 2), SVC_RECV_GONE);
+	assert_int_equal(stored_events(f, WH_ACTIVE), 1);
+	assert_int_equal(rejected(f, REJECT_WEBHOOK_REMOVED), 1);
+	/* forgotten: the next one is refused before the queue */
+	assert_int_equal(post(f, WH_ACTIVE, body, strlen(body), NULL, false, &err), SVC_RECV_GONE);
+	assert_int_equal(f->dones, 2);
+
+	/* the same with the row deleted outright (Trello reachable: rm finished) */
+	add_webhook(f, "ReceiveTestDeleted01", "6123456789abcdef00000003", WEBHOOK_ACTIVE);
+	payload(body, sizeof body, "5f0000000000000000000013");
+	assert_int_equal(post(f, "ReceiveTestDeleted01", body, strlen(body), NULL, false, &err),
+	                 SVC_RECV_QUEUED);
+	assert_int_equal(wait_done(f, 3), SVC_RECV_STORED);
+	exec_sql(f, "DELETE FROM webhooks WHERE id = 'ReceiveTestDeleted01'");
+	payload(body, sizeof body, "5f0000000000000000000014");
+	assert_int_equal(post(f, "ReceiveTestDeleted01", body, strlen(body), NULL, false, &err),
+	                 SVC_RECV_QUEUED);
+	assert_int_equal(wait_done(f, 4), SVC_RECV_GONE);
+	assert_int_equal(stored_events(f, "ReceiveTestDeleted01"), 1);
+	assert_int_equal(post(f, "ReceiveTestDeleted01", body, strlen(body), NULL, false, &err),
+	                 SVC_RECV_UNKNOWN);
+}
+
+/* A change made in this process (svc_webhook_*: the admin, the health pass)
+ * is seen by the very next POST: the entry is forgotten at once. */
+static void test_removed_in_process(void **state)
+{
+	fx *f = *state;
+	th_error err = {0, {0}};
+	assert_int_equal(app_receiver_start(f->a, &err), 0);
+	char body[1024];
+	payload(body, sizeof body, "5f0000000000000000000021");
+	assert_int_equal(post(f, WH_ACTIVE, body, strlen(body), NULL, false, &err),
+	                 SVC_RECV_QUEUED);
+	assert_int_equal(wait_done(f, 1), SVC_RECV_STORED);
+	webhook w = {0};
+	assert_int_equal(svc_webhook_get(app_svc(f->a), WH_ACTIVE, &w, &err), 0);
+	w.state = WEBHOOK_REMOVING;
+	assert_int_equal(svc_webhook_update(app_svc(f->a), &w, &err), 0);
+	webhook_clear(&w);
+	payload(body, sizeof body, "5f0000000000000000000022");
+	assert_int_equal(post(f, WH_ACTIVE, body, strlen(body), NULL, false, &err), SVC_RECV_GONE);
+	assert_int_equal(svc_webhook_delete(app_svc(f->a), WH_ACTIVE, &err), 0);
+	assert_int_equal(post(f, WH_ACTIVE, body, strlen(body), NULL, false, &err),
+	                 SVC_RECV_UNKNOWN);
+	assert_int_equal(f->dones, 1);
+	assert_int_equal(stored_events(f, WH_ACTIVE), 1);
 }
 
 static void test_signatures(void **state)
@@ -383,6 +450,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_stored_then_duplicate, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_unknown_and_gone, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_removed_by_another_process, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_removed_in_process, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_signatures, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_malformed_bodies, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_out_of_memory_and_not_receiving, setup, teardown),

@@ -287,7 +287,7 @@ static void test_pg_non_utf8_fields(void **state)
 	event *ok = suite_ev_new("w1", "a2", "t", "Zo\xc3\xab fine", NULL, 0);
 	event *evs[2] = {ev, ok};
 	enum store_put r[2];
-	assert_int_equal(store_events_put(st, evs, 2, r, &err), 0);
+	assert_int_equal(suite_events_put(st, evs, 2, r, &err), 0);
 	assert_int_equal(r[0], STORE_PUT_NEW);
 	assert_int_equal(r[1], STORE_PUT_NEW);
 	event got = {0};
@@ -477,7 +477,7 @@ static void test_pg_concurrent_claims(void **state)
 		str_printf(aid, sizeof aid, "a%d", i);
 		evs[i] = suite_ev_new(wid, aid, "t", "s", NULL, 0);
 	}
-	assert_int_equal(store_events_put(f->base.st, evs, N, r, &err), 0);
+	assert_int_equal(suite_events_put(f->base.st, evs, N, r, &err), 0);
 	enum { T = 6 };
 	struct claimer cs[T];
 	pthread_t th[T];
@@ -516,7 +516,7 @@ static void test_pg_crashed_instance_lease(void **state)
 	               suite_ev_new("wB", "2", "t", "s", NULL, 0),
 	               suite_ev_new("wC", "3", "t", "s", NULL, 0)};
 	enum store_put r[3];
-	assert_int_equal(store_events_put(f->base.st, e, 3, r, &err), 0);
+	assert_int_equal(suite_events_put(f->base.st, e, 3, r, &err), 0);
 	store *crashing = NULL;
 	assert_int_equal(store_open(&crashing, f->base.url, &err), 0);
 	delivery *d = NULL;
