@@ -25,6 +25,15 @@ static const cli_command commands[] = {
      "Print events as they are stored, until interrupted."},
     {"events", "replay", cmd_events_replay, 0, "ID [--json]",
      "Deliver an event again: new deliveries to every handler that matches it now."},
+    {"events", "export", cmd_events_export, 0,
+     "[--since DATE] [--until DATE] [--webhook ID] [--type TYPE] --format jsonl "
+     "[--output FILE]",
+     "Write stored events, oldest first, one JSON object a line with the payload as received "
+     "(streamed: any number of events). DATE: 2026-12-01T10:00:00Z, 2026-12-01 or an age "
+     "such as 7d, on the time received. --output writes FILE whole or not at all."},
+    {"events", "prune", cmd_events_prune, 0, "--older-than DURATION [--dry-run] [--json]",
+     "Delete events received more than DURATION ago (90d, 12h) whose deliveries are all done "
+     "or dead, with those deliveries, in small batches; --dry-run only counts."},
     {"handler", "add", cmd_handler_add, 0,
      "(--exec COMMAND | --forward URL) [--on TYPE[,TYPE...]] [--model ID] [--json]",
      "Run a command (payload on stdin, TRELLO_* variables) or POST to a URL (signed per "

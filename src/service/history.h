@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * history — exporting and pruning the stored events (issue 17). Both walk
+ * the events in seq order in bounded steps, each one short store call, so a
+ * million events take constant memory and ingest keeps its lock times.
+ */
+#ifndef TH_SERVICE_HISTORY_H
+#define TH_SERVICE_HISTORY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "service/ctx.h"
+
+/* Which events an export writes; NULL / 0 fields do not filter. Times are
+ * received_at, ms since the epoch: since <= received_at < until. */
+typedef struct svc_export_query {
+	const char *webhook_id;
+	const char *action_type;
+	int64_t since_ms, until_ms;
+} svc_export_query;
+
+/* One event (payload included) to write; non-zero (a th_error code, with
+ * @err) stops the export with that error. */
+typedef int (*svc_export_fn)(void *ctx, const event *ev, th_error *err);
+/* How far a walk is: @done of @total (seq units, a good enough measure).
+ * May be NULL. */
+typedef void (*svc_history_progress_fn)(void *ctx, uint64_t done, uint64_t total);
+
+/* Every event matching @q stored when the export starts, oldest first, to
+ * @emit; *@out_n counts them. Events stored meanwhile are not included. */
+int svc_events_export(svc_ctx *sc, const svc_export_query *q, svc_export_fn emit,
+                      svc_history_progress_fn progress, void *ctx, int64_t *out_n, th_error *err);
+
+#define SVC_PRUNE_BATCH 500   /* events per batch: one transaction of a few ms */
+#define SVC_PRUNE_PAUSE_MS 2  /* between batches: ingest gets the lock */
+#define SVC_COMPACT_PAGES 512 /* free pages given back after a batch */
+
+typedef struct svc_prune_result {
+	int64_t cutoff_ms;   /* events received before this were candidates */
+	int64_t events;      /* deleted (dry run: would be) */
+	int64_t deliveries;  /* their deliveries */
+	int64_t kept;        /* old events kept: a delivery of theirs is not finished */
+	int64_t pages_freed; /* SQLite pages given back to the file system */
+	int64_t batches;
+} svc_prune_result;
+
+/* Delete the events received before now - @older_than_ms whose deliveries are
+ * all done or dead, with those deliveries, SVC_PRUNE_BATCH at a time; then
+ * give freed pages back (SQLite with incremental auto-vacuum). @dry_run
+ * counts and changes nothing. A failing batch stops the prune (@out holds
+ * what the batches before it did). */
+int svc_events_prune(svc_ctx *sc, int64_t older_than_ms, bool dry_run,
+                     svc_history_progress_fn progress, void *ctx, svc_prune_result *out,
+                     th_error *err);
+
+#endif
