@@ -142,11 +142,12 @@ static int export_event(void *ctx, const event *ev, th_error *err)
 	return ret;
 }
 
-static void export_progress(void *ctx, uint64_t done, uint64_t total)
+static bool export_progress(void *ctx, uint64_t done, uint64_t total)
 {
 	export_out *x = ctx;
 	if (x->show)
 		cli_progress_set(&x->prog, done, total);
+	return !export_stop;
 }
 
 typedef struct export_args {
@@ -239,6 +240,9 @@ int cmd_events_export(cli *c, int argc, char **argv)
 {
 	export_args a = {{0}, NULL, NULL};
 	svc_ctx *sc;
+	/* a file size limit fails the write (EFBIG) like a full disk, instead of
+	 * killing the process with the temp file left behind */
+	signal(SIGXFSZ, SIG_IGN);
 	int rc = export_flags(c, argc, argv, &a);
 	if (rc || (rc = cli_svc(c, &sc)))
 		return rc;
@@ -249,9 +253,6 @@ int cmd_events_export(cli *c, int argc, char **argv)
 			return rc;
 		x.name = a.output;
 	}
-	/* a file size limit fails the write (EFBIG) like a full disk, instead of
-	 * killing the process with the temp file left behind */
-	signal(SIGXFSZ, SIG_IGN);
 	signal(SIGINT, on_export_signal);
 	signal(SIGTERM, on_export_signal);
 	/* the progress line only when it cannot mix with the lines written */
@@ -284,9 +285,10 @@ int cmd_events_export(cli *c, int argc, char **argv)
 
 /* ---- prune ----------------------------------------------------------------------------- */
 
-static void prune_progress(void *ctx, uint64_t done, uint64_t total)
+static bool prune_progress(void *ctx, uint64_t done, uint64_t total)
 {
 	cli_progress_set(ctx, done, total);
+	return true;
 }
 
 int cmd_events_prune(cli *c, int argc, char **argv)

@@ -40,8 +40,9 @@ int svc_events_export(svc_ctx *sc, const svc_export_query *q, svc_export_fn emit
 		if (ret)
 			return ret;
 		pq.after_seq = next;
-		if (progress)
-			progress(ctx, (uint64_t)(pq.after_seq - lo + 1), (uint64_t)(hi - lo + 1));
+		if (progress &&
+		    !progress(ctx, (uint64_t)(pq.after_seq - lo + 1), (uint64_t)(hi - lo + 1)))
+			return th_err(err, TH_EIO, "interrupted");
 	}
 	return 0;
 }
@@ -79,14 +80,17 @@ int svc_events_prune(svc_ctx *sc, int64_t older_than_ms, bool dry_run,
 				return ret;
 			out->pages_freed += freed;
 		}
-		if (progress)
-			progress(ctx, (uint64_t)(b.after_seq - lo + 1), (uint64_t)(hi - lo + 1));
+		if (progress && !b.done &&
+		    !progress(ctx, (uint64_t)(b.after_seq - lo + 1), (uint64_t)(hi - lo + 1))) {
+			out->stopped = true;
+			break;
+		}
 		if (!b.done)
 			pause_ms(SVC_PRUNE_PAUSE_MS);
 	}
 	/* what the batches' compaction left (a batch can free more pages than it
 	 * gives back), a bounded step at a time */
-	while (!dry_run && out->events > 0) {
+	while (!dry_run && !out->stopped && out->events > 0) {
 		if ((ret = store_compact(sc->st, SVC_COMPACT_PAGES, &freed, err)) != 0)
 			return ret;
 		out->pages_freed += freed;

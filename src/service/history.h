@@ -23,9 +23,10 @@ typedef struct svc_export_query {
 /* One event (payload included) to write; non-zero (a th_error code, with
  * @err) stops the export with that error. */
 typedef int (*svc_export_fn)(void *ctx, const event *ev, th_error *err);
-/* How far a walk is: @done of @total (seq units, a good enough measure).
- * May be NULL. */
-typedef void (*svc_history_progress_fn)(void *ctx, uint64_t done, uint64_t total);
+/* How far a walk is: @done of @total (seq units, a good enough measure);
+ * false stops the walk there (export: TH_EIO "interrupted"; prune: 0 with
+ * `stopped` set, the batches done so far committed). May be NULL. */
+typedef bool (*svc_history_progress_fn)(void *ctx, uint64_t done, uint64_t total);
 
 /* Every event matching @q stored when the export starts, oldest first, to
  * @emit; *@out_n counts them. Events stored meanwhile are not included. */
@@ -43,6 +44,7 @@ typedef struct svc_prune_result {
 	int64_t kept;        /* old events kept: a delivery of theirs is not finished */
 	int64_t pages_freed; /* SQLite pages given back to the file system */
 	int64_t batches;
+	bool stopped; /* the progress callback asked to stop before the end */
 } svc_prune_result;
 
 /* Delete the events received before now - @older_than_ms whose deliveries are
