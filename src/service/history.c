@@ -100,3 +100,8 @@ int svc_events_prune(svc_ctx *sc, int64_t older_than_ms, bool dry_run,
 	}
 	return 0;
 }
+
+int svc_vacuum_mode(svc_ctx *sc, bool convert, int *mode, th_error *err)
+{
+	return store_vacuum_mode(sc->st, convert, mode, err);
+}

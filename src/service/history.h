@@ -56,4 +56,9 @@ int svc_events_prune(svc_ctx *sc, int64_t older_than_ms, bool dry_run,
                      svc_history_progress_fn progress, void *ctx, svc_prune_result *out,
                      th_error *err);
 
+/* The store's auto-vacuum mode (see store_vacuum_mode): -1 not SQLite, 0
+ * none, 1 full, 2 incremental; @convert makes an older SQLite file
+ * incremental with one VACUUM (`trellohook migrate --vacuum`). */
+int svc_vacuum_mode(svc_ctx *sc, bool convert, int *mode, th_error *err);
+
 #endif

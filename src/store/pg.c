@@ -799,6 +799,7 @@ static const struct store_ops pg_ops = {
     .event_page = pg_event_page,
     .events_prune = pg_events_prune,
     .compact = pg_compact,
+    .vacuum_mode = pg_vacuum_mode,
     .handler_insert = pg_handler_insert,
     .handler_get = pg_handler_get,
     .handler_list = pg_handler_list,

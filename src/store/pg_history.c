@@ -156,6 +156,15 @@ int pg_compact(store *st, int64_t max_pages, int64_t *freed_pages, th_error *err
 	return 0;
 }
 
+int pg_vacuum_mode(store *st, bool convert, int *mode, th_error *err)
+{
+	(void)st;
+	(void)convert;
+	(void)err;
+	*mode = -1; /* not SQLite: nothing to convert */
+	return 0;
+}
+
 typedef struct bounds_ctx {
 	int64_t *min_seq, *max_seq;
 } bounds_ctx;

@@ -635,6 +635,7 @@ static const struct store_ops sq_ops = {
     .event_page = sq_event_page,
     .events_prune = sq_events_prune,
     .compact = sq_compact,
+    .vacuum_mode = sq_vacuum_mode,
     .handler_insert = sq_handler_insert,
     .handler_get = sq_handler_get,
     .handler_list = sq_handler_list,

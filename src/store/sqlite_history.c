@@ -206,6 +206,30 @@ int sq_compact(store *st, int64_t max_pages, int64_t *freed_pages, th_error *err
 	return ret;
 }
 
+int sq_vacuum_mode(store *st, bool convert, int *mode, th_error *err)
+{
+	sq *s = sq_of(st);
+	int64_t m = 0;
+	pthread_mutex_lock(&s->mu);
+	int ret = pragma_i64(s, "PRAGMA auto_vacuum", &m, err);
+	if (!ret && convert && m != 2) {
+		char *emsg = NULL;
+		/* the mode of an existing file changes only with a VACUUM */
+		if (sqlite3_exec(s->db, "PRAGMA auto_vacuum = INCREMENTAL; VACUUM", NULL, NULL,
+		                 &emsg) != SQLITE_OK)
+			ret = th_err(err, TH_ESTORE,
+			             "VACUUM (switching to incremental auto-vacuum): %s; it needs "
+			             "free disk space as large as the database",
+			             emsg ? emsg : sqlite3_errmsg(s->db));
+		sqlite3_free(emsg);
+		if (!ret)
+			ret = pragma_i64(s, "PRAGMA auto_vacuum", &m, err);
+	}
+	pthread_mutex_unlock(&s->mu);
+	*mode = (int)m;
+	return ret;
+}
+
 int sq_event_seq_bounds(store *st, int64_t *min_seq, int64_t *max_seq, th_error *err)
 {
 	sq *s = sq_of(st);

@@ -188,6 +188,11 @@ struct store_ops {
 	int (*events_prune)(store *st, int64_t cutoff_ms, size_t limit, bool dry_run,
 	                    prune_batch *b, th_error *err);
 	int (*compact)(store *st, int64_t max_pages, int64_t *freed_pages, th_error *err);
+	/* SQLite's auto_vacuum mode in *@mode (0 none, 1 full, 2 incremental;
+	 * -1: not a SQLite store). @convert switches a file to incremental with
+	 * one VACUUM, which rewrites the whole file (needs its size free on disk
+	 * and holds the write lock throughout: run it with serve stopped). */
+	int (*vacuum_mode)(store *st, bool convert, int *mode, th_error *err);
 
 	/* handlers */
 	int (*handler_insert)(store *st, const handler *h, th_error *err);
@@ -389,6 +394,11 @@ static inline int store_events_prune(store *st, int64_t cutoff_ms, size_t limit,
 static inline int store_compact(store *st, int64_t max_pages, int64_t *freed_pages, th_error *err)
 {
 	return st->ops->compact(st, max_pages, freed_pages, err);
+}
+
+static inline int store_vacuum_mode(store *st, bool convert, int *mode, th_error *err)
+{
+	return st->ops->vacuum_mode(st, convert, mode, err);
 }
 
 static inline int store_handler_insert(store *st, const handler *h, th_error *err)

@@ -236,6 +236,16 @@ for (const kind of ['sqlite', 'postgresql']) {
       assert.equal(thJson(s.env, ['trigger', 'createCard']).status, 200);
     });
 
+    test('migrate --vacuum: a new SQLite file is incremental already; PostgreSQL has nothing to do', () => {
+      const r = th(s.env, ['migrate', '--vacuum']);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stdout, kind === 'sqlite' ? 'store (sqlite) auto-vacuum: incremental already\n'
+        : 'store (postgresql) auto-vacuum: not SQLite (PostgreSQL reuses space itself)\n');
+      assert.deepEqual(thJson(s.env, ['migrate', '--vacuum']),
+        { store: kind, vacuumed: false, incremental: kind === 'sqlite' });
+      assert.equal(th(s.env, ['migrate', '--vacuum', '--now']).code, 2);
+    });
+
     test('TRELLOHOOK_RETENTION: serve prunes on its own, and says so in the log', async () => {
       await settle(s.env, ok, failing);
       await s.serve.stop();
