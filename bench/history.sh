@@ -14,7 +14,8 @@
 #     old event in batches of 500: p50/p99 of both runs, the prune's time,
 #     and the file's pages before and after.
 #
-# usage: bench/history.sh  (SMALL=20000 LARGE=200000 DURATION=10 CONNS=8 PACE_MS=5 PER_THREAD=30000)
+# usage: bench/history.sh  (SMALL=20000 LARGE=200000 DURATION=10 CONNS=8 PACE_MS=5 PER_THREAD=30000
+#                           PARTS=export,prune)
 # Not a test: nothing here asserts. Results go to bench/RESULTS.md by hand,
 # with the load average this prints (the machine may be shared).
 set -euo pipefail
@@ -26,6 +27,7 @@ CONNS=${CONNS:-8}
 THREADS=2
 PACE_MS=${PACE_MS:-5}
 PER_THREAD=${PER_THREAD:-30000}
+PARTS=${PARTS:-export,prune} # which parts to run
 scripts/deps.sh wrk sqlite3 bc nodejs time >/dev/null
 [ -x build/trellohook ] || make build >/dev/null
 
@@ -74,6 +76,7 @@ export_rss() { # DATABASE_URL -> "maxrss_kB seconds lines"
 	rm -f "$tmp/out.jsonl"
 }
 
+if [[ ,$PARTS, == *,export,* ]]; then
 echo
 echo "== events export --format jsonl --output FILE: max RSS (/usr/bin/time -v)"
 printf '%-12s %9s %12s %10s %10s\n' store events 'max RSS kB' elapsed lines
@@ -96,6 +99,8 @@ if scripts/pg.sh available >/dev/null 2>&1; then
 		printf '%-12s %9s %12s %10s %10s\n' postgresql "$n" "$rss" "$el" "$lines"
 	done
 fi
+fi
+[[ ,$PARTS, == *,prune,* ]] || exit 0
 
 echo
 echo "== events prune during ingest (SQLite, $LARGE old events, wrk -t$THREADS -c$CONNS, ${PACE_MS} ms pause per connection, ${DURATION}s)"
@@ -138,7 +143,7 @@ p_before=$(pages)
 	>"$tmp/prune.json" 2>"$tmp/prune.time" ) &
 prune_pid=$!
 with=$(run_wrk $((PER_THREAD / 2)))
-wait "$prune_pid"
+wait "$prune_pid" || echo "bench: the prune failed: $(cat "$tmp/prune.time")"
 p_after=$(pages)
 printf '%-26s %9s %9s %9s %8s\n' run 'req/s' 'p50 ms' 'p99 ms' non-2xx
 pline() { printf '%-26s %9s %9.2f %9.2f %8s\n' "$1" "$(field rps "$2")" \

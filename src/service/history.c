@@ -47,10 +47,54 @@ int svc_events_export(svc_ctx *sc, const svc_export_query *q, svc_export_fn emit
 	return 0;
 }
 
-static void pause_ms(long ms)
+static void pause_ms(int64_t ms)
 {
-	struct timespec ts = {0, ms * 1000000L};
+	struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
 	while (nanosleep(&ts, &ts) != 0) {
+	}
+}
+
+/* The next size of a step that took @took_us at size @n: halved when slower
+ * than the target, doubled when much faster, within [@lo, @hi]. */
+static int64_t next_size(int64_t n, int64_t took_us, int64_t lo, int64_t hi)
+{
+	if (took_us > SVC_PRUNE_STEP_MS * 1000)
+		n /= 2;
+	else if (took_us < SVC_PRUNE_STEP_MS * 1000 / 3)
+		n *= 2;
+	return n < lo ? lo : n > hi ? hi : n;
+}
+
+/* After a step that took @took_us: leave the lock to others for a while. */
+static void yield_after(int64_t took_us)
+{
+	int64_t ms = took_us * SVC_PRUNE_DUTY / 1000;
+	pause_ms(ms < SVC_PRUNE_PAUSE_MS ? SVC_PRUNE_PAUSE_MS : ms);
+}
+
+typedef struct pacer {
+	int64_t batch, pages; /* the current step sizes */
+} pacer;
+
+/* Give free pages back in paced steps until a step frees fewer than it may
+ * (or, with @once, after one step). */
+static int compact_steps(svc_ctx *sc, pacer *pc, bool once, svc_prune_result *out, th_error *err)
+{
+	for (;;) {
+		int64_t freed = 0, t0 = time_mono_us();
+		int ret = store_compact(sc->st, pc->pages, &freed, err);
+		int64_t took = time_mono_us() - t0;
+		if (ret)
+			return ret;
+		out->pages_freed += freed;
+		bool more = freed >= pc->pages;
+		if (freed > 0) {
+			pc->pages = next_size(pc->pages, took, SVC_COMPACT_PAGES_MIN,
+			                      SVC_COMPACT_PAGES_MAX);
+			yield_after(took);
+		}
+		if (!more || once)
+			return 0;
 	}
 }
 
@@ -62,42 +106,37 @@ int svc_events_prune(svc_ctx *sc, int64_t older_than_ms, bool dry_run,
 	if (older_than_ms < 0)
 		return th_err(err, TH_EINVAL, "prune: the age must not be negative");
 	out->cutoff_ms = time_now_ms() - older_than_ms;
-	int64_t lo, hi, freed;
+	int64_t lo, hi;
 	int ret = store_event_seq_bounds(sc->st, &lo, &hi, err);
 	if (ret || hi == 0)
 		return ret;
+	pacer pc = {SVC_PRUNE_BATCH_FIRST, SVC_COMPACT_PAGES_FIRST};
 	prune_batch b = {lo - 1, false, 0, 0, 0};
 	while (!b.done) {
-		if ((ret = store_events_prune(sc->st, out->cutoff_ms, SVC_PRUNE_BATCH, dry_run, &b,
+		int64_t t0 = time_mono_us();
+		if ((ret = store_events_prune(sc->st, out->cutoff_ms, (size_t)pc.batch, dry_run, &b,
 		                              err)) != 0)
 			return ret;
+		int64_t took = time_mono_us() - t0;
 		out->batches++;
 		out->events += b.events;
 		out->deliveries += b.deliveries;
 		out->kept += b.kept;
-		if (!dry_run && b.events > 0) {
-			if ((ret = store_compact(sc->st, SVC_COMPACT_PAGES, &freed, err)) != 0)
-				return ret;
-			out->pages_freed += freed;
-		}
+		pc.batch = next_size(pc.batch, took, SVC_PRUNE_BATCH_MIN, SVC_PRUNE_BATCH_MAX);
+		if (!dry_run)
+			yield_after(took);
+		/* one compaction step per batch keeps the file from growing meanwhile */
+		if (!dry_run && b.events > 0 && (ret = compact_steps(sc, &pc, true, out, err)) != 0)
+			return ret;
 		if (progress && !b.done &&
 		    !progress(ctx, (uint64_t)(b.after_seq - lo + 1), (uint64_t)(hi - lo + 1))) {
 			out->stopped = true;
 			break;
 		}
-		if (!b.done)
-			pause_ms(SVC_PRUNE_PAUSE_MS);
 	}
-	/* what the batches' compaction left (a batch can free more pages than it
-	 * gives back), a bounded step at a time */
-	while (!dry_run && !out->stopped && out->events > 0) {
-		if ((ret = store_compact(sc->st, SVC_COMPACT_PAGES, &freed, err)) != 0)
-			return ret;
-		out->pages_freed += freed;
-		if (freed < SVC_COMPACT_PAGES)
-			break;
-		pause_ms(SVC_PRUNE_PAUSE_MS);
-	}
+	/* what the batches' steps left, at the same pace */
+	if (!dry_run && !out->stopped && out->events > 0)
+		return compact_steps(sc, &pc, false, out, err);
 	return 0;
 }
 

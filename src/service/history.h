@@ -33,9 +33,22 @@ typedef bool (*svc_history_progress_fn)(void *ctx, uint64_t done, uint64_t total
 int svc_events_export(svc_ctx *sc, const svc_export_query *q, svc_export_fn emit,
                       svc_history_progress_fn progress, void *ctx, int64_t *out_n, th_error *err);
 
-#define SVC_PRUNE_BATCH 500   /* events per batch: one transaction of a few ms */
-#define SVC_PRUNE_PAUSE_MS 2  /* between batches: ingest gets the lock */
-#define SVC_COMPACT_PAGES 512 /* free pages given back after a batch */
+/* A prune's pace. Each step (a batch of events, or one compaction of free
+ * pages) is one short transaction; its size adapts so that a step takes
+ * about SVC_PRUNE_STEP_MS (a batch of 3 KB events rewrites a page per event,
+ * so how many fit depends on the disk), and after each step the prune pauses
+ * SVC_PRUNE_DUTY times as long as the step took (at least
+ * SVC_PRUNE_PAUSE_MS): ingest, in this process or in serve, finds the write
+ * lock free most of the time and never waits behind more than one step. */
+#define SVC_PRUNE_BATCH_MIN 10
+#define SVC_PRUNE_BATCH_FIRST 100
+#define SVC_PRUNE_BATCH_MAX 500
+#define SVC_COMPACT_PAGES_MIN 8
+#define SVC_COMPACT_PAGES_FIRST 64
+#define SVC_COMPACT_PAGES_MAX 512
+#define SVC_PRUNE_STEP_MS 4
+#define SVC_PRUNE_DUTY 3
+#define SVC_PRUNE_PAUSE_MS 2
 
 typedef struct svc_prune_result {
 	int64_t cutoff_ms;   /* events received before this were candidates */
@@ -48,8 +61,8 @@ typedef struct svc_prune_result {
 } svc_prune_result;
 
 /* Delete the events received before now - @older_than_ms whose deliveries are
- * all done or dead, with those deliveries, SVC_PRUNE_BATCH at a time; then
- * give freed pages back (SQLite with incremental auto-vacuum). @dry_run
+ * all done or dead, with those deliveries, in batches paced as above, giving
+ * freed pages back after each (SQLite with incremental auto-vacuum). @dry_run
  * counts and changes nothing. A failing batch stops the prune (@out holds
  * what the batches before it did). */
 int svc_events_prune(svc_ctx *sc, int64_t older_than_ms, bool dry_run,
