@@ -296,6 +296,8 @@ int app_serve(app *a, app_ready_fn ready, void *ctx, th_error *err)
 	th_error herr = {0, {0}};
 	if (health_start(a, &herr))
 		log_error("serve", "%s", herr.msg);
+	if (retention_start(a, &herr))
+		log_error("serve", "%s", herr.msg);
 
 	struct sigaction sa, old_int, old_term, old_hup;
 	memset(&sa, 0, sizeof sa);
@@ -324,6 +326,7 @@ int app_serve(app *a, app_ready_fn ready, void *ctx, th_error *err)
 			break;
 	}
 	log_info("serve", "stopping: no new connections; finishing requests in flight");
+	retention_stop(a);
 	http_server_quiesce(a->http);
 	if (!http_server_drain(a->http, 10000))
 		log_warn("serve", "some requests were still waiting for the store after 10 s");

@@ -24,6 +24,7 @@
 
 struct dispatcher;
 struct health_runner;
+struct retention_runner;
 
 struct th_app {
 	th_config cfg;
@@ -39,7 +40,8 @@ struct th_app {
 	admin_live *live;             /* while serving: the live view's streams */
 	struct dispatcher *disp;      /* while serving */
 	struct health_runner *health; /* while serving: the periodic health pass */
-	int stop_pipe[2];             /* th_app_stop() writes a byte; serve waits on it */
+	struct retention_runner *retention; /* while serving, with TRELLOHOOK_RETENTION */
+	int stop_pipe[2];                   /* th_app_stop() writes a byte; serve waits on it */
 	int64_t started_at;
 };
 typedef struct th_app app;
@@ -71,5 +73,11 @@ int app_serve(app *a, app_ready_fn ready, void *ctx, th_error *err);
  * NULL-safe on an app without one. (health_runner.c) */
 int health_start(app *a, th_error *err);
 void health_stop(app *a);
+
+/* Start pruning in a thread of @a when cfg.retention_ms is set (first prune
+ * a few seconds after start, then hourly); retention_stop() stops it after
+ * its current batch. NULL-safe. (retention.c) */
+int retention_start(app *a, th_error *err);
+void retention_stop(app *a);
 
 #endif

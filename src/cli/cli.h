@@ -107,6 +107,8 @@ int cmd_serve(cli *c, int argc, char **argv);
 int cmd_events_ls(cli *c, int argc, char **argv);
 int cmd_events_show(cli *c, int argc, char **argv);
 int cmd_events_tail(cli *c, int argc, char **argv);
+int cmd_events_export(cli *c, int argc, char **argv);
+int cmd_events_prune(cli *c, int argc, char **argv);
 /* handlers and deliveries (cmd_handler.c, cmd_deliveries.c) */
 int cmd_handler_add(cli *c, int argc, char **argv);
 int cmd_handler_ls(cli *c, int argc, char **argv);

@@ -4,6 +4,7 @@
 #include <stdio.h>
 
 #include "cli/cli.h"
+#include "service/history.h"
 #include "service/service.h"
 #include "store/schema_check.h"
 
@@ -53,14 +54,44 @@ static int migrate_check(cli *c)
 	return EXIT_FAIL;
 }
 
+/* `migrate --vacuum`: switch an SQLite file made before incremental
+ * auto-vacuum to it (one VACUUM), so that prunes give pages back. */
+static int migrate_vacuum(cli *c, svc_ctx *sc)
+{
+	th_error err = {0, {0}};
+	int before = 0, after = 0;
+	if (svc_vacuum_mode(sc, false, &before, &err))
+		return cli_fail_err(&err);
+	if (before >= 0 && before != 2) {
+		fprintf(stderr, "trellohook: rewriting the SQLite file once (VACUUM); this takes a "
+		                "while on a large store\n");
+		if (svc_vacuum_mode(sc, true, &after, &err))
+			return cli_fail_err(&err);
+	} else {
+		after = before;
+	}
+	const char *what = after < 0    ? "not SQLite (PostgreSQL reuses space itself)"
+	                   : after == 2 ? (before == 2 ? "incremental already" : "now incremental")
+	                                : "not incremental";
+	if (c->json)
+		return cli_print_json(json_pack("{s:s,s:b,s:b}", "store", svc_store_name(sc),
+		                                "vacuumed", before >= 0 && before != 2,
+		                                "incremental", after == 2));
+	printf("store (%s) auto-vacuum: %s\n", svc_store_name(sc), what);
+	return after < 0 || after == 2 ? EXIT_OK : EXIT_FAIL;
+}
+
 int cmd_migrate(cli *c, int argc, char **argv)
 {
 	if (argc == 1 && str_eq(argv[0], "--check"))
 		return migrate_check(c);
+	bool vacuum = argc == 1 && str_eq(argv[0], "--vacuum");
 	svc_ctx *sc;
-	int rc = cli_svc_noargs(c, argc, argv, &sc);
+	int rc = vacuum ? cli_svc(c, &sc) : cli_svc_noargs(c, argc, argv, &sc);
 	if (rc)
 		return rc;
+	if (vacuum)
+		return migrate_vacuum(c, sc);
 	th_error err = {0, {0}};
 	int version = 0;
 	if (svc_migrate(sc, &version, &err))

@@ -13,10 +13,11 @@
 static const cli_command commands[] = {
     {"serve", NULL, cmd_serve, NEED_API_SECRET | NEED_CALLBACK_DOMAIN, "",
      "Receive Trello callbacks on TRELLOHOOK_LISTEN, store them, run handlers, serve the admin."},
-    {"migrate", NULL, cmd_migrate, 0, "[--check] [--json]",
+    {"migrate", NULL, cmd_migrate, 0, "[--check | --vacuum] [--json]",
      "Create the store or bring its schema up to date (also done by every command). "
      "--check changes nothing: exit 0 when the schema is current, 1 listing the pending "
-     "versions."},
+     "versions. --vacuum rewrites once an SQLite file made by an older trellohook, so that "
+     "pruning shrinks it (stop serve first)."},
     {"events", "ls", cmd_events_ls, 0, "[--webhook ID] [--type TYPE] [--limit N] [--json]",
      "List stored events, newest first."},
     {"events", "show", cmd_events_show, 0, "ID [--json]",
@@ -25,6 +26,15 @@ static const cli_command commands[] = {
      "Print events as they are stored, until interrupted."},
     {"events", "replay", cmd_events_replay, 0, "ID [--json]",
      "Deliver an event again: new deliveries to every handler that matches it now."},
+    {"events", "export", cmd_events_export, 0,
+     "[--since DATE] [--until DATE] [--webhook ID] [--type TYPE] --format jsonl "
+     "[--output FILE]",
+     "Write stored events, oldest first, one JSON object a line with the payload as received "
+     "(streamed: any number of events). DATE: 2026-12-01T10:00:00Z, 2026-12-01 or an age "
+     "such as 7d, on the time received. --output writes FILE whole or not at all."},
+    {"events", "prune", cmd_events_prune, 0, "--older-than DURATION [--dry-run] [--json]",
+     "Delete events received more than DURATION ago (90d, 12h) whose deliveries are all done "
+     "or dead, with those deliveries, in small batches; --dry-run only counts."},
     {"handler", "add", cmd_handler_add, 0,
      "(--exec COMMAND | --forward URL) [--on TYPE[,TYPE...]] [--model ID] [--json]",
      "Run a command (payload on stdin, TRELLO_* variables) or POST to a URL (signed per "

@@ -319,6 +319,21 @@ static int set_backfill_max_age(th_config *cfg, const char *v, th_error *err)
 	return 0;
 }
 
+/* How long serve keeps events (TRELLOHOOK_RETENTION); off/0/unset keeps all. */
+static int set_retention(th_config *cfg, const char *v, th_error *err)
+{
+	if (str_eq(v, "0") || str_eq(v, "off")) {
+		cfg->retention_ms = 0;
+		return 0;
+	}
+	if (num_parse_duration_ms(v, &cfg->retention_ms) || cfg->retention_ms < 1000 ||
+	    cfg->retention_ms > (int64_t)36500 * 86400000)
+		return bad(err, "TRELLOHOOK_RETENTION", v,
+		           "must be a duration from 1s to 36500d, or 0/off to keep every event",
+		           "90d");
+	return 0;
+}
+
 static int set_handler_timeout(th_config *cfg, const char *v, th_error *err)
 {
 	if (num_parse_duration_ms(v, &cfg->exec_timeout_ms) || cfg->exec_timeout_ms < 10 ||
@@ -407,6 +422,8 @@ static const struct var vars[] = {
      "optional 32-byte base64 key that encrypts stored Trello tokens"},
     {"TRELLOHOOK_HEALTH_INTERVAL", "--health-interval", "15m", NULL, set_health_interval,
      "how often serve checks tokens and webhooks on Trello (0 disables)"},
+    {"TRELLOHOOK_RETENTION", "--retention", NULL, NULL, set_retention,
+     "serve prunes events received longer ago than this (90d), hourly; unset keeps all"},
     {"TRELLOHOOK_HANDLER_TIMEOUT", "--handler-timeout", "30s", NULL, set_handler_timeout,
      "how long an exec or forward handler may take"},
     {"TRELLOHOOK_HANDLER_CONCURRENCY", "--handler-concurrency", "8", NULL, set_concurrency,

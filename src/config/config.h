@@ -41,6 +41,7 @@ typedef struct th_config {
 	bool has_secret_key;
 	int64_t health_interval_ms;   /* TRELLOHOOK_HEALTH_INTERVAL (0 disables) */
 	int64_t exec_timeout_ms;      /* TRELLOHOOK_HANDLER_TIMEOUT */
+	int64_t retention_ms;         /* TRELLOHOOK_RETENTION (0: keep every event) */
 	unsigned handler_concurrency; /* TRELLOHOOK_HANDLER_CONCURRENCY (per handler) */
 	unsigned workers;             /* TRELLOHOOK_WORKERS: dispatch worker threads */
 	bool secure_cookies;          /* derived: callback_domain is https */

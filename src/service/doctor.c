@@ -12,6 +12,7 @@
 #include "http/client.h"
 #include "service/doctor.h"
 #include "service/service.h"
+#include "service/history.h"
 #include "store/identity.h"
 
 #define NET_TIMEOUT_MS 5000L     /* every network step of doctor */
@@ -415,6 +416,11 @@ int doctor_run(const th_config *cfg, svc_ctx *a, const char *store_error, doctor
 		else
 			add(r, "store writable", true, "this user can write to the store");
 		check_disk(cfg->database_url, r);
+		int mode = -1;
+		if (!svc_vacuum_mode(a, false, &mode, &err) && mode >= 0 && mode != 2)
+			add(r, "store space", true,
+			    "pages freed by events prune are reused, but the SQLite file does not "
+			    "shrink; to let it, stop serve and run trellohook migrate --vacuum once");
 	}
 	check_callback(cfg, r);
 	if (a && *cfg->api_key) {

@@ -150,6 +150,12 @@ int pg_delivery_rollup(store *st, int64_t from_hour, int64_t to_hour, delivery_r
 int pg_event_rollup(store *st, int64_t from_hour, int64_t to_hour, int64_t bucket_hours,
                     event_rollup_row **out, size_t *n, th_error *err);
 int pg_event_replay(store *st, const char *event_id, size_t *out_n, th_error *err);
+int pg_event_seq_bounds(store *st, int64_t *min_seq, int64_t *max_seq, th_error *err);
+int pg_event_page(store *st, const event_page_query *qy, event_row **out, size_t *n, th_error *err);
+int pg_events_prune(store *st, int64_t cutoff_ms, size_t limit, bool dry_run, prune_batch *b,
+                    th_error *err);
+int pg_compact(store *st, int64_t max_pages, int64_t *freed_pages, th_error *err);
+int pg_vacuum_mode(store *st, bool convert, int *mode, th_error *err);
 
 int pg_handler_insert(store *st, const handler *h, th_error *err);
 int pg_handler_get(store *st, const char *id, handler *out, th_error *err);

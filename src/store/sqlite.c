@@ -640,6 +640,11 @@ static const struct store_ops sq_ops = {
     .event_list = sq_event_list,
     .event_rollup = sq_event_rollup,
     .delivery_rollup = sq_delivery_rollup,
+    .event_seq_bounds = sq_event_seq_bounds,
+    .event_page = sq_event_page,
+    .events_prune = sq_events_prune,
+    .compact = sq_compact,
+    .vacuum_mode = sq_vacuum_mode,
     .handler_insert = sq_handler_insert,
     .handler_get = sq_handler_get,
     .handler_list = sq_handler_list,
@@ -693,7 +698,11 @@ static int open_error(const char *path, const char *why, th_error *err)
  * (store_close()); it is safe to use from several threads. */
 int store_sqlite_open(store **out, const char *path, th_error *err)
 {
+	/* auto_vacuum first: it takes effect in a new file (before its first
+	 * table) and lets a prune give freed pages back (sq_compact); an older
+	 * file keeps its mode until `trellohook migrate --vacuum` rewrites it */
 	static const char pragmas[] = "PRAGMA busy_timeout = 5000;"
+	                              "PRAGMA auto_vacuum = INCREMENTAL;"
 	                              "PRAGMA journal_mode = WAL;"
 	                              "PRAGMA synchronous = FULL;"
 	                              "PRAGMA foreign_keys = ON;";

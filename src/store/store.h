@@ -94,6 +94,34 @@ typedef struct event_rollup_row {
 
 #define STORE_ROLLUP_MAX_ROWS 100000 /* event_rollup returns at most this many */
 
+/* One page of events for export (issue 17), payloads included, oldest first:
+ * the rows with after_seq < seq <= upto_seq that match the filters, at most
+ * @limit (1..STORE_PAGE_MAX). The caller walks seq windows so that a page
+ * never scans more than upto_seq - after_seq rows, however few match. */
+typedef struct event_page_query {
+	const char *webhook_id;  /* NULL: any */
+	const char *action_type; /* NULL: any */
+	int64_t since_ms;        /* received_at >= since_ms; 0: no lower bound */
+	int64_t until_ms;        /* received_at < until_ms; 0: no upper bound */
+	int64_t after_seq, upto_seq;
+	size_t limit;
+} event_page_query;
+
+#define STORE_PAGE_MAX 1000
+
+/* One batch of a prune (events_prune). The batch walks up to @limit events
+ * in seq order after @after_seq and stops at the first one received at or
+ * after the cutoff (received_at grows with seq; see DESIGN "Retention"). Of
+ * the older ones, those whose deliveries are all done or dead are deleted
+ * with their deliveries; the others are kept. */
+typedef struct prune_batch {
+	int64_t after_seq;  /* in: start after this seq; out: where the next batch starts */
+	bool done;          /* out: nothing older than the cutoff after after_seq */
+	int64_t events;     /* out: events deleted (dry run: that would be) */
+	int64_t deliveries; /* out: their deliveries */
+	int64_t kept;       /* out: older events kept for an unfinished delivery */
+} prune_batch;
+
 /* Outcome of storing one event in a batch. GONE: its webhook does not exist
  * (removed) or is being removed, checked inside the batch's transaction, so
  * no event is ever stored under a webhook `webhook rm` has dealt with. */
@@ -174,6 +202,23 @@ struct store_ops {
 	 * events: bounded by hours x webhooks x action types. */
 	int (*event_rollup)(store *st, int64_t from_hour, int64_t to_hour, int64_t bucket_hours,
 	                    event_rollup_row **out, size_t *n, th_error *err);
+
+	/* history (export, prune): the lowest and highest seq stored (0, 0:
+	 * none); a page of events with payloads; one prune batch in ONE short
+	 * transaction (@dry_run: counted, nothing changed); returning up to
+	 * @max_pages free pages of the file to the system (SQLite with
+	 * auto_vacuum=INCREMENTAL; elsewhere 0 and nothing done). */
+	int (*event_seq_bounds)(store *st, int64_t *min_seq, int64_t *max_seq, th_error *err);
+	int (*event_page)(store *st, const event_page_query *q, event_row **out, size_t *n,
+	                  th_error *err);
+	int (*events_prune)(store *st, int64_t cutoff_ms, size_t limit, bool dry_run,
+	                    prune_batch *b, th_error *err);
+	int (*compact)(store *st, int64_t max_pages, int64_t *freed_pages, th_error *err);
+	/* SQLite's auto_vacuum mode in *@mode (0 none, 1 full, 2 incremental;
+	 * -1: not a SQLite store). @convert switches a file to incremental with
+	 * one VACUUM, which rewrites the whole file (needs its size free on disk
+	 * and holds the write lock throughout: run it with serve stopped). */
+	int (*vacuum_mode)(store *st, bool convert, int *mode, th_error *err);
 
 	/* handlers */
 	int (*handler_insert)(store *st, const handler *h, th_error *err);
@@ -357,6 +402,34 @@ static inline int store_event_rollup(store *st, int64_t from_hour, int64_t to_ho
                                      th_error *err)
 {
 	return st->ops->event_rollup(st, from_hour, to_hour, bucket_hours, out, n, err);
+}
+
+static inline int store_event_seq_bounds(store *st, int64_t *min_seq, int64_t *max_seq,
+                                         th_error *err)
+{
+	return st->ops->event_seq_bounds(st, min_seq, max_seq, err);
+}
+
+static inline int store_event_page(store *st, const event_page_query *q, event_row **out, size_t *n,
+                                   th_error *err)
+{
+	return st->ops->event_page(st, q, out, n, err);
+}
+
+static inline int store_events_prune(store *st, int64_t cutoff_ms, size_t limit, bool dry_run,
+                                     prune_batch *b, th_error *err)
+{
+	return st->ops->events_prune(st, cutoff_ms, limit, dry_run, b, err);
+}
+
+static inline int store_compact(store *st, int64_t max_pages, int64_t *freed_pages, th_error *err)
+{
+	return st->ops->compact(st, max_pages, freed_pages, err);
+}
+
+static inline int store_vacuum_mode(store *st, bool convert, int *mode, th_error *err)
+{
+	return st->ops->vacuum_mode(st, convert, mode, err);
 }
 
 static inline int store_handler_insert(store *st, const handler *h, th_error *err)

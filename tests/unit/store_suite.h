@@ -68,6 +68,8 @@ void suite_batch_throughput(void **state);
 void suite_token_identity(void **state);
 void suite_recover_dead_claims(void **state);
 void suite_store_health(void **state);
+void suite_history_page(void **state);
+void suite_history_prune(void **state);
 #ifdef TH_FAULT_INJECTION
 void suite_fault_events_put(void **state);
 void suite_fault_dispatch(void **state);
@@ -108,7 +110,9 @@ void suite_fault_health(void **state);
 	    cmocka_unit_test_setup_teardown(suite_batch_throughput, setup, teardown),              \
 	    cmocka_unit_test_setup_teardown(suite_token_identity, setup, teardown),                \
 	    cmocka_unit_test_setup_teardown(suite_recover_dead_claims, setup, teardown),           \
-	    cmocka_unit_test_setup_teardown(suite_store_health, setup, teardown)                   \
+	    cmocka_unit_test_setup_teardown(suite_store_health, setup, teardown),                  \
+	    cmocka_unit_test_setup_teardown(suite_history_page, setup, teardown),                  \
+	    cmocka_unit_test_setup_teardown(suite_history_prune, setup, teardown)                  \
 	        STORE_SUITE_FAULT_TESTS(setup, teardown)
 
 #endif

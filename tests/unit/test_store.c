@@ -321,6 +321,118 @@ static off_t file_size(const char *path)
  * catches up when asked and the WAL starts over: well under 1 MB here,
  * bounded by what the writer appends while the background thread
  * checkpoints and syncs. */
+/* One integer from a PRAGMA, on a connection of our own (it sees the WAL). */
+static int64_t pragma_of(const char *path, const char *pragma)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *q = NULL;
+	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, pragma, -1, &q, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+	int64_t v = sqlite3_column_int64(q, 0);
+	sqlite3_finalize(q);
+	sqlite3_close(db);
+	return v;
+}
+
+/* Store @n events of 3000-byte payloads, received long ago. */
+static void fill_old(store *st, int n, const char *prefix)
+{
+	static char body[3001];
+	memset(body, 'x', 3000);
+	body[0] = '"';
+	body[2999] = '"';
+	for (int i = 0; i < n; i++) {
+		char id[64];
+		str_printf(id, sizeof id, "%s%d", prefix, i);
+		event *ev = suite_ev_new("wv", id, "createCard", "s", body, 3000);
+		ev->received_at = 1600000000000 + i;
+		assert_int_equal(suite_put1(st, ev), STORE_PUT_NEW);
+		suite_ev_free(ev);
+	}
+}
+
+static int64_t prune_everything(store *st)
+{
+	prune_batch b = {0};
+	th_error err = {0};
+	int64_t n = 0;
+	while (!b.done) {
+		assert_int_equal(store_events_prune(st, time_now_ms(), 500, false, &b, &err), 0);
+		n += b.events;
+	}
+	return n;
+}
+
+/* A new file is made with incremental auto-vacuum: after a prune, compact
+ * gives the freed pages back and the file is as small as before the events.
+ * An older file (auto_vacuum none) reuses its free pages but keeps its size
+ * until vacuum_mode converts it, once. */
+static void test_prune_gives_space_back(void **state)
+{
+	fx *f = *state;
+	store *st = f->base.st;
+	th_error err = {0};
+	int mode = -1;
+	assert_int_equal(store_vacuum_mode(st, false, &mode, &err), 0);
+	assert_int_equal(mode, 2);
+	int64_t empty = pragma_of(f->path, "PRAGMA page_count");
+	fill_old(st, 2000, "a");
+	int64_t full = pragma_of(f->path, "PRAGMA page_count");
+	assert_true(full > empty + 1000); /* 6 MB of payloads */
+	assert_int_equal(prune_everything(st), 2000);
+	int64_t freelist = pragma_of(f->path, "PRAGMA freelist_count");
+	assert_true(freelist > 1000);
+	int64_t freed = 0, total = 0;
+	do {
+		assert_int_equal(store_compact(st, 512, &freed, &err), 0);
+		assert_true(freed <= 512);
+		total += freed;
+	} while (freed > 0);
+	assert_int_equal(total, freelist);
+	assert_int_equal(pragma_of(f->path, "PRAGMA freelist_count"), 0);
+	assert_true(pragma_of(f->path, "PRAGMA page_count") < empty + 50);
+	/* the same again: the file does not grow from one round to the next */
+	fill_old(st, 2000, "b");
+	assert_true(pragma_of(f->path, "PRAGMA page_count") <= full + 50);
+
+	/* an older file, made without auto-vacuum */
+	store_close(st);
+	f->base.st = NULL;
+	const char *sfx[] = {"", "-wal", "-shm"};
+	for (size_t i = 0; i < 3; i++) {
+		char p[400];
+		str_printf(p, sizeof p, "%s%s", f->path, sfx[i]);
+		unlink(p);
+	}
+	sqlite3 *db = NULL;
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	assert_int_equal(
+	    sqlite3_exec(db, "PRAGMA auto_vacuum = NONE; CREATE TABLE old (x)", NULL, NULL, NULL),
+	    SQLITE_OK);
+	sqlite3_close(db);
+	assert_int_equal(store_open(&f->base.st, f->base.url, &err), 0);
+	st = f->base.st;
+	assert_int_equal(store_vacuum_mode(st, false, &mode, &err), 0);
+	assert_int_equal(mode, 0);
+	fill_old(st, 2000, "c");
+	full = pragma_of(f->path, "PRAGMA page_count");
+	assert_int_equal(prune_everything(st), 2000);
+	assert_int_equal(store_compact(st, 512, &freed, &err), 0);
+	assert_int_equal(freed, 0); /* it cannot: the pages stay free in the file */
+	assert_int_equal(pragma_of(f->path, "PRAGMA page_count"), full);
+	/* free pages are reused: the same events again do not grow the file */
+	fill_old(st, 2000, "d");
+	assert_true(pragma_of(f->path, "PRAGMA page_count") <= full + 50);
+	assert_int_equal(prune_everything(st), 2000);
+	/* converted once */
+	assert_int_equal(store_vacuum_mode(st, true, &mode, &err), 0);
+	assert_int_equal(mode, 2);
+	assert_true(pragma_of(f->path, "PRAGMA page_count") < full / 10);
+	assert_int_equal(store_vacuum_mode(st, true, &mode, &err), 0); /* again: nothing to do */
+	assert_int_equal(mode, 2);
+}
+
 static void test_wal_stays_bounded(void **state)
 {
 	fx *f = *state;
@@ -386,6 +498,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_migrations_idempotent, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_newer_schema_refused, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_wal_stays_bounded, fx_setup, fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_prune_gives_space_back, fx_setup, fx_teardown),
 	    STORE_SUITE_TESTS(fx_setup, fx_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
