@@ -30,6 +30,12 @@ static const char sql_lock[] = "SELECT e.id FROM events e WHERE " PRUNE_RANGE " 
 static const char sql_del_deliveries[] =
     "DELETE FROM deliveries WHERE event_id IN (SELECT e.id FROM events e WHERE " PRUNE_RANGE
     " AND NOT " UNFINISHED ")";
+/* the webhooks' event counters (schema 9) lose what the next statement deletes */
+static const char sql_uncount[] =
+    "UPDATE webhook_event_count w SET n = greatest(0, w.n - k.n)"
+    " FROM (SELECT e.webhook_id, count(*) AS n FROM events e WHERE " PRUNE_RANGE
+    " AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = e.id) GROUP BY 1) k"
+    " WHERE w.webhook_id = k.webhook_id";
 static const char sql_del_events[] =
     "DELETE FROM events e WHERE " PRUNE_RANGE
     " AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = e.id)";
@@ -122,6 +128,7 @@ static int op_prune(pgs *s, PGconn *c, void *ctx, th_error *err)
 		int64_t dd = 0, dev = 0;
 		if ((ret =
 		         run_range(s, c, sql_del_deliveries, v, &dd, "pruning deliveries", err)) ||
+		    (ret = run_range(s, c, sql_uncount, v, NULL, "counting pruned events", err)) ||
 		    (ret = run_range(s, c, sql_del_events, v, &dev, "pruning events", err)))
 			return ret;
 		b->events = dev;

@@ -29,6 +29,12 @@ static const char sql_count[] =
 static const char sql_del_deliveries[] =
     "DELETE FROM deliveries WHERE event_id IN (SELECT e.id FROM events e WHERE " PRUNE_RANGE
     " AND NOT " UNFINISHED ")";
+/* the webhooks' event counters (schema 9) lose what the next statement deletes */
+static const char sql_uncount[] =
+    "UPDATE webhook_event_count SET n = max(0, n - (SELECT count(*) FROM events e WHERE "
+    PRUNE_RANGE " AND e.webhook_id = webhook_event_count.webhook_id"
+    " AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = e.id)))"
+    " WHERE webhook_id IN (SELECT e.webhook_id FROM events e WHERE " PRUNE_RANGE ")";
 /* after the finished ones' deliveries are gone, an event of the range with no
  * delivery left is exactly one to delete (unfinished ones keep theirs) */
 static const char sql_del_events[] =
@@ -166,6 +172,7 @@ int sq_events_prune(store *st, int64_t cutoff_ms, size_t limit, bool dry_run, pr
 			goto rollback;
 		if (!dry_run &&
 		    ((ret = run_range(s, sql_del_deliveries, v, &dd, "pruning deliveries", err)) ||
+		     (ret = run_range(s, sql_uncount, v, NULL, "counting pruned events", err)) ||
 		     (ret = run_range(s, sql_del_events, v, &dev, "pruning events", err))))
 			goto rollback;
 		if (!dry_run) {

@@ -243,6 +243,14 @@ void suite_history_prune(void **state)
 	assert_true(event_exists(st, e[5]->id));
 	(void)status_of(st, e[0]->id, &cnt);
 	assert_int_equal(cnt, 0); /* its delivery went with it */
+	/* the webhooks' event counters follow: wp1's event went, wp3's stayed */
+	const char *counted[] = {"wp1", "wp3"};
+	for (int i = 0; i < 2; i++) {
+		webhook w = {0};
+		assert_int_equal(store_webhook_get(st, counted[i], &w, &err), 0);
+		assert_int_equal(w.event_count, i);
+		webhook_clear(&w);
+	}
 	/* again: nothing more to do, the two kept are counted again */
 	t = prune_all(st, now - 60000, 500, false);
 	assert_int_equal(t.events, 0);
