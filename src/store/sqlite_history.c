@@ -31,8 +31,8 @@ static const char sql_del_deliveries[] =
     " AND NOT " UNFINISHED ")";
 /* the webhooks' event counters (schema 9) lose what the next statement deletes */
 static const char sql_uncount[] =
-    "UPDATE webhook_event_count SET n = max(0, n - (SELECT count(*) FROM events e WHERE "
-    PRUNE_RANGE " AND e.webhook_id = webhook_event_count.webhook_id"
+    "UPDATE webhook_event_count SET n = max(0, n - (SELECT count(*) FROM events e WHERE " PRUNE_RANGE
+    " AND e.webhook_id = webhook_event_count.webhook_id"
     " AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = e.id)))"
     " WHERE webhook_id IN (SELECT e.webhook_id FROM events e WHERE " PRUNE_RANGE ")";
 /* after the finished ones' deliveries are gone, an event of the range with no
