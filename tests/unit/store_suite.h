@@ -43,6 +43,14 @@ void suite_add_handler(store *st, const char *id, enum handler_kind kind, const 
                        const char *model, bool enabled);
 
 /* The shared tests (cmocka test functions; *state is the backend's fixture). */
+/* suite_recover_dead_claims re-runs the binary as a child; each main()
+ * calls suite_child_main() first (it returns at once in a normal run). */
+#define CLAIM_CHILD_FD "TH_SUITE_CLAIM_FD"
+#define CLAIM_CHILD_PARENT "TH_SUITE_CLAIM_PARENT"
+#define CLAIM_CHILD_URL "TH_SUITE_CLAIM_URL"
+#define CLAIM_CHILD_EVENT "TH_SUITE_CLAIM_EVENT"
+void suite_child_main(void);
+
 void suite_webhook_crud(void **state);
 void suite_token_crud(void **state);
 void suite_handler_crud(void **state);

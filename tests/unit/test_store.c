@@ -489,6 +489,7 @@ static void test_wal_stays_bounded(void **state)
 
 int main(void)
 {
+	suite_child_main(); /* returns unless started as a test's child */
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_type_names),
 	    cmocka_unit_test(test_handler_matches),

@@ -545,6 +545,7 @@ static void test_pg_crashed_instance_lease(void **state)
 
 int main(void)
 {
+	suite_child_main(); /* returns unless started as a test's child */
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_pg_open_errors),
 	    T(test_pg_migrations),
