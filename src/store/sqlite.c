@@ -68,7 +68,9 @@ static const char *const sq_sql[Q_COUNT] = {
         "UPDATE webhooks SET trello_id = ?2, id_model = ?3, model_type = ?4, model_name = ?5,"
         " description = ?6, callback_url = ?7, token = ?8, state = ?9, active = ?10,"
         " consecutive_failures = ?11, first_consecutive_fail_at = ?12, last_event_at = ?13,"
-        " token_fp = coalesce(?14, token_fp) WHERE id = ?1",
+        " token_fp = coalesce(?14, token_fp)"
+        /* a removal is never undone by a writer that read the row before it */
+        " WHERE id = ?1 AND (state <> 'removing' OR ?9 = 'removing')",
     [Q_WEBHOOK_GET] =
         "SELECT " WEBHOOK_COLS ", " WEBHOOK_EVENT_COUNT " FROM webhooks w WHERE id = ?",
     [Q_WEBHOOK_FIND] = "SELECT " WEBHOOK_COLS ", " WEBHOOK_EVENT_COUNT

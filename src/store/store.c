@@ -352,6 +352,15 @@ int store_not_found(th_error *err, const char *what, const char *id)
 	return th_err(err, TH_ENOTFOUND, "no %s with id %s", what, id ? id : "(null)");
 }
 
+/* A webhook update that changed no row: the row is gone, or another writer
+ * marked it removing after this one read it (the update never undoes that). */
+int store_webhook_gone(th_error *err, const char *id)
+{
+	return th_err(err, TH_ENOTFOUND,
+	              "no webhook with id %s, or it is being removed (a removal is not undone)",
+	              id ? id : "(null)");
+}
+
 /* "no @what with id @id" into @out (@size bytes, truncated); returns @out. */
 const char *store_not_found_msg(char *out, size_t size, const char *what, const char *id)
 {

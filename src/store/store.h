@@ -159,8 +159,11 @@ struct store_ops {
 
 	/* webhooks */
 	int (*webhook_insert)(store *st, const webhook *w, th_error *err);
-	int (*webhook_update)(store *st, const webhook *w,
-	                      th_error *err); /* all mutable fields by id */
+	/* All mutable fields by id. A row in state removing is written only by
+	 * an update that keeps it removing: a writer that read the row before
+	 * `webhook rm` marked it (health pass, sync) gets TH_ENOTFOUND and
+	 * never undoes the removal; a deleted row is TH_ENOTFOUND too. */
+	int (*webhook_update)(store *st, const webhook *w, th_error *err);
 	int (*webhook_get)(store *st, const char *id, webhook *out, th_error *err);
 	int (*webhook_find)(store *st, const char *id_model, const char *token, webhook *out,
 	                    th_error *err);

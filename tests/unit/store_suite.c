@@ -327,6 +327,69 @@ void suite_webhook_crud(void **state)
 	webhook_clear(&w);
 }
 
+/* A stale writer never undoes `webhook rm`: the health pass (or sync) reads
+ * the rows, `webhook rm` in another process marks one removing (or deletes
+ * it), then the stale writer saves its whole row back. */
+void suite_webhook_removal_not_undone(void **state)
+{
+	store_fx *f = suite_fx(state);
+	store *st = f->st;
+	th_error err = {0};
+	store *other = NULL;
+	assert_int_equal(store_open(&other, f->url, &err), 0);
+	suite_add_webhook(st, "wR1", "6123456789abcdef0000f001", "tokR");
+	suite_add_webhook(st, "wR2", "6123456789abcdef0000f002", "tokR");
+	webhook stale1 = {0}, stale2 = {0}, w = {0};
+	assert_int_equal(store_webhook_get(st, "wR1", &stale1, &err), 0);
+	assert_int_equal(store_webhook_get(st, "wR2", &stale2, &err), 0);
+
+	/* the other process: wR1 marked removing, wR2 deleted */
+	assert_int_equal(store_webhook_get(other, "wR1", &w, &err), 0);
+	w.state = WEBHOOK_REMOVING;
+	w.active = false;
+	assert_int_equal(store_webhook_update(other, &w, &err), 0);
+	webhook_clear(&w);
+	assert_int_equal(store_webhook_delete(other, "wR2", &err), 0);
+
+	/* the stale writer's view: disabled, then active; both refused */
+	stale1.state = WEBHOOK_DISABLED;
+	stale1.active = false;
+	stale1.consecutive_failures = 7;
+	assert_int_equal(store_webhook_update(st, &stale1, &err), TH_ENOTFOUND);
+	assert_non_null(strstr(err.msg, "wR1"));
+	assert_non_null(strstr(err.msg, "being removed"));
+	stale1.state = WEBHOOK_ACTIVE;
+	stale1.active = true;
+	assert_int_equal(store_webhook_update(st, &stale1, &err), TH_ENOTFOUND);
+	stale2.state = WEBHOOK_DISABLED;
+	assert_int_equal(store_webhook_update(st, &stale2, &err), TH_ENOTFOUND);
+	assert_int_equal(store_webhook_get(st, "wR2", &w, &err), TH_ENOTFOUND);
+
+	assert_int_equal(store_webhook_get(st, "wR1", &w, &err), 0);
+	assert_int_equal(w.state, WEBHOOK_REMOVING);
+	assert_false(w.active);
+	assert_int_equal(w.consecutive_failures, 0);
+	/* a writer that keeps it removing (rm retried) still writes */
+	w.consecutive_failures = 2;
+	assert_int_equal(store_webhook_update(st, &w, &err), 0);
+	webhook_clear(&w);
+	assert_int_equal(store_webhook_get(other, "wR1", &w, &err), 0);
+	assert_int_equal(w.state, WEBHOOK_REMOVING);
+	assert_int_equal(w.consecutive_failures, 2);
+	webhook_clear(&w);
+	/* other states still move freely: a fresh row goes needs_token and back */
+	suite_add_webhook(st, "wR3", "6123456789abcdef0000f003", "tokR");
+	assert_int_equal(store_webhook_get(st, "wR3", &w, &err), 0);
+	w.state = WEBHOOK_NEEDS_TOKEN;
+	assert_int_equal(store_webhook_update(other, &w, &err), 0);
+	w.state = WEBHOOK_ACTIVE;
+	assert_int_equal(store_webhook_update(st, &w, &err), 0);
+	webhook_clear(&w);
+	webhook_clear(&stale1);
+	webhook_clear(&stale2);
+	store_close(other);
+}
+
 /* Tokens: put (insert or update), get, list, delete. */
 void suite_token_crud(void **state)
 {
