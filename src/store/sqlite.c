@@ -134,7 +134,8 @@ static const char *const sq_sql[Q_COUNT] = {
                            " updated_at = ?2, claimed_until = 0, last_error = ?3"
                            " WHERE status = 'running' AND claimed_by = ?1",
     [Q_DELIVERY_FINISH] = "UPDATE deliveries SET status = ?2, next_attempt_at = ?3,"
-                          " last_error = ?4, updated_at = ?5, claimed_until = 0 WHERE id = ?1",
+                          " last_error = ?4, updated_at = ?5, claimed_until = 0,"
+                          " attempts = CASE WHEN ?6 > 0 THEN ?6 ELSE attempts END WHERE id = ?1",
     [Q_DELIVERY_ROLLUP_ADD] =
         "INSERT INTO delivery_rollup_hour (hour, handler_id, status, bucket, n)"
         " SELECT ?2, handler_id, ?3, ?4, 1 FROM deliveries WHERE id = ?1"

@@ -316,7 +316,7 @@ bool store_batch_rollup_first(event *const *evs, const enum store_put *results, 
 int store_delivery_finish_one(store *st, const char *id, enum delivery_status status,
                               int64_t next_attempt_at, const char *last_error, th_error *err)
 {
-	delivery_outcome o = {id, status, next_attempt_at, last_error, -1};
+	delivery_outcome o = {id, status, next_attempt_at, last_error, -1, 0};
 	size_t changed = 0;
 	int ret = store_delivery_finish_many(st, &o, 1, &changed, err);
 	if (ret == 0 && changed == 0)

@@ -60,6 +60,11 @@ typedef struct delivery_outcome {
 	int64_t next_attempt_at;     /* failed: when to try again */
 	const char *last_error;      /* bounded error text or output; NULL: none */
 	int64_t run_us;              /* how long the attempt ran; < 0: unknown */
+	/* > 0: the attempt this is the outcome of (the claimed delivery's
+	 * attempts), written back: a claim meanwhile (the lease ended while the
+	 * outcome waited; the dispatcher drops a delivery it still holds) counted
+	 * an attempt that never ran. 0: the stored count stays. */
+	int attempts;
 } delivery_outcome;
 
 /* Run-time buckets of the hourly delivery rollup (migration 9): bucket i

@@ -1079,6 +1079,28 @@ void suite_lease_expiry(void **state)
 	assert_int_equal(g.status, DELIVERY_RUNNING);
 	assert_int_equal(g.attempts, 2);
 	delivery_clear(&g);
+	/* the first claim's outcome, recorded late (the dispatcher held it and
+	 * dropped the second claim): its attempt count is put back, so the
+	 * retry schedule skips no step */
+	delivery_outcome late = {first, DELIVERY_FAILED, 1, "exit status 1", 1000, 1};
+	size_t changed = 0;
+	assert_int_equal(store_delivery_finish_many(st, &late, 1, &changed, &err), 0);
+	assert_int_equal(changed, 1);
+	assert_int_equal(store_delivery_get(st, first, &g, &err), 0);
+	assert_int_equal(g.status, DELIVERY_FAILED);
+	assert_int_equal(g.attempts, 1);
+	delivery_clear(&g);
+	assert_int_equal(store_delivery_claim(st, SUITE_ALL_KINDS, 10, 60000, &d, &n, &err), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(d[0].id, first);
+	assert_int_equal(d[0].attempts, 2); /* the second attempt, as scheduled */
+	delivery_list_free(d, n);
+	/* an outcome without an attempt number (0) keeps the stored count */
+	late = (delivery_outcome){first, DELIVERY_FAILED, 1, "exit status 1", 1000, 0};
+	assert_int_equal(store_delivery_finish_many(st, &late, 1, &changed, &err), 0);
+	assert_int_equal(store_delivery_get(st, first, &g, &err), 0);
+	assert_int_equal(g.attempts, 2);
+	delivery_clear(&g);
 	assert_int_equal(store_delivery_get(st, "nope", &g, &err), TH_ENOTFOUND);
 	free(first);
 	suite_ev_free(e[0]);
@@ -1306,12 +1328,12 @@ void suite_finish_many(void **state)
 	assert_int_equal(store_delivery_claim(st, SUITE_ALL_KINDS, 10, 60000, &d, &n, &err), 0);
 	assert_int_equal(n, 3);
 	int64_t later = time_now_ms() + 60000;
-	delivery_outcome outs[4] = {{d[0].id, DELIVERY_DONE, 0, NULL, 3000},
-	                            {d[1].id, DELIVERY_FAILED, later, "exit status 1", 700000},
-	                            {"no-such-delivery", DELIVERY_DONE, 0, NULL, 3000},
-	                            {d[2].id, DELIVERY_DEAD, 0, "gave up", -1}};
+	delivery_outcome outs[4] = {{d[0].id, DELIVERY_DONE, 0, NULL, 3000, 0},
+	                            {d[1].id, DELIVERY_FAILED, later, "exit status 1", 700000, 0},
+	                            {"no-such-delivery", DELIVERY_DONE, 0, NULL, 3000, 0},
+	                            {d[2].id, DELIVERY_DEAD, 0, "gave up", -1, 0}};
 	/* a status an attempt cannot end in refuses the whole batch, nothing recorded */
-	delivery_outcome bad[2] = {outs[0], {d[2].id, DELIVERY_PENDING, 0, NULL, 1}};
+	delivery_outcome bad[2] = {outs[0], {d[2].id, DELIVERY_PENDING, 0, NULL, 1, 0}};
 	size_t changed = 99;
 	assert_int_equal(store_delivery_finish_many(st, bad, 2, &changed, &err), TH_EINVAL);
 	assert_int_equal(changed, 0);
@@ -2086,7 +2108,7 @@ void suite_fault_dispatch(void **state)
 			/* finish all three as done */
 			delivery_outcome o[3];
 			for (int i = 0; i < 3; i++)
-				o[i] = (delivery_outcome){d[i].id, DELIVERY_DONE, 0, NULL, 1000};
+				o[i] = (delivery_outcome){d[i].id, DELIVERY_DONE, 0, NULL, 1000, 0};
 			store_fault_arm(kinds[k], nth, -1);
 			size_t changed = 0;
 			rc = store_delivery_finish_many(st, o, 3, &changed, &err);
