@@ -62,6 +62,7 @@ typedef struct outcome_rec {
 	int64_t next_attempt_at;
 	char *text;
 	int64_t run_us; /* how long the attempt ran (the store's delivery rollup) */
+	int attempts;   /* the attempt it is of: a later claim's count is undone */
 } outcome_rec;
 
 /* A claimed delivery waiting for a worker. */
@@ -239,8 +240,8 @@ static bool record_outcomes(dispatcher *d)
 	th_error err = {0, {0}};
 	int rc = outs ? 0 : th_err(&err, TH_ENOMEM, "out of memory");
 	for (size_t i = 0; outs && i < n; i++)
-		outs[i] = (delivery_outcome){recs[i].id, recs[i].status, recs[i].next_attempt_at,
-		                             recs[i].text, recs[i].run_us};
+		outs[i] = (delivery_outcome){recs[i].id,   recs[i].status, recs[i].next_attempt_at,
+		                             recs[i].text, recs[i].run_us, recs[i].attempts};
 	if (!rc)
 		rc = store_delivery_finish_many(d->sc->st, outs, n, NULL, &err);
 	free(outs);
@@ -311,7 +312,7 @@ static void finish_job(dispatcher *d, job *j, const dispatch_result *res, int64_
 	else
 		log_debug("dispatch", "delivery %s done", j->d.id);
 	metrics_handler_run(sc->m, j->d.handler_id, j->h.kind, run_us, (enum metrics_outcome)oc);
-	outcome_rec rec = {str_dup(j->d.id), st, next, str_dup(res->text), run_us};
+	outcome_rec rec = {str_dup(j->d.id), st, next, str_dup(res->text), run_us, j->d.attempts};
 	pthread_mutex_lock(&d->mu);
 	if (rec.id)
 		queue_outcome(d, &rec);
@@ -420,7 +421,8 @@ static size_t drop_known(dispatcher *d, job *jobs, size_t n)
 			log_warn(
 			    "dispatch",
 			    "delivery %s: claimed again while this process still holds it "
-			    "(queued, or its outcome waits to be recorded); not running it again",
+			    "(queued, or its outcome waits to be recorded); not running it again "
+			    "(its outcome puts back the attempt count this claim added)",
 			    jobs[i].d.id);
 			job_clear(&jobs[i]);
 			continue;

@@ -381,7 +381,7 @@ void pq_rollback(PGconn *c)
 
 int pq_pipe_begin(pgs *s, pq_pipe *pl, PGconn *c, th_error *err)
 {
-	*pl = (pq_pipe){c, 0, 0, false};
+	*pl = (pq_pipe){.c = c};
 	if (PQenterPipelineMode(c) != 1)
 		return pg_fail(s, c, NULL, "starting a pipeline", err);
 	pl->active = true;
@@ -412,6 +412,14 @@ int pq_pipe_sync(pgs *s, pq_pipe *pl, th_error *err)
 	return 0;
 }
 
+/* Keep the SQLSTATE of @r (a failed statement's answer) unless one is kept. */
+static void pipe_note_state(pq_pipe *pl, const PGresult *r)
+{
+	const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+	if (state && !pl->sqlstate[0])
+		str_copy(pl->sqlstate, sizeof pl->sqlstate, state);
+}
+
 /* The answer to the next queued statement (PQclear it), or NULL with @err. */
 PGresult *pq_pipe_result(pgs *s, pq_pipe *pl, const char *what, th_error *err)
 {
@@ -425,10 +433,12 @@ PGresult *pq_pipe_result(pgs *s, pq_pipe *pl, const char *what, th_error *err)
 		return r;
 	if (st == PGRES_PIPELINE_SYNC)
 		pl->syncs--; /* out of step: a statement's answer was expected */
-	if (st == PGRES_PIPELINE_ABORTED)
+	if (st == PGRES_PIPELINE_ABORTED) {
 		th_err(err, TH_ESTORE, "%s: not run, an earlier statement failed", what);
-	else
+	} else {
+		pipe_note_state(pl, r);
 		pg_fail(s, pl->c, r, what, err);
+	}
 	PQclear(r);
 	return NULL;
 }
@@ -449,10 +459,12 @@ int pq_pipe_synced(pgs *s, pq_pipe *pl, th_error *err)
 	PGresult *r = PQgetResult(pl->c);
 	ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
 	int ret = 0;
-	if (st == PGRES_PIPELINE_SYNC)
+	if (st == PGRES_PIPELINE_SYNC) {
 		pl->syncs--;
-	else
+	} else {
+		pipe_note_state(pl, r);
 		ret = pg_fail(s, pl->c, r, "reading PostgreSQL's answers", err);
+	}
 	PQclear(r);
 	return ret;
 }

@@ -231,12 +231,14 @@ static int op_finish_many(pgs *s, PGconn *c, void *ctx, th_error *err)
 		pp_i64(&p, now);
 		pp_i64(&p, now / 3600000);
 		pp_i64(&p, store_run_bucket(o->run_us));
+		pp_i64(&p, o->attempts);
 		/* and the hourly delivery rollup (migration 9) in the same round trip:
 		 * a row counts when the update found the delivery */
 		PGresult *r =
 		    pq(s, c,
 		       "WITH u AS (UPDATE deliveries SET status = $2, next_attempt_at = $3,"
-		       " last_error = $4, updated_at = $5, claimed_until = 0 WHERE id = $1"
+		       " last_error = $4, updated_at = $5, claimed_until = 0,"
+		       " attempts = CASE WHEN $8 > 0 THEN $8 ELSE attempts END WHERE id = $1"
 		       " RETURNING handler_id)"
 		       " INSERT INTO delivery_rollup_hour (hour, handler_id, status, bucket, n)"
 		       " SELECT $6, handler_id, $2, $7, 1 FROM u"

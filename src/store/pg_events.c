@@ -3,10 +3,13 @@
  * pg_events.c — events in the PostgreSQL store: storing batches (with their
  * deliveries), reading, listing and replaying them.
  */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "store/pg_int.h"
+#include "util/log.h"
 
 #define EVENTS_PER_INSERT 1000     /* 18 parameters each, +4: well under 65535 */
 #define DELIVERIES_PER_INSERT 5000 /* 7 parameters each (replay) */
@@ -153,7 +156,8 @@ typedef struct put_ctx {
 	size_t n;
 	enum store_put *results;
 	int64_t now;
-	int64_t *seqs; /* per event: its seq when new */
+	int64_t *seqs;    /* per event: its seq when new */
+	char sqlstate[6]; /* why the last try failed, when PostgreSQL said ("" else) */
 } put_ctx;
 
 /* One chunk of the batch: events [from, to) and the statement storing them. */
@@ -493,6 +497,7 @@ static int op_events_put(pgs *s, PGconn *c, void *ctx, th_error *err)
 	pq_pipe_end(&pl);
 	goto out;
 fail:
+	str_copy(x->sqlstate, sizeof x->sqlstate, pl.sqlstate);
 	pq_pipe_end(&pl);
 	pq_rollback(c);
 	for (size_t i = 0; i < x->n; i++)
@@ -504,6 +509,30 @@ out:
 	free(ids);
 	handler_list_free(hs, nh);
 	return ret;
+}
+
+/* A batch whose transaction PostgreSQL aborted for its overlap with another
+ * instance's (the same duplicate events in another order: a deadlock, 40P01;
+ * or a serialization failure, 40001) is tried again whole, at most this many
+ * more times, before its request answers 500 (and Trello retries it later). */
+enum { PUT_RETRIES = 3 };
+
+static bool batch_retryable(const char *sqlstate)
+{
+	return str_eq(sqlstate, "40P01") || str_eq(sqlstate, "40001");
+}
+
+/* Before try @try + 1: 10..40 ms times @try, jittered so the two instances
+ * that collided do not collide again in step. */
+static void retry_pause(int try)
+{
+	unsigned char r = 0;
+	if (rand_fill(&r, 1) != 0)
+		r = 128;
+	long ms = (10 + (long)r * 30 / 255) * try;
+	struct timespec ts = {0, ms * 1000000L};
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
 }
 
 int pg_events_put(store *st, event **evs, size_t n, enum store_put *results, th_error *err)
@@ -522,8 +551,19 @@ int pg_events_put(store *st, event **evs, size_t n, enum store_put *results, th_
 	int64_t now = time_now_ms();
 	if ((ret = store_events_fill(evs, n, now, filled, err)) != 0)
 		goto out;
-	put_ctx x = {evs, n, results, now, seqs};
-	ret = with_conn(s, op_events_put, &x, err);
+	put_ctx x = {evs, n, results, now, seqs, ""};
+	for (int try = 1;; try++) {
+		x.sqlstate[0] = '\0';
+		ret = with_conn(s, op_events_put, &x, err);
+		if (ret == 0 || !batch_retryable(x.sqlstate) || try > PUT_RETRIES)
+			break;
+		log_warn("store",
+		         "storing %zu events: %s (SQLSTATE %s, another instance stored some of "
+		         "them at the same time); trying again (%d of %d)",
+		         n, str_eq(x.sqlstate, "40P01") ? "deadlock" : "serialization failure",
+		         x.sqlstate, try, PUT_RETRIES);
+		retry_pause(try);
+	}
 	if (ret != 0 && ret != TH_ENOMEM && ret != TH_EIO && ret != TH_EUNAVAIL)
 		ret = TH_ESTORE;
 out:

@@ -84,6 +84,7 @@ typedef struct pq_pipe {
 	int queued; /* statements queued since the last sync */
 	int syncs;  /* sync points whose answer was not read yet */
 	bool active;
+	char sqlstate[6]; /* the first failed statement's SQLSTATE, "" when none */
 } pq_pipe;
 int pq_pipe_begin(pgs *s, pq_pipe *pl, PGconn *c, th_error *err);
 int pq_pipe_send(pgs *s, pq_pipe *pl, const char *sql, pparams *p, const char *what, th_error *err);

@@ -64,7 +64,10 @@ int pg_webhook_update(store *st, const webhook *w, th_error *err)
 	                      " model_name = $5, description = $6, callback_url = $7, token = $8,"
 	                      " state = $9, active = $10, consecutive_failures = $11,"
 	                      " first_consecutive_fail_at = $12, last_event_at = $13,"
-	                      " token_fp = coalesce($14, token_fp) WHERE id = $1",
+	                      " token_fp = coalesce($14, token_fp)"
+	                      /* a removal is never undone by a writer that read
+	                       * the row before it (see store.h) */
+	                      " WHERE id = $1 AND (state <> 'removing' OR $9 = 'removing')",
 	               .p = &p,
 	               .what = "updating a webhook"};
 	th_error e = {0};
@@ -78,7 +81,7 @@ int pg_webhook_update(store *st, const webhook *w, th_error *err)
 		return ret;
 	}
 	if (o.changes == 0)
-		return store_not_found(err, "webhook", w->id);
+		return store_webhook_gone(err, w->id);
 	return 0;
 }
 

@@ -68,7 +68,9 @@ static const char *const sq_sql[Q_COUNT] = {
         "UPDATE webhooks SET trello_id = ?2, id_model = ?3, model_type = ?4, model_name = ?5,"
         " description = ?6, callback_url = ?7, token = ?8, state = ?9, active = ?10,"
         " consecutive_failures = ?11, first_consecutive_fail_at = ?12, last_event_at = ?13,"
-        " token_fp = coalesce(?14, token_fp) WHERE id = ?1",
+        " token_fp = coalesce(?14, token_fp)"
+        /* a removal is never undone by a writer that read the row before it */
+        " WHERE id = ?1 AND (state <> 'removing' OR ?9 = 'removing')",
     [Q_WEBHOOK_GET] =
         "SELECT " WEBHOOK_COLS ", " WEBHOOK_EVENT_COUNT " FROM webhooks w WHERE id = ?",
     [Q_WEBHOOK_FIND] = "SELECT " WEBHOOK_COLS ", " WEBHOOK_EVENT_COUNT
@@ -132,7 +134,8 @@ static const char *const sq_sql[Q_COUNT] = {
                            " updated_at = ?2, claimed_until = 0, last_error = ?3"
                            " WHERE status = 'running' AND claimed_by = ?1",
     [Q_DELIVERY_FINISH] = "UPDATE deliveries SET status = ?2, next_attempt_at = ?3,"
-                          " last_error = ?4, updated_at = ?5, claimed_until = 0 WHERE id = ?1",
+                          " last_error = ?4, updated_at = ?5, claimed_until = 0,"
+                          " attempts = CASE WHEN ?6 > 0 THEN ?6 ELSE attempts END WHERE id = ?1",
     [Q_DELIVERY_ROLLUP_ADD] =
         "INSERT INTO delivery_rollup_hour (hour, handler_id, status, bucket, n)"
         " SELECT ?2, handler_id, ?3, ?4, 1 FROM deliveries WHERE id = ?1"

@@ -259,6 +259,7 @@ static void bind_finish(sq_bind *b, const delivery_outcome *x, int64_t now)
 	sq_bind_i64(b, x->next_attempt_at);
 	sq_bind_text(b, x->last_error);
 	sq_bind_i64(b, now);
+	sq_bind_i64(b, x->attempts);
 }
 
 typedef struct sq_finish_many {

@@ -62,7 +62,7 @@ int sq_webhook_update(store *st, const webhook *w, th_error *err)
 	int ret = sq_command(sq_of(st), Q_WEBHOOK_UPDATE, bind_webhook_update, w,
 	                     "updating a webhook", webhook_unique_err, &changes, err);
 	if (ret == 0 && changes == 0)
-		ret = store_not_found(err, "webhook", w->id);
+		ret = store_webhook_gone(err, w->id);
 	return ret;
 }
 

@@ -316,7 +316,7 @@ bool store_batch_rollup_first(event *const *evs, const enum store_put *results, 
 int store_delivery_finish_one(store *st, const char *id, enum delivery_status status,
                               int64_t next_attempt_at, const char *last_error, th_error *err)
 {
-	delivery_outcome o = {id, status, next_attempt_at, last_error, -1};
+	delivery_outcome o = {id, status, next_attempt_at, last_error, -1, 0};
 	size_t changed = 0;
 	int ret = store_delivery_finish_many(st, &o, 1, &changed, err);
 	if (ret == 0 && changed == 0)
@@ -350,6 +350,15 @@ int store_webhook_exists(const webhook *w, bool model_token, th_error *err)
 int store_not_found(th_error *err, const char *what, const char *id)
 {
 	return th_err(err, TH_ENOTFOUND, "no %s with id %s", what, id ? id : "(null)");
+}
+
+/* A webhook update that changed no row: the row is gone, or another writer
+ * marked it removing after this one read it (the update never undoes that). */
+int store_webhook_gone(th_error *err, const char *id)
+{
+	return th_err(err, TH_ENOTFOUND,
+	              "no webhook with id %s, or it is being removed (a removal is not undone)",
+	              id ? id : "(null)");
 }
 
 /* "no @what with id @id" into @out (@size bytes, truncated); returns @out. */

@@ -60,6 +60,11 @@ typedef struct delivery_outcome {
 	int64_t next_attempt_at;     /* failed: when to try again */
 	const char *last_error;      /* bounded error text or output; NULL: none */
 	int64_t run_us;              /* how long the attempt ran; < 0: unknown */
+	/* > 0: the attempt this is the outcome of (the claimed delivery's
+	 * attempts), written back: a claim meanwhile (the lease ended while the
+	 * outcome waited; the dispatcher drops a delivery it still holds) counted
+	 * an attempt that never ran. 0: the stored count stays. */
+	int attempts;
 } delivery_outcome;
 
 /* Run-time buckets of the hourly delivery rollup (migration 9): bucket i
@@ -159,8 +164,11 @@ struct store_ops {
 
 	/* webhooks */
 	int (*webhook_insert)(store *st, const webhook *w, th_error *err);
-	int (*webhook_update)(store *st, const webhook *w,
-	                      th_error *err); /* all mutable fields by id */
+	/* All mutable fields by id. A row in state removing is written only by
+	 * an update that keeps it removing: a writer that read the row before
+	 * `webhook rm` marked it (health pass, sync) gets TH_ENOTFOUND and
+	 * never undoes the removal; a deleted row is TH_ENOTFOUND too. */
+	int (*webhook_update)(store *st, const webhook *w, th_error *err);
 	int (*webhook_get)(store *st, const char *id, webhook *out, th_error *err);
 	int (*webhook_find)(store *st, const char *id_model, const char *token, webhook *out,
 	                    th_error *err);

@@ -59,6 +59,8 @@ int store_webhook_exists(const webhook *w, bool model_token, th_error *err);
 int store_not_found(th_error *err, const char *what, const char *id);
 /* The same message into @out, for a lookup that reports it later. */
 const char *store_not_found_msg(char *out, size_t size, const char *what, const char *id);
+/* TH_ENOTFOUND for a webhook update that changed no row (gone, or removing). */
+int store_webhook_gone(th_error *err, const char *id);
 /* TH_ENOTFOUND for a DELETE that removed nothing: "no @what with id @key",
  * or "no such @what" when @show_key is false (the key is a secret). */
 int store_delete_not_found(th_error *err, const char *what, const char *key, bool show_key);

@@ -328,6 +328,69 @@ void suite_webhook_crud(void **state)
 	webhook_clear(&w);
 }
 
+/* A stale writer never undoes `webhook rm`: the health pass (or sync) reads
+ * the rows, `webhook rm` in another process marks one removing (or deletes
+ * it), then the stale writer saves its whole row back. */
+void suite_webhook_removal_not_undone(void **state)
+{
+	store_fx *f = suite_fx(state);
+	store *st = f->st;
+	th_error err = {0};
+	store *other = NULL;
+	assert_int_equal(store_open(&other, f->url, &err), 0);
+	suite_add_webhook(st, "wR1", "6123456789abcdef0000f001", "tokR");
+	suite_add_webhook(st, "wR2", "6123456789abcdef0000f002", "tokR");
+	webhook stale1 = {0}, stale2 = {0}, w = {0};
+	assert_int_equal(store_webhook_get(st, "wR1", &stale1, &err), 0);
+	assert_int_equal(store_webhook_get(st, "wR2", &stale2, &err), 0);
+
+	/* the other process: wR1 marked removing, wR2 deleted */
+	assert_int_equal(store_webhook_get(other, "wR1", &w, &err), 0);
+	w.state = WEBHOOK_REMOVING;
+	w.active = false;
+	assert_int_equal(store_webhook_update(other, &w, &err), 0);
+	webhook_clear(&w);
+	assert_int_equal(store_webhook_delete(other, "wR2", &err), 0);
+
+	/* the stale writer's view: disabled, then active; both refused */
+	stale1.state = WEBHOOK_DISABLED;
+	stale1.active = false;
+	stale1.consecutive_failures = 7;
+	assert_int_equal(store_webhook_update(st, &stale1, &err), TH_ENOTFOUND);
+	assert_non_null(strstr(err.msg, "wR1"));
+	assert_non_null(strstr(err.msg, "being removed"));
+	stale1.state = WEBHOOK_ACTIVE;
+	stale1.active = true;
+	assert_int_equal(store_webhook_update(st, &stale1, &err), TH_ENOTFOUND);
+	stale2.state = WEBHOOK_DISABLED;
+	assert_int_equal(store_webhook_update(st, &stale2, &err), TH_ENOTFOUND);
+	assert_int_equal(store_webhook_get(st, "wR2", &w, &err), TH_ENOTFOUND);
+
+	assert_int_equal(store_webhook_get(st, "wR1", &w, &err), 0);
+	assert_int_equal(w.state, WEBHOOK_REMOVING);
+	assert_false(w.active);
+	assert_int_equal(w.consecutive_failures, 0);
+	/* a writer that keeps it removing (rm retried) still writes */
+	w.consecutive_failures = 2;
+	assert_int_equal(store_webhook_update(st, &w, &err), 0);
+	webhook_clear(&w);
+	assert_int_equal(store_webhook_get(other, "wR1", &w, &err), 0);
+	assert_int_equal(w.state, WEBHOOK_REMOVING);
+	assert_int_equal(w.consecutive_failures, 2);
+	webhook_clear(&w);
+	/* other states still move freely: a fresh row goes needs_token and back */
+	suite_add_webhook(st, "wR3", "6123456789abcdef0000f003", "tokR");
+	assert_int_equal(store_webhook_get(st, "wR3", &w, &err), 0);
+	w.state = WEBHOOK_NEEDS_TOKEN;
+	assert_int_equal(store_webhook_update(other, &w, &err), 0);
+	w.state = WEBHOOK_ACTIVE;
+	assert_int_equal(store_webhook_update(st, &w, &err), 0);
+	webhook_clear(&w);
+	webhook_clear(&stale1);
+	webhook_clear(&stale2);
+	store_close(other);
+}
+
 /* Tokens: put (insert or update), get, list, delete. */
 void suite_token_crud(void **state)
 {
@@ -1017,6 +1080,28 @@ void suite_lease_expiry(void **state)
 	assert_int_equal(g.status, DELIVERY_RUNNING);
 	assert_int_equal(g.attempts, 2);
 	delivery_clear(&g);
+	/* the first claim's outcome, recorded late (the dispatcher held it and
+	 * dropped the second claim): its attempt count is put back, so the
+	 * retry schedule skips no step */
+	delivery_outcome late = {first, DELIVERY_FAILED, 1, "exit status 1", 1000, 1};
+	size_t changed = 0;
+	assert_int_equal(store_delivery_finish_many(st, &late, 1, &changed, &err), 0);
+	assert_int_equal(changed, 1);
+	assert_int_equal(store_delivery_get(st, first, &g, &err), 0);
+	assert_int_equal(g.status, DELIVERY_FAILED);
+	assert_int_equal(g.attempts, 1);
+	delivery_clear(&g);
+	assert_int_equal(store_delivery_claim(st, SUITE_ALL_KINDS, 10, 60000, &d, &n, &err), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(d[0].id, first);
+	assert_int_equal(d[0].attempts, 2); /* the second attempt, as scheduled */
+	delivery_list_free(d, n);
+	/* an outcome without an attempt number (0) keeps the stored count */
+	late = (delivery_outcome){first, DELIVERY_FAILED, 1, "exit status 1", 1000, 0};
+	assert_int_equal(store_delivery_finish_many(st, &late, 1, &changed, &err), 0);
+	assert_int_equal(store_delivery_get(st, first, &g, &err), 0);
+	assert_int_equal(g.attempts, 2);
+	delivery_clear(&g);
 	assert_int_equal(store_delivery_get(st, "nope", &g, &err), TH_ENOTFOUND);
 	free(first);
 	suite_ev_free(e[0]);
@@ -1244,12 +1329,12 @@ void suite_finish_many(void **state)
 	assert_int_equal(store_delivery_claim(st, SUITE_ALL_KINDS, 10, 60000, &d, &n, &err), 0);
 	assert_int_equal(n, 3);
 	int64_t later = time_now_ms() + 60000;
-	delivery_outcome outs[4] = {{d[0].id, DELIVERY_DONE, 0, NULL, 3000},
-	                            {d[1].id, DELIVERY_FAILED, later, "exit status 1", 700000},
-	                            {"no-such-delivery", DELIVERY_DONE, 0, NULL, 3000},
-	                            {d[2].id, DELIVERY_DEAD, 0, "gave up", -1}};
+	delivery_outcome outs[4] = {{d[0].id, DELIVERY_DONE, 0, NULL, 3000, 0},
+	                            {d[1].id, DELIVERY_FAILED, later, "exit status 1", 700000, 0},
+	                            {"no-such-delivery", DELIVERY_DONE, 0, NULL, 3000, 0},
+	                            {d[2].id, DELIVERY_DEAD, 0, "gave up", -1, 0}};
 	/* a status an attempt cannot end in refuses the whole batch, nothing recorded */
-	delivery_outcome bad[2] = {outs[0], {d[2].id, DELIVERY_PENDING, 0, NULL, 1}};
+	delivery_outcome bad[2] = {outs[0], {d[2].id, DELIVERY_PENDING, 0, NULL, 1, 0}};
 	size_t changed = 99;
 	assert_int_equal(store_delivery_finish_many(st, bad, 2, &changed, &err), TH_EINVAL);
 	assert_int_equal(changed, 0);
@@ -2054,7 +2139,7 @@ void suite_fault_dispatch(void **state)
 			/* finish all three as done */
 			delivery_outcome o[3];
 			for (int i = 0; i < 3; i++)
-				o[i] = (delivery_outcome){d[i].id, DELIVERY_DONE, 0, NULL, 1000};
+				o[i] = (delivery_outcome){d[i].id, DELIVERY_DONE, 0, NULL, 1000, 0};
 			store_fault_arm(kinds[k], nth, -1);
 			size_t changed = 0;
 			rc = store_delivery_finish_many(st, o, 3, &changed, &err);

@@ -52,6 +52,7 @@ void suite_add_handler(store *st, const char *id, enum handler_kind kind, const 
 void suite_child_main(void);
 
 void suite_webhook_crud(void **state);
+void suite_webhook_removal_not_undone(void **state);
 void suite_token_crud(void **state);
 void suite_handler_crud(void **state);
 void suite_users_sessions(void **state);
@@ -93,6 +94,7 @@ void suite_fault_health(void **state);
 /* The shared tests as cmocka entries with the backend's @setup/@teardown. */
 #define STORE_SUITE_TESTS(setup, teardown)                                                         \
 	cmocka_unit_test_setup_teardown(suite_webhook_crud, setup, teardown),                      \
+	    cmocka_unit_test_setup_teardown(suite_webhook_removal_not_undone, setup, teardown),    \
 	    cmocka_unit_test_setup_teardown(suite_token_crud, setup, teardown),                    \
 	    cmocka_unit_test_setup_teardown(suite_handler_crud, setup, teardown),                  \
 	    cmocka_unit_test_setup_teardown(suite_users_sessions, setup, teardown),                \

@@ -236,7 +236,7 @@ static void test_delivery_activity(void **state)
 			enum delivery_status s = fast && k == 0    ? DELIVERY_FAILED
 			                         : !fast && k == 3 ? DELIVERY_DEAD
 			                                           : DELIVERY_DONE;
-			o[i] = (delivery_outcome){d[i].id, s, 0, NULL, fast ? 3000 : 700000};
+			o[i] = (delivery_outcome){d[i].id, s, 0, NULL, fast ? 3000 : 700000, 0};
 		}
 		assert_int_equal(store_delivery_finish_many(st, o, n, NULL, &err), 0);
 		delivery_list_free(d, n);

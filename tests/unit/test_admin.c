@@ -654,7 +654,7 @@ static void test_dashboard_deliveries(void **state)
 	size_t n = 0;
 	assert_int_equal(store_delivery_claim(st, 1u << HANDLER_EXEC, 10, 60000, &d, &n, &err), 0);
 	assert_int_equal(n, 1);
-	delivery_outcome o = {d[0].id, DELIVERY_DONE, 0, NULL, 42000};
+	delivery_outcome o = {d[0].id, DELIVERY_DONE, 0, NULL, 42000, 0};
 	assert_int_equal(store_delivery_finish_many(st, &o, 1, NULL, &err), 0);
 	delivery_list_free(d, n);
 	free(ev.id);
