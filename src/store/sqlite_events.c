@@ -392,7 +392,7 @@ out:
 
 /* The rollup cells of [from_hour, to_hour), oldest first. */
 int sq_event_rollup(store *st, int64_t from_hour, int64_t to_hour, int64_t bucket_hours,
-                    event_rollup_row **out, size_t *n, th_error *err)
+                    bool per_webhook, event_rollup_row **out, size_t *n, th_error *err)
 {
 	if (bucket_hours < 1)
 		return th_err(err, TH_EINVAL, "event rollup: buckets of at least 1 hour");
@@ -401,7 +401,7 @@ int sq_event_rollup(store *st, int64_t from_hour, int64_t to_hour, int64_t bucke
 	*n = 0;
 	pthread_mutex_lock(&s->mu);
 	int ret = 0;
-	sqlite3_stmt *q = sq_stmt(s, Q_ROLLUP_RANGE, err);
+	sqlite3_stmt *q = sq_stmt(s, per_webhook ? Q_ROLLUP_RANGE : Q_ROLLUP_RANGE_TYPES, err);
 	if (!q) {
 		ret = TH_ESTORE;
 	} else {
