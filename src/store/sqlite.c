@@ -56,10 +56,10 @@ static const char *const sq_sql[Q_COUNT] = {
     [Q_ROLLUP_RANGE] = "SELECT webhook_id, action_type, hour - hour % ?3 AS b, sum(n)"
                        " FROM event_rollup_hour WHERE hour >= ?1 AND hour < ?2"
                        " GROUP BY b, webhook_id, action_type ORDER BY b, webhook_id, action_type LIMIT 100000",
-    /* the dashboard's: by bucket and type only (no per-webhook split) */
-    [Q_ROLLUP_RANGE_TYPES] = "SELECT '', action_type, hour - hour % ?3 AS b, sum(n)"
-                             " FROM event_rollup_hour WHERE hour >= ?1 AND hour < ?2"
-                             " GROUP BY b, action_type ORDER BY b, action_type LIMIT 100000",
+    /* the dashboard's (by bucket and type only): the cells in primary-key
+     * order, summed in C (sq_event_rollup); a GROUP BY would sort them all */
+    [Q_ROLLUP_RANGE_TYPES] = "SELECT hour, action_type, n FROM event_rollup_hour"
+                             " WHERE hour >= ?1 AND hour < ?2 ORDER BY hour",
     [Q_DELIVERY_INSERT] =
         "INSERT INTO deliveries (id, event_id, handler_id, generation, status, attempts,"
         " next_attempt_at, updated_at, webhook_id, event_seq)"
