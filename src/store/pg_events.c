@@ -683,13 +683,14 @@ int pg_event_rollup(store *st, int64_t from_hour, int64_t to_hour, int64_t bucke
 	pp_i64(&p, from_hour);
 	pp_i64(&p, to_hour);
 	pp_i64(&p, bucket_hours);
-	const char *sql = per_webhook
-	                      ? "SELECT webhook_id, action_type, hour - hour % $3::bigint AS b, sum(n)"
-	                        " FROM event_rollup_hour WHERE hour >= $1 AND hour < $2"
-	                        " GROUP BY b, webhook_id, action_type ORDER BY b, webhook_id, action_type LIMIT 100000"
-	                      : "SELECT '', action_type, hour - hour % $3::bigint AS b, sum(n)"
-	                        " FROM event_rollup_hour WHERE hour >= $1 AND hour < $2"
-	                        " GROUP BY b, action_type ORDER BY b, action_type LIMIT 100000";
+	const char *sql =
+	    per_webhook
+	        ? "SELECT webhook_id, action_type, hour - hour % $3::bigint AS b, sum(n)"
+	          " FROM event_rollup_hour WHERE hour >= $1 AND hour < $2"
+	          " GROUP BY b, webhook_id, action_type ORDER BY b, webhook_id, action_type LIMIT 100000"
+	        : "SELECT '', action_type, hour - hour % $3::bigint AS b, sum(n)"
+	          " FROM event_rollup_hour WHERE hour >= $1 AND hour < $2"
+	          " GROUP BY b, action_type ORDER BY b, action_type LIMIT 100000";
 	int ret = pg_list_all(pgs_of(st), sql, &p, "reading the event rollup", &store_rt_rollup,
 	                      (void **)out, n, err);
 	pp_free(&p);

@@ -422,14 +422,16 @@ static int rollup_fold(sq *s, sqlite3_stmt *q, int64_t bucket_hours, event_rollu
 				size_t nc = cap ? cap * 2 : 64;
 				event_rollup_row *g = realloc(*out, nc * sizeof *g);
 				if (!g)
-					return th_err(err, TH_ENOMEM, "reading the event rollup: out of memory");
+					return th_err(err, TH_ENOMEM,
+					              "reading the event rollup: out of memory");
 				*out = g;
 				cap = nc;
 			}
 			event_rollup_row *r = &(*out)[(*n)++];
 			*r = (event_rollup_row){str_dup(""), str_dup(type), b, 0};
 			if (!r->webhook_id || !r->action_type)
-				return th_err(err, TH_ENOMEM, "reading the event rollup: out of memory");
+				return th_err(err, TH_ENOMEM,
+				              "reading the event rollup: out of memory");
 		}
 		(*out)[i].n += sqlite3_column_int64(q, 2);
 	}

@@ -400,8 +400,8 @@ static inline int store_event_list(store *st, const event_query *q, event_row **
 }
 
 static inline int store_event_rollup(store *st, int64_t from_hour, int64_t to_hour,
-                                     int64_t bucket_hours, bool per_webhook,
-                                     event_rollup_row **out, size_t *n, th_error *err)
+                                     int64_t bucket_hours, bool per_webhook, event_rollup_row **out,
+                                     size_t *n, th_error *err)
 {
 	return st->ops->event_rollup(st, from_hour, to_hour, bucket_hours, per_webhook, out, n,
 	                             err);

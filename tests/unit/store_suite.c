@@ -1869,7 +1869,8 @@ void suite_events_refused_for_gone_webhooks(void **state)
 	event_rollup_row *rows = NULL;
 	size_t nrows = 0;
 	int64_t hour = e[1]->received_at / 3600000;
-	assert_int_equal(store_event_rollup(st, 0, hour + 24 * 400, 1, true, &rows, &nrows, &err), 0);
+	assert_int_equal(store_event_rollup(st, 0, hour + 24 * 400, 1, true, &rows, &nrows, &err),
+	                 0);
 	int64_t gone_n = 0;
 	for (size_t i = 0; i < nrows; i++)
 		if (!str_eq(rows[i].webhook_id, "wG-live"))

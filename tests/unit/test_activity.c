@@ -154,8 +154,9 @@ static void test_empty_and_refused(void **state)
 	assert_int_equal(svc_activity_read(&sc, NOW, 2, 24, true, &a, &err), TH_EINVAL);
 	assert_int_equal(svc_activity_read(&sc, NOW, 1, 0, true, &a, &err), TH_EINVAL);
 	assert_int_equal(svc_activity_read(&sc, NOW, 24, 32, true, &a, &err), TH_EINVAL);
-	assert_int_equal(svc_activity_read(&sc, NOW, 1, SVC_ACTIVITY_MAX_BUCKETS + 1, true, &a, &err),
-	                 TH_EINVAL);
+	assert_int_equal(
+	    svc_activity_read(&sc, NOW, 1, SVC_ACTIVITY_MAX_BUCKETS + 1, true, &a, &err),
+	    TH_EINVAL);
 	svc_activity_clear(&a);
 	svc_activity_clear(NULL);
 }
