@@ -182,16 +182,19 @@ static void on_commit(void *ctx, size_t n)
 	dispatcher_wake(((app *)ctx)->disp); /* new deliveries may be due */
 }
 
-/* svc_ctx.on_events: a backfill committed events (outside the receiver). */
-static void on_events(void *ctx, size_t n)
-{
-	on_commit(ctx, n);
-}
-
 /* The receiver's new-event hook: the live view's streams (admin_live.c). */
 static void on_event(void *ctx, const event *ev)
 {
 	admin_live_publish(((app *)ctx)->live, ev);
+}
+
+/* svc_ctx.on_events: a backfill committed events (outside the receiver);
+ * the live view shows them like received ones, then the dispatcher wakes. */
+static void on_events(void *ctx, const event *const *fresh, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		on_event(ctx, fresh[i]);
+	on_commit(ctx, n);
 }
 
 /* svc_queue_fn over the receiver (the service layer does not know it). */

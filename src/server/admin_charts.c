@@ -61,8 +61,9 @@ void admin_activity_section(admin_req *r, buf *b)
 	int64_t now = time_now_ms();
 	svc_activity day = {0}, month = {0};
 	buf_puts(b, "<section aria-labelledby=h-activity><h2 id=h-activity>Activity</h2>\n");
-	if (svc_activity_read(r->sc, now, 1, 24, &day, &err) != 0 ||
-	    svc_activity_read(r->sc, now, 24, 30, &month, &err) != 0) {
+	/* by type only: the dashboard shows no per-webhook split */
+	if (svc_activity_read(r->sc, now, 1, 24, false, &day, &err) != 0 ||
+	    svc_activity_read(r->sc, now, 24, 30, false, &month, &err) != 0) {
 		admin_notice(b, "error", err.msg);
 	} else if (activity_bars(b, &day, "ev-24h", "Events received per hour, last 24 hours",
 	                         "hour (UTC)") != 0 ||
@@ -83,7 +84,7 @@ void admin_activity_section(admin_req *r, buf *b)
 
 int admin_webhook_activity_read(admin_req *r, svc_activity *a, th_error *err)
 {
-	return svc_activity_read(r->sc, time_now_ms(), 1, WEEK_HOURS, a, err);
+	return svc_activity_read(r->sc, time_now_ms(), 1, WEEK_HOURS, true, a, err);
 }
 
 /* "N minutes ago" (or hours, days) for an age of @ms. */

@@ -45,7 +45,7 @@ static int by_total_desc(const void *a, const void *b)
 }
 
 int svc_activity_read(svc_ctx *sc, int64_t now_ms, int64_t bucket_hours, size_t nbuckets,
-                      svc_activity *out, th_error *err)
+                      bool per_webhook, svc_activity *out, th_error *err)
 {
 	memset(out, 0, sizeof *out);
 	if ((bucket_hours != 1 && bucket_hours != 24) || nbuckets == 0 ||
@@ -61,7 +61,7 @@ int svc_activity_read(svc_ctx *sc, int64_t now_ms, int64_t bucket_hours, size_t 
 	event_rollup_row *rows = NULL;
 	size_t nr = 0;
 	int ret = store_event_rollup(sc->st, out->first_hour, last + bucket_hours, bucket_hours,
-	                             &rows, &nr, err);
+	                             per_webhook, &rows, &nr, err);
 	if (ret != 0)
 		return ret;
 	for (size_t i = 0; i < nr; i++) {
@@ -71,17 +71,20 @@ int svc_activity_read(svc_ctx *sc, int64_t now_ms, int64_t bucket_hours, size_t 
 		svc_activity_series *t =
 		    series_for(&out->types, &out->ntypes, nbuckets, rows[i].action_type);
 		svc_activity_series *w =
-		    t ? series_for(&out->webhooks, &out->nwebhooks, nbuckets, rows[i].webhook_id)
-		      : NULL;
-		if (!w) {
+		    t && per_webhook
+		        ? series_for(&out->webhooks, &out->nwebhooks, nbuckets, rows[i].webhook_id)
+		        : NULL;
+		if (!t || (per_webhook && !w)) {
 			ret = th_err(err, TH_ENOMEM, "activity: out of memory");
 			break;
 		}
 		uint64_t v = (uint64_t)rows[i].n;
 		t->values[k] += v;
 		t->total += v;
-		w->values[k] += v;
-		w->total += v;
+		if (w) {
+			w->values[k] += v;
+			w->total += v;
+		}
 	}
 	event_rollup_list_free(rows, nr);
 	if (ret == 0 && out->ntypes > 1)

@@ -36,13 +36,15 @@ typedef struct svc_activity {
 } svc_activity;
 
 /* Fill @out with the @nbuckets buckets of @bucket_hours hours (1: hours, 24:
- * days aligned to UTC midnight) that end with the one holding @now_ms.
+ * days aligned to UTC midnight) that end with the one holding @now_ms;
+ * by webhook too only when @per_webhook (else out->webhooks stays empty and
+ * the store sums over webhooks: fewer rows for charts of types alone).
  * TH_EINVAL for a bucket size other than 1 or 24 or more than
  * SVC_ACTIVITY_MAX_BUCKETS hours in all; the store's error otherwise. @out
  * is the caller's, freed with svc_activity_clear() (also after a failure).
  * Thread-safe: reads the store only. */
 int svc_activity_read(svc_ctx *sc, int64_t now_ms, int64_t bucket_hours, size_t nbuckets,
-                      svc_activity *out, th_error *err);
+                      bool per_webhook, svc_activity *out, th_error *err);
 
 /* The series of @a named @name (a webhook id), or NULL. */
 const svc_activity_series *svc_activity_webhook(const svc_activity *a, const char *name);

@@ -317,9 +317,10 @@ static int store_chunk(pass *p, trello_action *const *v, size_t n, th_error *err
 			rc = th_err(err, TH_ESTORE, "the store could not take action %s", v[i]->id);
 	if (!rc) {
 		size_t fresh = 0;
+		const event *fresh_evs[BACKFILL_CHUNK];
 		for (size_t i = 0; i < n; i++) {
 			if (res[i] == STORE_PUT_NEW) {
-				fresh++;
+				fresh_evs[fresh++] = evs[i];
 				if (!p->r->gap_from)
 					p->r->gap_from = v[i]->date_ms;
 				p->r->gap_to = v[i]->date_ms;
@@ -337,7 +338,7 @@ static int store_chunk(pass *p, trello_action *const *v, size_t n, th_error *err
 		/* committed: only now may the mark move past these */
 		save_mark(p, v[n - 1], NULL);
 		if (fresh && p->sc->on_events)
-			p->sc->on_events(p->sc->on_events_ctx, fresh);
+			p->sc->on_events(p->sc->on_events_ctx, fresh_evs, fresh);
 	}
 	for (size_t i = 0; i < made; i++) {
 		if (evs[i]) {

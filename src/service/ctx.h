@@ -58,9 +58,10 @@ typedef struct svc_ctx {
 	svc_queue_fn queue_submit; /* the receive queue, while serving (else NULL) */
 	void *queue;
 	/* Told after events were committed outside the receive queue (a
-	 * backfill), with how many are new: wakes the dispatcher while serving.
-	 * NULL otherwise. */
-	void (*on_events)(void *ctx, size_t fresh);
+	 * backfill), with the @n new ones (borrowed for the call only, oldest
+	 * first): while serving it wakes the dispatcher and shows them on the
+	 * admin's live view, as the receive queue's commits do. NULL otherwise. */
+	void (*on_events)(void *ctx, const event *const *fresh, size_t n);
 	void *on_events_ctx;
 	/* Queue a backfill pass of a webhook on serve's Trello thread (the admin's
 	 * button); NULL when not serving. */

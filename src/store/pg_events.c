@@ -713,7 +713,7 @@ int pg_event_replay(store *st, const char *event_id, size_t *out_n, th_error *er
 
 /* The rollup cells of [from_hour, to_hour), oldest first. */
 int pg_event_rollup(store *st, int64_t from_hour, int64_t to_hour, int64_t bucket_hours,
-                    event_rollup_row **out, size_t *n, th_error *err)
+                    bool per_webhook, event_rollup_row **out, size_t *n, th_error *err)
 {
 	*out = NULL;
 	*n = 0;
@@ -723,12 +723,16 @@ int pg_event_rollup(store *st, int64_t from_hour, int64_t to_hour, int64_t bucke
 	pp_i64(&p, from_hour);
 	pp_i64(&p, to_hour);
 	pp_i64(&p, bucket_hours);
-	int ret =
-	    pg_list_all(pgs_of(st),
-	                "SELECT webhook_id, action_type, hour - hour % $3::bigint AS b, sum(n)"
-	                " FROM event_rollup_hour WHERE hour >= $1 AND hour < $2"
-	                " GROUP BY b, webhook_id, action_type ORDER BY b LIMIT 100000",
-	                &p, "reading the event rollup", &store_rt_rollup, (void **)out, n, err);
+	const char *sql =
+	    per_webhook
+	        ? "SELECT webhook_id, action_type, hour - hour % $3::bigint AS b, sum(n)"
+	          " FROM event_rollup_hour WHERE hour >= $1 AND hour < $2"
+	          " GROUP BY b, webhook_id, action_type ORDER BY b, webhook_id, action_type LIMIT 100000"
+	        : "SELECT '', action_type, hour - hour % $3::bigint AS b, sum(n)"
+	          " FROM event_rollup_hour WHERE hour >= $1 AND hour < $2"
+	          " GROUP BY b, action_type ORDER BY b, action_type LIMIT 100000";
+	int ret = pg_list_all(pgs_of(st), sql, &p, "reading the event rollup", &store_rt_rollup,
+	                      (void **)out, n, err);
 	pp_free(&p);
 	return ret;
 }

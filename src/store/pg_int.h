@@ -149,7 +149,7 @@ int pg_event_list(store *st, const event_query *qy, event_row **out, size_t *n, 
 int pg_delivery_rollup(store *st, int64_t from_hour, int64_t to_hour, delivery_rollup_row **out,
                        size_t *n, th_error *err);
 int pg_event_rollup(store *st, int64_t from_hour, int64_t to_hour, int64_t bucket_hours,
-                    event_rollup_row **out, size_t *n, th_error *err);
+                    bool per_webhook, event_rollup_row **out, size_t *n, th_error *err);
 int pg_event_replay(store *st, const char *event_id, size_t *out_n, th_error *err);
 int pg_event_seq_bounds(store *st, int64_t *min_seq, int64_t *max_seq, th_error *err);
 int pg_event_page(store *st, const event_page_query *qy, event_row **out, size_t *n, th_error *err);

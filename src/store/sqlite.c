@@ -53,9 +53,14 @@ static const char *const sq_sql[Q_COUNT] = {
     [Q_ROLLUP_ADD] = "INSERT INTO event_rollup_hour (hour, webhook_id, action_type, n)"
                      " VALUES (?1, ?2, ?3, ?4) ON CONFLICT (hour, webhook_id, action_type)"
                      " DO UPDATE SET n = n + excluded.n",
-    [Q_ROLLUP_RANGE] = "SELECT webhook_id, action_type, hour - hour % ?3 AS b, sum(n)"
-                       " FROM event_rollup_hour WHERE hour >= ?1 AND hour < ?2"
-                       " GROUP BY b, webhook_id, action_type ORDER BY b LIMIT 100000",
+    [Q_ROLLUP_RANGE] =
+        "SELECT webhook_id, action_type, hour - hour % ?3 AS b, sum(n)"
+        " FROM event_rollup_hour WHERE hour >= ?1 AND hour < ?2"
+        " GROUP BY b, webhook_id, action_type ORDER BY b, webhook_id, action_type LIMIT 100000",
+    /* the dashboard's (by bucket and type only): the cells in primary-key
+     * order, summed in C (sq_event_rollup); a GROUP BY would sort them all */
+    [Q_ROLLUP_RANGE_TYPES] = "SELECT hour, action_type, n FROM event_rollup_hour"
+                             " WHERE hour >= ?1 AND hour < ?2 ORDER BY hour",
     [Q_DELIVERY_INSERT] =
         "INSERT INTO deliveries (id, event_id, handler_id, generation, status, attempts,"
         " next_attempt_at, updated_at, webhook_id, event_seq)"

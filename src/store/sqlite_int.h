@@ -28,6 +28,7 @@ enum sq_q {
 	Q_WEBHOOK_COUNT_ADD,
 	Q_ROLLUP_ADD,
 	Q_ROLLUP_RANGE,
+	Q_ROLLUP_RANGE_TYPES,
 	Q_DELIVERY_INSERT,
 	Q_HANDLERS_ENABLED,
 	Q_WEBHOOK_INSERT,
@@ -184,7 +185,7 @@ int sq_event_list(store *st, const event_query *qy, event_row **out, size_t *n, 
 int sq_delivery_rollup(store *st, int64_t from_hour, int64_t to_hour, delivery_rollup_row **out,
                        size_t *n, th_error *err);
 int sq_event_rollup(store *st, int64_t from_hour, int64_t to_hour, int64_t bucket_hours,
-                    event_rollup_row **out, size_t *n, th_error *err);
+                    bool per_webhook, event_rollup_row **out, size_t *n, th_error *err);
 int sq_event_replay(store *st, const char *event_id, size_t *out_n, th_error *err);
 int sq_event_seq_bounds(store *st, int64_t *min_seq, int64_t *max_seq, th_error *err);
 int sq_event_page(store *st, const event_page_query *qy, event_row **out, size_t *n, th_error *err);

@@ -207,9 +207,11 @@ struct store_ops {
 	 * buckets of @bucket_hours hours (>= 1; a row's hour is its bucket's
 	 * first, hour - hour % bucket_hours), oldest first (at most
 	 * STORE_ROLLUP_MAX_ROWS). Reads the small rollup table only, never
-	 * events: bounded by hours x webhooks x action types. */
+	 * events: bounded by hours x webhooks x action types. @per_webhook
+	 * false: summed over webhooks too (webhook_id ""), one row per bucket
+	 * and type, for charts that show types only (the dashboard). */
 	int (*event_rollup)(store *st, int64_t from_hour, int64_t to_hour, int64_t bucket_hours,
-	                    event_rollup_row **out, size_t *n, th_error *err);
+	                    bool per_webhook, event_rollup_row **out, size_t *n, th_error *err);
 
 	/* history (export, prune): the lowest and highest seq stored (0, 0:
 	 * none); a page of events with payloads; one prune batch in ONE short
@@ -406,10 +408,11 @@ static inline int store_event_list(store *st, const event_query *q, event_row **
 }
 
 static inline int store_event_rollup(store *st, int64_t from_hour, int64_t to_hour,
-                                     int64_t bucket_hours, event_rollup_row **out, size_t *n,
-                                     th_error *err)
+                                     int64_t bucket_hours, bool per_webhook, event_rollup_row **out,
+                                     size_t *n, th_error *err)
 {
-	return st->ops->event_rollup(st, from_hour, to_hour, bucket_hours, out, n, err);
+	return st->ops->event_rollup(st, from_hour, to_hour, bucket_hours, per_webhook, out, n,
+	                             err);
 }
 
 static inline int store_event_seq_bounds(store *st, int64_t *min_seq, int64_t *max_seq,

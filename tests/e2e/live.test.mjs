@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 
+import { control } from './lib/mock.mjs';
 import { root, th, trelloSignature } from './lib/serve.mjs';
 import { startStack } from './lib/stack.mjs';
 
@@ -227,6 +228,47 @@ test('the stream takes GET only and changes nothing', async () => {
   assert.equal(st.status, 405);
   assert.equal(st.headers.allow, 'GET');
   st.close();
+});
+
+test('serve stopped, an action on the board, serve started: the backfilled row reaches an open stream', async (t) => {
+  // a stack of its own: the mock does not retry its failed delivery (600 s),
+  // so the row can come from the startup backfill only
+  const b = await startStack({ mockArgs: ['--retry-delays', '600'], env: { TRELLOHOOK_LOG_LEVEL: 'warn' } });
+  const savedBase = base;
+  t.after(async () => { base = savedBase; await b.stop(); });
+  const r = th(b.env, ['user', 'add', 'alice'], `${PASSWORD}\n`);
+  assert.equal(r.code, 0, r.stderr);
+  const w = b.addWebhook();
+  await b.serve.stop();
+  const card = b.board.cards[0].id;
+  const missed = await control(b.mock, 'POST', '/_mock/actions', {
+    type: 'commentCard', idModel: card, text: 'missed <b>while down</b> Zoë',
+  });
+  // slow listings: the stream is open before the startup backfill stores
+  await control(b.mock, 'POST', '/_mock/faults/actions', { mode: 'none', delay_ms: 1500, times: -1 });
+  await b.restart();
+  base = b.serve.url;
+  const st = await openStream(await signIn('alice'));
+  try {
+    assert.equal(st.status, 200);
+    await st.waitFor(/^retry: \d+\n/m);
+    const stored = () => JSON.parse(th(b.env, ['events', 'ls', '--webhook', w.id, '--json']).stdout);
+    assert.equal(stored().length, 0, 'nothing stored yet: the stream was open before the backfill');
+    const text = await st.waitFor(/event: row\ndata: .*missed.*\n\n/, 15000);
+    const row = text.match(/event: row\ndata: (.*missed.*)\n\n/)[1];
+    assert.match(row, /^<tr>.*<\/tr>\s*$/);
+    assert.match(row, /missed &lt;b&gt;while down&lt;\/b&gt; Zoë/);
+    assert.doesNotMatch(row, /<b>/);
+    const evs = stored();
+    assert.equal(evs.length, 1);
+    assert.equal(evs[0].action_id, missed.action.id);
+    assert.equal(evs[0].source, 'backfill');
+    assert.match(row, new RegExp(`href="/admin/events/${evs[0].id}"`));
+    assert.equal(st.text().split('event: row').length, 2, 'one row, once');
+  } finally {
+    st.close();
+    await control(b.mock, 'POST', '/_mock/faults/actions', { mode: 'none' });
+  }
 });
 
 test('a serve stop ends open streams and does not wait for them', async () => {

@@ -1222,7 +1222,7 @@ void suite_events_big_batch(void **state)
 	assert_int_equal(counts[DELIVERY_PENDING], (N - 1) + N / 2); /* all new, + comments */
 	event_rollup_row *a = NULL;
 	size_t n = 0;
-	assert_int_equal(store_event_rollup(st, h, h + 1, 1, &a, &n, &err), 0);
+	assert_int_equal(store_event_rollup(st, h, h + 1, 1, true, &a, &n, &err), 0);
 	assert_int_equal(rollup_cell(a, n, "wb1", "updateCard", h) +
 	                     rollup_cell(a, n, "wb1", "commentCard", h),
 	                 N - 1);
@@ -1277,7 +1277,7 @@ void suite_event_rollup(void **state)
 
 	event_rollup_row *a = NULL;
 	size_t n = 0;
-	assert_int_equal(store_event_rollup(st, h, h + 3, 1, &a, &n, &err), 0);
+	assert_int_equal(store_event_rollup(st, h, h + 3, 1, true, &a, &n, &err), 0);
 	assert_int_equal(n, 5);
 	assert_int_equal(rollup_cell(a, n, "wr1", "createCard", h), 3);
 	assert_int_equal(rollup_cell(a, n, "wr1", "commentCard", h), 1);
@@ -1288,22 +1288,37 @@ void suite_event_rollup(void **state)
 		assert_true(a[i - 1].hour <= a[i].hour);
 	event_rollup_list_free(a, n);
 	/* half-open: [h + 1, h + 2) holds only hour h + 1 */
-	assert_int_equal(store_event_rollup(st, h + 1, h + 2, 1, &a, &n, &err), 0);
+	assert_int_equal(store_event_rollup(st, h + 1, h + 2, 1, true, &a, &n, &err), 0);
 	assert_int_equal(n, 1);
 	assert_int_equal(a[0].hour, h + 1);
 	event_rollup_list_free(a, n);
 	/* an empty range */
-	assert_int_equal(store_event_rollup(st, h + 10, h + 20, 1, &a, &n, &err), 0);
+	assert_int_equal(store_event_rollup(st, h + 10, h + 20, 1, true, &a, &n, &err), 0);
 	assert_int_equal(n, 0);
 	assert_null(a);
 	/* buckets of 2 hours starting at an even hour: h and h + 1 summed */
 	assert_int_equal(h % 2, 0);
-	assert_int_equal(store_event_rollup(st, h, h + 3, 2, &a, &n, &err), 0);
+	assert_int_equal(store_event_rollup(st, h, h + 3, 2, true, &a, &n, &err), 0);
 	assert_int_equal(rollup_cell(a, n, "wr1", "createCard", h), 4);
 	assert_int_equal(rollup_cell(a, n, "wr1", "createCard", h + 1), -1);
 	assert_int_equal(rollup_cell(a, n, "wr2", longtype, h + 2), 1);
 	event_rollup_list_free(a, n);
-	assert_int_equal(store_event_rollup(st, h, h + 3, 0, &a, &n, &err), TH_EINVAL);
+	/* by type only (the dashboard's): summed over the webhooks, webhook "" */
+	assert_int_equal(store_event_rollup(st, h, h + 3, 1, false, &a, &n, &err), 0);
+	assert_int_equal(n, 4);
+	assert_int_equal(rollup_cell(a, n, "", "createCard", h), 4);
+	assert_int_equal(rollup_cell(a, n, "", "commentCard", h), 1);
+	assert_int_equal(rollup_cell(a, n, "", "createCard", h + 1), 1);
+	assert_int_equal(rollup_cell(a, n, "", longtype, h + 2), 1);
+	for (size_t i = 1; i < n; i++)
+		assert_true(a[i - 1].hour <= a[i].hour);
+	event_rollup_list_free(a, n);
+	assert_int_equal(store_event_rollup(st, h, h + 3, 2, false, &a, &n, &err), 0);
+	assert_int_equal(rollup_cell(a, n, "", "createCard", h), 5);
+	assert_int_equal(rollup_cell(a, n, "", longtype, h + 2), 1);
+	event_rollup_list_free(a, n);
+	assert_int_equal(store_event_rollup(st, h, h + 3, 0, true, &a, &n, &err), TH_EINVAL);
+	assert_int_equal(store_event_rollup(st, h, h + 3, 0, false, &a, &n, &err), TH_EINVAL);
 	suite_ev_free(more);
 	suite_ev_free(odd);
 	suite_ev_free(dup);
@@ -1970,7 +1985,8 @@ void suite_events_refused_for_gone_webhooks(void **state)
 	event_rollup_row *rows = NULL;
 	size_t nrows = 0;
 	int64_t hour = e[1]->received_at / 3600000;
-	assert_int_equal(store_event_rollup(st, 0, hour + 24 * 400, 1, &rows, &nrows, &err), 0);
+	assert_int_equal(store_event_rollup(st, 0, hour + 24 * 400, 1, true, &rows, &nrows, &err),
+	                 0);
 	int64_t gone_n = 0;
 	for (size_t i = 0; i < nrows; i++)
 		if (!str_eq(rows[i].webhook_id, "wG-live"))

@@ -98,7 +98,7 @@ static void test_hourly(void **state)
 	svc_ctx sc = {.st = *state};
 	svc_activity a;
 	th_error err = {0, {0}};
-	assert_int_equal(svc_activity_read(&sc, NOW, 1, 24, &a, &err), 0);
+	assert_int_equal(svc_activity_read(&sc, NOW, 1, 24, true, &a, &err), 0);
 	assert_int_equal(a.nbuckets, 24);
 	assert_int_equal(a.first_hour, NOW / H - 23);
 	assert_int_equal(a.ntypes, 2); /* updateCard fell outside */
@@ -114,6 +114,16 @@ static void test_hourly(void **state)
 	assert_null(svc_activity_webhook(&a, "nope"));
 	svc_activity_clear(&a);
 	assert_int_equal(a.ntypes, 0);
+	/* by type only (the dashboard): the same type series, no webhook series */
+	assert_int_equal(svc_activity_read(&sc, NOW, 1, 24, false, &a, &err), 0);
+	assert_int_equal(a.ntypes, 2);
+	assert_string_equal(a.types[0].name, "createCard");
+	assert_int_equal(a.types[0].total, 3);
+	assert_int_equal(a.types[0].values[23], 2);
+	assert_int_equal(a.types[1].values[23], 1);
+	assert_int_equal(a.nwebhooks, 0);
+	assert_null(svc_activity_webhook(&a, "w1"));
+	svc_activity_clear(&a);
 }
 
 static void test_daily(void **state)
@@ -121,7 +131,7 @@ static void test_daily(void **state)
 	svc_ctx sc = {.st = *state};
 	svc_activity a;
 	th_error err = {0, {0}};
-	assert_int_equal(svc_activity_read(&sc, NOW, 24, 30, &a, &err), 0);
+	assert_int_equal(svc_activity_read(&sc, NOW, 24, 30, true, &a, &err), 0);
 	assert_int_equal(a.first_hour % 24, 0); /* days start at UTC midnight */
 	assert_int_equal(a.ntypes, 3);
 	assert_string_equal(a.types[0].name, "commentCard"); /* 6 in all */
@@ -137,15 +147,16 @@ static void test_empty_and_refused(void **state)
 	svc_activity a;
 	th_error err = {0, {0}};
 	/* a window long before anything was stored */
-	assert_int_equal(svc_activity_read(&sc, NOW - 400 * 24 * H, 1, 24, &a, &err), 0);
+	assert_int_equal(svc_activity_read(&sc, NOW - 400 * 24 * H, 1, 24, true, &a, &err), 0);
 	assert_int_equal(a.ntypes, 0);
 	assert_int_equal(a.nwebhooks, 0);
 	svc_activity_clear(&a);
-	assert_int_equal(svc_activity_read(&sc, NOW, 2, 24, &a, &err), TH_EINVAL);
-	assert_int_equal(svc_activity_read(&sc, NOW, 1, 0, &a, &err), TH_EINVAL);
-	assert_int_equal(svc_activity_read(&sc, NOW, 24, 32, &a, &err), TH_EINVAL);
-	assert_int_equal(svc_activity_read(&sc, NOW, 1, SVC_ACTIVITY_MAX_BUCKETS + 1, &a, &err),
-	                 TH_EINVAL);
+	assert_int_equal(svc_activity_read(&sc, NOW, 2, 24, true, &a, &err), TH_EINVAL);
+	assert_int_equal(svc_activity_read(&sc, NOW, 1, 0, true, &a, &err), TH_EINVAL);
+	assert_int_equal(svc_activity_read(&sc, NOW, 24, 32, true, &a, &err), TH_EINVAL);
+	assert_int_equal(
+	    svc_activity_read(&sc, NOW, 1, SVC_ACTIVITY_MAX_BUCKETS + 1, true, &a, &err),
+	    TH_EINVAL);
 	svc_activity_clear(&a);
 	svc_activity_clear(NULL);
 }

@@ -337,7 +337,7 @@ static void check_through_store(store *st, int from)
 		event_rollup_row *ru = NULL;
 		size_t nru = 0;
 		assert_int_equal(store_event_rollup(st, 1700000000500 / 3600000,
-		                                    1700000000500 / 3600000 + 1, 1, &ru, &nru,
+		                                    1700000000500 / 3600000 + 1, 1, true, &ru, &nru,
 		                                    &err),
 		                 0);
 		assert_int_equal(nru, 1);
