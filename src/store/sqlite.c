@@ -238,6 +238,12 @@ void sq_rollback(sq *s)
 
 /* ---- binding ---------------------------------------------------------------------------- */
 
+int sq_prepare(sq *s, enum sq_q id, sq_bind *b, th_error *err)
+{
+	*b = (sq_bind){sq_stmt(s, id, err), 0, SQLITE_OK};
+	return b->st ? 0 : TH_ESTORE;
+}
+
 void sq_bind_text(sq_bind *b, const char *v)
 {
 	int i = ++b->i;
@@ -358,12 +364,10 @@ int sq_get_one(sq *s, enum sq_q id, const char *k1, const char *k2, const store_
 	pthread_mutex_lock(&s->mu);
 	sq_end_stale_reads(s);
 	int ret = 0;
-	sqlite3_stmt *q = sq_stmt(s, id, err);
-	if (!q) {
-		ret = TH_ESTORE;
+	sq_bind b;
+	if ((ret = sq_prepare(s, id, &b, err)) != 0)
 		goto out;
-	}
-	sq_bind b = {q, 0, SQLITE_OK};
+	sqlite3_stmt *q = b.st;
 	sq_bind_text(&b, k1);
 	if (k2)
 		sq_bind_text(&b, k2);
@@ -411,12 +415,10 @@ int sq_command(sq *s, enum sq_q id, sq_binder bind, const void *arg, const char 
 {
 	pthread_mutex_lock(&s->mu);
 	int ret = 0;
-	sqlite3_stmt *q = sq_stmt(s, id, err);
-	if (!q) {
-		ret = TH_ESTORE;
+	sq_bind b;
+	if ((ret = sq_prepare(s, id, &b, err)) != 0)
 		goto out;
-	}
-	sq_bind b = {q, 0, SQLITE_OK};
+	sqlite3_stmt *q = b.st;
 	bind(&b, arg);
 	if (b.rc != SQLITE_OK || sq_step(q) != SQLITE_DONE) {
 		ret = on_unique && sq_is_unique(s) ? on_unique(s, arg, err) : sq_fail(s, err, what);
@@ -425,7 +427,7 @@ int sq_command(sq *s, enum sq_q id, sq_binder bind, const void *arg, const char 
 	if (changes)
 		*changes = sqlite3_changes(s->db);
 out:
-	sq_reset(q);
+	sq_reset(b.st);
 	pthread_mutex_unlock(&s->mu);
 	return ret;
 }

@@ -195,12 +195,10 @@ int sq_delivery_claim(store *st, unsigned kinds, size_t max, int64_t lease_ms, d
 	pthread_mutex_lock(&s->mu);
 	if ((ret = sq_run(s, Q_BEGIN, "starting a transaction", err)) != 0)
 		goto out;
-	sqlite3_stmt *q = sq_stmt(s, Q_DELIVERY_DUE, err);
-	if (!q) {
-		ret = TH_ESTORE;
+	sq_bind b;
+	if ((ret = sq_prepare(s, Q_DELIVERY_DUE, &b, err)) != 0)
 		goto fail;
-	}
-	sq_bind b = {q, 0, SQLITE_OK};
+	sqlite3_stmt *q = b.st;
 	sq_bind_i64(&b, now);
 	sq_bind_i64(&b, (int64_t)(kinds & 0x7fffffffu));
 	sq_bind_i64(&b, (int64_t)max);

@@ -338,12 +338,10 @@ int sq_event_replay(store *st, const char *event_id, size_t *out_n, th_error *er
 	pthread_mutex_lock(&s->mu);
 	if ((ret = sq_run(s, Q_BEGIN, "starting a transaction", err)) != 0)
 		goto out;
-	sqlite3_stmt *q = sq_stmt(s, Q_EVENT_FOR_REPLAY, err);
-	if (!q) {
-		ret = TH_ESTORE;
+	sq_bind b;
+	if ((ret = sq_prepare(s, Q_EVENT_FOR_REPLAY, &b, err)) != 0)
 		goto fail;
-	}
-	sq_bind b = {q, 0, SQLITE_OK};
+	sqlite3_stmt *q = b.st;
 	sq_bind_text(&b, event_id);
 	if (b.rc != SQLITE_OK) {
 		ret = sq_fail(s, err, "reading an event");
@@ -355,12 +353,9 @@ int sq_event_replay(store *st, const char *event_id, size_t *out_n, th_error *er
 	sq_reset(q);
 	if (ret != 0)
 		goto fail;
-	q = sq_stmt(s, Q_NEXT_GENERATION, err);
-	if (!q) {
-		ret = TH_ESTORE;
+	if ((ret = sq_prepare(s, Q_NEXT_GENERATION, &b, err)) != 0)
 		goto fail;
-	}
-	b = (sq_bind){q, 0, SQLITE_OK};
+	q = b.st;
 	sq_bind_text(&b, event_id);
 	rc = b.rc == SQLITE_OK ? sq_step(q) : b.rc;
 	if (rc == SQLITE_ROW)

@@ -119,6 +119,10 @@ typedef struct sq_bind {
 
 void sq_bind_text(sq_bind *b, const char *v); /* NULL binds SQL NULL; not copied */
 void sq_bind_i64(sq_bind *b, int64_t v);
+/* The cached statement @id (sq_stmt()) in @b, ready to bind its first
+ * parameter: 0, or TH_ESTORE with @err when it cannot be prepared (b->st is
+ * then NULL). The caller sq_reset()s b->st after use. */
+int sq_prepare(sq *s, enum sq_q id, sq_bind *b, th_error *err);
 
 /* Step @q to the end, every row read as @rt into a new array (see
  * store_rows_collect()). Does not reset @q. */
