@@ -229,6 +229,18 @@ int sq_run(sq *s, enum sq_q id, const char *what, th_error *err)
 	return ret;
 }
 
+/* Run @sql (one or more statements, no parameters, rows ignored) with the
+ * lock held: 0, or TH_ESTORE "@what: sqlite message". */
+int sq_exec(sq *s, const char *sql, const char *what, th_error *err)
+{
+	char *emsg = NULL;
+	int ret = 0;
+	if (sqlite3_exec(s->db, sql, NULL, NULL, &emsg) != SQLITE_OK)
+		ret = th_err(err, TH_ESTORE, "%s: %s", what, emsg ? emsg : "?");
+	sqlite3_free(emsg);
+	return ret;
+}
+
 /* Roll back the open transaction, if any, keeping the first error in @err. */
 void sq_rollback(sq *s)
 {
@@ -506,17 +518,14 @@ static int sq_migrate_locked(sq *s, int *out_version, th_error *err)
 {
 	const int latest = (int)TH_ARRAY_LEN(sqlite_migrations);
 	int ret = 0, version = 0;
-	char *emsg = NULL;
-	if (sqlite3_exec(s->db,
-	                 "CREATE TABLE IF NOT EXISTS schema_migrations ("
-	                 " version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
-	                 NULL, NULL, &emsg) != SQLITE_OK) {
-		ret = th_err(err, TH_ESTORE, "creating schema_migrations: %s", emsg ? emsg : "?");
-		goto out;
-	}
+	if ((ret = sq_exec(s,
+	                   "CREATE TABLE IF NOT EXISTS schema_migrations ("
+	                   " version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
+	                   "creating schema_migrations", err)) != 0)
+		return ret;
 	for (;;) {
 		if ((ret = sq_run(s, Q_BEGIN, "starting a migration", err)) != 0)
-			goto out;
+			return ret;
 		if ((ret = sq_version(s, &version, err)) != 0)
 			goto fail;
 		if (version > latest) {
@@ -532,31 +541,24 @@ static int sq_migrate_locked(sq *s, int *out_version, th_error *err)
 				goto fail;
 			break;
 		}
-		if (sqlite3_exec(s->db, sqlite_migrations[version], NULL, NULL, &emsg) !=
-		    SQLITE_OK) {
-			ret = th_err(err, TH_ESTORE, "migration %d: %s", version + 1,
-			             emsg ? emsg : "?");
+		char what[48], sql[128];
+		str_printf(what, sizeof what, "migration %d", version + 1);
+		if ((ret = sq_exec(s, sqlite_migrations[version], what, err)) != 0)
 			goto fail;
-		}
-		char sql[128];
+		str_printf(what, sizeof what, "recording migration %d", version + 1);
 		str_printf(sql, sizeof sql,
 		           "INSERT INTO schema_migrations (version, applied_at) VALUES (%d, %lld)",
 		           version + 1, (long long)time_now_ms());
-		if (sqlite3_exec(s->db, sql, NULL, NULL, &emsg) != SQLITE_OK) {
-			ret = th_err(err, TH_ESTORE, "recording migration %d: %s", version + 1,
-			             emsg ? emsg : "?");
+		if ((ret = sq_exec(s, sql, what, err)) != 0)
 			goto fail;
-		}
 		if ((ret = sq_run(s, Q_COMMIT, "committing a migration", err)) != 0)
 			goto fail;
 	}
 	if (out_version)
 		*out_version = version;
-	goto out;
+	return 0;
 fail:
 	sq_rollback(s);
-out:
-	sqlite3_free(emsg);
 	return ret;
 }
 
@@ -586,11 +588,7 @@ static int sq_ping(store *st, th_error *err)
 {
 	sq *s = sq_of(st);
 	pthread_mutex_lock(&s->mu);
-	char *emsg = NULL;
-	int ret = 0;
-	if (sqlite3_exec(s->db, "SELECT 1", NULL, NULL, &emsg) != SQLITE_OK)
-		ret = th_err(err, TH_ESTORE, "ping: %s", emsg ? emsg : "?");
-	sqlite3_free(emsg);
+	int ret = sq_exec(s, "SELECT 1", "ping", err);
 	pthread_mutex_unlock(&s->mu);
 	return ret;
 }
@@ -602,19 +600,16 @@ static int sq_probe_write(store *st, th_error *err)
 {
 	sq *s = sq_of(st);
 	pthread_mutex_lock(&s->mu);
-	char *emsg = NULL;
 	int ret = sq_run(s, Q_BEGIN, "write probe: begin", err);
-	if (!ret &&
-	    sqlite3_exec(s->db,
-	                 "INSERT INTO schema_migrations (version, applied_at) VALUES (-1, 0);"
-	                 "DELETE FROM schema_migrations WHERE version = -1",
-	                 NULL, NULL, &emsg) != SQLITE_OK)
-		ret = th_err(err, TH_ESTORE, "write probe: %s", emsg ? emsg : "?");
+	if (!ret)
+		ret = sq_exec(s,
+		              "INSERT INTO schema_migrations (version, applied_at) VALUES (-1, 0);"
+		              "DELETE FROM schema_migrations WHERE version = -1",
+		              "write probe", err);
 	if (!ret)
 		ret = sq_run(s, Q_COMMIT, "write probe: commit", err);
 	if (ret)
 		sq_rollback(s);
-	sqlite3_free(emsg);
 	pthread_mutex_unlock(&s->mu);
 	return ret;
 }

@@ -107,6 +107,9 @@ sqlite3_stmt *sq_stmt(sq *s, enum sq_q id, th_error *err);
 void sq_reset(sqlite3_stmt *st);
 /* Run a cached statement that returns no rows (BEGIN, COMMIT, ...). */
 int sq_run(sq *s, enum sq_q id, const char *what, th_error *err);
+/* Run @sql (statements without parameters; rows ignored), lock held: 0, or
+ * TH_ESTORE "@what: sqlite message". */
+int sq_exec(sq *s, const char *sql, const char *what, th_error *err);
 /* Roll back the open transaction, if any. */
 void sq_rollback(sq *s);
 
