@@ -612,14 +612,8 @@ static int op_migrate(pgs *s, PGconn *c, void *ctx, th_error *err)
 		PQclear(r);
 		r = NULL;
 		version = (int)v;
-		if (version > latest) {
-			ret =
-			    th_err(err, TH_ESTORE,
-			           "the database schema is version %d, newer than this trellohook "
-			           "knows (%d); upgrade trellohook",
-			           version, latest);
+		if ((ret = store_check_schema_version(version, latest, err)) != 0)
 			goto fail;
-		}
 		if (version == latest) {
 			if ((ret = pq_commit(s, c, "commit", err)) != 0)
 				goto fail;

@@ -528,14 +528,8 @@ static int sq_migrate_locked(sq *s, int *out_version, th_error *err)
 			return ret;
 		if ((ret = sq_version(s, &version, err)) != 0)
 			goto fail;
-		if (version > latest) {
-			ret =
-			    th_err(err, TH_ESTORE,
-			           "the database schema is version %d, newer than this trellohook "
-			           "knows (%d); upgrade trellohook",
-			           version, latest);
+		if ((ret = store_check_schema_version(version, latest, err)) != 0)
 			goto fail;
-		}
 		if (version == latest) {
 			if ((ret = sq_run(s, Q_COMMIT, "commit", err)) != 0)
 				goto fail;

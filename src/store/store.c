@@ -346,6 +346,18 @@ int store_webhook_exists(const webhook *w, bool model_token, th_error *err)
 	return th_err(err, TH_EEXISTS, "a webhook with id %s already exists", w->id ? w->id : "?");
 }
 
+/* TH_ESTORE when the database's schema @version is newer than @latest, the
+ * newest this build knows (an older trellohook on a migrated database). */
+int store_check_schema_version(int version, int latest, th_error *err)
+{
+	if (version <= latest)
+		return 0;
+	return th_err(err, TH_ESTORE,
+	              "the database schema is version %d, newer than this trellohook knows (%d); "
+	              "upgrade trellohook",
+	              version, latest);
+}
+
 /* TH_ENOTFOUND "no @what with id @id". */
 int store_not_found(th_error *err, const char *what, const char *id)
 {

@@ -55,6 +55,10 @@ int store_check_status_filter(const char *status, th_error *err);
  * @model_token says it was (id_model, token), else the id. */
 int store_webhook_exists(const webhook *w, bool model_token, th_error *err);
 
+/* migrate's check: TH_ESTORE ("upgrade trellohook") when the database's
+ * schema @version is newer than @latest, the newest this build knows. */
+int store_check_schema_version(int version, int latest, th_error *err);
+
 /* TH_ENOTFOUND "no @what with id @id" (@id NULL shows "(null)"). */
 int store_not_found(th_error *err, const char *what, const char *id);
 /* The same message into @out, for a lookup that reports it later. */
