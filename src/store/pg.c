@@ -736,6 +736,24 @@ int pg_get_one(pgs *s, const char *sql, pparams *p, const char *what, const stor
 	return with_conn(s, pg_simple, &o, err);
 }
 
+int pg_get_key(pgs *s, const char *sql, const char *key, const char *what, const store_rowtype *rt,
+               void *out, const char *nf, th_error *err)
+{
+	pparams p = {0};
+	pp_text(&p, key);
+	int ret = pg_get_one(s, sql, &p, what, rt, out, nf, err);
+	pp_free(&p);
+	return ret;
+}
+
+int pg_get_id(pgs *s, const char *sql, const char *id, const char *what, const store_rowtype *rt,
+              void *out, const char *entity, th_error *err)
+{
+	char nf[160];
+	return pg_get_key(s, sql, id, what, rt, out, store_not_found_msg(nf, sizeof nf, entity, id),
+	                  err);
+}
+
 int pg_list_all(pgs *s, const char *sql, pparams *p, const char *what, const store_rowtype *rt,
                 void **out, size_t *n, th_error *err)
 {

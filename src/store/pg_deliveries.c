@@ -36,15 +36,8 @@ int pg_handler_insert(store *st, const handler *h, th_error *err)
 
 int pg_handler_get(store *st, const char *id, handler *out, th_error *err)
 {
-	memset(out, 0, sizeof *out);
-	char nf[160];
-	store_not_found_msg(nf, sizeof nf, "handler", id);
-	pparams p = {0};
-	pp_text(&p, id);
-	int ret = pg_get_one(pgs_of(st), "SELECT " HANDLER_COLS " FROM handlers WHERE id = $1", &p,
-	                     "reading a handler", &store_rt_handler, out, nf, err);
-	pp_free(&p);
-	return ret;
+	return pg_get_id(pgs_of(st), "SELECT " HANDLER_COLS " FROM handlers WHERE id = $1", id,
+	                 "reading a handler", &store_rt_handler, out, "handler", err);
 }
 
 int pg_handler_list(store *st, handler **out, size_t *n, th_error *err)
@@ -149,16 +142,8 @@ int pg_delivery_list(store *st, const char *status, const char *event_id, size_t
 
 int pg_delivery_get(store *st, const char *id, delivery *out, th_error *err)
 {
-	memset(out, 0, sizeof *out);
-	char nf[160];
-	store_not_found_msg(nf, sizeof nf, "delivery", id);
-	pparams p = {0};
-	pp_text(&p, id);
-	int ret =
-	    pg_get_one(pgs_of(st), "SELECT " DELIVERY_COLS " FROM deliveries d WHERE d.id = $1", &p,
-	               "reading a delivery", &store_rt_delivery, out, nf, err);
-	pp_free(&p);
-	return ret;
+	return pg_get_id(pgs_of(st), "SELECT " DELIVERY_COLS " FROM deliveries d WHERE d.id = $1",
+	                 id, "reading a delivery", &store_rt_delivery, out, "delivery", err);
 }
 
 /* Claim due deliveries in one statement (see store.h for the rules). Rows

@@ -536,15 +536,8 @@ out:
 
 int pg_event_get(store *st, const char *id, event *out, th_error *err)
 {
-	memset(out, 0, sizeof *out);
-	char nf[160];
-	store_not_found_msg(nf, sizeof nf, "event", id);
-	pparams p = {0};
-	pp_text(&p, id);
-	int ret = pg_get_one(pgs_of(st), "SELECT " EVENT_COLS ", payload FROM events WHERE id = $1",
-	                     &p, "reading an event", &store_rt_event, out, nf, err);
-	pp_free(&p);
-	return ret;
+	return pg_get_id(pgs_of(st), "SELECT " EVENT_COLS ", payload FROM events WHERE id = $1", id,
+	                 "reading an event", &store_rt_event, out, "event", err);
 }
 
 /* Newest first (or oldest first), without payloads. The text filter is

@@ -119,6 +119,12 @@ int pg_simple(pgs *s, PGconn *c, void *ctx, th_error *err);
  * @rt: the first into @out (TH_ENOTFOUND "@nf" when none), or all of them. */
 int pg_get_one(pgs *s, const char *sql, pparams *p, const char *what, const store_rowtype *rt,
                void *out, const char *nf, th_error *err);
+/* pg_get_one() with one text parameter, @key ($1). */
+int pg_get_key(pgs *s, const char *sql, const char *key, const char *what, const store_rowtype *rt,
+               void *out, const char *nf, th_error *err);
+/* pg_get_key() by an id: TH_ENOTFOUND "no @entity with id @id" when none. */
+int pg_get_id(pgs *s, const char *sql, const char *id, const char *what, const store_rowtype *rt,
+              void *out, const char *entity, th_error *err);
 int pg_list_all(pgs *s, const char *sql, pparams *p, const char *what, const store_rowtype *rt,
                 void **out, size_t *n, th_error *err);
 /* A command with parameters @p; *@changes (optional) the rows it changed. */

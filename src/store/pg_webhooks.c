@@ -86,15 +86,8 @@ int pg_webhook_update(store *st, const webhook *w, th_error *err)
 
 int pg_webhook_get(store *st, const char *id, webhook *out, th_error *err)
 {
-	memset(out, 0, sizeof *out);
-	char nf[160];
-	store_not_found_msg(nf, sizeof nf, "webhook", id);
-	pparams p = {0};
-	pp_text(&p, id);
-	int ret = pg_get_one(pgs_of(st), WEBHOOK_SELECT " WHERE id = $1", &p, "reading a webhook",
-	                     &store_rt_webhook, out, nf, err);
-	pp_free(&p);
-	return ret;
+	return pg_get_id(pgs_of(st), WEBHOOK_SELECT " WHERE id = $1", id, "reading a webhook",
+	                 &store_rt_webhook, out, "webhook", err);
 }
 
 int pg_webhook_find(store *st, const char *id_model, const char *tok, webhook *out, th_error *err)
@@ -155,13 +148,8 @@ int pg_token_put(store *st, const token *t, th_error *err)
 
 int pg_token_get(store *st, const char *tok, token *out, th_error *err)
 {
-	memset(out, 0, sizeof *out);
-	pparams p = {0};
-	pp_text(&p, tok);
-	int ret = pg_get_one(pgs_of(st), "SELECT " TOKEN_COLS " FROM tokens WHERE token = $1", &p,
-	                     "reading a token", &store_rt_token, out, "no such token stored", err);
-	pp_free(&p);
-	return ret;
+	return pg_get_key(pgs_of(st), "SELECT " TOKEN_COLS " FROM tokens WHERE token = $1", tok,
+	                  "reading a token", &store_rt_token, out, "no such token stored", err);
 }
 
 int pg_token_list(store *st, token **out, size_t *n, th_error *err)
@@ -210,15 +198,10 @@ int pg_token_fill_fp(store *st, const char *tok, const char *fp, th_error *err)
 
 int pg_backfill_mark_get(store *st, const char *webhook_id, backfill_mark *out, th_error *err)
 {
-	memset(out, 0, sizeof *out);
-	pparams p = {0};
-	pp_text(&p, webhook_id);
-	int ret = pg_get_one(
-	    pgs_of(st), "SELECT " BACKFILL_MARK_COLS " FROM backfill_marks WHERE webhook_id = $1",
-	    &p, "reading a backfill mark", &store_rt_backfill_mark, out,
-	    "no backfill mark for this webhook", err);
-	pp_free(&p);
-	return ret;
+	return pg_get_key(pgs_of(st),
+	                  "SELECT " BACKFILL_MARK_COLS " FROM backfill_marks WHERE webhook_id = $1",
+	                  webhook_id, "reading a backfill mark", &store_rt_backfill_mark, out,
+	                  "no backfill mark for this webhook", err);
 }
 
 int pg_backfill_mark_put(store *st, const backfill_mark *m, th_error *err)

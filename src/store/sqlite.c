@@ -393,6 +393,14 @@ out:
 	return ret;
 }
 
+int sq_get_id(sq *s, enum sq_q q, const char *id, const store_rowtype *rt, void *out,
+              const char *entity, const char *what, th_error *err)
+{
+	char nf[160];
+	return sq_get_one(s, q, id, NULL, rt, out, store_not_found_msg(nf, sizeof nf, entity, id),
+	                  what, err);
+}
+
 int sq_list_locked(sq *s, enum sq_q id, const store_rowtype *rt, void **out, size_t *n,
                    const char *what, th_error *err)
 {

@@ -40,10 +40,8 @@ int sq_handler_insert(store *st, const handler *h, th_error *err)
 
 int sq_handler_get(store *st, const char *id, handler *out, th_error *err)
 {
-	char nf[160];
-	store_not_found_msg(nf, sizeof nf, "handler", id);
-	return sq_get_one(sq_of(st), Q_HANDLER_GET, id, NULL, &store_rt_handler, out, nf,
-	                  "reading a handler", err);
+	return sq_get_id(sq_of(st), Q_HANDLER_GET, id, &store_rt_handler, out, "handler",
+	                 "reading a handler", err);
 }
 
 int sq_handler_list(store *st, handler **out, size_t *n, th_error *err)
@@ -170,10 +168,8 @@ out:
 
 int sq_delivery_get(store *st, const char *id, delivery *out, th_error *err)
 {
-	char nf[160];
-	store_not_found_msg(nf, sizeof nf, "delivery", id);
-	return sq_get_one(sq_of(st), Q_DELIVERY_GET, id, NULL, &store_rt_delivery, out, nf,
-	                  "reading a delivery", err);
+	return sq_get_id(sq_of(st), Q_DELIVERY_GET, id, &store_rt_delivery, out, "delivery",
+	                 "reading a delivery", err);
 }
 
 /* Claim due deliveries in one transaction (see store.h for the rules).

@@ -248,10 +248,8 @@ out:
 
 int sq_event_get(store *st, const char *id, event *out, th_error *err)
 {
-	char nf[160];
-	store_not_found_msg(nf, sizeof nf, "event", id);
-	return sq_get_one(sq_of(st), Q_EVENT_GET, id, NULL, &store_rt_event, out, nf,
-	                  "reading an event", err);
+	return sq_get_id(sq_of(st), Q_EVENT_GET, id, &store_rt_event, out, "event",
+	                 "reading an event", err);
 }
 
 /* Listing: newest first (or oldest first), without payloads. The text filter

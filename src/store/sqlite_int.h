@@ -139,6 +139,10 @@ int sq_read_one(sq *s, sqlite3_stmt *q, const store_rowtype *rt, void *out, cons
  * as @rt into @out; TH_ENOTFOUND "@nf" when none. Takes the lock. */
 int sq_get_one(sq *s, enum sq_q id, const char *k1, const char *k2, const store_rowtype *rt,
                void *out, const char *nf, const char *what, th_error *err);
+/* sq_get_one() of cached query @q by one @id: TH_ENOTFOUND "no @entity with
+ * id @id" when none. */
+int sq_get_id(sq *s, enum sq_q q, const char *id, const store_rowtype *rt, void *out,
+              const char *entity, const char *what, th_error *err);
 /* Every row of cached query @id (no parameters) as @rt; _locked: lock held. */
 int sq_list_locked(sq *s, enum sq_q id, const store_rowtype *rt, void **out, size_t *n,
                    const char *what, th_error *err);

@@ -68,10 +68,8 @@ int sq_webhook_update(store *st, const webhook *w, th_error *err)
 
 int sq_webhook_get(store *st, const char *id, webhook *out, th_error *err)
 {
-	char nf[160];
-	store_not_found_msg(nf, sizeof nf, "webhook", id);
-	return sq_get_one(sq_of(st), Q_WEBHOOK_GET, id, NULL, &store_rt_webhook, out, nf,
-	                  "reading a webhook", err);
+	return sq_get_id(sq_of(st), Q_WEBHOOK_GET, id, &store_rt_webhook, out, "webhook",
+	                 "reading a webhook", err);
 }
 
 int sq_webhook_find(store *st, const char *id_model, const char *tok, webhook *out, th_error *err)
