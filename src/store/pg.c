@@ -151,10 +151,7 @@ void pp_free(pparams *p)
 {
 	for (int i = 0; i < p->nowned; i++)
 		free(p->owned[i]);
-	free(p->owned);
-	free(p->v);
-	free(p->len);
-	free(p->fmt);
+	TH_FREE_ALL(p->owned, p->v, p->len, p->fmt);
 	memset(p, 0, sizeof *p);
 }
 

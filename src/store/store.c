@@ -147,10 +147,8 @@ void event_rollup_list_free(event_rollup_row *a, size_t n)
 {
 	if (!a)
 		return;
-	for (size_t i = 0; i < n; i++) {
-		free(a[i].webhook_id);
-		free(a[i].action_type);
-	}
+	for (size_t i = 0; i < n; i++)
+		TH_FREE_ALL(a[i].webhook_id, a[i].action_type);
 	free(a);
 }
 
@@ -164,24 +162,21 @@ void delivery_list_free(delivery *a, size_t n)
 	free(a);
 }
 
-/* Free the strings of @s (the CSRF token wiped first) and zero it. NULL-safe. */
+/* Free the strings of @m and zero it. NULL-safe. */
 void backfill_mark_clear(backfill_mark *m)
 {
 	if (!m)
 		return;
-	free(m->webhook_id);
-	free(m->last_action_id);
-	free(m->model_kind);
-	free(m->error);
+	TH_FREE_ALL(m->webhook_id, m->last_action_id, m->model_kind, m->error);
 	memset(m, 0, sizeof *m);
 }
 
+/* Free the strings of @s (the CSRF token wiped first) and zero it. NULL-safe. */
 void user_session_clear(user_session *s)
 {
 	if (!s)
 		return;
-	free(s->id_hash);
-	free(s->user);
+	TH_FREE_ALL(s->id_hash, s->user);
 	str_free_secret(s->csrf);
 	memset(s, 0, sizeof *s);
 }
@@ -427,12 +422,10 @@ void store_events_unfill(event **evs, size_t n, const enum store_put *results,
 /* Free what a store's event reader filled and zero @ev. NULL fields are fine. */
 void store_event_clear(event *ev)
 {
-	char **fields[] = {&ev->id,          &ev->webhook_id, &ev->action_id, &ev->action_type,
-	                   &ev->action_date, &ev->model_id,   &ev->board_id,  &ev->board_name,
-	                   &ev->list_id,     &ev->list_name,  &ev->card_id,   &ev->card_name,
-	                   &ev->member,      &ev->summary,    &ev->member_id, &ev->payload};
-	for (size_t i = 0; i < TH_ARRAY_LEN(fields); i++)
-		free(*fields[i]);
+	TH_FREE_ALL(ev->id, ev->webhook_id, ev->action_id, ev->action_type, ev->action_date,
+	            ev->model_id, ev->board_id, ev->board_name, ev->list_id, ev->list_name,
+	            ev->card_id, ev->card_name, ev->member, ev->member_id, ev->summary,
+	            ev->payload);
 	if (ev->json)
 		json_decref(ev->json);
 	memset(ev, 0, sizeof *ev);
