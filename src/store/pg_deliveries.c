@@ -23,11 +23,9 @@ int pg_handler_insert(store *st, const handler *h, th_error *err)
 	pp_text(&p, h->secret);
 	pp_bool(&p, h->enabled);
 	pp_i64(&p, h->created_at ? h->created_at : time_now_ms());
-	simple_op o = {.sql = "INSERT INTO handlers (" HANDLER_COLS
-	                      ") VALUES ($1,$2,$3,$4,$5,$6,$7,$8)",
-	               .p = &p,
-	               .what = "adding a handler"};
-	int ret = with_conn(pgs_of(st), pg_simple, &o, err);
+	int ret = pg_command(
+	    pgs_of(st), "INSERT INTO handlers (" HANDLER_COLS ") VALUES ($1,$2,$3,$4,$5,$6,$7,$8)",
+	    &p, "adding a handler", NULL, err);
 	pp_free(&p);
 	if (ret == TH_EEXISTS)
 		return th_err(err, TH_EEXISTS, "a handler with id %s already exists", h->id);
@@ -79,12 +77,11 @@ int pg_handler_set_enabled(store *st, const char *id, bool enabled, th_error *er
 	pparams p = {0};
 	pp_text(&p, id);
 	pp_bool(&p, enabled);
-	simple_op o = {.sql = "UPDATE handlers SET enabled = $2 WHERE id = $1",
-	               .p = &p,
-	               .what = "updating a handler"};
-	int ret = with_conn(pgs_of(st), pg_simple, &o, err);
+	long changes = 0;
+	int ret = pg_command(pgs_of(st), "UPDATE handlers SET enabled = $2 WHERE id = $1", &p,
+	                     "updating a handler", &changes, err);
 	pp_free(&p);
-	if (ret == 0 && o.changes == 0)
+	if (ret == 0 && changes == 0)
 		ret = store_not_found(err, "handler", id);
 	return ret;
 }
@@ -99,12 +96,12 @@ int pg_handler_set_secret(store *st, const char *id, const char *old, const char
 	pp_text(&p, id);
 	pp_text(&p, old);
 	pp_text(&p, secret);
-	simple_op o = {.sql = "UPDATE handlers SET secret = $3 WHERE id = $1 AND secret = $2",
-	               .p = &p,
-	               .what = "updating a handler's secret"};
-	int ret = with_conn(pgs_of(st), pg_simple, &o, err);
+	long changes = 0;
+	int ret =
+	    pg_command(pgs_of(st), "UPDATE handlers SET secret = $3 WHERE id = $1 AND secret = $2",
+	               &p, "updating a handler's secret", &changes, err);
 	pp_free(&p);
-	*changed = ret == 0 && o.changes > 0;
+	*changed = ret == 0 && changes > 0;
 	return ret;
 }
 

@@ -17,11 +17,10 @@ int pg_user_put(store *st, const char *name, const char *pwhash, th_error *err)
 	pp_text(&p, name);
 	pp_text(&p, pwhash);
 	pp_i64(&p, time_now_ms());
-	simple_op o = {.sql = "INSERT INTO users (name, pwhash, created_at) VALUES ($1, $2, $3)"
-	                      " ON CONFLICT (name) DO UPDATE SET pwhash = excluded.pwhash",
-	               .p = &p,
-	               .what = "storing a user"};
-	int ret = with_conn(pgs_of(st), pg_simple, &o, err);
+	int ret = pg_command(pgs_of(st),
+	                     "INSERT INTO users (name, pwhash, created_at) VALUES ($1, $2, $3)"
+	                     " ON CONFLICT (name) DO UPDATE SET pwhash = excluded.pwhash",
+	                     &p, "storing a user", NULL, err);
 	pp_free(&p);
 	return ret;
 }

@@ -40,12 +40,11 @@ int pg_webhook_insert(store *st, const webhook *w, th_error *err)
 		return TH_EINVAL;
 	pparams p = {0};
 	webhook_params(&p, w, true);
-	simple_op o = {.sql = "INSERT INTO webhooks (" WEBHOOK_COLS ") VALUES"
-	                      " ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15)",
-	               .p = &p,
-	               .what = "adding a webhook"};
 	th_error e = {0};
-	int ret = with_conn(pgs_of(st), pg_simple, &o, &e);
+	int ret = pg_command(pgs_of(st),
+	                     "INSERT INTO webhooks (" WEBHOOK_COLS ") VALUES"
+	                     " ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15)",
+	                     &p, "adding a webhook", NULL, &e);
 	pp_free(&p);
 	if (ret == TH_EEXISTS)
 		return webhook_unique_err(&e, w, err);
@@ -60,15 +59,15 @@ int pg_webhook_update(store *st, const webhook *w, th_error *err)
 		return TH_EINVAL;
 	pparams p = {0};
 	webhook_params(&p, w, false);
-	simple_op o = {.sql = "UPDATE webhooks SET trello_id = $2, id_model = $3, model_type = $4,"
-	                      " model_name = $5, description = $6, callback_url = $7, token = $8,"
-	                      " state = $9, active = $10, consecutive_failures = $11,"
-	                      " first_consecutive_fail_at = $12, last_event_at = $13,"
-	                      " token_fp = coalesce($14, token_fp) WHERE id = $1",
-	               .p = &p,
-	               .what = "updating a webhook"};
 	th_error e = {0};
-	int ret = with_conn(pgs_of(st), pg_simple, &o, &e);
+	long changes = 0;
+	int ret = pg_command(pgs_of(st),
+	                     "UPDATE webhooks SET trello_id = $2, id_model = $3, model_type = $4,"
+	                     " model_name = $5, description = $6, callback_url = $7, token = $8,"
+	                     " state = $9, active = $10, consecutive_failures = $11,"
+	                     " first_consecutive_fail_at = $12, last_event_at = $13,"
+	                     " token_fp = coalesce($14, token_fp) WHERE id = $1",
+	                     &p, "updating a webhook", &changes, &e);
 	pp_free(&p);
 	if (ret == TH_EEXISTS)
 		return webhook_unique_err(&e, w, err);
@@ -77,7 +76,7 @@ int pg_webhook_update(store *st, const webhook *w, th_error *err)
 			*err = e;
 		return ret;
 	}
-	if (o.changes == 0)
+	if (changes == 0)
 		return store_not_found(err, "webhook", w->id);
 	return 0;
 }
@@ -134,14 +133,13 @@ int pg_token_put(store *st, const token *t, th_error *err)
 	pp_i64(&p, t->checked_at);
 	pp_i64(&p, t->created_at ? t->created_at : time_now_ms());
 	pp_text(&p, t->token_fp);
-	simple_op o = {.sql = "INSERT INTO tokens (" TOKEN_COLS ") VALUES ($1,$2,$3,$4,$5,$6,$7)"
-	                      " ON CONFLICT (token) DO UPDATE SET member = excluded.member,"
-	                      " expires_at = excluded.expires_at, state = excluded.state,"
-	                      " checked_at = excluded.checked_at,"
-	                      " token_fp = coalesce(excluded.token_fp, tokens.token_fp)",
-	               .p = &p,
-	               .what = "storing a token"};
-	int ret = with_conn(pgs_of(st), pg_simple, &o, err);
+	int ret = pg_command(pgs_of(st),
+	                     "INSERT INTO tokens (" TOKEN_COLS ") VALUES ($1,$2,$3,$4,$5,$6,$7)"
+	                     " ON CONFLICT (token) DO UPDATE SET member = excluded.member,"
+	                     " expires_at = excluded.expires_at, state = excluded.state,"
+	                     " checked_at = excluded.checked_at,"
+	                     " token_fp = coalesce(excluded.token_fp, tokens.token_fp)",
+	                     &p, "storing a token", NULL, err);
 	pp_free(&p);
 	return ret;
 }
