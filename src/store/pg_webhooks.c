@@ -34,17 +34,18 @@ static void webhook_params(pparams *p, const webhook *w, bool insert)
 	pp_text(p, w->token_fp);
 }
 
-int pg_webhook_insert(store *st, const webhook *w, th_error *err)
+/* Insert (@insert) or update @w with @sql over webhook_params(): a
+ * uniqueness violation becomes the message naming the rule it hit;
+ * *@changes the rows changed. */
+static int webhook_write(store *st, const webhook *w, bool insert, const char *sql,
+                         const char *what, long *changes, th_error *err)
 {
 	if (store_check_webhook(w, err) != 0)
 		return TH_EINVAL;
 	pparams p = {0};
-	webhook_params(&p, w, true);
+	webhook_params(&p, w, insert);
 	th_error e = {0};
-	int ret = pg_command(pgs_of(st),
-	                     "INSERT INTO webhooks (" WEBHOOK_COLS ") VALUES"
-	                     " ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15)",
-	                     &p, "adding a webhook", NULL, &e);
+	int ret = pg_command(pgs_of(st), sql, &p, what, changes, &e);
 	pp_free(&p);
 	if (ret == TH_EEXISTS)
 		return webhook_unique_err(&e, w, err);
@@ -53,32 +54,28 @@ int pg_webhook_insert(store *st, const webhook *w, th_error *err)
 	return ret;
 }
 
+int pg_webhook_insert(store *st, const webhook *w, th_error *err)
+{
+	return webhook_write(st, w, true,
+	                     "INSERT INTO webhooks (" WEBHOOK_COLS ") VALUES"
+	                     " ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15)",
+	                     "adding a webhook", NULL, err);
+}
+
 int pg_webhook_update(store *st, const webhook *w, th_error *err)
 {
-	if (store_check_webhook(w, err) != 0)
-		return TH_EINVAL;
-	pparams p = {0};
-	webhook_params(&p, w, false);
-	th_error e = {0};
 	long changes = 0;
-	int ret = pg_command(pgs_of(st),
-	                     "UPDATE webhooks SET trello_id = $2, id_model = $3, model_type = $4,"
-	                     " model_name = $5, description = $6, callback_url = $7, token = $8,"
-	                     " state = $9, active = $10, consecutive_failures = $11,"
-	                     " first_consecutive_fail_at = $12, last_event_at = $13,"
-	                     " token_fp = coalesce($14, token_fp) WHERE id = $1",
-	                     &p, "updating a webhook", &changes, &e);
-	pp_free(&p);
-	if (ret == TH_EEXISTS)
-		return webhook_unique_err(&e, w, err);
-	if (ret != 0) {
-		if (err)
-			*err = e;
-		return ret;
-	}
-	if (changes == 0)
+	int ret =
+	    webhook_write(st, w, false,
+	                  "UPDATE webhooks SET trello_id = $2, id_model = $3, model_type = $4,"
+	                  " model_name = $5, description = $6, callback_url = $7, token = $8,"
+	                  " state = $9, active = $10, consecutive_failures = $11,"
+	                  " first_consecutive_fail_at = $12, last_event_at = $13,"
+	                  " token_fp = coalesce($14, token_fp) WHERE id = $1",
+	                  "updating a webhook", &changes, err);
+	if (ret == 0 && changes == 0)
 		return store_not_found(err, "webhook", w->id);
-	return 0;
+	return ret;
 }
 
 #define WEBHOOK_SELECT "SELECT " WEBHOOK_COLS ", " WEBHOOK_EVENT_COUNT " FROM webhooks w"
