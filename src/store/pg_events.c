@@ -668,10 +668,8 @@ int pg_event_replay(store *st, const char *event_id, size_t *out_n, th_error *er
 int pg_event_rollup(store *st, int64_t from_hour, int64_t to_hour, int64_t bucket_hours,
                     event_rollup_row **out, size_t *n, th_error *err)
 {
-	*out = NULL;
-	*n = 0;
-	if (bucket_hours < 1)
-		return th_err(err, TH_EINVAL, "event rollup: buckets of at least 1 hour");
+	if (store_check_rollup(bucket_hours, out, n, err) != 0)
+		return TH_EINVAL;
 	pparams p = {0};
 	pp_i64(&p, from_hour);
 	pp_i64(&p, to_hour);

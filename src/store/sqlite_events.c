@@ -387,11 +387,9 @@ out:
 int sq_event_rollup(store *st, int64_t from_hour, int64_t to_hour, int64_t bucket_hours,
                     event_rollup_row **out, size_t *n, th_error *err)
 {
-	if (bucket_hours < 1)
-		return th_err(err, TH_EINVAL, "event rollup: buckets of at least 1 hour");
+	if (store_check_rollup(bucket_hours, out, n, err) != 0)
+		return TH_EINVAL;
 	sq *s = sq_of(st);
-	*out = NULL;
-	*n = 0;
 	pthread_mutex_lock(&s->mu);
 	int ret = 0;
 	sqlite3_stmt *q = sq_stmt(s, Q_ROLLUP_RANGE, err);

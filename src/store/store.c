@@ -331,6 +331,17 @@ int store_check_status_filter(const char *status, th_error *err)
 	return 0;
 }
 
+/* Empty the result of event_rollup, then 0, or TH_EINVAL for buckets of
+ * less than an hour. */
+int store_check_rollup(int64_t bucket_hours, event_rollup_row **out, size_t *n, th_error *err)
+{
+	*out = NULL;
+	*n = 0;
+	if (bucket_hours < 1)
+		return th_err(err, TH_EINVAL, "event rollup: buckets of at least 1 hour");
+	return 0;
+}
+
 /* TH_EEXISTS naming which uniqueness rule @w hit. */
 int store_webhook_exists(const webhook *w, bool model_token, th_error *err)
 {

@@ -50,6 +50,9 @@ bool store_batch_webhook_latest(event *const *evs, const enum store_put *results
 int store_delivery_finish_one(store *st, const char *id, enum delivery_status status,
                               int64_t next_attempt_at, const char *last_error, th_error *err);
 int store_check_status_filter(const char *status, th_error *err);
+/* event_rollup's checks: *@out and *@n emptied, buckets of at least one
+ * hour (else TH_EINVAL). */
+int store_check_rollup(int64_t bucket_hours, event_rollup_row **out, size_t *n, th_error *err);
 
 /* TH_EEXISTS for a webhook insert/update that hit a uniqueness rule:
  * @model_token says it was (id_model, token), else the id. */
