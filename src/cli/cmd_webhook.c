@@ -86,6 +86,15 @@ static int client_for(svc_ctx *sc, trello_client **tc)
 	return cli_trello_client(sc, tc);
 }
 
+/* The service and a Trello client, for the commands that change a webhook on
+ * Trello (prints the error). *@tc is NULL unless this returns 0. */
+static int svc_and_client(cli *c, svc_ctx **sc, trello_client **tc)
+{
+	*tc = NULL;
+	int rc = cli_svc(c, sc);
+	return rc ? rc : client_for(*sc, tc);
+}
+
 int cmd_webhook_add(cli *c, int argc, char **argv)
 {
 	webhook_add_opts o = {NULL, NULL, NULL};
@@ -109,9 +118,9 @@ int cmd_webhook_add(cli *c, int argc, char **argv)
 		                "webhook add: --token is needed (a Trello user token; see "
 		                "TRELLO_AUTH_URL)");
 	svc_ctx *sc;
-	trello_client *tc = NULL;
-	int rc = cli_svc(c, &sc);
-	if (rc || (rc = client_for(sc, &tc)))
+	trello_client *tc;
+	int rc = svc_and_client(c, &sc, &tc);
+	if (rc)
 		return rc;
 	webhook w;
 	char note[256];
@@ -264,9 +273,9 @@ int cmd_webhook_rm(cli *c, int argc, char **argv)
 		            : cli_fail(EXIT_USAGE,
 		                       "webhook rm: expected one webhook id (see webhook ls)");
 	svc_ctx *sc;
-	trello_client *tc = NULL;
-	int rc = cli_svc(c, &sc);
-	if (rc || (rc = client_for(sc, &tc)))
+	trello_client *tc;
+	int rc = svc_and_client(c, &sc, &tc);
+	if (rc)
 		return rc;
 	enum webhook_rm_outcome out;
 	th_error err = {0, {0}};
@@ -320,9 +329,9 @@ int cmd_webhook_update(cli *c, int argc, char **argv)
 	if (act)
 		active = str_eq(act, "true");
 	svc_ctx *sc;
-	trello_client *tc = NULL;
-	int rc = cli_svc(c, &sc);
-	if (rc || (rc = client_for(sc, &tc)))
+	trello_client *tc;
+	int rc = svc_and_client(c, &sc, &tc);
+	if (rc)
 		return rc;
 	webhook w;
 	th_error err = {0, {0}};
