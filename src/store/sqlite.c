@@ -343,6 +343,15 @@ int sq_collect(sq *s, sqlite3_stmt *q, const store_rowtype *rt, void **out, size
 	return store_rows_collect(&r, rt, out, n, err);
 }
 
+int sq_collect_once(sq *s, sqlite3_stmt *q, int bind_rc, const store_rowtype *rt, void **out,
+                    size_t *n, const char *what, th_error *err)
+{
+	int ret =
+	    bind_rc != SQLITE_OK ? sq_fail(s, err, what) : sq_collect(s, q, rt, out, n, what, err);
+	sqlite3_finalize(q);
+	return ret;
+}
+
 int sq_read_one(sq *s, sqlite3_stmt *q, const store_rowtype *rt, void *out, const char *nf,
                 const char *what, th_error *err)
 {

@@ -155,13 +155,9 @@ int sq_delivery_list(store *st, const char *status, const char *event_id, size_t
 	if (event_id)
 		rc |= sqlite3_bind_text(q, sqlite3_bind_parameter_index(q, ":event"), event_id, -1,
 		                        SQLITE_STATIC);
-	if (rc != SQLITE_OK) {
-		ret = sq_fail(s, err, "listing deliveries");
-		goto out;
-	}
-	ret = sq_collect(s, q, &store_rt_delivery, (void **)out, n, "listing deliveries", err);
+	ret = sq_collect_once(s, q, rc, &store_rt_delivery, (void **)out, n, "listing deliveries",
+	                      err);
 out:
-	sqlite3_finalize(q);
 	pthread_mutex_unlock(&s->mu);
 	return ret;
 }

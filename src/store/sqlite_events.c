@@ -309,13 +309,9 @@ int sq_event_list(store *st, const event_query *qy, event_row **out, size_t *n, 
 		rc |= sqlite3_bind_int64(q, sqlite3_bind_parameter_index(q, ":before"),
 		                         qy->before_seq);
 	rc |= sqlite3_bind_int64(q, sqlite3_bind_parameter_index(q, ":limit"), (int64_t)limit);
-	if (rc != SQLITE_OK) {
-		ret = sq_fail(s, err, "listing events");
-		goto out;
-	}
-	ret = sq_collect(s, q, &store_rt_event_row, (void **)out, n, "listing events", err);
+	ret =
+	    sq_collect_once(s, q, rc, &store_rt_event_row, (void **)out, n, "listing events", err);
 out:
-	sqlite3_finalize(q);
 	pthread_mutex_unlock(&s->mu);
 done:
 	buf_free(&sql);

@@ -353,13 +353,9 @@ int sq_event_page(store *st, const event_page_query *qy, event_row **out, size_t
 	if (qy->until_ms > 0)
 		rc |= bind_named_i64(q, ":until", qy->until_ms);
 	rc |= bind_named_i64(q, ":limit", (int64_t)qy->limit);
-	if (rc != SQLITE_OK) {
-		ret = sq_fail(s, err, "reading events");
-		goto out;
-	}
-	ret = sq_collect(s, q, &store_rt_event_row_full, (void **)out, n, "reading events", err);
+	ret = sq_collect_once(s, q, rc, &store_rt_event_row_full, (void **)out, n, "reading events",
+	                      err);
 out:
-	sqlite3_finalize(q);
 	pthread_mutex_unlock(&s->mu);
 	buf_free(&sql);
 	return ret;

@@ -131,6 +131,11 @@ int sq_prepare(sq *s, enum sq_q id, sq_bind *b, th_error *err);
  * store_rows_collect()). Does not reset @q. */
 int sq_collect(sq *s, sqlite3_stmt *q, const store_rowtype *rt, void **out, size_t *n,
                const char *what, th_error *err);
+/* sq_collect() of @q, a statement prepared for one listing, which is then
+ * finalized; @bind_rc is what binding its parameters gave (SQLITE_OK, or
+ * the failure: TH_ESTORE "@what: message", nothing read). */
+int sq_collect_once(sq *s, sqlite3_stmt *q, int bind_rc, const store_rowtype *rt, void **out,
+                    size_t *n, const char *what, th_error *err);
 /* Step @q (bound) once and read its row as @rt into @out; no row:
  * TH_ENOTFOUND "@nf". Does not reset @q. */
 int sq_read_one(sq *s, sqlite3_stmt *q, const store_rowtype *rt, void *out, const char *nf,
