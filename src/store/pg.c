@@ -163,6 +163,20 @@ void pp_reset(pparams *p)
 	p->n = 0;
 }
 
+static void pw_text(store_params *w, const char *v)
+{
+	pp_text(w->dst, v);
+}
+static void pw_int(store_params *w, int64_t v)
+{
+	pp_i64(w->dst, v);
+}
+static void pw_bool(store_params *w, bool v)
+{
+	pp_bool(w->dst, v);
+}
+const struct store_params_ops pp_params_ops = {pw_text, pw_int, pw_bool};
+
 static bool pp_room(pparams *p)
 {
 	if (p->oom)

@@ -15,14 +15,7 @@ int pg_handler_insert(store *st, const handler *h, th_error *err)
 	if (store_check_handler(h, err) != 0)
 		return TH_EINVAL;
 	pparams p = {0};
-	pp_text(&p, h->id);
-	pp_text(&p, handler_kind_name(h->kind));
-	pp_text(&p, h->target);
-	pp_text(&p, h->on);
-	pp_text(&p, h->model);
-	pp_text(&p, h->secret);
-	pp_bool(&p, h->enabled);
-	pp_i64(&p, h->created_at ? h->created_at : time_now_ms());
+	store_params_handler(&(store_params){&pp_params_ops, &p}, h);
 	int ret = pg_command(
 	    pgs_of(st), "INSERT INTO handlers (" HANDLER_COLS ") VALUES ($1,$2,$3,$4,$5,$6,$7,$8)",
 	    &p, "adding a handler", NULL, err);

@@ -63,6 +63,9 @@ void pp_i64(pparams *p, int64_t v);
 void pp_bool(pparams *p, bool v);
 void pp_bytes(pparams *p, const void *data, size_t len); /* BYTEA, byte-exact */
 
+/* pparams as a store_params: {&pp_params_ops, &p}. */
+extern const struct store_params_ops pp_params_ops;
+
 /* A failed statement as a th_error: TH_EEXISTS (unique), TH_ENOTFOUND
  * (foreign key), TH_EUNAVAIL (connection gone), else TH_ESTORE. */
 int pg_fail(pgs *s, PGconn *c, const PGresult *r, const char *what, th_error *err);

@@ -14,27 +14,7 @@ static int webhook_unique_err(const th_error *e, const webhook *w, th_error *err
 	return store_webhook_exists(w, strstr(e->msg, "webhooks_model_token") != NULL, err);
 }
 
-static void webhook_params(pparams *p, const webhook *w, bool insert)
-{
-	pp_text(p, w->id);
-	pp_text(p, w->trello_id);
-	pp_text(p, w->id_model);
-	pp_text(p, w->model_type);
-	pp_text(p, w->model_name);
-	pp_text(p, w->description);
-	pp_text(p, w->callback_url);
-	pp_text(p, w->token);
-	pp_text(p, webhook_state_name(w->state));
-	pp_bool(p, w->active);
-	pp_i64(p, w->consecutive_failures);
-	pp_i64(p, w->first_consecutive_fail_at);
-	if (insert)
-		pp_i64(p, w->created_at ? w->created_at : time_now_ms());
-	pp_i64(p, w->last_event_at);
-	pp_text(p, w->token_fp);
-}
-
-/* Insert (@insert) or update @w with @sql over webhook_params(): a
+/* Insert (@insert) or update @w with @sql over store_params_webhook(): a
  * uniqueness violation becomes the message naming the rule it hit;
  * *@changes the rows changed. */
 static int webhook_write(store *st, const webhook *w, bool insert, const char *sql,
@@ -43,7 +23,7 @@ static int webhook_write(store *st, const webhook *w, bool insert, const char *s
 	if (store_check_webhook(w, err) != 0)
 		return TH_EINVAL;
 	pparams p = {0};
-	webhook_params(&p, w, insert);
+	store_params_webhook(&(store_params){&pp_params_ops, &p}, w, insert);
 	th_error e = {0};
 	int ret = pg_command(pgs_of(st), sql, &p, what, changes, &e);
 	pp_free(&p);
@@ -123,13 +103,7 @@ int pg_token_put(store *st, const token *t, th_error *err)
 	if (store_check_token(t, err) != 0)
 		return TH_EINVAL;
 	pparams p = {0};
-	pp_text(&p, t->token);
-	pp_text(&p, t->member);
-	pp_i64(&p, t->expires_at);
-	pp_text(&p, token_state_name(t->state));
-	pp_i64(&p, t->checked_at);
-	pp_i64(&p, t->created_at ? t->created_at : time_now_ms());
-	pp_text(&p, t->token_fp);
+	store_params_token(&(store_params){&pp_params_ops, &p}, t);
 	int ret = pg_command(pgs_of(st),
 	                     "INSERT INTO tokens (" TOKEN_COLS ") VALUES ($1,$2,$3,$4,$5,$6,$7)"
 	                     " ON CONFLICT (token) DO UPDATE SET member = excluded.member,"

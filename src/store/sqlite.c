@@ -250,6 +250,20 @@ void sq_rollback(sq *s)
 
 /* ---- binding ---------------------------------------------------------------------------- */
 
+static void sw_text(store_params *w, const char *v)
+{
+	sq_bind_text(w->dst, v);
+}
+static void sw_int(store_params *w, int64_t v)
+{
+	sq_bind_i64(w->dst, v);
+}
+static void sw_bool(store_params *w, bool v)
+{
+	sq_bind_i64(w->dst, v);
+}
+const struct store_params_ops sq_params_ops = {sw_text, sw_int, sw_bool};
+
 int sq_prepare(sq *s, enum sq_q id, sq_bind *b, th_error *err)
 {
 	*b = (sq_bind){sq_stmt(s, id, err), 0, SQLITE_OK};

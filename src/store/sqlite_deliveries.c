@@ -12,15 +12,7 @@
 
 static void bind_handler(sq_bind *b, const void *arg)
 {
-	const handler *h = arg;
-	sq_bind_text(b, h->id);
-	sq_bind_text(b, handler_kind_name(h->kind));
-	sq_bind_text(b, h->target);
-	sq_bind_text(b, h->on);
-	sq_bind_text(b, h->model);
-	sq_bind_text(b, h->secret);
-	sq_bind_i64(b, h->enabled);
-	sq_bind_i64(b, h->created_at ? h->created_at : time_now_ms());
+	store_params_handler(&(store_params){&sq_params_ops, b}, arg);
 }
 
 static int handler_unique_err(sq *s, const void *arg, th_error *err)

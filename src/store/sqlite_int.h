@@ -122,6 +122,8 @@ typedef struct sq_bind {
 
 void sq_bind_text(sq_bind *b, const char *v); /* NULL binds SQL NULL; not copied */
 void sq_bind_i64(sq_bind *b, int64_t v);
+/* sq_bind as a store_params: {&sq_params_ops, &b} (booleans bind as 0/1). */
+extern const struct store_params_ops sq_params_ops;
 /* The cached statement @id (sq_stmt()) in @b, ready to bind its first
  * parameter: 0, or TH_ESTORE with @err when it cannot be prepared (b->st is
  * then NULL). The caller sq_reset()s b->st after use. */

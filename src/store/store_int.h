@@ -210,6 +210,30 @@ extern const store_rowtype store_rt_delivery_rollup;
  * when @with_payload); returns the event's seq. */
 int64_t store_read_event(store_row *r, event *ev, bool with_payload);
 
+/* ---- writing parameters (store_rows.c) ----------------------------------------------
+ *
+ * The mirror of store_row: a backend exposes a statement's parameters as a
+ * store_params (its ops append the next one), and the parameters of a row
+ * type are written once, here, in the order of its *_COLS. */
+
+typedef struct store_params store_params;
+
+struct store_params_ops {
+	void (*text)(store_params *w, const char *v); /* NULL: SQL NULL; not copied */
+	void (*integer)(store_params *w, int64_t v);
+	void (*boolean)(store_params *w, bool v);
+};
+
+struct store_params {
+	const struct store_params_ops *ops;
+	void *dst; /* the backend's parameter list (pparams, sq_bind) */
+};
+
+/* WEBHOOK_COLS (created_at only when @insert, else left out). */
+void store_params_webhook(store_params *w, const webhook *wh, bool insert);
+void store_params_token(store_params *w, const token *t);     /* TOKEN_COLS */
+void store_params_handler(store_params *w, const handler *h); /* HANDLER_COLS */
+
 /* Every remaining row of @r as a new array of @t elements (NULL when none),
  * the caller's on success; on failure everything read is freed, *out is NULL
  * and *n 0. */
