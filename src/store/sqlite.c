@@ -447,6 +447,25 @@ int sq_list(sq *s, enum sq_q id, const store_rowtype *rt, void **out, size_t *n,
 	return ret;
 }
 
+int sq_list_ints(sq *s, enum sq_q id, const int64_t *args, size_t nargs, const store_rowtype *rt,
+                 void **out, size_t *n, const char *what, th_error *err)
+{
+	*out = NULL;
+	*n = 0;
+	pthread_mutex_lock(&s->mu);
+	sq_bind b;
+	int ret = sq_prepare(s, id, &b, err);
+	if (ret == 0) {
+		for (size_t i = 0; i < nargs; i++)
+			sq_bind_i64(&b, args[i]);
+		ret = b.rc != SQLITE_OK ? sq_fail(s, err, what)
+		                        : sq_collect(s, b.st, rt, out, n, what, err);
+		sq_reset(b.st);
+	}
+	pthread_mutex_unlock(&s->mu);
+	return ret;
+}
+
 /* ---- one command ---------------------------------------------------------------------- */
 
 /* Run cached command @id (no rows) under the lock, its parameters bound by

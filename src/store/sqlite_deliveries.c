@@ -434,27 +434,8 @@ int sq_delivery_recover(store *st, size_t *recovered, th_error *err)
 int sq_delivery_rollup(store *st, int64_t from_hour, int64_t to_hour, delivery_rollup_row **out,
                        size_t *n, th_error *err)
 {
-	sq *s = sq_of(st);
-	*out = NULL;
-	*n = 0;
-	pthread_mutex_lock(&s->mu);
-	int ret = 0;
-	sqlite3_stmt *q = sq_stmt(s, Q_DELIVERY_ROLLUP_RANGE, err);
-	if (!q) {
-		ret = TH_ESTORE;
-	} else {
-		sq_bind b = {q, 0, SQLITE_OK};
-		sq_bind_i64(&b, from_hour);
-		sq_bind_i64(&b, to_hour);
-		if (b.rc != SQLITE_OK) {
-			sq_reset(q);
-			ret = sq_fail(s, err, "reading the delivery rollup");
-		} else {
-			ret = sq_collect(s, q, &store_rt_delivery_rollup, (void **)out, n,
-			                 "reading the delivery rollup", err);
-			sq_reset(q);
-		}
-	}
-	pthread_mutex_unlock(&s->mu);
-	return ret;
+	const int64_t range[] = {from_hour, to_hour};
+	return sq_list_ints(sq_of(st), Q_DELIVERY_ROLLUP_RANGE, range, TH_ARRAY_LEN(range),
+	                    &store_rt_delivery_rollup, (void **)out, n,
+	                    "reading the delivery rollup", err);
 }

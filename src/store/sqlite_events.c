@@ -385,26 +385,7 @@ int sq_event_rollup(store *st, int64_t from_hour, int64_t to_hour, int64_t bucke
 {
 	if (store_check_rollup(bucket_hours, out, n, err) != 0)
 		return TH_EINVAL;
-	sq *s = sq_of(st);
-	pthread_mutex_lock(&s->mu);
-	int ret = 0;
-	sqlite3_stmt *q = sq_stmt(s, Q_ROLLUP_RANGE, err);
-	if (!q) {
-		ret = TH_ESTORE;
-	} else {
-		sq_bind b = {q, 0, SQLITE_OK};
-		sq_bind_i64(&b, from_hour);
-		sq_bind_i64(&b, to_hour);
-		sq_bind_i64(&b, bucket_hours);
-		if (b.rc != SQLITE_OK) {
-			sq_reset(q);
-			ret = sq_fail(s, err, "reading the event rollup");
-		} else {
-			ret = sq_collect(s, q, &store_rt_rollup, (void **)out, n,
-			                 "reading the event rollup", err);
-			sq_reset(q);
-		}
-	}
-	pthread_mutex_unlock(&s->mu);
-	return ret;
+	const int64_t range[] = {from_hour, to_hour, bucket_hours};
+	return sq_list_ints(sq_of(st), Q_ROLLUP_RANGE, range, TH_ARRAY_LEN(range), &store_rt_rollup,
+	                    (void **)out, n, "reading the event rollup", err);
 }

@@ -156,6 +156,11 @@ int sq_list_locked(sq *s, enum sq_q id, const store_rowtype *rt, void **out, siz
 int sq_list(sq *s, enum sq_q id, const store_rowtype *rt, void **out, size_t *n, const char *what,
             th_error *err);
 
+/* Every row of cached query @id bound to the integers @args (@nargs of
+ * them, in order) as @rt; takes the lock. */
+int sq_list_ints(sq *s, enum sq_q id, const int64_t *args, size_t nargs, const store_rowtype *rt,
+                 void **out, size_t *n, const char *what, th_error *err);
+
 /* Binds a command's parameters from @arg. */
 typedef void (*sq_binder)(sq_bind *b, const void *arg);
 /* Turns a uniqueness violation of @arg into a TH_EEXISTS message. */
