@@ -46,6 +46,13 @@ int cli_trello_client(svc_ctx *sc, trello_client **out)
 	return 0;
 }
 
+int cli_svc_trello(cli *c, svc_ctx **sc, trello_client **tc)
+{
+	*tc = NULL;
+	int rc = cli_svc(c, sc);
+	return rc ? rc : cli_trello_client(*sc, tc);
+}
+
 int cli_app(cli *c, app **out)
 {
 	if (!c->a) {

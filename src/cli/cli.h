@@ -61,6 +61,9 @@ int cli_svc_noargs(cli *c, int argc, char **argv, svc_ctx **out);
  * the error and returns its exit code on failure. Free with
  * trello_client_free(). */
 int cli_trello_client(svc_ctx *sc, trello_client **out);
+/* cli_svc() and then cli_trello_client(), for the commands that talk to
+ * Trello: 0, or the exit code (error printed). *@tc is NULL unless 0. */
+int cli_svc_trello(cli *c, svc_ctx **sc, trello_client **tc);
 /* The waiting notice of those clients (a trello_notice_fn). @ctx is NULL or a
  * cli_progress whose line is erased first, so the notice stands on its own
  * line; a command with a progress line sets it again with that ctx. */

@@ -88,9 +88,9 @@ int cmd_webhook_backfill(cli *c, int argc, char **argv)
 		return cli_fail(EXIT_USAGE,
 		                "webhook backfill: expected one webhook id (see webhook ls)");
 	svc_ctx *sc;
-	trello_client *tc = NULL;
-	int rc = cli_svc(c, &sc);
-	if (rc || (rc = cli_trello_client(sc, &tc)))
+	trello_client *tc;
+	int rc = cli_svc_trello(c, &sc, &tc);
+	if (rc)
 		return rc;
 	cli_progress p;
 	cli_progress_init(&p, stderr, "backfill: actions");

@@ -86,15 +86,6 @@ static int client_for(svc_ctx *sc, trello_client **tc)
 	return cli_trello_client(sc, tc);
 }
 
-/* The service and a Trello client, for the commands that change a webhook on
- * Trello (prints the error). *@tc is NULL unless this returns 0. */
-static int svc_and_client(cli *c, svc_ctx **sc, trello_client **tc)
-{
-	*tc = NULL;
-	int rc = cli_svc(c, sc);
-	return rc ? rc : client_for(*sc, tc);
-}
-
 int cmd_webhook_add(cli *c, int argc, char **argv)
 {
 	webhook_add_opts o = {NULL, NULL, NULL};
@@ -119,7 +110,7 @@ int cmd_webhook_add(cli *c, int argc, char **argv)
 		                "TRELLO_AUTH_URL)");
 	svc_ctx *sc;
 	trello_client *tc;
-	int rc = svc_and_client(c, &sc, &tc);
+	int rc = cli_svc_trello(c, &sc, &tc);
 	if (rc)
 		return rc;
 	webhook w;
@@ -274,7 +265,7 @@ int cmd_webhook_rm(cli *c, int argc, char **argv)
 		                       "webhook rm: expected one webhook id (see webhook ls)");
 	svc_ctx *sc;
 	trello_client *tc;
-	int rc = svc_and_client(c, &sc, &tc);
+	int rc = cli_svc_trello(c, &sc, &tc);
 	if (rc)
 		return rc;
 	enum webhook_rm_outcome out;
@@ -330,7 +321,7 @@ int cmd_webhook_update(cli *c, int argc, char **argv)
 		active = str_eq(act, "true");
 	svc_ctx *sc;
 	trello_client *tc;
-	int rc = svc_and_client(c, &sc, &tc);
+	int rc = cli_svc_trello(c, &sc, &tc);
 	if (rc)
 		return rc;
 	webhook w;
