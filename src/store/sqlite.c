@@ -270,6 +270,13 @@ int sq_prepare(sq *s, enum sq_q id, sq_bind *b, th_error *err)
 	return b->st ? 0 : TH_ESTORE;
 }
 
+int sq_done(sq *s, sq_bind *b, const char *what, th_error *err)
+{
+	int rc = b->rc == SQLITE_OK ? sq_step(b->st) : b->rc;
+	sq_reset(b->st);
+	return rc == SQLITE_DONE ? 0 : sq_fail(s, err, what);
+}
+
 void sq_bind_text(sq_bind *b, const char *v)
 {
 	int i = ++b->i;

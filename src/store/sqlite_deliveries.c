@@ -171,7 +171,7 @@ int sq_delivery_claim(store *st, unsigned kinds, size_t max, int64_t lease_ms, d
 	*n = 0;
 	delivery *a = NULL;
 	size_t cnt = 0;
-	int ret = 0, rc;
+	int ret = 0;
 	if (max == 0)
 		return 0;
 	max = store_list_limit(max, STORE_LIST_LIMIT_MAX);
@@ -211,12 +211,8 @@ int sq_delivery_claim(store *st, unsigned kinds, size_t max, int64_t lease_ms, d
 		sq_bind_i64(&b, d->claimed_until);
 		sq_bind_i64(&b, now);
 		sq_bind_text(&b, s->base.instance);
-		rc = b.rc == SQLITE_OK ? sq_step(q) : b.rc;
-		sq_reset(q);
-		if (rc != SQLITE_DONE) {
-			ret = sq_fail(s, err, "claiming a delivery");
+		if ((ret = sq_done(s, &b, "claiming a delivery", err)) != 0)
 			goto fail;
-		}
 	}
 	if ((ret = sq_run(s, Q_COMMIT, "committing claims", err)) != 0)
 		goto fail;
@@ -253,17 +249,14 @@ typedef struct sq_finish_many {
  * delivery's handler in this hour, outcome and run-time bucket. */
 static int rollup_outcome(sq *s, const delivery_outcome *o, int64_t now, th_error *err)
 {
-	sqlite3_stmt *q = sq_stmt(s, Q_DELIVERY_ROLLUP_ADD, err);
-	if (!q)
+	sq_bind b;
+	if (sq_prepare(s, Q_DELIVERY_ROLLUP_ADD, &b, err) != 0)
 		return TH_ESTORE;
-	sq_bind b = {q, 0, SQLITE_OK};
 	sq_bind_text(&b, o->id);
 	sq_bind_i64(&b, now / 3600000);
 	sq_bind_text(&b, delivery_status_name(o->status));
 	sq_bind_i64(&b, store_run_bucket(o->run_us));
-	int rc = b.rc == SQLITE_OK ? sq_step(q) : b.rc;
-	sq_reset(q);
-	return rc == SQLITE_DONE ? 0 : sq_fail(s, err, "updating the hourly delivery rollup");
+	return sq_done(s, &b, "updating the hourly delivery rollup", err);
 }
 
 static int tx_finish_many(sq *s, void *ctx, th_error *err)
@@ -326,16 +319,11 @@ static int tx_delivery_retry(sq *s, void *ctx, th_error *err)
 	sq_reset(q);
 	if (running)
 		return store_delivery_running(err, id);
-	if (!(q = sq_stmt(s, Q_DELIVERY_RETRY, err)))
+	if (sq_prepare(s, Q_DELIVERY_RETRY, &b, err) != 0)
 		return TH_ESTORE;
-	b = (sq_bind){q, 0, SQLITE_OK};
 	sq_bind_text(&b, id);
 	sq_bind_i64(&b, time_now_ms());
-	rc = b.rc == SQLITE_OK ? sq_step(q) : b.rc;
-	sq_reset(q);
-	if (rc != SQLITE_DONE)
-		return sq_fail(s, err, "retrying a delivery");
-	return 0;
+	return sq_done(s, &b, "retrying a delivery", err);
 }
 
 int sq_delivery_retry(store *st, const char *id, th_error *err)

@@ -114,10 +114,9 @@ static int put_one(sq *s, const event *ev, const handler *hs, size_t nh, int64_t
 		b.rc = sqlite3_bind_blob64(q, i, ev->payload_len ? (const void *)ev->payload : "",
 		                           ev->payload_len, SQLITE_STATIC);
 	sq_bind_i64(&b, ev->received_at);
-	int rc = b.rc == SQLITE_OK ? sq_step(q) : b.rc;
-	sq_reset(q);
-	if (rc != SQLITE_DONE)
-		return sq_fail(s, err, "storing an event");
+	int rc = sq_done(s, &b, "storing an event", err);
+	if (rc != 0)
+		return rc;
 	if (sqlite3_changes(s->db) == 0)
 		return 0;
 	*result = STORE_PUT_NEW;
@@ -134,18 +133,16 @@ static int add_rollups(sq *s, event *const *evs, const enum store_put *results, 
 		int64_t hour, count;
 		if (!store_batch_rollup_first(evs, results, n, i, &hour, &count))
 			continue;
-		sqlite3_stmt *q = sq_stmt(s, Q_ROLLUP_ADD, err);
-		if (!q)
+		sq_bind b;
+		if (sq_prepare(s, Q_ROLLUP_ADD, &b, err) != 0)
 			return TH_ESTORE;
-		sq_bind b = {q, 0, SQLITE_OK};
 		sq_bind_i64(&b, hour);
 		sq_bind_text(&b, evs[i]->webhook_id);
 		sq_bind_text(&b, evs[i]->action_type ? evs[i]->action_type : "");
 		sq_bind_i64(&b, count);
-		int rc = b.rc == SQLITE_OK ? sq_step(q) : b.rc;
-		sq_reset(q);
-		if (rc != SQLITE_DONE)
-			return sq_fail(s, err, "updating the hourly event rollup");
+		int rc = sq_done(s, &b, "updating the hourly event rollup", err);
+		if (rc != 0)
+			return rc;
 	}
 	return 0;
 }
@@ -165,16 +162,14 @@ static int touch_webhooks(sq *s, event *const *evs, const enum store_put *result
 		} step[] = {{Q_WEBHOOK_TOUCH, "updating the webhook's last event time"},
 		            {Q_WEBHOOK_COUNT_ADD, "updating the webhook's event count"}};
 		for (size_t k = 0; k < TH_ARRAY_LEN(step); k++) {
-			sqlite3_stmt *q = sq_stmt(s, step[k].id, err);
-			if (!q)
+			sq_bind b;
+			if (sq_prepare(s, step[k].id, &b, err) != 0)
 				return TH_ESTORE;
-			sq_bind b = {q, 0, SQLITE_OK};
 			sq_bind_text(&b, evs[i]->webhook_id);
 			sq_bind_i64(&b, step[k].id == Q_WEBHOOK_TOUCH ? latest : count);
-			int rc = b.rc == SQLITE_OK ? sq_step(q) : b.rc;
-			sq_reset(q);
-			if (rc != SQLITE_DONE)
-				return sq_fail(s, err, step[k].what);
+			int rc = sq_done(s, &b, step[k].what, err);
+			if (rc != 0)
+				return rc;
 		}
 	}
 	return 0;

@@ -129,6 +129,11 @@ extern const struct store_params_ops sq_params_ops;
  * then NULL). The caller sq_reset()s b->st after use. */
 int sq_prepare(sq *s, enum sq_q id, sq_bind *b, th_error *err);
 
+/* Step the bound statement of @b once (a command: rows are not read) and
+ * reset it: 0 when it ran to its end, else TH_ESTORE "@what: message"
+ * (a binding that failed too). */
+int sq_done(sq *s, sq_bind *b, const char *what, th_error *err);
+
 /* Step @q to the end, every row read as @rt into a new array (see
  * store_rows_collect()). Does not reset @q. */
 int sq_collect(sq *s, sqlite3_stmt *q, const store_rowtype *rt, void **out, size_t *n,

@@ -56,12 +56,8 @@ int sq_session_put(store *st, const user_session *us, th_error *err)
 		goto out;
 	sqlite3_stmt *q = b.st;
 	sq_bind_i64(&b, time_now_ms());
-	rc = b.rc == SQLITE_OK ? sq_step(q) : b.rc;
-	sq_reset(q);
-	if (rc != SQLITE_DONE) {
-		ret = sq_fail(s, err, "purging sessions");
+	if ((ret = sq_done(s, &b, "purging sessions", err)) != 0)
 		goto out;
-	}
 	if ((ret = sq_prepare(s, Q_SESSION_PUT, &b, err)) != 0)
 		goto out;
 	q = b.st;
