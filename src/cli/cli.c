@@ -178,6 +178,14 @@ int cli_unexpected(const cli *c, const char *arg)
 	return cli_fail(EXIT_USAGE, "%s: unexpected argument '%s' (see --help)", c->prog, arg);
 }
 
+int cli_take_arg(const cli *c, const char *arg, const char **out)
+{
+	if (*out || arg[0] == '-')
+		return cli_unexpected(c, arg);
+	*out = arg;
+	return 0;
+}
+
 json_t *cli_jstr(const char *s)
 {
 	return s ? json_string(s) : json_null();

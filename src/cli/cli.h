@@ -98,6 +98,9 @@ int cli_take_value(int argc, char **argv, int *i, const char *flag, const char *
 bool cli_is_flag(const char *arg, const char *flag);
 /* Report an unexpected argument. */
 int cli_unexpected(const cli *c, const char *arg);
+/* A command's one positional argument (an id, a name): @arg into *@out when
+ * it is no flag and none was taken yet, returning 0; else cli_unexpected(). */
+int cli_take_arg(const cli *c, const char *arg, const char **out);
 
 /* JSON helpers shared by commands: NULL becomes JSON null. */
 json_t *cli_jstr(const char *s);

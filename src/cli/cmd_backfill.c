@@ -78,10 +78,8 @@ int cmd_webhook_backfill(cli *c, int argc, char **argv)
 		if ((t = cli_take_value(argc, argv, &i, "--since", &o.since))) {
 			if (t < 0)
 				return EXIT_USAGE;
-		} else if (!id && argv[i][0] != '-') {
-			id = argv[i];
-		} else {
-			return cli_unexpected(c, argv[i]);
+		} else if ((t = cli_take_arg(c, argv[i], &id)) != 0) {
+			return t;
 		}
 	}
 	if (!id)

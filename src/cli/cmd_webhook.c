@@ -177,12 +177,11 @@ int cmd_webhook_show(cli *c, int argc, char **argv)
 	const char *id = NULL;
 	bool trello = false;
 	for (int i = 0; i < argc; i++) {
+		int t;
 		if (str_eq(argv[i], "--trello"))
 			trello = true;
-		else if (!id && argv[i][0] != '-')
-			id = argv[i];
-		else
-			return cli_unexpected(c, argv[i]);
+		else if ((t = cli_take_arg(c, argv[i], &id)) != 0)
+			return t;
 	}
 	if (!id)
 		return cli_fail(EXIT_USAGE,
@@ -302,10 +301,8 @@ int cmd_webhook_update(cli *c, int argc, char **argv)
 			if (t < 0)
 				return EXIT_USAGE;
 			act = v;
-		} else if (!id && argv[i][0] != '-') {
-			id = argv[i];
-		} else {
-			return cli_unexpected(c, argv[i]);
+		} else if ((t = cli_take_arg(c, argv[i], &id)) != 0) {
+			return t;
 		}
 	}
 	if (!id)
