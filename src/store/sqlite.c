@@ -270,6 +270,16 @@ int sq_prepare(sq *s, enum sq_q id, sq_bind *b, th_error *err)
 	return b->st ? 0 : TH_ESTORE;
 }
 
+int sq_bind_named_text(sqlite3_stmt *q, const char *name, const char *v)
+{
+	return sqlite3_bind_text(q, sqlite3_bind_parameter_index(q, name), v, -1, SQLITE_STATIC);
+}
+
+int sq_bind_named_i64(sqlite3_stmt *q, const char *name, int64_t v)
+{
+	return sqlite3_bind_int64(q, sqlite3_bind_parameter_index(q, name), v);
+}
+
 int sq_done(sq *s, sq_bind *b, const char *what, th_error *err)
 {
 	int rc = b->rc == SQLITE_OK ? sq_step(b->st) : b->rc;

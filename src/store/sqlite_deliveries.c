@@ -140,13 +140,11 @@ int sq_delivery_list(store *st, const char *status, const char *event_id, size_t
 		ret = sq_fail(s, err, "listing deliveries");
 		goto out;
 	}
-	rc = sqlite3_bind_int64(q, sqlite3_bind_parameter_index(q, ":limit"), (int64_t)limit);
+	rc = sq_bind_named_i64(q, ":limit", (int64_t)limit);
 	if (status)
-		rc |= sqlite3_bind_text(q, sqlite3_bind_parameter_index(q, ":status"), status, -1,
-		                        SQLITE_STATIC);
+		rc |= sq_bind_named_text(q, ":status", status);
 	if (event_id)
-		rc |= sqlite3_bind_text(q, sqlite3_bind_parameter_index(q, ":event"), event_id, -1,
-		                        SQLITE_STATIC);
+		rc |= sq_bind_named_text(q, ":event", event_id);
 	ret = sq_collect_once(s, q, rc, &store_rt_delivery, (void **)out, n, "listing deliveries",
 	                      err);
 out:

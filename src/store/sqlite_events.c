@@ -289,21 +289,17 @@ int sq_event_list(store *st, const event_query *qy, event_row **out, size_t *n, 
 	}
 	rc = SQLITE_OK;
 	if (qy->webhook_id)
-		rc |= sqlite3_bind_text(q, sqlite3_bind_parameter_index(q, ":webhook"),
-		                        qy->webhook_id, -1, SQLITE_STATIC);
+		rc |= sq_bind_named_text(q, ":webhook", qy->webhook_id);
 	if (qy->action_type)
-		rc |= sqlite3_bind_text(q, sqlite3_bind_parameter_index(q, ":type"),
-		                        qy->action_type, -1, SQLITE_STATIC);
+		rc |= sq_bind_named_text(q, ":type", qy->action_type);
 	if (qy->text && *qy->text)
 		rc |= sqlite3_bind_text(q, sqlite3_bind_parameter_index(q, ":text"), pat.data,
 		                        (int)pat.len, SQLITE_STATIC);
 	if (qy->after_seq > 0)
-		rc |=
-		    sqlite3_bind_int64(q, sqlite3_bind_parameter_index(q, ":after"), qy->after_seq);
+		rc |= sq_bind_named_i64(q, ":after", qy->after_seq);
 	if (qy->before_seq > 0)
-		rc |= sqlite3_bind_int64(q, sqlite3_bind_parameter_index(q, ":before"),
-		                         qy->before_seq);
-	rc |= sqlite3_bind_int64(q, sqlite3_bind_parameter_index(q, ":limit"), (int64_t)limit);
+		rc |= sq_bind_named_i64(q, ":before", qy->before_seq);
+	rc |= sq_bind_named_i64(q, ":limit", (int64_t)limit);
 	ret =
 	    sq_collect_once(s, q, rc, &store_rt_event_row, (void **)out, n, "listing events", err);
 out:
