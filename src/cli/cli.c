@@ -46,6 +46,13 @@ int cli_trello_client(svc_ctx *sc, trello_client **out)
 	return 0;
 }
 
+int cli_svc_trello(cli *c, svc_ctx **sc, trello_client **tc)
+{
+	*tc = NULL;
+	int rc = cli_svc(c, sc);
+	return rc ? rc : cli_trello_client(*sc, tc);
+}
+
 int cli_app(cli *c, app **out)
 {
 	if (!c->a) {
@@ -169,6 +176,14 @@ int cli_take_value(int argc, char **argv, int *i, const char *flag, const char *
 int cli_unexpected(const cli *c, const char *arg)
 {
 	return cli_fail(EXIT_USAGE, "%s: unexpected argument '%s' (see --help)", c->prog, arg);
+}
+
+int cli_take_arg(const cli *c, const char *arg, const char **out)
+{
+	if (*out || arg[0] == '-')
+		return cli_unexpected(c, arg);
+	*out = arg;
+	return 0;
 }
 
 json_t *cli_jstr(const char *s)

@@ -61,6 +61,9 @@ int cli_svc_noargs(cli *c, int argc, char **argv, svc_ctx **out);
  * the error and returns its exit code on failure. Free with
  * trello_client_free(). */
 int cli_trello_client(svc_ctx *sc, trello_client **out);
+/* cli_svc() and then cli_trello_client(), for the commands that talk to
+ * Trello: 0, or the exit code (error printed). *@tc is NULL unless 0. */
+int cli_svc_trello(cli *c, svc_ctx **sc, trello_client **tc);
 /* The waiting notice of those clients (a trello_notice_fn). @ctx is NULL or a
  * cli_progress whose line is erased first, so the notice stands on its own
  * line; a command with a progress line sets it again with that ctx. */
@@ -95,6 +98,9 @@ int cli_take_value(int argc, char **argv, int *i, const char *flag, const char *
 bool cli_is_flag(const char *arg, const char *flag);
 /* Report an unexpected argument. */
 int cli_unexpected(const cli *c, const char *arg);
+/* A command's one positional argument (an id, a name): @arg into *@out when
+ * it is no flag and none was taken yet, returning 0; else cli_unexpected(). */
+int cli_take_arg(const cli *c, const char *arg, const char **out);
 
 /* JSON helpers shared by commands: NULL becomes JSON null. */
 json_t *cli_jstr(const char *s);

@@ -78,19 +78,17 @@ int cmd_webhook_backfill(cli *c, int argc, char **argv)
 		if ((t = cli_take_value(argc, argv, &i, "--since", &o.since))) {
 			if (t < 0)
 				return EXIT_USAGE;
-		} else if (!id && argv[i][0] != '-') {
-			id = argv[i];
-		} else {
-			return cli_unexpected(c, argv[i]);
+		} else if ((t = cli_take_arg(c, argv[i], &id)) != 0) {
+			return t;
 		}
 	}
 	if (!id)
 		return cli_fail(EXIT_USAGE,
 		                "webhook backfill: expected one webhook id (see webhook ls)");
 	svc_ctx *sc;
-	trello_client *tc = NULL;
-	int rc = cli_svc(c, &sc);
-	if (rc || (rc = cli_trello_client(sc, &tc)))
+	trello_client *tc;
+	int rc = cli_svc_trello(c, &sc, &tc);
+	if (rc)
 		return rc;
 	cli_progress p;
 	cli_progress_init(&p, stderr, "backfill: actions");

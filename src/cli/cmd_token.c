@@ -31,6 +31,17 @@ static int check_shape(const char *tok)
 	return 0;
 }
 
+/* token add / rm: exactly one argument, shaped like a token; then the
+ * service. Prints what was wrong and returns its exit code, else 0. */
+static int one_token(cli *c, int argc, char **argv, const char *cmd, svc_ctx **sc)
+{
+	if (argc != 1)
+		return argc ? cli_unexpected(c, argv[1 % argc])
+		            : cli_fail(EXIT_USAGE, "token %s: expected one token", cmd);
+	int rc = check_shape(argv[0]);
+	return rc ? rc : cli_svc(c, sc);
+}
+
 /* Webhooks per token (plain text compare). */
 static size_t count_webhooks(const webhook *ws, size_t n, const char *tok)
 {
@@ -42,12 +53,9 @@ static size_t count_webhooks(const webhook *ws, size_t n, const char *tok)
 
 int cmd_token_add(cli *c, int argc, char **argv)
 {
-	if (argc != 1)
-		return argc ? cli_unexpected(c, argv[1 % argc])
-		            : cli_fail(EXIT_USAGE, "token add: expected one token");
-	int rc = check_shape(argv[0]);
 	svc_ctx *sc;
-	if (rc || (rc = cli_svc(c, &sc)))
+	int rc = one_token(c, argc, argv, "add", &sc);
+	if (rc)
 		return rc;
 	th_error err = {0, {0}};
 	if (svc_token_remember(sc, argv[0], &err))
@@ -244,12 +252,9 @@ int cmd_token_check(cli *c, int argc, char **argv)
 
 int cmd_token_rm(cli *c, int argc, char **argv)
 {
-	if (argc != 1)
-		return argc ? cli_unexpected(c, argv[1 % argc])
-		            : cli_fail(EXIT_USAGE, "token rm: expected one token");
-	int rc = check_shape(argv[0]);
 	svc_ctx *sc;
-	if (rc || (rc = cli_svc(c, &sc)))
+	int rc = one_token(c, argc, argv, "rm", &sc);
+	if (rc)
 		return rc;
 	th_error err = {0, {0}};
 	if (svc_token_remove(sc, argv[0], &err))

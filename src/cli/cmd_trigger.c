@@ -58,10 +58,8 @@ int cmd_trigger(cli *c, int argc, char **argv)
 				return cli_fail(EXIT_USAGE, "trigger: at most %d --set",
 				                TRIGGER_MAX_SETS);
 			sets[o.nsets++] = set;
-		} else if (!o.name && argv[i][0] != '-') {
-			o.name = argv[i];
-		} else {
-			return cli_unexpected(c, argv[i]);
+		} else if ((t = cli_take_arg(c, argv[i], &o.name)) != 0) {
+			return t;
 		}
 	}
 	if (list) {

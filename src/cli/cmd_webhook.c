@@ -109,9 +109,9 @@ int cmd_webhook_add(cli *c, int argc, char **argv)
 		                "webhook add: --token is needed (a Trello user token; see "
 		                "TRELLO_AUTH_URL)");
 	svc_ctx *sc;
-	trello_client *tc = NULL;
-	int rc = cli_svc(c, &sc);
-	if (rc || (rc = client_for(sc, &tc)))
+	trello_client *tc;
+	int rc = cli_svc_trello(c, &sc, &tc);
+	if (rc)
 		return rc;
 	webhook w;
 	char note[256];
@@ -177,12 +177,11 @@ int cmd_webhook_show(cli *c, int argc, char **argv)
 	const char *id = NULL;
 	bool trello = false;
 	for (int i = 0; i < argc; i++) {
+		int t;
 		if (str_eq(argv[i], "--trello"))
 			trello = true;
-		else if (!id && argv[i][0] != '-')
-			id = argv[i];
-		else
-			return cli_unexpected(c, argv[i]);
+		else if ((t = cli_take_arg(c, argv[i], &id)) != 0)
+			return t;
 	}
 	if (!id)
 		return cli_fail(EXIT_USAGE,
@@ -264,9 +263,9 @@ int cmd_webhook_rm(cli *c, int argc, char **argv)
 		            : cli_fail(EXIT_USAGE,
 		                       "webhook rm: expected one webhook id (see webhook ls)");
 	svc_ctx *sc;
-	trello_client *tc = NULL;
-	int rc = cli_svc(c, &sc);
-	if (rc || (rc = client_for(sc, &tc)))
+	trello_client *tc;
+	int rc = cli_svc_trello(c, &sc, &tc);
+	if (rc)
 		return rc;
 	enum webhook_rm_outcome out;
 	th_error err = {0, {0}};
@@ -302,10 +301,8 @@ int cmd_webhook_update(cli *c, int argc, char **argv)
 			if (t < 0)
 				return EXIT_USAGE;
 			act = v;
-		} else if (!id && argv[i][0] != '-') {
-			id = argv[i];
-		} else {
-			return cli_unexpected(c, argv[i]);
+		} else if ((t = cli_take_arg(c, argv[i], &id)) != 0) {
+			return t;
 		}
 	}
 	if (!id)
@@ -320,9 +317,9 @@ int cmd_webhook_update(cli *c, int argc, char **argv)
 	if (act)
 		active = str_eq(act, "true");
 	svc_ctx *sc;
-	trello_client *tc = NULL;
-	int rc = cli_svc(c, &sc);
-	if (rc || (rc = client_for(sc, &tc)))
+	trello_client *tc;
+	int rc = cli_svc_trello(c, &sc, &tc);
+	if (rc)
 		return rc;
 	webhook w;
 	th_error err = {0, {0}};

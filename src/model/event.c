@@ -327,22 +327,10 @@ void event_clear(event *ev)
 {
 	if (!ev)
 		return;
-	free(ev->id);
-	free(ev->webhook_id);
-	free(ev->action_id);
-	free(ev->action_type);
-	free(ev->action_date);
-	free(ev->model_id);
-	free(ev->board_id);
-	free(ev->board_name);
-	free(ev->list_id);
-	free(ev->list_name);
-	free(ev->card_id);
-	free(ev->card_name);
-	free(ev->member);
-	free(ev->member_id);
-	free(ev->summary);
-	free(ev->payload);
+	TH_FREE_ALL(ev->id, ev->webhook_id, ev->action_id, ev->action_type, ev->action_date,
+	            ev->model_id, ev->board_id, ev->board_name, ev->list_id, ev->list_name,
+	            ev->card_id, ev->card_name, ev->member, ev->member_id, ev->summary,
+	            ev->payload);
 	json_decref(ev->json);
 	memset(ev, 0, sizeof *ev);
 }

@@ -130,15 +130,9 @@ void webhook_clear(webhook *w)
 {
 	if (!w)
 		return;
-	free(w->id);
-	free(w->trello_id);
-	free(w->id_model);
-	free(w->model_type);
-	free(w->model_name);
-	free(w->description);
-	free(w->callback_url);
+	TH_FREE_ALL(w->id, w->trello_id, w->id_model, w->model_type, w->model_name, w->description,
+	            w->callback_url, w->token_fp);
 	str_free_secret(w->token); /* do not leave the token in freed memory */
-	free(w->token_fp);
 	memset(w, 0, sizeof *w);
 }
 
@@ -148,8 +142,7 @@ void token_clear(token *t)
 	if (!t)
 		return;
 	str_free_secret(t->token);
-	free(t->member);
-	free(t->token_fp);
+	TH_FREE_ALL(t->member, t->token_fp);
 	memset(t, 0, sizeof *t);
 }
 
@@ -158,10 +151,7 @@ void handler_clear(handler *h)
 {
 	if (!h)
 		return;
-	free(h->id);
-	free(h->target);
-	free(h->on);
-	free(h->model);
+	TH_FREE_ALL(h->id, h->target, h->on, h->model);
 	str_free_secret(h->secret);
 	memset(h, 0, sizeof *h);
 }
@@ -171,10 +161,7 @@ void delivery_clear(delivery *d)
 {
 	if (!d)
 		return;
-	free(d->id);
-	free(d->event_id);
-	free(d->handler_id);
-	free(d->last_error);
+	TH_FREE_ALL(d->id, d->event_id, d->handler_id, d->last_error);
 	memset(d, 0, sizeof *d);
 }
 

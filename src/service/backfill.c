@@ -52,12 +52,8 @@ static int held_take(held *h, trello_action_list *page, size_t max, th_error *er
 	if (h->len > max) {
 		size_t drop = h->len - max;
 		/* free the dropped ones' strings, not the array */
-		for (size_t i = 0; i < drop; i++) {
-			free(h->v[i].id);
-			free(h->v[i].type);
-			free(h->v[i].date);
-			free(h->v[i].json);
-		}
+		for (size_t i = 0; i < drop; i++)
+			TH_FREE_ALL(h->v[i].id, h->v[i].type, h->v[i].date, h->v[i].json);
 		memmove(h->v, h->v + drop, (h->len - drop) * sizeof *h->v);
 		h->len -= drop;
 		h->truncated = true;

@@ -122,11 +122,8 @@ void svc_delivery_activity_clear(svc_delivery_activity *a)
 {
 	if (!a)
 		return;
-	free(a->done);
-	free(a->failed);
-	free(a->dead);
 	for (size_t i = 0; i < a->nhandlers; i++)
 		free(a->handlers[i].handler_id);
-	free(a->handlers);
+	TH_FREE_ALL(a->done, a->failed, a->dead, a->handlers);
 	memset(a, 0, sizeof *a);
 }

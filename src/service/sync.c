@@ -53,21 +53,14 @@ void sync_report_clear(sync_report *r)
 {
 	if (!r)
 		return;
-	for (size_t i = 0; i < r->ntokens; i++) {
-		free(r->tokens[i].token);
-		free(r->tokens[i].error);
-	}
-	free(r->tokens);
+	for (size_t i = 0; i < r->ntokens; i++)
+		TH_FREE_ALL(r->tokens[i].token, r->tokens[i].error);
 	for (size_t i = 0; i < r->nactions; i++) {
 		sync_action *x = &r->actions[i];
-		free(x->webhook_id);
-		free(x->trello_id);
-		free(x->id_model);
-		free(x->callback_url);
-		free(x->detail);
-		free(x->error);
+		TH_FREE_ALL(x->webhook_id, x->trello_id, x->id_model, x->callback_url, x->detail,
+		            x->error);
 	}
-	free(r->actions);
+	TH_FREE_ALL(r->tokens, r->actions);
 	memset(r, 0, sizeof *r);
 }
 

@@ -151,10 +151,7 @@ void pp_free(pparams *p)
 {
 	for (int i = 0; i < p->nowned; i++)
 		free(p->owned[i]);
-	free(p->owned);
-	free(p->v);
-	free(p->len);
-	free(p->fmt);
+	TH_FREE_ALL(p->owned, p->v, p->len, p->fmt);
 	memset(p, 0, sizeof *p);
 }
 
@@ -165,6 +162,20 @@ void pp_reset(pparams *p)
 	p->nowned = 0;
 	p->n = 0;
 }
+
+static void pw_text(store_params *w, const char *v)
+{
+	pp_text(w->dst, v);
+}
+static void pw_int(store_params *w, int64_t v)
+{
+	pp_i64(w->dst, v);
+}
+static void pw_bool(store_params *w, bool v)
+{
+	pp_bool(w->dst, v);
+}
+const struct store_params_ops pp_params_ops = {pw_text, pw_int, pw_bool};
 
 static bool pp_room(pparams *p)
 {
@@ -364,137 +375,6 @@ void pq_rollback(PGconn *c)
 	PQclear(r);
 }
 
-/* ---- pipeline mode ---------------------------------------------------------------------- */
-
-/*
- * libpq's pipeline mode (libpq 14+; any server with the extended protocol):
- * statements are sent one after another without waiting for each answer,
- * and the answers are read afterwards in the same order, so a batch of
- * statements costs one round trip to the server instead of one each. A
- * PQpipelineSync marks where the server reports back (and, outside an
- * explicit transaction, commits); after an error the server skips
- * everything up to the next sync, so pq_pipe_end() reads on to the last one.
- * Blocking connections are fine here: while libpq cannot send, it reads what
- * the server answered into its input buffer, so neither side waits for the
- * other forever.
- */
-
-int pq_pipe_begin(pgs *s, pq_pipe *pl, PGconn *c, th_error *err)
-{
-	*pl = (pq_pipe){.c = c};
-	if (PQenterPipelineMode(c) != 1)
-		return pg_fail(s, c, NULL, "starting a pipeline", err);
-	pl->active = true;
-	return 0;
-}
-
-/* Queue @sql with @p (kept valid until its result was read). */
-int pq_pipe_send(pgs *s, pq_pipe *pl, const char *sql, pparams *p, const char *what, th_error *err)
-{
-	if (p && p->oom)
-		return th_err(err, TH_ENOMEM, "%s: out of memory", what);
-	if (store_fault_hit(STORE_FAULT_QUERY)) /* tests only (store_fault.h) */
-		return th_err(err, TH_ESTORE, "%s: injected fault", what);
-	if (!PQsendQueryParams(pl->c, sql, p ? p->n : 0, NULL, p ? p->v : NULL, p ? p->len : NULL,
-	                       p ? p->fmt : NULL, 0))
-		return pg_fail(s, pl->c, NULL, what, err);
-	pl->queued++;
-	return 0;
-}
-
-/* A sync point after what was queued; sends everything. */
-int pq_pipe_sync(pgs *s, pq_pipe *pl, th_error *err)
-{
-	if (PQpipelineSync(pl->c) != 1)
-		return pg_fail(s, pl->c, NULL, "sending to PostgreSQL", err);
-	pl->syncs++;
-	pl->queued = 0;
-	return 0;
-}
-
-/* Keep the SQLSTATE of @r (a failed statement's answer) unless one is kept. */
-static void pipe_note_state(pq_pipe *pl, const PGresult *r)
-{
-	const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
-	if (state && !pl->sqlstate[0])
-		str_copy(pl->sqlstate, sizeof pl->sqlstate, state);
-}
-
-/* The answer to the next queued statement (PQclear it), or NULL with @err. */
-PGresult *pq_pipe_result(pgs *s, pq_pipe *pl, const char *what, th_error *err)
-{
-	PGresult *r = PQgetResult(pl->c);
-	ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
-	if (r && st != PGRES_PIPELINE_SYNC) {
-		PGresult *end = PQgetResult(pl->c); /* NULL: the end of this statement's answer */
-		PQclear(end);
-	}
-	if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
-		return r;
-	if (st == PGRES_PIPELINE_SYNC)
-		pl->syncs--; /* out of step: a statement's answer was expected */
-	if (st == PGRES_PIPELINE_ABORTED) {
-		th_err(err, TH_ESTORE, "%s: not run, an earlier statement failed", what);
-	} else {
-		pipe_note_state(pl, r);
-		pg_fail(s, pl->c, r, what, err);
-	}
-	PQclear(r);
-	return NULL;
-}
-
-/* Run a queued statement's answer that is not needed: 0 or the error code. */
-int pq_pipe_done(pgs *s, pq_pipe *pl, const char *what, th_error *err)
-{
-	PGresult *r = pq_pipe_result(s, pl, what, err);
-	if (!r)
-		return err ? err->code : TH_ESTORE;
-	PQclear(r);
-	return 0;
-}
-
-/* Read the next sync point: 0, or an error when something else came. */
-int pq_pipe_synced(pgs *s, pq_pipe *pl, th_error *err)
-{
-	PGresult *r = PQgetResult(pl->c);
-	ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
-	int ret = 0;
-	if (st == PGRES_PIPELINE_SYNC) {
-		pl->syncs--;
-	} else {
-		pipe_note_state(pl, r);
-		ret = pg_fail(s, pl->c, r, "reading PostgreSQL's answers", err);
-	}
-	PQclear(r);
-	return ret;
-}
-
-/* Leave pipeline mode. After an error, first sync what is still queued and
- * read (and drop) every answer up to the last sync point; a connection that
- * cannot leave pipeline mode is reset, so the pool never hands out one in
- * the middle of a pipeline. */
-void pq_pipe_end(pq_pipe *pl)
-{
-	if (!pl->active)
-		return;
-	pl->active = false;
-	if (pl->queued && PQstatus(pl->c) == CONNECTION_OK && PQpipelineSync(pl->c) == 1)
-		pl->syncs++;
-	int nulls = 0;
-	while (pl->syncs > 0 && PQstatus(pl->c) == CONNECTION_OK && nulls < 4096) {
-		PGresult *r = PQgetResult(pl->c);
-		if (!r) {
-			nulls++; /* the end of one statement's answer */
-			continue;
-		}
-		if (PQresultStatus(r) == PGRES_PIPELINE_SYNC)
-			pl->syncs--;
-		PQclear(r);
-	}
-	if (PQexitPipelineMode(pl->c) != 1 && PQstatus(pl->c) == CONNECTION_OK)
-		PQreset(pl->c);
-}
-
 /* One transaction: @body runs between BEGIN and COMMIT on one connection;
  * any failure (its own or the commit's) rolls back. */
 typedef struct pg_txn {
@@ -624,14 +504,8 @@ static int op_migrate(pgs *s, PGconn *c, void *ctx, th_error *err)
 		PQclear(r);
 		r = NULL;
 		version = (int)v;
-		if (version > latest) {
-			ret =
-			    th_err(err, TH_ESTORE,
-			           "the database schema is version %d, newer than this trellohook "
-			           "knows (%d); upgrade trellohook",
-			           version, latest);
+		if ((ret = store_check_schema_version(version, latest, err)) != 0)
 			goto fail;
-		}
 		if (version == latest) {
 			if ((ret = pq_commit(s, c, "commit", err)) != 0)
 				goto fail;
@@ -752,6 +626,24 @@ int pg_get_one(pgs *s, const char *sql, pparams *p, const char *what, const stor
 	memset(out, 0, rt->size);
 	simple_op o = {.sql = sql, .p = p, .what = what, .rt = rt, .first = out, .nf = nf};
 	return with_conn(s, pg_simple, &o, err);
+}
+
+int pg_get_key(pgs *s, const char *sql, const char *key, const char *what, const store_rowtype *rt,
+               void *out, const char *nf, th_error *err)
+{
+	pparams p = {0};
+	pp_text(&p, key);
+	int ret = pg_get_one(s, sql, &p, what, rt, out, nf, err);
+	pp_free(&p);
+	return ret;
+}
+
+int pg_get_id(pgs *s, const char *sql, const char *id, const char *what, const store_rowtype *rt,
+              void *out, const char *entity, th_error *err)
+{
+	char nf[160];
+	return pg_get_key(s, sql, id, what, rt, out, store_not_found_msg(nf, sizeof nf, entity, id),
+	                  err);
 }
 
 int pg_list_all(pgs *s, const char *sql, pparams *p, const char *what, const store_rowtype *rt,

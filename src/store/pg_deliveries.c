@@ -15,19 +15,10 @@ int pg_handler_insert(store *st, const handler *h, th_error *err)
 	if (store_check_handler(h, err) != 0)
 		return TH_EINVAL;
 	pparams p = {0};
-	pp_text(&p, h->id);
-	pp_text(&p, handler_kind_name(h->kind));
-	pp_text(&p, h->target);
-	pp_text(&p, h->on);
-	pp_text(&p, h->model);
-	pp_text(&p, h->secret);
-	pp_bool(&p, h->enabled);
-	pp_i64(&p, h->created_at ? h->created_at : time_now_ms());
-	simple_op o = {.sql = "INSERT INTO handlers (" HANDLER_COLS
-	                      ") VALUES ($1,$2,$3,$4,$5,$6,$7,$8)",
-	               .p = &p,
-	               .what = "adding a handler"};
-	int ret = with_conn(pgs_of(st), pg_simple, &o, err);
+	store_params_handler(&(store_params){&pp_params_ops, &p}, h);
+	int ret = pg_command(
+	    pgs_of(st), "INSERT INTO handlers (" HANDLER_COLS ") VALUES ($1,$2,$3,$4,$5,$6,$7,$8)",
+	    &p, "adding a handler", NULL, err);
 	pp_free(&p);
 	if (ret == TH_EEXISTS)
 		return th_err(err, TH_EEXISTS, "a handler with id %s already exists", h->id);
@@ -36,15 +27,8 @@ int pg_handler_insert(store *st, const handler *h, th_error *err)
 
 int pg_handler_get(store *st, const char *id, handler *out, th_error *err)
 {
-	memset(out, 0, sizeof *out);
-	char nf[160];
-	store_not_found_msg(nf, sizeof nf, "handler", id);
-	pparams p = {0};
-	pp_text(&p, id);
-	int ret = pg_get_one(pgs_of(st), "SELECT " HANDLER_COLS " FROM handlers WHERE id = $1", &p,
-	                     "reading a handler", &store_rt_handler, out, nf, err);
-	pp_free(&p);
-	return ret;
+	return pg_get_id(pgs_of(st), "SELECT " HANDLER_COLS " FROM handlers WHERE id = $1", id,
+	                 "reading a handler", &store_rt_handler, out, "handler", err);
 }
 
 int pg_handler_list(store *st, handler **out, size_t *n, th_error *err)
@@ -86,12 +70,11 @@ int pg_handler_set_enabled(store *st, const char *id, bool enabled, th_error *er
 	pparams p = {0};
 	pp_text(&p, id);
 	pp_bool(&p, enabled);
-	simple_op o = {.sql = "UPDATE handlers SET enabled = $2 WHERE id = $1",
-	               .p = &p,
-	               .what = "updating a handler"};
-	int ret = with_conn(pgs_of(st), pg_simple, &o, err);
+	long changes = 0;
+	int ret = pg_command(pgs_of(st), "UPDATE handlers SET enabled = $2 WHERE id = $1", &p,
+	                     "updating a handler", &changes, err);
 	pp_free(&p);
-	if (ret == 0 && o.changes == 0)
+	if (ret == 0 && changes == 0)
 		ret = store_not_found(err, "handler", id);
 	return ret;
 }
@@ -106,12 +89,12 @@ int pg_handler_set_secret(store *st, const char *id, const char *old, const char
 	pp_text(&p, id);
 	pp_text(&p, old);
 	pp_text(&p, secret);
-	simple_op o = {.sql = "UPDATE handlers SET secret = $3 WHERE id = $1 AND secret = $2",
-	               .p = &p,
-	               .what = "updating a handler's secret"};
-	int ret = with_conn(pgs_of(st), pg_simple, &o, err);
+	long changes = 0;
+	int ret =
+	    pg_command(pgs_of(st), "UPDATE handlers SET secret = $3 WHERE id = $1 AND secret = $2",
+	               &p, "updating a handler's secret", &changes, err);
 	pp_free(&p);
-	*changed = ret == 0 && o.changes > 0;
+	*changed = ret == 0 && changes > 0;
 	return ret;
 }
 
@@ -149,16 +132,8 @@ int pg_delivery_list(store *st, const char *status, const char *event_id, size_t
 
 int pg_delivery_get(store *st, const char *id, delivery *out, th_error *err)
 {
-	memset(out, 0, sizeof *out);
-	char nf[160];
-	store_not_found_msg(nf, sizeof nf, "delivery", id);
-	pparams p = {0};
-	pp_text(&p, id);
-	int ret =
-	    pg_get_one(pgs_of(st), "SELECT " DELIVERY_COLS " FROM deliveries d WHERE d.id = $1", &p,
-	               "reading a delivery", &store_rt_delivery, out, nf, err);
-	pp_free(&p);
-	return ret;
+	return pg_get_id(pgs_of(st), "SELECT " DELIVERY_COLS " FROM deliveries d WHERE d.id = $1",
+	                 id, "reading a delivery", &store_rt_delivery, out, "delivery", err);
 }
 
 /* Claim due deliveries in one statement (see store.h for the rules). Rows

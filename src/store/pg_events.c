@@ -576,15 +576,8 @@ out:
 
 int pg_event_get(store *st, const char *id, event *out, th_error *err)
 {
-	memset(out, 0, sizeof *out);
-	char nf[160];
-	store_not_found_msg(nf, sizeof nf, "event", id);
-	pparams p = {0};
-	pp_text(&p, id);
-	int ret = pg_get_one(pgs_of(st), "SELECT " EVENT_COLS ", payload FROM events WHERE id = $1",
-	                     &p, "reading an event", &store_rt_event, out, nf, err);
-	pp_free(&p);
-	return ret;
+	return pg_get_id(pgs_of(st), "SELECT " EVENT_COLS ", payload FROM events WHERE id = $1", id,
+	                 "reading an event", &store_rt_event, out, "event", err);
 }
 
 /* Newest first (or oldest first), without payloads. The text filter is
@@ -715,10 +708,8 @@ int pg_event_replay(store *st, const char *event_id, size_t *out_n, th_error *er
 int pg_event_rollup(store *st, int64_t from_hour, int64_t to_hour, int64_t bucket_hours,
                     bool per_webhook, event_rollup_row **out, size_t *n, th_error *err)
 {
-	*out = NULL;
-	*n = 0;
-	if (bucket_hours < 1)
-		return th_err(err, TH_EINVAL, "event rollup: buckets of at least 1 hour");
+	if (store_check_rollup(bucket_hours, out, n, err) != 0)
+		return TH_EINVAL;
 	pparams p = {0};
 	pp_i64(&p, from_hour);
 	pp_i64(&p, to_hour);

@@ -63,6 +63,9 @@ void pp_i64(pparams *p, int64_t v);
 void pp_bool(pparams *p, bool v);
 void pp_bytes(pparams *p, const void *data, size_t len); /* BYTEA, byte-exact */
 
+/* pparams as a store_params: {&pp_params_ops, &p}. */
+extern const struct store_params_ops pp_params_ops;
+
 /* A failed statement as a th_error: TH_EEXISTS (unique), TH_ENOTFOUND
  * (foreign key), TH_EUNAVAIL (connection gone), else TH_ESTORE. */
 int pg_fail(pgs *s, PGconn *c, const PGresult *r, const char *what, th_error *err);
@@ -120,6 +123,12 @@ int pg_simple(pgs *s, PGconn *c, void *ctx, th_error *err);
  * @rt: the first into @out (TH_ENOTFOUND "@nf" when none), or all of them. */
 int pg_get_one(pgs *s, const char *sql, pparams *p, const char *what, const store_rowtype *rt,
                void *out, const char *nf, th_error *err);
+/* pg_get_one() with one text parameter, @key ($1). */
+int pg_get_key(pgs *s, const char *sql, const char *key, const char *what, const store_rowtype *rt,
+               void *out, const char *nf, th_error *err);
+/* pg_get_key() by an id: TH_ENOTFOUND "no @entity with id @id" when none. */
+int pg_get_id(pgs *s, const char *sql, const char *id, const char *what, const store_rowtype *rt,
+              void *out, const char *entity, th_error *err);
 int pg_list_all(pgs *s, const char *sql, pparams *p, const char *what, const store_rowtype *rt,
                 void **out, size_t *n, th_error *err);
 /* A command with parameters @p; *@changes (optional) the rows it changed. */

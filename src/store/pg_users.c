@@ -17,11 +17,10 @@ int pg_user_put(store *st, const char *name, const char *pwhash, th_error *err)
 	pp_text(&p, name);
 	pp_text(&p, pwhash);
 	pp_i64(&p, time_now_ms());
-	simple_op o = {.sql = "INSERT INTO users (name, pwhash, created_at) VALUES ($1, $2, $3)"
-	                      " ON CONFLICT (name) DO UPDATE SET pwhash = excluded.pwhash",
-	               .p = &p,
-	               .what = "storing a user"};
-	int ret = with_conn(pgs_of(st), pg_simple, &o, err);
+	int ret = pg_command(pgs_of(st),
+	                     "INSERT INTO users (name, pwhash, created_at) VALUES ($1, $2, $3)"
+	                     " ON CONFLICT (name) DO UPDATE SET pwhash = excluded.pwhash",
+	                     &p, "storing a user", NULL, err);
 	pp_free(&p);
 	return ret;
 }
@@ -31,11 +30,8 @@ int pg_user_get_hash(store *st, const char *name, char **out_hash, th_error *err
 	*out_hash = NULL;
 	char nf[160];
 	str_printf(nf, sizeof nf, "no user named %s", name ? name : "(null)");
-	pparams p = {0};
-	pp_text(&p, name);
-	int ret = pg_get_one(pgs_of(st), "SELECT pwhash FROM users WHERE name = $1", &p,
+	int ret = pg_get_key(pgs_of(st), "SELECT pwhash FROM users WHERE name = $1", name,
 	                     "reading a user", &store_rt_text, out_hash, nf, err);
-	pp_free(&p);
 	if (ret == 0 && !*out_hash)
 		ret = th_err(err, TH_ENOMEM, "out of memory");
 	return ret;
@@ -79,16 +75,11 @@ int pg_session_put(store *st, const user_session *us, th_error *err)
 /* The session as stored, even when expired: the caller checks expires_at. */
 int pg_session_get(store *st, const char *id_hash, user_session *out, th_error *err)
 {
-	memset(out, 0, sizeof *out);
-	pparams p = {0};
-	pp_text(&p, id_hash);
-	int ret =
-	    pg_get_one(pgs_of(st),
-	               "SELECT id_hash, \"user\", csrf, expires_at FROM sessions"
-	               " WHERE id_hash = $1",
-	               &p, "reading a session", &store_rt_session, out, "no such session", err);
-	pp_free(&p);
-	return ret;
+	return pg_get_key(pgs_of(st),
+	                  "SELECT id_hash, \"user\", csrf, expires_at FROM sessions"
+	                  " WHERE id_hash = $1",
+	                  id_hash, "reading a session", &store_rt_session, out, "no such session",
+	                  err);
 }
 
 int pg_session_delete(store *st, const char *id_hash, th_error *err)

@@ -14,38 +14,18 @@ static int webhook_unique_err(const th_error *e, const webhook *w, th_error *err
 	return store_webhook_exists(w, strstr(e->msg, "webhooks_model_token") != NULL, err);
 }
 
-static void webhook_params(pparams *p, const webhook *w, bool insert)
-{
-	pp_text(p, w->id);
-	pp_text(p, w->trello_id);
-	pp_text(p, w->id_model);
-	pp_text(p, w->model_type);
-	pp_text(p, w->model_name);
-	pp_text(p, w->description);
-	pp_text(p, w->callback_url);
-	pp_text(p, w->token);
-	pp_text(p, webhook_state_name(w->state));
-	pp_bool(p, w->active);
-	pp_i64(p, w->consecutive_failures);
-	pp_i64(p, w->first_consecutive_fail_at);
-	if (insert)
-		pp_i64(p, w->created_at ? w->created_at : time_now_ms());
-	pp_i64(p, w->last_event_at);
-	pp_text(p, w->token_fp);
-}
-
-int pg_webhook_insert(store *st, const webhook *w, th_error *err)
+/* Insert (@insert) or update @w with @sql over store_params_webhook(): a
+ * uniqueness violation becomes the message naming the rule it hit;
+ * *@changes the rows changed. */
+static int webhook_write(store *st, const webhook *w, bool insert, const char *sql,
+                         const char *what, long *changes, th_error *err)
 {
 	if (store_check_webhook(w, err) != 0)
 		return TH_EINVAL;
 	pparams p = {0};
-	webhook_params(&p, w, true);
-	simple_op o = {.sql = "INSERT INTO webhooks (" WEBHOOK_COLS ") VALUES"
-	                      " ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15)",
-	               .p = &p,
-	               .what = "adding a webhook"};
+	store_params_webhook(&(store_params){&pp_params_ops, &p}, w, insert);
 	th_error e = {0};
-	int ret = with_conn(pgs_of(st), pg_simple, &o, &e);
+	int ret = pg_command(pgs_of(st), sql, &p, what, changes, &e);
 	pp_free(&p);
 	if (ret == TH_EEXISTS)
 		return webhook_unique_err(&e, w, err);
@@ -54,50 +34,39 @@ int pg_webhook_insert(store *st, const webhook *w, th_error *err)
 	return ret;
 }
 
+int pg_webhook_insert(store *st, const webhook *w, th_error *err)
+{
+	return webhook_write(st, w, true,
+	                     "INSERT INTO webhooks (" WEBHOOK_COLS ") VALUES"
+	                     " ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15)",
+	                     "adding a webhook", NULL, err);
+}
+
 int pg_webhook_update(store *st, const webhook *w, th_error *err)
 {
-	if (store_check_webhook(w, err) != 0)
-		return TH_EINVAL;
-	pparams p = {0};
-	webhook_params(&p, w, false);
-	simple_op o = {.sql = "UPDATE webhooks SET trello_id = $2, id_model = $3, model_type = $4,"
-	                      " model_name = $5, description = $6, callback_url = $7, token = $8,"
-	                      " state = $9, active = $10, consecutive_failures = $11,"
-	                      " first_consecutive_fail_at = $12, last_event_at = $13,"
-	                      " token_fp = coalesce($14, token_fp)"
-	                      /* a removal is never undone by a writer that read
-	                       * the row before it (see store.h) */
-	                      " WHERE id = $1 AND (state <> 'removing' OR $9 = 'removing')",
-	               .p = &p,
-	               .what = "updating a webhook"};
-	th_error e = {0};
-	int ret = with_conn(pgs_of(st), pg_simple, &o, &e);
-	pp_free(&p);
-	if (ret == TH_EEXISTS)
-		return webhook_unique_err(&e, w, err);
-	if (ret != 0) {
-		if (err)
-			*err = e;
-		return ret;
-	}
-	if (o.changes == 0)
+	long changes = 0;
+	int ret =
+	    webhook_write(st, w, false,
+	                  "UPDATE webhooks SET trello_id = $2, id_model = $3, model_type = $4,"
+	                  " model_name = $5, description = $6, callback_url = $7, token = $8,"
+	                  " state = $9, active = $10, consecutive_failures = $11,"
+	                  " first_consecutive_fail_at = $12, last_event_at = $13,"
+	                  " token_fp = coalesce($14, token_fp)"
+	                  /* a removal is never undone by a writer that read the
+	                   * row before it (see store.h) */
+	                  " WHERE id = $1 AND (state <> 'removing' OR $9 = 'removing')",
+	                  "updating a webhook", &changes, err);
+	if (ret == 0 && changes == 0)
 		return store_webhook_gone(err, w->id);
-	return 0;
+	return ret;
 }
 
 #define WEBHOOK_SELECT "SELECT " WEBHOOK_COLS ", " WEBHOOK_EVENT_COUNT " FROM webhooks w"
 
 int pg_webhook_get(store *st, const char *id, webhook *out, th_error *err)
 {
-	memset(out, 0, sizeof *out);
-	char nf[160];
-	store_not_found_msg(nf, sizeof nf, "webhook", id);
-	pparams p = {0};
-	pp_text(&p, id);
-	int ret = pg_get_one(pgs_of(st), WEBHOOK_SELECT " WHERE id = $1", &p, "reading a webhook",
-	                     &store_rt_webhook, out, nf, err);
-	pp_free(&p);
-	return ret;
+	return pg_get_id(pgs_of(st), WEBHOOK_SELECT " WHERE id = $1", id, "reading a webhook",
+	                 &store_rt_webhook, out, "webhook", err);
 }
 
 int pg_webhook_find(store *st, const char *id_model, const char *tok, webhook *out, th_error *err)
@@ -137,34 +106,22 @@ int pg_token_put(store *st, const token *t, th_error *err)
 	if (store_check_token(t, err) != 0)
 		return TH_EINVAL;
 	pparams p = {0};
-	pp_text(&p, t->token);
-	pp_text(&p, t->member);
-	pp_i64(&p, t->expires_at);
-	pp_text(&p, token_state_name(t->state));
-	pp_i64(&p, t->checked_at);
-	pp_i64(&p, t->created_at ? t->created_at : time_now_ms());
-	pp_text(&p, t->token_fp);
-	simple_op o = {.sql = "INSERT INTO tokens (" TOKEN_COLS ") VALUES ($1,$2,$3,$4,$5,$6,$7)"
-	                      " ON CONFLICT (token) DO UPDATE SET member = excluded.member,"
-	                      " expires_at = excluded.expires_at, state = excluded.state,"
-	                      " checked_at = excluded.checked_at,"
-	                      " token_fp = coalesce(excluded.token_fp, tokens.token_fp)",
-	               .p = &p,
-	               .what = "storing a token"};
-	int ret = with_conn(pgs_of(st), pg_simple, &o, err);
+	store_params_token(&(store_params){&pp_params_ops, &p}, t);
+	int ret = pg_command(pgs_of(st),
+	                     "INSERT INTO tokens (" TOKEN_COLS ") VALUES ($1,$2,$3,$4,$5,$6,$7)"
+	                     " ON CONFLICT (token) DO UPDATE SET member = excluded.member,"
+	                     " expires_at = excluded.expires_at, state = excluded.state,"
+	                     " checked_at = excluded.checked_at,"
+	                     " token_fp = coalesce(excluded.token_fp, tokens.token_fp)",
+	                     &p, "storing a token", NULL, err);
 	pp_free(&p);
 	return ret;
 }
 
 int pg_token_get(store *st, const char *tok, token *out, th_error *err)
 {
-	memset(out, 0, sizeof *out);
-	pparams p = {0};
-	pp_text(&p, tok);
-	int ret = pg_get_one(pgs_of(st), "SELECT " TOKEN_COLS " FROM tokens WHERE token = $1", &p,
-	                     "reading a token", &store_rt_token, out, "no such token stored", err);
-	pp_free(&p);
-	return ret;
+	return pg_get_key(pgs_of(st), "SELECT " TOKEN_COLS " FROM tokens WHERE token = $1", tok,
+	                  "reading a token", &store_rt_token, out, "no such token stored", err);
 }
 
 int pg_token_list(store *st, token **out, size_t *n, th_error *err)
@@ -213,15 +170,10 @@ int pg_token_fill_fp(store *st, const char *tok, const char *fp, th_error *err)
 
 int pg_backfill_mark_get(store *st, const char *webhook_id, backfill_mark *out, th_error *err)
 {
-	memset(out, 0, sizeof *out);
-	pparams p = {0};
-	pp_text(&p, webhook_id);
-	int ret = pg_get_one(
-	    pgs_of(st), "SELECT " BACKFILL_MARK_COLS " FROM backfill_marks WHERE webhook_id = $1",
-	    &p, "reading a backfill mark", &store_rt_backfill_mark, out,
-	    "no backfill mark for this webhook", err);
-	pp_free(&p);
-	return ret;
+	return pg_get_key(pgs_of(st),
+	                  "SELECT " BACKFILL_MARK_COLS " FROM backfill_marks WHERE webhook_id = $1",
+	                  webhook_id, "reading a backfill mark", &store_rt_backfill_mark, out,
+	                  "no backfill mark for this webhook", err);
 }
 
 int pg_backfill_mark_put(store *st, const backfill_mark *m, th_error *err)

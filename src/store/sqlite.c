@@ -237,6 +237,18 @@ int sq_run(sq *s, enum sq_q id, const char *what, th_error *err)
 	return ret;
 }
 
+/* Run @sql (one or more statements, no parameters, rows ignored) with the
+ * lock held: 0, or TH_ESTORE "@what: sqlite message". */
+int sq_exec(sq *s, const char *sql, const char *what, th_error *err)
+{
+	char *emsg = NULL;
+	int ret = 0;
+	if (sqlite3_exec(s->db, sql, NULL, NULL, &emsg) != SQLITE_OK)
+		ret = th_err(err, TH_ESTORE, "%s: %s", what, emsg ? emsg : "?");
+	sqlite3_free(emsg);
+	return ret;
+}
+
 /* Roll back the open transaction, if any, keeping the first error in @err. */
 void sq_rollback(sq *s)
 {
@@ -245,6 +257,43 @@ void sq_rollback(sq *s)
 }
 
 /* ---- binding ---------------------------------------------------------------------------- */
+
+static void sw_text(store_params *w, const char *v)
+{
+	sq_bind_text(w->dst, v);
+}
+static void sw_int(store_params *w, int64_t v)
+{
+	sq_bind_i64(w->dst, v);
+}
+static void sw_bool(store_params *w, bool v)
+{
+	sq_bind_i64(w->dst, v);
+}
+const struct store_params_ops sq_params_ops = {sw_text, sw_int, sw_bool};
+
+int sq_prepare(sq *s, enum sq_q id, sq_bind *b, th_error *err)
+{
+	*b = (sq_bind){sq_stmt(s, id, err), 0, SQLITE_OK};
+	return b->st ? 0 : TH_ESTORE;
+}
+
+int sq_bind_named_text(sqlite3_stmt *q, const char *name, const char *v)
+{
+	return sqlite3_bind_text(q, sqlite3_bind_parameter_index(q, name), v, -1, SQLITE_STATIC);
+}
+
+int sq_bind_named_i64(sqlite3_stmt *q, const char *name, int64_t v)
+{
+	return sqlite3_bind_int64(q, sqlite3_bind_parameter_index(q, name), v);
+}
+
+int sq_done(sq *s, sq_bind *b, const char *what, th_error *err)
+{
+	int rc = b->rc == SQLITE_OK ? sq_step(b->st) : b->rc;
+	sq_reset(b->st);
+	return rc == SQLITE_DONE ? 0 : sq_fail(s, err, what);
+}
 
 void sq_bind_text(sq_bind *b, const char *v)
 {
@@ -333,6 +382,15 @@ int sq_collect(sq *s, sqlite3_stmt *q, const store_rowtype *rt, void **out, size
 	return store_rows_collect(&r, rt, out, n, err);
 }
 
+int sq_collect_once(sq *s, sqlite3_stmt *q, int bind_rc, const store_rowtype *rt, void **out,
+                    size_t *n, const char *what, th_error *err)
+{
+	int ret =
+	    bind_rc != SQLITE_OK ? sq_fail(s, err, what) : sq_collect(s, q, rt, out, n, what, err);
+	sqlite3_finalize(q);
+	return ret;
+}
+
 int sq_read_one(sq *s, sqlite3_stmt *q, const store_rowtype *rt, void *out, const char *nf,
                 const char *what, th_error *err)
 {
@@ -366,12 +424,10 @@ int sq_get_one(sq *s, enum sq_q id, const char *k1, const char *k2, const store_
 	pthread_mutex_lock(&s->mu);
 	sq_end_stale_reads(s);
 	int ret = 0;
-	sqlite3_stmt *q = sq_stmt(s, id, err);
-	if (!q) {
-		ret = TH_ESTORE;
+	sq_bind b;
+	if ((ret = sq_prepare(s, id, &b, err)) != 0)
 		goto out;
-	}
-	sq_bind b = {q, 0, SQLITE_OK};
+	sqlite3_stmt *q = b.st;
 	sq_bind_text(&b, k1);
 	if (k2)
 		sq_bind_text(&b, k2);
@@ -383,6 +439,14 @@ int sq_get_one(sq *s, enum sq_q id, const char *k1, const char *k2, const store_
 out:
 	pthread_mutex_unlock(&s->mu);
 	return ret;
+}
+
+int sq_get_id(sq *s, enum sq_q q, const char *id, const store_rowtype *rt, void *out,
+              const char *entity, const char *what, th_error *err)
+{
+	char nf[160];
+	return sq_get_one(s, q, id, NULL, rt, out, store_not_found_msg(nf, sizeof nf, entity, id),
+	                  what, err);
 }
 
 int sq_list_locked(sq *s, enum sq_q id, const store_rowtype *rt, void **out, size_t *n,
@@ -408,6 +472,25 @@ int sq_list(sq *s, enum sq_q id, const store_rowtype *rt, void **out, size_t *n,
 	return ret;
 }
 
+int sq_list_ints(sq *s, enum sq_q id, const int64_t *args, size_t nargs, const store_rowtype *rt,
+                 void **out, size_t *n, const char *what, th_error *err)
+{
+	*out = NULL;
+	*n = 0;
+	pthread_mutex_lock(&s->mu);
+	sq_bind b;
+	int ret = sq_prepare(s, id, &b, err);
+	if (ret == 0) {
+		for (size_t i = 0; i < nargs; i++)
+			sq_bind_i64(&b, args[i]);
+		ret = b.rc != SQLITE_OK ? sq_fail(s, err, what)
+		                        : sq_collect(s, b.st, rt, out, n, what, err);
+		sq_reset(b.st);
+	}
+	pthread_mutex_unlock(&s->mu);
+	return ret;
+}
+
 /* ---- one command ---------------------------------------------------------------------- */
 
 /* Run cached command @id (no rows) under the lock, its parameters bound by
@@ -419,12 +502,10 @@ int sq_command(sq *s, enum sq_q id, sq_binder bind, const void *arg, const char 
 {
 	pthread_mutex_lock(&s->mu);
 	int ret = 0;
-	sqlite3_stmt *q = sq_stmt(s, id, err);
-	if (!q) {
-		ret = TH_ESTORE;
+	sq_bind b;
+	if ((ret = sq_prepare(s, id, &b, err)) != 0)
 		goto out;
-	}
-	sq_bind b = {q, 0, SQLITE_OK};
+	sqlite3_stmt *q = b.st;
 	bind(&b, arg);
 	if (b.rc != SQLITE_OK || sq_step(q) != SQLITE_DONE) {
 		ret = on_unique && sq_is_unique(s) ? on_unique(s, arg, err) : sq_fail(s, err, what);
@@ -433,7 +514,7 @@ int sq_command(sq *s, enum sq_q id, sq_binder bind, const void *arg, const char 
 	if (changes)
 		*changes = sqlite3_changes(s->db);
 out:
-	sq_reset(q);
+	sq_reset(b.st);
 	pthread_mutex_unlock(&s->mu);
 	return ret;
 }
@@ -512,57 +593,41 @@ static int sq_migrate_locked(sq *s, int *out_version, th_error *err)
 {
 	const int latest = (int)TH_ARRAY_LEN(sqlite_migrations);
 	int ret = 0, version = 0;
-	char *emsg = NULL;
-	if (sqlite3_exec(s->db,
-	                 "CREATE TABLE IF NOT EXISTS schema_migrations ("
-	                 " version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
-	                 NULL, NULL, &emsg) != SQLITE_OK) {
-		ret = th_err(err, TH_ESTORE, "creating schema_migrations: %s", emsg ? emsg : "?");
-		goto out;
-	}
+	if ((ret = sq_exec(s,
+	                   "CREATE TABLE IF NOT EXISTS schema_migrations ("
+	                   " version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
+	                   "creating schema_migrations", err)) != 0)
+		return ret;
 	for (;;) {
 		if ((ret = sq_run(s, Q_BEGIN, "starting a migration", err)) != 0)
-			goto out;
+			return ret;
 		if ((ret = sq_version(s, &version, err)) != 0)
 			goto fail;
-		if (version > latest) {
-			ret =
-			    th_err(err, TH_ESTORE,
-			           "the database schema is version %d, newer than this trellohook "
-			           "knows (%d); upgrade trellohook",
-			           version, latest);
+		if ((ret = store_check_schema_version(version, latest, err)) != 0)
 			goto fail;
-		}
 		if (version == latest) {
 			if ((ret = sq_run(s, Q_COMMIT, "commit", err)) != 0)
 				goto fail;
 			break;
 		}
-		if (sqlite3_exec(s->db, sqlite_migrations[version], NULL, NULL, &emsg) !=
-		    SQLITE_OK) {
-			ret = th_err(err, TH_ESTORE, "migration %d: %s", version + 1,
-			             emsg ? emsg : "?");
+		char what[48], sql[128];
+		str_printf(what, sizeof what, "migration %d", version + 1);
+		if ((ret = sq_exec(s, sqlite_migrations[version], what, err)) != 0)
 			goto fail;
-		}
-		char sql[128];
+		str_printf(what, sizeof what, "recording migration %d", version + 1);
 		str_printf(sql, sizeof sql,
 		           "INSERT INTO schema_migrations (version, applied_at) VALUES (%d, %lld)",
 		           version + 1, (long long)time_now_ms());
-		if (sqlite3_exec(s->db, sql, NULL, NULL, &emsg) != SQLITE_OK) {
-			ret = th_err(err, TH_ESTORE, "recording migration %d: %s", version + 1,
-			             emsg ? emsg : "?");
+		if ((ret = sq_exec(s, sql, what, err)) != 0)
 			goto fail;
-		}
 		if ((ret = sq_run(s, Q_COMMIT, "committing a migration", err)) != 0)
 			goto fail;
 	}
 	if (out_version)
 		*out_version = version;
-	goto out;
+	return 0;
 fail:
 	sq_rollback(s);
-out:
-	sqlite3_free(emsg);
 	return ret;
 }
 
@@ -592,11 +657,7 @@ static int sq_ping(store *st, th_error *err)
 {
 	sq *s = sq_of(st);
 	pthread_mutex_lock(&s->mu);
-	char *emsg = NULL;
-	int ret = 0;
-	if (sqlite3_exec(s->db, "SELECT 1", NULL, NULL, &emsg) != SQLITE_OK)
-		ret = th_err(err, TH_ESTORE, "ping: %s", emsg ? emsg : "?");
-	sqlite3_free(emsg);
+	int ret = sq_exec(s, "SELECT 1", "ping", err);
 	pthread_mutex_unlock(&s->mu);
 	return ret;
 }
@@ -608,19 +669,16 @@ static int sq_probe_write(store *st, th_error *err)
 {
 	sq *s = sq_of(st);
 	pthread_mutex_lock(&s->mu);
-	char *emsg = NULL;
 	int ret = sq_run(s, Q_BEGIN, "write probe: begin", err);
-	if (!ret &&
-	    sqlite3_exec(s->db,
-	                 "INSERT INTO schema_migrations (version, applied_at) VALUES (-1, 0);"
-	                 "DELETE FROM schema_migrations WHERE version = -1",
-	                 NULL, NULL, &emsg) != SQLITE_OK)
-		ret = th_err(err, TH_ESTORE, "write probe: %s", emsg ? emsg : "?");
+	if (!ret)
+		ret = sq_exec(s,
+		              "INSERT INTO schema_migrations (version, applied_at) VALUES (-1, 0);"
+		              "DELETE FROM schema_migrations WHERE version = -1",
+		              "write probe", err);
 	if (!ret)
 		ret = sq_run(s, Q_COMMIT, "write probe: commit", err);
 	if (ret)
 		sq_rollback(s);
-	sqlite3_free(emsg);
 	pthread_mutex_unlock(&s->mu);
 	return ret;
 }

@@ -12,15 +12,7 @@
 
 static void bind_handler(sq_bind *b, const void *arg)
 {
-	const handler *h = arg;
-	sq_bind_text(b, h->id);
-	sq_bind_text(b, handler_kind_name(h->kind));
-	sq_bind_text(b, h->target);
-	sq_bind_text(b, h->on);
-	sq_bind_text(b, h->model);
-	sq_bind_text(b, h->secret);
-	sq_bind_i64(b, h->enabled);
-	sq_bind_i64(b, h->created_at ? h->created_at : time_now_ms());
+	store_params_handler(&(store_params){&sq_params_ops, b}, arg);
 }
 
 static int handler_unique_err(sq *s, const void *arg, th_error *err)
@@ -40,10 +32,8 @@ int sq_handler_insert(store *st, const handler *h, th_error *err)
 
 int sq_handler_get(store *st, const char *id, handler *out, th_error *err)
 {
-	char nf[160];
-	store_not_found_msg(nf, sizeof nf, "handler", id);
-	return sq_get_one(sq_of(st), Q_HANDLER_GET, id, NULL, &store_rt_handler, out, nf,
-	                  "reading a handler", err);
+	return sq_get_id(sq_of(st), Q_HANDLER_GET, id, &store_rt_handler, out, "handler",
+	                 "reading a handler", err);
 }
 
 int sq_handler_list(store *st, handler **out, size_t *n, th_error *err)
@@ -150,30 +140,22 @@ int sq_delivery_list(store *st, const char *status, const char *event_id, size_t
 		ret = sq_fail(s, err, "listing deliveries");
 		goto out;
 	}
-	rc = sqlite3_bind_int64(q, sqlite3_bind_parameter_index(q, ":limit"), (int64_t)limit);
+	rc = sq_bind_named_i64(q, ":limit", (int64_t)limit);
 	if (status)
-		rc |= sqlite3_bind_text(q, sqlite3_bind_parameter_index(q, ":status"), status, -1,
-		                        SQLITE_STATIC);
+		rc |= sq_bind_named_text(q, ":status", status);
 	if (event_id)
-		rc |= sqlite3_bind_text(q, sqlite3_bind_parameter_index(q, ":event"), event_id, -1,
-		                        SQLITE_STATIC);
-	if (rc != SQLITE_OK) {
-		ret = sq_fail(s, err, "listing deliveries");
-		goto out;
-	}
-	ret = sq_collect(s, q, &store_rt_delivery, (void **)out, n, "listing deliveries", err);
+		rc |= sq_bind_named_text(q, ":event", event_id);
+	ret = sq_collect_once(s, q, rc, &store_rt_delivery, (void **)out, n, "listing deliveries",
+	                      err);
 out:
-	sqlite3_finalize(q);
 	pthread_mutex_unlock(&s->mu);
 	return ret;
 }
 
 int sq_delivery_get(store *st, const char *id, delivery *out, th_error *err)
 {
-	char nf[160];
-	store_not_found_msg(nf, sizeof nf, "delivery", id);
-	return sq_get_one(sq_of(st), Q_DELIVERY_GET, id, NULL, &store_rt_delivery, out, nf,
-	                  "reading a delivery", err);
+	return sq_get_id(sq_of(st), Q_DELIVERY_GET, id, &store_rt_delivery, out, "delivery",
+	                 "reading a delivery", err);
 }
 
 /* Claim due deliveries in one transaction (see store.h for the rules).
@@ -187,7 +169,7 @@ int sq_delivery_claim(store *st, unsigned kinds, size_t max, int64_t lease_ms, d
 	*n = 0;
 	delivery *a = NULL;
 	size_t cnt = 0;
-	int ret = 0, rc;
+	int ret = 0;
 	if (max == 0)
 		return 0;
 	max = store_list_limit(max, STORE_LIST_LIMIT_MAX);
@@ -195,12 +177,10 @@ int sq_delivery_claim(store *st, unsigned kinds, size_t max, int64_t lease_ms, d
 	pthread_mutex_lock(&s->mu);
 	if ((ret = sq_run(s, Q_BEGIN, "starting a transaction", err)) != 0)
 		goto out;
-	sqlite3_stmt *q = sq_stmt(s, Q_DELIVERY_DUE, err);
-	if (!q) {
-		ret = TH_ESTORE;
+	sq_bind b;
+	if ((ret = sq_prepare(s, Q_DELIVERY_DUE, &b, err)) != 0)
 		goto fail;
-	}
-	sq_bind b = {q, 0, SQLITE_OK};
+	sqlite3_stmt *q = b.st;
 	sq_bind_i64(&b, now);
 	sq_bind_i64(&b, (int64_t)(kinds & 0x7fffffffu));
 	sq_bind_i64(&b, (int64_t)max);
@@ -229,12 +209,8 @@ int sq_delivery_claim(store *st, unsigned kinds, size_t max, int64_t lease_ms, d
 		sq_bind_i64(&b, d->claimed_until);
 		sq_bind_i64(&b, now);
 		sq_bind_text(&b, s->base.instance);
-		rc = b.rc == SQLITE_OK ? sq_step(q) : b.rc;
-		sq_reset(q);
-		if (rc != SQLITE_DONE) {
-			ret = sq_fail(s, err, "claiming a delivery");
+		if ((ret = sq_done(s, &b, "claiming a delivery", err)) != 0)
 			goto fail;
-		}
 	}
 	if ((ret = sq_run(s, Q_COMMIT, "committing claims", err)) != 0)
 		goto fail;
@@ -272,17 +248,14 @@ typedef struct sq_finish_many {
  * delivery's handler in this hour, outcome and run-time bucket. */
 static int rollup_outcome(sq *s, const delivery_outcome *o, int64_t now, th_error *err)
 {
-	sqlite3_stmt *q = sq_stmt(s, Q_DELIVERY_ROLLUP_ADD, err);
-	if (!q)
+	sq_bind b;
+	if (sq_prepare(s, Q_DELIVERY_ROLLUP_ADD, &b, err) != 0)
 		return TH_ESTORE;
-	sq_bind b = {q, 0, SQLITE_OK};
 	sq_bind_text(&b, o->id);
 	sq_bind_i64(&b, now / 3600000);
 	sq_bind_text(&b, delivery_status_name(o->status));
 	sq_bind_i64(&b, store_run_bucket(o->run_us));
-	int rc = b.rc == SQLITE_OK ? sq_step(q) : b.rc;
-	sq_reset(q);
-	return rc == SQLITE_DONE ? 0 : sq_fail(s, err, "updating the hourly delivery rollup");
+	return sq_done(s, &b, "updating the hourly delivery rollup", err);
 }
 
 static int tx_finish_many(sq *s, void *ctx, th_error *err)
@@ -345,16 +318,11 @@ static int tx_delivery_retry(sq *s, void *ctx, th_error *err)
 	sq_reset(q);
 	if (running)
 		return store_delivery_running(err, id);
-	if (!(q = sq_stmt(s, Q_DELIVERY_RETRY, err)))
+	if (sq_prepare(s, Q_DELIVERY_RETRY, &b, err) != 0)
 		return TH_ESTORE;
-	b = (sq_bind){q, 0, SQLITE_OK};
 	sq_bind_text(&b, id);
 	sq_bind_i64(&b, time_now_ms());
-	rc = b.rc == SQLITE_OK ? sq_step(q) : b.rc;
-	sq_reset(q);
-	if (rc != SQLITE_DONE)
-		return sq_fail(s, err, "retrying a delivery");
-	return 0;
+	return sq_done(s, &b, "retrying a delivery", err);
 }
 
 int sq_delivery_retry(store *st, const char *id, th_error *err)
@@ -453,27 +421,8 @@ int sq_delivery_recover(store *st, size_t *recovered, th_error *err)
 int sq_delivery_rollup(store *st, int64_t from_hour, int64_t to_hour, delivery_rollup_row **out,
                        size_t *n, th_error *err)
 {
-	sq *s = sq_of(st);
-	*out = NULL;
-	*n = 0;
-	pthread_mutex_lock(&s->mu);
-	int ret = 0;
-	sqlite3_stmt *q = sq_stmt(s, Q_DELIVERY_ROLLUP_RANGE, err);
-	if (!q) {
-		ret = TH_ESTORE;
-	} else {
-		sq_bind b = {q, 0, SQLITE_OK};
-		sq_bind_i64(&b, from_hour);
-		sq_bind_i64(&b, to_hour);
-		if (b.rc != SQLITE_OK) {
-			sq_reset(q);
-			ret = sq_fail(s, err, "reading the delivery rollup");
-		} else {
-			ret = sq_collect(s, q, &store_rt_delivery_rollup, (void **)out, n,
-			                 "reading the delivery rollup", err);
-			sq_reset(q);
-		}
-	}
-	pthread_mutex_unlock(&s->mu);
-	return ret;
+	const int64_t range[] = {from_hour, to_hour};
+	return sq_list_ints(sq_of(st), Q_DELIVERY_ROLLUP_RANGE, range, TH_ARRAY_LEN(range),
+	                    &store_rt_delivery_rollup, (void **)out, n,
+	                    "reading the delivery rollup", err);
 }

@@ -114,10 +114,9 @@ static int put_one(sq *s, const event *ev, const handler *hs, size_t nh, int64_t
 		b.rc = sqlite3_bind_blob64(q, i, ev->payload_len ? (const void *)ev->payload : "",
 		                           ev->payload_len, SQLITE_STATIC);
 	sq_bind_i64(&b, ev->received_at);
-	int rc = b.rc == SQLITE_OK ? sq_step(q) : b.rc;
-	sq_reset(q);
-	if (rc != SQLITE_DONE)
-		return sq_fail(s, err, "storing an event");
+	int rc = sq_done(s, &b, "storing an event", err);
+	if (rc != 0)
+		return rc;
 	if (sqlite3_changes(s->db) == 0)
 		return 0;
 	*result = STORE_PUT_NEW;
@@ -134,18 +133,16 @@ static int add_rollups(sq *s, event *const *evs, const enum store_put *results, 
 		int64_t hour, count;
 		if (!store_batch_rollup_first(evs, results, n, i, &hour, &count))
 			continue;
-		sqlite3_stmt *q = sq_stmt(s, Q_ROLLUP_ADD, err);
-		if (!q)
+		sq_bind b;
+		if (sq_prepare(s, Q_ROLLUP_ADD, &b, err) != 0)
 			return TH_ESTORE;
-		sq_bind b = {q, 0, SQLITE_OK};
 		sq_bind_i64(&b, hour);
 		sq_bind_text(&b, evs[i]->webhook_id);
 		sq_bind_text(&b, evs[i]->action_type ? evs[i]->action_type : "");
 		sq_bind_i64(&b, count);
-		int rc = b.rc == SQLITE_OK ? sq_step(q) : b.rc;
-		sq_reset(q);
-		if (rc != SQLITE_DONE)
-			return sq_fail(s, err, "updating the hourly event rollup");
+		int rc = sq_done(s, &b, "updating the hourly event rollup", err);
+		if (rc != 0)
+			return rc;
 	}
 	return 0;
 }
@@ -165,16 +162,14 @@ static int touch_webhooks(sq *s, event *const *evs, const enum store_put *result
 		} step[] = {{Q_WEBHOOK_TOUCH, "updating the webhook's last event time"},
 		            {Q_WEBHOOK_COUNT_ADD, "updating the webhook's event count"}};
 		for (size_t k = 0; k < TH_ARRAY_LEN(step); k++) {
-			sqlite3_stmt *q = sq_stmt(s, step[k].id, err);
-			if (!q)
+			sq_bind b;
+			if (sq_prepare(s, step[k].id, &b, err) != 0)
 				return TH_ESTORE;
-			sq_bind b = {q, 0, SQLITE_OK};
 			sq_bind_text(&b, evs[i]->webhook_id);
 			sq_bind_i64(&b, step[k].id == Q_WEBHOOK_TOUCH ? latest : count);
-			int rc = b.rc == SQLITE_OK ? sq_step(q) : b.rc;
-			sq_reset(q);
-			if (rc != SQLITE_DONE)
-				return sq_fail(s, err, step[k].what);
+			int rc = sq_done(s, &b, step[k].what, err);
+			if (rc != 0)
+				return rc;
 		}
 	}
 	return 0;
@@ -248,10 +243,8 @@ out:
 
 int sq_event_get(store *st, const char *id, event *out, th_error *err)
 {
-	char nf[160];
-	store_not_found_msg(nf, sizeof nf, "event", id);
-	return sq_get_one(sq_of(st), Q_EVENT_GET, id, NULL, &store_rt_event, out, nf,
-	                  "reading an event", err);
+	return sq_get_id(sq_of(st), Q_EVENT_GET, id, &store_rt_event, out, "event",
+	                 "reading an event", err);
 }
 
 /* Listing: newest first (or oldest first), without payloads. The text filter
@@ -296,28 +289,20 @@ int sq_event_list(store *st, const event_query *qy, event_row **out, size_t *n, 
 	}
 	rc = SQLITE_OK;
 	if (qy->webhook_id)
-		rc |= sqlite3_bind_text(q, sqlite3_bind_parameter_index(q, ":webhook"),
-		                        qy->webhook_id, -1, SQLITE_STATIC);
+		rc |= sq_bind_named_text(q, ":webhook", qy->webhook_id);
 	if (qy->action_type)
-		rc |= sqlite3_bind_text(q, sqlite3_bind_parameter_index(q, ":type"),
-		                        qy->action_type, -1, SQLITE_STATIC);
+		rc |= sq_bind_named_text(q, ":type", qy->action_type);
 	if (qy->text && *qy->text)
 		rc |= sqlite3_bind_text(q, sqlite3_bind_parameter_index(q, ":text"), pat.data,
 		                        (int)pat.len, SQLITE_STATIC);
 	if (qy->after_seq > 0)
-		rc |=
-		    sqlite3_bind_int64(q, sqlite3_bind_parameter_index(q, ":after"), qy->after_seq);
+		rc |= sq_bind_named_i64(q, ":after", qy->after_seq);
 	if (qy->before_seq > 0)
-		rc |= sqlite3_bind_int64(q, sqlite3_bind_parameter_index(q, ":before"),
-		                         qy->before_seq);
-	rc |= sqlite3_bind_int64(q, sqlite3_bind_parameter_index(q, ":limit"), (int64_t)limit);
-	if (rc != SQLITE_OK) {
-		ret = sq_fail(s, err, "listing events");
-		goto out;
-	}
-	ret = sq_collect(s, q, &store_rt_event_row, (void **)out, n, "listing events", err);
+		rc |= sq_bind_named_i64(q, ":before", qy->before_seq);
+	rc |= sq_bind_named_i64(q, ":limit", (int64_t)limit);
+	ret =
+	    sq_collect_once(s, q, rc, &store_rt_event_row, (void **)out, n, "listing events", err);
 out:
-	sqlite3_finalize(q);
 	pthread_mutex_unlock(&s->mu);
 done:
 	buf_free(&sql);
@@ -338,12 +323,10 @@ int sq_event_replay(store *st, const char *event_id, size_t *out_n, th_error *er
 	pthread_mutex_lock(&s->mu);
 	if ((ret = sq_run(s, Q_BEGIN, "starting a transaction", err)) != 0)
 		goto out;
-	sqlite3_stmt *q = sq_stmt(s, Q_EVENT_FOR_REPLAY, err);
-	if (!q) {
-		ret = TH_ESTORE;
+	sq_bind b;
+	if ((ret = sq_prepare(s, Q_EVENT_FOR_REPLAY, &b, err)) != 0)
 		goto fail;
-	}
-	sq_bind b = {q, 0, SQLITE_OK};
+	sqlite3_stmt *q = b.st;
 	sq_bind_text(&b, event_id);
 	if (b.rc != SQLITE_OK) {
 		ret = sq_fail(s, err, "reading an event");
@@ -355,12 +338,9 @@ int sq_event_replay(store *st, const char *event_id, size_t *out_n, th_error *er
 	sq_reset(q);
 	if (ret != 0)
 		goto fail;
-	q = sq_stmt(s, Q_NEXT_GENERATION, err);
-	if (!q) {
-		ret = TH_ESTORE;
+	if ((ret = sq_prepare(s, Q_NEXT_GENERATION, &b, err)) != 0)
 		goto fail;
-	}
-	b = (sq_bind){q, 0, SQLITE_OK};
+	q = b.st;
 	sq_bind_text(&b, event_id);
 	rc = b.rc == SQLITE_OK ? sq_step(q) : b.rc;
 	if (rc == SQLITE_ROW)
@@ -390,7 +370,6 @@ out:
 	return ret;
 }
 
-/* The rollup cells of [from_hour, to_hour), oldest first. */
 /* The by-type read: the range's cells come in primary-key order (hour
  * first), so a bucket's cells are contiguous; they are summed into the tail
  * of @out (one row per type of the current bucket, found by a short linear
@@ -453,34 +432,28 @@ static int rollup_by_type(sq *s, sqlite3_stmt *q, int64_t bucket_hours, event_ro
 	return ret;
 }
 
+/* The rollup cells of [from_hour, to_hour), oldest first. */
 int sq_event_rollup(store *st, int64_t from_hour, int64_t to_hour, int64_t bucket_hours,
                     bool per_webhook, event_rollup_row **out, size_t *n, th_error *err)
 {
-	if (bucket_hours < 1)
-		return th_err(err, TH_EINVAL, "event rollup: buckets of at least 1 hour");
+	if (store_check_rollup(bucket_hours, out, n, err) != 0)
+		return TH_EINVAL;
 	sq *s = sq_of(st);
-	*out = NULL;
-	*n = 0;
+	if (per_webhook) { /* summed in SQL */
+		const int64_t range[] = {from_hour, to_hour, bucket_hours};
+		return sq_list_ints(s, Q_ROLLUP_RANGE, range, TH_ARRAY_LEN(range), &store_rt_rollup,
+		                    (void **)out, n, "reading the event rollup", err);
+	}
+	/* by type: summed in rollup_by_type */
 	pthread_mutex_lock(&s->mu);
-	int ret = 0;
-	sqlite3_stmt *q = sq_stmt(s, per_webhook ? Q_ROLLUP_RANGE : Q_ROLLUP_RANGE_TYPES, err);
-	if (!q) {
-		ret = TH_ESTORE;
-	} else {
-		sq_bind b = {q, 0, SQLITE_OK};
+	sq_bind b;
+	int ret = sq_prepare(s, Q_ROLLUP_RANGE_TYPES, &b, err);
+	if (ret == 0) {
 		sq_bind_i64(&b, from_hour);
 		sq_bind_i64(&b, to_hour);
-		if (per_webhook) /* summed in SQL; by type, in rollup_by_type */
-			sq_bind_i64(&b, bucket_hours);
-		if (b.rc != SQLITE_OK) {
-			sq_reset(q);
-			ret = sq_fail(s, err, "reading the event rollup");
-		} else {
-			ret = per_webhook ? sq_collect(s, q, &store_rt_rollup, (void **)out, n,
-			                               "reading the event rollup", err)
-			                  : rollup_by_type(s, q, bucket_hours, out, n, err);
-			sq_reset(q);
-		}
+		ret = b.rc != SQLITE_OK ? sq_fail(s, err, "reading the event rollup")
+		                        : rollup_by_type(s, b.st, bucket_hours, out, n, err);
+		sq_reset(b.st);
 	}
 	pthread_mutex_unlock(&s->mu);
 	return ret;

@@ -315,11 +315,6 @@ static int page_sql(buf *sql, const event_page_query *qy)
 	return e;
 }
 
-static int bind_named_i64(sqlite3_stmt *q, const char *name, int64_t v)
-{
-	return sqlite3_bind_int64(q, sqlite3_bind_parameter_index(q, name), v);
-}
-
 int sq_event_page(store *st, const event_page_query *qy, event_row **out, size_t *n, th_error *err)
 {
 	sq *s = sq_of(st);
@@ -340,26 +335,20 @@ int sq_event_page(store *st, const event_page_query *qy, event_row **out, size_t
 		ret = sq_fail(s, err, "reading events");
 		goto out;
 	}
-	rc |= bind_named_i64(q, ":after", qy->after_seq);
-	rc |= bind_named_i64(q, ":upto", qy->upto_seq);
+	rc |= sq_bind_named_i64(q, ":after", qy->after_seq);
+	rc |= sq_bind_named_i64(q, ":upto", qy->upto_seq);
 	if (qy->webhook_id)
-		rc |= sqlite3_bind_text(q, sqlite3_bind_parameter_index(q, ":webhook"),
-		                        qy->webhook_id, -1, SQLITE_STATIC);
+		rc |= sq_bind_named_text(q, ":webhook", qy->webhook_id);
 	if (qy->action_type)
-		rc |= sqlite3_bind_text(q, sqlite3_bind_parameter_index(q, ":type"),
-		                        qy->action_type, -1, SQLITE_STATIC);
+		rc |= sq_bind_named_text(q, ":type", qy->action_type);
 	if (qy->since_ms > 0)
-		rc |= bind_named_i64(q, ":since", qy->since_ms);
+		rc |= sq_bind_named_i64(q, ":since", qy->since_ms);
 	if (qy->until_ms > 0)
-		rc |= bind_named_i64(q, ":until", qy->until_ms);
-	rc |= bind_named_i64(q, ":limit", (int64_t)qy->limit);
-	if (rc != SQLITE_OK) {
-		ret = sq_fail(s, err, "reading events");
-		goto out;
-	}
-	ret = sq_collect(s, q, &store_rt_event_row_full, (void **)out, n, "reading events", err);
+		rc |= sq_bind_named_i64(q, ":until", qy->until_ms);
+	rc |= sq_bind_named_i64(q, ":limit", (int64_t)qy->limit);
+	ret = sq_collect_once(s, q, rc, &store_rt_event_row_full, (void **)out, n, "reading events",
+	                      err);
 out:
-	sqlite3_finalize(q);
 	pthread_mutex_unlock(&s->mu);
 	buf_free(&sql);
 	return ret;

@@ -108,6 +108,9 @@ sqlite3_stmt *sq_stmt(sq *s, enum sq_q id, th_error *err);
 void sq_reset(sqlite3_stmt *st);
 /* Run a cached statement that returns no rows (BEGIN, COMMIT, ...). */
 int sq_run(sq *s, enum sq_q id, const char *what, th_error *err);
+/* Run @sql (statements without parameters; rows ignored), lock held: 0, or
+ * TH_ESTORE "@what: sqlite message". */
+int sq_exec(sq *s, const char *sql, const char *what, th_error *err);
 /* Roll back the open transaction, if any. */
 void sq_rollback(sq *s);
 
@@ -120,11 +123,32 @@ typedef struct sq_bind {
 
 void sq_bind_text(sq_bind *b, const char *v); /* NULL binds SQL NULL; not copied */
 void sq_bind_i64(sq_bind *b, int64_t v);
+/* Bind @v to the parameter called @name (":x") of @q, for statements built
+ * at run time; the sqlite3_bind_* result. Text is not copied. */
+int sq_bind_named_text(sqlite3_stmt *q, const char *name, const char *v);
+int sq_bind_named_i64(sqlite3_stmt *q, const char *name, int64_t v);
+
+/* sq_bind as a store_params: {&sq_params_ops, &b} (booleans bind as 0/1). */
+extern const struct store_params_ops sq_params_ops;
+/* The cached statement @id (sq_stmt()) in @b, ready to bind its first
+ * parameter: 0, or TH_ESTORE with @err when it cannot be prepared (b->st is
+ * then NULL). The caller sq_reset()s b->st after use. */
+int sq_prepare(sq *s, enum sq_q id, sq_bind *b, th_error *err);
+
+/* Step the bound statement of @b once (a command: rows are not read) and
+ * reset it: 0 when it ran to its end, else TH_ESTORE "@what: message"
+ * (a binding that failed too). */
+int sq_done(sq *s, sq_bind *b, const char *what, th_error *err);
 
 /* Step @q to the end, every row read as @rt into a new array (see
  * store_rows_collect()). Does not reset @q. */
 int sq_collect(sq *s, sqlite3_stmt *q, const store_rowtype *rt, void **out, size_t *n,
                const char *what, th_error *err);
+/* sq_collect() of @q, a statement prepared for one listing, which is then
+ * finalized; @bind_rc is what binding its parameters gave (SQLITE_OK, or
+ * the failure: TH_ESTORE "@what: message", nothing read). */
+int sq_collect_once(sq *s, sqlite3_stmt *q, int bind_rc, const store_rowtype *rt, void **out,
+                    size_t *n, const char *what, th_error *err);
 /* Step @q (bound) once and read its row as @rt into @out; no row:
  * TH_ENOTFOUND "@nf". Does not reset @q. */
 int sq_read_one(sq *s, sqlite3_stmt *q, const store_rowtype *rt, void *out, const char *nf,
@@ -133,11 +157,20 @@ int sq_read_one(sq *s, sqlite3_stmt *q, const store_rowtype *rt, void *out, cons
  * as @rt into @out; TH_ENOTFOUND "@nf" when none. Takes the lock. */
 int sq_get_one(sq *s, enum sq_q id, const char *k1, const char *k2, const store_rowtype *rt,
                void *out, const char *nf, const char *what, th_error *err);
+/* sq_get_one() of cached query @q by one @id: TH_ENOTFOUND "no @entity with
+ * id @id" when none. */
+int sq_get_id(sq *s, enum sq_q q, const char *id, const store_rowtype *rt, void *out,
+              const char *entity, const char *what, th_error *err);
 /* Every row of cached query @id (no parameters) as @rt; _locked: lock held. */
 int sq_list_locked(sq *s, enum sq_q id, const store_rowtype *rt, void **out, size_t *n,
                    const char *what, th_error *err);
 int sq_list(sq *s, enum sq_q id, const store_rowtype *rt, void **out, size_t *n, const char *what,
             th_error *err);
+
+/* Every row of cached query @id bound to the integers @args (@nargs of
+ * them, in order) as @rt; takes the lock. */
+int sq_list_ints(sq *s, enum sq_q id, const int64_t *args, size_t nargs, const store_rowtype *rt,
+                 void **out, size_t *n, const char *what, th_error *err);
 
 /* Binds a command's parameters from @arg. */
 typedef void (*sq_binder)(sq_bind *b, const void *arg);

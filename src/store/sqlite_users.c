@@ -51,25 +51,16 @@ int sq_session_put(store *st, const user_session *us, th_error *err)
 		return TH_EINVAL;
 	pthread_mutex_lock(&s->mu);
 	int ret = 0, rc;
-	sqlite3_stmt *q = sq_stmt(s, Q_SESSION_PURGE, err);
-	if (!q) {
-		ret = TH_ESTORE;
+	sq_bind b;
+	if ((ret = sq_prepare(s, Q_SESSION_PURGE, &b, err)) != 0)
 		goto out;
-	}
-	sq_bind b = {q, 0, SQLITE_OK};
+	sqlite3_stmt *q = b.st;
 	sq_bind_i64(&b, time_now_ms());
-	rc = b.rc == SQLITE_OK ? sq_step(q) : b.rc;
-	sq_reset(q);
-	if (rc != SQLITE_DONE) {
-		ret = sq_fail(s, err, "purging sessions");
+	if ((ret = sq_done(s, &b, "purging sessions", err)) != 0)
 		goto out;
-	}
-	q = sq_stmt(s, Q_SESSION_PUT, err);
-	if (!q) {
-		ret = TH_ESTORE;
+	if ((ret = sq_prepare(s, Q_SESSION_PUT, &b, err)) != 0)
 		goto out;
-	}
-	b = (sq_bind){q, 0, SQLITE_OK};
+	q = b.st;
 	sq_bind_text(&b, us->id_hash);
 	sq_bind_text(&b, us->user);
 	sq_bind_text(&b, us->csrf);

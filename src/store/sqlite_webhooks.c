@@ -18,22 +18,7 @@ static int webhook_unique_err(sq *s, const void *arg, th_error *err)
 /* The columns both webhook statements bind, in order; created_at only on insert. */
 static void bind_webhook(sq_bind *b, const webhook *w, bool insert)
 {
-	sq_bind_text(b, w->id);
-	sq_bind_text(b, w->trello_id);
-	sq_bind_text(b, w->id_model);
-	sq_bind_text(b, w->model_type);
-	sq_bind_text(b, w->model_name);
-	sq_bind_text(b, w->description);
-	sq_bind_text(b, w->callback_url);
-	sq_bind_text(b, w->token);
-	sq_bind_text(b, webhook_state_name(w->state));
-	sq_bind_i64(b, w->active);
-	sq_bind_i64(b, w->consecutive_failures);
-	sq_bind_i64(b, w->first_consecutive_fail_at);
-	if (insert)
-		sq_bind_i64(b, w->created_at ? w->created_at : time_now_ms());
-	sq_bind_i64(b, w->last_event_at);
-	sq_bind_text(b, w->token_fp);
+	store_params_webhook(&(store_params){&sq_params_ops, b}, w, insert);
 }
 
 static void bind_webhook_insert(sq_bind *b, const void *arg)
@@ -68,10 +53,8 @@ int sq_webhook_update(store *st, const webhook *w, th_error *err)
 
 int sq_webhook_get(store *st, const char *id, webhook *out, th_error *err)
 {
-	char nf[160];
-	store_not_found_msg(nf, sizeof nf, "webhook", id);
-	return sq_get_one(sq_of(st), Q_WEBHOOK_GET, id, NULL, &store_rt_webhook, out, nf,
-	                  "reading a webhook", err);
+	return sq_get_id(sq_of(st), Q_WEBHOOK_GET, id, &store_rt_webhook, out, "webhook",
+	                 "reading a webhook", err);
 }
 
 int sq_webhook_find(store *st, const char *id_model, const char *tok, webhook *out, th_error *err)
@@ -103,14 +86,7 @@ int sq_webhook_delete(store *st, const char *id, th_error *err)
 
 static void bind_token(sq_bind *b, const void *arg)
 {
-	const token *t = arg;
-	sq_bind_text(b, t->token);
-	sq_bind_text(b, t->member);
-	sq_bind_i64(b, t->expires_at);
-	sq_bind_text(b, token_state_name(t->state));
-	sq_bind_i64(b, t->checked_at);
-	sq_bind_i64(b, t->created_at ? t->created_at : time_now_ms());
-	sq_bind_text(b, t->token_fp);
+	store_params_token(&(store_params){&sq_params_ops, b}, arg);
 }
 
 int sq_token_put(store *st, const token *t, th_error *err)

@@ -147,10 +147,8 @@ void event_rollup_list_free(event_rollup_row *a, size_t n)
 {
 	if (!a)
 		return;
-	for (size_t i = 0; i < n; i++) {
-		free(a[i].webhook_id);
-		free(a[i].action_type);
-	}
+	for (size_t i = 0; i < n; i++)
+		TH_FREE_ALL(a[i].webhook_id, a[i].action_type);
 	free(a);
 }
 
@@ -164,24 +162,21 @@ void delivery_list_free(delivery *a, size_t n)
 	free(a);
 }
 
-/* Free the strings of @s (the CSRF token wiped first) and zero it. NULL-safe. */
+/* Free the strings of @m and zero it. NULL-safe. */
 void backfill_mark_clear(backfill_mark *m)
 {
 	if (!m)
 		return;
-	free(m->webhook_id);
-	free(m->last_action_id);
-	free(m->model_kind);
-	free(m->error);
+	TH_FREE_ALL(m->webhook_id, m->last_action_id, m->model_kind, m->error);
 	memset(m, 0, sizeof *m);
 }
 
+/* Free the strings of @s (the CSRF token wiped first) and zero it. NULL-safe. */
 void user_session_clear(user_session *s)
 {
 	if (!s)
 		return;
-	free(s->id_hash);
-	free(s->user);
+	TH_FREE_ALL(s->id_hash, s->user);
 	str_free_secret(s->csrf);
 	memset(s, 0, sizeof *s);
 }
@@ -336,6 +331,17 @@ int store_check_status_filter(const char *status, th_error *err)
 	return 0;
 }
 
+/* Empty the result of event_rollup, then 0, or TH_EINVAL for buckets of
+ * less than an hour. */
+int store_check_rollup(int64_t bucket_hours, event_rollup_row **out, size_t *n, th_error *err)
+{
+	*out = NULL;
+	*n = 0;
+	if (bucket_hours < 1)
+		return th_err(err, TH_EINVAL, "event rollup: buckets of at least 1 hour");
+	return 0;
+}
+
 /* TH_EEXISTS naming which uniqueness rule @w hit. */
 int store_webhook_exists(const webhook *w, bool model_token, th_error *err)
 {
@@ -344,6 +350,18 @@ int store_webhook_exists(const webhook *w, bool model_token, th_error *err)
 		              "a webhook for model %s with this token already exists",
 		              w->id_model ? w->id_model : "?");
 	return th_err(err, TH_EEXISTS, "a webhook with id %s already exists", w->id ? w->id : "?");
+}
+
+/* TH_ESTORE when the database's schema @version is newer than @latest, the
+ * newest this build knows (an older trellohook on a migrated database). */
+int store_check_schema_version(int version, int latest, th_error *err)
+{
+	if (version <= latest)
+		return 0;
+	return th_err(err, TH_ESTORE,
+	              "the database schema is version %d, newer than this trellohook knows (%d); "
+	              "upgrade trellohook",
+	              version, latest);
 }
 
 /* TH_ENOTFOUND "no @what with id @id". */
@@ -424,12 +442,10 @@ void store_events_unfill(event **evs, size_t n, const enum store_put *results,
 /* Free what a store's event reader filled and zero @ev. NULL fields are fine. */
 void store_event_clear(event *ev)
 {
-	char **fields[] = {&ev->id,          &ev->webhook_id, &ev->action_id, &ev->action_type,
-	                   &ev->action_date, &ev->model_id,   &ev->board_id,  &ev->board_name,
-	                   &ev->list_id,     &ev->list_name,  &ev->card_id,   &ev->card_name,
-	                   &ev->member,      &ev->summary,    &ev->member_id, &ev->payload};
-	for (size_t i = 0; i < TH_ARRAY_LEN(fields); i++)
-		free(*fields[i]);
+	TH_FREE_ALL(ev->id, ev->webhook_id, ev->action_id, ev->action_type, ev->action_date,
+	            ev->model_id, ev->board_id, ev->board_name, ev->list_id, ev->list_name,
+	            ev->card_id, ev->card_name, ev->member, ev->member_id, ev->summary,
+	            ev->payload);
 	if (ev->json)
 		json_decref(ev->json);
 	memset(ev, 0, sizeof *ev);

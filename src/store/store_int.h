@@ -50,10 +50,17 @@ bool store_batch_webhook_latest(event *const *evs, const enum store_put *results
 int store_delivery_finish_one(store *st, const char *id, enum delivery_status status,
                               int64_t next_attempt_at, const char *last_error, th_error *err);
 int store_check_status_filter(const char *status, th_error *err);
+/* event_rollup's checks: *@out and *@n emptied, buckets of at least one
+ * hour (else TH_EINVAL). */
+int store_check_rollup(int64_t bucket_hours, event_rollup_row **out, size_t *n, th_error *err);
 
 /* TH_EEXISTS for a webhook insert/update that hit a uniqueness rule:
  * @model_token says it was (id_model, token), else the id. */
 int store_webhook_exists(const webhook *w, bool model_token, th_error *err);
+
+/* migrate's check: TH_ESTORE ("upgrade trellohook") when the database's
+ * schema @version is newer than @latest, the newest this build knows. */
+int store_check_schema_version(int version, int latest, th_error *err);
 
 /* TH_ENOTFOUND "no @what with id @id" (@id NULL shows "(null)"). */
 int store_not_found(th_error *err, const char *what, const char *id);
@@ -204,6 +211,30 @@ extern const store_rowtype store_rt_delivery_rollup;
 /* Reads EVENT_COLS of the current row into @ev (and the payload after them
  * when @with_payload); returns the event's seq. */
 int64_t store_read_event(store_row *r, event *ev, bool with_payload);
+
+/* ---- writing parameters (store_rows.c) ----------------------------------------------
+ *
+ * The mirror of store_row: a backend exposes a statement's parameters as a
+ * store_params (its ops append the next one), and the parameters of a row
+ * type are written once, here, in the order of its *_COLS. */
+
+typedef struct store_params store_params;
+
+struct store_params_ops {
+	void (*text)(store_params *w, const char *v); /* NULL: SQL NULL; not copied */
+	void (*integer)(store_params *w, int64_t v);
+	void (*boolean)(store_params *w, bool v);
+};
+
+struct store_params {
+	const struct store_params_ops *ops;
+	void *dst; /* the backend's parameter list (pparams, sq_bind) */
+};
+
+/* WEBHOOK_COLS (created_at only when @insert, else left out). */
+void store_params_webhook(store_params *w, const webhook *wh, bool insert);
+void store_params_token(store_params *w, const token *t);     /* TOKEN_COLS */
+void store_params_handler(store_params *w, const handler *h); /* HANDLER_COLS */
 
 /* Every remaining row of @r as a new array of @t elements (NULL when none),
  * the caller's on success; on failure everything read is freed, *out is NULL

@@ -3,7 +3,8 @@
  * store_rows.c — every row type of the store read once, over the store_row
  * cursor each backend provides (store_int.h): a column reader per type
  * (text, integer, boolean, blob) and one reader per element type, plus the
- * loops that gather one row or all of them.
+ * loops that gather one row or all of them; and the other way, the
+ * parameters of the row types a backend writes (store_params).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -267,6 +268,51 @@ const store_rowtype store_rt_rollup = {sizeof(event_rollup_row), read_rollup, cl
 const store_rowtype store_rt_delivery_rollup = {sizeof(delivery_rollup_row), read_delivery_rollup,
                                                 clear_delivery_rollup};
 const store_rowtype store_rt_text = {sizeof(char *), read_text, clear_text};
+
+/* ---- writing parameters ------------------------------------------------------------- */
+
+/* A row's created_at: the caller's, or now for a new row. */
+static int64_t created_or_now(int64_t created_at)
+{
+	return created_at ? created_at : time_now_ms();
+}
+
+void store_params_webhook(store_params *w, const webhook *wh, bool insert)
+{
+	const char *text[] = {wh->id,           wh->trello_id,  wh->id_model,
+	                      wh->model_type,   wh->model_name, wh->description,
+	                      wh->callback_url, wh->token,      webhook_state_name(wh->state)};
+	for (size_t i = 0; i < TH_ARRAY_LEN(text); i++)
+		w->ops->text(w, text[i]);
+	w->ops->boolean(w, wh->active);
+	w->ops->integer(w, wh->consecutive_failures);
+	w->ops->integer(w, wh->first_consecutive_fail_at);
+	if (insert)
+		w->ops->integer(w, created_or_now(wh->created_at));
+	w->ops->integer(w, wh->last_event_at);
+	w->ops->text(w, wh->token_fp);
+}
+
+void store_params_token(store_params *w, const token *t)
+{
+	w->ops->text(w, t->token);
+	w->ops->text(w, t->member);
+	w->ops->integer(w, t->expires_at);
+	w->ops->text(w, token_state_name(t->state));
+	w->ops->integer(w, t->checked_at);
+	w->ops->integer(w, created_or_now(t->created_at));
+	w->ops->text(w, t->token_fp);
+}
+
+void store_params_handler(store_params *w, const handler *h)
+{
+	const char *text[] = {h->id,    handler_kind_name(h->kind), h->target, h->on, h->model,
+	                      h->secret};
+	for (size_t i = 0; i < TH_ARRAY_LEN(text); i++)
+		w->ops->text(w, text[i]);
+	w->ops->boolean(w, h->enabled);
+	w->ops->integer(w, created_or_now(h->created_at));
+}
 
 /* Grow @*arr (of @elem-sized items) so it can hold @n + 1; zeroes new room. */
 static int grow(char **arr, size_t *cap, size_t n, size_t elem)

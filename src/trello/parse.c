@@ -151,11 +151,8 @@ void trello_webhook_clear(trello_webhook *w)
 {
 	if (!w)
 		return;
-	free(w->id);
-	free(w->description);
-	free(w->id_model);
-	free(w->callback_url);
-	free(w->first_consecutive_fail_date);
+	TH_FREE_ALL(w->id, w->description, w->id_model, w->callback_url,
+	            w->first_consecutive_fail_date);
 	memset(w, 0, sizeof *w);
 }
 
@@ -176,14 +173,9 @@ void trello_token_info_clear(trello_token_info *t)
 {
 	if (!t)
 		return;
-	free(t->id);
-	free(t->id_member);
-	free(t->date_created);
-	free(t->date_expires);
-	for (size_t i = 0; i < t->npermissions; i++) {
-		free(t->permissions[i].id_model);
-		free(t->permissions[i].model_type);
-	}
+	TH_FREE_ALL(t->id, t->id_member, t->date_created, t->date_expires);
+	for (size_t i = 0; i < t->npermissions; i++)
+		TH_FREE_ALL(t->permissions[i].id_model, t->permissions[i].model_type);
 	free(t->permissions);
 	memset(t, 0, sizeof *t);
 }
@@ -193,9 +185,7 @@ void trello_member_clear(trello_member *m)
 {
 	if (!m)
 		return;
-	free(m->id);
-	free(m->username);
-	free(m->full_name);
+	TH_FREE_ALL(m->id, m->username, m->full_name);
 	memset(m, 0, sizeof *m);
 }
 
@@ -204,12 +194,9 @@ void trello_board_list_clear(trello_board_list *l)
 {
 	if (!l)
 		return;
-	for (size_t i = 0; i < l->len; i++) {
-		free(l->items[i].id);
-		free(l->items[i].name);
-		free(l->items[i].url);
-		free(l->items[i].short_link);
-	}
+	for (size_t i = 0; i < l->len; i++)
+		TH_FREE_ALL(l->items[i].id, l->items[i].name, l->items[i].url,
+		            l->items[i].short_link);
 	free(l->items);
 	l->items = NULL;
 	l->len = 0;
@@ -220,9 +207,7 @@ void trello_model_clear(trello_model *m)
 {
 	if (!m)
 		return;
-	free(m->id);
-	free(m->name);
-	free(m->url);
+	TH_FREE_ALL(m->id, m->name, m->url);
 	memset(m, 0, sizeof *m);
 }
 
@@ -453,12 +438,8 @@ void trello_action_list_clear(trello_action_list *l)
 {
 	if (!l)
 		return;
-	for (size_t i = 0; i < l->len; i++) {
-		free(l->items[i].id);
-		free(l->items[i].type);
-		free(l->items[i].date);
-		free(l->items[i].json);
-	}
+	for (size_t i = 0; i < l->len; i++)
+		TH_FREE_ALL(l->items[i].id, l->items[i].type, l->items[i].date, l->items[i].json);
 	free(l->items);
 	l->items = NULL;
 	l->len = 0;

@@ -14,6 +14,12 @@ void str_free_secret(char *s)
 	free(s);
 }
 
+void mem_free_all(void *const *ptrs, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(ptrs[i]);
+}
+
 bool str_copy(char *dst, size_t size, const char *src)
 {
 	if (!size)

@@ -86,6 +86,12 @@ bool str_copy(char *dst, size_t size, const char *src);
 /* Overwrite the string @s with zeros, then free it: for tokens, secrets and
  * passwords, so they do not stay in freed memory. NULL-safe. */
 void str_free_secret(char *s);
+/* free() each of @n pointers (NULLs allowed). Clear functions use it through
+ * TH_FREE_ALL(x->a, x->b, ...) for their plain heap fields, then zero the
+ * struct; secrets still go through str_free_secret(). */
+void mem_free_all(void *const *ptrs, size_t n);
+#define TH_FREE_ALL(...) \
+	mem_free_all((void *[]){__VA_ARGS__}, sizeof((void *[]){__VA_ARGS__}) / sizeof(void *))
 /* snprintf that reports truncation as false. */
 bool str_printf(char *dst, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 bool str_eq(const char *a, const char *b); /* NULL-safe equality */

@@ -1,0 +1,140 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * pg_pipe.c — libpq's pipeline mode for the PostgreSQL store (pg_int.h's
+ * pq_pipe_*): what the ingest batch (pg_events.c) sends in two round trips.
+ */
+#include <string.h>
+
+#include "store/pg_int.h"
+#include "store/store_fault.h"
+
+/* ---- pipeline mode ---------------------------------------------------------------------- */
+
+/*
+ * libpq's pipeline mode (libpq 14+; any server with the extended protocol):
+ * statements are sent one after another without waiting for each answer,
+ * and the answers are read afterwards in the same order, so a batch of
+ * statements costs one round trip to the server instead of one each. A
+ * PQpipelineSync marks where the server reports back (and, outside an
+ * explicit transaction, commits); after an error the server skips
+ * everything up to the next sync, so pq_pipe_end() reads on to the last one.
+ * Blocking connections are fine here: while libpq cannot send, it reads what
+ * the server answered into its input buffer, so neither side waits for the
+ * other forever.
+ */
+
+int pq_pipe_begin(pgs *s, pq_pipe *pl, PGconn *c, th_error *err)
+{
+	*pl = (pq_pipe){.c = c};
+	if (PQenterPipelineMode(c) != 1)
+		return pg_fail(s, c, NULL, "starting a pipeline", err);
+	pl->active = true;
+	return 0;
+}
+
+/* Queue @sql with @p (kept valid until its result was read). */
+int pq_pipe_send(pgs *s, pq_pipe *pl, const char *sql, pparams *p, const char *what, th_error *err)
+{
+	if (p && p->oom)
+		return th_err(err, TH_ENOMEM, "%s: out of memory", what);
+	if (store_fault_hit(STORE_FAULT_QUERY)) /* tests only (store_fault.h) */
+		return th_err(err, TH_ESTORE, "%s: injected fault", what);
+	if (!PQsendQueryParams(pl->c, sql, p ? p->n : 0, NULL, p ? p->v : NULL, p ? p->len : NULL,
+	                       p ? p->fmt : NULL, 0))
+		return pg_fail(s, pl->c, NULL, what, err);
+	pl->queued++;
+	return 0;
+}
+
+/* A sync point after what was queued; sends everything. */
+int pq_pipe_sync(pgs *s, pq_pipe *pl, th_error *err)
+{
+	if (PQpipelineSync(pl->c) != 1)
+		return pg_fail(s, pl->c, NULL, "sending to PostgreSQL", err);
+	pl->syncs++;
+	pl->queued = 0;
+	return 0;
+}
+
+/* Keep the SQLSTATE of @r (a failed statement's answer) unless one is kept. */
+static void pipe_note_state(pq_pipe *pl, const PGresult *r)
+{
+	const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+	if (state && !pl->sqlstate[0])
+		str_copy(pl->sqlstate, sizeof pl->sqlstate, state);
+}
+
+/* The answer to the next queued statement (PQclear it), or NULL with @err. */
+PGresult *pq_pipe_result(pgs *s, pq_pipe *pl, const char *what, th_error *err)
+{
+	PGresult *r = PQgetResult(pl->c);
+	ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+	if (r && st != PGRES_PIPELINE_SYNC) {
+		PGresult *end = PQgetResult(pl->c); /* NULL: the end of this statement's answer */
+		PQclear(end);
+	}
+	if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
+		return r;
+	if (st == PGRES_PIPELINE_SYNC)
+		pl->syncs--; /* out of step: a statement's answer was expected */
+	if (st == PGRES_PIPELINE_ABORTED) {
+		th_err(err, TH_ESTORE, "%s: not run, an earlier statement failed", what);
+	} else {
+		pipe_note_state(pl, r);
+		pg_fail(s, pl->c, r, what, err);
+	}
+	PQclear(r);
+	return NULL;
+}
+
+/* Run a queued statement's answer that is not needed: 0 or the error code. */
+int pq_pipe_done(pgs *s, pq_pipe *pl, const char *what, th_error *err)
+{
+	PGresult *r = pq_pipe_result(s, pl, what, err);
+	if (!r)
+		return err ? err->code : TH_ESTORE;
+	PQclear(r);
+	return 0;
+}
+
+/* Read the next sync point: 0, or an error when something else came. */
+int pq_pipe_synced(pgs *s, pq_pipe *pl, th_error *err)
+{
+	PGresult *r = PQgetResult(pl->c);
+	ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+	int ret = 0;
+	if (st == PGRES_PIPELINE_SYNC) {
+		pl->syncs--;
+	} else {
+		pipe_note_state(pl, r);
+		ret = pg_fail(s, pl->c, r, "reading PostgreSQL's answers", err);
+	}
+	PQclear(r);
+	return ret;
+}
+
+/* Leave pipeline mode. After an error, first sync what is still queued and
+ * read (and drop) every answer up to the last sync point; a connection that
+ * cannot leave pipeline mode is reset, so the pool never hands out one in
+ * the middle of a pipeline. */
+void pq_pipe_end(pq_pipe *pl)
+{
+	if (!pl->active)
+		return;
+	pl->active = false;
+	if (pl->queued && PQstatus(pl->c) == CONNECTION_OK && PQpipelineSync(pl->c) == 1)
+		pl->syncs++;
+	int nulls = 0;
+	while (pl->syncs > 0 && PQstatus(pl->c) == CONNECTION_OK && nulls < 4096) {
+		PGresult *r = PQgetResult(pl->c);
+		if (!r) {
+			nulls++; /* the end of one statement's answer */
+			continue;
+		}
+		if (PQresultStatus(r) == PGRES_PIPELINE_SYNC)
+			pl->syncs--;
+		PQclear(r);
+	}
+	if (PQexitPipelineMode(pl->c) != 1 && PQstatus(pl->c) == CONNECTION_OK)
+		PQreset(pl->c);
+}
