@@ -250,8 +250,15 @@ static int op_delivery_retry(pgs *s, PGconn *c, void *ctx, th_error *err)
 	PGresult *r = NULL;
 	int ret = 0;
 	pp_text(&p, id);
-	if (!(r = pq(s, c, "SELECT status FROM deliveries WHERE id = $1 FOR UPDATE", &p,
-	             "reading a delivery", err))) {
+	/* the event is locked too (FOR SHARE): a prune batch locks its events FOR
+	 * UPDATE before deleting finished deliveries, so either it waits for this
+	 * retry and then sees the delivery pending (and keeps the event), or this
+	 * retry waits for it and finds the delivery gone; never a retry reported
+	 * done whose delivery the prune then deletes */
+	if (!(r = pq(s, c,
+	             "SELECT d.status FROM deliveries d JOIN events e ON e.id = d.event_id"
+	             " WHERE d.id = $1 FOR UPDATE OF d FOR SHARE OF e",
+	             &p, "reading a delivery", err))) {
 		ret = err ? err->code : TH_ESTORE;
 		goto out;
 	}
