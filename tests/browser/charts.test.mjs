@@ -42,6 +42,9 @@ function seed(dbPath, now) {
   }
   // quiet: 40 events over days 2-6 ago, nothing since (silent: 4 x ~4.2 h)
   for (let i = 0; i < 40; i++) rows.push([quiet, 'commentCard', now - 2 * 24 * H - i * 3 * H]);
+  // inserted oldest first, as ingest would have stored them (the event list
+  // and "Recent events" are in the order events were stored)
+  rows.sort((a, b) => a[2] - b[2]);
   const values = rows.map(([w, t, at]) => {
     k++;
     const id = `seed${String(k).padStart(16, '0')}`;
