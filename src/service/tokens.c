@@ -207,7 +207,11 @@ void svc_token_mark_dead(svc_ctx *sc, const char *plain, enum trello_error_kind 
 			continue;
 		w->state = WEBHOOK_NEEDS_TOKEN;
 		w->active = false;
-		if (svc_webhook_update(sc, w, &err))
+		int urc = svc_webhook_update(sc, w, &err);
+		if (urc == TH_ENOTFOUND) /* removed since the listing: nothing to flag */
+			log_info(COMPONENT, "webhook %s was removed before it could be flagged",
+			         w->id);
+		else if (urc)
 			log_error(COMPONENT, "cannot flag webhook %s: %s", w->id, err.msg);
 		else
 			log_warn(COMPONENT, "webhook %s (model %s) needs a new token", w->id,
