@@ -76,6 +76,15 @@ int cli_svc(cli *c, svc_ctx **out)
 	return rc;
 }
 
+int cli_svc_need(cli *c, unsigned needs, svc_ctx **out)
+{
+	th_error err = {0, {0}};
+	*out = NULL;
+	if (config_require(&c->cfg, needs, &err))
+		return cli_fail_err(&err);
+	return cli_svc(c, out);
+}
+
 int cli_svc_one(cli *c, int argc, const char *what, svc_ctx **out)
 {
 	if (argc != 1)
@@ -173,6 +182,57 @@ int cli_take_value(int argc, char **argv, int *i, const char *flag, const char *
 	return 1;
 }
 
+/* One flag of @f at argv[*i]: 1 taken (*i past its value), 0 not this flag,
+ * or minus the exit code (message printed). */
+static int take_flag(const cli *c, const cli_flag *f, int argc, char **argv, int *i)
+{
+	if (f->kind == CLI_FLAG_BOOL) {
+		if (!cli_is_flag(argv[*i], f->name))
+			return 0;
+		*(bool *)f->dst = true;
+		return 1;
+	}
+	const char *v = NULL;
+	int t = cli_take_value(argc, argv, i, f->name, &v);
+	if (t <= 0)
+		return t < 0 ? -EXIT_USAGE : 0;
+	int rc = 0;
+	cli_strs *l = f->dst;
+	switch (f->kind) {
+	case CLI_FLAG_STR: *(const char **)f->dst = v; break;
+	case CLI_FLAG_FN: rc = f->fn(f->dst, f->name, v); break;
+	case CLI_FLAG_LIST:
+		if (l->n == l->max)
+			rc = cli_fail(EXIT_USAGE, "%s: at most %zu %s", c->prog, l->max, f->name);
+		else if (!f->fn || !(rc = f->fn(f->dst, f->name, v)))
+			l->v[l->n++] = v;
+		break;
+	default:
+		if (num_parse_i64(v, f->min, f->max, f->dst))
+			rc = cli_fail(EXIT_USAGE,
+			              "%s: expected a whole number from %lld to %lld, got '%s'",
+			              f->name, (long long)f->min, (long long)f->max, v);
+	}
+	return rc ? -rc : 1;
+}
+
+int cli_parse_flags(const cli *c, int argc, char **argv, const cli_flag *f, size_t n,
+                    const char **arg, const char *missing)
+{
+	for (int i = 0; i < argc; i++) {
+		int t = 0;
+		for (size_t k = 0; k < n && !t; k++)
+			t = take_flag(c, &f[k], argc, argv, &i);
+		if (t < 0)
+			return -t;
+		if (!t && (!arg || cli_take_arg(c, argv[i], arg)))
+			return arg ? EXIT_USAGE : cli_unexpected(c, argv[i]);
+	}
+	if (arg && !*arg && missing)
+		return cli_fail(EXIT_USAGE, "%s", missing);
+	return 0;
+}
+
 int cli_unexpected(const cli *c, const char *arg)
 {
 	return cli_fail(EXIT_USAGE, "%s: unexpected argument '%s' (see --help)", c->prog, arg);
@@ -189,6 +249,31 @@ int cli_take_arg(const cli *c, const char *arg, const char **out)
 json_t *cli_jstr(const char *s)
 {
 	return s ? json_string(s) : json_null();
+}
+
+json_t *cli_json_record(const void *rec, const cli_jfield *f, size_t n)
+{
+	json_t *o = json_object();
+	const char *base = rec;
+	for (size_t i = 0; o && i < n; i++) {
+		const void *m = base + f[i].off;
+		json_t *v;
+		switch (f[i].kind) {
+		case CLI_J_STR: v = cli_jstr(*(char *const *)m); break;
+		case CLI_J_TIME: v = cli_jtime(*(const int64_t *)m); break;
+		case CLI_J_BOOL: v = json_boolean(*(const bool *)m); break;
+		case CLI_J_INT: v = json_integer(*(const int *)m); break;
+		case CLI_J_I64: v = json_integer(*(const int64_t *)m); break;
+		default: v = f[i].fn(rec);
+		}
+		json_object_set_new(o, f[i].key, v);
+	}
+	return o;
+}
+
+json_t *cli_event_source_json(const void *ev)
+{
+	return json_string(event_source_name(((const event *)ev)->source));
 }
 
 json_t *cli_jtime(int64_t ms)

@@ -11,6 +11,7 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 
 #include "config/config.h"
@@ -47,6 +48,8 @@ int cli_fail_err(const th_error *err);
 int cli_app(cli *c, app **out);
 /* The service context of that app (commands talk to the core only through it). */
 int cli_svc(cli *c, svc_ctx **out);
+/* config_require(@needs) (enum config_need bits; 0: none), then cli_svc(). */
+int cli_svc_need(cli *c, unsigned needs, svc_ctx **out);
 /* For commands that take exactly one argument, an id: refuse anything else
  * ("PROG: expected one @what", a usage error), then cli_svc(). */
 int cli_svc_one(cli *c, int argc, const char *what, svc_ctx **out);
@@ -102,9 +105,87 @@ int cli_unexpected(const cli *c, const char *arg);
  * it is no flag and none was taken yet, returning 0; else cli_unexpected(). */
 int cli_take_arg(const cli *c, const char *arg, const char **out);
 
+/* A command's flags as a table, read by cli_parse_flags(). */
+typedef enum cli_flag_kind {
+	CLI_FLAG_BOOL, /* no value: *(bool *)dst = true */
+	CLI_FLAG_STR,  /* "--x V" or "--x=V": *(const char **)dst = V */
+	CLI_FLAG_INT,  /* a whole number from min to max into *(int64_t *)dst */
+	CLI_FLAG_FN,   /* fn(dst, name, V): 0, or the exit code (message printed) */
+	CLI_FLAG_LIST, /* repeatable: V appended to the cli_strs *dst, fn (if any) checks it */
+} cli_flag_kind;
+/* The values of a repeatable flag: at most @max into @v. */
+typedef struct cli_strs {
+	const char **v;
+	size_t n, max;
+} cli_strs;
+typedef struct cli_flag {
+	const char *name; /* "--limit" */
+	cli_flag_kind kind;
+	void *dst;
+	int64_t min, max; /* CLI_FLAG_INT only */
+	int (*fn)(void *dst, const char *name, const char *value);
+} cli_flag;
+/* A braced initializer (a row of the tables below); the rows of a flag table, one per kind. */
+#define CLI_ROW(...)        \
+	{                   \
+		__VA_ARGS__ \
+	}
+#define CLI_BOOL(name, dst) CLI_ROW(name, CLI_FLAG_BOOL, dst, 0, 0, NULL)
+#define CLI_STR(name, dst) CLI_ROW(name, CLI_FLAG_STR, dst, 0, 0, NULL)
+#define CLI_INT(name, dst, min, max) CLI_ROW(name, CLI_FLAG_INT, dst, min, max, NULL)
+#define CLI_FN(name, fn, dst) CLI_ROW(name, CLI_FLAG_FN, dst, 0, 0, fn)
+#define CLI_LIST(name, dst, check) CLI_ROW(name, CLI_FLAG_LIST, dst, 0, 0, check)
+/* Read @argv (the arguments after the command words) against the @n flags
+ * @f, in order, each value checked as it comes. @arg: where the one
+ * positional argument goes (NULL: none is taken); @missing: said (a usage
+ * error) when @arg is given and stays NULL, or NULL when it may. Returns 0 or
+ * the exit code (message printed: "NAME needs a value", the range of an int,
+ * an unexpected argument). */
+int cli_parse_flags(const cli *c, int argc, char **argv, const cli_flag *f, size_t n,
+                    const char **arg, const char *missing);
+#define CLI_PARSE(c, argc, argv, flags, arg, missing) \
+	cli_parse_flags(c, argc, argv, flags, TH_ARRAY_LEN(flags), arg, missing)
+
 /* JSON helpers shared by commands: NULL becomes JSON null. */
 json_t *cli_jstr(const char *s);
 json_t *cli_jtime(int64_t ms); /* ISO 8601 string, or null for 0 */
+
+/* How a record (a struct) reads as a JSON object: its fields in order, each
+ * a key and the member it comes from, read as what the kind says. */
+typedef enum cli_jkind {
+	CLI_J_STR,  /* char *: cli_jstr() */
+	CLI_J_TIME, /* int64_t milliseconds: cli_jtime() */
+	CLI_J_BOOL, /* bool */
+	CLI_J_INT,  /* int */
+	CLI_J_I64,  /* int64_t */
+	CLI_J_FN,   /* fn(record) makes the value (a new reference) */
+} cli_jkind;
+typedef struct cli_jfield {
+	const char *key;
+	cli_jkind kind;
+	size_t off; /* offsetof the member */
+	json_t *(*fn)(const void *rec);
+} cli_jfield;
+/* A row whose key is @member's name, or @key; the member must have the C type
+ * of its kind (checked when it compiles). */
+#define CLI_JF_(key, kind, type, member, ctype)                                                \
+	CLI_ROW(key, kind,                                                                     \
+	        offsetof(type, member) + 0 * sizeof(_Generic(((type *)0)->member, ctype : 1)), \
+	        NULL)
+#define CLI_JSTR(type, member) CLI_JF_(#member, CLI_J_STR, type, member, char *)
+#define CLI_JSTR_AS(key, type, member) CLI_JF_(key, CLI_J_STR, type, member, char *)
+#define CLI_JTIME(type, member) CLI_JF_(#member, CLI_J_TIME, type, member, int64_t)
+#define CLI_JTIME_AS(key, type, member) CLI_JF_(key, CLI_J_TIME, type, member, int64_t)
+#define CLI_JBOOL(type, member) CLI_JF_(#member, CLI_J_BOOL, type, member, bool)
+#define CLI_JINT(type, member) CLI_JF_(#member, CLI_J_INT, type, member, int)
+#define CLI_JI64(type, member) CLI_JF_(#member, CLI_J_I64, type, member, int64_t)
+#define CLI_JFN(key, fn) CLI_ROW(key, CLI_J_FN, 0, fn)
+/* A new object of @rec's @n fields @f (a field whose value cannot be made is
+ * left out); NULL: out of memory. */
+json_t *cli_json_record(const void *rec, const cli_jfield *f, size_t n);
+#define CLI_JSON_RECORD(rec, fields) cli_json_record(rec, fields, TH_ARRAY_LEN(fields))
+/* The "source" of an event (delivery, backfill, ...): a CLI_JFN of events. */
+json_t *cli_event_source_json(const void *ev);
 
 /* Commands (one file each under src/cli/). */
 int cmd_version(cli *c, int argc, char **argv);

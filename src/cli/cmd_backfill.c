@@ -13,19 +13,17 @@
  * it runs out is listed by the next pass, from the mark. */
 #define BACKFILL_CLI_BUDGET_MS 300000
 
+static const cli_jfield mark_fields[] = {CLI_JSTR(backfill_mark, last_action_id),
+                                         CLI_JTIME(backfill_mark, last_action_at),
+                                         CLI_JI64(backfill_mark, recovered),
+                                         CLI_JTIME(backfill_mark, gap_from),
+                                         CLI_JTIME(backfill_mark, gap_to),
+                                         CLI_JSTR(backfill_mark, error),
+                                         CLI_JTIME_AS("last_pass_at", backfill_mark, updated_at)};
+
 json_t *cli_backfill_json(const backfill_mark *m)
 {
-	json_t *o = json_object();
-	if (!o)
-		return NULL;
-	json_object_set_new(o, "last_action_id", cli_jstr(m->last_action_id));
-	json_object_set_new(o, "last_action_at", cli_jtime(m->last_action_at));
-	json_object_set_new(o, "recovered", json_integer(m->recovered));
-	json_object_set_new(o, "gap_from", cli_jtime(m->gap_from));
-	json_object_set_new(o, "gap_to", cli_jtime(m->gap_to));
-	json_object_set_new(o, "error", cli_jstr(m->error));
-	json_object_set_new(o, "last_pass_at", cli_jtime(m->updated_at));
-	return o;
+	return CLI_JSON_RECORD(m, mark_fields);
 }
 
 void cli_print_backfill(const backfill_mark *m)
@@ -73,22 +71,12 @@ int cmd_webhook_backfill(cli *c, int argc, char **argv)
 {
 	const char *id = NULL;
 	backfill_opts o = BACKFILL_OPTS_INIT;
-	for (int i = 0; i < argc; i++) {
-		int t;
-		if ((t = cli_take_value(argc, argv, &i, "--since", &o.since))) {
-			if (t < 0)
-				return EXIT_USAGE;
-		} else if ((t = cli_take_arg(c, argv[i], &id)) != 0) {
-			return t;
-		}
-	}
-	if (!id)
-		return cli_fail(EXIT_USAGE,
-		                "webhook backfill: expected one webhook id (see webhook ls)");
+	const cli_flag flags[] = {CLI_STR("--since", &o.since)};
 	svc_ctx *sc;
 	trello_client *tc;
-	int rc = cli_svc_trello(c, &sc, &tc);
-	if (rc)
+	int rc = CLI_PARSE(c, argc, argv, flags, &id,
+	                   "webhook backfill: expected one webhook id (see webhook ls)");
+	if (rc || (rc = cli_svc_trello(c, &sc, &tc)))
 		return rc;
 	cli_progress p;
 	cli_progress_init(&p, stderr, "backfill: actions");

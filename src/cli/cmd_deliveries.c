@@ -7,25 +7,33 @@
 #include "service/service.h"
 #include "service/handlers.h"
 
+static json_t *status_json(const void *rec)
+{
+	return cli_jstr(delivery_status_name(((const delivery *)rec)->status));
+}
+
+/* last_error holds captured output: kept if jansson accepts it (valid UTF-8) */
+static json_t *last_error_json(const void *rec)
+{
+	const char *e = ((const delivery *)rec)->last_error;
+	json_t *le = e ? json_string(e) : json_null();
+	return le ? le : json_string("(output not valid UTF-8)");
+}
+
 /* A delivery as JSON (INTERFACE.md field names). */
+static const cli_jfield delivery_fields[] = {CLI_JSTR(delivery, id),
+                                             CLI_JSTR(delivery, event_id),
+                                             CLI_JSTR(delivery, handler_id),
+                                             CLI_JFN("status", status_json),
+                                             CLI_JINT(delivery, attempts),
+                                             CLI_JTIME(delivery, next_attempt_at),
+                                             CLI_JFN("last_error", last_error_json),
+                                             CLI_JTIME(delivery, updated_at)};
+
 static json_t *delivery_json(const void *item, void *ctx)
 {
-	const delivery *d = item;
 	(void)ctx;
-	json_t *o = json_object();
-	if (!o)
-		return NULL;
-	json_object_set_new(o, "id", cli_jstr(d->id));
-	json_object_set_new(o, "event_id", cli_jstr(d->event_id));
-	json_object_set_new(o, "handler_id", cli_jstr(d->handler_id));
-	json_object_set_new(o, "status", cli_jstr(delivery_status_name(d->status)));
-	json_object_set_new(o, "attempts", json_integer(d->attempts));
-	json_object_set_new(o, "next_attempt_at", cli_jtime(d->next_attempt_at));
-	/* last_error holds captured output: keep it if jansson accepts it (valid UTF-8) */
-	json_t *le = d->last_error ? json_string(d->last_error) : json_null();
-	json_object_set_new(o, "last_error", le ? le : json_string("(output not valid UTF-8)"));
-	json_object_set_new(o, "updated_at", cli_jtime(d->updated_at));
-	return o;
+	return CLI_JSON_RECORD(item, delivery_fields);
 }
 
 static void delivery_row(const void *item, void *ctx, const char **cells, cli_cell_buf *scratch)
@@ -50,41 +58,28 @@ static const cli_col delivery_cols[] = {
     {"ID", 0, false},      {"STATUS", 0, false}, {"EVENT", 0, false}, {"HANDLER", 0, false},
     {"ATTEMPTS", 0, true}, {"NEXT", 0, false},   {"ERROR", 60, false}};
 
+/* --status: a status name, checked as it comes. */
+static int take_status(void *dst, const char *name, const char *v)
+{
+	enum delivery_status s;
+	if (delivery_status_parse(v, &s))
+		return cli_fail(EXIT_USAGE,
+		                "%s: expected pending, running, done, failed or dead, got '%s'",
+		                name, v);
+	*(const char **)dst = v;
+	return 0;
+}
+
 int cmd_deliveries_ls(cli *c, int argc, char **argv)
 {
 	const char *status = NULL, *event_id = NULL;
 	int64_t limit = 100;
-	for (int i = 0; i < argc; i++) {
-		const char *v = NULL;
-		int t;
-		if ((t = cli_take_value(argc, argv, &i, "--status", &v))) {
-			enum delivery_status s;
-			if (t < 0)
-				return EXIT_USAGE;
-			if (delivery_status_parse(v, &s))
-				return cli_fail(EXIT_USAGE,
-				                "--status: expected pending, running, done, failed "
-				                "or dead, got '%s'",
-				                v);
-			status = v;
-		} else if ((t = cli_take_value(argc, argv, &i, "--event", &v))) {
-			if (t < 0)
-				return EXIT_USAGE;
-			event_id = v;
-		} else if ((t = cli_take_value(argc, argv, &i, "--limit", &v))) {
-			if (t < 0)
-				return EXIT_USAGE;
-			if (num_parse_i64(v, 1, 1000, &limit))
-				return cli_fail(
-				    EXIT_USAGE,
-				    "--limit: expected a whole number from 1 to 1000, got '%s'", v);
-		} else {
-			return cli_unexpected(c, argv[i]);
-		}
-	}
+	const cli_flag flags[] = {CLI_FN("--status", take_status, &status),
+	                          CLI_STR("--event", &event_id),
+	                          CLI_INT("--limit", &limit, 1, 1000)};
 	svc_ctx *sc;
-	int rc = cli_svc(c, &sc);
-	if (rc)
+	int rc = CLI_PARSE(c, argc, argv, flags, NULL, NULL);
+	if (rc || (rc = cli_svc(c, &sc)))
 		return rc;
 	delivery *ds = NULL;
 	size_t n = 0;

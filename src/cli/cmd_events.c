@@ -8,32 +8,32 @@
 #include "cli/cli.h"
 #include "service/service.h"
 
-/* An event as JSON (INTERFACE.md field names); payload only when @with_payload. */
+/* An event's fields (INTERFACE.md names); the names as the payload had them
+ * (a card move: the list it went to). */
+static const cli_jfield event_fields[] = {CLI_JSTR(event, id),
+                                          CLI_JSTR(event, webhook_id),
+                                          CLI_JSTR(event, action_id),
+                                          CLI_JSTR(event, action_type),
+                                          CLI_JSTR(event, action_date),
+                                          CLI_JSTR(event, model_id),
+                                          CLI_JSTR(event, member),
+                                          CLI_JSTR(event, member_id),
+                                          CLI_JSTR_AS("member_name", event, member),
+                                          CLI_JSTR(event, board_id),
+                                          CLI_JSTR(event, board_name),
+                                          CLI_JSTR(event, list_id),
+                                          CLI_JSTR(event, list_name),
+                                          CLI_JSTR(event, card_id),
+                                          CLI_JSTR(event, card_name),
+                                          CLI_JSTR(event, summary),
+                                          CLI_JFN("source", cli_event_source_json),
+                                          CLI_JTIME(event, received_at)};
+
+/* An event as JSON; payload only when @with_payload. */
 static json_t *event_json(const event *ev, bool with_payload)
 {
-	json_t *o = json_object();
-	if (!o)
-		return NULL;
-	json_object_set_new(o, "id", cli_jstr(ev->id));
-	json_object_set_new(o, "webhook_id", cli_jstr(ev->webhook_id));
-	json_object_set_new(o, "action_id", cli_jstr(ev->action_id));
-	json_object_set_new(o, "action_type", cli_jstr(ev->action_type));
-	json_object_set_new(o, "action_date", cli_jstr(ev->action_date));
-	json_object_set_new(o, "model_id", cli_jstr(ev->model_id));
-	json_object_set_new(o, "member", cli_jstr(ev->member));
-	/* the names as the payload had them (a card move: the list it went to) */
-	json_object_set_new(o, "member_id", cli_jstr(ev->member_id));
-	json_object_set_new(o, "member_name", cli_jstr(ev->member));
-	json_object_set_new(o, "board_id", cli_jstr(ev->board_id));
-	json_object_set_new(o, "board_name", cli_jstr(ev->board_name));
-	json_object_set_new(o, "list_id", cli_jstr(ev->list_id));
-	json_object_set_new(o, "list_name", cli_jstr(ev->list_name));
-	json_object_set_new(o, "card_id", cli_jstr(ev->card_id));
-	json_object_set_new(o, "card_name", cli_jstr(ev->card_name));
-	json_object_set_new(o, "summary", cli_jstr(ev->summary));
-	json_object_set_new(o, "source", json_string(event_source_name(ev->source)));
-	json_object_set_new(o, "received_at", cli_jtime(ev->received_at));
-	if (with_payload) {
+	json_t *o = CLI_JSON_RECORD(ev, event_fields);
+	if (o && with_payload) {
 		/* the exact bytes; jansson refuses invalid UTF-8, which a stored Trello body is not
 		 */
 		json_t *p = ev->payload ? json_stringn(ev->payload, ev->payload_len) : json_null();
@@ -82,38 +82,17 @@ static bool want_colour(const cli *c)
 	return !c->json && !getenv("NO_COLOR") && isatty(STDOUT_FILENO);
 }
 
-/* Shared flag parsing for ls and tail. */
-static int parse_filters(cli *c, int argc, char **argv, event_query *q, bool allow_limit)
+/* The filters of ls and tail (tail takes the first two only), then the
+ * service. */
+static int parse_filters(cli *c, int argc, char **argv, event_query *q, bool ls, svc_ctx **sc)
 {
-	for (int i = 0; i < argc; i++) {
-		const char *v = NULL;
-		int t;
-		if ((t = cli_take_value(argc, argv, &i, "--webhook", &v))) {
-			if (t < 0)
-				return EXIT_USAGE;
-			q->webhook_id = v;
-		} else if ((t = cli_take_value(argc, argv, &i, "--type", &v))) {
-			if (t < 0)
-				return EXIT_USAGE;
-			q->action_type = v;
-		} else if (allow_limit && (t = cli_take_value(argc, argv, &i, "--limit", &v))) {
-			int64_t n;
-			if (t < 0)
-				return EXIT_USAGE;
-			if (num_parse_i64(v, 1, 1000, &n))
-				return cli_fail(
-				    EXIT_USAGE,
-				    "--limit: expected a whole number from 1 to 1000, got '%s'", v);
-			q->limit = (size_t)n;
-		} else if (allow_limit && (t = cli_take_value(argc, argv, &i, "--search", &v))) {
-			if (t < 0)
-				return EXIT_USAGE;
-			q->text = v;
-		} else {
-			return cli_unexpected(c, argv[i]);
-		}
-	}
-	return 0;
+	int64_t limit = 0;
+	const cli_flag flags[] = {
+	    CLI_STR("--webhook", &q->webhook_id), CLI_STR("--type", &q->action_type),
+	    CLI_INT("--limit", &limit, 1, 1000), CLI_STR("--search", &q->text)};
+	int rc = cli_parse_flags(c, argc, argv, flags, ls ? 4 : 2, NULL, NULL);
+	q->limit = (size_t)limit;
+	return rc ? rc : cli_svc(c, sc);
 }
 
 static json_t *event_item_json(const void *item, void *ctx)
@@ -137,9 +116,9 @@ static const cli_col event_cols[] = {
 int cmd_events_ls(cli *c, int argc, char **argv)
 {
 	event_query q = {0};
-	int rc = parse_filters(c, argc, argv, &q, true);
 	svc_ctx *sc;
-	if (rc || (rc = cli_svc(c, &sc)))
+	int rc = parse_filters(c, argc, argv, &q, true, &sc);
+	if (rc)
 		return rc;
 	event_row *rows = NULL;
 	size_t n = 0;
@@ -212,9 +191,9 @@ static void on_tail_signal(int sig)
 int cmd_events_tail(cli *c, int argc, char **argv)
 {
 	event_query q = {0};
-	int rc = parse_filters(c, argc, argv, &q, false);
 	svc_ctx *sc;
-	if (rc || (rc = cli_svc(c, &sc)))
+	int rc = parse_filters(c, argc, argv, &q, false, &sc);
+	if (rc)
 		return rc;
 	signal(SIGINT, on_tail_signal);
 	signal(SIGTERM, on_tail_signal);

@@ -9,19 +9,20 @@
 
 /* A handler as JSON (INTERFACE.md field names). The forward secret only when
  * @secret is given: in full once at creation, masked in listings. */
+static json_t *kind_json(const void *rec)
+{
+	return cli_jstr(handler_kind_name(((const handler *)rec)->kind));
+}
+
+static const cli_jfield handler_fields[] = {
+    CLI_JSTR(handler, id),         CLI_JFN("kind", kind_json), CLI_JSTR(handler, target),
+    CLI_JSTR(handler, on),         CLI_JSTR(handler, model),   CLI_JBOOL(handler, enabled),
+    CLI_JTIME(handler, created_at)};
+
 static json_t *handler_json(const handler *h, const char *secret)
 {
-	json_t *o = json_object();
-	if (!o)
-		return NULL;
-	json_object_set_new(o, "id", cli_jstr(h->id));
-	json_object_set_new(o, "kind", cli_jstr(handler_kind_name(h->kind)));
-	json_object_set_new(o, "target", cli_jstr(h->target));
-	json_object_set_new(o, "on", cli_jstr(h->on));
-	json_object_set_new(o, "model", cli_jstr(h->model));
-	json_object_set_new(o, "enabled", json_boolean(h->enabled));
-	json_object_set_new(o, "created_at", cli_jtime(h->created_at));
-	if (secret)
+	json_t *o = CLI_JSON_RECORD(h, handler_fields);
+	if (o && secret)
 		json_object_set_new(o, "secret", cli_jstr(secret));
 	return o;
 }
@@ -30,29 +31,11 @@ int cmd_handler_add(cli *c, int argc, char **argv)
 {
 	handler_spec spec = {.kind = HANDLER_EXEC};
 	const char *exec_cmd = NULL, *url = NULL;
-	for (int i = 0; i < argc; i++) {
-		const char *v = NULL;
-		int t;
-		if ((t = cli_take_value(argc, argv, &i, "--exec", &v))) {
-			if (t < 0)
-				return EXIT_USAGE;
-			exec_cmd = v;
-		} else if ((t = cli_take_value(argc, argv, &i, "--forward", &v))) {
-			if (t < 0)
-				return EXIT_USAGE;
-			url = v;
-		} else if ((t = cli_take_value(argc, argv, &i, "--on", &v))) {
-			if (t < 0)
-				return EXIT_USAGE;
-			spec.on = v;
-		} else if ((t = cli_take_value(argc, argv, &i, "--model", &v))) {
-			if (t < 0)
-				return EXIT_USAGE;
-			spec.model = v;
-		} else {
-			return cli_unexpected(c, argv[i]);
-		}
-	}
+	const cli_flag flags[] = {CLI_STR("--exec", &exec_cmd), CLI_STR("--forward", &url),
+	                          CLI_STR("--on", &spec.on), CLI_STR("--model", &spec.model)};
+	int rc = CLI_PARSE(c, argc, argv, flags, NULL, NULL);
+	if (rc)
+		return rc;
 	if (!!exec_cmd == !!url)
 		return cli_fail(EXIT_USAGE, "handler add: give exactly one of --exec COMMAND or "
 		                            "--forward URL");
@@ -67,8 +50,7 @@ int cmd_handler_add(cli *c, int argc, char **argv)
 		                "--model: expected a 24-hex Trello id of a board, list or "
 		                "card, e.g. 5f0c1e2d3b4a596877665544");
 	svc_ctx *sc;
-	int rc = cli_svc(c, &sc);
-	if (rc)
+	if ((rc = cli_svc(c, &sc)) != 0)
 		return rc;
 	handler h;
 	if (handlers_add(sc, &spec, &h, &err))

@@ -84,6 +84,19 @@ static int line_reserve(export_out *x, size_t need, th_error *err)
 	return 0;
 }
 
+/* The listing fields of an exported event, in the order of its line. */
+static const cli_jfield export_fields[] = {CLI_JSTR(event, id),
+                                           CLI_JSTR(event, webhook_id),
+                                           CLI_JSTR(event, action_id),
+                                           CLI_JSTR(event, action_type),
+                                           CLI_JSTR(event, action_date),
+                                           CLI_JTIME(event, received_at),
+                                           CLI_JFN("source", cli_event_source_json),
+                                           CLI_JSTR(event, summary),
+                                           CLI_JSTR(event, board_name),
+                                           CLI_JSTR(event, list_name),
+                                           CLI_JSTR(event, card_name)};
+
 /* The event as one line: the listing fields, then the payload as the JSON
  * document received. A body that parses is written as its exact bytes (line
  * breaks, which JSON allows only between tokens, become spaces, so the line
@@ -94,20 +107,9 @@ static int export_event(void *ctx, const event *ev, th_error *err)
 	export_out *x = ctx;
 	if (export_stop)
 		return th_err(err, TH_EIO, "interrupted");
-	json_t *o = json_object();
+	json_t *o = CLI_JSON_RECORD(ev, export_fields);
 	if (!o)
 		return th_err(err, TH_ENOMEM, "out of memory");
-	json_object_set_new(o, "id", cli_jstr(ev->id));
-	json_object_set_new(o, "webhook_id", cli_jstr(ev->webhook_id));
-	json_object_set_new(o, "action_id", cli_jstr(ev->action_id));
-	json_object_set_new(o, "action_type", cli_jstr(ev->action_type));
-	json_object_set_new(o, "action_date", cli_jstr(ev->action_date));
-	json_object_set_new(o, "received_at", cli_jtime(ev->received_at));
-	json_object_set_new(o, "source", json_string(event_source_name(ev->source)));
-	json_object_set_new(o, "summary", cli_jstr(ev->summary));
-	json_object_set_new(o, "board_name", cli_jstr(ev->board_name));
-	json_object_set_new(o, "list_name", cli_jstr(ev->list_name));
-	json_object_set_new(o, "card_name", cli_jstr(ev->card_name));
 	json_t *doc =
 	    ev->payload ? json_loadb(ev->payload, ev->payload_len, JSON_DECODE_ANY, NULL) : NULL;
 	bool raw = doc != NULL;
@@ -155,29 +157,29 @@ typedef struct export_args {
 	const char *format, *output;
 } export_args;
 
+/* --since / --until: parse_when() into *out, as the flag comes. */
+typedef struct when_dst {
+	int64_t now;
+	int64_t *out;
+} when_dst;
+
+static int take_when(void *dst, const char *name, const char *v)
+{
+	const when_dst *w = dst;
+	return parse_when(name, v, w->now, w->out);
+}
+
 static int export_flags(cli *c, int argc, char **argv, export_args *a)
 {
 	int64_t now = time_now_ms();
-	for (int i = 0; i < argc; i++) {
-		const char *v = NULL;
-		int t;
-		if ((t = cli_take_value(argc, argv, &i, "--webhook", &v)))
-			a->q.webhook_id = v;
-		else if ((t = cli_take_value(argc, argv, &i, "--type", &v)))
-			a->q.action_type = v;
-		else if ((t = cli_take_value(argc, argv, &i, "--format", &v)))
-			a->format = v;
-		else if ((t = cli_take_value(argc, argv, &i, "--output", &v)))
-			a->output = v;
-		else if ((t = cli_take_value(argc, argv, &i, "--since", &v)))
-			t = t < 0 || parse_when("--since", v, now, &a->q.since_ms) ? -1 : 1;
-		else if ((t = cli_take_value(argc, argv, &i, "--until", &v)))
-			t = t < 0 || parse_when("--until", v, now, &a->q.until_ms) ? -1 : 1;
-		else
-			return cli_unexpected(c, argv[i]);
-		if (t < 0)
-			return EXIT_USAGE;
-	}
+	when_dst since = {now, &a->q.since_ms}, until = {now, &a->q.until_ms};
+	const cli_flag flags[] = {
+	    CLI_STR("--webhook", &a->q.webhook_id), CLI_STR("--type", &a->q.action_type),
+	    CLI_STR("--format", &a->format),        CLI_STR("--output", &a->output),
+	    CLI_FN("--since", take_when, &since),   CLI_FN("--until", take_when, &until)};
+	int rc = CLI_PARSE(c, argc, argv, flags, NULL, NULL);
+	if (rc)
+		return rc;
 	if (!a->format)
 		return cli_fail(EXIT_USAGE, "events export: --format jsonl is required (the only "
 		                            "format so far)");
@@ -295,19 +297,10 @@ int cmd_events_prune(cli *c, int argc, char **argv)
 {
 	const char *age = NULL;
 	bool dry = false;
-	for (int i = 0; i < argc; i++) {
-		const char *v = NULL;
-		int t;
-		if ((t = cli_take_value(argc, argv, &i, "--older-than", &v))) {
-			if (t < 0)
-				return EXIT_USAGE;
-			age = v;
-		} else if (cli_is_flag(argv[i], "--dry-run")) {
-			dry = true;
-		} else {
-			return cli_unexpected(c, argv[i]);
-		}
-	}
+	const cli_flag flags[] = {CLI_STR("--older-than", &age), CLI_BOOL("--dry-run", &dry)};
+	int rc = CLI_PARSE(c, argc, argv, flags, NULL, NULL);
+	if (rc)
+		return rc;
 	int64_t ms;
 	if (!age)
 		return cli_fail(EXIT_USAGE, "events prune: --older-than DURATION is required "
@@ -318,8 +311,7 @@ int cmd_events_prune(cli *c, int argc, char **argv)
 		                "most 36500d), got '%s'",
 		                age);
 	svc_ctx *sc;
-	int rc = cli_svc(c, &sc);
-	if (rc)
+	if ((rc = cli_svc(c, &sc)) != 0)
 		return rc;
 	cli_progress prog;
 	cli_progress_init(&prog, stderr, dry ? "prune (dry run): events" : "prune: events");

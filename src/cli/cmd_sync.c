@@ -127,41 +127,32 @@ static void sync_progress(void *ctx, size_t done, size_t total)
 		cli_progress_end(ctx);
 }
 
+/* A --token value: shaped like a Trello token. */
+static int check_token(void *dst, const char *name, const char *v)
+{
+	(void)dst;
+	if (!str_is_trello_token(v))
+		return cli_fail(EXIT_USAGE,
+		                "%s: expected a Trello user token (64 hex characters, or ATTA "
+		                "followed by 72 hex characters)",
+		                name);
+	return 0;
+}
+
 int cmd_sync(cli *c, int argc, char **argv)
 {
 	const char *tokens[SYNC_MAX_TOKENS];
+	cli_strs tl = {tokens, 0, SYNC_MAX_TOKENS};
 	sync_opts o = {tokens, 0, false, false};
-	for (int i = 0; i < argc; i++) {
-		const char *v = NULL;
-		int t;
-		if (str_eq(argv[i], "--dry-run")) {
-			o.dry_run = true;
-		} else if (str_eq(argv[i], "--prune")) {
-			o.prune = true;
-		} else if ((t = cli_take_value(argc, argv, &i, "--token", &v))) {
-			if (t < 0)
-				return EXIT_USAGE;
-			if (o.ntokens == SYNC_MAX_TOKENS)
-				return cli_fail(EXIT_USAGE, "sync: at most %d --token",
-				                SYNC_MAX_TOKENS);
-			if (!str_is_trello_token(v))
-				return cli_fail(
-				    EXIT_USAGE,
-				    "--token: expected a Trello user token (64 hex "
-				    "characters, or ATTA followed by 72 hex characters)");
-			tokens[o.ntokens++] = v;
-		} else {
-			return cli_unexpected(c, argv[i]);
-		}
-	}
+	const cli_flag flags[] = {CLI_BOOL("--dry-run", &o.dry_run), CLI_BOOL("--prune", &o.prune),
+	                          CLI_LIST("--token", &tl, check_token)};
 	svc_ctx *sc;
-	int rc = cli_svc(c, &sc);
-	if (rc)
-		return rc;
 	trello_client *tc = NULL;
-	th_error err = {0, {0}};
-	if ((rc = cli_trello_client(sc, &tc)) != 0)
+	int rc = CLI_PARSE(c, argc, argv, flags, NULL, NULL);
+	if (rc || (rc = cli_svc_trello(c, &sc, &tc)))
 		return rc;
+	o.ntokens = tl.n;
+	th_error err = {0, {0}};
 	/* done/total of each batch of Trello calls, on a terminal's stderr */
 	cli_progress p;
 	cli_progress_init(&p, stderr,

@@ -42,26 +42,14 @@ int cmd_trigger(cli *c, int argc, char **argv)
 	trigger_opts o;
 	memset(&o, 0, sizeof o);
 	const char *sets[TRIGGER_MAX_SETS];
+	cli_strs sl = {sets, 0, TRIGGER_MAX_SETS};
 	bool list = false;
-	for (int i = 0; i < argc; i++) {
-		int t;
-		const char *set = NULL;
-		if (str_eq(argv[i], "--list")) {
-			list = true;
-		} else if ((t = cli_take_value(argc, argv, &i, "--webhook", &o.webhook_id)) != 0) {
-			if (t < 0)
-				return EXIT_USAGE;
-		} else if ((t = cli_take_value(argc, argv, &i, "--set", &set)) != 0) {
-			if (t < 0)
-				return EXIT_USAGE;
-			if (o.nsets == TRIGGER_MAX_SETS)
-				return cli_fail(EXIT_USAGE, "trigger: at most %d --set",
-				                TRIGGER_MAX_SETS);
-			sets[o.nsets++] = set;
-		} else if ((t = cli_take_arg(c, argv[i], &o.name)) != 0) {
-			return t;
-		}
-	}
+	const cli_flag flags[] = {CLI_BOOL("--list", &list), CLI_STR("--webhook", &o.webhook_id),
+	                          CLI_LIST("--set", &sl, NULL)};
+	int rc = CLI_PARSE(c, argc, argv, flags, &o.name, NULL);
+	if (rc)
+		return rc;
+	o.nsets = sl.n;
 	if (list) {
 		if (o.name || o.webhook_id || o.nsets)
 			return cli_fail(EXIT_USAGE, "trigger --list takes no other arguments");
@@ -85,11 +73,8 @@ int cmd_trigger(cli *c, int argc, char **argv)
 		buf_free(&names);
 		return r;
 	}
-	if (config_require(&c->cfg, NEED_API_SECRET, &err))
-		return cli_fail_err(&err);
 	svc_ctx *sc;
-	int rc = cli_svc(c, &sc);
-	if (rc)
+	if ((rc = cli_svc_need(c, NEED_API_SECRET, &sc)) != 0)
 		return rc;
 	trigger_result r;
 	if (trigger_send(sc, &o, &r, &err)) {

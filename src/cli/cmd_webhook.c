@@ -9,49 +9,49 @@
 
 /* A webhook as JSON: INTERFACE.md's fields plus state, token (masked),
  * event_count and Trello's failure counters as last seen. */
-static json_t *webhook_json(const void *item, void *ctx)
+static json_t *state_json(const void *rec)
 {
-	const webhook *w = item;
-	(void)ctx;
-	json_t *o = json_object();
-	if (!o)
-		return NULL;
-	char masked[32];
-	mask_secret(w->token ? w->token : "", masked, sizeof masked);
-	json_object_set_new(o, "id", cli_jstr(w->id));
-	json_object_set_new(o, "trello_id", cli_jstr(w->trello_id));
-	json_object_set_new(o, "id_model", cli_jstr(w->id_model));
-	json_object_set_new(o, "model_type", cli_jstr(w->model_type));
-	json_object_set_new(o, "model_name", cli_jstr(w->model_name));
-	json_object_set_new(o, "description", cli_jstr(w->description));
-	json_object_set_new(o, "callback_url", cli_jstr(w->callback_url));
-	json_object_set_new(o, "active", json_boolean(w->active));
-	json_object_set_new(o, "created_at", cli_jtime(w->created_at));
-	json_object_set_new(o, "last_event_at", cli_jtime(w->last_event_at));
-	json_object_set_new(o, "state", json_string(webhook_state_name(w->state)));
-	json_object_set_new(o, "token", json_string(masked));
-	json_object_set_new(o, "event_count", json_integer(w->event_count));
-	json_object_set_new(o, "consecutive_failures", json_integer(w->consecutive_failures));
-	json_object_set_new(o, "first_consecutive_fail_at",
-	                    cli_jtime(w->first_consecutive_fail_at));
-	return o;
+	return json_string(webhook_state_name(((const webhook *)rec)->state));
 }
 
-static json_t *trello_view_json(const trello_webhook *tw)
+static json_t *masked_token_json(const void *rec)
 {
-	json_t *o = json_object();
-	if (!o)
-		return NULL;
-	json_object_set_new(o, "id", cli_jstr(tw->id));
-	json_object_set_new(o, "active", json_boolean(tw->active));
-	json_object_set_new(o, "consecutive_failures", json_integer(tw->consecutive_failures));
-	json_object_set_new(o, "first_consecutive_fail_date",
-	                    cli_jstr(tw->first_consecutive_fail_date));
-	json_object_set_new(o, "description", cli_jstr(tw->description));
-	json_object_set_new(o, "id_model", cli_jstr(tw->id_model));
-	json_object_set_new(o, "callback_url", cli_jstr(tw->callback_url));
-	return o;
+	const char *t = ((const webhook *)rec)->token;
+	char masked[32];
+	mask_secret(t ? t : "", masked, sizeof masked);
+	return json_string(masked);
 }
+
+static const cli_jfield webhook_fields[] = {CLI_JSTR(webhook, id),
+                                            CLI_JSTR(webhook, trello_id),
+                                            CLI_JSTR(webhook, id_model),
+                                            CLI_JSTR(webhook, model_type),
+                                            CLI_JSTR(webhook, model_name),
+                                            CLI_JSTR(webhook, description),
+                                            CLI_JSTR(webhook, callback_url),
+                                            CLI_JBOOL(webhook, active),
+                                            CLI_JTIME(webhook, created_at),
+                                            CLI_JTIME(webhook, last_event_at),
+                                            CLI_JFN("state", state_json),
+                                            CLI_JFN("token", masked_token_json),
+                                            CLI_JI64(webhook, event_count),
+                                            CLI_JINT(webhook, consecutive_failures),
+                                            CLI_JTIME(webhook, first_consecutive_fail_at)};
+
+static json_t *webhook_json(const void *item, void *ctx)
+{
+	(void)ctx;
+	return CLI_JSON_RECORD(item, webhook_fields);
+}
+
+static const cli_jfield trello_view_fields[] = {
+    CLI_JSTR(trello_webhook, id),
+    CLI_JBOOL(trello_webhook, active),
+    CLI_JINT(trello_webhook, consecutive_failures),
+    CLI_JSTR(trello_webhook, first_consecutive_fail_date),
+    CLI_JSTR(trello_webhook, description),
+    CLI_JSTR(trello_webhook, id_model),
+    CLI_JSTR(trello_webhook, callback_url)};
 
 static void print_webhook(const webhook *w)
 {
@@ -80,26 +80,14 @@ static void print_webhook(const webhook *w)
 		    "note         removal pending: callbacks answer 410; `trellohook sync` finishes it\n");
 }
 
-/* The Trello client for a command (prints the error). */
-static int client_for(svc_ctx *sc, trello_client **tc)
-{
-	return cli_trello_client(sc, tc);
-}
-
 int cmd_webhook_add(cli *c, int argc, char **argv)
 {
 	webhook_add_opts o = {NULL, NULL, NULL};
-	for (int i = 0; i < argc; i++) {
-		int t;
-		if ((t = cli_take_value(argc, argv, &i, "--model", &o.model)) ||
-		    (t = cli_take_value(argc, argv, &i, "--token", &o.token)) ||
-		    (t = cli_take_value(argc, argv, &i, "--description", &o.description))) {
-			if (t < 0)
-				return EXIT_USAGE;
-		} else {
-			return cli_unexpected(c, argv[i]);
-		}
-	}
+	const cli_flag flags[] = {CLI_STR("--model", &o.model), CLI_STR("--token", &o.token),
+	                          CLI_STR("--description", &o.description)};
+	int rc = CLI_PARSE(c, argc, argv, flags, NULL, NULL);
+	if (rc)
+		return rc;
 	if (!o.model)
 		return cli_fail(EXIT_USAGE,
 		                "webhook add: --model is needed (a 24-hex Trello id or a "
@@ -110,8 +98,7 @@ int cmd_webhook_add(cli *c, int argc, char **argv)
 		                "TRELLO_AUTH_URL)");
 	svc_ctx *sc;
 	trello_client *tc;
-	int rc = cli_svc_trello(c, &sc, &tc);
-	if (rc)
+	if ((rc = cli_svc_trello(c, &sc, &tc)) != 0)
 		return rc;
 	webhook w;
 	char note[256];
@@ -176,30 +163,20 @@ int cmd_webhook_show(cli *c, int argc, char **argv)
 {
 	const char *id = NULL;
 	bool trello = false;
-	for (int i = 0; i < argc; i++) {
-		int t;
-		if (str_eq(argv[i], "--trello"))
-			trello = true;
-		else if ((t = cli_take_arg(c, argv[i], &id)) != 0)
-			return t;
-	}
-	if (!id)
-		return cli_fail(EXIT_USAGE,
-		                "webhook show: expected one webhook id (see webhook ls)");
-	th_error err = {0, {0}};
-	if (trello && config_require(&c->cfg, NEED_API_KEY, &err))
-		return cli_fail_err(&err);
+	const cli_flag flags[] = {CLI_BOOL("--trello", &trello)};
 	svc_ctx *sc;
-	int rc = cli_svc(c, &sc);
-	if (rc)
+	int rc = CLI_PARSE(c, argc, argv, flags, &id,
+	                   "webhook show: expected one webhook id (see webhook ls)");
+	if (rc || (rc = cli_svc_need(c, trello ? NEED_API_KEY : 0, &sc)))
 		return rc;
+	th_error err = {0, {0}};
 	trello_webhook tw;
 	memset(&tw, 0, sizeof tw);
 	bool have_view = false;
 	th_error verr = {0, {0}};
 	if (trello) {
 		trello_client *tc = NULL;
-		if ((rc = client_for(sc, &tc)) != 0)
+		if ((rc = cli_trello_client(sc, &tc)) != 0)
 			return rc;
 		/* first, so the row shown includes what Trello said */
 		int vrc = svc_webhook_trello_view(sc, tc, id, &tw, &verr);
@@ -229,7 +206,8 @@ int cmd_webhook_show(cli *c, int argc, char **argv)
 			                    brc ? json_null() : cli_backfill_json(&bm));
 		if (o && trello)
 			json_object_set_new(o, "trello",
-			                    have_view ? trello_view_json(&tw) : json_null());
+			                    have_view ? CLI_JSON_RECORD(&tw, trello_view_fields)
+			                              : json_null());
 		if (o && trello && !have_view)
 			json_object_set_new(o, "trello_error", json_string(verr.msg));
 		rc = cli_print_json(o);
@@ -290,24 +268,11 @@ int cmd_webhook_rm(cli *c, int argc, char **argv)
 int cmd_webhook_update(cli *c, int argc, char **argv)
 {
 	const char *id = NULL, *desc = NULL, *act = NULL;
-	for (int i = 0; i < argc; i++) {
-		const char *v = NULL;
-		int t;
-		if ((t = cli_take_value(argc, argv, &i, "--description", &v))) {
-			if (t < 0)
-				return EXIT_USAGE;
-			desc = v;
-		} else if ((t = cli_take_value(argc, argv, &i, "--active", &v))) {
-			if (t < 0)
-				return EXIT_USAGE;
-			act = v;
-		} else if ((t = cli_take_arg(c, argv[i], &id)) != 0) {
-			return t;
-		}
-	}
-	if (!id)
-		return cli_fail(EXIT_USAGE,
-		                "webhook update: expected one webhook id (see webhook ls)");
+	const cli_flag flags[] = {CLI_STR("--description", &desc), CLI_STR("--active", &act)};
+	int rc = CLI_PARSE(c, argc, argv, flags, &id,
+	                   "webhook update: expected one webhook id (see webhook ls)");
+	if (rc)
+		return rc;
 	if (!desc && !act)
 		return cli_fail(EXIT_USAGE, "webhook update: nothing to change: give --description "
 		                            "TEXT and/or --active true|false");
@@ -318,8 +283,7 @@ int cmd_webhook_update(cli *c, int argc, char **argv)
 		active = str_eq(act, "true");
 	svc_ctx *sc;
 	trello_client *tc;
-	int rc = cli_svc_trello(c, &sc, &tc);
-	if (rc)
+	if ((rc = cli_svc_trello(c, &sc, &tc)) != 0)
 		return rc;
 	webhook w;
 	th_error err = {0, {0}};
