@@ -85,11 +85,27 @@ int cli_svc_need(cli *c, unsigned needs, svc_ctx **out)
 	return cli_svc(c, out);
 }
 
+int cli_one_arg(const cli *c, int argc, const char *what)
+{
+	return argc == 1 ? 0 : cli_fail(EXIT_USAGE, "%s: expected one %s", c->prog, what);
+}
+
 int cli_svc_one(cli *c, int argc, const char *what, svc_ctx **out)
 {
-	if (argc != 1)
-		return cli_fail(EXIT_USAGE, "%s: expected one %s", c->prog, what);
-	return cli_svc(c, out);
+	int rc = cli_one_arg(c, argc, what);
+	return rc ? rc : cli_svc(c, out);
+}
+
+int cli_svc_op(cli *c, cli_id_op op, const char *id, svc_ctx **sc)
+{
+	svc_ctx *s;
+	th_error err = {0, {0}};
+	int rc = cli_svc(c, &s);
+	if (!rc && op(s, id, &err))
+		rc = cli_fail_err(&err);
+	if (sc)
+		*sc = s;
+	return rc;
 }
 
 int cli_svc_noargs(cli *c, int argc, char **argv, svc_ctx **out)

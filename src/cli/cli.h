@@ -53,6 +53,13 @@ int cli_svc_need(cli *c, unsigned needs, svc_ctx **out);
 /* For commands that take exactly one argument, an id: refuse anything else
  * ("PROG: expected one @what", a usage error), then cli_svc(). */
 int cli_svc_one(cli *c, int argc, const char *what, svc_ctx **out);
+/* That check alone: 0, or the usage error (printed). */
+int cli_one_arg(const cli *c, int argc, const char *what);
+/* A service operation on one id (a handler's, a token): 0 or a TH_E* code. */
+typedef int (*cli_id_op)(svc_ctx *sc, const char *id, th_error *err);
+/* cli_svc(), then @op on @id (its error printed by cli_fail_err()): 0 or the
+ * exit code. *@sc (NULL: not wanted) is the service for what follows. */
+int cli_svc_op(cli *c, cli_id_op op, const char *id, svc_ctx **sc);
 /* For commands that take no arguments: refuse any (usage error), then cli_svc(). */
 int cli_svc_noargs(cli *c, int argc, char **argv, svc_ctx **out);
 /* How long a command may wait for Trello in all (retries included), and when

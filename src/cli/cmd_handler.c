@@ -123,13 +123,10 @@ int cmd_handler_ls(cli *c, int argc, char **argv)
 
 int cmd_handler_rm(cli *c, int argc, char **argv)
 {
-	svc_ctx *sc;
-	int rc = cli_svc_one(c, argc, "handler id (see handler ls)", &sc);
-	if (rc)
-		return rc;
-	th_error err = {0, {0}};
-	if (handlers_remove(sc, argv[0], &err))
-		return cli_fail_err(&err);
-	return cli_done(c, json_pack("{s:s,s:b}", "id", argv[0], "removed", 1),
-	                "handler %s removed\n", argv[0]);
+	int rc = cli_one_arg(c, argc, "handler id (see handler ls)");
+	if (!rc)
+		rc = cli_svc_op(c, handlers_remove, argv[0], NULL);
+	return rc ? rc
+	          : cli_done(c, json_pack("{s:s,s:b}", "id", argv[0], "removed", 1),
+	                     "handler %s removed\n", argv[0]);
 }

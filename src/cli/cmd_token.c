@@ -31,15 +31,15 @@ static int check_shape(const char *tok)
 	return 0;
 }
 
-/* token add / rm: exactly one argument, shaped like a token; then the
- * service. Prints what was wrong and returns its exit code, else 0. */
-static int one_token(cli *c, int argc, char **argv, const char *cmd, svc_ctx **sc)
+/* token add / rm: exactly one argument, shaped like a token; then @op on it
+ * (cli_svc_op()). Prints what was wrong and returns its exit code, else 0. */
+static int one_token(cli *c, int argc, char **argv, cli_id_op op, svc_ctx **sc)
 {
 	if (argc != 1)
 		return argc ? cli_unexpected(c, argv[1 % argc])
-		            : cli_fail(EXIT_USAGE, "token %s: expected one token", cmd);
+		            : cli_fail(EXIT_USAGE, "%s: expected one token", c->prog);
 	int rc = check_shape(argv[0]);
-	return rc ? rc : cli_svc(c, sc);
+	return rc ? rc : cli_svc_op(c, op, argv[0], sc);
 }
 
 /* Webhooks per token (plain text compare). */
@@ -54,12 +54,10 @@ static size_t count_webhooks(const webhook *ws, size_t n, const char *tok)
 int cmd_token_add(cli *c, int argc, char **argv)
 {
 	svc_ctx *sc;
-	int rc = one_token(c, argc, argv, "add", &sc);
+	int rc = one_token(c, argc, argv, svc_token_remember, &sc);
 	if (rc)
 		return rc;
 	th_error err = {0, {0}};
-	if (svc_token_remember(sc, argv[0], &err))
-		return cli_fail_err(&err);
 	token t;
 	if (svc_token_find(sc, argv[0], &t, NULL, &err))
 		return cli_fail_err(&err);
@@ -252,13 +250,9 @@ int cmd_token_check(cli *c, int argc, char **argv)
 
 int cmd_token_rm(cli *c, int argc, char **argv)
 {
-	svc_ctx *sc;
-	int rc = one_token(c, argc, argv, "rm", &sc);
+	int rc = one_token(c, argc, argv, svc_token_remove, NULL);
 	if (rc)
 		return rc;
-	th_error err = {0, {0}};
-	if (svc_token_remove(sc, argv[0], &err))
-		return cli_fail_err(&err);
 	char masked[32];
 	mask_secret(argv[0], masked, sizeof masked);
 	printf("token %s removed\n", masked);
