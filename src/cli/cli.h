@@ -96,6 +96,9 @@ typedef struct cli_list {
 	const char *empty; /* said on stderr when there is nothing (text form only) */
 	void *ctx;         /* handed to json() and row() */
 } cli_list;
+/* A cli_list of the columns array @cols (their count taken from it). */
+#define CLI_LIST_OF(cols, json, row, empty, ctx) \
+	CLI_ROW(cols, TH_ARRAY_LEN(cols), json, row, empty, ctx)
 /* Print @n items (an array of @size-byte elements) as @l says: a JSON array
  * with --json, else a table with a header row unless --no-header. The items
  * stay the caller's. Returns EXIT_OK or EXIT_FAIL (message printed). */

@@ -86,12 +86,9 @@ int cmd_deliveries_ls(cli *c, int argc, char **argv)
 	th_error err = {0, {0}};
 	if (svc_delivery_list(sc, status, event_id, (size_t)limit, &ds, &n, &err))
 		return cli_fail_err(&err);
-	const cli_list l = {delivery_cols,
-	                    TH_ARRAY_LEN(delivery_cols),
-	                    delivery_json,
-	                    delivery_row,
-	                    status || event_id ? "no deliveries match" : "no deliveries yet",
-	                    NULL};
+	const cli_list l =
+	    CLI_LIST_OF(delivery_cols, delivery_json, delivery_row,
+	                status || event_id ? "no deliveries match" : "no deliveries yet", NULL);
 	rc = cli_print_list(c, ds, n, sizeof *ds, &l);
 	delivery_list_free(ds, n);
 	return rc;

@@ -125,12 +125,9 @@ int cmd_events_ls(cli *c, int argc, char **argv)
 	th_error err = {0, {0}};
 	if (svc_event_list(sc, &q, &rows, &n, &err))
 		return cli_fail_err(&err);
-	const cli_list l = {event_cols,
-	                    TH_ARRAY_LEN(event_cols),
-	                    event_item_json,
-	                    event_row_cells,
-	                    q.webhook_id || q.action_type ? "no events match" : "no events yet",
-	                    NULL};
+	const cli_list l =
+	    CLI_LIST_OF(event_cols, event_item_json, event_row_cells,
+	                q.webhook_id || q.action_type ? "no events match" : "no events yet", NULL);
 	rc = cli_print_list(c, rows, n, sizeof *rows, &l);
 	event_row_list_free(rows, n);
 	return rc;

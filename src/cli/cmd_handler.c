@@ -100,12 +100,9 @@ static void handler_row(const void *item, void *ctx, const char **cells, cli_cel
 static const cli_col handler_cols[] = {
     {"ID", 0, false},    {"KIND", 0, false},   {"STATE", 0, false},  {"ON", 30, false},
     {"MODEL", 0, false}, {"SECRET", 0, false}, {"TARGET", 60, false}};
-static const cli_list handler_list = {handler_cols,
-                                      TH_ARRAY_LEN(handler_cols),
-                                      handler_item_json,
-                                      handler_row,
-                                      "no handlers yet (see trellohook handler add --help)",
-                                      NULL};
+static const cli_list handler_list =
+    CLI_LIST_OF(handler_cols, handler_item_json, handler_row,
+                "no handlers yet (see trellohook handler add --help)", NULL);
 
 int cmd_handler_ls(cli *c, int argc, char **argv)
 {

@@ -124,12 +124,8 @@ int cmd_token_ls(cli *c, int argc, char **argv)
 		return cli_fail_err(&err);
 	}
 	token_ls_ctx x = {ws, nw};
-	const cli_list l = {token_cols,
-	                    TH_ARRAY_LEN(token_cols),
-	                    token_item_json,
-	                    token_row,
-	                    "no tokens yet (token add TOKEN, or webhook add)",
-	                    &x};
+	const cli_list l = CLI_LIST_OF(token_cols, token_item_json, token_row,
+	                               "no tokens yet (token add TOKEN, or webhook add)", &x);
 	rc = cli_print_list(c, ts, n, sizeof *ts, &l);
 	token_list_free(ts, n);
 	webhook_list_free(ws, nw);

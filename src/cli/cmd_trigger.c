@@ -27,8 +27,8 @@ static void template_row(const void *item, void *ctx, const char **cells, cli_ce
 }
 
 static const cli_col template_cols[] = {{"TYPE", 0, false}, {"DESCRIPTION", 0, false}};
-static const cli_list template_list = {
-    template_cols, TH_ARRAY_LEN(template_cols), template_json, template_row, NULL, NULL};
+static const cli_list template_list =
+    CLI_LIST_OF(template_cols, template_json, template_row, NULL, NULL);
 
 /* `trigger --list`: the types it can send, as a table or a JSON array. */
 static int list_types(const cli *c)

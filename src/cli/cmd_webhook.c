@@ -138,12 +138,9 @@ static void webhook_row(const void *item, void *ctx, const char **cells, cli_cel
 static const cli_col webhook_cols[] = {
     {"ID", 0, false},    {"STATE", 0, false}, {"TYPE", 0, false},  {"MODEL", 0, false},
     {"NAME", 30, false}, {"TOKEN", 0, false}, {"EVENTS", 0, true}, {"DESCRIPTION", 40, false}};
-static const cli_list webhook_list = {webhook_cols,
-                                      TH_ARRAY_LEN(webhook_cols),
-                                      webhook_json,
-                                      webhook_row,
-                                      "no webhooks yet (webhook add --model ID|URL --token TOKEN)",
-                                      NULL};
+static const cli_list webhook_list =
+    CLI_LIST_OF(webhook_cols, webhook_json, webhook_row,
+                "no webhooks yet (webhook add --model ID|URL --token TOKEN)", NULL);
 
 int cmd_webhook_ls(cli *c, int argc, char **argv)
 {
