@@ -715,18 +715,12 @@ int cmd_demo(cli *c, int argc, char **argv)
 	d.sigfd = -1;
 	d.handler_log = -1;
 	bool exit_after = str_eq(getenv("TRELLOHOOK_DEMO_EXIT"), "1");
-	for (int i = 0; i < argc; i++) {
-		int t;
-		if (str_eq(argv[i], "--exit-after-setup")) {
-			exit_after = true;
-		} else if ((t = cli_take_value(argc, argv, &i, "--data-dir", &dir)) ||
-		           (t = cli_take_value(argc, argv, &i, "--mock-listen", &d.mock_listen))) {
-			if (t < 0)
-				return EXIT_USAGE;
-		} else {
-			return cli_unexpected(c, argv[i]);
-		}
-	}
+	const cli_flag flags[] = {CLI_BOOL("--exit-after-setup", &exit_after),
+	                          CLI_STR("--data-dir", &dir),
+	                          CLI_STR("--mock-listen", &d.mock_listen)};
+	int prc = CLI_PARSE(c, argc, argv, flags, NULL, NULL);
+	if (prc)
+		return prc;
 	if (!dir[0])
 		return cli_fail(EXIT_USAGE, "demo: --data-dir is empty");
 	{

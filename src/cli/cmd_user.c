@@ -36,21 +36,17 @@ static long read_password(char *pw, size_t size)
 int cmd_user_add(cli *c, int argc, char **argv)
 {
 	const char *name = NULL;
-	for (int i = 0; i < argc; i++) {
-		if (argv[i][0] == '-' || name)
-			return cli_unexpected(c, argv[i]);
-		name = argv[i];
-	}
-	if (!name)
-		return cli_fail(EXIT_USAGE,
-		                "user add: NAME is needed (the password is read from stdin)");
+	int rc = cli_parse_flags(c, argc, argv, NULL, 0, &name,
+	                         "user add: NAME is needed (the password is read from stdin)");
+	if (rc)
+		return rc;
 	if (!svc_user_name_ok(name))
 		return cli_fail(EXIT_USAGE,
 		                "user add: a user name is 1-64 of letters, digits, . _ @ -");
 	if (sodium_init() < 0)
 		return cli_fail(EXIT_FAIL, "libsodium could not be initialised");
 	char pw[PASSWORD_MAX + 2];
-	int rc = EXIT_FAIL;
+	rc = EXIT_FAIL;
 	long n = read_password(pw, sizeof pw);
 	if (n < 0) {
 		rc = cli_fail(EXIT_USAGE,
