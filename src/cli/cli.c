@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* cli.c — helpers shared by the commands: errors, JSON output, arguments. */
+/* cli.c — helpers shared by the commands: errors, the service, JSON output (records
+ * by field table), lists, and the flag tables of their arguments. */
 #include <stdarg.h>
 #include <string.h>
 
@@ -178,7 +179,10 @@ bool cli_is_flag(const char *arg, const char *flag)
 	return str_eq(arg, flag);
 }
 
-int cli_take_value(int argc, char **argv, int *i, const char *flag, const char **out)
+/* If argv[*i] is @flag ("--x V" or "--x=V"): the value into *@out, *i past
+ * it, 1; 0 if it is another flag; -1 if the value is missing (message
+ * printed). */
+static int take_value(int argc, char **argv, int *i, const char *flag, const char **out)
 {
 	const char *arg = argv[*i];
 	size_t n = strlen(flag);
@@ -198,6 +202,16 @@ int cli_take_value(int argc, char **argv, int *i, const char *flag, const char *
 	return 1;
 }
 
+/* A command's one positional argument (an id, a name): @arg into *@out when
+ * it is no flag and none was taken yet, returning 0; else cli_unexpected(). */
+static int take_arg(const cli *c, const char *arg, const char **out)
+{
+	if (*out || arg[0] == '-')
+		return cli_unexpected(c, arg);
+	*out = arg;
+	return 0;
+}
+
 /* One flag of @f at argv[*i]: 1 taken (*i past its value), 0 not this flag,
  * or minus the exit code (message printed). */
 static int take_flag(const cli *c, const cli_flag *f, int argc, char **argv, int *i)
@@ -209,7 +223,7 @@ static int take_flag(const cli *c, const cli_flag *f, int argc, char **argv, int
 		return 1;
 	}
 	const char *v = NULL;
-	int t = cli_take_value(argc, argv, i, f->name, &v);
+	int t = take_value(argc, argv, i, f->name, &v);
 	if (t <= 0)
 		return t < 0 ? -EXIT_USAGE : 0;
 	int rc = 0;
@@ -241,7 +255,7 @@ int cli_parse_flags(const cli *c, int argc, char **argv, const cli_flag *f, size
 			t = take_flag(c, &f[k], argc, argv, &i);
 		if (t < 0)
 			return -t;
-		if (!t && (!arg || cli_take_arg(c, argv[i], arg)))
+		if (!t && (!arg || take_arg(c, argv[i], arg)))
 			return arg ? EXIT_USAGE : cli_unexpected(c, argv[i]);
 	}
 	if (arg && !*arg && missing)
@@ -252,14 +266,6 @@ int cli_parse_flags(const cli *c, int argc, char **argv, const cli_flag *f, size
 int cli_unexpected(const cli *c, const char *arg)
 {
 	return cli_fail(EXIT_USAGE, "%s: unexpected argument '%s' (see --help)", c->prog, arg);
-}
-
-int cli_take_arg(const cli *c, const char *arg, const char **out)
-{
-	if (*out || arg[0] == '-')
-		return cli_unexpected(c, arg);
-	*out = arg;
-	return 0;
 }
 
 json_t *cli_jstr(const char *s)

@@ -104,16 +104,10 @@ typedef struct cli_list {
  * stay the caller's. Returns EXIT_OK or EXIT_FAIL (message printed). */
 int cli_print_list(const cli *c, const void *items, size_t n, size_t size, const cli_list *l);
 
-/* Argument helpers. cli_take_value: if argv[*i] is @flag ("--x V" or "--x=V"),
- * store the value, advance *i past it and return 1; 0 if it is another flag;
- * -1 if the value is missing (message printed). */
-int cli_take_value(int argc, char **argv, int *i, const char *flag, const char **out);
+/* Argument helpers: @arg is exactly the flag @flag (no "=VALUE"). */
 bool cli_is_flag(const char *arg, const char *flag);
 /* Report an unexpected argument. */
 int cli_unexpected(const cli *c, const char *arg);
-/* A command's one positional argument (an id, a name): @arg into *@out when
- * it is no flag and none was taken yet, returning 0; else cli_unexpected(). */
-int cli_take_arg(const cli *c, const char *arg, const char **out);
 
 /* A command's flags as a table, read by cli_parse_flags(). */
 typedef enum cli_flag_kind {
