@@ -90,7 +90,7 @@ static int parse_filters(cli *c, int argc, char **argv, event_query *q, bool ls,
 	const cli_flag flags[] = {
 	    CLI_STR("--webhook", &q->webhook_id), CLI_STR("--type", &q->action_type),
 	    CLI_INT("--limit", &limit, 1, 1000), CLI_STR("--search", &q->text)};
-	int rc = cli_parse_flags(c, argc, argv, flags, ls ? 4 : 2, NULL, NULL);
+	int rc = cli_parse_flags(c, argc, argv, flags, ls ? TH_ARRAY_LEN(flags) : 2, NULL, NULL);
 	q->limit = (size_t)limit;
 	return rc ? rc : cli_svc(c, sc);
 }
