@@ -6,6 +6,7 @@
  * without a server.
  */
 #include <ctype.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -67,16 +68,44 @@ static int bad_answer(th_error *err, const char *field, const char *what)
 	return th_err(err, TH_ETRELLO, BAD_ANSWER "%s", what);
 }
 
+/* Optional member @key of @obj into *@v: absent or null → NULL and 0; one that
+ * @ok accepts → it and 0; anything else → the error "<key> <what>". */
+static int member(json_t *obj, const char *key, bool (*ok)(const json_t *), const char *what,
+                  json_t **v, th_error *err)
+{
+	*v = json_object_get(obj, key);
+	if (*v && json_is_null(*v))
+		*v = NULL;
+	if (*v && !ok(*v))
+		return bad_answer(err, key, what);
+	return 0;
+}
+
+static bool is_string(const json_t *v)
+{
+	return json_is_string(v);
+}
+
+static bool is_boolean(const json_t *v)
+{
+	return json_is_boolean(v);
+}
+
+static bool is_count(const json_t *v)
+{
+	return json_is_integer(v) && json_integer_value(v) >= 0 &&
+	       json_integer_value(v) <= 1000000000;
+}
+
 /* Optional string member: absent or null → NULL; a string → copied; anything
  * else → error. */
 static int get_str(json_t *obj, const char *key, char **out, th_error *err)
 {
-	json_t *v = json_object_get(obj, key);
+	json_t *v;
 	*out = NULL;
-	if (!v || json_is_null(v))
-		return 0;
-	if (!json_is_string(v))
-		return bad_answer(err, key, "is not a string");
+	int rc = member(obj, key, is_string, "is not a string", &v, err);
+	if (rc || !v)
+		return rc;
 	*out = str_ndup(json_string_value(v), json_string_length(v));
 	if (!*out)
 		return th_err(err, TH_ENOMEM, "out of memory");
@@ -99,26 +128,18 @@ static int need_str(json_t *obj, const char *key, char **out, th_error *err)
 
 static int get_bool(json_t *obj, const char *key, bool dflt, bool *out, th_error *err)
 {
-	json_t *v = json_object_get(obj, key);
-	*out = dflt;
-	if (!v || json_is_null(v))
-		return 0;
-	if (!json_is_boolean(v))
-		return bad_answer(err, key, "is not true or false");
-	*out = json_is_true(v);
-	return 0;
+	json_t *v;
+	int rc = member(obj, key, is_boolean, "is not true or false", &v, err);
+	*out = v && !rc ? json_is_true(v) : dflt;
+	return rc;
 }
 
 static int get_count(json_t *obj, const char *key, int *out, th_error *err)
 {
-	json_t *v = json_object_get(obj, key);
-	*out = 0;
-	if (!v || json_is_null(v))
-		return 0;
-	if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > 1000000000)
-		return bad_answer(err, key, "is not a count");
-	*out = (int)json_integer_value(v);
-	return 0;
+	json_t *v;
+	int rc = member(obj, key, is_count, "is not a count", &v, err);
+	*out = v && !rc ? (int)json_integer_value(v) : 0;
+	return rc;
 }
 
 /* Parse @len bytes as JSON; the root must be of @type. */
@@ -146,6 +167,22 @@ static int load(const char *body, size_t len, json_type type, json_t **out, th_e
 
 /* ---- clearing --------------------------------------------------------------------- */
 
+/* Clear each of the @elem-sized *@items with @clear, free the array and
+ * empty the list (*@items NULL, *@len 0). */
+static void list_clear(void **items, size_t *len, size_t elem, void (*clear)(void *item))
+{
+	for (size_t i = 0; i < *len; i++)
+		clear((char *)*items + i * elem);
+	free(*items);
+	*items = NULL;
+	*len = 0;
+}
+
+static void webhook_item_clear(void *item)
+{
+	trello_webhook_clear(item);
+}
+
 /* Free a webhook's strings; the struct is zeroed. NULL-safe. */
 void trello_webhook_clear(trello_webhook *w)
 {
@@ -159,13 +196,8 @@ void trello_webhook_clear(trello_webhook *w)
 /* Free every webhook of the list and the array. NULL-safe. */
 void trello_webhook_list_clear(trello_webhook_list *l)
 {
-	if (!l)
-		return;
-	for (size_t i = 0; i < l->len; i++)
-		trello_webhook_clear(&l->items[i]);
-	free(l->items);
-	l->items = NULL;
-	l->len = 0;
+	if (l)
+		list_clear((void **)&l->items, &l->len, sizeof *l->items, webhook_item_clear);
 }
 
 /* Free a token info's strings and permissions. NULL-safe. */
@@ -189,17 +221,17 @@ void trello_member_clear(trello_member *m)
 	memset(m, 0, sizeof *m);
 }
 
+static void board_item_clear(void *item)
+{
+	trello_board *b = item;
+	TH_FREE_ALL(b->id, b->name, b->url, b->short_link);
+}
+
 /* Free every board of the list and the array. NULL-safe. */
 void trello_board_list_clear(trello_board_list *l)
 {
-	if (!l)
-		return;
-	for (size_t i = 0; i < l->len; i++)
-		TH_FREE_ALL(l->items[i].id, l->items[i].name, l->items[i].url,
-		            l->items[i].short_link);
-	free(l->items);
-	l->items = NULL;
-	l->len = 0;
+	if (l)
+		list_clear((void **)&l->items, &l->len, sizeof *l->items, board_item_clear);
 }
 
 /* Free a resolved model's strings. NULL-safe. */
@@ -288,16 +320,19 @@ typedef int (*item_fn)(json_t *v, void *item, th_error *err);
 
 /* Parse a JSON array answer into a calloc'ed array of @elem-sized items,
  * counting in *@n every element that was started (so the caller's clear frees
- * partial ones). On failure the caller clears the list. */
-static int load_array(const char *body, size_t len, size_t elem, item_fn fill, void **items,
-                      size_t *n, th_error *err)
+ * partial ones). More than @max elements is the error @too_many. On failure
+ * the caller clears the list. */
+static int load_array(const char *body, size_t len, size_t max, const char *too_many, size_t elem,
+                      item_fn fill, void **items, size_t *n, th_error *err)
 {
 	json_t *root = NULL;
 	*items = NULL;
 	*n = 0;
 	int rc = load(body, len, JSON_ARRAY, &root, err);
 	size_t count = rc ? 0 : json_array_size(root);
-	if (count && !(*items = calloc(count, elem)))
+	if (!rc && count > max)
+		rc = bad_answer(err, NULL, too_many);
+	if (!rc && count && !(*items = calloc(count, elem)))
 		rc = th_err(err, TH_ENOMEM, "out of memory");
 	for (size_t i = 0; !rc && i < count; i++) {
 		(*n)++;
@@ -315,8 +350,8 @@ static int webhook_item(json_t *v, void *item, th_error *err)
 /* Parse an array of webhooks (GET /1/tokens/{token}/webhooks). */
 int trello_parse_webhook_list(const char *body, size_t len, trello_webhook_list *out, th_error *err)
 {
-	int rc = load_array(body, len, sizeof *out->items, webhook_item, (void **)&out->items,
-	                    &out->len, err);
+	int rc = load_array(body, len, SIZE_MAX, NULL, sizeof *out->items, webhook_item,
+	                    (void **)&out->items, &out->len, err);
 	if (rc)
 		trello_webhook_list_clear(out);
 	return rc;
@@ -401,8 +436,8 @@ static int board_item(json_t *o, void *item, th_error *err)
 /* Parse GET /1/members/me/boards. */
 int trello_parse_board_list(const char *body, size_t len, trello_board_list *out, th_error *err)
 {
-	int rc = load_array(body, len, sizeof *out->items, board_item, (void **)&out->items,
-	                    &out->len, err);
+	int rc = load_array(body, len, SIZE_MAX, NULL, sizeof *out->items, board_item,
+	                    (void **)&out->items, &out->len, err);
 	if (rc)
 		trello_board_list_clear(out);
 	return rc;
@@ -433,16 +468,17 @@ out:
 
 /* ---- actions ------------------------------------------------------------------------ */
 
+static void action_item_clear(void *item)
+{
+	trello_action *a = item;
+	TH_FREE_ALL(a->id, a->type, a->date, a->json);
+}
+
 /* Free an actions listing; zeroed. NULL-safe. */
 void trello_action_list_clear(trello_action_list *l)
 {
-	if (!l)
-		return;
-	for (size_t i = 0; i < l->len; i++)
-		TH_FREE_ALL(l->items[i].id, l->items[i].type, l->items[i].date, l->items[i].json);
-	free(l->items);
-	l->items = NULL;
-	l->len = 0;
+	if (l)
+		list_clear((void **)&l->items, &l->len, sizeof *l->items, action_item_clear);
 }
 
 /* An action type as Trello names them: 1-100 of [A-Za-z0-9_:-]. */
@@ -484,20 +520,8 @@ static int action_item(json_t *v, void *item, th_error *err)
 int trello_parse_action_list(const char *body, size_t len, size_t max, trello_action_list *out,
                              th_error *err)
 {
-	json_t *root = NULL;
-	out->items = NULL;
-	out->len = 0;
-	int rc = load(body, len, JSON_ARRAY, &root, err);
-	size_t count = rc ? 0 : json_array_size(root);
-	if (!rc && count > max)
-		rc = bad_answer(err, NULL, "more actions than asked for");
-	if (!rc && count && !(out->items = calloc(count, sizeof *out->items)))
-		rc = th_err(err, TH_ENOMEM, "out of memory");
-	for (size_t i = 0; !rc && i < count; i++) {
-		out->len++;
-		rc = action_item(json_array_get(root, i), &out->items[i], err);
-	}
-	json_decref(root);
+	int rc = load_array(body, len, max, "more actions than asked for", sizeof *out->items,
+	                    action_item, (void **)&out->items, &out->len, err);
 	if (rc)
 		trello_action_list_clear(out);
 	return rc;
