@@ -25,34 +25,14 @@
 
 struct retention_runner {
 	app *a;
-	pthread_t thread;
-	pthread_mutex_t mu;
-	pthread_cond_t cv; /* signalled by retention_stop */
-	bool stop;         /* guarded by mu */
+	wait_thread t; /* stopped by retention_stop */
 };
-
-/* Wait up to @ms or until stopped; true when asked to stop. */
-static bool wait_stop(struct retention_runner *r, int64_t ms)
-{
-	struct timespec until;
-	wait_deadline(&until, CLOCK_REALTIME, ms);
-	pthread_mutex_lock(&r->mu);
-	while (!r->stop)
-		if (pthread_cond_timedwait(&r->cv, &r->mu, &until) == ETIMEDOUT)
-			break;
-	bool stop = r->stop;
-	pthread_mutex_unlock(&r->mu);
-	return stop;
-}
 
 /* svc_events_prune's progress: go on until serve stops. */
 static bool keep_going(void *ctx, uint64_t done, uint64_t total)
 {
 	struct retention_runner *r = ctx;
-	pthread_mutex_lock(&r->mu);
-	bool stop = r->stop;
-	pthread_mutex_unlock(&r->mu);
-	return !stop;
+	return !wait_thread_stopping(&r->t);
 }
 
 static void *runner(void *arg)
@@ -60,7 +40,7 @@ static void *runner(void *arg)
 	struct retention_runner *r = arg;
 	svc_ctx *sc = &r->a->svc;
 	int64_t delay = FIRST_PRUNE_DELAY_MS;
-	while (!wait_stop(r, delay)) {
+	while (!wait_thread_sleep(&r->t, delay, NULL, NULL)) {
 		svc_prune_result res;
 		th_error err = {0, {0}};
 		int64_t t0 = time_mono_ms();
@@ -97,12 +77,8 @@ int retention_start(app *a, th_error *err)
 	if (!r)
 		return th_err(err, TH_ENOMEM, "out of memory");
 	r->a = a;
-	pthread_mutex_init(&r->mu, NULL);
-	pthread_cond_init(&r->cv, NULL);
-	int prc = pthread_create(&r->thread, NULL, runner, r);
+	int prc = wait_thread_start(&r->t, runner, r);
 	if (prc) {
-		pthread_cond_destroy(&r->cv);
-		pthread_mutex_destroy(&r->mu);
 		free(r);
 		return th_err(err, TH_EIO, "cannot start the retention thread: %s", strerror(prc));
 	}
@@ -118,10 +94,7 @@ void retention_stop(app *a)
 	if (!r)
 		return;
 	/* a prune in progress stops after its current batch (each is short) */
-	wait_raise(&r->mu, &r->cv, &r->stop);
-	pthread_join(r->thread, NULL);
-	pthread_cond_destroy(&r->cv);
-	pthread_mutex_destroy(&r->mu);
+	wait_thread_stop(&r->t);
 	free(r);
 	a->retention = NULL;
 }
