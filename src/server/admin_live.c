@@ -8,6 +8,12 @@
  * queues it on every open stream. A thread writes a comment line every
  * heartbeat so proxies keep the connection open and a client that left is
  * noticed (http.h: a parked connection sees a departure only when written).
+ * A stream lives no longer than its session: a sign-out in this process ends
+ * the session's streams at once (admin_live_end_session, through
+ * svc_ctx.on_session_end), and before each heartbeat the thread asks the
+ * store whether every stream's session is still signed in (signed out
+ * elsewhere, expired, its user removed), ending the streams of those that
+ * are not.
  *
  * The wire format, one message per new event:
  *   event: row
@@ -24,6 +30,7 @@
 
 #include "server/admin.h"
 #include "server/server.h"
+#include "service/service.h"
 #include "util/log.h"
 #include "util/wait.h"
 
@@ -59,6 +66,48 @@ static void prune_locked(admin_live *l)
 	atomic_store(&l->open, k);
 }
 
+/* End the streams of session @id_hash. mu held. */
+static void end_session_locked(admin_live *l, const char *id_hash)
+{
+	for (size_t i = 0; i < l->n; i++)
+		if (str_eq(l->v[i].session, id_hash))
+			http_stream_end(l->v[i].s);
+	prune_locked(l);
+}
+
+/* Before a heartbeat: end the streams whose session is no longer signed in.
+ * The store is asked with mu released (a publish must not wait on it); a
+ * session the store cannot answer for keeps its streams until the next
+ * heartbeat. mu held on entry and on return. */
+static void check_sessions_locked(admin_live *l)
+{
+	if (!l->o.sc || l->n == 0)
+		return;
+	size_t n = l->n;
+	char(*ids)[65] = calloc(n, sizeof *ids);
+	if (!ids)
+		return;
+	for (size_t i = 0; i < n; i++)
+		memcpy(ids[i], l->v[i].session, sizeof ids[i]);
+	pthread_mutex_unlock(&l->mu);
+	for (size_t i = 0; i < n; i++) {
+		th_error err = {0, {0}};
+		bool seen = false; /* each session once */
+		for (size_t j = 0; j < i && !seen; j++)
+			seen = str_eq(ids[j], ids[i]);
+		int alive = seen ? 1 : svc_session_alive(l->o.sc, ids[i], &err);
+		if (alive < 0)
+			log_warn("admin", "the live view could not check a session: %s", err.msg);
+		if (alive != 0)
+			ids[i][0] = '\0';
+	}
+	pthread_mutex_lock(&l->mu);
+	for (size_t i = 0; i < n; i++)
+		if (ids[i][0])
+			end_session_locked(l, ids[i]);
+	free(ids);
+}
+
 /* Write @data to every open stream. mu held. */
 static void broadcast_locked(admin_live *l, const char *data, size_t len)
 {
@@ -79,6 +128,9 @@ static void *heartbeat_main(void *arg)
 			break;
 		if (rc == 0)
 			continue; /* woken early: not a heartbeat yet */
+		check_sessions_locked(l);
+		if (l->stopping)
+			break;
 		static const char hb[] = ": heartbeat\n\n";
 		broadcast_locked(l, hb, sizeof hb - 1);
 	}
@@ -133,6 +185,15 @@ void admin_live_free(admin_live *l)
 	pthread_cond_destroy(&l->cv);
 	free(l->v);
 	free(l);
+}
+
+void admin_live_end_session(admin_live *l, const char *id_hash)
+{
+	if (!l || !id_hash || !id_hash[0])
+		return;
+	pthread_mutex_lock(&l->mu);
+	end_session_locked(l, id_hash);
+	pthread_mutex_unlock(&l->mu);
 }
 
 size_t admin_live_open(admin_live *l)
