@@ -194,6 +194,15 @@ static void on_session_end(void *ctx, const char *id_hash)
 	admin_live_end_session(((app *)ctx)->live, id_hash);
 }
 
+/* Unhook the live view from the service layer and end its streams. */
+static void live_stop(app *a)
+{
+	a->svc.on_session_end = NULL;
+	a->svc.on_session_end_ctx = NULL;
+	admin_live_free(a->live);
+	a->live = NULL;
+}
+
 /* svc_ctx.on_events: a backfill committed events (outside the receiver);
  * the live view shows them like received ones, then the dispatcher wakes. */
 static void on_events(void *ctx, const event *const *fresh, size_t n)
@@ -297,10 +306,7 @@ int app_serve(app *a, app_ready_fn ready, void *ctx, th_error *err)
 		dispatcher_stop(a->disp);
 		a->disp = NULL;
 		app_receiver_stop(a);
-		a->svc.on_session_end = NULL;
-		a->svc.on_session_end_ctx = NULL;
-		admin_live_free(a->live);
-		a->live = NULL;
+		live_stop(a);
 		return rc;
 	}
 	a->started_at = time_now_ms();
@@ -352,10 +358,7 @@ int app_serve(app *a, app_ready_fn ready, void *ctx, th_error *err)
 	a->disp = NULL;
 	app_receiver_stop(a);
 	/* no stream and no commit left to publish to */
-	a->svc.on_session_end = NULL;
-	a->svc.on_session_end_ctx = NULL;
-	admin_live_free(a->live);
-	a->live = NULL;
+	live_stop(a);
 	signal_stop_fd = -1;
 	sigaction(SIGINT, &old_int, NULL);
 	sigaction(SIGTERM, &old_term, NULL);
