@@ -249,6 +249,22 @@ void admin_notice(buf *b, const char *kind, const char *msg)
 	buf_puts(b, "</p>\n");
 }
 
+bool admin_table_begin(buf *b, size_t n, const char *empty, const char *head)
+{
+	if (n == 0) {
+		if (empty)
+			buf_printf(b, "<p class=muted>%s</p>\n", empty);
+		return false;
+	}
+	buf_printf(b, "<div class=table-wrap><table>\n<thead><tr>%s</tr></thead>\n<tbody>\n", head);
+	return true;
+}
+
+void admin_table_end(buf *b)
+{
+	buf_puts(b, "</tbody></table></div>\n");
+}
+
 void admin_page_begin(admin_req *r, buf *b, const char *title, const char *nav)
 {
 	static const struct {
