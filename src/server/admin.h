@@ -100,6 +100,8 @@ void admin_notice(buf *b, const char *kind, const char *msg);
  * writes its opening up to <tbody> and returns true; or, when @n is 0, writes
  * `<p class=muted>@empty</p>` (nothing when @empty is NULL; @empty is HTML,
  * not escaped) and returns false. The rows follow, then admin_table_end(). */
+/* `<input @attrs value="@value">`, the value HTML-escaped (NULL: empty). */
+void admin_input(buf *b, const char *attrs, const char *value);
 bool admin_table_begin(buf *b, size_t n, const char *empty, const char *head);
 void admin_table_end(buf *b);
 /* Send @b as an HTML page with the admin's security headers. Frees @b. */

@@ -154,14 +154,11 @@ int admin_events(admin_req *r)
 		}
 		buf_puts(&b, "</option>\n");
 	}
-	buf_puts(&b,
-	         "</select></div>\n<div><label for=f-type>Type</label>"
-	         "<input type=text id=f-type name=type placeholder=\"e.g. updateCard\" value=\"");
-	admin_esc(&b, type);
-	buf_puts(&b, "\"></div>\n<div><label for=f-q>Summary contains</label>"
-	             "<input type=search id=f-q name=q value=\"");
-	admin_esc(&b, text);
-	buf_puts(&b, "\"></div>\n<div><button type=submit>Filter</button></div>\n</form>\n");
+	buf_puts(&b, "</select></div>\n<div><label for=f-type>Type</label>");
+	admin_input(&b, "type=text id=f-type name=type placeholder=\"e.g. updateCard\"", type);
+	buf_puts(&b, "</div>\n<div><label for=f-q>Summary contains</label>");
+	admin_input(&b, "type=search id=f-q name=q", text);
+	buf_puts(&b, "</div>\n<div><button type=submit>Filter</button></div>\n</form>\n");
 
 	event_query q = {0};
 	q.webhook_id = wh && *wh ? wh : NULL;
@@ -251,9 +248,8 @@ static void deliveries_table(admin_req *r, buf *b, const delivery *ds, size_t n,
 			admin_urlenc(b, d->id);
 			buf_puts(b, "/retry\">");
 			admin_csrf_field(r, b);
-			buf_puts(b, "<input type=hidden name=back value=\"");
-			admin_esc(b, back);
-			buf_puts(b, "\"><button type=submit class=secondary>Retry</button></form>");
+			admin_input(b, "type=hidden name=back", back);
+			buf_puts(b, "<button type=submit class=secondary>Retry</button></form>");
 		}
 		buf_puts(b, "</td></tr>\n");
 	}

@@ -314,11 +314,16 @@ void admin_page_end(buf *b)
 	buf_puts(b, "</main>\n<footer>trellohook admin</footer>\n</body>\n</html>\n");
 }
 
+void admin_input(buf *b, const char *attrs, const char *value)
+{
+	buf_printf(b, "<input %s value=\"", attrs);
+	admin_esc(b, value);
+	buf_puts(b, "\">");
+}
+
 void admin_csrf_field(admin_req *r, buf *b)
 {
-	buf_puts(b, "<input type=hidden name=csrf value=\"");
-	admin_esc(b, r->csrf);
-	buf_puts(b, "\">");
+	admin_input(b, "type=hidden name=csrf", r->csrf);
 }
 
 void admin_security_headers(http_response *res)

@@ -15,6 +15,8 @@
 
 #define MODEL_INPUT_MAX 512
 #define DESCRIPTION_MAX 1000
+/* The description field of the add and edit forms (maxlength: DESCRIPTION_MAX). */
+#define DESCRIPTION_INPUT "type=text id=description name=description maxlength=1000"
 
 /* The plain token a form names: a pasted "token" wins, else "token_fp", the
  * fingerprint of a stored token. *out is malloc'd (wipe and free it).
@@ -186,14 +188,14 @@ static int webhooks_page(admin_req *r, int status, const char *error)
 	buf_puts(&b, "<section aria-labelledby=h-add class=card><h2 id=h-add>Add a webhook</h2>\n"
 	             "<form class=stack method=post action=\"/admin/webhooks/add\">\n");
 	admin_csrf_field(r, &b);
-	buf_puts(&b, "<label for=model>Trello board or card URL, or a 24-hex id</label>\n"
-	             "<input type=text id=model name=model required maxlength=512 "
-	             "placeholder=\"https://trello.com/b/AbCd1234/roadmap\" value=\"");
-	admin_esc(&b, model);
-	buf_puts(&b, "\">\n<label for=description>Description (optional)</label>\n"
-	             "<input type=text id=description name=description maxlength=1000 value=\"");
-	admin_esc(&b, desc);
-	buf_puts(&b, "\">\n");
+	buf_puts(&b, "<label for=model>Trello board or card URL, or a 24-hex id</label>\n");
+	admin_input(&b,
+	            "type=text id=model name=model required maxlength=512 "
+	            "placeholder=\"https://trello.com/b/AbCd1234/roadmap\"",
+	            model);
+	buf_puts(&b, "\n<label for=description>Description (optional)</label>\n");
+	admin_input(&b, DESCRIPTION_INPUT, desc);
+	buf_puts(&b, "\n");
 	token_picker(&b, ts, nt, "token_fp");
 	buf_puts(&b,
 	         "<label for=token>…or paste a token</label>\n"
@@ -302,12 +304,10 @@ static int webhook_boards_post(admin_req *r)
 		buf_puts(&b, "</span></td><td><form class=inline method=post "
 		             "action=\"/admin/webhooks/add\">");
 		admin_csrf_field(r, &b);
-		buf_puts(&b, "<input type=hidden name=model value=\"");
-		admin_esc(&b, bd->id);
-		buf_printf(&b, "\"><input type=hidden name=token_fp value=\"%s\">", fp);
-		buf_puts(&b, "<input type=hidden name=description value=\"");
-		admin_esc(&b, desc);
-		buf_puts(&b, "\"><button type=submit>Watch this board</button></form></td></tr>\n");
+		admin_input(&b, "type=hidden name=model", bd->id);
+		admin_input(&b, "type=hidden name=token_fp", fp);
+		admin_input(&b, "type=hidden name=description", desc);
+		buf_puts(&b, "<button type=submit>Watch this board</button></form></td></tr>\n");
 	}
 	if (rows)
 		admin_table_end(&b);
@@ -419,10 +419,9 @@ static int edit_page(admin_req *r, const webhook *w, int status, const char *err
 	admin_urlenc(&b, w->id);
 	buf_puts(&b, "/edit\">");
 	admin_csrf_field(r, &b);
-	buf_puts(&b, "<label for=description>Description</label>\n"
-	             "<input type=text id=description name=description maxlength=1000 value=\"");
-	admin_esc(&b, desc);
-	buf_puts(&b, "\">\n<div><button type=submit>Save description</button></div></form>\n"
+	buf_puts(&b, "<label for=description>Description</label>\n");
+	admin_input(&b, DESCRIPTION_INPUT, desc);
+	buf_puts(&b, "\n<div><button type=submit>Save description</button></div></form>\n"
 	             "<form method=post action=\"/admin/webhooks/");
 	admin_urlenc(&b, w->id);
 	buf_puts(&b, "/edit\">");
