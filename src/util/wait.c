@@ -25,8 +25,12 @@ void wait_raise(pthread_mutex_t *mu, pthread_cond_t *cv, bool *flag)
 
 int wait_thread_start(wait_thread *t, void *(*fn)(void *), void *arg)
 {
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* a clock set back delays no round */
 	pthread_mutex_init(&t->mu, NULL);
-	pthread_cond_init(&t->cv, NULL);
+	pthread_cond_init(&t->cv, &ca);
+	pthread_condattr_destroy(&ca);
 	t->stop = false;
 	int rc = pthread_create(&t->thread, NULL, fn, arg);
 	if (rc) {
@@ -39,7 +43,7 @@ int wait_thread_start(wait_thread *t, void *(*fn)(void *), void *arg)
 bool wait_thread_sleep(wait_thread *t, int64_t ms, bool (*woken)(void *ctx), void *ctx)
 {
 	struct timespec until;
-	wait_deadline(&until, CLOCK_REALTIME, ms < 0 ? (int64_t)86400000 * 365 : ms);
+	wait_deadline(&until, CLOCK_MONOTONIC, ms < 0 ? (int64_t)86400000 * 365 : ms);
 	pthread_mutex_lock(&t->mu);
 	while (!t->stop && !(woken && woken(ctx)))
 		if (pthread_cond_timedwait(&t->cv, &t->mu, &until) == ETIMEDOUT)

@@ -25,13 +25,14 @@ void wait_deadline(struct timespec *until, clockid_t clock, int64_t ms);
 void wait_raise(pthread_mutex_t *mu, pthread_cond_t *cv, bool *flag);
 
 /* A background thread that sleeps between rounds of work until it is asked
- * to stop (the health runner, retention). @mu guards @stop and whatever else
- * its owner keeps beside it; @cv is signalled when @stop is raised (and may be
- * signalled by the owner for its own reasons, under @mu). */
+ * to stop (the health runner, retention, the connection guard's reaper, the
+ * live view's heartbeat). @mu guards @stop and whatever else its owner keeps
+ * beside it; @cv is signalled when @stop is raised (and may be signalled by
+ * the owner for its own reasons, under @mu). */
 typedef struct wait_thread {
 	pthread_t thread;
 	pthread_mutex_t mu;
-	pthread_cond_t cv; /* a default (CLOCK_REALTIME) condition variable */
+	pthread_cond_t cv; /* on CLOCK_MONOTONIC */
 	bool stop;         /* guarded by mu */
 } wait_thread;
 
