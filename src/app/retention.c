@@ -24,23 +24,22 @@
 #define PRUNE_INTERVAL_MS 3600000
 
 struct retention_runner {
-	app *a;
-	wait_thread t; /* stopped by retention_stop */
+	struct app_runner r; /* stopped by retention_stop */
 };
 
 /* svc_events_prune's progress: go on until serve stops. */
 static bool keep_going(void *ctx, uint64_t done, uint64_t total)
 {
 	struct retention_runner *r = ctx;
-	return !wait_thread_stopping(&r->t);
+	return !wait_thread_stopping(&r->r.t);
 }
 
 static void *runner(void *arg)
 {
 	struct retention_runner *r = arg;
-	svc_ctx *sc = &r->a->svc;
+	svc_ctx *sc = &r->r.a->svc;
 	int64_t delay = FIRST_PRUNE_DELAY_MS;
-	while (!wait_thread_sleep(&r->t, delay, NULL, NULL)) {
+	while (!wait_thread_sleep(&r->r.t, delay, NULL, NULL)) {
 		svc_prune_result res;
 		th_error err = {0, {0}};
 		int64_t t0 = time_mono_ms();
@@ -73,15 +72,12 @@ int retention_start(app *a, th_error *err)
 		log_debug(COMPONENT, "no TRELLOHOOK_RETENTION: every event is kept");
 		return 0;
 	}
-	struct retention_runner *r = calloc(1, sizeof *r);
-	if (!r)
-		return th_err(err, TH_ENOMEM, "out of memory");
-	r->a = a;
-	int prc = wait_thread_start(&r->t, runner, r);
-	if (prc) {
-		free(r);
-		return th_err(err, TH_EIO, "cannot start the retention thread: %s", strerror(prc));
-	}
+	struct app_runner *started;
+	int rc = app_runner_start(&started, a, sizeof(struct retention_runner), runner,
+	                          "the retention thread", err);
+	if (rc)
+		return rc;
+	struct retention_runner *r = (struct retention_runner *)started;
 	log_info(COMPONENT, "events older than %lld s are pruned hourly (TRELLOHOOK_RETENTION)",
 	         (long long)(a->cfg.retention_ms / 1000));
 	a->retention = r;
@@ -94,7 +90,6 @@ void retention_stop(app *a)
 	if (!r)
 		return;
 	/* a prune in progress stops after its current batch (each is short) */
-	wait_thread_stop(&r->t);
-	free(r);
+	app_runner_stop(&r->r);
 	a->retention = NULL;
 }
