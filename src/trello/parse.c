@@ -178,6 +178,15 @@ static void list_clear(void **items, size_t *len, size_t elem, void (*clear)(voi
 	*len = 0;
 }
 
+/* NAME(l): free every item of the list @l (with ITEM_CLEAR) and its array;
+ * the list is left empty. NULL-safe. */
+#define LIST_CLEAR(NAME, LIST, ITEM_CLEAR)                                                     \
+	void NAME(LIST *l)                                                                     \
+	{                                                                                      \
+		if (l)                                                                         \
+			list_clear((void **)&l->items, &l->len, sizeof *l->items, ITEM_CLEAR); \
+	}
+
 static void webhook_item_clear(void *item)
 {
 	trello_webhook_clear(item);
@@ -193,12 +202,7 @@ void trello_webhook_clear(trello_webhook *w)
 	memset(w, 0, sizeof *w);
 }
 
-/* Free every webhook of the list and the array. NULL-safe. */
-void trello_webhook_list_clear(trello_webhook_list *l)
-{
-	if (l)
-		list_clear((void **)&l->items, &l->len, sizeof *l->items, webhook_item_clear);
-}
+LIST_CLEAR(trello_webhook_list_clear, trello_webhook_list, webhook_item_clear)
 
 /* Free a token info's strings and permissions. NULL-safe. */
 void trello_token_info_clear(trello_token_info *t)
@@ -227,12 +231,7 @@ static void board_item_clear(void *item)
 	TH_FREE_ALL(b->id, b->name, b->url, b->short_link);
 }
 
-/* Free every board of the list and the array. NULL-safe. */
-void trello_board_list_clear(trello_board_list *l)
-{
-	if (l)
-		list_clear((void **)&l->items, &l->len, sizeof *l->items, board_item_clear);
-}
+LIST_CLEAR(trello_board_list_clear, trello_board_list, board_item_clear)
 
 /* Free a resolved model's strings. NULL-safe. */
 void trello_model_clear(trello_model *m)
@@ -285,6 +284,21 @@ bool trello_error_is_token_dead(const trello_error *err)
 
 /* ---- objects ------------------------------------------------------------------------ */
 
+/* Fill one item from a JSON value; on failure the item may hold what was
+ * filled so far (the caller's clear frees it). */
+typedef int (*item_fn)(json_t *v, void *item, th_error *err);
+
+/* Parse @len bytes as one JSON object and fill @out from it with @fill. */
+static int load_object(const char *body, size_t len, item_fn fill, void *out, th_error *err)
+{
+	json_t *root = NULL;
+	int rc = load(body, len, JSON_OBJECT, &root, err);
+	if (!rc)
+		rc = fill(root, out, err);
+	json_decref(root);
+	return rc;
+}
+
 /* Fill @out from a webhook object. @out must be zeroed; cleared on error. */
 static int webhook_from(json_t *o, trello_webhook *out, th_error *err)
 {
@@ -302,21 +316,17 @@ static int webhook_from(json_t *o, trello_webhook *out, th_error *err)
 	return rc;
 }
 
+static int webhook_item(json_t *v, void *item, th_error *err)
+{
+	return webhook_from(v, item, err);
+}
+
 /* Parse one webhook object (the answer of create/get/update). */
 int trello_parse_webhook(const char *body, size_t len, trello_webhook *out, th_error *err)
 {
-	json_t *root = NULL;
 	memset(out, 0, sizeof *out);
-	int rc = load(body, len, JSON_OBJECT, &root, err);
-	if (!rc)
-		rc = webhook_from(root, out, err);
-	json_decref(root);
-	return rc;
+	return load_object(body, len, webhook_item, out, err);
 }
-
-/* Fill one array element from a JSON value; on failure the element may hold
- * what was filled so far (the caller's list clear frees it). */
-typedef int (*item_fn)(json_t *v, void *item, th_error *err);
 
 /* Parse a JSON array answer into a calloc'ed array of @elem-sized items,
  * counting in *@n every element that was started (so the caller's clear frees
@@ -342,11 +352,6 @@ static int load_array(const char *body, size_t len, size_t max, const char *too_
 	return rc;
 }
 
-static int webhook_item(json_t *v, void *item, th_error *err)
-{
-	return webhook_from(v, item, err);
-}
-
 /* Parse an array of webhooks (GET /1/tokens/{token}/webhooks). */
 int trello_parse_webhook_list(const char *body, size_t len, trello_webhook_list *out, th_error *err)
 {
@@ -357,14 +362,11 @@ int trello_parse_webhook_list(const char *body, size_t len, trello_webhook_list 
 	return rc;
 }
 
-/* Parse GET /1/tokens/{token}. */
-int trello_parse_token_info(const char *body, size_t len, trello_token_info *out, th_error *err)
+/* A token info object and its permissions (counted as they are started). */
+static int token_info_from(json_t *root, void *item, th_error *err)
 {
-	json_t *root = NULL;
-	memset(out, 0, sizeof *out);
-	int rc = load(body, len, JSON_OBJECT, &root, err);
-	if (rc)
-		goto out;
+	trello_token_info *out = item;
+	int rc;
 	if ((rc = need_str(root, "id", &out->id, err)) ||
 	    (rc = get_str(root, "idMember", &out->id_member, err)) ||
 	    (rc = get_str(root, "dateCreated", &out->date_created, err)) ||
@@ -400,23 +402,37 @@ int trello_parse_token_info(const char *body, size_t len, trello_token_info *out
 			goto out;
 	}
 out:
+	return rc;
+}
+
+/* Parse GET /1/tokens/{token}. */
+int trello_parse_token_info(const char *body, size_t len, trello_token_info *out, th_error *err)
+{
+	memset(out, 0, sizeof *out);
+	int rc = load_object(body, len, token_info_from, out, err);
 	if (rc)
 		trello_token_info_clear(out);
-	json_decref(root);
+	return rc;
+}
+
+static int member_from(json_t *o, void *item, th_error *err)
+{
+	trello_member *m = item;
+	int rc = need_str(o, "id", &m->id, err);
+	if (!rc)
+		rc = get_str(o, "username", &m->username, err);
+	if (!rc)
+		rc = get_str(o, "fullName", &m->full_name, err);
 	return rc;
 }
 
 /* Parse GET /1/members/me. */
 int trello_parse_member(const char *body, size_t len, trello_member *out, th_error *err)
 {
-	json_t *root = NULL;
 	memset(out, 0, sizeof *out);
-	int rc = load(body, len, JSON_OBJECT, &root, err);
-	if (!rc && ((rc = need_str(root, "id", &out->id, err)) ||
-	            (rc = get_str(root, "username", &out->username, err)) ||
-	            (rc = get_str(root, "fullName", &out->full_name, err))))
+	int rc = load_object(body, len, member_from, out, err);
+	if (rc)
 		trello_member_clear(out);
-	json_decref(root);
 	return rc;
 }
 
@@ -443,26 +459,31 @@ int trello_parse_board_list(const char *body, size_t len, trello_board_list *out
 	return rc;
 }
 
+/* A board, card or list object: its id must be 24 hex (it becomes idModel). */
+static int model_from(json_t *o, void *item, th_error *err)
+{
+	trello_model *m = item;
+	int rc = need_str(o, "id", &m->id, err);
+	if (!rc)
+		rc = get_str(o, "name", &m->name, err);
+	if (!rc)
+		rc = get_str(o, "url", &m->url, err);
+	if (!rc && !str_is_trello_id(m->id))
+		rc = bad_answer(err, NULL, "the id is not 24 hex digits");
+	return rc;
+}
+
 /* Parse a board, card or list object into a model (id must be 24 hex: it becomes idModel). */
 int trello_parse_model(const char *body, size_t len, enum trello_model_type type, trello_model *out,
                        th_error *err)
 {
-	json_t *root = NULL;
 	memset(out, 0, sizeof *out);
 	out->type = type;
-	int rc = load(body, len, JSON_OBJECT, &root, err);
-	if (!rc && ((rc = need_str(root, "id", &out->id, err)) ||
-	            (rc = get_str(root, "name", &out->name, err)) ||
-	            (rc = get_str(root, "url", &out->url, err))))
-		goto out;
-	if (!rc && !str_is_trello_id(out->id))
-		rc = bad_answer(err, NULL, "the id is not 24 hex digits");
-out:
+	int rc = load_object(body, len, model_from, out, err);
 	if (rc) {
 		trello_model_clear(out);
 		out->type = type;
 	}
-	json_decref(root);
 	return rc;
 }
 
@@ -474,12 +495,7 @@ static void action_item_clear(void *item)
 	TH_FREE_ALL(a->id, a->type, a->date, a->json);
 }
 
-/* Free an actions listing; zeroed. NULL-safe. */
-void trello_action_list_clear(trello_action_list *l)
-{
-	if (l)
-		list_clear((void **)&l->items, &l->len, sizeof *l->items, action_item_clear);
-}
+LIST_CLEAR(trello_action_list_clear, trello_action_list, action_item_clear)
 
 /* An action type as Trello names them: 1-100 of [A-Za-z0-9_:-]. */
 static bool action_type_ok(const char *s)
