@@ -6,6 +6,7 @@
  * without a server.
  */
 #include <ctype.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -124,6 +125,31 @@ static int need_str(json_t *obj, const char *key, char **out, th_error *err)
 		return bad_answer(err, key, "is missing");
 	}
 	return 0;
+}
+
+/* A string member of an answer object and where it goes: the char * at @off
+ * of the item being filled; @need: required (need_str), else optional. */
+typedef struct str_field {
+	const char *key;
+	size_t off;
+	bool need;
+} str_field;
+#define STR_FIELD(TYPE, KEY, MEMBER, NEED)            \
+	{                                             \
+		(KEY), offsetof(TYPE, MEMBER), (NEED) \
+	}
+
+/* Read the @n string members @f of @obj into @item, in order, up to the
+ * first error. */
+static int get_strs(json_t *obj, void *item, const str_field *f, size_t n, th_error *err)
+{
+	int rc = 0;
+	for (size_t i = 0; !rc && i < n; i++) {
+		char **out = (char **)((char *)item + f[i].off);
+		rc = f[i].need ? need_str(obj, f[i].key, out, err)
+		               : get_str(obj, f[i].key, out, err);
+	}
+	return rc;
 }
 
 static int get_bool(json_t *obj, const char *key, bool dflt, bool *out, th_error *err)
@@ -288,10 +314,13 @@ bool trello_error_is_token_dead(const trello_error *err)
  * filled so far (the caller's clear frees it). */
 typedef int (*item_fn)(json_t *v, void *item, th_error *err);
 
-/* Parse @len bytes as one JSON object and fill @out from it with @fill. */
-static int load_object(const char *body, size_t len, item_fn fill, void *out, th_error *err)
+/* Parse @len bytes as one JSON object into the @size-byte @out (zeroed
+ * first) with @fill, which leaves @out cleared when it fails. */
+static int load_object(const char *body, size_t len, void *out, size_t size, item_fn fill,
+                       th_error *err)
 {
 	json_t *root = NULL;
+	memset(out, 0, size);
 	int rc = load(body, len, JSON_OBJECT, &root, err);
 	if (!rc)
 		rc = fill(root, out, err);
@@ -324,16 +353,16 @@ static int webhook_item(json_t *v, void *item, th_error *err)
 /* Parse one webhook object (the answer of create/get/update). */
 int trello_parse_webhook(const char *body, size_t len, trello_webhook *out, th_error *err)
 {
-	memset(out, 0, sizeof *out);
-	return load_object(body, len, webhook_item, out, err);
+	return load_object(body, len, out, sizeof *out, webhook_item, err);
 }
 
-/* Parse a JSON array answer into a calloc'ed array of @elem-sized items,
- * counting in *@n every element that was started (so the caller's clear frees
- * partial ones). More than @max elements is the error @too_many. On failure
- * the caller clears the list. */
-static int load_array(const char *body, size_t len, size_t max, const char *too_many, size_t elem,
-                      item_fn fill, void **items, size_t *n, th_error *err)
+/* Parse a JSON array answer into a calloc'ed array of @elem-sized items
+ * filled by @fill, counting in *@n every element that was started. More than
+ * @max elements is the error @too_many. On failure the list is cleared
+ * (list_clear() with @clear, partial items included). */
+static int load_array(const char *body, size_t len, size_t max, const char *too_many, void **items,
+                      size_t *n, size_t elem, item_fn fill, void (*clear)(void *item),
+                      th_error *err)
 {
 	json_t *root = NULL;
 	*items = NULL;
@@ -349,28 +378,31 @@ static int load_array(const char *body, size_t len, size_t max, const char *too_
 		rc = fill(json_array_get(root, i), (char *)*items + i * elem, err);
 	}
 	json_decref(root);
+	if (rc)
+		list_clear(items, n, elem, clear);
 	return rc;
 }
 
 /* Parse an array of webhooks (GET /1/tokens/{token}/webhooks). */
 int trello_parse_webhook_list(const char *body, size_t len, trello_webhook_list *out, th_error *err)
 {
-	int rc = load_array(body, len, SIZE_MAX, NULL, sizeof *out->items, webhook_item,
-	                    (void **)&out->items, &out->len, err);
-	if (rc)
-		trello_webhook_list_clear(out);
-	return rc;
+	return load_array(body, len, SIZE_MAX, NULL, (void **)&out->items, &out->len,
+	                  sizeof *out->items, webhook_item, webhook_item_clear, err);
 }
 
-/* A token info object and its permissions (counted as they are started). */
+/* A token info object and its permissions (counted as they are started);
+ * cleared on error. */
 static int token_info_from(json_t *root, void *item, th_error *err)
 {
 	trello_token_info *out = item;
 	int rc;
-	if ((rc = need_str(root, "id", &out->id, err)) ||
-	    (rc = get_str(root, "idMember", &out->id_member, err)) ||
-	    (rc = get_str(root, "dateCreated", &out->date_created, err)) ||
-	    (rc = get_str(root, "dateExpires", &out->date_expires, err)))
+	static const str_field fields[] = {
+	    STR_FIELD(trello_token_info, "id", id, true),
+	    STR_FIELD(trello_token_info, "idMember", id_member, false),
+	    STR_FIELD(trello_token_info, "dateCreated", date_created, false),
+	    STR_FIELD(trello_token_info, "dateExpires", date_expires, false),
+	};
+	if ((rc = get_strs(root, out, fields, TH_ARRAY_LEN(fields), err)))
 		goto out;
 	json_t *perms = json_object_get(root, "permissions");
 	if (!perms || json_is_null(perms))
@@ -402,74 +434,72 @@ static int token_info_from(json_t *root, void *item, th_error *err)
 			goto out;
 	}
 out:
+	if (rc)
+		trello_token_info_clear(out);
 	return rc;
 }
 
 /* Parse GET /1/tokens/{token}. */
 int trello_parse_token_info(const char *body, size_t len, trello_token_info *out, th_error *err)
 {
-	memset(out, 0, sizeof *out);
-	int rc = load_object(body, len, token_info_from, out, err);
-	if (rc)
-		trello_token_info_clear(out);
-	return rc;
+	return load_object(body, len, out, sizeof *out, token_info_from, err);
 }
 
+/* A member object; cleared on error. */
 static int member_from(json_t *o, void *item, th_error *err)
 {
-	trello_member *m = item;
-	int rc = need_str(o, "id", &m->id, err);
-	if (!rc)
-		rc = get_str(o, "username", &m->username, err);
-	if (!rc)
-		rc = get_str(o, "fullName", &m->full_name, err);
+	static const str_field fields[] = {
+	    STR_FIELD(trello_member, "id", id, true),
+	    STR_FIELD(trello_member, "username", username, false),
+	    STR_FIELD(trello_member, "fullName", full_name, false),
+	};
+	int rc = get_strs(o, item, fields, TH_ARRAY_LEN(fields), err);
+	if (rc)
+		trello_member_clear(item);
 	return rc;
 }
 
 /* Parse GET /1/members/me. */
 int trello_parse_member(const char *body, size_t len, trello_member *out, th_error *err)
 {
-	memset(out, 0, sizeof *out);
-	int rc = load_object(body, len, member_from, out, err);
-	if (rc)
-		trello_member_clear(out);
-	return rc;
+	return load_object(body, len, out, sizeof *out, member_from, err);
 }
 
 static int board_item(json_t *o, void *item, th_error *err)
 {
-	trello_board *b = item;
+	static const str_field fields[] = {
+	    STR_FIELD(trello_board, "id", id, true),
+	    STR_FIELD(trello_board, "name", name, false),
+	    STR_FIELD(trello_board, "url", url, false),
+	    STR_FIELD(trello_board, "shortLink", short_link, false),
+	};
 	if (!json_is_object(o))
 		return bad_answer(err, NULL, "a board is not a JSON object");
-	int rc;
-	if ((rc = need_str(o, "id", &b->id, err)) || (rc = get_str(o, "name", &b->name, err)) ||
-	    (rc = get_str(o, "url", &b->url, err)) ||
-	    (rc = get_str(o, "shortLink", &b->short_link, err)))
-		return rc;
-	return 0;
+	return get_strs(o, item, fields, TH_ARRAY_LEN(fields), err);
 }
 
 /* Parse GET /1/members/me/boards. */
 int trello_parse_board_list(const char *body, size_t len, trello_board_list *out, th_error *err)
 {
-	int rc = load_array(body, len, SIZE_MAX, NULL, sizeof *out->items, board_item,
-	                    (void **)&out->items, &out->len, err);
-	if (rc)
-		trello_board_list_clear(out);
-	return rc;
+	return load_array(body, len, SIZE_MAX, NULL, (void **)&out->items, &out->len,
+	                  sizeof *out->items, board_item, board_item_clear, err);
 }
 
-/* A board, card or list object: its id must be 24 hex (it becomes idModel). */
+/* A board, card or list object: its id must be 24 hex (it becomes idModel).
+ * Cleared on error. */
 static int model_from(json_t *o, void *item, th_error *err)
 {
+	static const str_field fields[] = {
+	    STR_FIELD(trello_model, "id", id, true),
+	    STR_FIELD(trello_model, "name", name, false),
+	    STR_FIELD(trello_model, "url", url, false),
+	};
 	trello_model *m = item;
-	int rc = need_str(o, "id", &m->id, err);
-	if (!rc)
-		rc = get_str(o, "name", &m->name, err);
-	if (!rc)
-		rc = get_str(o, "url", &m->url, err);
+	int rc = get_strs(o, item, fields, TH_ARRAY_LEN(fields), err);
 	if (!rc && !str_is_trello_id(m->id))
 		rc = bad_answer(err, NULL, "the id is not 24 hex digits");
+	if (rc)
+		trello_model_clear(m);
 	return rc;
 }
 
@@ -477,13 +507,8 @@ static int model_from(json_t *o, void *item, th_error *err)
 int trello_parse_model(const char *body, size_t len, enum trello_model_type type, trello_model *out,
                        th_error *err)
 {
-	memset(out, 0, sizeof *out);
-	out->type = type;
-	int rc = load_object(body, len, model_from, out, err);
-	if (rc) {
-		trello_model_clear(out);
-		out->type = type;
-	}
+	int rc = load_object(body, len, out, sizeof *out, model_from, err);
+	out->type = type; /* kept on failure too */
 	return rc;
 }
 
@@ -517,8 +542,12 @@ static int action_item(json_t *v, void *item, th_error *err)
 	int rc;
 	if (!json_is_object(v))
 		return bad_answer(err, NULL, "an action is not a JSON object");
-	if ((rc = need_str(v, "id", &a->id, err)) || (rc = need_str(v, "type", &a->type, err)) ||
-	    (rc = need_str(v, "date", &a->date, err)))
+	static const str_field fields[] = {
+	    STR_FIELD(trello_action, "id", id, true),
+	    STR_FIELD(trello_action, "type", type, true),
+	    STR_FIELD(trello_action, "date", date, true),
+	};
+	if ((rc = get_strs(v, item, fields, TH_ARRAY_LEN(fields), err)))
 		return rc;
 	if (!str_is_trello_id(a->id))
 		return bad_answer(err, "id", "of an action is not 24 hex digits");
@@ -536,11 +565,8 @@ static int action_item(json_t *v, void *item, th_error *err)
 int trello_parse_action_list(const char *body, size_t len, size_t max, trello_action_list *out,
                              th_error *err)
 {
-	int rc = load_array(body, len, max, "more actions than asked for", sizeof *out->items,
-	                    action_item, (void **)&out->items, &out->len, err);
-	if (rc)
-		trello_action_list_clear(out);
-	return rc;
+	return load_array(body, len, max, "more actions than asked for", (void **)&out->items,
+	                  &out->len, sizeof *out->items, action_item, action_item_clear, err);
 }
 
 /* A since/before value: an action id, or a date as Trello writes them. */
