@@ -100,6 +100,19 @@ function openStream(cookie, { method = 'GET' } = {}) {
   });
 }
 
+/** Sign in as @user, open a stream (200, its first bytes in), run @fn(st, cookie), close it. */
+async function withStream(user, fn) {
+  const cookie = await signIn(user);
+  const st = await openStream(cookie);
+  try {
+    assert.equal(st.status, 200);
+    await st.waitFor(/retry:/);
+    await fn(st, cookie);
+  } finally {
+    st.close();
+  }
+}
+
 let counter = 0;
 function payload(text) {
   counter += 1;
@@ -129,10 +142,7 @@ test('without a session the stream answers 401 and says how to sign in', async (
 });
 
 test('a signed POST reaches an open stream as its escaped table row', async () => {
-  const cookie = await signIn('alice');
-  const st = await openStream(cookie);
-  try {
-    assert.equal(st.status, 200);
+  await withStream('alice', async (st) => {
     assert.match(st.headers['content-type'], /^text\/event-stream/);
     assert.equal(st.headers['cache-control'], 'no-store');
     await st.waitFor(/^retry: \d+\n/m);
@@ -155,9 +165,7 @@ test('a signed POST reaches an open stream as its escaped table row', async () =
     await deliver(again);
     await new Promise((r) => setTimeout(r, 500));
     assert.equal(st.text().split('event: row').length, before + 1);
-  } finally {
-    st.close();
-  }
+  });
 });
 
 /** Streams whose client left are noticed at the next write: make one. */
@@ -213,15 +221,10 @@ test('limits: 4 streams per session (429), 32 in all (503), freed when clients l
 });
 
 test('an idle stream gets a heartbeat comment within 15 s and stays open', async () => {
-  const cookie = await signIn('alice');
-  const st = await openStream(cookie);
-  try {
-    assert.equal(st.status, 200);
+  await withStream('alice', async (st) => {
     await st.waitFor(/: heartbeat\n\n/, 17000);
     assert.equal(st.ended(), false);
-  } finally {
-    st.close();
-  }
+  });
 });
 
 /** The dashboard's CSRF token of the session @cookie. */
@@ -265,11 +268,7 @@ test('signing out ends the session\'s streams at once; another session\'s stay',
 });
 
 test('a session removed behind serve\'s back (another instance, the store) ends its streams by the next heartbeat', async () => {
-  const cookie = await signIn('bob');
-  const st = await openStream(cookie);
-  try {
-    assert.equal(st.status, 200);
-    await st.waitFor(/retry:/);
+  await withStream('bob', async (st, cookie) => {
     const sid = cookie.slice('trellohook_session='.length);
     const idHash = createHash('sha256').update(sid).digest('hex');
     const db = s.env.DATABASE_URL.slice('sqlite:'.length);
@@ -280,9 +279,7 @@ test('a session removed behind serve\'s back (another instance, the store) ends 
     const seen = st.text().length;
     assert.ok(await st.waitEnd(17000), 'the stream ended at the heartbeat');
     assert.doesNotMatch(st.text().slice(seen), /: heartbeat/, 'no heartbeat after the session went');
-  } finally {
-    st.close();
-  }
+  });
 });
 
 test('the stream takes GET only and changes nothing', async () => {
