@@ -315,15 +315,22 @@ bool trello_error_is_token_dead(const trello_error *err)
 typedef int (*item_fn)(json_t *v, void *item, th_error *err);
 
 /* Parse @len bytes as one JSON object into the @size-byte @out (zeroed
- * first) with @fill, which leaves @out cleared when it fails. */
+ * first): with @fill, which leaves @out cleared when it fails; with no
+ * @fill, the @n string members @f alone (@out zeroed again on error, its
+ * strings freed). */
 static int load_object(const char *body, size_t len, void *out, size_t size, item_fn fill,
-                       th_error *err)
+                       const str_field *f, size_t n, th_error *err)
 {
 	json_t *root = NULL;
 	memset(out, 0, size);
 	int rc = load(body, len, JSON_OBJECT, &root, err);
 	if (!rc)
-		rc = fill(root, out, err);
+		rc = fill ? fill(root, out, err) : get_strs(root, out, f, n, err);
+	if (rc && !fill) { /* its strings are all a string-only object holds */
+		for (size_t i = 0; i < n; i++)
+			free(*(char **)((char *)out + f[i].off));
+		memset(out, 0, size);
+	}
 	json_decref(root);
 	return rc;
 }
@@ -353,7 +360,7 @@ static int webhook_item(json_t *v, void *item, th_error *err)
 /* Parse one webhook object (the answer of create/get/update). */
 int trello_parse_webhook(const char *body, size_t len, trello_webhook *out, th_error *err)
 {
-	return load_object(body, len, out, sizeof *out, webhook_item, err);
+	return load_object(body, len, out, sizeof *out, webhook_item, NULL, 0, err);
 }
 
 /* Parse a JSON array answer into a calloc'ed array of @elem-sized items
@@ -442,27 +449,18 @@ out:
 /* Parse GET /1/tokens/{token}. */
 int trello_parse_token_info(const char *body, size_t len, trello_token_info *out, th_error *err)
 {
-	return load_object(body, len, out, sizeof *out, token_info_from, err);
+	return load_object(body, len, out, sizeof *out, token_info_from, NULL, 0, err);
 }
 
-/* A member object; cleared on error. */
-static int member_from(json_t *o, void *item, th_error *err)
+/* Parse GET /1/members/me. */
+int trello_parse_member(const char *body, size_t len, trello_member *out, th_error *err)
 {
 	static const str_field fields[] = {
 	    STR_FIELD(trello_member, "id", id, true),
 	    STR_FIELD(trello_member, "username", username, false),
 	    STR_FIELD(trello_member, "fullName", full_name, false),
 	};
-	int rc = get_strs(o, item, fields, TH_ARRAY_LEN(fields), err);
-	if (rc)
-		trello_member_clear(item);
-	return rc;
-}
-
-/* Parse GET /1/members/me. */
-int trello_parse_member(const char *body, size_t len, trello_member *out, th_error *err)
-{
-	return load_object(body, len, out, sizeof *out, member_from, err);
+	return load_object(body, len, out, sizeof *out, NULL, fields, TH_ARRAY_LEN(fields), err);
 }
 
 static int board_item(json_t *o, void *item, th_error *err)
@@ -485,29 +483,20 @@ int trello_parse_board_list(const char *body, size_t len, trello_board_list *out
 	                  sizeof *out->items, board_item, board_item_clear, err);
 }
 
-/* A board, card or list object: its id must be 24 hex (it becomes idModel).
- * Cleared on error. */
-static int model_from(json_t *o, void *item, th_error *err)
+/* Parse a board, card or list object into a model (id must be 24 hex: it becomes idModel). */
+int trello_parse_model(const char *body, size_t len, enum trello_model_type type, trello_model *out,
+                       th_error *err)
 {
 	static const str_field fields[] = {
 	    STR_FIELD(trello_model, "id", id, true),
 	    STR_FIELD(trello_model, "name", name, false),
 	    STR_FIELD(trello_model, "url", url, false),
 	};
-	trello_model *m = item;
-	int rc = get_strs(o, item, fields, TH_ARRAY_LEN(fields), err);
-	if (!rc && !str_is_trello_id(m->id))
+	int rc = load_object(body, len, out, sizeof *out, NULL, fields, TH_ARRAY_LEN(fields), err);
+	if (!rc && !str_is_trello_id(out->id)) {
 		rc = bad_answer(err, NULL, "the id is not 24 hex digits");
-	if (rc)
-		trello_model_clear(m);
-	return rc;
-}
-
-/* Parse a board, card or list object into a model (id must be 24 hex: it becomes idModel). */
-int trello_parse_model(const char *body, size_t len, enum trello_model_type type, trello_model *out,
-                       th_error *err)
-{
-	int rc = load_object(body, len, out, sizeof *out, model_from, err);
+		trello_model_clear(out);
+	}
 	out->type = type; /* kept on failure too */
 	return rc;
 }
