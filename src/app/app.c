@@ -188,6 +188,21 @@ static void on_event(void *ctx, const event *ev)
 	admin_live_publish(((app *)ctx)->live, ev);
 }
 
+/* svc_ctx.on_session_end: a signed-out session's live views end now. */
+static void on_session_end(void *ctx, const char *id_hash)
+{
+	admin_live_end_session(((app *)ctx)->live, id_hash);
+}
+
+/* Unhook the live view from the service layer and end its streams. */
+static void live_stop(app *a)
+{
+	a->svc.on_session_end = NULL;
+	a->svc.on_session_end_ctx = NULL;
+	admin_live_free(a->live);
+	a->live = NULL;
+}
+
 /* svc_ctx.on_events: a backfill committed events (outside the receiver);
  * the live view shows them like received ones, then the dispatcher wakes. */
 static void on_events(void *ctx, const event *const *fresh, size_t n)
@@ -264,13 +279,15 @@ int app_serve(app *a, app_ready_fn ready, void *ctx, th_error *err)
 		app_receiver_stop(a);
 		return rc;
 	}
-	admin_live_opts lo = {0};
+	admin_live_opts lo = {.sc = &a->svc};
 	if ((rc = admin_live_new(&a->live, &lo, err)) != 0) {
 		dispatcher_stop(a->disp);
 		a->disp = NULL;
 		app_receiver_stop(a);
 		return rc;
 	}
+	a->svc.on_session_end = on_session_end;
+	a->svc.on_session_end_ctx = a;
 	receiver_on_event(a->rcv, on_event, a);
 	a->srv = (server_ctx){
 	    .svc = &a->svc, .render_extra = render_dispatch, .render_ctx = a, .live = a->live};
@@ -289,8 +306,7 @@ int app_serve(app *a, app_ready_fn ready, void *ctx, th_error *err)
 		dispatcher_stop(a->disp);
 		a->disp = NULL;
 		app_receiver_stop(a);
-		admin_live_free(a->live);
-		a->live = NULL;
+		live_stop(a);
 		return rc;
 	}
 	a->started_at = time_now_ms();
@@ -342,8 +358,7 @@ int app_serve(app *a, app_ready_fn ready, void *ctx, th_error *err)
 	a->disp = NULL;
 	app_receiver_stop(a);
 	/* no stream and no commit left to publish to */
-	admin_live_free(a->live);
-	a->live = NULL;
+	live_stop(a);
 	signal_stop_fd = -1;
 	sigaction(SIGINT, &old_int, NULL);
 	sigaction(SIGTERM, &old_term, NULL);

@@ -21,6 +21,7 @@
 #include "service/ctx.h"
 #include "service/metrics.h"
 #include "store/store.h"
+#include "util/wait.h"
 
 struct dispatcher;
 struct health_runner;
@@ -66,6 +67,22 @@ typedef void (*app_ready_fn)(void *ctx, const char *url);
 
 /* Serve until stopped (signal or th_app_stop). */
 int app_serve(app *a, app_ready_fn ready, void *ctx, th_error *err);
+
+/* What serve's background runners share (health_runner.c, retention.c):
+ * the app they work for and their thread. Each runner's struct begins with
+ * one. (runner.c) */
+struct app_runner {
+	app *a;
+	wait_thread t;
+};
+/* Allocate a zeroed runner of @size bytes (a struct that begins with a
+ * struct app_runner) for @a and start @fn on it in its thread. 0 and *@out
+ * (cast it to the runner's type), or an error ("cannot start @what: …") and *@out NULL. */
+int app_runner_start(struct app_runner **out, app *a, size_t size, void *(*fn)(void *),
+                     const char *what, th_error *err);
+/* Stop @r's thread (wait_thread_stop: wait for its current round) and free
+ * it. NULL-safe. */
+void app_runner_stop(struct app_runner *r);
 
 /* Start the periodic health pass in a thread of @a (first pass shortly after
  * start, then every cfg.health_interval_ms; nothing when that is 0 or there

@@ -43,47 +43,40 @@ static int64_t pass_budget_ms(int64_t interval_ms)
 #define BACKFILL_BUDGET_MS 300000
 
 struct health_runner {
-	app *a;
-	pthread_t thread;
-	pthread_mutex_t mu;
-	pthread_cond_t cv;  /* signalled by health_stop and backfill requests */
-	bool stop;          /* guarded by mu */
-	atomic_bool cancel; /* the same, read by a backfill pass between chunks */
-	/* guarded by mu: webhooks whose backfill was asked for (admin button) */
+	struct app_runner r; /* r.t.cv: signalled by health_stop and backfill requests */
+	atomic_bool cancel;  /* the stop, read by a backfill pass between chunks */
+	/* guarded by t.mu: webhooks whose backfill was asked for (admin button) */
 	char want[BACKFILL_QUEUE][64];
 	size_t nwant;
 };
 
 /* ---- the runner thread ------------------------------------------------------------------- */
 
+/* wait_thread_sleep's wake-up: a backfill is asked for. t.mu held. */
+static bool wants_backfill(void *ctx)
+{
+	const struct health_runner *h = ctx;
+	return h->nwant > 0;
+}
+
 /* Wait up to @ms (-1: for ever), until stopped or a backfill is asked for;
  * returns true when asked to stop. */
 static bool wait_stop(struct health_runner *h, int64_t ms)
 {
-	struct timespec until;
-	wait_deadline(&until, CLOCK_REALTIME, ms < 0 ? (int64_t)86400000 * 365 : ms);
-	pthread_mutex_lock(&h->mu);
-	while (!h->stop && !h->nwant) {
-		int rc = pthread_cond_timedwait(&h->cv, &h->mu, &until);
-		if (rc == ETIMEDOUT)
-			break;
-	}
-	bool stop = h->stop;
-	pthread_mutex_unlock(&h->mu);
-	return stop;
+	return wait_thread_sleep(&h->r.t, ms, wants_backfill, h);
 }
 
 /* The next webhook asked for into @id (64 bytes); false when none. */
 static bool take_want(struct health_runner *h, char *id)
 {
-	pthread_mutex_lock(&h->mu);
+	pthread_mutex_lock(&h->r.t.mu);
 	bool any = h->nwant > 0;
 	if (any) {
 		str_copy(id, 64, h->want[0]);
 		memmove(h->want[0], h->want[1], (h->nwant - 1) * sizeof h->want[0]);
 		h->nwant--;
 	}
-	pthread_mutex_unlock(&h->mu);
+	pthread_mutex_unlock(&h->r.t.mu);
 	return any;
 }
 
@@ -92,7 +85,7 @@ static int request_backfill(void *ctx, const char *id, th_error *err)
 {
 	struct health_runner *h = ctx;
 	int rc = 0;
-	pthread_mutex_lock(&h->mu);
+	pthread_mutex_lock(&h->r.t.mu);
 	bool queued = false;
 	for (size_t i = 0; i < h->nwant; i++)
 		queued = queued || str_eq(h->want[i], id);
@@ -103,8 +96,8 @@ static int request_backfill(void *ctx, const char *id, th_error *err)
 		rc = th_err(err, TH_EINVAL, "not a webhook id");
 	else if (!queued)
 		h->nwant++;
-	pthread_cond_signal(&h->cv);
-	pthread_mutex_unlock(&h->mu);
+	pthread_cond_signal(&h->r.t.cv);
+	pthread_mutex_unlock(&h->r.t.mu);
 	return rc;
 }
 
@@ -160,7 +153,7 @@ static void run_backfill(struct health_runner *h, svc_ctx *sc, trello_client *tc
 static void *runner(void *arg)
 {
 	struct health_runner *h = arg;
-	svc_ctx *sc = &h->a->svc;
+	svc_ctx *sc = &h->r.a->svc;
 	trello_client *tc = NULL;
 	th_error err = {0, {0}};
 	int64_t interval = sc->cfg->health_interval_ms;
@@ -196,19 +189,12 @@ int health_start(app *a, th_error *err)
 	if (a->cfg.health_interval_ms <= 0)
 		log_info(COMPONENT, "periodic health pass off (TRELLOHOOK_HEALTH_INTERVAL=0); "
 		                    "backfill runs at start and when asked for");
-	struct health_runner *h = calloc(1, sizeof *h);
-	if (!h)
-		return th_err(err, TH_ENOMEM, "out of memory");
-	h->a = a;
-	pthread_mutex_init(&h->mu, NULL);
-	pthread_cond_init(&h->cv, NULL);
-	int prc = pthread_create(&h->thread, NULL, runner, h);
-	if (prc) {
-		pthread_cond_destroy(&h->cv);
-		pthread_mutex_destroy(&h->mu);
-		free(h);
-		return th_err(err, TH_EIO, "cannot start the health pass: %s", strerror(prc));
-	}
+	struct app_runner *r;
+	int rc =
+	    app_runner_start(&r, a, sizeof(struct health_runner), runner, "the health pass", err);
+	if (rc)
+		return rc;
+	struct health_runner *h = (struct health_runner *)r;
 	a->health = h;
 	a->svc.backfill_request = request_backfill;
 	a->svc.backfill_ctx = h;
@@ -223,10 +209,6 @@ void health_stop(app *a)
 	a->svc.backfill_request = NULL;
 	a->svc.backfill_ctx = NULL;
 	atomic_store(&h->cancel, true);
-	wait_raise(&h->mu, &h->cv, &h->stop);
-	pthread_join(h->thread, NULL);
-	pthread_cond_destroy(&h->cv);
-	pthread_mutex_destroy(&h->mu);
-	free(h);
+	app_runner_stop(&h->r);
 	a->health = NULL;
 }

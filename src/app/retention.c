@@ -24,43 +24,22 @@
 #define PRUNE_INTERVAL_MS 3600000
 
 struct retention_runner {
-	app *a;
-	pthread_t thread;
-	pthread_mutex_t mu;
-	pthread_cond_t cv; /* signalled by retention_stop */
-	bool stop;         /* guarded by mu */
+	struct app_runner r; /* stopped by retention_stop */
 };
-
-/* Wait up to @ms or until stopped; true when asked to stop. */
-static bool wait_stop(struct retention_runner *r, int64_t ms)
-{
-	struct timespec until;
-	wait_deadline(&until, CLOCK_REALTIME, ms);
-	pthread_mutex_lock(&r->mu);
-	while (!r->stop)
-		if (pthread_cond_timedwait(&r->cv, &r->mu, &until) == ETIMEDOUT)
-			break;
-	bool stop = r->stop;
-	pthread_mutex_unlock(&r->mu);
-	return stop;
-}
 
 /* svc_events_prune's progress: go on until serve stops. */
 static bool keep_going(void *ctx, uint64_t done, uint64_t total)
 {
 	struct retention_runner *r = ctx;
-	pthread_mutex_lock(&r->mu);
-	bool stop = r->stop;
-	pthread_mutex_unlock(&r->mu);
-	return !stop;
+	return !wait_thread_stopping(&r->r.t);
 }
 
 static void *runner(void *arg)
 {
 	struct retention_runner *r = arg;
-	svc_ctx *sc = &r->a->svc;
+	svc_ctx *sc = &r->r.a->svc;
 	int64_t delay = FIRST_PRUNE_DELAY_MS;
-	while (!wait_stop(r, delay)) {
+	while (!wait_thread_sleep(&r->r.t, delay, NULL, NULL)) {
 		svc_prune_result res;
 		th_error err = {0, {0}};
 		int64_t t0 = time_mono_ms();
@@ -93,19 +72,12 @@ int retention_start(app *a, th_error *err)
 		log_debug(COMPONENT, "no TRELLOHOOK_RETENTION: every event is kept");
 		return 0;
 	}
-	struct retention_runner *r = calloc(1, sizeof *r);
-	if (!r)
-		return th_err(err, TH_ENOMEM, "out of memory");
-	r->a = a;
-	pthread_mutex_init(&r->mu, NULL);
-	pthread_cond_init(&r->cv, NULL);
-	int prc = pthread_create(&r->thread, NULL, runner, r);
-	if (prc) {
-		pthread_cond_destroy(&r->cv);
-		pthread_mutex_destroy(&r->mu);
-		free(r);
-		return th_err(err, TH_EIO, "cannot start the retention thread: %s", strerror(prc));
-	}
+	struct app_runner *started;
+	int rc = app_runner_start(&started, a, sizeof(struct retention_runner), runner,
+	                          "the retention thread", err);
+	if (rc)
+		return rc;
+	struct retention_runner *r = (struct retention_runner *)started;
 	log_info(COMPONENT, "events older than %lld s are pruned hourly (TRELLOHOOK_RETENTION)",
 	         (long long)(a->cfg.retention_ms / 1000));
 	a->retention = r;
@@ -118,10 +90,6 @@ void retention_stop(app *a)
 	if (!r)
 		return;
 	/* a prune in progress stops after its current batch (each is short) */
-	wait_raise(&r->mu, &r->cv, &r->stop);
-	pthread_join(r->thread, NULL);
-	pthread_cond_destroy(&r->cv);
-	pthread_mutex_destroy(&r->mu);
-	free(r);
+	app_runner_stop(&r->r);
 	a->retention = NULL;
 }

@@ -296,51 +296,49 @@ static int set_secret_key(th_config *cfg, const char *v, th_error *err)
 	return 0;
 }
 
-static int set_health_interval(th_config *cfg, const char *v, th_error *err)
+/* A duration variable @env into *@out (ms): from @lo to @hi ms, or, when
+ * @off_ok, "0"/"off" for 0; else the error "@env: @why". */
+static int set_duration(const char *env, const char *v, int64_t lo, int64_t hi, bool off_ok,
+                        int64_t *out, const char *why, const char *example, th_error *err)
 {
-	if (str_eq(v, "0") || str_eq(v, "off")) {
-		cfg->health_interval_ms = 0;
+	if (off_ok && (str_eq(v, "0") || str_eq(v, "off"))) {
+		*out = 0;
 		return 0;
 	}
-	if (num_parse_duration_ms(v, &cfg->health_interval_ms) || cfg->health_interval_ms < 1000)
-		return bad(err, "TRELLOHOOK_HEALTH_INTERVAL", v,
-		           "must be a duration of at least 1s, or 0/off to disable", "15m");
+	if (num_parse_duration_ms(v, out) || *out < lo || *out > hi)
+		return bad(err, env, v, why, example);
 	return 0;
+}
+
+static int set_health_interval(th_config *cfg, const char *v, th_error *err)
+{
+	return set_duration("TRELLOHOOK_HEALTH_INTERVAL", v, 1000, INT64_MAX, true,
+	                    &cfg->health_interval_ms,
+	                    "must be a duration of at least 1s, or 0/off to disable", "15m", err);
 }
 
 /* Trello keeps every action, but a pass reaching years back after a long
  * outage would list (and hand to handlers) far more than anyone wants. */
 static int set_backfill_max_age(th_config *cfg, const char *v, th_error *err)
 {
-	if (num_parse_duration_ms(v, &cfg->backfill_max_age_ms) ||
-	    cfg->backfill_max_age_ms < 60000 || cfg->backfill_max_age_ms > (int64_t)3650 * 86400000)
-		return bad(err, "TRELLOHOOK_BACKFILL_MAX_AGE", v,
-		           "must be a duration from 1m to 3650d", "30d");
-	return 0;
+	return set_duration("TRELLOHOOK_BACKFILL_MAX_AGE", v, 60000, (int64_t)3650 * 86400000,
+	                    false, &cfg->backfill_max_age_ms, "must be a duration from 1m to 3650d",
+	                    "30d", err);
 }
 
 /* How long serve keeps events (TRELLOHOOK_RETENTION); off/0/unset keeps all. */
 static int set_retention(th_config *cfg, const char *v, th_error *err)
 {
-	if (str_eq(v, "0") || str_eq(v, "off")) {
-		cfg->retention_ms = 0;
-		return 0;
-	}
-	if (num_parse_duration_ms(v, &cfg->retention_ms) || cfg->retention_ms < 1000 ||
-	    cfg->retention_ms > (int64_t)36500 * 86400000)
-		return bad(err, "TRELLOHOOK_RETENTION", v,
-		           "must be a duration from 1s to 36500d, or 0/off to keep every event",
-		           "90d");
-	return 0;
+	return set_duration(
+	    "TRELLOHOOK_RETENTION", v, 1000, (int64_t)36500 * 86400000, true, &cfg->retention_ms,
+	    "must be a duration from 1s to 36500d, or 0/off to keep every event", "90d", err);
 }
 
 static int set_handler_timeout(th_config *cfg, const char *v, th_error *err)
 {
-	if (num_parse_duration_ms(v, &cfg->exec_timeout_ms) || cfg->exec_timeout_ms < 10 ||
-	    cfg->exec_timeout_ms > 3600000)
-		return bad(err, "TRELLOHOOK_HANDLER_TIMEOUT", v,
-		           "must be a duration from 10ms to 1h", "30s");
-	return 0;
+	return set_duration("TRELLOHOOK_HANDLER_TIMEOUT", v, 10, 3600000, false,
+	                    &cfg->exec_timeout_ms, "must be a duration from 10ms to 1h", "30s",
+	                    err);
 }
 
 static int set_uint(const char *env, const char *v, unsigned lo, unsigned hi, unsigned *out,

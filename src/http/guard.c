@@ -24,10 +24,8 @@ struct guard_slot {
 };
 
 struct http_guard {
-	pthread_mutex_t lock; /* guards everything below */
-	pthread_cond_t wake;
-	pthread_t reaper;
-	bool reaper_started, stop;
+	wait_thread reaper; /* reaper.mu guards everything below */
+	bool reaper_started;
 	guard_slot *head, *tail;
 	unsigned open, closing;
 	guard_opts o;
@@ -105,11 +103,8 @@ static void report(http_guard *g, int64_t now)
 static void *reaper_main(void *arg)
 {
 	http_guard *g = arg;
-	pthread_mutex_lock(&g->lock);
-	while (!g->stop) {
-		struct timespec ts;
-		wait_deadline(&ts, CLOCK_MONOTONIC, 250);
-		pthread_cond_timedwait(&g->wake, &g->lock, &ts);
+	while (!wait_thread_sleep(&g->reaper, 250, NULL, NULL)) {
+		pthread_mutex_lock(&g->reaper.mu);
 		int64_t now = time_mono_us();
 		for (guard_slot *s = g->head; s; s = s->next) {
 			if (s->closing)
@@ -125,8 +120,8 @@ static void *reaper_main(void *arg)
 			}
 		}
 		report(g, now);
+		pthread_mutex_unlock(&g->reaper.mu);
 	}
-	pthread_mutex_unlock(&g->lock);
 	return NULL;
 }
 
@@ -140,13 +135,7 @@ int guard_start(http_guard **out, const guard_opts *o, th_error *err)
 	g->reserve = g->o.max_connections / 16;
 	if (g->reserve < 4)
 		g->reserve = g->o.max_connections > 8 ? 4 : 0;
-	pthread_mutex_init(&g->lock, NULL);
-	pthread_condattr_t ca;
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&g->wake, &ca);
-	pthread_condattr_destroy(&ca);
-	int rc = pthread_create(&g->reaper, NULL, reaper_main, g);
+	int rc = wait_thread_start(&g->reaper, reaper_main, g);
 	if (rc) {
 		guard_free(g);
 		return th_err(err, TH_EIO, "cannot start the connection reaper thread: %s",
@@ -161,20 +150,13 @@ void guard_free(http_guard *g)
 {
 	if (!g)
 		return;
-	if (g->reaper_started) {
-		pthread_mutex_lock(&g->lock);
-		g->stop = true;
-		pthread_cond_broadcast(&g->wake);
-		pthread_mutex_unlock(&g->lock);
-		pthread_join(g->reaper, NULL);
-	}
+	if (g->reaper_started)
+		wait_thread_stop(&g->reaper);
 	while (g->head) { /* MHD stopped: whatever is left was never reported closed */
 		guard_slot *s = g->head;
 		g->head = s->next;
 		free(s);
 	}
-	pthread_mutex_destroy(&g->lock);
-	pthread_cond_destroy(&g->wake);
 	free(g);
 }
 
@@ -203,11 +185,11 @@ enum MHD_Result guard_accept(void *cls, const struct sockaddr *addr, socklen_t l
 		return MHD_YES;
 	char text[NET_ADDR_LEN];
 	net_format_addr(addr, text, sizeof text);
-	pthread_mutex_lock(&g->lock);
+	pthread_mutex_lock(&g->reaper.mu);
 	bool ok = addr_has_room(g, text);
 	if (!ok)
 		g->n_refused++;
-	pthread_mutex_unlock(&g->lock);
+	pthread_mutex_unlock(&g->reaper.mu);
 	return ok ? MHD_YES : MHD_NO;
 }
 
@@ -230,7 +212,7 @@ void guard_notify(void *cls, struct MHD_Connection *c, void **socket_context,
 		s->phase = GUARD_IDLE;
 		s->since_us = time_mono_us();
 		s->deadline_us = s->since_us + (int64_t)g->o.header_timeout_s * 1000000;
-		pthread_mutex_lock(&g->lock);
+		pthread_mutex_lock(&g->reaper.mu);
 		/* the authoritative per-address check (see guard_accept) */
 		bool over = !addr_has_room(g, s->addr);
 		s->prev = g->tail;
@@ -246,13 +228,13 @@ void guard_notify(void *cls, struct MHD_Connection *c, void **socket_context,
 		} else {
 			make_room(g, s);
 		}
-		pthread_mutex_unlock(&g->lock);
+		pthread_mutex_unlock(&g->reaper.mu);
 		*socket_context = s;
 	} else if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
 		guard_slot *s = *socket_context;
 		if (!s)
 			return;
-		pthread_mutex_lock(&g->lock);
+		pthread_mutex_lock(&g->reaper.mu);
 		if (s->prev)
 			s->prev->next = s->next;
 		else
@@ -264,7 +246,7 @@ void guard_notify(void *cls, struct MHD_Connection *c, void **socket_context,
 		g->open--;
 		if (s->closing)
 			g->closing--;
-		pthread_mutex_unlock(&g->lock);
+		pthread_mutex_unlock(&g->reaper.mu);
 		free(s);
 		*socket_context = NULL;
 	}
@@ -286,7 +268,7 @@ void guard_phase(http_guard *g, guard_slot *s, enum guard_phase phase)
 {
 	if (!s)
 		return;
-	pthread_mutex_lock(&g->lock);
+	pthread_mutex_lock(&g->reaper.mu);
 	int64_t now = time_mono_us();
 	if (phase == GUARD_IDLE) {
 		/* the previous request was answered: the next one gets the idle time
@@ -304,14 +286,14 @@ void guard_phase(http_guard *g, guard_slot *s, enum guard_phase phase)
 	}
 	s->phase = phase;
 	s->since_us = now;
-	pthread_mutex_unlock(&g->lock);
+	pthread_mutex_unlock(&g->reaper.mu);
 }
 
 void guard_body_bytes(http_guard *g, guard_slot *s, size_t n)
 {
 	if (!s)
 		return;
-	pthread_mutex_lock(&g->lock);
+	pthread_mutex_lock(&g->reaper.mu);
 	s->body_bytes += n;
-	pthread_mutex_unlock(&g->lock);
+	pthread_mutex_unlock(&g->reaper.mu);
 }

@@ -53,6 +53,32 @@ static void send_created(http_response *res, const json_t *parent, const char *b
 		mock_send_json(res, 200, v);
 }
 
+/* A board by its id alone (not its short link, unlike mock_board_get_locked). */
+static json_t *board_by_id(struct mock *m, const char *id)
+{
+	return mock_find_locked(m, "boards", "id", id);
+}
+
+/* POST /_mock/lists and /_mock/cards: a new list or card named ?name in the
+ * board or list that @find gives for ?<parent_param>, answered with its view
+ * (400 naming the parameter that was not valid). */
+static void create_child(struct mock *m, json_t *params, http_response *res,
+                         const char *parent_param, json_t *(*find)(struct mock *, const char *),
+                         json_t *(*create)(struct mock *, json_t *, const char *),
+                         json_t *(*view)(struct mock *, json_t *))
+{
+	const char *name = name_param(params);
+	char bad_parent[64];
+	str_printf(bad_parent, sizeof bad_parent, "invalid value for %s", parent_param);
+	pthread_mutex_lock(&m->lock);
+	json_t *parent = find(m, mock_param(params, parent_param));
+	json_t *child = parent && name ? create(m, parent, name) : NULL;
+	json_t *v = child ? view(m, child) : NULL;
+	mock_save_locked(m);
+	pthread_mutex_unlock(&m->lock);
+	send_created(res, parent, bad_parent, name, v);
+}
+
 static void ctl_new_token(struct mock *m, json_t *params, http_response *res)
 {
 	json_t *ei = json_object_get(params, "expires_in");
@@ -127,23 +153,11 @@ void mock_control_route(struct mock *m, http_request *req, http_response *res)
 		pthread_mutex_unlock(&m->lock);
 		mock_send_json(res, 200, v);
 	} else if (n == 1 && post && str_eq(seg[0], "lists")) {
-		const char *name = name_param(params);
-		pthread_mutex_lock(&m->lock);
-		json_t *b = mock_find_locked(m, "boards", "id", mock_param(params, "idBoard"));
-		json_t *l = b && name ? mock_list_create_locked(m, b, name) : NULL;
-		json_t *v = l ? mock_list_view_locked(m, l) : NULL;
-		mock_save_locked(m);
-		pthread_mutex_unlock(&m->lock);
-		send_created(res, b, "invalid value for idBoard", name, v);
+		create_child(m, params, res, "idBoard", board_by_id, mock_list_create_locked,
+		             mock_list_view_locked);
 	} else if (n == 1 && post && str_eq(seg[0], "cards")) {
-		const char *name = name_param(params);
-		pthread_mutex_lock(&m->lock);
-		json_t *l = mock_list_get_locked(m, mock_param(params, "idList"));
-		json_t *c = l && name ? mock_card_create_locked(m, l, name) : NULL;
-		json_t *v = c ? mock_card_view_locked(m, c) : NULL;
-		mock_save_locked(m);
-		pthread_mutex_unlock(&m->lock);
-		send_created(res, l, "invalid value for idList", name, v);
+		create_child(m, params, res, "idList", mock_list_get_locked,
+		             mock_card_create_locked, mock_card_view_locked);
 	} else if (n == 1 && post && str_eq(seg[0], "actions")) {
 		json_t *action = NULL;
 		int nd = 0;

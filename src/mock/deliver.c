@@ -140,6 +140,25 @@ static const char *req_named(json_t *req, const char *k, const char *extra, cons
 	return json_is_string(v) ? json_string_value(v) : req_str(v, "name");
 }
 
+/* req_named() for a model the action names (<k>: "name" or {"name", "<extra>"}):
+ * the name, of at least @min_len and at most 16384 bytes, with in *@extra_out
+ * its <extra>, one of the @nallowed @allowed (@dflt when not given). NULL
+ * when either is not valid. */
+static const char *req_choice(json_t *req, const char *k, size_t min_len, const char *extra,
+                              const char *const *allowed, size_t nallowed, const char *dflt,
+                              const char **extra_out)
+{
+	const char *name = req_named(req, k, extra, extra_out);
+	if (!*extra_out)
+		*extra_out = dflt;
+	if (!name || strlen(name) < min_len || strlen(name) > 16384)
+		return NULL;
+	bool ok = !*extra_out;
+	for (size_t i = 0; i < nallowed && !ok; i++)
+		ok = str_eq(*extra_out, allowed[i]);
+	return ok ? name : NULL;
+}
+
 #define BAD(field)                                                     \
 	do {                                                           \
 		str_printf(msg, msgsz, "invalid value for %s", field); \
@@ -260,19 +279,13 @@ static const char *act_add_label(struct mock *m, json_t *req, struct targets *t,
                                  json_t *entities, json_t *touched, char *msg, size_t msgsz)
 {
 	json_t *card = t->card, *board = t->board;
-	const char *color;
-	const char *lname = req_named(req, "label", "color", &color);
-	if (!lname || strlen(lname) > 16384)
-		return bad(msg, msgsz, "label");
 	static const char *const colors[] = {"green", "yellow", "orange", "red",  "purple",
 	                                     "blue",  "sky",    "lime",   "pink", "black"};
-	if (color) {
-		bool ok = false;
-		for (size_t i = 0; i < TH_ARRAY_LEN(colors); i++)
-			ok = ok || str_eq(color, colors[i]);
-		if (!ok)
-			return bad(msg, msgsz, "label");
-	}
+	const char *color;
+	const char *lname =
+	    req_choice(req, "label", 0, "color", colors, TH_ARRAY_LEN(colors), NULL, &color);
+	if (!lname)
+		return bad(msg, msgsz, "label");
 	json_t *label = mock_label_get_or_add_locked(board, lname, color), *l;
 	if (!label)
 		return bad(msg, msgsz, "label");
@@ -300,13 +313,11 @@ static const char *act_check_item(struct mock *m, json_t *req, struct targets *t
                                   json_t *entities, json_t *touched, char *msg, size_t msgsz)
 {
 	json_t *card = t->card, *board = t->board;
+	static const char *const states[] = {"complete", "incomplete"};
 	const char *state;
-	const char *iname = req_named(req, "checkItem", "state", &state);
-	if (!state)
-		state = "complete";
-	if (!iname || !*iname || strlen(iname) > 16384)
-		return bad(msg, msgsz, "checkItem");
-	if (!str_eq(state, "complete") && !str_eq(state, "incomplete"))
+	const char *iname = req_choice(req, "checkItem", 1, "state", states, TH_ARRAY_LEN(states),
+	                               "complete", &state);
+	if (!iname)
 		return bad(msg, msgsz, "checkItem");
 	json_t *cl = NULL, *item = mock_check_item_get_or_add_locked(card, iname, &cl);
 	if (!item)

@@ -43,6 +43,33 @@ static void updated_kind(sb *s, const ctx *c, const char *kind, const char *key,
 	}
 }
 
+/* move<Thing>{To,From}Board: `moved <what> from <from> to <to>`, the boards
+ * named at data.<from_key> and data.<to_key> (or the fallbacks). Without a
+ * @from_fallback, ` from …` is left out when data.<from_key> names none. */
+static void moved_between(sb *s, const ctx *c, put_fn *what, const char *from_key,
+                          const char *from_fallback, const char *to_key, const char *to_fallback)
+{
+	sb_lit(s, "moved ");
+	what(s, c);
+	if (from_fallback || name_of(c, from_key)) {
+		sb_lit(s, " from ");
+		put_named(s, c, from_key, from_fallback);
+	}
+	sb_lit(s, " to ");
+	put_named(s, c, to_key, to_fallback);
+}
+
+/* `<prep><card>` when the action names a card, else put_on_board()'s ` on <board>`. */
+static void put_on_card_or_board(sb *s, const ctx *c, const char *prep)
+{
+	if (get_obj(c->data, "card").n) {
+		sb_lit(s, prep);
+		put_card(s, c);
+	} else {
+		put_on_board(s, c);
+	}
+}
+
 /* ---- cards ---------------------------------------------------------------------- */
 
 /* ` in <list>` when the action names a list. */
@@ -66,10 +93,7 @@ static void s_create_card(sb *s, const ctx *c)
 /* emailCard: a card created by e-mail to the board's address. */
 static void s_email_card(sb *s, const ctx *c)
 {
-	sb_lit(s, "created ");
-	put_card(s, c);
-	put_in_list(s, c);
-	put_on_board(s, c);
+	s_create_card(s, c);
 	sb_lit(s, " by e-mail");
 }
 
@@ -189,27 +213,14 @@ static void s_vote_on_card(sb *s, const ctx *c)
  * it came from. */
 static void s_move_card_to_board(sb *s, const ctx *c)
 {
-	sb_lit(s, "moved ");
-	put_card(s, c);
-	const char *from = name_of(c, "boardSource");
-	if (from) {
-		sb_lit(s, " from ");
-		put_name(s, from);
-	}
-	sb_lit(s, " to ");
-	put_named(s, c, "board", "this board");
+	moved_between(s, c, put_card, "boardSource", NULL, "board", "this board");
 }
 
 /* moveCardFromBoard: data.board is where the card was, boardTarget where
  * it went. */
 static void s_move_card_from_board(sb *s, const ctx *c)
 {
-	sb_lit(s, "moved ");
-	put_card(s, c);
-	sb_lit(s, " from ");
-	put_named(s, c, "board", "this board");
-	sb_lit(s, " to ");
-	put_named(s, c, "boardTarget", "another board");
+	moved_between(s, c, put_card, "board", "this board", "boardTarget", "another board");
 }
 
 /* ---- members -------------------------------------------------------------------- */
@@ -343,12 +354,7 @@ static void s_create_checklist(sb *s, const ctx *c)
 {
 	sb_lit(s, "created ");
 	put_checklist(s, c);
-	if (get_obj(c->data, "card").n) {
-		sb_lit(s, " on ");
-		put_card(s, c);
-	} else {
-		put_on_board(s, c);
-	}
+	put_on_card_or_board(s, c, " on ");
 }
 
 /* copyChecklist: data.checklist is the copy, checklistSource the original. */
@@ -362,12 +368,7 @@ static void s_copy_checklist(sb *s, const ctx *c)
 		put_kind(s, c, "checklist", "checklistSource", "another checklist");
 	else
 		sb_lit(s, "another checklist");
-	if (get_obj(c->data, "card").n) {
-		sb_lit(s, " to ");
-		put_card(s, c);
-	} else {
-		put_on_board(s, c);
-	}
+	put_on_card_or_board(s, c, " to ");
 }
 
 /* updateChecklist: data.checklist as it is now, data.old the changes. */
@@ -509,22 +510,12 @@ static void s_update_list(sb *s, const ctx *c)
  * it came from. */
 static void s_move_list_from_board(sb *s, const ctx *c)
 {
-	sb_lit(s, "moved ");
-	put_list(s, c);
-	sb_lit(s, " from ");
-	put_named(s, c, "board", "this board");
-	sb_lit(s, " to ");
-	put_named(s, c, "boardTarget", "another board");
+	moved_between(s, c, put_list, "board", "this board", "boardTarget", "another board");
 }
 
 static void s_move_list_to_board(sb *s, const ctx *c)
 {
-	sb_lit(s, "moved ");
-	put_list(s, c);
-	sb_lit(s, " from ");
-	put_named(s, c, "boardSource", "another board");
-	sb_lit(s, " to ");
-	put_named(s, c, "board", "this board");
+	moved_between(s, c, put_list, "boardSource", "another board", "board", "this board");
 }
 
 /* ---- boards ---------------------------------------------------------------------- */

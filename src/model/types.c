@@ -59,69 +59,33 @@ static const char *name_of(const char *const *names, size_t n, int v)
 	return names[v];
 }
 
-/* Name of a webhook state ("pending", "active", ...). Static storage. */
-const char *webhook_state_name(enum webhook_state s)
-{
-	return name_of(webhook_state_names, TH_ARRAY_LEN(webhook_state_names), (int)s);
-}
+/* One enum's name table, read both ways: NAME_FN(v) names the value (or
+ * "unknown", static storage) and PARSE_FN(s, &out) parses a name into @out,
+ * returning 0 or TH_EINVAL and leaving @out alone on failure. */
+#define ENUM_NAMES(NAME_FN, PARSE_FN, TYPE, NAMES)                  \
+	const char *NAME_FN(TYPE v)                                 \
+	{                                                           \
+		return name_of(NAMES, TH_ARRAY_LEN(NAMES), (int)v); \
+	}                                                           \
+	int PARSE_FN(const char *s, TYPE *out)                      \
+	{                                                           \
+		int i = name_index(NAMES, TH_ARRAY_LEN(NAMES), s);  \
+		if (i < 0)                                          \
+			return TH_EINVAL;                           \
+		*out = (TYPE)i;                                     \
+		return 0;                                           \
+	}
 
-/* Parse a webhook state name into @out. Returns 0 or TH_EINVAL. */
-int webhook_state_parse(const char *s, enum webhook_state *out)
-{
-	int i = name_index(webhook_state_names, TH_ARRAY_LEN(webhook_state_names), s);
-	if (i < 0)
-		return TH_EINVAL;
-	*out = (enum webhook_state)i;
-	return 0;
-}
-
-/* Name of a token state ("unchecked", "valid", ...). Static storage. */
-const char *token_state_name(enum token_state s)
-{
-	return name_of(token_state_names, TH_ARRAY_LEN(token_state_names), (int)s);
-}
-
-/* Parse a token state name into @out. Returns 0 or TH_EINVAL. */
-int token_state_parse(const char *s, enum token_state *out)
-{
-	int i = name_index(token_state_names, TH_ARRAY_LEN(token_state_names), s);
-	if (i < 0)
-		return TH_EINVAL;
-	*out = (enum token_state)i;
-	return 0;
-}
-
-/* Name of a handler kind ("exec", "forward", "func"). Static storage. */
-const char *handler_kind_name(enum handler_kind k)
-{
-	return name_of(handler_kind_names, TH_ARRAY_LEN(handler_kind_names), (int)k);
-}
-
-/* Parse a handler kind name into @out. Returns 0 or TH_EINVAL. */
-int handler_kind_parse(const char *s, enum handler_kind *out)
-{
-	int i = name_index(handler_kind_names, TH_ARRAY_LEN(handler_kind_names), s);
-	if (i < 0)
-		return TH_EINVAL;
-	*out = (enum handler_kind)i;
-	return 0;
-}
-
-/* Name of a delivery status ("pending", "running", ...). Static storage. */
-const char *delivery_status_name(enum delivery_status s)
-{
-	return name_of(delivery_status_names, TH_ARRAY_LEN(delivery_status_names), (int)s);
-}
-
-/* Parse a delivery status name into @out. Returns 0 or TH_EINVAL. */
-int delivery_status_parse(const char *s, enum delivery_status *out)
-{
-	int i = name_index(delivery_status_names, TH_ARRAY_LEN(delivery_status_names), s);
-	if (i < 0)
-		return TH_EINVAL;
-	*out = (enum delivery_status)i;
-	return 0;
-}
+/* "pending", "active", ... */
+ENUM_NAMES(webhook_state_name, webhook_state_parse, enum webhook_state, webhook_state_names)
+/* "unchecked", "valid", ... */
+ENUM_NAMES(token_state_name, token_state_parse, enum token_state, token_state_names)
+/* "exec", "forward", "func" */
+ENUM_NAMES(handler_kind_name, handler_kind_parse, enum handler_kind, handler_kind_names)
+/* "pending", "running", ... */
+ENUM_NAMES(delivery_status_name, delivery_status_parse, enum delivery_status, delivery_status_names)
+/* "delivery", "backfill" */
+ENUM_NAMES(event_source_name, event_source_parse, enum event_source, event_source_names)
 
 /* ---- clearing ------------------------------------------------------------------- */
 
@@ -251,20 +215,4 @@ bool handler_matches(const handler *h, const event *ev)
 		p = *end ? end + 1 : end;
 	}
 	return !any_entry; /* "" or only commas: no filter */
-}
-
-/* Name of an event's source ("delivery", "backfill"). Static storage. */
-const char *event_source_name(enum event_source s)
-{
-	return name_of(event_source_names, TH_ARRAY_LEN(event_source_names), (int)s);
-}
-
-/* Parse an event source name into @out. Returns 0 or TH_EINVAL. */
-int event_source_parse(const char *s, enum event_source *out)
-{
-	int i = name_index(event_source_names, TH_ARRAY_LEN(event_source_names), s);
-	if (i < 0)
-		return TH_EINVAL;
-	*out = (enum event_source)i;
-	return 0;
 }

@@ -167,15 +167,17 @@ static int login_page(admin_req *r, int status, const char *error, const char *n
 	buf_puts(&b, "<form class=stack method=post action=\"/admin/login\">\n"
 	             "<input type=hidden name=login_token value=\"");
 	buf_puts(&b, lt);
-	buf_puts(&b, "\">\n<input type=hidden name=next value=\"");
-	admin_esc(&b, safe_next(http_arg(r->req, "next") ? http_arg(r->req, "next")
-	                                                 : admin_field(r, "next")));
-	buf_puts(&b, "\">\n<label for=user>User name</label>\n"
-	             "<input type=text id=user name=user autocomplete=username required autofocus "
-	             "maxlength=64 value=\"");
-	admin_esc(&b, name);
+	buf_puts(&b, "\">\n");
+	admin_input(&b, "type=hidden name=next",
+	            safe_next(http_arg(r->req, "next") ? http_arg(r->req, "next")
+	                                               : admin_field(r, "next")));
+	buf_puts(&b, "\n<label for=user>User name</label>\n");
+	admin_input(&b,
+	            "type=text id=user name=user autocomplete=username required autofocus "
+	            "maxlength=64",
+	            name);
 	buf_puts(&b,
-	         "\">\n<label for=password>Password</label>\n"
+	         "\n<label for=password>Password</label>\n"
 	         "<input type=password id=password name=password autocomplete=current-password "
 	         "required>\n<button type=submit>Sign in</button>\n</form>\n"
 	         "<p class=\"muted small\">Create users with <code>trellohook user add NAME</code> "

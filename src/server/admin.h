@@ -96,6 +96,14 @@ void admin_page_end(buf *b);
 void admin_csrf_field(admin_req *r, buf *b);
 /* A notice paragraph: @kind "ok" or "error"; @msg escaped. */
 void admin_notice(buf *b, const char *kind, const char *msg);
+/* One admin table of @n rows, with the header cells @head (`<th scope=col>…`):
+ * writes its opening up to <tbody> and returns true; or, when @n is 0, writes
+ * `<p class=muted>@empty</p>` (nothing when @empty is NULL; @empty is HTML,
+ * not escaped) and returns false. The rows follow, then admin_table_end(). */
+/* `<input @attrs value="@value">`, the value HTML-escaped (NULL: empty). */
+void admin_input(buf *b, const char *attrs, const char *value);
+bool admin_table_begin(buf *b, size_t n, const char *empty, const char *head);
+void admin_table_end(buf *b);
 /* Send @b as an HTML page with the admin's security headers. Frees @b. */
 int admin_send(admin_req *r, int status, buf *b);
 /* Set the admin's security headers on @res (CSP, framing, caching, ...). */

@@ -36,7 +36,7 @@ static void events_table(buf *b, const event_row *rows, size_t n, unsigned live_
 		buf_puts(b, "<tbody>\n");
 	for (size_t i = 0; i < n; i++)
 		admin_event_row(b, &rows[i].ev);
-	buf_puts(b, "</tbody></table></div>\n");
+	admin_table_end(b);
 }
 
 void admin_event_row(buf *b, const event *ev)
@@ -154,14 +154,11 @@ int admin_events(admin_req *r)
 		}
 		buf_puts(&b, "</option>\n");
 	}
-	buf_puts(&b,
-	         "</select></div>\n<div><label for=f-type>Type</label>"
-	         "<input type=text id=f-type name=type placeholder=\"e.g. updateCard\" value=\"");
-	admin_esc(&b, type);
-	buf_puts(&b, "\"></div>\n<div><label for=f-q>Summary contains</label>"
-	             "<input type=search id=f-q name=q value=\"");
-	admin_esc(&b, text);
-	buf_puts(&b, "\"></div>\n<div><button type=submit>Filter</button></div>\n</form>\n");
+	buf_puts(&b, "</select></div>\n<div><label for=f-type>Type</label>");
+	admin_input(&b, "type=text id=f-type name=type placeholder=\"e.g. updateCard\"", type);
+	buf_puts(&b, "</div>\n<div><label for=f-q>Summary contains</label>");
+	admin_input(&b, "type=search id=f-q name=q", text);
+	buf_puts(&b, "</div>\n<div><button type=submit>Filter</button></div>\n</form>\n");
 
 	event_query q = {0};
 	q.webhook_id = wh && *wh ? wh : NULL;
@@ -206,20 +203,20 @@ out:
 	return admin_send(r, 200, &b);
 }
 
+/* The deliveries table's header cells after the optional event column. */
+#define DELIVERY_HEAD                                                                     \
+	"<th scope=col>Handler</th><th scope=col>Status</th><th scope=col>Attempts</th>"  \
+	"<th scope=col class=hide-sm>Updated</th><th scope=col>Last error or output</th>" \
+	"<th scope=col><span class=muted>Action</span></th>"
+
 /* The deliveries of one event, or of one status, as a table with retry buttons. */
 static void deliveries_table(admin_req *r, buf *b, const delivery *ds, size_t n, bool event_col,
                              const char *back)
 {
-	if (n == 0) {
-		buf_puts(b, "<p class=muted>No deliveries.</p>\n");
+	if (!admin_table_begin(b, n, "No deliveries.",
+	                       event_col ? "<th scope=col>Event</th>" DELIVERY_HEAD
+	                                 : DELIVERY_HEAD))
 		return;
-	}
-	buf_printf(b,
-	           "<div class=table-wrap><table>\n<thead><tr>%s<th scope=col>Handler</th>"
-	           "<th scope=col>Status</th><th scope=col>Attempts</th>"
-	           "<th scope=col class=hide-sm>Updated</th><th scope=col>Last error or output</th>"
-	           "<th scope=col><span class=muted>Action</span></th></tr></thead>\n<tbody>\n",
-	           event_col ? "<th scope=col>Event</th>" : "");
 	for (size_t i = 0; i < n; i++) {
 		const delivery *d = &ds[i];
 		buf_puts(b, "<tr>");
@@ -251,13 +248,12 @@ static void deliveries_table(admin_req *r, buf *b, const delivery *ds, size_t n,
 			admin_urlenc(b, d->id);
 			buf_puts(b, "/retry\">");
 			admin_csrf_field(r, b);
-			buf_puts(b, "<input type=hidden name=back value=\"");
-			admin_esc(b, back);
-			buf_puts(b, "\"><button type=submit class=secondary>Retry</button></form>");
+			admin_input(b, "type=hidden name=back", back);
+			buf_puts(b, "<button type=submit class=secondary>Retry</button></form>");
 		}
 		buf_puts(b, "</td></tr>\n");
 	}
-	buf_puts(b, "</tbody></table></div>\n");
+	admin_table_end(b);
 }
 
 /* Pretty-print @payload (escaped) — or show it as received when it is not JSON. */

@@ -249,6 +249,22 @@ void admin_notice(buf *b, const char *kind, const char *msg)
 	buf_puts(b, "</p>\n");
 }
 
+bool admin_table_begin(buf *b, size_t n, const char *empty, const char *head)
+{
+	if (n == 0) {
+		if (empty)
+			buf_printf(b, "<p class=muted>%s</p>\n", empty);
+		return false;
+	}
+	buf_printf(b, "<div class=table-wrap><table>\n<thead><tr>%s</tr></thead>\n<tbody>\n", head);
+	return true;
+}
+
+void admin_table_end(buf *b)
+{
+	buf_puts(b, "</tbody></table></div>\n");
+}
+
 void admin_page_begin(admin_req *r, buf *b, const char *title, const char *nav)
 {
 	static const struct {
@@ -298,11 +314,16 @@ void admin_page_end(buf *b)
 	buf_puts(b, "</main>\n<footer>trellohook admin</footer>\n</body>\n</html>\n");
 }
 
+void admin_input(buf *b, const char *attrs, const char *value)
+{
+	buf_printf(b, "<input %s value=\"", attrs);
+	admin_esc(b, value);
+	buf_puts(b, "\">");
+}
+
 void admin_csrf_field(admin_req *r, buf *b)
 {
-	buf_puts(b, "<input type=hidden name=csrf value=\"");
-	admin_esc(b, r->csrf);
-	buf_puts(b, "\">");
+	admin_input(b, "type=hidden name=csrf", r->csrf);
 }
 
 void admin_security_headers(http_response *res)

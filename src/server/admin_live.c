@@ -8,6 +8,12 @@
  * queues it on every open stream. A thread writes a comment line every
  * heartbeat so proxies keep the connection open and a client that left is
  * noticed (http.h: a parked connection sees a departure only when written).
+ * A stream lives no longer than its session: a sign-out in this process ends
+ * the session's streams at once (admin_live_end_session, through
+ * svc_ctx.on_session_end), and before each heartbeat the thread asks the
+ * store whether every stream's session is still signed in (signed out
+ * elsewhere, expired, its user removed), ending the streams of those that
+ * are not.
  *
  * The wire format, one message per new event:
  *   event: row
@@ -24,6 +30,7 @@
 
 #include "server/admin.h"
 #include "server/server.h"
+#include "service/service.h"
 #include "util/log.h"
 #include "util/wait.h"
 
@@ -36,10 +43,7 @@ struct live_entry {
 
 struct admin_live {
 	admin_live_opts o;
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	pthread_t hb;
-	bool hb_started, stopping;
+	wait_thread hb;       /* the heartbeat; hb.mu guards the streams, hb.stop: stopping */
 	struct live_entry *v; /* o.total entries */
 	size_t n;
 	atomic_size_t open; /* == n, read without the lock by publish */
@@ -59,6 +63,48 @@ static void prune_locked(admin_live *l)
 	atomic_store(&l->open, k);
 }
 
+/* End the streams of session @id_hash. mu held. */
+static void end_session_locked(admin_live *l, const char *id_hash)
+{
+	for (size_t i = 0; i < l->n; i++)
+		if (str_eq(l->v[i].session, id_hash))
+			http_stream_end(l->v[i].s);
+	prune_locked(l);
+}
+
+/* Before a heartbeat: end the streams whose session is no longer signed in.
+ * The store is asked with mu released (a publish must not wait on it); a
+ * session the store cannot answer for keeps its streams until the next
+ * heartbeat. mu held on entry and on return. */
+static void check_sessions_locked(admin_live *l)
+{
+	if (!l->o.sc || l->n == 0)
+		return;
+	size_t n = l->n;
+	char(*ids)[65] = calloc(n, sizeof *ids);
+	if (!ids)
+		return;
+	for (size_t i = 0; i < n; i++)
+		memcpy(ids[i], l->v[i].session, sizeof ids[i]);
+	pthread_mutex_unlock(&l->hb.mu);
+	for (size_t i = 0; i < n; i++) {
+		th_error err = {0, {0}};
+		bool seen = false; /* each session once */
+		for (size_t j = 0; j < i && !seen; j++)
+			seen = str_eq(ids[j], ids[i]);
+		int alive = seen ? 1 : svc_session_alive(l->o.sc, ids[i], &err);
+		if (alive < 0)
+			log_warn("admin", "the live view could not check a session: %s", err.msg);
+		if (alive != 0)
+			ids[i][0] = '\0';
+	}
+	pthread_mutex_lock(&l->hb.mu);
+	for (size_t i = 0; i < n; i++)
+		if (ids[i][0])
+			end_session_locked(l, ids[i]);
+	free(ids);
+}
+
 /* Write @data to every open stream. mu held. */
 static void broadcast_locked(admin_live *l, const char *data, size_t len)
 {
@@ -70,19 +116,14 @@ static void broadcast_locked(admin_live *l, const char *data, size_t len)
 static void *heartbeat_main(void *arg)
 {
 	admin_live *l = arg;
-	pthread_mutex_lock(&l->mu);
-	while (!l->stopping) {
-		struct timespec ts;
-		wait_deadline(&ts, CLOCK_REALTIME, l->o.heartbeat_ms);
-		int rc = pthread_cond_timedwait(&l->cv, &l->mu, &ts);
-		if (l->stopping)
-			break;
-		if (rc == 0)
-			continue; /* woken early: not a heartbeat yet */
+	while (!wait_thread_sleep(&l->hb, l->o.heartbeat_ms, NULL, NULL)) {
 		static const char hb[] = ": heartbeat\n\n";
-		broadcast_locked(l, hb, sizeof hb - 1);
+		pthread_mutex_lock(&l->hb.mu);
+		check_sessions_locked(l);
+		if (!l->hb.stop)
+			broadcast_locked(l, hb, sizeof hb - 1);
+		pthread_mutex_unlock(&l->hb.mu);
 	}
-	pthread_mutex_unlock(&l->mu);
 	return NULL;
 }
 
@@ -104,13 +145,11 @@ int admin_live_new(admin_live **out, const admin_live_opts *o, th_error *err)
 		free(l);
 		return th_err(err, TH_ENOMEM, "out of memory");
 	}
-	pthread_mutex_init(&l->mu, NULL);
-	pthread_cond_init(&l->cv, NULL);
-	if (pthread_create(&l->hb, NULL, heartbeat_main, l)) {
-		admin_live_free(l);
+	if (wait_thread_start(&l->hb, heartbeat_main, l)) {
+		free(l->v);
+		free(l);
 		return th_err(err, TH_EIO, "cannot start the live view's heartbeat thread");
 	}
-	l->hb_started = true;
 	*out = l;
 	return 0;
 }
@@ -119,20 +158,22 @@ void admin_live_free(admin_live *l)
 {
 	if (!l)
 		return;
-	pthread_mutex_lock(&l->mu);
-	l->stopping = true;
-	pthread_cond_broadcast(&l->cv);
-	pthread_mutex_unlock(&l->mu);
-	if (l->hb_started)
-		pthread_join(l->hb, NULL);
+	wait_thread_stop(&l->hb); /* every caller of the live view is gone */
 	for (size_t i = 0; i < l->n; i++) {
 		http_stream_end(l->v[i].s);
 		http_stream_release(l->v[i].s);
 	}
-	pthread_mutex_destroy(&l->mu);
-	pthread_cond_destroy(&l->cv);
 	free(l->v);
 	free(l);
+}
+
+void admin_live_end_session(admin_live *l, const char *id_hash)
+{
+	if (!l || !id_hash || !id_hash[0])
+		return;
+	pthread_mutex_lock(&l->hb.mu);
+	end_session_locked(l, id_hash);
+	pthread_mutex_unlock(&l->hb.mu);
 }
 
 size_t admin_live_open(admin_live *l)
@@ -158,9 +199,9 @@ void admin_live_publish(admin_live *l, const event *ev)
 		log_warn("admin", "the live view skipped event %s: its row could not be built",
 		         ev->id ? ev->id : "?");
 	} else {
-		pthread_mutex_lock(&l->mu);
+		pthread_mutex_lock(&l->hb.mu);
 		broadcast_locked(l, msg.data, msg.len);
-		pthread_mutex_unlock(&l->mu);
+		pthread_mutex_unlock(&l->hb.mu);
 	}
 	buf_free(&row);
 	buf_free(&msg);
@@ -189,14 +230,14 @@ int server_events_stream(const server_ctx *s, http_request *req, http_response *
 	admin_live *l = s->live;
 	if (!l)
 		return refuse(res, 503, NULL, "the live view is not available in this process");
-	pthread_mutex_lock(&l->mu);
+	pthread_mutex_lock(&l->hb.mu);
 	prune_locked(l);
 	size_t mine = 0;
 	for (size_t i = 0; i < l->n; i++)
 		mine += str_eq(l->v[i].session, session);
 	int status = 0;
 	char msg[200];
-	if (l->stopping) {
+	if (l->hb.stop) {
 		status = 503;
 		str_copy(msg, sizeof msg, "the server is stopping; reload the page later");
 	} else if (mine >= l->o.per_session) {
@@ -219,7 +260,7 @@ int server_events_stream(const server_ctx *s, http_request *req, http_response *
 		         "the server is stopping or out of memory; try again later");
 	}
 	if (status) {
-		pthread_mutex_unlock(&l->mu);
+		pthread_mutex_unlock(&l->hb.mu);
 		log_info("admin", "a live view was refused (%d): %s", status, msg);
 		return refuse(res, status, "30", msg);
 	}
@@ -227,7 +268,7 @@ int server_events_stream(const server_ctx *s, http_request *req, http_response *
 	memcpy(l->v[l->n].session, session, sizeof session);
 	l->n++;
 	atomic_store(&l->open, l->n);
-	pthread_mutex_unlock(&l->mu);
+	pthread_mutex_unlock(&l->hb.mu);
 	/* the first bytes: how long a browser waits before reconnecting, and a
 	 * comment so the client sees the stream is open */
 	static const char start[] = "retry: 5000\n: live view open\n\n";

@@ -15,6 +15,8 @@
 
 #define MODEL_INPUT_MAX 512
 #define DESCRIPTION_MAX 1000
+/* The description field of the add and edit forms (maxlength: DESCRIPTION_MAX). */
+#define DESCRIPTION_INPUT "type=text id=description name=description maxlength=1000"
 
 /* The plain token a form names: a pasted "token" wins, else "token_fp", the
  * fingerprint of a stored token. *out is malloc'd (wipe and free it).
@@ -133,16 +135,11 @@ static int webhooks_page(admin_req *r, int status, const char *error)
 		if (!have_act)
 			admin_notice(&b, "error", err.msg);
 	}
-	if (nw == 0) {
-		buf_puts(&b, "<p class=muted>No webhooks yet. Add one below.</p>\n");
-	} else {
-		buf_puts(
-		    &b,
-		    "<div class=table-wrap><table>\n<thead><tr><th scope=col>Model</th>"
-		    "<th scope=col>Description</th><th scope=col class=hide-sm>Token</th>"
-		    "<th scope=col>State</th><th scope=col class=hide-sm>Last event</th>"
-		    "<th scope=col>Events</th><th scope=col><span class=muted>Action</span></th>"
-		    "</tr></thead>\n<tbody>\n");
+	if (admin_table_begin(&b, nw, "No webhooks yet. Add one below.",
+	                      "<th scope=col>Model</th><th scope=col>Description</th>"
+	                      "<th scope=col class=hide-sm>Token</th><th scope=col>State</th>"
+	                      "<th scope=col class=hide-sm>Last event</th><th scope=col>Events</th>"
+	                      "<th scope=col><span class=muted>Action</span></th>")) {
 		for (size_t i = 0; i < nw; i++) {
 			const webhook *w = &ws[i];
 			buf_puts(&b, "<tr><td><strong>");
@@ -183,7 +180,7 @@ static int webhooks_page(admin_req *r, int status, const char *error)
 			         "Trello did since the last pass and store what is missing\">"
 			         "Backfill</button></form></td></tr>\n");
 		}
-		buf_puts(&b, "</tbody></table></div>\n");
+		admin_table_end(&b);
 	}
 	/* The add form. */
 	const char *model = admin_field(r, "model");
@@ -191,14 +188,14 @@ static int webhooks_page(admin_req *r, int status, const char *error)
 	buf_puts(&b, "<section aria-labelledby=h-add class=card><h2 id=h-add>Add a webhook</h2>\n"
 	             "<form class=stack method=post action=\"/admin/webhooks/add\">\n");
 	admin_csrf_field(r, &b);
-	buf_puts(&b, "<label for=model>Trello board or card URL, or a 24-hex id</label>\n"
-	             "<input type=text id=model name=model required maxlength=512 "
-	             "placeholder=\"https://trello.com/b/AbCd1234/roadmap\" value=\"");
-	admin_esc(&b, model);
-	buf_puts(&b, "\">\n<label for=description>Description (optional)</label>\n"
-	             "<input type=text id=description name=description maxlength=1000 value=\"");
-	admin_esc(&b, desc);
-	buf_puts(&b, "\">\n");
+	buf_puts(&b, "<label for=model>Trello board or card URL, or a 24-hex id</label>\n");
+	admin_input(&b,
+	            "type=text id=model name=model required maxlength=512 "
+	            "placeholder=\"https://trello.com/b/AbCd1234/roadmap\"",
+	            model);
+	buf_puts(&b, "\n<label for=description>Description (optional)</label>\n");
+	admin_input(&b, DESCRIPTION_INPUT, desc);
+	buf_puts(&b, "\n");
 	token_picker(&b, ts, nt, "token_fp");
 	buf_puts(&b,
 	         "<label for=token>…or paste a token</label>\n"
@@ -295,13 +292,9 @@ static int webhook_boards_post(admin_req *r)
 	const char *desc = admin_field(r, "description");
 	buf b;
 	admin_page_begin(r, &b, "Pick a board", "webhooks");
-	if (boards.len == 0)
-		buf_puts(&b, "<p class=muted>This token sees no boards.</p>\n");
-	else
-		buf_puts(
-		    &b,
-		    "<div class=table-wrap><table>\n<thead><tr><th scope=col>Board</th>"
-		    "<th scope=col><span class=muted>Action</span></th></tr></thead>\n<tbody>\n");
+	bool rows = admin_table_begin(
+	    &b, boards.len, "This token sees no boards.",
+	    "<th scope=col>Board</th><th scope=col><span class=muted>Action</span></th>");
 	for (size_t i = 0; i < boards.len; i++) {
 		const trello_board *bd = &boards.items[i];
 		buf_puts(&b, "<tr><td>");
@@ -311,15 +304,13 @@ static int webhook_boards_post(admin_req *r)
 		buf_puts(&b, "</span></td><td><form class=inline method=post "
 		             "action=\"/admin/webhooks/add\">");
 		admin_csrf_field(r, &b);
-		buf_puts(&b, "<input type=hidden name=model value=\"");
-		admin_esc(&b, bd->id);
-		buf_printf(&b, "\"><input type=hidden name=token_fp value=\"%s\">", fp);
-		buf_puts(&b, "<input type=hidden name=description value=\"");
-		admin_esc(&b, desc);
-		buf_puts(&b, "\"><button type=submit>Watch this board</button></form></td></tr>\n");
+		admin_input(&b, "type=hidden name=model", bd->id);
+		admin_input(&b, "type=hidden name=token_fp", fp);
+		admin_input(&b, "type=hidden name=description", desc);
+		buf_puts(&b, "<button type=submit>Watch this board</button></form></td></tr>\n");
 	}
-	if (boards.len)
-		buf_puts(&b, "</tbody></table></div>\n");
+	if (rows)
+		admin_table_end(&b);
 	buf_puts(&b, "<p><a href=\"/admin/webhooks\">Back to webhooks</a></p>\n");
 	trello_board_list_clear(&boards);
 	admin_page_end(&b);
@@ -428,10 +419,9 @@ static int edit_page(admin_req *r, const webhook *w, int status, const char *err
 	admin_urlenc(&b, w->id);
 	buf_puts(&b, "/edit\">");
 	admin_csrf_field(r, &b);
-	buf_puts(&b, "<label for=description>Description</label>\n"
-	             "<input type=text id=description name=description maxlength=1000 value=\"");
-	admin_esc(&b, desc);
-	buf_puts(&b, "\">\n<div><button type=submit>Save description</button></div></form>\n"
+	buf_puts(&b, "<label for=description>Description</label>\n");
+	admin_input(&b, DESCRIPTION_INPUT, desc);
+	buf_puts(&b, "\n<div><button type=submit>Save description</button></div></form>\n"
 	             "<form method=post action=\"/admin/webhooks/");
 	admin_urlenc(&b, w->id);
 	buf_puts(&b, "/edit\">");
@@ -601,15 +591,11 @@ static int tokens_page(admin_req *r, int status, const char *error, const char *
 		admin_notice(&b, "error", err.msg);
 		goto out;
 	}
-	if (nt == 0) {
-		buf_puts(&b, "<p class=muted>No tokens stored yet.</p>\n");
-	} else {
-		buf_puts(
-		    &b,
-		    "<div class=table-wrap><table>\n<thead><tr><th scope=col>Token</th>"
-		    "<th scope=col>Owner</th><th scope=col>State</th><th scope=col>Expires</th>"
-		    "<th scope=col class=hide-sm>Checked</th>"
-		    "<th scope=col><span class=muted>Actions</span></th></tr></thead>\n<tbody>\n");
+	if (admin_table_begin(&b, nt, "No tokens stored yet.",
+	                      "<th scope=col>Token</th><th scope=col>Owner</th>"
+	                      "<th scope=col>State</th><th scope=col>Expires</th>"
+	                      "<th scope=col class=hide-sm>Checked</th>"
+	                      "<th scope=col><span class=muted>Actions</span></th>")) {
 		for (size_t i = 0; i < nt; i++) {
 			char fp[17];
 			admin_token_fp(ts[i].token, fp);
@@ -640,7 +626,7 @@ static int tokens_page(admin_req *r, int status, const char *error, const char *
 			    "<button type=submit class=danger>Remove</button></form></td></tr>\n",
 			    fp);
 		}
-		buf_puts(&b, "</tbody></table></div>\n");
+		admin_table_end(&b);
 	}
 	buf_puts(&b,
 	         "<section aria-labelledby=h-paste class=card><h2 id=h-paste>Paste a token</h2>\n"
@@ -771,11 +757,10 @@ static void sync_report_html(buf *b, const sync_report *rep)
 	buf_printf(b, "<p>%zu webhook%s in sync; %zu action%s%s.</p>\n", rep->in_sync,
 	           rep->in_sync == 1 ? "" : "s", rep->nactions, rep->nactions == 1 ? "" : "s",
 	           rep->dry_run ? " planned" : "");
-	if (rep->nactions == 0)
+	if (!admin_table_begin(b, rep->nactions, NULL,
+	                       "<th scope=col>Action</th><th scope=col>Model</th>"
+	                       "<th scope=col>Details</th><th scope=col>Result</th>"))
 		return;
-	buf_puts(b, "<div class=table-wrap><table>\n<thead><tr><th scope=col>Action</th>"
-	            "<th scope=col>Model</th><th scope=col>Details</th><th scope=col>Result</th>"
-	            "</tr></thead>\n<tbody>\n");
 	for (size_t i = 0; i < rep->nactions; i++) {
 		const sync_action *ac = &rep->actions[i];
 		buf_puts(b, "<tr><td>");
@@ -796,7 +781,7 @@ static void sync_report_html(buf *b, const sync_report *rep)
 		}
 		buf_puts(b, "</td></tr>\n");
 	}
-	buf_puts(b, "</tbody></table></div>\n");
+	admin_table_end(b);
 }
 
 int admin_sync(admin_req *r)

@@ -52,6 +52,8 @@ typedef struct admin_live_opts {
 	unsigned per_session; /* 0: ADMIN_LIVE_PER_SESSION */
 	unsigned total;       /* 0: ADMIN_LIVE_TOTAL */
 	int64_t heartbeat_ms; /* 0: ADMIN_LIVE_HEARTBEAT_MS */
+	svc_ctx *sc;          /* asked before each heartbeat whether sessions are still
+	                         signed in (NULL: never asked); must outlive the live view */
 } admin_live_opts;
 int admin_live_new(admin_live **out, const admin_live_opts *o, th_error *err);
 /* Ends every stream and frees; call after the HTTP server and the receiver
@@ -60,6 +62,10 @@ void admin_live_free(admin_live *l);
 /* After @ev was committed: push its row to every open stream (cheap when
  * none is open). Any thread. NULL-safe. */
 void admin_live_publish(admin_live *l, const event *ev);
+/* End every stream of the session @id_hash (SHA-256 hex): it signed out.
+ * Any thread that does not hold the live view (not from its callbacks).
+ * NULL-safe. */
+void admin_live_end_session(admin_live *l, const char *id_hash);
 /* How many streams are open. */
 size_t admin_live_open(admin_live *l);
 int server_events_stream(const server_ctx *s, http_request *req, http_response *res);

@@ -67,6 +67,11 @@ typedef struct svc_ctx {
 	 * button); NULL when not serving. */
 	int (*backfill_request)(void *ctx, const char *webhook_id, th_error *err);
 	void *backfill_ctx;
+	/* Told when this process ended a session (@id_hash: its SHA-256 hex):
+	 * signed out, or found expired. While serving it ends the session's live
+	 * views at once; NULL otherwise. */
+	void (*on_session_end)(void *ctx, const char *id_hash);
+	void *on_session_end_ctx;
 } svc_ctx;
 
 #endif

@@ -333,8 +333,13 @@ int svc_session_start(svc_ctx *sc, const char *id_hash, const char *user, const 
 /* The live session of @id_hash (TH_ENOTFOUND when none or expired; an
  * expired one is deleted); slides its expiry. Clear @out with user_session_clear. */
 int svc_session_load(svc_ctx *sc, const char *id_hash, user_session *out, th_error *err);
-/* Sign out: delete the session of @id_hash. */
+/* Sign out: delete the session of @id_hash (and tell svc_ctx.on_session_end). */
 int svc_session_end(svc_ctx *sc, const char *id_hash, th_error *err);
+/* Is the session of @id_hash still signed in? 1 yes, 0 no (none, or expired),
+ * or a negative TH_E* code when the store could not say. Unlike
+ * svc_session_load it does not slide the expiry: a stream left open must not
+ * keep its session alive. */
+int svc_session_alive(svc_ctx *sc, const char *id_hash, th_error *err);
 
 /* ---- events, deliveries, handlers, the store (records.c) ----------------------------- */
 

@@ -321,6 +321,21 @@ static int stored_fp(svc_ctx *sc, const char *stored, char fp[TOKEN_FP_SIZE], th
 	return rc;
 }
 
+/* One row's fingerprint, when stale (@have): computed from its token as
+ * stored (@stored) and written by @fill under @key. 0 when nothing is left
+ * to do for the row, else the error (TH_EEXISTS: it would duplicate another
+ * row). */
+static int refill_fp(svc_ctx *sc, const char *have, const char *stored,
+                     int (*fill)(store *st, const char *key, const char *fp, th_error *err),
+                     const char *key, th_error *err)
+{
+	char fp[TOKEN_FP_SIZE];
+	if (!fp_stale(sc->cfg, have))
+		return 0;
+	int rc = stored_fp(sc, stored, fp, err);
+	return rc ? rc : fill(sc->st, key, fp, err);
+}
+
 static size_t fill_webhooks(svc_ctx *sc)
 {
 	webhook *ws = NULL;
@@ -332,12 +347,8 @@ static size_t fill_webhooks(svc_ctx *sc)
 		return 1;
 	}
 	for (size_t i = 0; i < n; i++) {
-		char fp[TOKEN_FP_SIZE];
-		if (!fp_stale(sc->cfg, ws[i].token_fp))
-			continue;
-		int rc = stored_fp(sc, ws[i].token, fp, &err);
-		if (!rc)
-			rc = store_webhook_fill_fp(sc->st, ws[i].id, fp, &err);
+		int rc = refill_fp(sc, ws[i].token_fp, ws[i].token, store_webhook_fill_fp, ws[i].id,
+		                   &err);
 		if (rc == TH_EEXISTS)
 			log_warn(COMPONENT,
 			         "webhook %s duplicates another webhook of model %s with the same "
@@ -362,12 +373,8 @@ static size_t fill_tokens(svc_ctx *sc)
 		return 1;
 	}
 	for (size_t i = 0; i < n; i++) {
-		char fp[TOKEN_FP_SIZE];
-		if (!fp_stale(sc->cfg, ts[i].token_fp))
-			continue;
-		int rc = stored_fp(sc, ts[i].token, fp, &err);
-		if (!rc)
-			rc = store_token_fill_fp(sc->st, ts[i].token, fp, &err);
+		int rc = refill_fp(sc, ts[i].token_fp, ts[i].token, store_token_fill_fp,
+		                   ts[i].token, &err);
 		if (rc)
 			log_debug(COMPONENT, "a stored token keeps no fingerprint for now: %s",
 			          err.msg);

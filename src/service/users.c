@@ -251,8 +251,8 @@ int svc_session_load(svc_ctx *sc, const char *id_hash, user_session *out, th_err
 	int64_t now = time_now_ms();
 	if (out->expires_at <= now) {
 		th_error derr = {0, {0}};
-		store_session_delete(sc->st, id_hash, &derr);
 		user_session_clear(out);
+		(void)svc_session_end(sc, id_hash, &derr);
 		return th_err(err, TH_ENOTFOUND, "the session expired");
 	}
 	/* Sliding idle expiry, written at most every few minutes. */
@@ -267,5 +267,22 @@ int svc_session_load(svc_ctx *sc, const char *id_hash, user_session *out, th_err
 
 int svc_session_end(svc_ctx *sc, const char *id_hash, th_error *err)
 {
-	return store_session_delete(sc->st, id_hash, err);
+	int rc = store_session_delete(sc->st, id_hash, err);
+	/* a session the store no longer has is gone either way */
+	if ((!rc || rc == TH_ENOTFOUND) && sc->on_session_end)
+		sc->on_session_end(sc->on_session_end_ctx, id_hash);
+	return rc;
+}
+
+int svc_session_alive(svc_ctx *sc, const char *id_hash, th_error *err)
+{
+	user_session s;
+	int rc = store_session_get(sc->st, id_hash, &s, err);
+	if (rc == TH_ENOTFOUND)
+		return 0;
+	if (rc)
+		return rc;
+	bool alive = s.expires_at > time_now_ms();
+	user_session_clear(&s);
+	return alive ? 1 : 0;
 }

@@ -6,6 +6,8 @@
  * without a server.
  */
 #include <ctype.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -67,16 +69,44 @@ static int bad_answer(th_error *err, const char *field, const char *what)
 	return th_err(err, TH_ETRELLO, BAD_ANSWER "%s", what);
 }
 
+/* Optional member @key of @obj into *@v: absent or null → NULL and 0; one that
+ * @ok accepts → it and 0; anything else → the error "<key> <what>". */
+static int member(json_t *obj, const char *key, bool (*ok)(const json_t *), const char *what,
+                  json_t **v, th_error *err)
+{
+	*v = json_object_get(obj, key);
+	if (*v && json_is_null(*v))
+		*v = NULL;
+	if (*v && !ok(*v))
+		return bad_answer(err, key, what);
+	return 0;
+}
+
+static bool is_string(const json_t *v)
+{
+	return json_is_string(v);
+}
+
+static bool is_boolean(const json_t *v)
+{
+	return json_is_boolean(v);
+}
+
+static bool is_count(const json_t *v)
+{
+	return json_is_integer(v) && json_integer_value(v) >= 0 &&
+	       json_integer_value(v) <= 1000000000;
+}
+
 /* Optional string member: absent or null → NULL; a string → copied; anything
  * else → error. */
 static int get_str(json_t *obj, const char *key, char **out, th_error *err)
 {
-	json_t *v = json_object_get(obj, key);
+	json_t *v;
 	*out = NULL;
-	if (!v || json_is_null(v))
-		return 0;
-	if (!json_is_string(v))
-		return bad_answer(err, key, "is not a string");
+	int rc = member(obj, key, is_string, "is not a string", &v, err);
+	if (rc || !v)
+		return rc;
 	*out = str_ndup(json_string_value(v), json_string_length(v));
 	if (!*out)
 		return th_err(err, TH_ENOMEM, "out of memory");
@@ -97,28 +127,45 @@ static int need_str(json_t *obj, const char *key, char **out, th_error *err)
 	return 0;
 }
 
+/* A string member of an answer object and where it goes: the char * at @off
+ * of the item being filled; @need: required (need_str), else optional. */
+typedef struct str_field {
+	const char *key;
+	size_t off;
+	bool need;
+} str_field;
+#define STR_FIELD(TYPE, KEY, MEMBER, NEED)            \
+	{                                             \
+		(KEY), offsetof(TYPE, MEMBER), (NEED) \
+	}
+
+/* Read the @n string members @f of @obj into @item, in order, up to the
+ * first error. */
+static int get_strs(json_t *obj, void *item, const str_field *f, size_t n, th_error *err)
+{
+	int rc = 0;
+	for (size_t i = 0; !rc && i < n; i++) {
+		char **out = (char **)((char *)item + f[i].off);
+		rc = f[i].need ? need_str(obj, f[i].key, out, err)
+		               : get_str(obj, f[i].key, out, err);
+	}
+	return rc;
+}
+
 static int get_bool(json_t *obj, const char *key, bool dflt, bool *out, th_error *err)
 {
-	json_t *v = json_object_get(obj, key);
-	*out = dflt;
-	if (!v || json_is_null(v))
-		return 0;
-	if (!json_is_boolean(v))
-		return bad_answer(err, key, "is not true or false");
-	*out = json_is_true(v);
-	return 0;
+	json_t *v;
+	int rc = member(obj, key, is_boolean, "is not true or false", &v, err);
+	*out = v && !rc ? json_is_true(v) : dflt;
+	return rc;
 }
 
 static int get_count(json_t *obj, const char *key, int *out, th_error *err)
 {
-	json_t *v = json_object_get(obj, key);
-	*out = 0;
-	if (!v || json_is_null(v))
-		return 0;
-	if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > 1000000000)
-		return bad_answer(err, key, "is not a count");
-	*out = (int)json_integer_value(v);
-	return 0;
+	json_t *v;
+	int rc = member(obj, key, is_count, "is not a count", &v, err);
+	*out = v && !rc ? (int)json_integer_value(v) : 0;
+	return rc;
 }
 
 /* Parse @len bytes as JSON; the root must be of @type. */
@@ -146,6 +193,31 @@ static int load(const char *body, size_t len, json_type type, json_t **out, th_e
 
 /* ---- clearing --------------------------------------------------------------------- */
 
+/* Clear each of the @elem-sized *@items with @clear, free the array and
+ * empty the list (*@items NULL, *@len 0). */
+static void list_clear(void **items, size_t *len, size_t elem, void (*clear)(void *item))
+{
+	for (size_t i = 0; i < *len; i++)
+		clear((char *)*items + i * elem);
+	free(*items);
+	*items = NULL;
+	*len = 0;
+}
+
+/* NAME(l): free every item of the list @l (with ITEM_CLEAR) and its array;
+ * the list is left empty. NULL-safe. */
+#define LIST_CLEAR(NAME, LIST, ITEM_CLEAR)                                                     \
+	void NAME(LIST *l)                                                                     \
+	{                                                                                      \
+		if (l)                                                                         \
+			list_clear((void **)&l->items, &l->len, sizeof *l->items, ITEM_CLEAR); \
+	}
+
+static void webhook_item_clear(void *item)
+{
+	trello_webhook_clear(item);
+}
+
 /* Free a webhook's strings; the struct is zeroed. NULL-safe. */
 void trello_webhook_clear(trello_webhook *w)
 {
@@ -156,17 +228,7 @@ void trello_webhook_clear(trello_webhook *w)
 	memset(w, 0, sizeof *w);
 }
 
-/* Free every webhook of the list and the array. NULL-safe. */
-void trello_webhook_list_clear(trello_webhook_list *l)
-{
-	if (!l)
-		return;
-	for (size_t i = 0; i < l->len; i++)
-		trello_webhook_clear(&l->items[i]);
-	free(l->items);
-	l->items = NULL;
-	l->len = 0;
-}
+LIST_CLEAR(trello_webhook_list_clear, trello_webhook_list, webhook_item_clear)
 
 /* Free a token info's strings and permissions. NULL-safe. */
 void trello_token_info_clear(trello_token_info *t)
@@ -189,18 +251,13 @@ void trello_member_clear(trello_member *m)
 	memset(m, 0, sizeof *m);
 }
 
-/* Free every board of the list and the array. NULL-safe. */
-void trello_board_list_clear(trello_board_list *l)
+static void board_item_clear(void *item)
 {
-	if (!l)
-		return;
-	for (size_t i = 0; i < l->len; i++)
-		TH_FREE_ALL(l->items[i].id, l->items[i].name, l->items[i].url,
-		            l->items[i].short_link);
-	free(l->items);
-	l->items = NULL;
-	l->len = 0;
+	trello_board *b = item;
+	TH_FREE_ALL(b->id, b->name, b->url, b->short_link);
 }
+
+LIST_CLEAR(trello_board_list_clear, trello_board_list, board_item_clear)
 
 /* Free a resolved model's strings. NULL-safe. */
 void trello_model_clear(trello_model *m)
@@ -253,6 +310,31 @@ bool trello_error_is_token_dead(const trello_error *err)
 
 /* ---- objects ------------------------------------------------------------------------ */
 
+/* Fill one item from a JSON value; on failure the item may hold what was
+ * filled so far (the caller's clear frees it). */
+typedef int (*item_fn)(json_t *v, void *item, th_error *err);
+
+/* Parse @len bytes as one JSON object into the @size-byte @out (zeroed
+ * first): with @fill, which leaves @out cleared when it fails; with no
+ * @fill, the @n string members @f alone (@out zeroed again on error, its
+ * strings freed). */
+static int load_object(const char *body, size_t len, void *out, size_t size, item_fn fill,
+                       const str_field *f, size_t n, th_error *err)
+{
+	json_t *root = NULL;
+	memset(out, 0, size);
+	int rc = load(body, len, JSON_OBJECT, &root, err);
+	if (!rc)
+		rc = fill ? fill(root, out, err) : get_strs(root, out, f, n, err);
+	if (rc && !fill) { /* its strings are all a string-only object holds */
+		for (size_t i = 0; i < n; i++)
+			free(*(char **)((char *)out + f[i].off));
+		memset(out, 0, size);
+	}
+	json_decref(root);
+	return rc;
+}
+
 /* Fill @out from a webhook object. @out must be zeroed; cleared on error. */
 static int webhook_from(json_t *o, trello_webhook *out, th_error *err)
 {
@@ -270,70 +352,64 @@ static int webhook_from(json_t *o, trello_webhook *out, th_error *err)
 	return rc;
 }
 
+static int webhook_item(json_t *v, void *item, th_error *err)
+{
+	return webhook_from(v, item, err);
+}
+
 /* Parse one webhook object (the answer of create/get/update). */
 int trello_parse_webhook(const char *body, size_t len, trello_webhook *out, th_error *err)
 {
-	json_t *root = NULL;
-	memset(out, 0, sizeof *out);
-	int rc = load(body, len, JSON_OBJECT, &root, err);
-	if (!rc)
-		rc = webhook_from(root, out, err);
-	json_decref(root);
-	return rc;
+	return load_object(body, len, out, sizeof *out, webhook_item, NULL, 0, err);
 }
 
-/* Fill one array element from a JSON value; on failure the element may hold
- * what was filled so far (the caller's list clear frees it). */
-typedef int (*item_fn)(json_t *v, void *item, th_error *err);
-
-/* Parse a JSON array answer into a calloc'ed array of @elem-sized items,
- * counting in *@n every element that was started (so the caller's clear frees
- * partial ones). On failure the caller clears the list. */
-static int load_array(const char *body, size_t len, size_t elem, item_fn fill, void **items,
-                      size_t *n, th_error *err)
+/* Parse a JSON array answer into a calloc'ed array of @elem-sized items
+ * filled by @fill, counting in *@n every element that was started. More than
+ * @max elements is the error @too_many. On failure the list is cleared
+ * (list_clear() with @clear, partial items included). */
+static int load_array(const char *body, size_t len, size_t max, const char *too_many, void **items,
+                      size_t *n, size_t elem, item_fn fill, void (*clear)(void *item),
+                      th_error *err)
 {
 	json_t *root = NULL;
 	*items = NULL;
 	*n = 0;
 	int rc = load(body, len, JSON_ARRAY, &root, err);
 	size_t count = rc ? 0 : json_array_size(root);
-	if (count && !(*items = calloc(count, elem)))
+	if (!rc && count > max)
+		rc = bad_answer(err, NULL, too_many);
+	if (!rc && count && !(*items = calloc(count, elem)))
 		rc = th_err(err, TH_ENOMEM, "out of memory");
 	for (size_t i = 0; !rc && i < count; i++) {
 		(*n)++;
 		rc = fill(json_array_get(root, i), (char *)*items + i * elem, err);
 	}
 	json_decref(root);
+	if (rc)
+		list_clear(items, n, elem, clear);
 	return rc;
-}
-
-static int webhook_item(json_t *v, void *item, th_error *err)
-{
-	return webhook_from(v, item, err);
 }
 
 /* Parse an array of webhooks (GET /1/tokens/{token}/webhooks). */
 int trello_parse_webhook_list(const char *body, size_t len, trello_webhook_list *out, th_error *err)
 {
-	int rc = load_array(body, len, sizeof *out->items, webhook_item, (void **)&out->items,
-	                    &out->len, err);
-	if (rc)
-		trello_webhook_list_clear(out);
-	return rc;
+	return load_array(body, len, SIZE_MAX, NULL, (void **)&out->items, &out->len,
+	                  sizeof *out->items, webhook_item, webhook_item_clear, err);
 }
 
-/* Parse GET /1/tokens/{token}. */
-int trello_parse_token_info(const char *body, size_t len, trello_token_info *out, th_error *err)
+/* A token info object and its permissions (counted as they are started);
+ * cleared on error. */
+static int token_info_from(json_t *root, void *item, th_error *err)
 {
-	json_t *root = NULL;
-	memset(out, 0, sizeof *out);
-	int rc = load(body, len, JSON_OBJECT, &root, err);
-	if (rc)
-		goto out;
-	if ((rc = need_str(root, "id", &out->id, err)) ||
-	    (rc = get_str(root, "idMember", &out->id_member, err)) ||
-	    (rc = get_str(root, "dateCreated", &out->date_created, err)) ||
-	    (rc = get_str(root, "dateExpires", &out->date_expires, err)))
+	trello_token_info *out = item;
+	int rc;
+	static const str_field fields[] = {
+	    STR_FIELD(trello_token_info, "id", id, true),
+	    STR_FIELD(trello_token_info, "idMember", id_member, false),
+	    STR_FIELD(trello_token_info, "dateCreated", date_created, false),
+	    STR_FIELD(trello_token_info, "dateExpires", date_expires, false),
+	};
+	if ((rc = get_strs(root, out, fields, TH_ARRAY_LEN(fields), err)))
 		goto out;
 	json_t *perms = json_object_get(root, "permissions");
 	if (!perms || json_is_null(perms))
@@ -367,83 +443,73 @@ int trello_parse_token_info(const char *body, size_t len, trello_token_info *out
 out:
 	if (rc)
 		trello_token_info_clear(out);
-	json_decref(root);
 	return rc;
+}
+
+/* Parse GET /1/tokens/{token}. */
+int trello_parse_token_info(const char *body, size_t len, trello_token_info *out, th_error *err)
+{
+	return load_object(body, len, out, sizeof *out, token_info_from, NULL, 0, err);
 }
 
 /* Parse GET /1/members/me. */
 int trello_parse_member(const char *body, size_t len, trello_member *out, th_error *err)
 {
-	json_t *root = NULL;
-	memset(out, 0, sizeof *out);
-	int rc = load(body, len, JSON_OBJECT, &root, err);
-	if (!rc && ((rc = need_str(root, "id", &out->id, err)) ||
-	            (rc = get_str(root, "username", &out->username, err)) ||
-	            (rc = get_str(root, "fullName", &out->full_name, err))))
-		trello_member_clear(out);
-	json_decref(root);
-	return rc;
+	static const str_field fields[] = {
+	    STR_FIELD(trello_member, "id", id, true),
+	    STR_FIELD(trello_member, "username", username, false),
+	    STR_FIELD(trello_member, "fullName", full_name, false),
+	};
+	return load_object(body, len, out, sizeof *out, NULL, fields, TH_ARRAY_LEN(fields), err);
 }
 
 static int board_item(json_t *o, void *item, th_error *err)
 {
-	trello_board *b = item;
+	static const str_field fields[] = {
+	    STR_FIELD(trello_board, "id", id, true),
+	    STR_FIELD(trello_board, "name", name, false),
+	    STR_FIELD(trello_board, "url", url, false),
+	    STR_FIELD(trello_board, "shortLink", short_link, false),
+	};
 	if (!json_is_object(o))
 		return bad_answer(err, NULL, "a board is not a JSON object");
-	int rc;
-	if ((rc = need_str(o, "id", &b->id, err)) || (rc = get_str(o, "name", &b->name, err)) ||
-	    (rc = get_str(o, "url", &b->url, err)) ||
-	    (rc = get_str(o, "shortLink", &b->short_link, err)))
-		return rc;
-	return 0;
+	return get_strs(o, item, fields, TH_ARRAY_LEN(fields), err);
 }
 
 /* Parse GET /1/members/me/boards. */
 int trello_parse_board_list(const char *body, size_t len, trello_board_list *out, th_error *err)
 {
-	int rc = load_array(body, len, sizeof *out->items, board_item, (void **)&out->items,
-	                    &out->len, err);
-	if (rc)
-		trello_board_list_clear(out);
-	return rc;
+	return load_array(body, len, SIZE_MAX, NULL, (void **)&out->items, &out->len,
+	                  sizeof *out->items, board_item, board_item_clear, err);
 }
 
 /* Parse a board, card or list object into a model (id must be 24 hex: it becomes idModel). */
 int trello_parse_model(const char *body, size_t len, enum trello_model_type type, trello_model *out,
                        th_error *err)
 {
-	json_t *root = NULL;
-	memset(out, 0, sizeof *out);
-	out->type = type;
-	int rc = load(body, len, JSON_OBJECT, &root, err);
-	if (!rc && ((rc = need_str(root, "id", &out->id, err)) ||
-	            (rc = get_str(root, "name", &out->name, err)) ||
-	            (rc = get_str(root, "url", &out->url, err))))
-		goto out;
-	if (!rc && !str_is_trello_id(out->id))
+	static const str_field fields[] = {
+	    STR_FIELD(trello_model, "id", id, true),
+	    STR_FIELD(trello_model, "name", name, false),
+	    STR_FIELD(trello_model, "url", url, false),
+	};
+	int rc = load_object(body, len, out, sizeof *out, NULL, fields, TH_ARRAY_LEN(fields), err);
+	if (!rc && !str_is_trello_id(out->id)) {
 		rc = bad_answer(err, NULL, "the id is not 24 hex digits");
-out:
-	if (rc) {
 		trello_model_clear(out);
-		out->type = type;
 	}
-	json_decref(root);
+	out->type = type; /* kept on failure too */
 	return rc;
 }
 
 /* ---- actions ------------------------------------------------------------------------ */
 
-/* Free an actions listing; zeroed. NULL-safe. */
-void trello_action_list_clear(trello_action_list *l)
+static void action_item_clear(void *item)
 {
-	if (!l)
-		return;
-	for (size_t i = 0; i < l->len; i++)
-		TH_FREE_ALL(l->items[i].id, l->items[i].type, l->items[i].date, l->items[i].json);
-	free(l->items);
-	l->items = NULL;
-	l->len = 0;
+	trello_action *a = item;
+	TH_FREE_ALL(a->id, a->type, a->date, a->json);
 }
+
+LIST_CLEAR(trello_action_list_clear, trello_action_list, action_item_clear)
 
 /* An action type as Trello names them: 1-100 of [A-Za-z0-9_:-]. */
 static bool action_type_ok(const char *s)
@@ -465,8 +531,12 @@ static int action_item(json_t *v, void *item, th_error *err)
 	int rc;
 	if (!json_is_object(v))
 		return bad_answer(err, NULL, "an action is not a JSON object");
-	if ((rc = need_str(v, "id", &a->id, err)) || (rc = need_str(v, "type", &a->type, err)) ||
-	    (rc = need_str(v, "date", &a->date, err)))
+	static const str_field fields[] = {
+	    STR_FIELD(trello_action, "id", id, true),
+	    STR_FIELD(trello_action, "type", type, true),
+	    STR_FIELD(trello_action, "date", date, true),
+	};
+	if ((rc = get_strs(v, item, fields, TH_ARRAY_LEN(fields), err)))
 		return rc;
 	if (!str_is_trello_id(a->id))
 		return bad_answer(err, "id", "of an action is not 24 hex digits");
@@ -484,23 +554,8 @@ static int action_item(json_t *v, void *item, th_error *err)
 int trello_parse_action_list(const char *body, size_t len, size_t max, trello_action_list *out,
                              th_error *err)
 {
-	json_t *root = NULL;
-	out->items = NULL;
-	out->len = 0;
-	int rc = load(body, len, JSON_ARRAY, &root, err);
-	size_t count = rc ? 0 : json_array_size(root);
-	if (!rc && count > max)
-		rc = bad_answer(err, NULL, "more actions than asked for");
-	if (!rc && count && !(out->items = calloc(count, sizeof *out->items)))
-		rc = th_err(err, TH_ENOMEM, "out of memory");
-	for (size_t i = 0; !rc && i < count; i++) {
-		out->len++;
-		rc = action_item(json_array_get(root, i), &out->items[i], err);
-	}
-	json_decref(root);
-	if (rc)
-		trello_action_list_clear(out);
-	return rc;
+	return load_array(body, len, max, "more actions than asked for", (void **)&out->items,
+	                  &out->len, sizeof *out->items, action_item, action_item_clear, err);
 }
 
 /* A since/before value: an action id, or a date as Trello writes them. */

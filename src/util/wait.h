@@ -24,4 +24,32 @@ void wait_deadline(struct timespec *until, clockid_t clock, int64_t ms);
  * held by the calling thread. Thread-safe. */
 void wait_raise(pthread_mutex_t *mu, pthread_cond_t *cv, bool *flag);
 
+/* A background thread that sleeps between rounds of work until it is asked
+ * to stop (the health runner, retention, the connection guard's reaper, the
+ * live view's heartbeat). @mu guards @stop and whatever else its owner keeps
+ * beside it; @cv is signalled when @stop is raised (and may be signalled by
+ * the owner for its own reasons, under @mu). */
+typedef struct wait_thread {
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t cv; /* on CLOCK_MONOTONIC */
+	bool stop;         /* guarded by mu */
+} wait_thread;
+
+/* Set up @t (zeroed by the caller) and start @fn(@arg) in its thread.
+ * Returns 0, or pthread_create's error number with @t torn down again. */
+int wait_thread_start(wait_thread *t, void *(*fn)(void *), void *arg);
+
+/* From @t's thread: sleep up to @ms (-1: without a timeout), until stopped or,
+ * when @woken is not NULL, until @woken(@ctx) (called with mu held) is true
+ * after a signal. Returns true when asked to stop. */
+bool wait_thread_sleep(wait_thread *t, int64_t ms, bool (*woken)(void *ctx), void *ctx);
+
+/* Has @t been asked to stop? Thread-safe. */
+bool wait_thread_stopping(wait_thread *t);
+
+/* Raise @t's stop flag, wait for its thread to return and tear @t down. Not
+ * from @t's own thread. */
+void wait_thread_stop(wait_thread *t);
+
 #endif

@@ -4,6 +4,8 @@
 // session, keeps to its per-session and total limits, takes GET only, and a
 // serve stop ends open streams without waiting for them.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import http from 'node:http';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -98,6 +100,19 @@ function openStream(cookie, { method = 'GET' } = {}) {
   });
 }
 
+/** Sign in as @user, open a stream (200, its first bytes in), run @fn(st, cookie), close it. */
+async function withStream(user, fn) {
+  const cookie = await signIn(user);
+  const st = await openStream(cookie);
+  try {
+    assert.equal(st.status, 200);
+    await st.waitFor(/retry:/);
+    await fn(st, cookie);
+  } finally {
+    st.close();
+  }
+}
+
 let counter = 0;
 function payload(text) {
   counter += 1;
@@ -127,10 +142,7 @@ test('without a session the stream answers 401 and says how to sign in', async (
 });
 
 test('a signed POST reaches an open stream as its escaped table row', async () => {
-  const cookie = await signIn('alice');
-  const st = await openStream(cookie);
-  try {
-    assert.equal(st.status, 200);
+  await withStream('alice', async (st) => {
     assert.match(st.headers['content-type'], /^text\/event-stream/);
     assert.equal(st.headers['cache-control'], 'no-store');
     await st.waitFor(/^retry: \d+\n/m);
@@ -153,9 +165,7 @@ test('a signed POST reaches an open stream as its escaped table row', async () =
     await deliver(again);
     await new Promise((r) => setTimeout(r, 500));
     assert.equal(st.text().split('event: row').length, before + 1);
-  } finally {
-    st.close();
-  }
+  });
 });
 
 /** Streams whose client left are noticed at the next write: make one. */
@@ -211,15 +221,65 @@ test('limits: 4 streams per session (429), 32 in all (503), freed when clients l
 });
 
 test('an idle stream gets a heartbeat comment within 15 s and stays open', async () => {
-  const cookie = await signIn('alice');
-  const st = await openStream(cookie);
-  try {
-    assert.equal(st.status, 200);
+  await withStream('alice', async (st) => {
     await st.waitFor(/: heartbeat\n\n/, 17000);
     assert.equal(st.ended(), false);
+  });
+});
+
+/** The dashboard's CSRF token of the session @cookie. */
+async function csrfOf(cookie) {
+  const page = await (await fetch(`${base}/admin`, { headers: { cookie } })).text();
+  return page.match(/name=csrf value="([^"]+)"/)[1];
+}
+
+test('signing out ends the session\'s streams at once; another session\'s stay', async () => {
+  await flushGone();
+  const cookie = await signIn('alice');
+  const other = await signIn('alice');
+  const st = await openStream(cookie);
+  const kept = await openStream(other);
+  try {
+    assert.equal(st.status, 200);
+    assert.equal(kept.status, 200);
+    await st.waitFor(/retry:/);
+    const out = await fetch(`${base}/admin/logout`, {
+      method: 'POST', redirect: 'manual',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', cookie },
+      body: new URLSearchParams({ csrf: await csrfOf(cookie) }),
+    });
+    assert.equal(out.status, 303);
+    const t0 = Date.now();
+    assert.ok(await st.waitEnd(2000), 'the signed-out stream ended');
+    assert.ok(Date.now() - t0 < 2000);
+    // the other session's stream still gets new rows; the ended one got none
+    await deliver(payload('after the sign-out'));
+    await kept.waitFor(/after the sign-out/, 2000);
+    assert.doesNotMatch(st.text(), /after the sign-out/);
+    assert.equal(kept.ended(), false);
+    // the cookie no longer opens a stream
+    const again = await openStream(cookie);
+    assert.equal(again.status, 401);
+    again.close();
   } finally {
     st.close();
+    kept.close();
   }
+});
+
+test('a session removed behind serve\'s back (another instance, the store) ends its streams by the next heartbeat', async () => {
+  await withStream('bob', async (st, cookie) => {
+    const sid = cookie.slice('trellohook_session='.length);
+    const idHash = createHash('sha256').update(sid).digest('hex');
+    const db = s.env.DATABASE_URL.slice('sqlite:'.length);
+    const r = spawnSync('sqlite3', [db, `DELETE FROM sessions WHERE id_hash = '${idHash}'; SELECT changes();`],
+      { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout.trim(), '1');
+    const seen = st.text().length;
+    assert.ok(await st.waitEnd(17000), 'the stream ended at the heartbeat');
+    assert.doesNotMatch(st.text().slice(seen), /: heartbeat/, 'no heartbeat after the session went');
+  });
 });
 
 test('the stream takes GET only and changes nothing', async () => {

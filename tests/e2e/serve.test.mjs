@@ -102,6 +102,23 @@ test('garbage on the socket does not hurt the server', async () => {
   assert.equal((await fetch(`${srv.url}/healthz`)).status, 200);
 });
 
+test('a connection that never finishes its request head is closed by the guard after 10 s', async () => {
+  // MHD's own idle timeout is 30 s: a close at ~10 s is the guard's reaper
+  const { hostname, port } = new URL(srv.url);
+  const t0 = Date.now();
+  const closed = await new Promise((resolve, reject) => {
+    const sock = net.connect(Number(port), hostname, () => sock.write('GET /healthz HTTP/1.1\r\nHost: x\r\n'));
+    sock.setTimeout(20000, () => { sock.destroy(); resolve(false); });
+    sock.on('data', () => {});
+    sock.on('close', () => resolve(true));
+    sock.on('error', reject);
+  });
+  const took = Date.now() - t0;
+  assert.ok(closed, 'closed within 20 s');
+  assert.ok(took >= 9500 && took < 14000, `closed after ${took} ms`);
+  assert.equal((await fetch(`${srv.url}/healthz`)).status, 200);
+});
+
 test('GET /metrics is Prometheus text with the documented series', async () => {
   const r = await fetch(`${srv.url}/metrics`);
   assert.equal(r.status, 200);
