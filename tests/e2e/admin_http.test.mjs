@@ -224,8 +224,11 @@ test('a webhook is edited, paused and resumed from the admin (Trello first); bad
     assert.equal((await onTrello()).active, true);
     assert.equal(local().state, 'active');
 
-    // hostile input: a clear 400, nothing changed on Trello or here
-    const before = local();
+    // hostile input: a clear 400, nothing changed on Trello or here (the
+    // backfill passes that resuming and serve's start run may still note
+    // their time meanwhile: that part of the row is theirs, not the edit's)
+    const settled = () => { const w = local(); delete w.backfill; return w; };
+    const before = settled();
     const trelloBefore = await onTrello();
     const bad = [
       [{ csrf: s.csrf, description: 'x'.repeat(1001) }, /too long: at most 1000 bytes/],
@@ -240,7 +243,7 @@ test('a webhook is edited, paused and resumed from the admin (Trello first); bad
       assert.equal(res.status, 400, String(why));
       assert.match(await res.text(), why);
     }
-    assert.deepEqual(local(), before);
+    assert.deepEqual(settled(), before);
     assert.deepEqual(await onTrello(), trelloBefore);
 
     // Trello's refusal (it no longer has the webhook): its message, nothing changed here
@@ -249,7 +252,7 @@ test('a webhook is edited, paused and resumed from the admin (Trello first); bad
     r = await c.post(editPath, { csrf: s.csrf, description: 'refused' }, { cookie });
     assert.equal(r.status, 409);
     assert.match(await r.text(), /Trello refused the change \(nothing changed here\)/);
-    assert.deepEqual(local(), before);
+    assert.deepEqual(settled(), before);
 
     // no such webhook; and a removing one cannot be changed
     assert.equal((await c.get('/admin/webhooks/NoSuchWebhook0000000/edit', { cookie })).status, 404);
