@@ -28,14 +28,17 @@
  * The password is never logged or put in an error: errors name the URL
  * through mask_url() with the query string dropped.
  */
+#include <errno.h>
 #include <libpq-fe.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "store/migrations_pg.h"
 #include "store/pg_int.h"
 #include "store/store_fault.h"
+#include "util/log.h"
 
 #define POOL_DEFAULT 4
 #define POOL_MAX 64
@@ -316,6 +319,14 @@ int pg_fail(pgs *s, PGconn *c, const PGresult *r, const char *what, th_error *er
  * PGRES_COMMAND_OK or PGRES_TUPLES_OK (PQclear it), else NULL with @err. */
 PGresult *pq(pgs *s, PGconn *c, const char *sql, pparams *p, const char *what, th_error *err)
 {
+	return pq_state(s, c, sql, p, what, NULL, err);
+}
+
+/* pq(), and when the statement failed its SQLSTATE in @state (optional;
+ * "" when the failure had none, e.g. out of memory), for pg_retry(). */
+PGresult *pq_state(pgs *s, PGconn *c, const char *sql, pparams *p, const char *what, char state[6],
+                   th_error *err)
+{
 	if (p && p->oom) {
 		th_err(err, TH_ENOMEM, "%s: out of memory", what);
 		return NULL;
@@ -329,6 +340,9 @@ PGresult *pq(pgs *s, PGconn *c, const char *sql, pparams *p, const char *what, t
 	ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
 	if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
 		return r;
+	const char *code = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+	if (state)
+		str_copy(state, 6, code ? code : "");
 	pg_fail(s, c, r, what, err);
 	PQclear(r);
 	return NULL;
@@ -400,6 +414,41 @@ int with_txn(pgs *s, pg_op body, void *ctx, th_error *err)
 {
 	pg_txn t = {body, ctx};
 	return with_conn(s, op_txn, &t, err);
+}
+
+/* ---- trying again after a deadlock -------------------------------------------------------- */
+
+bool pg_retryable(const char *sqlstate)
+{
+	return str_eq(sqlstate, "40P01") || str_eq(sqlstate, "40001");
+}
+
+/* Before try @try + 1: 10..40 ms times @try, jittered so the two instances
+ * that collided do not collide again in step. */
+void pg_retry_pause(int try)
+{
+	unsigned char r = 0;
+	if (rand_fill(&r, 1) != 0)
+		r = 128;
+	long ms = (10 + (long)r * 30 / 255) * try;
+	struct timespec ts = {0, ms * 1000000L};
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+int pg_retry(pgs *s, bool txn, pg_op op, void *ctx, char *state, const char *what, th_error *err)
+{
+	for (int try = 1;; try++) {
+		state[0] = '\0';
+		int ret = txn ? with_txn(s, op, ctx, err) : with_conn(s, op, ctx, err);
+		if (ret == 0 || !pg_retryable(state) || try > PG_RETRIES)
+			return ret;
+		log_warn("store",
+		         "%s: %s (SQLSTATE %s, with another instance); trying again (%d of %d)",
+		         what, str_eq(state, "40P01") ? "deadlock" : "serialization failure", state,
+		         try, PG_RETRIES);
+		pg_retry_pause(try);
+	}
 }
 
 /* ---- reading: a result as a store_row cursor (store_rows.c reads the rows) --------------- */
@@ -607,7 +656,7 @@ static void pg_close(store *st)
 int pg_simple(pgs *s, PGconn *c, void *ctx, th_error *err)
 {
 	simple_op *o = ctx;
-	PGresult *r = pq(s, c, o->sql, o->p, o->what, err);
+	PGresult *r = pq_state(s, c, o->sql, o->p, o->what, o->sqlstate, err);
 	if (!r)
 		return err ? err->code : TH_ESTORE;
 	int ret = 0;

@@ -178,8 +178,15 @@ int pg_delivery_claim(store *st, unsigned kinds, size_t max, int64_t lease_ms, d
 	pp_i64(&p, (int64_t)max);
 	pp_i64(&p, now + lease_ms);
 	pp_text(&p, st->instance);
-	int ret = pg_list_all(pgs_of(st), CLAIM_SQL, &p, "claiming deliveries", &store_rt_delivery,
-	                      (void **)out, n, err);
+	/* one statement, so a deadlock rolls it back whole: tried again like an
+	 * ingest batch (pg_retry) */
+	simple_op o = {.sql = CLAIM_SQL,
+	               .p = &p,
+	               .what = "claiming deliveries",
+	               .rt = &store_rt_delivery,
+	               .out = (void **)out,
+	               .n = n};
+	int ret = pg_retry(pgs_of(st), false, pg_simple, &o, o.sqlstate, o.what, err);
 	pp_free(&p);
 	return ret;
 }
@@ -188,6 +195,7 @@ typedef struct pg_finish_many {
 	const delivery_outcome *outs;
 	size_t n;
 	size_t changed;
+	char sqlstate[6]; /* a failure's SQLSTATE (pg_retry) */
 } pg_finish_many;
 
 /* Every outcome of the batch inside the caller's transaction. */
@@ -209,17 +217,17 @@ static int op_finish_many(pgs *s, PGconn *c, void *ctx, th_error *err)
 		pp_i64(&p, o->attempts);
 		/* and the hourly delivery rollup (migration 9) in the same round trip:
 		 * a row counts when the update found the delivery */
-		PGresult *r =
-		    pq(s, c,
-		       "WITH u AS (UPDATE deliveries SET status = $2, next_attempt_at = $3,"
-		       " last_error = $4, updated_at = $5, claimed_until = 0,"
-		       " attempts = CASE WHEN $8 > 0 THEN $8 ELSE attempts END WHERE id = $1"
-		       " RETURNING handler_id)"
-		       " INSERT INTO delivery_rollup_hour (hour, handler_id, status, bucket, n)"
-		       " SELECT $6, handler_id, $2, $7, 1 FROM u"
-		       " ON CONFLICT (hour, handler_id, status, bucket)"
-		       " DO UPDATE SET n = delivery_rollup_hour.n + 1",
-		       &p, "recording a delivery's outcome", err);
+		PGresult *r = pq_state(
+		    s, c,
+		    "WITH u AS (UPDATE deliveries SET status = $2, next_attempt_at = $3,"
+		    " last_error = $4, updated_at = $5, claimed_until = 0,"
+		    " attempts = CASE WHEN $8 > 0 THEN $8 ELSE attempts END WHERE id = $1"
+		    " RETURNING handler_id)"
+		    " INSERT INTO delivery_rollup_hour (hour, handler_id, status, bucket, n)"
+		    " SELECT $6, handler_id, $2, $7, 1 FROM u"
+		    " ON CONFLICT (hour, handler_id, status, bucket)"
+		    " DO UPDATE SET n = delivery_rollup_hour.n + 1",
+		    &p, "recording a delivery's outcome", m->sqlstate, err);
 		pp_free(&p);
 		if (!r)
 			return err ? err->code : TH_ESTORE;
@@ -235,8 +243,10 @@ int pg_delivery_finish_many(store *st, const delivery_outcome *outs, size_t n, s
 	int ret = store_check_outcomes(outs, n, changed, err);
 	if (ret != 0 || n == 0)
 		return ret;
-	pg_finish_many m = {outs, n, 0};
-	ret = with_txn(pgs_of(st), op_finish_many, &m, err);
+	/* two instances' batches can update the same rollup cells in another
+	 * order: a deadlock rolls the whole batch back, and it runs again */
+	pg_finish_many m = {outs, n, 0, ""};
+	ret = pg_retry(pgs_of(st), true, op_finish_many, &m, m.sqlstate, "recording outcomes", err);
 	if (ret == 0 && changed)
 		*changed = m.changed;
 	return ret;

@@ -519,20 +519,12 @@ enum { PUT_RETRIES = 3 };
 
 static bool batch_retryable(const char *sqlstate)
 {
-	return str_eq(sqlstate, "40P01") || str_eq(sqlstate, "40001");
+	return pg_retryable(sqlstate);
 }
 
-/* Before try @try + 1: 10..40 ms times @try, jittered so the two instances
- * that collided do not collide again in step. */
 static void retry_pause(int try)
 {
-	unsigned char r = 0;
-	if (rand_fill(&r, 1) != 0)
-		r = 128;
-	long ms = (10 + (long)r * 30 / 255) * try;
-	struct timespec ts = {0, ms * 1000000L};
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-		;
+	pg_retry_pause(try);
 }
 
 int pg_events_put(store *st, event **evs, size_t n, enum store_put *results, th_error *err)

@@ -71,12 +71,29 @@ extern const struct store_params_ops pp_params_ops;
 int pg_fail(pgs *s, PGconn *c, const PGresult *r, const char *what, th_error *err);
 /* Run @sql with @p (may be NULL): the result (PQclear it) or NULL with @err. */
 PGresult *pq(pgs *s, PGconn *c, const char *sql, pparams *p, const char *what, th_error *err);
+/* pq(), and the failed statement's SQLSTATE in @state (NULL: not wanted). */
+PGresult *pq_state(pgs *s, PGconn *c, const char *sql, pparams *p, const char *what, char state[6],
+                   th_error *err);
 /* Run a statement whose result is not needed; 0 or the error code. */
 int pq_do(pgs *s, PGconn *c, const char *sql, pparams *p, const char *what, th_error *err);
 long pq_changes(PGresult *r); /* rows affected by a command */
 int pq_begin(pgs *s, PGconn *c, th_error *err);
 int pq_commit(pgs *s, PGconn *c, const char *what, th_error *err);
 void pq_rollback(PGconn *c); /* whatever is open; errors ignored */
+
+/* An operation PostgreSQL aborted for its overlap with another instance's
+ * (a deadlock, 40P01, or a serialization failure, 40001: @sqlstate) rolled
+ * back whole and may run again: pg_retry() tries it at most PG_RETRIES more
+ * times, pausing pg_retry_pause() before each (10..40 ms times the try,
+ * jittered). */
+enum { PG_RETRIES = 3 };
+bool pg_retryable(const char *sqlstate);
+void pg_retry_pause(int try);
+/* Run @op with @ctx on a pooled connection (with_txn() when @txn, else
+ * with_conn()) and again while it fails retryably: @op leaves the SQLSTATE
+ * of its failure in @state (char[6], e.g. through pq_state()). Each retry
+ * is logged, naming @what. */
+int pg_retry(pgs *s, bool txn, pg_op op, void *ctx, char *state, const char *what, th_error *err);
 
 /* Statements in libpq's pipeline mode (pg.c): queued with pq_pipe_send,
  * sent at pq_pipe_sync, answered in order by pq_pipe_result / pq_pipe_done
@@ -114,7 +131,8 @@ typedef struct simple_op {
 	size_t *n;
 	void *first;
 	const char *nf;
-	long changes; /* rows affected (commands) */
+	long changes;     /* rows affected (commands) */
+	char sqlstate[6]; /* a failure's SQLSTATE (pg_retry) */
 } simple_op;
 /* A pg_op running one simple_op (@ctx). */
 int pg_simple(pgs *s, PGconn *c, void *ctx, th_error *err);
