@@ -162,19 +162,7 @@ static const char *const sq_sql[Q_COUNT] = {
                       " csrf = excluded.csrf, expires_at = excluded.expires_at",
     [Q_BACKFILL_MARK_GET] =
         "SELECT " BACKFILL_MARK_COLS " FROM backfill_marks WHERE webhook_id = ?",
-    [Q_BACKFILL_MARK_PUT] =
-        "INSERT INTO backfill_marks (" BACKFILL_MARK_COLS
-        ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
-        " ON CONFLICT (webhook_id) DO UPDATE SET"
-        " last_action_id = CASE WHEN excluded.last_action_id IS NOT NULL AND"
-        "  (backfill_marks.last_action_id IS NULL OR excluded.last_action_at > backfill_marks.last_action_at)"
-        "  THEN excluded.last_action_id ELSE backfill_marks.last_action_id END,"
-        " last_action_at = CASE WHEN excluded.last_action_id IS NOT NULL AND"
-        "  (backfill_marks.last_action_id IS NULL OR excluded.last_action_at > backfill_marks.last_action_at)"
-        "  THEN excluded.last_action_at ELSE backfill_marks.last_action_at END,"
-        " model_kind = COALESCE(excluded.model_kind, backfill_marks.model_kind),"
-        " error = excluded.error, recovered = excluded.recovered, gap_from = excluded.gap_from,"
-        " gap_to = excluded.gap_to, updated_at = excluded.updated_at",
+    [Q_BACKFILL_MARK_PUT] = BACKFILL_MARK_PUT_SQL("?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9"),
     [Q_SESSION_GET] = "SELECT id_hash, user, csrf, expires_at FROM sessions WHERE id_hash = ?",
     [Q_SESSION_DELETE] = "DELETE FROM sessions WHERE id_hash = ?",
 };

@@ -77,21 +77,13 @@ void store_close(store *st)
 /* Free an array of @n webhooks returned by a listing (each cleared). NULL-safe. */
 void webhook_list_free(webhook *a, size_t n)
 {
-	if (!a)
-		return;
-	for (size_t i = 0; i < n; i++)
-		webhook_clear(&a[i]);
-	free(a);
+	store_rows_free(a, n, &store_rt_webhook);
 }
 
 /* Free an array of @n tokens (each cleared, tokens wiped). NULL-safe. */
 void token_list_free(token *a, size_t n)
 {
-	if (!a)
-		return;
-	for (size_t i = 0; i < n; i++)
-		token_clear(&a[i]);
-	free(a);
+	store_rows_free(a, n, &store_rt_token);
 }
 
 /* Free an array of @n event rows from event_list() (listings never carry a
@@ -99,31 +91,19 @@ void token_list_free(token *a, size_t n)
  * NULL-safe. Does not depend on event.c so the store stands on its own. */
 void event_row_list_free(event_row *a, size_t n)
 {
-	if (!a)
-		return;
-	for (size_t i = 0; i < n; i++)
-		store_event_clear(&a[i].ev);
-	free(a);
+	store_rows_free(a, n, &store_rt_event_row);
 }
 
 /* Free an array of @n handlers (secrets wiped). NULL-safe. */
 void handler_list_free(handler *a, size_t n)
 {
-	if (!a)
-		return;
-	for (size_t i = 0; i < n; i++)
-		handler_clear(&a[i]);
-	free(a);
+	store_rows_free(a, n, &store_rt_handler);
 }
 
 /* Free an array of @n rollup cells. NULL-safe. */
 void delivery_rollup_list_free(delivery_rollup_row *a, size_t n)
 {
-	if (!a)
-		return;
-	for (size_t i = 0; i < n; i++)
-		free(a[i].handler_id);
-	free(a);
+	store_rows_free(a, n, &store_rt_delivery_rollup);
 }
 
 /* Roughly 1-2-5 steps from 1 ms to 1 min, like the run-time histograms of
@@ -145,21 +125,13 @@ int store_run_bucket(int64_t run_us)
 
 void event_rollup_list_free(event_rollup_row *a, size_t n)
 {
-	if (!a)
-		return;
-	for (size_t i = 0; i < n; i++)
-		TH_FREE_ALL(a[i].webhook_id, a[i].action_type);
-	free(a);
+	store_rows_free(a, n, &store_rt_rollup);
 }
 
 /* Free an array of @n deliveries. NULL-safe. */
 void delivery_list_free(delivery *a, size_t n)
 {
-	if (!a)
-		return;
-	for (size_t i = 0; i < n; i++)
-		delivery_clear(&a[i]);
-	free(a);
+	store_rows_free(a, n, &store_rt_delivery);
 }
 
 /* Free the strings of @m and zero it. NULL-safe. */

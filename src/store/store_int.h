@@ -198,6 +198,23 @@ extern const store_rowtype store_rt_backfill_mark;  /* BACKFILL_MARK_COLS */
 #define BACKFILL_MARK_COLS                                                                    \
 	"webhook_id, last_action_id, last_action_at, model_kind, error, recovered, gap_from," \
 	" gap_to, updated_at"
+/* A backfill mark's upsert, for both backends (@P: the nine placeholders in
+ * BACKFILL_MARK_COLS order): the newest-action mark only moves forward, a
+ * NULL model kind keeps the stored one, the rest is replaced. */
+#define BACKFILL_MARK_PUT_SQL(P)                                                                 \
+	"INSERT INTO backfill_marks (" BACKFILL_MARK_COLS ") VALUES (" P ")"                     \
+	" ON CONFLICT (webhook_id) DO UPDATE SET"                                                \
+	" last_action_id = CASE WHEN " BACKFILL_MARK_NEWER                                       \
+	"  THEN excluded.last_action_id ELSE backfill_marks.last_action_id END,"                 \
+	" last_action_at = CASE WHEN " BACKFILL_MARK_NEWER                                       \
+	"  THEN excluded.last_action_at ELSE backfill_marks.last_action_at END,"                 \
+	" model_kind = COALESCE(excluded.model_kind, backfill_marks.model_kind),"                \
+	" error = excluded.error, recovered = excluded.recovered, gap_from = excluded.gap_from," \
+	" gap_to = excluded.gap_to, updated_at = excluded.updated_at"
+/* The new row names a newer action than the stored one (or the first). */
+#define BACKFILL_MARK_NEWER                                                              \
+	"excluded.last_action_id IS NOT NULL AND (backfill_marks.last_action_id IS NULL" \
+	" OR excluded.last_action_at > backfill_marks.last_action_at)"
 extern const store_rowtype store_rt_session; /* id_hash, user, csrf, expires_at */
 extern const store_rowtype store_rt_text;    /* one text column (a char *) */
 extern const store_rowtype store_rt_rollup;  /* webhook_id, action_type, hour, n */
@@ -240,6 +257,9 @@ void store_params_handler(store_params *w, const handler *h); /* HANDLER_COLS */
  * the caller's on success; on failure everything read is freed, *out is NULL
  * and *n 0. */
 int store_rows_collect(store_row *r, const store_rowtype *t, void **out, size_t *n, th_error *err);
+/* Free an array of @n @t elements (each cleared with @t's clearer), as the
+ * *_list_free() of store.h do. NULL-safe. */
+void store_rows_free(void *a, size_t n, const store_rowtype *t);
 /* The next row of @r into @out (zeroed first): TH_ENOTFOUND "@nf" when there
  * is none, TH_ENOMEM (out cleared) when a copy failed. */
 int store_rows_first(store_row *r, const store_rowtype *t, void *out, const char *nf,

@@ -329,6 +329,16 @@ static int grow(char **arr, size_t *cap, size_t n, size_t elem)
 	return 0;
 }
 
+/* Clear each of the @n elements of @a and free it; see store_int.h. */
+void store_rows_free(void *a, size_t n, const store_rowtype *t)
+{
+	if (!a)
+		return;
+	for (size_t i = 0; i < n; i++)
+		t->clear((char *)a + i * t->size);
+	free(a);
+}
+
 /* Gather every remaining row of @r; see store_int.h. */
 int store_rows_collect(store_row *r, const store_rowtype *t, void **out, size_t *n, th_error *err)
 {
@@ -353,9 +363,7 @@ int store_rows_collect(store_row *r, const store_rowtype *t, void **out, size_t 
 	if (ret == 0 && rc != 0)
 		ret = rc;
 	if (ret != 0) {
-		for (size_t i = 0; i < cnt; i++)
-			t->clear(a + i * t->size);
-		free(a);
+		store_rows_free(a, cnt, t);
 		return ret;
 	}
 	*out = a;
