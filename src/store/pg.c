@@ -591,7 +591,7 @@ fail:
 	return ret;
 }
 
-static int pg_migrate(store *st, int *out_version, th_error *err)
+int pg_migrate(store *st, int *out_version, th_error *err)
 {
 	return with_conn(pgs_of(st), op_migrate, out_version, err);
 }
@@ -602,7 +602,7 @@ static int op_ping(pgs *s, PGconn *c, void *ctx, th_error *err)
 	return pq_do(s, c, "SELECT 1", NULL, "ping", err);
 }
 
-static int pg_ping(store *st, th_error *err)
+int pg_ping(store *st, th_error *err)
 {
 	return with_conn(pgs_of(st), op_ping, NULL, err);
 }
@@ -627,7 +627,7 @@ static int op_probe_write(pgs *s, PGconn *c, void *ctx, th_error *err)
 	return ret;
 }
 
-static int pg_probe_write(store *st, th_error *err)
+int pg_probe_write(store *st, th_error *err)
 {
 	return with_conn(pgs_of(st), op_probe_write, NULL, err);
 }
@@ -726,57 +726,15 @@ int pg_delete_one(pgs *s, const char *sql, const char *key, const char *what, bo
 	return ret;
 }
 
+/* clang-format off */
+#define PG_OP_ENTRY(op, params, args) .op = pg_##op,
 static const struct store_ops pg_ops = {
     .name = "postgresql",
     .close = pg_close,
-    .migrate = pg_migrate,
-    .ping = pg_ping,
-    .probe_write = pg_probe_write,
-    .webhook_insert = pg_webhook_insert,
-    .webhook_update = pg_webhook_update,
-    .webhook_get = pg_webhook_get,
-    .webhook_find = pg_webhook_find,
-    .webhook_list = pg_webhook_list,
-    .webhook_delete = pg_webhook_delete,
-    .token_put = pg_token_put,
-    .token_get = pg_token_get,
-    .token_list = pg_token_list,
-    .token_delete = pg_token_delete,
-    .webhook_fill_fp = pg_webhook_fill_fp,
-    .token_fill_fp = pg_token_fill_fp,
-    .events_put = pg_events_put,
-    .event_get = pg_event_get,
-    .event_list = pg_event_list,
-    .event_rollup = pg_event_rollup,
-    .delivery_rollup = pg_delivery_rollup,
-    .event_seq_bounds = pg_event_seq_bounds,
-    .event_page = pg_event_page,
-    .events_prune = pg_events_prune,
-    .compact = pg_compact,
-    .vacuum_mode = pg_vacuum_mode,
-    .handler_insert = pg_handler_insert,
-    .handler_get = pg_handler_get,
-    .handler_list = pg_handler_list,
-    .handler_delete = pg_handler_delete,
-    .handler_set_enabled = pg_handler_set_enabled,
-    .handler_set_secret = pg_handler_set_secret,
-    .delivery_list = pg_delivery_list,
-    .delivery_get = pg_delivery_get,
-    .delivery_claim = pg_delivery_claim,
-    .delivery_finish = store_delivery_finish_one,
-    .delivery_finish_many = pg_delivery_finish_many,
-    .delivery_recover = pg_delivery_recover,
-    .delivery_retry = pg_delivery_retry,
-    .event_replay = pg_event_replay,
-    .delivery_stats = pg_delivery_stats,
-    .user_put = pg_user_put,
-    .user_get_hash = pg_user_get_hash,
-    .session_put = pg_session_put,
-    .session_get = pg_session_get,
-    .backfill_mark_get = pg_backfill_mark_get,
-    .backfill_mark_put = pg_backfill_mark_put,
-    .session_delete = pg_session_delete,
+    STORE_OPS(PG_OP_ENTRY) /* .migrate = pg_migrate, ... */
 };
+#undef PG_OP_ENTRY
+/* clang-format on */
 
 /* ---- opening -------------------------------------------------------------------------------- */
 

@@ -156,59 +156,10 @@ int pg_command(pgs *s, const char *sql, pparams *p, const char *what, long *chan
 int pg_delete_one(pgs *s, const char *sql, const char *key, const char *what, bool show_key,
                   th_error *err);
 
-/* The store_ops entries, by entity file. */
-int pg_webhook_insert(store *st, const webhook *w, th_error *err);
-int pg_webhook_update(store *st, const webhook *w, th_error *err);
-int pg_webhook_get(store *st, const char *id, webhook *out, th_error *err);
-int pg_webhook_find(store *st, const char *id_model, const char *tok, webhook *out, th_error *err);
-int pg_webhook_list(store *st, webhook **out, size_t *n, th_error *err);
-int pg_webhook_delete(store *st, const char *id, th_error *err);
-int pg_token_put(store *st, const token *t, th_error *err);
-int pg_token_get(store *st, const char *tok, token *out, th_error *err);
-int pg_token_list(store *st, token **out, size_t *n, th_error *err);
-int pg_token_delete(store *st, const char *tok, th_error *err);
-int pg_webhook_fill_fp(store *st, const char *id, const char *fp, th_error *err);
-int pg_token_fill_fp(store *st, const char *tok, const char *fp, th_error *err);
-
-int pg_events_put(store *st, event **evs, size_t n, enum store_put *results, th_error *err);
-int pg_event_get(store *st, const char *id, event *out, th_error *err);
-int pg_event_list(store *st, const event_query *qy, event_row **out, size_t *n, th_error *err);
-int pg_delivery_rollup(store *st, int64_t from_hour, int64_t to_hour, delivery_rollup_row **out,
-                       size_t *n, th_error *err);
-int pg_event_rollup(store *st, int64_t from_hour, int64_t to_hour, int64_t bucket_hours,
-                    bool per_webhook, event_rollup_row **out, size_t *n, th_error *err);
-int pg_event_replay(store *st, const char *event_id, size_t *out_n, th_error *err);
-int pg_event_seq_bounds(store *st, int64_t *min_seq, int64_t *max_seq, th_error *err);
-int pg_event_page(store *st, const event_page_query *qy, event_row **out, size_t *n, th_error *err);
-int pg_events_prune(store *st, int64_t cutoff_ms, size_t limit, bool dry_run, prune_batch *b,
-                    th_error *err);
-int pg_compact(store *st, int64_t max_pages, int64_t *freed_pages, th_error *err);
-int pg_vacuum_mode(store *st, bool convert, int *mode, th_error *err);
-
-int pg_handler_insert(store *st, const handler *h, th_error *err);
-int pg_handler_get(store *st, const char *id, handler *out, th_error *err);
-int pg_handler_list(store *st, handler **out, size_t *n, th_error *err);
-int pg_handler_delete(store *st, const char *id, th_error *err);
-int pg_handler_set_enabled(store *st, const char *id, bool enabled, th_error *err);
-int pg_handler_set_secret(store *st, const char *id, const char *old, const char *secret,
-                          bool *changed, th_error *err);
-int pg_delivery_list(store *st, const char *status, const char *event_id, size_t limit,
-                     delivery **out, size_t *n, th_error *err);
-int pg_delivery_get(store *st, const char *id, delivery *out, th_error *err);
-int pg_delivery_claim(store *st, unsigned kinds, size_t max, int64_t lease_ms, delivery **out,
-                      size_t *n, th_error *err);
-int pg_delivery_finish_many(store *st, const delivery_outcome *outs, size_t n, size_t *changed,
-                            th_error *err);
-int pg_delivery_recover(store *st, size_t *recovered, th_error *err);
-int pg_delivery_retry(store *st, const char *id, th_error *err);
-int pg_delivery_stats(store *st, int64_t counts[5], int64_t *oldest_pending_at, th_error *err);
-
-int pg_user_put(store *st, const char *name, const char *pwhash, th_error *err);
-int pg_user_get_hash(store *st, const char *name, char **out_hash, th_error *err);
-int pg_session_put(store *st, const user_session *us, th_error *err);
-int pg_backfill_mark_get(store *st, const char *webhook_id, backfill_mark *out, th_error *err);
-int pg_backfill_mark_put(store *st, const backfill_mark *m, th_error *err);
-int pg_session_get(store *st, const char *id_hash, user_session *out, th_error *err);
-int pg_session_delete(store *st, const char *id_hash, th_error *err);
+/* The store_ops entries (STORE_OPS in store.h): pg_<op>, by entity file;
+ * migrate, ping and probe_write in pg.c. */
+#define PG_OP_DECL(op, params, args) int pg_##op params;
+STORE_OPS(PG_OP_DECL)
+#undef PG_OP_DECL
 
 #endif

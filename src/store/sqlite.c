@@ -632,7 +632,7 @@ static void sq_close(store *st)
 	free(s);
 }
 
-static int sq_migrate(store *st, int *out_version, th_error *err)
+int sq_migrate(store *st, int *out_version, th_error *err)
 {
 	sq *s = sq_of(st);
 	pthread_mutex_lock(&s->mu);
@@ -641,7 +641,7 @@ static int sq_migrate(store *st, int *out_version, th_error *err)
 	return ret;
 }
 
-static int sq_ping(store *st, th_error *err)
+int sq_ping(store *st, th_error *err)
 {
 	sq *s = sq_of(st);
 	pthread_mutex_lock(&s->mu);
@@ -653,7 +653,7 @@ static int sq_ping(store *st, th_error *err)
 /* A write that commits (and fsyncs) like an event batch, leaving nothing:
  * schema_migrations gets a row no migration has (version -1) and loses it in
  * the same transaction, so its pages are written and committed. */
-static int sq_probe_write(store *st, th_error *err)
+int sq_probe_write(store *st, th_error *err)
 {
 	sq *s = sq_of(st);
 	pthread_mutex_lock(&s->mu);
@@ -671,57 +671,15 @@ static int sq_probe_write(store *st, th_error *err)
 	return ret;
 }
 
+/* clang-format off */
+#define SQ_OP_ENTRY(op, params, args) .op = sq_##op,
 static const struct store_ops sq_ops = {
     .name = "sqlite",
     .close = sq_close,
-    .migrate = sq_migrate,
-    .ping = sq_ping,
-    .probe_write = sq_probe_write,
-    .webhook_insert = sq_webhook_insert,
-    .webhook_update = sq_webhook_update,
-    .webhook_get = sq_webhook_get,
-    .webhook_find = sq_webhook_find,
-    .webhook_list = sq_webhook_list,
-    .webhook_delete = sq_webhook_delete,
-    .token_put = sq_token_put,
-    .token_get = sq_token_get,
-    .token_list = sq_token_list,
-    .token_delete = sq_token_delete,
-    .webhook_fill_fp = sq_webhook_fill_fp,
-    .token_fill_fp = sq_token_fill_fp,
-    .events_put = sq_events_put,
-    .event_get = sq_event_get,
-    .event_list = sq_event_list,
-    .event_rollup = sq_event_rollup,
-    .delivery_rollup = sq_delivery_rollup,
-    .event_seq_bounds = sq_event_seq_bounds,
-    .event_page = sq_event_page,
-    .events_prune = sq_events_prune,
-    .compact = sq_compact,
-    .vacuum_mode = sq_vacuum_mode,
-    .handler_insert = sq_handler_insert,
-    .handler_get = sq_handler_get,
-    .handler_list = sq_handler_list,
-    .handler_delete = sq_handler_delete,
-    .handler_set_enabled = sq_handler_set_enabled,
-    .handler_set_secret = sq_handler_set_secret,
-    .delivery_list = sq_delivery_list,
-    .delivery_get = sq_delivery_get,
-    .delivery_claim = sq_delivery_claim,
-    .delivery_finish = store_delivery_finish_one,
-    .delivery_finish_many = sq_delivery_finish_many,
-    .delivery_recover = sq_delivery_recover,
-    .delivery_retry = sq_delivery_retry,
-    .event_replay = sq_event_replay,
-    .delivery_stats = sq_delivery_stats,
-    .user_put = sq_user_put,
-    .user_get_hash = sq_user_get_hash,
-    .session_put = sq_session_put,
-    .session_get = sq_session_get,
-    .backfill_mark_get = sq_backfill_mark_get,
-    .backfill_mark_put = sq_backfill_mark_put,
-    .session_delete = sq_session_delete,
+    STORE_OPS(SQ_OP_ENTRY) /* .migrate = sq_migrate, ... */
 };
+#undef SQ_OP_ENTRY
+/* clang-format on */
 
 /* Explain why @path could not be opened, naming the likely cause. */
 static int open_error(const char *path, const char *why, th_error *err)

@@ -280,8 +280,8 @@ bool store_batch_rollup_first(event *const *evs, const enum store_put *results, 
 	return true;
 }
 
-int store_delivery_finish_one(store *st, const char *id, enum delivery_status status,
-                              int64_t next_attempt_at, const char *last_error, th_error *err)
+int store_delivery_finish(store *st, const char *id, enum delivery_status status,
+                          int64_t next_attempt_at, const char *last_error, th_error *err)
 {
 	delivery_outcome o = {id, status, next_attempt_at, last_error, -1, 0};
 	size_t changed = 0;

@@ -45,10 +45,6 @@ bool store_batch_rollup_first(event *const *evs, const enum store_put *results, 
  * 9) once per webhook per batch, not once per event. */
 bool store_batch_webhook_latest(event *const *evs, const enum store_put *results, size_t n,
                                 size_t i, int64_t *latest, int64_t *count);
-/* delivery_finish for both backends: one outcome through delivery_finish_many,
- * TH_ENOTFOUND when no row had that id. */
-int store_delivery_finish_one(store *st, const char *id, enum delivery_status status,
-                              int64_t next_attempt_at, const char *last_error, th_error *err);
 int store_check_status_filter(const char *status, th_error *err);
 /* event_rollup's checks: *@out and *@n emptied, buckets of at least one
  * hour (else TH_EINVAL). */
