@@ -180,6 +180,13 @@ static void pw_bool(store_params *w, bool v)
 }
 const struct store_params_ops pp_params_ops = {pw_text, pw_int, pw_bool};
 
+/* For values from outside (filters): text repaired (pp_text_repair). */
+static void pw_text_repair(store_params *w, const char *v)
+{
+	pp_text_repair(w->dst, v);
+}
+static const struct store_params_ops pp_repair_params_ops = {pw_text_repair, pw_int, pw_bool};
+
 static bool pp_room(pparams *p)
 {
 	if (p->oom)
@@ -703,6 +710,24 @@ int pg_list_all(pgs *s, const char *sql, pparams *p, const char *what, const sto
 	simple_op o = {.sql = sql, .p = p, .what = what, .rt = rt, .out = out, .n = n};
 	return with_conn(s, pg_simple, &o, err);
 }
+
+/* The dialect's listing: @sql with the values @bind writes (text from
+ * outside, so repaired), on a pooled connection. */
+static int pg_list_sql(store *st, const char *sql, store_binder bind, const void *ctx,
+                       const store_rowtype *rt, void **out, size_t *n, const char *what,
+                       th_error *err)
+{
+	pparams p = {0};
+	bind(&(store_params){&pp_repair_params_ops, &p}, ctx);
+	int ret = pg_list_all(pgs_of(st), sql, &p, what, rt, out, n, err);
+	pp_free(&p);
+	return ret;
+}
+
+/* ILIKE: with the C collation of our clusters it folds ASCII letters;
+ * deliveries.seq (identity) is the insertion order. */
+const store_dialect pg_dialect = {'$', " AND summary ILIKE ", " ORDER BY d.seq DESC LIMIT ",
+                                  pg_list_sql};
 
 int pg_command(pgs *s, const char *sql, pparams *p, const char *what, long *changes, th_error *err)
 {

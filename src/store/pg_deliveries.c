@@ -104,30 +104,7 @@ int pg_handler_set_secret(store *st, const char *id, const char *old, const char
 int pg_delivery_list(store *st, const char *status, const char *event_id, size_t limit,
                      delivery **out, size_t *n, th_error *err)
 {
-	*out = NULL;
-	*n = 0;
-	if (store_check_status_filter(status, err) != 0)
-		return TH_EINVAL;
-	limit = store_list_limit(limit, STORE_DELIVERY_LIST_DEFAULT);
-	pparams p = {0};
-	char sql[512], a[32] = "", b[32] = "";
-	pp_i64(&p, (int64_t)limit);
-	if (status) {
-		pp_text(&p, status);
-		str_printf(a, sizeof a, " AND d.status = $%d", p.n);
-	}
-	if (event_id) {
-		pp_text_repair(&p, event_id);
-		str_printf(b, sizeof b, " AND d.event_id = $%d", p.n);
-	}
-	str_printf(sql, sizeof sql,
-	           "SELECT " DELIVERY_COLS " FROM deliveries d WHERE true%s%s"
-	           " ORDER BY d.seq DESC LIMIT $1",
-	           a, b);
-	int ret = pg_list_all(pgs_of(st), sql, &p, "listing deliveries", &store_rt_delivery,
-	                      (void **)out, n, err);
-	pp_free(&p);
-	return ret;
+	return store_query_delivery_list(st, &pg_dialect, status, event_id, limit, out, n, err);
 }
 
 int pg_delivery_get(store *st, const char *id, delivery *out, th_error *err)

@@ -572,59 +572,10 @@ int pg_event_get(store *st, const char *id, event *out, th_error *err)
 	                 "reading an event", &store_rt_event, out, "event", err);
 }
 
-/* Newest first (or oldest first), without payloads. The text filter is
- * ILIKE, which (with the C collation of our clusters) folds ASCII letters. */
+/* Newest first (or oldest first), without payloads (store_query.c). */
 int pg_event_list(store *st, const event_query *qy, event_row **out, size_t *n, th_error *err)
 {
-	*out = NULL;
-	*n = 0;
-	pparams p = {0};
-	buf sql, pat;
-	buf_init(&sql, 4096);
-	buf_init(&pat, 4096);
-	int ret = 0;
-	size_t limit = store_list_limit(qy->limit, STORE_EVENT_LIST_DEFAULT);
-	int e = buf_puts(&sql, "SELECT " EVENT_COLS " FROM events WHERE true");
-	if (!e && qy->webhook_id) {
-		pp_text_repair(&p, qy->webhook_id);
-		e = buf_printf(&sql, " AND webhook_id = $%d", p.n);
-	}
-	if (!e && qy->action_type) {
-		pp_text_repair(&p, qy->action_type);
-		e = buf_printf(&sql, " AND action_type = $%d", p.n);
-	}
-	if (!e && qy->text && *qy->text) {
-		e = store_like_pattern(&pat, qy->text);
-		if (!e) {
-			pp_text_repair(&p, pat.data);
-			e = buf_printf(&sql, " AND summary ILIKE $%d ESCAPE '\\'", p.n);
-		}
-	}
-	if (!e && qy->after_seq > 0) {
-		pp_i64(&p, qy->after_seq);
-		e = buf_printf(&sql, " AND seq > $%d", p.n);
-	}
-	if (!e && qy->before_seq > 0) {
-		pp_i64(&p, qy->before_seq);
-		e = buf_printf(&sql, " AND seq < $%d", p.n);
-	}
-	if (!e)
-		e = buf_puts(&sql, qy->oldest_first ? " ORDER BY seq ASC" : " ORDER BY seq DESC");
-	if (!e) {
-		pp_i64(&p, (int64_t)limit);
-		e = buf_printf(&sql, " LIMIT $%d", p.n);
-	}
-	if (e) {
-		ret = th_err(err, TH_ETOOBIG, "event filter text is too long");
-		goto out;
-	}
-	ret = pg_list_all(pgs_of(st), sql.data, &p, "listing events", &store_rt_event_row,
-	                  (void **)out, n, err);
-out:
-	pp_free(&p);
-	buf_free(&sql);
-	buf_free(&pat);
-	return ret;
+	return store_query_event_list(st, &pg_dialect, qy, out, n, err);
 }
 
 typedef struct replay_ctx {

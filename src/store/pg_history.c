@@ -198,41 +198,5 @@ int pg_event_seq_bounds(store *st, int64_t *min_seq, int64_t *max_seq, th_error 
 
 int pg_event_page(store *st, const event_page_query *qy, event_row **out, size_t *n, th_error *err)
 {
-	*out = NULL;
-	*n = 0;
-	if (qy->limit < 1 || qy->limit > STORE_PAGE_MAX)
-		return th_err(err, TH_EINVAL, "event page: 1 to %d events", STORE_PAGE_MAX);
-	pparams p = {0};
-	buf sql;
-	buf_init(&sql, 4096);
-	pp_i64(&p, qy->after_seq);
-	pp_i64(&p, qy->upto_seq);
-	int e = buf_puts(&sql, "SELECT " EVENT_COLS ", payload FROM events"
-	                       " WHERE seq > $1 AND seq <= $2");
-	if (!e && qy->webhook_id) {
-		pp_text_repair(&p, qy->webhook_id);
-		e = buf_printf(&sql, " AND webhook_id = $%d", p.n);
-	}
-	if (!e && qy->action_type) {
-		pp_text_repair(&p, qy->action_type);
-		e = buf_printf(&sql, " AND action_type = $%d", p.n);
-	}
-	if (!e && qy->since_ms > 0) {
-		pp_i64(&p, qy->since_ms);
-		e = buf_printf(&sql, " AND received_at >= $%d", p.n);
-	}
-	if (!e && qy->until_ms > 0) {
-		pp_i64(&p, qy->until_ms);
-		e = buf_printf(&sql, " AND received_at < $%d", p.n);
-	}
-	if (!e) {
-		pp_i64(&p, (int64_t)qy->limit);
-		e = buf_printf(&sql, " ORDER BY seq LIMIT $%d", p.n);
-	}
-	int ret = e ? th_err(err, TH_ENOMEM, "out of memory")
-	            : pg_list_all(pgs_of(st), sql.data, &p, "reading events",
-	                          &store_rt_event_row_full, (void **)out, n, err);
-	pp_free(&p);
-	buf_free(&sql);
-	return ret;
+	return store_query_event_page(st, &pg_dialect, qy, out, n, err);
 }

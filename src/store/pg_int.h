@@ -156,6 +156,9 @@ int pg_command(pgs *s, const char *sql, pparams *p, const char *what, long *chan
 int pg_delete_one(pgs *s, const char *sql, const char *key, const char *what, bool show_key,
                   th_error *err);
 
+/* How the shared listings (store_query.c) run here. */
+extern const store_dialect pg_dialect;
+
 /* The store_ops entries (STORE_OPS in store.h): pg_<op>, by entity file;
  * migrate, ping and probe_write in pg.c. */
 #define PG_OP_DECL(op, params, args) int pg_##op params;

@@ -266,16 +266,6 @@ int sq_prepare(sq *s, enum sq_q id, sq_bind *b, th_error *err)
 	return b->st ? 0 : TH_ESTORE;
 }
 
-int sq_bind_named_text(sqlite3_stmt *q, const char *name, const char *v)
-{
-	return sqlite3_bind_text(q, sqlite3_bind_parameter_index(q, name), v, -1, SQLITE_STATIC);
-}
-
-int sq_bind_named_i64(sqlite3_stmt *q, const char *name, int64_t v)
-{
-	return sqlite3_bind_int64(q, sqlite3_bind_parameter_index(q, name), v);
-}
-
 int sq_done(sq *s, sq_bind *b, const char *what, th_error *err)
 {
 	int rc = b->rc == SQLITE_OK ? sq_step(b->st) : b->rc;
@@ -478,6 +468,31 @@ int sq_list_ints(sq *s, enum sq_q id, const int64_t *args, size_t nargs, const s
 	pthread_mutex_unlock(&s->mu);
 	return ret;
 }
+
+/* The dialect's listing: @sql prepared for this once, the values @bind
+ * writes bound in order; takes the lock. */
+static int sq_list_sql(store *st, const char *sql, store_binder bind, const void *ctx,
+                       const store_rowtype *rt, void **out, size_t *n, const char *what,
+                       th_error *err)
+{
+	sq *s = sq_of(st);
+	sqlite3_stmt *q = NULL;
+	int ret;
+	pthread_mutex_lock(&s->mu);
+	if (sqlite3_prepare_v2(s->db, sql, -1, &q, NULL) != SQLITE_OK) {
+		ret = sq_fail(s, err, what);
+	} else {
+		sq_bind b = {q, 0, SQLITE_OK};
+		bind(&(store_params){&sq_params_ops, &b}, ctx);
+		ret = sq_collect_once(s, q, b.rc, rt, out, n, what, err);
+	}
+	pthread_mutex_unlock(&s->mu);
+	return ret;
+}
+
+/* LIKE folds case for ASCII letters only; rowid is the insertion order. */
+const store_dialect sq_dialect = {'?', " AND summary LIKE ", " ORDER BY d.rowid DESC LIMIT ",
+                                  sq_list_sql};
 
 /* ---- one command ---------------------------------------------------------------------- */
 

@@ -121,35 +121,7 @@ int sq_handler_set_secret(store *st, const char *id, const char *old, const char
 int sq_delivery_list(store *st, const char *status, const char *event_id, size_t limit,
                      delivery **out, size_t *n, th_error *err)
 {
-	sq *s = sq_of(st);
-	*out = NULL;
-	*n = 0;
-	sqlite3_stmt *q = NULL;
-	int ret = 0, rc;
-	if (store_check_status_filter(status, err) != 0)
-		return TH_EINVAL;
-	limit = store_list_limit(limit, STORE_DELIVERY_LIST_DEFAULT);
-	char sql[512];
-	str_printf(sql, sizeof sql,
-	           "SELECT " DELIVERY_COLS " FROM deliveries d WHERE 1 = 1%s%s"
-	           " ORDER BY d.rowid DESC LIMIT :limit",
-	           status ? " AND d.status = :status" : "",
-	           event_id ? " AND d.event_id = :event" : "");
-	pthread_mutex_lock(&s->mu);
-	if (sqlite3_prepare_v2(s->db, sql, -1, &q, NULL) != SQLITE_OK) {
-		ret = sq_fail(s, err, "listing deliveries");
-		goto out;
-	}
-	rc = sq_bind_named_i64(q, ":limit", (int64_t)limit);
-	if (status)
-		rc |= sq_bind_named_text(q, ":status", status);
-	if (event_id)
-		rc |= sq_bind_named_text(q, ":event", event_id);
-	ret = sq_collect_once(s, q, rc, &store_rt_delivery, (void **)out, n, "listing deliveries",
-	                      err);
-out:
-	pthread_mutex_unlock(&s->mu);
-	return ret;
+	return store_query_delivery_list(st, &sq_dialect, status, event_id, limit, out, n, err);
 }
 
 int sq_delivery_get(store *st, const char *id, delivery *out, th_error *err)

@@ -247,67 +247,10 @@ int sq_event_get(store *st, const char *id, event *out, th_error *err)
 	                 "reading an event", err);
 }
 
-/* Listing: newest first (or oldest first), without payloads. The text filter
- * is LIKE, which folds case for ASCII letters only. */
+/* Listing: newest first (or oldest first), without payloads (store_query.c). */
 int sq_event_list(store *st, const event_query *qy, event_row **out, size_t *n, th_error *err)
 {
-	sq *s = sq_of(st);
-	*out = NULL;
-	*n = 0;
-	sqlite3_stmt *q = NULL;
-	buf sql, pat;
-	buf_init(&sql, 4096);
-	buf_init(&pat, 4096);
-	int ret = 0, rc;
-	size_t limit = store_list_limit(qy->limit, STORE_EVENT_LIST_DEFAULT);
-	int e = buf_puts(&sql, "SELECT " EVENT_COLS " FROM events WHERE 1 = 1");
-	if (!e && qy->webhook_id)
-		e = buf_puts(&sql, " AND webhook_id = :webhook");
-	if (!e && qy->action_type)
-		e = buf_puts(&sql, " AND action_type = :type");
-	if (!e && qy->text && *qy->text) {
-		e = buf_puts(&sql, " AND summary LIKE :text ESCAPE '\\'");
-		if (!e)
-			e = store_like_pattern(&pat, qy->text);
-	}
-	if (!e && qy->after_seq > 0)
-		e = buf_puts(&sql, " AND seq > :after");
-	if (!e && qy->before_seq > 0)
-		e = buf_puts(&sql, " AND seq < :before");
-	if (!e)
-		e = buf_puts(&sql, qy->oldest_first ? " ORDER BY seq ASC" : " ORDER BY seq DESC");
-	if (!e)
-		e = buf_puts(&sql, " LIMIT :limit");
-	if (e) {
-		ret = th_err(err, TH_ETOOBIG, "event filter text is too long");
-		goto done;
-	}
-	pthread_mutex_lock(&s->mu);
-	if (sqlite3_prepare_v2(s->db, sql.data, -1, &q, NULL) != SQLITE_OK) {
-		ret = sq_fail(s, err, "listing events");
-		goto out;
-	}
-	rc = SQLITE_OK;
-	if (qy->webhook_id)
-		rc |= sq_bind_named_text(q, ":webhook", qy->webhook_id);
-	if (qy->action_type)
-		rc |= sq_bind_named_text(q, ":type", qy->action_type);
-	if (qy->text && *qy->text)
-		rc |= sqlite3_bind_text(q, sqlite3_bind_parameter_index(q, ":text"), pat.data,
-		                        (int)pat.len, SQLITE_STATIC);
-	if (qy->after_seq > 0)
-		rc |= sq_bind_named_i64(q, ":after", qy->after_seq);
-	if (qy->before_seq > 0)
-		rc |= sq_bind_named_i64(q, ":before", qy->before_seq);
-	rc |= sq_bind_named_i64(q, ":limit", (int64_t)limit);
-	ret =
-	    sq_collect_once(s, q, rc, &store_rt_event_row, (void **)out, n, "listing events", err);
-out:
-	pthread_mutex_unlock(&s->mu);
-done:
-	buf_free(&sql);
-	buf_free(&pat);
-	return ret;
+	return store_query_event_list(st, &sq_dialect, qy, out, n, err);
 }
 
 /* A new generation of deliveries of a stored event, one per matching enabled

@@ -297,59 +297,7 @@ int sq_event_seq_bounds(store *st, int64_t *min_seq, int64_t *max_seq, th_error 
 	return ret;
 }
 
-/* The page's SQL: the filters given, in the order they are bound. */
-static int page_sql(buf *sql, const event_page_query *qy)
-{
-	int e = buf_puts(sql, "SELECT " EVENT_COLS ", payload FROM events"
-	                      " WHERE seq > :after AND seq <= :upto");
-	if (!e && qy->webhook_id)
-		e = buf_puts(sql, " AND webhook_id = :webhook");
-	if (!e && qy->action_type)
-		e = buf_puts(sql, " AND action_type = :type");
-	if (!e && qy->since_ms > 0)
-		e = buf_puts(sql, " AND received_at >= :since");
-	if (!e && qy->until_ms > 0)
-		e = buf_puts(sql, " AND received_at < :until");
-	if (!e)
-		e = buf_puts(sql, " ORDER BY seq LIMIT :limit");
-	return e;
-}
-
 int sq_event_page(store *st, const event_page_query *qy, event_row **out, size_t *n, th_error *err)
 {
-	sq *s = sq_of(st);
-	*out = NULL;
-	*n = 0;
-	if (qy->limit < 1 || qy->limit > STORE_PAGE_MAX)
-		return th_err(err, TH_EINVAL, "event page: 1 to %d events", STORE_PAGE_MAX);
-	buf sql;
-	buf_init(&sql, 4096);
-	if (page_sql(&sql, qy)) {
-		buf_free(&sql);
-		return th_err(err, TH_ENOMEM, "out of memory");
-	}
-	sqlite3_stmt *q = NULL;
-	int ret = 0, rc = SQLITE_OK;
-	pthread_mutex_lock(&s->mu);
-	if (sqlite3_prepare_v2(s->db, sql.data, -1, &q, NULL) != SQLITE_OK) {
-		ret = sq_fail(s, err, "reading events");
-		goto out;
-	}
-	rc |= sq_bind_named_i64(q, ":after", qy->after_seq);
-	rc |= sq_bind_named_i64(q, ":upto", qy->upto_seq);
-	if (qy->webhook_id)
-		rc |= sq_bind_named_text(q, ":webhook", qy->webhook_id);
-	if (qy->action_type)
-		rc |= sq_bind_named_text(q, ":type", qy->action_type);
-	if (qy->since_ms > 0)
-		rc |= sq_bind_named_i64(q, ":since", qy->since_ms);
-	if (qy->until_ms > 0)
-		rc |= sq_bind_named_i64(q, ":until", qy->until_ms);
-	rc |= sq_bind_named_i64(q, ":limit", (int64_t)qy->limit);
-	ret = sq_collect_once(s, q, rc, &store_rt_event_row_full, (void **)out, n, "reading events",
-	                      err);
-out:
-	pthread_mutex_unlock(&s->mu);
-	buf_free(&sql);
-	return ret;
+	return store_query_event_page(st, &sq_dialect, qy, out, n, err);
 }

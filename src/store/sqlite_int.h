@@ -123,10 +123,6 @@ typedef struct sq_bind {
 
 void sq_bind_text(sq_bind *b, const char *v); /* NULL binds SQL NULL; not copied */
 void sq_bind_i64(sq_bind *b, int64_t v);
-/* Bind @v to the parameter called @name (":x") of @q, for statements built
- * at run time; the sqlite3_bind_* result. Text is not copied. */
-int sq_bind_named_text(sqlite3_stmt *q, const char *name, const char *v);
-int sq_bind_named_i64(sqlite3_stmt *q, const char *name, int64_t v);
 
 /* sq_bind as a store_params: {&sq_params_ops, &b} (booleans bind as 0/1). */
 extern const struct store_params_ops sq_params_ops;
@@ -195,6 +191,9 @@ int sq_step_key(sqlite3_stmt *q, const char *key);
 
 /* All enabled handlers, for matching (lock held). */
 int sq_load_enabled_handlers(sq *s, handler **out, size_t *n, th_error *err);
+
+/* How the shared listings (store_query.c) run here. */
+extern const store_dialect sq_dialect;
 
 /* The store_ops entries (STORE_OPS in store.h): sq_<op>, by entity file;
  * migrate, ping and probe_write in sqlite.c. */
