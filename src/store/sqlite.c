@@ -395,26 +395,31 @@ static void sq_end_stale_reads(sq *s)
 		}
 }
 
-int sq_get_one(sq *s, enum sq_q id, const char *k1, const char *k2, const store_rowtype *rt,
-               void *out, const char *nf, const char *what, th_error *err)
+int sq_get_one_locked(sq *s, enum sq_q id, const char *k1, const char *k2, const store_rowtype *rt,
+                      void *out, const char *nf, const char *what, th_error *err)
 {
 	memset(out, 0, rt->size);
-	pthread_mutex_lock(&s->mu);
-	sq_end_stale_reads(s);
-	int ret = 0;
 	sq_bind b;
-	if ((ret = sq_prepare(s, id, &b, err)) != 0)
-		goto out;
-	sqlite3_stmt *q = b.st;
+	int ret = sq_prepare(s, id, &b, err);
+	if (ret != 0)
+		return ret;
 	sq_bind_text(&b, k1);
 	if (k2)
 		sq_bind_text(&b, k2);
 	if (b.rc != SQLITE_OK)
 		ret = sq_fail(s, err, what);
 	else
-		ret = sq_read_one(s, q, rt, out, nf, what, err);
-	sq_reset(q);
-out:
+		ret = sq_read_one(s, b.st, rt, out, nf, what, err);
+	sq_reset(b.st);
+	return ret;
+}
+
+int sq_get_one(sq *s, enum sq_q id, const char *k1, const char *k2, const store_rowtype *rt,
+               void *out, const char *nf, const char *what, th_error *err)
+{
+	pthread_mutex_lock(&s->mu);
+	sq_end_stale_reads(s);
+	int ret = sq_get_one_locked(s, id, k1, k2, rt, out, nf, what, err);
 	pthread_mutex_unlock(&s->mu);
 	return ret;
 }
@@ -450,21 +455,29 @@ int sq_list(sq *s, enum sq_q id, const store_rowtype *rt, void **out, size_t *n,
 	return ret;
 }
 
-int sq_list_ints(sq *s, enum sq_q id, const int64_t *args, size_t nargs, const store_rowtype *rt,
-                 void **out, size_t *n, const char *what, th_error *err)
+int sq_list_ints_locked(sq *s, enum sq_q id, const int64_t *args, size_t nargs,
+                        const store_rowtype *rt, void **out, size_t *n, const char *what,
+                        th_error *err)
 {
 	*out = NULL;
 	*n = 0;
-	pthread_mutex_lock(&s->mu);
 	sq_bind b;
 	int ret = sq_prepare(s, id, &b, err);
-	if (ret == 0) {
-		for (size_t i = 0; i < nargs; i++)
-			sq_bind_i64(&b, args[i]);
-		ret = b.rc != SQLITE_OK ? sq_fail(s, err, what)
-		                        : sq_collect(s, b.st, rt, out, n, what, err);
-		sq_reset(b.st);
-	}
+	if (ret != 0)
+		return ret;
+	for (size_t i = 0; i < nargs; i++)
+		sq_bind_i64(&b, args[i]);
+	ret =
+	    b.rc != SQLITE_OK ? sq_fail(s, err, what) : sq_collect(s, b.st, rt, out, n, what, err);
+	sq_reset(b.st);
+	return ret;
+}
+
+int sq_list_ints(sq *s, enum sq_q id, const int64_t *args, size_t nargs, const store_rowtype *rt,
+                 void **out, size_t *n, const char *what, th_error *err)
+{
+	pthread_mutex_lock(&s->mu);
+	int ret = sq_list_ints_locked(s, id, args, nargs, rt, out, n, what, err);
 	pthread_mutex_unlock(&s->mu);
 	return ret;
 }

@@ -133,69 +133,53 @@ int sq_delivery_get(store *st, const char *id, delivery *out, th_error *err)
 /* Claim due deliveries in one transaction (see store.h for the rules).
  * Deliveries of a disabled handler wait (they are not claimed). The returned
  * rows show the claimed state: running, attempts incremented, the lease end. */
+typedef struct claim_ctx {
+	unsigned kinds;
+	size_t max;
+	int64_t lease_ms, now;
+	delivery *a; /* the claimed rows (freed by the caller on failure too) */
+	size_t n;
+} claim_ctx;
+
+static int tx_claim(sq *s, void *ctx, th_error *err)
+{
+	claim_ctx *x = ctx;
+	const int64_t due[] = {x->now, (int64_t)(x->kinds & 0x7fffffffu), (int64_t)x->max};
+	int ret = sq_list_ints_locked(s, Q_DELIVERY_DUE, due, TH_ARRAY_LEN(due), &store_rt_delivery,
+	                              (void **)&x->a, &x->n, "claiming deliveries", err);
+	for (size_t i = 0; ret == 0 && i < x->n; i++) {
+		delivery *d = &x->a[i];
+		d->status = DELIVERY_RUNNING;
+		d->claimed_until = x->now + x->lease_ms;
+		d->attempts++;
+		d->updated_at = x->now;
+		sq_bind b;
+		if ((ret = sq_prepare(s, Q_DELIVERY_MARK_RUNNING, &b, err)) != 0)
+			break;
+		sq_bind_text(&b, d->id);
+		sq_bind_i64(&b, d->claimed_until);
+		sq_bind_i64(&b, x->now);
+		sq_bind_text(&b, s->base.instance);
+		ret = sq_done(s, &b, "claiming a delivery", err);
+	}
+	return ret;
+}
+
 int sq_delivery_claim(store *st, unsigned kinds, size_t max, int64_t lease_ms, delivery **out,
                       size_t *n, th_error *err)
 {
-	sq *s = sq_of(st);
 	*out = NULL;
 	*n = 0;
-	delivery *a = NULL;
-	size_t cnt = 0;
-	int ret = 0;
 	if (max == 0)
 		return 0;
-	max = store_list_limit(max, STORE_LIST_LIMIT_MAX);
-	int64_t now = time_now_ms();
-	pthread_mutex_lock(&s->mu);
-	if ((ret = sq_run(s, Q_BEGIN, "starting a transaction", err)) != 0)
-		goto out;
-	sq_bind b;
-	if ((ret = sq_prepare(s, Q_DELIVERY_DUE, &b, err)) != 0)
-		goto fail;
-	sqlite3_stmt *q = b.st;
-	sq_bind_i64(&b, now);
-	sq_bind_i64(&b, (int64_t)(kinds & 0x7fffffffu));
-	sq_bind_i64(&b, (int64_t)max);
-	if (b.rc != SQLITE_OK) {
-		sq_reset(q);
-		ret = sq_fail(s, err, "claiming deliveries");
-		goto fail;
-	}
-	ret = sq_collect(s, q, &store_rt_delivery, (void **)&a, &cnt, "claiming deliveries", err);
-	sq_reset(q);
-	if (ret != 0)
-		goto fail;
-	q = sq_stmt(s, Q_DELIVERY_MARK_RUNNING, err);
-	if (!q) {
-		ret = TH_ESTORE;
-		goto fail;
-	}
-	for (size_t i = 0; i < cnt; i++) {
-		delivery *d = &a[i];
-		d->status = DELIVERY_RUNNING;
-		d->claimed_until = now + lease_ms;
-		d->attempts++;
-		d->updated_at = now;
-		b = (sq_bind){q, 0, SQLITE_OK};
-		sq_bind_text(&b, d->id);
-		sq_bind_i64(&b, d->claimed_until);
-		sq_bind_i64(&b, now);
-		sq_bind_text(&b, s->base.instance);
-		if ((ret = sq_done(s, &b, "claiming a delivery", err)) != 0)
-			goto fail;
-	}
-	if ((ret = sq_run(s, Q_COMMIT, "committing claims", err)) != 0)
-		goto fail;
-	goto out;
-fail:
-	sq_rollback(s);
-out:
-	pthread_mutex_unlock(&s->mu);
+	claim_ctx x = {
+	    kinds, store_list_limit(max, STORE_LIST_LIMIT_MAX), lease_ms, time_now_ms(), NULL, 0};
+	int ret = sq_txn(sq_of(st), tx_claim, &x, err);
 	if (ret != 0) {
-		delivery_list_free(a, cnt);
+		delivery_list_free(x.a, x.n);
 	} else {
-		*out = a;
-		*n = cnt;
+		*out = x.a;
+		*n = x.n;
 	}
 	return ret;
 }

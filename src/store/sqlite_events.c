@@ -255,61 +255,51 @@ int sq_event_list(store *st, const event_query *qy, event_row **out, size_t *n, 
 
 /* A new generation of deliveries of a stored event, one per matching enabled
  * handler, due now; in one transaction. */
-int sq_event_replay(store *st, const char *event_id, size_t *out_n, th_error *err)
+typedef struct replay_ctx {
+	const char *event_id;
+	size_t made;
+} replay_ctx;
+
+static int tx_replay(sq *s, void *ctx, th_error *err)
 {
-	sq *s = sq_of(st);
+	replay_ctx *x = ctx;
 	event_row er = {0};
 	handler *hs = NULL;
-	size_t nh = 0, made = 0;
+	size_t nh = 0;
 	int64_t generation = 0;
-	int ret = 0, rc;
-	pthread_mutex_lock(&s->mu);
-	if ((ret = sq_run(s, Q_BEGIN, "starting a transaction", err)) != 0)
+	char nf[160];
+	store_not_found_msg(nf, sizeof nf, "event", x->event_id);
+	int ret = sq_get_one_locked(s, Q_EVENT_FOR_REPLAY, x->event_id, NULL,
+	                            &store_rt_event_row_full, &er, nf, "reading an event", err);
+	if (ret != 0)
 		goto out;
 	sq_bind b;
-	if ((ret = sq_prepare(s, Q_EVENT_FOR_REPLAY, &b, err)) != 0)
-		goto fail;
-	sqlite3_stmt *q = b.st;
-	sq_bind_text(&b, event_id);
-	if (b.rc != SQLITE_OK) {
-		ret = sq_fail(s, err, "reading an event");
-	} else {
-		char nf[160];
-		store_not_found_msg(nf, sizeof nf, "event", event_id);
-		ret = sq_read_one(s, q, &store_rt_event_row_full, &er, nf, "reading an event", err);
-	}
-	sq_reset(q);
-	if (ret != 0)
-		goto fail;
 	if ((ret = sq_prepare(s, Q_NEXT_GENERATION, &b, err)) != 0)
-		goto fail;
-	q = b.st;
-	sq_bind_text(&b, event_id);
-	rc = b.rc == SQLITE_OK ? sq_step(q) : b.rc;
+		goto out;
+	sq_bind_text(&b, x->event_id);
+	int rc = b.rc == SQLITE_OK ? sq_step(b.st) : b.rc;
 	if (rc == SQLITE_ROW)
-		generation = sqlite3_column_int64(q, 0);
+		generation = sqlite3_column_int64(b.st, 0);
 	else
 		ret = sq_fail(s, err, "reading delivery generations");
-	sq_reset(q);
-	if (ret != 0)
-		goto fail;
-	if ((ret = sq_load_enabled_handlers(s, &hs, &nh, err)) != 0)
-		goto fail;
-	if ((ret = insert_deliveries(s, &er.ev, er.seq, generation, hs, nh, time_now_ms(), &made,
-	                             err)) != 0)
-		goto fail;
-	if ((ret = sq_run(s, Q_COMMIT, "commit", err)) != 0)
-		goto fail;
-	goto out;
-fail:
-	made = 0;
-	sq_rollback(s);
+	sq_reset(b.st);
+	if (ret == 0)
+		ret = sq_load_enabled_handlers(s, &hs, &nh, err);
+	if (ret == 0)
+		ret = insert_deliveries(s, &er.ev, er.seq, generation, hs, nh, time_now_ms(),
+		                        &x->made, err);
 out:
-	pthread_mutex_unlock(&s->mu);
 	store_event_clear(&er.ev);
 	handler_list_free(hs, nh);
+	return ret;
+}
+
+int sq_event_replay(store *st, const char *event_id, size_t *out_n, th_error *err)
+{
+	replay_ctx x = {event_id, 0};
+	int ret = sq_txn(sq_of(st), tx_replay, &x, err);
 	if (out_n)
-		*out_n = made;
+		*out_n = ret == 0 ? x.made : 0;
 	return ret;
 }
 

@@ -150,7 +150,10 @@ int sq_collect_once(sq *s, sqlite3_stmt *q, int bind_rc, const store_rowtype *rt
 int sq_read_one(sq *s, sqlite3_stmt *q, const store_rowtype *rt, void *out, const char *nf,
                 const char *what, th_error *err);
 /* Cached query @id with one or two text keys (@k2 NULL: one): its first row
- * as @rt into @out; TH_ENOTFOUND "@nf" when none. Takes the lock. */
+ * as @rt into @out; TH_ENOTFOUND "@nf" when none. Takes the lock; _locked:
+ * lock held (inside a transaction). */
+int sq_get_one_locked(sq *s, enum sq_q id, const char *k1, const char *k2, const store_rowtype *rt,
+                      void *out, const char *nf, const char *what, th_error *err);
 int sq_get_one(sq *s, enum sq_q id, const char *k1, const char *k2, const store_rowtype *rt,
                void *out, const char *nf, const char *what, th_error *err);
 /* sq_get_one() of cached query @q by one @id: TH_ENOTFOUND "no @entity with
@@ -164,7 +167,10 @@ int sq_list(sq *s, enum sq_q id, const store_rowtype *rt, void **out, size_t *n,
             th_error *err);
 
 /* Every row of cached query @id bound to the integers @args (@nargs of
- * them, in order) as @rt; takes the lock. */
+ * them, in order) as @rt; takes the lock (_locked: lock held). */
+int sq_list_ints_locked(sq *s, enum sq_q id, const int64_t *args, size_t nargs,
+                        const store_rowtype *rt, void **out, size_t *n, const char *what,
+                        th_error *err);
 int sq_list_ints(sq *s, enum sq_q id, const int64_t *args, size_t nargs, const store_rowtype *rt,
                  void **out, size_t *n, const char *what, th_error *err);
 
