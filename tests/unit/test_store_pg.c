@@ -598,8 +598,10 @@ static void test_pg_overlapping_batches(void **state)
  * transaction are recorded anyway: the store runs the batch again. The other
  * transaction holds the second delivery's row; the store's batch updates the
  * first and waits for the second; then the other asks for the first. The
- * store's backend waited first, so its deadlock check (deadlock_timeout
- * after it began to wait) finds the cycle first and aborts the batch. */
+ * store's backends check for a deadlock 2 s after they begin to wait, the
+ * other's only after 30 s (when the role may set it; else both after 1 s,
+ * the default, and the store's still checks first), so the store's batch is
+ * the one aborted. */
 struct finisher {
 	store *st;
 	const delivery_outcome *outs;
@@ -620,8 +622,14 @@ static void *finisher_main(void *arg)
 static void test_pg_finish_many_deadlock(void **state)
 {
 	fx *f = *state;
-	store *st = f->base.st;
 	th_error err = {0};
+	char url[600], sql[300];
+	str_printf(sql, sizeof sql, "ALTER DATABASE %s SET deadlock_timeout = '2s'", f->db);
+	PGconn *ac = PQconnectdb(pgt.base);
+	PQclear(PQexec(ac, sql));
+	PQfinish(ac);
+	store *st = NULL; /* connects after the setting */
+	assert_int_equal(store_open(&st, f->base.url, &err), 0);
 	suite_add_handler(st, "h1", HANDLER_EXEC, NULL, NULL, true);
 	event *e[2] = {suite_ev_new("wA", "1", "t", "s", NULL, 0),
 	               suite_ev_new("wB", "2", "t", "s", NULL, 0)};
@@ -631,10 +639,10 @@ static void test_pg_finish_many_deadlock(void **state)
 	size_t n = 0;
 	assert_int_equal(store_delivery_claim(st, SUITE_ALL_KINDS, 10, 60000, &d, &n, &err), 0);
 	assert_int_equal(n, 2);
-	char url[600], sql[300];
 	pg_url_with_db(url, sizeof url, pgt.base, f->db, "");
 	PGconn *c = PQconnectdb(url);
 	assert_int_equal(PQstatus(c), CONNECTION_OK);
+	PQclear(PQexec(c, "SET deadlock_timeout = '30s'"));
 	PQclear(PQexec(c, "BEGIN"));
 	str_printf(sql, sizeof sql, "UPDATE deliveries SET updated_at = 1 WHERE id = '%s'",
 	           d[1].id);
@@ -674,6 +682,7 @@ static void test_pg_finish_many_deadlock(void **state)
 	delivery_list_free(d, n);
 	for (int i = 0; i < 2; i++)
 		suite_ev_free(e[i]);
+	store_close(st);
 }
 
 /* A crashed instance: its claims stay running until the lease runs out, then
