@@ -756,7 +756,7 @@ int pg_delete_one(pgs *s, const char *sql, const char *key, const char *what, bo
 static const struct store_ops pg_ops = {
     .name = "postgresql",
     .close = pg_close,
-    STORE_OPS(PG_OP_ENTRY) /* .migrate = pg_migrate, ... */
+    STORE_OPS_ALL(PG_OP_ENTRY) /* .migrate = pg_migrate, ... */
 };
 #undef PG_OP_ENTRY
 /* clang-format on */

@@ -217,15 +217,12 @@ static int op_finish_many(pgs *s, PGconn *c, void *ctx, th_error *err)
 int pg_delivery_finish_many(store *st, const delivery_outcome *outs, size_t n, size_t *changed,
                             th_error *err)
 {
-	int ret = store_check_outcomes(outs, n, changed, err);
-	if (ret != 0 || n == 0)
-		return ret;
 	/* two instances' batches can update the same rollup cells in another
 	 * order: a deadlock rolls the whole batch back, and it runs again */
 	pg_finish_many m = {outs, n, 0, ""};
-	ret = pg_retry(pgs_of(st), true, op_finish_many, &m, m.sqlstate, "recording outcomes", err);
-	if (ret == 0 && changed)
-		*changed = m.changed;
+	int ret =
+	    pg_retry(pgs_of(st), true, op_finish_many, &m, m.sqlstate, "recording outcomes", err);
+	*changed = m.changed;
 	return ret;
 }
 

@@ -159,10 +159,10 @@ int pg_delete_one(pgs *s, const char *sql, const char *key, const char *what, bo
 /* How the shared listings (store_query.c) run here. */
 extern const store_dialect pg_dialect;
 
-/* The store_ops entries (STORE_OPS in store.h): pg_<op>, by entity file;
+/* The store_ops entries (STORE_OPS_ALL in store.h): pg_<op>, by entity file;
  * migrate, ping and probe_write in pg.c. */
 #define PG_OP_DECL(op, params, args) int pg_##op params;
-STORE_OPS(PG_OP_DECL)
+STORE_OPS_ALL(PG_OP_DECL)
 #undef PG_OP_DECL
 
 #endif

@@ -704,7 +704,7 @@ int sq_probe_write(store *st, th_error *err)
 static const struct store_ops sq_ops = {
     .name = "sqlite",
     .close = sq_close,
-    STORE_OPS(SQ_OP_ENTRY) /* .migrate = sq_migrate, ... */
+    STORE_OPS_ALL(SQ_OP_ENTRY) /* .migrate = sq_migrate, ... */
 };
 #undef SQ_OP_ENTRY
 /* clang-format on */

@@ -239,13 +239,9 @@ static int tx_finish_many(sq *s, void *ctx, th_error *err)
 int sq_delivery_finish_many(store *st, const delivery_outcome *outs, size_t n, size_t *changed,
                             th_error *err)
 {
-	int ret = store_check_outcomes(outs, n, changed, err);
-	if (ret != 0 || n == 0)
-		return ret;
 	sq_finish_many m = {outs, n, 0};
-	ret = sq_txn(sq_of(st), tx_finish_many, &m, err);
-	if (ret == 0 && changed)
-		*changed = m.changed;
+	int ret = sq_txn(sq_of(st), tx_finish_many, &m, err);
+	*changed = m.changed;
 	return ret;
 }
 

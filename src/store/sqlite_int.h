@@ -201,10 +201,10 @@ int sq_load_enabled_handlers(sq *s, handler **out, size_t *n, th_error *err);
 /* How the shared listings (store_query.c) run here. */
 extern const store_dialect sq_dialect;
 
-/* The store_ops entries (STORE_OPS in store.h): sq_<op>, by entity file;
+/* The store_ops entries (STORE_OPS_ALL in store.h): sq_<op>, by entity file;
  * migrate, ping and probe_write in sqlite.c. */
 #define SQ_OP_DECL(op, params, args) int sq_##op params;
-STORE_OPS(SQ_OP_DECL)
+STORE_OPS_ALL(SQ_OP_DECL)
 #undef SQ_OP_DECL
 
 #endif

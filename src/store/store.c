@@ -214,8 +214,10 @@ int store_check_finish(enum delivery_status status, th_error *err)
 	return 0;
 }
 
-/* 0 when every outcome of @outs may be recorded; *@changed starts at 0. */
-int store_check_outcomes(const delivery_outcome *outs, size_t n, size_t *changed, th_error *err)
+/* delivery_finish_many's checks: *@changed (may be NULL) zeroed, every
+ * outcome's status one that ends an attempt (else TH_EINVAL); in fault
+ * builds also the injected failure of the whole write (STORE_FAULT_FINISH). */
+static int check_outcomes(const delivery_outcome *outs, size_t n, size_t *changed, th_error *err)
 {
 	if (changed)
 		*changed = 0;
@@ -278,6 +280,20 @@ bool store_batch_rollup_first(event *const *evs, const enum store_put *results, 
 		(*count)++;
 	}
 	return true;
+}
+
+/* The backend's delivery_finish_many sees only checked outcomes, at least
+ * one, and a counter to add to. */
+int store_delivery_finish_many(store *st, const delivery_outcome *outs, size_t n, size_t *changed,
+                               th_error *err)
+{
+	size_t c = 0;
+	int ret = check_outcomes(outs, n, changed, err);
+	if (ret == 0 && n > 0)
+		ret = st->ops->delivery_finish_many(st, outs, n, &c, err);
+	if (ret == 0 && changed)
+		*changed = c;
+	return ret;
 }
 
 int store_delivery_finish(store *st, const char *id, enum delivery_status status,

@@ -153,10 +153,10 @@ typedef struct backfill_mark {
 } backfill_mark;
 
 /* Every operation of a store but its name and close, once: X(op, (parameters),
- * (arguments)). It makes the members of struct store_ops, the inline
- * store_<op>() wrappers every caller uses (never st->ops-> directly), and each
- * backend's declarations and table (pg_<op> in pg_int.h, sq_<op> in
- * sqlite_int.h). */
+ * (arguments)). With STORE_OPS_CHECKED below it makes the members of struct
+ * store_ops and each backend's declarations and table (pg_<op> in pg_int.h,
+ * sq_<op> in sqlite_int.h); STORE_OPS alone, the inline store_<op>()
+ * wrappers every caller uses (never st->ops-> directly). */
 /* clang-format off */
 #define STORE_OPS(X)                                                                       \
 	X(migrate, (store *st, int *out_version, th_error *err), (st, out_version, err))          \
@@ -269,12 +269,6 @@ typedef struct backfill_mark {
 	X(delivery_claim, (store *st, unsigned kinds, size_t max, int64_t lease_ms,               \
 	  delivery **out, size_t *n, th_error *err),                                              \
 	  (st, kinds, max, lease_ms, out, n, err))                                                \
-	/* Record several outcomes in ONE transaction (one fsync for all: the                     \
-	 * dispatcher's workers finish many deliveries between two commits). Ids that no          \
-	 * longer exist are skipped; @changed (may be NULL) counts the rows updated. All          \
-	 * or nothing: on failure none is recorded. */                                            \
-	X(delivery_finish_many, (store *st, const delivery_outcome *outs, size_t n,               \
-	  size_t *changed, th_error *err), (st, outs, n, changed, err))                           \
 	/* Start-up recovery: deliveries left running by a process of this host that has          \
 	 * died (kill -9, a crash) become failed and due now (the attempt counts),                \
 	 * instead of holding their lease until it runs out and stalling their webhook's          \
@@ -317,13 +311,24 @@ typedef struct backfill_mark {
 	 * fields are replaced. */                                                                \
 	X(backfill_mark_put, (store *st, const backfill_mark *m, th_error *err),                  \
 	  (st, m, err))
+
+/* The operations whose arguments store.c checks before a backend sees them:
+ * their store_<op>() is a function of store.c, not an inline wrapper. */
+#define STORE_OPS_CHECKED(X)                                                               \
+	/* Record several outcomes in ONE transaction (one fsync for all: the                     \
+	 * dispatcher's workers finish many deliveries between two commits). Ids that no          \
+	 * longer exist are skipped; @changed (may be NULL) counts the rows updated. All          \
+	 * or nothing: on failure none is recorded. */                                            \
+	X(delivery_finish_many, (store *st, const delivery_outcome *outs, size_t n,               \
+	  size_t *changed, th_error *err), (st, outs, n, changed, err))
+#define STORE_OPS_ALL(X) STORE_OPS(X) STORE_OPS_CHECKED(X)
 /* clang-format on */
 
 struct store_ops {
 	const char *name; /* "sqlite", "postgresql" */
 	void (*close)(store *st);
 #define STORE_OP_MEMBER(op, params, args) int(*op) params;
-	STORE_OPS(STORE_OP_MEMBER)
+	STORE_OPS_ALL(STORE_OP_MEMBER)
 #undef STORE_OP_MEMBER
 };
 
@@ -353,6 +358,10 @@ static inline const char *store_name(const store *st)
 STORE_OPS(STORE_OP_WRAPPER)
 #undef STORE_OP_WRAPPER
 
+/* Record several outcomes (STORE_OPS_CHECKED) once each is checked: a status
+ * other than done, failed or dead is TH_EINVAL and records nothing. */
+int store_delivery_finish_many(store *st, const delivery_outcome *outs, size_t n, size_t *changed,
+                               th_error *err);
 /* Record an attempt's outcome (delivery_finish_many() of one): status done,
  * failed (with @next_attempt_at) or dead. TH_ENOTFOUND for an unknown id. */
 int store_delivery_finish(store *st, const char *id, enum delivery_status status,

@@ -28,10 +28,6 @@ int store_check_handler(const handler *h, th_error *err);
 int store_check_user(const char *name, const char *pwhash, th_error *err);
 int store_check_session(const user_session *us, th_error *err);
 int store_check_finish(enum delivery_status status, th_error *err);
-/* delivery_finish_many's checks: *@changed (may be NULL) zeroed, every
- * outcome's status one that ends an attempt (else TH_EINVAL); in fault
- * builds also the injected failure of the whole write (STORE_FAULT_FINISH). */
-int store_check_outcomes(const delivery_outcome *outs, size_t n, size_t *changed, th_error *err);
 /* For a batch just stored: true when evs[i] is the first NEW event of its
  * rollup key (webhook, action type, hour of received_at) in the batch; *hour
  * and *count (how many new events share the key) are then set. So each
