@@ -329,40 +329,57 @@ PGresult *pq(pgs *s, PGconn *c, const char *sql, pparams *p, const char *what, t
 	return pq_state(s, c, sql, p, what, NULL, err);
 }
 
-/* pq(), and when the statement failed its SQLSTATE in @state (optional;
- * "" when the failure had none, e.g. out of memory), for pg_retry(). */
-PGresult *pq_state(pgs *s, PGconn *c, const char *sql, pparams *p, const char *what, char state[6],
-                   th_error *err)
+/* The one way statements run: the result in *@out (PQclear it) and 0, or
+ * *@out NULL and the error's code (pg_fail), with the failed statement's
+ * SQLSTATE in @state when given ("" when it had none, e.g. out of memory). */
+static int pq_run(pgs *s, PGconn *c, const char *sql, pparams *p, const char *what, char state[6],
+                  PGresult **out, th_error *err)
 {
-	if (p && p->oom) {
-		th_err(err, TH_ENOMEM, "%s: out of memory", what);
-		return NULL;
-	}
-	if (store_fault_hit(STORE_FAULT_QUERY)) { /* tests only (store_fault.h) */
-		th_err(err, TH_ESTORE, "%s: injected fault", what);
-		return NULL;
-	}
+	*out = NULL;
+	if (state)
+		state[0] = '\0';
+	if (p && p->oom)
+		return th_err(err, TH_ENOMEM, "%s: out of memory", what);
+	if (store_fault_hit(STORE_FAULT_QUERY)) /* tests only (store_fault.h) */
+		return th_err(err, TH_ESTORE, "%s: injected fault", what);
 	PGresult *r = PQexecParams(c, sql, p ? p->n : 0, NULL, p ? p->v : NULL, p ? p->len : NULL,
 	                           p ? p->fmt : NULL, 0);
 	ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
-	if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
-		return r;
+	if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
+		*out = r;
+		return 0;
+	}
 	const char *code = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
 	if (state)
 		str_copy(state, 6, code ? code : "");
-	pg_fail(s, c, r, what, err);
+	int ret = pg_fail(s, c, r, what, err);
 	PQclear(r);
-	return NULL;
+	return ret;
+}
+
+/* pq(), and when the statement failed its SQLSTATE in @state (optional),
+ * for pg_retry(). */
+PGresult *pq_state(pgs *s, PGconn *c, const char *sql, pparams *p, const char *what, char state[6],
+                   th_error *err)
+{
+	PGresult *r = NULL;
+	(void)pq_run(s, c, sql, p, what, state, &r, err);
+	return r;
+}
+
+int pq_get(pgs *s, PGconn *c, const char *sql, pparams *p, const char *what, PGresult **out,
+           th_error *err)
+{
+	return pq_run(s, c, sql, p, what, NULL, out, err);
 }
 
 /* Run a statement whose result is not needed; 0 or the error code. */
 int pq_do(pgs *s, PGconn *c, const char *sql, pparams *p, const char *what, th_error *err)
 {
-	PGresult *r = pq(s, c, sql, p, what, err);
-	if (!r)
-		return err ? err->code : TH_ESTORE;
+	PGresult *r = NULL;
+	int ret = pq_get(s, c, sql, p, what, &r, err);
 	PQclear(r);
-	return 0;
+	return ret;
 }
 
 /* Rows affected by a command result. */
@@ -549,12 +566,9 @@ static int op_migrate(pgs *s, PGconn *c, void *ctx, th_error *err)
 		                 " version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)",
 		                 NULL, "creating schema_migrations", err)) != 0)
 			goto fail;
-		r = pq(s, c, "SELECT coalesce(max(version), 0) FROM schema_migrations", NULL,
-		       "reading the schema version", err);
-		if (!r) {
-			ret = err ? err->code : TH_ESTORE;
+		if ((ret = pq_get(s, c, "SELECT coalesce(max(version), 0) FROM schema_migrations",
+		                  NULL, "reading the schema version", &r, err)) != 0)
 			goto fail;
-		}
 		int64_t v = 0;
 		(void)num_parse_i64(PQgetvalue(r, 0, 0), 0, INT32_MAX, &v);
 		PQclear(r);
@@ -663,10 +677,10 @@ static void pg_close(store *st)
 int pg_simple(pgs *s, PGconn *c, void *ctx, th_error *err)
 {
 	simple_op *o = ctx;
-	PGresult *r = pq_state(s, c, o->sql, o->p, o->what, o->sqlstate, err);
-	if (!r)
-		return err ? err->code : TH_ESTORE;
-	int ret = 0;
+	PGresult *r = NULL;
+	int ret = pq_run(s, c, o->sql, o->p, o->what, o->sqlstate, &r, err);
+	if (ret != 0)
+		return ret;
 	o->changes = pq_changes(r);
 	if (o->rt && o->first)
 		ret = pg_read_first(r, o->rt, o->first, o->nf, err);
@@ -726,8 +740,8 @@ static int pg_list_sql(store *st, const char *sql, store_binder bind, const void
 
 /* ILIKE: with the C collation of our clusters it folds ASCII letters;
  * deliveries.seq (identity) is the insertion order. */
-const store_dialect pg_dialect = {'$', " AND summary ILIKE ", " ORDER BY d.seq DESC LIMIT ",
-                                  pg_list_sql};
+static const store_dialect pg_dialect = {'$', " AND summary ILIKE ", " ORDER BY d.seq DESC LIMIT ",
+                                         pg_list_sql};
 
 int pg_command(pgs *s, const char *sql, pparams *p, const char *what, long *changes, th_error *err)
 {
@@ -756,6 +770,7 @@ int pg_delete_one(pgs *s, const char *sql, const char *key, const char *what, bo
 static const struct store_ops pg_ops = {
     .name = "postgresql",
     .close = pg_close,
+    .dialect = &pg_dialect,
     STORE_OPS_ALL(PG_OP_ENTRY) /* .migrate = pg_migrate, ... */
 };
 #undef PG_OP_ENTRY

@@ -50,9 +50,9 @@ static int op_handler_delete(pgs *s, PGconn *c, void *ctx, th_error *err)
 	if ((ret = pq_do(s, c, "DELETE FROM deliveries WHERE handler_id = $1 AND status <> 'done'",
 	                 &p, "deleting a handler's deliveries", err)) != 0)
 		goto out;
-	if (!(r = pq(s, c, "DELETE FROM handlers WHERE id = $1", &p, "deleting a handler", err)))
-		ret = err ? err->code : TH_ESTORE;
-	else if (pq_changes(r) == 0)
+	if ((ret = pq_get(s, c, "DELETE FROM handlers WHERE id = $1", &p, "deleting a handler", &r,
+	                  err)) == 0 &&
+	    pq_changes(r) == 0)
 		ret = store_not_found(err, "handler", id);
 out:
 	PQclear(r);
@@ -99,13 +99,6 @@ int pg_handler_set_secret(store *st, const char *id, const char *old, const char
 }
 
 /* ---- deliveries ---------------------------------------------------------------------------- */
-
-/* Newest first (by insertion); optional status and event filters. */
-int pg_delivery_list(store *st, const char *status, const char *event_id, size_t limit,
-                     delivery **out, size_t *n, th_error *err)
-{
-	return store_query_delivery_list(st, &pg_dialect, status, event_id, limit, out, n, err);
-}
 
 int pg_delivery_get(store *st, const char *id, delivery *out, th_error *err)
 {
@@ -239,13 +232,11 @@ static int op_delivery_retry(pgs *s, PGconn *c, void *ctx, th_error *err)
 	 * retry and then sees the delivery pending (and keeps the event), or this
 	 * retry waits for it and finds the delivery gone; never a retry reported
 	 * done whose delivery the prune then deletes */
-	if (!(r = pq(s, c,
-	             "SELECT d.status FROM deliveries d JOIN events e ON e.id = d.event_id"
-	             " WHERE d.id = $1 FOR UPDATE OF d FOR SHARE OF e",
-	             &p, "reading a delivery", err))) {
-		ret = err ? err->code : TH_ESTORE;
+	if ((ret = pq_get(s, c,
+	                  "SELECT d.status FROM deliveries d JOIN events e ON e.id = d.event_id"
+	                  " WHERE d.id = $1 FOR UPDATE OF d FOR SHARE OF e",
+	                  &p, "reading a delivery", &r, err)) != 0)
 		goto out;
-	}
 	if (PQntuples(r) == 0) {
 		ret = store_not_found(err, "delivery", id);
 		goto out;
@@ -314,18 +305,14 @@ int pg_delivery_stats(store *st, int64_t counts[5], int64_t *oldest_pending_at, 
 	return with_conn(pgs_of(st), op_delivery_stats, &x, err);
 }
 
-typedef struct recover_ctx {
-	size_t made;
-} recover_ctx;
-
 /* The claimers of running deliveries that are dead processes of this host:
  * their deliveries become failed and due now, in one transaction. Another
  * instance recovering at the same time takes turns on the rows (FOR UPDATE
  * in the UPDATE), and a row already recovered no longer matches. */
 static int op_recover(pgs *s, PGconn *c, void *ctx, th_error *err)
 {
-	recover_ctx *x = ctx;
-	x->made = 0;
+	size_t *recovered = ctx;
+	*recovered = 0;
 	PGresult *r = pq(s, c,
 	                 "SELECT DISTINCT claimed_by FROM deliveries"
 	                 " WHERE status = 'running' AND claimed_by IS NOT NULL",
@@ -351,7 +338,7 @@ static int op_recover(pgs *s, PGconn *c, void *ctx, th_error *err)
 		if (!u) {
 			ret = err ? err->code : TH_ESTORE;
 		} else {
-			x->made += (size_t)pq_changes(u);
+			*recovered += (size_t)pq_changes(u);
 			PQclear(u);
 		}
 	}
@@ -361,11 +348,7 @@ static int op_recover(pgs *s, PGconn *c, void *ctx, th_error *err)
 
 int pg_delivery_recover(store *st, size_t *recovered, th_error *err)
 {
-	recover_ctx x = {0};
-	int ret = with_txn(pgs_of(st), op_recover, &x, err);
-	if (recovered)
-		*recovered = ret == 0 ? x.made : 0;
-	return ret;
+	return with_txn(pgs_of(st), op_recover, recovered, err);
 }
 
 /* The delivery rollup cells of [from_hour, to_hour), oldest first. */

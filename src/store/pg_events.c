@@ -572,15 +572,9 @@ int pg_event_get(store *st, const char *id, event *out, th_error *err)
 	                 "reading an event", &store_rt_event, out, "event", err);
 }
 
-/* Newest first (or oldest first), without payloads (store_query.c). */
-int pg_event_list(store *st, const event_query *qy, event_row **out, size_t *n, th_error *err)
-{
-	return store_query_event_list(st, &pg_dialect, qy, out, n, err);
-}
-
 typedef struct replay_ctx {
 	const char *event_id;
-	size_t made;
+	size_t *made; /* the deliveries made */
 } replay_ctx;
 
 /* A new generation of deliveries of a stored event, one per matching enabled
@@ -597,14 +591,13 @@ static int op_event_replay(pgs *s, PGconn *c, void *ctx, th_error *err)
 	dbatch db = {0};
 	buf_init(&db.sql, BUF_MAX_DEFAULT);
 	int ret = 0;
-	x->made = 0;
+	*x->made = 0;
 	pp_text_repair(&p, x->event_id);
 	/* FOR UPDATE: two replays of one event take turns, so generations differ */
-	if (!(r = pq(s, c, "SELECT " EVENT_COLS ", payload FROM events WHERE id = $1 FOR UPDATE",
-	             &p, "reading an event", err))) {
-		ret = err ? err->code : TH_ESTORE;
+	if ((ret =
+	         pq_get(s, c, "SELECT " EVENT_COLS ", payload FROM events WHERE id = $1 FOR UPDATE",
+	                &p, "reading an event", &r, err)) != 0)
 		goto out;
-	}
 	char nf[160];
 	store_not_found_msg(nf, sizeof nf, "event", x->event_id);
 	ret = pg_read_first(r, &store_rt_event_row_full, &er, nf, err);
@@ -612,13 +605,11 @@ static int op_event_replay(pgs *s, PGconn *c, void *ctx, th_error *err)
 	r = NULL;
 	if (ret != 0)
 		goto out;
-	if (!(r = pq(s, c,
-	             "SELECT coalesce(max(generation), -1) + 1 FROM deliveries"
-	             " WHERE event_id = $1",
-	             &p, "reading delivery generations", err))) {
-		ret = err ? err->code : TH_ESTORE;
+	if ((ret = pq_get(s, c,
+	                  "SELECT coalesce(max(generation), -1) + 1 FROM deliveries"
+	                  " WHERE event_id = $1",
+	                  &p, "reading delivery generations", &r, err)) != 0)
 		goto out;
-	}
 	(void)num_parse_i64(PQgetvalue(r, 0, 0), 0, INT32_MAX, &generation);
 	if ((ret = load_enabled_handlers(s, c, &hs, &nh, err)) != 0)
 		goto out;
@@ -627,7 +618,7 @@ static int op_event_replay(pgs *s, PGconn *c, void *ctx, th_error *err)
 		goto out;
 	if ((ret = dbatch_flush(s, c, &db, err)) != 0)
 		goto out;
-	x->made = db.made;
+	*x->made = db.made;
 out:
 	PQclear(r);
 	pp_free(&p);
@@ -640,11 +631,8 @@ out:
 
 int pg_event_replay(store *st, const char *event_id, size_t *out_n, th_error *err)
 {
-	replay_ctx x = {event_id, 0};
-	int ret = with_txn(pgs_of(st), op_event_replay, &x, err);
-	if (out_n)
-		*out_n = ret == 0 ? x.made : 0;
-	return ret;
+	replay_ctx x = {event_id, out_n};
+	return with_txn(pgs_of(st), op_event_replay, &x, err);
 }
 
 /* The rollup cells of [from_hour, to_hour), oldest first. */

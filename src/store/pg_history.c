@@ -195,8 +195,3 @@ int pg_event_seq_bounds(store *st, int64_t *min_seq, int64_t *max_seq, th_error 
 	bounds_ctx x = {min_seq, max_seq};
 	return with_conn(pgs_of(st), op_bounds, &x, err);
 }
-
-int pg_event_page(store *st, const event_page_query *qy, event_row **out, size_t *n, th_error *err)
-{
-	return store_query_event_page(st, &pg_dialect, qy, out, n, err);
-}

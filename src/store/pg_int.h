@@ -74,6 +74,10 @@ PGresult *pq(pgs *s, PGconn *c, const char *sql, pparams *p, const char *what, t
 /* pq(), and the failed statement's SQLSTATE in @state (NULL: not wanted). */
 PGresult *pq_state(pgs *s, PGconn *c, const char *sql, pparams *p, const char *what, char state[6],
                    th_error *err);
+/* Run @sql with @p (may be NULL): 0 with the result in *@out (PQclear it),
+ * or the error's code with *@out NULL. */
+int pq_get(pgs *s, PGconn *c, const char *sql, pparams *p, const char *what, PGresult **out,
+           th_error *err);
 /* Run a statement whose result is not needed; 0 or the error code. */
 int pq_do(pgs *s, PGconn *c, const char *sql, pparams *p, const char *what, th_error *err);
 long pq_changes(PGresult *r); /* rows affected by a command */
@@ -155,9 +159,6 @@ int pg_command(pgs *s, const char *sql, pparams *p, const char *what, long *chan
  * false keeps the key out of the message). */
 int pg_delete_one(pgs *s, const char *sql, const char *key, const char *what, bool show_key,
                   th_error *err);
-
-/* How the shared listings (store_query.c) run here. */
-extern const store_dialect pg_dialect;
 
 /* The store_ops entries (STORE_OPS_ALL in store.h): pg_<op>, by entity file;
  * migrate, ping and probe_write in pg.c. */

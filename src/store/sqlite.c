@@ -504,8 +504,8 @@ static int sq_list_sql(store *st, const char *sql, store_binder bind, const void
 }
 
 /* LIKE folds case for ASCII letters only; rowid is the insertion order. */
-const store_dialect sq_dialect = {'?', " AND summary LIKE ", " ORDER BY d.rowid DESC LIMIT ",
-                                  sq_list_sql};
+static const store_dialect sq_dialect = {'?', " AND summary LIKE ", " ORDER BY d.rowid DESC LIMIT ",
+                                         sq_list_sql};
 
 /* ---- one command ---------------------------------------------------------------------- */
 
@@ -704,6 +704,7 @@ int sq_probe_write(store *st, th_error *err)
 static const struct store_ops sq_ops = {
     .name = "sqlite",
     .close = sq_close,
+    .dialect = &sq_dialect,
     STORE_OPS_ALL(SQ_OP_ENTRY) /* .migrate = sq_migrate, ... */
 };
 #undef SQ_OP_ENTRY

@@ -117,13 +117,6 @@ int sq_handler_set_secret(store *st, const char *id, const char *old, const char
 
 /* ---- deliveries ------------------------------------------------------------------------- */
 
-/* Newest first (by insertion); optional status and event filters. */
-int sq_delivery_list(store *st, const char *status, const char *event_id, size_t limit,
-                     delivery **out, size_t *n, th_error *err)
-{
-	return store_query_delivery_list(st, &sq_dialect, status, event_id, limit, out, n, err);
-}
-
 int sq_delivery_get(store *st, const char *id, delivery *out, th_error *err)
 {
 	return sq_get_id(sq_of(st), Q_DELIVERY_GET, id, &store_rt_delivery, out, "delivery",
@@ -332,6 +325,7 @@ out:
 static int tx_recover(sq *s, void *ctx, th_error *err)
 {
 	size_t *recovered = ctx;
+	*recovered = 0;
 	char **who = NULL;
 	size_t n = 0;
 	int ret = sq_list_locked(s, Q_DELIVERY_CLAIMERS, &store_rt_text, (void **)&who, &n,
@@ -362,11 +356,7 @@ static int tx_recover(sq *s, void *ctx, th_error *err)
 
 int sq_delivery_recover(store *st, size_t *recovered, th_error *err)
 {
-	size_t made = 0;
-	int ret = sq_txn(sq_of(st), tx_recover, &made, err);
-	if (recovered)
-		*recovered = ret == 0 ? made : 0;
-	return ret;
+	return sq_txn(sq_of(st), tx_recover, recovered, err);
 }
 
 /* The delivery rollup cells of [from_hour, to_hour), oldest first. */

@@ -247,17 +247,11 @@ int sq_event_get(store *st, const char *id, event *out, th_error *err)
 	                 "reading an event", err);
 }
 
-/* Listing: newest first (or oldest first), without payloads (store_query.c). */
-int sq_event_list(store *st, const event_query *qy, event_row **out, size_t *n, th_error *err)
-{
-	return store_query_event_list(st, &sq_dialect, qy, out, n, err);
-}
-
 /* A new generation of deliveries of a stored event, one per matching enabled
  * handler, due now; in one transaction. */
 typedef struct replay_ctx {
 	const char *event_id;
-	size_t made;
+	size_t *made; /* the deliveries made */
 } replay_ctx;
 
 static int tx_replay(sq *s, void *ctx, th_error *err)
@@ -287,7 +281,7 @@ static int tx_replay(sq *s, void *ctx, th_error *err)
 		ret = sq_load_enabled_handlers(s, &hs, &nh, err);
 	if (ret == 0)
 		ret = insert_deliveries(s, &er.ev, er.seq, generation, hs, nh, time_now_ms(),
-		                        &x->made, err);
+		                        x->made, err);
 out:
 	store_event_clear(&er.ev);
 	handler_list_free(hs, nh);
@@ -296,11 +290,8 @@ out:
 
 int sq_event_replay(store *st, const char *event_id, size_t *out_n, th_error *err)
 {
-	replay_ctx x = {event_id, 0};
-	int ret = sq_txn(sq_of(st), tx_replay, &x, err);
-	if (out_n)
-		*out_n = ret == 0 ? x.made : 0;
-	return ret;
+	replay_ctx x = {event_id, out_n};
+	return sq_txn(sq_of(st), tx_replay, &x, err);
 }
 
 /* The by-type read: the range's cells come in primary-key order (hour

@@ -296,8 +296,3 @@ int sq_event_seq_bounds(store *st, int64_t *min_seq, int64_t *max_seq, th_error 
 	pthread_mutex_unlock(&s->mu);
 	return ret;
 }
-
-int sq_event_page(store *st, const event_page_query *qy, event_row **out, size_t *n, th_error *err)
-{
-	return store_query_event_page(st, &sq_dialect, qy, out, n, err);
-}

@@ -198,9 +198,6 @@ int sq_step_key(sqlite3_stmt *q, const char *key);
 /* All enabled handlers, for matching (lock held). */
 int sq_load_enabled_handlers(sq *s, handler **out, size_t *n, th_error *err);
 
-/* How the shared listings (store_query.c) run here. */
-extern const store_dialect sq_dialect;
-
 /* The store_ops entries (STORE_OPS_ALL in store.h): sq_<op>, by entity file;
  * migrate, ping and probe_write in sqlite.c. */
 #define SQ_OP_DECL(op, params, args) int sq_##op params;

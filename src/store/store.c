@@ -296,6 +296,24 @@ int store_delivery_finish_many(store *st, const delivery_outcome *outs, size_t n
 	return ret;
 }
 
+int store_delivery_recover(store *st, size_t *recovered, th_error *err)
+{
+	size_t made = 0;
+	int ret = st->ops->delivery_recover(st, &made, err);
+	if (recovered)
+		*recovered = ret == 0 ? made : 0;
+	return ret;
+}
+
+int store_event_replay(store *st, const char *event_id, size_t *out_n, th_error *err)
+{
+	size_t made = 0;
+	int ret = st->ops->event_replay(st, event_id, &made, err);
+	if (out_n)
+		*out_n = ret == 0 ? made : 0;
+	return ret;
+}
+
 int store_delivery_finish(store *st, const char *id, enum delivery_status status,
                           int64_t next_attempt_at, const char *last_error, th_error *err)
 {

@@ -209,8 +209,6 @@ typedef struct backfill_mark {
 	/* With its payload. */                                                                   \
 	X(event_get, (store *st, const char *id, event *out, th_error *err),                      \
 	  (st, id, out, err))                                                                     \
-	X(event_list, (store *st, const event_query *q, event_row **out, size_t *n,               \
-	  th_error *err), (st, q, out, n, err))                                                   \
 	/* The rollup cells with @from_hour <= hour < @to_hour, summed into buckets of            \
 	 * @bucket_hours hours (>= 1; a row's hour is its bucket's first, hour - hour %           \
 	 * bucket_hours), oldest first (at most STORE_ROLLUP_MAX_ROWS). Reads the small           \
@@ -227,8 +225,6 @@ typedef struct backfill_mark {
 	 * nothing done). */                                                                      \
 	X(event_seq_bounds, (store *st, int64_t *min_seq, int64_t *max_seq, th_error *err),       \
 	  (st, min_seq, max_seq, err))                                                            \
-	X(event_page, (store *st, const event_page_query *q, event_row **out, size_t *n,          \
-	  th_error *err), (st, q, out, n, err))                                                   \
 	X(events_prune, (store *st, int64_t cutoff_ms, size_t limit, bool dry_run,                \
 	  prune_batch *b, th_error *err), (st, cutoff_ms, limit, dry_run, b, err))                \
 	X(compact, (store *st, int64_t max_pages, int64_t *freed_pages, th_error *err),           \
@@ -255,10 +251,6 @@ typedef struct backfill_mark {
 	  const char *secret, bool *changed, th_error *err),                                      \
 	  (st, id, old, secret, changed, err))                                                    \
 	/* ---- deliveries */                                                                     \
-	/* @status NULL: every status */                                                          \
-	X(delivery_list, (store *st, const char *status, const char *event_id,                    \
-	  size_t limit, delivery **out, size_t *n, th_error *err),                                \
-	  (st, status, event_id, limit, out, n, err))                                             \
 	X(delivery_get, (store *st, const char *id, delivery *out, th_error *err),                \
 	  (st, id, out, err))                                                                     \
 	/* Claim up to @max due deliveries (pending or failed with next_attempt_at <=             \
@@ -269,20 +261,8 @@ typedef struct backfill_mark {
 	X(delivery_claim, (store *st, unsigned kinds, size_t max, int64_t lease_ms,               \
 	  delivery **out, size_t *n, th_error *err),                                              \
 	  (st, kinds, max, lease_ms, out, n, err))                                                \
-	/* Start-up recovery: deliveries left running by a process of this host that has          \
-	 * died (kill -9, a crash) become failed and due now (the attempt counts),                \
-	 * instead of holding their lease until it runs out and stalling their webhook's          \
-	 * queue. A claim records the claiming process (see struct store's `instance`); a         \
-	 * live process's claims, and those of other hosts, are never touched. @recovered         \
-	 * (may be NULL) counts them. */                                                          \
-	X(delivery_recover, (store *st, size_t *recovered, th_error *err),                        \
-	  (st, recovered, err))                                                                   \
 	/* Make a failed/dead/done delivery pending again, due now. */                            \
 	X(delivery_retry, (store *st, const char *id, th_error *err), (st, id, err))              \
-	/* New pending deliveries of an event to every matching handler; @out_n counts            \
-	 * them. */                                                                               \
-	X(event_replay, (store *st, const char *event_id, size_t *out_n, th_error *err),          \
-	  (st, event_id, out_n, err))                                                             \
 	/* Counts per status, for metrics. @counts is indexed by delivery_status. */              \
 	X(delivery_stats, (store *st, int64_t counts[5], int64_t *oldest_pending_at,              \
 	  th_error *err), (st, counts, oldest_pending_at, err))                                   \
@@ -312,21 +292,37 @@ typedef struct backfill_mark {
 	X(backfill_mark_put, (store *st, const backfill_mark *m, th_error *err),                  \
 	  (st, m, err))
 
-/* The operations whose arguments store.c checks before a backend sees them:
- * their store_<op>() is a function of store.c, not an inline wrapper. */
+/* The operations whose arguments store.c checks before a backend sees them
+ * (and whose optional counts it fills: the backend always gets one, the
+ * caller sees 0 after a failure): their store_<op>() is a function of
+ * store.c, not an inline wrapper. */
 #define STORE_OPS_CHECKED(X)                                                               \
 	/* Record several outcomes in ONE transaction (one fsync for all: the                     \
 	 * dispatcher's workers finish many deliveries between two commits). Ids that no          \
 	 * longer exist are skipped; @changed (may be NULL) counts the rows updated. All          \
 	 * or nothing: on failure none is recorded. */                                            \
 	X(delivery_finish_many, (store *st, const delivery_outcome *outs, size_t n,               \
-	  size_t *changed, th_error *err), (st, outs, n, changed, err))
+	  size_t *changed, th_error *err), (st, outs, n, changed, err))                           \
+	/* Start-up recovery: deliveries left running by a process of this host that has          \
+	 * died (kill -9, a crash) become failed and due now (the attempt counts),                \
+	 * instead of holding their lease until it runs out and stalling their webhook's          \
+	 * queue. A claim records the claiming process (see struct store's `instance`); a         \
+	 * live process's claims, and those of other hosts, are never touched. @recovered         \
+	 * (may be NULL) counts them. */                                                          \
+	X(delivery_recover, (store *st, size_t *recovered, th_error *err),                        \
+	  (st, recovered, err))                                                                   \
+	/* New pending deliveries of an event to every matching handler; @out_n counts            \
+	 * them. */                                                                               \
+	X(event_replay, (store *st, const char *event_id, size_t *out_n, th_error *err),          \
+	  (st, event_id, out_n, err))
 #define STORE_OPS_ALL(X) STORE_OPS(X) STORE_OPS_CHECKED(X)
 /* clang-format on */
 
 struct store_ops {
 	const char *name; /* "sqlite", "postgresql" */
 	void (*close)(store *st);
+	/* how the listings built from filters run (store_query.c) */
+	const struct store_dialect *dialect;
 #define STORE_OP_MEMBER(op, params, args) int(*op) params;
 	STORE_OPS_ALL(STORE_OP_MEMBER)
 #undef STORE_OP_MEMBER
@@ -362,6 +358,18 @@ STORE_OPS(STORE_OP_WRAPPER)
  * other than done, failed or dead is TH_EINVAL and records nothing. */
 int store_delivery_finish_many(store *st, const delivery_outcome *outs, size_t n, size_t *changed,
                                th_error *err);
+int store_delivery_recover(store *st, size_t *recovered, th_error *err);
+
+/* Listings with filters, the same SQL on both backends (store_query.c):
+ * events without payloads, newest first (or oldest first); a page of events
+ * with payloads (export); deliveries newest first by insertion (@status,
+ * @event_id NULL: any). */
+int store_event_list(store *st, const event_query *q, event_row **out, size_t *n, th_error *err);
+int store_event_page(store *st, const event_page_query *q, event_row **out, size_t *n,
+                     th_error *err);
+int store_delivery_list(store *st, const char *status, const char *event_id, size_t limit,
+                        delivery **out, size_t *n, th_error *err);
+int store_event_replay(store *st, const char *event_id, size_t *out_n, th_error *err);
 /* Record an attempt's outcome (delivery_finish_many() of one): status done,
  * failed (with @next_attempt_at) or dead. TH_ENOTFOUND for an unknown id. */
 int store_delivery_finish(store *st, const char *id, enum delivery_status status,

@@ -254,7 +254,7 @@ void store_params_handler(store_params *w, const handler *h); /* HANDLER_COLS */
 /* Writes a statement's values to @w in the order of their placeholders. */
 typedef void (*store_binder)(store_params *w, const void *ctx);
 
-typedef struct store_dialect {
+struct store_dialect {
 	char style;                 /* placeholders: '$' ($1, $2, ...) or '?' (?1, ?2, ...) */
 	const char *like;           /* " AND summary <a LIKE that folds ASCII case> " */
 	const char *delivery_order; /* " ORDER BY <deliveries in insertion order> DESC LIMIT " */
@@ -263,16 +263,8 @@ typedef struct store_dialect {
 	int (*list)(store *st, const char *sql, store_binder bind, const void *ctx,
 	            const store_rowtype *rt, void **out, size_t *n, const char *what,
 	            th_error *err);
-} store_dialect;
-
-/* The store_ops entries of the same names, in dialect @d. */
-int store_query_event_list(store *st, const store_dialect *d, const event_query *q, event_row **out,
-                           size_t *n, th_error *err);
-int store_query_event_page(store *st, const store_dialect *d, const event_page_query *q,
-                           event_row **out, size_t *n, th_error *err);
-int store_query_delivery_list(store *st, const store_dialect *d, const char *status,
-                              const char *event_id, size_t limit, delivery **out, size_t *n,
-                              th_error *err);
+};
+typedef struct store_dialect store_dialect;
 
 /* Every remaining row of @r as a new array of @t elements (NULL when none),
  * the caller's on success; on failure everything read is freed, *out is NULL

@@ -73,9 +73,9 @@ static int run_parts(store *st, const store_dialect *d, const char *head, const 
 	return ret;
 }
 
-int store_query_event_list(store *st, const store_dialect *d, const event_query *q, event_row **out,
-                           size_t *n, th_error *err)
+int store_event_list(store *st, const event_query *q, event_row **out, size_t *n, th_error *err)
 {
+	const store_dialect *d = st->ops->dialect;
 	bool text = q->text && *q->text;
 	buf pat;
 	buf_init(&pat, 4096);
@@ -102,8 +102,8 @@ int store_query_event_list(store *st, const store_dialect *d, const event_query 
 	return ret;
 }
 
-int store_query_event_page(store *st, const store_dialect *d, const event_page_query *q,
-                           event_row **out, size_t *n, th_error *err)
+int store_event_page(store *st, const event_page_query *q, event_row **out, size_t *n,
+                     th_error *err)
 {
 	*out = NULL;
 	*n = 0;
@@ -118,14 +118,15 @@ int store_query_event_page(store *st, const store_dialect *d, const event_page_q
 	    part_int(q->until_ms > 0, " AND received_at < ", q->until_ms),
 	    part_int(true, " ORDER BY seq LIMIT ", (int64_t)q->limit),
 	};
-	return run_parts(st, d, "SELECT " EVENT_COLS ", payload FROM events", ps, PARTS_MAX,
-	                 &store_rt_event_row_full, (void **)out, n, "reading events", err);
+	return run_parts(st, st->ops->dialect, "SELECT " EVENT_COLS ", payload FROM events", ps,
+	                 PARTS_MAX, &store_rt_event_row_full, (void **)out, n, "reading events",
+	                 err);
 }
 
-int store_query_delivery_list(store *st, const store_dialect *d, const char *status,
-                              const char *event_id, size_t limit, delivery **out, size_t *n,
-                              th_error *err)
+int store_delivery_list(store *st, const char *status, const char *event_id, size_t limit,
+                        delivery **out, size_t *n, th_error *err)
 {
+	const store_dialect *d = st->ops->dialect;
 	*out = NULL;
 	*n = 0;
 	if (store_check_status_filter(status, err) != 0)
