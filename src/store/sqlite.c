@@ -540,6 +540,13 @@ static void bind_key(sq_bind *b, const void *arg)
 	sq_bind_text(b, arg);
 }
 
+void sq_bind_texts(sq_bind *b, const void *arg)
+{
+	const sq_texts *x = arg;
+	for (size_t i = 0; i < x->n && i < TH_ARRAY_LEN(x->v); i++)
+		sq_bind_text(b, x->v[i]);
+}
+
 /* Run @body with @ctx in one write transaction under the lock; any failure
  * (its own or the commit's) rolls back. */
 int sq_txn(sq *s, sq_txn_body body, void *ctx, th_error *err)

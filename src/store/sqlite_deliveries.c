@@ -89,27 +89,15 @@ int sq_handler_set_enabled(store *st, const char *id, bool enabled, th_error *er
 	return ret;
 }
 
-typedef struct sq_secret {
-	const char *id, *old, *secret;
-} sq_secret;
-
-static void bind_secret(sq_bind *b, const void *arg)
-{
-	const sq_secret *x = arg;
-	sq_bind_text(b, x->id);
-	sq_bind_text(b, x->old);
-	sq_bind_text(b, x->secret);
-}
-
 int sq_handler_set_secret(store *st, const char *id, const char *old, const char *secret,
                           bool *changed, th_error *err)
 {
-	sq_secret x = {id, old, secret};
+	sq_texts x = {{id, old, secret}, 3};
 	int changes = 0;
 	*changed = false;
 	if (!id || !old || !secret)
 		return th_err(err, TH_EINVAL, "handler_set_secret: id, old and new secret needed");
-	int ret = sq_command(sq_of(st), Q_HANDLER_SET_SECRET, bind_secret, &x,
+	int ret = sq_command(sq_of(st), Q_HANDLER_SET_SECRET, sq_bind_texts, &x,
 	                     "updating a handler's secret", NULL, &changes, err);
 	*changed = ret == 0 && changes > 0;
 	return ret;

@@ -178,6 +178,13 @@ int sq_list_ints(sq *s, enum sq_q id, const int64_t *args, size_t nargs, const s
 typedef void (*sq_binder)(sq_bind *b, const void *arg);
 /* Turns a uniqueness violation of @arg into a TH_EEXISTS message. */
 typedef int (*sq_unique_fn)(sq *s, const void *arg, th_error *err);
+/* Text parameters in order ({{a, b}, 2}), bound by sq_bind_texts (an
+ * sq_binder). */
+typedef struct sq_texts {
+	const char *v[3];
+	size_t n;
+} sq_texts;
+void sq_bind_texts(sq_bind *b, const void *arg);
 /* Run cached command @id (no rows) under the lock, bound by @bind from @arg:
  * 0 with *@changes (optional) the rows changed; else @on_unique's error for a
  * uniqueness violation (when given) or TH_ESTORE "what: message". */

@@ -244,6 +244,8 @@ struct store_params {
 void store_params_webhook(store_params *w, const webhook *wh, bool insert);
 void store_params_token(store_params *w, const token *t);     /* TOKEN_COLS */
 void store_params_handler(store_params *w, const handler *h); /* HANDLER_COLS */
+/* id_hash, user, csrf, expires_at */
+void store_params_session(store_params *w, const user_session *us);
 
 /* ---- listings built from their filters (store_query.c) -----------------------------
  *

@@ -314,6 +314,14 @@ void store_params_handler(store_params *w, const handler *h)
 	w->ops->integer(w, created_or_now(h->created_at));
 }
 
+void store_params_session(store_params *w, const user_session *us)
+{
+	w->ops->text(w, us->id_hash);
+	w->ops->text(w, us->user);
+	w->ops->text(w, us->csrf);
+	w->ops->integer(w, us->expires_at);
+}
+
 /* Grow @*arr (of @elem-sized items) so it can hold @n + 1; zeroes new room. */
 static int grow(char **arr, size_t *cap, size_t n, size_t elem)
 {
