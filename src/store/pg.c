@@ -28,14 +28,17 @@
  * The password is never logged or put in an error: errors name the URL
  * through mask_url() with the query string dropped.
  */
+#include <errno.h>
 #include <libpq-fe.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "store/migrations_pg.h"
 #include "store/pg_int.h"
 #include "store/store_fault.h"
+#include "util/log.h"
 
 #define POOL_DEFAULT 4
 #define POOL_MAX 64
@@ -177,6 +180,13 @@ static void pw_bool(store_params *w, bool v)
 }
 const struct store_params_ops pp_params_ops = {pw_text, pw_int, pw_bool};
 
+/* For values from outside (filters): text repaired (pp_text_repair). */
+static void pw_text_repair(store_params *w, const char *v)
+{
+	pp_text_repair(w->dst, v);
+}
+static const struct store_params_ops pp_repair_params_ops = {pw_text_repair, pw_int, pw_bool};
+
 static bool pp_room(pparams *p)
 {
 	if (p->oom)
@@ -316,32 +326,60 @@ int pg_fail(pgs *s, PGconn *c, const PGresult *r, const char *what, th_error *er
  * PGRES_COMMAND_OK or PGRES_TUPLES_OK (PQclear it), else NULL with @err. */
 PGresult *pq(pgs *s, PGconn *c, const char *sql, pparams *p, const char *what, th_error *err)
 {
-	if (p && p->oom) {
-		th_err(err, TH_ENOMEM, "%s: out of memory", what);
-		return NULL;
-	}
-	if (store_fault_hit(STORE_FAULT_QUERY)) { /* tests only (store_fault.h) */
-		th_err(err, TH_ESTORE, "%s: injected fault", what);
-		return NULL;
-	}
+	return pq_state(s, c, sql, p, what, NULL, err);
+}
+
+/* The one way statements run: the result in *@out (PQclear it) and 0, or
+ * *@out NULL and the error's code (pg_fail), with the failed statement's
+ * SQLSTATE in @state when given ("" when it had none, e.g. out of memory). */
+static int pq_run(pgs *s, PGconn *c, const char *sql, pparams *p, const char *what, char state[6],
+                  PGresult **out, th_error *err)
+{
+	*out = NULL;
+	if (state)
+		state[0] = '\0';
+	if (p && p->oom)
+		return th_err(err, TH_ENOMEM, "%s: out of memory", what);
+	if (store_fault_hit(STORE_FAULT_QUERY)) /* tests only (store_fault.h) */
+		return th_err(err, TH_ESTORE, "%s: injected fault", what);
 	PGresult *r = PQexecParams(c, sql, p ? p->n : 0, NULL, p ? p->v : NULL, p ? p->len : NULL,
 	                           p ? p->fmt : NULL, 0);
 	ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
-	if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
-		return r;
-	pg_fail(s, c, r, what, err);
+	if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
+		*out = r;
+		return 0;
+	}
+	const char *code = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+	if (state)
+		str_copy(state, 6, code ? code : "");
+	int ret = pg_fail(s, c, r, what, err);
 	PQclear(r);
-	return NULL;
+	return ret;
+}
+
+/* pq(), and when the statement failed its SQLSTATE in @state (optional),
+ * for pg_retry(). */
+PGresult *pq_state(pgs *s, PGconn *c, const char *sql, pparams *p, const char *what, char state[6],
+                   th_error *err)
+{
+	PGresult *r = NULL;
+	(void)pq_run(s, c, sql, p, what, state, &r, err);
+	return r;
+}
+
+int pq_get(pgs *s, PGconn *c, const char *sql, pparams *p, const char *what, PGresult **out,
+           th_error *err)
+{
+	return pq_run(s, c, sql, p, what, NULL, out, err);
 }
 
 /* Run a statement whose result is not needed; 0 or the error code. */
 int pq_do(pgs *s, PGconn *c, const char *sql, pparams *p, const char *what, th_error *err)
 {
-	PGresult *r = pq(s, c, sql, p, what, err);
-	if (!r)
-		return err ? err->code : TH_ESTORE;
+	PGresult *r = NULL;
+	int ret = pq_get(s, c, sql, p, what, &r, err);
 	PQclear(r);
-	return 0;
+	return ret;
 }
 
 /* Rows affected by a command result. */
@@ -400,6 +438,41 @@ int with_txn(pgs *s, pg_op body, void *ctx, th_error *err)
 {
 	pg_txn t = {body, ctx};
 	return with_conn(s, op_txn, &t, err);
+}
+
+/* ---- trying again after a deadlock -------------------------------------------------------- */
+
+bool pg_retryable(const char *sqlstate)
+{
+	return str_eq(sqlstate, "40P01") || str_eq(sqlstate, "40001");
+}
+
+/* Before try @try + 1: 10..40 ms times @try, jittered so the two instances
+ * that collided do not collide again in step. */
+void pg_retry_pause(int try)
+{
+	unsigned char r = 0;
+	if (rand_fill(&r, 1) != 0)
+		r = 128;
+	long ms = (10 + (long)r * 30 / 255) * try;
+	struct timespec ts = {0, ms * 1000000L};
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+int pg_retry(pgs *s, bool txn, pg_op op, void *ctx, char *state, const char *what, th_error *err)
+{
+	for (int try = 1;; try++) {
+		state[0] = '\0';
+		int ret = txn ? with_txn(s, op, ctx, err) : with_conn(s, op, ctx, err);
+		if (ret == 0 || !pg_retryable(state) || try > PG_RETRIES)
+			return ret;
+		log_warn("store",
+		         "%s: %s (SQLSTATE %s, with another instance); trying again (%d of %d)",
+		         what, str_eq(state, "40P01") ? "deadlock" : "serialization failure", state,
+		         try, PG_RETRIES);
+		pg_retry_pause(try);
+	}
 }
 
 /* ---- reading: a result as a store_row cursor (store_rows.c reads the rows) --------------- */
@@ -493,12 +566,9 @@ static int op_migrate(pgs *s, PGconn *c, void *ctx, th_error *err)
 		                 " version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)",
 		                 NULL, "creating schema_migrations", err)) != 0)
 			goto fail;
-		r = pq(s, c, "SELECT coalesce(max(version), 0) FROM schema_migrations", NULL,
-		       "reading the schema version", err);
-		if (!r) {
-			ret = err ? err->code : TH_ESTORE;
+		if ((ret = pq_get(s, c, "SELECT coalesce(max(version), 0) FROM schema_migrations",
+		                  NULL, "reading the schema version", &r, err)) != 0)
 			goto fail;
-		}
 		int64_t v = 0;
 		(void)num_parse_i64(PQgetvalue(r, 0, 0), 0, INT32_MAX, &v);
 		PQclear(r);
@@ -542,7 +612,7 @@ fail:
 	return ret;
 }
 
-static int pg_migrate(store *st, int *out_version, th_error *err)
+int pg_migrate(store *st, int *out_version, th_error *err)
 {
 	return with_conn(pgs_of(st), op_migrate, out_version, err);
 }
@@ -553,7 +623,7 @@ static int op_ping(pgs *s, PGconn *c, void *ctx, th_error *err)
 	return pq_do(s, c, "SELECT 1", NULL, "ping", err);
 }
 
-static int pg_ping(store *st, th_error *err)
+int pg_ping(store *st, th_error *err)
 {
 	return with_conn(pgs_of(st), op_ping, NULL, err);
 }
@@ -578,7 +648,7 @@ static int op_probe_write(pgs *s, PGconn *c, void *ctx, th_error *err)
 	return ret;
 }
 
-static int pg_probe_write(store *st, th_error *err)
+int pg_probe_write(store *st, th_error *err)
 {
 	return with_conn(pgs_of(st), op_probe_write, NULL, err);
 }
@@ -607,10 +677,10 @@ static void pg_close(store *st)
 int pg_simple(pgs *s, PGconn *c, void *ctx, th_error *err)
 {
 	simple_op *o = ctx;
-	PGresult *r = pq(s, c, o->sql, o->p, o->what, err);
-	if (!r)
-		return err ? err->code : TH_ESTORE;
-	int ret = 0;
+	PGresult *r = NULL;
+	int ret = pq_run(s, c, o->sql, o->p, o->what, o->sqlstate, &r, err);
+	if (ret != 0)
+		return ret;
 	o->changes = pq_changes(r);
 	if (o->rt && o->first)
 		ret = pg_read_first(r, o->rt, o->first, o->nf, err);
@@ -655,6 +725,24 @@ int pg_list_all(pgs *s, const char *sql, pparams *p, const char *what, const sto
 	return with_conn(s, pg_simple, &o, err);
 }
 
+/* The dialect's listing: @sql with the values @bind writes (text from
+ * outside, so repaired), on a pooled connection. */
+static int pg_list_sql(store *st, const char *sql, store_binder bind, const void *ctx,
+                       const store_rowtype *rt, void **out, size_t *n, const char *what,
+                       th_error *err)
+{
+	pparams p = {0};
+	bind(&(store_params){&pp_repair_params_ops, &p}, ctx);
+	int ret = pg_list_all(pgs_of(st), sql, &p, what, rt, out, n, err);
+	pp_free(&p);
+	return ret;
+}
+
+/* ILIKE: with the C collation of our clusters it folds ASCII letters;
+ * deliveries.seq (identity) is the insertion order. */
+static const store_dialect pg_dialect = {'$', " AND summary ILIKE ", " ORDER BY d.seq DESC LIMIT ",
+                                         pg_list_sql};
+
 int pg_command(pgs *s, const char *sql, pparams *p, const char *what, long *changes, th_error *err)
 {
 	simple_op o = {.sql = sql, .p = p, .what = what};
@@ -677,57 +765,16 @@ int pg_delete_one(pgs *s, const char *sql, const char *key, const char *what, bo
 	return ret;
 }
 
+/* clang-format off */
+#define PG_OP_ENTRY(op, params, args) .op = pg_##op,
 static const struct store_ops pg_ops = {
     .name = "postgresql",
     .close = pg_close,
-    .migrate = pg_migrate,
-    .ping = pg_ping,
-    .probe_write = pg_probe_write,
-    .webhook_insert = pg_webhook_insert,
-    .webhook_update = pg_webhook_update,
-    .webhook_get = pg_webhook_get,
-    .webhook_find = pg_webhook_find,
-    .webhook_list = pg_webhook_list,
-    .webhook_delete = pg_webhook_delete,
-    .token_put = pg_token_put,
-    .token_get = pg_token_get,
-    .token_list = pg_token_list,
-    .token_delete = pg_token_delete,
-    .webhook_fill_fp = pg_webhook_fill_fp,
-    .token_fill_fp = pg_token_fill_fp,
-    .events_put = pg_events_put,
-    .event_get = pg_event_get,
-    .event_list = pg_event_list,
-    .event_rollup = pg_event_rollup,
-    .delivery_rollup = pg_delivery_rollup,
-    .event_seq_bounds = pg_event_seq_bounds,
-    .event_page = pg_event_page,
-    .events_prune = pg_events_prune,
-    .compact = pg_compact,
-    .vacuum_mode = pg_vacuum_mode,
-    .handler_insert = pg_handler_insert,
-    .handler_get = pg_handler_get,
-    .handler_list = pg_handler_list,
-    .handler_delete = pg_handler_delete,
-    .handler_set_enabled = pg_handler_set_enabled,
-    .handler_set_secret = pg_handler_set_secret,
-    .delivery_list = pg_delivery_list,
-    .delivery_get = pg_delivery_get,
-    .delivery_claim = pg_delivery_claim,
-    .delivery_finish = store_delivery_finish_one,
-    .delivery_finish_many = pg_delivery_finish_many,
-    .delivery_recover = pg_delivery_recover,
-    .delivery_retry = pg_delivery_retry,
-    .event_replay = pg_event_replay,
-    .delivery_stats = pg_delivery_stats,
-    .user_put = pg_user_put,
-    .user_get_hash = pg_user_get_hash,
-    .session_put = pg_session_put,
-    .session_get = pg_session_get,
-    .backfill_mark_get = pg_backfill_mark_get,
-    .backfill_mark_put = pg_backfill_mark_put,
-    .session_delete = pg_session_delete,
+    .dialect = &pg_dialect,
+    STORE_OPS_ALL(PG_OP_ENTRY) /* .migrate = pg_migrate, ... */
 };
+#undef PG_OP_ENTRY
+/* clang-format on */
 
 /* ---- opening -------------------------------------------------------------------------------- */
 

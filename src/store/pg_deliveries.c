@@ -50,9 +50,9 @@ static int op_handler_delete(pgs *s, PGconn *c, void *ctx, th_error *err)
 	if ((ret = pq_do(s, c, "DELETE FROM deliveries WHERE handler_id = $1 AND status <> 'done'",
 	                 &p, "deleting a handler's deliveries", err)) != 0)
 		goto out;
-	if (!(r = pq(s, c, "DELETE FROM handlers WHERE id = $1", &p, "deleting a handler", err)))
-		ret = err ? err->code : TH_ESTORE;
-	else if (pq_changes(r) == 0)
+	if ((ret = pq_get(s, c, "DELETE FROM handlers WHERE id = $1", &p, "deleting a handler", &r,
+	                  err)) == 0 &&
+	    pq_changes(r) == 0)
 		ret = store_not_found(err, "handler", id);
 out:
 	PQclear(r);
@@ -99,36 +99,6 @@ int pg_handler_set_secret(store *st, const char *id, const char *old, const char
 }
 
 /* ---- deliveries ---------------------------------------------------------------------------- */
-
-/* Newest first (by insertion); optional status and event filters. */
-int pg_delivery_list(store *st, const char *status, const char *event_id, size_t limit,
-                     delivery **out, size_t *n, th_error *err)
-{
-	*out = NULL;
-	*n = 0;
-	if (store_check_status_filter(status, err) != 0)
-		return TH_EINVAL;
-	limit = store_list_limit(limit, STORE_DELIVERY_LIST_DEFAULT);
-	pparams p = {0};
-	char sql[512], a[32] = "", b[32] = "";
-	pp_i64(&p, (int64_t)limit);
-	if (status) {
-		pp_text(&p, status);
-		str_printf(a, sizeof a, " AND d.status = $%d", p.n);
-	}
-	if (event_id) {
-		pp_text_repair(&p, event_id);
-		str_printf(b, sizeof b, " AND d.event_id = $%d", p.n);
-	}
-	str_printf(sql, sizeof sql,
-	           "SELECT " DELIVERY_COLS " FROM deliveries d WHERE true%s%s"
-	           " ORDER BY d.seq DESC LIMIT $1",
-	           a, b);
-	int ret = pg_list_all(pgs_of(st), sql, &p, "listing deliveries", &store_rt_delivery,
-	                      (void **)out, n, err);
-	pp_free(&p);
-	return ret;
-}
 
 int pg_delivery_get(store *st, const char *id, delivery *out, th_error *err)
 {
@@ -178,8 +148,15 @@ int pg_delivery_claim(store *st, unsigned kinds, size_t max, int64_t lease_ms, d
 	pp_i64(&p, (int64_t)max);
 	pp_i64(&p, now + lease_ms);
 	pp_text(&p, st->instance);
-	int ret = pg_list_all(pgs_of(st), CLAIM_SQL, &p, "claiming deliveries", &store_rt_delivery,
-	                      (void **)out, n, err);
+	/* one statement, so a deadlock rolls it back whole: tried again like an
+	 * ingest batch (pg_retry) */
+	simple_op o = {.sql = CLAIM_SQL,
+	               .p = &p,
+	               .what = "claiming deliveries",
+	               .rt = &store_rt_delivery,
+	               .out = (void **)out,
+	               .n = n};
+	int ret = pg_retry(pgs_of(st), false, pg_simple, &o, o.sqlstate, o.what, err);
 	pp_free(&p);
 	return ret;
 }
@@ -188,6 +165,7 @@ typedef struct pg_finish_many {
 	const delivery_outcome *outs;
 	size_t n;
 	size_t changed;
+	char sqlstate[6]; /* a failure's SQLSTATE (pg_retry) */
 } pg_finish_many;
 
 /* Every outcome of the batch inside the caller's transaction. */
@@ -209,17 +187,17 @@ static int op_finish_many(pgs *s, PGconn *c, void *ctx, th_error *err)
 		pp_i64(&p, o->attempts);
 		/* and the hourly delivery rollup (migration 9) in the same round trip:
 		 * a row counts when the update found the delivery */
-		PGresult *r =
-		    pq(s, c,
-		       "WITH u AS (UPDATE deliveries SET status = $2, next_attempt_at = $3,"
-		       " last_error = $4, updated_at = $5, claimed_until = 0,"
-		       " attempts = CASE WHEN $8 > 0 THEN $8 ELSE attempts END WHERE id = $1"
-		       " RETURNING handler_id)"
-		       " INSERT INTO delivery_rollup_hour (hour, handler_id, status, bucket, n)"
-		       " SELECT $6, handler_id, $2, $7, 1 FROM u"
-		       " ON CONFLICT (hour, handler_id, status, bucket)"
-		       " DO UPDATE SET n = delivery_rollup_hour.n + 1",
-		       &p, "recording a delivery's outcome", err);
+		PGresult *r = pq_state(
+		    s, c,
+		    "WITH u AS (UPDATE deliveries SET status = $2, next_attempt_at = $3,"
+		    " last_error = $4, updated_at = $5, claimed_until = 0,"
+		    " attempts = CASE WHEN $8 > 0 THEN $8 ELSE attempts END WHERE id = $1"
+		    " RETURNING handler_id)"
+		    " INSERT INTO delivery_rollup_hour (hour, handler_id, status, bucket, n)"
+		    " SELECT $6, handler_id, $2, $7, 1 FROM u"
+		    " ON CONFLICT (hour, handler_id, status, bucket)"
+		    " DO UPDATE SET n = delivery_rollup_hour.n + 1",
+		    &p, "recording a delivery's outcome", m->sqlstate, err);
 		pp_free(&p);
 		if (!r)
 			return err ? err->code : TH_ESTORE;
@@ -232,13 +210,12 @@ static int op_finish_many(pgs *s, PGconn *c, void *ctx, th_error *err)
 int pg_delivery_finish_many(store *st, const delivery_outcome *outs, size_t n, size_t *changed,
                             th_error *err)
 {
-	int ret = store_check_outcomes(outs, n, changed, err);
-	if (ret != 0 || n == 0)
-		return ret;
-	pg_finish_many m = {outs, n, 0};
-	ret = with_txn(pgs_of(st), op_finish_many, &m, err);
-	if (ret == 0 && changed)
-		*changed = m.changed;
+	/* two instances' batches can update the same rollup cells in another
+	 * order: a deadlock rolls the whole batch back, and it runs again */
+	pg_finish_many m = {outs, n, 0, ""};
+	int ret =
+	    pg_retry(pgs_of(st), true, op_finish_many, &m, m.sqlstate, "recording outcomes", err);
+	*changed = m.changed;
 	return ret;
 }
 
@@ -255,13 +232,11 @@ static int op_delivery_retry(pgs *s, PGconn *c, void *ctx, th_error *err)
 	 * retry and then sees the delivery pending (and keeps the event), or this
 	 * retry waits for it and finds the delivery gone; never a retry reported
 	 * done whose delivery the prune then deletes */
-	if (!(r = pq(s, c,
-	             "SELECT d.status FROM deliveries d JOIN events e ON e.id = d.event_id"
-	             " WHERE d.id = $1 FOR UPDATE OF d FOR SHARE OF e",
-	             &p, "reading a delivery", err))) {
-		ret = err ? err->code : TH_ESTORE;
+	if ((ret = pq_get(s, c,
+	                  "SELECT d.status FROM deliveries d JOIN events e ON e.id = d.event_id"
+	                  " WHERE d.id = $1 FOR UPDATE OF d FOR SHARE OF e",
+	                  &p, "reading a delivery", &r, err)) != 0)
 		goto out;
-	}
 	if (PQntuples(r) == 0) {
 		ret = store_not_found(err, "delivery", id);
 		goto out;
@@ -330,18 +305,14 @@ int pg_delivery_stats(store *st, int64_t counts[5], int64_t *oldest_pending_at, 
 	return with_conn(pgs_of(st), op_delivery_stats, &x, err);
 }
 
-typedef struct recover_ctx {
-	size_t made;
-} recover_ctx;
-
 /* The claimers of running deliveries that are dead processes of this host:
  * their deliveries become failed and due now, in one transaction. Another
  * instance recovering at the same time takes turns on the rows (FOR UPDATE
  * in the UPDATE), and a row already recovered no longer matches. */
 static int op_recover(pgs *s, PGconn *c, void *ctx, th_error *err)
 {
-	recover_ctx *x = ctx;
-	x->made = 0;
+	size_t *recovered = ctx;
+	*recovered = 0;
 	PGresult *r = pq(s, c,
 	                 "SELECT DISTINCT claimed_by FROM deliveries"
 	                 " WHERE status = 'running' AND claimed_by IS NOT NULL",
@@ -367,7 +338,7 @@ static int op_recover(pgs *s, PGconn *c, void *ctx, th_error *err)
 		if (!u) {
 			ret = err ? err->code : TH_ESTORE;
 		} else {
-			x->made += (size_t)pq_changes(u);
+			*recovered += (size_t)pq_changes(u);
 			PQclear(u);
 		}
 	}
@@ -377,11 +348,7 @@ static int op_recover(pgs *s, PGconn *c, void *ctx, th_error *err)
 
 int pg_delivery_recover(store *st, size_t *recovered, th_error *err)
 {
-	recover_ctx x = {0};
-	int ret = with_txn(pgs_of(st), op_recover, &x, err);
-	if (recovered)
-		*recovered = ret == 0 ? x.made : 0;
-	return ret;
+	return with_txn(pgs_of(st), op_recover, recovered, err);
 }
 
 /* The delivery rollup cells of [from_hour, to_hour), oldest first. */

@@ -519,20 +519,12 @@ enum { PUT_RETRIES = 3 };
 
 static bool batch_retryable(const char *sqlstate)
 {
-	return str_eq(sqlstate, "40P01") || str_eq(sqlstate, "40001");
+	return pg_retryable(sqlstate);
 }
 
-/* Before try @try + 1: 10..40 ms times @try, jittered so the two instances
- * that collided do not collide again in step. */
 static void retry_pause(int try)
 {
-	unsigned char r = 0;
-	if (rand_fill(&r, 1) != 0)
-		r = 128;
-	long ms = (10 + (long)r * 30 / 255) * try;
-	struct timespec ts = {0, ms * 1000000L};
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-		;
+	pg_retry_pause(try);
 }
 
 int pg_events_put(store *st, event **evs, size_t n, enum store_put *results, th_error *err)
@@ -580,64 +572,9 @@ int pg_event_get(store *st, const char *id, event *out, th_error *err)
 	                 "reading an event", &store_rt_event, out, "event", err);
 }
 
-/* Newest first (or oldest first), without payloads. The text filter is
- * ILIKE, which (with the C collation of our clusters) folds ASCII letters. */
-int pg_event_list(store *st, const event_query *qy, event_row **out, size_t *n, th_error *err)
-{
-	*out = NULL;
-	*n = 0;
-	pparams p = {0};
-	buf sql, pat;
-	buf_init(&sql, 4096);
-	buf_init(&pat, 4096);
-	int ret = 0;
-	size_t limit = store_list_limit(qy->limit, STORE_EVENT_LIST_DEFAULT);
-	int e = buf_puts(&sql, "SELECT " EVENT_COLS " FROM events WHERE true");
-	if (!e && qy->webhook_id) {
-		pp_text_repair(&p, qy->webhook_id);
-		e = buf_printf(&sql, " AND webhook_id = $%d", p.n);
-	}
-	if (!e && qy->action_type) {
-		pp_text_repair(&p, qy->action_type);
-		e = buf_printf(&sql, " AND action_type = $%d", p.n);
-	}
-	if (!e && qy->text && *qy->text) {
-		e = store_like_pattern(&pat, qy->text);
-		if (!e) {
-			pp_text_repair(&p, pat.data);
-			e = buf_printf(&sql, " AND summary ILIKE $%d ESCAPE '\\'", p.n);
-		}
-	}
-	if (!e && qy->after_seq > 0) {
-		pp_i64(&p, qy->after_seq);
-		e = buf_printf(&sql, " AND seq > $%d", p.n);
-	}
-	if (!e && qy->before_seq > 0) {
-		pp_i64(&p, qy->before_seq);
-		e = buf_printf(&sql, " AND seq < $%d", p.n);
-	}
-	if (!e)
-		e = buf_puts(&sql, qy->oldest_first ? " ORDER BY seq ASC" : " ORDER BY seq DESC");
-	if (!e) {
-		pp_i64(&p, (int64_t)limit);
-		e = buf_printf(&sql, " LIMIT $%d", p.n);
-	}
-	if (e) {
-		ret = th_err(err, TH_ETOOBIG, "event filter text is too long");
-		goto out;
-	}
-	ret = pg_list_all(pgs_of(st), sql.data, &p, "listing events", &store_rt_event_row,
-	                  (void **)out, n, err);
-out:
-	pp_free(&p);
-	buf_free(&sql);
-	buf_free(&pat);
-	return ret;
-}
-
 typedef struct replay_ctx {
 	const char *event_id;
-	size_t made;
+	size_t *made; /* the deliveries made */
 } replay_ctx;
 
 /* A new generation of deliveries of a stored event, one per matching enabled
@@ -654,14 +591,13 @@ static int op_event_replay(pgs *s, PGconn *c, void *ctx, th_error *err)
 	dbatch db = {0};
 	buf_init(&db.sql, BUF_MAX_DEFAULT);
 	int ret = 0;
-	x->made = 0;
+	*x->made = 0;
 	pp_text_repair(&p, x->event_id);
 	/* FOR UPDATE: two replays of one event take turns, so generations differ */
-	if (!(r = pq(s, c, "SELECT " EVENT_COLS ", payload FROM events WHERE id = $1 FOR UPDATE",
-	             &p, "reading an event", err))) {
-		ret = err ? err->code : TH_ESTORE;
+	if ((ret =
+	         pq_get(s, c, "SELECT " EVENT_COLS ", payload FROM events WHERE id = $1 FOR UPDATE",
+	                &p, "reading an event", &r, err)) != 0)
 		goto out;
-	}
 	char nf[160];
 	store_not_found_msg(nf, sizeof nf, "event", x->event_id);
 	ret = pg_read_first(r, &store_rt_event_row_full, &er, nf, err);
@@ -669,13 +605,11 @@ static int op_event_replay(pgs *s, PGconn *c, void *ctx, th_error *err)
 	r = NULL;
 	if (ret != 0)
 		goto out;
-	if (!(r = pq(s, c,
-	             "SELECT coalesce(max(generation), -1) + 1 FROM deliveries"
-	             " WHERE event_id = $1",
-	             &p, "reading delivery generations", err))) {
-		ret = err ? err->code : TH_ESTORE;
+	if ((ret = pq_get(s, c,
+	                  "SELECT coalesce(max(generation), -1) + 1 FROM deliveries"
+	                  " WHERE event_id = $1",
+	                  &p, "reading delivery generations", &r, err)) != 0)
 		goto out;
-	}
 	(void)num_parse_i64(PQgetvalue(r, 0, 0), 0, INT32_MAX, &generation);
 	if ((ret = load_enabled_handlers(s, c, &hs, &nh, err)) != 0)
 		goto out;
@@ -684,7 +618,7 @@ static int op_event_replay(pgs *s, PGconn *c, void *ctx, th_error *err)
 		goto out;
 	if ((ret = dbatch_flush(s, c, &db, err)) != 0)
 		goto out;
-	x->made = db.made;
+	*x->made = db.made;
 out:
 	PQclear(r);
 	pp_free(&p);
@@ -697,11 +631,8 @@ out:
 
 int pg_event_replay(store *st, const char *event_id, size_t *out_n, th_error *err)
 {
-	replay_ctx x = {event_id, 0};
-	int ret = with_txn(pgs_of(st), op_event_replay, &x, err);
-	if (out_n)
-		*out_n = ret == 0 ? x.made : 0;
-	return ret;
+	replay_ctx x = {event_id, out_n};
+	return with_txn(pgs_of(st), op_event_replay, &x, err);
 }
 
 /* The rollup cells of [from_hour, to_hour), oldest first. */

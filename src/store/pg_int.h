@@ -71,12 +71,33 @@ extern const struct store_params_ops pp_params_ops;
 int pg_fail(pgs *s, PGconn *c, const PGresult *r, const char *what, th_error *err);
 /* Run @sql with @p (may be NULL): the result (PQclear it) or NULL with @err. */
 PGresult *pq(pgs *s, PGconn *c, const char *sql, pparams *p, const char *what, th_error *err);
+/* pq(), and the failed statement's SQLSTATE in @state (NULL: not wanted). */
+PGresult *pq_state(pgs *s, PGconn *c, const char *sql, pparams *p, const char *what, char state[6],
+                   th_error *err);
+/* Run @sql with @p (may be NULL): 0 with the result in *@out (PQclear it),
+ * or the error's code with *@out NULL. */
+int pq_get(pgs *s, PGconn *c, const char *sql, pparams *p, const char *what, PGresult **out,
+           th_error *err);
 /* Run a statement whose result is not needed; 0 or the error code. */
 int pq_do(pgs *s, PGconn *c, const char *sql, pparams *p, const char *what, th_error *err);
 long pq_changes(PGresult *r); /* rows affected by a command */
 int pq_begin(pgs *s, PGconn *c, th_error *err);
 int pq_commit(pgs *s, PGconn *c, const char *what, th_error *err);
 void pq_rollback(PGconn *c); /* whatever is open; errors ignored */
+
+/* An operation PostgreSQL aborted for its overlap with another instance's
+ * (a deadlock, 40P01, or a serialization failure, 40001: @sqlstate) rolled
+ * back whole and may run again: pg_retry() tries it at most PG_RETRIES more
+ * times, pausing pg_retry_pause() before each (10..40 ms times the try,
+ * jittered). */
+enum { PG_RETRIES = 3 };
+bool pg_retryable(const char *sqlstate);
+void pg_retry_pause(int try);
+/* Run @op with @ctx on a pooled connection (with_txn() when @txn, else
+ * with_conn()) and again while it fails retryably: @op leaves the SQLSTATE
+ * of its failure in @state (char[6], e.g. through pq_state()). Each retry
+ * is logged, naming @what. */
+int pg_retry(pgs *s, bool txn, pg_op op, void *ctx, char *state, const char *what, th_error *err);
 
 /* Statements in libpq's pipeline mode (pg.c): queued with pq_pipe_send,
  * sent at pq_pipe_sync, answered in order by pq_pipe_result / pq_pipe_done
@@ -114,7 +135,8 @@ typedef struct simple_op {
 	size_t *n;
 	void *first;
 	const char *nf;
-	long changes; /* rows affected (commands) */
+	long changes;     /* rows affected (commands) */
+	char sqlstate[6]; /* a failure's SQLSTATE (pg_retry) */
 } simple_op;
 /* A pg_op running one simple_op (@ctx). */
 int pg_simple(pgs *s, PGconn *c, void *ctx, th_error *err);
@@ -138,59 +160,10 @@ int pg_command(pgs *s, const char *sql, pparams *p, const char *what, long *chan
 int pg_delete_one(pgs *s, const char *sql, const char *key, const char *what, bool show_key,
                   th_error *err);
 
-/* The store_ops entries, by entity file. */
-int pg_webhook_insert(store *st, const webhook *w, th_error *err);
-int pg_webhook_update(store *st, const webhook *w, th_error *err);
-int pg_webhook_get(store *st, const char *id, webhook *out, th_error *err);
-int pg_webhook_find(store *st, const char *id_model, const char *tok, webhook *out, th_error *err);
-int pg_webhook_list(store *st, webhook **out, size_t *n, th_error *err);
-int pg_webhook_delete(store *st, const char *id, th_error *err);
-int pg_token_put(store *st, const token *t, th_error *err);
-int pg_token_get(store *st, const char *tok, token *out, th_error *err);
-int pg_token_list(store *st, token **out, size_t *n, th_error *err);
-int pg_token_delete(store *st, const char *tok, th_error *err);
-int pg_webhook_fill_fp(store *st, const char *id, const char *fp, th_error *err);
-int pg_token_fill_fp(store *st, const char *tok, const char *fp, th_error *err);
-
-int pg_events_put(store *st, event **evs, size_t n, enum store_put *results, th_error *err);
-int pg_event_get(store *st, const char *id, event *out, th_error *err);
-int pg_event_list(store *st, const event_query *qy, event_row **out, size_t *n, th_error *err);
-int pg_delivery_rollup(store *st, int64_t from_hour, int64_t to_hour, delivery_rollup_row **out,
-                       size_t *n, th_error *err);
-int pg_event_rollup(store *st, int64_t from_hour, int64_t to_hour, int64_t bucket_hours,
-                    bool per_webhook, event_rollup_row **out, size_t *n, th_error *err);
-int pg_event_replay(store *st, const char *event_id, size_t *out_n, th_error *err);
-int pg_event_seq_bounds(store *st, int64_t *min_seq, int64_t *max_seq, th_error *err);
-int pg_event_page(store *st, const event_page_query *qy, event_row **out, size_t *n, th_error *err);
-int pg_events_prune(store *st, int64_t cutoff_ms, size_t limit, bool dry_run, prune_batch *b,
-                    th_error *err);
-int pg_compact(store *st, int64_t max_pages, int64_t *freed_pages, th_error *err);
-int pg_vacuum_mode(store *st, bool convert, int *mode, th_error *err);
-
-int pg_handler_insert(store *st, const handler *h, th_error *err);
-int pg_handler_get(store *st, const char *id, handler *out, th_error *err);
-int pg_handler_list(store *st, handler **out, size_t *n, th_error *err);
-int pg_handler_delete(store *st, const char *id, th_error *err);
-int pg_handler_set_enabled(store *st, const char *id, bool enabled, th_error *err);
-int pg_handler_set_secret(store *st, const char *id, const char *old, const char *secret,
-                          bool *changed, th_error *err);
-int pg_delivery_list(store *st, const char *status, const char *event_id, size_t limit,
-                     delivery **out, size_t *n, th_error *err);
-int pg_delivery_get(store *st, const char *id, delivery *out, th_error *err);
-int pg_delivery_claim(store *st, unsigned kinds, size_t max, int64_t lease_ms, delivery **out,
-                      size_t *n, th_error *err);
-int pg_delivery_finish_many(store *st, const delivery_outcome *outs, size_t n, size_t *changed,
-                            th_error *err);
-int pg_delivery_recover(store *st, size_t *recovered, th_error *err);
-int pg_delivery_retry(store *st, const char *id, th_error *err);
-int pg_delivery_stats(store *st, int64_t counts[5], int64_t *oldest_pending_at, th_error *err);
-
-int pg_user_put(store *st, const char *name, const char *pwhash, th_error *err);
-int pg_user_get_hash(store *st, const char *name, char **out_hash, th_error *err);
-int pg_session_put(store *st, const user_session *us, th_error *err);
-int pg_backfill_mark_get(store *st, const char *webhook_id, backfill_mark *out, th_error *err);
-int pg_backfill_mark_put(store *st, const backfill_mark *m, th_error *err);
-int pg_session_get(store *st, const char *id_hash, user_session *out, th_error *err);
-int pg_session_delete(store *st, const char *id_hash, th_error *err);
+/* The store_ops entries (STORE_OPS_ALL in store.h): pg_<op>, by entity file;
+ * migrate, ping and probe_write in pg.c. */
+#define PG_OP_DECL(op, params, args) int pg_##op params;
+STORE_OPS_ALL(PG_OP_DECL)
+#undef PG_OP_DECL
 
 #endif

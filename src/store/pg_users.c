@@ -48,10 +48,7 @@ static int op_session_put(pgs *s, PGconn *c, void *ctx, th_error *err)
 	                 err)) != 0)
 		goto out;
 	pp_reset(&p);
-	pp_text(&p, us->id_hash);
-	pp_text(&p, us->user);
-	pp_text(&p, us->csrf);
-	pp_i64(&p, us->expires_at);
+	store_params_session(&(store_params){&pp_params_ops, &p}, us);
 	ret = pq_do(s, c,
 	            "INSERT INTO sessions (id_hash, \"user\", csrf, expires_at)"
 	            " VALUES ($1, $2, $3, $4) ON CONFLICT (id_hash) DO UPDATE SET"

@@ -188,21 +188,9 @@ int pg_backfill_mark_put(store *st, const backfill_mark *m, th_error *err)
 	pp_i64(&p, m->gap_from);
 	pp_i64(&p, m->gap_to);
 	pp_i64(&p, m->updated_at);
-	int ret = pg_command(
-	    pgs_of(st),
-	    "INSERT INTO backfill_marks (" BACKFILL_MARK_COLS
-	    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
-	    " ON CONFLICT (webhook_id) DO UPDATE SET"
-	    " last_action_id = CASE WHEN excluded.last_action_id IS NOT NULL AND"
-	    "  (backfill_marks.last_action_id IS NULL OR excluded.last_action_at > backfill_marks.last_action_at)"
-	    "  THEN excluded.last_action_id ELSE backfill_marks.last_action_id END,"
-	    " last_action_at = CASE WHEN excluded.last_action_id IS NOT NULL AND"
-	    "  (backfill_marks.last_action_id IS NULL OR excluded.last_action_at > backfill_marks.last_action_at)"
-	    "  THEN excluded.last_action_at ELSE backfill_marks.last_action_at END,"
-	    " model_kind = COALESCE(excluded.model_kind, backfill_marks.model_kind),"
-	    " error = excluded.error, recovered = excluded.recovered, gap_from = excluded.gap_from,"
-	    " gap_to = excluded.gap_to, updated_at = excluded.updated_at",
-	    &p, "storing a backfill mark", NULL, err);
+	int ret =
+	    pg_command(pgs_of(st), BACKFILL_MARK_PUT_SQL("$1, $2, $3, $4, $5, $6, $7, $8, $9"), &p,
+	               "storing a backfill mark", NULL, err);
 	pp_free(&p);
 	return ret;
 }

@@ -162,19 +162,7 @@ static const char *const sq_sql[Q_COUNT] = {
                       " csrf = excluded.csrf, expires_at = excluded.expires_at",
     [Q_BACKFILL_MARK_GET] =
         "SELECT " BACKFILL_MARK_COLS " FROM backfill_marks WHERE webhook_id = ?",
-    [Q_BACKFILL_MARK_PUT] =
-        "INSERT INTO backfill_marks (" BACKFILL_MARK_COLS
-        ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
-        " ON CONFLICT (webhook_id) DO UPDATE SET"
-        " last_action_id = CASE WHEN excluded.last_action_id IS NOT NULL AND"
-        "  (backfill_marks.last_action_id IS NULL OR excluded.last_action_at > backfill_marks.last_action_at)"
-        "  THEN excluded.last_action_id ELSE backfill_marks.last_action_id END,"
-        " last_action_at = CASE WHEN excluded.last_action_id IS NOT NULL AND"
-        "  (backfill_marks.last_action_id IS NULL OR excluded.last_action_at > backfill_marks.last_action_at)"
-        "  THEN excluded.last_action_at ELSE backfill_marks.last_action_at END,"
-        " model_kind = COALESCE(excluded.model_kind, backfill_marks.model_kind),"
-        " error = excluded.error, recovered = excluded.recovered, gap_from = excluded.gap_from,"
-        " gap_to = excluded.gap_to, updated_at = excluded.updated_at",
+    [Q_BACKFILL_MARK_PUT] = BACKFILL_MARK_PUT_SQL("?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9"),
     [Q_SESSION_GET] = "SELECT id_hash, user, csrf, expires_at FROM sessions WHERE id_hash = ?",
     [Q_SESSION_DELETE] = "DELETE FROM sessions WHERE id_hash = ?",
 };
@@ -276,16 +264,6 @@ int sq_prepare(sq *s, enum sq_q id, sq_bind *b, th_error *err)
 {
 	*b = (sq_bind){sq_stmt(s, id, err), 0, SQLITE_OK};
 	return b->st ? 0 : TH_ESTORE;
-}
-
-int sq_bind_named_text(sqlite3_stmt *q, const char *name, const char *v)
-{
-	return sqlite3_bind_text(q, sqlite3_bind_parameter_index(q, name), v, -1, SQLITE_STATIC);
-}
-
-int sq_bind_named_i64(sqlite3_stmt *q, const char *name, int64_t v)
-{
-	return sqlite3_bind_int64(q, sqlite3_bind_parameter_index(q, name), v);
 }
 
 int sq_done(sq *s, sq_bind *b, const char *what, th_error *err)
@@ -417,26 +395,31 @@ static void sq_end_stale_reads(sq *s)
 		}
 }
 
-int sq_get_one(sq *s, enum sq_q id, const char *k1, const char *k2, const store_rowtype *rt,
-               void *out, const char *nf, const char *what, th_error *err)
+int sq_get_one_locked(sq *s, enum sq_q id, const char *k1, const char *k2, const store_rowtype *rt,
+                      void *out, const char *nf, const char *what, th_error *err)
 {
 	memset(out, 0, rt->size);
-	pthread_mutex_lock(&s->mu);
-	sq_end_stale_reads(s);
-	int ret = 0;
 	sq_bind b;
-	if ((ret = sq_prepare(s, id, &b, err)) != 0)
-		goto out;
-	sqlite3_stmt *q = b.st;
+	int ret = sq_prepare(s, id, &b, err);
+	if (ret != 0)
+		return ret;
 	sq_bind_text(&b, k1);
 	if (k2)
 		sq_bind_text(&b, k2);
 	if (b.rc != SQLITE_OK)
 		ret = sq_fail(s, err, what);
 	else
-		ret = sq_read_one(s, q, rt, out, nf, what, err);
-	sq_reset(q);
-out:
+		ret = sq_read_one(s, b.st, rt, out, nf, what, err);
+	sq_reset(b.st);
+	return ret;
+}
+
+int sq_get_one(sq *s, enum sq_q id, const char *k1, const char *k2, const store_rowtype *rt,
+               void *out, const char *nf, const char *what, th_error *err)
+{
+	pthread_mutex_lock(&s->mu);
+	sq_end_stale_reads(s);
+	int ret = sq_get_one_locked(s, id, k1, k2, rt, out, nf, what, err);
 	pthread_mutex_unlock(&s->mu);
 	return ret;
 }
@@ -472,24 +455,57 @@ int sq_list(sq *s, enum sq_q id, const store_rowtype *rt, void **out, size_t *n,
 	return ret;
 }
 
-int sq_list_ints(sq *s, enum sq_q id, const int64_t *args, size_t nargs, const store_rowtype *rt,
-                 void **out, size_t *n, const char *what, th_error *err)
+int sq_list_ints_locked(sq *s, enum sq_q id, const int64_t *args, size_t nargs,
+                        const store_rowtype *rt, void **out, size_t *n, const char *what,
+                        th_error *err)
 {
 	*out = NULL;
 	*n = 0;
-	pthread_mutex_lock(&s->mu);
 	sq_bind b;
 	int ret = sq_prepare(s, id, &b, err);
-	if (ret == 0) {
-		for (size_t i = 0; i < nargs; i++)
-			sq_bind_i64(&b, args[i]);
-		ret = b.rc != SQLITE_OK ? sq_fail(s, err, what)
-		                        : sq_collect(s, b.st, rt, out, n, what, err);
-		sq_reset(b.st);
+	if (ret != 0)
+		return ret;
+	for (size_t i = 0; i < nargs; i++)
+		sq_bind_i64(&b, args[i]);
+	ret =
+	    b.rc != SQLITE_OK ? sq_fail(s, err, what) : sq_collect(s, b.st, rt, out, n, what, err);
+	sq_reset(b.st);
+	return ret;
+}
+
+int sq_list_ints(sq *s, enum sq_q id, const int64_t *args, size_t nargs, const store_rowtype *rt,
+                 void **out, size_t *n, const char *what, th_error *err)
+{
+	pthread_mutex_lock(&s->mu);
+	int ret = sq_list_ints_locked(s, id, args, nargs, rt, out, n, what, err);
+	pthread_mutex_unlock(&s->mu);
+	return ret;
+}
+
+/* The dialect's listing: @sql prepared for this once, the values @bind
+ * writes bound in order; takes the lock. */
+static int sq_list_sql(store *st, const char *sql, store_binder bind, const void *ctx,
+                       const store_rowtype *rt, void **out, size_t *n, const char *what,
+                       th_error *err)
+{
+	sq *s = sq_of(st);
+	sqlite3_stmt *q = NULL;
+	int ret;
+	pthread_mutex_lock(&s->mu);
+	if (sqlite3_prepare_v2(s->db, sql, -1, &q, NULL) != SQLITE_OK) {
+		ret = sq_fail(s, err, what);
+	} else {
+		sq_bind b = {q, 0, SQLITE_OK};
+		bind(&(store_params){&sq_params_ops, &b}, ctx);
+		ret = sq_collect_once(s, q, b.rc, rt, out, n, what, err);
 	}
 	pthread_mutex_unlock(&s->mu);
 	return ret;
 }
+
+/* LIKE folds case for ASCII letters only; rowid is the insertion order. */
+static const store_dialect sq_dialect = {'?', " AND summary LIKE ", " ORDER BY d.rowid DESC LIMIT ",
+                                         sq_list_sql};
 
 /* ---- one command ---------------------------------------------------------------------- */
 
@@ -522,6 +538,13 @@ out:
 static void bind_key(sq_bind *b, const void *arg)
 {
 	sq_bind_text(b, arg);
+}
+
+void sq_bind_texts(sq_bind *b, const void *arg)
+{
+	const sq_texts *x = arg;
+	for (size_t i = 0; i < x->n && i < TH_ARRAY_LEN(x->v); i++)
+		sq_bind_text(b, x->v[i]);
 }
 
 /* Run @body with @ctx in one write transaction under the lock; any failure
@@ -644,7 +667,7 @@ static void sq_close(store *st)
 	free(s);
 }
 
-static int sq_migrate(store *st, int *out_version, th_error *err)
+int sq_migrate(store *st, int *out_version, th_error *err)
 {
 	sq *s = sq_of(st);
 	pthread_mutex_lock(&s->mu);
@@ -653,7 +676,7 @@ static int sq_migrate(store *st, int *out_version, th_error *err)
 	return ret;
 }
 
-static int sq_ping(store *st, th_error *err)
+int sq_ping(store *st, th_error *err)
 {
 	sq *s = sq_of(st);
 	pthread_mutex_lock(&s->mu);
@@ -665,7 +688,7 @@ static int sq_ping(store *st, th_error *err)
 /* A write that commits (and fsyncs) like an event batch, leaving nothing:
  * schema_migrations gets a row no migration has (version -1) and loses it in
  * the same transaction, so its pages are written and committed. */
-static int sq_probe_write(store *st, th_error *err)
+int sq_probe_write(store *st, th_error *err)
 {
 	sq *s = sq_of(st);
 	pthread_mutex_lock(&s->mu);
@@ -683,57 +706,16 @@ static int sq_probe_write(store *st, th_error *err)
 	return ret;
 }
 
+/* clang-format off */
+#define SQ_OP_ENTRY(op, params, args) .op = sq_##op,
 static const struct store_ops sq_ops = {
     .name = "sqlite",
     .close = sq_close,
-    .migrate = sq_migrate,
-    .ping = sq_ping,
-    .probe_write = sq_probe_write,
-    .webhook_insert = sq_webhook_insert,
-    .webhook_update = sq_webhook_update,
-    .webhook_get = sq_webhook_get,
-    .webhook_find = sq_webhook_find,
-    .webhook_list = sq_webhook_list,
-    .webhook_delete = sq_webhook_delete,
-    .token_put = sq_token_put,
-    .token_get = sq_token_get,
-    .token_list = sq_token_list,
-    .token_delete = sq_token_delete,
-    .webhook_fill_fp = sq_webhook_fill_fp,
-    .token_fill_fp = sq_token_fill_fp,
-    .events_put = sq_events_put,
-    .event_get = sq_event_get,
-    .event_list = sq_event_list,
-    .event_rollup = sq_event_rollup,
-    .delivery_rollup = sq_delivery_rollup,
-    .event_seq_bounds = sq_event_seq_bounds,
-    .event_page = sq_event_page,
-    .events_prune = sq_events_prune,
-    .compact = sq_compact,
-    .vacuum_mode = sq_vacuum_mode,
-    .handler_insert = sq_handler_insert,
-    .handler_get = sq_handler_get,
-    .handler_list = sq_handler_list,
-    .handler_delete = sq_handler_delete,
-    .handler_set_enabled = sq_handler_set_enabled,
-    .handler_set_secret = sq_handler_set_secret,
-    .delivery_list = sq_delivery_list,
-    .delivery_get = sq_delivery_get,
-    .delivery_claim = sq_delivery_claim,
-    .delivery_finish = store_delivery_finish_one,
-    .delivery_finish_many = sq_delivery_finish_many,
-    .delivery_recover = sq_delivery_recover,
-    .delivery_retry = sq_delivery_retry,
-    .event_replay = sq_event_replay,
-    .delivery_stats = sq_delivery_stats,
-    .user_put = sq_user_put,
-    .user_get_hash = sq_user_get_hash,
-    .session_put = sq_session_put,
-    .session_get = sq_session_get,
-    .backfill_mark_get = sq_backfill_mark_get,
-    .backfill_mark_put = sq_backfill_mark_put,
-    .session_delete = sq_session_delete,
+    .dialect = &sq_dialect,
+    STORE_OPS_ALL(SQ_OP_ENTRY) /* .migrate = sq_migrate, ... */
 };
+#undef SQ_OP_ENTRY
+/* clang-format on */
 
 /* Explain why @path could not be opened, naming the likely cause. */
 static int open_error(const char *path, const char *why, th_error *err)

@@ -89,68 +89,21 @@ int sq_handler_set_enabled(store *st, const char *id, bool enabled, th_error *er
 	return ret;
 }
 
-typedef struct sq_secret {
-	const char *id, *old, *secret;
-} sq_secret;
-
-static void bind_secret(sq_bind *b, const void *arg)
-{
-	const sq_secret *x = arg;
-	sq_bind_text(b, x->id);
-	sq_bind_text(b, x->old);
-	sq_bind_text(b, x->secret);
-}
-
 int sq_handler_set_secret(store *st, const char *id, const char *old, const char *secret,
                           bool *changed, th_error *err)
 {
-	sq_secret x = {id, old, secret};
+	sq_texts x = {{id, old, secret}, 3};
 	int changes = 0;
 	*changed = false;
 	if (!id || !old || !secret)
 		return th_err(err, TH_EINVAL, "handler_set_secret: id, old and new secret needed");
-	int ret = sq_command(sq_of(st), Q_HANDLER_SET_SECRET, bind_secret, &x,
+	int ret = sq_command(sq_of(st), Q_HANDLER_SET_SECRET, sq_bind_texts, &x,
 	                     "updating a handler's secret", NULL, &changes, err);
 	*changed = ret == 0 && changes > 0;
 	return ret;
 }
 
 /* ---- deliveries ------------------------------------------------------------------------- */
-
-/* Newest first (by insertion); optional status and event filters. */
-int sq_delivery_list(store *st, const char *status, const char *event_id, size_t limit,
-                     delivery **out, size_t *n, th_error *err)
-{
-	sq *s = sq_of(st);
-	*out = NULL;
-	*n = 0;
-	sqlite3_stmt *q = NULL;
-	int ret = 0, rc;
-	if (store_check_status_filter(status, err) != 0)
-		return TH_EINVAL;
-	limit = store_list_limit(limit, STORE_DELIVERY_LIST_DEFAULT);
-	char sql[512];
-	str_printf(sql, sizeof sql,
-	           "SELECT " DELIVERY_COLS " FROM deliveries d WHERE 1 = 1%s%s"
-	           " ORDER BY d.rowid DESC LIMIT :limit",
-	           status ? " AND d.status = :status" : "",
-	           event_id ? " AND d.event_id = :event" : "");
-	pthread_mutex_lock(&s->mu);
-	if (sqlite3_prepare_v2(s->db, sql, -1, &q, NULL) != SQLITE_OK) {
-		ret = sq_fail(s, err, "listing deliveries");
-		goto out;
-	}
-	rc = sq_bind_named_i64(q, ":limit", (int64_t)limit);
-	if (status)
-		rc |= sq_bind_named_text(q, ":status", status);
-	if (event_id)
-		rc |= sq_bind_named_text(q, ":event", event_id);
-	ret = sq_collect_once(s, q, rc, &store_rt_delivery, (void **)out, n, "listing deliveries",
-	                      err);
-out:
-	pthread_mutex_unlock(&s->mu);
-	return ret;
-}
 
 int sq_delivery_get(store *st, const char *id, delivery *out, th_error *err)
 {
@@ -161,69 +114,53 @@ int sq_delivery_get(store *st, const char *id, delivery *out, th_error *err)
 /* Claim due deliveries in one transaction (see store.h for the rules).
  * Deliveries of a disabled handler wait (they are not claimed). The returned
  * rows show the claimed state: running, attempts incremented, the lease end. */
+typedef struct claim_ctx {
+	unsigned kinds;
+	size_t max;
+	int64_t lease_ms, now;
+	delivery *a; /* the claimed rows (freed by the caller on failure too) */
+	size_t n;
+} claim_ctx;
+
+static int tx_claim(sq *s, void *ctx, th_error *err)
+{
+	claim_ctx *x = ctx;
+	const int64_t due[] = {x->now, (int64_t)(x->kinds & 0x7fffffffu), (int64_t)x->max};
+	int ret = sq_list_ints_locked(s, Q_DELIVERY_DUE, due, TH_ARRAY_LEN(due), &store_rt_delivery,
+	                              (void **)&x->a, &x->n, "claiming deliveries", err);
+	for (size_t i = 0; ret == 0 && i < x->n; i++) {
+		delivery *d = &x->a[i];
+		d->status = DELIVERY_RUNNING;
+		d->claimed_until = x->now + x->lease_ms;
+		d->attempts++;
+		d->updated_at = x->now;
+		sq_bind b;
+		if ((ret = sq_prepare(s, Q_DELIVERY_MARK_RUNNING, &b, err)) != 0)
+			break;
+		sq_bind_text(&b, d->id);
+		sq_bind_i64(&b, d->claimed_until);
+		sq_bind_i64(&b, x->now);
+		sq_bind_text(&b, s->base.instance);
+		ret = sq_done(s, &b, "claiming a delivery", err);
+	}
+	return ret;
+}
+
 int sq_delivery_claim(store *st, unsigned kinds, size_t max, int64_t lease_ms, delivery **out,
                       size_t *n, th_error *err)
 {
-	sq *s = sq_of(st);
 	*out = NULL;
 	*n = 0;
-	delivery *a = NULL;
-	size_t cnt = 0;
-	int ret = 0;
 	if (max == 0)
 		return 0;
-	max = store_list_limit(max, STORE_LIST_LIMIT_MAX);
-	int64_t now = time_now_ms();
-	pthread_mutex_lock(&s->mu);
-	if ((ret = sq_run(s, Q_BEGIN, "starting a transaction", err)) != 0)
-		goto out;
-	sq_bind b;
-	if ((ret = sq_prepare(s, Q_DELIVERY_DUE, &b, err)) != 0)
-		goto fail;
-	sqlite3_stmt *q = b.st;
-	sq_bind_i64(&b, now);
-	sq_bind_i64(&b, (int64_t)(kinds & 0x7fffffffu));
-	sq_bind_i64(&b, (int64_t)max);
-	if (b.rc != SQLITE_OK) {
-		sq_reset(q);
-		ret = sq_fail(s, err, "claiming deliveries");
-		goto fail;
-	}
-	ret = sq_collect(s, q, &store_rt_delivery, (void **)&a, &cnt, "claiming deliveries", err);
-	sq_reset(q);
-	if (ret != 0)
-		goto fail;
-	q = sq_stmt(s, Q_DELIVERY_MARK_RUNNING, err);
-	if (!q) {
-		ret = TH_ESTORE;
-		goto fail;
-	}
-	for (size_t i = 0; i < cnt; i++) {
-		delivery *d = &a[i];
-		d->status = DELIVERY_RUNNING;
-		d->claimed_until = now + lease_ms;
-		d->attempts++;
-		d->updated_at = now;
-		b = (sq_bind){q, 0, SQLITE_OK};
-		sq_bind_text(&b, d->id);
-		sq_bind_i64(&b, d->claimed_until);
-		sq_bind_i64(&b, now);
-		sq_bind_text(&b, s->base.instance);
-		if ((ret = sq_done(s, &b, "claiming a delivery", err)) != 0)
-			goto fail;
-	}
-	if ((ret = sq_run(s, Q_COMMIT, "committing claims", err)) != 0)
-		goto fail;
-	goto out;
-fail:
-	sq_rollback(s);
-out:
-	pthread_mutex_unlock(&s->mu);
+	claim_ctx x = {
+	    kinds, store_list_limit(max, STORE_LIST_LIMIT_MAX), lease_ms, time_now_ms(), NULL, 0};
+	int ret = sq_txn(sq_of(st), tx_claim, &x, err);
 	if (ret != 0) {
-		delivery_list_free(a, cnt);
+		delivery_list_free(x.a, x.n);
 	} else {
-		*out = a;
-		*n = cnt;
+		*out = x.a;
+		*n = x.n;
 	}
 	return ret;
 }
@@ -283,13 +220,9 @@ static int tx_finish_many(sq *s, void *ctx, th_error *err)
 int sq_delivery_finish_many(store *st, const delivery_outcome *outs, size_t n, size_t *changed,
                             th_error *err)
 {
-	int ret = store_check_outcomes(outs, n, changed, err);
-	if (ret != 0 || n == 0)
-		return ret;
 	sq_finish_many m = {outs, n, 0};
-	ret = sq_txn(sq_of(st), tx_finish_many, &m, err);
-	if (ret == 0 && changed)
-		*changed = m.changed;
+	int ret = sq_txn(sq_of(st), tx_finish_many, &m, err);
+	*changed = m.changed;
 	return ret;
 }
 
@@ -380,6 +313,7 @@ out:
 static int tx_recover(sq *s, void *ctx, th_error *err)
 {
 	size_t *recovered = ctx;
+	*recovered = 0;
 	char **who = NULL;
 	size_t n = 0;
 	int ret = sq_list_locked(s, Q_DELIVERY_CLAIMERS, &store_rt_text, (void **)&who, &n,
@@ -410,11 +344,7 @@ static int tx_recover(sq *s, void *ctx, th_error *err)
 
 int sq_delivery_recover(store *st, size_t *recovered, th_error *err)
 {
-	size_t made = 0;
-	int ret = sq_txn(sq_of(st), tx_recover, &made, err);
-	if (recovered)
-		*recovered = ret == 0 ? made : 0;
-	return ret;
+	return sq_txn(sq_of(st), tx_recover, recovered, err);
 }
 
 /* The delivery rollup cells of [from_hour, to_hour), oldest first. */

@@ -247,127 +247,51 @@ int sq_event_get(store *st, const char *id, event *out, th_error *err)
 	                 "reading an event", err);
 }
 
-/* Listing: newest first (or oldest first), without payloads. The text filter
- * is LIKE, which folds case for ASCII letters only. */
-int sq_event_list(store *st, const event_query *qy, event_row **out, size_t *n, th_error *err)
+/* A new generation of deliveries of a stored event, one per matching enabled
+ * handler, due now; in one transaction. */
+typedef struct replay_ctx {
+	const char *event_id;
+	size_t *made; /* the deliveries made */
+} replay_ctx;
+
+static int tx_replay(sq *s, void *ctx, th_error *err)
 {
-	sq *s = sq_of(st);
-	*out = NULL;
-	*n = 0;
-	sqlite3_stmt *q = NULL;
-	buf sql, pat;
-	buf_init(&sql, 4096);
-	buf_init(&pat, 4096);
-	int ret = 0, rc;
-	size_t limit = store_list_limit(qy->limit, STORE_EVENT_LIST_DEFAULT);
-	int e = buf_puts(&sql, "SELECT " EVENT_COLS " FROM events WHERE 1 = 1");
-	if (!e && qy->webhook_id)
-		e = buf_puts(&sql, " AND webhook_id = :webhook");
-	if (!e && qy->action_type)
-		e = buf_puts(&sql, " AND action_type = :type");
-	if (!e && qy->text && *qy->text) {
-		e = buf_puts(&sql, " AND summary LIKE :text ESCAPE '\\'");
-		if (!e)
-			e = store_like_pattern(&pat, qy->text);
-	}
-	if (!e && qy->after_seq > 0)
-		e = buf_puts(&sql, " AND seq > :after");
-	if (!e && qy->before_seq > 0)
-		e = buf_puts(&sql, " AND seq < :before");
-	if (!e)
-		e = buf_puts(&sql, qy->oldest_first ? " ORDER BY seq ASC" : " ORDER BY seq DESC");
-	if (!e)
-		e = buf_puts(&sql, " LIMIT :limit");
-	if (e) {
-		ret = th_err(err, TH_ETOOBIG, "event filter text is too long");
-		goto done;
-	}
-	pthread_mutex_lock(&s->mu);
-	if (sqlite3_prepare_v2(s->db, sql.data, -1, &q, NULL) != SQLITE_OK) {
-		ret = sq_fail(s, err, "listing events");
+	replay_ctx *x = ctx;
+	event_row er = {0};
+	handler *hs = NULL;
+	size_t nh = 0;
+	int64_t generation = 0;
+	char nf[160];
+	store_not_found_msg(nf, sizeof nf, "event", x->event_id);
+	int ret = sq_get_one_locked(s, Q_EVENT_FOR_REPLAY, x->event_id, NULL,
+	                            &store_rt_event_row_full, &er, nf, "reading an event", err);
+	if (ret != 0)
 		goto out;
-	}
-	rc = SQLITE_OK;
-	if (qy->webhook_id)
-		rc |= sq_bind_named_text(q, ":webhook", qy->webhook_id);
-	if (qy->action_type)
-		rc |= sq_bind_named_text(q, ":type", qy->action_type);
-	if (qy->text && *qy->text)
-		rc |= sqlite3_bind_text(q, sqlite3_bind_parameter_index(q, ":text"), pat.data,
-		                        (int)pat.len, SQLITE_STATIC);
-	if (qy->after_seq > 0)
-		rc |= sq_bind_named_i64(q, ":after", qy->after_seq);
-	if (qy->before_seq > 0)
-		rc |= sq_bind_named_i64(q, ":before", qy->before_seq);
-	rc |= sq_bind_named_i64(q, ":limit", (int64_t)limit);
-	ret =
-	    sq_collect_once(s, q, rc, &store_rt_event_row, (void **)out, n, "listing events", err);
+	sq_bind b;
+	if ((ret = sq_prepare(s, Q_NEXT_GENERATION, &b, err)) != 0)
+		goto out;
+	sq_bind_text(&b, x->event_id);
+	int rc = b.rc == SQLITE_OK ? sq_step(b.st) : b.rc;
+	if (rc == SQLITE_ROW)
+		generation = sqlite3_column_int64(b.st, 0);
+	else
+		ret = sq_fail(s, err, "reading delivery generations");
+	sq_reset(b.st);
+	if (ret == 0)
+		ret = sq_load_enabled_handlers(s, &hs, &nh, err);
+	if (ret == 0)
+		ret = insert_deliveries(s, &er.ev, er.seq, generation, hs, nh, time_now_ms(),
+		                        x->made, err);
 out:
-	pthread_mutex_unlock(&s->mu);
-done:
-	buf_free(&sql);
-	buf_free(&pat);
+	store_event_clear(&er.ev);
+	handler_list_free(hs, nh);
 	return ret;
 }
 
-/* A new generation of deliveries of a stored event, one per matching enabled
- * handler, due now; in one transaction. */
 int sq_event_replay(store *st, const char *event_id, size_t *out_n, th_error *err)
 {
-	sq *s = sq_of(st);
-	event_row er = {0};
-	handler *hs = NULL;
-	size_t nh = 0, made = 0;
-	int64_t generation = 0;
-	int ret = 0, rc;
-	pthread_mutex_lock(&s->mu);
-	if ((ret = sq_run(s, Q_BEGIN, "starting a transaction", err)) != 0)
-		goto out;
-	sq_bind b;
-	if ((ret = sq_prepare(s, Q_EVENT_FOR_REPLAY, &b, err)) != 0)
-		goto fail;
-	sqlite3_stmt *q = b.st;
-	sq_bind_text(&b, event_id);
-	if (b.rc != SQLITE_OK) {
-		ret = sq_fail(s, err, "reading an event");
-	} else {
-		char nf[160];
-		store_not_found_msg(nf, sizeof nf, "event", event_id);
-		ret = sq_read_one(s, q, &store_rt_event_row_full, &er, nf, "reading an event", err);
-	}
-	sq_reset(q);
-	if (ret != 0)
-		goto fail;
-	if ((ret = sq_prepare(s, Q_NEXT_GENERATION, &b, err)) != 0)
-		goto fail;
-	q = b.st;
-	sq_bind_text(&b, event_id);
-	rc = b.rc == SQLITE_OK ? sq_step(q) : b.rc;
-	if (rc == SQLITE_ROW)
-		generation = sqlite3_column_int64(q, 0);
-	else
-		ret = sq_fail(s, err, "reading delivery generations");
-	sq_reset(q);
-	if (ret != 0)
-		goto fail;
-	if ((ret = sq_load_enabled_handlers(s, &hs, &nh, err)) != 0)
-		goto fail;
-	if ((ret = insert_deliveries(s, &er.ev, er.seq, generation, hs, nh, time_now_ms(), &made,
-	                             err)) != 0)
-		goto fail;
-	if ((ret = sq_run(s, Q_COMMIT, "commit", err)) != 0)
-		goto fail;
-	goto out;
-fail:
-	made = 0;
-	sq_rollback(s);
-out:
-	pthread_mutex_unlock(&s->mu);
-	store_event_clear(&er.ev);
-	handler_list_free(hs, nh);
-	if (out_n)
-		*out_n = made;
-	return ret;
+	replay_ctx x = {event_id, out_n};
+	return sq_txn(sq_of(st), tx_replay, &x, err);
 }
 
 /* The by-type read: the range's cells come in primary-key order (hour

@@ -123,10 +123,6 @@ typedef struct sq_bind {
 
 void sq_bind_text(sq_bind *b, const char *v); /* NULL binds SQL NULL; not copied */
 void sq_bind_i64(sq_bind *b, int64_t v);
-/* Bind @v to the parameter called @name (":x") of @q, for statements built
- * at run time; the sqlite3_bind_* result. Text is not copied. */
-int sq_bind_named_text(sqlite3_stmt *q, const char *name, const char *v);
-int sq_bind_named_i64(sqlite3_stmt *q, const char *name, int64_t v);
 
 /* sq_bind as a store_params: {&sq_params_ops, &b} (booleans bind as 0/1). */
 extern const struct store_params_ops sq_params_ops;
@@ -154,7 +150,10 @@ int sq_collect_once(sq *s, sqlite3_stmt *q, int bind_rc, const store_rowtype *rt
 int sq_read_one(sq *s, sqlite3_stmt *q, const store_rowtype *rt, void *out, const char *nf,
                 const char *what, th_error *err);
 /* Cached query @id with one or two text keys (@k2 NULL: one): its first row
- * as @rt into @out; TH_ENOTFOUND "@nf" when none. Takes the lock. */
+ * as @rt into @out; TH_ENOTFOUND "@nf" when none. Takes the lock; _locked:
+ * lock held (inside a transaction). */
+int sq_get_one_locked(sq *s, enum sq_q id, const char *k1, const char *k2, const store_rowtype *rt,
+                      void *out, const char *nf, const char *what, th_error *err);
 int sq_get_one(sq *s, enum sq_q id, const char *k1, const char *k2, const store_rowtype *rt,
                void *out, const char *nf, const char *what, th_error *err);
 /* sq_get_one() of cached query @q by one @id: TH_ENOTFOUND "no @entity with
@@ -168,7 +167,10 @@ int sq_list(sq *s, enum sq_q id, const store_rowtype *rt, void **out, size_t *n,
             th_error *err);
 
 /* Every row of cached query @id bound to the integers @args (@nargs of
- * them, in order) as @rt; takes the lock. */
+ * them, in order) as @rt; takes the lock (_locked: lock held). */
+int sq_list_ints_locked(sq *s, enum sq_q id, const int64_t *args, size_t nargs,
+                        const store_rowtype *rt, void **out, size_t *n, const char *what,
+                        th_error *err);
 int sq_list_ints(sq *s, enum sq_q id, const int64_t *args, size_t nargs, const store_rowtype *rt,
                  void **out, size_t *n, const char *what, th_error *err);
 
@@ -176,6 +178,13 @@ int sq_list_ints(sq *s, enum sq_q id, const int64_t *args, size_t nargs, const s
 typedef void (*sq_binder)(sq_bind *b, const void *arg);
 /* Turns a uniqueness violation of @arg into a TH_EEXISTS message. */
 typedef int (*sq_unique_fn)(sq *s, const void *arg, th_error *err);
+/* Text parameters in order ({{a, b}, 2}), bound by sq_bind_texts (an
+ * sq_binder). */
+typedef struct sq_texts {
+	const char *v[3];
+	size_t n;
+} sq_texts;
+void sq_bind_texts(sq_bind *b, const void *arg);
 /* Run cached command @id (no rows) under the lock, bound by @bind from @arg:
  * 0 with *@changes (optional) the rows changed; else @on_unique's error for a
  * uniqueness violation (when given) or TH_ESTORE "what: message". */
@@ -196,59 +205,10 @@ int sq_step_key(sqlite3_stmt *q, const char *key);
 /* All enabled handlers, for matching (lock held). */
 int sq_load_enabled_handlers(sq *s, handler **out, size_t *n, th_error *err);
 
-/* The store_ops entries, by entity file. */
-int sq_webhook_insert(store *st, const webhook *w, th_error *err);
-int sq_webhook_update(store *st, const webhook *w, th_error *err);
-int sq_webhook_get(store *st, const char *id, webhook *out, th_error *err);
-int sq_webhook_find(store *st, const char *id_model, const char *tok, webhook *out, th_error *err);
-int sq_webhook_list(store *st, webhook **out, size_t *n, th_error *err);
-int sq_webhook_delete(store *st, const char *id, th_error *err);
-int sq_token_put(store *st, const token *t, th_error *err);
-int sq_token_get(store *st, const char *tok, token *out, th_error *err);
-int sq_token_list(store *st, token **out, size_t *n, th_error *err);
-int sq_token_delete(store *st, const char *tok, th_error *err);
-int sq_backfill_mark_get(store *st, const char *webhook_id, backfill_mark *out, th_error *err);
-int sq_backfill_mark_put(store *st, const backfill_mark *m, th_error *err);
-int sq_webhook_fill_fp(store *st, const char *id, const char *fp, th_error *err);
-int sq_token_fill_fp(store *st, const char *tok, const char *fp, th_error *err);
-
-int sq_events_put(store *st, event **evs, size_t n, enum store_put *results, th_error *err);
-int sq_event_get(store *st, const char *id, event *out, th_error *err);
-int sq_event_list(store *st, const event_query *qy, event_row **out, size_t *n, th_error *err);
-int sq_delivery_rollup(store *st, int64_t from_hour, int64_t to_hour, delivery_rollup_row **out,
-                       size_t *n, th_error *err);
-int sq_event_rollup(store *st, int64_t from_hour, int64_t to_hour, int64_t bucket_hours,
-                    bool per_webhook, event_rollup_row **out, size_t *n, th_error *err);
-int sq_event_replay(store *st, const char *event_id, size_t *out_n, th_error *err);
-int sq_event_seq_bounds(store *st, int64_t *min_seq, int64_t *max_seq, th_error *err);
-int sq_event_page(store *st, const event_page_query *qy, event_row **out, size_t *n, th_error *err);
-int sq_events_prune(store *st, int64_t cutoff_ms, size_t limit, bool dry_run, prune_batch *b,
-                    th_error *err);
-int sq_compact(store *st, int64_t max_pages, int64_t *freed_pages, th_error *err);
-int sq_vacuum_mode(store *st, bool convert, int *mode, th_error *err);
-
-int sq_handler_insert(store *st, const handler *h, th_error *err);
-int sq_handler_get(store *st, const char *id, handler *out, th_error *err);
-int sq_handler_list(store *st, handler **out, size_t *n, th_error *err);
-int sq_handler_delete(store *st, const char *id, th_error *err);
-int sq_handler_set_enabled(store *st, const char *id, bool enabled, th_error *err);
-int sq_handler_set_secret(store *st, const char *id, const char *old, const char *secret,
-                          bool *changed, th_error *err);
-int sq_delivery_list(store *st, const char *status, const char *event_id, size_t limit,
-                     delivery **out, size_t *n, th_error *err);
-int sq_delivery_get(store *st, const char *id, delivery *out, th_error *err);
-int sq_delivery_claim(store *st, unsigned kinds, size_t max, int64_t lease_ms, delivery **out,
-                      size_t *n, th_error *err);
-int sq_delivery_finish_many(store *st, const delivery_outcome *outs, size_t n, size_t *changed,
-                            th_error *err);
-int sq_delivery_recover(store *st, size_t *recovered, th_error *err);
-int sq_delivery_retry(store *st, const char *id, th_error *err);
-int sq_delivery_stats(store *st, int64_t counts[5], int64_t *oldest_pending_at, th_error *err);
-
-int sq_user_put(store *st, const char *name, const char *pwhash, th_error *err);
-int sq_user_get_hash(store *st, const char *name, char **out_hash, th_error *err);
-int sq_session_put(store *st, const user_session *us, th_error *err);
-int sq_session_get(store *st, const char *id_hash, user_session *out, th_error *err);
-int sq_session_delete(store *st, const char *id_hash, th_error *err);
+/* The store_ops entries (STORE_OPS_ALL in store.h): sq_<op>, by entity file;
+ * migrate, ping and probe_write in sqlite.c. */
+#define SQ_OP_DECL(op, params, args) int sq_##op params;
+STORE_OPS_ALL(SQ_OP_DECL)
+#undef SQ_OP_DECL
 
 #endif

@@ -9,16 +9,10 @@
 
 /* ---- users and sessions --------------------------------------------------------------------- */
 
-typedef struct sq_user {
-	const char *name;
-	const char *pwhash;
-} sq_user;
-
+/* name, pwhash (an sq_texts), created_at */
 static void bind_user(sq_bind *b, const void *arg)
 {
-	const sq_user *x = arg;
-	sq_bind_text(b, x->name);
-	sq_bind_text(b, x->pwhash);
+	sq_bind_texts(b, arg);
 	sq_bind_i64(b, time_now_ms());
 }
 
@@ -27,7 +21,7 @@ int sq_user_put(store *st, const char *name, const char *pwhash, th_error *err)
 {
 	if (store_check_user(name, pwhash, err) != 0)
 		return TH_EINVAL;
-	sq_user x = {name, pwhash};
+	sq_texts x = {{name, pwhash}, 2};
 	return sq_command(sq_of(st), Q_USER_PUT, bind_user, &x, "storing a user", NULL, NULL, err);
 }
 
@@ -42,40 +36,33 @@ int sq_user_get_hash(store *st, const char *name, char **out_hash, th_error *err
 	return ret;
 }
 
-/* Insert or replace a session; expired sessions are purged on the way.
- * TH_ENOTFOUND when the user does not exist. */
+/* Purge expired sessions, then insert or replace @ctx (a user_session). */
+static int tx_session_put(sq *s, void *ctx, th_error *err)
+{
+	const user_session *us = ctx;
+	sq_bind b;
+	int ret = sq_prepare(s, Q_SESSION_PURGE, &b, err);
+	if (ret != 0)
+		return ret;
+	sq_bind_i64(&b, time_now_ms());
+	if ((ret = sq_done(s, &b, "purging sessions", err)) != 0 ||
+	    (ret = sq_prepare(s, Q_SESSION_PUT, &b, err)) != 0)
+		return ret;
+	store_params_session(&(store_params){&sq_params_ops, &b}, us);
+	/* the error survives the statement's reset in sq_done */
+	if ((ret = sq_done(s, &b, "storing a session", err)) != 0 &&
+	    sqlite3_extended_errcode(s->db) == SQLITE_CONSTRAINT_FOREIGNKEY)
+		ret = th_err(err, TH_ENOTFOUND, "no user named %s", us->user);
+	return ret;
+}
+
+/* Insert or replace a session; expired sessions are purged in the same
+ * transaction. TH_ENOTFOUND when the user does not exist. */
 int sq_session_put(store *st, const user_session *us, th_error *err)
 {
-	sq *s = sq_of(st);
 	if (store_check_session(us, err) != 0)
 		return TH_EINVAL;
-	pthread_mutex_lock(&s->mu);
-	int ret = 0, rc;
-	sq_bind b;
-	if ((ret = sq_prepare(s, Q_SESSION_PURGE, &b, err)) != 0)
-		goto out;
-	sqlite3_stmt *q = b.st;
-	sq_bind_i64(&b, time_now_ms());
-	if ((ret = sq_done(s, &b, "purging sessions", err)) != 0)
-		goto out;
-	if ((ret = sq_prepare(s, Q_SESSION_PUT, &b, err)) != 0)
-		goto out;
-	q = b.st;
-	sq_bind_text(&b, us->id_hash);
-	sq_bind_text(&b, us->user);
-	sq_bind_text(&b, us->csrf);
-	sq_bind_i64(&b, us->expires_at);
-	rc = b.rc == SQLITE_OK ? sq_step(q) : b.rc;
-	if (rc != SQLITE_DONE) {
-		if (sqlite3_extended_errcode(s->db) == SQLITE_CONSTRAINT_FOREIGNKEY)
-			ret = th_err(err, TH_ENOTFOUND, "no user named %s", us->user);
-		else
-			ret = sq_fail(s, err, "storing a session");
-	}
-	sq_reset(q);
-out:
-	pthread_mutex_unlock(&s->mu);
-	return ret;
+	return sq_txn(sq_of(st), tx_session_put, (void *)us, err);
 }
 
 /* The session as stored, even when expired: the caller checks expires_at. */

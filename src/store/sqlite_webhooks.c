@@ -116,18 +116,6 @@ int sq_token_delete(store *st, const char *tok, th_error *err)
 
 /* ---- fingerprints of rows from before they existed ------------------------------------ */
 
-typedef struct sq_fill {
-	const char *key;
-	const char *fp;
-} sq_fill;
-
-static void bind_fill(sq_bind *b, const void *arg)
-{
-	const sq_fill *x = arg;
-	sq_bind_text(b, x->key);
-	sq_bind_text(b, x->fp);
-}
-
 static int fill_unique_err(sq *s, const void *arg, th_error *err)
 {
 	(void)s;
@@ -137,15 +125,15 @@ static int fill_unique_err(sq *s, const void *arg, th_error *err)
 
 int sq_webhook_fill_fp(store *st, const char *id, const char *fp, th_error *err)
 {
-	sq_fill x = {id, fp};
-	return sq_command(sq_of(st), Q_WEBHOOK_FILL_FP, bind_fill, &x,
+	sq_texts x = {{id, fp}, 2};
+	return sq_command(sq_of(st), Q_WEBHOOK_FILL_FP, sq_bind_texts, &x,
 	                  "filling a webhook's token fingerprint", fill_unique_err, NULL, err);
 }
 
 int sq_token_fill_fp(store *st, const char *tok, const char *fp, th_error *err)
 {
-	sq_fill x = {tok, fp};
-	return sq_command(sq_of(st), Q_TOKEN_FILL_FP, bind_fill, &x,
+	sq_texts x = {{tok, fp}, 2};
+	return sq_command(sq_of(st), Q_TOKEN_FILL_FP, sq_bind_texts, &x,
 	                  "filling a token's fingerprint", fill_unique_err, NULL, err);
 }
 

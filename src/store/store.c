@@ -77,21 +77,13 @@ void store_close(store *st)
 /* Free an array of @n webhooks returned by a listing (each cleared). NULL-safe. */
 void webhook_list_free(webhook *a, size_t n)
 {
-	if (!a)
-		return;
-	for (size_t i = 0; i < n; i++)
-		webhook_clear(&a[i]);
-	free(a);
+	store_rows_free(a, n, &store_rt_webhook);
 }
 
 /* Free an array of @n tokens (each cleared, tokens wiped). NULL-safe. */
 void token_list_free(token *a, size_t n)
 {
-	if (!a)
-		return;
-	for (size_t i = 0; i < n; i++)
-		token_clear(&a[i]);
-	free(a);
+	store_rows_free(a, n, &store_rt_token);
 }
 
 /* Free an array of @n event rows from event_list() (listings never carry a
@@ -99,31 +91,19 @@ void token_list_free(token *a, size_t n)
  * NULL-safe. Does not depend on event.c so the store stands on its own. */
 void event_row_list_free(event_row *a, size_t n)
 {
-	if (!a)
-		return;
-	for (size_t i = 0; i < n; i++)
-		store_event_clear(&a[i].ev);
-	free(a);
+	store_rows_free(a, n, &store_rt_event_row);
 }
 
 /* Free an array of @n handlers (secrets wiped). NULL-safe. */
 void handler_list_free(handler *a, size_t n)
 {
-	if (!a)
-		return;
-	for (size_t i = 0; i < n; i++)
-		handler_clear(&a[i]);
-	free(a);
+	store_rows_free(a, n, &store_rt_handler);
 }
 
 /* Free an array of @n rollup cells. NULL-safe. */
 void delivery_rollup_list_free(delivery_rollup_row *a, size_t n)
 {
-	if (!a)
-		return;
-	for (size_t i = 0; i < n; i++)
-		free(a[i].handler_id);
-	free(a);
+	store_rows_free(a, n, &store_rt_delivery_rollup);
 }
 
 /* Roughly 1-2-5 steps from 1 ms to 1 min, like the run-time histograms of
@@ -145,21 +125,13 @@ int store_run_bucket(int64_t run_us)
 
 void event_rollup_list_free(event_rollup_row *a, size_t n)
 {
-	if (!a)
-		return;
-	for (size_t i = 0; i < n; i++)
-		TH_FREE_ALL(a[i].webhook_id, a[i].action_type);
-	free(a);
+	store_rows_free(a, n, &store_rt_rollup);
 }
 
 /* Free an array of @n deliveries. NULL-safe. */
 void delivery_list_free(delivery *a, size_t n)
 {
-	if (!a)
-		return;
-	for (size_t i = 0; i < n; i++)
-		delivery_clear(&a[i]);
-	free(a);
+	store_rows_free(a, n, &store_rt_delivery);
 }
 
 /* Free the strings of @m and zero it. NULL-safe. */
@@ -242,8 +214,10 @@ int store_check_finish(enum delivery_status status, th_error *err)
 	return 0;
 }
 
-/* 0 when every outcome of @outs may be recorded; *@changed starts at 0. */
-int store_check_outcomes(const delivery_outcome *outs, size_t n, size_t *changed, th_error *err)
+/* delivery_finish_many's checks: *@changed (may be NULL) zeroed, every
+ * outcome's status one that ends an attempt (else TH_EINVAL); in fault
+ * builds also the injected failure of the whole write (STORE_FAULT_FINISH). */
+static int check_outcomes(const delivery_outcome *outs, size_t n, size_t *changed, th_error *err)
 {
 	if (changed)
 		*changed = 0;
@@ -308,8 +282,40 @@ bool store_batch_rollup_first(event *const *evs, const enum store_put *results, 
 	return true;
 }
 
-int store_delivery_finish_one(store *st, const char *id, enum delivery_status status,
-                              int64_t next_attempt_at, const char *last_error, th_error *err)
+/* The backend's delivery_finish_many sees only checked outcomes, at least
+ * one, and a counter to add to. */
+int store_delivery_finish_many(store *st, const delivery_outcome *outs, size_t n, size_t *changed,
+                               th_error *err)
+{
+	size_t c = 0;
+	int ret = check_outcomes(outs, n, changed, err);
+	if (ret == 0 && n > 0)
+		ret = st->ops->delivery_finish_many(st, outs, n, &c, err);
+	if (ret == 0 && changed)
+		*changed = c;
+	return ret;
+}
+
+int store_delivery_recover(store *st, size_t *recovered, th_error *err)
+{
+	size_t made = 0;
+	int ret = st->ops->delivery_recover(st, &made, err);
+	if (recovered)
+		*recovered = ret == 0 ? made : 0;
+	return ret;
+}
+
+int store_event_replay(store *st, const char *event_id, size_t *out_n, th_error *err)
+{
+	size_t made = 0;
+	int ret = st->ops->event_replay(st, event_id, &made, err);
+	if (out_n)
+		*out_n = ret == 0 ? made : 0;
+	return ret;
+}
+
+int store_delivery_finish(store *st, const char *id, enum delivery_status status,
+                          int64_t next_attempt_at, const char *last_error, th_error *err)
 {
 	delivery_outcome o = {id, status, next_attempt_at, last_error, -1, 0};
 	size_t changed = 0;

@@ -152,148 +152,180 @@ typedef struct backfill_mark {
 	int64_t updated_at;
 } backfill_mark;
 
+/* Every operation of a store but its name and close, once: X(op, (parameters),
+ * (arguments)). With STORE_OPS_CHECKED below it makes the members of struct
+ * store_ops and each backend's declarations and table (pg_<op> in pg_int.h,
+ * sq_<op> in sqlite_int.h); STORE_OPS alone, the inline store_<op>()
+ * wrappers every caller uses (never st->ops-> directly). */
+/* clang-format off */
+#define STORE_OPS(X)                                                                       \
+	X(migrate, (store *st, int *out_version, th_error *err), (st, out_version, err))          \
+	X(ping, (store *st, th_error *err), (st, err))                                            \
+	/* Can the store commit a write? One small transaction that writes a row and              \
+	 * takes it back (nothing stays); fails as a real write would (disk full,                 \
+	 * read-only, fsync error). */                                                            \
+	X(probe_write, (store *st, th_error *err), (st, err))                                     \
+	/* ---- webhooks */                                                                       \
+	X(webhook_insert, (store *st, const webhook *w, th_error *err), (st, w, err))             \
+	/* All mutable fields by id. A row in state removing is written only by an update         \
+	 * that keeps it removing: a writer that read the row before `webhook rm` marked          \
+	 * it (health pass, sync) gets TH_ENOTFOUND and never undoes the removal; a               \
+	 * deleted row is TH_ENOTFOUND too. */                                                    \
+	X(webhook_update, (store *st, const webhook *w, th_error *err), (st, w, err))             \
+	X(webhook_get, (store *st, const char *id, webhook *out, th_error *err),                  \
+	  (st, id, out, err))                                                                     \
+	X(webhook_find, (store *st, const char *id_model, const char *tok, webhook *out,          \
+	  th_error *err), (st, id_model, tok, out, err))                                          \
+	X(webhook_list, (store *st, webhook **out, size_t *n, th_error *err),                     \
+	  (st, out, n, err))                                                                      \
+	X(webhook_delete, (store *st, const char *id, th_error *err), (st, id, err))              \
+	/* ---- tokens */                                                                         \
+	/* Insert or update (by token). */                                                        \
+	X(token_put, (store *st, const token *t, th_error *err), (st, t, err))                    \
+	X(token_get, (store *st, const char *tok, token *out, th_error *err),                     \
+	  (st, tok, out, err))                                                                    \
+	X(token_list, (store *st, token **out, size_t *n, th_error *err), (st, out, n, err))      \
+	X(token_delete, (store *st, const char *tok, th_error *err), (st, tok, err))              \
+	/* Give a row stored before tokens had fingerprints its token_fp: the webhook             \
+	 * with id @id, or the token stored as @tok. Only a missing one is set, or one            \
+	 * made without the secret key ("d:...") replaced by a keyed one ("k:..."); 0             \
+	 * also when nothing was to be set; TH_EEXISTS when another row has that identity         \
+	 * already (a duplicate from before: the row stays as it is). The service                 \
+	 * computes @fp (the store cannot open sealed tokens). */                                 \
+	X(webhook_fill_fp, (store *st, const char *id, const char *fp, th_error *err),            \
+	  (st, id, fp, err))                                                                      \
+	X(token_fill_fp, (store *st, const char *tok, const char *fp, th_error *err),             \
+	  (st, tok, fp, err))                                                                     \
+	/* events: store a batch in ONE transaction (group commit), recording one pending         \
+	 * delivery per matching enabled handler for each new event. results[i] says what         \
+	 * happened to evs[i]; a new event gets ev->id and ev->received_at set if they            \
+	 * were NULL/0. An event whose webhook has no row, or a row in state removing, is         \
+	 * not stored (STORE_PUT_GONE); the check holds until the commit (SQLite: one             \
+	 * writer; PostgreSQL: the webhook rows are locked FOR KEY SHARE, so a DELETE             \
+	 * waits). Returns non-zero only when the whole transaction failed (then nothing          \
+	 * was stored). */                                                                        \
+	X(events_put, (store *st, event **evs, size_t n, enum store_put *results,                 \
+	  th_error *err), (st, evs, n, results, err))                                             \
+	/* With its payload. */                                                                   \
+	X(event_get, (store *st, const char *id, event *out, th_error *err),                      \
+	  (st, id, out, err))                                                                     \
+	/* The rollup cells with @from_hour <= hour < @to_hour, summed into buckets of            \
+	 * @bucket_hours hours (>= 1; a row's hour is its bucket's first, hour - hour %           \
+	 * bucket_hours), oldest first (at most STORE_ROLLUP_MAX_ROWS). Reads the small           \
+	 * rollup table only, never events: bounded by hours x webhooks x action types.           \
+	 * @per_webhook false: summed over webhooks too (webhook_id ""), one row per              \
+	 * bucket and type, for charts that show types only (the dashboard). */                   \
+	X(event_rollup, (store *st, int64_t from_hour, int64_t to_hour,                           \
+	  int64_t bucket_hours, bool per_webhook, event_rollup_row **out, size_t *n,              \
+	  th_error *err), (st, from_hour, to_hour, bucket_hours, per_webhook, out, n, err))       \
+	/* history (export, prune): the lowest and highest seq stored (0, 0: none); a             \
+	 * page of events with payloads; one prune batch in ONE short transaction                 \
+	 * (@dry_run: counted, nothing changed); returning up to @max_pages free pages of         \
+	 * the file to the system (SQLite with auto_vacuum=INCREMENTAL; elsewhere 0 and           \
+	 * nothing done). */                                                                      \
+	X(event_seq_bounds, (store *st, int64_t *min_seq, int64_t *max_seq, th_error *err),       \
+	  (st, min_seq, max_seq, err))                                                            \
+	X(events_prune, (store *st, int64_t cutoff_ms, size_t limit, bool dry_run,                \
+	  prune_batch *b, th_error *err), (st, cutoff_ms, limit, dry_run, b, err))                \
+	X(compact, (store *st, int64_t max_pages, int64_t *freed_pages, th_error *err),           \
+	  (st, max_pages, freed_pages, err))                                                      \
+	/* SQLite's auto_vacuum mode in *@mode (0 none, 1 full, 2 incremental; -1: not a          \
+	 * SQLite store). @convert switches a file to incremental with one VACUUM, which          \
+	 * rewrites the whole file (needs its size free on disk and holds the write lock          \
+	 * throughout: run it with serve stopped). */                                             \
+	X(vacuum_mode, (store *st, bool convert, int *mode, th_error *err),                       \
+	  (st, convert, mode, err))                                                               \
+	/* ---- handlers */                                                                       \
+	X(handler_insert, (store *st, const handler *h, th_error *err), (st, h, err))             \
+	X(handler_get, (store *st, const char *id, handler *out, th_error *err),                  \
+	  (st, id, out, err))                                                                     \
+	X(handler_list, (store *st, handler **out, size_t *n, th_error *err),                     \
+	  (st, out, n, err))                                                                      \
+	X(handler_delete, (store *st, const char *id, th_error *err), (st, id, err))              \
+	X(handler_set_enabled, (store *st, const char *id, bool enabled, th_error *err),          \
+	  (st, id, enabled, err))                                                                 \
+	/* Replace the handler's stored secret by @secret only if it is still @old                \
+	 * (compare-and-set: two processes sealing the same row do not both win).                 \
+	 * *changed says whether the row was updated. */                                          \
+	X(handler_set_secret, (store *st, const char *id, const char *old,                        \
+	  const char *secret, bool *changed, th_error *err),                                      \
+	  (st, id, old, secret, changed, err))                                                    \
+	/* ---- deliveries */                                                                     \
+	X(delivery_get, (store *st, const char *id, delivery *out, th_error *err),                \
+	  (st, id, out, err))                                                                     \
+	/* Claim up to @max due deliveries (pending or failed with next_attempt_at <=             \
+	 * now, or running with an expired lease) whose handler kind is in @kinds                 \
+	 * (bitmask of 1 << handler_kind). Respects order: a delivery is not claimed              \
+	 * while an earlier event of the same webhook has an unfinished delivery to the           \
+	 * same handler. Claimed rows become running with claimed_until = now + lease_ms. */      \
+	X(delivery_claim, (store *st, unsigned kinds, size_t max, int64_t lease_ms,               \
+	  delivery **out, size_t *n, th_error *err),                                              \
+	  (st, kinds, max, lease_ms, out, n, err))                                                \
+	/* Make a failed/dead/done delivery pending again, due now. */                            \
+	X(delivery_retry, (store *st, const char *id, th_error *err), (st, id, err))              \
+	/* Counts per status, for metrics. @counts is indexed by delivery_status. */              \
+	X(delivery_stats, (store *st, int64_t counts[5], int64_t *oldest_pending_at,              \
+	  th_error *err), (st, counts, oldest_pending_at, err))                                   \
+	/* The delivery rollup cells with @from_hour <= hour < @to_hour, oldest first (at         \
+	 * most STORE_ROLLUP_MAX_ROWS); the rollup table only: bounded by hours x                 \
+	 * handlers x 3 outcomes x STORE_RUN_BUCKETS. */                                          \
+	X(delivery_rollup, (store *st, int64_t from_hour, int64_t to_hour,                        \
+	  delivery_rollup_row **out, size_t *n, th_error *err),                                   \
+	  (st, from_hour, to_hour, out, n, err))                                                  \
+	/* ---- admin users and sessions */                                                       \
+	X(user_put, (store *st, const char *name, const char *pwhash, th_error *err),             \
+	  (st, name, pwhash, err))                                                                \
+	X(user_get_hash, (store *st, const char *name, char **out_hash, th_error *err),           \
+	  (st, name, out_hash, err))                                                              \
+	X(session_put, (store *st, const user_session *s, th_error *err), (st, s, err))           \
+	X(session_get, (store *st, const char *id_hash, user_session *out, th_error *err),        \
+	  (st, id_hash, out, err))                                                                \
+	X(session_delete, (store *st, const char *id_hash, th_error *err),                        \
+	  (st, id_hash, err))                                                                     \
+	/* ---- backfill marks */                                                                 \
+	/* The backfill mark of @webhook_id; TH_ENOTFOUND when it has none yet. */                \
+	X(backfill_mark_get, (store *st, const char *webhook_id, backfill_mark *out,              \
+	  th_error *err), (st, webhook_id, out, err))                                             \
+	/* Insert or update @m. The newest-action mark (last_action_id/_at) only moves            \
+	 * forward: an older or equal date, or a NULL id, keeps the stored one; the other         \
+	 * fields are replaced. */                                                                \
+	X(backfill_mark_put, (store *st, const backfill_mark *m, th_error *err),                  \
+	  (st, m, err))
+
+/* The operations whose arguments store.c checks before a backend sees them
+ * (and whose optional counts it fills: the backend always gets one, the
+ * caller sees 0 after a failure): their store_<op>() is a function of
+ * store.c, not an inline wrapper. */
+#define STORE_OPS_CHECKED(X)                                                               \
+	/* Record several outcomes in ONE transaction (one fsync for all: the                     \
+	 * dispatcher's workers finish many deliveries between two commits). Ids that no          \
+	 * longer exist are skipped; @changed (may be NULL) counts the rows updated. All          \
+	 * or nothing: on failure none is recorded. */                                            \
+	X(delivery_finish_many, (store *st, const delivery_outcome *outs, size_t n,               \
+	  size_t *changed, th_error *err), (st, outs, n, changed, err))                           \
+	/* Start-up recovery: deliveries left running by a process of this host that has          \
+	 * died (kill -9, a crash) become failed and due now (the attempt counts),                \
+	 * instead of holding their lease until it runs out and stalling their webhook's          \
+	 * queue. A claim records the claiming process (see struct store's `instance`); a         \
+	 * live process's claims, and those of other hosts, are never touched. @recovered         \
+	 * (may be NULL) counts them. */                                                          \
+	X(delivery_recover, (store *st, size_t *recovered, th_error *err),                        \
+	  (st, recovered, err))                                                                   \
+	/* New pending deliveries of an event to every matching handler; @out_n counts            \
+	 * them. */                                                                               \
+	X(event_replay, (store *st, const char *event_id, size_t *out_n, th_error *err),          \
+	  (st, event_id, out_n, err))
+#define STORE_OPS_ALL(X) STORE_OPS(X) STORE_OPS_CHECKED(X)
+/* clang-format on */
+
 struct store_ops {
 	const char *name; /* "sqlite", "postgresql" */
 	void (*close)(store *st);
-	int (*migrate)(store *st, int *out_version, th_error *err);
-	int (*ping)(store *st, th_error *err);
-	/* Can the store commit a write? One small transaction that writes a row
-	 * and takes it back (nothing stays); fails as a real write would (disk
-	 * full, read-only, fsync error). */
-	int (*probe_write)(store *st, th_error *err);
-
-	/* webhooks */
-	int (*webhook_insert)(store *st, const webhook *w, th_error *err);
-	/* All mutable fields by id. A row in state removing is written only by
-	 * an update that keeps it removing: a writer that read the row before
-	 * `webhook rm` marked it (health pass, sync) gets TH_ENOTFOUND and
-	 * never undoes the removal; a deleted row is TH_ENOTFOUND too. */
-	int (*webhook_update)(store *st, const webhook *w, th_error *err);
-	int (*webhook_get)(store *st, const char *id, webhook *out, th_error *err);
-	int (*webhook_find)(store *st, const char *id_model, const char *token, webhook *out,
-	                    th_error *err);
-	int (*webhook_list)(store *st, webhook **out, size_t *n, th_error *err);
-	int (*webhook_delete)(store *st, const char *id, th_error *err);
-
-	/* tokens */
-	int (*token_put)(store *st, const token *t, th_error *err); /* insert or update */
-	int (*token_get)(store *st, const char *tok, token *out, th_error *err);
-	int (*token_list)(store *st, token **out, size_t *n, th_error *err);
-	int (*token_delete)(store *st, const char *tok, th_error *err);
-	/* Give a row stored before tokens had fingerprints its token_fp: the
-	 * webhook with id @id, or the token stored as @tok. Only a missing one is
-	 * set, or one made without the secret key ("d:...") replaced by a keyed
-	 * one ("k:..."); 0 also when nothing was to be set; TH_EEXISTS when
-	 * another row has that identity already (a duplicate from before: the row
-	 * stays as it is). The service computes @fp (the store cannot open sealed
-	 * tokens). */
-	int (*webhook_fill_fp)(store *st, const char *id, const char *fp, th_error *err);
-	int (*token_fill_fp)(store *st, const char *tok, const char *fp, th_error *err);
-
-	/* events: store a batch in ONE transaction (group commit), recording one
-	 * pending delivery per matching enabled handler for each new event.
-	 * results[i] says what happened to evs[i]; a new event gets ev->id and
-	 * ev->received_at set if they were NULL/0. An event whose webhook has no
-	 * row, or a row in state removing, is not stored (STORE_PUT_GONE); the
-	 * check holds until the commit (SQLite: one writer; PostgreSQL: the
-	 * webhook rows are locked FOR KEY SHARE, so a DELETE waits). Returns
-	 * non-zero only when the whole transaction failed (then nothing was
-	 * stored). */
-	int (*events_put)(store *st, event **evs, size_t n, enum store_put *results, th_error *err);
-	int (*event_get)(store *st, const char *id, event *out, th_error *err); /* with payload */
-	int (*event_list)(store *st, const event_query *q, event_row **out, size_t *n,
-	                  th_error *err);
-	/* The rollup cells with @from_hour <= hour < @to_hour, summed into
-	 * buckets of @bucket_hours hours (>= 1; a row's hour is its bucket's
-	 * first, hour - hour % bucket_hours), oldest first (at most
-	 * STORE_ROLLUP_MAX_ROWS). Reads the small rollup table only, never
-	 * events: bounded by hours x webhooks x action types. @per_webhook
-	 * false: summed over webhooks too (webhook_id ""), one row per bucket
-	 * and type, for charts that show types only (the dashboard). */
-	int (*event_rollup)(store *st, int64_t from_hour, int64_t to_hour, int64_t bucket_hours,
-	                    bool per_webhook, event_rollup_row **out, size_t *n, th_error *err);
-
-	/* history (export, prune): the lowest and highest seq stored (0, 0:
-	 * none); a page of events with payloads; one prune batch in ONE short
-	 * transaction (@dry_run: counted, nothing changed); returning up to
-	 * @max_pages free pages of the file to the system (SQLite with
-	 * auto_vacuum=INCREMENTAL; elsewhere 0 and nothing done). */
-	int (*event_seq_bounds)(store *st, int64_t *min_seq, int64_t *max_seq, th_error *err);
-	int (*event_page)(store *st, const event_page_query *q, event_row **out, size_t *n,
-	                  th_error *err);
-	int (*events_prune)(store *st, int64_t cutoff_ms, size_t limit, bool dry_run,
-	                    prune_batch *b, th_error *err);
-	int (*compact)(store *st, int64_t max_pages, int64_t *freed_pages, th_error *err);
-	/* SQLite's auto_vacuum mode in *@mode (0 none, 1 full, 2 incremental;
-	 * -1: not a SQLite store). @convert switches a file to incremental with
-	 * one VACUUM, which rewrites the whole file (needs its size free on disk
-	 * and holds the write lock throughout: run it with serve stopped). */
-	int (*vacuum_mode)(store *st, bool convert, int *mode, th_error *err);
-
-	/* handlers */
-	int (*handler_insert)(store *st, const handler *h, th_error *err);
-	int (*handler_get)(store *st, const char *id, handler *out, th_error *err);
-	int (*handler_list)(store *st, handler **out, size_t *n, th_error *err);
-	int (*handler_delete)(store *st, const char *id, th_error *err);
-	int (*handler_set_enabled)(store *st, const char *id, bool enabled, th_error *err);
-	/* Replace the handler's stored secret by @secret only if it is still @old
-	 * (compare-and-set: two processes sealing the same row do not both win).
-	 * *changed says whether the row was updated. */
-	int (*handler_set_secret)(store *st, const char *id, const char *old, const char *secret,
-	                          bool *changed, th_error *err);
-
-	/* deliveries */
-	int (*delivery_list)(store *st, const char *status /* NULL: all */, const char *event_id,
-	                     size_t limit, delivery **out, size_t *n, th_error *err);
-	int (*delivery_get)(store *st, const char *id, delivery *out, th_error *err);
-	/* Claim up to @max due deliveries (pending or failed with next_attempt_at <= now,
-	 * or running with an expired lease) whose handler kind is in @kinds (bitmask of
-	 * 1 << handler_kind). Respects order: a delivery is not claimed while an earlier
-	 * event of the same webhook has an unfinished delivery to the same handler.
-	 * Claimed rows become running with claimed_until = now + lease_ms. */
-	int (*delivery_claim)(store *st, unsigned kinds, size_t max, int64_t lease_ms,
-	                      delivery **out, size_t *n, th_error *err);
-	/* Record an attempt's outcome: status done, failed (with next_attempt_at) or dead.
-	 * TH_ENOTFOUND for an unknown id. */
-	int (*delivery_finish)(store *st, const char *id, enum delivery_status status,
-	                       int64_t next_attempt_at, const char *last_error, th_error *err);
-	/* Record several outcomes in ONE transaction (one fsync for all: the
-	 * dispatcher's workers finish many deliveries between two commits). Ids
-	 * that no longer exist are skipped; @changed (may be NULL) counts the rows
-	 * updated. All or nothing: on failure none is recorded. */
-	int (*delivery_finish_many)(store *st, const delivery_outcome *outs, size_t n,
-	                            size_t *changed, th_error *err);
-	/* Start-up recovery: deliveries left running by a process of this host
-	 * that has died (kill -9, a crash) become failed and due now (the attempt
-	 * counts), instead of holding their lease until it runs out and stalling
-	 * their webhook's queue. A claim records the claiming process (see
-	 * struct store's `instance`); a live process's claims, and those of other
-	 * hosts, are never touched. @recovered (may be NULL) counts them. */
-	int (*delivery_recover)(store *st, size_t *recovered, th_error *err);
-	/* Make a failed/dead/done delivery pending again, due now. */
-	int (*delivery_retry)(store *st, const char *id, th_error *err);
-	/* New pending deliveries of an event to every matching handler; @out_n counts them. */
-	int (*event_replay)(store *st, const char *event_id, size_t *out_n, th_error *err);
-	/* Counts per status, for metrics. @counts is indexed by delivery_status. */
-	int (*delivery_stats)(store *st, int64_t counts[5], int64_t *oldest_pending_at,
-	                      th_error *err);
-	/* The delivery rollup cells with @from_hour <= hour < @to_hour, oldest
-	 * first (at most STORE_ROLLUP_MAX_ROWS); the rollup table only:
-	 * bounded by hours x handlers x 3 outcomes x STORE_RUN_BUCKETS. */
-	int (*delivery_rollup)(store *st, int64_t from_hour, int64_t to_hour,
-	                       delivery_rollup_row **out, size_t *n, th_error *err);
-
-	/* admin users and sessions */
-	int (*user_put)(store *st, const char *name, const char *pwhash, th_error *err);
-	int (*user_get_hash)(store *st, const char *name, char **out_hash, th_error *err);
-	int (*session_put)(store *st, const user_session *s, th_error *err);
-	int (*session_get)(store *st, const char *id_hash, user_session *out, th_error *err);
-	int (*session_delete)(store *st, const char *id_hash, th_error *err);
-
-	/* backfill marks */
-	int (*backfill_mark_get)(store *st, const char *webhook_id, backfill_mark *out,
-	                         th_error *err);
-	int (*backfill_mark_put)(store *st, const backfill_mark *m, th_error *err);
+	/* how the listings built from filters run (store_query.c) */
+	const struct store_dialect *dialect;
+#define STORE_OP_MEMBER(op, params, args) int(*op) params;
+	STORE_OPS_ALL(STORE_OP_MEMBER)
+#undef STORE_OP_MEMBER
 };
 
 #define STORE_INSTANCE_MAX 160
@@ -314,263 +346,34 @@ static inline const char *store_name(const store *st)
 	return st->ops->name;
 }
 
-static inline int store_migrate(store *st, int *out_version, th_error *err)
-{
-	return st->ops->migrate(st, out_version, err);
-}
+#define STORE_OP_WRAPPER(op, params, args)  \
+	static inline int store_##op params \
+	{                                   \
+		return st->ops->op args;    \
+	}
+STORE_OPS(STORE_OP_WRAPPER)
+#undef STORE_OP_WRAPPER
 
-static inline int store_ping(store *st, th_error *err)
-{
-	return st->ops->ping(st, err);
-}
+/* Record several outcomes (STORE_OPS_CHECKED) once each is checked: a status
+ * other than done, failed or dead is TH_EINVAL and records nothing. */
+int store_delivery_finish_many(store *st, const delivery_outcome *outs, size_t n, size_t *changed,
+                               th_error *err);
+int store_delivery_recover(store *st, size_t *recovered, th_error *err);
 
-static inline int store_probe_write(store *st, th_error *err)
-{
-	return st->ops->probe_write(st, err);
-}
-
-static inline int store_webhook_insert(store *st, const webhook *w, th_error *err)
-{
-	return st->ops->webhook_insert(st, w, err);
-}
-
-static inline int store_webhook_update(store *st, const webhook *w, th_error *err)
-{
-	return st->ops->webhook_update(st, w, err);
-}
-
-static inline int store_webhook_get(store *st, const char *id, webhook *out, th_error *err)
-{
-	return st->ops->webhook_get(st, id, out, err);
-}
-
-static inline int store_webhook_find(store *st, const char *id_model, const char *tok, webhook *out,
-                                     th_error *err)
-{
-	return st->ops->webhook_find(st, id_model, tok, out, err);
-}
-
-static inline int store_webhook_list(store *st, webhook **out, size_t *n, th_error *err)
-{
-	return st->ops->webhook_list(st, out, n, err);
-}
-
-static inline int store_webhook_delete(store *st, const char *id, th_error *err)
-{
-	return st->ops->webhook_delete(st, id, err);
-}
-
-static inline int store_token_put(store *st, const token *t, th_error *err)
-{
-	return st->ops->token_put(st, t, err);
-}
-
-static inline int store_token_get(store *st, const char *tok, token *out, th_error *err)
-{
-	return st->ops->token_get(st, tok, out, err);
-}
-
-static inline int store_token_list(store *st, token **out, size_t *n, th_error *err)
-{
-	return st->ops->token_list(st, out, n, err);
-}
-
-static inline int store_token_delete(store *st, const char *tok, th_error *err)
-{
-	return st->ops->token_delete(st, tok, err);
-}
-
-static inline int store_webhook_fill_fp(store *st, const char *id, const char *fp, th_error *err)
-{
-	return st->ops->webhook_fill_fp(st, id, fp, err);
-}
-
-static inline int store_token_fill_fp(store *st, const char *tok, const char *fp, th_error *err)
-{
-	return st->ops->token_fill_fp(st, tok, fp, err);
-}
-
-static inline int store_events_put(store *st, event **evs, size_t n, enum store_put *results,
-                                   th_error *err)
-{
-	return st->ops->events_put(st, evs, n, results, err);
-}
-
-static inline int store_event_get(store *st, const char *id, event *out, th_error *err)
-{
-	return st->ops->event_get(st, id, out, err);
-}
-
-static inline int store_event_list(store *st, const event_query *q, event_row **out, size_t *n,
-                                   th_error *err)
-{
-	return st->ops->event_list(st, q, out, n, err);
-}
-
-static inline int store_event_rollup(store *st, int64_t from_hour, int64_t to_hour,
-                                     int64_t bucket_hours, bool per_webhook, event_rollup_row **out,
-                                     size_t *n, th_error *err)
-{
-	return st->ops->event_rollup(st, from_hour, to_hour, bucket_hours, per_webhook, out, n,
-	                             err);
-}
-
-static inline int store_event_seq_bounds(store *st, int64_t *min_seq, int64_t *max_seq,
-                                         th_error *err)
-{
-	return st->ops->event_seq_bounds(st, min_seq, max_seq, err);
-}
-
-static inline int store_event_page(store *st, const event_page_query *q, event_row **out, size_t *n,
-                                   th_error *err)
-{
-	return st->ops->event_page(st, q, out, n, err);
-}
-
-static inline int store_events_prune(store *st, int64_t cutoff_ms, size_t limit, bool dry_run,
-                                     prune_batch *b, th_error *err)
-{
-	return st->ops->events_prune(st, cutoff_ms, limit, dry_run, b, err);
-}
-
-static inline int store_compact(store *st, int64_t max_pages, int64_t *freed_pages, th_error *err)
-{
-	return st->ops->compact(st, max_pages, freed_pages, err);
-}
-
-static inline int store_vacuum_mode(store *st, bool convert, int *mode, th_error *err)
-{
-	return st->ops->vacuum_mode(st, convert, mode, err);
-}
-
-static inline int store_handler_insert(store *st, const handler *h, th_error *err)
-{
-	return st->ops->handler_insert(st, h, err);
-}
-
-static inline int store_handler_get(store *st, const char *id, handler *out, th_error *err)
-{
-	return st->ops->handler_get(st, id, out, err);
-}
-
-static inline int store_handler_list(store *st, handler **out, size_t *n, th_error *err)
-{
-	return st->ops->handler_list(st, out, n, err);
-}
-
-static inline int store_handler_delete(store *st, const char *id, th_error *err)
-{
-	return st->ops->handler_delete(st, id, err);
-}
-
-static inline int store_handler_set_enabled(store *st, const char *id, bool enabled, th_error *err)
-{
-	return st->ops->handler_set_enabled(st, id, enabled, err);
-}
-
-static inline int store_handler_set_secret(store *st, const char *id, const char *old,
-                                           const char *secret, bool *changed, th_error *err)
-{
-	return st->ops->handler_set_secret(st, id, old, secret, changed, err);
-}
-
-static inline int store_delivery_list(store *st, const char *status, const char *event_id,
-                                      size_t limit, delivery **out, size_t *n, th_error *err)
-{
-	return st->ops->delivery_list(st, status, event_id, limit, out, n, err);
-}
-
-static inline int store_delivery_get(store *st, const char *id, delivery *out, th_error *err)
-{
-	return st->ops->delivery_get(st, id, out, err);
-}
-
-static inline int store_delivery_claim(store *st, unsigned kinds, size_t max, int64_t lease_ms,
-                                       delivery **out, size_t *n, th_error *err)
-{
-	return st->ops->delivery_claim(st, kinds, max, lease_ms, out, n, err);
-}
-
-static inline int store_delivery_finish(store *st, const char *id, enum delivery_status status,
-                                        int64_t next_attempt_at, const char *last_error,
-                                        th_error *err)
-{
-	return st->ops->delivery_finish(st, id, status, next_attempt_at, last_error, err);
-}
-
-static inline int store_delivery_finish_many(store *st, const delivery_outcome *outs, size_t n,
-                                             size_t *changed, th_error *err)
-{
-	return st->ops->delivery_finish_many(st, outs, n, changed, err);
-}
-
-static inline int store_delivery_recover(store *st, size_t *recovered, th_error *err)
-{
-	return st->ops->delivery_recover(st, recovered, err);
-}
-
-static inline int store_delivery_retry(store *st, const char *id, th_error *err)
-{
-	return st->ops->delivery_retry(st, id, err);
-}
-
-static inline int store_event_replay(store *st, const char *event_id, size_t *out_n, th_error *err)
-{
-	return st->ops->event_replay(st, event_id, out_n, err);
-}
-
-static inline int store_delivery_stats(store *st, int64_t counts[5], int64_t *oldest_pending_at,
-                                       th_error *err)
-{
-	return st->ops->delivery_stats(st, counts, oldest_pending_at, err);
-}
-
-static inline int store_delivery_rollup(store *st, int64_t from_hour, int64_t to_hour,
-                                        delivery_rollup_row **out, size_t *n, th_error *err)
-{
-	return st->ops->delivery_rollup(st, from_hour, to_hour, out, n, err);
-}
-
-static inline int store_user_put(store *st, const char *name, const char *pwhash, th_error *err)
-{
-	return st->ops->user_put(st, name, pwhash, err);
-}
-
-static inline int store_user_get_hash(store *st, const char *name, char **out_hash, th_error *err)
-{
-	return st->ops->user_get_hash(st, name, out_hash, err);
-}
-
-static inline int store_session_put(store *st, const user_session *s, th_error *err)
-{
-	return st->ops->session_put(st, s, err);
-}
-
-static inline int store_session_get(store *st, const char *id_hash, user_session *out,
-                                    th_error *err)
-{
-	return st->ops->session_get(st, id_hash, out, err);
-}
-
-static inline int store_session_delete(store *st, const char *id_hash, th_error *err)
-{
-	return st->ops->session_delete(st, id_hash, err);
-}
-
-/* The backfill mark of @webhook_id; TH_ENOTFOUND when it has none yet. */
-static inline int store_backfill_mark_get(store *st, const char *webhook_id, backfill_mark *out,
-                                          th_error *err)
-{
-	return st->ops->backfill_mark_get(st, webhook_id, out, err);
-}
-
-/* Insert or update @m. The newest-action mark (last_action_id/_at) only moves
- * forward: an older or equal date, or a NULL id, keeps the stored one; the
- * other fields are replaced. Thread-safe like every store call. */
-static inline int store_backfill_mark_put(store *st, const backfill_mark *m, th_error *err)
-{
-	return st->ops->backfill_mark_put(st, m, err);
-}
+/* Listings with filters, the same SQL on both backends (store_query.c):
+ * events without payloads, newest first (or oldest first); a page of events
+ * with payloads (export); deliveries newest first by insertion (@status,
+ * @event_id NULL: any). */
+int store_event_list(store *st, const event_query *q, event_row **out, size_t *n, th_error *err);
+int store_event_page(store *st, const event_page_query *q, event_row **out, size_t *n,
+                     th_error *err);
+int store_delivery_list(store *st, const char *status, const char *event_id, size_t limit,
+                        delivery **out, size_t *n, th_error *err);
+int store_event_replay(store *st, const char *event_id, size_t *out_n, th_error *err);
+/* Record an attempt's outcome (delivery_finish_many() of one): status done,
+ * failed (with @next_attempt_at) or dead. TH_ENOTFOUND for an unknown id. */
+int store_delivery_finish(store *st, const char *id, enum delivery_status status,
+                          int64_t next_attempt_at, const char *last_error, th_error *err);
 
 /* Open the store named by a DATABASE_URL ("sqlite:PATH" or "postgresql://...")
  * and migrate it to the current schema. Free with store_close(). */

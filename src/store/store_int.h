@@ -28,10 +28,6 @@ int store_check_handler(const handler *h, th_error *err);
 int store_check_user(const char *name, const char *pwhash, th_error *err);
 int store_check_session(const user_session *us, th_error *err);
 int store_check_finish(enum delivery_status status, th_error *err);
-/* delivery_finish_many's checks: *@changed (may be NULL) zeroed, every
- * outcome's status one that ends an attempt (else TH_EINVAL); in fault
- * builds also the injected failure of the whole write (STORE_FAULT_FINISH). */
-int store_check_outcomes(const delivery_outcome *outs, size_t n, size_t *changed, th_error *err);
 /* For a batch just stored: true when evs[i] is the first NEW event of its
  * rollup key (webhook, action type, hour of received_at) in the batch; *hour
  * and *count (how many new events share the key) are then set. So each
@@ -45,10 +41,6 @@ bool store_batch_rollup_first(event *const *evs, const enum store_put *results, 
  * 9) once per webhook per batch, not once per event. */
 bool store_batch_webhook_latest(event *const *evs, const enum store_put *results, size_t n,
                                 size_t i, int64_t *latest, int64_t *count);
-/* delivery_finish for both backends: one outcome through delivery_finish_many,
- * TH_ENOTFOUND when no row had that id. */
-int store_delivery_finish_one(store *st, const char *id, enum delivery_status status,
-                              int64_t next_attempt_at, const char *last_error, th_error *err);
 int store_check_status_filter(const char *status, th_error *err);
 /* event_rollup's checks: *@out and *@n emptied, buckets of at least one
  * hour (else TH_EINVAL). */
@@ -198,6 +190,23 @@ extern const store_rowtype store_rt_backfill_mark;  /* BACKFILL_MARK_COLS */
 #define BACKFILL_MARK_COLS                                                                    \
 	"webhook_id, last_action_id, last_action_at, model_kind, error, recovered, gap_from," \
 	" gap_to, updated_at"
+/* A backfill mark's upsert, for both backends (@P: the nine placeholders in
+ * BACKFILL_MARK_COLS order): the newest-action mark only moves forward, a
+ * NULL model kind keeps the stored one, the rest is replaced. */
+#define BACKFILL_MARK_PUT_SQL(P)                                                                 \
+	"INSERT INTO backfill_marks (" BACKFILL_MARK_COLS ") VALUES (" P ")"                     \
+	" ON CONFLICT (webhook_id) DO UPDATE SET"                                                \
+	" last_action_id = CASE WHEN " BACKFILL_MARK_NEWER                                       \
+	"  THEN excluded.last_action_id ELSE backfill_marks.last_action_id END,"                 \
+	" last_action_at = CASE WHEN " BACKFILL_MARK_NEWER                                       \
+	"  THEN excluded.last_action_at ELSE backfill_marks.last_action_at END,"                 \
+	" model_kind = COALESCE(excluded.model_kind, backfill_marks.model_kind),"                \
+	" error = excluded.error, recovered = excluded.recovered, gap_from = excluded.gap_from," \
+	" gap_to = excluded.gap_to, updated_at = excluded.updated_at"
+/* The new row names a newer action than the stored one (or the first). */
+#define BACKFILL_MARK_NEWER                                                              \
+	"excluded.last_action_id IS NOT NULL AND (backfill_marks.last_action_id IS NULL" \
+	" OR excluded.last_action_at > backfill_marks.last_action_at)"
 extern const store_rowtype store_rt_session; /* id_hash, user, csrf, expires_at */
 extern const store_rowtype store_rt_text;    /* one text column (a char *) */
 extern const store_rowtype store_rt_rollup;  /* webhook_id, action_type, hour, n */
@@ -235,11 +244,37 @@ struct store_params {
 void store_params_webhook(store_params *w, const webhook *wh, bool insert);
 void store_params_token(store_params *w, const token *t);     /* TOKEN_COLS */
 void store_params_handler(store_params *w, const handler *h); /* HANDLER_COLS */
+/* id_hash, user, csrf, expires_at */
+void store_params_session(store_params *w, const user_session *us);
+
+/* ---- listings built from their filters (store_query.c) -----------------------------
+ *
+ * event_list, event_page and delivery_list add a condition per filter given;
+ * store_query.c builds them once, in the SQL both backends run, and each
+ * backend's dialect says how its SQL differs and runs the statement. */
+
+/* Writes a statement's values to @w in the order of their placeholders. */
+typedef void (*store_binder)(store_params *w, const void *ctx);
+
+struct store_dialect {
+	char style;                 /* placeholders: '$' ($1, $2, ...) or '?' (?1, ?2, ...) */
+	const char *like;           /* " AND summary <a LIKE that folds ASCII case> " */
+	const char *delivery_order; /* " ORDER BY <deliveries in insertion order> DESC LIMIT " */
+	/* Run @sql with the values @bind writes from @ctx; every row as @rt
+	 * into a new array (*out, *n; see store_rows_collect()). */
+	int (*list)(store *st, const char *sql, store_binder bind, const void *ctx,
+	            const store_rowtype *rt, void **out, size_t *n, const char *what,
+	            th_error *err);
+};
+typedef struct store_dialect store_dialect;
 
 /* Every remaining row of @r as a new array of @t elements (NULL when none),
  * the caller's on success; on failure everything read is freed, *out is NULL
  * and *n 0. */
 int store_rows_collect(store_row *r, const store_rowtype *t, void **out, size_t *n, th_error *err);
+/* Free an array of @n @t elements (each cleared with @t's clearer), as the
+ * *_list_free() of store.h do. NULL-safe. */
+void store_rows_free(void *a, size_t n, const store_rowtype *t);
 /* The next row of @r into @out (zeroed first): TH_ENOTFOUND "@nf" when there
  * is none, TH_ENOMEM (out cleared) when a copy failed. */
 int store_rows_first(store_row *r, const store_rowtype *t, void *out, const char *nf,

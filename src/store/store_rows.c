@@ -314,6 +314,14 @@ void store_params_handler(store_params *w, const handler *h)
 	w->ops->integer(w, created_or_now(h->created_at));
 }
 
+void store_params_session(store_params *w, const user_session *us)
+{
+	w->ops->text(w, us->id_hash);
+	w->ops->text(w, us->user);
+	w->ops->text(w, us->csrf);
+	w->ops->integer(w, us->expires_at);
+}
+
 /* Grow @*arr (of @elem-sized items) so it can hold @n + 1; zeroes new room. */
 static int grow(char **arr, size_t *cap, size_t n, size_t elem)
 {
@@ -327,6 +335,16 @@ static int grow(char **arr, size_t *cap, size_t n, size_t elem)
 	*arr = p;
 	*cap = ncap;
 	return 0;
+}
+
+/* Clear each of the @n elements of @a and free it; see store_int.h. */
+void store_rows_free(void *a, size_t n, const store_rowtype *t)
+{
+	if (!a)
+		return;
+	for (size_t i = 0; i < n; i++)
+		t->clear((char *)a + i * t->size);
+	free(a);
 }
 
 /* Gather every remaining row of @r; see store_int.h. */
@@ -353,9 +371,7 @@ int store_rows_collect(store_row *r, const store_rowtype *t, void **out, size_t 
 	if (ret == 0 && rc != 0)
 		ret = rc;
 	if (ret != 0) {
-		for (size_t i = 0; i < cnt; i++)
-			t->clear(a + i * t->size);
-		free(a);
+		store_rows_free(a, cnt, t);
 		return ret;
 	}
 	*out = a;

@@ -594,6 +594,97 @@ static void test_pg_overlapping_batches(void **state)
 	store_close(b);
 }
 
+/* Outcomes whose batch PostgreSQL aborts as a deadlock (40P01) with another
+ * transaction are recorded anyway: the store runs the batch again. The other
+ * transaction holds the second delivery's row; the store's batch updates the
+ * first and waits for the second; then the other asks for the first. The
+ * store's backends check for a deadlock 2 s after they begin to wait, the
+ * other's only after 30 s (when the role may set it; else both after 1 s,
+ * the default, and the store's still checks first), so the store's batch is
+ * the one aborted. */
+struct finisher {
+	store *st;
+	const delivery_outcome *outs;
+	size_t n, changed;
+	int ret;
+	char msg[256];
+};
+
+static void *finisher_main(void *arg)
+{
+	struct finisher *fi = arg;
+	th_error err = {0};
+	fi->ret = store_delivery_finish_many(fi->st, fi->outs, fi->n, &fi->changed, &err);
+	str_copy(fi->msg, sizeof fi->msg, err.msg);
+	return NULL;
+}
+
+static void test_pg_finish_many_deadlock(void **state)
+{
+	fx *f = *state;
+	th_error err = {0};
+	char url[600], sql[300];
+	str_printf(sql, sizeof sql, "ALTER DATABASE %s SET deadlock_timeout = '2s'", f->db);
+	PGconn *ac = PQconnectdb(pgt.base);
+	PQclear(PQexec(ac, sql));
+	PQfinish(ac);
+	store *st = NULL; /* connects after the setting */
+	assert_int_equal(store_open(&st, f->base.url, &err), 0);
+	suite_add_handler(st, "h1", HANDLER_EXEC, NULL, NULL, true);
+	event *e[2] = {suite_ev_new("wA", "1", "t", "s", NULL, 0),
+	               suite_ev_new("wB", "2", "t", "s", NULL, 0)};
+	enum store_put r[2];
+	assert_int_equal(suite_events_put(st, e, 2, r, &err), 0);
+	delivery *d = NULL;
+	size_t n = 0;
+	assert_int_equal(store_delivery_claim(st, SUITE_ALL_KINDS, 10, 60000, &d, &n, &err), 0);
+	assert_int_equal(n, 2);
+	pg_url_with_db(url, sizeof url, pgt.base, f->db, "");
+	PGconn *c = PQconnectdb(url);
+	assert_int_equal(PQstatus(c), CONNECTION_OK);
+	PQclear(PQexec(c, "SET deadlock_timeout = '30s'"));
+	PQclear(PQexec(c, "BEGIN"));
+	str_printf(sql, sizeof sql, "UPDATE deliveries SET updated_at = 1 WHERE id = '%s'",
+	           d[1].id);
+	PGresult *res = PQexec(c, sql);
+	assert_int_equal(PQresultStatus(res), PGRES_COMMAND_OK);
+	PQclear(res);
+
+	delivery_outcome outs[2] = {{d[0].id, DELIVERY_DONE, 0, NULL, 1000, 1},
+	                            {d[1].id, DELIVERY_DONE, 0, NULL, 1000, 1}};
+	struct finisher fi = {.st = st, .outs = outs, .n = 2};
+	pthread_t th;
+	assert_int_equal(pthread_create(&th, NULL, finisher_main, &fi), 0);
+	/* the batch waits for the second row */
+	str_printf(sql, sizeof sql,
+	           "SELECT count(*) FROM pg_stat_activity WHERE datname = '%s'"
+	           " AND application_name = 'trellohook' AND wait_event_type = 'Lock'",
+	           f->db);
+	int64_t t0 = time_mono_ms();
+	while (db_value(f->db, sql) == 0) {
+		assert_true(time_mono_ms() - t0 < 10000);
+		usleep(2000);
+	}
+	/* closes the cycle; this waits until the store's batch is aborted */
+	str_printf(sql, sizeof sql, "UPDATE deliveries SET updated_at = 1 WHERE id = '%s'",
+	           d[0].id);
+	res = PQexec(c, sql);
+	assert_int_equal(PQresultStatus(res), PGRES_COMMAND_OK);
+	PQclear(res);
+	PQclear(PQexec(c, "COMMIT"));
+	PQfinish(c);
+	pthread_join(th, NULL);
+	if (fi.ret != 0)
+		fail_msg("finish_many after a deadlock: %d %s", fi.ret, fi.msg);
+	assert_int_equal(fi.changed, 2);
+	assert_int_equal(db_value(f->db, "SELECT count(*) FROM deliveries WHERE status = 'done'"),
+	                 2);
+	delivery_list_free(d, n);
+	for (int i = 0; i < 2; i++)
+		suite_ev_free(e[i]);
+	store_close(st);
+}
+
 /* A crashed instance: its claims stay running until the lease runs out, then
  * the other instance claims them again. */
 static void test_pg_crashed_instance_lease(void **state)
@@ -646,6 +737,7 @@ int main(void)
 	    T(test_pg_reconnect),
 	    T(test_pg_concurrent_claims),
 	    T(test_pg_overlapping_batches),
+	    T(test_pg_finish_many_deadlock),
 	    T(test_pg_crashed_instance_lease),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
