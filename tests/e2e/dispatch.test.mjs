@@ -217,12 +217,15 @@ test('a command of plain words runs without a shell and gets the same environmen
     s.handlerAdd(['--exec', `cp /proc/self/environ '${d}/env.direct'`]);
     s.handlerAdd(['--exec', `tee '${d}/in.direct'`]);
     const quoted = s.handlerAdd(['--exec', `/usr/bin/printf %s/ 'Roadmap 2027' "it's \\"done\\"" a\\ b '' Zoë`]);
+    // also directly: words and plain file redirections, done by the spawn as sh does them
+    s.handlerAdd(['--exec', `cat >${d}/in.redir 2>&1`]);
+    s.handlerAdd(['--exec', `tee ${d}/in.tee >>${d}/in.append`]);
     // through /bin/sh -c: a list and redirections
     s.handlerAdd(['--exec', `cp /proc/self/environ "${d}/env.shell"; cat > "${d}/in.shell"`]);
     const body = payload('commentCard', { text: 'ünïcödé \u0001 "quotes" $HOME `x`' });
     assert.equal(await s.post(body), 200);
     const ds = await settled(s);
-    assert.equal(ds.length, 4);
+    assert.equal(ds.length, 6);
     assert.ok(ds.every((x) => x.status === 'done'), JSON.stringify(ds));
     const [ev] = events(s);
     const vars = (f) => readFileSync(path.join(d, f), 'latin1').split('\0').filter(Boolean).sort();
@@ -239,6 +242,9 @@ test('a command of plain words runs without a shell and gets the same environmen
     }
     assert.ok(readFileSync(path.join(d, 'in.direct')).equals(Buffer.from(body)));
     assert.ok(readFileSync(path.join(d, 'in.shell')).equals(Buffer.from(body)));
+    for (const f of ['in.redir', 'in.tee', 'in.append']) {
+      assert.ok(readFileSync(path.join(d, f)).equals(Buffer.from(body)), f);
+    }
     const q = ds.find((x) => x.handler_id === quoted.id);
     assert.equal(q.last_error, `Roadmap 2027/it's "done"/a b//Zoë/`);
   } finally { await s.stop(); }
