@@ -154,6 +154,17 @@ static const svc_func *func_for(svc_ctx *sc, const char *uid)
 	return NULL;
 }
 
+/* "@what: @err's message", malloc'd for a result's text (NULL when out of memory). */
+static char *note_error(const char *what, const th_error *err)
+{
+	buf b;
+	buf_init(&b, 600);
+	buf_printf(&b, "%s: %s", what, err->msg);
+	char *text = buf_detach(&b, NULL);
+	buf_free(&b);
+	return text;
+}
+
 /* Run @j once; fill @res. */
 static void run_job(dispatcher *d, forwarder *fw, job *j, dispatch_result *res)
 {
@@ -167,11 +178,7 @@ static void run_job(dispatcher *d, forwarder *fw, job *j, dispatch_result *res)
 	}
 	if (store_event_get(sc->st, j->d.event_id, &ev, &err) ||
 	    event_fill_from_payload(&ev) /* what the store does not keep */) {
-		buf b;
-		buf_init(&b, 600);
-		buf_printf(&b, "loading the event: %s", err.msg);
-		res->text = buf_detach(&b, NULL);
-		buf_free(&b);
+		res->text = note_error("loading the event", &err);
 		return;
 	}
 	int64_t timeout = sc->cfg->exec_timeout_ms;
@@ -180,11 +187,7 @@ static void run_job(dispatcher *d, forwarder *fw, job *j, dispatch_result *res)
 	case HANDLER_FORWARD:
 		/* the row keeps the whsec_ secret sealed; open it just to sign */
 		if (handlers_open_secret(sc, &j->h, &err)) {
-			buf b;
-			buf_init(&b, 600);
-			buf_printf(&b, "opening the handler's signing secret: %s", err.msg);
-			res->text = buf_detach(&b, NULL);
-			buf_free(&b);
+			res->text = note_error("opening the handler's signing secret", &err);
 			break;
 		}
 		dispatch_forward(fw, &j->h, &ev, timeout, res);
