@@ -304,6 +304,48 @@ static bool find_program(const char *name, char *out, size_t outsz)
 	}
 }
 
+/* Would sh's open of @path for @r succeed? A check without side effects
+ * (stat, access) before spawning, for the reason find_program checks the
+ * program: where posix_spawn does not report a failed file action (valgrind,
+ * some emulators) the child would just exit 127 without a word. A "no" sends
+ * the command to the shell, which then fails (or, should the file have
+ * appeared meanwhile, works) as always; a wrong "yes" is caught by
+ * posix_spawn's error where it reports one. Conservative: a file that an
+ * earlier redirection of the same command would create counts as missing. */
+static bool redir_looks_possible(const dispatch_redir *r)
+{
+	struct stat st;
+	if (r->op == DISPATCH_REDIR_DUP)
+		return true;
+	if (stat(r->path, &st) == 0) {
+		if (r->op == DISPATCH_REDIR_IN)
+			return access(r->path, R_OK) == 0;
+		return !S_ISDIR(st.st_mode) && access(r->path, W_OK) == 0;
+	}
+	if (errno != ENOENT || r->op == DISPATCH_REDIR_IN)
+		return false;
+	/* to be created: its directory must exist and let us add to it */
+	char dir[4096];
+	const char *slash = strrchr(r->path, '/');
+	if (!slash)
+		return access(".", W_OK | X_OK) == 0;
+	size_t n = (size_t)(slash - r->path);
+	if (n >= sizeof dir)
+		return false;
+	memcpy(dir, r->path, n);
+	dir[n] = '\0';
+	return stat(n ? dir : "/", &st) == 0 && S_ISDIR(st.st_mode) &&
+	       access(n ? dir : "/", W_OK | X_OK) == 0;
+}
+
+static bool redirs_look_possible(const dispatch_argv *w)
+{
+	for (size_t i = 0; i < w->nredir; i++)
+		if (!redir_looks_possible(&w->redir[i]))
+			return false;
+	return true;
+}
+
 /* Start @command: directly when dispatch_split finds plain words and
  * redirections (and PATH is set, so the program is looked up where the shell
  * would look), else — or when the program cannot be started that way (not
@@ -323,7 +365,8 @@ static int spawn_command(const char *command, char **envp, const posix_spawnattr
 	int err = ENOENT;
 	*shell = true;
 	char program[4096];
-	if (split == 1 && find_program(words.argv[0], program, sizeof program)) {
+	if (split == 1 && find_program(words.argv[0], program, sizeof program) &&
+	    redirs_look_possible(&words)) {
 		err = spawn_one(program, words.argv, envp, attr, in_rd, out_wr, &words, pid);
 		*shell = err != 0;
 	}
