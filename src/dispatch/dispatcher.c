@@ -557,6 +557,10 @@ static void *claimer_main(void *arg)
 			d->wake = false;
 			continue;
 		}
+		/* workers finished while we were in the store (their signal found no
+		 * one waiting): record and claim now, not after RECORD_DELAY_MS */
+		if (d->nout && !record_failed && claim_due(d, &idle))
+			continue;
 		int64_t wait = POLL_MS;
 		if (d->nout && !record_failed) {
 			int64_t left = d->out_since + RECORD_DELAY_MS - time_mono_ms();
