@@ -540,17 +540,26 @@ static void test_exec_direct_runs_words(void **state)
 	dispatch_result_clear(&r);
 }
 
+/* Run @cmd; assert the shell ran it and it failed with @status, its output saying @says. */
+static void expect_shell_fails(const char *cmd, const char *status, const char *says)
+{
+	event ev = sample_event("{}");
+	dispatch_result r;
+	assert_int_equal(dispatch_exec(cmd, &ev, 5000, &r), 0);
+	assert_true(r.shell);
+	assert_false(r.ok);
+	assert_non_null(strstr(r.text, status));
+	assert_non_null(strstr(r.text, says));
+	dispatch_result_clear(&r);
+}
+
 static void test_exec_direct_falls_back_to_sh(void **state)
 {
 	event ev = sample_event("{}");
 	dispatch_result r;
 	/* not found: the shell says so, exactly as before */
-	assert_int_equal(dispatch_exec("no-such-program-th-4711 x", &ev, 5000, &r), 0);
-	assert_true(r.shell);
-	assert_false(r.ok);
-	assert_non_null(strstr(r.text, "exit status 127"));
-	assert_non_null(strstr(r.text, "no-such-program-th-4711: not found"));
-	dispatch_result_clear(&r);
+	expect_shell_fails("no-such-program-th-4711 x", "exit status 127",
+	                   "no-such-program-th-4711: not found");
 	/* a script without #! is run by the shell (ENOEXEC) */
 	char path[] = "/tmp/th-dispatch-scriptXXXXXX";
 	int fd = mkstemp(path);
@@ -742,14 +751,8 @@ static void test_exec_redirections_like_sh(void **state)
 		unlink(busy);
 	}
 	/* and the report says why */
-	event ev = sample_event("{}");
-	dispatch_result r;
-	assert_int_equal(dispatch_exec("cat </nonexistent-th-4711", &ev, 5000, &r), 0);
-	assert_true(r.shell);
-	assert_false(r.ok);
-	assert_non_null(strstr(r.text, "exit status 2"));
-	assert_non_null(strstr(r.text, "/nonexistent-th-4711"));
-	dispatch_result_clear(&r);
+	expect_shell_fails("cat </nonexistent-th-4711", "exit status 2",
+	                   "cannot open /nonexistent-th-4711");
 }
 
 /* The variables of a command run directly and through the shell, one per line, sorted. */
