@@ -653,6 +653,31 @@ test('SIGTERM lets a running delivery finish and leaves the rest pending for the
   } finally { await s.stop(); }
 });
 
+test('an outcome is recorded soon (RECORD_DELAY_MS) even while no claim is due', async () => {
+  // 4 workers (8 claim slots). A comment's 4 deliveries run (1 to 4 s); then a new card's 4
+  // deliveries are claimed and wait. When the 1 s one ends, a claim is not due (one slot free
+  // of 8; the next is due when the 4 s one ends), so its outcome waits only for the timer.
+  const s = await setup({ TRELLOHOOK_WORKERS: '4' });
+  try {
+    const d = s.dir;
+    const first = s.handlerAdd(['--exec', 'sleep 1', '--on', 'commentCard']);
+    s.handlerAdd(['--exec', 'sleep 2', '--on', 'commentCard']);
+    s.handlerAdd(['--exec', 'sleep 3', '--on', 'commentCard']);
+    s.handlerAdd(['--exec', `sleep 4 && touch ${d}/slow.done`, '--on', 'commentCard']);
+    // longer than the 4 s one: the queue drains (and a claim is due) only when that one ends
+    for (let i = 0; i < 4; i++) s.handlerAdd(['--exec', 'sleep 5', '--on', 'createCard']);
+    assert.equal(await s.post(payload('commentCard', { text: 'x' })), 200);
+    await waitFor(() => s.deliveries().filter((x) => x.status === 'running').length === 4, 5000,
+      'the comment\'s deliveries to run');
+    assert.equal(await s.post(payload('createCard', { card: hex24() })), 200);
+    await waitFor(() => s.deliveries().some((x) => x.handler_id === first.id && x.status === 'done'),
+      10000, 'the first outcome');
+    assert.ok(!existsSync(path.join(d, 'slow.done')), 'the first outcome waited for a later claim');
+    const ds = await settled(s, 20000);
+    assert.equal(ds.filter((x) => x.status === 'done').length, 8);
+  } finally { await s.stop(); }
+});
+
 test('a burst of 100 forwards to one target reuses kept connections (keep-alive per worker and target)', async () => {
   const s = await setup({ TRELLOHOOK_WORKERS: '4', TRELLOHOOK_HANDLER_CONCURRENCY: '8' });
   const rcv = await receiver(() => 204);
