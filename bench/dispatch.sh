@@ -13,10 +13,10 @@
 # webhook: wrk posts the same payload over CONNS connections for DURATION s;
 # every request runs the command before its answer.
 #
-# Two exec commands: CMD (default `cat >/dev/null`, which has shell syntax, so
-# trellohook runs it with /bin/sh -c) and DIRECT_CMD (default
-# `dd of=/dev/null status=none`: the same work in plain words, which trellohook
-# runs without a shell; see docs/handlers.md). webhook runs each through
+# Two exec commands: CMD (default `cat >/dev/null`: words and a plain file
+# redirection, which trellohook runs without a shell, the redirection done by
+# the spawn) and DIRECT_CMD (default `dd of=/dev/null status=none`: the same
+# work in plain words; see docs/handlers.md). webhook runs each through
 # /bin/sh, and DIRECT_CMD once more started directly (its program as
 # execute-command, the other words as arguments), so that the same work is
 # compared both ways. The issue's target is against webhook's CMD.
@@ -181,6 +181,9 @@ wrk.method = "POST"; wrk.body = b; wrk.headers["Content-Type"] = "application/js
 LUA
 # how trellohook starts a command (the main part of docs/handlers.md's rule)
 via() { case "$1" in *[\$\`\|\&\;\<\>\(\)\{\}\*\?\[\]~#]*) echo '/bin/sh -c' ;; *) echo 'direct' ;; esac; }
+# trellohook also starts plain file redirections itself (<F, >F, >>F, N>&M): drop those whose file is
+# made of plain characters, then the same rule (a label only; src/dispatch/exec_split.c decides)
+th_via() { via "$(sed -E 's/(^|[[:blank:]])[0-2]?>&[0-2]([[:blank:]]|$)/ /g; s/(^|[[:blank:]]|[[:alnum:]_.\/-])[0-2]?(>>|>|<)[[:blank:]]*[[:alnum:]_.\/@%+=:,-]+([[:blank:]]|$)/\1 /g' <<<"$1")"; }
 # run_webhook COMMAND CONNECTIONS [direct]: prints "requests/s non2xx peak_rss_kib".
 # With "direct", webhook starts a command of plain words itself, as trellohook
 # does (execute-command = its program, the other words as arguments), else
@@ -246,7 +249,7 @@ done
 table="$head_cols peak RSS | not delivered / non-2xx |"$'\n'"$head_rule ---: | ---: |"
 for i in "${!r_cmd[@]}"; do
 	how='/bin/sh -c'
-	[ "${r_bin[$i]}" = "$TH" ] && how=$(via "${r_cmd[$i]}")
+	[ "${r_bin[$i]}" = "$TH" ] && how=$(th_via "${r_cmd[$i]}")
 	line="| trellohook (${r_bin[$i]}) exec \`${r_cmd[$i]}\` | $how |"
 	peak=0 bad=0
 	for ((r = 1; r <= ROUNDS; r++)); do

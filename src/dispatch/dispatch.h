@@ -12,8 +12,9 @@
  * (TRELLOHOOK_HANDLER_CONCURRENCY).
  *
  * Three runners (one file each):
- *  - exec.c:    the command run directly (posix_spawnp, words split by
- *               exec_split.c) when it has no shell syntax, else through
+ *  - exec.c:    the command run directly (posix_spawn, words and plain file
+ *               redirections split by exec_split.c) when it has no other
+ *               shell syntax, else through
  *               `/bin/sh -c`; payload on stdin, variables in a clean
  *               environment, output captured, process group killed on timeout;
  *  - forward.c: POST of the raw payload signed per Standard Webhooks;
@@ -74,30 +75,57 @@ void dispatch_result_clear(dispatch_result *r);
 /* Run @command with @ev's payload on stdin and its variables (TRELLO_*) plus
  * PATH/HOME/TMPDIR/LANG/LC_ALL/TZ of this process and PWD (its working
  * directory) in an otherwise empty environment. A command without shell
- * syntax (dispatch_split) is started directly with posix_spawnp; any other,
- * or one whose program cannot be started that way, through /bin/sh -c
- * (out->shell says which). The child leads its own process group; after
+ * syntax but plain file redirections (dispatch_split) is started directly
+ * with posix_spawn, its redirections done by the spawn; any other, or one
+ * whose program cannot be started that way or whose redirection fails,
+ * through /bin/sh -c (out->shell says which). The child leads its own process group; after
  * @timeout_ms the whole group gets SIGTERM, one second later SIGKILL.
  * stdout and stderr (one pipe) are captured up to DISPATCH_OUTPUT_MAX bytes.
  * Thread-safe (posix_spawn). Returns 0 when the attempt ran (see @out), or an
  * error when it could not be started (out->text then says why). */
 int dispatch_exec(const char *command, const event *ev, int64_t timeout_ms, dispatch_result *out);
 
-/* A command split into words: argv[0..argc-1], argv[argc] == NULL. The
- * strings live in the same allocation as the array. */
+/* At most this many redirections are done without a shell. */
+#define DISPATCH_REDIR_MAX 16
+
+/* A plain file redirection, done as sh does it (in order, after the
+ * descriptors 0-2 are set up): IN opens path O_RDONLY, OUT
+ * O_WRONLY|O_CREAT|O_TRUNC, APPEND O_WRONLY|O_CREAT|O_APPEND (mode 0666,
+ * less the umask), each onto @fd; DUP makes @fd a copy of @from. */
+enum dispatch_redir_op {
+	DISPATCH_REDIR_IN,     /* [fd]<path, fd 0 by default */
+	DISPATCH_REDIR_OUT,    /* [fd]>path, fd 1 by default */
+	DISPATCH_REDIR_APPEND, /* [fd]>>path */
+	DISPATCH_REDIR_DUP     /* [fd]>&from */
+};
+typedef struct dispatch_redir {
+	enum dispatch_redir_op op;
+	int fd;           /* the descriptor redirected: 0, 1 or 2 */
+	int from;         /* DUP: the descriptor copied, 0, 1 or 2 */
+	const char *path; /* IN, OUT, APPEND: the file; else NULL */
+} dispatch_redir;
+
+/* A command split into words: argv[0..argc-1], argv[argc] == NULL, and its
+ * redirections redir[0..nredir-1] in the order written (redir NULL when
+ * none). The strings and arrays live in the allocation argv points to. */
 typedef struct dispatch_argv {
 	char **argv;
 	size_t argc;
+	dispatch_redir *redir;
+	size_t nredir;
 } dispatch_argv;
 
 /* Decide whether @command (NUL-terminated, any bytes) can run without a
  * shell. Returns 1 and fills *out with its words, split and unquoted as
- * /bin/sh would, when it holds nothing but words, blanks, quotes and
- * backslashes (no $ ` | & ; < > ( ) { } * ? [ ] ~ # or newline anywhere, no
- * leading NAME=value, no reserved word or builtin as the program, quotes
- * balanced); returns 0 when it needs /bin/sh -c (*out zeroed), TH_ENOMEM when
- * out of memory. @why (optional) gets a static phrase saying which. The
- * caller frees *out with dispatch_argv_free. Thread-safe, no I/O. */
+ * /bin/sh would, and its redirections, when it holds nothing but words,
+ * blanks, quotes, backslashes and plain redirections (no $ ` | ; ( ) { } * ?
+ * [ ] ~ # or newline anywhere; < > & only unquoted, as the redirections
+ * [0-2]<FILE, [0-2]>FILE, [0-2]>>FILE and [0-2]>&[0-2], FILE without quotes,
+ * backslashes or < > &; no leading NAME=value, no reserved word or builtin
+ * as the program, quotes balanced); returns 0 when it needs /bin/sh -c (*out
+ * zeroed), TH_ENOMEM when out of memory. @why (optional) gets a static phrase
+ * saying which ("plain words", "words and redirections", or why the shell).
+ * The caller frees *out with dispatch_argv_free. Thread-safe, no I/O. */
 int dispatch_split(const char *command, dispatch_argv *out, const char **why);
 
 /* Free what dispatch_split put in @a and zero it. NULL-safe. */

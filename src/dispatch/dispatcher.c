@@ -4,20 +4,24 @@
  * the outcome.
  *
  * Threads: one claimer and cfg.workers workers, sharing one mutex.
- *  - The claimer wakes on dispatcher_wake() (after each group commit), when a
- *    worker finishes, and every POLL_MS (retries fall due, other processes
- *    add work: `deliveries retry`, `events replay`). It keeps at most one
- *    claimed delivery waiting per worker, so claimed work never waits long in
- *    memory and memory stays bounded by the worker count.
+ *  - The claimer wakes on dispatcher_wake() (after each group commit), when
+ *    finished workers leave enough slots to claim (claim_due), when a first
+ *    outcome is queued (to record it within RECORD_DELAY_MS), and every
+ *    POLL_MS (retries fall due, other processes add work: `deliveries
+ *    retry`, `events replay`). It keeps at most one claimed delivery waiting
+ *    per worker, so claimed work never waits long in memory and memory stays
+ *    bounded by the worker count.
  *  - A worker takes the oldest queued delivery whose handler is below its
  *    concurrency cap, runs it and queues its outcome: done / failed (with the
  *    next attempt time) / dead.
- *  - The claimer records every queued outcome in ONE transaction before it
- *    claims again (delivery_finish_many): with synchronous=FULL each write
- *    transaction costs an fsync, and one per delivery capped throughput at
- *    the disk's fsync rate. An outcome not yet recorded when the process dies
- *    is lost with it; the delivery's lease then expires and it runs again —
- *    at least once, as promised. While the process lives, outcomes the store
+ *  - The claimer records every queued outcome in ONE transaction right
+ *    before it claims again (delivery_finish_many), or once the oldest has
+ *    waited RECORD_DELAY_MS: each write transaction has a fixed cost (an
+ *    fsync with synchronous=FULL; SQLite now commits claims and outcomes
+ *    without one, docs/DESIGN.md), and one per delivery capped throughput.
+ *    An outcome not yet recorded when the process dies is lost with it; the
+ *    delivery's lease then expires and it runs again — at least once, as
+ *    promised. While the process lives, outcomes the store
  *    refuses stay queued and are retried every POLL_MS; a delivery claimed
  *    again meanwhile (its lease ended) is not run again (drop_known).
  * Order per (webhook, handler) needs nothing here: the store never hands out
@@ -43,6 +47,9 @@
 #define LEASE_SLACK_MS 5000
 #define MAX_WORKERS 256
 #define MAX_OUTCOMES 1024 /* queued outcomes before workers wait for the claimer */
+/* The longest an outcome waits to be recorded when no claim comes first (so
+ * `deliveries list` shows it soon, however the slots are used). */
+#define RECORD_DELAY_MS 50
 
 /* An attempt's outcome: the metrics' names (done, failed, dead). */
 enum outcome { OUT_DONE = METRICS_DONE, OUT_FAILED = METRICS_FAILED, OUT_DEAD = METRICS_DEAD };
@@ -86,6 +93,7 @@ struct dispatcher {
 	size_t nstats, cstats;
 	outcome_rec *outcomes; /* finished attempts not yet in the store */
 	size_t nout, cout;
+	int64_t out_since; /* monotonic ms when the oldest of them was queued */
 	uint64_t claim_errors;
 	uint64_t record_errors;
 	pthread_t claimer;
@@ -146,6 +154,17 @@ static const svc_func *func_for(svc_ctx *sc, const char *uid)
 	return NULL;
 }
 
+/* "@what: @err's message", malloc'd for a result's text (NULL when out of memory). */
+static char *note_error(const char *what, const th_error *err)
+{
+	buf b;
+	buf_init(&b, 600);
+	buf_printf(&b, "%s: %s", what, err->msg);
+	char *text = buf_detach(&b, NULL);
+	buf_free(&b);
+	return text;
+}
+
 /* Run @j once; fill @res. */
 static void run_job(dispatcher *d, forwarder *fw, job *j, dispatch_result *res)
 {
@@ -159,11 +178,7 @@ static void run_job(dispatcher *d, forwarder *fw, job *j, dispatch_result *res)
 	}
 	if (store_event_get(sc->st, j->d.event_id, &ev, &err) ||
 	    event_fill_from_payload(&ev) /* what the store does not keep */) {
-		buf b;
-		buf_init(&b, 600);
-		buf_printf(&b, "loading the event: %s", err.msg);
-		res->text = buf_detach(&b, NULL);
-		buf_free(&b);
+		res->text = note_error("loading the event", &err);
 		return;
 	}
 	int64_t timeout = sc->cfg->exec_timeout_ms;
@@ -172,11 +187,7 @@ static void run_job(dispatcher *d, forwarder *fw, job *j, dispatch_result *res)
 	case HANDLER_FORWARD:
 		/* the row keeps the whsec_ secret sealed; open it just to sign */
 		if (handlers_open_secret(sc, &j->h, &err)) {
-			buf b;
-			buf_init(&b, 600);
-			buf_printf(&b, "opening the handler's signing secret: %s", err.msg);
-			res->text = buf_detach(&b, NULL);
-			buf_free(&b);
+			res->text = note_error("opening the handler's signing secret", &err);
 			break;
 		}
 		dispatch_forward(fw, &j->h, &ev, timeout, res);
@@ -211,14 +222,18 @@ static void queue_outcome(dispatcher *d, outcome_rec *rec)
 	outcome_rec *no = mem_grow(d->outcomes, &d->cout, d->nout, sizeof *no, 32);
 	if (no) {
 		d->outcomes = no;
+		if (d->nout == 0)
+			d->out_since = time_mono_ms();
 		d->outcomes[d->nout++] = *rec;
+		/* the first starts the claimer's RECORD_DELAY_MS; half full: record now */
+		if (d->nout == 1 || d->nout == MAX_OUTCOMES / 2)
+			pthread_cond_signal(&d->claim);
 	} else {
 		/* out of memory: the lease expires and the delivery runs again */
 		log_error("dispatch", "out of memory recording delivery %s", rec->id);
 		free(rec->id);
 		free(rec->text);
 	}
-	pthread_cond_signal(&d->claim);
 }
 
 /* Record every queued outcome in one transaction. Called by the claimer
@@ -252,6 +267,7 @@ static bool record_outcomes(dispatcher *d)
 			log_error("dispatch", "recording %zu delivery outcome(s): %s", n, err.msg);
 		outcome_rec *merged = realloc(recs, (n + d->nout) * sizeof *merged);
 		if (merged) {
+			d->out_since = time_mono_ms(); /* try again after RECORD_DELAY_MS */
 			if (d->nout)
 				memcpy(&merged[n], d->outcomes, d->nout * sizeof *merged);
 			free(d->outcomes);
@@ -337,6 +353,29 @@ static long next_runnable(dispatcher *d)
 	return -1;
 }
 
+/* The claimer's rule, in one place (mu held). Claim when slots are free
+ * and nothing is queued, or half the slots are free: each claim is a write
+ * transaction, so while jobs are still queued claims wait to be larger (no
+ * worker idles meanwhile: the queued half keeps them busy). Outcomes are
+ * recorded right before a claim (they unblock later events of the same
+ * webhook), so a claim and the batch before it are two back-to-back
+ * transactions per half a queue of deliveries, not one per delivery; or
+ * when the oldest has waited RECORD_DELAY_MS, or at the first wake-up once
+ * the queue is half full. @idle gets the free slots. */
+static bool claim_due(dispatcher *d, size_t *idle)
+{
+	size_t slots = 2 * (size_t)d->nworkers;
+	*idle = slots > d->busy + d->qlen ? slots - d->busy - d->qlen : 0;
+	return *idle && (d->qlen == 0 || *idle >= slots / 2);
+}
+
+static bool record_due(dispatcher *d, int64_t now)
+{
+	size_t idle;
+	return d->nout && (claim_due(d, &idle) || d->nout >= MAX_OUTCOMES / 2 ||
+	                   now - d->out_since >= RECORD_DELAY_MS);
+}
+
 static void *worker_main(void *arg)
 {
 	dispatcher *d = arg;
@@ -376,7 +415,9 @@ static void *worker_main(void *arg)
 			s->running--;
 		d->busy--;
 		job_clear(&j);
-		pthread_cond_signal(&d->claim);
+		size_t idle;
+		if (claim_due(d, &idle)) /* else the claimer's timer or a later worker */
+			pthread_cond_signal(&d->claim);
 		pthread_cond_broadcast(&d->work); /* a capped job may be runnable now */
 	}
 	pthread_mutex_unlock(&d->mu);
@@ -495,19 +536,13 @@ static void *claimer_main(void *arg)
 	pthread_mutex_lock(&d->mu);
 	while (!d->stopping) {
 		bool record_failed = false;
-		if (d->nout) {
-			/* outcomes first: they unblock later events of the same webhook */
+		if (record_due(d, time_mono_ms())) {
 			pthread_mutex_unlock(&d->mu);
 			record_failed = !record_outcomes(d);
 			pthread_mutex_lock(&d->mu);
 		}
-		/* Keep up to one job waiting per worker. Each claim is a durable write
-		 * transaction (an fsync), so while jobs are still queued, claim only
-		 * once half the slots are free: fewer, larger claims; no worker idles,
-		 * since the queued half keeps them busy meanwhile. */
-		size_t slots = 2 * (size_t)d->nworkers;
-		size_t idle = slots > d->busy + d->qlen ? slots - d->busy - d->qlen : 0;
-		if (idle && (d->qlen == 0 || idle >= slots / 2)) {
+		size_t idle;
+		if (claim_due(d, &idle)) {
 			d->wake = false;
 			pthread_mutex_unlock(&d->mu);
 			size_t got = claim_some(d, idle);
@@ -518,12 +553,21 @@ static void *claimer_main(void *arg)
 		}
 		/* the store refused the outcomes: try again after POLL_MS, not in a
 		 * busy loop against a store that is down */
-		if ((d->wake || d->nout) && !record_failed) {
+		if (d->wake && !record_failed) {
 			d->wake = false;
 			continue;
 		}
+		/* workers finished while we were in the store (their signal found no
+		 * one waiting): record and claim now, not after RECORD_DELAY_MS */
+		if (d->nout && !record_failed && claim_due(d, &idle))
+			continue;
+		int64_t wait = POLL_MS;
+		if (d->nout && !record_failed) {
+			int64_t left = d->out_since + RECORD_DELAY_MS - time_mono_ms();
+			wait = left < 1 ? 1 : left < POLL_MS ? left : POLL_MS;
+		}
 		struct timespec ts;
-		wait_deadline(&ts, CLOCK_REALTIME, POLL_MS);
+		wait_deadline(&ts, CLOCK_REALTIME, wait);
 		pthread_cond_timedwait(&d->claim, &d->mu, &ts);
 	}
 	pthread_mutex_unlock(&d->mu);

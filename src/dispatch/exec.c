@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * exec.c — the exec runner: COMMAND with the payload on stdin, run directly
- * when it has no shell syntax (exec_split.c decides and splits the words),
- * else as `/bin/sh -c COMMAND`.
+ * when it has no shell syntax but plain file redirections (exec_split.c
+ * decides and splits the words and redirections; the redirections become
+ * spawn file actions), else as `/bin/sh -c COMMAND`.
  *
  * The child is started with posix_spawn(p) (safe in a threaded process: nothing
  * runs between fork and exec but the spawn actions), in its own process
@@ -197,27 +198,62 @@ static void close_fd(int *fd)
 	*fd = -1;
 }
 
-/* The spawn recipe shared by both ways of starting: stdin from @in_rd,
- * stdout and stderr to @out_wr, nothing else open, a process group of its
- * own, default signal dispositions and an empty mask. 0 or -1. */
-static int spawn_recipe(posix_spawn_file_actions_t *fa, posix_spawnattr_t *attr, int in_rd,
-                        int out_wr)
+/* The spawn attributes shared by both ways of starting: a process group of
+ * its own, default signal dispositions and an empty mask. 0 or -1. */
+static int spawn_attr(posix_spawnattr_t *attr)
 {
 	sigset_t def, empty;
 	sigfillset(&def);
 	sigdelset(&def, SIGKILL);
 	sigdelset(&def, SIGSTOP);
 	sigemptyset(&empty);
-	if (posix_spawn_file_actions_adddup2(fa, in_rd, 0) ||
-	    posix_spawn_file_actions_adddup2(fa, out_wr, 1) ||
-	    posix_spawn_file_actions_adddup2(fa, out_wr, 2) ||
-	    posix_spawn_file_actions_addclosefrom_np(fa, 3) ||
-	    posix_spawnattr_setflags(attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF |
+	if (posix_spawnattr_setflags(attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF |
 	                                       POSIX_SPAWN_SETSIGMASK) ||
 	    posix_spawnattr_setpgroup(attr, 0) || posix_spawnattr_setsigdefault(attr, &def) ||
 	    posix_spawnattr_setsigmask(attr, &empty))
 		return -1;
 	return 0;
+}
+
+/* The descriptors of the child: stdin from @in_rd, stdout and stderr to
+ * @out_wr, nothing else open; then @w's redirections (NULL: none), in the
+ * order written, as sh does them — each open in the child, so /dev/stderr
+ * or /dev/fd/1 mean the child's own descriptors, as they do under sh. 0 or
+ * -1 (out of memory). */
+static int spawn_files(posix_spawn_file_actions_t *fa, int in_rd, int out_wr,
+                       const dispatch_argv *w)
+{
+	if (posix_spawn_file_actions_adddup2(fa, in_rd, 0) ||
+	    posix_spawn_file_actions_adddup2(fa, out_wr, 1) ||
+	    posix_spawn_file_actions_adddup2(fa, out_wr, 2) ||
+	    posix_spawn_file_actions_addclosefrom_np(fa, 3))
+		return -1;
+	for (size_t i = 0; w && i < w->nredir; i++) {
+		const dispatch_redir *r = &w->redir[i];
+		int flags = r->op == DISPATCH_REDIR_IN       ? O_RDONLY
+		            : r->op == DISPATCH_REDIR_APPEND ? O_WRONLY | O_CREAT | O_APPEND
+		                                             : O_WRONLY | O_CREAT | O_TRUNC;
+		int rc = r->op == DISPATCH_REDIR_DUP
+		             ? posix_spawn_file_actions_adddup2(fa, r->from, r->fd)
+		             : posix_spawn_file_actions_addopen(fa, r->fd, r->path, flags, 0666);
+		if (rc)
+			return -1;
+	}
+	return 0;
+}
+
+/* posix_spawn @path with @argv on the descriptors spawn_files sets up.
+ * Returns posix_spawn's error (0 on success), -1 when out of memory. */
+static int spawn_one(const char *path, char **argv, char **envp, const posix_spawnattr_t *attr,
+                     int in_rd, int out_wr, const dispatch_argv *w, pid_t *pid)
+{
+	posix_spawn_file_actions_t fa;
+	if (posix_spawn_file_actions_init(&fa))
+		return -1;
+	int err =
+	    spawn_files(&fa, in_rd, out_wr, w) ? -1 : posix_spawn(pid, path, &fa, attr, argv, envp);
+	posix_spawn_file_actions_destroy(&fa);
+	return err;
 }
 
 /* Can @path be started directly by execve? A regular, executable file that
@@ -268,14 +304,59 @@ static bool find_program(const char *name, char *out, size_t outsz)
 	}
 }
 
-/* Start @command: directly when dispatch_split finds plain words (and PATH
- * is set, so the program is looked up where the shell would look), else —
- * or when the program cannot be started that way (not found, not
- * executable, a script without #!) — through /bin/sh -c, which then runs it
- * or fails exactly as it always did ("not found", exit 127). Returns the
- * posix_spawn error (0 on success); TH_ENOMEM as -1. */
-static int spawn_command(const char *command, char **envp, posix_spawn_file_actions_t *fa,
-                         posix_spawnattr_t *attr, pid_t *pid, bool *shell)
+/* Would sh's open of @path for @r succeed? A check without side effects
+ * (stat, access) before spawning, for the reason find_program checks the
+ * program: where posix_spawn does not report a failed file action (valgrind,
+ * some emulators) the child would just exit 127 without a word. A "no" sends
+ * the command to the shell, which then fails (or, should the file have
+ * appeared meanwhile, works) as always; a wrong "yes" is caught by
+ * posix_spawn's error where it reports one. Conservative: a file that an
+ * earlier redirection of the same command would create counts as missing. */
+static bool redir_looks_possible(const dispatch_redir *r)
+{
+	struct stat st;
+	if (r->op == DISPATCH_REDIR_DUP)
+		return true;
+	if (stat(r->path, &st) == 0) {
+		if (r->op == DISPATCH_REDIR_IN)
+			return access(r->path, R_OK) == 0;
+		return !S_ISDIR(st.st_mode) && access(r->path, W_OK) == 0;
+	}
+	if (errno != ENOENT || r->op == DISPATCH_REDIR_IN)
+		return false;
+	/* to be created: its directory must exist and let us add to it */
+	char dir[4096];
+	const char *slash = strrchr(r->path, '/');
+	if (!slash)
+		return access(".", W_OK | X_OK) == 0;
+	size_t n = (size_t)(slash - r->path);
+	if (n >= sizeof dir)
+		return false;
+	memcpy(dir, r->path, n);
+	dir[n] = '\0';
+	return stat(n ? dir : "/", &st) == 0 && S_ISDIR(st.st_mode) &&
+	       access(n ? dir : "/", W_OK | X_OK) == 0;
+}
+
+static bool redirs_look_possible(const dispatch_argv *w)
+{
+	for (size_t i = 0; i < w->nredir; i++)
+		if (!redir_looks_possible(&w->redir[i]))
+			return false;
+	return true;
+}
+
+/* Start @command: directly when dispatch_split finds plain words and
+ * redirections (and PATH is set, so the program is looked up where the shell
+ * would look), else — or when the program cannot be started that way (not
+ * found, not executable, a script without #!), or a redirection fails — through
+ * /bin/sh -c, which then runs it or fails exactly as it always did ("not
+ * found", exit 127; "cannot create x", exit 2). A redirection that failed had
+ * opened only files the shell opens again, with the same flags, before it
+ * fails at the same place. Returns the posix_spawn error (0 on success);
+ * TH_ENOMEM as -1. */
+static int spawn_command(const char *command, char **envp, const posix_spawnattr_t *attr, int in_rd,
+                         int out_wr, pid_t *pid, bool *shell)
 {
 	dispatch_argv words;
 	int split = dispatch_split(command, &words, NULL);
@@ -284,14 +365,15 @@ static int spawn_command(const char *command, char **envp, posix_spawn_file_acti
 	int err = ENOENT;
 	*shell = true;
 	char program[4096];
-	if (split == 1 && find_program(words.argv[0], program, sizeof program)) {
-		err = posix_spawn(pid, program, fa, attr, words.argv, envp);
+	if (split == 1 && find_program(words.argv[0], program, sizeof program) &&
+	    redirs_look_possible(&words)) {
+		err = spawn_one(program, words.argv, envp, attr, in_rd, out_wr, &words, pid);
 		*shell = err != 0;
 	}
 	dispatch_argv_free(&words);
 	if (*shell) {
 		char *argv[] = {"sh", "-c", (char *)command, NULL};
-		err = posix_spawn(pid, "/bin/sh", fa, attr, argv, envp);
+		err = spawn_one("/bin/sh", argv, envp, attr, in_rd, out_wr, NULL, pid);
 	}
 	return err;
 }
@@ -302,23 +384,21 @@ static int spawn_command(const char *command, char **envp, posix_spawn_file_acti
 static int start_child(const char *command, char **envp, child *c, bool *shell, buf *note)
 {
 	int in_pipe[2] = {-1, -1}, out_pipe[2] = {-1, -1};
-	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t attr;
-	bool fa_ok = false, attr_ok = false;
+	bool attr_ok = false;
 	int ret = 0;
 	if (pipe2(in_pipe, O_CLOEXEC) || pipe2(out_pipe, O_CLOEXEC)) {
 		ret = TH_EIO;
 		buf_printf(note, "pipe: %s", strerror(errno));
 		goto out;
 	}
-	fa_ok = posix_spawn_file_actions_init(&fa) == 0;
 	attr_ok = posix_spawnattr_init(&attr) == 0;
-	if (!fa_ok || !attr_ok || spawn_recipe(&fa, &attr, in_pipe[0], out_pipe[1])) {
+	if (!attr_ok || spawn_attr(&attr)) {
 		ret = TH_ENOMEM;
 		buf_puts(note, "could not prepare the process");
 		goto out;
 	}
-	int err = spawn_command(command, envp, &fa, &attr, &c->pid, shell);
+	int err = spawn_command(command, envp, &attr, in_pipe[0], out_pipe[1], &c->pid, shell);
 	if (err) {
 		c->pid = -1;
 		ret = err < 0 ? TH_ENOMEM : TH_EIO;
@@ -342,8 +422,6 @@ out:
 		close_fd(&in_pipe[i]);
 		close_fd(&out_pipe[i]);
 	}
-	if (fa_ok)
-		posix_spawn_file_actions_destroy(&fa);
 	if (attr_ok)
 		posix_spawnattr_destroy(&attr);
 	return ret;

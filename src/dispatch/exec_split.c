@@ -1,13 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * exec_split.c — decide whether an exec handler's command needs a shell, and
- * when it does not, split it into argv words exactly as /bin/sh would.
+ * when it does not, split it into argv words and file redirections exactly
+ * as /bin/sh would.
  *
  * The command is text an operator typed (`handler add --exec`), stored and
  * handed to us unchanged. The rule is deliberately narrow: a command runs
  * without a shell only when the shell could not do anything with it but
- * split words and remove quotes. Anything else — expansion, redirection,
- * pipes, lists, globbing, comments, a leading VAR=x assignment, a reserved
+ * split words, remove quotes and do plain file redirections (exec.c turns
+ * those into spawn file actions). Anything else — expansion, other
+ * redirections, pipes, lists, globbing, comments, a leading VAR=x assignment, a reserved
  * word or a shell builtin as the program, unbalanced quotes, a trailing
  * backslash — goes to /bin/sh -c, where it behaves (and fails) as it always
  * did. Erring towards the shell is always correct, only slower.
@@ -20,7 +22,13 @@
  *    other characters a backslash escapes there, $ ` and newline, already
  *    sent the command to the shell);
  *  - an unquoted backslash keeps the next byte literally;
- *  - '' and "" make an (empty) word of their own.
+ *  - '' and "" make an (empty) word of their own;
+ *  - unquoted < and > end a word and start a redirection; a lone digit
+ *    0-2 right before one (first in its token) is the descriptor; the
+ *    forms kept are <F, >F, >>F (F the next word, without quotes,
+ *    backslashes or < > &) and >&D (D 0-2); & anywhere else, any quoted or
+ *    escaped < > &, and every other operator (<<, <>, <&, >|, >&-, 3>, 12>)
+ *    go to the shell.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -34,7 +42,7 @@
 
 /* Bytes that mean shell syntax wherever they appear, even quoted: erring
  * towards the shell keeps the rule short and obviously right. */
-static const char shell_bytes[] = "$`|&;<>(){}*?[]~#\n";
+static const char shell_bytes[] = "$`|;(){}*?[]~#\n";
 
 /* Words that are not programs: reserved words (POSIX, plus bash's, in case
  * /bin/sh is bash) and builtins of dash and bash. `echo` is here because the
@@ -69,61 +77,187 @@ static int to_shell(const char **why, const char *reason)
 	return 0;
 }
 
-/* Remove quotes from @cmd into @mem (at least strlen(cmd)+1 bytes), one NUL
- * after each word. Returns the number of words, -1 when a quote is not
- * closed or -2 when a backslash ends the command (both left to the shell). */
-static long unquote(const char *cmd, char *mem)
+/* The tokenizer's state: where the words and redirection targets go. */
+typedef struct splitter {
+	char *mem;       /* unquoted text, one NUL after each word or target */
+	size_t o;        /* bytes of mem used */
+	char **argv;     /* the words (pointers into mem) */
+	size_t argc;     /* words so far */
+	size_t argv_max; /* room in argv, the closing NULL included */
+	dispatch_redir *redir;
+	size_t nredir;
+	const char *why; /* set when the command needs the shell */
+} splitter;
+
+static bool is_redir_byte(char c)
+{
+	return c == '<' || c == '>' || c == '&';
+}
+
+static bool ends_token(char c)
+{
+	return c == '\0' || c == ' ' || c == '\t';
+}
+
+/* A word at *pp, unquoted into s->mem: up to an unquoted blank, the end, or
+ * an unquoted < or > (which starts a redirection: `prog>x` is prog, then
+ * >x, as in sh). Any & and any quoted or escaped < > & send the command to
+ * the shell. Returns false (s->why set) then. */
+static bool split_word(splitter *s, const char **pp)
 {
 	enum { PLAIN, SINGLE, DOUBLE } q = PLAIN;
-	bool in_word = false;
-	long words = 0;
-	size_t o = 0;
-	for (const char *p = cmd; *p; p++) {
+	const char *p = *pp;
+	if (s->argc + 1 >= s->argv_max) {
+		s->why = "too many words";
+		return false;
+	}
+	s->argv[s->argc++] = s->mem + s->o;
+	for (; *p; p++) {
 		char c = *p;
+		if (q != PLAIN && is_redir_byte(c)) {
+			s->why = "shell syntax";
+			return false;
+		}
 		if (q == SINGLE) {
 			if (c == '\'')
 				q = PLAIN;
 			else
-				mem[o++] = c;
-			continue;
-		}
-		if (q == DOUBLE) {
+				s->mem[s->o++] = c;
+		} else if (q == DOUBLE) {
 			if (c == '"')
 				q = PLAIN;
 			else if (c == '\\' && (p[1] == '"' || p[1] == '\\'))
-				mem[o++] = *++p;
+				s->mem[s->o++] = *++p;
 			else
-				mem[o++] = c;
-			continue;
-		}
-		if (c == ' ' || c == '\t') {
-			if (in_word) {
-				mem[o++] = '\0';
-				in_word = false;
-			}
-			continue;
-		}
-		if (!in_word) {
-			in_word = true;
-			words++;
-		}
-		if (c == '\'') {
+				s->mem[s->o++] = c;
+		} else if (c == ' ' || c == '\t' || c == '<' || c == '>') {
+			break;
+		} else if (c == '&') {
+			s->why = "shell syntax";
+			return false;
+		} else if (c == '\'') {
 			q = SINGLE;
 		} else if (c == '"') {
 			q = DOUBLE;
 		} else if (c == '\\') {
-			if (!p[1])
-				return -2;
-			mem[o++] = *++p;
+			if (!p[1]) {
+				s->why = "trailing backslash";
+				return false;
+			}
+			if (is_redir_byte(p[1])) {
+				s->why = "shell syntax";
+				return false;
+			}
+			s->mem[s->o++] = *++p;
 		} else {
-			mem[o++] = c;
+			s->mem[s->o++] = c;
 		}
 	}
-	if (q != PLAIN)
-		return -1;
-	if (in_word)
-		mem[o++] = '\0';
-	return words;
+	if (q != PLAIN) {
+		s->why = "unbalanced quote";
+		return false;
+	}
+	/* `12>x` (a descriptor of more than one digit) is the shell's business */
+	if (*p == '<' || *p == '>') {
+		const char *w = *pp;
+		size_t digits = strspn(w, "0123456789");
+		if (digits && w + digits == p) {
+			s->why = "redirection the splitter does not handle";
+			return false;
+		}
+	}
+	s->mem[s->o++] = '\0';
+	*pp = p;
+	return true;
+}
+
+/* The file after a redirection operator: blanks, then plain bytes up to a
+ * blank or the end. No quotes, backslashes or further < > & in it (the
+ * shell's, erring on its side); none at all is a syntax error the shell
+ * reports. Returns the target's text in s->mem, or NULL (s->why set). */
+static const char *split_target(splitter *s, const char **pp)
+{
+	const char *p = *pp + strspn(*pp, " \t");
+	size_t n = strcspn(p, " \t");
+	if (n == 0 || memchr(p, '\'', n) || memchr(p, '"', n) || memchr(p, '\\', n) ||
+	    memchr(p, '<', n) || memchr(p, '>', n) || memchr(p, '&', n)) {
+		s->why = "redirection the splitter does not handle";
+		return NULL;
+	}
+	char *t = s->mem + s->o;
+	memcpy(t, p, n);
+	t[n] = '\0';
+	s->o += n + 1;
+	*pp = p + n;
+	return t;
+}
+
+/* A redirection at *pp: an optional descriptor (one digit 0-2, first in its
+ * token), then <FILE, >FILE, >>FILE or >&D (D one digit 0-2, then a blank
+ * or the end). Everything else that starts with < or > — <<, <>, <&, >|,
+ * >&-, >&FILE, descriptors above 2 — goes to the shell. */
+static bool split_redir(splitter *s, const char **pp)
+{
+	const char *p = *pp;
+	int fd = -1;
+	if (*p >= '0' && *p <= '9') {
+		fd = *p - '0';
+		p++;
+		if (fd > 2) {
+			s->why = "redirection the splitter does not handle";
+			return false;
+		}
+	}
+	if (s->nredir >= DISPATCH_REDIR_MAX) {
+		s->why = "too many redirections";
+		return false;
+	}
+	dispatch_redir r = {.fd = fd};
+	if (p[0] == '<' && (p[1] == '<' || p[1] == '>' || p[1] == '&')) {
+		s->why = "redirection the splitter does not handle";
+		return false;
+	} else if (p[0] == '<') {
+		r.op = DISPATCH_REDIR_IN;
+		p++;
+	} else if (p[1] == '>') {
+		r.op = DISPATCH_REDIR_APPEND;
+		p += 2;
+	} else if (p[1] == '&') {
+		if (p[2] < '0' || p[2] > '2' || !ends_token(p[3])) {
+			s->why = "redirection the splitter does not handle";
+			return false;
+		}
+		r.op = DISPATCH_REDIR_DUP;
+		r.from = p[2] - '0';
+		p += 3;
+	} else {
+		r.op = DISPATCH_REDIR_OUT;
+		p++;
+	}
+	if (r.fd < 0)
+		r.fd = r.op == DISPATCH_REDIR_IN ? 0 : 1;
+	if (r.op != DISPATCH_REDIR_DUP && !(r.path = split_target(s, &p)))
+		return false;
+	s->redir[s->nredir++] = r;
+	*pp = p;
+	return true;
+}
+
+/* Split @cmd into s's words and redirections (POSIX token recognition for
+ * the subset left after the shell-byte check). False (s->why set) when it
+ * needs the shell. */
+static bool split_all(splitter *s, const char *cmd)
+{
+	const char *p = cmd;
+	for (;;) {
+		p += strspn(p, " \t");
+		if (!*p)
+			return true;
+		bool redir = *p == '<' || *p == '>' ||
+		             (*p >= '0' && *p <= '9' && (p[1] == '<' || p[1] == '>'));
+		if (!(redir ? split_redir(s, &p) : split_word(s, &p)))
+			return false;
+	}
 }
 
 static bool is_shell_word(const char *w)
@@ -143,43 +277,40 @@ int dispatch_split(const char *command, dispatch_argv *out, const char **why)
 		return to_shell(why, "too long to split");
 	if (strpbrk(command, shell_bytes))
 		return to_shell(why, "shell syntax");
-	/* Each word's text is no longer than its raw form, and the words' NULs
-	 * take the places of the blanks between them, so len + 1 bytes hold all
-	 * of them (the last NUL is the +1). The argv array goes in front. */
+	/* Each word's or target's text is no longer than its raw form, and the
+	 * NULs after them take the places of the blanks or operators between
+	 * them, so len + 1 bytes hold all of them (the last NUL is the +1). The
+	 * argv and redirection arrays go in front. */
 	size_t words_max = len / 2 + 2;
 	if (words_max > SPLIT_MAX_WORDS + 1)
 		words_max = SPLIT_MAX_WORDS + 1;
-	char **argv = malloc(words_max * sizeof *argv + len + 1);
+	size_t arrays = words_max * sizeof(char *) + DISPATCH_REDIR_MAX * sizeof(dispatch_redir);
+	char **argv = malloc(arrays + len + 1);
 	if (!argv)
 		return TH_ENOMEM;
-	char *mem = (char *)(argv + words_max);
-	long n = unquote(command, mem);
+	splitter s = {.mem = (char *)argv + arrays,
+	              .argv = argv,
+	              .argv_max = words_max,
+	              .redir = (dispatch_redir *)(argv + words_max)};
 	const char *reason = NULL;
-	if (n == -1)
-		reason = "unbalanced quote";
-	else if (n == -2)
-		reason = "trailing backslash";
-	else if (n == 0)
+	if (!split_all(&s, command))
+		reason = s.why;
+	else if (s.argc == 0)
 		reason = "no words";
-	else if ((size_t)n >= words_max)
-		reason = "too many words";
-	else if (strchr(mem, '='))
+	else if (strchr(argv[0], '='))
 		reason = "leading assignment";
-	else if (!strchr(mem, '/') && is_shell_word(mem))
+	else if (!strchr(argv[0], '/') && is_shell_word(argv[0]))
 		reason = "reserved word or builtin";
 	if (reason) {
 		free(argv);
 		return to_shell(why, reason);
 	}
-	char *w = mem;
-	for (long i = 0; i < n; i++) {
-		argv[i] = w;
-		w += strlen(w) + 1;
-	}
-	argv[n] = NULL;
+	argv[s.argc] = NULL;
 	out->argv = argv;
-	out->argc = (size_t)n;
+	out->argc = s.argc;
+	out->redir = s.nredir ? s.redir : NULL;
+	out->nredir = s.nredir;
 	if (why)
-		*why = "plain words";
+		*why = s.nredir ? "words and redirections" : "plain words";
 	return 1;
 }

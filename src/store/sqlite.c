@@ -547,11 +547,22 @@ void sq_bind_texts(sq_bind *b, const void *arg)
 		sq_bind_text(b, x->v[i]);
 }
 
-/* Run @body with @ctx in one write transaction under the lock; any failure
- * (its own or the commit's) rolls back. */
-int sq_txn(sq *s, sq_txn_body body, void *ctx, th_error *err)
+int sq_set_sync(sq *s, bool full, th_error *err)
 {
-	pthread_mutex_lock(&s->mu);
+	char *emsg = NULL;
+	int rc =
+	    sqlite3_exec(s->db, full ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL",
+	                 NULL, NULL, &emsg);
+	int ret = rc == SQLITE_OK ? 0
+	                          : th_err(err, TH_ESTORE, "setting synchronous: %s",
+	                                   emsg ? emsg : sqlite3_errstr(rc));
+	sqlite3_free(emsg);
+	return ret;
+}
+
+/* BEGIN, @body, COMMIT (lock held); any failure rolls back. */
+static int txn_locked(sq *s, sq_txn_body body, void *ctx, th_error *err)
+{
 	int ret = sq_run(s, Q_BEGIN, "starting a transaction", err);
 	if (ret == 0) {
 		ret = body(s, ctx, err);
@@ -560,6 +571,28 @@ int sq_txn(sq *s, sq_txn_body body, void *ctx, th_error *err)
 		if (ret != 0)
 			sq_rollback(s);
 	}
+	return ret;
+}
+
+/* Run @body with @ctx in one write transaction under the lock; any failure
+ * (its own or the commit's) rolls back. */
+int sq_txn(sq *s, sq_txn_body body, void *ctx, th_error *err)
+{
+	pthread_mutex_lock(&s->mu);
+	int ret = txn_locked(s, body, ctx, err);
+	pthread_mutex_unlock(&s->mu);
+	return ret;
+}
+
+int sq_txn_nosync(sq *s, sq_txn_body body, void *ctx, th_error *err)
+{
+	pthread_mutex_lock(&s->mu);
+	int ret = sq_set_sync(s, false, err);
+	if (ret == 0)
+		ret = txn_locked(s, body, ctx, err);
+	th_error serr = {0, {0}};
+	if (sq_set_sync(s, true, &serr) && !ret)
+		ret = th_err(err, TH_ESTORE, "%s", serr.msg);
 	pthread_mutex_unlock(&s->mu);
 	return ret;
 }

@@ -42,27 +42,14 @@ static const char sql_del_events[] =
     " AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = e.id)";
 
 /*
- * Prunes and compactions commit with synchronous=NORMAL: in WAL mode that
- * keeps every transaction atomic and the file consistent, and only drops the
- * commit's fsync (the frames reach the disk with the next sync of the WAL:
- * an ingest batch's, or a checkpoint's). A prune lost to a power cut leaves
- * the events as they were, to be pruned again next time; nothing anyone was
- * told is lost. Without the fsync a batch holds the write lock for its
- * deletes only: 10 events 1 ms instead of 16 ms here. Every other write of
- * the connection keeps FULL (set back before the lock is released).
+ * Prunes and compactions commit with synchronous=NORMAL (sq_set_sync): in WAL
+ * mode that keeps every transaction atomic and the file consistent, and only
+ * drops the commit's fsync (the frames reach the disk with the next sync of
+ * the WAL: an ingest batch's, or a checkpoint's). A prune lost to a power cut
+ * leaves the events as they were, to be pruned again next time; nothing
+ * anyone was told is lost. Without the fsync a batch holds the write lock for
+ * its deletes only: 10 events 1 ms instead of 16 ms here.
  */
-static int set_sync_locked(sq *s, bool full, th_error *err)
-{
-	char *emsg = NULL;
-	int rc =
-	    sqlite3_exec(s->db, full ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL",
-	                 NULL, NULL, &emsg);
-	int ret = rc == SQLITE_OK ? 0
-	                          : th_err(err, TH_ESTORE, "setting synchronous: %s",
-	                                   emsg ? emsg : sqlite3_errstr(rc));
-	sqlite3_free(emsg);
-	return ret;
-}
 
 /* Prepare @sql and bind up to three integers (@nb of them). Lock held. */
 static sqlite3_stmt *prep_i64(sq *s, const char *sql, const int64_t *v, int nb, th_error *err)
@@ -158,7 +145,7 @@ int sq_events_prune(store *st, int64_t cutoff_ms, size_t limit, bool dry_run, pr
 	if (dry_run) {
 		if (sqlite3_exec(s->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
 			ret = sq_fail(s, err, "starting a transaction");
-	} else if ((ret = set_sync_locked(s, false, err)) == 0) {
+	} else if ((ret = sq_set_sync(s, false, err)) == 0) {
 		ret = sq_run(s, Q_BEGIN, "starting a transaction", err);
 	}
 	if (ret)
@@ -191,7 +178,7 @@ rollback:
 out:
 	if (!dry_run) {
 		th_error serr = {0, {0}};
-		if (set_sync_locked(s, true, &serr) && !ret)
+		if (sq_set_sync(s, true, &serr) && !ret)
 			ret = th_err(err, TH_ESTORE, "%s", serr.msg);
 	}
 	pthread_mutex_unlock(&s->mu);
@@ -235,13 +222,13 @@ int sq_compact(store *st, int64_t max_pages, int64_t *freed_pages, th_error *err
 		           (long long)max_pages);
 		char *emsg = NULL;
 		/* each step frees a page; the pragma runs to its end in one exec */
-		ret = set_sync_locked(s, false, err);
+		ret = sq_set_sync(s, false, err);
 		if (!ret && sqlite3_exec(s->db, sql, NULL, NULL, &emsg) != SQLITE_OK)
 			ret = th_err(err, TH_ESTORE, "incremental vacuum: %s",
 			             emsg ? emsg : sqlite3_errmsg(s->db));
 		sqlite3_free(emsg);
 		th_error serr = {0, {0}};
-		if (set_sync_locked(s, true, &serr) && !ret)
+		if (sq_set_sync(s, true, &serr) && !ret)
 			ret = th_err(err, TH_ESTORE, "%s", serr.msg);
 		if (!ret)
 			ret = pragma_i64(s, "PRAGMA freelist_count", &after, err);

@@ -199,6 +199,16 @@ int sq_delete_one(sq *s, enum sq_q id, const char *key, const char *what, bool s
 typedef int (*sq_txn_body)(sq *s, void *ctx, th_error *err);
 /* Run @body in one write transaction under the lock; a failure rolls back. */
 int sq_txn(sq *s, sq_txn_body body, void *ctx, th_error *err);
+/* The same, committed with synchronous=NORMAL (no fsync of its own: in WAL
+ * mode still atomic and consistent, on disk with the next synced commit or
+ * checkpoint; a power cut may lose it, a crash of the process does not). For
+ * writes that are safe to lose: the dispatcher's claims and outcomes (see
+ * docs/DESIGN.md, "What a crash or a power cut can cost a delivery"). */
+int sq_txn_nosync(sq *s, sq_txn_body body, void *ctx, th_error *err);
+/* PRAGMA synchronous = FULL (@full) or NORMAL on the connection (lock held).
+ * Whoever sets NORMAL sets FULL again before releasing the lock: every
+ * other write of the connection keeps FULL. */
+int sq_set_sync(sq *s, bool full, th_error *err);
 /* Bind the text @key to @q, step it once and reset it; the step's result code. */
 int sq_step_key(sqlite3_stmt *q, const char *key);
 

@@ -217,12 +217,15 @@ test('a command of plain words runs without a shell and gets the same environmen
     s.handlerAdd(['--exec', `cp /proc/self/environ '${d}/env.direct'`]);
     s.handlerAdd(['--exec', `tee '${d}/in.direct'`]);
     const quoted = s.handlerAdd(['--exec', `/usr/bin/printf %s/ 'Roadmap 2027' "it's \\"done\\"" a\\ b '' Zoë`]);
+    // also directly: words and plain file redirections, done by the spawn as sh does them
+    s.handlerAdd(['--exec', `cat >${d}/in.redir 2>&1`]);
+    s.handlerAdd(['--exec', `tee ${d}/in.tee >>${d}/in.append`]);
     // through /bin/sh -c: a list and redirections
     s.handlerAdd(['--exec', `cp /proc/self/environ "${d}/env.shell"; cat > "${d}/in.shell"`]);
     const body = payload('commentCard', { text: 'ünïcödé \u0001 "quotes" $HOME `x`' });
     assert.equal(await s.post(body), 200);
     const ds = await settled(s);
-    assert.equal(ds.length, 4);
+    assert.equal(ds.length, 6);
     assert.ok(ds.every((x) => x.status === 'done'), JSON.stringify(ds));
     const [ev] = events(s);
     const vars = (f) => readFileSync(path.join(d, f), 'latin1').split('\0').filter(Boolean).sort();
@@ -239,6 +242,9 @@ test('a command of plain words runs without a shell and gets the same environmen
     }
     assert.ok(readFileSync(path.join(d, 'in.direct')).equals(Buffer.from(body)));
     assert.ok(readFileSync(path.join(d, 'in.shell')).equals(Buffer.from(body)));
+    for (const f of ['in.redir', 'in.tee', 'in.append']) {
+      assert.ok(readFileSync(path.join(d, f)).equals(Buffer.from(body)), f);
+    }
     const q = ds.find((x) => x.handler_id === quoted.id);
     assert.equal(q.last_error, `Roadmap 2027/it's "done"/a b//Zoë/`);
   } finally { await s.stop(); }
@@ -644,6 +650,31 @@ test('SIGTERM lets a running delivery finish and leaves the rest pending for the
     const all = await settled(s);
     assert.ok(all.every((d) => d.status === 'done'));
     assert.equal(readFileSync(out, 'utf8').trim().split('\n').length, 4);
+  } finally { await s.stop(); }
+});
+
+test('an outcome is recorded soon (RECORD_DELAY_MS) even while no claim is due', async () => {
+  // 4 workers (8 claim slots). A comment's 4 deliveries run (1 to 4 s); then a new card's 4
+  // deliveries are claimed and wait. When the 1 s one ends, a claim is not due (one slot free
+  // of 8; the next is due when the 4 s one ends), so its outcome waits only for the timer.
+  const s = await setup({ TRELLOHOOK_WORKERS: '4' });
+  try {
+    const d = s.dir;
+    const first = s.handlerAdd(['--exec', 'sleep 1', '--on', 'commentCard']);
+    s.handlerAdd(['--exec', 'sleep 2', '--on', 'commentCard']);
+    s.handlerAdd(['--exec', 'sleep 3', '--on', 'commentCard']);
+    s.handlerAdd(['--exec', `sleep 4 && touch ${d}/slow.done`, '--on', 'commentCard']);
+    // longer than the 4 s one: the queue drains (and a claim is due) only when that one ends
+    for (let i = 0; i < 4; i++) s.handlerAdd(['--exec', 'sleep 5', '--on', 'createCard']);
+    assert.equal(await s.post(payload('commentCard', { text: 'x' })), 200);
+    await waitFor(() => s.deliveries().filter((x) => x.status === 'running').length === 4, 5000,
+      'the comment\'s deliveries to run');
+    assert.equal(await s.post(payload('createCard', { card: hex24() })), 200);
+    await waitFor(() => s.deliveries().some((x) => x.handler_id === first.id && x.status === 'done'),
+      10000, 'the first outcome');
+    assert.ok(!existsSync(path.join(d, 'slow.done')), 'the first outcome waited for a later claim');
+    const ds = await settled(s, 20000);
+    assert.equal(ds.filter((x) => x.status === 'done').length, 8);
   } finally { await s.stop(); }
 });
 

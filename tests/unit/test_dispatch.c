@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -243,7 +244,8 @@ static void test_split_sends_shell_syntax_to_the_shell(void **state)
 	for (const char *b = bytes; *b; b++) {
 		char cmd[64];
 		snprintf(cmd, sizeof cmd, "prog a%cb", *b);
-		expect_shell(cmd, "shell syntax");
+		if (*b != '<' && *b != '>') /* `a<b` is a word and a redirection */
+			expect_shell(cmd, "shell syntax");
 		snprintf(cmd, sizeof cmd, "prog '%c'", *b);
 		expect_shell(cmd, "shell syntax");
 		snprintf(cmd, sizeof cmd, "prog \"x%c\"", *b);
@@ -251,8 +253,6 @@ static void test_split_sends_shell_syntax_to_the_shell(void **state)
 		snprintf(cmd, sizeof cmd, "prog \\%c", *b);
 		expect_shell(cmd, "shell syntax");
 	}
-	expect_shell("cat >/dev/null", "shell syntax");
-	expect_shell("jq -r .action.data.card.name >> moved.txt", "shell syntax");
 	expect_shell("echo $TRELLO_EVENT_ID", "shell syntax");
 	expect_shell("FOO=1 prog", "leading assignment");
 	expect_shell("LC_ALL=C sort", "leading assignment");
@@ -272,6 +272,119 @@ static void test_split_sends_shell_syntax_to_the_shell(void **state)
 	expect_shell("prog \\", "trailing backslash");
 	expect_shell("", "no words");
 	expect_shell(" \t  ", "no words");
+}
+
+/* Split @cmd; assert it runs directly with the words @want (NULL-terminated)
+ * and the redirections @spec, one "FD OP PATH-OR-FROM" per entry ("1 > x",
+ * "2 >& 1", "0 < in", "1 >> log"). */
+static void expect_redirs(const char *cmd, const char *const *want, const char *const *spec)
+{
+	dispatch_argv a;
+	const char *why = NULL;
+	if (dispatch_split(cmd, &a, &why) != 1)
+		fail_msg("%s: went to the shell (%s)", cmd, why);
+	assert_string_equal(why, "words and redirections");
+	size_t n = 0;
+	for (; want[n]; n++)
+		assert_string_equal(a.argv[n], want[n]);
+	assert_int_equal(a.argc, n);
+	assert_null(a.argv[n]);
+	size_t nr = 0;
+	for (; spec[nr]; nr++) {
+		assert_true(nr < a.nredir);
+		const dispatch_redir *r = &a.redir[nr];
+		static const char *const ops[] = {"<", ">", ">>", ">&"};
+		char got[256];
+		if (r->op == DISPATCH_REDIR_DUP)
+			snprintf(got, sizeof got, "%d >& %d", r->fd, r->from);
+		else
+			snprintf(got, sizeof got, "%d %s %s", r->fd, ops[r->op], r->path);
+		if (strcmp(got, spec[nr]) != 0)
+			fail_msg("%s: redirection %zu is \"%s\", expected \"%s\"", cmd, nr, got,
+			         spec[nr]);
+	}
+	assert_int_equal(a.nredir, nr);
+	dispatch_argv_free(&a);
+}
+
+static void test_split_redirections(void **state)
+{
+	const char *const cat[] = {"cat", NULL};
+	expect_redirs("cat >/dev/null", cat, (const char *[]){"1 > /dev/null", NULL});
+	expect_redirs("cat > /dev/null", cat, (const char *[]){"1 > /dev/null", NULL});
+	expect_redirs("cat>/dev/null", cat, (const char *[]){"1 > /dev/null", NULL});
+	expect_redirs("cat\t>\t/dev/null ", cat, (const char *[]){"1 > /dev/null", NULL});
+	expect_redirs("cat >>log", cat, (const char *[]){"1 >> log", NULL});
+	expect_redirs("cat >> log", cat, (const char *[]){"1 >> log", NULL});
+	expect_redirs("cat <in", cat, (const char *[]){"0 < in", NULL});
+	expect_redirs("cat < in", cat, (const char *[]){"0 < in", NULL});
+	expect_redirs("cat 2>err", cat, (const char *[]){"2 > err", NULL});
+	expect_redirs("cat 2> err", cat, (const char *[]){"2 > err", NULL});
+	expect_redirs("cat 2>>err", cat, (const char *[]){"2 >> err", NULL});
+	expect_redirs("cat 1>out 0<in 2<x", cat,
+	              (const char *[]){"1 > out", "0 < in", "2 < x", NULL});
+	expect_redirs("cat 2>&1", cat, (const char *[]){"2 >& 1", NULL});
+	expect_redirs("cat >&2", cat, (const char *[]){"1 >& 2", NULL});
+	expect_redirs("cat 1>&2 2>&0", cat, (const char *[]){"1 >& 2", "2 >& 0", NULL});
+	/* order is kept: these two differ in sh, and so here */
+	expect_redirs("cat >f 2>&1", cat, (const char *[]){"1 > f", "2 >& 1", NULL});
+	expect_redirs("cat 2>&1 >f", cat, (const char *[]){"2 >& 1", "1 > f", NULL});
+	/* redirections anywhere among the words; the program is the first word */
+	expect_redirs(">out <in jq -r '.a b' 2>/dev/null x",
+	              (const char *[]){"jq", "-r", ".a b", "x", NULL},
+	              (const char *[]){"1 > out", "0 < in", "2 > /dev/null", NULL});
+	/* a word ends at < or >; only a lone digit first in its token is a descriptor */
+	expect_redirs("prog a2>x", (const char *[]){"prog", "a2", NULL},
+	              (const char *[]){"1 > x", NULL});
+	expect_redirs("prog 2 >x", (const char *[]){"prog", "2", NULL},
+	              (const char *[]){"1 > x", NULL});
+	expect_redirs("prog '2'>x", (const char *[]){"prog", "2", NULL},
+	              (const char *[]){"1 > x", NULL});
+	expect_redirs("prog x=1 >a=b", (const char *[]){"prog", "x=1", NULL},
+	              (const char *[]){"1 > a=b", NULL});
+	/* targets keep their bytes, slashes and dots */
+	expect_redirs("cat >./dir/m\xc3\xb6ve.txt", cat,
+	              (const char *[]){"1 > ./dir/m\xc3\xb6ve.txt", NULL});
+
+	/* what stays with the shell */
+	const char *const shell[] = {
+	    "cat >'quoted'", "cat >\"q\"", "cat >a\\ b", "cat >",     "cat 2>",     "cat > ",
+	    "cat >>",        "cat <<EOF",  "cat <>f",    "cat <&0",   "cat >&-",    "cat >&f",
+	    "cat >&3",       "cat 2>&1x",  "cat 2>&10",  "cat 3>f",   "cat 9<f",    "cat 12>f",
+	    "cat >a>b",      "cat >a<b",   "cat > >a",   "cat >>>a",  "cat >>&a",   "cat &>f",
+	    "cat >f &",      "cat a&b",    "cat \\>f",   "cat '>'f",  "cat \">f\"", "cat '&'",
+	    "cat >f&",       "cat >&1&",   "cat >>f'x'", "cat <'in'", "cat \\&",
+	};
+	for (size_t i = 0; i < TH_ARRAY_LEN(shell); i++) {
+		dispatch_argv a;
+		const char *why = NULL;
+		if (dispatch_split(shell[i], &a, &why) != 0)
+			fail_msg("<%s> was split; it needs the shell", shell[i]);
+		assert_null(a.argv);
+	}
+	expect_shell("cat 3>f", "redirection the splitter does not handle");
+	expect_shell("cat >'quoted'", "redirection the splitter does not handle");
+	expect_shell("cat >f &", "shell syntax");
+	expect_shell("cat \\>f", "shell syntax");
+	expect_shell(">/dev/null", "no words");
+	expect_shell("2>&1", "no words");
+	expect_shell(">x FOO=1 prog", "leading assignment");
+	expect_shell(">x echo hi", "reserved word or builtin");
+	expect_shell("cat >$HOME/x", "shell syntax");
+	expect_shell("cat >*.txt", "shell syntax");
+	expect_shell("cat >~/x", "shell syntax");
+	expect_shell("cat >x | wc", "shell syntax");
+	/* 16 redirections are split, 17 go to the shell */
+	char many[256];
+	size_t o = (size_t)snprintf(many, sizeof many, "cat");
+	for (int i = 0; i < 16; i++)
+		o += (size_t)snprintf(many + o, sizeof many - o, " 2>&1");
+	dispatch_argv a;
+	assert_int_equal(dispatch_split(many, &a, NULL), 1);
+	assert_int_equal(a.nredir, 16);
+	dispatch_argv_free(&a);
+	snprintf(many + o, sizeof many - o, " 2>&1");
+	expect_shell(many, "too many redirections");
 }
 
 static void test_split_limits(void **state)
@@ -420,10 +533,23 @@ static void test_exec_direct_runs_words(void **state)
 	assert_string_equal(r.text, "exit status 1");
 	dispatch_result_clear(&r);
 	/* the shell's commands still go to the shell */
-	assert_int_equal(dispatch_exec("cat >/dev/null", &ev, 5000, &r), 0);
+	assert_int_equal(dispatch_exec("cat | cat >/dev/null", &ev, 5000, &r), 0);
 	assert_true(r.shell);
 	assert_true(r.ok);
 	assert_null(r.text);
+	dispatch_result_clear(&r);
+}
+
+/* Run @cmd; assert the shell ran it and it failed with @status, its output saying @says. */
+static void expect_shell_fails(const char *cmd, const char *status, const char *says)
+{
+	event ev = sample_event("{}");
+	dispatch_result r;
+	assert_int_equal(dispatch_exec(cmd, &ev, 5000, &r), 0);
+	assert_true(r.shell);
+	assert_false(r.ok);
+	assert_non_null(strstr(r.text, status));
+	assert_non_null(strstr(r.text, says));
 	dispatch_result_clear(&r);
 }
 
@@ -432,12 +558,8 @@ static void test_exec_direct_falls_back_to_sh(void **state)
 	event ev = sample_event("{}");
 	dispatch_result r;
 	/* not found: the shell says so, exactly as before */
-	assert_int_equal(dispatch_exec("no-such-program-th-4711 x", &ev, 5000, &r), 0);
-	assert_true(r.shell);
-	assert_false(r.ok);
-	assert_non_null(strstr(r.text, "exit status 127"));
-	assert_non_null(strstr(r.text, "no-such-program-th-4711: not found"));
-	dispatch_result_clear(&r);
+	expect_shell_fails("no-such-program-th-4711 x", "exit status 127",
+	                   "no-such-program-th-4711: not found");
 	/* a script without #! is run by the shell (ENOEXEC) */
 	char path[] = "/tmp/th-dispatch-scriptXXXXXX";
 	int fd = mkstemp(path);
@@ -464,6 +586,173 @@ static void test_exec_direct_falls_back_to_sh(void **state)
 	assert_true(r.shell);
 	assert_true(r.ok);
 	dispatch_result_clear(&r);
+}
+
+/* ---- redirections without a shell: the same files and results as sh ---- */
+
+/* A fresh directory holding "in" and an "out" longer than any output below. */
+static void redir_dir(char *dir)
+{
+	assert_non_null(mkdtemp(dir));
+	const char *const files[][2] = {{"in", "from the file\n"},
+	                                {"out", "old content, longer than the payload\n"}};
+	for (size_t i = 0; i < TH_ARRAY_LEN(files); i++) {
+		char path[256];
+		snprintf(path, sizeof path, "%s/%s", dir, files[i][0]);
+		FILE *f = fopen(path, "w");
+		assert_non_null(f);
+		assert_int_equal(fputs(files[i][1], f) >= 0, 1);
+		assert_int_equal(fclose(f), 0);
+	}
+}
+
+/* "NAME MODE CONTENT;" for every file of @dir that a command may touch; removes them and @dir. */
+static void redir_files(const char *dir, buf *out)
+{
+	const char *const names[] = {"in", "out", "err", "new", "sub"};
+	for (size_t i = 0; i < TH_ARRAY_LEN(names); i++) {
+		char path[256];
+		snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+		struct stat st;
+		if (stat(path, &st) != 0)
+			continue;
+		assert_int_equal(buf_printf(out, "%s %o ", names[i], (unsigned)st.st_mode), 0);
+		FILE *f = fopen(path, "r");
+		assert_non_null(f);
+		char chunk[512];
+		size_t n;
+		while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+			assert_int_equal(buf_append(out, chunk, n), 0);
+		fclose(f);
+		assert_int_equal(buf_puts(out, ";"), 0);
+		assert_int_equal(S_ISDIR(st.st_mode) ? rmdir(path) : unlink(path), 0);
+	}
+	assert_int_equal(rmdir(dir), 0);
+}
+
+/* Run @cmd in a fresh directory, directly (unless @direct is false) and as
+ * `{ CMD; }` (the shell), and assert both give the same result and files. */
+static void expect_like_sh(const char *cmd, bool direct)
+{
+	event ev = sample_event("the payload\n");
+	char cwd[4096];
+	assert_non_null(getcwd(cwd, sizeof cwd));
+	dispatch_result r[2];
+	buf files[2];
+	for (int i = 0; i < 2; i++) {
+		char dir[] = "/tmp/th-redirXXXXXX", shcmd[512];
+		redir_dir(dir);
+		assert_int_equal(chdir(dir), 0);
+		snprintf(shcmd, sizeof shcmd, "{ %s; }", cmd);
+		assert_int_equal(dispatch_exec(i ? shcmd : cmd, &ev, 5000, &r[i]), 0);
+		assert_int_equal(chdir(cwd), 0);
+		buf_init(&files[i], 1 << 16);
+		redir_files(dir, &files[i]);
+	}
+	if (r[0].shell == direct)
+		fail_msg("<%s>: %s", cmd, direct ? "went to the shell" : "ran directly");
+	assert_true(r[1].shell);
+	if (r[0].ok != r[1].ok || !r[0].text != !r[1].text ||
+	    (r[0].text && strcmp(r[0].text, r[1].text) != 0))
+		fail_msg("<%s>: directly %d \"%s\", sh %d \"%s\"", cmd, r[0].ok, r[0].text, r[1].ok,
+		         r[1].text);
+	if (files[0].len != files[1].len || memcmp(files[0].data, files[1].data, files[0].len))
+		fail_msg("<%s>: directly left <%.*s>, sh <%.*s>", cmd, (int)files[0].len,
+		         files[0].data, (int)files[1].len, files[1].data);
+	for (int i = 0; i < 2; i++) {
+		dispatch_result_clear(&r[i]);
+		buf_free(&files[i]);
+	}
+}
+
+/* Does posix_spawn report a file action that failed (glibc does; under
+ * valgrind the child only exits 127)? */
+static bool spawn_reports_file_errors(void)
+{
+	posix_spawn_file_actions_t fa;
+	assert_int_equal(posix_spawn_file_actions_init(&fa), 0);
+	assert_int_equal(
+	    posix_spawn_file_actions_addopen(&fa, 0, "/nonexistent-th-4711/x", O_RDONLY, 0), 0);
+	pid_t pid;
+	char *argv[] = {"true", NULL};
+	int err = posix_spawn(&pid, "/bin/true", &fa, NULL, argv, NULL);
+	posix_spawn_file_actions_destroy(&fa);
+	if (err == 0)
+		waitpid(pid, NULL, 0);
+	return err != 0;
+}
+
+/* Copy the program @from to a new file named by the template @to, executable. */
+static void copy_program(const char *from, char *to)
+{
+	int out = mkstemp(to);
+	assert_true(out >= 0);
+	int in = open(from, O_RDONLY);
+	assert_true(in >= 0);
+	char chunk[65536];
+	ssize_t n;
+	while ((n = read(in, chunk, sizeof chunk)) > 0)
+		assert_int_equal(write(out, chunk, (size_t)n), n);
+	assert_int_equal(n, 0);
+	close(in);
+	assert_int_equal(fchmod(out, 0700), 0);
+	assert_int_equal(close(out), 0);
+}
+
+static void test_exec_redirections_like_sh(void **state)
+{
+	mode_t old = umask(027); /* the mode of a new file is 0666 less the umask */
+	const char *const direct[] = {
+	    "cat >out",
+	    "cat > new",
+	    "cat >>out",
+	    "cat>>new",
+	    "cat <in",
+	    "cat < in >new",
+	    "cat >/dev/null",
+	    "cat >/dev/stderr",    /* the child's own stderr: the captured output */
+	    "cat 2>&1 >/dev/fd/2", /* the same, the other way round */
+	    "ls /nonexistent-th-4711 2>err",
+	    "ls /nonexistent-th-4711 >out 2>&1",
+	    "ls /nonexistent-th-4711 2>&1 >out", /* order matters: the error is output */
+	    "ls /nonexistent-th-4711 2>>out",
+	    "cat in - 1>out 2>err",
+	    "cat >out >new", /* both opened, in order: out truncated, new written */
+	    "/bin/false >new",
+	    "cat 0<in 1>>out",
+	};
+	for (size_t i = 0; i < TH_ARRAY_LEN(direct); i++)
+		expect_like_sh(direct[i], true);
+	/* a redirection that fails: the shell does it again and reports it as it always did */
+	const char *const failing[] = {
+	    "cat <missing", "cat >sub/x", "cat >new <missing", "cat >out 2>sub/x", "cat >in/x",
+	};
+	for (size_t i = 0; i < TH_ARRAY_LEN(failing); i++)
+		expect_like_sh(failing[i], false);
+	umask(old);
+	/* a redirection that fails only in the child (the file checks out, the
+	 * open does not: writing to a program that runs): posix_spawn's error
+	 * sends it to the shell, where posix_spawn reports one */
+	if (spawn_reports_file_errors()) {
+		char busy[] = "/tmp/th-busyXXXXXX", cmd[64];
+		copy_program("/bin/sleep", busy);
+		pid_t parent = getpid(), pid = fork();
+		assert_true(pid >= 0);
+		if (pid == 0) {
+			child_dies_with_parent(parent);
+			execl(busy, "sleep", "30", (char *)NULL);
+			_exit(127);
+		}
+		usleep(200000); /* let it exec */
+		snprintf(cmd, sizeof cmd, "cat >%s", busy);
+		expect_like_sh(cmd, false);
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		unlink(busy);
+	}
+	/* and the report says why */
+	expect_shell_fails("cat </nonexistent-th-4711", "exit status 2",
+	                   "cannot open /nonexistent-th-4711");
 }
 
 /* The variables of a command run directly and through the shell, one per line, sorted. */
@@ -596,10 +885,12 @@ int main(void)
 	    cmocka_unit_test(test_exec_background_child_does_not_hold_us),
 	    cmocka_unit_test(test_split_words_and_quotes),
 	    cmocka_unit_test(test_split_sends_shell_syntax_to_the_shell),
+	    cmocka_unit_test(test_split_redirections),
 	    cmocka_unit_test(test_split_limits),
 	    cmocka_unit_test(test_split_agrees_with_sh),
 	    cmocka_unit_test(test_exec_direct_runs_words),
 	    cmocka_unit_test(test_exec_direct_falls_back_to_sh),
+	    cmocka_unit_test(test_exec_redirections_like_sh),
 	    cmocka_unit_test(test_exec_same_environment_both_ways),
 	    cmocka_unit_test(test_exec_direct_timeout_kills_group),
 	    cmocka_unit_test(test_forward_connection_refused),
