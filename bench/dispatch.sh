@@ -9,7 +9,9 @@
 # this serve does not run (func), so N deliveries wait pending; then serve is
 # restarted with the rows switched to exec (resp. forward) and we time how long
 # the workers take to bring all N to `done` (counted in SQLite). Every
-# delivery is claimed, run, and recorded on disk (synchronous=FULL).
+# delivery is claimed, run, and recorded in the WAL (claims and outcomes commit
+# without an fsync of their own since issue 18: a power cut can only re-run one;
+# see docs/DESIGN.md).
 # webhook: wrk posts the same payload over CONNS connections for DURATION s;
 # every request runs the command before its answer.
 #
