@@ -73,6 +73,11 @@ static PGconn *pg_connect(pgs *s, th_error *err)
 		return NULL;
 	}
 	PQsetNoticeProcessor(c, pg_quiet, NULL); /* kept across PQreset */
+	if (pq_prepared_attach(c) != 0) {
+		th_err(err, TH_ENOMEM, "PostgreSQL at %s: out of memory", s->masked);
+		PQfinish(c);
+		return NULL;
+	}
 	return c;
 }
 
@@ -607,7 +612,8 @@ static void pg_close(store *st)
 int pg_simple(pgs *s, PGconn *c, void *ctx, th_error *err)
 {
 	simple_op *o = ctx;
-	PGresult *r = pq(s, c, o->sql, o->p, o->what, err);
+	PGresult *r = o->stmt ? pq_stmt(s, c, o->stmt, o->sql, o->p, o->what, err)
+	                      : pq(s, c, o->sql, o->p, o->what, err);
 	if (!r)
 		return err ? err->code : TH_ESTORE;
 	int ret = 0;

@@ -178,8 +178,15 @@ int pg_delivery_claim(store *st, unsigned kinds, size_t max, int64_t lease_ms, d
 	pp_i64(&p, (int64_t)max);
 	pp_i64(&p, now + lease_ms);
 	pp_text(&p, st->instance);
-	int ret = pg_list_all(pgs_of(st), CLAIM_SQL, &p, "claiming deliveries", &store_rt_delivery,
-	                      (void **)out, n, err);
+	/* after every commit: prepared once per connection, not planned each time */
+	simple_op o = {.sql = CLAIM_SQL,
+	               .p = &p,
+	               .what = "claiming deliveries",
+	               .rt = &store_rt_delivery,
+	               .out = (void **)out,
+	               .n = n,
+	               .stmt = PQS_CLAIM};
+	int ret = with_conn(pgs_of(st), pg_simple, &o, err);
 	pp_free(&p);
 	return ret;
 }
