@@ -442,6 +442,29 @@ static void test_pg_reconnect(void **state)
 	webhook_clear(&w);
 }
 
+/* Payloads are stored lz4-compressed where the server has lz4 (pg.c,
+ * pg_connect), byte for byte as received. */
+static void test_pg_payload_lz4(void **state)
+{
+	fx *f = *state;
+	store *st = f->base.st;
+	suite_add_webhook(st, "w1", "m", "t");
+	char body[4000];
+	for (size_t i = 0; i < sizeof body; i++)
+		body[i] = (char)('a' + i % 7);
+	event *ev = suite_ev_new("w1", "a1", "t", "s", body, sizeof body);
+	assert_int_equal(suite_put1(st, ev), STORE_PUT_NEW);
+	suite_ev_free(ev);
+	assert_int_equal(
+	    db_value(f->db, "SELECT count(*) FROM events WHERE length(payload) = 4000"), 1);
+	if (db_value(f->db, "SELECT count(*) FROM pg_settings WHERE name ="
+	                    " 'default_toast_compression' AND 'lz4' = ANY (enumvals)") == 0)
+		return; /* a server without lz4 keeps its default */
+	assert_int_equal(db_value(f->db, "SELECT count(*) FROM events"
+	                                 " WHERE pg_column_compression(payload) = 'lz4'"),
+	                 1);
+}
+
 /* Two instances (separate handles, separate pools) and several threads each
  * claim at once: SKIP LOCKED hands every delivery to exactly one claimer. */
 struct claimer {
@@ -657,6 +680,7 @@ int main(void)
 	    cmocka_unit_test(test_pg_pool),
 	    cmocka_unit_test(test_pg_statement_timeout),
 	    T(test_pg_reconnect),
+	    T(test_pg_payload_lz4),
 	    T(test_pg_concurrent_claims),
 	    T(test_pg_overlapping_batches),
 	    T(test_pg_crashed_instance_lease),
