@@ -326,6 +326,12 @@ int pg_fail(pgs *s, PGconn *c, const PGresult *r, const char *what, th_error *er
  * PGRES_COMMAND_OK or PGRES_TUPLES_OK (PQclear it), else NULL with @err. */
 PGresult *pq(pgs *s, PGconn *c, const char *sql, pparams *p, const char *what, th_error *err)
 {
+	return pq_named(s, c, NULL, sql, p, what, err);
+}
+
+PGresult *pq_named(pgs *s, PGconn *c, const char *name, const char *sql, pparams *p,
+                   const char *what, th_error *err)
+{
 	if (p && p->oom) {
 		th_err(err, TH_ENOMEM, "%s: out of memory", what);
 		return NULL;
@@ -334,11 +340,15 @@ PGresult *pq(pgs *s, PGconn *c, const char *sql, pparams *p, const char *what, t
 		th_err(err, TH_ESTORE, "%s: injected fault", what);
 		return NULL;
 	}
-	PGresult *r = PQexecParams(c, sql, p ? p->n : 0, NULL, p ? p->v : NULL, p ? p->len : NULL,
-	                           p ? p->fmt : NULL, 0);
+	int n = p ? p->n : 0;
+	const char *const *v = p ? p->v : NULL;
+	const int *len = p ? p->len : NULL, *fmt = p ? p->fmt : NULL;
+	PGresult *r = name ? PQexecPrepared(c, name, n, v, len, fmt, 0)
+	                   : PQexecParams(c, sql, n, NULL, v, len, fmt, 0);
 	ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
 	if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
 		return r;
+	pq_prepared_lost(c, r);
 	pg_fail(s, c, r, what, err);
 	PQclear(r);
 	return NULL;

@@ -103,6 +103,9 @@ void pq_prepared_lost(PGconn *c, const PGresult *r);
 /* pq() for statement @id: prepared on first use on @c, then run by name. */
 PGresult *pq_stmt(pgs *s, PGconn *c, int id, const char *sql, pparams *p, const char *what,
                   th_error *err);
+/* pq() of the statement prepared as @name (NULL: @sql as text). */
+PGresult *pq_named(pgs *s, PGconn *c, const char *name, const char *sql, pparams *p,
+                   const char *what, th_error *err);
 /* Run a statement whose result is not needed; 0 or the error code. */
 int pq_do(pgs *s, PGconn *c, const char *sql, pparams *p, const char *what, th_error *err);
 long pq_changes(PGresult *r); /* rows affected by a command */

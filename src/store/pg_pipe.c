@@ -97,27 +97,9 @@ PGresult *pq_stmt(pgs *s, PGconn *c, int id, const char *sql, pparams *p, const 
 {
 	if (pq_prepare(s, c, id, sql, err) != 0)
 		return NULL;
-	if (!pq_is_prepared(s, c, id))
-		return pq(s, c, sql, p, what, err);
-	if (p && p->oom) {
-		th_err(err, TH_ENOMEM, "%s: out of memory", what);
-		return NULL;
-	}
-	if (store_fault_hit(STORE_FAULT_QUERY)) { /* tests only (store_fault.h) */
-		th_err(err, TH_ESTORE, "%s: injected fault", what);
-		return NULL;
-	}
 	char name[16];
 	pq_stmt_name(id, name);
-	PGresult *r = PQexecPrepared(c, name, p ? p->n : 0, p ? p->v : NULL, p ? p->len : NULL,
-	                             p ? p->fmt : NULL, 0);
-	ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
-	if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
-		return r;
-	pq_prepared_lost(c, r);
-	pg_fail(s, c, r, what, err);
-	PQclear(r);
-	return NULL;
+	return pq_named(s, c, pq_is_prepared(s, c, id) ? name : NULL, sql, p, what, err);
 }
 
 /* ---- pipeline mode ---------------------------------------------------------------------- */
@@ -144,36 +126,36 @@ int pq_pipe_begin(pgs *s, pq_pipe *pl, PGconn *c, th_error *err)
 	return 0;
 }
 
-/* Queue @sql with @p (kept valid until its result was read). */
-int pq_pipe_send(pgs *s, pq_pipe *pl, const char *sql, pparams *p, const char *what, th_error *err)
+/* Queue the statement prepared as @name (NULL: @sql as text) with @p (kept
+ * valid until its result was read). */
+static int pipe_send(pgs *s, pq_pipe *pl, const char *name, const char *sql, pparams *p,
+                     const char *what, th_error *err)
 {
 	if (p && p->oom)
 		return th_err(err, TH_ENOMEM, "%s: out of memory", what);
 	if (store_fault_hit(STORE_FAULT_QUERY)) /* tests only (store_fault.h) */
 		return th_err(err, TH_ESTORE, "%s: injected fault", what);
-	if (!PQsendQueryParams(pl->c, sql, p ? p->n : 0, NULL, p ? p->v : NULL, p ? p->len : NULL,
-	                       p ? p->fmt : NULL, 0))
+	int n = p ? p->n : 0;
+	const char *const *v = p ? p->v : NULL;
+	const int *len = p ? p->len : NULL, *fmt = p ? p->fmt : NULL;
+	if (!(name ? PQsendQueryPrepared(pl->c, name, n, v, len, fmt, 0)
+	           : PQsendQueryParams(pl->c, sql, n, NULL, v, len, fmt, 0)))
 		return pg_fail(s, pl->c, NULL, what, err);
 	pl->queued++;
 	return 0;
 }
 
+int pq_pipe_send(pgs *s, pq_pipe *pl, const char *sql, pparams *p, const char *what, th_error *err)
+{
+	return pipe_send(s, pl, NULL, sql, p, what, err);
+}
+
 int pq_pipe_send_stmt(pgs *s, pq_pipe *pl, int id, const char *sql, pparams *p, const char *what,
                       th_error *err)
 {
-	if (!pq_is_prepared(s, pl->c, id))
-		return pq_pipe_send(s, pl, sql, p, what, err);
-	if (p && p->oom)
-		return th_err(err, TH_ENOMEM, "%s: out of memory", what);
-	if (store_fault_hit(STORE_FAULT_QUERY)) /* tests only (store_fault.h) */
-		return th_err(err, TH_ESTORE, "%s: injected fault", what);
 	char name[16];
 	pq_stmt_name(id, name);
-	if (!PQsendQueryPrepared(pl->c, name, p ? p->n : 0, p ? p->v : NULL, p ? p->len : NULL,
-	                         p ? p->fmt : NULL, 0))
-		return pg_fail(s, pl->c, NULL, what, err);
-	pl->queued++;
-	return 0;
+	return pipe_send(s, pl, pq_is_prepared(s, pl->c, id) ? name : NULL, sql, p, what, err);
 }
 
 /* A sync point after what was queued; sends everything. */
