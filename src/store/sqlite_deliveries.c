@@ -158,28 +158,6 @@ int sq_delivery_get(store *st, const char *id, delivery *out, th_error *err)
 	                 "reading a delivery", err);
 }
 
-/* Is any delivery due (Q_DELIVERY_DUE finds a row)? Asked outside a
- * transaction, lock held: the dispatcher claims after every ingest commit,
- * and a write transaction that then claims nothing still took SQLite's
- * write lock and its file locks each time (a third of the claimer's CPU, in
- * the writer's way). A row that appears just after this answer is claimed
- * at the next wake-up or poll, as one committed just after a claim is. */
-static int any_due(sq *s, unsigned kinds, int64_t now, bool *any, th_error *err)
-{
-	sq_bind b;
-	if (sq_prepare(s, Q_DELIVERY_DUE, &b, err) != 0)
-		return TH_ESTORE;
-	sq_bind_i64(&b, now);
-	sq_bind_i64(&b, (int64_t)(kinds & 0x7fffffffu));
-	sq_bind_i64(&b, 1);
-	int rc = b.rc == SQLITE_OK ? sq_step(b.st) : b.rc;
-	sq_reset(b.st);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-		return sq_fail(s, err, "looking for due deliveries");
-	*any = rc == SQLITE_ROW;
-	return 0;
-}
-
 /* Claim due deliveries in one transaction (see store.h for the rules).
  * Deliveries of a disabled handler wait (they are not claimed). The returned
  * rows show the claimed state: running, attempts incremented, the lease end. */
@@ -196,10 +174,7 @@ int sq_delivery_claim(store *st, unsigned kinds, size_t max, int64_t lease_ms, d
 		return 0;
 	max = store_list_limit(max, STORE_LIST_LIMIT_MAX);
 	int64_t now = time_now_ms();
-	bool any = false;
 	pthread_mutex_lock(&s->mu);
-	if ((ret = any_due(s, kinds, now, &any, err)) != 0 || !any)
-		goto out;
 	if ((ret = sq_run(s, Q_BEGIN, "starting a transaction", err)) != 0)
 		goto out;
 	sq_bind b;
