@@ -76,6 +76,16 @@ static PGconn *pg_connect(pgs *s, th_error *err)
 		return NULL;
 	}
 	PQsetNoticeProcessor(c, pg_quiet, NULL); /* kept across PQreset */
+	/* Event payloads (~3 KB) are compressed as they are stored: lz4 costs a
+	 * fraction of the server's default pglz (PostgreSQL 14+ built with lz4;
+	 * elsewhere this fails and the default stays). Applies to values written
+	 * on this connection; reading either kind needs nothing. */
+	PQclear(PQexec(c, "SET default_toast_compression = lz4"));
+	if (pq_prepared_attach(c) != 0) {
+		th_err(err, TH_ENOMEM, "PostgreSQL at %s: out of memory", s->masked);
+		PQfinish(c);
+		return NULL;
+	}
 	return c;
 }
 
@@ -329,11 +339,12 @@ PGresult *pq(pgs *s, PGconn *c, const char *sql, pparams *p, const char *what, t
 	return pq_state(s, c, sql, p, what, NULL, err);
 }
 
-/* The one way statements run: the result in *@out (PQclear it) and 0, or
- * *@out NULL and the error's code (pg_fail), with the failed statement's
- * SQLSTATE in @state when given ("" when it had none, e.g. out of memory). */
-static int pq_run(pgs *s, PGconn *c, const char *sql, pparams *p, const char *what, char state[6],
-                  PGresult **out, th_error *err)
+/* The one way statements run: @sql as text, or the statement prepared as
+ * @name (non-NULL); the result in *@out (PQclear it) and 0, or *@out NULL and
+ * the error's code (pg_fail), with the failed statement's SQLSTATE in @state
+ * when given ("" when it had none, e.g. out of memory). */
+static int pq_run(pgs *s, PGconn *c, const char *name, const char *sql, pparams *p,
+                  const char *what, char state[6], PGresult **out, th_error *err)
 {
 	*out = NULL;
 	if (state)
@@ -342,8 +353,11 @@ static int pq_run(pgs *s, PGconn *c, const char *sql, pparams *p, const char *wh
 		return th_err(err, TH_ENOMEM, "%s: out of memory", what);
 	if (store_fault_hit(STORE_FAULT_QUERY)) /* tests only (store_fault.h) */
 		return th_err(err, TH_ESTORE, "%s: injected fault", what);
-	PGresult *r = PQexecParams(c, sql, p ? p->n : 0, NULL, p ? p->v : NULL, p ? p->len : NULL,
-	                           p ? p->fmt : NULL, 0);
+	int n = p ? p->n : 0;
+	const char *const *v = p ? p->v : NULL;
+	const int *len = p ? p->len : NULL, *fmt = p ? p->fmt : NULL;
+	PGresult *r = name ? PQexecPrepared(c, name, n, v, len, fmt, 0)
+	                   : PQexecParams(c, sql, n, NULL, v, len, fmt, 0);
 	ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
 	if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
 		*out = r;
@@ -352,6 +366,7 @@ static int pq_run(pgs *s, PGconn *c, const char *sql, pparams *p, const char *wh
 	const char *code = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
 	if (state)
 		str_copy(state, 6, code ? code : "");
+	pq_prepared_lost(c, r);
 	int ret = pg_fail(s, c, r, what, err);
 	PQclear(r);
 	return ret;
@@ -363,14 +378,22 @@ PGresult *pq_state(pgs *s, PGconn *c, const char *sql, pparams *p, const char *w
                    th_error *err)
 {
 	PGresult *r = NULL;
-	(void)pq_run(s, c, sql, p, what, state, &r, err);
+	(void)pq_run(s, c, NULL, sql, p, what, state, &r, err);
+	return r;
+}
+
+PGresult *pq_named(pgs *s, PGconn *c, const char *name, const char *sql, pparams *p,
+                   const char *what, th_error *err)
+{
+	PGresult *r = NULL;
+	(void)pq_run(s, c, name, sql, p, what, NULL, &r, err);
 	return r;
 }
 
 int pq_get(pgs *s, PGconn *c, const char *sql, pparams *p, const char *what, PGresult **out,
            th_error *err)
 {
-	return pq_run(s, c, sql, p, what, NULL, out, err);
+	return pq_run(s, c, NULL, sql, p, what, NULL, out, err);
 }
 
 /* Run a statement whose result is not needed; 0 or the error code. */
@@ -678,8 +701,16 @@ int pg_simple(pgs *s, PGconn *c, void *ctx, th_error *err)
 {
 	simple_op *o = ctx;
 	PGresult *r = NULL;
-	int ret = pq_run(s, c, o->sql, o->p, o->what, o->sqlstate, &r, err);
+	char name[16];
+	const char *prepared = NULL; /* o->stmt: prepared once per connection (pq_stmt) */
+	int ret = o->stmt ? pq_prepare(s, c, o->stmt, o->sql, err) : 0;
 	if (ret != 0)
+		return ret;
+	if (o->stmt && pq_is_prepared(s, c, o->stmt)) {
+		pq_stmt_name(o->stmt, name);
+		prepared = name;
+	}
+	if ((ret = pq_run(s, c, prepared, o->sql, o->p, o->what, o->sqlstate, &r, err)) != 0)
 		return ret;
 	o->changes = pq_changes(r);
 	if (o->rt && o->first)

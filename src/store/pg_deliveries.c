@@ -149,13 +149,15 @@ int pg_delivery_claim(store *st, unsigned kinds, size_t max, int64_t lease_ms, d
 	pp_i64(&p, now + lease_ms);
 	pp_text(&p, st->instance);
 	/* one statement, so a deadlock rolls it back whole: tried again like an
-	 * ingest batch (pg_retry) */
+	 * ingest batch (pg_retry); it runs after every commit, so it is prepared
+	 * once per connection, not planned each time */
 	simple_op o = {.sql = CLAIM_SQL,
 	               .p = &p,
 	               .what = "claiming deliveries",
 	               .rt = &store_rt_delivery,
 	               .out = (void **)out,
-	               .n = n};
+	               .n = n,
+	               .stmt = PQS_CLAIM};
 	int ret = pg_retry(pgs_of(st), false, pg_simple, &o, o.sqlstate, o.what, err);
 	pp_free(&p);
 	return ret;

@@ -186,7 +186,39 @@ static bool insertable(const put_ctx *x, size_t i)
 	return store_event_storable(x->evs[i]) && x->results[i] != STORE_PUT_GONE;
 }
 
-/* The chunk's INSERT ... VALUES for its insertable events (before the handlers are known). */
+/* The number of events of evs[@from, @to) the chunk statement may store. */
+static int chunk_rows(const put_ctx *x, size_t from, size_t to)
+{
+	int rows = 0;
+	for (size_t i = from; i < to; i++)
+		rows += insertable(x, i);
+	return rows;
+}
+
+/* The chunk statement for @rows events, into @sql: the same text for the
+ * same number of rows, so it is prepared once per connection (pq_prepare). */
+static int chunk_sql(buf *sql, int rows)
+{
+	buf_reset(sql);
+	(void)buf_puts(sql, "WITH ins AS (INSERT INTO events (" INSERT_COLS ") VALUES ");
+	for (int r = 0; r < rows; r++) {
+		(void)buf_puts(sql, r ? ",(" : "(");
+		for (int c = 0; c < 18; c++)
+			(void)buf_printf(sql, c ? ",$%d" : "$%d", r * 18 + c + 1);
+		(void)buf_putc(sql, ')');
+	}
+	int t = rows * 18 + 1;
+	(void)buf_printf(sql, CHUNK_TAIL, t, t, t + 1, t + 2, t + 3);
+	return buf_status(sql) ? TH_ENOMEM : 0;
+}
+
+/* The prepared statement (PQS_*) of a chunk of @rows events, or PQS_NONE. */
+static int chunk_stmt(int rows)
+{
+	return rows >= 1 && rows <= PQS_EVENTS_MAX ? PQS_EVENTS_1 + rows - 1 : PQS_NONE;
+}
+
+/* The chunk's parameters for its insertable events (before the handlers are known). */
 static int chunk_events(chunk *k, put_ctx *x)
 {
 	buf_init(&k->sql, BUF_MAX_DEFAULT);
@@ -195,15 +227,10 @@ static int chunk_events(chunk *k, put_ctx *x)
 	buf_init(&k->dhids, BUF_MAX_DEFAULT);
 	if (!(k->ids = calloc(k->to - k->from, sizeof *k->ids)))
 		return TH_ENOMEM;
-	(void)buf_puts(&k->sql, "WITH ins AS (INSERT INTO events (" INSERT_COLS ") VALUES ");
 	for (size_t i = k->from; i < k->to; i++) {
 		event *ev = x->evs[i];
 		if (!insertable(x, i))
 			continue;
-		(void)buf_puts(&k->sql, k->rows ? ",(" : "(");
-		for (int c = 0; c < 18; c++)
-			(void)buf_printf(&k->sql, c ? ",$%d" : "$%d", k->p.n + c + 1);
-		(void)buf_putc(&k->sql, ')');
 		int first = k->p.n;
 		pp_text_repair(&k->p, ev->id);
 		pp_text_repair(&k->p, ev->webhook_id);
@@ -227,7 +254,7 @@ static int chunk_events(chunk *k, put_ctx *x)
 			k->ids[i - k->from] = k->p.v[first]; /* the id as stored (repaired) */
 		k->rows++;
 	}
-	return k->p.oom || buf_status(&k->sql) ? TH_ENOMEM : 0;
+	return k->p.oom ? TH_ENOMEM : 0;
 }
 
 /* @s as one element of a PostgreSQL array literal: quoted, \ and " escaped. */
@@ -276,13 +303,11 @@ static int chunk_finish(chunk *k, put_ctx *x, const handler *hs, size_t nh, th_e
 		if (buf_status(arrays[a]))
 			return th_err(err, TH_ENOMEM, "out of memory");
 	}
-	int t = k->p.n + 1;
 	pp_i64(&k->p, x->now);
 	pp_text(&k->p, k->dids.data);
 	pp_text(&k->p, k->deids.data);
 	pp_text(&k->p, k->dhids.data);
-	(void)buf_printf(&k->sql, CHUNK_TAIL, t, t, t + 1, t + 2, t + 3);
-	if (k->p.oom || buf_status(&k->sql))
+	if (k->p.oom || chunk_sql(&k->sql, k->rows) != 0)
 		return th_err(err, TH_ENOMEM, "out of memory");
 	return 0;
 }
@@ -343,6 +368,23 @@ static size_t batch_webhooks(const put_ctx *x, const char **ids)
 	return k;
 }
 
+/* The check of @n webhooks ($1..$n), into @sql (see send_webhook_checks). */
+static int webhook_check_sql(buf *sql, size_t n)
+{
+	buf_reset(sql);
+	(void)buf_puts(sql, "SELECT id FROM webhooks WHERE state <> 'removing' AND id IN (");
+	for (size_t j = 0; j < n; j++)
+		(void)buf_printf(sql, j ? ",$%zu" : "$%zu", j + 1);
+	(void)buf_puts(sql, ") ORDER BY id FOR KEY SHARE");
+	return buf_status(sql) ? TH_ENOMEM : 0;
+}
+
+/* The prepared statement (PQS_*) checking @n webhooks, or PQS_NONE. */
+static int webhook_check_stmt(size_t n)
+{
+	return n >= 1 && n <= PQS_WEBHOOKS_MAX ? PQS_WEBHOOK_CHECK_1 + (int)n - 1 : PQS_NONE;
+}
+
 /* Round 1 also checks the batch's @k webhooks @ids: one SELECT ... FOR KEY
  * SHARE per EVENTS_PER_INSERT of them (bounded parameters), returning those
  * that take events (a row, not being removed). The lock makes a concurrent
@@ -356,23 +398,44 @@ static int send_webhook_checks(pgs *s, pq_pipe *pl, const char **ids, size_t k, 
 		pparams p = {0};
 		buf sql;
 		buf_init(&sql, BUF_MAX_DEFAULT);
-		(void)buf_puts(&sql,
-		               "SELECT id FROM webhooks WHERE state <> 'removing' AND id IN (");
-		for (size_t j = from; j < to; j++) {
-			(void)buf_printf(&sql, j > from ? ",$%zu" : "$%zu", j - from + 1);
+		for (size_t j = from; j < to; j++)
 			pp_text_repair(&p, ids[j]);
-		}
-		(void)buf_puts(&sql, ") ORDER BY id FOR KEY SHARE");
-		int ret =
-		    p.oom || buf_status(&sql)
-		        ? th_err(err, TH_ENOMEM, "out of memory")
-		        : pq_pipe_send(s, pl, sql.data, &p, "checking the events' webhooks", err);
+		int ret = p.oom || webhook_check_sql(&sql, to - from) != 0
+		              ? th_err(err, TH_ENOMEM, "out of memory")
+		              : pq_pipe_send_stmt(s, pl, webhook_check_stmt(to - from), sql.data,
+		                                  &p, "checking the events' webhooks", err);
 		pp_free(&p); /* libpq has copied the statement and its parameters */
 		buf_free(&sql);
 		if (ret != 0)
 			return ret;
 	}
 	return 0;
+}
+
+/* Before the batch's pipeline: prepare (once per connection) its statements
+ * of round 1 and those of round 2 for the chunks' sizes as they are now
+ * (a chunk that loses events to a removed webhook runs as text, or as
+ * another size's statement). */
+static int prepare_batch(pgs *s, PGconn *c, const put_ctx *x, size_t nw, th_error *err)
+{
+	buf sql;
+	buf_init(&sql, BUF_MAX_DEFAULT);
+	int ret = pq_prepare(s, c, PQS_HANDLERS, HANDLERS_SQL, err);
+	size_t n = nw < EVENTS_PER_INSERT ? nw : EVENTS_PER_INSERT;
+	int id = webhook_check_stmt(n);
+	if (ret == 0 && id != PQS_NONE && !pq_is_prepared(s, c, id))
+		ret = webhook_check_sql(&sql, n) != 0 ? th_err(err, TH_ENOMEM, "out of memory")
+		                                      : pq_prepare(s, c, id, sql.data, err);
+	for (size_t from = 0; from < x->n && ret == 0; from += EVENTS_PER_INSERT) {
+		size_t to = from + EVENTS_PER_INSERT < x->n ? from + EVENTS_PER_INSERT : x->n;
+		int rows = chunk_rows(x, from, to);
+		id = chunk_stmt(rows);
+		if (id != PQS_NONE && !pq_is_prepared(s, c, id))
+			ret = chunk_sql(&sql, rows) != 0 ? th_err(err, TH_ENOMEM, "out of memory")
+			                                 : pq_prepare(s, c, id, sql.data, err);
+	}
+	buf_free(&sql);
+	return ret;
 }
 
 /* The checks' answers (@k webhooks asked about): every storable event whose
@@ -423,7 +486,8 @@ static int store_chunks(pgs *s, pq_pipe *pl, chunk *ks, size_t nk, put_ctx *x, t
 	int ret = 0;
 	for (size_t i = 0; i < nk && ret == 0; i++)
 		if (ks[i].rows)
-			ret = pq_pipe_send(s, pl, ks[i].sql.data, &ks[i].p, "storing events", err);
+			ret = pq_pipe_send_stmt(s, pl, chunk_stmt(ks[i].rows), ks[i].sql.data,
+			                        &ks[i].p, "storing events", err);
 	if (ret == 0)
 		ret = pq_pipe_send(s, pl, "COMMIT", NULL, "committing events", err);
 	if (ret == 0)
@@ -463,9 +527,11 @@ static int op_events_put(pgs *s, PGconn *c, void *ctx, th_error *err)
 		return th_err(err, TH_ENOMEM, "out of memory");
 	}
 	size_t nw = batch_webhooks(x, ids);
-	if ((ret = pq_pipe_begin(s, &pl, c, err)) != 0 ||
+	if ((ret = prepare_batch(s, c, x, nw, err)) != 0 ||
+	    (ret = pq_pipe_begin(s, &pl, c, err)) != 0 ||
 	    (ret = pq_pipe_send(s, &pl, "BEGIN", NULL, "starting a transaction", err)) != 0 ||
-	    (ret = pq_pipe_send(s, &pl, HANDLERS_SQL, NULL, "loading handlers", err)) != 0 ||
+	    (ret = pq_pipe_send_stmt(s, &pl, PQS_HANDLERS, HANDLERS_SQL, NULL, "loading handlers",
+	                             err)) != 0 ||
 	    (ret = send_webhook_checks(s, &pl, ids, nw, err)) != 0 ||
 	    (ret = pq_pipe_sync(s, &pl, err)) != 0)
 		goto fail;

@@ -16,6 +16,23 @@
 
 #include "store/store_int.h"
 
+/* Statements of the hot paths (an ingest batch, the dispatcher's claim after
+ * every commit) that each connection prepares once and then runs by name,
+ * so the server parses and plans them once per connection, not per batch
+ * (pg.c, pq_prepare; which ones a connection has is kept with it by libpq's
+ * event procedure, and forgotten when it is reset). The variants of a statement by its number of
+ * rows or ids have one id each, up to the _MAX; bigger ones run unprepared. */
+#define PQS_WEBHOOKS_MAX 4
+#define PQS_EVENTS_MAX 64
+enum pq_stmt {
+	PQS_NONE = 0, /* run as text (PQexecParams) */
+	PQS_CLAIM,
+	PQS_HANDLERS,
+	PQS_WEBHOOK_CHECK_1,                                   /* + k - 1: k webhook ids */
+	PQS_EVENTS_1 = PQS_WEBHOOK_CHECK_1 + PQS_WEBHOOKS_MAX, /* + n - 1: n events */
+	PQS_COUNT = PQS_EVENTS_1 + PQS_EVENTS_MAX
+};
+
 typedef struct pgs {
 	store base;       /* first: store* <-> pgs* casts */
 	char *conninfo;   /* the URL for libpq, our parameters removed (holds the password) */
@@ -78,6 +95,24 @@ PGresult *pq_state(pgs *s, PGconn *c, const char *sql, pparams *p, const char *w
  * or the error's code with *@out NULL. */
 int pq_get(pgs *s, PGconn *c, const char *sql, pparams *p, const char *what, PGresult **out,
            th_error *err);
+/* Keep with @c (libpq's event procedure) which statements it prepared; 0 or
+ * TH_ENOMEM. Called once per new connection; a reset forgets them. */
+int pq_prepared_attach(PGconn *c);
+/* Make sure @c has statement @id (PQS_*, its text @sql) prepared; outside
+ * pipeline mode. 0, or the error (the caller then fails as the statement would). */
+int pq_prepare(pgs *s, PGconn *c, int id, const char *sql, th_error *err);
+/* Whether @c has statement @id prepared (pq_prepare). */
+bool pq_is_prepared(pgs *s, PGconn *c, int id);
+/* The server-side name of statement @id. */
+void pq_stmt_name(int id, char out[16]);
+/* A prepared statement failed as missing (SQLSTATE 26000): prepare again next time. */
+void pq_prepared_lost(PGconn *c, const PGresult *r);
+/* pq() for statement @id: prepared on first use on @c, then run by name. */
+PGresult *pq_stmt(pgs *s, PGconn *c, int id, const char *sql, pparams *p, const char *what,
+                  th_error *err);
+/* pq() of the statement prepared as @name (NULL: @sql as text). */
+PGresult *pq_named(pgs *s, PGconn *c, const char *name, const char *sql, pparams *p,
+                   const char *what, th_error *err);
 /* Run a statement whose result is not needed; 0 or the error code. */
 int pq_do(pgs *s, PGconn *c, const char *sql, pparams *p, const char *what, th_error *err);
 long pq_changes(PGresult *r); /* rows affected by a command */
@@ -112,6 +147,10 @@ typedef struct pq_pipe {
 } pq_pipe;
 int pq_pipe_begin(pgs *s, pq_pipe *pl, PGconn *c, th_error *err);
 int pq_pipe_send(pgs *s, pq_pipe *pl, const char *sql, pparams *p, const char *what, th_error *err);
+/* pq_pipe_send() by name when the connection has statement @id prepared
+ * (pq_prepare, before the pipeline began), else as the text @sql. */
+int pq_pipe_send_stmt(pgs *s, pq_pipe *pl, int id, const char *sql, pparams *p, const char *what,
+                      th_error *err);
 int pq_pipe_sync(pgs *s, pq_pipe *pl, th_error *err);
 PGresult *pq_pipe_result(pgs *s, pq_pipe *pl, const char *what, th_error *err);
 int pq_pipe_done(pgs *s, pq_pipe *pl, const char *what, th_error *err);
@@ -137,6 +176,7 @@ typedef struct simple_op {
 	const char *nf;
 	long changes;     /* rows affected (commands) */
 	char sqlstate[6]; /* a failure's SQLSTATE (pg_retry) */
+	int stmt;         /* PQS_*: prepared once per connection (PQS_NONE: as text) */
 } simple_op;
 /* A pg_op running one simple_op (@ctx). */
 int pg_simple(pgs *s, PGconn *c, void *ctx, th_error *err);

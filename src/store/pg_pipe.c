@@ -1,12 +1,106 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * pg_pipe.c — libpq's pipeline mode for the PostgreSQL store (pg_int.h's
- * pq_pipe_*): what the ingest batch (pg_events.c) sends in two round trips.
+ * pq_pipe_*): what the ingest batch (pg_events.c) sends in two round trips;
+ * and the statements of the hot paths prepared once per connection (pq_prepare).
  */
+#include <libpq-events.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "store/pg_int.h"
 #include "store/store_fault.h"
+
+/* ---- prepared statements ---------------------------------------------------------------- */
+
+/*
+ * Text statements (PQexecParams) are parsed, analysed and planned by the
+ * server every time: for an ingest batch's multi-row INSERT with its CTEs,
+ * and for the dispatcher's claim (which runs after every commit), that was
+ * more server CPU than the inserts themselves. The statements of pg_int.h's
+ * enum pq_stmt are prepared on first use instead, once per connection, and
+ * then run by name. Which ones a connection has is kept with the PGconn
+ * (libpq's instance data of the event procedure below), so it lives and dies
+ * with the connection and a PQreset (a new server session, which has none)
+ * clears it.
+ */
+
+typedef struct prepared {
+	unsigned char done[PQS_COUNT];
+} prepared;
+
+static int prepared_event(PGEventId id, void *info, void *pass)
+{
+	(void)pass;
+	if (id == PGEVT_REGISTER) {
+		PGconn *c = ((PGEventRegister *)info)->conn;
+		prepared *p = calloc(1, sizeof *p);
+		return p && PQsetInstanceData(c, prepared_event, p);
+	}
+	if (id == PGEVT_CONNRESET) {
+		prepared *p = PQinstanceData(((PGEventConnReset *)info)->conn, prepared_event);
+		if (p)
+			memset(p, 0, sizeof *p);
+	} else if (id == PGEVT_CONNDESTROY) {
+		free(PQinstanceData(((PGEventConnDestroy *)info)->conn, prepared_event));
+	}
+	return 1;
+}
+
+int pq_prepared_attach(PGconn *c)
+{
+	return PQregisterEventProc(c, prepared_event, "trellohook prepared statements", NULL)
+	           ? 0
+	           : TH_ENOMEM;
+}
+
+void pq_stmt_name(int id, char out[16])
+{
+	(void)snprintf(out, 16, "th_%d", id);
+}
+
+bool pq_is_prepared(pgs *s, PGconn *c, int id)
+{
+	(void)s;
+	prepared *p = PQinstanceData(c, prepared_event);
+	return p && id > PQS_NONE && id < PQS_COUNT && p->done[id];
+}
+
+int pq_prepare(pgs *s, PGconn *c, int id, const char *sql, th_error *err)
+{
+	prepared *p = PQinstanceData(c, prepared_event);
+	if (!p || id <= PQS_NONE || id >= PQS_COUNT || p->done[id])
+		return 0; /* not one to prepare (it runs as text), or done */
+	char name[16];
+	pq_stmt_name(id, name);
+	PGresult *r = PQprepare(c, name, sql, 0, NULL);
+	int ret = 0;
+	if (PQresultStatus(r) == PGRES_COMMAND_OK)
+		p->done[id] = 1;
+	else
+		ret = pg_fail(s, c, r, "preparing a statement", err);
+	PQclear(r);
+	return ret;
+}
+
+void pq_prepared_lost(PGconn *c, const PGresult *r)
+{
+	const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+	prepared *p = PQinstanceData(c, prepared_event);
+	if (p && state && !strcmp(state, "26000")) /* invalid_sql_statement_name */
+		memset(p, 0, sizeof *p);
+}
+
+PGresult *pq_stmt(pgs *s, PGconn *c, int id, const char *sql, pparams *p, const char *what,
+                  th_error *err)
+{
+	if (pq_prepare(s, c, id, sql, err) != 0)
+		return NULL;
+	char name[16];
+	pq_stmt_name(id, name);
+	return pq_named(s, c, pq_is_prepared(s, c, id) ? name : NULL, sql, p, what, err);
+}
 
 /* ---- pipeline mode ---------------------------------------------------------------------- */
 
@@ -32,18 +126,36 @@ int pq_pipe_begin(pgs *s, pq_pipe *pl, PGconn *c, th_error *err)
 	return 0;
 }
 
-/* Queue @sql with @p (kept valid until its result was read). */
-int pq_pipe_send(pgs *s, pq_pipe *pl, const char *sql, pparams *p, const char *what, th_error *err)
+/* Queue the statement prepared as @name (NULL: @sql as text) with @p (kept
+ * valid until its result was read). */
+static int pipe_send(pgs *s, pq_pipe *pl, const char *name, const char *sql, pparams *p,
+                     const char *what, th_error *err)
 {
 	if (p && p->oom)
 		return th_err(err, TH_ENOMEM, "%s: out of memory", what);
 	if (store_fault_hit(STORE_FAULT_QUERY)) /* tests only (store_fault.h) */
 		return th_err(err, TH_ESTORE, "%s: injected fault", what);
-	if (!PQsendQueryParams(pl->c, sql, p ? p->n : 0, NULL, p ? p->v : NULL, p ? p->len : NULL,
-	                       p ? p->fmt : NULL, 0))
+	int n = p ? p->n : 0;
+	const char *const *v = p ? p->v : NULL;
+	const int *len = p ? p->len : NULL, *fmt = p ? p->fmt : NULL;
+	if (!(name ? PQsendQueryPrepared(pl->c, name, n, v, len, fmt, 0)
+	           : PQsendQueryParams(pl->c, sql, n, NULL, v, len, fmt, 0)))
 		return pg_fail(s, pl->c, NULL, what, err);
 	pl->queued++;
 	return 0;
+}
+
+int pq_pipe_send(pgs *s, pq_pipe *pl, const char *sql, pparams *p, const char *what, th_error *err)
+{
+	return pipe_send(s, pl, NULL, sql, p, what, err);
+}
+
+int pq_pipe_send_stmt(pgs *s, pq_pipe *pl, int id, const char *sql, pparams *p, const char *what,
+                      th_error *err)
+{
+	char name[16];
+	pq_stmt_name(id, name);
+	return pipe_send(s, pl, pq_is_prepared(s, pl->c, id) ? name : NULL, sql, p, what, err);
 }
 
 /* A sync point after what was queued; sends everything. */
@@ -81,6 +193,7 @@ PGresult *pq_pipe_result(pgs *s, pq_pipe *pl, const char *what, th_error *err)
 		th_err(err, TH_ESTORE, "%s: not run, an earlier statement failed", what);
 	} else {
 		pipe_note_state(pl, r);
+		pq_prepared_lost(pl->c, r);
 		pg_fail(s, pl->c, r, what, err);
 	}
 	PQclear(r);

@@ -388,14 +388,31 @@ static void test_pg_statement_timeout(void **state)
 	fx_teardown(&s);
 }
 
+/* A batch of one event and a claim: both run statements that a connection
+ * prepares once (pg_int.h, enum pq_stmt), so after a reconnect they show that
+ * the new session prepares them again. */
+static void put_and_claim(store *st, const char *action_id)
+{
+	th_error err = {0};
+	event *ev = suite_ev_new("w1", action_id, "t", "s", NULL, 0);
+	assert_int_equal(suite_put1(st, ev), STORE_PUT_NEW);
+	suite_ev_free(ev);
+	delivery *ds = NULL;
+	size_t n = 0;
+	assert_int_equal(store_delivery_claim(st, SUITE_ALL_KINDS, 8, 1000, &ds, &n, &err), 0);
+	delivery_list_free(ds, n);
+}
+
 /* The server drops our connections (an administrator, a failover) or
- * restarts: the next operations reconnect on their own. */
+ * restarts: the next operations reconnect on their own (and prepare their
+ * statements again in the new sessions). */
 static void test_pg_reconnect(void **state)
 {
 	fx *f = *state;
 	store *st = f->base.st;
 	th_error err = {0};
 	suite_add_webhook(st, "w1", "m", "t");
+	put_and_claim(st, "a0"); /* the pool's connection has prepared statements */
 	char sql[300];
 	str_printf(sql, sizeof sql,
 	           "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
@@ -406,9 +423,7 @@ static void test_pg_reconnect(void **state)
 	webhook w = {0};
 	assert_int_equal(store_webhook_get(st, "w1", &w, &err), 0);
 	webhook_clear(&w);
-	event *ev = suite_ev_new("w1", "a1", "t", "s", NULL, 0);
-	assert_int_equal(suite_put1(st, ev), STORE_PUT_NEW);
-	suite_ev_free(ev);
+	put_and_claim(st, "a1");
 
 	if (!pgt.own)
 		return; /* a server we do not own is not restarted */
@@ -419,14 +434,35 @@ static void test_pg_reconnect(void **state)
 	for (int i = 0; i < 6; i++) {
 		char aid[16];
 		str_printf(aid, sizeof aid, "r%d", i);
-		ev = suite_ev_new("w1", aid, "t", "s", NULL, 0);
-		assert_int_equal(suite_put1(st, ev), STORE_PUT_NEW);
-		suite_ev_free(ev);
+		put_and_claim(st, aid);
 		assert_int_equal(store_ping(st, &err), 0);
 	}
 	assert_int_equal(store_webhook_get(st, "w1", &w, &err), 0);
-	assert_int_equal(w.event_count, 7);
+	assert_int_equal(w.event_count, 8);
 	webhook_clear(&w);
+}
+
+/* Payloads are stored lz4-compressed where the server has lz4 (pg.c,
+ * pg_connect), byte for byte as received. */
+static void test_pg_payload_lz4(void **state)
+{
+	fx *f = *state;
+	store *st = f->base.st;
+	suite_add_webhook(st, "w1", "m", "t");
+	char body[4000];
+	for (size_t i = 0; i < sizeof body; i++)
+		body[i] = (char)('a' + i % 7);
+	event *ev = suite_ev_new("w1", "a1", "t", "s", body, sizeof body);
+	assert_int_equal(suite_put1(st, ev), STORE_PUT_NEW);
+	suite_ev_free(ev);
+	assert_int_equal(
+	    db_value(f->db, "SELECT count(*) FROM events WHERE length(payload) = 4000"), 1);
+	if (db_value(f->db, "SELECT count(*) FROM pg_settings WHERE name ="
+	                    " 'default_toast_compression' AND 'lz4' = ANY (enumvals)") == 0)
+		return; /* a server without lz4 keeps its default */
+	assert_int_equal(db_value(f->db, "SELECT count(*) FROM events"
+	                                 " WHERE pg_column_compression(payload) = 'lz4'"),
+	                 1);
 }
 
 /* Two instances (separate handles, separate pools) and several threads each
@@ -735,6 +771,7 @@ int main(void)
 	    cmocka_unit_test(test_pg_pool),
 	    cmocka_unit_test(test_pg_statement_timeout),
 	    T(test_pg_reconnect),
+	    T(test_pg_payload_lz4),
 	    T(test_pg_concurrent_claims),
 	    T(test_pg_overlapping_batches),
 	    T(test_pg_finish_many_deadlock),
