@@ -339,6 +339,18 @@ PGresult *pq(pgs *s, PGconn *c, const char *sql, pparams *p, const char *what, t
 	return pq_state(s, c, sql, p, what, NULL, err);
 }
 
+int pq_args_of(const pparams *p, const char *what, pq_args *a, th_error *err)
+{
+	*a = (pq_args){0, NULL, NULL, NULL};
+	if (p && p->oom)
+		return th_err(err, TH_ENOMEM, "%s: out of memory", what);
+	if (store_fault_hit(STORE_FAULT_QUERY)) /* tests only (store_fault.h) */
+		return th_err(err, TH_ESTORE, "%s: injected fault", what);
+	if (p)
+		*a = (pq_args){p->n, p->v, p->len, p->fmt};
+	return 0;
+}
+
 /* The one way statements run: @sql as text, or the statement prepared as
  * @name (non-NULL); the result in *@out (PQclear it) and 0, or *@out NULL and
  * the error's code (pg_fail), with the failed statement's SQLSTATE in @state
@@ -349,15 +361,12 @@ static int pq_run(pgs *s, PGconn *c, const char *name, const char *sql, pparams 
 	*out = NULL;
 	if (state)
 		state[0] = '\0';
-	if (p && p->oom)
-		return th_err(err, TH_ENOMEM, "%s: out of memory", what);
-	if (store_fault_hit(STORE_FAULT_QUERY)) /* tests only (store_fault.h) */
-		return th_err(err, TH_ESTORE, "%s: injected fault", what);
-	int n = p ? p->n : 0;
-	const char *const *v = p ? p->v : NULL;
-	const int *len = p ? p->len : NULL, *fmt = p ? p->fmt : NULL;
-	PGresult *r = name ? PQexecPrepared(c, name, n, v, len, fmt, 0)
-	                   : PQexecParams(c, sql, n, NULL, v, len, fmt, 0);
+	pq_args a;
+	int ret = pq_args_of(p, what, &a, err);
+	if (ret != 0)
+		return ret;
+	PGresult *r = name ? PQexecPrepared(c, name, a.n, a.v, a.len, a.fmt, 0)
+	                   : PQexecParams(c, sql, a.n, NULL, a.v, a.len, a.fmt, 0);
 	ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
 	if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
 		*out = r;
@@ -367,7 +376,7 @@ static int pq_run(pgs *s, PGconn *c, const char *name, const char *sql, pparams 
 	if (state)
 		str_copy(state, 6, code ? code : "");
 	pq_prepared_lost(c, r);
-	int ret = pg_fail(s, c, r, what, err);
+	ret = pg_fail(s, c, r, what, err);
 	PQclear(r);
 	return ret;
 }

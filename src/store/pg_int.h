@@ -72,6 +72,17 @@ typedef struct pparams {
 } pparams;
 
 void pp_free(pparams *p);
+
+/* What libpq's statement functions take of a pparams. */
+typedef struct pq_args {
+	int n;
+	const char *const *v;
+	const int *len, *fmt;
+} pq_args;
+/* The checks every statement makes before it is sent (@p ran out of memory
+ * while being built: TH_ENOMEM; a fault injected by a test: TH_ESTORE), then
+ * @p (NULL: no parameters) as libpq takes it in *@a. */
+int pq_args_of(const pparams *p, const char *what, pq_args *a, th_error *err);
 void pp_reset(pparams *p);                      /* empty, for reuse */
 const char *pp_own(pparams *p, char *str);      /* keep a heap string until pp_free */
 void pp_text(pparams *p, const char *v);        /* NULL: SQL NULL; not copied */

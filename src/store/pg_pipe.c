@@ -10,7 +10,6 @@
 #include <string.h>
 
 #include "store/pg_int.h"
-#include "store/store_fault.h"
 
 /* ---- prepared statements ---------------------------------------------------------------- */
 
@@ -131,15 +130,12 @@ int pq_pipe_begin(pgs *s, pq_pipe *pl, PGconn *c, th_error *err)
 static int pipe_send(pgs *s, pq_pipe *pl, const char *name, const char *sql, pparams *p,
                      const char *what, th_error *err)
 {
-	if (p && p->oom)
-		return th_err(err, TH_ENOMEM, "%s: out of memory", what);
-	if (store_fault_hit(STORE_FAULT_QUERY)) /* tests only (store_fault.h) */
-		return th_err(err, TH_ESTORE, "%s: injected fault", what);
-	int n = p ? p->n : 0;
-	const char *const *v = p ? p->v : NULL;
-	const int *len = p ? p->len : NULL, *fmt = p ? p->fmt : NULL;
-	if (!(name ? PQsendQueryPrepared(pl->c, name, n, v, len, fmt, 0)
-	           : PQsendQueryParams(pl->c, sql, n, NULL, v, len, fmt, 0)))
+	pq_args a;
+	int ret = pq_args_of(p, what, &a, err);
+	if (ret != 0)
+		return ret;
+	if (!(name ? PQsendQueryPrepared(pl->c, name, a.n, a.v, a.len, a.fmt, 0)
+	           : PQsendQueryParams(pl->c, sql, a.n, NULL, a.v, a.len, a.fmt, 0)))
 		return pg_fail(s, pl->c, NULL, what, err);
 	pl->queued++;
 	return 0;
