@@ -386,16 +386,14 @@ static int pq_run(pgs *s, PGconn *c, const char *name, const char *sql, pparams 
 PGresult *pq_state(pgs *s, PGconn *c, const char *sql, pparams *p, const char *what, char state[6],
                    th_error *err)
 {
-	PGresult *r = NULL;
-	(void)pq_run(s, c, NULL, sql, p, what, state, &r, err);
-	return r;
+	return pq_named(s, c, NULL, sql, p, what, state, err);
 }
 
 PGresult *pq_named(pgs *s, PGconn *c, const char *name, const char *sql, pparams *p,
-                   const char *what, th_error *err)
+                   const char *what, char state[6], th_error *err)
 {
 	PGresult *r = NULL;
-	(void)pq_run(s, c, name, sql, p, what, NULL, &r, err);
+	(void)pq_run(s, c, name, sql, p, what, state, &r, err);
 	return r;
 }
 
@@ -709,18 +707,12 @@ static void pg_close(store *st)
 int pg_simple(pgs *s, PGconn *c, void *ctx, th_error *err)
 {
 	simple_op *o = ctx;
-	PGresult *r = NULL;
-	char name[16];
-	const char *prepared = NULL; /* o->stmt: prepared once per connection (pq_stmt) */
-	int ret = o->stmt ? pq_prepare(s, c, o->stmt, o->sql, err) : 0;
-	if (ret != 0)
-		return ret;
-	if (o->stmt && pq_is_prepared(s, c, o->stmt)) {
-		pq_stmt_name(o->stmt, name);
-		prepared = name;
-	}
-	if ((ret = pq_run(s, c, prepared, o->sql, o->p, o->what, o->sqlstate, &r, err)) != 0)
-		return ret;
+	/* o->stmt: prepared once per connection, then run by name */
+	PGresult *r = o->stmt ? pq_stmt(s, c, o->stmt, o->sql, o->p, o->what, o->sqlstate, err)
+	                      : pq_state(s, c, o->sql, o->p, o->what, o->sqlstate, err);
+	if (!r)
+		return err ? err->code : TH_ESTORE;
+	int ret = 0;
 	o->changes = pq_changes(r);
 	if (o->rt && o->first)
 		ret = pg_read_first(r, o->rt, o->first, o->nf, err);

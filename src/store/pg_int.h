@@ -118,12 +118,12 @@ bool pq_is_prepared(pgs *s, PGconn *c, int id);
 void pq_stmt_name(int id, char out[16]);
 /* A prepared statement failed as missing (SQLSTATE 26000): prepare again next time. */
 void pq_prepared_lost(PGconn *c, const PGresult *r);
-/* pq() for statement @id: prepared on first use on @c, then run by name. */
+/* pq_state() for statement @id: prepared on first use on @c, then run by name. */
 PGresult *pq_stmt(pgs *s, PGconn *c, int id, const char *sql, pparams *p, const char *what,
-                  th_error *err);
-/* pq() of the statement prepared as @name (NULL: @sql as text). */
+                  char state[6], th_error *err);
+/* pq_state() of the statement prepared as @name (NULL: @sql as text). */
 PGresult *pq_named(pgs *s, PGconn *c, const char *name, const char *sql, pparams *p,
-                   const char *what, th_error *err);
+                   const char *what, char state[6], th_error *err);
 /* Run a statement whose result is not needed; 0 or the error code. */
 int pq_do(pgs *s, PGconn *c, const char *sql, pparams *p, const char *what, th_error *err);
 long pq_changes(PGresult *r); /* rows affected by a command */

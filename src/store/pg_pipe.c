@@ -92,13 +92,15 @@ void pq_prepared_lost(PGconn *c, const PGresult *r)
 }
 
 PGresult *pq_stmt(pgs *s, PGconn *c, int id, const char *sql, pparams *p, const char *what,
-                  th_error *err)
+                  char state[6], th_error *err)
 {
+	if (state)
+		state[0] = '\0';
 	if (pq_prepare(s, c, id, sql, err) != 0)
 		return NULL;
 	char name[16];
 	pq_stmt_name(id, name);
-	return pq_named(s, c, pq_is_prepared(s, c, id) ? name : NULL, sql, p, what, err);
+	return pq_named(s, c, pq_is_prepared(s, c, id) ? name : NULL, sql, p, what, state, err);
 }
 
 /* ---- pipeline mode ---------------------------------------------------------------------- */
