@@ -14,6 +14,12 @@
 # usage: RUNS='base=/tmp/base/build/trellohook@sqlite new=build/trellohook@sqlite' bench/ab.sh
 #        (ROUNDS=3 DURATION=5 CONNS=32 THREADS=2 PER_THREAD=60000 PACE_MS=5 BARE_BATCH=32)
 #        an entry is LABEL=BINARY@STORE, STORE sqlite or pg (a cluster from scripts/pg.sh).
+#        PG_STATS=DIR: the cluster also loads pg_stat_statements and logs checkpoints,
+#        autovacuum, lock waits and statements over 20 ms; after each pg run DIR gets
+#        ROUND-LABEL.txt: statements by server time (with their WAL), WAL and checkpoint
+#        counters, the tables' inserts/updates (HOT)/autovacuums, what the backends waited
+#        on (pg_stat_activity sampled every 20 ms) and the server log of the run. These
+#        settings cost the server some CPU: compare runs of the same setting.
 # Prints one markdown row per run: the 1-minute load average when it started, events/s,
 # p50/p99, nginx and bare writer of the round and the ratios, the paced figures, stored
 # vs answered 200, peak and idle RSS. Not a test: nothing here asserts a speed.
@@ -86,8 +92,51 @@ stop_serve() { kill "$serve_pid"; wait "$serve_pid" 2>/dev/null || true; }
 
 # --- the template stores: one webhook (Trello's HEAD check needs a serve up) ---------------
 pg_url=
+if [ -n "${PG_STATS:-}" ]; then
+	mkdir -p "$PG_STATS"
+	export PG_SERVER_OPTS="${PG_SERVER_OPTS:-} -c shared_preload_libraries=pg_stat_statements -c log_checkpoints=on -c log_autovacuum_min_duration=0 -c log_lock_waits=on -c log_min_duration_statement=20 -c track_io_timing=on -c track_wal_io_timing=on -c pg_stat_statements.track_planning=on -c log_parameter_max_length=0"
+fi
 [ "$want_pg" = 1 ] && pg_url=$(scripts/pg.sh start "$pgdir")
 psqlq() { PGOPTIONS='-c client_min_messages=warning' psql "$pg_url" -qAt -c "$1" >/dev/null; }
+[ -n "${PG_STATS:-}" ] && [ "$want_pg" = 1 ] && psqlq "CREATE EXTENSION pg_stat_statements"
+# A fresh cluster has one WAL segment: every 16 MB of WAL the backend that needs the next
+# one creates it (zero-fills and fsyncs it) inside a COMMIT, ~50 ms here, which made the
+# first round's PostgreSQL p99 ~50 ms and the later ones 5-14 ms. A server that has run
+# for a while recycles its old segments at each checkpoint instead, and its shared
+# buffers are all touched (a fresh one page-faults them in as it goes). So: ~400 MB of
+# WAL through shared buffers, then a checkpoint, which leaves those segments for reuse.
+if [ "$want_pg" = 1 ]; then
+	psqlq "CREATE TABLE ab_warm (pad text)"
+	psqlq "ALTER TABLE ab_warm ALTER pad SET STORAGE PLAIN" # not compressed: 2 KB of WAL a row
+	psqlq "INSERT INTO ab_warm SELECT repeat('x', 2000) FROM generate_series(1, 200000)"
+	psqlq "DROP TABLE ab_warm"
+	psqlq "CHECKPOINT"
+fi
+pg_stats_reset() {
+	psqlq "SELECT pg_stat_statements_reset(), pg_stat_reset_shared('wal'), pg_stat_reset_shared('bgwriter')"
+	log_from=$(stat -c %s "$pgdir/server.log")
+	# one session, so the sampling costs no connection per sample
+	printf '%s \\watch 0.02\n' "SELECT coalesce(wait_event_type, 'CPU'), coalesce(wait_event, '-'), left(regexp_replace(query, '\s+', ' ', 'g'), 40) FROM pg_stat_activity WHERE state = 'active' AND pid <> pg_backend_pid() AND backend_type = 'client backend'" |
+		psql "$pg_url" -qAt -F ' ' >"$tmp/activity.txt" 2>/dev/null &
+	sampler=$!
+}
+pg_stats_dump() { # file, stored events, database url
+	kill "$sampler"; wait "$sampler" 2>/dev/null || true
+	{
+		echo "## statements (stored: $2 events)"
+		# the chunk statements (one per size of chunk) as one line
+		psql "$pg_url" -qA -F ' | ' -c "WITH q AS (SELECT CASE WHEN query LIKE 'WITH ins AS (INSERT INTO events%' THEN 'WITH ins AS (INSERT INTO events ... (every size)' ELSE left(regexp_replace(query, '\s+', ' ', 'g'), 70) END AS kind, * FROM pg_stat_statements) SELECT sum(calls) AS calls, sum(plans) AS plans, round(sum(total_exec_time)::numeric, 1) AS total_ms, round((sum(total_exec_time) * 1000 / greatest($2, 1))::numeric, 1) AS us_per_event, round((sum(total_plan_time) * 1000 / greatest($2, 1))::numeric, 1) AS plan_us_per_event, round(max(max_exec_time)::numeric, 1) AS max_ms, sum(rows) AS rows, sum(wal_records) AS wal_records, sum(wal_fpi) AS wal_fpi, round(sum(wal_bytes)::numeric / greatest($2, 1)) AS wal_b_per_event, sum(shared_blks_hit) AS blks_hit, sum(shared_blks_read) AS blks_read, sum(shared_blks_dirtied) AS blks_dirtied, sum(shared_blks_written) AS blks_written, kind AS query FROM q GROUP BY kind ORDER BY 3 DESC LIMIT 12"
+		echo "## WAL"
+		psql "$pg_url" -qA -F ' | ' -c "SELECT wal_records, wal_fpi, wal_bytes, round(wal_bytes::numeric / greatest($2, 1)) AS bytes_per_event, wal_buffers_full, wal_write, wal_sync, round(wal_write_time::numeric, 1) AS write_ms, round(wal_sync_time::numeric, 1) AS sync_ms FROM pg_stat_wal"
+		psql "$pg_url" -qA -F ' | ' -c "SELECT checkpoints_timed, checkpoints_req, buffers_checkpoint, buffers_clean, buffers_backend, buffers_backend_fsync FROM pg_stat_bgwriter"
+		echo "## tables"
+		psql "$3" -qA -F ' | ' -c "SELECT relname, n_tup_ins, n_tup_upd, n_tup_hot_upd, n_dead_tup, autovacuum_count, autoanalyze_count, pg_size_pretty(pg_total_relation_size(relid)) AS size FROM pg_stat_user_tables WHERE n_tup_ins + n_tup_upd > 0 ORDER BY relname"
+		echo "## backends: active samples by wait (every 20 ms)"
+		sort "$tmp/activity.txt" | uniq -c | sort -rn | head -20
+		echo "## server log"
+		tail -c +"$((log_from + 1))" "$pgdir/server.log"
+	} >"$1" 2>&1
+}
 # CPU ticks (user + system) of a process, or (tree) of the PostgreSQL cluster:
 # the postmaster, its live children and the backends it has reaped
 ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
@@ -184,6 +233,7 @@ for round in $(seq "$ROUNDS"); do
 			url="${pg_url%/*}/ab_run"
 		fi
 		ld=$(load1)
+		[ -n "${PG_STATS:-}" ] && [ "$store" = pg ] && pg_stats_reset
 		pg0=$(pg_ticks)
 		start_serve "$bin" "$url" "$tmp/serve-$label.log"
 		sleep 1
@@ -200,6 +250,7 @@ for round in $(seq "$ROUNDS"); do
 		else
 			stored=$(psql "$url" -qAt -c 'SELECT count(*) FROM events')
 		fi
+		[ -n "${PG_STATS:-}" ] && [ "$store" = pg ] && pg_stats_dump "$PG_STATS/$round-$label.txt" "$stored" "$url"
 		ok=$(($(field requests "$r") - $(field non2xx "$r") + $(field requests "$p") - $(field non2xx "$p")))
 		rps=$(field rps "$r")
 		# more 200s than stored events: wrk ran out of distinct deliveries and sent

@@ -11,6 +11,8 @@
 #   scripts/pg.sh available      exit 0 when the server binaries exist (else 1, with why)
 #
 # The server binaries come from PG_BIN, else the newest /usr/lib/postgresql/*/bin.
+# PG_SERVER_OPTS: more server settings for start and restart (e.g. "-c log_checkpoints=on"),
+# for benchmarks that look inside the server; tests leave it unset.
 # PostgreSQL refuses to run as root: as root, the cluster belongs to the
 # `postgres` user (runuser). Authentication is `trust` on 127.0.0.1 and the
 # socket in DIR only — never use this for anything but tests.
@@ -77,7 +79,7 @@ start)
 		port=$(free_port)
 		# fsync stays on: group commit is measured with real flushes
 		if as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-			-o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c max_connections=200" \
+			-o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c max_connections=200 ${PG_SERVER_OPTS:-}" \
 			start >/dev/null 2>&1; then
 			echo "$port" >"$dir/port"
 			break
@@ -94,7 +96,7 @@ restart)
 	bin=$(find_bin) || die "no PostgreSQL server binaries"
 	port=$(cat "$dir/port")
 	as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 -m fast \
-		-o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c max_connections=200" \
+		-o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c max_connections=200 ${PG_SERVER_OPTS:-}" \
 		restart >/dev/null
 	;;
 url)

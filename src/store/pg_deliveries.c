@@ -149,8 +149,8 @@ int pg_delivery_claim(store *st, unsigned kinds, size_t max, int64_t lease_ms, d
 	pp_i64(&p, now + lease_ms);
 	pp_text(&p, st->instance);
 	/* one statement, so a deadlock rolls it back whole: tried again like an
-	 * ingest batch (pg_retry); it runs after every commit, so it is prepared
-	 * once per connection, not planned each time */
+	 * ingest batch (pg_retry); it runs after every commit that made
+	 * deliveries, so it is prepared once per connection, not planned each time */
 	simple_op o = {.sql = CLAIM_SQL,
 	               .p = &p,
 	               .what = "claiming deliveries",
