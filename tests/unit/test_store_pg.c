@@ -199,15 +199,17 @@ static void test_pg_migrations(void **state)
 	assert_int_equal(db_value(f->db,
 	                          "SELECT count(*) FROM pg_indexes WHERE schemaname = 'public'"
 	                          " AND indexname IN ('events_webhook_seq', 'events_type_seq',"
-	                          " 'deliveries_unfinished', 'deliveries_queue',"
+	                          " 'deliveries_chain', 'deliveries_queue',"
 	                          " 'deliveries_due', 'deliveries_order',"
 	                          " 'deliveries_handler', 'sessions_expires',"
 	                          " 'webhooks_model_token', 'events_webhook_action',"
 	                          " 'deliveries_event_handler_generation')"),
 	                 11);
-	/* migration 3 dropped the unused events_received_at */
+	/* migration 3 dropped the unused events_received_at, and 10
+	 * deliveries_unfinished (deliveries_chain answers its probe) */
 	assert_int_equal(db_value(f->db, "SELECT count(*) FROM pg_indexes"
-	                                 " WHERE indexname = 'events_received_at'"),
+	                                 " WHERE indexname IN ('events_received_at',"
+	                                 " 'deliveries_unfinished')"),
 	                 0);
 	assert_int_equal(db_value(f->db, "SELECT count(*) FROM information_schema.columns"
 	                                 " WHERE table_name = 'events' AND column_name = 'payload'"
