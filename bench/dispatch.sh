@@ -28,8 +28,13 @@
 # processes in flight gets a larger share of the CPUs.
 #
 # A/B in one run: BASE_TH=path/to/another/trellohook (a build of an earlier
-# commit, same schema) also runs both exec commands, interleaved with this
-# build's runs on the same store, so both see the same machine load.
+# commit) also runs both exec commands, interleaved with this build's runs, so
+# both see the same machine load. The events are stored under BASE_TH's
+# schema; then the store is copied (BASE_TH's runs use the copy) and this
+# build migrates the original, so BASE_TH may be a schema behind. Each build's
+# k-th run finds the same number of parked deliveries in front of its own.
+# Each trellohook row also gives serve's CPU time (user + system, from
+# /proc/PID/stat) per delivery.
 #
 # usage: bench/dispatch.sh     (N=5000 CONNS=32 DURATION=5 WORKERS=8 CMD='cat >/dev/null'
 #                               DIRECT_CMD='dd of=/dev/null status=none' TH=build/trellohook BASE_TH=
@@ -64,14 +69,17 @@ hwm_kb() { awk '/^VmHWM/ {print $2}' "/proc/$1/status"; }
 wait_http() { for _ in $(seq 200); do curl -s -o /dev/null "$1" && return 0; sleep 0.05; done; echo "bench: $1 did not come up" >&2; exit 1; }
 now_ms() { date +%s%3N; }
 db="$tmp/bench.db"
-q() { sqlite3 -cmd '.timeout 5000' "$db" "$1"; }
+db_base="$tmp/bench-base.db"
+q() { sqlite3 -cmd '.timeout 5000' "${qdb:-$db}" "$1"; }
+# the oldest build here sets the schema until the events are stored
+first_th=${BASE_TH:-$TH}
 
 secret=bench-secret-0123456789abcdef0123456789
 port=$(free_port)
 export TRELLO_API_SECRET="$secret" CALLBACK_DOMAIN="http://127.0.0.1:$port" \
        DATABASE_URL="sqlite:$db" TRELLOHOOK_LISTEN="127.0.0.1:$port" TRELLOHOOK_LOG_LEVEL=warn \
        TRELLOHOOK_WORKERS="$WORKERS" TRELLOHOOK_HANDLER_CONCURRENCY="$WORKERS"
-"$TH" migrate >/dev/null
+"$first_th" migrate >/dev/null
 # HOOKS webhooks (boards): deliveries of one webhook to one handler run one
 # after another (order), so parallelism comes from many boards, as in real use.
 HOOKS=${HOOKS:-64}
@@ -95,7 +103,7 @@ pids+=($!)
 wait_http "http://127.0.0.1:$rport/"
 
 # one handler per (round, build, command): each gets its own N deliveries at ingest
-add_handler() { "$TH" handler add "$@" --json | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).id))'; }
+add_handler() { "$first_th" handler add "$@" --json | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).id))'; }
 # the exec runners, in the order they run within a round (builds interleaved)
 if [ -n "$BASE_TH" ]; then
 	r_bin=("$BASE_TH" "$TH" "$BASE_TH" "$TH")
@@ -104,7 +112,7 @@ else
 	r_bin=("$TH" "$TH")
 	r_cmd=("$CMD" "$DIRECT_CMD")
 fi
-declare -A hid rate rss lost
+declare -A hid rate rss lost cpu
 for ((r = 1; r <= ROUNDS; r++)); do
 	for i in "${!r_cmd[@]}"; do hid[$r,$i]=$(add_handler --exec "${r_cmd[$i]}"); done
 done
@@ -126,7 +134,7 @@ for (let i = 0; i < Number(n); i++) {
 }
 fs.writeFileSync(out, lines.join("\n") + "\n");
 ' "$N" "$HOOKS" "$CALLBACK_DOMAIN" "$secret" "$tmp/payloads.txt" tests/data/payloads/updateCard-moveList.json
-"$TH" serve >"$tmp/serve.out" 2>"$tmp/serve.log" &
+"$first_th" serve >"$tmp/serve.out" 2>"$tmp/serve.log" &
 pid=$!
 pids+=($pid)
 wait_http "http://127.0.0.1:$port/healthz"
@@ -147,14 +155,19 @@ Promise.all(Array.from({ length: 32 }, worker)).then(() => { if (bad) { console.
 kill "$pid"; wait "$pid" 2>/dev/null || true
 stored=$(q "SELECT count(*) FROM events")
 [ "$stored" -eq "$N" ] || { echo "bench: only $stored of $N events stored" >&2; exit 1; }
+if [ -n "$BASE_TH" ]; then
+	sqlite3 "$db" ".backup '$db_base'"
+	"$TH" migrate >/dev/null
+fi
 
 # --- time the workers on one handler kind ----------------------------------------------
-# run_kind KIND HANDLER_ID [TRELLOHOOK]: prints "deliveries/s peak_rss_kib lost"
+# run_kind KIND HANDLER_ID [TRELLOHOOK]: prints "deliveries/s peak_rss_kib lost serve_cpu_us_per_delivery"
 run_kind() {
-	local kind=$1 hid=$2 bin=${3:-$TH} t0 t1 done_n=0 peak=0 r
+	local kind=$1 hid=$2 bin=${3:-$TH} t0 t1 done_n=0 peak=0 r ticks=0 qdb=$db
+	[ -n "$BASE_TH" ] && [ "$bin" = "$BASE_TH" ] && [ "$BASE_TH" != "$TH" ] && qdb=$db_base
 	q "UPDATE handlers SET kind = '$kind' WHERE id = '$hid'"
 	t0=$(now_ms)
-	"$bin" serve >>"$tmp/serve.out" 2>>"$tmp/serve.log" &
+	DATABASE_URL="sqlite:$qdb" "$bin" serve >>"$tmp/serve.out" 2>>"$tmp/serve.log" &
 	pid=$!
 	pids+=($pid)
 	while :; do
@@ -171,11 +184,13 @@ run_kind() {
 	# the 0.5 s poll noticed: on a run of a few seconds the poll alone cost ~6%
 	t1=$(q "SELECT max(updated_at) FROM deliveries WHERE handler_id = '$hid' AND status = 'done'")
 	[ -n "$t1" ] && [ "$t1" -gt "$t0" ] || t1=$(now_ms)
+	# utime + stime (clock ticks; comm is "trellohook", no spaces)
+	ticks=$(awk '{print $14 + $15}' "/proc/$pid/stat" 2>/dev/null || echo 0)
 	kill "$pid"; wait "$pid" 2>/dev/null || true
 	q "UPDATE handlers SET kind = 'func' WHERE id = '$hid'"
 	local bad
 	bad=$(q "SELECT count(*) FROM deliveries WHERE handler_id = '$hid' AND status <> 'done'")
-	echo "$(( N * 1000 / (t1 - t0) )) $peak $bad"
+	echo "$(( N * 1000 / (t1 - t0) )) $peak $bad $(( ticks * 1000000 / $(getconf CLK_TCK) / N ))"
 }
 # --- webhook (adnanh/webhook), synchronous mode, same command per request ----------------
 body=$(head -1 "$tmp/payloads.txt" | cut -f3-)
@@ -231,7 +246,7 @@ declare -A wh_rate wh_non2xx wh_rss
 # machine's load (it is shared) hits all of them alike within a round.
 for ((r = 1; r <= ROUNDS; r++)); do
 	for i in "${!r_cmd[@]}"; do
-		read -r "rate[$r,$i]" "rss[$r,$i]" "lost[$r,$i]" < <(run_kind exec "${hid[$r,$i]}" "${r_bin[$i]}")
+		read -r "rate[$r,$i]" "rss[$r,$i]" "lost[$r,$i]" "cpu[$r,$i]" < <(run_kind exec "${hid[$r,$i]}" "${r_bin[$i]}")
 	done
 	for c in "${wh_conns[@]}"; do
 		for j in "${!wh_cmd[@]}"; do
@@ -239,7 +254,7 @@ for ((r = 1; r <= ROUNDS; r++)); do
 		done
 	done
 done
-read -r fwd_rate fwd_rss fwd_lost < <(run_kind forward "$fwd_id")
+read -r fwd_rate fwd_rss fwd_lost fwd_cpu < <(run_kind forward "$fwd_id")
 load_after=$(uptime)
 
 cpus=$(nproc)
@@ -248,7 +263,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else
 head_cols="| runner | started by |"
 head_rule="| --- | --- |"
 for ((r = 1; r <= ROUNDS; r++)); do
-	head_cols+=" round $r: /s (× webhook) |"
+	head_cols+=" round $r: /s (× webhook), serve CPU/delivery |"
 	head_rule+=" ---: |"
 done
 table="$head_cols peak RSS | not delivered / non-2xx |"$'\n'"$head_rule ---: | ---: |"
@@ -258,7 +273,7 @@ for i in "${!r_cmd[@]}"; do
 	line="| trellohook (${r_bin[$i]}) exec \`${r_cmd[$i]}\` | $how |"
 	peak=0 bad=0
 	for ((r = 1; r <= ROUNDS; r++)); do
-		line+=" ${rate[$r,$i]} ($(ratio "${rate[$r,$i]}" "${wh_rate[$r,$CONNS,0]}")) |"
+		line+=" ${rate[$r,$i]} ($(ratio "${rate[$r,$i]}" "${wh_rate[$r,$CONNS,0]}")), ${cpu[$r,$i]} µs |"
 		[ "${rss[$r,$i]}" -gt "$peak" ] && peak=${rss[$r,$i]}
 		bad=$((bad + lost[$r,$i]))
 	done
@@ -290,7 +305,7 @@ Load before: \`$load_before\`; after: \`$load_after\`.
 
 $table
 
-Forward (loopback node:http answering 204), once after the rounds: $fwd_rate deliveries/s, peak RSS $((fwd_rss / 1024)) MiB, $fwd_lost not delivered.
+Forward (loopback node:http answering 204), once after the rounds: $fwd_rate deliveries/s, serve CPU $fwd_cpu µs per delivery, peak RSS $((fwd_rss / 1024)) MiB, $fwd_lost not delivered.
 MD
 )
 echo "$report"

@@ -110,28 +110,83 @@ int pg_delivery_get(store *st, const char *id, delivery *out, th_error *err)
  * another transaction is claiming right now are skipped (SKIP LOCKED), so
  * several instances never claim the same delivery; the order rule is checked
  * against committed state, and a row claimed meanwhile by another instance is
- * re-checked after its lock (status running, lease valid: not claimed). */
+ * re-checked after its lock (status running, lease valid: not claimed).
+ *
+ * Cost bound, as in SQLite's (Q_DELIVERY_DUE in sqlite.c says why): rows
+ * that cannot be claimed stay at the front of the queue, so `fast` walks the
+ * queue in event order only up to `edge`, the key of the $6-th unfinished
+ * row (the window: O(window), one seek each for the order rule), locking as
+ * it goes and skipping locked rows as the claim always has. `exact` says
+ * whether that is the answer (no edge: the window holds the whole queue; or
+ * it found the limit); only when it is not does `heads` run (a gated plan:
+ * PostgreSQL does not start a branch whose one-time filter is false): the
+ * heads of the chains of the enabled, in-mask handlers, by a loose index
+ * scan over deliveries_chain (per handler its first webhook with unfinished
+ * rows, then the next, one seek each; each chain's first unfinished event,
+ * every generation): O(runnable handlers + their chains), whatever the
+ * backlog behind the heads. `due` then locks the candidates in claim order
+ * up to the limit, skipping locked ones; ties (one event to several
+ * handlers) go by seq, the insertion order. Every step is an index seek per
+ * row or a CTE computed once (ARRAY, OFFSET 0, scalar subqueries keep the
+ * planner from joining a CTE against a scan of every unfinished row, which
+ * it did with a fresh table's statistics). */
+#define PG_UNFINISHED "('pending', 'running', 'failed')" /* = the partial indexes */
+/* delivery d due at $1; its handler h enabled, its kind's bit set in $2 */
+#define PG_CLAIM_DUE_D                                                     \
+	"((d.status IN ('pending', 'failed') AND d.next_attempt_at <= $1)" \
+	" OR (d.status = 'running' AND d.claimed_until < $1))"
+#define PG_RUNNABLE_H                                                                  \
+	"h.enabled AND (($2::bigint >> (CASE h.kind WHEN 'exec' THEN 0 WHEN 'forward'" \
+	" THEN 1 WHEN 'func' THEN 2 ELSE 62 END)) & 1) = 1"
+#define PG_BIG "9223372036854775807"
 static const char CLAIM_SQL[] =
-    "WITH due AS ("
+    "WITH RECURSIVE edge AS ("
+    "  SELECT d.event_seq, d.generation FROM deliveries d WHERE d.status IN " PG_UNFINISHED
+    "  ORDER BY d.event_seq, d.generation OFFSET $6 - 1 LIMIT 1"
+    "), fast AS MATERIALIZED ("
     "  SELECT d.id FROM deliveries d JOIN handlers h ON h.id = d.handler_id"
-    "  WHERE d.status IN ('pending', 'running', 'failed')" /* = the partial indexes */
-    "    AND ((d.status IN ('pending', 'failed') AND d.next_attempt_at <= $1)"
-    "         OR (d.status = 'running' AND d.claimed_until < $1))"
-    "    AND h.enabled"
-    "    AND (($2::bigint >> (CASE h.kind WHEN 'exec' THEN 0 WHEN 'forward' THEN 1"
-    "                          WHEN 'func' THEN 2 ELSE 62 END)) & 1) = 1"
-    "    AND NOT EXISTS (SELECT 1 FROM deliveries p"
-    "         WHERE p.webhook_id = d.webhook_id AND p.handler_id = d.handler_id"
-    "           AND p.event_seq < d.event_seq"
-    "           AND p.status IN ('pending', 'running', 'failed'))"
+    "  WHERE d.status IN " PG_UNFINISHED " AND (d.event_seq, d.generation)"
+    "        <= ((SELECT coalesce(max(e.event_seq), " PG_BIG ") FROM edge e),"
+    "            (SELECT coalesce(max(e.generation), " PG_BIG ") FROM edge e))"
+    "    AND " PG_CLAIM_DUE_D " AND " PG_RUNNABLE_H "    AND NOT EXISTS (SELECT 1 FROM deliveries p"
+    "         WHERE p.handler_id = d.handler_id AND p.webhook_id = d.webhook_id"
+    "           AND p.event_seq < d.event_seq AND p.status IN " PG_UNFINISHED " OFFSET 0)"
     "  ORDER BY d.event_seq, d.generation LIMIT $3"
+    "  FOR UPDATE OF d SKIP LOCKED"
+    "), exact AS ("
+    "  SELECT NOT EXISTS (SELECT 1 FROM edge) OR (SELECT count(*) FROM fast) >= $3 AS yes"
+    "), chain (h, w) AS ("
+    "  SELECT h.id, (SELECT c.webhook_id FROM deliveries c"
+    "    WHERE c.handler_id = h.id AND c.status IN " PG_UNFINISHED
+    "    ORDER BY c.webhook_id LIMIT 1) FROM handlers h WHERE " PG_RUNNABLE_H "  UNION ALL"
+    "  SELECT chain.h, (SELECT c.webhook_id FROM deliveries c"
+    "    WHERE c.handler_id = chain.h AND c.webhook_id > chain.w"
+    "      AND c.status IN " PG_UNFINISHED
+    "    ORDER BY c.webhook_id LIMIT 1) FROM chain WHERE chain.w IS NOT NULL"
+    "), heads AS ("
+    "  SELECT d.id FROM chain CROSS JOIN LATERAL ("
+    "    SELECT d.* FROM deliveries d"
+    "    WHERE d.handler_id = chain.h AND d.webhook_id = chain.w"
+    "      AND d.status IN " PG_UNFINISHED
+    "      AND d.event_seq = (SELECT c.event_seq FROM deliveries c"
+    "        WHERE c.handler_id = chain.h AND c.webhook_id = chain.w"
+    "          AND c.status IN " PG_UNFINISHED " ORDER BY c.event_seq LIMIT 1)"
+    "    OFFSET 0) d"
+    "  WHERE chain.w IS NOT NULL AND " PG_CLAIM_DUE_D "), candidates AS ("
+    "  SELECT * FROM fast WHERE (SELECT yes FROM exact)"
+    "  UNION ALL"
+    "  SELECT * FROM heads WHERE NOT (SELECT yes FROM exact)"
+    "), due AS ("
+    "  SELECT d.id FROM deliveries d WHERE d.id = ANY (ARRAY (SELECT id FROM candidates))"
+    "    AND d.status IN " PG_UNFINISHED " AND " PG_CLAIM_DUE_D
+    "  ORDER BY d.event_seq, d.generation, d.seq LIMIT $3"
     "  FOR UPDATE OF d SKIP LOCKED"
     "), claimed AS ("
     "  UPDATE deliveries d SET status = 'running', claimed_until = $4,"
     "         attempts = d.attempts + 1, updated_at = $1, claimed_by = $5"
     "  FROM due WHERE d.id = due.id"
-    "  RETURNING " DELIVERY_COLS ", d.event_seq, d.generation"
-    ") SELECT * FROM claimed ORDER BY event_seq, generation";
+    "  RETURNING " DELIVERY_COLS ", d.event_seq, d.generation, d.seq"
+    ") SELECT * FROM claimed ORDER BY event_seq, generation, seq";
 
 int pg_delivery_claim(store *st, unsigned kinds, size_t max, int64_t lease_ms, delivery **out,
                       size_t *n, th_error *err)
@@ -148,6 +203,7 @@ int pg_delivery_claim(store *st, unsigned kinds, size_t max, int64_t lease_ms, d
 	pp_i64(&p, (int64_t)max);
 	pp_i64(&p, now + lease_ms);
 	pp_text(&p, st->instance);
+	pp_i64(&p, store_claim_window(max));
 	/* one statement, so a deadlock rolls it back whole: tried again like an
 	 * ingest batch (pg_retry); it runs after every commit that made
 	 * deliveries, so it is prepared once per connection, not planned each time */

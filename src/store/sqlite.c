@@ -36,6 +36,15 @@
 
 /* ---- cached statements ----------------------------------------------------------- */
 
+/* The claim's conditions on delivery d (due at ?1) and on its handler h
+ * (its kind's bit set in the mask ?2), for Q_DELIVERY_DUE and _DUE_HEADS. */
+#define SQ_CLAIM_DUE_D                                                   \
+	"(CASE WHEN d.status = 'running' THEN d.claimed_until < ?1 ELSE" \
+	" d.next_attempt_at <= ?1 END)"
+#define SQ_KIND_IN_H                                                         \
+	"((?2 >> (CASE h.kind WHEN 'exec' THEN 0 WHEN 'forward' THEN 1 WHEN" \
+	" 'func' THEN 2 ELSE 31 END)) & 1) = 1"
+
 static const char *const sq_sql[Q_COUNT] = {
     [Q_BEGIN] = "BEGIN IMMEDIATE",
     [Q_COMMIT] = "COMMIT",
@@ -110,26 +119,71 @@ static const char *const sq_sql[Q_COUNT] = {
     [Q_HANDLER_SET_ENABLED] = "UPDATE handlers SET enabled = ?2 WHERE id = ?1",
     [Q_HANDLER_SET_SECRET] = "UPDATE handlers SET secret = ?3 WHERE id = ?1 AND secret = ?2",
     [Q_DELIVERY_GET] = "SELECT " DELIVERY_COLS " FROM deliveries d WHERE d.id = ?",
-    /* Due: pending/failed and due, or running with an expired lease; of a
-     * handler whose kind is in the mask (?2) and that is enabled; and not
-     * behind an unfinished delivery of an earlier event of the same webhook
-     * to the same handler. Walks deliveries_queue (unfinished, in event order)
-     * and stops at the limit; the planner would otherwise sort every due row
-     * (migration 2 explains the numbers). */
+    /* The claim (sq_delivery_claim). Due: pending/failed and due, or
+     * running with an expired lease; of a handler whose kind is in the mask
+     * (?2) and that is enabled; and not behind an unfinished delivery of an
+     * earlier event of the same webhook to the same handler (the head of its
+     * (handler, webhook) chain: every generation of the chain's first
+     * unfinished event). In event_seq, generation, rowid order, at most ?3.
+     *
+     * Cost bound: a row that cannot be claimed (behind a failed head waiting
+     * for its retry, of a disabled handler or of a kind not run, running)
+     * stays in the queue, and a walk of the queue in event order re-read
+     * all of them on every claim: O(backlog) per claim, quadratic to drain
+     * (77% of serve's CPU in bench/dispatch.sh with 2/3 of the queue parked).
+     * So the walk has an end: Q_DELIVERY_QUEUE_EDGE finds the key of the
+     * window's last row, the store_claim_window()-th unfinished one in event
+     * order (index only), and Q_DELIVERY_DUE walks deliveries_queue up to it
+     * (?4, ?5), one seek each for the order rule, stopping at the limit:
+     * O(window). What it finds are the earliest claimable rows of the whole
+     * queue, so they are the answer when they reach the limit or when the
+     * queue is shorter than the window (no edge: the walk is unbounded).
+     * Otherwise Q_DELIVERY_DUE_HEADS answers: O(runnable handlers + their
+     * chains), whatever the backlog behind the heads. */
     [Q_DELIVERY_DUE] =
         "SELECT " DELIVERY_COLS " FROM deliveries d INDEXED BY deliveries_queue"
         " JOIN handlers h ON h.id = d.handler_id"
         " WHERE d.status IN ('pending', 'running', 'failed')" /* = the partial index */
-        "   AND (CASE WHEN d.status = 'running' THEN d.claimed_until < ?1"
-        "        ELSE d.next_attempt_at <= ?1 END)"
-        "   AND h.enabled = 1"
-        "   AND ((?2 >> (CASE h.kind WHEN 'exec' THEN 0 WHEN 'forward' THEN 1"
-        "                 WHEN 'func' THEN 2 ELSE 31 END)) & 1) = 1"
-        "   AND NOT EXISTS (SELECT 1 FROM deliveries p"
-        "        WHERE p.webhook_id = d.webhook_id AND p.handler_id = d.handler_id"
+        "   AND (d.event_seq, d.generation) <= (?4, ?5)"
+        "   AND " SQ_CLAIM_DUE_D " AND h.enabled = 1 AND " SQ_KIND_IN_H
+        "   AND NOT EXISTS (SELECT 1 FROM deliveries p INDEXED BY deliveries_chain"
+        "        WHERE p.handler_id = d.handler_id AND p.webhook_id = d.webhook_id"
         "          AND p.event_seq < d.event_seq"
         "          AND p.status IN ('pending', 'running', 'failed'))"
         " ORDER BY d.event_seq, d.generation LIMIT ?3",
+    /* the key of the (?1 + 1)-th unfinished row in event order: no row when
+     * the queue is shorter (index only) */
+    [Q_DELIVERY_QUEUE_EDGE] =
+        "SELECT event_seq, generation FROM deliveries INDEXED BY deliveries_queue"
+        " WHERE status IN ('pending', 'running', 'failed')"
+        " ORDER BY event_seq, generation LIMIT 1 OFFSET ?1",
+    /* The heads of the chains of the enabled, in-mask handlers, found by a
+     * loose index scan over deliveries_chain: per handler, its first
+     * webhook with unfinished deliveries, then the next one after it, one
+     * seek each; then each chain's first unfinished event (one seek) and its
+     * rows (every generation), due ones only. */
+    [Q_DELIVERY_DUE_HEADS] =
+        "WITH RECURSIVE"
+        " hs(id) AS (SELECT id FROM handlers h WHERE h.enabled = 1 AND " SQ_KIND_IN_H "),"
+        " chain(h, w) AS ("
+        "   SELECT hs.id, (SELECT c.webhook_id FROM deliveries c INDEXED BY deliveries_chain"
+        "     WHERE c.handler_id = hs.id AND c.status IN ('pending', 'running', 'failed')"
+        "     ORDER BY c.webhook_id LIMIT 1) FROM hs"
+        "   UNION ALL"
+        "   SELECT chain.h, (SELECT c.webhook_id FROM deliveries c INDEXED BY deliveries_chain"
+        "     WHERE c.handler_id = chain.h AND c.webhook_id > chain.w"
+        "       AND c.status IN ('pending', 'running', 'failed')"
+        "     ORDER BY c.webhook_id LIMIT 1) FROM chain WHERE chain.w IS NOT NULL),"
+        " head(h, w, s) AS ("
+        "   SELECT chain.h, chain.w, (SELECT c.event_seq FROM deliveries c"
+        "     INDEXED BY deliveries_chain WHERE c.handler_id = chain.h AND c.webhook_id = chain.w"
+        "       AND c.status IN ('pending', 'running', 'failed')"
+        "     ORDER BY c.event_seq LIMIT 1) FROM chain WHERE chain.w IS NOT NULL)"
+        " SELECT " DELIVERY_COLS " FROM head"
+        " JOIN deliveries d INDEXED BY deliveries_chain ON d.handler_id = head.h"
+        "   AND d.webhook_id = head.w AND d.event_seq = head.s"
+        " WHERE d.status IN ('pending', 'running', 'failed') AND " SQ_CLAIM_DUE_D
+        " ORDER BY d.event_seq, d.generation, d.rowid LIMIT ?3",
     [Q_DELIVERY_MARK_RUNNING] = "UPDATE deliveries SET status = 'running', claimed_until = ?2,"
                                 " attempts = attempts + 1, updated_at = ?3, claimed_by = ?4"
                                 " WHERE id = ?1",

@@ -124,12 +124,54 @@ typedef struct claim_ctx {
 	size_t n;
 } claim_ctx;
 
+/* The key (event_seq, generation) of the unfinished row at offset @offset
+ * in event order into @key; *@found false when the queue is shorter. */
+static int queue_edge(sq *s, int64_t offset, int64_t key[2], bool *found, th_error *err)
+{
+	sq_bind b;
+	int ret = sq_prepare(s, Q_DELIVERY_QUEUE_EDGE, &b, err);
+	if (ret != 0)
+		return ret;
+	sq_bind_i64(&b, offset);
+	int rc = b.rc == SQLITE_OK ? sq_step(b.st) : b.rc;
+	*found = rc == SQLITE_ROW;
+	if (*found) {
+		key[0] = sqlite3_column_int64(b.st, 0);
+		key[1] = sqlite3_column_int64(b.st, 1);
+	} else if (rc != SQLITE_DONE) {
+		ret = sq_fail(s, err, "claiming deliveries");
+	}
+	sq_reset(b.st);
+	return ret;
+}
+
+/* The due rows as the claim takes them (see Q_DELIVERY_DUE for why in two
+ * steps): from the window at the front of the queue, or when that cannot
+ * tell, from the heads of the chains. */
+static int claim_select(sq *s, claim_ctx *x, th_error *err)
+{
+	int64_t edge[2] = {INT64_MAX, INT64_MAX};
+	bool bounded = false;
+	int ret = queue_edge(s, store_claim_window(x->max) - 1, edge, &bounded, err);
+	if (ret != 0)
+		return ret;
+	const int64_t due[] = {x->now, (int64_t)(x->kinds & 0x7fffffffu), (int64_t)x->max, edge[0],
+	                       edge[1]};
+	ret = sq_list_ints_locked(s, Q_DELIVERY_DUE, due, TH_ARRAY_LEN(due), &store_rt_delivery,
+	                          (void **)&x->a, &x->n, "claiming deliveries", err);
+	if (ret != 0 || !bounded || x->n >= x->max)
+		return ret;
+	delivery_list_free(x->a, x->n);
+	x->a = NULL;
+	x->n = 0;
+	return sq_list_ints_locked(s, Q_DELIVERY_DUE_HEADS, due, 3, &store_rt_delivery,
+	                           (void **)&x->a, &x->n, "claiming deliveries", err);
+}
+
 static int tx_claim(sq *s, void *ctx, th_error *err)
 {
 	claim_ctx *x = ctx;
-	const int64_t due[] = {x->now, (int64_t)(x->kinds & 0x7fffffffu), (int64_t)x->max};
-	int ret = sq_list_ints_locked(s, Q_DELIVERY_DUE, due, TH_ARRAY_LEN(due), &store_rt_delivery,
-	                              (void **)&x->a, &x->n, "claiming deliveries", err);
+	int ret = claim_select(s, x, err);
 	for (size_t i = 0; ret == 0 && i < x->n; i++) {
 		delivery *d = &x->a[i];
 		d->status = DELIVERY_RUNNING;

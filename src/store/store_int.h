@@ -21,6 +21,18 @@
 /* @limit with 0 meaning @dflt, capped at STORE_LIST_LIMIT_MAX. */
 size_t store_list_limit(size_t limit, size_t dflt);
 
+/* The claim's window for a claim of @max rows: it first searches this many
+ * unfinished deliveries at the front of the queue (event order), and only
+ * when those cannot tell, the heads of the (handler, webhook) chains (see
+ * the claim queries in sqlite.c and pg_deliveries.c). A few times the
+ * limit, at least STORE_CLAIM_WINDOW_MIN. */
+#define STORE_CLAIM_WINDOW_MIN 64
+static inline int64_t store_claim_window(size_t max)
+{
+	int64_t w = 4 * (int64_t)max;
+	return w < STORE_CLAIM_WINDOW_MIN ? STORE_CLAIM_WINDOW_MIN : w;
+}
+
 /* Argument checks shared by the backends: 0, or TH_EINVAL with the message. */
 int store_check_webhook(const webhook *w, th_error *err);
 int store_check_token(const token *t, th_error *err);

@@ -66,6 +66,10 @@ void suite_event_list_filters(void **state);
 void suite_deliveries_for_matching_handlers(void **state);
 void suite_claim_order(void **state);
 void suite_lease_expiry(void **state);
+void suite_claim_behind_blocked_chain(void **state);
+void suite_claim_behind_parked_handlers(void **state);
+void suite_claim_replay_generations(void **state);
+void suite_claim_replay_generations_behind(void **state);
 void suite_finish_retry_replay(void **state);
 void suite_finish_many(void **state);
 void suite_last_event_at(void **state);
@@ -110,6 +114,11 @@ void suite_fault_health(void **state);
 	                                    teardown),                                             \
 	    cmocka_unit_test_setup_teardown(suite_claim_order, setup, teardown),                   \
 	    cmocka_unit_test_setup_teardown(suite_lease_expiry, setup, teardown),                  \
+	    cmocka_unit_test_setup_teardown(suite_claim_behind_blocked_chain, setup, teardown),    \
+	    cmocka_unit_test_setup_teardown(suite_claim_behind_parked_handlers, setup, teardown),  \
+	    cmocka_unit_test_setup_teardown(suite_claim_replay_generations, setup, teardown),      \
+	    cmocka_unit_test_setup_teardown(suite_claim_replay_generations_behind, setup,          \
+	                                    teardown),                                             \
 	    cmocka_unit_test_setup_teardown(suite_finish_retry_replay, setup, teardown),           \
 	    cmocka_unit_test_setup_teardown(suite_finish_many, setup, teardown),                   \
 	    cmocka_unit_test_setup_teardown(suite_last_event_at, setup, teardown),                 \

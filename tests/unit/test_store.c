@@ -487,6 +487,149 @@ static void test_wal_stays_bounded(void **state)
 	assert_true(peak < 6 << 20);
 }
 
+/* ---- the claim against the query it replaced ------------------------------------------ */
+
+/* The claim query before schema 10 (one walk of the whole queue): the
+ * definition of what the bounded claim must return, row for row. */
+static const char OLD_CLAIM[] =
+    "SELECT d.id FROM deliveries d INDEXED BY deliveries_queue"
+    " JOIN handlers h ON h.id = d.handler_id"
+    " WHERE d.status IN ('pending', 'running', 'failed')"
+    "   AND (CASE WHEN d.status = 'running' THEN d.claimed_until < ?1"
+    "        ELSE d.next_attempt_at <= ?1 END)"
+    "   AND h.enabled = 1"
+    "   AND ((?2 >> (CASE h.kind WHEN 'exec' THEN 0 WHEN 'forward' THEN 1"
+    "                 WHEN 'func' THEN 2 ELSE 31 END)) & 1) = 1"
+    "   AND NOT EXISTS (SELECT 1 FROM deliveries p"
+    "        WHERE p.webhook_id = d.webhook_id AND p.handler_id = d.handler_id"
+    "          AND p.event_seq < d.event_seq"
+    "          AND p.status IN ('pending', 'running', 'failed'))"
+    " ORDER BY d.event_seq, d.generation LIMIT ?3";
+
+static void db_exec(sqlite3 *db, const char *sql)
+{
+	char *emsg = NULL;
+	if (sqlite3_exec(db, sql, NULL, NULL, &emsg) != SQLITE_OK)
+		fail_msg("%s: %s", sql, emsg ? emsg : "?");
+}
+
+/* Give @n random deliveries (all when @n < 0) a random state: due or not,
+ * pending, failed, running (lease over or not), done or dead. */
+static void scramble(sqlite3 *db, int n, int64_t now)
+{
+	sqlite3_stmt *ids = NULL, *up = NULL;
+	assert_int_equal(
+	    sqlite3_prepare_v2(db, "SELECT rowid FROM deliveries ORDER BY rowid", -1, &ids, NULL),
+	    SQLITE_OK);
+	assert_int_equal(
+	    sqlite3_prepare_v2(db,
+	                       "UPDATE deliveries SET status = ?2, next_attempt_at = ?3,"
+	                       " claimed_until = ?4 WHERE rowid = ?1",
+	                       -1, &up, NULL),
+	    SQLITE_OK);
+	db_exec(db, "BEGIN IMMEDIATE");
+	const int64_t far = now + 1000000000;
+	while (sqlite3_step(ids) == SQLITE_ROW) {
+		if (n >= 0 && rand() % 8 != 0)
+			continue;
+		static const char *const st[] = {"pending", "pending", "pending", "pending",
+		                                 "failed",  "failed",  "running", "running",
+		                                 "done",    "dead"};
+		int r = rand() % 10;
+		int64_t next = rand() % 3 == 0 ? far : 0, lease = rand() % 2 ? far : 1;
+		sqlite3_bind_int64(up, 1, sqlite3_column_int64(ids, 0));
+		sqlite3_bind_text(up, 2, st[r], -1, SQLITE_STATIC);
+		sqlite3_bind_int64(up, 3, next);
+		sqlite3_bind_int64(up, 4, r == 6 || r == 7 ? lease : 0);
+		assert_int_equal(sqlite3_step(up), SQLITE_DONE);
+		sqlite3_reset(up);
+	}
+	db_exec(db, "COMMIT");
+	sqlite3_finalize(ids);
+	sqlite3_finalize(up);
+}
+
+/* The old query's ids into @out ("id,id,...") */
+static void old_claim(sqlite3 *db, int64_t now, unsigned kinds, int limit, buf *out)
+{
+	sqlite3_stmt *q = NULL;
+	assert_int_equal(sqlite3_prepare_v2(db, OLD_CLAIM, -1, &q, NULL), SQLITE_OK);
+	sqlite3_bind_int64(q, 1, now);
+	sqlite3_bind_int64(q, 2, kinds);
+	sqlite3_bind_int64(q, 3, limit);
+	while (sqlite3_step(q) == SQLITE_ROW)
+		assert_int_equal(buf_printf(out, "%s,", (const char *)sqlite3_column_text(q, 0)),
+		                 0);
+	sqlite3_finalize(q);
+}
+
+/* Random queues (blocked chains, disabled handlers, kinds out of the mask,
+ * replays, leases running or over), longer than the claim's window: every
+ * claim returns exactly the rows, in the order, of the old full walk. */
+static void test_claim_same_as_full_walk(void **state)
+{
+	fx *f = *state;
+	store *st = f->base.st;
+	th_error err = {0};
+	srand(20261202);
+	suite_add_handler(st, "hA", HANDLER_EXEC, NULL, NULL, true);
+	suite_add_handler(st, "hB", HANDLER_FORWARD, "t1", NULL, true);
+	suite_add_handler(st, "hC", HANDLER_FUNC, "t2", NULL, true);
+	suite_add_handler(st, "hD", HANDLER_EXEC, "t2", NULL, true);
+	enum { EVENTS = 400 };
+	event *evs[EVENTS];
+	enum store_put r[EVENTS];
+	for (int i = 0; i < EVENTS; i++) {
+		char wh[16], aid[16];
+		str_printf(wh, sizeof wh, "w%d", rand() % 30);
+		str_printf(aid, sizeof aid, "a%d", i);
+		evs[i] = suite_ev_new(wh, aid, rand() % 2 ? "t1" : "t2", "s", NULL, 0);
+	}
+	assert_int_equal(suite_events_put(st, evs, EVENTS, r, &err), 0);
+	for (int i = 0; i < 40; i++) {
+		size_t made = 0;
+		assert_int_equal(store_event_replay(st, evs[rand() % EVENTS]->id, &made, &err), 0);
+	}
+	sqlite3 *db = NULL;
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	sqlite3_busy_timeout(db, 5000);
+	scramble(db, -1, time_now_ms());
+	static const int limits[] = {1, 2, 5, 8, 16, 40, 100};
+	int claimed = 0;
+	for (int it = 0; it < 80; it++) {
+		char sql[128];
+		str_printf(sql, sizeof sql,
+		           "UPDATE handlers SET enabled = (abs(random()) %% 4 <> 0)"
+		           " WHERE %d",
+		           it % 3 == 0);
+		db_exec(db, sql);
+		unsigned kinds = 1u + (unsigned)(rand() % 7);
+		int limit = limits[rand() % (int)TH_ARRAY_LEN(limits)];
+		buf want, got;
+		buf_init(&want, 1 << 20);
+		buf_init(&got, 1 << 20);
+		old_claim(db, time_now_ms(), kinds, limit, &want);
+		delivery *d = NULL;
+		size_t n = 0;
+		assert_int_equal(
+		    store_delivery_claim(st, kinds, (size_t)limit, 60000, &d, &n, &err), 0);
+		for (size_t i = 0; i < n; i++)
+			assert_int_equal(buf_printf(&got, "%s,", d[i].id), 0);
+		delivery_list_free(d, n);
+		claimed += (int)n;
+		assert_string_equal(got.data ? got.data : "", want.data ? want.data : "");
+		buf_free(&want);
+		buf_free(&got);
+		if (it % 2 == 1)
+			scramble(db, 0, time_now_ms());
+	}
+	print_message("claimed %d deliveries in 80 claims\n", claimed);
+	assert_true(claimed > 400);
+	sqlite3_close(db);
+	for (int i = 0; i < EVENTS; i++)
+		suite_ev_free(evs[i]);
+}
+
 int main(void)
 {
 	suite_child_main(); /* returns unless started as a test's child */
@@ -500,6 +643,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_newer_schema_refused, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_wal_stays_bounded, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_prune_gives_space_back, fx_setup, fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_claim_same_as_full_walk, fx_setup, fx_teardown),
 	    STORE_SUITE_TESTS(fx_setup, fx_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

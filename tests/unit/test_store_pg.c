@@ -199,15 +199,17 @@ static void test_pg_migrations(void **state)
 	assert_int_equal(db_value(f->db,
 	                          "SELECT count(*) FROM pg_indexes WHERE schemaname = 'public'"
 	                          " AND indexname IN ('events_webhook_seq', 'events_type_seq',"
-	                          " 'deliveries_unfinished', 'deliveries_queue',"
+	                          " 'deliveries_chain', 'deliveries_queue',"
 	                          " 'deliveries_due', 'deliveries_order',"
 	                          " 'deliveries_handler', 'sessions_expires',"
 	                          " 'webhooks_model_token', 'events_webhook_action',"
 	                          " 'deliveries_event_handler_generation')"),
 	                 11);
-	/* migration 3 dropped the unused events_received_at */
+	/* migration 3 dropped the unused events_received_at, and 10
+	 * deliveries_unfinished (deliveries_chain answers its probe) */
 	assert_int_equal(db_value(f->db, "SELECT count(*) FROM pg_indexes"
-	                                 " WHERE indexname = 'events_received_at'"),
+	                                 " WHERE indexname IN ('events_received_at',"
+	                                 " 'deliveries_unfinished')"),
 	                 0);
 	assert_int_equal(db_value(f->db, "SELECT count(*) FROM information_schema.columns"
 	                                 " WHERE table_name = 'events' AND column_name = 'payload'"
@@ -757,6 +759,127 @@ static void test_pg_crashed_instance_lease(void **state)
 		suite_ev_free(e[i]);
 }
 
+/* ---- the claim against the query it replaced ------------------------------------------ */
+
+/* The claim query before schema 10 (one walk of the whole queue), with the
+ * tie order the claim now makes explicit (seq): what the bounded claim must
+ * return, row for row. */
+static const char OLD_CLAIM[] =
+    "SELECT d.id FROM deliveries d JOIN handlers h ON h.id = d.handler_id"
+    " WHERE d.status IN ('pending', 'running', 'failed')"
+    "   AND ((d.status IN ('pending', 'failed') AND d.next_attempt_at <= $1)"
+    "        OR (d.status = 'running' AND d.claimed_until < $1))"
+    "   AND h.enabled"
+    "   AND (($2::bigint >> (CASE h.kind WHEN 'exec' THEN 0 WHEN 'forward' THEN 1"
+    "                         WHEN 'func' THEN 2 ELSE 62 END)) & 1) = 1"
+    "   AND NOT EXISTS (SELECT 1 FROM deliveries p"
+    "        WHERE p.webhook_id = d.webhook_id AND p.handler_id = d.handler_id"
+    "          AND p.event_seq < d.event_seq"
+    "          AND p.status IN ('pending', 'running', 'failed'))"
+    " ORDER BY d.event_seq, d.generation, d.seq LIMIT $3";
+
+/* Run @sql with text parameters on @c; the result (the caller clears it). */
+static PGresult *pg_run(PGconn *c, const char *sql, int n, const char *const *vals)
+{
+	PGresult *r = PQexecParams(c, sql, n, NULL, vals, NULL, NULL, 0);
+	ExecStatusType st = PQresultStatus(r);
+	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
+		fail_msg("%.80s: %s", sql, PQerrorMessage(c));
+	return r;
+}
+
+/* Random states (a hash of the id and @salt) for every delivery (@all) or
+ * about one in eight, and every handler enabled or not (@all). */
+static void pg_scramble(PGconn *c, int salt, bool all)
+{
+	char s[16], far[32];
+	str_printf(s, sizeof s, "%d", salt);
+	str_printf(far, sizeof far, "%lld", (long long)(time_now_ms() + 1000000000));
+	const char *v[] = {s, far, all ? "true" : "false"};
+	PQclear(pg_run(c,
+	               "UPDATE deliveries SET status = (ARRAY['pending', 'pending', 'pending',"
+	               " 'pending', 'failed', 'failed', 'running', 'running', 'done', 'dead'])"
+	               "[1 + abs(hashtext(id || $1)) % 10],"
+	               " next_attempt_at = CASE WHEN abs(hashtext(id || $1 || 'n')) % 3 = 0"
+	               "   THEN $2::bigint ELSE 0 END,"
+	               " claimed_until = CASE WHEN abs(hashtext(id || $1 || 'l')) % 2 = 0"
+	               "   THEN $2::bigint ELSE 1 END"
+	               " WHERE $3::boolean OR abs(hashtext(id || $1 || 'p')) % 8 = 0",
+	               3, v));
+	if (salt % 3 == 0)
+		PQclear(pg_run(c, "UPDATE handlers SET enabled = abs(hashtext(id || $1)) % 4 <> 0",
+		               1, v));
+}
+
+/* Random queues (blocked chains, disabled handlers, kinds out of the mask,
+ * replays, leases running or over), longer than the claim's window: every
+ * claim returns exactly the rows, in the order, of the old full walk. */
+static void test_pg_claim_same_as_full_walk(void **state)
+{
+	fx *f = *state;
+	store *st = f->base.st;
+	th_error err = {0};
+	srand(20261202);
+	suite_add_handler(st, "hA", HANDLER_EXEC, NULL, NULL, true);
+	suite_add_handler(st, "hB", HANDLER_FORWARD, "t1", NULL, true);
+	suite_add_handler(st, "hC", HANDLER_FUNC, "t2", NULL, true);
+	suite_add_handler(st, "hD", HANDLER_EXEC, "t2", NULL, true);
+	enum { EVENTS = 400 };
+	event *evs[EVENTS];
+	enum store_put r[EVENTS];
+	for (int i = 0; i < EVENTS; i++) {
+		char wh[16], aid[16];
+		str_printf(wh, sizeof wh, "w%d", rand() % 30);
+		str_printf(aid, sizeof aid, "a%d", i);
+		evs[i] = suite_ev_new(wh, aid, rand() % 2 ? "t1" : "t2", "s", NULL, 0);
+	}
+	assert_int_equal(suite_events_put(st, evs, EVENTS, r, &err), 0);
+	for (int i = 0; i < 40; i++) {
+		size_t made = 0;
+		assert_int_equal(store_event_replay(st, evs[rand() % EVENTS]->id, &made, &err), 0);
+	}
+	char url[600];
+	pg_url_with_db(url, sizeof url, pgt.base, f->db, "");
+	PGconn *c = PQconnectdb(url);
+	assert_int_equal(PQstatus(c), CONNECTION_OK);
+	pg_scramble(c, 0, true);
+	static const int limits[] = {1, 2, 5, 8, 16, 40, 100};
+	int claimed = 0;
+	for (int it = 0; it < 80; it++) {
+		char now[32], kinds[16], limit[16];
+		str_printf(now, sizeof now, "%lld", (long long)time_now_ms());
+		unsigned k = 1u + (unsigned)(rand() % 7);
+		int l = limits[rand() % (int)TH_ARRAY_LEN(limits)];
+		str_printf(kinds, sizeof kinds, "%u", k);
+		str_printf(limit, sizeof limit, "%d", l);
+		const char *v[] = {now, kinds, limit};
+		PGresult *res = pg_run(c, OLD_CLAIM, 3, v);
+		buf want, got;
+		buf_init(&want, 1 << 20);
+		buf_init(&got, 1 << 20);
+		for (int i = 0; i < PQntuples(res); i++)
+			assert_int_equal(buf_printf(&want, "%s,", PQgetvalue(res, i, 0)), 0);
+		PQclear(res);
+		delivery *d = NULL;
+		size_t n = 0;
+		assert_int_equal(store_delivery_claim(st, k, (size_t)l, 60000, &d, &n, &err), 0);
+		for (size_t i = 0; i < n; i++)
+			assert_int_equal(buf_printf(&got, "%s,", d[i].id), 0);
+		delivery_list_free(d, n);
+		claimed += (int)n;
+		assert_string_equal(got.data ? got.data : "", want.data ? want.data : "");
+		buf_free(&want);
+		buf_free(&got);
+		if (it % 2 == 1)
+			pg_scramble(c, it, false);
+	}
+	print_message("claimed %d deliveries in 80 claims\n", claimed);
+	assert_true(claimed > 400);
+	PQfinish(c);
+	for (int i = 0; i < EVENTS; i++)
+		suite_ev_free(evs[i]);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, fx_setup, fx_teardown)
 
 int main(void)
@@ -773,6 +896,7 @@ int main(void)
 	    T(test_pg_reconnect),
 	    T(test_pg_payload_lz4),
 	    T(test_pg_concurrent_claims),
+	    T(test_pg_claim_same_as_full_walk),
 	    T(test_pg_overlapping_batches),
 	    T(test_pg_finish_many_deadlock),
 	    T(test_pg_crashed_instance_lease),

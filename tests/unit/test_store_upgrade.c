@@ -317,7 +317,9 @@ static void check_through_store(store *st, int from)
 	assert_int_equal(w.first_consecutive_fail_at, 1700000000123);
 	assert_int_equal(w.created_at, 1690000000000);
 	assert_int_equal(w.last_event_at, 1700000000999);
-	assert_int_equal(w.event_count, 1); /* migration 9 counted the stored event */
+	/* migration 9 counted the stored event (rows written under 9 and later
+	 * went in past the ingest that keeps the count) */
+	assert_int_equal(w.event_count, from < 9 ? 1 : 0);
 	webhook_clear(&w);
 	assert_int_equal(store_webhook_get(st, "upgWebhook000000000002", &w, &err), 0);
 	assert_int_equal(w.state, WEBHOOK_REMOVING);
