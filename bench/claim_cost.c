@@ -16,9 +16,14 @@
  * after the backlog. CLAIMS claims of LIMIT rows each (the dispatcher's
  * size) follow, each claimed row recorded done before the next claim (not
  * timed). Prints the claim's CPU time (this thread: the SQLite work; on
- * PostgreSQL the server's work is in the wall time) and wall time per claim.
+ * PostgreSQL the server's work is in the wall time) and wall time per claim;
+ * on PostgreSQL on this machine also the server's CPU time per claim (the
+ * store's backends' time on CPU, /proc/PID/schedstat, around each claim).
  * On PostgreSQL the tables are analysed before the claims, as autovacuum
- * would have by then in a store that has run a while.
+ * would have by then in a store that has run a while; with CLAIM_STALE=1 in
+ * the environment they are not, and a first claim runs on the empty store
+ * (the statistics and plans of a fresh store; run it on a server without
+ * autovacuum to keep them so).
  *
  * usage: claim_cost URL BACKLOG [MODE [CLAIMS [LIMIT]]]
  *        (MODE failed, CLAIMS 200, LIMIT 8)
@@ -107,6 +112,45 @@ static void put_events(store *st, char **whs, size_t nwh, const char *type, long
 	}
 }
 
+/* The store's backends on a server of this machine: up to @max pids. */
+static int backends(const char *url, int *pids, int max)
+{
+	PGconn *c = PQconnectdb(url);
+	PGresult *r =
+	    PQexec(c, "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+	              " AND pid <> pg_backend_pid() AND backend_type = 'client backend'");
+	int n = 0;
+	if (PQresultStatus(r) == PGRES_TUPLES_OK)
+		for (int i = 0; i < PQntuples(r) && n < max; i++) {
+			int64_t pid = 0;
+			if (num_parse_i64(PQgetvalue(r, i, 0), 1, INT32_MAX, &pid) == 0)
+				pids[n++] = (int)pid;
+		}
+	else
+		fprintf(stderr, "claim_cost: backends: %s", PQerrorMessage(c));
+	PQclear(r);
+	PQfinish(c);
+	return n;
+}
+
+/* Their time on CPU so far, in seconds (0 when /proc cannot tell). */
+static double backends_cpu(const int *pids, int n)
+{
+	double t = 0;
+	for (int i = 0; i < n; i++) {
+		char path[64];
+		unsigned long long ns = 0;
+		str_printf(path, sizeof path, "/proc/%d/schedstat", pids[i]);
+		FILE *f = fopen(path, "r");
+		if (!f)
+			continue;
+		if (fscanf(f, "%llu", &ns) == 1)
+			t += (double)ns / 1e9;
+		fclose(f);
+	}
+	return t;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 3) {
@@ -122,6 +166,15 @@ int main(int argc, char **argv)
 	th_error err = {0};
 	if (store_open(&st, url, &err) != 0)
 		die("store_open", &err);
+	const char *stale_env = getenv("CLAIM_STALE");
+	bool stale = stale_env && str_eq(stale_env, "1");
+	delivery *d = NULL;
+	size_t n = 0;
+	if (stale) { /* plans made with an empty table's statistics */
+		if (store_delivery_claim(st, 1u << HANDLER_EXEC, 8, 60000, &d, &n, &err) != 0)
+			die("claiming from the empty store", &err);
+		delivery_list_free(d, n);
+	}
 	bool func = str_eq(mode, "func");
 	add_handler(st, "down", func ? HANDLER_FUNC : HANDLER_FORWARD, "bk");
 	add_handler(st, "ok", HANDLER_EXEC, "t");
@@ -136,8 +189,6 @@ int main(int argc, char **argv)
 	}
 	long serial = 0;
 	put_events(st, down, 1, "bk", backlog, &serial);
-	delivery *d = NULL;
-	size_t n = 0;
 	if (str_eq(mode, "failed")) {
 		if (store_delivery_claim(st, 1u << HANDLER_FORWARD, 1, 60000, &d, &n, &err) != 0 ||
 		    n != 1)
@@ -156,7 +207,8 @@ int main(int argc, char **argv)
 	long per_hook = (claims * (long)limit) / HEALTHY + 2;
 	put_events(st, healthy, HEALTHY, "t", per_hook * HEALTHY, &serial);
 
-	if (!strncmp(url, "postgres", 8)) {
+	int pids[64], npids = 0;
+	if (!strncmp(url, "postgres", 8) && !stale) {
 		PGconn *c = PQconnectdb(url);
 		PGresult *r = PQexec(c, "ANALYZE deliveries; ANALYZE handlers");
 		if (PQresultStatus(r) != PGRES_COMMAND_OK)
@@ -164,15 +216,19 @@ int main(int argc, char **argv)
 		PQclear(r);
 		PQfinish(c);
 	}
+	if (!strncmp(url, "postgres", 8))
+		npids = backends(url, pids, 64);
 	const unsigned kinds = (1u << HANDLER_EXEC) | (1u << HANDLER_FORWARD);
-	double cpu = 0, wall = 0;
+	double cpu = 0, wall = 0, server = 0;
 	long got = 0;
 	for (long c = 0; c < claims; c++) {
+		double s0 = backends_cpu(pids, npids);
 		double c0 = now_s(CLOCK_THREAD_CPUTIME_ID), w0 = now_s(CLOCK_MONOTONIC);
 		if (store_delivery_claim(st, kinds, limit, 60000, &d, &n, &err) != 0)
 			die("delivery_claim", &err);
 		cpu += now_s(CLOCK_THREAD_CPUTIME_ID) - c0;
 		wall += now_s(CLOCK_MONOTONIC) - w0;
+		server += backends_cpu(pids, npids) - s0;
 		got += (long)n;
 		delivery_outcome *o = calloc(n ? n : 1, sizeof *o);
 		if (!o)
@@ -187,9 +243,9 @@ int main(int argc, char **argv)
 		delivery_list_free(d, n);
 	}
 	printf("%s backlog=%ld mode=%s claims=%ld limit=%zu claimed=%ld cpu_us_per_claim=%.1f "
-	       "wall_us_per_claim=%.1f\n",
+	       "wall_us_per_claim=%.1f server_cpu_us_per_claim=%.1f\n",
 	       store_name(st), backlog, mode, claims, limit, got, cpu * 1e6 / (double)claims,
-	       wall * 1e6 / (double)claims);
+	       wall * 1e6 / (double)claims, server * 1e6 / (double)claims);
 	for (int i = 0; i < HEALTHY; i++)
 		free(healthy[i]);
 	store_close(st);

@@ -135,6 +135,12 @@ int pg_delivery_get(store *st, const char *id, delivery *out, th_error *err)
 #define PG_CLAIM_DUE_D                                                     \
 	"((d.status IN ('pending', 'failed') AND d.next_attempt_at <= $1)" \
 	" OR (d.status = 'running' AND d.claimed_until < $1))"
+/* the same test in a form no index serves (a CASE: neither the partial
+ * indexes' predicate nor deliveries_due's status applies), so `due` reads
+ * its candidates by id, whatever the statistics */
+#define PG_CLAIM_DUE_CASE                                                          \
+	"CASE WHEN d.status IN ('pending', 'failed') THEN d.next_attempt_at <= $1" \
+	" WHEN d.status = 'running' THEN d.claimed_until < $1 ELSE false END"
 #define PG_RUNNABLE_H                                                                  \
 	"h.enabled AND (($2::bigint >> (CASE h.kind WHEN 'exec' THEN 0 WHEN 'forward'" \
 	" THEN 1 WHEN 'func' THEN 2 ELSE 62 END)) & 1) = 1"
@@ -178,8 +184,7 @@ static const char CLAIM_SQL[] =
     "  SELECT * FROM heads WHERE NOT (SELECT yes FROM exact)"
     "), due AS ("
     "  SELECT d.id FROM deliveries d WHERE d.id = ANY (ARRAY (SELECT id FROM candidates))"
-    "    AND d.status IN " PG_UNFINISHED " AND " PG_CLAIM_DUE_D
-    "  ORDER BY d.event_seq, d.generation, d.seq LIMIT $3"
+    "    AND " PG_CLAIM_DUE_CASE "  ORDER BY d.event_seq, d.generation, d.seq LIMIT $3"
     "  FOR UPDATE OF d SKIP LOCKED"
     "), claimed AS ("
     "  UPDATE deliveries d SET status = 'running', claimed_until = $4,"
@@ -187,6 +192,67 @@ static const char CLAIM_SQL[] =
     "  FROM due WHERE d.id = due.id"
     "  RETURNING " DELIVERY_COLS ", d.event_seq, d.generation, d.seq"
     ") SELECT * FROM claimed ORDER BY event_seq, generation, seq";
+
+/* The claim's planner settings, in its own transaction only (set_config's
+ * is_local: undone by the commit, or the rollback, that ends the claim).
+ * Left to PostgreSQL, the prepared claim was planned again on every run on a
+ * large table (a generic plan's estimate, LIMIT $3 taken as a tenth of the
+ * rows, never beat a custom plan's): more server time planning than running
+ * it. On a small table it could switch to a generic plan instead, made with
+ * that table's statistics and kept while the backlog grew: a bitmap scan of
+ * every unfinished row per claim until an ANALYZE. So it is one generic plan
+ * per connection, made on first use with whatever the statistics are then
+ * (an empty table's, say) and made again when ANALYZE changes them, that
+ * reads an index at every step whatever the estimates: CLAIM_SQL leaves each
+ * step an index to read (`due` its ids by the primary key) and sequential
+ * and bitmap scans are off; and no JIT (the cost that turning those off
+ * adds to the estimates would start it: ~400 ms per claim). */
+static const char CLAIM_PLAN_SQL[] =
+    "SELECT set_config('plan_cache_mode', 'force_generic_plan', true),"
+    " set_config('enable_seqscan', 'off', true), set_config('enable_bitmapscan', 'off', true),"
+    " set_config('jit', 'off', true)";
+
+typedef struct claim_op {
+	pparams *p;
+	delivery **out;
+	size_t *n;
+	char sqlstate[6]; /* a failure's SQLSTATE (pg_retry) */
+} claim_op;
+
+/* The settings and the claim in one round trip (a pipeline), in one implicit
+ * transaction that the sync commits; both prepared once per connection. */
+static int op_claim(pgs *s, PGconn *c, void *ctx, th_error *err)
+{
+	claim_op *o = ctx;
+	pq_pipe pl = {0};
+	int ret;
+	if ((ret = pq_prepare(s, c, PQS_CLAIM_PLAN, CLAIM_PLAN_SQL, err)) != 0 ||
+	    (ret = pq_prepare(s, c, PQS_CLAIM, CLAIM_SQL, err)) != 0 ||
+	    (ret = pq_pipe_begin(s, &pl, c, err)) != 0 ||
+	    (ret = pq_pipe_send_stmt(s, &pl, PQS_CLAIM_PLAN, CLAIM_PLAN_SQL, NULL,
+	                             "setting the claim's plan", err)) != 0 ||
+	    (ret = pq_pipe_send_stmt(s, &pl, PQS_CLAIM, CLAIM_SQL, o->p, "claiming deliveries",
+	                             err)) != 0 ||
+	    (ret = pq_pipe_sync(s, &pl, err)) != 0 ||
+	    (ret = pq_pipe_done(s, &pl, "setting the claim's plan", err)) != 0)
+		goto out;
+	PGresult *r = pq_pipe_result(s, &pl, "claiming deliveries", err);
+	if (!r) {
+		ret = err ? err->code : TH_ESTORE;
+		goto out;
+	}
+	ret = pg_read_rows(r, &store_rt_delivery, (void **)o->out, o->n, err);
+	PQclear(r);
+	if (ret == 0 && (ret = pq_pipe_synced(s, &pl, err)) != 0) {
+		delivery_list_free(*o->out, *o->n); /* not committed: not claimed */
+		*o->out = NULL;
+		*o->n = 0;
+	}
+out:
+	memcpy(o->sqlstate, pl.sqlstate, sizeof o->sqlstate);
+	pq_pipe_end(&pl);
+	return ret;
+}
 
 int pg_delivery_claim(store *st, unsigned kinds, size_t max, int64_t lease_ms, delivery **out,
                       size_t *n, th_error *err)
@@ -206,15 +272,9 @@ int pg_delivery_claim(store *st, unsigned kinds, size_t max, int64_t lease_ms, d
 	pp_i64(&p, store_claim_window(max));
 	/* one statement, so a deadlock rolls it back whole: tried again like an
 	 * ingest batch (pg_retry); it runs after every commit that made
-	 * deliveries, so it is prepared once per connection, not planned each time */
-	simple_op o = {.sql = CLAIM_SQL,
-	               .p = &p,
-	               .what = "claiming deliveries",
-	               .rt = &store_rt_delivery,
-	               .out = (void **)out,
-	               .n = n,
-	               .stmt = PQS_CLAIM};
-	int ret = pg_retry(pgs_of(st), false, pg_simple, &o, o.sqlstate, o.what, err);
+	 * deliveries, so it is prepared and planned once per connection */
+	claim_op o = {.p = &p, .out = out, .n = n};
+	int ret = pg_retry(pgs_of(st), false, op_claim, &o, o.sqlstate, "claiming deliveries", err);
 	pp_free(&p);
 	return ret;
 }

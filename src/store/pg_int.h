@@ -27,6 +27,7 @@
 enum pq_stmt {
 	PQS_NONE = 0, /* run as text (PQexecParams) */
 	PQS_CLAIM,
+	PQS_CLAIM_PLAN, /* the claim's planner settings (pg_deliveries.c) */
 	PQS_HANDLERS,
 	PQS_WEBHOOK_CHECK_1,                                   /* + k - 1: k webhook ids */
 	PQS_EVENTS_1 = PQS_WEBHOOK_CHECK_1 + PQS_WEBHOOKS_MAX, /* + n - 1: n events */
