@@ -41,6 +41,14 @@ int suite_events_put(store *st, event **evs, size_t n, enum store_put *results, 
 void suite_add_webhook(store *st, const char *id, const char *model, const char *tok);
 void suite_add_handler(store *st, const char *id, enum handler_kind kind, const char *on,
                        const char *model, bool enabled);
+/* The random queue of the claim comparison tests (store_suite_claim.c). */
+void suite_claim_random_queue(store *st, event **evs, int n);
+/* The claim comparison (store_suite_claim.c): the backend's old full-walk
+ * query appends the ids it claims to @want; scramble moves states. */
+typedef void suite_old_claim_fn(void *ctx, int64_t now, unsigned kinds, int limit, buf *want);
+typedef void suite_scramble_fn(void *ctx, int round);
+void suite_claim_compare(store *st, suite_old_claim_fn *old, suite_scramble_fn *scramble,
+                         void *ctx);
 
 /* The shared tests (cmocka test functions; *state is the backend's fixture). */
 /* suite_recover_dead_claims re-runs the binary as a child; each main()

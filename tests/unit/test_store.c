@@ -549,11 +549,11 @@ static void scramble(sqlite3 *db, int n, int64_t now)
 	sqlite3_finalize(up);
 }
 
-/* The old query's ids into @out ("id,id,...") */
-static void old_claim(sqlite3 *db, int64_t now, unsigned kinds, int limit, buf *out)
+/* suite_old_claim_fn: the old query's ids into @out ("id,id,...") */
+static void old_claim(void *ctx, int64_t now, unsigned kinds, int limit, buf *out)
 {
 	sqlite3_stmt *q = NULL;
-	assert_int_equal(sqlite3_prepare_v2(db, OLD_CLAIM, -1, &q, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(ctx, OLD_CLAIM, -1, &q, NULL), SQLITE_OK);
 	sqlite3_bind_int64(q, 1, now);
 	sqlite3_bind_int64(q, 2, kinds);
 	sqlite3_bind_int64(q, 3, limit);
@@ -563,70 +563,32 @@ static void old_claim(sqlite3 *db, int64_t now, unsigned kinds, int limit, buf *
 	sqlite3_finalize(q);
 }
 
+/* suite_scramble_fn: every delivery's state at first, then some, and the
+ * handlers' enabled flags every third round */
+static void claim_scramble(void *ctx, int round)
+{
+	if (round < 0) {
+		scramble(ctx, -1, time_now_ms());
+		return;
+	}
+	if (round % 3 == 0)
+		db_exec(ctx, "UPDATE handlers SET enabled = (abs(random()) % 4 <> 0)");
+	scramble(ctx, 0, time_now_ms());
+}
+
 /* Random queues (blocked chains, disabled handlers, kinds out of the mask,
  * replays, leases running or over), longer than the claim's window: every
  * claim returns exactly the rows, in the order, of the old full walk. */
 static void test_claim_same_as_full_walk(void **state)
 {
 	fx *f = *state;
-	store *st = f->base.st;
-	th_error err = {0};
-	srand(20261202);
-	suite_add_handler(st, "hA", HANDLER_EXEC, NULL, NULL, true);
-	suite_add_handler(st, "hB", HANDLER_FORWARD, "t1", NULL, true);
-	suite_add_handler(st, "hC", HANDLER_FUNC, "t2", NULL, true);
-	suite_add_handler(st, "hD", HANDLER_EXEC, "t2", NULL, true);
 	enum { EVENTS = 400 };
 	event *evs[EVENTS];
-	enum store_put r[EVENTS];
-	for (int i = 0; i < EVENTS; i++) {
-		char wh[16], aid[16];
-		str_printf(wh, sizeof wh, "w%d", rand() % 30);
-		str_printf(aid, sizeof aid, "a%d", i);
-		evs[i] = suite_ev_new(wh, aid, rand() % 2 ? "t1" : "t2", "s", NULL, 0);
-	}
-	assert_int_equal(suite_events_put(st, evs, EVENTS, r, &err), 0);
-	for (int i = 0; i < 40; i++) {
-		size_t made = 0;
-		assert_int_equal(store_event_replay(st, evs[rand() % EVENTS]->id, &made, &err), 0);
-	}
+	suite_claim_random_queue(f->base.st, evs, EVENTS);
 	sqlite3 *db = NULL;
 	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
 	sqlite3_busy_timeout(db, 5000);
-	scramble(db, -1, time_now_ms());
-	static const int limits[] = {1, 2, 5, 8, 16, 40, 100};
-	int claimed = 0;
-	for (int it = 0; it < 80; it++) {
-		char sql[128];
-		str_printf(sql, sizeof sql,
-		           "UPDATE handlers SET enabled = (abs(random()) %% 4 <> 0)"
-		           " WHERE %d",
-		           it % 3 == 0);
-		db_exec(db, sql);
-		unsigned kinds = 1u + (unsigned)(rand() % 7);
-		int limit = limits[rand() % (int)TH_ARRAY_LEN(limits)];
-		buf want, got;
-		buf_init(&want, 1 << 20);
-		buf_init(&got, 1 << 20);
-		old_claim(db, time_now_ms(), kinds, limit, &want);
-		delivery *d = NULL;
-		size_t n = 0;
-		assert_int_equal(
-		    store_delivery_claim(st, kinds, (size_t)limit, 60000, &d, &n, &err), 0);
-		for (size_t i = 0; i < n; i++)
-			assert_int_equal(buf_printf(&got, "%s,", d[i].id), 0);
-		delivery_list_free(d, n);
-		claimed += (int)n;
-		assert_string_equal(got.data ? got.data : "", want.data ? want.data : "");
-		buf_free(&want);
-		buf_free(&got);
-		if (it % 2 == 1)
-			scramble(db, 0, time_now_ms());
-	}
-	print_message("claimed %d deliveries in 80 claims\n", claimed);
-	/* enough claims had rows to compare; delivery ids are random, so the
-	 * states the scramble gives them, and this count, vary (376-500 seen) */
-	assert_true(claimed > 200);
+	suite_claim_compare(f->base.st, old_claim, claim_scramble, db);
 	sqlite3_close(db);
 	for (int i = 0; i < EVENTS; i++)
 		suite_ev_free(evs[i]);

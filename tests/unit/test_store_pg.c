@@ -811,72 +811,40 @@ static void pg_scramble(PGconn *c, int salt, bool all)
 		               1, v));
 }
 
+/* suite_old_claim_fn: the old query's ids into @out ("id,id,...") */
+static void pg_old_claim(void *ctx, int64_t now, unsigned kinds, int limit, buf *out)
+{
+	char snow[32], skinds[16], slimit[16];
+	str_printf(snow, sizeof snow, "%lld", (long long)now);
+	str_printf(skinds, sizeof skinds, "%u", kinds);
+	str_printf(slimit, sizeof slimit, "%d", limit);
+	const char *v[] = {snow, skinds, slimit};
+	PGresult *res = pg_run(ctx, OLD_CLAIM, 3, v);
+	for (int i = 0; i < PQntuples(res); i++)
+		assert_int_equal(buf_printf(out, "%s,", PQgetvalue(res, i, 0)), 0);
+	PQclear(res);
+}
+
+/* suite_scramble_fn: every delivery's state at first, then some */
+static void pg_claim_scramble(void *ctx, int round)
+{
+	pg_scramble(ctx, round < 0 ? 0 : round, round < 0);
+}
+
 /* Random queues (blocked chains, disabled handlers, kinds out of the mask,
  * replays, leases running or over), longer than the claim's window: every
  * claim returns exactly the rows, in the order, of the old full walk. */
 static void test_pg_claim_same_as_full_walk(void **state)
 {
 	fx *f = *state;
-	store *st = f->base.st;
-	th_error err = {0};
-	srand(20261202);
-	suite_add_handler(st, "hA", HANDLER_EXEC, NULL, NULL, true);
-	suite_add_handler(st, "hB", HANDLER_FORWARD, "t1", NULL, true);
-	suite_add_handler(st, "hC", HANDLER_FUNC, "t2", NULL, true);
-	suite_add_handler(st, "hD", HANDLER_EXEC, "t2", NULL, true);
 	enum { EVENTS = 400 };
 	event *evs[EVENTS];
-	enum store_put r[EVENTS];
-	for (int i = 0; i < EVENTS; i++) {
-		char wh[16], aid[16];
-		str_printf(wh, sizeof wh, "w%d", rand() % 30);
-		str_printf(aid, sizeof aid, "a%d", i);
-		evs[i] = suite_ev_new(wh, aid, rand() % 2 ? "t1" : "t2", "s", NULL, 0);
-	}
-	assert_int_equal(suite_events_put(st, evs, EVENTS, r, &err), 0);
-	for (int i = 0; i < 40; i++) {
-		size_t made = 0;
-		assert_int_equal(store_event_replay(st, evs[rand() % EVENTS]->id, &made, &err), 0);
-	}
+	suite_claim_random_queue(f->base.st, evs, EVENTS);
 	char url[600];
 	pg_url_with_db(url, sizeof url, pgt.base, f->db, "");
 	PGconn *c = PQconnectdb(url);
 	assert_int_equal(PQstatus(c), CONNECTION_OK);
-	pg_scramble(c, 0, true);
-	static const int limits[] = {1, 2, 5, 8, 16, 40, 100};
-	int claimed = 0;
-	for (int it = 0; it < 80; it++) {
-		char now[32], kinds[16], limit[16];
-		str_printf(now, sizeof now, "%lld", (long long)time_now_ms());
-		unsigned k = 1u + (unsigned)(rand() % 7);
-		int l = limits[rand() % (int)TH_ARRAY_LEN(limits)];
-		str_printf(kinds, sizeof kinds, "%u", k);
-		str_printf(limit, sizeof limit, "%d", l);
-		const char *v[] = {now, kinds, limit};
-		PGresult *res = pg_run(c, OLD_CLAIM, 3, v);
-		buf want, got;
-		buf_init(&want, 1 << 20);
-		buf_init(&got, 1 << 20);
-		for (int i = 0; i < PQntuples(res); i++)
-			assert_int_equal(buf_printf(&want, "%s,", PQgetvalue(res, i, 0)), 0);
-		PQclear(res);
-		delivery *d = NULL;
-		size_t n = 0;
-		assert_int_equal(store_delivery_claim(st, k, (size_t)l, 60000, &d, &n, &err), 0);
-		for (size_t i = 0; i < n; i++)
-			assert_int_equal(buf_printf(&got, "%s,", d[i].id), 0);
-		delivery_list_free(d, n);
-		claimed += (int)n;
-		assert_string_equal(got.data ? got.data : "", want.data ? want.data : "");
-		buf_free(&want);
-		buf_free(&got);
-		if (it % 2 == 1)
-			pg_scramble(c, it, false);
-	}
-	print_message("claimed %d deliveries in 80 claims\n", claimed);
-	/* enough claims had rows to compare; delivery ids are random, so the
-	 * states the scramble gives them, and this count, vary (376-500 seen) */
-	assert_true(claimed > 200);
+	suite_claim_compare(f->base.st, pg_old_claim, pg_claim_scramble, c);
 	PQfinish(c);
 	for (int i = 0; i < EVENTS; i++)
 		suite_ev_free(evs[i]);
