@@ -796,6 +796,7 @@ int store_sqlite_open(store **out, const char *path, th_error *err)
 	if (!s)
 		return th_err(err, TH_ENOMEM, "out of memory");
 	s->base.ops = &sq_ops;
+	atomic_init(&s->claim_found, false);
 	store_instance_init(&s->base);
 	if (pthread_mutex_init(&s->mu, NULL) != 0) {
 		free(s);

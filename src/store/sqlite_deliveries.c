@@ -157,7 +157,29 @@ int sq_delivery_claim(store *st, unsigned kinds, size_t max, int64_t lease_ms, d
 		return 0;
 	claim_ctx x = {
 	    kinds, store_list_limit(max, STORE_LIST_LIMIT_MAX), lease_ms, time_now_ms(), NULL, 0};
-	int ret = sq_txn_nosync(sq_of(st), tx_claim, &x, err);
+	/* The dispatcher claims after every group commit, and under ingest alone
+	 * nothing is due. Once a claim has found nothing, the next one first asks
+	 * with one read in autocommit (LIMIT 1): no write transaction switching
+	 * synchronous off and back on (two PRAGMAs parsed each time) while the
+	 * store's lock keeps the writer's next batch waiting. When something is
+	 * due, and always right after a claim that found work (a backlog being
+	 * worked off, where the read would only repeat the transaction's walk),
+	 * the transaction decides what is claimed, as before. */
+	sq *s = sq_of(st);
+	int ret = 0;
+	if (!atomic_load_explicit(&s->claim_found, memory_order_relaxed)) {
+		const int64_t probe[] = {x.now, (int64_t)(kinds & 0x7fffffffu), 1};
+		delivery *any = NULL;
+		size_t nany = 0;
+		ret =
+		    sq_list_ints(s, Q_DELIVERY_DUE, probe, TH_ARRAY_LEN(probe), &store_rt_delivery,
+		                 (void **)&any, &nany, "claiming deliveries", err);
+		delivery_list_free(any, nany);
+		if (ret != 0 || nany == 0)
+			return ret;
+	}
+	ret = sq_txn_nosync(s, tx_claim, &x, err);
+	atomic_store_explicit(&s->claim_found, ret == 0 && x.n > 0, memory_order_relaxed);
 	if (ret != 0) {
 		delivery_list_free(x.a, x.n);
 	} else {

@@ -12,6 +12,7 @@
 #define TH_SQLITE_INT_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sqlite3.h>
 
 #include "store/sqlite_ckpt.h"
@@ -84,6 +85,7 @@ typedef struct sq {
 	pthread_mutex_t mu;       /* serialises every operation */
 	sqlite3_stmt *q[Q_COUNT]; /* lazily prepared, persistent; reset after each use */
 	sqlite_ckpt *ckpt;        /* background WAL checkpoints (file databases only) */
+	atomic_bool claim_found;  /* the last delivery claim claimed something */
 } sq;
 
 static inline sq *sq_of(store *st)
