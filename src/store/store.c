@@ -411,13 +411,23 @@ int store_delivery_running(th_error *err, const char *id)
  * store_events_unfill(). The ids are the events' (heap) strings. */
 int store_events_fill(event **evs, size_t n, int64_t now, unsigned char *filled, th_error *err)
 {
+	/* ids in blocks, each block from one draw of random bytes */
+	char ids[64][ID_LEN + 1];
+	size_t next = TH_ARRAY_LEN(ids), made = TH_ARRAY_LEN(ids);
 	for (size_t i = 0; i < n; i++) {
 		event *ev = evs[i];
 		if (!store_event_storable(ev))
 			continue; /* stays STORE_PUT_FAILED; the others are still stored */
 		if (!ev->id) {
-			char id[ID_LEN + 1];
-			if (rand_id_timed(id, now) != 0 || !(ev->id = str_dup(id)))
+			if (next == made) {
+				size_t want = 0; /* the ids still missing, up to a block */
+				for (size_t j = i; j < n && want < TH_ARRAY_LEN(ids); j++)
+					want += store_event_storable(evs[j]) && !evs[j]->id;
+				if (rand_ids_timed(ids, want, now) != 0)
+					return th_err(err, TH_ENOMEM, "cannot make an event id");
+				next = 0, made = want;
+			}
+			if (!(ev->id = str_dup(ids[next++])))
 				return th_err(err, TH_ENOMEM, "cannot make an event id");
 			filled[i] |= 1;
 		}

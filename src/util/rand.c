@@ -38,11 +38,12 @@ static const char sortable_alphabet[] =
 
 #define TIMED_PREFIX 8 /* 62^8 ms is ~6,900 years */
 
-int rand_id_timed(char out[ID_LEN + 1], int64_t now_ms)
+#define TIMED_RANDOM (ID_LEN - TIMED_PREFIX) /* bytes drawn per timed id */
+#define TIMED_DRAW 64                        /* ids per draw in rand_ids_timed */
+
+/* The timed id of @now_ms with its random part from @raw. */
+static void timed_id_of(char out[ID_LEN + 1], int64_t now_ms, const unsigned char *raw)
 {
-	unsigned char raw[ID_LEN - TIMED_PREFIX];
-	if (rand_fill(raw, sizeof raw))
-		return TH_EIO;
 	uint64_t t = now_ms > 0 ? (uint64_t)now_ms : 0;
 	for (int i = TIMED_PREFIX - 1; i >= 0; i--) {
 		out[i] = sortable_alphabet[t % 62];
@@ -52,6 +53,24 @@ int rand_id_timed(char out[ID_LEN + 1], int64_t now_ms)
 	for (size_t i = TIMED_PREFIX; i < ID_LEN; i++)
 		out[i] = url_alphabet[raw[i - TIMED_PREFIX] & 63];
 	out[ID_LEN] = '\0';
+}
+
+int rand_id_timed(char out[ID_LEN + 1], int64_t now_ms)
+{
+	return rand_ids_timed((char(*)[ID_LEN + 1]) out, 1, now_ms);
+}
+
+int rand_ids_timed(char (*out)[ID_LEN + 1], size_t n, int64_t now_ms)
+{
+	unsigned char raw[TIMED_DRAW * TIMED_RANDOM];
+	for (size_t done = 0; done < n;) {
+		size_t k = n - done < TIMED_DRAW ? n - done : TIMED_DRAW;
+		if (rand_fill(raw, k * TIMED_RANDOM))
+			return TH_EIO;
+		for (size_t i = 0; i < k; i++)
+			timed_id_of(out[done + i], now_ms, raw + i * TIMED_RANDOM);
+		done += k;
+	}
 	return 0;
 }
 

@@ -7,6 +7,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <jansson.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -114,6 +116,38 @@ static void test_trello_verify_noncanonical(void **state)
 }
 
 /* The example from the Standard Webhooks specification. */
+/* sign_trello keeps a keyed context per thread: another key, a key too long
+ * to keep and the first key again all give what a fresh HMAC gives
+ * (computed here with OpenSSL's one-shot HMAC()). */
+static void test_trello_key_changes(void **state)
+{
+	char longkey[300];
+	memset(longkey, 'k', sizeof longkey - 1);
+	longkey[sizeof longkey - 1] = '\0';
+	const char *keys[] = {"secret-one", "secret-two", "",          longkey,
+	                      "secret-one", "secret-on",  "secret-one"};
+	const char *body = "{\"action\":{}}", *url = "https://example.com/callbacks/x";
+	for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+		unsigned char msg[128], mac[EVP_MAX_MD_SIZE];
+		size_t blen = strlen(body), ulen = strlen(url);
+		memcpy(msg, body, blen);
+		memcpy(msg + blen, url, ulen);
+		unsigned n = 0;
+		assert_non_null(
+		    HMAC(EVP_sha1(), keys[i], (int)strlen(keys[i]), msg, blen + ulen, mac, &n));
+		char want[TRELLO_SIG_LEN + 1], got[TRELLO_SIG_LEN + 1];
+		b64_encode(mac, n, want);
+		assert_int_equal(sign_trello(keys[i], body, blen, url, got), 0);
+		assert_string_equal(got, want);
+		const char *why = NULL;
+		assert_int_equal(sign_trello_verify(keys[i], body, blen, url, want, &why), 0);
+		/* and the same signature under the key before it does not verify */
+		if (i > 0 && strcmp(keys[i], keys[i - 1]) != 0)
+			assert_int_equal(
+			    sign_trello_verify(keys[i - 1], body, blen, url, want, &why), TH_EAUTH);
+	}
+}
+
 static void test_standard_webhooks(void **state)
 {
 	char out[128];
@@ -135,6 +169,7 @@ int main(void)
 	    cmocka_unit_test(test_trello_vectors),
 	    cmocka_unit_test(test_trello_verify_reasons),
 	    cmocka_unit_test(test_trello_verify_noncanonical),
+	    cmocka_unit_test(test_trello_key_changes),
 	    cmocka_unit_test(test_standard_webhooks),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -305,6 +305,18 @@ static void test_ids(void **state)
 	assert_string_not_equal(a, b);             /* different random tails */
 	assert_int_equal(rand_id_timed(a, -5), 0); /* a clock before 1970 still makes an id */
 	assert_true(id_is_wellformed(a));
+	/* many at once (more than one draw of random bytes): the same shape and
+	 * prefix, and every random tail different */
+	static char many[150][ID_LEN + 1];
+	assert_int_equal(rand_ids_timed(many, 150, 1795000000000), 0);
+	assert_int_equal(rand_ids_timed(many, 0, 1795000000000), 0);
+	for (size_t i = 0; i < 150; i++) {
+		assert_int_equal(strlen(many[i]), ID_LEN);
+		assert_true(id_is_wellformed(many[i]));
+		assert_memory_equal(many[i], b, 8);
+		for (size_t j = 0; j < i; j++)
+			assert_string_not_equal(many[i], many[j]);
+	}
 	assert_false(id_is_wellformed("abcdefghijklmnop%2e"));
 }
 
