@@ -12,7 +12,8 @@
 # pausing PACE_MS after every answer) with deliveries the first did not send.
 #
 # usage: RUNS='base=/tmp/base/build/trellohook@sqlite new=build/trellohook@sqlite' bench/ab.sh
-#        (ROUNDS=3 DURATION=5 CONNS=32 THREADS=2 PER_THREAD=60000 PACE_MS=5 BARE_BATCH=32)
+#        (ROUNDS=3 DURATION=5 CONNS=32 THREADS=2 PER_THREAD=60000 PACE_MS=5 BARE_BATCH=32
+#         TEMPLATE_BIN=the oldest binary of RUNS when their schema versions differ)
 #        an entry is LABEL=BINARY@STORE, STORE sqlite or pg (a cluster from scripts/pg.sh).
 #        PG_STATS=DIR: the cluster also loads pg_stat_statements and logs checkpoints,
 #        autovacuum, lock waits and statements over 20 ms; after each pg run DIR gets
@@ -149,9 +150,12 @@ pg_ticks() {
 	echo "$t"
 }
 hz=$(getconf CLK_TCK)
+# The templates are made by TEMPLATE_BIN: with builds of different schema versions in RUNS,
+# the oldest (a binary refuses a store newer than itself; a newer one migrates it at open).
+TEMPLATE_BIN=${TEMPLATE_BIN:-build/trellohook}
 add_webhook() { # DATABASE_URL -> callback URL
-	start_serve build/trellohook "$1" "$tmp/template.log"
-	DATABASE_URL="$1" build/trellohook webhook add --model "$board_id" --token "$token" --json |
+	start_serve "$TEMPLATE_BIN" "$1" "$tmp/template.log"
+	DATABASE_URL="$1" "$TEMPLATE_BIN" webhook add --model "$board_id" --token "$token" --json |
 		node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).callback_url))'
 	stop_serve
 }
