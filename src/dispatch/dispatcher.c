@@ -4,8 +4,7 @@
  * the outcome.
  *
  * Threads: one claimer and cfg.workers workers, sharing one mutex.
- *  - The claimer wakes on dispatcher_wake() (after a group commit that made
- *    deliveries: store_take_fresh_deliveries), when
+ *  - The claimer wakes on dispatcher_wake() (after each group commit), when
  *    finished workers leave enough slots to claim (claim_due), when a first
  *    outcome is queued (to record it within RECORD_DELAY_MS), and every
  *    POLL_MS (retries fall due, other processes add work: `deliveries
