@@ -157,7 +157,9 @@ static const char CLAIM_SQL[] =
     "    AND " PG_CLAIM_DUE_D " AND " PG_RUNNABLE_H "    AND NOT EXISTS (SELECT 1 FROM deliveries p"
     "         WHERE p.handler_id = d.handler_id AND p.webhook_id = d.webhook_id"
     "           AND p.event_seq < d.event_seq AND p.status IN " PG_UNFINISHED " OFFSET 0)"
-    "  ORDER BY d.event_seq, d.generation LIMIT $3"
+    /* seq breaks ties (one event's rows to several handlers) as `due` does:
+     * without it a limit between tied rows kept an arbitrary one of them */
+    "  ORDER BY d.event_seq, d.generation, d.seq LIMIT $3"
     "  FOR UPDATE OF d SKIP LOCKED"
     "), exact AS ("
     "  SELECT NOT EXISTS (SELECT 1 FROM edge) OR (SELECT count(*) FROM fast) >= $3 AS yes"
