@@ -179,7 +179,9 @@ void th_app_stop(th_app *a)
 static void on_commit(void *ctx, size_t n)
 {
 	(void)n;
-	dispatcher_wake(((app *)ctx)->disp); /* new deliveries may be due */
+	app *a = ctx;
+	if (store_take_fresh_deliveries(a->svc.st)) /* new deliveries are due */
+		dispatcher_wake(a->disp);
 }
 
 /* The receiver's new-event hook: the live view's streams (admin_live.c). */

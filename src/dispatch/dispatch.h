@@ -41,7 +41,7 @@ typedef struct dispatcher dispatcher;
  * the threads; stop and free with dispatcher_stop(). */
 int dispatcher_start(dispatcher **out, svc_ctx *sc, th_error *err);
 
-/* Claim due deliveries now (called after each group commit). Thread-safe,
+/* Claim due deliveries now (called after a group commit that made some). Thread-safe,
  * cheap, NULL-safe. */
 void dispatcher_wake(dispatcher *d);
 

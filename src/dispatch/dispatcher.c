@@ -4,7 +4,8 @@
  * the outcome.
  *
  * Threads: one claimer and cfg.workers workers, sharing one mutex.
- *  - The claimer wakes on dispatcher_wake() (after each group commit), when
+ *  - The claimer wakes on dispatcher_wake() (after a group commit that made
+ *    deliveries: store_take_fresh_deliveries), when
  *    finished workers leave enough slots to claim (claim_due), when a first
  *    outcome is queued (to record it within RECORD_DELAY_MS), and every
  *    POLL_MS (retries fall due, other processes add work: `deliveries

@@ -273,8 +273,8 @@ int pg_delivery_claim(store *st, unsigned kinds, size_t max, int64_t lease_ms, d
 	pp_text(&p, st->instance);
 	pp_i64(&p, store_claim_window(max));
 	/* one statement, so a deadlock rolls it back whole: tried again like an
-	 * ingest batch (pg_retry); it runs after every commit, so it
-	 * is prepared and planned once per connection */
+	 * ingest batch (pg_retry); it runs after every commit that made
+	 * deliveries, so it is prepared and planned once per connection */
 	claim_op o = {.p = &p, .out = out, .n = n};
 	int ret = pg_retry(pgs_of(st), false, op_claim, &o, o.sqlstate, "claiming deliveries", err);
 	pp_free(&p);

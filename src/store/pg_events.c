@@ -508,6 +508,20 @@ static int store_chunks(pgs *s, pq_pipe *pl, chunk *ks, size_t nk, put_ctx *x, t
 	return ret;
 }
 
+/* Did a committed batch make deliveries? Those of a chunk with deliveries
+ * sent and a new event (an upper bound: they may be a duplicate's). */
+static bool chunks_made_deliveries(const chunk *ks, size_t nk, const put_ctx *x)
+{
+	for (size_t i = 0; i < nk; i++) {
+		if (!ks[i].rows || ks[i].dids.len <= 2) /* "{}" */
+			continue;
+		for (size_t j = ks[i].from; j < ks[i].to; j++)
+			if (x->results[j] == STORE_PUT_NEW)
+				return true;
+	}
+	return false;
+}
+
 /* The whole batch in one transaction, in two round trips (see above). */
 static int op_events_put(pgs *s, PGconn *c, void *ctx, th_error *err)
 {
@@ -561,6 +575,8 @@ static int op_events_put(pgs *s, PGconn *c, void *ctx, th_error *err)
 	if ((ret = store_chunks(s, &pl, ks, nk, x, err)) != 0)
 		goto fail;
 	pq_pipe_end(&pl);
+	if (chunks_made_deliveries(ks, nk, x))
+		atomic_store_explicit(&s->base.fresh_deliveries, true, memory_order_release);
 	goto out;
 fail:
 	str_copy(x->sqlstate, sizeof x->sqlstate, pl.sqlstate);

@@ -16,7 +16,7 @@
 /*
  * Text statements (PQexecParams) are parsed, analysed and planned by the
  * server every time: for an ingest batch's multi-row INSERT with its CTEs,
- * and for the dispatcher's claim (which runs after every commit), that was
+ * and for the dispatcher's claim (which runs after commits), that was
  * more server CPU than the inserts themselves. The statements of pg_int.h's
  * enum pq_stmt are prepared on first use instead, once per connection, and
  * then run by name. Which ones a connection has is kept with the PGconn

@@ -83,9 +83,9 @@ static int webhook_takes_events(sq *s, const char *id, bool *ok, th_error *err)
 }
 
 /* Store one event inside the batch transaction. *@result: NEW when inserted,
- * DUPLICATE for a second (webhook_id, action_id). */
+ * DUPLICATE for a second (webhook_id, action_id); *@made grows by its deliveries. */
 static int put_one(sq *s, const event *ev, const handler *hs, size_t nh, int64_t now,
-                   enum store_put *result, th_error *err)
+                   enum store_put *result, size_t *made, th_error *err)
 {
 	*result = STORE_PUT_DUPLICATE;
 	sqlite3_stmt *q = sq_stmt(s, Q_EVENT_INSERT, err);
@@ -121,7 +121,10 @@ static int put_one(sq *s, const event *ev, const handler *hs, size_t nh, int64_t
 		return 0;
 	*result = STORE_PUT_NEW;
 	int64_t seq = sqlite3_last_insert_rowid(s->db);
-	return insert_deliveries(s, ev, seq, 0, hs, nh, now, NULL, err);
+	size_t k = 0;
+	int ret = insert_deliveries(s, ev, seq, 0, hs, nh, now, &k, err);
+	*made += k;
+	return ret;
 }
 
 /* The hourly rollup: one upsert per distinct (hour, webhook, type) of the
@@ -202,6 +205,7 @@ int sq_events_put(store *st, event **evs, size_t n, enum store_put *results, th_
 		goto rollback;
 	const char *checked = NULL; /* the webhook id last checked, and its answer */
 	bool takes = false;
+	size_t made = 0; /* deliveries */
 	for (size_t i = 0; i < n; i++) {
 		event *ev = evs[i];
 		if (!store_event_storable(ev))
@@ -215,7 +219,7 @@ int sq_events_put(store *st, event **evs, size_t n, enum store_put *results, th_
 			results[i] = STORE_PUT_GONE; /* removed or being removed: not stored */
 			continue;
 		}
-		if ((ret = put_one(s, ev, hs, nh, now, &results[i], err)) != 0)
+		if ((ret = put_one(s, ev, hs, nh, now, &results[i], &made, err)) != 0)
 			goto rollback;
 	}
 	if ((ret = touch_webhooks(s, evs, results, n, err)) != 0)
@@ -224,6 +228,8 @@ int sq_events_put(store *st, event **evs, size_t n, enum store_put *results, th_
 		goto rollback;
 	if ((ret = sq_run(s, Q_COMMIT, "committing events", err)) != 0)
 		goto rollback;
+	if (made)
+		atomic_store_explicit(&st->fresh_deliveries, true, memory_order_release);
 	goto unlock;
 rollback:
 	sq_rollback(s);

@@ -28,6 +28,7 @@
 #ifndef TH_STORE_H
 #define TH_STORE_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -336,9 +337,22 @@ struct store {
 	 * start time, so a reused pid is not taken for the same process). Set
 	 * at open, read-only after. Recorded in deliveries.claimed_by. */
 	char instance[STORE_INSTANCE_MAX];
+	/* Set by events_put once a batch it committed made deliveries (due at
+	 * once); taken by store_take_fresh_deliveries. */
+	atomic_bool fresh_deliveries;
 };
 
 /* ---- the inline wrappers every caller uses (never st->ops-> directly) ---------- */
+
+/* Did events_put, through @st, commit deliveries since the last call? (And
+ * forget it.) After a group commit the dispatcher is woken only then: a
+ * claim after every batch of events no handler takes is a transaction for
+ * nothing (on PostgreSQL ~8% of the server's CPU per event stored). Work
+ * from elsewhere (other processes, retries, replays) waits for its poll. */
+static inline bool store_take_fresh_deliveries(store *st)
+{
+	return atomic_exchange_explicit(&st->fresh_deliveries, false, memory_order_acq_rel);
+}
 
 /* "sqlite" or "postgresql". */
 static inline const char *store_name(const store *st)

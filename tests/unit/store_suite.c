@@ -924,6 +924,11 @@ void suite_deliveries_for_matching_handlers(void **state)
 {
 	store_fx *f = suite_fx(state);
 	store *st = f->st;
+	/* no handler: a batch makes no deliveries, so it wakes no dispatcher */
+	event *lone = suite_ev_new("w1", "lone", "updateCard", "s", "{}", 2);
+	assert_int_equal(suite_put1(st, lone), STORE_PUT_NEW);
+	assert_false(store_take_fresh_deliveries(st));
+	suite_ev_free(lone);
 	suite_add_handler(st, "all", HANDLER_EXEC, NULL, NULL, true);
 	suite_add_handler(st, "comments", HANDLER_EXEC, "commentCard", NULL, true);
 	suite_add_handler(st, "moves", HANDLER_FORWARD, " addLabelToCard , updateCard:idList ",
@@ -947,6 +952,8 @@ void suite_deliveries_for_matching_handlers(void **state)
 	assert_int_equal(suite_events_put(st, evs, 5, r, &err), 0);
 	for (int i = 0; i < 5; i++)
 		assert_int_equal(r[i], STORE_PUT_NEW);
+	assert_true(store_take_fresh_deliveries(st));
+	assert_false(store_take_fresh_deliveries(st)); /* taken */
 
 	assert_int_equal(count_deliveries(st, move->id, "all"), 1);
 	assert_int_equal(count_deliveries(st, move->id, "moves"), 1);
@@ -981,6 +988,11 @@ void suite_deliveries_for_matching_handlers(void **state)
 	}
 	delivery_list_free(d, n);
 	assert_int_equal(store_delivery_list(st, "bogus", NULL, 0, &d, &n, &err), TH_EINVAL);
+	/* the same batch again: duplicates only, no delivery made */
+	assert_int_equal(suite_events_put(st, evs, 5, r, &err), 0);
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(r[i], STORE_PUT_DUPLICATE);
+	assert_false(store_take_fresh_deliveries(st));
 	for (size_t i = 0; i < TH_ARRAY_LEN(evs); i++)
 		suite_ev_free(evs[i]);
 }
