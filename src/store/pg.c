@@ -55,6 +55,25 @@ static void pg_quiet(void *arg, const char *message)
 	(void)message;
 }
 
+/* The settings of a server session of ours beyond the connect options:
+ * issued on every new session, at connect and after each PQreset (which
+ * starts a new one, without them). */
+static void pg_session_setup(PGconn *c)
+{
+	/* Event payloads (~3 KB) are compressed as they are stored: lz4 costs a
+	 * fraction of the server's default pglz (PostgreSQL 14+ built with lz4;
+	 * elsewhere this fails and the default stays). Applies to values written
+	 * in this session; reading either kind needs nothing. */
+	PQclear(PQexec(c, "SET default_toast_compression = lz4"));
+}
+
+void pq_reset(PGconn *c)
+{
+	PQreset(c);
+	if (PQstatus(c) == CONNECTION_OK)
+		pg_session_setup(c);
+}
+
 /* Open one connection with our settings. NULL with @err (TH_EUNAVAIL) on failure. */
 static PGconn *pg_connect(pgs *s, th_error *err)
 {
@@ -76,11 +95,7 @@ static PGconn *pg_connect(pgs *s, th_error *err)
 		return NULL;
 	}
 	PQsetNoticeProcessor(c, pg_quiet, NULL); /* kept across PQreset */
-	/* Event payloads (~3 KB) are compressed as they are stored: lz4 costs a
-	 * fraction of the server's default pglz (PostgreSQL 14+ built with lz4;
-	 * elsewhere this fails and the default stays). Applies to values written
-	 * on this connection; reading either kind needs nothing. */
-	PQclear(PQexec(c, "SET default_toast_compression = lz4"));
+	pg_session_setup(c);
 	if (pq_prepared_attach(c) != 0) {
 		th_err(err, TH_ENOMEM, "PostgreSQL at %s: out of memory", s->masked);
 		PQfinish(c);
@@ -108,7 +123,7 @@ static int pool_get(pgs *s, th_error *err)
 	pthread_mutex_unlock(&s->mu);
 	PGconn *c = s->conns[slot];
 	if (c && PQstatus(c) != CONNECTION_OK) {
-		PQreset(c);
+		pq_reset(c);
 		if (PQstatus(c) != CONNECTION_OK) {
 			PQfinish(c);
 			s->conns[slot] = c = NULL;
@@ -145,7 +160,7 @@ int with_conn(pgs *s, pg_op op, void *ctx, th_error *err)
 	}
 	int ret = op(s, s->conns[slot], ctx, err);
 	if (ret != 0 && PQstatus(s->conns[slot]) == CONNECTION_BAD) {
-		PQreset(s->conns[slot]);
+		pq_reset(s->conns[slot]);
 		if (PQstatus(s->conns[slot]) == CONNECTION_OK)
 			ret = op(s, s->conns[slot], ctx, err);
 		else

@@ -110,6 +110,8 @@ int pq_get(pgs *s, PGconn *c, const char *sql, pparams *p, const char *what, PGr
 /* Keep with @c (libpq's event procedure) which statements it prepared; 0 or
  * TH_ENOMEM. Called once per new connection; a reset forgets them. */
 int pq_prepared_attach(PGconn *c);
+/* PQreset @c, then give the new session our settings (pg.c). Check PQstatus after. */
+void pq_reset(PGconn *c);
 /* Make sure @c has statement @id (PQS_*, its text @sql) prepared; outside
  * pipeline mode. 0, or the error (the caller then fails as the statement would). */
 int pq_prepare(pgs *s, PGconn *c, int id, const char *sql, th_error *err);

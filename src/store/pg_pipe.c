@@ -247,5 +247,5 @@ void pq_pipe_end(pq_pipe *pl)
 		PQclear(r);
 	}
 	if (PQexitPipelineMode(pl->c) != 1 && PQstatus(pl->c) == CONNECTION_OK)
-		PQreset(pl->c);
+		pq_reset(pl->c);
 }
