@@ -708,6 +708,7 @@ static void pg_close(store *st)
 			PQfinish(s->conns[i]);
 	free(s->conns);
 	free(s->busy);
+	pg_batch_forget_handlers(s);
 	if (s->conninfo) {
 		memset(s->conninfo, 0, strlen(s->conninfo)); /* it holds the password */
 		free(s->conninfo);

@@ -2,7 +2,7 @@
 /*
  * pg_int.h — what the files of the PostgreSQL store share (private to
  * src/store): the handle and its pool, query parameters, and the helpers of
- * pg.c that every entity file (pg_webhooks.c, pg_events.c,
+ * pg.c that every entity file (pg_webhooks.c, pg_events.c, pg_batch.c,
  * pg_deliveries.c, pg_users.c) runs its SQL with.
  *
  * Threads: the handle is shared; a connection is used by the one thread that
@@ -29,7 +29,8 @@ enum pq_stmt {
 	PQS_CLAIM,
 	PQS_CLAIM_PLAN, /* the claim's planner settings (pg_deliveries.c) */
 	PQS_HANDLERS,
-	PQS_WEBHOOK_CHECK_1,                                   /* + k - 1: k webhook ids */
+	PQS_BATCH_GUARD,     /* a one-round-trip batch's check (pg_batch.c) */
+	PQS_WEBHOOK_CHECK_1, /* + k - 1: k webhook ids */
 	PQS_EVENTS_1 = PQS_WEBHOOK_CHECK_1 + PQS_WEBHOOKS_MAX, /* + n - 1: n events */
 	PQS_COUNT = PQS_EVENTS_1 + PQS_EVENTS_MAX
 };
@@ -42,8 +43,10 @@ typedef struct pgs {
 	size_t pool_size;
 	PGconn **conns;     /* pool_size slots; NULL until first used */
 	bool *busy;         /* slot in use by a thread */
-	pthread_mutex_t mu; /* guards busy[] (not the connections themselves) */
+	pthread_mutex_t mu; /* guards busy[] and snap (not the connections themselves) */
 	pthread_cond_t cv;  /* signalled when a slot is released */
+	/* the enabled handlers as the last batch read them (pg_batch.c) */
+	struct pg_handlers_snap *snap;
 } pgs;
 
 static inline pgs *pgs_of(store *st)
@@ -110,6 +113,10 @@ int pq_get(pgs *s, PGconn *c, const char *sql, pparams *p, const char *what, PGr
 /* Keep with @c (libpq's event procedure) which statements it prepared; 0 or
  * TH_ENOMEM. Called once per new connection; a reset forgets them. */
 int pq_prepared_attach(PGconn *c);
+/* Drop the store's snapshot of the enabled handlers (pg_batch.c); at close. */
+void pg_batch_forget_handlers(pgs *s);
+/* The enabled handlers, for matching events (HANDLER_COLS). */
+#define PG_ENABLED_HANDLERS "SELECT " HANDLER_COLS " FROM handlers WHERE enabled"
 /* PQreset @c, then give the new session our settings (pg.c). Check PQstatus after. */
 void pq_reset(PGconn *c);
 /* Make sure @c has statement @id (PQS_*, its text @sql) prepared; outside

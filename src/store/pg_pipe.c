@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * pg_pipe.c — libpq's pipeline mode for the PostgreSQL store (pg_int.h's
- * pq_pipe_*): what the ingest batch (pg_events.c) sends in two round trips;
+ * pq_pipe_*): what the ingest batch (pg_batch.c) sends in one round trip or two;
  * and the statements of the hot paths prepared once per connection (pq_prepare).
  */
 #include <libpq-events.h>

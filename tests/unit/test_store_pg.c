@@ -491,6 +491,81 @@ static void test_pg_payload_lz4(void **state)
 	assert_int_equal(put_compressible(f, "a2"), 2);
 }
 
+/* How many deliveries the event of @action_id has to @handler_id. */
+static int64_t deliveries_to(fx *f, const char *action_id, const char *handler_id)
+{
+	char sql[300];
+	str_printf(sql, sizeof sql,
+	           "SELECT count(*) FROM deliveries d JOIN events e ON e.id = d.event_id"
+	           " WHERE e.action_id = '%s' AND d.handler_id = '%s'",
+	           action_id, handler_id);
+	return db_value(f->db, sql);
+}
+
+/* Run @sql (an UPDATE) on the test's database from a connection of its own. */
+static void db_update(fx *f, const char *sql)
+{
+	char q[400];
+	str_printf(q, sizeof q, "WITH u AS (%s RETURNING 1) SELECT count(*) FROM u", sql);
+	assert_true(db_value(f->db, q) >= 1);
+}
+
+/* A batch takes its handlers from the store's previous batch and stores in
+ * one round trip when its guard finds them, and its webhooks, unchanged
+ * (pg_events.c). Changes made elsewhere between two batches (another
+ * instance, or SQL) are seen by the very next one: a handler added, edited,
+ * disabled, and a webhook being removed. Without the guard, each step below
+ * would store with the previous batch's view. */
+static void test_pg_batch_sees_changes_elsewhere(void **state)
+{
+	fx *f = *state;
+	store *st = f->base.st, *other = NULL;
+	th_error err = {0};
+	assert_int_equal(store_open(&other, f->base.url, &err), 0);
+	suite_add_webhook(st, "w1", "m1", "t");
+	suite_add_webhook(st, "w2", "m2", "t");
+	const char *actions[] = {"a1", "a2", "a3", "a4", "a5"};
+	for (size_t i = 0; i < TH_ARRAY_LEN(actions); i++) {
+		if (i == 1) /* another instance adds a handler */
+			suite_add_handler(other, "h1", HANDLER_EXEC, NULL, NULL, true);
+		if (i == 3) /* now it takes another type only */
+			db_update(f, "UPDATE handlers SET on_types = 'other' WHERE id = 'h1'");
+		if (i == 4) { /* a second one, and the first disabled */
+			suite_add_handler(other, "h2", HANDLER_EXEC, NULL, NULL, true);
+			db_update(f, "UPDATE handlers SET on_types = NULL, enabled = false"
+			             " WHERE id = 'h1'");
+		}
+		event *ev = suite_ev_new("w1", actions[i], "t", "s", NULL, 0);
+		assert_int_equal(suite_put1(st, ev), STORE_PUT_NEW);
+		suite_ev_free(ev);
+	}
+	assert_int_equal(deliveries_to(f, "a1", "h1"), 0);
+	assert_int_equal(deliveries_to(f, "a2", "h1"), 1); /* the batch right after the add */
+	assert_int_equal(deliveries_to(f, "a3", "h1"), 1);
+	assert_int_equal(deliveries_to(f, "a4", "h1"), 0);
+	assert_int_equal(deliveries_to(f, "a5", "h1"), 0);
+	assert_int_equal(deliveries_to(f, "a5", "h2"), 1);
+
+	/* a batch over two webhooks, then again once another instance began removing one */
+	for (int round = 0; round < 2; round++) {
+		if (round == 1)
+			db_update(f, "UPDATE webhooks SET state = 'removing' WHERE id = 'w2'");
+		char a[8], b[8];
+		str_printf(a, sizeof a, "x%d", round);
+		str_printf(b, sizeof b, "y%d", round);
+		event *evs[2] = {suite_ev_new("w1", a, "t", "s", NULL, 0),
+		                 suite_ev_new("w2", b, "t", "s", NULL, 0)};
+		enum store_put r[2];
+		assert_int_equal(store_events_put(st, evs, 2, r, &err), 0);
+		assert_int_equal(r[0], STORE_PUT_NEW);
+		assert_int_equal(r[1], round == 0 ? STORE_PUT_NEW : STORE_PUT_GONE);
+		suite_ev_free(evs[0]);
+		suite_ev_free(evs[1]);
+	}
+	assert_int_equal(db_value(f->db, "SELECT count(*) FROM events WHERE webhook_id = 'w2'"), 1);
+	store_close(other);
+}
+
 /* Two instances (separate handles, separate pools) and several threads each
  * claim at once: SKIP LOCKED hands every delivery to exactly one claimer. */
 struct claimer {
@@ -889,6 +964,7 @@ int main(void)
 	    cmocka_unit_test(test_pg_statement_timeout),
 	    T(test_pg_reconnect),
 	    T(test_pg_payload_lz4),
+	    T(test_pg_batch_sees_changes_elsewhere),
 	    T(test_pg_concurrent_claims),
 	    T(test_pg_claim_same_as_full_walk),
 	    T(test_pg_overlapping_batches),
