@@ -557,6 +557,28 @@ static bool chunks_made_deliveries(const chunk *ks, size_t nk, const put_ctx *x)
 	return false;
 }
 
+/* The end of a batch's transaction, @ret its outcome so far: committed (0),
+ * tell the dispatcher when it made deliveries; failed, keep its SQLSTATE (for
+ * the retry), read the pipeline to its end, roll back and mark every event
+ * failed. Returns @ret. */
+static int batch_end(pgs *s, PGconn *c, pq_pipe *pl, const chunk *ks, size_t nk, put_ctx *x,
+                     int ret)
+{
+	if (ret == 0) {
+		pq_pipe_end(pl);
+		if (chunks_made_deliveries(ks, nk, x))
+			atomic_store_explicit(&s->base.fresh_deliveries, true,
+			                      memory_order_release);
+		return 0;
+	}
+	str_copy(x->sqlstate, sizeof x->sqlstate, pl->sqlstate);
+	pq_pipe_end(pl);
+	pq_rollback(c);
+	for (size_t i = 0; i < x->n; i++)
+		x->results[i] = STORE_PUT_FAILED;
+	return ret;
+}
+
 /* The batch in two round trips (see above), which renews the store's
  * snapshot of the handlers. @ids: its @nw webhooks. */
 static int put_two_rounds(pgs *s, PGconn *c, put_ctx *x, const char **ids, size_t nw, th_error *err)
@@ -577,45 +599,35 @@ static int put_two_rounds(pgs *s, PGconn *c, put_ctx *x, const char **ids, size_
 	                             "loading handlers", err)) != 0 ||
 	    (ret = send_webhook_checks(s, &pl, ids, nw, err)) != 0 ||
 	    (ret = pq_pipe_sync(s, &pl, err)) != 0)
-		goto fail;
+		goto end;
 	if (!(ks = chunks_new(x, &nk))) { /* while the server answers round 1 */
 		ret = th_err(err, TH_ENOMEM, "out of memory");
-		goto fail;
+		goto end;
 	}
 	bool gone = false;
 	if ((ret = read_handlers(s, &pl, &hs, &nh, fp, err)) != 0 ||
 	    (ret = read_webhook_checks(s, &pl, x, nw, &gone, err)) != 0 ||
 	    (ret = pq_pipe_synced(s, &pl, err)) != 0)
-		goto fail;
+		goto end;
 	h = snap_publish(s, hs, nh, fp); /* owns hs from here on */
 	hs = NULL;
 	if (!h) {
 		ret = th_err(err, TH_ENOMEM, "out of memory");
-		goto fail;
+		goto end;
 	}
 	/* rare: an event of a removed webhook; its chunk is built again without it */
 	for (size_t i = 0; i < nk && gone; i++)
 		if (chunk_rebuild(&ks[i], x) != 0) {
 			ret = th_err(err, TH_ENOMEM, "out of memory");
-			goto fail;
+			goto end;
 		}
 	for (size_t i = 0; i < nk; i++)
 		if (ks[i].rows && (ret = chunk_finish(&ks[i], x, h->hs, h->n, err)) != 0)
-			goto fail;
-	if ((ret = send_chunks(s, &pl, ks, nk, err)) != 0 ||
-	    (ret = read_chunks(s, &pl, ks, nk, x, err)) != 0)
-		goto fail;
-	pq_pipe_end(&pl);
-	if (chunks_made_deliveries(ks, nk, x))
-		atomic_store_explicit(&s->base.fresh_deliveries, true, memory_order_release);
-	goto out;
-fail:
-	str_copy(x->sqlstate, sizeof x->sqlstate, pl.sqlstate);
-	pq_pipe_end(&pl);
-	pq_rollback(c);
-	for (size_t i = 0; i < x->n; i++)
-		x->results[i] = STORE_PUT_FAILED;
-out:
+			goto end;
+	if ((ret = send_chunks(s, &pl, ks, nk, err)) == 0)
+		ret = read_chunks(s, &pl, ks, nk, x, err);
+end:
+	ret = batch_end(s, c, &pl, ks, nk, x, ret);
 	chunks_free(ks, nk);
 	handler_list_free(hs, nh);
 	snap_put(s, h);
@@ -654,11 +666,11 @@ static int put_one_round(pgs *s, PGconn *c, put_ctx *x, const struct pg_handlers
 		x->results[i] = STORE_PUT_FAILED;
 	if (guard_params(&gp, &arr, ids, nw, h) != 0 || !(ks = chunks_new(x, &nk))) {
 		ret = th_err(err, TH_ENOMEM, "out of memory");
-		goto fail;
+		goto end;
 	}
 	for (size_t i = 0; i < nk; i++)
 		if (ks[i].rows && (ret = chunk_finish(&ks[i], x, h->hs, h->n, err)) != 0)
-			goto fail;
+			goto end;
 	if ((ret = prepare_batch(s, c, x, nw, true, err)) != 0 ||
 	    (ret = pq_pipe_begin(s, &pl, c, err)) != 0 ||
 	    (ret = pq_pipe_send(s, &pl, "BEGIN", NULL, "starting a transaction", err)) != 0 ||
@@ -666,24 +678,14 @@ static int put_one_round(pgs *s, PGconn *c, put_ctx *x, const struct pg_handlers
 	                             "checking the batch's webhooks and handlers", err)) != 0 ||
 	    (ret = send_chunks(s, &pl, ks, nk, err)) != 0 ||
 	    (ret = pq_pipe_done(s, &pl, "starting a transaction", err)) != 0)
-		goto fail;
+		goto end;
 	if ((ret = pq_pipe_done(s, &pl, "checking the batch's webhooks and handlers", err)) != 0) {
 		*stale = str_eq(pl.sqlstate, GUARD_REFUSED);
-		goto fail;
+		goto end;
 	}
-	if ((ret = read_chunks(s, &pl, ks, nk, x, err)) != 0)
-		goto fail;
-	pq_pipe_end(&pl);
-	if (chunks_made_deliveries(ks, nk, x))
-		atomic_store_explicit(&s->base.fresh_deliveries, true, memory_order_release);
-	goto out;
-fail:
-	str_copy(x->sqlstate, sizeof x->sqlstate, pl.sqlstate);
-	pq_pipe_end(&pl);
-	pq_rollback(c);
-	for (size_t i = 0; i < x->n; i++)
-		x->results[i] = STORE_PUT_FAILED;
-out:
+	ret = read_chunks(s, &pl, ks, nk, x, err);
+end:
+	ret = batch_end(s, c, &pl, ks, nk, x, ret);
 	chunks_free(ks, nk);
 	pp_free(&gp);
 	buf_free(&arr);

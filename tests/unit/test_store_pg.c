@@ -405,6 +405,18 @@ static void put_and_claim(store *st, const char *action_id)
 	delivery_list_free(ds, n);
 }
 
+/* The server drops the store's connections (an administrator, a failover). */
+static void drop_store_connections(fx *f)
+{
+	char sql[300];
+	str_printf(sql, sizeof sql,
+	           "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+	           " WHERE datname = '%s' AND application_name = 'trellohook'",
+	           f->db);
+	assert_true(db_value(f->db, sql) >= 1);
+	usleep(100 * 1000);
+}
+
 /* The server drops our connections (an administrator, a failover) or
  * restarts: the next operations reconnect on their own (and prepare their
  * statements again in the new sessions). */
@@ -415,13 +427,7 @@ static void test_pg_reconnect(void **state)
 	th_error err = {0};
 	suite_add_webhook(st, "w1", "m", "t");
 	put_and_claim(st, "a0"); /* the pool's connection has prepared statements */
-	char sql[300];
-	str_printf(sql, sizeof sql,
-	           "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
-	           " WHERE datname = '%s' AND application_name = 'trellohook'",
-	           f->db);
-	assert_true(db_value(f->db, sql) >= 1);
-	usleep(100 * 1000);
+	drop_store_connections(f);
 	webhook w = {0};
 	assert_int_equal(store_webhook_get(st, "w1", &w, &err), 0);
 	webhook_clear(&w);
@@ -477,13 +483,7 @@ static void test_pg_payload_lz4(void **state)
 		return; /* a server without lz4 keeps its default */
 	assert_int_equal(lz4, 1);
 
-	char sql[300];
-	str_printf(sql, sizeof sql,
-	           "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
-	           " WHERE datname = '%s' AND application_name = 'trellohook'",
-	           f->db);
-	assert_true(db_value(f->db, sql) >= 1);
-	usleep(100 * 1000);
+	drop_store_connections(f);
 	th_error err = {0};
 	webhook w = {0};
 	assert_int_equal(store_webhook_get(st, "w1", &w, &err), 0); /* reconnects */
