@@ -41,7 +41,9 @@
 #                               ROUNDS=1)
 # ROUNDS repeats every exec run and webhook's, round after round: on a shared
 # machine compare rows within a round.
-# Appends a section to bench/RESULTS.md. Not a test: nothing here asserts a speed.
+# Prints a section for bench/RESULTS.md; APPEND=1 also appends it there (like the other
+# benches, results go in by hand otherwise: a run made only to profile leaves no trace).
+# Not a test: nothing here asserts a speed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${N:-5000}
@@ -309,5 +311,7 @@ Forward (loopback node:http answering 204), once after the rounds: $fwd_rate del
 MD
 )
 echo "$report"
-[ -f bench/RESULTS.md ] || printf '# Benchmarks\n' >bench/RESULTS.md
-printf '%s\n' "$report" >>bench/RESULTS.md
+if [ "${APPEND:-0}" = 1 ]; then
+	[ -f bench/RESULTS.md ] || printf '# Benchmarks\n' >bench/RESULTS.md
+	printf '%s\n' "$report" >>bench/RESULTS.md
+fi
