@@ -694,7 +694,8 @@ end:
 
 /* May @id go into the guard's text[] literal as it is? (Printable ASCII: a
  * webhook id always is; anything else takes the two-round path, which
- * sends each id as a parameter of its own, repaired.) */
+ * sends each id as a parameter of its own, repaired. Not id_is_wellformed:
+ * the store takes any id its callers give, and the literal needs only this.) */
 static bool plain_id(const char *id)
 {
 	for (; *id; id++)
@@ -722,7 +723,7 @@ static int op_events_put(pgs *s, PGconn *c, void *ctx, th_error *err)
 	int ret = 0;
 	bool stale = true;
 	if (h) {
-		th_error e = {0, {0}};
+		th_error e = {0};
 		ret = put_one_round(s, c, x, h, ids, nw, &stale, &e);
 		snap_put(s, h);
 		if (!stale && ret != 0 && err)
