@@ -68,6 +68,9 @@ struct conn_req {
 	const char *early_msg;
 	char remote[NET_ADDR_LEN];
 	http_stream *stream; /* the handler answers with a stream (until its response is made) */
+	struct http_deferred *deferred; /* http_defer()'s, freed with the request */
+	http_answer_fn answer;          /* makes the deferred answer here (NULL: res is it) */
+	void *answer_arg;
 };
 
 struct http_deferred {
@@ -569,6 +572,17 @@ static int begin_request(struct conn_req *cr, const char *url, const char *metho
 
 /* ---- the access handler ------------------------------------------------------------ */
 
+/* A deferred answer made by its finisher's function, on this thread; with
+ * @res NULL the function only frees what it holds (no answer will be sent). */
+static void make_answer(struct conn_req *cr, http_response *res)
+{
+	http_answer_fn answer = cr->answer;
+	if (!answer)
+		return;
+	cr->answer = NULL;
+	answer(cr->answer_arg, res);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_data_size, void **req_cls)
@@ -629,8 +643,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	}
 
 	if (cr->phase == PHASE_DEFERRED) {
-		/* Resumed: the deferred answer is in cr->res. */
+		/* Resumed: the deferred answer is in cr->res, or made now. */
 		cr->phase = PHASE_READY;
+		make_answer(cr, &cr->res);
 		return send_response(cr);
 	}
 	if (cr->phase == PHASE_READY)
@@ -657,6 +672,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 			/* answered already, before we could suspend */
 			pthread_mutex_unlock(&srv->lock);
 			cr->phase = PHASE_READY;
+			make_answer(cr, &cr->res);
 			result = send_response(cr);
 		} else {
 			cr->phase = PHASE_DEFERRED;
@@ -685,6 +701,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 	guard_phase(srv->guard, cr->slot, GUARD_IDLE);
 	if (cr->stream)
 		stream_drop(cr->stream); /* ended before its response was made */
+	make_answer(cr, NULL);           /* ended before its deferred answer was made */
+	free(cr->deferred);
 	http_response_clear(&cr->res);
 	buf_free(&cr->body);
 	free(cr);
@@ -709,21 +727,26 @@ http_deferred *http_defer(http_request *req)
 	if (!d)
 		return NULL;
 	d->cr = cr;
+	cr->deferred = d; /* freed on this thread, with the request */
 	pthread_mutex_lock(&cr->srv->lock);
 	cr->srv->outstanding++;
 	pthread_mutex_unlock(&cr->srv->lock);
 	return d;
 }
 
-void http_deferred_finish(http_deferred *d, http_response *res)
+/* The deferred answer is known: @res (moved), or @answer's to make. */
+static void deferred_end(http_deferred *d, http_response *res, http_answer_fn answer, void *arg)
 {
 	struct conn_req *cr = d->cr;
 	struct http_server *srv = cr->srv;
-	free(d);
 	pthread_mutex_lock(&srv->lock);
-	http_response_clear(&cr->res);
-	cr->res = *res; /* move */
-	http_response_init(res);
+	if (res) {
+		http_response_clear(&cr->res);
+		cr->res = *res; /* move */
+		http_response_init(res);
+	}
+	cr->answer = answer;
+	cr->answer_arg = arg;
 	cr->finished = true;
 	if (cr->suspended) {
 		cr->suspended = false;
@@ -733,6 +756,16 @@ void http_deferred_finish(http_deferred *d, http_response *res)
 	if (!srv->outstanding)
 		pthread_cond_broadcast(&srv->idle);
 	pthread_mutex_unlock(&srv->lock);
+}
+
+void http_deferred_finish(http_deferred *d, http_response *res)
+{
+	deferred_end(d, res, NULL, NULL);
+}
+
+void http_deferred_answer(http_deferred *d, http_answer_fn answer, void *arg)
+{
+	deferred_end(d, NULL, answer, arg);
 }
 
 /* ---- listening ----------------------------------------------------------------------- */

@@ -35,7 +35,7 @@
  *
  * A handler may answer later from another thread (group commit): it calls
  * http_defer(), returns HTTP_DEFERRED, and whoever finishes the work calls
- * http_deferred_finish() exactly once.
+ * http_deferred_finish() or http_deferred_answer() exactly once.
  */
 #ifndef TH_HTTP_H
 #define TH_HTTP_H
@@ -113,8 +113,17 @@ typedef struct http_deferred http_deferred;
  * server; the handler must then return HTTP_DEFERRED. */
 http_deferred *http_defer(http_request *req);
 /* Send @res (moved: the caller's struct is left empty) as the answer. Call
- * exactly once per http_defer(), from any thread. */
+ * exactly once per http_defer() (or http_deferred_answer), from any thread. */
 void http_deferred_finish(http_deferred *d, http_response *res);
+/* Makes a deferred answer: fills @res — or, with @res NULL, only frees @arg:
+ * the request ended before its answer could be sent (the server stopped). */
+typedef void (*http_answer_fn)(void *arg, http_response *res);
+/* Instead of http_deferred_finish: the answer is made by @answer(@arg, ...)
+ * on the server thread that serves the connection, just before it is sent,
+ * and is called exactly once. For a finisher on another thread (the group
+ * commit's writer) whose request's memory is best freed where it was
+ * allocated. */
+void http_deferred_answer(http_deferred *d, http_answer_fn answer, void *arg);
 
 /* ---- streams ----------------------------------------------------------------
 

@@ -35,6 +35,10 @@ struct pending {
 	http_request *req;
 	http_deferred *d;
 	int64_t started_us; /* arrival, for the latency histogram */
+	/* the event's fate, from the writer, for the answer made on the request's thread */
+	enum svc_recv outcome;
+	char busy_why[sizeof(((th_error *)0)->msg)];
+	svc_recv_left *left;
 };
 
 /* Answer @status with @msg (one line). */
@@ -65,30 +69,44 @@ static void *on_accept(void *ctx)
 	return mine;
 }
 
-/* svc_recv_opts.done (usually the writer thread): answer the waiting request. */
-static void on_done(void *ctx, enum svc_recv outcome, const th_error *err)
+/* http_answer_fn, on the request's own thread: the answer to the event's fate,
+ * and the event's memory freed where it was allocated (svc_recv_release). */
+static void answer(void *ctx, http_response *res)
 {
 	struct pending *p = ctx;
-	http_response res;
-	http_response_init(&res);
-	switch (outcome) {
-	case SVC_RECV_STORED: http_response_text(&res, 200, "ok\n"); break;
-	case SVC_RECV_DUPLICATE: http_response_text(&res, 200, "ok (duplicate)\n"); break;
-	case SVC_RECV_GONE: http_response_text(&res, 410, "webhook removed\n"); break;
-	case SVC_RECV_BUSY:
-		http_response_text(&res, 503, "busy, retry later: %s\n", err ? err->msg : "");
-		http_response_header(&res, "Retry-After", "5");
-		break;
-	default:
-		http_response_text(&res, 503, "store unavailable, retry later\n");
-		http_response_header(&res, "Retry-After", "5");
-		break;
+	if (res) {
+		switch (p->outcome) {
+		case SVC_RECV_STORED: http_response_text(res, 200, "ok\n"); break;
+		case SVC_RECV_DUPLICATE: http_response_text(res, 200, "ok (duplicate)\n"); break;
+		case SVC_RECV_GONE: http_response_text(res, 410, "webhook removed\n"); break;
+		case SVC_RECV_BUSY:
+			http_response_text(res, 503, "busy, retry later: %s\n", p->busy_why);
+			http_response_header(res, "Retry-After", "5");
+			break;
+		default:
+			http_response_text(res, 503, "store unavailable, retry later\n");
+			http_response_header(res, "Retry-After", "5");
+			break;
+		}
+		if (p->outcome != SVC_RECV_BUSY)
+			metrics_observe(&p->sc->m->callback_latency,
+			                time_mono_us() - p->started_us);
 	}
-	if (outcome != SVC_RECV_BUSY)
-		metrics_observe(&p->sc->m->callback_latency, time_mono_us() - p->started_us);
-	http_deferred_finish(p->d, &res);
-	http_response_clear(&res);
+	svc_recv_release(p->left);
 	free(p);
+}
+
+/* svc_recv_opts.done (usually the writer thread): the answer is made by
+ * answer() on the request's thread, which frees what the request allocated —
+ * this thread only notes the outcome (issue 18: frees here contended on the
+ * request threads' allocator arenas). */
+static void on_done(void *ctx, enum svc_recv outcome, const th_error *err, svc_recv_left *left)
+{
+	struct pending *p = ctx;
+	p->outcome = outcome;
+	p->left = left;
+	str_printf(p->busy_why, sizeof p->busy_why, "%s", err ? err->msg : "");
+	http_deferred_answer(p->d, answer, p);
 }
 
 static int receive(svc_ctx *sc, http_request *req, http_response *res, const char *id)

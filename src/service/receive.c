@@ -24,12 +24,24 @@
 #include "util/log.h"
 #include "util/sign.h"
 
-/* An accepted event on its way through the queue. */
+/* An accepted event on its way through the queue; after done, the receiver's
+ * to free (svc_recv_release). */
 struct recv_pending {
 	svc_ctx *sc;
-	void (*done)(void *done_ctx, enum svc_recv outcome, const th_error *err);
+	event *ev;
+	void (*done)(void *done_ctx, enum svc_recv outcome, const th_error *err,
+	             svc_recv_left *left);
 	void *done_ctx;
 };
+
+void svc_recv_release(svc_recv_left *p)
+{
+	if (!p)
+		return;
+	event_clear(p->ev);
+	free(p->ev);
+	free(p);
+}
 
 const char *svc_recv_name(enum svc_recv r)
 {
@@ -96,10 +108,8 @@ static void on_stored(void *ctx, event *ev, enum store_put result, const th_erro
 		outcome = SVC_RECV_STORE_FAILED;
 		break;
 	}
-	event_clear(ev);
-	free(ev);
-	p->done(p->done_ctx, outcome, err);
-	free(p);
+	/* the event and p go back to the receiver, to be freed on its thread */
+	p->done(p->done_ctx, outcome, err, p);
 }
 
 /* Step 2: the signature, over the raw bytes. SVC_RECV_QUEUED when it verifies. */
@@ -173,6 +183,7 @@ enum svc_recv svc_receive(svc_ctx *sc, const char *id, const char *signature, co
 		return refused(sc, REJECT_STORE_UNAVAILABLE, SVC_RECV_NOMEM);
 	}
 	p->sc = sc;
+	p->ev = ev;
 	p->done = o->done;
 	p->done_ctx = done_ctx;
 	int qrc = sc->queue_submit
@@ -183,10 +194,7 @@ enum svc_recv svc_receive(svc_ctx *sc, const char *id, const char *signature, co
 		log_warn("callback", "cannot queue action %s: %s", ev->action_id, err->msg);
 		atomic_fetch_add_explicit(&sc->m->rejected[REJECT_STORE_UNAVAILABLE], 1,
 		                          memory_order_relaxed);
-		event_clear(ev);
-		free(ev);
-		free(p);
-		o->done(done_ctx, SVC_RECV_BUSY, err);
+		o->done(done_ctx, SVC_RECV_BUSY, err, p);
 	}
 	return SVC_RECV_QUEUED;
 }

@@ -276,6 +276,9 @@ enum svc_recv {
 /* The short name of an outcome ("stored", "bad signature"...), for logs and tests. */
 const char *svc_recv_name(enum svc_recv r);
 
+/* An accepted event's memory, handed back by svc_recv_opts.done. */
+typedef struct recv_pending svc_recv_left;
+
 typedef struct svc_recv_opts {
 	const char *remote;      /* the client's address, for logs ("" or NULL: unknown) */
 	bool signature_repeated; /* X-Trello-Webhook came more than once (is malformed) */
@@ -285,10 +288,20 @@ typedef struct svc_recv_opts {
 	void *(*accept)(void *ctx);
 	void *ctx;
 	/* Called exactly once for every accepted event, with STORED, DUPLICATE,
-	 * GONE, BUSY or STORE_FAILED (@err says why for the last two) — possibly before
-	 * svc_receive returns, usually on the queue's writer thread. */
-	void (*done)(void *done_ctx, enum svc_recv outcome, const th_error *err);
+	 * GONE, BUSY or STORE_FAILED (@err says why for the last two; it lives only
+	 * during the call) — possibly before svc_receive returns, usually on the
+	 * queue's writer thread. @left is the event's memory, now the callee's to
+	 * free with svc_recv_release(). */
+	void (*done)(void *done_ctx, enum svc_recv outcome, const th_error *err,
+	             svc_recv_left *left);
 } svc_recv_opts;
+
+/* Free what an accepted event left behind (NULL-safe). Call it on the thread
+ * that called svc_receive(), which allocated it: glibc's allocator then takes
+ * the memory back into that thread's cache. Freed on the writer thread instead,
+ * every block went back to another thread's arena under its lock, and the
+ * request threads and the writer queued on that lock (issue 18). */
+void svc_recv_release(svc_recv_left *left);
 
 /* Decide one POST to /callbacks/@id: the webhook is known here (from the
  * cache), not being removed, @signature (X-Trello-Webhook, NULL when absent)

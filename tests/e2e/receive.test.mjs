@@ -5,6 +5,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import http from 'node:http';
+import net from 'node:net';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { control } from './lib/mock.mjs';
@@ -214,6 +215,35 @@ test('the store unavailable gives 503, never 200', async () => {
   // after the lock is gone, Trello's retry succeeds
   assert.equal((await post(body)).status, 200);
   assert.ok(eventByAction(id));
+});
+
+test('clients that hang up before their answer leave serve answering the next POST', async () => {
+  // Each request is complete on the wire; the client is gone before the group
+  // commit answers, so the answer is made (or given up) for a closed socket —
+  // the path where the request's memory is freed on its own thread.
+  const url = new URL(wh.callback_url);
+  const sent = [];
+  await Promise.all(Array.from({ length: 40 }, (_, i) => new Promise((resolve) => {
+    const p = freshPayload(`hang-up ${i}`);
+    sent.push(p.id);
+    const sig = trelloSignature(s.env.TRELLO_API_SECRET, p.body, wh.callback_url);
+    const sock = net.connect(Number(url.port), url.hostname, () => {
+      sock.write(`POST ${url.pathname} HTTP/1.1\r\nHost: ${url.host}\r\n` +
+        `Content-Type: application/json\r\nX-Trello-Webhook: ${sig}\r\n` +
+        `Content-Length: ${Buffer.byteLength(p.body)}\r\n\r\n${p.body}`, () => {
+        if (i % 2) sock.destroy(); else sock.end(); // a reset, or a half-close
+        resolve();
+      });
+    });
+    sock.on('error', () => resolve());
+  })));
+  const { id, body } = freshPayload('after the hang-ups');
+  assert.equal((await post(body)).status, 200);
+  assert.ok(eventByAction(id));
+  const rows = thJson(s.env, ['events', 'ls', '--limit', '1000']).filter((e) => sent.includes(e.action_id));
+  assert.equal(new Set(rows.map((e) => e.action_id)).size, rows.length, 'no hung-up event stored twice');
+  const health = await fetch(`${s.env.CALLBACK_DOMAIN}/healthz`);
+  assert.equal(health.status, 200);
 });
 
 test('crash: kill -9 during a burst loses no event that got 200', async () => {

@@ -65,9 +65,11 @@ static void *on_accept(void *ctx)
 	return f->refuse_accept ? NULL : f;
 }
 
-static void on_done(void *ctx, enum svc_recv outcome, const th_error *err)
+static void on_done(void *ctx, enum svc_recv outcome, const th_error *err, svc_recv_left *left)
 {
 	fx *f = ctx;
+	assert_non_null(left); /* every accepted event hands its memory back */
+	svc_recv_release(left);
 	pthread_mutex_lock(&f->mu);
 	f->last = outcome;
 	str_copy(f->last_msg, sizeof f->last_msg, err ? err->msg : "");
