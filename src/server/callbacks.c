@@ -105,7 +105,8 @@ static void on_done(void *ctx, enum svc_recv outcome, const th_error *err, svc_r
 	struct pending *p = ctx;
 	p->outcome = outcome;
 	p->left = left;
-	str_printf(p->busy_why, sizeof p->busy_why, "%s", err ? err->msg : "");
+	if (outcome == SVC_RECV_BUSY) /* the only answer that says why */
+		str_printf(p->busy_why, sizeof p->busy_why, "%s", err ? err->msg : "");
 	http_deferred_answer(p->d, answer, p);
 }
 

@@ -222,10 +222,8 @@ test('clients that hang up before their answer leave serve answering the next PO
   // commit answers, so the answer is made (or given up) for a closed socket —
   // the path where the request's memory is freed on its own thread.
   const url = new URL(wh.callback_url);
-  const sent = [];
   await Promise.all(Array.from({ length: 40 }, (_, i) => new Promise((resolve) => {
     const p = freshPayload(`hang-up ${i}`);
-    sent.push(p.id);
     const sig = trelloSignature(s.env.TRELLO_API_SECRET, p.body, wh.callback_url);
     const sock = net.connect(Number(url.port), url.hostname, () => {
       sock.write(`POST ${url.pathname} HTTP/1.1\r\nHost: ${url.host}\r\n` +
@@ -240,8 +238,7 @@ test('clients that hang up before their answer leave serve answering the next PO
   const { id, body } = freshPayload('after the hang-ups');
   assert.equal((await post(body)).status, 200);
   assert.ok(eventByAction(id));
-  const rows = thJson(s.env, ['events', 'ls', '--limit', '1000']).filter((e) => sent.includes(e.action_id));
-  assert.equal(new Set(rows.map((e) => e.action_id)).size, rows.length, 'no hung-up event stored twice');
+  assert.equal(s.serve.proc.exitCode, null, 'serve is still running');
   const health = await fetch(`${s.env.CALLBACK_DOMAIN}/healthz`);
   assert.equal(health.status, 200);
 });
