@@ -9,9 +9,9 @@
  *    finished workers leave enough slots to claim (claim_due), when a first
  *    outcome is queued (to record it within RECORD_DELAY_MS), and every
  *    POLL_MS (retries fall due, other processes add work: `deliveries
- *    retry`, `events replay`). It keeps at most one claimed delivery waiting
- *    per worker, so claimed work never waits long in memory and memory stays
- *    bounded by the worker count.
+ *    retry`, `events replay`). Running and claimed deliveries together fill
+ *    at most SLOTS_PER_WORKER slots per worker, so memory stays bounded by
+ *    the worker count, and a claim is made once half of them are free.
  *  - A worker takes the oldest queued delivery whose handler is below its
  *    concurrency cap, runs it and queues its outcome: done / failed (with the
  *    next attempt time) / dead.
@@ -29,9 +29,11 @@
  * a delivery while an earlier event of the same webhook has an unfinished
  * delivery to the same handler.
  *
- * Claims carry a lease (handler timeout + LEASE_SLACK_MS). If this process
- * dies, its running deliveries become due again when their lease ends;
- * pending ones were never touched and run right after a restart.
+ * Claims carry a lease long enough to wait here behind the deliveries
+ * claimed before them and then run to the timeout (claim_lease). If this
+ * process dies, its running deliveries become due again when their lease
+ * ends (or at once, at this host's next start: delivery_recover); pending
+ * ones were never touched and run right after a restart.
  */
 #include <pthread.h>
 #include <signal.h>
@@ -47,6 +49,12 @@
 #define POLL_MS 250
 #define LEASE_SLACK_MS 5000
 #define MAX_WORKERS 256
+/* Claim slots per worker: deliveries running or claimed and waiting. A claim
+ * (a walk of the queue, then one update per row, in one transaction) costs
+ * about as much for 16 rows as for 8, so slots are claimed in batches of
+ * half of them: at 2 per worker a claim of ~8 rows took 40% of serve's CPU
+ * in bench/dispatch.sh, at 4 per worker ~16 rows (bench/RESULTS.md). */
+#define SLOTS_PER_WORKER 4
 #define MAX_OUTCOMES 1024 /* queued outcomes before workers wait for the claimer */
 /* The longest an outcome waits to be recorded when no claim comes first (so
  * `deliveries list` shows it soon, however the slots are used). */
@@ -365,7 +373,7 @@ static long next_runnable(dispatcher *d)
  * the queue is half full. @idle gets the free slots. */
 static bool claim_due(dispatcher *d, size_t *idle)
 {
-	size_t slots = 2 * (size_t)d->nworkers;
+	size_t slots = SLOTS_PER_WORKER * (size_t)d->nworkers;
 	*idle = slots > d->busy + d->qlen ? slots - d->busy - d->qlen : 0;
 	return *idle && (d->qlen == 0 || *idle >= slots / 2);
 }
@@ -476,14 +484,36 @@ static size_t drop_known(dispatcher *d, job *jobs, size_t n)
 	return jobs ? kept : n;
 }
 
-/* Claim up to @max deliveries and queue them. Returns how many. mu NOT held. */
-static size_t claim_some(dispatcher *d, size_t max)
+/* The lease of a claim of up to @n deliveries queued behind @queued others.
+ * Workers take queued deliveries in order, at most @par at a time (the
+ * workers, or fewer under the per-handler cap), and each runs for at most
+ * the timeout T; so the last of the claim starts within ceil((queued + n) /
+ * par) * T and is done within another T. A lease that ended while the
+ * delivery still waited here would let another process take it (this one
+ * does not run it twice: drop_known). The price of a longer lease: the
+ * deliveries of a process that died on another host wait that long to run
+ * again (this host's start-up takes them back at once, delivery_recover). */
+static int64_t claim_lease(const dispatcher *d, size_t queued, size_t n)
+{
+	size_t par = d->nworkers;
+	unsigned cap = d->sc->cfg->handler_concurrency;
+	if (cap && cap < par)
+		par = cap;
+	if (par == 0)
+		par = 1;
+	int64_t rounds = (int64_t)((queued + n + par - 1) / par);
+	return d->sc->cfg->exec_timeout_ms * (1 + rounds) + LEASE_SLACK_MS;
+}
+
+/* Claim up to @max deliveries, to be queued behind @ahead others, and queue
+ * them. Returns how many. mu NOT held. */
+static size_t claim_some(dispatcher *d, size_t max, size_t ahead)
 {
 	svc_ctx *sc = d->sc;
 	delivery *ds = NULL;
 	size_t n = 0;
 	th_error err = {0, {0}};
-	int64_t lease = sc->cfg->exec_timeout_ms + LEASE_SLACK_MS;
+	int64_t lease = claim_lease(d, ahead, max);
 	if (store_delivery_claim(sc->st, claim_kinds(sc), max, lease, &ds, &n, &err)) {
 		pthread_mutex_lock(&d->mu);
 		bool first = d->claim_errors++ % 40 == 0;
@@ -545,8 +575,9 @@ static void *claimer_main(void *arg)
 		size_t idle;
 		if (claim_due(d, &idle)) {
 			d->wake = false;
+			size_t ahead = d->qlen;
 			pthread_mutex_unlock(&d->mu);
-			size_t got = claim_some(d, idle);
+			size_t got = claim_some(d, idle, ahead);
 			pthread_mutex_lock(&d->mu);
 			if (got == idle && !d->stopping)
 				continue; /* maybe more due: claim again as soon as workers free up

@@ -82,7 +82,7 @@ async function scenario(pg) {
   const runs = path.join(tmp.dir, 'runs.log');
   const env = baseEnv(tmp.dir, {
     TRELLOHOOK_LOG_LEVEL: 'info',
-    TRELLOHOOK_HANDLER_TIMEOUT: '1s', // lease = timeout + 5 s: it ends during the fault below
+    TRELLOHOOK_HANDLER_TIMEOUT: '1s', // lease 7 s (2 x timeout + 5 s, claim_lease): it ends during the fault below
     TRELLOHOOK_RETRY_SCHEDULE: '100ms',
     TH_STORE_FAULT: 'finish',
     TH_STORE_FAULT_WHILE: faultFile,
@@ -118,7 +118,7 @@ async function scenario(pg) {
       'the outcome write to fail');
     // received during the fault: acknowledged and stored, delivered later
     assert.equal(await post(payload(2)), 200);
-    // the claim's lease (6 s) ends while the outcome cannot be written: the
+    // the claim's lease (7 s) ends while the outcome cannot be written: the
     // delivery is claimed again, and must not run again
     await waitFor(() => ran().length > 1 || /claimed again while this process still holds it/.test(serve.stderr()),
       15000, 'the delivery to be claimed again after its lease');
