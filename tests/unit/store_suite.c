@@ -1409,6 +1409,30 @@ void suite_finish_many(void **state)
 	}
 	assert_int_equal(total, 3);
 	delivery_rollup_list_free(ru, nru);
+
+	/* outcomes of one batch in the same cell count together: two more
+	 * quick successes make the done cell 3 */
+	event *e2[2] = {suite_ev_new("wD", "4", "commentCard", "s", NULL, 0),
+	                suite_ev_new("wE", "5", "commentCard", "s", NULL, 0)};
+	assert_int_equal(suite_events_put(st, e2, 2, r, &err), 0);
+	delivery *d2 = NULL;
+	size_t n2 = 0;
+	assert_int_equal(store_delivery_claim(st, SUITE_ALL_KINDS, 10, 60000, &d2, &n2, &err), 0);
+	assert_int_equal(n2, 2);
+	delivery_outcome two[2] = {{d2[0].id, DELIVERY_DONE, 0, NULL, 2500, 0},
+	                           {d2[1].id, DELIVERY_DONE, 0, NULL, 4000, 0}};
+	assert_int_equal(store_delivery_finish_many(st, two, 2, &changed, &err), 0);
+	assert_int_equal(changed, 2);
+	assert_int_equal(store_delivery_rollup(st, hour - 1, hour + 2, &ru, &nru, &err), 0);
+	int64_t done = 0;
+	for (size_t i = 0; i < nru; i++)
+		if (ru[i].status == DELIVERY_DONE && ru[i].bucket == 2)
+			done += ru[i].n;
+	assert_int_equal(done, 3);
+	delivery_rollup_list_free(ru, nru);
+	delivery_list_free(d2, n2);
+	for (size_t i = 0; i < 2; i++)
+		suite_ev_free(e2[i]);
 	/* a range without outcomes is empty */
 	assert_int_equal(store_delivery_rollup(st, hour - 10, hour - 5, &ru, &nru, &err), 0);
 	assert_int_equal(nru, 0);
