@@ -270,8 +270,9 @@ for ((r = 1; r <= ROUNDS; r++)); do
 done
 table="$head_cols peak RSS | not delivered / non-2xx |"$'\n'"$head_rule ---: | ---: |"
 for i in "${!r_cmd[@]}"; do
-	how='/bin/sh -c'
-	[ "${r_bin[$i]}" = "$TH" ] && how=$(th_via "${r_cmd[$i]}")
+	# how the command's syntax is started since exec_split.c (the earliest
+	# builds, and so a BASE_TH from before it, ran every command through /bin/sh)
+	how=$(th_via "${r_cmd[$i]}")
 	line="| trellohook (${r_bin[$i]}) exec \`${r_cmd[$i]}\` | $how |"
 	peak=0 bad=0
 	for ((r = 1; r <= ROUNDS; r++)); do

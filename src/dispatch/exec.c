@@ -467,8 +467,12 @@ static void check_exit(child *c, run_state *rs)
 static int run_child(child *c, run_state *rs, int64_t timeout_ms, buf *output)
 {
 	int ret = 0;
+	/* the pipe is empty: what fits goes now, without a poll first (all of a
+	 * payload under the pipe's 64 KiB) */
 	if (rs->plen == 0)
 		close_fd(&c->in_fd);
+	else
+		feed_stdin(c, rs, 0);
 	int64_t deadline = time_mono_ms() + timeout_ms;
 	while (c->out_fd >= 0 || !rs->exited) {
 		int64_t now = time_mono_ms();

@@ -86,6 +86,7 @@ typedef struct sq {
 	pthread_mutex_t mu;       /* serialises every operation */
 	sqlite3_stmt *q[Q_COUNT]; /* lazily prepared, persistent; reset after each use */
 	sqlite_ckpt *ckpt;        /* background WAL checkpoints (file databases only) */
+	unsigned claim_heads_run; /* claims left that ask the chain heads first (claim_select) */
 } sq;
 
 static inline sq *sq_of(store *st)
