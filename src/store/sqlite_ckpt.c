@@ -33,19 +33,22 @@ struct pass {
 };
 
 /* One PASSIVE checkpoint on @db: copies what it can without waiting for
- * anyone (SQLITE_BUSY when another checkpoint runs). */
-static struct pass checkpoint(sqlite3 *db, const char *who)
+ * anyone (SQLITE_BUSY when another checkpoint runs). Logged (debug) unless it
+ * found the WAL as @prev did: an idle server's passes, every period, would
+ * fill a debug log with the same line. */
+static struct pass checkpoint(sqlite3 *db, const char *who, const struct pass *prev)
 {
 	int log_frames = 0, done_frames = 0;
 	int rc = sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log_frames,
 	                                   &done_frames);
-	if (rc != SQLITE_OK && rc != SQLITE_BUSY)
-		log_warn("store", "WAL checkpoint (%s) failed: %s", who, sqlite3_errmsg(db));
-	else
-		log_debug("store", "WAL checkpoint (%s): %d of %d frames%s", who, done_frames,
-		          log_frames, rc == SQLITE_BUSY ? " (busy)" : "");
 	struct pass p = {log_frames > 0 ? log_frames : 0, done_frames > 0 ? done_frames : 0,
 	                 rc == SQLITE_OK && log_frames >= 0 && done_frames == log_frames};
+	bool same = prev && rc == SQLITE_OK && p.log == prev->log && p.done == prev->done;
+	if (rc != SQLITE_OK && rc != SQLITE_BUSY)
+		log_warn("store", "WAL checkpoint (%s) failed: %s", who, sqlite3_errmsg(db));
+	else if (!same)
+		log_debug("store", "WAL checkpoint (%s): %d of %d frames%s", who, done_frames,
+		          log_frames, rc == SQLITE_BUSY ? " (busy)" : "");
 	return p;
 }
 
@@ -59,7 +62,7 @@ static int after_commit(void *ctx, sqlite3 *db, const char *schema, int wal_fram
 	if (!atomic_load_explicit(&c->catch_up, memory_order_acquire))
 		return SQLITE_OK;
 	int64_t t0 = time_mono_us();
-	struct pass p = checkpoint(db, "writer");
+	struct pass p = checkpoint(db, "writer", NULL);
 	log_debug("store", "writer caught up with the WAL (%d frames) in %lld us", p.log,
 	          (long long)(time_mono_us() - t0));
 	if (p.all_done)
@@ -113,7 +116,7 @@ static void *ckpt_main(void *arg)
 		 * WAL is never fully copied at the moment the writer starts a
 		 * transaction, so SQLite keeps appending and the file grows (see
 		 * sqlite_ckpt.h for why the writer finishes the job). */
-		struct pass p = checkpoint(c->db, "background");
+		struct pass p = checkpoint(c->db, "background", &last);
 		/* A pass that does not reach the end of the WAL leaves the pages it
 		 * copied unsynced, and the pass that does reach it syncs them all at
 		 * once: 34 ms for ~10,000 frames, during which the writer's own
@@ -128,7 +131,7 @@ static void *ckpt_main(void *arg)
 			 * has only a few pages left to copy. */
 			for (int i = 0; i < CKPT_CONVERGE_PASSES; i++) {
 				int64_t t0 = time_mono_us();
-				last = checkpoint(c->db, "background");
+				last = checkpoint(c->db, "background", NULL);
 				if (time_mono_us() - t0 < CKPT_SHORT_PASS_US)
 					break;
 			}
@@ -191,7 +194,7 @@ void sqlite_ckpt_stop(sqlite_ckpt *c)
 		return;
 	wait_raise(&c->lock, &c->wake, &c->stopping);
 	pthread_join(c->thread, NULL);
-	checkpoint(c->db, "final");
+	checkpoint(c->db, "final", NULL);
 	sqlite3_close(c->db);
 	pthread_mutex_destroy(&c->lock);
 	pthread_cond_destroy(&c->wake);
