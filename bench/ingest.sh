@@ -16,7 +16,8 @@
 #
 # Then, below saturation, trellohook and nginx again with each connection
 # pausing PACE_MS after every answer, and the RSS of trellohook's libraries
-# alone (bench/rss_floor.c) as the floor under its idle RSS.
+# alone (bench/rss_floor.c) as the floor under its idle RSS, and trellohook's
+# own share of it mapping by mapping (bench/rss_share.mjs).
 #
 # usage: bench/ingest.sh  (DURATION=5 CONNS=32 THREADS=2 PER_THREAD=80000 PACE_MS=5 BARE_BATCH=32)
 # Not a test: nothing here asserts a speed. Results go to bench/RESULTS.md by hand.
@@ -71,6 +72,7 @@ node bench/gen-payloads.mjs "$callback" "$secret" "$PER_THREAD" "$THREADS" "$tmp
 sync
 sleep 1
 th_idle=$(rss_kb $th_pid)
+cp "/proc/$th_pid/smaps" "$tmp/serve.smaps"
 
 # --- nginx (return 200) and webhook --------------------------------------------------
 ng_port=$(free_port)
@@ -159,8 +161,9 @@ pline "nginx return 200" "$p_ng"
 if gcc -std=c17 -O2 -D_GNU_SOURCE bench/rss_floor.c -o "$tmp/rss_floor" \
 	$(pkg-config --cflags --libs libmicrohttpd libcurl jansson libcrypto libsodium sqlite3 libpq) \
 	-lpthread 2>"$tmp/rss_floor.log"; then
-	floor=$("$tmp/rss_floor" "$tmp" | awk 'END {print $(NF-1)}')
+	floor=$(RSS_FLOOR_SMAPS="$tmp/floor.smaps" "$tmp/rss_floor" "$tmp" | awk 'END {print $(NF-1)}')
 	printf 'idle RSS: trellohook %s K, its libraries alone (bench/rss_floor.c) %s K\n' "$th_idle" "$floor"
+	node bench/rss_share.mjs "$tmp/serve.smaps" "$tmp/floor.smaps"
 else
 	echo "bench: could not build bench/rss_floor.c: $(head -3 "$tmp/rss_floor.log")" >&2
 fi

@@ -10,10 +10,20 @@
  * WAL mode and run one write and one read, parse one JSON text with jansson,
  * start libmicrohttpd (epoll, a thread pool of 2) on a loopback port, and start
  * three more threads that sleep (serve's writer, checkpointer and dispatcher).
+ * Then what serve does when bench/ingest.sh adds a webhook before it measures
+ * the idle RSS: it answers Trello's HEAD (one request to the HTTP server here),
+ * opens the sealed token and fingerprints it (libsodium's secretbox and
+ * generichash) and asks Trello about the token and the board (one GET through
+ * libcurl here, to the HTTP server above). Library code runs in the pages it
+ * touches (the kernel maps 64 KiB of a library around each page fault):
+ * without these steps the floor missed ~360 KiB of libsodium, libcurl and
+ * libc text that serve has resident after the webhook was added.
  * It links the same libraries as trellohook (libpq included) and prints
  * VmRSS in KiB after each step. Not a test; nothing is asserted.
  *
  * usage: rss_floor DIR    (DIR: a scratch directory for the SQLite file)
+ *        RSS_FLOOR_SMAPS=FILE also copies /proc/self/smaps there at the end,
+ *        to compare mapping by mapping with serve's.
  */
 #include <curl/curl.h>
 #include <jansson.h>
@@ -44,6 +54,26 @@ static long rss_kib(void)
 	return kib;
 }
 
+/* Copy @from to @to. 0 or -1. */
+static int copy_file(const char *from, const char *to)
+{
+	FILE *in = fopen(from, "r");
+	FILE *out = in ? fopen(to, "w") : NULL;
+	char chunk[4096];
+	size_t n;
+	int rc = out ? 0 : -1;
+	while (out && (n = fread(chunk, 1, sizeof chunk, in)) > 0)
+		if (fwrite(chunk, 1, n, out) != n)
+			rc = -1;
+	if (in && ferror(in))
+		rc = -1;
+	if (out && fclose(out))
+		rc = -1;
+	if (in)
+		fclose(in);
+	return rc;
+}
+
 static void step(const char *what)
 {
 	printf("%-32s %6ld KiB\n", what, rss_kib());
@@ -58,6 +88,47 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *c, const char *u
 	enum MHD_Result ret = MHD_queue_response(c, 200, r);
 	MHD_destroy_response(r);
 	return ret;
+}
+
+/* A token sealed and opened again, and its keyed fingerprint. 0 or -1. */
+static int seal_open_fingerprint(void)
+{
+	static const unsigned char token[] =
+	    "ATTAabababababababababababababababababababababababababababababababABCDEF12";
+	unsigned char key[crypto_secretbox_KEYBYTES], nonce[crypto_secretbox_NONCEBYTES];
+	unsigned char sealed[sizeof token + crypto_secretbox_MACBYTES], opened[sizeof token];
+	unsigned char fp[32];
+	randombytes_buf(key, sizeof key);
+	randombytes_buf(nonce, sizeof nonce);
+	if (crypto_secretbox_easy(sealed, token, sizeof token, nonce, key) ||
+	    crypto_secretbox_open_easy(opened, sealed, sizeof sealed, nonce, key))
+		return -1;
+	return crypto_generichash(fp, sizeof fp, opened, sizeof opened, key, sizeof key);
+}
+
+static size_t discard(char *p, size_t size, size_t n, void *arg)
+{
+	(void)p, (void)arg;
+	return size * n;
+}
+
+/* One GET through libcurl to @d's port. 0 or -1. */
+static int one_get(struct MHD_Daemon *d)
+{
+	const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+	if (!info)
+		return -1;
+	char url[64];
+	snprintf(url, sizeof url, "http://127.0.0.1:%u/1/tokens/x", (unsigned)info->port);
+	CURL *h = curl_easy_init();
+	if (!h)
+		return -1;
+	curl_easy_setopt(h, CURLOPT_URL, url);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 5000L);
+	CURLcode rc = curl_easy_perform(h);
+	curl_easy_cleanup(h);
+	return rc == CURLE_OK ? 0 : -1;
 }
 
 static void *sleeper(void *arg)
@@ -124,6 +195,18 @@ int main(int argc, char **argv)
 	usleep(200 * 1000);
 	(void)PQlibVersion(); /* linked as trellohook links it; not connected */
 	step("HTTP server and threads up");
+
+	if (seal_open_fingerprint() || one_get(d)) {
+		fprintf(stderr, "rss_floor: libsodium or libcurl failed\n");
+		return 1;
+	}
+	usleep(200 * 1000);
+	step("a webhook added (token, GET)");
+	const char *smaps = getenv("RSS_FLOOR_SMAPS");
+	if (smaps && copy_file("/proc/self/smaps", smaps)) {
+		fprintf(stderr, "rss_floor: could not write %s\n", smaps);
+		return 1;
+	}
 	MHD_stop_daemon(d);
 	sqlite3_close(db);
 	return 0;
