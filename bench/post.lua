@@ -46,9 +46,18 @@ function request()
   }, bodies[i])
 end
 
+-- last: the furthest line any thread reached in its file (threads send
+-- unevenly, so a later run's PAYLOAD_START must be past the furthest);
+-- wrapped: how often threads started their file again (duplicates sent)
 function done(summary, latency, requests)
-  io.write(string.format("RESULT requests=%d duration_us=%d rps=%.0f p50_us=%d p99_us=%d non2xx=%d errors=%d\n",
+  local last, wraps = 0, 0
+  for _, t in ipairs(threads) do
+    last = math.max(last, tonumber(t:get("i")) or 0)
+    wraps = wraps + (tonumber(t:get("wrapped")) or 0)
+  end
+  io.write(string.format("RESULT requests=%d duration_us=%d rps=%.0f p50_us=%d p99_us=%d non2xx=%d errors=%d last=%d wrapped=%d\n",
     summary.requests, summary.duration, summary.requests / (summary.duration / 1e6),
     latency:percentile(50), latency:percentile(99),
-    summary.errors.status, summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout))
+    summary.errors.status, summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
+    last, wraps))
 end
