@@ -561,7 +561,7 @@ test('a server killed with pending deliveries finishes them after a restart', as
 });
 
 test('after kill -9 the running delivery is recovered at start-up, not after its lease', async () => {
-  // handler timeout 30 s: the lease of a running delivery is about 35 s
+  // handler timeout 30 s: the lease of a delivery claimed alone is 65 s
   const s = await setup({ TRELLOHOOK_HANDLER_TIMEOUT: '30s', TRELLOHOOK_WORKERS: '1' });
   try {
     const started = path.join(s.dir, 'started');
@@ -577,12 +577,46 @@ test('after kill -9 the running delivery is recovered at start-up, not after its
     const t0 = Date.now();
     await s.start();
     const ds = await settled(s, 15000);
-    assert.ok(Date.now() - t0 < 15000, 'well within the 35 s lease');
+    assert.ok(Date.now() - t0 < 15000, 'well within the lease');
     assert.equal(ds.length, 2);
     assert.ok(ds.every((d) => d.status === 'done'), JSON.stringify(ds));
     const lines = readFileSync(out, 'utf8').trim().split('\n');
     assert.deepEqual([...new Set(lines)].sort(), [...ids].sort());
   } finally { await s.stop(); } // the killed run's orphaned sleep ends by itself
+});
+
+test('a delivery that waited behind others of its claim still has a whole timeout of lease when it starts', async () => {
+  // One worker, four handlers: one event makes four deliveries that can all
+  // run at once, claimed together; three wait while the first runs. Each
+  // runs 2 s against a 4 s timeout, so the last starts ~6 s after the claim:
+  // a lease of timeout + 5 s would have 3 s left then, less than the run may
+  // take, and another process could take the delivery while it still runs.
+  const s = await setup({ TRELLOHOOK_HANDLER_TIMEOUT: '4s', TRELLOHOOK_WORKERS: '1' });
+  try {
+    const hs = [0, 1, 2, 3].map((i) => {
+      const mark = path.join(s.dir, `start-${i}`);
+      return { mark, id: s.handlerAdd(['--exec', `date +%s%3N > '${mark}'; sleep 2`]).id };
+    });
+    assert.equal(await s.post(payload('commentCard')), 200);
+    // the lease each delivery was claimed with (claimed_until goes back to 0 when it ends)
+    const lease = new Map();
+    const ended = () => {
+      for (const line of storeSql(s.env, "SELECT handler_id, claimed_until FROM deliveries WHERE status = 'running'").trim().split('\n')) {
+        const [h, until] = line.split('|');
+        if (h && !lease.has(h)) lease.set(h, Number(until));
+      }
+      return hs.every((h) => existsSync(h.mark)) && lease.size === 4 &&
+        s.deliveries().every((d) => d.status === 'done');
+    };
+    await waitFor(ended, 30000, 'the four deliveries to run one after another');
+    const starts = hs.map((h) => Number(readFileSync(h.mark, 'utf8')));
+    const last = Math.max(...starts);
+    assert.ok(last - Math.min(...starts) >= 5000, `the runs were one after another: ${starts}`);
+    for (const h of hs) {
+      const left = lease.get(h.id) - Number(readFileSync(h.mark, 'utf8'));
+      assert.ok(left >= 4000, `handler ${h.id} started with ${left} ms of its lease left, less than its timeout`);
+    }
+  } finally { await s.stop(); }
 });
 
 test('an exec timeout kills the whole process group, background children included', async () => {
