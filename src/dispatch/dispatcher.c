@@ -427,7 +427,8 @@ static void *worker_main(void *arg)
 		size_t idle;
 		if (claim_due(d, &idle)) /* else the claimer's timer or a later worker */
 			pthread_cond_signal(&d->claim);
-		pthread_cond_broadcast(&d->work); /* a capped job may be runnable now */
+		if (d->qlen) /* a job held back by its handler's cap may run now */
+			pthread_cond_broadcast(&d->work);
 	}
 	pthread_mutex_unlock(&d->mu);
 	forwarder_free(fw);
