@@ -14,9 +14,15 @@
 #define CKPT_CONVERGE_PASSES 4  /* extra passes before the writer is asked to finish */
 #define CKPT_SHORT_PASS_US 3000 /* a pass this short leaves little for the writer */
 #define CKPT_WRITER_PERIODS 4   /* periods to wait for the writer before doing it here */
+/* The wait once a pass found the WAL all copied and nothing new: an idle
+ * server's thread then wakes once a second instead of every period (20 a
+ * second), and the writer's next commit wakes it at once (after_commit). A
+ * commit by another process (the CLI) waits for the second. */
+#define CKPT_IDLE_MS 1000
 
 struct sqlite_ckpt {
 	atomic_bool catch_up; /* the WAL is large: the writer should finish copying it */
+	atomic_bool idle;     /* waiting CKPT_IDLE_MS: a commit should wake the thread */
 	int period_ms, catch_up_frames;
 	sqlite3 *db;
 	pthread_t thread;
@@ -59,6 +65,12 @@ static int after_commit(void *ctx, sqlite3 *db, const char *schema, int wal_fram
 	sqlite_ckpt *c = ctx;
 	(void)schema;
 	(void)wal_frames;
+	if (atomic_load_explicit(&c->idle, memory_order_acquire)) {
+		pthread_mutex_lock(&c->lock);
+		atomic_store_explicit(&c->idle, false, memory_order_release);
+		pthread_cond_signal(&c->wake);
+		pthread_mutex_unlock(&c->lock);
+	}
 	if (!atomic_load_explicit(&c->catch_up, memory_order_acquire))
 		return SQLITE_OK;
 	int64_t t0 = time_mono_us();
@@ -93,12 +105,16 @@ static void *ckpt_main(void *arg)
 {
 	sqlite_ckpt *c = arg;
 	struct pass last = {0, 0, false};
-	int waited = 0; /* periods the writer has been asked to catch up */
+	int waited = 0;     /* periods the writer has been asked to catch up */
+	bool quiet = false; /* the last pass found everything copied, as the one before */
 	pthread_mutex_lock(&c->lock);
 	while (!c->stopping) {
 		struct timespec ts;
-		wait_deadline(&ts, CLOCK_REALTIME, c->period_ms);
+		wait_deadline(&ts, CLOCK_REALTIME, quiet ? CKPT_IDLE_MS : c->period_ms);
+		atomic_store_explicit(&c->idle, quiet, memory_order_release);
 		pthread_cond_timedwait(&c->wake, &c->lock, &ts);
+		atomic_store_explicit(&c->idle, false, memory_order_release);
+		quiet = false;
 		if (c->stopping)
 			break;
 		/* While the writer is asked to catch up, leave the checkpoint lock
@@ -122,8 +138,10 @@ static void *ckpt_main(void *arg)
 		 * once: 34 ms for ~10,000 frames, during which the writer's own
 		 * fdatasync waits behind it. Syncing after every pass that copied
 		 * something spreads that out (ingest p99 20 ms -> 10 ms, measured). */
-		if (p.done > 0 && (p.done != last.done || p.log != last.log))
+		bool same = p.done == last.done && p.log == last.log;
+		if (p.done > 0 && !same)
 			sync_database(c);
+		quiet = same && p.all_done;
 		last = p;
 		if (p.log >= c->catch_up_frames) {
 			/* Copy again what was appended meanwhile, until a pass is short,

@@ -11,6 +11,9 @@
  * checkpoints (which never block writers) every 50 ms, and syncs the
  * database file after each one that copied pages, so the disk gets that data
  * in small pieces rather than all at once behind the writer's next fsync.
+ * Once a pass finds everything copied and nothing new, it waits a second
+ * instead, and the writer's next commit wakes it (an idle serve's thread
+ * woke 20 times a second, now once).
  *
  * Under continuous load those never find the WAL fully copied (the writer
  * appends while they run), so SQLite never starts the WAL file over and it

@@ -487,6 +487,65 @@ static void test_wal_stays_bounded(void **state)
 	assert_true(peak < 6 << 20);
 }
 
+/* The database file's size once every page of @db is in it (page_count * page_size). */
+static off_t full_size(sqlite3 *db)
+{
+	off_t full = 1;
+	const char *pragmas[] = {"PRAGMA page_count", "PRAGMA page_size"};
+	for (size_t i = 0; i < 2; i++) {
+		sqlite3_stmt *pq = NULL;
+		assert_int_equal(sqlite3_prepare_v2(db, pragmas[i], -1, &pq, NULL), SQLITE_OK);
+		assert_int_equal(sqlite3_step(pq), SQLITE_ROW);
+		full *= (off_t)sqlite3_column_int64(pq, 0);
+		sqlite3_finalize(pq);
+	}
+	return full;
+}
+
+/* Milliseconds until the database file holds every page (checkpointed), at most @max_ms. */
+static int64_t ms_until_checkpointed(const char *path, sqlite3 *db, int64_t max_ms)
+{
+	off_t full = full_size(db);
+	int64_t t0 = time_mono_ms();
+	while (file_size(path) != full && time_mono_ms() - t0 < max_ms)
+		usleep(2000);
+	return time_mono_ms() - t0;
+}
+
+/* An idle checkpointer waits a second between passes, not a period, and the
+ * writer's next commit wakes it at once: that commit is copied into the
+ * database long before the second is out. */
+static void test_ckpt_idle_wakes_on_commit(void **state)
+{
+	fx *f = *state;
+	store_close(f->base.st);
+	f->base.st = NULL;
+	sqlite3 *db = NULL;
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db,
+	                              "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"
+	                              "PRAGMA wal_autocheckpoint = 0; CREATE TABLE t (x BLOB)",
+	                              NULL, NULL, NULL),
+	                 SQLITE_OK);
+	sqlite_ckpt *c = NULL;
+	th_error err = {0};
+	assert_int_equal(sqlite_ckpt_start(&c, f->path, 5, 8192, &err), 0);
+	sqlite_ckpt_attach_writer(c, db);
+	const char *grow = "INSERT INTO t VALUES (zeroblob(100000))"; /* ~25 new pages */
+	assert_int_equal(sqlite3_exec(db, grow, NULL, NULL, NULL), SQLITE_OK);
+	assert_true(ms_until_checkpointed(f->path, db, 2000) < 2000);
+	usleep(100 * 1000); /* 20 periods with nothing new: the thread waits the long wait now */
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(sqlite3_exec(db, grow, NULL, NULL, NULL), SQLITE_OK);
+		int64_t ms = ms_until_checkpointed(f->path, db, 2000);
+		print_message("commit after idle copied in %lld ms\n", (long long)ms);
+		assert_true(ms < 500);
+		usleep(100 * 1000);
+	}
+	sqlite_ckpt_stop(c);
+	sqlite3_close(db);
+}
+
 /* ---- the claim against the query it replaced ------------------------------------------ */
 
 /* The claim query before schema 10 (one walk of the whole queue): the
@@ -606,6 +665,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_migrations_idempotent, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_newer_schema_refused, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_wal_stays_bounded, fx_setup, fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_ckpt_idle_wakes_on_commit, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_prune_gives_space_back, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_claim_same_as_full_walk, fx_setup, fx_teardown),
 	    STORE_SUITE_TESTS(fx_setup, fx_teardown),
