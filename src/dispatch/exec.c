@@ -52,19 +52,25 @@ void dispatch_result_clear(dispatch_result *r)
 	memset(r, 0, sizeof *r);
 }
 
+/* The longest "NAME=value" a handler gets. */
+#define ENV_ENTRY_MAX (1 << 20)
+
 /* Append "NAME=value" to the environment being built (skips NULL values). */
 static int env_add(char **envp, size_t *n, size_t cap, const char *name, const char *value)
 {
 	if (!value || *n + 1 >= cap)
 		return 0;
-	buf b;
-	buf_init(&b, 1 << 20);
-	if (buf_printf(&b, "%s=%s", name, value)) {
-		buf_free(&b);
+	size_t ln = strlen(name), lv = strlen(value);
+	if (ln + 1 + lv >= ENV_ENTRY_MAX)
 		return TH_ENOMEM;
-	}
-	envp[(*n)++] = buf_detach(&b, NULL);
-	return envp[*n - 1] ? 0 : TH_ENOMEM;
+	char *e = malloc(ln + 1 + lv + 1);
+	if (!e)
+		return TH_ENOMEM;
+	memcpy(e, name, ln);
+	e[ln] = '=';
+	memcpy(e + ln + 1, value, lv + 1);
+	envp[(*n)++] = e;
+	return 0;
 }
 
 static void env_free(char **envp)
@@ -288,14 +294,17 @@ static bool find_program(const char *name, char *out, size_t outsz)
 	const char *path = getenv("PATH");
 	if (!path)
 		return false;
+	size_t ln = strlen(name);
 	for (const char *p = path;; p++) {
 		size_t n = strcspn(p, ":");
-		char dir[4096];
-		if (n < sizeof dir) {
-			memcpy(dir, p, n);
-			dir[n] = '\0';
-			if (str_printf(out, outsz, "%s%s%s", n ? dir : ".", "/", name) &&
-			    directly_executable(out))
+		/* DIR/NAME, "./NAME" for an empty entry */
+		const char *dir = n ? p : ".";
+		size_t nd = n ? n : 1;
+		if (nd + 1 + ln < outsz) {
+			memcpy(out, dir, nd);
+			out[nd] = '/';
+			memcpy(out + nd + 1, name, ln + 1);
+			if (directly_executable(out))
 				return true;
 		}
 		p += n;
