@@ -31,6 +31,18 @@
 #define M_8_MEMBER_ID                                                                                   \
 	"UPDATE events SET member_id = json_extract(CAST(payload AS TEXT), '$.action.idMemberCreator')" \
 	" WHERE json_valid(CAST(payload AS TEXT));"
+/* the partial indexes of unfinished deliveries on a column of their own (see
+ * migration 11 in migrations_schema.h) */
+#define M_11_UNFINISHED                                                                   \
+	"ALTER TABLE deliveries ADD COLUMN unfinished INTEGER NOT NULL DEFAULT 1;"        \
+	"UPDATE deliveries SET unfinished = 0"                                            \
+	" WHERE status NOT IN ('pending', 'running', 'failed');"                          \
+	"DROP INDEX deliveries_queue;"                                                    \
+	"DROP INDEX deliveries_chain;"                                                    \
+	"CREATE INDEX deliveries_queue ON deliveries (event_seq, generation)"             \
+	" WHERE unfinished = 1;"                                                          \
+	"CREATE INDEX deliveries_chain ON deliveries (handler_id, webhook_id, event_seq)" \
+	" WHERE unfinished = 1;"
 
 #include "store/migrations_schema.h"
 

@@ -36,6 +36,12 @@
 
 /* ---- cached statements ----------------------------------------------------------- */
 
+/* An unfinished delivery (as d, p or c): the partial indexes' column
+ * (migration 11) and, should it ever be wrong, the status itself. */
+#define SQ_UNFINISHED_IS(t) t ".unfinished = 1 AND " t ".status IN ('pending', 'running', 'failed')"
+#define SQ_UNFINISHED_D SQ_UNFINISHED_IS("d")
+#define SQ_UNFINISHED_P SQ_UNFINISHED_IS("p")
+#define SQ_UNFINISHED_C SQ_UNFINISHED_IS("c")
 /* The claim's conditions on delivery d (due at ?1) and on its handler h
  * (its kind's bit set in the mask ?2), for Q_DELIVERY_DUE and _DUE_HEADS. */
 #define SQ_CLAIM_DUE_D                                                   \
@@ -140,22 +146,20 @@ static const char *const sq_sql[Q_COUNT] = {
      * queue is shorter than the window (no edge: the walk is unbounded).
      * Otherwise Q_DELIVERY_DUE_HEADS answers: O(runnable handlers + their
      * chains), whatever the backlog behind the heads. */
-    [Q_DELIVERY_DUE] =
-        "SELECT " DELIVERY_COLS " FROM deliveries d INDEXED BY deliveries_queue"
-        " JOIN handlers h ON h.id = d.handler_id"
-        " WHERE d.status IN ('pending', 'running', 'failed')" /* = the partial index */
-        "   AND (d.event_seq, d.generation) <= (?4, ?5)"
-        "   AND " SQ_CLAIM_DUE_D " AND h.enabled = 1 AND " SQ_KIND_IN_H
-        "   AND NOT EXISTS (SELECT 1 FROM deliveries p INDEXED BY deliveries_chain"
-        "        WHERE p.handler_id = d.handler_id AND p.webhook_id = d.webhook_id"
-        "          AND p.event_seq < d.event_seq"
-        "          AND p.status IN ('pending', 'running', 'failed'))"
-        " ORDER BY d.event_seq, d.generation LIMIT ?3",
+    [Q_DELIVERY_DUE] = "SELECT " DELIVERY_COLS " FROM deliveries d INDEXED BY deliveries_queue"
+                       " JOIN handlers h ON h.id = d.handler_id"
+                       " WHERE " SQ_UNFINISHED_D "   AND (d.event_seq, d.generation) <= (?4, ?5)"
+                       "   AND " SQ_CLAIM_DUE_D " AND h.enabled = 1 AND " SQ_KIND_IN_H
+                       "   AND NOT EXISTS (SELECT 1 FROM deliveries p INDEXED BY deliveries_chain"
+                       "        WHERE p.handler_id = d.handler_id AND p.webhook_id = d.webhook_id"
+                       "          AND p.event_seq < d.event_seq"
+                       "          AND " SQ_UNFINISHED_P ")"
+                       " ORDER BY d.event_seq, d.generation LIMIT ?3",
     /* the key of the (?1 + 1)-th unfinished row in event order: no row when
      * the queue is shorter (index only) */
     [Q_DELIVERY_QUEUE_EDGE] =
         "SELECT event_seq, generation FROM deliveries INDEXED BY deliveries_queue"
-        " WHERE status IN ('pending', 'running', 'failed')"
+        " WHERE unfinished = 1" /* the index alone: a row it has counts */
         " ORDER BY event_seq, generation LIMIT 1 OFFSET ?1",
     /* The heads of the chains of the enabled, in-mask handlers, found by a
      * loose index scan over deliveries_chain: per handler, its first
@@ -167,22 +171,22 @@ static const char *const sq_sql[Q_COUNT] = {
         " hs(id) AS (SELECT id FROM handlers h WHERE h.enabled = 1 AND " SQ_KIND_IN_H "),"
         " chain(h, w) AS ("
         "   SELECT hs.id, (SELECT c.webhook_id FROM deliveries c INDEXED BY deliveries_chain"
-        "     WHERE c.handler_id = hs.id AND c.status IN ('pending', 'running', 'failed')"
+        "     WHERE c.handler_id = hs.id AND " SQ_UNFINISHED_C
         "     ORDER BY c.webhook_id LIMIT 1) FROM hs"
         "   UNION ALL"
         "   SELECT chain.h, (SELECT c.webhook_id FROM deliveries c INDEXED BY deliveries_chain"
         "     WHERE c.handler_id = chain.h AND c.webhook_id > chain.w"
-        "       AND c.status IN ('pending', 'running', 'failed')"
+        "       AND " SQ_UNFINISHED_C
         "     ORDER BY c.webhook_id LIMIT 1) FROM chain WHERE chain.w IS NOT NULL),"
         " head(h, w, s) AS ("
         "   SELECT chain.h, chain.w, (SELECT c.event_seq FROM deliveries c"
         "     INDEXED BY deliveries_chain WHERE c.handler_id = chain.h AND c.webhook_id = chain.w"
-        "       AND c.status IN ('pending', 'running', 'failed')"
+        "       AND " SQ_UNFINISHED_C
         "     ORDER BY c.event_seq LIMIT 1) FROM chain WHERE chain.w IS NOT NULL)"
         " SELECT " DELIVERY_COLS " FROM head"
         " JOIN deliveries d INDEXED BY deliveries_chain ON d.handler_id = head.h"
         "   AND d.webhook_id = head.w AND d.event_seq = head.s"
-        " WHERE d.status IN ('pending', 'running', 'failed') AND " SQ_CLAIM_DUE_D
+        " WHERE " SQ_UNFINISHED_D " AND " SQ_CLAIM_DUE_D
         " ORDER BY d.event_seq, d.generation, d.rowid LIMIT ?3",
     [Q_DELIVERY_MARK_RUNNING] = "UPDATE deliveries SET status = 'running', claimed_until = ?2,"
                                 " attempts = attempts + 1, updated_at = ?3, claimed_by = ?4"
@@ -192,7 +196,8 @@ static const char *const sq_sql[Q_COUNT] = {
     [Q_DELIVERY_RECOVER] = "UPDATE deliveries SET status = 'failed', next_attempt_at = ?2,"
                            " updated_at = ?2, claimed_until = 0, last_error = ?3"
                            " WHERE status = 'running' AND claimed_by = ?1",
-    [Q_DELIVERY_FINISH] = "UPDATE deliveries SET status = ?2, next_attempt_at = ?3,"
+    [Q_DELIVERY_FINISH] = "UPDATE deliveries SET status = ?2, unfinished = (?2 = 'failed'),"
+                          " next_attempt_at = ?3,"
                           " last_error = ?4, updated_at = ?5, claimed_until = 0,"
                           " attempts = CASE WHEN ?6 > 0 THEN ?6 ELSE attempts END WHERE id = ?1",
     [Q_DELIVERY_ROLLUP_ADD] =
@@ -201,7 +206,7 @@ static const char *const sq_sql[Q_COUNT] = {
         " ON CONFLICT (hour, handler_id, status, bucket) DO UPDATE SET n = n + 1",
     [Q_DELIVERY_ROLLUP_RANGE] = DELIVERY_ROLLUP_RANGE_SQL("?1", "?2"),
     [Q_DELIVERY_STATUS] = "SELECT status FROM deliveries WHERE id = ?",
-    [Q_DELIVERY_RETRY] = "UPDATE deliveries SET status = 'pending', attempts = 0,"
+    [Q_DELIVERY_RETRY] = "UPDATE deliveries SET status = 'pending', unfinished = 1, attempts = 0,"
                          " next_attempt_at = ?2, updated_at = ?2, claimed_until = 0"
                          " WHERE id = ?1",
     [Q_DELIVERY_STATS] = "SELECT status, count(*) FROM deliveries GROUP BY status",

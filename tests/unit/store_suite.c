@@ -1518,6 +1518,15 @@ void suite_finish_retry_replay(void **state)
 	assert_int_equal(store_delivery_stats(st, counts, &oldest, &err), 0);
 	assert_int_equal(counts[DELIVERY_PENDING], 1);
 	assert_true(oldest > 0);
+	/* and a claim takes it again (the retried row is back in the claim's indexes) */
+	assert_int_equal(store_delivery_claim(st, SUITE_ALL_KINDS, 10, 60000, &d, &n, &err), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(d[0].id, id1);
+	assert_int_equal(d[0].attempts, 1);
+	delivery_list_free(d, n);
+	assert_int_equal(store_delivery_finish(st, id1, DELIVERY_DEAD, 0, "gave up again", &err),
+	                 0);
+	assert_int_equal(store_delivery_retry(st, id1, &err), 0);
 
 	/* replay: a new generation per matching enabled handler (h1 only) */
 	size_t made = 99;

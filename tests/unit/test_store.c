@@ -548,10 +548,12 @@ static void test_ckpt_idle_wakes_on_commit(void **state)
 
 /* ---- the claim against the query it replaced ------------------------------------------ */
 
-/* The claim query before schema 10 (one walk of the whole queue): the
+/* The claim query before schema 10 (one walk of the whole queue), in terms
+ * of status alone (not the partial indexes' column of schema 11, nor their
+ * order: ties in event order go by rowid, as an index walk takes them): the
  * definition of what the bounded claim must return, row for row. */
 static const char OLD_CLAIM[] =
-    "SELECT d.id FROM deliveries d INDEXED BY deliveries_queue"
+    "SELECT d.id FROM deliveries d"
     " JOIN handlers h ON h.id = d.handler_id"
     " WHERE d.status IN ('pending', 'running', 'failed')"
     "   AND (CASE WHEN d.status = 'running' THEN d.claimed_until < ?1"
@@ -563,7 +565,7 @@ static const char OLD_CLAIM[] =
     "        WHERE p.webhook_id = d.webhook_id AND p.handler_id = d.handler_id"
     "          AND p.event_seq < d.event_seq"
     "          AND p.status IN ('pending', 'running', 'failed'))"
-    " ORDER BY d.event_seq, d.generation LIMIT ?3";
+    " ORDER BY d.event_seq, d.generation, d.rowid LIMIT ?3";
 
 static void db_exec(sqlite3 *db, const char *sql)
 {
@@ -583,7 +585,9 @@ static void scramble(sqlite3 *db, int n, int64_t now)
 	assert_int_equal(
 	    sqlite3_prepare_v2(db,
 	                       "UPDATE deliveries SET status = ?2, next_attempt_at = ?3,"
-	                       " claimed_until = ?4 WHERE rowid = ?1",
+	                       " claimed_until = ?4,"
+	                       " unfinished = (?2 IN ('pending', 'running', 'failed'))"
+	                       " WHERE rowid = ?1",
 	                       -1, &up, NULL),
 	    SQLITE_OK);
 	db_exec(db, "BEGIN IMMEDIATE");
