@@ -433,9 +433,11 @@ static void test_prune_gives_space_back(void **state)
 	assert_int_equal(mode, 2);
 }
 
-static void test_wal_stays_bounded(void **state)
+/* The fixture's file as a bare WAL database (table t) without the store, and
+ * a checkpointer on it every @period_ms (catching up past @catch_up frames)
+ * attached to that connection as the store's writer would be. */
+static sqlite3 *wal_db_with_ckpt(fx *f, int period_ms, int catch_up, sqlite_ckpt **c)
 {
-	fx *f = *state;
 	store_close(f->base.st);
 	f->base.st = NULL;
 	sqlite3 *db = NULL;
@@ -445,11 +447,33 @@ static void test_wal_stays_bounded(void **state)
 	                              "PRAGMA wal_autocheckpoint = 0; CREATE TABLE t (x BLOB)",
 	                              NULL, NULL, NULL),
 	                 SQLITE_OK);
-	sqlite_ckpt *c = NULL;
 	th_error err = {0};
+	assert_int_equal(sqlite_ckpt_start(c, f->path, period_ms, catch_up, &err), 0);
+	sqlite_ckpt_attach_writer(*c, db);
+	return db;
+}
+
+/* The database file's size once every page of @db is in it (page_count * page_size). */
+static off_t full_size(sqlite3 *db)
+{
+	off_t full = 1;
+	const char *pragmas[] = {"PRAGMA page_count", "PRAGMA page_size"};
+	for (size_t i = 0; i < 2; i++) {
+		sqlite3_stmt *pq = NULL;
+		assert_int_equal(sqlite3_prepare_v2(db, pragmas[i], -1, &pq, NULL), SQLITE_OK);
+		assert_int_equal(sqlite3_step(pq), SQLITE_ROW);
+		full *= (off_t)sqlite3_column_int64(pq, 0);
+		sqlite3_finalize(pq);
+	}
+	return full;
+}
+
+static void test_wal_stays_bounded(void **state)
+{
+	fx *f = *state;
+	sqlite_ckpt *c = NULL;
 	/* small numbers: a check every 5 ms, catch up past 64 frames (256 KiB) */
-	assert_int_equal(sqlite_ckpt_start(&c, f->path, 5, 64, &err), 0);
-	sqlite_ckpt_attach_writer(c, db);
+	sqlite3 *db = wal_db_with_ckpt(f, 5, 64, &c);
 	sqlite3_stmt *q = NULL;
 	assert_int_equal(
 	    sqlite3_prepare_v2(db, "INSERT INTO t VALUES (zeroblob(3000))", -1, &q, NULL),
@@ -468,15 +492,7 @@ static void test_wal_stays_bounded(void **state)
 	/* Writes stopped, perhaps with the writer asked to catch up: the
 	 * background thread finishes the copy itself, so the database file
 	 * reaches its full size (the size a complete checkpoint sets) soon. */
-	off_t full = 1;
-	const char *pragmas[] = {"PRAGMA page_count", "PRAGMA page_size"};
-	for (size_t i = 0; i < 2; i++) {
-		sqlite3_stmt *pq = NULL;
-		assert_int_equal(sqlite3_prepare_v2(db, pragmas[i], -1, &pq, NULL), SQLITE_OK);
-		assert_int_equal(sqlite3_step(pq), SQLITE_ROW);
-		full *= (off_t)sqlite3_column_int64(pq, 0);
-		sqlite3_finalize(pq);
-	}
+	off_t full = full_size(db);
 	for (int i = 0; i < 400 && file_size(f->path) != full; i++)
 		usleep(5000);
 	assert_int_equal(file_size(f->path), full);
@@ -485,21 +501,6 @@ static void test_wal_stays_bounded(void **state)
 	print_message("WAL peak: %lld bytes\n", (long long)peak);
 	assert_true(peak > 0);
 	assert_true(peak < 6 << 20);
-}
-
-/* The database file's size once every page of @db is in it (page_count * page_size). */
-static off_t full_size(sqlite3 *db)
-{
-	off_t full = 1;
-	const char *pragmas[] = {"PRAGMA page_count", "PRAGMA page_size"};
-	for (size_t i = 0; i < 2; i++) {
-		sqlite3_stmt *pq = NULL;
-		assert_int_equal(sqlite3_prepare_v2(db, pragmas[i], -1, &pq, NULL), SQLITE_OK);
-		assert_int_equal(sqlite3_step(pq), SQLITE_ROW);
-		full *= (off_t)sqlite3_column_int64(pq, 0);
-		sqlite3_finalize(pq);
-	}
-	return full;
 }
 
 /* Milliseconds until the database file holds every page (checkpointed), at most @max_ms. */
@@ -518,19 +519,8 @@ static int64_t ms_until_checkpointed(const char *path, sqlite3 *db, int64_t max_
 static void test_ckpt_idle_wakes_on_commit(void **state)
 {
 	fx *f = *state;
-	store_close(f->base.st);
-	f->base.st = NULL;
-	sqlite3 *db = NULL;
-	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
-	assert_int_equal(sqlite3_exec(db,
-	                              "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"
-	                              "PRAGMA wal_autocheckpoint = 0; CREATE TABLE t (x BLOB)",
-	                              NULL, NULL, NULL),
-	                 SQLITE_OK);
 	sqlite_ckpt *c = NULL;
-	th_error err = {0};
-	assert_int_equal(sqlite_ckpt_start(&c, f->path, 5, 8192, &err), 0);
-	sqlite_ckpt_attach_writer(c, db);
+	sqlite3 *db = wal_db_with_ckpt(f, 5, 8192, &c);
 	const char *grow = "INSERT INTO t VALUES (zeroblob(100000))"; /* ~25 new pages */
 	assert_int_equal(sqlite3_exec(db, grow, NULL, NULL, NULL), SQLITE_OK);
 	assert_true(ms_until_checkpointed(f->path, db, 2000) < 2000);
