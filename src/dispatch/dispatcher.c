@@ -49,11 +49,12 @@
 #define POLL_MS 250
 #define LEASE_SLACK_MS 5000
 #define MAX_WORKERS 256
-/* Claim slots per worker: deliveries running or claimed and waiting. A claim
- * (a walk of the queue, then one update per row, in one transaction) costs
- * about as much for 16 rows as for 8, so slots are claimed in batches of
- * half of them: at 2 per worker a claim of ~8 rows took 40% of serve's CPU
- * in bench/dispatch.sh, at 4 per worker ~16 rows (bench/RESULTS.md). */
+/* Claim slots per worker: deliveries running or claimed and waiting. A
+ * claim's walk of the queue and its commit cost the same whatever its size
+ * (only its row updates grow with it), and slots are claimed half at a time:
+ * at 2 per worker, claims of ~10 rows cost the claimer 72 us of CPU per
+ * delivery in bench/dispatch.sh, at 4 per worker ~18 rows 55 us
+ * (bench/RESULTS.md, session 10). */
 #define SLOTS_PER_WORKER 4
 #define MAX_OUTCOMES 1024 /* queued outcomes before workers wait for the claimer */
 /* The longest an outcome waits to be recorded when no claim comes first (so
