@@ -97,6 +97,14 @@ if [ -n "${PG_STATS:-}" ]; then
 	mkdir -p "$PG_STATS"
 	export PG_SERVER_OPTS="${PG_SERVER_OPTS:-} -c shared_preload_libraries=pg_stat_statements -c log_checkpoints=on -c log_autovacuum_min_duration=0 -c log_lock_waits=on -c log_min_duration_statement=20 -c track_io_timing=on -c track_wal_io_timing=on -c pg_stat_statements.track_planning=on -c log_parameter_max_length=0"
 fi
+# A server that has run for a while recycles its old WAL segments; a fresh one
+# creates (zero-fills and fsyncs) a 16 MB segment inside whichever COMMIT needs
+# it, ~50 ms here, and the warm-up below alone does not keep them: its
+# CHECKPOINT removes the segments beyond min_wal_size (80 MB by default), fewer
+# than one round writes (~2.3 KB of WAL an event). That stall was the paced p99
+# of every first PostgreSQL round (31-44 ms, the later rounds 2.6-4 ms); with
+# the segments kept, round 1 is like the others (bench/RESULTS.md, session 11).
+export PG_SERVER_OPTS="-c min_wal_size=2GB ${PG_SERVER_OPTS:-}"
 [ "$want_pg" = 1 ] && pg_url=$(scripts/pg.sh start "$pgdir")
 psqlq() { PGOPTIONS='-c client_min_messages=warning' psql "$pg_url" -qAt -c "$1" >/dev/null; }
 [ -n "${PG_STATS:-}" ] && [ "$want_pg" = 1 ] && psqlq "CREATE EXTENSION pg_stat_statements"
