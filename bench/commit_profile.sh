@@ -4,9 +4,10 @@
 # saturated wrk run of distinct signed ~3 KB deliveries (as bench/ingest.sh),
 # and from the run itself:
 #   - events/s and latency, as wrk saw them;
-#   - commits, events per commit, and how much of the run the writer spent
-#     committing (the sum of trellohook_commit_latency_seconds over the run:
-#     1.0 means the writer was never idle, i.e. it is the bottleneck);
+#   - commits, events per commit, and how much of wrk's run (its own
+#     duration) the writer spent committing (the sum of
+#     trellohook_commit_latency_seconds, read just before and after: ~100%
+#     means the writer was never idle, i.e. it is the bottleneck);
 #   - bytes serve wrote per event (WAL and checkpoint, /proc/PID/io) and its
 #     CPU per event;
 #   - the WAL frames of one commit, by the b-tree each page belongs to: from a
@@ -26,17 +27,9 @@ tmp=$(mktemp -d /tmp/th-commit.XXXXXX)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$tmp"; }
 trap cleanup EXIT
-free_port() { node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
-field() { sed -n "s/.*$1=\([0-9.]*\).*/\1/p" <<<"$2"; }
+. bench/lib.sh
 
-token="ATTA$(printf 'ab%.0s' {1..32})ABCDEF12"
-key=0123456789abcdef0123456789abcdef
-secret=bench-secret-0123456789abcdef0123456789
-build/trello-mock --listen 127.0.0.1:0 --key "$key" --secret "$secret" --token "$token" \
-	>"$tmp/mock.out" 2>"$tmp/mock.log" &
-pids+=($!)
-for _ in $(seq 100); do [ -s "$tmp/mock.out" ] && break; sleep 0.05; done
-mock_url=$(head -1 "$tmp/mock.out")
+start_mock
 port=$(free_port)
 export TRELLO_API_URL="$mock_url" TRELLO_API_KEY="$key" TRELLO_API_SECRET="$secret" \
        CALLBACK_DOMAIN="http://127.0.0.1:$port" DATABASE_URL="sqlite:$tmp/bench.db" \
@@ -44,9 +37,8 @@ export TRELLO_API_URL="$mock_url" TRELLO_API_KEY="$key" TRELLO_API_SECRET="$secr
 "$BIN" serve >"$tmp/serve.out" 2>"$tmp/serve.log" &
 pid=$!
 pids+=($pid)
-for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$port/healthz" && break; sleep 0.05; done
-board=$(curl -s -X POST -H 'content-type: application/json' -d '{"name":"Bench"}' "${mock_url%/1}/_mock/boards")
-board_id=$(node -e 'console.log(JSON.parse(process.argv[1]).id)' "$board")
+wait_http "http://127.0.0.1:$port/healthz"
+board_id=$(mock_board)
 callback=$("$BIN" webhook add --model "$board_id" --token "$token" --json |
            node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).callback_url))')
 node bench/gen-payloads.mjs "$callback" "$secret" "$PER_THREAD" 2 "$tmp" 2>/dev/null
@@ -70,7 +62,7 @@ hz=$(getconf CLK_TCK)
 events=$((e1 - e0)); commits=$((c1 - c0))
 printf 'events/s %s  p50 %s ms  p99 %s ms  (%s)\n' "$(field rps "$r")" \
 	"$(echo "$(field p50_us "$r") / 1000" | bc -l | cut -c1-5)" "$(echo "$(field p99_us "$r") / 1000" | bc -l | cut -c1-5)" "$BIN"
-awk -v e="$events" -v c="$commits" -v b0="$b0" -v b1="$b1" -v d="$DURATION" -v w="$((w1 - w0))" \
+awk -v e="$events" -v c="$commits" -v b0="$b0" -v b1="$b1" -v d="$(echo "$(field duration_us "$r") / 1000000" | bc -l)" -v w="$((w1 - w0))" \
 	-v t="$((t1 - t0))" -v hz="$hz" 'BEGIN {
 	printf "commits %d, %.1f events each, %.2f ms each; the writer committed %.0f%% of the run\n", c, e / c, (b1 - b0) * 1000 / c, (b1 - b0) * 100 / d
 	printf "serve wrote %.1f KB and used %.0f us of CPU per event\n", w / e / 1000, t * 1e6 / hz / e }'

@@ -66,9 +66,8 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$tmp"; }
 trap cleanup EXIT
 
-free_port() { node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
+. bench/lib.sh
 hwm_kb() { awk '/^VmHWM/ {print $2}' "/proc/$1/status"; }
-wait_http() { for _ in $(seq 200); do curl -s -o /dev/null "$1" && return 0; sleep 0.05; done; echo "bench: $1 did not come up" >&2; exit 1; }
 now_ms() { date +%s%3N; }
 db="$tmp/bench.db"
 db_base="$tmp/bench-base.db"
@@ -76,7 +75,6 @@ q() { sqlite3 -cmd '.timeout 5000' "${qdb:-$db}" "$1"; }
 # the oldest build here sets the schema until the events are stored
 first_th=${BASE_TH:-$TH}
 
-secret=bench-secret-0123456789abcdef0123456789
 port=$(free_port)
 export TRELLO_API_SECRET="$secret" CALLBACK_DOMAIN="http://127.0.0.1:$port" \
        DATABASE_URL="sqlite:$db" TRELLOHOOK_LISTEN="127.0.0.1:$port" TRELLOHOOK_LOG_LEVEL=warn \

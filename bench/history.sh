@@ -41,6 +41,7 @@ cleanup() {
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
+. bench/lib.sh
 echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg) ($(nproc) CPUs)"
 
 # One ~3 KB body, as SQL text (quotes doubled).
@@ -104,18 +105,9 @@ fi
 
 echo
 echo "== events prune during ingest (SQLite, $LARGE old events, wrk -t$THREADS -c$CONNS, ${PACE_MS} ms pause per connection, ${DURATION}s)"
-free_port() { node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
-wait_http() { for _ in $(seq 100); do curl -s -o /dev/null "$1" && return 0; sleep 0.05; done; echo "bench: $1 did not come up" >&2; exit 1; }
 db="$tmp/ingest.db"
 fill_sqlite "$db" "$LARGE"
-token="ATTA$(printf 'ab%.0s' {1..32})ABCDEF12"
-key=0123456789abcdef0123456789abcdef
-secret=bench-secret-0123456789abcdef0123456789
-build/trello-mock --listen 127.0.0.1:0 --key "$key" --secret "$secret" --token "$token" \
-	>"$tmp/mock.out" 2>"$tmp/mock.log" &
-pids+=($!)
-for _ in $(seq 100); do [ -s "$tmp/mock.out" ] && break; sleep 0.05; done
-mock_url=$(head -1 "$tmp/mock.out")
+start_mock
 th_port=$(free_port)
 export TRELLO_API_URL="$mock_url" TRELLO_API_KEY="$key" TRELLO_API_SECRET="$secret" \
        CALLBACK_DOMAIN="http://127.0.0.1:$th_port" DATABASE_URL="sqlite:$db" \
@@ -123,8 +115,7 @@ export TRELLO_API_URL="$mock_url" TRELLO_API_KEY="$key" TRELLO_API_SECRET="$secr
 build/trellohook serve >"$tmp/serve.out" 2>"$tmp/serve.log" &
 pids+=($!)
 wait_http "http://127.0.0.1:$th_port/healthz"
-board=$(curl -s -X POST -H 'content-type: application/json' -d '{"name":"Bench"}' "${mock_url%/1}/_mock/boards")
-board_id=$(node -e 'console.log(JSON.parse(process.argv[1]).id)' "$board")
+board_id=$(mock_board)
 callback=$(build/trellohook webhook add --model "$board_id" --token "$token" --json |
            node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).callback_url))')
 node bench/gen-payloads.mjs "$callback" "$secret" "$PER_THREAD" "$THREADS" "$tmp"
@@ -134,7 +125,6 @@ run_wrk() { # PAYLOAD_START -> RESULT line
 	PAYLOAD_DIR="$tmp" PACE_MS=$PACE_MS PAYLOAD_START=$1 wrk -t$THREADS -c"$CONNS" -d"${DURATION}s" \
 		--latency -s bench/post.lua "$callback" 2>&1 | grep '^RESULT'
 }
-field() { sed -n "s/.*$1=\([0-9.]*\).*/\1/p" <<<"$2"; }
 pages() { sqlite3 "$db" 'PRAGMA page_count'; }
 alone=$(run_wrk 0)
 p_before=$(pages)

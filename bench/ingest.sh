@@ -39,20 +39,12 @@ cc -std=c17 -O2 -Wall -Wextra -D_GNU_SOURCE bench/bare_writer.c -o "$tmp/bare_wr
 	$(pkg-config --cflags --libs sqlite3 libpq) ||
 	{ echo "bench: could not build bench/bare_writer.c (needs libsqlite3-dev, libpq-dev)" >&2; exit 1; }
 
-free_port() { node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
+. bench/lib.sh
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 hwm_kb() { awk '/^VmHWM/ {print $2}' "/proc/$1/status"; }
-wait_http() { for _ in $(seq 100); do curl -s -o /dev/null "$1" && return 0; sleep 0.05; done; echo "bench: $1 did not come up" >&2; exit 1; }
 
 # --- trello-mock and trellohook --------------------------------------------------
-token="ATTA$(printf 'ab%.0s' {1..32})ABCDEF12"
-key=0123456789abcdef0123456789abcdef
-secret=bench-secret-0123456789abcdef0123456789
-build/trello-mock --listen 127.0.0.1:0 --key "$key" --secret "$secret" --token "$token" \
-	>"$tmp/mock.out" 2>"$tmp/mock.log" &
-pids+=($!)
-for _ in $(seq 100); do [ -s "$tmp/mock.out" ] && break; sleep 0.05; done
-mock_url=$(head -1 "$tmp/mock.out")
+start_mock
 th_port=$(free_port)
 export TRELLO_API_URL="$mock_url" TRELLO_API_KEY="$key" TRELLO_API_SECRET="$secret" \
        CALLBACK_DOMAIN="http://127.0.0.1:$th_port" DATABASE_URL="sqlite:$tmp/bench.db" \
@@ -61,8 +53,7 @@ build/trellohook serve >"$tmp/serve.out" 2>"$tmp/serve.log" &
 th_pid=$!
 pids+=($th_pid)
 wait_http "http://127.0.0.1:$th_port/healthz"
-board=$(curl -s -X POST -H 'content-type: application/json' -d '{"name":"Bench"}' "${mock_url%/1}/_mock/boards")
-board_id=$(node -e 'console.log(JSON.parse(process.argv[1]).id)' "$board")
+board_id=$(mock_board)
 callback=$(build/trellohook webhook add --model "$board_id" --token "$token" --json |
            node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).callback_url))')
 node bench/gen-payloads.mjs "$callback" "$secret" "$PER_THREAD" "$THREADS" "$tmp"
@@ -107,7 +98,6 @@ wh_idle=$(rss_kb $wh_pid)
 run_wrk() { # url -> RESULT line
 	PAYLOAD_DIR="$tmp" wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --latency -s bench/post.lua "$1" 2>&1 | grep '^RESULT'
 }
-field() { sed -n "s/.*$1=\([0-9.]*\).*/\1/p" <<<"$2"; }
 
 echo "bench: wrk -t$THREADS -c$CONNS -d${DURATION}s, distinct signed payloads of ~3 KB" >&2
 r_th=$(run_wrk "$callback")

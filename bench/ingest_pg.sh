@@ -45,9 +45,7 @@ cc -std=c17 -O2 -Wall -Wextra -D_GNU_SOURCE bench/bare_writer.c -o "$tmp/bare_wr
 	$(pkg-config --cflags --libs sqlite3 libpq) ||
 	{ echo "bench: could not build bench/bare_writer.c (needs libsqlite3-dev, libpq-dev)" >&2; exit 1; }
 
-free_port() { node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
-wait_http() { for _ in $(seq 200); do curl -s -o /dev/null "$1" && return 0; sleep 0.05; done; echo "bench: $1 did not come up" >&2; exit 1; }
-field() { sed -n "s/.*$1=\([0-9.]*\).*/\1/p" <<<"$2"; }
+. bench/lib.sh
 
 # min_wal_size: a fresh server creates (zero-fills, fsyncs) each new 16 MB WAL
 # segment inside a COMMIT, ~50 ms here; one that has run a while recycles old
@@ -58,16 +56,8 @@ pg_db() { # name -> URL of a fresh database
 	echo "${pg_url%/*}/$1"
 }
 
-token="ATTA$(printf 'ab%.0s' {1..32})ABCDEF12"
-key=0123456789abcdef0123456789abcdef
-secret=bench-secret-0123456789abcdef0123456789
-build/trello-mock --listen 127.0.0.1:0 --key "$key" --secret "$secret" --token "$token" \
-	>"$tmp/mock.out" 2>"$tmp/mock.log" &
-pids+=($!)
-for _ in $(seq 100); do [ -s "$tmp/mock.out" ] && break; sleep 0.05; done
-mock_url=$(head -1 "$tmp/mock.out")
-board=$(curl -s -X POST -H 'content-type: application/json' -d '{"name":"Bench"}' "${mock_url%/1}/_mock/boards")
-board_id=$(node -e 'console.log(JSON.parse(process.argv[1]).id)' "$board")
+start_mock
+board_id=$(mock_board)
 export TRELLO_API_URL="$mock_url" TRELLO_API_KEY="$key" TRELLO_API_SECRET="$secret" \
        TRELLOHOOK_LOG_LEVEL=warn
 
