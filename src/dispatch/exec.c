@@ -2,11 +2,11 @@
 /*
  * exec.c — the exec runner: COMMAND with the payload on stdin, run directly
  * when it has no shell syntax but plain file redirections (exec_split.c
- * decides and splits the words and redirections; the redirections become
- * spawn file actions), else as `/bin/sh -c COMMAND`.
+ * decides and splits the words and redirections; the child does the
+ * redirections before its exec), else as `/bin/sh -c COMMAND`.
  *
- * The child is started with posix_spawn(p) (safe in a threaded process: nothing
- * runs between fork and exec but the spawn actions), in its own process
+ * The child is started with vfork (safe in a threaded process: nothing runs
+ * between vfork and exec but system calls; see spawn_one), in its own process
  * group, with default signal dispositions (serve ignores SIGPIPE; an ignored
  * disposition would survive exec) and an empty signal mask, and with every
  * descriptor above 2 closed. Its environment is built here from scratch: the
@@ -23,7 +23,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -204,61 +204,121 @@ static void close_fd(int *fd)
 	*fd = -1;
 }
 
-/* The spawn attributes shared by both ways of starting: a process group of
- * its own, default signal dispositions and an empty mask. 0 or -1. */
-static int spawn_attr(posix_spawnattr_t *attr)
+/* What the child does between vfork and execve, all decided in the parent:
+ * the child may only make system calls (it runs on this thread's stack, in
+ * this process's memory, until it execs or exits). */
+typedef struct spawn_plan {
+	const char *path;
+	char **argv, **envp;
+	int in_rd, out_wr;      /* become 0 and 1+2 */
+	const dispatch_argv *w; /* redirections, done after those (NULL: none) */
+	volatile int err;       /* the child's errno when a step failed (0: it exec'd) */
+} spawn_plan;
+
+/* The kernel's struct sigaction (rt_sigaction(2)): glibc's wrapper refuses the
+ * two signals it keeps for itself (cancellation, setxid), and the child must
+ * reset those as well. */
+struct kernel_sigaction {
+	void (*handler)(int);
+	unsigned long flags;
+	void (*restorer)(void);
+	unsigned long mask;
+};
+
+/* In the child: make @to a copy of @from that survives exec (a dup2 onto
+ * itself keeps FD_CLOEXEC, so that case clears it). */
+static int child_dup(int from, int to)
 {
-	sigset_t def, empty;
-	sigfillset(&def);
-	sigdelset(&def, SIGKILL);
-	sigdelset(&def, SIGSTOP);
-	sigemptyset(&empty);
-	if (posix_spawnattr_setflags(attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF |
-	                                       POSIX_SPAWN_SETSIGMASK) ||
-	    posix_spawnattr_setpgroup(attr, 0) || posix_spawnattr_setsigdefault(attr, &def) ||
-	    posix_spawnattr_setsigmask(attr, &empty))
-		return -1;
-	return 0;
+	if (from == to)
+		return fcntl(to, F_SETFD, 0);
+	return dup2(from, to) < 0 ? -1 : 0;
 }
 
-/* The descriptors of the child: stdin from @in_rd, stdout and stderr to
- * @out_wr, nothing else open; then @w's redirections (NULL: none), in the
- * order written, as sh does them — each open in the child, so /dev/stderr
- * or /dev/fd/1 mean the child's own descriptors, as they do under sh. 0 or
- * -1 (out of memory). */
-static int spawn_files(posix_spawn_file_actions_t *fa, int in_rd, int out_wr,
-                       const dispatch_argv *w)
+/* In the child: @r of the command, as sh does it: open onto its descriptor,
+ * or copy another. */
+static int child_redirect(const dispatch_redir *r)
 {
-	if (posix_spawn_file_actions_adddup2(fa, in_rd, 0) ||
-	    posix_spawn_file_actions_adddup2(fa, out_wr, 1) ||
-	    posix_spawn_file_actions_adddup2(fa, out_wr, 2) ||
-	    posix_spawn_file_actions_addclosefrom_np(fa, 3))
-		return -1;
-	for (size_t i = 0; w && i < w->nredir; i++) {
-		const dispatch_redir *r = &w->redir[i];
-		int flags = r->op == DISPATCH_REDIR_IN       ? O_RDONLY
-		            : r->op == DISPATCH_REDIR_APPEND ? O_WRONLY | O_CREAT | O_APPEND
-		                                             : O_WRONLY | O_CREAT | O_TRUNC;
-		int rc = r->op == DISPATCH_REDIR_DUP
-		             ? posix_spawn_file_actions_adddup2(fa, r->from, r->fd)
-		             : posix_spawn_file_actions_addopen(fa, r->fd, r->path, flags, 0666);
-		if (rc)
-			return -1;
+	if (r->op == DISPATCH_REDIR_DUP)
+		return child_dup(r->from, r->fd);
+	int flags = r->op == DISPATCH_REDIR_IN       ? O_RDONLY
+	            : r->op == DISPATCH_REDIR_APPEND ? O_WRONLY | O_CREAT | O_APPEND
+	                                             : O_WRONLY | O_CREAT | O_TRUNC;
+	int fd = open(r->path, flags, 0666);
+	if (fd < 0 || fd == r->fd)
+		return fd < 0 ? -1 : 0;
+	int rc = dup2(fd, r->fd) < 0 ? -1 : 0;
+	close(fd);
+	return rc;
+}
+
+/* The child, from vfork to execve: default dispositions for every signal (an
+ * ignored one would survive exec, and a handler must not run here), a process
+ * group of its own, stdin from the pipe, stdout and stderr to the other,
+ * nothing else open, then the command's redirections in the order written,
+ * an empty signal mask, exec. A failed step leaves its errno for the parent
+ * and exits 127. */
+static _Noreturn void child_run(spawn_plan *p)
+{
+	struct kernel_sigaction dfl = {.handler = SIG_DFL};
+	bool ok = true;
+	for (int sig = 1; ok && sig < _NSIG; sig++)
+		ok = sig == SIGKILL || sig == SIGSTOP ||
+		     syscall(SYS_rt_sigaction, sig, &dfl, NULL, sizeof dfl.mask) == 0;
+	ok = ok && setpgid(0, 0) == 0 && child_dup(p->in_rd, 0) == 0 &&
+	     child_dup(p->out_wr, 1) == 0 && child_dup(p->out_wr, 2) == 0 &&
+	     close_range(3, ~0U, 0) == 0;
+	for (size_t i = 0; ok && p->w && i < p->w->nredir; i++)
+		ok = child_redirect(&p->w->redir[i]) == 0;
+	if (ok) {
+		sigset_t empty;
+		sigemptyset(&empty);
+		sigprocmask(SIG_SETMASK, &empty, NULL);
+		execve(p->path, p->argv, p->envp);
 	}
-	return 0;
+	p->err = errno ? errno : EINVAL;
+	_exit(127);
 }
 
-/* posix_spawn @path with @argv on the descriptors spawn_files sets up.
- * Returns posix_spawn's error (0 on success), -1 when out of memory. */
-static int spawn_one(const char *path, char **argv, char **envp, const posix_spawnattr_t *attr,
-                     int in_rd, int out_wr, const dispatch_argv *w, pid_t *pid)
+/* vfork, the child going straight to child_run: kept apart from the caller,
+ * so that nothing of the caller's lives across the vfork in a register. */
+__attribute__((noinline)) static pid_t vfork_child(spawn_plan *p)
 {
-	posix_spawn_file_actions_t fa;
-	if (posix_spawn_file_actions_init(&fa))
-		return -1;
-	int err =
-	    spawn_files(&fa, in_rd, out_wr, w) ? -1 : posix_spawn(pid, path, &fa, attr, argv, envp);
-	posix_spawn_file_actions_destroy(&fa);
+	pid_t pid = vfork();
+	if (pid == 0)
+		child_run(p);
+	return pid;
+}
+
+/* Start @path with @argv and @envp on the descriptors child_run sets up.
+ * vfork, not posix_spawn: glibc's posix_spawn maps a fresh stack for every
+ * child and unmaps it after, and that munmap, with the TLB shootdown it
+ * costs in a process whose threads run on every CPU, was ~25 µs of serve's
+ * CPU per delivery (bench/RESULTS.md); the vfork child runs on this thread's
+ * stack instead, this thread waiting until it has exec'd. Every signal is
+ * blocked across the vfork so that no handler runs in the child. Where
+ * vfork is a fork (valgrind, ThreadSanitizer) a failed exec is not reported
+ * here: the child exits 127, which is why find_program and
+ * redirs_look_possible check first. Returns the child's errno (0 on
+ * success). */
+static int spawn_one(const char *path, char **argv, char **envp, int in_rd, int out_wr,
+                     const dispatch_argv *w, pid_t *pid)
+{
+	spawn_plan plan = {
+	    .path = path, .argv = argv, .envp = envp, .in_rd = in_rd, .out_wr = out_wr, .w = w};
+	sigset_t all, old;
+	sigfillset(&all);
+	int err = pthread_sigmask(SIG_SETMASK, &all, &old);
+	if (err)
+		return err;
+	pid_t started = vfork_child(&plan);
+	err = started < 0 ? errno : plan.err;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (started > 0 && err) {
+		while (waitpid(started, NULL, 0) < 0 && errno == EINTR) {
+		}
+	}
+	if (!err)
+		*pid = started;
 	return err;
 }
 
@@ -285,8 +345,8 @@ static bool directly_executable(const char *path)
  * entry of PATH that holds it; an empty entry is the working directory) and
  * copy the path into @out when it can be started directly. Deciding here,
  * before spawning, keeps the fallback to the shell independent of whether
- * posix_spawnp reports a failed exec (it does not under some emulators,
- * valgrind among them). */
+ * the spawn reports a failed exec (it does not where vfork is a fork:
+ * valgrind, ThreadSanitizer). */
 static bool find_program(const char *name, char *out, size_t outsz)
 {
 	if (strchr(name, '/'))
@@ -315,11 +375,11 @@ static bool find_program(const char *name, char *out, size_t outsz)
 
 /* Would sh's open of @path for @r succeed? A check without side effects
  * (stat, access) before spawning, for the reason find_program checks the
- * program: where posix_spawn does not report a failed file action (valgrind,
- * some emulators) the child would just exit 127 without a word. A "no" sends
- * the command to the shell, which then fails (or, should the file have
- * appeared meanwhile, works) as always; a wrong "yes" is caught by
- * posix_spawn's error where it reports one. Conservative: a file that an
+ * program: where the spawn does not report a failed redirection (vfork as a
+ * fork: valgrind, ThreadSanitizer) the child would just exit 127 without a
+ * word. A "no" sends the command to the shell, which then fails (or, should
+ * the file have appeared meanwhile, works) as always; a wrong "yes" is caught
+ * by the spawn's error where it reports one. Conservative: a file that an
  * earlier redirection of the same command would create counts as missing. */
 static bool redir_looks_possible(const dispatch_redir *r)
 {
@@ -362,10 +422,10 @@ static bool redirs_look_possible(const dispatch_argv *w)
  * /bin/sh -c, which then runs it or fails exactly as it always did ("not
  * found", exit 127; "cannot create x", exit 2). A redirection that failed had
  * opened only files the shell opens again, with the same flags, before it
- * fails at the same place. Returns the posix_spawn error (0 on success);
- * TH_ENOMEM as -1. */
-static int spawn_command(const char *command, char **envp, const posix_spawnattr_t *attr, int in_rd,
-                         int out_wr, pid_t *pid, bool *shell)
+ * fails at the same place. Returns the spawn's error (the child's errno, 0 on
+ * success); TH_ENOMEM as -1. */
+static int spawn_command(const char *command, char **envp, int in_rd, int out_wr, pid_t *pid,
+                         bool *shell)
 {
 	dispatch_argv words;
 	int split = dispatch_split(command, &words, NULL);
@@ -376,13 +436,13 @@ static int spawn_command(const char *command, char **envp, const posix_spawnattr
 	char program[4096];
 	if (split == 1 && find_program(words.argv[0], program, sizeof program) &&
 	    redirs_look_possible(&words)) {
-		err = spawn_one(program, words.argv, envp, attr, in_rd, out_wr, &words, pid);
+		err = spawn_one(program, words.argv, envp, in_rd, out_wr, &words, pid);
 		*shell = err != 0;
 	}
 	dispatch_argv_free(&words);
 	if (*shell) {
 		char *argv[] = {"sh", "-c", (char *)command, NULL};
-		err = spawn_one("/bin/sh", argv, envp, attr, in_rd, out_wr, NULL, pid);
+		err = spawn_one("/bin/sh", argv, envp, in_rd, out_wr, NULL, pid);
 	}
 	return err;
 }
@@ -393,21 +453,13 @@ static int spawn_command(const char *command, char **envp, const posix_spawnattr
 static int start_child(const char *command, char **envp, child *c, bool *shell, buf *note)
 {
 	int in_pipe[2] = {-1, -1}, out_pipe[2] = {-1, -1};
-	posix_spawnattr_t attr;
-	bool attr_ok = false;
 	int ret = 0;
 	if (pipe2(in_pipe, O_CLOEXEC) || pipe2(out_pipe, O_CLOEXEC)) {
 		ret = TH_EIO;
 		buf_printf(note, "pipe: %s", strerror(errno));
 		goto out;
 	}
-	attr_ok = posix_spawnattr_init(&attr) == 0;
-	if (!attr_ok || spawn_attr(&attr)) {
-		ret = TH_ENOMEM;
-		buf_puts(note, "could not prepare the process");
-		goto out;
-	}
-	int err = spawn_command(command, envp, &attr, in_pipe[0], out_pipe[1], &c->pid, shell);
+	int err = spawn_command(command, envp, in_pipe[0], out_pipe[1], &c->pid, shell);
 	if (err) {
 		c->pid = -1;
 		ret = err < 0 ? TH_ENOMEM : TH_EIO;
@@ -431,8 +483,6 @@ out:
 		close_fd(&in_pipe[i]);
 		close_fd(&out_pipe[i]);
 	}
-	if (attr_ok)
-		posix_spawnattr_destroy(&attr);
 	return ret;
 }
 
