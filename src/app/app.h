@@ -77,9 +77,10 @@ struct app_runner {
 };
 /* Allocate a zeroed runner of @size bytes (a struct that begins with a
  * struct app_runner) for @a and start @fn on it in its thread. 0 and *@out
- * (cast it to the runner's type), or an error ("cannot start @what: …") and *@out NULL. */
+ * (cast it to the runner's type), or an error ("cannot start @what: …") and *@out NULL.
+ * The thread is named @name (thread_name). */
 int app_runner_start(struct app_runner **out, app *a, size_t size, void *(*fn)(void *),
-                     const char *what, th_error *err);
+                     const char *what, const char *name, th_error *err);
 /* Stop @r's thread (wait_thread_stop: wait for its current round) and free
  * it. NULL-safe. */
 void app_runner_stop(struct app_runner *r);

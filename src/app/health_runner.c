@@ -190,8 +190,8 @@ int health_start(app *a, th_error *err)
 		log_info(COMPONENT, "periodic health pass off (TRELLOHOOK_HEALTH_INTERVAL=0); "
 		                    "backfill runs at start and when asked for");
 	struct app_runner *r;
-	int rc =
-	    app_runner_start(&r, a, sizeof(struct health_runner), runner, "the health pass", err);
+	int rc = app_runner_start(&r, a, sizeof(struct health_runner), runner, "the health pass",
+	                          "th-health", err);
 	if (rc)
 		return rc;
 	struct health_runner *h = (struct health_runner *)r;

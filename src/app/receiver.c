@@ -6,6 +6,7 @@
 #include "app/receiver.h"
 #include "service/service.h"
 #include "util/log.h"
+#include "util/wait.h"
 
 #define QUEUE_MAX 65536       /* events waiting for the writer */
 #define BATCH_MAX 1024        /* events per transaction */
@@ -123,11 +124,13 @@ int receiver_new(receiver **out, svc_ctx *sc, size_t writers, th_error *err)
 	r->m = sc->m;
 	pthread_mutex_init(&r->lock, NULL);
 	pthread_cond_init(&r->ready, NULL);
-	for (; r->nwriters < writers; r->nwriters++)
+	for (; r->nwriters < writers; r->nwriters++) {
 		if (pthread_create(&r->writers[r->nwriters], NULL, writer_main, r)) {
 			receiver_free(r); /* stops the ones started */
 			return th_err(err, TH_EIO, "cannot start the store writer threads");
 		}
+		thread_name(r->writers[r->nwriters], "th-writer");
+	}
 	*out = r;
 	return 0;
 }

@@ -74,7 +74,7 @@ int retention_start(app *a, th_error *err)
 	}
 	struct app_runner *started;
 	int rc = app_runner_start(&started, a, sizeof(struct retention_runner), runner,
-	                          "the retention thread", err);
+	                          "the retention thread", "th-retention", err);
 	if (rc)
 		return rc;
 	struct retention_runner *r = (struct retention_runner *)started;

@@ -631,6 +631,7 @@ int dispatcher_start(dispatcher **out, svc_ctx *sc, th_error *err)
 	for (unsigned i = 0; i < want; i++) {
 		if (pthread_create(&d->workers[i], NULL, worker_main, d) != 0)
 			break;
+		thread_name(d->workers[i], "th-worker");
 		d->nworkers++;
 	}
 	if (d->nworkers == 0 || pthread_create(&d->claimer, NULL, claimer_main, d) != 0) {
@@ -638,6 +639,7 @@ int dispatcher_start(dispatcher **out, svc_ctx *sc, th_error *err)
 		return th_err(err, TH_EIO, "could not start the dispatch threads");
 	}
 	d->claimer_started = true;
+	thread_name(d->claimer, "th-claimer");
 	log_info("dispatch", "%u workers; at most %u deliveries at once per handler; %zu attempts",
 	         d->nworkers, sc->cfg->handler_concurrency, sc->cfg->nretry + 1);
 	*out = d;

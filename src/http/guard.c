@@ -135,7 +135,7 @@ int guard_start(http_guard **out, const guard_opts *o, th_error *err)
 	g->reserve = g->o.max_connections / 16;
 	if (g->reserve < 4)
 		g->reserve = g->o.max_connections > 8 ? 4 : 0;
-	int rc = wait_thread_start(&g->reaper, reaper_main, g);
+	int rc = wait_thread_start(&g->reaper, reaper_main, g, "th-reaper");
 	if (rc) {
 		guard_free(g);
 		return th_err(err, TH_EIO, "cannot start the connection reaper thread: %s",

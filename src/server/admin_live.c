@@ -145,7 +145,7 @@ int admin_live_new(admin_live **out, const admin_live_opts *o, th_error *err)
 		free(l);
 		return th_err(err, TH_ENOMEM, "out of memory");
 	}
-	if (wait_thread_start(&l->hb, heartbeat_main, l)) {
+	if (wait_thread_start(&l->hb, heartbeat_main, l, "th-heartbeat")) {
 		free(l->v);
 		free(l);
 		return th_err(err, TH_EIO, "cannot start the live view's heartbeat thread");

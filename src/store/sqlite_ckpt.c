@@ -202,6 +202,7 @@ int sqlite_ckpt_start(sqlite_ckpt **out, const char *path, int period_ms, int ca
 		free(c);
 		return th_err(err, TH_EIO, "cannot start the checkpoint thread");
 	}
+	thread_name(c->thread, "th-checkpoint");
 	*out = c;
 	return 0;
 }

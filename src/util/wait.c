@@ -4,6 +4,8 @@
 
 #include <errno.h>
 
+#include "util/log.h"
+
 void wait_deadline(struct timespec *until, clockid_t clock, int64_t ms)
 {
 	clock_gettime(clock, until);
@@ -23,7 +25,15 @@ void wait_raise(pthread_mutex_t *mu, pthread_cond_t *cv, bool *flag)
 	pthread_mutex_unlock(mu);
 }
 
-int wait_thread_start(wait_thread *t, void *(*fn)(void *), void *arg)
+void thread_name(pthread_t t, const char *name)
+{
+	/* ERANGE (longer than 15 bytes) is a mistake in our code; any other
+	 * failure leaves the program's name, which is harmless */
+	if (pthread_setname_np(t, name) == ERANGE)
+		log_warn("thread", "thread name \"%s\" is longer than 15 bytes", name);
+}
+
+int wait_thread_start(wait_thread *t, void *(*fn)(void *), void *arg, const char *name)
 {
 	pthread_condattr_t ca;
 	pthread_condattr_init(&ca);
@@ -36,8 +46,10 @@ int wait_thread_start(wait_thread *t, void *(*fn)(void *), void *arg)
 	if (rc) {
 		pthread_cond_destroy(&t->cv);
 		pthread_mutex_destroy(&t->mu);
+		return rc;
 	}
-	return rc;
+	thread_name(t->thread, name);
+	return 0;
 }
 
 bool wait_thread_sleep(wait_thread *t, int64_t ms, bool (*woken)(void *ctx), void *ctx)

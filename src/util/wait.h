@@ -36,9 +36,16 @@ typedef struct wait_thread {
 	bool stop;         /* guarded by mu */
 } wait_thread;
 
-/* Set up @t (zeroed by the caller) and start @fn(@arg) in its thread.
- * Returns 0, or pthread_create's error number with @t torn down again. */
-int wait_thread_start(wait_thread *t, void *(*fn)(void *), void *arg);
+/* Give thread @t the label @name (at most 15 bytes, "th-" first by
+ * convention), which top -H, ps -L, perf and gdb show instead of the
+ * program's name. A label only: when the kernel refuses one, nothing else
+ * changes, so there is no error to return. */
+void thread_name(pthread_t t, const char *name);
+
+/* Set up @t (zeroed by the caller) and start @fn(@arg) in its thread, named
+ * @name (thread_name). Returns 0, or pthread_create's error number with @t
+ * torn down again. */
+int wait_thread_start(wait_thread *t, void *(*fn)(void *), void *arg, const char *name);
 
 /* From @t's thread: sleep up to @ms (-1: without a timeout), until stopped or,
  * when @woken is not NULL, until @woken(@ctx) (called with mu held) is true

@@ -3,6 +3,7 @@
 // framing and size limits, configuration errors, clean shutdown.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import net from 'node:net';
 import { baseEnv, startServe, tempDir, th } from './lib/serve.mjs';
 
@@ -185,6 +186,22 @@ test('migrate creates the store and is idempotent', () => {
   const r2 = th(env, ['migrate', '--json']);
   assert.deepEqual(JSON.parse(r1.stdout), JSON.parse(r2.stdout));
   assert.equal(JSON.parse(r1.stdout).store, 'sqlite');
+});
+
+test('serve names its threads, so top -H, ps -L and perf tell them apart', async () => {
+  const names = fs.readdirSync(`/proc/${srv.proc.pid}/task`)
+    .map((t) => fs.readFileSync(`/proc/${srv.proc.pid}/task/${t}/comm`, 'utf8').trim());
+  const count = (n) => names.filter((x) => x === n).length;
+  // the main thread keeps the program's name; libmicrohttpd names its own
+  assert.equal(count('trellohook'), 1, names.join(' '));
+  assert.ok(count('MHD-worker') >= 1, names.join(' '));
+  assert.equal(count('th-writer'), 1, names.join(' '));
+  assert.equal(count('th-checkpoint'), 1, names.join(' '));
+  assert.equal(count('th-claimer'), 1, names.join(' '));
+  assert.ok(count('th-worker') >= 1, names.join(' '));
+  // the health and retention runners start only when there is work for them
+  for (const n of ['th-reaper', 'th-heartbeat'])
+    assert.equal(count(n), 1, `${n} in: ${names.join(' ')}`);
 });
 
 test('SIGTERM stops serve cleanly with exit 0', async () => {
