@@ -55,30 +55,40 @@ static void kill_slot(http_guard *g, guard_slot *s)
 		log_debug(g->o.name, "shutdown of a connection failed: %s", strerror(errno));
 }
 
-/* Close the oldest connections that have no complete request head, until the
- * open ones are under the reserve line again (lock held). @keep is the
- * connection that just arrived. */
+/* The connection make_room closes next, or NULL (lock held). In this order:
+ * the oldest that never had a request answered and has no complete request
+ * head (an idle flood, a trickled head); then a body slower than the minimum
+ * rate; only then the oldest idle keep-alive connection. A client that was
+ * already answered (Trello's own, between deliveries) goes last: closing it
+ * races with its next request, which then fails on the client's side. */
+static guard_slot *pick_victim(http_guard *g, const guard_slot *keep, int64_t now)
+{
+	guard_slot *fresh = NULL, *slow = NULL, *served = NULL;
+	for (guard_slot *s = g->head; s; s = s->next) {
+		if (s == keep || s->closing)
+			continue;
+		if (s->phase == GUARD_IDLE || s->phase == GUARD_HEADERS) {
+			guard_slot **best = s->served ? &served : &fresh;
+			if (!*best || s->since_us < (*best)->since_us)
+				*best = s;
+		} else if (!slow && s->phase == GUARD_BODY && now - s->since_us > 1000000 &&
+		           s->body_bytes * 1000000.0 / (double)(now - s->since_us) <
+		               (double)g->o.min_rate) {
+			slow = s;
+		}
+	}
+	return fresh ? fresh : slow ? slow : served;
+}
+
+/* Close connections that have no complete request head (or send their body
+ * too slowly), until the open ones are under the reserve line again (lock
+ * held). @keep is the connection that just arrived. */
 static void make_room(http_guard *g, const guard_slot *keep)
 {
 	unsigned line = g->o.max_connections - g->reserve;
 	int64_t now = time_mono_us();
 	while (g->open - g->closing > line) {
-		guard_slot *victim = NULL;
-		for (guard_slot *s = g->head; s; s = s->next) {
-			if (s == keep || s->closing)
-				continue;
-			if (s->phase == GUARD_IDLE || s->phase == GUARD_HEADERS) {
-				if (!victim || s->since_us < victim->since_us)
-					victim = s;
-			}
-		}
-		if (!victim) /* second choice: bodies slower than the minimum rate */
-			for (guard_slot *s = g->head; s && !victim; s = s->next)
-				if (!s->closing && s->phase == GUARD_BODY &&
-				    now - s->since_us > 1000000 &&
-				    s->body_bytes * 1000000.0 / (double)(now - s->since_us) <
-				        (double)g->o.min_rate)
-					victim = s;
+		guard_slot *victim = pick_victim(g, keep, now);
 		if (!victim)
 			return;
 		kill_slot(g, victim);
