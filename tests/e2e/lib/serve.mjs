@@ -42,11 +42,14 @@ export function baseEnv(dir, extra = {}) {
 
 /**
  * Start `trellohook serve` on a free port. Resolves once it prints
- * "serving URL". Returns { url, proc, stderr(), stop(signal) }.
+ * "serving URL". Returns { url, proc, stderr(), stop(signal) }. @prefix: a
+ * command that execs the rest (e.g. setpriv with its options), so proc.pid
+ * is still serve's.
  */
-export function startServe(env, args = []) {
+export function startServe(env, args = [], { prefix = [] } = {}) {
   return new Promise((resolve, reject) => {
-    const proc = spawn(trellohookBin, ['serve', '--listen', '127.0.0.1:0', ...args], {
+    const cmd = [...prefix, trellohookBin, 'serve', '--listen', '127.0.0.1:0', ...args];
+    const proc = spawn(cmd[0], cmd.slice(1), {
       env, stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';
