@@ -1,10 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* receiver.c — see receiver.h. */
-#include <errno.h>
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "app/receiver.h"
 #include "service/service.h"
@@ -16,11 +13,6 @@
 #define SLOW_COMMIT_US 100000 /* a commit this slow is logged */
 /* At most this many writer threads (receiver_new's @writers). */
 #define WRITERS 2
-/* Nice levels the writers run above serve's other threads: every request
- * waits for the writer's commit, and with both CPUs busy the writer waited
- * for one ~20% of each commit (docs/DESIGN.md, "the store writer's
- * priority"). */
-#define WRITER_BOOST 10
 
 struct item {
 	event *ev;
@@ -42,7 +34,6 @@ struct receiver {
 	void *on_commit_ctx;
 	receiver_event_fn on_event;
 	void *on_event_ctx;
-	atomic_flag told_priority; /* the writers' priority was logged */
 };
 
 /* Store one batch and tell every submitter. Runs on a writer thread; with
@@ -95,32 +86,9 @@ static void commit_batch(receiver *r, struct item *items, size_t n)
 		r->on_commit(r->on_commit_ctx, fresh);
 }
 
-/* Give the calling writer its priority boost, and say once what it got. */
-static void writer_priority(receiver *r)
-{
-	int got = thread_raise_priority(WRITER_BOOST);
-	int saved = errno;
-	if (atomic_flag_test_and_set(&r->told_priority))
-		return;
-	if (got < 0)
-		log_warn("receiver", "could not raise the store writer's priority: %s",
-		         strerror(saved));
-	else if (got < WRITER_BOOST)
-		log_info(
-		    "receiver",
-		    "the store writer runs %d nice level(s) above serve's other threads, not %d: "
-		    "allow it with LimitNICE=-%d in the service unit (ulimit -e %d) or "
-		    "CAP_SYS_NICE; ingest is faster when the CPUs are busy",
-		    got, WRITER_BOOST, WRITER_BOOST, 20 + WRITER_BOOST);
-	else
-		log_debug("receiver",
-		          "the store writer runs %d nice levels above serve's other threads", got);
-}
-
 static void *writer_main(void *arg)
 {
 	receiver *r = arg;
-	writer_priority(r);
 	struct item batch[BATCH_MAX];
 	for (;;) {
 		pthread_mutex_lock(&r->lock);
@@ -156,7 +124,6 @@ int receiver_new(receiver **out, svc_ctx *sc, size_t writers, th_error *err)
 	r->m = sc->m;
 	pthread_mutex_init(&r->lock, NULL);
 	pthread_cond_init(&r->ready, NULL);
-	atomic_flag_clear(&r->told_priority);
 	for (; r->nwriters < writers; r->nwriters++) {
 		if (pthread_create(&r->writers[r->nwriters], NULL, writer_main, r)) {
 			receiver_free(r); /* stops the ones started */

@@ -3,8 +3,6 @@
 #include "util/wait.h"
 
 #include <errno.h>
-#include <sys/resource.h>
-#include <unistd.h>
 
 #include "util/log.h"
 
@@ -33,32 +31,6 @@ void thread_name(pthread_t t, const char *name)
 	 * failure leaves the program's name, which is harmless */
 	if (pthread_setname_np(t, name) == ERANGE)
 		log_warn("thread", "thread name \"%s\" is longer than 15 bytes", name);
-}
-
-int thread_raise_priority(int levels)
-{
-	id_t self = (id_t)gettid(); /* PRIO_PROCESS with a thread id: that thread only */
-	errno = 0;
-	int now = getpriority(PRIO_PROCESS, self);
-	if (now == -1 && errno)
-		return -1;
-	int want = now - levels < -20 ? -20 : now - levels;
-	if (want >= now)
-		return 0;
-	if (!setpriority(PRIO_PROCESS, self, want))
-		return now - want;
-	if (errno != EACCES && errno != EPERM)
-		return -1;
-	/* without CAP_SYS_NICE, RLIMIT_NICE says how far: nice 20 - rlim_cur */
-	struct rlimit rl;
-	if (getrlimit(RLIMIT_NICE, &rl))
-		return -1;
-	int floor = 20 - (int)(rl.rlim_cur > 40 ? 40 : rl.rlim_cur);
-	if (floor >= now)
-		return 0;
-	if (setpriority(PRIO_PROCESS, self, floor))
-		return errno == EACCES || errno == EPERM ? 0 : -1;
-	return now - floor;
 }
 
 int wait_thread_start(wait_thread *t, void *(*fn)(void *), void *arg, const char *name)

@@ -3,9 +3,7 @@
  * wait — the two halves of "sleep until woken or a timeout" that the
  * background threads (dispatcher claimer, health runner, SQLite checkpoint
  * thread) share: an absolute deadline for pthread_cond_timedwait(), and
- * raising a flag under its mutex with a signal to the one waiter; and what
- * every such thread is given when it starts: a name, and for the store
- * writer a higher priority.
+ * raising a flag under its mutex with a signal to the one waiter.
  */
 #ifndef TH_UTIL_WAIT_H
 #define TH_UTIL_WAIT_H
@@ -43,14 +41,6 @@ typedef struct wait_thread {
  * program's name. A label only: when the kernel refuses one, nothing else
  * changes, so there is no error to return. */
 void thread_name(pthread_t t, const char *name);
-
-/* Raise the calling thread's scheduling priority by up to @levels nice
- * levels (its nice minus @levels, not below -20), as far as the process may:
- * any amount with CAP_SYS_NICE, else down to nice 20 - RLIMIT_NICE (systemd's
- * LimitNICE=). On Linux nice is per thread, so the rest of the process, and
- * what its other threads start, keep theirs. Returns the levels gained (0
- * when none may be), or -1 with errno set when the kernel refused otherwise. */
-int thread_raise_priority(int levels);
 
 /* Set up @t (zeroed by the caller) and start @fn(@arg) in its thread, named
  * @name (thread_name). Returns 0, or pthread_create's error number with @t

@@ -204,47 +204,6 @@ test('serve names its threads, so top -H, ps -L and perf tell them apart', async
     assert.equal(count(n), 1, `${n} in: ${names.join(' ')}`);
 });
 
-/** Each thread of @pid: { name, nice } (/proc/PID/task/TID/stat field 19). */
-function threadNices(pid) {
-  return fs.readdirSync(`/proc/${pid}/task`).map((t) => {
-    const stat = fs.readFileSync(`/proc/${pid}/task/${t}/stat`, 'utf8');
-    return {
-      name: fs.readFileSync(`/proc/${pid}/task/${t}/comm`, 'utf8').trim(),
-      nice: Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]),
-    };
-  });
-}
-
-/** Whether this process has CAP_SYS_NICE (bit 23 of CapEff), as serve will. */
-function maySetNice() {
-  const eff = fs.readFileSync('/proc/self/status', 'utf8').match(/^CapEff:\s*([0-9a-f]+)/m)[1];
-  return (BigInt(`0x${eff}`) >> 23n) & 1n;
-}
-
-test('the store writer runs 10 nice levels above serve\'s other threads where it may, and says so where not', async () => {
-  const check = (s, boosted) => {
-    const ts = threadNices(s.proc.pid);
-    const main = ts.find((x) => x.name === 'trellohook').nice;
-    const writer = ts.find((x) => x.name === 'th-writer').nice;
-    assert.equal(writer, boosted ? Math.max(-20, main - 10) : main, JSON.stringify(ts));
-    for (const x of ts.filter((y) => y.name !== 'th-writer'))
-      assert.equal(x.nice, main, `${x.name} keeps serve's nice: ${JSON.stringify(ts)}`);
-    if (!boosted)
-      assert.match(s.stderr(), /store writer runs 0 nice level\(s\) above serve's other threads, not 10: allow it with LimitNICE=-10/);
-  };
-  check(srv, maySetNice());
-  if (!maySetNice()) return; // the case without the capability was the one above
-  // the same serve without CAP_SYS_NICE (and the default RLIMIT_NICE of 0)
-  const other = await startServe(env, [], {
-    prefix: ['setpriv', '--inh-caps=-sys_nice', '--bounding-set=-sys_nice', '--'],
-  });
-  try {
-    check(other, false);
-  } finally {
-    await other.stop('SIGTERM');
-  }
-});
-
 test('SIGTERM stops serve cleanly with exit 0', async () => {
   const other = await startServe(env);
   const { code } = await other.stop('SIGTERM');

@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* Unit tests of the util layer: buffers, strings, numbers, ids, base64,
  * masking, HTML escaping, time, JSON quoting and log redaction. */
-#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,8 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "util/json_text.h"
@@ -517,108 +514,18 @@ static void test_wait(void **state)
 	assert_true(time_mono_ms() - t0 < 30000);
 }
 
-/* In a child process (its nice changes stay there): with RLIMIT_NICE set to
- * @rlim and, when the tests run as root, CAP_SYS_NICE dropped with root
- * itself when @unprivileged, a raise of @levels gains @gain levels and leaves
- * the thread at nice @expect_nice. Returns the child's exit status: 0 when
- * all held, 77 when this user cannot set the case up (a hard RLIMIT_NICE
- * below @rlim, or a nice above 0 it cannot undo), else the number of the
- * check that failed. */
-static int priority_case(bool unprivileged, rlim_t rlim, int levels, int gain, int expect_nice)
-{
-	pid_t pid = fork();
-	if (pid == 0) {
-		struct rlimit rl = {rlim, rlim};
-		if (setrlimit(RLIMIT_NICE, &rl))
-			_exit(errno == EPERM ? 77 : 10);
-		if (setpriority(PRIO_PROCESS, 0, 0))
-			_exit(errno == EACCES || errno == EPERM ? 77 : 12);
-		if (unprivileged && geteuid() == 0 && (setgid(65534) || setuid(65534)))
-			_exit(11);
-		if (thread_raise_priority(levels) != gain)
-			_exit(13);
-		errno = 0;
-		if (getpriority(PRIO_PROCESS, 0) != expect_nice)
-			_exit(14);
-		_exit(0);
-	}
-	int status = 0;
-	if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
-		return 99;
-	return WEXITSTATUS(status);
-}
-
-static void *raise_own(void *arg)
-{
-	*(int *)arg = thread_raise_priority(4);
-	return NULL;
-}
-
-/* The store writer's priority boost for the calling thread only: none and no
- * error without CAP_SYS_NICE under the default RLIMIT_NICE of 0; with it, as
- * much as asked, never below -20. */
-static void test_thread_priority(void **state)
-{
-	(void)state;
-	if (geteuid() != 0)
-		skip(); /* dropping CAP_SYS_NICE takes root (CI runs as root) */
-	assert_int_equal(priority_case(true, 0, 10, 0, 0), 0);
-	assert_int_equal(priority_case(false, 0, 10, 10, -10), 0);
-	assert_int_equal(priority_case(false, 0, 30, 20, -20), 0);
-	/* per thread: the process's main thread keeps its nice */
-	pid_t pid = fork();
-	if (pid == 0) {
-		int gained = -2;
-		pthread_t t;
-		if (pthread_create(&t, NULL, raise_own, &gained) || pthread_join(t, NULL))
-			_exit(20);
-		errno = 0;
-		_exit(gained == 4 && getpriority(PRIO_PROCESS, 0) == 0 ? 0 : 21);
-	}
-	int status = 0;
-	assert_int_equal(waitpid(pid, &status, 0), pid);
-	assert_true(WIFEXITED(status));
-	assert_int_equal(WEXITSTATUS(status), 0);
-}
-
-/* Without CAP_SYS_NICE, RLIMIT_NICE (systemd's LimitNICE=) sets the floor,
- * nice 20 - limit. Setting a limit above 0 needs CAP_SYS_RESOURCE, which a
- * container may not give even to root: then this test reports SKIPPED. */
-static void test_thread_priority_rlimit(void **state)
-{
-	(void)state;
-	if (geteuid() != 0 || priority_case(true, 25, 10, 5, -5) == 77) {
-		print_message("RLIMIT_NICE cannot be raised here (no CAP_SYS_RESOURCE)\n");
-		skip();
-	}
-	assert_int_equal(priority_case(true, 25, 10, 5, -5), 0);   /* floor -5: half of it */
-	assert_int_equal(priority_case(true, 30, 10, 10, -10), 0); /* floor -10: all of it */
-	assert_int_equal(priority_case(true, 20, 10, 0, 0), 0);    /* floor 0: nothing, no error */
-	assert_int_equal(priority_case(true, 40, 30, 20, -20), 0); /* never below -20 */
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_buf_limits),
-	    cmocka_unit_test(test_buf_reserve),
-	    cmocka_unit_test(test_buf_sticky),
-	    cmocka_unit_test(test_str_helpers),
-	    cmocka_unit_test(test_utf8),
-	    cmocka_unit_test(test_url_decode),
-	    cmocka_unit_test(test_numbers),
-	    cmocka_unit_test(test_ids),
-	    cmocka_unit_test(test_base64),
-	    cmocka_unit_test(test_masking),
-	    cmocka_unit_test(test_html),
-	    cmocka_unit_test(test_time),
-	    cmocka_unit_test(test_json_quote),
-	    cmocka_unit_test(test_log_redaction),
-	    cmocka_unit_test(test_log_escaping),
-	    cmocka_unit_test(test_wait),
+	    cmocka_unit_test(test_buf_limits),   cmocka_unit_test(test_buf_reserve),
+	    cmocka_unit_test(test_buf_sticky),   cmocka_unit_test(test_str_helpers),
+	    cmocka_unit_test(test_utf8),         cmocka_unit_test(test_url_decode),
+	    cmocka_unit_test(test_numbers),      cmocka_unit_test(test_ids),
+	    cmocka_unit_test(test_base64),       cmocka_unit_test(test_masking),
+	    cmocka_unit_test(test_html),         cmocka_unit_test(test_time),
+	    cmocka_unit_test(test_json_quote),   cmocka_unit_test(test_log_redaction),
+	    cmocka_unit_test(test_log_escaping), cmocka_unit_test(test_wait),
 	    cmocka_unit_test(test_mem_grow),
-	    cmocka_unit_test(test_thread_priority),
-	    cmocka_unit_test(test_thread_priority_rlimit),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

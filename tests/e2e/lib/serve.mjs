@@ -42,14 +42,11 @@ export function baseEnv(dir, extra = {}) {
 
 /**
  * Start `trellohook serve` on a free port. Resolves once it prints
- * "serving URL". Returns { url, proc, stderr(), stop(signal) }. @prefix: a
- * command that execs the rest (e.g. setpriv with its options), so proc.pid
- * is still serve's.
+ * "serving URL". Returns { url, proc, stderr(), stop(signal) }.
  */
-export function startServe(env, args = [], { prefix = [] } = {}) {
+export function startServe(env, args = []) {
   return new Promise((resolve, reject) => {
-    const cmd = [...prefix, trellohookBin, 'serve', '--listen', '127.0.0.1:0', ...args];
-    const proc = spawn(cmd[0], cmd.slice(1), {
+    const proc = spawn(trellohookBin, ['serve', '--listen', '127.0.0.1:0', ...args], {
       env, stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';
