@@ -56,11 +56,13 @@ static void kill_slot(http_guard *g, guard_slot *s)
 }
 
 /* The connection make_room closes next, or NULL (lock held). In this order:
- * the oldest that never had a request answered and has no complete request
- * head (an idle flood, a trickled head); then a body slower than the minimum
- * rate; only then the oldest idle keep-alive connection. A client that was
- * already answered (Trello's own, between deliveries) goes last: closing it
- * races with its next request, which then fails on the client's side. */
+ * the oldest without a complete request head (an idle flood, a trickled
+ * head), except connections idle after an answer; then a body slower than
+ * the minimum rate; only then the oldest of those idle kept-alive ones. A
+ * client waiting between two requests (Trello's own, between deliveries)
+ * goes last: closing it races with its next request, which then fails on
+ * the client's side. Once its next head starts, it is judged like any other,
+ * so one answer buys no shelter for a trickled head. */
 static guard_slot *pick_victim(http_guard *g, const guard_slot *keep, int64_t now)
 {
 	guard_slot *fresh = NULL, *slow = NULL, *served = NULL;
@@ -68,7 +70,7 @@ static guard_slot *pick_victim(http_guard *g, const guard_slot *keep, int64_t no
 		if (s == keep || s->closing)
 			continue;
 		if (s->phase == GUARD_IDLE || s->phase == GUARD_HEADERS) {
-			guard_slot **best = s->served ? &served : &fresh;
+			guard_slot **best = s->served && s->phase == GUARD_IDLE ? &served : &fresh;
 			if (!*best || s->since_us < (*best)->since_us)
 				*best = s;
 		} else if (!slow && s->phase == GUARD_BODY && now - s->since_us > 1000000 &&

@@ -18,9 +18,8 @@
  *   - a reserve: when the open connections come near max_connections, the
  *     oldest ones that have not sent a complete request head yet (idle or
  *     slow) are closed to make room, so a flood of idle sockets never keeps
- *     a real delivery out; those never answered go first, then too-slow
- *     bodies, and a kept-alive client that was answered only when nothing
- *     else is left.
+ *     a real delivery out; a kept-alive connection idle after an answer
+ *     goes only when no other is left (too-slow bodies go before it).
  * A connection is closed with shutdown(2) on its socket; MHD then sees the
  * end of the stream and cleans up as for any peer that went away. The table's
  * lock is held from the shutdown until MHD reports the connection closed, so

@@ -35,6 +35,7 @@ function keepAlive(port) {
   return {
     closed: () => isClosed,
     end: () => sock.destroy(),
+    write: (text) => sock.write(Buffer.from(text, 'latin1')),
     post(st, body) {
       const b = Buffer.from(body);
       const head = `POST ${st.url.pathname} HTTP/1.1\r\nHost: ${st.url.host}\r\n` +
@@ -98,23 +99,29 @@ test('2,000 idle connections: the oldest are closed to make room, deliveries sti
   assertBoundedRss(s, 128, 'idle flood');
 });
 
-test('an idle flood closes connections that never sent a request before a client already answered', async () => {
+test('an idle flood closes connections without a request head before a client idle after an answer', async () => {
   // Trello keeps its connection open between deliveries. When a flood of idle
   // connections forces the guard to make room, closing that connection first
   // would race with the next delivery on it (the client sees a reset).
   const trello = keepAlive(s.port);
   const first = freshPayload('keep-alive 1');
   assert.equal(await trello.post(s, first.body), 200, 'the first delivery on the kept-alive connection');
-  await sleep(50); // the flood is younger than the kept-alive connection's idle time
+  // one answer buys no shelter for the next head: this one is answered, then trickles
+  const trickler = keepAlive(s.port);
+  assert.equal(await trickler.post(s, freshPayload('keep-alive trickler').body), 200);
+  trickler.write(`POST ${s.url.pathname} HTTP/1.1\r\nHost: ${s.url.host}\r\n`);
+  await sleep(50); // the flood is younger than both
   const conns = await openMany(s.port, 1100);
   await sleep(1000);
   const closed = (await Promise.all(conns.map((c) => Promise.race([c.result, sleep(20).then(() => null)]))))
     .filter((r) => r?.closed).length;
   assert.ok(closed >= 1100 - 1024, `only ${closed} of 1,100 idle connections were closed (limit 1,024)`);
+  assert.equal(trickler.closed(), true, 'the answered client trickling its next head was kept (deadline 10 s)');
   assert.equal(trello.closed(), false, 'the guard closed the answered client\'s idle connection');
   const second = freshPayload('keep-alive 2');
   assert.equal(await trello.post(s, second.body), 200, 'the second delivery on the same connection');
   trello.end();
+  trickler.end();
   closeAll(conns);
 });
 
