@@ -61,8 +61,9 @@ static void kill_slot(http_guard *g, guard_slot *s)
  * the minimum rate; only then the oldest of those idle kept-alive ones. A
  * client waiting between two requests (Trello's own, between deliveries)
  * goes last: closing it races with its next request, which then fails on
- * the client's side. Once its next head starts, it is judged like any other,
- * so one answer buys no shelter for a trickled head. */
+ * the client's side. Once its next request line is complete (GUARD_HEADERS)
+ * it is judged like any other, so one answer buys no shelter for trickled
+ * headers. */
 static guard_slot *pick_victim(http_guard *g, const guard_slot *keep, int64_t now)
 {
 	guard_slot *fresh = NULL, *slow = NULL, *served = NULL;

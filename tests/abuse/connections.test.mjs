@@ -2,53 +2,15 @@
 // Slow and idle clients (issue 15, probe 1): trickled heads and bodies are
 // closed on their deadlines, an idle flood never keeps a real delivery out,
 // one address cannot take every connection, and memory stays bounded.
-import net from 'node:net';
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  abuseStack, assertBoundedRss, attackerAddr, closeAll, freshPayload, goodClient, openMany, rawConn, sleep,
+  abuseStack, assertBoundedRss, attackerAddr, closeAll, freshPayload, goodClient, keepAlive, openMany, rawConn, sleep,
 } from './lib/abuse.mjs';
 
 let s;
 before(async () => { s = await abuseStack(); });
 after(async () => { await s?.stop(); });
-
-/** One HTTP/1.1 connection from 127.0.0.1 kept open across requests, as
- * Trello's client does: post() sends a signed delivery and resolves its status. */
-function keepAlive(port) {
-  const sock = net.connect({ host: '127.0.0.1', port });
-  let isClosed = false;
-  let buf = Buffer.alloc(0);
-  let waiting = null;
-  sock.on('error', () => {});
-  sock.on('close', () => { isClosed = true; waiting?.(null); });
-  sock.on('data', (d) => {
-    buf = Buffer.concat([buf, d]);
-    const t = buf.toString('latin1');
-    const he = t.indexOf('\r\n\r\n');
-    const cl = t.match(/\r\ncontent-length: *(\d+)/i);
-    if (he < 0 || !cl || buf.length < he + 4 + Number(cl[1])) return;
-    const status = Number(t.match(/^HTTP\/1\.1 (\d{3})/)?.[1]);
-    buf = buf.subarray(he + 4 + Number(cl[1]));
-    waiting?.(status);
-  });
-  return {
-    closed: () => isClosed,
-    end: () => sock.destroy(),
-    write: (text) => sock.write(Buffer.from(text, 'latin1')),
-    post(st, body) {
-      const b = Buffer.from(body);
-      const head = `POST ${st.url.pathname} HTTP/1.1\r\nHost: ${st.url.host}\r\n` +
-        `Content-Type: application/json\r\nX-Trello-Webhook: ${st.sign(body)}\r\n` +
-        `Content-Length: ${b.length}\r\n\r\n`;
-      return new Promise((resolve) => {
-        waiting = (status) => { waiting = null; resolve(status); };
-        if (isClosed) { waiting(null); return; }
-        sock.write(Buffer.concat([Buffer.from(head, 'latin1'), b]));
-      });
-    },
-  };
-}
 
 test('a request head trickled at 1 byte/s is closed after ~10 s; 1,100 of them keep no delivery out', async () => {
   const good = goodClient(s);
@@ -103,12 +65,12 @@ test('an idle flood closes connections without a request head before a client id
   // Trello keeps its connection open between deliveries. When a flood of idle
   // connections forces the guard to make room, closing that connection first
   // would race with the next delivery on it (the client sees a reset).
-  const trello = keepAlive(s.port);
+  const trello = keepAlive(s);
   const first = freshPayload('keep-alive 1');
-  assert.equal(await trello.post(s, first.body), 200, 'the first delivery on the kept-alive connection');
+  assert.equal(await trello.post(first.body), 200, 'the first delivery on the kept-alive connection');
   // one answer buys no shelter for the next head: this one is answered, then trickles
-  const trickler = keepAlive(s.port);
-  assert.equal(await trickler.post(s, freshPayload('keep-alive trickler').body), 200);
+  const trickler = keepAlive(s);
+  assert.equal(await trickler.post(freshPayload('keep-alive trickler').body), 200);
   trickler.write(`POST ${s.url.pathname} HTTP/1.1\r\nHost: ${s.url.host}\r\n`);
   await sleep(50); // the flood is younger than both
   const conns = await openMany(s.port, 1100);
@@ -119,7 +81,7 @@ test('an idle flood closes connections without a request head before a client id
   assert.equal(trickler.closed(), true, 'the answered client trickling its next head was kept (deadline 10 s)');
   assert.equal(trello.closed(), false, 'the guard closed the answered client\'s idle connection');
   const second = freshPayload('keep-alive 2');
-  assert.equal(await trello.post(s, second.body), 200, 'the second delivery on the same connection');
+  assert.equal(await trello.post(second.body), 200, 'the second delivery on the same connection');
   trello.end();
   trickler.end();
   closeAll(conns);

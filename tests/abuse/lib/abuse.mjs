@@ -35,6 +35,19 @@ export async function abuseStack(opts = {}) {
 }
 
 /**
+ * Where the first answer in @buf ends: null while its head is incomplete, -1
+ * when the head has no Content-Length (the answer runs to the close), else
+ * the byte offset past its body (which may not all be in @buf yet).
+ */
+function answerEnd(buf) {
+  const t = buf.toString('latin1');
+  const he = t.indexOf('\r\n\r\n');
+  if (he <= 0) return null;
+  const cl = t.slice(0, he).match(/\r\ncontent-length: *(\d+)/i);
+  return cl ? he + 4 + Number(cl[1]) : -1;
+}
+
+/**
  * Open a raw TCP connection from @localAddress, write @head (and optionally
  * more later), and collect what comes back. Resolves the socket at once;
  * `result` resolves { status, headers, text, ms, closed } when the server
@@ -63,12 +76,8 @@ export function rawConn(port, { localAddress = '127.0.0.1', head = '', timeoutMs
     }
     sock.on('data', (d) => {
       data = Buffer.concat([data, d]);
-      const t = data.toString('latin1');
-      const he = t.indexOf('\r\n\r\n');
-      if (he > 0) {
-        const cl = t.match(/\r\ncontent-length: *(\d+)/i);
-        if (!cl || data.length >= he + 4 + Number(cl[1])) { finish(); sock.destroy(); }
-      }
+      const end = answerEnd(data);
+      if (end !== null && (end < 0 || data.length >= end)) { finish(); sock.destroy(); }
     });
     sock.on('close', () => { closedAt = Date.now(); finish(); });
   });
@@ -87,6 +96,43 @@ export function rawPost(s, body, headers = []) {
   const b = Buffer.isBuffer(body) ? body : Buffer.from(body);
   const head = [`POST ${s.url.pathname} HTTP/1.1`, `Host: ${s.url.host}`, ...headers].join('\r\n');
   return Buffer.concat([Buffer.from(head + '\r\n\r\n', 'latin1'), b]);
+}
+
+/**
+ * One HTTP/1.1 connection from 127.0.0.1 kept open across requests, as
+ * Trello's client keeps it: post(body) sends a signed delivery to @s's
+ * callback and resolves its status (null once the server closed it);
+ * write(text) sends raw bytes on the same socket.
+ */
+export function keepAlive(s) {
+  const sock = net.connect({ host: '127.0.0.1', port: s.port });
+  let isClosed = false;
+  let buf = Buffer.alloc(0);
+  let waiting = null;
+  sock.on('error', () => {});
+  sock.on('close', () => { isClosed = true; waiting?.(null); });
+  sock.on('data', (d) => {
+    buf = Buffer.concat([buf, d]);
+    const end = answerEnd(buf);
+    if (end === null || end < 0 || buf.length < end) return;
+    const status = Number(buf.toString('latin1').match(/^HTTP\/1\.1 (\d{3})/)?.[1]);
+    buf = buf.subarray(end);
+    waiting?.(status);
+  });
+  return {
+    closed: () => isClosed,
+    end: () => sock.destroy(),
+    write: (text) => sock.write(Buffer.from(text, 'latin1')),
+    post(body) {
+      const request = rawPost(s, body, ['Content-Type: application/json',
+        `X-Trello-Webhook: ${s.sign(body)}`, `Content-Length: ${Buffer.byteLength(body)}`]);
+      return new Promise((resolve) => {
+        waiting = (status) => { waiting = null; resolve(status); };
+        if (isClosed) waiting(null);
+        else sock.write(request);
+      });
+    },
+  };
 }
 
 /**
