@@ -67,7 +67,15 @@ run_node_suite() { # name, directory
 run_node_suite e2e tests/e2e
 # hostile clients against a real serve (slow heads/bodies, floods, framing, NULs, logs)
 run_node_suite abuse tests/abuse
-run_node_suite browser tests/browser
+# the browser suite needs playwright-core, which `make test` installs: say so
+# rather than fail on a missing module
+if [ -d tests/browser/node_modules/playwright-core ]; then
+	run_node_suite browser tests/browser
+else
+	echo "== browser tests: playwright-core is not installed in tests/browser/node_modules"
+	echo "   run 'make test' (or 'make browser-deps', then this script again)"
+	failed=$((failed + 1))
+fi
 
 echo
 echo "$passed passed, $failed failed"
