@@ -16,7 +16,9 @@ let stopping = false;
 function hold(i) {
   const s = net.connect({ host, port: Number(port), localAddress: `127.0.0.${2 + (i % 8)}` });
   let got = false;
+  let connected = false;
   s.on('connect', () => {
+    connected = true;
     open++;
     s.write('GET /healthz HTTP/1.1\r\nHost: bench\r\n\r\n');
   });
@@ -25,8 +27,8 @@ function hold(i) {
     got = true;
   });
   s.on('error', () => {});
-  s.on('close', (hadConnected) => {
-    if (got || hadConnected) open--;
+  s.on('close', () => {
+    if (connected) open--;
     if (!stopping) setTimeout(() => hold(i), 100);
   });
 }
