@@ -80,7 +80,7 @@ screenshots: deps-test test-build browser-deps
 
 # playwright-core for tests/browser (drives Debian's chromium; no browser download)
 browser-deps:
-	@[ -d tests/browser/node_modules ] || (cd tests/browser && npm install --no-audit --no-fund)
+	@[ -d tests/browser/node_modules/playwright-core ] || (cd tests/browser && npm install --no-audit --no-fund)
 
 sanitize: deps-test
 	@[ -f $(ASAN)/build.ninja ] || meson setup $(ASAN) -Dtests=enabled -Db_sanitize=address,undefined \
