@@ -29,7 +29,7 @@ FUZZ_SECONDS ?= 60
 
 # Debian 12 packages: to build, to run, and what only the tests need.
 BUILD_PKGS = gcc make pkg-config meson ninja-build libmicrohttpd-dev libcurl4-openssl-dev \
-             libjansson-dev libssl-dev libsodium-dev libsqlite3-dev libpq-dev
+             libjansson-dev libssl-dev libsodium-dev libsqlite3-dev liblz4-dev libpq-dev
 RUN_PKGS   = ca-certificates curl
 TEST_PKGS  = clang-format libcmocka-dev nodejs npm chromium postgresql valgrind sqlite3 wrk \
              mandoc man-db systemd bsdutils binutils

@@ -10,20 +10,25 @@
  * PAYLOAD_FILE, for SECONDS, from one connection and one thread, each batch
  * durable before the next starts, as every 200 of serve is:
  *  - sqlite:PATH — WAL, synchronous=FULL, one transaction per batch, and no
- *    checkpoint during the run (the WAL only grows);
+ *    checkpoint during the run (the WAL only grows); each payload LZ4-packed
+ *    as the product stores it (store/payload_codec.h: the length as 4 bytes,
+ *    then the block; compressed row by row, so the CPU counts) when the
+ *    schema has events.payload_codec (migration 12), else raw;
  *  - postgresql://… — one multi-row INSERT per batch (its own transaction),
  *    refusing to run unless fsync and synchronous_commit are on.
  * No HTTP, no signature, no parsing: an upper bound, not a design. Ids are
  * time-ordered like the product's (the unique index grows at its right edge).
  *
  * Built by bench/ingest.sh and bench/ingest_pg.sh, not by the product's build:
- *   cc -O2 bench/bare_writer.c $(pkg-config --cflags --libs sqlite3 libpq)
+ *   cc -O2 bench/bare_writer.c $(pkg-config --cflags --libs sqlite3 liblz4 libpq)
  * usage: bare_writer DATABASE_URL PAYLOAD_FILE SECONDS [BATCH]
  * Prints one line: BARE events=N seconds=S rate=R batch_p50_ms=X batch_p99_ms=Y …
+ *   stored_bytes=B (a row's payload as written)
  */
 #include <errno.h>
 #include <inttypes.h>
 #include <libpq-fe.h>
+#include <lz4.h>
 #include <sqlite3.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -111,9 +116,11 @@ static void make_id(char out[21], uint64_t n)
 	" '6123456789abcdef01234567', '6123456789abcdef01234567', 'Roadmap 2027',"     \
 	" '6123456789abcdef0000aa02', 'Doing', '6123456789abcdef0000cc07', 'Ship it'," \
 	" 'Zoë Ångström', 'Zoë Ångström moved \"Ship it\" from To do to Doing on Roadmap 2027'"
-#define COLS                                                                              \
+#define COLS_                                                                             \
 	"(webhook_id, action_type, action_date, model_id, board_id, board_name, list_id," \
-	" list_name, card_id, card_name, member, summary, id, action_id, payload, received_at)"
+	" list_name, card_id, card_name, member, summary, id, action_id, payload, received_at"
+#define COLS COLS_ ")"
+#define COLS_CODEC COLS_ ", payload_codec)"
 
 /* One open database of either kind. */
 typedef struct writer {
@@ -122,6 +129,9 @@ typedef struct writer {
 	PGconn *pg;        /* postgresql: */
 	char *pg_sql;      /* postgresql: the BATCH-row INSERT */
 	long batch;
+	bool pack;           /* sqlite: the schema has payload_codec: store LZ4 */
+	char *packed;        /* sqlite: room for one packed payload */
+	size_t packed_bytes; /* what the last row's payload took */
 } writer;
 
 static int sqlite_open(writer *w, const char *path)
@@ -135,8 +145,21 @@ static int sqlite_open(writer *w, const char *path)
 	    exec_sql(w->db, "PRAGMA synchronous=FULL") ||
 	    exec_sql(w->db, "PRAGMA wal_autocheckpoint=0"))
 		return -1;
-	static const char sql[] = "INSERT INTO events " COLS " VALUES (" CONST_COLS ", ?, ?, ?, ?)";
-	if (sqlite3_prepare_v2(w->db, sql, -1, &w->ins, NULL) != SQLITE_OK) {
+	sqlite3_stmt *q = NULL;
+	w->pack = sqlite3_prepare_v2(w->db,
+	                             "SELECT 1 FROM pragma_table_info('events')"
+	                             " WHERE name = 'payload_codec'",
+	                             -1, &q, NULL) == SQLITE_OK &&
+	          sqlite3_step(q) == SQLITE_ROW;
+	sqlite3_finalize(q);
+	static const char raw[] = "INSERT INTO events " COLS " VALUES (" CONST_COLS ", ?, ?, ?, ?)";
+	static const char lz4[] =
+	    "INSERT INTO events " COLS_CODEC " VALUES (" CONST_COLS ", ?, ?, ?, ?, 1)";
+	if (w->pack && !(w->packed = malloc(4 + (size_t)LZ4_compressBound(MAX_PAYLOAD)))) {
+		fprintf(stderr, "bare_writer: out of memory\n");
+		return -1;
+	}
+	if (sqlite3_prepare_v2(w->db, w->pack ? lz4 : raw, -1, &w->ins, NULL) != SQLITE_OK) {
 		fprintf(stderr, "bare_writer: %s (is this trellohook's schema?)\n",
 		        sqlite3_errmsg(w->db));
 		return -1;
@@ -155,7 +178,22 @@ static int sqlite_batch(writer *w, const char *payload, size_t plen, uint64_t *s
 		snprintf(action, sizeof action, "%024" PRIx64, *seq);
 		sqlite3_bind_text(w->ins, 1, id, -1, SQLITE_TRANSIENT);
 		sqlite3_bind_text(w->ins, 2, action, -1, SQLITE_TRANSIENT);
-		sqlite3_bind_blob(w->ins, 3, payload, (int)plen, SQLITE_STATIC);
+		const char *stored = payload;
+		size_t slen = plen;
+		if (w->pack) { /* as store/payload_codec.c packs it */
+			int n = LZ4_compress_default(payload, w->packed + 4, (int)plen,
+			                             LZ4_compressBound(MAX_PAYLOAD));
+			if (n <= 0) {
+				fprintf(stderr, "bare_writer: LZ4 failed\n");
+				return -1;
+			}
+			for (int b = 0; b < 4; b++)
+				w->packed[b] = (char)(plen >> (8 * b));
+			stored = w->packed;
+			slen = 4 + (size_t)n;
+		}
+		w->packed_bytes = slen;
+		sqlite3_bind_blob(w->ins, 3, stored, (int)slen, SQLITE_STATIC);
 		sqlite3_bind_int64(w->ins, 4, (sqlite3_int64)time(NULL) * 1000);
 		if (sqlite3_step(w->ins) != SQLITE_DONE) {
 			fprintf(stderr, "bare_writer: insert: %s\n", sqlite3_errmsg(w->db));
@@ -285,15 +323,17 @@ int main(int argc, char **argv)
 	double took = (double)(mono_us() - start) / 1e6;
 	qsort(batches, n, sizeof *batches, cmp_i64);
 	printf("BARE events=%" PRIu64 " seconds=%.2f rate=%.0f batch_p50_ms=%.2f "
-	       "batch_p99_ms=%.2f batch=%ld payload_bytes=%zu\n",
+	       "batch_p99_ms=%.2f batch=%ld payload_bytes=%zu stored_bytes=%zu\n",
 	       seq, took, (double)seq / took, n ? batches[n / 2] / 1000.0 : 0.0,
-	       n ? batches[n * 99 / 100] / 1000.0 : 0.0, w.batch, plen);
+	       n ? batches[n * 99 / 100] / 1000.0 : 0.0, w.batch, plen,
+	       w.packed_bytes ? w.packed_bytes : plen);
 	rc = 0;
 out:
 	sqlite3_finalize(w.ins);
 	sqlite3_close(w.db);
 	PQfinish(w.pg);
 	free(w.pg_sql);
+	free(w.packed);
 	free(batches);
 	free(payload);
 	return rc;

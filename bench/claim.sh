@@ -27,7 +27,7 @@ tmp=$(mktemp -d /tmp/th-bench-claim.XXXXXX)
 pgdir=
 cleanup() { [ -z "$pgdir" ] || scripts/pg.sh stop "$pgdir" >/dev/null 2>&1 || true; rm -rf "$tmp"; }
 trap cleanup EXIT
-libs=$(pkg-config --libs libmicrohttpd libcurl jansson libcrypto libsodium sqlite3 libpq)
+libs=$(pkg-config --libs libmicrohttpd libcurl jansson libcrypto libsodium sqlite3 liblz4 libpq)
 # build TREE BUILD_DIR OUT: claim_cost.c against that tree's headers and library
 build() {
 	# shellcheck disable=SC2086

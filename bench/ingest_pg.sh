@@ -42,8 +42,8 @@ cleanup() {
 trap cleanup EXIT
 BARE_BATCH=${BARE_BATCH:-32}
 cc -std=c17 -O2 -Wall -Wextra -D_GNU_SOURCE bench/bare_writer.c -o "$tmp/bare_writer" \
-	$(pkg-config --cflags --libs sqlite3 libpq) ||
-	{ echo "bench: could not build bench/bare_writer.c (needs libsqlite3-dev, libpq-dev)" >&2; exit 1; }
+	$(pkg-config --cflags --libs sqlite3 liblz4 libpq) ||
+	{ echo "bench: could not build bench/bare_writer.c (needs libsqlite3-dev, liblz4-dev, libpq-dev)" >&2; exit 1; }
 
 . bench/lib.sh
 

@@ -250,6 +250,12 @@ static const char *const MIGRATIONS[] = {
      * claim queries keep their status terms as well, so a row whose column
      * says unfinished after all (SQL run by hand) is still never claimed. */
     M_11_UNFINISHED,
+    /* 12: how events.payload is written (store/payload_codec.h): 0 the body
+     * exactly as received (every row stored before, every PostgreSQL row,
+     * whose TOAST compresses by itself), 1 its length and an LZ4 block (the
+     * SQLite store's rows from now on, where that is smaller). Rows stored
+     * before keep their bytes: nothing is rewritten. */
+    "ALTER TABLE events ADD COLUMN payload_codec INTEGER NOT NULL DEFAULT 0;",
 };
 
 #undef MIGRATIONS

@@ -578,13 +578,13 @@ static const struct store_row_ops pg_row_ops = {
 
 int pg_read_rows(PGresult *r, const store_rowtype *rt, void **out, size_t *n, th_error *err)
 {
-	store_row w = {&pg_row_ops, r, -1, 0, false, "reading rows"};
+	store_row w = {&pg_row_ops, r, -1, 0, false, "reading rows", ""};
 	return store_rows_collect(&w, rt, out, n, err);
 }
 
 int pg_read_first(PGresult *r, const store_rowtype *rt, void *out, const char *nf, th_error *err)
 {
-	store_row w = {&pg_row_ops, r, -1, 0, false, "reading a row"};
+	store_row w = {&pg_row_ops, r, -1, 0, false, "reading a row", ""};
 	return store_rows_first(&w, rt, out, nf, err);
 }
 

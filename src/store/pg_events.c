@@ -103,8 +103,9 @@ static int queue_deliveries(pgs *s, PGconn *c, dbatch *b, const event *ev, int64
 
 int pg_event_get(store *st, const char *id, event *out, th_error *err)
 {
-	return pg_get_id(pgs_of(st), "SELECT " EVENT_COLS ", payload FROM events WHERE id = $1", id,
-	                 "reading an event", &store_rt_event, out, "event", err);
+	return pg_get_id(pgs_of(st),
+	                 "SELECT " EVENT_COLS ", " EVENT_PAYLOAD_COLS " FROM events WHERE id = $1",
+	                 id, "reading an event", &store_rt_event, out, "event", err);
 }
 
 typedef struct replay_ctx {
@@ -129,9 +130,10 @@ static int op_event_replay(pgs *s, PGconn *c, void *ctx, th_error *err)
 	*x->made = 0;
 	pp_text_repair(&p, x->event_id);
 	/* FOR UPDATE: two replays of one event take turns, so generations differ */
-	if ((ret =
-	         pq_get(s, c, "SELECT " EVENT_COLS ", payload FROM events WHERE id = $1 FOR UPDATE",
-	                &p, "reading an event", &r, err)) != 0)
+	if ((ret = pq_get(s, c,
+	                  "SELECT " EVENT_COLS ", " EVENT_PAYLOAD_COLS
+	                  " FROM events WHERE id = $1 FOR UPDATE",
+	                  &p, "reading an event", &r, err)) != 0)
 		goto out;
 	char nf[160];
 	store_not_found_msg(nf, sizeof nf, "event", x->event_id);

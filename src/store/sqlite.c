@@ -58,8 +58,8 @@ static const char *const sq_sql[Q_COUNT] = {
     [Q_EVENT_INSERT] =
         "INSERT INTO events (id, webhook_id, action_id, action_type, action_date, model_id,"
         " board_id, board_name, list_id, list_name, card_id, card_name, member, summary,"
-        " source, member_id, payload, received_at)"
-        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+        " source, member_id, payload_codec, payload, received_at)"
+        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
         " ON CONFLICT (webhook_id, action_id) DO NOTHING",
     [Q_WEBHOOK_TOUCH] = "UPDATE webhooks SET last_event_at = ?2"
                         " WHERE id = ?1 AND last_event_at < ?2",
@@ -112,8 +112,8 @@ static const char *const sq_sql[Q_COUNT] = {
     [Q_TOKEN_GET] = "SELECT " TOKEN_COLS " FROM tokens WHERE token = ?",
     [Q_TOKEN_LIST] = "SELECT " TOKEN_COLS " FROM tokens ORDER BY created_at, token",
     [Q_TOKEN_DELETE] = "DELETE FROM tokens WHERE token = ?",
-    [Q_EVENT_GET] = "SELECT " EVENT_COLS ", payload FROM events WHERE id = ?",
-    [Q_EVENT_FOR_REPLAY] = "SELECT " EVENT_COLS ", payload FROM events WHERE id = ?",
+    [Q_EVENT_GET] = "SELECT " EVENT_COLS ", " EVENT_PAYLOAD_COLS " FROM events WHERE id = ?",
+    [Q_EVENT_FOR_REPLAY] = "SELECT " EVENT_COLS ", " EVENT_PAYLOAD_COLS " FROM events WHERE id = ?",
     [Q_NEXT_GENERATION] = "SELECT coalesce(max(generation), -1) + 1 FROM deliveries"
                           " WHERE event_id = ?",
     [Q_HANDLER_INSERT] = "INSERT INTO handlers (" HANDLER_COLS ") VALUES (?,?,?,?,?,?,?,?)",
@@ -415,7 +415,7 @@ int sq_collect(sq *s, sqlite3_stmt *q, const store_rowtype *rt, void **out, size
                const char *what, th_error *err)
 {
 	sq_src x = {s, q};
-	store_row r = {&sq_row_ops, &x, 0, 0, false, what};
+	store_row r = {&sq_row_ops, &x, 0, 0, false, what, ""};
 	return store_rows_collect(&r, rt, out, n, err);
 }
 
@@ -432,7 +432,7 @@ int sq_read_one(sq *s, sqlite3_stmt *q, const store_rowtype *rt, void *out, cons
                 const char *what, th_error *err)
 {
 	sq_src x = {s, q};
-	store_row r = {&sq_row_ops, &x, 0, 0, false, what};
+	store_row r = {&sq_row_ops, &x, 0, 0, false, what, ""};
 	return store_rows_first(&r, rt, out, nf, err);
 }
 

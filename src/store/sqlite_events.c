@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "store/payload_codec.h"
 #include "store/sqlite_int.h"
 
 /* ---- handlers (loading the enabled ones for matching) ------------------------------- */
@@ -82,10 +83,11 @@ static int webhook_takes_events(sq *s, const char *id, bool *ok, th_error *err)
 	return 0;
 }
 
-/* Store one event inside the batch transaction. *@result: NEW when inserted,
- * DUPLICATE for a second (webhook_id, action_id); *@made grows by its deliveries. */
-static int put_one(sq *s, const event *ev, const handler *hs, size_t nh, int64_t now,
-                   enum store_put *result, size_t *made, th_error *err)
+/* Store one event, its payload packed as @pk, inside the batch transaction.
+ * *@result: NEW when inserted, DUPLICATE for a second (webhook_id,
+ * action_id); *@made grows by its deliveries. */
+static int put_one(sq *s, const event *ev, const packed_payload *pk, const handler *hs, size_t nh,
+                   int64_t now, enum store_put *result, size_t *made, th_error *err)
 {
 	*result = STORE_PUT_DUPLICATE;
 	sqlite3_stmt *q = sq_stmt(s, Q_EVENT_INSERT, err);
@@ -108,11 +110,12 @@ static int put_one(sq *s, const event *ev, const handler *hs, size_t nh, int64_t
 	sq_bind_text(&b, ev->summary);
 	sq_bind_text(&b, event_source_name(ev->source));
 	sq_bind_text(&b, ev->member_id);
-	/* the body exactly as received: a BLOB, never re-encoded */
+	/* the body exactly as received, or its LZ4 block (payload_codec.h): a
+	 * BLOB, never re-encoded as text */
+	sq_bind_i64(&b, pk->codec);
 	int i = ++b.i;
 	if (b.rc == SQLITE_OK)
-		b.rc = sqlite3_bind_blob64(q, i, ev->payload_len ? (const void *)ev->payload : "",
-		                           ev->payload_len, SQLITE_STATIC);
+		b.rc = sqlite3_bind_blob64(q, i, pk->len ? pk->data : "", pk->len, SQLITE_STATIC);
 	sq_bind_i64(&b, ev->received_at);
 	int rc = sq_done(s, &b, "storing an event", err);
 	if (rc != 0)
@@ -184,19 +187,26 @@ int sq_events_put(store *st, event **evs, size_t n, enum store_put *results, th_
 	int ret = 0;
 	handler *hs = NULL;
 	size_t nh = 0;
-	/* which ids/received_at we filled in, to undo for events not stored */
-	unsigned char *filled = calloc(n ? n : 1, 1);
 	for (size_t i = 0; i < n; i++)
 		results[i] = STORE_PUT_FAILED;
-	if (n == 0) {
-		free(filled);
+	if (n == 0)
 		return 0;
-	}
-	if (!filled)
+	/* which ids/received_at we filled in, to undo for events not stored */
+	unsigned char *filled = calloc(n, 1);
+	packed_payload *packs = calloc(n, sizeof *packs);
+	if (!filled || !packs) {
+		free(filled);
+		free(packs);
 		return th_err(err, TH_ENOMEM, "out of memory");
+	}
 	int64_t now = time_now_ms();
 	if ((ret = store_events_fill(evs, n, now, filled, err)) != 0)
 		goto out;
+	/* Compress before taking the lock: with two writers, one packs its
+	 * batch while the other commits. */
+	for (size_t i = 0; i < n; i++)
+		if (store_event_storable(evs[i]))
+			payload_pack(evs[i]->payload, evs[i]->payload_len, &packs[i]);
 
 	pthread_mutex_lock(&s->mu);
 	if ((ret = sq_run(s, Q_BEGIN, "starting a transaction", err)) != 0)
@@ -219,7 +229,7 @@ int sq_events_put(store *st, event **evs, size_t n, enum store_put *results, th_
 			results[i] = STORE_PUT_GONE; /* removed or being removed: not stored */
 			continue;
 		}
-		if ((ret = put_one(s, ev, hs, nh, now, &results[i], &made, err)) != 0)
+		if ((ret = put_one(s, ev, &packs[i], hs, nh, now, &results[i], &made, err)) != 0)
 			goto rollback;
 	}
 	if ((ret = touch_webhooks(s, evs, results, n, err)) != 0)
@@ -243,6 +253,9 @@ out:
 	/* an event that was not stored keeps the id/time it came with */
 	store_events_unfill(evs, n, results, filled);
 	free(filled);
+	for (size_t i = 0; i < n; i++)
+		packed_payload_free(&packs[i]);
+	free(packs);
 	handler_list_free(hs, nh);
 	return ret;
 }

@@ -122,6 +122,9 @@ int store_each_match(const event *ev, const handler *hs, size_t nh, store_match_
 	"seq, id, webhook_id, action_id, action_type, action_date, model_id, board_id, " \
 	"board_name, list_id, list_name, card_id, card_name, member, summary, source, "  \
 	"member_id, received_at"
+/* After EVENT_COLS where the payload is read: how it is stored, then its
+ * bytes (store/payload_codec.h; store_read_event unpacks them). */
+#define EVENT_PAYLOAD_COLS "payload_codec, payload"
 #define HANDLER_COLS "id, kind, target, on_types, model, secret, enabled, created_at"
 #define DELIVERY_COLS                                                               \
 	"d.id, d.event_id, d.handler_id, d.status, d.attempts, d.next_attempt_at, " \
@@ -174,6 +177,9 @@ struct store_row {
 	int col;
 	bool oom; /* a copy failed: the element read is incomplete */
 	const char *what;
+	/* A reader found a stored value it cannot read (a damaged payload):
+	 * what is wrong and what to do; the element read is incomplete. */
+	char bad[256];
 };
 
 /* The next column as a heap string (NULL for SQL NULL), as an integer, as a
@@ -191,14 +197,16 @@ typedef struct store_rowtype {
 	void (*clear)(void *elem);
 } store_rowtype;
 
-extern const store_rowtype store_rt_webhook;        /* WEBHOOK_COLS + event count */
-extern const store_rowtype store_rt_token;          /* TOKEN_COLS */
-extern const store_rowtype store_rt_event;          /* EVENT_COLS + payload (an event) */
-extern const store_rowtype store_rt_event_row;      /* EVENT_COLS (an event_row) */
-extern const store_rowtype store_rt_event_row_full; /* EVENT_COLS + payload (an event_row) */
-extern const store_rowtype store_rt_handler;        /* HANDLER_COLS */
-extern const store_rowtype store_rt_delivery;       /* DELIVERY_COLS */
-extern const store_rowtype store_rt_backfill_mark;  /* BACKFILL_MARK_COLS */
+extern const store_rowtype store_rt_webhook; /* WEBHOOK_COLS + event count */
+extern const store_rowtype store_rt_token;   /* TOKEN_COLS */
+/* EVENT_COLS + EVENT_PAYLOAD_COLS (an event) */
+extern const store_rowtype store_rt_event;
+extern const store_rowtype store_rt_event_row; /* EVENT_COLS (an event_row) */
+/* EVENT_COLS + EVENT_PAYLOAD_COLS (an event_row) */
+extern const store_rowtype store_rt_event_row_full;
+extern const store_rowtype store_rt_handler;       /* HANDLER_COLS */
+extern const store_rowtype store_rt_delivery;      /* DELIVERY_COLS */
+extern const store_rowtype store_rt_backfill_mark; /* BACKFILL_MARK_COLS */
 #define BACKFILL_MARK_COLS                                                                    \
 	"webhook_id, last_action_id, last_action_at, model_kind, error, recovered, gap_from," \
 	" gap_to, updated_at"
@@ -229,8 +237,9 @@ extern const store_rowtype store_rt_delivery_rollup;
 	"SELECT hour, handler_id, status, bucket, n FROM delivery_rollup_hour WHERE hour >= " P1 \
 	" AND hour < " P2 " ORDER BY hour, handler_id, status, bucket LIMIT 100000"
 
-/* Reads EVENT_COLS of the current row into @ev (and the payload after them
- * when @with_payload); returns the event's seq. */
+/* Reads EVENT_COLS of the current row into @ev (and EVENT_PAYLOAD_COLS after
+ * them when @with_payload: the received bytes, unpacked; r->bad set when they
+ * cannot be); returns the event's seq. */
 int64_t store_read_event(store_row *r, event *ev, bool with_payload);
 
 /* ---- writing parameters (store_rows.c) ----------------------------------------------

@@ -118,9 +118,9 @@ int store_event_page(store *st, const event_page_query *q, event_row **out, size
 	    part_int(q->until_ms > 0, " AND received_at < ", q->until_ms),
 	    part_int(true, " ORDER BY seq LIMIT ", (int64_t)q->limit),
 	};
-	return run_parts(st, st->ops->dialect, "SELECT " EVENT_COLS ", payload FROM events", ps,
-	                 PARTS_MAX, &store_rt_event_row_full, (void **)out, n, "reading events",
-	                 err);
+	return run_parts(st, st->ops->dialect,
+	                 "SELECT " EVENT_COLS ", " EVENT_PAYLOAD_COLS " FROM events", ps, PARTS_MAX,
+	                 &store_rt_event_row_full, (void **)out, n, "reading events", err);
 }
 
 int store_delivery_list(store *st, const char *status, const char *event_id, size_t limit,

@@ -6,9 +6,11 @@
  * loops that gather one row or all of them; and the other way, the
  * parameters of the row types a backend writes (store_params).
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "store/payload_codec.h"
 #include "store/store_int.h"
 
 /* The next column as a heap copy; NULL for SQL NULL (oom set when a copy fails). */
@@ -90,6 +92,30 @@ static void read_token(store_row *r, void *e)
 	t->token_fp = row_text(r);
 }
 
+/* EVENT_PAYLOAD_COLS into @ev: the bytes received, whichever way they were
+ * stored (raw ones are used as read, without a second copy). */
+static void read_payload(store_row *r, event *ev)
+{
+	int64_t codec = row_int(r);
+	size_t n = 0;
+	char *stored = row_blob(r, &n);
+	if (!stored || codec == PAYLOAD_RAW) {
+		ev->payload = stored; /* any bytes, kept exactly */
+		ev->payload_len = n;
+		return;
+	}
+	char why[160];
+	int rc = payload_unpack(codec, stored, n, &ev->payload, &ev->payload_len, why, sizeof why);
+	free(stored);
+	if (rc == TH_ENOMEM)
+		r->oom = true;
+	else if (rc != 0)
+		snprintf(r->bad, sizeof r->bad,
+		         "the stored payload of event %s cannot be read: %s; the database file may"
+		         " be damaged: run 'trellohook doctor', and restore it from a backup",
+		         ev->id ? ev->id : "(no id)", why);
+}
+
 int64_t store_read_event(store_row *r, event *ev, bool with_payload)
 {
 	int64_t seq = row_int(r);
@@ -103,7 +129,7 @@ int64_t store_read_event(store_row *r, event *ev, bool with_payload)
 	ev->member_id = row_text(r);
 	ev->received_at = row_int(r);
 	if (with_payload)
-		ev->payload = row_blob(r, &ev->payload_len); /* any bytes, kept exactly */
+		read_payload(r, ev);
 	return seq;
 }
 
@@ -337,6 +363,16 @@ static int grow(char **arr, size_t *cap, size_t n, size_t elem)
 	return 0;
 }
 
+/* After a row's reader: 0, or the error that made its element incomplete. */
+static int read_failed(const store_row *r, th_error *err)
+{
+	if (r->oom)
+		return th_err(err, TH_ENOMEM, "out of memory");
+	if (r->bad[0])
+		return th_err(err, TH_ESTORE, "%s", r->bad);
+	return 0;
+}
+
 /* Clear each of the @n elements of @a and free it; see store_int.h. */
 void store_rows_free(void *a, size_t n, const store_rowtype *t)
 {
@@ -362,11 +398,10 @@ int store_rows_collect(store_row *r, const store_rowtype *t, void **out, size_t 
 		}
 		r->col = 0;
 		r->oom = false;
+		r->bad[0] = '\0';
 		t->read(r, a + cnt++ * t->size);
-		if (r->oom) {
-			ret = th_err(err, TH_ENOMEM, "out of memory");
+		if ((ret = read_failed(r, err)) != 0)
 			break;
-		}
 	}
 	if (ret == 0 && rc != 0)
 		ret = rc;
@@ -390,10 +425,10 @@ int store_rows_first(store_row *r, const store_rowtype *t, void *out, const char
 		return rc;
 	r->col = 0;
 	r->oom = false;
+	r->bad[0] = '\0';
 	t->read(r, out);
-	if (r->oom) {
+	int ret = read_failed(r, err);
+	if (ret != 0)
 		t->clear(out);
-		return th_err(err, TH_ENOMEM, "out of memory");
-	}
-	return 0;
+	return ret;
 }

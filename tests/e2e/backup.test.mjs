@@ -6,6 +6,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { root, th, trelloSignature, trellohookBin } from './lib/serve.mjs';
@@ -31,7 +32,8 @@ async function deliver(padding = 0) {
   counter += 1;
   const doc = structuredClone(sample);
   doc.action.id = (0x7000000000 + counter).toString(16).padStart(24, '0');
-  doc.action.data.text = `comment ${counter} ${'x'.repeat(padding)}`;
+  // random text: the store packs payloads (LZ4), and repeated characters would pack to nothing
+  doc.action.data.text = `comment ${counter} ${randomBytes(Math.ceil(padding * 3 / 4)).toString('base64').slice(0, padding)}`;
   const body = JSON.stringify(doc);
   const r = await fetch(wh.callback_url, {
     method: 'POST',

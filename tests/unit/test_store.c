@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "model/model.h"
+#include "store/payload_codec.h"
 #include "store/sqlite_ckpt.h"
 #include "store/store.h"
 #include "util/util.h"
@@ -336,14 +337,25 @@ static int64_t pragma_of(const char *path, const char *pragma)
 }
 
 /* Store @n events of 3000-byte payloads, received long ago. */
+/* Fill @body (@n bytes, a JSON string) with text LZ4 cannot shrink, so each
+ * event takes its 3 KB on disk as a random-looking payload would. */
+static void incompressible_body(char *body, size_t n, uint64_t *seed)
+{
+	static const char alphabet[] = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUV";
+	for (size_t i = 0; i < n; i++) {
+		*seed = *seed * 6364136223846793005u + 1442695040888963407u;
+		body[i] = alphabet[(*seed >> 33) % (sizeof alphabet - 1)];
+	}
+	body[0] = body[n - 1] = '"';
+}
+
 static void fill_old(store *st, int n, const char *prefix)
 {
 	static char body[3001];
-	memset(body, 'x', 3000);
-	body[0] = '"';
-	body[2999] = '"';
+	uint64_t seed = 1;
 	for (int i = 0; i < n; i++) {
 		char id[64];
+		incompressible_body(body, 3000, &seed);
 		str_printf(id, sizeof id, "%s%d", prefix, i);
 		event *ev = suite_ev_new("wv", id, "createCard", "s", body, 3000);
 		ev->received_at = 1600000000000 + i;
@@ -431,6 +443,229 @@ static void test_prune_gives_space_back(void **state)
 	assert_true(pragma_of(f->path, "PRAGMA page_count") < full / 10);
 	assert_int_equal(store_vacuum_mode(st, true, &mode, &err), 0); /* again: nothing to do */
 	assert_int_equal(mode, 2);
+}
+
+/* ---- store/payload_codec.c: packing payloads, reading packed ones back ------------------ */
+
+/* Unpack @pk and compare with the @len bytes at @p. */
+static void assert_unpacks_to(const packed_payload *pk, const void *p, size_t len)
+{
+	char *out = NULL, why[160] = "";
+	size_t n = 0;
+	if (payload_unpack(pk->codec, pk->data, pk->len, &out, &n, why, sizeof why) != 0)
+		fail_msg("unpack: %s", why);
+	assert_int_equal(n, len);
+	assert_memory_equal(out, p, len);
+	assert_int_equal(out[len], '\0');
+	free(out);
+}
+
+/* Round trips: what shrinks is packed, what does not (short, random, every
+ * byte value once) stays raw and borrowed; either way the bytes come back. */
+static void test_payload_codec_round_trips(void **state)
+{
+	(void)state;
+	packed_payload pk;
+	payload_pack(NULL, 0, &pk);
+	assert_int_equal(pk.codec, PAYLOAD_RAW);
+	assert_int_equal(pk.len, 0);
+	assert_unpacks_to(&pk, "", 0);
+	packed_payload_free(&pk);
+
+	char text[4096];
+	for (size_t i = 0; i < sizeof text; i++)
+		text[i] = "{\"type\":\"updateCard\",\"data\":{\"old\":\"\xff\x00\"}},"[i % 38];
+	size_t sizes[] = {1, PAYLOAD_PACK_MIN - 1, PAYLOAD_PACK_MIN, 100, sizeof text};
+	for (size_t i = 0; i < TH_ARRAY_LEN(sizes); i++) {
+		payload_pack(text, sizes[i], &pk);
+		if (sizes[i] < PAYLOAD_PACK_MIN) {
+			assert_int_equal(pk.codec, PAYLOAD_RAW);
+			assert_ptr_equal(pk.data, text);
+		} else {
+			assert_int_equal(pk.codec, PAYLOAD_LZ4);
+			assert_true(pk.len < sizes[i]);
+		}
+		assert_unpacks_to(&pk, text, sizes[i]);
+		packed_payload_free(&pk);
+	}
+	uint64_t seed = 7;
+	incompressible_body(text, sizeof text, &seed);
+	for (size_t i = 0; i < 256; i++)
+		text[i] = (char)i; /* and every byte value */
+	payload_pack(text, sizeof text, &pk);
+	assert_int_equal(pk.codec, PAYLOAD_RAW);
+	assert_ptr_equal(pk.data, text);
+	assert_null(pk.owned);
+	assert_unpacks_to(&pk, text, sizeof text);
+	packed_payload_free(&pk);
+}
+
+/* Stored bytes that are not what was written: refused with a reason, never
+ * read past, never a wrong length. Every truncation and every single-byte
+ * change of a packed block (LZ4 blocks carry no checksum: a changed literal
+ * may still decode, to the declared length), a declared length too large
+ * for the block or the limit, a codec this version does not know. */
+static void test_payload_codec_refuses_damage(void **state)
+{
+	(void)state;
+	char text[3000];
+	for (size_t i = 0; i < sizeof text; i++)
+		text[i] = "{\"name\":\"Card \xc3\xa9\",\"pos\":16384},"[i % 33];
+	packed_payload pk;
+	payload_pack(text, sizeof text, &pk);
+	assert_int_equal(pk.codec, PAYLOAD_LZ4);
+	unsigned char *copy = malloc(pk.len);
+	assert_non_null(copy);
+	char *out = NULL, why[160];
+	size_t n = 0;
+	for (size_t cut = 0; cut < pk.len; cut++) {
+		memcpy(copy, pk.data, cut); /* exactly @cut bytes: ASan sees any overread */
+		why[0] = '\0';
+		assert_int_equal(payload_unpack(PAYLOAD_LZ4, copy, cut, &out, &n, why, sizeof why),
+		                 TH_ESTORE);
+		assert_null(out);
+		assert_true(why[0] != '\0');
+	}
+	for (size_t at = 0; at < pk.len; at++) {
+		memcpy(copy, pk.data, pk.len);
+		copy[at] ^= 0x5a;
+		int rc = payload_unpack(PAYLOAD_LZ4, copy, pk.len, &out, &n, why, sizeof why);
+		if (rc == 0) {
+			assert_int_equal(n, sizeof text); /* a changed header never decodes */
+			assert_int_equal(out[n], '\0');
+			free(out);
+		} else {
+			assert_int_equal(rc, TH_ESTORE);
+			assert_null(out);
+		}
+	}
+	/* a declared length LZ4 could not reach from this block, or over the limit */
+	memcpy(copy, pk.data, pk.len);
+	copy[0] = copy[1] = copy[2] = 0xff;
+	copy[3] = 0x00; /* 16 MiB from a ~100-byte block */
+	assert_int_equal(payload_unpack(PAYLOAD_LZ4, copy, pk.len, &out, &n, why, sizeof why),
+	                 TH_ESTORE);
+	assert_non_null(strstr(why, "declares 16777215 bytes"));
+	copy[3] = 0x7f;
+	assert_int_equal(payload_unpack(PAYLOAD_LZ4, copy, pk.len, &out, &n, why, sizeof why),
+	                 TH_ESTORE);
+	assert_int_equal(payload_unpack(2, pk.data, pk.len, &out, &n, why, sizeof why), TH_ESTORE);
+	assert_string_equal(why, "payload_codec is 2, which this version does not know");
+	assert_int_equal(payload_unpack(-1, pk.data, pk.len, &out, &n, why, sizeof why), TH_ESTORE);
+	free(copy);
+	packed_payload_free(&pk);
+}
+
+/* One column of one row of the fixture's file, read with plain SQLite. */
+static int64_t sql_int(const char *path, const char *sql)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *q = NULL;
+	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &q, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+	int64_t v = sqlite3_column_int64(q, 0);
+	sqlite3_finalize(q);
+	sqlite3_close(db);
+	return v;
+}
+
+static void sql_run(const char *path, const char *sql)
+{
+	sqlite3 *db = NULL;
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	sqlite3_busy_timeout(db, 5000);
+	char *emsg = NULL;
+	if (sqlite3_exec(db, sql, NULL, NULL, &emsg) != SQLITE_OK)
+		fail_msg("%s: %s", sql, emsg ? emsg : "?");
+	sqlite3_close(db);
+}
+
+/* On disk: a real delivery is kept LZ4-packed in well under its size, a
+ * short or random one as it came; a row written raw (as before migration 12)
+ * reads back; a damaged packed row is refused by id with what is wrong and
+ * what to do, in a read, a replay and an export page, while its neighbours
+ * and the listings without payloads still read. */
+static void test_payloads_packed_on_disk(void **state)
+{
+	fx *f = *state;
+	store *st = f->base.st;
+	th_error err = {0};
+	const char *dir = getenv("TH_TEST_DATA");
+	char path[512];
+	str_printf(path, sizeof path, "%s/payloads/updateCard-moveList.json",
+	           dir ? dir : "tests/data");
+	FILE *fp = fopen(path, "rb");
+	assert_non_null(fp);
+	static char real[1 << 16];
+	size_t real_len = fread(real, 1, sizeof real, fp);
+	fclose(fp);
+	assert_true(real_len > 1000);
+	static char noise[3000];
+	uint64_t seed = 3;
+	incompressible_body(noise, sizeof noise, &seed);
+	struct {
+		const char *aid, *p;
+		size_t len;
+		int codec;
+	} rows[] = {{"real", real, real_len, PAYLOAD_LZ4},
+	            {"short", "{\"a\":1}", 7, PAYLOAD_RAW},
+	            {"noise", noise, sizeof noise, PAYLOAD_RAW}};
+	char ids[3][64];
+	for (size_t i = 0; i < TH_ARRAY_LEN(rows); i++) {
+		event *ev =
+		    suite_ev_new("wp", rows[i].aid, "updateCard", "s", rows[i].p, rows[i].len);
+		assert_int_equal(suite_put1(st, ev), STORE_PUT_NEW);
+		str_copy(ids[i], sizeof ids[i], ev->id);
+		suite_ev_free(ev);
+		char sql[256];
+		str_printf(sql, sizeof sql,
+		           "SELECT payload_codec FROM events WHERE action_id = '%s'", rows[i].aid);
+		assert_int_equal(sql_int(f->path, sql), rows[i].codec);
+	}
+	int64_t packed =
+	    sql_int(f->path, "SELECT length(payload) FROM events WHERE action_id = 'real'");
+	assert_true(packed < (int64_t)real_len / 2); /* Trello's JSON packs 2.5-3x */
+
+	/* a row as a version before migration 12 wrote it: raw, codec 0 */
+	sql_run(f->path,
+	        "UPDATE events SET payload_codec = 0, payload = CAST('{\"old\":true}' AS BLOB)"
+	        " WHERE action_id = 'short'");
+	event got = {0};
+	assert_int_equal(store_event_get(st, ids[1], &got, &err), 0);
+	assert_int_equal(got.payload_len, 12);
+	assert_memory_equal(got.payload, "{\"old\":true}", 12);
+	event_clear(&got);
+
+	/* damage: the packed row cut short, then a codec from the future */
+	const char *damage[] = {
+	    "UPDATE events SET payload = substr(payload, 1, length(payload) - 9)"
+	    " WHERE action_id = 'real'",
+	    "UPDATE events SET payload_codec = 9 WHERE action_id = 'real'"};
+	for (size_t i = 0; i < TH_ARRAY_LEN(damage); i++) {
+		sql_run(f->path, damage[i]);
+		err.msg[0] = '\0';
+		assert_int_equal(store_event_get(st, ids[0], &got, &err), TH_ESTORE);
+		assert_non_null(strstr(err.msg, ids[0]));
+		assert_non_null(strstr(err.msg, "cannot be read"));
+		assert_non_null(strstr(err.msg, "restore it from a backup"));
+		size_t made = 0;
+		assert_int_equal(store_event_replay(st, ids[0], &made, &err), TH_ESTORE);
+		assert_non_null(strstr(err.msg, ids[0]));
+		event_page_query q = {.after_seq = 0, .upto_seq = 100, .limit = 10};
+		event_row *page = NULL;
+		size_t n = 0;
+		assert_int_equal(store_event_page(st, &q, &page, &n, &err), TH_ESTORE);
+		assert_null(page);
+		/* the others still read, and so does the listing, which reads no payload */
+		assert_int_equal(store_event_get(st, ids[2], &got, &err), 0);
+		assert_memory_equal(got.payload, noise, sizeof noise);
+		event_clear(&got);
+		event_query lq = {.limit = 10};
+		assert_int_equal(store_event_list(st, &lq, &page, &n, &err), 0);
+		assert_int_equal(n, 3);
+		event_row_list_free(page, n);
+	}
 }
 
 /* The fixture's file as a bare WAL database (table t) without the store, and
@@ -662,6 +897,9 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_ckpt_idle_wakes_on_commit, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_prune_gives_space_back, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_claim_same_as_full_walk, fx_setup, fx_teardown),
+	    cmocka_unit_test(test_payload_codec_round_trips),
+	    cmocka_unit_test(test_payload_codec_refuses_damage),
+	    cmocka_unit_test_setup_teardown(test_payloads_packed_on_disk, fx_setup, fx_teardown),
 	    STORE_SUITE_TESTS(fx_setup, fx_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
