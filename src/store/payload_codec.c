@@ -3,7 +3,6 @@
 #include <lz4.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "store/payload_codec.h"
 #include "util/util.h"
@@ -62,25 +61,13 @@ void packed_payload_free(packed_payload *pp)
 	keep_raw(NULL, 0, pp);
 }
 
-/* A heap copy of @n bytes at @p with a NUL after them. */
-static char *copy_bytes(const void *p, size_t n)
-{
-	char *v = malloc(n + 1);
-	if (!v)
-		return NULL;
-	if (n)
-		memcpy(v, p, n);
-	v[n] = '\0';
-	return v;
-}
-
 int payload_unpack(int64_t codec, const void *data, size_t len, char **out, size_t *out_len,
                    char *why, size_t why_size)
 {
 	*out = NULL;
 	*out_len = 0;
 	if (codec == PAYLOAD_RAW) {
-		if (!(*out = copy_bytes(data, len)))
+		if (!(*out = str_ndup(len ? data : "", len))) /* NULL may come with 0 */
 			goto oom;
 		*out_len = len;
 		return 0;

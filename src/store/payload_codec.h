@@ -2,14 +2,15 @@
 /*
  * payload_codec — how the SQLite store keeps an event's payload on disk.
  *
- * A Trello delivery is ~3 KB of JSON that compresses about 2.5-3x. Stored
- * raw, each event row fills most of a 4 KB page, so every commit writes a
- * WAL frame per event and the checkpointer copies as many pages again;
- * stored LZ4-compressed, three or four rows share a page. Measured on this
- * machine, in interleaved A/B runs of bench/ab.sh: +8 to +34% events/s and a
- * lower p99 (bench/RESULTS.md, sessions 16-17), and the kept history takes
- * about a third of the disk. PostgreSQL needs none of this: TOAST already
- * compresses its BYTEA values with lz4 (store/pg.c), and its rows say raw.
+ * A Trello delivery is ~3 KB of JSON that LZ4 packs 2-2.5x. Stored raw,
+ * each event row fills most of a 4 KB page, so every commit writes a WAL
+ * frame per event and the checkpointer copies as many pages again; packed,
+ * two or three rows share a page. Measured on this machine in interleaved
+ * A/B runs of bench/ab.sh: +8.5% events/s on a fast day (+9 to +34% on a
+ * slow one), a lower p99, less CPU per event, and the kept history takes
+ * under half the disk (bench/RESULTS.md, sessions 15-17). PostgreSQL needs
+ * none of this: TOAST already compresses its BYTEA values with lz4
+ * (store/pg.c), and its rows say raw.
  *
  * events.payload_codec (migration 12) says how events.payload is written:
  *   PAYLOAD_RAW  the body exactly as received (every row before migration 12,

@@ -397,13 +397,9 @@ static char *sq_row_blob(const store_row *r, int c, size_t *len)
 {
 	const void *p = sqlite3_column_blob(src_q(r), c);
 	size_t n = (size_t)sqlite3_column_bytes(src_q(r), c);
-	char *v = malloc(n + 1);
-	if (!v)
-		return NULL;
-	if (n)
-		memcpy(v, p, n);
-	v[n] = '\0';
-	*len = n;
+	char *v = str_ndup(n ? p : "", n); /* an empty BLOB may read as NULL */
+	if (v)
+		*len = n;
 	return v;
 }
 

@@ -322,7 +322,8 @@ static off_t file_size(const char *path)
  * catches up when asked and the WAL starts over: well under 1 MB here,
  * bounded by what the writer appends while the background thread
  * checkpoints and syncs. */
-/* One integer from a PRAGMA, on a connection of our own (it sees the WAL). */
+/* One integer from a PRAGMA or a query, on a connection of our own (it sees
+ * the WAL). */
 static int64_t pragma_of(const char *path, const char *pragma)
 {
 	sqlite3 *db = NULL;
@@ -336,7 +337,6 @@ static int64_t pragma_of(const char *path, const char *pragma)
 	return v;
 }
 
-/* Store @n events of 3000-byte payloads, received long ago. */
 /* Fill @body (@n bytes, a JSON string) with text LZ4 cannot shrink, so each
  * event takes its 3 KB on disk as a random-looking payload would. */
 static void incompressible_body(char *body, size_t n, uint64_t *seed)
@@ -349,6 +349,7 @@ static void incompressible_body(char *body, size_t n, uint64_t *seed)
 	body[0] = body[n - 1] = '"';
 }
 
+/* Store @n events of 3000-byte payloads, received long ago. */
 static void fill_old(store *st, int n, const char *prefix)
 {
 	static char body[3001];
@@ -472,9 +473,10 @@ static void test_payload_codec_round_trips(void **state)
 	assert_unpacks_to(&pk, "", 0);
 	packed_payload_free(&pk);
 
+	static const char unit[] = "{\"type\":\"updateCard\",\"data\":{\"old\":\"\xff\x00\"}},";
 	char text[4096];
 	for (size_t i = 0; i < sizeof text; i++)
-		text[i] = "{\"type\":\"updateCard\",\"data\":{\"old\":\"\xff\x00\"}},"[i % 38];
+		text[i] = unit[i % (sizeof unit - 1)];
 	size_t sizes[] = {1, PAYLOAD_PACK_MIN - 1, PAYLOAD_PACK_MIN, 100, sizeof text};
 	for (size_t i = 0; i < TH_ARRAY_LEN(sizes); i++) {
 		payload_pack(text, sizes[i], &pk);
@@ -508,9 +510,10 @@ static void test_payload_codec_round_trips(void **state)
 static void test_payload_codec_refuses_damage(void **state)
 {
 	(void)state;
+	static const char unit[] = "{\"name\":\"Card \xc3\xa9\",\"pos\":16384},";
 	char text[3000];
 	for (size_t i = 0; i < sizeof text; i++)
-		text[i] = "{\"name\":\"Card \xc3\xa9\",\"pos\":16384},"[i % 33];
+		text[i] = unit[i % (sizeof unit - 1)];
 	packed_payload pk;
 	payload_pack(text, sizeof text, &pk);
 	assert_int_equal(pk.codec, PAYLOAD_LZ4);
@@ -554,20 +557,6 @@ static void test_payload_codec_refuses_damage(void **state)
 	assert_int_equal(payload_unpack(-1, pk.data, pk.len, &out, &n, why, sizeof why), TH_ESTORE);
 	free(copy);
 	packed_payload_free(&pk);
-}
-
-/* One column of one row of the fixture's file, read with plain SQLite. */
-static int64_t sql_int(const char *path, const char *sql)
-{
-	sqlite3 *db = NULL;
-	sqlite3_stmt *q = NULL;
-	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &q, NULL), SQLITE_OK);
-	assert_int_equal(sqlite3_step(q), SQLITE_ROW);
-	int64_t v = sqlite3_column_int64(q, 0);
-	sqlite3_finalize(q);
-	sqlite3_close(db);
-	return v;
 }
 
 static void sql_run(const char *path, const char *sql)
@@ -621,10 +610,10 @@ static void test_payloads_packed_on_disk(void **state)
 		char sql[256];
 		str_printf(sql, sizeof sql,
 		           "SELECT payload_codec FROM events WHERE action_id = '%s'", rows[i].aid);
-		assert_int_equal(sql_int(f->path, sql), rows[i].codec);
+		assert_int_equal(pragma_of(f->path, sql), rows[i].codec);
 	}
 	int64_t packed =
-	    sql_int(f->path, "SELECT length(payload) FROM events WHERE action_id = 'real'");
+	    pragma_of(f->path, "SELECT length(payload) FROM events WHERE action_id = 'real'");
 	assert_true(packed < (int64_t)real_len / 2); /* Trello's JSON packs 2.5-3x */
 
 	/* a row as a version before migration 12 wrote it: raw, codec 0 */
