@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
-/* cmd_serve.c — serve, migrate [--check], version. */
+/* cmd_serve.c — serve, migrate [--check | --vacuum | --repack], version. */
 #include <malloc.h>
 #include <stdio.h>
 
 #include "cli/cli.h"
+#include "cli/progress.h"
 #include "service/history.h"
 #include "service/service.h"
 #include "store/schema_check.h"
@@ -81,17 +82,86 @@ static int migrate_vacuum(cli *c, svc_ctx *sc)
 	return after < 0 || after == 2 ? EXIT_OK : EXIT_FAIL;
 }
 
+static bool repack_progress(void *ctx, uint64_t done, uint64_t total)
+{
+	cli_progress_set(ctx, done, total);
+	return true;
+}
+
+/* @n bytes for people: "812 B", "3.4 KB", "1.6 MB" (powers of 1000). */
+static void fmt_bytes(char *out, size_t outsz, int64_t n)
+{
+	if (n < 1000)
+		str_printf(out, outsz, "%lld B", (long long)n);
+	else if (n < 1000000)
+		str_printf(out, outsz, "%.1f KB", (double)n / 1e3);
+	else if (n < 1000000000)
+		str_printf(out, outsz, "%.1f MB", (double)n / 1e6);
+	else
+		str_printf(out, outsz, "%.2f GB", (double)n / 1e9);
+}
+
+/* `migrate --repack`: pack the payloads an older trellohook stored raw
+ * (SQLite, schema < 12) where that makes them smaller, then rewrite the file
+ * once so the space is given back (stop serve first). */
+static int migrate_repack(cli *c, svc_ctx *sc)
+{
+	th_error err = {0, {0}};
+	svc_repack_result r;
+	cli_progress prog;
+	cli_progress_init(&prog, stderr, "repack: events");
+	bool sqlite = str_eq(svc_store_name(sc), "sqlite");
+	if (sqlite && !c->json)
+		fprintf(stderr, "trellohook: packing the payloads stored raw, then, if any were, "
+		                "rewriting the SQLite file once (VACUUM, with serve stopped); this "
+		                "takes a while on a large store\n");
+	int ret = svc_payloads_repack(sc, repack_progress, &prog, &r, &err);
+	cli_progress_end(&prog);
+	if (ret)
+		return cli_fail_err(&err);
+	if (c->json)
+		return cli_print_json(
+		    json_pack("{s:s,s:I,s:I,s:I,s:I,s:I,s:I}", "store", svc_store_name(sc), "raw",
+		              (json_int_t)r.raw, "packed", (json_int_t)r.packed, "bytes_before",
+		              (json_int_t)r.bytes_before, "bytes_after", (json_int_t)r.bytes_after,
+		              "file_before", (json_int_t)r.file_before, "file_after",
+		              (json_int_t)r.file_after));
+	if (!sqlite) {
+		printf("store (%s): nothing to pack (PostgreSQL compresses payloads itself)\n",
+		       svc_store_name(sc));
+		return EXIT_OK;
+	}
+	if (r.packed == 0) {
+		printf("store (sqlite): nothing to pack (%lld payload(s) stored raw would not "
+		       "shrink)\n",
+		       (long long)r.raw);
+		return EXIT_OK;
+	}
+	char b0[32], b1[32], f0[32], f1[32];
+	fmt_bytes(b0, sizeof b0, r.bytes_before);
+	fmt_bytes(b1, sizeof b1, r.bytes_after);
+	fmt_bytes(f0, sizeof f0, r.file_before);
+	fmt_bytes(f1, sizeof f1, r.file_after);
+	printf("store (sqlite): packed %lld of %lld payload(s) stored raw (%s -> %s); the file"
+	       " went from %s to %s\n",
+	       (long long)r.packed, (long long)r.raw, b0, b1, f0, f1);
+	return EXIT_OK;
+}
+
 int cmd_migrate(cli *c, int argc, char **argv)
 {
 	if (argc == 1 && str_eq(argv[0], "--check"))
 		return migrate_check(c);
 	bool vacuum = argc == 1 && str_eq(argv[0], "--vacuum");
+	bool repack = argc == 1 && str_eq(argv[0], "--repack");
 	svc_ctx *sc;
-	int rc = vacuum ? cli_svc(c, &sc) : cli_svc_noargs(c, argc, argv, &sc);
+	int rc = vacuum || repack ? cli_svc(c, &sc) : cli_svc_noargs(c, argc, argv, &sc);
 	if (rc)
 		return rc;
 	if (vacuum)
 		return migrate_vacuum(c, sc);
+	if (repack)
+		return migrate_repack(c, sc);
 	th_error err = {0, {0}};
 	int version = 0;
 	if (svc_migrate(sc, &version, &err))

@@ -13,11 +13,13 @@
 static const cli_command commands[] = {
     {"serve", NULL, cmd_serve, NEED_API_SECRET | NEED_CALLBACK_DOMAIN, "",
      "Receive Trello callbacks on TRELLOHOOK_LISTEN, store them, run handlers, serve the admin."},
-    {"migrate", NULL, cmd_migrate, 0, "[--check | --vacuum] [--json]",
+    {"migrate", NULL, cmd_migrate, 0, "[--check | --vacuum | --repack] [--json]",
      "Create the store or bring its schema up to date (also done by every command). "
      "--check changes nothing: exit 0 when the schema is current, 1 listing the pending "
      "versions. --vacuum rewrites once an SQLite file made by an older trellohook, so that "
-     "pruning shrinks it (stop serve first)."},
+     "pruning shrinks it (stop serve first). --repack packs (LZ4) the payloads an older "
+     "trellohook stored raw in SQLite, then rewrites the file once to give the space back "
+     "(stop serve first)."},
     {"events", "ls", cmd_events_ls, 0, "[--webhook ID] [--type TYPE] [--limit N] [--json]",
      "List stored events, newest first."},
     {"events", "show", cmd_events_show, 0, "ID [--json]",

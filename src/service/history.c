@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* history.c — events export and prune, in bounded steps (see history.h). */
+/* history.c — events export, prune and repack, in bounded steps (see history.h). */
 #include <string.h>
 #include <time.h>
 
@@ -137,6 +137,36 @@ int svc_events_prune(svc_ctx *sc, int64_t older_than_ms, bool dry_run,
 	/* what the batches' steps left, at the same pace */
 	if (!dry_run && !out->stopped && out->events > 0)
 		return compact_steps(sc, &pc, false, out, err);
+	return 0;
+}
+
+int svc_payloads_repack(svc_ctx *sc, svc_history_progress_fn progress, void *ctx,
+                        svc_repack_result *out, th_error *err)
+{
+	memset(out, 0, sizeof *out);
+	int64_t lo, hi;
+	int ret = store_event_seq_bounds(sc->st, &lo, &hi, err);
+	if (ret || hi == 0)
+		return ret;
+	/* the events stored when the repack starts; later ones are packed already */
+	repack_batch b = {.after_seq = lo - 1, .upto_seq = hi};
+	while (!b.done) {
+		if ((ret = store_payloads_repack(sc->st, SVC_REPACK_BATCH, &b, err)) != 0)
+			return ret;
+		out->batches++;
+		out->raw += b.raw;
+		out->packed += b.packed;
+		out->bytes_before += b.bytes_before;
+		out->bytes_after += b.bytes_after;
+		if (progress && !b.done &&
+		    !progress(ctx, (uint64_t)(b.after_seq - lo + 1), (uint64_t)(hi - lo + 1))) {
+			out->stopped = true;
+			return 0;
+		}
+	}
+	/* the rows shrank inside their pages: only a rewrite gives the space back */
+	if (out->packed > 0)
+		return store_vacuum(sc->st, &out->file_before, &out->file_after, err);
 	return 0;
 }
 

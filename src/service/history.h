@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * history — exporting and pruning the stored events (issue 17). Both walk
- * the events in seq order in bounded steps, each one short store call, so a
- * million events take constant memory and ingest keeps its lock times.
+ * history — exporting, pruning and repacking the stored events (issue 17).
+ * Each walks the events in seq order in bounded steps, each one short store
+ * call, so a million events take constant memory and ingest keeps its lock
+ * times.
  */
 #ifndef TH_SERVICE_HISTORY_H
 #define TH_SERVICE_HISTORY_H
@@ -68,6 +69,31 @@ typedef struct svc_prune_result {
 int svc_events_prune(svc_ctx *sc, int64_t older_than_ms, bool dry_run,
                      svc_history_progress_fn progress, void *ctx, svc_prune_result *out,
                      th_error *err);
+
+#define SVC_REPACK_BATCH 500 /* seqs a repack batch looks at */
+
+typedef struct svc_repack_result {
+	int64_t raw;          /* payloads found stored raw */
+	int64_t packed;       /* of those, packed now (the others would not shrink) */
+	int64_t bytes_before; /* the packed ones' bytes before */
+	int64_t bytes_after;  /* and after */
+	int64_t file_before;  /* the SQLite file's size before the final VACUUM */
+	int64_t file_after;   /* and after (both 0 when nothing was packed) */
+	int64_t batches;
+	bool stopped; /* the progress callback asked to stop before the end */
+} svc_repack_result;
+
+/* `trellohook migrate --repack`: pack the payloads of the events stored raw
+ * (SQLite, before schema 12; store/payload_codec.h) where that makes them
+ * smaller, a transaction per SVC_REPACK_BATCH seqs, then rewrite the file
+ * once (VACUUM): a packed row leaves free space inside its page, which
+ * SQLite neither reuses (events are appended at the end) nor gives back
+ * otherwise. The VACUUM holds the write lock throughout and needs free disk
+ * as large as the file: run it with serve stopped. A crash or a power cut
+ * loses nothing: a batch not committed leaves its rows raw, readable as
+ * before. PostgreSQL: nothing to do (TOAST compresses its values). */
+int svc_payloads_repack(svc_ctx *sc, svc_history_progress_fn progress, void *ctx,
+                        svc_repack_result *out, th_error *err);
 
 /* The store's auto-vacuum mode (see store_vacuum_mode): -1 not SQLite, 0
  * none, 1 full, 2 incremental; @convert makes an older SQLite file

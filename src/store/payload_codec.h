@@ -27,6 +27,9 @@
 
 enum payload_codec { PAYLOAD_RAW = 0, PAYLOAD_LZ4 = 1 };
 
+/* The schema version that added events.payload_codec. */
+#define PAYLOAD_CODEC_SCHEMA 12
+
 /* Bodies shorter than this are kept raw (nothing worth saving). */
 #define PAYLOAD_PACK_MIN 64
 /* The largest body a PAYLOAD_LZ4 row may declare: four times the largest

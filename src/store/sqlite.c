@@ -31,6 +31,7 @@
 #include <sys/stat.h>
 
 #include "store/migrations_sqlite.h"
+#include "store/payload_codec.h"
 #include "util/log.h"
 #include "store/sqlite_int.h"
 
@@ -697,6 +698,21 @@ out:
 	return ret;
 }
 
+/* After migration PAYLOAD_CODEC_SCHEMA: say that the events stored before
+ * keep their payloads raw, and how to pack them (lock held). */
+static void note_raw_payloads(sq *s)
+{
+	sqlite3_stmt *q = NULL;
+	if (sqlite3_prepare_v2(s->db, "SELECT count(*) FROM events", -1, &q, NULL) == SQLITE_OK &&
+	    sq_step(q) == SQLITE_ROW && sqlite3_column_int64(q, 0) > 0)
+		log_info("store",
+		         "new payloads are stored LZ4-packed from schema %d on; the %lld event(s)"
+		         " stored before keep theirs as they are (readable as before): 'trellohook"
+		         " migrate --repack', with serve stopped, packs them and shrinks the file",
+		         PAYLOAD_CODEC_SCHEMA, (long long)sqlite3_column_int64(q, 0));
+	sqlite3_finalize(q);
+}
+
 /* Apply every migration the database lacks, each in its own transaction, and
  * report the resulting version. Idempotent; safe against a second process
  * migrating at the same time (the version is re-read under the write lock). */
@@ -733,6 +749,8 @@ static int sq_migrate_locked(sq *s, int *out_version, th_error *err)
 			goto fail;
 		if ((ret = sq_run(s, Q_COMMIT, "committing a migration", err)) != 0)
 			goto fail;
+		if (version + 1 == PAYLOAD_CODEC_SCHEMA)
+			note_raw_payloads(s);
 	}
 	if (out_version)
 		*out_version = version;

@@ -2,13 +2,16 @@
 /*
  * sqlite_history.c — the history operations of the SQLite store (issue 17):
  * paged reads for `events export`, batched prunes for `events prune` and
- * TRELLOHOOK_RETENTION, and the incremental vacuum that gives freed pages
- * back. Each call holds the connection's lock for one short statement or
- * transaction only, so ingest (which needs the same lock) keeps answering.
+ * TRELLOHOOK_RETENTION, the incremental vacuum that gives freed pages back,
+ * and `migrate --repack`'s batches that pack payloads stored raw. Each call
+ * holds the connection's lock for one short statement or transaction only
+ * (the VACUUMs excepted: serve stopped), so ingest, which needs the same
+ * lock, keeps answering.
  */
 #include <stdlib.h>
 #include <string.h>
 
+#include "store/payload_codec.h"
 #include "store/sqlite_int.h"
 
 /* The events of a prune range [after, upto] received before the cutoff whose
@@ -185,6 +188,92 @@ out:
 	return ret;
 }
 
+/* ---- packing the payloads of rows stored raw before migration 12 ------------------------ */
+
+static const char sql_raw_rows[] = "SELECT seq, payload FROM events"
+                                   " WHERE seq > ?1 AND seq <= ?2 AND payload_codec = 0"
+                                   " ORDER BY seq";
+static const char sql_repack[] = "UPDATE events SET payload_codec = ?2, payload = ?3"
+                                 " WHERE seq = ?1 AND payload_codec = 0";
+
+/* Pack the raw rows the scan @sel finds, updating each through @upd (lock
+ * held, in the batch's transaction). SQLite lets a connection change the
+ * rows a statement of its own is scanning; each row is packed from its
+ * bytes before its update, and an updated row no longer matches. */
+static int repack_rows(sq *s, sqlite3_stmt *sel, sqlite3_stmt *upd, repack_batch *b, th_error *err)
+{
+	int rc;
+	while ((rc = sq_step(sel)) == SQLITE_ROW) {
+		b->raw++;
+		int64_t seq = sqlite3_column_int64(sel, 0);
+		const void *p = sqlite3_column_blob(sel, 1);
+		size_t n = (size_t)sqlite3_column_bytes(sel, 1);
+		packed_payload pk;
+		payload_pack(p, n, &pk);
+		if (pk.codec == PAYLOAD_RAW)
+			continue; /* would not shrink: stays as it is */
+		int ok = sqlite3_bind_int64(upd, 1, seq) == SQLITE_OK &&
+		         sqlite3_bind_int64(upd, 2, pk.codec) == SQLITE_OK &&
+		         sqlite3_bind_blob64(upd, 3, pk.data, pk.len, SQLITE_STATIC) == SQLITE_OK &&
+		         sq_step(upd) == SQLITE_DONE;
+		sqlite3_reset(upd);
+		if (ok) {
+			b->packed++;
+			b->bytes_before += (int64_t)n;
+			b->bytes_after += (int64_t)pk.len;
+		}
+		packed_payload_free(&pk);
+		if (!ok)
+			return sq_fail(s, err, "packing a stored payload");
+	}
+	return rc == SQLITE_DONE ? 0 : sq_fail(s, err, "reading payloads stored raw");
+}
+
+/* Like a prune batch, with synchronous=NORMAL (see above): a batch lost to a
+ * power cut leaves its rows raw, as they were, to be packed next time. */
+int sq_payloads_repack(store *st, size_t limit, repack_batch *b, th_error *err)
+{
+	sq *s = sq_of(st);
+	if (limit < 1 || limit > 100000)
+		return th_err(err, TH_EINVAL, "repack batch: 1 to 100000 events");
+	b->raw = b->packed = b->bytes_before = b->bytes_after = 0;
+	int64_t upto = b->upto_seq - b->after_seq > (int64_t)limit ? b->after_seq + (int64_t)limit
+	                                                           : b->upto_seq;
+	b->done = upto <= b->after_seq;
+	if (b->done)
+		return 0;
+	pthread_mutex_lock(&s->mu);
+	sqlite3_stmt *sel = NULL, *upd = NULL;
+	int ret = sq_set_sync(s, false, err);
+	if (!ret)
+		ret = sq_run(s, Q_BEGIN, "starting a transaction", err);
+	if (ret)
+		goto out;
+	int64_t v[2] = {b->after_seq, upto};
+	if (!(sel = prep_i64(s, sql_raw_rows, v, 2, err)) ||
+	    !(upd = prep_i64(s, sql_repack, NULL, 0, err)))
+		ret = TH_ESTORE;
+	if (!ret)
+		ret = repack_rows(s, sel, upd, b, err);
+	sqlite3_finalize(sel);
+	sqlite3_finalize(upd);
+	if (!ret)
+		ret = sq_run(s, Q_COMMIT, "committing a repack batch", err);
+	if (ret) {
+		sq_rollback(s);
+		b->raw = b->packed = b->bytes_before = b->bytes_after = 0;
+		goto out;
+	}
+	b->after_seq = upto;
+	b->done = upto >= b->upto_seq;
+out:;
+	th_error serr = {0, {0}};
+	if (sq_set_sync(s, true, &serr) && !ret)
+		ret = th_err(err, TH_ESTORE, "%s", serr.msg);
+	pthread_mutex_unlock(&s->mu);
+	return ret;
+}
+
 /* One integer from a PRAGMA (lock held). */
 static int pragma_i64(sq *s, const char *sql, int64_t *out, th_error *err)
 {
@@ -239,27 +328,57 @@ int sq_compact(store *st, int64_t max_pages, int64_t *freed_pages, th_error *err
 	return ret;
 }
 
+/* One VACUUM, switching the file to incremental auto-vacuum (lock held). */
+static int vacuum_locked(sq *s, th_error *err)
+{
+	char *emsg = NULL;
+	/* the mode of an existing file changes only with a VACUUM */
+	int ret = 0;
+	if (sqlite3_exec(s->db, "PRAGMA auto_vacuum = INCREMENTAL; VACUUM", NULL, NULL, &emsg) !=
+	    SQLITE_OK)
+		ret = th_err(err, TH_ESTORE,
+		             "VACUUM (rewriting the file): %s; it needs free disk space as large as"
+		             " the database",
+		             emsg ? emsg : sqlite3_errmsg(s->db));
+	sqlite3_free(emsg);
+	return ret;
+}
+
+/* The file's size as SQLite counts it (lock held). */
+static int file_bytes(sq *s, int64_t *out, th_error *err)
+{
+	int64_t pages = 0, size = 0;
+	int ret = pragma_i64(s, "PRAGMA page_count", &pages, err);
+	if (!ret)
+		ret = pragma_i64(s, "PRAGMA page_size", &size, err);
+	*out = pages * size;
+	return ret;
+}
+
 int sq_vacuum_mode(store *st, bool convert, int *mode, th_error *err)
 {
 	sq *s = sq_of(st);
 	int64_t m = 0;
 	pthread_mutex_lock(&s->mu);
 	int ret = pragma_i64(s, "PRAGMA auto_vacuum", &m, err);
-	if (!ret && convert && m != 2) {
-		char *emsg = NULL;
-		/* the mode of an existing file changes only with a VACUUM */
-		if (sqlite3_exec(s->db, "PRAGMA auto_vacuum = INCREMENTAL; VACUUM", NULL, NULL,
-		                 &emsg) != SQLITE_OK)
-			ret = th_err(err, TH_ESTORE,
-			             "VACUUM (switching to incremental auto-vacuum): %s; it needs "
-			             "free disk space as large as the database",
-			             emsg ? emsg : sqlite3_errmsg(s->db));
-		sqlite3_free(emsg);
-		if (!ret)
-			ret = pragma_i64(s, "PRAGMA auto_vacuum", &m, err);
-	}
+	if (!ret && convert && m != 2 && (ret = vacuum_locked(s, err)) == 0)
+		ret = pragma_i64(s, "PRAGMA auto_vacuum", &m, err);
 	pthread_mutex_unlock(&s->mu);
 	*mode = (int)m;
+	return ret;
+}
+
+int sq_vacuum(store *st, int64_t *bytes_before, int64_t *bytes_after, th_error *err)
+{
+	sq *s = sq_of(st);
+	*bytes_before = *bytes_after = 0;
+	pthread_mutex_lock(&s->mu);
+	int ret = file_bytes(s, bytes_before, err);
+	if (!ret)
+		ret = vacuum_locked(s, err);
+	if (!ret)
+		ret = file_bytes(s, bytes_after, err);
+	pthread_mutex_unlock(&s->mu);
 	return ret;
 }
 

@@ -128,6 +128,19 @@ typedef struct prune_batch {
 	int64_t kept;       /* out: older events kept for an unfinished delivery */
 } prune_batch;
 
+/* One batch of payloads_repack: the events with after_seq < seq <= upto_seq
+ * whose payload is stored raw (rows from before migration 12) are packed
+ * where that makes them smaller (store/payload_codec.h). */
+typedef struct repack_batch {
+	int64_t after_seq;    /* in: start after this seq; out: where the next batch starts */
+	int64_t upto_seq;     /* in: the last seq to look at (the range's end) */
+	bool done;            /* out: after_seq reached upto_seq */
+	int64_t raw;          /* out: rows stored raw that were looked at */
+	int64_t packed;       /* out: of those, now packed (the others do not shrink) */
+	int64_t bytes_before; /* out: the packed rows' payloads, as they were */
+	int64_t bytes_after;  /* out: and as they are now */
+} repack_batch;
+
 /* Outcome of storing one event in a batch. GONE: its webhook does not exist
  * (removed) or is being removed, checked inside the batch's transaction, so
  * no event is ever stored under a webhook `webhook rm` has dealt with. */
@@ -230,12 +243,24 @@ typedef struct backfill_mark {
 	  prune_batch *b, th_error *err), (st, cutoff_ms, limit, dry_run, b, err))                \
 	X(compact, (store *st, int64_t max_pages, int64_t *freed_pages, th_error *err),           \
 	  (st, max_pages, freed_pages, err))                                                      \
+	/* Pack the raw payloads of up to @limit seqs after b->after_seq (at most to              \
+	 * b->upto_seq) in ONE short transaction; see repack_batch. PostgreSQL: done at           \
+	 * once, nothing to do (TOAST compresses its values). */                                  \
+	X(payloads_repack, (store *st, size_t limit, repack_batch *b, th_error *err),             \
+	  (st, limit, b, err))                                                                    \
 	/* SQLite's auto_vacuum mode in *@mode (0 none, 1 full, 2 incremental; -1: not a          \
 	 * SQLite store). @convert switches a file to incremental with one VACUUM, which          \
 	 * rewrites the whole file (needs its size free on disk and holds the write lock          \
 	 * throughout: run it with serve stopped). */                                             \
 	X(vacuum_mode, (store *st, bool convert, int *mode, th_error *err),                       \
 	  (st, convert, mode, err))                                                               \
+	/* Rewrite an SQLite file with one VACUUM (also switching it to incremental               \
+	 * auto-vacuum), as vacuum_mode's @convert does whatever the mode: rows packed by         \
+	 * payloads_repack leave free space inside pages that only a rewrite gives back.          \
+	 * *@bytes_before/after: the file's size (pages x page size). PostgreSQL: nothing         \
+	 * done, 0 and 0. */                                                                      \
+	X(vacuum, (store *st, int64_t *bytes_before, int64_t *bytes_after, th_error *err),        \
+	  (st, bytes_before, bytes_after, err))                                                   \
 	/* ---- handlers */                                                                       \
 	X(handler_insert, (store *st, const handler *h, th_error *err), (st, h, err))             \
 	X(handler_get, (store *st, const char *id, handler *out, th_error *err),                  \

@@ -246,6 +246,52 @@ for (const kind of ['sqlite', 'postgresql']) {
       assert.equal(th(s.env, ['migrate', '--vacuum', '--now']).code, 2);
     });
 
+    test('migrate --repack: payloads an older trellohook stored raw are packed, read back the same, and the file shrinks', () => {
+      const none = { store: kind, raw: 0, packed: 0, bytes_before: 0, bytes_after: 0, file_before: 0, file_after: 0 };
+      assert.equal(th(s.env, ['migrate', '--repack', '--now']).code, 2);
+      if (kind === 'postgresql') {
+        assert.deepEqual(thJson(s.env, ['migrate', '--repack']), none);
+        const r = th(s.env, ['migrate', '--repack']);
+        assert.equal(r.code, 0, r.stderr);
+        assert.equal(r.stdout, 'store (postgresql): nothing to pack (PostgreSQL compresses payloads itself)\n');
+        return;
+      }
+      // 300 rows as a version before schema 12 wrote them: payload_codec 0, the bytes raw
+      const file = s.env.DATABASE_URL.slice('sqlite:'.length);
+      const body = readFileSync(path.join(root, 'tests/data/payloads/updateCard-moveList.json'));
+      const sql = (q) => {
+        const r = spawnSync('sqlite3', ['-cmd', '.timeout 5000', file, q], { encoding: 'utf8' });
+        assert.equal(r.status, 0, r.stderr);
+        return r.stdout.trim();
+      };
+      sql(`WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 300)
+        INSERT INTO events (id, webhook_id, action_id, action_type, action_date, summary, payload, received_at)
+        SELECT 'oldraw' || printf('%014d', i), 'oldwebhook', printf('%024x', 1000000 + i), 'updateCard',
+        '2026-01-01T00:00:00.000Z', 'stored by an older trellohook', X'${body.toString('hex')}', 1700000000000 + i FROM n`);
+      assert.equal(sql("SELECT count(*) FROM events WHERE payload_codec = 0"), '300');
+      const r = thJson(s.env, ['migrate', '--repack']);
+      assert.equal(r.store, 'sqlite');
+      assert.equal(r.raw, 300);
+      assert.equal(r.packed, 300);
+      assert.equal(r.bytes_before, 300 * body.length);
+      assert.ok(r.bytes_after < r.bytes_before / 1.8, `packed to ${r.bytes_after} of ${r.bytes_before}`);
+      assert.ok(r.file_after < r.file_before - r.bytes_before / 3, `the file: ${r.file_before} -> ${r.file_after}`);
+      assert.equal(sql("SELECT count(*) FROM events WHERE payload_codec = 0"), '0');
+      assert.equal(sql('PRAGMA integrity_check'), 'ok');
+      // read back byte for byte, by id and by export
+      const shown = thJson(s.env, ['events', 'show', 'oldraw00000000000123']);
+      assert.equal(shown.payload, body.toString('utf8'));
+      const exported = exportLines(s.env, ['--webhook', 'oldwebhook']).lines;
+      assert.equal(exported.length, 300);
+      for (const l of exported) assert.deepEqual(l.payload, JSON.parse(body));
+      // again: nothing left to pack, and the text form says so
+      const again = th(s.env, ['migrate', '--repack']);
+      assert.equal(again.code, 0, again.stderr);
+      assert.equal(again.stdout, 'store (sqlite): nothing to pack (0 payload(s) stored raw would not shrink)\n');
+      assert.deepEqual(thJson(s.env, ['migrate', '--repack']), none);
+      sql("DELETE FROM events WHERE webhook_id = 'oldwebhook'"); // the retention test counts the rest
+    });
+
     test('TRELLOHOOK_RETENTION: serve prunes on its own, and says so in the log', async () => {
       await settle(s.env, ok, failing);
       await s.serve.stop();

@@ -448,6 +448,103 @@ static void test_prune_gives_space_back(void **state)
 
 /* ---- store/payload_codec.c: packing payloads, reading packed ones back ------------------ */
 
+/* `migrate --repack`'s store steps: rows an older version stored raw are
+ * packed batch by batch (the range's end respected, a row that would not
+ * shrink left raw), read back byte for byte, and the VACUUM after it gives
+ * the space back; a second pass finds nothing to pack. */
+static void test_payloads_repack(void **state)
+{
+	fx *f = *state;
+	store *st = f->base.st;
+	th_error err = {0};
+	repack_batch b = {.after_seq = 0, .upto_seq = 10};
+	assert_int_equal(store_payloads_repack(st, 0, &b, &err), TH_EINVAL);
+	/* 1,000 raw rows as a version before migration 12 wrote them, one random */
+	const char *dir = getenv("TH_TEST_DATA");
+	char path[512];
+	str_printf(path, sizeof path, "%s/payloads/commentCard.json", dir ? dir : "tests/data");
+	FILE *fp = fopen(path, "rb");
+	assert_non_null(fp);
+	static char body[1 << 16];
+	size_t len = fread(body, 1, sizeof body, fp);
+	fclose(fp);
+	sqlite3 *db = NULL;
+	sqlite3_stmt *q = NULL;
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	sqlite3_busy_timeout(db, 5000);
+	assert_int_equal(
+	    sqlite3_prepare_v2(db,
+	                       "INSERT INTO events (id, webhook_id, action_id,"
+	                       " action_type, summary, payload, received_at)"
+	                       " VALUES (printf('old%017d', ?1), 'w', printf('%024x', ?1),"
+	                       " 'commentCard', 's', ?2, 1700000000000 + ?1)",
+	                       -1, &q, NULL),
+	    SQLITE_OK);
+	static char noise[3000];
+	uint64_t seed = 5;
+	incompressible_body(noise, sizeof noise, &seed);
+	for (int i = 1; i <= 1000; i++) {
+		sqlite3_bind_int(q, 1, i);
+		sqlite3_bind_blob(q, 2, i == 500 ? noise : body,
+		                  i == 500 ? (int)sizeof noise : (int)len, SQLITE_STATIC);
+		assert_int_equal(sqlite3_step(q), SQLITE_DONE);
+		sqlite3_reset(q);
+	}
+	sqlite3_finalize(q);
+	sqlite3_close(db);
+	int64_t lo = 0, hi = 0;
+	assert_int_equal(store_event_seq_bounds(st, &lo, &hi, &err), 0);
+	assert_int_equal(hi - lo, 999);
+	/* the first 100 seqs only, then the rest in batches of 300 */
+	b = (repack_batch){.after_seq = lo - 1, .upto_seq = lo + 99};
+	assert_int_equal(store_payloads_repack(st, 300, &b, &err), 0);
+	assert_true(b.done);
+	assert_int_equal(b.after_seq, lo + 99);
+	assert_int_equal(b.raw, 100);
+	assert_int_equal(b.packed, 100);
+	assert_int_equal(b.bytes_before, 100 * (int64_t)len);
+	assert_true(b.bytes_after < b.bytes_before * 3 / 5); /* Trello JSON packs ~2x */
+	assert_int_equal(pragma_of(f->path, "SELECT count(*) FROM events WHERE payload_codec = 0"),
+	                 900);
+	b = (repack_batch){.after_seq = lo + 99, .upto_seq = hi};
+	int64_t raw = 0, packed = 0, batches = 0;
+	while (!b.done) {
+		assert_int_equal(store_payloads_repack(st, 300, &b, &err), 0);
+		raw += b.raw;
+		packed += b.packed;
+		batches++;
+	}
+	assert_int_equal(batches, 3);
+	assert_int_equal(raw, 900);
+	assert_int_equal(packed, 899); /* the random one stays raw */
+	assert_int_equal(pragma_of(f->path, "SELECT count(*) FROM events WHERE payload_codec = 0"),
+	                 1);
+	int64_t before = 0, after = 0;
+	assert_int_equal(store_vacuum(st, &before, &after, &err), 0);
+	assert_true(after < before * 2 / 3);
+	assert_int_equal(pragma_of(f->path, "PRAGMA auto_vacuum"), 2);
+	/* every row reads back as it was stored */
+	char id[32];
+	for (int i = 1; i <= 1000; i += 111) {
+		str_printf(id, sizeof id, "old%017d", i);
+		event got = {0};
+		assert_int_equal(store_event_get(st, id, &got, &err), 0);
+		assert_int_equal(got.payload_len, i == 500 ? sizeof noise : len);
+		assert_memory_equal(got.payload, i == 500 ? noise : body, got.payload_len);
+		event_clear(&got);
+	}
+	event got = {0};
+	assert_int_equal(store_event_get(st, "old00000000000000500", &got, &err), 0);
+	assert_memory_equal(got.payload, noise, sizeof noise);
+	event_clear(&got);
+	/* again: nothing to pack */
+	b = (repack_batch){.after_seq = lo - 1, .upto_seq = hi};
+	assert_int_equal(store_payloads_repack(st, 100000, &b, &err), 0);
+	assert_true(b.done);
+	assert_int_equal(b.raw, 1);
+	assert_int_equal(b.packed, 0);
+}
+
 /* Unpack @pk and compare with the @len bytes at @p. */
 static void assert_unpacks_to(const packed_payload *pk, const void *p, size_t len)
 {
@@ -889,6 +986,7 @@ int main(void)
 	    cmocka_unit_test(test_payload_codec_round_trips),
 	    cmocka_unit_test(test_payload_codec_refuses_damage),
 	    cmocka_unit_test_setup_teardown(test_payloads_packed_on_disk, fx_setup, fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_payloads_repack, fx_setup, fx_teardown),
 	    STORE_SUITE_TESTS(fx_setup, fx_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

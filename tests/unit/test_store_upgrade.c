@@ -32,7 +32,9 @@
 #include "model/model.h"
 #include "store/migrations_pg.h"
 #include "store/migrations_sqlite.h"
+#include "store/payload_codec.h"
 #include "store/store.h"
+#include "util/log.h"
 #include "util/util.h"
 
 #include "pg_cluster.h"
@@ -521,12 +523,31 @@ static void sq_close(conn *k)
 	k->db = NULL;
 }
 
+/* How many lines of the file at @path contain @needle. */
+static int lines_with(const char *path, const char *needle)
+{
+	FILE *f = fopen(path, "r");
+	assert_non_null(f);
+	char line[2048];
+	int n = 0;
+	while (fgets(line, sizeof line, f))
+		n += strstr(line, needle) != NULL;
+	fclose(f);
+	return n;
+}
+
+/* Every older file upgrades; one from before payload_codec (each has events)
+ * is told, in the log, how its raw payloads get packed. */
 static void test_sqlite_upgrades(void **state)
 {
 	(void)state;
 	const int latest = (int)TH_ARRAY_LEN(sqlite_migrations);
 	char dir[] = "/tmp/th-upgrade-XXXXXX";
 	assert_non_null(mkdtemp(dir));
+	char log_path[64];
+	str_printf(log_path, sizeof log_path, "%s/store.log", dir);
+	th_error lerr = {0, {0}};
+	assert_int_equal(log_open_file(log_path, &lerr), 0); /* info and up, the default */
 	for (int from = 1; from < latest; from++) {
 		char url[128];
 		str_printf(url, sizeof url, "sqlite:%s/v%d.db", dir, from);
@@ -540,6 +561,10 @@ static void test_sqlite_upgrades(void **state)
 		str_printf(path, sizeof path, "%s/v%d.db", dir, from);
 		unlink(path);
 	}
+	assert_int_equal(lines_with(log_path, "'trellohook migrate --repack'"),
+	                 PAYLOAD_CODEC_SCHEMA - 1);
+	assert_int_equal(log_open_file("/dev/stderr", &lerr), 0); /* the log back where it was */
+	unlink(log_path);
 	rmdir(dir);
 }
 
