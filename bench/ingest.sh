@@ -161,7 +161,7 @@ pline "nginx return 200" "$p_ng"
 
 # --- the floor under serve's idle RSS: its libraries, initialised as serve does, no trellohook code
 if gcc -std=c17 -O2 -D_GNU_SOURCE bench/rss_floor.c -o "$tmp/rss_floor" \
-	$(pkg-config --cflags --libs libmicrohttpd libcurl jansson libcrypto libsodium sqlite3 libpq) \
+	$(pkg-config --cflags --libs libmicrohttpd libcurl jansson libcrypto libsodium sqlite3 liblz4 libpq) \
 	-lpthread 2>"$tmp/rss_floor.log"; then
 	floor=$(RSS_FLOOR_SMAPS="$tmp/floor.smaps" "$tmp/rss_floor" "$tmp" | awk 'END {print $(NF-1)}')
 	printf 'idle RSS: trellohook %s K, its libraries alone (bench/rss_floor.c) %s K\n' "$th_idle" "$floor"

@@ -18,8 +18,8 @@
  * touches (the kernel maps 64 KiB of a library around each page fault):
  * without these steps the floor missed ~360 KiB of libsodium, libcurl and
  * libc text that serve has resident after the webhook was added.
- * It links the same libraries as trellohook (libpq included) and prints
- * VmRSS in KiB after each step. Not a test; nothing is asserted.
+ * It links the same libraries as trellohook (libpq and liblz4 included) and
+ * prints VmRSS in KiB after each step. Not a test; nothing is asserted.
  *
  * usage: rss_floor DIR    (DIR: a scratch directory for the SQLite file)
  *        RSS_FLOOR_SMAPS=FILE also copies /proc/self/smaps there at the end,
@@ -28,6 +28,7 @@
 #include <curl/curl.h>
 #include <jansson.h>
 #include <libpq-fe.h>
+#include <lz4.h>
 #include <microhttpd.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -193,7 +194,8 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	usleep(200 * 1000);
-	(void)PQlibVersion(); /* linked as trellohook links it; not connected */
+	(void)PQlibVersion();      /* linked as trellohook links it; not connected */
+	(void)LZ4_versionNumber(); /* likewise: serve packs nothing before its first event */
 	step("HTTP server and threads up");
 
 	if (seal_open_fingerprint() || one_get(d)) {
