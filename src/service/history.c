@@ -153,7 +153,6 @@ int svc_payloads_repack(svc_ctx *sc, svc_history_progress_fn progress, void *ctx
 	while (!b.done) {
 		if ((ret = store_payloads_repack(sc->st, SVC_REPACK_BATCH, &b, err)) != 0)
 			return ret;
-		out->batches++;
 		out->raw += b.raw;
 		out->packed += b.packed;
 		out->bytes_before += b.bytes_before;

@@ -79,8 +79,7 @@ typedef struct svc_repack_result {
 	int64_t bytes_after;  /* and after */
 	int64_t file_before;  /* the SQLite file's size before the final VACUUM */
 	int64_t file_after;   /* and after (both 0 when nothing was packed) */
-	int64_t batches;
-	bool stopped; /* the progress callback asked to stop before the end */
+	bool stopped;         /* the progress callback asked to stop before the end */
 } svc_repack_result;
 
 /* `trellohook migrate --repack`: pack the payloads of the events stored raw

@@ -448,6 +448,20 @@ static void test_prune_gives_space_back(void **state)
 
 /* ---- store/payload_codec.c: packing payloads, reading packed ones back ------------------ */
 
+/* The bytes of tests/data/payloads/@name (a real delivery) into @out; their count. */
+static size_t read_sample(const char *name, char *out, size_t size)
+{
+	const char *dir = getenv("TH_TEST_DATA");
+	char path[512];
+	str_printf(path, sizeof path, "%s/payloads/%s", dir ? dir : "tests/data", name);
+	FILE *fp = fopen(path, "rb");
+	assert_non_null(fp);
+	size_t n = fread(out, 1, size, fp);
+	fclose(fp);
+	assert_true(n > 0 && n < size);
+	return n;
+}
+
 /* `migrate --repack`'s store steps: rows an older version stored raw are
  * packed batch by batch (the range's end respected, a row that would not
  * shrink left raw), read back byte for byte, and the VACUUM after it gives
@@ -460,14 +474,8 @@ static void test_payloads_repack(void **state)
 	repack_batch b = {.after_seq = 0, .upto_seq = 10};
 	assert_int_equal(store_payloads_repack(st, 0, &b, &err), TH_EINVAL);
 	/* 1,000 raw rows as a version before migration 12 wrote them, one random */
-	const char *dir = getenv("TH_TEST_DATA");
-	char path[512];
-	str_printf(path, sizeof path, "%s/payloads/commentCard.json", dir ? dir : "tests/data");
-	FILE *fp = fopen(path, "rb");
-	assert_non_null(fp);
 	static char body[1 << 16];
-	size_t len = fread(body, 1, sizeof body, fp);
-	fclose(fp);
+	size_t len = read_sample("commentCard.json", body, sizeof body);
 	sqlite3 *db = NULL;
 	sqlite3_stmt *q = NULL;
 	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
@@ -677,15 +685,8 @@ static void test_payloads_packed_on_disk(void **state)
 	fx *f = *state;
 	store *st = f->base.st;
 	th_error err = {0};
-	const char *dir = getenv("TH_TEST_DATA");
-	char path[512];
-	str_printf(path, sizeof path, "%s/payloads/updateCard-moveList.json",
-	           dir ? dir : "tests/data");
-	FILE *fp = fopen(path, "rb");
-	assert_non_null(fp);
 	static char real[1 << 16];
-	size_t real_len = fread(real, 1, sizeof real, fp);
-	fclose(fp);
+	size_t real_len = read_sample("updateCard-moveList.json", real, sizeof real);
 	assert_true(real_len > 1000);
 	static char noise[3000];
 	uint64_t seed = 3;
