@@ -7,6 +7,7 @@
 #include "cli/progress.h"
 #include "service/history.h"
 #include "service/service.h"
+#include "store/peer.h"
 #include "store/schema_check.h"
 
 int cmd_version(cli *c, int argc, char **argv)
@@ -53,6 +54,32 @@ static int migrate_check(cli *c)
 		printf("%s %d", v > current + 1 ? "," : "", v);
 	printf(" (run trellohook migrate)\n");
 	return EXIT_FAIL;
+}
+
+/* The rewrites below (one VACUUM) hold the store's write lock from start to
+ * end: refuse them, before this process opens the store (store/peer.h),
+ * while another process has it open. 0, or the exit code (message printed). */
+static int require_store_alone(cli *c, const char *what)
+{
+	th_error err = {0, {0}};
+	store_peer p;
+	if (store_sqlite_peer(c->cfg.database_url, &p, &err))
+		return cli_fail_err(&err);
+	if (p.pid == 0)
+		return 0;
+	char who[96];
+	if (p.pid < 0)
+		str_copy(who, sizeof who, "a process this one cannot see (in another container?)");
+	else if (!str_printf(who, sizeof who, "process %ld%s%s%s", p.pid, *p.what ? " (" : "",
+	                     p.what, *p.what ? ")" : ""))
+		str_printf(who, sizeof who, "process %ld", p.pid);
+	return cli_fail(EXIT_FAIL,
+	                "%s: %s has the store open; this rewrites the whole SQLite file "
+	                "(VACUUM), which holds the store's write lock throughout (serve would "
+	                "answer Trello 503): stop serve (e.g. systemctl stop trellohook) and any "
+	                "other trellohook command using the store, run this again, then start "
+	                "serve",
+	                what, who);
 }
 
 /* `migrate --vacuum`: switch an SQLite file made before incremental
@@ -155,7 +182,11 @@ int cmd_migrate(cli *c, int argc, char **argv)
 	bool vacuum = argc == 1 && str_eq(argv[0], "--vacuum");
 	bool repack = argc == 1 && str_eq(argv[0], "--repack");
 	svc_ctx *sc;
-	int rc = vacuum || repack ? cli_svc(c, &sc) : cli_svc_noargs(c, argc, argv, &sc);
+	int rc = vacuum   ? require_store_alone(c, "migrate --vacuum")
+	         : repack ? require_store_alone(c, "migrate --repack")
+	                  : 0;
+	if (!rc)
+		rc = vacuum || repack ? cli_svc(c, &sc) : cli_svc_noargs(c, argc, argv, &sc);
 	if (rc)
 		return rc;
 	if (vacuum)

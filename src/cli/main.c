@@ -19,7 +19,7 @@ static const cli_command commands[] = {
      "versions. --vacuum rewrites once an SQLite file made by an older trellohook, so that "
      "pruning shrinks it (stop serve first). --repack packs (LZ4) the payloads an older "
      "trellohook stored raw in SQLite, then rewrites the file once to give the space back "
-     "(stop serve first)."},
+     "(stop serve first). On SQLite both refuse while another process has the store open."},
     {"events", "ls", cmd_events_ls, 0, "[--webhook ID] [--type TYPE] [--limit N] [--json]",
      "List stored events, newest first."},
     {"events", "show", cmd_events_show, 0, "ID [--json]",

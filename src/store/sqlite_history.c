@@ -334,12 +334,20 @@ static int vacuum_locked(sq *s, th_error *err)
 	char *emsg = NULL;
 	/* the mode of an existing file changes only with a VACUUM */
 	int ret = 0;
-	if (sqlite3_exec(s->db, "PRAGMA auto_vacuum = INCREMENTAL; VACUUM", NULL, NULL, &emsg) !=
-	    SQLITE_OK)
-		ret = th_err(err, TH_ESTORE,
-		             "VACUUM (rewriting the file): %s; it needs free disk space as large as"
-		             " the database",
-		             emsg ? emsg : sqlite3_errmsg(s->db));
+	int rc = sqlite3_exec(s->db, "PRAGMA auto_vacuum = INCREMENTAL; VACUUM", NULL, NULL, &emsg);
+	int primary = rc & 0xff;
+	/* what to do depends on why: a lock held elsewhere is not a full disk */
+	const char *hint =
+	    primary == SQLITE_BUSY || primary == SQLITE_LOCKED
+	        ? "another connection kept the store locked (is serve running?): stop serve and "
+	          "every other trellohook command using the store, then run this again"
+	    : primary == SQLITE_FULL || primary == SQLITE_IOERR || primary == SQLITE_CANTOPEN
+	        ? "it needs free disk space as large as the database, beside it and in the "
+	          "temporary directory (TMPDIR)"
+	        : "the file is unchanged";
+	if (rc != SQLITE_OK)
+		ret = th_err(err, TH_ESTORE, "VACUUM (rewriting the file): %s; %s",
+		             emsg ? emsg : sqlite3_errmsg(s->db), hint);
 	sqlite3_free(emsg);
 	return ret;
 }

@@ -236,6 +236,25 @@ for (const kind of ['sqlite', 'postgresql']) {
       assert.equal(thJson(s.env, ['trigger', 'createCard']).status, 200);
     });
 
+    test('migrate --vacuum and --repack need the SQLite store to themselves: refused while serve has it open', async () => {
+      if (kind === 'postgresql') {
+        // nothing to rewrite there: both run beside serve
+        assert.equal(th(s.env, ['migrate', '--vacuum']).code, 0);
+        assert.equal(th(s.env, ['migrate', '--repack']).code, 0);
+        return;
+      }
+      const before = exportLines(s.env).raw;
+      for (const flag of ['--vacuum', '--repack']) {
+        const r = th(s.env, ['migrate', flag]);
+        assert.equal(r.code, 1, r.stderr);
+        assert.equal(r.stdout, '');
+        assert.match(r.stderr, new RegExp(`^trellohook: migrate ${flag}: process ${s.serve.proc.pid} \\(trellohook serve\\) has the store open; .*stop serve .*run this again`));
+      }
+      assert.equal(exportLines(s.env).raw, before, 'nothing changed');
+      await s.serve.stop(); // the tests below rewrite the file; the retention test starts serve again
+      assert.equal(th(s.env, ['migrate', '--vacuum']).code, 0);
+    });
+
     test('migrate --vacuum: a new SQLite file is incremental already; PostgreSQL has nothing to do', () => {
       const r = th(s.env, ['migrate', '--vacuum']);
       assert.equal(r.code, 0, r.stderr);

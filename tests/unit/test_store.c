@@ -9,17 +9,23 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "model/model.h"
 #include "store/payload_codec.h"
+#include "store/peer.h"
 #include "store/sqlite_ckpt.h"
 #include "store/store.h"
 #include "util/util.h"
@@ -969,8 +975,142 @@ static void test_claim_same_as_full_walk(void **state)
 		suite_ev_free(evs[i]);
 }
 
+/* A VACUUM that cannot get the write lock (another connection holds it past
+ * busy_timeout, 5 s) fails saying so, not with the full-disk advice; once the
+ * lock is free it runs. */
+static void test_vacuum_locked_says_why(void **state)
+{
+	fx *f = *state;
+	sqlite3 *db = NULL;
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+	th_error err = {0, {0}};
+	int64_t before = -1, after = -1;
+	assert_int_equal(store_vacuum(f->base.st, &before, &after, &err), TH_ESTORE);
+	assert_non_null(strstr(err.msg, "VACUUM (rewriting the file): database is locked"));
+	assert_non_null(strstr(err.msg, "is serve running?"));
+	assert_null(strstr(err.msg, "disk"));
+	assert_int_equal(sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	assert_int_equal(store_vacuum(f->base.st, &before, &after, &err), 0);
+	assert_true(before > 0 && after > 0);
+}
+
+/* ---- store/peer.c: another process with the store open ----------------------------- */
+
+#define PEER_CHILD_ENV "TH_TEST_PEER_CHILD" /* "FD:PATH" */
+
+/* As peer_spawn's child (this binary run again: a plain fork of a process
+ * with threads could hang in SQLite, see suite_recover_dead_claims): named
+ * "trellohook", open PATH in WAL mode and read it, say 'r' on FD, then keep
+ * the store open until the parent closes its end. */
+static void peer_child_main(void)
+{
+	const char *v = getenv(PEER_CHILD_ENV);
+	if (!v)
+		return;
+	char *end = NULL;
+	long fd = strtol(v, &end, 10);
+	if (!end || *end != ':' || prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 ||
+	    prctl(PR_SET_NAME, "trellohook") != 0)
+		_exit(3);
+	sqlite3 *db = NULL;
+	if (sqlite3_open(end + 1, &db) != SQLITE_OK ||
+	    sqlite3_exec(db, "PRAGMA journal_mode = WAL; SELECT count(*) FROM sqlite_master", NULL,
+	                 NULL, NULL) != SQLITE_OK)
+		_exit(4);
+	char c = 'r';
+	if (write((int)fd, &c, 1) != 1)
+		_exit(5);
+	while (read((int)fd, &c, 1) > 0)
+		;
+	_exit(sqlite3_close(db) == SQLITE_OK ? 0 : 6);
+}
+
+/* Start a process that holds @path open (argv "peer-child serve"); *@sock is
+ * the parent's end, readable once the child has the store open. */
+static pid_t peer_spawn(const char *path, int *sock)
+{
+	int sv[2];
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	char env[512], self[4096];
+	assert_true(str_printf(env, sizeof env, "%s=%d:%s", PEER_CHILD_ENV, sv[1], path));
+	ssize_t sl = readlink("/proc/self/exe", self, sizeof self - 1);
+	assert_true(sl > 0);
+	self[sl] = '\0';
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		char *argv[] = {(char *)"peer-child", (char *)"serve", NULL};
+		char *envp[] = {env, NULL};
+		close(sv[0]);
+		if (fcntl(sv[1], F_SETFD, 0) != 0)
+			_exit(126);
+		execve(self, argv, envp);
+		_exit(127);
+	}
+	close(sv[1]);
+	char c = 0;
+	assert_int_equal(read(sv[0], &c, 1), 1);
+	assert_int_equal(c, 'r');
+	*sock = sv[0];
+	return pid;
+}
+
+/* A store open in another process is seen, with the process named for
+ * people; the same store once that process closed it, or died by kill -9
+ * (its WAL index left behind, with no lock on it), is not. */
+static void test_peer_seen_while_open(void **state)
+{
+	(void)state;
+	char dir[64], path[128], url[160];
+	assert_true(str_copy(dir, sizeof dir, "/tmp/th-peer-XXXXXX"));
+	assert_non_null(mkdtemp(dir));
+	assert_true(str_printf(path, sizeof path, "%s/t.db", dir));
+	assert_true(str_printf(url, sizeof url, "sqlite:%s", path));
+	th_error err = {0, {0}};
+	store_peer p = {.pid = 99};
+	const char *none[] = {"postgresql://u@127.0.0.1/x", "sqlite::memory:", url};
+	for (size_t i = 0; i < TH_ARRAY_LEN(none); i++) {
+		assert_int_equal(store_sqlite_peer(none[i], &p, &err), 0);
+		assert_int_equal(p.pid, 0);
+	}
+
+	int sock = -1;
+	pid_t child = peer_spawn(path, &sock);
+	assert_int_equal(store_sqlite_peer(url, &p, &err), 0);
+	assert_int_equal(p.pid, child);
+	assert_string_equal(p.what, "trellohook serve");
+	close(sock); /* the child closes the store and exits */
+	int status = 0;
+	assert_int_equal(waitpid(child, &status, 0), child);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	assert_int_equal(store_sqlite_peer(url, &p, &err), 0);
+	assert_int_equal(p.pid, 0);
+
+	child = peer_spawn(path, &sock);
+	assert_int_equal(kill(child, SIGKILL), 0);
+	assert_int_equal(waitpid(child, &status, 0), child);
+	close(sock);
+	char shm[160];
+	assert_true(str_printf(shm, sizeof shm, "%s-shm", path));
+	struct stat st;
+	assert_int_equal(stat(shm, &st), 0); /* left behind by the crash */
+	assert_int_equal(store_sqlite_peer(url, &p, &err), 0);
+	assert_int_equal(p.pid, 0);
+
+	const char *sfx[] = {"", "-wal", "-shm"};
+	for (size_t i = 0; i < TH_ARRAY_LEN(sfx); i++) {
+		char f[160];
+		assert_true(str_printf(f, sizeof f, "%s%s", path, sfx[i]));
+		unlink(f);
+	}
+	assert_int_equal(rmdir(dir), 0);
+}
+
 int main(void)
 {
+	peer_child_main();  /* returns unless started as peer_spawn's child */
 	suite_child_main(); /* returns unless started as a test's child */
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_type_names),
@@ -988,6 +1128,8 @@ int main(void)
 	    cmocka_unit_test(test_payload_codec_refuses_damage),
 	    cmocka_unit_test_setup_teardown(test_payloads_packed_on_disk, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_payloads_repack, fx_setup, fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_vacuum_locked_says_why, fx_setup, fx_teardown),
+	    cmocka_unit_test(test_peer_seen_while_open),
 	    STORE_SUITE_TESTS(fx_setup, fx_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
