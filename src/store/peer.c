@@ -92,12 +92,13 @@ int store_sqlite_peer(const char *database_url, store_peer *out, th_error *err)
 	if (fd < 0) {
 		if (errno == ENOENT) /* no connection has the store open in WAL mode */
 			return 0;
-		return th_err(err, TH_EIO, "cannot examine %s (to see whether serve has the store "
-		                           "open): %s",
+		return th_err(err, TH_EIO,
+		              "cannot examine %s (to see whether serve has the store "
+		              "open): %s",
 		              shm, strerror(errno));
 	}
-	struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = SHM_DMS_OFFSET,
-	                   .l_len = 1};
+	struct flock fl = {
+	    .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = SHM_DMS_OFFSET, .l_len = 1};
 	int rc = fcntl(fd, F_GETLK, &fl);
 	int e = errno;
 	close(fd); /* this process holds no lock on it (see peer.h) */

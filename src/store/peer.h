@@ -20,10 +20,10 @@
 
 /* Another process that has the store open. */
 typedef struct store_peer {
-	long pid;       /* 0: none; -1: one whose id this process cannot see (another
-	                 * PID namespace, e.g. a container) */
-	char what[64];  /* "trellohook serve", or the process's name ("" when unknown);
-	                 * never its other arguments, which may hold a token */
+	long pid;      /* 0: none; -1: one whose id this process cannot see (another
+	                * PID namespace, e.g. a container) */
+	char what[64]; /* "trellohook serve", or the process's name ("" when unknown);
+	                * never its other arguments, which may hold a token */
 } store_peer;
 
 /* Into *@out, a process other than this one that has the SQLite store named
