@@ -421,6 +421,12 @@ int doctor_run(const th_config *cfg, svc_ctx *a, const char *store_error, doctor
 			add(r, "store space", true,
 			    "pages freed by events prune are reused, but the SQLite file does not "
 			    "shrink; to let it, stop serve and run trellohook migrate --vacuum once");
+		bool raw = false;
+		if (!svc_payloads_raw_sample(a, &raw, &err) && raw)
+			add(r, "store payloads", true,
+			    "events stored by an older trellohook (before schema 12) keep their "
+			    "payloads raw, about twice the size; to pack them, stop serve and run "
+			    "trellohook migrate --repack once");
 	}
 	check_callback(cfg, r);
 	if (a && *cfg->api_key) {

@@ -169,6 +169,11 @@ int svc_payloads_repack(svc_ctx *sc, svc_history_progress_fn progress, void *ctx
 	return 0;
 }
 
+int svc_payloads_raw_sample(svc_ctx *sc, bool *found, th_error *err)
+{
+	return store_payloads_raw_sample(sc->st, found, err);
+}
+
 int svc_vacuum_mode(svc_ctx *sc, bool convert, int *mode, th_error *err)
 {
 	return store_vacuum_mode(sc->st, convert, mode, err);

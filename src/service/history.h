@@ -94,6 +94,11 @@ typedef struct svc_repack_result {
 int svc_payloads_repack(svc_ctx *sc, svc_history_progress_fn progress, void *ctx,
                         svc_repack_result *out, th_error *err);
 
+/* *@found: payloads an older version stored raw are still there, so that
+ * `migrate --repack` would shrink them (store_payloads_raw_sample: a few
+ * events spread over the store, each read by its key). For doctor. */
+int svc_payloads_raw_sample(svc_ctx *sc, bool *found, th_error *err);
+
 /* The store's auto-vacuum mode (see store_vacuum_mode): -1 not SQLite, 0
  * none, 1 full, 2 incremental; @convert makes an older SQLite file
  * incremental with one VACUUM (`trellohook migrate --vacuum`). */

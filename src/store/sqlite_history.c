@@ -274,6 +274,47 @@ out:;
 	return ret;
 }
 
+#define RAW_SAMPLE_POINTS 32
+
+/* Is the first event at or after @seq stored raw, though it would pack?
+ * (lock held) */
+static int raw_at(sq *s, sqlite3_stmt *q, int64_t seq, bool *found, th_error *err)
+{
+	sqlite3_reset(q);
+	if (sqlite3_bind_int64(q, 1, seq) != SQLITE_OK)
+		return sq_fail(s, err, "sampling payloads");
+	int rc = sq_step(q);
+	if (rc == SQLITE_ROW && sqlite3_column_int64(q, 0) == PAYLOAD_RAW) {
+		packed_payload pk;
+		payload_pack(sqlite3_column_blob(q, 1), (size_t)sqlite3_column_bytes(q, 1), &pk);
+		*found = pk.codec != PAYLOAD_RAW; /* it would shrink */
+		packed_payload_free(&pk);
+	}
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : sq_fail(s, err, "sampling payloads");
+}
+
+int sq_payloads_raw_sample(store *st, bool *found, th_error *err)
+{
+	*found = false;
+	int64_t lo = 0, hi = 0;
+	int ret = sq_event_seq_bounds(st, &lo, &hi, err);
+	if (ret || hi == 0)
+		return ret;
+	sq *s = sq_of(st);
+	pthread_mutex_lock(&s->mu);
+	sqlite3_stmt *q = prep_i64(
+	    s, "SELECT payload_codec, payload FROM events WHERE seq >= ?1 ORDER BY seq LIMIT 1",
+	    NULL, 0, err);
+	ret = q ? 0 : TH_ESTORE;
+	/* rows stored raw are a run of seqs (those before the upgrade, less what a
+	 * repack packed from the oldest up): points spread over the range find it */
+	for (int i = 0; !ret && !*found && i < RAW_SAMPLE_POINTS; i++)
+		ret = raw_at(s, q, lo + (hi - lo) * i / (RAW_SAMPLE_POINTS - 1), found, err);
+	sqlite3_finalize(q);
+	pthread_mutex_unlock(&s->mu);
+	return ret;
+}
+
 /* One integer from a PRAGMA (lock held). */
 static int pragma_i64(sq *s, const char *sql, int64_t *out, th_error *err)
 {

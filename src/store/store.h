@@ -248,6 +248,12 @@ typedef struct backfill_mark {
 	 * once, nothing to do (TOAST compresses its values). */                                  \
 	X(payloads_repack, (store *st, size_t limit, repack_batch *b, th_error *err),             \
 	  (st, limit, b, err))                                                                    \
+	/* *@found: of up to 32 events spread evenly over the seqs stored, one has its            \
+	 * payload stored raw although packing would shrink it: events an older version           \
+	 * stored (before schema 12), or a repack stopped midway, that payloads_repack            \
+	 * would pack. 32 reads by key, for doctor. PostgreSQL: false (TOAST compresses           \
+	 * its values). */                                                                        \
+	X(payloads_raw_sample, (store *st, bool *found, th_error *err), (st, found, err))         \
 	/* SQLite's auto_vacuum mode in *@mode (0 none, 1 full, 2 incremental; -1: not a          \
 	 * SQLite store). @convert switches a file to incremental with one VACUUM, which          \
 	 * rewrites the whole file (needs its size free on disk and holds the write lock          \

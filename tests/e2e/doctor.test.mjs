@@ -6,12 +6,12 @@
 // a stopped mock are reported with what to do; no secret is ever printed.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { closedPort, control } from './lib/mock.mjs';
-import { baseEnv, startServe, tempDir, trelloSignature, trellohookBin } from './lib/serve.mjs';
+import { baseEnv, root, startServe, tempDir, th, trelloSignature, trellohookBin } from './lib/serve.mjs';
 import { startStack } from './lib/stack.mjs';
 
 /** Run doctor without blocking the event loop (servers in this process answer meanwhile). */
@@ -50,6 +50,7 @@ test('a good setup: every check passes, exit 0, one line each, JSON alike', asyn
   }
   assert.ok(lines.some((l) => /^✓ token ATTA…[A-Za-z0-9]{4}: valid \(member \S+\), expires never$/.test(l)), r.stdout);
   assert.ok(lines.some((l) => l.startsWith(`✓ webhook ${wh.id}: active on Trello`)), r.stdout);
+  assert.ok(!lines.some((l) => l.startsWith('✓ store payloads')), 'nothing to repack in a new store');
   noSecrets(s, r);
   const j = await doctor(s.env, true);
   assert.equal(j.code, 0);
@@ -139,6 +140,33 @@ test('an expired token: its line fails with what to do, and its webhook is repor
   assert.equal(w.ok, false, JSON.stringify(r.doc));
   assert.equal(byName(r.doc, 'callback reaches this instance')[0].ok, true);
   noSecrets(s, r);
+});
+
+test('payloads an older trellohook stored raw: doctor suggests migrate --repack, until it ran', async (t) => {
+  const s = await startStack();
+  t.after(() => s.stop());
+  s.addWebhook();
+  const file = s.env.DATABASE_URL.slice('sqlite:'.length);
+  const body = readFileSync(path.join(root, 'tests/data/payloads/updateCard-moveList.json'));
+  // 50 rows as a version before schema 12 wrote them (payload_codec 0, the bytes raw)
+  const r0 = spawnSync('sqlite3', ['-cmd', '.timeout 5000', file, `WITH RECURSIVE n(i) AS
+    (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 50)
+    INSERT INTO events (id, webhook_id, action_id, action_type, summary, payload, received_at)
+    SELECT 'oldraw' || printf('%014d', i), 'oldwebhook', printf('%024x', i), 'updateCard', 's',
+    X'${body.toString('hex')}', 1700000000000 + i FROM n`], { encoding: 'utf8' });
+  assert.equal(r0.status, 0, r0.stderr);
+  const r = await doctor(s.env, true);
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  const line = byName(r.doc, 'store payloads');
+  assert.equal(line.length, 1, JSON.stringify(r.doc.checks));
+  assert.equal(line[0].ok, true, 'advice, not a failure');
+  assert.match(line[0].detail, /^events stored by an older trellohook \(before schema 12\) keep their payloads raw, .*stop serve and run trellohook migrate --repack once$/);
+  await s.serve.stop();
+  const repack = th(s.env, ['migrate', '--repack', '--json']);
+  assert.equal(repack.code, 0, repack.stderr);
+  assert.equal(JSON.parse(repack.stdout).packed, 50);
+  const after = await doctor(s.env, true);
+  assert.equal(byName(after.doc, 'store payloads').length, 0, JSON.stringify(after.doc.checks));
 });
 
 test('a stopped mock: Trello cannot be asked (exit 1), within the timeouts', async (t) => {

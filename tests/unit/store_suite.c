@@ -814,6 +814,10 @@ void suite_payload_bytes_exact(void **state)
 	event *real = ev_from_file("createCard.json", "w1");
 	check_bytes_kept(st, "real", real->payload, real->payload_len);
 	suite_ev_free(real);
+	/* all stored by this version: nothing for doctor to suggest packing */
+	bool raw = true;
+	assert_int_equal(store_payloads_raw_sample(st, &raw, &err), 0);
+	assert_false(raw);
 	event got = {0};
 	assert_int_equal(store_event_get(st, "missing", &got, &err), TH_ENOTFOUND);
 	assert_string_equal(err.msg, "no event with id missing");

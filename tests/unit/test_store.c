@@ -479,6 +479,9 @@ static void test_payloads_repack(void **state)
 	th_error err = {0};
 	repack_batch b = {.after_seq = 0, .upto_seq = 10};
 	assert_int_equal(store_payloads_repack(st, 0, &b, &err), TH_EINVAL);
+	bool found = true;
+	assert_int_equal(store_payloads_raw_sample(st, &found, &err), 0);
+	assert_false(found); /* no events */
 	/* 1,000 raw rows as a version before migration 12 wrote them, one random */
 	static char body[1 << 16];
 	size_t len = read_sample("commentCard.json", body, sizeof body);
@@ -509,6 +512,8 @@ static void test_payloads_repack(void **state)
 	int64_t lo = 0, hi = 0;
 	assert_int_equal(store_event_seq_bounds(st, &lo, &hi, &err), 0);
 	assert_int_equal(hi - lo, 999);
+	assert_int_equal(store_payloads_raw_sample(st, &found, &err), 0);
+	assert_true(found); /* what doctor reports */
 	/* the first 100 seqs only, then the rest in batches of 300 */
 	b = (repack_batch){.after_seq = lo - 1, .upto_seq = lo + 99};
 	assert_int_equal(store_payloads_repack(st, 300, &b, &err), 0);
@@ -520,6 +525,8 @@ static void test_payloads_repack(void **state)
 	assert_true(b.bytes_after < b.bytes_before * 3 / 5); /* Trello JSON packs ~2x */
 	assert_int_equal(pragma_of(f->path, "SELECT count(*) FROM events WHERE payload_codec = 0"),
 	                 900);
+	assert_int_equal(store_payloads_raw_sample(st, &found, &err), 0);
+	assert_true(found); /* a repack stopped midway: the oldest are packed, not the rest */
 	b = (repack_batch){.after_seq = lo + 99, .upto_seq = hi};
 	int64_t raw = 0, packed = 0, batches = 0;
 	while (!b.done) {
@@ -533,6 +540,8 @@ static void test_payloads_repack(void **state)
 	assert_int_equal(packed, 899); /* the random one stays raw */
 	assert_int_equal(pragma_of(f->path, "SELECT count(*) FROM events WHERE payload_codec = 0"),
 	                 1);
+	assert_int_equal(store_payloads_raw_sample(st, &found, &err), 0);
+	assert_false(found); /* raw, but it would not shrink */
 	int64_t before = 0, after = 0;
 	assert_int_equal(store_vacuum(st, &before, &after, &err), 0);
 	assert_true(after < before * 2 / 3);
