@@ -229,6 +229,7 @@ int cmd_trigger(cli *c, int argc, char **argv);
 int cmd_demo(cli *c, int argc, char **argv);
 /* operations (cmd_backup.c, cmd_doctor.c) */
 int cmd_backup(cli *c, int argc, char **argv);
+int cmd_restore(cli *c, int argc, char **argv);
 int cmd_doctor(cli *c, int argc, char **argv);
 
 #endif

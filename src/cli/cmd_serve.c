@@ -68,11 +68,7 @@ static int require_store_alone(cli *c, const char *what)
 	if (p.pid == 0)
 		return 0;
 	char who[96];
-	if (p.pid < 0)
-		str_copy(who, sizeof who, "a process this one cannot see (in another container?)");
-	else if (!str_printf(who, sizeof who, "process %ld%s%s%s", p.pid, *p.what ? " (" : "",
-	                     p.what, *p.what ? ")" : ""))
-		str_printf(who, sizeof who, "process %ld", p.pid);
+	store_peer_describe(&p, who, sizeof who);
 	return cli_fail(EXIT_FAIL,
 	                "%s: %s has the store open; this rewrites the whole SQLite file "
 	                "(VACUUM), which holds the store's write lock throughout (serve would "

@@ -91,6 +91,12 @@ static const cli_command commands[] = {
      "Copy the SQLite store to PATH while serve keeps running (SQLite's online backup: one "
      "consistent snapshot, written beside PATH, synced, then renamed). An existing PATH needs "
      "--force. For PostgreSQL it prints the pg_dump command to use."},
+    {"restore", NULL, cmd_restore, 0, "PATH [--json]",
+     "Put the backup PATH back in place of the SQLite store (stop serve first: refused while "
+     "another process has the store open). The backup is copied beside the store, checked, "
+     "synced, then renamed over it; the store it replaces is kept as STORE.replaced-TIME. "
+     "serve then backfills from Trello what happened since the backup. For PostgreSQL it "
+     "prints the pg_restore command to use."},
     {"doctor", NULL, cmd_doctor, 0, "[--json]",
      "Check a deployment when Trello says the callback did not return 200: configuration, "
      "the store (opens, writable, disk room), the API key and every token (and its expiry), "

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* backup.c — see backup.h. */
+/* backup.c — see backup.h: the copy out (backup) and back (restore). */
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -14,6 +14,8 @@
 
 #include "store/backup.h"
 #include "store/identity.h"
+#include "store/peer.h"
+#include "store/schema_check.h"
 
 #define BACKUP_STEP_PAGES 256 /* 1 MiB of 4 KiB pages per step */
 #define BACKUP_BUSY_MS 5000   /* busy_timeout on both connections */
@@ -101,7 +103,8 @@ static int check_dest(const char *src, const char *dst, const char *dest, bool f
  * source is in WAL mode a read transaction is held across the steps: every
  * step then reads the same snapshot (the copy is consistent and never starts
  * over), and the writer is not blocked by a WAL reader. */
-static int copy_pages(sqlite3 *src, sqlite3 *dst, int64_t *out_pages, th_error *err)
+static int copy_pages(const char *what, sqlite3 *src, sqlite3 *dst, int64_t *out_pages,
+                      th_error *err)
 {
 	sqlite3_stmt *q = NULL;
 	bool wal = false, in_txn = false;
@@ -125,7 +128,8 @@ static int copy_pages(sqlite3 *src, sqlite3 *dst, int64_t *out_pages, th_error *
 	}
 	sqlite3_backup *b = sqlite3_backup_init(dst, "main", src, "main");
 	if (!b) {
-		ret = th_err(err, TH_ESTORE, "backup: starting the copy: %s", sqlite3_errmsg(dst));
+		ret =
+		    th_err(err, TH_ESTORE, "%s: starting the copy: %s", what, sqlite3_errmsg(dst));
 		goto out;
 	}
 	int rc, busy = 0;
@@ -141,14 +145,14 @@ static int copy_pages(sqlite3 *src, sqlite3 *dst, int64_t *out_pages, th_error *
 	} while (rc == SQLITE_OK || rc == SQLITE_BUSY || rc == SQLITE_LOCKED);
 	*out_pages = sqlite3_backup_pagecount(b);
 	if (sqlite3_backup_finish(b) != SQLITE_OK || rc != SQLITE_DONE)
-		ret = th_err(err, TH_ESTORE, "backup: copying the store: %s%s",
+		ret = th_err(err, TH_ESTORE, "%s: copying the store: %s%s", what,
 		             rc == SQLITE_DONE ? sqlite3_errmsg(dst) : sqlite3_errstr(rc),
 		             rc == SQLITE_BUSY || rc == SQLITE_LOCKED
 		                 ? " (the store stayed locked; try again)"
 		                 : "");
 	goto out;
 src_fail:
-	ret = th_err(err, TH_ESTORE, "backup: reading the store: %s", sqlite3_errmsg(src));
+	ret = th_err(err, TH_ESTORE, "%s: reading the store: %s", what, sqlite3_errmsg(src));
 out:
 	sqlite3_finalize(q);
 	if (in_txn)
@@ -157,18 +161,19 @@ out:
 }
 
 /* Check the copy and read its schema version (0 without schema_migrations). */
-static int verify_copy(sqlite3 *dst, int *out_version, th_error *err)
+static int verify_copy(const char *what, sqlite3 *dst, int *out_version, th_error *err)
 {
 	sqlite3_stmt *q = NULL;
 	int ret = 0;
 	*out_version = 0;
 	if (sqlite3_prepare_v2(dst, "PRAGMA quick_check", -1, &q, NULL) != SQLITE_OK ||
 	    sqlite3_step(q) != SQLITE_ROW) {
-		ret = th_err(err, TH_ESTORE, "backup: checking the copy: %s", sqlite3_errmsg(dst));
+		ret =
+		    th_err(err, TH_ESTORE, "%s: checking the copy: %s", what, sqlite3_errmsg(dst));
 		goto out;
 	}
 	if (!str_eq((const char *)sqlite3_column_text(q, 0), "ok")) {
-		ret = th_err(err, TH_ESTORE, "backup: the copy failed its check: %s",
+		ret = th_err(err, TH_ESTORE, "%s: the copy failed its check: %s", what,
 		             (const char *)sqlite3_column_text(q, 0));
 		goto out;
 	}
@@ -224,6 +229,70 @@ static int publish(const char *tmp, const char *dst, const char *dest, bool forc
 	return 0;
 }
 
+/* Copy the SQLite file @src (a live store is read as one snapshot) into a
+ * new temporary file beside @dst_real in @dst_dir, ".NAME.@what-XXXXXX"
+ * (mode 0600: a store holds tokens), checked (quick_check), its schema
+ * version and size into *@info, and fsynced; its path into @tmp. @what
+ * ("backup", "restore") also begins the messages. On failure nothing is
+ * left. */
+static int copy_to_temp(const char *what, const char *src_path, const char *dst_real,
+                        const char *dst_dir, char tmp[PATH_MAX + 32], store_backup_info *info,
+                        th_error *err)
+{
+	char journal[PATH_MAX + 48];
+	const char *base = strrchr(dst_real, '/') + 1;
+	if (!str_printf(tmp, PATH_MAX + 32, "%s/.%s.%s-XXXXXX", dst_dir, base, what))
+		return th_err(err, TH_EINVAL, "%s: the path is too long", what);
+	int fd = mkstemp(tmp); /* mode 0600 */
+	if (fd < 0)
+		return th_err(err, TH_EIO,
+		              "%s: cannot write in %s: %s (choose a writable directory)", what,
+		              dst_dir, strerror(errno));
+	close(fd);
+	str_printf(journal, sizeof journal, "%s-journal", tmp);
+
+	sqlite3 *src = NULL, *dst = NULL;
+	int ret = 0;
+	if (sqlite3_open_v2(src_path, &src, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=
+	    SQLITE_OK) {
+		ret = th_err(err, TH_ESTORE, "%s: cannot open %s: %s", what, src_path,
+		             src ? sqlite3_errmsg(src) : "out of memory");
+		goto out;
+	}
+	if (sqlite3_open_v2(tmp, &dst, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=
+	    SQLITE_OK) {
+		ret = th_err(err, TH_EIO, "%s: cannot write %s: %s", what, tmp,
+		             dst ? sqlite3_errmsg(dst) : "out of memory");
+		goto out;
+	}
+	sqlite3_busy_timeout(src, BACKUP_BUSY_MS);
+	sqlite3_busy_timeout(dst, BACKUP_BUSY_MS);
+	/* the temporary file needs no crash safety of its own: it is synced once,
+	 * whole, below, and renamed into place only then */
+	if (sqlite3_exec(dst, "PRAGMA journal_mode = MEMORY; PRAGMA synchronous = OFF", NULL, NULL,
+	                 NULL) != SQLITE_OK) {
+		ret = th_err(err, TH_EIO, "%s: preparing %s: %s", what, tmp, sqlite3_errmsg(dst));
+		goto out;
+	}
+	if ((ret = copy_pages(what, src, dst, &info->pages, err)) != 0 ||
+	    (ret = verify_copy(what, dst, &info->schema_version, err)) != 0)
+		goto out;
+	sqlite3_close(dst);
+	dst = NULL;
+	if ((ret = sync_path(tmp, false, err)) != 0)
+		goto out;
+	struct stat st;
+	if (stat(tmp, &st) == 0)
+		info->bytes = (int64_t)st.st_size;
+out:
+	sqlite3_close(dst);
+	sqlite3_close(src);
+	unlink(journal);
+	if (ret)
+		unlink(tmp);
+	return ret;
+}
+
 int store_backup(const char *database_url, const char *dest, bool force, store_backup_info *out,
                  th_error *err)
 {
@@ -251,63 +320,255 @@ int store_backup(const char *database_url, const char *dest, bool force, store_b
 	if (ret)
 		return ret;
 
-	char tmp[PATH_MAX + 32], journal[PATH_MAX + 48];
-	const char *base = strrchr(dst_real, '/') + 1;
-	if (!str_printf(tmp, sizeof tmp, "%s/.%s.backup-XXXXXX", dst_dir, base))
-		return th_err(err, TH_EINVAL, "backup: the path is too long");
-	int fd = mkstemp(tmp); /* mode 0600 */
-	if (fd < 0)
-		return th_err(err, TH_EIO,
-		              "backup: cannot write in %s: %s (choose a writable directory)",
-		              dst_dir, strerror(errno));
-	close(fd);
-	str_printf(journal, sizeof journal, "%s-journal", tmp);
-
-	sqlite3 *src = NULL, *dst = NULL;
+	char tmp[PATH_MAX + 32];
 	int64_t t0 = time_mono_ms();
-	if (sqlite3_open_v2(path, &src, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=
-	    SQLITE_OK) {
-		ret = th_err(err, TH_ESTORE, "backup: cannot open the store %s: %s", path,
-		             src ? sqlite3_errmsg(src) : "out of memory");
-		goto out;
-	}
-	if (sqlite3_open_v2(tmp, &dst, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=
-	    SQLITE_OK) {
-		ret = th_err(err, TH_EIO, "backup: cannot write %s: %s", tmp,
-		             dst ? sqlite3_errmsg(dst) : "out of memory");
-		goto out;
-	}
-	sqlite3_busy_timeout(src, BACKUP_BUSY_MS);
-	sqlite3_busy_timeout(dst, BACKUP_BUSY_MS);
-	/* the temporary file needs no crash safety of its own: it is synced once,
-	 * whole, below, and renamed into place only then */
-	if (sqlite3_exec(dst, "PRAGMA journal_mode = MEMORY; PRAGMA synchronous = OFF", NULL, NULL,
-	                 NULL) != SQLITE_OK) {
-		ret = th_err(err, TH_EIO, "backup: preparing %s: %s", tmp, sqlite3_errmsg(dst));
-		goto out;
-	}
-	if ((ret = copy_pages(src, dst, &info.pages, err)) != 0 ||
-	    (ret = verify_copy(dst, &info.schema_version, err)) != 0)
-		goto out;
-	sqlite3_close(dst);
-	dst = NULL;
-	if ((ret = sync_path(tmp, false, err)) != 0)
-		goto out;
-	if (stat(tmp, &st) == 0)
-		info.bytes = (int64_t)st.st_size;
+	if ((ret = copy_to_temp("backup", path, dst_real, dst_dir, tmp, &info, err)) != 0)
+		return ret;
 	if ((ret = publish(tmp, dst_real, dest, force, err)) != 0 ||
-	    (ret = sync_path(dst_dir, true, err)) != 0)
-		goto out;
+	    (ret = sync_path(dst_dir, true, err)) != 0) {
+		unlink(tmp); /* after a successful publish it is gone already */
+		return ret;
+	}
 	info.ms = time_mono_ms() - t0;
 	if (out)
 		*out = info;
-out:
-	sqlite3_close(dst);
-	sqlite3_close(src);
-	unlink(journal);
-	if (ret)
-		unlink(tmp); /* after a successful publish it is gone already */
+	return 0;
+}
+
+/* ---- restore ---------------------------------------------------------------------- */
+
+/* Refuse while another process has the store open (see peer.h). */
+static int refuse_if_open(const char *database_url, th_error *err)
+{
+	store_peer p;
+	int ret = store_sqlite_peer(database_url, &p, err);
+	if (ret || p.pid == 0)
+		return ret;
+	char who[96];
+	store_peer_describe(&p, who, sizeof who);
+	return th_err(err, TH_EUNAVAIL,
+	              "restore: %s has the store open: stop serve (e.g. systemctl stop "
+	              "trellohook) and every trellohook command using it, then run this again",
+	              who);
+}
+
+/* The backup must be another file than the store and its own files. */
+static int check_source(const char *store, const char *src, const char *given, th_error *err)
+{
+	const char *sfx[] = {"", "-wal", "-shm", "-journal"};
+	for (size_t i = 0; i < TH_ARRAY_LEN(sfx); i++) {
+		char name[PATH_MAX + 16];
+		if (str_printf(name, sizeof name, "%s%s", store, sfx[i]) && str_eq(name, src))
+			return th_err(err, TH_EINVAL, "restore: %s is the store%s%s; name a backup",
+			              given, *sfx[i] ? "'s own file " : " itself", sfx[i]);
+	}
+	struct stat ss, ds;
+	if (stat(store, &ds) == 0 && stat(src, &ss) == 0 && ss.st_dev == ds.st_dev &&
+	    ss.st_ino == ds.st_ino)
+		return th_err(err, TH_EINVAL, "restore: %s is the store itself; name a backup",
+		              given);
+	return 0;
+}
+
+/* The copy @tmp of @given must be a trellohook store this build can open:
+ * a schema (version >= 1) no newer than this build's. */
+static int check_restorable(const char *given, const char *tmp, int version, th_error *err)
+{
+	if (version < 1)
+		return th_err(err, TH_EINVAL,
+		              "restore: %s is an SQLite file but not a trellohook store (no schema "
+		              "version); name a file made by trellohook backup",
+		              given);
+	char url[PATH_MAX + 48];
+	int current = 0, latest = 0;
+	const char *kind = NULL;
+	if (!str_printf(url, sizeof url, "sqlite:%s", tmp))
+		return th_err(err, TH_EINVAL, "restore: the path is too long");
+	int ret = store_schema_check(url, &current, &latest, &kind, err);
+	if (!ret && version > latest)
+		ret = th_err(err, TH_EINVAL,
+		             "restore: %s is at schema version %d, newer than this trellohook's "
+		             "%d: restore it with the version that made it, or upgrade first",
+		             given, version, latest);
 	return ret;
+}
+
+/* Is @src an SQLite file at all? Read before copying, so that the error
+ * names the backup rather than "copying the store". */
+static int probe_source(const char *src, const char *given, th_error *err)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *q = NULL;
+	int rc = sqlite3_open_v2(src, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_prepare_v2(db, "SELECT count(*) FROM sqlite_master", -1, &q, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(q) == SQLITE_ROW ? SQLITE_OK : sqlite3_errcode(db);
+	int ret = rc == SQLITE_OK
+	              ? 0
+	              : th_err(err, TH_EINVAL,
+	                       "restore: %s is not an SQLite store (%s); name a file made by "
+	                       "trellohook backup",
+	                       given, db ? sqlite3_errmsg(db) : "out of memory");
+	sqlite3_finalize(q);
+	sqlite3_close(db);
+	return ret;
+}
+
+/* The restored file gets the owner, group and mode of the store it
+ * replaces: a root shell restoring a service's store must not leave it
+ * unreadable to the service's user. */
+static int match_owner(const char *tmp, const char *store, th_error *err)
+{
+	struct stat st;
+	if (stat(store, &st) != 0)
+		return 0; /* no store: the copy's own 0600 */
+	if ((st.st_uid != geteuid() || st.st_gid != getegid()) &&
+	    chown(tmp, st.st_uid, st.st_gid) != 0)
+		return th_err(err, TH_EIO,
+		              "restore: cannot give the copy the store's owner (uid %ld, gid %ld): "
+		              "%s; run this as that user or as root",
+		              (long)st.st_uid, (long)st.st_gid, strerror(errno));
+	if (chmod(tmp, st.st_mode & 07777) != 0)
+		return th_err(err, TH_EIO, "restore: cannot give the copy the store's mode: %s",
+		              strerror(errno));
+	return 0;
+}
+
+/* Fold the WAL of the store @path into it: the last connection to close
+ * checkpoints it and removes the -wal and -shm files. Best effort: the store
+ * being replaced may be the damaged one, and then its -wal goes aside with
+ * it (set_aside), which keeps the pair as SQLite pairs them, by name. */
+static void fold_wal(const char *path)
+{
+	sqlite3 *db = NULL;
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) ==
+	    SQLITE_OK) {
+		sqlite3_busy_timeout(db, BACKUP_BUSY_MS);
+		(void)sqlite3_exec(db, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL);
+	}
+	(void)sqlite3_close(db);
+}
+
+/* Keep the store @path that a restore replaces as @aside, PATH.replaced-
+ * <UTC time>[-N] (its WAL folded in first when it can be), by a hard link: the store's
+ * name goes on naming the old file until the restored one is renamed over
+ * it, so no command ever finds it missing (and creates an empty store). A
+ * file system without hard links: renamed. The old -shm is dropped (SQLite
+ * rebuilds it); a -wal that stayed goes with the old file, so it is never
+ * replayed into the restored one. @aside is "" when there is no store. */
+static int set_aside(const char *path, char aside[PATH_MAX + 48], th_error *err)
+{
+	aside[0] = '\0';
+	struct stat st;
+	bool exists = stat(path, &st) == 0;
+	if (!exists && errno != ENOENT)
+		return th_err(err, TH_EIO, "restore: cannot examine the store %s: %s", path,
+		              strerror(errno));
+	if (exists)
+		fold_wal(path);
+	char stamp[32], wal[PATH_MAX + 8], shm[PATH_MAX + 8], awal[PATH_MAX + 56];
+	time_t now = time(NULL);
+	struct tm tm;
+	if (!gmtime_r(&now, &tm) || !strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm))
+		return th_err(err, TH_EIO, "restore: cannot read the clock");
+	if (!str_printf(wal, sizeof wal, "%s-wal", path) ||
+	    !str_printf(shm, sizeof shm, "%s-shm", path))
+		return th_err(err, TH_EINVAL, "restore: the path is too long");
+	bool has_wal = access(wal, F_OK) == 0;
+	if (!exists && !has_wal)
+		return unlink(shm) == 0 || errno == ENOENT
+		           ? 0
+		           : th_err(err, TH_EIO, "restore: cannot remove %s: %s", shm,
+		                    strerror(errno));
+	struct stat ast;
+	for (int n = 1; n <= 100; n++) {
+		if (!(n == 1
+		          ? str_printf(aside, PATH_MAX + 48, "%s.replaced-%s", path, stamp)
+		          : str_printf(aside, PATH_MAX + 48, "%s.replaced-%s-%d", path, stamp, n)))
+			return th_err(err, TH_EINVAL, "restore: the path is too long");
+		if (lstat(aside, &ast) != 0 && errno == ENOENT)
+			break;
+		if (n == 100)
+			return th_err(err, TH_EEXISTS, "restore: %s exists; try again", aside);
+	}
+	if (exists && link(path, aside) != 0 &&
+	    ((errno != EPERM && errno != EOPNOTSUPP && errno != ENOSYS) ||
+	     rename(path, aside) != 0))
+		return th_err(err, TH_EIO, "restore: cannot keep the store as %s: %s", aside,
+		              strerror(errno));
+	if (has_wal && (!str_printf(awal, sizeof awal, "%s-wal", aside) || rename(wal, awal) != 0))
+		return th_err(err, TH_EIO, "restore: cannot move %s aside: %s", wal,
+		              strerror(errno));
+	if (unlink(shm) != 0 && errno != ENOENT)
+		return th_err(err, TH_EIO, "restore: cannot remove %s: %s", shm, strerror(errno));
+	if (!exists)
+		aside[0] = '\0'; /* only an orphan WAL was kept */
+	return 0;
+}
+
+int store_restore(const char *database_url, const char *src, store_restore_info *out, th_error *err)
+{
+	store_restore_info info;
+	memset(&info, 0, sizeof info);
+	const char *path = sqlite_path(database_url);
+	if (!path)
+		return th_err(err, TH_ECONFIG,
+		              "restore puts back SQLite stores; DATABASE_URL names another kind");
+	if (!*path || str_eq(path, ":memory:"))
+		return th_err(
+		    err, TH_ECONFIG,
+		    "restore: DATABASE_URL names no SQLite file (sqlite:PATH) to restore");
+	if (!src || !*src)
+		return th_err(err, TH_EINVAL, "restore: give the PATH of the backup");
+	struct stat st;
+	if (stat(src, &st) != 0)
+		return th_err(err, errno == ENOENT ? TH_ENOTFOUND : TH_EIO,
+		              "restore: cannot use the backup %s: %s", src, strerror(errno));
+	if (!S_ISREG(st.st_mode))
+		return th_err(err, TH_EINVAL, "restore: %s is not a file; name a backup", src);
+	char store_real[PATH_MAX], store_dir[PATH_MAX], src_real[PATH_MAX], src_dir[PATH_MAX];
+	int ret = resolve("DATABASE_URL", path, store_real, store_dir, err);
+	if (!ret)
+		ret = resolve("restore", src, src_real, src_dir, err);
+	if (!ret)
+		ret = check_source(store_real, src_real, src, err);
+	if (!ret)
+		ret = refuse_if_open(database_url, err);
+	if (!ret)
+		ret = probe_source(src_real, src, err);
+	if (ret)
+		return ret;
+
+	char tmp[PATH_MAX + 32];
+	int64_t t0 = time_mono_ms();
+	store_backup_info copy = {0, 0, 0, 0};
+	ret = copy_to_temp("restore", src_real, store_real, store_dir, tmp, &copy, err);
+	if (ret)
+		return ret;
+	ret = check_restorable(src, tmp, copy.schema_version, err);
+	if (!ret)
+		ret = match_owner(tmp, store_real, err);
+	if (!ret) /* once more, just before the store changes */
+		ret = refuse_if_open(database_url, err);
+	if (!ret)
+		ret = set_aside(store_real, info.replaced, err);
+	if (!ret && rename(tmp, store_real) != 0)
+		ret = th_err(err, TH_EIO, "restore: cannot put the copy in place of %s: %s%s%s",
+		             store_real, strerror(errno),
+		             *info.replaced ? "; the store is kept as " : "", info.replaced);
+	if (ret) {
+		unlink(tmp);
+		return ret;
+	}
+	if ((ret = sync_path(store_dir, true, err)) != 0)
+		return ret;
+	info.bytes = copy.bytes;
+	info.schema_version = copy.schema_version;
+	info.ms = time_mono_ms() - t0;
+	if (out)
+		*out = info;
+	return 0;
 }
 
 /* Append @s to @b in single quotes for a POSIX shell. */
@@ -319,30 +580,55 @@ static int shell_quote(buf *b, const char *s)
 	return rc ? rc : buf_putc(b, '\'');
 }
 
-int store_backup_pg_hint(const char *database_url, const char *dest, buf *out)
+/* The PostgreSQL @database_url as libpq takes it (trellohook's own
+ * parameters dropped) with its password masked, in *@masked (free()); 0,
+ * TH_EINVAL when it is not PostgreSQL, or the failure. */
+static int pg_masked_url(const char *database_url, char **masked)
 {
 	const char *u = database_url ? database_url : "";
+	*masked = NULL;
 	if (!str_starts(u, "postgresql://") && !str_starts(u, "postgres://"))
 		return TH_EINVAL;
-	/* the URL without trellohook's own parameters, which libpq refuses */
 	buf url;
 	buf_init(&url, 8192);
 	int rc = store_libpq_url(&url, u);
-	char *masked = rc ? NULL : malloc(url.len + 8);
-	if (masked)
-		mask_url(url.data, masked, url.len + 8);
+	*masked = rc ? NULL : malloc(url.len + 8);
+	if (*masked)
+		mask_url(url.data, *masked, url.len + 8);
 	if (url.data)
 		explicit_bzero(url.data, url.len);
 	buf_free(&url);
-	if (!masked)
-		return rc ? rc : TH_ENOMEM;
-	rc = buf_puts(out, "pg_dump --format=custom --file=");
+	return *masked ? 0 : rc ? rc : TH_ENOMEM;
+}
+
+int store_backup_pg_hint(const char *database_url, const char *dest, buf *out)
+{
+	char *masked = NULL;
+	int rc = pg_masked_url(database_url, &masked);
+	if (!rc)
+		rc = buf_puts(out, "pg_dump --format=custom --file=");
 	if (!rc)
 		rc = shell_quote(out, dest && *dest ? dest : "trellohook.dump");
 	if (!rc)
 		rc = buf_putc(out, ' ');
 	if (!rc)
 		rc = shell_quote(out, masked);
+	free(masked);
+	return rc;
+}
+
+int store_restore_pg_hint(const char *database_url, const char *src, buf *out)
+{
+	char *masked = NULL;
+	int rc = pg_masked_url(database_url, &masked);
+	if (!rc)
+		rc = buf_puts(out, "pg_restore --clean --if-exists --dbname=");
+	if (!rc)
+		rc = shell_quote(out, masked);
+	if (!rc)
+		rc = buf_putc(out, ' ');
+	if (!rc)
+		rc = shell_quote(out, src && *src ? src : "trellohook.dump");
 	free(masked);
 	return rc;
 }

@@ -8,6 +8,7 @@
 #ifndef TH_STORE_BACKUP_H
 #define TH_STORE_BACKUP_H
 
+#include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -43,10 +44,44 @@ typedef struct store_backup_info {
 int store_backup(const char *database_url, const char *dest, bool force, store_backup_info *out,
                  th_error *err);
 
+/* What one restore did. */
+typedef struct store_restore_info {
+	int64_t bytes;                /* size of the restored store */
+	int64_t ms;                   /* how long it took */
+	int schema_version;           /* the backup's schema version (the next command migrates
+	                               * an older one) */
+	char replaced[PATH_MAX + 48]; /* where the store it replaced is kept ("": none) */
+} store_restore_info;
+
+/* Put the backup @src (a file made by store_backup(), or any copy of a
+ * trellohook SQLite store) in place of the SQLite store named by
+ * @database_url.
+ *
+ * Refused (TH_EUNAVAIL, naming the process) while another process has the
+ * store open: call it before this process opens the store (see peer.h).
+ * @src is copied with SQLite's backup API into a temporary file beside the
+ * store, checked (quick_check; a trellohook schema no newer than this
+ * build's, else TH_EINVAL) and fsynced. The store it replaces, its WAL folded
+ * in first, is kept beside it as STORE.replaced-<UTC time> (a hard link while
+ * the copy is renamed over the store: the store's name never names nothing);
+ * its -shm is removed, and a -wal left over goes with it, so it is never
+ * replayed into the restored file. Then the directory is fsynced. Nothing is
+ * changed when any step before the rename fails.
+ *
+ * Returns 0 and fills *@out (may be NULL); TH_ECONFIG when the URL is not a
+ * SQLite file, TH_EINVAL for a @src that is the store or not a trellohook
+ * store, TH_ENOTFOUND when @src does not exist, TH_EIO, TH_ESTORE.
+ * Thread-safe (shares nothing). */
+int store_restore(const char *database_url, const char *src, store_restore_info *out,
+                  th_error *err);
+
 /* For a PostgreSQL @database_url: append to @out the pg_dump command line
  * that backs it up to @dest (shell-quoted, the password replaced by ****,
  * trellohook's own URL parameters dropped) and return 0; TH_EINVAL when the
  * URL is not PostgreSQL. @out belongs to the caller. */
 int store_backup_pg_hint(const char *database_url, const char *dest, buf *out);
+
+/* The same for putting the dump @src back: the pg_restore command line. */
+int store_restore_pg_hint(const char *database_url, const char *src, buf *out);
 
 #endif

@@ -112,3 +112,11 @@ int store_sqlite_peer(const char *database_url, store_peer *out, th_error *err)
 		describe(out->pid, out->what, sizeof out->what);
 	return 0;
 }
+
+void store_peer_describe(const store_peer *p, char *out, size_t outsz)
+{
+	if (p->pid < 0)
+		str_copy(out, outsz, "a process this one cannot see (in another container?)");
+	else if (!*p->what || !str_printf(out, outsz, "process %ld (%s)", p->pid, p->what))
+		str_printf(out, outsz, "process %ld", p->pid);
+}

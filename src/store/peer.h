@@ -16,6 +16,8 @@
 #ifndef TH_STORE_PEER_H
 #define TH_STORE_PEER_H
 
+#include <stddef.h>
+
 #include "util/util.h"
 
 /* Another process that has the store open. */
@@ -35,5 +37,10 @@ typedef struct store_peer {
  * own included. Returns 0, or TH_EIO (with what failed) when the WAL index
  * exists but cannot be examined. Thread-safe (shares nothing). */
 int store_sqlite_peer(const char *database_url, store_peer *out, th_error *err);
+
+/* @p for people into @out: "process 4242 (trellohook serve)", "process 4242",
+ * or, for a holder this process cannot see, "a process this one cannot see
+ * (in another container?)". */
+void store_peer_describe(const store_peer *p, char *out, size_t outsz);
 
 #endif

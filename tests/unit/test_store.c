@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "model/model.h"
+#include "store/backup.h"
 #include "store/payload_codec.h"
 #include "store/peer.h"
 #include "store/sqlite_ckpt.h"
@@ -1005,6 +1006,76 @@ static void test_vacuum_locked_says_why(void **state)
 	assert_true(before > 0 && after > 0);
 }
 
+/* ---- store/backup.c: a backup put back ------------------------------------------------ */
+
+/* restore puts a backup in place and keeps the store it replaced whole, with
+ * what was stored after the backup; it refuses the store itself, a file that
+ * is not an SQLite store, and one that is not trellohook's, changing nothing. */
+static void test_restore_keeps_replaced(void **state)
+{
+	fx *f = *state;
+	th_error err = {0, {0}};
+	event *a = suite_ev_new("w1", "a1", "commentCard", "before", NULL, 0);
+	assert_int_equal(suite_put1(f->base.st, a), STORE_PUT_NEW);
+	char copy[400], junk[400], plain[400];
+	assert_true(str_printf(copy, sizeof copy, "%s/copy.db", f->dir));
+	assert_true(str_printf(junk, sizeof junk, "%s/junk.db", f->dir));
+	assert_true(str_printf(plain, sizeof plain, "%s/plain.db", f->dir));
+	store_backup_info bi;
+	assert_int_equal(store_backup(f->base.url, copy, false, &bi, &err), 0);
+	event *b = suite_ev_new("w1", "a2", "commentCard", "after", NULL, 0);
+	assert_int_equal(suite_put1(f->base.st, b), STORE_PUT_NEW);
+	store_close(f->base.st); /* restore wants the store to itself */
+	f->base.st = NULL;
+
+	store_restore_info ri;
+	FILE *fp = fopen(junk, "w");
+	assert_non_null(fp);
+	assert_true(fputs("not a database, not at all; long enough for a header. ", fp) >= 0);
+	assert_int_equal(fclose(fp), 0);
+	assert_int_equal(store_restore(f->base.url, junk, &ri, &err), TH_EINVAL);
+	assert_non_null(strstr(err.msg, "is not an SQLite store"));
+	sqlite3 *db = NULL;
+	assert_int_equal(sqlite3_open(plain, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "CREATE TABLE x (a)", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	assert_int_equal(store_restore(f->base.url, plain, &ri, &err), TH_EINVAL);
+	assert_non_null(strstr(err.msg, "not a trellohook store"));
+	assert_int_equal(store_restore(f->base.url, f->path, &ri, &err), TH_EINVAL);
+	assert_non_null(strstr(err.msg, "is the store itself"));
+	assert_int_equal(pragma_of(f->path, "SELECT count(*) FROM events"), 2);
+
+	assert_int_equal(store_restore(f->base.url, copy, &ri, &err), 0);
+	assert_int_equal(ri.schema_version, bi.schema_version);
+	assert_true(ri.bytes > 0);
+	assert_non_null(strstr(ri.replaced, "/t.db.replaced-"));
+	assert_int_equal(pragma_of(f->path, "SELECT count(*) FROM events"), 1);
+	assert_int_equal(pragma_of(ri.replaced, "SELECT count(*) FROM events"), 2);
+	/* the store it replaces may be the damaged one: set aside as it is */
+	char first[sizeof ri.replaced];
+	assert_true(str_copy(first, sizeof first, ri.replaced));
+	fp = fopen(f->path, "w");
+	assert_non_null(fp);
+	assert_true(fputs("damaged beyond repair", fp) >= 0);
+	assert_int_equal(fclose(fp), 0);
+	assert_int_equal(store_restore(f->base.url, copy, &ri, &err), 0);
+	assert_string_not_equal(ri.replaced, first); /* in the same second: NAME-2 */
+	assert_int_equal(pragma_of(f->path, "SELECT count(*) FROM events"), 1);
+	fp = fopen(ri.replaced, "r");
+	assert_non_null(fp);
+	char got[32] = "";
+	assert_non_null(fgets(got, sizeof got, fp));
+	fclose(fp);
+	assert_string_equal(got, "damaged beyond repair");
+	assert_int_equal(store_open(&f->base.st, f->base.url, &err), 0); /* for the teardown */
+	unlink(first);
+	const char *gone[] = {junk, plain, copy, ri.replaced};
+	for (size_t i = 0; i < TH_ARRAY_LEN(gone); i++)
+		unlink(gone[i]);
+	suite_ev_free(a);
+	suite_ev_free(b);
+}
+
 /* ---- store/peer.c: another process with the store open ----------------------------- */
 
 #define PEER_CHILD_ENV "TH_TEST_PEER_CHILD" /* "FD:PATH" */
@@ -1139,6 +1210,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_payloads_repack, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_vacuum_locked_says_why, fx_setup, fx_teardown),
 	    cmocka_unit_test(test_peer_seen_while_open),
+	    cmocka_unit_test_setup_teardown(test_restore_keeps_replaced, fx_setup, fx_teardown),
 	    STORE_SUITE_TESTS(fx_setup, fx_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
