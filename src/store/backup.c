@@ -451,12 +451,14 @@ static void fold_wal(const char *path)
 }
 
 /* Keep the store @path that a restore replaces as @aside, PATH.replaced-
- * <UTC time>[-N] (its WAL folded in first when it can be), by a hard link: the store's
- * name goes on naming the old file until the restored one is renamed over
- * it, so no command ever finds it missing (and creates an empty store). A
- * file system without hard links: renamed. The old -shm is dropped (SQLite
- * rebuilds it); a -wal that stayed goes with the old file, so it is never
- * replayed into the restored one. @aside is "" when there is no store. */
+ * <UTC time>[-N] (its WAL folded in first when it can be), by a hard link:
+ * the store's name goes on naming the old file until the restored one is
+ * renamed over it, so no command ever finds it missing (and creates an empty
+ * store). A file system without hard links: renamed. The old -shm is
+ * dropped (SQLite rebuilds it); a -wal or a rollback -journal that stayed
+ * goes with the old file, so it is never replayed into the restored one.
+ * @aside is "" when there was no store (an orphan -wal or -journal is then
+ * kept under that name all the same). */
 static int set_aside(const char *path, char aside[PATH_MAX + 48], th_error *err)
 {
 	aside[0] = '\0';
@@ -467,16 +469,21 @@ static int set_aside(const char *path, char aside[PATH_MAX + 48], th_error *err)
 		              strerror(errno));
 	if (exists)
 		fold_wal(path);
-	char stamp[32], wal[PATH_MAX + 8], shm[PATH_MAX + 8], awal[PATH_MAX + 56];
+	static const char *const logs[] = {"-wal", "-journal"};
+	char stamp[32], log[2][PATH_MAX + 16], shm[PATH_MAX + 8], moved[PATH_MAX + 64];
 	time_t now = time(NULL);
 	struct tm tm;
 	if (!gmtime_r(&now, &tm) || !strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm))
 		return th_err(err, TH_EIO, "restore: cannot read the clock");
-	if (!str_printf(wal, sizeof wal, "%s-wal", path) ||
-	    !str_printf(shm, sizeof shm, "%s-shm", path))
+	bool has_log[2];
+	for (size_t i = 0; i < 2; i++) {
+		if (!str_printf(log[i], sizeof log[i], "%s%s", path, logs[i]))
+			return th_err(err, TH_EINVAL, "restore: the path is too long");
+		has_log[i] = access(log[i], F_OK) == 0;
+	}
+	if (!str_printf(shm, sizeof shm, "%s-shm", path))
 		return th_err(err, TH_EINVAL, "restore: the path is too long");
-	bool has_wal = access(wal, F_OK) == 0;
-	if (!exists && !has_wal)
+	if (!exists && !has_log[0] && !has_log[1])
 		return unlink(shm) == 0 || errno == ENOENT
 		           ? 0
 		           : th_err(err, TH_EIO, "restore: cannot remove %s: %s", shm,
@@ -497,13 +504,15 @@ static int set_aside(const char *path, char aside[PATH_MAX + 48], th_error *err)
 	     rename(path, aside) != 0))
 		return th_err(err, TH_EIO, "restore: cannot keep the store as %s: %s", aside,
 		              strerror(errno));
-	if (has_wal && (!str_printf(awal, sizeof awal, "%s-wal", aside) || rename(wal, awal) != 0))
-		return th_err(err, TH_EIO, "restore: cannot move %s aside: %s", wal,
-		              strerror(errno));
+	for (size_t i = 0; i < 2; i++)
+		if (has_log[i] && (!str_printf(moved, sizeof moved, "%s%s", aside, logs[i]) ||
+		                   rename(log[i], moved) != 0))
+			return th_err(err, TH_EIO, "restore: cannot move %s aside: %s", log[i],
+			              strerror(errno));
 	if (unlink(shm) != 0 && errno != ENOENT)
 		return th_err(err, TH_EIO, "restore: cannot remove %s: %s", shm, strerror(errno));
 	if (!exists)
-		aside[0] = '\0'; /* only an orphan WAL was kept */
+		aside[0] = '\0'; /* only an orphan -wal or -journal was kept */
 	return 0;
 }
 

@@ -1058,7 +1058,16 @@ static void test_restore_keeps_replaced(void **state)
 	assert_non_null(fp);
 	assert_true(fputs("damaged beyond repair", fp) >= 0);
 	assert_int_equal(fclose(fp), 0);
+	char journal[400], moved[sizeof ri.replaced + 16];
+	assert_true(str_printf(journal, sizeof journal, "%s-journal", f->path));
+	fp = fopen(journal, "w"); /* a rollback journal left over: never rolled into the copy */
+	assert_non_null(fp);
+	assert_int_equal(fclose(fp), 0);
 	assert_int_equal(store_restore(f->base.url, copy, &ri, &err), 0);
+	assert_int_equal(access(journal, F_OK), -1);
+	assert_true(str_printf(moved, sizeof moved, "%s-journal", ri.replaced));
+	assert_int_equal(access(moved, F_OK), 0);
+	unlink(moved);
 	assert_string_not_equal(ri.replaced, first); /* in the same second: NAME-2 */
 	assert_int_equal(pragma_of(f->path, "SELECT count(*) FROM events"), 1);
 	fp = fopen(ri.replaced, "r");
