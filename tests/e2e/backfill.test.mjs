@@ -9,7 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { control, sleep } from './lib/mock.mjs';
+import { control, sleep, until } from './lib/mock.mjs';
 import { root, th, thJson } from './lib/serve.mjs';
 import { startStack } from './lib/stack.mjs';
 
@@ -81,16 +81,6 @@ function killAt(serve, re, ms) {
     serve.proc.stderr.on('data', check); // after the helper's own reader: stderr() is current
     check();
   });
-}
-
-async function until(what, fn, ms = 20000) {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
 }
 
 /** Perform @n comments on @card while nobody listens (deliveries fail). */

@@ -13,7 +13,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
-import { sleep } from './lib/mock.mjs';
+import { until } from './lib/mock.mjs';
 import { th, thJson } from './lib/serve.mjs';
 import { startStack } from './lib/stack.mjs';
 
@@ -25,16 +25,6 @@ function sqlite(file, query) {
 
 function actionIds(env) {
   return thJson(env, ['events', 'ls', '--limit', '1000']).map((e) => e.action_id).sort();
-}
-
-async function until(what, fn, ms = 20000) {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
 }
 
 test('a backup put back: refused beside serve; the replaced store kept whole; what Trello did since comes back by backfill', async (t) => {

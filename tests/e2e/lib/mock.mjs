@@ -185,3 +185,15 @@ export async function closedPort() {
 }
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** Poll @fn (may be async) every 100 ms until it returns something truthy,
+ * and return that; throw naming @what after @ms. */
+export async function until(what, fn, ms = 20000) {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(100);
+  }
+}
