@@ -24,11 +24,13 @@
  *    the claim query can keep per-(webhook, handler) order with one index.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "store/migrations_sqlite.h"
 #include "store/payload_codec.h"
@@ -873,6 +875,14 @@ int store_sqlite_open(store **out, const char *path, th_error *err)
 	if (pthread_mutex_init(&s->mu, NULL) != 0) {
 		free(s);
 		return th_err(err, TH_ENOMEM, "cannot create a mutex");
+	}
+	/* A new store holds tokens and payloads: only its owner may read it, not
+	 * whatever the umask allows (SQLite gives its -wal and -shm the mode of
+	 * the database). An existing file keeps its mode. */
+	if (strcmp(path, ":memory:") != 0) {
+		int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (fd >= 0)
+			close(fd);
 	}
 	int rc = sqlite3_open_v2(
 	    path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);

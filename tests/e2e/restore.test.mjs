@@ -10,7 +10,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 import { until } from './lib/mock.mjs';
@@ -42,6 +42,7 @@ test('a backup put back: refused beside serve; the replaced store kept whole; wh
   for (let i = 0; i < 2; i++) after.push((await comment(`after ${i}`)).action.id);
   await until('the events after the backup', () => actionIds(s.env).length === 5);
   const store = s.env.DATABASE_URL.slice('sqlite:'.length);
+  chmodSync(store, 0o640); // an operator's choice, which the restored file must keep
   const mode = statSync(store).mode & 0o777;
 
   // serve has the store open: refused, naming it, and nothing changes

@@ -1006,6 +1006,35 @@ static void test_vacuum_locked_says_why(void **state)
 	assert_true(before > 0 && after > 0);
 }
 
+/* A new store file, and the -wal and -shm SQLite makes beside it, are for
+ * their owner only, whatever the umask: the store holds tokens. An existing
+ * file keeps the mode its owner gave it. */
+static void test_new_store_owner_only(void **state)
+{
+	fx *f = *state;
+	mode_t old = umask(022);
+	event *e = suite_ev_new("w1", "m1", "commentCard", "mode", NULL, 0);
+	assert_int_equal(suite_put1(f->base.st, e), STORE_PUT_NEW);
+	suite_ev_free(e);
+	const char *sfx[] = {"", "-wal", "-shm"};
+	for (size_t i = 0; i < TH_ARRAY_LEN(sfx); i++) {
+		char p[400];
+		struct stat st;
+		assert_true(str_printf(p, sizeof p, "%s%s", f->path, sfx[i]));
+		assert_int_equal(stat(p, &st), 0);
+		assert_int_equal(st.st_mode & 0777, 0600);
+	}
+	store_close(f->base.st);
+	f->base.st = NULL;
+	assert_int_equal(chmod(f->path, 0640), 0);
+	th_error err = {0, {0}};
+	assert_int_equal(store_open(&f->base.st, f->base.url, &err), 0);
+	struct stat st;
+	assert_int_equal(stat(f->path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0640);
+	umask(old);
+}
+
 /* ---- store/backup.c: a backup put back ------------------------------------------------ */
 
 /* restore puts a backup in place and keeps the store it replaced whole, with
@@ -1220,6 +1249,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_vacuum_locked_says_why, fx_setup, fx_teardown),
 	    cmocka_unit_test(test_peer_seen_while_open),
 	    cmocka_unit_test_setup_teardown(test_restore_keeps_replaced, fx_setup, fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_new_store_owner_only, fx_setup, fx_teardown),
 	    STORE_SUITE_TESTS(fx_setup, fx_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
