@@ -382,11 +382,8 @@ static void check_webhooks(svc_ctx *a, trello_client *tc, doctor_report *r)
 
 bool doctor_store_missing(const th_config *cfg, char *detail, size_t detailsz)
 {
-	const char *file =
-	    str_starts(cfg->database_url, "sqlite:") ? cfg->database_url + strlen("sqlite:") : NULL;
+	const char *file = store_sqlite_file(cfg->database_url);
 	struct stat st;
-	if (file && str_starts(file, "//"))
-		file += 2;
 	if (!file || str_eq(file, ":memory:") || stat(file, &st) == 0)
 		return false;
 	str_printf(detail, detailsz, "no store at %s", file);

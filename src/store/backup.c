@@ -21,15 +21,6 @@
 #define BACKUP_BUSY_MS 5000   /* busy_timeout on both connections */
 #define BACKUP_MAX_BUSY 600   /* 10 ms waits while a step is busy or locked: 6 s */
 
-/* The file path of a "sqlite:" URL, or NULL for any other URL. */
-static const char *sqlite_path(const char *url)
-{
-	if (!url || !str_starts(url, "sqlite:"))
-		return NULL;
-	const char *p = url + strlen("sqlite:");
-	return str_starts(p, "//") ? p + 2 : p;
-}
-
 static void sleep_ms(long ms)
 {
 	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
@@ -297,7 +288,7 @@ int store_backup(const char *database_url, const char *dest, bool force, store_b
                  th_error *err)
 {
 	store_backup_info info = {0, 0, 0, 0};
-	const char *path = sqlite_path(database_url);
+	const char *path = store_sqlite_file(database_url);
 	if (!path)
 		return th_err(err, TH_ECONFIG,
 		              "backup copies SQLite stores; DATABASE_URL names another kind");
@@ -520,7 +511,7 @@ int store_restore(const char *database_url, const char *src, store_restore_info 
 {
 	store_restore_info info;
 	memset(&info, 0, sizeof info);
-	const char *path = sqlite_path(database_url);
+	const char *path = store_sqlite_file(database_url);
 	if (!path)
 		return th_err(err, TH_ECONFIG,
 		              "restore puts back SQLite stores; DATABASE_URL names another kind");

@@ -9,7 +9,7 @@
 
 #define FIRST_VERSION_SQL "SELECT applied_at FROM schema_migrations WHERE version = 1"
 
-static const char *sqlite_file(const char *url)
+const char *store_sqlite_file(const char *url)
 {
 	if (!url || !str_starts(url, "sqlite:"))
 		return NULL;
@@ -132,7 +132,7 @@ static char *pg_value_at(const char *url, const char *sql, int *rc, th_error *er
 
 int store_identity(const char *database_url, char *out, size_t outsz, th_error *err)
 {
-	const char *path = sqlite_file(database_url);
+	const char *path = store_sqlite_file(database_url);
 	if (path) {
 		sqlite3 *db = NULL;
 		sqlite3_stmt *q = NULL;
@@ -163,7 +163,7 @@ int store_identity(const char *database_url, char *out, size_t outsz, th_error *
 
 int store_check_writable(const char *database_url, th_error *err)
 {
-	const char *path = sqlite_file(database_url);
+	const char *path = store_sqlite_file(database_url);
 	if (path) {
 		sqlite3 *db = NULL;
 		int ret = sqlite_open(path, &db, err);

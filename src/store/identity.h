@@ -27,6 +27,10 @@ int store_identity(const char *database_url, char *out, size_t outsz, th_error *
  * 0, or TH_EIO / TH_EUNAVAIL / TH_ESTORE with what is wrong. Thread-safe. */
 int store_check_writable(const char *database_url, th_error *err);
 
+/* The file path of a "sqlite:PATH" or "sqlite:///PATH" URL (pointing into
+ * @url; may be "" or ":memory:"), or NULL for any other URL. Pure. */
+const char *store_sqlite_file(const char *url);
+
 /* Append @url to @out without trellohook's own query parameters (pool_size,
  * statement_timeout), which libpq refuses. 0, or @out's failure code. The
  * caller wipes @out after use (the URL may hold a password). Thread-safe. */

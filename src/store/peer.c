@@ -7,22 +7,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "store/identity.h"
 #include "store/peer.h"
 
 /* The deadman-switch byte of SQLite's unix WAL index: the eight WAL locks
  * take bytes 120–127 of the -shm file, this one follows them. */
 #define SHM_DMS_OFFSET 128
-
-/* The file path of a "sqlite:" URL, or NULL for any other URL or no file. */
-static const char *file_of(const char *url)
-{
-	if (!url || !str_starts(url, "sqlite:"))
-		return NULL;
-	const char *p = url + strlen("sqlite:");
-	if (str_starts(p, "//"))
-		p += 2;
-	return *p && !str_eq(p, ":memory:") ? p : NULL;
-}
 
 /* Read at most @size - 1 bytes of /proc/@pid/@name into @out; its length, or
  * -1 when the process is gone or hidden. */
@@ -81,10 +71,10 @@ int store_sqlite_peer(const char *database_url, store_peer *out, th_error *err)
 {
 	out->pid = 0;
 	out->what[0] = '\0';
-	const char *path = file_of(database_url);
+	const char *path = store_sqlite_file(database_url);
 	char shm[PATH_MAX + 8];
-	if (!path)
-		return 0;
+	if (!path || !*path || str_eq(path, ":memory:"))
+		return 0; /* not a file: nobody else can have it open */
 	if (!str_printf(shm, sizeof shm, "%s-shm", path))
 		return th_err(err, TH_EINVAL, "DATABASE_URL: the path is too long");
 	/* read-only: never create the index, and never disturb it */
