@@ -121,6 +121,72 @@ static void check_disk(const char *url, doctor_report *r)
 		    MIN_FREE_BYTES >> 20);
 }
 
+/* Can other local users read (or write) the SQLite store? The store holds
+ * every event's payload and, without TRELLOHOOK_SECRET_KEY, the tokens in
+ * plain text. Its mode bits alone do not say: a store of mode 0644 inside a
+ * directory that others cannot search (no o+x on it or on any directory
+ * above) is out of their reach, as under systemd's StateDirectory=. */
+static void check_access(const th_config *cfg, doctor_report *r)
+{
+	const char *file = store_sqlite_file(cfg->database_url);
+	char real[PATH_MAX], path[PATH_MAX + 8], dir[PATH_MAX], detail[600], files[600] = "";
+	if (!file || str_eq(file, ":memory:") || !realpath(file, real))
+		return; /* PostgreSQL, or the "store" line said what is wrong */
+	struct stat st;
+	mode_t mode = 0, open_mode = 0; /* the store's; the first file open to others */
+	const char *open_part = NULL;
+	static const char *const part[] = {"", "-wal", "-shm"};
+	for (size_t i = 0; i < TH_ARRAY_LEN(part); i++) {
+		if (!str_printf(path, sizeof path, "%s%s", real, part[i]) || stat(path, &st) != 0 ||
+		    !S_ISREG(st.st_mode))
+			continue;
+		if (i == 0)
+			mode = st.st_mode & 07777;
+		size_t used = strlen(files);
+		str_printf(files + used, sizeof files - used, "%s%s", used ? " " : "", path);
+		if (!open_part && (st.st_mode & (S_IROTH | S_IWOTH))) {
+			open_part = part[i];
+			open_mode = st.st_mode & 07777;
+		}
+	}
+	if (!open_part) {
+		str_printf(detail, sizeof detail,
+		           "other users cannot read the store (%s is mode %04o)", real,
+		           (unsigned)mode);
+		add(r, "store access", true, detail);
+		return;
+	}
+	/* the deepest directory that other users cannot search, if any */
+	str_copy(dir, sizeof dir, real);
+	char *slash;
+	while ((slash = strrchr(dir, '/')) != NULL) {
+		*(slash == dir ? slash + 1 : slash) = '\0';
+		if (stat(dir, &st) == 0 && !(st.st_mode & S_IXOTH)) {
+			str_printf(
+			    detail, sizeof detail,
+			    "%s%s is mode %04o, but other users cannot reach it: %s is mode %04o",
+			    real, open_part, (unsigned)open_mode, dir,
+			    (unsigned)(st.st_mode & 07777));
+			add(r, "store access", true, detail);
+			return;
+		}
+		if (slash == dir)
+			break;
+	}
+	str_printf(detail, sizeof detail,
+	           "every local user can %s the store (%s%s is mode %04o); it holds every "
+	           "event's payload%s",
+	           (open_mode & S_IWOTH) ? "write" : "read", real, open_part, (unsigned)open_mode,
+	           cfg->has_secret_key ? "" : " and, without TRELLOHOOK_SECRET_KEY, the tokens");
+	str_copy(dir, sizeof dir, real);
+	slash = strrchr(dir, '/');
+	*(slash && slash != dir ? slash : dir + 1) = '\0';
+	fix(add(r, "store access", false, detail),
+	    "chmod 600 %s (a store trellohook creates is 0600), or close its directory to other "
+	    "users: chmod o-rwx %s",
+	    files, dir);
+}
+
 /* ---- HTTP to our own public URL ------------------------------------------------------------ */
 
 /* One request to @url through the outbound client (http/https only, no
@@ -412,6 +478,7 @@ int doctor_run(const th_config *cfg, svc_ctx *a, const char *store_error, doctor
 			    "directory)");
 		else
 			add(r, "store writable", true, "this user can write to the store");
+		check_access(cfg, r);
 		check_disk(cfg->database_url, r);
 		int mode = -1;
 		if (!svc_vacuum_mode(a, false, &mode, &err) && mode >= 0 && mode != 2)

@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { closedPort, control } from './lib/mock.mjs';
@@ -167,6 +167,46 @@ test('payloads an older trellohook stored raw: doctor suggests migrate --repack,
   assert.equal(JSON.parse(repack.stdout).packed, 50);
   const after = await doctor(s.env, true);
   assert.equal(byName(after.doc, 'store payloads').length, 0, JSON.stringify(after.doc.checks));
+});
+
+test('a store other users can read fails "store access", unless its directory keeps them out', async (t) => {
+  const s = await startStack();
+  t.after(() => s.stop());
+  s.addWebhook();
+  const file = s.env.DATABASE_URL.slice('sqlite:'.length);
+  const dir = path.dirname(file);
+  const access = async () => {
+    const r = await doctor(s.env, true);
+    const line = byName(r.doc, 'store access');
+    assert.equal(line.length, 1, JSON.stringify(r.doc.checks));
+    return { code: r.code, ...line[0] };
+  };
+  // as serve created it: 0600, inside mkdtemp's 0700 directory
+  let a = await access();
+  assert.equal(a.ok, true);
+  assert.equal(a.detail, `other users cannot read the store (${file} is mode 0600)`);
+  // as a store made by an older trellohook under umask 022, in an open directory
+  chmodSync(dir, 0o755);
+  for (const f of [file, `${file}-wal`, `${file}-shm`]) if (existsSync(f)) chmodSync(f, 0o644);
+  a = await access();
+  assert.equal(a.code, 1);
+  assert.equal(a.ok, false);
+  assert.match(a.detail, new RegExp(`^every local user can read the store \\(${file}(-wal|-shm)? is mode 0644\\); it holds every event's payload and, without TRELLOHOOK_SECRET_KEY, the tokens$`));
+  assert.match(a.fix, new RegExp(`^chmod 600 ${file} .*or close its directory to other users: chmod o-rwx ${dir}$`));
+  const text = await doctor(s.env);
+  assert.match(text.stdout, /^✗ store access: every local user can read the store .*\n {4}→ chmod 600 /m);
+  // its directory closed: out of reach, so no failure
+  chmodSync(dir, 0o750);
+  a = await access();
+  assert.equal(a.ok, true);
+  assert.match(a.detail, new RegExp(`^${file}(-wal|-shm)? is mode 0644, but other users cannot reach it: ${dir} is mode 0750$`));
+  // the fix as doctor gave it
+  chmodSync(dir, 0o755);
+  const fix = spawnSync('sh', ['-c', (await access()).fix.split(' (')[0]], { encoding: 'utf8' });
+  assert.equal(fix.status, 0, fix.stderr);
+  a = await access();
+  assert.equal(a.ok, true, a.detail);
+  assert.equal(a.code, 0);
 });
 
 test('a stopped mock: Trello cannot be asked (exit 1), within the timeouts', async (t) => {

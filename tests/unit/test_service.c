@@ -10,8 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include "service/doctor.h"
 #include "service/handlers.h"
 #include "service/service.h"
 #include "store/store.h"
@@ -322,6 +324,65 @@ static void test_forward_secret_seal_old_rows(void **state)
 	secret_close_store(&f);
 }
 
+/* doctor's "store access" line for @f's store; asserts there is one. */
+static const doctor_check *access_line(secret_fx *f, doctor_report *rep)
+{
+	doctor_report_free(rep);
+	assert_int_equal(doctor_run(&f->cfg, &f->sc, NULL, rep), 0);
+	for (size_t i = 0; i < rep->n; i++)
+		if (str_eq(rep->items[i].name, "store access"))
+			return &rep->items[i];
+	fail_msg("no store access line");
+	return NULL;
+}
+
+static void test_doctor_store_access(void **state)
+{
+	(void)state;
+	secret_fx f;
+	secret_open_store(&f, false);
+	str_printf(f.cfg.database_url, sizeof f.cfg.database_url, "sqlite:%s/th.db", f.dir);
+	char file[96];
+	str_printf(file, sizeof file, "%s/th.db", f.dir);
+	doctor_report rep = {0};
+	const doctor_check *c = access_line(&f, &rep);
+	assert_true(c->ok); /* created 0600 */
+	assert_non_null(strstr(c->detail, "is mode 0600"));
+	/* readable by others, in a directory they can search */
+	assert_int_equal(chmod(f.dir, 0755), 0);
+	assert_int_equal(chmod(file, 0644), 0);
+	c = access_line(&f, &rep);
+	assert_false(c->ok);
+	assert_true(str_starts(c->detail, "every local user can read the store ("));
+	assert_non_null(strstr(c->detail, "without TRELLOHOOK_SECRET_KEY, the tokens"));
+	assert_true(str_starts(c->fix, "chmod 600 "));
+	assert_non_null(strstr(c->fix, file));
+	/* with a key the tokens are sealed: not named */
+	f.cfg.has_secret_key = true;
+	c = access_line(&f, &rep);
+	assert_false(c->ok);
+	assert_null(strstr(c->detail, "tokens"));
+	/* writable by others is said as such */
+	assert_int_equal(chmod(file, 0666), 0);
+	c = access_line(&f, &rep);
+	assert_true(str_starts(c->detail, "every local user can write the store ("));
+	/* the directory closed to others: out of their reach */
+	assert_int_equal(chmod(f.dir, 0750), 0);
+	c = access_line(&f, &rep);
+	assert_true(c->ok);
+	assert_non_null(strstr(c->detail, "but other users cannot reach it: "));
+	assert_non_null(strstr(c->detail, "is mode 0750"));
+	/* a PostgreSQL URL has no file: no line */
+	str_copy(f.cfg.database_url, sizeof f.cfg.database_url, "postgresql://u@127.0.0.1:1/th");
+	doctor_report_free(&rep);
+	assert_int_equal(doctor_run(&f.cfg, &f.sc, NULL, &rep), 0);
+	for (size_t i = 0; i < rep.n; i++)
+		assert_string_not_equal(rep.items[i].name, "store access");
+	doctor_report_free(&rep);
+	assert_int_equal(chmod(f.dir, 0700), 0);
+	secret_close_store(&f);
+}
+
 static void test_callback_urls(void **state)
 {
 	th_config cfg;
@@ -391,6 +452,7 @@ int main(void)
 	    cmocka_unit_test(test_wrong_or_missing_key),
 	    cmocka_unit_test(test_damaged_values),
 	    cmocka_unit_test(test_callback_urls),
+	    cmocka_unit_test(test_doctor_store_access),
 	    cmocka_unit_test(test_event_name_accessors),
 	    cmocka_unit_test(test_fingerprint),
 	    cmocka_unit_test(test_forward_secret_sealed),
