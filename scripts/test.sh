@@ -45,6 +45,7 @@ for flag in --test-concurrency=2 --test-timeout=300000; do
 	node "$flag" -e 0 >/dev/null 2>&1 && node_flags+=("$flag")
 done
 
+failed_logs=() # "suite:tap log" of each node suite that failed, for the digest at the end
 run_node_suite() { # name, directory
 	local name=$1 dir=$2 files
 	files=$(ls "$dir"/*.test.mjs 2>/dev/null) || return 0
@@ -58,6 +59,7 @@ run_node_suite() { # name, directory
 	f=$(awk '/^# fail / {print $3}' "$logdir/$name.tap" | tail -1)
 	passed=$((passed + ${p:-0}))
 	failed=$((failed + ${f:-0}))
+	[ "$rc" -ne 0 ] && failed_logs+=("$name:$logdir/$name.tap")
 	if [ "$rc" -ne 0 ]; then
 		[ "${f:-0}" -eq 0 ] && failed=$((failed + 1))
 		echo "-- $name failures (full log: $logdir/$name.tap):"
@@ -75,6 +77,18 @@ else
 	echo "== browser tests: playwright-core is not installed in tests/browser/node_modules"
 	echo "   run 'make test' (or 'make browser-deps', then this script again)"
 	failed=$((failed + 1))
+fi
+
+# Why each test failed, again at the very end: a CI log is often read from
+# its tail, where the failures' details above are out of sight.
+unit_failed=$(grep -E '^ *[0-9]+/[0-9]+ .* (FAIL|TIMEOUT|ERROR) ' "$logdir/unit.log" 2>/dev/null)
+if [ "${#failed_logs[@]}" -gt 0 ] || [ -n "$unit_failed" ]; then
+	echo
+	echo "== what failed (the whole logs: $logdir)"
+	[ -n "$unit_failed" ] && echo "$unit_failed" | sed 's/^ */  ✗ unit: /'
+	for entry in "${failed_logs[@]}"; do
+		awk -v suite="${entry%%:*}" -f scripts/tap-failures.awk "${entry#*:}"
+	done
 fi
 
 echo
