@@ -9,7 +9,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { root, th, trelloSignature, trellohookBin } from './lib/serve.mjs';
+import { exited, root, th, trelloSignature, trellohookBin } from './lib/serve.mjs';
 import { startStack } from './lib/stack.mjs';
 
 let s;
@@ -52,7 +52,7 @@ function thAsync(env, args) {
     let stderr = '';
     p.stdout.on('data', (d) => { stdout += d; });
     p.stderr.on('data', (d) => { stderr += d; });
-    p.on('exit', (code) => resolve({ code, stdout, stderr }));
+    exited(p).then(({ code }) => resolve({ code, stdout, stderr }));
   });
 }
 

@@ -11,7 +11,7 @@ import { after, before, describe, test } from 'node:test';
 
 import { newToken, sleep } from './lib/mock.mjs';
 import { startStack } from './lib/stack.mjs';
-import { th, thJson, trellohookBin } from './lib/serve.mjs';
+import { exited, th, thJson, trellohookBin } from './lib/serve.mjs';
 
 const ESC = '\x1b';
 const quote = (s) => `'${String(s).replaceAll("'", "'\\''")}'`;
@@ -29,7 +29,7 @@ function onTerminal(env, args, { untilFn = null, timeoutMs = 20000 } = {}) {
       out += d;
       if (untilFn && untilFn(out)) p.kill('SIGTERM');
     });
-    p.on('exit', (code) => { clearTimeout(timer); resolve({ code, out }); });
+    exited(p).then(({ code }) => { clearTimeout(timer); resolve({ code, out }); });
   });
   done.seen = () => out;
   return done;
@@ -41,7 +41,7 @@ function inBackground(env, args) {
   const got = { out: '', err: '' };
   p.stdout.on('data', (d) => { got.out += d; });
   p.stderr.on('data', (d) => { got.err += d; });
-  return { p, got, stop: () => new Promise((r) => { p.once('exit', r); p.kill('SIGTERM'); }) };
+  return { p, got, stop: () => { const end = exited(p); p.kill('SIGTERM'); return end; } };
 }
 
 async function waitFor(fn, ms, what) {

@@ -13,7 +13,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
 import { closedPort, sleep } from './lib/mock.mjs';
-import { tempDir, th, thJson, trellohookBin } from './lib/serve.mjs';
+import { exited as outputRead, tempDir, th, thJson, trellohookBin } from './lib/serve.mjs';
 
 const READY = /^demo ready: admin (http:\/\/127\.0\.0\.1:(\d+))\/admin\/ user (\S+) password (\S+)$/m;
 
@@ -26,7 +26,7 @@ function startDemo(dir, port, args = [], env = cleanEnv(dir)) {
     '--mock-listen', '127.0.0.1:0', ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
-  const exited = new Promise((res) => proc.once('exit', (code, signal) => res({ code, signal })));
+  const exited = outputRead(proc);
   proc.stderr.on('data', (d) => { err += d; });
   const ready = new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`demo not ready in 60 s:\n${out}\n${err}`)), 60000);

@@ -11,7 +11,7 @@ import { chmodSync, existsSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { closedPort, control } from './lib/mock.mjs';
-import { baseEnv, root, startServe, tempDir, th, trelloSignature, trellohookBin } from './lib/serve.mjs';
+import { baseEnv, exited, root, startServe, tempDir, th, trelloSignature, trellohookBin } from './lib/serve.mjs';
 import { startStack } from './lib/stack.mjs';
 
 /** Run doctor without blocking the event loop (servers in this process answer meanwhile). */
@@ -23,7 +23,7 @@ function doctor(env, json = false) {
     let stderr = '';
     p.stdout.on('data', (d) => { stdout += d; });
     p.stderr.on('data', (d) => { stderr += d; });
-    p.on('exit', (code) => resolve({ code, stdout, stderr, ms: Date.now() - t0, doc: json && stdout ? JSON.parse(stdout) : null }));
+    exited(p).then(({ code }) => resolve({ code, stdout, stderr, ms: Date.now() - t0, doc: json && stdout ? JSON.parse(stdout) : null }));
   });
 }
 

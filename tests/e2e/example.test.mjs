@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { baseEnv, buildDir, startServe, tempDir, th, thJson, trelloSignature, TEST_SECRET } from './lib/serve.mjs';
+import { baseEnv, buildDir, exited, startServe, tempDir, th, thJson, trelloSignature, TEST_SECRET } from './lib/serve.mjs';
 
 const exampleBin = path.join(buildDir, 'examples', 'print_summaries');
 const BOARD = '6123456789abcdef01234567';
@@ -48,7 +48,7 @@ async function startExample(env) {
   }, 10000, 'the example to serve');
   return {
     url, proc, stdout: () => out, stderr: () => err,
-    stop: () => new Promise((res) => { proc.once('exit', (code, sig) => res({ code, sig })); proc.kill('SIGTERM'); }),
+    stop: () => { const end = exited(proc).then(({ code, signal }) => ({ code, sig: signal })); proc.kill('SIGTERM'); return end; },
   };
 }
 

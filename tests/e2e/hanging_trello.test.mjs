@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import net from 'node:net';
 import { startStack, TOKEN } from './lib/stack.mjs';
-import { trellohookBin } from './lib/serve.mjs';
+import { exited, trellohookBin } from './lib/serve.mjs';
 
 let s;
 let hang;
@@ -50,7 +50,7 @@ function run(args) {
       for (const l of String(d).split('\n').filter(Boolean)) lines.push({ at: Date.now() - t0, l });
     });
     const killer = setTimeout(() => p.kill('SIGKILL'), 60000);
-    p.on('exit', (code) => {
+    exited(p).then(({ code }) => {
       clearTimeout(killer);
       resolve({ code, stdout, stderr, lines, took: Date.now() - t0 });
     });

@@ -7,6 +7,7 @@ import http from 'node:http';
 import path from 'node:path';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { exited as outputRead } from './serve.mjs';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 export const MOCK_BIN = path.resolve(ROOT, process.env.TH_BUILD ?? 'build', 'trello-mock');
@@ -31,12 +32,10 @@ export async function startMock(args = [], { timeoutMs = 10000 } = {}) {
     stderr += d;
     if (stderr.length > 2e6) stderr = stderr.slice(-1e6);
   });
-  const exited = new Promise((resolve) =>
-    proc.once('exit', (code, signal) => {
-      running.delete(proc);
-      resolve({ code, signal });
-    }),
-  );
+  const exited = outputRead(proc).then((r) => {
+    running.delete(proc);
+    return r;
+  });
   const url = await new Promise((resolve, reject) => {
     const rl = readline.createInterface({ input: proc.stdout });
     const timer = setTimeout(() => reject(new Error(`trello-mock did not start:\n${stderr}`)), timeoutMs);

@@ -41,6 +41,27 @@ export function baseEnv(dir, extra = {}) {
 }
 
 /**
+ * Resolves with { code, signal } once @proc has exited AND its stdout and
+ * stderr pipes are closed, so that everything it printed has been read.
+ * ('exit' alone can come before the last lines do: it lost the final error
+ * line of a command in CI.) A process that leaves a child holding the pipes
+ * open is waited for at most @graceMs after it exited.
+ */
+export function exited(proc, graceMs = 2000) {
+  return new Promise((resolve) => {
+    let timer = null;
+    const done = () => {
+      clearTimeout(timer);
+      resolve({ code: proc.exitCode, signal: proc.signalCode });
+    };
+    const pipesClosed = [proc.stdout, proc.stderr].every((st) => !st || st.closed);
+    if (proc.exitCode !== null || proc.signalCode !== null) timer = setTimeout(done, pipesClosed ? 0 : graceMs);
+    else proc.once('exit', () => { timer = setTimeout(done, graceMs); });
+    proc.once('close', done);
+  });
+}
+
+/**
  * Start `trellohook serve` on a free port. Resolves once it prints
  * "serving URL". Returns { url, proc, stderr(), stop(signal) }.
  */
@@ -68,11 +89,11 @@ export function startServe(env, args = []) {
           url: m[1],
           proc,
           stderr: () => err,
-          stop: (signal = 'SIGTERM') => new Promise((res) => {
-            if (proc.exitCode !== null || proc.signalCode !== null) return res({ code: proc.exitCode, signal: proc.signalCode });
-            proc.once('exit', (code, sig) => res({ code, signal: sig }));
-            proc.kill(signal);
-          }),
+          stop: (signal = 'SIGTERM') => {
+            const end = exited(proc);
+            if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
+            return end;
+          },
         });
       }
     });
