@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -151,6 +152,52 @@ out:
 	return ret;
 }
 
+/* One integer PRAGMA of @db into @out; false when it cannot be read. */
+static bool pragma_int(sqlite3 *db, const char *sql, int64_t *out)
+{
+	sqlite3_stmt *q = NULL;
+	bool ok =
+	    sqlite3_prepare_v2(db, sql, -1, &q, NULL) == SQLITE_OK && sqlite3_step(q) == SQLITE_ROW;
+	if (ok)
+		*out = sqlite3_column_int64(q, 0);
+	sqlite3_finalize(q);
+	return ok;
+}
+
+/* "812 KiB", "3.4 MiB", "12.0 GiB" */
+static void size_words(int64_t bytes, char out[32])
+{
+	if (bytes < (1 << 20))
+		str_printf(out, 32, "%lld KiB", (long long)(bytes >> 10));
+	else if (bytes < (1LL << 30))
+		str_printf(out, 32, "%.1f MiB", (double)bytes / (1 << 20));
+	else
+		str_printf(out, 32, "%.1f GiB", (double)bytes / (1LL << 30));
+}
+
+/* Refuse before the copy starts when it cannot fit: it takes the source's
+ * pages (its WAL's included) in @dst_dir. A size or free space that cannot
+ * be read lets the copy go on; a disk that fills meanwhile still fails it. */
+static int check_room(const char *what, sqlite3 *src, const char *dst_dir, th_error *err)
+{
+	int64_t pages = 0, page_size = 0;
+	struct statvfs v;
+	if (!pragma_int(src, "PRAGMA page_count", &pages) ||
+	    !pragma_int(src, "PRAGMA page_size", &page_size) || statvfs(dst_dir, &v) != 0)
+		return 0;
+	int64_t need = pages * page_size, avail = (int64_t)v.f_bavail * (int64_t)v.f_frsize;
+	if (need <= avail)
+		return 0;
+	char needs[32], free_[32];
+	size_words(need, needs);
+	size_words(avail, free_);
+	return th_err(err, TH_EIO,
+	              "%s: the copy needs %s in %s, where %s are free; free space there "
+	              "first%s",
+	              what, needs, dst_dir, free_,
+	              str_eq(what, "backup") ? ", or choose a PATH on another file system" : "");
+}
+
 /* Check the copy and read its schema version (0 without schema_migrations). */
 static int verify_copy(const char *what, sqlite3 *dst, int *out_version, th_error *err)
 {
@@ -258,6 +305,8 @@ static int copy_to_temp(const char *what, const char *src_path, const char *dst_
 	}
 	sqlite3_busy_timeout(src, BACKUP_BUSY_MS);
 	sqlite3_busy_timeout(dst, BACKUP_BUSY_MS);
+	if ((ret = check_room(what, src, dst_dir, err)) != 0)
+		goto out;
 	/* the temporary file needs no crash safety of its own: it is synced once,
 	 * whole, below, and renamed into place only then */
 	if (sqlite3_exec(dst, "PRAGMA journal_mode = MEMORY; PRAGMA synchronous = OFF", NULL, NULL,

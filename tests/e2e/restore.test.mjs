@@ -10,11 +10,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 import { until } from './lib/mock.mjs';
-import { th, thJson } from './lib/serve.mjs';
+import { baseEnv, tempDir, th, thJson } from './lib/serve.mjs';
 import { startStack } from './lib/stack.mjs';
 
 function sqlite(file, query) {
@@ -145,6 +145,42 @@ test('into a path with no store yet: the backup becomes the store, nothing is se
   assert.deepEqual(readdirSync(path.dirname(fresh)), ['th.db']);
   assert.equal(statSync(fresh).mode & 0o777, 0o600, 'a new store holds tokens: its owner only');
   assert.equal(thJson(env, ['webhook', 'ls']).length, 1);
+});
+
+test('no room for the copy: backup and restore refuse before copying, saying how much it needs (exit 1)',
+  { skip: process.getuid?.() === 0 ? false : 'needs root to mount a small tmpfs' }, (t) => {
+  const holder = tempDir('th-room-');
+  const mnt = path.join(holder.dir, 'small');
+  mkdirSync(mnt);
+  const m = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', mnt], { encoding: 'utf8' });
+  assert.equal(m.status, 0, `mount: ${m.stderr}`);
+  t.after(() => {
+    spawnSync('umount', [mnt]);
+    holder.cleanup();
+  });
+  // a store of about 3 MiB beside the small file system
+  const big = path.join(holder.dir, 'big.db');
+  const env = baseEnv(holder.dir, { DATABASE_URL: `sqlite:${big}` });
+  assert.equal(th(env, ['migrate']).code, 0);
+  sqlite(big, `WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 60)
+    INSERT INTO events (id, webhook_id, action_id, action_type, summary, payload, received_at)
+    SELECT 'big' || printf('%017d', i), 'w', printf('%024x', i), 'commentCard', 's',
+    randomblob(50000), 1700000000000 + i FROM n`);
+  const need = /the copy needs 3\.\d MiB in \S*small, where [\d.]+ [KM]iB are free; free space there first/;
+
+  let r = th(env, ['backup', path.join(mnt, 'copy.db')]);
+  assert.equal(r.code, 1, r.stderr);
+  assert.match(r.stderr, new RegExp(`^trellohook: backup: ${need.source}, or choose a PATH on another file system$`, 'm'));
+  assert.deepEqual(readdirSync(mnt), [], 'nothing left in the small file system');
+
+  const smallEnv = baseEnv(holder.dir, { DATABASE_URL: `sqlite:${path.join(mnt, 'th.db')}` });
+  assert.equal(th(smallEnv, ['migrate']).code, 0);
+  const files = readdirSync(mnt).sort();
+  r = th(smallEnv, ['restore', big]);
+  assert.equal(r.code, 1, r.stderr);
+  assert.match(r.stderr, new RegExp(`^trellohook: restore: ${need.source}$`, 'm'));
+  assert.deepEqual(readdirSync(mnt).sort(), files, 'the store alone, as it was');
+  assert.equal(sqlite(path.join(mnt, 'th.db'), 'SELECT count(*) FROM events'), '0');
 });
 
 test('PostgreSQL: the pg_restore command for the configured URL, password masked, exit 2', () => {
