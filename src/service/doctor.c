@@ -96,13 +96,10 @@ static void check_config(const th_config *cfg, doctor_report *r)
 
 static void check_disk(const char *url, doctor_report *r)
 {
-	if (!str_starts(url, "sqlite:"))
-		return; /* PostgreSQL's disk is the server's */
-	const char *p = url + strlen("sqlite:");
-	p = str_starts(p, "//") ? p + 2 : p;
+	const char *file = store_sqlite_file(url);
 	char copy[PATH_MAX];
-	if (!str_copy(copy, sizeof copy, p))
-		return;
+	if (!file || !str_copy(copy, sizeof copy, file))
+		return; /* PostgreSQL's disk is the server's */
 	struct statvfs vfs;
 	char detail[256];
 	if (statvfs(dirname(copy), &vfs) != 0) {
