@@ -102,12 +102,15 @@ psqlq() { PGOPTIONS='-c client_min_messages=warning' psql "$pg_url" -qAt -c "$1"
 # one creates it (zero-fills and fsyncs it) inside a COMMIT, ~50 ms here, which made the
 # first round's PostgreSQL p99 ~50 ms and the later ones 5-14 ms. A server that has run
 # for a while recycles its old segments at each checkpoint instead, and its shared
-# buffers are all touched (a fresh one page-faults them in as it goes). So: ~400 MB of
+# buffers are all touched (a fresh one page-faults them in as it goes). So: ~800 MB of
 # WAL through shared buffers, then a checkpoint, which leaves those segments for reuse.
+# A round writes ~520 MB before its paced run ends (the bare writer's 100k events, then
+# serve's saturated and paced runs, ~2.3 KB each): with 400 MB the first round ran out
+# and its paced p99 was 30-40 ms again (session 19).
 if [ "$want_pg" = 1 ]; then
 	psqlq "CREATE TABLE ab_warm (pad text)"
 	psqlq "ALTER TABLE ab_warm ALTER pad SET STORAGE PLAIN" # not compressed: 2 KB of WAL a row
-	psqlq "INSERT INTO ab_warm SELECT repeat('x', 2000) FROM generate_series(1, 200000)"
+	psqlq "INSERT INTO ab_warm SELECT repeat('x', 2000) FROM generate_series(1, 400000)"
 	psqlq "DROP TABLE ab_warm"
 	psqlq "CHECKPOINT"
 fi
