@@ -44,7 +44,7 @@ static int64_t pass_budget_ms(int64_t interval_ms)
 
 struct health_runner {
 	struct app_runner r; /* r.t.cv: signalled by health_stop and backfill requests */
-	atomic_bool cancel;  /* the stop, read by a backfill pass between chunks */
+	atomic_bool cancel;  /* the stop: ends the Trello call in flight, then the pass */
 	/* guarded by t.mu: webhooks whose backfill was asked for (admin button) */
 	char want[BACKFILL_QUEUE][64];
 	size_t nwant;
@@ -163,6 +163,9 @@ static void *runner(void *arg)
 		log_error(COMPONENT, "health pass and backfill disabled: %s", err.msg);
 		return NULL;
 	}
+	/* a stop abandons the call in flight: a Trello that does not answer
+	 * must not hold serve's exit for a pass's budget (up to 5 min) */
+	trello_client_set_cancel(tc, &h->cancel);
 	/* first the health pass (so webhook states are fresh), then what was
 	 * missed while we were down; then every interval the same */
 	int64_t next = time_mono_ms() + first;

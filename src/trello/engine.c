@@ -60,6 +60,7 @@ struct trello_client {
 	void *notice_ctx;
 	atomic_bool noticed;         /* the notice is given once per client */
 	int64_t budget_ms;           /* what the deadline was set from, for messages */
+	const atomic_bool *cancel;   /* the owner's stop (trello_client_set_cancel); NULL: none */
 	trello_progress_fn progress; /* batches only; NULL: none */
 	void *progress_ctx;
 };
@@ -175,6 +176,12 @@ void trello_client_set_deadline(trello_client *c, int64_t budget_ms)
 {
 	c->budget_ms = budget_ms > 0 ? budget_ms : 0;
 	c->deadline = budget_ms > 0 ? time_mono_ms() + budget_ms : 0;
+}
+
+/* Abandon every call once *@flag is set; see trello.h. */
+void trello_client_set_cancel(trello_client *c, const atomic_bool *flag)
+{
+	c->cancel = flag;
 }
 
 /* Say once what a slow call waits for; see trello.h. */
@@ -552,6 +559,21 @@ static void treq_expire(trello_client *c, struct treq *r)
 	r->state = RQ_DONE;
 }
 
+/* The owner is stopping: @r, not done, ends without an answer. One on the
+ * wire gives back the rate slot gate() reserved for it (its connection is
+ * closed by the caller). */
+static void treq_abandon(trello_client *c, struct treq *r, int64_t now)
+{
+	char lp[320];
+	log_path(r, lp, sizeof lp);
+	if (r->state == RQ_RUNNING)
+		ungate(c, r, now);
+	r->rc = th_err(&r->err.th, TH_EUNAVAIL, "stopping: the call %s %s to Trello was abandoned",
+	               r->method, lp);
+	r->err.kind = TRELLO_ERR_UNREACHABLE;
+	r->state = RQ_DONE;
+}
+
 /* Say once, after notice_after_ms, what the client is waiting for. */
 static void maybe_notice(trello_client *c, struct treq **reqs, size_t n, int64_t t0, int64_t now)
 {
@@ -580,6 +602,7 @@ int trello_engine_run(trello_client *c, struct treq **reqs, size_t n, bool repor
 	size_t pending = n;
 	unsigned running = 0;
 	int64_t t0 = time_mono_ms();
+	bool stopping = false; /* the owner's cancel flag was seen */
 	int rc = httpc_group_new(&g, c->opts.max_parallel);
 	if (rc) {
 		rc = TH_ENOMEM;
@@ -588,7 +611,7 @@ int trello_engine_run(trello_client *c, struct treq **reqs, size_t n, bool repor
 	report = report && c->progress;
 	if (report)
 		c->progress(c->progress_ctx, 0, n);
-	while (pending > 0) {
+	while (pending > 0 && !(stopping = c->cancel && atomic_load(c->cancel))) {
 		size_t was_pending = pending;
 		int64_t now = time_mono_ms();
 		int64_t wake = now + POLL_SLICE_MS;
@@ -648,6 +671,10 @@ out:
 			/* still attached: detach before the group goes */
 			httpc_free(reqs[i]->hc);
 			reqs[i]->hc = NULL;
+			if (stopping) {
+				treq_abandon(c, reqs[i], time_mono_ms());
+				continue;
+			}
 			reqs[i]->rc = th_err(&reqs[i]->err.th, TH_ENOMEM, "out of memory");
 			reqs[i]->state = RQ_DONE;
 		}

@@ -31,6 +31,7 @@
 #ifndef TH_TRELLO_H
 #define TH_TRELLO_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -222,6 +223,13 @@ typedef void (*trello_notice_fn)(void *ctx, const char *what);
  * commands (a Trello that accepts and never answers must not hang them).
  * Call before any call runs on the client; not thread-safe. */
 void trello_client_set_deadline(trello_client *c, int64_t budget_ms);
+/* Abandon every call of the client once *@flag is true (NULL: never): the
+ * calls on the wire are closed and each call still going ends within about a
+ * second with TH_EUNAVAIL, kind UNREACHABLE, "stopping: …". @flag is owned by
+ * the caller, outlives the client's calls, and may be set from any thread:
+ * the way a stopping serve ends a health pass or backfill that waits for a
+ * Trello that does not answer. Call before any call runs; not thread-safe. */
+void trello_client_set_cancel(trello_client *c, const atomic_bool *flag);
 /* Call @fn once when a call has waited @after_ms (see trello_notice_fn).
  * Call before any call runs; not thread-safe. */
 void trello_client_set_notice(trello_client *c, long after_ms, trello_notice_fn fn, void *ctx);

@@ -7,6 +7,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { startStack, TOKEN } from './lib/stack.mjs';
+import { closedPort, sleep, until } from './lib/mock.mjs';
 import { startServe, th } from './lib/serve.mjs';
 
 const PASSWORD = 'hunter2hunter2';
@@ -14,6 +15,7 @@ let s;
 let hang;
 let serve;
 const sockets = new Set();
+let accepted = 0;
 
 before(async () => {
   s = await startStack({ env: { TRELLOHOOK_HEALTH_INTERVAL: '0' } });
@@ -22,6 +24,7 @@ before(async () => {
   assert.equal(r.code, 0, r.stderr);
   await s.serve.stop();
   hang = net.createServer((sock) => {
+    accepted += 1;
     sockets.add(sock);
     sock.on('data', () => {});
     sock.on('error', () => {});
@@ -84,4 +87,27 @@ test('the health pass against a hanging Trello ends within its budget', async ()
   if (line[2]) assert.ok(Number(line[2]) < 14000, line[0]);
   const metrics = await (await fetch(`${serve.url}/metrics`)).text();
   assert.match(metrics, /^trellohook_health_(passes|failures)_total [1-9]/m);
+});
+
+test('SIGTERM while the health pass waits for a hanging Trello stops serve at once, not after the pass budget', async (t) => {
+  // the default interval (15 min): a pass budget of 5 min, and a call's own timeout of 30 s
+  // a try; before the stop ended the call in flight, this serve took ~120 s to exit
+  const env = { ...s.env, TRELLO_API_URL: `http://127.0.0.1:${hang.address().port}/1` };
+  delete env.TRELLOHOOK_HEALTH_INTERVAL;
+  const port = await closedPort();
+  const before = accepted;
+  const other = await startServe({ ...env, CALLBACK_DOMAIN: `http://127.0.0.1:${port}` }, ['--listen', `127.0.0.1:${port}`]);
+  t.after(() => other.stop('SIGKILL'));
+  await until('the health pass to call Trello', () => accepted > before, 15000);
+  await sleep(500);
+  const t0 = Date.now();
+  const stop = other.stop();
+  const end = await Promise.race([stop, sleep(20000).then(() => null)]);
+  const took = Date.now() - t0;
+  assert.ok(end, `serve still running ${took} ms after SIGTERM:\n${other.stderr()}`);
+  assert.equal(end.code, 0, other.stderr());
+  assert.ok(took < 5000, `stopped after ${took} ms`);
+  assert.match(other.stderr(), /stopping: the call GET \/tokens\/ATTA…[A-Za-z0-9]{4} to Trello was abandoned/);
+  assert.match(other.stderr(), /serve: stopped cleanly/);
+  assert.ok(!other.stderr().includes(TOKEN), 'the full token was logged');
 });

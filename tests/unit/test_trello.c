@@ -19,6 +19,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1002,6 +1003,63 @@ static void test_fake_deadline(void **state)
 	script_stop(&s);
 }
 
+/* Sets *arg (an atomic_bool) after 300 ms, as a stopping serve does. */
+static void *cancel_later(void *arg)
+{
+	struct timespec ts = {0, 300 * 1000000L};
+	nanosleep(&ts, NULL);
+	atomic_store((atomic_bool *)arg, true);
+	return NULL;
+}
+
+/* The owner's cancel flag, set from another thread, ends a call waiting for a
+ * Trello that answers late (well before its timeout and retries), and every
+ * later call at once, without the token in the words. */
+static void test_fake_cancel(void **state)
+{
+	static const struct step steps[] = {{200, "[]", -1, -1, 3000}};
+	struct script s;
+	script_start(&s, steps, 1);
+	trello_client *c = client_for(s.base, 0, 3); /* 30 s a try, 3 retries */
+	atomic_bool stop;
+	atomic_init(&stop, false);
+	trello_client_set_cancel(c, &stop);
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, cancel_later, &stop), 0);
+	trello_webhook_list l;
+	trello_error te;
+	int64_t t0 = time_mono_ms();
+	assert_int_equal(trello_list_webhooks(c, TOK2, &l, &te), TH_EUNAVAIL);
+	int64_t took = time_mono_ms() - t0;
+	pthread_join(t, NULL);
+	assert_int_equal(te.kind, TRELLO_ERR_UNREACHABLE);
+	assert_non_null(strstr(te.th.msg, "stopping: the call GET /tokens/ATTA"));
+	assert_non_null(strstr(te.th.msg, "to Trello was abandoned"));
+	assert_null(strstr(te.th.msg, TOK2));
+	if (took < 250 || took >= 1500)
+		fail_msg("abandoned after %lld ms", (long long)took);
+	/* set: a batch ends at once, every call abandoned, none sent */
+	size_t hits = script_hits(&s);
+	const char *toks[] = {TOK1, TOK3};
+	trello_webhook_list out[2];
+	trello_error errs[2];
+	t0 = time_mono_ms();
+	assert_int_equal(trello_list_webhooks_many(c, toks, 2, out, errs), TH_EUNAVAIL);
+	assert_true(time_mono_ms() - t0 < 200);
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(errs[i].kind, TRELLO_ERR_UNREACHABLE);
+		assert_non_null(strstr(errs[i].th.msg, "was abandoned"));
+		trello_webhook_list_clear(&out[i]);
+	}
+	assert_int_equal(script_hits(&s), hits);
+	/* cleared: calls wait for the answer again */
+	trello_client_set_cancel(c, NULL);
+	assert_int_equal(trello_list_webhooks(c, TOK2, &l, &te), 0);
+	trello_webhook_list_clear(&l);
+	trello_client_free(c);
+	script_stop(&s);
+}
+
 static int closed_port(void)
 {
 	http_server *srv = NULL;
@@ -1842,18 +1900,19 @@ int main(void)
 	signal(SIGPIPE, SIG_IGN);
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_model_ref_ok),       cmocka_unit_test(test_model_ref_bad),
-	    cmocka_unit_test(test_error_bodies),       cmocka_unit_test(test_rate_headers),
-	    cmocka_unit_test(test_parse_webhook),      cmocka_unit_test(test_parse_lists),
-	    cmocka_unit_test(test_parse_actions),      cmocka_unit_test(test_mock_actions),
-	    cmocka_unit_test(test_client_opts),        cmocka_unit_test(test_fake_wire_format),
-	    cmocka_unit_test(test_fake_retries),       cmocka_unit_test(test_fake_rate_limit),
-	    cmocka_unit_test(test_fake_bad_answers),   cmocka_unit_test(test_unreachable),
-	    cmocka_unit_test(test_fake_deadline),      cmocka_unit_test(test_mock_webhook_crud),
-	    cmocka_unit_test(test_mock_create_errors), cmocka_unit_test(test_mock_tokens),
-	    cmocka_unit_test(test_mock_resolve),       cmocka_unit_test(test_mock_json_errors),
-	    cmocka_unit_test(test_mock_rate_limit),    cmocka_unit_test(test_mock_rate_efficiency),
-	    cmocka_unit_test(test_mock_many_tokens),   cmocka_unit_test(test_mock_threads),
+	    cmocka_unit_test(test_model_ref_ok),         cmocka_unit_test(test_model_ref_bad),
+	    cmocka_unit_test(test_error_bodies),         cmocka_unit_test(test_rate_headers),
+	    cmocka_unit_test(test_parse_webhook),        cmocka_unit_test(test_parse_lists),
+	    cmocka_unit_test(test_parse_actions),        cmocka_unit_test(test_mock_actions),
+	    cmocka_unit_test(test_client_opts),          cmocka_unit_test(test_fake_wire_format),
+	    cmocka_unit_test(test_fake_retries),         cmocka_unit_test(test_fake_rate_limit),
+	    cmocka_unit_test(test_fake_bad_answers),     cmocka_unit_test(test_unreachable),
+	    cmocka_unit_test(test_fake_deadline),        cmocka_unit_test(test_fake_cancel),
+	    cmocka_unit_test(test_mock_webhook_crud),    cmocka_unit_test(test_mock_create_errors),
+	    cmocka_unit_test(test_mock_tokens),          cmocka_unit_test(test_mock_resolve),
+	    cmocka_unit_test(test_mock_json_errors),     cmocka_unit_test(test_mock_rate_limit),
+	    cmocka_unit_test(test_mock_rate_efficiency), cmocka_unit_test(test_mock_many_tokens),
+	    cmocka_unit_test(test_mock_threads),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 	curl_global_cleanup();
