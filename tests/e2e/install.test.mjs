@@ -176,6 +176,8 @@ test('trellohook.service has the documented settings and loads the credentials s
     'WorkingDirectory=%S/trellohook', 'NoNewPrivileges=yes', 'ProtectSystem=strict', 'ProtectHome=yes',
     'PrivateTmp=yes', 'RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX', 'Restart=on-failure',
     `EnvironmentFile=-${opts.sysconfdir}/trellohook/trellohook.env`, 'WantedBy=multi-user.target',
+    // SIGTERM to serve alone, which lets running deliveries finish (not to every handler too)
+    'KillMode=mixed', 'TimeoutStopSec=90s',
   ]) assert.ok(lines.includes(want), want);
   // one LoadCredential= per credential that `trellohook --help` says it reads
   const help = run(inDest(`${opts.bindir}/trellohook`), ['--help'], { env: { PATH: process.env.PATH } }).stdout;
