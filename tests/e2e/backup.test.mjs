@@ -5,11 +5,11 @@
 // itself); PostgreSQL answered with the pg_dump command, password masked.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { exited, root, th, trelloSignature, trellohookBin } from './lib/serve.mjs';
+import { root, th, thAsync, trelloSignature } from './lib/serve.mjs';
 import { startStack } from './lib/stack.mjs';
 
 let s;
@@ -42,18 +42,6 @@ async function deliver(padding = 0) {
   });
   await r.arrayBuffer();
   return { id: doc.action.id, status: r.status };
-}
-
-/** Run trellohook without blocking the event loop (the ingest loop keeps going). */
-function thAsync(env, args) {
-  return new Promise((resolve) => {
-    const p = spawn(trellohookBin, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (d) => { stdout += d; });
-    p.stderr.on('data', (d) => { stderr += d; });
-    exited(p).then(({ code }) => resolve({ code, stdout, stderr }));
-  });
 }
 
 function sqlite(file, query) {

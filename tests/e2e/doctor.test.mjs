@@ -6,25 +6,18 @@
 // a stopped mock are reported with what to do; no secret is ever printed.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { closedPort, control } from './lib/mock.mjs';
-import { baseEnv, exited, root, startServe, tempDir, th, trelloSignature, trellohookBin } from './lib/serve.mjs';
+import { baseEnv, root, startServe, tempDir, th, thAsync, trelloSignature } from './lib/serve.mjs';
 import { startStack } from './lib/stack.mjs';
 
 /** Run doctor without blocking the event loop (servers in this process answer meanwhile). */
-function doctor(env, json = false) {
-  return new Promise((resolve) => {
-    const t0 = Date.now();
-    const p = spawn(trellohookBin, ['doctor', ...(json ? ['--json'] : [])], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (d) => { stdout += d; });
-    p.stderr.on('data', (d) => { stderr += d; });
-    exited(p).then(({ code }) => resolve({ code, stdout, stderr, ms: Date.now() - t0, doc: json && stdout ? JSON.parse(stdout) : null }));
-  });
+async function doctor(env, json = false) {
+  const r = await thAsync(env, ['doctor', ...(json ? ['--json'] : [])]);
+  return { ...r, doc: json && r.stdout ? JSON.parse(r.stdout) : null };
 }
 
 function noSecrets(s, r) {

@@ -8,12 +8,12 @@
 // dispatcher exist) every handler delivery runs exactly once.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { closedPort, control, newBoard, startMock, startReceiver, sleep } from './lib/mock.mjs';
-import { baseEnv, root, startServe, tempDir, th, thJson, trellohookBin, trelloSignature } from './lib/serve.mjs';
+import { baseEnv, root, startServe, tempDir, th, thAsync, thJson, trelloSignature } from './lib/serve.mjs';
 import { TOKEN } from './lib/stack.mjs';
 import { needPg, pgAvailable, pgSkip } from './lib/pg_optional.mjs';
 
@@ -126,19 +126,6 @@ async function startCluster(instances, extraEnv = {}) {
       tmp.cleanup();
     },
   };
-}
-
-/** `trellohook ARGS` without blocking the event loop (the balancer lives in
- *  this process and must answer trello-mock's HEAD check meanwhile). */
-function thAsync(env, args) {
-  return new Promise((resolve) => {
-    const p = spawn(trellohookBin, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (d) => { stdout += d; });
-    p.stderr.on('data', (d) => { stderr += d; });
-    p.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
 }
 
 /** Register a webhook: the real `webhook add` when it exists, else a row by psql. */

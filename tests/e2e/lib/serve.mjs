@@ -107,6 +107,20 @@ export function th(env, args, input) {
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
+/** Run `trellohook ARGS` without blocking the event loop (servers in this
+ *  process answer meanwhile): { code, stdout, stderr, ms }. */
+export function thAsync(env, args) {
+  return new Promise((resolve) => {
+    const t0 = Date.now();
+    const p = spawn(trellohookBin, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (d) => { stdout += d; });
+    p.stderr.on('data', (d) => { stderr += d; });
+    exited(p).then(({ code }) => resolve({ code, stdout, stderr, ms: Date.now() - t0 }));
+  });
+}
+
 /** Run `trellohook ARGS --json` and parse stdout (throws with stderr on failure). */
 export function thJson(env, args) {
   const r = th(env, [...args, '--json']);
